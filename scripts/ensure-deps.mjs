@@ -1,0 +1,8 @@
+// `npm start` on a fresh clone: install dependencies first if they are missing (prestart hook).
+import { existsSync } from 'node:fs';
+import { execSync } from 'node:child_process';
+
+if (!existsSync('node_modules/.package-lock.json')) {
+  console.error('kurir: installing dependencies (npm ci)…');
+  execSync('npm ci --no-audit --no-fund', { stdio: 'inherit' });
+}

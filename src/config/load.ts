@@ -1,0 +1,142 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import type { ZodIssue } from 'zod';
+import { configSchema, type Config } from './schema.js';
+
+/** A configuration problem; `message` names every key at fault, its value and what is allowed. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadOptions {
+  /** Path of the YAML file; default `KURIR_CONFIG` or `config/default.yaml`. */
+  file?: string;
+  /** Environment to read `KURIR_*` overrides from (default: none, the caller passes process.env). */
+  env?: Record<string, string | undefined>;
+  /** Extra values merged last (tests). */
+  overrides?: Record<string, unknown>;
+}
+
+type Tree = Record<string, unknown>;
+
+function isTree(v: unknown): v is Tree {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function merge(base: Tree, over: Tree): Tree {
+  const out: Tree = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = isTree(v) && isTree(out[k]) ? merge(out[k] as Tree, v) : v;
+  return out;
+}
+
+function camel(part: string): string {
+  return part.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+/**
+ * `KURIR_DELIVERY__MX_PORT=2526` → `{ delivery: { mxPort: 2526 } }`. Values are parsed as YAML scalars,
+ * so numbers, booleans, `null` and `[a, b]` lists work. `REDIS_URL` is an alias of `KURIR_REDIS__URL`.
+ */
+export function envOverrides(env: Record<string, string | undefined>): Tree {
+  let out: Tree = {};
+  const entries = Object.entries(env).filter(([k, v]) => k.startsWith('KURIR_') && k !== 'KURIR_CONFIG' && v !== undefined);
+  if (env.REDIS_URL && !env.KURIR_REDIS__URL) entries.push(['KURIR_REDIS__URL', env.REDIS_URL]);
+  for (const [key, raw] of entries) {
+    const path = key.slice('KURIR_'.length).split('__').map(camel);
+    let value: unknown;
+    try {
+      value = parseYaml(raw as string);
+    } catch {
+      value = raw;
+    }
+    const patch: Tree = {};
+    let node = patch;
+    path.forEach((p, i) => {
+      if (i === path.length - 1) node[p] = value;
+      else node = node[p] = {} as Tree;
+    });
+    out = merge(out, patch);
+  }
+  return out;
+}
+
+function valueAt(tree: unknown, path: (string | number)[]): unknown {
+  let node = tree;
+  for (const p of path) node = (node as Tree | undefined)?.[p as string];
+  return node;
+}
+
+function describeIssue(issue: ZodIssue, input: unknown): string {
+  const key = issue.path.join('.') || '(root)';
+  const value = valueAt(input, issue.path);
+  const shown = value === undefined ? 'missing' : JSON.stringify(value);
+  let allowed = issue.message;
+  if (issue.code === 'invalid_enum_value') allowed = `one of ${issue.options.map((o) => JSON.stringify(o)).join(', ')}`;
+  if (issue.code === 'unrecognized_keys') return `${key}: unknown key(s) ${issue.keys.join(', ')}`;
+  return `${key} = ${shown}: ${allowed}`;
+}
+
+function crossCheck(config: Config): string[] {
+  const problems: string[] = [];
+  const domains = new Set(config.domains.map((d) => d.name.toLowerCase()));
+  const creds = [
+    ...config.apiKeys.map((k, i) => ({ where: `apiKeys.${i}`, domains: k.domains })),
+    ...config.smtpAccounts.map((a, i) => ({ where: `smtpAccounts.${i}`, domains: a.domains })),
+  ];
+  for (const c of creds) {
+    c.domains.forEach((d, j) => {
+      if (d !== '*' && !domains.has(d.toLowerCase())) {
+        problems.push(`${c.where}.domains.${j} = ${JSON.stringify(d)}: not a configured sender domain (domains[].name) or "*"`);
+      }
+    });
+  }
+  const users = new Set<string>();
+  config.smtpAccounts.forEach((a, i) => {
+    if (users.has(a.username)) problems.push(`smtpAccounts.${i}.username = ${JSON.stringify(a.username)}: duplicate`);
+    users.add(a.username);
+  });
+  config.domains.forEach((d, i) => {
+    const algs = d.dkim.map((k) => k.algorithm);
+    if (algs.filter((a) => a === 'rsa').length > 1 || algs.filter((a) => a === 'ed25519').length > 1) {
+      problems.push(`domains.${i}.dkim: at most one rsa and one ed25519 key per domain (the active ones)`);
+    }
+  });
+  if (config.smtp.tlsPort !== null && config.smtp.tlsPort === config.smtp.port && config.smtp.port !== 0) {
+    problems.push(`smtp.tlsPort = ${config.smtp.tlsPort}: must differ from smtp.port`);
+  }
+  return problems;
+}
+
+function deepFreeze<T>(obj: T): T {
+  if (obj && typeof obj === 'object') {
+    Object.freeze(obj);
+    for (const v of Object.values(obj)) if (v && typeof v === 'object' && !Object.isFrozen(v)) deepFreeze(v);
+  }
+  return obj;
+}
+
+/** Reads the YAML file, applies `KURIR_*` overrides, validates once and returns a frozen Config. */
+export function loadConfig(opts: LoadOptions = {}): Config {
+  const env = opts.env ?? {};
+  const file = opts.file ?? env.KURIR_CONFIG ?? 'config/default.yaml';
+  let fromFile: unknown = {};
+  try {
+    fromFile = parseYaml(readFileSync(file, 'utf8')) ?? {};
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new ConfigError(`config: cannot read ${file}: ${e.code === 'ENOENT' ? 'file not found' : e.message}`);
+  }
+  if (!isTree(fromFile)) throw new ConfigError(`config: ${file} must hold a YAML mapping at the top level`);
+  const input = merge(merge(fromFile, envOverrides(env)), opts.overrides ?? {});
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${describeIssue(i, input)}`);
+    throw new ConfigError(`config: invalid configuration (${file} + KURIR_* environment):\n${lines.join('\n')}`);
+  }
+  const problems = crossCheck(parsed.data);
+  if (problems.length) throw new ConfigError(`config: invalid configuration (${file}):\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  return deepFreeze(parsed.data);
+}

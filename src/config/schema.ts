@@ -1,0 +1,154 @@
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+const durationSeconds = z.number().positive();
+const domainName = z.string().regex(/^(?!-)[a-z0-9.-]+\.[a-z0-9-]+$/i, 'a domain name such as example.com');
+
+const dkimKey = z.object({
+  selector: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, 'letters, digits, dot, dash, underscore'),
+  algorithm: z.enum(['rsa', 'ed25519']).default('rsa'),
+  privateKeyFile: z.string().min(1),
+  /** Generate the key file on first start when it does not exist (for development). */
+  generate: z.boolean().default(false),
+});
+
+const senderDomain = z.object({
+  name: domainName,
+  dkim: z.array(dkimKey).default([]),
+});
+
+const credentialScope = {
+  name: z.string().min(1),
+  /** Sender domains this credential may use in MAIL FROM / From. `*` allows every configured domain. */
+  domains: z.array(z.string().min(1)).min(1),
+  admin: z.boolean().default(false),
+};
+
+const apiKey = z
+  .object({
+    ...credentialScope,
+    /** The key itself, or `sha256:<hex>` of it so the config holds no secret. */
+    key: z.string().min(16, 'at least 16 characters'),
+  })
+  .strict();
+
+const smtpAccount = z
+  .object({
+    ...credentialScope,
+    username: z.string().min(1),
+    password: z.string().min(8, 'at least 8 characters, or sha256:<hex>'),
+  })
+  .strict();
+
+const tlsFiles = z.object({ keyFile: z.string(), certFile: z.string() }).strict();
+
+export const configSchema = z
+  .object({
+    roles: z.array(z.enum(['intake', 'api', 'worker'])).min(1).default(['intake', 'api', 'worker']),
+    hostname: z.string().min(1).default('localhost'),
+    dataDir: z.string().default('./data'),
+    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({}),
+    redis: z
+      .object({
+        url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
+        prefix: z.string().regex(/^[a-zA-Z0-9_-]+$/).default('kurir'),
+        /** auto: start a local redis-server (AOF under dataDir/redis) when the default URL does not answer. */
+        manage: z.enum(['auto', 'never']).default('auto'),
+      })
+      .strict()
+      .default({}),
+    smtp: z
+      .object({
+        enabled: z.boolean().default(true),
+        host: z.string().default('127.0.0.1'),
+        port: port.default(2525),
+        /** Implicit-TLS submission (465 in production); null disables it. */
+        tlsPort: port.nullable().default(null),
+        tls: tlsFiles.nullable().default(null),
+        /** Allow AUTH without TLS for clients on loopback only (never for others). */
+        allowInsecureAuthOnLoopback: z.boolean().default(true),
+        maxRecipients: z.number().int().min(1).default(50),
+        maxMessageBytes: z.number().int().min(1024).default(10 * 1024 * 1024),
+        socketTimeoutSeconds: durationSeconds.default(60),
+      })
+      .strict()
+      .default({}),
+    http: z
+      .object({
+        enabled: z.boolean().default(true),
+        host: z.string().default('127.0.0.1'),
+        port: port.default(8025),
+        maxMessageBytes: z.number().int().min(1024).default(10 * 1024 * 1024),
+        trustProxy: z.boolean().default(false),
+      })
+      .strict()
+      .default({}),
+    domains: z.array(senderDomain).default([]),
+    apiKeys: z.array(apiKey).default([]),
+    smtpAccounts: z.array(smtpAccount).default([]),
+    delivery: z
+      .object({
+        /** Port of recipients' MX hosts: 25 in production; tests point it at a local receiver. */
+        mxPort: port.default(25),
+        smarthost: z
+          .object({
+            host: z.string().min(1),
+            port: port.default(587),
+            secure: z.boolean().default(false),
+            requireTls: z.boolean().default(false),
+            user: z.string().optional(),
+            pass: z.string().optional(),
+          })
+          .strict()
+          .nullable()
+          .default(null),
+        concurrency: z.number().int().min(1).max(1000).default(20),
+        connectTimeoutSeconds: durationSeconds.default(15),
+        greetingTimeoutSeconds: durationSeconds.default(30),
+        socketTimeoutSeconds: durationSeconds.default(120),
+        /** Verify the MX certificate (off by default: opportunistic STARTTLS as most MTAs do). */
+        verifyTls: z.boolean().default(false),
+        /** Delays between attempts; the last repeats. Each gets ±jitter. */
+        retrySchedule: z.array(durationSeconds).min(1).default([30, 60, 120, 300, 600, 1200, 1800, 3600]),
+        retryJitter: z.number().min(0).max(1).default(0.2),
+        ttl: z
+          .object({
+            verification: durationSeconds.default(1800),
+            normal: durationSeconds.default(86400),
+            bulk: durationSeconds.default(86400),
+          })
+          .strict()
+          .default({}),
+        maxTtlSeconds: durationSeconds.default(7 * 86400),
+        /** A job whose worker died is handed to another worker once its lock lapses (this long). */
+        jobLockSeconds: durationSeconds.default(30),
+        /** Bound for SIGTERM: in-flight deliveries get this long to finish. */
+        shutdownGraceSeconds: durationSeconds.default(20),
+      })
+      .strict()
+      .default({}),
+    dns: z
+      .object({
+        /** `ip` or `ip:port`; empty means the system resolver. */
+        servers: z.array(z.string().min(1)).default([]),
+        timeoutSeconds: durationSeconds.default(5),
+        tries: z.number().int().min(1).default(2),
+      })
+      .strict()
+      .default({}),
+    bounce: z
+      .object({
+        domain: domainName.default('bounce.localhost.test'),
+        /** HMAC secret for VERP tokens; generated and kept in dataDir when empty. */
+        secret: z.string().default(''),
+      })
+      .strict()
+      .default({}),
+    retention: z.object({ days: z.number().positive().default(7) }).strict().default({}),
+    idempotency: z.object({ ttlSeconds: durationSeconds.default(86400) }).strict().default({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type Priority = 'verification' | 'normal' | 'bulk';
+export const PRIORITIES: readonly Priority[] = ['verification', 'normal', 'bulk'];

@@ -1,0 +1,151 @@
+import type { Config } from '../config/schema.js';
+import { domainOf } from '../lib/address.js';
+import type { Clock } from '../lib/clock.js';
+import type { Logger } from '../lib/logger.js';
+import { verpAddress } from '../lib/verp.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { ProviderMap } from '../metrics/provider.js';
+import type { MessageStore, RecipientUpdate } from '../store/message-store.js';
+import { FINAL_RECIPIENT_STATUSES, type MessageRecord, type RecipientState, type TimelineEvent } from '../store/types.js';
+import { categorize } from './classify.js';
+import { resolveRoute } from './mx.js';
+import type { DnsResolver } from './resolver.js';
+import { nextAttemptAt } from './retry.js';
+import { sendMessage, type RecipientOutcome, type SendResult, type SmtpTarget } from './smtp-client.js';
+
+export interface DeliveryDeps {
+  config: Config;
+  clock: Clock;
+  resolver: DnsResolver;
+  messages: MessageStore;
+  metrics: Metrics;
+  providers: ProviderMap;
+  logger: Logger;
+  verpSecret: string;
+  /** Replaceable for tests of the processor alone; defaults to a real SMTP transaction. */
+  send?: typeof sendMessage;
+}
+
+/** What the worker must do with the job afterwards. */
+export interface DeliveryResult {
+  retryAt?: number;
+}
+
+interface Target extends SmtpTarget {
+  label: string;
+}
+
+/**
+ * Delivers one message to one destination domain: resolves the route, runs the SMTP transaction, and
+ * records every recipient's outcome on the timeline. Returns when to try again if any recipient was deferred.
+ */
+export async function deliverToDomain(deps: DeliveryDeps, messageId: string, domain: string): Promise<DeliveryResult> {
+  const { messages, clock } = deps;
+  const record = await messages.getRecord(messageId);
+  if (!record) return {};
+  const addresses = record.recipients.filter((r) => domainOf(r) === domain);
+  const states = await messages.getRecipients(messageId, addresses);
+  const pending = addresses.filter((a) => !FINAL_RECIPIENT_STATUSES.has(states[a]?.status ?? 'queued'));
+  if (!pending.length) return {};
+  const attempt = Math.max(...pending.map((a) => states[a]?.attempts ?? 0)) + 1;
+  const now = clock.now();
+  const body = now < record.expiresAt ? await messages.getBody(messageId) : null;
+  if (!body) {
+    await finish(deps, record, pending.map((address) => ({ address, kind: 'expired' as const, code: null, reply: 'message expired before delivery' })), attempt, now);
+    return {};
+  }
+
+  let result: SendResult | null = null;
+  let outcomes: RecipientOutcome[];
+  const events: TimelineEvent[] = [];
+  const route = await routeFor(deps, domain);
+  if ('outcome' in route) {
+    outcomes = pending.map((address) => ({ address, ...route.outcome }));
+  } else {
+    const send = deps.send ?? sendMessage;
+    const mailFrom = verpAddress(messageId, deps.config.bounce.domain, deps.verpSecret);
+    const d = deps.config.delivery;
+    const timeouts = { connectMs: d.connectTimeoutSeconds * 1000, greetingMs: d.greetingTimeoutSeconds * 1000, socketMs: d.socketTimeoutSeconds * 1000 };
+    for (const target of route.targets) {
+      result = await send(target, { from: mailFrom, to: pending }, body, { ehloName: deps.config.hostname, timeouts });
+      const first = result.outcomes[0];
+      events.push({ type: 'attempt', at: clock.now(), recipients: pending, host: target.label, reply: first?.reply ?? '', tls: result.tls });
+      deps.metrics.deliveryTls.inc({ provider: deps.providers.byDomain(domain), tls: result.tls ? 'yes' : 'no' });
+      if (result.connected) break;
+    }
+    outcomes = result?.outcomes ?? pending.map((address) => ({ address, kind: 'temp', code: null, reply: 'no route' }));
+  }
+  return finish(deps, record, outcomes, attempt, clock.now(), events);
+}
+
+async function routeFor(deps: DeliveryDeps, domain: string): Promise<{ targets: Target[] } | { outcome: Omit<RecipientOutcome, 'address'> }> {
+  const { delivery } = deps.config;
+  if (delivery.smarthost) {
+    const s = delivery.smarthost;
+    const auth = s.user ? { user: s.user, pass: s.pass ?? '' } : undefined;
+    return { targets: [{ host: s.host, port: s.port, secure: s.secure, requireTls: s.requireTls, auth, verifyTls: delivery.verifyTls, servername: s.host, label: `${s.host}:${s.port}` }] };
+  }
+  const route = await resolveRoute(deps.resolver, domain);
+  switch (route.kind) {
+    case 'null-mx':
+      return { outcome: { kind: 'perm', code: 556, reply: `556 5.1.10 ${domain} does not accept mail (null MX)` } };
+    case 'no-domain':
+      return { outcome: { kind: 'perm', code: 550, reply: `550 5.1.2 ${route.reason}` } };
+    case 'temp-error':
+      return { outcome: { kind: 'temp', code: null, reply: `DNS: ${route.reason}` } };
+    case 'hosts':
+      return {
+        targets: route.hosts.flatMap((h) =>
+          h.addresses.slice(0, 2).map((ip) => ({
+            host: ip,
+            port: delivery.mxPort,
+            servername: h.exchange,
+            verifyTls: delivery.verifyTls,
+            label: `${h.exchange}[${ip}]:${delivery.mxPort}`,
+          })),
+        ),
+      };
+  }
+}
+
+async function finish(
+  deps: DeliveryDeps,
+  record: MessageRecord,
+  outcomes: Array<RecipientOutcome | { address: string; kind: 'expired'; code: null; reply: string }>,
+  attempt: number,
+  now: number,
+  events: TimelineEvent[] = [],
+): Promise<DeliveryResult> {
+  const { config, metrics, providers } = deps;
+  const provider = providers.byDomain(domainOf(outcomes[0].address));
+  const deferred = outcomes.filter((o) => o.kind === 'temp');
+  let retryAt: number | null = null;
+  if (deferred.length) {
+    const d = config.delivery;
+    retryAt = nextAttemptAt({ now, attempt, expiresAt: record.expiresAt, schedule: d.retrySchedule, jitter: d.retryJitter });
+  }
+  const updates: RecipientUpdate[] = [];
+  const byKind = new Map<string, typeof outcomes>();
+  for (const o of outcomes) {
+    const status: RecipientState['status'] =
+      o.kind === 'delivered' ? 'delivered' : o.kind === 'perm' ? 'bounced' : o.kind === 'expired' || retryAt === null ? 'expired' : 'deferred';
+    updates.push({ address: o.address, state: { status, attempts: attempt, updatedAt: now, reply: o.reply, nextAttemptAt: status === 'deferred' ? (retryAt ?? undefined) : undefined } });
+    byKind.set(status, [...(byKind.get(status) ?? []), o]);
+    const category = status === 'expired' ? 'expired' : categorize(o.code, o.reply);
+    metrics.deliveryAttempts.inc({ provider, result: status, category });
+    if (status === 'delivered') metrics.deliveryTime.observe({ priority: record.priority, provider }, (now - record.createdAt) / 1000);
+  }
+  const host = events.filter((e) => e.type === 'attempt').at(-1);
+  const hostLabel = host && host.type === 'attempt' ? host.host : undefined;
+  for (const [status, list] of byKind) {
+    const recipients = list.map((o) => o.address);
+    const reply = list[0].reply;
+    if (status === 'delivered') events.push({ type: 'delivered', at: now, recipients, host: hostLabel ?? '', reply });
+    else if (status === 'bounced') events.push({ type: 'bounced', at: now, recipients, reply, host: hostLabel });
+    else if (status === 'deferred') events.push({ type: 'deferred', at: now, recipients, reply, nextAttemptAt: retryAt as number });
+    else events.push({ type: 'expired', at: now, recipients, reply });
+  }
+  await deps.messages.update(record.id, updates, events);
+  deps.logger.info({ id: record.id, attempt, results: [...byKind.keys()], retryAt }, 'delivery attempt finished');
+  return retryAt !== null && byKind.has('deferred') ? { retryAt } : {};
+}

@@ -1,0 +1,52 @@
+import { DelayedError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { DELIVERY_QUEUE, type DeliveryJobData } from '../queue/delivery-queue.js';
+import type { Keys } from '../store/keys.js';
+import { deliverToDomain, type DeliveryDeps } from './deliver.js';
+
+export interface DeliveryWorker {
+  readonly worker: Worker<DeliveryJobData>;
+  /** Stops taking jobs, lets in-flight ones finish within `graceMs`, then hands the rest back. Safe twice. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Runs delivery jobs. A deferral moves the job back to the delayed set at its retry time with its
+ * priority intact; a worker that dies leaves a stalled job that BullMQ hands to another worker.
+ */
+export function startDeliveryWorker(deps: DeliveryDeps, connection: Redis, keys: Keys): DeliveryWorker {
+  const worker = new Worker<DeliveryJobData>(
+    DELIVERY_QUEUE,
+    async (job: Job<DeliveryJobData>, token?: string) => {
+      const result = await deliverToDomain(deps, job.data.messageId, job.data.domain);
+      if (result.retryAt !== undefined) {
+        await job.moveToDelayed(result.retryAt, token);
+        throw new DelayedError();
+      }
+    },
+    {
+      connection,
+      prefix: keys.bullPrefix(),
+      concurrency: deps.config.delivery.concurrency,
+      lockDuration: deps.config.delivery.jobLockSeconds * 1000,
+      stalledInterval: Math.max(1000, (deps.config.delivery.jobLockSeconds * 1000) / 2),
+      maxStalledCount: 10,
+    },
+  );
+  worker.on('failed', (job, err) => deps.logger.error({ err, job: job?.id }, 'delivery job failed'));
+  worker.on('error', (err) => deps.logger.warn({ err }, 'delivery worker error'));
+  let closing: Promise<void> | null = null;
+  return {
+    worker,
+    close(graceMs = deps.config.delivery.shutdownGraceSeconds * 1000) {
+      closing ??= (async () => {
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), graceMs)));
+        const r = await Promise.race([worker.close().then(() => 'closed' as const), timedOut]);
+        clearTimeout(timer);
+        if (r === 'timeout') await worker.close(true);
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,140 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Config } from './config/schema.js';
+import { createResolver, type DnsResolver } from './delivery/resolver.js';
+import { startDeliveryWorker, type DeliveryWorker } from './delivery/worker.js';
+import { loadSigningKeys } from './dkim/config-keys.js';
+import { createDkimSigner } from './dkim/signer.js';
+import { buildApp } from './http/app.js';
+import { CredentialRegistry } from './intake/credentials.js';
+import { IntakeService } from './intake/intake-service.js';
+import { systemClock, type Clock } from './lib/clock.js';
+import type { Logger } from './lib/logger.js';
+import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { createProviderMap } from './metrics/provider.js';
+import { DeliveryQueue } from './queue/delivery-queue.js';
+import { queueSnapshot } from './queue/snapshot.js';
+import { createSmtpIntake, type SmtpIntake } from './smtp/intake-server.js';
+import { loadOrCreateTls } from './smtp/tls-material.js';
+import { IdempotencyStore } from './store/idempotency-store.js';
+import { createKeys } from './store/keys.js';
+import { MessageStore } from './store/message-store.js';
+import { closeRedis, createRedis, waitReady } from './store/redis.js';
+import { SuppressionStore } from './store/suppression-store.js';
+
+export interface GatewayOptions {
+  clock?: Clock;
+  resolver?: DnsResolver;
+  metrics?: Metrics;
+}
+
+export interface Gateway {
+  config: Config;
+  metrics: Metrics;
+  messages: MessageStore;
+  suppressions: SuppressionStore;
+  redis: Redis;
+  /** Bound addresses of the listeners that were started. */
+  ports: { http?: number; smtp?: number; smtpTls?: number };
+  /** Stops listeners first, then the worker (bounded), then Redis. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+async function verpSecret(config: Config, redis: Redis, key: string): Promise<string> {
+  if (config.bounce.secret) return config.bounce.secret;
+  // Shared through Redis so every gateway process signs and checks VERP tokens alike.
+  await redis.set(key, randomBytes(32).toString('hex'), 'NX');
+  return (await redis.get(key)) as string;
+}
+
+/** Builds every dependency from a validated config and starts the configured roles. */
+export async function startGateway(config: Config, logger: Logger, opts: GatewayOptions = {}): Promise<Gateway> {
+  const clock = opts.clock ?? systemClock;
+  const keys = createKeys(config.redis.prefix);
+  const redis = createRedis(config.redis.url, 'command');
+  redis.on('error', (err) => logger.debug({ err: err.message }, 'redis connection error'));
+  const metrics = opts.metrics ?? createMetrics({ version: process.env.npm_package_version });
+  redis.on('ready', () => metrics.redisUp.set(1));
+  redis.on('close', () => metrics.redisUp.set(0));
+  await waitReady(redis, 10_000);
+  metrics.redisUp.set(1);
+
+  const messages = new MessageStore(redis, keys, config.retention.days * 86400);
+  const suppressions = new SuppressionStore(redis, keys);
+  const queue = new DeliveryQueue(redis, keys);
+  metrics.setQueueProvider(() => queueSnapshot(queue.queue, clock));
+  const closers: Array<() => Promise<void>> = [];
+  const ports: Gateway['ports'] = {};
+  let worker: DeliveryWorker | null = null;
+  let workerConnection: Redis | null = null;
+
+  try {
+    if (config.roles.includes('worker')) {
+      workerConnection = createRedis(config.redis.url, 'blocking');
+      workerConnection.on('error', (err) => logger.debug({ err: err.message }, 'redis worker connection error'));
+      const resolver = opts.resolver ?? createResolver(config.dns);
+      const secret = await verpSecret(config, redis, keys.verpSecret());
+      worker = startDeliveryWorker(
+        { config, clock, resolver, messages, metrics, providers: createProviderMap(), logger, verpSecret: secret },
+        workerConnection,
+        keys,
+      );
+    }
+    const needsIntake = config.roles.includes('intake') || config.roles.includes('api');
+    if (needsIntake) {
+      const signer = createDkimSigner({ keys: await loadSigningKeys(config, logger), clock: () => new Date(clock.now()) });
+      const idempotency = new IdempotencyStore(redis, keys, config.idempotency.ttlSeconds);
+      const intake = new IntakeService({ config, clock, signer, messages, suppressions, idempotency, queue, metrics });
+      const credentials = new CredentialRegistry(config);
+      if (config.roles.includes('intake') && config.smtp.enabled) {
+        const smtp: SmtpIntake = createSmtpIntake({ config, logger, intake, credentials, tls: await loadOrCreateTls(config, logger) });
+        const bound = await smtp.listen();
+        ports.smtp = bound.port;
+        if (bound.tlsPort !== undefined) ports.smtpTls = bound.tlsPort;
+        closers.push(() => smtp.close());
+      }
+      if (config.roles.includes('api') && config.http.enabled) {
+        const app = await buildApp({
+          config,
+          logger,
+          intake,
+          credentials,
+          messages,
+          metrics,
+          readiness: async () => ({ redis: (await redis.ping().catch(() => null)) === 'PONG', worker: worker ? worker.worker.isRunning() : null }),
+        });
+        await app.listen({ host: config.http.host, port: config.http.port });
+        const addr = app.server.address();
+        ports.http = typeof addr === 'object' && addr ? addr.port : config.http.port;
+        closers.push(() => app.close());
+      }
+    }
+  } catch (err) {
+    for (const c of closers.reverse()) await c().catch(() => undefined);
+    await worker?.close(1000);
+    await queue.close().catch(() => undefined);
+    if (workerConnection) await closeRedis(workerConnection);
+    await closeRedis(redis);
+    throw err;
+  }
+
+  let closing: Promise<void> | null = null;
+  return {
+    config,
+    metrics,
+    messages,
+    suppressions,
+    redis,
+    ports,
+    close() {
+      closing ??= (async () => {
+        for (const c of closers.reverse()) await c().catch((err: unknown) => logger.warn({ err }, 'close failed'));
+        await worker?.close();
+        await queue.close().catch(() => undefined);
+        if (workerConnection) await closeRedis(workerConnection);
+        await closeRedis(redis);
+      })();
+      return closing;
+    },
+  };
+}

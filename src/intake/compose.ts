@@ -1,0 +1,83 @@
+import MailComposer from 'nodemailer/lib/mail-composer/index.js';
+import { assertNoControls, normalizeAddress } from '../lib/address.js';
+import { KurirError } from '../lib/errors.js';
+import { addressesIn } from './headers.js';
+
+/** The structured message accepted by `POST /v1/messages`. */
+export interface StructuredMessage {
+  from: string;
+  to: string[];
+  cc?: string[];
+  bcc?: string[];
+  replyTo?: string;
+  subject?: string;
+  text?: string;
+  html?: string;
+  headers?: Record<string, string>;
+  attachments?: Array<{ filename: string; content: string; contentType?: string }>;
+}
+
+/** Custom headers a client may set; everything else is the gateway's to write. */
+const ALLOWED_HEADERS = /^(x-[a-z0-9-]+|list-unsubscribe|list-unsubscribe-post|list-id|in-reply-to|references|auto-submitted|feedback-id)$/i;
+
+/** Validates one "Name <address>" field and returns the bare, normalized address. */
+export function parseMailbox(value: string, field: string): string {
+  assertNoControls(value, field);
+  const addrs = addressesIn(value);
+  if (addrs.length !== 1) throw new KurirError('BAD_ADDRESS', `${field}: expected exactly one e-mail address`, { field });
+  return normalizeAddress(addrs[0], field);
+}
+
+function checkList(list: string[] | undefined, field: string): string[] {
+  return (list ?? []).map((a, i) => normalizeAddress(a, `${field}[${i}]`));
+}
+
+/**
+ * Turns a structured message into RFC 5322 bytes with nodemailer's composer. Returns the message and
+ * the envelope (header From, every To/Cc/Bcc recipient). Bcc never appears in the header.
+ */
+export async function composeMessage(msg: StructuredMessage): Promise<{ raw: Buffer; from: string; recipients: string[] }> {
+  const from = parseMailbox(msg.from, 'from');
+  const to = checkList(msg.to, 'to');
+  const cc = checkList(msg.cc, 'cc');
+  const bcc = checkList(msg.bcc, 'bcc');
+  const replyTo = msg.replyTo !== undefined ? parseMailbox(msg.replyTo, 'replyTo') : undefined;
+  if (msg.subject !== undefined) assertNoControls(msg.subject, 'subject');
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(msg.headers ?? {})) {
+    const field = `headers.${name}`;
+    if (!ALLOWED_HEADERS.test(name)) {
+      throw new KurirError('VALIDATION', `${field}: header not allowed (X-*, List-Unsubscribe, List-Id, In-Reply-To, References, Auto-Submitted, Feedback-ID)`, { field });
+    }
+    assertNoControls(name, field);
+    assertNoControls(value, field);
+    headers[name] = value;
+  }
+  const attachments = (msg.attachments ?? []).map((a, i) => {
+    assertNoControls(a.filename, `attachments[${i}].filename`);
+    if (!/^[A-Za-z0-9+/=\s]*$/.test(a.content)) {
+      throw new KurirError('VALIDATION', `attachments[${i}].content: must be base64`, { field: `attachments[${i}].content` });
+    }
+    return { filename: a.filename, content: Buffer.from(a.content, 'base64'), contentType: a.contentType };
+  });
+  if (msg.text === undefined && msg.html === undefined) {
+    throw new KurirError('VALIDATION', 'text or html: at least one body is required', { field: 'text' });
+  }
+  const composer = new MailComposer({
+    from: msg.from,
+    to,
+    cc: cc.length ? cc : undefined,
+    replyTo,
+    subject: msg.subject,
+    text: msg.text,
+    html: msg.html,
+    headers,
+    attachments,
+    disableFileAccess: true,
+    disableUrlAccess: true,
+  });
+  const raw = await new Promise<Buffer>((resolve, reject) =>
+    composer.compile().build((err, out) => (err ? reject(new KurirError('BAD_MESSAGE', err.message, { field: 'message' })) : resolve(out))),
+  );
+  return { raw, from, recipients: [...new Set([...to, ...cc, ...bcc])] };
+}

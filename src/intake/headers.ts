@@ -1,0 +1,95 @@
+import { randomBytes } from 'node:crypto';
+import addressparser from 'nodemailer/lib/addressparser/index.js';
+import { KurirError } from '../lib/errors.js';
+
+export interface HeaderLine {
+  name: string;
+  /** Unfolded value without the leading space. */
+  value: string;
+}
+
+export interface PreparedMessage {
+  /** The message with CRLF line ends and Date / Message-ID present. */
+  raw: Buffer;
+  headers: HeaderLine[];
+  fromAddresses: string[];
+  messageId: string;
+  subject?: string;
+}
+
+/** Converts bare LF (and bare CR) line ends to CRLF, as SMTP and DKIM canonicalization expect. */
+export function toCrlf(raw: Buffer): Buffer {
+  if (!raw.includes(10) && !raw.includes(13)) return raw;
+  const text = raw.toString('latin1');
+  if (!/\r(?!\n)|(?<!\r)\n/.test(text)) return raw;
+  return Buffer.from(text.replace(/\r\n|\r|\n/g, '\r\n'), 'latin1');
+}
+
+/** Splits a CRLF message into its header block (without the blank line) and body. */
+export function splitMessage(raw: Buffer): { header: string; body: Buffer } {
+  const idx = raw.indexOf('\r\n\r\n');
+  if (idx === -1) return { header: raw.toString('latin1').replace(/\r\n$/, ''), body: Buffer.alloc(0) };
+  return { header: raw.subarray(0, idx).toString('latin1'), body: raw.subarray(idx + 4) };
+}
+
+/** Parses a header block into unfolded lines; throws BAD_MESSAGE on a line that is not a header. */
+export function parseHeaders(header: string): HeaderLine[] {
+  const out: HeaderLine[] = [];
+  for (const line of header.split('\r\n')) {
+    if (!line) continue;
+    if (/^[ \t]/.test(line) && out.length) {
+      out[out.length - 1].value += line.replace(/^[ \t]+/, ' ');
+      continue;
+    }
+    const m = /^([\x21-\x39\x3b-\x7e]+)[ \t]*:[ \t]?(.*)$/.exec(line);
+    if (!m) throw new KurirError('BAD_MESSAGE', `Malformed header line: ${JSON.stringify(line.slice(0, 60))}`, { field: 'message' });
+    out.push({ name: m[1], value: m[2] });
+  }
+  return out;
+}
+
+/** The first header of that name (case-insensitive). */
+export function headerValue(headers: HeaderLine[], name: string): string | undefined {
+  const lower = name.toLowerCase();
+  return headers.find((h) => h.name.toLowerCase() === lower)?.value;
+}
+
+/** The bare addresses in an address header value. */
+export function addressesIn(value: string): string[] {
+  return addressparser(value, { flatten: true })
+    .map((a) => a.address)
+    .filter((a): a is string => Boolean(a));
+}
+
+/**
+ * Normalizes a submitted message: CRLF line ends, exactly one From, a Date and a Message-ID (added when
+ * missing, with the gateway's host name), and returns what intake needs to know about it.
+ */
+export function prepareMessage(input: Buffer, opts: { hostname: string; now: number }): PreparedMessage {
+  let raw = toCrlf(input);
+  const { header, body } = splitMessage(raw);
+  if (!header.trim()) throw new KurirError('BAD_MESSAGE', 'The message has no header', { field: 'message' });
+  const headers = parseHeaders(header);
+  const froms = headers.filter((h) => h.name.toLowerCase() === 'from');
+  if (froms.length !== 1) {
+    throw new KurirError('BAD_MESSAGE', froms.length ? 'The message has more than one From header' : 'The message has no From header', { field: 'from' });
+  }
+  const fromAddresses = addressesIn(froms[0].value);
+  if (fromAddresses.length !== 1) {
+    throw new KurirError('BAD_MESSAGE', 'The From header must hold exactly one address', { field: 'from' });
+  }
+  const added: string[] = [];
+  if (!headerValue(headers, 'date')) {
+    added.push(`Date: ${new Date(opts.now).toUTCString().replace('GMT', '+0000')}`);
+  }
+  let messageId = headerValue(headers, 'message-id')?.trim();
+  if (!messageId) {
+    messageId = `<${randomBytes(12).toString('hex')}@${opts.hostname}>`;
+    added.push(`Message-ID: ${messageId}`);
+  }
+  if (added.length) {
+    for (const line of added) headers.push({ name: line.slice(0, line.indexOf(':')), value: line.slice(line.indexOf(':') + 2) });
+    raw = Buffer.concat([Buffer.from(`${header}\r\n${added.join('\r\n')}\r\n\r\n`, 'latin1'), body]);
+  }
+  return { raw, headers, fromAddresses, messageId, subject: headerValue(headers, 'subject') };
+}

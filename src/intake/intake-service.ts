@@ -1,0 +1,180 @@
+import { createHash } from 'node:crypto';
+import type { Config, Priority } from '../config/schema.js';
+import type { DkimSigner } from '../dkim/signer.js';
+import { domainOf, normalizeAddress } from '../lib/address.js';
+import type { Clock } from '../lib/clock.js';
+import { KurirError, toKurirError } from '../lib/errors.js';
+import { newMessageId } from '../lib/ids.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { DeliveryQueue } from '../queue/delivery-queue.js';
+import type { IdempotencyStore } from '../store/idempotency-store.js';
+import type { MessageStore } from '../store/message-store.js';
+import type { SuppressionStore } from '../store/suppression-store.js';
+import type { MessageRecord } from '../store/types.js';
+import { mayUseDomain, type Credential } from './credentials.js';
+import { prepareMessage } from './headers.js';
+
+/** One submission, from either transport, before anything is stored. */
+export interface Submission {
+  credential: Credential;
+  iface: 'smtp' | 'http';
+  /** Envelope sender given by the client; defaults to the From address. Kurir replaces it with VERP. */
+  mailFrom?: string;
+  recipients: string[];
+  raw: Buffer;
+  priority?: Priority;
+  ttlSeconds?: number;
+  tags?: string[];
+  metadata?: Record<string, string>;
+  /** Idempotency-Key header and a digest of the request it came with. */
+  idempotency?: { key: string; requestHash: string };
+}
+
+export interface Accepted {
+  id: string;
+  /** True when an Idempotency-Key matched an earlier request and nothing new was queued. */
+  duplicate: boolean;
+}
+
+export interface IntakeDeps {
+  config: Config;
+  clock: Clock;
+  signer: DkimSigner;
+  messages: MessageStore;
+  suppressions: SuppressionStore;
+  idempotency: IdempotencyStore;
+  queue: DeliveryQueue;
+  metrics: Metrics;
+}
+
+/** A digest of a request body, for Idempotency-Key comparison. */
+export function requestHash(parts: Array<string | Buffer>): string {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p).update('\0');
+  return h.digest('hex');
+}
+
+/**
+ * The intake policy shared by SMTP and HTTP: scope, validation, suppression, idempotency, DKIM signing,
+ * then a durable write and the queue. `accept` resolves only once the message is in Redis and queued.
+ */
+export class IntakeService {
+  private readonly configuredDomains: Set<string>;
+
+  constructor(private readonly deps: IntakeDeps) {
+    this.configuredDomains = new Set(deps.config.domains.map((d) => d.name.toLowerCase()));
+  }
+
+  /** Whether `domain` is a configured sender domain this credential may use. Throws SENDER_NOT_ALLOWED if not. */
+  checkSenderDomain(cred: Credential, address: string, field: string): void {
+    const domain = domainOf(address);
+    if (!this.configuredDomains.has(domain) || !mayUseDomain(cred, domain)) {
+      throw new KurirError('SENDER_NOT_ALLOWED', `${field}: sender domain ${domain} is not allowed for ${cred.name}`, { field });
+    }
+  }
+
+  /** Refuses recipients on the suppression list (422 / 550 5.1.1), naming the address and the reason. */
+  async checkSuppressed(recipients: string[]): Promise<void> {
+    const hits = await this.deps.suppressions.check(recipients).catch((err: unknown) => {
+      throw toKurirError(err);
+    });
+    if (hits.length) {
+      const first = hits[0];
+      throw new KurirError('SUPPRESSED', `${first.address} is suppressed (${first.reason})`, {
+        field: 'to',
+        details: { suppressed: hits.map((h) => ({ address: h.address, reason: h.reason, since: new Date(h.at).toISOString() })) },
+      });
+    }
+  }
+
+  /** Validates, signs, stores and queues a submission. Throws KurirError for every refusal. */
+  async accept(sub: Submission): Promise<Accepted> {
+    const started = performance.now();
+    const { clock, metrics } = this.deps;
+    try {
+      const result = await this.acceptInner(sub, clock.now());
+      metrics.intakeAccepted.inc({ interface: sub.iface, priority: sub.priority ?? 'normal' });
+      metrics.intakeBytes.inc({ interface: sub.iface }, sub.raw.length);
+      metrics.intakeDuration.observe({ interface: sub.iface }, (performance.now() - started) / 1000);
+      return result;
+    } catch (err) {
+      const kerr = toKurirError(err);
+      metrics.intakeRefused.inc({ interface: sub.iface, reason: kerr.code });
+      throw kerr;
+    }
+  }
+
+  private async acceptInner(sub: Submission, now: number): Promise<Accepted> {
+    const { config, signer, messages, queue, idempotency } = this.deps;
+    if (!sub.recipients.length) throw new KurirError('VALIDATION', 'to: at least one recipient is required', { field: 'to' });
+    const recipients = [...new Set(sub.recipients.map((r, i) => normalizeAddress(r, `to[${i}]`)))];
+    if (recipients.length > config.smtp.maxRecipients) {
+      throw new KurirError('TOO_MANY_RECIPIENTS', `to: at most ${config.smtp.maxRecipients} recipients per message`, { field: 'to' });
+    }
+    const prepared = prepareMessage(sub.raw, { hostname: config.hostname, now });
+    const from = normalizeAddress(prepared.fromAddresses[0], 'from');
+    this.checkSenderDomain(sub.credential, from, 'from');
+    const mailFrom = sub.mailFrom ? normalizeAddress(sub.mailFrom, 'mailFrom') : from;
+    this.checkSenderDomain(sub.credential, mailFrom, 'mailFrom');
+    const fromDomain = domainOf(from);
+    if (!signer.hasKey(fromDomain)) {
+      throw new KurirError('NO_DKIM_KEY', `from: sender domain ${fromDomain} has no DKIM key configured`, { field: 'from' });
+    }
+    await this.checkSuppressed(recipients);
+
+    const priority = sub.priority ?? 'normal';
+    const ttl = sub.ttlSeconds ?? config.delivery.ttl[priority];
+    if (!(ttl > 0) || ttl > config.delivery.maxTtlSeconds) {
+      throw new KurirError('VALIDATION', `ttl: must be between 1 and ${config.delivery.maxTtlSeconds} seconds`, { field: 'ttl' });
+    }
+
+    let id = newMessageId(now);
+    if (sub.idempotency) {
+      const existing = await idempotency.claim(sub.credential.name, sub.idempotency.key, { hash: sub.idempotency.requestHash, id, at: now });
+      if (existing) {
+        if (existing.hash !== sub.idempotency.requestHash) {
+          throw new KurirError('IDEMPOTENCY_CONFLICT', 'Idempotency-Key was used with a different request in the last 24 h', { field: 'Idempotency-Key' });
+        }
+        // Same request again: reuse its id. If the first attempt stored it, creation below is a no-op.
+        id = existing.id;
+        if (await messages.getRecord(id)) return { id, duplicate: true };
+      }
+    }
+
+    const signed = await signer.sign(prepared.raw, fromDomain).catch((err: unknown) => {
+      this.deps.metrics.dkimFailures.inc({ domain: fromDomain, reason: 'sign' });
+      throw new KurirError('INTERNAL', 'DKIM signing failed', { cause: err });
+    });
+    for (const s of signed.signatures) {
+      this.deps.metrics.dkimSignatures.inc({ domain: s.domain, selector: s.selector, algorithm: s.algorithm });
+    }
+    const record: MessageRecord = {
+      id,
+      owner: sub.credential.name,
+      interface: sub.iface,
+      mailFrom,
+      fromDomain,
+      recipients,
+      priority,
+      createdAt: now,
+      expiresAt: now + ttl * 1000,
+      size: signed.message.length,
+      messageId: prepared.messageId,
+      subject: prepared.subject?.slice(0, 200),
+      dkim: signed.signatures,
+      tags: sub.tags,
+      metadata: sub.metadata,
+    };
+    const created = await messages.create(record, signed.message);
+    if (!created) return { id, duplicate: true };
+    const domains = [...new Set(recipients.map(domainOf))];
+    try {
+      await queue.enqueue(id, priority, domains);
+    } catch (err) {
+      // Not queued means not accepted: take the record back so the client's retry is the only copy.
+      await messages.remove(id).catch(() => undefined);
+      throw toKurirError(err);
+    }
+    return { id, duplicate: false };
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * The one registry of coded errors. Each code carries the HTTP status and the SMTP reply a transport
+ * gives for it, so intake over SMTP and HTTP refuse the same thing the same way.
+ */
+export interface ErrorSpec {
+  http: number;
+  smtp: { code: number; enhanced: string };
+  message: string;
+}
+
+export const ERRORS = {
+  VALIDATION: { http: 400, smtp: { code: 501, enhanced: '5.5.4' }, message: 'Invalid request' },
+  BAD_ADDRESS: { http: 400, smtp: { code: 553, enhanced: '5.1.3' }, message: 'Invalid address' },
+  HEADER_INJECTION: { http: 400, smtp: { code: 554, enhanced: '5.6.0' }, message: 'CR, LF or NUL in a header value' },
+  BAD_MESSAGE: { http: 400, smtp: { code: 554, enhanced: '5.6.0' }, message: 'Malformed message' },
+  AUTH_REQUIRED: { http: 401, smtp: { code: 530, enhanced: '5.7.0' }, message: 'Authentication required' },
+  AUTH_FAILED: { http: 401, smtp: { code: 535, enhanced: '5.7.8' }, message: 'Authentication credentials invalid' },
+  SENDER_NOT_ALLOWED: { http: 403, smtp: { code: 550, enhanced: '5.7.1' }, message: 'Sender domain not allowed for this credential' },
+  RELAY_DENIED: { http: 403, smtp: { code: 554, enhanced: '5.7.1' }, message: 'Relay access denied' },
+  FORBIDDEN: { http: 403, smtp: { code: 550, enhanced: '5.7.1' }, message: 'Not allowed for this credential' },
+  NOT_FOUND: { http: 404, smtp: { code: 550, enhanced: '5.1.0' }, message: 'Not found' },
+  IDEMPOTENCY_CONFLICT: { http: 409, smtp: { code: 554, enhanced: '5.5.0' }, message: 'Idempotency-Key reused with a different request' },
+  TOO_LARGE: { http: 413, smtp: { code: 552, enhanced: '5.3.4' }, message: 'Message too large' },
+  TOO_MANY_RECIPIENTS: { http: 400, smtp: { code: 452, enhanced: '4.5.3' }, message: 'Too many recipients' },
+  UNSUPPORTED_MEDIA: { http: 415, smtp: { code: 554, enhanced: '5.6.0' }, message: 'Unsupported content type' },
+  SUPPRESSED: { http: 422, smtp: { code: 550, enhanced: '5.1.1' }, message: 'Recipient is on the suppression list' },
+  NO_DKIM_KEY: { http: 422, smtp: { code: 550, enhanced: '5.7.1' }, message: 'Sender domain has no DKIM key configured' },
+  RATE_LIMITED: { http: 429, smtp: { code: 451, enhanced: '4.7.1' }, message: 'Rate limit exceeded' },
+  UNAVAILABLE: { http: 503, smtp: { code: 451, enhanced: '4.3.0' }, message: 'Temporarily unavailable, try again later' },
+  INTERNAL: { http: 500, smtp: { code: 451, enhanced: '4.3.0' }, message: 'Internal error' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** A refusal a person or program can act on: a code from the registry, a message, and the field(s) at fault. */
+export class KurirError extends Error {
+  readonly code: ErrorCode;
+  readonly field?: string;
+  readonly details?: Record<string, unknown>;
+  readonly retryAfterSeconds?: number;
+
+  constructor(
+    code: ErrorCode,
+    message?: string,
+    extra: { field?: string; details?: Record<string, unknown>; retryAfterSeconds?: number; cause?: unknown } = {},
+  ) {
+    super(message ?? ERRORS[code].message, { cause: extra.cause });
+    this.name = 'KurirError';
+    this.code = code;
+    this.field = extra.field;
+    this.details = extra.details;
+    this.retryAfterSeconds = extra.retryAfterSeconds;
+  }
+
+  get httpStatus(): number {
+    return ERRORS[this.code].http;
+  }
+
+  /** The SMTP reply line for this error, e.g. `550 5.7.1 Sender domain not allowed`. */
+  get smtp(): { code: number; enhanced: string } {
+    return ERRORS[this.code].smtp;
+  }
+}
+
+/** True for errors that mean Redis (or another dependency) is not answering: the caller should say "try later". */
+export function isUnavailable(err: unknown): boolean {
+  if (err instanceof KurirError) return err.code === 'UNAVAILABLE';
+  const e = err as { code?: string; message?: string; name?: string } | undefined;
+  if (!e) return false;
+  if (e.code && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTCONN'].includes(e.code)) return true;
+  const msg = e.message ?? '';
+  return /Connection is closed|Stream isn't writeable|enableOfflineQueue|MaxRetriesPerRequest|connect ECONNREFUSED/i.test(msg);
+}
+
+/** Wraps an infrastructure failure into UNAVAILABLE and passes KurirErrors through unchanged. */
+export function toKurirError(err: unknown): KurirError {
+  if (err instanceof KurirError) return err;
+  if (isUnavailable(err)) return new KurirError('UNAVAILABLE', undefined, { cause: err });
+  return new KurirError('INTERNAL', undefined, { cause: err });
+}

@@ -1,0 +1,476 @@
+/**
+ * Every Prometheus metric Kurir exports, defined in one place on one private
+ * Registry (never prom-client's global one, so tests and embedded instances can
+ * create as many as they like). Created once in the composition root and
+ * injected into the roles that record observations.
+ *
+ * Conventions: prefix `kurir_`, base units (seconds, bytes), counters end in
+ * `_total`, and no unbounded label values — never an address, message id or
+ * recipient domain. Destinations are bucketed into a `provider` label with
+ * `createProviderMap()` (./provider.ts); `reason` labels carry error codes from
+ * the errors registry; `code` labels carry a 3-digit SMTP reply code.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { createProviderMap } from './provider.js';
+
+export const METRIC_PREFIX = 'kurir_';
+
+export const INTAKE_INTERFACES = ['smtp', 'http'] as const;
+export type IntakeInterface = (typeof INTAKE_INTERFACES)[number];
+
+export const PRIORITIES = ['verification', 'normal', 'bulk'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
+export const QUEUE_STATES = ['waiting', 'delayed', 'active', 'prioritized'] as const;
+export type QueueState = (typeof QUEUE_STATES)[number];
+
+export const DELIVERY_RESULTS = ['delivered', 'deferred', 'bounced', 'expired'] as const;
+export type DeliveryResult = (typeof DELIVERY_RESULTS)[number];
+
+/** Outcome categories. A delivered attempt uses "none". */
+export const DELIVERY_CATEGORIES = [
+  'none',
+  'invalid-recipient',
+  'mailbox-full',
+  'policy',
+  'spam-block',
+  'rate-limit',
+  'greylist',
+  'network',
+  'dns',
+  'protocol',
+  'expired',
+  'other',
+] as const;
+export type DeliveryCategory = (typeof DELIVERY_CATEGORIES)[number];
+
+export const BOUNCE_TYPES = ['hard', 'soft'] as const;
+export type BounceType = (typeof BOUNCE_TYPES)[number];
+
+export const PLACEMENT_FOLDERS = ['inbox', 'spam', 'missing'] as const;
+export type PlacementFolder = (typeof PLACEMENT_FOLDERS)[number];
+
+export const WEBHOOK_RESULTS = ['sent', 'failed'] as const;
+export type WebhookResult = (typeof WEBHOOK_RESULTS)[number];
+
+/** Buckets for intake accept latency: 1 ms … 1 s. */
+export const INTAKE_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+/** Buckets for accept → delivered: 0.1 s … 1 h. 300 s is the verification SLO edge (alerts use le="300"). */
+export const DELIVERY_TIME_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
+/** Buckets for delivered → confirmed by the booking system: 10 s … 1 day. */
+export const CONFIRM_TIME_BUCKETS = [10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400];
+
+export interface QueueSnapshot {
+  jobs: Array<{ state: QueueState; priority: Priority; count: number }>;
+  /** Age of the oldest waiting (not yet delivered) verification job; 0 when there is none. */
+  oldestVerificationAgeSeconds: number;
+}
+export type QueueProvider = () => Promise<QueueSnapshot>;
+
+export interface CreateMetricsOptions {
+  /** Gateway version for kurir_build_info. Default "unknown". */
+  version?: string;
+  /** Register prom-client's default Node/process metrics (prefixed kurir_). Default true. */
+  defaultMetrics?: boolean;
+  /**
+   * Provider label values to pre-initialise at zero (so rates and ratios exist
+   * before the first event). Default: the built-in provider map's names().
+   */
+  providers?: readonly string[];
+  /** How long a scrape waits for the queue provider before keeping the last values. Default 2000 ms. */
+  queueProviderTimeoutMs?: number;
+}
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** Content-Type header for the /metrics response. */
+  readonly contentType: string;
+  /** Exposition text of every metric (calls the queue provider). */
+  render(): Promise<string>;
+  /** Source for the queue gauges, pulled at scrape time. `null` detaches it. */
+  setQueueProvider(fn: QueueProvider | null): void;
+
+  // intake
+  /** kurir_intake_messages_accepted_total{interface,priority} */
+  readonly intakeAccepted: Counter<'interface' | 'priority'>;
+  /** kurir_intake_messages_refused_total{interface,reason} — reason is an error code. */
+  readonly intakeRefused: Counter<'interface' | 'reason'>;
+  /** kurir_intake_accept_duration_seconds{interface} */
+  readonly intakeDuration: Histogram<'interface'>;
+  /** kurir_intake_bytes_total{interface} */
+  readonly intakeBytes: Counter<'interface'>;
+
+  // queue (pulled at scrape time from the queue provider)
+  /** kurir_queue_jobs{state,priority} */
+  readonly queueJobs: Gauge<'state' | 'priority'>;
+  /** kurir_queue_oldest_verification_age_seconds */
+  readonly queueOldestVerificationAge: Gauge<string>;
+  /** kurir_queue_stats_errors_total — queue provider failures/timeouts during scrapes. */
+  readonly queueProviderErrors: Counter<string>;
+
+  // delivery
+  /** kurir_delivery_attempts_total{provider,result,category} */
+  readonly deliveryAttempts: Counter<'provider' | 'result' | 'category'>;
+  /** kurir_delivery_time_to_deliver_seconds{priority,provider} — accept → delivered. */
+  readonly deliveryTime: Histogram<'priority' | 'provider'>;
+  /** kurir_delivery_connections_total{provider,tls} — tls is yes|no. */
+  readonly deliveryTls: Counter<'provider' | 'tls'>;
+  /** kurir_delivery_connection_reuses_total{provider} — messages sent over an already open connection. */
+  readonly deliveryConnectionReuses: Counter<'provider'>;
+  /** kurir_delivery_remote_replies_total{provider,code} — code from replyCodeLabel(). */
+  readonly deliveryReplies: Counter<'provider' | 'code'>;
+
+  // dkim
+  /** kurir_dkim_signatures_total{domain,selector,algorithm} — domain is a configured sending domain. */
+  readonly dkimSignatures: Counter<'domain' | 'selector' | 'algorithm'>;
+  /** kurir_dkim_failures_total{domain,reason} */
+  readonly dkimFailures: Counter<'domain' | 'reason'>;
+
+  // shaping
+  /** kurir_shaping_refusals_total{limit} */
+  readonly shapingRefusals: Counter<'limit'>;
+  /** kurir_shaping_effective_rate_per_minute{provider} */
+  readonly shapingRate: Gauge<'provider'>;
+  /** kurir_shaping_paused{provider} — 1 while sending to the provider is paused. */
+  readonly shapingPaused: Gauge<'provider'>;
+  /** kurir_shaping_pauses_total{provider} — pauses started. */
+  readonly shapingPauses: Counter<'provider'>;
+
+  // feedback
+  /** kurir_feedback_bounces_total{provider,category,type} — asynchronous bounces (DSNs at the bounce MX). */
+  readonly bounces: Counter<'provider' | 'category' | 'type'>;
+  /** kurir_feedback_complaints_total{provider} — ARF/FBL complaints. */
+  readonly complaints: Counter<'provider'>;
+  /** kurir_suppressions_added_total{reason} */
+  readonly suppressionsAdded: Counter<'reason'>;
+  /** kurir_webhooks_total{result} — result is sent|failed. */
+  readonly webhooks: Counter<'result'>;
+
+  // placement and confirmation
+  /** kurir_placement_results_total{provider,folder} */
+  readonly placement: Counter<'provider' | 'folder'>;
+  /** kurir_placement_confirmations_total{provider} */
+  readonly confirmations: Counter<'provider'>;
+  /** kurir_placement_time_to_confirm_seconds{provider} */
+  readonly timeToConfirm: Histogram<'provider'>;
+
+  // process
+  /** kurir_redis_up — 1 when the last Redis ping succeeded. */
+  readonly redisUp: Gauge<string>;
+  /** kurir_build_info{version,node} — always 1. */
+  readonly buildInfo: Gauge<'version' | 'node'>;
+}
+
+/**
+ * Label value for an SMTP reply code: the 3-digit code when it is a valid
+ * reply (200–599), otherwise "none" (no reply, e.g. a connection error).
+ */
+export function replyCodeLabel(code: number | string | null | undefined): string {
+  const n = typeof code === 'string' ? Number.parseInt(code, 10) : code;
+  return typeof n === 'number' && Number.isInteger(n) && n >= 200 && n <= 599 ? String(n) : 'none';
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`queue provider timed out after ${ms} ms`)), ms);
+    timer.unref?.();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  const registers = [registry];
+  const providers = [...new Set(opts.providers ?? createProviderMap().names())];
+  const queueTimeoutMs = opts.queueProviderTimeoutMs ?? 2000;
+
+  // ---- intake -------------------------------------------------------------
+  const intakeAccepted = new Counter({
+    name: 'kurir_intake_messages_accepted_total',
+    help: 'Messages accepted at intake (durably spooled and answered 250/202), by interface and priority.',
+    labelNames: ['interface', 'priority'] as const,
+    registers,
+  });
+  const intakeRefused = new Counter({
+    name: 'kurir_intake_messages_refused_total',
+    help: 'Messages refused at intake, by interface and reason (an error code from the errors registry).',
+    labelNames: ['interface', 'reason'] as const,
+    registers,
+  });
+  const intakeDuration = new Histogram({
+    name: 'kurir_intake_accept_duration_seconds',
+    help: 'Time from end of submission to the accept reply (validation, policy, spooling), by interface.',
+    labelNames: ['interface'] as const,
+    buckets: INTAKE_DURATION_BUCKETS,
+    registers,
+  });
+  const intakeBytes = new Counter({
+    name: 'kurir_intake_bytes_total',
+    help: 'Bytes of accepted message bodies, by interface.',
+    labelNames: ['interface'] as const,
+    registers,
+  });
+
+  // ---- queue (pulled at scrape time) ----------------------------------------
+  let queueProvider: QueueProvider | null = null;
+  let inflight: Promise<void> | null = null;
+
+  const queueProviderErrors = new Counter({
+    name: 'kurir_queue_stats_errors_total',
+    help: 'Scrapes where reading queue statistics failed or timed out (the queue gauges kept their last values).',
+    registers,
+    // Waits for the same in-flight refresh so one scrape reports its own failure.
+    collect: () => refreshQueue(),
+  });
+
+  const applySnapshot = (snap: QueueSnapshot): void => {
+    const counts = new Map<string, number>();
+    for (const s of QUEUE_STATES) for (const p of PRIORITIES) counts.set(`${s}\u0000${p}`, 0);
+    for (const job of snap?.jobs ?? []) {
+      const key = `${job?.state}\u0000${job?.priority}`;
+      // Unknown states/priorities are dropped: label values stay within the fixed sets.
+      if (!counts.has(key) || !Number.isFinite(job.count)) continue;
+      counts.set(key, (counts.get(key) ?? 0) + Math.max(0, job.count));
+    }
+    for (const [key, count] of counts) {
+      const [state, priority] = key.split('\u0000');
+      queueJobs.set({ state, priority }, count);
+    }
+    const age = snap?.oldestVerificationAgeSeconds;
+    queueOldestVerificationAge.set(Number.isFinite(age) && age > 0 ? age : 0);
+  };
+
+  /** One provider call per scrape, shared by both queue gauges; never rejects. */
+  const refreshQueue = (): Promise<void> => {
+    const fn = queueProvider;
+    if (!fn) return Promise.resolve();
+    if (inflight) return inflight;
+    const p = (async () => {
+      try {
+        applySnapshot(await withTimeout(Promise.resolve().then(fn), queueTimeoutMs));
+      } catch {
+        queueProviderErrors.inc();
+      }
+    })();
+    inflight = p;
+    void p.finally(() => {
+      if (inflight === p) inflight = null;
+    });
+    return p;
+  };
+
+  const queueJobs: Gauge<'state' | 'priority'> = new Gauge({
+    name: 'kurir_queue_jobs',
+    help: 'Jobs in the delivery queue by state (waiting, delayed, active, prioritized) and priority.',
+    labelNames: ['state', 'priority'] as const,
+    registers,
+    collect: refreshQueue,
+  });
+  const queueOldestVerificationAge: Gauge<string> = new Gauge({
+    name: 'kurir_queue_oldest_verification_age_seconds',
+    help: 'Age of the oldest verification message still waiting for delivery (0 when none).',
+    registers,
+    collect: refreshQueue,
+  });
+
+  // ---- delivery -------------------------------------------------------------
+  const deliveryAttempts = new Counter({
+    name: 'kurir_delivery_attempts_total',
+    help: 'Delivery attempts by provider, result (delivered|deferred|bounced|expired) and category ("none" when delivered).',
+    labelNames: ['provider', 'result', 'category'] as const,
+    registers,
+  });
+  const deliveryTime = new Histogram({
+    name: 'kurir_delivery_time_to_deliver_seconds',
+    help: 'Time from intake accept to successful delivery, by priority and provider.',
+    labelNames: ['priority', 'provider'] as const,
+    buckets: DELIVERY_TIME_BUCKETS,
+    registers,
+  });
+  const deliveryTls = new Counter({
+    name: 'kurir_delivery_connections_total',
+    help: 'Outbound SMTP connections opened, by provider and whether TLS was used (yes|no).',
+    labelNames: ['provider', 'tls'] as const,
+    registers,
+  });
+  const deliveryConnectionReuses = new Counter({
+    name: 'kurir_delivery_connection_reuses_total',
+    help: 'Messages sent over an already open (pooled) SMTP connection, by provider.',
+    labelNames: ['provider'] as const,
+    registers,
+  });
+  const deliveryReplies = new Counter({
+    name: 'kurir_delivery_remote_replies_total',
+    help: 'Final SMTP replies from remote servers by provider and 3-digit reply code ("none" for no reply).',
+    labelNames: ['provider', 'code'] as const,
+    registers,
+  });
+
+  // ---- dkim -----------------------------------------------------------------
+  const dkimSignatures = new Counter({
+    name: 'kurir_dkim_signatures_total',
+    help: 'DKIM signatures made, by signing domain, selector and algorithm.',
+    labelNames: ['domain', 'selector', 'algorithm'] as const,
+    registers,
+  });
+  const dkimFailures = new Counter({
+    name: 'kurir_dkim_failures_total',
+    help: 'DKIM signing failures, by signing domain and reason (error code).',
+    labelNames: ['domain', 'reason'] as const,
+    registers,
+  });
+
+  // ---- shaping --------------------------------------------------------------
+  const shapingRefusals = new Counter({
+    name: 'kurir_shaping_refusals_total',
+    help: 'Sends postponed by traffic shaping, by limit kind.',
+    labelNames: ['limit'] as const,
+    registers,
+  });
+  const shapingRate = new Gauge({
+    name: 'kurir_shaping_effective_rate_per_minute',
+    help: 'Current effective sending rate limit per provider, in messages per minute (adaptive).',
+    labelNames: ['provider'] as const,
+    registers,
+  });
+  const shapingPaused = new Gauge({
+    name: 'kurir_shaping_paused',
+    help: '1 while sending to the provider is paused by shaping, else 0.',
+    labelNames: ['provider'] as const,
+    registers,
+  });
+  const shapingPauses = new Counter({
+    name: 'kurir_shaping_pauses_total',
+    help: 'Sending pauses started by shaping, by provider.',
+    labelNames: ['provider'] as const,
+    registers,
+  });
+
+  // ---- feedback -------------------------------------------------------------
+  const bounces = new Counter({
+    name: 'kurir_feedback_bounces_total',
+    help: 'Asynchronous bounces (DSNs received at the bounce MX), by provider, category and type (hard|soft). Synchronous rejections are counted in kurir_delivery_attempts_total{result="bounced"}.',
+    labelNames: ['provider', 'category', 'type'] as const,
+    registers,
+  });
+  const complaints = new Counter({
+    name: 'kurir_feedback_complaints_total',
+    help: 'Spam complaints (ARF feedback reports), by provider.',
+    labelNames: ['provider'] as const,
+    registers,
+  });
+  const suppressionsAdded = new Counter({
+    name: 'kurir_suppressions_added_total',
+    help: 'Addresses added to the suppression list, by reason.',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+  const webhooks = new Counter({
+    name: 'kurir_webhooks_total',
+    help: 'Event webhooks to booking systems, by result (sent|failed).',
+    labelNames: ['result'] as const,
+    registers,
+  });
+
+  // ---- placement and confirmation -------------------------------------------
+  const placement = new Counter({
+    name: 'kurir_placement_results_total',
+    help: 'Seed-mailbox placement results, by provider and folder (inbox|spam|missing).',
+    labelNames: ['provider', 'folder'] as const,
+    registers,
+  });
+  const confirmations = new Counter({
+    name: 'kurir_placement_confirmations_total',
+    help: 'Verification messages confirmed by the booking system (recipient acted on it), by provider.',
+    labelNames: ['provider'] as const,
+    registers,
+  });
+  const timeToConfirm = new Histogram({
+    name: 'kurir_placement_time_to_confirm_seconds',
+    help: 'Time from delivery of a verification message to its confirmation, by provider.',
+    labelNames: ['provider'] as const,
+    buckets: CONFIRM_TIME_BUCKETS,
+    registers,
+  });
+
+  // ---- process --------------------------------------------------------------
+  const redisUp = new Gauge({
+    name: 'kurir_redis_up',
+    help: '1 when the last Redis health check succeeded, else 0.',
+    registers,
+  });
+  const buildInfo = new Gauge({
+    name: 'kurir_build_info',
+    help: 'Build information; the value is always 1.',
+    labelNames: ['version', 'node'] as const,
+    registers,
+  });
+  buildInfo.set({ version: opts.version ?? 'unknown', node: process.version }, 1);
+
+  if (opts.defaultMetrics !== false) {
+    collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  }
+
+  // ---- zero-initialise bounded label sets ------------------------------------
+  // Series that exist from the start make rate()/increase() see the first event
+  // and let ratios read 0 instead of "no data".
+  for (const iface of INTAKE_INTERFACES) {
+    for (const priority of PRIORITIES) intakeAccepted.inc({ interface: iface, priority }, 0);
+    intakeBytes.inc({ interface: iface }, 0);
+    intakeDuration.zero({ interface: iface });
+  }
+  for (const state of QUEUE_STATES) {
+    for (const priority of PRIORITIES) queueJobs.set({ state, priority }, 0);
+  }
+  queueOldestVerificationAge.set(0);
+  redisUp.set(0);
+  for (const provider of providers) {
+    deliveryAttempts.inc({ provider, result: 'delivered', category: 'none' }, 0);
+    for (const priority of PRIORITIES) deliveryTime.zero({ priority, provider });
+    for (const tls of ['yes', 'no']) deliveryTls.inc({ provider, tls }, 0);
+    complaints.inc({ provider }, 0);
+    confirmations.inc({ provider }, 0);
+    shapingPaused.set({ provider }, 0);
+    for (const folder of PLACEMENT_FOLDERS) placement.inc({ provider, folder }, 0);
+  }
+  for (const result of WEBHOOK_RESULTS) webhooks.inc({ result }, 0);
+
+  return {
+    registry,
+    get contentType() {
+      return registry.contentType;
+    },
+    render: () => registry.metrics(),
+    setQueueProvider(fn: QueueProvider | null): void {
+      queueProvider = fn;
+    },
+    intakeAccepted,
+    intakeRefused,
+    intakeDuration,
+    intakeBytes,
+    queueJobs,
+    queueOldestVerificationAge,
+    queueProviderErrors,
+    deliveryAttempts,
+    deliveryTime,
+    deliveryTls,
+    deliveryConnectionReuses,
+    deliveryReplies,
+    dkimSignatures,
+    dkimFailures,
+    shapingRefusals,
+    shapingRate,
+    shapingPaused,
+    shapingPauses,
+    bounces,
+    complaints,
+    suppressionsAdded,
+    webhooks,
+    placement,
+    confirmations,
+    timeToConfirm,
+    redisUp,
+    buildInfo,
+  };
+}

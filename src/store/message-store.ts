@@ -1,0 +1,136 @@
+import type { Redis } from 'ioredis';
+import type { Keys } from './keys.js';
+import {
+  FINAL_RECIPIENT_STATUSES,
+  type MessageRecord,
+  type MessageStatus,
+  type MessageView,
+  type RecipientState,
+  type TimelineEvent,
+} from './types.js';
+
+// Creates every key of a message at once, or nothing when the id is already taken (idempotent retries
+// that reuse an id must not overwrite or duplicate). KEYS: msg body rcpt events; ARGV: record body event rcpt...
+const CREATE_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'record', ARGV[1])
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('RPUSH', KEYS[4], ARGV[3])
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+return 1`;
+
+export interface RecipientUpdate {
+  address: string;
+  state: RecipientState;
+}
+
+/** Derives the message status shown to users from its recipients' states. */
+export function messageStatus(states: RecipientState[]): MessageStatus {
+  const s = new Set(states.map((r) => r.status));
+  if (s.size === 1) return states[0].status;
+  if ([...s].every((x) => FINAL_RECIPIENT_STATUSES.has(x))) return s.has('delivered') ? 'partially-delivered' : s.has('bounced') ? 'bounced' : 'expired';
+  return s.has('deferred') ? 'deferred' : 'queued';
+}
+
+/** Message records, bodies, per-recipient states and timelines in Redis. */
+export class MessageStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly retentionSeconds: number,
+  ) {}
+
+  /** Stores a new message durably in one atomic step. Returns false when the id already exists. */
+  async create(record: MessageRecord, body: Buffer): Promise<boolean> {
+    const rcptArgs: string[] = [];
+    const initial: RecipientState = { status: 'queued', attempts: 0, updatedAt: record.createdAt };
+    for (const r of record.recipients) rcptArgs.push(r, JSON.stringify(initial));
+    const id = record.id;
+    const event: TimelineEvent = { type: 'queued', at: record.createdAt };
+    const created = await this.redis.eval(
+      CREATE_SCRIPT,
+      4,
+      this.keys.message(id),
+      this.keys.body(id),
+      this.keys.recipients(id),
+      this.keys.events(id),
+      JSON.stringify(record),
+      body,
+      JSON.stringify(event),
+      ...rcptArgs,
+    );
+    return created === 1;
+  }
+
+  /** The record alone, or null. */
+  async getRecord(id: string): Promise<MessageRecord | null> {
+    const raw = await this.redis.hget(this.keys.message(id), 'record');
+    return raw ? (JSON.parse(raw) as MessageRecord) : null;
+  }
+
+  /** The signed message as it will be sent, or null once the message is final. */
+  async getBody(id: string): Promise<Buffer | null> {
+    return this.redis.getBuffer(this.keys.body(id));
+  }
+
+  /** Record, recipient states, derived status and timeline in one round trip. */
+  async get(id: string): Promise<MessageView | null> {
+    const [[, raw], [, rcpts], [, events]] = (await this.redis
+      .multi()
+      .hget(this.keys.message(id), 'record')
+      .hgetall(this.keys.recipients(id))
+      .lrange(this.keys.events(id), 0, -1)
+      .exec()) as [[unknown, string | null], [unknown, Record<string, string>], [unknown, string[]]];
+    if (!raw) return null;
+    const recipients: Record<string, RecipientState> = {};
+    for (const [addr, json] of Object.entries(rcpts)) recipients[addr] = JSON.parse(json) as RecipientState;
+    return {
+      record: JSON.parse(raw) as MessageRecord,
+      status: messageStatus(Object.values(recipients)),
+      recipients,
+      events: events.map((e) => JSON.parse(e) as TimelineEvent),
+    };
+  }
+
+  /** States of some recipients of a message. */
+  async getRecipients(id: string, addresses: string[]): Promise<Record<string, RecipientState | undefined>> {
+    if (!addresses.length) return {};
+    const values = await this.redis.hmget(this.keys.recipients(id), ...addresses);
+    const out: Record<string, RecipientState | undefined> = {};
+    addresses.forEach((a, i) => (out[a] = values[i] ? (JSON.parse(values[i] as string) as RecipientState) : undefined));
+    return out;
+  }
+
+  /**
+   * Applies recipient updates and timeline events in one transaction. When every recipient is final the
+   * body is dropped and the record starts its retention countdown. Returns whether the message is now final.
+   */
+  async update(id: string, updates: RecipientUpdate[], events: TimelineEvent[]): Promise<boolean> {
+    const tx = this.redis.multi();
+    for (const u of updates) tx.hset(this.keys.recipients(id), u.address, JSON.stringify(u.state));
+    for (const e of events) tx.rpush(this.keys.events(id), JSON.stringify(e));
+    tx.hvals(this.keys.recipients(id));
+    const res = await tx.exec();
+    const states = ((res?.[res.length - 1]?.[1] as string[]) ?? []).map((s) => JSON.parse(s) as RecipientState);
+    const final = states.length > 0 && states.every((s) => FINAL_RECIPIENT_STATUSES.has(s.status));
+    if (final) await this.finalize(id);
+    return final;
+  }
+
+  /** Drops the body and sets the retention expiry on what remains. */
+  async finalize(id: string): Promise<void> {
+    const ttl = Math.ceil(this.retentionSeconds);
+    await this.redis
+      .multi()
+      .del(this.keys.body(id))
+      .expire(this.keys.message(id), ttl)
+      .expire(this.keys.recipients(id), ttl)
+      .expire(this.keys.events(id), ttl)
+      .exec();
+  }
+
+  /** Removes every key of a message (used when queueing failed after the record was written). */
+  async remove(id: string): Promise<void> {
+    await this.redis.del(this.keys.message(id), this.keys.body(id), this.keys.recipients(id), this.keys.events(id));
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Starts a real Kurir gateway in-process for integration tests: real Redis on 127.0.0.1:6379 under a
+ * unique key prefix, listeners on ephemeral ports, DKIM keys generated into a temp folder, and (when
+ * given) DNS from a loopback server. `publishDkim` puts the keys' public records into that DNS zone.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { loadConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
+import { dnsRecordFor, loadPrivateKey } from '../../src/dkim/keys.js';
+import { startGateway, type Gateway, type GatewayOptions } from '../../src/gateway.js';
+import { createLogger } from '../../src/lib/logger.js';
+import type { DnsServer } from './dns-server.js';
+
+export const API_KEY = 'dev-api-key-change-me-0001';
+export const ADMIN_KEY = 'dev-admin-key-change-me-0001';
+export const SMTP_USER = { user: 'booking', pass: 'dev-smtp-password' };
+
+export interface TestGateway {
+  gateway: Gateway;
+  config: Config;
+  dataDir: string;
+  /** Base URL of the HTTP API. */
+  url: string;
+  /** POST /v1/messages with the booking key; returns status and parsed body. */
+  submit(body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
+  /** GET /v1/messages/:id with the booking key. */
+  status(id: string): Promise<any>;
+  /** Polls the status until `predicate` holds or `timeoutMs` passes. */
+  waitForStatus(id: string, predicate: (s: any) => boolean, timeoutMs?: number): Promise<any>;
+  publishDkim(dns: DnsServer): void;
+  close(): Promise<void>;
+}
+
+function merge(a: Record<string, any>, b: Record<string, any>): Record<string, any> {
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object' ? merge(out[k], v) : v;
+  return out;
+}
+
+/** Deletes every key below a prefix (test clean-up). */
+export async function dropPrefix(prefix: string): Promise<void> {
+  const redis = new Redis('redis://127.0.0.1:6379');
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    if (keys.length) await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  await redis.quit();
+}
+
+/** Builds a config like the default one, isolated for a test. */
+export function testConfig(dataDir: string, overrides: Record<string, unknown> = {}, dnsAddress?: string): Config {
+  const prefix = `kurir-test-${Math.random().toString(36).slice(2, 10)}`;
+  const base = {
+    dataDir,
+    log: { level: process.env.KURIR_TEST_LOG ?? 'silent' },
+    redis: { prefix, manage: 'never' },
+    http: { port: 0 },
+    smtp: { port: 0 },
+    dns: { servers: dnsAddress ? [dnsAddress] : [], timeoutSeconds: 1, tries: 1 },
+    delivery: { retrySchedule: [1], retryJitter: 0, connectTimeoutSeconds: 2, greetingTimeoutSeconds: 3, socketTimeoutSeconds: 5, shutdownGraceSeconds: 2 },
+    domains: [
+      {
+        name: 'example.test',
+        dkim: [
+          { selector: 'kurir1', algorithm: 'rsa', privateKeyFile: join(dataDir, 'dkim/rsa.pem'), generate: true },
+          { selector: 'kurir1e', algorithm: 'ed25519', privateKeyFile: join(dataDir, 'dkim/ed.pem'), generate: true },
+        ],
+      },
+    ],
+  };
+  return loadConfig({ file: 'config/default.yaml', overrides: merge(base, overrides) });
+}
+
+/** Starts a gateway for a test; `close()` stops it and removes its Redis keys and temp folder. */
+export async function startTestGateway(opts: { overrides?: Record<string, unknown>; dns?: DnsServer; gatewayOptions?: GatewayOptions } = {}): Promise<TestGateway> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'kurir-test-'));
+  const config = testConfig(dataDir, opts.overrides, opts.dns?.address);
+  const gateway = await startGateway(config, createLogger({ level: config.log.level }), opts.gatewayOptions);
+  const url = `http://127.0.0.1:${gateway.ports.http}`;
+  const auth = { authorization: `Bearer ${API_KEY}` };
+  const t: TestGateway = {
+    gateway,
+    config,
+    dataDir,
+    url,
+    async submit(body, headers = {}) {
+      const res = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth, ...headers }, body: JSON.stringify(body) });
+      return { status: res.status, body: await res.json() };
+    },
+    async status(id) {
+      const res = await fetch(`${url}/v1/messages/${id}`, { headers: auth });
+      return res.json();
+    },
+    async waitForStatus(id, predicate, timeoutMs = 10_000) {
+      const end = Date.now() + timeoutMs;
+      let last: any;
+      while (Date.now() < end) {
+        last = await t.status(id);
+        if (predicate(last)) return last;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`status of ${id} did not match within ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
+    },
+    publishDkim(dns) {
+      for (const d of config.domains) {
+        for (const k of d.dkim) {
+          const key = loadPrivateKey(readFileSync(k.privateKeyFile, 'utf8'));
+          dns.set(`${k.selector}._domainkey.${d.name}`, 'TXT', [dnsRecordFor(k.algorithm, key.publicKeyBase64)]);
+        }
+      }
+    },
+    async close() {
+      await gateway.close();
+      await dropPrefix(config.redis.prefix);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return t;
+}

@@ -1,0 +1,54 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, envOverrides, loadConfig } from '../../../src/config/load.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'kurir-config-'));
+function file(text: string): string {
+  const p = join(dir, `${Math.random().toString(36).slice(2)}.yaml`);
+  writeFileSync(p, text);
+  return p;
+}
+
+describe('loadConfig', () => {
+  it('loads the shipped default config and freezes it', () => {
+    const c = loadConfig({ file: 'config/default.yaml' });
+    expect(c.smtp.port).toBe(2525);
+    expect(c.http.port).toBe(8025);
+    expect(c.delivery.ttl.verification).toBe(1800);
+    expect(c.domains[0].name).toBe('example.test');
+    expect(Object.isFrozen(c.delivery.ttl)).toBe(true);
+  });
+
+  it('applies KURIR_* environment overrides with YAML-typed values, and REDIS_URL', () => {
+    const c = loadConfig({
+      file: 'config/default.yaml',
+      env: { KURIR_SMTP__PORT: '2600', KURIR_DELIVERY__RETRY_SCHEDULE: '[5, 10]', KURIR_DNS__SERVERS: '["127.0.0.1:5353"]', REDIS_URL: 'redis://10.0.0.1:6380' },
+    });
+    expect(c.smtp.port).toBe(2600);
+    expect(c.delivery.retrySchedule).toEqual([5, 10]);
+    expect(c.dns.servers).toEqual(['127.0.0.1:5353']);
+    expect(c.redis.url).toBe('redis://10.0.0.1:6380');
+  });
+
+  it('names the key, the value and what is allowed for a bad value', () => {
+    expect(() => loadConfig({ file: 'config/default.yaml', env: { KURIR_SMTP__PORT: 'abc' } })).toThrowError(/smtp\.port = "abc": Expected number/);
+    expect(() => loadConfig({ file: 'config/default.yaml', env: { KURIR_LOG__LEVEL: 'loud' } })).toThrowError(/log\.level = "loud": one of "fatal"/);
+    expect(() => loadConfig({ file: 'config/default.yaml', env: { KURIR_HTTP__PORT: '70000' } })).toThrowError(ConfigError);
+  });
+
+  it('rejects unknown keys and credentials scoped to unconfigured domains', () => {
+    expect(() => loadConfig({ file: file('smtp:\n  prot: 25\n') })).toThrowError(/smtp: unknown key\(s\) prot/);
+    const bad = file('domains: [{ name: a.test }]\napiKeys: [{ name: k, key: "0123456789abcdef", domains: [b.test] }]\n');
+    expect(() => loadConfig({ file: bad })).toThrowError(/apiKeys\.0\.domains\.0 = "b\.test": not a configured sender domain/);
+  });
+
+  it('says when the file is missing', () => {
+    expect(() => loadConfig({ file: join(dir, 'nope.yaml') })).toThrowError(/cannot read .*nope\.yaml: file not found/);
+  });
+
+  it('maps nested env names to camelCase paths', () => {
+    expect(envOverrides({ KURIR_DELIVERY__SMARTHOST__HOST: 'mailpit', OTHER: 'x' })).toEqual({ delivery: { smarthost: { host: 'mailpit' } } });
+  });
+});

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { prepareMessage, toCrlf } from '../../../src/intake/headers.js';
+import { KurirError } from '../../../src/lib/errors.js';
+
+const now = Date.UTC(2026, 10, 28, 12, 0, 0);
+
+describe('prepareMessage', () => {
+  it('adds Date and Message-ID when missing and converts LF to CRLF', () => {
+    const p = prepareMessage(Buffer.from('From: A <a@example.test>\nTo: b@dest.test\nSubject: Hi\n\nBody\n'), { hostname: 'gw.example.test', now });
+    const text = p.raw.toString();
+    expect(text).toContain('Date: Sat, 28 Nov 2026 12:00:00 +0000\r\n');
+    expect(p.messageId).toMatch(/^<[0-9a-f]{24}@gw\.example\.test>$/);
+    expect(text).toContain(`Message-ID: ${p.messageId}\r\n\r\nBody\r\n`);
+    expect(text).not.toMatch(/[^\r]\n/);
+    expect(p.fromAddresses).toEqual(['a@example.test']);
+    expect(p.subject).toBe('Hi');
+  });
+
+  it('keeps an existing Message-ID and Date untouched', () => {
+    const raw = Buffer.from('From: a@example.test\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <x@y>\r\n\r\nB');
+    const p = prepareMessage(raw, { hostname: 'h', now });
+    expect(p.raw.equals(raw)).toBe(true);
+    expect(p.messageId).toBe('<x@y>');
+  });
+
+  it.each([
+    ['To: b@dest.test\r\n\r\nB', /no From header/],
+    ['From: a@example.test\r\nFrom: c@example.test\r\n\r\nB', /more than one From/],
+    ['From: a@example.test, c@example.test\r\n\r\nB', /exactly one address/],
+    ['From: a@example.test\r\nthis is not a header\r\n\r\nB', /Malformed header line/],
+  ])('refuses %j', (raw, re) => {
+    expect(() => prepareMessage(Buffer.from(raw), { hostname: 'h', now })).toThrowError(re);
+    expect(() => prepareMessage(Buffer.from(raw), { hostname: 'h', now })).toThrowError(KurirError);
+  });
+
+  it('toCrlf leaves CRLF input as the same buffer', () => {
+    const b = Buffer.from('a\r\nb\r\n');
+    expect(toCrlf(b)).toBe(b);
+  });
+});

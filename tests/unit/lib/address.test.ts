@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { normalizeAddress } from '../../../src/lib/address.js';
+import { KurirError } from '../../../src/lib/errors.js';
+import { newMessageId, MESSAGE_ID_PATTERN } from '../../../src/lib/ids.js';
+import { parseVerp, verpAddress } from '../../../src/lib/verp.js';
+
+describe('normalizeAddress', () => {
+  it.each([
+    ['User@Example.COM', 'User@example.com'],
+    ['<a.b+tag@sub.example.org>', 'a.b+tag@sub.example.org'],
+    ['user@bücher.example', 'user@xn--bcher-kva.example'],
+    ['"quoted name"@example.org', '"quoted name"@example.org'],
+  ])('%s → %s', (input, out) => expect(normalizeAddress(input)).toBe(out));
+
+  it.each(['no-at-sign', '@example.com', 'a@', 'a@localhost', 'a..b@example.com', 'a@-bad-.com', 'a b@example.com', `${'x'.repeat(65)}@example.com`])(
+    'rejects %s',
+    (input) => expect(() => normalizeAddress(input, 'to[0]')).toThrowError(KurirError),
+  );
+
+  it('rejects CR/LF injection with HEADER_INJECTION naming the field', () => {
+    try {
+      normalizeAddress('a@example.com\r\nBcc: victim@example.org', 'to[1]');
+      expect.unreachable();
+    } catch (err) {
+      expect((err as KurirError).code).toBe('HEADER_INJECTION');
+      expect((err as KurirError).field).toBe('to[1]');
+    }
+  });
+});
+
+describe('message ids and VERP', () => {
+  it('ids sort by time and match their pattern', () => {
+    const a = newMessageId(1_700_000_000_000);
+    const b = newMessageId(1_700_000_000_001);
+    expect(a < b).toBe(true);
+    expect(a).toMatch(MESSAGE_ID_PATTERN);
+  });
+
+  it('a VERP address round-trips and a forged token does not verify', () => {
+    const id = newMessageId();
+    const addr = verpAddress(id, 'bounce.example.test', 'secret');
+    expect(parseVerp(addr, 'bounce.example.test', 'secret')).toBe(id);
+    expect(parseVerp(addr, 'bounce.example.test', 'other-secret')).toBeNull();
+    expect(parseVerp(addr.replace(/\.[0-9a-f]+@/, '.000000000000@'), 'bounce.example.test', 'secret')).toBeNull();
+    expect(parseVerp(addr, 'elsewhere.test', 'secret')).toBeNull();
+  });
+});
