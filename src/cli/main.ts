@@ -1,0 +1,136 @@
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { dnsRecordFor, generateDkimKey, loadPrivateKey, type DkimAlgorithm } from '../dkim/keys.js';
+import { normalizeAddress } from '../lib/address.js';
+import { createKeys } from '../store/keys.js';
+import { MessageStore } from '../store/message-store.js';
+import { closeRedis, createRedis, waitReady } from '../store/redis.js';
+import { SuppressionStore } from '../store/suppression-store.js';
+
+const USAGE = `Usage: kurir <command> [options]
+
+Commands:
+  config check                       validate the configuration and print a summary
+  dkim generate --algorithm rsa|ed25519 --out FILE [--bits 2048]
+                                     write a new private key (mode 0600) and print its DNS record
+  domains dns                        print the DNS records (DKIM, SPF, DMARC) to publish for each sender domain
+  message show ID                    print a message's status and timeline
+  suppression add|remove|check ADDRESS [--reason TEXT]
+
+Options:
+  --config FILE                      configuration file (default: KURIR_CONFIG or config/default.yaml)
+  -h, --help                         this text`;
+
+/** A CLI usage error: printed with the usage hint, exit code 2. */
+export class UsageError extends Error {}
+
+function config(file: string | undefined): Config {
+  return loadConfig({ file, env: process.env });
+}
+
+async function withStores<T>(cfg: Config, fn: (s: { messages: MessageStore; suppressions: SuppressionStore }) => Promise<T>): Promise<T> {
+  const redis = createRedis(cfg.redis.url, 'command');
+  redis.on('error', () => undefined);
+  try {
+    await waitReady(redis, 3000).catch(() => {
+      throw new Error(`cannot reach Redis at ${cfg.redis.url}`);
+    });
+    const keys = createKeys(cfg.redis.prefix);
+    return await fn({ messages: new MessageStore(redis, keys, cfg.retention.days * 86400), suppressions: new SuppressionStore(redis, keys) });
+  } finally {
+    await closeRedis(redis);
+  }
+}
+
+async function domainsDns(cfg: Config): Promise<string> {
+  const lines: string[] = [];
+  for (const d of cfg.domains) {
+    lines.push(`; ${d.name}`);
+    for (const k of d.dkim) {
+      const pem = await readFile(k.privateKeyFile, 'utf8').catch(() => null);
+      if (!pem) {
+        lines.push(`; ${k.selector}: key file ${k.privateKeyFile} does not exist yet (start the gateway or run dkim generate)`);
+        continue;
+      }
+      const key = loadPrivateKey(pem);
+      lines.push(`${k.selector}._domainkey.${d.name}. IN TXT "${dnsRecordFor(k.algorithm, key.publicKeyBase64)}"`);
+    }
+    lines.push(`${d.name}. IN TXT "v=spf1 ip4:<your sending IP> -all"`);
+    lines.push(`_dmarc.${d.name}. IN TXT "v=DMARC1; p=quarantine; rua=mailto:dmarc@${d.name}"`);
+  }
+  lines.push(`; bounce domain (VERP return path): MX to the feedback listener, SPF for the sending IP`);
+  lines.push(`${cfg.bounce.domain}. IN TXT "v=spf1 ip4:<your sending IP> -all"`);
+  return lines.join('\n');
+}
+
+/** Runs one CLI command; returns the text to print. Throws UsageError for bad invocations. */
+export async function runCli(argv: string[]): Promise<string> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string' },
+        algorithm: { type: 'string' },
+        out: { type: 'string' },
+        bits: { type: 'string' },
+        reason: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  const [cmd, sub, arg] = positionals;
+  if (values.help || !cmd) return USAGE;
+  const key = `${cmd} ${sub ?? ''}`.trim();
+  switch (key) {
+    case 'config check': {
+      const cfg = config(values.config);
+      return `configuration is valid: roles ${cfg.roles.join(', ')}; ${cfg.domains.length} sender domain(s); ${cfg.apiKeys.length} API key(s); ${cfg.smtpAccounts.length} SMTP account(s); SMTP ${cfg.smtp.host}:${cfg.smtp.port}; HTTP ${cfg.http.host}:${cfg.http.port}`;
+    }
+    case 'dkim generate': {
+      const algorithm = values.algorithm as DkimAlgorithm | undefined;
+      if (algorithm !== 'rsa' && algorithm !== 'ed25519') throw new UsageError('--algorithm: must be rsa or ed25519');
+      if (!values.out) throw new UsageError('--out: the file to write the private key to is required');
+      const bits = values.bits ? Number(values.bits) : 2048;
+      if (!Number.isInteger(bits) || bits < 1024 || bits > 4096) throw new UsageError('--bits: an integer from 1024 to 4096');
+      const key = generateDkimKey(algorithm, bits);
+      await mkdir(dirname(values.out), { recursive: true });
+      await writeFile(values.out, key.privateKeyPem, { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
+        throw new UsageError(err.code === 'EEXIST' ? `--out: ${values.out} already exists (never overwritten)` : `--out: ${err.message}`);
+      });
+      return `wrote ${values.out}\nDNS: <selector>._domainkey.<domain> TXT "${dnsRecordFor(algorithm, key.publicKeyBase64)}"`;
+    }
+    case 'domains dns':
+      return domainsDns(config(values.config));
+    case 'message show': {
+      if (!arg) throw new UsageError('message show: the message ID is required');
+      const view = await withStores(config(values.config), (s) => s.messages.get(arg));
+      if (!view) throw new Error(`message ${arg} not found`);
+      return JSON.stringify(view, null, 2);
+    }
+    case 'suppression add':
+    case 'suppression remove':
+    case 'suppression check': {
+      if (!arg) throw new UsageError(`suppression ${sub}: the ADDRESS is required`);
+      const address = normalizeAddress(arg, 'ADDRESS');
+      return withStores(config(values.config), async ({ suppressions }) => {
+        if (sub === 'add') {
+          await suppressions.add({ address, reason: values.reason ?? 'manual', source: 'cli', at: Date.now() });
+          return `suppressed ${address}`;
+        }
+        if (sub === 'remove') return (await suppressions.remove(address)) ? `removed ${address}` : `${address} was not suppressed`;
+        const [hit] = await suppressions.check([address]);
+        return hit ? JSON.stringify(hit) : `${address} is not suppressed`;
+      });
+    }
+    default:
+      throw new UsageError(`unknown command: ${positionals.join(' ')}`);
+  }
+}

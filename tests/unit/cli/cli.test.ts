@@ -1,0 +1,48 @@
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, UsageError } from '../../../src/cli/main.js';
+import { loadPrivateKey } from '../../../src/dkim/keys.js';
+import { dropPrefix } from '../../helpers/test-gateway.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'kurir-cli-'));
+const prefix = `kurir-test-cli-${Math.random().toString(36).slice(2, 8)}`;
+
+beforeAll(() => {
+  process.env.KURIR_REDIS__PREFIX = prefix;
+});
+afterAll(async () => {
+  delete process.env.KURIR_REDIS__PREFIX;
+  await dropPrefix(prefix);
+});
+
+describe('kurir CLI', () => {
+  it('validates the config', async () => {
+    expect(await runCli(['config', 'check'])).toMatch(/^configuration is valid: roles intake, api, worker; 1 sender domain/);
+  });
+
+  it('generates a DKIM key file (0600) and prints its DNS record; never overwrites', async () => {
+    const out = join(dir, 'k.pem');
+    const text = await runCli(['dkim', 'generate', '--algorithm', 'ed25519', '--out', out]);
+    const key = loadPrivateKey(readFileSync(out, 'utf8'));
+    expect(key.algorithm).toBe('ed25519');
+    expect(text).toContain(`v=DKIM1; k=ed25519; p=${key.publicKeyBase64}`);
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    await expect(runCli(['dkim', 'generate', '--algorithm', 'ed25519', '--out', out])).rejects.toThrow(/--out: .* already exists/);
+  });
+
+  it('names the option at fault', async () => {
+    await expect(runCli(['dkim', 'generate', '--algorithm', 'dsa', '--out', 'x'])).rejects.toThrow(/--algorithm: must be rsa or ed25519/);
+    await expect(runCli(['dkim', 'generate', '--algorithm', 'rsa'])).rejects.toThrow(/--out: /);
+    await expect(runCli(['--nope'])).rejects.toThrow(UsageError);
+    await expect(runCli(['frobnicate'])).rejects.toThrow(/unknown command: frobnicate/);
+  });
+
+  it('adds, checks and removes a suppression in Redis', async () => {
+    expect(await runCli(['suppression', 'add', 'Gone@Example.org', '--reason', 'hard-bounce'])).toBe('suppressed Gone@example.org');
+    expect(JSON.parse(await runCli(['suppression', 'check', 'gone@example.org']))).toMatchObject({ reason: 'hard-bounce', source: 'cli' });
+    expect(await runCli(['suppression', 'remove', 'gone@example.org'])).toBe('removed gone@example.org');
+    expect(await runCli(['suppression', 'check', 'gone@example.org'])).toBe('gone@example.org is not suppressed');
+  });
+});
