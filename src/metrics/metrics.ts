@@ -27,11 +27,16 @@ export type QueueState = (typeof QUEUE_STATES)[number];
 export const DELIVERY_RESULTS = ['delivered', 'deferred', 'bounced', 'expired'] as const;
 export type DeliveryResult = (typeof DELIVERY_RESULTS)[number];
 
-/** Outcome categories. A delivered attempt uses "none". */
+/**
+ * Outcome categories (src/delivery/classify.ts). A delivered attempt uses "none";
+ * 5.7.x replies are "policy". Documentation of the bounded set, not enforced here.
+ */
 export const DELIVERY_CATEGORIES = [
   'none',
   'invalid-recipient',
+  'bad-domain',
   'mailbox-full',
+  'inactive-mailbox',
   'policy',
   'spam-block',
   'rate-limit',

@@ -1,0 +1,114 @@
+/**
+ * Runs Prometheus's own tooling over the rule files, their unit tests, the
+ * compose stack's prometheus.yml and every Grafana panel query.
+ *
+ * promtool comes from Debian's `prometheus` package, which .ci/run installs.
+ * Locally: apt-get update -qq && apt-get install -y -qq prometheus
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+
+const ROOT = resolve(import.meta.dirname, '../../..');
+const DASH = join(ROOT, 'dashboards');
+const DOCKER = join(ROOT, 'docker');
+
+const hasPromtool = spawnSync('promtool', ['--version'], { encoding: 'utf8' }).status === 0;
+const SKIP_REASON = 'SKIPPED: promtool not on PATH (apt-get install prometheus; .ci/run installs it)';
+if (!hasPromtool) console.warn(`promtool tests ${SKIP_REASON}`);
+
+function promtool(args: string[], cwd = ROOT): { status: number | null; output: string } {
+  const r = spawnSync('promtool', args, { cwd, encoding: 'utf8', timeout: 120_000 });
+  return { status: r.status, output: `${r.stdout ?? ''}${r.stderr ?? ''}` };
+}
+
+const tmp = mkdtempSync(join(tmpdir(), 'kurir-promtool-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** Grafana template variables replaced by values Prometheus understands. */
+function grafanaToPromql(expr: string): string {
+  return expr
+    .replaceAll('$__rate_interval', '5m')
+    .replaceAll('$__interval', '1m')
+    .replaceAll('$__range', '1h')
+    .replaceAll('$provider', '.*');
+}
+
+interface Panel {
+  title?: string;
+  type: string;
+  targets?: Array<{ expr?: string }>;
+  panels?: Panel[];
+}
+
+function dashboardExpressions(): Array<{ where: string; expr: string }> {
+  const out: Array<{ where: string; expr: string }> = [];
+  for (const file of readdirSync(join(DASH, 'grafana')).filter((f) => f.endsWith('.json'))) {
+    const board = JSON.parse(readFileSync(join(DASH, 'grafana', file), 'utf8')) as { panels: Panel[] };
+    const walk = (panels: Panel[]): void => {
+      for (const p of panels) {
+        for (const t of p.targets ?? []) if (t.expr) out.push({ where: `${file}: ${p.title}`, expr: t.expr });
+        walk(p.panels ?? []);
+      }
+    };
+    walk(board.panels);
+  }
+  return out;
+}
+
+describe.skipIf(!hasPromtool)(hasPromtool ? 'promtool' : `promtool (${SKIP_REASON})`, () => {
+  it('check rules: recording-rules.yml and alerts.yml are valid', () => {
+    const r = promtool(['check', 'rules', 'dashboards/recording-rules.yml', 'dashboards/alerts.yml']);
+    expect(r.output).not.toMatch(/FAILED/);
+    expect(r.status, r.output).toBe(0);
+    expect(r.output).toMatch(/recording-rules\.yml\s+SUCCESS/);
+    expect(r.output).toMatch(/alerts\.yml\s+SUCCESS/);
+  });
+
+  it('test rules: every alert unit test in alerts.test.yml passes', { timeout: 120_000 }, () => {
+    const r = promtool(['test', 'rules', 'dashboards/alerts.test.yml']);
+    expect(r.status, r.output).toBe(0);
+    expect(r.output).toMatch(/SUCCESS/);
+  });
+
+  it('check config: docker/prometheus.yml is valid with the rule files it loads', () => {
+    // The config names container paths; map them back through the compose mounts.
+    const compose = parse(readFileSync(join(DOCKER, 'compose.yml'), 'utf8'));
+    const mounts = new Map<string, string>();
+    for (const v of compose.services.prometheus.volumes as string[]) {
+      const [src, target] = v.split(':');
+      if (src.startsWith('.')) mounts.set(target, resolve(DOCKER, src));
+    }
+    const config = parse(readFileSync(join(DOCKER, 'prometheus.yml'), 'utf8'));
+    config.rule_files = (config.rule_files as string[]).map((f) => {
+      const host = mounts.get(f);
+      expect(host, `rule file ${f} is mounted into the prometheus service`).toBeDefined();
+      return host;
+    });
+    const file = join(tmp, 'prometheus.yml');
+    writeFileSync(file, stringify(config));
+    const r = promtool(['check', 'config', file]);
+    expect(r.status, r.output).toBe(0);
+    expect(r.output).not.toMatch(/FAILED/);
+  });
+
+  it('every Grafana panel query is valid PromQL', () => {
+    const exprs = dashboardExpressions();
+    expect(exprs.length).toBeGreaterThan(20);
+    const rules = {
+      groups: [
+        {
+          name: 'grafana-panel-queries',
+          rules: exprs.map((e, i) => ({ record: `dashboard:panel_${i}:query`, expr: grafanaToPromql(e.expr) })),
+        },
+      ],
+    };
+    const file = join(tmp, 'panel-queries.yml');
+    writeFileSync(file, stringify(rules));
+    const r = promtool(['check', 'rules', file]);
+    expect(r.status, `${r.output}\n${exprs.map((e, i) => `panel_${i} ${e.where}: ${e.expr}`).join('\n')}`).toBe(0);
+  });
+});
