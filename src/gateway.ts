@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Config } from './config/schema.js';
+import { createSmtpPool, type SmtpPool } from './delivery/connection-pool.js';
 import { createResolver, type DnsResolver } from './delivery/resolver.js';
 import { startDeliveryWorker, type DeliveryWorker } from './delivery/worker.js';
 import { loadSigningKeys } from './dkim/config-keys.js';
@@ -10,6 +11,7 @@ import { CredentialRegistry } from './intake/credentials.js';
 import { IntakeService } from './intake/intake-service.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import type { Logger } from './lib/logger.js';
+import { kurirVersion } from './lib/version.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { createProviderMap } from './metrics/provider.js';
 import { DeliveryQueue } from './queue/delivery-queue.js';
@@ -53,7 +55,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   const keys = createKeys(config.redis.prefix);
   const redis = createRedis(config.redis.url, 'command');
   redis.on('error', (err) => logger.debug({ err: err.message }, 'redis connection error'));
-  const metrics = opts.metrics ?? createMetrics({ version: process.env.npm_package_version });
+  const metrics = opts.metrics ?? createMetrics({ version: kurirVersion() });
   redis.on('ready', () => metrics.redisUp.set(1));
   redis.on('close', () => metrics.redisUp.set(0));
   await waitReady(redis, 10_000);
@@ -67,6 +69,8 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   const ports: Gateway['ports'] = {};
   let worker: DeliveryWorker | null = null;
   let workerConnection: Redis | null = null;
+  // One pool of outbound SMTP sessions per process, reused across delivery jobs.
+  let smtpPool: SmtpPool | null = null;
 
   try {
     if (config.roles.includes('worker')) {
@@ -74,8 +78,9 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
       workerConnection.on('error', (err) => logger.debug({ err: err.message }, 'redis worker connection error'));
       const resolver = opts.resolver ?? createResolver(config.dns);
       const secret = await verpSecret(config, redis, keys.verpSecret());
+      smtpPool = createSmtpPool({ maxIdlePerTarget: config.delivery.concurrency });
       worker = startDeliveryWorker(
-        { config, clock, resolver, messages, metrics, providers: createProviderMap(), logger, verpSecret: secret },
+        { config, clock, resolver, messages, metrics, providers: createProviderMap(), logger, verpSecret: secret, send: smtpPool.send },
         workerConnection,
         keys,
       );
@@ -112,6 +117,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   } catch (err) {
     for (const c of closers.reverse()) await c().catch(() => undefined);
     await worker?.close(1000);
+    await smtpPool?.close();
     await queue.close().catch(() => undefined);
     if (workerConnection) await closeRedis(workerConnection);
     await closeRedis(redis);
@@ -130,6 +136,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
       closing ??= (async () => {
         for (const c of closers.reverse()) await c().catch((err: unknown) => logger.warn({ err }, 'close failed'));
         await worker?.close();
+        await smtpPool?.close();
         await queue.close().catch(() => undefined);
         if (workerConnection) await closeRedis(workerConnection);
         await closeRedis(redis);

@@ -20,6 +20,12 @@ export interface SmtpTimeouts {
   socketMs: number;
 }
 
+/** Per-call options of {@link sendMessage} (and of the pool's `send`). */
+export interface SendOptions {
+  ehloName: string;
+  timeouts: SmtpTimeouts;
+}
+
 /** One recipient's result of one attempt. `kind` temp covers 4xx and network trouble; perm is 5xx. */
 export interface RecipientOutcome {
   address: string;
@@ -35,7 +41,28 @@ export interface SendResult {
   outcomes: RecipientOutcome[];
 }
 
-type SmtpError = Error & { code?: string; responseCode?: number; response?: string; command?: string; rejectedErrors?: SmtpError[]; recipient?: string };
+/** An error from SMTPConnection; `connected` (set by {@link openSession}) tells whether the session was up. */
+export type SmtpError = Error & {
+  code?: string;
+  responseCode?: number;
+  response?: string;
+  command?: string;
+  rejectedErrors?: SmtpError[];
+  recipient?: string;
+  connected?: boolean;
+};
+
+/** The result of one transaction on an open session, and what the session is good for afterwards. */
+export interface Transaction {
+  outcomes: RecipientOutcome[];
+  /** `reuse`: clean; `reset`: send RSET before reusing; `discard`: broken or the server is closing (421). */
+  next: 'reuse' | 'reset' | 'discard';
+  /** The transaction failed before the server answered MAIL FROM (or answered it with 421): nothing was committed. */
+  beforeMail: boolean;
+}
+
+/** Error codes for errors that are SMTP replies on a still usable session (not network or protocol failures). */
+const REPLY_ERRORS = new Set(['EENVELOPE', 'EMESSAGE']);
 
 function kindOf(code: number | null): 'temp' | 'perm' {
   return code !== null && code >= 500 && code < 600 ? 'perm' : 'temp';
@@ -46,15 +73,39 @@ function replyOf(err: SmtpError): string {
 }
 
 /**
- * Runs one SMTP transaction with nodemailer's SMTPConnection and reports every recipient's outcome as
- * data. STARTTLS is used whenever offered. Remote refusals are results, not exceptions.
+ * Runs one SMTPConnection call and settles also when the connection errors or ends without calling
+ * back (SMTPConnection drops pending callbacks when the socket goes away).
  */
-export async function sendMessage(
-  target: SmtpTarget,
-  envelope: { from: string; to: string[] },
-  raw: Buffer,
-  opts: { ehloName: string; timeouts: SmtpTimeouts },
-): Promise<SendResult> {
+function guarded<T>(conn: SMTPConnection, call: (done: (err?: Error | null, value?: T) => void) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const settle = (err?: Error | null, value?: T): void => {
+      if (settled) return;
+      settled = true;
+      conn.removeListener('error', onError);
+      conn.removeListener('end', onEnd);
+      if (err) reject(err);
+      else resolve(value as T);
+    };
+    const onError = (err: Error): void => settle(err);
+    const onEnd = (): void => settle(Object.assign(new Error('Connection closed'), { code: 'ECONNECTION' }));
+    conn.once('error', onError);
+    conn.once('end', onEnd);
+    call(settle);
+  });
+}
+
+/** True when the session runs over TLS (implicit or after STARTTLS). */
+export function sessionTls(conn: SMTPConnection): boolean {
+  return Boolean(conn.secure);
+}
+
+/**
+ * Opens an SMTP session: connect, EHLO, STARTTLS whenever offered (required with `requireTls`), and AUTH
+ * when the target has credentials. On failure the connection is closed and the error is thrown with
+ * `connected` telling whether the SMTP session had been established (i.e. only AUTH failed).
+ */
+export async function openSession(target: SmtpTarget, opts: SendOptions): Promise<SMTPConnection> {
   const conn = new SMTPConnection({
     host: target.host,
     port: target.port,
@@ -68,64 +119,105 @@ export async function sendMessage(
     tls: { rejectUnauthorized: target.verifyTls ?? false, servername: target.servername, minVersion: 'TLSv1.2' },
     logger: false,
   } as ConstructorParameters<typeof SMTPConnection>[0]);
-  let sessionOpen = false;
+  // Errors are handled per call; this keeps an 'error' on an idle or closing connection from crashing the process.
   conn.on('error', () => undefined);
   try {
-    await new Promise<void>((resolve, reject) => {
-      conn.once('error', reject);
-      conn.connect(() => {
-        conn.removeListener('error', reject);
-        resolve();
-      });
-    });
-    sessionOpen = true;
-    if (target.auth) {
-      await new Promise<void>((resolve, reject) => conn.login({ user: target.auth!.user, pass: target.auth!.pass }, (err) => (err ? reject(err) : resolve())));
+    await guarded<void>(conn, (done) => conn.connect(() => done()));
+  } catch (err) {
+    conn.close();
+    throw Object.assign(err as SmtpError, { connected: false });
+  }
+  // SMTPConnection leaves Nagle on: the small final write of DATA (CRLF.CRLF) then waits for the receiver's delayed
+  // ACK, ~40 ms per message on Linux. The socket (plain or TLS, whose handle passes it down) is not public API, so
+  // this is best effort; the session works either way.
+  (conn as unknown as { _socket?: { setNoDelay?: (on: boolean) => unknown } })._socket?.setNoDelay?.(true);
+  if (target.auth) {
+    const { user, pass } = target.auth;
+    try {
+      await guarded<void>(conn, (done) => conn.login({ user, pass }, done));
+    } catch (err) {
+      endSession(conn, true);
+      throw Object.assign(err as SmtpError, { connected: true });
     }
-    const tls = Boolean((conn as unknown as { secure: boolean }).secure);
-    const outcomes = await new Promise<RecipientOutcome[]>((resolve) => {
-      conn.send(envelope, raw, (err, info) => {
-        if (!err) {
-          const rejected = new Map<string, SmtpError>();
-          for (const e of (info as unknown as { rejectedErrors?: SmtpError[] }).rejectedErrors ?? []) if (e.recipient) rejected.set(e.recipient, e);
-          const response = String(info.response ?? '250 OK');
-          resolve(
-            envelope.to.map((address) => {
-              const e = rejected.get(address);
-              if (!e) return { address, kind: 'delivered', code: Number(response.slice(0, 3)) || 250, reply: response };
-              const code = e.responseCode ?? null;
-              return { address, kind: kindOf(code), code, reply: replyOf(e) };
-            }),
-          );
-          return;
-        }
-        resolve(outcomesFromError(err as SmtpError, envelope.to));
-      });
-    });
-    return { connected: true, tls, outcomes };
+  }
+  return conn;
+}
+
+/** Maps a failure of {@link openSession} to a result where every recipient shares the error. */
+export function sessionFailure(err: SmtpError, to: string[]): SendResult {
+  const code = err.responseCode ?? null;
+  const reply = replyOf(err);
+  // Our own smarthost credentials being refused is our fault, never the recipient's: always temporary.
+  const kind = err.code === 'EAUTH' ? 'temp' : kindOf(code);
+  return { connected: err.connected ?? false, tls: false, outcomes: to.map((address) => ({ address, kind, code, reply })) };
+}
+
+/**
+ * Runs one mail transaction (MAIL FROM, RCPT TO, DATA) on an open session. Remote refusals are outcomes,
+ * not exceptions; network trouble makes every recipient temporary.
+ */
+export async function runTransaction(conn: SMTPConnection, envelope: { from: string; to: string[] }, raw: Buffer): Promise<Transaction> {
+  // SMTPConnection keeps and mutates the envelope it is given (rcptQueue is filled, then drained once MAIL FROM is
+  // accepted): a private copy keeps the caller's object intact and shows how far the transaction got.
+  const env = { from: envelope.from, to: [...envelope.to] } as { from: string; to: string[]; rcptQueue?: string[] };
+  try {
+    const info = await guarded<SMTPConnection.SentMessageInfo>(conn, (done) => conn.send(env, raw, done));
+    const rejected = (info as { rejectedErrors?: SmtpError[] }).rejectedErrors ?? [];
+    const outcomes = outcomesFor(envelope.to, rejected, String(info.response ?? '250 OK'));
+    const closing = rejected.some((e) => e.responseCode === 421);
+    return { outcomes, next: closing ? 'discard' : rejected.length ? 'reset' : 'reuse', beforeMail: false };
   } catch (error) {
     const err = error as SmtpError;
-    const code = err.responseCode ?? null;
-    const reply = replyOf(err);
-    // Our own smarthost credentials being refused is our fault, never the recipient's: always temporary.
-    const kind = err.code === 'EAUTH' ? 'temp' : kindOf(code);
-    return { connected: sessionOpen, tls: false, outcomes: envelope.to.map((address) => ({ address, kind, code, reply })) };
-  } finally {
-    try {
-      if (sessionOpen) conn.quit();
-      else conn.close();
-    } catch {
-      conn.close();
-    }
+    const closing = err.responseCode === 421 || (err.rejectedErrors ?? []).some((e) => e.responseCode === 421);
+    const usable = !closing && REPLY_ERRORS.has(err.code ?? '');
+    const mailAnswered = err.command === 'MAIL FROM' ? err.responseCode !== 421 : env.rcptQueue !== undefined && env.rcptQueue.length < env.to.length;
+    return { outcomes: outcomesFor(envelope.to, err.rejectedErrors ?? [], null, err), next: usable ? 'reset' : 'discard', beforeMail: !mailAnswered };
   }
 }
 
-function outcomesFromError(err: SmtpError, to: string[]): RecipientOutcome[] {
+/** Sends RSET so the session can start a fresh transaction; rejects when the session is unusable. */
+export function resetSession(conn: SMTPConnection): Promise<void> {
+  return guarded<void>(conn, (done) => conn.reset(done));
+}
+
+/** Ends a session: QUIT when it is healthy, otherwise just drop the socket. */
+export function endSession(conn: SMTPConnection, graceful: boolean): void {
+  try {
+    if (graceful) conn.quit();
+    else conn.close();
+  } catch {
+    conn.close();
+  }
+}
+
+/**
+ * Per-recipient outcomes: a recipient's own RCPT error wins; otherwise the transaction's error (`err`),
+ * or delivery with the final DATA reply.
+ */
+function outcomesFor(to: string[], rejectedErrors: SmtpError[], response: string | null, err?: SmtpError): RecipientOutcome[] {
   const perRecipient = new Map<string, SmtpError>();
-  for (const e of err.rejectedErrors ?? []) if (e.recipient) perRecipient.set(e.recipient, e);
+  for (const e of rejectedErrors) if (e.recipient) perRecipient.set(e.recipient, e);
   return to.map((address) => {
     const e = perRecipient.get(address) ?? err;
+    if (!e) return { address, kind: 'delivered', code: Number(response?.slice(0, 3)) || 250, reply: response ?? '250 OK' };
     const code = e.responseCode ?? null;
     return { address, kind: kindOf(code), code, reply: replyOf(e) };
   });
+}
+
+/**
+ * Runs one SMTP transaction on a new connection (closed afterwards) and reports every recipient's outcome
+ * as data. STARTTLS is used whenever offered. Remote refusals are results, not exceptions.
+ */
+export async function sendMessage(target: SmtpTarget, envelope: { from: string; to: string[] }, raw: Buffer, opts: SendOptions): Promise<SendResult> {
+  let conn: SMTPConnection;
+  try {
+    conn = await openSession(target, opts);
+  } catch (err) {
+    return sessionFailure(err as SmtpError, envelope.to);
+  }
+  const tls = sessionTls(conn);
+  const tx = await runTransaction(conn, envelope, raw);
+  endSession(conn, tx.next !== 'discard');
+  return { connected: true, tls, outcomes: tx.outcomes };
 }

@@ -55,6 +55,7 @@ export async function composeMessage(msg: StructuredMessage): Promise<{ raw: Buf
   }
   const attachments = (msg.attachments ?? []).map((a, i) => {
     assertNoControls(a.filename, `attachments[${i}].filename`);
+    if (a.contentType !== undefined) assertNoControls(a.contentType, `attachments[${i}].contentType`);
     if (!/^[A-Za-z0-9+/=\s]*$/.test(a.content)) {
       throw new KurirError('VALIDATION', `attachments[${i}].content: must be base64`, { field: `attachments[${i}].content` });
     }

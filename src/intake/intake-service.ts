@@ -129,8 +129,10 @@ export class IntakeService {
     }
 
     let id = newMessageId(now);
+    let claimed = false;
     if (sub.idempotency) {
       const existing = await idempotency.claim(sub.credential.name, sub.idempotency.key, { hash: sub.idempotency.requestHash, id, at: now });
+      claimed = !existing;
       if (existing) {
         if (existing.hash !== sub.idempotency.requestHash) {
           throw new KurirError('IDEMPOTENCY_CONFLICT', 'Idempotency-Key was used with a different request in the last 24 h', { field: 'Idempotency-Key' });
@@ -140,9 +142,14 @@ export class IntakeService {
         if (await messages.getRecord(id)) return { id, duplicate: true };
       }
     }
+    // Frees this request's key when it is certain nothing was stored, so a corrected retry is not a 409.
+    const release = async (): Promise<void> => {
+      if (claimed && sub.idempotency) await idempotency.release(sub.credential.name, sub.idempotency.key, id).catch(() => undefined);
+    };
 
-    const signed = await signer.sign(prepared.raw, fromDomain).catch((err: unknown) => {
+    const signed = await signer.sign(prepared.raw, fromDomain).catch(async (err: unknown) => {
       this.deps.metrics.dkimFailures.inc({ domain: fromDomain, reason: 'sign' });
+      await release();
       throw new KurirError('INTERNAL', 'DKIM signing failed', { cause: err });
     });
     for (const s of signed.signatures) {
@@ -173,6 +180,7 @@ export class IntakeService {
     } catch (err) {
       // Not queued means not accepted: take the record back so the client's retry is the only copy.
       await messages.remove(id).catch(() => undefined);
+      await release();
       throw toKurirError(err);
     }
     return { id, duplicate: false };

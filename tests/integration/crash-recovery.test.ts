@@ -28,6 +28,11 @@ function freePort(): Promise<number> {
   });
 }
 
+function exited(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => proc.once('exit', () => resolve()));
+}
+
 async function startChild(configFile: string, httpPort: number): Promise<ChildProcess> {
   const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     env: { ...process.env, KURIR_CONFIG: configFile },
@@ -101,7 +106,7 @@ it('loses no accepted message when the process is killed with SIGKILL mid-load',
       }
     }),
   );
-  await new Promise((r) => child!.once('exit', r));
+  await exited(child!);
   const deliveredBeforeRestart = new Set(receiver.messages.map((m) => /^b\+([0-9a-z]+)\./.exec(m.mailFrom)?.[1])).size;
   expect(deliveredBeforeRestart).toBeLessThan(accepted.length);
 
@@ -123,6 +128,6 @@ it('loses no accepted message when the process is killed with SIGKILL mid-load',
   expect(missing).toEqual([]);
   expect(duplicates).toBeLessThanOrEqual(10);
   child.kill('SIGTERM');
-  await new Promise((r) => child!.once('exit', r));
+  await exited(child);
   child = null;
 }, 90_000);

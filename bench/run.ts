@@ -1,0 +1,374 @@
+/**
+ * `npm run bench`: Kurir's throughput, latency and memory on this machine, against a loopback DNS server
+ * and a loopback SMTP sink (STARTTLS) acting as the recipients' MX. The gateway runs as a child process
+ * so its RSS is its own. Bounded (about 4 minutes at most) and self-stopping.
+ *
+ * Env: BENCH_SCALE (default 1; 0.1 for a smoke run), BENCH_E2E_CONCURRENCY (default "20,50"),
+ * BENCH_CPU_PROF=1 (profile the accept-only child and the first end-to-end child with --cpu-prof and print
+ * their top costs; profiling slows them a little),
+ * BENCH_CPU_PROF_DIR (keep the .cpuprofile files there).
+ */
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Redis } from 'ioredis';
+import { authenticate } from 'mailauth';
+import { dnsRecordFor, loadPrivateKey } from '../src/dkim/keys.js';
+import { createKeys } from '../src/store/keys.js';
+import { makeResolver, startDnsServer, type DnsServer } from '../tests/helpers/dns-server.js';
+import { dropPrefix } from '../tests/helpers/test-gateway.js';
+import { printProfile, summarizeProfile } from './cpu-profile.js';
+import { cpuSecondsOf, memoryOf, resetPeak, startGatewayChild, type ChildOptions, type GatewayChild } from './gateway-child.js';
+import { httpClosedLoop, httpPaced, HttpClient, smtpClosedLoop, type Stats } from './load.js';
+import { startSink, type Sink } from './sink.js';
+
+const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+if (!(SCALE > 0 && SCALE <= 1)) throw new Error('BENCH_SCALE must be in (0, 1]');
+const scaled = (n: number, min = 20): number => Math.max(min, Math.round(n * SCALE));
+const E2E_CONCURRENCY = (process.env.BENCH_E2E_CONCURRENCY ?? '20,50').split(',').map(Number).filter((n) => n > 0);
+const PROFILE = process.env.BENCH_CPU_PROF === '1';
+const CLIENT_CONCURRENCY = 20;
+const N_HTTP = scaled(3000);
+const N_SMTP = scaled(3000);
+const N_E2E = scaled(4000);
+const PACED_RATE = 200;
+const PACED_SECONDS = Math.max(1, Math.round(10 * SCALE));
+const WARMUP = scaled(100);
+const BUDGET_MS = 235_000;
+
+const startedAt = Date.now();
+const deadline = startedAt + BUDGET_MS;
+const left = (): number => Math.max(0, deadline - Date.now());
+
+interface CpuSnap {
+  /** Busy CPU seconds of the whole machine (every process), from /proc/stat. */
+  machine: number;
+  gateway: number;
+  redis: number;
+  bench: number;
+  at: number;
+}
+interface PhaseResult {
+  phase: string;
+  target?: string;
+  stats: Stats;
+  peakRssMiB: number;
+  /** CPU seconds spent during the phase; `other` = everything else on the machine (noise from other processes). */
+  cpu: { gateway: number; redis: number; bench: number; other: number; wall: number };
+  notes: string[];
+}
+
+let redis: Redis;
+let sink: Sink;
+let dns: DnsServer;
+let child: GatewayChild | null = null;
+const results: PhaseResult[] = [];
+const memory: Record<string, unknown> = {};
+const prefix = `kurir-bench-${Math.random().toString(36).slice(2, 10)}`;
+let seq = 0; // message numbers, so every submission has its own recipient
+
+async function redisCpu(): Promise<number> {
+  const info = await redis.info('cpu');
+  const v = (k: string): number => Number(new RegExp(`^${k}:([0-9.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return v('used_cpu_user') + v('used_cpu_sys');
+}
+
+function machineBusySeconds(): number {
+  // cpu  user nice system idle iowait irq softirq steal … (steal is the hypervisor's, not ours)
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return (f[0] + f[1] + f[2] + f[5] + f[6]) / 100;
+}
+
+async function cpuSnap(pid: number): Promise<CpuSnap> {
+  const u = process.cpuUsage();
+  return { machine: machineBusySeconds(), gateway: cpuSecondsOf(pid), redis: await redisCpu(), bench: (u.user + u.system) / 1e6, at: performance.now() };
+}
+
+function cpuDiff(a: CpuSnap, b: CpuSnap): PhaseResult['cpu'] {
+  const d = { gateway: b.gateway - a.gateway, redis: b.redis - a.redis, bench: b.bench - a.bench };
+  const other = Math.max(0, b.machine - a.machine - d.gateway - d.redis - d.bench);
+  return { ...d, other, wall: (b.at - a.at) / 1000 };
+}
+
+/** Runs `fn` as a measured phase on the current child: resets the peak-RSS mark first, reads it after. */
+async function phase(name: string, target: string | undefined, fn: () => Promise<{ stats: Stats; notes?: string[] }>): Promise<PhaseResult> {
+  const c = child!;
+  await waitForQuiet(10_000);
+  resetPeak(c.pid);
+  const a = await cpuSnap(c.pid);
+  const { stats, notes = [] } = await fn();
+  const b = await cpuSnap(c.pid);
+  const r: PhaseResult = { phase: name, target, stats, peakRssMiB: memoryOf(c.pid).hwmMiB, cpu: cpuDiff(a, b), notes };
+  results.push(r);
+  const cpu = r.cpu;
+  console.log(
+    `  ${name}: ${stats.count} ok, ${stats.errors} errors in ${stats.seconds.toFixed(2)} s → ${stats.perSecond.toFixed(0)}/s; ` +
+      `p50 ${stats.p50.toFixed(1)} ms, p99 ${stats.p99.toFixed(1)} ms; peak RSS ${r.peakRssMiB.toFixed(0)} MiB; ` +
+      `CPU s gateway ${cpu.gateway.toFixed(1)} redis ${cpu.redis.toFixed(1)} bench ${cpu.bench.toFixed(1)} other ${cpu.other.toFixed(1)} over ${cpu.wall.toFixed(1)} s`,
+  );
+  for (const n of notes) console.log(`    ${n}`);
+  return r;
+}
+
+/** Bytes in Redis per key kind under the prefix (MEMORY USAGE … SAMPLES 0 of every key), and key counts. */
+async function redisFootprint(prefix: string): Promise<Record<string, { keys: number; bytes: number }>> {
+  const out: Record<string, { keys: number; bytes: number }> = {};
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 2000);
+    cursor = next;
+    if (!keys.length) continue;
+    const p = redis.pipeline();
+    for (const k of keys) p.call('MEMORY', 'USAGE', k, 'SAMPLES', '0');
+    const res = (await p.exec()) ?? [];
+    keys.forEach((k, i) => {
+      const rest = k.slice(prefix.length + 1);
+      const kind = rest.startsWith('q:') ? 'bullmq' : rest.split(':')[0];
+      const e = (out[kind] ??= { keys: 0, bytes: 0 });
+      e.keys++;
+      e.bytes += Number(res[i]?.[1] ?? 0);
+    });
+  } while (cursor !== '0');
+  return out;
+}
+
+/** MEMORY USAGE of msg, rcpt, events (and whether a body is left) for a sample of finished messages. */
+async function finishedSample(prefix: string, ids: string[]): Promise<Record<string, number>> {
+  const keys = createKeys(prefix);
+  const sample = ids.filter((_, i) => i % Math.max(1, Math.floor(ids.length / 50)) === 0).slice(0, 50);
+  // The sink sees a message before the worker records the outcome and drops the body: wait for that.
+  const end = Date.now() + 10_000;
+  while (Date.now() < end) {
+    const bodies = await redis.exists(...sample.map((id) => keys.body(id)));
+    if (bodies === 0) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const p = redis.pipeline();
+  for (const id of sample) {
+    p.call('MEMORY', 'USAGE', keys.message(id), 'SAMPLES', '0');
+    p.call('MEMORY', 'USAGE', keys.recipients(id), 'SAMPLES', '0');
+    p.call('MEMORY', 'USAGE', keys.events(id), 'SAMPLES', '0');
+    p.exists(keys.body(id));
+    p.ttl(keys.message(id));
+  }
+  const res = ((await p.exec()) ?? []).map(([, v]) => Number(v ?? 0));
+  const sum = { msg: 0, rcpt: 0, events: 0, bodiesLeft: 0, minTtl: Infinity };
+  for (let i = 0; i < sample.length; i++) {
+    sum.msg += res[i * 5];
+    sum.rcpt += res[i * 5 + 1];
+    sum.events += res[i * 5 + 2];
+    sum.bodiesLeft += res[i * 5 + 3];
+    sum.minTtl = Math.min(sum.minTtl, res[i * 5 + 4]);
+  }
+  const n = sample.length || 1;
+  return {
+    sampled: sample.length,
+    msgBytes: sum.msg / n,
+    rcptBytes: sum.rcpt / n,
+    eventsBytes: sum.events / n,
+    totalBytes: (sum.msg + sum.rcpt + sum.events) / n,
+    bodiesLeft: sum.bodiesLeft,
+    minTtlSeconds: sum.minTtl,
+  };
+}
+
+async function verifySamples(): Promise<string> {
+  const verdicts: string[] = [];
+  for (const s of sink.samples) {
+    const auth = await authenticate(s.raw, { ip: '127.0.0.1', helo: s.helo, sender: s.mailFrom, mta: 'mx.dest.test', resolver: makeResolver(dns.address) });
+    verdicts.push(auth.dkim.results.map((r: any) => `${r.signingDomain}:${r.status.result}`).join('+') || 'none');
+  }
+  return verdicts.join(', ');
+}
+
+async function startChild(opts: Omit<ChildOptions, 'dir' | 'prefix' | 'dnsAddress' | 'mxPort'>, dir: string, prefix: string): Promise<GatewayChild> {
+  child = await startGatewayChild({ ...opts, dir, prefix, dnsAddress: dns.address, mxPort: sink.port });
+  return child;
+}
+
+/**
+ * Waits (at most `maxMs`) until the machine is nearly idle (under 0.3 of a core busy over a second), so other
+ * processes disturb a phase less. Skipped once the time budget runs short.
+ */
+async function waitForQuiet(maxMs: number): Promise<void> {
+  if (left() < 90_000) return;
+  const end = Date.now() + maxMs;
+  let busy = 0;
+  do {
+    const a = machineBusySeconds();
+    await new Promise((r) => setTimeout(r, 1000));
+    busy = machineBusySeconds() - a;
+    if (busy < 0.3) return;
+  } while (Date.now() < end);
+  console.log(`  (machine still busy: ${busy.toFixed(2)} cores in use by other processes)`);
+}
+
+async function main(): Promise<void> {
+  await waitForQuiet(Number(process.env.BENCH_QUIET_WAIT_S ?? 30) * 1000);
+  const dir = mkdtempSync(join(tmpdir(), 'kurir-bench-'));
+  const profDir = PROFILE ? resolve(process.env.BENCH_CPU_PROF_DIR ?? join(dir, 'prof')) : '';
+  if (PROFILE) mkdirSync(profDir, { recursive: true });
+  redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: false });
+  sink = await startSink({ tls: true });
+  dns = await startDnsServer({ 'dest.test': { MX: [{ exchange: 'mx.dest.test', priority: 10 }] }, 'mx.dest.test': { A: ['127.0.0.1'] } });
+
+  console.log(`Kurir benchmark: scale ${SCALE}, ${cpus().length} CPUs (${cpus()[0]?.model.trim()}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}`);
+  console.log(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}; redis prefix ${prefix}`);
+  try {
+    // ---- Accept-only gateway: intake + api, no worker -------------------------------------------
+    console.log(`\n[accept] gateway roles intake+api (no worker)`);
+    // One folder per child: Node writes a profile per thread (tsx's module loader runs in a worker thread).
+    const acceptFlags = PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, 'accept-phases-1-3')}`] : [];
+    const gw = await startChild({ roles: ['intake', 'api'], label: 'accept', nodeFlags: acceptFlags }, dir, prefix);
+    const key = loadPrivateKey(readFileSync(join(dir, 'dkim-rsa.pem'), 'utf8'));
+    dns.set('bench._domainkey.example.test', 'TXT', [dnsRecordFor('rsa', key.publicKeyBase64)]);
+    memory.idleRssMiB = memoryOf(gw.pid).rssMiB;
+    console.log(`  started (pid ${gw.pid}); idle RSS ${(memory.idleRssMiB as number).toFixed(0)} MiB`);
+    const http = new HttpClient(gw.httpPort, CLIENT_CONCURRENCY);
+    await httpClosedLoop(http, WARMUP, CLIENT_CONCURRENCY, (seq += WARMUP) - WARMUP, deadline); // JIT warm-up, not counted
+
+    let acceptIds: string[] = [];
+    await phase(`1. HTTP accept, ${N_HTTP} msgs, concurrency ${CLIENT_CONCURRENCY}`, undefined, async () => {
+      const r = await httpClosedLoop(http, N_HTTP, CLIENT_CONCURRENCY, seq, deadline);
+      seq += N_HTTP;
+      acceptIds = r.ids;
+      return { stats: r.stats, notes: r.stats.errors ? [`last error: ${http.lastError}`] : [] };
+    });
+    const queued = await redisFootprint(prefix);
+    const queuedMsgs = queued.msg?.keys ?? 1;
+    const queuedBytes = Object.values(queued).reduce((s, e) => s + e.bytes, 0);
+    memory.queued = { messages: queuedMsgs, bytesPerMessage: queuedBytes / queuedMsgs, byKind: queued };
+    console.log(`  Redis per queued (accepted, undelivered) message: ${(queuedBytes / queuedMsgs).toFixed(0)} bytes (${Object.entries(queued).map(([k, e]) => `${k} ${(e.bytes / queuedMsgs).toFixed(0)}`).join(', ')})`);
+
+    await phase(`2. SMTP accept, ${N_SMTP} msgs, 20 sessions`, undefined, async () => {
+      const r = await smtpClosedLoop(gw.smtpPort, N_SMTP, 20, seq, deadline);
+      seq += N_SMTP + 20;
+      return { stats: r, notes: r.errors ? [`last error: ${r.lastError}`] : ['20 pooled sessions (STARTTLS + AUTH PLAIN) opened before timing; latency per message = MAIL..DATA end'] };
+    });
+
+    await phase(`3. HTTP paced ${PACED_RATE}/s for ${PACED_SECONDS} s (accept only)`, 'p99 < 100 ms', async () => {
+      const r = await httpPaced(http, PACED_RATE, PACED_SECONDS, seq);
+      seq += PACED_RATE * PACED_SECONDS;
+      return { stats: r, notes: [`latency counted from when each request was due; max client scheduling lag ${r.maxLagMs.toFixed(1)} ms`] };
+    });
+    http.close();
+    await gw.stop();
+    child = null;
+    await dropPrefix(prefix);
+
+    // ---- End to end: intake + api + worker -----------------------------------------------------
+    for (const [runIndex, concurrency] of E2E_CONCURRENCY.entries()) {
+      if (left() < 30_000) {
+        console.log(`\n[e2e c${concurrency}] skipped: time budget spent`);
+        continue;
+      }
+      console.log(`\n[e2e] gateway roles intake+api+worker, delivery.concurrency ${concurrency}`);
+      const flags = PROFILE && runIndex === 0 ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, `e2e-c${concurrency}`)}`] : [];
+      const g = await startChild({ roles: ['intake', 'api', 'worker'], label: `e2e-${concurrency}`, deliveryConcurrency: concurrency, nodeFlags: flags }, dir, prefix);
+      const client = new HttpClient(g.httpPort, CLIENT_CONCURRENCY);
+      sink.reset();
+      await httpClosedLoop(client, WARMUP, CLIENT_CONCURRENCY, seq, deadline);
+      seq += WARMUP;
+      await sink.waitForUnique(WARMUP, 20_000);
+      sink.reset();
+
+      let ids: string[] = [];
+      await phase(`4. end to end, ${N_E2E} msgs via HTTP c${CLIENT_CONCURRENCY}, delivery.concurrency ${concurrency}`, '≥ 400 delivered/s', async () => {
+        const t0 = performance.now();
+        const sub = await httpClosedLoop(client, N_E2E, CLIENT_CONCURRENCY, seq, deadline);
+        seq += N_E2E;
+        ids = sub.ids;
+        const submitSeconds = (performance.now() - t0) / 1000;
+        const deliveredAtSubmitEnd = sink.unique;
+        const all = await sink.waitForUnique(sub.ids.length, Math.min(90_000, left() - 20_000));
+        const seconds = ((all ? sink.lastUniqueAt : performance.now()) - t0) / 1000;
+        const stats: Stats = { ...sub.stats, count: sink.unique, seconds, perSecond: sink.unique / seconds };
+        const notes = [
+          `submitted ${sub.stats.count} in ${submitSeconds.toFixed(2)} s (${sub.stats.perSecond.toFixed(0)}/s, accept p50 ${sub.stats.p50.toFixed(1)} ms, p99 ${sub.stats.p99.toFixed(1)} ms); ${deliveredAtSubmitEnd} delivered by then`,
+          `${all ? 'all' : 'NOT all'} delivered: ${sink.unique} distinct of ${sub.stats.count} accepted (${sink.received - sink.unique} duplicates) over ${sink.connections} new SMTP connections (pooled ones from the warm-up not counted), ${sink.secure} over TLS`,
+          `DKIM-Signature missing on ${sink.unsigned} of ${sink.received}; mailauth on ${sink.samples.length} samples: ${await verifySamples()}`,
+        ];
+        if (sub.stats.errors) notes.push(`submit errors: ${sub.stats.errors}, last ${client.lastError}`);
+        return { stats, notes };
+      });
+
+      const finished = await finishedSample(prefix, ids);
+      const foot = await redisFootprint(prefix);
+      const msgs = foot.msg?.keys ?? 1;
+      const perKind = Object.fromEntries(Object.entries(foot).map(([k, e]) => [k, { keys: e.keys, bytesPerMessage: e.bytes / msgs }]));
+      memory[`finished_c${concurrency}`] = { sample: finished, scan: { messages: msgs, perKind } };
+      console.log(
+        `  Redis per finished message (sample of ${finished.sampled}, MEMORY USAGE SAMPLES 0): msg ${finished.msgBytes.toFixed(0)} + rcpt ${finished.rcptBytes.toFixed(0)} + events ${finished.eventsBytes.toFixed(0)} = ${finished.totalBytes.toFixed(0)} bytes; bodies left ${finished.bodiesLeft}; retention TTL ≥ ${finished.minTtlSeconds} s`,
+      );
+      console.log(
+        `  every key under the prefix: ${Object.entries(foot)
+          .map(([k, e]) => (['msg', 'rcpt', 'events', 'body'].includes(k) ? `${k} ${e.keys} keys, ${(e.bytes / msgs).toFixed(0)} B/msg` : `${k} ${e.keys} keys, ${e.bytes} B in all`))
+          .join('; ')}`,
+      );
+
+      if (runIndex === 0 && left() > PACED_SECONDS * 1000 + 40_000) {
+        sink.reset();
+        await phase(`3b. HTTP paced ${PACED_RATE}/s for ${PACED_SECONDS} s, worker delivering in the same process`, 'p99 < 100 ms', async () => {
+          const r = await httpPaced(client, PACED_RATE, PACED_SECONDS, seq);
+          seq += PACED_RATE * PACED_SECONDS;
+          const all = await sink.waitForUnique(r.count, 15_000);
+          return { stats: r, notes: [`max client scheduling lag ${r.maxLagMs.toFixed(1)} ms; ${all ? 'all' : 'NOT all'} delivered (${sink.unique}/${r.count})`] };
+        });
+      }
+      client.close();
+      await g.stop();
+      child = null;
+      await dropPrefix(prefix);
+    }
+  } finally {
+    await child?.stop(5000);
+    await dropPrefix(prefix).catch(() => undefined);
+    await sink.close();
+    await dns.close();
+    await redis.quit();
+    if (PROFILE) {
+      for (const sub of readdirSync(profDir)) {
+        // CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile: thread 0 is the main thread.
+        for (const f of readdirSync(join(profDir, sub)).filter((f) => /^CPU\.\d+\.\d+\.\d+\.0\.\d+\.cpuprofile$/.test(f))) {
+          console.log(`\nCPU profile of the gateway child's main thread, ${sub} (${join(profDir, sub, f)}):`);
+          printProfile(summarizeProfile(join(profDir, sub, f), 25));
+        }
+      }
+    }
+    if (!process.env.BENCH_CPU_PROF_DIR) rmSync(dir, { recursive: true, force: true });
+  }
+
+  console.log('\n| phase | target | ok | errors | msgs/s | p50 ms | p99 ms | peak RSS MiB | CPU s gateway / redis / bench / other | wall s |');
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
+  for (const r of results) {
+    const s = r.stats;
+    console.log(
+      `| ${r.phase}${r.cpu.other > 0.25 * r.cpu.wall ? ' ⚠ disturbed' : ''} | ${r.target ?? ''} | ${s.count} | ${s.errors} | ${s.perSecond.toFixed(0)} | ${s.p50.toFixed(1)} | ${s.p99.toFixed(1)} | ${r.peakRssMiB.toFixed(0)} | ${r.cpu.gateway.toFixed(1)} / ${r.cpu.redis.toFixed(1)} / ${r.cpu.bench.toFixed(1)} / ${r.cpu.other.toFixed(1)} | ${r.cpu.wall.toFixed(1)} |`,
+    );
+  }
+  console.log('(e2e rows: msgs/s = delivered/s from first submit to last delivery; p50/p99 = accept latency of the submissions)');
+  console.log('(⚠ disturbed: other processes used more than a quarter of a core during the phase; the numbers are then low)');
+  console.log(`\ntotal ${((Date.now() - startedAt) / 1000).toFixed(0)} s`);
+  console.log(`\nJSON ${JSON.stringify({ scale: SCALE, date: new Date().toISOString(), results, memory })}`);
+}
+
+const watchdog = setTimeout(() => {
+  console.error('benchmark exceeded its time budget: stopping');
+  child?.proc.kill('SIGKILL');
+  const bail = setTimeout(() => process.exit(1), 5000);
+  void dropPrefix(prefix).finally(() => {
+    clearTimeout(bail);
+    process.exit(1);
+  });
+}, BUDGET_MS + 20_000);
+
+main()
+  .then(() => {
+    clearTimeout(watchdog);
+    process.exit(0);
+  })
+  .catch((err: unknown) => {
+    console.error(err);
+    child?.proc.kill('SIGKILL');
+    process.exit(1);
+  });

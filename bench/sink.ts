@@ -1,0 +1,128 @@
+/**
+ * A lean SMTP sink acting as the recipients' MX for the benchmark: smtp-server with STARTTLS (self-signed),
+ * no AUTH, and only counters kept — no message bodies, no per-stage event log. Each accepted message is
+ * checked for a DKIM-Signature header and counted once per Kurir message id (taken from the VERP MAIL FROM).
+ * A few raw messages are kept so the caller can verify their signatures.
+ */
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+import { selfSignedCert } from '../tests/helpers/tls.js';
+
+export interface Sink {
+  port: number;
+  /** Messages accepted at end of DATA since the last reset (duplicates included). */
+  readonly received: number;
+  /** Distinct Kurir message ids received since the last reset. */
+  readonly unique: number;
+  /** Accepted messages that carried no DKIM-Signature header. */
+  readonly unsigned: number;
+  readonly secure: number;
+  readonly connections: number;
+  /** The first few raw messages since the last reset. */
+  readonly samples: Array<{ raw: Buffer; mailFrom: string; helo: string }>;
+  reset(): void;
+  /** performance.now() when the last new message id arrived. */
+  readonly lastUniqueAt: number;
+  /** Resolves true when `unique` reaches `count`, or false once `timeoutMs` passes. */
+  waitForUnique(count: number, timeoutMs: number): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+const VERP_ID = /^b\+([0-9a-z]+)\./i;
+
+export async function startSink(opts: { tls?: boolean; keepSamples?: number } = {}): Promise<Sink> {
+  const tls = opts.tls ?? true;
+  const keep = opts.keepSamples ?? 3;
+  const cert = tls ? await selfSignedCert('mx.dest.test') : undefined;
+  let received = 0;
+  let unsigned = 0;
+  let secure = 0;
+  let connections = 0;
+  let ids = new Set<string>();
+  let samples: Sink['samples'] = [];
+  let lastUniqueAt = 0;
+
+  const server = new SMTPServer({
+    name: 'mx.dest.test',
+    key: cert?.key,
+    cert: cert?.cert,
+    secure: false,
+    authOptional: true,
+    disabledCommands: tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
+    hideSTARTTLS: !tls,
+    disableReverseLookup: true,
+    size: 50 * 1024 * 1024,
+    logger: false,
+    closeTimeout: 1000,
+    onConnect(_session, callback) {
+      connections++;
+      callback();
+    },
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('error', (err: Error) => callback(err));
+      stream.on('end', () => {
+        const raw = Buffer.concat(chunks);
+        let headerEnd = raw.indexOf('\r\n\r\n');
+        if (headerEnd < 0) headerEnd = raw.length;
+        if (!/(^|\n)dkim-signature:/i.test(raw.subarray(0, headerEnd).toString('latin1'))) unsigned++;
+        received++;
+        if (session.secure) secure++;
+        const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+        const id = VERP_ID.exec(mailFrom)?.[1] ?? `anon-${received}`;
+        if (!ids.has(id)) {
+          ids.add(id);
+          lastUniqueAt = performance.now();
+        }
+        if (samples.length < keep) samples.push({ raw, mailFrom, helo: session.hostNameAppearsAs || '' });
+        callback(null, 'OK: queued');
+      });
+    },
+  });
+  server.on('error', () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const port = (server.server.address() as AddressInfo).port;
+
+  return {
+    port,
+    get received() {
+      return received;
+    },
+    get unique() {
+      return ids.size;
+    },
+    get unsigned() {
+      return unsigned;
+    },
+    get secure() {
+      return secure;
+    },
+    get connections() {
+      return connections;
+    },
+    get samples() {
+      return samples;
+    },
+    reset() {
+      received = unsigned = secure = connections = 0;
+      ids = new Set();
+      samples = [];
+    },
+    get lastUniqueAt() {
+      return lastUniqueAt;
+    },
+    async waitForUnique(count, timeoutMs) {
+      const end = performance.now() + timeoutMs;
+      while (ids.size < count) {
+        if (performance.now() >= end) return false;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return true;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

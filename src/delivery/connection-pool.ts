@@ -1,0 +1,182 @@
+import type SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
+import {
+  endSession,
+  openSession,
+  resetSession,
+  runTransaction,
+  sessionFailure,
+  sessionTls,
+  type SendResult,
+  type SmtpError,
+  type SmtpTarget,
+  type Transaction,
+  type sendMessage,
+} from './smtp-client.js';
+
+/** Options of {@link createSmtpPool}. */
+export interface SmtpPoolOptions {
+  /** Idle connections kept per target; more are closed with QUIT after their transaction (default 10). */
+  maxIdlePerTarget?: number;
+  /** Transactions per connection before it is closed with QUIT (default 100). */
+  maxMessagesPerConnection?: number;
+  /** An idle connection is closed with QUIT after this long (default 5000). */
+  idleTimeoutMs?: number;
+  /** Called whenever a send takes a connection: `reused` false means a new TCP (+TLS) session was opened. */
+  onConnection?: (info: { target: string; reused: boolean; tls: boolean }) => void;
+}
+
+/** SMTP sessions kept open per destination and reused for consecutive messages. */
+export interface SmtpPool {
+  /** Same signature and result semantics as {@link sendMessage}; drop-in for `DeliveryDeps.send`. */
+  send: typeof sendMessage;
+  /** Closes idle connections (QUIT) and makes busy ones close after their transaction. */
+  close(): Promise<void>;
+  /** `open`: connections alive (busy or idle); `idle`: connections waiting for reuse. */
+  stats(): { open: number; idle: number };
+}
+
+interface Pooled {
+  conn: SMTPConnection;
+  key: string;
+  tls: boolean;
+  messages: number;
+  timer?: NodeJS.Timeout;
+  /** Listener for 'error'/'end' while idle: the server closed or broke the connection. */
+  drop?: () => void;
+}
+
+/**
+ * The identity of a session: connections are only shared by sends whose target (host, port, SNI name,
+ * implicit TLS, STARTTLS requirement, certificate checks, AUTH user) and EHLO name are the same.
+ */
+export function targetKey(target: SmtpTarget, ehloName: string): string {
+  const mode = target.secure ? 'smtps' : target.requireTls ? 'starttls-required' : 'starttls-opportunistic';
+  const auth = target.auth ? `${target.auth.user}@` : '';
+  return `${auth}${target.servername ?? ''}[${target.host}]:${target.port} ${mode}${target.verifyTls ? ' verified' : ''} ehlo=${ehloName}`;
+}
+
+/** How long close() waits for a QUIT to be answered before dropping the socket. */
+const QUIT_GRACE_MS = 2000;
+
+/**
+ * Creates a pool of SMTP sessions keyed by target. `send` takes an idle session for the target (most
+ * recently used first) or opens one, runs one transaction, and parks the session again: RSET after
+ * rejections, closed after network or protocol errors and 421 replies. A reused session found dead before
+ * MAIL FROM was answered (closed by the server while idle) is retried once on a new connection.
+ * There is no cap on concurrent connections: concurrency is bounded by the caller (the worker).
+ */
+export function createSmtpPool(opts: SmtpPoolOptions = {}): SmtpPool {
+  const maxIdle = opts.maxIdlePerTarget ?? 10;
+  const maxMessages = opts.maxMessagesPerConnection ?? 100;
+  const idleTimeoutMs = opts.idleTimeoutMs ?? 5000;
+  const idle = new Map<string, Pooled[]>();
+  const open = new Set<Pooled>();
+  let closed = false;
+
+  const unpark = (p: Pooled): void => {
+    const list = idle.get(p.key);
+    const i = list ? list.indexOf(p) : -1;
+    if (list && i >= 0) list.splice(i, 1);
+    if (list && !list.length) idle.delete(p.key);
+    clearTimeout(p.timer);
+    p.timer = undefined;
+    if (p.drop) {
+      p.conn.removeListener('error', p.drop);
+      p.conn.removeListener('end', p.drop);
+      p.drop = undefined;
+    }
+  };
+
+  const retire = (p: Pooled, graceful: boolean): void => {
+    unpark(p);
+    endSession(p.conn, graceful);
+  };
+
+  const canPark = (p: Pooled): boolean => !closed && p.messages < maxMessages && (idle.get(p.key)?.length ?? 0) < maxIdle;
+
+  const park = (p: Pooled): void => {
+    if (!canPark(p)) return retire(p, true);
+    p.drop = () => retire(p, false);
+    p.conn.once('error', p.drop);
+    p.conn.once('end', p.drop);
+    p.timer = setTimeout(() => retire(p, true), idleTimeoutMs);
+    p.timer.unref();
+    const list = idle.get(p.key) ?? [];
+    list.push(p);
+    idle.set(p.key, list);
+  };
+
+  /** After a transaction: park the session (RSET first when it saw rejections) or close it. */
+  const release = async (p: Pooled, tx: Transaction): Promise<void> => {
+    p.messages++;
+    if (tx.next === 'discard') return retire(p, false);
+    if (!canPark(p)) return retire(p, true);
+    if (tx.next === 'reset') {
+      try {
+        await resetSession(p.conn);
+      } catch {
+        return retire(p, false);
+      }
+    }
+    park(p);
+  };
+
+  const take = (key: string): Pooled | undefined => {
+    const p = idle.get(key)?.at(-1);
+    if (p) unpark(p);
+    return p;
+  };
+
+  const send: typeof sendMessage = async (target, envelope, raw, sendOpts): Promise<SendResult> => {
+    const key = targetKey(target, sendOpts.ehloName);
+    const reused = take(key);
+    if (reused) {
+      opts.onConnection?.({ target: key, reused: true, tls: reused.tls });
+      const tx = await runTransaction(reused.conn, envelope, raw);
+      if (!(tx.next === 'discard' && tx.beforeMail)) {
+        await release(reused, tx);
+        return { connected: true, tls: reused.tls, outcomes: tx.outcomes };
+      }
+      // Stale: the server closed it while idle and nothing was committed. Retry once on a new connection.
+      retire(reused, false);
+    }
+    let conn: SMTPConnection;
+    try {
+      conn = await openSession(target, sendOpts);
+    } catch (err) {
+      return sessionFailure(err as SmtpError, envelope.to);
+    }
+    const p: Pooled = { conn, key, tls: sessionTls(conn), messages: 0 };
+    open.add(p);
+    conn.once('end', () => open.delete(p));
+    opts.onConnection?.({ target: key, reused: false, tls: p.tls });
+    const tx = await runTransaction(conn, envelope, raw);
+    await release(p, tx);
+    return { connected: true, tls: p.tls, outcomes: tx.outcomes };
+  };
+
+  return {
+    send,
+    async close() {
+      closed = true;
+      const parked = [...idle.values()].flat();
+      await Promise.all(
+        parked.map(
+          (p) =>
+            new Promise<void>((resolve) => {
+              const timer = setTimeout(() => {
+                p.conn.close();
+                resolve();
+              }, QUIT_GRACE_MS);
+              p.conn.once('end', () => {
+                clearTimeout(timer);
+                resolve();
+              });
+              retire(p, true);
+            }),
+        ),
+      );
+    },
+    stats: () => ({ open: open.size, idle: [...idle.values()].reduce((n, list) => n + list.length, 0) }),
+  };
+}

@@ -1,0 +1,92 @@
+/**
+ * The HTTP API factory: builds a configured fastify instance from injected dependencies, without
+ * listening (the composition root listens; tests use `app.inject()` or listen on port 0).
+ */
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Config } from '../config/schema.js';
+import type { CredentialRegistry } from '../intake/credentials.js';
+import type { IntakeService } from '../intake/intake-service.js';
+import type { Logger } from '../lib/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { MessageStore } from '../store/message-store.js';
+import { registerErrorHandling } from './errors.js';
+import { healthRoutes, type ReadinessReport } from './health-routes.js';
+import { messagesRoutes } from './messages-routes.js';
+
+/** Everything the HTTP API needs, built once by the composition root. */
+export interface HttpDeps {
+  config: Config;
+  logger: Logger;
+  intake: IntakeService;
+  credentials: CredentialRegistry;
+  messages: MessageStore;
+  metrics: Metrics;
+  /** Redis reachable; worker running (null when this process runs no worker). */
+  readiness: () => Promise<ReadinessReport>;
+}
+
+const API_DESCRIPTION = [
+  'Kurir accepts transactional e-mail over HTTP and SMTP, signs it with DKIM and delivers it.',
+  '',
+  'Every error answers `{ "error": { "code", "message", "field"?, "details"? } }`; `field` names the',
+  'failing field in dotted/bracket form (`to[1]`, `headers.X-Foo`). A 202 is sent only once the message is',
+  'durable in Redis; a 503 means nothing was stored.',
+].join('\n');
+
+/**
+ * Builds the fastify app: error mapping, OpenAPI document (`/docs/json`) and UI (`/docs`), health and
+ * metrics routes, and the message routes. Resolves once every plugin is registered; does not listen.
+ */
+export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
+  const { config } = deps;
+  const maxBodyBytes = config.http.maxMessageBytes;
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    bodyLimit: maxBodyBytes,
+    trustProxy: config.http.trustProxy,
+    return503OnClosing: true,
+    // Strict validation: no type coercion ("5" is not a number) and unknown properties are refused,
+    // not silently stripped (fastify's defaults would do both).
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
+    // pino's Logger is a FastifyBaseLogger; the cast only drops the narrower logger type parameter.
+  }) as unknown as FastifyInstance;
+
+  registerErrorHandling(app, { maxBodyBytes });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Kurir HTTP API', version: process.env.npm_package_version ?? '0.1.0', description: API_DESCRIPTION },
+      servers: [{ url: '/' }],
+      tags: [
+        { name: 'messages', description: 'Submit messages and follow their delivery' },
+        { name: 'operations', description: 'Health, readiness and metrics' },
+      ],
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API key from the configuration (`apiKeys`).' },
+        },
+      },
+    },
+    transformObject: (doc) => {
+      // The raw-message body has no JSON type (it is a Buffer to the validator); OpenAPI wants one.
+      const openapi = 'openapiObject' in doc ? doc.openapiObject : undefined;
+      const raw = (openapi?.paths?.['/v1/messages']?.post?.requestBody as { content?: Record<string, { schema?: Record<string, unknown> }> } | undefined)
+        ?.content?.['message/rfc822']?.schema;
+      if (raw) Object.assign(raw, { type: 'string', format: 'binary' });
+      return openapi ?? (doc as { swaggerObject: Record<string, unknown> }).swaggerObject;
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true } });
+
+  await app.register(healthRoutes, { metrics: deps.metrics, readiness: deps.readiness });
+  await app.register(messagesRoutes, {
+    config,
+    intake: deps.intake,
+    credentials: deps.credentials,
+    messages: deps.messages,
+  });
+  return app;
+}

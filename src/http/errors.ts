@@ -1,0 +1,138 @@
+/**
+ * One error shape for every HTTP answer that is not a success:
+ * `{ error: { code, message, field?, details? } }` with the status of the code in the errors registry.
+ * Fastify's own errors (schema validation, body parsing, size, media type, unknown routes) are mapped
+ * onto the same registry here, so clients see one vocabulary whatever refused the request.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifySchemaValidationError } from 'fastify';
+import { KurirError, toKurirError, type ErrorCode } from '../lib/errors.js';
+
+/** The JSON body of every error answer. */
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; field?: string; details?: Record<string, unknown> };
+}
+
+/** Builds the error body of a KurirError. */
+export function errorBody(err: KurirError): ErrorBody {
+  const out: ErrorBody = { error: { code: err.code, message: err.message } };
+  if (err.field !== undefined) out.error.field = err.field;
+  if (err.details !== undefined) out.error.details = err.details;
+  return out;
+}
+
+/** `/to/1` → `to[1]`, `/headers/X-Foo` → `headers.X-Foo` (JSON Pointer unescaped). */
+export function pointerToField(pointer: string): string {
+  let out = '';
+  for (const raw of pointer.split('/').slice(1)) {
+    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (/^\d+$/.test(seg)) out += `[${seg}]`;
+    else out += out ? `.${seg}` : seg;
+  }
+  return out;
+}
+
+function join(base: string, prop: string): string {
+  return base ? `${base}.${prop}` : prop;
+}
+
+/** `idempotency-key` → `Idempotency-Key`. */
+function headerName(lower: string): string {
+  return lower.replace(/(^|-)([a-z])/g, (_, dash: string, c: string) => dash + c.toUpperCase());
+}
+
+/**
+ * The field an ajv error is about, in the dotted/bracket form clients see (`to[0]`, `subject`,
+ * `attachments[2].content`), plus a sentence saying what is wrong with it.
+ */
+export function describeValidation(e: FastifySchemaValidationError, context: string): { field: string; message: string } {
+  const params = (e.params ?? {}) as Record<string, unknown>;
+  let field = pointerToField(e.instancePath ?? '');
+  let message: string;
+  if (e.keyword === 'required' && typeof params.missingProperty === 'string') {
+    field = join(field, params.missingProperty);
+    message = 'is required';
+  } else if (e.keyword === 'additionalProperties' && typeof params.additionalProperty === 'string') {
+    field = join(field, params.additionalProperty);
+    message = 'is not a known field';
+  } else if (typeof params.propertyName === 'string') {
+    field = join(field, params.propertyName);
+    message = 'key is not allowed (at most 64 characters)';
+  } else if (e.keyword === 'enum' && Array.isArray(params.allowedValues)) {
+    message = `must be one of ${params.allowedValues.join(', ')}`;
+  } else if (e.keyword === 'pattern' && context === 'headers') {
+    message = 'must be 1 to 255 printable ASCII characters';
+  } else {
+    message = e.message ?? 'is invalid';
+  }
+  if (context === 'headers') field = headerName(field);
+  if (!field) field = context === 'querystring' ? 'query' : context;
+  return { field, message: `${field}: ${message}` };
+}
+
+function isFastifyError(err: unknown): err is FastifyError {
+  return typeof err === 'object' && err !== null && ('code' in err || 'statusCode' in err || 'validation' in err);
+}
+
+/** Maps anything thrown while handling a request onto a KurirError (unknown failures become INTERNAL). */
+export function toHttpError(err: unknown, opts: { maxBodyBytes: number }): KurirError {
+  if (err instanceof KurirError) return err;
+  if (isFastifyError(err)) {
+    if (Array.isArray(err.validation) && err.validation.length) {
+      const context = err.validationContext ?? 'body';
+      // A bad key name reports the inner keyword first; the propertyNames error says which key it was.
+      const first = err.validation.find((e) => e.keyword === 'propertyNames') ?? err.validation[0];
+      const { field, message } = describeValidation(first, context);
+      return new KurirError('VALIDATION', message, { field, cause: err });
+    }
+    switch (err.code) {
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return new KurirError('TOO_LARGE', `Request body exceeds ${opts.maxBodyBytes} bytes`, {
+          field: 'body',
+          details: { limitBytes: opts.maxBodyBytes },
+          cause: err,
+        });
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return new KurirError('UNSUPPORTED_MEDIA', 'Content-Type must be application/json or message/rfc822', { field: 'Content-Type', cause: err });
+      case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+        return new KurirError('VALIDATION', 'body: not valid JSON', { field: 'body', cause: err });
+      case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+        return new KurirError('VALIDATION', 'body: size does not match Content-Length', { field: 'body', cause: err });
+    }
+    // Any other client error fastify raises (a parser's SyntaxError, a bad header): keep its status class.
+    const status = err.statusCode ?? 0;
+    if (status === 413) return new KurirError('TOO_LARGE', undefined, { field: 'body', cause: err });
+    if (status === 415) return new KurirError('UNSUPPORTED_MEDIA', undefined, { field: 'Content-Type', cause: err });
+    if (status === 404) return new KurirError('NOT_FOUND', undefined, { cause: err });
+    if (status >= 400 && status < 500) return new KurirError('VALIDATION', err.message, { cause: err });
+  }
+  return toKurirError(err);
+}
+
+/** Sends a KurirError with its status, error body and the headers its code calls for. */
+export function sendError(reply: FastifyReply, err: KurirError): FastifyReply {
+  if (err.code === 'AUTH_REQUIRED') reply.header('WWW-Authenticate', 'Bearer realm="kurir"');
+  if (err.code === 'AUTH_FAILED') reply.header('WWW-Authenticate', 'Bearer realm="kurir", error="invalid_token"');
+  const retryAfter = err.retryAfterSeconds ?? (err.code === 'RATE_LIMITED' ? 1 : undefined);
+  if (retryAfter !== undefined) reply.header('Retry-After', String(Math.max(0, Math.ceil(retryAfter))));
+  return reply.code(err.httpStatus).type('application/json; charset=utf-8').send(errorBody(err));
+}
+
+/**
+ * Installs the error and not-found handlers on the root instance (child plugins inherit them). 5xx are
+ * logged at error level with their cause; refusals at info, since they are the client's to fix.
+ */
+export function registerErrorHandling(app: FastifyInstance, opts: { maxBodyBytes: number }): void {
+  app.setErrorHandler((error, request, reply) => {
+    const kerr = toHttpError(error, opts);
+    if (kerr.httpStatus >= 500) {
+      request.log.error({ err: kerr.cause ?? kerr, code: kerr.code }, 'request failed');
+    } else {
+      request.log.info({ code: kerr.code, field: kerr.field, status: kerr.httpStatus }, kerr.message);
+    }
+    return sendError(reply, kerr);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, new KurirError('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`)),
+  );
+}

@@ -1,0 +1,81 @@
+/**
+ * Operational routes, without authentication: liveness (`/healthz`, the process answers), readiness
+ * (`/readyz`, Redis reachable and the worker running when this process has one) and Prometheus
+ * metrics (`/metrics`).
+ */
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { Metrics } from '../metrics/metrics.js';
+import { errorResponses, healthSchema, readySchema } from './schemas.js';
+
+/** What readiness is made of; `worker` is null when this process runs no delivery worker. */
+export interface ReadinessReport {
+  redis: boolean;
+  worker: boolean | null;
+}
+
+export interface HealthRoutesOptions {
+  metrics: Metrics;
+  readiness: () => Promise<ReadinessReport>;
+}
+
+/** Whether a readiness report means "send traffic here". */
+export function isReady(r: ReadinessReport): boolean {
+  return r.redis && r.worker !== false;
+}
+
+/** Registers `/healthz`, `/readyz` and `/metrics`. */
+export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app: FastifyInstance, opts) => {
+  app.get(
+    '/healthz',
+    {
+      logLevel: 'warn',
+      schema: { tags: ['operations'], summary: 'Liveness: the process answers', response: { 200: { description: 'Alive', ...healthSchema } } },
+    },
+    async () => ({ status: 'ok' as const }),
+  );
+
+  app.get(
+    '/readyz',
+    {
+      logLevel: 'warn',
+      schema: {
+        tags: ['operations'],
+        summary: 'Readiness: Redis reachable and the delivery worker (if any) running',
+        response: {
+          200: { description: 'Ready', ...readySchema },
+          503: { description: 'Not ready; the parts say which', ...readySchema },
+        },
+      },
+    },
+    async (request, reply) => {
+      let report: ReadinessReport;
+      try {
+        report = await opts.readiness();
+      } catch (err) {
+        request.log.warn({ err }, 'readiness check failed');
+        report = { redis: false, worker: null };
+      }
+      const ready = isReady(report);
+      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', redis: report.redis, worker: report.worker });
+    },
+  );
+
+  app.get(
+    '/metrics',
+    {
+      logLevel: 'warn',
+      schema: {
+        tags: ['operations'],
+        summary: 'Prometheus metrics (text exposition format)',
+        response: {
+          200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } },
+          500: errorResponses(500)[500],
+        },
+      },
+    },
+    async (_request, reply) => {
+      const body = await opts.metrics.render();
+      return reply.type(opts.metrics.contentType).send(body);
+    },
+  );
+};

@@ -1,0 +1,236 @@
+/**
+ * `POST /v1/messages` (JSON or `message/rfc822`) and `GET /v1/messages/:id`. Routes only translate
+ * HTTP into a Submission and back; every policy decision (scope, validation, suppression, idempotency,
+ * durability) is the IntakeService's, so SMTP and HTTP refuse the same things the same way.
+ */
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { PRIORITIES, type Config, type Priority } from '../config/schema.js';
+import { composeMessage, type StructuredMessage } from '../intake/compose.js';
+import type { CredentialRegistry } from '../intake/credentials.js';
+import { requestHash, type IntakeService, type Submission } from '../intake/intake-service.js';
+import { KurirError, toKurirError } from '../lib/errors.js';
+import { MESSAGE_ID_PATTERN } from '../lib/ids.js';
+import type { MessageStore } from '../store/message-store.js';
+import type { MessageView } from '../store/types.js';
+import { authenticate, credentialOf, decorateCredential } from './auth.js';
+import {
+  MAX_ATTACHMENT_BYTES,
+  acceptedSchema,
+  bearerSecurity,
+  errorResponses,
+  messageBodySchema,
+  messageIdParamsSchema,
+  messageViewSchema,
+  rawBodySchema,
+  submitHeadersSchema,
+  submitQuerySchema,
+} from './schemas.js';
+
+export interface MessagesRoutesOptions {
+  config: Config;
+  intake: IntakeService;
+  credentials: CredentialRegistry;
+  messages: MessageStore;
+}
+
+/** A JSON submission as the body schema admits it. */
+export interface MessageBody extends StructuredMessage {
+  tags?: string[];
+  metadata?: Record<string, string>;
+  priority?: Priority;
+  ttl?: number;
+}
+
+interface SubmitQuery {
+  to?: string | string[];
+  from?: string;
+  priority?: string;
+  ttl?: string;
+}
+
+/** JSON with object keys sorted at every level, so equal bodies hash equally whatever their key order. */
+export function stableStringify(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.keys(value as object)
+      .sort()
+      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${stableStringify((value as Record<string, unknown>)[k])}`);
+    return `{${entries.join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+function splitList(values: Array<string | undefined>): string[] {
+  return values.flatMap((v) => (v ?? '').split(',')).map((s) => s.trim()).filter(Boolean);
+}
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const v = request.headers[name];
+  return Array.isArray(v) ? v.join(',') : v;
+}
+
+function parsePriority(value: string | undefined): Priority | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!(PRIORITIES as readonly string[]).includes(value)) {
+    throw new KurirError('VALIDATION', `priority: must be one of ${PRIORITIES.join(', ')}`, { field: 'priority' });
+  }
+  return value as Priority;
+}
+
+function parseTtl(value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const n = /^\d{1,10}$/.test(value) ? Number(value) : NaN;
+  if (!(n >= 1)) throw new KurirError('VALIDATION', 'ttl: must be a whole number of seconds ≥ 1', { field: 'ttl' });
+  return n;
+}
+
+/** The envelope of a raw submission: query parameters first, then `X-Kurir-*` headers. */
+export function rawEnvelope(request: FastifyRequest): { recipients: string[]; mailFrom?: string; priority?: Priority; ttlSeconds?: number } {
+  const q = (request.query ?? {}) as SubmitQuery;
+  const fromQuery = splitList(Array.isArray(q.to) ? q.to : [q.to]);
+  const recipients = fromQuery.length ? fromQuery : splitList([header(request, 'x-kurir-to')]);
+  if (!recipients.length) {
+    throw new KurirError('VALIDATION', 'to: at least one recipient is required (query ?to= or header X-Kurir-To)', { field: 'to' });
+  }
+  const mailFrom = (q.from ?? header(request, 'x-kurir-from'))?.trim() || undefined;
+  return {
+    recipients,
+    mailFrom,
+    priority: parsePriority(q.priority ?? header(request, 'x-kurir-priority')),
+    ttlSeconds: parseTtl(q.ttl ?? header(request, 'x-kurir-ttl')),
+  };
+}
+
+/** Turns a JSON body into the parts of a Submission, composing the RFC 5322 message. */
+export async function jsonSubmission(body: MessageBody, maxMessageBytes: number): Promise<Omit<Submission, 'credential' | 'iface'> & { hashParts: string[] }> {
+  let attachmentBytes = 0;
+  for (const a of body.attachments ?? []) attachmentBytes += Buffer.byteLength(a.content, 'base64');
+  if (attachmentBytes > MAX_ATTACHMENT_BYTES) {
+    throw new KurirError('TOO_LARGE', `attachments: at most ${MAX_ATTACHMENT_BYTES} bytes in total (decoded)`, {
+      field: 'attachments',
+      details: { limitBytes: MAX_ATTACHMENT_BYTES, sizeBytes: attachmentBytes },
+    });
+  }
+  const composed = await composeMessage(body);
+  if (composed.raw.length > maxMessageBytes) {
+    throw new KurirError('TOO_LARGE', `message: composed message exceeds ${maxMessageBytes} bytes`, { field: 'body', details: { limitBytes: maxMessageBytes } });
+  }
+  return {
+    recipients: composed.recipients,
+    raw: composed.raw,
+    priority: body.priority,
+    ttlSeconds: body.ttl,
+    tags: body.tags,
+    metadata: body.metadata,
+    hashParts: ['application/json', stableStringify(body)],
+  };
+}
+
+function iso(ms: number | undefined): string | undefined {
+  return ms === undefined ? undefined : new Date(ms).toISOString();
+}
+
+/** The API view of a stored message: envelope, state per recipient and the timeline, times in ISO 8601. */
+export function presentMessage(view: MessageView): Record<string, unknown> {
+  const r = view.record;
+  const recipients: Record<string, unknown> = {};
+  for (const [addr, s] of Object.entries(view.recipients)) {
+    recipients[addr] = { ...s, updatedAt: iso(s.updatedAt), nextAttemptAt: iso(s.nextAttemptAt) };
+  }
+  return {
+    id: r.id,
+    status: view.status,
+    from: r.mailFrom,
+    to: r.recipients,
+    priority: r.priority,
+    interface: r.interface,
+    createdAt: iso(r.createdAt),
+    expiresAt: iso(r.expiresAt),
+    messageId: r.messageId,
+    subject: r.subject,
+    size: r.size,
+    dkim: r.dkim,
+    tags: r.tags ?? [],
+    metadata: r.metadata ?? {},
+    recipients,
+    events: view.events.map((e) => ({ ...e, at: iso(e.at), ...('nextAttemptAt' in e ? { nextAttemptAt: iso(e.nextAttemptAt) } : {}) })),
+  };
+}
+
+/** Registers the message routes (Bearer-authenticated). */
+export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (app: FastifyInstance, opts) => {
+  const { config, intake, messages } = opts;
+  const maxBytes = config.http.maxMessageBytes;
+  decorateCredential(app);
+  const auth = authenticate(opts.credentials);
+  // Only JSON and raw messages: without the text/plain parser such bodies are 415, not a confusing 400.
+  app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser('message/rfc822', { parseAs: 'buffer', bodyLimit: maxBytes }, (_req, body, done) => done(null, body));
+
+  app.post(
+    '/v1/messages',
+    {
+      onRequest: auth,
+      schema: {
+        tags: ['messages'],
+        summary: 'Submit a message (JSON or raw RFC 5322); 202 only once it is durable in Redis',
+        security: bearerSecurity,
+        body: { content: { 'application/json': { schema: messageBodySchema(config.smtp.maxRecipients) }, 'message/rfc822': { schema: rawBodySchema } } },
+        querystring: submitQuerySchema,
+        headers: submitHeadersSchema,
+        response: { 202: acceptedSchema, ...errorResponses(400, 401, 403, 409, 413, 415, 422, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      const credential = credentialOf(request);
+      const body = request.body as unknown;
+      let parts: Omit<Submission, 'credential' | 'iface'> & { hashParts: Array<string | Buffer> };
+      if (Buffer.isBuffer(body)) {
+        if (!body.length) throw new KurirError('BAD_MESSAGE', 'body: the message is empty', { field: 'body' });
+        const env = rawEnvelope(request);
+        parts = { ...env, raw: body, hashParts: ['message/rfc822', body, stableStringify(env)] };
+      } else if (body && typeof body === 'object' && !Array.isArray(body)) {
+        parts = await jsonSubmission(body as MessageBody, maxBytes);
+      } else {
+        throw new KurirError('VALIDATION', 'body: a JSON object or a message/rfc822 body is required', { field: 'body' });
+      }
+      const key = header(request, 'idempotency-key');
+      const { hashParts, ...rest } = parts;
+      const accepted = await intake.accept({
+        ...rest,
+        credential,
+        iface: 'http',
+        idempotency: key !== undefined ? { key, requestHash: requestHash(hashParts) } : undefined,
+      });
+      if (accepted.duplicate) reply.header('Idempotent-Replayed', 'true');
+      return reply.code(202).send({ id: accepted.id, status: 'queued' });
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/messages/:id',
+    {
+      onRequest: auth,
+      schema: {
+        tags: ['messages'],
+        summary: 'Status and timeline of a message sent with this key (admin keys see all)',
+        security: bearerSecurity,
+        params: messageIdParamsSchema,
+        response: { 200: messageViewSchema, ...errorResponses(401, 404, 503) },
+      },
+    },
+    async (request) => {
+      const credential = credentialOf(request);
+      const { id } = request.params;
+      const notFound = new KurirError('NOT_FOUND', `message ${id} not found`, { field: 'id' });
+      if (!MESSAGE_ID_PATTERN.test(id)) throw notFound;
+      const view = await messages.get(id).catch((err: unknown) => {
+        throw toKurirError(err);
+      });
+      // Someone else's message is indistinguishable from a missing one: ids leak nothing.
+      if (!view || (!credential.admin && view.record.owner !== credential.name)) throw notFound;
+      return presentMessage(view);
+    },
+  );
+};

@@ -1,0 +1,226 @@
+/**
+ * JSON schemas of the HTTP API. Fastify validates requests with them (ajv, no type coercion, unknown
+ * properties refused) and serializes responses with them; @fastify/swagger turns them into the OpenAPI
+ * document at `/docs/json`. Limits that come from config are parameters of the schema builders.
+ */
+import { PRIORITIES } from '../config/schema.js';
+
+/** Decoded bytes all attachments of one JSON submission may carry together (larger is 413). */
+export const MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024;
+export const MAX_TAGS = 10;
+export const MAX_TAG_LENGTH = 64;
+export const MAX_METADATA_KEYS = 20;
+
+/** Printable ASCII, 1..255 characters. */
+export const IDEMPOTENCY_KEY_PATTERN = '^[\\x20-\\x7e]{1,255}$';
+
+const address = { type: 'string', minLength: 3, maxLength: 998, description: 'An e-mail address; IDN domains are encoded with punycode.' } as const;
+const addressList = (max: number) => ({ type: 'array', maxItems: max, items: address }) as const;
+
+/** Body of `POST /v1/messages` as JSON. */
+export function messageBodySchema(maxRecipients: number) {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: ['from', 'to'],
+    properties: {
+      from: { ...address, description: 'Header From, e.g. `Passport office <noreply@example.test>`; its domain must be allowed for the key.' },
+      to: { ...addressList(maxRecipients), minItems: 1 },
+      cc: addressList(maxRecipients),
+      bcc: addressList(maxRecipients),
+      replyTo: address,
+      subject: { type: 'string', maxLength: 998 },
+      text: { type: 'string' },
+      html: { type: 'string' },
+      headers: {
+        type: 'object',
+        maxProperties: 50,
+        additionalProperties: { type: 'string', maxLength: 998 },
+        description: 'Extra headers: X-*, List-Unsubscribe, List-Unsubscribe-Post, List-Id, In-Reply-To, References, Auto-Submitted, Feedback-ID.',
+      },
+      attachments: {
+        type: 'array',
+        maxItems: 20,
+        items: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['filename', 'content'],
+          properties: {
+            filename: { type: 'string', minLength: 1, maxLength: 255 },
+            content: { type: 'string', description: 'Base64; all attachments together at most 5 MB decoded.' },
+            contentType: { type: 'string', maxLength: 255 },
+          },
+        },
+      },
+      tags: { type: 'array', maxItems: MAX_TAGS, items: { type: 'string', minLength: 1, maxLength: MAX_TAG_LENGTH } },
+      metadata: {
+        type: 'object',
+        maxProperties: MAX_METADATA_KEYS,
+        propertyNames: { maxLength: 64 },
+        additionalProperties: { type: 'string', maxLength: 1024 },
+      },
+      priority: { type: 'string', enum: [...PRIORITIES] },
+      ttl: { type: 'integer', minimum: 1, description: 'Seconds until an undelivered message expires.' },
+    },
+  } as const;
+}
+
+/**
+ * Body of `POST /v1/messages` as a raw message. To the validator it is a Buffer, so the schema has no
+ * type; the OpenAPI document gets `type: string, format: binary` (see buildApp's transformObject).
+ */
+export const rawBodySchema = { description: 'A complete RFC 5322 message; envelope in the query or X-Kurir-* headers.' } as const;
+
+const stringOrList = { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] } as const;
+
+/** Query of `POST /v1/messages`: the envelope of a `message/rfc822` submission. */
+export const submitQuerySchema = {
+  type: 'object',
+  properties: {
+    to: { ...stringOrList, description: 'Recipient(s) of a raw message: repeat `to=` or separate with commas.' },
+    from: { type: 'string', description: 'Envelope sender of a raw message (default: its From header).' },
+    priority: { type: 'string', enum: [...PRIORITIES] },
+    ttl: { type: 'string', pattern: '^[0-9]{1,10}$', description: 'Seconds.' },
+  },
+} as const;
+
+/** Headers of `POST /v1/messages`. */
+export const submitHeadersSchema = {
+  type: 'object',
+  properties: {
+    'idempotency-key': {
+      type: 'string',
+      pattern: IDEMPOTENCY_KEY_PATTERN,
+      description: 'Same key and body within 24 h returns the first answer; a different body is 409.',
+    },
+    'x-kurir-to': { type: 'string', description: 'Raw messages: comma-separated recipients.' },
+    'x-kurir-from': { type: 'string', description: 'Raw messages: envelope sender.' },
+    'x-kurir-priority': { type: 'string', enum: [...PRIORITIES] },
+    'x-kurir-ttl': { type: 'string', pattern: '^[0-9]{1,10}$' },
+  },
+} as const;
+
+export const messageIdParamsSchema = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', maxLength: 64 } },
+} as const;
+
+/** `202` answer of `POST /v1/messages`. */
+export const acceptedSchema = {
+  description: 'Stored durably in Redis and queued (also the answer to an idempotent replay).',
+  type: 'object',
+  required: ['id', 'status'],
+  properties: { id: { type: 'string' }, status: { type: 'string', enum: ['queued'] } },
+} as const;
+
+const isoTime = { type: 'string', format: 'date-time' } as const;
+
+/** `200` answer of `GET /v1/messages/:id`. */
+export const messageViewSchema = {
+  description: 'Envelope, state per recipient and the timeline.',
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    status: { type: 'string', enum: ['queued', 'deferred', 'delivered', 'bounced', 'expired', 'partially-delivered'] },
+    from: { type: 'string' },
+    to: { type: 'array', items: { type: 'string' } },
+    priority: { type: 'string', enum: [...PRIORITIES] },
+    interface: { type: 'string', enum: ['smtp', 'http'] },
+    createdAt: isoTime,
+    expiresAt: isoTime,
+    messageId: { type: 'string' },
+    subject: { type: 'string' },
+    size: { type: 'integer' },
+    dkim: {
+      type: 'array',
+      items: { type: 'object', properties: { domain: { type: 'string' }, selector: { type: 'string' }, algorithm: { type: 'string' } } },
+    },
+    tags: { type: 'array', items: { type: 'string' } },
+    metadata: { type: 'object', additionalProperties: { type: 'string' } },
+    recipients: {
+      type: 'object',
+      additionalProperties: {
+        type: 'object',
+        properties: {
+          status: { type: 'string' },
+          attempts: { type: 'integer' },
+          reply: { type: 'string' },
+          remoteHost: { type: 'string' },
+          updatedAt: isoTime,
+          nextAttemptAt: isoTime,
+        },
+      },
+    },
+    events: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          type: { type: 'string', enum: ['queued', 'attempt', 'deferred', 'delivered', 'bounced', 'expired'] },
+          at: isoTime,
+          recipients: { type: 'array', items: { type: 'string' } },
+          host: { type: 'string' },
+          reply: { type: 'string' },
+          tls: { type: 'boolean' },
+          nextAttemptAt: isoTime,
+        },
+      },
+    },
+  },
+} as const;
+
+const ERROR_DESCRIPTIONS: Record<number, string> = {
+  400: 'Invalid request; `field` names the failing field, e.g. `to[1]`.',
+  401: 'No API key (AUTH_REQUIRED) or an unknown one (AUTH_FAILED).',
+  403: 'Sender domain not allowed for this key.',
+  404: 'Unknown message, or one sent with another key.',
+  409: 'Idempotency-Key reused with a different request.',
+  413: 'Message or attachments too large.',
+  415: 'Content-Type is neither application/json nor message/rfc822.',
+  422: 'Recipient suppressed, or sender domain without a DKIM key.',
+  429: 'Rate limited; see Retry-After.',
+  503: 'Redis unavailable; nothing was stored, retry later.',
+};
+
+/** The error body every route answers with: `{ error: { code, message, field?, details? } }`. */
+export function errorSchema(status: number) {
+  return {
+    description: ERROR_DESCRIPTIONS[status] ?? 'Error',
+    type: 'object',
+    required: ['error'],
+    properties: {
+      error: {
+        type: 'object',
+        required: ['code', 'message'],
+        properties: {
+          code: { type: 'string' },
+          message: { type: 'string' },
+          field: { type: 'string' },
+          details: { type: 'object', additionalProperties: true },
+        },
+      },
+    },
+  } as const;
+}
+
+/** Response schemas for a list of error statuses. */
+export function errorResponses(...statuses: number[]): Record<number, ReturnType<typeof errorSchema>> {
+  return Object.fromEntries(statuses.map((s) => [s, errorSchema(s)]));
+}
+
+/** `GET /readyz` answer (200 and 503). */
+export const readySchema = {
+  type: 'object',
+  properties: {
+    status: { type: 'string', enum: ['ready', 'unavailable'] },
+    redis: { type: 'boolean' },
+    worker: { type: 'boolean', nullable: true, description: 'null when this process runs no worker.' },
+  },
+} as const;
+
+/** `GET /healthz` answer. */
+export const healthSchema = { type: 'object', properties: { status: { type: 'string', enum: ['ok'] } } } as const;
+
+/** OpenAPI security requirement of the authenticated routes. */
+export const bearerSecurity = [{ bearerAuth: [] as string[] }];

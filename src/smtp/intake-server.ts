@@ -1,0 +1,301 @@
+/**
+ * SMTP submission intake (smtp-server): STARTTLS, AUTH PLAIN/LOGIN, SIZE, and IntakeService's policy at
+ * each step — auth at MAIL FROM (never an open relay), sender scope at MAIL FROM, address, recipient
+ * limit and suppression at RCPT TO, the whole policy and the durable write at the end of DATA.
+ * `250 2.0.0 Ok: queued as <id>` is sent only once `accept` has resolved.
+ *
+ * Two per-connection adjustments to smtp-server (see `harden`):
+ * - a reply text that already starts with an enhanced status code is sent as it is, so registry codes
+ *   (`550 5.7.1`) are not overridden by smtp-server's per-code defaults (`550 5.1.1`), while its own
+ *   replies (530, 552 on SIZE, 501 syntax) keep their enhanced codes;
+ * - cleartext AUTH is refused with `538 5.7.11` before any credential is asked for, unless
+ *   `smtp.allowInsecureAuthOnLoopback` is set and the client is on loopback (smtp-server's
+ *   `allowInsecureAuth` is server-wide). onAuth checks the same rule again as a backstop.
+ */
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
+import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import { PRIORITIES, type Config, type Priority } from '../config/schema.js';
+import type { CredentialRegistry, Credential } from '../intake/credentials.js';
+import { headerValue, parseHeaders, toCrlf } from '../intake/headers.js';
+import type { IntakeService } from '../intake/intake-service.js';
+import { normalizeAddress } from '../lib/address.js';
+import { KurirError } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import { ENHANCED_PREFIX, smtpError, smtpReply, type SmtpReplyError } from './replies.js';
+
+/** The SMTP intake listeners. */
+export interface SmtpIntake {
+  /** Starts the submission listener (and the implicit-TLS one when `smtp.tlsPort` is set); resolves with the bound ports. */
+  listen(): Promise<{ port: number; tlsPort?: number }>;
+  /** Stops accepting connections, lets in-flight messages finish (bounded), then ends idle sessions. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** What the SMTP intake needs; built by the composition root (src/gateway.ts). */
+export interface SmtpIntakeDeps {
+  config: Config;
+  logger: Logger;
+  intake: IntakeService;
+  credentials: CredentialRegistry;
+  tls: { key: string; cert: string };
+}
+
+/** How long in-flight sessions get on close before smtp-server drops them with 421. */
+const CLOSE_GRACE_MS = 5000;
+
+/** True for 127.0.0.0/8 and ::1, also in their IPv4-mapped IPv6 form. */
+export function isLoopback(address: string | undefined): boolean {
+  const a = (address ?? '').replace(/^::ffff:/i, '');
+  return a === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a);
+}
+
+/**
+ * The priority asked for by an `X-Kurir-Priority: verification|normal|bulk` header (case-insensitive),
+ * `normal` without one. The header is left in the message.
+ * @throws KurirError VALIDATION for another value, BAD_MESSAGE for a malformed header block.
+ */
+export function priorityOf(raw: Buffer): Priority {
+  let end = raw.indexOf('\r\n\r\n');
+  if (end === -1) end = raw.indexOf('\n\n');
+  const headerBlock = toCrlf(end === -1 ? raw : raw.subarray(0, end)).toString('latin1');
+  const value = headerValue(parseHeaders(headerBlock), 'X-Kurir-Priority');
+  if (value === undefined) return 'normal';
+  const wanted = value.trim().toLowerCase() as Priority;
+  if (!PRIORITIES.includes(wanted)) {
+    throw new KurirError('VALIDATION', `X-Kurir-Priority: must be one of ${PRIORITIES.join(', ')}`, { field: 'X-Kurir-Priority' });
+  }
+  return wanted;
+}
+
+/** smtp-server with a hook on every new connection. */
+class HookedSmtpServer extends SMTPServer {
+  constructor(options: SMTPServerOptions, private readonly onConnection: (conn: SMTPConnection) => void) {
+    super(options);
+  }
+
+  override connect(...args: Parameters<SMTPServer['connect']>): void {
+    super.connect(...args);
+    let newest: SMTPConnection | undefined;
+    for (const c of this.connections) newest = c; // a Set iterates in insertion order
+    if (newest) this.onConnection(newest);
+  }
+}
+
+/**
+ * Creates the SMTP submission intake. Nothing listens until `listen()`.
+ * Every refusal is an SMTP reply from the error registry via {@link smtpError}; unexpected errors are
+ * logged and answered `451 4.3.0`, never a crash.
+ */
+export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
+  const { config, intake, credentials } = deps;
+  const log = deps.logger.child({ component: 'smtp' });
+  const max = { bytes: config.smtp.maxMessageBytes, recipients: config.smtp.maxRecipients };
+  let inFlight = 0;
+  let closing: Promise<void> | null = null;
+  let listening: Promise<{ port: number; tlsPort?: number }> | null = null;
+
+  const mayAuth = (secure: boolean, remote: string | undefined): boolean =>
+    secure || (config.smtp.allowInsecureAuthOnLoopback && isLoopback(remote));
+  const encryptionRequired = (): SmtpReplyError => smtpReply(538, '5.7.11', 'Encryption required for requested authentication mechanism (use STARTTLS)');
+
+  /** Logs a refusal and hands smtp-server its reply; unexpected errors are logged loudly. */
+  const refuse = (session: SMTPServerSession, stage: string, err: unknown): SmtpReplyError => {
+    const reply = smtpError(err);
+    const kerr = reply.cause as KurirError;
+    const fields = { sid: session.id, stage, code: kerr.code, reply: `${reply.responseCode} ${reply.message}` };
+    if (kerr.code === 'INTERNAL') log.error({ ...fields, err: kerr.cause ?? kerr }, 'smtp: unexpected error');
+    else if (kerr.code === 'UNAVAILABLE') log.warn({ ...fields, err: (kerr.cause as Error | undefined)?.message }, 'smtp: dependency unavailable');
+    else log.debug(fields, 'smtp: refused');
+    return reply;
+  };
+
+  const credentialOf = (session: SMTPServerSession): Credential => {
+    const cred = session.user as Credential | undefined;
+    if (!cred) throw new KurirError('AUTH_REQUIRED');
+    return cred;
+  };
+
+  /** Ends sessions that are not in the middle of a message; called once closing and nothing is in flight. */
+  const endIdleSessions = (): void => {
+    for (const server of servers) {
+      for (const conn of server.connections) conn.send(421, '4.3.2 Service shutting down, try again later');
+    }
+  };
+
+  const harden = (conn: SMTPConnection): void => {
+    const send = conn.send.bind(conn);
+    conn.send = (code, data, context) => send(code, data, typeof data === 'string' && ENHANCED_PREFIX.test(data) ? false : context);
+    const handleAuth = conn.handler_AUTH.bind(conn);
+    conn.handler_AUTH = (command, callback) => {
+      if (mayAuth(conn.secure, conn.remoteAddress)) return handleAuth(command, callback);
+      const reply = encryptionRequired();
+      conn.send(reply.responseCode, reply.message);
+      callback();
+    };
+  };
+
+  const options: SMTPServerOptions = {
+    name: config.hostname,
+    banner: 'Kurir mail submission',
+    key: deps.tls.key,
+    cert: deps.tls.cert,
+    minVersion: 'TLSv1.2',
+    size: max.bytes,
+    authMethods: ['PLAIN', 'LOGIN'],
+    authOptional: false,
+    authRequiredMessage: '5.7.0 Authentication required',
+    allowInsecureAuth: true, // the per-client rule is enforced in harden() and onAuth
+    hideENHANCEDSTATUSCODES: false,
+    hideSMTPUTF8: true, // addresses must be ASCII (IDN domains as punycode)
+    hideDSN: true,
+    hideREQUIRETLS: true,
+    disableReverseLookup: true,
+    logger: false, // smtp-server's own log would carry the AUTH lines; Kurir logs sessions itself
+    socketTimeout: config.smtp.socketTimeoutSeconds * 1000,
+    closeTimeout: CLOSE_GRACE_MS,
+
+    onConnect(session, callback) {
+      log.debug({ sid: session.id, remote: session.remoteAddress, secure: session.secure }, 'smtp: connection');
+      callback();
+    },
+
+    onAuth(auth: SMTPServerAuthentication, session, callback: (err: Error | null | undefined, res?: SMTPServerAuthenticationResponse) => void) {
+      if (!mayAuth(session.secure, session.remoteAddress)) return callback(encryptionRequired());
+      const username = auth.username ?? '';
+      const cred =
+        (auth.method === 'PLAIN' || auth.method === 'LOGIN') && (!auth.authzid || auth.authzid === username)
+          ? credentials.bySmtpLogin(username, auth.password ?? '')
+          : null;
+      if (!cred) {
+        log.debug({ sid: session.id, remote: session.remoteAddress, username, method: auth.method }, 'smtp: authentication failed');
+        return callback(smtpError(new KurirError('AUTH_FAILED')));
+      }
+      log.debug({ sid: session.id, username, account: cred.name, method: auth.method, secure: session.secure }, 'smtp: authenticated');
+      callback(null, { user: cred });
+    },
+
+    onMailFrom(address: SMTPServerAddress, session, callback) {
+      try {
+        if (closing) return callback(smtpReply(421, '4.3.2', 'Service shutting down, try again later'));
+        const cred = credentialOf(session);
+        if (!address.address) throw new KurirError('BAD_ADDRESS', 'mailFrom: the null sender <> cannot submit mail', { field: 'mailFrom' });
+        intake.checkSenderDomain(cred, normalizeAddress(address.address, 'mailFrom'), 'mailFrom');
+        log.debug({ sid: session.id, mailFrom: address.address }, 'smtp: MAIL FROM accepted');
+        callback();
+      } catch (err) {
+        callback(refuse(session, 'MAIL', err));
+      }
+    },
+
+    onRcptTo(address: SMTPServerAddress, session, callback) {
+      const check = async (): Promise<void> => {
+        credentialOf(session);
+        const rcpt = normalizeAddress(address.address, 'rcpt');
+        const current = session.envelope.rcptTo;
+        const key = address.address.toLowerCase();
+        if (current.length >= max.recipients && !current.some((r) => r.address.toLowerCase() === key)) {
+          throw new KurirError('TOO_MANY_RECIPIENTS', `rcpt: at most ${max.recipients} recipients per message`, { field: 'to' });
+        }
+        await intake.checkSuppressed([rcpt]);
+      };
+      check().then(() => callback(), (err: unknown) => callback(refuse(session, 'RCPT', err)));
+    },
+
+    onData(stream: SMTPServerDataStream, session, callback) {
+      inFlight++;
+      const chunks: Buffer[] = [];
+      let kept = 0;
+      let answered = false;
+      const finish = (err: Error | null, message?: string): void => {
+        if (answered) return;
+        answered = true;
+        inFlight--;
+        callback(err, message);
+        if (closing && inFlight === 0) setImmediate(endIdleSessions);
+      };
+      stream.on('data', (chunk: Buffer) => {
+        // smtp-server keeps streaming past the limit (and flags sizeExceeded); keep memory bounded.
+        if (kept <= max.bytes) {
+          chunks.push(chunk);
+          kept += chunk.length;
+        }
+      });
+      stream.once('error', (err: Error) => finish(refuse(session, 'DATA', err)));
+      stream.once('end', () => {
+        const submit = async (): Promise<string> => {
+          const credential = credentialOf(session);
+          if (stream.sizeExceeded || kept > max.bytes) {
+            throw new KurirError('TOO_LARGE', `message exceeds the limit of ${max.bytes} bytes`, { field: 'message' });
+          }
+          const raw = Buffer.concat(chunks, kept);
+          const { envelope } = session;
+          const accepted = await intake.accept({
+            credential,
+            iface: 'smtp',
+            mailFrom: envelope.mailFrom ? envelope.mailFrom.address : undefined,
+            recipients: envelope.rcptTo.map((r) => r.address),
+            raw,
+            priority: priorityOf(raw),
+          });
+          log.debug({ sid: session.id, id: accepted.id, bytes: raw.length, recipients: envelope.rcptTo.length }, 'smtp: message accepted');
+          return accepted.id;
+        };
+        submit().then((id) => finish(null, `2.0.0 Ok: queued as ${id}`), (err: unknown) => finish(refuse(session, 'DATA', err)));
+      });
+    },
+
+    onClose(session) {
+      log.debug({ sid: session.id, remote: session.remoteAddress }, 'smtp: connection closed');
+    },
+  };
+
+  const servers: HookedSmtpServer[] = [new HookedSmtpServer({ ...options }, harden)];
+  if (config.smtp.tlsPort !== null) servers.push(new HookedSmtpServer({ ...options, secure: true }, harden));
+  for (const server of servers) {
+    // Connection-level failures (resets, failed TLS handshakes) land here; without a listener they would crash.
+    server.on('error', (err: Error) => log.debug({ err: err.message }, 'smtp: connection error'));
+  }
+
+  const listenOn = (server: HookedSmtpServer, port: number, key: string): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void =>
+        reject(new Error(`${key} = ${port}: cannot listen on ${config.smtp.host}:${port} (${err.code ?? err.message})`, { cause: err }));
+      server.server.once('error', onError);
+      server.listen(port, config.smtp.host, () => {
+        server.server.off('error', onError);
+        resolve((server.server.address() as AddressInfo).port);
+      });
+    });
+
+  const closeAll = async (): Promise<void> => {
+    const done = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    if (inFlight === 0) endIdleSessions();
+    await Promise.all(done);
+  };
+
+  return {
+    listen() {
+      if (closing) return Promise.reject(new Error('smtp intake is closed'));
+      listening ??= (async () => {
+        try {
+          const port = await listenOn(servers[0], config.smtp.port, 'smtp.port');
+          const bound: { port: number; tlsPort?: number } = { port };
+          if (servers[1]) bound.tlsPort = await listenOn(servers[1], config.smtp.tlsPort ?? 0, 'smtp.tlsPort');
+          log.info({ host: config.smtp.host, ...bound }, 'smtp intake listening');
+          return bound;
+        } catch (err) {
+          await closeAll(); // do not leave the first listener open when the second cannot bind
+          throw err;
+        }
+      })();
+      return listening;
+    },
+
+    close() {
+      closing ??= closeAll().then(() => log.debug('smtp intake closed'));
+      return closing;
+    },
+  };
+}
