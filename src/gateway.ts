@@ -7,6 +7,7 @@ import { startDeliveryWorker, type DeliveryWorker } from './delivery/worker.js';
 import { loadSigningKeys } from './dkim/config-keys.js';
 import { createDkimSigner } from './dkim/signer.js';
 import { buildApp } from './http/app.js';
+import { startMetricsServer } from './http/metrics-server.js';
 import { CredentialRegistry } from './intake/credentials.js';
 import { IntakeService } from './intake/intake-service.js';
 import { systemClock, type Clock } from './lib/clock.js';
@@ -37,7 +38,7 @@ export interface Gateway {
   suppressions: SuppressionStore;
   redis: Redis;
   /** Bound addresses of the listeners that were started. */
-  ports: { http?: number; smtp?: number; smtpTls?: number };
+  ports: { http?: number; smtp?: number; smtpTls?: number; metrics?: number };
   /** Stops listeners first, then the worker (bounded), then Redis. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -113,6 +114,11 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
         ports.http = typeof addr === 'object' && addr ? addr.port : config.http.port;
         closers.push(() => app.close());
       }
+    }
+    if (config.metrics.port !== null) {
+      const m = await startMetricsServer({ host: config.metrics.host, port: config.metrics.port, token: config.metrics.token, metrics });
+      ports.metrics = m.port;
+      closers.push(() => m.close());
     }
   } catch (err) {
     for (const c of closers.reverse()) await c().catch(() => undefined);

@@ -83,6 +83,16 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    metrics: z
+      .object({
+        /** Serve /metrics on its own listener (null: on the HTTP API's port). */
+        port: port.nullable().default(null),
+        host: z.string().default('127.0.0.1'),
+        /** Require `Authorization: Bearer <token>` for /metrics (null: open). */
+        token: z.string().min(16, 'at least 16 characters').nullable().default(null),
+      })
+      .strict()
+      .default({}),
     domains: z.array(senderDomain).default([]),
     apiKeys: z.array(apiKey).default([]),
     smtpAccounts: z.array(smtpAccount).default([]),

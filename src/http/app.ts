@@ -81,7 +81,12 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true } });
 
-  await app.register(healthRoutes, { metrics: deps.metrics, readiness: deps.readiness });
+  await app.register(healthRoutes, {
+    metrics: deps.metrics,
+    readiness: deps.readiness,
+    serveMetrics: config.metrics.port === null,
+    metricsToken: config.metrics.token,
+  });
   await app.register(messagesRoutes, {
     config,
     intake: deps.intake,

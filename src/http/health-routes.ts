@@ -3,6 +3,7 @@
  * (`/readyz`, Redis reachable and the worker running when this process has one) and Prometheus
  * metrics (`/metrics`).
  */
+import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Metrics } from '../metrics/metrics.js';
 import { errorResponses, healthSchema, readySchema } from './schemas.js';
@@ -16,6 +17,18 @@ export interface ReadinessReport {
 export interface HealthRoutesOptions {
   metrics: Metrics;
   readiness: () => Promise<ReadinessReport>;
+  /** False when /metrics is served on its own port instead. */
+  serveMetrics: boolean;
+  /** Bearer token /metrics requires, or null. */
+  metricsToken: string | null;
+}
+
+/** Whether an Authorization header carries the metrics token (constant time). */
+export function metricsAuthorized(header: string | undefined, token: string | null): boolean {
+  if (token === null) return true;
+  const given = Buffer.from(header ?? '');
+  const expected = Buffer.from(`Bearer ${token}`);
+  return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
 /** Whether a readiness report means "send traffic here". */
@@ -60,6 +73,7 @@ export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app:
     },
   );
 
+  if (!opts.serveMetrics) return;
   app.get(
     '/metrics',
     {
@@ -69,11 +83,15 @@ export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app:
         summary: 'Prometheus metrics (text exposition format)',
         response: {
           200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } },
+          401: errorResponses(401)[401],
           500: errorResponses(500)[500],
         },
       },
     },
-    async (_request, reply) => {
+    async (request, reply) => {
+      if (!metricsAuthorized(request.headers.authorization, opts.metricsToken)) {
+        return reply.code(401).header('www-authenticate', 'Bearer').send({ error: { code: 'AUTH_REQUIRED', message: 'Bearer token required for /metrics' } });
+      }
       const body = await opts.metrics.render();
       return reply.type(opts.metrics.contentType).send(body);
     },

@@ -1,0 +1,43 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+
+const TOKEN = 'scrape-token-0123456789';
+const started: TestGateway[] = [];
+afterAll(async () => {
+  for (const t of started) await t.close();
+});
+
+describe('/metrics exposure', () => {
+  it('is served on the API port by default, with build info and Redis state', async () => {
+    const t = await startTestGateway({ overrides: { roles: ['api'], smtp: { enabled: false } } });
+    started.push(t);
+    const res = await fetch(`${t.url}/metrics`);
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toMatch(/^kurir_build_info\{version="0\.1\.0",node="v\d+/m);
+    expect(text).toMatch(/^kurir_redis_up 1$/m);
+  });
+
+  it('requires the bearer token when one is configured', async () => {
+    const t = await startTestGateway({ overrides: { roles: ['api'], smtp: { enabled: false }, metrics: { token: TOKEN } } });
+    started.push(t);
+    expect((await fetch(`${t.url}/metrics`)).status).toBe(401);
+    expect((await fetch(`${t.url}/metrics`, { headers: { authorization: 'Bearer wrong-token-0123456789' } })).status).toBe(401);
+    const ok = await fetch(`${t.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toContain('kurir_intake_messages_accepted_total');
+  });
+
+  it('moves to its own port when metrics.port is set, and leaves the API port', async () => {
+    const t = await startTestGateway({ overrides: { roles: ['api'], smtp: { enabled: false }, metrics: { port: 0, token: TOKEN } } });
+    started.push(t);
+    const port = t.gateway.ports.metrics;
+    expect(port).toBeGreaterThan(0);
+    expect((await fetch(`${t.url}/metrics`)).status).toBe(404);
+    expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(401);
+    const ok = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('content-type')).toMatch(/^text\/plain/);
+    expect(await ok.text()).toContain('kurir_redis_up 1');
+  });
+});
