@@ -53,7 +53,12 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
     // pino's Logger is a FastifyBaseLogger; the cast only drops the narrower logger type parameter.
   }) as unknown as FastifyInstance;
 
-  registerErrorHandling(app, { maxBodyBytes });
+  registerErrorHandling(app, {
+    maxBodyBytes,
+    onRefusal: (err, request) => {
+      if (request.method === 'POST' && request.url.startsWith('/v1/messages')) deps.intake.countRefusal('http', err);
+    },
+  });
 
   await app.register(swagger, {
     openapi: {

@@ -4,7 +4,7 @@
  * Fastify's own errors (schema validation, body parsing, size, media type, unknown routes) are mapped
  * onto the same registry here, so clients see one vocabulary whatever refused the request.
  */
-import type { FastifyError, FastifyInstance, FastifyReply, FastifySchemaValidationError } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify';
 import { KurirError, toKurirError, type ErrorCode } from '../lib/errors.js';
 
 /** The JSON body of every error answer. */
@@ -122,9 +122,13 @@ export function sendError(reply: FastifyReply, err: KurirError): FastifyReply {
  * Installs the error and not-found handlers on the root instance (child plugins inherit them). 5xx are
  * logged at error level with their cause; refusals at info, since they are the client's to fix.
  */
-export function registerErrorHandling(app: FastifyInstance, opts: { maxBodyBytes: number }): void {
+export function registerErrorHandling(
+  app: FastifyInstance,
+  opts: { maxBodyBytes: number; onRefusal?: (err: KurirError, request: FastifyRequest) => void },
+): void {
   app.setErrorHandler((error, request, reply) => {
     const kerr = toHttpError(error, opts);
+    opts.onRefusal?.(kerr, request);
     if (kerr.httpStatus >= 500) {
       request.log.error({ err: kerr.cause ?? kerr, code: kerr.code }, 'request failed');
     } else {

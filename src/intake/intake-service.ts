@@ -60,9 +60,20 @@ export function requestHash(parts: Array<string | Buffer>): string {
  */
 export class IntakeService {
   private readonly configuredDomains: Set<string>;
+  private readonly counted = new WeakSet<KurirError>();
 
   constructor(private readonly deps: IntakeDeps) {
     this.configuredDomains = new Set(deps.config.domains.map((d) => d.name.toLowerCase()));
+  }
+
+  /**
+   * Counts a refused submission once, whichever layer refused it (transport auth and parsing, or this
+   * policy), so `kurir_intake_messages_refused_total` sees every refusal a client got.
+   */
+  countRefusal(iface: 'smtp' | 'http', err: KurirError): void {
+    if (this.counted.has(err)) return;
+    this.counted.add(err);
+    this.deps.metrics.intakeRefused.inc({ interface: iface, reason: err.code });
   }
 
   /** Whether `domain` is a configured sender domain this credential may use. Throws SENDER_NOT_ALLOWED if not. */
@@ -99,7 +110,7 @@ export class IntakeService {
       return result;
     } catch (err) {
       const kerr = toKurirError(err);
-      metrics.intakeRefused.inc({ interface: sub.iface, reason: kerr.code });
+      this.countRefusal(sub.iface, kerr);
       throw kerr;
     }
   }

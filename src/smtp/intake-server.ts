@@ -104,6 +104,7 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
   const refuse = (session: SMTPServerSession, stage: string, err: unknown): SmtpReplyError => {
     const reply = smtpError(err);
     const kerr = reply.cause as KurirError;
+    intake.countRefusal('smtp', kerr);
     const fields = { sid: session.id, stage, code: kerr.code, reply: `${reply.responseCode} ${reply.message}` };
     if (kerr.code === 'INTERNAL') log.error({ ...fields, err: kerr.cause ?? kerr }, 'smtp: unexpected error');
     else if (kerr.code === 'UNAVAILABLE') log.warn({ ...fields, err: (kerr.cause as Error | undefined)?.message }, 'smtp: dependency unavailable');
@@ -170,7 +171,7 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
           : null;
       if (!cred) {
         log.debug({ sid: session.id, remote: session.remoteAddress, username, method: auth.method }, 'smtp: authentication failed');
-        return callback(smtpError(new KurirError('AUTH_FAILED')));
+        return callback(refuse(session, 'auth', new KurirError('AUTH_FAILED')));
       }
       log.debug({ sid: session.id, username, account: cred.name, method: auth.method, secure: session.secure }, 'smtp: authenticated');
       callback(null, { user: cred });

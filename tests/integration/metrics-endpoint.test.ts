@@ -18,6 +18,17 @@ describe('/metrics exposure', () => {
     expect(text).toMatch(/^kurir_redis_up 1$/m);
   });
 
+  it('counts refusals made before the intake policy (auth, JSON parsing) once each', async () => {
+    const t = started[0];
+    await fetch(`${t.url}/v1/messages`, { method: 'POST', headers: { authorization: 'Bearer nope-nope-nope-nope', 'content-type': 'application/json' }, body: '{}' });
+    await t.submit({ from: 'noreply@example.test', to: ['a@b.test'], text: 'x', ttl: 'soon' });
+    await t.submit({ from: 'noreply@other.test', to: ['a@b.test'], text: 'x' });
+    const text = await (await fetch(`${t.url}/metrics`)).text();
+    expect(text).toMatch(/^kurir_intake_messages_refused_total\{interface="http",reason="AUTH_FAILED"\} 1$/m);
+    expect(text).toMatch(/^kurir_intake_messages_refused_total\{interface="http",reason="VALIDATION"\} 1$/m);
+    expect(text).toMatch(/^kurir_intake_messages_refused_total\{interface="http",reason="SENDER_NOT_ALLOWED"\} 1$/m);
+  });
+
   it('requires the bearer token when one is configured', async () => {
     const t = await startTestGateway({ overrides: { roles: ['api'], smtp: { enabled: false }, metrics: { token: TOKEN } } });
     started.push(t);
