@@ -432,6 +432,12 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
   redisUp.set(0);
   for (const provider of providers) {
     deliveryAttempts.inc({ provider, result: 'delivered', category: 'none' }, 0);
+    // Without these the first bounce or deferral of each kind after a restart is invisible to rate().
+    for (const category of DELIVERY_CATEGORIES) {
+      if (category === 'none') continue;
+      if (category === 'expired') deliveryAttempts.inc({ provider, result: 'expired', category }, 0);
+      else for (const result of ['deferred', 'bounced'] as const) deliveryAttempts.inc({ provider, result, category }, 0);
+    }
     for (const priority of PRIORITIES) deliveryTime.zero({ priority, provider });
     for (const tls of ['yes', 'no']) deliveryTls.inc({ provider, tls }, 0);
     complaints.inc({ provider }, 0);

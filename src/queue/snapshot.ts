@@ -3,27 +3,50 @@ import type { Clock } from '../lib/clock.js';
 import type { QueueSnapshot } from '../metrics/metrics.js';
 import { PRIORITY_RANK, type DeliveryJobData } from './delivery-queue.js';
 
-const RANK_TO_PRIORITY = new Map(Object.entries(PRIORITY_RANK).map(([p, r]) => [r, p as keyof typeof PRIORITY_RANK]));
+const PRIORITIES = Object.keys(PRIORITY_RANK) as Array<keyof typeof PRIORITY_RANK>;
+const SAMPLE = 500;
+
+type Counts = Record<keyof typeof PRIORITY_RANK, number>;
 
 /**
- * Queue depth by state and priority, and the age of the oldest waiting verification job, for the metrics
- * scrape. Counts come from BullMQ's per-priority counters; the scan is bounded to the first jobs.
+ * Splits a state's total over priorities from a sample of its jobs: exact up to SAMPLE jobs, then
+ * proportional (largest remainder), so a deep delayed backlog costs one bounded read per scrape.
+ */
+function split(total: number, sample: Array<{ data: DeliveryJobData } | undefined>): Counts {
+  const seen: Counts = { verification: 0, normal: 0, bulk: 0 };
+  for (const job of sample) if (job) seen[job.data.priority] += 1;
+  const n = seen.verification + seen.normal + seen.bulk;
+  if (n === 0 || n === total) return n === 0 ? { verification: 0, normal: total, bulk: 0 } : seen;
+  const out: Counts = { verification: 0, normal: 0, bulk: 0 };
+  const rest = PRIORITIES.map((p) => {
+    const exact = (seen[p] / n) * total;
+    out[p] = Math.floor(exact);
+    return { p, frac: exact - out[p] };
+  }).sort((a, b) => b.frac - a.frac);
+  let left = total - (out.verification + out.normal + out.bulk);
+  for (const r of rest) if (left-- > 0) out[r.p] += 1;
+  return out;
+}
+
+/**
+ * Queue depth by state and priority, and the age of the oldest waiting verification job, for the
+ * metrics scrape. Prioritized counts are exact (BullMQ keeps them per priority); delayed and active are
+ * split by priority from a bounded sample.
  */
 export async function queueSnapshot(queue: Queue<DeliveryJobData>, clock: Clock): Promise<QueueSnapshot> {
   const jobs: QueueSnapshot['jobs'] = [];
-  const ranks = [...RANK_TO_PRIORITY.keys()];
-  const prioritized = await queue.getCountsPerPriority(ranks);
-  for (const [rank, count] of Object.entries(prioritized)) {
-    jobs.push({ state: 'prioritized', priority: RANK_TO_PRIORITY.get(Number(rank)) ?? 'normal', count });
-  }
+  const perRank = await queue.getCountsPerPriority(PRIORITIES.map((p) => PRIORITY_RANK[p]));
+  for (const p of PRIORITIES) jobs.push({ state: 'prioritized', priority: p, count: perRank[PRIORITY_RANK[p]] ?? 0 });
   const counts = await queue.getJobCounts('waiting', 'delayed', 'active');
   for (const state of ['waiting', 'delayed', 'active'] as const) {
-    jobs.push({ state, priority: 'normal', count: counts[state] ?? 0 });
+    const total = counts[state] ?? 0;
+    const byPriority = total ? split(total, await queue.getJobs([state], 0, SAMPLE - 1, true)) : { verification: 0, normal: 0, bulk: 0 };
+    for (const p of PRIORITIES) jobs.push({ state, priority: p, count: byPriority[p] });
   }
+  // Verification jobs run first, so the oldest waiting one is among the first prioritized/delayed jobs.
   const now = clock.now();
   let oldest = 0;
-  const waiting = await queue.getJobs(['prioritized', 'waiting', 'delayed'], 0, 200, true);
-  for (const job of waiting) {
+  for (const job of await queue.getJobs(['prioritized', 'delayed'], 0, SAMPLE - 1, true)) {
     if (job?.data.priority === 'verification') oldest = Math.max(oldest, (now - job.timestamp) / 1000);
   }
   return { jobs, oldestVerificationAgeSeconds: oldest };
