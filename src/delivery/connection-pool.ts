@@ -135,7 +135,7 @@ export function createSmtpPool(opts: SmtpPoolOptions = {}): SmtpPool {
       const tx = await runTransaction(reused.conn, envelope, raw);
       if (!(tx.next === 'discard' && tx.beforeMail)) {
         await release(reused, tx);
-        return { connected: true, tls: reused.tls, outcomes: tx.outcomes };
+        return { connected: true, tls: reused.tls, outcomes: tx.outcomes, reused: true };
       }
       // Stale: the server closed it while idle and nothing was committed. Retry once on a new connection.
       retire(reused, false);

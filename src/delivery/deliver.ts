@@ -3,7 +3,7 @@ import { domainOf } from '../lib/address.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import { verpAddress } from '../lib/verp.js';
-import type { Metrics } from '../metrics/metrics.js';
+import { replyCodeLabel, type Metrics } from '../metrics/metrics.js';
 import type { ProviderMap } from '../metrics/provider.js';
 import type { MessageStore, RecipientUpdate } from '../store/message-store.js';
 import { FINAL_RECIPIENT_STATUSES, type MessageRecord, type RecipientState, type TimelineEvent } from '../store/types.js';
@@ -70,7 +70,10 @@ export async function deliverToDomain(deps: DeliveryDeps, messageId: string, dom
       result = await send(target, { from: mailFrom, to: pending }, body, { ehloName: deps.config.hostname, timeouts });
       const first = result.outcomes[0];
       events.push({ type: 'attempt', at: clock.now(), recipients: pending, host: target.label, reply: first?.reply ?? '', tls: result.tls });
-      deps.metrics.deliveryTls.inc({ provider: deps.providers.byDomain(domain), tls: result.tls ? 'yes' : 'no' });
+      const provider = deps.providers.byDomain(domain);
+      if (result.reused) deps.metrics.deliveryConnectionReuses.inc({ provider });
+      else if (result.connected) deps.metrics.deliveryTls.inc({ provider, tls: result.tls ? 'yes' : 'no' });
+      for (const o of result.outcomes) deps.metrics.deliveryReplies.inc({ provider, code: replyCodeLabel(o.code) });
       if (result.connected) break;
     }
     outcomes = result?.outcomes ?? pending.map((address) => ({ address, kind: 'temp', code: null, reply: 'no route' }));

@@ -39,6 +39,8 @@ export interface SendResult {
   connected: boolean;
   tls: boolean;
   outcomes: RecipientOutcome[];
+  /** True when the transaction ran on a pooled connection opened for an earlier message. */
+  reused?: boolean;
 }
 
 /** An error from SMTPConnection; `connected` (set by {@link openSession}) tells whether the session was up. */
