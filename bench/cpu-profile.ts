@@ -29,6 +29,8 @@ export interface ProfileSummary {
   idleMs: number;
   byOrigin: Array<{ origin: string; ms: number; pct: number }>;
   byFunction: Array<{ fn: string; ms: number; pct: number }>;
+  /** Kurir's own functions (src/) by inclusive time: their synchronous work plus everything it called. */
+  kurirInclusive: Array<{ fn: string; ms: number; pct: number }>;
 }
 
 function originOf(url: string, fn: string): string {
@@ -68,6 +70,26 @@ export function summarizeProfile(file: string, top = 20): ProfileSummary {
     fns.set(fn, (fns.get(fn) ?? 0) + us);
   }
   const busy = total - (origins.get('(idle)') ?? 0);
+
+  // Inclusive time per src/ function; a function that is on the stack twice is counted once per sample path.
+  const inclusive = new Map<string, number>();
+  const visit = (id: number, onStack: Set<string>): number => {
+    const node = byId.get(id)!;
+    let sum = self.get(id) ?? 0;
+    const cf = node.callFrame;
+    const isKurir = /\/src\//.test(cf.url) && !cf.url.includes('node_modules');
+    const name = isKurir ? `${cf.functionName || '(anonymous)'} ${shortUrl(cf.url)}` : '';
+    const fresh = isKurir && !onStack.has(name);
+    if (fresh) onStack.add(name);
+    for (const c of node.children ?? []) sum += visit(c, onStack);
+    if (fresh) {
+      onStack.delete(name);
+      inclusive.set(name, (inclusive.get(name) ?? 0) + sum);
+    }
+    return sum;
+  };
+  const root = p.nodes.find((n) => n.callFrame.functionName === '(root)') ?? p.nodes[0];
+  visit(root.id, new Set());
   const rank = (m: Map<string, number>): Array<[string, number]> =>
     [...m].filter(([k]) => k !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, top);
   return {
@@ -75,6 +97,7 @@ export function summarizeProfile(file: string, top = 20): ProfileSummary {
     idleMs: (origins.get('(idle)') ?? 0) / 1000,
     byOrigin: rank(origins).map(([origin, us]) => ({ origin, ms: us / 1000, pct: (100 * us) / busy })),
     byFunction: rank(fns).map(([fn, us]) => ({ fn, ms: us / 1000, pct: (100 * us) / busy })),
+    kurirInclusive: rank(inclusive).map(([fn, us]) => ({ fn, ms: us / 1000, pct: (100 * us) / busy })),
   };
 }
 
@@ -84,6 +107,8 @@ export function printProfile(s: ProfileSummary): void {
   for (const o of s.byOrigin) console.log(`    ${o.pct.toFixed(1).padStart(5)}%  ${o.ms.toFixed(0).padStart(7)} ms  ${o.origin}`);
   console.log('  self time by function:');
   for (const f of s.byFunction) console.log(`    ${f.pct.toFixed(1).padStart(5)}%  ${f.ms.toFixed(0).padStart(7)} ms  ${f.fn}`);
+  console.log('  Kurir functions by inclusive time (synchronous part, callees included):');
+  for (const f of s.kurirInclusive) console.log(`    ${f.pct.toFixed(1).padStart(5)}%  ${f.ms.toFixed(0).padStart(7)} ms  ${f.fn}`);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

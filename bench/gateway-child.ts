@@ -41,6 +41,8 @@ export interface ChildOptions {
   deliveryConcurrency?: number;
   /** Extra node flags, e.g. ['--cpu-prof', '--cpu-prof-dir=…']. */
   nodeFlags?: string[];
+  /** Modules to --import after tsx (TypeScript allowed). */
+  preload?: string[];
   label: string;
 }
 
@@ -66,7 +68,7 @@ export async function startGatewayChild(o: ChildOptions): Promise<GatewayChild> 
       smtpAccounts: [{ name: 'bench', username: BENCH_SMTP.user, password: BENCH_SMTP.pass, domains: ['example.test'] }],
     }),
   );
-  const proc = spawn(process.execPath, [...(o.nodeFlags ?? []), '--import', 'tsx', 'src/main.ts'], {
+  const proc = spawn(process.execPath, [...(o.nodeFlags ?? []), '--import', 'tsx', ...(o.preload ?? []).flatMap((p) => ['--import', p]), 'src/main.ts'], {
     env: { ...process.env, KURIR_CONFIG: configFile, NODE_ENV: 'production' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,5 +1,6 @@
 /** Load generators and statistics for the benchmark: HTTP (node:http keep-alive) and SMTP (nodemailer pool). */
 import { Agent, request } from 'node:http';
+import { connect as netConnect, type Socket } from 'node:net';
 import nodemailer from 'nodemailer';
 import { BENCH_API_KEY, BENCH_SMTP } from './gateway-child.js';
 
@@ -169,8 +170,23 @@ export async function httpPaced(client: HttpClient, rate: number, seconds: numbe
   return { ...summarize(latencies, errors, (performance.now() - start) / 1000), maxLagMs: maxLag };
 }
 
-/** `sessions` pooled SMTP connections (AUTH PLAIN, STARTTLS) each sending its next message when the last was answered. */
-export async function smtpClosedLoop(port: number, total: number, sessions: number, firstNumber: number, deadline: number): Promise<Stats & { lastError: string }> {
+/**
+ * `sessions` pooled SMTP connections (AUTH PLAIN, STARTTLS) each sending its next message when the last was
+ * answered. `noDelay` sets TCP_NODELAY on the client's sockets (nodemailer leaves Nagle's algorithm on).
+ */
+export async function smtpClosedLoop(
+  port: number,
+  total: number,
+  sessions: number,
+  firstNumber: number,
+  deadline: number,
+  noDelay = false,
+): Promise<Stats & { lastError: string }> {
+  const getSocket = (_opts: unknown, callback: (err: Error | null, socketOptions?: { connection: Socket }) => void): void => {
+    const socket = netConnect({ host: '127.0.0.1', port, noDelay: true });
+    socket.once('error', (err) => callback(err));
+    socket.once('connect', () => callback(null, { connection: socket }));
+  };
   const transport = nodemailer.createTransport({
     host: '127.0.0.1',
     port,
@@ -179,7 +195,8 @@ export async function smtpClosedLoop(port: number, total: number, sessions: numb
     maxMessages: Infinity,
     auth: BENCH_SMTP,
     tls: { rejectUnauthorized: false },
-  });
+    ...(noDelay ? { getSocket } : {}),
+  } as Parameters<typeof nodemailer.createTransport>[0]);
   // Open the sessions before the clock starts: connection set-up is not what this phase measures.
   const warm = Array.from({ length: sessions }, (_, k) =>
     transport.sendMail({ from: 'noreply@example.test', to: `warm${k}@dest.test`, subject: 'warm-up', text: paddedText(k) }).catch(() => undefined),

@@ -6,11 +6,13 @@
  * Env: BENCH_SCALE (default 1; 0.1 for a smoke run), BENCH_E2E_CONCURRENCY (default "20,50"),
  * BENCH_CPU_PROF=1 (profile the accept-only child and the first end-to-end child with --cpu-prof and print
  * their top costs; profiling slows them a little),
- * BENCH_CPU_PROF_DIR (keep the .cpuprofile files there).
+ * BENCH_CPU_PROF_DIR (keep the .cpuprofile files there), BENCH_CHILD_NODELAY=1 (experiment: TCP_NODELAY on
+ * the gateway's outgoing sockets), BENCH_QUIET_WAIT_S (wait at most this long for an idle machine; default 30).
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import { authenticate } from 'mailauth';
 import { dnsRecordFor, loadPrivateKey } from '../src/dkim/keys.js';
@@ -27,6 +29,9 @@ if (!(SCALE > 0 && SCALE <= 1)) throw new Error('BENCH_SCALE must be in (0, 1]')
 const scaled = (n: number, min = 20): number => Math.max(min, Math.round(n * SCALE));
 const E2E_CONCURRENCY = (process.env.BENCH_E2E_CONCURRENCY ?? '20,50').split(',').map(Number).filter((n) => n > 0);
 const PROFILE = process.env.BENCH_CPU_PROF === '1';
+/** Experiment: TCP_NODELAY on every socket the gateway child connects (its SMTP delivery client). */
+const CHILD_NODELAY = process.env.BENCH_CHILD_NODELAY === '1';
+const PRELOAD = CHILD_NODELAY ? [pathToFileURL(resolve('bench/nodelay-preload.ts')).href] : [];
 const CLIENT_CONCURRENCY = 20;
 const N_HTTP = scaled(3000);
 const N_SMTP = scaled(3000);
@@ -93,7 +98,7 @@ function cpuDiff(a: CpuSnap, b: CpuSnap): PhaseResult['cpu'] {
 /** Runs `fn` as a measured phase on the current child: resets the peak-RSS mark first, reads it after. */
 async function phase(name: string, target: string | undefined, fn: () => Promise<{ stats: Stats; notes?: string[] }>): Promise<PhaseResult> {
   const c = child!;
-  await waitForQuiet(10_000);
+  await waitForQuiet(20_000);
   resetPeak(c.pid);
   const a = await cpuSnap(c.pid);
   const { stats, notes = [] } = await fn();
@@ -182,7 +187,7 @@ async function verifySamples(): Promise<string> {
 }
 
 async function startChild(opts: Omit<ChildOptions, 'dir' | 'prefix' | 'dnsAddress' | 'mxPort'>, dir: string, prefix: string): Promise<GatewayChild> {
-  child = await startGatewayChild({ ...opts, dir, prefix, dnsAddress: dns.address, mxPort: sink.port });
+  child = await startGatewayChild({ ...opts, preload: PRELOAD, dir, prefix, dnsAddress: dns.address, mxPort: sink.port });
   return child;
 }
 
@@ -213,6 +218,7 @@ async function main(): Promise<void> {
   dns = await startDnsServer({ 'dest.test': { MX: [{ exchange: 'mx.dest.test', priority: 10 }] }, 'mx.dest.test': { A: ['127.0.0.1'] } });
 
   console.log(`Kurir benchmark: scale ${SCALE}, ${cpus().length} CPUs (${cpus()[0]?.model.trim()}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}`);
+  if (CHILD_NODELAY) console.log('EXPERIMENT: gateway child runs with TCP_NODELAY forced on its outgoing sockets (bench/nodelay-preload.ts)');
   console.log(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}; redis prefix ${prefix}`);
   try {
     // ---- Accept-only gateway: intake + api, no worker -------------------------------------------
@@ -244,6 +250,12 @@ async function main(): Promise<void> {
       const r = await smtpClosedLoop(gw.smtpPort, N_SMTP, 20, seq, deadline);
       seq += N_SMTP + 20;
       return { stats: r, notes: r.errors ? [`last error: ${r.lastError}`] : ['20 pooled sessions (STARTTLS + AUTH PLAIN) opened before timing; latency per message = MAIL..DATA end'] };
+    });
+
+    await phase(`2b. SMTP accept, ${N_SMTP} msgs, 20 sessions, client TCP_NODELAY`, undefined, async () => {
+      const r = await smtpClosedLoop(gw.smtpPort, N_SMTP, 20, seq, deadline, true);
+      seq += N_SMTP + 20;
+      return { stats: r, notes: r.errors ? [`last error: ${r.lastError}`] : ['as 2., with Nagle off on the client sockets (nodemailer does not set TCP_NODELAY)'] };
     });
 
     await phase(`3. HTTP paced ${PACED_RATE}/s for ${PACED_SECONDS} s (accept only)`, 'p99 < 100 ms', async () => {
@@ -295,14 +307,21 @@ async function main(): Promise<void> {
       const finished = await finishedSample(prefix, ids);
       const foot = await redisFootprint(prefix);
       const msgs = foot.msg?.keys ?? 1;
-      const perKind = Object.fromEntries(Object.entries(foot).map(([k, e]) => [k, { keys: e.keys, bytesPerMessage: e.bytes / msgs }]));
-      memory[`finished_c${concurrency}`] = { sample: finished, scan: { messages: msgs, perKind } };
+      // Other kinds with about one key per message (e.g. the Message-ID index) count per message too.
+      const perMessage = Object.entries(foot).filter(([k, e]) => !['msg', 'rcpt', 'events'].includes(k) && e.keys >= 0.9 * msgs);
+      const extra = perMessage.reduce((sum, [, e]) => sum + e.bytes / msgs, 0);
+      const perFinished = finished.totalBytes + extra;
+      const perKind = Object.fromEntries(Object.entries(foot).map(([k, e]) => [k, { keys: e.keys, bytes: e.bytes, bytesPerMessage: e.bytes / msgs }]));
+      memory[`finished_c${concurrency}`] = { bytesPerFinishedMessage: perFinished, sample: finished, scan: { messages: msgs, perKind } };
       console.log(
-        `  Redis per finished message (sample of ${finished.sampled}, MEMORY USAGE SAMPLES 0): msg ${finished.msgBytes.toFixed(0)} + rcpt ${finished.rcptBytes.toFixed(0)} + events ${finished.eventsBytes.toFixed(0)} = ${finished.totalBytes.toFixed(0)} bytes; bodies left ${finished.bodiesLeft}; retention TTL ≥ ${finished.minTtlSeconds} s`,
+        `  Redis per finished message: ${perFinished.toFixed(0)} bytes = msg ${finished.msgBytes.toFixed(0)} + rcpt ${finished.rcptBytes.toFixed(0)} + events ${finished.eventsBytes.toFixed(0)} ` +
+          `(MEMORY USAGE SAMPLES 0 of ${finished.sampled} sampled messages)` +
+          perMessage.map(([k, e]) => ` + ${k} ${(e.bytes / msgs).toFixed(0)} (average of all ${e.keys} keys)`).join('') +
+          `; bodies left ${finished.bodiesLeft}; retention TTL ≥ ${finished.minTtlSeconds} s`,
       );
       console.log(
         `  every key under the prefix: ${Object.entries(foot)
-          .map(([k, e]) => (['msg', 'rcpt', 'events', 'body'].includes(k) ? `${k} ${e.keys} keys, ${(e.bytes / msgs).toFixed(0)} B/msg` : `${k} ${e.keys} keys, ${e.bytes} B in all`))
+          .map(([k, e]) => (e.keys >= 0.9 * msgs ? `${k} ${e.keys} keys, ${(e.bytes / msgs).toFixed(0)} B/msg` : `${k} ${e.keys} keys, ${e.bytes} B in all`))
           .join('; ')}`,
       );
 
@@ -348,8 +367,14 @@ async function main(): Promise<void> {
   }
   console.log('(e2e rows: msgs/s = delivered/s from first submit to last delivery; p50/p99 = accept latency of the submissions)');
   console.log('(⚠ disturbed: other processes used more than a quarter of a core during the phase; the numbers are then low)');
-  console.log(`\ntotal ${((Date.now() - startedAt) / 1000).toFixed(0)} s`);
-  console.log(`\nJSON ${JSON.stringify({ scale: SCALE, date: new Date().toISOString(), results, memory })}`);
+  const q = memory.queued as { bytesPerMessage: number } | undefined;
+  const finishedRuns = Object.entries(memory).filter(([k]) => k.startsWith('finished_')) as Array<[string, { bytesPerFinishedMessage: number }]>;
+  console.log(
+    `\nmemory: gateway idle RSS ${(memory.idleRssMiB as number).toFixed(0)} MiB; Redis per queued message ${q ? q.bytesPerMessage.toFixed(0) : '?'} B; ` +
+      `per finished message ${finishedRuns.map(([k, v]) => `${v.bytesPerFinishedMessage.toFixed(0)} B (${k.slice(9)})`).join(', ')}`,
+  );
+  console.log(`total ${((Date.now() - startedAt) / 1000).toFixed(0)} s`);
+  console.log(`\nJSON ${JSON.stringify({ scale: SCALE, childNoDelay: CHILD_NODELAY, date: new Date().toISOString(), results, memory })}`);
 }
 
 const watchdog = setTimeout(() => {

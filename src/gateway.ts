@@ -5,6 +5,13 @@ import { createSmtpPool, type SmtpPool } from './delivery/connection-pool.js';
 import { createResolver, type DnsResolver } from './delivery/resolver.js';
 import { startDeliveryWorker, type DeliveryWorker } from './delivery/worker.js';
 import { loadSigningKeys } from './dkim/config-keys.js';
+import { createBounceServer } from './feedback/bounce-server.js';
+import { DeliveryFeedback } from './feedback/delivery-feedback.js';
+import { FeedbackIngest } from './feedback/ingest.js';
+import { loadBounceRules } from './feedback/rules.js';
+import { SuppressionPolicy, rulesClassifier } from './feedback/suppression.js';
+import { WebhookProducer, webhookTargets } from './feedback/webhook-events.js';
+import { startWebhookWorker, type WebhookWorker } from './feedback/webhooks.js';
 import { createDkimSigner } from './dkim/signer.js';
 import { buildApp } from './http/app.js';
 import { startMetricsServer } from './http/metrics-server.js';
@@ -16,14 +23,19 @@ import { kurirVersion } from './lib/version.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { createProviderMap } from './metrics/provider.js';
 import { DeliveryQueue } from './queue/delivery-queue.js';
+import { WebhookQueue } from './queue/webhook-queue.js';
 import { queueSnapshot } from './queue/snapshot.js';
+import { IntakeLimiter } from './shaping/intake-limiter.js';
+import { ProviderShaper } from './shaping/provider-shaper.js';
+import { loadThrottleRules } from './shaping/throttle-rules.js';
 import { createSmtpIntake, type SmtpIntake } from './smtp/intake-server.js';
-import { loadOrCreateTls } from './smtp/tls-material.js';
+import { loadOrCreateTls, type TlsMaterial } from './smtp/tls-material.js';
 import { IdempotencyStore } from './store/idempotency-store.js';
 import { createKeys } from './store/keys.js';
 import { MessageStore } from './store/message-store.js';
 import { closeRedis, createRedis, waitReady } from './store/redis.js';
 import { SuppressionStore } from './store/suppression-store.js';
+import { WebhookStore } from './store/webhook-store.js';
 
 export interface GatewayOptions {
   clock?: Clock;
@@ -38,7 +50,7 @@ export interface Gateway {
   suppressions: SuppressionStore;
   redis: Redis;
   /** Bound addresses of the listeners that were started. */
-  ports: { http?: number; smtp?: number; smtpTls?: number; metrics?: number };
+  ports: { http?: number; smtp?: number; smtpTls?: number; metrics?: number; feedback?: number };
   /** Stops listeners first, then the worker (bounded), then Redis. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -53,22 +65,39 @@ async function verpSecret(config: Config, redis: Redis, key: string): Promise<st
 /** Builds every dependency from a validated config and starts the configured roles. */
 export async function startGateway(config: Config, logger: Logger, opts: GatewayOptions = {}): Promise<Gateway> {
   const clock = opts.clock ?? systemClock;
+  // Read and validated once, before anything connects or listens: a bad rules file stops start-up here.
+  const rules = loadBounceRules(config.feedback.rulesFile);
   const keys = createKeys(config.redis.prefix);
   const redis = createRedis(config.redis.url, 'command');
   redis.on('error', (err) => logger.debug({ err: err.message }, 'redis connection error'));
-  const metrics = opts.metrics ?? createMetrics({ version: kurirVersion() });
+  // Provider buckets (built-in rules after `shaping.providers`): the bounded `provider` label and the unit of shaping.
+  const providers = createProviderMap(config.shaping.providers);
+  const metrics = opts.metrics ?? createMetrics({ version: kurirVersion(), providers: providers.names() });
   redis.on('ready', () => metrics.redisUp.set(1));
   redis.on('close', () => metrics.redisUp.set(0));
   await waitReady(redis, 10_000);
   metrics.redisUp.set(1);
 
-  const messages = new MessageStore(redis, keys, config.retention.days * 86400);
+  // Webhooks hook into the MessageStore: every committed timeline event (delivery, bounce, complaint)
+  // passes its EventSink, which queues a webhook job when the message's API key has a webhook.
+  const webhookStore = new WebhookStore(redis, keys, config.webhooks.historySize);
+  const webhookQueue = webhookTargets(config).size ? new WebhookQueue(redis, keys, config.webhooks) : null;
+  const eventSink = webhookQueue ? new WebhookProducer({ config, queue: webhookQueue, store: webhookStore, metrics, logger }) : undefined;
+  const messages = new MessageStore(redis, keys, config.retention.days * 86400, eventSink);
   const suppressions = new SuppressionStore(redis, keys);
+  // One suppression rule for synchronous bounces (worker) and reports at the bounce MX (feedback role).
+  const classify = rulesClassifier(rules);
+  const policy = new SuppressionPolicy({ redis, keys, suppressions, metrics, logger, config: config.feedback });
+  let tlsMaterial: Promise<TlsMaterial> | undefined;
+  const tls = (): Promise<TlsMaterial> => (tlsMaterial ??= loadOrCreateTls(config, logger));
   const queue = new DeliveryQueue(redis, keys);
+  // Per-provider shaping state in Redis, shared by the worker (slots, adaptive rate) and the admin API.
+  const shaper = new ProviderShaper({ redis, keys, config, providers, rules: loadThrottleRules(config.shaping.throttleRulesFile), metrics, logger });
   metrics.setQueueProvider(() => queueSnapshot(queue.queue, clock));
   const closers: Array<() => Promise<void>> = [];
   const ports: Gateway['ports'] = {};
   let worker: DeliveryWorker | null = null;
+  let webhookWorker: WebhookWorker | null = null;
   let workerConnection: Redis | null = null;
   // One pool of outbound SMTP sessions per process, reused across delivery jobs.
   let smtpPool: SmtpPool | null = null;
@@ -81,19 +110,22 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
       const secret = await verpSecret(config, redis, keys.verpSecret());
       smtpPool = createSmtpPool({ maxIdlePerTarget: config.delivery.concurrency });
       worker = startDeliveryWorker(
-        { config, clock, resolver, messages, metrics, providers: createProviderMap(), logger, verpSecret: secret, send: smtpPool.send },
+        { config, clock, resolver, messages, metrics, providers, logger, verpSecret: secret, rules, send: smtpPool.send, feedback: new DeliveryFeedback({ policy, classify, logger }) },
         workerConnection,
         keys,
+        shaper,
       );
+      if (webhookQueue) webhookWorker = startWebhookWorker({ config, clock, logger, metrics, messages, store: webhookStore }, workerConnection, keys);
     }
     const needsIntake = config.roles.includes('intake') || config.roles.includes('api');
     if (needsIntake) {
       const signer = createDkimSigner({ keys: await loadSigningKeys(config, logger), clock: () => new Date(clock.now()) });
       const idempotency = new IdempotencyStore(redis, keys, config.idempotency.ttlSeconds);
-      const intake = new IntakeService({ config, clock, signer, messages, suppressions, idempotency, queue, metrics });
+      const limits = new IntakeLimiter({ redis, keys, config, clock, metrics });
+      const intake = new IntakeService({ config, clock, signer, messages, suppressions, idempotency, queue, metrics, limits });
       const credentials = new CredentialRegistry(config);
       if (config.roles.includes('intake') && config.smtp.enabled) {
-        const smtp: SmtpIntake = createSmtpIntake({ config, logger, intake, credentials, tls: await loadOrCreateTls(config, logger) });
+        const smtp: SmtpIntake = createSmtpIntake({ config, logger, intake, credentials, tls: await tls() });
         const bound = await smtp.listen();
         ports.smtp = bound.port;
         if (bound.tlsPort !== undefined) ports.smtpTls = bound.tlsPort;
@@ -107,6 +139,10 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
           credentials,
           messages,
           metrics,
+          suppressions,
+          webhooks: webhookStore,
+          clock,
+          delivery: { queue: queue.queue, messages, shaper, clock },
           readiness: async () => ({ redis: (await redis.ping().catch(() => null)) === 'PONG', worker: worker ? worker.worker.isRunning() : null }),
         });
         await app.listen({ host: config.http.host, port: config.http.port });
@@ -114,6 +150,13 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
         ports.http = typeof addr === 'object' && addr ? addr.port : config.http.port;
         closers.push(() => app.close());
       }
+    }
+    if (config.roles.includes('feedback')) {
+      const secret = await verpSecret(config, redis, keys.verpSecret());
+      const ingest = new FeedbackIngest({ config, messages, policy, classify, metrics, providers: createProviderMap(), logger, clock, verpSecret: secret });
+      const mx = createBounceServer({ config, logger, metrics, ingest, verpSecret: secret, tls: await tls() });
+      ports.feedback = await mx.listen();
+      closers.push(() => mx.close());
     }
     if (config.metrics.port !== null) {
       const m = await startMetricsServer({ host: config.metrics.host, port: config.metrics.port, token: config.metrics.token, metrics });
@@ -123,8 +166,10 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   } catch (err) {
     for (const c of closers.reverse()) await c().catch(() => undefined);
     await worker?.close(1000);
+    await webhookWorker?.close(1000);
     await smtpPool?.close();
     await queue.close().catch(() => undefined);
+    await webhookQueue?.close().catch(() => undefined);
     if (workerConnection) await closeRedis(workerConnection);
     await closeRedis(redis);
     throw err;
@@ -142,8 +187,10 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
       closing ??= (async () => {
         for (const c of closers.reverse()) await c().catch((err: unknown) => logger.warn({ err }, 'close failed'));
         await worker?.close();
+        await webhookWorker?.close();
         await smtpPool?.close();
         await queue.close().catch(() => undefined);
+        await webhookQueue?.close().catch(() => undefined);
         if (workerConnection) await closeRedis(workerConnection);
         await closeRedis(redis);
       })();

@@ -4,7 +4,10 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { dnsRecordFor, generateDkimKey, loadPrivateKey, type DkimAlgorithm } from '../dkim/keys.js';
-import { normalizeAddress } from '../lib/address.js';
+import { classifyReply, loadBounceRules, parseReply } from '../feedback/rules.js';
+import { exportCsv, importSuppressionCsv } from '../admin/suppressions.js';
+import { normalizeAddress, normalizeDomain } from '../lib/address.js';
+import { KurirError } from '../lib/errors.js';
 import { createKeys } from '../store/keys.js';
 import { MessageStore } from '../store/message-store.js';
 import { closeRedis, createRedis, waitReady } from '../store/redis.js';
@@ -19,6 +22,13 @@ Commands:
   domains dns                        print the DNS records (DKIM, SPF, DMARC) to publish for each sender domain
   message show ID                    print a message's status and timeline
   suppression add|remove|check ADDRESS [--reason TEXT]
+  bounce classify "REPLY" [--rules FILE]
+                                     classify one remote reply (e.g. "550 5.1.1 User unknown") with the bounce rules
+                                     (default: feedback.rulesFile) and print its category, type, senderSide and rule
+  suppression list [--domain D] [--reason R]
+                                     print suppressed addresses (tab-separated: address reason source at messageId)
+  suppression export [--out FILE]    write the list as CSV (address,reason,source,at,messageId) to FILE or stdout
+  suppression import FILE            import a CSV all or nothing: any invalid row is reported by line, nothing written
 
 Options:
   --config FILE                      configuration file (default: KURIR_CONFIG or config/default.yaml)
@@ -79,6 +89,8 @@ export async function runCli(argv: string[]): Promise<string> {
         out: { type: 'string' },
         bits: { type: 'string' },
         reason: { type: 'string' },
+        rules: { type: 'string' },
+        domain: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -92,7 +104,8 @@ export async function runCli(argv: string[]): Promise<string> {
   switch (key) {
     case 'config check': {
       const cfg = config(values.config);
-      return `configuration is valid: roles ${cfg.roles.join(', ')}; ${cfg.domains.length} sender domain(s); ${cfg.apiKeys.length} API key(s); ${cfg.smtpAccounts.length} SMTP account(s); SMTP ${cfg.smtp.host}:${cfg.smtp.port}; HTTP ${cfg.http.host}:${cfg.http.port}`;
+      const rules = loadBounceRules(cfg.feedback.rulesFile);
+      return `configuration is valid: roles ${cfg.roles.join(', ')}; ${cfg.domains.length} sender domain(s); ${cfg.apiKeys.length} API key(s); ${cfg.smtpAccounts.length} SMTP account(s); SMTP ${cfg.smtp.host}:${cfg.smtp.port}; HTTP ${cfg.http.host}:${cfg.http.port}; ${rules.rules.length} bounce rules`;
     }
     case 'dkim generate': {
       const algorithm = values.algorithm as DkimAlgorithm | undefined;
@@ -129,6 +142,54 @@ export async function runCli(argv: string[]): Promise<string> {
         const [hit] = await suppressions.check([address]);
         return hit ? JSON.stringify(hit) : `${address} is not suppressed`;
       });
+    }
+    case 'suppression list': {
+      const filter = { domain: values.domain ? normalizeDomain(values.domain, '--domain') : undefined, reason: values.reason };
+      return withStores(config(values.config), async ({ suppressions }) => {
+        const lines: string[] = [];
+        for await (const page of suppressions.all(filter)) {
+          for (const e of page) lines.push([e.address, e.reason, e.source, new Date(e.at).toISOString(), e.messageId ?? ''].join('\t'));
+        }
+        return [...lines, `${lines.length} suppressed address(es)`].join('\n');
+      });
+    }
+    case 'suppression export':
+      return withStores(config(values.config), async ({ suppressions }) => {
+        let csv = '';
+        for await (const chunk of exportCsv(suppressions)) csv += chunk;
+        if (!values.out) return csv.replace(/\r\n$/, '');
+        await writeFile(values.out, csv, { mode: 0o600 });
+        return `wrote ${csv.split('\r\n').length - 2} entries to ${values.out}`;
+      });
+    case 'suppression import': {
+      if (!arg) throw new UsageError('suppression import: the CSV FILE is required');
+      const text = await readFile(arg, 'utf8').catch((err: Error) => {
+        throw new UsageError(`suppression import: ${err.message}`);
+      });
+      return withStores(config(values.config), async ({ suppressions }) => {
+        try {
+          const r = await importSuppressionCsv(suppressions, text, { now: Date.now(), defaultSource: 'cli-import' });
+          return `imported ${r.imported} entries (${r.added} new)`;
+        } catch (err) {
+          const errors = err instanceof KurirError ? (err.details?.errors as Array<{ line: number; message: string }> | undefined) : undefined;
+          if (!errors) throw err;
+          throw new Error([`${arg}: nothing imported`, ...errors.map((e) => `  line ${e.line}: ${e.message}`)].join('\n'));
+        }
+      });
+    }
+    case 'bounce classify': {
+      const text = positionals.slice(2).join(' ').trim();
+      if (!text) throw new UsageError('bounce classify: the REPLY text is required, e.g. "550 5.1.1 User unknown"');
+      const rules = loadBounceRules(values.rules ?? config(values.config).feedback.rulesFile);
+      const reply = parseReply(text);
+      const c = classifyReply(rules, reply);
+      return [
+        `reply:      code ${reply.code ?? 'none'}, enhanced ${reply.enhanced ?? 'none'}`,
+        `category:   ${c.category}`,
+        `type:       ${c.type}`,
+        `senderSide: ${c.senderSide}`,
+        `rule:       ${c.ruleId} (${rules.source})`,
+      ].join('\n');
     }
     default:
       throw new UsageError(`unknown command: ${positionals.join(' ')}`);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { credentialLimitsSchema, limitsSchema, shapingSchema } from './limits-schema.js';
 
 const port = z.number().int().min(0).max(65535);
 const durationSeconds = z.number().positive();
@@ -22,13 +23,31 @@ const credentialScope = {
   /** Sender domains this credential may use in MAIL FROM / From. `*` allows every configured domain. */
   domains: z.array(z.string().min(1)).min(1),
   admin: z.boolean().default(false),
+  /** Overrides of `limits.credential` (messages per second / per day) for this credential. */
+  limits: credentialLimitsSchema.optional(),
 };
+
+/** Timeline events a webhook can receive (src/feedback/webhook-events.ts). */
+export const WEBHOOK_EVENT_TYPES = ['delivered', 'deferred', 'bounced', 'complained', 'expired', 'suppressed'] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+/** Where the booking system behind an API key wants its events: POSTed as signed JSON. */
+const apiKeyWebhook = z
+  .object({
+    url: z.string().regex(/^https?:\/\/[^\s/?#]+[^\s]*$/i, 'an http:// or https:// URL'),
+    /** HMAC-SHA256 key of the Kurir-Signature header; shared with the receiver. */
+    secret: z.string().min(16, 'at least 16 characters'),
+    /** Event types to send (default: all). */
+    events: z.array(z.enum(WEBHOOK_EVENT_TYPES)).min(1).optional(),
+  })
+  .strict();
 
 const apiKey = z
   .object({
     ...credentialScope,
     /** The key itself, or `sha256:<hex>` of it so the config holds no secret. */
     key: z.string().min(16, 'at least 16 characters'),
+    webhook: apiKeyWebhook.optional(),
   })
   .strict();
 
@@ -44,7 +63,7 @@ const tlsFiles = z.object({ keyFile: z.string(), certFile: z.string() }).strict(
 
 export const configSchema = z
   .object({
-    roles: z.array(z.enum(['intake', 'api', 'worker'])).min(1).default(['intake', 'api', 'worker']),
+    roles: z.array(z.enum(['intake', 'api', 'worker', 'feedback'])).min(1).default(['intake', 'api', 'worker']),
     hostname: z.string().min(1).default('localhost'),
     dataDir: z.string().default('./data'),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({}),
@@ -156,6 +175,45 @@ export const configSchema = z
       .default({}),
     retention: z.object({ days: z.number().positive().default(7) }).strict().default({}),
     idempotency: z.object({ ttlSeconds: durationSeconds.default(86400) }).strict().default({}),
+    /** Intake limits: per credential, per recipient, daily caps with warm-up (src/shaping/intake-limiter.ts). */
+    limits: limitsSchema,
+    /** Per-provider delivery shaping and adaptive slow-down (src/shaping/provider-shaper.ts). */
+    shaping: shapingSchema,
+    feedback: z
+      .object({
+        /** Bounce classification rules (src/feedback/rules.ts); relative to the working directory. */
+        rulesFile: z.string().min(1).default('config/bounce-rules.yaml'),
+        /** The bounce MX (role `feedback`): DSNs to VERP addresses and ARF reports to `fblAddress`@bounce.domain. */
+        host: z.string().default('127.0.0.1'),
+        /** 25 in production (the MX of bounce.domain); 2526 for development. */
+        port: port.default(2526),
+        /** Local part of the feedback-loop address at the bounce domain, e.g. `fbl` → fbl@bounce.example.com. */
+        fblAddress: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/i, 'a local part such as fbl').default('fbl'),
+        /** Larger reports are refused with 552 5.3.4. */
+        maxMessageBytes: z.number().int().min(1024).default(2 * 1024 * 1024),
+        socketTimeoutSeconds: durationSeconds.default(60),
+        /** Soft bounces suppress an address only after this many consecutive ones (different messages)… */
+        softBounceThreshold: z.number().int().min(1).default(3),
+        /** …within this many days. */
+        softBounceWindowDays: z.number().positive().default(7),
+      })
+      .strict()
+      .default({}),
+    webhooks: z
+      .object({
+        /** Attempts per event (the first included) before it is given up. */
+        maxAttempts: z.number().int().min(1).max(50).default(8),
+        /** First retry delay; each further retry doubles it (BullMQ exponential backoff). */
+        backoffSeconds: durationSeconds.default(30),
+        /** Consecutive failed attempts (any event) after which a key's webhook is disabled until re-enabled. */
+        disableAfterFailures: z.number().int().min(1).default(50),
+        timeoutSeconds: durationSeconds.default(5),
+        concurrency: z.number().int().min(1).max(200).default(10),
+        /** Recent attempts kept per key for GET /v1/webhooks/deliveries. */
+        historySize: z.number().int().min(1).max(10_000).default(200),
+      })
+      .strict()
+      .default({}),
   })
   .strict();
 

@@ -1,4 +1,6 @@
 import type { Config } from '../config/schema.js';
+import { classifyReply, type BounceRules } from '../feedback/rules.js';
+import type { DeliveryFeedbackHook } from '../feedback/delivery-feedback.js';
 import { domainOf } from '../lib/address.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
@@ -7,7 +9,6 @@ import { replyCodeLabel, type Metrics } from '../metrics/metrics.js';
 import type { ProviderMap } from '../metrics/provider.js';
 import type { MessageStore, RecipientUpdate } from '../store/message-store.js';
 import { FINAL_RECIPIENT_STATUSES, type MessageRecord, type RecipientState, type TimelineEvent } from '../store/types.js';
-import { categorize } from './classify.js';
 import { resolveRoute } from './mx.js';
 import type { DnsResolver } from './resolver.js';
 import { nextAttemptAt } from './retry.js';
@@ -22,8 +23,12 @@ export interface DeliveryDeps {
   providers: ProviderMap;
   logger: Logger;
   verpSecret: string;
+  /** Reply classification rules (config/bounce-rules.yaml), loaded once at start-up. */
+  rules: BounceRules;
   /** Replaceable for tests of the processor alone; defaults to a real SMTP transaction. */
   send?: typeof sendMessage;
+  /** Suppression on hard bounces (src/feedback/delivery-feedback.ts); absent in processor-only tests. */
+  feedback?: DeliveryFeedbackHook;
 }
 
 /** What the worker must do with the job afterwards. */
@@ -128,27 +133,47 @@ async function finish(
     retryAt = nextAttemptAt({ now, attempt, expiresAt: record.expiresAt, schedule: d.retrySchedule, jitter: d.retryJitter });
   }
   const updates: RecipientUpdate[] = [];
-  const byKind = new Map<string, typeof outcomes>();
+  // One timeline event per (status, category): recipients refused for different reasons get separate events.
+  const groups = new Map<string, { status: RecipientState['status']; category: string; list: typeof outcomes }>();
   for (const o of outcomes) {
     const status: RecipientState['status'] =
       o.kind === 'delivered' ? 'delivered' : o.kind === 'perm' ? 'bounced' : o.kind === 'expired' || retryAt === null ? 'expired' : 'deferred';
-    updates.push({ address: o.address, state: { status, attempts: attempt, updatedAt: now, reply: o.reply, nextAttemptAt: status === 'deferred' ? (retryAt ?? undefined) : undefined } });
-    byKind.set(status, [...(byKind.get(status) ?? []), o]);
-    const category = status === 'expired' ? 'expired' : categorize(o.code, o.reply);
+    const category =
+      status === 'delivered' ? 'none' : status === 'expired' ? 'message-expired' : classifyReply(deps.rules, { code: o.code, text: o.reply }).category;
+    updates.push({
+      address: o.address,
+      state: {
+        status,
+        attempts: attempt,
+        updatedAt: now,
+        reply: o.reply,
+        ...(status === 'delivered' ? {} : { category }),
+        nextAttemptAt: status === 'deferred' ? (retryAt ?? undefined) : undefined,
+      },
+    });
+    const key = `${status}\0${category}`;
+    const group = groups.get(key) ?? { status, category, list: [] };
+    group.list.push(o);
+    groups.set(key, group);
     metrics.deliveryAttempts.inc({ provider, result: status, category });
     if (status === 'delivered') metrics.deliveryTime.observe({ priority: record.priority, provider }, (now - record.createdAt) / 1000);
   }
   const host = events.filter((e) => e.type === 'attempt').at(-1);
   const hostLabel = host && host.type === 'attempt' ? host.host : undefined;
-  for (const [status, list] of byKind) {
+  for (const { status, category, list } of groups.values()) {
     const recipients = list.map((o) => o.address);
     const reply = list[0].reply;
     if (status === 'delivered') events.push({ type: 'delivered', at: now, recipients, host: hostLabel ?? '', reply });
-    else if (status === 'bounced') events.push({ type: 'bounced', at: now, recipients, reply, host: hostLabel });
-    else if (status === 'deferred') events.push({ type: 'deferred', at: now, recipients, reply, nextAttemptAt: retryAt as number });
+    else if (status === 'bounced') events.push({ type: 'bounced', at: now, recipients, reply, category, host: hostLabel });
+    else if (status === 'deferred') events.push({ type: 'deferred', at: now, recipients, reply, category, nextAttemptAt: retryAt as number });
     else events.push({ type: 'expired', at: now, recipients, reply });
   }
+  const results = [...new Set([...groups.values()].map((g) => g.status))];
+  if (deps.feedback) {
+    const synced = outcomes.map((o, i) => ({ address: o.address, status: updates[i].state.status, code: o.code, reply: o.reply }));
+    events.push(...(await deps.feedback.onOutcomes(record, synced, now)));
+  }
   await deps.messages.update(record.id, updates, events);
-  deps.logger.info({ id: record.id, attempt, results: [...byKind.keys()], retryAt }, 'delivery attempt finished');
-  return retryAt !== null && byKind.has('deferred') ? { retryAt } : {};
+  deps.logger.info({ id: record.id, attempt, results, retryAt }, 'delivery attempt finished');
+  return retryAt !== null && results.includes('deferred') ? { retryAt } : {};
 }

@@ -1,6 +1,8 @@
 import { DelayedError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { DELIVERY_QUEUE, type DeliveryJobData } from '../queue/delivery-queue.js';
+import type { ProviderShaper } from '../shaping/provider-shaper.js';
+import { deliverShaped, type ShapedResult } from '../shaping/shaped-delivery.js';
 import type { Keys } from '../store/keys.js';
 import { deliverToDomain, type DeliveryDeps } from './deliver.js';
 
@@ -13,14 +15,22 @@ export interface DeliveryWorker {
 /**
  * Runs delivery jobs. A deferral moves the job back to the delayed set at its retry time with its
  * priority intact; a worker that dies leaves a stalled job that BullMQ hands to another worker.
+ * With a shaper, a job whose provider has no slot (paused, at its rate or connection limit) is moved back
+ * to the delayed set the same way, without counting an attempt.
  */
-export function startDeliveryWorker(deps: DeliveryDeps, connection: Redis, keys: Keys): DeliveryWorker {
+export function startDeliveryWorker(deps: DeliveryDeps, connection: Redis, keys: Keys, shaper?: ProviderShaper): DeliveryWorker {
+  const recheckMs = (deps.config.shaping?.pausedRecheckSeconds ?? 60) * 1000;
   const worker = new Worker<DeliveryJobData>(
     DELIVERY_QUEUE,
     async (job: Job<DeliveryJobData>, token?: string) => {
-      const result = await deliverToDomain(deps, job.data.messageId, job.data.domain);
-      if (result.retryAt !== undefined) {
-        await job.moveToDelayed(result.retryAt, token);
+      const { messageId, domain, priority } = job.data;
+      const result: ShapedResult =
+        shaper?.enabled && job.id
+          ? await deliverShaped(deps, shaper, { id: job.id, messageId, domain, priority, attemptsStarted: job.attemptsStarted ?? 1 }, recheckMs)
+          : await deliverToDomain(deps, messageId, domain);
+      const until = result.retryAt ?? result.holdUntil;
+      if (until !== undefined) {
+        await job.moveToDelayed(until, token);
         throw new DelayedError();
       }
     },

@@ -11,9 +11,16 @@ import type { IntakeService } from '../intake/intake-service.js';
 import type { Logger } from '../lib/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { MessageStore } from '../store/message-store.js';
+import type { SuppressionStore } from '../store/suppression-store.js';
+import type { WebhookStore } from '../store/webhook-store.js';
+import { systemClock, type Clock } from '../lib/clock.js';
 import { registerErrorHandling } from './errors.js';
 import { healthRoutes, type ReadinessReport } from './health-routes.js';
 import { messagesRoutes } from './messages-routes.js';
+import { shapingRoutes } from './shaping-routes.js';
+import type { DeliveryControlDeps } from '../admin/delivery-control.js';
+import { suppressionsRoutes } from './suppressions-routes.js';
+import { webhooksRoutes } from './webhooks-routes.js';
 
 /** Everything the HTTP API needs, built once by the composition root. */
 export interface HttpDeps {
@@ -25,6 +32,13 @@ export interface HttpDeps {
   metrics: Metrics;
   /** Redis reachable; worker running (null when this process runs no worker). */
   readiness: () => Promise<ReadinessReport>;
+  /** Suppression admin API (`/v1/suppressions`), when given. */
+  suppressions?: SuppressionStore;
+  /** Webhook state and delivery log (`/v1/webhooks`), when given. */
+  webhooks?: WebhookStore;
+  clock?: Clock;
+  /** Delivery control for admin keys (`/v1/shaping`, `/v1/queue`, retry and cancel), when given. */
+  delivery?: DeliveryControlDeps;
 }
 
 const API_DESCRIPTION = [
@@ -68,6 +82,9 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
       tags: [
         { name: 'messages', description: 'Submit messages and follow their delivery' },
         { name: 'operations', description: 'Health, readiness and metrics' },
+        { name: 'delivery control', description: 'Shaping state, pause/resume per provider, queue depth, retry and cancel (admin keys)' },
+        { name: 'suppressions', description: 'Suppression list administration (admin keys)' },
+        { name: 'webhooks', description: "Signed event webhooks to the key's booking system" },
       ],
       components: {
         securitySchemes: {
@@ -98,5 +115,10 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
     credentials: deps.credentials,
     messages: deps.messages,
   });
+  if (deps.suppressions) {
+    await app.register(suppressionsRoutes, { credentials: deps.credentials, suppressions: deps.suppressions, clock: deps.clock ?? systemClock });
+  }
+  if (deps.webhooks) await app.register(webhooksRoutes, { config, credentials: deps.credentials, store: deps.webhooks });
+  if (deps.delivery) await app.register(shapingRoutes, { ...deps.delivery, credentials: deps.credentials });
   return app;
 }

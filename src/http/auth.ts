@@ -49,3 +49,11 @@ export function credentialOf(request: FastifyRequest): Credential {
   if (!request.credential) throw new KurirError('AUTH_REQUIRED');
   return request.credential;
 }
+
+/**
+ * An `onRequest` hook (after `authenticate`) admitting admin credentials only: others get 403 FORBIDDEN
+ * before their body is read.
+ */
+export async function requireAdmin(request: FastifyRequest): Promise<void> {
+  if (!credentialOf(request).admin) throw new KurirError('FORBIDDEN', 'This endpoint needs an admin API key');
+}

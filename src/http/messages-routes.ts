@@ -196,12 +196,19 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
         throw new KurirError('VALIDATION', 'body: a JSON object or a message/rfc822 body is required', { field: 'body' });
       }
       const key = header(request, 'idempotency-key');
+      const overrideSuppression = header(request, 'x-kurir-override-suppression') === 'true';
+      if (overrideSuppression && !credential.admin) {
+        throw new KurirError('FORBIDDEN', 'X-Kurir-Override-Suppression: only admin keys may override the suppression list', {
+          field: 'X-Kurir-Override-Suppression',
+        });
+      }
       const { hashParts, ...rest } = parts;
       const accepted = await intake.accept({
         ...rest,
         credential,
         iface: 'http',
         idempotency: key !== undefined ? { key, requestHash: requestHash(hashParts) } : undefined,
+        overrideSuppression,
       });
       if (accepted.duplicate) reply.header('Idempotent-Replayed', 'true');
       return reply.code(202).send({ id: accepted.id, status: 'queued' });

@@ -9,6 +9,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { DeliveryQueue } from '../queue/delivery-queue.js';
 import type { IdempotencyStore } from '../store/idempotency-store.js';
 import type { MessageStore } from '../store/message-store.js';
+import type { IntakeLimiter } from '../shaping/intake-limiter.js';
 import type { SuppressionStore } from '../store/suppression-store.js';
 import type { MessageRecord } from '../store/types.js';
 import { mayUseDomain, type Credential } from './credentials.js';
@@ -28,6 +29,8 @@ export interface Submission {
   metadata?: Record<string, string>;
   /** Idempotency-Key header and a digest of the request it came with. */
   idempotency?: { key: string; requestHash: string };
+  /** Send even to suppressed recipients (admin credentials only; others are refused with FORBIDDEN). */
+  overrideSuppression?: boolean;
 }
 
 export interface Accepted {
@@ -45,6 +48,8 @@ export interface IntakeDeps {
   idempotency: IdempotencyStore;
   queue: DeliveryQueue;
   metrics: Metrics;
+  /** Cluster-wide intake limits (per credential, per recipient, daily caps); none when absent. */
+  limits?: IntakeLimiter;
 }
 
 /** A digest of a request body, for Idempotency-Key comparison. */
@@ -98,6 +103,16 @@ export class IntakeService {
     }
   }
 
+  /** Refuses (RECIPIENT_RATE_LIMITED, 450 4.2.1) recipients whose per-recipient budget is used up; consumes nothing. */
+  async checkRecipientLimits(recipients: string[]): Promise<void> {
+    await this.deps.limits?.checkRecipients(recipients);
+  }
+
+  /** Refuses (RATE_LIMITED, 451 4.7.1) a credential whose message budget is used up; consumes nothing. */
+  async checkCredentialLimits(cred: Credential): Promise<void> {
+    await this.deps.limits?.checkCredential(cred);
+  }
+
   /** Validates, signs, stores and queues a submission. Throws KurirError for every refusal. */
   async accept(sub: Submission): Promise<Accepted> {
     const started = performance.now();
@@ -116,7 +131,7 @@ export class IntakeService {
   }
 
   private async acceptInner(sub: Submission, now: number): Promise<Accepted> {
-    const { config, signer, messages, queue, idempotency } = this.deps;
+    const { config, signer, messages, idempotency } = this.deps;
     if (!sub.recipients.length) throw new KurirError('VALIDATION', 'to: at least one recipient is required', { field: 'to' });
     const recipients = [...new Set(sub.recipients.map((r, i) => normalizeAddress(r, `to[${i}]`)))];
     if (recipients.length > config.smtp.maxRecipients) {
@@ -131,7 +146,10 @@ export class IntakeService {
     if (!signer.hasKey(fromDomain)) {
       throw new KurirError('NO_DKIM_KEY', `from: sender domain ${fromDomain} has no DKIM key configured`, { field: 'from' });
     }
-    await this.checkSuppressed(recipients);
+    if (!sub.overrideSuppression) await this.checkSuppressed(recipients);
+    else if (!sub.credential.admin) {
+      throw new KurirError('FORBIDDEN', 'only admin keys may override the suppression list', { field: 'X-Kurir-Override-Suppression' });
+    }
 
     const priority = sub.priority ?? 'normal';
     const ttl = sub.ttlSeconds ?? config.delivery.ttl[priority];
@@ -157,6 +175,29 @@ export class IntakeService {
     const release = async (): Promise<void> => {
       if (claimed && sub.idempotency) await idempotency.release(sub.credential.name, sub.idempotency.key, id).catch(() => undefined);
     };
+    // Limits last among the refusals, so only a message that is then stored and queued keeps its points.
+    const reservation = this.deps.limits
+      ? await this.deps.limits.reserve({ credential: sub.credential, recipients, priority, fromDomain }).catch(async (err: unknown) => {
+          await release();
+          throw err;
+        })
+      : null;
+    try {
+      const result = await this.storeAndQueue(sub, { id, now, recipients, priority, ttl, mailFrom, fromDomain, prepared, release });
+      if (result.duplicate) await reservation?.refund();
+      return result;
+    } catch (err) {
+      await reservation?.refund();
+      throw err;
+    }
+  }
+
+  private async storeAndQueue(
+    sub: Submission,
+    m: { id: string; now: number; recipients: string[]; priority: Priority; ttl: number; mailFrom: string; fromDomain: string; prepared: ReturnType<typeof prepareMessage>; release: () => Promise<void> },
+  ): Promise<Accepted> {
+    const { messages, queue, signer } = this.deps;
+    const { id, now, recipients, priority, ttl, mailFrom, fromDomain, prepared, release } = m;
 
     const signed = await signer.sign(prepared.raw, fromDomain).catch(async (err: unknown) => {
       this.deps.metrics.dkimFailures.inc({ domain: fromDomain, reason: 'sign' });

@@ -19,6 +19,7 @@ export const ERRORS = {
   RELAY_DENIED: { http: 403, smtp: { code: 554, enhanced: '5.7.1' }, message: 'Relay access denied' },
   FORBIDDEN: { http: 403, smtp: { code: 550, enhanced: '5.7.1' }, message: 'Not allowed for this credential' },
   NOT_FOUND: { http: 404, smtp: { code: 550, enhanced: '5.1.0' }, message: 'Not found' },
+  MESSAGE_FINAL: { http: 409, smtp: { code: 554, enhanced: '5.5.0' }, message: 'The message is already final (delivered, bounced or expired)' },
   IDEMPOTENCY_CONFLICT: { http: 409, smtp: { code: 554, enhanced: '5.5.0' }, message: 'Idempotency-Key reused with a different request' },
   TOO_LARGE: { http: 413, smtp: { code: 552, enhanced: '5.3.4' }, message: 'Message too large' },
   TOO_MANY_RECIPIENTS: { http: 400, smtp: { code: 452, enhanced: '4.5.3' }, message: 'Too many recipients' },
@@ -26,6 +27,7 @@ export const ERRORS = {
   SUPPRESSED: { http: 422, smtp: { code: 550, enhanced: '5.1.1' }, message: 'Recipient is on the suppression list' },
   NO_DKIM_KEY: { http: 422, smtp: { code: 550, enhanced: '5.7.1' }, message: 'Sender domain has no DKIM key configured' },
   RATE_LIMITED: { http: 429, smtp: { code: 451, enhanced: '4.7.1' }, message: 'Rate limit exceeded' },
+  RECIPIENT_RATE_LIMITED: { http: 429, smtp: { code: 450, enhanced: '4.2.1' }, message: 'Too many messages to this recipient, try again later' },
   UNAVAILABLE: { http: 503, smtp: { code: 451, enhanced: '4.3.0' }, message: 'Temporarily unavailable, try again later' },
   INTERNAL: { http: 500, smtp: { code: 451, enhanced: '4.3.0' }, message: 'Internal error' },
 } as const satisfies Record<string, ErrorSpec>;

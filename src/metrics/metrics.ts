@@ -28,8 +28,9 @@ export const DELIVERY_RESULTS = ['delivered', 'deferred', 'bounced', 'expired'] 
 export type DeliveryResult = (typeof DELIVERY_RESULTS)[number];
 
 /**
- * Outcome categories (src/delivery/classify.ts). A delivered attempt uses "none";
- * 5.7.x replies are "policy". Documentation of the bounded set, not enforced here.
+ * Outcome categories: the `category` values of config/bounce-rules.yaml (src/feedback/rules.ts validates
+ * rules against this list). A delivered attempt uses "none"; 5.7.x auth/DMARC/PTR replies are "policy";
+ * a message whose lifetime ran out is "message-expired".
  */
 export const DELIVERY_CATEGORIES = [
   'none',
@@ -44,7 +45,7 @@ export const DELIVERY_CATEGORIES = [
   'network',
   'dns',
   'protocol',
-  'expired',
+  'message-expired',
   'other',
 ] as const;
 export type DeliveryCategory = (typeof DELIVERY_CATEGORIES)[number];
@@ -55,7 +56,8 @@ export type BounceType = (typeof BOUNCE_TYPES)[number];
 export const PLACEMENT_FOLDERS = ['inbox', 'spam', 'missing'] as const;
 export type PlacementFolder = (typeof PLACEMENT_FOLDERS)[number];
 
-export const WEBHOOK_RESULTS = ['sent', 'failed'] as const;
+/** sent: 2xx; failed: an attempt that failed (it may be retried); dropped: not sent because the key's webhook is disabled. */
+export const WEBHOOK_RESULTS = ['sent', 'failed', 'dropped'] as const;
 export type WebhookResult = (typeof WEBHOOK_RESULTS)[number];
 
 /** Buckets for intake accept latency: 1 ms … 1 s. */
@@ -148,8 +150,12 @@ export interface Metrics {
   readonly complaints: Counter<'provider'>;
   /** kurir_suppressions_added_total{reason} */
   readonly suppressionsAdded: Counter<'reason'>;
-  /** kurir_webhooks_total{result} — result is sent|failed. */
+  /** kurir_feedback_reports_ignored_total{reason} — reports at the bounce MX that changed nothing (unusable, unknown message, …). */
+  readonly feedbackIgnored: Counter<'reason'>;
+  /** kurir_webhooks_total{result} — result is sent|failed|dropped. */
   readonly webhooks: Counter<'result'>;
+  /** kurir_webhooks_disabled_total — a key's webhook auto-disabled after sustained failure. */
+  readonly webhooksDisabled: Counter;
 
   // placement and confirmation
   /** kurir_placement_results_total{provider,folder} */
@@ -371,10 +377,21 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     labelNames: ['reason'] as const,
     registers,
   });
+  const feedbackIgnored = new Counter({
+    name: 'kurir_feedback_reports_ignored_total',
+    help: 'Reports received at the bounce MX that changed nothing, by reason (malformed-mime, truncated, auto-reply, unknown-message, forged-verp, unknown-recipient, …).',
+    labelNames: ['reason'] as const,
+    registers,
+  });
   const webhooks = new Counter({
     name: 'kurir_webhooks_total',
-    help: 'Event webhooks to booking systems, by result (sent|failed).',
+    help: 'Event webhook attempts to booking systems, by result (sent|failed|dropped).',
     labelNames: ['result'] as const,
+    registers,
+  });
+  const webhooksDisabled = new Counter({
+    name: 'kurir_webhooks_disabled_total',
+    help: "API keys' webhooks auto-disabled after sustained delivery failure.",
     registers,
   });
 
@@ -435,7 +452,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     // Without these the first bounce or deferral of each kind after a restart is invisible to rate().
     for (const category of DELIVERY_CATEGORIES) {
       if (category === 'none') continue;
-      if (category === 'expired') deliveryAttempts.inc({ provider, result: 'expired', category }, 0);
+      if (category === 'message-expired') deliveryAttempts.inc({ provider, result: 'expired', category }, 0);
       else for (const result of ['deferred', 'bounced'] as const) deliveryAttempts.inc({ provider, result, category }, 0);
     }
     for (const priority of PRIORITIES) deliveryTime.zero({ priority, provider });
@@ -477,7 +494,9 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     bounces,
     complaints,
     suppressionsAdded,
+    feedbackIgnored,
     webhooks,
+    webhooksDisabled,
     placement,
     confirmations,
     timeToConfirm,

@@ -183,8 +183,14 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
         const cred = credentialOf(session);
         if (!address.address) throw new KurirError('BAD_ADDRESS', 'mailFrom: the null sender <> cannot submit mail', { field: 'mailFrom' });
         intake.checkSenderDomain(cred, normalizeAddress(address.address, 'mailFrom'), 'mailFrom');
-        log.debug({ sid: session.id, mailFrom: address.address }, 'smtp: MAIL FROM accepted');
-        callback();
+        // A credential over its message budget is refused before the client uploads anything (451 4.7.1).
+        intake.checkCredentialLimits(cred).then(
+          () => {
+            log.debug({ sid: session.id, mailFrom: address.address }, 'smtp: MAIL FROM accepted');
+            callback();
+          },
+          (err: unknown) => callback(refuse(session, 'MAIL', err)),
+        );
       } catch (err) {
         callback(refuse(session, 'MAIL', err));
       }
@@ -200,6 +206,9 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
           throw new KurirError('TOO_MANY_RECIPIENTS', `rcpt: at most ${max.recipients} recipients per message`, { field: 'to' });
         }
         await intake.checkSuppressed([rcpt]);
+        // The priority is only known at DATA (X-Kurir-Priority): a recipient whose budget is used up is
+        // refused here whatever the message's priority (450 4.2.1, temporary); DATA counts exactly.
+        await intake.checkRecipientLimits([rcpt]);
       };
       check().then(() => callback(), (err: unknown) => callback(refuse(session, 'RCPT', err)));
     },

@@ -9,7 +9,27 @@ export interface Keys {
   events(id: string): string;
   idempotency(owner: string, key: string): string;
   suppressions(): string;
+  /** Sorted set (all scores 0, ordered by address) of every suppressed address: the paging index. */
+  suppressionIndex(): string;
+  /** The same index restricted to one recipient domain. */
+  suppressionDomainIndex(domain: string): string;
+  /** Hash of one API key's webhook state: consecutive failures, disabledAt, disabledReason. */
+  webhookState(owner: string): string;
+  /** Capped list (newest first) of one API key's recent webhook delivery attempts. */
+  webhookDeliveries(owner: string): string;
   verpSecret(): string;
+  /** Sorted set of one address's recent soft bounces (member: message id, score: time); cleared on delivery. */
+  softBounces(address: string): string;
+  /** Kurir message id by the message's Message-ID header (lower-cased, no brackets): matches reports without VERP. */
+  messageIdIndex(headerMessageId: string): string;
+  /** Key prefix of one intake limiter (rate-limiter-flexible appends `:<key>`), e.g. `limit:recipient`. */
+  limiter(name: string): string;
+  /** Hash of one provider's shaping state: effective rate, GCRA arrival time, pauses, clean-delivery count. */
+  shapingState(provider: string): string;
+  /** Sorted set of one provider's connection leases (score: lease expiry, ms). */
+  shapingLeases(provider: string): string;
+  /** Set of job ids held back because the provider is paused (resume promotes them). */
+  shapingHeld(provider: string): string;
   /** BullMQ's own prefix: its keys live below `<prefix>:q`. */
   bullPrefix(): string;
 }
@@ -23,7 +43,17 @@ export function createKeys(prefix: string): Keys {
     events: (id) => `${prefix}:events:${id}`,
     idempotency: (owner, key) => `${prefix}:idem:${owner}:${key}`,
     suppressions: () => `${prefix}:suppressions`,
+    suppressionIndex: () => `${prefix}:supp-idx`,
+    suppressionDomainIndex: (domain) => `${prefix}:supp-idx:${domain}`,
+    webhookState: (owner) => `${prefix}:webhook:${owner}`,
+    webhookDeliveries: (owner) => `${prefix}:webhook-log:${owner}`,
     verpSecret: () => `${prefix}:verp-secret`,
+    softBounces: (address) => `${prefix}:softbounce:${address.toLowerCase()}`,
+    messageIdIndex: (headerMessageId) => `${prefix}:mid:${headerMessageId}`,
+    limiter: (name) => `${prefix}:limit:${name}`,
+    shapingState: (provider) => `${prefix}:shaping:${provider}`,
+    shapingLeases: (provider) => `${prefix}:shaping:${provider}:leases`,
+    shapingHeld: (provider) => `${prefix}:shaping:${provider}:held`,
     bullPrefix: () => `${prefix}:q`,
   };
 }

@@ -10,18 +10,41 @@ import {
 } from './types.js';
 
 // Creates every key of a message at once, or nothing when the id is already taken (idempotent retries
-// that reuse an id must not overwrite or duplicate). KEYS: msg body rcpt events; ARGV: record body event rcpt...
+// that reuse an id must not overwrite or duplicate). KEYS: msg body rcpt events mid-index;
+// ARGV: record body event id index-ttl rcpt... (the Message-ID index lets bounce reports without VERP find the message).
 const CREATE_SCRIPT = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'record', ARGV[1])
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('RPUSH', KEYS[4], ARGV[3])
-for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+redis.call('SET', KEYS[5], ARGV[4], 'EX', ARGV[5])
+for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
 return 1`;
+
+/** A Message-ID header as the index keys it: without angle brackets or spaces, lower-cased. */
+export function normalizeHeaderMessageId(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  const m = /<([^<>\s]{1,500})>/.exec(value) ?? /([^<>\s]{1,500})/.exec(value);
+  return m ? m[1].toLowerCase() : undefined;
+}
 
 export interface RecipientUpdate {
   address: string;
   state: RecipientState;
+}
+
+/** A timeline event with its position in the message's timeline (stable: the timeline is append-only). */
+export interface AppendedEvent {
+  index: number;
+  event: TimelineEvent;
+}
+
+/**
+ * Told about timeline events once `update` committed them: the one hook every producer of events
+ * (delivery, bounce and complaint ingest) passes through. Used for webhooks. Must not throw.
+ */
+export interface EventSink {
+  onEvents(record: MessageRecord, events: AppendedEvent[]): Promise<void>;
 }
 
 /** Derives the message status shown to users from its recipients' states. */
@@ -38,6 +61,7 @@ export class MessageStore {
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly retentionSeconds: number,
+    private readonly sink?: EventSink,
   ) {}
 
   /** Stores a new message durably in one atomic step. Returns false when the id already exists. */
@@ -47,19 +71,30 @@ export class MessageStore {
     for (const r of record.recipients) rcptArgs.push(r, JSON.stringify(initial));
     const id = record.id;
     const event: TimelineEvent = { type: 'queued', at: record.createdAt };
+    // The index outlives the message's own keys by at most the time to expiry.
+    const indexTtl = Math.max(1, Math.ceil((record.expiresAt - record.createdAt) / 1000 + this.retentionSeconds));
     const created = await this.redis.eval(
       CREATE_SCRIPT,
-      4,
+      5,
       this.keys.message(id),
       this.keys.body(id),
       this.keys.recipients(id),
       this.keys.events(id),
+      this.keys.messageIdIndex(normalizeHeaderMessageId(record.messageId) ?? id),
       JSON.stringify(record),
       body,
       JSON.stringify(event),
+      id,
+      indexTtl,
       ...rcptArgs,
     );
     return created === 1;
+  }
+
+  /** The Kurir id of the message with this Message-ID header (with or without brackets), or null. */
+  async findByHeaderMessageId(headerMessageId: string): Promise<string | null> {
+    const normalized = normalizeHeaderMessageId(headerMessageId);
+    return normalized ? this.redis.get(this.keys.messageIdIndex(normalized)) : null;
   }
 
   /** The record alone, or null. */
@@ -109,12 +144,26 @@ export class MessageStore {
     const tx = this.redis.multi();
     for (const u of updates) tx.hset(this.keys.recipients(id), u.address, JSON.stringify(u.state));
     for (const e of events) tx.rpush(this.keys.events(id), JSON.stringify(e));
+    const notify = this.sink !== undefined && events.length > 0;
+    if (notify) tx.hget(this.keys.message(id), 'record');
     tx.hvals(this.keys.recipients(id));
     const res = await tx.exec();
     const states = ((res?.[res.length - 1]?.[1] as string[]) ?? []).map((s) => JSON.parse(s) as RecipientState);
     const final = states.length > 0 && states.every((s) => FINAL_RECIPIENT_STATUSES.has(s.status));
     if (final) await this.finalize(id);
+    const raw = notify ? (res?.[res.length - 2]?.[1] as string | null) : null;
+    if (raw && res) {
+      // RPUSH answers the list length after the push, so each event's index is known without a read.
+      const appended = events.map((event, i) => ({ index: Number(res[updates.length + i][1]) - 1, event }));
+      await this.sink!.onEvents(JSON.parse(raw) as MessageRecord, appended).catch(() => undefined);
+    }
     return final;
+  }
+
+  /** One timeline event by its index, or null. */
+  async getEvent(id: string, index: number): Promise<TimelineEvent | null> {
+    const raw = await this.redis.lindex(this.keys.events(id), index);
+    return raw ? (JSON.parse(raw) as TimelineEvent) : null;
   }
 
   /** Drops the body and sets the retention expiry on what remains. */

@@ -30,6 +30,8 @@ export interface RecipientState {
   attempts: number;
   updatedAt: number;
   reply?: string;
+  /** Category of the last reply (config/bounce-rules.yaml), e.g. `invalid-recipient`; absent once delivered. */
+  category?: string;
   nextAttemptAt?: number;
   remoteHost?: string;
 }
@@ -37,9 +39,30 @@ export interface RecipientState {
 export type TimelineEvent =
   | { type: 'queued'; at: number }
   | { type: 'attempt'; at: number; recipients: string[]; host: string; reply: string; tls?: boolean }
-  | { type: 'deferred'; at: number; recipients: string[]; reply: string; nextAttemptAt: number }
+  | { type: 'deferred'; at: number; recipients: string[]; reply: string; category: string; nextAttemptAt: number }
   | { type: 'delivered'; at: number; recipients: string[]; host: string; reply: string }
-  | { type: 'bounced'; at: number; recipients: string[]; reply: string; host?: string }
+  | {
+      type: 'bounced';
+      at: number;
+      recipients: string[];
+      reply: string;
+      category: string;
+      host?: string;
+      /** Set for a bounce reported after delivery (a DSN at the bounce MX, src/feedback/ingest.ts). */
+      async?: true;
+      bounceType?: 'hard' | 'soft';
+      /** RFC 3463 status from the DSN, e.g. `5.1.1`. */
+      status?: string;
+      remoteMta?: string;
+      /** Layout of the report: rfc3464, postfix, exim, exchange, gmail, yahoo, generic. */
+      format?: string;
+    }
+  /** A DSN with Action: delayed (the remote side is still retrying); changes no state. */
+  | { type: 'delayed'; at: number; recipients: string[]; reply: string; category: string; status?: string; remoteMta?: string; format?: string }
+  /** A spam complaint (ARF report) by the recipient(s). */
+  | { type: 'complained'; at: number; recipients: string[]; feedbackType: string; userAgent?: string }
+  /** Recipient(s) added to the suppression list because of this message. */
+  | { type: 'suppressed'; at: number; recipients: string[]; reason: string; source: string }
   | { type: 'expired'; at: number; recipients: string[]; reply?: string };
 
 export interface MessageView {

@@ -53,14 +53,15 @@ export async function dropPrefix(prefix: string): Promise<void> {
 }
 
 /** Builds a config like the default one, isolated for a test. */
-export function testConfig(dataDir: string, overrides: Record<string, unknown> = {}, dnsAddress?: string): Config {
-  const prefix = `kurir-test-${Math.random().toString(36).slice(2, 10)}`;
+export function testConfig(dataDir: string, overrides: Record<string, unknown> = {}, dnsAddress?: string, fixedPrefix?: string): Config {
+  const prefix = fixedPrefix ?? `kurir-test-${Math.random().toString(36).slice(2, 10)}`;
   const base = {
     dataDir,
     log: { level: process.env.KURIR_TEST_LOG ?? 'silent' },
     redis: { prefix, manage: 'never' },
     http: { port: 0 },
     smtp: { port: 0 },
+    feedback: { port: 0 },
     dns: { servers: dnsAddress ? [dnsAddress] : [], timeoutSeconds: 1, tries: 1 },
     delivery: { retrySchedule: [1], retryJitter: 0, connectTimeoutSeconds: 2, greetingTimeoutSeconds: 3, socketTimeoutSeconds: 5, shutdownGraceSeconds: 2 },
     domains: [
@@ -76,10 +77,16 @@ export function testConfig(dataDir: string, overrides: Record<string, unknown> =
   return loadConfig({ file: 'config/default.yaml', overrides: merge(base, overrides) });
 }
 
-/** Starts a gateway for a test; `close()` stops it and removes its Redis keys and temp folder. */
-export async function startTestGateway(opts: { overrides?: Record<string, unknown>; dns?: DnsServer; gatewayOptions?: GatewayOptions } = {}): Promise<TestGateway> {
+/**
+ * Starts a gateway for a test; `close()` stops it and removes its Redis keys and temp folder. With
+ * `prefix`, several gateways share one Redis prefix (a cluster); then the caller drops the keys
+ * (`dropPrefix`) once all of them are closed.
+ */
+export async function startTestGateway(
+  opts: { overrides?: Record<string, unknown>; dns?: DnsServer; gatewayOptions?: GatewayOptions; prefix?: string } = {},
+): Promise<TestGateway> {
   const dataDir = mkdtempSync(join(tmpdir(), 'kurir-test-'));
-  const config = testConfig(dataDir, opts.overrides, opts.dns?.address);
+  const config = testConfig(dataDir, opts.overrides, opts.dns?.address, opts.prefix);
   const gateway = await startGateway(config, createLogger({ level: config.log.level }), opts.gatewayOptions);
   const url = `http://127.0.0.1:${gateway.ports.http}`;
   const auth = { authorization: `Bearer ${API_KEY}` };
@@ -116,7 +123,7 @@ export async function startTestGateway(opts: { overrides?: Record<string, unknow
     },
     async close() {
       await gateway.close();
-      await dropPrefix(config.redis.prefix);
+      if (!opts.prefix) await dropPrefix(config.redis.prefix);
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -90,6 +90,7 @@ describe('delivery end to end', () => {
       expect(types).toEqual(['queued', 'attempt', 'deferred', 'attempt', 'delivered']);
       const deferred = s.events.find((e: any) => e.type === 'deferred');
       expect(deferred.reply).toMatch(/^4(21|51)/);
+      expect(deferred.category).toBe(id === a.body.id ? 'greylist' : 'rate-limit');
       expect(Date.parse(deferred.nextAttemptAt)).toBeGreaterThan(Date.parse(deferred.at));
     }
   });
@@ -99,6 +100,8 @@ describe('delivery end to end', () => {
     const s = await t.waitForStatus(res.body.id, (x) => x.status === 'partially-delivered');
     expect(s.recipients['nobody@dest.test']).toMatchObject({ status: 'bounced' });
     expect(s.recipients['nobody@dest.test'].reply).toMatch(/^550 5\.1\.1/);
+    expect(s.recipients['nobody@dest.test'].category).toBe('invalid-recipient');
+    expect(s.events.find((e: any) => e.type === 'bounced')).toMatchObject({ recipients: ['nobody@dest.test'], category: 'invalid-recipient' });
     expect(s.recipients['carol@dest.test'].status).toBe('delivered');
   });
 
@@ -108,6 +111,7 @@ describe('delivery end to end', () => {
     const s = await t.waitForStatus(res.body.id, (x) => x.status === 'bounced');
     expect(s.recipients['x@nullmx.test'].reply).toMatch(/^556 5\.1\.10/);
     expect(s.recipients['x@nullmx.test'].attempts).toBe(1);
+    expect(s.recipients['x@nullmx.test'].category).toBe('bad-domain');
     expect(receiver.connections).toBe(before);
   });
 
@@ -130,6 +134,8 @@ describe('delivery end to end', () => {
     expect(types[0]).toBe('queued');
     expect(types.at(-1)).toBe('expired');
     expect(types.filter((x: string) => x === 'deferred').length).toBeGreaterThanOrEqual(1);
+    expect(s.events.find((e: any) => e.type === 'deferred').category).toBe('network');
+    expect(s.recipients['eve@down.test'].category).toBe('message-expired');
     expect(Date.parse(s.events.at(-1).at)).toBeLessThanOrEqual(Date.parse(s.expiresAt) + 1500);
     expect(receiver.messages.some((m) => m.rcptTo.includes('eve@down.test'))).toBe(false);
   });

@@ -355,7 +355,7 @@ describe('error mapping without Redis (app.inject)', () => {
   it('429 carries Retry-After; unexpected failures are 500 INTERNAL without details', async () => {
     const config = makeConfig(`kurir-http-inject-${run}`);
     let fail: unknown = new KurirError('RATE_LIMITED', 'Too many messages for this key', { retryAfterSeconds: 7 });
-    const intake = { accept: async () => Promise.reject(fail) } as unknown as IntakeService;
+    const intake = { accept: async () => Promise.reject(fail), countRefusal: () => undefined } as unknown as IntakeService;
     const app = await buildApp({
       config,
       logger: createLogger({ level: 'silent' }),

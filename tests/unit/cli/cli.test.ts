@@ -19,7 +19,9 @@ afterAll(async () => {
 
 describe('kurir CLI', () => {
   it('validates the config', async () => {
-    expect(await runCli(['config', 'check'])).toMatch(/^configuration is valid: roles intake, api, worker; 1 sender domain/);
+    const out = await runCli(['config', 'check']);
+    expect(out).toMatch(/^configuration is valid: roles intake, api, worker(, feedback)?; 1 sender domain/);
+    expect(out).toMatch(/; \d+ bounce rules$/);
   });
 
   it('generates a DKIM key file (0600) and prints its DNS record; never overwrites', async () => {
@@ -44,5 +46,22 @@ describe('kurir CLI', () => {
     expect(JSON.parse(await runCli(['suppression', 'check', 'gone@example.org']))).toMatchObject({ reason: 'hard-bounce', source: 'cli' });
     expect(await runCli(['suppression', 'remove', 'gone@example.org'])).toBe('removed gone@example.org');
     expect(await runCli(['suppression', 'check', 'gone@example.org'])).toBe('gone@example.org is not suppressed');
+  });
+
+  it('classifies one reply with the bounce rules (bounce classify)', async () => {
+    expect(await runCli(['bounce', 'classify', '550 5.1.1 <x@y>: Recipient address rejected: User unknown'])).toBe(
+      [
+        'reply:      code 550, enhanced 5.1.1',
+        'category:   invalid-recipient',
+        'type:       hard',
+        'senderSide: false',
+        'rule:       invalid-recipient-text (config/bounce-rules.yaml)',
+      ].join('\n'),
+    );
+    const policy = await runCli(['bounce', 'classify', '550-5.7.26', 'Unauthenticated', 'email', 'is', 'not', 'accepted', '--rules', 'config/bounce-rules.yaml']);
+    expect(policy).toMatch(/category: {3}policy\ntype: {7}hard\nsenderSide: true\nrule: {7}auth-enhanced/);
+    expect(await runCli(['bounce', 'classify', 'connect ECONNREFUSED 127.0.0.2:25'])).toMatch(/code none, enhanced none\ncategory: {3}network\ntype: {7}soft/);
+    await expect(runCli(['bounce', 'classify'])).rejects.toThrow(UsageError);
+    await expect(runCli(['bounce', 'classify', '550 x', '--rules', join(dir, 'none.yaml')])).rejects.toThrow(/none\.yaml: cannot read bounce rules: file not found/);
   });
 });

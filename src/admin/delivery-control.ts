@@ -1,0 +1,130 @@
+/**
+ * Admin operations on queued mail: queue depth, retry-now, cancel, and resuming a paused provider.
+ * Plain functions over the queue, the message store and the shaper; the HTTP routes only translate.
+ */
+import type { Queue } from 'bullmq';
+import { domainOf } from '../lib/address.js';
+import type { Clock } from '../lib/clock.js';
+import { KurirError } from '../lib/errors.js';
+import { deliveryJobId, PRIORITY_RANK, type DeliveryJobData } from '../queue/delivery-queue.js';
+import type { ProviderShaper } from '../shaping/provider-shaper.js';
+import type { MessageStore, RecipientUpdate } from '../store/message-store.js';
+import { FINAL_RECIPIENT_STATUSES, type TimelineEvent } from '../store/types.js';
+
+export interface DeliveryControlDeps {
+  queue: Queue<DeliveryJobData>;
+  messages: MessageStore;
+  shaper: ProviderShaper;
+  clock: Clock;
+}
+
+export interface QueueOverview {
+  /** Jobs per BullMQ state (one job per message and recipient domain). */
+  states: Record<'waiting' | 'prioritized' | 'delayed' | 'active' | 'failed', number>;
+  /** Jobs ready to run, per priority (verification runs first). */
+  readyByPriority: Record<keyof typeof PRIORITY_RANK, number>;
+  /** Per provider: jobs held back because it is paused, and whether it is paused. */
+  providers: Record<string, { held: number; paused: boolean; connectionsInUse: number }>;
+}
+
+/** Queue depth by state, by priority (ready jobs) and held per provider. */
+export async function queueOverview(deps: DeliveryControlDeps): Promise<QueueOverview> {
+  const counts = await deps.queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'failed');
+  const perRank = await deps.queue.getCountsPerPriority(Object.values(PRIORITY_RANK));
+  const readyByPriority = Object.fromEntries(
+    Object.entries(PRIORITY_RANK).map(([p, rank]) => [p, perRank[String(rank)] ?? 0]),
+  ) as QueueOverview['readyByPriority'];
+  const providers: QueueOverview['providers'] = {};
+  for (const s of await deps.shaper.status()) {
+    providers[s.provider] = { held: s.heldJobs, paused: s.adminPaused !== null || s.backoffUntil !== null, connectionsInUse: s.connectionsInUse };
+  }
+  return {
+    states: {
+      waiting: counts.waiting ?? 0,
+      prioritized: counts.prioritized ?? 0,
+      delayed: counts.delayed ?? 0,
+      active: counts.active ?? 0,
+      failed: counts.failed ?? 0,
+    },
+    readyByPriority,
+    providers,
+  };
+}
+
+async function jobsOf(deps: DeliveryControlDeps, id: string): Promise<{ domains: string[]; pending: string[] }> {
+  const view = await deps.messages.get(id);
+  if (!view) throw new KurirError('NOT_FOUND', `message ${id} not found`, { field: 'id' });
+  const pending = Object.entries(view.recipients)
+    .filter(([, s]) => !FINAL_RECIPIENT_STATUSES.has(s.status))
+    .map(([a]) => a);
+  if (!pending.length) throw new KurirError('MESSAGE_FINAL', `message ${id} is already ${view.status}`, { field: 'id' });
+  return { domains: [...new Set(pending.map(domainOf))], pending };
+}
+
+/**
+ * Runs a deferred message now: its delayed jobs are promoted (they keep their priority; shaping still
+ * applies). Returns each domain's job state before the call.
+ */
+export async function retryNow(deps: DeliveryControlDeps, id: string): Promise<{ id: string; jobs: Array<{ domain: string; state: string; promoted: boolean }> }> {
+  const { domains } = await jobsOf(deps, id);
+  const jobs = await Promise.all(
+    domains.map(async (domain) => {
+      const job = await deps.queue.getJob(deliveryJobId(id, domain));
+      const state = job ? await job.getState() : 'missing';
+      if (!job || state !== 'delayed') return { domain, state, promoted: false };
+      const promoted = await job.promote().then(
+        () => true,
+        () => false, // became active meanwhile
+      );
+      return { domain, state, promoted };
+    }),
+  );
+  return { id, jobs };
+}
+
+/**
+ * Cancels a message: every recipient not yet final becomes `expired` with the reason on the timeline, and
+ * its jobs are removed. A job in the middle of an SMTP transaction cannot be stopped; it is reported in
+ * `inFlight` and its outcome is recorded when it ends.
+ */
+export async function cancelMessage(
+  deps: DeliveryControlDeps,
+  id: string,
+  by: string,
+): Promise<{ id: string; cancelled: string[]; inFlight: string[] }> {
+  const { domains, pending } = await jobsOf(deps, id);
+  const inFlight: string[] = [];
+  await Promise.all(
+    domains.map(async (domain) => {
+      const job = await deps.queue.getJob(deliveryJobId(id, domain));
+      if (!job) return;
+      await job.remove().catch(() => inFlight.push(domain)); // a locked (active) job cannot be removed
+    }),
+  );
+  const now = deps.clock.now();
+  const reply = `cancelled by ${by}`;
+  const states = await deps.messages.getRecipients(id, pending);
+  const updates: RecipientUpdate[] = pending.map((address) => ({
+    address,
+    state: { status: 'expired', attempts: states[address]?.attempts ?? 0, updatedAt: now, reply },
+  }));
+  const events: TimelineEvent[] = [{ type: 'expired', at: now, recipients: pending, reply }];
+  await deps.messages.update(id, updates, events);
+  return { id, cancelled: pending, inFlight };
+}
+
+/** Resumes a provider and promotes the jobs it held, so they run now. */
+export async function resumeProvider(deps: DeliveryControlDeps, provider: string, by: string): Promise<{ provider: string; promoted: number }> {
+  const held = await deps.shaper.resume(provider, by);
+  let promoted = 0;
+  for (let i = 0; i < held.length; i += 200) {
+    const batch = await Promise.all(
+      held.slice(i, i + 200).map(async (jobId) => {
+        const job = await deps.queue.getJob(jobId);
+        return job ? job.promote().then(() => 1, () => 0) : 0;
+      }),
+    );
+    promoted += batch.reduce<number>((a, b) => a + b, 0);
+  }
+  return { provider, promoted };
+}

@@ -1,0 +1,197 @@
+/**
+ * The boundary of report parsing: raw bytes in, a typed result out — a DSN, an ARF complaint, or an
+ * "unusable" reason. It never throws and never rejects, whatever the input (malformed MIME, truncation,
+ * binary parts, huge headers): parse failures are results, not exceptions.
+ *
+ * One pass of mailparser splits the MIME tree (message/delivery-status and message/feedback-report parts
+ * are kept as parts, embedded originals as attachments); src/feedback/dsn.ts and src/feedback/arf.ts read
+ * the parts' fields, and plain-text bounces are read from the text.
+ */
+import { simpleParser, type ParsedMail } from 'mailparser';
+import { COMPLAINT_TYPES, parseFeedbackReport, type FeedbackFields } from './arf.js';
+import { looksLikeBounce, parseDeliveryStatus, parsePlainBounce, type DsnFormat, type DsnRecipient } from './dsn.js';
+import { originalRefs, type OriginalRefs } from './mime.js';
+
+export const UNUSABLE_REASONS = [
+  'empty',
+  'too-large',
+  'malformed-mime',
+  'timeout',
+  'truncated',
+  'auto-reply',
+  'not-a-report',
+  'no-failure',
+  'not-a-complaint',
+  'internal-error',
+] as const;
+/** Why a report could not be used (a bounded set: also a metric label). */
+export type UnusableReason = (typeof UNUSABLE_REASONS)[number];
+
+export interface DsnReport {
+  kind: 'dsn';
+  format: DsnFormat;
+  reportingMta?: string;
+  recipients: DsnRecipient[];
+  /** Addresses mentioned in the report's text (for matching an entry that names no address). */
+  mentioned: string[];
+  original: OriginalRefs;
+}
+
+export interface ArfReport extends FeedbackFields {
+  kind: 'arf';
+  original: OriginalRefs;
+}
+
+export interface UnusableReport {
+  kind: 'unusable';
+  reason: UnusableReason;
+  /** For the log: what was wrong, in a few words. */
+  detail: string;
+}
+
+export type FeedbackReport = DsnReport | ArfReport | UnusableReport;
+
+export interface ParseReportOptions {
+  /** Larger inputs are not parsed (default 2 MiB). */
+  maxBytes?: number;
+  /** Parsing that takes longer is abandoned (default 10 s). */
+  timeoutMs?: number;
+}
+
+const DELIVERY_STATUS_TYPES = new Set(['message/delivery-status', 'message/global-delivery-status']);
+const FEEDBACK_TYPES = new Set(['message/feedback-report']);
+const ORIGINAL_TYPES = new Set(['message/rfc822', 'text/rfc822-headers', 'message/rfc822-headers', 'message/global', 'message/global-headers', 'text/rfc822']);
+/** How much of an attached original is read for its headers. */
+const MAX_ORIGINAL_HEAD = 256 * 1024;
+
+const unusable = (reason: UnusableReason, detail: string): UnusableReport => ({ kind: 'unusable', reason, detail });
+
+function headerText(mail: ParsedMail, name: string): string {
+  const line = mail.headerLines?.find((h) => h.key === name)?.line ?? '';
+  return line.slice(line.indexOf(':') + 1).replace(/\s+/g, ' ').trim();
+}
+
+function contentTypeOf(mail: ParsedMail): { value: string; reportType: string } {
+  const ct = mail.headers?.get('content-type') as { value?: string; params?: Record<string, string> } | undefined;
+  return { value: (ct?.value ?? '').toLowerCase(), reportType: (ct?.params?.['report-type'] ?? '').toLowerCase() };
+}
+
+/** Auto-replies (RFC 3834, vacation responders) that must not be mistaken for bounces. */
+function isAutoReply(mail: ParsedMail, subject: string): boolean {
+  const autoSubmitted = headerText(mail, 'auto-submitted').toLowerCase();
+  return (
+    autoSubmitted.startsWith('auto-replied') ||
+    mail.headers?.has('x-autoreply') === true ||
+    mail.headers?.has('x-autorespond') === true ||
+    /^(?:auto(?:matic)?[ -]?reply|out of (?:the )?office|abwesenheit|r[ée]ponse automatique|vacation|away from)/i.test(subject)
+  );
+}
+
+function interpret(mail: ParsedMail): FeedbackReport {
+  const { value: contentType, reportType } = contentTypeOf(mail);
+  const parts = mail.attachments ?? [];
+  const text = typeof mail.text === 'string' ? mail.text : '';
+  const subject = headerText(mail, 'subject');
+  const from = mail.from?.value?.[0]?.address ?? headerText(mail, 'from');
+  const originals = parts
+    .filter((p) => ORIGINAL_TYPES.has(p.contentType?.toLowerCase() ?? ''))
+    .map((p) => p.content.subarray(0, MAX_ORIGINAL_HEAD).toString('utf8'));
+  const refs = (): OriginalRefs => originalRefs(originals, text);
+
+  // Complaints first: an ARF report carries a message/feedback-report part.
+  const feedbackPart = parts.find((p) => FEEDBACK_TYPES.has(p.contentType?.toLowerCase() ?? ''));
+  if (feedbackPart) {
+    const fields = parseFeedbackReport(feedbackPart.content.toString('utf8'));
+    if (!fields) return unusable('truncated', 'feedback-report part without Feedback-Type');
+    if (!COMPLAINT_TYPES.has(fields.feedbackType)) return unusable('not-a-complaint', `Feedback-Type: ${fields.feedbackType}`);
+    return { kind: 'arf', ...fields, original: refs() };
+  }
+  if (reportType === 'feedback-report') return unusable('truncated', 'multipart/report (feedback-report) without its feedback-report part');
+
+  // RFC 3464 delivery status notifications.
+  const statusParts = parts.filter((p) => DELIVERY_STATUS_TYPES.has(p.contentType?.toLowerCase() ?? ''));
+  if (statusParts.length) {
+    const recipients: DsnRecipient[] = [];
+    let reportingMta: string | undefined;
+    for (const p of statusParts) {
+      const ds = parseDeliveryStatus(p.content.subarray(0, 1024 * 1024).toString('utf8'));
+      reportingMta ??= ds.reportingMta;
+      recipients.push(...ds.recipients);
+    }
+    if (recipients.length) {
+      const out: DsnReport = { kind: 'dsn', format: 'rfc3464', recipients, mentioned: [], original: refs() };
+      if (reportingMta) out.reportingMta = reportingMta;
+      // Some MTAs leave Diagnostic-Code out; the human-readable part often has the reply.
+      const plain = recipients.some((r) => !r.diagnostic) ? parsePlainBounce(text, subject, from) : null;
+      if (plain) {
+        for (const r of recipients) {
+          if (r.diagnostic) continue;
+          const hint = plain.recipients.find((p) => p.address && r.address && p.address.toLowerCase() === r.address.toLowerCase()) ?? (plain.recipients.length === 1 ? plain.recipients[0] : undefined);
+          if (hint?.diagnostic) {
+            r.diagnostic = hint.diagnostic;
+            r.code ??= hint.code;
+            r.status ??= hint.status;
+            r.remoteMta ??= hint.remoteMta;
+          }
+        }
+      }
+      return out;
+    }
+  }
+  const declaredDsn = reportType === 'delivery-status' || statusParts.length > 0;
+
+  // Non-standard plain-text bounces.
+  const plain = parsePlainBounce(text, subject, from);
+  if (plain) {
+    return { kind: 'dsn', format: plain.format, recipients: plain.recipients, mentioned: plainMentioned(text), original: refs() };
+  }
+  if (declaredDsn) return unusable('truncated', 'delivery-status report without a usable per-recipient block');
+  if (isAutoReply(mail, subject)) return unusable('auto-reply', `auto-reply: ${subject.slice(0, 80)}`);
+  if (looksLikeBounce(from, subject)) return unusable('not-a-report', `bounce-like message in no known format: ${subject.slice(0, 80)}`);
+  if (!contentType && !text && !parts.length) return unusable('malformed-mime', 'no headers or body could be parsed');
+  return unusable('not-a-report', `neither a DSN nor an ARF report (${contentType || 'no content type'})`);
+}
+
+/** Addresses in the report text before the quoted original (which would name the sender). */
+function plainMentioned(text: string): string[] {
+  const cut = text.search(/^--[^\n]{0,200}?(?:copy of the message|original message|Below this line)|^Original message headers:/im);
+  const head = cut > 0 ? text.slice(0, cut) : text.slice(0, 100_000);
+  const found = head.match(/[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,10}/g) ?? [];
+  return [...new Set(found.map((a) => a.toLowerCase()))].slice(0, 50);
+}
+
+/**
+ * Parses a bounce or complaint report. Never throws or rejects: anything it cannot use comes back as
+ * `{ kind: 'unusable', reason, detail }`.
+ */
+export async function parseReport(raw: Buffer | string, opts: ParseReportOptions = {}): Promise<FeedbackReport> {
+  try {
+    const buf = typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw;
+    if (!buf || buf.length === 0 || buf.toString('latin1', 0, Math.min(buf.length, 4096)).trim() === '') return unusable('empty', 'empty message');
+    const maxBytes = opts.maxBytes ?? 2 * 1024 * 1024;
+    if (buf.length > maxBytes) return unusable('too-large', `${buf.length} bytes (limit ${maxBytes})`);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), opts.timeoutMs ?? 10_000);
+    });
+    const parsing = simpleParser(buf, {
+      keepDeliveryStatus: true,
+      ignoreEmbedded: true,
+      skipTextToHtml: true,
+      skipTextLinks: true,
+      skipImageLinks: true,
+      keepCidLinks: true,
+      checksumAlgo: false,
+      maxHtmlLengthToParse: 512 * 1024,
+    }).then(
+      (mail) => ({ mail }),
+      (err: unknown) => ({ err }),
+    );
+    const result = await Promise.race([parsing, timeout]).finally(() => clearTimeout(timer));
+    if (result === 'timeout') return unusable('timeout', 'MIME parsing took too long');
+    if ('err' in result) return unusable('malformed-mime', `MIME parser: ${String((result.err as Error)?.message ?? result.err).slice(0, 200)}`);
+    return interpret(result.mail);
+  } catch (err) {
+    return unusable('internal-error', String((err as Error)?.message ?? err).slice(0, 200));
+  }
+}

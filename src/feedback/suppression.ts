@@ -1,0 +1,109 @@
+/**
+ * The one place that decides whether a failure or a complaint suppresses a recipient, used by both the
+ * synchronous path (a 5xx at delivery, src/delivery/deliver.ts) and the asynchronous one (DSNs and ARF
+ * reports at the bounce MX, src/feedback/ingest.ts):
+ *
+ * - sender-side categories (policy, spam-block, … — `senderSide` from config/bounce-rules.yaml) never
+ *   suppress: they mean Kurir's own reputation or setup is broken, and are counted for alerting instead;
+ * - a hard failure suppresses at once (reason = its category);
+ * - a soft failure suppresses only after `feedback.softBounceThreshold` soft failures of different
+ *   messages within `feedback.softBounceWindowDays`; a delivery to the address starts the count again;
+ * - a complaint (ARF abuse/fraud/virus/other) suppresses with reason `complaint`.
+ */
+import type { Redis } from 'ioredis';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../lib/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { Keys } from '../store/keys.js';
+import type { SuppressionStore } from '../store/suppression-store.js';
+import { classifyReply, type BounceRules, type Classification, type ReplyInput } from './rules.js';
+
+export type { Classification };
+
+/** Classifies one reply; the gateway builds it from the loaded rules file. */
+export type ReplyClassifier = (reply: ReplyInput) => Classification;
+
+/** A classifier over a loaded rules file. */
+export function rulesClassifier(rules: BounceRules): ReplyClassifier {
+  return (reply) => classifyReply(rules, reply);
+}
+
+export type SuppressionSource = 'smtp' | 'dsn' | 'arf';
+
+export type SuppressionDecision =
+  | { action: 'suppressed'; reason: string; source: SuppressionSource; added: boolean }
+  | { action: 'sender-side' }
+  | { action: 'soft-counted'; count: number; threshold: number }
+  | { action: 'none' };
+
+export interface SuppressionPolicyDeps {
+  redis: Redis;
+  keys: Keys;
+  suppressions: SuppressionStore;
+  metrics: Metrics;
+  logger: Logger;
+  config: Pick<Config['feedback'], 'softBounceThreshold' | 'softBounceWindowDays'>;
+}
+
+export interface FailureInput {
+  address: string;
+  classification: Classification;
+  source: 'smtp' | 'dsn';
+  /** Kurir id of the message that failed (one soft count per message). */
+  messageId: string;
+  at: number;
+}
+
+export class SuppressionPolicy {
+  constructor(private readonly deps: SuppressionPolicyDeps) {}
+
+  /** Applies the rule for one recipient's permanent failure (a 5xx at delivery or a DSN with Action: failed). */
+  async onFailure(f: FailureInput): Promise<SuppressionDecision> {
+    const { classification: c } = f;
+    if (c.senderSide) {
+      this.deps.logger.warn(
+        { id: f.messageId, category: c.category, rule: c.ruleId, source: f.source },
+        'sender-side failure: recipient not suppressed (check reputation, authentication and setup)',
+      );
+      return { action: 'sender-side' };
+    }
+    if (c.type === 'hard') return this.suppress(f.address, c.category, f.source, f.messageId, f.at);
+    const count = await this.countSoft(f.address, f.messageId, f.at);
+    const threshold = this.deps.config.softBounceThreshold;
+    if (count < threshold) return { action: 'soft-counted', count, threshold };
+    await this.deps.redis.del(this.deps.keys.softBounces(f.address));
+    return this.suppress(f.address, c.category, f.source, f.messageId, f.at);
+  }
+
+  /** Suppresses a recipient who complained (ARF). */
+  async onComplaint(c: { address: string; messageId: string; at: number }): Promise<SuppressionDecision> {
+    return this.suppress(c.address, 'complaint', 'arf', c.messageId, c.at);
+  }
+
+  /** A delivery to these addresses ends their run of soft failures. */
+  async onDelivered(addresses: string[]): Promise<void> {
+    if (!addresses.length) return;
+    await this.deps.redis.del(...addresses.map((a) => this.deps.keys.softBounces(a)));
+  }
+
+  private async suppress(address: string, reason: string, source: SuppressionSource, messageId: string, at: number): Promise<SuppressionDecision> {
+    const added = await this.deps.suppressions.add({ address: address.toLowerCase(), reason, source, at, messageId });
+    if (added) this.deps.metrics.suppressionsAdded.inc({ reason });
+    this.deps.logger.info({ id: messageId, reason, source, added }, 'recipient suppressed');
+    return { action: 'suppressed', reason, source, added };
+  }
+
+  /** Records one soft failure (once per message) and answers how many fall within the window. */
+  private async countSoft(address: string, messageId: string, at: number): Promise<number> {
+    const key = this.deps.keys.softBounces(address);
+    const windowMs = Math.ceil(this.deps.config.softBounceWindowDays * 86_400_000);
+    const res = await this.deps.redis
+      .multi()
+      .zremrangebyscore(key, '-inf', `(${at - windowMs}`)
+      .zadd(key, at, messageId)
+      .zcard(key)
+      .pexpire(key, windowMs)
+      .exec();
+    return Number(res?.[2]?.[1] ?? 0);
+  }
+}

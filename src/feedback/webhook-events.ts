@@ -1,0 +1,158 @@
+/**
+ * What a webhook says and how it is signed, and the producer that turns committed timeline events into
+ * webhook jobs (the EventSink of the MessageStore, so delivery and bounce/complaint ingest share it).
+ *
+ * Signature: `Kurir-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`.
+ * The receiver recomputes it over the raw body, compares in constant time and rejects old timestamps
+ * (README, "Webhooks").
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { WEBHOOK_EVENT_TYPES, type Config, type WebhookEventType } from '../config/schema.js';
+import type { Logger } from '../lib/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { WebhookQueue } from '../queue/webhook-queue.js';
+import type { AppendedEvent, EventSink } from '../store/message-store.js';
+import type { MessageRecord, TimelineEvent } from '../store/types.js';
+import type { WebhookStore } from '../store/webhook-store.js';
+
+export const SIGNATURE_HEADER = 'Kurir-Signature';
+export const EVENT_ID_HEADER = 'Kurir-Event-Id';
+/** Receivers should reject signatures older than this. */
+export const SIGNATURE_TOLERANCE_SECONDS = 300;
+
+/** One API key's webhook from config. */
+export interface WebhookTarget {
+  owner: string;
+  url: string;
+  secret: string;
+  events: ReadonlySet<WebhookEventType>;
+}
+
+/** The JSON body of a webhook. */
+export interface WebhookPayload {
+  /** `<messageId>.<event index>`: the same for every retry of one event, so receivers can de-duplicate. */
+  id: string;
+  type: WebhookEventType;
+  /** Kurir's message id (the one POST /v1/messages answered). */
+  messageId: string;
+  /** Set when the event concerns exactly one recipient. */
+  recipient?: string;
+  recipients: string[];
+  at: string;
+  reply?: string;
+  category?: string;
+  /** The message's RFC 5322 Message-ID header. */
+  headerMessageId: string;
+  tags: string[];
+  metadata: Record<string, string>;
+  /** Further event fields (host, nextAttemptAt, feedbackType, …), times in ISO 8601. */
+  [extra: string]: unknown;
+}
+
+const WEBHOOK_TYPES: ReadonlySet<string> = new Set(WEBHOOK_EVENT_TYPES);
+
+export function isWebhookEventType(type: string): type is WebhookEventType {
+  return WEBHOOK_TYPES.has(type);
+}
+
+/** Webhooks of the configured API keys, by key name (the `owner` of the messages sent with it). */
+export function webhookTargets(config: Pick<Config, 'apiKeys'>): Map<string, WebhookTarget> {
+  const out = new Map<string, WebhookTarget>();
+  for (const k of config.apiKeys) {
+    if (!k.webhook || out.has(k.name)) continue;
+    out.set(k.name, { owner: k.name, url: k.webhook.url, secret: k.webhook.secret, events: new Set(k.webhook.events ?? WEBHOOK_EVENT_TYPES) });
+  }
+  return out;
+}
+
+/** The event id a webhook carries (also the Kurir-Event-Id header). */
+export function webhookEventId(messageId: string, eventIndex: number): string {
+  return `${messageId}.${eventIndex}`;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** Builds the payload of one timeline event. */
+export function buildPayload(record: MessageRecord, event: TimelineEvent, eventIndex: number): WebhookPayload {
+  const e = event as TimelineEvent & Record<string, unknown>;
+  const recipients = Array.isArray(e.recipients) ? (e.recipients as string[]) : [];
+  const payload: WebhookPayload = {
+    id: webhookEventId(record.id, eventIndex),
+    type: event.type as WebhookEventType,
+    messageId: record.id,
+    ...(recipients.length === 1 ? { recipient: recipients[0] } : {}),
+    recipients,
+    at: iso(event.at),
+    headerMessageId: record.messageId,
+    tags: record.tags ?? [],
+    metadata: record.metadata ?? {},
+  };
+  // Whatever else the event carries (reply, category, host, nextAttemptAt, …), times as ISO 8601.
+  for (const [k, v] of Object.entries(e)) {
+    if (k in payload || k === 'type' || k === 'at' || v === undefined) continue;
+    payload[k] = typeof v === 'number' && k.endsWith('At') ? iso(v) : v;
+  }
+  return payload;
+}
+
+/** The Kurir-Signature header value for a body sent at `unixSeconds`. */
+export function signatureHeader(secret: string, unixSeconds: number, body: string): string {
+  const mac = createHmac('sha256', secret).update(`${unixSeconds}.${body}`).digest('hex');
+  return `t=${unixSeconds},v1=${mac}`;
+}
+
+/**
+ * Verifies a Kurir-Signature header (what the README's snippet does): a v1 MAC over `<t>.<raw body>` that
+ * matches in constant time, with t no older than `toleranceSeconds`.
+ */
+export function verifySignature(secret: string, header: string, rawBody: string, nowSeconds: number, toleranceSeconds = SIGNATURE_TOLERANCE_SECONDS): boolean {
+  const parts = new Map(header.split(',').map((p) => p.trim().split('=', 2) as [string, string]));
+  const t = Number(parts.get('t'));
+  const v1 = parts.get('v1') ?? '';
+  if (!Number.isInteger(t) || Math.abs(nowSeconds - t) > toleranceSeconds || !/^[0-9a-f]{64}$/.test(v1)) return false;
+  const expected = createHmac('sha256', secret).update(`${t}.${rawBody}`).digest();
+  return timingSafeEqual(expected, Buffer.from(v1, 'hex'));
+}
+
+export interface WebhookProducerDeps {
+  config: Config;
+  queue: WebhookQueue;
+  store: WebhookStore;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+/**
+ * The MessageStore's EventSink: queues one webhook job per event the owner's webhook wants, unless the
+ * webhook is disabled. Never throws: the timeline write already succeeded, so a queueing failure is
+ * logged and counted as failed rather than failing the delivery that produced the event.
+ */
+export class WebhookProducer implements EventSink {
+  private readonly targets: Map<string, WebhookTarget>;
+
+  constructor(private readonly deps: WebhookProducerDeps) {
+    this.targets = webhookTargets(deps.config);
+  }
+
+  async onEvents(record: MessageRecord, events: AppendedEvent[]): Promise<void> {
+    const target = this.targets.get(record.owner);
+    if (!target) return;
+    const wanted = events.filter((a) => isWebhookEventType(a.event.type) && target.events.has(a.event.type as WebhookEventType));
+    if (!wanted.length) return;
+    const { store, queue, metrics, logger } = this.deps;
+    try {
+      if (await store.isDisabled(target.owner)) {
+        metrics.webhooks.inc({ result: 'dropped' }, wanted.length);
+        return;
+      }
+      await queue.enqueue(
+        record.id,
+        target.owner,
+        wanted.map((w) => w.index),
+      );
+    } catch (err) {
+      metrics.webhooks.inc({ result: 'failed' }, wanted.length);
+      logger.error({ err, id: record.id, owner: target.owner, events: wanted.map((w) => w.event.type) }, 'webhook could not be queued');
+    }
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * Webhooks to the booking system: the worker that POSTs one signed JSON event per job.
+ *
+ * - 2xx is success; anything else (status, timeout, connection error, redirect) is a failed attempt and
+ *   the job throws, so BullMQ retries it with exponential backoff (`webhooks.maxAttempts`,
+ *   `webhooks.backoffSeconds`).
+ * - Every attempt is logged in a capped per-key list (GET /v1/webhooks/deliveries) and moves the key's
+ *   consecutive-failure counter: a success resets it; reaching `webhooks.disableAfterFailures` disables
+ *   the key's webhook (logged, kurir_webhooks_disabled_total) until an admin or the key re-enables it
+ *   (POST /v1/webhooks/enable). While disabled, events are dropped (kurir_webhooks_total{result="dropped"}).
+ * - Delivery is at least once and not ordered: receivers de-duplicate on the event id.
+ */
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config/schema.js';
+import type { Clock } from '../lib/clock.js';
+import type { Logger } from '../lib/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { WEBHOOK_QUEUE, type WebhookJobData } from '../queue/webhook-queue.js';
+import type { Keys } from '../store/keys.js';
+import type { MessageStore } from '../store/message-store.js';
+import type { WebhookStore } from '../store/webhook-store.js';
+import {
+  EVENT_ID_HEADER,
+  SIGNATURE_HEADER,
+  buildPayload,
+  isWebhookEventType,
+  signatureHeader,
+  webhookEventId,
+  webhookTargets,
+  type WebhookTarget,
+} from './webhook-events.js';
+
+export interface WebhookWorkerDeps {
+  config: Config;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+  messages: MessageStore;
+  store: WebhookStore;
+  /** Replaceable in tests; defaults to the global fetch. */
+  fetch?: typeof fetch;
+}
+
+/** What one HTTP attempt returned. */
+export interface PostResult {
+  ok: boolean;
+  statusCode?: number;
+  error?: string;
+}
+
+/** POSTs a signed body; never throws (outcomes are data). Redirects are not followed: they count as failures. */
+export async function postWebhook(
+  target: Pick<WebhookTarget, 'url' | 'secret'>,
+  eventId: string,
+  body: string,
+  opts: { unixSeconds: number; timeoutMs: number; fetch?: typeof fetch },
+): Promise<PostResult> {
+  const doFetch = opts.fetch ?? fetch;
+  try {
+    const res = await doFetch(target.url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': 'Kurir-Webhooks/1',
+        [SIGNATURE_HEADER]: signatureHeader(target.secret, opts.unixSeconds, body),
+        [EVENT_ID_HEADER]: eventId,
+      },
+      body,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(opts.timeoutMs),
+    });
+    await res.body?.cancel().catch(() => undefined);
+    const ok = res.status >= 200 && res.status < 300;
+    return ok ? { ok, statusCode: res.status } : { ok, statusCode: res.status, error: `HTTP ${res.status}` };
+  } catch (err) {
+    const e = err as Error & { cause?: { code?: string; message?: string } };
+    const error = e.name === 'TimeoutError' || e.name === 'AbortError' ? `timeout after ${opts.timeoutMs} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
+    return { ok: false, error: String(error).slice(0, 300) };
+  }
+}
+
+/** Sends the webhook of one job; throws to have BullMQ retry it. */
+export async function processWebhookJob(deps: WebhookWorkerDeps, targets: Map<string, WebhookTarget>, job: Job<WebhookJobData>): Promise<string> {
+  const { config, clock, logger, metrics, messages, store } = deps;
+  const { messageId, eventIndex, owner } = job.data;
+  const target = targets.get(owner);
+  if (!target) return 'no webhook configured';
+  if (await store.isDisabled(owner)) {
+    metrics.webhooks.inc({ result: 'dropped' });
+    return 'webhook disabled';
+  }
+  const [record, event] = await Promise.all([messages.getRecord(messageId), messages.getEvent(messageId, eventIndex)]);
+  if (!record || !event) return 'message no longer stored';
+  if (!isWebhookEventType(event.type) || !target.events.has(event.type)) return 'event not subscribed';
+
+  const eventId = webhookEventId(messageId, eventIndex);
+  const body = JSON.stringify(buildPayload(record, event, eventIndex));
+  const started = performance.now();
+  const now = clock.now();
+  const result = await postWebhook(target, eventId, body, { unixSeconds: Math.floor(now / 1000), timeoutMs: config.webhooks.timeoutSeconds * 1000, fetch: deps.fetch });
+  const attempt = job.attemptsMade + 1;
+  const failures = await store.recordAttempt(owner, {
+    eventId,
+    type: event.type,
+    messageId,
+    attempt,
+    at: now,
+    result: result.ok ? 'sent' : 'failed',
+    statusCode: result.statusCode,
+    error: result.error,
+    durationMs: Math.round(performance.now() - started),
+  });
+  metrics.webhooks.inc({ result: result.ok ? 'sent' : 'failed' });
+  if (result.ok) return `sent (${result.statusCode})`;
+
+  const limit = config.webhooks.disableAfterFailures;
+  logger.warn({ owner, eventId, attempt, error: result.error, consecutiveFailures: failures }, 'webhook attempt failed');
+  if (failures >= limit) {
+    const reason = `${failures} consecutive failed deliveries; last: ${result.error ?? 'failed'}`;
+    if (await store.disable(owner, clock.now(), reason)) {
+      metrics.webhooksDisabled.inc();
+      logger.error({ owner, url: target.url, reason }, 'webhook disabled after sustained failure; POST /v1/webhooks/enable re-enables it');
+    }
+    throw new UnrecoverableError(`webhook disabled: ${reason}`);
+  }
+  throw new Error(`webhook attempt ${attempt} failed: ${result.error ?? 'failed'}`);
+}
+
+export interface WebhookWorker {
+  readonly worker: Worker<WebhookJobData>;
+  /** Stops taking jobs and waits (bounded) for in-flight ones. Safe twice. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Runs the webhook queue (worker role). */
+export function startWebhookWorker(deps: WebhookWorkerDeps, connection: Redis, keys: Keys): WebhookWorker {
+  const targets = webhookTargets(deps.config);
+  const worker = new Worker<WebhookJobData>(WEBHOOK_QUEUE, (job) => processWebhookJob(deps, targets, job), {
+    connection,
+    prefix: keys.bullPrefix(),
+    concurrency: deps.config.webhooks.concurrency,
+    // An attempt takes at most the timeout plus a few Redis round trips.
+    lockDuration: Math.max(30_000, deps.config.webhooks.timeoutSeconds * 2000),
+  });
+  worker.on('failed', (job, err) => {
+    if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) deps.logger.warn({ job: job.id, err: err.message }, 'webhook given up');
+  });
+  worker.on('error', (err) => deps.logger.warn({ err }, 'webhook worker error'));
+  let closing: Promise<void> | null = null;
+  return {
+    worker,
+    close(graceMs = deps.config.delivery.shutdownGraceSeconds * 1000) {
+      closing ??= (async () => {
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), graceMs)));
+        const r = await Promise.race([worker.close().then(() => 'closed' as const), timedOut]);
+        clearTimeout(timer);
+        if (r === 'timeout') await worker.close(true);
+      })();
+      return closing;
+    },
+  };
+}

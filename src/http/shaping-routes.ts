@@ -1,0 +1,204 @@
+/**
+ * Delivery control for admin API keys (others get 403): per-provider shaping state, pause and resume,
+ * queue depth, retry-now and cancel of a message.
+ */
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { cancelMessage, queueOverview, resumeProvider, retryNow, type DeliveryControlDeps } from '../admin/delivery-control.js';
+import type { CredentialRegistry } from '../intake/credentials.js';
+import { KurirError } from '../lib/errors.js';
+import { MESSAGE_ID_PATTERN } from '../lib/ids.js';
+import { authenticate, credentialOf, decorateCredential, requireAdmin } from './auth.js';
+import { bearerSecurity, errorResponses, messageIdParamsSchema } from './schemas.js';
+
+export interface ShapingRoutesOptions extends DeliveryControlDeps {
+  credentials: CredentialRegistry;
+}
+
+const nullableString = { type: 'string', nullable: true } as const;
+const nullableNumber = { type: 'number', nullable: true } as const;
+
+const providerSchema = {
+  type: 'object',
+  properties: {
+    provider: { type: 'string' },
+    configured: {
+      type: 'object',
+      properties: { maxConnections: nullableNumber, perMinute: nullableNumber, adaptive: { type: 'boolean' } },
+    },
+    effectivePerMinute: { ...nullableNumber, description: 'The adaptive rate in force (null: unlimited).' },
+    backoffUntil: { ...nullableString, description: 'Paused after a "too fast" reply until then.' },
+    adminPaused: { ...nullableString, description: '`indefinitely`, an ISO time, or null.' },
+    pausedBy: nullableString,
+    connectionsInUse: { type: 'integer' },
+    heldJobs: { type: 'integer', description: 'Jobs waiting because the provider is paused.' },
+    throttles: { type: 'integer', description: 'Adaptive slow-downs so far.' },
+    lastSignal: { ...nullableString, description: 'The rule and reply of the last slow-down.' },
+  },
+} as const;
+
+const providerParams = {
+  type: 'object',
+  required: ['provider'],
+  properties: { provider: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' } },
+} as const;
+
+const pauseBody = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  properties: { seconds: { type: 'integer', minimum: 1, maximum: 30 * 86400, description: 'Pause for this long (default: until resumed).' } },
+} as const;
+
+const countMap = { type: 'object', additionalProperties: { type: 'integer' } } as const;
+
+export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (app: FastifyInstance, opts) => {
+  decorateCredential(app);
+  const onRequest = [authenticate(opts.credentials), requireAdmin];
+  const known = (provider: string): string => {
+    if (!opts.shaper.names().includes(provider)) {
+      throw new KurirError('NOT_FOUND', `provider ${provider} is not in the provider map (${opts.shaper.names().join(', ')})`, { field: 'provider' });
+    }
+    return provider;
+  };
+  const messageId = (id: string): string => {
+    if (!MESSAGE_ID_PATTERN.test(id)) throw new KurirError('NOT_FOUND', `message ${id} not found`, { field: 'id' });
+    return id;
+  };
+
+  app.get(
+    '/v1/shaping',
+    {
+      onRequest,
+      schema: {
+        tags: ['delivery control'],
+        summary: 'Per-provider limits, effective (adaptive) rate and pauses',
+        security: bearerSecurity,
+        response: { 200: { type: 'object', properties: { providers: { type: 'array', items: providerSchema } } }, ...errorResponses(401, 403, 503) },
+      },
+    },
+    async () => ({ providers: await opts.shaper.status() }),
+  );
+
+  app.post<{ Params: { provider: string }; Body: { seconds?: number } | null }>(
+    '/v1/shaping/:provider/pause',
+    {
+      onRequest,
+      schema: {
+        tags: ['delivery control'],
+        summary: 'Pause delivery to a provider: its messages wait (delayed), they do not fail',
+        security: bearerSecurity,
+        params: providerParams,
+        body: pauseBody,
+        response: { 200: providerSchema, ...errorResponses(400, 401, 403, 404, 503) },
+      },
+    },
+    async (request) => {
+      const provider = known(request.params.provider);
+      await opts.shaper.pause(provider, { by: credentialOf(request).name, seconds: request.body?.seconds });
+      return (await opts.shaper.status()).find((s) => s.provider === provider);
+    },
+  );
+
+  app.post<{ Params: { provider: string } }>(
+    '/v1/shaping/:provider/resume',
+    {
+      onRequest,
+      schema: {
+        tags: ['delivery control'],
+        summary: 'Resume a paused provider (also ends an adaptive back-off); held messages run now',
+        security: bearerSecurity,
+        params: providerParams,
+        response: {
+          200: { type: 'object', properties: { provider: { type: 'string' }, promoted: { type: 'integer' }, state: providerSchema } },
+          ...errorResponses(401, 403, 404, 503),
+        },
+      },
+    },
+    async (request) => {
+      const provider = known(request.params.provider);
+      const result = await resumeProvider(opts, provider, credentialOf(request).name);
+      return { ...result, state: (await opts.shaper.status()).find((s) => s.provider === provider) };
+    },
+  );
+
+  app.get(
+    '/v1/queue',
+    {
+      onRequest,
+      schema: {
+        tags: ['delivery control'],
+        summary: 'Queue depth by state, ready jobs by priority, held jobs per provider',
+        security: bearerSecurity,
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              states: countMap,
+              readyByPriority: countMap,
+              providers: {
+                type: 'object',
+                additionalProperties: {
+                  type: 'object',
+                  properties: { held: { type: 'integer' }, paused: { type: 'boolean' }, connectionsInUse: { type: 'integer' } },
+                },
+              },
+            },
+          },
+          ...errorResponses(401, 403, 503),
+        },
+      },
+    },
+    async () => queueOverview(opts),
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/v1/messages/:id/retry',
+    {
+      onRequest,
+      schema: {
+        tags: ['delivery control'],
+        summary: 'Try a deferred message now (its delayed jobs are promoted; shaping still applies)',
+        security: bearerSecurity,
+        params: messageIdParamsSchema,
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              id: { type: 'string' },
+              jobs: {
+                type: 'array',
+                items: { type: 'object', properties: { domain: { type: 'string' }, state: { type: 'string' }, promoted: { type: 'boolean' } } },
+              },
+            },
+          },
+          ...errorResponses(401, 403, 404, 409, 503),
+        },
+      },
+    },
+    async (request) => retryNow(opts, messageId(request.params.id)),
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/v1/messages/:id/cancel',
+    {
+      onRequest,
+      schema: {
+        tags: ['delivery control'],
+        summary: 'Cancel a message: recipients not yet final become expired ("cancelled by <key>"), jobs are removed',
+        security: bearerSecurity,
+        params: messageIdParamsSchema,
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              id: { type: 'string' },
+              cancelled: { type: 'array', items: { type: 'string' } },
+              inFlight: { type: 'array', items: { type: 'string' }, description: 'Domains in the middle of an SMTP transaction (cannot be stopped).' },
+            },
+          },
+          ...errorResponses(401, 403, 404, 409, 503),
+        },
+      },
+    },
+    async (request) => cancelMessage(opts, messageId(request.params.id), credentialOf(request).name),
+  );
+};

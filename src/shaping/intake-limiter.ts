@@ -1,0 +1,257 @@
+/**
+ * Cluster-wide intake limits in Redis (rate-limiter-flexible's RateLimiterRedis on the command
+ * connection, keys below `<prefix>:limit:`): per credential (messages per second and per UTC day), per
+ * recipient address (e.g. 5 verification messages per 10 minutes), and daily recipient caps, global and
+ * per sender domain, with optional warm-up schedules.
+ *
+ * A submission reserves its points in every applicable limiter at once; when any limiter refuses, or the
+ * message is not accepted after all (signing or spooling failed, duplicate), every point taken is given
+ * back, so only accepted messages count and refused attempts never eat into the budget.
+ */
+import type { Redis } from 'ioredis';
+import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import type { DailyCapConfig } from '../config/limits-schema.js';
+import type { Config, Priority } from '../config/schema.js';
+import type { Credential } from '../intake/credentials.js';
+import type { Clock } from '../lib/clock.js';
+import { KurirError, toKurirError } from '../lib/errors.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { Keys } from '../store/keys.js';
+import { dailyCap, msUntilUtcMidnight, utcDay } from './daily-cap.js';
+
+/** Label values of kurir_shaping_refusals_total{limit} set at intake. */
+export type IntakeLimitName = 'recipient' | 'credential-rate' | 'credential-daily' | 'domain-daily' | 'global-daily';
+
+const DAILY_KEY_SECONDS = 2 * 86_400;
+
+interface Item {
+  limit: IntakeLimitName;
+  limiter: RateLimiterRedis;
+  key: string;
+  points: number;
+  /** When the client may try again, from the refusing limiter's answer. */
+  retryMs: (res: RateLimiterRes) => number;
+  describe: string;
+  /** The recipient address, for recipient limits. */
+  address?: string;
+}
+
+/** Points taken for one submission; `refund` gives them back (idempotent). */
+export interface Reservation {
+  refund(): Promise<void>;
+}
+
+export interface IntakeLimiterDeps {
+  redis: Redis;
+  keys: Keys;
+  config: Pick<Config, 'limits' | 'apiKeys' | 'smtpAccounts'>;
+  clock: Clock;
+  metrics: Pick<Metrics, 'shapingRefusals'>;
+}
+
+function isOver(err: unknown): err is RateLimiterRes {
+  return err instanceof RateLimiterRes;
+}
+
+export class IntakeLimiter {
+  private readonly limiters = new Map<string, RateLimiterRedis>();
+  private readonly credentialLimits = new Map<string, { perSecond: number | null; perDay: number | null }>();
+
+  constructor(private readonly deps: IntakeLimiterDeps) {
+    const d = deps.config.limits.credential;
+    const add = (kind: Credential['kind'], name: string, own?: { perSecond?: number | null; perDay?: number | null }): void => {
+      this.credentialLimits.set(`${kind}:${name}`, {
+        perSecond: own?.perSecond !== undefined ? own.perSecond : d.perSecond,
+        perDay: own?.perDay !== undefined ? own.perDay : d.perDay,
+      });
+    };
+    for (const k of deps.config.apiKeys) add('api-key', k.name, k.limits);
+    for (const a of deps.config.smtpAccounts) add('smtp-account', a.name, a.limits);
+  }
+
+  private get enabled(): boolean {
+    return this.deps.config.limits.enabled;
+  }
+
+  /** One RateLimiterRedis per limit, size and window (warm-up caps change the size from day to day). */
+  private limiter(name: string, points: number, durationSeconds: number): RateLimiterRedis {
+    const id = `${name}:${points}:${durationSeconds}`;
+    let l = this.limiters.get(id);
+    if (!l) {
+      l = new RateLimiterRedis({
+        storeClient: this.deps.redis,
+        keyPrefix: this.deps.keys.limiter(name),
+        points,
+        duration: durationSeconds,
+        // The command connection fails fast when Redis is down; so does the limiter (→ 503 / 451 4.3.0).
+        rejectIfRedisNotReady: true,
+      } as ConstructorParameters<typeof RateLimiterRedis>[0]);
+      this.limiters.set(id, l);
+    }
+    return l;
+  }
+
+  private limitsOf(cred: Credential): { perSecond: number | null; perDay: number | null } {
+    return this.credentialLimits.get(`${cred.kind}:${cred.name}`) ?? this.deps.config.limits.credential;
+  }
+
+  /** Whether the per-recipient limit counts messages of this priority. */
+  recipientLimitApplies(priority: Priority): boolean {
+    const r = this.deps.config.limits.recipient;
+    return this.enabled && r !== null && r.priorities.includes(priority);
+  }
+
+  private dailyItems(limit: 'global-daily' | 'domain-daily', cap: DailyCapConfig, key: string, label: string, recipients: number, now: number): Item[] {
+    const { cap: max, warmupDay } = dailyCap(cap, now);
+    if (max === null) return [];
+    const day = utcDay(now);
+    const warm = warmupDay !== null ? ` (warm-up day ${warmupDay})` : '';
+    return [
+      {
+        limit,
+        limiter: this.limiter(limit, max, DAILY_KEY_SECONDS),
+        key: `${key}${day}`,
+        points: recipients,
+        retryMs: () => msUntilUtcMidnight(this.deps.clock.now()),
+        describe: `${label} daily cap of ${max} recipients${warm} reached`,
+      },
+    ];
+  }
+
+  private credentialItems(cred: Credential, now: number): Item[] {
+    const { perSecond, perDay } = this.limitsOf(cred);
+    const id = `${cred.kind}:${cred.name}`;
+    const items: Item[] = [];
+    if (perSecond !== null) {
+      items.push({
+        limit: 'credential-rate',
+        limiter: this.limiter('credential-second', perSecond, 1),
+        key: id,
+        points: 1,
+        retryMs: (res) => res.msBeforeNext,
+        describe: `${cred.name}: at most ${perSecond} messages per second`,
+      });
+    }
+    if (perDay !== null) {
+      items.push({
+        limit: 'credential-daily',
+        limiter: this.limiter('credential-day', perDay, DAILY_KEY_SECONDS),
+        key: `${id}:${utcDay(now)}`,
+        points: 1,
+        retryMs: () => msUntilUtcMidnight(this.deps.clock.now()),
+        describe: `${cred.name}: at most ${perDay} messages per day`,
+      });
+    }
+    return items;
+  }
+
+  private recipientItem(address: string): Item | null {
+    const r = this.deps.config.limits.recipient;
+    if (!r) return null;
+    return {
+      limit: 'recipient',
+      limiter: this.limiter('recipient', r.max, r.windowSeconds),
+      key: address.toLowerCase(),
+      points: 1,
+      retryMs: (res) => res.msBeforeNext,
+      describe: `at most ${r.max} ${r.priorities.join('/')} messages per ${r.windowSeconds} s to one recipient`,
+      address,
+    };
+  }
+
+  private refusal(over: Array<{ item: Item; res: RateLimiterRes }>): KurirError {
+    const limits = [...new Set(over.map((o) => o.item.limit))];
+    for (const limit of limits) this.deps.metrics.shapingRefusals.inc({ limit });
+    const first = over[0].item.limit;
+    const same = over.filter((o) => o.item.limit === first);
+    const retryAfterSeconds = Math.max(1, Math.ceil(Math.max(...same.map((o) => o.item.retryMs(o.res))) / 1000));
+    if (first === 'recipient') {
+      const addresses = same.map((o) => o.item.address as string);
+      return new KurirError('RECIPIENT_RATE_LIMITED', `${addresses.join(', ')}: ${same[0].item.describe}; try again in ${retryAfterSeconds} s`, {
+        field: 'to',
+        retryAfterSeconds,
+        details: { limit: first, recipients: addresses, retryAfterSeconds },
+      });
+    }
+    return new KurirError('RATE_LIMITED', `${same[0].item.describe}; try again in ${retryAfterSeconds} s`, {
+      retryAfterSeconds,
+      details: { limit: first, retryAfterSeconds },
+    });
+  }
+
+  /**
+   * Takes the points of one submission from every applicable limiter, atomically per limiter and
+   * cluster-wide. Throws RECIPIENT_RATE_LIMITED or RATE_LIMITED (with `retryAfterSeconds`) and keeps
+   * nothing when any limiter refuses.
+   */
+  async reserve(req: { credential: Credential; recipients: string[]; priority: Priority; fromDomain: string }): Promise<Reservation> {
+    if (!this.enabled) return { refund: async () => undefined };
+    const now = this.deps.clock.now();
+    const { limits } = this.deps.config;
+    const items: Item[] = [];
+    if (this.recipientLimitApplies(req.priority)) {
+      for (const r of req.recipients) {
+        const item = this.recipientItem(r);
+        if (item) items.push(item);
+      }
+    }
+    items.push(...this.credentialItems(req.credential, now));
+    const domain = req.fromDomain.toLowerCase();
+    items.push(...this.dailyItems('domain-daily', limits.domains[domain] ?? limits.domainDefault, `${domain}:`, domain, req.recipients.length, now));
+    items.push(...this.dailyItems('global-daily', limits.global, '', 'global', req.recipients.length, now));
+    if (!items.length) return { refund: async () => undefined };
+
+    const settled = await Promise.allSettled(items.map((i) => i.limiter.consume(i.key, i.points)));
+    // Points are taken also by a refused consume (the counter went over): those are given back too.
+    const taken = items.filter((_, i) => settled[i].status === 'fulfilled' || isOver((settled[i] as PromiseRejectedResult).reason));
+    const refund = once(async () => {
+      await Promise.all(taken.map((i) => i.limiter.reward(i.key, i.points).catch(() => undefined)));
+    });
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected' && !isOver(s.reason));
+    if (failed) {
+      await refund();
+      throw toKurirError(failed.reason);
+    }
+    const over = items.flatMap((item, i) => {
+      const s = settled[i];
+      return s.status === 'rejected' ? [{ item, res: s.reason as RateLimiterRes }] : [];
+    });
+    if (over.length) {
+      await refund();
+      throw this.refusal(over);
+    }
+    return { refund };
+  }
+
+  /** Consumes nothing: refuses (RATE_LIMITED) when the credential's budget is already used up. For SMTP MAIL FROM. */
+  async checkCredential(cred: Credential): Promise<void> {
+    if (!this.enabled) return;
+    await this.peek(this.credentialItems(cred, this.deps.clock.now()));
+  }
+
+  /** Consumes nothing: refuses (RECIPIENT_RATE_LIMITED) recipients whose budget is used up. For SMTP RCPT TO. */
+  async checkRecipients(addresses: string[]): Promise<void> {
+    if (!this.enabled || !this.deps.config.limits.recipient) return;
+    await this.peek(addresses.map((a) => this.recipientItem(a)).filter((i): i is Item => i !== null));
+  }
+
+  private async peek(items: Item[]): Promise<void> {
+    const results = await Promise.all(
+      items.map((i) =>
+        i.limiter.get(i.key).catch((err: unknown) => {
+          throw toKurirError(err);
+        }),
+      ),
+    );
+    const over = items.flatMap((item, i) => {
+      const res = results[i];
+      return res && res.consumedPoints + item.points > item.limiter.points ? [{ item, res }] : [];
+    });
+    if (over.length) throw this.refusal(over);
+  }
+}
+
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let p: Promise<void> | null = null;
+  return () => (p ??= fn());
+}

@@ -1,0 +1,268 @@
+/**
+ * Per-provider shaping end to end (real Redis, real SMTP, DNS on loopback): one rate shared by two
+ * workers, adaptive slow-down on 421 and recovery, verification overtaking a bulk backlog, and the admin
+ * controls (pause/resume, cancel, retry-now, queue depth).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newMessageId } from '../../src/lib/ids.js';
+import { DeliveryQueue } from '../../src/queue/delivery-queue.js';
+import { createKeys } from '../../src/store/keys.js';
+import type { MessageRecord } from '../../src/store/types.js';
+import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
+import { startReceiver, type Receiver } from '../helpers/receiver.js';
+import { ADMIN_KEY, dropPrefix, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+
+let dns: DnsServer;
+let receiver: Receiver;
+/** While true, the slow.test MX answers 421 4.7.28 once it has accepted 3 messages. */
+let slowRefuses = true;
+
+const domainOf = (a: string): string => a.slice(a.lastIndexOf('@') + 1);
+const received = (domain: string) => receiver.messages.filter((m) => m.rcptTo.some((r) => domainOf(r) === domain));
+const msg = (to: string, priority = 'normal') => ({ from: 'noreply@example.test', to: [to], subject: 'Hello', text: 'Hello', priority });
+
+async function admin(t: TestGateway, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${t.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    body: body !== undefined ? JSON.stringify(body) : undefined,
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+async function provider(t: TestGateway, name: string): Promise<any> {
+  const { body } = await admin(t, 'GET', '/v1/shaping');
+  return body.providers.find((p: any) => p.provider === name);
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+beforeAll(async () => {
+  receiver = await startReceiver({
+    tls: false,
+    script: (ctx) => {
+      if (ctx.stage === 'rcpt' && ctx.address && domainOf(ctx.address) === 'slow.test' && slowRefuses && received('slow.test').length >= 3) {
+        return { code: 421, message: '4.7.28 rate limited, try again later' };
+      }
+      if (ctx.stage === 'rcpt' && ctx.address === 'later@ctl.test' && ctx.attempt === 1) return { code: 451, message: '4.3.0 try later' };
+      return undefined;
+    },
+  });
+  const zone: Record<string, any> = { 'mx.test': { A: ['127.0.0.1'] }, 'mx1.slow-mx.test': { A: ['127.0.0.1'] } };
+  for (const d of ['rate.test', 'bulk.test', 'ctl.test']) zone[d] = { MX: [{ exchange: 'mx.test', priority: 10 }] };
+  zone['slow.test'] = { MX: [{ exchange: 'mx1.slow-mx.test', priority: 10 }] };
+  dns = await startDnsServer(zone);
+});
+
+afterAll(async () => {
+  await receiver?.close();
+  await dns?.close();
+});
+
+function shapingOverrides(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    delivery: { mxPort: receiver.port, retrySchedule: [1], retryJitter: 0 },
+    shaping: {
+      providers: [
+        { provider: 'ratemx', domains: ['rate.test'] },
+        { provider: 'slowmx', mx: ['*.slow-mx.test'] },
+        { provider: 'ctl', domains: ['ctl.test'] },
+      ],
+      limits: {
+        ratemx: { perMinute: 1200, maxConnections: null, adaptive: false },
+        slowmx: { perMinute: 600, maxConnections: 2, adaptive: true },
+        ctl: { perMinute: null, maxConnections: null, adaptive: false },
+      },
+      backoffSeconds: 0.5,
+      recoverAfter: 2,
+      recoverStep: 0.5,
+      minPerMinute: 120,
+      ...extra,
+    },
+  };
+}
+
+describe('one provider rate shared by two workers', () => {
+  const prefix = `kurir-test-shape-${Math.random().toString(36).slice(2, 8)}`;
+  let a: TestGateway;
+  let b: TestGateway;
+  beforeAll(async () => {
+    a = await startTestGateway({ prefix, dns, overrides: shapingOverrides() });
+    b = await startTestGateway({ prefix, dns, overrides: { ...shapingOverrides(), roles: ['worker'] } });
+  });
+  afterAll(async () => {
+    await Promise.all([a?.close(), b?.close()]);
+    await dropPrefix(prefix);
+  });
+
+  it('delivers 41 bulk messages at 1200/min in total (about 2 s), not 1200/min per worker', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 41; i++) ids.push((await a.submit(msg(`r${i}@rate.test`, 'bulk'))).body.id);
+    await until('41 messages at rate.test', async () => received('rate.test').length >= 41, 15_000);
+    const times = received('rate.test').map((m) => m.receivedAt.getTime());
+    const span = Math.max(...times) - Math.min(...times);
+    expect(span).toBeGreaterThanOrEqual(1700); // 40 intervals of 50 ms; two independent limits would take ~1 s
+    expect(span).toBeLessThan(10_000);
+    // Both workers took part.
+    for (const t of [a, b]) expect(await t.gateway.metrics.render()).toMatch(/kurir_delivery_attempts_total\{provider="ratemx",result="delivered",category="none"\} [1-9]/);
+    const st = await provider(a, 'ratemx');
+    expect(st).toMatchObject({ configured: { perMinute: 1200, maxConnections: null, adaptive: false }, effectivePerMinute: 1200, adminPaused: null });
+  });
+});
+
+describe('adaptive slow-down', () => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway({ dns, overrides: shapingOverrides() });
+  });
+  afterAll(() => t?.close());
+
+  it('halves the rate on 421, defers (never bounces), delivers all once the receiver relaxes, then recovers', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 8; i++) ids.push((await t.submit(msg(`s${i}@slow.test`))).body.id);
+    // The MX host (mx1.slow-mx.test) puts slow.test in provider slowmx.
+    const slowed = await until('a slow-down', async () => {
+      const p = await provider(t, 'slowmx');
+      return p.throttles >= 1 ? p : undefined;
+    });
+    expect(slowed.effectivePerMinute).toBeLessThanOrEqual(300);
+    expect(slowed.lastSignal).toMatch(/^rate-limited: 421 4\.7\.28/);
+    expect(await t.gateway.metrics.render()).toMatch(/kurir_shaping_pauses_total\{provider="slowmx"\} [1-9]/);
+    await until('a deferral', async () => {
+      for (const id of ids) if ((await t.status(id)).status === 'deferred') return true;
+      return false;
+    });
+    const lowest = (await provider(t, 'slowmx')).effectivePerMinute as number;
+
+    slowRefuses = false;
+    for (const id of ids) {
+      const s = await t.waitForStatus(id, (x) => x.status === 'delivered', 15_000);
+      expect(s.events.map((e: any) => e.type)).not.toContain('bounced');
+    }
+    const deferredOnce = await Promise.all(ids.map(async (id) => (await t.status(id)).events.some((e: any) => e.type === 'deferred')));
+    expect(deferredOnce.filter(Boolean).length).toBeGreaterThanOrEqual(1);
+
+    // Clean deliveries make the rate recover, step by step, up to the configured 600/min.
+    for (let i = 0; i < 8; i++) await t.submit(msg(`again${i}@slow.test`));
+    await until('16 more clean deliveries', async () => received('slow.test').length >= 16, 15_000);
+    const recovered = await until('recovery', async () => {
+      const p = await provider(t, 'slowmx');
+      return p.effectivePerMinute > lowest ? p : undefined;
+    });
+    expect(recovered.effectivePerMinute).toBeLessThanOrEqual(600);
+    expect(await t.gateway.metrics.render()).toMatch(/kurir_shaping_effective_rate_per_minute\{provider="slowmx"\} \d+/);
+  });
+});
+
+describe('priorities under a bulk backlog', () => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway({ dns, overrides: shapingOverrides({ limits: { other: { perMinute: 6000, maxConnections: null, adaptive: false } } }) });
+  });
+  afterAll(() => t?.close());
+
+  it('delivers a verification message submitted after 2,000 queued bulk messages before most of them', async () => {
+    const queue = new DeliveryQueue(t.gateway.redis, createKeys(t.config.redis.prefix));
+    const now = Date.now();
+    const body = Buffer.from('From: noreply@example.test\r\nTo: bulk@bulk.test\r\nSubject: news\r\n\r\nNews\r\n');
+    const ids = Array.from({ length: 2000 }, () => newMessageId(now));
+    const record = (id: string, i: number): MessageRecord => ({
+      id,
+      owner: 'booking-dev',
+      interface: 'http',
+      mailFrom: 'noreply@example.test',
+      fromDomain: 'example.test',
+      recipients: [`b${i}@bulk.test`],
+      priority: 'bulk',
+      createdAt: now,
+      expiresAt: now + 3_600_000,
+      size: body.length,
+      messageId: `<${id}@example.test>`,
+      dkim: [],
+    });
+    await Promise.all(ids.map((id, i) => t.gateway.messages.create(record(id, i), body)));
+    for (let i = 0; i < ids.length; i += 500) {
+      await queue.queue.addBulk(ids.slice(i, i + 500).map((id) => ({ name: 'deliver', data: { messageId: id, domain: 'bulk.test', priority: 'bulk' as const }, opts: { jobId: `${id}_bulk.test`, priority: 10 } })));
+    }
+    await queue.close();
+    const started = Date.now();
+    const vip = await t.submit(msg('vip@bulk.test', 'verification'));
+    expect(vip.status).toBe(202);
+    await until('the verification message', async () => received('bulk.test').some((m) => m.rcptTo.includes('vip@bulk.test')), 10_000);
+    const latency = Date.now() - started;
+    const before = received('bulk.test').findIndex((m) => m.rcptTo.includes('vip@bulk.test'));
+    // The bulk rate is 100/s (6000/min): the backlog needs 20 s; the verification message borrows a slot ahead.
+    expect(before).toBeLessThan(500);
+    expect(latency).toBeLessThan(5000);
+  });
+});
+
+describe('admin controls', () => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway({ dns, overrides: { ...shapingOverrides(), delivery: { mxPort: receiver.port, retrySchedule: [60], retryJitter: 0 } } });
+  });
+  afterAll(() => t?.close());
+
+  it('pause holds messages (queued, not failed); resume delivers them at once', async () => {
+    const paused = await admin(t, 'POST', '/v1/shaping/ctl/pause');
+    expect(paused.status).toBe(200);
+    expect(paused.body).toMatchObject({ provider: 'ctl', adminPaused: 'indefinitely', pausedBy: 'admin-dev' });
+    const { body } = await t.submit(msg('held@ctl.test', 'verification'));
+    const queueView = await until('the held job', async () => {
+      const q = await admin(t, 'GET', '/v1/queue');
+      return q.body.providers.ctl.held >= 1 ? q.body : undefined;
+    });
+    expect(queueView).toMatchObject({ states: { delayed: expect.any(Number) }, readyByPriority: { verification: 0 }, providers: { ctl: { paused: true } } });
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await t.status(body.id)).status).toBe('queued');
+    expect(received('ctl.test').some((m) => m.rcptTo.includes('held@ctl.test'))).toBe(false);
+
+    const resumed = await admin(t, 'POST', '/v1/shaping/ctl/resume');
+    expect(resumed.body).toMatchObject({ provider: 'ctl', promoted: 1, state: { adminPaused: null, heldJobs: 0 } });
+    const done = await t.waitForStatus(body.id, (s) => s.status === 'delivered', 3000);
+    expect(done.events.map((e: any) => e.type)).toEqual(['queued', 'attempt', 'delivered']);
+  });
+
+  it('cancel expires a waiting message with the reason on the timeline and removes its job', async () => {
+    await admin(t, 'POST', '/v1/shaping/ctl/pause', { seconds: 600 });
+    const { body } = await t.submit(msg('cancel@ctl.test'));
+    await until('the held job', async () => (await admin(t, 'GET', '/v1/queue')).body.providers.ctl.held >= 1);
+    const cancelled = await admin(t, 'POST', `/v1/messages/${body.id}/cancel`);
+    expect(cancelled).toMatchObject({ status: 200, body: { id: body.id, cancelled: ['cancel@ctl.test'], inFlight: [] } });
+    const s = await t.status(body.id);
+    expect(s.status).toBe('expired');
+    expect(s.events.at(-1)).toMatchObject({ type: 'expired', reply: 'cancelled by admin-dev' });
+    expect(await (await import('bullmq')).Job.fromId(new DeliveryQueue(t.gateway.redis, createKeys(t.config.redis.prefix)).queue, `${body.id}_ctl.test`)).toBeUndefined();
+    expect((await admin(t, 'POST', `/v1/messages/${body.id}/cancel`)).body.error.code).toBe('MESSAGE_FINAL');
+    await admin(t, 'POST', '/v1/shaping/ctl/resume');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(received('ctl.test').some((m) => m.rcptTo.includes('cancel@ctl.test'))).toBe(false);
+  });
+
+  it('retry-now promotes a deferred message instead of waiting for its next attempt', async () => {
+    const { body } = await t.submit(msg('later@ctl.test'));
+    const deferred = await t.waitForStatus(body.id, (s) => s.status === 'deferred', 5000);
+    expect(Date.parse(deferred.recipients['later@ctl.test'].nextAttemptAt) - Date.now()).toBeGreaterThan(50_000);
+    const retried = await admin(t, 'POST', `/v1/messages/${body.id}/retry`);
+    expect(retried).toMatchObject({ status: 200, body: { id: body.id, jobs: [{ domain: 'ctl.test', state: 'delayed', promoted: true }] } });
+    await t.waitForStatus(body.id, (s) => s.status === 'delivered', 3000);
+  });
+
+  it('is for admin keys only and knows only mapped providers', async () => {
+    const res = await fetch(`${t.url}/v1/shaping`, { headers: { authorization: 'Bearer dev-api-key-change-me-0001' } });
+    expect(res.status).toBe(403);
+    expect((await admin(t, 'POST', '/v1/shaping/nosuch/pause')).status).toBe(404);
+    expect((await admin(t, 'POST', `/v1/messages/${newMessageId()}/retry`)).status).toBe(404);
+    const { body } = await admin(t, 'GET', '/v1/shaping');
+    expect(body.providers.map((p: any) => p.provider)).toEqual(expect.arrayContaining(['gmail', 'microsoft', 'yahoo', 'apple', 'other', 'ctl', 'slowmx', 'ratemx']));
+  });
+});

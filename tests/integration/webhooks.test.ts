@@ -1,0 +1,175 @@
+/**
+ * Webhooks end to end: real gateway, DNS on loopback, an SMTP receiver as the recipients' MX, and a
+ * node:http receiver on 127.0.0.1 as the booking system. Events arrive signed (checked with the README's
+ * verification snippet); a failing receiver gets retries with backoff, then the key's webhook is
+ * auto-disabled (visible in GET /v1/webhooks) and re-enabled with POST /v1/webhooks/enable.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
+import { startReceiver, type Receiver } from '../helpers/receiver.js';
+import { ADMIN_KEY, API_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
+
+const SECRET = 'whsec-test-0123456789abcdef';
+
+// The README's verification snippet ("Webhooks"), verbatim apart from the types.
+function verifyKurirSignature(rawBody: string | Buffer, header: string | undefined, secret: string, toleranceSeconds = 300): boolean {
+  const parts = Object.fromEntries(String(header ?? '').split(',').map((kv) => kv.trim().split('=', 2)));
+  const t = Number(parts.t);
+  if (!Number.isInteger(t) || Math.abs(Date.now() / 1000 - t) > toleranceSeconds) return false;
+  const expected = createHmac('sha256', secret).update(`${t}.`).update(rawBody).digest();
+  const given = Buffer.from(parts.v1 ?? '', 'hex');
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+let dns: DnsServer;
+let mx: Receiver;
+let hooks: WebhookReceiver;
+let t: TestGateway;
+
+const base = { from: 'Passport office <noreply@example.test>', subject: 'Your code', text: 'Code: 123456', priority: 'verification' };
+
+async function api(method: string, path: string, key = API_KEY): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${t.url}${path}`, { method, headers: { authorization: `Bearer ${key}` } });
+  return { status: res.status, body: res.status === 204 ? null : await res.json() };
+}
+
+beforeAll(async () => {
+  mx = await startReceiver({ hostname: 'mx.dest.test', rules: { 'nobody@dest.test': { code: 550, message: '5.1.1 The email account that you tried to reach does not exist' } } });
+  dns = await startDnsServer({
+    'dest.test': { MX: [{ exchange: 'mx.dest.test', priority: 10 }] },
+    'mx.dest.test': { A: ['127.0.0.1'] },
+  });
+  hooks = await startWebhookReceiver();
+  t = await startTestGateway({
+    dns,
+    overrides: {
+      delivery: { mxPort: mx.port },
+      apiKeys: [
+        { name: 'booking-dev', key: API_KEY, domains: ['example.test'], webhook: { url: hooks.url, secret: SECRET, events: ['delivered', 'bounced', 'complained', 'suppressed', 'expired'] } },
+        { name: 'admin-dev', key: ADMIN_KEY, domains: ['*'], admin: true },
+      ],
+      webhooks: { maxAttempts: 3, backoffSeconds: 0.2, disableAfterFailures: 5, timeoutSeconds: 2 },
+    },
+  });
+  t.publishDkim(dns);
+});
+
+afterAll(async () => {
+  await t?.close();
+  await hooks?.close();
+  await mx?.close();
+  await dns?.close();
+});
+
+describe('webhooks to the booking system', () => {
+  it('POSTs a signed `delivered` event for a delivered message', async () => {
+    const res = await t.submit({ ...base, to: ['alice@dest.test'], tags: ['code'], metadata: { booking: '4711' } });
+    expect(res.status).toBe(202);
+    const id = res.body.id;
+    const [hit] = await hooks.waitFor((b) => b?.messageId === id && b.type === 'delivered');
+    expect(verifyKurirSignature(hit.raw, hit.headers['kurir-signature'] as string, SECRET)).toBe(true);
+    expect(verifyKurirSignature(hit.raw, hit.headers['kurir-signature'] as string, 'another-secret-0123456789')).toBe(false);
+    expect(verifyKurirSignature(`${hit.raw} `, hit.headers['kurir-signature'] as string, SECRET)).toBe(false);
+    expect(hit.headers['kurir-signature']).toMatch(/^t=\d{10},v1=[0-9a-f]{64}$/);
+    expect(hit.headers['content-type']).toBe('application/json');
+    expect(hit.headers['kurir-event-id']).toBe(hit.body.id);
+    expect(hit.body).toMatchObject({
+      type: 'delivered',
+      messageId: id,
+      recipient: 'alice@dest.test',
+      recipients: ['alice@dest.test'],
+      tags: ['code'],
+      metadata: { booking: '4711' },
+    });
+    expect(hit.body.id).toMatch(new RegExp(`^${id}\\.\\d+$`));
+    expect(new Date(hit.body.at).toISOString()).toBe(hit.body.at);
+    expect(hit.body.reply).toMatch(/^250/);
+    expect(JSON.stringify(hit.body)).not.toContain(SECRET);
+    // A stale timestamp is refused by the snippet even with a valid MAC.
+    const old = Math.floor(Date.now() / 1000) - 301;
+    const mac = createHmac('sha256', SECRET).update(`${old}.${hit.raw}`).digest('hex');
+    expect(verifyKurirSignature(hit.raw, `t=${old},v1=${mac}`, SECRET)).toBe(false);
+  });
+
+  it('POSTs a `bounced` event with the remote reply when the receiver refuses with 550 5.1.1', async () => {
+    const res = await t.submit({ ...base, to: ['nobody@dest.test'] });
+    const id = res.body.id;
+    const [hit] = await hooks.waitFor((b) => b?.messageId === id && b.type === 'bounced');
+    expect(verifyKurirSignature(hit.raw, hit.headers['kurir-signature'] as string, SECRET)).toBe(true);
+    expect(hit.body).toMatchObject({ type: 'bounced', messageId: id, recipient: 'nobody@dest.test' });
+    expect(hit.body.reply).toMatch(/^550 5\.1\.1/);
+    // Only subscribed types are sent: this key did not ask for `deferred`.
+    expect(hooks.matching((b) => b?.type === 'deferred')).toHaveLength(0);
+  });
+
+  it('retries a failing receiver with backoff, then auto-disables the webhook; re-enabling works', async () => {
+    const state0 = await api('GET', '/v1/webhooks');
+    expect(state0.body).toMatchObject({ key: 'booking-dev', configured: true, url: hooks.url, disabled: false, consecutiveFailures: 0 });
+
+    hooks.status = 500;
+    const first = (await t.submit({ ...base, to: ['carol@dest.test'] })).body.id;
+    // maxAttempts 3: the event is tried three times, with growing gaps (0.2 s, 0.4 s), then given up.
+    const tries = await hooks.waitFor((b) => b?.messageId === first && b.type === 'delivered', 3);
+    await new Promise((r) => setTimeout(r, 1000));
+    const firstTries = hooks.matching((b) => b?.messageId === first);
+    expect(firstTries).toHaveLength(3);
+    expect(new Set(firstTries.map((x) => x.body.id)).size).toBe(1);
+    const gaps = [tries[1].receivedAt - tries[0].receivedAt, tries[2].receivedAt - tries[1].receivedAt];
+    expect(gaps[0]).toBeGreaterThanOrEqual(150);
+    expect(gaps[1]).toBeGreaterThanOrEqual(350);
+    let state = await api('GET', '/v1/webhooks');
+    expect(state.body).toMatchObject({ disabled: false, consecutiveFailures: 3 });
+
+    // Two more failures (5 in a row): the webhook is disabled, and this event is not retried further.
+    const second = (await t.submit({ ...base, to: ['dave@dest.test'] })).body.id;
+    await hooks.waitFor((b) => b?.messageId === second, 2);
+    const deadline = Date.now() + 5000;
+    while (!(state = await api('GET', '/v1/webhooks')).body.disabled && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(state.body.disabled).toBe(true);
+    expect(state.body.reason).toMatch(/5 consecutive failed deliveries; last: HTTP 500/);
+    expect(Date.parse(state.body.disabledAt)).toBeGreaterThan(Date.now() - 60_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(hooks.matching((b) => b?.messageId === second)).toHaveLength(2);
+    expect(await t.gateway.metrics.render()).toMatch(/^kurir_webhooks_disabled_total 1$/m);
+
+    const log = await api('GET', '/v1/webhooks/deliveries?limit=5');
+    expect(log.status).toBe(200);
+    expect(log.body.items).toHaveLength(5);
+    expect(log.body.items.every((a: any) => a.result === 'failed' && a.statusCode === 500 && a.error === 'HTTP 500')).toBe(true);
+    expect(log.body.items[0]).toMatchObject({ messageId: second, type: 'delivered', attempt: 2 });
+    expect(log.body.items.map((a: any) => a.attempt)).toEqual([2, 1, 3, 2, 1]);
+
+    // While disabled, events are dropped (not sent).
+    const before = hooks.requests.length;
+    const third = (await t.submit({ ...base, to: ['erin@dest.test'] })).body.id;
+    await t.waitForStatus(third, (s) => s.status === 'delivered');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(hooks.requests.length).toBe(before);
+    expect(await t.gateway.metrics.render()).toMatch(/^kurir_webhooks_total\{result="dropped"\} [1-9]/m);
+
+    // Another key may not look at or re-enable it; the key itself (or an admin) may.
+    expect((await api('POST', '/v1/webhooks/enable?key=admin-dev')).status).toBe(403);
+    hooks.status = 200;
+    const enabled = await api('POST', '/v1/webhooks/enable');
+    expect(enabled.body).toEqual({ key: 'booking-dev', wasDisabled: true });
+    expect((await api('GET', '/v1/webhooks')).body).toMatchObject({ disabled: false, reason: null, consecutiveFailures: 0 });
+
+    const fourth = (await t.submit({ ...base, to: ['frank@dest.test'] })).body.id;
+    const [ok] = await hooks.waitFor((b) => b?.messageId === fourth && b.type === 'delivered');
+    expect(ok.status).toBe(200);
+    expect(verifyKurirSignature(ok.raw, ok.headers['kurir-signature'] as string, SECRET)).toBe(true);
+    const latest = await api('GET', '/v1/webhooks/deliveries?limit=1');
+    expect(latest.body.items[0]).toMatchObject({ messageId: fourth, result: 'sent', statusCode: 200, attempt: 1 });
+  });
+
+  it('lets admins look at another key; keys without a webhook say so', async () => {
+    const asAdmin = await api('GET', '/v1/webhooks?key=booking-dev', ADMIN_KEY);
+    expect(asAdmin.body).toMatchObject({ key: 'booking-dev', configured: true, disabled: false });
+    expect((await api('GET', '/v1/webhooks', ADMIN_KEY)).body).toMatchObject({ key: 'admin-dev', configured: false });
+    expect((await api('GET', '/v1/webhooks?key=admin-dev')).status).toBe(403);
+    expect((await api('POST', '/v1/webhooks/enable', ADMIN_KEY)).status).toBe(404);
+    expect((await fetch(`${t.url}/v1/webhooks`)).status).toBe(401);
+  });
+});

@@ -1,0 +1,169 @@
+/**
+ * Property tests of the report parser's boundary (src/feedback/report.ts): random bytes and mutated
+ * fixtures — truncated, bytes flipped, headers deleted, huge headers, binary parts, deep nesting — never
+ * make it throw or reject; it answers a DSN, an ARF report, or a typed "unusable" reason. The pure field
+ * parsers under it are total over arbitrary strings too.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { parseFeedbackReport } from '../../../src/feedback/arf.js';
+import { parseDeliveryStatus, parsePlainBounce } from '../../../src/feedback/dsn.js';
+import { originalRefs } from '../../../src/feedback/mime.js';
+import { parseReport, UNUSABLE_REASONS, type FeedbackReport } from '../../../src/feedback/report.js';
+import { verpAddress } from '../../../src/lib/verp.js';
+import { fixtureNames, loadFixture } from '../../helpers/feedback-fixtures.js';
+
+const values = { verp: verpAddress('01hq7x3k9m2n4p6r8t0v2w4y6z', 'bounce.example.test', 'property-secret'), rcpt: 'nobody@example.org', messageId: 'orig-1@example.test' };
+const fixtures = fixtureNames().map((name) => Buffer.from(loadFixture(name, values), 'utf8'));
+const ACTIONS = new Set(['failed', 'delayed', 'delivered', 'relayed', 'expanded']);
+
+/** The shape every answer must have, whatever the input. */
+function assertWellFormed(r: FeedbackReport): void {
+  expect(['dsn', 'arf', 'unusable']).toContain(r.kind);
+  if (r.kind === 'unusable') {
+    expect(UNUSABLE_REASONS).toContain(r.reason);
+    expect(typeof r.detail).toBe('string');
+    return;
+  }
+  expect(Array.isArray(r.original.verpCandidates)).toBe(true);
+  expect(Array.isArray(r.original.to)).toBe(true);
+  if (r.kind === 'dsn') {
+    expect(r.recipients.length).toBeGreaterThan(0);
+    for (const x of r.recipients) {
+      expect(ACTIONS.has(x.action)).toBe(true);
+      if (x.status !== undefined) expect(x.status).toMatch(/^[245]\.\d{1,3}\.\d{1,3}$/);
+      if (x.code !== undefined) expect(x.code).toBeGreaterThanOrEqual(200);
+    }
+  } else {
+    expect(['abuse', 'fraud', 'virus', 'other']).toContain(r.feedbackType);
+    expect(Array.isArray(r.recipients)).toBe(true);
+  }
+}
+
+/** Parses and checks; a rejection fails the property with the input's size in the message. */
+async function parsesSafely(input: Buffer): Promise<void> {
+  let result: FeedbackReport;
+  try {
+    result = await parseReport(input, { timeoutMs: 5000 });
+  } catch (err) {
+    throw new Error(`parseReport rejected for a ${input.length}-byte input: ${String(err)}`);
+  }
+  assertWellFormed(result);
+}
+
+const fixture = fc.integer({ min: 0, max: fixtures.length - 1 }).map((i) => fixtures[i]);
+
+/** Mutations of a fixture, each a function of the original bytes. */
+const mutation: fc.Arbitrary<(b: Buffer) => Buffer> = fc.oneof(
+  // truncation anywhere
+  fc.double({ min: 0, max: 1, noNaN: true }).map((f) => (b: Buffer) => b.subarray(0, Math.floor(b.length * f))),
+  // random byte flips
+  fc.array(fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 40 }).map((flips) => (b: Buffer) => {
+    const c = Buffer.from(b);
+    for (const [pos, byte] of flips) if (c.length) c[Math.min(c.length - 1, Math.floor(pos * c.length))] = byte;
+    return c;
+  }),
+  // delete header lines (top-level or of any part) matching a random field name
+  fc.constantFrom('Content-Type', 'MIME-Version', 'Content-Transfer-Encoding', 'Final-Recipient', 'Action', 'Status', 'Feedback-Type', 'From', 'Subject', 'Diagnostic-Code', 'Original-Rcpt-To').map(
+    (name) => (b: Buffer) => Buffer.from(b.toString('latin1').replace(new RegExp(`^${name}:[^\\r\\n]*\\r?\\n`, 'gim'), ''), 'latin1'),
+  ),
+  // a huge header: one long line, or thousands of folded lines
+  fc.oneof(fc.constant('long'), fc.constant('folded'), fc.constant('many')).map((kind) => (b: Buffer) => {
+    const huge =
+      kind === 'long'
+        ? `X-Huge: ${'A'.repeat(300_000)}\r\n`
+        : kind === 'folded'
+          ? `X-Folded: start\r\n${' continued line\r\n'.repeat(20_000)}`
+          : Array.from({ length: 5000 }, (_, i) => `X-H${i}: v\r\n`).join('');
+    return Buffer.concat([Buffer.from(huge, 'latin1'), b]);
+  }),
+  // a binary part inserted before the first boundary delimiter (or appended)
+  fc.uint8Array({ minLength: 1, maxLength: 50_000 }).map((bytes) => (b: Buffer) => {
+    const text = b.toString('latin1');
+    const m = /^--([^\r\n]+)\r?$/m.exec(text);
+    const part = (boundary: string) =>
+      Buffer.concat([
+        Buffer.from(`--${boundary}\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n`, 'latin1'),
+        Buffer.from(bytes),
+        Buffer.from('\r\n', 'latin1'),
+      ]);
+    if (!m) return Buffer.concat([b, Buffer.from(bytes)]);
+    const at = Buffer.byteLength(text.slice(0, m.index), 'latin1');
+    return Buffer.concat([b.subarray(0, at), part(m[1]), b.subarray(at)]);
+  }),
+  // base64 garbage declared as the delivery-status / feedback-report encoding
+  fc.constant((b: Buffer) => Buffer.from(b.toString('latin1').replace(/(Content-Type: message\/(?:delivery-status|feedback-report)[^\r\n]*)/gi, '$1\r\nContent-Transfer-Encoding: base64'), 'latin1')),
+  // boundaries broken or duplicated
+  fc.constant((b: Buffer) => Buffer.from(b.toString('latin1').replace(/boundary="?([^";\r\n]+)"?/i, 'boundary="$1$1"'), 'latin1')),
+  fc.constant((b: Buffer) => Buffer.from(b.toString('latin1').replace(/^--([^\r\n]+)--\r?$/gm, '--$1'), 'latin1')),
+);
+
+describe('report parser boundary (property)', () => {
+  it('never throws on random bytes', async () => {
+    await fc.assert(fc.asyncProperty(fc.uint8Array({ maxLength: 20_000 }), (bytes) => parsesSafely(Buffer.from(bytes))), { numRuns: 150 });
+  });
+
+  it('never throws on random text that looks like headers and MIME', async () => {
+    const line = fc.oneof(
+      fc.constantFrom('Content-Type: multipart/report; report-type=delivery-status; boundary="b"', 'Content-Type: message/delivery-status', 'Content-Type: message/feedback-report', '--b', '--b--', '', 'Final-Recipient: rfc822; x@example.org', 'Action: failed', 'Status: 5.1.1', 'Feedback-Type: abuse', 'Content-Transfer-Encoding: base64', 'Content-Type: message/rfc822'),
+      fc.string({ maxLength: 200 }),
+    );
+    await fc.assert(fc.asyncProperty(fc.array(line, { maxLength: 120 }), (lines) => parsesSafely(Buffer.from(lines.join('\r\n'), 'utf8'))), { numRuns: 200 });
+  });
+
+  it('never throws on mutated fixtures (truncation, byte flips, deleted headers, huge headers, binary parts)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fixture, fc.array(mutation, { minLength: 1, maxLength: 3 }), async (original, mutations) => {
+        await parsesSafely(mutations.reduce<Buffer>((b, m) => m(b), original));
+      }),
+      { numRuns: 250 },
+    );
+  }, 60_000);
+
+  it('never throws on deeply nested multiparts', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 300 }), async (depth) => {
+        let body = 'Content-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; x@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n';
+        for (let i = 0; i < depth; i++) body = `Content-Type: multipart/mixed; boundary="n${i}"\r\n\r\n--n${i}\r\n${body}\r\n--n${i}--\r\n`;
+        await parsesSafely(Buffer.from(`From: MAILER-DAEMON@x.example\r\nMIME-Version: 1.0\r\n${body}`, 'latin1'));
+      }),
+      { numRuns: 20 },
+    );
+  }, 60_000);
+
+  it('parses adversarial inputs (backtracking bait) in bounded time', async () => {
+    const bait = [
+      `From: MAILER-DAEMON@x.example\r\nSubject: Undelivered Mail\r\n\r\nThis is the mail system at host x.\r\n\r\n<${'@'.repeat(1_500_000)}`,
+      `From: MAILER-DAEMON@x.example\r\nSubject: Undelivered\r\n\r\nThe mail system\r\n${'<a@b>: host x[host x['.repeat(60_000)}`,
+      `From: MAILER-DAEMON@x.example\r\nSubject: failure notice\r\n\r\n** Address not found **\r\nDelivery to the following recipient failed permanently:${' '.repeat(500_000)}\r\n${' \r\n'.repeat(200_000)}`,
+      `From: MAILER-DAEMON@x.example\r\nSubject: Returned mail\r\n\r\n${'-'.repeat(1_500_000)}`,
+      `From: postmaster@x.example\r\nSubject: Undeliverable\r\n\r\nDelivery has failed to these recipients or groups:\r\na@b.example\r\nDiagnostic information for administrators:\r\na@b.example\r\n#550 ${' '.repeat(19_000)}x\r\n`,
+      `From: MAILER-DAEMON@yahoo.com\r\nSubject: Failure Notice\r\n\r\nSorry, we were unable to deliver your message to the following address.\r\n<a@b.example>:\r\n${' - a.b.c.d'.repeat(150_000)}x`,
+      `From: MAILER-DAEMON@x.example\r\nSubject: Returned mail\r\n\r\nYour message to ${'a@'.repeat(600_000)} couldn't be delivered`,
+      `From: MAILER-DAEMON@x.example\r\nSubject: Returned mail\r\n\r\n${'b+aaaa.'.repeat(200_000)}`,
+    ];
+    for (const text of bait) {
+      const started = performance.now();
+      await parsesSafely(Buffer.from(text, 'latin1'));
+      expect(performance.now() - started, `${text.slice(0, 120)}…`).toBeLessThan(3000);
+    }
+  }, 60_000);
+
+  it('answers too-large and empty without parsing', async () => {
+    expect(await parseReport(Buffer.alloc(0))).toMatchObject({ kind: 'unusable', reason: 'empty' });
+    expect(await parseReport(Buffer.alloc(3 * 1024 * 1024, 0x41))).toMatchObject({ kind: 'unusable', reason: 'too-large' });
+  });
+
+  it('keeps the pure field parsers total over arbitrary strings', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 3000 }), fc.string({ maxLength: 100 }), (text, subject) => {
+        const ds = parseDeliveryStatus(text);
+        for (const r of ds.recipients) expect(ACTIONS.has(r.action)).toBe(true);
+        parseFeedbackReport(text);
+        parsePlainBounce(text, subject, subject);
+        originalRefs([text], text);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});

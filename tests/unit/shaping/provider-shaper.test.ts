@@ -1,0 +1,146 @@
+/** ProviderShaper against a real Redis (unique prefix): slots, GCRA rate by priority, pauses, adaptive rate. */
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { shapingSchema } from '../../../src/config/limits-schema.js';
+import type { Config } from '../../../src/config/schema.js';
+import { createLogger } from '../../../src/lib/logger.js';
+import { createMetrics } from '../../../src/metrics/metrics.js';
+import { createProviderMap } from '../../../src/metrics/provider.js';
+import { ProviderShaper } from '../../../src/shaping/provider-shaper.js';
+import { loadThrottleRules } from '../../../src/shaping/throttle-rules.js';
+import { createKeys } from '../../../src/store/keys.js';
+import { dropPrefix } from '../../helpers/test-gateway.js';
+
+const prefix = `kurir-test-shaper-${Math.random().toString(36).slice(2, 8)}`;
+let redis: Redis;
+let n = 0;
+const providers = createProviderMap([{ provider: 'acme', domains: ['acme.test'], mx: ['*.acme-mx.test'] }]);
+const rules = loadThrottleRules('config/throttle-rules.yaml');
+
+function shaper(shaping: Record<string, unknown>) {
+  const metrics = createMetrics({ defaultMetrics: false, providers: providers.names() });
+  const config = { shaping: shapingSchema.parse(shaping) } as Pick<Config, 'shaping'>;
+  const s = new ProviderShaper({ redis, keys: createKeys(`${prefix}-${n++}`), config, providers, rules, metrics, logger: createLogger({ level: 'silent' }) });
+  return { s, metrics };
+}
+
+const ok = [{ kind: 'delivered' as const, code: 250, reply: '250 ok' }];
+const tooFast = [{ kind: 'temp' as const, code: 421, reply: '421 4.7.28 rate limited' }];
+
+beforeAll(() => {
+  redis = new Redis('redis://127.0.0.1:6379');
+});
+afterAll(async () => {
+  await redis.quit();
+  for (let i = 0; i < n; i++) await dropPrefix(`${prefix}-${i}`);
+});
+
+describe('ProviderShaper', () => {
+  it('maps providers by domain, then by MX host, and remembers the MX-based answer', () => {
+    const { s } = shaper({});
+    expect(s.providerFor('gmail.com')).toBe('gmail');
+    expect(s.knownProvider('corp.test')).toBeUndefined();
+    expect(s.providerFor('corp.test', 'mx1.acme-mx.test')).toBe('acme');
+    expect(s.knownProvider('corp.test')).toBe('acme');
+    expect(s.limitsOf('other')).toEqual({ maxConnections: null, perMinute: null, adaptive: false });
+    expect(s.limitsOf('acme')).toEqual({ maxConnections: 10, perMinute: 1200, adaptive: true });
+  });
+
+  it('caps concurrent connections, keeping reserved ones for verification', async () => {
+    const { s } = shaper({ limits: { acme: { maxConnections: 3, perMinute: null } }, verificationReservedConnections: 1 });
+    const a = await s.acquire('acme', 'bulk');
+    const b = await s.acquire('acme', 'normal');
+    const c = await s.acquire('acme', 'bulk');
+    expect([a.ok, b.ok, c.ok]).toEqual([true, true, false]);
+    expect(c).toMatchObject({ reason: 'provider-connections' });
+    const v = await s.acquire('acme', 'verification');
+    expect(v.ok).toBe(true);
+    expect((await s.acquire('acme', 'verification')).ok).toBe(false);
+    if (a.ok) await s.release(a.lease, ok);
+    expect((await s.acquire('acme', 'bulk')).ok).toBe(false); // b and v hold 2: all bulk may use
+    if (v.ok) await s.release(v.lease, null);
+    expect((await s.acquire('acme', 'bulk')).ok).toBe(true);
+  });
+
+  it('spaces messages at the rate; verification may borrow intervals ahead, bulk may not', async () => {
+    const { s, metrics } = shaper({ limits: { acme: { perMinute: 60, maxConnections: null } }, burst: { verification: 3, normal: 0, bulk: 0 } });
+    expect((await s.acquire('acme', 'bulk')).ok).toBe(true);
+    const refused = await s.acquire('acme', 'bulk');
+    expect(refused).toMatchObject({ ok: false, reason: 'provider-rate' });
+    expect(!refused.ok && refused.waitMs).toBeGreaterThan(900);
+    const v = await Promise.all([1, 2, 3, 4].map(() => s.acquire('acme', 'verification')));
+    expect(v.map((d) => d.ok)).toEqual([true, true, true, false]);
+    expect(await metrics.registry.getSingleMetricAsString('kurir_shaping_refusals_total')).toContain('{limit="provider-rate"} 2');
+  });
+
+  it('halves the rate once per back-off window on "too fast", pauses, and recovers gradually', async () => {
+    const { s, metrics } = shaper({
+      limits: { acme: { perMinute: 600, maxConnections: null } },
+      backoffSeconds: 0.3,
+      recoverAfter: 2,
+      recoverStep: 0.5,
+      minPerMinute: 100,
+      burst: { verification: 1000 },
+    });
+    const lease = async () => {
+      const d = await s.acquire('acme', 'verification');
+      if (!d.ok) throw new Error(`no slot: ${d.reason}`);
+      return d.lease;
+    };
+    const l1 = await lease();
+    const l2 = await lease();
+    await s.release(l1, tooFast);
+    await s.release(l2, tooFast); // same burst: ignored
+    let [st] = (await s.status()).filter((p) => p.provider === 'acme');
+    expect(st).toMatchObject({ effectivePerMinute: 300, throttles: 1 });
+    expect(st.backoffUntil).not.toBeNull();
+    expect(st.lastSignal).toMatch(/^rate-limited: 421 4\.7\.28/);
+    expect(await s.acquire('acme', 'verification', 'job-1')).toMatchObject({ ok: false, reason: 'provider-paused', held: true });
+    expect(await metrics.registry.getSingleMetricAsString('kurir_shaping_effective_rate_per_minute')).toContain('{provider="acme"} 300');
+    expect(await metrics.registry.getSingleMetricAsString('kurir_shaping_pauses_total')).toContain('{provider="acme"} 1');
+    await new Promise((r) => setTimeout(r, 350));
+    await s.release(await lease(), tooFast); // after the window: halves again, but not below minPerMinute
+    await new Promise((r) => setTimeout(r, 350));
+    await s.release(await lease(), tooFast);
+    [st] = (await s.status()).filter((p) => p.provider === 'acme');
+    expect(st.effectivePerMinute).toBe(100);
+    await new Promise((r) => setTimeout(r, 350));
+    const seen: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      await s.release(await lease(), ok);
+      seen.push((await s.status()).find((p) => p.provider === 'acme')!.effectivePerMinute!);
+    }
+    expect(seen.slice(0, 6)).toEqual([100, 150, 150, 225, 225, 337.5]);
+    expect(seen.at(-1)).toBe(600); // back at the configured rate, never above
+    expect(st.heldJobs).toBe(1);
+  });
+
+  it('counts "connection refused" only after enough successes', async () => {
+    const { s } = shaper({ limits: { acme: { perMinute: 600, maxConnections: null } }, burst: { verification: 1000 } });
+    const refused = [{ kind: 'temp' as const, code: null, reply: 'connect ECONNREFUSED 127.0.0.1:25' }];
+    const take = async () => {
+      const d = await s.acquire('acme', 'verification');
+      if (!d.ok) throw new Error(d.reason);
+      return d.lease;
+    };
+    await s.release(await take(), refused);
+    expect((await s.status()).find((p) => p.provider === 'acme')!.throttles).toBe(0);
+    for (let i = 0; i < 20; i++) await s.release(await take(), ok);
+    await s.release(await take(), refused);
+    expect((await s.status()).find((p) => p.provider === 'acme')!.throttles).toBe(1);
+  });
+
+  it('pauses until resumed, holding jobs, and resume returns them', async () => {
+    const { s } = shaper({});
+    await s.pause('gmail', { by: 'admin' });
+    expect(await s.acquire('gmail', 'verification', 'j1')).toEqual({ ok: false, provider: 'gmail', reason: 'provider-paused', waitMs: null, held: true });
+    await s.acquire('gmail', 'bulk', 'j2');
+    const st = (await s.status()).find((p) => p.provider === 'gmail')!;
+    expect(st).toMatchObject({ adminPaused: 'indefinitely', pausedBy: 'admin', heldJobs: 2 });
+    expect((await s.resume('gmail', 'admin')).sort()).toEqual(['j1', 'j2']);
+    expect((await s.acquire('gmail', 'bulk', 'j2')).ok).toBe(true);
+    await s.pause('gmail', { by: 'admin', seconds: 60 });
+    const timed = await s.acquire('gmail', 'bulk');
+    expect(!timed.ok && timed.waitMs).toBeGreaterThan(59_000);
+  });
+});
