@@ -134,6 +134,11 @@ export const shapingSchema = z
       })
       .strict()
       .default({}),
+    /**
+     * Messages over the rate book a slot up to this far ahead and wait exactly until it (no polling);
+     * the others queue for the booking window. Verification messages never wait behind bookings.
+     */
+    bookAheadSeconds: z.number().positive().default(5),
     /** Connections of `maxConnections` that only verification messages may use (when maxConnections > 1). */
     verificationReservedConnections: z.number().int().min(0).default(1),
     /** A connection slot whose worker died is reclaimed after this long. */

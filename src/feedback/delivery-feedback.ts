@@ -36,7 +36,7 @@ export class DeliveryFeedback implements DeliveryFeedbackHook {
       for (const o of outcomes) {
         if (o.status !== 'bounced') continue;
         const decision = await policy.onFailure({ address: o.address, classification: classify({ code: o.code, text: o.reply }), source: 'smtp', messageId: record.id, at });
-        if (decision.action === 'suppressed') events.push({ type: 'suppressed', at, recipients: [o.address], reason: decision.reason, source: decision.source });
+        if (decision.action === 'suppressed' && decision.added) events.push({ type: 'suppressed', at, recipients: [o.address], reason: decision.reason, source: decision.source });
       }
     } catch (err) {
       logger.error({ err, id: record.id }, 'suppression after delivery failed');

@@ -1,7 +1,7 @@
 /**
  * Applies a bounce or complaint report received at the bounce MX: parse (src/feedback/report.ts), find the
- * message (VERP of the envelope recipient first, then VERP, X-Kurir-Id and Message-ID of the original's
- * headers), find the recipient(s) among the message's own recipients, classify (config/bounce-rules.yaml),
+ * message (the VERP envelope recipient when there is one; otherwise — reports to the fbl@ address — the
+ * VERP, X-Kurir-Id or Message-ID of the original's headers), find the recipient(s) among the message's own recipients, classify (config/bounce-rules.yaml),
  * then record timeline events, recipient states, metrics and suppressions (src/feedback/suppression.ts).
  *
  * Only recipients of the matched message can be affected, so a report can never suppress an arbitrary
@@ -83,9 +83,13 @@ async function findMessage(deps: IngestDeps, verpIds: string[], report: DsnRepor
     const record = await messages.getRecord(id);
     return record ? { id, record } : null;
   };
-  for (const id of verpIds) {
-    const found = await lookup(id);
-    if (found) return found;
+  // The envelope's VERP is signed: when there is one, it alone names the message.
+  if (verpIds.length) {
+    for (const id of verpIds) {
+      const found = await lookup(id);
+      if (found) return found;
+    }
+    return { ignored: 'unknown-message', detail: 'the VERP address names a message that is not (or no longer) stored' };
   }
   // The original's headers: its Return-Path (our VERP, verified), then X-Kurir-Id, then the Message-ID index.
   const candidates = [...(report.kind === 'arf' && report.originalMailFrom ? [report.originalMailFrom] : []), ...report.original.verpCandidates];
@@ -107,7 +111,6 @@ async function findMessage(deps: IngestDeps, verpIds: string[], report: DsnRepor
     const found = await lookup(await messages.findByHeaderMessageId(report.original.messageId));
     if (found) return found;
   }
-  if (verpIds.length) return { ignored: 'unknown-message', detail: 'the VERP address names a message that is no longer stored' };
   if (forged) return { ignored: 'forged-verp', detail: `${forged} VERP address(es) in the original did not verify` };
   return { ignored: 'unknown-message', detail: 'no VERP, X-Kurir-Id or known Message-ID' };
 }
@@ -119,18 +122,32 @@ function recipientOf(record: MessageRecord, address: string | undefined): string
   return record.recipients.find((r) => r.toLowerCase() === a);
 }
 
-/** Which recipient of the message a DSN entry is about. */
-function resolveDsnRecipient(record: MessageRecord, entry: DsnRecipient, mentioned: string[]): string | undefined {
-  const direct = recipientOf(record, entry.address) ?? recipientOf(record, entry.originalRecipient);
-  if (direct) return direct;
-  // A forwarded or aliased Final-Recipient, or a report naming no address: the VERP names the message, so its
-  // only recipient is the one; with several, an address the report text mentions decides.
-  if (record.recipients.length === 1) return record.recipients[0];
-  if (!entry.address && !entry.originalRecipient) {
-    const hits = record.recipients.filter((r) => mentioned.includes(r.toLowerCase()));
-    if (hits.length === 1) return hits[0];
+/**
+ * Which recipient of the message each DSN entry is about: entries naming a recipient (Final- or
+ * Original-Recipient) directly; when none does, a forwarded or aliased Final-Recipient, or an entry naming
+ * no address, is about the message's only recipient (the VERP names the message), and with several
+ * recipients an address the report text mentions decides.
+ */
+function resolveDsnRecipients(record: MessageRecord, entries: DsnRecipient[], mentioned: string[]): Map<string, DsnRecipient> {
+  const out = new Map<string, DsnRecipient>();
+  const put = (address: string, entry: DsnRecipient): void => {
+    // A failure outranks a delay for the same recipient.
+    const prev = out.get(address);
+    if (!prev || (entry.action === 'failed' && prev.action !== 'failed')) out.set(address, entry);
+  };
+  for (const e of entries) {
+    const direct = recipientOf(record, e.address) ?? recipientOf(record, e.originalRecipient);
+    if (direct) put(direct, e);
   }
-  return undefined;
+  if (out.size) return out;
+  for (const e of entries) {
+    if (record.recipients.length === 1) put(record.recipients[0], e);
+    else if (!e.address && !e.originalRecipient) {
+      const hits = record.recipients.filter((r) => mentioned.includes(r.toLowerCase()));
+      if (hits.length === 1) put(hits[0], e);
+    }
+  }
+  return out;
 }
 
 export class FeedbackIngest {
@@ -156,12 +173,7 @@ export class FeedbackIngest {
     const now = deps.clock.now();
     const relevant = report.recipients.filter((r) => r.action === 'failed' || r.action === 'delayed');
     if (!relevant.length) return this.ignore(input, 'no-failure', `DSN reports only ${[...new Set(report.recipients.map((r) => r.action))].join(', ')}`, record.id);
-    const entries = new Map<string, DsnRecipient>();
-    for (const entry of relevant) {
-      const address = resolveDsnRecipient(record, entry, report.mentioned);
-      // A failure outranks a delay for the same recipient.
-      if (address && (!entries.has(address) || (entry.action === 'failed' && entries.get(address)?.action !== 'failed'))) entries.set(address, entry);
-    }
+    const entries = resolveDsnRecipients(record, relevant, report.mentioned);
     if (!entries.size) return this.ignore(input, 'unknown-recipient', `none of ${relevant.length} reported recipient(s) is a recipient of the message`, record.id);
 
     const states = await deps.messages.getRecipients(record.id, [...entries.keys()]);
@@ -189,7 +201,7 @@ export class FeedbackIngest {
       updates.push({ address, state });
       deps.metrics.bounces.inc({ provider: deps.providers.byDomain(domainOf(address)), category: c.category, type: c.type });
       const decision = await deps.policy.onFailure({ address, classification: c, source: 'dsn', messageId: record.id, at: now });
-      if (decision.action === 'suppressed') {
+      if (decision.action === 'suppressed' && decision.added) {
         events.push({ type: 'suppressed', at: now, recipients: [address], reason: decision.reason, source: decision.source });
         outcome.suppressed.push(address);
       } else if (decision.action === 'sender-side') {
@@ -219,7 +231,7 @@ export class FeedbackIngest {
     for (const address of complainers) {
       deps.metrics.complaints.inc({ provider: deps.providers.byDomain(domainOf(address)) });
       const decision = await deps.policy.onComplaint({ address, messageId: record.id, at: now });
-      if (decision.action === 'suppressed') suppressed.push(address);
+      if (decision.action === 'suppressed' && decision.added) suppressed.push(address);
     }
     if (suppressed.length) events.push({ type: 'suppressed', at: now, recipients: suppressed, reason: 'complaint', source: 'arf' });
     await deps.messages.update(record.id, [], events);

@@ -7,7 +7,9 @@
  *   suppress: they mean Kurir's own reputation or setup is broken, and are counted for alerting instead;
  * - a hard failure suppresses at once (reason = its category);
  * - a soft failure suppresses only after `feedback.softBounceThreshold` soft failures of different
- *   messages within `feedback.softBounceWindowDays`; a delivery to the address starts the count again;
+ *   messages within `feedback.softBounceWindowDays`. A later delivery to the address cancels the
+ *   synchronous ones (a 250 after a 552 shows the mailbox works again) but not those reported by DSNs:
+ *   a receiving MX answers 250 and bounces afterwards, so its 250 proves nothing about the mailbox;
  * - a complaint (ARF abuse/fraud/virus/other) suppresses with reason `complaint`.
  */
 import type { Redis } from 'ioredis';
@@ -29,6 +31,15 @@ export function rulesClassifier(rules: BounceRules): ReplyClassifier {
 }
 
 export type SuppressionSource = 'smtp' | 'dsn' | 'arf';
+
+// Drops the synchronous (`smtp:`-prefixed) soft failures of each address. KEYS: soft-bounce sets.
+const RESET_SYNC_SCRIPT = `
+for _, k in ipairs(KEYS) do
+  for _, m in ipairs(redis.call('ZRANGE', k, 0, -1)) do
+    if string.sub(m, 1, 5) == 'smtp:' then redis.call('ZREM', k, m) end
+  end
+end
+return 0`;
 
 export type SuppressionDecision =
   | { action: 'suppressed'; reason: string; source: SuppressionSource; added: boolean }
@@ -68,7 +79,7 @@ export class SuppressionPolicy {
       return { action: 'sender-side' };
     }
     if (c.type === 'hard') return this.suppress(f.address, c.category, f.source, f.messageId, f.at);
-    const count = await this.countSoft(f.address, f.messageId, f.at);
+    const count = await this.countSoft(f.address, `${f.source}:${f.messageId}`, f.at);
     const threshold = this.deps.config.softBounceThreshold;
     if (count < threshold) return { action: 'soft-counted', count, threshold };
     await this.deps.redis.del(this.deps.keys.softBounces(f.address));
@@ -80,27 +91,30 @@ export class SuppressionPolicy {
     return this.suppress(c.address, 'complaint', 'arf', c.messageId, c.at);
   }
 
-  /** A delivery to these addresses ends their run of soft failures. */
+  /** A delivery to these addresses cancels their synchronous soft failures. */
   async onDelivered(addresses: string[]): Promise<void> {
     if (!addresses.length) return;
-    await this.deps.redis.del(...addresses.map((a) => this.deps.keys.softBounces(a)));
+    await this.deps.redis.eval(RESET_SYNC_SCRIPT, addresses.length, ...addresses.map((a) => this.deps.keys.softBounces(a)));
   }
 
+  /** Adds the entry unless the address is already suppressed (the first reason, time and message are kept). */
   private async suppress(address: string, reason: string, source: SuppressionSource, messageId: string, at: number): Promise<SuppressionDecision> {
+    const [existing] = await this.deps.suppressions.check([address]);
+    if (existing) return { action: 'suppressed', reason: existing.reason, source, added: false };
     const added = await this.deps.suppressions.add({ address: address.toLowerCase(), reason, source, at, messageId });
     if (added) this.deps.metrics.suppressionsAdded.inc({ reason });
     this.deps.logger.info({ id: messageId, reason, source, added }, 'recipient suppressed');
     return { action: 'suppressed', reason, source, added };
   }
 
-  /** Records one soft failure (once per message) and answers how many fall within the window. */
-  private async countSoft(address: string, messageId: string, at: number): Promise<number> {
+  /** Records one soft failure (`<source>:<message id>`: once per message) and answers how many fall within the window. */
+  private async countSoft(address: string, member: string, at: number): Promise<number> {
     const key = this.deps.keys.softBounces(address);
     const windowMs = Math.ceil(this.deps.config.softBounceWindowDays * 86_400_000);
     const res = await this.deps.redis
       .multi()
       .zremrangebyscore(key, '-inf', `(${at - windowMs}`)
-      .zadd(key, at, messageId)
+      .zadd(key, at, member)
       .zcard(key)
       .pexpire(key, windowMs)
       .exec();

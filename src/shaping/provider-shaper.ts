@@ -11,9 +11,14 @@
  * provider pauses for `backoffSeconds`; after every `recoverAfter` clean deliveries the rate grows by
  * `recoverStep` until it is back at the configured rate.
  *
+ * A job over the rate does not poll: when the next free slot is within `bookAheadSeconds` it books it
+ * and is delayed exactly until then; otherwise it joins a per-priority queue for the booking window and
+ * is delayed until its turn (one rate interval per job ahead of it). Verification never waits for
+ * bookings. Pauses and slow-downs void the bookings (their jobs queue again at the new rate).
+ *
  * Each decision is one Lua script (atomic); state lives in `<prefix>:shaping:<provider>` (hash),
- * `…:leases` (zset of connection leases, reclaimed after `leaseSeconds` if a worker dies) and `…:held`
- * (ids of jobs parked while the provider is paused, promoted on resume).
+ * `…:leases` (zset of connection leases, reclaimed after `leaseSeconds` if a worker dies), `…:held`
+ * (ids of jobs parked while the provider is paused, promoted on resume), `…:booked` and `…:waiters:<priority>`.
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -24,9 +29,11 @@ import type { ProviderMap } from '../metrics/provider.js';
 import type { Keys } from '../store/keys.js';
 import type { ReplyOutcome, ThrottleRules } from './throttle-rules.js';
 
-// KEYS: state leases held. ARGV: maxRate maxConn reserved isVerification burst leaseId leaseMs jobId
+// KEYS: state leases held booked waiters(of this priority).
+// ARGV: maxRate maxConn reserved isVerification burst leaseId leaseMs jobId horizonMs
 // Returns { status, waitMs, effectiveRate, pausedUntil }: 0 ok, 1 paused by an admin (waitMs -1 = until
-// resumed), 2 backing off after a "too fast" reply, 3 no connection slot, 4 over the rate.
+// resumed), 2 backing off after a "too fast" reply, 3 no connection slot, 4 over the rate (come back in
+// waitMs: the job's turn in the queue for the booking window), 5 a rate slot is booked in waitMs.
 const ACQUIRE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -34,16 +41,17 @@ local st = redis.call('HMGET', KEYS[1], 'rate', 'tat', 'pausedUntil', 'adminPaus
 local maxRate = tonumber(ARGV[1])
 local rate = tonumber(st[1]) or maxRate
 if maxRate > 0 and rate > maxRate then rate = maxRate end
+local jobId = ARGV[8]
 local admin = tonumber(st[4])
 if admin and (admin == 0 or admin > now) then
-  if ARGV[8] ~= '' then redis.call('SADD', KEYS[3], ARGV[8]) end
+  if jobId ~= '' then redis.call('SADD', KEYS[3], jobId) end
   local wait = -1
   if admin > 0 then wait = admin - now end
   return {1, wait, tostring(rate), tostring(admin)}
 end
 local pausedUntil = tonumber(st[3]) or 0
 if pausedUntil > now then
-  if ARGV[8] ~= '' then redis.call('SADD', KEYS[3], ARGV[8]) end
+  if jobId ~= '' then redis.call('SADD', KEYS[3], jobId) end
   return {2, pausedUntil - now, tostring(rate), tostring(pausedUntil)}
 end
 local maxConn = tonumber(ARGV[2])
@@ -53,19 +61,42 @@ if maxConn > 0 then
   if ARGV[4] ~= '1' then limit = math.max(1, maxConn - tonumber(ARGV[3])) end
   if redis.call('ZCARD', KEYS[2]) >= limit then return {3, 0, tostring(rate), '0'} end
 end
-if rate > 0 then
+local booked = false
+if jobId ~= '' and redis.call('ZREM', KEYS[4], jobId) == 1 then booked = true end
+if rate > 0 and not booked then
   local interval = 60000 / rate
   local tat = tonumber(st[2]) or now
   if tat < now then tat = now end
+  local horizon = math.max(tonumber(ARGV[9]), interval)
   local tolerance = interval * tonumber(ARGV[5])
-  if tat - now > tolerance then return {4, math.ceil(tat - tolerance - now), tostring(rate), '0'} end
+  -- Verification never waits behind slots that other messages booked.
+  if ARGV[4] == '1' then tolerance = tolerance + horizon end
+  if tat - now > tolerance then
+    if jobId ~= '' and tat - now <= horizon then
+      redis.call('HSET', KEYS[1], 'tat', string.format('%.3f', tat + interval))
+      redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - 60000)
+      redis.call('ZADD', KEYS[4], math.floor(tat), jobId)
+      redis.call('ZREM', KEYS[5], jobId)
+      return {5, math.ceil(tat - now), tostring(rate), '0'}
+    end
+    local wait = tat - horizon - now
+    if jobId ~= '' then
+      redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
+      wait = wait + redis.call('ZCARD', KEYS[5]) * interval
+      redis.call('ZADD', KEYS[5], math.floor(now + wait), jobId)
+    end
+    return {4, math.ceil(wait), tostring(rate), '0'}
+  end
   redis.call('HSET', KEYS[1], 'tat', string.format('%.3f', tat + interval))
 end
 if maxConn > 0 then redis.call('ZADD', KEYS[2], now + tonumber(ARGV[7]), ARGV[6]) end
-if ARGV[8] ~= '' then redis.call('SREM', KEYS[3], ARGV[8]) end
+if jobId ~= '' then
+  redis.call('SREM', KEYS[3], jobId)
+  redis.call('ZREM', KEYS[5], jobId)
+end
 return {0, 0, tostring(rate), '0'}`;
 
-// KEYS: state leases. ARGV: leaseId outcome maxRate minRate backoffMs recoverAfter recoverStep afterSuccesses reply adaptive
+// KEYS: state leases booked. ARGV: leaseId outcome maxRate minRate backoffMs recoverAfter recoverStep afterSuccesses reply adaptive
 // outcome: ok | throttle | other | none. Returns { event, effectiveRate, pausedUntil }; event is
 // none | paused | recovered | ignored (a throttle signal inside the current back-off window, or too few successes).
 const RELEASE = `
@@ -100,7 +131,9 @@ if maxRate > 0 then
   rate = math.max(tonumber(ARGV[4]), rate / 2)
   redis.call('HSET', KEYS[1], 'rate', string.format('%.3f', rate))
 end
-redis.call('HSET', KEYS[1], 'pausedUntil', pausedUntil, 'throttledAt', now, 'clean', 0, 'streak', 0, 'lastSignal', ARGV[9])
+redis.call('HSET', KEYS[1], 'pausedUntil', pausedUntil, 'throttledAt', now, 'clean', 0, 'streak', 0, 'lastSignal', ARGV[9], 'tat', pausedUntil)
+-- Slots booked at the old rate are void: their jobs queue again at the new rate after the pause.
+redis.call('DEL', KEYS[3])
 redis.call('HINCRBY', KEYS[1], 'throttles', 1)
 return {'paused', tostring(rate), tostring(pausedUntil)}`;
 
@@ -129,6 +162,8 @@ export type ShapingDecision =
       waitMs: number | null;
       /** The job was parked in the provider's held set (resume promotes it). */
       held: boolean;
+      /** A rate slot is booked for the job in `waitMs`: it runs then without polling. */
+      booked: boolean;
     };
 
 /** One provider's state as the admin API shows it. */
@@ -179,8 +214,8 @@ export class ProviderShaper {
   constructor(private readonly deps: ShaperDeps) {
     const r = deps.redis as Scripted;
     if (typeof r.kurirShapeAcquire !== 'function') {
-      r.defineCommand('kurirShapeAcquire', { numberOfKeys: 3, lua: ACQUIRE });
-      r.defineCommand('kurirShapeRelease', { numberOfKeys: 2, lua: RELEASE });
+      r.defineCommand('kurirShapeAcquire', { numberOfKeys: 5, lua: ACQUIRE });
+      r.defineCommand('kurirShapeRelease', { numberOfKeys: 3, lua: RELEASE });
     }
     this.redis = r;
   }
@@ -230,6 +265,8 @@ export class ProviderShaper {
       this.deps.keys.shapingState(provider),
       this.deps.keys.shapingLeases(provider),
       this.deps.keys.shapingHeld(provider),
+      this.deps.keys.shapingBooked(provider),
+      this.deps.keys.shapingWaiters(provider, priority),
       limits.perMinute ?? 0,
       limits.maxConnections ?? 0,
       s.verificationReservedConnections,
@@ -238,15 +275,16 @@ export class ProviderShaper {
       lease.id,
       Math.round(s.leaseSeconds * 1000),
       jobId,
+      Math.round(s.bookAheadSeconds * 1000),
     );
     const effective = num(rate);
     const m = this.deps.metrics;
     if (effective !== null && effective > 0) m.shapingRate.set({ provider }, effective);
     m.shapingPaused.set({ provider }, status === 1 || status === 2 ? 1 : 0);
     if (status === 0) return { ok: true, lease };
-    const reason: ShapingRefusal = status === 3 ? 'provider-connections' : status === 4 ? 'provider-rate' : 'provider-paused';
+    const reason: ShapingRefusal = status === 3 ? 'provider-connections' : status === 4 || status === 5 ? 'provider-rate' : 'provider-paused';
     m.shapingRefusals.inc({ limit: reason });
-    return { ok: false, provider, reason, waitMs: waitMs < 0 ? null : waitMs, held: (status === 1 || status === 2) && jobId !== '' };
+    return { ok: false, provider, reason, waitMs: waitMs < 0 ? null : waitMs, held: (status === 1 || status === 2) && jobId !== '', booked: status === 5 };
   }
 
   /**
@@ -264,6 +302,7 @@ export class ProviderShaper {
     const [event, rate, pausedUntil] = await this.redis.kurirShapeRelease(
       this.deps.keys.shapingState(provider),
       this.deps.keys.shapingLeases(provider),
+      this.deps.keys.shapingBooked(provider),
       limits.maxConnections === null ? '' : lease.id,
       outcome,
       limits.perMinute ?? 0,
@@ -328,7 +367,13 @@ export class ProviderShaper {
   /** Pauses sending to a provider until `resume` (or for `seconds`). Jobs wait delayed, not failed. */
   async pause(provider: string, opts: { by: string; seconds?: number }): Promise<void> {
     const until = opts.seconds ? Date.now() + opts.seconds * 1000 : 0;
-    await this.redis.hset(this.deps.keys.shapingState(provider), 'adminPaused', String(until), 'pausedBy', opts.by);
+    // Booked slots are void: after the pause every job queues again for the rate.
+    await this.redis
+      .multi()
+      .hset(this.deps.keys.shapingState(provider), 'adminPaused', String(until), 'pausedBy', opts.by)
+      .hdel(this.deps.keys.shapingState(provider), 'tat')
+      .del(this.deps.keys.shapingBooked(provider))
+      .exec();
     this.deps.metrics.shapingPauses.inc({ provider });
     this.deps.metrics.shapingPaused.set({ provider }, 1);
     this.deps.logger.info({ provider, by: opts.by, until: until ? new Date(until).toISOString() : 'resume' }, 'shaping: provider paused by an admin');

@@ -2,9 +2,9 @@
  * Runs one delivery job under per-provider shaping. The slot is taken before the job's MX is resolved
  * when the provider is already known from the recipient domain (or an earlier send), else right before
  * the first SMTP send, once the MX host tells the provider. A job that gets no slot is held: the worker
- * moves it back to the delayed set (priority kept, no attempt counted, nothing on the timeline) for a
- * short, jittered wait that grows with the number of times the job was held, so a large backlog does
- * not spin.
+ * moves it back to the delayed set (priority kept, no attempt counted, nothing on the timeline) until its
+ * booked rate slot or its turn (see ProviderShaper), or for a short jittered wait when connections are
+ * busy, so a large backlog does not spin.
  */
 import type { Priority } from '../config/schema.js';
 import { deliverToDomain, type DeliveryDeps, type DeliveryResult } from '../delivery/deliver.js';
@@ -35,11 +35,17 @@ export interface ShapedResult extends DeliveryResult {
   holdUntil?: number;
 }
 
-/** Extra wait after a refusal: random, up to a cap that doubles with each hold of the same job. */
+/**
+ * Extra wait after a refusal, so jobs do not come back in lockstep: none for a booked slot, a little for
+ * a turn in the rate queue (already spaced by the shaper), and for connection slots and pauses a random
+ * wait whose cap doubles with each hold of the same job.
+ */
 function spreadMs(job: ShapedJob, refusal: Refusal): number {
+  if (refusal.booked) return 0;
+  if (refusal.reason === 'provider-rate') return Math.round(Math.random() * 20);
   const k = Math.min(Math.max(job.attemptsStarted - 1, 0), 7);
-  const cap = job.priority === 'verification' ? 200 : refusal.reason === 'provider-connections' ? 2000 : 5000;
-  return Math.round(Math.random() * Math.min(cap, 100 * 2 ** k));
+  const cap = job.priority === 'verification' ? 200 : refusal.reason === 'provider-connections' ? 2000 : 1000;
+  return Math.round(Math.random() * Math.min(cap, 50 * 2 ** k));
 }
 
 async function hold(deps: DeliveryDeps, job: ShapedJob, refusal: Refusal, recheckMs: number): Promise<ShapedResult> {
@@ -63,7 +69,7 @@ async function hold(deps: DeliveryDeps, job: ShapedJob, refusal: Refusal, rechec
       wait = Math.min(wait, recheckMs, Math.max(0, record.expiresAt - now) + 50);
     }
   }
-  return { holdUntil: now + Math.max(wait, 10) + spreadMs(job, refusal) };
+  return { holdUntil: now + Math.max(wait, refusal.booked ? 0 : 10) + spreadMs(job, refusal) };
 }
 
 /** Delivers a job's message to its domain within the provider's limits, or says how long to hold it. */

@@ -30,6 +30,10 @@ export interface Keys {
   shapingLeases(provider: string): string;
   /** Set of job ids held back because the provider is paused (resume promotes them). */
   shapingHeld(provider: string): string;
+  /** Sorted set of job ids that booked a future rate slot (score: the slot time, ms). */
+  shapingBooked(provider: string): string;
+  /** Sorted set of job ids of one priority waiting for the booking window (score: when each comes back). */
+  shapingWaiters(provider: string, priority: string): string;
   /** BullMQ's own prefix: its keys live below `<prefix>:q`. */
   bullPrefix(): string;
 }
@@ -54,6 +58,8 @@ export function createKeys(prefix: string): Keys {
     shapingState: (provider) => `${prefix}:shaping:${provider}`,
     shapingLeases: (provider) => `${prefix}:shaping:${provider}:leases`,
     shapingHeld: (provider) => `${prefix}:shaping:${provider}:held`,
+    shapingBooked: (provider) => `${prefix}:shaping:${provider}:booked`,
+    shapingWaiters: (provider, priority) => `${prefix}:shaping:${provider}:waiters:${priority}`,
     bullPrefix: () => `${prefix}:q`,
   };
 }

@@ -58,6 +58,7 @@ function observeEverything(m: ReturnType<typeof createMetrics>): void {
   m.bounces.inc({ provider: 'yahoo', category: 'mailbox-full', type: 'soft' });
   m.complaints.inc({ provider: 'yahoo' });
   m.suppressionsAdded.inc({ reason: 'hard-bounce' });
+  m.feedbackIgnored.inc({ reason: 'truncated' });
   m.webhooks.inc({ result: 'sent' });
   m.placement.inc({ provider: 'microsoft', folder: 'spam' });
   m.confirmations.inc({ provider: 'apple' });

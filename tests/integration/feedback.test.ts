@@ -1,0 +1,228 @@
+/**
+ * The feedback loop end to end: a real gateway (roles intake, api, worker, feedback) on loopback, DNS on
+ * loopback, an SMTP receiver as the recipients' MX, and reports sent with nodemailer to the bounce MX
+ * (`gateway.ports.feedback`). The gateway's clock is injected so DSNs can arrive "hours later".
+ */
+import nodemailer from 'nodemailer';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verpAddress } from '../../src/lib/verp.js';
+import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
+import { loadFixture } from '../helpers/feedback-fixtures.js';
+import { startReceiver, type Receiver } from '../helpers/receiver.js';
+import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+
+let dns: DnsServer;
+let receiver: Receiver;
+let t: TestGateway;
+let offsetMs = 0;
+const clock = { now: () => Date.now() + offsetMs };
+const HOUR = 3_600_000;
+
+const base = { from: 'Passport office <noreply@example.test>', subject: 'Your booking', text: 'Booking confirmed.', priority: 'normal' };
+
+beforeAll(async () => {
+  receiver = await startReceiver({
+    hostname: 'mx.dest.test',
+    rules: { 'gone@dest.test': { code: 550, message: '5.1.1 The email account that you tried to reach does not exist' } },
+  });
+  dns = await startDnsServer({
+    'dest.test': { MX: [{ exchange: 'mx.dest.test', priority: 10 }] },
+    'mx.dest.test': { A: ['127.0.0.1'] },
+  });
+  t = await startTestGateway({
+    dns,
+    overrides: { roles: ['intake', 'api', 'worker', 'feedback'], delivery: { mxPort: receiver.port }, feedback: { port: 0, maxMessageBytes: 64 * 1024, softBounceThreshold: 3 } },
+    gatewayOptions: { clock },
+  });
+  t.publishDkim(dns);
+});
+
+afterAll(async () => {
+  await t?.close();
+  await receiver?.close();
+  await dns?.close();
+});
+
+/** Submits a message to one recipient and waits until it is delivered; answers its id, VERP and Message-ID. */
+async function delivered(to: string): Promise<{ id: string; verp: string; messageId: string }> {
+  const res = await t.submit({ ...base, to: [to] });
+  expect(res.status).toBe(202);
+  const s = await t.waitForStatus(res.body.id, (x) => x.status === 'delivered');
+  const msg = receiver.messages.find((m) => m.rcptTo.includes(to))!;
+  return { id: res.body.id, verp: msg.mailFrom, messageId: s.messageId.replace(/^<|>$/g, '') };
+}
+
+/** Sends a report to the bounce MX as a remote MTA would (null sender for DSNs). */
+async function report(to: string, raw: string, from = ''): Promise<{ ok: true; response: string } | { ok: false; code: number; response: string }> {
+  const transport = nodemailer.createTransport({ host: '127.0.0.1', port: t.gateway.ports.feedback, secure: false, tls: { rejectUnauthorized: false } });
+  try {
+    const info = await transport.sendMail({ envelope: { from, to: [to] }, raw });
+    return { ok: true, response: info.response };
+  } catch (err) {
+    const e = err as { responseCode?: number; response?: string };
+    return { ok: false, code: e.responseCode ?? 0, response: e.response ?? String(err) };
+  } finally {
+    transport.close();
+  }
+}
+
+async function metric(name: string, labels: Record<string, string>): Promise<number> {
+  const m = (await t.gateway.metrics.registry.getSingleMetric(name)?.get())?.values ?? [];
+  const hit = m.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x));
+  return hit?.value ?? 0;
+}
+
+describe('feedback loop', () => {
+  it('exposes the bounce MX port', () => {
+    expect(t.gateway.ports.feedback).toBeGreaterThan(0);
+  });
+
+  it('suppresses a recipient refused with 550 5.1.1, and refuses the next submission to it with 422', async () => {
+    const res = await t.submit({ ...base, to: ['gone@dest.test'] });
+    const s = await t.waitForStatus(res.body.id, (x) => x.status === 'bounced');
+    expect(s.recipients['gone@dest.test'].reply).toMatch(/^550 5\.1\.1/);
+    expect(s.events.map((e: any) => e.type)).toEqual(['queued', 'attempt', 'bounced', 'suppressed']);
+    expect(s.events.at(-1)).toMatchObject({ reason: 'invalid-recipient', source: 'smtp', recipients: ['gone@dest.test'] });
+    const [entry] = await t.gateway.suppressions.check(['gone@dest.test']);
+    expect(entry).toMatchObject({ address: 'gone@dest.test', reason: 'invalid-recipient', source: 'smtp', messageId: res.body.id });
+
+    const again = await t.submit({ ...base, to: ['gone@dest.test'] });
+    expect(again.status).toBe(422);
+    expect(again.body.error.code).toBe('SUPPRESSED');
+    expect(again.body.error.message).toContain('gone@dest.test');
+  });
+
+  it('records a DSN that arrives hours later on the timeline, bounces and suppresses the recipient', async () => {
+    const m = await delivered('alice@dest.test');
+    offsetMs = 5 * HOUR;
+    try {
+      const sent = await report(m.verp, loadFixture('postfix-dsn.eml', { verp: m.verp, rcpt: 'alice@dest.test', messageId: m.messageId }));
+      expect(sent).toMatchObject({ ok: true });
+      expect(sent.response).toMatch(/^250 2\.0\.0 Report applied/);
+      const s = await t.status(m.id);
+      expect(s.status).toBe('bounced');
+      expect(s.recipients['alice@dest.test']).toMatchObject({ status: 'bounced', category: 'invalid-recipient' });
+      const bounce = s.events.find((e: any) => e.type === 'bounced');
+      expect(bounce).toMatchObject({ async: true, category: 'invalid-recipient', bounceType: 'hard', status: '5.1.1', remoteMta: 'mx.example.net', format: 'rfc3464', recipients: ['alice@dest.test'] });
+      expect(bounce.reply).toMatch(/^550 5\.1\.1 <alice@dest\.test>: Recipient address rejected/);
+      const delivery = s.events.find((e: any) => e.type === 'delivered');
+      expect(Date.parse(bounce.at) - Date.parse(delivery.at)).toBeGreaterThanOrEqual(5 * HOUR - 60_000);
+      expect(s.events.at(-1)).toMatchObject({ type: 'suppressed', reason: 'invalid-recipient', source: 'dsn' });
+      expect((await t.gateway.suppressions.check(['alice@dest.test']))[0]).toMatchObject({ reason: 'invalid-recipient', source: 'dsn', messageId: m.id });
+      expect(await metric('kurir_feedback_bounces_total', { provider: 'other', category: 'invalid-recipient', type: 'hard' })).toBeGreaterThanOrEqual(1);
+      expect((await t.submit({ ...base, to: ['alice@dest.test'] })).status).toBe(422);
+    } finally {
+      offsetMs = 0;
+    }
+  });
+
+  it('records an ARF complaint and suppresses the complainer (reason complaint)', async () => {
+    const m = await delivered('carol@dest.test');
+    const before = await metric('kurir_feedback_complaints_total', { provider: 'other' });
+    const sent = await report('fbl@bounce.example.test', loadFixture('arf-outlook-jmrp.eml', { verp: m.verp, rcpt: 'carol@dest.test', messageId: m.messageId }), 'staff@hotmail.com');
+    expect(sent).toMatchObject({ ok: true });
+    const s = await t.status(m.id);
+    expect(s.status).toBe('delivered');
+    expect(s.events.find((e: any) => e.type === 'complained')).toMatchObject({ recipients: ['carol@dest.test'], feedbackType: 'abuse', userAgent: 'Hotmail FBL' });
+    expect(s.events.at(-1)).toMatchObject({ type: 'suppressed', reason: 'complaint', source: 'arf' });
+    expect((await t.gateway.suppressions.check(['carol@dest.test']))[0]).toMatchObject({ reason: 'complaint', source: 'arf', messageId: m.id });
+    expect(await metric('kurir_feedback_complaints_total', { provider: 'other' })).toBe(before + 1);
+    expect(await metric('kurir_suppressions_added_total', { reason: 'complaint' })).toBeGreaterThanOrEqual(1);
+  });
+
+  it('matches a complaint without a VERP by the Message-ID of the original', async () => {
+    const m = await delivered('dave@dest.test');
+    const sent = await report('fbl@bounce.example.test', loadFixture('arf-yahoo.eml', { verp: 'nobody@elsewhere.test', rcpt: 'dave@dest.test', messageId: m.messageId }), 'feedback@arf.mail.yahoo.com');
+    expect(sent).toMatchObject({ ok: true });
+    const s = await t.status(m.id);
+    expect(s.events.find((e: any) => e.type === 'complained')).toMatchObject({ recipients: ['dave@dest.test'], feedbackType: 'abuse' });
+    expect((await t.gateway.suppressions.check(['dave@dest.test']))[0]).toMatchObject({ reason: 'complaint' });
+  });
+
+  it('refuses a forged VERP address at RCPT with 550 and suppresses nothing', async () => {
+    const m = await delivered('erin@dest.test');
+    const forged = m.verp.replace(/\.([0-9a-f]+)@/, (_all, tok: string) => `.${tok.split('').reverse().join('')}@`);
+    expect(forged).not.toBe(m.verp);
+    const before = await metric('kurir_feedback_reports_ignored_total', { reason: 'forged-verp' });
+    const sent = await report(forged, loadFixture('rfc3464-failed.eml', { verp: forged, rcpt: 'erin@dest.test', messageId: m.messageId }));
+    expect(sent).toMatchObject({ ok: false, code: 550 });
+    expect(await metric('kurir_feedback_reports_ignored_total', { reason: 'forged-verp' })).toBe(before + 1);
+    expect(await t.gateway.suppressions.check(['erin@dest.test'])).toEqual([]);
+    expect((await t.status(m.id)).events.map((e: any) => e.type)).toEqual(['queued', 'attempt', 'delivered']);
+  });
+
+  it('refuses relaying to another domain and unknown local parts with 550', async () => {
+    const relay = await report('someone@elsewhere.test', 'Subject: relay?\r\n\r\nhello\r\n', 'spammer@elsewhere.test');
+    expect(relay).toMatchObject({ ok: false, code: 550 });
+    expect(relay.response).toMatch(/^550 5\.7\.1/);
+    const unknown = await report('postmaster-x@bounce.example.test', 'Subject: hi\r\n\r\nhello\r\n');
+    expect(unknown).toMatchObject({ ok: false, code: 550 });
+    expect(unknown.response).toMatch(/^550 5\.1\.1/);
+  });
+
+  it('answers 250 for unusable reports (truncated, unknown message, auto-reply) and changes nothing', async () => {
+    const m = await delivered('frank@dest.test');
+    const values = { verp: m.verp, rcpt: 'frank@dest.test', messageId: m.messageId };
+    const truncated = await report(m.verp, loadFixture('rfc3464-truncated.eml', values));
+    expect(truncated).toMatchObject({ ok: true });
+    expect(truncated.response).toMatch(/not used \(truncated\)/);
+    const auto = await report(m.verp, loadFixture('auto-reply.eml', values));
+    expect(auto.response).toMatch(/not used \(auto-reply\)/);
+    const malformed = await report(m.verp, loadFixture('malformed-mime.eml', values));
+    expect(malformed).toMatchObject({ ok: true });
+
+    // A VERP that verifies, for a message that is not (or no longer) stored.
+    const secret = (await t.gateway.redis.get(`${t.config.redis.prefix}:verp-secret`))!;
+    const ghost = verpAddress('01hzzzzzzzzzzzzzzzzzzzzzzz', t.config.bounce.domain, secret);
+    const unknown = await report(ghost, loadFixture('rfc3464-failed.eml', { ...values, verp: ghost }));
+    expect(unknown.response).toMatch(/not used \(unknown-message\)/);
+
+    expect(await t.gateway.suppressions.check(['frank@dest.test'])).toEqual([]);
+    expect((await t.status(m.id)).events.map((e: any) => e.type)).toEqual(['queued', 'attempt', 'delivered']);
+    expect(await metric('kurir_feedback_reports_ignored_total', { reason: 'truncated' })).toBeGreaterThanOrEqual(1);
+    expect(await metric('kurir_feedback_reports_ignored_total', { reason: 'unknown-message' })).toBeGreaterThanOrEqual(1);
+  });
+
+  it('refuses a report over the size limit with 552 5.3.4', async () => {
+    const m = await delivered('gina@dest.test');
+    const big = `${loadFixture('rfc3464-failed.eml', { verp: m.verp, rcpt: 'gina@dest.test', messageId: m.messageId }).replace(/--RAA14128\.773615765\/mta\.example\.org--\r\n$/, '')}--RAA14128.773615765/mta.example.org\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n${'QUJD'.repeat(19).concat('\r\n').repeat(1200)}--RAA14128.773615765/mta.example.org--\r\n`;
+    const sent = await report(m.verp, big);
+    expect(sent).toMatchObject({ ok: false, code: 552 });
+    expect(await t.gateway.suppressions.check(['gina@dest.test'])).toEqual([]);
+  });
+
+  it('never suppresses for a sender-side failure (DMARC policy), but counts it', async () => {
+    const m = await delivered('hank@dest.test');
+    const before = await metric('kurir_feedback_bounces_total', { provider: 'other', category: 'policy', type: 'hard' });
+    const sent = await report(m.verp, loadFixture('rfc3464-dmarc-policy.eml', { verp: m.verp, rcpt: 'hank@dest.test', messageId: m.messageId }));
+    expect(sent).toMatchObject({ ok: true });
+    const s = await t.status(m.id);
+    expect(s.events.find((e: any) => e.type === 'bounced')).toMatchObject({ async: true, category: 'policy', status: '5.7.26' });
+    expect(s.events.some((e: any) => e.type === 'suppressed')).toBe(false);
+    expect(await t.gateway.suppressions.check(['hank@dest.test'])).toEqual([]);
+    expect(await metric('kurir_feedback_bounces_total', { provider: 'other', category: 'policy', type: 'hard' })).toBe(before + 1);
+  });
+
+  it('records a delayed DSN without changing the recipient state', async () => {
+    const m = await delivered('ivy@dest.test');
+    await report(m.verp, loadFixture('rfc3464-delayed.eml', { verp: m.verp, rcpt: 'ivy@dest.test', messageId: m.messageId }));
+    const s = await t.status(m.id);
+    expect(s.recipients['ivy@dest.test'].status).toBe('delivered');
+    expect(s.events.at(-1)).toMatchObject({ type: 'delayed', status: '4.4.1', recipients: ['ivy@dest.test'] });
+  });
+
+  it('suppresses after softBounceThreshold soft bounces of different messages, not before', async () => {
+    const fixture = (m: { verp: string; messageId: string }) => loadFixture('postfix-plain.eml', { verp: m.verp, rcpt: 'full@dest.test', messageId: m.messageId });
+    for (let i = 1; i <= 3; i++) {
+      const m = await delivered('full@dest.test');
+      receiver.messages.splice(0, receiver.messages.length, ...receiver.messages.filter((x) => !x.rcptTo.includes('full@dest.test')));
+      await report(m.verp, fixture(m));
+      await report(m.verp, fixture(m)); // the same report twice counts once
+      const s = await t.status(m.id);
+      expect(s.events.find((e: any) => e.type === 'bounced')).toMatchObject({ category: 'mailbox-full', bounceType: 'soft' });
+      const hits = await t.gateway.suppressions.check(['full@dest.test']);
+      if (i < 3) expect(hits, `after ${i} soft bounce(s)`).toEqual([]);
+      else expect(hits[0]).toMatchObject({ reason: 'mailbox-full', source: 'dsn' });
+    }
+  });
+});
