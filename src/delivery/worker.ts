@@ -5,6 +5,7 @@ import type { ProviderShaper } from '../shaping/provider-shaper.js';
 import { deliverShaped, type ShapedResult } from '../shaping/shaped-delivery.js';
 import type { Keys } from '../store/keys.js';
 import { deliverToDomain, type DeliveryDeps } from './deliver.js';
+import { boundedClose } from '../queue/bounded-close.js';
 
 export interface DeliveryWorker {
   readonly worker: Worker<DeliveryJobData>;
@@ -45,18 +46,5 @@ export function startDeliveryWorker(deps: DeliveryDeps, connection: Redis, keys:
   );
   worker.on('failed', (job, err) => deps.logger.error({ err, job: job?.id }, 'delivery job failed'));
   worker.on('error', (err) => deps.logger.warn({ err }, 'delivery worker error'));
-  let closing: Promise<void> | null = null;
-  return {
-    worker,
-    close(graceMs = deps.config.delivery.shutdownGraceSeconds * 1000) {
-      closing ??= (async () => {
-        let timer: NodeJS.Timeout | undefined;
-        const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), graceMs)));
-        const r = await Promise.race([worker.close().then(() => 'closed' as const), timedOut]);
-        clearTimeout(timer);
-        if (r === 'timeout') await worker.close(true);
-      })();
-      return closing;
-    },
-  };
+  return { worker, close: boundedClose(worker, deps.config.delivery.shutdownGraceSeconds * 1000) };
 }

@@ -20,6 +20,7 @@ import { WEBHOOK_QUEUE, type WebhookJobData } from '../queue/webhook-queue.js';
 import type { Keys } from '../store/keys.js';
 import type { MessageStore } from '../store/message-store.js';
 import type { WebhookStore } from '../store/webhook-store.js';
+import { boundedClose } from '../queue/bounded-close.js';
 import {
   EVENT_ID_HEADER,
   SIGNATURE_HEADER,
@@ -147,18 +148,5 @@ export function startWebhookWorker(deps: WebhookWorkerDeps, connection: Redis, k
     if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) deps.logger.warn({ job: job.id, err: err.message }, 'webhook given up');
   });
   worker.on('error', (err) => deps.logger.warn({ err }, 'webhook worker error'));
-  let closing: Promise<void> | null = null;
-  return {
-    worker,
-    close(graceMs = deps.config.delivery.shutdownGraceSeconds * 1000) {
-      closing ??= (async () => {
-        let timer: NodeJS.Timeout | undefined;
-        const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), graceMs)));
-        const r = await Promise.race([worker.close().then(() => 'closed' as const), timedOut]);
-        clearTimeout(timer);
-        if (r === 'timeout') await worker.close(true);
-      })();
-      return closing;
-    },
-  };
+  return { worker, close: boundedClose(worker, deps.config.delivery.shutdownGraceSeconds * 1000) };
 }
