@@ -153,7 +153,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
     }
     if (config.roles.includes('feedback')) {
       const secret = await verpSecret(config, redis, keys.verpSecret());
-      const ingest = new FeedbackIngest({ config, messages, policy, classify, metrics, providers: createProviderMap(), logger, clock, verpSecret: secret });
+      const ingest = new FeedbackIngest({ config, messages, policy, classify, metrics, providers, logger, clock, verpSecret: secret });
       const mx = createBounceServer({ config, logger, metrics, ingest, verpSecret: secret, tls: await tls() });
       ports.feedback = await mx.listen();
       closers.push(() => mx.close());

@@ -7,6 +7,8 @@ import type { Keys } from '../store/keys.js';
 import { deliverToDomain, type DeliveryDeps } from './deliver.js';
 import { boundedClose } from '../queue/bounded-close.js';
 
+const SHAPING_METRICS_REFRESH_MS = 15_000;
+
 export interface DeliveryWorker {
   readonly worker: Worker<DeliveryJobData>;
   /** Stops taking jobs, lets in-flight ones finish within `graceMs`, then hands the rest back. Safe twice. */
@@ -46,5 +48,18 @@ export function startDeliveryWorker(deps: DeliveryDeps, connection: Redis, keys:
   );
   worker.on('failed', (job, err) => deps.logger.error({ err, job: job?.id }, 'delivery job failed'));
   worker.on('error', (err) => deps.logger.warn({ err }, 'delivery worker error'));
-  return { worker, close: boundedClose(worker, deps.config.delivery.shutdownGraceSeconds * 1000) };
+  if (!shaper) return { worker, close: boundedClose(worker, deps.config.delivery.shutdownGraceSeconds * 1000) };
+  // Shaping gauges follow the cluster state (pauses and rates set by other processes) between deliveries.
+  const refresh = (): void => void shaper.refreshMetrics().catch((err: unknown) => deps.logger.debug({ err }, 'shaping metrics refresh failed'));
+  refresh();
+  const timer = setInterval(refresh, SHAPING_METRICS_REFRESH_MS);
+  timer.unref();
+  const close = boundedClose(worker, deps.config.delivery.shutdownGraceSeconds * 1000);
+  return {
+    worker,
+    close(graceMs?: number) {
+      clearInterval(timer);
+      return close(graceMs);
+    },
+  };
 }

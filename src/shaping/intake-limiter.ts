@@ -53,6 +53,12 @@ function isOver(err: unknown): err is RateLimiterRes {
   return err instanceof RateLimiterRes;
 }
 
+/** A store failure of a limiter: Redis not answering is UNAVAILABLE (503 / 451 4.3.0), like everywhere else. */
+function storeError(err: unknown): KurirError {
+  if (err instanceof Error && /Redis connection is not ready/i.test(err.message)) return new KurirError('UNAVAILABLE', undefined, { cause: err });
+  return toKurirError(err);
+}
+
 export class IntakeLimiter {
   private readonly limiters = new Map<string, RateLimiterRedis>();
   private readonly credentialLimits = new Map<string, { perSecond: number | null; perDay: number | null }>();
@@ -210,7 +216,7 @@ export class IntakeLimiter {
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected' && !isOver(s.reason));
     if (failed) {
       await refund();
-      throw toKurirError(failed.reason);
+      throw storeError(failed.reason);
     }
     const over = items.flatMap((item, i) => {
       const s = settled[i];
@@ -239,7 +245,7 @@ export class IntakeLimiter {
     const results = await Promise.all(
       items.map((i) =>
         i.limiter.get(i.key).catch((err: unknown) => {
-          throw toKurirError(err);
+          throw storeError(err);
         }),
       ),
     );

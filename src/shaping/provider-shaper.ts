@@ -364,6 +364,17 @@ export class ProviderShaper {
     });
   }
 
+  /**
+   * Sets the shaping gauges of every provider from Redis (effective rate of rate-limited providers, paused
+   * or not), so a process shows the cluster's state even for providers it has not sent to lately.
+   */
+  async refreshMetrics(): Promise<void> {
+    for (const st of await this.status()) {
+      if (st.effectivePerMinute !== null) this.deps.metrics.shapingRate.set({ provider: st.provider }, st.effectivePerMinute);
+      this.deps.metrics.shapingPaused.set({ provider: st.provider }, st.adminPaused !== null || st.backoffUntil !== null ? 1 : 0);
+    }
+  }
+
   /** Pauses sending to a provider until `resume` (or for `seconds`). Jobs wait delayed, not failed. */
   async pause(provider: string, opts: { by: string; seconds?: number }): Promise<void> {
     const until = opts.seconds ? Date.now() + opts.seconds * 1000 : 0;

@@ -296,5 +296,7 @@ describe('admin controls', () => {
     expect((await admin(t, 'POST', `/v1/messages/${newMessageId()}/retry`)).status).toBe(404);
     const { body } = await admin(t, 'GET', '/v1/shaping');
     expect(body.providers.map((p: any) => p.provider)).toEqual(expect.arrayContaining(['gmail', 'microsoft', 'yahoo', 'apple', 'other', 'ctl', 'slowmx', 'ratemx']));
+    // The worker publishes every rate-limited provider's effective rate from the start, not only after sending.
+    expect(await t.gateway.metrics.render()).toMatch(/kurir_shaping_effective_rate_per_minute\{provider="gmail"\} 1200\n/);
   });
 });

@@ -141,3 +141,14 @@ describe('IntakeLimiter', () => {
     await l.checkRecipients(['p@dest.test']);
   });
 });
+
+describe('IntakeLimiter with Redis down', () => {
+  it('answers UNAVAILABLE (503 / 451 4.3.0), not an internal error', async () => {
+    const down = new Redis('redis://127.0.0.1:1', { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const config = { limits: limitsSchema.parse({}), apiKeys: [], smtpAccounts: [] } as unknown as Pick<Config, 'limits' | 'apiKeys' | 'smtpAccounts'>;
+    const l = new IntakeLimiter({ redis: down, keys: createKeys(`${prefix}-down`), config, clock, metrics: createMetrics({ defaultMetrics: false }) });
+    await expect(l.reserve({ credential: booking, recipients: ['a@b.test'], priority: 'verification', fromDomain: 'example.test' })).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    await expect(l.checkRecipients(['a@b.test'])).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    down.disconnect();
+  });
+});
