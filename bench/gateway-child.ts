@@ -12,6 +12,7 @@ export const BENCH_API_KEY = 'bench-api-key-0123456789abcdef';
 export const BENCH_SMTP = { user: 'bench', pass: 'bench-smtp-password' };
 
 export interface GatewayChild {
+  label: string;
   proc: ChildProcess;
   pid: number;
   httpPort: number;
@@ -41,6 +42,8 @@ export interface ChildOptions {
   deliveryConcurrency?: number;
   /** Extra node flags, e.g. ['--cpu-prof', '--cpu-prof-dir=…']. */
   nodeFlags?: string[];
+  /** Wait for /healthz (default); a worker-only process has no HTTP listener and is only checked to stay up. */
+  waitForHttp?: boolean;
   /** Modules to --import after tsx (TypeScript allowed). */
   preload?: string[];
   label: string;
@@ -80,6 +83,7 @@ export async function startGatewayChild(o: ChildOptions): Promise<GatewayChild> 
   proc.stderr?.on('data', keep);
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   const child: GatewayChild = {
+    label: o.label,
     proc,
     pid: proc.pid as number,
     httpPort,
@@ -93,6 +97,11 @@ export async function startGatewayChild(o: ChildOptions): Promise<GatewayChild> 
       clearTimeout(t);
     },
   };
+  if (o.waitForHttp === false) {
+    await new Promise((r) => setTimeout(r, 3000));
+    if (proc.exitCode !== null) throw new Error(`gateway (${o.label}) exited with ${proc.exitCode}:\n${out}`);
+    return child;
+  }
   for (let i = 0; i < 300; i++) {
     const ok = await fetch(`http://127.0.0.1:${httpPort}/healthz`).then((r) => r.ok).catch(() => false);
     if (ok) return child;

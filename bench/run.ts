@@ -4,6 +4,8 @@
  * so its RSS is its own. Bounded (about 4 minutes at most) and self-stopping.
  *
  * Env: BENCH_SCALE (default 1; 0.1 for a smoke run), BENCH_E2E_CONCURRENCY (default "20,50"),
+ * BENCH_E2E_SPLIT (delivery concurrency of a further end-to-end run with the worker in its own process; default
+ * 20, 0 skips it),
  * BENCH_CPU_PROF=1 (profile the accept-only child and the first end-to-end child with --cpu-prof and print
  * their top costs; profiling slows them a little),
  * BENCH_CPU_PROF_DIR (keep the .cpuprofile files there), BENCH_CHILD_NODELAY=1 (experiment: TCP_NODELAY on
@@ -29,6 +31,8 @@ if (!(SCALE > 0 && SCALE <= 1)) throw new Error('BENCH_SCALE must be in (0, 1]')
 const scaled = (n: number, min = 20): number => Math.max(min, Math.round(n * SCALE));
 const E2E_CONCURRENCY = (process.env.BENCH_E2E_CONCURRENCY ?? '20,50').split(',').map(Number).filter((n) => n > 0);
 const PROFILE = process.env.BENCH_CPU_PROF === '1';
+/** Delivery concurrency of the extra end-to-end run with intake+api and worker in two processes; 0 skips it. */
+const E2E_SPLIT = Number(process.env.BENCH_E2E_SPLIT ?? 20);
 /** Experiment: TCP_NODELAY on every socket the gateway child connects (its SMTP delivery client). */
 const CHILD_NODELAY = process.env.BENCH_CHILD_NODELAY === '1';
 const PRELOAD = CHILD_NODELAY ? [pathToFileURL(resolve('bench/nodelay-preload.ts')).href] : [];
@@ -66,7 +70,8 @@ interface PhaseResult {
 let redis: Redis;
 let sink: Sink;
 let dns: DnsServer;
-let child: GatewayChild | null = null;
+/** The gateway processes of the current set-up (one, or two when intake and worker run apart). */
+let children: GatewayChild[] = [];
 const results: PhaseResult[] = [];
 const memory: Record<string, unknown> = {};
 const prefix = `kurir-bench-${Math.random().toString(36).slice(2, 10)}`;
@@ -84,9 +89,10 @@ function machineBusySeconds(): number {
   return (f[0] + f[1] + f[2] + f[5] + f[6]) / 100;
 }
 
-async function cpuSnap(pid: number): Promise<CpuSnap> {
+async function cpuSnap(pids: number[]): Promise<CpuSnap> {
   const u = process.cpuUsage();
-  return { machine: machineBusySeconds(), gateway: cpuSecondsOf(pid), redis: await redisCpu(), bench: (u.user + u.system) / 1e6, at: performance.now() };
+  const gateway = pids.reduce((sum, pid) => sum + cpuSecondsOf(pid), 0);
+  return { machine: machineBusySeconds(), gateway, redis: await redisCpu(), bench: (u.user + u.system) / 1e6, at: performance.now() };
 }
 
 function cpuDiff(a: CpuSnap, b: CpuSnap): PhaseResult['cpu'] {
@@ -95,15 +101,20 @@ function cpuDiff(a: CpuSnap, b: CpuSnap): PhaseResult['cpu'] {
   return { ...d, other, wall: (b.at - a.at) / 1000 };
 }
 
-/** Runs `fn` as a measured phase on the current child: resets the peak-RSS mark first, reads it after. */
+/**
+ * Runs `fn` as a measured phase on the current children: resets their peak-RSS marks first, reads them after
+ * (the sum when there are two processes).
+ */
 async function phase(name: string, target: string | undefined, fn: () => Promise<{ stats: Stats; notes?: string[] }>): Promise<PhaseResult> {
-  const c = child!;
+  const pids = children.map((c) => c.pid);
   await waitForQuiet(20_000);
-  resetPeak(c.pid);
-  const a = await cpuSnap(c.pid);
+  for (const pid of pids) resetPeak(pid);
+  const a = await cpuSnap(pids);
   const { stats, notes = [] } = await fn();
-  const b = await cpuSnap(c.pid);
-  const r: PhaseResult = { phase: name, target, stats, peakRssMiB: memoryOf(c.pid).hwmMiB, cpu: cpuDiff(a, b), notes };
+  const b = await cpuSnap(pids);
+  const peaks = pids.map((pid) => memoryOf(pid).hwmMiB);
+  if (peaks.length > 1) notes.push(`peak RSS per process: ${peaks.map((m, i) => `${children[i].label} ${m.toFixed(0)} MiB`).join(', ')}`);
+  const r: PhaseResult = { phase: name, target, stats, peakRssMiB: peaks.reduce((x, y) => x + y, 0), cpu: cpuDiff(a, b), notes };
   results.push(r);
   const cpu = r.cpu;
   console.log(
@@ -187,8 +198,15 @@ async function verifySamples(): Promise<string> {
 }
 
 async function startChild(opts: Omit<ChildOptions, 'dir' | 'prefix' | 'dnsAddress' | 'mxPort'>, dir: string, prefix: string): Promise<GatewayChild> {
-  child = await startGatewayChild({ ...opts, preload: PRELOAD, dir, prefix, dnsAddress: dns.address, mxPort: sink.port });
-  return child;
+  const c = await startGatewayChild({ ...opts, preload: PRELOAD, dir, prefix, dnsAddress: dns.address, mxPort: sink.port });
+  children.push(c);
+  return c;
+}
+
+async function stopChildren(graceMs?: number): Promise<void> {
+  const list = children;
+  children = [];
+  await Promise.all(list.map((c) => c.stop(graceMs)));
 }
 
 /**
@@ -264,19 +282,27 @@ async function main(): Promise<void> {
       return { stats: r, notes: [`latency counted from when each request was due; max client scheduling lag ${r.maxLagMs.toFixed(1)} ms`] };
     });
     http.close();
-    await gw.stop();
-    child = null;
+    await stopChildren();
     await dropPrefix(prefix);
 
     // ---- End to end: intake + api + worker -----------------------------------------------------
-    for (const [runIndex, concurrency] of E2E_CONCURRENCY.entries()) {
+    const variants = [...E2E_CONCURRENCY.map((concurrency) => ({ concurrency, split: false })), ...(E2E_SPLIT > 0 ? [{ concurrency: E2E_SPLIT, split: true }] : [])];
+    for (const [runIndex, { concurrency, split }] of variants.entries()) {
+      const tag = `c${concurrency}${split ? '-split' : ''}`;
       if (left() < 30_000) {
-        console.log(`\n[e2e c${concurrency}] skipped: time budget spent`);
+        console.log(`\n[e2e ${tag}] skipped: time budget spent`);
         continue;
       }
-      console.log(`\n[e2e] gateway roles intake+api+worker, delivery.concurrency ${concurrency}`);
-      const flags = PROFILE && runIndex === 0 ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, `e2e-c${concurrency}`)}`] : [];
-      const g = await startChild({ roles: ['intake', 'api', 'worker'], label: `e2e-${concurrency}`, deliveryConcurrency: concurrency, nodeFlags: flags }, dir, prefix);
+      let g: GatewayChild;
+      if (split) {
+        console.log(`\n[e2e] two gateway processes: roles intake+api | roles worker (delivery.concurrency ${concurrency})`);
+        g = await startChild({ roles: ['intake', 'api'], label: 'intake+api' }, dir, prefix);
+        await startChild({ roles: ['worker'], label: 'worker', deliveryConcurrency: concurrency, waitForHttp: false }, dir, prefix);
+      } else {
+        console.log(`\n[e2e] gateway roles intake+api+worker, delivery.concurrency ${concurrency}`);
+        const flags = PROFILE && runIndex === 0 ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, `e2e-c${concurrency}`)}`] : [];
+        g = await startChild({ roles: ['intake', 'api', 'worker'], label: `e2e-${concurrency}`, deliveryConcurrency: concurrency, nodeFlags: flags }, dir, prefix);
+      }
       const client = new HttpClient(g.httpPort, CLIENT_CONCURRENCY);
       sink.reset();
       await httpClosedLoop(client, WARMUP, CLIENT_CONCURRENCY, seq, deadline);
@@ -285,7 +311,8 @@ async function main(): Promise<void> {
       sink.reset();
 
       let ids: string[] = [];
-      await phase(`4. end to end, ${N_E2E} msgs via HTTP c${CLIENT_CONCURRENCY}, delivery.concurrency ${concurrency}`, '≥ 400 delivered/s', async () => {
+      const setup = split ? `, 2 processes (intake+api | worker)` : '';
+      await phase(`4. end to end, ${N_E2E} msgs via HTTP c${CLIENT_CONCURRENCY}, delivery.concurrency ${concurrency}${setup}`, '≥ 400 delivered/s', async () => {
         const t0 = performance.now();
         const sub = await httpClosedLoop(client, N_E2E, CLIENT_CONCURRENCY, seq, deadline);
         seq += N_E2E;
@@ -312,7 +339,7 @@ async function main(): Promise<void> {
       const extra = perMessage.reduce((sum, [, e]) => sum + e.bytes / msgs, 0);
       const perFinished = finished.totalBytes + extra;
       const perKind = Object.fromEntries(Object.entries(foot).map(([k, e]) => [k, { keys: e.keys, bytes: e.bytes, bytesPerMessage: e.bytes / msgs }]));
-      memory[`finished_c${concurrency}`] = { bytesPerFinishedMessage: perFinished, sample: finished, scan: { messages: msgs, perKind } };
+      memory[`finished_${tag}`] = { bytesPerFinishedMessage: perFinished, sample: finished, scan: { messages: msgs, perKind } };
       console.log(
         `  Redis per finished message: ${perFinished.toFixed(0)} bytes = msg ${finished.msgBytes.toFixed(0)} + rcpt ${finished.rcptBytes.toFixed(0)} + events ${finished.eventsBytes.toFixed(0)} ` +
           `(MEMORY USAGE SAMPLES 0 of ${finished.sampled} sampled messages)` +
@@ -335,12 +362,11 @@ async function main(): Promise<void> {
         });
       }
       client.close();
-      await g.stop();
-      child = null;
+      await stopChildren();
       await dropPrefix(prefix);
     }
   } finally {
-    await child?.stop(5000);
+    await stopChildren(5000);
     await dropPrefix(prefix).catch(() => undefined);
     await sink.close();
     await dns.close();
@@ -379,7 +405,7 @@ async function main(): Promise<void> {
 
 const watchdog = setTimeout(() => {
   console.error('benchmark exceeded its time budget: stopping');
-  child?.proc.kill('SIGKILL');
+  for (const c of children) c.proc.kill('SIGKILL');
   const bail = setTimeout(() => process.exit(1), 5000);
   void dropPrefix(prefix).finally(() => {
     clearTimeout(bail);
@@ -394,6 +420,6 @@ main()
   })
   .catch((err: unknown) => {
     console.error(err);
-    child?.proc.kill('SIGKILL');
+    for (const c of children) c.proc.kill('SIGKILL');
     process.exit(1);
   });
