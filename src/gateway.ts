@@ -77,11 +77,16 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   redis.on('close', () => metrics.redisUp.set(0));
   await waitReady(redis, 10_000);
   metrics.redisUp.set(1);
+  // BullMQ producers get their own fail-fast connection: BullMQ defines dozens of Lua commands on the
+  // client it is given, and ioredis copies them into every MULTI the stores run on a shared one.
+  const queueRedis = createRedis(config.redis.url, 'command');
+  queueRedis.on('error', (err) => logger.debug({ err: err.message }, 'redis queue connection error'));
+  await waitReady(queueRedis, 10_000);
 
   // Webhooks hook into the MessageStore: every committed timeline event (delivery, bounce, complaint)
   // passes its EventSink, which queues a webhook job when the message's API key has a webhook.
   const webhookStore = new WebhookStore(redis, keys, config.webhooks.historySize);
-  const webhookQueue = webhookTargets(config).size ? new WebhookQueue(redis, keys, config.webhooks) : null;
+  const webhookQueue = webhookTargets(config).size ? new WebhookQueue(queueRedis, keys, config.webhooks) : null;
   const eventSink = webhookQueue ? new WebhookProducer({ config, queue: webhookQueue, store: webhookStore, metrics, logger }) : undefined;
   const messages = new MessageStore(redis, keys, config.retention.days * 86400, eventSink);
   const suppressions = new SuppressionStore(redis, keys);
@@ -90,7 +95,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   const policy = new SuppressionPolicy({ redis, keys, suppressions, metrics, logger, config: config.feedback });
   let tlsMaterial: Promise<TlsMaterial> | undefined;
   const tls = (): Promise<TlsMaterial> => (tlsMaterial ??= loadOrCreateTls(config, logger));
-  const queue = new DeliveryQueue(redis, keys);
+  const queue = new DeliveryQueue(queueRedis, keys);
   // Per-provider shaping state in Redis, shared by the worker (slots, adaptive rate) and the admin API.
   const shaper = new ProviderShaper({ redis, keys, config, providers, rules: loadThrottleRules(config.shaping.throttleRulesFile), metrics, logger });
   metrics.setQueueProvider(() => queueSnapshot(queue.queue, clock));
@@ -171,6 +176,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
     await queue.close().catch(() => undefined);
     await webhookQueue?.close().catch(() => undefined);
     if (workerConnection) await closeRedis(workerConnection);
+    await closeRedis(queueRedis);
     await closeRedis(redis);
     throw err;
   }
@@ -192,6 +198,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
         await queue.close().catch(() => undefined);
         await webhookQueue?.close().catch(() => undefined);
         if (workerConnection) await closeRedis(workerConnection);
+        await closeRedis(queueRedis);
         await closeRedis(redis);
       })();
       return closing;
