@@ -1,0 +1,64 @@
+/**
+ * The bounded label values and histogram buckets of Kurir's metrics (see ./metrics.ts). Every label
+ * value a metric may carry is listed here, which is what keeps the series count bounded.
+ */
+export const METRIC_PREFIX = 'kurir_';
+
+export const INTAKE_INTERFACES = ['smtp', 'http'] as const;
+export type IntakeInterface = (typeof INTAKE_INTERFACES)[number];
+
+export const PRIORITIES = ['verification', 'normal', 'bulk'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
+export const QUEUE_STATES = ['waiting', 'delayed', 'active', 'prioritized'] as const;
+export type QueueState = (typeof QUEUE_STATES)[number];
+
+export const DELIVERY_RESULTS = ['delivered', 'deferred', 'bounced', 'expired'] as const;
+export type DeliveryResult = (typeof DELIVERY_RESULTS)[number];
+
+/**
+ * Outcome categories: the `category` values of config/bounce-rules.yaml (src/feedback/rules.ts validates
+ * rules against this list). A delivered attempt uses "none"; 5.7.x auth/DMARC/PTR replies are "policy";
+ * a message whose lifetime ran out is "message-expired".
+ */
+export const DELIVERY_CATEGORIES = [
+  'none',
+  'invalid-recipient',
+  'bad-domain',
+  'mailbox-full',
+  'inactive-mailbox',
+  'policy',
+  'spam-block',
+  'rate-limit',
+  'greylist',
+  'network',
+  'dns',
+  'protocol',
+  'message-expired',
+  'other',
+] as const;
+export type DeliveryCategory = (typeof DELIVERY_CATEGORIES)[number];
+
+export const BOUNCE_TYPES = ['hard', 'soft'] as const;
+export type BounceType = (typeof BOUNCE_TYPES)[number];
+
+export const PLACEMENT_FOLDERS = ['inbox', 'spam', 'missing'] as const;
+export type PlacementFolder = (typeof PLACEMENT_FOLDERS)[number];
+
+/** sent: 2xx; failed: an attempt that failed (it may be retried); dropped: not sent because the key's webhook is disabled. */
+export const WEBHOOK_RESULTS = ['sent', 'failed', 'dropped'] as const;
+export type WebhookResult = (typeof WEBHOOK_RESULTS)[number];
+
+/** Buckets for intake accept latency: 1 ms … 1 s. */
+export const INTAKE_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+/** Buckets for accept → delivered: 0.1 s … 1 h. 300 s is the verification SLO edge (alerts use le="300"). */
+export const DELIVERY_TIME_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
+/** Buckets for delivered → confirmed by the booking system: 10 s … 1 day. */
+export const CONFIRM_TIME_BUCKETS = [10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400];
+
+export interface QueueSnapshot {
+  jobs: Array<{ state: QueueState; priority: Priority; count: number }>;
+  /** Age of the oldest waiting (not yet delivered) verification job; 0 when there is none. */
+  oldestVerificationAgeSeconds: number;
+}
+export type QueueProvider = () => Promise<QueueSnapshot>;
