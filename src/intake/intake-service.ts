@@ -137,6 +137,10 @@ export class IntakeService {
     if (recipients.length > config.smtp.maxRecipients) {
       throw new KurirError('TOO_MANY_RECIPIENTS', `to: at most ${config.smtp.maxRecipients} recipients per message`, { field: 'to' });
     }
+    // A replay of a request that was stored returns its first answer before any policy that may have
+    // changed since (suppression, limits) is applied again.
+    const replay = await this.replay(sub);
+    if (replay) return replay;
     const prepared = prepareMessage(sub.raw, { hostname: config.hostname, now });
     const from = normalizeAddress(prepared.fromAddresses[0], 'from');
     this.checkSenderDomain(sub.credential, from, 'from');
@@ -168,7 +172,8 @@ export class IntakeService {
         }
         // Same request again: reuse its id. If the first attempt stored it, creation below is a no-op.
         id = existing.id;
-        if (await messages.getRecord(id)) return { id, duplicate: true };
+        const stored = await this.replay(sub);
+        if (stored) return stored;
       }
     }
     // Frees this request's key when it is certain nothing was stored, so a corrected retry is not a 409.
@@ -190,6 +195,21 @@ export class IntakeService {
       await reservation?.refund();
       throw err;
     }
+  }
+
+  /**
+   * The first answer to an Idempotency-Key request that was stored, or null. The jobs are enqueued again
+   * (a no-op when they exist; a job of a finished message does nothing) in case the first attempt stored
+   * the message but failed before or while queueing it.
+   */
+  private async replay(sub: Submission): Promise<Accepted | null> {
+    if (!sub.idempotency) return null;
+    const claim = await this.deps.idempotency.get(sub.credential.name, sub.idempotency.key);
+    if (!claim || claim.hash !== sub.idempotency.requestHash) return null;
+    const record = await this.deps.messages.getRecord(claim.id);
+    if (!record) return null;
+    await this.deps.queue.enqueue(record.id, record.priority, [...new Set(record.recipients.map(domainOf))]);
+    return { id: record.id, duplicate: true };
   }
 
   private async storeAndQueue(

@@ -28,6 +28,12 @@ export class IdempotencyStore {
     return existing ? (JSON.parse(existing) as IdempotencyClaim) : null;
   }
 
+  /** The claim held for `key`, if any, without taking it. */
+  async get(owner: string, key: string): Promise<IdempotencyClaim | null> {
+    const existing = await this.redis.get(this.keys.idempotency(owner, key));
+    return existing ? (JSON.parse(existing) as IdempotencyClaim) : null;
+  }
+
   /** Releases a claim whose request was refused, so a corrected retry with the same key can go through. */
   async release(owner: string, key: string, id: string): Promise<void> {
     const k = this.keys.idempotency(owner, key);

@@ -196,6 +196,17 @@ describe('POST /v1/messages and GET /v1/messages/:id', () => {
     expect([r1.status, r2.status, r3.status]).toEqual([202, 202, 409]);
     expect(r2.body.id).toBe(r1.body.id);
 
+    // A replay returns the first answer even when the recipient was suppressed since.
+    const replayHeaders = { 'idempotency-key': `replay-${run}` };
+    const before = await api('POST', '/v1/messages', { json: message({ to: ['later-gone@dest.test'] }), headers: replayHeaders });
+    await gateway.suppressions.add({ address: 'later-gone@dest.test', reason: 'invalid-recipient', source: 'test', at: Date.now() });
+    const after = await api('POST', '/v1/messages', { json: message({ to: ['later-gone@dest.test'] }), headers: replayHeaders });
+    expect(before.status).toBe(202);
+    expect(after.status).toBe(202);
+    expect(after.body.id).toBe(before.body.id);
+    const fresh = await api('POST', '/v1/messages', { json: message({ to: ['later-gone@dest.test'] }) });
+    expect(fresh.status).toBe(422);
+
     const bad = await api('POST', '/v1/messages', { json: message(), headers: { 'idempotency-key': 'x'.repeat(256) } });
     expect(bad.status).toBe(400);
     expect(bad.body.error).toMatchObject({ code: 'VALIDATION', field: 'Idempotency-Key' });
@@ -307,7 +318,8 @@ describe('operations and documentation', () => {
     expect(metrics.status).toBe(200);
     expect(metrics.headers.get('content-type')).toContain('text/plain');
     expect(metrics.text).toMatch(/kurir_intake_messages_accepted_total\{interface="http",priority="normal"\} [1-9]/);
-    expect(metrics.text).toMatch(/kurir_intake_messages_refused_total\{interface="http",reason="SUPPRESSED"\} 1/);
+    // Two: the 422 test and the fresh submission in the idempotency-replay test.
+    expect(metrics.text).toMatch(/kurir_intake_messages_refused_total\{interface="http",reason="SUPPRESSED"\} 2/);
   });
 
   it('/docs/json is an OpenAPI 3 document with the routes, bearer security and error responses; /docs serves the UI', async () => {
