@@ -46,31 +46,39 @@ export interface ChildOptions {
   waitForHttp?: boolean;
   /** Modules to --import after tsx (TypeScript allowed). */
   preload?: string[];
+  /** Merged into the generated configuration (section by section), e.g. `{ shaping: { … } }`. */
+  extraConfig?: Record<string, unknown>;
   label: string;
+}
+
+type Tree = Record<string, unknown>;
+const isTree = (v: unknown): v is Tree => typeof v === 'object' && v !== null && !Array.isArray(v);
+function merge(base: Tree, over: Tree): Tree {
+  const out: Tree = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = isTree(v) && isTree(out[k]) ? merge(out[k] as Tree, v) : v;
+  return out;
 }
 
 export async function startGatewayChild(o: ChildOptions): Promise<GatewayChild> {
   const httpPort = await freePort();
   const smtpPort = await freePort();
   const configFile = join(o.dir, `kurir-${o.label}.yaml`);
-  writeFileSync(
-    configFile,
-    stringify({
-      roles: o.roles,
-      hostname: 'bench.kurir.test',
-      dataDir: o.dir,
-      log: { level: 'warn' },
-      redis: { prefix: o.prefix, manage: 'never' },
-      http: { port: httpPort },
-      smtp: { port: smtpPort, enabled: o.roles.includes('intake') },
-      dns: { servers: [o.dnsAddress], timeoutSeconds: 2, tries: 2 },
-      delivery: { mxPort: o.mxPort, concurrency: o.deliveryConcurrency ?? 20, retrySchedule: [1], retryJitter: 0, shutdownGraceSeconds: 5 },
-      bounce: { domain: 'bounce.example.test' },
-      domains: [{ name: 'example.test', dkim: [{ selector: 'bench', algorithm: 'rsa', privateKeyFile: join(o.dir, 'dkim-rsa.pem'), generate: true }] }],
-      apiKeys: [{ name: 'bench', key: BENCH_API_KEY, domains: ['example.test'] }],
-      smtpAccounts: [{ name: 'bench', username: BENCH_SMTP.user, password: BENCH_SMTP.pass, domains: ['example.test'] }],
-    }),
-  );
+  const config: Tree = {
+    roles: o.roles,
+    hostname: 'bench.kurir.test',
+    dataDir: o.dir,
+    log: { level: 'warn' },
+    redis: { prefix: o.prefix, manage: 'never' },
+    http: { port: httpPort },
+    smtp: { port: smtpPort, enabled: o.roles.includes('intake') },
+    dns: { servers: [o.dnsAddress], timeoutSeconds: 2, tries: 2 },
+    delivery: { mxPort: o.mxPort, concurrency: o.deliveryConcurrency ?? 20, retrySchedule: [1], retryJitter: 0, shutdownGraceSeconds: 5 },
+    bounce: { domain: 'bounce.example.test' },
+    domains: [{ name: 'example.test', dkim: [{ selector: 'bench', algorithm: 'rsa', privateKeyFile: join(o.dir, 'dkim-rsa.pem'), generate: true }] }],
+    apiKeys: [{ name: 'bench', key: BENCH_API_KEY, domains: ['example.test'] }],
+    smtpAccounts: [{ name: 'bench', username: BENCH_SMTP.user, password: BENCH_SMTP.pass, domains: ['example.test'] }],
+  };
+  writeFileSync(configFile, stringify(merge(config, o.extraConfig ?? {})));
   const proc = spawn(process.execPath, [...(o.nodeFlags ?? []), '--import', 'tsx', ...(o.preload ?? []).flatMap((p) => ['--import', p]), 'src/main.ts'], {
     env: { ...process.env, KURIR_CONFIG: configFile, NODE_ENV: 'production' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -13,13 +13,19 @@ export function paddedText(n: number, bytes = 4096): string {
   return text + 'x'.repeat(Math.max(0, bytes - text.length - 1)) + '\n';
 }
 
-export function messageJson(n: number): string {
+/** What varies between the benchmark's messages: priority and recipient domain (default `normal`, `dest.test`). */
+export interface MessageKind {
+  priority?: 'verification' | 'normal' | 'bulk';
+  domain?: string;
+}
+
+export function messageJson(n: number, kind: MessageKind = {}): string {
   return JSON.stringify({
     from: 'Bench <noreply@example.test>',
-    to: [`user${n}@dest.test`],
+    to: [`user${n}@${kind.domain ?? 'dest.test'}`],
     subject: `Benchmark ${n}`,
     text: paddedText(n),
-    priority: 'normal',
+    priority: kind.priority ?? 'normal',
   });
 }
 
@@ -113,8 +119,15 @@ export interface ClosedLoopResult {
  * Closed loop: `concurrency` workers each submit the next message as soon as the previous one is answered.
  * `messageNumber` offsets the numbering so every phase uses fresh recipients.
  */
-export async function httpClosedLoop(client: HttpClient, total: number, concurrency: number, firstNumber: number, deadline: number): Promise<ClosedLoopResult> {
-  const bodies = Array.from({ length: total }, (_, i) => messageJson(firstNumber + i));
+export async function httpClosedLoop(
+  client: HttpClient,
+  total: number,
+  concurrency: number,
+  firstNumber: number,
+  deadline: number,
+  kind: MessageKind = {},
+): Promise<ClosedLoopResult> {
+  const bodies = Array.from({ length: total }, (_, i) => messageJson(firstNumber + i, kind));
   const latencies: number[] = [];
   const ids: string[] = [];
   let errors = 0;

@@ -1,7 +1,8 @@
 /**
  * A lean SMTP sink acting as the recipients' MX for the benchmark: smtp-server with STARTTLS (self-signed),
  * no AUTH, and only counters kept — no message bodies, no per-stage event log. Each accepted message is
- * checked for a DKIM-Signature header and counted once per Kurir message id (taken from the VERP MAIL FROM).
+ * checked for a DKIM-Signature header and counted once per Kurir message id (taken from the VERP MAIL FROM,
+ * `b+<id>.…@bounce-domain`), with the time it first arrived (for per-message latency).
  * A few raw messages are kept so the caller can verify their signatures.
  */
 import type { AddressInfo } from 'node:net';
@@ -23,6 +24,8 @@ export interface Sink {
   reset(): void;
   /** performance.now() when the last new message id arrived. */
   readonly lastUniqueAt: number;
+  /** performance.now() when the message with this Kurir id first arrived (end of DATA), if it did since the last reset. */
+  arrivedAt(id: string): number | undefined;
   /** Resolves true when `unique` reaches `count`, or false once `timeoutMs` passes. */
   waitForUnique(count: number, timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
@@ -38,7 +41,8 @@ export async function startSink(opts: { tls?: boolean; keepSamples?: number } = 
   let unsigned = 0;
   let secure = 0;
   let connections = 0;
-  let ids = new Set<string>();
+  /** Kurir message id → performance.now() of its first arrival. */
+  let ids = new Map<string, number>();
   let samples: Sink['samples'] = [];
   let lastUniqueAt = 0;
 
@@ -72,8 +76,8 @@ export async function startSink(opts: { tls?: boolean; keepSamples?: number } = 
         const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
         const id = VERP_ID.exec(mailFrom)?.[1] ?? `anon-${received}`;
         if (!ids.has(id)) {
-          ids.add(id);
           lastUniqueAt = performance.now();
+          ids.set(id, lastUniqueAt);
         }
         if (samples.length < keep) samples.push({ raw, mailFrom, helo: session.hostNameAppearsAs || '' });
         callback(null, 'OK: queued');
@@ -109,12 +113,13 @@ export async function startSink(opts: { tls?: boolean; keepSamples?: number } = 
     },
     reset() {
       received = unsigned = secure = connections = 0;
-      ids = new Set();
+      ids = new Map();
       samples = [];
     },
     get lastUniqueAt() {
       return lastUniqueAt;
     },
+    arrivedAt: (id) => ids.get(id),
     async waitForUnique(count, timeoutMs) {
       const end = performance.now() + timeoutMs;
       while (ids.size < count) {

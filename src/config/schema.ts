@@ -3,6 +3,16 @@ import { credentialLimitsSchema, limitsSchema, shapingSchema } from './limits-sc
 
 const port = z.number().int().min(0).max(65535);
 const durationSeconds = z.number().positive();
+
+function isRegExp(source: string): boolean {
+  try {
+    new RegExp(source);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const domainName = z.string().regex(/^(?!-)[a-z0-9.-]+\.[a-z0-9-]+$/i, 'a domain name such as example.com');
 
 const dkimKey = z.object({
@@ -196,6 +206,33 @@ export const configSchema = z
         softBounceThreshold: z.number().int().min(1).default(3),
         /** …within this many days. */
         softBounceWindowDays: z.number().positive().default(7),
+        /** Amazon SES bounce/complaint notifications via SNS at POST /v1/feedback/ses (role api; src/feedback/esp-ses.ts). */
+        ses: z
+          .object({
+            /** SNS topics whose notifications are accepted; empty = the endpoint is off (404). */
+            topicArns: z.array(z.string().regex(/^arn:[a-z0-9-]+:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$/, 'an SNS topic ARN such as arn:aws:sns:eu-west-1:123456789012:ses-feedback')).default([]),
+            /** GET the SubscribeURL of a (verified) SubscriptionConfirmation; when false it is only logged for the admin. */
+            autoConfirm: z.boolean().default(false),
+            /** Hosts the SigningCertURL and SubscribeURL must have (https only): a regular expression over the host name. */
+            certHostPattern: z
+              .string()
+              .refine(isRegExp, 'a valid regular expression')
+              .default('^sns\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?$'),
+            /** Older notifications (by their signed Timestamp) are refused; replays within this window are recognised by MessageId. */
+            maxAgeSeconds: durationSeconds.default(86400),
+          })
+          .strict()
+          .default({}),
+        /** Mailgun event webhooks (failed, complained) at POST /v1/feedback/mailgun (role api; src/feedback/esp-mailgun.ts). */
+        mailgun: z
+          .object({
+            /** The HTTP webhook signing key from Mailgun's dashboard; null = the endpoint is off (404). */
+            signingKey: z.string().min(16, 'at least 16 characters').nullable().default(null),
+            /** Signatures whose timestamp is further than this from now are refused (tokens are remembered for twice as long). */
+            maxSkewSeconds: durationSeconds.default(300),
+          })
+          .strict()
+          .default({}),
       })
       .strict()
       .default({}),

@@ -4,6 +4,9 @@
  * VERP, X-Kurir-Id or Message-ID of the original's headers), find the recipient(s) among the message's own recipients, classify (config/bounce-rules.yaml),
  * then record timeline events, recipient states, metrics and suppressions (src/feedback/suppression.ts).
  *
+ * Reports an ESP already parsed (SES via SNS, Mailgun: src/feedback/esp-*.ts) enter through
+ * `ingestParsed` and take the same matching and application path, classified by their adapter.
+ *
  * Only recipients of the matched message can be affected, so a report can never suppress an arbitrary
  * address. A report that cannot be used is an outcome (`ignored` with a reason), counted and logged, never
  * an exception; only infrastructure failures (Redis) throw, so the sender retries later.
@@ -18,9 +21,9 @@ import type { ProviderMap } from '../metrics/provider.js';
 import type { MessageStore, RecipientUpdate } from '../store/message-store.js';
 import type { MessageRecord, RecipientState, TimelineEvent } from '../store/types.js';
 import type { DsnRecipient } from './dsn.js';
-import { findReply } from './mime.js';
+import { findReply, type OriginalRefs } from './mime.js';
 import { parseReport, type ArfReport, type DsnReport, type UnusableReason } from './report.js';
-import type { Classification, ReplyClassifier, SuppressionPolicy } from './suppression.js';
+import type { Classification, ReplyClassifier, SuppressionPolicy, SuppressionSource } from './suppression.js';
 
 export const INGEST_IGNORE_REASONS = ['unknown-message', 'forged-verp', 'unknown-recipient', 'no-failure'] as const;
 /** Why a report changed nothing: the parser's reasons plus matching failures (a bounded metric label set). */
@@ -61,6 +64,30 @@ export type IngestOutcome =
     }
   | { result: 'ignored'; reason: IgnoreReason; detail: string; messageId?: string };
 
+/** Where a report came from, for the log. */
+export type ReportContext = Pick<IngestInput, 'sessionId' | 'remoteAddress'>;
+
+/** One recipient's failure (or delay), already classified: what every report format comes down to. */
+export interface FailureItem {
+  address: string;
+  action: 'failed' | 'delayed';
+  classification: Classification;
+  /** The remote reply or diagnostic, as shown on the timeline. */
+  reply: string;
+  /** RFC 3463 status, e.g. `5.1.1`. */
+  status?: string;
+  remoteMta?: string;
+}
+
+/**
+ * A bounce or complaint an ESP reported, already parsed and classified by its adapter
+ * (src/feedback/esp-ses.ts, src/feedback/esp-mailgun.ts). `original` names the message: VERP candidates
+ * (verified here), Message-ID, X-Kurir-Id.
+ */
+export type ProviderReport =
+  | { provider: 'ses' | 'mailgun'; kind: 'bounce'; original: OriginalRefs; failures: FailureItem[] }
+  | { provider: 'ses' | 'mailgun'; kind: 'complaint'; original: OriginalRefs; recipients: string[]; feedbackType: string; userAgent?: string };
+
 /** Classifies one DSN recipient entry with the reply rules. */
 export function classifyDsnRecipient(classify: ReplyClassifier, r: DsnRecipient): Classification {
   const diagEnhanced = r.diagnostic ? findReply(r.diagnostic).enhanced : undefined;
@@ -74,7 +101,7 @@ export function classifyDsnRecipient(classify: ReplyClassifier, r: DsnRecipient)
 type Resolution = { id: string; record: MessageRecord } | { ignored: 'unknown-message' | 'forged-verp'; detail: string };
 
 /** Finds the message a report is about. */
-async function findMessage(deps: IngestDeps, verpIds: string[], report: DsnReport | ArfReport): Promise<Resolution> {
+async function findMessage(deps: IngestDeps, verpIds: string[], original: OriginalRefs, mailFrom?: string): Promise<Resolution> {
   const { messages, config, verpSecret } = deps;
   const tried = new Set<string>();
   const lookup = async (id: string | null | undefined): Promise<Resolution | null> => {
@@ -92,7 +119,7 @@ async function findMessage(deps: IngestDeps, verpIds: string[], report: DsnRepor
     return { ignored: 'unknown-message', detail: 'the VERP address names a message that is not (or no longer) stored' };
   }
   // The original's headers: its Return-Path (our VERP, verified), then X-Kurir-Id, then the Message-ID index.
-  const candidates = [...(report.kind === 'arf' && report.originalMailFrom ? [report.originalMailFrom] : []), ...report.original.verpCandidates];
+  const candidates = [...(mailFrom ? [mailFrom] : []), ...original.verpCandidates];
   let forged = 0;
   for (const c of candidates) {
     const id = parseVerp(c, config.bounce.domain, verpSecret);
@@ -103,12 +130,12 @@ async function findMessage(deps: IngestDeps, verpIds: string[], report: DsnRepor
     const found = await lookup(id);
     if (found) return found;
   }
-  if (report.original.kurirId && /^[0-9a-z]{10,40}$/.test(report.original.kurirId)) {
-    const found = await lookup(report.original.kurirId);
+  if (original.kurirId && /^[0-9a-z]{10,40}$/.test(original.kurirId)) {
+    const found = await lookup(original.kurirId);
     if (found) return found;
   }
-  if (report.original.messageId) {
-    const found = await lookup(await messages.findByHeaderMessageId(report.original.messageId));
+  if (original.messageId) {
+    const found = await lookup(await messages.findByHeaderMessageId(original.messageId));
     if (found) return found;
   }
   if (forged) return { ignored: 'forged-verp', detail: `${forged} VERP address(es) in the original did not verify` };
@@ -150,6 +177,15 @@ function resolveDsnRecipients(record: MessageRecord, entries: DsnRecipient[], me
   return out;
 }
 
+/** The complaining recipients of a message: those the report names, else the original's To, else the only recipient. */
+function resolveComplainers(record: MessageRecord, named: string[], to: string[]): string[] {
+  const pick = (list: string[]): string[] => [...new Set(list.map((a) => recipientOf(record, a)).filter((a): a is string => !!a))];
+  let complainers = pick(named);
+  if (!complainers.length) complainers = pick(to);
+  if (!complainers.length && record.recipients.length === 1) complainers = [record.recipients[0]];
+  return complainers;
+}
+
 export class FeedbackIngest {
   constructor(private readonly deps: IngestDeps) {}
 
@@ -157,38 +193,71 @@ export class FeedbackIngest {
   async ingest(input: IngestInput): Promise<IngestOutcome> {
     const report = await parseReport(input.raw, { maxBytes: this.deps.config.feedback.maxMessageBytes });
     if (report.kind === 'unusable') return this.ignore(input, report.reason, report.detail);
-    const found = await findMessage(this.deps, input.verpIds, report);
+    const found = await findMessage(this.deps, input.verpIds, report.original, report.kind === 'arf' ? report.originalMailFrom : undefined);
     if ('ignored' in found) return this.ignore(input, found.ignored, found.detail);
     return report.kind === 'dsn' ? this.applyDsn(input, found.record, report) : this.applyArf(input, found.record, report);
   }
 
-  private ignore(input: IngestInput, reason: IgnoreReason, detail: string, messageId?: string): IngestOutcome {
+  /**
+   * Applies a report an ESP already parsed and classified (SES, Mailgun): the same matching (VERP
+   * verified, then X-Kurir-Id, then Message-ID), recipient check, timeline, metrics and suppression
+   * policy as a report at the bounce MX. Throws only when the stores fail.
+   */
+  async ingestParsed(report: ProviderReport, ctx: ReportContext = {}): Promise<IngestOutcome> {
+    const found = await findMessage(this.deps, [], report.original);
+    if ('ignored' in found) return this.ignore(ctx, found.ignored, found.detail);
+    const { record } = found;
+    if (report.kind === 'complaint') {
+      const complainers = resolveComplainers(record, report.recipients, []);
+      if (!complainers.length) return this.ignore(ctx, 'unknown-recipient', 'complaint names no recipient of the message', record.id);
+      return this.applyComplaint(ctx, record, complainers, report.feedbackType, report.userAgent, report.provider);
+    }
+    const relevant = report.failures.filter((f) => f.action === 'failed' || f.action === 'delayed');
+    if (!relevant.length) return this.ignore(ctx, 'no-failure', `${report.provider} reports no failure`, record.id);
+    const items = new Map<string, FailureItem>();
+    for (const f of relevant) {
+      const address = recipientOf(record, f.address);
+      if (!address) continue;
+      const prev = items.get(address);
+      if (!prev || (f.action === 'failed' && prev.action !== 'failed')) items.set(address, { ...f, address });
+    }
+    if (!items.size) return this.ignore(ctx, 'unknown-recipient', `none of ${relevant.length} reported recipient(s) is a recipient of the message`, record.id);
+    return this.applyFailures(ctx, record, [...items.values()], report.provider, report.provider);
+  }
+
+  private ignore(input: ReportContext, reason: IgnoreReason, detail: string, messageId?: string): IngestOutcome {
     this.deps.metrics.feedbackIgnored.inc({ reason });
     this.deps.logger.info({ sid: input.sessionId, remote: input.remoteAddress, id: messageId, reason, detail }, 'feedback: report ignored');
     return { result: 'ignored', reason, detail, ...(messageId ? { messageId } : {}) };
   }
 
   private async applyDsn(input: IngestInput, record: MessageRecord, report: DsnReport): Promise<IngestOutcome> {
-    const { deps } = this;
-    const now = deps.clock.now();
     const relevant = report.recipients.filter((r) => r.action === 'failed' || r.action === 'delayed');
     if (!relevant.length) return this.ignore(input, 'no-failure', `DSN reports only ${[...new Set(report.recipients.map((r) => r.action))].join(', ')}`, record.id);
     const entries = resolveDsnRecipients(record, relevant, report.mentioned);
     if (!entries.size) return this.ignore(input, 'unknown-recipient', `none of ${relevant.length} reported recipient(s) is a recipient of the message`, record.id);
+    const items: FailureItem[] = [...entries].map(([address, entry]) => ({
+      address,
+      action: entry.action === 'delayed' ? 'delayed' : 'failed',
+      classification: classifyDsnRecipient(this.deps.classify, entry),
+      reply: entry.diagnostic ?? (entry.status ? `Status: ${entry.status}` : `Action: ${entry.action}`),
+      ...(entry.status ? { status: entry.status } : {}),
+      ...(entry.remoteMta ? { remoteMta: entry.remoteMta } : {}),
+    }));
+    return this.applyFailures(input, record, items, 'dsn', report.format);
+  }
 
-    const states = await deps.messages.getRecipients(record.id, [...entries.keys()]);
+  /** Records classified failures of a message's recipients: timeline, recipient states, metrics, suppression policy. */
+  private async applyFailures(ctx: ReportContext, record: MessageRecord, items: FailureItem[], source: 'dsn' | 'ses' | 'mailgun', format: string): Promise<IngestOutcome> {
+    const { deps } = this;
+    const now = deps.clock.now();
+    const states = await deps.messages.getRecipients(record.id, items.map((i) => i.address));
     const updates: RecipientUpdate[] = [];
     const events: TimelineEvent[] = [];
     const outcome = { result: 'applied' as const, kind: 'bounce' as const, messageId: record.id, bounced: [] as string[], delayed: [] as string[], complained: [], suppressed: [] as string[], senderSide: [] as string[] };
-    for (const [address, entry] of entries) {
-      const c = classifyDsnRecipient(deps.classify, entry);
-      const reply = entry.diagnostic ?? (entry.status ? `Status: ${entry.status}` : `Action: ${entry.action}`);
-      const details = {
-        ...(entry.status ? { status: entry.status } : {}),
-        ...(entry.remoteMta ? { remoteMta: entry.remoteMta } : {}),
-        format: report.format,
-      };
-      if (entry.action === 'delayed') {
+    for (const { address, action, classification: c, reply, status, remoteMta } of items) {
+      const details = { ...(status ? { status } : {}), ...(remoteMta ? { remoteMta } : {}), format };
+      if (action === 'delayed') {
         events.push({ type: 'delayed', at: now, recipients: [address], reply, category: c.category, ...details });
         outcome.delayed.push(address);
         continue;
@@ -200,7 +269,7 @@ export class FeedbackIngest {
       if (prev?.remoteHost) state.remoteHost = prev.remoteHost;
       updates.push({ address, state });
       deps.metrics.bounces.inc({ provider: deps.providers.byDomain(domainOf(address)), category: c.category, type: c.type });
-      const decision = await deps.policy.onFailure({ address, classification: c, source: 'dsn', messageId: record.id, at: now });
+      const decision = await deps.policy.onFailure({ address, classification: c, source, messageId: record.id, at: now });
       if (decision.action === 'suppressed' && decision.added) {
         events.push({ type: 'suppressed', at: now, recipients: [address], reason: decision.reason, source: decision.source });
         outcome.suppressed.push(address);
@@ -210,32 +279,40 @@ export class FeedbackIngest {
     }
     await deps.messages.update(record.id, updates, events);
     deps.logger.info(
-      { sid: input.sessionId, id: record.id, format: report.format, bounced: outcome.bounced.length, delayed: outcome.delayed.length, suppressed: outcome.suppressed.length, senderSide: outcome.senderSide.length },
-      'feedback: DSN applied',
+      { sid: ctx.sessionId, id: record.id, source, format, bounced: outcome.bounced.length, delayed: outcome.delayed.length, suppressed: outcome.suppressed.length, senderSide: outcome.senderSide.length },
+      source === 'dsn' ? 'feedback: DSN applied' : 'feedback: ESP bounce applied',
     );
     return outcome;
   }
 
   private async applyArf(input: IngestInput, record: MessageRecord, report: ArfReport): Promise<IngestOutcome> {
+    // Original-Rcpt-To / Removal-Recipient, else the original's To (often redacted), else the only recipient.
+    const complainers = resolveComplainers(record, report.recipients, report.original.to);
+    if (!complainers.length) return this.ignore(input, 'unknown-recipient', 'complaint names no recipient of the message (redacted)', record.id);
+    return this.applyComplaint(input, record, complainers, report.feedbackType, report.userAgent, 'arf');
+  }
+
+  /** Records a complaint by recipients of a message: timeline, metrics, suppression (reason `complaint`). */
+  private async applyComplaint(
+    ctx: ReportContext,
+    record: MessageRecord,
+    complainers: string[],
+    feedbackType: string,
+    userAgent: string | undefined,
+    source: Extract<SuppressionSource, 'arf' | 'ses' | 'mailgun'>,
+  ): Promise<IngestOutcome> {
     const { deps } = this;
     const now = deps.clock.now();
-    // Original-Rcpt-To / Removal-Recipient, else the original's To (often redacted), else the only recipient.
-    const pick = (list: string[]): string[] => [...new Set(list.map((a) => recipientOf(record, a)).filter((a): a is string => !!a))];
-    let complainers = pick(report.recipients);
-    if (!complainers.length) complainers = pick(report.original.to);
-    if (!complainers.length && record.recipients.length === 1) complainers = [record.recipients[0]];
-    if (!complainers.length) return this.ignore(input, 'unknown-recipient', 'complaint names no recipient of the message (redacted)', record.id);
-
-    const events: TimelineEvent[] = [{ type: 'complained', at: now, recipients: complainers, feedbackType: report.feedbackType, ...(report.userAgent ? { userAgent: report.userAgent } : {}) }];
+    const events: TimelineEvent[] = [{ type: 'complained', at: now, recipients: complainers, feedbackType, ...(userAgent ? { userAgent } : {}) }];
     const suppressed: string[] = [];
     for (const address of complainers) {
       deps.metrics.complaints.inc({ provider: deps.providers.byDomain(domainOf(address)) });
-      const decision = await deps.policy.onComplaint({ address, messageId: record.id, at: now });
+      const decision = await deps.policy.onComplaint({ address, messageId: record.id, at: now, source });
       if (decision.action === 'suppressed' && decision.added) suppressed.push(address);
     }
-    if (suppressed.length) events.push({ type: 'suppressed', at: now, recipients: suppressed, reason: 'complaint', source: 'arf' });
+    if (suppressed.length) events.push({ type: 'suppressed', at: now, recipients: suppressed, reason: 'complaint', source });
     await deps.messages.update(record.id, [], events);
-    deps.logger.info({ sid: input.sessionId, id: record.id, feedbackType: report.feedbackType, agent: report.userAgent, complainers: complainers.length }, 'feedback: complaint applied');
+    deps.logger.info({ sid: ctx.sessionId, id: record.id, source, feedbackType, agent: userAgent, complainers: complainers.length }, 'feedback: complaint applied');
     return { result: 'applied', kind: 'complaint', messageId: record.id, bounced: [], delayed: [], complained: complainers, suppressed, senderSide: [] };
   }
 }

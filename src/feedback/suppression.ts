@@ -1,7 +1,7 @@
 /**
  * The one place that decides whether a failure or a complaint suppresses a recipient, used by both the
  * synchronous path (a 5xx at delivery, src/delivery/deliver.ts) and the asynchronous one (DSNs and ARF
- * reports at the bounce MX, src/feedback/ingest.ts):
+ * reports at the bounce MX, and ESP notifications from SES or Mailgun — all through src/feedback/ingest.ts):
  *
  * - sender-side categories (policy, spam-block, … — `senderSide` from config/bounce-rules.yaml) never
  *   suppress: they mean Kurir's own reputation or setup is broken, and are counted for alerting instead;
@@ -9,8 +9,9 @@
  * - a soft failure suppresses only after `feedback.softBounceThreshold` soft failures of different
  *   messages within `feedback.softBounceWindowDays`. A later delivery to the address cancels the
  *   synchronous ones (a 250 after a 552 shows the mailbox works again) but not those reported by DSNs:
- *   a receiving MX answers 250 and bounces afterwards, so its 250 proves nothing about the mailbox;
- * - a complaint (ARF abuse/fraud/virus/other) suppresses with reason `complaint`.
+ *   a receiving MX answers 250 and bounces afterwards, so its 250 proves nothing about the mailbox (the
+ *   same holds for soft bounces an ESP reports);
+ * - a complaint (ARF abuse/fraud/virus/other, or an ESP's complaint) suppresses with reason `complaint`.
  */
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/schema.js';
@@ -30,7 +31,8 @@ export function rulesClassifier(rules: BounceRules): ReplyClassifier {
   return (reply) => classifyReply(rules, reply);
 }
 
-export type SuppressionSource = 'smtp' | 'dsn' | 'arf';
+/** Where a failure or complaint was learnt: delivery (smtp), the bounce MX (dsn, arf), or an ESP's notification (ses, mailgun). */
+export type SuppressionSource = 'smtp' | 'dsn' | 'arf' | 'ses' | 'mailgun';
 
 // Drops the synchronous (`smtp:`-prefixed) soft failures of each address. KEYS: soft-bounce sets.
 const RESET_SYNC_SCRIPT = `
@@ -59,7 +61,7 @@ export interface SuppressionPolicyDeps {
 export interface FailureInput {
   address: string;
   classification: Classification;
-  source: 'smtp' | 'dsn';
+  source: Exclude<SuppressionSource, 'arf'>;
   /** Kurir id of the message that failed (one soft count per message). */
   messageId: string;
   at: number;
@@ -87,8 +89,8 @@ export class SuppressionPolicy {
   }
 
   /** Suppresses a recipient who complained (ARF). */
-  async onComplaint(c: { address: string; messageId: string; at: number }): Promise<SuppressionDecision> {
-    return this.suppress(c.address, 'complaint', 'arf', c.messageId, c.at);
+  async onComplaint(c: { address: string; messageId: string; at: number; source?: 'arf' | 'ses' | 'mailgun' }): Promise<SuppressionDecision> {
+    return this.suppress(c.address, 'complaint', c.source ?? 'arf', c.messageId, c.at);
   }
 
   /** A delivery to these addresses cancels their synchronous soft failures. */

@@ -14,6 +14,8 @@ function sha256(value: string): Buffer {
   return createHash('sha256').update(value).digest();
 }
 
+const UNKNOWN_USER_DIGEST = sha256('\0no such account\0');
+
 /** `sha256:<hex>` stays a digest; anything else is the secret itself and is hashed here. */
 function digestOf(secret: string): Buffer {
   return secret.startsWith('sha256:') ? Buffer.from(secret.slice(7), 'hex') : sha256(secret);
@@ -58,7 +60,9 @@ export class CredentialRegistry {
   bySmtpLogin(username: string, password: string): Credential | null {
     const entry = this.accounts.get(username);
     const d = sha256(password);
-    if (!entry || entry.digest.length !== d.length) return null;
-    return timingSafeEqual(entry.digest, d) ? entry.cred : null;
+    // Unknown user names cost the same comparison, so timing does not tell which accounts exist.
+    const expected = entry && entry.digest.length === d.length ? entry.digest : UNKNOWN_USER_DIGEST;
+    const match = timingSafeEqual(expected, d);
+    return entry && match ? entry.cred : null;
   }
 }

@@ -34,6 +34,8 @@ export interface Keys {
   shapingBooked(provider: string): string;
   /** Sorted set of job ids of one priority waiting for the booking window (score: when each comes back). */
   shapingWaiters(provider: string, priority: string): string;
+  /** Marker (with a TTL) that an ESP notification was already seen: an SNS MessageId or a Mailgun signature token (replay protection). */
+  espSeen(provider: string, id: string): string;
   /** BullMQ's own prefix: its keys live below `<prefix>:q`. */
   bullPrefix(): string;
 }
@@ -60,6 +62,7 @@ export function createKeys(prefix: string): Keys {
     shapingHeld: (provider) => `${prefix}:shaping:${provider}:held`,
     shapingBooked: (provider) => `${prefix}:shaping:${provider}:booked`,
     shapingWaiters: (provider, priority) => `${prefix}:shaping:${provider}:waiters:${priority}`,
+    espSeen: (provider, id) => `${prefix}:esp-seen:${provider}:${id}`,
     bullPrefix: () => `${prefix}:q`,
   };
 }
