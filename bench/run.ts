@@ -9,7 +9,9 @@
  * BENCH_CPU_PROF=1 (profile the accept-only child and the first end-to-end child with --cpu-prof and print
  * their top costs; profiling slows them a little),
  * BENCH_CPU_PROF_DIR (keep the .cpuprofile files there), BENCH_CHILD_NODELAY=1 (experiment: TCP_NODELAY on
- * the gateway's outgoing sockets), BENCH_QUIET_WAIT_S (wait at most this long for an idle machine; default 30).
+ * the gateway's outgoing sockets), BENCH_QUIET_WAIT_S (wait at most this long for an idle machine; default 30),
+ * BENCH_SHAPING_ROUNDS (pairs of end-to-end phases with shaping off/on for the overhead; default 2, 0 skips),
+ * BENCH_BACKLOG (bulk messages queued for the verification-latency phase; default 5000 × scale, 0 skips).
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -23,7 +25,7 @@ import { makeResolver, startDnsServer, type DnsServer } from '../tests/helpers/d
 import { dropPrefix } from '../tests/helpers/test-gateway.js';
 import { printProfile, summarizeProfile } from './cpu-profile.js';
 import { cpuSecondsOf, memoryOf, resetPeak, startGatewayChild, type ChildOptions, type GatewayChild } from './gateway-child.js';
-import { httpClosedLoop, httpPaced, HttpClient, smtpClosedLoop, type Stats } from './load.js';
+import { httpClosedLoop, httpPaced, HttpClient, messageJson, percentile, smtpClosedLoop, summarize, type MessageKind, type Stats } from './load.js';
 import { startSink, type Sink } from './sink.js';
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
@@ -44,6 +46,29 @@ const PACED_RATE = 200;
 const PACED_SECONDS = Math.max(1, Math.round(10 * SCALE));
 const WARMUP = scaled(100);
 const BUDGET_MS = 215_000; // the watchdog fires 20 s later: under 4 minutes in all
+/** Pairs of end-to-end phases (shaping off, then on) in one gateway process, for the overhead of shaping. */
+const SHAPING_ROUNDS = Number(process.env.BENCH_SHAPING_ROUNDS ?? 2);
+const N_SHAPE = scaled(4000);
+/** Bulk messages queued before the verification-latency phase. */
+const BACKLOG = process.env.BENCH_BACKLOG !== undefined ? Number(process.env.BENCH_BACKLOG) : scaled(5000, 200);
+/** Verification messages per second submitted while the backlog drains. */
+const VERIFY_RATE = 5;
+/**
+ * Shaping for the sink's MX host mx.dest.test: provider `bench`, with a rate far above what one process
+ * delivers and more connection slots than delivery.concurrency (so neither binds), adaptive on. The rate
+ * is 100 per millisecond: normal mail may not burst above the rate (1 interval of tolerance), and the
+ * worker starts up to delivery.concurrency jobs within the same millisecond. Mail to plain.test (MX
+ * mx.plain.test, the same sink) stays in `other`, which has no limits: shaping off.
+ */
+const shapingConfig = (concurrency: number): Record<string, unknown> => ({
+  shaping: {
+    providers: [{ provider: 'bench', mx: ['mx.dest.test'] }],
+    limits: {
+      bench: { perMinute: 6_000_000, maxConnections: concurrency + 20, adaptive: true },
+      other: { maxConnections: null, perMinute: null, adaptive: false },
+    },
+  },
+});
 
 const startedAt = Date.now();
 const deadline = startedAt + BUDGET_MS;
@@ -66,6 +91,8 @@ interface PhaseResult {
   peakRssMiB: number;
   /** CPU seconds spent during the phase; `other` = everything else on the machine (noise from other processes). */
   cpu: { gateway: number; redis: number; bench: number; other: number; wall: number };
+  /** Commands Redis processed during the phase. */
+  redisCommands: number;
   notes: string[];
 }
 
@@ -76,6 +103,8 @@ let dns: DnsServer;
 let children: GatewayChild[] = [];
 const results: PhaseResult[] = [];
 const memory: Record<string, unknown> = {};
+/** Summary figures of the shaping phases (overhead, verification latency). */
+const shapingResults: Record<string, unknown> = {};
 const prefix = `kurir-bench-${Math.random().toString(36).slice(2, 10)}`;
 let seq = 0; // message numbers, so every submission has its own recipient
 
@@ -108,23 +137,28 @@ function cpuDiff(a: CpuSnap, b: CpuSnap): PhaseResult['cpu'] {
  * Runs `fn` as a measured phase on the current children: resets their peak-RSS marks first, reads them after
  * (the sum when there are two processes).
  */
-async function phase(name: string, target: string | undefined, fn: () => Promise<{ stats: Stats; notes?: string[] }>): Promise<PhaseResult> {
+async function phase(
+  name: string,
+  target: string | undefined,
+  fn: () => Promise<{ stats: Stats; notes?: string[]; messages?: number }>,
+  opts: { waitQuiet?: boolean } = {},
+): Promise<PhaseResult> {
   const pids = children.map((c) => c.pid);
-  await waitForQuiet(20_000);
+  if (opts.waitQuiet !== false) await waitForQuiet(20_000);
   for (const pid of pids) resetPeak(pid);
   const a = await cpuSnap(pids);
-  const { stats, notes = [] } = await fn();
+  const { stats, notes = [], messages = stats.count } = await fn();
   const b = await cpuSnap(pids);
   const peaks = pids.map((pid) => memoryOf(pid).hwmMiB);
-  if (stats.count) {
-    const perMsg = (x: number): string => ((x * 1000) / stats.count).toFixed(2);
+  if (messages) {
+    const perMsg = (x: number): string => ((x * 1000) / messages).toFixed(2);
     notes.push(
       `per message: gateway CPU ${perMsg(b.gateway - a.gateway)} ms, Redis CPU ${perMsg(b.redis - a.redis)} ms, benchmark CPU ${perMsg(b.bench - a.bench)} ms, ` +
-        `Redis commands ${((b.redisCommands - a.redisCommands) / stats.count).toFixed(1)}`,
+        `Redis commands ${((b.redisCommands - a.redisCommands) / messages).toFixed(1)}`,
     );
   }
   if (peaks.length > 1) notes.push(`peak RSS per process: ${peaks.map((m, i) => `${children[i].label} ${m.toFixed(0)} MiB`).join(', ')}`);
-  const r: PhaseResult = { phase: name, target, stats, peakRssMiB: peaks.reduce((x, y) => x + y, 0), cpu: cpuDiff(a, b), notes };
+  const r: PhaseResult = { phase: name, target, stats, peakRssMiB: peaks.reduce((x, y) => x + y, 0), cpu: cpuDiff(a, b), redisCommands: b.redisCommands - a.redisCommands, notes };
   results.push(r);
   const cpu = r.cpu;
   console.log(
@@ -207,6 +241,111 @@ async function verifySamples(): Promise<string> {
   return verdicts.join(', ');
 }
 
+/**
+ * Submits `n` messages over HTTP (closed loop, CLIENT_CONCURRENCY) and waits until the sink holds all of
+ * them. stats: delivered/s from the first submit to the last arrival, and the accept latencies.
+ */
+async function endToEnd(client: HttpClient, n: number, kind: MessageKind = {}): Promise<{ stats: Stats; notes: string[]; ids: string[] }> {
+  const t0 = performance.now();
+  const sub = await httpClosedLoop(client, n, CLIENT_CONCURRENCY, seq, deadline, kind);
+  seq += n;
+  const submitSeconds = (performance.now() - t0) / 1000;
+  const deliveredAtSubmitEnd = sink.unique;
+  const all = await sink.waitForUnique(sub.ids.length, Math.min(90_000, left() - 20_000));
+  const seconds = ((all ? sink.lastUniqueAt : performance.now()) - t0) / 1000;
+  const stats: Stats = { ...sub.stats, count: sink.unique, seconds, perSecond: sink.unique / seconds };
+  const notes = [
+    `submitted ${sub.stats.count} in ${submitSeconds.toFixed(2)} s (${sub.stats.perSecond.toFixed(0)}/s, accept p50 ${sub.stats.p50.toFixed(1)} ms, p99 ${sub.stats.p99.toFixed(1)} ms); ${deliveredAtSubmitEnd} delivered by then`,
+    `${all ? 'all' : 'NOT all'} delivered: ${sink.unique} distinct of ${sub.stats.count} accepted (${sink.received - sink.unique} duplicates) over ${sink.connections} new SMTP connections (pooled ones from the warm-up not counted), ${sink.secure} over TLS`,
+    `DKIM-Signature missing on ${sink.unsigned} of ${sink.received}; mailauth on ${sink.samples.length} samples: ${await verifySamples()}`,
+  ];
+  if (sub.stats.errors) notes.push(`submit errors: ${sub.stats.errors}, last ${client.lastError}`);
+  return { stats, notes, ids: sub.ids };
+}
+
+/** Shaping counters of a gateway child (refusals by limit, pauses by provider), from its /metrics on the HTTP port. */
+async function shapingCounters(port: number): Promise<Record<string, number>> {
+  const text = await fetch(`http://127.0.0.1:${port}/metrics`)
+    .then((r) => r.text())
+    .catch(() => '');
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^kurir_shaping_refusals_total\{limit="([^"]+)"\} (\S+)$/gm)) out[`refused ${m[1]}`] = Number(m[2]);
+  for (const m of text.matchAll(/^kurir_shaping_pauses_total\{provider="([^"]+)"\} (\S+)$/gm)) out[`pauses ${m[1]}`] = Number(m[2]);
+  return out;
+}
+
+function counterDiff(a: Record<string, number>, b: Record<string, number>): string {
+  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+  const d = keys.map((k) => [k, (b[k] ?? 0) - (a[k] ?? 0)] as const).filter(([, v]) => v !== 0);
+  return d.length ? d.map(([k, v]) => `${k} ${v}`).join(', ') : 'none';
+}
+
+/**
+ * While a gateway drains `backlog` queued bulk messages (to dest.test), submits a verification message every
+ * 1/VERIFY_RATE s until 95 % of the backlog has arrived, then waits for every verification message.
+ * Latency = submit (before the HTTP request) → arrival at the sink (end of DATA), per message id.
+ */
+async function verificationUnderBacklog(
+  client: HttpClient,
+  backlog: number,
+): Promise<{ stats: Stats; notes: string[]; messages: number; summary: Record<string, number> }> {
+  const sent: Array<{ id: string; at: number; bulkLeft: number }> = [];
+  const arrivedCount = (): number => sent.reduce((n, v) => n + (sink.arrivedAt(v.id) !== undefined ? 1 : 0), 0);
+  const bulkArrived = (): number => sink.unique - arrivedCount();
+  const pending: Promise<void>[] = [];
+  let errors = 0;
+  let lastError = '';
+  const bulkAtStart = bulkArrived();
+  const start = performance.now();
+  const stopAt = Math.floor(backlog * 0.95);
+  let i = 0;
+  while (bulkArrived() < stopAt && left() > 30_000 && performance.now() - start < 90_000) {
+    const due = start + (i++ * 1000) / VERIFY_RATE;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const body = messageJson(seq++, { priority: 'verification' });
+    const bulkLeft = backlog - bulkArrived();
+    const at = performance.now();
+    pending.push(
+      client.submit(body).then((res) => {
+        if (res.status === 202 && res.id) sent.push({ id: res.id, at, bulkLeft });
+        else {
+          errors++;
+          lastError = client.lastError;
+        }
+      }),
+    );
+  }
+  const streamSeconds = (performance.now() - start) / 1000;
+  const bulkAtEnd = bulkArrived();
+  await Promise.all(pending);
+  const end = performance.now() + 15_000;
+  while (arrivedCount() < sent.length && performance.now() < end) await new Promise((r) => setTimeout(r, 20));
+  const latencies: number[] = [];
+  for (const v of sent) {
+    const t = sink.arrivedAt(v.id);
+    if (t === undefined) errors++;
+    else latencies.push(t - v.at);
+  }
+  const drainRate = (bulkAtEnd - bulkAtStart) / streamSeconds;
+  const stats: Stats = { ...summarize(latencies, errors, streamSeconds), perSecond: drainRate };
+  const leftAtLast = sent.length ? Math.min(...sent.map((v) => v.bulkLeft)) : 0;
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const notes = [
+    `${sent.length} verification messages at ${VERIFY_RATE}/s over ${streamSeconds.toFixed(1)} s; ${latencies.length} arrived, ${errors} missing or refused${lastError ? ` (last: ${lastError})` : ''}`,
+    `latency submit → sink: p50 ${percentile(sorted, 50).toFixed(0)} ms, p90 ${percentile(sorted, 90).toFixed(0)} ms, p99 ${percentile(sorted, 99).toFixed(0)} ms, max ${(sorted.at(-1) ?? NaN).toFixed(0)} ms`,
+    `bulk backlog: ${backlog - bulkAtStart} of ${backlog} still queued when the first verification message was submitted, ${leftAtLast} at the last; ` +
+      `drained at ${drainRate.toFixed(0)} msg/s meanwhile (the msgs/s column)`,
+  ];
+  return {
+    stats,
+    notes,
+    // Per-message costs over everything delivered during the stream, bulk included.
+    messages: bulkAtEnd - bulkAtStart + latencies.length,
+    summary: { sent: sent.length, arrived: latencies.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? NaN, drainPerSecond: drainRate, backlogAtFirst: backlog - bulkAtStart, backlogAtLast: leftAtLast },
+  };
+}
+
 async function startChild(opts: Omit<ChildOptions, 'dir' | 'prefix' | 'dnsAddress' | 'mxPort'>, dir: string, prefix: string): Promise<GatewayChild> {
   const c = await startGatewayChild({ ...opts, preload: PRELOAD, dir, prefix, dnsAddress: dns.address, mxPort: sink.port });
   children.push(c);
@@ -243,7 +382,13 @@ async function main(): Promise<void> {
   if (PROFILE) mkdirSync(profDir, { recursive: true });
   redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: false });
   sink = await startSink({ tls: true });
-  dns = await startDnsServer({ 'dest.test': { MX: [{ exchange: 'mx.dest.test', priority: 10 }] }, 'mx.dest.test': { A: ['127.0.0.1'] } });
+  dns = await startDnsServer({
+    'dest.test': { MX: [{ exchange: 'mx.dest.test', priority: 10 }] },
+    'mx.dest.test': { A: ['127.0.0.1'] },
+    // The same sink under another MX name, for mail that shaping puts in `other` (no limits).
+    'plain.test': { MX: [{ exchange: 'mx.plain.test', priority: 10 }] },
+    'mx.plain.test': { A: ['127.0.0.1'] },
+  });
 
   console.log(`Kurir benchmark: scale ${SCALE}, ${cpus().length} CPUs (${cpus()[0]?.model.trim()}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}`);
   if (CHILD_NODELAY) console.log('EXPERIMENT: gateway child runs with TCP_NODELAY forced on its outgoing sockets (bench/nodelay-preload.ts)');
@@ -323,22 +468,9 @@ async function main(): Promise<void> {
       let ids: string[] = [];
       const setup = split ? `, 2 processes (intake+api; worker)` : '';
       await phase(`4. end to end, ${N_E2E} msgs via HTTP c${CLIENT_CONCURRENCY}, delivery.concurrency ${concurrency}${setup}`, '≥ 400 delivered/s', async () => {
-        const t0 = performance.now();
-        const sub = await httpClosedLoop(client, N_E2E, CLIENT_CONCURRENCY, seq, deadline);
-        seq += N_E2E;
-        ids = sub.ids;
-        const submitSeconds = (performance.now() - t0) / 1000;
-        const deliveredAtSubmitEnd = sink.unique;
-        const all = await sink.waitForUnique(sub.ids.length, Math.min(90_000, left() - 20_000));
-        const seconds = ((all ? sink.lastUniqueAt : performance.now()) - t0) / 1000;
-        const stats: Stats = { ...sub.stats, count: sink.unique, seconds, perSecond: sink.unique / seconds };
-        const notes = [
-          `submitted ${sub.stats.count} in ${submitSeconds.toFixed(2)} s (${sub.stats.perSecond.toFixed(0)}/s, accept p50 ${sub.stats.p50.toFixed(1)} ms, p99 ${sub.stats.p99.toFixed(1)} ms); ${deliveredAtSubmitEnd} delivered by then`,
-          `${all ? 'all' : 'NOT all'} delivered: ${sink.unique} distinct of ${sub.stats.count} accepted (${sink.received - sink.unique} duplicates) over ${sink.connections} new SMTP connections (pooled ones from the warm-up not counted), ${sink.secure} over TLS`,
-          `DKIM-Signature missing on ${sink.unsigned} of ${sink.received}; mailauth on ${sink.samples.length} samples: ${await verifySamples()}`,
-        ];
-        if (sub.stats.errors) notes.push(`submit errors: ${sub.stats.errors}, last ${client.lastError}`);
-        return { stats, notes };
+        const e = await endToEnd(client, N_E2E);
+        ids = e.ids;
+        return e;
       });
 
       const finished = await finishedSample(prefix, ids);
@@ -375,6 +507,114 @@ async function main(): Promise<void> {
       await stopChildren();
       await dropPrefix(prefix);
     }
+
+    // ---- Shaping (issue 3): overhead on end-to-end throughput ------------------------------------
+    if (SHAPING_ROUNDS > 0 && left() > 60_000) {
+      console.log(
+        `\n[shaping overhead] gateway roles intake+api+worker, delivery.concurrency 20; end to end alternately to plain.test ` +
+          `(MX mx.plain.test: provider other, no limits = shaping off) and dest.test (MX mx.dest.test: provider bench, perMinute 6,000,000, ` +
+          `maxConnections 40, adaptive = shaping on), both the same sink`,
+      );
+      const g = await startChild({ roles: ['intake', 'api', 'worker'], label: 'shaping', deliveryConcurrency: 20, extraConfig: shapingConfig(20) }, dir, prefix);
+      const client = new HttpClient(g.httpPort, CLIENT_CONCURRENCY);
+      sink.reset();
+      for (const domain of ['plain.test', 'dest.test']) {
+        await httpClosedLoop(client, WARMUP, CLIENT_CONCURRENCY, seq, deadline, { domain });
+        seq += WARMUP;
+      }
+      await sink.waitForUnique(2 * WARMUP, 20_000);
+      const runs: Record<'off' | 'on', PhaseResult[]> = { off: [], on: [] };
+      for (let round = 1; round <= SHAPING_ROUNDS; round++) {
+        // off, on, on, off, …: a drift over time (heap, Redis size) does not favour one side.
+        const order = round % 2 ? (['off', 'on'] as const) : (['on', 'off'] as const);
+        for (const mode of order) {
+          if (left() < 40_000) {
+            console.log(`  round ${round}, shaping ${mode}: skipped, time budget spent`);
+            continue;
+          }
+          sink.reset();
+          const before = await shapingCounters(g.httpPort);
+          const r = await phase(
+            `5. end to end, ${N_SHAPE} msgs via HTTP c${CLIENT_CONCURRENCY}, delivery.concurrency 20, shaping ${mode === 'on' ? 'on (provider bench)' : 'off (provider other)'}, round ${round}`,
+            mode === 'on' ? 'overhead < 10 %' : undefined,
+            async () => {
+              const e = await endToEnd(client, N_SHAPE, { domain: mode === 'on' ? 'dest.test' : 'plain.test' });
+              e.notes.push(`shaping counters during the phase: ${counterDiff(before, await shapingCounters(g.httpPort))}`);
+              return e;
+            },
+          );
+          runs[mode].push(r);
+        }
+      }
+      client.close();
+      await stopChildren();
+      await dropPrefix(prefix);
+      if (runs.off.length && runs.on.length) {
+        const agg = (rs: PhaseResult[]) => {
+          const count = rs.reduce((n, r) => n + r.stats.count, 0);
+          const seconds = rs.reduce((n, r) => n + r.stats.seconds, 0);
+          return {
+            phases: rs.length,
+            perSecond: count / seconds,
+            perRound: rs.map((r) => Math.round(r.stats.perSecond)),
+            gatewayCpuMsPerMsg: (rs.reduce((n, r) => n + r.cpu.gateway, 0) * 1000) / count,
+            redisCpuMsPerMsg: (rs.reduce((n, r) => n + r.cpu.redis, 0) * 1000) / count,
+            redisCommandsPerMsg: rs.reduce((n, r) => n + r.redisCommands, 0) / count,
+            disturbed: rs.filter((r) => r.cpu.other > 0.25 * r.cpu.wall).length,
+          };
+        };
+        const off = agg(runs.off);
+        const on = agg(runs.on);
+        const overheadPct = (1 - on.perSecond / off.perSecond) * 100;
+        const cpuPct = ((on.gatewayCpuMsPerMsg + on.redisCpuMsPerMsg) / (off.gatewayCpuMsPerMsg + off.redisCpuMsPerMsg) - 1) * 100;
+        shapingResults.overhead = { off, on, throughputOverheadPct: overheadPct, cpuOverheadPct: cpuPct };
+        console.log(
+          `  shaping overhead: off ${off.perSecond.toFixed(0)} msg/s (${off.perRound.join(', ')}), on ${on.perSecond.toFixed(0)} msg/s (${on.perRound.join(', ')}) → ` +
+            `${overheadPct.toFixed(1)} % fewer msg/s (target < 10 %)${off.disturbed + on.disturbed ? ` ⚠ ${off.disturbed + on.disturbed} disturbed phase(s)` : ''}`,
+        );
+        console.log(
+          `  per message: gateway CPU ${off.gatewayCpuMsPerMsg.toFixed(2)} → ${on.gatewayCpuMsPerMsg.toFixed(2)} ms, Redis CPU ${off.redisCpuMsPerMsg.toFixed(2)} → ${on.redisCpuMsPerMsg.toFixed(2)} ms ` +
+            `(gateway+Redis ${cpuPct >= 0 ? '+' : ''}${cpuPct.toFixed(1)} %), Redis commands ${off.redisCommandsPerMsg.toFixed(1)} → ${on.redisCommandsPerMsg.toFixed(1)}`,
+        );
+      }
+    } else if (SHAPING_ROUNDS > 0) console.log('\n[shaping overhead] skipped: time budget spent');
+
+    // ---- Shaping (issue 3): verification latency under a bulk backlog ----------------------------
+    if (BACKLOG > 0 && left() > 50_000) {
+      console.log(
+        `\n[latency] ${BACKLOG} bulk messages to dest.test accepted with no worker running (roles intake+api), then one gateway with all roles ` +
+          `(delivery.concurrency 20, provider bench as above) drains them while verification messages to dest.test arrive at ${VERIFY_RATE}/s`,
+      );
+      await waitForQuiet(20_000);
+      const acc = await startChild({ roles: ['intake', 'api'], label: 'backlog-intake', extraConfig: shapingConfig(20) }, dir, prefix);
+      const c1 = new HttpClient(acc.httpPort, CLIENT_CONCURRENCY);
+      const queued = await httpClosedLoop(c1, BACKLOG, CLIENT_CONCURRENCY, seq, deadline, { priority: 'bulk' });
+      seq += BACKLOG;
+      c1.close();
+      await stopChildren();
+      const backlog = queued.ids.length;
+      console.log(`  queued ${backlog} bulk messages in ${queued.stats.seconds.toFixed(1)} s (${queued.stats.errors} errors)`);
+      await waitForQuiet(20_000);
+      sink.reset();
+      const g = await startChild({ roles: ['intake', 'api', 'worker'], label: 'latency', deliveryConcurrency: 20, extraConfig: shapingConfig(20) }, dir, prefix);
+      const client = new HttpClient(g.httpPort, 4);
+      // No wait for an idle machine here: the gateway is already draining the backlog.
+      await phase(
+        `6. verification latency, ${VERIFY_RATE}/s while ${backlog} queued bulk messages drain, delivery.concurrency 20`,
+        'p99 < 2 s',
+        async () => {
+          const r = await verificationUnderBacklog(client, backlog);
+          shapingResults.latency = r.summary;
+          return r;
+        },
+        { waitQuiet: false },
+      );
+      const all = await sink.waitForUnique(backlog, Math.max(0, Math.min(30_000, left() - 15_000)));
+      console.log(`  ${all ? 'the whole backlog arrived' : `NOT all of the backlog arrived (${sink.unique})`}; ${sink.received - sink.unique} duplicates`);
+      client.close();
+      await stopChildren();
+      await dropPrefix(prefix);
+    } else if (BACKLOG > 0) console.log('\n[latency] skipped: time budget spent');
   } finally {
     await stopChildren(5000);
     await dropPrefix(prefix).catch(() => undefined);
@@ -402,6 +642,7 @@ async function main(): Promise<void> {
     );
   }
   console.log('(e2e rows: msgs/s = delivered/s from first submit to last delivery; p50/p99 = accept latency of the submissions)');
+  console.log('(row 6: ok = verification messages delivered, msgs/s = bulk drain rate meanwhile, p50/p99 = verification submit → arrival at the MX)');
   console.log('(⚠ disturbed: other processes used more than a quarter of a core during the phase; the numbers are then low)');
   const q = memory.queued as { bytesPerMessage: number } | undefined;
   const finishedRuns = Object.entries(memory).filter(([k]) => k.startsWith('finished_')) as Array<[string, { bytesPerFinishedMessage: number }]>;
@@ -410,7 +651,7 @@ async function main(): Promise<void> {
       `per finished message ${finishedRuns.map(([k, v]) => `${v.bytesPerFinishedMessage.toFixed(0)} B (${k.slice(9)})`).join(', ')}`,
   );
   console.log(`total ${((Date.now() - startedAt) / 1000).toFixed(0)} s`);
-  console.log(`\nJSON ${JSON.stringify({ scale: SCALE, childNoDelay: CHILD_NODELAY, date: new Date().toISOString(), results, memory })}`);
+  console.log(`\nJSON ${JSON.stringify({ scale: SCALE, childNoDelay: CHILD_NODELAY, date: new Date().toISOString(), results, memory, shaping: shapingResults })}`);
 }
 
 const watchdog = setTimeout(() => {

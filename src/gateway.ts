@@ -6,6 +6,9 @@ import { createResolver, type DnsResolver } from './delivery/resolver.js';
 import { startDeliveryWorker, type DeliveryWorker } from './delivery/worker.js';
 import { loadSigningKeys } from './dkim/config-keys.js';
 import { createBounceServer } from './feedback/bounce-server.js';
+import { MailgunFeedback } from './feedback/esp-mailgun.js';
+import { SesFeedback } from './feedback/esp-ses.js';
+import { createCertFetcher, fetchHttpGet, type HttpGet } from './feedback/sns-signature.js';
 import { DeliveryFeedback } from './feedback/delivery-feedback.js';
 import { FeedbackIngest } from './feedback/ingest.js';
 import { loadBounceRules } from './feedback/rules.js';
@@ -14,6 +17,7 @@ import { WebhookProducer, webhookTargets } from './feedback/webhook-events.js';
 import { startWebhookWorker, type WebhookWorker } from './feedback/webhooks.js';
 import { createDkimSigner } from './dkim/signer.js';
 import { buildApp } from './http/app.js';
+import type { EspRoutesOptions } from './http/esp-routes.js';
 import { startMetricsServer } from './http/metrics-server.js';
 import { CredentialRegistry } from './intake/credentials.js';
 import { IntakeService } from './intake/intake-service.js';
@@ -41,6 +45,8 @@ export interface GatewayOptions {
   clock?: Clock;
   resolver?: DnsResolver;
   metrics?: Metrics;
+  /** HTTP GET for SNS signing certificates and SubscribeURL confirmations (default: fetch). Tests stay on loopback. */
+  espHttpGet?: HttpGet;
 }
 
 export interface Gateway {
@@ -113,7 +119,11 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
       workerConnection.on('error', (err) => logger.debug({ err: err.message }, 'redis worker connection error'));
       const resolver = opts.resolver ?? createResolver(config.dns);
       const secret = await verpSecret(config, redis, keys.verpSecret());
-      smtpPool = createSmtpPool({ maxIdlePerTarget: config.delivery.concurrency });
+      smtpPool = createSmtpPool({
+        maxIdlePerTarget: config.delivery.concurrency,
+        // Per provider (shaping.limits.<provider>.maxMessagesPerConnection), by recipient domain and MX host.
+        messagesPerConnection: (target, recipients) => shaper.messagesPerConnection(recipients, target.servername),
+      });
       worker = startDeliveryWorker(
         { config, clock, resolver, messages, metrics, providers, logger, verpSecret: secret, rules, send: smtpPool.send, feedback: new DeliveryFeedback({ policy, classify, logger }) },
         workerConnection,
@@ -137,6 +147,15 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
         closers.push(() => smtp.close());
       }
       if (config.roles.includes('api') && config.http.enabled) {
+        // ESP notifications (smarthost mode): applied like reports at the bounce MX, through FeedbackIngest.
+        let esp: EspRoutesOptions | undefined;
+        if (config.feedback.ses.topicArns.length || config.feedback.mailgun.signingKey) {
+          const secret = await verpSecret(config, redis, keys.verpSecret());
+          const ingest = new FeedbackIngest({ config, messages, policy, classify, metrics, providers, logger, clock, verpSecret: secret });
+          const httpGet = opts.espHttpGet ?? fetchHttpGet();
+          const espDeps = { config, ingest, classify, metrics, logger, clock, redis, keys };
+          esp = { ses: new SesFeedback({ ...espDeps, httpGet, fetchCert: createCertFetcher(httpGet, { now: () => clock.now() }) }), mailgun: new MailgunFeedback(espDeps) };
+        }
         const app = await buildApp({
           config,
           logger,
@@ -148,6 +167,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
           webhooks: webhookStore,
           clock,
           delivery: { queue: queue.queue, messages, shaper, clock },
+          esp,
           readiness: async () => ({ redis: (await redis.ping().catch(() => null)) === 'PONG', worker: worker ? worker.worker.isRunning() : null }),
         });
         await app.listen({ host: config.http.host, port: config.http.port });

@@ -1,5 +1,6 @@
 /**
- * Admin operations on queued mail: queue depth, retry-now, cancel, and resuming a paused provider.
+ * Admin operations on queued mail: queue depth, retry-now, cancel, and resuming a paused provider or
+ * recipient domain.
  * Plain functions over the queue, the message store and the shaper; the HTTP routes only translate.
  */
 import type { Queue } from 'bullmq';
@@ -116,6 +117,17 @@ export async function cancelMessage(
 /** Resumes a provider and promotes the jobs it held, so they run now. */
 export async function resumeProvider(deps: DeliveryControlDeps, provider: string, by: string): Promise<{ provider: string; promoted: number }> {
   const held = await deps.shaper.resume(provider, by);
+  return { provider, promoted: await promote(deps, held) };
+}
+
+/** Resumes a recipient domain and promotes the jobs its pause held, so they run now. */
+export async function resumeDomain(deps: DeliveryControlDeps, domain: string, by: string): Promise<{ domain: string; wasPaused: boolean; promoted: number }> {
+  const { wasPaused, held } = await deps.shaper.resumeDomain(domain, by);
+  return { domain, wasPaused, promoted: await promote(deps, held) };
+}
+
+/** Promotes delayed jobs by id (200 at a time); returns how many were promoted (gone or running ones are skipped). */
+async function promote(deps: DeliveryControlDeps, held: string[]): Promise<number> {
   let promoted = 0;
   for (let i = 0; i < held.length; i += 200) {
     const batch = await Promise.all(
@@ -126,5 +138,5 @@ export async function resumeProvider(deps: DeliveryControlDeps, provider: string
     );
     promoted += batch.reduce<number>((a, b) => a + b, 0);
   }
-  return { provider, promoted };
+  return promoted;
 }

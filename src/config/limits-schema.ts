@@ -82,6 +82,8 @@ export const providerLimitsSchema = z
     perMinute: z.number().positive().nullable().optional(),
     /** Halve the rate and pause on "too fast" replies (config/throttle-rules.yaml). */
     adaptive: z.boolean().optional(),
+    /** SMTP transactions on one pooled connection to this provider's MX before it is closed (QUIT) and a new one opened. */
+    maxMessagesPerConnection: positiveInt.nullable().optional(),
   })
   .strict();
 
@@ -106,6 +108,7 @@ export const shapingSchema = z
         maxConnections: positiveInt.nullable().default(10),
         perMinute: z.number().positive().nullable().default(1200),
         adaptive: z.boolean().default(true),
+        maxMessagesPerConnection: positiveInt.nullable().default(100),
       })
       .strict()
       .default({}),

@@ -17,8 +17,14 @@ import {
 export interface SmtpPoolOptions {
   /** Idle connections kept per target; more are closed with QUIT after their transaction (default 10). */
   maxIdlePerTarget?: number;
-  /** Transactions per connection before it is closed with QUIT (default 100). */
+  /** Transactions per connection before it is closed with QUIT (default 100), unless `messagesPerConnection` says otherwise. */
   maxMessagesPerConnection?: number;
+  /**
+   * Per-destination limit, asked for each transaction: how many transactions the connection it ran on may
+   * have had before it is closed (null: no limit; undefined: `maxMessagesPerConnection`). The gateway answers
+   * with the provider's `shaping.limits.<provider>.maxMessagesPerConnection`.
+   */
+  messagesPerConnection?: (target: SmtpTarget, recipients: readonly string[]) => number | null | undefined;
   /** An idle connection is closed with QUIT after this long (default 5000). */
   idleTimeoutMs?: number;
   /** Called whenever a send takes a connection: `reused` false means a new TCP (+TLS) session was opened. */
@@ -92,10 +98,16 @@ export function createSmtpPool(opts: SmtpPoolOptions = {}): SmtpPool {
     endSession(p.conn, graceful);
   };
 
-  const canPark = (p: Pooled): boolean => !closed && p.messages < maxMessages && (idle.get(p.key)?.length ?? 0) < maxIdle;
+  /** The limit of transactions per connection for one send. */
+  const limitFor = (target: SmtpTarget, recipients: readonly string[]): number => {
+    const own = opts.messagesPerConnection?.(target, recipients);
+    return own === undefined ? maxMessages : own === null ? Infinity : own;
+  };
 
-  const park = (p: Pooled): void => {
-    if (!canPark(p)) return retire(p, true);
+  const canPark = (p: Pooled, limit: number): boolean => !closed && p.messages < limit && (idle.get(p.key)?.length ?? 0) < maxIdle;
+
+  const park = (p: Pooled, limit: number): void => {
+    if (!canPark(p, limit)) return retire(p, true);
     p.drop = () => retire(p, false);
     p.conn.once('error', p.drop);
     p.conn.once('end', p.drop);
@@ -107,10 +119,10 @@ export function createSmtpPool(opts: SmtpPoolOptions = {}): SmtpPool {
   };
 
   /** After a transaction: park the session (RSET first when it saw rejections) or close it. */
-  const release = async (p: Pooled, tx: Transaction): Promise<void> => {
+  const release = async (p: Pooled, tx: Transaction, limit: number): Promise<void> => {
     p.messages++;
     if (tx.next === 'discard') return retire(p, false);
-    if (!canPark(p)) return retire(p, true);
+    if (!canPark(p, limit)) return retire(p, true);
     if (tx.next === 'reset') {
       try {
         await resetSession(p.conn);
@@ -118,7 +130,7 @@ export function createSmtpPool(opts: SmtpPoolOptions = {}): SmtpPool {
         return retire(p, false);
       }
     }
-    park(p);
+    park(p, limit);
   };
 
   const take = (key: string): Pooled | undefined => {
@@ -129,12 +141,13 @@ export function createSmtpPool(opts: SmtpPoolOptions = {}): SmtpPool {
 
   const send: typeof sendMessage = async (target, envelope, raw, sendOpts): Promise<SendResult> => {
     const key = targetKey(target, sendOpts.ehloName);
+    const limit = limitFor(target, envelope.to);
     const reused = take(key);
     if (reused) {
       opts.onConnection?.({ target: key, reused: true, tls: reused.tls });
       const tx = await runTransaction(reused.conn, envelope, raw);
       if (!(tx.next === 'discard' && tx.beforeMail)) {
-        await release(reused, tx);
+        await release(reused, tx, limit);
         return { connected: true, tls: reused.tls, outcomes: tx.outcomes, reused: true };
       }
       // Stale: the server closed it while idle and nothing was committed. Retry once on a new connection.
@@ -151,7 +164,7 @@ export function createSmtpPool(opts: SmtpPoolOptions = {}): SmtpPool {
     conn.once('end', () => open.delete(p));
     opts.onConnection?.({ target: key, reused: false, tls: p.tls });
     const tx = await runTransaction(conn, envelope, raw);
-    await release(p, tx);
+    await release(p, tx, limit);
     return { connected: true, tls: p.tls, outcomes: tx.outcomes };
   };
 

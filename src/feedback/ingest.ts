@@ -88,6 +88,18 @@ export type ProviderReport =
   | { provider: 'ses' | 'mailgun'; kind: 'bounce'; original: OriginalRefs; failures: FailureItem[] }
   | { provider: 'ses' | 'mailgun'; kind: 'complaint'; original: OriginalRefs; recipients: string[]; feedbackType: string; userAgent?: string };
 
+/** Why an ESP notification was refused before it was read (a bounded metric label set). */
+export type EspRejectReason = 'malformed' | 'unknown-topic' | 'unsupported-version' | 'bad-cert-url' | 'cert-unavailable' | 'cert-expired' | 'bad-signature' | 'stale' | 'replayed';
+
+/** What became of one ESP notification (src/feedback/esp-ses.ts, src/feedback/esp-mailgun.ts); the HTTP layer maps it to a status. */
+export type EspResult =
+  | { result: 'applied' | 'ignored'; outcome: IngestOutcome }
+  /** Seen before (an SNS redelivery): acknowledged, not applied twice. */
+  | { result: 'duplicate' }
+  /** An SNS subscription (un)confirmation: confirmed, or logged for the admin. */
+  | { result: 'confirmed' | 'logged'; detail: string }
+  | { result: 'rejected'; reason: EspRejectReason; detail: string };
+
 /** Classifies one DSN recipient entry with the reply rules. */
 export function classifyDsnRecipient(classify: ReplyClassifier, r: DsnRecipient): Classification {
   const diagEnhanced = r.diagnostic ? findReply(r.diagnostic).enhanced : undefined;
@@ -225,7 +237,8 @@ export class FeedbackIngest {
     return this.applyFailures(ctx, record, [...items.values()], report.provider, report.provider);
   }
 
-  private ignore(input: ReportContext, reason: IgnoreReason, detail: string, messageId?: string): IngestOutcome {
+  /** Counts and logs a report that changes nothing (also used by the ESP adapters for notifications they skip). */
+  ignore(input: ReportContext, reason: IgnoreReason, detail: string, messageId?: string): IngestOutcome {
     this.deps.metrics.feedbackIgnored.inc({ reason });
     this.deps.logger.info({ sid: input.sessionId, remote: input.remoteAddress, id: messageId, reason, detail }, 'feedback: report ignored');
     return { result: 'ignored', reason, detail, ...(messageId ? { messageId } : {}) };

@@ -15,6 +15,7 @@ import type { SuppressionStore } from '../store/suppression-store.js';
 import type { WebhookStore } from '../store/webhook-store.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import { registerErrorHandling } from './errors.js';
+import { espRoutes, type EspRoutesOptions } from './esp-routes.js';
 import { healthRoutes, type ReadinessReport } from './health-routes.js';
 import { messagesRoutes } from './messages-routes.js';
 import { shapingRoutes } from './shaping-routes.js';
@@ -39,6 +40,8 @@ export interface HttpDeps {
   clock?: Clock;
   /** Delivery control for admin keys (`/v1/shaping`, `/v1/queue`, retry and cancel), when given. */
   delivery?: DeliveryControlDeps;
+  /** ESP notification endpoints (`/v1/feedback/ses`, `/v1/feedback/mailgun`; signature-verified, no key), when given. */
+  esp?: EspRoutesOptions;
 }
 
 const API_DESCRIPTION = [
@@ -85,6 +88,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
         { name: 'delivery control', description: 'Shaping state, pause/resume per provider, queue depth, retry and cancel (admin keys)' },
         { name: 'suppressions', description: 'Suppression list administration (admin keys)' },
         { name: 'webhooks', description: "Signed event webhooks to the key's booking system" },
+        { name: 'feedback', description: 'Bounce and complaint notifications from ESPs in smarthost mode (SES via SNS, Mailgun), verified by their signatures' },
       ],
       components: {
         securitySchemes: {
@@ -120,5 +124,6 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   }
   if (deps.webhooks) await app.register(webhooksRoutes, { config, credentials: deps.credentials, store: deps.webhooks });
   if (deps.delivery) await app.register(shapingRoutes, { ...deps.delivery, credentials: deps.credentials });
+  if (deps.esp) await app.register(espRoutes, deps.esp);
   return app;
 }

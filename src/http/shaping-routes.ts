@@ -1,10 +1,11 @@
 /**
- * Delivery control for admin API keys (others get 403): per-provider shaping state, pause and resume,
- * queue depth, retry-now and cancel of a message.
+ * Delivery control for admin API keys (others get 403): per-provider shaping state, pause and resume of
+ * a provider or of one recipient domain, queue depth, retry-now and cancel of a message.
  */
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import { cancelMessage, queueOverview, resumeProvider, retryNow, type DeliveryControlDeps } from '../admin/delivery-control.js';
+import { cancelMessage, queueOverview, resumeDomain, resumeProvider, retryNow, type DeliveryControlDeps } from '../admin/delivery-control.js';
 import type { CredentialRegistry } from '../intake/credentials.js';
+import { normalizeDomain } from '../lib/address.js';
 import { KurirError } from '../lib/errors.js';
 import { MESSAGE_ID_PATTERN } from '../lib/ids.js';
 import { authenticate, credentialOf, decorateCredential, requireAdmin } from './auth.js';
@@ -23,7 +24,7 @@ const providerSchema = {
     provider: { type: 'string' },
     configured: {
       type: 'object',
-      properties: { maxConnections: nullableNumber, perMinute: nullableNumber, adaptive: { type: 'boolean' } },
+      properties: { maxConnections: nullableNumber, perMinute: nullableNumber, adaptive: { type: 'boolean' }, maxMessagesPerConnection: nullableNumber },
     },
     effectivePerMinute: { ...nullableNumber, description: 'The adaptive rate in force (null: unlimited).' },
     backoffUntil: { ...nullableString, description: 'Paused after a "too fast" reply until then.' },
@@ -34,6 +35,23 @@ const providerSchema = {
     throttles: { type: 'integer', description: 'Adaptive slow-downs so far.' },
     lastSignal: { ...nullableString, description: 'The rule and reply of the last slow-down.' },
   },
+} as const;
+
+const pausedDomainSchema = {
+  type: 'object',
+  properties: {
+    domain: { type: 'string' },
+    pausedUntil: { type: 'string', description: '`indefinitely` or an ISO time.' },
+    pausedAt: { type: 'string' },
+    pausedBy: { type: 'string' },
+    heldJobs: { type: 'integer', description: 'Jobs waiting because the domain is paused.' },
+  },
+} as const;
+
+const domainParams = {
+  type: 'object',
+  required: ['domain'],
+  properties: { domain: { type: 'string', minLength: 1, maxLength: 253 } },
 } as const;
 
 const providerParams = {
@@ -59,6 +77,13 @@ export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (ap
     }
     return provider;
   };
+  const domainOf = (domain: string): string => {
+    try {
+      return normalizeDomain(domain);
+    } catch {
+      throw new KurirError('VALIDATION', `"${domain}" is not a recipient domain (e.g. example.org)`, { field: 'domain' });
+    }
+  };
   const messageId = (id: string): string => {
     if (!MESSAGE_ID_PATTERN.test(id)) throw new KurirError('NOT_FOUND', `message ${id} not found`, { field: 'id' });
     return id;
@@ -70,12 +95,66 @@ export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (ap
       onRequest,
       schema: {
         tags: ['delivery control'],
-        summary: 'Per-provider limits, effective (adaptive) rate and pauses',
+        summary: 'Per-provider limits, effective (adaptive) rate and pauses; paused recipient domains',
         security: bearerSecurity,
-        response: { 200: { type: 'object', properties: { providers: { type: 'array', items: providerSchema } } }, ...errorResponses(401, 403, 503) },
+        response: {
+          200: {
+            type: 'object',
+            properties: { providers: { type: 'array', items: providerSchema }, pausedDomains: { type: 'array', items: pausedDomainSchema } },
+          },
+          ...errorResponses(401, 403, 503),
+        },
       },
     },
-    async () => ({ providers: await opts.shaper.status() }),
+    async () => {
+      const [providers, pausedDomains] = await Promise.all([opts.shaper.status(), opts.shaper.pausedDomains()]);
+      return { providers, pausedDomains };
+    },
+  );
+
+  app.post<{ Params: { domain: string }; Body: { seconds?: number } | null }>(
+    '/v1/shaping/domains/:domain/pause',
+    {
+      onRequest,
+      schema: {
+        tags: ['delivery control'],
+        summary: 'Pause delivery to one recipient domain (whatever its provider): its messages wait (delayed), they do not fail',
+        security: bearerSecurity,
+        params: domainParams,
+        body: pauseBody,
+        response: { 200: pausedDomainSchema, ...errorResponses(400, 401, 403, 503) },
+      },
+    },
+    async (request) => {
+      const domain = domainOf(request.params.domain);
+      await opts.shaper.pauseDomain(domain, { by: credentialOf(request).name, seconds: request.body?.seconds });
+      return (await opts.shaper.pausedDomains()).find((p) => p.domain === domain);
+    },
+  );
+
+  app.post<{ Params: { domain: string } }>(
+    '/v1/shaping/domains/:domain/resume',
+    {
+      onRequest,
+      schema: {
+        tags: ['delivery control'],
+        summary: 'Resume a paused recipient domain; the messages it held run now',
+        security: bearerSecurity,
+        params: domainParams,
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              domain: { type: 'string' },
+              wasPaused: { type: 'boolean', description: 'false: the domain was not paused (or its timed pause had run out).' },
+              promoted: { type: 'integer' },
+            },
+          },
+          ...errorResponses(400, 401, 403, 503),
+        },
+      },
+    },
+    async (request) => resumeDomain(opts, domainOf(request.params.domain), credentialOf(request).name),
   );
 
   app.post<{ Params: { provider: string }; Body: { seconds?: number } | null }>(

@@ -19,6 +19,10 @@
  * Each decision is one Lua script (atomic); state lives in `<prefix>:shaping:<provider>` (hash),
  * `…:leases` (zset of connection leases, reclaimed after `leaseSeconds` if a worker dies), `…:held`
  * (ids of jobs parked while the provider is paused, promoted on resume), `…:booked` and `…:waiters:<priority>`.
+ *
+ * A single recipient domain can be paused too (`<prefix>:shaping-domain:paused`, a hash of domain →
+ * `until|since|by`; held job ids in `<prefix>:shaping-domain:<domain>:held`): checked first, in the same
+ * script, so a resume never misses a job that is being held at that moment.
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -29,19 +33,46 @@ import type { ProviderMap } from '../metrics/provider.js';
 import type { Keys } from '../store/keys.js';
 import type { ReplyOutcome, ThrottleRules } from './throttle-rules.js';
 
-// KEYS: state leases held booked waiters(of this priority).
-// ARGV: maxRate maxConn reserved isVerification burst leaseId leaseMs jobId horizonMs
+/**
+ * Lua: is the recipient domain paused by an admin? Needs `now`, `jobId`, `domainKeys` (index of the paused-domains
+ * hash in KEYS; the domain's held set follows it) and `domain`; returns {6, waitMs (-1: until resumed), '', until}
+ * and parks the job in the domain's held set when it is. A timed pause that has run out is removed.
+ */
+const DOMAIN_PAUSE_CHECK = `
+if domain ~= '' then
+  local dp = redis.call('HGET', KEYS[domainKeys], domain)
+  if dp then
+    local untilMs = tonumber(string.match(dp, '^(%d+)')) or 0
+    if untilMs == 0 or untilMs > now then
+      if jobId ~= '' then redis.call('SADD', KEYS[domainKeys + 1], jobId) end
+      local wait = -1
+      if untilMs > 0 then wait = math.ceil(untilMs - now) end
+      return {6, wait, '', tostring(untilMs)}
+    end
+    redis.call('HDEL', KEYS[domainKeys], domain)
+    redis.call('DEL', KEYS[domainKeys + 1])
+  end
+end`;
+
+// KEYS: state leases held booked waiters(of this priority) pausedDomains domainHeld.
+// ARGV: maxRate maxConn reserved isVerification burst leaseId leaseMs jobId horizonMs domain
 // Returns { status, waitMs, effectiveRate, pausedUntil }: 0 ok, 1 paused by an admin (waitMs -1 = until
 // resumed), 2 backing off after a "too fast" reply, 3 no connection slot, 4 over the rate (come back in
-// waitMs: the job's turn in the queue for the booking window), 5 a rate slot is booked in waitMs.
+// waitMs: the job's turn in the queue for the booking window), 5 a rate slot is booked in waitMs,
+// 6 the recipient domain is paused by an admin.
 const ACQUIRE = `
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- Milliseconds with the microseconds kept: the GCRA's arrival time is fractional, and a clock cut to whole
+-- milliseconds would let at most 1 + burst messages through per millisecond however high the rate.
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local jobId = ARGV[8]
+local domain = ARGV[10]
+local domainKeys = 6
+${DOMAIN_PAUSE_CHECK}
 local st = redis.call('HMGET', KEYS[1], 'rate', 'tat', 'pausedUntil', 'adminPaused')
 local maxRate = tonumber(ARGV[1])
 local rate = tonumber(st[1]) or maxRate
 if maxRate > 0 and rate > maxRate then rate = maxRate end
-local jobId = ARGV[8]
 local admin = tonumber(st[4])
 if admin and (admin == 0 or admin > now) then
   if jobId ~= '' then redis.call('SADD', KEYS[3], jobId) end
@@ -93,8 +124,21 @@ if maxConn > 0 then redis.call('ZADD', KEYS[2], now + tonumber(ARGV[7]), ARGV[6]
 if jobId ~= '' then
   redis.call('SREM', KEYS[3], jobId)
   redis.call('ZREM', KEYS[5], jobId)
+  if domain ~= '' then redis.call('SREM', KEYS[7], jobId) end
 end
 return {0, 0, tostring(rate), '0'}`;
+
+// The domain check alone, for a job whose provider is not known before its MX lookup.
+// KEYS: pausedDomains domainHeld. ARGV: jobId domain. Returns {0} or the refusal of DOMAIN_PAUSE_CHECK.
+const DOMAIN_CHECK = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local jobId = ARGV[1]
+local domain = ARGV[2]
+local domainKeys = 1
+${DOMAIN_PAUSE_CHECK}
+if jobId ~= '' then redis.call('SREM', KEYS[2], jobId) end
+return {0, 0, '', '0'}`;
 
 // KEYS: state leases booked. ARGV: leaseId outcome maxRate minRate backoffMs recoverAfter recoverStep afterSuccesses reply adaptive
 // outcome: ok | throttle | other | none. Returns { event, effectiveRate, pausedUntil }; event is
@@ -142,9 +186,11 @@ export interface ProviderLimits {
   maxConnections: number | null;
   perMinute: number | null;
   adaptive: boolean;
+  /** Transactions per pooled SMTP connection before it is closed (null: no limit). */
+  maxMessagesPerConnection: number | null;
 }
 
-export type ShapingRefusal = 'provider-paused' | 'provider-connections' | 'provider-rate';
+export type ShapingRefusal = 'provider-paused' | 'domain-paused' | 'provider-connections' | 'provider-rate';
 
 /** A connection slot (and rate token) held for one delivery. */
 export interface ShapingLease {
@@ -158,9 +204,9 @@ export type ShapingDecision =
       ok: false;
       provider: string;
       reason: ShapingRefusal;
-      /** How long until the refusal may lift; null: paused until an admin resumes it. */
+      /** How long until the refusal may lift; null: paused until an admin resumes it (provider or domain). */
       waitMs: number | null;
-      /** The job was parked in the provider's held set (resume promotes it). */
+      /** The job was parked in the provider's (or paused domain's) held set: resume promotes it. */
       held: boolean;
       /** A rate slot is booked for the job in `waitMs`: it runs then without polling. */
       booked: boolean;
@@ -193,10 +239,28 @@ export interface ShaperDeps {
   logger: Logger;
 }
 
+/** A recipient domain paused by an admin, as the admin API shows it. */
+export interface PausedDomain {
+  domain: string;
+  /** `indefinitely` or until when (ISO). */
+  pausedUntil: string;
+  pausedAt: string;
+  pausedBy: string;
+  /** Jobs waiting because of this pause. */
+  heldJobs: number;
+}
+
 type Scripted = Redis & {
   kurirShapeAcquire(...args: Array<string | number>): Promise<[number, number, string, string]>;
   kurirShapeRelease(...args: Array<string | number>): Promise<[string, string, string]>;
+  kurirShapeDomain(...args: Array<string | number>): Promise<[number, number, string, string]>;
 };
+
+/** `until|since|by` (ms; until 0 = until resumed) of a paused domain. */
+function parsePause(value: string): { until: number; since: number; by: string } {
+  const [until, since, ...by] = value.split('|');
+  return { until: Number(until) || 0, since: Number(since) || 0, by: by.join('|') };
+}
 
 const LEARNED_DOMAINS = 10_000;
 
@@ -214,8 +278,9 @@ export class ProviderShaper {
   constructor(private readonly deps: ShaperDeps) {
     const r = deps.redis as Scripted;
     if (typeof r.kurirShapeAcquire !== 'function') {
-      r.defineCommand('kurirShapeAcquire', { numberOfKeys: 5, lua: ACQUIRE });
+      r.defineCommand('kurirShapeAcquire', { numberOfKeys: 7, lua: ACQUIRE });
       r.defineCommand('kurirShapeRelease', { numberOfKeys: 3, lua: RELEASE });
+      r.defineCommand('kurirShapeDomain', { numberOfKeys: 2, lua: DOMAIN_CHECK });
     }
     this.redis = r;
   }
@@ -237,7 +302,20 @@ export class ProviderShaper {
       maxConnections: own.maxConnections !== undefined ? own.maxConnections : s.default.maxConnections,
       perMinute: own.perMinute !== undefined ? own.perMinute : s.default.perMinute,
       adaptive: own.adaptive ?? s.default.adaptive,
+      maxMessagesPerConnection: own.maxMessagesPerConnection !== undefined ? own.maxMessagesPerConnection : s.default.maxMessagesPerConnection,
     };
+  }
+
+  /**
+   * Messages per pooled connection for a send to `recipients` (one domain) over the MX host `mxHost`: the
+   * provider's `maxMessagesPerConnection` (null: no limit), or undefined when shaping is off (the pool's
+   * own default then). The connection pool's lookup.
+   */
+  messagesPerConnection(recipients: readonly string[], mxHost?: string): number | null | undefined {
+    if (!this.enabled || !recipients.length) return undefined;
+    const first = recipients[0];
+    const domain = first.slice(first.lastIndexOf('@') + 1).toLowerCase();
+    return this.limitsOf(this.providerFor(domain, mxHost)).maxMessagesPerConnection;
   }
 
   /** The provider of a recipient domain: by domain rules, else by the MX host when one is known. */
@@ -256,17 +334,23 @@ export class ProviderShaper {
     return byDomain !== 'other' ? byDomain : this.learned.get(domain);
   }
 
-  /** Takes a connection slot and a rate token for one delivery, or says why not and for how long. */
-  async acquire(provider: string, priority: Priority, jobId = ''): Promise<ShapingDecision> {
+  /**
+   * Takes a connection slot and a rate token for one delivery, or says why not and for how long. With
+   * `domain` (the job's recipient domain), a pause of that domain holds the job first.
+   */
+  async acquire(provider: string, priority: Priority, jobId = '', domain = ''): Promise<ShapingDecision> {
     const s = this.deps.config.shaping;
     const limits = this.limitsOf(provider);
     const lease: ShapingLease = { provider, id: randomBytes(8).toString('hex') };
+    const d = domain.toLowerCase();
     const [status, waitMs, rate] = await this.redis.kurirShapeAcquire(
       this.deps.keys.shapingState(provider),
       this.deps.keys.shapingLeases(provider),
       this.deps.keys.shapingHeld(provider),
       this.deps.keys.shapingBooked(provider),
       this.deps.keys.shapingWaiters(provider, priority),
+      this.deps.keys.shapingPausedDomains(),
+      this.deps.keys.shapingDomainHeld(d),
       limits.perMinute ?? 0,
       limits.maxConnections ?? 0,
       s.verificationReservedConnections,
@@ -276,15 +360,79 @@ export class ProviderShaper {
       Math.round(s.leaseSeconds * 1000),
       jobId,
       Math.round(s.bookAheadSeconds * 1000),
+      d,
     );
     const effective = num(rate);
     const m = this.deps.metrics;
     if (effective !== null && effective > 0) m.shapingRate.set({ provider }, effective);
-    m.shapingPaused.set({ provider }, status === 1 || status === 2 ? 1 : 0);
+    if (status !== 6) m.shapingPaused.set({ provider }, status === 1 || status === 2 ? 1 : 0);
     if (status === 0) return { ok: true, lease };
-    const reason: ShapingRefusal = status === 3 ? 'provider-connections' : status === 4 || status === 5 ? 'provider-rate' : 'provider-paused';
+    const reason: ShapingRefusal =
+      status === 3 ? 'provider-connections' : status === 4 || status === 5 ? 'provider-rate' : status === 6 ? 'domain-paused' : 'provider-paused';
     m.shapingRefusals.inc({ limit: reason });
-    return { ok: false, provider, reason, waitMs: waitMs < 0 ? null : waitMs, held: (status === 1 || status === 2) && jobId !== '', booked: status === 5 };
+    const held = (status === 1 || status === 2 || status === 6) && jobId !== '';
+    return { ok: false, provider, reason, waitMs: waitMs < 0 ? null : waitMs, held, booked: status === 5 };
+  }
+
+  /**
+   * Only the domain pause, for a job whose provider is not known yet (before its MX lookup): null when the
+   * domain is not paused, else the refusal (the job is parked in the domain's held set).
+   */
+  async checkDomain(domain: string, jobId = ''): Promise<Extract<ShapingDecision, { ok: false }> | null> {
+    const d = domain.toLowerCase();
+    const [status, waitMs] = await this.redis.kurirShapeDomain(this.deps.keys.shapingPausedDomains(), this.deps.keys.shapingDomainHeld(d), jobId, d);
+    if (status !== 6) return null;
+    this.deps.metrics.shapingRefusals.inc({ limit: 'domain-paused' });
+    return { ok: false, provider: '', reason: 'domain-paused', waitMs: waitMs < 0 ? null : waitMs, held: jobId !== '', booked: false };
+  }
+
+  /** Pauses delivery to one recipient domain (every provider) until `resumeDomain` (or for `seconds`). Jobs wait delayed, not failed. */
+  async pauseDomain(domain: string, opts: { by: string; seconds?: number }): Promise<void> {
+    const d = domain.toLowerCase();
+    const now = Date.now();
+    const until = opts.seconds ? now + opts.seconds * 1000 : 0;
+    await this.redis.hset(this.deps.keys.shapingPausedDomains(), d, `${until}|${now}|${opts.by}`);
+    this.deps.logger.info({ domain: d, by: opts.by, until: until ? new Date(until).toISOString() : 'resume' }, 'shaping: recipient domain paused by an admin');
+  }
+
+  /**
+   * Ends a domain's pause and returns the ids of the jobs it held (the caller promotes them). `wasPaused`
+   * false: the domain was not paused (an expired timed pause counts as not paused).
+   */
+  async resumeDomain(domain: string, by: string): Promise<{ wasPaused: boolean; held: string[] }> {
+    const d = domain.toLowerCase();
+    const k = this.deps.keys;
+    const res = ((await this.redis.multi().hget(k.shapingPausedDomains(), d).smembers(k.shapingDomainHeld(d)).del(k.shapingDomainHeld(d)).hdel(k.shapingPausedDomains(), d).exec()) ?? []) as Array<
+      [Error | null, unknown]
+    >;
+    const value = res[0]?.[1] as string | null;
+    const held = (res[1]?.[1] as string[] | undefined) ?? [];
+    const pause = value ? parsePause(value) : null;
+    const wasPaused = pause !== null && (pause.until === 0 || pause.until > Date.now());
+    this.deps.logger.info({ domain: d, by, held: held.length, wasPaused }, 'shaping: recipient domain resumed');
+    return { wasPaused, held };
+  }
+
+  /** Recipient domains paused by an admin now, by name. */
+  async pausedDomains(): Promise<PausedDomain[]> {
+    const k = this.deps.keys;
+    const all = await this.redis.hgetall(k.shapingPausedDomains());
+    const now = Date.now();
+    const live = Object.entries(all)
+      .map(([domain, v]) => ({ domain, ...parsePause(v) }))
+      .filter((p) => p.until === 0 || p.until > now)
+      .sort((a, b) => a.domain.localeCompare(b.domain));
+    if (!live.length) return [];
+    const tx = this.redis.multi();
+    for (const p of live) tx.scard(k.shapingDomainHeld(p.domain));
+    const counts = ((await tx.exec()) ?? []).map(([, v]) => Number(v ?? 0));
+    return live.map((p, i) => ({
+      domain: p.domain,
+      pausedUntil: p.until === 0 ? 'indefinitely' : new Date(p.until).toISOString(),
+      pausedAt: new Date(p.since).toISOString(),
+      pausedBy: p.by,
+      heldJobs: counts[i] ?? 0,
+    }));
   }
 
   /**

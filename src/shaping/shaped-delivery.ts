@@ -4,7 +4,8 @@
  * the first SMTP send, once the MX host tells the provider. A job that gets no slot is held: the worker
  * moves it back to the delayed set (priority kept, no attempt counted, nothing on the timeline) until its
  * booked rate slot or its turn (see ProviderShaper), or for a short jittered wait when connections are
- * busy, so a large backlog does not spin.
+ * busy, so a large backlog does not spin. A paused recipient domain holds the job like a paused provider,
+ * before anything else (also before the MX lookup when the provider is not known yet).
  */
 import type { Priority } from '../config/schema.js';
 import { deliverToDomain, type DeliveryDeps, type DeliveryResult } from '../delivery/deliver.js';
@@ -50,7 +51,7 @@ function spreadMs(job: ShapedJob, refusal: Refusal): number {
 
 async function hold(deps: DeliveryDeps, job: ShapedJob, refusal: Refusal, recheckMs: number): Promise<ShapedResult> {
   const now = deps.clock.now();
-  const paused = refusal.reason === 'provider-paused';
+  const paused = refusal.reason === 'provider-paused' || refusal.reason === 'domain-paused';
   let wait = refusal.reason === 'provider-connections' ? 50 : (refusal.waitMs ?? recheckMs);
   if (paused) {
     // A long hold must not outlive the message: an expired one gets its `expired` event now, and a
@@ -78,9 +79,12 @@ export async function deliverShaped(deps: DeliveryDeps, shaper: ProviderShaper, 
   let outcomes: RecipientOutcome[] | null = null;
   const known = shaper.knownProvider(job.domain);
   if (known) {
-    const d = await shaper.acquire(known, job.priority, job.id);
+    const d = await shaper.acquire(known, job.priority, job.id, job.domain);
     if (!d.ok) return hold(deps, job, d, recheckMs);
     lease = d.lease;
+  } else {
+    const paused = await shaper.checkDomain(job.domain, job.id);
+    if (paused) return hold(deps, job, paused, recheckMs);
   }
   const base = deps.send ?? sendDirect;
   const send: typeof sendMessage = async (target, envelope, raw, opts) => {
@@ -88,7 +92,7 @@ export async function deliverShaped(deps: DeliveryDeps, shaper: ProviderShaper, 
     if (!lease || lease.provider !== provider) {
       if (lease) await shaper.release(lease, null);
       lease = null;
-      const d = await shaper.acquire(provider, job.priority, job.id);
+      const d = await shaper.acquire(provider, job.priority, job.id, job.domain);
       if (!d.ok) throw new ShapingWait(d);
       lease = d.lease;
     }

@@ -34,6 +34,10 @@ export interface Keys {
   shapingBooked(provider: string): string;
   /** Sorted set of job ids of one priority waiting for the booking window (score: when each comes back). */
   shapingWaiters(provider: string, priority: string): string;
+  /** Hash of recipient domains paused by an admin: domain → `until|since|by` (ms; until 0 = until resumed). */
+  shapingPausedDomains(): string;
+  /** Set of job ids held back because their recipient domain is paused (resume promotes them). */
+  shapingDomainHeld(domain: string): string;
   /** Marker (with a TTL) that an ESP notification was already seen: an SNS MessageId or a Mailgun signature token (replay protection). */
   espSeen(provider: string, id: string): string;
   /** BullMQ's own prefix: its keys live below `<prefix>:q`. */
@@ -62,6 +66,8 @@ export function createKeys(prefix: string): Keys {
     shapingHeld: (provider) => `${prefix}:shaping:${provider}:held`,
     shapingBooked: (provider) => `${prefix}:shaping:${provider}:booked`,
     shapingWaiters: (provider, priority) => `${prefix}:shaping:${provider}:waiters:${priority}`,
+    shapingPausedDomains: () => `${prefix}:shaping-domain:paused`,
+    shapingDomainHeld: (domain) => `${prefix}:shaping-domain:${domain.toLowerCase()}:held`,
     espSeen: (provider, id) => `${prefix}:esp-seen:${provider}:${id}`,
     bullPrefix: () => `${prefix}:q`,
   };

@@ -54,7 +54,7 @@ export type TimelineEvent =
       /** RFC 3463 status from the DSN, e.g. `5.1.1`. */
       status?: string;
       remoteMta?: string;
-      /** Layout of the report: rfc3464, postfix, exim, exchange, gmail, yahoo, generic. */
+      /** Layout of the report: rfc3464, postfix, exim, exchange, gmail, yahoo, generic; or the ESP that reported it: ses, mailgun. */
       format?: string;
     }
   /** A DSN with Action: delayed (the remote side is still retrying); changes no state. */

@@ -199,6 +199,29 @@ describe('createSmtpPool', () => {
     expect(r.connections).toBe(3);
   });
 
+  it('asks messagesPerConnection per send: a limit per destination, null for none, undefined for the default', async () => {
+    const r = await receiver();
+    const asked: Array<[string | undefined, string[]]> = [];
+    const p = pool({
+      maxMessagesPerConnection: 4,
+      messagesPerConnection: (target, recipients) => {
+        asked.push([target.servername, [...recipients]]);
+        return target.servername === 'mx.three.test' ? 3 : target.servername === 'mx.unlimited.test' ? null : undefined;
+      },
+    });
+    const sendTo = async (servername: string, n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) await p.send({ ...targetOf(r.port), servername }, { from: FROM, to: [`u${i}@${servername}`] }, raw(i), sendOpts);
+    };
+    await sendTo('mx.three.test', 7); // ⌈7/3⌉ = 3 connections
+    expect(r.connections).toBe(3);
+    await sendTo('mx.default.test', 9); // the pool's own limit, 4: 3 connections
+    expect(r.connections).toBe(6);
+    await sendTo('mx.unlimited.test', 150); // past the pool's own 4 (and the usual 100): 1 connection
+    expect(r.connections).toBe(7);
+    expect(r.messages).toHaveLength(166);
+    expect(asked[0]).toEqual(['mx.three.test', ['u0@mx.three.test']]);
+  });
+
   it('keeps at most maxIdlePerTarget idle connections and closes idle ones after idleTimeoutMs', async () => {
     const r = await receiver();
     const relay = await startRelay(r.port);

@@ -42,8 +42,8 @@ describe('ProviderShaper', () => {
     expect(s.knownProvider('corp.test')).toBeUndefined();
     expect(s.providerFor('corp.test', 'mx1.acme-mx.test')).toBe('acme');
     expect(s.knownProvider('corp.test')).toBe('acme');
-    expect(s.limitsOf('other')).toEqual({ maxConnections: null, perMinute: null, adaptive: false });
-    expect(s.limitsOf('acme')).toEqual({ maxConnections: 10, perMinute: 1200, adaptive: true });
+    expect(s.limitsOf('other')).toEqual({ maxConnections: null, perMinute: null, adaptive: false, maxMessagesPerConnection: 100 });
+    expect(s.limitsOf('acme')).toEqual({ maxConnections: 10, perMinute: 1200, adaptive: true, maxMessagesPerConnection: 100 });
   });
 
   it('caps concurrent connections, keeping reserved ones for verification', async () => {
@@ -80,6 +80,14 @@ describe('ProviderShaper', () => {
     expect((await s.acquire('acme', 'bulk', 'j2')).ok).toBe(true);
     expect((await s.acquire('acme', 'bulk', 'j2')).ok).toBe(false);
     expect(await metrics.registry.getSingleMetricAsString('kurir_shaping_refusals_total')).toContain('{limit="provider-rate"} 8');
+  });
+
+  it('does not hold back a burst far below the rate (the clock keeps microseconds)', async () => {
+    // 60,000,000/min is one message per microsecond: 20 acquisitions at once are far below it. With the clock
+    // cut to whole milliseconds, at most 1 + burst (2 for normal) would pass per millisecond.
+    const { s } = shaper({ limits: { acme: { perMinute: 60_000_000, maxConnections: null } } });
+    const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => s.acquire('acme', 'normal', `b${i}`)));
+    expect(burst.filter((d) => d.ok)).toHaveLength(20);
   });
 
   it('halves the rate once per back-off window on "too fast", pauses, and recovers gradually', async () => {
@@ -151,5 +159,41 @@ describe('ProviderShaper', () => {
     await s.pause('gmail', { by: 'admin', seconds: 60 });
     const timed = await s.acquire('gmail', 'bulk');
     expect(!timed.ok && timed.waitMs).toBeGreaterThan(59_000);
+  });
+
+  it('pauses one recipient domain whatever its provider, holding its jobs until resumed', async () => {
+    const { s, metrics } = shaper({ limits: { acme: { perMinute: null, maxConnections: null } } });
+    await s.pauseDomain('Corp.Test', { by: 'ops' });
+    // Held before any provider limit, with or without a known provider; other domains of the provider go on.
+    expect(await s.acquire('acme', 'verification', 'j1', 'corp.test')).toEqual({ ok: false, provider: 'acme', reason: 'domain-paused', waitMs: null, held: true, booked: false });
+    expect(await s.checkDomain('CORP.test', 'j2')).toMatchObject({ reason: 'domain-paused', waitMs: null, held: true });
+    expect(await s.checkDomain('other.test', 'j3')).toBeNull();
+    expect((await s.acquire('acme', 'bulk', 'j4', 'acme.test')).ok).toBe(true);
+    expect(await s.pausedDomains()).toEqual([{ domain: 'corp.test', pausedUntil: 'indefinitely', pausedAt: expect.any(String), pausedBy: 'ops', heldJobs: 2 }]);
+    expect(await metrics.registry.getSingleMetricAsString('kurir_shaping_refusals_total')).toContain('{limit="domain-paused"} 2');
+
+    const resumed = await s.resumeDomain('corp.test', 'ops');
+    expect({ ...resumed, held: resumed.held.sort() }).toEqual({ wasPaused: true, held: ['j1', 'j2'] });
+    expect(await s.pausedDomains()).toEqual([]);
+    expect((await s.acquire('acme', 'bulk', 'j1', 'corp.test')).ok).toBe(true);
+    expect(await s.resumeDomain('corp.test', 'ops')).toEqual({ wasPaused: false, held: [] });
+
+    // A timed pause says how long; once it has run out the domain sends again.
+    await s.pauseDomain('corp.test', { by: 'ops', seconds: 0.3 });
+    const timed = await s.acquire('acme', 'bulk', 'j5', 'corp.test');
+    expect(!timed.ok && timed.waitMs).toBeGreaterThan(200);
+    expect((await s.pausedDomains())[0]).toMatchObject({ domain: 'corp.test', heldJobs: 1 });
+    await new Promise((r) => setTimeout(r, 350));
+    expect((await s.acquire('acme', 'bulk', 'j5', 'corp.test')).ok).toBe(true);
+    expect(await s.pausedDomains()).toEqual([]);
+  });
+
+  it('gives the pool each provider\'s messages per connection (by domain, or MX host), nothing when shaping is off', () => {
+    const { s } = shaper({ limits: { acme: { maxMessagesPerConnection: 3 }, other: { maxMessagesPerConnection: null } } });
+    expect(s.messagesPerConnection(['a@acme.test'])).toBe(3);
+    expect(s.messagesPerConnection(['a@corp.test', 'b@corp.test'], 'mx1.acme-mx.test')).toBe(3);
+    expect(s.messagesPerConnection(['a@gmail.com'])).toBe(100);
+    expect(s.messagesPerConnection(['a@small.test'], 'mx.small.test')).toBeNull();
+    expect(shaper({ enabled: false }).s.messagesPerConnection(['a@acme.test'])).toBeUndefined();
   });
 });
