@@ -56,7 +56,7 @@ export async function deliverToDomain(deps: DeliveryDeps, messageId: string, dom
   const now = clock.now();
   const body = now < record.expiresAt ? await messages.getBody(messageId) : null;
   if (!body) {
-    await finish(deps, record, pending.map((address) => ({ address, kind: 'expired' as const, code: null, reply: 'message expired before delivery' })), attempt, now);
+    await finish(deps, record, deps.providers.byDomain(domain), pending.map((address) => ({ address, kind: 'expired' as const, code: null, reply: 'message expired before delivery' })), attempt, now);
     return {};
   }
 
@@ -64,6 +64,11 @@ export async function deliverToDomain(deps: DeliveryDeps, messageId: string, dom
   let outcomes: RecipientOutcome[];
   const events: TimelineEvent[] = [];
   const route = await routeFor(deps, domain);
+  // The provider label: by recipient domain, else by MX host (a company domain hosted at Google counts as
+  // gmail), as shaping buckets it. Never by smarthost, which says nothing about the destination.
+  let provider = deps.providers.byDomain(domain);
+  const mxHost = 'targets' in route && !deps.config.delivery.smarthost ? route.targets[0]?.servername : undefined;
+  if (provider === 'other' && mxHost) provider = deps.providers.byMx(mxHost);
   if ('outcome' in route) {
     outcomes = pending.map((address) => ({ address, ...route.outcome }));
   } else {
@@ -75,7 +80,6 @@ export async function deliverToDomain(deps: DeliveryDeps, messageId: string, dom
       result = await send(target, { from: mailFrom, to: pending }, body, { ehloName: deps.config.hostname, timeouts });
       const first = result.outcomes[0];
       events.push({ type: 'attempt', at: clock.now(), recipients: pending, host: target.label, reply: first?.reply ?? '', tls: result.tls });
-      const provider = deps.providers.byDomain(domain);
       if (result.reused) deps.metrics.deliveryConnectionReuses.inc({ provider });
       else if (result.connected) deps.metrics.deliveryTls.inc({ provider, tls: result.tls ? 'yes' : 'no' });
       for (const o of result.outcomes) deps.metrics.deliveryReplies.inc({ provider, code: replyCodeLabel(o.code) });
@@ -83,7 +87,7 @@ export async function deliverToDomain(deps: DeliveryDeps, messageId: string, dom
     }
     outcomes = result?.outcomes ?? pending.map((address) => ({ address, kind: 'temp', code: null, reply: 'no route' }));
   }
-  return finish(deps, record, outcomes, attempt, clock.now(), events);
+  return finish(deps, record, provider, outcomes, attempt, clock.now(), events);
 }
 
 async function routeFor(deps: DeliveryDeps, domain: string): Promise<{ targets: Target[] } | { outcome: Omit<RecipientOutcome, 'address'> }> {
@@ -119,13 +123,13 @@ async function routeFor(deps: DeliveryDeps, domain: string): Promise<{ targets: 
 async function finish(
   deps: DeliveryDeps,
   record: MessageRecord,
+  provider: string,
   outcomes: Array<RecipientOutcome | { address: string; kind: 'expired'; code: null; reply: string }>,
   attempt: number,
   now: number,
   events: TimelineEvent[] = [],
 ): Promise<DeliveryResult> {
-  const { config, metrics, providers } = deps;
-  const provider = providers.byDomain(domainOf(outcomes[0].address));
+  const { config, metrics } = deps;
   const deferred = outcomes.filter((o) => o.kind === 'temp');
   let retryAt: number | null = null;
   if (deferred.length) {

@@ -23,6 +23,9 @@ beforeAll(async () => {
     'mx.dest.test': { A: ['127.0.0.1'] },
     // No MX: the A record is the implicit MX (RFC 5321 5.1).
     'implicit.test': { A: ['127.0.0.1'] },
+    // A company domain hosted at a big provider (served by the loopback DNS only): counted as that provider.
+    'corp.test': { MX: [{ exchange: 'aspmx.l.google.com', priority: 1 }] },
+    'aspmx.l.google.com': { A: ['127.0.0.1'] },
     'nullmx.test': { MX: [{ exchange: '.', priority: 0 }] },
     // An MX whose address has nothing listening: connection refused until the TTL runs out.
     'down.test': { MX: [{ exchange: 'mx.down.test', priority: 10 }] },
@@ -125,6 +128,13 @@ describe('delivery end to end', () => {
     const res = await t.submit({ ...base, to: ['dave@implicit.test'] });
     await t.waitForStatus(res.body.id, (x) => x.status === 'delivered');
     expect(receiver.messages.some((m) => m.rcptTo.includes('dave@implicit.test'))).toBe(true);
+  });
+
+  it('labels metrics with the provider found from the MX host when the domain says nothing', async () => {
+    const res = await t.submit({ ...base, to: ['frank@corp.test'] });
+    await t.waitForStatus(res.body.id, (x) => x.status === 'delivered');
+    const text = await (await fetch(`${t.url}/metrics`)).text();
+    expect(text).toMatch(/^kurir_delivery_attempts_total\{provider="gmail",result="delivered",category="none"\} 1$/m);
   });
 
   it('expires a message whose receiver stays unreachable until its TTL', async () => {
