@@ -113,6 +113,19 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   // One pool of outbound SMTP sessions per process, reused across delivery jobs.
   let smtpPool: SmtpPool | null = null;
 
+  /** Listeners first, then workers (bounded grace; `graceMs` overrides it), then queues and Redis. */
+  const shutdown = async (graceMs?: number): Promise<void> => {
+    for (const c of closers.reverse()) await c().catch((err: unknown) => logger.warn({ err }, 'close failed'));
+    await worker?.close(graceMs);
+    await webhookWorker?.close(graceMs);
+    await smtpPool?.close();
+    await queue.close().catch(() => undefined);
+    await webhookQueue?.close().catch(() => undefined);
+    if (workerConnection) await closeRedis(workerConnection);
+    await closeRedis(queueRedis);
+    await closeRedis(redis);
+  };
+
   try {
     if (config.roles.includes('worker')) {
       workerConnection = createRedis(config.redis.url, 'blocking');
@@ -189,15 +202,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
       closers.push(() => m.close());
     }
   } catch (err) {
-    for (const c of closers.reverse()) await c().catch(() => undefined);
-    await worker?.close(1000);
-    await webhookWorker?.close(1000);
-    await smtpPool?.close();
-    await queue.close().catch(() => undefined);
-    await webhookQueue?.close().catch(() => undefined);
-    if (workerConnection) await closeRedis(workerConnection);
-    await closeRedis(queueRedis);
-    await closeRedis(redis);
+    await shutdown(1000);
     throw err;
   }
 
@@ -210,17 +215,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
     redis,
     ports,
     close() {
-      closing ??= (async () => {
-        for (const c of closers.reverse()) await c().catch((err: unknown) => logger.warn({ err }, 'close failed'));
-        await worker?.close();
-        await webhookWorker?.close();
-        await smtpPool?.close();
-        await queue.close().catch(() => undefined);
-        await webhookQueue?.close().catch(() => undefined);
-        if (workerConnection) await closeRedis(workerConnection);
-        await closeRedis(queueRedis);
-        await closeRedis(redis);
-      })();
+      closing ??= shutdown();
       return closing;
     },
   };
