@@ -1,0 +1,169 @@
+/**
+ * Shaping state for the admin API and the metrics, and admin pauses: of a provider (its state hash and
+ * held set) and of a single recipient domain (every provider; `<prefix>:shaping-domain:paused`).
+ */
+import { num, type ProviderLimits, type ShaperContext } from './shaping-slots.js';
+
+/** One provider's state as the admin API shows it. */
+export interface ProviderStatus {
+  provider: string;
+  configured: ProviderLimits;
+  /** The adaptive rate in force, messages per minute (null: unlimited). */
+  effectivePerMinute: number | null;
+  /** Back-off after a "too fast" reply: until when (ISO), or null. */
+  backoffUntil: string | null;
+  /** Paused by an admin: `indefinitely` or until when (ISO), or null. */
+  adminPaused: string | null;
+  pausedBy: string | null;
+  connectionsInUse: number;
+  heldJobs: number;
+  throttles: number;
+  lastSignal: string | null;
+}
+
+/** A recipient domain paused by an admin, as the admin API shows it. */
+export interface PausedDomain {
+  domain: string;
+  /** `indefinitely` or until when (ISO). */
+  pausedUntil: string;
+  pausedAt: string;
+  pausedBy: string;
+  /** Jobs waiting because of this pause. */
+  heldJobs: number;
+}
+
+/** `until|since|by` (ms; until 0 = until resumed) of a paused domain. */
+function parsePause(value: string): { until: number; since: number; by: string } {
+  const [until, since, ...by] = value.split('|');
+  return { until: Number(until) || 0, since: Number(since) || 0, by: by.join('|') };
+}
+
+/** Pauses delivery to one recipient domain (every provider) until `resumeDomain` (or for `seconds`). Jobs wait delayed, not failed. */
+export async function pauseDomain(ctx: ShaperContext, domain: string, opts: { by: string; seconds?: number }): Promise<void> {
+  const d = domain.toLowerCase();
+  const now = Date.now();
+  const until = opts.seconds ? now + opts.seconds * 1000 : 0;
+  await ctx.redis.hset(ctx.deps.keys.shapingPausedDomains(), d, `${until}|${now}|${opts.by}`);
+  ctx.deps.logger.info({ domain: d, by: opts.by, until: until ? new Date(until).toISOString() : 'resume' }, 'shaping: recipient domain paused by an admin');
+}
+
+/**
+ * Ends a domain's pause and returns the ids of the jobs it held (the caller promotes them). `wasPaused`
+ * false: the domain was not paused (an expired timed pause counts as not paused).
+ */
+export async function resumeDomain(ctx: ShaperContext, domain: string, by: string): Promise<{ wasPaused: boolean; held: string[] }> {
+  const d = domain.toLowerCase();
+  const k = ctx.deps.keys;
+  const res = ((await ctx.redis.multi().hget(k.shapingPausedDomains(), d).smembers(k.shapingDomainHeld(d)).del(k.shapingDomainHeld(d)).hdel(k.shapingPausedDomains(), d).exec()) ?? []) as Array<
+    [Error | null, unknown]
+  >;
+  const value = res[0]?.[1] as string | null;
+  const held = (res[1]?.[1] as string[] | undefined) ?? [];
+  const pause = value ? parsePause(value) : null;
+  const wasPaused = pause !== null && (pause.until === 0 || pause.until > Date.now());
+  ctx.deps.logger.info({ domain: d, by, held: held.length, wasPaused }, 'shaping: recipient domain resumed');
+  return { wasPaused, held };
+}
+
+/** Recipient domains paused by an admin now, by name. */
+export async function listPausedDomains(ctx: ShaperContext): Promise<PausedDomain[]> {
+  const k = ctx.deps.keys;
+  const all = await ctx.redis.hgetall(k.shapingPausedDomains());
+  const now = Date.now();
+  const live = Object.entries(all)
+    .map(([domain, v]) => ({ domain, ...parsePause(v) }))
+    .filter((p) => p.until === 0 || p.until > now)
+    .sort((a, b) => a.domain.localeCompare(b.domain));
+  if (!live.length) return [];
+  const tx = ctx.redis.multi();
+  for (const p of live) tx.scard(k.shapingDomainHeld(p.domain));
+  const counts = ((await tx.exec()) ?? []).map(([, v]) => Number(v ?? 0));
+  return live.map((p, i) => ({
+    domain: p.domain,
+    pausedUntil: p.until === 0 ? 'indefinitely' : new Date(p.until).toISOString(),
+    pausedAt: new Date(p.since).toISOString(),
+    pausedBy: p.by,
+    heldJobs: counts[i] ?? 0,
+  }));
+}
+
+/** The state of every provider, for the admin API. */
+export async function providerStatuses(ctx: ShaperContext, names: string[]): Promise<ProviderStatus[]> {
+  const k = ctx.deps.keys;
+  const tx = ctx.redis.multi();
+  for (const p of names) {
+    tx.hgetall(k.shapingState(p));
+    tx.zcount(k.shapingLeases(p), Date.now(), '+inf');
+    tx.scard(k.shapingHeld(p));
+  }
+  tx.time();
+  const res = ((await tx.exec()) ?? []).map(([err, v]) => {
+    if (err) throw err;
+    return v;
+  });
+  const [sec, usec] = res[res.length - 1] as [string, string];
+  const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+  return names.map((provider, i) => {
+    const st = res[i * 3] as Record<string, string>;
+    const configured = ctx.limitsOf(provider);
+    const stored = num(st.rate);
+    const effective = configured.perMinute === null ? null : Math.min(configured.perMinute, stored ?? configured.perMinute);
+    const backoff = num(st.pausedUntil) ?? 0;
+    const admin = num(st.adminPaused);
+    return {
+      provider,
+      configured,
+      effectivePerMinute: effective === null ? null : Math.round(effective * 1000) / 1000,
+      backoffUntil: backoff > now ? new Date(backoff).toISOString() : null,
+      adminPaused: admin === null || (admin > 0 && admin <= now) ? null : admin === 0 ? 'indefinitely' : new Date(admin).toISOString(),
+      pausedBy: admin === null ? null : (st.pausedBy ?? null),
+      connectionsInUse: res[i * 3 + 1] as number,
+      heldJobs: res[i * 3 + 2] as number,
+      throttles: num(st.throttles) ?? 0,
+      lastSignal: st.lastSignal || null,
+    };
+  });
+}
+
+/**
+ * Sets the shaping gauges of every provider from Redis (effective rate of rate-limited providers, paused
+ * or not), so a process shows the cluster's state even for providers it has not sent to lately.
+ */
+export async function refreshShapingMetrics(ctx: ShaperContext, names: string[]): Promise<void> {
+  for (const st of await providerStatuses(ctx, names)) {
+    if (st.effectivePerMinute !== null) ctx.deps.metrics.shapingRate.set({ provider: st.provider }, st.effectivePerMinute);
+    ctx.deps.metrics.shapingPaused.set({ provider: st.provider }, st.adminPaused !== null || st.backoffUntil !== null ? 1 : 0);
+  }
+}
+
+/** Pauses sending to a provider until `resume` (or for `seconds`). Jobs wait delayed, not failed. */
+export async function pauseProvider(ctx: ShaperContext, provider: string, opts: { by: string; seconds?: number }): Promise<void> {
+  const until = opts.seconds ? Date.now() + opts.seconds * 1000 : 0;
+  // Booked slots are void: after the pause every job queues again for the rate.
+  await ctx.redis
+    .multi()
+    .hset(ctx.deps.keys.shapingState(provider), 'adminPaused', String(until), 'pausedBy', opts.by)
+    .hdel(ctx.deps.keys.shapingState(provider), 'tat')
+    .del(ctx.deps.keys.shapingBooked(provider))
+    .exec();
+  ctx.deps.metrics.shapingPauses.inc({ provider });
+  ctx.deps.metrics.shapingPaused.set({ provider }, 1);
+  ctx.deps.logger.info({ provider, by: opts.by, until: until ? new Date(until).toISOString() : 'resume' }, 'shaping: provider paused by an admin');
+}
+
+/**
+ * Ends an admin pause and any back-off, and returns the ids of the jobs held meanwhile (the caller
+ * promotes them so they run now rather than at their next re-check).
+ */
+export async function resumeProvider(ctx: ShaperContext, provider: string, by: string): Promise<string[]> {
+  const k = ctx.deps.keys;
+  const [[, held]] = ((await ctx.redis
+    .multi()
+    .smembers(k.shapingHeld(provider))
+    .del(k.shapingHeld(provider))
+    .hdel(k.shapingState(provider), 'adminPaused', 'pausedBy', 'pausedUntil')
+    .exec()) ?? [[null, []]]) as [[unknown, string[]]];
+  ctx.deps.metrics.shapingPaused.set({ provider }, 0);
+  ctx.deps.logger.info({ provider, by, held: held.length }, 'shaping: provider resumed');
+  return held;
+}

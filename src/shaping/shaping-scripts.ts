@@ -1,0 +1,172 @@
+/**
+ * The Lua scripts of provider shaping (each decision is one atomic script, timed by Redis server time) and
+ * their registration on an ioredis client. The KEYS/ARGV orders documented here are the contract with the
+ * callers in shaping-slots.ts.
+ */
+import type { Redis } from 'ioredis';
+
+/**
+ * Lua: is the recipient domain paused by an admin? Needs `now`, `jobId`, `domainKeys` (index of the paused-domains
+ * hash in KEYS; the domain's held set follows it) and `domain`; returns {6, waitMs (-1: until resumed), '', until}
+ * and parks the job in the domain's held set when it is. A timed pause that has run out is removed.
+ */
+const DOMAIN_PAUSE_CHECK = `
+if domain ~= '' then
+  local dp = redis.call('HGET', KEYS[domainKeys], domain)
+  if dp then
+    local untilMs = tonumber(string.match(dp, '^(%d+)')) or 0
+    if untilMs == 0 or untilMs > now then
+      if jobId ~= '' then redis.call('SADD', KEYS[domainKeys + 1], jobId) end
+      local wait = -1
+      if untilMs > 0 then wait = math.ceil(untilMs - now) end
+      return {6, wait, '', tostring(untilMs)}
+    end
+    redis.call('HDEL', KEYS[domainKeys], domain)
+    redis.call('DEL', KEYS[domainKeys + 1])
+  end
+end`;
+
+// KEYS: state leases held booked waiters(of this priority) pausedDomains domainHeld.
+// ARGV: maxRate maxConn reserved isVerification burst leaseId leaseMs jobId horizonMs domain
+// Returns { status, waitMs, effectiveRate, pausedUntil }: 0 ok, 1 paused by an admin (waitMs -1 = until
+// resumed), 2 backing off after a "too fast" reply, 3 no connection slot, 4 over the rate (come back in
+// waitMs: the job's turn in the queue for the booking window), 5 a rate slot is booked in waitMs,
+// 6 the recipient domain is paused by an admin.
+const ACQUIRE = `
+local t = redis.call('TIME')
+-- Milliseconds with the microseconds kept: the GCRA's arrival time is fractional, and a clock cut to whole
+-- milliseconds would let at most 1 + burst messages through per millisecond however high the rate.
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local jobId = ARGV[8]
+local domain = ARGV[10]
+local domainKeys = 6
+${DOMAIN_PAUSE_CHECK}
+local st = redis.call('HMGET', KEYS[1], 'rate', 'tat', 'pausedUntil', 'adminPaused')
+local maxRate = tonumber(ARGV[1])
+local rate = tonumber(st[1]) or maxRate
+if maxRate > 0 and rate > maxRate then rate = maxRate end
+local admin = tonumber(st[4])
+if admin and (admin == 0 or admin > now) then
+  if jobId ~= '' then redis.call('SADD', KEYS[3], jobId) end
+  local wait = -1
+  if admin > 0 then wait = admin - now end
+  return {1, wait, tostring(rate), tostring(admin)}
+end
+local pausedUntil = tonumber(st[3]) or 0
+if pausedUntil > now then
+  if jobId ~= '' then redis.call('SADD', KEYS[3], jobId) end
+  return {2, pausedUntil - now, tostring(rate), tostring(pausedUntil)}
+end
+local maxConn = tonumber(ARGV[2])
+if maxConn > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+  local limit = maxConn
+  if ARGV[4] ~= '1' then limit = math.max(1, maxConn - tonumber(ARGV[3])) end
+  if redis.call('ZCARD', KEYS[2]) >= limit then return {3, 0, tostring(rate), '0'} end
+end
+local booked = false
+if jobId ~= '' and redis.call('ZREM', KEYS[4], jobId) == 1 then booked = true end
+if rate > 0 and not booked then
+  local interval = 60000 / rate
+  local tat = tonumber(st[2]) or now
+  if tat < now then tat = now end
+  local horizon = math.max(tonumber(ARGV[9]), interval)
+  local tolerance = interval * tonumber(ARGV[5])
+  -- Verification never waits behind slots that other messages booked.
+  if ARGV[4] == '1' then tolerance = tolerance + horizon end
+  if tat - now > tolerance then
+    if jobId ~= '' and tat - now <= horizon then
+      redis.call('HSET', KEYS[1], 'tat', string.format('%.3f', tat + interval))
+      redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - 60000)
+      redis.call('ZADD', KEYS[4], math.floor(tat), jobId)
+      redis.call('ZREM', KEYS[5], jobId)
+      return {5, math.ceil(tat - now), tostring(rate), '0'}
+    end
+    local wait = tat - horizon - now
+    if jobId ~= '' then
+      redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
+      wait = wait + redis.call('ZCARD', KEYS[5]) * interval
+      redis.call('ZADD', KEYS[5], math.floor(now + wait), jobId)
+    end
+    return {4, math.ceil(wait), tostring(rate), '0'}
+  end
+  redis.call('HSET', KEYS[1], 'tat', string.format('%.3f', tat + interval))
+end
+if maxConn > 0 then redis.call('ZADD', KEYS[2], now + tonumber(ARGV[7]), ARGV[6]) end
+if jobId ~= '' then
+  redis.call('SREM', KEYS[3], jobId)
+  redis.call('ZREM', KEYS[5], jobId)
+  if domain ~= '' then redis.call('SREM', KEYS[7], jobId) end
+end
+return {0, 0, tostring(rate), '0'}`;
+
+// The domain check alone, for a job whose provider is not known before its MX lookup.
+// KEYS: pausedDomains domainHeld. ARGV: jobId domain. Returns {0} or the refusal of DOMAIN_PAUSE_CHECK.
+const DOMAIN_CHECK = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local jobId = ARGV[1]
+local domain = ARGV[2]
+local domainKeys = 1
+${DOMAIN_PAUSE_CHECK}
+if jobId ~= '' then redis.call('SREM', KEYS[2], jobId) end
+return {0, 0, '', '0'}`;
+
+// KEYS: state leases booked. ARGV: leaseId outcome maxRate minRate backoffMs recoverAfter recoverStep afterSuccesses reply adaptive
+// outcome: ok | throttle | other | none. Returns { event, effectiveRate, pausedUntil }; event is
+// none | paused | recovered | ignored (a throttle signal inside the current back-off window, or too few successes).
+const RELEASE = `
+if ARGV[1] ~= '' then redis.call('ZREM', KEYS[2], ARGV[1]) end
+if ARGV[10] ~= '1' or ARGV[2] == 'none' or ARGV[2] == 'other' then return {'none', '', '0'} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local maxRate = tonumber(ARGV[3])
+local st = redis.call('HMGET', KEYS[1], 'rate', 'pausedUntil', 'streak')
+local rate = tonumber(st[1]) or maxRate
+if maxRate > 0 and rate > maxRate then rate = maxRate end
+if ARGV[2] == 'ok' then
+  redis.call('HINCRBY', KEYS[1], 'streak', 1)
+  if maxRate <= 0 or rate >= maxRate then return {'none', tostring(rate), '0'} end
+  local clean = redis.call('HINCRBY', KEYS[1], 'clean', 1)
+  if clean < tonumber(ARGV[6]) then return {'none', tostring(rate), '0'} end
+  rate = math.min(maxRate, rate * (1 + tonumber(ARGV[7])))
+  if rate >= maxRate then
+    redis.call('HDEL', KEYS[1], 'rate')
+  else
+    redis.call('HSET', KEYS[1], 'rate', string.format('%.3f', rate))
+  end
+  redis.call('HSET', KEYS[1], 'clean', 0)
+  return {'recovered', tostring(rate), '0'}
+end
+-- throttle
+local pausedUntil = tonumber(st[2]) or 0
+if pausedUntil > now then return {'ignored', tostring(rate), tostring(pausedUntil)} end
+if (tonumber(st[3]) or 0) < tonumber(ARGV[8]) then return {'ignored', tostring(rate), '0'} end
+pausedUntil = now + tonumber(ARGV[5])
+if maxRate > 0 then
+  rate = math.max(tonumber(ARGV[4]), rate / 2)
+  redis.call('HSET', KEYS[1], 'rate', string.format('%.3f', rate))
+end
+redis.call('HSET', KEYS[1], 'pausedUntil', pausedUntil, 'throttledAt', now, 'clean', 0, 'streak', 0, 'lastSignal', ARGV[9], 'tat', pausedUntil)
+-- Slots booked at the old rate are void: their jobs queue again at the new rate after the pause.
+redis.call('DEL', KEYS[3])
+redis.call('HINCRBY', KEYS[1], 'throttles', 1)
+return {'paused', tostring(rate), tostring(pausedUntil)}`;
+
+/** An ioredis client with the shaping scripts defined as commands. */
+export type ShapingRedis = Redis & {
+  kurirShapeAcquire(...args: Array<string | number>): Promise<[number, number, string, string]>;
+  kurirShapeRelease(...args: Array<string | number>): Promise<[string, string, string]>;
+  kurirShapeDomain(...args: Array<string | number>): Promise<[number, number, string, string]>;
+};
+
+/** Defines the shaping scripts on `redis` (once per client) and returns it typed with them. */
+export function withShapingScripts(redis: Redis): ShapingRedis {
+  const r = redis as ShapingRedis;
+  if (typeof r.kurirShapeAcquire !== 'function') {
+    r.defineCommand('kurirShapeAcquire', { numberOfKeys: 7, lua: ACQUIRE });
+    r.defineCommand('kurirShapeRelease', { numberOfKeys: 3, lua: RELEASE });
+    r.defineCommand('kurirShapeDomain', { numberOfKeys: 2, lua: DOMAIN_CHECK });
+  }
+  return r;
+}
