@@ -12,6 +12,7 @@
 import type { AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { Config } from '../config/schema.js';
+import { createDataCollector } from '../lib/collect-data.js';
 import type { Logger } from '../lib/logger.js';
 import { parseVerp } from '../lib/verp.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -67,7 +68,7 @@ export function createBounceServer(deps: BounceServerDeps): BounceServer {
   const { config, metrics } = deps;
   const log = deps.logger.child({ component: 'bounce-mx' });
   const maxBytes = config.feedback.maxMessageBytes;
-  let inFlight = 0;
+  const dataStreams = createDataCollector(maxBytes);
   let closing: Promise<void> | null = null;
   let listening: Promise<number> | null = null;
 
@@ -115,49 +116,34 @@ export function createBounceServer(deps: BounceServerDeps): BounceServer {
     },
 
     onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback) {
-      inFlight++;
-      const chunks: Buffer[] = [];
-      let kept = 0;
-      let answered = false;
-      const finish = (err: Error | null, message?: string): void => {
-        if (answered) return;
-        answered = true;
-        inFlight--;
-        callback(err, message);
-      };
-      stream.on('data', (chunk: Buffer) => {
-        // smtp-server keeps streaming past the limit (flagging sizeExceeded); memory stays bounded.
-        if (kept <= maxBytes) {
-          chunks.push(chunk);
-          kept += chunk.length;
-        }
-      });
-      stream.once('error', (err: Error) => {
-        log.info({ sid: session.id, err: err.message }, 'bounce-mx: stream error');
-        finish(reply(451, '4.3.0 Error reading the message, try again later'));
-      });
-      stream.once('end', () => {
-        if (stream.sizeExceeded || kept > maxBytes) {
-          metrics.feedbackIgnored.inc({ reason: 'too-large' });
-          log.info({ sid: session.id, remote: session.remoteAddress, limit: maxBytes }, 'bounce-mx: report too large');
-          return finish(reply(552, `5.3.4 Message too big: at most ${maxBytes} bytes`));
-        }
-        const verpIds = [
-          ...new Set(
-            session.envelope.rcptTo
-              .map((r) => checkRecipient(r.address, config, deps.verpSecret))
-              .flatMap((v) => (v.ok && v.kind === 'verp' ? [v.messageId] : [])),
-          ),
-        ];
-        deps.ingest
-          .ingest({ raw: Buffer.concat(chunks, kept), verpIds, sessionId: session.id, remoteAddress: session.remoteAddress })
-          .then(
-            (outcome) => finish(null, outcome.result === 'applied' ? '2.0.0 Report applied' : `2.0.0 Report received, not used (${outcome.reason})`),
-            (err: unknown) => {
-              log.warn({ sid: session.id, err: (err as Error)?.message ?? String(err) }, 'bounce-mx: report could not be stored');
-              finish(reply(451, '4.3.0 Temporarily unable to process the report, try again later'));
-            },
-          );
+      dataStreams.collect(stream, callback, {
+        onError: (err, answer) => {
+          log.info({ sid: session.id, err: err.message }, 'bounce-mx: stream error');
+          answer(reply(451, '4.3.0 Error reading the message, try again later'));
+        },
+        onEnd: (data, answer) => {
+          if (data.tooLarge) {
+            metrics.feedbackIgnored.inc({ reason: 'too-large' });
+            log.info({ sid: session.id, remote: session.remoteAddress, limit: maxBytes }, 'bounce-mx: report too large');
+            return answer(reply(552, `5.3.4 Message too big: at most ${maxBytes} bytes`));
+          }
+          const verpIds = [
+            ...new Set(
+              session.envelope.rcptTo
+                .map((r) => checkRecipient(r.address, config, deps.verpSecret))
+                .flatMap((v) => (v.ok && v.kind === 'verp' ? [v.messageId] : [])),
+            ),
+          ];
+          deps.ingest
+            .ingest({ raw: data.raw(), verpIds, sessionId: session.id, remoteAddress: session.remoteAddress })
+            .then(
+              (outcome) => answer(null, outcome.result === 'applied' ? '2.0.0 Report applied' : `2.0.0 Report received, not used (${outcome.reason})`),
+              (err: unknown) => {
+                log.warn({ sid: session.id, err: (err as Error)?.message ?? String(err) }, 'bounce-mx: report could not be stored');
+                answer(reply(451, '4.3.0 Temporarily unable to process the report, try again later'));
+              },
+            );
+        },
       });
     },
   });
@@ -183,7 +169,7 @@ export function createBounceServer(deps: BounceServerDeps): BounceServer {
     close() {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
-        if (inFlight === 0) for (const conn of server.connections) conn.send(421, '4.3.2 Service shutting down');
+        if (dataStreams.inFlight === 0) for (const conn of server.connections) conn.send(421, '4.3.2 Service shutting down');
       });
       return closing;
     },

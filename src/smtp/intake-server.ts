@@ -21,6 +21,7 @@ import type { CredentialRegistry, Credential } from '../intake/credentials.js';
 import { headerValue, parseHeaders, toCrlf } from '../intake/headers.js';
 import type { IntakeService } from '../intake/intake-service.js';
 import { normalizeAddress } from '../lib/address.js';
+import { createDataCollector } from '../lib/collect-data.js';
 import { KurirError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { ENHANCED_PREFIX, smtpError, smtpReply, type SmtpReplyError } from './replies.js';
@@ -92,7 +93,6 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
   const { config, intake, credentials } = deps;
   const log = deps.logger.child({ component: 'smtp' });
   const max = { bytes: config.smtp.maxMessageBytes, recipients: config.smtp.maxRecipients };
-  let inFlight = 0;
   let closing: Promise<void> | null = null;
   let listening: Promise<{ port: number; tlsPort?: number }> | null = null;
 
@@ -136,6 +136,11 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
       callback();
     };
   };
+
+  // Once closing, the last DATA reply ends the sessions left idle.
+  const dataStreams = createDataCollector(max.bytes, () => {
+    if (closing && dataStreams.inFlight === 0) setImmediate(endIdleSessions);
+  });
 
   const options: SMTPServerOptions = {
     name: config.hostname,
@@ -214,45 +219,27 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
     },
 
     onData(stream: SMTPServerDataStream, session, callback) {
-      inFlight++;
-      const chunks: Buffer[] = [];
-      let kept = 0;
-      let answered = false;
-      const finish = (err: Error | null, message?: string): void => {
-        if (answered) return;
-        answered = true;
-        inFlight--;
-        callback(err, message);
-        if (closing && inFlight === 0) setImmediate(endIdleSessions);
-      };
-      stream.on('data', (chunk: Buffer) => {
-        // smtp-server keeps streaming past the limit (and flags sizeExceeded); keep memory bounded.
-        if (kept <= max.bytes) {
-          chunks.push(chunk);
-          kept += chunk.length;
-        }
-      });
-      stream.once('error', (err: Error) => finish(refuse(session, 'DATA', err)));
-      stream.once('end', () => {
-        const submit = async (): Promise<string> => {
-          const credential = credentialOf(session);
-          if (stream.sizeExceeded || kept > max.bytes) {
-            throw new KurirError('TOO_LARGE', `message exceeds the limit of ${max.bytes} bytes`, { field: 'message' });
-          }
-          const raw = Buffer.concat(chunks, kept);
-          const { envelope } = session;
-          const accepted = await intake.accept({
-            credential,
-            iface: 'smtp',
-            mailFrom: envelope.mailFrom ? envelope.mailFrom.address : undefined,
-            recipients: envelope.rcptTo.map((r) => r.address),
-            raw,
-            priority: priorityOf(raw),
-          });
-          log.debug({ sid: session.id, id: accepted.id, bytes: raw.length, recipients: envelope.rcptTo.length }, 'smtp: message accepted');
-          return accepted.id;
-        };
-        submit().then((id) => finish(null, `2.0.0 Ok: queued as ${id}`), (err: unknown) => finish(refuse(session, 'DATA', err)));
+      dataStreams.collect(stream, callback, {
+        onError: (err, answer) => answer(refuse(session, 'DATA', err)),
+        onEnd: (data, answer) => {
+          const submit = async (): Promise<string> => {
+            const credential = credentialOf(session);
+            if (data.tooLarge) throw new KurirError('TOO_LARGE', `message exceeds the limit of ${max.bytes} bytes`, { field: 'message' });
+            const raw = data.raw();
+            const { envelope } = session;
+            const accepted = await intake.accept({
+              credential,
+              iface: 'smtp',
+              mailFrom: envelope.mailFrom ? envelope.mailFrom.address : undefined,
+              recipients: envelope.rcptTo.map((r) => r.address),
+              raw,
+              priority: priorityOf(raw),
+            });
+            log.debug({ sid: session.id, id: accepted.id, bytes: raw.length, recipients: envelope.rcptTo.length }, 'smtp: message accepted');
+            return accepted.id;
+          };
+          submit().then((id) => answer(null, `2.0.0 Ok: queued as ${id}`), (err: unknown) => answer(refuse(session, 'DATA', err)));
+        },
       });
     },
 
@@ -281,7 +268,7 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
 
   const closeAll = async (): Promise<void> => {
     const done = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
-    if (inFlight === 0) endIdleSessions();
+    if (dataStreams.inFlight === 0) endIdleSessions();
     await Promise.all(done);
   };
 
