@@ -129,3 +129,21 @@ export async function startTestGateway(
   };
   return t;
 }
+
+/**
+ * Submits `message` to one recipient over HTTP and waits until it is delivered to the test receiver;
+ * answers its id, the VERP address it arrived with, and its Message-ID without angle brackets.
+ */
+export async function submitDelivered(
+  t: TestGateway,
+  receiver: { messages: Array<{ rcptTo: string[]; mailFrom: string }> },
+  message: Record<string, unknown>,
+  to: string,
+): Promise<{ id: string; verp: string; messageId: string }> {
+  const res = await t.submit({ ...message, to: [to] });
+  if (res.status !== 202) throw new Error(`submission to ${to} answered ${res.status}: ${JSON.stringify(res.body)}`);
+  const s = await t.waitForStatus(res.body.id, (x) => x.status === 'delivered');
+  const msg = receiver.messages.find((m) => m.rcptTo.includes(to));
+  if (!msg) throw new Error(`${to} is delivered but not at the receiver`);
+  return { id: res.body.id, verp: msg.mailFrom, messageId: String(s.messageId).replace(/^<|>$/g, '') };
+}

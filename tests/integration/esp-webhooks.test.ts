@@ -22,7 +22,7 @@ import {
   type SnsServer,
 } from '../helpers/esp.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
-import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { startTestGateway, type TestGateway, submitDelivered } from '../helpers/test-gateway.js';
 
 let dns: DnsServer;
 let receiver: Receiver;
@@ -63,14 +63,7 @@ afterAll(async () => {
   await dns?.close();
 });
 
-/** Submits a message to one recipient and waits until it is delivered; answers its id, VERP (MAIL FROM) and Message-ID. */
-async function delivered(to: string): Promise<{ id: string; verp: string; messageId: string }> {
-  const res = await t.submit({ ...base, to: [to] });
-  expect(res.status).toBe(202);
-  const s = await t.waitForStatus(res.body.id, (x) => x.status === 'delivered');
-  const msg = receiver.messages.find((m) => m.rcptTo.includes(to))!;
-  return { id: res.body.id, verp: msg.mailFrom, messageId: s.messageId.replace(/^<|>$/g, '') };
-}
+const delivered = (to: string) => submitDelivered(t, receiver, base, to);
 
 async function post(path: string, body: unknown, headers: Record<string, string>): Promise<{ status: number; body: any }> {
   const res = await fetch(`${t.url}${path}`, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });

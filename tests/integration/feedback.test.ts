@@ -9,7 +9,7 @@ import { verpAddress } from '../../src/lib/verp.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { loadFixture } from '../helpers/feedback-fixtures.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
-import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { startTestGateway, type TestGateway, submitDelivered } from '../helpers/test-gateway.js';
 
 let dns: DnsServer;
 let receiver: Receiver;
@@ -43,14 +43,7 @@ afterAll(async () => {
   await dns?.close();
 });
 
-/** Submits a message to one recipient and waits until it is delivered; answers its id, VERP and Message-ID. */
-async function delivered(to: string): Promise<{ id: string; verp: string; messageId: string }> {
-  const res = await t.submit({ ...base, to: [to] });
-  expect(res.status).toBe(202);
-  const s = await t.waitForStatus(res.body.id, (x) => x.status === 'delivered');
-  const msg = receiver.messages.find((m) => m.rcptTo.includes(to))!;
-  return { id: res.body.id, verp: msg.mailFrom, messageId: s.messageId.replace(/^<|>$/g, '') };
-}
+const delivered = (to: string) => submitDelivered(t, receiver, base, to);
 
 /** Sends a report to the bounce MX as a remote MTA would (null sender for DSNs). */
 async function report(to: string, raw: string, from = ''): Promise<{ ok: true; response: string } | { ok: false; code: number; response: string }> {
