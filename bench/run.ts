@@ -409,11 +409,9 @@ async function main(): Promise<void> {
     const http = new HttpClient(gw.httpPort, CLIENT_CONCURRENCY);
     await httpClosedLoop(http, WARMUP, CLIENT_CONCURRENCY, (seq += WARMUP) - WARMUP, deadline); // JIT warm-up, not counted
 
-    let acceptIds: string[] = [];
     await phase(`1. HTTP accept, ${N_HTTP} msgs, concurrency ${CLIENT_CONCURRENCY}`, undefined, async () => {
       const r = await httpClosedLoop(http, N_HTTP, CLIENT_CONCURRENCY, seq, deadline);
       seq += N_HTTP;
-      acceptIds = r.ids;
       return { stats: r.stats, notes: r.stats.errors ? [`last error: ${http.lastError}`] : [] };
     });
     const queued = await redisFootprint(prefix);

@@ -1,7 +1,7 @@
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../config/load.js';
+import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { dnsRecordFor, generateDkimKey, loadPrivateKey, type DkimAlgorithm } from '../dkim/keys.js';
 import { classifyReply, loadBounceRules, parseReply } from '../feedback/rules.js';
@@ -55,6 +55,13 @@ async function withStores<T>(cfg: Config, fn: (s: { messages: MessageStore; supp
   }
 }
 
+/** A TXT value as zone-file character-strings of at most 255 bytes each (an RSA-2048 DKIM key needs two). */
+function zoneTxt(value: string): string {
+  const parts: string[] = [];
+  for (let i = 0; i < value.length; i += 255) parts.push(`"${value.slice(i, i + 255)}"`);
+  return parts.length > 1 ? `( ${parts.join(' ')} )` : parts[0];
+}
+
 async function domainsDns(cfg: Config): Promise<string> {
   const lines: string[] = [];
   for (const d of cfg.domains) {
@@ -66,7 +73,7 @@ async function domainsDns(cfg: Config): Promise<string> {
         continue;
       }
       const key = loadPrivateKey(pem);
-      lines.push(`${k.selector}._domainkey.${d.name}. IN TXT "${dnsRecordFor(k.algorithm, key.publicKeyBase64)}"`);
+      lines.push(`${k.selector}._domainkey.${d.name}. IN TXT ${zoneTxt(dnsRecordFor(k.algorithm, key.publicKeyBase64))}`);
     }
     lines.push(`${d.name}. IN TXT "v=spf1 ip4:<your sending IP> -all"`);
     lines.push(`_dmarc.${d.name}. IN TXT "v=DMARC1; p=quarantine; rua=mailto:dmarc@${d.name}"`);

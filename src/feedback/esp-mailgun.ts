@@ -24,7 +24,8 @@ import type { EspRejectReason, EspResult, FeedbackIngest, IgnoreReason, Provider
 import { extractEnhanced, SENDER_SIDE_CATEGORIES } from './rules.js';
 import type { ReplyClassifier } from './suppression.js';
 
-export interface MailgunFeedbackDeps {
+/** What every ESP notification handler needs (SES and Mailgun extend it). */
+export interface EspFeedbackDeps {
   config: Config;
   ingest: Pick<FeedbackIngest, 'ingestParsed' | 'ignore'>;
   classify: ReplyClassifier;
@@ -34,6 +35,8 @@ export interface MailgunFeedbackDeps {
   redis: Redis;
   keys: Keys;
 }
+
+export type MailgunFeedbackDeps = EspFeedbackDeps;
 
 export interface MailgunSignature {
   timestamp: string;

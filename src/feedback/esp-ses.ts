@@ -13,28 +13,16 @@
  *   `diagnosticCode`/`status`; when they say no more than `other`, from SES's bounceSubType.
  * The message is found by the VERP in `mail.source` (our MAIL FROM), else X-Kurir-Id, else Message-ID.
  */
-import type { Redis } from 'ioredis';
-import type { Config } from '../config/schema.js';
-import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
-import type { Metrics } from '../metrics/metrics.js';
-import type { Keys } from '../store/keys.js';
 import { normalizeHeaderMessageId } from '../store/message-store.js';
-import type { EspRejectReason, EspResult, FailureItem, FeedbackIngest, IgnoreReason, ProviderReport, ReportContext } from './ingest.js';
+import type { EspRejectReason, EspResult, FailureItem, IgnoreReason, ProviderReport, ReportContext } from './ingest.js';
 import type { OriginalRefs } from './mime.js';
 import { parseReply, SENDER_SIDE_CATEGORIES, type BounceCategory, type Classification } from './rules.js';
 import { checkSnsUrl, parseSnsMessage, verifySnsMessage, type CertFetcher, type HttpGet, type SnsMessage } from './sns-signature.js';
+import type { EspFeedbackDeps } from './esp-mailgun.js';
 import type { ReplyClassifier } from './suppression.js';
 
-export interface SesFeedbackDeps {
-  config: Config;
-  ingest: Pick<FeedbackIngest, 'ingestParsed' | 'ignore'>;
-  classify: ReplyClassifier;
-  metrics: Metrics;
-  logger: Logger;
-  clock: Clock;
-  redis: Redis;
-  keys: Keys;
+export interface SesFeedbackDeps extends EspFeedbackDeps {
   fetchCert: CertFetcher;
   /** For SubscribeURL (autoConfirm). */
   httpGet: HttpGet;

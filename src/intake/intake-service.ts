@@ -131,7 +131,7 @@ export class IntakeService {
   }
 
   private async acceptInner(sub: Submission, now: number): Promise<Accepted> {
-    const { config, signer, messages, idempotency } = this.deps;
+    const { config, signer, idempotency } = this.deps;
     if (!sub.recipients.length) throw new KurirError('VALIDATION', 'to: at least one recipient is required', { field: 'to' });
     const recipients = [...new Set(sub.recipients.map((r, i) => normalizeAddress(r, `to[${i}]`)))];
     if (recipients.length > config.smtp.maxRecipients) {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -63,5 +63,19 @@ describe('kurir CLI', () => {
     expect(await runCli(['bounce', 'classify', 'connect ECONNREFUSED 127.0.0.2:25'])).toMatch(/code none, enhanced none\ncategory: {3}network\ntype: {7}soft/);
     await expect(runCli(['bounce', 'classify'])).rejects.toThrow(UsageError);
     await expect(runCli(['bounce', 'classify', '550 x', '--rules', join(dir, 'none.yaml')])).rejects.toThrow(/none\.yaml: cannot read bounce rules: file not found/);
+  });
+
+  it('prints DKIM records as zone-file strings of at most 255 bytes that join to the record', async () => {
+    const keyFile = join(dir, 'dns-rsa.pem');
+    await runCli(['dkim', 'generate', '--algorithm', 'rsa', '--out', keyFile]);
+    const cfg = join(dir, 'dns.yaml');
+    writeFileSync(cfg, `domains:\n  - name: mail.test\n    dkim:\n      - { selector: s1, algorithm: rsa, privateKeyFile: ${keyFile} }\n`);
+    const out = await runCli(['domains', 'dns', '--config', cfg]);
+    const line = out.split('\n').find((l) => l.startsWith('s1._domainkey.mail.test.'))!;
+    const strings = [...line.matchAll(/"([^"]*)"/g)].map((m) => m[1]);
+    expect(strings.length).toBe(2);
+    expect(strings.every((x) => x.length <= 255)).toBe(true);
+    const key = loadPrivateKey(readFileSync(keyFile, 'utf8'));
+    expect(strings.join('')).toBe(`v=DKIM1; k=rsa; p=${key.publicKeyBase64}`);
   });
 });

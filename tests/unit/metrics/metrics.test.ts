@@ -1,3 +1,4 @@
+import { observeEverything } from '../../helpers/metrics-sample.js';
 import { describe, expect, it } from 'vitest';
 import {
   DELIVERY_TIME_BUCKETS,
@@ -39,32 +40,6 @@ const EXPECTED: Array<[field: string, name: string, type: string, labels: string
   ['buildInfo', 'kurir_build_info', 'gauge', ['version', 'node']],
 ];
 
-function observeEverything(m: ReturnType<typeof createMetrics>): void {
-  m.intakeAccepted.inc({ interface: 'smtp', priority: 'verification' });
-  m.intakeRefused.inc({ interface: 'http', reason: 'KURIR_SUPPRESSED' });
-  m.intakeDuration.observe({ interface: 'smtp' }, 0.004);
-  m.intakeBytes.inc({ interface: 'smtp' }, 2048);
-  m.deliveryAttempts.inc({ provider: 'gmail', result: 'bounced', category: 'policy' });
-  m.deliveryTime.observe({ priority: 'verification', provider: 'gmail' }, 3.2);
-  m.deliveryTls.inc({ provider: 'gmail', tls: 'yes' });
-  m.deliveryConnectionReuses.inc({ provider: 'gmail' });
-  m.deliveryReplies.inc({ provider: 'gmail', code: replyCodeLabel(550) });
-  m.dkimSignatures.inc({ domain: 'example.com', selector: 'k1', algorithm: 'rsa-sha256' });
-  m.dkimFailures.inc({ domain: 'example.com', reason: 'KURIR_DKIM_NO_KEY' });
-  m.shapingRefusals.inc({ limit: 'provider-rate' });
-  m.shapingRate.set({ provider: 'gmail' }, 120);
-  m.shapingPaused.set({ provider: 'gmail' }, 1);
-  m.shapingPauses.inc({ provider: 'gmail' });
-  m.bounces.inc({ provider: 'yahoo', category: 'mailbox-full', type: 'soft' });
-  m.complaints.inc({ provider: 'yahoo' });
-  m.suppressionsAdded.inc({ reason: 'hard-bounce' });
-  m.feedbackIgnored.inc({ reason: 'truncated' });
-  m.webhooks.inc({ result: 'sent' });
-  m.placement.inc({ provider: 'microsoft', folder: 'spam' });
-  m.confirmations.inc({ provider: 'apple' });
-  m.timeToConfirm.observe({ provider: 'apple' }, 45);
-  m.redisUp.set(1);
-}
 
 describe('createMetrics', () => {
   it('defines every metric with its name, type and labels on its own registry', async () => {

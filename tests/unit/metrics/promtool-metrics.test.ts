@@ -1,6 +1,7 @@
+import { observeEverything } from '../../helpers/metrics-sample.js';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { createMetrics, replyCodeLabel } from '../../../src/metrics/metrics.js';
+import { createMetrics } from '../../../src/metrics/metrics.js';
 
 // .ci/run installs Debian's `prometheus` package, which puts promtool on PATH.
 // Locally: apt-get update -qq && apt-get install -y -qq prometheus
@@ -27,30 +28,9 @@ async function sampleExposition(defaultMetrics: boolean): Promise<string> {
     jobs: [{ state: 'waiting', priority: 'verification', count: 2 }],
     oldestVerificationAgeSeconds: 4,
   }));
-  m.intakeAccepted.inc({ interface: 'http', priority: 'verification' });
-  m.intakeRefused.inc({ interface: 'smtp', reason: 'KURIR_AUTH_REQUIRED' });
-  m.intakeDuration.observe({ interface: 'http' }, 0.012);
-  m.intakeBytes.inc({ interface: 'http' }, 1234);
-  m.deliveryAttempts.inc({ provider: 'gmail', result: 'delivered', category: 'none' });
+  observeEverything(m);
   m.deliveryAttempts.inc({ provider: 'microsoft', result: 'deferred', category: 'greylist' });
   m.deliveryAttempts.inc({ provider: 'yahoo', result: 'bounced', category: 'invalid-recipient' });
-  m.deliveryTime.observe({ priority: 'verification', provider: 'gmail' }, 1.5);
-  m.deliveryTls.inc({ provider: 'gmail', tls: 'yes' });
-  m.deliveryConnectionReuses.inc({ provider: 'gmail' });
-  m.deliveryReplies.inc({ provider: 'microsoft', code: replyCodeLabel(451) });
-  m.dkimSignatures.inc({ domain: 'example.com', selector: 's2026', algorithm: 'ed25519-sha256' });
-  m.dkimFailures.inc({ domain: 'example.com', reason: 'KURIR_DKIM_KEY_MISSING' });
-  m.shapingRefusals.inc({ limit: 'provider-rate' });
-  m.shapingRate.set({ provider: 'gmail' }, 300);
-  m.shapingPauses.inc({ provider: 'microsoft' });
-  m.bounces.inc({ provider: 'yahoo', category: 'mailbox-full', type: 'soft' });
-  m.complaints.inc({ provider: 'gmail' });
-  m.suppressionsAdded.inc({ reason: 'complaint' });
-  m.webhooks.inc({ result: 'failed' });
-  m.placement.inc({ provider: 'gmail', folder: 'inbox' });
-  m.confirmations.inc({ provider: 'gmail' });
-  m.timeToConfirm.observe({ provider: 'gmail' }, 95);
-  m.redisUp.set(1);
   return m.render();
 }
 

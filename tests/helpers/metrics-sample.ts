@@ -1,0 +1,29 @@
+/** Test helper: one observation on every Kurir metric, so each appears in the exposition with its labels. */
+import { createMetrics, replyCodeLabel } from '../../src/metrics/metrics.js';
+
+export function observeEverything(m: ReturnType<typeof createMetrics>): void {
+  m.intakeAccepted.inc({ interface: 'smtp', priority: 'verification' });
+  m.intakeRefused.inc({ interface: 'http', reason: 'KURIR_SUPPRESSED' });
+  m.intakeDuration.observe({ interface: 'smtp' }, 0.004);
+  m.intakeBytes.inc({ interface: 'smtp' }, 2048);
+  m.deliveryAttempts.inc({ provider: 'gmail', result: 'bounced', category: 'policy' });
+  m.deliveryTime.observe({ priority: 'verification', provider: 'gmail' }, 3.2);
+  m.deliveryTls.inc({ provider: 'gmail', tls: 'yes' });
+  m.deliveryConnectionReuses.inc({ provider: 'gmail' });
+  m.deliveryReplies.inc({ provider: 'gmail', code: replyCodeLabel(550) });
+  m.dkimSignatures.inc({ domain: 'example.com', selector: 'k1', algorithm: 'rsa-sha256' });
+  m.dkimFailures.inc({ domain: 'example.com', reason: 'KURIR_DKIM_NO_KEY' });
+  m.shapingRefusals.inc({ limit: 'provider-rate' });
+  m.shapingRate.set({ provider: 'gmail' }, 120);
+  m.shapingPaused.set({ provider: 'gmail' }, 1);
+  m.shapingPauses.inc({ provider: 'gmail' });
+  m.bounces.inc({ provider: 'yahoo', category: 'mailbox-full', type: 'soft' });
+  m.complaints.inc({ provider: 'yahoo' });
+  m.suppressionsAdded.inc({ reason: 'hard-bounce' });
+  m.feedbackIgnored.inc({ reason: 'truncated' });
+  m.webhooks.inc({ result: 'sent' });
+  m.placement.inc({ provider: 'microsoft', folder: 'spam' });
+  m.confirmations.inc({ provider: 'apple' });
+  m.timeToConfirm.observe({ provider: 'apple' }, 45);
+  m.redisUp.set(1);
+}
