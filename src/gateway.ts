@@ -4,6 +4,7 @@ import type { Config } from './config/schema.js';
 import { createSmtpPool, type SmtpPool } from './delivery/connection-pool.js';
 import { createResolver, type DnsResolver } from './delivery/resolver.js';
 import { startDeliveryWorker, type DeliveryWorker } from './delivery/worker.js';
+import { Reconciler } from './delivery/reconciler.js';
 import { loadSigningKeys } from './dkim/config-keys.js';
 import { createBounceServer } from './feedback/bounce-server.js';
 import { MailgunFeedback } from './feedback/esp-mailgun.js';
@@ -35,6 +36,7 @@ import { loadThrottleRules } from './shaping/throttle-rules.js';
 import { createSmtpIntake, type SmtpIntake } from './smtp/intake-server.js';
 import { loadOrCreateTls, type TlsMaterial } from './smtp/tls-material.js';
 import { IdempotencyStore } from './store/idempotency-store.js';
+import { LiveIndex } from './store/live-index.js';
 import { createKeys } from './store/keys.js';
 import { MessageStore } from './store/message-store.js';
 import { closeRedis, createRedis, waitReady } from './store/redis.js';
@@ -108,6 +110,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   const closers: Array<() => Promise<void>> = [];
   const ports: Gateway['ports'] = {};
   let worker: DeliveryWorker | null = null;
+  let reconciler: Reconciler | null = null;
   let webhookWorker: WebhookWorker | null = null;
   let workerConnection: Redis | null = null;
   // One pool of outbound SMTP sessions per process, reused across delivery jobs.
@@ -116,6 +119,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   /** Listeners first, then workers (bounded grace; `graceMs` overrides it), then queues and Redis. */
   const shutdown = async (graceMs?: number): Promise<void> => {
     for (const c of closers.reverse()) await c().catch((err: unknown) => logger.warn({ err }, 'close failed'));
+    await reconciler?.close();
     await worker?.close(graceMs);
     await webhookWorker?.close(graceMs);
     await smtpPool?.close();
@@ -143,6 +147,8 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
         keys,
         shaper,
       );
+      reconciler = new Reconciler({ live: new LiveIndex(redis, keys), queue, messages, metrics, logger, clock, config: config.delivery.reconcile });
+      reconciler.start();
       if (webhookQueue) webhookWorker = startWebhookWorker({ config, clock, logger, metrics, messages, store: webhookStore }, workerConnection, keys);
     }
     const needsIntake = config.roles.includes('intake') || config.roles.includes('api');

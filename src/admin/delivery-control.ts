@@ -4,6 +4,7 @@
  * Plain functions over the queue, the message store and the shaper; the HTTP routes only translate.
  */
 import type { Queue } from 'bullmq';
+import type { Priority } from '../config/schema.js';
 import { domainOf } from '../lib/address.js';
 import type { Clock } from '../lib/clock.js';
 import { KurirError } from '../lib/errors.js';
@@ -52,27 +53,39 @@ export async function queueOverview(deps: DeliveryControlDeps): Promise<QueueOve
   };
 }
 
-async function jobsOf(deps: DeliveryControlDeps, id: string): Promise<{ domains: string[]; pending: string[] }> {
+async function jobsOf(deps: DeliveryControlDeps, id: string): Promise<{ domains: string[]; pending: string[]; priority: Priority }> {
   const view = await deps.messages.get(id);
   if (!view) throw new KurirError('NOT_FOUND', `message ${id} not found`, { field: 'id' });
   const pending = Object.entries(view.recipients)
     .filter(([, s]) => !FINAL_RECIPIENT_STATUSES.has(s.status))
     .map(([a]) => a);
   if (!pending.length) throw new KurirError('MESSAGE_FINAL', `message ${id} is already ${view.status}`, { field: 'id' });
-  return { domains: [...new Set(pending.map(domainOf))], pending };
+  return { domains: [...new Set(pending.map(domainOf))], pending, priority: view.record.priority };
 }
 
 /**
- * Runs a deferred message now: its delayed jobs are promoted (they keep their priority; shaping still
- * applies). Returns each domain's job state before the call.
+ * Runs a message now: delayed jobs are promoted (they keep their priority; shaping still applies), failed
+ * jobs are moved back to wait, and a domain whose job is missing gets a new one. Returns each domain's job
+ * state before the call and whether it will now run.
  */
 export async function retryNow(deps: DeliveryControlDeps, id: string): Promise<{ id: string; jobs: Array<{ domain: string; state: string; promoted: boolean }> }> {
-  const { domains } = await jobsOf(deps, id);
+  const { domains, priority } = await jobsOf(deps, id);
   const jobs = await Promise.all(
     domains.map(async (domain) => {
       const job = await deps.queue.getJob(deliveryJobId(id, domain));
       const state = job ? await job.getState() : 'missing';
-      if (!job || state !== 'delayed') return { domain, state, promoted: false };
+      if (!job || state === 'unknown') {
+        await deps.queue.add('deliver', { messageId: id, domain, priority }, { jobId: deliveryJobId(id, domain), priority: PRIORITY_RANK[priority] });
+        return { domain, state: 'missing', promoted: true };
+      }
+      if (state === 'failed') {
+        const retried = await job.retry('failed', { resetAttemptsMade: true }).then(
+          () => true,
+          () => false,
+        );
+        return { domain, state, promoted: retried };
+      }
+      if (state !== 'delayed') return { domain, state, promoted: false };
       const promoted = await job.promote().then(
         () => true,
         () => false, // became active meanwhile

@@ -163,6 +163,18 @@ export const configSchema = z
         jobLockSeconds: durationSeconds.default(30),
         /** Bound for SIGTERM: in-flight deliveries get this long to finish. */
         shutdownGraceSeconds: durationSeconds.default(20),
+        /** The reconciler (src/delivery/reconciler.ts): re-queues messages whose delivery job is missing or failed. */
+        reconcile: z
+          .object({
+            intervalSeconds: durationSeconds.default(60),
+            /** Messages younger than this are left alone (their intake may still be enqueueing them). */
+            graceSeconds: durationSeconds.default(30),
+            batchSize: z.number().int().min(1).max(10_000).default(500),
+            /** Messages checked per pass at most; a larger backlog is walked over several passes. */
+            maxPerPass: z.number().int().min(1).default(20_000),
+          })
+          .strict()
+          .default({}),
       })
       .strict()
       .default({}),

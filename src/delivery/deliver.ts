@@ -5,6 +5,7 @@ import { domainOf } from '../lib/address.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import { verpAddress } from '../lib/verp.js';
+import { whileUnavailable } from '../lib/while-unavailable.js';
 import { replyCodeLabel, type Metrics } from '../metrics/metrics.js';
 import type { ProviderMap } from '../metrics/provider.js';
 import type { MessageStore, RecipientUpdate } from '../store/message-store.js';
@@ -173,11 +174,17 @@ async function finish(
     else events.push({ type: 'expired', at: now, recipients, reply });
   }
   const results = [...new Set([...groups.values()].map((g) => g.status))];
-  if (deps.feedback) {
-    const synced = outcomes.map((o, i) => ({ address: o.address, status: updates[i].state.status, code: o.code, reply: o.reply }));
-    events.push(...(await deps.feedback.onOutcomes(record, synced, now)));
-  }
-  await deps.messages.update(record.id, updates, events);
+  // The SMTP transaction is done: a Redis outage now must not make the job run (and send) again, so
+  // recording waits it out for a while, well within the job's lock.
+  const recordMs = Math.min(20_000, (config.delivery.jobLockSeconds * 1000) / 2);
+  await whileUnavailable(async () => {
+    const recorded = [...events];
+    if (deps.feedback) {
+      const synced = outcomes.map((o, i) => ({ address: o.address, status: updates[i].state.status, code: o.code, reply: o.reply }));
+      recorded.push(...(await deps.feedback.onOutcomes(record, synced, now)));
+    }
+    await deps.messages.update(record.id, updates, recorded);
+  }, recordMs);
   deps.logger.info({ id: record.id, attempt, results, retryAt }, 'delivery attempt finished');
   return retryAt !== null && results.includes('deferred') ? { retryAt } : {};
 }

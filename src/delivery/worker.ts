@@ -1,6 +1,7 @@
 import { DelayedError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { DELIVERY_QUEUE, type DeliveryJobData } from '../queue/delivery-queue.js';
+import { isUnavailable } from '../lib/errors.js';
+import { DELIVERY_QUEUE, INFRA_BACKOFF, infrastructureBackoff, type DeliveryJobData } from '../queue/delivery-queue.js';
 import type { ProviderShaper } from '../shaping/provider-shaper.js';
 import { deliverShaped, type ShapedResult } from '../shaping/shaped-delivery.js';
 import type { Keys } from '../store/keys.js';
@@ -27,10 +28,19 @@ export function startDeliveryWorker(deps: DeliveryDeps, connection: Redis, keys:
     DELIVERY_QUEUE,
     async (job: Job<DeliveryJobData>, token?: string) => {
       const { messageId, domain, priority } = job.data;
-      const result: ShapedResult =
-        shaper?.enabled && job.id
-          ? await deliverShaped(deps, shaper, { id: job.id, messageId, domain, priority, attemptsStarted: job.attemptsStarted ?? 1 }, recheckMs)
-          : await deliverToDomain(deps, messageId, domain);
+      let result: ShapedResult;
+      try {
+        result =
+          shaper?.enabled && job.id
+            ? await deliverShaped(deps, shaper, { id: job.id, messageId, domain, priority, attemptsStarted: job.attemptsStarted ?? 1 }, recheckMs)
+            : await deliverToDomain(deps, messageId, domain);
+      } catch (err) {
+        // Not an outcome: BullMQ retries the job with the infrastructure back-off (never parks it).
+        const kind = isUnavailable(err) ? 'unavailable' : 'internal';
+        deps.metrics.deliveryJobErrors.inc({ kind });
+        deps.logger.warn({ err, job: job.id, attempt: job.attemptsMade + 1, kind }, 'delivery job error; retrying');
+        throw err;
+      }
       const until = result.retryAt ?? result.holdUntil;
       if (until !== undefined) {
         await job.moveToDelayed(until, token);
@@ -44,9 +54,15 @@ export function startDeliveryWorker(deps: DeliveryDeps, connection: Redis, keys:
       lockDuration: deps.config.delivery.jobLockSeconds * 1000,
       stalledInterval: Math.max(1000, (deps.config.delivery.jobLockSeconds * 1000) / 2),
       maxStalledCount: 10,
+      settings: {
+        backoffStrategy: (attemptsMade: number, type?: string) => (type === INFRA_BACKOFF ? infrastructureBackoff(attemptsMade) : -1),
+      },
     },
   );
-  worker.on('failed', (job, err) => deps.logger.error({ err, job: job?.id }, 'delivery job failed'));
+  // Only after a million retries, or a job stalled more than maxStalledCount times: the reconciler retries it.
+  worker.on('failed', (job, err) => {
+    if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) deps.logger.error({ err, job: job.id }, 'delivery job failed; the reconciler will retry it');
+  });
   worker.on('error', (err) => deps.logger.warn({ err }, 'delivery worker error'));
   if (!shaper) return { worker, close: boundedClose(worker, deps.config.delivery.shutdownGraceSeconds * 1000) };
   // Shaping gauges follow the cluster state (pauses and rates set by other processes) between deliveries.

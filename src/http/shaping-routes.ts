@@ -235,7 +235,7 @@ export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (ap
       onRequest,
       schema: {
         tags: ['delivery control'],
-        summary: 'Try a deferred message now (its delayed jobs are promoted; shaping still applies)',
+        summary: 'Try a message now: delayed jobs are promoted, failed ones retried, missing ones re-created (shaping still applies)',
         security: bearerSecurity,
         params: messageIdParamsSchema,
         response: {
@@ -245,7 +245,7 @@ export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (ap
               id: { type: 'string' },
               jobs: {
                 type: 'array',
-                items: { type: 'object', properties: { domain: { type: 'string' }, state: { type: 'string' }, promoted: { type: 'boolean' } } },
+                items: { type: 'object', properties: { domain: { type: 'string' }, state: { type: 'string', description: 'job state before the call (missing: there was none)' }, promoted: { type: 'boolean', description: 'true: the job will now run' } } },
               },
             },
           },

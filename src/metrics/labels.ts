@@ -10,7 +10,7 @@ export type IntakeInterface = (typeof INTAKE_INTERFACES)[number];
 export const PRIORITIES = ['verification', 'normal', 'bulk'] as const;
 export type Priority = (typeof PRIORITIES)[number];
 
-export const QUEUE_STATES = ['waiting', 'delayed', 'active', 'prioritized'] as const;
+export const QUEUE_STATES = ['waiting', 'delayed', 'active', 'prioritized', 'failed'] as const;
 export type QueueState = (typeof QUEUE_STATES)[number];
 
 export const DELIVERY_RESULTS = ['delivered', 'deferred', 'bounced', 'expired'] as const;

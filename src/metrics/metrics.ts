@@ -69,6 +69,10 @@ export interface Metrics {
   readonly queueOldestVerificationAge: Gauge<string>;
   /** kurir_queue_stats_errors_total — queue provider failures/timeouts during scrapes. */
   readonly queueProviderErrors: Counter<string>;
+  /** kurir_queue_reconciled_total{reason} — messages the reconciler found without a live job (missing-job, failed-job) and re-queued. */
+  readonly queueReconciled: Counter<'reason'>;
+  /** kurir_delivery_job_errors_total{kind} — delivery jobs that threw (unavailable: Redis or the network; internal: a bug) and will be retried. */
+  readonly deliveryJobErrors: Counter<'kind'>;
 
   // delivery
   /** kurir_delivery_attempts_total{provider,result,category} */
@@ -228,7 +232,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
 
   const queueJobs: Gauge<'state' | 'priority'> = new Gauge({
     name: 'kurir_queue_jobs',
-    help: 'Jobs in the delivery queue by state (waiting, delayed, active, prioritized) and priority.',
+    help: 'Jobs in the delivery queue by state (waiting, delayed, active, prioritized, failed) and priority.',
     labelNames: ['state', 'priority'] as const,
     registers,
     collect: refreshQueue,
@@ -240,7 +244,20 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     collect: refreshQueue,
   });
 
+  const queueReconciled = new Counter({
+    name: 'kurir_queue_reconciled_total',
+    help: 'Messages found by the reconciler without a live delivery job and re-queued, by reason (missing-job, failed-job).',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+
   // ---- delivery -------------------------------------------------------------
+  const deliveryJobErrors = new Counter({
+    name: 'kurir_delivery_job_errors_total',
+    help: 'Delivery jobs that threw instead of reaching an outcome (unavailable: Redis or network; internal: a bug); each is retried.',
+    labelNames: ['kind'] as const,
+    registers,
+  });
   const deliveryAttempts = new Counter({
     name: 'kurir_delivery_attempts_total',
     help: 'Delivery attempts by provider, result (delivered|deferred|bounced|expired) and category ("none" when delivered).',
@@ -401,6 +418,8 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     for (const priority of PRIORITIES) queueJobs.set({ state, priority }, 0);
   }
   queueOldestVerificationAge.set(0);
+  for (const reason of ['missing-job', 'failed-job']) queueReconciled.inc({ reason }, 0);
+  for (const kind of ['unavailable', 'internal']) deliveryJobErrors.inc({ kind }, 0);
   redisUp.set(0);
   for (const provider of providers) {
     deliveryAttempts.inc({ provider, result: 'delivered', category: 'none' }, 0);
@@ -435,6 +454,8 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     queueJobs,
     queueOldestVerificationAge,
     queueProviderErrors,
+    queueReconciled,
+    deliveryJobErrors,
     deliveryAttempts,
     deliveryTime,
     deliveryTls,

@@ -30,15 +30,15 @@ function split(total: number, sample: Array<{ data: DeliveryJobData } | undefine
 
 /**
  * Queue depth by state and priority, and the age of the oldest waiting verification job, for the
- * metrics scrape. Prioritized counts are exact (BullMQ keeps them per priority); delayed and active are
+ * metrics scrape. Prioritized counts are exact (BullMQ keeps them per priority); delayed, active and failed are
  * split by priority from a bounded sample.
  */
 export async function queueSnapshot(queue: Queue<DeliveryJobData>, clock: Clock): Promise<QueueSnapshot> {
   const jobs: QueueSnapshot['jobs'] = [];
   const perRank = await queue.getCountsPerPriority(PRIORITIES.map((p) => PRIORITY_RANK[p]));
   for (const p of PRIORITIES) jobs.push({ state: 'prioritized', priority: p, count: perRank[PRIORITY_RANK[p]] ?? 0 });
-  const counts = await queue.getJobCounts('waiting', 'delayed', 'active');
-  for (const state of ['waiting', 'delayed', 'active'] as const) {
+  const counts = await queue.getJobCounts('waiting', 'delayed', 'active', 'failed');
+  for (const state of ['waiting', 'delayed', 'active', 'failed'] as const) {
     const total = counts[state] ?? 0;
     const byPriority = total ? split(total, await queue.getJobs([state], 0, SAMPLE - 1, true)) : { verification: 0, normal: 0, bulk: 0 };
     for (const p of PRIORITIES) jobs.push({ state, priority: p, count: byPriority[p] });

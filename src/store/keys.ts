@@ -40,6 +40,16 @@ export interface Keys {
   shapingDomainHeld(domain: string): string;
   /** Marker (with a TTL) that an ESP notification was already seen: an SNS MessageId or a Mailgun signature token (replay protection). */
   espSeen(provider: string, id: string): string;
+  /** Sorted set of messages not yet final (score: createdAt, ms): what the reconciler walks. */
+  liveMessages(): string;
+  /** Lock (SET NX PX) held by the one process running a reconciler pass. */
+  reconcileLock(): string;
+  /** Where the last reconciler pass stopped (`score:id`), so a large backlog is walked in bounded passes. */
+  reconcileCursor(): string;
+  /** SCAN pattern matching every message record key (for rebuilding the live index). */
+  messagePattern(): string;
+  /** Marker that `liveMessages` was built for messages stored before it existed. */
+  liveIndexBuilt(): string;
   /** BullMQ's own prefix: its keys live below `<prefix>:q`. */
   bullPrefix(): string;
 }
@@ -69,6 +79,11 @@ export function createKeys(prefix: string): Keys {
     shapingPausedDomains: () => `${prefix}:shaping-domain:paused`,
     shapingDomainHeld: (domain) => `${prefix}:shaping-domain:${domain.toLowerCase()}:held`,
     espSeen: (provider, id) => `${prefix}:esp-seen:${provider}:${id}`,
+    liveMessages: () => `${prefix}:live`,
+    reconcileLock: () => `${prefix}:reconcile:lock`,
+    reconcileCursor: () => `${prefix}:reconcile:cursor`,
+    liveIndexBuilt: () => `${prefix}:reconcile:indexed`,
+    messagePattern: () => `${prefix}:msg:*`,
     bullPrefix: () => `${prefix}:q`,
   };
 }

@@ -10,15 +10,17 @@ import {
 } from './types.js';
 
 // Creates every key of a message at once, or nothing when the id is already taken (idempotent retries
-// that reuse an id must not overwrite or duplicate). KEYS: msg body rcpt events mid-index;
-// ARGV: record body event id index-ttl rcpt... (the Message-ID index lets bounce reports without VERP find the message).
+// that reuse an id must not overwrite or duplicate). KEYS: msg body rcpt events mid-index live;
+// ARGV: record body event id index-ttl createdAt rcpt... (the Message-ID index lets bounce reports without
+// VERP find the message; the live index lets the reconciler find messages whose delivery job was lost).
 const CREATE_SCRIPT = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'record', ARGV[1])
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('RPUSH', KEYS[4], ARGV[3])
 redis.call('SET', KEYS[5], ARGV[4], 'EX', ARGV[5])
-for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+redis.call('ZADD', KEYS[6], ARGV[6], ARGV[4])
+for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
 return 1`;
 
 /** A Message-ID header as the index keys it: without angle brackets or spaces, lower-cased. */
@@ -75,17 +77,19 @@ export class MessageStore {
     const indexTtl = Math.max(1, Math.ceil((record.expiresAt - record.createdAt) / 1000 + this.retentionSeconds));
     const created = await this.redis.eval(
       CREATE_SCRIPT,
-      5,
+      6,
       this.keys.message(id),
       this.keys.body(id),
       this.keys.recipients(id),
       this.keys.events(id),
       this.keys.messageIdIndex(normalizeHeaderMessageId(record.messageId) ?? id),
+      this.keys.liveMessages(),
       JSON.stringify(record),
       body,
       JSON.stringify(event),
       id,
       indexTtl,
+      record.createdAt,
       ...rcptArgs,
     );
     return created === 1;
@@ -166,12 +170,13 @@ export class MessageStore {
     return raw ? (JSON.parse(raw) as TimelineEvent) : null;
   }
 
-  /** Drops the body and sets the retention expiry on what remains. */
+  /** Drops the body, leaves the live index and sets the retention expiry on what remains. */
   async finalize(id: string): Promise<void> {
     const ttl = Math.ceil(this.retentionSeconds);
     await this.redis
       .multi()
       .del(this.keys.body(id))
+      .zrem(this.keys.liveMessages(), id)
       .expire(this.keys.message(id), ttl)
       .expire(this.keys.recipients(id), ttl)
       .expire(this.keys.events(id), ttl)
@@ -180,6 +185,10 @@ export class MessageStore {
 
   /** Removes every key of a message (used when queueing failed after the record was written). */
   async remove(id: string): Promise<void> {
-    await this.redis.del(this.keys.message(id), this.keys.body(id), this.keys.recipients(id), this.keys.events(id));
+    await this.redis
+      .multi()
+      .del(this.keys.message(id), this.keys.body(id), this.keys.recipients(id), this.keys.events(id))
+      .zrem(this.keys.liveMessages(), id)
+      .exec();
   }
 }

@@ -4,12 +4,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
+import { freePort } from '../helpers/private-redis.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { API_KEY, dropPrefix } from '../helpers/test-gateway.js';
 
@@ -18,15 +18,6 @@ let receiver: Receiver;
 let dir: string;
 let child: ChildProcess | null = null;
 const prefix = `kurir-test-crash-${Math.random().toString(36).slice(2, 8)}`;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function exited(proc: ChildProcess): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();

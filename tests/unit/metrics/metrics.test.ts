@@ -16,6 +16,8 @@ const EXPECTED: Array<[field: string, name: string, type: string, labels: string
   ['queueJobs', 'kurir_queue_jobs', 'gauge', ['state', 'priority']],
   ['queueOldestVerificationAge', 'kurir_queue_oldest_verification_age_seconds', 'gauge', []],
   ['queueProviderErrors', 'kurir_queue_stats_errors_total', 'counter', []],
+  ['queueReconciled', 'kurir_queue_reconciled_total', 'counter', ['reason']],
+  ['deliveryJobErrors', 'kurir_delivery_job_errors_total', 'counter', ['kind']],
   ['deliveryAttempts', 'kurir_delivery_attempts_total', 'counter', ['provider', 'result', 'category']],
   ['deliveryTime', 'kurir_delivery_time_to_deliver_seconds', 'histogram', ['priority', 'provider']],
   ['deliveryTls', 'kurir_delivery_connections_total', 'counter', ['provider', 'tls']],
