@@ -20,21 +20,16 @@ function redactUrlPassword(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, `$1:${REDACTED}@`);
 }
 
-/** A copy of `value` (found at `path`) with every secret replaced by `<redacted>`. */
-export function redactValue(path: ReadonlyArray<string | number>, value: unknown): unknown {
-  if (typeof value === 'string') {
-    if (isSecretPath(path)) return REDACTED;
-    return path.at(-1) === 'url' ? redactUrlPassword(value) : value;
-  }
-  if (Array.isArray(value)) return value.map((v, i) => redactValue([...path, i], v));
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactValue([...path, k], v)]));
-  }
-  return value;
-}
-
-/** A value for a message: JSON, except that a secret string shows as `<redacted>` (unquoted). */
+/**
+ * A value for a message: JSON for a plain value, `<redacted>` for a secret (of whatever type), the
+ * Redis or webhook URL without its password, and only the shape of a list or mapping (a secret in the
+ * wrong place of one cannot be recognised, so none of its contents is shown).
+ */
 export function showValue(path: ReadonlyArray<string | number>, value: unknown): string {
-  if (typeof value === 'string' && isSecretPath(path)) return REDACTED;
-  return JSON.stringify(redactValue(path, value));
+  if (value === null || value === undefined) return String(value);
+  if (isSecretPath(path)) return REDACTED;
+  if (Array.isArray(value)) return `(a list of ${value.length})`;
+  if (typeof value === 'object') return '(a mapping)';
+  if (typeof value === 'string' && path.at(-1) === 'url') return JSON.stringify(redactUrlPassword(value));
+  return JSON.stringify(value);
 }
