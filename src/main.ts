@@ -1,11 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from './config/load.js';
+import { docsServed, metricsOnApiPort } from './config/mode.js';
+import { DEFAULT_REDIS_URL } from './config/schema.js';
 import { startGateway, type Gateway } from './gateway.js';
 import { createLogger } from './lib/logger.js';
 import { redisAnswers, startManagedRedis } from './store/managed-redis.js';
-
-const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
 /** The composition root: config → Redis → roles; SIGTERM/SIGINT close in reverse. The only place that exits. */
 async function main(): Promise<void> {
@@ -36,7 +36,10 @@ async function main(): Promise<void> {
     managed?.kill('SIGTERM');
     process.exit(1);
   }
-  logger.info({ roles: config.roles, ports: gateway.ports }, 'kurir started');
+  logger.info({ mode: config.mode, roles: config.roles, ports: gateway.ports, docs: docsServed(config) }, 'kurir started');
+  if (config.metrics.port === null && !metricsOnApiPort(config)) {
+    logger.warn('production mode: /metrics is not served (set metrics.token to serve it on the API port, or metrics.port for a listener of its own)');
+  }
 
   let stopping = false;
   const stop = (signal: string): void => {

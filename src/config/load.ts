@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { ZodIssue } from 'zod';
+import { resolveMode, type ModeSource } from './mode.js';
+import { productionRefusals } from './production-checks.js';
+import { showValue } from './redact.js';
 import { configSchema, type Config } from './schema.js';
 
 /** A configuration problem; `message` names every key at fault, its value and what is allowed. */
@@ -72,7 +75,7 @@ function valueAt(tree: unknown, path: (string | number)[]): unknown {
 function describeIssue(issue: ZodIssue, input: unknown): string {
   const key = issue.path.join('.') || '(root)';
   const value = valueAt(input, issue.path);
-  const shown = value === undefined ? 'missing' : JSON.stringify(value);
+  const shown = value === undefined ? 'missing' : showValue(issue.path, value);
   let allowed = issue.message;
   if (issue.code === 'invalid_enum_value') allowed = `one of ${issue.options.map((o) => JSON.stringify(o)).join(', ')}`;
   if (issue.code === 'unrecognized_keys') return `${key}: unknown key(s) ${issue.keys.join(', ')}`;
@@ -118,7 +121,13 @@ function deepFreeze<T>(obj: T): T {
   return obj;
 }
 
-/** Reads the YAML file, applies `KURIR_*` overrides, validates once and returns a frozen Config. */
+const MODE_ORIGIN: Record<ModeSource, string> = { mode: 'mode: production', NODE_ENV: 'NODE_ENV=production, mode not set', default: '' };
+
+/**
+ * Reads the YAML file, applies `KURIR_*` overrides, resolves the mode (`mode`, else NODE_ENV), validates
+ * once and returns a frozen Config. In production mode the refusals of src/config/production-checks.ts
+ * are problems too; every problem is reported in one ConfigError, and no secret value is ever echoed.
+ */
 export function loadConfig(opts: LoadOptions = {}): Config {
   const env = opts.env ?? {};
   const file = opts.file ?? env.KURIR_CONFIG ?? 'config/default.yaml';
@@ -127,16 +136,27 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     fromFile = parseYaml(readFileSync(file, 'utf8')) ?? {};
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new ConfigError(`config: cannot read ${file}: ${e.code === 'ENOENT' ? 'file not found' : e.message}`);
+    // The first line only: YAML errors go on with an excerpt of the file, which may hold a secret.
+    throw new ConfigError(`config: cannot read ${file}: ${e.code === 'ENOENT' ? 'file not found' : e.message.split('\n')[0]}`);
   }
   if (!isTree(fromFile)) throw new ConfigError(`config: ${file} must hold a YAML mapping at the top level`);
   const input = merge(merge(fromFile, envOverrides(env)), opts.overrides ?? {});
+  const { mode, source } = resolveMode(input.mode, env);
+  input.mode = mode;
   const parsed = configSchema.safeParse(input);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${describeIssue(i, input)}`);
     throw new ConfigError(`config: invalid configuration (${file} + KURIR_* environment):\n${lines.join('\n')}`);
   }
   const problems = crossCheck(parsed.data);
-  if (problems.length) throw new ConfigError(`config: invalid configuration (${file}):\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  const refusals = parsed.data.mode === 'production' ? productionRefusals(parsed.data) : [];
+  const sections: string[] = [];
+  if (problems.length) sections.push(`config: invalid configuration (${file}):\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  if (refusals.length) {
+    sections.push(
+      `config: refusing to start in production mode (${MODE_ORIGIN[source]}; ${file}), ${refusals.length} problem(s):\n${refusals.map((p) => `  ${p}`).join('\n')}`,
+    );
+  }
+  if (sections.length) throw new ConfigError(sections.join('\n'));
   return deepFreeze(parsed.data);
 }

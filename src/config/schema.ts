@@ -71,15 +71,24 @@ const smtpAccount = z
 
 const tlsFiles = z.object({ keyFile: z.string(), certFile: z.string() }).strict();
 
+/** The URL at which `redis.manage: auto` starts a local redis-server when nothing answers. */
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
+/** Development or production (src/config/mode.ts): production closes /docs and an open /metrics and refuses unsafe settings. */
+export const MODES = ['development', 'production'] as const;
+export type Mode = (typeof MODES)[number];
+
 export const configSchema = z
   .object({
+    /** Resolved by the loader: an unset `mode` is production when NODE_ENV=production, else development. */
+    mode: z.enum(MODES).default('development'),
     roles: z.array(z.enum(['intake', 'api', 'worker', 'feedback'])).min(1).default(['intake', 'api', 'worker']),
     hostname: z.string().min(1).default('localhost'),
     dataDir: z.string().default('./data'),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({}),
     redis: z
       .object({
-        url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
+        url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').default(DEFAULT_REDIS_URL),
         prefix: z.string().regex(/^[a-zA-Z0-9_-]+$/).default('kurir'),
         /** auto: start a local redis-server (AOF under dataDir/redis) when the default URL does not answer. */
         manage: z.enum(['auto', 'never']).default('auto'),
@@ -109,6 +118,8 @@ export const configSchema = z
         port: port.default(8025),
         maxMessageBytes: z.number().int().min(1024).default(10 * 1024 * 1024),
         trustProxy: z.boolean().default(false),
+        /** The OpenAPI UI and document (`/docs`, `/docs/json`); null: served in development, not in production. */
+        docs: z.boolean().nullable().default(null),
       })
       .strict()
       .default({}),

@@ -5,6 +5,7 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { docsServed, metricsOnApiPort } from '../config/mode.js';
 import type { Config } from '../config/schema.js';
 import type { CredentialRegistry } from '../intake/credentials.js';
 import type { IntakeService } from '../intake/intake-service.js';
@@ -53,8 +54,9 @@ const API_DESCRIPTION = [
 ].join('\n');
 
 /**
- * Builds the fastify app: error mapping, OpenAPI document (`/docs/json`) and UI (`/docs`), health and
- * metrics routes, and the message routes. Resolves once every plugin is registered; does not listen.
+ * Builds the fastify app: error mapping, OpenAPI document (`/docs/json`) and UI (`/docs`) when the mode
+ * serves them, health and metrics routes, and the message routes. Resolves once every plugin is
+ * registered; does not listen.
  */
 export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   const { config } = deps;
@@ -105,12 +107,13 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
       return openapi ?? (doc as { swaggerObject: Record<string, unknown> }).swaggerObject;
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true } });
+  // In production the UI and document are served only with `http.docs: true` (src/config/mode.ts).
+  if (docsServed(config)) await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true } });
 
   await app.register(healthRoutes, {
     metrics: deps.metrics,
     readiness: deps.readiness,
-    serveMetrics: config.metrics.port === null,
+    serveMetrics: metricsOnApiPort(config),
     metricsToken: config.metrics.token,
   });
   await app.register(messagesRoutes, {

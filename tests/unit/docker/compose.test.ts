@@ -78,8 +78,10 @@ function instructions(text: string): Array<{ op: string; args: string }> {
 
 // The gateway's own view of its configuration inside the container.
 const kurirEnv = environment(svc.kurir);
+// The image's own ENV lines (NODE_ENV=production) apply under the compose environment.
+const imageEnv = Object.fromEntries([...dockerfile.matchAll(/^ENV\s+([A-Za-z_][A-Za-z0-9_]*)=(\S+)/gm)].map((m) => [m[1], m[2]]));
 const CONFIG_FILE = join(ROOT, 'config/default.yaml');
-const config = loadConfig({ file: CONFIG_FILE, env: kurirEnv });
+const config = loadConfig({ file: CONFIG_FILE, env: { ...imageEnv, ...kurirEnv } });
 const defaults = loadConfig({ file: CONFIG_FILE, env: {} });
 
 describe('docker/compose.yml', () => {
@@ -118,6 +120,9 @@ describe('docker/compose.yml', () => {
 
   it('the gateway configuration from the compose environment is valid', () => {
     expect(config.redis.url).toBeTruthy();
+    // The image defaults to production mode; the compose stack runs the development config on purpose.
+    expect(imageEnv.NODE_ENV).toBe('production');
+    expect(config.mode).toBe('development');
     // Inside a container the gateway must listen beyond loopback.
     expect(config.http.host).toBe('0.0.0.0');
     expect(config.smtp.host).toBe('0.0.0.0');
