@@ -22,6 +22,7 @@ import type { EspRoutesOptions } from './http/esp-routes.js';
 import { startMetricsServer } from './http/metrics-server.js';
 import { CredentialRegistry } from './intake/credentials.js';
 import { IntakeService } from './intake/intake-service.js';
+import { createAdmission } from './lib/admission.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import type { Logger } from './lib/logger.js';
 import { kurirVersion } from './lib/version.js';
@@ -158,8 +159,10 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
       const limits = new IntakeLimiter({ redis, keys, config, clock, metrics });
       const intake = new IntakeService({ config, clock, signer, messages, suppressions, idempotency, queue, metrics, limits });
       const credentials = new CredentialRegistry(config);
+      // One bound on message bytes in flight for both transports of this process.
+      const admission = createAdmission(config.intake.maxBytesInFlight, (bytes) => metrics.intakeInflightBytes.set(bytes));
       if (config.roles.includes('intake') && config.smtp.enabled) {
-        const smtp: SmtpIntake = createSmtpIntake({ config, logger, intake, credentials, tls: await tls() });
+        const smtp: SmtpIntake = createSmtpIntake({ config, logger, intake, credentials, tls: await tls(), admission });
         const bound = await smtp.listen();
         ports.smtp = bound.port;
         if (bound.tlsPort !== undefined) ports.smtpTls = bound.tlsPort;
@@ -187,6 +190,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
           clock,
           delivery: { queue: queue.queue, messages, shaper, clock },
           esp,
+          admission,
           readiness: async () => ({ redis: (await redis.ping().catch(() => null)) === 'PONG', worker: worker ? worker.worker.isRunning() : null }),
         });
         await app.listen({ host: config.http.host, port: config.http.port });

@@ -123,6 +123,16 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** Admission control across HTTP and SMTP intake in one process (src/lib/admission.ts). */
+    intake: z
+      .object({
+        /** Bytes of messages being received and processed at once; over it: 503 / 451 4.3.2 with Retry-After. */
+        maxBytesInFlight: z.number().int().min(1024 * 1024, 'at least 1048576 (1 MiB)').default(40 * 1024 * 1024),
+        /** Retry-After of those refusals. */
+        busyRetryAfterSeconds: z.number().int().min(1).max(3600).default(5),
+      })
+      .strict()
+      .default({}),
     metrics: z
       .object({
         /** Serve /metrics on its own listener (null: on the HTTP API's port). */

@@ -9,6 +9,7 @@ import { docsServed, metricsOnApiPort } from '../config/mode.js';
 import type { Config } from '../config/schema.js';
 import type { CredentialRegistry } from '../intake/credentials.js';
 import type { IntakeService } from '../intake/intake-service.js';
+import type { Admission } from '../lib/admission.js';
 import type { Logger } from '../lib/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { MessageStore } from '../store/message-store.js';
@@ -41,6 +42,8 @@ export interface HttpDeps {
   clock?: Clock;
   /** Delivery control for admin keys (`/v1/shaping`, `/v1/queue`, retry and cancel), when given. */
   delivery?: DeliveryControlDeps;
+  /** Intake admission (bytes in flight, shared with SMTP), when given. */
+  admission?: Admission;
   /** ESP notification endpoints (`/v1/feedback/ses`, `/v1/feedback/mailgun`; signature-verified, no key), when given. */
   esp?: EspRoutesOptions;
 }
@@ -121,6 +124,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
     intake: deps.intake,
     credentials: deps.credentials,
     messages: deps.messages,
+    admission: deps.admission,
   });
   if (deps.suppressions) {
     await app.register(suppressionsRoutes, { credentials: deps.credentials, suppressions: deps.suppressions, clock: deps.clock ?? systemClock });

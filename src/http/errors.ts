@@ -113,7 +113,8 @@ export function toHttpError(err: unknown, opts: { maxBodyBytes: number }): Kurir
 export function sendError(reply: FastifyReply, err: KurirError): FastifyReply {
   if (err.code === 'AUTH_REQUIRED') reply.header('WWW-Authenticate', 'Bearer realm="kurir"');
   if (err.code === 'AUTH_FAILED') reply.header('WWW-Authenticate', 'Bearer realm="kurir", error="invalid_token"');
-  const retryAfter = err.retryAfterSeconds ?? (err.code === 'RATE_LIMITED' ? 1 : undefined);
+  const defaultRetryAfter: Partial<Record<KurirError['code'], number>> = { RATE_LIMITED: 1, UNAVAILABLE: 5, BUSY: 5 };
+  const retryAfter = err.retryAfterSeconds ?? defaultRetryAfter[err.code];
   if (retryAfter !== undefined) reply.header('Retry-After', String(Math.max(0, Math.ceil(retryAfter))));
   return reply.code(err.httpStatus).type('application/json; charset=utf-8').send(errorBody(err));
 }

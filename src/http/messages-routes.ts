@@ -3,9 +3,10 @@
  * HTTP into a Submission and back; every policy decision (scope, validation, suppression, idempotency,
  * durability) is the IntakeService's, so SMTP and HTTP refuse the same things the same way.
  */
-import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { PRIORITIES, type Config, type Priority } from '../config/schema.js';
-import { composeMessage, type StructuredMessage } from '../intake/compose.js';
+import { BASE64_TEXT_ABOVE_CHARS, composeMessage, type StructuredMessage } from '../intake/compose.js';
+import type { Admission } from '../lib/admission.js';
 import type { CredentialRegistry } from '../intake/credentials.js';
 import { requestHash, type IntakeService, type Submission } from '../intake/intake-service.js';
 import { KurirError, toKurirError } from '../lib/errors.js';
@@ -31,6 +32,26 @@ export interface MessagesRoutesOptions {
   intake: IntakeService;
   credentials: CredentialRegistry;
   messages: MessageStore;
+  /** Bytes in flight across intake (shared with SMTP); a submission over the bound gets 503 BUSY before its body is read. */
+  admission?: Admission;
+}
+
+/**
+ * An onRequest hook that reserves the request's Content-Length (the size limit when it has none) in the
+ * intake admission until the reply is sent or the client goes away; refuses with 503 BUSY before the
+ * body is read when too much is in flight.
+ */
+export function admit(admission: Admission, maxBytes: number, retryAfterSeconds: number) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const declared = Number(request.headers['content-length']);
+    const bytes = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, maxBytes) : maxBytes;
+    if (!admission.tryReserve(bytes)) {
+      throw new KurirError('BUSY', `too much mail being received right now (${admission.maxBytes} bytes in flight); try again shortly`, {
+        retryAfterSeconds,
+      });
+    }
+    reply.raw.once('close', () => admission.release(bytes));
+  };
 }
 
 /** A JSON submission as the body schema admits it. */
@@ -114,7 +135,12 @@ export async function jsonSubmission(body: MessageBody, maxMessageBytes: number)
   }
   const composed = await composeMessage(body);
   if (composed.raw.length > maxMessageBytes) {
-    throw new KurirError('TOO_LARGE', `message: composed message exceeds ${maxMessageBytes} bytes`, { field: 'body', details: { limitBytes: maxMessageBytes } });
+    // Text and HTML parts above BASE64_TEXT_ABOVE_CHARS are base64-encoded (a third larger): say so.
+    throw new KurirError(
+      'TOO_LARGE',
+      `message: the composed message is ${composed.raw.length} bytes, over the limit of ${maxMessageBytes} (text and html parts over ${BASE64_TEXT_ABOVE_CHARS} characters are base64-encoded, which adds a third)`,
+      { field: 'body', details: { limitBytes: maxMessageBytes, sizeBytes: composed.raw.length } },
+    );
   }
   return {
     recipients: composed.recipients,
@@ -164,6 +190,8 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
   const maxBytes = config.http.maxMessageBytes;
   decorateCredential(app);
   const auth = authenticate(opts.credentials);
+  // After authentication, so an unauthenticated flood cannot take the room of real submissions.
+  const onSubmit = opts.admission ? [auth, admit(opts.admission, maxBytes, config.intake.busyRetryAfterSeconds)] : auth;
   // Only JSON and raw messages: without the text/plain parser such bodies are 415, not a confusing 400.
   app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('message/rfc822', { parseAs: 'buffer', bodyLimit: maxBytes }, (_req, body, done) => done(null, body));
@@ -171,7 +199,7 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
   app.post(
     '/v1/messages',
     {
-      onRequest: auth,
+      onRequest: onSubmit,
       schema: {
         tags: ['messages'],
         summary: 'Submit a message (JSON or raw RFC 5322); 202 only once it is durable in Redis',

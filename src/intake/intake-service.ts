@@ -188,7 +188,9 @@ export class IntakeService {
         })
       : null;
     try {
-      const result = await this.storeAndQueue(sub, { id, now, recipients, priority, ttl, mailFrom, fromDomain, prepared, release });
+      // A request that reuses the id of an earlier one with the same Idempotency-Key never takes it back.
+      const owns = !sub.idempotency || claimed;
+      const result = await this.storeAndQueue(sub, { id, now, recipients, priority, ttl, mailFrom, fromDomain, prepared, release, owns });
       if (result.duplicate) await reservation?.refund();
       return result;
     } catch (err) {
@@ -214,10 +216,21 @@ export class IntakeService {
 
   private async storeAndQueue(
     sub: Submission,
-    m: { id: string; now: number; recipients: string[]; priority: Priority; ttl: number; mailFrom: string; fromDomain: string; prepared: ReturnType<typeof prepareMessage>; release: () => Promise<void> },
+    m: {
+      id: string;
+      now: number;
+      recipients: string[];
+      priority: Priority;
+      ttl: number;
+      mailFrom: string;
+      fromDomain: string;
+      prepared: ReturnType<typeof prepareMessage>;
+      release: () => Promise<void>;
+      owns: boolean;
+    },
   ): Promise<Accepted> {
     const { messages, queue, signer } = this.deps;
-    const { id, now, recipients, priority, ttl, mailFrom, fromDomain, prepared, release } = m;
+    const { id, now, recipients, priority, ttl, mailFrom, fromDomain, prepared, release, owns } = m;
 
     const signed = await signer.sign(prepared.raw, fromDomain).catch(async (err: unknown) => {
       this.deps.metrics.dkimFailures.inc({ domain: fromDomain, reason: 'sign' });
@@ -244,17 +257,22 @@ export class IntakeService {
       tags: sub.tags,
       metadata: sub.metadata,
     };
-    const created = await messages.create(record, signed.message);
+    // Not stored and queued means not accepted. When a write fails (Redis gone, or an answer that timed
+    // out after Redis did the work) the message is taken back, so the client's retry is the only copy;
+    // the Idempotency-Key is freed only once that is certain. If the take-back fails too, the reconciler
+    // delivers the stored copy (at least once: a retry without Idempotency-Key may then duplicate it).
+    const takeBack = async (err: unknown): Promise<never> => {
+      const removed = await (owns ? messages.remove(id) : Promise.reject(new Error('not ours'))).then(
+        () => true,
+        () => false,
+      );
+      if (removed) await release();
+      throw toKurirError(err);
+    };
+    const created = await messages.create(record, signed.message).catch(takeBack);
     if (!created) return { id, duplicate: true };
     const domains = [...new Set(recipients.map(domainOf))];
-    try {
-      await queue.enqueue(id, priority, domains);
-    } catch (err) {
-      // Not queued means not accepted: take the record back so the client's retry is the only copy.
-      await messages.remove(id).catch(() => undefined);
-      await release();
-      throw toKurirError(err);
-    }
+    await queue.enqueue(id, priority, domains).catch(takeBack);
     return { id, duplicate: false };
   }
 }

@@ -5,6 +5,7 @@
  * Each server keeps its own replies and logging (the `onError` and `onEnd` handlers).
  */
 import type { SMTPServerDataStream } from 'smtp-server';
+import type { Admission } from './admission.js';
 
 /** Gives smtp-server the DATA reply; only the first call counts. */
 export type AnswerData = (err: Error | null, message?: string) => void;
@@ -13,6 +14,8 @@ export type AnswerData = (err: Error | null, message?: string) => void;
 export interface CollectedData {
   /** True when smtp-server flagged the message over its SIZE limit or more than the byte limit arrived. */
   tooLarge: boolean;
+  /** True when intake admission refused the bytes (too much mail in flight): nothing was kept. */
+  busy: boolean;
   /** The kept bytes as one buffer; the whole message when `tooLarge` is false. */
   raw(): Buffer;
 }
@@ -35,9 +38,10 @@ export interface DataCollector {
 
 /**
  * Creates a collector keeping at most about `maxBytes` of each message. `onAnswered` runs after every
- * reply, once `inFlight` already counts it as done.
+ * reply, once `inFlight` already counts it as done. With `admission`, each chunk is reserved as it
+ * arrives and held until the reply; once a chunk is refused the rest of the message is read and dropped.
  */
-export function createDataCollector(maxBytes: number, onAnswered?: () => void): DataCollector {
+export function createDataCollector(maxBytes: number, onAnswered?: () => void, admission?: Admission): DataCollector {
   let inFlight = 0;
   return {
     get inFlight() {
@@ -47,24 +51,38 @@ export function createDataCollector(maxBytes: number, onAnswered?: () => void): 
       inFlight++;
       const chunks: Buffer[] = [];
       let kept = 0;
+      let reserved = 0;
+      let busy = false;
       let answered = false;
       const answer: AnswerData = (err, message) => {
         if (answered) return;
         answered = true;
         inFlight--;
+        admission?.release(reserved);
+        reserved = 0;
         callback(err, message);
         onAnswered?.();
       };
       stream.on('data', (chunk: Buffer) => {
         // smtp-server keeps streaming past the limit (and flags sizeExceeded); keep memory bounded.
-        if (kept <= maxBytes) {
-          chunks.push(chunk);
-          kept += chunk.length;
+        if (busy || kept > maxBytes) return;
+        if (admission) {
+          if (!admission.tryReserve(chunk.length)) {
+            busy = true;
+            chunks.length = 0;
+            kept = 0;
+            admission.release(reserved);
+            reserved = 0;
+            return;
+          }
+          reserved += chunk.length;
         }
+        chunks.push(chunk);
+        kept += chunk.length;
       });
       stream.once('error', (err: Error) => handlers.onError(err, answer));
       stream.once('end', () => {
-        handlers.onEnd({ tooLarge: stream.sizeExceeded || kept > maxBytes, raw: () => Buffer.concat(chunks, kept) }, answer);
+        handlers.onEnd({ tooLarge: stream.sizeExceeded || kept > maxBytes, busy, raw: () => Buffer.concat(chunks, kept) }, answer);
       });
     },
   };

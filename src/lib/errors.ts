@@ -28,6 +28,7 @@ export const ERRORS = {
   NO_DKIM_KEY: { http: 422, smtp: { code: 550, enhanced: '5.7.1' }, message: 'Sender domain has no DKIM key configured' },
   RATE_LIMITED: { http: 429, smtp: { code: 451, enhanced: '4.7.1' }, message: 'Rate limit exceeded' },
   RECIPIENT_RATE_LIMITED: { http: 429, smtp: { code: 450, enhanced: '4.2.1' }, message: 'Too many messages to this recipient, try again later' },
+  BUSY: { http: 503, smtp: { code: 451, enhanced: '4.3.2' }, message: 'Too much mail being received right now, try again shortly' },
   UNAVAILABLE: { http: 503, smtp: { code: 451, enhanced: '4.3.0' }, message: 'Temporarily unavailable, try again later' },
   INTERNAL: { http: 500, smtp: { code: 451, enhanced: '4.3.0' }, message: 'Internal error' },
 } as const satisfies Record<string, ErrorSpec>;
@@ -71,7 +72,8 @@ export function isUnavailable(err: unknown): boolean {
   if (!e) return false;
   if (e.code && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTCONN'].includes(e.code)) return true;
   const msg = e.message ?? '';
-  return /Connection is closed|Stream isn't writeable|enableOfflineQueue|MaxRetriesPerRequest|connect ECONNREFUSED/i.test(msg);
+  // ioredis: offline, reconnecting, or no answer within commandTimeout (a blocked loop or a busy Redis).
+  return /Connection is closed|Stream isn't writeable|enableOfflineQueue|MaxRetriesPerRequest|connect ECONNREFUSED|Command timed out/i.test(msg);
 }
 
 /** Wraps an infrastructure failure into UNAVAILABLE and passes KurirErrors through unchanged. */

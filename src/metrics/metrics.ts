@@ -61,6 +61,8 @@ export interface Metrics {
   readonly intakeDuration: Histogram<'interface'>;
   /** kurir_intake_bytes_total{interface} */
   readonly intakeBytes: Counter<'interface'>;
+  /** kurir_intake_inflight_bytes — message bytes being received and processed now (admission control). */
+  readonly intakeInflightBytes: Gauge<string>;
 
   // queue (pulled at scrape time from the queue provider)
   /** kurir_queue_jobs{state,priority} */
@@ -179,6 +181,11 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     name: 'kurir_intake_bytes_total',
     help: 'Bytes of accepted message bodies, by interface.',
     labelNames: ['interface'] as const,
+    registers,
+  });
+  const intakeInflightBytes = new Gauge({
+    name: 'kurir_intake_inflight_bytes',
+    help: 'Message bytes being received and processed right now (HTTP and SMTP); over intake.maxBytesInFlight submissions get 503 / 451 4.3.2.',
     registers,
   });
 
@@ -451,6 +458,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     intakeRefused,
     intakeDuration,
     intakeBytes,
+    intakeInflightBytes,
     queueJobs,
     queueOldestVerificationAge,
     queueProviderErrors,

@@ -21,6 +21,7 @@ import type { CredentialRegistry, Credential } from '../intake/credentials.js';
 import { headerValue, parseHeaders, toCrlf } from '../intake/headers.js';
 import type { IntakeService } from '../intake/intake-service.js';
 import { normalizeAddress } from '../lib/address.js';
+import type { Admission } from '../lib/admission.js';
 import { createDataCollector } from '../lib/collect-data.js';
 import { KurirError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -41,6 +42,8 @@ export interface SmtpIntakeDeps {
   intake: IntakeService;
   credentials: CredentialRegistry;
   tls: { key: string; cert: string };
+  /** Bytes in flight across intake (shared with HTTP); a DATA over the bound is answered 451 4.3.2. */
+  admission?: Admission;
 }
 
 /** How long in-flight sessions get on close before smtp-server drops them with 421. */
@@ -138,9 +141,13 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
   };
 
   // Once closing, the last DATA reply ends the sessions left idle.
-  const dataStreams = createDataCollector(max.bytes, () => {
-    if (closing && dataStreams.inFlight === 0) setImmediate(endIdleSessions);
-  });
+  const dataStreams = createDataCollector(
+    max.bytes,
+    () => {
+      if (closing && dataStreams.inFlight === 0) setImmediate(endIdleSessions);
+    },
+    deps.admission,
+  );
 
   const options: SMTPServerOptions = {
     name: config.hostname,
@@ -225,6 +232,7 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
           const submit = async (): Promise<string> => {
             const credential = credentialOf(session);
             if (data.tooLarge) throw new KurirError('TOO_LARGE', `message exceeds the limit of ${max.bytes} bytes`, { field: 'message' });
+            if (data.busy) throw new KurirError('BUSY');
             const raw = data.raw();
             const { envelope } = session;
             const accepted = await intake.accept({

@@ -52,12 +52,12 @@ async function ping(url: string): Promise<boolean> {
 }
 
 /** Starts a private redis-server with AOF (`appendfsync` as given, default everysec). */
-export async function startPrivateRedis(opts: { appendfsync?: 'always' | 'everysec' | 'no' } = {}): Promise<PrivateRedis> {
+export async function startPrivateRedis(opts: { appendfsync?: 'always' | 'everysec' | 'no'; extraArgs?: string[] } = {}): Promise<PrivateRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'kurir-redis-'));
   const url = `redis://127.0.0.1:${port}`;
   let proc: ChildProcess | null = null;
-  const args = ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', opts.appendfsync ?? 'everysec', '--maxmemory-policy', 'noeviction'];
+  const args = ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', opts.appendfsync ?? 'everysec', '--maxmemory-policy', 'noeviction', ...(opts.extraArgs ?? [])];
   const r: PrivateRedis = {
     port,
     url,

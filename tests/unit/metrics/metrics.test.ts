@@ -13,6 +13,7 @@ const EXPECTED: Array<[field: string, name: string, type: string, labels: string
   ['intakeRefused', 'kurir_intake_messages_refused_total', 'counter', ['interface', 'reason']],
   ['intakeDuration', 'kurir_intake_accept_duration_seconds', 'histogram', ['interface']],
   ['intakeBytes', 'kurir_intake_bytes_total', 'counter', ['interface']],
+  ['intakeInflightBytes', 'kurir_intake_inflight_bytes', 'gauge', []],
   ['queueJobs', 'kurir_queue_jobs', 'gauge', ['state', 'priority']],
   ['queueOldestVerificationAge', 'kurir_queue_oldest_verification_age_seconds', 'gauge', []],
   ['queueProviderErrors', 'kurir_queue_stats_errors_total', 'counter', []],
