@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Config } from './config/schema.js';
 import { createSmtpPool, type SmtpPool } from './delivery/connection-pool.js';
+import { MtaStsPolicies } from './delivery/mta-sts.js';
+import { httpsPolicyFetcher, type PolicyFetcher } from './delivery/mta-sts-fetch.js';
 import { createResolver, type DnsResolver } from './delivery/resolver.js';
 import { startDeliveryWorker, type DeliveryWorker } from './delivery/worker.js';
 import { Reconciler } from './delivery/reconciler.js';
@@ -40,6 +42,7 @@ import { IdempotencyStore } from './store/idempotency-store.js';
 import { LiveIndex } from './store/live-index.js';
 import { createKeys } from './store/keys.js';
 import { MessageStore } from './store/message-store.js';
+import { MtaStsStore } from './store/mta-sts-store.js';
 import { closeRedis, createRedis, waitReady } from './store/redis.js';
 import { SuppressionStore } from './store/suppression-store.js';
 import { WebhookStore } from './store/webhook-store.js';
@@ -50,6 +53,10 @@ export interface GatewayOptions {
   metrics?: Metrics;
   /** HTTP GET for SNS signing certificates and SubscribeURL confirmations (default: fetch). Tests stay on loopback. */
   espHttpGet?: HttpGet;
+  /** Fetch of MTA-STS policies (default: HTTPS on port 443 through `resolver`). Tests serve them on loopback. */
+  mtaStsFetch?: PolicyFetcher;
+  /** PEM certificates trusted besides the system's roots for outbound TLS and policy fetches. Tests pass their CA. */
+  trustedCa?: readonly string[];
 }
 
 export interface Gateway {
@@ -142,8 +149,23 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
         // Per provider (shaping.limits.<provider>.maxMessagesPerConnection), by recipient domain and MX host.
         messagesPerConnection: (target, recipients) => shaper.messagesPerConnection(recipients, target.servername),
       });
+      const sts = config.delivery.mtaSts;
+      // MTA-STS applies to delivery to MX hosts only: with a smarthost, the relay is responsible for it.
+      const mtaSts =
+        sts.enabled && !config.delivery.smarthost
+          ? new MtaStsPolicies({
+              resolver,
+              store: new MtaStsStore(redis, keys),
+              fetch: opts.mtaStsFetch ?? httpsPolicyFetcher({ resolver, timeoutMs: sts.fetchTimeoutSeconds * 1000, trustedCa: opts.trustedCa }),
+              clock,
+              metrics,
+              logger,
+              fetchRetrySeconds: sts.fetchRetrySeconds,
+            })
+          : undefined;
+      const feedback = new DeliveryFeedback({ policy, classify, logger });
       worker = startDeliveryWorker(
-        { config, clock, resolver, messages, metrics, providers, logger, verpSecret: secret, rules, send: smtpPool.send, feedback: new DeliveryFeedback({ policy, classify, logger }) },
+        { config, clock, resolver, messages, metrics, providers, logger, verpSecret: secret, rules, send: smtpPool.send, feedback, mtaSts, trustedCa: opts.trustedCa },
         workerConnection,
         keys,
         shaper,

@@ -5,6 +5,7 @@ import { resolveMode, type ModeSource } from './mode.js';
 import { productionRefusals } from './production-checks.js';
 import { showValue } from './redact.js';
 import { configSchema, type Config } from './schema.js';
+import { smarthostCredentialProblems } from './smarthost-tls.js';
 
 /** A configuration problem; `message` names every key at fault, its value and what is allowed. */
 export class ConfigError extends Error {
@@ -110,6 +111,7 @@ function crossCheck(config: Config): string[] {
   if (config.smtp.tlsPort !== null && config.smtp.tlsPort === config.smtp.port && config.smtp.port !== 0) {
     problems.push(`smtp.tlsPort = ${config.smtp.tlsPort}: must differ from smtp.port`);
   }
+  problems.push(...smarthostCredentialProblems(config));
   return problems;
 }
 

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { isLoopbackHost } from './mode.js';
 import { DEFAULT_REDIS_URL, type Config } from './schema.js';
+import { smarthostTls } from './smarthost-tls.js';
 
 /** The development credentials shipped in config/default.yaml. */
 const SHIPPED_DEV_SECRETS = ['dev-api-key-change-me-0001', 'dev-admin-key-change-me-0001', 'dev-smtp-password'];
@@ -94,10 +95,14 @@ export function productionRefusals(config: Config): string[] {
 
   const sh = config.delivery.smarthost;
   if (sh && !isLoopbackHost(sh.host)) {
-    if (!config.delivery.verifyTls) {
+    // The effective settings: with credentials TLS is required and verified unless written otherwise (smarthost-tls.ts).
+    const tls = smarthostTls(sh, config.delivery);
+    if (!tls.verifyTls && sh.verifyTls === false) {
+      out.push(`delivery.smarthost.verifyTls = false: the certificate of smarthost ${sh.host} is not verified; fix: remove the key`);
+    } else if (!tls.verifyTls) {
       out.push(`delivery.verifyTls = false: the certificate of smarthost ${sh.host} is not verified; fix: set delivery.verifyTls: true`);
     }
-    if (!sh.secure && !sh.requireTls) {
+    if (!tls.secure && !tls.requireTls) {
       out.push(`delivery.smarthost.requireTls = false (and secure = false): mail to smarthost ${sh.host} may travel unencrypted; fix: set delivery.smarthost.requireTls: true (STARTTLS, port 587) or secure: true (port 465)`);
     }
   }

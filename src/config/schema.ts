@@ -155,9 +155,14 @@ export const configSchema = z
             host: z.string().min(1),
             port: port.default(587),
             secure: z.boolean().default(false),
-            requireTls: z.boolean().default(false),
-            user: z.string().optional(),
+            /** STARTTLS required, never continuing in clear. Unset: required when `user` is set (src/config/smarthost-tls.ts). */
+            requireTls: z.boolean().optional(),
+            /** Verify the smarthost's certificate against `host`. Unset: verified when `user` is set, else `delivery.verifyTls`. */
+            verifyTls: z.boolean().optional(),
+            user: z.string().min(1).optional(),
             pass: z.string().optional(),
+            /** The written opt-out: accept credentials over optional or unverified TLS to a host that is not loopback. */
+            allowInsecureAuth: z.boolean().default(false),
           })
           .strict()
           .nullable()
@@ -168,6 +173,17 @@ export const configSchema = z
         socketTimeoutSeconds: durationSeconds.default(120),
         /** Verify the MX certificate (off by default: opportunistic STARTTLS as most MTAs do). */
         verifyTls: z.boolean().default(false),
+        /** Outbound MTA-STS (RFC 8461) for delivery to MX hosts; not used with a smarthost (src/delivery/mta-sts.ts). */
+        mtaSts: z
+          .object({
+            enabled: z.boolean().default(true),
+            /** Bound of one HTTPS policy fetch (the RFC suggests up to a minute; a delivery waits for it). */
+            fetchTimeoutSeconds: durationSeconds.default(20),
+            /** After a failed fetch the same policy id of a domain is not fetched again for this long (RFC 8461 suggests ≥ 5 min). */
+            fetchRetrySeconds: durationSeconds.default(300),
+          })
+          .strict()
+          .default({}),
         /** Delays between attempts; the last repeats. Each gets ±jitter. */
         retrySchedule: z.array(durationSeconds).min(1).default([30, 60, 120, 300, 600, 1200, 1800, 3600]),
         retryJitter: z.number().min(0).max(1).default(0.2),

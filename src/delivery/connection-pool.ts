@@ -12,6 +12,7 @@ import {
   type Transaction,
   type sendMessage,
 } from './smtp-client.js';
+import { sessionTlsIssue, type TlsFailureType } from './tls-failure.js';
 
 /** Options of {@link createSmtpPool}. */
 export interface SmtpPoolOptions {
@@ -45,6 +46,8 @@ interface Pooled {
   conn: SMTPConnection;
   key: string;
   tls: boolean;
+  /** What a verifying sender would have refused in this session (see SendResult.tlsFailure). */
+  tlsFailure?: TlsFailureType;
   messages: number;
   timer?: NodeJS.Timeout;
   /** Listener for 'error'/'end' while idle: the server closed or broke the connection. */
@@ -148,7 +151,7 @@ export function createSmtpPool(opts: SmtpPoolOptions = {}): SmtpPool {
       const tx = await runTransaction(reused.conn, envelope, raw);
       if (!(tx.next === 'discard' && tx.beforeMail)) {
         await release(reused, tx, limit);
-        return { connected: true, tls: reused.tls, outcomes: tx.outcomes, reused: true };
+        return { connected: true, tls: reused.tls, outcomes: tx.outcomes, reused: true, ...(reused.tlsFailure ? { tlsFailure: reused.tlsFailure } : {}) };
       }
       // Stale: the server closed it while idle and nothing was committed. Retry once on a new connection.
       retire(reused, false);
@@ -159,13 +162,13 @@ export function createSmtpPool(opts: SmtpPoolOptions = {}): SmtpPool {
     } catch (err) {
       return sessionFailure(err as SmtpError, envelope.to);
     }
-    const p: Pooled = { conn, key, tls: sessionTls(conn), messages: 0 };
+    const p: Pooled = { conn, key, tls: sessionTls(conn), tlsFailure: sessionTlsIssue(conn), messages: 0 };
     open.add(p);
     conn.once('end', () => open.delete(p));
     opts.onConnection?.({ target: key, reused: false, tls: p.tls });
     const tx = await runTransaction(conn, envelope, raw);
     await release(p, tx, limit);
-    return { connected: true, tls: p.tls, outcomes: tx.outcomes };
+    return { connected: true, tls: p.tls, outcomes: tx.outcomes, ...(p.tlsFailure ? { tlsFailure: p.tlsFailure } : {}) };
   };
 
   return {

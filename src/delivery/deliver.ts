@@ -1,4 +1,6 @@
+import { isIP } from 'node:net';
 import type { Config } from '../config/schema.js';
+import { smarthostTls } from '../config/smarthost-tls.js';
 import { classifyReply, type BounceRules } from '../feedback/rules.js';
 import type { DeliveryFeedbackHook } from '../feedback/delivery-feedback.js';
 import { domainOf } from '../lib/address.js';
@@ -10,6 +12,7 @@ import { replyCodeLabel, type Metrics } from '../metrics/metrics.js';
 import type { ProviderMap } from '../metrics/provider.js';
 import type { MessageStore, RecipientUpdate } from '../store/message-store.js';
 import { FINAL_RECIPIENT_STATUSES, type MessageRecord, type RecipientState, type TimelineEvent } from '../store/types.js';
+import type { MtaStsPolicies, PolicyTarget } from './mta-sts.js';
 import { resolveRoute } from './mx.js';
 import type { DnsResolver } from './resolver.js';
 import { nextAttemptAt } from './retry.js';
@@ -30,6 +33,10 @@ export interface DeliveryDeps {
   send?: typeof sendMessage;
   /** Suppression on hard bounces (src/feedback/delivery-feedback.ts); absent in processor-only tests. */
   feedback?: DeliveryFeedbackHook;
+  /** Outbound MTA-STS (when `delivery.mtaSts.enabled`); only used for delivery to MX hosts, never to a smarthost. */
+  mtaSts?: MtaStsPolicies;
+  /** PEM certificates trusted besides the system's roots for outbound TLS (tests inject their CA). */
+  trustedCa?: readonly string[];
 }
 
 /** What the worker must do with the job afterwards. */
@@ -70,20 +77,36 @@ export async function deliverToDomain(deps: DeliveryDeps, messageId: string, dom
   let provider = deps.providers.byDomain(domain);
   const mxHost = 'targets' in route && !deps.config.delivery.smarthost ? route.targets[0]?.servername : undefined;
   if (provider === 'other' && mxHost) provider = deps.providers.byMx(mxHost);
+  let targets: Array<PolicyTarget<Target>> = 'targets' in route ? route.targets : [];
+  let stsMode: 'enforce' | 'testing' | null = null;
+  let refusal: string | null = null;
+  if ('targets' in route && !deps.config.delivery.smarthost && deps.mtaSts && deps.config.delivery.mtaSts.enabled) {
+    const applied = await deps.mtaSts.apply(domain, provider, route.targets);
+    stsMode = applied.mode;
+    if ('refusal' in applied) refusal = applied.refusal;
+    else targets = applied.targets;
+  }
   if ('outcome' in route) {
     outcomes = pending.map((address) => ({ address, ...route.outcome }));
+  } else if (refusal !== null) {
+    const reply = refusal;
+    outcomes = pending.map((address) => ({ address, kind: 'temp' as const, code: null, reply }));
   } else {
     const send = deps.send ?? sendMessage;
     const mailFrom = verpAddress(messageId, deps.config.bounce.domain, deps.verpSecret);
     const d = deps.config.delivery;
     const timeouts = { connectMs: d.connectTimeoutSeconds * 1000, greetingMs: d.greetingTimeoutSeconds * 1000, socketMs: d.socketTimeoutSeconds * 1000 };
-    for (const target of route.targets) {
-      result = await send(target, { from: mailFrom, to: pending }, body, { ehloName: deps.config.hostname, timeouts });
+    for (const target of targets) {
+      result = await send(target, { from: mailFrom, to: pending }, body, { ehloName: deps.config.hostname, timeouts, trustedCa: deps.trustedCa });
       const first = result.outcomes[0];
       events.push({ type: 'attempt', at: clock.now(), recipients: pending, host: target.label, reply: first?.reply ?? '', tls: result.tls });
       if (result.reused) deps.metrics.deliveryConnectionReuses.inc({ provider });
       else if (result.connected) deps.metrics.deliveryTls.inc({ provider, tls: result.tls ? 'yes' : 'no' });
       for (const o of result.outcomes) deps.metrics.deliveryReplies.inc({ provider, code: replyCodeLabel(o.code) });
+      // One count per new session under a policy (or per session refused on TLS), as TLS-RPT counts sessions.
+      if (stsMode && !result.reused && (result.connected || result.tlsFailure)) {
+        deps.mtaSts?.countSession(stsMode, provider, result.tlsFailure ?? (target.policyMismatch ? 'validation-failure' : undefined));
+      }
       if (result.connected) break;
     }
     outcomes = result?.outcomes ?? pending.map((address) => ({ address, kind: 'temp', code: null, reply: 'no route' }));
@@ -96,7 +119,12 @@ async function routeFor(deps: DeliveryDeps, domain: string): Promise<{ targets: 
   if (delivery.smarthost) {
     const s = delivery.smarthost;
     const auth = s.user ? { user: s.user, pass: s.pass ?? '' } : undefined;
-    return { targets: [{ host: s.host, port: s.port, secure: s.secure, requireTls: s.requireTls, auth, verifyTls: delivery.verifyTls, servername: s.host, label: `${s.host}:${s.port}` }] };
+    // With credentials TLS is required and verified unless the config opts out (src/config/smarthost-tls.ts).
+    const tls = smarthostTls(s, delivery);
+    const tlsRequiredBy = auth ? 'smarthost with credentials' : 'smarthost';
+    // An IP address is no SNI name (RFC 6066): without one the certificate is checked against the address.
+    const servername = isIP(s.host) ? undefined : s.host;
+    return { targets: [{ host: s.host, port: s.port, ...tls, auth, servername, tlsRequiredBy, label: `${s.host}:${s.port}` }] };
   }
   const route = await resolveRoute(deps.resolver, domain);
   switch (route.kind) {

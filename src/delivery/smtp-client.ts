@@ -1,4 +1,6 @@
+import { rootCertificates } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
+import { sessionTlsFailure, sessionTlsIssue, tlsFailureReply, type TlsFailureType } from './tls-failure.js';
 
 export interface SmtpTarget {
   /** Address or host name to connect to. */
@@ -12,6 +14,8 @@ export interface SmtpTarget {
   requireTls?: boolean;
   verifyTls?: boolean;
   auth?: { user: string; pass: string };
+  /** Why TLS is required (e.g. "smarthost credentials"), for the reply text when it fails. */
+  tlsRequiredBy?: string;
 }
 
 export interface SmtpTimeouts {
@@ -24,6 +28,8 @@ export interface SmtpTimeouts {
 export interface SendOptions {
   ehloName: string;
   timeouts: SmtpTimeouts;
+  /** PEM certificates trusted in addition to the system's roots when certificates are verified (tests inject their CA). */
+  trustedCa?: readonly string[];
 }
 
 /** One recipient's result of one attempt. `kind` temp covers 4xx and network trouble; perm is 5xx. */
@@ -41,6 +47,11 @@ export interface SendResult {
   outcomes: RecipientOutcome[];
   /** True when the transaction ran on a pooled connection opened for an earlier message. */
   reused?: boolean;
+  /**
+   * TLS as RFC 8460 judges it: when the session could not be opened, why TLS failed; when it was opened, what a
+   * verifying sender would have refused (no STARTTLS, a certificate that did not verify). Absent when all was well.
+   */
+  tlsFailure?: TlsFailureType;
 }
 
 /** An error from SMTPConnection; `connected` (set by {@link openSession}) tells whether the session was up. */
@@ -52,6 +63,11 @@ export type SmtpError = Error & {
   rejectedErrors?: SmtpError[];
   recipient?: string;
   connected?: boolean;
+  /** Set by {@link openSession} when the session failed on TLS (it was then never used in clear). */
+  tlsFailure?: TlsFailureType | null;
+  /** The target and why it required TLS, for the reply text of a TLS failure. */
+  label?: string;
+  tlsRequiredBy?: string;
 };
 
 /** The result of one transaction on an open session, and what the session is good for afterwards. */
@@ -118,7 +134,12 @@ export async function openSession(target: SmtpTarget, opts: SendOptions): Promis
     connectionTimeout: opts.timeouts.connectMs,
     greetingTimeout: opts.timeouts.greetingMs,
     socketTimeout: opts.timeouts.socketMs,
-    tls: { rejectUnauthorized: target.verifyTls ?? false, servername: target.servername, minVersion: 'TLSv1.2' },
+    tls: {
+      rejectUnauthorized: target.verifyTls ?? false,
+      servername: target.servername,
+      minVersion: 'TLSv1.2',
+      ...(opts.trustedCa?.length ? { ca: [...rootCertificates, ...opts.trustedCa] } : {}),
+    },
     logger: false,
   } as ConstructorParameters<typeof SMTPConnection>[0]);
   // Errors are handled per call; this keeps an 'error' on an idle or closing connection from crashing the process.
@@ -126,8 +147,9 @@ export async function openSession(target: SmtpTarget, opts: SendOptions): Promis
   try {
     await guarded<void>(conn, (done) => conn.connect(() => done()));
   } catch (err) {
+    const tlsFailure = sessionTlsFailure(conn, err as SmtpError);
     conn.close();
-    throw Object.assign(err as SmtpError, { connected: false });
+    throw Object.assign(err as SmtpError, { connected: false, tlsFailure, label: target.servername ?? target.host, tlsRequiredBy: target.tlsRequiredBy });
   }
   // SMTPConnection leaves Nagle on: the small final write of DATA (CRLF.CRLF) then waits for the receiver's delayed
   // ACK, ~40 ms per message on Linux. The socket (plain or TLS, whose handle passes it down) is not public API, so
@@ -147,6 +169,11 @@ export async function openSession(target: SmtpTarget, opts: SendOptions): Promis
 
 /** Maps a failure of {@link openSession} to a result where every recipient shares the error. */
 export function sessionFailure(err: SmtpError, to: string[]): SendResult {
+  if (err.tlsFailure) {
+    // Not a refusal of the message: the reply to STARTTLS (if any) says nothing about the recipients. Always temporary.
+    const reply = tlsFailureReply(err.tlsFailure, err.label ?? 'the server', replyOf(err), err.tlsRequiredBy);
+    return { connected: false, tls: false, tlsFailure: err.tlsFailure, outcomes: to.map((address) => ({ address, kind: 'temp', code: null, reply })) };
+  }
   const code = err.responseCode ?? null;
   const reply = replyOf(err);
   // Our own smarthost credentials being refused is our fault, never the recipient's: always temporary.
@@ -219,7 +246,8 @@ export async function sendMessage(target: SmtpTarget, envelope: { from: string; 
     return sessionFailure(err as SmtpError, envelope.to);
   }
   const tls = sessionTls(conn);
+  const tlsFailure = sessionTlsIssue(conn);
   const tx = await runTransaction(conn, envelope, raw);
   endSession(conn, tx.next !== 'discard');
-  return { connected: true, tls, outcomes: tx.outcomes };
+  return { connected: true, tls, outcomes: tx.outcomes, ...(tlsFailure ? { tlsFailure } : {}) };
 }

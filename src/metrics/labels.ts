@@ -49,6 +49,34 @@ export type PlacementFolder = (typeof PLACEMENT_FOLDERS)[number];
 export const WEBHOOK_RESULTS = ['sent', 'failed', 'dropped'] as const;
 export type WebhookResult = (typeof WEBHOOK_RESULTS)[number];
 
+/**
+ * TLS failure result types, named as RFC 8460 (SMTP TLS Reporting) section 4.3 names them: negotiation
+ * failures (4.3.1) and MTA-STS policy failures (4.3.2). DANE types are absent: Kurir does not do DANE.
+ */
+export const TLS_RESULT_TYPES = [
+  'starttls-not-supported',
+  'certificate-host-mismatch',
+  'certificate-expired',
+  'certificate-not-trusted',
+  'validation-failure',
+  'sts-policy-fetch-error',
+  'sts-policy-invalid',
+  'sts-webpki-invalid',
+] as const;
+export type TlsResultType = (typeof TLS_RESULT_TYPES)[number];
+
+/** The MTA-STS policy modes whose sessions are counted (mode `none` and domains without a policy are not). */
+export const MTA_STS_MODES = ['enforce', 'testing'] as const;
+export type MtaStsMode = (typeof MTA_STS_MODES)[number];
+
+/**
+ * How a recipient domain's MTA-STS policy was found for one delivery attempt: fetched anew; taken from the
+ * cache (TXT id unchanged, or the TXT lookup failed); taken from the cache because a new one could not be
+ * fetched; not fetched (no cache, so delivery goes on as without a policy); no policy published; TXT lookup failed.
+ */
+export const MTA_STS_LOOKUP_RESULTS = ['fetched', 'cached', 'cached-fetch-failed', 'fetch-failed', 'not-found', 'dns-error'] as const;
+export type MtaStsLookupResult = (typeof MTA_STS_LOOKUP_RESULTS)[number];
+
 /** Buckets for intake accept latency: 1 ms … 1 s. */
 export const INTAKE_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 /** Buckets for accept → delivered: 0.1 s … 1 h. 300 s is the verification SLO edge (alerts use le="300"). */

@@ -19,11 +19,14 @@ import {
   INTAKE_DURATION_BUCKETS,
   INTAKE_INTERFACES,
   METRIC_PREFIX,
+  MTA_STS_LOOKUP_RESULTS,
+  MTA_STS_MODES,
   PLACEMENT_FOLDERS,
   PRIORITIES,
   QUEUE_STATES,
   QueueProvider,
   QueueSnapshot,
+  TLS_RESULT_TYPES,
   WEBHOOK_RESULTS,
 } from './labels.js';
 
@@ -87,6 +90,14 @@ export interface Metrics {
   readonly deliveryConnectionReuses: Counter<'provider'>;
   /** kurir_delivery_remote_replies_total{provider,code} — code from replyCodeLabel(). */
   readonly deliveryReplies: Counter<'provider' | 'code'>;
+
+  // transport security (the counts a future TLS-RPT report would be built from)
+  /** kurir_mta_sts_policy_total{mode,result} — new SMTP sessions to MX hosts under an MTA-STS policy; result success|failure. */
+  readonly mtaStsSessions: Counter<'mode' | 'result'>;
+  /** kurir_mta_sts_policy_lookups_total{result} — MTA-STS policy lookups per delivery attempt. */
+  readonly mtaStsLookups: Counter<'result'>;
+  /** kurir_tls_failures_total{provider,result_type} — result_type as RFC 8460 names it. */
+  readonly tlsFailures: Counter<'provider' | 'result_type'>;
 
   // dkim
   /** kurir_dkim_signatures_total{domain,selector,algorithm} — domain is a configured sending domain. */
@@ -297,6 +308,26 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     registers,
   });
 
+  // ---- transport security ---------------------------------------------------
+  const mtaStsSessions = new Counter({
+    name: 'kurir_mta_sts_policy_total',
+    help: 'New SMTP sessions to MX hosts of domains with an MTA-STS policy (and enforce-mode refusals to open one), by mode (enforce|testing) and result (success|failure: counted by type in kurir_tls_failures_total).',
+    labelNames: ['mode', 'result'] as const,
+    registers,
+  });
+  const mtaStsLookups = new Counter({
+    name: 'kurir_mta_sts_policy_lookups_total',
+    help: 'MTA-STS policy lookups for delivery attempts to MX hosts, by result (fetched|cached|cached-fetch-failed|fetch-failed|not-found|dns-error).',
+    labelNames: ['result'] as const,
+    registers,
+  });
+  const tlsFailures = new Counter({
+    name: 'kurir_tls_failures_total',
+    help: 'TLS failures of sessions to MX hosts and of MTA-STS policy fetches, by provider and RFC 8460 result type.',
+    labelNames: ['provider', 'result_type'] as const,
+    registers,
+  });
+
   // ---- dkim -----------------------------------------------------------------
   const dkimSignatures = new Counter({
     name: 'kurir_dkim_signatures_total',
@@ -444,6 +475,9 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     for (const folder of PLACEMENT_FOLDERS) placement.inc({ provider, folder }, 0);
   }
   for (const result of WEBHOOK_RESULTS) webhooks.inc({ result }, 0);
+  for (const mode of MTA_STS_MODES) for (const result of ['success', 'failure']) mtaStsSessions.inc({ mode, result }, 0);
+  for (const result of MTA_STS_LOOKUP_RESULTS) mtaStsLookups.inc({ result }, 0);
+  for (const provider of providers) for (const result_type of TLS_RESULT_TYPES) tlsFailures.inc({ provider, result_type }, 0);
 
   return {
     registry,
@@ -469,6 +503,9 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     deliveryTls,
     deliveryConnectionReuses,
     deliveryReplies,
+    mtaStsSessions,
+    mtaStsLookups,
+    tlsFailures,
     dkimSignatures,
     dkimFailures,
     shapingRefusals,

@@ -50,6 +50,10 @@ export interface Keys {
   messagePattern(): string;
   /** Marker that `liveMessages` was built for messages stored before it existed. */
   liveIndexBuilt(): string;
+  /** JSON of a recipient domain's cached MTA-STS policy (RFC 8461), expiring after the policy's max_age. */
+  mtaStsPolicy(domain: string): string;
+  /** The policy id whose fetch last failed for a domain, with a TTL: that id is not fetched again until it lapses. */
+  mtaStsFetchFailed(domain: string): string;
   /** BullMQ's own prefix: its keys live below `<prefix>:q`. */
   bullPrefix(): string;
 }
@@ -84,6 +88,8 @@ export function createKeys(prefix: string): Keys {
     reconcileCursor: () => `${prefix}:reconcile:cursor`,
     liveIndexBuilt: () => `${prefix}:reconcile:indexed`,
     messagePattern: () => `${prefix}:msg:*`,
+    mtaStsPolicy: (domain) => `${prefix}:mta-sts:${domain.toLowerCase()}`,
+    mtaStsFetchFailed: (domain) => `${prefix}:mta-sts-failed:${domain.toLowerCase()}`,
     bullPrefix: () => `${prefix}:q`,
   };
 }

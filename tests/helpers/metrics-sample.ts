@@ -11,6 +11,9 @@ export function observeEverything(m: ReturnType<typeof createMetrics>): void {
   m.deliveryTls.inc({ provider: 'gmail', tls: 'yes' });
   m.deliveryConnectionReuses.inc({ provider: 'gmail' });
   m.deliveryReplies.inc({ provider: 'gmail', code: replyCodeLabel(550) });
+  m.mtaStsSessions.inc({ mode: 'enforce', result: 'success' });
+  m.mtaStsLookups.inc({ result: 'fetched' });
+  m.tlsFailures.inc({ provider: 'gmail', result_type: 'starttls-not-supported' });
   m.dkimSignatures.inc({ domain: 'example.com', selector: 'k1', algorithm: 'rsa-sha256' });
   m.dkimFailures.inc({ domain: 'example.com', reason: 'KURIR_DKIM_NO_KEY' });
   m.shapingRefusals.inc({ limit: 'provider-rate' });

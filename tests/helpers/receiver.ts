@@ -17,7 +17,7 @@
  */
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { AddressInfo } from 'node:net';
-import { selfSignedCert } from './tls.js';
+import { selfSignedCert, type CertPair } from './tls.js';
 
 /** An SMTP reply to send instead of the default acceptance. */
 export interface Reply {
@@ -69,6 +69,13 @@ export interface ReceiverOptions {
   size?: number;
   /** Let smtp-server add enhanced status codes itself (default false). */
   enhancedStatusCodes?: boolean;
+  /** Certificate for STARTTLS instead of a self-signed one, e.g. `caSignedCert(name)` from tls.ts. */
+  cert?: CertPair;
+  /**
+   * Offer AUTH PLAIN/LOGIN and accept these credentials. AUTH is accepted in clear too (allowInsecureAuth), so a
+   * client that sends credentials without TLS shows up in `auths`.
+   */
+  auth?: { user: string; pass: string };
 }
 
 /** A message accepted at end of DATA. */
@@ -101,6 +108,8 @@ export interface Receiver {
   events: ReceiverEvent[];
   /** Number of SMTP connections accepted so far. */
   readonly connections: number;
+  /** Every AUTH the client sent (with the `auth` option): user name and whether the session was on TLS. */
+  auths: Array<{ user: string; secure: boolean }>;
   /** How many times `address` was offered at RCPT TO. */
   attempts(address: string): number;
   waitFor(count: number, timeoutMs?: number): Promise<ReceivedMessage[]>;
@@ -127,6 +136,7 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
   const counters = new Map<string, number>();
   const waiters = new Set<{ count: number; resolve: (m: ReceivedMessage[]) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   let connections = 0;
+  const auths: Array<{ user: string; secure: boolean }> = [];
 
   const bump = (key: string): number => {
     const n = (counters.get(key) ?? 0) + 1;
@@ -173,14 +183,23 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
     }
   };
 
-  const cert = tls ? await selfSignedCert(hostname) : undefined;
+  const cert = tls ? (opts.cert ?? (await selfSignedCert(hostname))) : undefined;
+  const auth = opts.auth;
+  const disabledCommands = [...(auth ? [] : ['AUTH']), ...(tls ? [] : ['STARTTLS'])];
   const server = new SMTPServer({
     name: hostname,
     key: cert?.key,
     cert: cert?.cert,
     secure: false,
     authOptional: true,
-    disabledCommands: tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
+    disabledCommands,
+    authMethods: ['PLAIN', 'LOGIN'],
+    allowInsecureAuth: true,
+    onAuth(a, session, callback) {
+      auths.push({ user: a.username ?? '', secure: session.secure });
+      if (auth && a.username === auth.user && a.password === auth.pass) return callback(null, { user: a.username });
+      callback(smtpError({ code: 535, message: '5.7.8 authentication failed' }));
+    },
     hideSTARTTLS: !tls,
     hideENHANCEDSTATUSCODES: !opts.enhancedStatusCodes,
     disableReverseLookup: true,
@@ -244,6 +263,7 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
     get connections() {
       return connections;
     },
+    auths,
     attempts: (address) => counters.get(`rcpt:${address.toLowerCase()}`) ?? 0,
     waitFor(count, timeoutMs = 2000) {
       if (messages.length >= count) return Promise.resolve(messages.slice());

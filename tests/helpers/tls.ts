@@ -72,6 +72,65 @@ export function describeCert(certPem: string): { subject: string; subjectAltName
   return { subject: x.subject, subjectAltName: x.subjectAltName ?? '', validTo: new Date(x.validTo) };
 }
 
+/** The test certificate authority: a self-signed CA certificate (PEM) and its key. */
+export interface TestCa {
+  key: string;
+  cert: string;
+}
+
+let caPending: Promise<TestCa> | undefined;
+const caSignedCache = new Map<string, Promise<CertPair>>();
+
+/**
+ * The test CA (one per process, RSA-2048, valid for a week). Clients that verify certificates trust it by
+ * having its `cert` in their CA list, e.g. `trustedCa: [ca.cert]` of the gateway.
+ */
+export function testCa(): Promise<TestCa> {
+  caPending ??= generate([{ name: 'commonName', value: 'Kurir Test CA' }], {
+    keyType: 'rsa',
+    keySize: 2048,
+    algorithm: 'sha256',
+    notBeforeDate: new Date(Date.now() - 60_000),
+    notAfterDate: new Date(Date.now() + 7 * 24 * 3600_000),
+    extensions: [
+      { name: 'basicConstraints', cA: true, critical: true },
+      { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
+    ],
+  }).then((p) => ({ key: p.private, cert: p.cert }));
+  return caPending;
+}
+
+/**
+ * A server certificate for `hostName` (DNS subjectAltName, and 127.0.0.1) signed by {@link testCa}; cached per
+ * name. A client verifying against the test CA accepts it for `hostName` and refuses it for any other name.
+ */
+export function caSignedCert(hostName: string): Promise<CertPair> {
+  const name = hostName.toLowerCase();
+  let pending = caSignedCache.get(name);
+  if (!pending) {
+    pending = testCa().then(async (ca) => {
+      const pems = await generate([{ name: 'commonName', value: name }], {
+        keyType: 'rsa',
+        keySize: 2048,
+        algorithm: 'sha256',
+        notBeforeDate: new Date(Date.now() - 60_000),
+        notAfterDate: new Date(Date.now() + 7 * 24 * 3600_000),
+        ca,
+        extensions: [
+          { name: 'basicConstraints', cA: false },
+          { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
+          { name: 'extKeyUsage', serverAuth: true },
+          { name: 'subjectAltName', altNames: [{ type: 2, value: name }, { type: 7, ip: '127.0.0.1' }] },
+        ],
+      });
+      return { key: pems.private, cert: pems.cert };
+    });
+    pending.catch(() => caSignedCache.delete(name));
+    caSignedCache.set(name, pending);
+  }
+  return pending;
+}
+
 /** A DKIM signing key and the matching `<selector>._domainkey` TXT value. */
 export interface DkimKey {
   algorithm: 'rsa' | 'ed25519';

@@ -24,6 +24,12 @@ function refusals(patch: Record<string, any>): { lines: string[]; message: strin
 }
 
 const relay = { host: 'smtp.relay-provider.eu', port: 587, requireTls: true, user: 'kurir' };
+/**
+ * A relay without credentials: its TLS follows delivery.verifyTls and requireTls. (With credentials TLS is required
+ * and verified by default, and an explicit opt-out is refused in every mode unless allowInsecureAuth is written:
+ * src/config/smarthost-tls.ts, tests/unit/config/smarthost-tls.test.ts.)
+ */
+const openRelay = { host: 'smtp.relay-provider.eu', port: 587, requireTls: true };
 const adminDigest = createHash('sha256').update('dev-admin-key-change-me-0001').digest('hex');
 
 /** [what, patch, the one refusal expected (its start), a secret that must not be printed]. */
@@ -45,8 +51,9 @@ const CASES: Array<[string, Record<string, any>, RegExp, string?]> = [
   ['a DKIM key generated on start', { domains: [{ name: 'kurir-mail.eu', dkim: [{ selector: 'k1', algorithm: 'rsa', privateKeyFile: '/k.pem', generate: true }] }] }, /^domains\.0\.dkim\.0\.generate = true: .*; fix: create the key with `kurir dkim generate`/],
   ['a test bounce domain', { bounce: { domain: 'bounce.example.org' } }, /^bounce\.domain = "bounce\.example\.org": a reserved/],
   ['no submission certificate', { smtp: { tls: null } }, /^smtp\.tls = null: SMTP submission would use a self-signed certificate.*; fix: set smtp\.tls\.keyFile and smtp\.tls\.certFile/],
-  ['an unverified smarthost certificate', { delivery: { verifyTls: false, smarthost: relay } }, /^delivery\.verifyTls = false: the certificate of smarthost smtp\.relay-provider\.eu is not verified; fix: set delivery\.verifyTls: true$/],
-  ['a smarthost without required TLS', { delivery: { verifyTls: true, smarthost: { ...relay, requireTls: false } } }, /^delivery\.smarthost\.requireTls = false \(and secure = false\): .*; fix: set delivery\.smarthost\.requireTls: true/],
+  ['an unverified smarthost certificate', { delivery: { verifyTls: false, smarthost: openRelay } }, /^delivery\.verifyTls = false: the certificate of smarthost smtp\.relay-provider\.eu is not verified; fix: set delivery\.verifyTls: true$/],
+  ['an unverified smarthost with credentials, even with the opt-out', { delivery: { smarthost: { ...relay, verifyTls: false, allowInsecureAuth: true } } }, /^delivery\.smarthost\.verifyTls = false: the certificate of smarthost smtp\.relay-provider\.eu is not verified; fix: remove the key$/],
+  ['a smarthost without required TLS', { delivery: { verifyTls: true, smarthost: { ...openRelay, requireTls: false } } }, /^delivery\.smarthost\.requireTls = false \(and secure = false\): .*; fix: set delivery\.smarthost\.requireTls: true/],
   ['an open metrics listener on all interfaces', { metrics: { port: 9464, host: '0.0.0.0' } }, /^metrics\.host = "0\.0\.0\.0": \/metrics on port 9464 would be open to the network without a token; fix: set metrics\.token, or metrics\.host: 127\.0\.0\.1$/],
   ['a managed Redis', { redis: { manage: 'auto' } }, /^redis\.manage = "auto": .*; fix: run Redis as a service and set redis\.manage: never$/],
 ];

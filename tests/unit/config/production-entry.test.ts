@@ -68,6 +68,10 @@ describe('npx tsx src/main.ts in production mode', () => {
       KURIR_DATA_DIR: dataDir,
       KURIR_DELIVERY__SMARTHOST__HOST: 'smtp.relay-provider.eu',
       KURIR_DELIVERY__SMARTHOST__USER: 'kurir',
+      // With credentials TLS is required and verified unless opted out in writing; production refuses even that.
+      KURIR_DELIVERY__SMARTHOST__REQUIRE_TLS: 'false',
+      KURIR_DELIVERY__SMARTHOST__VERIFY_TLS: 'false',
+      KURIR_DELIVERY__SMARTHOST__ALLOW_INSECURE_AUTH: 'true',
       KURIR_METRICS__PORT: '9464',
       KURIR_METRICS__HOST: '0.0.0.0',
       ...secrets,
@@ -77,7 +81,7 @@ describe('npx tsx src/main.ts in production mode', () => {
     expect(out).toMatch(/^config: refusing to start in production mode .*, 1\d problem\(s\):$/m);
     expect(out).toMatch(/^ {2}delivery\.smarthost\.pass: a development credential/m);
     expect(out).toMatch(/^ {2}metrics\.token: a development credential/m);
-    expect(out).toMatch(/^ {2}delivery\.verifyTls = false: the certificate of smarthost smtp\.relay-provider\.eu is not verified/m);
+    expect(out).toMatch(/^ {2}delivery\.smarthost\.verifyTls = false: the certificate of smarthost smtp\.relay-provider\.eu is not verified/m);
     expect(out).toMatch(/^ {2}delivery\.smarthost\.requireTls = false/m);
     for (const s of [...SHIPPED_SECRETS, ...Object.values(secrets)]) expect(out).not.toContain(s);
     expect(readdirSync(dataDir)).toEqual([]);

@@ -28,6 +28,7 @@ describe('label cardinality', () => {
       m.deliveryAttempts.inc({ provider, result, category: result === 'delivered' ? 'none' : 'other' });
       m.deliveryTime.observe({ priority: 'verification', provider }, (i % 600) / 2);
       m.deliveryTls.inc({ provider, tls: i % 3 === 0 ? 'no' : 'yes' });
+      m.tlsFailures.inc({ provider, result_type: i % 2 ? 'starttls-not-supported' : 'certificate-host-mismatch' });
       m.deliveryReplies.inc({ provider, code: replyCodeLabel(i % 2 ? 250 : 451) });
       m.complaints.inc({ provider });
       m.bounces.inc({ provider, category: 'invalid-recipient', type: 'hard' });
