@@ -19,6 +19,7 @@ import { createDkimSigner } from './dkim/signer.js';
 import { buildApp } from './http/app.js';
 import type { EspRoutesOptions } from './http/esp-routes.js';
 import { startMetricsServer } from './http/metrics-server.js';
+import { AuthThrottle } from './intake/auth-throttle.js';
 import { CredentialRegistry } from './intake/credentials.js';
 import { IntakeService } from './intake/intake-service.js';
 import { systemClock, type Clock } from './lib/clock.js';
@@ -152,8 +153,10 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
       const limits = new IntakeLimiter({ redis, keys, config, clock, metrics });
       const intake = new IntakeService({ config, clock, signer, messages, suppressions, idempotency, queue, metrics, limits });
       const credentials = new CredentialRegistry(config);
+      // Failed SMTP AUTH and unknown API keys, counted together per client IP across the cluster.
+      const authThrottle = new AuthThrottle({ redis, keys, config: config.authLimits, metrics, logger });
       if (config.roles.includes('intake') && config.smtp.enabled) {
-        const smtp: SmtpIntake = createSmtpIntake({ config, logger, intake, credentials, tls: await tls() });
+        const smtp: SmtpIntake = createSmtpIntake({ config, logger, intake, credentials, tls: await tls(), metrics, authThrottle });
         const bound = await smtp.listen();
         ports.smtp = bound.port;
         if (bound.tlsPort !== undefined) ports.smtpTls = bound.tlsPort;
@@ -181,6 +184,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
           clock,
           delivery: { queue: queue.queue, messages, shaper, clock },
           esp,
+          authThrottle,
           readiness: async () => ({ redis: (await redis.ping().catch(() => null)) === 'PONG', worker: worker ? worker.worker.isRunning() : null }),
         });
         await app.listen({ host: config.http.host, port: config.http.port });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { authLimitsSchema, httpConnectionOptions, smtpConnectionOptions } from './guard-schema.js';
 import { credentialLimitsSchema, limitsSchema, shapingSchema } from './limits-schema.js';
 
 const port = z.number().int().min(0).max(65535);
@@ -99,6 +100,7 @@ export const configSchema = z
         maxRecipients: z.number().int().min(1).default(50),
         maxMessageBytes: z.number().int().min(1024).default(10 * 1024 * 1024),
         socketTimeoutSeconds: durationSeconds.default(60),
+        ...smtpConnectionOptions,
       })
       .strict()
       .default({}),
@@ -109,8 +111,13 @@ export const configSchema = z
         port: port.default(8025),
         maxMessageBytes: z.number().int().min(1024).default(10 * 1024 * 1024),
         trustProxy: z.boolean().default(false),
+        ...httpConnectionOptions,
       })
       .strict()
+      .refine((h) => h.headersTimeoutSeconds <= h.requestTimeoutSeconds, {
+        message: 'must not be longer than http.requestTimeoutSeconds',
+        path: ['headersTimeoutSeconds'],
+      })
       .default({}),
     metrics: z
       .object({
@@ -187,6 +194,8 @@ export const configSchema = z
     idempotency: z.object({ ttlSeconds: durationSeconds.default(86400) }).strict().default({}),
     /** Intake limits: per credential, per recipient, daily caps with warm-up (src/shaping/intake-limiter.ts). */
     limits: limitsSchema,
+    /** Failed-authentication throttling, SMTP and HTTP (src/intake/auth-throttle.ts). */
+    authLimits: authLimitsSchema,
     /** Per-provider delivery shaping and adaptive slow-down (src/shaping/provider-shaper.ts). */
     shaping: shapingSchema,
     feedback: z

@@ -49,6 +49,18 @@ export type PlacementFolder = (typeof PLACEMENT_FOLDERS)[number];
 export const WEBHOOK_RESULTS = ['sent', 'failed', 'dropped'] as const;
 export type WebhookResult = (typeof WEBHOOK_RESULTS)[number];
 
+/** Why an authentication failed: SMTP user unknown or password wrong, HTTP API key unknown. */
+export const AUTH_FAILURE_REASONS = ['unknown-user', 'bad-password', 'unknown-key'] as const;
+export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number];
+
+/** What an attempt was refused for: its client IP or user name is blocked, or (SMTP) too many failures on one connection. */
+export const AUTH_BLOCK_SCOPES = ['ip', 'user', 'connection'] as const;
+export type AuthBlockScope = (typeof AUTH_BLOCK_SCOPES)[number];
+
+/** Which connection cap refused a connection: the per-client-IP one or the listener's total. */
+export const CONNECTION_CAP_SCOPES = ['ip', 'total'] as const;
+export type ConnectionCapScope = (typeof CONNECTION_CAP_SCOPES)[number];
+
 /** Buckets for intake accept latency: 1 ms … 1 s. */
 export const INTAKE_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 /** Buckets for accept → delivered: 0.1 s … 1 h. 300 s is the verification SLO edge (alerts use le="300"). */
