@@ -181,4 +181,10 @@ describe('HTTP API key brute force', () => {
     expect(rawLog.join('\n')).not.toContain(WRONG_KEY);
     expect(await metric('kurir_auth_failures_total', 'interface="http",reason="unknown-key"')).toBe(6);
   });
+
+  it('documents 429 AUTH_BLOCKED on every authenticated route of the OpenAPI document', async () => {
+    const doc = JSON.parse((await httpFrom('127.0.0.12', a.ports.http!, { path: '/docs/json' })).body);
+    expect(doc.paths['/v1/messages/{id}'].get.responses['429'].description).toMatch(/AUTH_BLOCKED/);
+    expect(doc.paths['/v1/messages'].post.responses['429'].description).toMatch(/AUTH_BLOCKED/);
+  });
 });
