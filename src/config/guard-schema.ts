@@ -51,8 +51,11 @@ export const httpConnectionOptions = {
   headersTimeoutSeconds: seconds.default(10),
   /** The whole request, body included, must arrive within this time (408 and closed otherwise). */
   requestTimeoutSeconds: seconds.default(60),
-  /** A connection on which nothing moves for this long is closed. */
-  idleTimeoutSeconds: seconds.default(30),
+  /**
+   * A connection on which nothing moves either way for this long is closed (a client that stops reading
+   * its answer). Longer than any request takes to handle: a silent handler counts as idle too.
+   */
+  idleTimeoutSeconds: seconds.default(120),
   /** An idle keep-alive connection is closed after this long. */
   keepAliveTimeoutSeconds: seconds.default(5),
 };

@@ -15,7 +15,7 @@ describe('authLimits and connection options', () => {
       maxDelayMs: 2000,
     });
     expect(c.smtp).toMatchObject({ maxConnections: 500, maxConnectionsPerIp: 20 });
-    expect(c.http).toMatchObject({ maxConnections: 2000, maxConnectionsPerIp: 100, headersTimeoutSeconds: 10, requestTimeoutSeconds: 60, idleTimeoutSeconds: 30, keepAliveTimeoutSeconds: 5 });
+    expect(c.http).toMatchObject({ maxConnections: 2000, maxConnectionsPerIp: 100, headersTimeoutSeconds: 10, requestTimeoutSeconds: 60, idleTimeoutSeconds: 120, keepAliveTimeoutSeconds: 5 });
   });
 
   it('name the key at fault for a bad value', () => {
