@@ -22,6 +22,7 @@ import { createDkimSigner } from './dkim/signer.js';
 import { buildApp } from './http/app.js';
 import type { EspRoutesOptions } from './http/esp-routes.js';
 import { startMetricsServer } from './http/metrics-server.js';
+import { AuthThrottle } from './intake/auth-throttle.js';
 import { CredentialRegistry } from './intake/credentials.js';
 import { IntakeService } from './intake/intake-service.js';
 import { createAdmission } from './lib/admission.js';
@@ -183,8 +184,10 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
       const credentials = new CredentialRegistry(config);
       // One bound on message bytes in flight for both transports of this process.
       const admission = createAdmission(config.intake.maxBytesInFlight, (bytes) => metrics.intakeInflightBytes.set(bytes));
+      // Failed SMTP AUTH and unknown API keys, counted together per client IP across the cluster.
+      const authThrottle = new AuthThrottle({ redis, keys, config: config.authLimits, metrics, logger });
       if (config.roles.includes('intake') && config.smtp.enabled) {
-        const smtp: SmtpIntake = createSmtpIntake({ config, logger, intake, credentials, tls: await tls(), admission });
+        const smtp: SmtpIntake = createSmtpIntake({ config, logger, intake, credentials, tls: await tls(), metrics, authThrottle, admission });
         const bound = await smtp.listen();
         ports.smtp = bound.port;
         if (bound.tlsPort !== undefined) ports.smtpTls = bound.tlsPort;
@@ -213,6 +216,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
           delivery: { queue: queue.queue, messages, shaper, clock },
           esp,
           admission,
+          authThrottle,
           readiness: async () => ({ redis: (await redis.ping().catch(() => null)) === 'PONG', worker: worker ? worker.worker.isRunning() : null }),
         });
         await app.listen({ host: config.http.host, port: config.http.port });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { authLimitsSchema, httpConnectionOptions, smtpConnectionOptions } from './guard-schema.js';
 import { credentialLimitsSchema, limitsSchema, shapingSchema } from './limits-schema.js';
 
 const port = z.number().int().min(0).max(65535);
@@ -108,6 +109,7 @@ export const configSchema = z
         maxRecipients: z.number().int().min(1).default(50),
         maxMessageBytes: z.number().int().min(1024).default(10 * 1024 * 1024),
         socketTimeoutSeconds: durationSeconds.default(60),
+        ...smtpConnectionOptions,
       })
       .strict()
       .default({}),
@@ -120,8 +122,13 @@ export const configSchema = z
         trustProxy: z.boolean().default(false),
         /** The OpenAPI UI and document (`/docs`, `/docs/json`); null: served in development, not in production. */
         docs: z.boolean().nullable().default(null),
+        ...httpConnectionOptions,
       })
       .strict()
+      .refine((h) => h.headersTimeoutSeconds <= h.requestTimeoutSeconds, {
+        message: 'must not be longer than http.requestTimeoutSeconds',
+        path: ['headersTimeoutSeconds'],
+      })
       .default({}),
     /** Admission control across HTTP and SMTP intake in one process (src/lib/admission.ts). */
     intake: z
@@ -236,6 +243,8 @@ export const configSchema = z
     idempotency: z.object({ ttlSeconds: durationSeconds.default(86400) }).strict().default({}),
     /** Intake limits: per credential, per recipient, daily caps with warm-up (src/shaping/intake-limiter.ts). */
     limits: limitsSchema,
+    /** Failed-authentication throttling, SMTP and HTTP (src/intake/auth-throttle.ts). */
+    authLimits: authLimitsSchema,
     /** Per-provider delivery shaping and adaptive slow-down (src/shaping/provider-shaper.ts). */
     shaping: shapingSchema,
     feedback: z

@@ -2,11 +2,13 @@
  * The HTTP API factory: builds a configured fastify instance from injected dependencies, without
  * listening (the composition root listens; tests use `app.inject()` or listen on port 0).
  */
+import type { Socket } from 'node:net';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { docsServed, metricsOnApiPort } from '../config/mode.js';
 import type { Config } from '../config/schema.js';
+import type { AuthThrottle } from '../intake/auth-throttle.js';
 import type { CredentialRegistry } from '../intake/credentials.js';
 import type { IntakeService } from '../intake/intake-service.js';
 import type { Admission } from '../lib/admission.js';
@@ -16,6 +18,8 @@ import type { MessageStore } from '../store/message-store.js';
 import type { SuppressionStore } from '../store/suppression-store.js';
 import type { WebhookStore } from '../store/webhook-store.js';
 import { systemClock, type Clock } from '../lib/clock.js';
+import { createConnectionCap } from '../lib/connection-cap.js';
+import { decorateAuthThrottle } from './auth.js';
 import { registerErrorHandling } from './errors.js';
 import { espRoutes, type EspRoutesOptions } from './esp-routes.js';
 import { healthRoutes, type ReadinessReport } from './health-routes.js';
@@ -46,6 +50,28 @@ export interface HttpDeps {
   admission?: Admission;
   /** ESP notification endpoints (`/v1/feedback/ses`, `/v1/feedback/mailgun`; signature-verified, no key), when given. */
   esp?: EspRoutesOptions;
+  /** Throttling of unknown API keys per client IP; without it wrong keys are only answered 401. */
+  authThrottle?: AuthThrottle;
+}
+
+/** How often Node checks open connections against the headers and request timeouts (its default is 30 s). */
+const TIMEOUT_CHECK_MS = 1000;
+
+/**
+ * Caps the app's open sockets (total and per client IP): a socket over a cap is destroyed on arrival.
+ * Behind a proxy (`trustProxy`) every socket comes from the proxy, so the per-IP cap is not applied.
+ */
+function capConnections(app: FastifyInstance, deps: HttpDeps): void {
+  const { http } = deps.config;
+  const cap = createConnectionCap({ maxTotal: http.maxConnections, maxPerClient: http.trustProxy ? null : http.maxConnectionsPerIp });
+  app.server.on('connection', (socket: Socket) => {
+    const over = cap.admit(socket);
+    if (!over) return;
+    deps.metrics.connectionsRefused.inc({ interface: 'http', scope: over });
+    // Per socket at debug only: a flood would flood the log; kurir_connections_refused_total counts them.
+    deps.logger.debug({ component: 'http', remote: socket.remoteAddress, scope: over, open: cap.open }, 'http: connection refused (connection cap)');
+    socket.destroy();
+  });
 }
 
 const API_DESCRIPTION = [
@@ -68,12 +94,23 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
     loggerInstance: deps.logger,
     bodyLimit: maxBodyBytes,
     trustProxy: config.http.trustProxy,
+    // Slow clients: whole request (body included), headers, idle socket, idle keep-alive.
+    requestTimeout: config.http.requestTimeoutSeconds * 1000,
+    connectionTimeout: config.http.idleTimeoutSeconds * 1000,
+    keepAliveTimeout: config.http.keepAliveTimeoutSeconds * 1000,
+    http: {
+      headersTimeout: config.http.headersTimeoutSeconds * 1000,
+      requestTimeout: config.http.requestTimeoutSeconds * 1000,
+      connectionsCheckingInterval: TIMEOUT_CHECK_MS,
+    },
     return503OnClosing: true,
     // Strict validation: no type coercion ("5" is not a number) and unknown properties are refused,
     // not silently stripped (fastify's defaults would do both).
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
     // pino's Logger is a FastifyBaseLogger; the cast only drops the narrower logger type parameter.
   }) as unknown as FastifyInstance;
+  capConnections(app, deps);
+  decorateAuthThrottle(app, deps.authThrottle ?? null);
 
   registerErrorHandling(app, {
     maxBodyBytes,

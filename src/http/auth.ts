@@ -1,8 +1,14 @@
 /**
  * Bearer API-key authentication. Runs as an `onRequest` hook, before the body is read, so a client
- * without a valid key never gets its body parsed or validated: 401 comes before 400, 413 and 415.
+ * without a valid key never gets its body parsed or validated: 401 comes before 400, 413 and 415 (and
+ * the error handler closes the connection instead of waiting for that body).
+ *
+ * Wrong keys are throttled per client IP through the `authThrottle` decorator (src/intake/auth-throttle.ts,
+ * set by buildApp): each is answered after a short delay, and once the IP is blocked every request,
+ * even with a valid key, gets 429 AUTH_BLOCKED with Retry-After.
  */
 import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify';
+import type { AuthThrottle } from '../intake/auth-throttle.js';
 import type { Credential, CredentialRegistry } from '../intake/credentials.js';
 import { KurirError } from '../lib/errors.js';
 
@@ -10,6 +16,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The API key's credential once `authenticate` ran; null on unauthenticated routes. */
     credential: Credential | null;
+  }
+  interface FastifyInstance {
+    /** Failed-key throttling for `authenticate`; null turns it off (an app built without one). */
+    authThrottle: AuthThrottle | null;
   }
 }
 
@@ -31,15 +41,28 @@ export function decorateCredential(app: FastifyInstance): void {
   if (!app.hasRequestDecorator('credential')) app.decorateRequest('credential', null);
 }
 
+/** Adds the `authThrottle` instance property (call once on the root instance; children inherit it). */
+export function decorateAuthThrottle(app: FastifyInstance, throttle: AuthThrottle | null): void {
+  if (!app.hasDecorator('authThrottle')) app.decorate('authThrottle', throttle);
+}
+
 /**
  * An `onRequest` hook resolving the Bearer key to its credential: missing → 401 AUTH_REQUIRED,
- * unknown → 401 AUTH_FAILED (both with `WWW-Authenticate: Bearer`, set by the error handler).
+ * unknown → 401 AUTH_FAILED (both with `WWW-Authenticate: Bearer`, set by the error handler), client
+ * IP blocked after repeated unknown keys → 429 AUTH_BLOCKED with Retry-After, whatever the key.
  */
 export function authenticate(credentials: CredentialRegistry): onRequestHookHandler {
   return async function authenticateHook(request: FastifyRequest): Promise<void> {
     const token = bearerToken(request.headers.authorization);
+    const throttle = request.server.authThrottle ?? null;
+    const attempt = { iface: 'http' as const, ip: request.ip };
+    await throttle?.check(attempt);
     const credential = credentials.byApiKey(token);
-    if (!credential) throw new KurirError('AUTH_FAILED', 'Unknown API key');
+    if (!credential) {
+      if (!throttle) throw new KurirError('AUTH_FAILED', 'Unknown API key');
+      const err = await throttle.fail({ ...attempt, reason: 'unknown-key' });
+      throw err.code === 'AUTH_FAILED' ? new KurirError('AUTH_FAILED', 'Unknown API key') : err;
+    }
     request.credential = credential;
   };
 }

@@ -195,7 +195,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   413: 'Message or attachments too large.',
   415: 'Content-Type is neither application/json nor message/rfc822.',
   422: 'Recipient suppressed, or sender domain without a DKIM key.',
-  429: 'Rate limited; see Retry-After.',
+  429: 'Rate limited (RATE_LIMITED, RECIPIENT_RATE_LIMITED), or this client IP is blocked after repeated unknown API keys (AUTH_BLOCKED); see Retry-After.',
   503: 'Try again after Retry-After: Redis unavailable (UNAVAILABLE) or too much mail in flight (BUSY). Nothing is queued; see the README for the rare case of a Redis failure in the middle of the write.',
 };
 
@@ -220,9 +220,10 @@ export function errorSchema(status: number) {
   } as const;
 }
 
-/** Response schemas for a list of error statuses. */
+/** Response schemas for a list of error statuses; a route that authenticates (401) can also answer 429 AUTH_BLOCKED. */
 export function errorResponses(...statuses: number[]): Record<number, ReturnType<typeof errorSchema>> {
-  return Object.fromEntries(statuses.map((s) => [s, errorSchema(s)]));
+  const all = statuses.includes(401) && !statuses.includes(429) ? [...statuses, 429] : statuses;
+  return Object.fromEntries(all.map((s) => [s, errorSchema(s)]));
 }
 
 /** `GET /readyz` answer (200 and 503). */

@@ -56,6 +56,11 @@ export class CredentialRegistry {
     return found;
   }
 
+  /** Whether an SMTP account has this user name (for failure statistics, after the constant-time check). */
+  hasSmtpUser(username: string): boolean {
+    return this.accounts.has(username);
+  }
+
   /** The credential of an SMTP account whose password matches, or null. */
   bySmtpLogin(username: string, password: string): Credential | null {
     const entry = this.accounts.get(username);

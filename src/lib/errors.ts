@@ -15,6 +15,8 @@ export const ERRORS = {
   BAD_MESSAGE: { http: 400, smtp: { code: 554, enhanced: '5.6.0' }, message: 'Malformed message' },
   AUTH_REQUIRED: { http: 401, smtp: { code: 530, enhanced: '5.7.0' }, message: 'Authentication required' },
   AUTH_FAILED: { http: 401, smtp: { code: 535, enhanced: '5.7.8' }, message: 'Authentication credentials invalid' },
+  // SMTP 421 closes the connection (smtp-server does so for every 421).
+  AUTH_BLOCKED: { http: 429, smtp: { code: 421, enhanced: '4.7.0' }, message: 'Too many failed authentication attempts, try again later' },
   SENDER_NOT_ALLOWED: { http: 403, smtp: { code: 550, enhanced: '5.7.1' }, message: 'Sender domain not allowed for this credential' },
   RELAY_DENIED: { http: 403, smtp: { code: 554, enhanced: '5.7.1' }, message: 'Relay access denied' },
   FORBIDDEN: { http: 403, smtp: { code: 550, enhanced: '5.7.1' }, message: 'Not allowed for this credential' },

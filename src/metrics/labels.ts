@@ -76,6 +76,17 @@ export type MtaStsMode = (typeof MTA_STS_MODES)[number];
  */
 export const MTA_STS_LOOKUP_RESULTS = ['fetched', 'cached', 'cached-fetch-failed', 'fetch-failed', 'not-found', 'dns-error'] as const;
 export type MtaStsLookupResult = (typeof MTA_STS_LOOKUP_RESULTS)[number];
+/** Why an authentication failed: SMTP user unknown or password wrong, HTTP API key unknown. */
+export const AUTH_FAILURE_REASONS = ['unknown-user', 'bad-password', 'unknown-key'] as const;
+export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number];
+
+/** What an attempt was refused for: its client IP or user name is blocked, or (SMTP) too many failures on one connection. */
+export const AUTH_BLOCK_SCOPES = ['ip', 'user', 'connection'] as const;
+export type AuthBlockScope = (typeof AUTH_BLOCK_SCOPES)[number];
+
+/** Which connection cap refused a connection: the per-client-IP one or the listener's total. */
+export const CONNECTION_CAP_SCOPES = ['ip', 'total'] as const;
+export type ConnectionCapScope = (typeof CONNECTION_CAP_SCOPES)[number];
 
 /** Buckets for intake accept latency: 1 ms … 1 s. */
 export const INTAKE_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];

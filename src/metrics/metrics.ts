@@ -13,7 +13,10 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { createProviderMap } from './provider.js';
 import {
+  AUTH_BLOCK_SCOPES,
+  AUTH_FAILURE_REASONS,
   CONFIRM_TIME_BUCKETS,
+  CONNECTION_CAP_SCOPES,
   DELIVERY_CATEGORIES,
   DELIVERY_TIME_BUCKETS,
   INTAKE_DURATION_BUCKETS,
@@ -66,6 +69,14 @@ export interface Metrics {
   readonly intakeBytes: Counter<'interface'>;
   /** kurir_intake_inflight_bytes — message bytes being received and processed now (admission control). */
   readonly intakeInflightBytes: Gauge<string>;
+
+  // authentication and connections
+  /** kurir_auth_failures_total{interface,reason} — failed SMTP AUTH / API key, reason from AUTH_FAILURE_REASONS. */
+  readonly authFailures: Counter<'interface' | 'reason'>;
+  /** kurir_auth_blocked_total{interface,scope} — attempts refused (SMTP 421 4.7.0, HTTP 429), scope ip|user|connection. */
+  readonly authBlocked: Counter<'interface' | 'scope'>;
+  /** kurir_connections_refused_total{interface,scope} — connections closed at once by a connection cap (ip|total). */
+  readonly connectionsRefused: Counter<'interface' | 'scope'>;
 
   // queue (pulled at scrape time from the queue provider)
   /** kurir_queue_jobs{state,priority} */
@@ -197,6 +208,26 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
   const intakeInflightBytes = new Gauge({
     name: 'kurir_intake_inflight_bytes',
     help: 'Message bytes being received and processed right now (HTTP and SMTP); over intake.maxBytesInFlight submissions get 503 / 451 4.3.2.',
+    registers,
+  });
+
+  // ---- authentication and connections ----------------------------------------
+  const authFailures = new Counter({
+    name: 'kurir_auth_failures_total',
+    help: 'Failed authentications, by interface (smtp|http) and reason (unknown-user|bad-password|unknown-key).',
+    labelNames: ['interface', 'reason'] as const,
+    registers,
+  });
+  const authBlocked = new Counter({
+    name: 'kurir_auth_blocked_total',
+    help: 'Authentication attempts refused (SMTP 421 4.7.0 and disconnect, HTTP 429) because the client IP or user name is blocked after repeated failures, or (scope connection) too many failed on one SMTP connection.',
+    labelNames: ['interface', 'scope'] as const,
+    registers,
+  });
+  const connectionsRefused = new Counter({
+    name: 'kurir_connections_refused_total',
+    help: 'Connections closed on arrival because a connection cap was reached, by interface and scope (ip: per client IP; total: the listener).',
+    labelNames: ['interface', 'scope'] as const,
     registers,
   });
 
@@ -451,7 +482,11 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     for (const priority of PRIORITIES) intakeAccepted.inc({ interface: iface, priority }, 0);
     intakeBytes.inc({ interface: iface }, 0);
     intakeDuration.zero({ interface: iface });
+    for (const scope of CONNECTION_CAP_SCOPES) connectionsRefused.inc({ interface: iface, scope }, 0);
+    // API keys have no user name and HTTP no AUTH command per connection: only `ip` blocks over HTTP.
+    for (const scope of iface === 'smtp' ? AUTH_BLOCK_SCOPES : (['ip'] as const)) authBlocked.inc({ interface: iface, scope }, 0);
   }
+  for (const reason of AUTH_FAILURE_REASONS) authFailures.inc({ interface: reason === 'unknown-key' ? 'http' : 'smtp', reason }, 0);
   for (const state of QUEUE_STATES) {
     for (const priority of PRIORITIES) queueJobs.set({ state, priority }, 0);
   }
@@ -493,6 +528,9 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     intakeDuration,
     intakeBytes,
     intakeInflightBytes,
+    authFailures,
+    authBlocked,
+    connectionsRefused,
     queueJobs,
     queueOldestVerificationAge,
     queueProviderErrors,

@@ -11,20 +11,26 @@
  * - cleartext AUTH is refused with `538 5.7.11` before any credential is asked for, unless
  *   `smtp.allowInsecureAuthOnLoopback` is set and the client is on loopback (smtp-server's
  *   `allowInsecureAuth` is server-wide). onAuth checks the same rule again as a backstop.
+ *
+ * Password guessing and connection hoarding are handled in ./auth-guard.ts (failure throttle, caps).
  */
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
 import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { PRIORITIES, type Config, type Priority } from '../config/schema.js';
+import type { AuthThrottle } from '../intake/auth-throttle.js';
 import type { CredentialRegistry, Credential } from '../intake/credentials.js';
 import { headerValue, parseHeaders, toCrlf } from '../intake/headers.js';
 import type { IntakeService } from '../intake/intake-service.js';
 import { normalizeAddress } from '../lib/address.js';
 import type { Admission } from '../lib/admission.js';
+import { isLoopback } from '../lib/client-address.js';
 import { createDataCollector } from '../lib/collect-data.js';
 import { KurirError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { createSmtpAuth, createSmtpConnectionGuard } from './auth-guard.js';
 import { ENHANCED_PREFIX, smtpError, smtpReply, type SmtpReplyError } from './replies.js';
 
 /** The SMTP intake listeners. */
@@ -44,16 +50,13 @@ export interface SmtpIntakeDeps {
   tls: { key: string; cert: string };
   /** Bytes in flight across intake (shared with HTTP); a DATA over the bound is answered 451 4.3.2. */
   admission?: Admission;
+  metrics: Pick<Metrics, 'connectionsRefused'>;
+  /** Failed-AUTH throttling (delays, blocks); without it a wrong password is only answered 535. */
+  authThrottle?: AuthThrottle;
 }
 
 /** How long in-flight sessions get on close before smtp-server drops them with 421. */
 const CLOSE_GRACE_MS = 5000;
-
-/** True for 127.0.0.0/8 and ::1, also in their IPv4-mapped IPv6 form. */
-export function isLoopback(address: string | undefined): boolean {
-  const a = (address ?? '').replace(/^::ffff:/i, '');
-  return a === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a);
-}
 
 /**
  * The priority asked for by an `X-Kurir-Priority: verification|normal|bulk` header (case-insensitive),
@@ -73,13 +76,14 @@ export function priorityOf(raw: Buffer): Priority {
   return wanted;
 }
 
-/** smtp-server with a hook on every new connection. */
+/** smtp-server with a gate before and a hook after every new connection. */
 class HookedSmtpServer extends SMTPServer {
-  constructor(options: SMTPServerOptions, private readonly onConnection: (conn: SMTPConnection) => void) {
+  constructor(options: SMTPServerOptions, private readonly onConnection: (conn: SMTPConnection) => void, private readonly admit: (socket: Socket) => boolean) {
     super(options);
   }
 
   override connect(...args: Parameters<SMTPServer['connect']>): void {
+    if (!this.admit(args[0])) return;
     super.connect(...args);
     let newest: SMTPConnection | undefined;
     for (const c of this.connections) newest = c; // a Set iterates in insertion order
@@ -149,6 +153,9 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
     deps.admission,
   );
 
+  const checkAuth = createSmtpAuth({ credentials, throttle: deps.authThrottle ?? null, log, refuse });
+  const admit = createSmtpConnectionGuard({ ...config.smtp, metrics: deps.metrics, log });
+
   const options: SMTPServerOptions = {
     name: config.hostname,
     banner: 'Kurir mail submission',
@@ -168,6 +175,8 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
     logger: false, // smtp-server's own log would carry the AUTH lines; Kurir logs sessions itself
     socketTimeout: config.smtp.socketTimeoutSeconds * 1000,
     closeTimeout: CLOSE_GRACE_MS,
+    // Also bounds implicit-TLS handshakes in progress; established sessions are capped first by `admit`.
+    maxClients: config.smtp.maxConnections,
 
     onConnect(session, callback) {
       log.debug({ sid: session.id, remote: session.remoteAddress, secure: session.secure }, 'smtp: connection');
@@ -176,17 +185,7 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
 
     onAuth(auth: SMTPServerAuthentication, session, callback: (err: Error | null | undefined, res?: SMTPServerAuthenticationResponse) => void) {
       if (!mayAuth(session.secure, session.remoteAddress)) return callback(encryptionRequired());
-      const username = auth.username ?? '';
-      const cred =
-        (auth.method === 'PLAIN' || auth.method === 'LOGIN') && (!auth.authzid || auth.authzid === username)
-          ? credentials.bySmtpLogin(username, auth.password ?? '')
-          : null;
-      if (!cred) {
-        log.debug({ sid: session.id, remote: session.remoteAddress, username, method: auth.method }, 'smtp: authentication failed');
-        return callback(refuse(session, 'auth', new KurirError('AUTH_FAILED')));
-      }
-      log.debug({ sid: session.id, username, account: cred.name, method: auth.method, secure: session.secure }, 'smtp: authenticated');
-      callback(null, { user: cred });
+      checkAuth(auth, session, callback);
     },
 
     onMailFrom(address: SMTPServerAddress, session, callback) {
@@ -256,8 +255,8 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
     },
   };
 
-  const servers: HookedSmtpServer[] = [new HookedSmtpServer({ ...options }, harden)];
-  if (config.smtp.tlsPort !== null) servers.push(new HookedSmtpServer({ ...options, secure: true }, harden));
+  const servers: HookedSmtpServer[] = [new HookedSmtpServer({ ...options }, harden, admit)];
+  if (config.smtp.tlsPort !== null) servers.push(new HookedSmtpServer({ ...options, secure: true }, harden, admit));
   for (const server of servers) {
     // Connection-level failures (resets, failed TLS handshakes) land here; without a listener they would crash.
     server.on('error', (err: Error) => log.debug({ err: err.message }, 'smtp: connection error'));

@@ -22,6 +22,11 @@ export interface Keys {
   softBounces(address: string): string;
   /** Kurir message id by the message's Message-ID header (lower-cased, no brackets): matches reports without VERP. */
   messageIdIndex(headerMessageId: string): string;
+  /**
+   * Key prefix of the failed-authentication counters of one scope (`ip` or `user`); rate-limiter-flexible
+   * appends `:<client ip or user name>`. While a key is blocked its count is above the threshold.
+   */
+  authFailures(scope: 'ip' | 'user'): string;
   /** Key prefix of one intake limiter (rate-limiter-flexible appends `:<key>`), e.g. `limit:recipient`. */
   limiter(name: string): string;
   /** Hash of one provider's shaping state: effective rate, GCRA arrival time, pauses, clean-delivery count. */
@@ -74,6 +79,7 @@ export function createKeys(prefix: string): Keys {
     verpSecret: () => `${prefix}:verp-secret`,
     softBounces: (address) => `${prefix}:softbounce:${address.toLowerCase()}`,
     messageIdIndex: (headerMessageId) => `${prefix}:mid:${headerMessageId}`,
+    authFailures: (scope) => `${prefix}:auth-fail:${scope}`,
     limiter: (name) => `${prefix}:limit:${name}`,
     shapingState: (provider) => `${prefix}:shaping:${provider}`,
     shapingLeases: (provider) => `${prefix}:shaping:${provider}:leases`,

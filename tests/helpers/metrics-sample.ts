@@ -6,6 +6,9 @@ export function observeEverything(m: ReturnType<typeof createMetrics>): void {
   m.intakeRefused.inc({ interface: 'http', reason: 'KURIR_SUPPRESSED' });
   m.intakeDuration.observe({ interface: 'smtp' }, 0.004);
   m.intakeBytes.inc({ interface: 'smtp' }, 2048);
+  m.authFailures.inc({ interface: 'smtp', reason: 'bad-password' });
+  m.authBlocked.inc({ interface: 'http', scope: 'ip' });
+  m.connectionsRefused.inc({ interface: 'smtp', scope: 'ip' });
   m.deliveryAttempts.inc({ provider: 'gmail', result: 'bounced', category: 'policy' });
   m.deliveryTime.observe({ priority: 'verification', provider: 'gmail' }, 3.2);
   m.deliveryTls.inc({ provider: 'gmail', tls: 'yes' });

@@ -1,0 +1,51 @@
+/**
+ * Counts a listener's open sockets, in total and per client (IPv4 address or IPv6 /64), so a client
+ * cannot hold every file descriptor of the process. Per process: each gateway caps its own listeners.
+ */
+import type { Socket } from 'node:net';
+import type { ConnectionCapScope } from '../metrics/labels.js';
+import { clientKey } from './client-address.js';
+
+export interface ConnectionCapOptions {
+  /** Open sockets over all clients. */
+  maxTotal: number;
+  /** Open sockets of one client; null: no per-client cap. */
+  maxPerClient: number | null;
+}
+
+/** Open-socket counts of one or more listeners. */
+export interface ConnectionCap {
+  /**
+   * Counts a new socket and returns null, or returns the cap it would exceed (the socket is then not
+   * counted: the caller refuses it). A counted socket is released when it closes.
+   */
+  admit(socket: Socket): ConnectionCapScope | null;
+  /** Open sockets counted now (all clients). */
+  readonly open: number;
+}
+
+/** Creates a cap; one instance may serve several listeners (e.g. SMTP submission and implicit TLS). */
+export function createConnectionCap(opts: ConnectionCapOptions): ConnectionCap {
+  const perClient = new Map<string, number>();
+  let open = 0;
+  return {
+    admit(socket) {
+      const key = clientKey(socket.remoteAddress);
+      const mine = perClient.get(key) ?? 0;
+      if (opts.maxPerClient !== null && mine >= opts.maxPerClient) return 'ip';
+      if (open >= opts.maxTotal) return 'total';
+      open += 1;
+      perClient.set(key, mine + 1);
+      socket.once('close', () => {
+        open -= 1;
+        const left = (perClient.get(key) ?? 1) - 1;
+        if (left > 0) perClient.set(key, left);
+        else perClient.delete(key);
+      });
+      return null;
+    },
+    get open() {
+      return open;
+    },
+  };
+}

@@ -1,0 +1,94 @@
+/**
+ * Test helpers for raw client connections: a line-by-line SMTP dialogue that also reports when the
+ * server closes the connection, and an HTTP request from a chosen loopback source address
+ * (127.0.0.2, 127.0.0.3, …: each is a different client IP to the gateway).
+ */
+import http from 'node:http';
+import net from 'node:net';
+
+/** `AUTH PLAIN` initial response for a user name and password. */
+export function plainToken(user: string, pass: string): string {
+  return Buffer.from(`\0${user}\0${pass}`).toString('base64');
+}
+
+/** A minimal SMTP client: one command, one (possibly multi-line) reply; '' once the server has closed. */
+export class SmtpDialog {
+  /** The first line the server sent (220 greeting, or a 421 refusal). */
+  greeting = '';
+  /** Resolves (with Date.now()) when the server closes the connection. */
+  readonly closed: Promise<number>;
+  isClosed = false;
+  private buffer = '';
+  private replies: string[] = [];
+  private waiting: Array<(reply: string) => void> = [];
+
+  private constructor(private readonly socket: net.Socket) {
+    this.closed = new Promise((resolve) =>
+      socket.once('close', () => {
+        this.isClosed = true;
+        for (const w of this.waiting.splice(0)) w('');
+        resolve(Date.now());
+      }),
+    );
+    socket.on('error', () => undefined);
+    socket.on('data', (chunk: Buffer) => {
+      this.buffer += chunk.toString('latin1');
+      let m: RegExpExecArray | null;
+      while ((m = /^((?:\d{3}-[^\r\n]*\r\n)*\d{3}(?: [^\r\n]*)?)\r\n/.exec(this.buffer))) {
+        this.buffer = this.buffer.slice(m[0].length);
+        const waiter = this.waiting.shift();
+        if (waiter) waiter(m[1]);
+        else this.replies.push(m[1]);
+      }
+    });
+  }
+
+  /** Connects (from `localAddress` when given) and waits for the server's first reply. */
+  static async open(port: number, localAddress?: string): Promise<SmtpDialog> {
+    const socket = net.connect({ port, host: '127.0.0.1', localAddress });
+    await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    const d = new SmtpDialog(socket);
+    d.greeting = await d.reply();
+    return d;
+  }
+
+  reply(): Promise<string> {
+    const ready = this.replies.shift();
+    if (ready !== undefined) return Promise.resolve(ready);
+    if (this.isClosed) return Promise.resolve('');
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  cmd(line: string): Promise<string> {
+    if (!this.isClosed) this.socket.write(`${line}\r\n`);
+    return this.reply();
+  }
+
+  /** EHLO then AUTH PLAIN; returns the AUTH reply. */
+  async auth(user: string, pass: string): Promise<string> {
+    if (!/^250/.test(await this.cmd('EHLO client.test'))) throw new Error('EHLO refused');
+    return this.cmd(`AUTH PLAIN ${plainToken(user, pass)}`);
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/** One HTTP request from `localAddress` on a fresh connection; answers status, headers and body text. */
+export function httpFrom(
+  localAddress: string,
+  port: number,
+  req: { method?: string; path: string; headers?: Record<string, string>; body?: string },
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const r = http.request({ host: '127.0.0.1', port, localAddress, agent: false, method: req.method ?? 'GET', path: req.path, headers: req.headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    r.on('error', reject);
+    r.end(req.body);
+  });
+}
