@@ -79,7 +79,7 @@ const API_DESCRIPTION = [
   '',
   'Every error answers `{ "error": { "code", "message", "field"?, "details"? } }`; `field` names the',
   'failing field in dotted/bracket form (`to[1]`, `headers.X-Foo`). A 202 is sent only once the message is',
-  'durable in Redis; a 503 means nothing was stored.',
+  'durable in Redis and queued; a 503 (UNAVAILABLE, BUSY) means retry after Retry-After.',
 ].join('\n');
 
 /**
