@@ -9,7 +9,8 @@
  */
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { COMPLAINT_TYPES, parseFeedbackReport, type FeedbackFields } from './arf.js';
-import { looksLikeBounce, parseDeliveryStatus, parsePlainBounce, type DsnFormat, type DsnRecipient } from './dsn.js';
+import { parseDeliveryStatus, type DsnFormat, type DsnRecipient } from './dsn.js';
+import { looksLikeBounce, parsePlainBounce } from './plain-bounce.js';
 import { originalRefs, type OriginalRefs } from './mime.js';
 
 export const UNUSABLE_REASONS = [

@@ -9,7 +9,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseFeedbackReport } from '../../../src/feedback/arf.js';
-import { parseDeliveryStatus, parsePlainBounce } from '../../../src/feedback/dsn.js';
+import { parseDeliveryStatus } from '../../../src/feedback/dsn.js';
+import { parsePlainBounce } from '../../../src/feedback/plain-bounce.js';
 import { originalRefs } from '../../../src/feedback/mime.js';
 import { parseReport, UNUSABLE_REASONS, type FeedbackReport } from '../../../src/feedback/report.js';
 import { verpAddress } from '../../../src/lib/verp.js';
