@@ -53,10 +53,3 @@ export function linesAfter(text: string, marker: RegExp, max: number): string | 
   }
   return out.length ? out.join('\n') : undefined;
 }
-
-/** The first address in a text, with trailing punctuation removed; or undefined. */
-export function firstAddress(text: string | undefined): string | undefined {
-  const m = text ? new RegExp(`<?(${ADDR}?)>?(?=[\\s>),;:]|$)`).exec(text) : null;
-  const a = m?.[1]?.replace(/[>.,;:)]+$/, '');
-  return a && a.indexOf('@') > 0 && !a.endsWith('@') ? a : undefined;
-}
