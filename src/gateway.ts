@@ -15,6 +15,7 @@ import { createCertFetcher, fetchHttpGet, type HttpGet } from './feedback/sns-si
 import { DeliveryFeedback } from './feedback/delivery-feedback.js';
 import { FeedbackIngest } from './feedback/ingest.js';
 import { loadBounceRules } from './feedback/rules.js';
+import { createSourceVerifier } from './feedback/trust.js';
 import { SuppressionPolicy, rulesClassifier } from './feedback/suppression.js';
 import { WebhookProducer, webhookTargets } from './feedback/webhook-events.js';
 import { startWebhookWorker, type WebhookWorker } from './feedback/webhooks.js';
@@ -227,7 +228,9 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
     }
     if (config.roles.includes('feedback')) {
       const secret = await verpSecret(config, redis, keys.verpSecret());
-      const ingest = new FeedbackIngest({ config, messages, policy, classify, metrics, providers, logger, clock, verpSecret: secret });
+      const dns = opts.resolver ?? createResolver(config.dns);
+      const verifySource = createSourceVerifier({ config, resolver: (name, rrtype) => dns.resolve(name, rrtype), now: () => clock.now() });
+      const ingest = new FeedbackIngest({ config, messages, policy, classify, metrics, providers, logger, clock, verpSecret: secret, verifySource });
       const mx = createBounceServer({ config, logger, metrics, ingest, verpSecret: secret, tls: await tls() });
       ports.feedback = await mx.listen();
       closers.push(() => mx.close());
