@@ -21,7 +21,7 @@ async function main(): Promise<void> {
   if (config.redis.manage === 'auto' && config.redis.url === DEFAULT_REDIS_URL && !(await redisAnswers(config.redis.url))) {
     logger.warn({ dir: join(config.dataDir, 'redis') }, 'no Redis at the default URL: starting a managed redis-server with AOF');
     try {
-      managed = await startManagedRedis(join(config.dataDir, 'redis'), 6379);
+      managed = await startManagedRedis(join(config.dataDir, 'redis'), 6379, config.redis.durability === 'fsync' ? 'always' : 'everysec');
     } catch (err) {
       logger.fatal((err as Error).message);
       process.exit(1);

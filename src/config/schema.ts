@@ -102,6 +102,11 @@ export const configSchema = z
         prefix: z.string().regex(/^[a-zA-Z0-9_-]+$/).default('kurir'),
         /** auto: start a local redis-server (AOF under dataDir/redis) when the default URL does not answer. */
         manage: z.enum(['auto', 'never']).default('auto'),
+        /**
+         * standard: a 202/250 once the write is in Redis; fsync: once it is on disk (Redis must run with
+         * appendonly yes and appendfsync always: checked at start and after every reconnect).
+         */
+        durability: z.enum(['standard', 'fsync']).default('standard'),
       })
       .strict()
       .default({}),
