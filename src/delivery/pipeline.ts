@@ -3,6 +3,9 @@
  *
  *   load → expire if due → gate → body → route (MX) → send (gate per host) → retry time → classify → record → release
  *
+ * The stages live in stages/job.ts (load, expire, body), stages/route.ts, stages/send.ts, retry.ts and
+ * stages/outcome.ts (classify, record); the gate in src/shaping/gate.ts.
+ *
  * Every stage answers with a value; nothing throws to mean "not now". The shaping gate answers go (with a
  * lease) or wait until a time; the pipeline answers the worker with what to do with the job: nothing more,
  * run again at a retry time, or wait for shaping. A thrown error is a bug or an infrastructure failure
@@ -14,14 +17,12 @@ import type { GateJob } from '../shaping/gate.js';
 import type { ShapingRefusal } from '../shaping/provider-shaper.js';
 import type { TimelineEvent } from '../store/types.js';
 import { retryAtFor } from './retry.js';
-import { classifyAttempt } from './stages/classify.js';
-import type { DeliveryDeps, DeliveryJob, LoadedJob, Outcome } from './stages/context.js';
-import { expiredOutcomes, expiryDue, loadBody, loadJob } from './stages/load.js';
-import { recordAttempt } from './stages/record.js';
+import { expiredOutcomes, expiryDue, loadBody, loadJob, type DeliveryDeps, type DeliveryJob, type LoadedJob, type Outcome } from './stages/job.js';
+import { classifyAttempt, recordAttempt } from './stages/outcome.js';
 import { routeJob } from './stages/route.js';
 import { sendToTargets, type Slot } from './stages/send.js';
 
-export type { DeliveryDeps, DeliveryJob } from './stages/context.js';
+export type { DeliveryDeps, DeliveryJob } from './stages/job.js';
 
 /** What the worker does with the job afterwards. */
 export type PipelineResult =

@@ -9,7 +9,7 @@ import type { MtaStsMode } from '../../metrics/metrics.js';
 import type { PolicyTarget } from '../mta-sts.js';
 import { resolveRoute } from '../mx.js';
 import type { RecipientOutcome, SmtpTarget } from '../smtp-client.js';
-import type { DeliveryDeps } from './context.js';
+import type { DeliveryDeps } from './job.js';
 
 /** A host to try, with the label the timeline and logs show for it. */
 export interface Target extends SmtpTarget {

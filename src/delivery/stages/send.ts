@@ -9,7 +9,7 @@ import { replyCodeLabel } from '../../metrics/metrics.js';
 import type { TimelineEvent } from '../../store/types.js';
 import { verpAddress } from '../../lib/verp.js';
 import { sendMessage, type RecipientOutcome, type SendResult } from '../smtp-client.js';
-import type { DeliveryDeps, LoadedJob } from './context.js';
+import type { DeliveryDeps, LoadedJob } from './job.js';
 import type { JobRoute } from './route.js';
 
 /**
