@@ -20,8 +20,8 @@ export interface DeliveryWorker {
  * Runs delivery jobs through the pipeline (src/delivery/pipeline.ts). A deferral moves the job back to
  * the delayed set at its retry time with its priority intact; so does a "wait" from shaping (a provider
  * paused, at its rate or connection limit), without counting an attempt. A worker that dies leaves a
- * stalled job that BullMQ hands to another worker. `deps.gate` is replaced by the shaper's gate when
- * shaping is enabled.
+ * stalled job that BullMQ hands to another worker. The pipeline asks the shaper's gate when shaping is
+ * enabled, else the open gate (always go).
  */
 export function startDeliveryWorker(deps: Omit<DeliveryDeps, 'gate'>, connection: Redis, keys: Keys, shaper?: ProviderShaper): DeliveryWorker {
   const recheckMs = (deps.config.shaping?.pausedRecheckSeconds ?? 60) * 1000;
