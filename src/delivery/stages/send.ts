@@ -3,11 +3,11 @@
  * Before each host the shaping gate is asked for that host's provider (the same lease for the same
  * provider); a refusal ends the stage with the time to come back, and nothing of it is recorded.
  */
-import type { ShapingLease, ShapingRefusal } from '../../shaping/provider-shaper.js';
-import type { GateJob } from '../../shaping/gate.js';
-import { replyCodeLabel } from '../../metrics/metrics.js';
-import type { TimelineEvent } from '../../store/types.js';
 import { verpAddress } from '../../lib/verp.js';
+import { replyCodeLabel } from '../../metrics/metrics.js';
+import type { GateJob } from '../../shaping/gate.js';
+import type { ShapingLease, ShapingRefusal } from '../../shaping/provider-shaper.js';
+import type { TimelineEvent } from '../../store/types.js';
 import { sendMessage, type RecipientOutcome, type SendResult } from '../smtp-client.js';
 import type { DeliveryDeps, LoadedJob } from './job.js';
 import type { JobRoute } from './route.js';
