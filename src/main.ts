@@ -2,14 +2,14 @@ import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from './config/load.js';
 import { docsServed, metricsOnApiPort } from './config/mode.js';
-import { DEFAULT_REDIS_URL } from './config/schema.js';
+import { DEFAULT_REDIS_URL, type Config } from './config/schema.js';
 import { startGateway, type Gateway } from './gateway.js';
 import { createLogger } from './lib/logger.js';
 import { redisAnswers, startManagedRedis } from './store/managed-redis.js';
 
 /** The composition root: config → Redis → roles; SIGTERM/SIGINT close in reverse. The only place that exits. */
 async function main(): Promise<void> {
-  let config;
+  let config: Config;
   try {
     config = loadConfig({ env: process.env });
   } catch (err) {

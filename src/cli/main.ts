@@ -85,9 +85,8 @@ async function domainsDns(cfg: Config): Promise<string> {
 
 /** Runs one CLI command; returns the text to print. Throws UsageError for bad invocations. */
 export async function runCli(argv: string[]): Promise<string> {
-  let parsed;
-  try {
-    parsed = parseArgs({
+  const parse = () =>
+    parseArgs({
       args: argv,
       allowPositionals: true,
       options: {
@@ -101,6 +100,9 @@ export async function runCli(argv: string[]): Promise<string> {
         help: { type: 'boolean', short: 'h' },
       },
     });
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse();
   } catch (err) {
     throw new UsageError((err as Error).message);
   }

@@ -6,6 +6,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify';
 import { KurirError, toKurirError, type ErrorCode } from '../lib/errors.js';
+import { maskAddresses } from '../lib/logger.js';
 
 /** The JSON body of every error answer. */
 export interface ErrorBody {
@@ -140,7 +141,8 @@ export function registerErrorHandling(
     if (kerr.httpStatus >= 500) {
       request.log.error({ err: kerr.cause ?? kerr, code: kerr.code }, 'request failed');
     } else {
-      request.log.info({ code: kerr.code, field: kerr.field, status: kerr.httpStatus }, kerr.message);
+      // The client's own answer, with recipient mailboxes masked: the log needs the code and the reason, not the address.
+      request.log.info({ code: kerr.code, field: kerr.field, status: kerr.httpStatus }, maskAddresses(kerr.message));
     }
     return sendError(reply, kerr);
   });

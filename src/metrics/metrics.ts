@@ -27,8 +27,8 @@ import {
   PLACEMENT_FOLDERS,
   PRIORITIES,
   QUEUE_STATES,
-  QueueProvider,
-  QueueSnapshot,
+  type QueueProvider,
+  type QueueSnapshot,
   TLS_RESULT_TYPES,
   WEBHOOK_RESULTS,
 } from './labels.js';
