@@ -14,7 +14,7 @@
  * The message is found by the VERP in `mail.source` (our MAIL FROM), else X-Kurir-Id, else Message-ID.
  */
 import type { Logger } from '../lib/logger.js';
-import { normalizeHeaderMessageId } from '../store/message-store.js';
+import { normalizeHeaderMessageId } from '../lib/message-id.js';
 import type { EspRejectReason, EspResult, FailureItem, IgnoreReason, ProviderReport, ReportContext } from './ingest.js';
 import type { OriginalRefs } from './mime.js';
 import { parseReply, SENDER_SIDE_CATEGORIES, type BounceCategory, type Classification } from './rules.js';
