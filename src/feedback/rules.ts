@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z, type ZodIssue } from 'zod';
 import { ConfigError } from '../config/load.js';
-import { DELIVERY_CATEGORIES, type BounceType, type DeliveryCategory } from '../metrics/metrics.js';
+import { DELIVERY_CATEGORIES, type BounceType, type DeliveryCategory } from '../lib/outcome-categories.js';
 
 export const DEFAULT_BOUNCE_RULES_FILE = 'config/bounce-rules.yaml';
 
