@@ -258,7 +258,7 @@ export const configSchema = z
     shaping: shapingSchema,
     feedback: z
       .object({
-        /** Bounce classification rules (src/feedback/rules.ts); relative to the working directory. */
+        /** Bounce classification rules (src/feedback/classify/rules.ts); relative to the working directory. */
         rulesFile: z.string().min(1).default('config/bounce-rules.yaml'),
         /** The bounce MX (role `feedback`): DSNs to VERP addresses and ARF reports to `fblAddress`@bounce.domain. */
         host: z.string().default('127.0.0.1'),

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import type { Config } from '../config/schema.js';
 import { smarthostTls } from '../config/smarthost-tls.js';
-import { classifyReply, type BounceRules } from '../feedback/rules.js';
+import { classifyReply, type BounceRules } from '../feedback/classify/rules.js';
 import type { DeliveryFeedbackHook } from '../feedback/delivery-feedback.js';
 import { domainOf } from '../lib/address.js';
 import type { Clock } from '../lib/clock.js';

@@ -6,7 +6,8 @@
  */
 import type { Logger } from '../lib/logger.js';
 import type { MessageRecord, RecipientStatus, TimelineEvent } from '../store/types.js';
-import type { ReplyClassifier, SuppressionPolicy } from './suppression.js';
+import type { ReplyClassifier } from './classify/rules.js';
+import type { SuppressionPolicy } from './suppression.js';
 
 /** One recipient's outcome of a delivery attempt, as the processor recorded it. */
 export interface SyncOutcome {

@@ -21,8 +21,7 @@ import { normalizeHeaderMessageId } from '../lib/message-id.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Keys } from '../store/keys.js';
 import type { EspRejectReason, EspResult, FeedbackIngest, IgnoreReason, ProviderReport, ReportContext } from './ingest.js';
-import { extractEnhanced, SENDER_SIDE_CATEGORIES } from './rules.js';
-import type { ReplyClassifier } from './suppression.js';
+import { extractEnhanced, SENDER_SIDE_CATEGORIES, type ReplyClassifier } from './classify/rules.js';
 
 /** What every ESP notification handler needs (SES and Mailgun extend it). */
 export interface EspFeedbackDeps {

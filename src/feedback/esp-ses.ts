@@ -17,10 +17,9 @@ import type { Logger } from '../lib/logger.js';
 import { normalizeHeaderMessageId } from '../lib/message-id.js';
 import type { EspRejectReason, EspResult, FailureItem, IgnoreReason, ProviderReport, ReportContext } from './ingest.js';
 import type { OriginalRefs } from './mime.js';
-import { parseReply, SENDER_SIDE_CATEGORIES, type BounceCategory, type Classification } from './rules.js';
+import { parseReply, SENDER_SIDE_CATEGORIES, type BounceCategory, type Classification, type ReplyClassifier } from './classify/rules.js';
 import { checkSnsUrl, parseSnsMessage, verifySnsMessage, type CertFetcher, type HttpGet, type SnsMessage } from './sns-signature.js';
 import type { EspFeedbackDeps } from './esp-mailgun.js';
-import type { ReplyClassifier } from './suppression.js';
 
 export interface SesFeedbackDeps extends EspFeedbackDeps {
   fetchCert: CertFetcher;

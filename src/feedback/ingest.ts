@@ -28,7 +28,8 @@ import type { DsnRecipient } from './dsn.js';
 import { findReply, type OriginalRefs } from './mime.js';
 import { findMessage, recipientOf, resolveComplainers, resolveDsnRecipients } from './report-match.js';
 import { parseReport, type ArfReport, type DsnReport, type UnusableReason } from './report.js';
-import type { Classification, ReplyClassifier, SuppressionPolicy, SuppressionSource } from './suppression.js';
+import type { Classification, ReplyClassifier } from './classify/rules.js';
+import type { SuppressionPolicy, SuppressionSource } from './suppression.js';
 import type { SourceVerifier } from './trust.js';
 
 export const INGEST_IGNORE_REASONS = ['unknown-message', 'forged-verp', 'unverified-complaint', 'unverified-bounce', 'unknown-recipient', 'no-failure'] as const;

@@ -19,17 +19,9 @@ import type { Logger } from '../lib/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Keys } from '../store/keys.js';
 import type { SuppressionStore } from '../store/suppression-store.js';
-import { classifyReply, type BounceRules, type Classification, type ReplyInput } from './rules.js';
+import type { Classification } from './classify/rules.js';
 
 export type { Classification };
-
-/** Classifies one reply; the gateway builds it from the loaded rules file. */
-export type ReplyClassifier = (reply: ReplyInput) => Classification;
-
-/** A classifier over a loaded rules file. */
-export function rulesClassifier(rules: BounceRules): ReplyClassifier {
-  return (reply) => classifyReply(rules, reply);
-}
 
 /** Where a failure or complaint was learnt: delivery (smtp), the bounce MX (dsn, arf), or an ESP's notification (ses, mailgun). */
 export type SuppressionSource = 'smtp' | 'dsn' | 'arf' | 'ses' | 'mailgun';

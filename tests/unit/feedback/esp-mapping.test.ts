@@ -5,8 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkMailgunSignature, mailgunSignature, parseMailgunEvent } from '../../../src/feedback/esp-mailgun.js';
 import { classifySesRecipient, parseSesNotification } from '../../../src/feedback/esp-ses.js';
-import { loadBounceRules } from '../../../src/feedback/rules.js';
-import { rulesClassifier } from '../../../src/feedback/suppression.js';
+import { loadBounceRules, rulesClassifier } from '../../../src/feedback/classify/rules.js';
 import { mailgunComplained, mailgunFailed, sesBounce, sesComplaint } from '../../helpers/esp.js';
 
 const classify = rulesClassifier(loadBounceRules());

@@ -5,8 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { classifyDsnRecipient } from '../../../src/feedback/ingest.js';
 import { parseReport, type FeedbackReport } from '../../../src/feedback/report.js';
-import { loadBounceRules } from '../../../src/feedback/rules.js';
-import { rulesClassifier } from '../../../src/feedback/suppression.js';
+import { loadBounceRules, rulesClassifier } from '../../../src/feedback/classify/rules.js';
 import { verpAddress } from '../../../src/lib/verp.js';
 import { fixtureNames, loadFixture } from '../../helpers/feedback-fixtures.js';
 
