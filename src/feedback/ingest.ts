@@ -1,5 +1,5 @@
 /**
- * Applies a bounce or complaint report received at the bounce MX: parse (src/feedback/report.ts), find the
+ * Applies a bounce or complaint report received at the bounce MX: parse (src/feedback/reports/report.ts), find the
  * message, find the recipient(s) among the message's own recipients, classify (config/bounce-rules.yaml),
  * then record timeline events, recipient states, metrics and suppressions (src/feedback/suppression.ts).
  *
@@ -24,10 +24,10 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { ProviderMap } from '../metrics/provider.js';
 import type { MessageStore, RecipientUpdate } from '../store/message-store.js';
 import type { MessageRecord, RecipientState, TimelineEvent } from '../store/types.js';
-import type { DsnRecipient } from './dsn.js';
-import { findReply, type OriginalRefs } from './mime.js';
+import type { DsnRecipient } from './reports/dsn.js';
+import { findReply, type OriginalRefs } from './reports/mime.js';
 import { findMessage, recipientOf, resolveComplainers, resolveDsnRecipients } from './report-match.js';
-import { parseReport, type ArfReport, type DsnReport, type UnusableReason } from './report.js';
+import { parseReport, type ArfReport, type DsnReport, type UnusableReason } from './reports/report.js';
 import type { Classification, ReplyClassifier } from './classify/rules.js';
 import type { SuppressionPolicy, SuppressionSource } from './suppression.js';
 import type { SourceVerifier } from './trust.js';

@@ -8,8 +8,8 @@ import type { Config } from '../config/schema.js';
 import { parseVerp } from '../lib/verp.js';
 import type { MessageStore } from '../store/message-store.js';
 import type { MessageRecord } from '../store/types.js';
-import type { DsnRecipient } from './bounce-types.js';
-import type { OriginalRefs } from './mime.js';
+import type { DsnRecipient } from './reports/bounce-types.js';
+import type { OriginalRefs } from './reports/mime.js';
 import type { SourceVerdict } from './trust.js';
 
 /** What matching reads: the message store, the bounce domain and the VERP secret. */
