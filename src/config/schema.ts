@@ -270,7 +270,7 @@ export const configSchema = z
         maxMessageBytes: z.number().int().min(1024).default(2 * 1024 * 1024),
         socketTimeoutSeconds: durationSeconds.default(60),
         /**
-         * Registered feedback loops (src/feedback/trust.ts): a report to fblAddress whose original carries no
+         * Registered feedback loops (src/feedback/ingest/trust.ts): a report to fblAddress whose original carries no
          * signed VERP is used only when it comes from one of these — DKIM-signed (pass) by one of `dkimDomains`
          * (or a subdomain), or delivered from one of `ips`. Anything else is counted and ignored.
          */

@@ -15,7 +15,7 @@
  */
 import type { Logger } from '../lib/logger.js';
 import { normalizeHeaderMessageId } from '../lib/message-id.js';
-import type { EspRejectReason, EspResult, FailureItem, IgnoreReason, ProviderReport, ReportContext } from './ingest.js';
+import type { EspRejectReason, EspResult, FailureItem, IgnoreReason, ProviderReport, ReportContext } from './ingest/ingest.js';
 import type { OriginalRefs } from './reports/mime.js';
 import { parseReply, SENDER_SIDE_CATEGORIES, type BounceCategory, type Classification, type ReplyClassifier } from './classify/rules.js';
 import { checkSnsUrl, parseSnsMessage, verifySnsMessage, type CertFetcher, type HttpGet, type SnsMessage } from './sns-signature.js';

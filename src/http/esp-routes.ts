@@ -12,7 +12,7 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { MailgunFeedback } from '../feedback/esp-mailgun.js';
 import type { SesFeedback } from '../feedback/esp-ses.js';
-import type { EspRejectReason, EspResult } from '../feedback/ingest.js';
+import type { EspRejectReason, EspResult } from '../feedback/ingest/ingest.js';
 import { KurirError, type ErrorCode } from '../lib/errors.js';
 import { errorSchema } from './schemas.js';
 

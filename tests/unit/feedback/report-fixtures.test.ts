@@ -3,7 +3,7 @@
  * Classification of the parsed replies is checked too, against the shipped rules file.
  */
 import { describe, expect, it } from 'vitest';
-import { classifyDsnRecipient } from '../../../src/feedback/ingest.js';
+import { classifyDsnRecipient } from '../../../src/feedback/ingest/ingest.js';
 import { parseReport, type FeedbackReport } from '../../../src/feedback/reports/report.js';
 import { loadBounceRules, rulesClassifier } from '../../../src/feedback/classify/rules.js';
 import { verpAddress } from '../../../src/lib/verp.js';
