@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import type { Config } from '../config/schema.js';
 import { smarthostTls } from '../config/smarthost-tls.js';
 import { classifyReply, type BounceRules } from '../feedback/classify/rules.js';
-import type { DeliveryFeedbackHook } from '../feedback/delivery-feedback.js';
+import type { DeliveryFeedbackHook } from '../feedback/suppression/delivery-feedback.js';
 import { domainOf } from '../lib/address.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';

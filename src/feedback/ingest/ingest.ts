@@ -1,7 +1,7 @@
 /**
  * Applies a bounce or complaint report received at the bounce MX: parse (src/feedback/reports/report.ts), find the
  * message, find the recipient(s) among the message's own recipients, classify (config/bounce-rules.yaml),
- * then record timeline events, recipient states, metrics and suppressions (src/feedback/suppression.ts).
+ * then record timeline events, recipient states, metrics and suppressions (src/feedback/suppression/policy.ts).
  *
  * Trust (docs/feedback-trust.md): a report is about a message only when that can be verified — the signed
  * VERP it was delivered to (checked at RCPT), or the signed VERP in the original's headers (Return-Path,
@@ -29,7 +29,7 @@ import { findReply, type OriginalRefs } from '../reports/mime.js';
 import { findMessage, recipientOf, resolveComplainers, resolveDsnRecipients } from './report-match.js';
 import { parseReport, type ArfReport, type DsnReport, type UnusableReason } from '../reports/report.js';
 import type { Classification, ReplyClassifier } from '../classify/rules.js';
-import type { SuppressionPolicy, SuppressionSource } from '../suppression.js';
+import type { SuppressionPolicy, SuppressionSource } from '../suppression/policy.js';
 import type { SourceVerifier } from './trust.js';
 
 export const INGEST_IGNORE_REASONS = ['unknown-message', 'forged-verp', 'unverified-complaint', 'unverified-bounce', 'unknown-recipient', 'no-failure'] as const;

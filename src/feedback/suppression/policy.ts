@@ -14,12 +14,12 @@
  * - a complaint (ARF abuse/fraud/virus/other, or an ESP's complaint) suppresses with reason `complaint`.
  */
 import type { Redis } from 'ioredis';
-import type { Config } from '../config/schema.js';
-import type { Logger } from '../lib/logger.js';
-import type { Metrics } from '../metrics/metrics.js';
-import type { Keys } from '../store/keys.js';
-import type { SuppressionStore } from '../store/suppression-store.js';
-import type { Classification } from './classify/rules.js';
+import type { Config } from '../../config/schema.js';
+import type { Logger } from '../../lib/logger.js';
+import type { Metrics } from '../../metrics/metrics.js';
+import type { Keys } from '../../store/keys.js';
+import type { SuppressionStore } from '../../store/suppression-store.js';
+import type { Classification } from '../classify/rules.js';
 
 export type { Classification };
 
