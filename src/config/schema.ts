@@ -285,7 +285,7 @@ export const configSchema = z
         softBounceThreshold: z.number().int().min(1).default(3),
         /** …within this many days. */
         softBounceWindowDays: z.number().positive().default(7),
-        /** Amazon SES bounce/complaint notifications via SNS at POST /v1/feedback/ses (role api; src/feedback/esp-ses.ts). */
+        /** Amazon SES bounce/complaint notifications via SNS at POST /v1/feedback/ses (role api; src/esp/ses.ts). */
         ses: z
           .object({
             /** SNS topics whose notifications are accepted; empty = the endpoint is off (404). */
@@ -302,7 +302,7 @@ export const configSchema = z
           })
           .strict()
           .default({}),
-        /** Mailgun event webhooks (failed, complained) at POST /v1/feedback/mailgun (role api; src/feedback/esp-mailgun.ts). */
+        /** Mailgun event webhooks (failed, complained) at POST /v1/feedback/mailgun (role api; src/esp/mailgun.ts). */
         mailgun: z
           .object({
             /** The HTTP webhook signing key from Mailgun's dashboard; null = the endpoint is off (404). */

@@ -90,7 +90,7 @@ export interface FailureItem {
 
 /**
  * A bounce or complaint an ESP reported, already parsed and classified by its adapter
- * (src/feedback/esp-ses.ts, src/feedback/esp-mailgun.ts). `original` names the message: VERP candidates
+ * (src/esp/ses.ts, src/esp/mailgun.ts). `original` names the message: VERP candidates
  * (verified here), Message-ID, X-Kurir-Id.
  */
 export type ProviderReport =
@@ -100,7 +100,7 @@ export type ProviderReport =
 /** Why an ESP notification was refused before it was read (a bounded metric label set). */
 export type EspRejectReason = 'malformed' | 'unknown-topic' | 'unsupported-version' | 'bad-cert-url' | 'cert-unavailable' | 'cert-expired' | 'bad-signature' | 'stale' | 'replayed';
 
-/** What became of one ESP notification (src/feedback/esp-ses.ts, src/feedback/esp-mailgun.ts); the HTTP layer maps it to a status. */
+/** What became of one ESP notification (src/esp/ses.ts, src/esp/mailgun.ts); the HTTP layer maps it to a status. */
 export type EspResult =
   | { result: 'applied' | 'ignored'; outcome: IngestOutcome }
   /** Seen before (an SNS redelivery): acknowledged, not applied twice. */

@@ -20,8 +20,8 @@ import type { Logger } from '../lib/logger.js';
 import { normalizeHeaderMessageId } from '../lib/message-id.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Keys } from '../store/keys.js';
-import type { EspRejectReason, EspResult, FeedbackIngest, IgnoreReason, ProviderReport, ReportContext } from './ingest/ingest.js';
-import { extractEnhanced, SENDER_SIDE_CATEGORIES, type ReplyClassifier } from './classify/rules.js';
+import type { EspRejectReason, EspResult, FeedbackIngest, IgnoreReason, ProviderReport, ReportContext } from '../feedback/ingest/ingest.js';
+import { extractEnhanced, SENDER_SIDE_CATEGORIES, type ReplyClassifier } from '../feedback/classify/rules.js';
 
 /** What every ESP notification handler needs (SES and Mailgun extend it). */
 export interface EspFeedbackDeps {
