@@ -47,7 +47,7 @@ const credentialScope = {
   limits: credentialLimitsSchema.optional(),
 };
 
-/** Timeline events a webhook can receive (src/feedback/webhook-events.ts). */
+/** Timeline events a webhook can receive (src/webhooks/events.ts). */
 export const WEBHOOK_EVENT_TYPES = ['delivered', 'deferred', 'bounced', 'complained', 'expired', 'suppressed'] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
