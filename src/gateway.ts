@@ -8,7 +8,7 @@ import { createResolver, type DnsResolver } from './delivery/resolver.js';
 import { startDeliveryWorker, type DeliveryWorker } from './delivery/worker.js';
 import { Reconciler } from './delivery/reconciler.js';
 import { loadSigningKeys } from './dkim/config-keys.js';
-import { createBounceServer } from './feedback/bounce-server.js';
+import { createBounceServer } from './smtp/bounce-server.js';
 import { MailgunFeedback } from './esp/mailgun.js';
 import { SesFeedback } from './esp/ses.js';
 import { createCertFetcher, fetchHttpGet, type HttpGet } from './esp/sns-signature.js';
