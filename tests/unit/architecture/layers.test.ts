@@ -1,7 +1,8 @@
 /**
  * The module structure of src/ (docs/architecture.md): no import cycle (madge, as `npm run check:cycles`),
- * and no import from a lower layer into a higher one. Imports are read with TypeScript's own
- * pre-processor, type-only ones included.
+ * no import from a lower layer into a higher one, and the report parsers and the bounce rules free of
+ * storage, queues, metrics and sockets. Imports are read with TypeScript's own pre-processor, type-only
+ * ones included.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -63,6 +64,24 @@ describe('layering of src/', () => {
     }
     expect(checked).toBeGreaterThan(300);
     expect(upward).toEqual([]);
+  });
+
+  it('keeps feedback/reports and feedback/classify free of store, queue, metrics and sockets', () => {
+    const pure = files.filter((f) => /^feedback\/(reports|classify)\//.test(relative(SRC, f)));
+    expect(pure.length).toBeGreaterThanOrEqual(10);
+    for (const file of pure) expect(specifiers(file).filter((s) => s === 'node:net' || s === 'net'), relative(SRC, file)).toEqual([]);
+    // Everything they reach, transitively, inside src/.
+    const reached = new Set<string>();
+    const visit = (file: string): void => {
+      for (const spec of specifiers(file).filter((s) => s.startsWith('.'))) {
+        const to = localTarget(file, spec);
+        if (reached.has(to)) continue;
+        reached.add(to);
+        visit(join(SRC, to));
+      }
+    };
+    pure.forEach(visit);
+    expect([...reached].filter((p) => /^(store|queue|metrics)\//.test(p))).toEqual([]);
   });
 });
 
