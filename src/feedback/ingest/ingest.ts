@@ -1,7 +1,8 @@
 /**
- * Applies a bounce or complaint report received at the bounce MX: parse (src/feedback/reports/report.ts), find the
- * message, find the recipient(s) among the message's own recipients, classify (config/bounce-rules.yaml),
- * then record timeline events, recipient states, metrics and suppressions (src/feedback/suppression/policy.ts).
+ * Applies a bounce or complaint report received at the bounce MX: parse (src/feedback/reports/report.ts),
+ * find the message, find the recipient(s) among the message's own recipients, classify
+ * (config/bounce-rules.yaml), then record timeline events, recipient states, metrics and suppressions
+ * (src/feedback/suppression/policy.ts).
  *
  * Trust (docs/feedback-trust.md): a report is about a message only when that can be verified — the signed
  * VERP it was delivered to (checked at RCPT), or the signed VERP in the original's headers (Return-Path,

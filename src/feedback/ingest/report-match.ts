@@ -1,8 +1,8 @@
 /**
  * Which message, and which of its recipients, a report is about — using only what can be verified
  * (docs/feedback-trust.md): the signed VERP the report was delivered to, the signed VERP in the original's
- * headers, or — for a report from a registered feedback-loop source (src/feedback/ingest/trust.ts) — X-Kurir-Id
- * or Message-ID. Only recipients of the matched message are ever returned.
+ * headers, or — for a report from a registered feedback-loop source (src/feedback/ingest/trust.ts) —
+ * X-Kurir-Id or Message-ID. Only recipients of the matched message are ever returned.
  */
 import type { Config } from '../../config/schema.js';
 import { parseVerp } from '../../lib/verp.js';

@@ -1,7 +1,7 @@
 /**
  * Whether a report at the bounce MX comes from a registered feedback-loop source, for reports whose
- * original carries no signed VERP (src/feedback/ingest/ingest.ts decides when that matters). What the listener can
- * verify about the sender of a report:
+ * original carries no signed VERP (src/feedback/ingest/ingest.ts decides when that matters). What the
+ * listener can verify about the sender of a report:
  *
  * - the TCP peer address (`feedback.fblSources.ips`, addresses or CIDR ranges): cannot be forged over TCP;
  *   right for a provider that publishes the addresses its feedback loop sends from, or for an internal relay;

@@ -1,7 +1,8 @@
 /**
  * The one place that decides whether a failure or a complaint suppresses a recipient, used by both the
  * synchronous path (a 5xx at delivery, src/delivery/deliver.ts) and the asynchronous one (DSNs and ARF
- * reports at the bounce MX, and ESP notifications from SES or Mailgun — all through src/feedback/ingest/ingest.ts):
+ * reports at the bounce MX, and ESP notifications from SES or Mailgun — all through
+ * src/feedback/ingest/ingest.ts):
  *
  * - sender-side categories (policy, spam-block, … — `senderSide` from config/bounce-rules.yaml) never
  *   suppress: they mean Kurir's own reputation or setup is broken, and are counted for alerting instead;

@@ -1,6 +1,7 @@
 /**
- * Table test over the bounce and complaint fixtures: what the parser makes of each (src/feedback/reports/report.ts).
- * Classification of the parsed replies is checked too, against the shipped rules file.
+ * Table test over the bounce and complaint fixtures: what the parser makes of each
+ * (src/feedback/reports/report.ts). Classification of the parsed replies is checked too, against the shipped
+ * rules file.
  */
 import { describe, expect, it } from 'vitest';
 import { classifyDsnRecipient } from '../../../src/feedback/ingest/ingest.js';

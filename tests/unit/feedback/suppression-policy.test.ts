@@ -1,6 +1,6 @@
 /**
- * The suppression rule (src/feedback/suppression/policy.ts) against a real Redis under a unique prefix, and the
- * bounce MX's recipient check (src/smtp/bounce-server.ts).
+ * The suppression rule (src/feedback/suppression/policy.ts) against a real Redis under a unique prefix, and
+ * the bounce MX's recipient check (src/smtp/bounce-server.ts).
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,6 +1,6 @@
 /**
- * The registered-source check for reports without a signed VERP (src/feedback/ingest/trust.ts): the connecting
- * address against `feedback.fblSources.ips`, and a DKIM signature over the whole report by one of
+ * The registered-source check for reports without a signed VERP (src/feedback/ingest/trust.ts): the
+ * connecting address against `feedback.fblSources.ips`, and a DKIM signature over the whole report by one of
  * `feedback.fblSources.dkimDomains`, its key served by the loopback DNS server.
  */
 import { generateKeyPairSync } from 'node:crypto';
