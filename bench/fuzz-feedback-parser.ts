@@ -1,13 +1,13 @@
 /**
- * Long fuzz run of the report parser (src/feedback/report.ts), outside the test suite: mutated fixtures
- * (tests/helpers/report-mutations.ts, the same mutations the property test uses, with far more runs) are
- * parsed one by one and the outcomes counted. The parser must never reject and never answer
+ * Long fuzz run of the report parser (src/feedback/reports/report.ts), outside the test suite: mutated
+ * fixtures (tests/helpers/report-mutations.ts, the same mutations the property test uses, with far more runs)
+ * are parsed one by one and the outcomes counted. The parser must never reject and never answer
  * `internal-error` (an exception it caught); the exit code is 1 when it did.
  *
  *   npx tsx bench/fuzz-feedback-parser.ts [runs=10000] [seed]
  */
 import fc from 'fast-check';
-import { parseReport } from '../src/feedback/report.js';
+import { parseReport } from '../src/feedback/reports/report.js';
 import { verpAddress } from '../src/lib/verp.js';
 import { fixtureNames, loadFixture } from '../tests/helpers/feedback-fixtures.js';
 import { mutation } from '../tests/helpers/report-mutations.js';

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { dnsRecordFor, generateDkimKey, loadPrivateKey, type DkimAlgorithm } from '../dkim/keys.js';
-import { classifyReply, loadBounceRules, parseReply } from '../feedback/rules.js';
+import { classifyReply, loadBounceRules, parseReply } from '../feedback/classify/rules.js';
 import { exportCsv, importSuppressionCsv } from '../admin/suppressions.js';
 import { normalizeAddress, normalizeDomain } from '../lib/address.js';
 import { KurirError } from '../lib/errors.js';

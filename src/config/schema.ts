@@ -47,7 +47,7 @@ const credentialScope = {
   limits: credentialLimitsSchema.optional(),
 };
 
-/** Timeline events a webhook can receive (src/feedback/webhook-events.ts). */
+/** Timeline events a webhook can receive (src/webhooks/events.ts). */
 export const WEBHOOK_EVENT_TYPES = ['delivered', 'deferred', 'bounced', 'complained', 'expired', 'suppressed'] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
@@ -263,7 +263,7 @@ export const configSchema = z
     shaping: shapingSchema,
     feedback: z
       .object({
-        /** Bounce classification rules (src/feedback/rules.ts); relative to the working directory. */
+        /** Bounce classification rules (src/feedback/classify/rules.ts); relative to the working directory. */
         rulesFile: z.string().min(1).default('config/bounce-rules.yaml'),
         /** The bounce MX (role `feedback`): DSNs to VERP addresses and ARF reports to `fblAddress`@bounce.domain. */
         host: z.string().default('127.0.0.1'),
@@ -275,7 +275,7 @@ export const configSchema = z
         maxMessageBytes: z.number().int().min(1024).default(2 * 1024 * 1024),
         socketTimeoutSeconds: durationSeconds.default(60),
         /**
-         * Registered feedback loops (src/feedback/trust.ts): a report to fblAddress whose original carries no
+         * Registered feedback loops (src/feedback/ingest/trust.ts): a report to fblAddress whose original carries no
          * signed VERP is used only when it comes from one of these — DKIM-signed (pass) by one of `dkimDomains`
          * (or a subdomain), or delivered from one of `ips`. Anything else is counted and ignored.
          */
@@ -290,7 +290,7 @@ export const configSchema = z
         softBounceThreshold: z.number().int().min(1).default(3),
         /** …within this many days. */
         softBounceWindowDays: z.number().positive().default(7),
-        /** Amazon SES bounce/complaint notifications via SNS at POST /v1/feedback/ses (role api; src/feedback/esp-ses.ts). */
+        /** Amazon SES bounce/complaint notifications via SNS at POST /v1/feedback/ses (role api; src/esp/ses.ts). */
         ses: z
           .object({
             /** SNS topics whose notifications are accepted; empty = the endpoint is off (404). */
@@ -307,7 +307,7 @@ export const configSchema = z
           })
           .strict()
           .default({}),
-        /** Mailgun event webhooks (failed, complained) at POST /v1/feedback/mailgun (role api; src/feedback/esp-mailgun.ts). */
+        /** Mailgun event webhooks (failed, complained) at POST /v1/feedback/mailgun (role api; src/esp/mailgun.ts). */
         mailgun: z
           .object({
             /** The HTTP webhook signing key from Mailgun's dashboard; null = the endpoint is off (404). */

@@ -1,7 +1,7 @@
 /**
  * ESP notification endpoints for smarthost mode (role `api`): `POST /v1/feedback/ses` (Amazon SES via
  * SNS) and `POST /v1/feedback/mailgun` (Mailgun event webhooks). No Bearer key: each request proves
- * itself by the provider's signature (src/feedback/esp-ses.ts, src/feedback/esp-mailgun.ts). A route is
+ * itself by the provider's signature (src/esp/ses.ts, src/esp/mailgun.ts). A route is
  * only registered when its provider is configured, so an unconfigured one answers 404.
  *
  * Answers: 200 once the notification is applied, ignored (not about a failure, unknown message, …),
@@ -10,9 +10,9 @@
  * Kurir cannot check or store it now (signing certificate unreachable, Redis down), so it is retried.
  */
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import type { MailgunFeedback } from '../feedback/esp-mailgun.js';
-import type { SesFeedback } from '../feedback/esp-ses.js';
-import type { EspRejectReason, EspResult } from '../feedback/ingest.js';
+import type { MailgunFeedback } from '../esp/mailgun.js';
+import type { SesFeedback } from '../esp/ses.js';
+import type { EspRejectReason, EspResult } from '../feedback/ingest/ingest.js';
 import { KurirError, type ErrorCode } from '../lib/errors.js';
 import { errorSchema } from './schemas.js';
 

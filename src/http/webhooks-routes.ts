@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Config } from '../config/schema.js';
-import { webhookTargets, type WebhookTarget } from '../feedback/webhook-events.js';
+import { webhookTargets, type WebhookTarget } from '../webhooks/events.js';
 import { KurirError } from '../lib/errors.js';
 import type { WebhookStore } from '../store/webhook-store.js';
 import { credentialOf } from './auth.js';

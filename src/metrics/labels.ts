@@ -16,31 +16,8 @@ export type QueueState = (typeof QUEUE_STATES)[number];
 export const DELIVERY_RESULTS = ['delivered', 'deferred', 'bounced', 'expired'] as const;
 export type DeliveryResult = (typeof DELIVERY_RESULTS)[number];
 
-/**
- * Outcome categories: the `category` values of config/bounce-rules.yaml (src/feedback/rules.ts validates
- * rules against this list). A delivered attempt uses "none"; 5.7.x auth/DMARC/PTR replies are "policy";
- * a message whose lifetime ran out is "message-expired".
- */
-export const DELIVERY_CATEGORIES = [
-  'none',
-  'invalid-recipient',
-  'bad-domain',
-  'mailbox-full',
-  'inactive-mailbox',
-  'policy',
-  'spam-block',
-  'rate-limit',
-  'greylist',
-  'network',
-  'dns',
-  'protocol',
-  'message-expired',
-  'other',
-] as const;
-export type DeliveryCategory = (typeof DELIVERY_CATEGORIES)[number];
-
-export const BOUNCE_TYPES = ['hard', 'soft'] as const;
-export type BounceType = (typeof BOUNCE_TYPES)[number];
+/** Outcome categories (`category` labels) and bounce types, shared with the bounce rules. */
+export { BOUNCE_TYPES, DELIVERY_CATEGORIES, type BounceType, type DeliveryCategory } from '../lib/outcome-categories.js';
 
 export const PLACEMENT_FOLDERS = ['inbox', 'spam', 'missing'] as const;
 export type PlacementFolder = (typeof PLACEMENT_FOLDERS)[number];

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { normalizeHeaderMessageId } from '../lib/message-id.js';
 import type { Keys } from './keys.js';
 import {
   FINAL_RECIPIENT_STATUSES,
@@ -22,13 +23,6 @@ redis.call('SET', KEYS[5], ARGV[4], 'EX', ARGV[5])
 redis.call('ZADD', KEYS[6], ARGV[6], ARGV[4])
 for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
 return 1`;
-
-/** A Message-ID header as the index keys it: without angle brackets or spaces, lower-cased. */
-export function normalizeHeaderMessageId(value: string | undefined): string | undefined {
-  if (!value) return undefined;
-  const m = /<([^<>\s]{1,500})>/.exec(value) ?? /([^<>\s]{1,500})/.exec(value);
-  return m ? m[1].toLowerCase() : undefined;
-}
 
 export interface RecipientUpdate {
   address: string;

@@ -48,7 +48,7 @@ export type TimelineEvent =
       reply: string;
       category: string;
       host?: string;
-      /** Set for a bounce reported after delivery (a DSN at the bounce MX, src/feedback/ingest.ts). */
+      /** Set for a bounce reported after delivery (a DSN at the bounce MX, src/feedback/ingest/ingest.ts). */
       async?: true;
       bounceType?: 'hard' | 'soft';
       /** RFC 3463 status from the DSN, e.g. `5.1.1`. */

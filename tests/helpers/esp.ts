@@ -3,13 +3,13 @@
  * - an HTTPS server on 127.0.0.1 playing `sns.<region>.amazonaws.com`: it serves the signing certificate
  *   (self-signed, from tests/helpers/tls.ts) and records SubscribeURL confirmations;
  * - SNS envelopes signed with that certificate's key (SignatureVersion 1 or 2), built from the AWS
- *   documentation independently of src/feedback/sns-signature.ts;
+ *   documentation independently of src/esp/sns-signature.ts;
  * - SES notification bodies and Mailgun webhook bodies with valid signatures.
  */
 import { createHmac, createSign, randomUUID } from 'node:crypto';
 import { createServer, get } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { HttpGet } from '../../src/feedback/sns-signature.js';
+import type { HttpGet } from '../../src/esp/sns-signature.js';
 import { selfSignedCert } from './tls.js';
 
 export const TEST_TOPIC = 'arn:aws:sns:eu-west-1:123456789012:kurir-ses-feedback';

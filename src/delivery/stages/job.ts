@@ -5,8 +5,8 @@
  * before it is needed.
  */
 import type { Config, Priority } from '../../config/schema.js';
-import type { DeliveryFeedbackHook } from '../../feedback/delivery-feedback.js';
-import type { BounceRules } from '../../feedback/rules.js';
+import type { DeliveryFeedbackHook } from '../../feedback/suppression/delivery-feedback.js';
+import type { BounceRules } from '../../feedback/classify/rules.js';
 import { domainOf } from '../../lib/address.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
@@ -34,7 +34,7 @@ export interface DeliveryDeps {
   gate: ShapingGate;
   /** Replaceable for tests of the processor alone; defaults to a real SMTP transaction. */
   send?: typeof sendMessage;
-  /** Suppression on hard bounces (src/feedback/delivery-feedback.ts); absent in processor-only tests. */
+  /** Suppression on hard bounces (src/feedback/suppression/delivery-feedback.ts); absent in processor-only tests. */
   feedback?: DeliveryFeedbackHook;
   /** Outbound MTA-STS (when `delivery.mtaSts.enabled`); only used for delivery to MX hosts, never to a smarthost. */
   mtaSts?: MtaStsPolicies;

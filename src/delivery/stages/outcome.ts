@@ -4,7 +4,7 @@
  * of the attempt. Record: the outcomes become metrics, suppressions (feedback) and, in one store
  * transaction, recipient states and timeline events; the store's event sink queues the webhooks.
  */
-import { classifyReply, type BounceRules } from '../../feedback/rules.js';
+import { classifyReply, type BounceRules } from '../../feedback/classify/rules.js';
 import { whileUnavailable } from '../../lib/while-unavailable.js';
 import type { RecipientUpdate } from '../../store/message-store.js';
 import type { RecipientStatus, TimelineEvent } from '../../store/types.js';

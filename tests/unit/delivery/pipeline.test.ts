@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDelivery, type DeliveryDeps, type DeliveryJob } from '../../../src/delivery/pipeline.js';
 import { createResolver } from '../../../src/delivery/resolver.js';
-import { loadBounceRules } from '../../../src/feedback/rules.js';
+import { loadBounceRules } from '../../../src/feedback/classify/rules.js';
 import { newMessageId } from '../../../src/lib/ids.js';
 import { createLogger } from '../../../src/lib/logger.js';
 import { createMetrics } from '../../../src/metrics/metrics.js';

@@ -1,5 +1,5 @@
 /**
- * Property tests of the report parser's boundary (src/feedback/report.ts): random bytes and mutated
+ * Property tests of the report parser's boundary (src/feedback/reports/report.ts): random bytes and mutated
  * fixtures (tests/helpers/report-mutations.ts: truncated, bytes flipped, headers deleted, huge headers,
  * binary parts, empty / duplicated / garbage Content-Type, Content-Disposition, Content-Transfer-Encoding,
  * boundary and charset, deep nesting) never make it throw, reject or fail internally; it answers a DSN,
@@ -8,11 +8,11 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseFeedbackReport } from '../../../src/feedback/arf.js';
-import { parseDeliveryStatus } from '../../../src/feedback/dsn.js';
-import { parsePlainBounce } from '../../../src/feedback/plain-bounce.js';
-import { originalRefs } from '../../../src/feedback/mime.js';
-import { parseReport, UNUSABLE_REASONS, type FeedbackReport } from '../../../src/feedback/report.js';
+import { parseFeedbackReport } from '../../../src/feedback/reports/arf.js';
+import { parseDeliveryStatus } from '../../../src/feedback/reports/dsn.js';
+import { parsePlainBounce } from '../../../src/feedback/reports/plain-bounce.js';
+import { originalRefs } from '../../../src/feedback/reports/mime.js';
+import { parseReport, UNUSABLE_REASONS, type FeedbackReport } from '../../../src/feedback/reports/report.js';
 import { verpAddress } from '../../../src/lib/verp.js';
 import { fixtureNames, loadFixture } from '../../helpers/feedback-fixtures.js';
 import { mutation } from '../../helpers/report-mutations.js';

@@ -1,12 +1,12 @@
 /**
- * Table test over the bounce and complaint fixtures: what the parser makes of each (src/feedback/report.ts).
- * Classification of the parsed replies is checked too, against the shipped rules file.
+ * Table test over the bounce and complaint fixtures: what the parser makes of each
+ * (src/feedback/reports/report.ts). Classification of the parsed replies is checked too, against the shipped
+ * rules file.
  */
 import { describe, expect, it } from 'vitest';
-import { classifyDsnRecipient } from '../../../src/feedback/ingest.js';
-import { parseReport, type FeedbackReport } from '../../../src/feedback/report.js';
-import { loadBounceRules } from '../../../src/feedback/rules.js';
-import { rulesClassifier } from '../../../src/feedback/suppression.js';
+import { classifyDsnRecipient } from '../../../src/feedback/ingest/ingest.js';
+import { parseReport, type FeedbackReport } from '../../../src/feedback/reports/report.js';
+import { loadBounceRules, rulesClassifier } from '../../../src/feedback/classify/rules.js';
 import { verpAddress } from '../../../src/lib/verp.js';
 import { fixtureNames, loadFixture } from '../../helpers/feedback-fixtures.js';
 

@@ -14,7 +14,7 @@ import {
   parseReply,
   type BounceCategory,
   type ReplyInput,
-} from '../../../src/feedback/rules.js';
+} from '../../../src/feedback/classify/rules.js';
 
 const rules = loadBounceRules('config/bounce-rules.yaml');
 

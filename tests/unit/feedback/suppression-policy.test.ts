@@ -1,11 +1,11 @@
 /**
- * The suppression rule (src/feedback/suppression.ts) against a real Redis under a unique prefix, and the
- * bounce MX's recipient check (src/feedback/bounce-server.ts).
+ * The suppression rule (src/feedback/suppression/policy.ts) against a real Redis under a unique prefix, and
+ * the bounce MX's recipient check (src/smtp/bounce-server.ts).
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkRecipient } from '../../../src/feedback/bounce-server.js';
-import { SuppressionPolicy, type Classification } from '../../../src/feedback/suppression.js';
+import { checkRecipient } from '../../../src/smtp/bounce-server.js';
+import { SuppressionPolicy, type Classification } from '../../../src/feedback/suppression/policy.js';
 import { createLogger } from '../../../src/lib/logger.js';
 import { verpAddress } from '../../../src/lib/verp.js';
 import { createMetrics } from '../../../src/metrics/metrics.js';

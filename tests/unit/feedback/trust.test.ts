@@ -1,6 +1,6 @@
 /**
- * The registered-source check for reports without a signed VERP (src/feedback/trust.ts): the connecting
- * address against `feedback.fblSources.ips`, and a DKIM signature over the whole report by one of
+ * The registered-source check for reports without a signed VERP (src/feedback/ingest/trust.ts): the
+ * connecting address against `feedback.fblSources.ips`, and a DKIM signature over the whole report by one of
  * `feedback.fblSources.dkimDomains`, its key served by the loopback DNS server.
  */
 import { generateKeyPairSync } from 'node:crypto';
@@ -8,7 +8,7 @@ import { dkimSign } from 'mailauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema } from '../../../src/config/schema.js';
 import { createResolver } from '../../../src/delivery/resolver.js';
-import { createSourceVerifier } from '../../../src/feedback/trust.js';
+import { createSourceVerifier } from '../../../src/feedback/ingest/trust.js';
 import { startDnsServer, type DnsServer } from '../../helpers/dns-server.js';
 
 const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });

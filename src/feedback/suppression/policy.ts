@@ -1,7 +1,8 @@
 /**
  * The one place that decides whether a failure or a complaint suppresses a recipient, used by both the
  * synchronous path (a 5xx at delivery, src/delivery/stages/outcome.ts) and the asynchronous one (DSNs and ARF
- * reports at the bounce MX, and ESP notifications from SES or Mailgun — all through src/feedback/ingest.ts):
+ * reports at the bounce MX, and ESP notifications from SES or Mailgun — all through
+ * src/feedback/ingest/ingest.ts):
  *
  * - sender-side categories (policy, spam-block, … — `senderSide` from config/bounce-rules.yaml) never
  *   suppress: they mean Kurir's own reputation or setup is broken, and are counted for alerting instead;
@@ -14,22 +15,14 @@
  * - a complaint (ARF abuse/fraud/virus/other, or an ESP's complaint) suppresses with reason `complaint`.
  */
 import type { Redis } from 'ioredis';
-import type { Config } from '../config/schema.js';
-import type { Logger } from '../lib/logger.js';
-import type { Metrics } from '../metrics/metrics.js';
-import type { Keys } from '../store/keys.js';
-import type { SuppressionStore } from '../store/suppression-store.js';
-import { classifyReply, type BounceRules, type Classification, type ReplyInput } from './rules.js';
+import type { Config } from '../../config/schema.js';
+import type { Logger } from '../../lib/logger.js';
+import type { Metrics } from '../../metrics/metrics.js';
+import type { Keys } from '../../store/keys.js';
+import type { SuppressionStore } from '../../store/suppression-store.js';
+import type { Classification } from '../classify/rules.js';
 
 export type { Classification };
-
-/** Classifies one reply; the gateway builds it from the loaded rules file. */
-export type ReplyClassifier = (reply: ReplyInput) => Classification;
-
-/** A classifier over a loaded rules file. */
-export function rulesClassifier(rules: BounceRules): ReplyClassifier {
-  return (reply) => classifyReply(rules, reply);
-}
 
 /** Where a failure or complaint was learnt: delivery (smtp), the bounce MX (dsn, arf), or an ESP's notification (ses, mailgun). */
 export type SuppressionSource = 'smtp' | 'dsn' | 'arf' | 'ses' | 'mailgun';

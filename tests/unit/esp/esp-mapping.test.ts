@@ -3,10 +3,9 @@
  * sender-side, and Mailgun's signature check. Table tests, no I/O besides reading the rules file.
  */
 import { describe, expect, it } from 'vitest';
-import { checkMailgunSignature, mailgunSignature, parseMailgunEvent } from '../../../src/feedback/esp-mailgun.js';
-import { classifySesRecipient, parseSesNotification } from '../../../src/feedback/esp-ses.js';
-import { loadBounceRules } from '../../../src/feedback/rules.js';
-import { rulesClassifier } from '../../../src/feedback/suppression.js';
+import { checkMailgunSignature, mailgunSignature, parseMailgunEvent } from '../../../src/esp/mailgun.js';
+import { classifySesRecipient, parseSesNotification } from '../../../src/esp/ses.js';
+import { loadBounceRules, rulesClassifier } from '../../../src/feedback/classify/rules.js';
 import { mailgunComplained, mailgunFailed, sesBounce, sesComplaint } from '../../helpers/esp.js';
 
 const classify = rulesClassifier(loadBounceRules());

@@ -4,8 +4,8 @@
  * binary parts, huge headers): parse failures are results, not exceptions.
  *
  * One pass of mailparser splits the MIME tree (message/delivery-status and message/feedback-report parts
- * are kept as parts, embedded originals as attachments); src/feedback/dsn.ts and src/feedback/arf.ts read
- * the parts' fields, and plain-text bounces are read from the text.
+ * are kept as parts, embedded originals as attachments); src/feedback/reports/dsn.ts and
+ * src/feedback/reports/arf.ts read the parts' fields, and plain-text bounces are read from the text.
  */
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { COMPLAINT_TYPES, parseFeedbackReport, type FeedbackFields } from './arf.js';

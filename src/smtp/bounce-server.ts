@@ -16,7 +16,7 @@ import { createDataCollector } from '../lib/collect-data.js';
 import type { Logger } from '../lib/logger.js';
 import { parseVerp } from '../lib/verp.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { FeedbackIngest } from './ingest.js';
+import type { FeedbackIngest } from '../feedback/ingest/ingest.js';
 
 export interface BounceServerDeps {
   config: Config;

@@ -17,12 +17,11 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config/schema.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
+import { normalizeHeaderMessageId } from '../lib/message-id.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Keys } from '../store/keys.js';
-import { normalizeHeaderMessageId } from '../store/message-store.js';
-import type { EspRejectReason, EspResult, FeedbackIngest, IgnoreReason, ProviderReport, ReportContext } from './ingest.js';
-import { extractEnhanced, SENDER_SIDE_CATEGORIES } from './rules.js';
-import type { ReplyClassifier } from './suppression.js';
+import type { EspRejectReason, EspResult, FeedbackIngest, IgnoreReason, ProviderReport, ReportContext } from '../feedback/ingest/ingest.js';
+import { extractEnhanced, SENDER_SIDE_CATEGORIES, type ReplyClassifier } from '../feedback/classify/rules.js';
 
 /** What every ESP notification handler needs (SES and Mailgun extend it). */
 export interface EspFeedbackDeps {

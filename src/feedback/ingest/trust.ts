@@ -1,7 +1,7 @@
 /**
  * Whether a report at the bounce MX comes from a registered feedback-loop source, for reports whose
- * original carries no signed VERP (src/feedback/ingest.ts decides when that matters). What the listener can
- * verify about the sender of a report:
+ * original carries no signed VERP (src/feedback/ingest/ingest.ts decides when that matters). What the
+ * listener can verify about the sender of a report:
  *
  * - the TCP peer address (`feedback.fblSources.ips`, addresses or CIDR ranges): cannot be forged over TCP;
  *   right for a provider that publishes the addresses its feedback loop sends from, or for an internal relay;
@@ -14,7 +14,7 @@
  */
 import { BlockList, isIP } from 'node:net';
 import { dkimVerify, type DnsResolver } from 'mailauth';
-import type { Config } from '../config/schema.js';
+import type { Config } from '../../config/schema.js';
 
 /** What the source check found; `detail` is for the log. */
 export type SourceVerdict = { trusted: true; by: 'dkim' | 'ip'; detail: string } | { trusted: false; detail: string };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildPayload, signatureHeader, verifySignature, webhookTargets } from '../../../src/feedback/webhook-events.js';
+import { buildPayload, signatureHeader, verifySignature, webhookTargets } from '../../../src/webhooks/events.js';
 import type { MessageRecord } from '../../../src/store/types.js';
 
 const record: MessageRecord = {

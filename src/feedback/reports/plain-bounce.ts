@@ -1,9 +1,9 @@
 /**
  * Non-standard plain-text bounces: tries the known layouts in turn — today's MTAs and providers
- * (src/feedback/plain-layouts.ts: Postfix, Exim, Exchange / Office 365, Gmail, Yahoo), then older ones
- * (src/feedback/plain-layouts-legacy.ts: qmail, Courier, Sendmail, MDaemon, Domino, GroupWise, Exchange
- * 2003) — and, for a message that looks like a bounce, a generic "mailer-daemon with an SMTP reply" shape.
- * Pure functions over text; nothing here throws.
+ * (src/feedback/reports/plain-layouts.ts: Postfix, Exim, Exchange / Office 365, Gmail, Yahoo), then older
+ * ones (src/feedback/reports/plain-layouts-legacy.ts: qmail, Courier, Sendmail, MDaemon, Domino, GroupWise,
+ * Exchange 2003) — and, for a message that looks like a bounce, a generic "mailer-daemon with an SMTP reply"
+ * shape. Pure functions over text; nothing here throws.
  */
 import type { DsnAction, PlainBounce } from './bounce-types.js';
 import { entry } from './bounce-text.js';

@@ -2,7 +2,7 @@
  * Abuse Reporting Format (RFC 5965; RFC 6650 for not-spam, RFC 6591 for auth-failure): the fields of a
  * `message/feedback-report` part. Provider variants (Microsoft JMRP, Yahoo, AOL) use the same part with
  * `Version: 0.1` and often redact the recipient; the original message's headers then carry the hints
- * (src/feedback/mime.ts originalRefs). Pure functions over text; nothing here throws.
+ * (src/feedback/reports/mime.ts originalRefs). Pure functions over text; nothing here throws.
  */
 import { addressOf, field, fieldValues, parseFieldGroups, stripTypePrefix } from './mime.js';
 

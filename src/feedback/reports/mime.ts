@@ -4,7 +4,7 @@
  * references to the original message (Message-ID, VERP return path) that let a report be matched to it.
  * Nothing here throws on any input, and every scan is linear and bounded.
  */
-import { normalizeHeaderMessageId } from '../store/message-store.js';
+import { normalizeHeaderMessageId } from '../../lib/message-id.js';
 
 /** One `Name: value` field; the name lower-cased, the value unfolded and trimmed. */
 export interface FieldLine {

@@ -1,8 +1,8 @@
 /**
  * Plain-text bounce layouts of the MTAs and mailbox providers met most today: Postfix, Exim,
  * Exchange / Outlook / Office 365, Gmail and Yahoo. Each reader returns null when its layout is not there.
- * src/feedback/plain-bounce.ts tries them in turn (with the older layouts of plain-layouts-legacy.ts).
- * Pure functions over text; nothing here throws.
+ * src/feedback/reports/plain-bounce.ts tries them in turn (with the older layouts of
+ * plain-layouts-legacy.ts). Pure functions over text; nothing here throws.
  */
 import type { DsnAction, DsnRecipient, PlainBounce } from './bounce-types.js';
 import { ADDR, MAX_RECIPIENTS, entry, lines, linesAfter } from './bounce-text.js';

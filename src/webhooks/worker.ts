@@ -30,7 +30,7 @@ import {
   webhookEventId,
   webhookTargets,
   type WebhookTarget,
-} from './webhook-events.js';
+} from './events.js';
 
 export interface WebhookWorkerDeps {
   config: Config;

@@ -11,7 +11,7 @@ import {
   verifySnsMessage,
   type CertFetcher,
   type SnsMessage,
-} from '../../../src/feedback/sns-signature.js';
+} from '../../../src/esp/sns-signature.js';
 import { snsNotification, snsStringToSign, snsSubscriptionConfirmation, startSnsServer, type SnsServer } from '../../helpers/esp.js';
 
 const LOCAL = /^127\.0\.0\.1$/;

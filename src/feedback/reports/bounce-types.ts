@@ -1,7 +1,7 @@
 /**
  * What a bounce report says about its recipients, whichever reader found it: the RFC 3464 field reader
- * (src/feedback/dsn.ts) and the plain-text layouts (src/feedback/plain-bounce.ts) both produce these.
- * Types only; this module imports nothing, so the readers depend on it and not on each other.
+ * (src/feedback/reports/dsn.ts) and the plain-text layouts (src/feedback/reports/plain-bounce.ts) both
+ * produce these. Types only; this module imports nothing, so the readers depend on it and not on each other.
  */
 
 export type DsnAction = 'failed' | 'delayed' | 'delivered' | 'relayed' | 'expanded';

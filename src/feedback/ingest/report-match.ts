@@ -1,15 +1,15 @@
 /**
  * Which message, and which of its recipients, a report is about — using only what can be verified
  * (docs/feedback-trust.md): the signed VERP the report was delivered to, the signed VERP in the original's
- * headers, or — for a report from a registered feedback-loop source (src/feedback/trust.ts) — X-Kurir-Id
- * or Message-ID. Only recipients of the matched message are ever returned.
+ * headers, or — for a report from a registered feedback-loop source (src/feedback/ingest/trust.ts) —
+ * X-Kurir-Id or Message-ID. Only recipients of the matched message are ever returned.
  */
-import type { Config } from '../config/schema.js';
-import { parseVerp } from '../lib/verp.js';
-import type { MessageStore } from '../store/message-store.js';
-import type { MessageRecord } from '../store/types.js';
-import type { DsnRecipient } from './bounce-types.js';
-import type { OriginalRefs } from './mime.js';
+import type { Config } from '../../config/schema.js';
+import { parseVerp } from '../../lib/verp.js';
+import type { MessageStore } from '../../store/message-store.js';
+import type { MessageRecord } from '../../store/types.js';
+import type { DsnRecipient } from '../reports/bounce-types.js';
+import type { OriginalRefs } from '../reports/mime.js';
 import type { SourceVerdict } from './trust.js';
 
 /** What matching reads: the message store, the bounce domain and the VERP secret. */

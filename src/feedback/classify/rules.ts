@@ -10,8 +10,8 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z, type ZodIssue } from 'zod';
-import { ConfigError } from '../config/load.js';
-import { DELIVERY_CATEGORIES, type BounceType, type DeliveryCategory } from '../metrics/metrics.js';
+import { ConfigError } from '../../config/load.js';
+import { DELIVERY_CATEGORIES, type BounceType, type DeliveryCategory } from '../../lib/outcome-categories.js';
 
 export const DEFAULT_BOUNCE_RULES_FILE = 'config/bounce-rules.yaml';
 
@@ -234,4 +234,12 @@ export function classifyReply(rules: BounceRules, input: ReplyInput): Classifica
   }
   // Unreachable with a validated file (it ends in a catch-all); kept total for hand-built rule sets.
   return { ...FALLBACK, type: temporary || input.code === null ? 'soft' : 'hard' };
+}
+
+/** Classifies one reply; the gateway builds it from the loaded rules file. */
+export type ReplyClassifier = (reply: ReplyInput) => Classification;
+
+/** A classifier over a loaded rules file. */
+export function rulesClassifier(rules: BounceRules): ReplyClassifier {
+  return (reply) => classifyReply(rules, reply);
 }

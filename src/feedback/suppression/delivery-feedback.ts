@@ -4,9 +4,10 @@
  * suppression is stored): a permanent refusal (5xx) goes through the same SuppressionPolicy as an
  * asynchronous bounce, and a delivery ends the address's run of soft failures. Never throws.
  */
-import type { Logger } from '../lib/logger.js';
-import type { MessageRecord, RecipientStatus, TimelineEvent } from '../store/types.js';
-import type { ReplyClassifier, SuppressionPolicy } from './suppression.js';
+import type { Logger } from '../../lib/logger.js';
+import type { MessageRecord, RecipientStatus, TimelineEvent } from '../../store/types.js';
+import type { ReplyClassifier } from '../classify/rules.js';
+import type { SuppressionPolicy } from './policy.js';
 
 /** One recipient's outcome of a delivery attempt, as the processor recorded it. */
 export interface SyncOutcome {

@@ -1,12 +1,13 @@
 /**
- * Applies a bounce or complaint report received at the bounce MX: parse (src/feedback/report.ts), find the
- * message, find the recipient(s) among the message's own recipients, classify (config/bounce-rules.yaml),
- * then record timeline events, recipient states, metrics and suppressions (src/feedback/suppression.ts).
+ * Applies a bounce or complaint report received at the bounce MX: parse (src/feedback/reports/report.ts),
+ * find the message, find the recipient(s) among the message's own recipients, classify
+ * (config/bounce-rules.yaml), then record timeline events, recipient states, metrics and suppressions
+ * (src/feedback/suppression/policy.ts).
  *
  * Trust (docs/feedback-trust.md): a report is about a message only when that can be verified — the signed
  * VERP it was delivered to (checked at RCPT), or the signed VERP in the original's headers (Return-Path,
  * Original-Mail-From); a report with neither is used only when it comes from a registered feedback-loop
- * source (src/feedback/trust.ts), and then X-Kurir-Id or Message-ID name the message. Anything else is
+ * source (src/feedback/ingest/trust.ts), and then X-Kurir-Id or Message-ID name the message. Anything else is
  * counted (`unverified-complaint`, `unverified-bounce`, `forged-verp`) and changes nothing.
  *
  * Reports an ESP already parsed (SES via SNS, Mailgun: src/feedback/esp-*.ts) enter through
@@ -16,19 +17,20 @@
  * address. A report that cannot be used is an outcome (`ignored` with a reason), counted and logged, never
  * an exception; only infrastructure failures (Redis) throw, so the sender retries later.
  */
-import type { Config } from '../config/schema.js';
-import { domainOf } from '../lib/address.js';
-import type { Clock } from '../lib/clock.js';
-import type { Logger } from '../lib/logger.js';
-import type { Metrics } from '../metrics/metrics.js';
-import type { ProviderMap } from '../metrics/provider.js';
-import type { MessageStore, RecipientUpdate } from '../store/message-store.js';
-import type { MessageRecord, RecipientState, TimelineEvent } from '../store/types.js';
-import type { DsnRecipient } from './dsn.js';
-import { findReply, type OriginalRefs } from './mime.js';
+import type { Config } from '../../config/schema.js';
+import { domainOf } from '../../lib/address.js';
+import type { Clock } from '../../lib/clock.js';
+import type { Logger } from '../../lib/logger.js';
+import type { Metrics } from '../../metrics/metrics.js';
+import type { ProviderMap } from '../../metrics/provider.js';
+import type { MessageStore, RecipientUpdate } from '../../store/message-store.js';
+import type { MessageRecord, RecipientState, TimelineEvent } from '../../store/types.js';
+import type { DsnRecipient } from '../reports/dsn.js';
+import { findReply, type OriginalRefs } from '../reports/mime.js';
 import { findMessage, recipientOf, resolveComplainers, resolveDsnRecipients } from './report-match.js';
-import { parseReport, type ArfReport, type DsnReport, type UnusableReason } from './report.js';
-import type { Classification, ReplyClassifier, SuppressionPolicy, SuppressionSource } from './suppression.js';
+import { parseReport, type ArfReport, type DsnReport, type UnusableReason } from '../reports/report.js';
+import type { Classification, ReplyClassifier } from '../classify/rules.js';
+import type { SuppressionPolicy, SuppressionSource } from '../suppression/policy.js';
 import type { SourceVerifier } from './trust.js';
 
 export const INGEST_IGNORE_REASONS = ['unknown-message', 'forged-verp', 'unverified-complaint', 'unverified-bounce', 'unknown-recipient', 'no-failure'] as const;
@@ -45,7 +47,7 @@ export interface IngestDeps {
   logger: Logger;
   clock: Clock;
   verpSecret: string;
-  /** Registered feedback-loop sources (src/feedback/trust.ts); without it no report lacking a signed VERP is used. */
+  /** Registered feedback-loop sources (src/feedback/ingest/trust.ts); without it no report lacking a signed VERP is used. */
   verifySource?: SourceVerifier;
 }
 
@@ -89,7 +91,7 @@ export interface FailureItem {
 
 /**
  * A bounce or complaint an ESP reported, already parsed and classified by its adapter
- * (src/feedback/esp-ses.ts, src/feedback/esp-mailgun.ts). `original` names the message: VERP candidates
+ * (src/esp/ses.ts, src/esp/mailgun.ts). `original` names the message: VERP candidates
  * (verified here), Message-ID, X-Kurir-Id.
  */
 export type ProviderReport =
@@ -99,7 +101,7 @@ export type ProviderReport =
 /** Why an ESP notification was refused before it was read (a bounded metric label set). */
 export type EspRejectReason = 'malformed' | 'unknown-topic' | 'unsupported-version' | 'bad-cert-url' | 'cert-unavailable' | 'cert-expired' | 'bad-signature' | 'stale' | 'replayed';
 
-/** What became of one ESP notification (src/feedback/esp-ses.ts, src/feedback/esp-mailgun.ts); the HTTP layer maps it to a status. */
+/** What became of one ESP notification (src/esp/ses.ts, src/esp/mailgun.ts); the HTTP layer maps it to a status. */
 export type EspResult =
   | { result: 'applied' | 'ignored'; outcome: IngestOutcome }
   /** Seen before (an SNS redelivery): acknowledged, not applied twice. */

@@ -3,7 +3,7 @@
  * mode: Kurir relays through SES and learns of failures from SES, not from DSNs at its own bounce MX).
  *
  * Order of checks: SNS envelope well-formed → TopicArn allowed (`feedback.ses.topicArns`) → signature
- * (src/feedback/sns-signature.ts) → Timestamp within `maxAgeSeconds` → MessageId not seen before (SNS
+ * (src/esp/sns-signature.ts) → Timestamp within `maxAgeSeconds` → MessageId not seen before (SNS
  * delivers at least once; a redelivery is acknowledged, not applied twice). Then:
  * - SubscriptionConfirmation: confirmed by GET-ing SubscribeURL when `autoConfirm` is on and the URL is
  *   https on an allowed host; otherwise logged for the admin to confirm;
@@ -14,13 +14,12 @@
  * The message is found by the VERP in `mail.source` (our MAIL FROM), else X-Kurir-Id, else Message-ID.
  */
 import type { Logger } from '../lib/logger.js';
-import { normalizeHeaderMessageId } from '../store/message-store.js';
-import type { EspRejectReason, EspResult, FailureItem, IgnoreReason, ProviderReport, ReportContext } from './ingest.js';
-import type { OriginalRefs } from './mime.js';
-import { parseReply, SENDER_SIDE_CATEGORIES, type BounceCategory, type Classification } from './rules.js';
+import { normalizeHeaderMessageId } from '../lib/message-id.js';
+import type { EspRejectReason, EspResult, FailureItem, IgnoreReason, ProviderReport, ReportContext } from '../feedback/ingest/ingest.js';
+import type { OriginalRefs } from '../feedback/reports/mime.js';
+import { parseReply, SENDER_SIDE_CATEGORIES, type BounceCategory, type Classification, type ReplyClassifier } from '../feedback/classify/rules.js';
 import { checkSnsUrl, parseSnsMessage, verifySnsMessage, type CertFetcher, type HttpGet, type SnsMessage } from './sns-signature.js';
-import type { EspFeedbackDeps } from './esp-mailgun.js';
-import type { ReplyClassifier } from './suppression.js';
+import type { EspFeedbackDeps } from './mailgun.js';
 
 export interface SesFeedbackDeps extends EspFeedbackDeps {
   fetchCert: CertFetcher;
