@@ -119,8 +119,11 @@ export class IntakeService {
     const { clock, metrics } = this.deps;
     try {
       const result = await this.acceptInner(sub, clock.now());
-      metrics.intakeAccepted.inc({ interface: sub.iface, priority: sub.priority ?? 'normal' });
-      metrics.intakeBytes.inc({ interface: sub.iface }, sub.raw.length);
+      // An Idempotency-Key replay answers the first acceptance again: it was counted then.
+      if (!result.duplicate) {
+        metrics.intakeAccepted.inc({ interface: sub.iface, priority: sub.priority ?? 'normal' });
+        metrics.intakeBytes.inc({ interface: sub.iface }, sub.raw.length);
+      }
       metrics.intakeDuration.observe({ interface: sub.iface }, (performance.now() - started) / 1000);
       return result;
     } catch (err) {
