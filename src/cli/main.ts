@@ -166,7 +166,7 @@ export async function runCli(argv: string[], ctx: CliContext = { cwd: process.cw
         }
         if (sub === 'remove') return (await suppressions.remove(address)) ? `removed ${address}` : `${address} was not suppressed`;
         const [hit] = await suppressions.check([address]);
-        return hit ? JSON.stringify(hit) : `${address} is not suppressed`;
+        return hit ? JSON.stringify({ ...hit, at: new Date(hit.at).toISOString() }) : `${address} is not suppressed`;
       });
     }
     case 'suppression list': {

@@ -47,7 +47,9 @@ describe('kurir CLI', () => {
 
   it('adds, checks and removes a suppression in Redis', async () => {
     expect(await runCli(['suppression', 'add', 'Gone@Example.org', '--reason', 'hard-bounce'])).toBe('suppressed Gone@example.org');
-    expect(JSON.parse(await runCli(['suppression', 'check', 'gone@example.org']))).toMatchObject({ reason: 'hard-bounce', source: 'cli' });
+    const hit = JSON.parse(await runCli(['suppression', 'check', 'gone@example.org']));
+    expect(hit).toMatchObject({ address: 'Gone@example.org', reason: 'hard-bounce', source: 'cli' });
+    expect(hit.at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
     expect(await runCli(['suppression', 'remove', 'gone@example.org'])).toBe('removed gone@example.org');
     expect(await runCli(['suppression', 'check', 'gone@example.org'])).toBe('gone@example.org is not suppressed');
   });
