@@ -80,8 +80,29 @@ let stored = 0;
 for (const id of ids) if (await redis.exists(`${prefix}:msg:${id}`)) stored++;
 const keysNow = (await redis.keys(`${prefix}:msg:*`)).length;
 const jobs = (await redis.keys(`${prefix}:q:delivery:*`)).filter((k) => /:delivery:[0-9a-z]+_/.test(k)).length;
-await new Promise((r) => setTimeout(r, 5000));
-console.log(JSON.stringify({ clients, megabytes, answers: counts, elapsedMs: Math.round(elapsed), worstHealthzMs: Math.round(worstHealth), peakRssMiB: Math.round(peak), rssAfter5sMiB: Math.round(rss()), accepted: ids.length, acceptedStored: stored, storedMessages: keysNow, jobs }));
+const heapUsedMiB = async (): Promise<number> => {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  return Math.round(Number(/^kurir_nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? 0) / 1048576);
+};
+const heapAtEnd = await heapUsedMiB();
+await new Promise((r) => setTimeout(r, 30_000));
+console.log(
+  JSON.stringify({
+    clients,
+    megabytes,
+    answers: counts,
+    elapsedMs: Math.round(elapsed),
+    worstHealthzMs: Math.round(worstHealth),
+    peakRssMiB: Math.round(peak),
+    heapUsedAtEndMiB: heapAtEnd,
+    rssAfter30sMiB: Math.round(rss()),
+    heapUsedAfter30sMiB: await heapUsedMiB(),
+    accepted: ids.length,
+    acceptedStored: stored,
+    storedMessages: keysNow,
+    jobs,
+  }),
+);
 for (const r of results.filter((x) => x.status !== 202).slice(0, 3)) console.log(r.status, r.text);
 child.kill('SIGTERM');
 let cursor = '0';

@@ -10,7 +10,7 @@ export function paddedText(n: number, bytes = 4096): string {
   const line = 'Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod.\n'; // 73 bytes
   let text = head;
   while (text.length + line.length <= bytes) text += line;
-  return text + 'x'.repeat(Math.max(0, bytes - text.length - 1)) + '\n';
+  return `${text}${'x'.repeat(Math.max(0, bytes - text.length - 1))}\n`;
 }
 
 /** What varies between the benchmark's messages: priority and recipient domain (default `normal`, `dest.test`). */

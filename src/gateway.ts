@@ -15,6 +15,7 @@ import { createCertFetcher, fetchHttpGet, type HttpGet } from './feedback/sns-si
 import { DeliveryFeedback } from './feedback/delivery-feedback.js';
 import { FeedbackIngest } from './feedback/ingest.js';
 import { loadBounceRules } from './feedback/rules.js';
+import { createSourceVerifier } from './feedback/trust.js';
 import { SuppressionPolicy, rulesClassifier } from './feedback/suppression.js';
 import { WebhookProducer, webhookTargets } from './feedback/webhook-events.js';
 import { startWebhookWorker, type WebhookWorker } from './feedback/webhooks.js';
@@ -41,6 +42,7 @@ import { createSmtpIntake, type SmtpIntake } from './smtp/intake-server.js';
 import { loadOrCreateTls, type TlsMaterial } from './smtp/tls-material.js';
 import { IdempotencyStore } from './store/idempotency-store.js';
 import { LiveIndex } from './store/live-index.js';
+import { FsyncGuard } from './store/durability.js';
 import { createKeys } from './store/keys.js';
 import { MessageStore } from './store/message-store.js';
 import { MtaStsStore } from './store/mta-sts-store.js';
@@ -94,6 +96,20 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   redis.on('close', () => metrics.redisUp.set(0));
   await waitReady(redis, 10_000);
   metrics.redisUp.set(1);
+  // durability fsync: refuse to start (and, after a reconnect, to accept) unless Redis fsyncs every write.
+  let fsyncGuard: FsyncGuard | undefined;
+  if (config.redis.durability === 'fsync') {
+    fsyncGuard = new FsyncGuard(redis, (problem) => {
+      metrics.redisFsyncOk.set(problem ? 0 : 1);
+      if (problem) logger.error({ problem }, 'redis.durability fsync is not guaranteed: intake refuses messages');
+    });
+    const problem = await fsyncGuard.check();
+    if (problem) {
+      await closeRedis(redis);
+      throw new Error(`redis.durability is fsync but ${problem} (e.g. redis-cli CONFIG SET appendfsync always, and in redis.conf), or set redis.durability: standard`);
+    }
+    fsyncGuard.watch();
+  }
   // BullMQ producers get their own fail-fast connection: BullMQ defines dozens of Lua commands on the
   // client it is given, and ioredis copies them into every MULTI the stores run on a shared one.
   const queueRedis = createRedis(config.redis.url, 'command');
@@ -114,7 +130,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   const tls = (): Promise<TlsMaterial> => (tlsMaterial ??= loadOrCreateTls(config, logger));
   const queue = new DeliveryQueue(queueRedis, keys);
   // Per-provider shaping state in Redis, shared by the worker (slots, adaptive rate) and the admin API.
-  const shaper = new ProviderShaper({ redis, keys, config, providers, rules: loadThrottleRules(config.shaping.throttleRulesFile), metrics, logger });
+  const shaper = new ProviderShaper({ redis, keys, config, providers, rules: loadThrottleRules(config.shaping.throttleRulesFile), metrics, logger, clock });
   metrics.setQueueProvider(() => queueSnapshot(queue.queue, clock));
   const closers: Array<() => Promise<void>> = [];
   const ports: Gateway['ports'] = {};
@@ -180,7 +196,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
       const signer = createDkimSigner({ keys: await loadSigningKeys(config, logger), clock: () => new Date(clock.now()) });
       const idempotency = new IdempotencyStore(redis, keys, config.idempotency.ttlSeconds);
       const limits = new IntakeLimiter({ redis, keys, config, clock, metrics });
-      const intake = new IntakeService({ config, clock, signer, messages, suppressions, idempotency, queue, metrics, limits });
+      const intake = new IntakeService({ config, clock, signer, messages, suppressions, idempotency, queue, metrics, limits, durability: fsyncGuard });
       const credentials = new CredentialRegistry(config);
       // One bound on message bytes in flight for both transports of this process.
       const admission = createAdmission(config.intake.maxBytesInFlight, (bytes) => metrics.intakeInflightBytes.set(bytes));
@@ -227,7 +243,9 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
     }
     if (config.roles.includes('feedback')) {
       const secret = await verpSecret(config, redis, keys.verpSecret());
-      const ingest = new FeedbackIngest({ config, messages, policy, classify, metrics, providers, logger, clock, verpSecret: secret });
+      const dns = opts.resolver ?? createResolver(config.dns);
+      const verifySource = createSourceVerifier({ config, resolver: (name, rrtype) => dns.resolve(name, rrtype), now: () => clock.now() });
+      const ingest = new FeedbackIngest({ config, messages, policy, classify, metrics, providers, logger, clock, verpSecret: secret, verifySource });
       const mx = createBounceServer({ config, logger, metrics, ingest, verpSecret: secret, tls: await tls() });
       ports.feedback = await mx.listen();
       closers.push(() => mx.close());

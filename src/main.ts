@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from './config/load.js';
 import { docsServed, metricsOnApiPort } from './config/mode.js';
-import { DEFAULT_REDIS_URL } from './config/schema.js';
+import { DEFAULT_REDIS_URL, type Config } from './config/schema.js';
 import { startGateway, type Gateway } from './gateway.js';
 import { createLogger } from './lib/logger.js';
 import { redisAnswers, startManagedRedis } from './store/managed-redis.js';
@@ -30,7 +30,7 @@ function startupProblem(err: unknown): string | null {
 
 /** The composition root: config → Redis → roles; SIGTERM/SIGINT close in reverse. The only place that exits. */
 async function main(): Promise<void> {
-  let config;
+  let config: Config;
   try {
     config = loadConfig({ env: process.env });
   } catch (err) {
@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   if (!answers && config.redis.manage === 'auto' && config.redis.url === DEFAULT_REDIS_URL) {
     logger.warn({ dir: join(config.dataDir, 'redis') }, 'no Redis at the default URL: starting a managed redis-server with AOF');
     try {
-      managed = await startManagedRedis(join(config.dataDir, 'redis'), 6379);
+      managed = await startManagedRedis(join(config.dataDir, 'redis'), 6379, config.redis.durability === 'fsync' ? 'always' : 'everysec');
     } catch (err) {
       logger.fatal((err as Error).message);
       process.exit(1);

@@ -52,9 +52,13 @@ export function parseCsv(text: string): { records: CsvRecord[]; error?: CsvRowEr
       }
       const c = text[i];
       if (quoted) {
-        if (c === '"' && text[i + 1] === '"') (field += '"'), (i += 2);
-        else if (c === '"') (quoted = false), i++;
-        else {
+        if (c === '"' && text[i + 1] === '"') {
+          field += '"';
+          i += 2;
+        } else if (c === '"') {
+          quoted = false;
+          i++;
+        } else {
           if (c === '\n') line++;
           field += c;
           i++;
@@ -116,6 +120,7 @@ function parseAt(value: string): number | null {
 }
 
 function hasControls(value: string): boolean {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
   return /[\x00-\x1f\x7f]/.test(value);
 }
 
@@ -154,7 +159,9 @@ export function parseSuppressionCsv(text: string, opts: { now: number; defaultSo
       continue;
     }
     const row: Partial<Record<Column, string>> = {};
-    columns.forEach((c, i) => (row[c] = rec.fields[i]?.trim() ?? ''));
+    columns.forEach((c, i) => {
+      row[c] = rec.fields[i]?.trim() ?? '';
+    });
     const before = errors.length;
     let address = '';
     try {

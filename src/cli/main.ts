@@ -102,9 +102,8 @@ async function domainsDns(cfg: Config): Promise<string> {
  * are resolved against `ctx.cwd` (default: the process's working directory).
  */
 export async function runCli(argv: string[], ctx: CliContext = { cwd: process.cwd() }): Promise<string> {
-  let parsed;
-  try {
-    parsed = parseArgs({
+  const parse = () =>
+    parseArgs({
       args: argv,
       allowPositionals: true,
       options: {
@@ -118,6 +117,9 @@ export async function runCli(argv: string[], ctx: CliContext = { cwd: process.cw
         help: { type: 'boolean', short: 'h' },
       },
     });
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse();
   } catch (err) {
     throw new UsageError((err as Error).message);
   }

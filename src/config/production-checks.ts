@@ -49,7 +49,9 @@ function secrets(config: Config): Array<{ key: string; label?: string; value: st
     out.push({ key: `apiKeys.${i}.key`, label: k.name, value: k.key });
     if (k.webhook) out.push({ key: `apiKeys.${i}.webhook.secret`, label: k.name, value: k.webhook.secret });
   });
-  config.smtpAccounts.forEach((a, i) => out.push({ key: `smtpAccounts.${i}.password`, label: a.name, value: a.password }));
+  config.smtpAccounts.forEach((a, i) => {
+    out.push({ key: `smtpAccounts.${i}.password`, label: a.name, value: a.password });
+  });
   const s = config.delivery.smarthost;
   if (s?.pass) out.push({ key: 'delivery.smarthost.pass', value: s.pass });
   if (config.metrics.token) out.push({ key: 'metrics.token', value: config.metrics.token });

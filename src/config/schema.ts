@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { authLimitsSchema, httpConnectionOptions, smtpConnectionOptions } from './guard-schema.js';
 import { credentialLimitsSchema, limitsSchema, shapingSchema } from './limits-schema.js';
@@ -15,6 +16,14 @@ function isRegExp(source: string): boolean {
 }
 
 const domainName = z.string().regex(/^(?!-)[a-z0-9.-]+\.[a-z0-9-]+$/i, 'a domain name such as example.com');
+
+/** An IPv4/IPv6 address or CIDR range, e.g. 192.0.2.0/24 or 2001:db8::/32. */
+const ipOrCidr = z.string().refine((v) => {
+  const [ip, bits, extra] = v.split('/');
+  const family = isIP(ip);
+  if (!family || extra !== undefined) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+}, 'an IP address or CIDR range such as 192.0.2.0/24');
 
 const dkimKey = z.object({
   selector: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, 'letters, digits, dot, dash, underscore'),
@@ -93,6 +102,11 @@ export const configSchema = z
         prefix: z.string().regex(/^[a-zA-Z0-9_-]+$/).default('kurir'),
         /** auto: start a local redis-server (AOF under dataDir/redis) when the default URL does not answer. */
         manage: z.enum(['auto', 'never']).default('auto'),
+        /**
+         * standard: a 202/250 once the write is in Redis; fsync: once it is on disk (Redis must run with
+         * appendonly yes and appendfsync always: checked at start and after every reconnect).
+         */
+        durability: z.enum(['standard', 'fsync']).default('standard'),
       })
       .strict()
       .default({}),
@@ -260,6 +274,18 @@ export const configSchema = z
         /** Larger reports are refused with 552 5.3.4. */
         maxMessageBytes: z.number().int().min(1024).default(2 * 1024 * 1024),
         socketTimeoutSeconds: durationSeconds.default(60),
+        /**
+         * Registered feedback loops (src/feedback/trust.ts): a report to fblAddress whose original carries no
+         * signed VERP is used only when it comes from one of these — DKIM-signed (pass) by one of `dkimDomains`
+         * (or a subdomain), or delivered from one of `ips`. Anything else is counted and ignored.
+         */
+        fblSources: z
+          .object({
+            dkimDomains: z.array(domainName).default([]),
+            ips: z.array(ipOrCidr).default([]),
+          })
+          .strict()
+          .default({}),
         /** Soft bounces suppress an address only after this many consecutive ones (different messages)… */
         softBounceThreshold: z.number().int().min(1).default(3),
         /** …within this many days. */

@@ -19,3 +19,14 @@ export function nextAttemptAt(opts: {
   if (at <= lastChance) return at;
   return lastChance - now >= 1000 ? lastChance : null;
 }
+
+/**
+ * The retry stage: when a job with these outcomes runs again. Null when no outcome is temporary, or no
+ * attempt fits before the message expires (its temporary outcomes then become `expired`).
+ */
+export function retryAtFor(
+  outcomes: ReadonlyArray<{ kind: string }>,
+  opts: { now: number; attempt: number; expiresAt: number; schedule: readonly number[]; jitter: number },
+): number | null {
+  return outcomes.some((o) => o.kind === 'temp') ? nextAttemptAt(opts) : null;
+}

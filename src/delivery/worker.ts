@@ -2,11 +2,11 @@ import { DelayedError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { isUnavailable } from '../lib/errors.js';
 import { DELIVERY_QUEUE, INFRA_BACKOFF, infrastructureBackoff, type DeliveryJobData } from '../queue/delivery-queue.js';
-import type { ProviderShaper } from '../shaping/provider-shaper.js';
-import { deliverShaped, type ShapedResult } from '../shaping/shaped-delivery.js';
-import type { Keys } from '../store/keys.js';
-import { deliverToDomain, type DeliveryDeps } from './deliver.js';
 import { boundedClose } from '../queue/bounded-close.js';
+import { createShapingGate, openGate } from '../shaping/gate.js';
+import type { ProviderShaper } from '../shaping/provider-shaper.js';
+import type { Keys } from '../store/keys.js';
+import { runDelivery, type DeliveryDeps, type PipelineResult } from './pipeline.js';
 
 const SHAPING_METRICS_REFRESH_MS = 15_000;
 
@@ -17,23 +17,23 @@ export interface DeliveryWorker {
 }
 
 /**
- * Runs delivery jobs. A deferral moves the job back to the delayed set at its retry time with its
- * priority intact; a worker that dies leaves a stalled job that BullMQ hands to another worker.
- * With a shaper, a job whose provider has no slot (paused, at its rate or connection limit) is moved back
- * to the delayed set the same way, without counting an attempt.
+ * Runs delivery jobs through the pipeline (src/delivery/pipeline.ts). A deferral moves the job back to
+ * the delayed set at its retry time with its priority intact; so does a "wait" from shaping (a provider
+ * paused, at its rate or connection limit), without counting an attempt. A worker that dies leaves a
+ * stalled job that BullMQ hands to another worker. The pipeline asks the shaper's gate when shaping is
+ * enabled, else the open gate (always go).
  */
-export function startDeliveryWorker(deps: DeliveryDeps, connection: Redis, keys: Keys, shaper?: ProviderShaper): DeliveryWorker {
+export function startDeliveryWorker(deps: Omit<DeliveryDeps, 'gate'>, connection: Redis, keys: Keys, shaper?: ProviderShaper): DeliveryWorker {
   const recheckMs = (deps.config.shaping?.pausedRecheckSeconds ?? 60) * 1000;
+  const gate = shaper?.enabled ? createShapingGate(shaper, { clock: deps.clock, logger: deps.logger, recheckMs }) : openGate;
+  const pipelineDeps: DeliveryDeps = { ...deps, gate };
   const worker = new Worker<DeliveryJobData>(
     DELIVERY_QUEUE,
     async (job: Job<DeliveryJobData>, token?: string) => {
       const { messageId, domain, priority } = job.data;
-      let result: ShapedResult;
+      let result: PipelineResult;
       try {
-        result =
-          shaper?.enabled && job.id
-            ? await deliverShaped(deps, shaper, { id: job.id, messageId, domain, priority, attemptsStarted: job.attemptsStarted ?? 1 }, recheckMs)
-            : await deliverToDomain(deps, messageId, domain);
+        result = await runDelivery(pipelineDeps, { id: job.id ?? '', messageId, domain, priority, attemptsStarted: job.attemptsStarted ?? 1 });
       } catch (err) {
         // Not an outcome: BullMQ retries the job with the infrastructure back-off (never parks it).
         const kind = isUnavailable(err) ? 'unavailable' : 'internal';
@@ -41,9 +41,9 @@ export function startDeliveryWorker(deps: DeliveryDeps, connection: Redis, keys:
         deps.logger.warn({ err, job: job.id, attempt: job.attemptsMade + 1, kind }, 'delivery job error; retrying');
         throw err;
       }
-      const until = result.retryAt ?? result.holdUntil;
-      if (until !== undefined) {
-        await job.moveToDelayed(until, token);
+      // BullMQ's idiom for "run this job again later": no attempt counted, priority kept.
+      if (result.next !== 'done') {
+        await job.moveToDelayed(result.at, token);
         throw new DelayedError();
       }
     },

@@ -2,7 +2,7 @@ import { createHash, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { dkimBody } from 'mailauth/lib/dkim/body/index.js';
 import { generateCanonicalizedHeader } from 'mailauth/lib/dkim/header/index.js';
 import { formatSignatureHeaderLine, getSigningHeaderLines, parseHeaders } from 'mailauth/lib/tools.js';
-import { createSigningKey, type DkimAlgorithm } from './keys.js';
+import { createSigningKey, type DkimAlgorithm, type SigningKey } from './keys.js';
 
 /*
  * Why this does not call mailauth's dkimSign:
@@ -108,7 +108,7 @@ export function createDkimSigner(opts: { keys: DkimKey[]; clock?: () => Date }):
   for (const key of opts.keys) {
     const domain = normalizeDomain(key.domain);
     const where = `DKIM key ${key.selector}._domainkey.${domain}`;
-    let parsed;
+    let parsed: SigningKey;
     try {
       parsed = createSigningKey(key.privateKeyPem);
     } catch (err) {
@@ -200,7 +200,7 @@ function signWith(raw: Buffer, domain: string, keys: PreparedKey[], signTime: Da
     signatures.push({ domain, selector: key.selector, algorithm: key.algorithm });
   }
 
-  return { message: Buffer.concat([Buffer.from(headerLines.join('\r\n') + '\r\n', 'latin1'), message]), signatures };
+  return { message: Buffer.concat([Buffer.from(`${headerLines.join('\r\n')}\r\n`, 'latin1'), message]), signatures };
 }
 
 /** Returns `buf` itself when it has no bare LF, else a copy with every bare LF turned into CRLF. */

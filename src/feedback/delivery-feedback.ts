@@ -1,5 +1,5 @@
 /**
- * The suppression side of synchronous outcomes, called by the delivery processor (src/delivery/deliver.ts)
+ * The suppression side of synchronous outcomes, called by the delivery pipeline (src/delivery/stages/outcome.ts)
  * with an attempt's outcomes just before it commits them (so a recipient shows as bounced only once its
  * suppression is stored): a permanent refusal (5xx) goes through the same SuppressionPolicy as an
  * asynchronous bounce, and a delivery ends the address's run of soft failures. Never throws.

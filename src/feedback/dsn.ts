@@ -1,32 +1,12 @@
 /**
  * Delivery status notifications: the per-recipient fields of an RFC 3464 `message/delivery-status` part.
- * The common non-standard plain-text bounces (Postfix, Exim, Exchange/Outlook, Gmail, Yahoo, and a generic
- * "mailer-daemon with an SMTP reply" shape) are read in `plain-bounce.ts` and re-exported here. Pure
+ * Plain-text bounces are read in `plain-bounce.ts`; both produce the types of `bounce-types.ts`. Pure
  * functions over text; nothing here throws.
  */
+import type { DsnAction, DsnRecipient } from './bounce-types.js';
 import { addressOf, field, findReply, parseFieldGroups, stripTypePrefix, type FieldLine } from './mime.js';
 
-export { looksLikeBounce, parsePlainBounce, type PlainBounce } from './plain-bounce.js';
-
-export type DsnAction = 'failed' | 'delayed' | 'delivered' | 'relayed' | 'expanded';
-export type DsnFormat = 'rfc3464' | 'postfix' | 'exim' | 'exchange' | 'gmail' | 'yahoo' | 'generic';
-
-/** What a report says about one recipient. */
-export interface DsnRecipient {
-  /** Final-Recipient (or the address a plain-text bounce names); absent when the report names none. */
-  address?: string;
-  /** Original-Recipient, when given. */
-  originalRecipient?: string;
-  action: DsnAction;
-  /** RFC 3463 status, e.g. `5.1.1`. */
-  status?: string;
-  /** SMTP reply code from the diagnostic, e.g. 550. */
-  code?: number;
-  /** The remote server's reply or the reporting MTA's explanation, without its type prefix. */
-  diagnostic?: string;
-  /** The remote MTA that gave the reply (host name or address). */
-  remoteMta?: string;
-}
+export type { DsnAction, DsnFormat, DsnRecipient } from './bounce-types.js';
 
 /** The parsed fields of one delivery-status body. */
 export interface DeliveryStatus {

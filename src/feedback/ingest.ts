@@ -1,8 +1,13 @@
 /**
  * Applies a bounce or complaint report received at the bounce MX: parse (src/feedback/report.ts), find the
- * message (the VERP envelope recipient when there is one; otherwise — reports to the fbl@ address — the
- * VERP, X-Kurir-Id or Message-ID of the original's headers), find the recipient(s) among the message's own recipients, classify (config/bounce-rules.yaml),
+ * message, find the recipient(s) among the message's own recipients, classify (config/bounce-rules.yaml),
  * then record timeline events, recipient states, metrics and suppressions (src/feedback/suppression.ts).
+ *
+ * Trust (docs/feedback-trust.md): a report is about a message only when that can be verified — the signed
+ * VERP it was delivered to (checked at RCPT), or the signed VERP in the original's headers (Return-Path,
+ * Original-Mail-From); a report with neither is used only when it comes from a registered feedback-loop
+ * source (src/feedback/trust.ts), and then X-Kurir-Id or Message-ID name the message. Anything else is
+ * counted (`unverified-complaint`, `unverified-bounce`, `forged-verp`) and changes nothing.
  *
  * Reports an ESP already parsed (SES via SNS, Mailgun: src/feedback/esp-*.ts) enter through
  * `ingestParsed` and take the same matching and application path, classified by their adapter.
@@ -15,17 +20,18 @@ import type { Config } from '../config/schema.js';
 import { domainOf } from '../lib/address.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
-import { parseVerp } from '../lib/verp.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ProviderMap } from '../metrics/provider.js';
 import type { MessageStore, RecipientUpdate } from '../store/message-store.js';
 import type { MessageRecord, RecipientState, TimelineEvent } from '../store/types.js';
 import type { DsnRecipient } from './dsn.js';
 import { findReply, type OriginalRefs } from './mime.js';
+import { findMessage, recipientOf, resolveComplainers, resolveDsnRecipients } from './report-match.js';
 import { parseReport, type ArfReport, type DsnReport, type UnusableReason } from './report.js';
 import type { Classification, ReplyClassifier, SuppressionPolicy, SuppressionSource } from './suppression.js';
+import type { SourceVerifier } from './trust.js';
 
-export const INGEST_IGNORE_REASONS = ['unknown-message', 'forged-verp', 'unknown-recipient', 'no-failure'] as const;
+export const INGEST_IGNORE_REASONS = ['unknown-message', 'forged-verp', 'unverified-complaint', 'unverified-bounce', 'unknown-recipient', 'no-failure'] as const;
 /** Why a report changed nothing: the parser's reasons plus matching failures (a bounded metric label set). */
 export type IgnoreReason = UnusableReason | (typeof INGEST_IGNORE_REASONS)[number];
 
@@ -39,6 +45,8 @@ export interface IngestDeps {
   logger: Logger;
   clock: Clock;
   verpSecret: string;
+  /** Registered feedback-loop sources (src/feedback/trust.ts); without it no report lacking a signed VERP is used. */
+  verifySource?: SourceVerifier;
 }
 
 export interface IngestInput {
@@ -110,94 +118,6 @@ export function classifyDsnRecipient(classify: ReplyClassifier, r: DsnRecipient)
   return classify({ code, enhanced, text });
 }
 
-type Resolution = { id: string; record: MessageRecord } | { ignored: 'unknown-message' | 'forged-verp'; detail: string };
-
-/** Finds the message a report is about. */
-async function findMessage(deps: IngestDeps, verpIds: string[], original: OriginalRefs, mailFrom?: string): Promise<Resolution> {
-  const { messages, config, verpSecret } = deps;
-  const tried = new Set<string>();
-  const lookup = async (id: string | null | undefined): Promise<Resolution | null> => {
-    if (!id || tried.has(id)) return null;
-    tried.add(id);
-    const record = await messages.getRecord(id);
-    return record ? { id, record } : null;
-  };
-  // The envelope's VERP is signed: when there is one, it alone names the message.
-  if (verpIds.length) {
-    for (const id of verpIds) {
-      const found = await lookup(id);
-      if (found) return found;
-    }
-    return { ignored: 'unknown-message', detail: 'the VERP address names a message that is not (or no longer) stored' };
-  }
-  // The original's headers: its Return-Path (our VERP, verified), then X-Kurir-Id, then the Message-ID index.
-  const candidates = [...(mailFrom ? [mailFrom] : []), ...original.verpCandidates];
-  let forged = 0;
-  for (const c of candidates) {
-    const id = parseVerp(c, config.bounce.domain, verpSecret);
-    if (!id) {
-      if (c.toLowerCase().endsWith(`@${config.bounce.domain.toLowerCase()}`)) forged++;
-      continue;
-    }
-    const found = await lookup(id);
-    if (found) return found;
-  }
-  if (original.kurirId && /^[0-9a-z]{10,40}$/.test(original.kurirId)) {
-    const found = await lookup(original.kurirId);
-    if (found) return found;
-  }
-  if (original.messageId) {
-    const found = await lookup(await messages.findByHeaderMessageId(original.messageId));
-    if (found) return found;
-  }
-  if (forged) return { ignored: 'forged-verp', detail: `${forged} VERP address(es) in the original did not verify` };
-  return { ignored: 'unknown-message', detail: 'no VERP, X-Kurir-Id or known Message-ID' };
-}
-
-/** The message's own spelling of an address, or undefined when it is not one of its recipients. */
-function recipientOf(record: MessageRecord, address: string | undefined): string | undefined {
-  if (!address) return undefined;
-  const a = address.toLowerCase();
-  return record.recipients.find((r) => r.toLowerCase() === a);
-}
-
-/**
- * Which recipient of the message each DSN entry is about: entries naming a recipient (Final- or
- * Original-Recipient) directly; when none does, a forwarded or aliased Final-Recipient, or an entry naming
- * no address, is about the message's only recipient (the VERP names the message), and with several
- * recipients an address the report text mentions decides.
- */
-function resolveDsnRecipients(record: MessageRecord, entries: DsnRecipient[], mentioned: string[]): Map<string, DsnRecipient> {
-  const out = new Map<string, DsnRecipient>();
-  const put = (address: string, entry: DsnRecipient): void => {
-    // A failure outranks a delay for the same recipient.
-    const prev = out.get(address);
-    if (!prev || (entry.action === 'failed' && prev.action !== 'failed')) out.set(address, entry);
-  };
-  for (const e of entries) {
-    const direct = recipientOf(record, e.address) ?? recipientOf(record, e.originalRecipient);
-    if (direct) put(direct, e);
-  }
-  if (out.size) return out;
-  for (const e of entries) {
-    if (record.recipients.length === 1) put(record.recipients[0], e);
-    else if (!e.address && !e.originalRecipient) {
-      const hits = record.recipients.filter((r) => mentioned.includes(r.toLowerCase()));
-      if (hits.length === 1) put(hits[0], e);
-    }
-  }
-  return out;
-}
-
-/** The complaining recipients of a message: those the report names, else the original's To, else the only recipient. */
-function resolveComplainers(record: MessageRecord, named: string[], to: string[]): string[] {
-  const pick = (list: string[]): string[] => [...new Set(list.map((a) => recipientOf(record, a)).filter((a): a is string => !!a))];
-  let complainers = pick(named);
-  if (!complainers.length) complainers = pick(to);
-  if (!complainers.length && record.recipients.length === 1) complainers = [record.recipients[0]];
-  return complainers;
-}
-
 export class FeedbackIngest {
   constructor(private readonly deps: IngestDeps) {}
 
@@ -205,24 +125,30 @@ export class FeedbackIngest {
   async ingest(input: IngestInput): Promise<IngestOutcome> {
     const report = await parseReport(input.raw, { maxBytes: this.deps.config.feedback.maxMessageBytes });
     if (report.kind === 'unusable') return this.ignore(input, report.reason, report.detail);
-    const found = await findMessage(this.deps, input.verpIds, report.original, report.kind === 'arf' ? report.originalMailFrom : undefined);
+    const { verifySource } = this.deps;
+    const found = await findMessage(this.deps, input.verpIds, report.original, {
+      ...(report.kind === 'arf' && report.originalMailFrom ? { mailFrom: report.originalMailFrom } : {}),
+      source: async () => (verifySource ? verifySource(input.raw, input.remoteAddress) : { trusted: false, detail: 'no feedback-loop sources are registered' }),
+      unverified: report.kind === 'arf' ? 'unverified-complaint' : 'unverified-bounce',
+    });
     if ('ignored' in found) return this.ignore(input, found.ignored, found.detail);
     return report.kind === 'dsn' ? this.applyDsn(input, found.record, report) : this.applyArf(input, found.record, report);
   }
 
   /**
    * Applies a report an ESP already parsed and classified (SES, Mailgun): the same matching (VERP
-   * verified, then X-Kurir-Id, then Message-ID), recipient check, timeline, metrics and suppression
-   * policy as a report at the bounce MX. Throws only when the stores fail.
+   * verified, then X-Kurir-Id, then Message-ID — the notification's signature verified its source),
+   * recipient check, timeline, metrics and suppression policy as a report at the bounce MX. Throws only
+   * when the stores fail.
    */
   async ingestParsed(report: ProviderReport, ctx: ReportContext = {}): Promise<IngestOutcome> {
     const found = await findMessage(this.deps, [], report.original);
     if ('ignored' in found) return this.ignore(ctx, found.ignored, found.detail);
     const { record } = found;
     if (report.kind === 'complaint') {
-      const complainers = resolveComplainers(record, report.recipients, []);
-      if (!complainers.length) return this.ignore(ctx, 'unknown-recipient', 'complaint names no recipient of the message', record.id);
-      return this.applyComplaint(ctx, record, complainers, report.feedbackType, report.userAgent, report.provider);
+      const who = resolveComplainers(record, report.recipients, [], []);
+      if ('none' in who) return this.ignore(ctx, 'unknown-recipient', who.none, record.id);
+      return this.applyComplaint(ctx, record, who.complainers, report.feedbackType, report.userAgent, report.provider);
     }
     const relevant = report.failures.filter((f) => f.action === 'failed' || f.action === 'delayed');
     if (!relevant.length) return this.ignore(ctx, 'no-failure', `${report.provider} reports no failure`, record.id);
@@ -299,10 +225,9 @@ export class FeedbackIngest {
   }
 
   private async applyArf(input: IngestInput, record: MessageRecord, report: ArfReport): Promise<IngestOutcome> {
-    // Original-Rcpt-To / Removal-Recipient, else the original's To (often redacted), else the only recipient.
-    const complainers = resolveComplainers(record, report.recipients, report.original.to);
-    if (!complainers.length) return this.ignore(input, 'unknown-recipient', 'complaint names no recipient of the message (redacted)', record.id);
-    return this.applyComplaint(input, record, complainers, report.feedbackType, report.userAgent, 'arf');
+    const who = resolveComplainers(record, report.recipients, report.original.envelopeTo ?? [], report.original.to);
+    if ('none' in who) return this.ignore(input, 'unknown-recipient', who.none, record.id);
+    return this.applyComplaint(input, record, who.complainers, report.feedbackType, report.userAgent, 'arf');
   }
 
   /** Records a complaint by recipients of a message: timeline, metrics, suppression (reason `complaint`). */

@@ -20,8 +20,13 @@ export interface OriginalRefs {
   kurirId?: string;
   /** VERP-shaped addresses (`b+<id>.<token>@…`) seen in the original's headers or the report text: unverified. */
   verpCandidates: string[];
-  /** Addresses from the original's To / X-HmXmrOriginalRecipient headers (hints for redacted complaints). */
+  /** Addresses from the original's To header (a hint for fully redacted complaints). */
   to: string[];
+  /**
+   * Addresses from the headers the receiving side adds for the envelope recipient: X-HmXmrOriginalRecipient
+   * (Microsoft), X-Original-To, Delivered-To. A complaint that gives them names its recipient with them.
+   */
+  envelopeTo?: string[];
   subject?: string;
 }
 
@@ -147,13 +152,15 @@ export function originalRefs(headerBlocks: string[], reportText: string): Origin
   const refs: OriginalRefs = { verpCandidates: [], to: [] };
   const verp = new Set<string>();
   const to = new Set<string>();
+  const envelopeTo = new Set<string>();
   for (const block of headerBlocks) {
     const fields = headerFields(block);
     refs.messageId ??= normalizeMessageId(field(fields, 'message-id'));
     refs.kurirId ??= field(fields, 'x-kurir-id')?.trim().toLowerCase() || undefined;
     refs.subject ??= field(fields, 'subject');
-    for (const name of ['to', 'x-hmxmroriginalrecipient', 'x-original-to', 'delivered-to']) {
-      for (const v of fieldValues(fields, name)) for (const a of addressesIn(v)) to.add(a);
+    for (const v of fieldValues(fields, 'to')) for (const a of addressesIn(v)) to.add(a);
+    for (const name of ['x-hmxmroriginalrecipient', 'x-original-to', 'delivered-to']) {
+      for (const v of fieldValues(fields, name)) for (const a of addressesIn(v)) envelopeTo.add(a);
     }
     const headerText = fields.map((f) => `${f.name}: ${f.value}`).join('\n');
     for (const c of verpCandidatesIn(headerText)) verp.add(c);
@@ -165,5 +172,6 @@ export function originalRefs(headerBlocks: string[], reportText: string): Origin
   for (const c of verpCandidatesIn(text)) verp.add(c);
   refs.verpCandidates = [...verp].slice(0, MAX_COLLECTED);
   refs.to = [...to].slice(0, MAX_COLLECTED);
+  refs.envelopeTo = [...envelopeTo].slice(0, MAX_COLLECTED);
   return refs;
 }

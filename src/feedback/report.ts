@@ -9,7 +9,8 @@
  */
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { COMPLAINT_TYPES, parseFeedbackReport, type FeedbackFields } from './arf.js';
-import { looksLikeBounce, parseDeliveryStatus, parsePlainBounce, type DsnFormat, type DsnRecipient } from './dsn.js';
+import { parseDeliveryStatus, type DsnFormat, type DsnRecipient } from './dsn.js';
+import { looksLikeBounce, parsePlainBounce } from './plain-bounce.js';
 import { originalRefs, type OriginalRefs } from './mime.js';
 
 export const UNUSABLE_REASONS = [
@@ -66,40 +67,68 @@ const MAX_ORIGINAL_HEAD = 256 * 1024;
 
 const unusable = (reason: UnusableReason, detail: string): UnusableReport => ({ kind: 'unusable', reason, detail });
 
-function headerText(mail: ParsedMail, name: string): string {
-  const line = mail.headerLines?.find((h) => h.key === name)?.line ?? '';
-  return line.slice(line.indexOf(':') + 1).replace(/\s+/g, ' ').trim();
+/**
+ * The parsed message as the reader uses it. mailparser hands back whatever the input made of its fields —
+ * `contentType: false` for an empty `Content-Type:`, a string or an object for a header value, params that
+ * are missing or not strings, a content that is not a Buffer — so every field is checked here, once, and
+ * the rest of the reader only ever sees strings and Buffers.
+ */
+interface SafeMail {
+  /** The top-level Content-Type value, lower-cased ('' when absent or unusable). */
+  contentType: string;
+  /** Its `report-type` parameter, lower-cased. */
+  reportType: string;
+  text: string;
+  subject: string;
+  from: string;
+  parts: Array<{ contentType: string; content: Buffer }>;
+  /** Unfolded value of the first header line with this (lower-case) name, or ''. */
+  header(name: string): string;
+  hasHeader(name: string): boolean;
 }
 
-function contentTypeOf(mail: ParsedMail): { value: string; reportType: string } {
-  const ct = mail.headers?.get('content-type') as { value?: string; params?: Record<string, string> } | undefined;
-  return { value: (ct?.value ?? '').toLowerCase(), reportType: (ct?.params?.['report-type'] ?? '').toLowerCase() };
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+const buf = (v: unknown): Buffer => (Buffer.isBuffer(v) ? v : v instanceof Uint8Array ? Buffer.from(v) : Buffer.from(str(v), 'utf8'));
+const record = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+
+function safeMail(mail: ParsedMail): SafeMail {
+  const m = record(mail);
+  const headerLines = (Array.isArray(m.headerLines) ? m.headerLines : []).map(record).filter((h) => typeof h.key === 'string' && typeof h.line === 'string') as Array<{ key: string; line: string }>;
+  const headers = m.headers instanceof Map ? (m.headers as Map<string, unknown>) : new Map<string, unknown>();
+  const header = (name: string): string => {
+    const line = headerLines.find((h) => h.key === name)?.line ?? '';
+    return line.slice(line.indexOf(':') + 1).replace(/\s+/g, ' ').trim();
+  };
+  const ct = headers.get('content-type');
+  const ctRecord = record(ct);
+  const contentType = (typeof ct === 'string' ? ct : str(ctRecord.value)).toLowerCase().trim();
+  const reportType = str(record(ctRecord.params)['report-type']).toLowerCase().trim();
+  const fromValue = record(m.from).value;
+  const from = str(record(Array.isArray(fromValue) ? fromValue[0] : undefined).address) || header('from');
+  const parts = (Array.isArray(m.attachments) ? m.attachments : []).map((p) => {
+    const part = record(p);
+    return { contentType: str(part.contentType).toLowerCase().trim(), content: buf(part.content) };
+  });
+  return { contentType, reportType, text: str(m.text), subject: header('subject'), from, parts, header, hasHeader: (name) => headers.has(name) };
 }
 
 /** Auto-replies (RFC 3834, vacation responders) that must not be mistaken for bounces. */
-function isAutoReply(mail: ParsedMail, subject: string): boolean {
-  const autoSubmitted = headerText(mail, 'auto-submitted').toLowerCase();
+function isAutoReply(mail: SafeMail): boolean {
   return (
-    autoSubmitted.startsWith('auto-replied') ||
-    mail.headers?.has('x-autoreply') === true ||
-    mail.headers?.has('x-autorespond') === true ||
-    /^(?:auto(?:matic)?[ -]?reply|out of (?:the )?office|abwesenheit|r[ée]ponse automatique|vacation|away from)/i.test(subject)
+    mail.header('auto-submitted').toLowerCase().startsWith('auto-replied') ||
+    mail.hasHeader('x-autoreply') ||
+    mail.hasHeader('x-autorespond') ||
+    /^(?:auto(?:matic)?[ -]?reply|out of (?:the )?office|abwesenheit|r[ée]ponse automatique|vacation|away from)/i.test(mail.subject)
   );
 }
 
-function interpret(mail: ParsedMail): FeedbackReport {
-  const { value: contentType, reportType } = contentTypeOf(mail);
-  const parts = mail.attachments ?? [];
-  const text = typeof mail.text === 'string' ? mail.text : '';
-  const subject = headerText(mail, 'subject');
-  const from = mail.from?.value?.[0]?.address ?? headerText(mail, 'from');
-  const originals = parts
-    .filter((p) => ORIGINAL_TYPES.has(p.contentType?.toLowerCase() ?? ''))
-    .map((p) => p.content.subarray(0, MAX_ORIGINAL_HEAD).toString('utf8'));
+function interpret(mail: SafeMail): FeedbackReport {
+  const { contentType, reportType, parts, text, subject, from } = mail;
+  const originals = parts.filter((p) => ORIGINAL_TYPES.has(p.contentType)).map((p) => p.content.subarray(0, MAX_ORIGINAL_HEAD).toString('utf8'));
   const refs = (): OriginalRefs => originalRefs(originals, text);
 
   // Complaints first: an ARF report carries a message/feedback-report part.
-  const feedbackPart = parts.find((p) => FEEDBACK_TYPES.has(p.contentType?.toLowerCase() ?? ''));
+  const feedbackPart = parts.find((p) => FEEDBACK_TYPES.has(p.contentType));
   if (feedbackPart) {
     const fields = parseFeedbackReport(feedbackPart.content.toString('utf8'));
     if (!fields) return unusable('truncated', 'feedback-report part without Feedback-Type');
@@ -109,7 +138,7 @@ function interpret(mail: ParsedMail): FeedbackReport {
   if (reportType === 'feedback-report') return unusable('truncated', 'multipart/report (feedback-report) without its feedback-report part');
 
   // RFC 3464 delivery status notifications.
-  const statusParts = parts.filter((p) => DELIVERY_STATUS_TYPES.has(p.contentType?.toLowerCase() ?? ''));
+  const statusParts = parts.filter((p) => DELIVERY_STATUS_TYPES.has(p.contentType));
   if (statusParts.length) {
     const recipients: DsnRecipient[] = [];
     let reportingMta: string | undefined;
@@ -146,7 +175,7 @@ function interpret(mail: ParsedMail): FeedbackReport {
     return { kind: 'dsn', format: plain.format, recipients: plain.recipients, mentioned: plainMentioned(text), original: refs() };
   }
   if (declaredDsn) return unusable('truncated', 'delivery-status report without a usable per-recipient block');
-  if (isAutoReply(mail, subject)) return unusable('auto-reply', `auto-reply: ${subject.slice(0, 80)}`);
+  if (isAutoReply(mail)) return unusable('auto-reply', `auto-reply: ${subject.slice(0, 80)}`);
   if (looksLikeBounce(from, subject)) return unusable('not-a-report', `bounce-like message in no known format: ${subject.slice(0, 80)}`);
   if (!contentType && !text && !parts.length) return unusable('malformed-mime', 'no headers or body could be parsed');
   return unusable('not-a-report', `neither a DSN nor an ARF report (${contentType || 'no content type'})`);
@@ -190,7 +219,7 @@ export async function parseReport(raw: Buffer | string, opts: ParseReportOptions
     const result = await Promise.race([parsing, timeout]).finally(() => clearTimeout(timer));
     if (result === 'timeout') return unusable('timeout', 'MIME parsing took too long');
     if ('err' in result) return unusable('malformed-mime', `MIME parser: ${String((result.err as Error)?.message ?? result.err).slice(0, 200)}`);
-    return interpret(result.mail);
+    return interpret(safeMail(result.mail));
   } catch (err) {
     return unusable('internal-error', String((err as Error)?.message ?? err).slice(0, 200));
   }

@@ -1,6 +1,6 @@
 /**
  * The one place that decides whether a failure or a complaint suppresses a recipient, used by both the
- * synchronous path (a 5xx at delivery, src/delivery/deliver.ts) and the asynchronous one (DSNs and ARF
+ * synchronous path (a 5xx at delivery, src/delivery/stages/outcome.ts) and the asynchronous one (DSNs and ARF
  * reports at the bounce MX, and ESP notifications from SES or Mailgun — all through src/feedback/ingest.ts):
  *
  * - sender-side categories (policy, spam-block, … — `senderSide` from config/bounce-rules.yaml) never

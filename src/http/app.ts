@@ -19,10 +19,10 @@ import type { SuppressionStore } from '../store/suppression-store.js';
 import type { WebhookStore } from '../store/webhook-store.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import { createConnectionCap } from '../lib/connection-cap.js';
-import { decorateAuthThrottle } from './auth.js';
+import { adminScope, decorateAuthThrottle, metricsScope, publicScope, sendScope } from './auth.js';
 import { registerErrorHandling } from './errors.js';
 import { espRoutes, type EspRoutesOptions } from './esp-routes.js';
-import { healthRoutes, type ReadinessReport } from './health-routes.js';
+import { healthRoutes, metricsRoutes, type ReadinessReport } from './health-routes.js';
 import { messagesRoutes } from './messages-routes.js';
 import { shapingRoutes } from './shaping-routes.js';
 import type { DeliveryControlDeps } from '../admin/delivery-control.js';
@@ -150,24 +150,36 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   // In production the UI and document are served only with `http.docs: true` (src/config/mode.ts).
   if (docsServed(config)) await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true } });
 
-  await app.register(healthRoutes, {
-    metrics: deps.metrics,
-    readiness: deps.readiness,
-    serveMetrics: metricsOnApiPort(config),
-    metricsToken: config.metrics.token,
+  // Every route is registered in exactly one access scope, whose one onRequest hook authenticates and
+  // authorizes it (src/http/auth.ts); tests/integration/http-access.test.ts holds the expected table.
+  const { credentials } = deps;
+  await app.register(publicScope, {
+    routes: async (scoped) => {
+      await scoped.register(healthRoutes, { readiness: deps.readiness });
+      if (deps.esp) await scoped.register(espRoutes, deps.esp);
+    },
   });
-  await app.register(messagesRoutes, {
-    config,
-    intake: deps.intake,
-    credentials: deps.credentials,
-    messages: deps.messages,
-    admission: deps.admission,
-  });
-  if (deps.suppressions) {
-    await app.register(suppressionsRoutes, { credentials: deps.credentials, suppressions: deps.suppressions, clock: deps.clock ?? systemClock });
+  if (metricsOnApiPort(config)) {
+    await app.register(metricsScope, {
+      token: config.metrics.token,
+      routes: async (scoped) => {
+        await scoped.register(metricsRoutes, { metrics: deps.metrics });
+      },
+    });
   }
-  if (deps.webhooks) await app.register(webhooksRoutes, { config, credentials: deps.credentials, store: deps.webhooks });
-  if (deps.delivery) await app.register(shapingRoutes, { ...deps.delivery, credentials: deps.credentials });
-  if (deps.esp) await app.register(espRoutes, deps.esp);
+  await app.register(sendScope, {
+    credentials,
+    routes: async (scoped) => {
+      await scoped.register(messagesRoutes, { config, intake: deps.intake, messages: deps.messages, admission: deps.admission });
+      if (deps.webhooks) await scoped.register(webhooksRoutes, { config, store: deps.webhooks });
+    },
+  });
+  await app.register(adminScope, {
+    credentials,
+    routes: async (scoped) => {
+      if (deps.suppressions) await scoped.register(suppressionsRoutes, { suppressions: deps.suppressions, clock: deps.clock ?? systemClock });
+      if (deps.delivery) await scoped.register(shapingRoutes, deps.delivery);
+    },
+  });
   return app;
 }

@@ -6,6 +6,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify';
 import { KurirError, toKurirError, type ErrorCode } from '../lib/errors.js';
+import { maskAddresses } from '../lib/logger.js';
 
 /** The JSON body of every error answer. */
 export interface ErrorBody {
@@ -112,10 +113,12 @@ export function toHttpError(err: unknown, opts: { maxBodyBytes: number }): Kurir
 /**
  * Sends a KurirError with its status, error body and the headers its code calls for. An error answered
  * before the request body has fully arrived (401/403/429 from an `onRequest` hook, 413) closes the
- * connection: Node would otherwise keep reading whatever the client still trickles in.
+ * connection: Node would otherwise keep reading whatever the client still trickles in. Not so for BUSY:
+ * an authenticated client still uploading would see a reset instead of the 503; Node reads and drops the
+ * rest of its body (bounded by http.requestTimeoutSeconds) and the client gets the answer.
  */
 export function sendError(reply: FastifyReply, err: KurirError): FastifyReply {
-  if (!reply.request.raw.complete) reply.header('Connection', 'close');
+  if (!reply.request.raw.complete && err.code !== 'BUSY') reply.header('Connection', 'close');
   if (err.code === 'AUTH_REQUIRED') reply.header('WWW-Authenticate', 'Bearer realm="kurir"');
   if (err.code === 'AUTH_FAILED') reply.header('WWW-Authenticate', 'Bearer realm="kurir", error="invalid_token"');
   const defaultRetryAfter: Partial<Record<KurirError['code'], number>> = { RATE_LIMITED: 1, UNAVAILABLE: 5, BUSY: 5 };
@@ -138,7 +141,8 @@ export function registerErrorHandling(
     if (kerr.httpStatus >= 500) {
       request.log.error({ err: kerr.cause ?? kerr, code: kerr.code }, 'request failed');
     } else {
-      request.log.info({ code: kerr.code, field: kerr.field, status: kerr.httpStatus }, kerr.message);
+      // The client's own answer, with recipient mailboxes masked: the log needs the code and the reason, not the address.
+      request.log.info({ code: kerr.code, field: kerr.field, status: kerr.httpStatus }, maskAddresses(kerr.message));
     }
     return sendError(reply, kerr);
   });

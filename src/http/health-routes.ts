@@ -1,9 +1,8 @@
 /**
- * Operational routes, without authentication: liveness (`/healthz`, the process answers), readiness
- * (`/readyz`, Redis reachable and the worker running when this process has one) and Prometheus
- * metrics (`/metrics`).
+ * Operational routes: liveness (`/healthz`, the process answers) and readiness (`/readyz`, Redis
+ * reachable and the worker running when this process has one), registered in the public scope, and
+ * Prometheus metrics (`/metrics`), registered in the metrics scope (src/http/auth.ts).
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Metrics } from '../metrics/metrics.js';
 import { errorResponses, healthSchema, readySchema } from './schemas.js';
@@ -15,20 +14,7 @@ export interface ReadinessReport {
 }
 
 export interface HealthRoutesOptions {
-  metrics: Metrics;
   readiness: () => Promise<ReadinessReport>;
-  /** False when /metrics is served on its own port instead. */
-  serveMetrics: boolean;
-  /** Bearer token /metrics requires, or null. */
-  metricsToken: string | null;
-}
-
-/** Whether an Authorization header carries the metrics token (constant time). */
-export function metricsAuthorized(header: string | undefined, token: string | null): boolean {
-  if (token === null) return true;
-  const given = Buffer.from(header ?? '');
-  const expected = Buffer.from(`Bearer ${token}`);
-  return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
 /** Whether a readiness report means "send traffic here". */
@@ -36,7 +22,7 @@ export function isReady(r: ReadinessReport): boolean {
   return r.redis && r.worker !== false;
 }
 
-/** Registers `/healthz`, `/readyz` and `/metrics`. */
+/** Registers `/healthz` and `/readyz`. */
 export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app: FastifyInstance, opts) => {
   app.get(
     '/healthz',
@@ -72,8 +58,10 @@ export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app:
       return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', redis: report.redis, worker: report.worker });
     },
   );
+};
 
-  if (!opts.serveMetrics) return;
+/** Registers `GET /metrics` (the metrics scope checks the token). */
+export const metricsRoutes: FastifyPluginAsync<{ metrics: Metrics }> = async (app: FastifyInstance, opts) => {
   app.get(
     '/metrics',
     {
@@ -88,10 +76,7 @@ export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app:
         },
       },
     },
-    async (request, reply) => {
-      if (!metricsAuthorized(request.headers.authorization, opts.metricsToken)) {
-        return reply.code(401).header('www-authenticate', 'Bearer').send({ error: { code: 'AUTH_REQUIRED', message: 'Bearer token required for /metrics' } });
-      }
+    async (_request, reply) => {
       const body = await opts.metrics.render();
       return reply.type(opts.metrics.contentType).send(body);
     },

@@ -7,13 +7,12 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest 
 import { PRIORITIES, type Config, type Priority } from '../config/schema.js';
 import { BASE64_TEXT_ABOVE_CHARS, composeMessage, type StructuredMessage } from '../intake/compose.js';
 import type { Admission } from '../lib/admission.js';
-import type { CredentialRegistry } from '../intake/credentials.js';
 import { presentMessage } from '../admin/message-view.js';
 import { requestHash, type IntakeService, type Submission } from '../intake/intake-service.js';
 import { KurirError, toKurirError } from '../lib/errors.js';
 import { MESSAGE_ID_PATTERN } from '../lib/ids.js';
 import type { MessageStore } from '../store/message-store.js';
-import { authenticate, credentialOf, decorateCredential } from './auth.js';
+import { credentialOf } from './auth.js';
 import {
   MAX_ATTACHMENT_BYTES,
   acceptedSchema,
@@ -30,7 +29,6 @@ import {
 export interface MessagesRoutesOptions {
   config: Config;
   intake: IntakeService;
-  credentials: CredentialRegistry;
   messages: MessageStore;
   /** Bytes in flight across intake (shared with SMTP); a submission over the bound gets 503 BUSY before its body is read. */
   admission?: Admission;
@@ -153,14 +151,13 @@ export async function jsonSubmission(body: MessageBody, maxMessageBytes: number)
   };
 }
 
-/** Registers the message routes (Bearer-authenticated). */
+/** Registers the message routes; register them in the send scope (src/http/auth.ts). */
 export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (app: FastifyInstance, opts) => {
   const { config, intake, messages } = opts;
   const maxBytes = config.http.maxMessageBytes;
-  decorateCredential(app);
-  const auth = authenticate(opts.credentials);
-  // After authentication, so an unauthenticated flood cannot take the room of real submissions.
-  const onSubmit = opts.admission ? [auth, admit(opts.admission, maxBytes, config.intake.busyRetryAfterSeconds)] : auth;
+  // A route-level hook, so it runs after the scope's authentication: an unauthenticated flood cannot
+  // take the room of real submissions.
+  const onSubmit = opts.admission ? admit(opts.admission, maxBytes, config.intake.busyRetryAfterSeconds) : undefined;
   // Only JSON and raw messages: without the text/plain parser such bodies are 415, not a confusing 400.
   app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('message/rfc822', { parseAs: 'buffer', bodyLimit: maxBytes }, (_req, body, done) => done(null, body));
@@ -168,7 +165,7 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
   app.post(
     '/v1/messages',
     {
-      onRequest: onSubmit,
+      ...(onSubmit ? { onRequest: onSubmit } : {}),
       schema: {
         tags: ['messages'],
         summary: 'Submit a message (JSON or raw RFC 5322); 202 only once it is durable in Redis',
@@ -215,7 +212,6 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
   app.get<{ Params: { id: string } }>(
     '/v1/messages/:id',
     {
-      onRequest: auth,
       schema: {
         tags: ['messages'],
         summary: 'Status and timeline of a message sent with this key (admin keys see all)',

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Metrics } from '../metrics/metrics.js';
-import { metricsAuthorized } from './health-routes.js';
+import { metricsAuthorized } from './auth.js';
 
 /** A listener of its own for GET /metrics (config `metrics.port`), so scrapes need not reach the API port. */
 export async function startMetricsServer(opts: { host: string; port: number; token: string | null; metrics: Metrics }): Promise<{ port: number; close(): Promise<void> }> {

@@ -4,16 +4,13 @@
  */
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { cancelMessage, queueOverview, resumeDomain, resumeProvider, retryNow, type DeliveryControlDeps } from '../admin/delivery-control.js';
-import type { CredentialRegistry } from '../intake/credentials.js';
 import { normalizeDomain } from '../lib/address.js';
 import { KurirError } from '../lib/errors.js';
 import { MESSAGE_ID_PATTERN } from '../lib/ids.js';
-import { authenticate, credentialOf, decorateCredential, requireAdmin } from './auth.js';
+import { credentialOf } from './auth.js';
 import { bearerSecurity, errorResponses, messageIdParamsSchema } from './schemas.js';
 
-export interface ShapingRoutesOptions extends DeliveryControlDeps {
-  credentials: CredentialRegistry;
-}
+export type ShapingRoutesOptions = DeliveryControlDeps;
 
 const nullableString = { type: 'string', nullable: true } as const;
 const nullableNumber = { type: 'number', nullable: true } as const;
@@ -68,9 +65,8 @@ const pauseBody = {
 
 const countMap = { type: 'object', additionalProperties: { type: 'integer' } } as const;
 
+/** Registers the delivery-control routes; register them in the admin scope (src/http/auth.ts). */
 export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (app: FastifyInstance, opts) => {
-  decorateCredential(app);
-  const onRequest = [authenticate(opts.credentials), requireAdmin];
   const known = (provider: string): string => {
     if (!opts.shaper.names().includes(provider)) {
       throw new KurirError('NOT_FOUND', `provider ${provider} is not in the provider map (${opts.shaper.names().join(', ')})`, { field: 'provider' });
@@ -92,7 +88,6 @@ export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (ap
   app.get(
     '/v1/shaping',
     {
-      onRequest,
       schema: {
         tags: ['delivery control'],
         summary: 'Per-provider limits, effective (adaptive) rate and pauses; paused recipient domains',
@@ -115,7 +110,6 @@ export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (ap
   app.post<{ Params: { domain: string }; Body: { seconds?: number } | null }>(
     '/v1/shaping/domains/:domain/pause',
     {
-      onRequest,
       schema: {
         tags: ['delivery control'],
         summary: 'Pause delivery to one recipient domain (whatever its provider): its messages wait (delayed), they do not fail',
@@ -135,7 +129,6 @@ export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (ap
   app.post<{ Params: { domain: string } }>(
     '/v1/shaping/domains/:domain/resume',
     {
-      onRequest,
       schema: {
         tags: ['delivery control'],
         summary: 'Resume a paused recipient domain; the messages it held run now',
@@ -160,7 +153,6 @@ export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (ap
   app.post<{ Params: { provider: string }; Body: { seconds?: number } | null }>(
     '/v1/shaping/:provider/pause',
     {
-      onRequest,
       schema: {
         tags: ['delivery control'],
         summary: 'Pause delivery to a provider: its messages wait (delayed), they do not fail',
@@ -180,7 +172,6 @@ export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (ap
   app.post<{ Params: { provider: string } }>(
     '/v1/shaping/:provider/resume',
     {
-      onRequest,
       schema: {
         tags: ['delivery control'],
         summary: 'Resume a paused provider (also ends an adaptive back-off); held messages run now',
@@ -202,7 +193,6 @@ export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (ap
   app.get(
     '/v1/queue',
     {
-      onRequest,
       schema: {
         tags: ['delivery control'],
         summary: 'Queue depth by state, ready jobs by priority, held jobs per provider',
@@ -232,7 +222,6 @@ export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (ap
   app.post<{ Params: { id: string } }>(
     '/v1/messages/:id/retry',
     {
-      onRequest,
       schema: {
         tags: ['delivery control'],
         summary: 'Try a message now: delayed jobs are promoted, failed ones retried, missing ones re-created (shaping still applies)',
@@ -259,7 +248,6 @@ export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (ap
   app.post<{ Params: { id: string } }>(
     '/v1/messages/:id/cancel',
     {
-      onRequest,
       schema: {
         tags: ['delivery control'],
         summary: 'Cancel a message: recipients not yet final become expired ("cancelled by <key>"), jobs are removed',

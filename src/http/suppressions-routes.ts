@@ -5,16 +5,14 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { exportCsv, importSuppressionCsv } from '../admin/suppressions.js';
-import type { CredentialRegistry } from '../intake/credentials.js';
 import { normalizeAddress, normalizeDomain } from '../lib/address.js';
 import type { Clock } from '../lib/clock.js';
 import { KurirError } from '../lib/errors.js';
 import type { Suppression, SuppressionStore } from '../store/suppression-store.js';
-import { authenticate, credentialOf, decorateCredential, requireAdmin } from './auth.js';
+import { credentialOf } from './auth.js';
 import { bearerSecurity, errorResponses } from './schemas.js';
 
 export interface SuppressionsRoutesOptions {
-  credentials: CredentialRegistry;
   suppressions: SuppressionStore;
   clock: Clock;
 }
@@ -81,18 +79,15 @@ function contentType(request: FastifyRequest): string {
   return String(request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
 }
 
-/** Registers the suppression admin routes. */
+/** Registers the suppression routes; register them in the admin scope (src/http/auth.ts). */
 export const suppressionsRoutes: FastifyPluginAsync<SuppressionsRoutesOptions> = async (app: FastifyInstance, opts) => {
   const { suppressions, clock } = opts;
-  decorateCredential(app);
-  const onRequest = [authenticate(opts.credentials), requireAdmin];
   app.addContentTypeParser('text/csv', { parseAs: 'string' }, (_req, body, done) => done(null, body));
   const common = { tags: ['suppressions'], security: bearerSecurity };
 
   app.get<{ Querystring: ListQuery }>(
     '/v1/suppressions',
     {
-      onRequest,
       schema: {
         ...common,
         summary: 'List suppressed addresses in address order, a page at a time, optionally by domain and reason',
@@ -115,7 +110,6 @@ export const suppressionsRoutes: FastifyPluginAsync<SuppressionsRoutesOptions> =
   app.get<{ Querystring: ListQuery }>(
     '/v1/suppressions/export',
     {
-      onRequest,
       schema: {
         ...common,
         summary: 'Export the list (optionally filtered) as CSV: address,reason,source,at,messageId',
@@ -132,7 +126,6 @@ export const suppressionsRoutes: FastifyPluginAsync<SuppressionsRoutesOptions> =
   app.post(
     '/v1/suppressions/import',
     {
-      onRequest,
       schema: {
         ...common,
         summary: 'Import a CSV (text/csv) all or nothing: any invalid row → 400 listing every bad line, nothing imported',
@@ -154,7 +147,6 @@ export const suppressionsRoutes: FastifyPluginAsync<SuppressionsRoutesOptions> =
   app.get<{ Params: { address: string } }>(
     '/v1/suppressions/:address',
     {
-      onRequest,
       schema: { ...common, summary: 'Look up one address', params: addressParams, response: { 200: entrySchema, ...errorResponses(400, 401, 403, 404, 503) } },
     },
     async (request) => {
@@ -168,7 +160,6 @@ export const suppressionsRoutes: FastifyPluginAsync<SuppressionsRoutesOptions> =
   app.put<{ Params: { address: string }; Body: { reason: string; messageId?: string } }>(
     '/v1/suppressions/:address',
     {
-      onRequest,
       schema: {
         ...common,
         summary: 'Suppress an address (201) or replace its entry (200)',
@@ -190,7 +181,6 @@ export const suppressionsRoutes: FastifyPluginAsync<SuppressionsRoutesOptions> =
   app.delete<{ Params: { address: string } }>(
     '/v1/suppressions/:address',
     {
-      onRequest,
       schema: { ...common, summary: 'Remove an address from the list', params: addressParams, response: { 204: { type: 'null' }, ...errorResponses(400, 401, 403, 404, 503) } },
     },
     async (request, reply) => {

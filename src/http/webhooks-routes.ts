@@ -5,15 +5,13 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Config } from '../config/schema.js';
 import { webhookTargets, type WebhookTarget } from '../feedback/webhook-events.js';
-import type { CredentialRegistry } from '../intake/credentials.js';
 import { KurirError } from '../lib/errors.js';
 import type { WebhookStore } from '../store/webhook-store.js';
-import { authenticate, credentialOf, decorateCredential } from './auth.js';
+import { credentialOf } from './auth.js';
 import { bearerSecurity, errorResponses } from './schemas.js';
 
 export interface WebhooksRoutesOptions {
   config: Config;
-  credentials: CredentialRegistry;
   store: WebhookStore;
 }
 
@@ -54,12 +52,10 @@ interface KeyQuery {
   limit?: string;
 }
 
-/** Registers the webhook routes (Bearer-authenticated). */
+/** Registers the webhook routes; register them in the send scope (src/http/auth.ts). */
 export const webhooksRoutes: FastifyPluginAsync<WebhooksRoutesOptions> = async (app: FastifyInstance, opts) => {
   const { store } = opts;
   const targets = webhookTargets(opts.config);
-  decorateCredential(app);
-  const onRequest = authenticate(opts.credentials);
   const common = { tags: ['webhooks'], security: bearerSecurity };
 
   /** The key a request is about: its own, or (admins only) the one named by `?key=`. */
@@ -79,7 +75,6 @@ export const webhooksRoutes: FastifyPluginAsync<WebhooksRoutesOptions> = async (
   app.get<{ Querystring: KeyQuery }>(
     '/v1/webhooks',
     {
-      onRequest,
       schema: {
         ...common,
         summary: "The key's webhook: URL, events, and whether it was disabled after sustained failure (and why)",
@@ -108,7 +103,6 @@ export const webhooksRoutes: FastifyPluginAsync<WebhooksRoutesOptions> = async (
   app.post<{ Querystring: KeyQuery }>(
     '/v1/webhooks/enable',
     {
-      onRequest,
       schema: {
         ...common,
         summary: 'Re-enable a disabled webhook and reset its failure count (events dropped meanwhile are not resent)',
@@ -128,7 +122,6 @@ export const webhooksRoutes: FastifyPluginAsync<WebhooksRoutesOptions> = async (
   app.get<{ Querystring: KeyQuery }>(
     '/v1/webhooks/deliveries',
     {
-      onRequest,
       schema: {
         ...common,
         summary: 'Recent delivery attempts of the key’s webhook, newest first, with status code or error',

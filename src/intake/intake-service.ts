@@ -50,6 +50,8 @@ export interface IntakeDeps {
   metrics: Metrics;
   /** Cluster-wide intake limits (per credential, per recipient, daily caps); none when absent. */
   limits?: IntakeLimiter;
+  /** With redis.durability fsync: refuses (UNAVAILABLE) while Redis does not fsync every write. */
+  durability?: { assertOk(): void };
 }
 
 /**
@@ -147,6 +149,7 @@ export class IntakeService {
 
   private async acceptInner(sub: Submission, now: number): Promise<Accepted> {
     const { config, signer, idempotency } = this.deps;
+    this.deps.durability?.assertOk();
     if (!sub.recipients.length) throw new KurirError('VALIDATION', 'to: at least one recipient is required', { field: 'to' });
     const recipients = [...new Set(sub.recipients.map((r, i) => normalizeAddress(r, `to[${i}]`)))];
     if (recipients.length > config.smtp.maxRecipients) {

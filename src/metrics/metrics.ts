@@ -27,8 +27,8 @@ import {
   PLACEMENT_FOLDERS,
   PRIORITIES,
   QUEUE_STATES,
-  QueueProvider,
-  QueueSnapshot,
+  type QueueProvider,
+  type QueueSnapshot,
   TLS_RESULT_TYPES,
   WEBHOOK_RESULTS,
 } from './labels.js';
@@ -67,6 +67,8 @@ export interface Metrics {
   readonly intakeDuration: Histogram<'interface'>;
   /** kurir_intake_bytes_total{interface} */
   readonly intakeBytes: Counter<'interface'>;
+  /** kurir_redis_fsync_ok — with redis.durability fsync: 1 while Redis fsyncs every write (appendfsync always). */
+  readonly redisFsyncOk: Gauge<string>;
   /** kurir_intake_inflight_bytes — message bytes being received and processed now (admission control). */
   readonly intakeInflightBytes: Gauge<string>;
 
@@ -203,6 +205,11 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     name: 'kurir_intake_bytes_total',
     help: 'Bytes of accepted message bodies, by interface.',
     labelNames: ['interface'] as const,
+    registers,
+  });
+  const redisFsyncOk = new Gauge({
+    name: 'kurir_redis_fsync_ok',
+    help: 'With redis.durability fsync: 1 while Redis runs with appendonly yes and appendfsync always (checked at start and after each reconnect), else 0 and intake refuses.',
     registers,
   });
   const intakeInflightBytes = new Gauge({
@@ -528,6 +535,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     intakeDuration,
     intakeBytes,
     intakeInflightBytes,
+    redisFsyncOk,
     authFailures,
     authBlocked,
     connectionsRefused,

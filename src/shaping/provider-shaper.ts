@@ -1,8 +1,8 @@
 /**
  * Per-destination shaping, cluster-wide in Redis: for each provider (recipient domains bucketed by the
  * provider map, by domain or MX host), a cap on concurrent SMTP transactions and a rate in messages per
- * minute, both shared by every worker. The rate is a GCRA (one "theoretical arrival time" per provider,
- * Redis server time, so workers' clocks do not matter) whose tolerance depends on the priority: a
+ * minute, both shared by every worker. The rate is a GCRA (one "theoretical arrival time" per provider)
+ * whose tolerance depends on the priority: a
  * verification message may borrow a few intervals ahead, bulk borrows none, so verification overtakes the
  * others in shaping slots as it does in the queue. Part of `maxConnections` is reserved for verification.
  *
@@ -15,6 +15,10 @@
  * and is delayed exactly until then; otherwise it joins a per-priority queue for the booking window and
  * is delayed until its turn (one rate interval per job ahead of it). Verification never waits for
  * bookings. Pauses and slow-downs void the bookings (their jobs queue again at the new rate).
+ *
+ * Time comes from the injected clock (`deps.clock`), passed into the scripts as `now`: pauses, back-off,
+ * rate and leases all read one clock, which tests can move. Workers' clocks must agree (NTP), as BullMQ's
+ * delayed jobs, timed by each worker's clock, already require.
  *
  * Each decision is one Lua script (atomic); state lives in `<prefix>:shaping:<provider>` (hash),
  * `…:leases` (zset of connection leases, reclaimed after `leaseSeconds` if a worker dies), `…:held`

@@ -41,7 +41,7 @@ function parsePause(value: string): { until: number; since: number; by: string }
 /** Pauses delivery to one recipient domain (every provider) until `resumeDomain` (or for `seconds`). Jobs wait delayed, not failed. */
 export async function pauseDomain(ctx: ShaperContext, domain: string, opts: { by: string; seconds?: number }): Promise<void> {
   const d = domain.toLowerCase();
-  const now = Date.now();
+  const now = ctx.deps.clock.now();
   const until = opts.seconds ? now + opts.seconds * 1000 : 0;
   await ctx.redis.hset(ctx.deps.keys.shapingPausedDomains(), d, `${until}|${now}|${opts.by}`);
   ctx.deps.logger.info({ domain: d, by: opts.by, until: until ? new Date(until).toISOString() : 'resume' }, 'shaping: recipient domain paused by an admin');
@@ -60,7 +60,7 @@ export async function resumeDomain(ctx: ShaperContext, domain: string, by: strin
   const value = res[0]?.[1] as string | null;
   const held = (res[1]?.[1] as string[] | undefined) ?? [];
   const pause = value ? parsePause(value) : null;
-  const wasPaused = pause !== null && (pause.until === 0 || pause.until > Date.now());
+  const wasPaused = pause !== null && (pause.until === 0 || pause.until > ctx.deps.clock.now());
   ctx.deps.logger.info({ domain: d, by, held: held.length, wasPaused }, 'shaping: recipient domain resumed');
   return { wasPaused, held };
 }
@@ -69,7 +69,7 @@ export async function resumeDomain(ctx: ShaperContext, domain: string, by: strin
 export async function listPausedDomains(ctx: ShaperContext): Promise<PausedDomain[]> {
   const k = ctx.deps.keys;
   const all = await ctx.redis.hgetall(k.shapingPausedDomains());
-  const now = Date.now();
+  const now = ctx.deps.clock.now();
   const live = Object.entries(all)
     .map(([domain, v]) => ({ domain, ...parsePause(v) }))
     .filter((p) => p.until === 0 || p.until > now)
@@ -90,19 +90,17 @@ export async function listPausedDomains(ctx: ShaperContext): Promise<PausedDomai
 /** The state of every provider, for the admin API. */
 export async function providerStatuses(ctx: ShaperContext, names: string[]): Promise<ProviderStatus[]> {
   const k = ctx.deps.keys;
+  const now = ctx.deps.clock.now();
   const tx = ctx.redis.multi();
   for (const p of names) {
     tx.hgetall(k.shapingState(p));
-    tx.zcount(k.shapingLeases(p), Date.now(), '+inf');
+    tx.zcount(k.shapingLeases(p), now, '+inf');
     tx.scard(k.shapingHeld(p));
   }
-  tx.time();
   const res = ((await tx.exec()) ?? []).map(([err, v]) => {
     if (err) throw err;
     return v;
   });
-  const [sec, usec] = res[res.length - 1] as [string, string];
-  const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
   return names.map((provider, i) => {
     const st = res[i * 3] as Record<string, string>;
     const configured = ctx.limitsOf(provider);
@@ -138,7 +136,7 @@ export async function refreshShapingMetrics(ctx: ShaperContext, names: string[])
 
 /** Pauses sending to a provider until `resume` (or for `seconds`). Jobs wait delayed, not failed. */
 export async function pauseProvider(ctx: ShaperContext, provider: string, opts: { by: string; seconds?: number }): Promise<void> {
-  const until = opts.seconds ? Date.now() + opts.seconds * 1000 : 0;
+  const until = opts.seconds ? ctx.deps.clock.now() + opts.seconds * 1000 : 0;
   // Booked slots are void: after the pause every job queues again for the rate.
   await ctx.redis
     .multi()

@@ -1,6 +1,6 @@
 /**
- * The Lua scripts of provider shaping (each decision is one atomic script, timed by Redis server time) and
- * their registration on an ioredis client. The KEYS/ARGV orders documented here are the contract with the
+ * The Lua scripts of provider shaping (each decision is one atomic script, timed by the caller's injected
+ * clock, passed in as `now`, ms) and their registration on an ioredis client. The KEYS/ARGV orders documented here are the contract with the
  * callers in shaping-slots.ts.
  */
 import type { Redis } from 'ioredis';
@@ -27,16 +27,13 @@ if domain ~= '' then
 end`;
 
 // KEYS: state leases held booked waiters(of this priority) pausedDomains domainHeld.
-// ARGV: maxRate maxConn reserved isVerification burst leaseId leaseMs jobId horizonMs domain
+// ARGV: maxRate maxConn reserved isVerification burst leaseId leaseMs jobId horizonMs domain now
 // Returns { status, waitMs, effectiveRate, pausedUntil }: 0 ok, 1 paused by an admin (waitMs -1 = until
 // resumed), 2 backing off after a "too fast" reply, 3 no connection slot, 4 over the rate (come back in
 // waitMs: the job's turn in the queue for the booking window), 5 a rate slot is booked in waitMs,
 // 6 the recipient domain is paused by an admin.
 const ACQUIRE = `
-local t = redis.call('TIME')
--- Milliseconds with the microseconds kept: the GCRA's arrival time is fractional, and a clock cut to whole
--- milliseconds would let at most 1 + burst messages through per millisecond however high the rate.
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local now = tonumber(ARGV[11])
 local jobId = ARGV[8]
 local domain = ARGV[10]
 local domainKeys = 6
@@ -71,7 +68,9 @@ if rate > 0 and not booked then
   local tat = tonumber(st[2]) or now
   if tat < now then tat = now end
   local horizon = math.max(tonumber(ARGV[9]), interval)
-  local tolerance = interval * tonumber(ARGV[5])
+  -- One tick of the millisecond clock on top of the burst: the GCRA's arrival time is fractional, and
+  -- without it at most 1 + burst messages would pass per millisecond however high the rate.
+  local tolerance = interval * tonumber(ARGV[5]) + 1
   -- Verification never waits behind slots that other messages booked.
   if ARGV[4] == '1' then tolerance = tolerance + horizon end
   if tat - now > tolerance then
@@ -101,10 +100,9 @@ end
 return {0, 0, tostring(rate), '0'}`;
 
 // The domain check alone, for a job whose provider is not known before its MX lookup.
-// KEYS: pausedDomains domainHeld. ARGV: jobId domain. Returns {0} or the refusal of DOMAIN_PAUSE_CHECK.
+// KEYS: pausedDomains domainHeld. ARGV: jobId domain now. Returns {0} or the refusal of DOMAIN_PAUSE_CHECK.
 const DOMAIN_CHECK = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local now = tonumber(ARGV[3])
 local jobId = ARGV[1]
 local domain = ARGV[2]
 local domainKeys = 1
@@ -112,14 +110,13 @@ ${DOMAIN_PAUSE_CHECK}
 if jobId ~= '' then redis.call('SREM', KEYS[2], jobId) end
 return {0, 0, '', '0'}`;
 
-// KEYS: state leases booked. ARGV: leaseId outcome maxRate minRate backoffMs recoverAfter recoverStep afterSuccesses reply adaptive
+// KEYS: state leases booked. ARGV: leaseId outcome maxRate minRate backoffMs recoverAfter recoverStep afterSuccesses reply adaptive now
 // outcome: ok | throttle | other | none. Returns { event, effectiveRate, pausedUntil }; event is
 // none | paused | recovered | ignored (a throttle signal inside the current back-off window, or too few successes).
 const RELEASE = `
 if ARGV[1] ~= '' then redis.call('ZREM', KEYS[2], ARGV[1]) end
 if ARGV[10] ~= '1' or ARGV[2] == 'none' or ARGV[2] == 'other' then return {'none', '', '0'} end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(ARGV[11])
 local maxRate = tonumber(ARGV[3])
 local st = redis.call('HMGET', KEYS[1], 'rate', 'pausedUntil', 'streak')
 local rate = tonumber(st[1]) or maxRate

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Config, Priority } from '../config/schema.js';
+import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ProviderMap } from '../metrics/provider.js';
@@ -52,6 +53,8 @@ export interface ShaperDeps {
   rules: ThrottleRules;
   metrics: Pick<Metrics, 'shapingRefusals' | 'shapingRate' | 'shapingPaused' | 'shapingPauses'>;
   logger: Logger;
+  /** The one source of time of every shaping decision (pauses, back-off, rate, leases); the scripts get it as `now`. */
+  clock: Clock;
 }
 
 /** What the shaping functions need from the ProviderShaper: its scripted client, deps and limits lookup. */
@@ -95,6 +98,7 @@ export async function acquireSlot(ctx: ShaperContext, provider: string, priority
     jobId,
     Math.round(s.bookAheadSeconds * 1000),
     d,
+    ctx.deps.clock.now(),
   );
   const effective = num(rate);
   const m = ctx.deps.metrics;
@@ -114,7 +118,7 @@ export async function acquireSlot(ctx: ShaperContext, provider: string, priority
  */
 export async function checkDomainPause(ctx: ShaperContext, domain: string, jobId = ''): Promise<Extract<ShapingDecision, { ok: false }> | null> {
   const d = domain.toLowerCase();
-  const [status, waitMs] = await ctx.redis.kurirShapeDomain(ctx.deps.keys.shapingPausedDomains(), ctx.deps.keys.shapingDomainHeld(d), jobId, d);
+  const [status, waitMs] = await ctx.redis.kurirShapeDomain(ctx.deps.keys.shapingPausedDomains(), ctx.deps.keys.shapingDomainHeld(d), jobId, d, ctx.deps.clock.now());
   if (status !== 6) return null;
   ctx.deps.metrics.shapingRefusals.inc({ limit: 'domain-paused' });
   return { ok: false, provider: '', reason: 'domain-paused', waitMs: waitMs < 0 ? null : waitMs, held: jobId !== '', booked: false };
@@ -146,6 +150,7 @@ export async function releaseSlot(ctx: ShaperContext, lease: ShapingLease, outco
     signal?.afterSuccesses ?? 0,
     reply,
     limits.adaptive ? '1' : '0',
+    ctx.deps.clock.now(),
   );
   const effective = num(rate);
   if (effective !== null && effective > 0) ctx.deps.metrics.shapingRate.set({ provider }, effective);

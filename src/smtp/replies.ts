@@ -16,6 +16,7 @@ const MAX_TEXT = 400;
 
 /** Collapses control characters and bounds the length, so client-supplied values cannot break a reply. */
 function clean(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping control characters is the point
   const flat = text.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
   return flat.length > MAX_TEXT ? `${flat.slice(0, MAX_TEXT - 3)}...` : flat;
 }

@@ -21,7 +21,7 @@ export async function redisAnswers(url: string, timeoutMs = 1000): Promise<boole
  * Starts a local redis-server child with AOF persistence under `dir`, listening on 127.0.0.1:`port`, for a
  * development gateway that found no Redis. Throws a message saying how to get Redis when the binary is missing.
  */
-export async function startManagedRedis(dir: string, port: number): Promise<ChildProcess> {
+export async function startManagedRedis(dir: string, port: number, appendfsync: 'everysec' | 'always' = 'everysec'): Promise<ChildProcess> {
   if (spawnSync('redis-server', ['--version']).error) {
     throw new Error(
       'No Redis answers at the configured URL and redis-server is not on PATH. Install Redis ' +
@@ -32,7 +32,7 @@ export async function startManagedRedis(dir: string, port: number): Promise<Chil
   mkdirSync(abs, { recursive: true });
   const child = spawn(
     'redis-server',
-    ['--bind', '127.0.0.1', '--port', String(port), '--dir', abs, '--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction', '--save', ''],
+    ['--bind', '127.0.0.1', '--port', String(port), '--dir', abs, '--appendonly', 'yes', '--appendfsync', appendfsync, '--maxmemory-policy', 'noeviction', '--save', ''],
     { stdio: 'ignore' },
   );
   const url = `redis://127.0.0.1:${port}`;

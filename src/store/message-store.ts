@@ -136,7 +136,9 @@ export class MessageStore {
     if (!addresses.length) return {};
     const values = await this.redis.hmget(this.keys.recipients(id), ...addresses);
     const out: Record<string, RecipientState | undefined> = {};
-    addresses.forEach((a, i) => (out[a] = values[i] ? (JSON.parse(values[i] as string) as RecipientState) : undefined));
+    addresses.forEach((a, i) => {
+      out[a] = values[i] ? (JSON.parse(values[i] as string) as RecipientState) : undefined;
+    });
     return out;
   }
 

@@ -1,5 +1,5 @@
 /** Test helper: one observation on every Kurir metric, so each appears in the exposition with its labels. */
-import { createMetrics, replyCodeLabel } from '../../src/metrics/metrics.js';
+import { type createMetrics, replyCodeLabel } from '../../src/metrics/metrics.js';
 
 export function observeEverything(m: ReturnType<typeof createMetrics>): void {
   m.intakeAccepted.inc({ interface: 'smtp', priority: 'verification' });

@@ -212,10 +212,13 @@ export interface Expression {
 export function grafanaToPromql(expr: string, vars: Record<string, string> = {}): string {
   let out = expr
     .replaceAll('$__rate_interval', '1m')
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's ${...} variable syntax, not a template
     .replaceAll('${__rate_interval}', '1m')
     .replaceAll('$__interval', '1m')
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's ${...} variable syntax, not a template
     .replaceAll('${__interval}', '1m')
     .replaceAll('$__range', '1h')
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's ${...} variable syntax, not a template
     .replaceAll('${__range}', '1h');
   for (const [name, value] of Object.entries(vars)) out = out.replaceAll(`\${${name}}`, value).replaceAll(`$${name}`, value);
   return out.replace(/\$\{?[A-Za-z_][A-Za-z0-9_]*\}?/g, '.*');

@@ -2,6 +2,7 @@
  * Starts a real Kurir gateway in-process for integration tests: real Redis on 127.0.0.1:6379 under a
  * unique key prefix, listeners on ephemeral ports, DKIM keys generated into a temp folder, and (when
  * given) DNS from a loopback server. `publishDkim` puts the keys' public records into that DNS zone.
+ * `logger` replaces the default (silent unless KURIR_TEST_LOG) logger, e.g. to read what was logged.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,7 @@ import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { dnsRecordFor, loadPrivateKey } from '../../src/dkim/keys.js';
 import { startGateway, type Gateway, type GatewayOptions } from '../../src/gateway.js';
-import { createLogger } from '../../src/lib/logger.js';
+import { createLogger, type Logger } from '../../src/lib/logger.js';
 import type { DnsServer } from './dns-server.js';
 
 export const API_KEY = 'dev-api-key-change-me-0001';
@@ -83,11 +84,11 @@ export function testConfig(dataDir: string, overrides: Record<string, unknown> =
  * (`dropPrefix`) once all of them are closed.
  */
 export async function startTestGateway(
-  opts: { overrides?: Record<string, unknown>; dns?: DnsServer; gatewayOptions?: GatewayOptions; prefix?: string } = {},
+  opts: { overrides?: Record<string, unknown>; dns?: DnsServer; gatewayOptions?: GatewayOptions; prefix?: string; logger?: Logger } = {},
 ): Promise<TestGateway> {
   const dataDir = mkdtempSync(join(tmpdir(), 'kurir-test-'));
   const config = testConfig(dataDir, opts.overrides, opts.dns?.address, opts.prefix);
-  const gateway = await startGateway(config, createLogger({ level: config.log.level }), opts.gatewayOptions);
+  const gateway = await startGateway(config, opts.logger ?? createLogger({ level: config.log.level }), opts.gatewayOptions);
   const url = `http://127.0.0.1:${gateway.ports.http}`;
   const auth = { authorization: `Bearer ${API_KEY}` };
   const t: TestGateway = {

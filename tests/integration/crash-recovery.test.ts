@@ -42,7 +42,12 @@ async function startChild(configFile: string, httpPort: number): Promise<ChildPr
 
 beforeAll(async () => {
   // A slow receiver keeps deliveries in flight when the process is killed.
-  receiver = await startReceiver({ script: async (ctx) => (ctx.stage === 'data' ? (await new Promise((r) => setTimeout(r, 40)), undefined) : undefined) });
+  receiver = await startReceiver({
+    script: async (ctx) => {
+      if (ctx.stage === 'data') await new Promise((r) => setTimeout(r, 40));
+      return undefined;
+    },
+  });
   dns = await startDnsServer({ 'dest.test': { MX: [{ exchange: 'mx.dest.test', priority: 10 }] }, 'mx.dest.test': { A: ['127.0.0.1'] } });
   dir = mkdtempSync(join(tmpdir(), 'kurir-crash-'));
 });

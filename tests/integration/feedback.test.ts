@@ -123,9 +123,9 @@ describe('feedback loop', () => {
     expect(await metric('kurir_suppressions_added_total', { reason: 'complaint' })).toBeGreaterThanOrEqual(1);
   });
 
-  it('matches a complaint without a VERP by the Message-ID of the original', async () => {
+  it('matches a Yahoo complaint by the signed VERP in its Original-Mail-From (tests/integration/feedback-trust.test.ts: reports without one)', async () => {
     const m = await delivered('dave@dest.test');
-    const sent = await report('fbl@bounce.example.test', loadFixture('arf-yahoo.eml', { verp: 'nobody@elsewhere.test', rcpt: 'dave@dest.test', messageId: m.messageId }), 'feedback@arf.mail.yahoo.com');
+    const sent = await report('fbl@bounce.example.test', loadFixture('arf-yahoo.eml', { verp: m.verp, rcpt: 'dave@dest.test', messageId: m.messageId }), 'feedback@arf.mail.yahoo.com');
     expect(sent).toMatchObject({ ok: true });
     const s = await t.status(m.id);
     expect(s.events.find((e: any) => e.type === 'complained')).toMatchObject({ recipients: ['dave@dest.test'], feedbackType: 'abuse' });

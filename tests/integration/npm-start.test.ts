@@ -81,7 +81,11 @@ function descendants(pid: number): number[] {
   }
   const out: number[] = [];
   const walk = (p: number): void => {
-    for (const [child, pp] of parent) if (pp === p) out.push(child), walk(child);
+    for (const [child, pp] of parent) {
+      if (pp !== p) continue;
+      out.push(child);
+      walk(child);
+    }
   };
   walk(pid);
   return out;
@@ -99,7 +103,10 @@ function alive(pid: number): boolean {
 function listening(port: number): Promise<boolean> {
   return new Promise((done) => {
     const s = connect(port, '127.0.0.1');
-    s.once('connect', () => (s.destroy(), done(true)));
+    s.once('connect', () => {
+      s.destroy();
+      done(true);
+    });
     s.once('error', () => done(false));
   });
 }

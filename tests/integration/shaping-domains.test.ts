@@ -5,9 +5,12 @@
  * connections the receiver sees.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DeliveryQueue, deliveryJobId } from '../../src/queue/delivery-queue.js';
+import { createKeys } from '../../src/store/keys.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { ADMIN_KEY, API_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { until } from '../helpers/until.js';
 
 let dns: DnsServer;
 let receiver: Receiver;
@@ -26,13 +29,13 @@ async function admin(t: TestGateway, method: string, path: string, body?: unknow
   return { status: res.status, body: await res.json() };
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
+/** The BullMQ state of a message's delivery job ('unknown' once it is gone). */
+async function jobState(t: TestGateway, messageId: string, domain: string): Promise<string> {
+  const queue = new DeliveryQueue(t.gateway.redis, createKeys(t.config.redis.prefix));
+  try {
+    return await queue.queue.getJobState(deliveryJobId(messageId, domain));
+  } finally {
+    await queue.close();
   }
 }
 
@@ -78,14 +81,15 @@ describe('pausing one recipient domain', () => {
     const held = (await t.submit(msg('held@ctl.test', { priority: 'verification' }))).body.id;
     const other = (await t.submit(msg('go@ctl2.test', { priority: 'verification' }))).body.id;
     await t.waitForStatus(other, (s) => s.status === 'delivered', 5000);
-    const view = await until('the held job', async () => {
+    const view = await until(async () => {
       const { body } = await admin(t, 'GET', '/v1/shaping');
       return body.pausedDomains[0]?.heldJobs >= 1 ? body : undefined;
-    });
+    }, 10_000, 'the held job');
     expect(view.pausedDomains).toEqual([{ domain: 'ctl.test', pausedUntil: 'indefinitely', pausedAt: expect.any(String), pausedBy: 'admin-dev', heldJobs: 1 }]);
     // The provider itself is not paused.
     expect(view.providers.find((p: any) => p.provider === 'ctl')).toMatchObject({ adminPaused: null, heldJobs: 0 });
-    await new Promise((r) => setTimeout(r, 300));
+    // Asked, refused and put back in the delayed set until the re-check (60 s): it cannot run meanwhile.
+    await until(async () => (await jobState(t, held, 'ctl.test')) === 'delayed', 5000, 'the held job to be delayed');
     const waiting = await t.status(held);
     expect(waiting.status).toBe('queued');
     expect(waiting.events.map((e: any) => e.type)).toEqual(['queued']); // no attempt counted
@@ -102,7 +106,7 @@ describe('pausing one recipient domain', () => {
   it('holds a domain whose provider is only known after the MX lookup, before that lookup', async () => {
     await admin(t, 'POST', '/v1/shaping/domains/fresh.test/pause', { seconds: 600 });
     const id = (await t.submit(msg('first@fresh.test'))).body.id;
-    await until('the held job', async () => (await admin(t, 'GET', '/v1/shaping')).body.pausedDomains.find((p: any) => p.domain === 'fresh.test')?.heldJobs === 1);
+    await until(async () => (await admin(t, 'GET', '/v1/shaping')).body.pausedDomains.find((p: any) => p.domain === 'fresh.test')?.heldJobs === 1, 10_000, 'the held job');
     const { body } = await admin(t, 'GET', '/v1/shaping');
     expect(Date.parse(body.pausedDomains.find((p: any) => p.domain === 'fresh.test').pausedUntil) - Date.now()).toBeGreaterThan(590_000);
     expect((await t.status(id)).status).toBe('queued');
@@ -116,8 +120,9 @@ describe('pausing one recipient domain', () => {
     const id = (await t.submit(msg('late@expire.test', { ttl: 1 }))).body.id;
     const s = await t.waitForStatus(id, (x) => x.status === 'expired', 5000);
     expect(s.events.map((e: any) => e.type)).toEqual(['queued', 'expired']);
-    await admin(t, 'POST', '/v1/shaping/domains/expire.test/resume');
-    await new Promise((r) => setTimeout(r, 300));
+    // Its job is done (completed jobs are removed), so the resume has nothing to promote and it can never be sent.
+    await until(async () => (await jobState(t, id, 'expire.test')) === 'unknown', 5000, 'the job to be gone');
+    expect((await admin(t, 'POST', '/v1/shaping/domains/expire.test/resume')).body).toMatchObject({ wasPaused: true, promoted: 0 });
     expect(receivedFor('late@expire.test')).toHaveLength(0);
   });
 
@@ -152,7 +157,7 @@ describe('messages per connection per provider', () => {
   async function deliverAll(domain: string, n: number): Promise<number> {
     const before = receiver.connections;
     for (let i = 0; i < n; i++) expect((await t.submit(msg(`u${i}@${domain}`))).status).toBe(202);
-    await until(`${n} messages at ${domain}`, () => received(domain).length >= n, 15_000);
+    await until(() => received(domain).length >= n, 15_000, `${n} messages at ${domain}`);
     return receiver.connections - before;
   }
 

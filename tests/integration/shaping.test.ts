@@ -5,12 +5,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newMessageId } from '../../src/lib/ids.js';
-import { DeliveryQueue } from '../../src/queue/delivery-queue.js';
+import { DeliveryQueue, deliveryJobId } from '../../src/queue/delivery-queue.js';
 import { createKeys } from '../../src/store/keys.js';
 import type { MessageRecord } from '../../src/store/types.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { ADMIN_KEY, dropPrefix, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { until } from '../helpers/until.js';
 
 let dns: DnsServer;
 let receiver: Receiver;
@@ -35,13 +36,13 @@ async function provider(t: TestGateway, name: string): Promise<any> {
   return body.providers.find((p: any) => p.provider === name);
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
+/** The BullMQ state of a message's delivery job ('unknown' once it is gone). */
+async function jobState(t: TestGateway, messageId: string, domain: string): Promise<string> {
+  const queue = new DeliveryQueue(t.gateway.redis, createKeys(t.config.redis.prefix));
+  try {
+    return await queue.queue.getJobState(deliveryJobId(messageId, domain));
+  } finally {
+    await queue.close();
   }
 }
 
@@ -106,7 +107,7 @@ describe('one provider rate shared by two workers', () => {
   it('delivers 41 bulk messages at 1200/min in total (about 2 s), not 1200/min per worker', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 41; i++) ids.push((await a.submit(msg(`r${i}@rate.test`, 'bulk'))).body.id);
-    await until('41 messages at rate.test', async () => received('rate.test').length >= 41, 15_000);
+    await until(async () => received('rate.test').length >= 41, 15_000, '41 messages at rate.test');
     const times = received('rate.test').map((m) => m.receivedAt.getTime());
     const span = Math.max(...times) - Math.min(...times);
     expect(span).toBeGreaterThanOrEqual(1700); // 40 intervals of 50 ms; two independent limits would take ~1 s
@@ -129,17 +130,17 @@ describe('adaptive slow-down', () => {
     const ids: string[] = [];
     for (let i = 0; i < 8; i++) ids.push((await t.submit(msg(`s${i}@slow.test`))).body.id);
     // The MX host (mx1.slow-mx.test) puts slow.test in provider slowmx.
-    const slowed = await until('a slow-down', async () => {
+    const slowed = await until(async () => {
       const p = await provider(t, 'slowmx');
       return p.throttles >= 1 ? p : undefined;
-    });
+    }, 10_000, 'a slow-down');
     expect(slowed.effectivePerMinute).toBeLessThanOrEqual(300);
     expect(slowed.lastSignal).toMatch(/^rate-limited: 421 4\.7\.28/);
     expect(await t.gateway.metrics.render()).toMatch(/kurir_shaping_pauses_total\{provider="slowmx"\} [1-9]/);
-    await until('a deferral', async () => {
+    await until(async () => {
       for (const id of ids) if ((await t.status(id)).status === 'deferred') return true;
       return false;
-    });
+    }, 10_000, 'a deferral');
     const lowest = (await provider(t, 'slowmx')).effectivePerMinute as number;
 
     slowRefuses = false;
@@ -152,11 +153,11 @@ describe('adaptive slow-down', () => {
 
     // Clean deliveries make the rate recover, step by step, up to the configured 600/min.
     for (let i = 0; i < 8; i++) await t.submit(msg(`again${i}@slow.test`));
-    await until('16 more clean deliveries', async () => received('slow.test').length >= 16, 15_000);
-    const recovered = await until('recovery', async () => {
+    await until(async () => received('slow.test').length >= 16, 15_000, '16 more clean deliveries');
+    const recovered = await until(async () => {
       const p = await provider(t, 'slowmx');
       return p.effectivePerMinute > lowest ? p : undefined;
-    });
+    }, 10_000, 'recovery');
     expect(recovered.effectivePerMinute).toBeLessThanOrEqual(600);
     expect(await t.gateway.metrics.render()).toMatch(/kurir_shaping_effective_rate_per_minute\{provider="slowmx"\} \d+/);
   });
@@ -207,11 +208,11 @@ describe('priorities under a bulk backlog', () => {
   /** Once bulk is flowing, submits a verification message; returns how many bulk messages arrived before it, and its latency. */
   async function overtake(domain: string, flowing: number): Promise<{ overtaken: number; latency: number; backlog: number }> {
     await queueBulk(domain);
-    await until(`${flowing} bulk messages flowing`, async () => received(domain).length >= flowing, 15_000);
+    await until(async () => received(domain).length >= flowing, 15_000, `${flowing} bulk messages flowing`);
     const atSubmit = received(domain).length;
     const started = Date.now();
     expect((await t.submit(msg(`vip@${domain}`, 'verification'))).status).toBe(202);
-    await until('the verification message', async () => received(domain).some((m) => m.rcptTo.includes(`vip@${domain}`)), 10_000);
+    await until(async () => received(domain).some((m) => m.rcptTo.includes(`vip@${domain}`)), 10_000, 'the verification message');
     const latency = Date.now() - started;
     const position = received(domain).findIndex((m) => m.rcptTo.includes(`vip@${domain}`));
     // The rest of the backlog is not needed: drop it so the next case starts from an idle worker.
@@ -249,12 +250,13 @@ describe('admin controls', () => {
     expect(paused.status).toBe(200);
     expect(paused.body).toMatchObject({ provider: 'ctl', adminPaused: 'indefinitely', pausedBy: 'admin-dev' });
     const { body } = await t.submit(msg('held@ctl.test', 'verification'));
-    const queueView = await until('the held job', async () => {
+    const queueView = await until(async () => {
       const q = await admin(t, 'GET', '/v1/queue');
       return q.body.providers.ctl.held >= 1 ? q.body : undefined;
-    });
+    }, 10_000, 'the held job');
     expect(queueView).toMatchObject({ states: { delayed: expect.any(Number) }, readyByPriority: { verification: 0 }, providers: { ctl: { paused: true } } });
-    await new Promise((r) => setTimeout(r, 300));
+    // Asked, refused and put back in the delayed set until the re-check (60 s): it cannot run meanwhile.
+    await until(async () => (await jobState(t, body.id, 'ctl.test')) === 'delayed', 5000, 'the held job to be delayed');
     expect((await t.status(body.id)).status).toBe('queued');
     expect(received('ctl.test').some((m) => m.rcptTo.includes('held@ctl.test'))).toBe(false);
 
@@ -267,7 +269,7 @@ describe('admin controls', () => {
   it('cancel expires a waiting message with the reason on the timeline and removes its job', async () => {
     await admin(t, 'POST', '/v1/shaping/ctl/pause', { seconds: 600 });
     const { body } = await t.submit(msg('cancel@ctl.test'));
-    await until('the held job', async () => (await admin(t, 'GET', '/v1/queue')).body.providers.ctl.held >= 1);
+    await until(async () => (await admin(t, 'GET', '/v1/queue')).body.providers.ctl.held >= 1, 10_000, 'the held job');
     const cancelled = await admin(t, 'POST', `/v1/messages/${body.id}/cancel`);
     expect(cancelled).toMatchObject({ status: 200, body: { id: body.id, cancelled: ['cancel@ctl.test'], inFlight: [] } });
     const s = await t.status(body.id);
@@ -275,8 +277,8 @@ describe('admin controls', () => {
     expect(s.events.at(-1)).toMatchObject({ type: 'expired', reply: 'cancelled by admin-dev' });
     expect(await (await import('bullmq')).Job.fromId(new DeliveryQueue(t.gateway.redis, createKeys(t.config.redis.prefix)).queue, `${body.id}_ctl.test`)).toBeUndefined();
     expect((await admin(t, 'POST', `/v1/messages/${body.id}/cancel`)).body.error.code).toBe('MESSAGE_FINAL');
-    await admin(t, 'POST', '/v1/shaping/ctl/resume');
-    await new Promise((r) => setTimeout(r, 300));
+    // Its job is gone, so the resume has nothing of it to promote and it can never be sent.
+    expect((await admin(t, 'POST', '/v1/shaping/ctl/resume')).body).toMatchObject({ provider: 'ctl', promoted: 0 });
     expect(received('ctl.test').some((m) => m.rcptTo.includes('cancel@ctl.test'))).toBe(false);
   });
 

@@ -13,8 +13,14 @@ async function call(method: string, path: string, opts: { key?: string | null; j
   const key = opts.key === undefined ? ADMIN_KEY : opts.key;
   if (key) headers.authorization = `Bearer ${key}`;
   let body: string | undefined;
-  if (opts.json !== undefined) (headers['content-type'] = 'application/json'), (body = JSON.stringify(opts.json));
-  if (opts.csv !== undefined) (headers['content-type'] = 'text/csv'), (body = opts.csv);
+  if (opts.json !== undefined) {
+    headers['content-type'] = 'application/json';
+    body = JSON.stringify(opts.json);
+  }
+  if (opts.csv !== undefined) {
+    headers['content-type'] = 'text/csv';
+    body = opts.csv;
+  }
   const res = await fetch(`${t.url}${path}`, { method, headers, body });
   const text = await res.text();
   let parsed: any = null;

@@ -127,6 +127,10 @@ describe('config errors never echo secrets', () => {
       [{ KURIR_DELIVERY__SMARTHOST: '[relay.kurir-mail.eu, hunter2-relay]' }, /delivery\.smarthost = \(a list of 2\): Expected object, received array/, 'hunter2-relay'],
       [{ KURIR_BOUNCE__SECRET: '[hunter3-verp]' }, /bounce\.secret = <redacted>: Expected string, received array/, 'hunter3-verp'],
       [{ KURIR_REDIS__URL: 'http://kurir:r3dis-pa55@redis.kurir-mail.eu:6379' }, /redis\.url = "http:\/\/kurir:<redacted>@redis\.kurir-mail\.eu:6379": a redis:\/\/ or rediss:\/\/ URL/, 'r3dis-pa55'],
+      // A secret where a list or mapping of secrets belongs, and a URL with a password under another name.
+      [{ KURIR_API_KEYS: 'a-bare-api-key-0123456789' }, /apiKeys = \(a string, not shown\): Expected array, received string/, 'a-bare-api-key-0123456789'],
+      [{ KURIR_DELIVERY__SMARTHOST: 'smtp://relay:hunter4-relay@relay.kurir-mail.eu:587' }, /delivery\.smarthost = \(a string, not shown\)/, 'hunter4-relay'],
+      [{ KURIR_LOG__LEVEL: 'smtp://relay:hunter5-relay@relay.kurir-mail.eu' }, /log\.level = "smtp:\/\/relay:<redacted>@relay\.kurir-mail\.eu"/, 'hunter5-relay'],
     ];
     for (const [env, expected, secret] of cases) {
       let message = '';

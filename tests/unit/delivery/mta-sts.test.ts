@@ -133,7 +133,14 @@ describe('policy lookup and cache', () => {
       ['invalid.test', () => web.set('invalid.test', 'version: STSv1\r\nmode: enforce\r\nmax_age: 86400\r\n'), 'sts-policy-invalid'],
       ['html.test', () => web.set('html.test', { status: 200, body: policy('enforce', ['mx.html.test']), contentType: 'text/html' }), 'sts-policy-invalid'],
       ['redirect.test', () => web.set('redirect.test', { status: 301, location: 'https://mta-sts.one.test/.well-known/mta-sts.txt' }), 'sts-policy-fetch-error'],
-      ['selfsigned.test', () => (web.untrusted('selfsigned.test'), web.set('selfsigned.test', policy('enforce', ['mx.selfsigned.test']))), 'sts-webpki-invalid'],
+      [
+        'selfsigned.test',
+        () => {
+          web.untrusted('selfsigned.test');
+          web.set('selfsigned.test', policy('enforce', ['mx.selfsigned.test']));
+        },
+        'sts-webpki-invalid',
+      ],
       ['noaddress.test', () => dns.remove('mta-sts.noaddress.test'), 'sts-policy-fetch-error'],
     ];
     for (const [domain, arrange, type] of cases) {

@@ -74,7 +74,18 @@ const table: Record<string, Expected> = {
   'gmail-delivery-incomplete.eml': { kind: 'dsn', format: 'gmail', recipients: [[R, 'delayed', '4.7.0', 421, undefined, 'soft']] },
   'yahoo-failed.eml': { kind: 'dsn', format: 'yahoo', recipients: [[R, 'failed', '5.0.0', 554, 'invalid-recipient', 'hard']], remoteMta: 'mta1042.mail.bf1.yahoo.com', refs: 'vm' },
   'yahoo-remote-host.eml': { kind: 'dsn', format: 'yahoo', recipients: [[R, 'failed', '5.1.1', 550, 'invalid-recipient', 'hard']], refs: 'vm' },
-  'sendmail-generic.eml': { kind: 'dsn', format: 'generic', recipients: [[R, 'failed', '5.1.1', 550, 'invalid-recipient', 'hard']] },
+  'sendmail-enhanced.eml': { kind: 'dsn', format: 'sendmail', recipients: [[R, 'failed', '5.1.1', 550, 'invalid-recipient', 'hard']], remoteMta: 'mail.example.edu' },
+  // Older MTAs' plain-text layouts (none of them carries a delivery-status part).
+  'sendmail-legacy.eml': { kind: 'dsn', format: 'sendmail', recipients: [[R, 'failed', '5.0.0', 550, 'invalid-recipient', 'hard']], remoteMta: 'mailhost.example.edu', refs: 'vm' },
+  'qmail-remote.eml': { kind: 'dsn', format: 'qmail', recipients: [[R, 'failed', '5.0.0', 550, 'invalid-recipient', 'hard']], remoteMta: '198.51.100.25', refs: 'vm' },
+  'qmail-local.eml': { kind: 'dsn', format: 'qmail', recipients: [[R, 'failed', '5.1.1', undefined, 'invalid-recipient', 'hard']], refs: 'vm' },
+  'courier-plain.eml': { kind: 'dsn', format: 'courier', recipients: [[R, 'failed', '5.1.1', 550, 'invalid-recipient', 'hard']], remoteMta: 'mail.example.jp', refs: 'vm' },
+  'domino.eml': { kind: 'dsn', format: 'domino', recipients: [[R, 'failed', '5.0.0', undefined, 'invalid-recipient', 'hard']], refs: 'vm' },
+  'groupwise.eml': { kind: 'dsn', format: 'groupwise', recipients: [[R, 'failed', '5.0.0', undefined, 'invalid-recipient', 'hard']], refs: 'vm' },
+  'mdaemon.eml': { kind: 'dsn', format: 'mdaemon', recipients: [[R, 'failed', '5.0.0', 550, 'invalid-recipient', 'hard']], remoteMta: 'mx.example.co.za', refs: 'v' },
+  'exchange2003.eml': { kind: 'dsn', format: 'exchange', recipients: [[R, 'failed', '5.1.1', undefined, 'invalid-recipient', 'hard']], remoteMta: 'ex2003.example.com', refs: 'vm' },
+  // Microsoft 365 directory-based edge blocking, newer wording (no AS(201806281)).
+  'office365-edge-block.eml': { kind: 'dsn', format: 'rfc3464', recipients: [[R, 'failed', '5.4.1', 550, 'invalid-recipient', 'hard']], remoteMta: 'example-com.mail.protection.outlook.com', refs: 'vmt' },
   'dsn-success.eml': { kind: 'dsn', format: 'rfc3464', recipients: [[R, 'relayed', '2.0.0', 250]] },
   'arf-rfc5965.eml': { kind: 'arf', feedbackType: 'abuse', arfRecipients: [R], userAgent: 'SomeGenerator/1.0', refs: 'mt' },
   'arf-outlook-jmrp.eml': { kind: 'arf', feedbackType: 'abuse', arfRecipients: [R], userAgent: 'Hotmail FBL', refs: 'vmt' },
@@ -88,9 +99,9 @@ const table: Record<string, Expected> = {
 };
 
 describe('bounce and complaint fixtures', () => {
-  it('has at least 20 fixtures, every one of them in the table', () => {
+  it('has at least 35 fixtures, every one of them in the table', () => {
     const names = fixtureNames();
-    expect(names.length).toBeGreaterThanOrEqual(20);
+    expect(names.length).toBeGreaterThanOrEqual(35);
     expect(names.filter((n) => !(n in table))).toEqual([]);
     expect(Object.keys(table).filter((n) => !names.includes(n))).toEqual([]);
   });

@@ -53,7 +53,7 @@ describe('SNS canonical string', () => {
     expect(canonicalString(message(n))).toBe(snsStringToSign(n));
     const c = snsSubscriptionConfirmation(sns);
     expect(canonicalString(message(c))).toBe(snsStringToSign(c));
-    expect(canonicalString(message(c))).toMatch(/^Message\n[^]*\nMessageId\n[^\n]+\nSubscribeURL\n[^\n]+\nTimestamp\n[^\n]+\nToken\n[^\n]+\nTopicArn\n[^\n]+\nType\nSubscriptionConfirmation\n$/);
+    expect(canonicalString(message(c))).toMatch(/^Message\n[\s\S]*\nMessageId\n[^\n]+\nSubscribeURL\n[^\n]+\nTimestamp\n[^\n]+\nToken\n[^\n]+\nTopicArn\n[^\n]+\nType\nSubscriptionConfirmation\n$/);
   });
 
   it('refuses envelopes without the signed fields', () => {

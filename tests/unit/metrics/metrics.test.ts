@@ -14,6 +14,7 @@ const EXPECTED: Array<[field: string, name: string, type: string, labels: string
   ['intakeDuration', 'kurir_intake_accept_duration_seconds', 'histogram', ['interface']],
   ['intakeBytes', 'kurir_intake_bytes_total', 'counter', ['interface']],
   ['intakeInflightBytes', 'kurir_intake_inflight_bytes', 'gauge', []],
+  ['redisFsyncOk', 'kurir_redis_fsync_ok', 'gauge', []],
   ['authFailures', 'kurir_auth_failures_total', 'counter', ['interface', 'reason']],
   ['authBlocked', 'kurir_auth_blocked_total', 'counter', ['interface', 'scope']],
   ['connectionsRefused', 'kurir_connections_refused_total', 'counter', ['interface', 'scope']],

@@ -1,4 +1,7 @@
-/** ProviderShaper against a real Redis (unique prefix): slots, GCRA rate by priority, pauses, adaptive rate. */
+/**
+ * ProviderShaper against a real Redis (unique prefix): slots, GCRA rate by priority, pauses, adaptive rate.
+ * Time is a manual clock: back-off windows and timed pauses run out when the test moves it, not by sleeping.
+ */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shapingSchema } from '../../../src/config/limits-schema.js';
@@ -10,6 +13,7 @@ import { ProviderShaper } from '../../../src/shaping/provider-shaper.js';
 import { loadThrottleRules } from '../../../src/shaping/throttle-rules.js';
 import { createKeys } from '../../../src/store/keys.js';
 import { dropPrefix } from '../../helpers/test-gateway.js';
+import { manualClock } from '../../helpers/until.js';
 
 const prefix = `kurir-test-shaper-${Math.random().toString(36).slice(2, 8)}`;
 let redis: Redis;
@@ -20,8 +24,9 @@ const rules = loadThrottleRules('config/throttle-rules.yaml');
 function shaper(shaping: Record<string, unknown>) {
   const metrics = createMetrics({ defaultMetrics: false, providers: providers.names() });
   const config = { shaping: shapingSchema.parse(shaping) } as Pick<Config, 'shaping'>;
-  const s = new ProviderShaper({ redis, keys: createKeys(`${prefix}-${n++}`), config, providers, rules, metrics, logger: createLogger({ level: 'silent' }) });
-  return { s, metrics };
+  const clock = manualClock();
+  const s = new ProviderShaper({ redis, keys: createKeys(`${prefix}-${n++}`), config, providers, rules, metrics, logger: createLogger({ level: 'silent' }), clock });
+  return { s, metrics, clock };
 }
 
 const ok = [{ kind: 'delivered' as const, code: 250, reply: '250 ok' }];
@@ -82,16 +87,16 @@ describe('ProviderShaper', () => {
     expect(await metrics.registry.getSingleMetricAsString('kurir_shaping_refusals_total')).toContain('{limit="provider-rate"} 8');
   });
 
-  it('does not hold back a burst far below the rate (the clock keeps microseconds)', async () => {
-    // 60,000,000/min is one message per microsecond: 20 acquisitions at once are far below it. With the clock
-    // cut to whole milliseconds, at most 1 + burst (2 for normal) would pass per millisecond.
+  it('does not hold back a burst far below the rate (the millisecond clock tick is tolerated)', async () => {
+    // 60,000,000/min is one message per microsecond: 20 acquisitions in one millisecond are far below it.
+    // Without the one-tick tolerance, at most 1 + burst (2 for normal) would pass per millisecond.
     const { s } = shaper({ limits: { acme: { perMinute: 60_000_000, maxConnections: null } } });
     const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => s.acquire('acme', 'normal', `b${i}`)));
     expect(burst.filter((d) => d.ok)).toHaveLength(20);
   });
 
   it('halves the rate once per back-off window on "too fast", pauses, and recovers gradually', async () => {
-    const { s, metrics } = shaper({
+    const { s, metrics, clock } = shaper({
       limits: { acme: { perMinute: 600, maxConnections: null } },
       backoffSeconds: 0.3,
       recoverAfter: 2,
@@ -115,13 +120,13 @@ describe('ProviderShaper', () => {
     expect(await s.acquire('acme', 'verification', 'job-1')).toMatchObject({ ok: false, reason: 'provider-paused', held: true });
     expect(await metrics.registry.getSingleMetricAsString('kurir_shaping_effective_rate_per_minute')).toContain('{provider="acme"} 300');
     expect(await metrics.registry.getSingleMetricAsString('kurir_shaping_pauses_total')).toContain('{provider="acme"} 1');
-    await new Promise((r) => setTimeout(r, 350));
+    clock.advance(350);
     await s.release(await lease(), tooFast); // after the window: halves again, but not below minPerMinute
-    await new Promise((r) => setTimeout(r, 350));
+    clock.advance(350);
     await s.release(await lease(), tooFast);
     [st] = (await s.status()).filter((p) => p.provider === 'acme');
     expect(st.effectivePerMinute).toBe(100);
-    await new Promise((r) => setTimeout(r, 350));
+    clock.advance(350);
     const seen: number[] = [];
     for (let i = 0; i < 12; i++) {
       await s.release(await lease(), ok);
@@ -162,7 +167,7 @@ describe('ProviderShaper', () => {
   });
 
   it('pauses one recipient domain whatever its provider, holding its jobs until resumed', async () => {
-    const { s, metrics } = shaper({ limits: { acme: { perMinute: null, maxConnections: null } } });
+    const { s, metrics, clock } = shaper({ limits: { acme: { perMinute: null, maxConnections: null } } });
     await s.pauseDomain('Corp.Test', { by: 'ops' });
     // Held before any provider limit, with or without a known provider; other domains of the provider go on.
     expect(await s.acquire('acme', 'verification', 'j1', 'corp.test')).toEqual({ ok: false, provider: 'acme', reason: 'domain-paused', waitMs: null, held: true, booked: false });
@@ -183,7 +188,7 @@ describe('ProviderShaper', () => {
     const timed = await s.acquire('acme', 'bulk', 'j5', 'corp.test');
     expect(!timed.ok && timed.waitMs).toBeGreaterThan(200);
     expect((await s.pausedDomains())[0]).toMatchObject({ domain: 'corp.test', heldJobs: 1 });
-    await new Promise((r) => setTimeout(r, 350));
+    clock.advance(350);
     expect((await s.acquire('acme', 'bulk', 'j5', 'corp.test')).ok).toBe(true);
     expect(await s.pausedDomains()).toEqual([]);
   });

@@ -1,0 +1,72 @@
+/**
+ * One delivery job, as a sequence of stages read top to bottom:
+ *
+ *   load → expire if due → gate → body → route (MX) → send (gate per host) → retry time → classify → record → release
+ *
+ * The stages live in stages/job.ts (load, expire, body), stages/route.ts, stages/send.ts, retry.ts and
+ * stages/outcome.ts (classify, record); the gate in src/shaping/gate.ts.
+ *
+ * Every stage answers with a value; nothing throws to mean "not now". The shaping gate answers go (with a
+ * lease) or wait until a time; the pipeline answers the worker with what to do with the job: nothing more,
+ * run again at a retry time, or wait for shaping. A thrown error is a bug or an infrastructure failure
+ * (Redis, the store), never an outcome: the worker lets BullMQ retry the job then.
+ *
+ * A new step (e.g. a pre-send check) is a line in this list, with its own module under stages/.
+ */
+import type { GateJob } from '../shaping/gate.js';
+import type { ShapingRefusal } from '../shaping/provider-shaper.js';
+import type { TimelineEvent } from '../store/types.js';
+import { retryAtFor } from './retry.js';
+import { expiredOutcomes, expiryDue, loadBody, loadJob, type DeliveryDeps, type DeliveryJob, type LoadedJob, type Outcome } from './stages/job.js';
+import { classifyAttempt, recordAttempt } from './stages/outcome.js';
+import { routeJob } from './stages/route.js';
+import { sendToTargets, type Slot } from './stages/send.js';
+
+export type { DeliveryDeps, DeliveryJob } from './stages/job.js';
+
+/** What the worker does with the job afterwards. */
+export type PipelineResult =
+  | { next: 'done' }
+  /** Some recipients were deferred: run the job again at `at` (ms). */
+  | { next: 'retry'; at: number }
+  /** Shaping said not now: run the job again at `at` (ms), no attempt counted, nothing on the timeline. */
+  | { next: 'wait'; at: number; reason: ShapingRefusal };
+
+const DONE: PipelineResult = { next: 'done' };
+
+/** Runs one delivery job through every stage; see the module comment for the sequence. */
+export async function runDelivery(deps: DeliveryDeps, job: DeliveryJob): Promise<PipelineResult> {
+  const loaded = await loadJob(deps, job);
+  if (!loaded) return DONE;
+  if (expiryDue(loaded, deps.clock.now())) return finish(deps, loaded, deps.providers.byDomain(job.domain), expiredOutcomes(loaded));
+
+  const gateJob: GateJob = { id: job.id, domain: job.domain, priority: job.priority, attemptsStarted: job.attemptsStarted, expiresAt: loaded.record.expiresAt };
+  const gate = await deps.gate.ask(gateJob);
+  if (!gate.go) return { next: 'wait', at: gate.until, reason: gate.reason };
+  const slot: Slot = { lease: gate.lease, replies: null };
+  try {
+    const body = await loadBody(deps, loaded);
+    if (!body) return await finish(deps, loaded, deps.providers.byDomain(job.domain), expiredOutcomes(loaded));
+    const route = await routeJob(deps, job.domain);
+    if ('outcome' in route) return await finish(deps, loaded, route.provider, loaded.pending.map((address) => ({ address, ...route.outcome })));
+    const sent = await sendToTargets(deps, gateJob, loaded, route, body, slot);
+    if ('waitUntil' in sent) return { next: 'wait', at: sent.waitUntil, reason: sent.reason };
+    return await finish(deps, loaded, route.provider, sent.outcomes, sent.events);
+  } finally {
+    // The replies of the last send feed the provider's adaptive rate (null: nothing was sent).
+    await deps.gate.release(slot.lease, slot.replies);
+  }
+}
+
+/** The last stages: when to retry, what each outcome means, and recording it all. */
+async function finish(deps: DeliveryDeps, loaded: LoadedJob, provider: string, outcomes: Outcome[], attemptEvents: TimelineEvent[] = []): Promise<PipelineResult> {
+  const now = deps.clock.now();
+  const { attempt, record } = loaded;
+  const d = deps.config.delivery;
+  const retryAt = retryAtFor(outcomes, { now, attempt, expiresAt: record.expiresAt, schedule: d.retrySchedule, jitter: d.retryJitter });
+  const host = attemptEvents.filter((e) => e.type === 'attempt').at(-1);
+  const classified = classifyAttempt(deps.rules, outcomes, { attempt, now, retryAt, host: host?.type === 'attempt' ? host.host : undefined });
+  await recordAttempt(deps, loaded, provider, classified, attemptEvents, now);
+  deps.logger.info({ id: record.id, attempt, results: classified.results, retryAt }, 'delivery attempt finished');
+  return retryAt !== null ? { next: 'retry', at: retryAt } : DONE;
+}

@@ -1,0 +1,106 @@
+/**
+ * The last stages of a delivery. Classify, pure: what each recipient's outcome means for its state
+ * (delivered, bounced, deferred, expired; a category from config/bounce-rules.yaml) and the timeline events
+ * of the attempt. Record: the outcomes become metrics, suppressions (feedback) and, in one store
+ * transaction, recipient states and timeline events; the store's event sink queues the webhooks.
+ */
+import { classifyReply, type BounceRules } from '../../feedback/rules.js';
+import { whileUnavailable } from '../../lib/while-unavailable.js';
+import type { RecipientUpdate } from '../../store/message-store.js';
+import type { RecipientStatus, TimelineEvent } from '../../store/types.js';
+import type { DeliveryDeps, LoadedJob, Outcome } from './job.js';
+
+/** One recipient's outcome with the state it leads to. */
+export interface ClassifiedOutcome {
+  outcome: Outcome;
+  status: RecipientStatus;
+  category: string;
+}
+
+/** An attempt as it will be recorded: per recipient, the state updates, and the outcome events. */
+export interface ClassifiedAttempt {
+  recipients: ClassifiedOutcome[];
+  updates: RecipientUpdate[];
+  /** One event per (status, category): recipients refused for different reasons get separate events. */
+  events: TimelineEvent[];
+  /** The distinct statuses of the attempt, for the log. */
+  results: RecipientStatus[];
+}
+
+/**
+ * Classifies an attempt's outcomes. A temporary outcome is `deferred` until `retryAt`, or `expired` when
+ * no retry fits before the message expires (`retryAt` null); `host` is the label of the last host tried.
+ */
+export function classifyAttempt(
+  rules: BounceRules,
+  outcomes: readonly Outcome[],
+  opts: { attempt: number; now: number; retryAt: number | null; host?: string },
+): ClassifiedAttempt {
+  const { attempt, now, retryAt, host } = opts;
+  const recipients = outcomes.map((o): ClassifiedOutcome => {
+    const status: RecipientStatus =
+      o.kind === 'delivered' ? 'delivered' : o.kind === 'perm' ? 'bounced' : o.kind === 'expired' || retryAt === null ? 'expired' : 'deferred';
+    const category = status === 'delivered' ? 'none' : status === 'expired' ? 'message-expired' : classifyReply(rules, { code: o.code, text: o.reply }).category;
+    return { outcome: o, status, category };
+  });
+  const updates = recipients.map(({ outcome: o, status, category }): RecipientUpdate => ({
+    address: o.address,
+    state: {
+      status,
+      attempts: attempt,
+      updatedAt: now,
+      reply: o.reply,
+      ...(status === 'delivered' ? {} : { category }),
+      nextAttemptAt: status === 'deferred' ? (retryAt ?? undefined) : undefined,
+    },
+  }));
+  const groups = new Map<string, { status: RecipientStatus; category: string; list: Outcome[] }>();
+  for (const { outcome, status, category } of recipients) {
+    const key = `${status}\0${category}`;
+    const group = groups.get(key) ?? { status, category, list: [] };
+    group.list.push(outcome);
+    groups.set(key, group);
+  }
+  const events: TimelineEvent[] = [];
+  for (const { status, category, list } of groups.values()) {
+    const addresses = list.map((o) => o.address);
+    const reply = list[0].reply;
+    if (status === 'delivered') events.push({ type: 'delivered', at: now, recipients: addresses, host: host ?? '', reply });
+    else if (status === 'bounced') events.push({ type: 'bounced', at: now, recipients: addresses, reply, category, host });
+    else if (status === 'deferred') events.push({ type: 'deferred', at: now, recipients: addresses, reply, category, nextAttemptAt: retryAt as number });
+    else events.push({ type: 'expired', at: now, recipients: addresses, reply });
+  }
+  return { recipients, updates, events, results: [...new Set([...groups.values()].map((g) => g.status))] };
+}
+
+/**
+ * Records a classified attempt: counts each recipient's result under `provider`, lets the feedback hook
+ * suppress hard bounces (its `suppressed` events are committed with the attempt's), and writes states and
+ * events (`attemptEvents` first, then the outcome events). The SMTP transaction is done by now, so a
+ * Redis outage must not make the job run (and send) again: the write waits it out for a while, well
+ * within the job's lock.
+ */
+export async function recordAttempt(
+  deps: DeliveryDeps,
+  loaded: LoadedJob,
+  provider: string,
+  attempt: ClassifiedAttempt,
+  attemptEvents: readonly TimelineEvent[],
+  now: number,
+): Promise<void> {
+  const { config, metrics } = deps;
+  const { record } = loaded;
+  for (const { status, category } of attempt.recipients) {
+    metrics.deliveryAttempts.inc({ provider, result: status, category });
+    if (status === 'delivered') metrics.deliveryTime.observe({ priority: record.priority, provider }, (now - record.createdAt) / 1000);
+  }
+  const recordMs = Math.min(20_000, (config.delivery.jobLockSeconds * 1000) / 2);
+  await whileUnavailable(async () => {
+    const events = [...attemptEvents, ...attempt.events];
+    if (deps.feedback) {
+      const synced = attempt.recipients.map(({ outcome: o, status }) => ({ address: o.address, status, code: o.code, reply: o.reply }));
+      events.push(...(await deps.feedback.onOutcomes(record, synced, now)));
+    }
+    await deps.messages.update(record.id, attempt.updates, events);
+  }, recordMs);
+}

@@ -1,0 +1,71 @@
+/**
+ * The send stage: the SMTP transaction over the pool, to the route's hosts in order until one answers.
+ * Before each host the shaping gate is asked for that host's provider (the same lease for the same
+ * provider); a refusal ends the stage with the time to come back, and nothing of it is recorded.
+ */
+import { verpAddress } from '../../lib/verp.js';
+import { replyCodeLabel } from '../../metrics/metrics.js';
+import type { GateJob } from '../../shaping/gate.js';
+import type { ShapingLease, ShapingRefusal } from '../../shaping/provider-shaper.js';
+import type { TimelineEvent } from '../../store/types.js';
+import { sendMessage, type RecipientOutcome, type SendResult } from '../smtp-client.js';
+import type { DeliveryDeps, LoadedJob } from './job.js';
+import type { JobRoute } from './route.js';
+
+/**
+ * The lease the job holds and the replies of its last send, which go back to the gate with the lease.
+ * Kept in one place the pipeline owns, so the lease is given back whatever happens inside a stage.
+ */
+export interface Slot {
+  lease: ShapingLease | null;
+  replies: RecipientOutcome[] | null;
+}
+
+/** What the send stage ends with: each pending recipient's outcome and the `attempt` events, or a wait. */
+export type SendStage = { outcomes: RecipientOutcome[]; events: TimelineEvent[] } | { waitUntil: number; reason: ShapingRefusal };
+
+/**
+ * Sends the message to the pending recipients over the hosts of `route`, stopping at the first host that
+ * connects; counts TLS, connection reuse, replies and MTA-STS sessions. When no host connects, the
+ * outcomes are those of the last one (a connection failure is a temporary outcome, not an error).
+ */
+export async function sendToTargets(
+  deps: DeliveryDeps,
+  gateJob: GateJob,
+  loaded: LoadedJob,
+  route: Extract<JobRoute, { targets: unknown }>,
+  body: Buffer,
+  slot: Slot,
+): Promise<SendStage> {
+  const { config, metrics, clock } = deps;
+  const { provider, stsMode } = route;
+  const pending = loaded.pending;
+  const send = deps.send ?? sendMessage;
+  const mailFrom = verpAddress(loaded.record.id, config.bounce.domain, deps.verpSecret);
+  const d = config.delivery;
+  const timeouts = { connectMs: d.connectTimeoutSeconds * 1000, greetingMs: d.greetingTimeoutSeconds * 1000, socketMs: d.socketTimeoutSeconds * 1000 };
+  const events: TimelineEvent[] = [];
+  let result: SendResult | null = null;
+  for (const target of route.targets) {
+    const gate = await deps.gate.askForHost(gateJob, target.servername, slot.lease);
+    if (!gate.go) {
+      slot.lease = null; // given back by the gate when the provider changed
+      return { waitUntil: gate.until, reason: gate.reason };
+    }
+    slot.lease = gate.lease;
+    result = await send(target, { from: mailFrom, to: pending }, body, { ehloName: config.hostname, timeouts, trustedCa: deps.trustedCa });
+    slot.replies = result.outcomes;
+    const first = result.outcomes[0];
+    events.push({ type: 'attempt', at: clock.now(), recipients: pending, host: target.label, reply: first?.reply ?? '', tls: result.tls });
+    if (result.reused) metrics.deliveryConnectionReuses.inc({ provider });
+    else if (result.connected) metrics.deliveryTls.inc({ provider, tls: result.tls ? 'yes' : 'no' });
+    for (const o of result.outcomes) metrics.deliveryReplies.inc({ provider, code: replyCodeLabel(o.code) });
+    // One count per new session under a policy (or per session refused on TLS), as TLS-RPT counts sessions.
+    if (stsMode && !result.reused && (result.connected || result.tlsFailure)) {
+      deps.mtaSts?.countSession(stsMode, provider, result.tlsFailure ?? (target.policyMismatch ? 'validation-failure' : undefined));
+    }
+    if (result.connected) break;
+  }
+  const outcomes = result?.outcomes ?? pending.map((address) => ({ address, kind: 'temp' as const, code: null, reply: 'no route' }));
+  return { outcomes, events };
+}

@@ -1,0 +1,118 @@
+/**
+ * The shaping gate: what the delivery pipeline asks before it sends. It answers with a value — go, with
+ * the lease that holds a connection slot and a rate token, or wait until a time — and never throws to mean
+ * "not now". It knows nothing of delivery: a job is an id, a recipient domain, a priority and a deadline.
+ *
+ * The pipeline asks twice at most. Before the MX lookup (`ask`): the provider is often known already from
+ * the recipient domain (or an earlier send), and a held job then costs no DNS query; when it is not known,
+ * only a pause of the recipient domain can hold the job there. Per MX host, right before a send
+ * (`askForHost`): the host names the provider, and the lease is taken (or kept, for the same provider).
+ *
+ * A refused job waits until its booked rate slot or its turn (see ProviderShaper), or for a short jittered
+ * wait when connections are busy, so a large backlog does not spin; a paused provider or domain holds it
+ * for the re-check interval, never past its message's expiry by more than that.
+ */
+import type { Priority } from '../config/schema.js';
+import type { Clock } from '../lib/clock.js';
+import type { Logger } from '../lib/logger.js';
+import type { ProviderShaper, ShapingDecision, ShapingLease, ShapingRefusal } from './provider-shaper.js';
+import type { ReplyOutcome } from './throttle-rules.js';
+
+type Refusal = Extract<ShapingDecision, { ok: false }>;
+
+/** What the gate needs to know of a delivery job. */
+export interface GateJob {
+  /** The queue's job id: a held job is parked under it, so a resume can promote it. */
+  id: string;
+  domain: string;
+  priority: Priority;
+  /** How many times a worker took the job so far (BullMQ attemptsStarted): the spread of repeated waits grows with it. */
+  attemptsStarted: number;
+  /** When the message expires (ms): a pause holds the job no later than this. */
+  expiresAt: number;
+}
+
+/** The gate's answer: send now under `lease` (null: nothing to hold), or come back at `until` (ms). */
+export type GateAnswer = { go: true; lease: ShapingLease | null } | { go: false; until: number; reason: ShapingRefusal };
+
+export interface ShapingGate {
+  /**
+   * Before the route is known: the slot of the provider known from the recipient domain (or an earlier
+   * send), else only the recipient domain's pause (go without a lease).
+   */
+  ask(job: GateJob): Promise<GateAnswer>;
+  /**
+   * Right before a send to `mxHost` (the MX host name; the smarthost's with one): the slot of that host's
+   * provider. `held` is kept when it is for that provider; otherwise it is given back (unused) first.
+   */
+  askForHost(job: GateJob, mxHost: string | undefined, held: ShapingLease | null): Promise<GateAnswer>;
+  /**
+   * Gives a lease back with the outcomes of the send (null: nothing was sent), which feed the provider's
+   * adaptive rate. Never throws: a failure is logged, and the lease runs out on its own.
+   */
+  release(lease: ShapingLease | null, outcomes: readonly ReplyOutcome[] | null): Promise<void>;
+}
+
+export interface GateDeps {
+  clock: Clock;
+  logger: Logger;
+  /** How long a job held by a pause without an end waits before it asks again (ms). */
+  recheckMs: number;
+}
+
+/** The gate of a gateway without shaping: always go, nothing to hold. */
+export const openGate: ShapingGate = {
+  ask: async () => ({ go: true, lease: null }),
+  askForHost: async () => ({ go: true, lease: null }),
+  release: async () => undefined,
+};
+
+/**
+ * Extra wait after a refusal, so jobs do not come back in lockstep: none for a booked slot, a little for
+ * a turn in the rate queue (already spaced by the shaper), and for connection slots and pauses a random
+ * wait whose cap doubles with each hold of the same job.
+ */
+function spreadMs(job: GateJob, refusal: Refusal): number {
+  if (refusal.booked) return 0;
+  if (refusal.reason === 'provider-rate') return Math.round(Math.random() * 20);
+  const k = Math.min(Math.max(job.attemptsStarted - 1, 0), 7);
+  const cap = job.priority === 'verification' ? 200 : refusal.reason === 'provider-connections' ? 2000 : 1000;
+  return Math.round(Math.random() * Math.min(cap, 50 * 2 ** k));
+}
+
+/** When a refused job asks again (ms). */
+function waitUntil(now: number, job: GateJob, refusal: Refusal, recheckMs: number): number {
+  let wait = refusal.reason === 'provider-connections' ? 50 : (refusal.waitMs ?? recheckMs);
+  if (refusal.reason === 'provider-paused' || refusal.reason === 'domain-paused') {
+    // A long hold must not outlive the message: its `expired` event comes at most a re-check late.
+    wait = Math.min(wait, recheckMs, Math.max(0, job.expiresAt - now) + 50);
+  }
+  return now + Math.max(wait, refusal.booked ? 0 : 10) + spreadMs(job, refusal);
+}
+
+/** The gate over a ProviderShaper (per-provider slots and rates, provider and domain pauses, in Redis). */
+export function createShapingGate(shaper: ProviderShaper, deps: GateDeps): ShapingGate {
+  const answer = (job: GateJob, d: ShapingDecision | null, lease: ShapingLease | null = null): GateAnswer => {
+    if (d === null) return { go: true, lease };
+    if (d.ok) return { go: true, lease: d.lease };
+    return { go: false, until: waitUntil(deps.clock.now(), job, d, deps.recheckMs), reason: d.reason };
+  };
+  return {
+    async ask(job) {
+      const known = shaper.knownProvider(job.domain);
+      if (known) return answer(job, await shaper.acquire(known, job.priority, job.id, job.domain));
+      return answer(job, await shaper.checkDomain(job.domain, job.id));
+    },
+    async askForHost(job, mxHost, held) {
+      const provider = shaper.providerFor(job.domain, mxHost);
+      // Further MX hosts of the same message (when one does not answer) use the same slot.
+      if (held && held.provider === provider) return { go: true, lease: held };
+      if (held) await shaper.release(held, null);
+      return answer(job, await shaper.acquire(provider, job.priority, job.id, job.domain));
+    },
+    async release(lease, outcomes) {
+      if (!lease) return;
+      await shaper.release(lease, outcomes).catch((err: unknown) => deps.logger.warn({ err, provider: lease.provider }, 'shaping: release failed'));
+    },
+  };
+}

@@ -1,0 +1,119 @@
+/**
+ * runDelivery stage by stage, against real Redis (unique prefix), a real ProviderShaper behind the gate,
+ * DNS on loopback and a manual clock: each run answers a value (done, retry at, wait until) and records
+ * only what happened.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runDelivery, type DeliveryDeps, type DeliveryJob } from '../../../src/delivery/pipeline.js';
+import { createResolver } from '../../../src/delivery/resolver.js';
+import { loadBounceRules } from '../../../src/feedback/rules.js';
+import { newMessageId } from '../../../src/lib/ids.js';
+import { createLogger } from '../../../src/lib/logger.js';
+import { createMetrics } from '../../../src/metrics/metrics.js';
+import { createProviderMap } from '../../../src/metrics/provider.js';
+import { createShapingGate } from '../../../src/shaping/gate.js';
+import { ProviderShaper } from '../../../src/shaping/provider-shaper.js';
+import { loadThrottleRules } from '../../../src/shaping/throttle-rules.js';
+import { createKeys } from '../../../src/store/keys.js';
+import { MessageStore } from '../../../src/store/message-store.js';
+import type { Priority } from '../../../src/config/schema.js';
+import { startDnsServer, type DnsServer } from '../../helpers/dns-server.js';
+import { dropPrefix, testConfig } from '../../helpers/test-gateway.js';
+import { manualClock } from '../../helpers/until.js';
+
+const prefix = `kurir-test-pipeline-${Math.random().toString(36).slice(2, 8)}`;
+const clock = manualClock(1_800_000_000_000);
+let redis: Redis;
+let dns: DnsServer;
+let dataDir: string;
+let deps: DeliveryDeps;
+let shaper: ProviderShaper;
+let messages: MessageStore;
+
+beforeAll(async () => {
+  redis = new Redis('redis://127.0.0.1:6379');
+  dns = await startDnsServer({ 'broken.test': { servfail: true } });
+  dataDir = mkdtempSync(join(tmpdir(), 'kurir-pipeline-'));
+  const config = testConfig(
+    dataDir,
+    {
+      delivery: { retrySchedule: [30], retryJitter: 0 },
+      // acme: one message per minute, nothing borrowed ahead.
+      shaping: { providers: [{ provider: 'acme', domains: ['acme.test'] }], limits: { acme: { perMinute: 1, maxConnections: null, adaptive: false } }, burst: { bulk: 0 } },
+    },
+    dns.address,
+    prefix,
+  );
+  const keys = createKeys(prefix);
+  const providers = createProviderMap(config.shaping.providers);
+  const metrics = createMetrics({ defaultMetrics: false, providers: providers.names() });
+  const logger = createLogger({ level: 'silent' });
+  messages = new MessageStore(redis, keys, 86_400);
+  shaper = new ProviderShaper({ redis, keys, config, providers, rules: loadThrottleRules(config.shaping.throttleRulesFile), metrics, logger, clock });
+  const gate = createShapingGate(shaper, { clock, logger, recheckMs: 60_000 });
+  const resolver = createResolver(config.dns);
+  deps = { config, clock, resolver, messages, metrics, providers, logger, verpSecret: 'test-secret', rules: loadBounceRules(config.feedback.rulesFile), gate };
+});
+
+afterAll(async () => {
+  await redis.quit();
+  await dns.close();
+  await dropPrefix(prefix);
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+/** Stores a message to `to` as intake would, expiring `ttlMs` from now; returns its job. */
+async function queued(to: string, ttlMs: number, priority: Priority = 'bulk'): Promise<DeliveryJob> {
+  const id = newMessageId(clock.now());
+  const body = Buffer.from(`From: noreply@example.test\r\nTo: ${to}\r\nSubject: hi\r\n\r\nhi\r\n`);
+  await messages.create(
+    { id, owner: 'test', interface: 'http', mailFrom: 'noreply@example.test', fromDomain: 'example.test', recipients: [to], priority, createdAt: clock.now(), expiresAt: clock.now() + ttlMs, size: body.length, messageId: `<${id}@example.test>`, dkim: [] },
+    body,
+  );
+  const domain = to.slice(to.indexOf('@') + 1);
+  return { id: `${id}_${domain}`, messageId: id, domain, priority, attemptsStarted: 1 };
+}
+
+describe('runDelivery', () => {
+  it('expires a message past its lifetime before asking shaping: no slot, no rate token taken', async () => {
+    const job = await queued('late@acme.test', -1);
+    expect(await runDelivery(deps, job)).toEqual({ next: 'done' });
+    const view = await messages.get(job.messageId);
+    expect(view!.recipients['late@acme.test']).toMatchObject({ status: 'expired', attempts: 1, category: 'message-expired' });
+    expect(view!.events.map((e) => e.type)).toEqual(['queued', 'expired']);
+    // acme's one token per minute is still there: the first acquisition gets it, the second does not.
+    expect((await shaper.acquire('acme', 'bulk')).ok).toBe(true);
+    expect((await shaper.acquire('acme', 'bulk')).ok).toBe(false);
+  });
+
+  it('answers "wait" when the provider is at its rate, before any DNS query, recording nothing', async () => {
+    clock.advance(60_000); // a new token
+    expect((await shaper.acquire('acme', 'bulk')).ok).toBe(true);
+    const job = await queued('soon@acme.test', 3_600_000);
+    const queries = dns.queries.length;
+    const result = await runDelivery(deps, job);
+    expect(result).toEqual({ next: 'wait', at: clock.now() + 60_000, reason: 'provider-rate' }); // its booked slot, exactly
+    expect(dns.queries.length).toBe(queries);
+    const view = await messages.get(job.messageId);
+    expect(view!.events.map((e) => e.type)).toEqual(['queued']);
+    expect(view!.recipients['soon@acme.test']).toMatchObject({ status: 'queued', attempts: 0 });
+  });
+
+  it('records a DNS failure as a deferral and answers the retry time of the schedule', async () => {
+    const job = await queued('x@broken.test', 3_600_000, 'normal');
+    const result = await runDelivery(deps, job);
+    expect(result).toEqual({ next: 'retry', at: clock.now() + 30_000 });
+    const view = await messages.get(job.messageId);
+    expect(view!.recipients['x@broken.test']).toMatchObject({ status: 'deferred', attempts: 1, nextAttemptAt: clock.now() + 30_000 });
+    expect(view!.recipients['x@broken.test'].reply).toMatch(/^DNS: broken\.test: MX lookup failed/);
+    expect(view!.events.map((e) => e.type)).toEqual(['queued', 'deferred']);
+    // Run again: the attempt count goes on from the recorded state.
+    clock.advance(30_000);
+    expect(await runDelivery(deps, job)).toEqual({ next: 'retry', at: clock.now() + 30_000 });
+    expect((await messages.get(job.messageId))!.recipients['x@broken.test'].attempts).toBe(2);
+  });
+});

@@ -1,0 +1,67 @@
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createLogger, LOG_REDACTED, maskAddresses, serializeRequest } from '../../../src/lib/logger.js';
+
+function capture(): { logger: ReturnType<typeof createLogger>; lines: Array<Record<string, any>> } {
+  const lines: Array<Record<string, any>> = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(JSON.parse(chunk.toString('utf8')));
+      done();
+    },
+  });
+  return { logger: createLogger({ level: 'info', destination }), lines };
+}
+
+describe('createLogger redaction', () => {
+  it('never writes credentials, at the top level or one object down', () => {
+    const { logger, lines } = capture();
+    logger.info(
+      {
+        authorization: 'Bearer top-secret-key',
+        req: { headers: { authorization: 'Bearer header-key', cookie: 'sid=1' } },
+        auth: { user: 'booking', pass: 'smtp-s3cret' },
+        smarthost: { password: 'relay-s3cret' },
+        metrics: { token: 'metrics-s3cret' },
+        webhook: { secret: 'hmac-s3cret' },
+        mailgun: { signingKey: 'mg-s3cret' },
+        apiKey: 'api-s3cret',
+      },
+      'x',
+    );
+    const line = lines[0];
+    expect(line.authorization).toBe(LOG_REDACTED);
+    expect(line.auth).toEqual({ user: 'booking', pass: LOG_REDACTED });
+    expect(line.smarthost.password).toBe(LOG_REDACTED);
+    expect(line.metrics.token).toBe(LOG_REDACTED);
+    expect(line.webhook.secret).toBe(LOG_REDACTED);
+    expect(line.mailgun.signingKey).toBe(LOG_REDACTED);
+    expect(line.apiKey).toBe(LOG_REDACTED);
+    expect(JSON.stringify(line)).not.toMatch(/s3cret|top-secret|header-key|sid=1/);
+  });
+
+  it('never writes message content', () => {
+    const { logger, lines } = capture();
+    logger.info({ raw: Buffer.from('Subject: hi\r\n\r\nbody'), message: { text: 'hello', html: '<p>hello</p>', attachments: [{ content: 'AAAA' }] }, body: { to: ['a@b.test'] } }, 'x');
+    expect(lines[0]).toMatchObject({ raw: LOG_REDACTED, body: LOG_REDACTED, message: { text: LOG_REDACTED, html: LOG_REDACTED, attachments: LOG_REDACTED } });
+  });
+
+  it('serializes fastify requests without headers and with mailboxes in the URL masked', () => {
+    const out = serializeRequest({ method: 'GET', url: '/v1/suppressions/jane.doe%40example.org?x=1', ip: '127.0.0.1', socket: { remotePort: 4000 } });
+    expect(out).toEqual({ method: 'GET', url: '/v1/suppressions/…%40example.org?x=1', host: undefined, remoteAddress: '127.0.0.1', remotePort: 4000 });
+    const { logger, lines } = capture();
+    logger.info({ req: { method: 'POST', url: '/v1/messages?to=a@example.org,b@example.net', headers: { authorization: 'Bearer k' } } }, 'incoming request');
+    expect(lines[0].req).toEqual({ method: 'POST', url: '/v1/messages?to=…@example.org,…@example.net' });
+  });
+});
+
+describe('maskAddresses', () => {
+  it.each([
+    ['jane@example.org is suppressed (hard bounce)', '…@example.org is suppressed (hard bounce)'],
+    ['rcpt: <a.b+tag@sub.example.co.uk> refused', 'rcpt: <…@sub.example.co.uk> refused'],
+    ['550 5.1.1 x@y.test, z@w.test', '550 5.1.1 …@y.test, …@w.test'],
+    ['no address here: 5.7.1 Sender domain not allowed', 'no address here: 5.7.1 Sender domain not allowed'],
+  ])('%s', (input, expected) => {
+    expect(maskAddresses(input)).toBe(expected);
+  });
+});
