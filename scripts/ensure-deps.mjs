@@ -1,4 +1,4 @@
-// `npm start` on a fresh clone: install dependencies first if they are missing (prestart hook).
+// `npm start`, `npm run inbox`, `npm run kurir` on a fresh clone: install dependencies first if they are missing (pre* hooks).
 import { existsSync } from 'node:fs';
 import { execSync } from 'node:child_process';
 

@@ -1,8 +1,23 @@
 #!/usr/bin/env node
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../config/load.js';
 import { runCli, UsageError } from './main.js';
 
-runCli(process.argv.slice(2)).then(
+/** The Kurir directory: the nearest folder above this file with a package.json (src/cli/ or dist/src/cli/). */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
+
+// Files named on the command line are relative to where the user is; the configuration's own relative paths
+// (./data, config/*.yaml) to the Kurir directory, as for `npm start`.
+const cwd = process.cwd();
+process.chdir(packageRoot());
+
+runCli(process.argv.slice(2), { cwd }).then(
   (out) => process.stdout.write(`${out}\n`),
   (err: unknown) => {
     const usage = err instanceof UsageError;

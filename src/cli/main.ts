@@ -1,10 +1,11 @@
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { dnsRecordFor, generateDkimKey, loadPrivateKey, type DkimAlgorithm } from '../dkim/keys.js';
 import { classifyReply, loadBounceRules, parseReply } from '../feedback/classify/rules.js';
+import { presentMessage } from '../admin/message-view.js';
 import { exportCsv, importSuppressionCsv } from '../admin/suppressions.js';
 import { normalizeAddress, normalizeDomain } from '../lib/address.js';
 import { KurirError } from '../lib/errors.js';
@@ -19,8 +20,9 @@ Commands:
   config check                       validate the configuration and print a summary
   dkim generate --algorithm rsa|ed25519 --out FILE [--bits 2048]
                                      write a new private key (mode 0600) and print its DNS record
-  domains dns                        print the DNS records (DKIM, SPF, DMARC) to publish for each sender domain
-  message show ID                    print a message's status and timeline
+  domains dns                        print the DNS records to publish: DKIM, SPF and DMARC of each sender domain,
+                                     MX and SPF of the bounce domain
+  message show ID                    print a message's status and timeline (times in ISO 8601)
   suppression add|remove|check ADDRESS [--reason TEXT]
   bounce classify "REPLY" [--rules FILE]
                                      classify one remote reply (e.g. "550 5.1.1 User unknown") with the bounce rules
@@ -32,13 +34,23 @@ Commands:
 
 Options:
   --config FILE                      configuration file (default: KURIR_CONFIG or config/default.yaml)
-  -h, --help                         this text`;
+  -h, --help                         this text
+
+Files you name (--config, --out, --rules, FILE) are relative to your working directory. Installed as
+\`kurir\` (dist/src/cli/bin.js), it runs in the Kurir directory, so the configuration's own relative paths
+(./data, config/*.yaml) mean what they mean for \`npm start\`.`;
 
 /** A CLI usage error: printed with the usage hint, exit code 2. */
 export class UsageError extends Error {}
 
-function config(file: string | undefined): Config {
-  return loadConfig({ file, env: process.env });
+/** Where the command was started: files named on the command line are relative to it. */
+export interface CliContext {
+  cwd: string;
+}
+
+function config(file: string | undefined, ctx: CliContext): Config {
+  const given = file ?? process.env.KURIR_CONFIG;
+  return loadConfig({ file: given === undefined ? undefined : resolve(ctx.cwd, given), env: process.env });
 }
 
 async function withStores<T>(cfg: Config, fn: (s: { messages: MessageStore; suppressions: SuppressionStore }) => Promise<T>): Promise<T> {
@@ -78,13 +90,18 @@ async function domainsDns(cfg: Config): Promise<string> {
     lines.push(`${d.name}. IN TXT "v=spf1 ip4:<your sending IP> -all"`);
     lines.push(`_dmarc.${d.name}. IN TXT "v=DMARC1; p=quarantine; rua=mailto:dmarc@${d.name}"`);
   }
-  lines.push(`; bounce domain (VERP return path): MX to the feedback listener, SPF for the sending IP`);
+  // The MX must name the host running role `feedback`, listening on port 25 (feedback.port).
+  lines.push(`; bounce domain (VERP return path): MX to the host of the bounce MX (role feedback, port 25), SPF for the sending IP`);
+  lines.push(`${cfg.bounce.domain}. IN MX 10 ${cfg.hostname}.`);
   lines.push(`${cfg.bounce.domain}. IN TXT "v=spf1 ip4:<your sending IP> -all"`);
   return lines.join('\n');
 }
 
-/** Runs one CLI command; returns the text to print. Throws UsageError for bad invocations. */
-export async function runCli(argv: string[]): Promise<string> {
+/**
+ * Runs one CLI command; returns the text to print. Throws UsageError for bad invocations. File arguments
+ * are resolved against `ctx.cwd` (default: the process's working directory).
+ */
+export async function runCli(argv: string[], ctx: CliContext = { cwd: process.cwd() }): Promise<string> {
   const parse = () =>
     parseArgs({
       args: argv,
@@ -106,13 +123,15 @@ export async function runCli(argv: string[]): Promise<string> {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  const { values, positionals } = parsed;
+  const { values: given, positionals } = parsed;
+  const inCwd = (path: string | undefined): string | undefined => (path === undefined ? undefined : resolve(ctx.cwd, path));
+  const values = { ...given, out: inCwd(given.out), rules: inCwd(given.rules) };
   const [cmd, sub, arg] = positionals;
   if (values.help || !cmd) return USAGE;
   const key = `${cmd} ${sub ?? ''}`.trim();
   switch (key) {
     case 'config check': {
-      const cfg = config(values.config);
+      const cfg = config(values.config, ctx);
       const rules = loadBounceRules(cfg.feedback.rulesFile);
       return `configuration is valid: roles ${cfg.roles.join(', ')}; ${cfg.domains.length} sender domain(s); ${cfg.apiKeys.length} API key(s); ${cfg.smtpAccounts.length} SMTP account(s); SMTP ${cfg.smtp.host}:${cfg.smtp.port}; HTTP ${cfg.http.host}:${cfg.http.port}; ${rules.rules.length} bounce rules`;
     }
@@ -130,31 +149,31 @@ export async function runCli(argv: string[]): Promise<string> {
       return `wrote ${values.out}\nDNS: <selector>._domainkey.<domain> TXT "${dnsRecordFor(algorithm, key.publicKeyBase64)}"`;
     }
     case 'domains dns':
-      return domainsDns(config(values.config));
+      return domainsDns(config(values.config, ctx));
     case 'message show': {
       if (!arg) throw new UsageError('message show: the message ID is required');
-      const view = await withStores(config(values.config), (s) => s.messages.get(arg));
+      const view = await withStores(config(values.config, ctx), (s) => s.messages.get(arg));
       if (!view) throw new Error(`message ${arg} not found`);
-      return JSON.stringify(view, null, 2);
+      return JSON.stringify(presentMessage(view), null, 2);
     }
     case 'suppression add':
     case 'suppression remove':
     case 'suppression check': {
       if (!arg) throw new UsageError(`suppression ${sub}: the ADDRESS is required`);
       const address = normalizeAddress(arg, 'ADDRESS');
-      return withStores(config(values.config), async ({ suppressions }) => {
+      return withStores(config(values.config, ctx), async ({ suppressions }) => {
         if (sub === 'add') {
           await suppressions.add({ address, reason: values.reason ?? 'manual', source: 'cli', at: Date.now() });
           return `suppressed ${address}`;
         }
         if (sub === 'remove') return (await suppressions.remove(address)) ? `removed ${address}` : `${address} was not suppressed`;
         const [hit] = await suppressions.check([address]);
-        return hit ? JSON.stringify(hit) : `${address} is not suppressed`;
+        return hit ? JSON.stringify({ ...hit, at: new Date(hit.at).toISOString() }) : `${address} is not suppressed`;
       });
     }
     case 'suppression list': {
       const filter = { domain: values.domain ? normalizeDomain(values.domain, '--domain') : undefined, reason: values.reason };
-      return withStores(config(values.config), async ({ suppressions }) => {
+      return withStores(config(values.config, ctx), async ({ suppressions }) => {
         const lines: string[] = [];
         for await (const page of suppressions.all(filter)) {
           for (const e of page) lines.push([e.address, e.reason, e.source, new Date(e.at).toISOString(), e.messageId ?? ''].join('\t'));
@@ -163,7 +182,7 @@ export async function runCli(argv: string[]): Promise<string> {
       });
     }
     case 'suppression export':
-      return withStores(config(values.config), async ({ suppressions }) => {
+      return withStores(config(values.config, ctx), async ({ suppressions }) => {
         let csv = '';
         for await (const chunk of exportCsv(suppressions)) csv += chunk;
         if (!values.out) return csv.replace(/\r\n$/, '');
@@ -172,10 +191,10 @@ export async function runCli(argv: string[]): Promise<string> {
       });
     case 'suppression import': {
       if (!arg) throw new UsageError('suppression import: the CSV FILE is required');
-      const text = await readFile(arg, 'utf8').catch((err: Error) => {
+      const text = await readFile(resolve(ctx.cwd, arg), 'utf8').catch((err: Error) => {
         throw new UsageError(`suppression import: ${err.message}`);
       });
-      return withStores(config(values.config), async ({ suppressions }) => {
+      return withStores(config(values.config, ctx), async ({ suppressions }) => {
         try {
           const r = await importSuppressionCsv(suppressions, text, { now: Date.now(), defaultSource: 'cli-import' });
           return `imported ${r.imported} entries (${r.added} new)`;
@@ -189,7 +208,7 @@ export async function runCli(argv: string[]): Promise<string> {
     case 'bounce classify': {
       const text = positionals.slice(2).join(' ').trim();
       if (!text) throw new UsageError('bounce classify: the REPLY text is required, e.g. "550 5.1.1 User unknown"');
-      const rules = loadBounceRules(values.rules ?? config(values.config).feedback.rulesFile);
+      const rules = loadBounceRules(values.rules ?? config(values.config, ctx).feedback.rulesFile);
       const reply = parseReply(text);
       const c = classifyReply(rules, reply);
       return [

@@ -7,11 +7,11 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest 
 import { PRIORITIES, type Config, type Priority } from '../config/schema.js';
 import { BASE64_TEXT_ABOVE_CHARS, composeMessage, type StructuredMessage } from '../intake/compose.js';
 import type { Admission } from '../lib/admission.js';
+import { presentMessage } from '../admin/message-view.js';
 import { requestHash, type IntakeService, type Submission } from '../intake/intake-service.js';
 import { KurirError, toKurirError } from '../lib/errors.js';
 import { MESSAGE_ID_PATTERN } from '../lib/ids.js';
 import type { MessageStore } from '../store/message-store.js';
-import type { MessageView } from '../store/types.js';
 import { credentialOf } from './auth.js';
 import {
   MAX_ATTACHMENT_BYTES,
@@ -148,37 +148,6 @@ export async function jsonSubmission(body: MessageBody, maxMessageBytes: number)
     tags: body.tags,
     metadata: body.metadata,
     hashParts: ['application/json', stableStringify(body)],
-  };
-}
-
-function iso(ms: number | undefined): string | undefined {
-  return ms === undefined ? undefined : new Date(ms).toISOString();
-}
-
-/** The API view of a stored message: envelope, state per recipient and the timeline, times in ISO 8601. */
-export function presentMessage(view: MessageView): Record<string, unknown> {
-  const r = view.record;
-  const recipients: Record<string, unknown> = {};
-  for (const [addr, s] of Object.entries(view.recipients)) {
-    recipients[addr] = { ...s, updatedAt: iso(s.updatedAt), nextAttemptAt: iso(s.nextAttemptAt) };
-  }
-  return {
-    id: r.id,
-    status: view.status,
-    from: r.mailFrom,
-    to: r.recipients,
-    priority: r.priority,
-    interface: r.interface,
-    createdAt: iso(r.createdAt),
-    expiresAt: iso(r.expiresAt),
-    messageId: r.messageId,
-    subject: r.subject,
-    size: r.size,
-    dkim: r.dkim,
-    tags: r.tags ?? [],
-    metadata: r.metadata ?? {},
-    recipients,
-    events: view.events.map((e) => ({ ...e, at: iso(e.at), ...('nextAttemptAt' in e ? { nextAttemptAt: iso(e.nextAttemptAt) } : {}) })),
   };
 }
 

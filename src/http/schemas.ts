@@ -196,7 +196,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   415: 'Content-Type is neither application/json nor message/rfc822.',
   422: 'Recipient suppressed, or sender domain without a DKIM key.',
   429: 'Rate limited (RATE_LIMITED, RECIPIENT_RATE_LIMITED), or this client IP is blocked after repeated unknown API keys (AUTH_BLOCKED); see Retry-After.',
-  503: 'Try again after Retry-After: Redis unavailable (UNAVAILABLE) or too much mail in flight (BUSY). Nothing is queued; see the README for the rare case of a Redis failure in the middle of the write.',
+  503: 'Try again after Retry-After: Redis unavailable (UNAVAILABLE) or too much mail in flight (BUSY). Nothing is queued; see docs/reliability.md for the rare case of a Redis failure in the middle of the write.',
 };
 
 /** The error body every route answers with: `{ error: { code, message, field?, details? } }`. */

@@ -54,6 +54,15 @@ export interface IntakeDeps {
   durability?: { assertOk(): void };
 }
 
+/**
+ * How refusals name the sender addresses, in the client's terms: over SMTP the From header and the MAIL FROM
+ * command; over HTTP the `from` field (JSON) or the `from` query / X-Kurir-From envelope of a raw message.
+ */
+const LABELS = {
+  smtp: { from: 'From header', mailFrom: 'MAIL FROM' },
+  http: { from: 'from', mailFrom: 'from (envelope sender)' },
+} as const;
+
 /** A digest of a request body, for Idempotency-Key comparison. */
 export function requestHash(parts: Array<string | Buffer>): string {
   const h = createHash('sha256');
@@ -83,11 +92,14 @@ export class IntakeService {
     this.deps.metrics.intakeRefused.inc({ interface: iface, reason: err.code });
   }
 
-  /** Whether `domain` is a configured sender domain this credential may use. Throws SENDER_NOT_ALLOWED if not. */
-  checkSenderDomain(cred: Credential, address: string, field: string): void {
+  /**
+   * Whether `domain` is a configured sender domain this credential may use. Throws SENDER_NOT_ALLOWED if not;
+   * the reply text names `label`, what the client calls the address ("MAIL FROM", "From header", `from`).
+   */
+  checkSenderDomain(cred: Credential, address: string, field: string, label = field): void {
     const domain = domainOf(address);
     if (!this.configuredDomains.has(domain) || !mayUseDomain(cred, domain)) {
-      throw new KurirError('SENDER_NOT_ALLOWED', `${field}: sender domain ${domain} is not allowed for ${cred.name}`, { field });
+      throw new KurirError('SENDER_NOT_ALLOWED', `${label}: sender domain ${domain} is not allowed for ${cred.name}`, { field });
     }
   }
 
@@ -121,8 +133,11 @@ export class IntakeService {
     const { clock, metrics } = this.deps;
     try {
       const result = await this.acceptInner(sub, clock.now());
-      metrics.intakeAccepted.inc({ interface: sub.iface, priority: sub.priority ?? 'normal' });
-      metrics.intakeBytes.inc({ interface: sub.iface }, sub.raw.length);
+      // An Idempotency-Key replay answers the first acceptance again: it was counted then.
+      if (!result.duplicate) {
+        metrics.intakeAccepted.inc({ interface: sub.iface, priority: sub.priority ?? 'normal' });
+        metrics.intakeBytes.inc({ interface: sub.iface }, sub.raw.length);
+      }
       metrics.intakeDuration.observe({ interface: sub.iface }, (performance.now() - started) / 1000);
       return result;
     } catch (err) {
@@ -145,13 +160,14 @@ export class IntakeService {
     const replay = await this.replay(sub);
     if (replay) return replay;
     const prepared = prepareMessage(sub.raw, { hostname: config.hostname, now });
-    const from = normalizeAddress(prepared.fromAddresses[0], 'from');
-    this.checkSenderDomain(sub.credential, from, 'from');
-    const mailFrom = sub.mailFrom ? normalizeAddress(sub.mailFrom, 'mailFrom') : from;
-    this.checkSenderDomain(sub.credential, mailFrom, 'mailFrom');
+    const label = LABELS[sub.iface];
+    const from = normalizeAddress(prepared.fromAddresses[0], label.from);
+    this.checkSenderDomain(sub.credential, from, 'from', label.from);
+    const mailFrom = sub.mailFrom ? normalizeAddress(sub.mailFrom, label.mailFrom) : from;
+    this.checkSenderDomain(sub.credential, mailFrom, 'from', label.mailFrom);
     const fromDomain = domainOf(from);
     if (!signer.hasKey(fromDomain)) {
-      throw new KurirError('NO_DKIM_KEY', `from: sender domain ${fromDomain} has no DKIM key configured`, { field: 'from' });
+      throw new KurirError('NO_DKIM_KEY', `${label.from}: sender domain ${fromDomain} has no DKIM key configured`, { field: 'from' });
     }
     if (!sub.overrideSuppression) await this.checkSuppressed(recipients);
     else if (!sub.credential.admin) {

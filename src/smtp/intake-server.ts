@@ -214,8 +214,8 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
       try {
         if (closing) return callback(smtpReply(421, '4.3.2', 'Service shutting down, try again later'));
         const cred = credentialOf(session);
-        if (!address.address) throw new KurirError('BAD_ADDRESS', 'mailFrom: the null sender <> cannot submit mail', { field: 'mailFrom' });
-        intake.checkSenderDomain(cred, normalizeAddress(address.address, 'mailFrom'), 'mailFrom');
+        if (!address.address) throw new KurirError('BAD_ADDRESS', 'MAIL FROM: the null sender <> cannot submit mail', { field: 'mailFrom' });
+        intake.checkSenderDomain(cred, normalizeAddress(address.address, 'MAIL FROM'), 'mailFrom', 'MAIL FROM');
         // A credential over its message budget is refused before the client uploads anything (451 4.7.1).
         intake.checkCredentialLimits(cred).then(
           () => {
@@ -232,11 +232,11 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
     onRcptTo(address: SMTPServerAddress, session, callback) {
       const check = async (): Promise<void> => {
         credentialOf(session);
-        const rcpt = normalizeAddress(address.address, 'rcpt');
+        const rcpt = normalizeAddress(address.address, 'RCPT TO');
         const current = session.envelope.rcptTo;
         const key = address.address.toLowerCase();
         if (current.length >= max.recipients && !current.some((r) => r.address.toLowerCase() === key)) {
-          throw new KurirError('TOO_MANY_RECIPIENTS', `rcpt: at most ${max.recipients} recipients per message`, { field: 'to' });
+          throw new KurirError('TOO_MANY_RECIPIENTS', `RCPT TO: at most ${max.recipients} recipients per message`, { field: 'to' });
         }
         await intake.checkSuppressed([rcpt]);
         // The priority is only known at DATA (X-Kurir-Priority): a recipient whose budget is used up is

@@ -18,23 +18,49 @@ export function createRedis(url: string, kind: 'command' | 'blocking', extra: Re
   });
 }
 
-/** Resolves once the connection is ready, or rejects after `timeoutMs`. */
+/** Redis did not become ready in time at start-up. `message` names the server and the last connection error. */
+export class RedisUnreachableError extends Error {
+  constructor(
+    readonly url: string,
+    readonly waitedMs: number,
+    readonly lastError: string | null,
+  ) {
+    super(`cannot reach Redis at ${url} after ${waitedMs / 1000} s${lastError ? ` (${lastError})` : ''}`);
+    this.name = 'RedisUnreachableError';
+  }
+}
+
+/** The server a connection talks to, as a URL without its password (for messages and logs). */
+export function redisTarget(redis: Redis): string {
+  const o = redis.options;
+  if (o.path) return `unix:${o.path}`;
+  const user = o.username || o.password ? `${o.username ?? ''}${o.password ? ':***' : ''}@` : '';
+  return `${o.tls ? 'rediss' : 'redis'}://${user}${o.host ?? '127.0.0.1'}:${o.port ?? 6379}${o.db ? `/${o.db}` : ''}`;
+}
+
+/** Resolves once the connection is ready, or rejects with a {@link RedisUnreachableError} after `timeoutMs`. */
 export function waitReady(redis: Redis, timeoutMs = 5000): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve();
   return new Promise((resolve, reject) => {
+    let lastError: string | null = null;
     const timer = setTimeout(() => {
       cleanup();
-      reject(new Error(`Redis not ready after ${timeoutMs} ms (status ${redis.status})`));
+      reject(new RedisUnreachableError(redisTarget(redis), timeoutMs, lastError));
     }, timeoutMs);
     const onReady = (): void => {
       cleanup();
       resolve();
     };
+    const onError = (err: Error): void => {
+      lastError = (err as NodeJS.ErrnoException).code ?? err.message;
+    };
     const cleanup = (): void => {
       clearTimeout(timer);
       redis.off('ready', onReady);
+      redis.off('error', onError);
     };
     redis.on('ready', onReady);
+    redis.on('error', onError);
   });
 }
 

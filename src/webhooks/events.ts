@@ -4,7 +4,7 @@
  *
  * Signature: `Kurir-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`.
  * The receiver recomputes it over the raw body, compares in constant time and rejects old timestamps
- * (README, "Webhooks").
+ * (docs/webhooks.md).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { WEBHOOK_EVENT_TYPES, type Config, type WebhookEventType } from '../config/schema.js';
@@ -102,7 +102,7 @@ export function signatureHeader(secret: string, unixSeconds: number, body: strin
 }
 
 /**
- * Verifies a Kurir-Signature header (what the README's snippet does): a v1 MAC over `<t>.<raw body>` that
+ * Verifies a Kurir-Signature header (what the snippet in docs/webhooks.md does): a v1 MAC over `<t>.<raw body>` that
  * matches in constant time, with t no older than `toleranceSeconds`.
  */
 export function verifySignature(secret: string, header: string, rawBody: string, nowSeconds: number, toleranceSeconds = SIGNATURE_TOLERANCE_SECONDS): boolean {

@@ -89,6 +89,12 @@ async function countMessages(prefix: string): Promise<number> {
   return n;
 }
 
+/** kurir_intake_messages_accepted_total over HTTP, all priorities, from the gateway's own registry. */
+async function acceptedOverHttp(): Promise<number> {
+  const { values } = await gateway.metrics.intakeAccepted.get();
+  return values.filter((v) => v.labels.interface === 'http').reduce((sum, v) => sum + v.value, 0);
+}
+
 const message = (over: Record<string, unknown> = {}) => ({ from: 'Passport office <noreply@example.test>', to: ['alice@dest.test'], subject: 'Your code', text: 'Code: 123456', ...over });
 
 const RAW = ['From: Passport office <noreply@example.test>', 'To: carol@dest.test', 'Subject: Raw code', '', 'Code: 777777', ''].join('\r\n');
@@ -173,6 +179,7 @@ describe('POST /v1/messages and GET /v1/messages/:id', () => {
   it('Idempotency-Key: same key and body → same id, stored once; different body → 409', async () => {
     const headers = { 'idempotency-key': `signup-${run}` };
     const storedBefore = await countMessages(prefix);
+    const acceptedBefore = await acceptedOverHttp();
     const first = await api('POST', '/v1/messages', { json: message({ subject: 'Once', tags: ['a'] }), headers });
     // Same body with its keys in another order.
     const reordered = { tags: ['a'], text: 'Code: 123456', subject: 'Once', to: ['alice@dest.test'], from: 'Passport office <noreply@example.test>' };
@@ -182,6 +189,8 @@ describe('POST /v1/messages and GET /v1/messages/:id', () => {
     expect(second.body).toEqual(first.body);
     expect(second.headers.get('idempotent-replayed')).toBe('true');
     expect(await countMessages(prefix)).toBe(storedBefore + 1);
+    // The replay answered the first acceptance again; kurir_intake_messages_accepted_total counts it once.
+    expect(await acceptedOverHttp()).toBe(acceptedBefore + 1);
 
     const conflict = await api('POST', '/v1/messages', { json: message({ subject: 'Something else' }), headers });
     expect(conflict.status).toBe(409);

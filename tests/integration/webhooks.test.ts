@@ -1,6 +1,6 @@
 /**
  * Webhooks end to end: real gateway, DNS on loopback, an SMTP receiver as the recipients' MX, and a
- * node:http receiver on 127.0.0.1 as the booking system. Events arrive signed (checked with the README's
+ * node:http receiver on 127.0.0.1 as the booking system. Events arrive signed (checked with docs/webhooks.md's
  * verification snippet); a failing receiver gets retries with backoff, then the key's webhook is
  * auto-disabled (visible in GET /v1/webhooks) and re-enabled with POST /v1/webhooks/enable.
  */
@@ -13,7 +13,7 @@ import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-r
 
 const SECRET = 'whsec-test-0123456789abcdef';
 
-// The README's verification snippet ("Webhooks"), verbatim apart from the types.
+// The verification snippet of docs/webhooks.md, verbatim apart from the types.
 function verifyKurirSignature(rawBody: string | Buffer, header: string | undefined, secret: string, toleranceSeconds = 300): boolean {
   const parts = Object.fromEntries(String(header ?? '').split(',').map((kv) => kv.trim().split('=', 2)));
   const t = Number(parts.t);

@@ -1,9 +1,13 @@
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, UsageError } from '../../../src/cli/main.js';
 import { loadPrivateKey } from '../../../src/dkim/keys.js';
+import { newMessageId } from '../../../src/lib/ids.js';
+import { createKeys } from '../../../src/store/keys.js';
+import { MessageStore } from '../../../src/store/message-store.js';
 import { dropPrefix } from '../../helpers/test-gateway.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kurir-cli-'));
@@ -43,7 +47,9 @@ describe('kurir CLI', () => {
 
   it('adds, checks and removes a suppression in Redis', async () => {
     expect(await runCli(['suppression', 'add', 'Gone@Example.org', '--reason', 'hard-bounce'])).toBe('suppressed Gone@example.org');
-    expect(JSON.parse(await runCli(['suppression', 'check', 'gone@example.org']))).toMatchObject({ reason: 'hard-bounce', source: 'cli' });
+    const hit = JSON.parse(await runCli(['suppression', 'check', 'gone@example.org']));
+    expect(hit).toMatchObject({ address: 'Gone@example.org', reason: 'hard-bounce', source: 'cli' });
+    expect(hit.at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
     expect(await runCli(['suppression', 'remove', 'gone@example.org'])).toBe('removed gone@example.org');
     expect(await runCli(['suppression', 'check', 'gone@example.org'])).toBe('gone@example.org is not suppressed');
   });
@@ -77,5 +83,36 @@ describe('kurir CLI', () => {
     expect(strings.every((x) => x.length <= 255)).toBe(true);
     const key = loadPrivateKey(readFileSync(keyFile, 'utf8'));
     expect(strings.join('')).toBe(`v=DKIM1; k=rsa; p=${key.publicKeyBase64}`);
+  });
+
+  it('domains dns prints the bounce domain\'s MX (this gateway\'s host name) next to its SPF', async () => {
+    const cfg = join(dir, 'bounce.yaml');
+    writeFileSync(cfg, 'hostname: mx1.mail.test\nbounce: { domain: bounce.mail.test }\ndomains: [{ name: mail.test, dkim: [] }]\n');
+    const out = (await runCli(['domains', 'dns', '--config', cfg])).split('\n');
+    expect(out).toContain('bounce.mail.test. IN MX 10 mx1.mail.test.');
+    expect(out).toContain('bounce.mail.test. IN TXT "v=spf1 ip4:<your sending IP> -all"');
+  });
+
+  it('message show prints times in ISO 8601, as the HTTP API does', async () => {
+    const redis = new Redis('redis://127.0.0.1:6379');
+    const createdAt = Date.parse('2025-05-01T10:00:00.000Z');
+    const id = newMessageId(createdAt);
+    const store = new MessageStore(redis, createKeys(prefix), 3600);
+    const record = { id, owner: 'booking-dev', interface: 'http' as const, mailFrom: 'noreply@example.test', fromDomain: 'example.test', recipients: ['a@dest.test'], priority: 'verification' as const, createdAt, expiresAt: createdAt + 1_800_000, size: 10, messageId: `<${id}@example.test>`, dkim: [] };
+    expect(await store.create(record, Buffer.from('x'))).toBe(true);
+    await redis.quit();
+    const shown = JSON.parse(await runCli(['message', 'show', id]));
+    expect(shown).toMatchObject({ id, status: 'queued', createdAt: '2025-05-01T10:00:00.000Z', expiresAt: '2025-05-01T10:30:00.000Z' });
+    expect(shown.events).toEqual([{ type: 'queued', at: '2025-05-01T10:00:00.000Z' }]);
+    expect(shown.recipients['a@dest.test']).toMatchObject({ status: 'queued', updatedAt: '2025-05-01T10:00:00.000Z' });
+    await expect(runCli(['message', 'show', newMessageId()])).rejects.toThrow(/not found/);
+  });
+
+  it('resolves files named on the command line against the caller\'s directory', async () => {
+    const out = await runCli(['dkim', 'generate', '--algorithm', 'ed25519', '--out', 'rel/key.pem'], { cwd: dir });
+    expect(out).toContain(`wrote ${join(dir, 'rel/key.pem')}`);
+    expect(loadPrivateKey(readFileSync(join(dir, 'rel/key.pem'), 'utf8')).algorithm).toBe('ed25519');
+    writeFileSync(join(dir, 'rel/c.yaml'), 'domains: [{ name: rel.test, dkim: [] }]\n');
+    expect(await runCli(['domains', 'dns', '--config', 'rel/c.yaml'], { cwd: dir })).toContain('; rel.test');
   });
 });
