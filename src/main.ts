@@ -30,7 +30,7 @@ async function main(): Promise<void> {
 
   let gateway: Gateway;
   try {
-    gateway = await startGateway(config, logger);
+    gateway = await startGateway(config, logger, { env: process.env });
   } catch (err) {
     logger.fatal({ err }, `start-up failed: ${(err as Error).message}`);
     managed?.kill('SIGTERM');
