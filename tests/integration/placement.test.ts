@@ -135,6 +135,8 @@ describe.skipIf(!available.ok)(available.ok ? 'placement probes (Dovecot, LMTP, 
     expect(await metric(/^kurir_placement_seed_up\{seed="gmail-1",provider="gmail"\}/)).toBe(1);
     expect(await metric(/^kurir_placement_seed_errors_total\{provider="apple",reason="auth"\}/)).toBeGreaterThanOrEqual(1);
     expect(await metric(/^kurir_placement_arrival_seconds_count\{provider="gmail"\}/)).toBe(1);
+    // Probes are verification mail but never confirmed: they stay out of the confirmation rate's denominator.
+    expect(await metric(/^kurir_placement_verifications_delivered_total\{provider="gmail",domain="example.test"\}/)).toBe(0);
     console.log(`placement: first round of 4 seeds settled in ${took.toFixed(1)} s; gmail arrival ${gmail.results[0].arrivalSeconds} s`);
 
     // The probe's own timeline carries its placement.
