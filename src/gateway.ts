@@ -20,6 +20,8 @@ import { SuppressionPolicy } from './feedback/suppression/policy.js';
 import { WebhookProducer, webhookTargets } from './webhooks/events.js';
 import { startWebhookWorker, type WebhookWorker } from './webhooks/worker.js';
 import { createDkimSigner } from './dkim/signer.js';
+import { combineSinks, confirmSecret, Confirmations, VerificationDeliveries } from './placement/confirmations.js';
+import { PlacementService } from './placement/placement-service.js';
 import { buildApp } from './http/app.js';
 import type { EspRoutesOptions } from './http/esp-routes.js';
 import { startMetricsServer } from './http/metrics-server.js';
@@ -46,6 +48,7 @@ import { FsyncGuard } from './store/durability.js';
 import { createKeys } from './store/keys.js';
 import { MessageStore } from './store/message-store.js';
 import { MtaStsStore } from './store/mta-sts-store.js';
+import { PlacementStore } from './store/placement-store.js';
 import { closeRedis, createRedis, waitReady } from './store/redis.js';
 import { SuppressionStore } from './store/suppression-store.js';
 import { WebhookStore } from './store/webhook-store.js';
@@ -60,6 +63,8 @@ export interface GatewayOptions {
   mtaStsFetch?: PolicyFetcher;
   /** PEM certificates trusted besides the system's roots for outbound TLS and policy fetches. Tests pass their CA. */
   trustedCa?: readonly string[];
+  /** The process environment, for secrets named in the config (placement.seeds[].auth.passwordEnv). Default: none. */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 export interface Gateway {
@@ -91,7 +96,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   redis.on('error', (err) => logger.debug({ err: err.message }, 'redis connection error'));
   // Provider buckets (built-in rules after `shaping.providers`): the bounded `provider` label and the unit of shaping.
   const providers = createProviderMap(config.shaping.providers);
-  const metrics = opts.metrics ?? createMetrics({ version: kurirVersion(), providers: providers.names() });
+  const metrics = opts.metrics ?? createMetrics({ version: kurirVersion(), providers: providers.names(), senderDomains: config.domains.map((d) => d.name) });
   redis.on('ready', () => metrics.redisUp.set(1));
   redis.on('close', () => metrics.redisUp.set(0));
   await waitReady(redis, 10_000);
@@ -120,7 +125,9 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   // passes its EventSink, which queues a webhook job when the message's API key has a webhook.
   const webhookStore = new WebhookStore(redis, keys, config.webhooks.historySize);
   const webhookQueue = webhookTargets(config).size ? new WebhookQueue(queueRedis, keys, config.webhooks) : null;
-  const eventSink = webhookQueue ? new WebhookProducer({ config, queue: webhookQueue, store: webhookStore, metrics, logger }) : undefined;
+  const webhookSink = webhookQueue ? new WebhookProducer({ config, queue: webhookQueue, store: webhookStore, metrics, logger }) : undefined;
+  // Delivered verification messages are the denominator of the confirmation rate (src/placement/confirmations.ts).
+  const eventSink = combineSinks(webhookSink, new VerificationDeliveries({ metrics, providers, smarthost: config.delivery.smarthost !== null }));
   const messages = new MessageStore(redis, keys, config.retention.days * 86400, eventSink);
   const suppressions = new SuppressionStore(redis, keys);
   // One suppression rule for synchronous bounces (worker) and reports at the bounce MX (feedback role).
@@ -191,7 +198,9 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
       reconciler.start();
       if (webhookQueue) webhookWorker = startWebhookWorker({ config, clock, logger, metrics, messages, store: webhookStore }, workerConnection, keys);
     }
-    const needsIntake = config.roles.includes('intake') || config.roles.includes('api');
+    // Role `placement` submits its probes through the same intake as real mail.
+    const needsIntake = config.roles.includes('intake') || config.roles.includes('api') || config.roles.includes('placement');
+    const placementStore = new PlacementStore(redis, keys, config.placement.historySize);
     if (needsIntake) {
       const signer = createDkimSigner({ keys: await loadSigningKeys(config, logger), clock: () => new Date(clock.now()) });
       const idempotency = new IdempotencyStore(redis, keys, config.idempotency.ttlSeconds);
@@ -202,6 +211,11 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
       const admission = createAdmission(config.intake.maxBytesInFlight, (bytes) => metrics.intakeInflightBytes.set(bytes));
       // Failed SMTP AUTH and unknown API keys, counted together per client IP across the cluster.
       const authThrottle = new AuthThrottle({ redis, keys, config: config.authLimits, metrics, logger });
+      if (config.roles.includes('placement') && config.placement.seeds.length) {
+        const placement = new PlacementService({ config, clock, logger, metrics, store: placementStore, messages, intake, providerNames: providers.names(), env: opts.env ?? {} });
+        placement.start();
+        closers.push(() => placement.close());
+      }
       if (config.roles.includes('intake') && config.smtp.enabled) {
         const smtp: SmtpIntake = createSmtpIntake({ config, logger, intake, credentials, tls: await tls(), metrics, authThrottle, admission });
         const bound = await smtp.listen();
@@ -233,6 +247,10 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
           esp,
           admission,
           authThrottle,
+          placement: {
+            store: placementStore,
+            confirmations: new Confirmations({ config, redis, keys, messages, metrics, providers, clock, secret: await confirmSecret(redis, keys) }),
+          },
           readiness: async () => ({ redis: (await redis.ping().catch(() => null)) === 'PONG', worker: worker ? worker.worker.isRunning() : null }),
         });
         await app.listen({ host: config.http.host, port: config.http.port });

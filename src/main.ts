@@ -54,7 +54,7 @@ async function main(): Promise<void> {
 
   let gateway: Gateway;
   try {
-    gateway = await startGateway(config, logger);
+    gateway = await startGateway(config, logger, { env: process.env });
   } catch (err) {
     const problem = startupProblem(err);
     if (problem) logger.fatal(problem);

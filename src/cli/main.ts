@@ -11,6 +11,7 @@ import { normalizeAddress, normalizeDomain } from '../lib/address.js';
 import { KurirError } from '../lib/errors.js';
 import { createKeys } from '../store/keys.js';
 import { MessageStore } from '../store/message-store.js';
+import { PlacementStore } from '../store/placement-store.js';
 import { closeRedis, createRedis, waitReady } from '../store/redis.js';
 import { SuppressionStore } from '../store/suppression-store.js';
 
@@ -23,6 +24,8 @@ Commands:
   domains dns                        print the DNS records to publish: DKIM, SPF and DMARC of each sender domain,
                                      MX and SPF of the bounce domain
   message show ID                    print a message's status and timeline (times in ISO 8601)
+  placement probe [--seed NAME]      ask for a placement probe now to one seed (default: every seed); a gateway
+                                     with role placement sends it within placement.tickSeconds
   suppression add|remove|check ADDRESS [--reason TEXT]
   bounce classify "REPLY" [--rules FILE]
                                      classify one remote reply (e.g. "550 5.1.1 User unknown") with the bounce rules
@@ -51,6 +54,19 @@ export interface CliContext {
 function config(file: string | undefined, ctx: CliContext): Config {
   const given = file ?? process.env.KURIR_CONFIG;
   return loadConfig({ file: given === undefined ? undefined : resolve(ctx.cwd, given), env: process.env });
+}
+
+async function withRedis<T>(cfg: Config, fn: (redis: ReturnType<typeof createRedis>) => Promise<T>): Promise<T> {
+  const redis = createRedis(cfg.redis.url, 'command');
+  redis.on('error', () => undefined);
+  try {
+    await waitReady(redis, 3000).catch(() => {
+      throw new Error(`cannot reach Redis at ${cfg.redis.url}`);
+    });
+    return await fn(redis);
+  } finally {
+    await closeRedis(redis);
+  }
 }
 
 async function withStores<T>(cfg: Config, fn: (s: { messages: MessageStore; suppressions: SuppressionStore }) => Promise<T>): Promise<T> {
@@ -114,6 +130,7 @@ export async function runCli(argv: string[], ctx: CliContext = { cwd: process.cw
         reason: { type: 'string' },
         rules: { type: 'string' },
         domain: { type: 'string' },
+        seed: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -155,6 +172,15 @@ export async function runCli(argv: string[], ctx: CliContext = { cwd: process.cw
       const view = await withStores(config(values.config, ctx), (s) => s.messages.get(arg));
       if (!view) throw new Error(`message ${arg} not found`);
       return JSON.stringify(presentMessage(view), null, 2);
+    }
+    case 'placement probe': {
+      const cfg = config(values.config, ctx);
+      const seeds = cfg.placement.seeds;
+      if (!seeds.length) throw new UsageError('placement probe: no seed mailboxes are configured (placement.seeds)');
+      const chosen = values.seed === undefined ? seeds : seeds.filter((s) => s.name === values.seed);
+      if (!chosen.length) throw new UsageError(`--seed: unknown seed "${values.seed}" (configured: ${seeds.map((s) => s.name).join(', ')})`);
+      await withRedis(cfg, (redis) => Promise.all(chosen.map((s) => new PlacementStore(redis, createKeys(cfg.redis.prefix), cfg.placement.historySize).request(s.name))));
+      return `probe requested for ${chosen.map((s) => s.name).join(', ')}; results: GET /v1/placement`;
     }
     case 'suppression add':
     case 'suppression remove':

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { authLimitsSchema, httpConnectionOptions, smtpConnectionOptions } from './guard-schema.js';
 import { credentialLimitsSchema, limitsSchema, shapingSchema } from './limits-schema.js';
+import { placementSchema } from './placement-schema.js';
 
 const port = z.number().int().min(0).max(65535);
 const durationSeconds = z.number().positive();
@@ -92,7 +93,7 @@ export const configSchema = z
   .object({
     /** Resolved by the loader: an unset `mode` is production when NODE_ENV=production, else development. */
     mode: z.enum(MODES).default('development'),
-    roles: z.array(z.enum(['intake', 'api', 'worker', 'feedback'])).min(1).default(['intake', 'api', 'worker']),
+    roles: z.array(z.enum(['intake', 'api', 'worker', 'feedback', 'placement'])).min(1).default(['intake', 'api', 'worker']),
     hostname: z.string().min(1).default('localhost'),
     dataDir: z.string().default('./data'),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({}),
@@ -320,6 +321,8 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** Seed-mailbox placement probes and verification confirmations (src/placement/). */
+    placement: placementSchema,
     webhooks: z
       .object({
         /** Attempts per event (the first included) before it is given up. */

@@ -24,6 +24,7 @@ import { registerErrorHandling } from './errors.js';
 import { espRoutes, type EspRoutesOptions } from './esp-routes.js';
 import { healthRoutes, metricsRoutes, type ReadinessReport } from './health-routes.js';
 import { messagesRoutes } from './messages-routes.js';
+import { confirmationRoutes, placementRoutes, type PlacementRoutesOptions } from './placement-routes.js';
 import { shapingRoutes } from './shaping-routes.js';
 import type { DeliveryControlDeps } from '../admin/delivery-control.js';
 import { suppressionsRoutes } from './suppressions-routes.js';
@@ -52,6 +53,8 @@ export interface HttpDeps {
   esp?: EspRoutesOptions;
   /** Throttling of unknown API keys per client IP; without it wrong keys are only answered 401. */
   authThrottle?: AuthThrottle;
+  /** Placement results, on-demand probes and confirmations (`/v1/placement`, `/v1/messages/:id/confirm`), when given. */
+  placement?: Omit<PlacementRoutesOptions, 'config' | 'clock'>;
 }
 
 /** How often Node checks open connections against the headers and request timeouts (its default is 30 s). */
@@ -130,6 +133,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
         { name: 'delivery control', description: 'Shaping state, pause/resume per provider, queue depth, retry and cancel (admin keys)' },
         { name: 'suppressions', description: 'Suppression list administration (admin keys)' },
         { name: 'webhooks', description: "Signed event webhooks to the key's booking system" },
+        { name: 'placement', description: 'Seed-mailbox placement per provider and on-demand probes (admin keys)' },
         { name: 'feedback', description: 'Bounce and complaint notifications from ESPs in smarthost mode (SES via SNS, Mailgun), verified by their signatures' },
       ],
       components: {
@@ -170,7 +174,9 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(sendScope, {
     credentials,
     routes: async (scoped) => {
-      await scoped.register(messagesRoutes, { config, intake: deps.intake, messages: deps.messages, admission: deps.admission });
+      const confirmToken = deps.placement ? (id: string) => deps.placement!.confirmations.token(id) : undefined;
+      await scoped.register(messagesRoutes, { config, intake: deps.intake, messages: deps.messages, admission: deps.admission, confirmToken });
+      if (deps.placement) await scoped.register(confirmationRoutes, { confirmations: deps.placement.confirmations });
       if (deps.webhooks) await scoped.register(webhooksRoutes, { config, store: deps.webhooks });
     },
   });
@@ -179,6 +185,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
     routes: async (scoped) => {
       if (deps.suppressions) await scoped.register(suppressionsRoutes, { suppressions: deps.suppressions, clock: deps.clock ?? systemClock });
       if (deps.delivery) await scoped.register(shapingRoutes, deps.delivery);
+      if (deps.placement) await scoped.register(placementRoutes, { ...deps.placement, config, clock: deps.clock ?? systemClock });
     },
   });
   return app;

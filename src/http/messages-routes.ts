@@ -32,6 +32,8 @@ export interface MessagesRoutesOptions {
   messages: MessageStore;
   /** Bytes in flight across intake (shared with SMTP); a submission over the bound gets 503 BUSY before its body is read. */
   admission?: Admission;
+  /** The confirmToken of a message id, returned in the 202 answer (src/placement/confirmations.ts), when given. */
+  confirmToken?: (id: string) => string;
 }
 
 /**
@@ -205,7 +207,7 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
         overrideSuppression,
       });
       if (accepted.duplicate) reply.header('Idempotent-Replayed', 'true');
-      return reply.code(202).send({ id: accepted.id, status: 'queued' });
+      return reply.code(202).send({ id: accepted.id, status: 'queued', ...(opts.confirmToken ? { confirmToken: opts.confirmToken(accepted.id) } : {}) });
     },
   );
 

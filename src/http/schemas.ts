@@ -116,7 +116,11 @@ export const acceptedSchema = {
   description: 'Stored durably in Redis and queued (also the answer to an idempotent replay).',
   type: 'object',
   required: ['id', 'status'],
-  properties: { id: { type: 'string' }, status: { type: 'string', enum: ['queued'] } },
+  properties: {
+    id: { type: 'string' },
+    status: { type: 'string', enum: ['queued'] },
+    confirmToken: { type: 'string', description: 'For POST /v1/confirmations/:token, for booking systems that keep only this (report a confirmation only when the applicant acts, never on a link fetch).' },
+  },
 } as const;
 
 const isoTime = { type: 'string', format: 'date-time' } as const;
@@ -163,7 +167,7 @@ export const messageViewSchema = {
       items: {
         type: 'object',
         properties: {
-          type: { type: 'string', enum: ['queued', 'attempt', 'deferred', 'delivered', 'bounced', 'delayed', 'complained', 'suppressed', 'expired'] },
+          type: { type: 'string', enum: ['queued', 'attempt', 'deferred', 'delivered', 'bounced', 'delayed', 'complained', 'suppressed', 'expired', 'placement', 'confirmed'] },
           at: isoTime,
           recipients: { type: 'array', items: { type: 'string' } },
           host: { type: 'string' },
@@ -180,6 +184,19 @@ export const messageViewSchema = {
           userAgent: { type: 'string' },
           reason: { type: 'string', description: 'suppressed events: why, e.g. `invalid-recipient` or `complaint`.' },
           source: { type: 'string', description: 'suppressed events: smtp, dsn, arf, ses or mailgun.' },
+          seed: { type: 'string', description: 'placement events: the seed mailbox.' },
+          provider: { type: 'string', description: 'placement and confirmed events: the provider label.' },
+          result: { type: 'string', enum: ['inbox', 'spam', 'other', 'missing', 'seed-unreachable'], description: 'placement events: where the probe was found.' },
+          mailbox: { type: 'string', description: 'placement events: the IMAP folder it was in.' },
+          arrivalSeconds: { type: 'number', description: 'placement events: submission to arrival in the seed mailbox.' },
+          authResults: {
+            type: 'object',
+            description: "placement events: the receiver's Authentication-Results verdicts.",
+            properties: { authservId: { type: 'string' }, dkim: { type: 'string' }, spf: { type: 'string' }, dmarc: { type: 'string' } },
+          },
+          error: { type: 'string', description: 'placement events with result seed-unreachable: why.' },
+          via: { type: 'string', enum: ['id', 'token'], description: 'confirmed events: confirmed by message id or by confirmToken.' },
+          secondsAfterDelivery: { type: 'number', description: 'confirmed events: delivery to confirmation.' },
         },
       },
     },
@@ -192,6 +209,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   403: 'Sender domain not allowed for this key.',
   404: 'Unknown message, or one sent with another key.',
   409: 'Idempotency-Key reused with a different request.',
+  410: 'The message can no longer be confirmed: its lifetime plus placement.confirm.marginSeconds has passed (CONFIRM_TOO_LATE).',
   413: 'Message or attachments too large.',
   415: 'Content-Type is neither application/json nor message/rfc822.',
   422: 'Recipient suppressed, or sender domain without a DKIM key.',

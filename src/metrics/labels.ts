@@ -19,8 +19,17 @@ export type DeliveryResult = (typeof DELIVERY_RESULTS)[number];
 /** Outcome categories (`category` labels) and bounce types, shared with the bounce rules. */
 export { BOUNCE_TYPES, DELIVERY_CATEGORIES, type BounceType, type DeliveryCategory } from '../lib/outcome-categories.js';
 
-export const PLACEMENT_FOLDERS = ['inbox', 'spam', 'missing'] as const;
+/**
+ * Where a probe was found in a seed mailbox: INBOX, the spam folder (SPECIAL-USE \Junk or a known name),
+ * any other folder (tabs, labels, rules), or nowhere by the deadline. A seed that could not be searched
+ * gives no placement result (see SEED_ERROR_REASONS).
+ */
+export const PLACEMENT_FOLDERS = ['inbox', 'spam', 'other', 'missing'] as const;
 export type PlacementFolder = (typeof PLACEMENT_FOLDERS)[number];
+
+/** Why a seed mailbox could not be searched: login refused, no connection, over quota, an IMAP error. */
+export const SEED_ERROR_REASONS = ['auth', 'connect', 'mailbox-full', 'protocol'] as const;
+export type SeedErrorReason = (typeof SEED_ERROR_REASONS)[number];
 
 /** sent: 2xx; failed: an attempt that failed (it may be retried); dropped: not sent because the key's webhook is disabled. */
 export const WEBHOOK_RESULTS = ['sent', 'failed', 'dropped'] as const;
@@ -69,6 +78,8 @@ export type ConnectionCapScope = (typeof CONNECTION_CAP_SCOPES)[number];
 export const INTAKE_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 /** Buckets for accept → delivered: 0.1 s … 1 h. 300 s is the verification SLO edge (alerts use le="300"). */
 export const DELIVERY_TIME_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
+/** Buckets for probe submission → arrival in the seed mailbox: 1 s … 30 min. */
+export const PLACEMENT_ARRIVAL_BUCKETS = [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 900, 1800];
 /** Buckets for delivered → confirmed by the booking system: 10 s … 1 day. */
 export const CONFIRM_TIME_BUCKETS = [10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400];
 

@@ -24,11 +24,13 @@ import {
   METRIC_PREFIX,
   MTA_STS_LOOKUP_RESULTS,
   MTA_STS_MODES,
+  PLACEMENT_ARRIVAL_BUCKETS,
   PLACEMENT_FOLDERS,
   PRIORITIES,
   QUEUE_STATES,
   type QueueProvider,
   type QueueSnapshot,
+  SEED_ERROR_REASONS,
   TLS_RESULT_TYPES,
   WEBHOOK_RESULTS,
 } from './labels.js';
@@ -45,6 +47,8 @@ export interface CreateMetricsOptions {
    * before the first event). Default: the built-in provider map's names().
    */
   providers?: readonly string[];
+  /** Configured sender domains (the `domain` label of confirmation metrics), pre-initialised at zero. Default none. */
+  senderDomains?: readonly string[];
   /** How long a scrape waits for the queue provider before keeping the last values. Default 2000 ms. */
   queueProviderTimeoutMs?: number;
 }
@@ -145,8 +149,16 @@ export interface Metrics {
   // placement and confirmation
   /** kurir_placement_results_total{provider,folder} */
   readonly placement: Counter<'provider' | 'folder'>;
-  /** kurir_placement_confirmations_total{provider} */
-  readonly confirmations: Counter<'provider'>;
+  /** kurir_placement_arrival_seconds{provider}: probe submitted → in the seed mailbox */
+  readonly placementArrival: Histogram<'provider'>;
+  /** kurir_placement_seed_up{seed,provider}: 1 when the last search of the seed mailbox worked */
+  readonly placementSeedUp: Gauge<'seed' | 'provider'>;
+  /** kurir_placement_seed_errors_total{provider,reason} */
+  readonly placementSeedErrors: Counter<'provider' | 'reason'>;
+  /** kurir_placement_verifications_delivered_total{provider,domain}: the confirmation rate's denominator */
+  readonly verificationsDelivered: Counter<'provider' | 'domain'>;
+  /** kurir_placement_confirmations_total{provider,domain} */
+  readonly confirmations: Counter<'provider' | 'domain'>;
   /** kurir_placement_time_to_confirm_seconds{provider} */
   readonly timeToConfirm: Histogram<'provider'>;
 
@@ -179,6 +191,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
   const registry = new Registry();
   const registers = [registry];
   const providers = [...new Set(opts.providers ?? createProviderMap().names())];
+  const senderDomains = [...new Set((opts.senderDomains ?? []).map((d) => d.toLowerCase()))];
   const queueTimeoutMs = opts.queueProviderTimeoutMs ?? 2000;
 
   // ---- intake -------------------------------------------------------------
@@ -446,14 +459,39 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
   // ---- placement and confirmation -------------------------------------------
   const placement = new Counter({
     name: 'kurir_placement_results_total',
-    help: 'Seed-mailbox placement results, by provider and folder (inbox|spam|missing).',
+    help: 'Seed-mailbox placement results, by provider and folder (inbox|spam|other|missing).',
     labelNames: ['provider', 'folder'] as const,
+    registers,
+  });
+  const placementArrival = new Histogram({
+    name: 'kurir_placement_arrival_seconds',
+    help: 'Time from submission of a placement probe to its arrival in the seed mailbox (IMAP INTERNALDATE), by provider.',
+    labelNames: ['provider'] as const,
+    buckets: PLACEMENT_ARRIVAL_BUCKETS,
+    registers,
+  });
+  const placementSeedUp = new Gauge({
+    name: 'kurir_placement_seed_up',
+    help: '1 when the last login and search of the seed mailbox worked, 0 when it could not be reached (login refused, connection failed, mailbox full).',
+    labelNames: ['seed', 'provider'] as const,
+    registers,
+  });
+  const placementSeedErrors = new Counter({
+    name: 'kurir_placement_seed_errors_total',
+    help: 'Failed searches of a seed mailbox, by provider and reason (auth|connect|mailbox-full|protocol).',
+    labelNames: ['provider', 'reason'] as const,
+    registers,
+  });
+  const verificationsDelivered = new Counter({
+    name: 'kurir_placement_verifications_delivered_total',
+    help: 'Recipients of verification messages delivered (250), placement probes excluded, by provider and sender domain: the denominator of the confirmation rate.',
+    labelNames: ['provider', 'domain'] as const,
     registers,
   });
   const confirmations = new Counter({
     name: 'kurir_placement_confirmations_total',
-    help: 'Verification messages confirmed by the booking system (recipient acted on it), by provider.',
-    labelNames: ['provider'] as const,
+    help: 'Verification messages confirmed by the booking system (the applicant acted on it), by provider and sender domain.',
+    labelNames: ['provider', 'domain'] as const,
     registers,
   });
   const timeToConfirm = new Histogram({
@@ -512,7 +550,12 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     for (const priority of PRIORITIES) deliveryTime.zero({ priority, provider });
     for (const tls of ['yes', 'no']) deliveryTls.inc({ provider, tls }, 0);
     complaints.inc({ provider }, 0);
-    confirmations.inc({ provider }, 0);
+    for (const domain of senderDomains) {
+      confirmations.inc({ provider, domain }, 0);
+      verificationsDelivered.inc({ provider, domain }, 0);
+    }
+    placementArrival.zero({ provider });
+    for (const reason of SEED_ERROR_REASONS) placementSeedErrors.inc({ provider, reason }, 0);
     shapingPaused.set({ provider }, 0);
     for (const folder of PLACEMENT_FOLDERS) placement.inc({ provider, folder }, 0);
   }
@@ -565,6 +608,10 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     webhooks,
     webhooksDisabled,
     placement,
+    placementArrival,
+    placementSeedUp,
+    placementSeedErrors,
+    verificationsDelivered,
     confirmations,
     timeToConfirm,
     redisUp,

@@ -60,6 +60,24 @@ export interface Keys {
   /** The policy id whose fetch last failed for a domain, with a TTL: that id is not fetched again until it lapses. */
   mtaStsFetchFailed(domain: string): string;
   /** BullMQ's own prefix: its keys live below `<prefix>:q`. */
+  /** Set while a seed's scheduled probe for the current interval is taken (one sender cluster-wide; expires after the interval). */
+  placementSlot(seed: string): string;
+  /** Set when a probe to the seed was requested on demand (API, CLI); the scheduler that deletes it sends the probe. */
+  placementRequest(seed: string): string;
+  /** Short lock: one process searches a seed's mailbox at a time. */
+  placementCheckLock(seed: string): string;
+  /** Sorted set of a seed's probes in flight (member: token, score: submission time, ms). */
+  placementPending(seed: string): string;
+  /** One probe in flight (JSON: token, seed, provider, message id, submission time). */
+  placementProbe(token: string): string;
+  /** Capped list (newest first) of one provider's placement results (JSON). */
+  placementResults(provider: string): string;
+  /** Hash of a seed's reachability: state (up|unreachable), reason, since, checkedAt, error. */
+  placementSeedState(seed: string): string;
+  /** When a message was confirmed by the booking system (ms); present once confirmed. */
+  confirmation(id: string): string;
+  /** HMAC key of confirm tokens, shared by every gateway through Redis. */
+  confirmSecret(): string;
   bullPrefix(): string;
 }
 
@@ -96,6 +114,15 @@ export function createKeys(prefix: string): Keys {
     messagePattern: () => `${prefix}:msg:*`,
     mtaStsPolicy: (domain) => `${prefix}:mta-sts:${domain.toLowerCase()}`,
     mtaStsFetchFailed: (domain) => `${prefix}:mta-sts-failed:${domain.toLowerCase()}`,
+    placementSlot: (seed) => `${prefix}:placement:slot:${seed}`,
+    placementRequest: (seed) => `${prefix}:placement:request:${seed}`,
+    placementCheckLock: (seed) => `${prefix}:placement:check-lock:${seed}`,
+    placementPending: (seed) => `${prefix}:placement:pending:${seed}`,
+    placementProbe: (token) => `${prefix}:placement:probe:${token}`,
+    placementResults: (provider) => `${prefix}:placement:results:${provider}`,
+    placementSeedState: (seed) => `${prefix}:placement:seed:${seed}`,
+    confirmation: (id) => `${prefix}:confirmed:${id}`,
+    confirmSecret: () => `${prefix}:confirm-secret`,
     bullPrefix: () => `${prefix}:q`,
   };
 }

@@ -63,7 +63,23 @@ export type TimelineEvent =
   | { type: 'complained'; at: number; recipients: string[]; feedbackType: string; userAgent?: string }
   /** Recipient(s) added to the suppression list because of this message. */
   | { type: 'suppressed'; at: number; recipients: string[]; reason: string; source: string }
-  | { type: 'expired'; at: number; recipients: string[]; reply?: string };
+  | { type: 'expired'; at: number; recipients: string[]; reply?: string }
+  /** A placement probe's result at its seed mailbox (src/placement/). */
+  | {
+      type: 'placement';
+      at: number;
+      recipients: string[];
+      seed: string;
+      provider: string;
+      result: 'inbox' | 'spam' | 'other' | 'missing' | 'seed-unreachable';
+      mailbox?: string;
+      arrivalSeconds?: number;
+      /** The receiver's Authentication-Results verdicts. */
+      authResults?: { authservId?: string; dkim?: string; spf?: string; dmarc?: string };
+      error?: string;
+    }
+  /** The booking system reported that the applicant completed verification (src/placement/confirmations.ts). */
+  | { type: 'confirmed'; at: number; recipients: string[]; provider: string; via: 'id' | 'token'; secondsAfterDelivery?: number };
 
 export interface MessageView {
   record: MessageRecord;

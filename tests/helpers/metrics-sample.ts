@@ -29,7 +29,11 @@ export function observeEverything(m: ReturnType<typeof createMetrics>): void {
   m.feedbackIgnored.inc({ reason: 'truncated' });
   m.webhooks.inc({ result: 'sent' });
   m.placement.inc({ provider: 'microsoft', folder: 'spam' });
-  m.confirmations.inc({ provider: 'apple' });
+  m.confirmations.inc({ provider: 'apple', domain: 'example.com' });
+  m.verificationsDelivered.inc({ provider: 'apple', domain: 'example.com' });
+  m.placementArrival.observe({ provider: 'microsoft' }, 4);
+  m.placementSeedUp.set({ seed: 'microsoft-1', provider: 'microsoft' }, 1);
+  m.placementSeedErrors.inc({ provider: 'microsoft', reason: 'auth' });
   m.timeToConfirm.observe({ provider: 'apple' }, 45);
   m.redisUp.set(1);
 }

@@ -21,6 +21,10 @@ const ACCESS: Record<string, Scope> = {
   'POST /v1/messages': 'send',
   'GET /v1/messages/{id}': 'send',
   'GET /v1/webhooks': 'send',
+  'POST /v1/messages/{id}/confirm': 'send',
+  'POST /v1/confirmations/{token}': 'send',
+  'GET /v1/placement': 'admin',
+  'POST /v1/placement/probes': 'admin',
   'POST /v1/webhooks/enable': 'send',
   'GET /v1/webhooks/deliveries': 'send',
   'GET /v1/suppressions': 'admin',
@@ -63,6 +67,7 @@ const PARAMS: Record<string, string> = {
   address: 'someone@example.org',
   domain: 'example.org',
   provider: 'nosuchprovider',
+  token: 'no-such-token',
 };
 
 let t: TestGateway;

@@ -122,7 +122,7 @@ describe('POST /v1/messages and GET /v1/messages/:id', () => {
       json: message({ cc: ['bob@dest.test'], priority: 'verification', ttl: 600, tags: ['signup'], metadata: { user: '42' } }),
     });
     expect(res.status).toBe(202);
-    expect(res.body).toEqual({ id: expect.stringMatching(/^[0-9a-z]{22}$/), status: 'queued' });
+    expect(res.body).toEqual({ id: expect.stringMatching(/^[0-9a-z]{22}$/), status: 'queued', confirmToken: expect.stringMatching(/^[0-9a-z]{22}\.[A-Za-z0-9_-]{22}$/) });
     const got = await api('GET', `/v1/messages/${res.body.id}`);
     expect(got.status).toBe(200);
     const s = got.body;

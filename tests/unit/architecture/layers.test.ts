@@ -23,7 +23,7 @@ const run = promisify(execFile);
 const LAYERS: Record<string, number> = {
   main: 0, gateway: 0,
   smtp: 1, http: 1, cli: 1,
-  intake: 2, delivery: 2, dkim: 2, shaping: 2, feedback: 2, esp: 2, webhooks: 2, admin: 2,
+  intake: 2, delivery: 2, dkim: 2, shaping: 2, feedback: 2, esp: 2, webhooks: 2, admin: 2, placement: 2,
   store: 3, queue: 3,
   config: 4, metrics: 4, lib: 4, types: 4,
 };

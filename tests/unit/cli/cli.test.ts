@@ -8,6 +8,7 @@ import { loadPrivateKey } from '../../../src/dkim/keys.js';
 import { newMessageId } from '../../../src/lib/ids.js';
 import { createKeys } from '../../../src/store/keys.js';
 import { MessageStore } from '../../../src/store/message-store.js';
+import { PlacementStore } from '../../../src/store/placement-store.js';
 import { dropPrefix } from '../../helpers/test-gateway.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kurir-cli-'));
@@ -24,7 +25,7 @@ afterAll(async () => {
 describe('kurir CLI', () => {
   it('validates the config', async () => {
     const out = await runCli(['config', 'check']);
-    expect(out).toMatch(/^configuration is valid: roles intake, api, worker(, feedback)?; 1 sender domain/);
+    expect(out).toMatch(/^configuration is valid: roles intake, api, worker(, feedback)?(, placement)?; 1 sender domain/);
     expect(out).toMatch(/; \d+ bounce rules$/);
   });
 
@@ -36,6 +37,27 @@ describe('kurir CLI', () => {
     expect(text).toContain(`v=DKIM1; k=ed25519; p=${key.publicKeyBase64}`);
     expect(statSync(out).mode & 0o777).toBe(0o600);
     await expect(runCli(['dkim', 'generate', '--algorithm', 'ed25519', '--out', out])).rejects.toThrow(/--out: .* already exists/);
+  });
+
+  it('asks for placement probes through Redis, naming an unknown seed', async () => {
+    await expect(runCli(['placement', 'probe'])).rejects.toThrow(/no seed mailboxes are configured/);
+    const file = join(dir, 'placement.yaml');
+    writeFileSync(
+      file,
+      [
+        'domains: [{ name: example.test }]',
+        'placement:',
+        '  seeds:',
+        '    - { name: gmail-1, provider: gmail, address: seed@gmail.test, imap: { host: 127.0.0.1, port: 1143, tls: false }, auth: { passwordEnv: SEED_PASS } }',
+      ].join('\n'),
+    );
+    await expect(runCli(['placement', 'probe', '--seed', 'nope', '--config', file])).rejects.toThrow(/--seed: unknown seed "nope" \(configured: gmail-1\)/);
+    expect(await runCli(['placement', 'probe', '--config', file])).toMatch(/^probe requested for gmail-1/);
+    const redis = new Redis('redis://127.0.0.1:6379');
+    const store = new PlacementStore(redis, createKeys(prefix), 10);
+    expect(await store.takeRequest('gmail-1')).toBe(true);
+    expect(await store.takeRequest('gmail-1')).toBe(false);
+    await redis.quit();
   });
 
   it('names the option at fault', async () => {

@@ -33,7 +33,7 @@ describe('label cardinality', () => {
       m.complaints.inc({ provider });
       m.bounces.inc({ provider, category: 'invalid-recipient', type: 'hard' });
       m.placement.inc({ provider, folder: 'inbox' });
-      m.confirmations.inc({ provider });
+      m.confirmations.inc({ provider, domain: 'example.test' });
       m.timeToConfirm.observe({ provider }, 60);
       m.shapingRate.set({ provider }, 60);
     }

@@ -1,0 +1,144 @@
+/**
+ * Verification confirmations: the booking system reports that the applicant completed verification
+ * (`POST /v1/messages/:id/confirm`, or by the `confirmToken` returned at submission). Counted per provider
+ * and sender domain against the verification messages delivered there, so a provider whose mail goes to
+ * spam shows up as a falling confirmation rate while the others stay normal.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config/schema.js';
+import type { Credential } from '../intake/credentials.js';
+import { domainOf } from '../lib/address.js';
+import type { Clock } from '../lib/clock.js';
+import { KurirError, toKurirError } from '../lib/errors.js';
+import { MESSAGE_ID_PATTERN } from '../lib/ids.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { ProviderMap } from '../metrics/provider.js';
+import type { Keys } from '../store/keys.js';
+import type { AppendedEvent, EventSink, MessageStore } from '../store/message-store.js';
+import type { MessageRecord, TimelineEvent } from '../store/types.js';
+import { PROBE_TAG } from './probe-message.js';
+
+/** The HMAC key of confirm tokens: shared by every gateway through Redis, created by the first. */
+export async function confirmSecret(redis: Redis, keys: Keys): Promise<string> {
+  await redis.set(keys.confirmSecret(), randomBytes(32).toString('hex'), 'NX');
+  return (await redis.get(keys.confirmSecret())) as string;
+}
+
+/**
+ * The provider label of a delivery, as the delivery metrics bucket it: by recipient domain, else by the
+ * MX host that took it (never by a smarthost, which says nothing about the destination).
+ */
+export function deliveryProvider(providers: ProviderMap, recipient: string, host: string | undefined, smarthost: boolean): string {
+  const byDomain = providers.byDomain(domainOf(recipient));
+  if (byDomain !== 'other' || smarthost || !host) return byDomain;
+  return providers.byMx(host.split(/[\s[:]/)[0]);
+}
+
+/** Counts delivered verification recipients (probes excluded): the denominator of the confirmation rate. */
+export class VerificationDeliveries implements EventSink {
+  constructor(private readonly deps: { metrics: Metrics; providers: ProviderMap; smarthost: boolean }) {}
+
+  async onEvents(record: MessageRecord, events: AppendedEvent[]): Promise<void> {
+    if (record.priority !== 'verification' || record.tags?.includes(PROBE_TAG)) return;
+    for (const { event } of events) {
+      if (event.type !== 'delivered') continue;
+      for (const r of event.recipients) {
+        const provider = deliveryProvider(this.deps.providers, r, event.host, this.deps.smarthost);
+        this.deps.metrics.verificationsDelivered.inc({ provider, domain: record.fromDomain });
+      }
+    }
+  }
+}
+
+/** Calls several sinks in turn (each must not throw; a failing one does not stop the others). */
+export function combineSinks(...sinks: Array<EventSink | undefined>): EventSink | undefined {
+  const list = sinks.filter((s): s is EventSink => s !== undefined);
+  if (list.length <= 1) return list[0];
+  return { onEvents: async (record, events) => void (await Promise.all(list.map((s) => s.onEvents(record, events).catch(() => undefined)))) };
+}
+
+export interface ConfirmationDeps {
+  config: Config;
+  redis: Redis;
+  keys: Keys;
+  messages: MessageStore;
+  metrics: Metrics;
+  providers: ProviderMap;
+  clock: Clock;
+  secret: string;
+}
+
+export interface Confirmed {
+  id: string;
+  confirmedAt: number;
+  /** True when the message had been confirmed before (nothing was counted again). */
+  duplicate: boolean;
+}
+
+const TOKEN_MAC_CHARS = 22;
+
+export class Confirmations {
+  constructor(private readonly deps: ConfirmationDeps) {}
+
+  /** The confirmToken of a message: its id and a MAC, so a booking system may keep only this. */
+  token(id: string): string {
+    return `${id}.${this.mac(id)}`;
+  }
+
+  /** The message id of a valid token, or null. */
+  idFromToken(token: string): string | null {
+    const [id, mac, extra] = token.split('.');
+    if (extra !== undefined || !id || !mac || !MESSAGE_ID_PATTERN.test(id)) return null;
+    const want = Buffer.from(this.mac(id));
+    const got = Buffer.from(mac);
+    return got.length === want.length && timingSafeEqual(got, want) ? id : null;
+  }
+
+  private mac(id: string): string {
+    return createHmac('sha256', this.deps.secret).update(`confirm:${id}`).digest('base64url').slice(0, TOKEN_MAC_CHARS);
+  }
+
+  /**
+   * Records that the applicant completed verification. Idempotent (a repeat answers the first time);
+   * 404 for an unknown message or another key's; 410 CONFIRM_TOO_LATE once the message's TTL plus
+   * `placement.confirm.marginSeconds` has passed.
+   */
+  async confirm(id: string, credential: Credential, via: 'id' | 'token'): Promise<Confirmed> {
+    const { messages, redis, keys, clock, config, metrics } = this.deps;
+    const notFound = new KurirError('NOT_FOUND', `message ${id} not found`, { field: via === 'id' ? 'id' : 'token' });
+    if (!MESSAGE_ID_PATTERN.test(id)) throw notFound;
+    try {
+      const view = await messages.get(id);
+      if (!view || (!credential.admin && view.record.owner !== credential.name)) throw notFound;
+      const { record } = view;
+      const now = clock.now();
+      const key = keys.confirmation(id);
+      const earlier = await redis.get(key);
+      if (earlier) return { id, confirmedAt: Number(earlier), duplicate: true };
+      const lastAccepted = record.expiresAt + config.placement.confirm.marginSeconds * 1000;
+      if (now > lastAccepted) {
+        throw new KurirError('CONFIRM_TOO_LATE', `message ${id} can no longer be confirmed: its lifetime ended at ${new Date(record.expiresAt).toISOString()} (+${config.placement.confirm.marginSeconds} s)`, {
+          field: via === 'id' ? 'id' : 'token',
+        });
+      }
+      // Kept as long as the message itself, so a repeat is recognised for as long as it can be asked about.
+      const ttl = Math.ceil((record.expiresAt - now) / 1000) + config.retention.days * 86400;
+      if ((await redis.set(key, String(now), 'EX', Math.max(60, ttl), 'NX')) !== 'OK') {
+        return { id, confirmedAt: Number(await redis.get(key)), duplicate: true };
+      }
+      const delivered = view.events.find((e): e is Extract<TimelineEvent, { type: 'delivered' }> => e.type === 'delivered');
+      const recipient = delivered?.recipients[0] ?? record.recipients[0];
+      const provider = deliveryProvider(this.deps.providers, recipient, delivered?.host, config.delivery.smarthost !== null);
+      metrics.confirmations.inc({ provider, domain: record.fromDomain });
+      const secondsAfterDelivery = delivered ? Math.max(0, (now - delivered.at) / 1000) : undefined;
+      if (secondsAfterDelivery !== undefined) metrics.timeToConfirm.observe({ provider }, secondsAfterDelivery);
+      await messages.update(id, [], [
+        { type: 'confirmed', at: now, recipients: [recipient], provider, via, ...(secondsAfterDelivery !== undefined ? { secondsAfterDelivery } : {}) },
+      ]);
+      return { id, confirmedAt: now, duplicate: false };
+    } catch (err) {
+      throw toKurirError(err);
+    }
+  }
+}

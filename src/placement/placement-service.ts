@@ -1,0 +1,215 @@
+/**
+ * Seed-mailbox placement probes (role `placement`): a scheduler sends a probe to each seed every
+ * `intervalSeconds` (and on request) through the normal intake → queue → delivery path, and a checker
+ * searches each seed mailbox with probes in flight until every probe is found or its deadline passes.
+ * Each result lands in the probe message's timeline, in `kurir_placement_*` and in the provider's history.
+ */
+import type { Config } from '../config/schema.js';
+import type { SeedConfig } from '../config/placement-schema.js';
+import type { Credential } from '../intake/credentials.js';
+import type { IntakeService } from '../intake/intake-service.js';
+import { domainOf } from '../lib/address.js';
+import type { Clock } from '../lib/clock.js';
+import type { Logger } from '../lib/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { MessageStore } from '../store/message-store.js';
+import type { PlacementResult, PlacementStore, ProbeRecord } from '../store/placement-store.js';
+import { searchSeed, type SearchOutcome, type SearchOptions } from './mailbox-search.js';
+import { buildProbe, loadProbeTemplate, newProbeToken, PROBE_TAG, type ProbeTemplate } from './probe-message.js';
+import { SeedLogin, SeedSecretError } from './seed-secrets.js';
+
+/** The internal credential probes are submitted with: not an API key, never configurable, any configured domain. */
+export const PROBE_CREDENTIAL: Credential = Object.freeze({ kind: 'api-key', name: 'kurir-placement', domains: null, admin: true });
+
+export interface PlacementDeps {
+  config: Config;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+  store: PlacementStore;
+  messages: MessageStore;
+  intake: IntakeService;
+  /** Every provider label the provider map can return: a seed's provider must be one of them. */
+  providerNames: readonly string[];
+  /** The process environment (for `passwordEnv`), handed down by the composition root. */
+  env: Readonly<Record<string, string | undefined>>;
+  /** The mailbox search (default: IMAP via imapflow); injectable for a unit test of the scheduling. */
+  search?: (opts: SearchOptions) => Promise<SearchOutcome>;
+}
+
+/**
+ * Checks the placement config against the rest (seed providers known, probe sender on a configured
+ * domain with DKIM keys) and reads the template. Throws with the key and the reason.
+ */
+export function validatePlacement(config: Config, providerNames: readonly string[]): { from: string; template: ProbeTemplate } {
+  const p = config.placement;
+  const domains = config.domains.map((d) => d.name.toLowerCase());
+  const from = p.from ?? (domains[0] ? `placement@${domains[0]}` : null);
+  if (p.seeds.length && !from) throw new Error('placement.from: no sender domain is configured for probes');
+  if (from && !domains.includes(domainOf(from))) throw new Error(`placement.from: ${domainOf(from)} is not a configured sender domain (domains[].name)`);
+  p.seeds.forEach((s, i) => {
+    if (!providerNames.includes(s.provider)) {
+      throw new Error(`placement.seeds[${i}].provider: unknown provider "${s.provider}" (known: ${providerNames.join(', ')}; add rules under shaping.providers)`);
+    }
+  });
+  return { from: from ?? '', template: loadProbeTemplate(p.template) };
+}
+
+export class PlacementService {
+  private readonly from: string;
+  private readonly template: ProbeTemplate;
+  private readonly logins = new Map<string, SeedLogin>();
+  private readonly lastSearch = new Map<string, number>();
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private closed = false;
+
+  constructor(private readonly deps: PlacementDeps) {
+    ({ from: this.from, template: this.template } = validatePlacement(deps.config, deps.providerNames));
+    for (const s of deps.config.placement.seeds) this.logins.set(s.name, new SeedLogin(s, deps.env, deps.clock));
+  }
+
+  /** Starts the scheduler and checker loop (one tick every `placement.tickSeconds`). */
+  start(): void {
+    const loop = (): void => {
+      if (this.closed) return;
+      this.running = this.tick()
+        .catch((err: unknown) => this.deps.logger.error({ err, component: 'placement' }, 'placement tick failed'))
+        .finally(() => {
+          this.running = null;
+          if (!this.closed) this.timer = setTimeout(loop, this.deps.config.placement.tickSeconds * 1000);
+        });
+    };
+    loop();
+  }
+
+  /** Stops the loop and waits for a tick in progress. Safe to call twice. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** One pass over every seed: send due probes, then search seeds with probes in flight. */
+  async tick(): Promise<void> {
+    for (const seed of this.deps.config.placement.seeds) {
+      if (this.closed) return;
+      await this.schedule(seed).catch((err: unknown) => this.deps.logger.warn({ err, seed: seed.name }, 'placement: scheduling a probe failed'));
+      await this.check(seed).catch((err: unknown) => this.deps.logger.warn({ err, seed: seed.name }, 'placement: checking the seed failed'));
+    }
+  }
+
+  private async schedule(seed: SeedConfig): Promise<void> {
+    const { store } = this.deps;
+    if (await store.takeRequest(seed.name)) await this.send(seed, 'request');
+    else if (await store.takeSlot(seed.name, seed.intervalSeconds * 1000)) await this.send(seed, 'schedule');
+  }
+
+  /** Submits one probe to the seed through the intake (same path, lane and signing as real mail). */
+  async send(seed: SeedConfig, trigger: ProbeRecord['trigger']): Promise<ProbeRecord> {
+    const { intake, store, clock, config, logger } = this.deps;
+    const token = newProbeToken();
+    const raw = await buildProbe(this.template, { from: this.from, to: seed.address, token });
+    const accepted = await intake.accept({
+      credential: PROBE_CREDENTIAL,
+      iface: 'http',
+      recipients: [seed.address],
+      raw,
+      priority: 'verification',
+      tags: [PROBE_TAG],
+      metadata: { probeToken: token, seed: seed.name },
+      // A seed that once bounced must still be probed: the probe measures, it does not burden anyone.
+      overrideSuppression: true,
+    });
+    const now = clock.now();
+    const probe: ProbeRecord = { token, seed: seed.name, provider: seed.provider, messageId: accepted.id, submittedAt: now, deadline: now + config.placement.deadlineSeconds * 1000, trigger };
+    await store.addProbe(probe);
+    logger.info({ component: 'placement', seed: seed.name, id: accepted.id, trigger }, 'placement probe sent');
+    return probe;
+  }
+
+  private async check(seed: SeedConfig): Promise<void> {
+    const { store, clock, config } = this.deps;
+    const pending = await store.pending(seed.name);
+    if (!pending.length) return;
+    const now = clock.now();
+    const due = now - (this.lastSearch.get(seed.name) ?? 0) >= config.placement.pollSeconds * 1000 || pending.some((p) => p.deadline <= now);
+    if (!due) return;
+    const lock = await store.lockCheck(seed.name, 120_000);
+    if (!lock) return;
+    try {
+      this.lastSearch.set(seed.name, now);
+      await this.searchAndRecord(seed, pending);
+    } finally {
+      await store.unlockCheck(seed.name, lock);
+    }
+  }
+
+  private async searchAndRecord(seed: SeedConfig, pending: ProbeRecord[]): Promise<void> {
+    const { clock, metrics, store, logger, config } = this.deps;
+    const login = this.logins.get(seed.name)!;
+    let outcome: SearchOutcome;
+    try {
+      outcome = await (this.deps.search ?? searchSeed)({
+        seed,
+        login: await login.get(),
+        tokens: pending.map((p) => p.token),
+        junkNames: config.placement.junkNames,
+        skipNames: config.placement.skipNames,
+        deleteUnknownBefore: clock.now() - 86_400_000,
+      });
+    } catch (err) {
+      if (!(err instanceof SeedSecretError)) throw err;
+      outcome = { ok: false, reason: 'auth', error: err.message };
+    }
+    const now = clock.now();
+    if (!outcome.ok) {
+      if (outcome.reason === 'auth') login.invalidate();
+      metrics.placementSeedUp.set({ seed: seed.name, provider: seed.provider }, 0);
+      metrics.placementSeedErrors.inc({ provider: seed.provider, reason: outcome.reason });
+      const state = await store.setSeedState(seed.name, { state: 'unreachable', reason: outcome.reason, error: outcome.error, at: now });
+      logger.warn({ component: 'placement', seed: seed.name, reason: outcome.reason, error: outcome.error, since: new Date(state.since).toISOString() }, 'placement: seed mailbox unreachable');
+      // Never "missing": the probe may well be there; what failed is our view of the mailbox.
+      for (const p of pending.filter((x) => x.deadline <= now)) await this.record(p, { result: 'seed-unreachable', error: `${outcome.reason}: ${outcome.error}` }, now);
+      return;
+    }
+    metrics.placementSeedUp.set({ seed: seed.name, provider: seed.provider }, 1);
+    await store.setSeedState(seed.name, { state: 'up', at: now });
+    const byToken = new Map(outcome.found.map((f) => [f.token, f]));
+    for (const p of pending) {
+      const f = byToken.get(p.token);
+      if (f) {
+        const arrivalSeconds = Math.max(0, ((f.arrivedAt ?? now) - p.submittedAt) / 1000);
+        await this.record(p, { result: f.folder, mailbox: f.mailbox, arrivalSeconds, auth: f.auth, labels: f.labels }, now);
+      } else if (p.deadline <= now) {
+        await this.record(p, { result: 'missing' }, now);
+      }
+    }
+  }
+
+  private async record(p: ProbeRecord, r: Pick<PlacementResult, 'result' | 'mailbox' | 'arrivalSeconds' | 'auth' | 'labels' | 'error'>, now: number): Promise<void> {
+    const { store, metrics, messages, logger } = this.deps;
+    const result: PlacementResult = { token: p.token, seed: p.seed, provider: p.provider, messageId: p.messageId, submittedAt: p.submittedAt, at: now, ...r };
+    if (!(await store.finish(result))) return;
+    if (r.result !== 'seed-unreachable') metrics.placement.inc({ provider: p.provider, folder: r.result });
+    if (r.arrivalSeconds !== undefined) metrics.placementArrival.observe({ provider: p.provider }, r.arrivalSeconds);
+    const seed = this.deps.config.placement.seeds.find((s) => s.name === p.seed);
+    await messages
+      .update(p.messageId, [], [
+        {
+          type: 'placement',
+          at: now,
+          recipients: seed ? [seed.address.toLowerCase()] : [],
+          seed: p.seed,
+          provider: p.provider,
+          result: r.result,
+          ...(r.mailbox ? { mailbox: r.mailbox } : {}),
+          ...(r.arrivalSeconds !== undefined ? { arrivalSeconds: Math.round(r.arrivalSeconds * 1000) / 1000 } : {}),
+          ...(r.auth ? { authResults: r.auth } : {}),
+          ...(r.error ? { error: r.error } : {}),
+        },
+      ])
+      .catch((err: unknown) => logger.warn({ err, id: p.messageId }, 'placement: timeline event not written'));
+    logger.info({ component: 'placement', seed: p.seed, provider: p.provider, id: p.messageId, result: r.result, mailbox: r.mailbox, arrivalSeconds: r.arrivalSeconds }, 'placement result');
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * The IMAP login of a seed mailbox: a password (or app password) from an environment variable or a
+ * file, or an OAuth2 access token printed by a configured command (XOAUTH2). Secrets stay in memory;
+ * errors name the variable, file or command, never the value.
+ */
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import type { SeedConfig } from '../config/placement-schema.js';
+import type { Clock } from '../lib/clock.js';
+
+/** What imapflow's `auth` option takes. */
+export interface ImapLogin {
+  user: string;
+  pass?: string;
+  accessToken?: string;
+}
+
+/** Why a login could not even be attempted: the secret is not available. */
+export class SeedSecretError extends Error {}
+
+const TOKEN_COMMAND_TIMEOUT_MS = 30_000;
+
+function runTokenCommand(argv: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(argv[0], argv.slice(1), { timeout: TOKEN_COMMAND_TIMEOUT_MS, maxBuffer: 64 * 1024 }, (err, stdout) => {
+      if (err) return reject(new SeedSecretError(`tokenCommand ${argv[0]} failed: ${err.message.split('\n')[0]}`));
+      const token = stdout.trim();
+      if (!token) return reject(new SeedSecretError(`tokenCommand ${argv[0]} printed no token`));
+      resolve(token);
+    });
+  });
+}
+
+/** Produces the login of one seed; OAuth2 tokens are cached for `tokenCacheSeconds` and dropped by `invalidate`. */
+export class SeedLogin {
+  private cached: { token: string; until: number } | null = null;
+  private readonly envPassword: string | undefined;
+
+  /** `env` is the process environment handed down by the composition root (only `passwordEnv` is read). */
+  constructor(
+    private readonly seed: SeedConfig,
+    env: Readonly<Record<string, string | undefined>>,
+    private readonly clock: Clock,
+  ) {
+    this.envPassword = seed.auth.passwordEnv ? env[seed.auth.passwordEnv] : undefined;
+  }
+
+  /** The credentials for the next login. Throws SeedSecretError when the secret is unavailable. */
+  async get(): Promise<ImapLogin> {
+    const { auth, address } = this.seed;
+    const user = auth.user ?? address;
+    if (auth.method === 'oauth2') {
+      const now = this.clock.now();
+      if (!this.cached || this.cached.until <= now) {
+        this.cached = { token: await runTokenCommand(auth.tokenCommand!), until: now + auth.tokenCacheSeconds * 1000 };
+      }
+      return { user, accessToken: this.cached.token };
+    }
+    if (auth.passwordEnv) {
+      if (!this.envPassword) throw new SeedSecretError(`environment variable ${auth.passwordEnv} is not set`);
+      return { user, pass: this.envPassword };
+    }
+    const pass = (
+      await readFile(auth.passwordFile!, 'utf8').catch((err: Error) => {
+        throw new SeedSecretError(`cannot read passwordFile ${auth.passwordFile}: ${err.message}`);
+      })
+    ).trim();
+    if (!pass) throw new SeedSecretError(`passwordFile ${auth.passwordFile} is empty`);
+    return { user, pass };
+  }
+
+  /** Forgets a cached OAuth2 token (after the server refused it), so the next login asks the command again. */
+  invalidate(): void {
+    this.cached = null;
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * A real Dovecot (Debian `dovecot-imapd`, `dovecot-lmtpd`, `dovecot-sieve`) on loopback for seed-mailbox
+ * tests: its own config, base_dir, state and mail in a temp folder, run in the foreground as a child of
+ * the test (never the system instance). IMAP without TLS on a free port, LMTP for delivery on another,
+ * `passwd-file` users, a `Junk` folder marked SPECIAL-USE \Junk, and a Sieve script run before delivery.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface Dovecot {
+  imapPort: number;
+  lmtpPort: number;
+  dir: string;
+  close(): Promise<void>;
+}
+
+/** Whether dovecot can run here; `reason` says why not (CI installs it: .ci/run). */
+export function dovecotAvailable(): { ok: boolean; reason: string } {
+  const r = spawnSync('dovecot', ['--version'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) return { ok: false, reason: 'dovecot is not installed (apt-get install dovecot-imapd dovecot-lmtpd dovecot-sieve)' };
+  const sieve = spawnSync('sh', ['-c', 'ls /usr/lib/dovecot/modules/lib90_sieve_plugin.so'], { encoding: 'utf8' });
+  if (sieve.status !== 0) return { ok: false, reason: 'dovecot-sieve is not installed' };
+  return { ok: true, reason: '' };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitListening(port: number, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const c = connect(port, '127.0.0.1');
+      c.once('connect', () => (c.destroy(), resolve(true)));
+      c.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > end) throw new Error(`dovecot did not listen on ${port} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Starts Dovecot with `users` (full addresses as user names) and `sieve` as the sieve_before script.
+ * Resolves once IMAP and LMTP accept connections.
+ */
+export async function startDovecot(opts: { users: Array<{ user: string; pass: string }>; sieve: string }): Promise<Dovecot> {
+  const dir = mkdtempSync(join(tmpdir(), 'kurir-dovecot-'));
+  chmodSync(dir, 0o755);
+  for (const d of ['run', 'state', 'mail']) mkdirSync(join(dir, d));
+  chmodSync(join(dir, 'mail'), 0o777);
+  const [imapPort, lmtpPort] = [await freePort(), await freePort()];
+  writeFileSync(join(dir, 'users'), opts.users.map((u) => `${u.user}:{PLAIN}${u.pass}`).join('\n') + '\n');
+  writeFileSync(join(dir, 'before.sieve'), opts.sieve);
+  writeFileSync(
+    join(dir, 'dovecot.conf'),
+    `base_dir = ${dir}/run
+state_dir = ${dir}/state
+log_path = ${dir}/dovecot.log
+protocols = imap lmtp
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_failure_delay = 0
+mail_location = maildir:${dir}/mail/%d/%n
+mail_uid = nobody
+mail_gid = nogroup
+first_valid_uid = 0
+default_internal_user = nobody
+default_login_user = nobody
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u ${dir}/users
+}
+userdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=${dir}/mail/%d/%n
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = ${imapPort}
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = ${lmtpPort}
+  }
+}
+namespace inbox {
+  inbox = yes
+  separator = /
+  mailbox Junk {
+    special_use = \\Junk
+    auto = subscribe
+  }
+}
+protocol lmtp {
+  mail_plugins = sieve
+  postmaster_address = postmaster@localhost
+}
+plugin {
+  sieve_before = ${dir}/before.sieve
+}
+`,
+  );
+  const child: ChildProcess = spawn('dovecot', ['-F', '-c', join(dir, 'dovecot.conf')], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    await waitListening(imapPort, 10_000);
+    await waitListening(lmtpPort, 10_000);
+  } catch (err) {
+    child.kill('SIGTERM');
+    throw err;
+  }
+  return {
+    imapPort,
+    lmtpPort,
+    dir,
+    async close() {
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
