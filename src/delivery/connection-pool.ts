@@ -110,7 +110,10 @@ export function createSmtpPool(opts: SmtpPoolOptions = {}): SmtpPool {
   const canPark = (p: Pooled, limit: number): boolean => !closed && p.messages < limit && (idle.get(p.key)?.length ?? 0) < maxIdle;
 
   const park = (p: Pooled, limit: number): void => {
-    if (!canPark(p, limit)) return retire(p, true);
+    if (!canPark(p, limit)) {
+      retire(p, true);
+      return;
+    }
     p.drop = () => retire(p, false);
     p.conn.once('error', p.drop);
     p.conn.once('end', p.drop);

@@ -39,7 +39,7 @@ function socketOf(conn: SMTPConnection): Partial<TLSSocket> | undefined {
 export function sessionTlsIssue(conn: SMTPConnection): TlsFailureType | undefined {
   if (!conn.secure) return 'starttls-not-supported';
   const socket = socketOf(conn);
-  if (!socket || socket.authorized !== false) return undefined;
+  if (socket?.authorized !== false) return undefined;
   return certificateFailureType(String(socket.authorizationError ?? ''));
 }
 

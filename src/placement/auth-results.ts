@@ -36,7 +36,7 @@ export function parseAuthResults(value: string): AuthVerdicts {
   const out: AuthVerdicts = {};
   const id = head.trim().split(/\s+/)[0];
   if (id && !id.includes('=')) out.authservId = id;
-  for (const part of id && id.includes('=') ? [head, ...rest] : rest) {
+  for (const part of id?.includes('=') ? [head, ...rest] : rest) {
     const m = /^\s*([a-z-]+)\s*=\s*([a-z]+)/i.exec(part);
     if (!m) continue;
     const method = m[1].toLowerCase() as (typeof METHODS)[number];

@@ -42,7 +42,10 @@ async function waitListening(port: number, timeoutMs: number): Promise<void> {
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
       const c = connect(port, '127.0.0.1');
-      c.once('connect', () => (c.destroy(), resolve(true)));
+      c.once('connect', () => {
+        c.destroy();
+        resolve(true);
+      });
       c.once('error', () => resolve(false));
     });
     if (ok) return;
@@ -61,7 +64,7 @@ export async function startDovecot(opts: { users: Array<{ user: string; pass: st
   for (const d of ['run', 'state', 'mail']) mkdirSync(join(dir, d));
   chmodSync(join(dir, 'mail'), 0o777);
   const [imapPort, lmtpPort] = [await freePort(), await freePort()];
-  writeFileSync(join(dir, 'users'), opts.users.map((u) => `${u.user}:{PLAIN}${u.pass}`).join('\n') + '\n');
+  writeFileSync(join(dir, 'users'), `${opts.users.map((u) => `${u.user}:{PLAIN}${u.pass}`).join('\n')}\n`);
   writeFileSync(join(dir, 'before.sieve'), opts.sieve);
   writeFileSync(
     join(dir, 'dovecot.conf'),

@@ -73,7 +73,7 @@ export function parseExim(text: string, action: DsnAction): PlainBounce | null {
     } else if (cur && /^ {4,}\S|^\t\S/.test(l)) {
       cur.body.push(l.trim());
     } else if (cur && l.trim() === '') {
-      continue;
+      // a blank line inside the block: skipped
     } else if (cur) {
       break;
     }
@@ -180,7 +180,7 @@ export function parseYahoo(text: string, action: DsnAction): PlainBounce | null 
       if (recipients.length >= MAX_RECIPIENTS) break;
     } else if (cur && l.trim() !== '') {
       cur.body.push(l.trim());
-    } else if (cur && cur.body.length) {
+    } else if (cur?.body.length) {
       flush();
     }
   }

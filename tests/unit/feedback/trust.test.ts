@@ -50,7 +50,7 @@ describe('registered feedback-loop sources', () => {
     // Altered after signing.
     expect(await check(Buffer.from((await sign(REPORT)).replace('abuse', 'fraud')), '192.0.2.9')).toMatchObject({ trusted: false });
     // l= covering only part of the body, with more appended after it.
-    const partial = (await sign(REPORT, { maxBodyLength: 10 })) + 'Original-Rcpt-To: victim@other.test\r\n';
+    const partial = `${await sign(REPORT, { maxBodyLength: 10 })}Original-Rcpt-To: victim@other.test\r\n`;
     expect(await check(Buffer.from(partial), '192.0.2.9')).toMatchObject({ trusted: false });
     // A domain that merely ends in the same letters is not a subdomain.
     expect(await verifier({ dkimDomains: ['example.net'] })(Buffer.from(await sign(REPORT)), undefined)).toMatchObject({ trusted: true });
