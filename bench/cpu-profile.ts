@@ -91,7 +91,10 @@ export function summarizeProfile(file: string, top = 20): ProfileSummary {
   const root = p.nodes.find((n) => n.callFrame.functionName === '(root)') ?? p.nodes[0];
   visit(root.id, new Set());
   const rank = (m: Map<string, number>): Array<[string, number]> =>
-    [...m].filter(([k]) => k !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, top);
+    [...m]
+      .filter(([k]) => k !== '(idle)')
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top);
   return {
     totalMs: total / 1000,
     idleMs: (origins.get('(idle)') ?? 0) / 1000,

@@ -14,11 +14,18 @@ import { mutation } from '../tests/helpers/report-mutations.js';
 
 const runs = Number(process.argv[2] ?? 10_000);
 const seed = process.argv[3] !== undefined ? Number(process.argv[3]) : Date.now() % 2 ** 31;
-const values = { verp: verpAddress('01hq7x3k9m2n4p6r8t0v2w4y6z', 'bounce.example.test', 'fuzz-secret'), rcpt: 'nobody@example.org', messageId: 'orig-1@example.test' };
+const values = {
+  verp: verpAddress('01hq7x3k9m2n4p6r8t0v2w4y6z', 'bounce.example.test', 'fuzz-secret'),
+  rcpt: 'nobody@example.org',
+  messageId: 'orig-1@example.test',
+};
 const names = fixtureNames();
 const fixtures = names.map((name) => Buffer.from(loadFixture(name, values), 'utf8'));
 
-const cases = fc.sample(fc.tuple(fc.integer({ min: 0, max: fixtures.length - 1 }), fc.array(mutation, { minLength: 1, maxLength: 3 })), { numRuns: runs, seed });
+const cases = fc.sample(fc.tuple(fc.integer({ min: 0, max: fixtures.length - 1 }), fc.array(mutation, { minLength: 1, maxLength: 3 })), {
+  numRuns: runs,
+  seed,
+});
 const outcomes = new Map<string, number>();
 const internal: string[] = [];
 let rejected = 0;

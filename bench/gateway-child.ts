@@ -111,7 +111,9 @@ export async function startGatewayChild(o: ChildOptions): Promise<GatewayChild> 
     return child;
   }
   for (let i = 0; i < 300; i++) {
-    const ok = await fetch(`http://127.0.0.1:${httpPort}/healthz`).then((r) => r.ok).catch(() => false);
+    const ok = await fetch(`http://127.0.0.1:${httpPort}/healthz`)
+      .then((r) => r.ok)
+      .catch(() => false);
     if (ok) return child;
     if (proc.exitCode !== null) throw new Error(`gateway (${o.label}) exited with ${proc.exitCode}:\n${out}`);
     await new Promise((r) => setTimeout(r, 100));

@@ -32,10 +32,18 @@ writeFileSync(
     apiKeys: [{ name: 'booking', key: API_KEY, domains: ['example.test'] }],
   }),
 );
-const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { env: { ...process.env, KURIR_CONFIG: configFile }, stdio: ['ignore', 'ignore', 'inherit'] });
+const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  env: { ...process.env, KURIR_CONFIG: configFile },
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
 const base = `http://127.0.0.1:${httpPort}`;
 for (let i = 0; i < 300; i++) {
-  if (await fetch(`${base}/healthz`).then((r) => r.ok).catch(() => false)) break;
+  if (
+    await fetch(`${base}/healthz`)
+      .then((r) => r.ok)
+      .catch(() => false)
+  )
+    break;
   await new Promise((r) => setTimeout(r, 100));
 }
 const rss = (): number => {
@@ -64,7 +72,11 @@ const sampler = (async () => {
 const started = performance.now();
 const results = await Promise.all(
   bodies.map(async (body) => {
-    const res = await fetch(`${base}/v1/messages`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' }, body }).catch((e: Error) => ({ status: 0, text: async () => e.message }));
+    const res = await fetch(`${base}/v1/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+      body,
+    }).catch((e: Error) => ({ status: 0, text: async () => e.message }));
     const text = await res.text();
     return { status: res.status, text: text.slice(0, 200) };
   }),

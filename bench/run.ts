@@ -32,7 +32,10 @@ import { startSink, type Sink } from './sink.js';
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 if (!(SCALE > 0 && SCALE <= 1)) throw new Error('BENCH_SCALE must be in (0, 1]');
 const scaled = (n: number, min = 20): number => Math.max(min, Math.round(n * SCALE));
-const E2E_CONCURRENCY = (process.env.BENCH_E2E_CONCURRENCY ?? '20,50').split(',').map(Number).filter((n) => n > 0);
+const E2E_CONCURRENCY = (process.env.BENCH_E2E_CONCURRENCY ?? '20,50')
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0);
 const PROFILE = process.env.BENCH_CPU_PROF === '1';
 /** Delivery concurrency of the extra end-to-end run with intake+api and worker in two processes; 0 skips it. */
 const E2E_SPLIT = Number(process.env.BENCH_E2E_SPLIT ?? 20);
@@ -161,7 +164,15 @@ async function phase(
     );
   }
   if (peaks.length > 1) notes.push(`peak RSS per process: ${peaks.map((m, i) => `${children[i].label} ${m.toFixed(0)} MiB`).join(', ')}`);
-  const r: PhaseResult = { phase: name, target, stats, peakRssMiB: peaks.reduce((x, y) => x + y, 0), cpu: cpuDiff(a, b), redisCommands: b.redisCommands - a.redisCommands, notes };
+  const r: PhaseResult = {
+    phase: name,
+    target,
+    stats,
+    peakRssMiB: peaks.reduce((x, y) => x + y, 0),
+    cpu: cpuDiff(a, b),
+    redisCommands: b.redisCommands - a.redisCommands,
+    notes,
+  };
   results.push(r);
   const cpu = r.cpu;
   console.log(
@@ -345,7 +356,16 @@ async function verificationUnderBacklog(
     notes,
     // Per-message costs over everything delivered during the stream, bulk included.
     messages: bulkAtEnd - bulkAtStart + latencies.length,
-    summary: { sent: sent.length, arrived: latencies.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? NaN, drainPerSecond: drainRate, backlogAtFirst: backlog - bulkAtStart, backlogAtLast: leftAtLast },
+    summary: {
+      sent: sent.length,
+      arrived: latencies.length,
+      p50: percentile(sorted, 50),
+      p99: percentile(sorted, 99),
+      max: sorted.at(-1) ?? NaN,
+      drainPerSecond: drainRate,
+      backlogAtFirst: backlog - bulkAtStart,
+      backlogAtLast: leftAtLast,
+    },
   };
 }
 
@@ -393,9 +413,15 @@ async function main(): Promise<void> {
     'mx.plain.test': { A: ['127.0.0.1'] },
   });
 
-  console.log(`Kurir benchmark: scale ${SCALE}, ${cpus().length} CPUs (${cpus()[0]?.model.trim()}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}`);
+  console.log(
+    `Kurir benchmark: scale ${SCALE}, ${cpus().length} CPUs (${cpus()[0]?.model.trim()}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}`,
+  );
   if (CHILD_NODELAY) console.log('EXPERIMENT: gateway child runs with TCP_NODELAY forced on its outgoing sockets (bench/nodelay-preload.ts)');
-  console.log(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}; redis prefix ${prefix}`);
+  console.log(
+    `load average at start: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}; redis prefix ${prefix}`,
+  );
   try {
     // ---- Accept-only gateway: intake + api, no worker -------------------------------------------
     console.log(`\n[accept] gateway roles intake+api (no worker)`);
@@ -418,18 +444,30 @@ async function main(): Promise<void> {
     const queuedMsgs = queued.msg?.keys ?? 1;
     const queuedBytes = Object.values(queued).reduce((s, e) => s + e.bytes, 0);
     memory.queued = { messages: queuedMsgs, bytesPerMessage: queuedBytes / queuedMsgs, byKind: queued };
-    console.log(`  Redis per queued (accepted, undelivered) message: ${(queuedBytes / queuedMsgs).toFixed(0)} bytes (${Object.entries(queued).map(([k, e]) => `${k} ${(e.bytes / queuedMsgs).toFixed(0)}`).join(', ')})`);
+    console.log(
+      `  Redis per queued (accepted, undelivered) message: ${(queuedBytes / queuedMsgs).toFixed(0)} bytes (${Object.entries(queued)
+        .map(([k, e]) => `${k} ${(e.bytes / queuedMsgs).toFixed(0)}`)
+        .join(', ')})`,
+    );
 
     await phase(`2. SMTP accept, ${N_SMTP} msgs, 20 sessions`, undefined, async () => {
       const r = await smtpClosedLoop(gw.smtpPort, N_SMTP, 20, seq, deadline);
       seq += N_SMTP + 20;
-      return { stats: r, notes: r.errors ? [`last error: ${r.lastError}`] : ['20 pooled sessions (STARTTLS + AUTH PLAIN) opened before timing; latency per message = MAIL..DATA end'] };
+      return {
+        stats: r,
+        notes: r.errors
+          ? [`last error: ${r.lastError}`]
+          : ['20 pooled sessions (STARTTLS + AUTH PLAIN) opened before timing; latency per message = MAIL..DATA end'],
+      };
     });
 
     await phase(`2b. SMTP accept, ${N_SMTP} msgs, 20 sessions, client TCP_NODELAY`, undefined, async () => {
       const r = await smtpClosedLoop(gw.smtpPort, N_SMTP, 20, seq, deadline, true);
       seq += N_SMTP + 20;
-      return { stats: r, notes: r.errors ? [`last error: ${r.lastError}`] : ['as 2., with Nagle off on the client sockets (nodemailer does not set TCP_NODELAY)'] };
+      return {
+        stats: r,
+        notes: r.errors ? [`last error: ${r.lastError}`] : ['as 2., with Nagle off on the client sockets (nodemailer does not set TCP_NODELAY)'],
+      };
     });
 
     await phase(`3. HTTP paced ${PACED_RATE}/s for ${PACED_SECONDS} s (accept only)`, 'p99 < 100 ms', async () => {
@@ -442,7 +480,10 @@ async function main(): Promise<void> {
     await dropPrefix(prefix);
 
     // ---- End to end: intake + api + worker -----------------------------------------------------
-    const variants = [...E2E_CONCURRENCY.map((concurrency) => ({ concurrency, split: false })), ...(E2E_SPLIT > 0 ? [{ concurrency: E2E_SPLIT, split: true }] : [])];
+    const variants = [
+      ...E2E_CONCURRENCY.map((concurrency) => ({ concurrency, split: false })),
+      ...(E2E_SPLIT > 0 ? [{ concurrency: E2E_SPLIT, split: true }] : []),
+    ];
     for (const [runIndex, { concurrency, split }] of variants.entries()) {
       const tag = `c${concurrency}${split ? '-split' : ''}`;
       if (left() < 30_000) {
@@ -457,7 +498,11 @@ async function main(): Promise<void> {
       } else {
         console.log(`\n[e2e] gateway roles intake+api+worker, delivery.concurrency ${concurrency}`);
         const flags = PROFILE && runIndex === 0 ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, `e2e-c${concurrency}`)}`] : [];
-        g = await startChild({ roles: ['intake', 'api', 'worker'], label: `e2e-${concurrency}`, deliveryConcurrency: concurrency, nodeFlags: flags }, dir, prefix);
+        g = await startChild(
+          { roles: ['intake', 'api', 'worker'], label: `e2e-${concurrency}`, deliveryConcurrency: concurrency, nodeFlags: flags },
+          dir,
+          prefix,
+        );
       }
       const client = new HttpClient(g.httpPort, CLIENT_CONCURRENCY);
       sink.reset();
@@ -468,11 +513,15 @@ async function main(): Promise<void> {
 
       let ids: string[] = [];
       const setup = split ? `, 2 processes (intake+api; worker)` : '';
-      await phase(`4. end to end, ${N_E2E} msgs via HTTP c${CLIENT_CONCURRENCY}, delivery.concurrency ${concurrency}${setup}`, '≥ 400 delivered/s', async () => {
-        const e = await endToEnd(client, N_E2E);
-        ids = e.ids;
-        return e;
-      });
+      await phase(
+        `4. end to end, ${N_E2E} msgs via HTTP c${CLIENT_CONCURRENCY}, delivery.concurrency ${concurrency}${setup}`,
+        '≥ 400 delivered/s',
+        async () => {
+          const e = await endToEnd(client, N_E2E);
+          ids = e.ids;
+          return e;
+        },
+      );
 
       const finished = await finishedSample(prefix, ids);
       const foot = await redisFootprint(prefix);
@@ -501,7 +550,10 @@ async function main(): Promise<void> {
           const r = await httpPaced(client, PACED_RATE, PACED_SECONDS, seq);
           seq += PACED_RATE * PACED_SECONDS;
           const all = await sink.waitForUnique(r.count, 15_000);
-          return { stats: r, notes: [`max client scheduling lag ${r.maxLagMs.toFixed(1)} ms; ${all ? 'all' : 'NOT all'} delivered (${sink.unique}/${r.count})`] };
+          return {
+            stats: r,
+            notes: [`max client scheduling lag ${r.maxLagMs.toFixed(1)} ms; ${all ? 'all' : 'NOT all'} delivered (${sink.unique}/${r.count})`],
+          };
         });
       }
       client.close();
@@ -516,7 +568,11 @@ async function main(): Promise<void> {
           `(MX mx.plain.test: provider other, no limits = shaping off) and dest.test (MX mx.dest.test: provider bench, perMinute 6,000,000, ` +
           `maxConnections 40, adaptive = shaping on), both the same sink`,
       );
-      const g = await startChild({ roles: ['intake', 'api', 'worker'], label: 'shaping', deliveryConcurrency: 20, extraConfig: shapingConfig(20) }, dir, prefix);
+      const g = await startChild(
+        { roles: ['intake', 'api', 'worker'], label: 'shaping', deliveryConcurrency: 20, extraConfig: shapingConfig(20) },
+        dir,
+        prefix,
+      );
       const client = new HttpClient(g.httpPort, CLIENT_CONCURRENCY);
       // A longer warm-up than the other phases': the first thousands of messages of a fresh process run slower
       // (JIT, heap growth), which would count against whichever side goes first.
@@ -602,7 +658,11 @@ async function main(): Promise<void> {
       console.log(`  queued ${backlog} bulk messages in ${queued.stats.seconds.toFixed(1)} s (${queued.stats.errors} errors)`);
       await waitForQuiet(20_000);
       sink.reset();
-      const g = await startChild({ roles: ['intake', 'api', 'worker'], label: 'latency', deliveryConcurrency: 20, extraConfig: shapingConfig(20) }, dir, prefix);
+      const g = await startChild(
+        { roles: ['intake', 'api', 'worker'], label: 'latency', deliveryConcurrency: 20, extraConfig: shapingConfig(20) },
+        dir,
+        prefix,
+      );
       const client = new HttpClient(g.httpPort, 4);
       // No wait for an idle machine here: the gateway is already draining the backlog.
       await phase(
@@ -657,7 +717,9 @@ async function main(): Promise<void> {
       `per finished message ${finishedRuns.map(([k, v]) => `${v.bytesPerFinishedMessage.toFixed(0)} B (${k.slice(9)})`).join(', ')}`,
   );
   console.log(`total ${((Date.now() - startedAt) / 1000).toFixed(0)} s`);
-  console.log(`\nJSON ${JSON.stringify({ scale: SCALE, childNoDelay: CHILD_NODELAY, date: new Date().toISOString(), results, memory, shaping: shapingResults })}`);
+  console.log(
+    `\nJSON ${JSON.stringify({ scale: SCALE, childNoDelay: CHILD_NODELAY, date: new Date().toISOString(), results, memory, shaping: shapingResults })}`,
+  );
 }
 
 const watchdog = setTimeout(() => {

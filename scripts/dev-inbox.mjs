@@ -12,7 +12,10 @@ let count = 0;
 
 /** The tags of each DKIM-Signature header (unfolded), read from the raw header block. */
 function dkimSignatures(raw) {
-  const head = raw.toString('latin1').split(/\r?\n\r?\n/, 1)[0].replace(/\r?\n[ \t]+/g, ' ');
+  const head = raw
+    .toString('latin1')
+    .split(/\r?\n\r?\n/, 1)[0]
+    .replace(/\r?\n[ \t]+/g, ' ');
   return head
     .split(/\r?\n/)
     .filter((l) => /^dkim-signature:/i.test(l))
@@ -32,14 +35,22 @@ const server = new SMTPServer({
       const mail = await simpleParser(raw).catch(() => null);
       const n = ++count;
       const rcpt = session.envelope.rcptTo.map((r) => `<${r.address}>`).join(', ');
-      const lines = [`inbox: message ${n} from <${session.envelope.mailFrom ? session.envelope.mailFrom.address : ''}> to ${rcpt} (${raw.length} bytes${session.secure ? ', TLS' : ''})`];
+      const lines = [
+        `inbox: message ${n} from <${session.envelope.mailFrom ? session.envelope.mailFrom.address : ''}> to ${rcpt} (${raw.length} bytes${session.secure ? ', TLS' : ''})`,
+      ];
       if (mail) {
         for (const name of ['from', 'to', 'subject', 'message-id', 'x-kurir-id']) {
           const h = mail.headers.get(name);
           if (h) lines.push(`  ${name}: ${typeof h === 'object' && 'text' in h ? h.text : String(h)}`);
         }
         for (const sig of dkimSignatures(raw)) lines.push(`  dkim-signature: d=${sig.d ?? '?'} s=${sig.s ?? '?'} a=${sig.a ?? '?'}`);
-        lines.push('', ...String(mail.text ?? '').trimEnd().split('\n').map((l) => `  ${l}`));
+        lines.push(
+          '',
+          ...String(mail.text ?? '')
+            .trimEnd()
+            .split('\n')
+            .map((l) => `  ${l}`),
+        );
       }
       process.stdout.write(`${lines.join('\n')}\n\n`);
       callback(null, `2.0.0 Ok: stored as message ${n}`);

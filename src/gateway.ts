@@ -111,7 +111,9 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
     const problem = await fsyncGuard.check();
     if (problem) {
       await closeRedis(redis);
-      throw new Error(`redis.durability is fsync but ${problem} (e.g. redis-cli CONFIG SET appendfsync always, and in redis.conf), or set redis.durability: standard`);
+      throw new Error(
+        `redis.durability is fsync but ${problem} (e.g. redis-cli CONFIG SET appendfsync always, and in redis.conf), or set redis.durability: standard`,
+      );
     }
     fsyncGuard.watch();
   }
@@ -189,7 +191,21 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
           : undefined;
       const feedback = new DeliveryFeedback({ policy, classify, logger });
       worker = startDeliveryWorker(
-        { config, clock, resolver, messages, metrics, providers, logger, verpSecret: secret, rules, send: smtpPool.send, feedback, mtaSts, trustedCa: opts.trustedCa },
+        {
+          config,
+          clock,
+          resolver,
+          messages,
+          metrics,
+          providers,
+          logger,
+          verpSecret: secret,
+          rules,
+          send: smtpPool.send,
+          feedback,
+          mtaSts,
+          trustedCa: opts.trustedCa,
+        },
         workerConnection,
         keys,
         shaper,
@@ -212,7 +228,17 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
       // Failed SMTP AUTH and unknown API keys, counted together per client IP across the cluster.
       const authThrottle = new AuthThrottle({ redis, keys, config: config.authLimits, metrics, logger });
       if (config.roles.includes('placement') && config.placement.seeds.length) {
-        const placement = new PlacementService({ config, clock, logger, metrics, store: placementStore, messages, intake, providerNames: providers.names(), env: opts.env ?? {} });
+        const placement = new PlacementService({
+          config,
+          clock,
+          logger,
+          metrics,
+          store: placementStore,
+          messages,
+          intake,
+          providerNames: providers.names(),
+          env: opts.env ?? {},
+        });
         placement.start();
         closers.push(() => placement.close());
       }
@@ -231,7 +257,10 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
           const ingest = new FeedbackIngest({ config, messages, policy, classify, metrics, providers, logger, clock, verpSecret: secret });
           const httpGet = opts.espHttpGet ?? fetchHttpGet();
           const espDeps = { config, ingest, classify, metrics, logger, clock, redis, keys };
-          esp = { ses: new SesFeedback({ ...espDeps, httpGet, fetchCert: createCertFetcher(httpGet, { now: () => clock.now() }) }), mailgun: new MailgunFeedback(espDeps) };
+          esp = {
+            ses: new SesFeedback({ ...espDeps, httpGet, fetchCert: createCertFetcher(httpGet, { now: () => clock.now() }) }),
+            mailgun: new MailgunFeedback(espDeps),
+          };
         }
         const app = await buildApp({
           config,

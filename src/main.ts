@@ -72,10 +72,13 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    const hardStop = setTimeout(() => {
-      logger.error('shutdown took too long, exiting');
-      process.exit(1);
-    }, (config.delivery.shutdownGraceSeconds + 10) * 1000);
+    const hardStop = setTimeout(
+      () => {
+        logger.error('shutdown took too long, exiting');
+        process.exit(1);
+      },
+      (config.delivery.shutdownGraceSeconds + 10) * 1000,
+    );
     hardStop.unref();
     gateway
       .close()

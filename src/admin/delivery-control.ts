@@ -68,7 +68,10 @@ async function jobsOf(deps: DeliveryControlDeps, id: string): Promise<{ domains:
  * jobs are moved back to wait, and a domain whose job is missing gets a new one. Returns each domain's job
  * state before the call and whether it will now run.
  */
-export async function retryNow(deps: DeliveryControlDeps, id: string): Promise<{ id: string; jobs: Array<{ domain: string; state: string; promoted: boolean }> }> {
+export async function retryNow(
+  deps: DeliveryControlDeps,
+  id: string,
+): Promise<{ id: string; jobs: Array<{ domain: string; state: string; promoted: boolean }> }> {
   const { domains, priority } = await jobsOf(deps, id);
   const jobs = await Promise.all(
     domains.map(async (domain) => {
@@ -101,11 +104,7 @@ export async function retryNow(deps: DeliveryControlDeps, id: string): Promise<{
  * its jobs are removed. A job in the middle of an SMTP transaction cannot be stopped; it is reported in
  * `inFlight` and its outcome is recorded when it ends.
  */
-export async function cancelMessage(
-  deps: DeliveryControlDeps,
-  id: string,
-  by: string,
-): Promise<{ id: string; cancelled: string[]; inFlight: string[] }> {
+export async function cancelMessage(deps: DeliveryControlDeps, id: string, by: string): Promise<{ id: string; cancelled: string[]; inFlight: string[] }> {
   const { domains, pending } = await jobsOf(deps, id);
   const inFlight: string[] = [];
   await Promise.all(
@@ -146,7 +145,12 @@ async function promote(deps: DeliveryControlDeps, held: string[]): Promise<numbe
     const batch = await Promise.all(
       held.slice(i, i + 200).map(async (jobId) => {
         const job = await deps.queue.getJob(jobId);
-        return job ? job.promote().then(() => 1, () => 0) : 0;
+        return job
+          ? job.promote().then(
+              () => 1,
+              () => 0,
+            )
+          : 0;
       }),
     );
     promoted += batch.reduce<number>((a, b) => a + b, 0);

@@ -179,7 +179,9 @@ export async function runCli(argv: string[], ctx: CliContext = { cwd: process.cw
       if (!seeds.length) throw new UsageError('placement probe: no seed mailboxes are configured (placement.seeds)');
       const chosen = values.seed === undefined ? seeds : seeds.filter((s) => s.name === values.seed);
       if (!chosen.length) throw new UsageError(`--seed: unknown seed "${values.seed}" (configured: ${seeds.map((s) => s.name).join(', ')})`);
-      await withRedis(cfg, (redis) => Promise.all(chosen.map((s) => new PlacementStore(redis, createKeys(cfg.redis.prefix), cfg.placement.historySize).request(s.name))));
+      await withRedis(cfg, (redis) =>
+        Promise.all(chosen.map((s) => new PlacementStore(redis, createKeys(cfg.redis.prefix), cfg.placement.historySize).request(s.name))),
+      );
       return `probe requested for ${chosen.map((s) => s.name).join(', ')}; results: GET /v1/placement`;
     }
     case 'suppression add':

@@ -116,9 +116,7 @@ export const shapingSchema = z
      * Per provider, merged over `default`. "other" lumps together every receiver no rule names, so by
      * default it has no rate and is not adaptive (one small domain's 421 says nothing about the others).
      */
-    limits: z
-      .record(providerName, providerLimitsSchema)
-      .default({ other: { maxConnections: null, perMinute: null, adaptive: false } }),
+    limits: z.record(providerName, providerLimitsSchema).default({ other: { maxConnections: null, perMinute: null, adaptive: false } }),
     /** Rules file of replies that mean "too fast". */
     throttleRulesFile: z.string().min(1).default('config/throttle-rules.yaml'),
     /** Pause after a "too fast" reply. */

@@ -24,7 +24,10 @@ export function resolveMode(configured: unknown, env: Record<string, string | un
 
 /** Whether a listener address or host name is loopback only: `localhost`, 127.0.0.0/8, ::1. */
 export function isLoopbackHost(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '');
   if (h === 'localhost' || h.endsWith('.localhost')) return true;
   if (isIP(h) === 4) return h.startsWith('127.');
   if (isIP(h) === 6) return h === '::1' || /^::ffff:127\./.test(h);

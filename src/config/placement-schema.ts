@@ -19,7 +19,10 @@ const seedAuth = z
     /** IMAP user name (default: the seed's address). */
     user: z.string().min(1).optional(),
     /** Name of the environment variable that holds the password (read once at start). */
-    passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').optional(),
+    passwordEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')
+      .optional(),
     /** File whose content (trimmed) is the password; read at every login, so it may be rotated. */
     passwordFile: z.string().min(1).optional(),
     /** oauth2: command that prints a fresh access token on stdout, e.g. ["/usr/local/bin/gmail-token", "seed1"]. */
@@ -66,7 +69,11 @@ export const placementSchema = z
   .object({
     seeds: z.array(seed).default([]),
     /** From address of probes: a configured sender domain, as the booking system's verification mail uses. */
-    from: z.string().regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'an e-mail address').nullable().default(null),
+    from: z
+      .string()
+      .regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'an e-mail address')
+      .nullable()
+      .default(null),
     /**
      * The probe's shape. `{{token}}` is replaced by the probe's token, `{{code}}` by a random 6-digit code.
      * textFile/htmlFile take the booking system's own template instead of `text`/`html`.

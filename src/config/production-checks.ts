@@ -18,7 +18,19 @@ const DEV_MARKER = /change[-_ ]?me/i;
  * Special-use and documentation names (RFC 2606, 6761, 6762, 8375, and `.internal`): no mail can be
  * sent as, or returned to, a name under them.
  */
-const RESERVED_SUFFIXES = ['test', 'example', 'invalid', 'localhost', 'local', 'localdomain', 'internal', 'home.arpa', 'example.com', 'example.net', 'example.org'];
+const RESERVED_SUFFIXES = [
+  'test',
+  'example',
+  'invalid',
+  'localhost',
+  'local',
+  'localdomain',
+  'internal',
+  'home.arpa',
+  'example.com',
+  'example.net',
+  'example.org',
+];
 
 /** Whether a secret is one of the shipped development values (plain or as sha256:<hex>) or carries a change-me marker. */
 export function isDevelopmentSecret(value: string): boolean {
@@ -68,13 +80,17 @@ export function productionRefusals(config: Config): string[] {
   const out: string[] = [];
 
   if (!isPublicFqdn(config.hostname)) {
-    out.push(`hostname = ${JSON.stringify(config.hostname)}: not a public fully qualified domain name (it is the EHLO name, the Message-ID domain and the certificate name); fix: set hostname to this host's name in DNS, e.g. mail.<your domain>`);
+    out.push(
+      `hostname = ${JSON.stringify(config.hostname)}: not a public fully qualified domain name (it is the EHLO name, the Message-ID domain and the certificate name); fix: set hostname to this host's name in DNS, e.g. mail.<your domain>`,
+    );
   }
 
   for (const s of secrets(config)) {
     if (!isDevelopmentSecret(s.value)) continue;
     const owner = s.label ? ` (${s.label})` : '';
-    out.push(`${s.key}${owner}: a development credential (a shipped value or a change-me placeholder; not shown); fix: replace it with a secret of your own, e.g. from \`openssl rand -hex 32\``);
+    out.push(
+      `${s.key}${owner}: a development credential (a shipped value or a change-me placeholder; not shown); fix: replace it with a secret of your own, e.g. from \`openssl rand -hex 32\``,
+    );
   }
 
   config.domains.forEach((d, i) => {
@@ -83,16 +99,22 @@ export function productionRefusals(config: Config): string[] {
     }
     d.dkim.forEach((k, j) => {
       if (k.generate) {
-        out.push(`domains.${i}.dkim.${j}.generate = true: a lost key file would be replaced by a new, unpublished key; fix: create the key with \`kurir dkim generate\`, publish its DNS record and set generate: false`);
+        out.push(
+          `domains.${i}.dkim.${j}.generate = true: a lost key file would be replaced by a new, unpublished key; fix: create the key with \`kurir dkim generate\`, publish its DNS record and set generate: false`,
+        );
       }
     });
   });
   if (isReservedName(config.bounce.domain)) {
-    out.push(`bounce.domain = ${JSON.stringify(config.bounce.domain)}: a reserved test/documentation domain, bounces would never come back; fix: set a domain whose MX points at the bounce listener, e.g. bounce.<your domain>`);
+    out.push(
+      `bounce.domain = ${JSON.stringify(config.bounce.domain)}: a reserved test/documentation domain, bounces would never come back; fix: set a domain whose MX points at the bounce listener, e.g. bounce.<your domain>`,
+    );
   }
 
   if (config.roles.includes('intake') && config.smtp.enabled && config.smtp.tls === null) {
-    out.push('smtp.tls = null: SMTP submission would use a self-signed certificate generated into dataDir/tls; fix: set smtp.tls.keyFile and smtp.tls.certFile to your certificate for hostname');
+    out.push(
+      'smtp.tls = null: SMTP submission would use a self-signed certificate generated into dataDir/tls; fix: set smtp.tls.keyFile and smtp.tls.certFile to your certificate for hostname',
+    );
   }
 
   const sh = config.delivery.smarthost;
@@ -105,17 +127,23 @@ export function productionRefusals(config: Config): string[] {
       out.push(`delivery.verifyTls = false: the certificate of smarthost ${sh.host} is not verified; fix: set delivery.verifyTls: true`);
     }
     if (!tls.secure && !tls.requireTls) {
-      out.push(`delivery.smarthost.requireTls = false (and secure = false): mail to smarthost ${sh.host} may travel unencrypted; fix: set delivery.smarthost.requireTls: true (STARTTLS, port 587) or secure: true (port 465)`);
+      out.push(
+        `delivery.smarthost.requireTls = false (and secure = false): mail to smarthost ${sh.host} may travel unencrypted; fix: set delivery.smarthost.requireTls: true (STARTTLS, port 587) or secure: true (port 465)`,
+      );
     }
   }
 
   const m = config.metrics;
   if (m.port !== null && m.token === null && !isLoopbackHost(m.host)) {
-    out.push(`metrics.host = ${JSON.stringify(m.host)}: /metrics on port ${m.port} would be open to the network without a token; fix: set metrics.token, or metrics.host: 127.0.0.1`);
+    out.push(
+      `metrics.host = ${JSON.stringify(m.host)}: /metrics on port ${m.port} would be open to the network without a token; fix: set metrics.token, or metrics.host: 127.0.0.1`,
+    );
   }
 
   if (config.redis.manage === 'auto' && config.redis.url === DEFAULT_REDIS_URL) {
-    out.push(`redis.manage = "auto": a Redis that is down at start would be replaced by a private one under dataDir/redis; fix: run Redis as a service and set redis.manage: never`);
+    out.push(
+      `redis.manage = "auto": a Redis that is down at start would be replaced by a private one under dataDir/redis; fix: run Redis as a service and set redis.manage: never`,
+    );
   }
   return out;
 }

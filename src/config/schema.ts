@@ -93,14 +93,23 @@ export const configSchema = z
   .object({
     /** Resolved by the loader: an unset `mode` is production when NODE_ENV=production, else development. */
     mode: z.enum(MODES).default('development'),
-    roles: z.array(z.enum(['intake', 'api', 'worker', 'feedback', 'placement'])).min(1).default(['intake', 'api', 'worker']),
+    roles: z
+      .array(z.enum(['intake', 'api', 'worker', 'feedback', 'placement']))
+      .min(1)
+      .default(['intake', 'api', 'worker']),
     hostname: z.string().min(1).default('localhost'),
     dataDir: z.string().default('./data'),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({}),
     redis: z
       .object({
-        url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').default(DEFAULT_REDIS_URL),
-        prefix: z.string().regex(/^[a-zA-Z0-9_-]+$/).default('kurir'),
+        url: z
+          .string()
+          .regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL')
+          .default(DEFAULT_REDIS_URL),
+        prefix: z
+          .string()
+          .regex(/^[a-zA-Z0-9_-]+$/)
+          .default('kurir'),
         /** auto: start a local redis-server (AOF under dataDir/redis) when the default URL does not answer. */
         manage: z.enum(['auto', 'never']).default('auto'),
         /**
@@ -122,7 +131,11 @@ export const configSchema = z
         /** Allow AUTH without TLS for clients on loopback only (never for others). */
         allowInsecureAuthOnLoopback: z.boolean().default(true),
         maxRecipients: z.number().int().min(1).default(50),
-        maxMessageBytes: z.number().int().min(1024).default(10 * 1024 * 1024),
+        maxMessageBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(10 * 1024 * 1024),
         socketTimeoutSeconds: durationSeconds.default(60),
         ...smtpConnectionOptions,
       })
@@ -133,7 +146,11 @@ export const configSchema = z
         enabled: z.boolean().default(true),
         host: z.string().default('127.0.0.1'),
         port: port.default(8025),
-        maxMessageBytes: z.number().int().min(1024).default(10 * 1024 * 1024),
+        maxMessageBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(10 * 1024 * 1024),
         trustProxy: z.boolean().default(false),
         /** The OpenAPI UI and document (`/docs`, `/docs/json`); null: served in development, not in production. */
         docs: z.boolean().nullable().default(null),
@@ -149,7 +166,11 @@ export const configSchema = z
     intake: z
       .object({
         /** Bytes of messages being received and processed at once; over it: 503 / 451 4.3.2 with Retry-After. */
-        maxBytesInFlight: z.number().int().min(1024 * 1024, 'at least 1048576 (1 MiB)').default(40 * 1024 * 1024),
+        maxBytesInFlight: z
+          .number()
+          .int()
+          .min(1024 * 1024, 'at least 1048576 (1 MiB)')
+          .default(40 * 1024 * 1024),
         /** Retry-After of those refusals. */
         busyRetryAfterSeconds: z.number().int().min(1).max(3600).default(5),
       })
@@ -254,8 +275,14 @@ export const configSchema = z
       })
       .strict()
       .default({}),
-    retention: z.object({ days: z.number().positive().default(7) }).strict().default({}),
-    idempotency: z.object({ ttlSeconds: durationSeconds.default(86400) }).strict().default({}),
+    retention: z
+      .object({ days: z.number().positive().default(7) })
+      .strict()
+      .default({}),
+    idempotency: z
+      .object({ ttlSeconds: durationSeconds.default(86400) })
+      .strict()
+      .default({}),
     /** Intake limits: per credential, per recipient, daily caps with warm-up (src/shaping/intake-limiter.ts). */
     limits: limitsSchema,
     /** Failed-authentication throttling, SMTP and HTTP (src/intake/auth-throttle.ts). */
@@ -271,9 +298,16 @@ export const configSchema = z
         /** 25 in production (the MX of bounce.domain); 2526 for development. */
         port: port.default(2526),
         /** Local part of the feedback-loop address at the bounce domain, e.g. `fbl` → fbl@bounce.example.com. */
-        fblAddress: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/i, 'a local part such as fbl').default('fbl'),
+        fblAddress: z
+          .string()
+          .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/i, 'a local part such as fbl')
+          .default('fbl'),
         /** Larger reports are refused with 552 5.3.4. */
-        maxMessageBytes: z.number().int().min(1024).default(2 * 1024 * 1024),
+        maxMessageBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(2 * 1024 * 1024),
         socketTimeoutSeconds: durationSeconds.default(60),
         /**
          * Registered feedback loops (src/feedback/ingest/trust.ts): a report to fblAddress whose original carries no
@@ -295,14 +329,20 @@ export const configSchema = z
         ses: z
           .object({
             /** SNS topics whose notifications are accepted; empty = the endpoint is off (404). */
-            topicArns: z.array(z.string().regex(/^arn:[a-z0-9-]+:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$/, 'an SNS topic ARN such as arn:aws:sns:eu-west-1:123456789012:ses-feedback')).default([]),
+            topicArns: z
+              .array(
+                z
+                  .string()
+                  .regex(
+                    /^arn:[a-z0-9-]+:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$/,
+                    'an SNS topic ARN such as arn:aws:sns:eu-west-1:123456789012:ses-feedback',
+                  ),
+              )
+              .default([]),
             /** GET the SubscribeURL of a (verified) SubscriptionConfirmation; when false it is only logged for the admin. */
             autoConfirm: z.boolean().default(false),
             /** Hosts the SigningCertURL and SubscribeURL must have (https only): a regular expression over the host name. */
-            certHostPattern: z
-              .string()
-              .refine(isRegExp, 'a valid regular expression')
-              .default('^sns\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?$'),
+            certHostPattern: z.string().refine(isRegExp, 'a valid regular expression').default('^sns\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?$'),
             /** Older notifications (by their signed Timestamp) are refused; replays within this window are recognised by MessageId. */
             maxAgeSeconds: durationSeconds.default(86400),
           })

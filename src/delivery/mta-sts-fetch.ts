@@ -41,7 +41,8 @@ async function addressOf(resolver: DnsResolver, host: string): Promise<string> {
       const addresses = await lookup.call(resolver, host);
       if (addresses.length) return addresses[0];
     } catch (err) {
-      if (!isDnsNotFound(err)) throw new PolicyFetchError(`${host}: address lookup failed (${(err as { code?: string }).code ?? 'error'})`, 'sts-policy-fetch-error');
+      if (!isDnsNotFound(err))
+        throw new PolicyFetchError(`${host}: address lookup failed (${(err as { code?: string }).code ?? 'error'})`, 'sts-policy-fetch-error');
     }
   }
   throw new PolicyFetchError(`${host} has no address`, 'sts-policy-fetch-error');
@@ -76,7 +77,8 @@ export function httpsPolicyFetcher(opts: HttpsPolicyFetcherOptions): PolicyFetch
           agent: false,
         },
         (res) => {
-          if (res.statusCode !== 200) return fail(`HTTP ${res.statusCode ?? '?'}${res.headers.location ? ' (redirects are not followed)' : ''}`, 'sts-policy-fetch-error');
+          if (res.statusCode !== 200)
+            return fail(`HTTP ${res.statusCode ?? '?'}${res.headers.location ? ' (redirects are not followed)' : ''}`, 'sts-policy-fetch-error');
           const type = String(res.headers['content-type'] ?? 'text/plain');
           if (!/^text\/plain\b/i.test(type)) return fail(`Content-Type ${type}, not text/plain`, 'sts-policy-invalid');
           const chunks: Buffer[] = [];

@@ -29,9 +29,7 @@ export interface PolicyLookup {
 export type PolicyTarget<T extends SmtpTarget> = T & { policyMismatch?: boolean };
 
 /** What a policy makes of the MX targets of one attempt. */
-export type AppliedPolicy<T extends SmtpTarget> =
-  | { mode: MtaStsMode | null; targets: Array<PolicyTarget<T>> }
-  | { mode: 'enforce'; refusal: string };
+export type AppliedPolicy<T extends SmtpTarget> = { mode: MtaStsMode | null; targets: Array<PolicyTarget<T>> } | { mode: 'enforce'; refusal: string };
 
 /**
  * RFC 8461 section 4.1: an MX host matches a pattern when equal to it (case-insensitive), or, for `*.example.com`,
@@ -77,7 +75,8 @@ export class MtaStsPolicies {
     }
     if (!id) return cached ? { policy: cached, result: 'cached' } : { policy: null, result: 'not-found' };
     if (cached?.id === id) return { policy: cached, result: 'cached' };
-    if (await store.fetchFailedRecently(domain, id)) return cached ? { policy: cached, result: 'cached-fetch-failed' } : { policy: null, result: 'fetch-failed' };
+    if (await store.fetchFailedRecently(domain, id))
+      return cached ? { policy: cached, result: 'cached-fetch-failed' } : { policy: null, result: 'fetch-failed' };
     try {
       const text = await this.deps.fetch(domain);
       let parsed: ReturnType<typeof parsePolicy>;
@@ -113,7 +112,10 @@ export class MtaStsPolicies {
     if (!allowed.length) {
       this.countSession('enforce', provider, 'validation-failure');
       const hosts = [...new Set(targets.map((t) => t.servername ?? t.host))].join(', ');
-      return { mode: 'enforce', refusal: `MTA-STS policy of ${domain} (enforce): no MX host matches (MX ${hosts}; policy mx ${policy.mx.join(', ')}); not sent` };
+      return {
+        mode: 'enforce',
+        refusal: `MTA-STS policy of ${domain} (enforce): no MX host matches (MX ${hosts}; policy mx ${policy.mx.join(', ')}); not sent`,
+      };
     }
     const by = `MTA-STS policy of ${domain}, enforce`;
     return { mode: 'enforce', targets: allowed.map((t) => ({ ...t, secure: false, requireTls: true, verifyTls: true, tlsRequiredBy: by })) };

@@ -48,7 +48,13 @@ export async function runDelivery(deps: DeliveryDeps, job: DeliveryJob): Promise
     const body = await loadBody(deps, loaded);
     if (!body) return await finish(deps, loaded, deps.providers.byDomain(job.domain), expiredOutcomes(loaded));
     const route = await routeJob(deps, job.domain);
-    if ('outcome' in route) return await finish(deps, loaded, route.provider, loaded.pending.map((address) => ({ address, ...route.outcome })));
+    if ('outcome' in route)
+      return await finish(
+        deps,
+        loaded,
+        route.provider,
+        loaded.pending.map((address) => ({ address, ...route.outcome })),
+      );
     const sent = await sendToTargets(deps, gateJob, loaded, route, body, slot);
     if ('waitUntil' in sent) return { next: 'wait', at: sent.waitUntil, reason: sent.reason };
     return await finish(deps, loaded, route.provider, sent.outcomes, sent.events);
@@ -59,7 +65,13 @@ export async function runDelivery(deps: DeliveryDeps, job: DeliveryJob): Promise
 }
 
 /** The last stages: when to retry, what each outcome means, and recording it all. */
-async function finish(deps: DeliveryDeps, loaded: LoadedJob, provider: string, outcomes: Outcome[], attemptEvents: TimelineEvent[] = []): Promise<PipelineResult> {
+async function finish(
+  deps: DeliveryDeps,
+  loaded: LoadedJob,
+  provider: string,
+  outcomes: Outcome[],
+  attemptEvents: TimelineEvent[] = [],
+): Promise<PipelineResult> {
   const now = deps.clock.now();
   const { attempt, record } = loaded;
   const d = deps.config.delivery;

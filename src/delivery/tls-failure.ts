@@ -3,7 +3,10 @@ import type SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 import type { TlsResultType } from '../metrics/labels.js';
 
 /** The TLS negotiation failures of RFC 8460 section 4.3.1 (the policy failures come from src/delivery/mta-sts.ts). */
-export type TlsFailureType = Extract<TlsResultType, 'starttls-not-supported' | 'certificate-host-mismatch' | 'certificate-expired' | 'certificate-not-trusted' | 'validation-failure'>;
+export type TlsFailureType = Extract<
+  TlsResultType,
+  'starttls-not-supported' | 'certificate-host-mismatch' | 'certificate-expired' | 'certificate-not-trusted' | 'validation-failure'
+>;
 
 const EXPIRED = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_EXPIRED']);
 const UNTRUSTED = new Set([

@@ -18,7 +18,11 @@ export async function loadSigningKeys(config: Config, logger: Logger): Promise<D
           const loaded = await loadOrCreateKeyFile(k.privateKeyFile, k.algorithm);
           if (loaded.created) {
             logger.warn(
-              { domain: domain.name, selector: k.selector, record: `${k.selector}._domainkey.${domain.name} TXT "${dnsRecordFor(k.algorithm, loaded.publicKeyBase64)}"` },
+              {
+                domain: domain.name,
+                selector: k.selector,
+                record: `${k.selector}._domainkey.${domain.name} TXT "${dnsRecordFor(k.algorithm, loaded.publicKeyBase64)}"`,
+              },
               'generated a DKIM key: publish this DNS record',
             );
           }

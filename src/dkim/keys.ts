@@ -129,10 +129,7 @@ export function loadPrivateKey(pem: string): LoadedDkimKey {
  *
  * @throws Error if the file exists but holds a key of another algorithm, or is not a valid key
  */
-export async function loadOrCreateKeyFile(
-  path: string,
-  algorithm: DkimAlgorithm,
-): Promise<LoadedDkimKey & { created: boolean }> {
+export async function loadOrCreateKeyFile(path: string, algorithm: DkimAlgorithm): Promise<LoadedDkimKey & { created: boolean }> {
   let pem: string | undefined;
   try {
     pem = await readFile(path, 'utf8');

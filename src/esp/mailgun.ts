@@ -45,7 +45,9 @@ export interface MailgunSignature {
 
 /** The expected signature: hex HMAC-SHA256 of timestamp + token. */
 export function mailgunSignature(signingKey: string, timestamp: string, token: string): string {
-  return createHmac('sha256', signingKey).update(timestamp + token).digest('hex');
+  return createHmac('sha256', signingKey)
+    .update(timestamp + token)
+    .digest('hex');
 }
 
 /** Checks signature and timestamp (not the token's freshness, which needs Redis). */
@@ -82,26 +84,40 @@ export function parseMailgunEvent(data: Json, classify: ReplyClassifier): { repo
   if (!recipient) return { ignored: 'truncated', detail: 'Mailgun failure without recipient' };
   const reason = str(data.reason, 60)?.toLowerCase() ?? '';
   if (reason === 'suppress-complaint') {
-    return { report: { provider: 'mailgun', kind: 'complaint', original, recipients: [recipient], feedbackType: 'abuse', userAgent: 'Mailgun suppression list' } };
+    return {
+      report: { provider: 'mailgun', kind: 'complaint', original, recipients: [recipient], feedbackType: 'abuse', userAgent: 'Mailgun suppression list' },
+    };
   }
   const permanent = str(data.severity, 20)?.toLowerCase() === 'permanent';
   const ds = obj(data['delivery-status']) ?? {};
   const rawCode = typeof ds.code === 'number' ? ds.code : Number(str(ds.code, 10));
   const smtpCode = Number.isInteger(rawCode) && rawCode >= 200 && rawCode <= 599 ? rawCode : null;
-  const reply = [smtpCode !== null ? String(smtpCode) : undefined, str(ds.message), str(ds.description)].filter(Boolean).join(' ') || `Mailgun ${permanent ? 'permanent' : 'temporary'} failure (${reason || 'no reason'})`;
+  const reply =
+    [smtpCode !== null ? String(smtpCode) : undefined, str(ds.message), str(ds.description)].filter(Boolean).join(' ') ||
+    `Mailgun ${permanent ? 'permanent' : 'temporary'} failure (${reason || 'no reason'})`;
   const given = str(ds['enhanced-code'], 20);
   const enhanced = given && /^[245]\.\d{1,3}\.\d{1,3}$/.test(given) ? given : extractEnhanced(reply);
   // Mailgun's own codes (605 "previously bounced", …) are not SMTP replies: the severity stands in for one.
   const code = smtpCode ?? (enhanced ? Number(enhanced[0]) * 100 + 50 : permanent ? 550 : 450);
   let c = classify({ code, enhanced, text: reply });
-  if (c.category === 'other' && reason === 'suppress-bounce') c = { category: 'invalid-recipient', type: 'hard', senderSide: SENDER_SIDE_CATEGORIES.has('invalid-recipient'), ruleId: 'mailgun:suppress-bounce' };
+  if (c.category === 'other' && reason === 'suppress-bounce')
+    c = { category: 'invalid-recipient', type: 'hard', senderSide: SENDER_SIDE_CATEGORIES.has('invalid-recipient'), ruleId: 'mailgun:suppress-bounce' };
   const remoteMta = str(ds['mx-host'], 200);
   return {
     report: {
       provider: 'mailgun',
       kind: 'bounce',
       original,
-      failures: [{ address: recipient, action: permanent ? 'failed' : 'delayed', classification: c, reply, ...(enhanced ? { status: enhanced } : {}), ...(remoteMta ? { remoteMta } : {}) }],
+      failures: [
+        {
+          address: recipient,
+          action: permanent ? 'failed' : 'delayed',
+          classification: c,
+          reply,
+          ...(enhanced ? { status: enhanced } : {}),
+          ...(remoteMta ? { remoteMta } : {}),
+        },
+      ],
     },
   };
 }
@@ -132,7 +148,8 @@ export class MailgunFeedback {
     const sigObj = obj(body?.signature);
     const sig = { timestamp: str(sigObj?.timestamp, 20), token: str(sigObj?.token, 300), signature: str(sigObj?.signature, 200) };
     const data = obj(body?.['event-data']);
-    if (!sig.timestamp || !sig.token || !sig.signature || !data) return this.reject('malformed', 'expected { signature: { timestamp, token, signature }, "event-data": {…} }', ctx);
+    if (!sig.timestamp || !sig.token || !sig.signature || !data)
+      return this.reject('malformed', 'expected { signature: { timestamp, token, signature }, "event-data": {…} }', ctx);
     if (!/^[A-Za-z0-9_-]{10,256}$/.test(sig.token)) return this.reject('malformed', 'signature.token: unexpected characters or length', ctx);
 
     const now = this.deps.clock.now();

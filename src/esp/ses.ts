@@ -41,7 +41,13 @@ const SUBTYPE_CATEGORY: Record<string, BounceCategory> = {
 type Json = Record<string, unknown>;
 const obj = (v: unknown): Json | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : undefined);
 const str = (v: unknown, max = 2000): string | undefined => (typeof v === 'string' && v.trim() ? v.trim().slice(0, max) : undefined);
-const list = (v: unknown, max = 100): Json[] => (Array.isArray(v) ? v.slice(0, max).map(obj).filter((x): x is Json => !!x) : []);
+const list = (v: unknown, max = 100): Json[] =>
+  Array.isArray(v)
+    ? v
+        .slice(0, max)
+        .map(obj)
+        .filter((x): x is Json => !!x)
+    : [];
 /** `"Name" <a@b>` or `a@b` → `a@b`. */
 const bareAddress = (v: unknown): string | undefined => {
   const s = str(v, 500);
@@ -109,7 +115,9 @@ export function parseSesNotification(message: string, classify: ReplyClassifier)
     const complaint = obj(n.complaint);
     const feedbackType = str(complaint?.complaintFeedbackType, 40)?.toLowerCase() ?? 'abuse';
     if (feedbackType === 'not-spam') return { ignored: 'not-a-complaint', detail: 'SES complaint with complaintFeedbackType not-spam' };
-    const recipients = list(complaint?.complainedRecipients).map((r) => bareAddress(r.emailAddress)).filter((a): a is string => !!a);
+    const recipients = list(complaint?.complainedRecipients)
+      .map((r) => bareAddress(r.emailAddress))
+      .filter((a): a is string => !!a);
     const userAgent = str(complaint?.userAgent, 200);
     return { report: { provider: 'ses', kind: 'complaint', original, recipients, feedbackType, ...(userAgent ? { userAgent } : {}) } };
   }
@@ -154,7 +162,8 @@ export class SesFeedback {
     if (!verdict.ok) return this.reject(verdict.reason, verdict.detail, ctx);
     const at = Date.parse(m.Timestamp);
     const maxAgeMs = config.feedback.ses.maxAgeSeconds * 1000;
-    if (!Number.isFinite(at) || now - at > maxAgeMs || at - now > 300_000) return this.reject('stale', `Timestamp ${m.Timestamp.slice(0, 40)} is outside the accepted window`, ctx);
+    if (!Number.isFinite(at) || now - at > maxAgeMs || at - now > 300_000)
+      return this.reject('stale', `Timestamp ${m.Timestamp.slice(0, 40)} is outside the accepted window`, ctx);
 
     // At-least-once delivery: each MessageId is applied once (the marker outlives the accepted age).
     const seenKey = this.deps.keys.espSeen('ses', m.MessageId);

@@ -60,7 +60,8 @@ export function parseSnsMessage(body: unknown): { message: SnsMessage } | { erro
     if (typeof b[k] !== 'string') return { error: `${k}: must be a string` };
     out[k] = b[k] as string;
   }
-  if (!(SNS_MESSAGE_TYPES as readonly string[]).includes(out.Type)) return { error: `Type: ${out.Type.slice(0, 40)} is not one of ${SNS_MESSAGE_TYPES.join(', ')}` };
+  if (!(SNS_MESSAGE_TYPES as readonly string[]).includes(out.Type))
+    return { error: `Type: ${out.Type.slice(0, 40)} is not one of ${SNS_MESSAGE_TYPES.join(', ')}` };
   if (out.Type !== 'Notification' && (!out.SubscribeURL || !out.Token)) return { error: `${out.Type} without SubscribeURL and Token` };
   return { message: out as unknown as SnsMessage };
 }

@@ -134,7 +134,10 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
         { name: 'suppressions', description: 'Suppression list administration (admin keys)' },
         { name: 'webhooks', description: "Signed event webhooks to the key's booking system" },
         { name: 'placement', description: 'Seed-mailbox placement per provider and on-demand probes (admin keys)' },
-        { name: 'feedback', description: 'Bounce and complaint notifications from ESPs in smarthost mode (SES via SNS, Mailgun), verified by their signatures' },
+        {
+          name: 'feedback',
+          description: 'Bounce and complaint notifications from ESPs in smarthost mode (SES via SNS, Mailgun), verified by their signatures',
+        },
       ],
       components: {
         securitySchemes: {

@@ -146,7 +146,5 @@ export function registerErrorHandling(
     }
     return sendError(reply, kerr);
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendError(reply, new KurirError('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`)),
-  );
+  app.setNotFoundHandler((request, reply) => sendError(reply, new KurirError('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`)));
 }

@@ -43,7 +43,15 @@ const responses = {
   503: { ...errorSchema(503), description: 'The signing certificate could not be fetched, or Redis is unavailable: retry later.' },
 } as const;
 
-const FORBIDDEN_REASONS: ReadonlySet<EspRejectReason> = new Set(['unknown-topic', 'unsupported-version', 'bad-cert-url', 'cert-expired', 'bad-signature', 'stale', 'replayed']);
+const FORBIDDEN_REASONS: ReadonlySet<EspRejectReason> = new Set([
+  'unknown-topic',
+  'unsupported-version',
+  'bad-cert-url',
+  'cert-expired',
+  'bad-signature',
+  'stale',
+  'replayed',
+]);
 
 function statusOf(reason: EspRejectReason): ErrorCode {
   if (reason === 'cert-unavailable') return 'UNAVAILABLE';
@@ -97,7 +105,11 @@ export const espRoutes: FastifyPluginAsync<EspRoutesOptions> = async (app: Fasti
         schema: {
           ...common,
           summary: 'Amazon SES bounce and complaint notifications via an SNS HTTPS subscription (signature-verified)',
-          headers: { type: 'object', properties: { 'x-amz-sns-message-type': { type: 'string', enum: ['Notification', 'SubscriptionConfirmation', 'UnsubscribeConfirmation'] } }, required: ['x-amz-sns-message-type'] },
+          headers: {
+            type: 'object',
+            properties: { 'x-amz-sns-message-type': { type: 'string', enum: ['Notification', 'SubscriptionConfirmation', 'UnsubscribeConfirmation'] } },
+            required: ['x-amz-sns-message-type'],
+          },
           response: responses,
         },
       },

@@ -83,7 +83,10 @@ export function stableStringify(value: unknown): string {
 }
 
 function splitList(values: Array<string | undefined>): string[] {
-  return values.flatMap((v) => (v ?? '').split(',')).map((s) => s.trim()).filter(Boolean);
+  return values
+    .flatMap((v) => (v ?? '').split(','))
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 function header(request: FastifyRequest, name: string): string | undefined {

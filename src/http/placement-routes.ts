@@ -96,7 +96,11 @@ export const placementRoutes: FastifyPluginAsync<PlacementRoutesOptions> = async
         tags: ['placement'],
         summary: 'Seed-mailbox placement per provider: last results, inbox rate 1 h / 24 h, median arrival, last auth verdicts, seed states',
         security: bearerSecurity,
-        querystring: { type: 'object', additionalProperties: false, properties: { last: { type: 'string', pattern: '^[0-9]{1,4}$', description: 'Results listed per provider, 1–1000 (default 20).' } } },
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { last: { type: 'string', pattern: '^[0-9]{1,4}$', description: 'Results listed per provider, 1–1000 (default 20).' } },
+        },
         response: { 200: placementSchema, ...errorResponses(400, 401, 403, 503) },
       },
     },
@@ -139,14 +143,14 @@ export const placementRoutes: FastifyPluginAsync<PlacementRoutesOptions> = async
       const name = request.body?.seed;
       if (!seeds.length) throw new KurirError('VALIDATION', 'seed: no seed mailboxes are configured (placement.seeds)', { field: 'seed' });
       const chosen = name === undefined ? seeds : seeds.filter((s) => s.name === name);
-      if (!chosen.length) throw new KurirError('VALIDATION', `seed: unknown seed "${name}" (configured: ${seeds.map((s) => s.name).join(', ')})`, { field: 'seed' });
+      if (!chosen.length)
+        throw new KurirError('VALIDATION', `seed: unknown seed "${name}" (configured: ${seeds.map((s) => s.name).join(', ')})`, { field: 'seed' });
       await Promise.all(chosen.map((s) => store.request(s.name))).catch((err: unknown) => {
         throw toKurirError(err);
       });
       return reply.code(202).send({ requested: chosen.map((s) => s.name) });
     },
   );
-
 };
 
 /** Registers the confirmation routes (register inside the send scope). */

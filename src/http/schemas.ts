@@ -119,7 +119,11 @@ export const acceptedSchema = {
   properties: {
     id: { type: 'string' },
     status: { type: 'string', enum: ['queued'] },
-    confirmToken: { type: 'string', description: 'For POST /v1/confirmations/:token, for booking systems that keep only this (report a confirmation only when the applicant acts, never on a link fetch).' },
+    confirmToken: {
+      type: 'string',
+      description:
+        'For POST /v1/confirmations/:token, for booking systems that keep only this (report a confirmation only when the applicant acts, never on a link fetch).',
+    },
   },
 } as const;
 
@@ -167,7 +171,10 @@ export const messageViewSchema = {
       items: {
         type: 'object',
         properties: {
-          type: { type: 'string', enum: ['queued', 'attempt', 'deferred', 'delivered', 'bounced', 'delayed', 'complained', 'suppressed', 'expired', 'placement', 'confirmed'] },
+          type: {
+            type: 'string',
+            enum: ['queued', 'attempt', 'deferred', 'delivered', 'bounced', 'delayed', 'complained', 'suppressed', 'expired', 'placement', 'confirmed'],
+          },
           at: isoTime,
           recipients: { type: 'array', items: { type: 'string' } },
           host: { type: 'string' },
@@ -179,14 +186,21 @@ export const messageViewSchema = {
           bounceType: { type: 'string', enum: ['hard', 'soft'] },
           status: { type: 'string', description: 'bounced and delayed events from a DSN: the RFC 3463 status, e.g. `5.1.1`.' },
           remoteMta: { type: 'string' },
-          format: { type: 'string', description: 'DSN layout: rfc3464, postfix, exim, exchange, gmail, yahoo, generic; or the ESP that reported it: ses, mailgun.' },
+          format: {
+            type: 'string',
+            description: 'DSN layout: rfc3464, postfix, exim, exchange, gmail, yahoo, generic; or the ESP that reported it: ses, mailgun.',
+          },
           feedbackType: { type: 'string', description: 'complained events: the ARF Feedback-Type (abuse, fraud, virus, other).' },
           userAgent: { type: 'string' },
           reason: { type: 'string', description: 'suppressed events: why, e.g. `invalid-recipient` or `complaint`.' },
           source: { type: 'string', description: 'suppressed events: smtp, dsn, arf, ses or mailgun.' },
           seed: { type: 'string', description: 'placement events: the seed mailbox.' },
           provider: { type: 'string', description: 'placement and confirmed events: the provider label.' },
-          result: { type: 'string', enum: ['inbox', 'spam', 'other', 'missing', 'seed-unreachable'], description: 'placement events: where the probe was found.' },
+          result: {
+            type: 'string',
+            enum: ['inbox', 'spam', 'other', 'missing', 'seed-unreachable'],
+            description: 'placement events: where the probe was found.',
+          },
           mailbox: { type: 'string', description: 'placement events: the IMAP folder it was in.' },
           arrivalSeconds: { type: 'number', description: 'placement events: submission to arrival in the seed mailbox.' },
           authResults: {

@@ -234,7 +234,14 @@ export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (ap
               id: { type: 'string' },
               jobs: {
                 type: 'array',
-                items: { type: 'object', properties: { domain: { type: 'string' }, state: { type: 'string', description: 'job state before the call (missing: there was none)' }, promoted: { type: 'boolean', description: 'true: the job will now run' } } },
+                items: {
+                  type: 'object',
+                  properties: {
+                    domain: { type: 'string' },
+                    state: { type: 'string', description: 'job state before the call (missing: there was none)' },
+                    promoted: { type: 'boolean', description: 'true: the job will now run' },
+                  },
+                },
               },
             },
           },

@@ -76,7 +76,10 @@ function filters(q: ListQuery): { domain?: string; reason?: string } {
 }
 
 function contentType(request: FastifyRequest): string {
-  return String(request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  return String(request.headers['content-type'] ?? '')
+    .split(';')[0]
+    .trim()
+    .toLowerCase();
 }
 
 /** Registers the suppression routes; register them in the admin scope (src/http/auth.ts). */
@@ -181,7 +184,12 @@ export const suppressionsRoutes: FastifyPluginAsync<SuppressionsRoutesOptions> =
   app.delete<{ Params: { address: string } }>(
     '/v1/suppressions/:address',
     {
-      schema: { ...common, summary: 'Remove an address from the list', params: addressParams, response: { 204: { type: 'null' }, ...errorResponses(400, 401, 403, 404, 503) } },
+      schema: {
+        ...common,
+        summary: 'Remove an address from the list',
+        params: addressParams,
+        response: { 204: { type: 'null' }, ...errorResponses(400, 401, 403, 404, 503) },
+      },
     },
     async (request, reply) => {
       const address = normalizeAddress(request.params.address, 'address');

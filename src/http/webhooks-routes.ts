@@ -128,7 +128,10 @@ export const webhooksRoutes: FastifyPluginAsync<WebhooksRoutesOptions> = async (
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { ...keyQuery, limit: { type: 'string', pattern: '^[0-9]{1,4}$', description: 'At most this many (default 50, up to the kept history).' } },
+          properties: {
+            ...keyQuery,
+            limit: { type: 'string', pattern: '^[0-9]{1,4}$', description: 'At most this many (default 50, up to the kept history).' },
+          },
         },
         response: { 200: { type: 'object', properties: { items: { type: 'array', items: attemptSchema } } }, ...errorResponses(400, 401, 403, 503) },
       },

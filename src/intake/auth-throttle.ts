@@ -95,12 +95,11 @@ export class AuthThrottle {
    */
   async check(a: AuthAttempt): Promise<void> {
     if (!this.deps.config.enabled) return;
-    const [ip, user] = await Promise.all([
-      this.byIp.get(clientKey(a.ip)),
-      a.user !== undefined ? this.byUser.get(userKey(a.user)) : null,
-    ]).catch((err: unknown) => {
-      throw storeError(err);
-    });
+    const [ip, user] = await Promise.all([this.byIp.get(clientKey(a.ip)), a.user !== undefined ? this.byUser.get(userKey(a.user)) : null]).catch(
+      (err: unknown) => {
+        throw storeError(err);
+      },
+    );
     const over = (res: RateLimiterRes | null, l: RateLimiterRedis): boolean => res !== null && res.consumedPoints > l.points;
     const scope = over(ip, this.byIp) ? 'ip' : over(user, this.byUser) ? 'user' : null;
     if (!scope) return;
@@ -130,10 +129,7 @@ export class AuthThrottle {
           throw storeError(err);
         },
       );
-    const [ip, user] = await Promise.all([
-      consume(this.byIp, clientKey(a.ip)),
-      a.user !== undefined ? consume(this.byUser, userKey(a.user)) : null,
-    ]);
+    const [ip, user] = await Promise.all([consume(this.byIp, clientKey(a.ip)), a.user !== undefined ? consume(this.byUser, userKey(a.user)) : null]);
     const failures = { failuresIp: ip.res.consumedPoints, failuresUser: user?.res.consumedPoints };
     this.log.warn({ ...this.fields(a), reason: a.reason, ...failures }, 'auth: failed');
     const scope = ip.over ? 'ip' : user?.over ? 'user' : null;

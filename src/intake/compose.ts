@@ -54,7 +54,11 @@ export async function composeMessage(msg: StructuredMessage): Promise<{ raw: Buf
   for (const [name, value] of Object.entries(msg.headers ?? {})) {
     const field = `headers.${name}`;
     if (!ALLOWED_HEADERS.test(name)) {
-      throw new KurirError('VALIDATION', `${field}: header not allowed (X-*, List-Unsubscribe, List-Id, In-Reply-To, References, Auto-Submitted, Feedback-ID)`, { field });
+      throw new KurirError(
+        'VALIDATION',
+        `${field}: header not allowed (X-*, List-Unsubscribe, List-Id, In-Reply-To, References, Auto-Submitted, Feedback-ID)`,
+        { field },
+      );
     }
     assertNoControls(name, field);
     assertNoControls(value, field);

@@ -21,7 +21,11 @@ export const ERRORS = {
   RELAY_DENIED: { http: 403, smtp: { code: 554, enhanced: '5.7.1' }, message: 'Relay access denied' },
   FORBIDDEN: { http: 403, smtp: { code: 550, enhanced: '5.7.1' }, message: 'Not allowed for this credential' },
   NOT_FOUND: { http: 404, smtp: { code: 550, enhanced: '5.1.0' }, message: 'Not found' },
-  CONFIRM_TOO_LATE: { http: 410, smtp: { code: 554, enhanced: '5.5.0' }, message: 'The message can no longer be confirmed (its lifetime and the margin have passed)' },
+  CONFIRM_TOO_LATE: {
+    http: 410,
+    smtp: { code: 554, enhanced: '5.5.0' },
+    message: 'The message can no longer be confirmed (its lifetime and the margin have passed)',
+  },
   MESSAGE_FINAL: { http: 409, smtp: { code: 554, enhanced: '5.5.0' }, message: 'The message is already final (delivered, bounced or expired)' },
   IDEMPOTENCY_CONFLICT: { http: 409, smtp: { code: 554, enhanced: '5.5.0' }, message: 'Idempotency-Key reused with a different request' },
   TOO_LARGE: { http: 413, smtp: { code: 552, enhanced: '5.3.4' }, message: 'Message too large' },

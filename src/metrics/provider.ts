@@ -111,10 +111,7 @@ function compileRules(rules: readonly ProviderRule[]): CompiledRule[] {
  * Create a provider map. Custom rules are checked first (first match wins), so
  * they can override or extend the defaults; anything unmatched is "other".
  */
-export function createProviderMap(
-  rules: readonly ProviderRule[] = [],
-  opts: ProviderMapOptions = {},
-): ProviderMap {
+export function createProviderMap(rules: readonly ProviderRule[] = [], opts: ProviderMapOptions = {}): ProviderMap {
   const all = opts.includeDefaults === false ? [...rules] : [...rules, ...DEFAULT_PROVIDER_RULES];
   const compiled = compileRules(all);
   const names = [...new Set([...compiled.map((r) => r.provider), OTHER_PROVIDER])];

@@ -118,9 +118,13 @@ export class Confirmations {
       if (earlier) return { id, confirmedAt: Number(earlier), duplicate: true };
       const lastAccepted = record.expiresAt + config.placement.confirm.marginSeconds * 1000;
       if (now > lastAccepted) {
-        throw new KurirError('CONFIRM_TOO_LATE', `message ${id} can no longer be confirmed: its lifetime ended at ${new Date(record.expiresAt).toISOString()} (+${config.placement.confirm.marginSeconds} s)`, {
-          field: via === 'id' ? 'id' : 'token',
-        });
+        throw new KurirError(
+          'CONFIRM_TOO_LATE',
+          `message ${id} can no longer be confirmed: its lifetime ended at ${new Date(record.expiresAt).toISOString()} (+${config.placement.confirm.marginSeconds} s)`,
+          {
+            field: via === 'id' ? 'id' : 'token',
+          },
+        );
       }
       // Kept as long as the message itself, so a repeat is recognised for as long as it can be asked about.
       const ttl = Math.ceil((record.expiresAt - now) / 1000) + config.retention.days * 86400;
@@ -133,9 +137,11 @@ export class Confirmations {
       metrics.confirmations.inc({ provider, domain: record.fromDomain });
       const secondsAfterDelivery = delivered ? Math.max(0, (now - delivered.at) / 1000) : undefined;
       if (secondsAfterDelivery !== undefined) metrics.timeToConfirm.observe({ provider }, secondsAfterDelivery);
-      await messages.update(id, [], [
-        { type: 'confirmed', at: now, recipients: [recipient], provider, via, ...(secondsAfterDelivery !== undefined ? { secondsAfterDelivery } : {}) },
-      ]);
+      await messages.update(
+        id,
+        [],
+        [{ type: 'confirmed', at: now, recipients: [recipient], provider, via, ...(secondsAfterDelivery !== undefined ? { secondsAfterDelivery } : {}) }],
+      );
       return { id, confirmedAt: now, duplicate: false };
     } catch (err) {
       throw toKurirError(err);

@@ -39,7 +39,19 @@ export interface SearchOptions {
 }
 
 const SKIP_SPECIAL_USE = new Set(['\\Sent', '\\Drafts', '\\Trash']);
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'CONNECT_TIMEOUT', 'GREETING_TIMEOUT', 'UPGRADE_TIMEOUT', 'NoConnection']);
+const CONNECT_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'CONNECT_TIMEOUT',
+  'GREETING_TIMEOUT',
+  'UPGRADE_TIMEOUT',
+  'NoConnection',
+]);
 
 function classify(err: unknown): SeedErrorReason {
   const e = err as { authenticationFailed?: boolean; code?: string; serverResponseCode?: string; responseText?: string };
@@ -50,7 +62,11 @@ function classify(err: unknown): SeedErrorReason {
 }
 
 /** INBOX first, then the spam folder(s), then every other selectable folder that is not sent mail, drafts or trash. */
-export function orderMailboxes(list: ListResponse[], junkNames: readonly string[], skipNames: readonly string[]): Array<{ path: string; folder: FoundProbe['folder'] }> {
+export function orderMailboxes(
+  list: ListResponse[],
+  junkNames: readonly string[],
+  skipNames: readonly string[],
+): Array<{ path: string; folder: FoundProbe['folder'] }> {
   const junkLower = new Set(junkNames.map((n) => n.toLowerCase()));
   const skipLower = new Set(skipNames.map((n) => n.toLowerCase()));
   const selectable = list.filter((m) => !m.flags.has('\\Noselect') && !m.flags.has('\\NonExistent'));
@@ -100,7 +116,8 @@ export async function searchSeed(opts: SearchOptions): Promise<SearchOutcome> {
     if (client.capabilities.has('QUOTA')) {
       const quota = await client.getQuota('INBOX').catch(() => false as const);
       const s = quota ? quota.storage : undefined;
-      if (s?.limit && s.usage !== undefined && s.usage >= s.limit) return { ok: false, reason: 'mailbox-full', error: `storage quota used: ${s.usage} of ${s.limit}` };
+      if (s?.limit && s.usage !== undefined && s.usage >= s.limit)
+        return { ok: false, reason: 'mailbox-full', error: `storage quota used: ${s.usage} of ${s.limit}` };
     }
     const gmail = client.capabilities.has('X-GM-EXT-1');
     const wanted = new Set(opts.tokens);
@@ -110,7 +127,11 @@ export async function searchSeed(opts: SearchOptions): Promise<SearchOutcome> {
       // One search per folder: every probe (tokens all start with "kp"), then sorted out by token.
       const uids = await client.search({ header: { [PROBE_HEADER]: 'kp' } }, { uid: true });
       if (!uids || !uids.length) continue;
-      const messages = await client.fetchAll(uids, { uid: true, internalDate: true, labels: gmail, headers: [PROBE_HEADER, 'authentication-results'] }, { uid: true });
+      const messages = await client.fetchAll(
+        uids,
+        { uid: true, internalDate: true, labels: gmail, headers: [PROBE_HEADER, 'authentication-results'] },
+        { uid: true },
+      );
       const remove: number[] = [];
       const mine: Array<{ uid: number; probe: FoundProbe }> = [];
       for (const msg of messages) {

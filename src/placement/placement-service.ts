@@ -49,7 +49,9 @@ export function validatePlacement(config: Config, providerNames: readonly string
   if (from && !domains.includes(domainOf(from))) throw new Error(`placement.from: ${domainOf(from)} is not a configured sender domain (domains[].name)`);
   p.seeds.forEach((s, i) => {
     if (!providerNames.includes(s.provider)) {
-      throw new Error(`placement.seeds[${i}].provider: unknown provider "${s.provider}" (known: ${providerNames.join(', ')}; add rules under shaping.providers)`);
+      throw new Error(
+        `placement.seeds[${i}].provider: unknown provider "${s.provider}" (known: ${providerNames.join(', ')}; add rules under shaping.providers)`,
+      );
     }
   });
   return { from: from ?? '', template: loadProbeTemplate(p.template) };
@@ -122,7 +124,15 @@ export class PlacementService {
       overrideSuppression: true,
     });
     const now = clock.now();
-    const probe: ProbeRecord = { token, seed: seed.name, provider: seed.provider, messageId: accepted.id, submittedAt: now, deadline: now + config.placement.deadlineSeconds * 1000, trigger };
+    const probe: ProbeRecord = {
+      token,
+      seed: seed.name,
+      provider: seed.provider,
+      messageId: accepted.id,
+      submittedAt: now,
+      deadline: now + config.placement.deadlineSeconds * 1000,
+      trigger,
+    };
     await store.addProbe(probe);
     logger.info({ component: 'placement', seed: seed.name, id: accepted.id, trigger }, 'placement probe sent');
     return probe;
@@ -168,9 +178,13 @@ export class PlacementService {
       metrics.placementSeedUp.set({ seed: seed.name, provider: seed.provider }, 0);
       metrics.placementSeedErrors.inc({ provider: seed.provider, reason: outcome.reason });
       const state = await store.setSeedState(seed.name, { state: 'unreachable', reason: outcome.reason, error: outcome.error, at: now });
-      logger.warn({ component: 'placement', seed: seed.name, reason: outcome.reason, error: outcome.error, since: new Date(state.since).toISOString() }, 'placement: seed mailbox unreachable');
+      logger.warn(
+        { component: 'placement', seed: seed.name, reason: outcome.reason, error: outcome.error, since: new Date(state.since).toISOString() },
+        'placement: seed mailbox unreachable',
+      );
       // Never "missing": the probe may well be there; what failed is our view of the mailbox.
-      for (const p of pending.filter((x) => x.deadline <= now)) await this.record(p, { result: 'seed-unreachable', error: `${outcome.reason}: ${outcome.error}` }, now);
+      for (const p of pending.filter((x) => x.deadline <= now))
+        await this.record(p, { result: 'seed-unreachable', error: `${outcome.reason}: ${outcome.error}` }, now);
       return;
     }
     metrics.placementSeedUp.set({ seed: seed.name, provider: seed.provider }, 1);
@@ -187,7 +201,11 @@ export class PlacementService {
     }
   }
 
-  private async record(p: ProbeRecord, r: Pick<PlacementResult, 'result' | 'mailbox' | 'arrivalSeconds' | 'auth' | 'labels' | 'error'>, now: number): Promise<void> {
+  private async record(
+    p: ProbeRecord,
+    r: Pick<PlacementResult, 'result' | 'mailbox' | 'arrivalSeconds' | 'auth' | 'labels' | 'error'>,
+    now: number,
+  ): Promise<void> {
     const { store, metrics, messages, logger } = this.deps;
     const result: PlacementResult = { token: p.token, seed: p.seed, provider: p.provider, messageId: p.messageId, submittedAt: p.submittedAt, at: now, ...r };
     if (!(await store.finish(result))) return;
@@ -195,21 +213,28 @@ export class PlacementService {
     if (r.arrivalSeconds !== undefined) metrics.placementArrival.observe({ provider: p.provider }, r.arrivalSeconds);
     const seed = this.deps.config.placement.seeds.find((s) => s.name === p.seed);
     await messages
-      .update(p.messageId, [], [
-        {
-          type: 'placement',
-          at: now,
-          recipients: seed ? [seed.address.toLowerCase()] : [],
-          seed: p.seed,
-          provider: p.provider,
-          result: r.result,
-          ...(r.mailbox ? { mailbox: r.mailbox } : {}),
-          ...(r.arrivalSeconds !== undefined ? { arrivalSeconds: Math.round(r.arrivalSeconds * 1000) / 1000 } : {}),
-          ...(r.auth ? { authResults: r.auth } : {}),
-          ...(r.error ? { error: r.error } : {}),
-        },
-      ])
+      .update(
+        p.messageId,
+        [],
+        [
+          {
+            type: 'placement',
+            at: now,
+            recipients: seed ? [seed.address.toLowerCase()] : [],
+            seed: p.seed,
+            provider: p.provider,
+            result: r.result,
+            ...(r.mailbox ? { mailbox: r.mailbox } : {}),
+            ...(r.arrivalSeconds !== undefined ? { arrivalSeconds: Math.round(r.arrivalSeconds * 1000) / 1000 } : {}),
+            ...(r.auth ? { authResults: r.auth } : {}),
+            ...(r.error ? { error: r.error } : {}),
+          },
+        ],
+      )
       .catch((err: unknown) => logger.warn({ err, id: p.messageId }, 'placement: timeline event not written'));
-    logger.info({ component: 'placement', seed: p.seed, provider: p.provider, id: p.messageId, result: r.result, mailbox: r.mailbox, arrivalSeconds: r.arrivalSeconds }, 'placement result');
+    logger.info(
+      { component: 'placement', seed: p.seed, provider: p.provider, id: p.messageId, result: r.result, mailbox: r.mailbox, arrivalSeconds: r.arrivalSeconds },
+      'placement result',
+    );
   }
 }

@@ -50,7 +50,15 @@ export function summarise(
     provider,
     seeds: seeds.map((s) =>
       s.state
-        ? { name: s.name, address: s.address, state: s.state.state, reason: s.state.reason, error: s.state.error, since: iso(s.state.since), checkedAt: iso(s.state.checkedAt) }
+        ? {
+            name: s.name,
+            address: s.address,
+            state: s.state.state,
+            reason: s.state.reason,
+            error: s.state.error,
+            since: iso(s.state.since),
+            checkedAt: iso(s.state.checkedAt),
+          }
         : { name: s.name, address: s.address, state: 'unknown' as const },
     ),
     inboxRate1h: inboxRate(results, now - 3_600_000),

@@ -55,7 +55,9 @@ export async function buildProbe(template: ProbeTemplate, opts: { from: string; 
   if (!template.text.includes('{{token}}')) text = `${text.replace(/\s*$/, '')}\n\n${opts.token}\n`;
   let html = template.html ? fill(template.html, opts.token, code) : undefined;
   if (html && !template.html!.includes('{{token}}')) {
-    html = html.includes('</body>') ? html.replace('</body>', `<p style="color:#999;font-size:11px">${opts.token}</p></body>`) : `${html}\n<p>${opts.token}</p>`;
+    html = html.includes('</body>')
+      ? html.replace('</body>', `<p style="color:#999;font-size:11px">${opts.token}</p></body>`)
+      : `${html}\n<p>${opts.token}</p>`;
   }
   const { raw } = await composeMessage({
     from: opts.from,

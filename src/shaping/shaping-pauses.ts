@@ -54,9 +54,13 @@ export async function pauseDomain(ctx: ShaperContext, domain: string, opts: { by
 export async function resumeDomain(ctx: ShaperContext, domain: string, by: string): Promise<{ wasPaused: boolean; held: string[] }> {
   const d = domain.toLowerCase();
   const k = ctx.deps.keys;
-  const res = ((await ctx.redis.multi().hget(k.shapingPausedDomains(), d).smembers(k.shapingDomainHeld(d)).del(k.shapingDomainHeld(d)).hdel(k.shapingPausedDomains(), d).exec()) ?? []) as Array<
-    [Error | null, unknown]
-  >;
+  const res = ((await ctx.redis
+    .multi()
+    .hget(k.shapingPausedDomains(), d)
+    .smembers(k.shapingDomainHeld(d))
+    .del(k.shapingDomainHeld(d))
+    .hdel(k.shapingPausedDomains(), d)
+    .exec()) ?? []) as Array<[Error | null, unknown]>;
   const value = res[0]?.[1] as string | null;
   const held = (res[1]?.[1] as string[] | undefined) ?? [];
   const pause = value ? parsePause(value) : null;

@@ -118,7 +118,13 @@ export async function acquireSlot(ctx: ShaperContext, provider: string, priority
  */
 export async function checkDomainPause(ctx: ShaperContext, domain: string, jobId = ''): Promise<Extract<ShapingDecision, { ok: false }> | null> {
   const d = domain.toLowerCase();
-  const [status, waitMs] = await ctx.redis.kurirShapeDomain(ctx.deps.keys.shapingPausedDomains(), ctx.deps.keys.shapingDomainHeld(d), jobId, d, ctx.deps.clock.now());
+  const [status, waitMs] = await ctx.redis.kurirShapeDomain(
+    ctx.deps.keys.shapingPausedDomains(),
+    ctx.deps.keys.shapingDomainHeld(d),
+    jobId,
+    d,
+    ctx.deps.clock.now(),
+  );
   if (status !== 6) return null;
   ctx.deps.metrics.shapingRefusals.inc({ limit: 'domain-paused' });
   return { ok: false, provider: '', reason: 'domain-paused', waitMs: waitMs < 0 ? null : waitMs, held: jobId !== '', booked: false };
@@ -157,7 +163,10 @@ export async function releaseSlot(ctx: ShaperContext, lease: ShapingLease, outco
   if (event === 'paused') {
     ctx.deps.metrics.shapingPauses.inc({ provider });
     ctx.deps.metrics.shapingPaused.set({ provider }, 1);
-    ctx.deps.logger.warn({ provider, rate: effective, pausedUntil: new Date(Number(pausedUntil)).toISOString(), signal: reply }, 'shaping: provider says too fast, rate halved and paused');
+    ctx.deps.logger.warn(
+      { provider, rate: effective, pausedUntil: new Date(Number(pausedUntil)).toISOString(), signal: reply },
+      'shaping: provider says too fast, rate halved and paused',
+    );
   } else if (event === 'recovered') {
     ctx.deps.logger.info({ provider, rate: effective }, 'shaping: provider rate recovering');
   }

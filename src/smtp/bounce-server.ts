@@ -54,7 +54,8 @@ export function checkRecipient(address: string, config: Pick<Config, 'bounce' | 
   const at = addr.lastIndexOf('@');
   const domain = at > 0 ? addr.slice(at + 1) : '';
   const bounceDomain = config.bounce.domain.toLowerCase();
-  if (domain !== bounceDomain) return { ok: false, reason: 'relay-denied', code: 550, reply: '5.7.1 Relaying denied: this server only accepts mail for its own bounce addresses' };
+  if (domain !== bounceDomain)
+    return { ok: false, reason: 'relay-denied', code: 550, reply: '5.7.1 Relaying denied: this server only accepts mail for its own bounce addresses' };
   const local = addr.slice(0, at);
   if (local === config.feedback.fblAddress.toLowerCase()) return { ok: true, kind: 'fbl' };
   const id = parseVerp(addr, bounceDomain, verpSecret);
@@ -134,15 +135,13 @@ export function createBounceServer(deps: BounceServerDeps): BounceServer {
                 .flatMap((v) => (v.ok && v.kind === 'verp' ? [v.messageId] : [])),
             ),
           ];
-          deps.ingest
-            .ingest({ raw: data.raw(), verpIds, sessionId: session.id, remoteAddress: session.remoteAddress })
-            .then(
-              (outcome) => answer(null, outcome.result === 'applied' ? '2.0.0 Report applied' : `2.0.0 Report received, not used (${outcome.reason})`),
-              (err: unknown) => {
-                log.warn({ sid: session.id, err: (err as Error)?.message ?? String(err) }, 'bounce-mx: report could not be stored');
-                answer(reply(451, '4.3.0 Temporarily unable to process the report, try again later'));
-              },
-            );
+          deps.ingest.ingest({ raw: data.raw(), verpIds, sessionId: session.id, remoteAddress: session.remoteAddress }).then(
+            (outcome) => answer(null, outcome.result === 'applied' ? '2.0.0 Report applied' : `2.0.0 Report received, not used (${outcome.reason})`),
+            (err: unknown) => {
+              log.warn({ sid: session.id, err: (err as Error)?.message ?? String(err) }, 'bounce-mx: report could not be stored');
+              answer(reply(451, '4.3.0 Temporarily unable to process the report, try again later'));
+            },
+          );
         },
       });
     },
@@ -155,7 +154,12 @@ export function createBounceServer(deps: BounceServerDeps): BounceServer {
       if (closing) return Promise.reject(new Error('bounce MX is closed'));
       listening ??= new Promise<number>((resolve, reject) => {
         const onError = (err: NodeJS.ErrnoException): void =>
-          reject(new Error(`feedback.port = ${config.feedback.port}: cannot listen on ${config.feedback.host}:${config.feedback.port} (${err.code ?? err.message})`, { cause: err }));
+          reject(
+            new Error(
+              `feedback.port = ${config.feedback.port}: cannot listen on ${config.feedback.host}:${config.feedback.port} (${err.code ?? err.message})`,
+              { cause: err },
+            ),
+          );
         server.server.once('error', onError);
         server.listen(config.feedback.port, config.feedback.host, () => {
           server.server.off('error', onError);

@@ -16,7 +16,14 @@
  */
 import type { AddressInfo, Socket } from 'node:net';
 import { SMTPServer } from 'smtp-server';
-import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
+import type {
+  SMTPServerAddress,
+  SMTPServerAuthentication,
+  SMTPServerAuthenticationResponse,
+  SMTPServerDataStream,
+  SMTPServerOptions,
+  SMTPServerSession,
+} from 'smtp-server';
 import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { PRIORITIES, type Config, type Priority } from '../config/schema.js';
 import type { AuthThrottle } from '../intake/auth-throttle.js';
@@ -81,7 +88,11 @@ export function priorityOf(raw: Buffer): Priority {
 
 /** smtp-server with a gate before and a hook after every new connection. */
 class HookedSmtpServer extends SMTPServer {
-  constructor(options: SMTPServerOptions, private readonly onConnection: (conn: SMTPConnection) => void, private readonly admit: (socket: Socket) => boolean) {
+  constructor(
+    options: SMTPServerOptions,
+    private readonly onConnection: (conn: SMTPConnection) => void,
+    private readonly admit: (socket: Socket) => boolean,
+  ) {
     super(options);
   }
 
@@ -106,8 +117,7 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
   let closing: Promise<void> | null = null;
   let listening: Promise<{ port: number; tlsPort?: number }> | null = null;
 
-  const mayAuth = (secure: boolean, remote: string | undefined): boolean =>
-    secure || (config.smtp.allowInsecureAuthOnLoopback && isLoopback(remote));
+  const mayAuth = (secure: boolean, remote: string | undefined): boolean => secure || (config.smtp.allowInsecureAuthOnLoopback && isLoopback(remote));
   const encryptionRequired = (): SmtpReplyError => smtpReply(538, '5.7.11', 'Encryption required for requested authentication mechanism (use STARTTLS)');
 
   const refusalsOn = new WeakMap<SMTPServerSession, number>();
@@ -134,7 +144,8 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
     refusalsOn.set(session, count);
     if (kerr.code === 'INTERNAL') log.error({ ...fields, err: kerr.cause ?? kerr }, 'smtp: unexpected error');
     else if (kerr.code === 'UNAVAILABLE') log.warn({ ...fields, err: (kerr.cause as Error | undefined)?.message }, 'smtp: dependency unavailable');
-    else if (count === REFUSALS_LOGGED_PER_SESSION) log.warn({ ...fields, refusals: count }, 'smtp: refused (repeatedly on this connection; further refusals on it are logged at debug)');
+    else if (count === REFUSALS_LOGGED_PER_SESSION)
+      log.warn({ ...fields, refusals: count }, 'smtp: refused (repeatedly on this connection; further refusals on it are logged at debug)');
     else if (count > REFUSALS_LOGGED_PER_SESSION) log.debug(fields, 'smtp: refused');
     else if (kerr.code === 'AUTH_BLOCKED') log.warn(fields, 'smtp: refused');
     else log.info(fields, 'smtp: refused');
@@ -243,7 +254,10 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
         // refused here whatever the message's priority (450 4.2.1, temporary); DATA counts exactly.
         await intake.checkRecipientLimits([rcpt]);
       };
-      check().then(() => callback(), (err: unknown) => callback(refuse(session, 'RCPT', err)));
+      check().then(
+        () => callback(),
+        (err: unknown) => callback(refuse(session, 'RCPT', err)),
+      );
     },
 
     onData(stream: SMTPServerDataStream, session, callback) {
@@ -267,7 +281,10 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
             log.debug({ sid: session.id, id: accepted.id, bytes: raw.length, recipients: envelope.rcptTo.length }, 'smtp: message accepted');
             return accepted.id;
           };
-          submit().then((id) => answer(null, `2.0.0 Ok: queued as ${id}`), (err: unknown) => answer(refuse(session, 'DATA', err)));
+          submit().then(
+            (id) => answer(null, `2.0.0 Ok: queued as ${id}`),
+            (err: unknown) => answer(refuse(session, 'DATA', err)),
+          );
         },
       });
     },

@@ -120,11 +120,6 @@ export class LiveIndex {
 
   /** Releases the lock if this token still holds it. */
   async unlock(token: string): Promise<void> {
-    await this.redis.eval(
-      "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-      1,
-      this.keys.reconcileLock(),
-      token,
-    );
+    await this.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, this.keys.reconcileLock(), token);
   }
 }

@@ -32,7 +32,22 @@ export async function startManagedRedis(dir: string, port: number, appendfsync: 
   mkdirSync(abs, { recursive: true });
   const child = spawn(
     'redis-server',
-    ['--bind', '127.0.0.1', '--port', String(port), '--dir', abs, '--appendonly', 'yes', '--appendfsync', appendfsync, '--maxmemory-policy', 'noeviction', '--save', ''],
+    [
+      '--bind',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--dir',
+      abs,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      appendfsync,
+      '--maxmemory-policy',
+      'noeviction',
+      '--save',
+      '',
+    ],
     { stdio: 'ignore' },
   );
   const url = `redis://127.0.0.1:${port}`;

@@ -1,14 +1,7 @@
 import type { Redis } from 'ioredis';
 import { normalizeHeaderMessageId } from '../lib/message-id.js';
 import type { Keys } from './keys.js';
-import {
-  FINAL_RECIPIENT_STATUSES,
-  type MessageRecord,
-  type MessageStatus,
-  type MessageView,
-  type RecipientState,
-  type TimelineEvent,
-} from './types.js';
+import { FINAL_RECIPIENT_STATUSES, type MessageRecord, type MessageStatus, type MessageView, type RecipientState, type TimelineEvent } from './types.js';
 
 // Creates every key of a message at once, or nothing when the id is already taken (idempotent retries
 // that reuse an id must not overwrite or duplicate). KEYS: msg body rcpt events mid-index live;

@@ -129,7 +129,13 @@ export class PlacementStore {
     const key = this.keys.placementSeedState(seed);
     const prev = await this.redis.hgetall(key);
     const since = prev.state === next.state && prev.since ? Number(prev.since) : next.at;
-    const state: SeedState = { state: next.state, since, checkedAt: next.at, ...(next.reason ? { reason: next.reason } : {}), ...(next.error ? { error: next.error } : {}) };
+    const state: SeedState = {
+      state: next.state,
+      since,
+      checkedAt: next.at,
+      ...(next.reason ? { reason: next.reason } : {}),
+      ...(next.error ? { error: next.error } : {}),
+    };
     await this.redis
       .multi()
       .del(key)
@@ -141,6 +147,12 @@ export class PlacementStore {
   async seedState(seed: string): Promise<SeedState | null> {
     const h = await this.redis.hgetall(this.keys.placementSeedState(seed));
     if (!h.state) return null;
-    return { state: h.state as SeedState['state'], since: Number(h.since), checkedAt: Number(h.checkedAt), ...(h.reason ? { reason: h.reason } : {}), ...(h.error ? { error: h.error } : {}) };
+    return {
+      state: h.state as SeedState['state'],
+      since: Number(h.since),
+      checkedAt: Number(h.checkedAt),
+      ...(h.reason ? { reason: h.reason } : {}),
+      ...(h.error ? { error: h.error } : {}),
+    };
   }
 }

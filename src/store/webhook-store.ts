@@ -59,7 +59,11 @@ export class WebhookStore {
   async recordAttempt(owner: string, attempt: WebhookAttempt): Promise<number> {
     const log = this.keys.webhookDeliveries(owner);
     const state = this.keys.webhookState(owner);
-    const tx = this.redis.multi().lpush(log, JSON.stringify(attempt)).ltrim(log, 0, this.historySize - 1).expire(log, LOG_TTL_SECONDS);
+    const tx = this.redis
+      .multi()
+      .lpush(log, JSON.stringify(attempt))
+      .ltrim(log, 0, this.historySize - 1)
+      .expire(log, LOG_TTL_SECONDS);
     if (attempt.result === 'sent') tx.hset(state, 'failures', 0);
     else tx.hincrby(state, 'failures', 1);
     const res = await tx.exec();

@@ -65,8 +65,19 @@ declare module 'dns2' {
       toBuffer(): Buffer;
       static parse(buffer: Buffer): Packet;
       static TYPE: { [name: string]: number } & {
-        A: number; NS: number; CNAME: number; SOA: number; PTR: number; MX: number; TXT: number;
-        AAAA: number; SRV: number; EDNS: number; SPF: number; ANY: number; CAA: number;
+        A: number;
+        NS: number;
+        CNAME: number;
+        SOA: number;
+        PTR: number;
+        MX: number;
+        TXT: number;
+        AAAA: number;
+        SRV: number;
+        EDNS: number;
+        SPF: number;
+        ANY: number;
+        CAA: number;
       };
       static CLASS: Record<'IN' | 'CS' | 'CH' | 'HS' | 'ANY', number>;
     }

@@ -76,7 +76,8 @@ export async function postWebhook(
     return ok ? { ok, statusCode: res.status } : { ok, statusCode: res.status, error: `HTTP ${res.status}` };
   } catch (err) {
     const e = err as Error & { cause?: { code?: string; message?: string } };
-    const error = e.name === 'TimeoutError' || e.name === 'AbortError' ? `timeout after ${opts.timeoutMs} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
+    const error =
+      e.name === 'TimeoutError' || e.name === 'AbortError' ? `timeout after ${opts.timeoutMs} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
     return { ok: false, error: String(error).slice(0, 300) };
   }
 }
@@ -99,7 +100,11 @@ export async function processWebhookJob(deps: WebhookWorkerDeps, targets: Map<st
   const body = JSON.stringify(buildPayload(record, event, eventIndex));
   const started = performance.now();
   const now = clock.now();
-  const result = await postWebhook(target, eventId, body, { unixSeconds: Math.floor(now / 1000), timeoutMs: config.webhooks.timeoutSeconds * 1000, fetch: deps.fetch });
+  const result = await postWebhook(target, eventId, body, {
+    unixSeconds: Math.floor(now / 1000),
+    timeoutMs: config.webhooks.timeoutSeconds * 1000,
+    fetch: deps.fetch,
+  });
   const attempt = job.attemptsMade + 1;
   const failures = await store.recordAttempt(owner, {
     eventId,

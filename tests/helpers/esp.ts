@@ -76,13 +76,18 @@ export function snsStringToSign(m: SnsFields): string {
     m.Type === 'Notification'
       ? ['Message', 'MessageId', 'Subject', 'Timestamp', 'TopicArn', 'Type']
       : ['Message', 'MessageId', 'SubscribeURL', 'Timestamp', 'Token', 'TopicArn', 'Type'];
-  return names.filter((n) => m[n] !== undefined).map((n) => `${n}\n${m[n]}\n`).join('');
+  return names
+    .filter((n) => m[n] !== undefined)
+    .map((n) => `${n}\n${m[n]}\n`)
+    .join('');
 }
 
 /** Signs an SNS envelope (fields without Signature) the way SNS does. */
 export function signSns(fields: SnsFields, key: string, version: '1' | '2' = '2'): SnsFields {
   const m = { ...fields, SignatureVersion: version };
-  const signature = createSign(version === '1' ? 'RSA-SHA1' : 'RSA-SHA256').update(snsStringToSign(m), 'utf8').sign(key, 'base64');
+  const signature = createSign(version === '1' ? 'RSA-SHA1' : 'RSA-SHA256')
+    .update(snsStringToSign(m), 'utf8')
+    .sign(key, 'base64');
   return { ...m, Signature: signature };
 }
 
@@ -106,7 +111,10 @@ export function snsNotification(
 }
 
 /** A signed SubscriptionConfirmation whose SubscribeURL points at the SNS stand-in. */
-export function snsSubscriptionConfirmation(sns: Pick<SnsServer, 'certUrl' | 'key' | 'base'>, opts: { topic?: string; subscribeBase?: string } = {}): SnsFields {
+export function snsSubscriptionConfirmation(
+  sns: Pick<SnsServer, 'certUrl' | 'key' | 'base'>,
+  opts: { topic?: string; subscribeBase?: string } = {},
+): SnsFields {
   const topic = opts.topic ?? TEST_TOPIC;
   const token = 'tok'.padEnd(64, '0');
   return signSns(
@@ -162,7 +170,12 @@ export function sesBounce(
       bounceType: bounce.type,
       bounceSubType: bounce.subType,
       bouncedRecipients: [
-        { emailAddress: bounce.recipient, action: 'failed', ...(bounce.status ? { status: bounce.status } : {}), ...(bounce.diagnosticCode ? { diagnosticCode: bounce.diagnosticCode } : {}) },
+        {
+          emailAddress: bounce.recipient,
+          action: 'failed',
+          ...(bounce.status ? { status: bounce.status } : {}),
+          ...(bounce.diagnosticCode ? { diagnosticCode: bounce.diagnosticCode } : {}),
+        },
       ],
       timestamp: new Date().toISOString(),
       feedbackId: '0100018f-feedback-0000',
@@ -192,15 +205,29 @@ export function sesComplaint(mail: SesMail, recipient: string, feedbackType = 'a
 export const MAILGUN_KEY = 'key-test-mailgun-signing-0001';
 
 /** A Mailgun webhook body signed with `signingKey` (timestamp in seconds, a fresh random token unless given). */
-export function mailgunWebhook(eventData: Record<string, unknown>, opts: { signingKey?: string; timestamp?: number; token?: string } = {}): Record<string, unknown> {
+export function mailgunWebhook(
+  eventData: Record<string, unknown>,
+  opts: { signingKey?: string; timestamp?: number; token?: string } = {},
+): Record<string, unknown> {
   const timestamp = String(opts.timestamp ?? Math.floor(Date.now() / 1000));
   const token = opts.token ?? randomUUID().replace(/-/g, '').concat(randomUUID().replace(/-/g, '')).slice(0, 50);
-  const signature = createHmac('sha256', opts.signingKey ?? MAILGUN_KEY).update(timestamp + token).digest('hex');
+  const signature = createHmac('sha256', opts.signingKey ?? MAILGUN_KEY)
+    .update(timestamp + token)
+    .digest('hex');
   return { signature: { timestamp, token, signature }, 'event-data': eventData };
 }
 
 /** Mailgun's `failed` event-data. */
-export function mailgunFailed(m: { recipient: string; sender: string; messageId?: string; severity: 'permanent' | 'temporary'; reason?: string; code?: number; message?: string; description?: string }): Record<string, unknown> {
+export function mailgunFailed(m: {
+  recipient: string;
+  sender: string;
+  messageId?: string;
+  severity: 'permanent' | 'temporary';
+  reason?: string;
+  code?: number;
+  message?: string;
+  description?: string;
+}): Record<string, unknown> {
   return {
     id: randomUUID(),
     timestamp: Date.now() / 1000,
@@ -210,7 +237,10 @@ export function mailgunFailed(m: { recipient: string; sender: string; messageId?
     recipient: m.recipient,
     'recipient-domain': m.recipient.split('@')[1],
     envelope: { sender: m.sender, transport: 'smtp', targets: m.recipient },
-    message: { headers: { to: m.recipient, 'message-id': m.messageId ?? 'unknown@example.test', from: 'noreply@example.test', subject: 'Your booking' }, size: 1234 },
+    message: {
+      headers: { to: m.recipient, 'message-id': m.messageId ?? 'unknown@example.test', from: 'noreply@example.test', subject: 'Your booking' },
+      size: 1234,
+    },
     'delivery-status': {
       code: m.code ?? 550,
       message: m.message ?? '5.1.1 The email account that you tried to reach does not exist',

@@ -40,7 +40,10 @@ export async function startPolicyServer(): Promise<PolicyServer> {
       SNICallback: (name, cb) => {
         const lower = name.toLowerCase();
         const cert = selfSigned.has(lower) ? selfSignedCert(lower) : caSignedCert(lower);
-        cert.then((c) => cb(null, createSecureContext(c)), (err: Error) => cb(err));
+        cert.then(
+          (c) => cb(null, createSecureContext(c)),
+          (err: Error) => cb(err),
+        );
       },
     },
     (req, res) => {

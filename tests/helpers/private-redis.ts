@@ -57,7 +57,23 @@ export async function startPrivateRedis(opts: { appendfsync?: 'always' | 'everys
   const dir = mkdtempSync(join(tmpdir(), 'kurir-redis-'));
   const url = `redis://127.0.0.1:${port}`;
   let proc: ChildProcess | null = null;
-  const args = ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', opts.appendfsync ?? 'everysec', '--maxmemory-policy', 'noeviction', ...(opts.extraArgs ?? [])];
+  const args = [
+    '--bind',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    opts.appendfsync ?? 'everysec',
+    '--maxmemory-policy',
+    'noeviction',
+    ...(opts.extraArgs ?? []),
+  ];
   const r: PrivateRedis = {
     port,
     url,

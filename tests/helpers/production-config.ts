@@ -19,7 +19,9 @@ export interface ProductionFiles {
 }
 
 /** Overrides of config/default.yaml that make it production-ready; `files` default to paths that need not exist. */
-export function productionReadyOverrides(files: ProductionFiles = { tlsKey: '/etc/kurir/tls/key.pem', tlsCert: '/etc/kurir/tls/cert.pem', dkimKey: '/etc/kurir/dkim/k2025.pem' }): Record<string, any> {
+export function productionReadyOverrides(
+  files: ProductionFiles = { tlsKey: '/etc/kurir/tls/key.pem', tlsCert: '/etc/kurir/tls/cert.pem', dkimKey: '/etc/kurir/dkim/k2025.pem' },
+): Record<string, any> {
   return {
     hostname: PROD_HOSTNAME,
     redis: { manage: 'never' },
@@ -48,6 +50,7 @@ export async function writeProductionFiles(dir: string): Promise<ProductionFiles
 /** Deep merge of plain objects; arrays and scalars of `b` replace those of `a`. */
 export function mergeConfig(a: Record<string, any>, b: Record<string, any>): Record<string, any> {
   const out = { ...a };
-  for (const [k, v] of Object.entries(b)) out[k] = v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object' ? mergeConfig(out[k], v) : v;
+  for (const [k, v] of Object.entries(b))
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object' ? mergeConfig(out[k], v) : v;
   return out;
 }

@@ -162,9 +162,16 @@ export async function startPrometheus(opts: StartPrometheusOptions): Promise<Pro
       });
       const body: any = await res.json();
       const data = body.data ?? {};
-      const samples: PromSample[] =
-        data.resultType === 'scalar' || data.resultType === 'string' ? [{ metric: {}, value: data.result }] : (data.result ?? []);
-      return { httpStatus: res.status, status: body.status, resultType: data.resultType, samples, error: body.error, errorType: body.errorType, warnings: body.warnings };
+      const samples: PromSample[] = data.resultType === 'scalar' || data.resultType === 'string' ? [{ metric: {}, value: data.result }] : (data.result ?? []);
+      return {
+        httpStatus: res.status,
+        status: body.status,
+        resultType: data.resultType,
+        samples,
+        error: body.error,
+        errorType: body.errorType,
+        warnings: body.warnings,
+      };
     },
     async api(path) {
       const res = await fetch(`${url}${path}`);
@@ -238,7 +245,9 @@ export function dashboardExpressions(vars: Record<string, string> = {}): { expre
   const expressions: Expression[] = [];
   const variables: Array<{ where: string; query: string }> = [];
   const dir = join(DASHBOARDS, 'grafana');
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()) {
     const board = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
       panels: Panel[];
       templating?: { list?: Array<{ name: string; query?: string | { query?: string } }> };
@@ -246,7 +255,8 @@ export function dashboardExpressions(vars: Record<string, string> = {}): { expre
     const walk = (panels: Panel[]): void => {
       for (const p of panels) {
         for (const t of p.targets ?? []) {
-          if (t.expr) expressions.push({ where: `${file}: ${p.title} [${t.refId ?? '?'}]`, kind: 'dashboard', raw: t.expr, expr: grafanaToPromql(t.expr, vars) });
+          if (t.expr)
+            expressions.push({ where: `${file}: ${p.title} [${t.refId ?? '?'}]`, kind: 'dashboard', raw: t.expr, expr: grafanaToPromql(t.expr, vars) });
         }
         walk(p.panels ?? []);
       }

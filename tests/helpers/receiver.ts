@@ -118,8 +118,7 @@ export interface Receiver {
 
 const smtpError = (reply: Reply): Error => Object.assign(new Error(reply.message), { responseCode: reply.code });
 
-const describe = (m: ReceivedMessage): string =>
-  `<${m.mailFrom}> -> [${m.rcptTo.join(', ')}] ${m.raw.length}B secure=${m.secure}`;
+const describe = (m: ReceivedMessage): string => `<${m.mailFrom}> -> [${m.rcptTo.join(', ')}] ${m.raw.length}B secure=${m.secure}`;
 
 /**
  * Start a scriptable SMTP receiver.

@@ -98,14 +98,29 @@ export const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   // truncation anywhere
   fc.double({ min: 0, max: 1, noNaN: true }).map((f) => (b: Buffer) => b.subarray(0, Math.floor(b.length * f))),
   // random byte flips
-  fc.array(fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 40 }).map((flips) => (b: Buffer) => {
-    const c = Buffer.from(b);
-    for (const [pos, byte] of flips) if (c.length) c[Math.min(c.length - 1, Math.floor(pos * c.length))] = byte;
-    return c;
-  }),
+  fc
+    .array(fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 40 })
+    .map((flips) => (b: Buffer) => {
+      const c = Buffer.from(b);
+      for (const [pos, byte] of flips) if (c.length) c[Math.min(c.length - 1, Math.floor(pos * c.length))] = byte;
+      return c;
+    }),
   // delete header lines (top-level or of any part) matching a random field name
   fc
-    .constantFrom('Content-Type', 'MIME-Version', 'Content-Transfer-Encoding', 'Content-Disposition', 'Final-Recipient', 'Action', 'Status', 'Feedback-Type', 'From', 'Subject', 'Diagnostic-Code', 'Original-Rcpt-To')
+    .constantFrom(
+      'Content-Type',
+      'MIME-Version',
+      'Content-Transfer-Encoding',
+      'Content-Disposition',
+      'Final-Recipient',
+      'Action',
+      'Status',
+      'Feedback-Type',
+      'From',
+      'Subject',
+      'Diagnostic-Code',
+      'Original-Rcpt-To',
+    )
     .map((name) => (b: Buffer) => bytes(latin1(b).replace(new RegExp(`^${name}:[^\\r\\n]*\\r?\\n`, 'gim'), ''))),
   // a huge header: one long line, or thousands of folded lines
   fc.constantFrom('long', 'folded', 'many').map((kind) => (b: Buffer) => {
@@ -122,12 +137,18 @@ export const mutation: fc.Arbitrary<Mutation> = fc.oneof(
     const text = latin1(b);
     const m = /^--([^\r\n]+)\r?$/m.exec(text);
     if (!m) return Buffer.concat([b, Buffer.from(data)]);
-    const part = Buffer.concat([bytes(`--${m[1]}\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n`), Buffer.from(data), bytes('\r\n')]);
+    const part = Buffer.concat([
+      bytes(`--${m[1]}\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n`),
+      Buffer.from(data),
+      bytes('\r\n'),
+    ]);
     const at = Buffer.byteLength(text.slice(0, m.index), 'latin1');
     return Buffer.concat([b.subarray(0, at), part, b.subarray(at)]);
   }),
   // base64 garbage declared as the delivery-status / feedback-report encoding
-  fc.constant((b: Buffer) => bytes(latin1(b).replace(/(Content-Type: message\/(?:delivery-status|feedback-report)[^\r\n]*)/gi, '$1\r\nContent-Transfer-Encoding: base64'))),
+  fc.constant((b: Buffer) =>
+    bytes(latin1(b).replace(/(Content-Type: message\/(?:delivery-status|feedback-report)[^\r\n]*)/gi, '$1\r\nContent-Transfer-Encoding: base64')),
+  ),
   // boundaries broken or duplicated
   fc.constant((b: Buffer) => bytes(latin1(b).replace(/boundary="?([^";\r\n]+)"?/i, 'boundary="$1$1"'))),
   fc.constant((b: Buffer) => bytes(latin1(b).replace(/^--([^\r\n]+)--\r?$/gm, '--$1'))),

@@ -39,7 +39,15 @@ export async function startSeedMx(opts: { dnsAddress: string; lmtpPort: number; 
       const domain = ctx.rcptTo[0].split('@')[1].toLowerCase();
       const mode = modes.get(domain) ?? 'inbox';
       if (mode === 'drop') return undefined;
-      const auth = await authenticate(ctx.raw, { ip: ctx.remoteAddress, helo: ctx.clientHostname, sender: ctx.mailFrom ?? '', mta, resolver, disableBimi: true, disableArc: true });
+      const auth = await authenticate(ctx.raw, {
+        ip: ctx.remoteAddress,
+        helo: ctx.clientHostname,
+        sender: ctx.mailFrom ?? '',
+        mta,
+        resolver,
+        disableBimi: true,
+        disableArc: true,
+      });
       const stamp = auth.headers + (mode === 'junk' ? `${SPAM_HEADER}: yes\r\n` : '');
       await lmtp.sendMail({ envelope: { from: ctx.mailFrom ?? '', to: ctx.rcptTo }, raw: Buffer.concat([Buffer.from(stamp), ctx.raw]) });
       delivered.set(domain, (delivered.get(domain) ?? 0) + 1);

@@ -82,12 +82,15 @@ export function httpFrom(
   req: { method?: string; path: string; headers?: Record<string, string>; body?: string },
 ): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
-    const r = http.request({ host: '127.0.0.1', port, localAddress, agent: false, method: req.method ?? 'GET', path: req.path, headers: req.headers }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
+    const r = http.request(
+      { host: '127.0.0.1', port, localAddress, agent: false, method: req.method ?? 'GET', path: req.path, headers: req.headers },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
     r.on('error', reject);
     r.end(req.body);
   });

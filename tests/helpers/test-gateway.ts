@@ -37,7 +37,8 @@ export interface TestGateway {
 
 function merge(a: Record<string, any>, b: Record<string, any>): Record<string, any> {
   const out = { ...a };
-  for (const [k, v] of Object.entries(b)) out[k] = v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object' ? merge(out[k], v) : v;
+  for (const [k, v] of Object.entries(b))
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object' ? merge(out[k], v) : v;
   return out;
 }
 
@@ -97,7 +98,11 @@ export async function startTestGateway(
     dataDir,
     url,
     async submit(body, headers = {}) {
-      const res = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth, ...headers }, body: JSON.stringify(body) });
+      const res = await fetch(`${url}/v1/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...auth, ...headers },
+        body: JSON.stringify(body),
+      });
       return { status: res.status, body: await res.json() };
     },
     async status(id) {

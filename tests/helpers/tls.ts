@@ -120,7 +120,13 @@ export function caSignedCert(hostName: string): Promise<CertPair> {
           { name: 'basicConstraints', cA: false },
           { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
           { name: 'extKeyUsage', serverAuth: true },
-          { name: 'subjectAltName', altNames: [{ type: 2, value: name }, { type: 7, ip: '127.0.0.1' }] },
+          {
+            name: 'subjectAltName',
+            altNames: [
+              { type: 2, value: name },
+              { type: 7, ip: '127.0.0.1' },
+            ],
+          },
         ],
       });
       return { key: pems.private, cert: pems.cert };
@@ -146,8 +152,7 @@ const generateKeyPairAsync = promisify(generateKeyPair);
 const dkimCache = new Map<string, Promise<DkimKey>>();
 
 async function createDkimKey(algorithm: 'rsa' | 'ed25519', bits: number): Promise<DkimKey> {
-  const { privateKey, publicKey } =
-    algorithm === 'rsa' ? await generateKeyPairAsync('rsa', { modulusLength: bits }) : await generateKeyPairAsync('ed25519');
+  const { privateKey, publicKey } = algorithm === 'rsa' ? await generateKeyPairAsync('rsa', { modulusLength: bits }) : await generateKeyPairAsync('ed25519');
   const spki = publicKey.export({ type: 'spki', format: 'der' });
   const p = (algorithm === 'rsa' ? spki : spki.subarray(spki.length - 32)).toString('base64');
   return {

@@ -32,7 +32,9 @@ async function startChild(configFile: string, httpPort: number): Promise<ChildPr
   let stderr = '';
   proc.stderr?.on('data', (d) => (stderr += d));
   for (let i = 0; i < 200; i++) {
-    const ok = await fetch(`http://127.0.0.1:${httpPort}/healthz`).then((r) => r.ok).catch(() => false);
+    const ok = await fetch(`http://127.0.0.1:${httpPort}/healthz`)
+      .then((r) => r.ok)
+      .catch(() => false);
     if (ok) return proc;
     if (proc.exitCode !== null) throw new Error(`gateway exited: ${stderr}`);
     await new Promise((r) => setTimeout(r, 100));

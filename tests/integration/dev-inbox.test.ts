@@ -39,17 +39,36 @@ it('receives a message delivered through delivery.smarthost and prints it', asyn
   inbox = spawn('npm', ['run', 'inbox', '--', '--port', String(port)], { cwd: resolve('.'), stdio: ['ignore', 'pipe', 'pipe'] });
   inbox.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   inbox.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  await waitFor(() => out.includes(`inbox: listening on 127.0.0.1:${port}`), 20_000, () => out);
+  await waitFor(
+    () => out.includes(`inbox: listening on 127.0.0.1:${port}`),
+    20_000,
+    () => out,
+  );
 
   // No DNS server at all: with a smarthost, delivery never looks up an MX.
   t = await startTestGateway({ overrides: { delivery: { smarthost: { host: '127.0.0.1', port } } } });
-  const res = await t.submit({ from: 'Passport office <noreply@example.test>', to: ['applicant@example.org'], subject: 'Your verification code', text: 'Your code is 123456', priority: 'verification' });
+  const res = await t.submit({
+    from: 'Passport office <noreply@example.test>',
+    to: ['applicant@example.org'],
+    subject: 'Your verification code',
+    text: 'Your code is 123456',
+    priority: 'verification',
+  });
   expect(res.status).toBe(202);
   const done = await t.waitForStatus(res.body.id, (s) => s.status === 'delivered', 20_000);
-  expect(done.events.find((e: { type: string }) => e.type === 'delivered')).toMatchObject({ host: `127.0.0.1:${port}`, reply: '250 2.0.0 Ok: stored as message 1' });
+  expect(done.events.find((e: { type: string }) => e.type === 'delivered')).toMatchObject({
+    host: `127.0.0.1:${port}`,
+    reply: '250 2.0.0 Ok: stored as message 1',
+  });
 
-  await waitFor(() => out.includes('Your code is 123456'), 5_000, () => out);
-  expect(out).toMatch(new RegExp(`inbox: message 1 from <b\\+${res.body.id}\\.[0-9a-f]+@bounce\\.example\\.test> to <applicant@example\\.org> \\(\\d+ bytes, TLS\\)`));
+  await waitFor(
+    () => out.includes('Your code is 123456'),
+    5_000,
+    () => out,
+  );
+  expect(out).toMatch(
+    new RegExp(`inbox: message 1 from <b\\+${res.body.id}\\.[0-9a-f]+@bounce\\.example\\.test> to <applicant@example\\.org> \\(\\d+ bytes, TLS\\)`),
+  );
   expect(out).toContain('  subject: Your verification code');
   expect(out).toContain('  dkim-signature: d=example.test s=kurir1 a=rsa-sha256');
   expect(out).toContain('  dkim-signature: d=example.test s=kurir1e a=ed25519-sha256');

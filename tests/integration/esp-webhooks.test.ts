@@ -86,7 +86,16 @@ describe('SES notifications via SNS', () => {
     const m = await delivered('ses-gone@dest.test');
     const note = snsNotification(
       sns,
-      sesBounce({ source: m.verp, to: 'ses-gone@dest.test' }, { type: 'Permanent', subType: 'General', recipient: 'ses-gone@dest.test', status: '5.1.1', diagnosticCode: 'smtp; 550 5.1.1 <ses-gone@dest.test>: Recipient address rejected: User unknown' }),
+      sesBounce(
+        { source: m.verp, to: 'ses-gone@dest.test' },
+        {
+          type: 'Permanent',
+          subType: 'General',
+          recipient: 'ses-gone@dest.test',
+          status: '5.1.1',
+          diagnosticCode: 'smtp; 550 5.1.1 <ses-gone@dest.test>: Recipient address rejected: User unknown',
+        },
+      ),
       { version: '1', subject: 'Amazon SES Email Event Notification' },
     );
     const res = await postSns(note);
@@ -117,14 +126,27 @@ describe('SES notifications via SNS', () => {
 
   it('matches by Message-ID when mail.source is not our VERP, and falls back to invalid-recipient for General without a diagnostic', async () => {
     const m = await delivered('ses-nodiag@dest.test');
-    const res = await postSns(snsNotification(sns, sesBounce({ source: 'bounces@ses-rewritten.test', messageId: m.messageId, to: 'ses-nodiag@dest.test' }, { type: 'Permanent', subType: 'General', recipient: 'ses-nodiag@dest.test' })));
+    const res = await postSns(
+      snsNotification(
+        sns,
+        sesBounce(
+          { source: 'bounces@ses-rewritten.test', messageId: m.messageId, to: 'ses-nodiag@dest.test' },
+          { type: 'Permanent', subType: 'General', recipient: 'ses-nodiag@dest.test' },
+        ),
+      ),
+    );
     expect(res.body).toMatchObject({ result: 'applied', messageId: m.id });
     expect((await t.gateway.suppressions.check(['ses-nodiag@dest.test']))[0]).toMatchObject({ reason: 'invalid-recipient', source: 'ses' });
   });
 
   it('records a Transient MailboxFull bounce as soft mailbox-full without suppressing (below the threshold)', async () => {
     const m = await delivered('ses-full@dest.test');
-    const res = await postSns(snsNotification(sns, sesBounce({ source: m.verp, to: 'ses-full@dest.test' }, { type: 'Transient', subType: 'MailboxFull', recipient: 'ses-full@dest.test' })));
+    const res = await postSns(
+      snsNotification(
+        sns,
+        sesBounce({ source: m.verp, to: 'ses-full@dest.test' }, { type: 'Transient', subType: 'MailboxFull', recipient: 'ses-full@dest.test' }),
+      ),
+    );
     expect(res.body).toMatchObject({ result: 'applied' });
     const s = await t.status(m.id);
     expect(s.events.find((e: any) => e.type === 'bounced')).toMatchObject({ category: 'mailbox-full', bounceType: 'soft', format: 'ses' });
@@ -138,7 +160,11 @@ describe('SES notifications via SNS', () => {
     expect(res.body).toMatchObject({ result: 'applied', kind: 'complaint', messageId: m.id });
     const s = await t.status(m.id);
     expect(s.status).toBe('delivered');
-    expect(s.events.find((e: any) => e.type === 'complained')).toMatchObject({ recipients: ['ses-angry@dest.test'], feedbackType: 'abuse', userAgent: 'Yahoo!-Mail-Feedback/2.0' });
+    expect(s.events.find((e: any) => e.type === 'complained')).toMatchObject({
+      recipients: ['ses-angry@dest.test'],
+      feedbackType: 'abuse',
+      userAgent: 'Yahoo!-Mail-Feedback/2.0',
+    });
     expect(s.events.at(-1)).toMatchObject({ type: 'suppressed', reason: 'complaint', source: 'ses' });
     expect((await t.gateway.suppressions.check(['ses-angry@dest.test']))[0]).toMatchObject({ reason: 'complaint', source: 'ses', messageId: m.id });
     expect(await metric('kurir_feedback_complaints_total', { provider: 'other' })).toBe(before + 1);
@@ -147,7 +173,10 @@ describe('SES notifications via SNS', () => {
   it('refuses a forged signature with 403, counts it and changes nothing', async () => {
     const m = await delivered('ses-forged@dest.test');
     const before = await ignored('bad-signature');
-    const genuine = snsNotification(sns, sesBounce({ source: m.verp, to: 'ses-forged@dest.test' }, { type: 'Permanent', subType: 'General', recipient: 'ses-forged@dest.test' }));
+    const genuine = snsNotification(
+      sns,
+      sesBounce({ source: m.verp, to: 'ses-forged@dest.test' }, { type: 'Permanent', subType: 'General', recipient: 'ses-forged@dest.test' }),
+    );
     // The signature of another message, or one field changed after signing.
     const tampered = { ...genuine, Message: genuine.Message.replace('ses-forged@dest.test"', 'ses-forged@dest.test" ') };
     const res = await postSns(tampered);
@@ -193,7 +222,15 @@ describe('SES notifications via SNS', () => {
   it('acknowledges notifications that report no failure, and ones for unknown messages, without changes', async () => {
     const delivery = await postSns(snsNotification(sns, { notificationType: 'Delivery', mail: { source: 'x@y.test' } }));
     expect(delivery.body).toMatchObject({ result: 'ignored', reason: 'no-failure' });
-    const unknown = await postSns(snsNotification(sns, sesBounce({ source: 'nobody@elsewhere.test', messageId: 'nope@nowhere.test', to: 'z@dest.test' }, { type: 'Permanent', subType: 'General', recipient: 'z@dest.test' })));
+    const unknown = await postSns(
+      snsNotification(
+        sns,
+        sesBounce(
+          { source: 'nobody@elsewhere.test', messageId: 'nope@nowhere.test', to: 'z@dest.test' },
+          { type: 'Permanent', subType: 'General', recipient: 'z@dest.test' },
+        ),
+      ),
+    );
     expect(unknown.body).toMatchObject({ result: 'ignored', reason: 'unknown-message' });
     expect(await t.gateway.suppressions.check(['z@dest.test'])).toEqual([]);
   });
@@ -206,17 +243,34 @@ describe('Mailgun webhooks', () => {
     expect(res).toMatchObject({ status: 200, body: { result: 'applied', kind: 'bounce', messageId: m.id } });
     const s = await t.status(m.id);
     expect(s.recipients['mg-gone@dest.test']).toMatchObject({ status: 'bounced', category: 'invalid-recipient' });
-    expect(s.events.find((e: any) => e.type === 'bounced')).toMatchObject({ format: 'mailgun', bounceType: 'hard', status: '5.1.1', remoteMta: 'mx.dest.test' });
+    expect(s.events.find((e: any) => e.type === 'bounced')).toMatchObject({
+      format: 'mailgun',
+      bounceType: 'hard',
+      status: '5.1.1',
+      remoteMta: 'mx.dest.test',
+    });
     expect((await t.gateway.suppressions.check(['mg-gone@dest.test']))[0]).toMatchObject({ reason: 'invalid-recipient', source: 'mailgun', messageId: m.id });
   });
 
   it('records failed/temporary as delayed and a complaint as a complaint (matched by Message-ID)', async () => {
     const m = await delivered('mg-later@dest.test');
-    await postMailgun(mailgunWebhook(mailgunFailed({ recipient: 'mg-later@dest.test', sender: m.verp, severity: 'temporary', code: 452, message: '4.2.2 The email account that you tried to reach is over quota' })));
+    await postMailgun(
+      mailgunWebhook(
+        mailgunFailed({
+          recipient: 'mg-later@dest.test',
+          sender: m.verp,
+          severity: 'temporary',
+          code: 452,
+          message: '4.2.2 The email account that you tried to reach is over quota',
+        }),
+      ),
+    );
     let s = await t.status(m.id);
     expect(s.recipients['mg-later@dest.test'].status).toBe('delivered');
     expect(s.events.at(-1)).toMatchObject({ type: 'delayed', category: 'mailbox-full', format: 'mailgun' });
-    const res = await postMailgun(mailgunWebhook(mailgunComplained({ recipient: 'mg-later@dest.test', sender: 'someone@mailgun.test', messageId: m.messageId })));
+    const res = await postMailgun(
+      mailgunWebhook(mailgunComplained({ recipient: 'mg-later@dest.test', sender: 'someone@mailgun.test', messageId: m.messageId })),
+    );
     expect(res.body).toMatchObject({ result: 'applied', kind: 'complaint' });
     s = await t.status(m.id);
     expect(s.events.at(-1)).toMatchObject({ type: 'suppressed', reason: 'complaint', source: 'mailgun' });
@@ -269,9 +323,17 @@ describe('ESP endpoints when not configured', () => {
   it('answer 404', async () => {
     const plain = await startTestGateway({ overrides: { roles: ['api'] } });
     try {
-      const ses = await fetch(`${plain.url}/v1/feedback/ses`, { method: 'POST', headers: { 'content-type': 'text/plain', 'x-amz-sns-message-type': 'Notification' }, body: JSON.stringify(signSns({ Type: 'Notification' }, sns.key)) });
+      const ses = await fetch(`${plain.url}/v1/feedback/ses`, {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain', 'x-amz-sns-message-type': 'Notification' },
+        body: JSON.stringify(signSns({ Type: 'Notification' }, sns.key)),
+      });
       expect(ses.status).toBe(404);
-      const mg = await fetch(`${plain.url}/v1/feedback/mailgun`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(mailgunWebhook({ event: 'failed' })) });
+      const mg = await fetch(`${plain.url}/v1/feedback/mailgun`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(mailgunWebhook({ event: 'failed' })),
+      });
       expect(mg.status).toBe(404);
     } finally {
       await plain.close();

@@ -33,7 +33,11 @@ beforeAll(async () => {
   });
   t = await startTestGateway({
     dns,
-    overrides: { roles: ['intake', 'api', 'worker', 'feedback'], delivery: { mxPort: receiver.port }, feedback: { port: 0, fblSources: { dkimDomains: ['fbl.example.net'] } } },
+    overrides: {
+      roles: ['intake', 'api', 'worker', 'feedback'],
+      delivery: { mxPort: receiver.port },
+      feedback: { port: 0, fblSources: { dkimDomains: ['fbl.example.net'] } },
+    },
   });
   t.publishDkim(dns);
 });
@@ -48,7 +52,9 @@ const delivered = (to: string) => submitDelivered(t, receiver, base, to);
 
 /** A report DKIM-signed by `domain` with the test key. */
 async function signed(raw: string, domain: string): Promise<string> {
-  const r = await dkimSign(raw, { signatureData: [{ signingDomain: domain, selector: 's1', privateKey, algorithm: 'rsa-sha256', canonicalization: 'relaxed/relaxed' }] });
+  const r = await dkimSign(raw, {
+    signatureData: [{ signingDomain: domain, selector: 's1', privateKey, algorithm: 'rsa-sha256', canonicalization: 'relaxed/relaxed' }],
+  });
   if (r.errors.length) throw r.errors[0].err;
   return r.signatures + raw;
 }

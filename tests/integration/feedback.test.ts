@@ -31,7 +31,11 @@ beforeAll(async () => {
   });
   t = await startTestGateway({
     dns,
-    overrides: { roles: ['intake', 'api', 'worker', 'feedback'], delivery: { mxPort: receiver.port }, feedback: { port: 0, maxMessageBytes: 64 * 1024, softBounceThreshold: 3 } },
+    overrides: {
+      roles: ['intake', 'api', 'worker', 'feedback'],
+      delivery: { mxPort: receiver.port },
+      feedback: { port: 0, maxMessageBytes: 64 * 1024, softBounceThreshold: 3 },
+    },
     gatewayOptions: { clock },
   });
   t.publishDkim(dns);
@@ -96,7 +100,15 @@ describe('feedback loop', () => {
       expect(s.status).toBe('bounced');
       expect(s.recipients['alice@dest.test']).toMatchObject({ status: 'bounced', category: 'invalid-recipient' });
       const bounce = s.events.find((e: any) => e.type === 'bounced');
-      expect(bounce).toMatchObject({ async: true, category: 'invalid-recipient', bounceType: 'hard', status: '5.1.1', remoteMta: 'mx.example.net', format: 'rfc3464', recipients: ['alice@dest.test'] });
+      expect(bounce).toMatchObject({
+        async: true,
+        category: 'invalid-recipient',
+        bounceType: 'hard',
+        status: '5.1.1',
+        remoteMta: 'mx.example.net',
+        format: 'rfc3464',
+        recipients: ['alice@dest.test'],
+      });
       expect(bounce.reply).toMatch(/^550 5\.1\.1 <alice@dest\.test>: Recipient address rejected/);
       const delivery = s.events.find((e: any) => e.type === 'delivered');
       expect(Date.parse(bounce.at) - Date.parse(delivery.at)).toBeGreaterThanOrEqual(5 * HOUR - 60_000);
@@ -112,11 +124,19 @@ describe('feedback loop', () => {
   it('records an ARF complaint and suppresses the complainer (reason complaint)', async () => {
     const m = await delivered('carol@dest.test');
     const before = await metric('kurir_feedback_complaints_total', { provider: 'other' });
-    const sent = await report('fbl@bounce.example.test', loadFixture('arf-outlook-jmrp.eml', { verp: m.verp, rcpt: 'carol@dest.test', messageId: m.messageId }), 'staff@hotmail.com');
+    const sent = await report(
+      'fbl@bounce.example.test',
+      loadFixture('arf-outlook-jmrp.eml', { verp: m.verp, rcpt: 'carol@dest.test', messageId: m.messageId }),
+      'staff@hotmail.com',
+    );
     expect(sent).toMatchObject({ ok: true });
     const s = await t.status(m.id);
     expect(s.status).toBe('delivered');
-    expect(s.events.find((e: any) => e.type === 'complained')).toMatchObject({ recipients: ['carol@dest.test'], feedbackType: 'abuse', userAgent: 'Hotmail FBL' });
+    expect(s.events.find((e: any) => e.type === 'complained')).toMatchObject({
+      recipients: ['carol@dest.test'],
+      feedbackType: 'abuse',
+      userAgent: 'Hotmail FBL',
+    });
     expect(s.events.at(-1)).toMatchObject({ type: 'suppressed', reason: 'complaint', source: 'arf' });
     expect((await t.gateway.suppressions.check(['carol@dest.test']))[0]).toMatchObject({ reason: 'complaint', source: 'arf', messageId: m.id });
     expect(await metric('kurir_feedback_complaints_total', { provider: 'other' })).toBe(before + 1);
@@ -125,7 +145,11 @@ describe('feedback loop', () => {
 
   it('matches a Yahoo complaint by the signed VERP in its Original-Mail-From (tests/integration/feedback-trust.test.ts: reports without one)', async () => {
     const m = await delivered('dave@dest.test');
-    const sent = await report('fbl@bounce.example.test', loadFixture('arf-yahoo.eml', { verp: m.verp, rcpt: 'dave@dest.test', messageId: m.messageId }), 'feedback@arf.mail.yahoo.com');
+    const sent = await report(
+      'fbl@bounce.example.test',
+      loadFixture('arf-yahoo.eml', { verp: m.verp, rcpt: 'dave@dest.test', messageId: m.messageId }),
+      'feedback@arf.mail.yahoo.com',
+    );
     expect(sent).toMatchObject({ ok: true });
     const s = await t.status(m.id);
     expect(s.events.find((e: any) => e.type === 'complained')).toMatchObject({ recipients: ['dave@dest.test'], feedbackType: 'abuse' });
@@ -205,7 +229,8 @@ describe('feedback loop', () => {
   });
 
   it('suppresses after softBounceThreshold soft bounces of different messages, not before', async () => {
-    const fixture = (m: { verp: string; messageId: string }) => loadFixture('postfix-plain.eml', { verp: m.verp, rcpt: 'full@dest.test', messageId: m.messageId });
+    const fixture = (m: { verp: string; messageId: string }) =>
+      loadFixture('postfix-plain.eml', { verp: m.verp, rcpt: 'full@dest.test', messageId: m.messageId });
     for (let i = 1; i <= 3; i++) {
       const m = await delivered('full@dest.test');
       receiver.messages.splice(0, receiver.messages.length, ...receiver.messages.filter((x) => !x.rcptTo.includes('full@dest.test')));

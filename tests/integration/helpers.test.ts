@@ -225,7 +225,13 @@ describe('mailauth authenticate() against the DNS server', () => {
 
     // a temporary DNS failure on the key surfaces as a DKIM temperror
     dns.servfail('sel._domainkey.example.test');
-    const again = await authenticate(Buffer.concat([Buffer.from(signed.signatures), message]), { ip: '127.0.0.1', helo: 'client.example.test', sender: 'bounce@example.test', resolver, disableBimi: true });
+    const again = await authenticate(Buffer.concat([Buffer.from(signed.signatures), message]), {
+      ip: '127.0.0.1',
+      helo: 'client.example.test',
+      sender: 'bounce@example.test',
+      resolver,
+      disableBimi: true,
+    });
     expect(again.dkim.results[0].status.result).toBe('temperror');
     dns.servfail('sel._domainkey.example.test', false);
   });

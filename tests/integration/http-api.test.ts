@@ -31,7 +31,12 @@ const prefixes: string[] = [];
 
 function makeConfig(prefix: string): Config {
   prefixes.push(prefix);
-  const key = (name: string, algorithm: 'rsa' | 'ed25519') => ({ selector: name, algorithm, privateKeyFile: join(dataDir, `dkim/${name}.pem`), generate: true });
+  const key = (name: string, algorithm: 'rsa' | 'ed25519') => ({
+    selector: name,
+    algorithm,
+    privateKeyFile: join(dataDir, `dkim/${name}.pem`),
+    generate: true,
+  });
   return loadConfig({
     file: 'config/default.yaml',
     overrides: {
@@ -64,7 +69,8 @@ function client(base: () => string) {
     const headers: Record<string, string> = { ...opts.headers };
     const key = opts.key === undefined ? BOOKING_KEY : opts.key;
     if (key !== null) headers.authorization = `Bearer ${key}`;
-    if (opts.json !== undefined || opts.raw !== undefined) headers['content-type'] = opts.type ?? (opts.raw !== undefined ? 'message/rfc822' : 'application/json');
+    if (opts.json !== undefined || opts.raw !== undefined)
+      headers['content-type'] = opts.type ?? (opts.raw !== undefined ? 'message/rfc822' : 'application/json');
     const res = await fetch(`${base()}${path}`, { method, headers, body: opts.raw ?? (opts.json === undefined ? undefined : JSON.stringify(opts.json)) });
     const text = await res.text();
     let body: unknown;
@@ -95,7 +101,13 @@ async function acceptedOverHttp(): Promise<number> {
   return values.filter((v) => v.labels.interface === 'http').reduce((sum, v) => sum + v.value, 0);
 }
 
-const message = (over: Record<string, unknown> = {}) => ({ from: 'Passport office <noreply@example.test>', to: ['alice@dest.test'], subject: 'Your code', text: 'Code: 123456', ...over });
+const message = (over: Record<string, unknown> = {}) => ({
+  from: 'Passport office <noreply@example.test>',
+  to: ['alice@dest.test'],
+  subject: 'Your code',
+  text: 'Code: 123456',
+  ...over,
+});
 
 const RAW = ['From: Passport office <noreply@example.test>', 'To: carol@dest.test', 'Subject: Raw code', '', 'Code: 777777', ''].join('\r\n');
 
@@ -122,7 +134,11 @@ describe('POST /v1/messages and GET /v1/messages/:id', () => {
       json: message({ cc: ['bob@dest.test'], priority: 'verification', ttl: 600, tags: ['signup'], metadata: { user: '42' } }),
     });
     expect(res.status).toBe(202);
-    expect(res.body).toEqual({ id: expect.stringMatching(/^[0-9a-z]{22}$/), status: 'queued', confirmToken: expect.stringMatching(/^[0-9a-z]{22}\.[A-Za-z0-9_-]{22}$/) });
+    expect(res.body).toEqual({
+      id: expect.stringMatching(/^[0-9a-z]{22}$/),
+      status: 'queued',
+      confirmToken: expect.stringMatching(/^[0-9a-z]{22}\.[A-Za-z0-9_-]{22}$/),
+    });
     const got = await api('GET', `/v1/messages/${res.body.id}`);
     expect(got.status).toBe(200);
     const s = got.body;
@@ -157,7 +173,13 @@ describe('POST /v1/messages and GET /v1/messages/:id', () => {
     const q = await api('POST', '/v1/messages?to=carol@dest.test&to=dave@dest.test&priority=bulk&ttl=120', { raw: RAW });
     expect(q.status).toBe(202);
     const s = (await api('GET', `/v1/messages/${q.body.id}`)).body;
-    expect(s).toMatchObject({ status: 'queued', from: 'noreply@example.test', to: ['carol@dest.test', 'dave@dest.test'], priority: 'bulk', subject: 'Raw code' });
+    expect(s).toMatchObject({
+      status: 'queued',
+      from: 'noreply@example.test',
+      to: ['carol@dest.test', 'dave@dest.test'],
+      priority: 'bulk',
+      subject: 'Raw code',
+    });
     expect(Date.parse(s.expiresAt) - Date.parse(s.createdAt)).toBe(120_000);
 
     const h = await api('POST', '/v1/messages', {
@@ -387,8 +409,7 @@ describe('error mapping without Redis (app.inject)', () => {
       readiness: async () => ({ redis: true, worker: false }),
     });
     try {
-      const send = () =>
-        app.inject({ method: 'POST', url: '/v1/messages', headers: { authorization: `Bearer ${BOOKING_KEY}` }, payload: message() });
+      const send = () => app.inject({ method: 'POST', url: '/v1/messages', headers: { authorization: `Bearer ${BOOKING_KEY}` }, payload: message() });
       const limited = await send();
       expect(limited.statusCode).toBe(429);
       expect(limited.headers['retry-after']).toBe('7');

@@ -44,13 +44,13 @@ async function until(check: () => Promise<boolean>, ms = 5000): Promise<void> {
 
 function smtpSend(size: number) {
   const transport = nodemailer.createTransport({ host: '127.0.0.1', port: t.gateway.ports.smtp, secure: false, ignoreTLS: true, auth: SMTP_USER });
-  return transport
-    .sendMail({ from: 'noreply@example.test', to: 'smtp@dest.test', subject: 'x', text: 'y'.repeat(size) })
-    .finally(() => transport.close());
+  return transport.sendMail({ from: 'noreply@example.test', to: 'smtp@dest.test', subject: 'x', text: 'y'.repeat(size) }).finally(() => transport.close());
 }
 
 beforeAll(async () => {
-  t = await startTestGateway({ overrides: { roles: ['intake', 'api'], intake: { maxBytesInFlight: MiB, busyRetryAfterSeconds: 7 }, limits: { enabled: false } } });
+  t = await startTestGateway({
+    overrides: { roles: ['intake', 'api'], intake: { maxBytesInFlight: MiB, busyRetryAfterSeconds: 7 }, limits: { enabled: false } },
+  });
   redis = new Redis('redis://127.0.0.1:6379');
 });
 afterAll(async () => {
@@ -82,7 +82,10 @@ it('refuses submissions over the bytes-in-flight bound on both transports, lets 
   expect(again.response).toMatch(/^250 2\.0\.0 Ok: queued as /);
   expect(await inflight()).toBe(0);
   const refused = await t.gateway.metrics.intakeRefused.get();
-  const busy = refused.values.filter((v) => v.labels.reason === 'BUSY').map((v) => `${v.labels.interface}=${v.value}`).sort();
+  const busy = refused.values
+    .filter((v) => v.labels.reason === 'BUSY')
+    .map((v) => `${v.labels.interface}=${v.value}`)
+    .sort();
   expect(busy).toEqual(['http=1', 'smtp=1']);
 });
 

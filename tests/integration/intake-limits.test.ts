@@ -18,7 +18,14 @@ const code = { from: 'noreply@example.test', subject: 'Your code', text: 'Code: 
 async function smtpSend(t: TestGateway, to: string, extra: Record<string, unknown> = {}): Promise<{ ok: boolean; code?: number; response: string }> {
   const transport = nodemailer.createTransport({ host: '127.0.0.1', port: t.gateway.ports.smtp, auth: SMTP_USER, tls: { rejectUnauthorized: false } });
   try {
-    const info = await transport.sendMail({ from: 'noreply@example.test', to, subject: 'code', text: 'Code', headers: { 'X-Kurir-Priority': 'verification' }, ...extra });
+    const info = await transport.sendMail({
+      from: 'noreply@example.test',
+      to,
+      subject: 'code',
+      text: 'Code',
+      headers: { 'X-Kurir-Priority': 'verification' },
+      ...extra,
+    });
     return { ok: true, response: info.response };
   } catch (err) {
     const e = err as { responseCode?: number; response?: string };

@@ -59,7 +59,11 @@ describe('refusals in the log', () => {
 
   it('logs a wrong API key and a refused submission with their codes, without the key, the mailbox or the body', async () => {
     const post = (key: string, body: unknown) =>
-      fetch(`${t.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify(body) });
+      fetch(`${t.url}/v1/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify(body),
+      });
     const message = { from: 'noreply@example.test', to: [SUPPRESSED], subject: 'x', text: BODY_MARKER };
     expect((await post(WRONG_KEY, message)).status).toBe(401);
     expect((await post(API_KEY, message)).status).toBe(422);

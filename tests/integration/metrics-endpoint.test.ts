@@ -20,7 +20,11 @@ describe('/metrics exposure', () => {
 
   it('counts refusals made before the intake policy (auth, JSON parsing) once each', async () => {
     const t = started[0];
-    await fetch(`${t.url}/v1/messages`, { method: 'POST', headers: { authorization: 'Bearer nope-nope-nope-nope', 'content-type': 'application/json' }, body: '{}' });
+    await fetch(`${t.url}/v1/messages`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer nope-nope-nope-nope', 'content-type': 'application/json' },
+      body: '{}',
+    });
     await t.submit({ from: 'noreply@example.test', to: ['a@b.test'], text: 'x', ttl: 'soon' });
     await t.submit({ from: 'noreply@other.test', to: ['a@b.test'], text: 'x' });
     const text = await (await fetch(`${t.url}/metrics`)).text();

@@ -123,7 +123,9 @@ describe('npm start', () => {
   it('SIGTERM to npm stops the gateway: ports free, no child process left', async () => {
     const { child, output } = npmStart(writeConfig('redis://127.0.0.1:6379'));
     await waitFor(() => output().includes('"msg":"kurir started"'), 60_000);
-    const line = output().split('\n').find((l) => l.includes('"msg":"kurir started"'))!;
+    const line = output()
+      .split('\n')
+      .find((l) => l.includes('"msg":"kurir started"'))!;
     const ports = Object.values(JSON.parse(line).ports as Record<string, number>);
     expect(ports.length).toBe(3);
     for (const p of ports) expect(await listening(p)).toBe(true);
@@ -142,9 +144,13 @@ describe('npm start', () => {
     const url = `redis://127.0.0.1:${await freePort()}`;
     const { child, output } = npmStart(writeConfig(url));
     expect(await exited(child)).toBe(1);
-    const fatal = output().split('\n').filter((l) => l.includes('"level":60'));
+    const fatal = output()
+      .split('\n')
+      .filter((l) => l.includes('"level":60'));
     expect(fatal).toHaveLength(1);
-    expect(JSON.parse(fatal[0]).msg).toBe(`cannot reach Redis at ${url} after 10 s (ECONNREFUSED): start Redis there, or point REDIS_URL (config key redis.url) at a running server`);
+    expect(JSON.parse(fatal[0]).msg).toBe(
+      `cannot reach Redis at ${url} after 10 s (ECONNREFUSED): start Redis there, or point REDIS_URL (config key redis.url) at a running server`,
+    );
     expect(output()).not.toMatch(/\n\s+at /);
     expect(output()).not.toContain('"stack"');
   }, 90_000);

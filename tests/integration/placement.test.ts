@@ -107,7 +107,12 @@ describe.skipIf(!available.ok)(available.ok ? 'placement probes (Dovecot, LMTP, 
     const gmail = prov(p, 'gmail');
     // The first probes leave as the gateway starts, before the test publishes the DKIM keys it generated:
     // the receiver could not find a key (neutral) and said so. The next round (below) sees dkim=pass.
-    expect(gmail.results[0]).toMatchObject({ result: 'inbox', mailbox: 'INBOX', seed: 'gmail-1', auth: { spf: 'pass', dmarc: 'pass', authservId: 'mx.seed.test' } });
+    expect(gmail.results[0]).toMatchObject({
+      result: 'inbox',
+      mailbox: 'INBOX',
+      seed: 'gmail-1',
+      auth: { spf: 'pass', dmarc: 'pass', authservId: 'mx.seed.test' },
+    });
     expect(['neutral', 'pass']).toContain(gmail.results[0].auth.dkim);
     expect(gmail.inboxRate1h).toBe(1);
     expect(gmail.medianArrivalSeconds24h).toBeLessThan(DEADLINE_SECONDS);
@@ -153,7 +158,11 @@ describe.skipIf(!available.ok)(available.ok ? 'placement probes (Dovecot, LMTP, 
     const before = await placement();
     const counts = (x: any, n: string): number => prov(x, n).results.length;
     for (const seed of ['microsoft-1', 'gmail-1']) {
-      const res = await fetch(`${t!.url}/v1/placement/probes`, { method: 'POST', headers: { ...admin, 'content-type': 'application/json' }, body: JSON.stringify({ seed }) });
+      const res = await fetch(`${t!.url}/v1/placement/probes`, {
+        method: 'POST',
+        headers: { ...admin, 'content-type': 'application/json' },
+        body: JSON.stringify({ seed }),
+      });
       expect(res.status).toBe(202);
       expect(await res.json()).toEqual({ requested: [seed] });
     }
@@ -166,7 +175,13 @@ describe.skipIf(!available.ok)(available.ok ? 'placement probes (Dovecot, LMTP, 
     expect(await metric(/^kurir_placement_results_total\{provider="microsoft",folder="spam"\}/)).toBe(1);
 
     // The checker deleted what it found: the seed mailbox's Junk and INBOX are empty again.
-    const client = new ImapFlow({ host: '127.0.0.1', port: dovecot!.imapPort, secure: false, auth: { user: 'seed@outlook.test', pass: 'ms-secret-1' }, logger: false });
+    const client = new ImapFlow({
+      host: '127.0.0.1',
+      port: dovecot!.imapPort,
+      secure: false,
+      auth: { user: 'seed@outlook.test', pass: 'ms-secret-1' },
+      logger: false,
+    });
     await client.connect();
     const junk = await client.status('Junk', { messages: true });
     const inbox = await client.status('INBOX', { messages: true });
@@ -175,7 +190,11 @@ describe.skipIf(!available.ok)(available.ok ? 'placement probes (Dovecot, LMTP, 
   }, 30_000);
 
   it('refuses on-demand probes for an unknown seed (400 naming the field) and for non-admin keys (403)', async () => {
-    const bad = await fetch(`${t!.url}/v1/placement/probes`, { method: 'POST', headers: { ...admin, 'content-type': 'application/json' }, body: JSON.stringify({ seed: 'nope' }) });
+    const bad = await fetch(`${t!.url}/v1/placement/probes`, {
+      method: 'POST',
+      headers: { ...admin, 'content-type': 'application/json' },
+      body: JSON.stringify({ seed: 'nope' }),
+    });
     expect(bad.status).toBe(400);
     expect((await bad.json()).error).toMatchObject({ code: 'VALIDATION', field: 'seed' });
     const user = await fetch(`${t!.url}/v1/placement`, { headers: { authorization: 'Bearer dev-api-key-change-me-0001' } });

@@ -41,11 +41,18 @@ const RULE_FILES = [`${DASHBOARDS}/recording-rules.yml`, `${DASHBOARDS}/alerts.y
  * (Some of these do return data anyway — zero-initialised series or `or vector(0)` — and the summary says so.)
  */
 const ACCEPT_ONLY: Array<{ match: RegExp; reason: string }> = [
-  { match: /kurir_placement_|placement_spam_ratio|confirmation_ratio/, reason: 'placement and confirmations: this gateway has no seed mailboxes and nobody confirms (tests/integration/placement.test.ts and confirmations.test.ts cover them)' },
+  {
+    match: /kurir_placement_|placement_spam_ratio|confirmation_ratio/,
+    reason:
+      'placement and confirmations: this gateway has no seed mailboxes and nobody confirms (tests/integration/placement.test.ts and confirmations.test.ts cover them)',
+  },
   { match: /complaint/, reason: 'complaints: feedback loop (ARF) not built yet' },
   { match: /kurir_feedback_bounces_total/, reason: 'asynchronous DSN bounces: bounce MX not built yet' },
   { match: /kurir_webhooks_total/, reason: 'webhooks not built yet' },
-  { match: /kurir_shaping_/, reason: 'this traffic goes to provider "other", which has no shaping limits by default (tests/integration/shaping.test.ts covers shaping)' },
+  {
+    match: /kurir_shaping_/,
+    reason: 'this traffic goes to provider "other", which has no shaping limits by default (tests/integration/shaping.test.ts covers shaping)',
+  },
   { match: /kurir_suppressions_added_total/, reason: 'suppression additions not recorded yet' },
   { match: /kurir_delivery_remote_replies_total/, reason: 'remote reply codes: nothing in src/ increments deliveryReplies yet' },
   { match: /kurir_delivery_connection_reuses_total/, reason: 'connection reuse: nothing in src/ increments deliveryConnectionReuses yet' },
@@ -157,7 +164,11 @@ describe.skipIf(!available.ok)(available.ok ? `Prometheus (${available.version})
     await Promise.all(wave2.map((s) => settled(s.body.id)));
     mark('wave 2 settled');
     await waitForScraped({ delivered: 8, deferred: 2, bounced: 2, refused: 2 });
-    await waitFor('recording rules evaluated on the traffic', async () => num(await prom!.query('provider:kurir_bounce_ratio:rate5m{provider="other"}')) > 0, 10_000);
+    await waitFor(
+      'recording rules evaluated on the traffic',
+      async () => num(await prom!.query('provider:kurir_bounce_ratio:rate5m{provider="other"}')) > 0,
+      10_000,
+    );
     // A few more scrapes and evaluations, so every window holds several samples.
     await sleep(2500);
     mark('scraped');
@@ -272,7 +283,9 @@ describe.skipIf(!available.ok)(available.ok ? `Prometheus (${available.version})
     const text = await res.text();
     const series = text.split('\n').filter((l) => l.startsWith('kurir_delivery_attempts_total{'));
     const bound = providers.names().length * DELIVERY_RESULTS.length * DELIVERY_CATEGORIES.length;
-    console.log(`cardinality: ${series.length} kurir_delivery_attempts_total series after 10,000 distinct domains (bound ${bound}); /metrics ${text.length} bytes`);
+    console.log(
+      `cardinality: ${series.length} kurir_delivery_attempts_total series after 10,000 distinct domains (bound ${bound}); /metrics ${text.length} bytes`,
+    );
     expect(series.length).toBeGreaterThan(0);
     expect(series.length).toBeLessThanOrEqual(bound);
     const providerValues = new Set(series.map((l) => /provider="([^"]*)"/.exec(l)?.[1]));

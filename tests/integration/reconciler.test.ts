@@ -30,7 +30,20 @@ const config = { intervalSeconds: 60, graceSeconds: 30, batchSize: 3, maxPerPass
 let n = 0;
 
 function record(id: string, recipients: string[], createdAt: number): MessageRecord {
-  return { id, owner: 'booking', interface: 'http', mailFrom: 'a@example.test', fromDomain: 'example.test', recipients, priority: 'verification', createdAt, expiresAt: createdAt + 1_800_000, size: 10, messageId: `<${id}@example.test>`, dkim: [] };
+  return {
+    id,
+    owner: 'booking',
+    interface: 'http',
+    mailFrom: 'a@example.test',
+    fromDomain: 'example.test',
+    recipients,
+    priority: 'verification',
+    createdAt,
+    expiresAt: createdAt + 1_800_000,
+    size: 10,
+    messageId: `<${id}@example.test>`,
+    dkim: [],
+  };
 }
 
 /** Stores a message as intake would, without queueing it. */
@@ -47,9 +60,13 @@ function reconciler(): Reconciler {
 /** Moves a job to the failed set the way BullMQ does it: a worker whose processor gives up. */
 async function failJob(jobId: string): Promise<void> {
   const connection = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
-  const worker = new Worker(DELIVERY_QUEUE, async () => {
-    throw new UnrecoverableError('Stream isn\'t writeable and enableOfflineQueue options is false');
-  }, { connection, prefix: keys.bullPrefix(), autorun: true });
+  const worker = new Worker(
+    DELIVERY_QUEUE,
+    async () => {
+      throw new UnrecoverableError("Stream isn't writeable and enableOfflineQueue options is false");
+    },
+    { connection, prefix: keys.bullPrefix(), autorun: true },
+  );
   for (let i = 0; i < 100 && (await queue.presence([jobId]))[0] !== 'failed'; i++) await new Promise((r) => setTimeout(r, 20));
   await worker.close();
   await connection.quit();

@@ -54,7 +54,13 @@ async function loadWithFault(fault: 'shutdown' | 'kill'): Promise<void> {
       const res = await fetch(`${url}/v1/messages`, {
         method: 'POST',
         headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ from: 'noreply@example.test', to: [`user${i}-${fault}@dest.test`], subject: `code ${i}`, text: `Code ${i}`, priority: 'verification' }),
+        body: JSON.stringify({
+          from: 'noreply@example.test',
+          to: [`user${i}-${fault}@dest.test`],
+          subject: `code ${i}`,
+          text: `Code ${i}`,
+          priority: 'verification',
+        }),
       }).catch(() => null);
       const status = res?.status ?? 0;
       statuses.set(status, (statuses.get(status) ?? 0) + 1);
@@ -89,7 +95,9 @@ async function loadWithFault(fault: 'shutdown' | 'kill'): Promise<void> {
     const counts = idsAtReceiver();
     const lost = accepted.filter((id) => !counts.has(id));
     const duplicated = accepted.filter((id) => (counts.get(id) ?? 0) > 1).length;
-    console.log(`redis ${fault}: submitted ${next}, answers ${JSON.stringify(Object.fromEntries(statuses))}, accepted ${accepted.length}, delivered ${accepted.length - lost.length}, lost ${lost.length}, duplicated ${duplicated}`);
+    console.log(
+      `redis ${fault}: submitted ${next}, answers ${JSON.stringify(Object.fromEntries(statuses))}, accepted ${accepted.length}, delivered ${accepted.length - lost.length}, lost ${lost.length}, duplicated ${duplicated}`,
+    );
     expect(faulted).toBe(true);
     expect(accepted.length).toBeGreaterThanOrEqual(target);
     // Every refusal during the outage is a clean "try later", never a 500.

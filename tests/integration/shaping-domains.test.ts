@@ -75,16 +75,20 @@ describe('pausing one recipient domain', () => {
   });
   afterAll(() => t?.close());
 
-  it('holds the domain\'s mail (queued, not failed) while other domains of the provider go on; resume delivers it at once', async () => {
+  it("holds the domain's mail (queued, not failed) while other domains of the provider go on; resume delivers it at once", async () => {
     const paused = await admin(t, 'POST', '/v1/shaping/domains/CTL.test/pause');
     expect(paused).toMatchObject({ status: 200, body: { domain: 'ctl.test', pausedUntil: 'indefinitely', pausedBy: 'admin-dev', heldJobs: 0 } });
     const held = (await t.submit(msg('held@ctl.test', { priority: 'verification' }))).body.id;
     const other = (await t.submit(msg('go@ctl2.test', { priority: 'verification' }))).body.id;
     await t.waitForStatus(other, (s) => s.status === 'delivered', 5000);
-    const view = await until(async () => {
-      const { body } = await admin(t, 'GET', '/v1/shaping');
-      return body.pausedDomains[0]?.heldJobs >= 1 ? body : undefined;
-    }, 10_000, 'the held job');
+    const view = await until(
+      async () => {
+        const { body } = await admin(t, 'GET', '/v1/shaping');
+        return body.pausedDomains[0]?.heldJobs >= 1 ? body : undefined;
+      },
+      10_000,
+      'the held job',
+    );
     expect(view.pausedDomains).toEqual([{ domain: 'ctl.test', pausedUntil: 'indefinitely', pausedAt: expect.any(String), pausedBy: 'admin-dev', heldJobs: 1 }]);
     // The provider itself is not paused.
     expect(view.providers.find((p: any) => p.provider === 'ctl')).toMatchObject({ adminPaused: null, heldJobs: 0 });
@@ -106,7 +110,11 @@ describe('pausing one recipient domain', () => {
   it('holds a domain whose provider is only known after the MX lookup, before that lookup', async () => {
     await admin(t, 'POST', '/v1/shaping/domains/fresh.test/pause', { seconds: 600 });
     const id = (await t.submit(msg('first@fresh.test'))).body.id;
-    await until(async () => (await admin(t, 'GET', '/v1/shaping')).body.pausedDomains.find((p: any) => p.domain === 'fresh.test')?.heldJobs === 1, 10_000, 'the held job');
+    await until(
+      async () => (await admin(t, 'GET', '/v1/shaping')).body.pausedDomains.find((p: any) => p.domain === 'fresh.test')?.heldJobs === 1,
+      10_000,
+      'the held job',
+    );
     const { body } = await admin(t, 'GET', '/v1/shaping');
     expect(Date.parse(body.pausedDomains.find((p: any) => p.domain === 'fresh.test').pausedUntil) - Date.now()).toBeGreaterThan(590_000);
     expect((await t.status(id)).status).toBe('queued');

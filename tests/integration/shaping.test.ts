@@ -113,7 +113,8 @@ describe('one provider rate shared by two workers', () => {
     expect(span).toBeGreaterThanOrEqual(1700); // 40 intervals of 50 ms; two independent limits would take ~1 s
     expect(span).toBeLessThan(5000); // booked slots: no polling, close to the configured rate
     // Both workers took part.
-    for (const t of [a, b]) expect(await t.gateway.metrics.render()).toMatch(/kurir_delivery_attempts_total\{provider="ratemx",result="delivered",category="none"\} [1-9]/);
+    for (const t of [a, b])
+      expect(await t.gateway.metrics.render()).toMatch(/kurir_delivery_attempts_total\{provider="ratemx",result="delivered",category="none"\} [1-9]/);
     const st = await provider(a, 'ratemx');
     expect(st).toMatchObject({ configured: { perMinute: 1200, maxConnections: null, adaptive: false }, effectivePerMinute: 1200, adminPaused: null });
   });
@@ -130,17 +131,25 @@ describe('adaptive slow-down', () => {
     const ids: string[] = [];
     for (let i = 0; i < 8; i++) ids.push((await t.submit(msg(`s${i}@slow.test`))).body.id);
     // The MX host (mx1.slow-mx.test) puts slow.test in provider slowmx.
-    const slowed = await until(async () => {
-      const p = await provider(t, 'slowmx');
-      return p.throttles >= 1 ? p : undefined;
-    }, 10_000, 'a slow-down');
+    const slowed = await until(
+      async () => {
+        const p = await provider(t, 'slowmx');
+        return p.throttles >= 1 ? p : undefined;
+      },
+      10_000,
+      'a slow-down',
+    );
     expect(slowed.effectivePerMinute).toBeLessThanOrEqual(300);
     expect(slowed.lastSignal).toMatch(/^rate-limited: 421 4\.7\.28/);
     expect(await t.gateway.metrics.render()).toMatch(/kurir_shaping_pauses_total\{provider="slowmx"\} [1-9]/);
-    await until(async () => {
-      for (const id of ids) if ((await t.status(id)).status === 'deferred') return true;
-      return false;
-    }, 10_000, 'a deferral');
+    await until(
+      async () => {
+        for (const id of ids) if ((await t.status(id)).status === 'deferred') return true;
+        return false;
+      },
+      10_000,
+      'a deferral',
+    );
     const lowest = (await provider(t, 'slowmx')).effectivePerMinute as number;
 
     slowRefuses = false;
@@ -154,10 +163,14 @@ describe('adaptive slow-down', () => {
     // Clean deliveries make the rate recover, step by step, up to the configured 600/min.
     for (let i = 0; i < 8; i++) await t.submit(msg(`again${i}@slow.test`));
     await until(async () => received('slow.test').length >= 16, 15_000, '16 more clean deliveries');
-    const recovered = await until(async () => {
-      const p = await provider(t, 'slowmx');
-      return p.effectivePerMinute > lowest ? p : undefined;
-    }, 10_000, 'recovery');
+    const recovered = await until(
+      async () => {
+        const p = await provider(t, 'slowmx');
+        return p.effectivePerMinute > lowest ? p : undefined;
+      },
+      10_000,
+      'recovery',
+    );
     expect(recovered.effectivePerMinute).toBeLessThanOrEqual(600);
     expect(await t.gateway.metrics.render()).toMatch(/kurir_shaping_effective_rate_per_minute\{provider="slowmx"\} \d+/);
   });
@@ -199,7 +212,9 @@ describe('priorities under a bulk backlog', () => {
     await Promise.all(ids.map((id, i) => t.gateway.messages.create(record(id, i), body)));
     for (let i = 0; i < ids.length; i += 500) {
       await queue.queue.addBulk(
-        ids.slice(i, i + 500).map((id) => ({ name: 'deliver', data: { messageId: id, domain, priority: 'bulk' as const }, opts: { jobId: `${id}_${domain}`, priority: 10 } })),
+        ids
+          .slice(i, i + 500)
+          .map((id) => ({ name: 'deliver', data: { messageId: id, domain, priority: 'bulk' as const }, opts: { jobId: `${id}_${domain}`, priority: 10 } })),
       );
     }
     await queue.close();
@@ -250,10 +265,14 @@ describe('admin controls', () => {
     expect(paused.status).toBe(200);
     expect(paused.body).toMatchObject({ provider: 'ctl', adminPaused: 'indefinitely', pausedBy: 'admin-dev' });
     const { body } = await t.submit(msg('held@ctl.test', 'verification'));
-    const queueView = await until(async () => {
-      const q = await admin(t, 'GET', '/v1/queue');
-      return q.body.providers.ctl.held >= 1 ? q.body : undefined;
-    }, 10_000, 'the held job');
+    const queueView = await until(
+      async () => {
+        const q = await admin(t, 'GET', '/v1/queue');
+        return q.body.providers.ctl.held >= 1 ? q.body : undefined;
+      },
+      10_000,
+      'the held job',
+    );
     expect(queueView).toMatchObject({ states: { delayed: expect.any(Number) }, readyByPriority: { verification: 0 }, providers: { ctl: { paused: true } } });
     // Asked, refused and put back in the delayed set until the re-check (60 s): it cannot run meanwhile.
     await until(async () => (await jobState(t, body.id, 'ctl.test')) === 'delayed', 5000, 'the held job to be delayed');
@@ -275,7 +294,9 @@ describe('admin controls', () => {
     const s = await t.status(body.id);
     expect(s.status).toBe('expired');
     expect(s.events.at(-1)).toMatchObject({ type: 'expired', reply: 'cancelled by admin-dev' });
-    expect(await (await import('bullmq')).Job.fromId(new DeliveryQueue(t.gateway.redis, createKeys(t.config.redis.prefix)).queue, `${body.id}_ctl.test`)).toBeUndefined();
+    expect(
+      await (await import('bullmq')).Job.fromId(new DeliveryQueue(t.gateway.redis, createKeys(t.config.redis.prefix)).queue, `${body.id}_ctl.test`),
+    ).toBeUndefined();
     expect((await admin(t, 'POST', `/v1/messages/${body.id}/cancel`)).body.error.code).toBe('MESSAGE_FINAL');
     // Its job is gone, so the resume has nothing of it to promote and it can never be sent.
     expect((await admin(t, 'POST', '/v1/shaping/ctl/resume')).body).toMatchObject({ provider: 'ctl', promoted: 0 });
@@ -297,7 +318,9 @@ describe('admin controls', () => {
     expect((await admin(t, 'POST', '/v1/shaping/nosuch/pause')).status).toBe(404);
     expect((await admin(t, 'POST', `/v1/messages/${newMessageId()}/retry`)).status).toBe(404);
     const { body } = await admin(t, 'GET', '/v1/shaping');
-    expect(body.providers.map((p: any) => p.provider)).toEqual(expect.arrayContaining(['gmail', 'microsoft', 'yahoo', 'apple', 'other', 'ctl', 'slowmx', 'ratemx']));
+    expect(body.providers.map((p: any) => p.provider)).toEqual(
+      expect.arrayContaining(['gmail', 'microsoft', 'yahoo', 'apple', 'other', 'ctl', 'slowmx', 'ratemx']),
+    );
     // The worker publishes every rate-limited provider's effective rate from the start, not only after sending.
     expect(await t.gateway.metrics.render()).toMatch(/kurir_shaping_effective_rate_per_minute\{provider="gmail"\} 1200\n/);
   });

@@ -146,7 +146,13 @@ describe('SMTP intake: accepting', () => {
     const m = /^250 2\.0\.0 Ok: queued as (\S+)$/.exec(info.response);
     expect(m, info.response).not.toBeNull();
     const view = await main.gateway.messages.get(m![1]);
-    expect(view?.record).toMatchObject({ interface: 'smtp', owner: 'booking-dev', mailFrom: 'noreply@example.test', recipients: ['alice@dest.test'], priority: 'verification' });
+    expect(view?.record).toMatchObject({
+      interface: 'smtp',
+      owner: 'booking-dev',
+      mailFrom: 'noreply@example.test',
+      recipients: ['alice@dest.test'],
+      priority: 'verification',
+    });
     const body = (await main.gateway.messages.getBody(m![1]))!.toString();
     expect(body).toMatch(/^DKIM-Signature: .*d=example\.test/m);
     expect(body).toContain('Code: 123456');
@@ -159,7 +165,11 @@ describe('SMTP intake: accepting', () => {
   });
 
   it('accepts on the implicit TLS listener', async () => {
-    const info = await transport(main.gateway.ports.smtpTls!, { secure: true, requireTLS: false }).sendMail({ from: 'noreply@example.test', to: 'carol@dest.test', text: 'hi' });
+    const info = await transport(main.gateway.ports.smtpTls!, { secure: true, requireTLS: false }).sendMail({
+      from: 'noreply@example.test',
+      to: 'carol@dest.test',
+      text: 'hi',
+    });
     expect(info.response).toMatch(/^250 2\.0\.0 Ok: queued as /);
   });
 
@@ -183,12 +193,16 @@ describe('SMTP intake: refusals', () => {
     expect(await d.cmd('RCPT TO:<victim@dest.test>')).toMatch(/^530 5\.7\.0 /);
     expect(await d.cmd('DATA')).toMatch(/^530 5\.7\.0 /);
     d.close();
-    await expect(transport(port, { auth: undefined, requireTLS: false }).sendMail({ from: 'x@example.test', to: 'victim@dest.test', text: 'x' })).rejects.toMatchObject({ responseCode: 530 });
+    await expect(
+      transport(port, { auth: undefined, requireTLS: false }).sendMail({ from: 'x@example.test', to: 'victim@dest.test', text: 'x' }),
+    ).rejects.toMatchObject({ responseCode: 530 });
     expect(await storedMessages(main.gateway)).toBe(before);
   });
 
   it('refuses a wrong password with 535 5.7.8', async () => {
-    const err = await transport(port, { auth: { user: SMTP_USER.user, pass: 'wrong-password' } }).verify().catch((e: unknown) => e);
+    const err = await transport(port, { auth: { user: SMTP_USER.user, pass: 'wrong-password' } })
+      .verify()
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ responseCode: 535 });
     expect((err as { response: string }).response).toMatch(/^535 5\.7\.8 /);
   });
@@ -250,7 +264,10 @@ describe('SMTP intake: refusals', () => {
 
   it('refuses an unknown X-Kurir-Priority with 501 5.5.4', async () => {
     const err = await transport(port)
-      .sendMail({ envelope: { from: 'noreply@example.test', to: ['alice@dest.test'] }, raw: message('noreply@example.test', 'alice@dest.test', 'X-Kurir-Priority: urgent\r\n') })
+      .sendMail({
+        envelope: { from: 'noreply@example.test', to: ['alice@dest.test'] },
+        raw: message('noreply@example.test', 'alice@dest.test', 'X-Kurir-Priority: urgent\r\n'),
+      })
       .catch((e: unknown) => e);
     expect((err as { response: string }).response).toMatch(/^501 5\.5\.4 X-Kurir-Priority/);
   });
@@ -297,8 +314,14 @@ describe('SMTP intake: strict gateway (no plaintext AUTH, no implicit TLS), then
 
 describe('SMTP replies', () => {
   it('maps registry errors, infrastructure failures and unexpected errors', () => {
-    expect(smtpError(new KurirError('SENDER_NOT_ALLOWED'))).toMatchObject({ responseCode: 550, message: '5.7.1 Sender domain not allowed for this credential' });
-    expect(smtpError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' }))).toMatchObject({ responseCode: 451, message: expect.stringMatching(/^4\.3\.0 /) });
+    expect(smtpError(new KurirError('SENDER_NOT_ALLOWED'))).toMatchObject({
+      responseCode: 550,
+      message: '5.7.1 Sender domain not allowed for this credential',
+    });
+    expect(smtpError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' }))).toMatchObject({
+      responseCode: 451,
+      message: expect.stringMatching(/^4\.3\.0 /),
+    });
     expect(smtpError(new TypeError('x is undefined'))).toMatchObject({ responseCode: 451, message: '4.3.0 Internal error' });
     expect(smtpError(new KurirError('BAD_ADDRESS', 'bad\r\n250 injected')).message).toBe('5.1.3 bad 250 injected');
   });

@@ -8,7 +8,11 @@ import { ADMIN_KEY, API_KEY, startTestGateway, type TestGateway } from '../helpe
 
 let t: TestGateway;
 
-async function call(method: string, path: string, opts: { key?: string | null; json?: unknown; csv?: string } = {}): Promise<{ status: number; body: any; text: string; headers: Headers }> {
+async function call(
+  method: string,
+  path: string,
+  opts: { key?: string | null; json?: unknown; csv?: string } = {},
+): Promise<{ status: number; body: any; text: string; headers: Headers }> {
   const headers: Record<string, string> = {};
   const key = opts.key === undefined ? ADMIN_KEY : opts.key;
   if (key) headers.authorization = `Bearer ${key}`;

@@ -15,7 +15,11 @@ const SECRET = 'whsec-test-0123456789abcdef';
 
 // The verification snippet of docs/webhooks.md, verbatim apart from the types.
 function verifyKurirSignature(rawBody: string | Buffer, header: string | undefined, secret: string, toleranceSeconds = 300): boolean {
-  const parts = Object.fromEntries(String(header ?? '').split(',').map((kv) => kv.trim().split('=', 2)));
+  const parts = Object.fromEntries(
+    String(header ?? '')
+      .split(',')
+      .map((kv) => kv.trim().split('=', 2)),
+  );
   const t = Number(parts.t);
   if (!Number.isInteger(t) || Math.abs(Date.now() / 1000 - t) > toleranceSeconds) return false;
   const expected = createHmac('sha256', secret).update(`${t}.`).update(rawBody).digest();
@@ -36,7 +40,10 @@ async function api(method: string, path: string, key = API_KEY): Promise<{ statu
 }
 
 beforeAll(async () => {
-  mx = await startReceiver({ hostname: 'mx.dest.test', rules: { 'nobody@dest.test': { code: 550, message: '5.1.1 The email account that you tried to reach does not exist' } } });
+  mx = await startReceiver({
+    hostname: 'mx.dest.test',
+    rules: { 'nobody@dest.test': { code: 550, message: '5.1.1 The email account that you tried to reach does not exist' } },
+  });
   dns = await startDnsServer({
     'dest.test': { MX: [{ exchange: 'mx.dest.test', priority: 10 }] },
     'mx.dest.test': { A: ['127.0.0.1'] },
@@ -47,7 +54,12 @@ beforeAll(async () => {
     overrides: {
       delivery: { mxPort: mx.port },
       apiKeys: [
-        { name: 'booking-dev', key: API_KEY, domains: ['example.test'], webhook: { url: hooks.url, secret: SECRET, events: ['delivered', 'bounced', 'complained', 'suppressed', 'expired'] } },
+        {
+          name: 'booking-dev',
+          key: API_KEY,
+          domains: ['example.test'],
+          webhook: { url: hooks.url, secret: SECRET, events: ['delivered', 'bounced', 'complained', 'suppressed', 'expired'] },
+        },
         { name: 'admin-dev', key: ADMIN_KEY, domains: ['*'], admin: true },
       ],
       webhooks: { maxAttempts: 3, backoffSeconds: 0.2, disableAfterFailures: 5, timeoutSeconds: 2 },

@@ -40,20 +40,23 @@ export function classifyAttempt(
   const recipients = outcomes.map((o): ClassifiedOutcome => {
     const status: RecipientStatus =
       o.kind === 'delivered' ? 'delivered' : o.kind === 'perm' ? 'bounced' : o.kind === 'expired' || retryAt === null ? 'expired' : 'deferred';
-    const category = status === 'delivered' ? 'none' : status === 'expired' ? 'message-expired' : classifyReply(rules, { code: o.code, text: o.reply }).category;
+    const category =
+      status === 'delivered' ? 'none' : status === 'expired' ? 'message-expired' : classifyReply(rules, { code: o.code, text: o.reply }).category;
     return { outcome: o, status, category };
   });
-  const updates = recipients.map(({ outcome: o, status, category }): RecipientUpdate => ({
-    address: o.address,
-    state: {
-      status,
-      attempts: attempt,
-      updatedAt: now,
-      reply: o.reply,
-      ...(status === 'delivered' ? {} : { category }),
-      nextAttemptAt: status === 'deferred' ? (retryAt ?? undefined) : undefined,
-    },
-  }));
+  const updates = recipients.map(
+    ({ outcome: o, status, category }): RecipientUpdate => ({
+      address: o.address,
+      state: {
+        status,
+        attempts: attempt,
+        updatedAt: now,
+        reply: o.reply,
+        ...(status === 'delivered' ? {} : { category }),
+        nextAttemptAt: status === 'deferred' ? (retryAt ?? undefined) : undefined,
+      },
+    }),
+  );
   const groups = new Map<string, { status: RecipientStatus; category: string; list: Outcome[] }>();
   for (const { outcome, status, category } of recipients) {
     const key = `${status}\0${category}`;

@@ -109,7 +109,12 @@ function enhancedPredicate(patterns: string[]): Predicate {
   const tests = patterns.map((p): ((enhanced: string | null) => boolean) => {
     if (p === 'none') return (e) => e === null;
     // Glob: `*` spans one or more segments, `?` is one digit.
-    const re = new RegExp(`^${p.split('*').map((s) => s.replace(/\./g, '\\.').replace(/\?/g, '\\d')).join('[\\d.]+')}$`);
+    const re = new RegExp(
+      `^${p
+        .split('*')
+        .map((s) => s.replace(/\./g, '\\.').replace(/\?/g, '\\d'))
+        .join('[\\d.]+')}$`,
+    );
     return (e) => e !== null && re.test(e);
   });
   return (r) => tests.some((t) => t(r.enhanced));
@@ -140,7 +145,9 @@ function describeIssue(issue: ZodIssue): string {
 export function compileBounceRules(doc: unknown, source = 'bounce rules'): BounceRules {
   const top = fileSchema.safeParse(doc);
   if (!top.success) {
-    throw new BounceRulesError(`${source}: ${top.error.issues.map((i) => describeIssue(i).replace(/^\(rule\): /, '')).join('; ')} (expected a mapping with a "rules:" list)`);
+    throw new BounceRulesError(
+      `${source}: ${top.error.issues.map((i) => describeIssue(i).replace(/^\(rule\): /, '')).join('; ')} (expected a mapping with a "rules:" list)`,
+    );
   }
   const problems: string[] = [];
   const compiled: CompiledRule[] = [];
@@ -177,8 +184,12 @@ export function compileBounceRules(doc: unknown, source = 'bounce rules'): Bounc
     });
   });
   const last = top.data.rules.at(-1) as { match?: Record<string, unknown> } | undefined;
-  const lastIsCatchAll = !!last && typeof last === 'object' && (last.match === undefined || (typeof last.match === 'object' && last.match !== null && Object.keys(last.match).length === 0));
-  if (!lastIsCatchAll) problems.push(`${label(top.data.rules.length - 1, last)}: match: the last rule must be a catch-all (match: {}) so every reply gets a category`);
+  const lastIsCatchAll =
+    !!last &&
+    typeof last === 'object' &&
+    (last.match === undefined || (typeof last.match === 'object' && last.match !== null && Object.keys(last.match).length === 0));
+  if (!lastIsCatchAll)
+    problems.push(`${label(top.data.rules.length - 1, last)}: match: the last rule must be a catch-all (match: {}) so every reply gets a category`);
   if (problems.length) throw new BounceRulesError(`${source}: invalid bounce rules:\n${problems.map((p) => `  ${p}`).join('\n')}`);
   return Object.freeze({
     source,

@@ -33,7 +33,14 @@ import type { Classification, ReplyClassifier } from '../classify/rules.js';
 import type { SuppressionPolicy, SuppressionSource } from '../suppression/policy.js';
 import type { SourceVerifier } from './trust.js';
 
-export const INGEST_IGNORE_REASONS = ['unknown-message', 'forged-verp', 'unverified-complaint', 'unverified-bounce', 'unknown-recipient', 'no-failure'] as const;
+export const INGEST_IGNORE_REASONS = [
+  'unknown-message',
+  'forged-verp',
+  'unverified-complaint',
+  'unverified-bounce',
+  'unknown-recipient',
+  'no-failure',
+] as const;
 /** Why a report changed nothing: the parser's reasons plus matching failures (a bounded metric label set). */
 export type IgnoreReason = UnusableReason | (typeof INGEST_IGNORE_REASONS)[number];
 
@@ -99,7 +106,16 @@ export type ProviderReport =
   | { provider: 'ses' | 'mailgun'; kind: 'complaint'; original: OriginalRefs; recipients: string[]; feedbackType: string; userAgent?: string };
 
 /** Why an ESP notification was refused before it was read (a bounded metric label set). */
-export type EspRejectReason = 'malformed' | 'unknown-topic' | 'unsupported-version' | 'bad-cert-url' | 'cert-unavailable' | 'cert-expired' | 'bad-signature' | 'stale' | 'replayed';
+export type EspRejectReason =
+  | 'malformed'
+  | 'unknown-topic'
+  | 'unsupported-version'
+  | 'bad-cert-url'
+  | 'cert-unavailable'
+  | 'cert-expired'
+  | 'bad-signature'
+  | 'stale'
+  | 'replayed';
 
 /** What became of one ESP notification (src/esp/ses.ts, src/esp/mailgun.ts); the HTTP layer maps it to a status. */
 export type EspResult =
@@ -174,9 +190,11 @@ export class FeedbackIngest {
 
   private async applyDsn(input: IngestInput, record: MessageRecord, report: DsnReport): Promise<IngestOutcome> {
     const relevant = report.recipients.filter((r) => r.action === 'failed' || r.action === 'delayed');
-    if (!relevant.length) return this.ignore(input, 'no-failure', `DSN reports only ${[...new Set(report.recipients.map((r) => r.action))].join(', ')}`, record.id);
+    if (!relevant.length)
+      return this.ignore(input, 'no-failure', `DSN reports only ${[...new Set(report.recipients.map((r) => r.action))].join(', ')}`, record.id);
     const entries = resolveDsnRecipients(record, relevant, report.mentioned);
-    if (!entries.size) return this.ignore(input, 'unknown-recipient', `none of ${relevant.length} reported recipient(s) is a recipient of the message`, record.id);
+    if (!entries.size)
+      return this.ignore(input, 'unknown-recipient', `none of ${relevant.length} reported recipient(s) is a recipient of the message`, record.id);
     const items: FailureItem[] = [...entries].map(([address, entry]) => ({
       address,
       action: entry.action === 'delayed' ? 'delayed' : 'failed',
@@ -189,13 +207,31 @@ export class FeedbackIngest {
   }
 
   /** Records classified failures of a message's recipients: timeline, recipient states, metrics, suppression policy. */
-  private async applyFailures(ctx: ReportContext, record: MessageRecord, items: FailureItem[], source: 'dsn' | 'ses' | 'mailgun', format: string): Promise<IngestOutcome> {
+  private async applyFailures(
+    ctx: ReportContext,
+    record: MessageRecord,
+    items: FailureItem[],
+    source: 'dsn' | 'ses' | 'mailgun',
+    format: string,
+  ): Promise<IngestOutcome> {
     const { deps } = this;
     const now = deps.clock.now();
-    const states = await deps.messages.getRecipients(record.id, items.map((i) => i.address));
+    const states = await deps.messages.getRecipients(
+      record.id,
+      items.map((i) => i.address),
+    );
     const updates: RecipientUpdate[] = [];
     const events: TimelineEvent[] = [];
-    const outcome = { result: 'applied' as const, kind: 'bounce' as const, messageId: record.id, bounced: [] as string[], delayed: [] as string[], complained: [], suppressed: [] as string[], senderSide: [] as string[] };
+    const outcome = {
+      result: 'applied' as const,
+      kind: 'bounce' as const,
+      messageId: record.id,
+      bounced: [] as string[],
+      delayed: [] as string[],
+      complained: [],
+      suppressed: [] as string[],
+      senderSide: [] as string[],
+    };
     for (const { address, action, classification: c, reply, status, remoteMta } of items) {
       const details = { ...(status ? { status } : {}), ...(remoteMta ? { remoteMta } : {}), format };
       if (action === 'delayed') {
@@ -220,7 +256,16 @@ export class FeedbackIngest {
     }
     await deps.messages.update(record.id, updates, events);
     deps.logger.info(
-      { sid: ctx.sessionId, id: record.id, source, format, bounced: outcome.bounced.length, delayed: outcome.delayed.length, suppressed: outcome.suppressed.length, senderSide: outcome.senderSide.length },
+      {
+        sid: ctx.sessionId,
+        id: record.id,
+        source,
+        format,
+        bounced: outcome.bounced.length,
+        delayed: outcome.delayed.length,
+        suppressed: outcome.suppressed.length,
+        senderSide: outcome.senderSide.length,
+      },
       source === 'dsn' ? 'feedback: DSN applied' : 'feedback: ESP bounce applied',
     );
     return outcome;
@@ -252,7 +297,10 @@ export class FeedbackIngest {
     }
     if (suppressed.length) events.push({ type: 'suppressed', at: now, recipients: suppressed, reason: 'complaint', source });
     await deps.messages.update(record.id, [], events);
-    deps.logger.info({ sid: ctx.sessionId, id: record.id, source, feedbackType, agent: userAgent, complainers: complainers.length }, 'feedback: complaint applied');
+    deps.logger.info(
+      { sid: ctx.sessionId, id: record.id, source, feedbackType, agent: userAgent, complainers: complainers.length },
+      'feedback: complaint applied',
+    );
     return { result: 'applied', kind: 'complaint', messageId: record.id, bounced: [], delayed: [], complained: complainers, suppressed, senderSide: [] };
   }
 }

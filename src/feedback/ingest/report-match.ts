@@ -19,7 +19,9 @@ export interface MatchDeps {
   verpSecret: string;
 }
 
-export type Resolution = { id: string; record: MessageRecord } | { ignored: 'unknown-message' | 'forged-verp' | 'unverified-complaint' | 'unverified-bounce'; detail: string };
+export type Resolution =
+  | { id: string; record: MessageRecord }
+  | { ignored: 'unknown-message' | 'forged-verp' | 'unverified-complaint' | 'unverified-bounce'; detail: string };
 
 export interface FindOptions {
   /** The ARF report's Original-Mail-From: the original's envelope sender, our VERP when it is ours. */
@@ -129,11 +131,13 @@ export function resolveComplainers(record: MessageRecord, named: string[], envel
   const pick = (list: string[]): string[] => [...new Set(list.map((a) => recipientOf(record, a)).filter((a): a is string => !!a))];
   for (const [list, what] of [
     [named, 'Original-Rcpt-To / Removal-Recipient'],
-    [envelopeTo, 'the original\'s envelope-recipient headers'],
+    [envelopeTo, "the original's envelope-recipient headers"],
   ] as const) {
     if (!list.length) continue;
     const complainers = pick(list);
-    return complainers.length ? { complainers } : { none: `the complaint names ${list.length} recipient(s) in ${what}, none of them a recipient of the message` };
+    return complainers.length
+      ? { complainers }
+      : { none: `the complaint names ${list.length} recipient(s) in ${what}, none of them a recipient of the message` };
   }
   let complainers = pick(to);
   if (!complainers.length && record.recipients.length === 1) complainers = [record.recipients[0]];

@@ -30,7 +30,10 @@ export interface FeedbackFields {
 /** Parses a `message/feedback-report` body; null when it has no Feedback-Type (not a feedback report). */
 export function parseFeedbackReport(text: string): FeedbackFields | null {
   const fields = parseFieldGroups(text.slice(0, 200_000)).flat();
-  const type = field(fields, 'feedback-type')?.trim().toLowerCase().split(/[\s;(]/)[0];
+  const type = field(fields, 'feedback-type')
+    ?.trim()
+    .toLowerCase()
+    .split(/[\s;(]/)[0];
   if (!type) return null;
   const known = (FEEDBACK_TYPES as readonly string[]).includes(type);
   const out: FeedbackFields = { feedbackType: known ? (type as FeedbackType) : 'other', recipients: [] };

@@ -16,7 +16,18 @@ export interface DeliveryStatus {
 
 const ACTIONS: ReadonlySet<string> = new Set(['failed', 'delayed', 'delivered', 'relayed', 'expanded']);
 const STATUS = /^\s*([245])\.(\d{1,3})\.(\d{1,3})\b/;
-const RECIPIENT_FIELDS = new Set(['original-recipient', 'final-recipient', 'action', 'status', 'remote-mta', 'diagnostic-code', 'last-attempt-date', 'will-retry-until', 'final-log-id', 'x-actual-recipient']);
+const RECIPIENT_FIELDS = new Set([
+  'original-recipient',
+  'final-recipient',
+  'action',
+  'status',
+  'remote-mta',
+  'diagnostic-code',
+  'last-attempt-date',
+  'will-retry-until',
+  'final-log-id',
+  'x-actual-recipient',
+]);
 const MAX_RECIPIENTS = 100;
 
 function statusOf(value: string | undefined): string | undefined {
@@ -26,7 +37,10 @@ function statusOf(value: string | undefined): string | undefined {
 
 /** Action from its field, or inferred from the status class when the field is missing or unknown. */
 function actionOf(value: string | undefined, status: string | undefined): DsnAction | undefined {
-  const a = value?.trim().split(/[\s(;]/)[0]?.toLowerCase();
+  const a = value
+    ?.trim()
+    .split(/[\s(;]/)[0]
+    ?.toLowerCase();
   if (a && ACTIONS.has(a)) return a as DsnAction;
   if (status?.startsWith('5')) return 'failed';
   if (status?.startsWith('4')) return 'delayed';
@@ -56,7 +70,11 @@ function recipientOf(fields: FieldLine[]): DsnRecipient | undefined {
   }
   if (!r.status) delete r.status;
   const mta = field(fields, 'remote-mta');
-  if (mta) r.remoteMta = stripTypePrefix(mta).replace(/\s*\(.*$/, '').replace(/\.$/, '').slice(0, 255);
+  if (mta)
+    r.remoteMta = stripTypePrefix(mta)
+      .replace(/\s*\(.*$/, '')
+      .replace(/\.$/, '')
+      .slice(0, 255);
   return r;
 }
 

@@ -58,7 +58,13 @@ export function parseFieldGroups(text: string): FieldLine[][] {
     if (colon <= 0) continue;
     const name = l.slice(0, colon).trim();
     if (!/^[!-9;-~]{1,76}$/.test(name)) continue;
-    current.push({ name: name.toLowerCase(), value: l.slice(colon + 1).trim().slice(0, MAX_VALUE) });
+    current.push({
+      name: name.toLowerCase(),
+      value: l
+        .slice(colon + 1)
+        .trim()
+        .slice(0, MAX_VALUE),
+    });
   }
   if (current.length) groups.push(current);
   return groups;

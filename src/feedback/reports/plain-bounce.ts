@@ -16,7 +16,20 @@ const WARNING =
   /THIS IS A WARNING ONLY|has not yet been delivered|Delivery incomplete|temporary problem delivering|Delivery Status Notification \(Delay\)|Delayed Mail|delivery has been delayed|warning message only|will (?:continue to )?retry|DELAYS IN DELIVERING YOUR MESSAGE|transient non-fatal errors|had TRANSIENT[^\n]{0,30} delivery errors/i;
 
 /** Most specific first: a layout's own marker decides, the generic shape comes last. */
-const LAYOUTS = [parsePostfix, parseExim, parseExchange, parseGmail, parseYahoo, parseQmail, parseCourier, parseSendmail, parseMdaemon, parseDomino, parseGroupwise, parseExchangeLegacy];
+const LAYOUTS = [
+  parsePostfix,
+  parseExim,
+  parseExchange,
+  parseGmail,
+  parseYahoo,
+  parseQmail,
+  parseCourier,
+  parseSendmail,
+  parseMdaemon,
+  parseDomino,
+  parseGroupwise,
+  parseExchangeLegacy,
+];
 
 /** A mailer-daemon-ish message with an SMTP reply but no recognisable layout: one entry without an address. */
 function parseGeneric(text: string, action: DsnAction): PlainBounce | null {
@@ -28,7 +41,9 @@ function parseGeneric(text: string, action: DsnAction): PlainBounce | null {
 export function looksLikeBounce(from: string, subject: string): boolean {
   return (
     /^(?:mailer-daemon|postmaster|mail-daemon|mdaemon)@/i.test(from.trim()) ||
-    /undeliver|delivery (?:status notification|failure|failed|has failed|incomplete|delayed)|delivery_failure|returned mail|failure notice|mail delivery (?:failed|system|subsystem|status)|non[- ]?delivery|could not be delivered|not delivered|delivery problem/i.test(subject)
+    /undeliver|delivery (?:status notification|failure|failed|has failed|incomplete|delayed)|delivery_failure|returned mail|failure notice|mail delivery (?:failed|system|subsystem|status)|non[- ]?delivery|could not be delivered|not delivered|delivery problem/i.test(
+      subject,
+    )
   );
 }
 

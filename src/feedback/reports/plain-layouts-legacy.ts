@@ -44,9 +44,13 @@ export function parseQmail(text: string, action: DsnAction): PlainBounce | null 
   const recipients: DsnRecipient[] = [];
   for (const { address, body } of addressBlocks(text, /^-{2,}\s*Below (?:this|the next) line/i)) {
     const said = body.findIndex((l) => /^Remote host said:/i.test(l));
-    const own = (said >= 0 ? body.slice(said) : body).filter((l) => !/^(?:Giving up on|I'm not going to try again)/i.test(l) && !/does not like recipient\.$/i.test(l));
+    const own = (said >= 0 ? body.slice(said) : body).filter(
+      (l) => !/^(?:Giving up on|I'm not going to try again)/i.test(l) && !/does not like recipient\.$/i.test(l),
+    );
     const diag = own.join(' ').replace(/^Remote host said:\s*/i, '');
-    const mta = body.map((l) => /^(?:Giving up on|Connected to) ([^\s]{1,255}?)\.?(?:\s|$)/i.exec(l)?.[1] ?? /^(\S{1,255}) does not like recipient/i.exec(l)?.[1]).find(Boolean);
+    const mta = body
+      .map((l) => /^(?:Giving up on|Connected to) ([^\s]{1,255}?)\.?(?:\s|$)/i.exec(l)?.[1] ?? /^(\S{1,255}) does not like recipient/i.exec(l)?.[1])
+      .find(Boolean);
     recipients.push(entry(address, diag, action, mta, fallback(action)));
   }
   return recipients.length ? { format: 'qmail', recipients } : null;
@@ -58,7 +62,9 @@ export function parseQmail(text: string, action: DsnAction): PlainBounce | null 
  */
 export function parseCourier(text: string, action: DsnAction): PlainBounce | null {
   if (!/running the Courier mail server|^[ \t]*(?:UNDELIVERABLE MAIL|DELAYS IN DELIVERING YOUR MESSAGE)[ \t]*\r?$/im.test(text)) return null;
-  const start = text.search(/Your message to the following recipients cannot be delivered|^[ \t]*(?:UNDELIVERABLE MAIL|DELAYS IN DELIVERING YOUR MESSAGE)[ \t]*\r?$/im);
+  const start = text.search(
+    /Your message to the following recipients cannot be delivered|^[ \t]*(?:UNDELIVERABLE MAIL|DELAYS IN DELIVERING YOUR MESSAGE)[ \t]*\r?$/im,
+  );
   const recipients: DsnRecipient[] = [];
   for (const { address, body } of addressBlocks(text.slice(Math.max(0, start)), /^-{20,}\s*$/)) {
     const replies = body.filter((l) => l.startsWith('<<<')).map((l) => l.slice(3).trim());
@@ -91,7 +97,12 @@ export function parseSendmail(text: string, action: DsnAction): PlainBounce | nu
     if (named.length >= MAX_RECIPIENTS) break;
   }
   const at = after.search(/-{2,40}[ \t]{0,10}Transcript of session follows[ \t]{0,10}-{2,40}/i);
-  const transcript = at >= 0 ? lines(after.slice(at, at + 20_000), 300).slice(1).map((l) => l.trim()) : [];
+  const transcript =
+    at >= 0
+      ? lines(after.slice(at, at + 20_000), 300)
+          .slice(1)
+          .map((l) => l.trim())
+      : [];
   const mta = /while talking to ([^\s:]{1,255}?)\.?:/i.exec(transcript.join('\n'))?.[1];
   const isReply = (l: string): boolean => /^(?:<<<\s*)?[45]\d\d[ -]/.test(l);
   const recipients = named.map(({ address, reason }) => {
@@ -112,7 +123,12 @@ const untimed = (l: string): string => l.trim().replace(/^(?:\S{1,10} ){0,2}\d{1
  * `addr - no such user here.`; SecurityGateway adds `Failed address: addr`.
  */
 export function parseMdaemon(text: string, action: DsnAction): PlainBounce | null {
-  if (!/MDaemon Delivery Status Notification|had (?:PERMANENT fatal|TRANSIENT[^\n]{0,30}) delivery errors|YOUR MESSAGE WAS NOT DELIVERED TO ONE OR MORE RECIPIENTS/i.test(text)) return null;
+  if (
+    !/MDaemon Delivery Status Notification|had (?:PERMANENT fatal|TRANSIENT[^\n]{0,30}) delivery errors|YOUR MESSAGE WAS NOT DELIVERED TO ONE OR MORE RECIPIENTS/i.test(
+      text,
+    )
+  )
+    return null;
   const failed = new RegExp(`^[ \\t]*Failed address:[ \\t]*<?(${ADDR}?)>?[ \\t]*\\r?$`, 'im').exec(text)?.[1];
   const local = new RegExp(`^[ \\t]*<?(${ADDR}?)>? - ([^\\r\\n]{3,500})\\r?$`, 'm').exec(text);
   const t0 = text.search(/--- Session Transcript ---/i);

@@ -93,11 +93,16 @@ const record = (v: unknown): Record<string, unknown> => (v && typeof v === 'obje
 
 function safeMail(mail: ParsedMail): SafeMail {
   const m = record(mail);
-  const headerLines = (Array.isArray(m.headerLines) ? m.headerLines : []).map(record).filter((h) => typeof h.key === 'string' && typeof h.line === 'string') as Array<{ key: string; line: string }>;
+  const headerLines = (Array.isArray(m.headerLines) ? m.headerLines : [])
+    .map(record)
+    .filter((h) => typeof h.key === 'string' && typeof h.line === 'string') as Array<{ key: string; line: string }>;
   const headers = m.headers instanceof Map ? (m.headers as Map<string, unknown>) : new Map<string, unknown>();
   const header = (name: string): string => {
     const line = headerLines.find((h) => h.key === name)?.line ?? '';
-    return line.slice(line.indexOf(':') + 1).replace(/\s+/g, ' ').trim();
+    return line
+      .slice(line.indexOf(':') + 1)
+      .replace(/\s+/g, ' ')
+      .trim();
   };
   const ct = headers.get('content-type');
   const ctRecord = record(ct);
@@ -155,7 +160,9 @@ function interpret(mail: SafeMail): FeedbackReport {
       if (plain) {
         for (const r of recipients) {
           if (r.diagnostic) continue;
-          const hint = plain.recipients.find((p) => p.address && r.address && p.address.toLowerCase() === r.address.toLowerCase()) ?? (plain.recipients.length === 1 ? plain.recipients[0] : undefined);
+          const hint =
+            plain.recipients.find((p) => p.address && r.address && p.address.toLowerCase() === r.address.toLowerCase()) ??
+            (plain.recipients.length === 1 ? plain.recipients[0] : undefined);
           if (hint?.diagnostic) {
             r.diagnostic = hint.diagnostic;
             r.code ??= hint.code;

@@ -36,8 +36,15 @@ export class DeliveryFeedback implements DeliveryFeedbackHook {
       if (delivered.length) policy.onDelivered(delivered).catch((err: unknown) => logger.warn({ err, id: record.id }, 'soft-bounce reset failed'));
       for (const o of outcomes) {
         if (o.status !== 'bounced') continue;
-        const decision = await policy.onFailure({ address: o.address, classification: classify({ code: o.code, text: o.reply }), source: 'smtp', messageId: record.id, at });
-        if (decision.action === 'suppressed' && decision.added) events.push({ type: 'suppressed', at, recipients: [o.address], reason: decision.reason, source: decision.source });
+        const decision = await policy.onFailure({
+          address: o.address,
+          classification: classify({ code: o.code, text: o.reply }),
+          source: 'smtp',
+          messageId: record.id,
+          at,
+        });
+        if (decision.action === 'suppressed' && decision.added)
+          events.push({ type: 'suppressed', at, recipients: [o.address], reason: decision.reason, source: decision.source });
       }
     } catch (err) {
       logger.error({ err, id: record.id }, 'suppression after delivery failed');

@@ -37,7 +37,10 @@ describe('suppression CSV import', () => {
   });
 
   it('lists every bad row and returns no entries when any row is bad', () => {
-    const r = parseSuppressionCsv('ok@example.org,manual\nbad,manual\nok2@example.org,manual,,13 o\'clock\nok@example.org,manual\nx@example.org,manual,s,1,m,extra\n', opts);
+    const r = parseSuppressionCsv(
+      "ok@example.org,manual\nbad,manual\nok2@example.org,manual,,13 o'clock\nok@example.org,manual\nx@example.org,manual,s,1,m,extra\n",
+      opts,
+    );
     expect(r.entries).toEqual([]);
     expect(r.errors.map((e) => [e.line, e.field])).toEqual([
       [2, 'address'],

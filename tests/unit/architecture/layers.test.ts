@@ -21,11 +21,26 @@ const run = promisify(execFile);
 
 /** Layer of each entry of src/: a file may import its own layer or a lower one (a higher number). */
 const LAYERS: Record<string, number> = {
-  main: 0, gateway: 0,
-  smtp: 1, http: 1, cli: 1,
-  intake: 2, delivery: 2, dkim: 2, shaping: 2, feedback: 2, esp: 2, webhooks: 2, admin: 2, placement: 2,
-  store: 3, queue: 3,
-  config: 4, metrics: 4, lib: 4, types: 4,
+  main: 0,
+  gateway: 0,
+  smtp: 1,
+  http: 1,
+  cli: 1,
+  intake: 2,
+  delivery: 2,
+  dkim: 2,
+  shaping: 2,
+  feedback: 2,
+  esp: 2,
+  webhooks: 2,
+  admin: 2,
+  placement: 2,
+  store: 3,
+  queue: 3,
+  config: 4,
+  metrics: 4,
+  lib: 4,
+  types: 4,
 };
 
 const sourceFiles = (dir: string): string[] =>
@@ -35,8 +50,7 @@ const sourceFiles = (dir: string): string[] =>
   });
 
 /** Every specifier a file imports or re-exports (static, dynamic and type-only). */
-const specifiers = (file: string): string[] =>
-  ts.preProcessFile(readFileSync(file, 'utf8'), true, true).importedFiles.map((f) => f.fileName);
+const specifiers = (file: string): string[] => ts.preProcessFile(readFileSync(file, 'utf8'), true, true).importedFiles.map((f) => f.fileName);
 
 /** A relative specifier as the src/-relative path of the .ts file it names. */
 const localTarget = (file: string, spec: string): string => relative(SRC, resolve(dirname(file), spec)).replace(/\.js$/, '.ts');
@@ -69,7 +83,11 @@ describe('layering of src/', () => {
   it('keeps feedback/reports and feedback/classify free of store, queue, metrics and sockets', () => {
     const pure = files.filter((f) => /^feedback\/(reports|classify)\//.test(relative(SRC, f)));
     expect(pure.length).toBeGreaterThanOrEqual(10);
-    for (const file of pure) expect(specifiers(file).filter((s) => s === 'node:net' || s === 'net'), relative(SRC, file)).toEqual([]);
+    for (const file of pure)
+      expect(
+        specifiers(file).filter((s) => s === 'node:net' || s === 'net'),
+        relative(SRC, file),
+      ).toEqual([]);
     // Everything they reach, transitively, inside src/.
     const reached = new Set<string>();
     const visit = (file: string): void => {

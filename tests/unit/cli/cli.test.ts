@@ -86,11 +86,24 @@ describe('kurir CLI', () => {
         'rule:       invalid-recipient-text (config/bounce-rules.yaml)',
       ].join('\n'),
     );
-    const policy = await runCli(['bounce', 'classify', '550-5.7.26', 'Unauthenticated', 'email', 'is', 'not', 'accepted', '--rules', 'config/bounce-rules.yaml']);
+    const policy = await runCli([
+      'bounce',
+      'classify',
+      '550-5.7.26',
+      'Unauthenticated',
+      'email',
+      'is',
+      'not',
+      'accepted',
+      '--rules',
+      'config/bounce-rules.yaml',
+    ]);
     expect(policy).toMatch(/category: {3}policy\ntype: {7}hard\nsenderSide: true\nrule: {7}auth-enhanced/);
     expect(await runCli(['bounce', 'classify', 'connect ECONNREFUSED 127.0.0.2:25'])).toMatch(/code none, enhanced none\ncategory: {3}network\ntype: {7}soft/);
     await expect(runCli(['bounce', 'classify'])).rejects.toThrow(UsageError);
-    await expect(runCli(['bounce', 'classify', '550 x', '--rules', join(dir, 'none.yaml')])).rejects.toThrow(/none\.yaml: cannot read bounce rules: file not found/);
+    await expect(runCli(['bounce', 'classify', '550 x', '--rules', join(dir, 'none.yaml')])).rejects.toThrow(
+      /none\.yaml: cannot read bounce rules: file not found/,
+    );
   });
 
   it('prints DKIM records as zone-file strings of at most 255 bytes that join to the record', async () => {
@@ -107,7 +120,7 @@ describe('kurir CLI', () => {
     expect(strings.join('')).toBe(`v=DKIM1; k=rsa; p=${key.publicKeyBase64}`);
   });
 
-  it('domains dns prints the bounce domain\'s MX (this gateway\'s host name) next to its SPF', async () => {
+  it("domains dns prints the bounce domain's MX (this gateway's host name) next to its SPF", async () => {
     const cfg = join(dir, 'bounce.yaml');
     writeFileSync(cfg, 'hostname: mx1.mail.test\nbounce: { domain: bounce.mail.test }\ndomains: [{ name: mail.test, dkim: [] }]\n');
     const out = (await runCli(['domains', 'dns', '--config', cfg])).split('\n');
@@ -120,7 +133,20 @@ describe('kurir CLI', () => {
     const createdAt = Date.parse('2025-05-01T10:00:00.000Z');
     const id = newMessageId(createdAt);
     const store = new MessageStore(redis, createKeys(prefix), 3600);
-    const record = { id, owner: 'booking-dev', interface: 'http' as const, mailFrom: 'noreply@example.test', fromDomain: 'example.test', recipients: ['a@dest.test'], priority: 'verification' as const, createdAt, expiresAt: createdAt + 1_800_000, size: 10, messageId: `<${id}@example.test>`, dkim: [] };
+    const record = {
+      id,
+      owner: 'booking-dev',
+      interface: 'http' as const,
+      mailFrom: 'noreply@example.test',
+      fromDomain: 'example.test',
+      recipients: ['a@dest.test'],
+      priority: 'verification' as const,
+      createdAt,
+      expiresAt: createdAt + 1_800_000,
+      size: 10,
+      messageId: `<${id}@example.test>`,
+      dkim: [],
+    };
     expect(await store.create(record, Buffer.from('x'))).toBe(true);
     await redis.quit();
     const shown = JSON.parse(await runCli(['message', 'show', id]));
@@ -130,7 +156,7 @@ describe('kurir CLI', () => {
     await expect(runCli(['message', 'show', newMessageId()])).rejects.toThrow(/not found/);
   });
 
-  it('resolves files named on the command line against the caller\'s directory', async () => {
+  it("resolves files named on the command line against the caller's directory", async () => {
     const out = await runCli(['dkim', 'generate', '--algorithm', 'ed25519', '--out', 'rel/key.pem'], { cwd: dir });
     expect(out).toContain(`wrote ${join(dir, 'rel/key.pem')}`);
     expect(loadPrivateKey(readFileSync(join(dir, 'rel/key.pem'), 'utf8')).algorithm).toBe('ed25519');

@@ -15,11 +15,20 @@ describe('authLimits and connection options', () => {
       maxDelayMs: 2000,
     });
     expect(c.smtp).toMatchObject({ maxConnections: 500, maxConnectionsPerIp: 20 });
-    expect(c.http).toMatchObject({ maxConnections: 2000, maxConnectionsPerIp: 100, headersTimeoutSeconds: 10, requestTimeoutSeconds: 60, idleTimeoutSeconds: 120, keepAliveTimeoutSeconds: 5 });
+    expect(c.http).toMatchObject({
+      maxConnections: 2000,
+      maxConnectionsPerIp: 100,
+      headersTimeoutSeconds: 10,
+      requestTimeoutSeconds: 60,
+      idleTimeoutSeconds: 120,
+      keepAliveTimeoutSeconds: 5,
+    });
   });
 
   it('name the key at fault for a bad value', () => {
-    expect(() => loadConfig({ file: 'config/default.yaml', overrides: { http: { headersTimeoutSeconds: 90 } } })).toThrow(/http\.headersTimeoutSeconds.*requestTimeoutSeconds/);
+    expect(() => loadConfig({ file: 'config/default.yaml', overrides: { http: { headersTimeoutSeconds: 90 } } })).toThrow(
+      /http\.headersTimeoutSeconds.*requestTimeoutSeconds/,
+    );
     expect(() => loadConfig({ file: 'config/default.yaml', overrides: { authLimits: { maxFailuresPerIp: 0 } } })).toThrow(/authLimits\.maxFailuresPerIp/);
     expect(() => loadConfig({ file: 'config/default.yaml', overrides: { authLimits: { blockSeconds: 1.5 } } })).toThrow(/authLimits\.blockSeconds/);
   });

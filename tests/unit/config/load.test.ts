@@ -24,7 +24,12 @@ describe('loadConfig', () => {
   it('applies KURIR_* environment overrides with YAML-typed values, and REDIS_URL', () => {
     const c = loadConfig({
       file: 'config/default.yaml',
-      env: { KURIR_SMTP__PORT: '2600', KURIR_DELIVERY__RETRY_SCHEDULE: '[5, 10]', KURIR_DNS__SERVERS: '["127.0.0.1:5353"]', REDIS_URL: 'redis://10.0.0.1:6380' },
+      env: {
+        KURIR_SMTP__PORT: '2600',
+        KURIR_DELIVERY__RETRY_SCHEDULE: '[5, 10]',
+        KURIR_DNS__SERVERS: '["127.0.0.1:5353"]',
+        REDIS_URL: 'redis://10.0.0.1:6380',
+      },
     });
     expect(c.smtp.port).toBe(2600);
     expect(c.delivery.retrySchedule).toEqual([5, 10]);

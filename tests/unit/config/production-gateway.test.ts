@@ -6,7 +6,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mergeConfig, PROD_API_KEY, PROD_METRICS_TOKEN, productionReadyOverrides, writeProductionFiles, type ProductionFiles } from '../../helpers/production-config.js';
+import {
+  mergeConfig,
+  PROD_API_KEY,
+  PROD_METRICS_TOKEN,
+  productionReadyOverrides,
+  writeProductionFiles,
+  type ProductionFiles,
+} from '../../helpers/production-config.js';
 import { startTestGateway, type TestGateway } from '../../helpers/test-gateway.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kurir-prod-gw-'));

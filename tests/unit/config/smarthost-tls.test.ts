@@ -32,11 +32,15 @@ describe('smarthost credentials and TLS', () => {
     })();
     expect(err).toBeInstanceOf(ConfigError);
     expect(err!.message).toMatch(/delivery\.smarthost\.requireTls = false: the smarthost password for smtp\.esp\.example would be sent in clear/);
-    expect(err!.message).toMatch(/remove the key \(TLS is then required\), or use secure: true \(port 465\), or write delivery\.smarthost\.allowInsecureAuth: true/);
+    expect(err!.message).toMatch(
+      /remove the key \(TLS is then required\), or use secure: true \(port 465\), or write delivery\.smarthost\.allowInsecureAuth: true/,
+    );
   });
 
   it('refuses credentials over an unverified certificate to a remote host, also with implicit TLS', () => {
-    expect(() => load({ ...ESP, verifyTls: false })).toThrowError(/delivery\.smarthost\.verifyTls = false: the smarthost password .* remove the key \(the certificate is then verified against smtp\.esp\.example\)/);
+    expect(() => load({ ...ESP, verifyTls: false })).toThrowError(
+      /delivery\.smarthost\.verifyTls = false: the smarthost password .* remove the key \(the certificate is then verified against smtp\.esp\.example\)/,
+    );
     expect(() => load({ ...ESP, port: 465, secure: true, verifyTls: false })).toThrowError(/delivery\.smarthost\.verifyTls = false/);
     // implicit TLS with the default verification is fine, whatever requireTls says
     expect(load({ ...ESP, port: 465, secure: true, requireTls: false }).delivery.smarthost!.secure).toBe(true);

@@ -134,10 +134,7 @@ describe('metric names in dashboards, alerts and recording rules', () => {
   });
 
   it('the tokenizer finds metric names, strips strings and keeps recording rule names whole', () => {
-    expect(kurirNames('sum(rate(kurir_a_total{x="kurir_not_a_metric"}[5m])) / provider:kurir_b:rate5m')).toEqual([
-      'kurir_a_total',
-      'provider:kurir_b:rate5m',
-    ]);
+    expect(kurirNames('sum(rate(kurir_a_total{x="kurir_not_a_metric"}[5m])) / provider:kurir_b:rate5m')).toEqual(['kurir_a_total', 'provider:kurir_b:rate5m']);
     expect(kurirNames('kurir_h_seconds_bucket{le="300"}')).toEqual(['kurir_h_seconds_bucket']);
   });
 
@@ -190,17 +187,13 @@ describe('alerts', () => {
 
   it('every alert has a promtool unit test in which it fires', () => {
     expect(alertTests.rule_files.sort()).toEqual(['alerts.yml', 'recording-rules.yml']);
-    const firing = new Set(
-      alertTests.tests.flatMap((t) => (t.alert_rule_test ?? []).filter((a) => a.exp_alerts.length > 0).map((a) => a.alertname)),
-    );
+    const firing = new Set(alertTests.tests.flatMap((t) => (t.alert_rule_test ?? []).filter((a) => a.exp_alerts.length > 0).map((a) => a.alertname)));
     for (const r of rules) expect(firing, `${r.alert} needs a firing test in alerts.test.yml`).toContain(r.alert);
   });
 });
 
 describe('Grafana dashboards', () => {
-  const provisioned = readYaml<{ datasources: Array<{ uid: string; type: string }> }>(
-    join(GRAFANA, 'provisioning/datasources/prometheus.yml'),
-  );
+  const provisioned = readYaml<{ datasources: Array<{ uid: string; type: string }> }>(join(GRAFANA, 'provisioning/datasources/prometheus.yml'));
   const dsUid = provisioned.datasources[0].uid;
 
   it('has the overview, delivery and admin dashboards with unique uids', () => {
@@ -230,7 +223,9 @@ describe('Grafana dashboards', () => {
 
   it('the overview answers "are verification e-mails arriving?"', () => {
     const overview = dashboards.find((d) => d.file === 'overview.json')!.board;
-    const exprs = allPanels(overview.panels).flatMap((p) => (p.targets ?? []).map((t) => t.expr ?? '')).join('\n');
+    const exprs = allPanels(overview.panels)
+      .flatMap((p) => (p.targets ?? []).map((t) => t.expr ?? ''))
+      .join('\n');
     for (const needle of [
       'kurir_intake_messages_accepted_total',
       'result="delivered"',

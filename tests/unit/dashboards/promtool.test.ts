@@ -30,11 +30,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** Grafana template variables replaced by values Prometheus understands. */
 function grafanaToPromql(expr: string): string {
-  return expr
-    .replaceAll('$__rate_interval', '5m')
-    .replaceAll('$__interval', '1m')
-    .replaceAll('$__range', '1h')
-    .replaceAll('$provider', '.*');
+  return expr.replaceAll('$__rate_interval', '5m').replaceAll('$__interval', '1m').replaceAll('$__range', '1h').replaceAll('$provider', '.*');
 }
 
 interface Panel {

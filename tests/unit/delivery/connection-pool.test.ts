@@ -146,7 +146,9 @@ describe('createSmtpPool', () => {
   });
 
   it('retries once when a reused connection answers MAIL FROM with 421', async () => {
-    const r = await receiver({ script: (ctx) => (ctx.stage === 'mail' && ctx.attempt === 2 ? { code: 421, message: '4.4.2 idle too long, closing' } : undefined) });
+    const r = await receiver({
+      script: (ctx) => (ctx.stage === 'mail' && ctx.attempt === 2 ? { code: 421, message: '4.4.2 idle too long, closing' } : undefined),
+    });
     const reused: boolean[] = [];
     const p = pool({ onConnection: (info) => reused.push(info.reused) });
     const results = [];
@@ -253,7 +255,14 @@ describe('createSmtpPool', () => {
   it('sendMessage still runs a single transaction per connection and closes it', async () => {
     const r = await receiver({ rules: { 'nobody@dest.test': { code: 550, message: '5.1.1 no such user' } } });
     const res = await sendMessage(targetOf(r.port), { from: FROM, to: ['nobody@dest.test', 'ok@dest.test'] }, raw(1), sendOpts);
-    expect(res).toMatchObject({ connected: true, tls: true, outcomes: [{ kind: 'perm', code: 550 }, { kind: 'delivered', code: 250 }] });
+    expect(res).toMatchObject({
+      connected: true,
+      tls: true,
+      outcomes: [
+        { kind: 'perm', code: 550 },
+        { kind: 'delivered', code: 250 },
+      ],
+    });
     await sendMessage(targetOf(r.port), { from: FROM, to: ['ok@dest.test'] }, raw(2), sendOpts);
     expect(r.connections).toBe(2);
   });

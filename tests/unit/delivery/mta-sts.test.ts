@@ -132,7 +132,11 @@ describe('policy lookup and cache', () => {
     const cases: Array<[string, () => void, string]> = [
       ['invalid.test', () => web.set('invalid.test', 'version: STSv1\r\nmode: enforce\r\nmax_age: 86400\r\n'), 'sts-policy-invalid'],
       ['html.test', () => web.set('html.test', { status: 200, body: policy('enforce', ['mx.html.test']), contentType: 'text/html' }), 'sts-policy-invalid'],
-      ['redirect.test', () => web.set('redirect.test', { status: 301, location: 'https://mta-sts.one.test/.well-known/mta-sts.txt' }), 'sts-policy-fetch-error'],
+      [
+        'redirect.test',
+        () => web.set('redirect.test', { status: 301, location: 'https://mta-sts.one.test/.well-known/mta-sts.txt' }),
+        'sts-policy-fetch-error',
+      ],
       [
         'selfsigned.test',
         () => {

@@ -6,7 +6,12 @@ import { startDnsServer, type DnsServer } from '../../helpers/dns-server.js';
 let dns: DnsServer;
 beforeAll(async () => {
   dns = await startDnsServer({
-    'multi.test': { MX: [{ exchange: 'mx2.multi.test', priority: 20 }, { exchange: 'mx1.multi.test', priority: 10 }] },
+    'multi.test': {
+      MX: [
+        { exchange: 'mx2.multi.test', priority: 20 },
+        { exchange: 'mx1.multi.test', priority: 10 },
+      ],
+    },
     'mx1.multi.test': { A: ['127.0.0.11'] },
     'mx2.multi.test': { A: ['127.0.0.12'], AAAA: ['::1'] },
     'implicit.test': { A: ['127.0.0.13'] },
@@ -34,7 +39,11 @@ describe('resolveRoute', () => {
   });
 
   it('uses the A record as an implicit MX when there is no MX', async () => {
-    expect(await resolveRoute(resolver(), 'implicit.test')).toEqual({ kind: 'hosts', implicit: true, hosts: [{ exchange: 'implicit.test', priority: 0, addresses: ['127.0.0.13'] }] });
+    expect(await resolveRoute(resolver(), 'implicit.test')).toEqual({
+      kind: 'hosts',
+      implicit: true,
+      hosts: [{ exchange: 'implicit.test', priority: 0, addresses: ['127.0.0.13'] }],
+    });
   });
 
   it('recognizes a null MX (RFC 7505)', async () => {

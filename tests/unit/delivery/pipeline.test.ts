@@ -43,7 +43,11 @@ beforeAll(async () => {
     {
       delivery: { retrySchedule: [30], retryJitter: 0 },
       // acme: one message per minute, nothing borrowed ahead.
-      shaping: { providers: [{ provider: 'acme', domains: ['acme.test'] }], limits: { acme: { perMinute: 1, maxConnections: null, adaptive: false } }, burst: { bulk: 0 } },
+      shaping: {
+        providers: [{ provider: 'acme', domains: ['acme.test'] }],
+        limits: { acme: { perMinute: 1, maxConnections: null, adaptive: false } },
+        burst: { bulk: 0 },
+      },
     },
     dns.address,
     prefix,
@@ -71,7 +75,20 @@ async function queued(to: string, ttlMs: number, priority: Priority = 'bulk'): P
   const id = newMessageId(clock.now());
   const body = Buffer.from(`From: noreply@example.test\r\nTo: ${to}\r\nSubject: hi\r\n\r\nhi\r\n`);
   await messages.create(
-    { id, owner: 'test', interface: 'http', mailFrom: 'noreply@example.test', fromDomain: 'example.test', recipients: [to], priority, createdAt: clock.now(), expiresAt: clock.now() + ttlMs, size: body.length, messageId: `<${id}@example.test>`, dkim: [] },
+    {
+      id,
+      owner: 'test',
+      interface: 'http',
+      mailFrom: 'noreply@example.test',
+      fromDomain: 'example.test',
+      recipients: [to],
+      priority,
+      createdAt: clock.now(),
+      expiresAt: clock.now() + ttlMs,
+      size: body.length,
+      messageId: `<${id}@example.test>`,
+      dkim: [],
+    },
     body,
   );
   const domain = to.slice(to.indexOf('@') + 1);

@@ -61,15 +61,11 @@ describe('loadPrivateKey rejects what it cannot sign with, saying why', () => {
 
   it('a public key', () => {
     const { publicKey } = generateKeyPairSync('ed25519');
-    expect(() => loadPrivateKey(publicKey.export({ type: 'spki', format: 'pem' }) as string)).toThrow(
-      /holds a public key, not a private key/,
-    );
+    expect(() => loadPrivateKey(publicKey.export({ type: 'spki', format: 'pem' }) as string)).toThrow(/holds a public key, not a private key/);
   });
 
   it('a PEM block with garbage inside', () => {
-    expect(() => loadPrivateKey('-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n')).toThrow(
-      /DKIM private key could not be parsed: /,
-    );
+    expect(() => loadPrivateKey('-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n')).toThrow(/DKIM private key could not be parsed: /);
   });
 
   it('an encrypted key', () => {

@@ -64,7 +64,10 @@ function insertHeader(message: Buffer, line: string, where: 'top' | 'bottom'): s
 }
 
 function tagOf(message: Buffer, index: number, tag: string): string {
-  const headers = message.toString('latin1').split(/\r\n(?![ \t])/).filter((h) => h.startsWith('DKIM-Signature:'));
+  const headers = message
+    .toString('latin1')
+    .split(/\r\n(?![ \t])/)
+    .filter((h) => h.startsWith('DKIM-Signature:'));
   const value = headers[index]!.replace(/\r\n[ \t]/g, ' ').match(new RegExp(`(?:^|[;:]\\s*)${tag}=([^;]*)`));
   return value![1]!.replace(/\s+/g, ' ').trim();
 }
@@ -94,14 +97,14 @@ describe('createDkimSigner().sign', () => {
       expect(tagOf(message, i, 'c')).toBe('relaxed/relaxed');
       expect(tagOf(message, i, 't')).toBe(String(SIGN_TIME.getTime() / 1000));
       expect(tagOf(message, i, 'd')).toBe('example.test');
-      const h = tagOf(message, i, 'h').toLowerCase().split(/\s*:\s*/);
+      const h = tagOf(message, i, 'h')
+        .toLowerCase()
+        .split(/\s*:\s*/);
       // Present fields once each, From and Subject once more; unsigned X- headers and absent Cc stay out.
       expect(h.filter((n) => n === 'from')).toHaveLength(2);
       expect(h.filter((n) => n === 'subject')).toHaveLength(2);
       expect(h.filter((n) => n === 'to')).toHaveLength(1);
-      expect(new Set(h)).toEqual(
-        new Set(['from', 'to', 'subject', 'date', 'message-id', 'mime-version', 'content-type']),
-      );
+      expect(new Set(h)).toEqual(new Set(['from', 'to', 'subject', 'date', 'message-id', 'mime-version', 'content-type']));
     }
   });
 
@@ -193,9 +196,9 @@ describe('createDkimSigner key handling', () => {
   });
 
   it('refuses at creation an unparsable key and a second key of the same algorithm', () => {
-    expect(() =>
-      createDkimSigner({ keys: [{ domain: 'a.test', selector: 'k', algorithm: 'rsa', privateKeyPem: 'nope' }] }),
-    ).toThrow(/^DKIM key k\._domainkey\.a\.test: DKIM private key is not PEM text/);
+    expect(() => createDkimSigner({ keys: [{ domain: 'a.test', selector: 'k', algorithm: 'rsa', privateKeyPem: 'nope' }] })).toThrow(
+      /^DKIM key k\._domainkey\.a\.test: DKIM private key is not PEM text/,
+    );
     const ed = () => generateDkimKey('ed25519').privateKeyPem;
     expect(() =>
       createDkimSigner({

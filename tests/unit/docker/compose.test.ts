@@ -235,7 +235,10 @@ describe('docker/Dockerfile', () => {
     expect(froms.length).toBeGreaterThanOrEqual(2);
     expect(froms[0].args).toMatch(/ AS build$/i);
     expect(froms.at(-1)!.args).toMatch(/^node:(22-slim|24)/);
-    const runs = ins.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
+    const runs = ins
+      .filter((i) => i.op === 'RUN')
+      .map((i) => i.args)
+      .join('\n');
     expect(runs).toMatch(/npm ci/);
     expect(runs).toMatch(/npm run build/);
   });
@@ -254,7 +257,10 @@ describe('docker/Dockerfile', () => {
     const user = runtime.filter((i) => i.op === 'USER').at(-1);
     expect(user?.args).toBeTruthy();
     expect(user!.args).not.toMatch(/^(root|0)(:|$)/);
-    const exposed = runtime.filter((i) => i.op === 'EXPOSE').flatMap((i) => i.args.split(/\s+/)).map(Number);
+    const exposed = runtime
+      .filter((i) => i.op === 'EXPOSE')
+      .flatMap((i) => i.args.split(/\s+/))
+      .map(Number);
     expect(exposed).toEqual(expect.arrayContaining([defaults.http.port, defaults.smtp.port]));
     const health = runtime.find((i) => i.op === 'HEALTHCHECK');
     expect(health?.args).toContain(`http://127.0.0.1:${defaults.http.port}/healthz`);

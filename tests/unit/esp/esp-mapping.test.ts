@@ -11,13 +11,29 @@ import { mailgunComplained, mailgunFailed, sesBounce, sesComplaint } from '../..
 const classify = rulesClassifier(loadBounceRules());
 
 describe('SES bounce classification', () => {
-  const cases: Array<[type: string, subType: string, r: { status?: string; diagnosticCode?: string }, category: string, bounceType: 'hard' | 'soft', senderSide: boolean]> = [
+  const cases: Array<
+    [type: string, subType: string, r: { status?: string; diagnosticCode?: string }, category: string, bounceType: 'hard' | 'soft', senderSide: boolean]
+  > = [
     ['Permanent', 'General', { status: '5.1.1', diagnosticCode: 'smtp; 550 5.1.1 user unknown' }, 'invalid-recipient', 'hard', false],
     ['Permanent', 'General', {}, 'invalid-recipient', 'hard', false],
     ['Permanent', 'NoEmail', { status: '5.0.0' }, 'invalid-recipient', 'hard', false],
-    ['Permanent', 'Suppressed', { diagnosticCode: 'Amazon SES has suppressed sending to this address because it has a recent history of bouncing as an invalid address.' }, 'invalid-recipient', 'hard', false],
+    [
+      'Permanent',
+      'Suppressed',
+      { diagnosticCode: 'Amazon SES has suppressed sending to this address because it has a recent history of bouncing as an invalid address.' },
+      'invalid-recipient',
+      'hard',
+      false,
+    ],
     ['Permanent', 'OnAccountSuppressionList', {}, 'invalid-recipient', 'hard', false],
-    ['Permanent', 'General', { status: '5.7.26', diagnosticCode: 'smtp; 550-5.7.26 This mail is unauthenticated, which poses a security risk to the sender and Gmail users' }, 'policy', 'hard', true],
+    [
+      'Permanent',
+      'General',
+      { status: '5.7.26', diagnosticCode: 'smtp; 550-5.7.26 This mail is unauthenticated, which poses a security risk to the sender and Gmail users' },
+      'policy',
+      'hard',
+      true,
+    ],
     ['Permanent', 'General', { status: '5.4.4', diagnosticCode: 'smtp; 550 5.4.4 Unable to route: no mail hosts for domain' }, 'bad-domain', 'hard', false],
     ['Transient', 'MailboxFull', { status: '5.2.2', diagnosticCode: 'smtp; 552 5.2.2 Mailbox full' }, 'mailbox-full', 'soft', false],
     ['Transient', 'MailboxFull', {}, 'mailbox-full', 'soft', false],
@@ -33,7 +49,10 @@ describe('SES bounce classification', () => {
   });
 
   it('keeps the diagnostic as the reply and the valid status only', () => {
-    expect(classifySesRecipient(classify, 'Permanent', 'General', { status: '5.1.1', diagnosticCode: 'smtp; 550 5.1.1 nope' })).toMatchObject({ reply: 'smtp; 550 5.1.1 nope', status: '5.1.1' });
+    expect(classifySesRecipient(classify, 'Permanent', 'General', { status: '5.1.1', diagnosticCode: 'smtp; 550 5.1.1 nope' })).toMatchObject({
+      reply: 'smtp; 550 5.1.1 nope',
+      status: '5.1.1',
+    });
     const bare = classifySesRecipient(classify, 'Permanent', 'General', { status: 'junk' });
     expect(bare.reply).toBe('SES Permanent bounce (General)');
     expect(bare).not.toHaveProperty('status');
@@ -44,15 +63,28 @@ describe('SES notification parsing', () => {
   const mail = { source: 'b+abc.def@bounce.example.test', messageId: 'Abc@Example.Test', to: 'x@dest.test' };
   it('maps a bounce, a complaint, and skips what reports no failure', () => {
     const bounce = parseSesNotification(JSON.stringify(sesBounce(mail, { type: 'Permanent', subType: 'General', recipient: '"X" <x@dest.test>' })), classify);
-    expect(bounce).toMatchObject({ report: { provider: 'ses', kind: 'bounce', original: { verpCandidates: [mail.source], messageId: 'abc@example.test' }, failures: [{ address: 'x@dest.test', action: 'failed' }] } });
+    expect(bounce).toMatchObject({
+      report: {
+        provider: 'ses',
+        kind: 'bounce',
+        original: { verpCandidates: [mail.source], messageId: 'abc@example.test' },
+        failures: [{ address: 'x@dest.test', action: 'failed' }],
+      },
+    });
     const complaint = parseSesNotification(JSON.stringify(sesComplaint(mail, 'x@dest.test')), classify);
     expect(complaint).toMatchObject({ report: { kind: 'complaint', recipients: ['x@dest.test'], feedbackType: 'abuse' } });
     expect(parseSesNotification(JSON.stringify(sesComplaint(mail, 'x@dest.test', 'not-spam')), classify)).toMatchObject({ ignored: 'not-a-complaint' });
     expect(parseSesNotification(JSON.stringify({ eventType: 'Delivery', mail: {} }), classify)).toMatchObject({ ignored: 'no-failure' });
-    expect(parseSesNotification(JSON.stringify({ notificationType: 'Bounce', bounce: { bounceType: 'Permanent' } }), classify)).toMatchObject({ ignored: 'truncated' });
+    expect(parseSesNotification(JSON.stringify({ notificationType: 'Bounce', bounce: { bounceType: 'Permanent' } }), classify)).toMatchObject({
+      ignored: 'truncated',
+    });
     expect(parseSesNotification('{not json', classify)).toMatchObject({ ignored: 'not-a-report' });
     // Configuration-set event publishing names the type eventType.
-    const event = { ...sesBounce(mail, { type: 'Transient', subType: 'MailboxFull', recipient: 'x@dest.test' }), notificationType: undefined, eventType: 'Bounce' };
+    const event = {
+      ...sesBounce(mail, { type: 'Transient', subType: 'MailboxFull', recipient: 'x@dest.test' }),
+      notificationType: undefined,
+      eventType: 'Bounce',
+    };
     expect(parseSesNotification(JSON.stringify(event), classify)).toMatchObject({ report: { kind: 'bounce' } });
   });
 });
@@ -74,18 +106,38 @@ describe('Mailgun', () => {
 
   const base = { recipient: 'x@dest.test', sender: 'b+abc.def@bounce.example.test', messageId: 'm@example.test' };
   const cases: Array<[string, Parameters<typeof mailgunFailed>[0], Record<string, unknown>]> = [
-    ['permanent 550 5.1.1', { ...base, severity: 'permanent' }, { action: 'failed', classification: { category: 'invalid-recipient', type: 'hard' }, status: '5.1.1' }],
-    ['temporary 452 4.2.2', { ...base, severity: 'temporary', code: 452, message: '4.2.2 over quota' }, { action: 'delayed', classification: { category: 'mailbox-full', type: 'soft' } }],
-    ['suppress-bounce 605', { ...base, severity: 'permanent', reason: 'suppress-bounce', code: 605, message: 'Not delivering to previously bounced address' }, { action: 'failed', classification: { category: 'invalid-recipient', type: 'hard' } }],
-    ['permanent 5.7.1 policy', { ...base, severity: 'permanent', code: 550, message: '5.7.1 Message rejected due to DMARC policy' }, { classification: { category: 'policy', senderSide: true } }],
+    [
+      'permanent 550 5.1.1',
+      { ...base, severity: 'permanent' },
+      { action: 'failed', classification: { category: 'invalid-recipient', type: 'hard' }, status: '5.1.1' },
+    ],
+    [
+      'temporary 452 4.2.2',
+      { ...base, severity: 'temporary', code: 452, message: '4.2.2 over quota' },
+      { action: 'delayed', classification: { category: 'mailbox-full', type: 'soft' } },
+    ],
+    [
+      'suppress-bounce 605',
+      { ...base, severity: 'permanent', reason: 'suppress-bounce', code: 605, message: 'Not delivering to previously bounced address' },
+      { action: 'failed', classification: { category: 'invalid-recipient', type: 'hard' } },
+    ],
+    [
+      'permanent 5.7.1 policy',
+      { ...base, severity: 'permanent', code: 550, message: '5.7.1 Message rejected due to DMARC policy' },
+      { classification: { category: 'policy', senderSide: true } },
+    ],
   ];
   it.each(cases)('maps failed %s', (_name, input, failure) => {
-    expect(parseMailgunEvent(mailgunFailed(input), classify)).toMatchObject({ report: { provider: 'mailgun', kind: 'bounce', original: { verpCandidates: [base.sender], messageId: 'm@example.test' }, failures: [failure] } });
+    expect(parseMailgunEvent(mailgunFailed(input), classify)).toMatchObject({
+      report: { provider: 'mailgun', kind: 'bounce', original: { verpCandidates: [base.sender], messageId: 'm@example.test' }, failures: [failure] },
+    });
   });
 
   it('maps complaints (also suppress-complaint) and ignores other events', () => {
     expect(parseMailgunEvent(mailgunComplained(base), classify)).toMatchObject({ report: { kind: 'complaint', recipients: ['x@dest.test'] } });
-    expect(parseMailgunEvent(mailgunFailed({ ...base, severity: 'permanent', reason: 'suppress-complaint', code: 607 }), classify)).toMatchObject({ report: { kind: 'complaint' } });
+    expect(parseMailgunEvent(mailgunFailed({ ...base, severity: 'permanent', reason: 'suppress-complaint', code: 607 }), classify)).toMatchObject({
+      report: { kind: 'complaint' },
+    });
     expect(parseMailgunEvent({ event: 'opened' }, classify)).toMatchObject({ ignored: 'no-failure' });
     expect(parseMailgunEvent({ event: 'failed' }, classify)).toMatchObject({ ignored: 'truncated' });
   });

@@ -23,10 +23,13 @@ let fetchCert: CertFetcher & { calls: string[] };
 beforeAll(async () => {
   sns = await startSnsServer();
   const calls: string[] = [];
-  fetchCert = Object.assign(async (url: string) => {
-    calls.push(url);
-    return sns.cert;
-  }, { calls });
+  fetchCert = Object.assign(
+    async (url: string) => {
+      calls.push(url);
+      return sns.cert;
+    },
+    { calls },
+  );
 });
 afterAll(async () => {
   await sns?.close();
@@ -43,9 +46,20 @@ const verify = (m: SnsMessage, opts: { certHost?: RegExp; now?: number; fetch?: 
 
 describe('SNS canonical string', () => {
   it('lists the signed fields of a Notification in order, Subject only when present', () => {
-    const base = { Type: 'Notification', MessageId: 'id-1', TopicArn: 'arn:t', Message: 'hello', Timestamp: '2024-01-01T00:00:00.000Z', SignatureVersion: '1', Signature: 'x', SigningCertURL: 'https://h/c.pem' };
+    const base = {
+      Type: 'Notification',
+      MessageId: 'id-1',
+      TopicArn: 'arn:t',
+      Message: 'hello',
+      Timestamp: '2024-01-01T00:00:00.000Z',
+      SignatureVersion: '1',
+      Signature: 'x',
+      SigningCertURL: 'https://h/c.pem',
+    };
     expect(canonicalString(message(base))).toBe('Message\nhello\nMessageId\nid-1\nTimestamp\n2024-01-01T00:00:00.000Z\nTopicArn\narn:t\nType\nNotification\n');
-    expect(canonicalString(message({ ...base, Subject: 'subj' }))).toBe('Message\nhello\nMessageId\nid-1\nSubject\nsubj\nTimestamp\n2024-01-01T00:00:00.000Z\nTopicArn\narn:t\nType\nNotification\n');
+    expect(canonicalString(message({ ...base, Subject: 'subj' }))).toBe(
+      'Message\nhello\nMessageId\nid-1\nSubject\nsubj\nTimestamp\n2024-01-01T00:00:00.000Z\nTopicArn\narn:t\nType\nNotification\n',
+    );
   });
 
   it('agrees with the independently written test helper for every message type', () => {
@@ -53,7 +67,9 @@ describe('SNS canonical string', () => {
     expect(canonicalString(message(n))).toBe(snsStringToSign(n));
     const c = snsSubscriptionConfirmation(sns);
     expect(canonicalString(message(c))).toBe(snsStringToSign(c));
-    expect(canonicalString(message(c))).toMatch(/^Message\n[\s\S]*\nMessageId\n[^\n]+\nSubscribeURL\n[^\n]+\nTimestamp\n[^\n]+\nToken\n[^\n]+\nTopicArn\n[^\n]+\nType\nSubscriptionConfirmation\n$/);
+    expect(canonicalString(message(c))).toMatch(
+      /^Message\n[\s\S]*\nMessageId\n[^\n]+\nSubscribeURL\n[^\n]+\nTimestamp\n[^\n]+\nToken\n[^\n]+\nTopicArn\n[^\n]+\nType\nSubscriptionConfirmation\n$/,
+    );
   });
 
   it('refuses envelopes without the signed fields', () => {

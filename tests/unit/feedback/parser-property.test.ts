@@ -17,7 +17,11 @@ import { verpAddress } from '../../../src/lib/verp.js';
 import { fixtureNames, loadFixture } from '../../helpers/feedback-fixtures.js';
 import { mutation } from '../../helpers/report-mutations.js';
 
-const values = { verp: verpAddress('01hq7x3k9m2n4p6r8t0v2w4y6z', 'bounce.example.test', 'property-secret'), rcpt: 'nobody@example.org', messageId: 'orig-1@example.test' };
+const values = {
+  verp: verpAddress('01hq7x3k9m2n4p6r8t0v2w4y6z', 'bounce.example.test', 'property-secret'),
+  rcpt: 'nobody@example.org',
+  messageId: 'orig-1@example.test',
+};
 const fixtures = fixtureNames().map((name) => Buffer.from(loadFixture(name, values), 'utf8'));
 const ACTIONS = new Set(['failed', 'delayed', 'delivered', 'relayed', 'expanded']);
 
@@ -61,15 +65,34 @@ const fixture = fc.integer({ min: 0, max: fixtures.length - 1 }).map((i) => fixt
 
 describe('report parser boundary (property)', () => {
   it('never throws on random bytes', async () => {
-    await fc.assert(fc.asyncProperty(fc.uint8Array({ maxLength: 20_000 }), (bytes) => parsesSafely(Buffer.from(bytes))), { numRuns: 150 });
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 20_000 }), (bytes) => parsesSafely(Buffer.from(bytes))),
+      { numRuns: 150 },
+    );
   });
 
   it('never throws on random text that looks like headers and MIME', async () => {
     const line = fc.oneof(
-      fc.constantFrom('Content-Type: multipart/report; report-type=delivery-status; boundary="b"', 'Content-Type: message/delivery-status', 'Content-Type: message/feedback-report', '--b', '--b--', '', 'Final-Recipient: rfc822; x@example.org', 'Action: failed', 'Status: 5.1.1', 'Feedback-Type: abuse', 'Content-Transfer-Encoding: base64', 'Content-Type: message/rfc822'),
+      fc.constantFrom(
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"',
+        'Content-Type: message/delivery-status',
+        'Content-Type: message/feedback-report',
+        '--b',
+        '--b--',
+        '',
+        'Final-Recipient: rfc822; x@example.org',
+        'Action: failed',
+        'Status: 5.1.1',
+        'Feedback-Type: abuse',
+        'Content-Transfer-Encoding: base64',
+        'Content-Type: message/rfc822',
+      ),
       fc.string({ maxLength: 200 }),
     );
-    await fc.assert(fc.asyncProperty(fc.array(line, { maxLength: 120 }), (lines) => parsesSafely(Buffer.from(lines.join('\r\n'), 'utf8'))), { numRuns: 200 });
+    await fc.assert(
+      fc.asyncProperty(fc.array(line, { maxLength: 120 }), (lines) => parsesSafely(Buffer.from(lines.join('\r\n'), 'utf8'))),
+      { numRuns: 200 },
+    );
   });
 
   it('never fails on mutated fixtures (truncation, byte flips, deleted, huge or garbage MIME headers, binary parts)', async () => {

@@ -26,36 +26,136 @@ type Row = [reply: string, category: BounceCategory, type: 'hard' | 'soft', send
  */
 const table: Record<string, Row[]> = {
   gmail: [
-    ["550-5.1.1 The email account that you tried to reach does not exist. Please try double-checking the recipient's email address for typos or unnecessary spaces. For more information, go to https://support.google.com/mail/?p=NoSuchUser a1si123 - gsmtp", 'invalid-recipient', 'hard', false],
-    ['550-5.2.1 The email account that you tried to reach is disabled. Learn more at https://support.google.com/mail/?p=DisabledUser - gsmtp', 'inactive-mailbox', 'hard', false],
-    ['552-5.2.2 The email account that you tried to reach is over quota. Please direct the recipient to https://support.google.com/mail/?p=OverQuotaPerm - gsmtp', 'mailbox-full', 'soft', false],
-    ['452-4.2.2 The email account that you tried to reach is over quota. Please direct the recipient to https://support.google.com/mail/?p=OverQuotaTemp - gsmtp', 'mailbox-full', 'soft', false],
-    ['450-4.2.1 The user you are trying to contact is receiving mail at a rate that prevents additional messages from being delivered. Please resend your message at a later time. - gsmtp', 'rate-limit', 'soft', false],
-    ['550-5.7.26 This mail is unauthenticated, which poses a security risk to the sender and Gmail users, and has been blocked. The sender must authenticate with at least one of SPF or DKIM. For this message, DKIM checks did not pass and SPF check for [example.test] did not pass with ip: [192.0.2.10]. - gsmtp', 'policy', 'hard', true],
-    ["550-5.7.26 Unauthenticated email from example.test is not accepted due to domain's DMARC policy. Please contact the administrator of example.test domain if this was a legitimate mail. - gsmtp", 'policy', 'hard', true],
-    ['421-4.7.26 This mail has been rate limited because it is unauthenticated. Gmail requires all senders to authenticate with either SPF or DKIM. - gsmtp', 'policy', 'soft', true],
-    ['421-4.7.28 Our system has detected an unusual rate of unsolicited mail originating from your IP address. To protect our users from spam, mail sent from your IP address has been temporarily rate limited. - gsmtp', 'rate-limit', 'soft', true],
-    ['550-5.7.1 Our system has detected that this message is likely unsolicited mail. To reduce the amount of spam sent to Gmail, this message has been blocked. - gsmtp', 'spam-block', 'hard', true],
-    ['550-5.7.1 This message is likely suspicious due to the very low reputation of the sending domain. To best protect our users from spam, the message has been blocked. - gsmtp', 'spam-block', 'hard', true],
-    ['550-5.7.25 The IP address sending this message does not have a PTR record setup, or the corresponding forward DNS entry does not point to the sending IP. As a policy, Gmail does not accept messages from IPs with missing PTR records. - gsmtp', 'policy', 'hard', true],
+    [
+      "550-5.1.1 The email account that you tried to reach does not exist. Please try double-checking the recipient's email address for typos or unnecessary spaces. For more information, go to https://support.google.com/mail/?p=NoSuchUser a1si123 - gsmtp",
+      'invalid-recipient',
+      'hard',
+      false,
+    ],
+    [
+      '550-5.2.1 The email account that you tried to reach is disabled. Learn more at https://support.google.com/mail/?p=DisabledUser - gsmtp',
+      'inactive-mailbox',
+      'hard',
+      false,
+    ],
+    [
+      '552-5.2.2 The email account that you tried to reach is over quota. Please direct the recipient to https://support.google.com/mail/?p=OverQuotaPerm - gsmtp',
+      'mailbox-full',
+      'soft',
+      false,
+    ],
+    [
+      '452-4.2.2 The email account that you tried to reach is over quota. Please direct the recipient to https://support.google.com/mail/?p=OverQuotaTemp - gsmtp',
+      'mailbox-full',
+      'soft',
+      false,
+    ],
+    [
+      '450-4.2.1 The user you are trying to contact is receiving mail at a rate that prevents additional messages from being delivered. Please resend your message at a later time. - gsmtp',
+      'rate-limit',
+      'soft',
+      false,
+    ],
+    [
+      '550-5.7.26 This mail is unauthenticated, which poses a security risk to the sender and Gmail users, and has been blocked. The sender must authenticate with at least one of SPF or DKIM. For this message, DKIM checks did not pass and SPF check for [example.test] did not pass with ip: [192.0.2.10]. - gsmtp',
+      'policy',
+      'hard',
+      true,
+    ],
+    [
+      "550-5.7.26 Unauthenticated email from example.test is not accepted due to domain's DMARC policy. Please contact the administrator of example.test domain if this was a legitimate mail. - gsmtp",
+      'policy',
+      'hard',
+      true,
+    ],
+    [
+      '421-4.7.26 This mail has been rate limited because it is unauthenticated. Gmail requires all senders to authenticate with either SPF or DKIM. - gsmtp',
+      'policy',
+      'soft',
+      true,
+    ],
+    [
+      '421-4.7.28 Our system has detected an unusual rate of unsolicited mail originating from your IP address. To protect our users from spam, mail sent from your IP address has been temporarily rate limited. - gsmtp',
+      'rate-limit',
+      'soft',
+      true,
+    ],
+    [
+      '550-5.7.1 Our system has detected that this message is likely unsolicited mail. To reduce the amount of spam sent to Gmail, this message has been blocked. - gsmtp',
+      'spam-block',
+      'hard',
+      true,
+    ],
+    [
+      '550-5.7.1 This message is likely suspicious due to the very low reputation of the sending domain. To best protect our users from spam, the message has been blocked. - gsmtp',
+      'spam-block',
+      'hard',
+      true,
+    ],
+    [
+      '550-5.7.25 The IP address sending this message does not have a PTR record setup, or the corresponding forward DNS entry does not point to the sending IP. As a policy, Gmail does not accept messages from IPs with missing PTR records. - gsmtp',
+      'policy',
+      'hard',
+      true,
+    ],
     ['550-5.7.1 This message does not meet IPv6 sending guidelines regarding PTR records and authentication. - gsmtp', 'policy', 'hard', true],
     ['421-4.7.0 Try again later, closing connection. (EHLO) - gsmtp', 'rate-limit', 'soft', true],
-    ["552-5.3.4 Your message exceeded Google's message size limits. Please visit https://support.google.com/mail/?p=MaxSizeError to view our size guidelines. - gsmtp", 'protocol', 'hard', true],
+    [
+      "552-5.3.4 Your message exceeded Google's message size limits. Please visit https://support.google.com/mail/?p=MaxSizeError to view our size guidelines. - gsmtp",
+      'protocol',
+      'hard',
+      true,
+    ],
     ['550-5.4.5 Daily user sending quota exceeded. - gsmtp', 'rate-limit', 'soft', true],
   ],
   microsoft: [
     ['550 5.5.0 Requested action not taken: mailbox unavailable (S2017062302).', 'invalid-recipient', 'hard', false],
-    ['550 5.4.1 Recipient address rejected: Access denied. AS(201806281) [DB5EUR03FT012.eop-EUR03.prod.protection.outlook.com]', 'invalid-recipient', 'hard', false],
+    [
+      '550 5.4.1 Recipient address rejected: Access denied. AS(201806281) [DB5EUR03FT012.eop-EUR03.prod.protection.outlook.com]',
+      'invalid-recipient',
+      'hard',
+      false,
+    ],
     ['550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup', 'invalid-recipient', 'hard', false],
     ['550 5.1.1 RESOLVER.ADR.RecipNotFound; not found', 'invalid-recipient', 'hard', false],
     ['550 5.7.509 Access denied, sending domain example.test does not pass DMARC verification and has a DMARC policy of reject.', 'policy', 'hard', true],
-    ["550 5.7.515 Access denied, sending domain example.test doesn't meet the required authentication level. The sender's domain in the 5322.From address doesn't meet the authentication requirements defined for the sender.", 'policy', 'hard', true],
-    ['550 5.7.1 Unfortunately, messages from [192.0.2.10] weren\'t sent. Please contact your Internet service provider since part of their network is on our block list (S3150). You can also refer your provider to http://mail.live.com/mail/troubleshooting.aspx#errors.', 'spam-block', 'hard', true],
-    ['550 5.7.606 Access denied, banned sending IP [192.0.2.10]. To request removal from this list please visit https://sender.office.com/ and follow the directions.', 'spam-block', 'hard', true],
+    [
+      "550 5.7.515 Access denied, sending domain example.test doesn't meet the required authentication level. The sender's domain in the 5322.From address doesn't meet the authentication requirements defined for the sender.",
+      'policy',
+      'hard',
+      true,
+    ],
+    [
+      "550 5.7.1 Unfortunately, messages from [192.0.2.10] weren't sent. Please contact your Internet service provider since part of their network is on our block list (S3150). You can also refer your provider to http://mail.live.com/mail/troubleshooting.aspx#errors.",
+      'spam-block',
+      'hard',
+      true,
+    ],
+    [
+      '550 5.7.606 Access denied, banned sending IP [192.0.2.10]. To request removal from this list please visit https://sender.office.com/ and follow the directions.',
+      'spam-block',
+      'hard',
+      true,
+    ],
     ['550 5.7.708 Service unavailable. Access denied, traffic not accepted from this IP.', 'spam-block', 'hard', true],
-    ['550 5.7.1 Service unavailable, Client host [192.0.2.10] blocked using Spamhaus. To request removal from this list see https://www.spamhaus.org/query/ip/192.0.2.10 AS(1450)', 'spam-block', 'hard', true],
-    ['451 4.7.500 Server busy. Please try again later from [192.0.2.10]. (S77719) [VI1EUR04FT033.eop-eur04.prod.protection.outlook.com]', 'rate-limit', 'soft', true],
-    ['421 4.7.650 The mail server [192.0.2.10] has been temporarily rate limited due to IP reputation. For e-mail delivery information, see https://postmaster.live.com (S775)', 'rate-limit', 'soft', true],
+    [
+      '550 5.7.1 Service unavailable, Client host [192.0.2.10] blocked using Spamhaus. To request removal from this list see https://www.spamhaus.org/query/ip/192.0.2.10 AS(1450)',
+      'spam-block',
+      'hard',
+      true,
+    ],
+    [
+      '451 4.7.500 Server busy. Please try again later from [192.0.2.10]. (S77719) [VI1EUR04FT033.eop-eur04.prod.protection.outlook.com]',
+      'rate-limit',
+      'soft',
+      true,
+    ],
+    [
+      '421 4.7.650 The mail server [192.0.2.10] has been temporarily rate limited due to IP reputation. For e-mail delivery information, see https://postmaster.live.com (S775)',
+      'rate-limit',
+      'soft',
+      true,
+    ],
     ['550 5.7.350 Remote server returned message detected as spam -> 554 5.7.1 Message rejected due to content restrictions', 'spam-block', 'hard', true],
     ['554 5.2.2 mailbox full; STOREDRV.Deliver.Exception:QuotaExceededException.MapiExceptionShutoffQuotaExceeded', 'mailbox-full', 'soft', false],
     ['550 5.4.310 DNS domain nowhere.test does not exist [Message=InfoDomainNonexistent] [LastAttemptedServerName=nowhere.test]', 'bad-domain', 'hard', false],
@@ -63,21 +163,66 @@ const table: Record<string, Row[]> = {
     ['550 5.4.316 Message expired, connection refused(Socket error code 10061)', 'message-expired', 'soft', false],
     ['452 4.3.1 Insufficient system resources', 'other', 'soft', false],
     // Directory-based edge blocking in its newer wording (no AS code) and with the older one.
-    ['550 5.4.1 Recipient address rejected: Access denied. For more information see https://aka.ms/EXOSmtpErrors [AM4PEPF00027A5F.eurprd04.prod.outlook.com 2024-03-12T14:10:02.123Z 08DC41F1A2B3C4D5]', 'invalid-recipient', 'hard', false],
-    ['550 5.4.1 [someone@example.test]: Recipient address rejected: Access denied. AS(201806281) [SN1NAM02FT012.eop-nam02.prod.protection.outlook.com]', 'invalid-recipient', 'hard', false],
+    [
+      '550 5.4.1 Recipient address rejected: Access denied. For more information see https://aka.ms/EXOSmtpErrors [AM4PEPF00027A5F.eurprd04.prod.outlook.com 2024-03-12T14:10:02.123Z 08DC41F1A2B3C4D5]',
+      'invalid-recipient',
+      'hard',
+      false,
+    ],
+    [
+      '550 5.4.1 [someone@example.test]: Recipient address rejected: Access denied. AS(201806281) [SN1NAM02FT012.eop-nam02.prod.protection.outlook.com]',
+      'invalid-recipient',
+      'hard',
+      false,
+    ],
     ['550 5.1.1 RESOLVER.ADR.ExRecipNotFound; not found', 'invalid-recipient', 'hard', false],
-    ['550 5.7.520 Access denied, Your organization does not allow external forwarding. Please contact your administrator for further assistance. AS(7555)', 'policy', 'hard', true],
+    [
+      '550 5.7.520 Access denied, Your organization does not allow external forwarding. Please contact your administrator for further assistance. AS(7555)',
+      'policy',
+      'hard',
+      true,
+    ],
     ['550 5.2.2 STOREDRV.Deliver: mailbox full', 'mailbox-full', 'soft', false],
   ],
   yahoo: [
-    ["554 delivery error: dd This user doesn't have a yahoo.com account (someone@yahoo.com) [0] - mta1003.mail.gq1.yahoo.com", 'invalid-recipient', 'hard', false],
-    ['554 delivery error: dd Sorry your message to someone@yahoo.com cannot be delivered. This mailbox is disabled (554.30). - mta1010.mail.bf1.yahoo.com', 'inactive-mailbox', 'hard', false],
-    ['421 4.7.0 [TSS04] Messages from 192.0.2.10 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes', 'rate-limit', 'soft', true],
-    ['421 4.7.1 [TSS09] All messages from 192.0.2.10 will be permanently deferred; Retrying will NOT succeed. See https://postmaster.yahooinc.com/error-codes', 'spam-block', 'soft', true],
+    [
+      "554 delivery error: dd This user doesn't have a yahoo.com account (someone@yahoo.com) [0] - mta1003.mail.gq1.yahoo.com",
+      'invalid-recipient',
+      'hard',
+      false,
+    ],
+    [
+      '554 delivery error: dd Sorry your message to someone@yahoo.com cannot be delivered. This mailbox is disabled (554.30). - mta1010.mail.bf1.yahoo.com',
+      'inactive-mailbox',
+      'hard',
+      false,
+    ],
+    [
+      '421 4.7.0 [TSS04] Messages from 192.0.2.10 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes',
+      'rate-limit',
+      'soft',
+      true,
+    ],
+    [
+      '421 4.7.1 [TSS09] All messages from 192.0.2.10 will be permanently deferred; Retrying will NOT succeed. See https://postmaster.yahooinc.com/error-codes',
+      'spam-block',
+      'soft',
+      true,
+    ],
     ['554 5.7.9 Message not accepted for policy reasons. See https://postmaster.yahooinc.com/error-codes', 'spam-block', 'hard', true],
-    ['550 5.7.9 This mail has been blocked because the sender is unauthenticated. Yahoo requires all senders to authenticate with either SPF or DKIM.', 'policy', 'hard', true],
+    [
+      '550 5.7.9 This mail has been blocked because the sender is unauthenticated. Yahoo requires all senders to authenticate with either SPF or DKIM.',
+      'policy',
+      'hard',
+      true,
+    ],
     ['552 1 Requested mail action aborted, mailbox not found', 'invalid-recipient', 'hard', false],
-    ["554 delivery error: dd This user doesn't have a aol.com account (someone@aol.com) [0] - mta1204.aol.mail.bf1.yahoo.com", 'invalid-recipient', 'hard', false],
+    [
+      "554 delivery error: dd This user doesn't have a aol.com account (someone@aol.com) [0] - mta1204.aol.mail.bf1.yahoo.com",
+      'invalid-recipient',
+      'hard',
+      false,
+    ],
     ['554 30 Sorry, your message to someone@yahoo.com cannot be delivered. This mailbox is disabled (554.30).', 'inactive-mailbox', 'hard', false],
   ],
   apple: [
@@ -94,13 +239,23 @@ const table: Record<string, Row[]> = {
     ['550 5.1.1 <someone@web.de>: Recipient address rejected: User unknown', 'invalid-recipient', 'hard', false],
     // The same words, but about our bounce domain's DNS: never the recipient's fault.
     ['550-Requested action not taken: mailbox unavailable 550 invalid DNS MX or A/AAAA resource record', 'policy', 'hard', true],
-    ['554-Transaction failed 554-Reject due to policy restrictions. 554 For explanation visit https://postmaster.gmx.net/en/error-messages?ip=192.0.2.10&c=hi', 'spam-block', 'hard', true],
+    [
+      '554-Transaction failed 554-Reject due to policy restrictions. 554 For explanation visit https://postmaster.gmx.net/en/error-messages?ip=192.0.2.10&c=hi',
+      'spam-block',
+      'hard',
+      true,
+    ],
     ['452 4.2.2 Mailbox quota exceeded', 'mailbox-full', 'soft', false],
   ],
   'mail.ru and yandex': [
     ['550 Message was not accepted -- invalid mailbox.  Local mailbox someone@mail.ru is unavailable: user not found', 'invalid-recipient', 'hard', false],
     ['550 Message was not accepted -- invalid mailbox.  Local mailbox someone@mail.ru is unavailable: account is disabled', 'inactive-mailbox', 'hard', false],
-    ['550 spam message rejected. Please visit http://help.mail.ru/notspam-support/id?c=AbCd or report details to abuse@corp.mail.ru. Error code: 1A2B3C. ID: 00000000.', 'spam-block', 'hard', true],
+    [
+      '550 spam message rejected. Please visit http://help.mail.ru/notspam-support/id?c=AbCd or report details to abuse@corp.mail.ru. Error code: 1A2B3C. ID: 00000000.',
+      'spam-block',
+      'hard',
+      true,
+    ],
     ['550 5.7.1 No such user!', 'invalid-recipient', 'hard', false],
     ['554 5.7.1 [2] Message rejected under suspicion of SPAM; https://ya.cc/1IrBc 1710250000-abcdEFGH', 'spam-block', 'hard', true],
     ['552 5.2.2 Mailbox size limit exceeded', 'mailbox-full', 'soft', false],
@@ -108,7 +263,12 @@ const table: Record<string, Row[]> = {
   'zoho, comcast, t-online': [
     ['550 5.1.1 User does not exist - <someone@zoho.com>', 'invalid-recipient', 'hard', false],
     ['550 5.1.1 <someone@comcast.net> Not our Customer', 'invalid-recipient', 'hard', false],
-    ['554 resimta-h1p-028598.sys.comcast.net resimta-h1p-028598.sys.comcast.net 192.0.2.10 found on one or more DNSBLs, see http://postmaster.comcast.net/smtp-error-codes.php#BL000001', 'spam-block', 'hard', true],
+    [
+      '554 resimta-h1p-028598.sys.comcast.net resimta-h1p-028598.sys.comcast.net 192.0.2.10 found on one or more DNSBLs, see http://postmaster.comcast.net/smtp-error-codes.php#BL000001',
+      'spam-block',
+      'hard',
+      true,
+    ],
     ['554 IP=192.0.2.10 - A problem occurred. (Ask your postmaster for help or to contact tosa@rx.t-online.de to clarify.) (BL)', 'spam-block', 'hard', true],
     ['550 5.1.1 <someone@t-online.de>: Recipient address rejected: User unknown', 'invalid-recipient', 'hard', false],
   ],
@@ -116,7 +276,7 @@ const table: Record<string, Row[]> = {
     ['Sorry, no mailbox here by that name. (#5.1.1)', 'invalid-recipient', 'hard', false],
     ["Sorry, I couldn't find any host named nowhere.test. (#5.1.2)", 'bad-domain', 'hard', false],
     ["Sorry, I wasn't able to establish an SMTP connection. (#4.4.1)", 'network', 'soft', false],
-    ['553 sorry, that domain isn\'t in my list of allowed rcpthosts (#5.7.1)', 'policy', 'hard', true],
+    ["553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)", 'policy', 'hard', true],
     ['No such domain.', 'bad-domain', 'hard', false],
     ['DNS lookup failed.', 'dns', 'soft', false],
     ['User Bob Example (bob@dest.test) not listed in Domino Directory', 'invalid-recipient', 'hard', false],
@@ -128,9 +288,19 @@ const table: Record<string, Row[]> = {
   postfix: [
     ['550 5.1.1 <bob@dest.test>: Recipient address rejected: User unknown in virtual mailbox table', 'invalid-recipient', 'hard', false],
     ['550 5.1.1 <bob@dest.test>: Recipient address rejected: User unknown in local recipient table', 'invalid-recipient', 'hard', false],
-    ['450 4.1.1 <bob@dest.test>: Recipient address rejected: unverified address: host mx.dest.test[192.0.2.20] said: 550 5.1.1 User unknown', 'invalid-recipient', 'soft', false],
+    [
+      '450 4.1.1 <bob@dest.test>: Recipient address rejected: unverified address: host mx.dest.test[192.0.2.20] said: 550 5.1.1 User unknown',
+      'invalid-recipient',
+      'soft',
+      false,
+    ],
     ['450 4.2.0 <bob@dest.test>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/dest.test.html', 'greylist', 'soft', false],
-    ['554 5.7.1 Service unavailable; Client host [192.0.2.10] blocked using zen.spamhaus.org; https://www.spamhaus.org/query/ip/192.0.2.10', 'spam-block', 'hard', true],
+    [
+      '554 5.7.1 Service unavailable; Client host [192.0.2.10] blocked using zen.spamhaus.org; https://www.spamhaus.org/query/ip/192.0.2.10',
+      'spam-block',
+      'hard',
+      true,
+    ],
     ['450 4.7.1 Client host rejected: cannot find your reverse hostname, [192.0.2.10]', 'policy', 'soft', true],
     ['504 5.5.2 <localhost>: Helo command rejected: need fully-qualified hostname', 'policy', 'hard', true],
     ['454 4.7.1 <bob@other.test>: Relay access denied', 'policy', 'soft', true],
@@ -177,7 +347,12 @@ const table: Record<string, Row[]> = {
     ['554 5.7.1 Message blocked due to spam content in the message.', 'spam-block', 'hard', true],
   ],
   barracuda: [
-    ['554 Service unavailable; Client host [192.0.2.10] blocked using Barracuda Reputation; https://www.barracudanetworks.com/reputation/?pr=1&ip=192.0.2.10', 'spam-block', 'hard', true],
+    [
+      '554 Service unavailable; Client host [192.0.2.10] blocked using Barracuda Reputation; https://www.barracudanetworks.com/reputation/?pr=1&ip=192.0.2.10',
+      'spam-block',
+      'hard',
+      true,
+    ],
     ['550 permanent failure for one or more recipients (bob@dest.test:blocked)', 'spam-block', 'hard', true],
   ],
   'kurir and generic MTAs': [
@@ -206,7 +381,13 @@ const table: Record<string, Row[]> = {
 };
 
 const rows = Object.entries(table).flatMap(([source, list]) =>
-  list.map(([reply, category, type, senderSide]): [string, string, BounceCategory, 'hard' | 'soft', boolean | undefined] => [source, reply, category, type, senderSide]),
+  list.map(([reply, category, type, senderSide]): [string, string, BounceCategory, 'hard' | 'soft', boolean | undefined] => [
+    source,
+    reply,
+    category,
+    type,
+    senderSide,
+  ]),
 );
 
 describe('bounce rules: real-world replies', () => {
@@ -307,24 +488,100 @@ describe('bounce rules file', () => {
 `,
     );
     const custom = loadBounceRules(file);
-    expect(classifyReply(custom, parseReply('550 5.2.1 bob is ON VACATION'))).toEqual({ category: 'inactive-mailbox', type: 'soft', senderSide: false, ruleId: 'acme-vacation' });
+    expect(classifyReply(custom, parseReply('550 5.2.1 bob is ON VACATION'))).toEqual({
+      category: 'inactive-mailbox',
+      type: 'soft',
+      senderSide: false,
+      ruleId: 'acme-vacation',
+    });
     expect(classifyReply(custom, parseReply('550 5.1.1 bob is on vacation'))).toMatchObject({ ruleId: 'everything-else', category: 'other', type: 'hard' });
     expect(classifyReply(custom, parseReply('450 5.2.1 on vacation'))).toMatchObject({ ruleId: 'everything-else', type: 'soft' });
   });
 
   const bad: Array<[string, unknown, RegExp]> = [
-    ['a bad regular expression', { rules: [{ id: 'x', match: { text: 'user (unknown' }, category: 'other', type: 'hard' }, { id: 'z', category: 'other', type: 'soft' }] }, /rules\[0\] \(id "x"\): match\.text: not a valid regular expression/],
-    ['an unknown category', { rules: [{ id: 'a', category: 'other', type: 'hard', match: { code: '5xx' } }, { id: 'b', category: 'bounced-ish', type: 'hard' }] }, /rules\[1\] \(id "b"\): category: "bounced-ish" is not one of invalid-recipient, .*message-expired, other/],
-    ['a bad code', { rules: [{ id: 'a', match: { code: '5x' }, category: 'other', type: 'hard' }, { id: 'b', category: 'other', type: 'soft' }] }, /rules\[0\] \(id "a"\): match\.code: a reply code like "550"/],
-    ['a bad code in a list', { rules: [{ id: 'a', match: { code: ['550', 'six'] }, category: 'other', type: 'hard' }, { id: 'b', category: 'other', type: 'soft' }] }, /rules\[0\] \(id "a"\): match\.code\.1: a reply code like "550"/],
-    ['a bad enhanced glob', { rules: [{ id: 'a', match: { enhanced: '5.7.x' }, category: 'policy', type: 'hard' }, { id: 'b', category: 'other', type: 'soft' }] }, /rules\[0\] \(id "a"\): match\.enhanced: an enhanced status code or glob/],
+    [
+      'a bad regular expression',
+      {
+        rules: [
+          { id: 'x', match: { text: 'user (unknown' }, category: 'other', type: 'hard' },
+          { id: 'z', category: 'other', type: 'soft' },
+        ],
+      },
+      /rules\[0\] \(id "x"\): match\.text: not a valid regular expression/,
+    ],
+    [
+      'an unknown category',
+      {
+        rules: [
+          { id: 'a', category: 'other', type: 'hard', match: { code: '5xx' } },
+          { id: 'b', category: 'bounced-ish', type: 'hard' },
+        ],
+      },
+      /rules\[1\] \(id "b"\): category: "bounced-ish" is not one of invalid-recipient, .*message-expired, other/,
+    ],
+    [
+      'a bad code',
+      {
+        rules: [
+          { id: 'a', match: { code: '5x' }, category: 'other', type: 'hard' },
+          { id: 'b', category: 'other', type: 'soft' },
+        ],
+      },
+      /rules\[0\] \(id "a"\): match\.code: a reply code like "550"/,
+    ],
+    [
+      'a bad code in a list',
+      {
+        rules: [
+          { id: 'a', match: { code: ['550', 'six'] }, category: 'other', type: 'hard' },
+          { id: 'b', category: 'other', type: 'soft' },
+        ],
+      },
+      /rules\[0\] \(id "a"\): match\.code\.1: a reply code like "550"/,
+    ],
+    [
+      'a bad enhanced glob',
+      {
+        rules: [
+          { id: 'a', match: { enhanced: '5.7.x' }, category: 'policy', type: 'hard' },
+          { id: 'b', category: 'other', type: 'soft' },
+        ],
+      },
+      /rules\[0\] \(id "a"\): match\.enhanced: an enhanced status code or glob/,
+    ],
     ['a missing type', { rules: [{ id: 'a', category: 'other' }] }, /rules\[0\] \(id "a"\): type: required/],
     ['a bad type', { rules: [{ id: 'a', category: 'other', type: 'permanent' }] }, /rules\[0\] \(id "a"\): type: "permanent" is not one of hard, soft/],
-    ['a misspelt match field', { rules: [{ id: 'a', match: { texts: 'x' }, category: 'other', type: 'hard' }, { id: 'b', category: 'other', type: 'soft' }] }, /rules\[0\] \(id "a"\): match: unknown field\(s\) texts/],
-    ['a misspelt rule field', { rules: [{ id: 'a', category: 'other', type: 'hard', sender_side: true }] }, /rules\[0\] \(id "a"\): unknown field\(s\) sender_side/],
+    [
+      'a misspelt match field',
+      {
+        rules: [
+          { id: 'a', match: { texts: 'x' }, category: 'other', type: 'hard' },
+          { id: 'b', category: 'other', type: 'soft' },
+        ],
+      },
+      /rules\[0\] \(id "a"\): match: unknown field\(s\) texts/,
+    ],
+    [
+      'a misspelt rule field',
+      { rules: [{ id: 'a', category: 'other', type: 'hard', sender_side: true }] },
+      /rules\[0\] \(id "a"\): unknown field\(s\) sender_side/,
+    ],
     ['a missing id', { rules: [{ category: 'other', type: 'hard' }] }, /rules\[0\]: id: required/],
-    ['a duplicate id', { rules: [{ id: 'a', match: { code: '550' }, category: 'other', type: 'hard' }, { id: 'a', category: 'other', type: 'soft' }] }, /rules\[1\] \(id "a"\): id: duplicate of rules\[0\]/],
-    ['no final catch-all', { rules: [{ id: 'a', match: { code: '550' }, category: 'other', type: 'hard' }] }, /rules\[0\] \(id "a"\): match: the last rule must be a catch-all/],
+    [
+      'a duplicate id',
+      {
+        rules: [
+          { id: 'a', match: { code: '550' }, category: 'other', type: 'hard' },
+          { id: 'a', category: 'other', type: 'soft' },
+        ],
+      },
+      /rules\[1\] \(id "a"\): id: duplicate of rules\[0\]/,
+    ],
+    [
+      'no final catch-all',
+      { rules: [{ id: 'a', match: { code: '550' }, category: 'other', type: 'hard' }] },
+      /rules\[0\] \(id "a"\): match: the last rule must be a catch-all/,
+    ],
     ['no rules list', { rule: [] }, /unknown field\(s\) rule.*expected a mapping with a "rules:" list/],
     ['an empty rules list', { rules: [] }, /rules: at least one rule/],
   ];
@@ -334,7 +591,10 @@ describe('bounce rules file', () => {
   });
 
   it('reports every problem at once, with the file name', () => {
-    const file = write('bad.yaml', `rules:\n  - id: one\n    match: { text: '[' }\n    category: nope\n    type: hard\n  - id: two\n    category: other\n    type: soft\n`);
+    const file = write(
+      'bad.yaml',
+      `rules:\n  - id: one\n    match: { text: '[' }\n    category: nope\n    type: hard\n  - id: two\n    category: other\n    type: soft\n`,
+    );
     let message = '';
     try {
       loadBounceRules(file);

@@ -28,7 +28,14 @@ const policyFail: Classification = { category: 'policy', type: 'hard', senderSid
 beforeAll(async () => {
   redis = new Redis('redis://127.0.0.1:6379');
   store = new SuppressionStore(redis, keys);
-  policy = new SuppressionPolicy({ redis, keys, suppressions: store, metrics, logger: createLogger({ level: 'silent' }), config: { softBounceThreshold: 3, softBounceWindowDays: 7 } });
+  policy = new SuppressionPolicy({
+    redis,
+    keys,
+    suppressions: store,
+    metrics,
+    logger: createLogger({ level: 'silent' }),
+    config: { softBounceThreshold: 3, softBounceWindowDays: 7 },
+  });
 });
 
 afterAll(async () => {
@@ -41,27 +48,47 @@ const added = async (reason: string): Promise<number> => (await metrics.suppress
 describe('SuppressionPolicy', () => {
   it('suppresses a hard failure at once, counting the metric only for a new entry', async () => {
     const t0 = Date.now();
-    expect(await policy.onFailure({ address: 'Hard@Example.org', classification: hard, source: 'smtp', messageId: 'm1', at: t0 })).toMatchObject({ action: 'suppressed', reason: 'invalid-recipient', added: true });
-    expect(await policy.onFailure({ address: 'hard@example.org', classification: hard, source: 'dsn', messageId: 'm2', at: t0 })).toMatchObject({ action: 'suppressed', added: false });
+    expect(await policy.onFailure({ address: 'Hard@Example.org', classification: hard, source: 'smtp', messageId: 'm1', at: t0 })).toMatchObject({
+      action: 'suppressed',
+      reason: 'invalid-recipient',
+      added: true,
+    });
+    expect(await policy.onFailure({ address: 'hard@example.org', classification: hard, source: 'dsn', messageId: 'm2', at: t0 })).toMatchObject({
+      action: 'suppressed',
+      added: false,
+    });
     expect(await added('invalid-recipient')).toBe(1);
-    expect((await store.check(['hard@example.org']))[0]).toMatchObject({ address: 'hard@example.org', reason: 'invalid-recipient', source: 'smtp', messageId: 'm1' });
+    expect((await store.check(['hard@example.org']))[0]).toMatchObject({
+      address: 'hard@example.org',
+      reason: 'invalid-recipient',
+      source: 'smtp',
+      messageId: 'm1',
+    });
   });
 
   it('never suppresses for a sender-side category', async () => {
-    expect(await policy.onFailure({ address: 'victim@example.org', classification: policyFail, source: 'dsn', messageId: 'm1', at: Date.now() })).toEqual({ action: 'sender-side' });
+    expect(await policy.onFailure({ address: 'victim@example.org', classification: policyFail, source: 'dsn', messageId: 'm1', at: Date.now() })).toEqual({
+      action: 'sender-side',
+    });
     expect(await store.check(['victim@example.org'])).toEqual([]);
   });
 
   it('suppresses soft failures only at the threshold, once per message, within the window', async () => {
     const a = 'soft@example.org';
     const t0 = Date.now();
-    expect(await policy.onFailure({ address: a, classification: soft, source: 'dsn', messageId: 'm1', at: t0 })).toMatchObject({ action: 'soft-counted', count: 1 });
+    expect(await policy.onFailure({ address: a, classification: soft, source: 'dsn', messageId: 'm1', at: t0 })).toMatchObject({
+      action: 'soft-counted',
+      count: 1,
+    });
     expect(await policy.onFailure({ address: a, classification: soft, source: 'dsn', messageId: 'm1', at: t0 + 1000 })).toMatchObject({ count: 1 });
     // Eight days later the first one has left the window.
     expect(await policy.onFailure({ address: a, classification: soft, source: 'dsn', messageId: 'm2', at: t0 + 8 * DAY })).toMatchObject({ count: 1 });
     expect(await policy.onFailure({ address: a, classification: soft, source: 'dsn', messageId: 'm3', at: t0 + 9 * DAY })).toMatchObject({ count: 2 });
     expect(await store.check([a])).toEqual([]);
-    expect(await policy.onFailure({ address: a, classification: soft, source: 'smtp', messageId: 'm4', at: t0 + 10 * DAY })).toMatchObject({ action: 'suppressed', reason: 'mailbox-full' });
+    expect(await policy.onFailure({ address: a, classification: soft, source: 'smtp', messageId: 'm4', at: t0 + 10 * DAY })).toMatchObject({
+      action: 'suppressed',
+      reason: 'mailbox-full',
+    });
     expect(await redis.exists(keys.softBounces(a))).toBe(0);
   });
 
@@ -76,7 +103,11 @@ describe('SuppressionPolicy', () => {
   });
 
   it('suppresses a complaint with reason complaint and source arf', async () => {
-    expect(await policy.onComplaint({ address: 'angry@example.org', messageId: 'm9', at: Date.now() })).toMatchObject({ action: 'suppressed', reason: 'complaint', source: 'arf' });
+    expect(await policy.onComplaint({ address: 'angry@example.org', messageId: 'm9', at: Date.now() })).toMatchObject({
+      action: 'suppressed',
+      reason: 'complaint',
+      source: 'arf',
+    });
     expect((await store.check(['angry@example.org']))[0]).toMatchObject({ reason: 'complaint', source: 'arf', messageId: 'm9' });
   });
 });

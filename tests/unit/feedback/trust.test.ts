@@ -28,7 +28,11 @@ const verifier = (fblSources: Record<string, unknown>) => {
   return createSourceVerifier({ config: config(fblSources), resolver: (name, type) => resolver.resolve(name, type) });
 };
 const sign = async (raw: string, opts: { maxBodyLength?: number } = {}): Promise<string> => {
-  const r = await dkimSign(raw, { signatureData: [{ signingDomain: 'mail.fbl.example.net', selector: 's1', privateKey, algorithm: 'rsa-sha256', canonicalization: 'relaxed/relaxed', ...opts }] });
+  const r = await dkimSign(raw, {
+    signatureData: [
+      { signingDomain: 'mail.fbl.example.net', selector: 's1', privateKey, algorithm: 'rsa-sha256', canonicalization: 'relaxed/relaxed', ...opts },
+    ],
+  });
   return r.signatures + raw;
 };
 
@@ -58,14 +62,18 @@ describe('registered feedback-loop sources', () => {
   });
 
   it('trusts nothing when no source is registered', async () => {
-    expect(await verifier({})(Buffer.from(await sign(REPORT)), '127.0.0.1')).toMatchObject({ trusted: false, detail: expect.stringContaining('no DKIM domains registered') });
+    expect(await verifier({})(Buffer.from(await sign(REPORT)), '127.0.0.1')).toMatchObject({
+      trusted: false,
+      detail: expect.stringContaining('no DKIM domains registered'),
+    });
   });
 
   it('refuses a malformed address or range in the config, naming the field', () => {
     for (const bad of ['198.51.100', '203.0.113.0/33', '2001:db8::/129', 'mx.example.net', '10.0.0.0/8/1']) {
       const r = configSchema.safeParse({ feedback: { fblSources: { ips: [bad] } } });
       expect(r.success, bad).toBe(false);
-      if (!r.success) expect(r.error.issues[0]).toMatchObject({ path: ['feedback', 'fblSources', 'ips', 0], message: 'an IP address or CIDR range such as 192.0.2.0/24' });
+      if (!r.success)
+        expect(r.error.issues[0]).toMatchObject({ path: ['feedback', 'fblSources', 'ips', 0], message: 'an IP address or CIDR range such as 192.0.2.0/24' });
     }
     expect(configSchema.safeParse({ feedback: { fblSources: { dkimDomains: ['not a domain'] } } }).success).toBe(false);
   });

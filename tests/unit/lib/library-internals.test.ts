@@ -63,7 +63,13 @@ describe('smtp-server internals (src/smtp/intake-server.ts, src/feedback/bounce-
         seen.push({ socket: args[0], added: newest });
       }
     }
-    const server = new Hooked({ authOptional: true, hideENHANCEDSTATUSCODES: false, disabledCommands: ['STARTTLS'], logger: false, onData: (s, _x, cb) => s.resume().on('end', () => cb()) });
+    const server = new Hooked({
+      authOptional: true,
+      hideENHANCEDSTATUSCODES: false,
+      disabledCommands: ['STARTTLS'],
+      logger: false,
+      onData: (s, _x, cb) => s.resume().on('end', () => cb()),
+    });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     internal('SMTPServer#server is the net.Server listening', 'listenOn(): errors and bound ports', server.server instanceof net.Server);
@@ -74,10 +80,24 @@ describe('smtp-server internals (src/smtp/intake-server.ts, src/feedback/bounce-
     const { port, seen, server } = await hookedServer();
     const d = await SmtpDialog.open(port);
     cleanups.push(() => d.close());
-    internal('SMTPServer#connect(socket, …) is called for each accepted socket', 'HookedSmtpServer.connect (connection caps)', seen.length === 1 && seen[0].socket instanceof net.Socket, seen.length);
-    internal('SMTPServer#connections is a Set holding the connection just created, last', 'HookedSmtpServer.connect (harden each connection)', server.connections instanceof Set && seen[0].added !== undefined);
+    internal(
+      'SMTPServer#connect(socket, …) is called for each accepted socket',
+      'HookedSmtpServer.connect (connection caps)',
+      seen.length === 1 && seen[0].socket instanceof net.Socket,
+      seen.length,
+    );
+    internal(
+      'SMTPServer#connections is a Set holding the connection just created, last',
+      'HookedSmtpServer.connect (harden each connection)',
+      server.connections instanceof Set && seen[0].added !== undefined,
+    );
     const conn = seen[0].added as ServerConnection;
-    internal('SMTPConnection#remoteAddress and #secure', 'harden(): cleartext AUTH rule', conn.remoteAddress === '127.0.0.1' && conn.secure === false, `${conn.remoteAddress} ${conn.secure}`);
+    internal(
+      'SMTPConnection#remoteAddress and #secure',
+      'harden(): cleartext AUTH rule',
+      conn.remoteAddress === '127.0.0.1' && conn.secure === false,
+      `${conn.remoteAddress} ${conn.secure}`,
+    );
     internal('SMTPConnection#send and #handler_AUTH are methods', 'harden()', typeof conn.send === 'function' && typeof conn.handler_AUTH === 'function');
   });
 
@@ -89,10 +109,20 @@ describe('smtp-server internals (src/smtp/intake-server.ts, src/feedback/bounce-
     const conn = seen[0].added as ServerConnection;
     conn.send(550, 'plain text');
     const withDefault = await d.reply();
-    internal("send(code, text) prefixes smtp-server's own enhanced code", 'harden(): the reason context false is passed', /^550 5\.\d+\.\d+ plain text$/.test(withDefault), withDefault);
+    internal(
+      "send(code, text) prefixes smtp-server's own enhanced code",
+      'harden(): the reason context false is passed',
+      /^550 5\.\d+\.\d+ plain text$/.test(withDefault),
+      withDefault,
+    );
     conn.send(550, '5.7.1 Kurir registry code', false);
     const asGiven = await d.reply();
-    internal('send(code, text, false) sends the text as given', 'harden(): registry codes such as 550 5.7.1', asGiven === '550 5.7.1 Kurir registry code', asGiven);
+    internal(
+      'send(code, text, false) sends the text as given',
+      'harden(): registry codes such as 550 5.7.1',
+      asGiven === '550 5.7.1 Kurir registry code',
+      asGiven,
+    );
   });
 
   it('dispatches AUTH to the handler_AUTH property of the connection instance', async () => {
@@ -106,7 +136,12 @@ describe('smtp-server internals (src/smtp/intake-server.ts, src/feedback/bounce-
       callback();
     };
     const reply = await d.cmd('AUTH PLAIN AGZvbwBiYXI=');
-    internal('commands are looked up as this["handler_" + COMMAND] at call time', 'harden(): 538 5.7.11 before any credential', reply === '538 5.7.11 replaced handler', reply);
+    internal(
+      'commands are looked up as this["handler_" + COMMAND] at call time',
+      'harden(): 538 5.7.11 before any credential',
+      reply === '538 5.7.11 replaced handler',
+      reply,
+    );
   });
 });
 
@@ -116,7 +151,13 @@ describe('nodemailer internals (src/delivery, src/intake)', () => {
   it('exposes the session socket as _socket (a TLSSocket after STARTTLS) and an upgrading flag', async () => {
     receiver = await startReceiver({ tls: true });
     cleanups.push(() => receiver.close());
-    const conn = new SMTPConnection({ host: '127.0.0.1', port: receiver.port, name: 'gw.test', tls: { rejectUnauthorized: false }, logger: false } as ConstructorParameters<typeof SMTPConnection>[0]);
+    const conn = new SMTPConnection({
+      host: '127.0.0.1',
+      port: receiver.port,
+      name: 'gw.test',
+      tls: { rejectUnauthorized: false },
+      logger: false,
+    } as ConstructorParameters<typeof SMTPConnection>[0]);
     conn.on('error', () => undefined);
     await new Promise<void>((resolve, reject) => {
       conn.once('error', reject);
@@ -124,41 +165,95 @@ describe('nodemailer internals (src/delivery, src/intake)', () => {
     });
     cleanups.push(() => conn.close());
     const socket = (conn as unknown as { _socket?: unknown })._socket;
-    internal('SMTPConnection#_socket is the socket of the session', 'smtp-client.ts (setNoDelay) and tls-failure.ts (authorized, authorizationError)', socket instanceof TLSSocket, socket?.constructor?.name);
+    internal(
+      'SMTPConnection#_socket is the socket of the session',
+      'smtp-client.ts (setNoDelay) and tls-failure.ts (authorized, authorizationError)',
+      socket instanceof TLSSocket,
+      socket?.constructor?.name,
+    );
     const tls = socket as TLSSocket;
-    internal('_socket.setNoDelay exists', 'smtp-client.ts: TCP_NODELAY (45 ms per message without it, docs/benchmarks.md)', typeof tls.setNoDelay === 'function');
-    internal('_socket.authorized is false for an untrusted certificate, with authorizationError set', 'tls-failure.ts: RFC 8460 result types', tls.authorized === false && typeof tls.authorizationError !== 'undefined', `${tls.authorized} ${String(tls.authorizationError)}`);
-    internal('SMTPConnection#upgrading is a boolean flag', 'tls-failure.ts: a failure during STARTTLS', typeof (conn as unknown as { upgrading?: unknown }).upgrading === 'boolean');
+    internal(
+      '_socket.setNoDelay exists',
+      'smtp-client.ts: TCP_NODELAY (45 ms per message without it, docs/benchmarks.md)',
+      typeof tls.setNoDelay === 'function',
+    );
+    internal(
+      '_socket.authorized is false for an untrusted certificate, with authorizationError set',
+      'tls-failure.ts: RFC 8460 result types',
+      tls.authorized === false && typeof tls.authorizationError !== 'undefined',
+      `${tls.authorized} ${String(tls.authorizationError)}`,
+    );
+    internal(
+      'SMTPConnection#upgrading is a boolean flag',
+      'tls-failure.ts: a failure during STARTTLS',
+      typeof (conn as unknown as { upgrading?: unknown }).upgrading === 'boolean',
+    );
     internal('SMTPConnection#secure is true after STARTTLS', 'smtp-client.ts sessionTls', conn.secure === true);
   });
 
   it('builds a message with lib/mail-composer and parses addresses with lib/addressparser', async () => {
     const raw = await new Promise<Buffer>((resolve, reject) =>
-      new MailComposer({ from: 'a@example.test', to: 'b@dest.test', subject: 'hi', text: 'body' }).compile().build((err, out) => (err ? reject(err) : resolve(out))),
+      new MailComposer({ from: 'a@example.test', to: 'b@dest.test', subject: 'hi', text: 'body' })
+        .compile()
+        .build((err, out) => (err ? reject(err) : resolve(out))),
     );
-    internal('new MailComposer(mail).compile().build(cb) yields the RFC 5322 message', 'src/intake/compose.ts', Buffer.isBuffer(raw) && /^Subject: hi$/m.test(raw.toString()), raw.length);
+    internal(
+      'new MailComposer(mail).compile().build(cb) yields the RFC 5322 message',
+      'src/intake/compose.ts',
+      Buffer.isBuffer(raw) && /^Subject: hi$/m.test(raw.toString()),
+      raw.length,
+    );
     const parsed = addressparser('Ann <ann@example.test>, "B, C" <bc@example.test>', { flatten: true });
-    internal('addressparser(value, { flatten: true }) returns { name, address } objects', 'src/intake/headers.ts', JSON.stringify(parsed) === JSON.stringify([{ address: 'ann@example.test', name: 'Ann' }, { address: 'bc@example.test', name: 'B, C' }]), JSON.stringify(parsed));
+    internal(
+      'addressparser(value, { flatten: true }) returns { name, address } objects',
+      'src/intake/headers.ts',
+      JSON.stringify(parsed) ===
+        JSON.stringify([
+          { address: 'ann@example.test', name: 'Ann' },
+          { address: 'bc@example.test', name: 'B, C' },
+        ]),
+      JSON.stringify(parsed),
+    );
   });
 });
 
 describe('mailauth internals (src/dkim/signer.ts, src/delivery/mta-sts.ts)', () => {
   it('exports the DKIM building blocks the signer uses, with the shapes it expects', () => {
     const { parsed } = parseHeaders(Buffer.from('From: a@example.test\r\nSubject: hi\r\nTo: b@dest.test'));
-    internal('tools.parseHeaders(buf).parsed[] has key and line', 'signer.ts', parsed.length === 3 && parsed[0].key === 'from' && Buffer.isBuffer(parsed[0].line), JSON.stringify(parsed.map((p) => p.key)));
+    internal(
+      'tools.parseHeaders(buf).parsed[] has key and line',
+      'signer.ts',
+      parsed.length === 3 && parsed[0].key === 'from' && Buffer.isBuffer(parsed[0].line),
+      JSON.stringify(parsed.map((p) => p.key)),
+    );
     const selection = getSigningHeaderLines(parsed, 'From:Subject');
-    internal('tools.getSigningHeaderLines(parsed, names) → { keys, headers }, bottom-up', 'signer.ts', selection.keys === 'Subject: From' && selection.headers.length === 2, selection.keys);
+    internal(
+      'tools.getSigningHeaderLines(parsed, names) → { keys, headers }, bottom-up',
+      'signer.ts',
+      selection.keys === 'Subject: From' && selection.headers.length === 2,
+      selection.keys,
+    );
     const hasher = dkimBody('relaxed', 'sha256', false);
     hasher.update(Buffer.from('body\r\n'));
     internal('dkim/body.dkimBody(c, algo, max) is an incremental hasher', 'signer.ts', typeof hasher.digest('base64') === 'string');
     internal('dkim/header.generateCanonicalizedHeader is a function', 'signer.ts', typeof generateCanonicalizedHeader === 'function');
     const line = formatSignatureHeaderLine('DKIM', { v: '1', a: 'rsa-sha256', d: 'example.test', s: 'k', b: 'AAAA' }, true);
-    internal('tools.formatSignatureHeaderLine("DKIM", values, folded) → a DKIM-Signature header', 'signer.ts', /^DKIM-Signature: /.test(line), line.slice(0, 40));
+    internal(
+      'tools.formatSignatureHeaderLine("DKIM", values, folded) → a DKIM-Signature header',
+      'signer.ts',
+      /^DKIM-Signature: /.test(line),
+      line.slice(0, 40),
+    );
   });
 
   it('exports the MTA-STS policy functions', () => {
     const policy = parsePolicy('version: STSv1\r\nmode: enforce\r\nmx: mx.example.test\r\nmax_age: 86400\r\n');
-    internal('mta-sts.parsePolicy(text) → { mode, mx, maxAge }', 'src/delivery/mta-sts.ts', policy.mode === 'enforce' && policy.mx?.includes('mx.example.test') === true && policy.maxAge === 86400, JSON.stringify(policy));
+    internal(
+      'mta-sts.parsePolicy(text) → { mode, mx, maxAge }',
+      'src/delivery/mta-sts.ts',
+      policy.mode === 'enforce' && policy.mx?.includes('mx.example.test') === true && policy.maxAge === 86400,
+      JSON.stringify(policy),
+    );
     internal('mta-sts.resolvePolicy is a function', 'src/delivery/mta-sts.ts', typeof resolvePolicy === 'function');
   });
 });

@@ -42,7 +42,14 @@ describe('createLogger redaction', () => {
 
   it('never writes message content', () => {
     const { logger, lines } = capture();
-    logger.info({ raw: Buffer.from('Subject: hi\r\n\r\nbody'), message: { text: 'hello', html: '<p>hello</p>', attachments: [{ content: 'AAAA' }] }, body: { to: ['a@b.test'] } }, 'x');
+    logger.info(
+      {
+        raw: Buffer.from('Subject: hi\r\n\r\nbody'),
+        message: { text: 'hello', html: '<p>hello</p>', attachments: [{ content: 'AAAA' }] },
+        body: { to: ['a@b.test'] },
+      },
+      'x',
+    );
     expect(lines[0]).toMatchObject({ raw: LOG_REDACTED, body: LOG_REDACTED, message: { text: LOG_REDACTED, html: LOG_REDACTED, attachments: LOG_REDACTED } });
   });
 

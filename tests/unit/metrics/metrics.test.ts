@@ -1,11 +1,6 @@
 import { observeEverything } from '../../helpers/metrics-sample.js';
 import { describe, expect, it } from 'vitest';
-import {
-  DELIVERY_TIME_BUCKETS,
-  createMetrics,
-  replyCodeLabel,
-  type QueueSnapshot,
-} from '../../../src/metrics/metrics.js';
+import { DELIVERY_TIME_BUCKETS, createMetrics, replyCodeLabel, type QueueSnapshot } from '../../../src/metrics/metrics.js';
 
 /** Every metric the gateway promises, with its type and label names. */
 const EXPECTED: Array<[field: string, name: string, type: string, labels: string[]]> = [
@@ -53,7 +48,6 @@ const EXPECTED: Array<[field: string, name: string, type: string, labels: string
   ['redisUp', 'kurir_redis_up', 'gauge', []],
   ['buildInfo', 'kurir_build_info', 'gauge', ['version', 'node']],
 ];
-
 
 describe('createMetrics', () => {
   it('defines every metric with its name, type and labels on its own registry', async () => {

@@ -34,9 +34,7 @@ async function sampleExposition(defaultMetrics: boolean): Promise<string> {
   return m.render();
 }
 
-describe.skipIf(!hasPromtool)(
-  hasPromtool ? 'promtool check metrics' : 'promtool check metrics (SKIPPED: promtool not on PATH; .ci/run installs it)',
-  () => {
+describe.skipIf(!hasPromtool)(hasPromtool ? 'promtool check metrics' : 'promtool check metrics (SKIPPED: promtool not on PATH; .ci/run installs it)', () => {
   it('accepts the exposition of every kurir metric without lint problems', async () => {
     const r = checkMetrics(await sampleExposition(false));
     expect(r.output).toBe('');
@@ -50,5 +48,4 @@ describe.skipIf(!hasPromtool)(
     const problems = r.output.split('\n').filter(Boolean);
     for (const p of problems) expect(p).toMatch(KNOWN_DEFAULT_LINT);
   });
-  },
-);
+});

@@ -14,14 +14,19 @@ describe('Authentication-Results parsing', () => {
       'spf=softfail (sender IP is 192.0.2.1) smtp.mailfrom=example.com; dkim=none (message not signed, not dkim=fail) header.d=none;dmarc=fail action=quarantine header.from=example.com;compauth=fail reason=001',
       { spf: 'softfail', dkim: 'none', dmarc: 'fail' },
     ],
-    ['two signatures, one failing: pass wins', 'mx.example; dkim=fail header.d=a.example; dkim=pass header.d=example.com', { authservId: 'mx.example', dkim: 'pass' }],
+    [
+      'two signatures, one failing: pass wins',
+      'mx.example; dkim=fail header.d=a.example; dkim=pass header.d=example.com',
+      { authservId: 'mx.example', dkim: 'pass' },
+    ],
     ['no results', 'mx.example; none', { authservId: 'mx.example' }],
   ])('%s', (_name, value, expected) => {
     expect(parseAuthResults(value)).toEqual(expected);
   });
 
   it('takes the topmost field of a header block (the receiving MX), not one further down', () => {
-    const block = 'X-Kurir-Probe: kp1\r\nAuthentication-Results: mx.seed.test;\r\n dkim=fail header.d=example.com\r\nAuthentication-Results: forged.example; dkim=pass\r\n';
+    const block =
+      'X-Kurir-Probe: kp1\r\nAuthentication-Results: mx.seed.test;\r\n dkim=fail header.d=example.com\r\nAuthentication-Results: forged.example; dkim=pass\r\n';
     expect(receiverVerdicts(block)).toEqual({ authservId: 'mx.seed.test', dkim: 'fail' });
     expect(receiverVerdicts('X-Kurir-Probe: kp1\r\n')).toBeUndefined();
   });
@@ -29,13 +34,33 @@ describe('Authentication-Results parsing', () => {
 
 describe('seed folder order', () => {
   const box = (path: string, specialUse?: string, specialUseSource?: 'extension' | 'name', flags: string[] = []) =>
-    ({ path, pathAsListed: path, name: path, delimiter: '/', parent: [], parentPath: '', flags: new Set(flags), specialUse, specialUseSource, listed: true, subscribed: true }) as any;
+    ({
+      path,
+      pathAsListed: path,
+      name: path,
+      delimiter: '/',
+      parent: [],
+      parentPath: '',
+      flags: new Set(flags),
+      specialUse,
+      specialUseSource,
+      listed: true,
+      subscribed: true,
+    }) as any;
   const junk = ['Junk', 'Spam', '[Gmail]/Spam'];
   const skip = ['Sent', 'Drafts', 'Trash'];
 
   it('searches INBOX, then the SPECIAL-USE \\Junk folder, then other folders, never sent mail, drafts, trash or \\Noselect', () => {
     const order = orderMailboxes(
-      [box('Archive'), box('Sent', '\\Sent', 'extension'), box('Bulk', '\\Junk', 'extension'), box('Spam'), box('INBOX', '\\Inbox', 'name'), box('[Gmail]', undefined, undefined, ['\\Noselect']), box('Papierkorb', '\\Trash', 'extension')],
+      [
+        box('Archive'),
+        box('Sent', '\\Sent', 'extension'),
+        box('Bulk', '\\Junk', 'extension'),
+        box('Spam'),
+        box('INBOX', '\\Inbox', 'name'),
+        box('[Gmail]', undefined, undefined, ['\\Noselect']),
+        box('Papierkorb', '\\Trash', 'extension'),
+      ],
       junk,
       skip,
     );

@@ -35,7 +35,14 @@ function gate(shaping: Record<string, unknown>) {
   return { g: createShapingGate(shaper, { clock, logger, recheckMs: RECHECK }), shaper, clock };
 }
 
-const job = (over: Partial<GateJob> = {}): GateJob => ({ id: `j${Math.random()}`, domain: 'acme.test', priority: 'verification', attemptsStarted: 1, expiresAt: 1_800_003_600_000, ...over });
+const job = (over: Partial<GateJob> = {}): GateJob => ({
+  id: `j${Math.random()}`,
+  domain: 'acme.test',
+  priority: 'verification',
+  attemptsStarted: 1,
+  expiresAt: 1_800_003_600_000,
+  ...over,
+});
 
 beforeAll(() => {
   redis = new Redis('redis://127.0.0.1:6379');
@@ -59,7 +66,7 @@ describe('shaping gate', () => {
     expect(second).toEqual({ go: false, until: clock.now() + 1000, reason: 'provider-rate' });
   });
 
-  it('holds a paused job for the re-check interval, but never past its message\'s expiry by more than 50 ms and the spread', async () => {
+  it("holds a paused job for the re-check interval, but never past its message's expiry by more than 50 ms and the spread", async () => {
     const { g, shaper, clock } = gate({});
     await shaper.pause('acme', { by: 'test' });
     const long = await g.ask(job({ priority: 'verification' }));
@@ -80,7 +87,10 @@ describe('shaping gate', () => {
   });
 
   it('per MX host: keeps the lease for the same provider, swaps it for another provider', async () => {
-    const { g, shaper } = gate({ limits: { acme: { perMinute: null, maxConnections: 1 }, zeta: { perMinute: null, maxConnections: 1 } }, verificationReservedConnections: 0 });
+    const { g, shaper } = gate({
+      limits: { acme: { perMinute: null, maxConnections: 1 }, zeta: { perMinute: null, maxConnections: 1 } },
+      verificationReservedConnections: 0,
+    });
     const j = job({ domain: 'corp.test' });
     const first = await g.askForHost(j, 'mx1.acme-mx.test', null);
     if (!first.go || !first.lease) throw new Error('expected a lease');

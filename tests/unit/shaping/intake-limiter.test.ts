@@ -100,10 +100,7 @@ describe('IntakeLimiter', () => {
   });
 
   it('caps recipients per day per sender domain and globally, following the warm-up schedule', async () => {
-    const { limiter: l } = limiter(
-      { domains: { 'new.test': { warmup: { start: '2025-03-01', schedule: [1, 3, 10] } } }, global: { perDay: 5 } },
-      'day',
-    );
+    const { limiter: l } = limiter({ domains: { 'new.test': { warmup: { start: '2025-03-01', schedule: [1, 3, 10] } } }, global: { perDay: 5 } }, 'day');
     const req = { credential: booking, recipients: ['a@d.test', 'b@d.test'], priority: 'bulk' as const, fromDomain: 'new.test' };
     await l.reserve(req); // day 2 of the warm-up: 3 recipients
     const err = await refusal(l.reserve(req));
@@ -147,7 +144,9 @@ describe('IntakeLimiter with Redis down', () => {
     const down = new Redis('redis://127.0.0.1:1', { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
     const config = { limits: limitsSchema.parse({}), apiKeys: [], smtpAccounts: [] } as unknown as Pick<Config, 'limits' | 'apiKeys' | 'smtpAccounts'>;
     const l = new IntakeLimiter({ redis: down, keys: createKeys(`${prefix}-down`), config, clock, metrics: createMetrics({ defaultMetrics: false }) });
-    await expect(l.reserve({ credential: booking, recipients: ['a@b.test'], priority: 'verification', fromDomain: 'example.test' })).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    await expect(l.reserve({ credential: booking, recipients: ['a@b.test'], priority: 'verification', fromDomain: 'example.test' })).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+    });
     await expect(l.checkRecipients(['a@b.test'])).rejects.toMatchObject({ code: 'UNAVAILABLE' });
     down.disconnect();
   });

@@ -25,7 +25,16 @@ function shaper(shaping: Record<string, unknown>) {
   const metrics = createMetrics({ defaultMetrics: false, providers: providers.names() });
   const config = { shaping: shapingSchema.parse(shaping) } as Pick<Config, 'shaping'>;
   const clock = manualClock();
-  const s = new ProviderShaper({ redis, keys: createKeys(`${prefix}-${n++}`), config, providers, rules, metrics, logger: createLogger({ level: 'silent' }), clock });
+  const s = new ProviderShaper({
+    redis,
+    keys: createKeys(`${prefix}-${n++}`),
+    config,
+    providers,
+    rules,
+    metrics,
+    logger: createLogger({ level: 'silent' }),
+    clock,
+  });
   return { s, metrics, clock };
 }
 
@@ -155,7 +164,14 @@ describe('ProviderShaper', () => {
   it('pauses until resumed, holding jobs, and resume returns them', async () => {
     const { s } = shaper({});
     await s.pause('gmail', { by: 'admin' });
-    expect(await s.acquire('gmail', 'verification', 'j1')).toEqual({ ok: false, provider: 'gmail', reason: 'provider-paused', waitMs: null, held: true, booked: false });
+    expect(await s.acquire('gmail', 'verification', 'j1')).toEqual({
+      ok: false,
+      provider: 'gmail',
+      reason: 'provider-paused',
+      waitMs: null,
+      held: true,
+      booked: false,
+    });
     await s.acquire('gmail', 'bulk', 'j2');
     const st = (await s.status()).find((p) => p.provider === 'gmail')!;
     expect(st).toMatchObject({ adminPaused: 'indefinitely', pausedBy: 'admin', heldJobs: 2 });
@@ -170,7 +186,14 @@ describe('ProviderShaper', () => {
     const { s, metrics, clock } = shaper({ limits: { acme: { perMinute: null, maxConnections: null } } });
     await s.pauseDomain('Corp.Test', { by: 'ops' });
     // Held before any provider limit, with or without a known provider; other domains of the provider go on.
-    expect(await s.acquire('acme', 'verification', 'j1', 'corp.test')).toEqual({ ok: false, provider: 'acme', reason: 'domain-paused', waitMs: null, held: true, booked: false });
+    expect(await s.acquire('acme', 'verification', 'j1', 'corp.test')).toEqual({
+      ok: false,
+      provider: 'acme',
+      reason: 'domain-paused',
+      waitMs: null,
+      held: true,
+      booked: false,
+    });
     expect(await s.checkDomain('CORP.test', 'j2')).toMatchObject({ reason: 'domain-paused', waitMs: null, held: true });
     expect(await s.checkDomain('other.test', 'j3')).toBeNull();
     expect((await s.acquire('acme', 'bulk', 'j4', 'acme.test')).ok).toBe(true);
@@ -193,7 +216,7 @@ describe('ProviderShaper', () => {
     expect(await s.pausedDomains()).toEqual([]);
   });
 
-  it('gives the pool each provider\'s messages per connection (by domain, or MX host), nothing when shaping is off', () => {
+  it("gives the pool each provider's messages per connection (by domain, or MX host), nothing when shaping is off", () => {
     const { s } = shaper({ limits: { acme: { maxMessagesPerConnection: 3 }, other: { maxMessagesPerConnection: null } } });
     expect(s.messagesPerConnection(['a@acme.test'])).toBe(3);
     expect(s.messagesPerConnection(['a@corp.test', 'b@corp.test'], 'mx1.acme-mx.test')).toBe(3);

@@ -21,7 +21,11 @@ const record: MessageRecord = {
 
 describe('webhook payloads and signatures', () => {
   it('builds the payload of an event: id per event, ISO times, extra event fields kept', () => {
-    const p = buildPayload(record, { type: 'deferred', at: 1000, recipients: ['a@dest.test'], reply: '451 4.7.1 later', category: 'greylist', nextAttemptAt: 61_000 }, 3);
+    const p = buildPayload(
+      record,
+      { type: 'deferred', at: 1000, recipients: ['a@dest.test'], reply: '451 4.7.1 later', category: 'greylist', nextAttemptAt: 61_000 },
+      3,
+    );
     expect(p).toEqual({
       id: '01abc.3',
       type: 'deferred',
