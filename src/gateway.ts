@@ -1,3 +1,8 @@
+/*
+ * The composition root's second half: builds every dependency from the validated config and starts the
+ * configured roles, closing them in reverse. Over 300 lines because each role's wiring is here; the next
+ * step is one module per role (src/roles/), started from here.
+ */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Config } from './config/schema.js';

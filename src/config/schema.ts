@@ -1,3 +1,8 @@
+/*
+ * Longer than 300 lines on purpose: the whole configuration, validated once at start, in one schema that
+ * reads like docs/configuration.md. Sections that grew their own rules live beside it (guard-schema.ts,
+ * limits-schema.ts, placement-schema.ts); split more out the same way when a section grows.
+ */
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { authLimitsSchema, httpConnectionOptions, smtpConnectionOptions } from './guard-schema.js';
