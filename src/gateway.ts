@@ -25,6 +25,10 @@ import { SuppressionPolicy } from './feedback/suppression/policy.js';
 import { WebhookProducer, webhookTargets } from './webhooks/events.js';
 import { startWebhookWorker, type WebhookWorker } from './webhooks/worker.js';
 import { createDkimSigner } from './dkim/signer.js';
+import { loadKeyVault } from './dkim/key-vault.js';
+import { DomainDirectory } from './domains/domain-directory.js';
+import { DomainService } from './domains/domain-service.js';
+import { DomainStore } from './store/domain-store.js';
 import { combineSinks, confirmSecret, Confirmations, VerificationDeliveries } from './placement/confirmations.js';
 import { PlacementService } from './placement/placement-service.js';
 import { buildApp } from './http/app.js';
@@ -223,10 +227,36 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
     const needsIntake = config.roles.includes('intake') || config.roles.includes('api') || config.roles.includes('placement');
     const placementStore = new PlacementStore(redis, keys, config.placement.historySize);
     if (needsIntake) {
-      const signer = createDkimSigner({ keys: await loadSigningKeys(config, logger), clock: () => new Date(clock.now()) });
+      // Runtime-managed sender domains: keys sealed in Redis, reloaded by every gateway when they change.
+      const vault = await loadKeyVault(config.domainKeys);
+      const domainStore = new DomainStore(redis, keys);
+      const directory = new DomainDirectory({ store: domainStore, vault, logger, refreshMs: config.domainKeys.refreshSeconds * 1000 });
+      await directory.start();
+      closers.push(async () => directory.close());
+      const domainService = new DomainService({
+        config,
+        store: domainStore,
+        vault,
+        resolver: opts.resolver ?? createResolver(config.dns),
+        clock,
+        changed: () => directory.refresh().then(() => undefined),
+      });
+      const signer = createDkimSigner({ keys: await loadSigningKeys(config, logger), clock: () => new Date(clock.now()), source: directory });
       const idempotency = new IdempotencyStore(redis, keys, config.idempotency.ttlSeconds);
       const limits = new IntakeLimiter({ redis, keys, config, clock, metrics });
-      const intake = new IntakeService({ config, clock, signer, messages, suppressions, idempotency, queue, metrics, limits, durability: fsyncGuard });
+      const intake = new IntakeService({
+        config,
+        clock,
+        signer,
+        messages,
+        suppressions,
+        idempotency,
+        queue,
+        metrics,
+        limits,
+        durability: fsyncGuard,
+        domains: directory,
+      });
       const credentials = new CredentialRegistry(config);
       // One bound on message bytes in flight for both transports of this process.
       const admission = createAdmission(config.intake.maxBytesInFlight, (bytes) => metrics.intakeInflightBytes.set(bytes));
@@ -279,6 +309,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
           clock,
           delivery: { queue: queue.queue, messages, shaper, clock },
           esp,
+          domains: domainService,
           admission,
           authThrottle,
           placement: {

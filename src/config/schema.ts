@@ -280,6 +280,30 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** Runtime-managed sender domains and their DKIM keys (src/domains/, docs/domains.md). */
+    domainKeys: z
+      .object({
+        /** AES-256-GCM master key sealing DKIM private keys in Redis: 64 hex digits or base64 of 32 bytes (KURIR_DOMAIN_KEYS__MASTER_KEY). */
+        masterKey: z.string().default(''),
+        /** …or a file holding it (mode 0600). */
+        masterKeyFile: z.string().default(''),
+        /** During a master-key rotation: the previous key, still accepted for opening until `kurir domains rewrap` ran. */
+        previousMasterKey: z.string().default(''),
+        previousMasterKeyFile: z.string().default(''),
+        /** The gateways' public sending IPs, put into the SPF record Kurir proposes. */
+        sendingIps: z.array(ipOrCidr).default([]),
+        /** Local part of the DMARC aggregate report address at bounce.domain (rua=mailto:<this>@<bounce.domain>). */
+        dmarcReportLocalPart: z
+          .string()
+          .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/i, 'a local part such as dmarc')
+          .default('dmarc'),
+        /** A retired selector stays published for delivery.maxTtlSeconds plus this margin after signing with it stopped. */
+        keepPublishedMarginHours: z.number().min(0).default(168),
+        /** How often each gateway checks Redis for domain and key changes. */
+        refreshSeconds: z.number().min(0.05).max(60).default(1),
+      })
+      .strict()
+      .default({}),
     retention: z
       .object({ days: z.number().positive().default(7) })
       .strict()

@@ -52,6 +52,8 @@ export interface IntakeDeps {
   limits?: IntakeLimiter;
   /** With redis.durability fsync: refuses (UNAVAILABLE) while Redis does not fsync every write. */
   durability?: { assertOk(): void };
+  /** Runtime-managed sender domains (src/domains/domain-directory.ts), next to the configured ones. */
+  domains?: { status(domain: string): { state: string; signing: boolean; reason?: string } | undefined };
 }
 
 /**
@@ -98,8 +100,14 @@ export class IntakeService {
    */
   checkSenderDomain(cred: Credential, address: string, field: string, label = field): void {
     const domain = domainOf(address);
-    if (!this.configuredDomains.has(domain) || !mayUseDomain(cred, domain)) {
+    const runtime = this.configuredDomains.has(domain) ? undefined : this.deps.domains?.status(domain);
+    if ((!this.configuredDomains.has(domain) && !runtime) || !mayUseDomain(cred, domain)) {
       throw new KurirError('SENDER_NOT_ALLOWED', `${label}: sender domain ${domain} is not allowed for ${cred.name}`, { field });
+    }
+    if (runtime && !runtime.signing) {
+      throw new KurirError('NO_DKIM_KEY', `${label}: sender domain ${domain} cannot be used yet (${runtime.state}): ${runtime.reason ?? 'no signing key'}`, {
+        field,
+      });
     }
   }
 

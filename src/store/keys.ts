@@ -78,6 +78,12 @@ export interface Keys {
   confirmation(id: string): string;
   /** HMAC key of confirm tokens, shared by every gateway through Redis. */
   confirmSecret(): string;
+  /** JSON of one runtime-managed sender domain: state, DKIM keys (private keys sealed), last verification. */
+  senderDomain(domain: string): string;
+  /** Set of every runtime-managed sender domain name. */
+  senderDomainIndex(): string;
+  /** Counter bumped by every change of a runtime-managed domain: each gateway polls it to reload. */
+  senderDomainsVersion(): string;
   bullPrefix(): string;
 }
 
@@ -123,6 +129,9 @@ export function createKeys(prefix: string): Keys {
     placementSeedState: (seed) => `${prefix}:placement:seed:${seed}`,
     confirmation: (id) => `${prefix}:confirmed:${id}`,
     confirmSecret: () => `${prefix}:confirm-secret`,
+    senderDomain: (domain) => `${prefix}:sender-domain:${domain.toLowerCase()}`,
+    senderDomainIndex: () => `${prefix}:sender-domains`,
+    senderDomainsVersion: () => `${prefix}:sender-domains:version`,
     bullPrefix: () => `${prefix}:q`,
   };
 }
