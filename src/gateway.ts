@@ -37,6 +37,7 @@ import { createProviderMap } from './metrics/provider.js';
 import { DeliveryQueue } from './queue/delivery-queue.js';
 import { WebhookQueue } from './queue/webhook-queue.js';
 import { queueSnapshot } from './queue/snapshot.js';
+import { PreSendScorer } from './scoring/pre-send-scorer.js';
 import { IntakeLimiter } from './shaping/intake-limiter.js';
 import { ProviderShaper } from './shaping/provider-shaper.js';
 import { loadThrottleRules } from './shaping/throttle-rules.js';
@@ -221,7 +222,19 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
       const signer = createDkimSigner({ keys: await loadSigningKeys(config, logger), clock: () => new Date(clock.now()) });
       const idempotency = new IdempotencyStore(redis, keys, config.idempotency.ttlSeconds);
       const limits = new IntakeLimiter({ redis, keys, config, clock, metrics });
-      const intake = new IntakeService({ config, clock, signer, messages, suppressions, idempotency, queue, metrics, limits, durability: fsyncGuard });
+      const rspamd = config.scoring.rspamd;
+      const scorer = rspamd.enabled
+        ? new PreSendScorer({
+            config: rspamd,
+            hostname: config.hostname,
+            bounceDomain: config.bounce.domain,
+            verpSecret: await verpSecret(config, redis, keys.verpSecret()),
+            metrics,
+            logger,
+            now: () => clock.now(),
+          })
+        : undefined;
+      const intake = new IntakeService({ config, clock, signer, messages, suppressions, idempotency, queue, metrics, limits, durability: fsyncGuard, scorer });
       const credentials = new CredentialRegistry(config);
       // One bound on message bytes in flight for both transports of this process.
       const admission = createAdmission(config.intake.maxBytesInFlight, (bytes) => metrics.intakeInflightBytes.set(bytes));
