@@ -80,6 +80,10 @@ describe.skipIf(!available.ok)(available.ok ? 'pre-send scoring with rspamd' : `
     expect(scores).toEqual([...scores].sort((a: number, b: number) => b - a));
     expect(await metric(t, /^kurir_rspamd_checks_total\{domain="example.test",action="no-action"\}/)).toBeGreaterThanOrEqual(1);
     expect(await metric(t, /^kurir_rspamd_score_count\{domain="example.test"\}/)).toBeGreaterThanOrEqual(1);
+    const seconds = await metric(t, /^kurir_rspamd_check_duration_seconds_sum /);
+    const checks = await metric(t, /^kurir_rspamd_check_duration_seconds_count /);
+    expect(checks).toBeGreaterThanOrEqual(1);
+    console.info(`rspamd /checkv2: ${checks} request(s), mean ${((seconds / checks) * 1000).toFixed(1)} ms`);
   });
 
   it('refuses a message rspamd rejects (GTUBE) over HTTP with SPAM_SCORE 422, naming score and symbols; nothing is stored', async () => {
