@@ -52,6 +52,15 @@ export class RspamdUnavailable extends Error {
 export function checkWithRspamd(url: string, timeoutMs: number, message: Buffer, env: ScanEnvelope): Promise<RspamdVerdict> {
   const target = new URL('/checkv2', url);
   return new Promise((resolve, reject) => {
+    try {
+      send(resolve, reject);
+    } catch (err) {
+      // request() throws synchronously on a bad URL or header value: no verdict, the message goes on unscored.
+      reject(new RspamdUnavailable('unreachable', `rspamd request not sent: ${(err as Error).message}`));
+    }
+  });
+
+  function send(resolve: (v: RspamdVerdict) => void, reject: (e: unknown) => void): void {
     const req = request(
       target,
       {
@@ -62,8 +71,8 @@ export function checkWithRspamd(url: string, timeoutMs: number, message: Buffer,
           IP: env.ip,
           Helo: env.helo,
           Hostname: env.helo,
-          From: env.mailFrom,
-          Rcpt: env.recipients,
+          From: utf8(env.mailFrom),
+          Rcpt: env.recipients.map(utf8),
           'Queue-Id': env.queueId,
         },
         timeout: timeoutMs,
@@ -90,7 +99,12 @@ export function checkWithRspamd(url: string, timeoutMs: number, message: Buffer,
       reject(err instanceof RspamdUnavailable ? err : new RspamdUnavailable('unreachable', `rspamd at ${target.host}: ${err.message}`));
     });
     req.end(message);
-  });
+  }
+}
+
+/** Node writes header values as latin1: this makes an internationalised address go out as its UTF-8 bytes. */
+function utf8(value: string): string {
+  return Buffer.from(value, 'utf8').toString('latin1');
 }
 
 function parseVerdict(status: number, text: string): RspamdVerdict {

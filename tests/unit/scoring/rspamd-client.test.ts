@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { actionLabel } from '../../../src/scoring/pre-send-scorer.js';
 import { checkWithRspamd, RspamdUnavailable } from '../../../src/scoring/rspamd-client.js';
 
-const env = { ip: '192.0.2.10', helo: 'mail.example.test', mailFrom: 'b+id.tok@bounce.example.test', recipients: ['a@x.test', 'b@y.test'], queueId: 'id1' };
+const env = { ip: '192.0.2.10', helo: 'mail.example.test', mailFrom: 'b+id.tok@bounce.example.test', recipients: ['a@x.test', '用户@y.test'], queueId: 'id1' };
 let server: Server | undefined;
 
 async function serve(handler: Parameters<typeof createServer>[1]): Promise<string> {
@@ -45,7 +45,8 @@ describe('checkWithRspamd', () => {
     expect(seen.body).toBe('Subject: x\r\n\r\nhi\r\n');
     expect(seen.headers).toMatchObject({ ip: '192.0.2.10', helo: 'mail.example.test', hostname: 'mail.example.test', from: env.mailFrom, 'queue-id': 'id1' });
     const rcpts = seen.raw!.filter((_, i) => i % 2 === 1 && seen.raw![i - 1].toLowerCase() === 'rcpt');
-    expect(rcpts).toEqual(['a@x.test', 'b@y.test']);
+    // An internationalised address goes out as its UTF-8 bytes (node reads header bytes as latin1).
+    expect(rcpts.map((r) => Buffer.from(r, 'latin1').toString('utf8'))).toEqual(['a@x.test', '用户@y.test']);
   });
 
   it('names why there is no verdict: bad-answer (HTTP error or not a verdict), unreachable, timeout', async () => {
