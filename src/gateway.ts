@@ -46,6 +46,7 @@ import { createProviderMap } from './metrics/provider.js';
 import { DeliveryQueue } from './queue/delivery-queue.js';
 import { WebhookQueue } from './queue/webhook-queue.js';
 import { queueSnapshot } from './queue/snapshot.js';
+import { PreSendScorer } from './scoring/pre-send-scorer.js';
 import { IntakeLimiter } from './shaping/intake-limiter.js';
 import { ProviderShaper } from './shaping/provider-shaper.js';
 import { loadThrottleRules } from './shaping/throttle-rules.js';
@@ -244,6 +245,18 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
       const signer = createDkimSigner({ keys: await loadSigningKeys(config, logger), clock: () => new Date(clock.now()), source: directory });
       const idempotency = new IdempotencyStore(redis, keys, config.idempotency.ttlSeconds);
       const limits = new IntakeLimiter({ redis, keys, config, clock, metrics });
+      const rspamd = config.scoring.rspamd;
+      const scorer = rspamd.enabled
+        ? new PreSendScorer({
+            config: rspamd,
+            hostname: config.hostname,
+            bounceDomain: config.bounce.domain,
+            verpSecret: await verpSecret(config, redis, keys.verpSecret()),
+            metrics,
+            logger,
+            now: () => clock.now(),
+          })
+        : undefined;
       const intake = new IntakeService({
         config,
         clock,
@@ -255,6 +268,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
         metrics,
         limits,
         durability: fsyncGuard,
+        scorer,
         domains: directory,
       });
       const credentials = new CredentialRegistry(config);

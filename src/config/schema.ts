@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { authLimitsSchema, httpConnectionOptions, smtpConnectionOptions } from './guard-schema.js';
 import { credentialLimitsSchema, limitsSchema, shapingSchema } from './limits-schema.js';
 import { placementSchema } from './placement-schema.js';
+import { feedbackIdSchema, scoringSchema } from './scoring-schema.js';
 
 const port = z.number().int().min(0).max(65535);
 const durationSeconds = z.number().positive();
@@ -42,6 +43,8 @@ const dkimKey = z.object({
 const senderDomain = z.object({
   name: domainName,
   dkim: z.array(dkimKey).default([]),
+  /** Gmail Feedback-ID per traffic class (src/config/scoring-schema.ts); none when absent. */
+  feedbackId: feedbackIdSchema.optional(),
 });
 
 const credentialScope = {
@@ -392,6 +395,8 @@ export const configSchema = z
       .default({}),
     /** Seed-mailbox placement probes and verification confirmations (src/placement/). */
     placement: placementSchema,
+    /** Pre-send scoring with rspamd at intake (src/scoring/); off by default. */
+    scoring: scoringSchema,
     webhooks: z
       .object({
         /** Attempts per event (the first included) before it is given up. */

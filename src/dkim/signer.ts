@@ -74,6 +74,7 @@ export const SIGNED_HEADERS = [
   'Content-Transfer-Encoding',
   'In-Reply-To',
   'References',
+  'Feedback-ID',
 ] as const;
 
 /**

@@ -31,6 +31,9 @@ import {
   PLACEMENT_FOLDERS,
   PRIORITIES,
   QUEUE_STATES,
+  RSPAMD_DURATION_BUCKETS,
+  RSPAMD_SCORE_BUCKETS,
+  RSPAMD_SKIP_REASONS,
   type QueueProvider,
   type QueueSnapshot,
   SEED_ERROR_REASONS,
@@ -164,6 +167,16 @@ export interface Metrics {
   readonly confirmations: Counter<'provider' | 'domain'>;
   /** kurir_placement_time_to_confirm_seconds{provider} */
   readonly timeToConfirm: Histogram<'provider'>;
+
+  // pre-send scoring (src/scoring/)
+  /** kurir_rspamd_score{domain}: rspamd's score of sampled messages, by (configured) sender domain */
+  readonly rspamdScore: Histogram<'domain'>;
+  /** kurir_rspamd_checks_total{domain,action}: sampled messages rspamd gave a verdict on */
+  readonly rspamdChecks: Counter<'domain' | 'action'>;
+  /** kurir_rspamd_skipped_total{reason}: sampled messages accepted unscored because rspamd did not answer */
+  readonly rspamdSkipped: Counter<'reason'>;
+  /** kurir_rspamd_check_duration_seconds: one /checkv2 request, answered or not */
+  readonly rspamdDuration: Histogram<string>;
 
   // process
   /** kurir_redis_up — 1 when the last Redis ping succeeded. */
@@ -505,6 +518,33 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     registers,
   });
 
+  // ---- pre-send scoring -----------------------------------------------------
+  const rspamdScore = new Histogram({
+    name: 'kurir_rspamd_score',
+    help: 'rspamd score of messages sampled for pre-send scoring, by sender domain.',
+    labelNames: ['domain'] as const,
+    buckets: RSPAMD_SCORE_BUCKETS,
+    registers,
+  });
+  const rspamdChecks = new Counter({
+    name: 'kurir_rspamd_checks_total',
+    help: 'Messages rspamd scored before sending, by sender domain and rspamd action (no-action|greylist|add-header|rewrite-subject|soft-reject|reject|other).',
+    labelNames: ['domain', 'action'] as const,
+    registers,
+  });
+  const rspamdSkipped = new Counter({
+    name: 'kurir_rspamd_skipped_total',
+    help: 'Messages sampled for pre-send scoring but accepted unscored because rspamd did not answer, by reason (timeout|unreachable|bad-answer).',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+  const rspamdDuration = new Histogram({
+    name: 'kurir_rspamd_check_duration_seconds',
+    help: 'Duration of one rspamd /checkv2 request at intake, answered or not.',
+    buckets: RSPAMD_DURATION_BUCKETS,
+    registers,
+  });
+
   // ---- process --------------------------------------------------------------
   const redisUp = new Gauge({
     name: 'kurir_redis_up',
@@ -563,6 +603,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     for (const folder of PLACEMENT_FOLDERS) placement.inc({ provider, folder }, 0);
   }
   for (const result of WEBHOOK_RESULTS) webhooks.inc({ result }, 0);
+  for (const reason of RSPAMD_SKIP_REASONS) rspamdSkipped.inc({ reason }, 0);
   for (const mode of MTA_STS_MODES) for (const result of ['success', 'failure']) mtaStsSessions.inc({ mode, result }, 0);
   for (const result of MTA_STS_LOOKUP_RESULTS) mtaStsLookups.inc({ result }, 0);
   for (const provider of providers) for (const result_type of TLS_RESULT_TYPES) tlsFailures.inc({ provider, result_type }, 0);
@@ -617,6 +658,10 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     verificationsDelivered,
     confirmations,
     timeToConfirm,
+    rspamdScore,
+    rspamdChecks,
+    rspamdSkipped,
+    rspamdDuration,
     redisUp,
     buildInfo,
   };

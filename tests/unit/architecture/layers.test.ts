@@ -36,6 +36,7 @@ const LAYERS: Record<string, number> = {
   admin: 2,
   placement: 2,
   domains: 2,
+  scoring: 2,
   store: 3,
   queue: 3,
   config: 4,

@@ -45,6 +45,10 @@ const EXPECTED: Array<[field: string, name: string, type: string, labels: string
   ['placementSeedUp', 'kurir_placement_seed_up', 'gauge', ['seed', 'provider']],
   ['placementSeedErrors', 'kurir_placement_seed_errors_total', 'counter', ['provider', 'reason']],
   ['timeToConfirm', 'kurir_placement_time_to_confirm_seconds', 'histogram', ['provider']],
+  ['rspamdScore', 'kurir_rspamd_score', 'histogram', ['domain']],
+  ['rspamdChecks', 'kurir_rspamd_checks_total', 'counter', ['domain', 'action']],
+  ['rspamdSkipped', 'kurir_rspamd_skipped_total', 'counter', ['reason']],
+  ['rspamdDuration', 'kurir_rspamd_check_duration_seconds', 'histogram', []],
   ['redisUp', 'kurir_redis_up', 'gauge', []],
   ['buildInfo', 'kurir_build_info', 'gauge', ['version', 'node']],
 ];
