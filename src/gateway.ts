@@ -27,6 +27,10 @@ import type { EspRoutesOptions } from './http/esp-routes.js';
 import { startMetricsServer } from './http/metrics-server.js';
 import { AuthThrottle } from './intake/auth-throttle.js';
 import { CredentialRegistry } from './intake/credentials.js';
+import { RuntimeCredentials } from './intake/runtime-credentials.js';
+import { CredentialAdmin } from './admin/credentials.js';
+import { AuditStore } from './store/audit-store.js';
+import { CredentialStore } from './store/credential-store.js';
 import { IntakeService } from './intake/intake-service.js';
 import { createAdmission } from './lib/admission.js';
 import { systemClock, type Clock } from './lib/clock.js';
@@ -223,6 +227,26 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
       const limits = new IntakeLimiter({ redis, keys, config, clock, metrics });
       const intake = new IntakeService({ config, clock, signer, messages, suppressions, idempotency, queue, metrics, limits, durability: fsyncGuard });
       const credentials = new CredentialRegistry(config);
+      // Runtime credentials (/v1/credentials), kept current from Redis on every gateway.
+      const credentialStore = new CredentialStore(redis, keys);
+      const hmacKey = await credentialStore.secret(config.credentials.secret);
+      const runtimeCredentials = new RuntimeCredentials({
+        store: credentialStore,
+        registry: credentials,
+        hmacKey,
+        refreshSeconds: config.credentials.refreshSeconds,
+        logger,
+      });
+      await runtimeCredentials.start();
+      closers.push(async () => runtimeCredentials.stop());
+      const credentialAdmin = new CredentialAdmin({
+        store: credentialStore,
+        registry: credentials,
+        hmacKey,
+        clock,
+        senderDomains: new Set(config.domains.map((d) => d.name.toLowerCase())),
+        changed: () => runtimeCredentials.refresh(),
+      });
       // One bound on message bytes in flight for both transports of this process.
       const admission = createAdmission(config.intake.maxBytesInFlight, (bytes) => metrics.intakeInflightBytes.set(bytes));
       // Failed SMTP AUTH and unknown API keys, counted together per client IP across the cluster.
@@ -276,6 +300,8 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
           esp,
           admission,
           authThrottle,
+          credentialAdmin,
+          audit: new AuditStore(redis, keys, config.audit.maxEntries),
           placement: {
             store: placementStore,
             confirmations: new Confirmations({ config, redis, keys, messages, metrics, providers, clock, secret: await confirmSecret(redis, keys) }),

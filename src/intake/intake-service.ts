@@ -12,7 +12,7 @@ import type { MessageStore } from '../store/message-store.js';
 import type { IntakeLimiter } from '../shaping/intake-limiter.js';
 import type { SuppressionStore } from '../store/suppression-store.js';
 import type { MessageRecord } from '../store/types.js';
-import { mayUseDomain, type Credential } from './credentials.js';
+import { mayUseDomain, mayUsePriority, type Credential } from './credentials.js';
 import { prepareMessage } from './headers.js';
 
 /** One submission, from either transport, before anything is stored. */
@@ -175,6 +175,9 @@ export class IntakeService {
     }
 
     const priority = sub.priority ?? 'normal';
+    if (!mayUsePriority(sub.credential, priority)) {
+      throw new KurirError('FORBIDDEN', `priority: ${sub.credential.name} may not submit at priority ${priority}`, { field: 'priority' });
+    }
     const ttl = sub.ttlSeconds ?? config.delivery.ttl[priority];
     if (!(ttl > 0) || ttl > config.delivery.maxTtlSeconds) {
       throw new KurirError('VALIDATION', `ttl: must be between 1 and ${config.delivery.maxTtlSeconds} seconds`, { field: 'ttl' });

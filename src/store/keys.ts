@@ -79,6 +79,16 @@ export interface Keys {
   /** HMAC key of confirm tokens, shared by every gateway through Redis. */
   confirmSecret(): string;
   bullPrefix(): string;
+  /** Hash of the credentials created at runtime: credential id → JSON (digests only, never a secret). */
+  credentials(): string;
+  /** Counter bumped on every credential change; gateways reload when it moves. */
+  credentialsVersion(): string;
+  /** HMAC key of the runtime credentials' digests, shared by every gateway through Redis. */
+  credentialSecret(): string;
+  /** Stream (capped) of audit entries: admin and support actions. */
+  auditLog(): string;
+  /** Sorted set of one recipient address's message ids (score: createdAt, ms), capped, expiring with retention. */
+  recipientMessages(address: string): string;
 }
 
 /** Builds the key namer for a prefix such as `kurir` or `kurir-test-123`. */
@@ -124,5 +134,10 @@ export function createKeys(prefix: string): Keys {
     confirmation: (id) => `${prefix}:confirmed:${id}`,
     confirmSecret: () => `${prefix}:confirm-secret`,
     bullPrefix: () => `${prefix}:q`,
+    credentials: () => `${prefix}:credentials`,
+    credentialsVersion: () => `${prefix}:credentials:version`,
+    credentialSecret: () => `${prefix}:credential-secret`,
+    auditLog: () => `${prefix}:audit`,
+    recipientMessages: (address) => `${prefix}:rcpt-msgs:${address.toLowerCase()}`,
   };
 }
