@@ -17,7 +17,7 @@ import { FeedbackIngest } from './feedback/ingest/ingest.js';
 import { loadBounceRules, rulesClassifier } from './feedback/classify/rules.js';
 import { createSourceVerifier } from './feedback/ingest/trust.js';
 import { SuppressionPolicy } from './feedback/suppression/policy.js';
-import { WebhookProducer, webhookTargets } from './webhooks/events.js';
+import { WebhookProducer, webhookTargetResolver } from './webhooks/events.js';
 import { startWebhookWorker, type WebhookWorker } from './webhooks/worker.js';
 import { createDkimSigner } from './dkim/signer.js';
 import { combineSinks, confirmSecret, Confirmations, VerificationDeliveries } from './placement/confirmations.js';
@@ -130,8 +130,22 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   // Webhooks hook into the MessageStore: every committed timeline event (delivery, bounce, complaint)
   // passes its EventSink, which queues a webhook job when the message's API key has a webhook.
   const webhookStore = new WebhookStore(redis, keys, config.webhooks.historySize);
-  const webhookQueue = webhookTargets(config).size ? new WebhookQueue(queueRedis, keys, config.webhooks) : null;
-  const webhookSink = webhookQueue ? new WebhookProducer({ config, queue: webhookQueue, store: webhookStore, metrics, logger }) : undefined;
+  // Config credentials and runtime ones (/v1/credentials), kept current from Redis in every process (a
+  // worker needs a runtime key's webhook as much as the API needs the key).
+  const credentials = new CredentialRegistry(config);
+  const credentialStore = new CredentialStore(redis, keys);
+  const hmacKey = await credentialStore.secret(config.credentials.secret);
+  const runtimeCredentials = new RuntimeCredentials({
+    store: credentialStore,
+    registry: credentials,
+    hmacKey,
+    refreshSeconds: config.credentials.refreshSeconds,
+    logger,
+  });
+  const webhookTargetOf = webhookTargetResolver(config, (owner) => credentials.runtimeWebhook(owner));
+  // Always a queue: a runtime key may get a webhook at any time.
+  const webhookQueue = new WebhookQueue(queueRedis, keys, config.webhooks);
+  const webhookSink = new WebhookProducer({ config, queue: webhookQueue, store: webhookStore, metrics, logger, targetOf: webhookTargetOf });
   // Delivered verification messages are the denominator of the confirmation rate (src/placement/confirmations.ts).
   const eventSink = combineSinks(webhookSink, new VerificationDeliveries({ metrics, providers, smarthost: config.delivery.smarthost !== null }));
   const messages = new MessageStore(redis, keys, config.retention.days * 86400, eventSink);
@@ -157,6 +171,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   /** Listeners first, then workers (bounded grace; `graceMs` overrides it), then queues and Redis. */
   const shutdown = async (graceMs?: number): Promise<void> => {
     for (const c of closers.reverse()) await c().catch((err: unknown) => logger.warn({ err }, 'close failed'));
+    runtimeCredentials.stop();
     await reconciler?.close();
     await worker?.close(graceMs);
     await webhookWorker?.close(graceMs);
@@ -169,6 +184,8 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   };
 
   try {
+    // Loaded before anything listens; kept current from then on (stopped by shutdown).
+    await runtimeCredentials.start();
     if (config.roles.includes('worker')) {
       workerConnection = createRedis(config.redis.url, 'blocking');
       workerConnection.on('error', (err) => logger.debug({ err: err.message }, 'redis worker connection error'));
@@ -216,7 +233,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
       );
       reconciler = new Reconciler({ live: new LiveIndex(redis, keys), queue, messages, metrics, logger, clock, config: config.delivery.reconcile });
       reconciler.start();
-      if (webhookQueue) webhookWorker = startWebhookWorker({ config, clock, logger, metrics, messages, store: webhookStore }, workerConnection, keys);
+      webhookWorker = startWebhookWorker({ config, clock, logger, metrics, messages, store: webhookStore, targetOf: webhookTargetOf }, workerConnection, keys);
     }
     // Role `placement` submits its probes through the same intake as real mail.
     const needsIntake = config.roles.includes('intake') || config.roles.includes('api') || config.roles.includes('placement');
@@ -226,19 +243,6 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
       const idempotency = new IdempotencyStore(redis, keys, config.idempotency.ttlSeconds);
       const limits = new IntakeLimiter({ redis, keys, config, clock, metrics });
       const intake = new IntakeService({ config, clock, signer, messages, suppressions, idempotency, queue, metrics, limits, durability: fsyncGuard });
-      const credentials = new CredentialRegistry(config);
-      // Runtime credentials (/v1/credentials), kept current from Redis on every gateway.
-      const credentialStore = new CredentialStore(redis, keys);
-      const hmacKey = await credentialStore.secret(config.credentials.secret);
-      const runtimeCredentials = new RuntimeCredentials({
-        store: credentialStore,
-        registry: credentials,
-        hmacKey,
-        refreshSeconds: config.credentials.refreshSeconds,
-        logger,
-      });
-      await runtimeCredentials.start();
-      closers.push(async () => runtimeCredentials.stop());
       const credentialAdmin = new CredentialAdmin({
         store: credentialStore,
         registry: credentials,
@@ -301,6 +305,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
           admission,
           authThrottle,
           credentialAdmin,
+          webhookTargetOf,
           audit: new AuditStore(redis, keys, config.audit.maxEntries),
           placement: {
             store: placementStore,

@@ -5,7 +5,7 @@
  * HMAC-SHA256 digests under a server key (docs/credentials.md says why a slow KDF is not needed).
  */
 import { randomBytes } from 'node:crypto';
-import { PRIORITIES } from '../config/schema.js';
+import { PRIORITIES, WEBHOOK_EVENT_TYPES } from '../config/schema.js';
 import { keyedDigest, type CredentialRegistry } from '../intake/credentials.js';
 import type { Clock } from '../lib/clock.js';
 import { KurirError } from '../lib/errors.js';
@@ -24,7 +24,12 @@ export interface CredentialScopeInput {
   domains?: string[];
   priorities?: string[] | null;
   limits?: { perSecond?: number | null; perDay?: number | null } | null;
+  /** API keys: the webhook target (null: none), as `apiKeys[].webhook` in the configuration. */
+  webhook?: { url: string; secret: string; events?: string[] | null } | null;
 }
+
+/** As the configuration's `apiKeys[].webhook.url`. */
+const WEBHOOK_URL = /^https?:\/\/[^\s/?#]+[^\s]*$/i;
 
 export interface CreateCredentialInput extends CredentialScopeInput {
   kind: 'api-key' | 'smtp-account';
@@ -44,6 +49,8 @@ export interface CredentialView {
   domains: string[];
   priorities: string[] | null;
   limits: { perSecond?: number | null; perDay?: number | null } | null;
+  /** API keys: the webhook target, without its signing secret. */
+  webhook?: { url: string; events: string[] | null } | null;
   /** When each valid secret was made and until when it works (null: until rotated or revoked). */
   secrets?: Array<{ createdAt: string; notAfter: string | null }>;
   createdAt?: string;
@@ -76,11 +83,16 @@ export function presentCredential(r: StoredCredential, now: number): CredentialV
     domains: r.domains,
     priorities: r.priorities,
     limits: r.limits,
+    ...(r.kind === 'api-key' ? { webhook: r.webhook ? { url: r.webhook.url, events: r.webhook.events } : null } : {}),
     secrets: r.secrets.filter((s) => s.notAfter === null || s.notAfter > now).map((s) => ({ createdAt: iso(s.createdAt)!, notAfter: iso(s.notAfter) })),
     createdAt: iso(r.createdAt)!,
     updatedAt: iso(r.updatedAt)!,
     createdBy: r.createdBy,
   };
+}
+
+function webhookOf(w: CredentialScopeInput['webhook']): StoredCredential['webhook'] {
+  return w ? { url: w.url, secret: w.secret, events: w.events ?? null } : null;
 }
 
 function newSecret(kind: StoredCredential['kind']): string {
@@ -102,6 +114,16 @@ export class CredentialAdmin {
         throw new KurirError('VALIDATION', `domains[${i}]: ${d} is not a configured sender domain (or *)`, { field: `domains[${i}]` });
       }
     });
+    if (input.webhook) {
+      if (kind !== 'api-key') throw new KurirError('VALIDATION', 'webhook: only API keys have a webhook', { field: 'webhook' });
+      if (!WEBHOOK_URL.test(input.webhook.url ?? '')) throw new KurirError('VALIDATION', 'webhook.url: an http:// or https:// URL', { field: 'webhook.url' });
+      if ((input.webhook.secret ?? '').length < 16) throw new KurirError('VALIDATION', 'webhook.secret: at least 16 characters', { field: 'webhook.secret' });
+      input.webhook.events?.forEach((e, i) => {
+        if (!(WEBHOOK_EVENT_TYPES as readonly string[]).includes(e)) {
+          throw new KurirError('VALIDATION', `webhook.events[${i}]: one of ${WEBHOOK_EVENT_TYPES.join(', ')}`, { field: `webhook.events[${i}]` });
+        }
+      });
+    }
     input.priorities?.forEach((p, i) => {
       if (!(PRIORITIES as readonly string[]).includes(p))
         throw new KurirError('VALIDATION', `priorities[${i}]: must be one of ${PRIORITIES.join(', ')}`, { field: `priorities[${i}]` });
@@ -171,6 +193,7 @@ export class CredentialAdmin {
       domains: (input.domains ?? ['*']).map((d) => d.toLowerCase()),
       priorities: input.priorities ?? null,
       limits: input.limits ?? null,
+      ...(input.kind === 'api-key' ? { webhook: webhookOf(input.webhook) } : {}),
       secrets: [{ digest: keyedDigest(this.deps.hmacKey, secret), createdAt: now, notAfter: null }],
       createdAt: now,
       updatedAt: now,
@@ -196,6 +219,7 @@ export class CredentialAdmin {
       ...(input.domains !== undefined ? { domains: input.domains.map((d) => d.toLowerCase()) } : {}),
       ...(input.priorities !== undefined ? { priorities: input.priorities } : {}),
       ...(input.limits !== undefined ? { limits: input.limits } : {}),
+      ...(input.webhook !== undefined ? { webhook: webhookOf(input.webhook) } : {}),
       updatedAt: now,
     };
     if (!(await this.deps.store.update(next))) throw new KurirError('NOT_FOUND', `credential ${id} not found`, { field: 'id' });

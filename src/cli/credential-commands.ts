@@ -30,7 +30,16 @@ export function scopeOptions(ctx: RemoteContext): Record<string, unknown> {
   const priorities = opt(ctx, 'priorities');
   const perSecond = limit(ctx, 'per-second');
   const perDay = limit(ctx, 'per-day');
+  const hookUrl = opt(ctx, 'webhook-url');
+  let webhook: Record<string, unknown> | null | undefined;
+  if (hookUrl === 'none') webhook = null;
+  else if (hookUrl !== undefined) {
+    const secret = opt(ctx, 'webhook-secret');
+    if (!secret) throw new UsageError('--webhook-secret: the signing secret (16 characters or more) is required with --webhook-url');
+    webhook = { url: hookUrl, secret, ...(opt(ctx, 'webhook-events') ? { events: list(opt(ctx, 'webhook-events')) } : {}) };
+  }
   return {
+    ...(webhook !== undefined ? { webhook } : {}),
     ...(opt(ctx, 'role') !== undefined ? { role: opt(ctx, 'role') } : {}),
     ...(opt(ctx, 'domains') !== undefined ? { domains: list(opt(ctx, 'domains')) } : {}),
     ...(priorities !== undefined ? { priorities: priorities === 'all' ? null : list(priorities) } : {}),
@@ -59,6 +68,9 @@ export function showCredential(c: CredentialView): string {
     ['domains', c.domains.join(', ')],
     ['priorities', c.priorities ? c.priorities.join(', ') : 'all'],
     ['limits', limitsText(c.limits)],
+    ...(c.webhook !== undefined
+      ? ([['webhook', c.webhook ? `${c.webhook.url} (${c.webhook.events?.join(', ') ?? 'all events'})` : 'none']] as Array<[string, string]>)
+      : []),
     ['source', c.source],
     ['secrets', (c.secrets ?? []).map((s) => `made ${s.createdAt}${s.notAfter ? `, valid until ${s.notAfter}` : ''}`).join('; ')],
     ['created', c.createdAt ? `${c.createdAt} by ${c.createdBy}` : undefined],
@@ -99,7 +111,8 @@ export const credentialCommands: Family = {
     create: {
       usage:
         'credentials create --name NAME [--kind api-key|smtp-account] [--role send|support|admin] [--domains D,…|*]\n' +
-        '                   [--priorities verification,normal,bulk|all] [--per-second N|none] [--per-day N|none] [--username U] [--bootstrap]',
+        '                   [--priorities verification,normal,bulk|all] [--per-second N|none] [--per-day N|none] [--username U]\n' +
+        '                   [--webhook-url URL --webhook-secret S [--webhook-events delivered,bounced,…]] [--bootstrap]',
       summary: 'create a key or SMTP account and print its secret once (--bootstrap: straight into Redis, for the first admin key)',
       async run(ctx) {
         const name = opt(ctx, 'name');
@@ -110,12 +123,14 @@ export const credentialCommands: Family = {
       },
     },
     update: {
-      usage: 'credentials update ID [--role R] [--domains D,…] [--priorities P,…|all] [--per-second N|none] [--per-day N|none]',
+      usage:
+        'credentials update ID [--role R] [--domains D,…] [--priorities P,…|all] [--per-second N|none] [--per-day N|none]\n' +
+        '                   [--webhook-url URL|none --webhook-secret S [--webhook-events E,…]]',
       summary: 'change the scope of a credential (every gateway within seconds)',
       async run(ctx) {
         const body = scopeOptions(ctx);
         if (!Object.keys(body).length)
-          throw new UsageError('credentials update: give at least one of --role, --domains, --priorities, --per-second, --per-day');
+          throw new UsageError('credentials update: give at least one of --role, --domains, --priorities, --per-second, --per-day, --webhook-url');
         const c = (await ctx.client.request('PATCH', `/v1/credentials/${id(ctx, 'credentials update')}`, body)).body as CredentialView;
         return output(ctx, c, () => showCredential(c));
       },

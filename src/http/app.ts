@@ -17,6 +17,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { MessageStore } from '../store/message-store.js';
 import type { SuppressionStore } from '../store/suppression-store.js';
 import type { WebhookStore } from '../store/webhook-store.js';
+import type { WebhookTargetOf } from '../webhooks/events.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import { createConnectionCap } from '../lib/connection-cap.js';
 import type { CredentialAdmin } from '../admin/credentials.js';
@@ -58,6 +59,8 @@ export interface HttpDeps {
   esp?: EspRoutesOptions;
   /** Throttling of unknown API keys per client IP; without it wrong keys are only answered 401. */
   authThrottle?: AuthThrottle;
+  /** Who has a webhook, runtime keys included (default: the configured keys only). */
+  webhookTargetOf?: WebhookTargetOf;
   /** Runtime credentials (`/v1/credentials`), when given. */
   credentialAdmin?: CredentialAdmin;
   /** The audit log: admin and support actions are appended to it, `GET /v1/audit` reads it; without it nothing is audited. */
@@ -196,7 +199,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
       const confirmToken = deps.placement ? (id: string) => deps.placement!.confirmations.token(id) : undefined;
       await scoped.register(messagesRoutes, { config, intake: deps.intake, messages: deps.messages, admission: deps.admission, confirmToken });
       if (deps.placement) await scoped.register(confirmationRoutes, { confirmations: deps.placement.confirmations });
-      if (deps.webhooks) await scoped.register(webhooksRoutes, { config, store: deps.webhooks });
+      if (deps.webhooks) await scoped.register(webhooksRoutes, { config, store: deps.webhooks, targetOf: deps.webhookTargetOf });
     },
   });
   await app.register(readScope, {

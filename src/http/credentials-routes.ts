@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { MAX_OVERLAP_SECONDS, type CreateCredentialInput, type CredentialAdmin, type CredentialScopeInput } from '../admin/credentials.js';
-import { PRIORITIES } from '../config/schema.js';
+import { PRIORITIES, WEBHOOK_EVENT_TYPES } from '../config/schema.js';
 import { ROLES } from '../store/credential-store.js';
 import { credentialOf } from './auth.js';
 import { bearerSecurity, errorResponses } from './schemas.js';
@@ -23,6 +23,18 @@ const scopeProperties = {
   domains: { type: 'array', minItems: 1, maxItems: 100, items: { type: 'string', minLength: 1, maxLength: 253 }, description: 'Sender domains, or ["*"].' },
   priorities: { type: 'array', nullable: true, minItems: 1, items: { type: 'string', enum: [...PRIORITIES] }, description: 'null: every priority.' },
   limits: limitsSchema,
+  webhook: {
+    type: 'object',
+    nullable: true,
+    additionalProperties: false,
+    required: ['url', 'secret'],
+    description: 'API keys: where its events go, signed with `secret` (as `apiKeys[].webhook`); null removes it.',
+    properties: {
+      url: { type: 'string', maxLength: 2000 },
+      secret: { type: 'string', minLength: 16, maxLength: 200 },
+      events: { type: 'array', nullable: true, minItems: 1, items: { type: 'string', enum: [...WEBHOOK_EVENT_TYPES] } },
+    },
+  },
 } as const;
 
 const viewSchema = {
@@ -37,6 +49,12 @@ const viewSchema = {
     domains: { type: 'array', items: { type: 'string' } },
     priorities: { type: 'array', nullable: true, items: { type: 'string' } },
     limits: { ...limitsSchema, additionalProperties: true },
+    webhook: {
+      type: 'object',
+      nullable: true,
+      description: 'The webhook target; its signing secret is never shown.',
+      properties: { url: { type: 'string' }, events: { type: 'array', nullable: true, items: { type: 'string' } } },
+    },
     secrets: {
       type: 'array',
       items: { type: 'object', properties: { createdAt: { type: 'string' }, notAfter: { type: 'string', nullable: true } } },

@@ -1,6 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../config/schema.js';
-import type { Role, StoredCredential } from '../store/credential-store.js';
+import type { Role, StoredCredential, StoredWebhook } from '../store/credential-store.js';
 
 /** Who is submitting: an API key or SMTP account, with the sender domains it may use. */
 export interface Credential {
@@ -67,6 +67,7 @@ export class CredentialRegistry {
   private readonly accounts = new Map<string, { digest: Buffer; cred: Credential }>();
   private runtimeKeys = new Map<string, RuntimeEntry>();
   private runtimeAccounts = new Map<string, RuntimeEntry>();
+  private runtimeWebhooks = new Map<string, StoredWebhook>();
   private hmacKey: string | null = null;
 
   constructor(config: Pick<Config, 'apiKeys' | 'smtpAccounts'>) {
@@ -89,7 +90,9 @@ export class CredentialRegistry {
   setRuntime(hmacKey: string, records: StoredCredential[]): void {
     const keys = new Map<string, RuntimeEntry>();
     const accounts = new Map<string, RuntimeEntry>();
+    const webhooks = new Map<string, StoredWebhook>();
     for (const record of records) {
+      if (record.kind === 'api-key' && record.webhook) webhooks.set(record.name, record.webhook);
       const cred: Credential = {
         kind: record.kind,
         name: record.name,
@@ -108,6 +111,7 @@ export class CredentialRegistry {
     this.hmacKey = hmacKey;
     this.runtimeKeys = keys;
     this.runtimeAccounts = accounts;
+    this.runtimeWebhooks = webhooks;
   }
 
   /** The credential of an API key (config first, then runtime keys whose secret is still valid at `now`), or null. */
@@ -144,6 +148,11 @@ export class CredentialRegistry {
       if (stored.length === given.length && timingSafeEqual(stored, given) && (s.notAfter === null || s.notAfter > now)) ok = true;
     }
     return ok ? runtime.cred : null;
+  }
+
+  /** The webhook of a runtime API key by its name (the owner of its messages), or undefined. */
+  runtimeWebhook(owner: string): StoredWebhook | undefined {
+    return this.runtimeWebhooks.get(owner);
   }
 
   /** Names of the config credentials (runtime ones may not reuse them) and SMTP user names. */

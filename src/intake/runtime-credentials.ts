@@ -20,7 +20,7 @@ export interface RuntimeCredentialsDeps {
 export class RuntimeCredentials {
   private version = -1;
   private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
+  private last: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: RuntimeCredentialsDeps) {}
 
@@ -33,21 +33,22 @@ export class RuntimeCredentials {
     this.timer.unref();
   }
 
-  /** Reloads when the version moved (or always with `force`); concurrent calls share one reload. */
+  /**
+   * Reloads when the version moved (or always with `force`). Calls run one after another, so a call made
+   * after a change sees it even while an earlier reload is still in flight.
+   */
   refresh(force = false): Promise<void> {
-    this.running ??= (async () => {
-      try {
-        const version = await this.deps.store.version();
-        if (!force && version === this.version) return;
-        const records = await this.deps.store.all();
-        this.deps.registry.setRuntime(this.deps.hmacKey, records);
-        if (this.version !== -1) this.deps.logger.info({ component: 'credentials', version, count: records.length }, 'credentials: reloaded');
-        this.version = version;
-      } finally {
-        this.running = null;
-      }
-    })();
-    return this.running;
+    const run = async (): Promise<void> => {
+      const version = await this.deps.store.version();
+      if (!force && version === this.version) return;
+      const records = await this.deps.store.all();
+      this.deps.registry.setRuntime(this.deps.hmacKey, records);
+      if (this.version !== -1) this.deps.logger.info({ component: 'credentials', version, count: records.length }, 'credentials: reloaded');
+      this.version = version;
+    };
+    const next = this.last.then(run, run);
+    this.last = next.catch(() => undefined);
+    return next;
   }
 
   stop(): void {

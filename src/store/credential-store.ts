@@ -19,6 +19,14 @@ export interface StoredSecret {
   notAfter: number | null;
 }
 
+export interface StoredWebhook {
+  url: string;
+  /** HMAC key of the Kurir-Signature header, shared with the receiver; never shown by the API or audited. */
+  secret: string;
+  /** Event types to send; null = all. */
+  events: string[] | null;
+}
+
 export interface StoredCredential {
   id: string;
   kind: 'api-key' | 'smtp-account';
@@ -32,6 +40,8 @@ export interface StoredCredential {
   priorities: string[] | null;
   /** Overrides of `limits.credential`; null = the defaults. */
   limits: { perSecond?: number | null; perDay?: number | null } | null;
+  /** API keys: where the booking system behind the key wants its events (the signing secret is needed to sign, so it is kept). */
+  webhook?: StoredWebhook | null;
   secrets: StoredSecret[];
   createdAt: number;
   updatedAt: number;

@@ -8,7 +8,10 @@ import { Writable } from 'node:stream';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/lib/logger.js';
+import { verifySignature } from '../../src/webhooks/events.js';
+import { startDnsServer } from '../helpers/dns-server.js';
 import { ADMIN_KEY, API_KEY, dropPrefix, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { startWebhookReceiver } from '../helpers/webhook-receiver.js';
 
 const PREFIX = `kurir-test-creds-${Math.random().toString(36).slice(2, 10)}`;
 const REFRESH_SECONDS = 0.5;
@@ -212,4 +215,47 @@ describe('support role and audit log', () => {
     for (const s of secrets) expect(everything).not.toContain(s);
     expect(logText.join('')).toContain('/v1/credentials');
   });
+});
+
+describe('webhook target of a runtime key', () => {
+  it('signs events to the URL the key was given, shows no webhook secret, and stops when it is removed', async () => {
+    const dns = await startDnsServer({});
+    const hooks = await startWebhookReceiver();
+    const w = await startTestGateway({ dns, overrides: { roles: ['api', 'intake', 'worker'], credentials: { refreshSeconds: REFRESH_SECONDS } } });
+    try {
+      const hookSecret = 'runtime-webhook-signing-secret-01';
+      const created = await api(w, 'POST', '/v1/credentials', ADMIN_KEY, {
+        kind: 'api-key',
+        name: 'hooked',
+        webhook: { url: hooks.url, secret: hookSecret, events: ['bounced', 'deferred'] },
+      });
+      expect(created.body.credential.webhook).toEqual({ url: hooks.url, events: ['bounced', 'deferred'] });
+      expect(JSON.stringify(created.body)).not.toContain(hookSecret);
+      const key = created.body.secret as string;
+      expect((await api(w, 'GET', '/v1/webhooks', key)).body).toMatchObject({ url: hooks.url });
+      // No MX, no A for the recipient's domain in the loopback DNS: the message bounces, and the bounce is the event.
+      const sent = await api(w, 'POST', '/v1/messages', key, message('nobody@nx.test'));
+      expect(sent.status).toBe(202);
+      const [req] = await hooks.waitFor((b) => b.messageId === sent.body.id);
+      expect(['bounced', 'deferred']).toContain(req.body.type);
+      const now = Math.floor(Date.now() / 1000);
+      expect(verifySignature(hookSecret, String(req.headers['kurir-signature']), req.raw, now)).toBe(true);
+
+      const off = await api(w, 'PATCH', `/v1/credentials/${created.body.credential.id}`, ADMIN_KEY, { webhook: null });
+      expect(off.body.webhook).toBeNull();
+      expect((await api(w, 'GET', '/v1/webhooks', key)).body).toMatchObject({ key: 'hooked', configured: false });
+      expect(
+        (await api(w, 'PATCH', `/v1/credentials/${created.body.credential.id}`, ADMIN_KEY, { webhook: { url: 'ftp://x', secret: hookSecret } })).body.error
+          .field,
+      ).toBe('webhook.url');
+      const audit = JSON.stringify((await api(w, 'GET', '/v1/audit', ADMIN_KEY)).body);
+      expect(audit).toContain('hooked');
+      expect(audit).not.toContain(hookSecret);
+      expect(audit).not.toContain(key);
+    } finally {
+      await w.close();
+      await hooks.close();
+      await dns.close();
+    }
+  }, 30_000);
 });
