@@ -147,7 +147,7 @@ export class CredentialAdmin {
       ...(c.username ? { username: c.username } : {}),
       domains: c.domains ? [...c.domains] : ['*'],
       priorities: null,
-      limits: null,
+      limits: c.limits ?? null,
     }));
     return [...runtime, ...config];
   }

@@ -16,7 +16,7 @@ export interface Credential {
   id?: string;
   /** Priorities it may submit; absent or null = all. */
   priorities?: ReadonlySet<string> | null;
-  /** Runtime credentials: overrides of `limits.credential` (config ones are read from the config). */
+  /** Overrides of `limits.credential` (the intake limiter reads config credentials' from the config itself). */
   limits?: { perSecond?: number | null; perDay?: number | null } | null;
 }
 
@@ -73,12 +73,12 @@ export class CredentialRegistry {
   constructor(config: Pick<Config, 'apiKeys' | 'smtpAccounts'>) {
     this.apiKeys = config.apiKeys.map((k) => ({
       digest: digestOf(k.key),
-      cred: { kind: 'api-key', name: k.name, domains: scope(k.domains), admin: k.admin },
+      cred: { kind: 'api-key', name: k.name, domains: scope(k.domains), admin: k.admin, limits: k.limits ?? null },
     }));
     for (const a of config.smtpAccounts) {
       this.accounts.set(a.username, {
         digest: digestOf(a.password),
-        cred: { kind: 'smtp-account', name: a.name, domains: scope(a.domains), admin: a.admin },
+        cred: { kind: 'smtp-account', name: a.name, domains: scope(a.domains), admin: a.admin, limits: a.limits ?? null },
       });
     }
   }
