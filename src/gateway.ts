@@ -22,7 +22,7 @@ import { FeedbackIngest } from './feedback/ingest/ingest.js';
 import { loadBounceRules, rulesClassifier } from './feedback/classify/rules.js';
 import { createSourceVerifier } from './feedback/ingest/trust.js';
 import { SuppressionPolicy } from './feedback/suppression/policy.js';
-import { WebhookProducer, webhookTargets } from './webhooks/events.js';
+import { WebhookProducer, webhookTargetResolver } from './webhooks/events.js';
 import { startWebhookWorker, type WebhookWorker } from './webhooks/worker.js';
 import { createDkimSigner } from './dkim/signer.js';
 import { loadKeyVault } from './dkim/key-vault.js';
@@ -36,6 +36,10 @@ import type { EspRoutesOptions } from './http/esp-routes.js';
 import { startMetricsServer } from './http/metrics-server.js';
 import { AuthThrottle } from './intake/auth-throttle.js';
 import { CredentialRegistry } from './intake/credentials.js';
+import { RuntimeCredentials } from './intake/runtime-credentials.js';
+import { CredentialAdmin } from './admin/credentials.js';
+import { AuditStore } from './store/audit-store.js';
+import { CredentialStore } from './store/credential-store.js';
 import { IntakeService } from './intake/intake-service.js';
 import { createAdmission } from './lib/admission.js';
 import { systemClock, type Clock } from './lib/clock.js';
@@ -136,8 +140,22 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   // Webhooks hook into the MessageStore: every committed timeline event (delivery, bounce, complaint)
   // passes its EventSink, which queues a webhook job when the message's API key has a webhook.
   const webhookStore = new WebhookStore(redis, keys, config.webhooks.historySize);
-  const webhookQueue = webhookTargets(config).size ? new WebhookQueue(queueRedis, keys, config.webhooks) : null;
-  const webhookSink = webhookQueue ? new WebhookProducer({ config, queue: webhookQueue, store: webhookStore, metrics, logger }) : undefined;
+  // Config credentials and runtime ones (/v1/credentials), kept current from Redis in every process (a
+  // worker needs a runtime key's webhook as much as the API needs the key).
+  const credentials = new CredentialRegistry(config);
+  const credentialStore = new CredentialStore(redis, keys);
+  const hmacKey = await credentialStore.secret(config.credentials.secret);
+  const runtimeCredentials = new RuntimeCredentials({
+    store: credentialStore,
+    registry: credentials,
+    hmacKey,
+    refreshSeconds: config.credentials.refreshSeconds,
+    logger,
+  });
+  const webhookTargetOf = webhookTargetResolver(config, (owner) => credentials.runtimeWebhook(owner));
+  // Always a queue: a runtime key may get a webhook at any time.
+  const webhookQueue = new WebhookQueue(queueRedis, keys, config.webhooks);
+  const webhookSink = new WebhookProducer({ config, queue: webhookQueue, store: webhookStore, metrics, logger, targetOf: webhookTargetOf });
   // Delivered verification messages are the denominator of the confirmation rate (src/placement/confirmations.ts).
   const eventSink = combineSinks(webhookSink, new VerificationDeliveries({ metrics, providers, smarthost: config.delivery.smarthost !== null }));
   const messages = new MessageStore(redis, keys, config.retention.days * 86400, eventSink);
@@ -163,6 +181,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   /** Listeners first, then workers (bounded grace; `graceMs` overrides it), then queues and Redis. */
   const shutdown = async (graceMs?: number): Promise<void> => {
     for (const c of closers.reverse()) await c().catch((err: unknown) => logger.warn({ err }, 'close failed'));
+    runtimeCredentials.stop();
     await reconciler?.close();
     await worker?.close(graceMs);
     await webhookWorker?.close(graceMs);
@@ -175,6 +194,8 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   };
 
   try {
+    // Loaded before anything listens; kept current from then on (stopped by shutdown).
+    await runtimeCredentials.start();
     if (config.roles.includes('worker')) {
       workerConnection = createRedis(config.redis.url, 'blocking');
       workerConnection.on('error', (err) => logger.debug({ err: err.message }, 'redis worker connection error'));
@@ -222,7 +243,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
       );
       reconciler = new Reconciler({ live: new LiveIndex(redis, keys), queue, messages, metrics, logger, clock, config: config.delivery.reconcile });
       reconciler.start();
-      if (webhookQueue) webhookWorker = startWebhookWorker({ config, clock, logger, metrics, messages, store: webhookStore }, workerConnection, keys);
+      webhookWorker = startWebhookWorker({ config, clock, logger, metrics, messages, store: webhookStore, targetOf: webhookTargetOf }, workerConnection, keys);
     }
     // Role `placement` submits its probes through the same intake as real mail.
     const needsIntake = config.roles.includes('intake') || config.roles.includes('api') || config.roles.includes('placement');
@@ -271,7 +292,14 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
         scorer,
         domains: directory,
       });
-      const credentials = new CredentialRegistry(config);
+      const credentialAdmin = new CredentialAdmin({
+        store: credentialStore,
+        registry: credentials,
+        hmacKey,
+        clock,
+        senderDomains: new Set(config.domains.map((d) => d.name.toLowerCase())),
+        changed: () => runtimeCredentials.refresh(),
+      });
       // One bound on message bytes in flight for both transports of this process.
       const admission = createAdmission(config.intake.maxBytesInFlight, (bytes) => metrics.intakeInflightBytes.set(bytes));
       // Failed SMTP AUTH and unknown API keys, counted together per client IP across the cluster.
@@ -326,6 +354,9 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
           domains: domainService,
           admission,
           authThrottle,
+          credentialAdmin,
+          webhookTargetOf,
+          audit: new AuditStore(redis, keys, config.audit.maxEntries),
           placement: {
             store: placementStore,
             confirmations: new Confirmations({ config, redis, keys, messages, metrics, providers, clock, secret: await confirmSecret(redis, keys) }),

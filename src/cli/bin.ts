@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../config/load.js';
-import { runCli, UsageError } from './main.js';
+import { CliError, EXIT, runCli, UsageError } from './main.js';
 
 /** The Kurir directory: the nearest folder above this file with a package.json (src/cli/ or dist/src/cli/). */
 function packageRoot(): string {
@@ -17,12 +17,14 @@ function packageRoot(): string {
 const cwd = process.cwd();
 process.chdir(packageRoot());
 
-runCli(process.argv.slice(2), { cwd }).then(
-  (out) => process.stdout.write(`${out}\n`),
+// The one place the CLI reads the environment: KURIR_URL, KURIR_ADMIN_KEY, KURIR_CONFIG and the config's KURIR_* overrides.
+runCli(process.argv.slice(2), { cwd, env: process.env }).then(
+  // Exit once the text is flushed: idle keep-alive sockets to the gateway must not hold the process open.
+  (out) => process.stdout.write(`${out}\n`, () => process.exit(EXIT.ok)),
   (err: unknown) => {
     const usage = err instanceof UsageError;
     const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`kurir: ${message}${usage ? '\nRun `kurir --help` for usage.' : ''}\n`);
-    process.exit(usage || err instanceof ConfigError ? 2 : 1);
+    const code = err instanceof CliError ? err.exitCode : err instanceof ConfigError ? EXIT.usage : EXIT.server;
+    process.stderr.write(`kurir: ${message}${usage ? '\nRun `kurir --help` for usage.' : ''}\n`, () => process.exit(code));
   },
 );

@@ -6,56 +6,83 @@ import type { Config } from '../config/schema.js';
 import { dnsRecordFor, generateDkimKey, loadPrivateKey, type DkimAlgorithm } from '../dkim/keys.js';
 import { classifyReply, loadBounceRules, parseReply } from '../feedback/classify/rules.js';
 import { DOMAINS_USAGE, runDomainsCommand } from './domains-cli.js';
-import { presentMessage } from '../admin/message-view.js';
-import { exportCsv, importSuppressionCsv } from '../admin/suppressions.js';
-import { normalizeAddress, normalizeDomain } from '../lib/address.js';
-import { KurirError } from '../lib/errors.js';
+import { CredentialAdmin } from '../admin/credentials.js';
+import { CredentialRegistry } from '../intake/credentials.js';
+import { systemClock } from '../lib/clock.js';
+import { AuditStore } from '../store/audit-store.js';
+import { CredentialStore } from '../store/credential-store.js';
 import { createKeys } from '../store/keys.js';
-import { MessageStore } from '../store/message-store.js';
-import { PlacementStore } from '../store/placement-store.js';
 import { closeRedis, createRedis, waitReady } from '../store/redis.js';
-import { SuppressionStore } from '../store/suppression-store.js';
+import type { CliOptions, Family, RemoteContext } from './command-types.js';
+import { auditCommands, credentialCommands, scopeOptions, withSecret } from './credential-commands.js';
+import { CliError, EXIT, UsageError } from './errors.js';
+import { AdminClient } from './http-client.js';
+import { messageCommands, placementCommands, queueCommands, suppressionCommands } from './operation-commands.js';
 
-const USAGE = `Usage: kurir <command> [options]
+export { CliError, EXIT, UsageError } from './errors.js';
 
-Commands:
-  config check                       validate the configuration and print a summary
+/** The command families that talk to a running gateway over its admin API. */
+const FAMILIES: Record<string, Family> = {
+  credentials: credentialCommands,
+  suppressions: suppressionCommands,
+  queue: queueCommands,
+  messages: messageCommands,
+  placement: placementCommands,
+  audit: auditCommands,
+};
+/** Singular spellings accepted too (`kurir message show`, as before). */
+const ALIASES: Record<string, string> = { credential: 'credentials', suppression: 'suppressions', message: 'messages' };
+
+const LOCAL_USAGE = `  config check                       validate the configuration and print a summary
   dkim generate --algorithm rsa|ed25519 --out FILE [--bits 2048]
                                      write a new private key (mode 0600) and print its DNS record
   domains dns                        print the DNS records to publish: DKIM, SPF and DMARC of each sender domain,
                                      MX and SPF of the bounce domain
 ${DOMAINS_USAGE}
-  message show ID                    print a message's status and timeline (times in ISO 8601)
-  placement probe [--seed NAME]      ask for a placement probe now to one seed (default: every seed); a gateway
-                                     with role placement sends it within placement.tickSeconds
-  suppression add|remove|check ADDRESS [--reason TEXT]
   bounce classify "REPLY" [--rules FILE]
                                      classify one remote reply (e.g. "550 5.1.1 User unknown") with the bounce rules
-                                     (default: feedback.rulesFile) and print its category, type, senderSide and rule
-  suppression list [--domain D] [--reason R]
-                                     print suppressed addresses (tab-separated: address reason source at messageId)
-  suppression export [--out FILE]    write the list as CSV (address,reason,source,at,messageId) to FILE or stdout
-  suppression import FILE            import a CSV all or nothing: any invalid row is reported by line, nothing written
+  credentials create --bootstrap --name NAME [--role admin]
+                                     the first admin key, written straight into Redis (redis.url of --config)`;
+
+function usage(): string {
+  const families = Object.entries(FAMILIES).map(([name, f]) => `  ${name.padEnd(13)} ${f.summary}`);
+  return `Usage: kurir <command> [options]
+
+Against a running gateway (admin API; URL and key from --url/--key or KURIR_URL/KURIR_ADMIN_KEY):
+${families.join('\n')}
+  Run \`kurir <family> --help\` for its commands, \`kurir <family> <command> --help\` for one.
+
+Local (this machine's configuration and Redis; no gateway needed):
+${LOCAL_USAGE}
 
 Options:
-  --config FILE                      configuration file (default: KURIR_CONFIG or config/default.yaml)
+  --url URL                          the gateway's HTTP API, e.g. https://kurir.example.net:8025 (KURIR_URL)
+  --key KEY                          an admin (or support) API key (KURIR_ADMIN_KEY)
+  --json                             print the answer as JSON, for scripts
+  --config FILE                      configuration file for local commands (default: KURIR_CONFIG or config/default.yaml)
   -h, --help                         this text
 
-Files you name (--config, --out, --rules, FILE) are relative to your working directory. Installed as
-\`kurir\` (dist/src/cli/bin.js), it runs in the Kurir directory, so the configuration's own relative paths
-(./data, config/*.yaml) mean what they mean for \`npm start\`.`;
+Exit codes: 0 ok, 1 the gateway answered with an error (or a local command failed), 2 usage or configuration error,
+3 the gateway could not be reached, 4 the key was refused (401, 403, or blocked after wrong keys).
 
-/** A CLI usage error: printed with the usage hint, exit code 2. */
-export class UsageError extends Error {}
+Files you name (--config, --out, --rules, FILE) are relative to your working directory.`;
+}
+
+function familyHelp(name: string, f: Family): string {
+  const lines = Object.values(f.commands).map((c) => `  kurir ${c.usage}\n      ${c.summary}`);
+  return `kurir ${name}: ${f.summary}\n\n${lines.join('\n')}\n\nCommon options: --url URL, --key KEY (or KURIR_URL, KURIR_ADMIN_KEY), --json`;
+}
 
 /** Where the command was started: files named on the command line are relative to it. */
 export interface CliContext {
   cwd: string;
+  /** The environment (KURIR_URL, KURIR_ADMIN_KEY, KURIR_CONFIG and the config's KURIR_* overrides); bin.ts passes process.env. */
+  env?: Record<string, string | undefined>;
 }
 
 function config(file: string | undefined, ctx: CliContext): Config {
-  const given = file ?? process.env.KURIR_CONFIG;
-  return loadConfig({ file: given === undefined ? undefined : resolve(ctx.cwd, given), env: process.env });
+  const given = file ?? ctx.env?.KURIR_CONFIG;
+  return loadConfig({ file: given === undefined ? undefined : resolve(ctx.cwd, given), env: ctx.env ?? {} });
 }
 
 async function withRedis<T>(cfg: Config, fn: (redis: ReturnType<typeof createRedis>) => Promise<T>): Promise<T> {
@@ -71,18 +98,64 @@ async function withRedis<T>(cfg: Config, fn: (redis: ReturnType<typeof createRed
   }
 }
 
-async function withStores<T>(cfg: Config, fn: (s: { messages: MessageStore; suppressions: SuppressionStore }) => Promise<T>): Promise<T> {
-  const redis = createRedis(cfg.redis.url, 'command');
-  redis.on('error', () => undefined);
-  try {
-    await waitReady(redis, 3000).catch(() => {
-      throw new Error(`cannot reach Redis at ${cfg.redis.url}`);
-    });
+/**
+ * `credentials create --bootstrap`: the first admin key, straight into Redis (no gateway, no key needed),
+ * audited as actor `bootstrap`.
+ */
+async function bootstrapCredential(cfg: Config, ctx: RemoteContext): Promise<string> {
+  const name = typeof ctx.opts.name === 'string' ? ctx.opts.name : undefined;
+  if (!name) throw new UsageError('credentials create --bootstrap: --name is required');
+  const kind = (typeof ctx.opts.kind === 'string' ? ctx.opts.kind : 'api-key') as 'api-key' | 'smtp-account';
+  const scope = scopeOptions(ctx);
+  return withRedis(cfg, async (redis) => {
     const keys = createKeys(cfg.redis.prefix);
-    return await fn({ messages: new MessageStore(redis, keys, cfg.retention.days * 86400), suppressions: new SuppressionStore(redis, keys) });
-  } finally {
-    await closeRedis(redis);
+    const store = new CredentialStore(redis, keys);
+    const admin = new CredentialAdmin({
+      store,
+      registry: new CredentialRegistry(cfg),
+      hmacKey: await store.secret(cfg.credentials.secret),
+      clock: systemClock,
+      senderDomains: new Set(cfg.domains.map((d) => d.name.toLowerCase())),
+    });
+    const created = await admin.create({ kind, name, role: 'admin', ...scope }, 'bootstrap').catch((err: unknown) => {
+      throw new CliError(`credentials create --bootstrap: ${(err as Error).message}`, EXIT.server);
+    });
+    await new AuditStore(redis, keys, cfg.audit.maxEntries).append({
+      at: Date.now(),
+      actor: 'bootstrap',
+      role: 'admin',
+      ip: 'local',
+      action: 'credentials create --bootstrap',
+      target: created.credential.id,
+      status: 201,
+      after: created.credential,
+    });
+    return ctx.json ? JSON.stringify(created, null, 2) : withSecret(created.credential, created.secret, 'created');
+  });
+}
+
+/** Runs a command of a remote family against the gateway named by --url / KURIR_URL. */
+async function runRemote(family: string, f: Family, sub: string | undefined, rest: string[], values: CliOptions, ctx: CliContext): Promise<string> {
+  const command = sub ? f.commands[sub] : undefined;
+  if (values.help || !sub) return command ? `Usage: kurir ${command.usage}\n\n${command.summary}` : familyHelp(family, f);
+  if (!command) throw new UsageError(`unknown command: ${family} ${sub} (kurir ${family} --help lists them)`);
+  const remote: RemoteContext = {
+    client: undefined as unknown as AdminClient,
+    args: rest,
+    opts: values,
+    json: values.json === true,
+    file: (path) => resolve(ctx.cwd, path),
+  };
+  if (family === 'credentials' && sub === 'create' && values.bootstrap) {
+    return bootstrapCredential(config(values.config as string | undefined, ctx), remote);
   }
+  const url = (values.url as string | undefined) ?? ctx.env?.KURIR_URL;
+  const key = (values.key as string | undefined) ?? ctx.env?.KURIR_ADMIN_KEY;
+  if (!url) throw new UsageError('--url or KURIR_URL is required: the address of the gateway, e.g. http://127.0.0.1:8025');
+  if (!/^https?:\/\/[^\s/]+/i.test(url)) throw new UsageError(`--url: ${url} is not an http:// or https:// URL`);
+  if (!key) throw new UsageError('--key or KURIR_ADMIN_KEY is required: an admin API key');
+  remote.client = new AdminClient({ url, key });
+  return command.run(remote);
 }
 
 /** A TXT value as zone-file character-strings of at most 255 bytes each (an RSA-2048 DKIM key needs two). */
@@ -134,7 +207,26 @@ export async function runCli(argv: string[], ctx: CliContext = { cwd: process.cw
         domain: { type: 'string' },
         seed: { type: 'string' },
         ed25519: { type: 'boolean' },
+        url: { type: 'string' },
+        key: { type: 'string' },
         json: { type: 'boolean' },
+        name: { type: 'string' },
+        kind: { type: 'string' },
+        role: { type: 'string' },
+        username: { type: 'string' },
+        domains: { type: 'string' },
+        priorities: { type: 'string' },
+        'per-second': { type: 'string' },
+        'per-day': { type: 'string' },
+        overlap: { type: 'string' },
+        'webhook-url': { type: 'string' },
+        'webhook-secret': { type: 'string' },
+        'webhook-events': { type: 'string' },
+        bootstrap: { type: 'boolean' },
+        seconds: { type: 'string' },
+        limit: { type: 'string' },
+        cursor: { type: 'string' },
+        format: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -145,10 +237,12 @@ export async function runCli(argv: string[], ctx: CliContext = { cwd: process.cw
     throw new UsageError((err as Error).message);
   }
   const { values: given, positionals } = parsed;
+  const family = ALIASES[positionals[0]] ?? positionals[0];
+  if (family !== undefined && FAMILIES[family]) return runRemote(family, FAMILIES[family], positionals[1], positionals.slice(2), given, ctx);
   const inCwd = (path: string | undefined): string | undefined => (path === undefined ? undefined : resolve(ctx.cwd, path));
   const values = { ...given, out: inCwd(given.out), rules: inCwd(given.rules) };
-  const [cmd, sub, arg] = positionals;
-  if (values.help || !cmd) return USAGE;
+  const [cmd, sub] = positionals;
+  if (values.help || !cmd) return usage();
   const key = `${cmd} ${sub ?? ''}`.trim();
   switch (key) {
     case 'config check': {
@@ -181,72 +275,6 @@ export async function runCli(argv: string[], ctx: CliContext = { cwd: process.cw
     case 'domains rewrap': {
       const cfg = config(values.config, ctx);
       return withRedis(cfg, (redis) => runDomainsCommand(cfg, redis, sub as string, positionals.slice(2), values, (m) => new UsageError(m)));
-    }
-    case 'message show': {
-      if (!arg) throw new UsageError('message show: the message ID is required');
-      const view = await withStores(config(values.config, ctx), (s) => s.messages.get(arg));
-      if (!view) throw new Error(`message ${arg} not found`);
-      return JSON.stringify(presentMessage(view), null, 2);
-    }
-    case 'placement probe': {
-      const cfg = config(values.config, ctx);
-      const seeds = cfg.placement.seeds;
-      if (!seeds.length) throw new UsageError('placement probe: no seed mailboxes are configured (placement.seeds)');
-      const chosen = values.seed === undefined ? seeds : seeds.filter((s) => s.name === values.seed);
-      if (!chosen.length) throw new UsageError(`--seed: unknown seed "${values.seed}" (configured: ${seeds.map((s) => s.name).join(', ')})`);
-      await withRedis(cfg, (redis) =>
-        Promise.all(chosen.map((s) => new PlacementStore(redis, createKeys(cfg.redis.prefix), cfg.placement.historySize).request(s.name))),
-      );
-      return `probe requested for ${chosen.map((s) => s.name).join(', ')}; results: GET /v1/placement`;
-    }
-    case 'suppression add':
-    case 'suppression remove':
-    case 'suppression check': {
-      if (!arg) throw new UsageError(`suppression ${sub}: the ADDRESS is required`);
-      const address = normalizeAddress(arg, 'ADDRESS');
-      return withStores(config(values.config, ctx), async ({ suppressions }) => {
-        if (sub === 'add') {
-          await suppressions.add({ address, reason: values.reason ?? 'manual', source: 'cli', at: Date.now() });
-          return `suppressed ${address}`;
-        }
-        if (sub === 'remove') return (await suppressions.remove(address)) ? `removed ${address}` : `${address} was not suppressed`;
-        const [hit] = await suppressions.check([address]);
-        return hit ? JSON.stringify({ ...hit, at: new Date(hit.at).toISOString() }) : `${address} is not suppressed`;
-      });
-    }
-    case 'suppression list': {
-      const filter = { domain: values.domain ? normalizeDomain(values.domain, '--domain') : undefined, reason: values.reason };
-      return withStores(config(values.config, ctx), async ({ suppressions }) => {
-        const lines: string[] = [];
-        for await (const page of suppressions.all(filter)) {
-          for (const e of page) lines.push([e.address, e.reason, e.source, new Date(e.at).toISOString(), e.messageId ?? ''].join('\t'));
-        }
-        return [...lines, `${lines.length} suppressed address(es)`].join('\n');
-      });
-    }
-    case 'suppression export':
-      return withStores(config(values.config, ctx), async ({ suppressions }) => {
-        let csv = '';
-        for await (const chunk of exportCsv(suppressions)) csv += chunk;
-        if (!values.out) return csv.replace(/\r\n$/, '');
-        await writeFile(values.out, csv, { mode: 0o600 });
-        return `wrote ${csv.split('\r\n').length - 2} entries to ${values.out}`;
-      });
-    case 'suppression import': {
-      if (!arg) throw new UsageError('suppression import: the CSV FILE is required');
-      const text = await readFile(resolve(ctx.cwd, arg), 'utf8').catch((err: Error) => {
-        throw new UsageError(`suppression import: ${err.message}`);
-      });
-      return withStores(config(values.config, ctx), async ({ suppressions }) => {
-        try {
-          const r = await importSuppressionCsv(suppressions, text, { now: Date.now(), defaultSource: 'cli-import' });
-          return `imported ${r.imported} entries (${r.added} new)`;
-        } catch (err) {
-          const errors = err instanceof KurirError ? (err.details?.errors as Array<{ line: number; message: string }> | undefined) : undefined;
-          if (!errors) throw err;
-          throw new Error([`${arg}: nothing imported`, ...errors.map((e) => `  line ${e.line}: ${e.message}`)].join('\n'));
-        }
-      });
     }
     case 'bounce classify': {
       const text = positionals.slice(2).join(' ').trim();

@@ -40,13 +40,17 @@ function camel(part: string): string {
   return part.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 }
 
+/** `KURIR_*` variables that are not config overrides: the file to read, and the CLI's gateway URL and key (docs/cli.md). */
+const NOT_OVERRIDES: ReadonlySet<string> = new Set(['KURIR_CONFIG', 'KURIR_URL', 'KURIR_ADMIN_KEY']);
+
 /**
  * `KURIR_DELIVERY__MX_PORT=2526` → `{ delivery: { mxPort: 2526 } }`. Values are parsed as YAML scalars,
  * so numbers, booleans, `null` and `[a, b]` lists work. `REDIS_URL` is an alias of `KURIR_REDIS__URL`.
  */
+
 export function envOverrides(env: Record<string, string | undefined>): Tree {
   let out: Tree = {};
-  const entries = Object.entries(env).filter(([k, v]) => k.startsWith('KURIR_') && k !== 'KURIR_CONFIG' && v !== undefined);
+  const entries = Object.entries(env).filter(([k, v]) => k.startsWith('KURIR_') && !NOT_OVERRIDES.has(k) && v !== undefined);
   if (env.REDIS_URL && !env.KURIR_REDIS__URL) entries.push(['KURIR_REDIS__URL', env.REDIS_URL]);
   for (const [key, raw] of entries) {
     const path = key.slice('KURIR_'.length).split('__').map(camel);

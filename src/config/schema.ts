@@ -315,6 +315,24 @@ export const configSchema = z
       .object({ ttlSeconds: durationSeconds.default(86400) })
       .strict()
       .default({}),
+    /** Credentials created at runtime (`/v1/credentials`, `kurir credentials`): docs/credentials.md. */
+    credentials: z
+      .object({
+        /** HMAC-SHA256 key of the stored key digests; empty = generated once and shared through Redis. */
+        secret: z.string().default(''),
+        /** How often each gateway checks Redis for created, changed or revoked credentials. */
+        refreshSeconds: z.number().positive().max(60).default(1),
+      })
+      .strict()
+      .default({}),
+    /** The audit log of admin and support actions (`GET /v1/audit`). */
+    audit: z
+      .object({
+        /** Entries kept (a Redis stream trimmed to about this many, oldest first). */
+        maxEntries: z.number().int().min(100).default(100000),
+      })
+      .strict()
+      .default({}),
     /** Intake limits: per credential, per recipient, daily caps with warm-up (src/shaping/intake-limiter.ts). */
     limits: limitsSchema,
     /** Failed-authentication throttling, SMTP and HTTP (src/intake/auth-throttle.ts). */

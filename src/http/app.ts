@@ -17,19 +17,25 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { MessageStore } from '../store/message-store.js';
 import type { SuppressionStore } from '../store/suppression-store.js';
 import type { WebhookStore } from '../store/webhook-store.js';
+import type { WebhookTargetOf } from '../webhooks/events.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import { createConnectionCap } from '../lib/connection-cap.js';
-import { adminScope, decorateAuthThrottle, metricsScope, publicScope, sendScope } from './auth.js';
+import type { CredentialAdmin } from '../admin/credentials.js';
+import type { AuditStore } from '../store/audit-store.js';
+import { auditRoutes } from './audit-routes.js';
+import { adminScope, decorateAuth, metricsScope, publicScope, readScope, sendScope, supportScope } from './auth.js';
+import { credentialsRoutes } from './credentials-routes.js';
+import { messageSearchRoutes } from './message-search-routes.js';
 import { registerErrorHandling } from './errors.js';
 import { espRoutes, type EspRoutesOptions } from './esp-routes.js';
 import { healthRoutes, metricsRoutes, type ReadinessReport } from './health-routes.js';
-import { messagesRoutes } from './messages-routes.js';
+import { messageReadRoutes, messagesRoutes } from './messages-routes.js';
 import { domainsRoutes } from './domains-routes.js';
 import type { DomainService } from '../domains/domain-service.js';
 import { confirmationRoutes, placementRoutes, type PlacementRoutesOptions } from './placement-routes.js';
 import { shapingRoutes } from './shaping-routes.js';
 import type { DeliveryControlDeps } from '../admin/delivery-control.js';
-import { suppressionsRoutes } from './suppressions-routes.js';
+import { suppressionSupportRoutes, suppressionsRoutes } from './suppressions-routes.js';
 import { webhooksRoutes } from './webhooks-routes.js';
 
 /** Everything the HTTP API needs, built once by the composition root. */
@@ -57,6 +63,12 @@ export interface HttpDeps {
   authThrottle?: AuthThrottle;
   /** Runtime-managed sender domains (`/v1/domains`), when given. */
   domains?: DomainService;
+  /** Who has a webhook, runtime keys included (default: the configured keys only). */
+  webhookTargetOf?: WebhookTargetOf;
+  /** Runtime credentials (`/v1/credentials`), when given. */
+  credentialAdmin?: CredentialAdmin;
+  /** The audit log: admin and support actions are appended to it, `GET /v1/audit` reads it; without it nothing is audited. */
+  audit?: AuditStore;
   /** Placement results, on-demand probes and confirmations (`/v1/placement`, `/v1/messages/:id/confirm`), when given. */
   placement?: Omit<PlacementRoutesOptions, 'config' | 'clock'>;
 }
@@ -117,7 +129,8 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
     // pino's Logger is a FastifyBaseLogger; the cast only drops the narrower logger type parameter.
   }) as unknown as FastifyInstance;
   capConnections(app, deps);
-  decorateAuthThrottle(app, deps.authThrottle ?? null);
+  const clock = deps.clock ?? systemClock;
+  decorateAuth(app, deps.authThrottle ?? null, deps.audit ? { store: deps.audit, now: () => clock.now() } : null);
 
   registerErrorHandling(app, {
     maxBodyBytes,
@@ -135,7 +148,9 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
         { name: 'messages', description: 'Submit messages and follow their delivery' },
         { name: 'operations', description: 'Health, readiness and metrics' },
         { name: 'delivery control', description: 'Shaping state, pause/resume per provider, queue depth, retry and cancel (admin keys)' },
-        { name: 'suppressions', description: 'Suppression list administration (admin keys)' },
+        { name: 'suppressions', description: 'Suppression list administration (admin keys; look-up and removal also support keys)' },
+        { name: 'credentials', description: 'Runtime API keys and SMTP accounts: create, scope, rotate, revoke (admin keys)' },
+        { name: 'audit', description: 'The audit log of admin and support actions (admin keys)' },
         { name: 'webhooks', description: "Signed event webhooks to the key's booking system" },
         { name: 'domains', description: 'Sender domains and their DKIM keys: add, verify, rotate, revoke (admin keys)' },
         { name: 'placement', description: 'Seed-mailbox placement per provider and on-demand probes (admin keys)' },
@@ -146,7 +161,11 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
       ],
       components: {
         securitySchemes: {
-          bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API key from the configuration (`apiKeys`).' },
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'An API key: from the configuration (`apiKeys`) or created at runtime (`/v1/credentials`).',
+          },
         },
       },
     },
@@ -185,16 +204,31 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
       const confirmToken = deps.placement ? (id: string) => deps.placement!.confirmations.token(id) : undefined;
       await scoped.register(messagesRoutes, { config, intake: deps.intake, messages: deps.messages, admission: deps.admission, confirmToken });
       if (deps.placement) await scoped.register(confirmationRoutes, { confirmations: deps.placement.confirmations });
-      if (deps.webhooks) await scoped.register(webhooksRoutes, { config, store: deps.webhooks });
+      if (deps.webhooks) await scoped.register(webhooksRoutes, { config, store: deps.webhooks, targetOf: deps.webhookTargetOf });
+    },
+  });
+  await app.register(readScope, {
+    credentials,
+    routes: async (scoped) => {
+      await scoped.register(messageReadRoutes, { messages: deps.messages });
+    },
+  });
+  await app.register(supportScope, {
+    credentials,
+    routes: async (scoped) => {
+      await scoped.register(messageSearchRoutes, { messages: deps.messages });
+      if (deps.suppressions) await scoped.register(suppressionSupportRoutes, { suppressions: deps.suppressions });
     },
   });
   await app.register(adminScope, {
     credentials,
     routes: async (scoped) => {
-      if (deps.suppressions) await scoped.register(suppressionsRoutes, { suppressions: deps.suppressions, clock: deps.clock ?? systemClock });
+      if (deps.suppressions) await scoped.register(suppressionsRoutes, { suppressions: deps.suppressions, clock });
       if (deps.delivery) await scoped.register(shapingRoutes, deps.delivery);
       if (deps.domains) await scoped.register(domainsRoutes, { config, domains: deps.domains });
-      if (deps.placement) await scoped.register(placementRoutes, { ...deps.placement, config, clock: deps.clock ?? systemClock });
+      if (deps.placement) await scoped.register(placementRoutes, { ...deps.placement, config, clock });
+      if (deps.credentialAdmin) await scoped.register(credentialsRoutes, { admin: deps.credentialAdmin });
+      if (deps.audit) await scoped.register(auditRoutes, { store: deps.audit });
     },
   });
   return app;

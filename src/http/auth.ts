@@ -6,8 +6,17 @@
  * - {@link publicScope}: no credential (health, readiness; ESP notifications, which prove themselves by
  *   the provider's signature in their handlers);
  * - {@link metricsScope}: the metrics token (`metrics.token`), when one is configured;
- * - {@link sendScope}: any API key;
- * - {@link adminScope}: an admin API key (`apiKeys[].admin`); other keys get 403 FORBIDDEN.
+ * - {@link sendScope}: keys of role `send` or `admin` (submit, webhooks, confirmations);
+ * - {@link readScope}: keys of role `send`, `support` or `admin` (read a message: its own for `send`);
+ * - {@link supportScope}: keys of role `support` or `admin` (message search, suppression look-up and removal);
+ * - {@link adminScope}: keys of role `admin` (config `admin: true`).
+ * A key of another role gets 403 FORBIDDEN. Roles: src/store/credential-store.ts; config credentials are
+ * `admin` with `admin: true`, else `send`.
+ *
+ * Audit (src/store/audit-store.ts): every request in the support scope, every request other than GET in
+ * the admin scope, and reads in the read scope by a `support` key are appended to the audit log once
+ * answered (who, role, client IP, action, target, status, and the `before` / `after` a handler sets in
+ * `request.auditDetail`).
  *
  * The hooks run before the body is read, so a client without a valid key never gets its body parsed
  * or validated: 401 comes before 400, 413 and 415 (and the error handler closes the connection instead
@@ -21,22 +30,35 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { AuthThrottle } from '../intake/auth-throttle.js';
-import type { Credential, CredentialRegistry } from '../intake/credentials.js';
+import { roleOf, type Credential, type CredentialRegistry } from '../intake/credentials.js';
 import { KurirError } from '../lib/errors.js';
+import type { AuditStore } from '../store/audit-store.js';
+import type { Role } from '../store/credential-store.js';
+
+/** What a handler adds to its audit entry. Never put a secret here. */
+export interface AuditDetail {
+  target?: string;
+  before?: unknown;
+  after?: unknown;
+}
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The API key's credential in the send and admin scopes; null elsewhere. */
+    /** The API key's credential in the key scopes; null elsewhere. */
     credential: Credential | null;
+    /** Set by a handler to add a target and before/after views to its audit entry. */
+    auditDetail: AuditDetail | null;
   }
   interface FastifyInstance {
     /** Failed-key throttling for the key scopes; null turns it off (an app built without one). */
     authThrottle: AuthThrottle | null;
+    /** Where audited actions go; null turns auditing off (an app built without an audit store). */
+    audit: { store: AuditStore; now: () => number } | null;
   }
 }
 
 /** The access scopes; every route of the API is registered in exactly one. */
-export const SCOPES = ['public', 'metrics', 'send', 'admin'] as const;
+export const SCOPES = ['public', 'metrics', 'send', 'read', 'support', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** What every scope plugin is given: the routes to register inside it. */
@@ -58,10 +80,12 @@ export function bearerToken(header: string | undefined): string {
   return m[1];
 }
 
-/** Adds the `authThrottle` instance property (call once on the root instance; children inherit it). */
-export function decorateAuthThrottle(app: FastifyInstance, throttle: AuthThrottle | null): void {
+/** Adds the `authThrottle` and `audit` instance properties (call once on the root instance; children inherit them). */
+export function decorateAuth(app: FastifyInstance, throttle: AuthThrottle | null, audit: FastifyInstance['audit'] = null): void {
   if (!app.hasDecorator('authThrottle')) app.decorate('authThrottle', throttle);
+  if (!app.hasDecorator('audit')) app.decorate('audit', audit);
   if (!app.hasRequestDecorator('credential')) app.decorateRequest('credential', null);
+  if (!app.hasRequestDecorator('auditDetail')) app.decorateRequest('auditDetail', null);
 }
 
 /**
@@ -98,11 +122,36 @@ export function metricsAuthorized(header: string | undefined, token: string | nu
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-/** A scope plugin: its one `onRequest` hook (if any), then its routes, which all inherit the hook. */
-function scope<O extends ScopeOptions>(name: Scope, hook: (opts: O) => onRequestHookHandler | null): FastifyPluginAsync<O> {
+/** Which requests of a scope go to the audit log. */
+type AuditRule = (request: FastifyRequest, credential: Credential) => boolean;
+
+/** A scope plugin: its one `onRequest` hook (if any), the audit hook (if any), then its routes, which all inherit them. */
+function scope<O extends ScopeOptions>(name: Scope, hook: (opts: O) => onRequestHookHandler | null, audited?: AuditRule): FastifyPluginAsync<O> {
   const plugin: FastifyPluginAsync<O> = async (app, opts) => {
     const onRequest = hook(opts);
     if (onRequest) app.addHook('onRequest', onRequest);
+    if (audited) {
+      app.addHook('onResponse', async (request, reply) => {
+        const credential = request.credential;
+        const audit = request.server.audit;
+        if (!credential || !audit || !audited(request, credential)) return;
+        const detail = request.auditDetail ?? {};
+        const params = Object.values((request.params ?? {}) as Record<string, string>);
+        await audit.store
+          .append({
+            at: audit.now(),
+            actor: `${credential.kind}:${credential.name}`,
+            role: roleOf(credential),
+            ip: request.ip,
+            action: `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`,
+            ...(detail.target !== undefined ? { target: detail.target } : params.length ? { target: params.join(' ') } : {}),
+            status: reply.statusCode,
+            ...(detail.before !== undefined ? { before: detail.before } : {}),
+            ...(detail.after !== undefined ? { after: detail.after } : {}),
+          })
+          .catch((err: unknown) => request.log.error({ err, component: 'audit' }, 'audit: entry could not be written'));
+      });
+    }
     await opts.routes(app);
   };
   Object.defineProperty(plugin, 'name', { value: `${name}Scope` });
@@ -121,13 +170,29 @@ export const metricsScope = scope<ScopeOptions & { token: string | null }>('metr
       },
 );
 
-/** Routes for any API key. */
-export const sendScope = scope<ScopeOptions & { credentials: CredentialRegistry }>('send', ({ credentials }) => async (request) => {
-  await authenticate(request, credentials);
-});
+type KeyScopeOptions = ScopeOptions & { credentials: CredentialRegistry };
 
-/** Routes for admin API keys only; other keys get 403 FORBIDDEN before their body is read. */
-export const adminScope = scope<ScopeOptions & { credentials: CredentialRegistry }>('admin', ({ credentials }) => async (request) => {
-  const credential = await authenticate(request, credentials);
-  if (!credential.admin) throw new KurirError('FORBIDDEN', 'This endpoint needs an admin API key');
-});
+/** The hook of a key scope: authenticate, then 403 FORBIDDEN unless the key's role is one of `roles`. */
+function requireRole(roles: readonly Role[], what: string): (opts: KeyScopeOptions) => onRequestHookHandler {
+  return ({ credentials }) =>
+    async (request) => {
+      const credential = await authenticate(request, credentials);
+      if (!roles.includes(roleOf(credential))) throw new KurirError('FORBIDDEN', `This endpoint needs ${what}`);
+    };
+}
+
+/** Submission, webhooks and confirmations: `send` and `admin` keys. */
+export const sendScope = scope<KeyScopeOptions>('send', requireRole(['send', 'admin'], 'a send or admin API key'));
+
+/** Reading a message: `send` keys (their own), `support` and `admin` keys (all); support reads are audited. */
+export const readScope = scope<KeyScopeOptions>(
+  'read',
+  requireRole(['send', 'support', 'admin'], 'an API key'),
+  (_request, credential) => roleOf(credential) === 'support',
+);
+
+/** Support work (message search, suppression look-up and removal): `support` and `admin` keys; every request audited. */
+export const supportScope = scope<KeyScopeOptions>('support', requireRole(['support', 'admin'], 'a support or admin API key'), () => true);
+
+/** Administration: `admin` keys only; every request but GET audited. */
+export const adminScope = scope<KeyScopeOptions>('admin', requireRole(['admin'], 'an admin API key'), (request) => request.method !== 'GET');

@@ -1,5 +1,5 @@
 /**
- * `POST /v1/messages` (JSON or `message/rfc822`) and `GET /v1/messages/:id`. Routes only translate
+ * `POST /v1/messages` (JSON or `message/rfc822`) and `GET /v1/messages/:id` (two plugins: two scopes). Routes only translate
  * HTTP into a Submission and back; every policy decision (scope, validation, suppression, idempotency,
  * durability) is the IntakeService's, so SMTP and HTTP refuse the same things the same way.
  */
@@ -8,6 +8,7 @@ import { PRIORITIES, type Config, type Priority } from '../config/schema.js';
 import { BASE64_TEXT_ABOVE_CHARS, composeMessage, type StructuredMessage } from '../intake/compose.js';
 import type { Admission } from '../lib/admission.js';
 import { presentMessage } from '../admin/message-view.js';
+import { roleOf } from '../intake/credentials.js';
 import { requestHash, type IntakeService, type Submission } from '../intake/intake-service.js';
 import { KurirError, toKurirError } from '../lib/errors.js';
 import { MESSAGE_ID_PATTERN } from '../lib/ids.js';
@@ -156,9 +157,9 @@ export async function jsonSubmission(body: MessageBody, maxMessageBytes: number)
   };
 }
 
-/** Registers the message routes; register them in the send scope (src/http/auth.ts). */
+/** Registers `POST /v1/messages`; register it in the send scope (src/http/auth.ts). */
 export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (app: FastifyInstance, opts) => {
-  const { config, intake, messages } = opts;
+  const { config, intake } = opts;
   const maxBytes = config.http.maxMessageBytes;
   // A route-level hook, so it runs after the scope's authentication: an unauthenticated flood cannot
   // take the room of real submissions.
@@ -213,16 +214,20 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
       return reply.code(202).send({ id: accepted.id, status: 'queued', ...(opts.confirmToken ? { confirmToken: opts.confirmToken(accepted.id) } : {}) });
     },
   );
+};
 
+/** `GET /v1/messages/:id`; register it in the read scope (src/http/auth.ts): send keys see their own messages, support and admin keys all. */
+export const messageReadRoutes: FastifyPluginAsync<{ messages: MessageStore }> = async (app: FastifyInstance, opts) => {
+  const { messages } = opts;
   app.get<{ Params: { id: string } }>(
     '/v1/messages/:id',
     {
       schema: {
         tags: ['messages'],
-        summary: 'Status and timeline of a message sent with this key (admin keys see all)',
+        summary: 'Status and timeline of a message sent with this key (support and admin keys see all)',
         security: bearerSecurity,
         params: messageIdParamsSchema,
-        response: { 200: messageViewSchema, ...errorResponses(401, 404, 503) },
+        response: { 200: messageViewSchema, ...errorResponses(401, 403, 404, 503) },
       },
     },
     async (request) => {
@@ -234,7 +239,7 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
         throw toKurirError(err);
       });
       // Someone else's message is indistinguishable from a missing one: ids leak nothing.
-      if (!view || (!credential.admin && view.record.owner !== credential.name)) throw notFound;
+      if (!view || (roleOf(credential) === 'send' && view.record.owner !== credential.name)) throw notFound;
       return presentMessage(view);
     },
   );

@@ -1,6 +1,6 @@
 /**
- * Suppression list admin API (admin API keys only; others get 403): list (paged, by domain and reason),
- * look up, add, remove, CSV export and all-or-nothing CSV import.
+ * Suppression list API: list (paged, by domain and reason), add, CSV export and all-or-nothing CSV
+ * import for admin keys; look-up and removal of one address for support and admin keys.
  */
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
@@ -147,19 +147,6 @@ export const suppressionsRoutes: FastifyPluginAsync<SuppressionsRoutesOptions> =
     },
   );
 
-  app.get<{ Params: { address: string } }>(
-    '/v1/suppressions/:address',
-    {
-      schema: { ...common, summary: 'Look up one address', params: addressParams, response: { 200: entrySchema, ...errorResponses(400, 401, 403, 404, 503) } },
-    },
-    async (request) => {
-      const address = normalizeAddress(request.params.address, 'address');
-      const entry = await suppressions.get(address);
-      if (!entry) throw new KurirError('NOT_FOUND', `${address} is not suppressed`, { field: 'address' });
-      return presentSuppression(entry);
-    },
-  );
-
   app.put<{ Params: { address: string }; Body: { reason: string; messageId?: string } }>(
     '/v1/suppressions/:address',
     {
@@ -175,9 +162,34 @@ export const suppressionsRoutes: FastifyPluginAsync<SuppressionsRoutesOptions> =
       const address = normalizeAddress(request.params.address, 'address');
       const { reason, messageId } = request.body;
       const entry: Suppression = { address, reason, source: `api:${credentialOf(request).name}`, at: clock.now(), ...(messageId ? { messageId } : {}) };
+      const before = await suppressions.get(address);
       const created = await suppressions.add(entry);
+      request.auditDetail = { target: address, ...(before ? { before: presentSuppression(before) } : {}), after: presentSuppression(entry) };
       request.log.info({ address, reason, by: entry.source }, created ? 'suppression added' : 'suppression replaced');
       return reply.code(created ? 201 : 200).send(presentSuppression(entry));
+    },
+  );
+};
+
+/**
+ * Look-up and removal of one address: what support needs ("why does she get nothing?"). Register them in
+ * the support scope (src/http/auth.ts), which audits every request.
+ */
+export const suppressionSupportRoutes: FastifyPluginAsync<{ suppressions: SuppressionStore }> = async (app: FastifyInstance, opts) => {
+  const { suppressions } = opts;
+  const common = { tags: ['suppressions'], security: bearerSecurity };
+
+  app.get<{ Params: { address: string } }>(
+    '/v1/suppressions/:address',
+    {
+      schema: { ...common, summary: 'Look up one address', params: addressParams, response: { 200: entrySchema, ...errorResponses(400, 401, 403, 404, 503) } },
+    },
+    async (request) => {
+      const address = normalizeAddress(request.params.address, 'address');
+      request.auditDetail = { target: address };
+      const entry = await suppressions.get(address);
+      if (!entry) throw new KurirError('NOT_FOUND', `${address} is not suppressed`, { field: 'address' });
+      return presentSuppression(entry);
     },
   );
 
@@ -193,7 +205,9 @@ export const suppressionsRoutes: FastifyPluginAsync<SuppressionsRoutesOptions> =
     },
     async (request, reply) => {
       const address = normalizeAddress(request.params.address, 'address');
-      if (!(await suppressions.remove(address))) throw new KurirError('NOT_FOUND', `${address} is not suppressed`, { field: 'address' });
+      const before = await suppressions.get(address);
+      request.auditDetail = { target: address, ...(before ? { before: presentSuppression(before) } : {}) };
+      if (!before || !(await suppressions.remove(address))) throw new KurirError('NOT_FOUND', `${address} is not suppressed`, { field: 'address' });
       request.log.info({ address, by: credentialOf(request).name }, 'suppression removed');
       return reply.code(204).send();
     },

@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Config } from '../config/schema.js';
-import { webhookTargets, type WebhookTarget } from '../webhooks/events.js';
+import { webhookTargetResolver, type WebhookTarget, type WebhookTargetOf } from '../webhooks/events.js';
 import { KurirError } from '../lib/errors.js';
 import type { WebhookStore } from '../store/webhook-store.js';
 import { credentialOf } from './auth.js';
@@ -13,6 +13,8 @@ import { bearerSecurity, errorResponses } from './schemas.js';
 export interface WebhooksRoutesOptions {
   config: Config;
   store: WebhookStore;
+  /** Who has a webhook (default: the configured keys only). */
+  targetOf?: WebhookTargetOf;
 }
 
 const isoTime = { type: 'string', format: 'date-time' } as const;
@@ -55,7 +57,7 @@ interface KeyQuery {
 /** Registers the webhook routes; register them in the send scope (src/http/auth.ts). */
 export const webhooksRoutes: FastifyPluginAsync<WebhooksRoutesOptions> = async (app: FastifyInstance, opts) => {
   const { store } = opts;
-  const targets = webhookTargets(opts.config);
+  const targetFor = opts.targetOf ?? webhookTargetResolver(opts.config);
   const common = { tags: ['webhooks'], security: bearerSecurity };
 
   /** The key a request is about: its own, or (admins only) the one named by `?key=`. */
@@ -67,7 +69,7 @@ export const webhooksRoutes: FastifyPluginAsync<WebhooksRoutesOptions> = async (
     return named;
   };
   const targetOf = (key: string): WebhookTarget => {
-    const target = targets.get(key);
+    const target = targetFor(key);
     if (!target) throw new KurirError('NOT_FOUND', `no webhook is configured for key ${key}`, { field: 'key' });
     return target;
   };
@@ -84,7 +86,7 @@ export const webhooksRoutes: FastifyPluginAsync<WebhooksRoutesOptions> = async (
     },
     async (request) => {
       const key = keyOf(request);
-      const target = targets.get(key);
+      const target = targetFor(key);
       if (!target) return { key, configured: false, disabled: false, reason: null, disabledAt: null, consecutiveFailures: 0 };
       const s = await store.state(key);
       return {

@@ -13,7 +13,7 @@ import type { MessageStore } from '../store/message-store.js';
 import type { IntakeLimiter } from '../shaping/intake-limiter.js';
 import type { SuppressionStore } from '../store/suppression-store.js';
 import type { MessageRecord } from '../store/types.js';
-import { mayUseDomain, type Credential } from './credentials.js';
+import { mayUseDomain, mayUsePriority, type Credential } from './credentials.js';
 import { feedbackIdFor, setFeedbackId } from './feedback-id.js';
 import { prepareMessage } from './headers.js';
 
@@ -187,6 +187,9 @@ export class IntakeService {
     }
 
     const priority = sub.priority ?? 'normal';
+    if (!mayUsePriority(sub.credential, priority)) {
+      throw new KurirError('FORBIDDEN', `priority: ${sub.credential.name} may not submit at priority ${priority}`, { field: 'priority' });
+    }
     // Before signing, so the DKIM signature covers it (Feedback-ID is in SIGNED_HEADERS).
     const feedbackId = feedbackIdFor(config.domains, fromDomain, priority);
     if (feedbackId) prepared = { ...prepared, raw: setFeedbackId(prepared.raw, feedbackId) };

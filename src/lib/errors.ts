@@ -27,7 +27,7 @@ export const ERRORS = {
     message: 'The message can no longer be confirmed (its lifetime and the margin have passed)',
   },
   MESSAGE_FINAL: { http: 409, smtp: { code: 554, enhanced: '5.5.0' }, message: 'The message is already final (delivered, bounced or expired)' },
-  CONFLICT: { http: 409, smtp: { code: 554, enhanced: '5.5.0' }, message: 'Not possible in the current state' },
+  CONFLICT: { http: 409, smtp: { code: 554, enhanced: '5.5.0' }, message: 'Conflicts with the current state' },
   IDEMPOTENCY_CONFLICT: { http: 409, smtp: { code: 554, enhanced: '5.5.0' }, message: 'Idempotency-Key reused with a different request' },
   TOO_LARGE: { http: 413, smtp: { code: 552, enhanced: '5.3.4' }, message: 'Message too large' },
   TOO_MANY_RECIPIENTS: { http: 400, smtp: { code: 452, enhanced: '4.5.3' }, message: 'Too many recipients' },

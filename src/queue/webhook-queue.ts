@@ -42,6 +42,9 @@ export class WebhookQueue {
         removeOnFail: { age: 7 * 86400 },
       },
     });
+    // As for the delivery queue: connection errors are seen on the gateway's own connections; without a
+    // listener BullMQ prints each one to stderr.
+    this.queue.on('error', () => undefined);
   }
 
   /** Adds one job per event of a message. */

@@ -98,7 +98,13 @@ export class IntakeLimiter {
   }
 
   private limitsOf(cred: Credential): { perSecond: number | null; perDay: number | null } {
-    return this.credentialLimits.get(`${cred.kind}:${cred.name}`) ?? this.deps.config.limits.credential;
+    const d = this.deps.config.limits.credential;
+    // Runtime credentials carry their own overrides (same shape and meaning as `apiKeys[].limits`).
+    if (cred.id !== undefined) {
+      const own = cred.limits ?? {};
+      return { perSecond: own.perSecond !== undefined ? own.perSecond : d.perSecond, perDay: own.perDay !== undefined ? own.perDay : d.perDay };
+    }
+    return this.credentialLimits.get(`${cred.kind}:${cred.name}`) ?? d;
   }
 
   /** Whether the per-recipient limit counts messages of this priority. */

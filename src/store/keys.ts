@@ -85,6 +85,16 @@ export interface Keys {
   /** Counter bumped by every change of a runtime-managed domain: each gateway polls it to reload. */
   senderDomainsVersion(): string;
   bullPrefix(): string;
+  /** Hash of the credentials created at runtime: credential id → JSON (digests only, never a secret). */
+  credentials(): string;
+  /** Counter bumped on every credential change; gateways reload when it moves. */
+  credentialsVersion(): string;
+  /** HMAC key of the runtime credentials' digests, shared by every gateway through Redis. */
+  credentialSecret(): string;
+  /** Stream (capped) of audit entries: admin and support actions. */
+  auditLog(): string;
+  /** Sorted set of one recipient address's message ids (score: createdAt, ms), capped, expiring with retention. */
+  recipientMessages(address: string): string;
 }
 
 /** Builds the key namer for a prefix such as `kurir` or `kurir-test-123`. */
@@ -133,5 +143,10 @@ export function createKeys(prefix: string): Keys {
     senderDomainIndex: () => `${prefix}:sender-domains`,
     senderDomainsVersion: () => `${prefix}:sender-domains:version`,
     bullPrefix: () => `${prefix}:q`,
+    credentials: () => `${prefix}:credentials`,
+    credentialsVersion: () => `${prefix}:credentials:version`,
+    credentialSecret: () => `${prefix}:credential-secret`,
+    auditLog: () => `${prefix}:audit`,
+    recipientMessages: (address) => `${prefix}:rcpt-msgs:${address.toLowerCase()}`,
   };
 }

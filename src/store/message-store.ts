@@ -4,20 +4,27 @@ import type { Keys } from './keys.js';
 import { FINAL_RECIPIENT_STATUSES, type MessageRecord, type MessageStatus, type MessageView, type RecipientState, type TimelineEvent } from './types.js';
 
 // Creates every key of a message at once, or nothing when the id is already taken (idempotent retries
-// that reuse an id must not overwrite or duplicate). KEYS: msg body rcpt events mid-index live;
-// ARGV: record body event id index-ttl createdAt rcpt... (the Message-ID index lets bounce reports without
-// VERP find the message; the live index lets the reconciler find messages whose delivery job was lost).
-// ARGV[7] is the number of further intake events (e.g. a pre-send score) that follow it; then rcpt pairs.
+// that reuse an id must not overwrite or duplicate). KEYS: msg body rcpt events mid-index live rcpt-index...;
+// ARGV: record body event id index-ttl createdAt oldest-kept per-address-cap n extra-event×n rcpt... (the
+// Message-ID index lets bounce reports without VERP find the message; the live index lets the reconciler find
+// messages whose delivery job was lost; the recipient indexes let support find every message to an address,
+// newest first; the n extra events are what intake learned, e.g. a pre-send score).
 const CREATE_SCRIPT = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'record', ARGV[1])
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('RPUSH', KEYS[4], ARGV[3])
-local extra = tonumber(ARGV[7])
-for i = 8, 7 + extra do redis.call('RPUSH', KEYS[4], ARGV[i]) end
+local extra = tonumber(ARGV[9])
+for i = 10, 9 + extra do redis.call('RPUSH', KEYS[4], ARGV[i]) end
 redis.call('SET', KEYS[5], ARGV[4], 'EX', ARGV[5])
 redis.call('ZADD', KEYS[6], ARGV[6], ARGV[4])
-for i = 8 + extra, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+for i = 10 + extra, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+for i = 7, #KEYS do
+  redis.call('ZADD', KEYS[i], ARGV[6], ARGV[4])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. ARGV[7])
+  redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(tonumber(ARGV[8]) + 1))
+  redis.call('EXPIRE', KEYS[i], ARGV[5])
+end
 return 1`;
 
 export interface RecipientUpdate {
@@ -38,6 +45,9 @@ export interface AppendedEvent {
 export interface EventSink {
   onEvents(record: MessageRecord, events: AppendedEvent[]): Promise<void>;
 }
+
+/** Messages kept per recipient address in the search index (the newest; older ones stay readable by id). */
+export const MAX_MESSAGES_PER_RECIPIENT = 500;
 
 /** Derives the message status shown to users from its recipients' states. */
 export function messageStatus(states: RecipientState[]): MessageStatus {
@@ -68,26 +78,40 @@ export class MessageStore {
     const event: TimelineEvent = { type: 'queued', at: record.createdAt };
     // The index outlives the message's own keys by at most the time to expiry.
     const indexTtl = Math.max(1, Math.ceil((record.expiresAt - record.createdAt) / 1000 + this.retentionSeconds));
+    const addresses = [...new Set(record.recipients.map((r) => r.toLowerCase()))];
     const created = await this.redis.eval(
       CREATE_SCRIPT,
-      6,
+      6 + addresses.length,
       this.keys.message(id),
       this.keys.body(id),
       this.keys.recipients(id),
       this.keys.events(id),
       this.keys.messageIdIndex(normalizeHeaderMessageId(record.messageId) ?? id),
       this.keys.liveMessages(),
+      ...addresses.map((a) => this.keys.recipientMessages(a)),
       JSON.stringify(record),
       body,
       JSON.stringify(event),
       id,
       indexTtl,
       record.createdAt,
+      record.createdAt - indexTtl * 1000,
+      MAX_MESSAGES_PER_RECIPIENT,
       events.length,
       ...events.map((e) => JSON.stringify(e)),
       ...rcptArgs,
     );
     return created === 1;
+  }
+
+  /**
+   * Ids of the messages to one recipient address, newest first, `limit` from `offset`, and whether more
+   * follow. The index keeps the newest {@link MAX_MESSAGES_PER_RECIPIENT} per address for the retention
+   * period; ids whose message has expired since are left for the caller to skip.
+   */
+  async idsByRecipient(address: string, offset: number, limit: number): Promise<{ ids: string[]; more: boolean }> {
+    const ids = await this.redis.zrevrange(this.keys.recipientMessages(address), offset, offset + limit);
+    return { ids: ids.slice(0, limit), more: ids.length > limit };
   }
 
   /** The Kurir id of the message with this Message-ID header (with or without brackets), or null. */
@@ -182,10 +206,9 @@ export class MessageStore {
 
   /** Removes every key of a message (used when queueing failed after the record was written). */
   async remove(id: string): Promise<void> {
-    await this.redis
-      .multi()
-      .del(this.keys.message(id), this.keys.body(id), this.keys.recipients(id), this.keys.events(id))
-      .zrem(this.keys.liveMessages(), id)
-      .exec();
+    const record = await this.getRecord(id);
+    const tx = this.redis.multi();
+    for (const r of record?.recipients ?? []) tx.zrem(this.keys.recipientMessages(r), id);
+    await tx.del(this.keys.message(id), this.keys.body(id), this.keys.recipients(id), this.keys.events(id)).zrem(this.keys.liveMessages(), id).exec();
   }
 }

@@ -65,6 +65,28 @@ export function webhookTargets(config: Pick<Config, 'apiKeys'>): Map<string, Web
   return out;
 }
 
+/** The webhook of a message owner, or undefined: config keys first, then runtime keys. */
+export type WebhookTargetOf = (owner: string) => WebhookTarget | undefined;
+
+/**
+ * Resolves owners to webhooks: the configured keys', then (when given) those of runtime API keys
+ * (`/v1/credentials`), looked up on every call so a change applies to the next event.
+ */
+export function webhookTargetResolver(
+  config: Pick<Config, 'apiKeys'>,
+  runtime?: (owner: string) => { url: string; secret: string; events: string[] | null } | undefined,
+): WebhookTargetOf {
+  const configured = webhookTargets(config);
+  return (owner) => {
+    const fromConfig = configured.get(owner);
+    if (fromConfig || !runtime) return fromConfig;
+    const w = runtime(owner);
+    if (!w) return undefined;
+    const events = (w.events ?? WEBHOOK_EVENT_TYPES).filter(isWebhookEventType) as WebhookEventType[];
+    return { owner, url: w.url, secret: w.secret, events: new Set(events) };
+  };
+}
+
 /** The event id a webhook carries (also the Kurir-Event-Id header). */
 export function webhookEventId(messageId: string, eventIndex: number): string {
   return `${messageId}.${eventIndex}`;
@@ -120,6 +142,8 @@ export interface WebhookProducerDeps {
   store: WebhookStore;
   metrics: Metrics;
   logger: Logger;
+  /** Who has a webhook (default: the configured keys only). */
+  targetOf?: WebhookTargetOf;
 }
 
 /**
@@ -128,14 +152,14 @@ export interface WebhookProducerDeps {
  * logged and counted as failed rather than failing the delivery that produced the event.
  */
 export class WebhookProducer implements EventSink {
-  private readonly targets: Map<string, WebhookTarget>;
+  private readonly targetOf: WebhookTargetOf;
 
   constructor(private readonly deps: WebhookProducerDeps) {
-    this.targets = webhookTargets(deps.config);
+    this.targetOf = deps.targetOf ?? webhookTargetResolver(deps.config);
   }
 
   async onEvents(record: MessageRecord, events: AppendedEvent[]): Promise<void> {
-    const target = this.targets.get(record.owner);
+    const target = this.targetOf(record.owner);
     if (!target) return;
     const wanted = events.filter((a) => isWebhookEventType(a.event.type) && target.events.has(a.event.type as WebhookEventType));
     if (!wanted.length) return;

@@ -28,8 +28,9 @@ import {
   isWebhookEventType,
   signatureHeader,
   webhookEventId,
-  webhookTargets,
+  webhookTargetResolver,
   type WebhookTarget,
+  type WebhookTargetOf,
 } from './events.js';
 
 export interface WebhookWorkerDeps {
@@ -41,6 +42,8 @@ export interface WebhookWorkerDeps {
   store: WebhookStore;
   /** Replaceable in tests; defaults to the global fetch. */
   fetch?: typeof fetch;
+  /** Who has a webhook (default: the configured keys only). */
+  targetOf?: WebhookTargetOf;
 }
 
 /** What one HTTP attempt returned. */
@@ -83,10 +86,10 @@ export async function postWebhook(
 }
 
 /** Sends the webhook of one job; throws to have BullMQ retry it. */
-export async function processWebhookJob(deps: WebhookWorkerDeps, targets: Map<string, WebhookTarget>, job: Job<WebhookJobData>): Promise<string> {
+export async function processWebhookJob(deps: WebhookWorkerDeps, targetOf: WebhookTargetOf, job: Job<WebhookJobData>): Promise<string> {
   const { config, clock, logger, metrics, messages, store } = deps;
   const { messageId, eventIndex, owner } = job.data;
-  const target = targets.get(owner);
+  const target = targetOf(owner);
   if (!target) return 'no webhook configured';
   if (await store.isDisabled(owner)) {
     metrics.webhooks.inc({ result: 'dropped' });
@@ -141,8 +144,8 @@ export interface WebhookWorker {
 
 /** Runs the webhook queue (worker role). */
 export function startWebhookWorker(deps: WebhookWorkerDeps, connection: Redis, keys: Keys): WebhookWorker {
-  const targets = webhookTargets(deps.config);
-  const worker = new Worker<WebhookJobData>(WEBHOOK_QUEUE, (job) => processWebhookJob(deps, targets, job), {
+  const targetOf = deps.targetOf ?? webhookTargetResolver(deps.config);
+  const worker = new Worker<WebhookJobData>(WEBHOOK_QUEUE, (job) => processWebhookJob(deps, targetOf, job), {
     connection,
     prefix: keys.bullPrefix(),
     concurrency: deps.config.webhooks.concurrency,

@@ -19,7 +19,8 @@ const ACCESS: Record<string, Scope> = {
   'POST /v1/feedback/ses': 'public',
   'POST /v1/feedback/mailgun': 'public',
   'POST /v1/messages': 'send',
-  'GET /v1/messages/{id}': 'send',
+  'GET /v1/messages/{id}': 'read',
+  'GET /v1/messages': 'support',
   'GET /v1/webhooks': 'send',
   'POST /v1/messages/{id}/confirm': 'send',
   'POST /v1/confirmations/{token}': 'send',
@@ -30,9 +31,9 @@ const ACCESS: Record<string, Scope> = {
   'GET /v1/suppressions': 'admin',
   'GET /v1/suppressions/export': 'admin',
   'POST /v1/suppressions/import': 'admin',
-  'GET /v1/suppressions/{address}': 'admin',
+  'GET /v1/suppressions/{address}': 'support',
   'PUT /v1/suppressions/{address}': 'admin',
-  'DELETE /v1/suppressions/{address}': 'admin',
+  'DELETE /v1/suppressions/{address}': 'support',
   'GET /v1/domains': 'admin',
   'POST /v1/domains': 'admin',
   'GET /v1/domains/{domain}': 'admin',
@@ -48,24 +49,36 @@ const ACCESS: Record<string, Scope> = {
   'GET /v1/queue': 'admin',
   'POST /v1/messages/{id}/retry': 'admin',
   'POST /v1/messages/{id}/cancel': 'admin',
+  'GET /v1/credentials': 'admin',
+  'POST /v1/credentials': 'admin',
+  'GET /v1/credentials/{id}': 'admin',
+  'PATCH /v1/credentials/{id}': 'admin',
+  'DELETE /v1/credentials/{id}': 'admin',
+  'POST /v1/credentials/{id}/rotate': 'admin',
+  'GET /v1/audit': 'admin',
+  'GET /v1/audit/export': 'admin',
 };
 
-type Kind = 'none' | 'wrong key' | 'metrics token' | 'send key' | 'admin key';
+type Kind = 'none' | 'wrong key' | 'metrics token' | 'send key' | 'support key' | 'admin key';
 const AUTHORIZATION: Record<Kind, string | undefined> = {
   none: undefined,
   'wrong key': 'Bearer not-a-key-of-this-gateway-0001',
   'metrics token': `Bearer ${METRICS_TOKEN}`,
   'send key': `Bearer ${API_KEY}`,
+  // A runtime key of role support, created through the API in beforeAll.
+  'support key': undefined,
   'admin key': `Bearer ${ADMIN_KEY}`,
 };
 
 /** What each kind of credential gets in each scope: allowed (the handler answers), 401 or 403. */
 type Outcome = 'allowed' | 401 | 403;
 const EXPECTED: Record<Scope, Record<Kind, Outcome>> = {
-  public: { none: 'allowed', 'wrong key': 'allowed', 'metrics token': 'allowed', 'send key': 'allowed', 'admin key': 'allowed' },
-  metrics: { none: 401, 'wrong key': 401, 'metrics token': 'allowed', 'send key': 401, 'admin key': 401 },
-  send: { none: 401, 'wrong key': 401, 'metrics token': 401, 'send key': 'allowed', 'admin key': 'allowed' },
-  admin: { none: 401, 'wrong key': 401, 'metrics token': 401, 'send key': 403, 'admin key': 'allowed' },
+  public: { none: 'allowed', 'wrong key': 'allowed', 'metrics token': 'allowed', 'send key': 'allowed', 'support key': 'allowed', 'admin key': 'allowed' },
+  metrics: { none: 401, 'wrong key': 401, 'metrics token': 'allowed', 'send key': 401, 'support key': 401, 'admin key': 401 },
+  send: { none: 401, 'wrong key': 401, 'metrics token': 401, 'send key': 'allowed', 'support key': 403, 'admin key': 'allowed' },
+  read: { none: 401, 'wrong key': 401, 'metrics token': 401, 'send key': 'allowed', 'support key': 'allowed', 'admin key': 'allowed' },
+  support: { none: 401, 'wrong key': 401, 'metrics token': 401, 'send key': 403, 'support key': 'allowed', 'admin key': 'allowed' },
+  admin: { none: 401, 'wrong key': 401, 'metrics token': 401, 'send key': 403, 'support key': 403, 'admin key': 'allowed' },
 };
 
 /** Values for path parameters, valid in form so that the route (not the not-found handler) answers. */
@@ -93,6 +106,13 @@ beforeAll(async () => {
       feedback: { ses: { topicArns: ['arn:aws:sns:eu-west-1:123456789012:kurir-access-test'] }, mailgun: { signingKey: 'access-test-mailgun-signing-key' } },
     },
   });
+  const created = await fetch(`${t.url}/v1/credentials`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ kind: 'api-key', name: 'office-support', role: 'support' }),
+  });
+  expect(created.status).toBe(201);
+  AUTHORIZATION['support key'] = `Bearer ${((await created.json()) as { secret: string }).secret}`;
   const doc = (await (await fetch(`${t.url}/docs/json`)).json()) as { paths: Record<string, Record<string, unknown>> };
   operations = Object.entries(doc.paths).flatMap(([path, ops]) =>
     Object.keys(ops)
@@ -110,7 +130,7 @@ async function call(method: string, path: string, kind: Kind): Promise<{ status:
   const headers: Record<string, string> = {};
   const auth = AUTHORIZATION[kind];
   if (auth) headers.authorization = auth;
-  const withBody = method === 'POST' || method === 'PUT';
+  const withBody = method === 'POST' || method === 'PUT' || method === 'PATCH';
   if (withBody) headers['content-type'] = 'application/json';
   const res = await fetch(url, { method, headers, body: withBody ? '{}' : undefined });
   const text = await res.text();
@@ -149,6 +169,14 @@ describe('access scopes', () => {
     expect(wrong).toEqual([]);
     expect(checked).toBe(Object.keys(ACCESS).length * Object.keys(AUTHORIZATION).length);
   }, 60_000);
+
+  it('refuses a support key on admin and send routes with FORBIDDEN, and lets it read any message', async () => {
+    expect(await call('POST', '/v1/credentials', 'support key')).toMatchObject({ status: 403, code: 'FORBIDDEN' });
+    expect(await call('POST', '/v1/messages', 'support key')).toMatchObject({ status: 403, code: 'FORBIDDEN' });
+    const sent = await t.submit({ from: 'a@example.test', to: ['reader@example.org'], subject: 's', text: 't' });
+    expect(sent.status).toBe(202);
+    expect((await call('GET', `/v1/messages/${sent.body.id}`, 'support key')).status).toBe(200);
+  });
 
   it('refuses a send key on an admin route with FORBIDDEN and a missing key with AUTH_REQUIRED', async () => {
     expect(await call('GET', '/v1/queue', 'send key')).toMatchObject({ status: 403, code: 'FORBIDDEN' });

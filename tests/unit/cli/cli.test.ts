@@ -1,26 +1,11 @@
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCli, UsageError } from '../../../src/cli/main.js';
 import { loadPrivateKey } from '../../../src/dkim/keys.js';
-import { newMessageId } from '../../../src/lib/ids.js';
-import { createKeys } from '../../../src/store/keys.js';
-import { MessageStore } from '../../../src/store/message-store.js';
-import { PlacementStore } from '../../../src/store/placement-store.js';
-import { dropPrefix } from '../../helpers/test-gateway.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kurir-cli-'));
-const prefix = `kurir-test-cli-${Math.random().toString(36).slice(2, 8)}`;
-
-beforeAll(() => {
-  process.env.KURIR_REDIS__PREFIX = prefix;
-});
-afterAll(async () => {
-  delete process.env.KURIR_REDIS__PREFIX;
-  await dropPrefix(prefix);
-});
 
 describe('kurir CLI', () => {
   it('validates the config', async () => {
@@ -39,25 +24,16 @@ describe('kurir CLI', () => {
     await expect(runCli(['dkim', 'generate', '--algorithm', 'ed25519', '--out', out])).rejects.toThrow(/--out: .* already exists/);
   });
 
-  it('asks for placement probes through Redis, naming an unknown seed', async () => {
-    await expect(runCli(['placement', 'probe'])).rejects.toThrow(/no seed mailboxes are configured/);
-    const file = join(dir, 'placement.yaml');
-    writeFileSync(
-      file,
-      [
-        'domains: [{ name: example.test }]',
-        'placement:',
-        '  seeds:',
-        '    - { name: gmail-1, provider: gmail, address: seed@gmail.test, imap: { host: 127.0.0.1, port: 1143, tls: false }, auth: { passwordEnv: SEED_PASS } }',
-      ].join('\n'),
-    );
-    await expect(runCli(['placement', 'probe', '--seed', 'nope', '--config', file])).rejects.toThrow(/--seed: unknown seed "nope" \(configured: gmail-1\)/);
-    expect(await runCli(['placement', 'probe', '--config', file])).toMatch(/^probe requested for gmail-1/);
-    const redis = new Redis('redis://127.0.0.1:6379');
-    const store = new PlacementStore(redis, createKeys(prefix), 10);
-    expect(await store.takeRequest('gmail-1')).toBe(true);
-    expect(await store.takeRequest('gmail-1')).toBe(false);
-    await redis.quit();
+  it('has --help for every family and every command', async () => {
+    const top = await runCli(['--help']);
+    for (const family of ['credentials', 'suppressions', 'queue', 'messages', 'placement', 'audit']) {
+      expect(top).toContain(`  ${family} `);
+      const help = await runCli([family, '--help']);
+      const commands = [...help.matchAll(new RegExp(`^  kurir ${family} (\\S+)`, 'gm'))].map((m) => m[1]);
+      expect(commands.length, family).toBeGreaterThan(1);
+      for (const c of commands) expect(await runCli([family, c, '--help'])).toMatch(new RegExp(`^Usage: kurir ${family} ${c}`));
+    }
+    expect(top).toMatch(/Exit codes: 0 ok, 1 .* 2 usage .*\s3 the gateway could not be reached, 4 the key was refused/s);
   });
 
   it('names the option at fault', async () => {
@@ -65,15 +41,10 @@ describe('kurir CLI', () => {
     await expect(runCli(['dkim', 'generate', '--algorithm', 'rsa'])).rejects.toThrow(/--out: /);
     await expect(runCli(['--nope'])).rejects.toThrow(UsageError);
     await expect(runCli(['frobnicate'])).rejects.toThrow(/unknown command: frobnicate/);
-  });
-
-  it('adds, checks and removes a suppression in Redis', async () => {
-    expect(await runCli(['suppression', 'add', 'Gone@Example.org', '--reason', 'hard-bounce'])).toBe('suppressed Gone@example.org');
-    const hit = JSON.parse(await runCli(['suppression', 'check', 'gone@example.org']));
-    expect(hit).toMatchObject({ address: 'Gone@example.org', reason: 'hard-bounce', source: 'cli' });
-    expect(hit.at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
-    expect(await runCli(['suppression', 'remove', 'gone@example.org'])).toBe('removed gone@example.org');
-    expect(await runCli(['suppression', 'check', 'gone@example.org'])).toBe('gone@example.org is not suppressed');
+    await expect(runCli(['queue', 'frobnicate'])).rejects.toThrow(/unknown command: queue frobnicate/);
+    await expect(runCli(['queue', 'stats'])).rejects.toThrow(/--url or KURIR_URL is required/);
+    await expect(runCli(['queue', 'stats', '--url', 'ftp://x'])).rejects.toThrow(/--url: ftp:\/\/x is not an http/);
+    await expect(runCli(['queue', 'stats', '--url', 'http://127.0.0.1:1'])).rejects.toThrow(/--key or KURIR_ADMIN_KEY is required/);
   });
 
   it('classifies one reply with the bounce rules (bounce classify)', async () => {
@@ -126,34 +97,6 @@ describe('kurir CLI', () => {
     const out = (await runCli(['domains', 'dns', '--config', cfg])).split('\n');
     expect(out).toContain('bounce.mail.test. IN MX 10 mx1.mail.test.');
     expect(out).toContain('bounce.mail.test. IN TXT "v=spf1 ip4:<your sending IP> -all"');
-  });
-
-  it('message show prints times in ISO 8601, as the HTTP API does', async () => {
-    const redis = new Redis('redis://127.0.0.1:6379');
-    const createdAt = Date.parse('2025-05-01T10:00:00.000Z');
-    const id = newMessageId(createdAt);
-    const store = new MessageStore(redis, createKeys(prefix), 3600);
-    const record = {
-      id,
-      owner: 'booking-dev',
-      interface: 'http' as const,
-      mailFrom: 'noreply@example.test',
-      fromDomain: 'example.test',
-      recipients: ['a@dest.test'],
-      priority: 'verification' as const,
-      createdAt,
-      expiresAt: createdAt + 1_800_000,
-      size: 10,
-      messageId: `<${id}@example.test>`,
-      dkim: [],
-    };
-    expect(await store.create(record, Buffer.from('x'))).toBe(true);
-    await redis.quit();
-    const shown = JSON.parse(await runCli(['message', 'show', id]));
-    expect(shown).toMatchObject({ id, status: 'queued', createdAt: '2025-05-01T10:00:00.000Z', expiresAt: '2025-05-01T10:30:00.000Z' });
-    expect(shown.events).toEqual([{ type: 'queued', at: '2025-05-01T10:00:00.000Z' }]);
-    expect(shown.recipients['a@dest.test']).toMatchObject({ status: 'queued', updatedAt: '2025-05-01T10:00:00.000Z' });
-    await expect(runCli(['message', 'show', newMessageId()])).rejects.toThrow(/not found/);
   });
 
   it("resolves files named on the command line against the caller's directory", async () => {

@@ -12,38 +12,41 @@ const ENV = {
 };
 let dns: DnsServer;
 
+/** The CLI as bin.ts runs it, with this test's environment. */
+function cli(args: string[]): Promise<string> {
+  return runCli(args, { cwd: process.cwd(), env: { ...ENV, KURIR_DNS__SERVERS: `["${dns.address}"]`, KURIR_DNS__TIMEOUT_SECONDS: '1' } });
+}
+
 beforeAll(async () => {
   dns = await startDnsServer({});
-  Object.assign(process.env, ENV, { KURIR_DNS__SERVERS: `["${dns.address}"]`, KURIR_DNS__TIMEOUT_SECONDS: '1' });
 });
 afterAll(async () => {
-  for (const k of [...Object.keys(ENV), 'KURIR_DNS__SERVERS', 'KURIR_DNS__TIMEOUT_SECONDS']) delete process.env[k];
   await dropPrefix(prefix);
   await dns.close();
 });
 
 describe('kurir domains', () => {
   it('adds a domain and prints the zone lines to publish; verify activates it once DNS serves the key', async () => {
-    const out = await runCli(['domains', 'add', 'cli.test']);
+    const out = await cli(['domains', 'add', 'cli.test']);
     expect(out).toMatch(/^cli\.test: pending-dns/);
     const dkim = out.split('\n').find((l) => l.includes('._domainkey.cli.test. IN TXT ('))!;
     expect(dkim).toMatch(/^k\d{4}m\d{2}\._domainkey\.cli\.test\. IN TXT \( "v=DKIM1; k=rsa; p=[^"]{200,}" "[^"]+" \) {2}; publish, then verify/);
     expect(out).toContain('cli.test. IN TXT "v=spf1 ip4:192.0.2.10 -all"');
     expect(out).not.toMatch(/PRIVATE KEY/);
-    expect(await runCli(['domains', 'list'])).toBe('cli.test\tpending-dns');
+    expect(await cli(['domains', 'list'])).toBe('cli.test\tpending-dns');
 
-    const pending = await runCli(['domains', 'verify', 'cli.test']);
+    const pending = await cli(['domains', 'verify', 'cli.test']);
     expect(pending).toMatch(/last verification .*NXDOMAIN/);
-    const view = JSON.parse(await runCli(['domains', 'show', 'cli.test', '--json']));
+    const view = JSON.parse(await cli(['domains', 'show', 'cli.test', '--json']));
     const rec = view.records.find((r: any) => r.purpose === 'dkim');
     dns.set(rec.name, 'TXT', [rec.strings]);
-    expect(await runCli(['domains', 'verify', 'cli.test'])).toMatch(/^cli\.test: active/);
-    expect(await runCli(['domains', 'rewrap'])).toMatch(/^re-sealed 0 key\(s\) of 0 domain\(s\) under master key [0-9a-f]{16}$/);
+    expect(await cli(['domains', 'verify', 'cli.test'])).toMatch(/^cli\.test: active/);
+    expect(await cli(['domains', 'rewrap'])).toMatch(/^re-sealed 0 key\(s\) of 0 domain\(s\) under master key [0-9a-f]{16}$/);
   });
 
   it('refuses missing arguments with a usage error and unknown domains with a clear one', async () => {
-    await expect(runCli(['domains', 'verify'])).rejects.toThrow(UsageError);
-    await expect(runCli(['domains', 'revoke', 'cli.test'])).rejects.toThrow(/SELECTOR is required/);
-    await expect(runCli(['domains', 'show', 'nosuch.test'])).rejects.toThrow(/not a runtime-managed sender domain/);
+    await expect(cli(['domains', 'verify'])).rejects.toThrow(UsageError);
+    await expect(cli(['domains', 'revoke', 'cli.test'])).rejects.toThrow(/SELECTOR is required/);
+    await expect(cli(['domains', 'show', 'nosuch.test'])).rejects.toThrow(/not a runtime-managed sender domain/);
   });
 });

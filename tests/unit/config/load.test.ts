@@ -55,5 +55,9 @@ describe('loadConfig', () => {
 
   it('maps nested env names to camelCase paths', () => {
     expect(envOverrides({ KURIR_DELIVERY__SMARTHOST__HOST: 'mailpit', OTHER: 'x' })).toEqual({ delivery: { smarthost: { host: 'mailpit' } } });
+    // The CLI's gateway URL and key share the prefix but are not config overrides (a gateway started with them set must not fail).
+    expect(envOverrides({ KURIR_URL: 'http://127.0.0.1:8025', KURIR_ADMIN_KEY: 'k', KURIR_CONFIG: 'c.yaml', KURIR_LOG__LEVEL: 'warn' })).toEqual({
+      log: { level: 'warn' },
+    });
   });
 });

@@ -1,0 +1,259 @@
+/**
+ * Credential administration shared by the HTTP admin API and the CLI's bootstrap: create, list, scope,
+ * rotate (with an overlap window) and revoke runtime API keys and SMTP accounts. Secrets are random
+ * (256 bits for keys, 192 for SMTP passwords), shown once in the answer that creates them and stored as
+ * HMAC-SHA256 digests under a server key (docs/credentials.md says why a slow KDF is not needed).
+ */
+import { randomBytes } from 'node:crypto';
+import { PRIORITIES, WEBHOOK_EVENT_TYPES } from '../config/schema.js';
+import { keyedDigest, type CredentialRegistry } from '../intake/credentials.js';
+import type { Clock } from '../lib/clock.js';
+import { KurirError } from '../lib/errors.js';
+import { ROLES, type CredentialStore, type Role, type StoredCredential, type StoredSecret } from '../store/credential-store.js';
+
+/** Longest rotation overlap: 30 days. */
+export const MAX_OVERLAP_SECONDS = 30 * 86400;
+/** Secrets a credential keeps at most (the current one and those still overlapping). */
+const MAX_SECRETS = 3;
+/** Names and SMTP user names: they become message owners and key parts. */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
+const NAME_RULE = '1 to 64 letters, digits, dot, dash, underscore or @, starting with a letter or digit';
+
+export interface CredentialScopeInput {
+  role?: Role;
+  domains?: string[];
+  priorities?: string[] | null;
+  limits?: { perSecond?: number | null; perDay?: number | null } | null;
+  /** API keys: the webhook target (null: none), as `apiKeys[].webhook` in the configuration. */
+  webhook?: { url: string; secret: string; events?: string[] | null } | null;
+}
+
+/** As the configuration's `apiKeys[].webhook.url`. */
+const WEBHOOK_URL = /^https?:\/\/[^\s/?#]+[^\s]*$/i;
+
+export interface CreateCredentialInput extends CredentialScopeInput {
+  kind: 'api-key' | 'smtp-account';
+  name: string;
+  /** SMTP accounts: the login name (default: the name). */
+  username?: string;
+}
+
+/** A credential as the API and the CLI show it: never a secret or a digest. */
+export interface CredentialView {
+  id: string;
+  source: 'runtime' | 'config';
+  kind: 'api-key' | 'smtp-account';
+  name: string;
+  role: Role;
+  username?: string;
+  domains: string[];
+  priorities: string[] | null;
+  limits: { perSecond?: number | null; perDay?: number | null } | null;
+  /** API keys: the webhook target, without its signing secret. */
+  webhook?: { url: string; events: string[] | null } | null;
+  /** When each valid secret was made and until when it works (null: until rotated or revoked). */
+  secrets?: Array<{ createdAt: string; notAfter: string | null }>;
+  createdAt?: string;
+  updatedAt?: string;
+  createdBy?: string;
+}
+
+export interface CredentialAdminDeps {
+  store: CredentialStore;
+  registry: CredentialRegistry;
+  hmacKey: string;
+  clock: Clock;
+  /** Configured sender domains (lower case): a credential may name only these, or `*`. */
+  senderDomains: ReadonlySet<string>;
+  /** Called after every change so this process sees it at once (RuntimeCredentials.refresh). */
+  changed?: () => Promise<void>;
+}
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+/** The public view of a stored credential. */
+export function presentCredential(r: StoredCredential, now: number): CredentialView {
+  return {
+    id: r.id,
+    source: 'runtime',
+    kind: r.kind,
+    name: r.name,
+    role: r.role,
+    ...(r.username ? { username: r.username } : {}),
+    domains: r.domains,
+    priorities: r.priorities,
+    limits: r.limits,
+    ...(r.kind === 'api-key' ? { webhook: r.webhook ? { url: r.webhook.url, events: r.webhook.events } : null } : {}),
+    secrets: r.secrets.filter((s) => s.notAfter === null || s.notAfter > now).map((s) => ({ createdAt: iso(s.createdAt)!, notAfter: iso(s.notAfter) })),
+    createdAt: iso(r.createdAt)!,
+    updatedAt: iso(r.updatedAt)!,
+    createdBy: r.createdBy,
+  };
+}
+
+function webhookOf(w: CredentialScopeInput['webhook']): StoredCredential['webhook'] {
+  return w ? { url: w.url, secret: w.secret, events: w.events ?? null } : null;
+}
+
+function newSecret(kind: StoredCredential['kind']): string {
+  return kind === 'api-key' ? `kurir_${randomBytes(32).toString('base64url')}` : randomBytes(24).toString('base64url');
+}
+
+export class CredentialAdmin {
+  constructor(private readonly deps: CredentialAdminDeps) {}
+
+  private validateScope(input: CredentialScopeInput, kind: StoredCredential['kind']): void {
+    if (input.role !== undefined && !ROLES.includes(input.role))
+      throw new KurirError('VALIDATION', `role: must be one of ${ROLES.join(', ')}`, { field: 'role' });
+    if (kind === 'smtp-account' && input.role !== undefined && input.role !== 'send') {
+      throw new KurirError('VALIDATION', 'role: SMTP accounts only submit mail; their role is send', { field: 'role' });
+    }
+    input.domains?.forEach((d, i) => {
+      const domain = d.toLowerCase();
+      if (domain !== '*' && !this.deps.senderDomains.has(domain)) {
+        throw new KurirError('VALIDATION', `domains[${i}]: ${d} is not a configured sender domain (or *)`, { field: `domains[${i}]` });
+      }
+    });
+    if (input.webhook) {
+      if (kind !== 'api-key') throw new KurirError('VALIDATION', 'webhook: only API keys have a webhook', { field: 'webhook' });
+      if (!WEBHOOK_URL.test(input.webhook.url ?? '')) throw new KurirError('VALIDATION', 'webhook.url: an http:// or https:// URL', { field: 'webhook.url' });
+      if ((input.webhook.secret ?? '').length < 16) throw new KurirError('VALIDATION', 'webhook.secret: at least 16 characters', { field: 'webhook.secret' });
+      input.webhook.events?.forEach((e, i) => {
+        if (!(WEBHOOK_EVENT_TYPES as readonly string[]).includes(e)) {
+          throw new KurirError('VALIDATION', `webhook.events[${i}]: one of ${WEBHOOK_EVENT_TYPES.join(', ')}`, { field: `webhook.events[${i}]` });
+        }
+      });
+    }
+    input.priorities?.forEach((p, i) => {
+      if (!(PRIORITIES as readonly string[]).includes(p))
+        throw new KurirError('VALIDATION', `priorities[${i}]: must be one of ${PRIORITIES.join(', ')}`, { field: `priorities[${i}]` });
+    });
+  }
+
+  private async changed(): Promise<void> {
+    await this.deps.changed?.();
+  }
+
+  /** Every credential: runtime ones, then the config's (read-only). */
+  async list(): Promise<CredentialView[]> {
+    const now = this.deps.clock.now();
+    const runtime = (await this.deps.store.all()).sort((a, b) => a.createdAt - b.createdAt).map((r) => presentCredential(r, now));
+    const config: CredentialView[] = this.deps.registry.configCredentials().map((c) => ({
+      id: `config:${c.kind}:${c.name}`,
+      source: 'config',
+      kind: c.kind,
+      name: c.name,
+      role: c.admin ? 'admin' : 'send',
+      ...(c.username ? { username: c.username } : {}),
+      domains: c.domains ? [...c.domains] : ['*'],
+      priorities: null,
+      limits: c.limits ?? null,
+    }));
+    return [...runtime, ...config];
+  }
+
+  private async stored(id: string): Promise<StoredCredential> {
+    if (id.startsWith('config:')) {
+      throw new KurirError('CONFLICT', `${id} is declared in the configuration file; change it there`, { field: 'id' });
+    }
+    const r = await this.deps.store.get(id);
+    if (!r) throw new KurirError('NOT_FOUND', `credential ${id} not found`, { field: 'id' });
+    return r;
+  }
+
+  /** One credential's view. */
+  async get(id: string): Promise<CredentialView> {
+    if (id.startsWith('config:')) {
+      const found = (await this.list()).find((c) => c.id === id);
+      if (found) return found;
+    }
+    return presentCredential(await this.stored(id), this.deps.clock.now());
+  }
+
+  /** Creates a credential; the answer carries its secret, which is shown this once. */
+  async create(input: CreateCredentialInput, by: string): Promise<{ credential: CredentialView; secret: string }> {
+    if (input.kind !== 'api-key' && input.kind !== 'smtp-account') throw new KurirError('VALIDATION', 'kind: api-key or smtp-account', { field: 'kind' });
+    if (!NAME_PATTERN.test(input.name)) throw new KurirError('VALIDATION', `name: ${NAME_RULE}`, { field: 'name' });
+    if (input.username !== undefined && !NAME_PATTERN.test(input.username)) throw new KurirError('VALIDATION', `username: ${NAME_RULE}`, { field: 'username' });
+    this.validateScope(input, input.kind);
+    const username = input.kind === 'smtp-account' ? (input.username ?? input.name) : undefined;
+    const taken = this.deps.registry.configNames();
+    if (taken.names.has(input.name)) throw new KurirError('CONFLICT', `name: ${input.name} is a credential of the configuration file`, { field: 'name' });
+    if (username !== undefined && taken.usernames.has(username)) {
+      throw new KurirError('CONFLICT', `username: ${username} is an SMTP account of the configuration file`, { field: 'username' });
+    }
+    const now = this.deps.clock.now();
+    const secret = newSecret(input.kind);
+    const record: StoredCredential = {
+      id: `cred_${randomBytes(9).toString('base64url')}`,
+      kind: input.kind,
+      name: input.name,
+      role: input.role ?? 'send',
+      ...(username !== undefined ? { username } : {}),
+      domains: (input.domains ?? ['*']).map((d) => d.toLowerCase()),
+      priorities: input.priorities ?? null,
+      limits: input.limits ?? null,
+      ...(input.kind === 'api-key' ? { webhook: webhookOf(input.webhook) } : {}),
+      secrets: [{ digest: keyedDigest(this.deps.hmacKey, secret), createdAt: now, notAfter: null }],
+      createdAt: now,
+      updatedAt: now,
+      createdBy: by,
+    };
+    const conflict = await this.deps.store.create(record);
+    if (conflict) {
+      const value = conflict === 'name' ? record.name : record.username;
+      throw new KurirError('CONFLICT', `${conflict}: a credential named ${value} already exists`, { field: conflict });
+    }
+    await this.changed();
+    return { credential: presentCredential(record, now), secret };
+  }
+
+  /** Changes a credential's scope (role, domains, priorities, limits); answers it before and after. */
+  async update(id: string, input: CredentialScopeInput): Promise<{ before: CredentialView; after: CredentialView }> {
+    const r = await this.stored(id);
+    this.validateScope(input, r.kind);
+    const now = this.deps.clock.now();
+    const next: StoredCredential = {
+      ...r,
+      ...(input.role !== undefined ? { role: input.role } : {}),
+      ...(input.domains !== undefined ? { domains: input.domains.map((d) => d.toLowerCase()) } : {}),
+      ...(input.priorities !== undefined ? { priorities: input.priorities } : {}),
+      ...(input.limits !== undefined ? { limits: input.limits } : {}),
+      ...(input.webhook !== undefined ? { webhook: webhookOf(input.webhook) } : {}),
+      updatedAt: now,
+    };
+    if (!(await this.deps.store.update(next))) throw new KurirError('NOT_FOUND', `credential ${id} not found`, { field: 'id' });
+    await this.changed();
+    return { before: presentCredential(r, now), after: presentCredential(next, now) };
+  }
+
+  /**
+   * Gives a credential a new secret (shown once). The current one keeps working for `overlapSeconds`
+   * (0: stops at once), so clients can switch without a gap.
+   */
+  async rotate(id: string, overlapSeconds: number): Promise<{ before: CredentialView; after: CredentialView; secret: string }> {
+    if (!Number.isInteger(overlapSeconds) || overlapSeconds < 0 || overlapSeconds > MAX_OVERLAP_SECONDS) {
+      throw new KurirError('VALIDATION', `overlapSeconds: an integer from 0 to ${MAX_OVERLAP_SECONDS}`, { field: 'overlapSeconds' });
+    }
+    const r = await this.stored(id);
+    const now = this.deps.clock.now();
+    const until = now + overlapSeconds * 1000;
+    const kept: StoredSecret[] = r.secrets
+      .map((s) => ({ ...s, notAfter: s.notAfter === null ? until : Math.min(s.notAfter, until) }))
+      .filter((s) => s.notAfter > now);
+    const secret = newSecret(r.kind);
+    const secrets = [...kept, { digest: keyedDigest(this.deps.hmacKey, secret), createdAt: now, notAfter: null }].slice(-MAX_SECRETS);
+    const next: StoredCredential = { ...r, secrets, updatedAt: now };
+    if (!(await this.deps.store.update(next))) throw new KurirError('NOT_FOUND', `credential ${id} not found`, { field: 'id' });
+    await this.changed();
+    return { before: presentCredential(r, now), after: presentCredential(next, now), secret };
+  }
+
+  /** Deletes a credential: every secret of it stops working (on every gateway within `credentials.refreshSeconds`). */
+  async revoke(id: string): Promise<{ before: CredentialView }> {
+    const r = await this.stored(id);
+    if (!(await this.deps.store.remove(id))) throw new KurirError('NOT_FOUND', `credential ${id} not found`, { field: 'id' });
+    await this.changed();
+    return { before: presentCredential(r, this.deps.clock.now()) };
+  }
+}

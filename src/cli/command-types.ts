@@ -1,0 +1,48 @@
+import { UsageError } from './errors.js';
+import type { AdminClient } from './http-client.js';
+
+/** The parsed options every command sees (one option set for the whole CLI). */
+export interface CliOptions {
+  [name: string]: string | boolean | undefined;
+}
+
+/** What a remote command runs with. */
+export interface RemoteContext {
+  client: AdminClient;
+  /** Positional arguments after `<family> <command>`. */
+  args: string[];
+  opts: CliOptions;
+  json: boolean;
+  /** Resolves a file named on the command line against the caller's directory. */
+  file(path: string): string;
+}
+
+/** One command of a family: its usage line, what it does, and how. */
+export interface Command {
+  usage: string;
+  summary: string;
+  run(ctx: RemoteContext): Promise<string>;
+}
+
+export interface Family {
+  summary: string;
+  commands: Record<string, Command>;
+}
+
+/** The answer for `--json`, else the human text. */
+export function output(ctx: RemoteContext, data: unknown, human: () => string): string {
+  return ctx.json ? JSON.stringify(data, null, 2) : human();
+}
+
+/** The string value of an option, or undefined. */
+export function opt(ctx: RemoteContext, name: string): string | undefined {
+  const v = ctx.opts[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** The first positional argument, required. */
+export function arg(ctx: RemoteContext, what: string, command: string): string {
+  const v = ctx.args[0];
+  if (!v) throw new UsageError(`${command}: ${what} is required`);
+  return v;
+}

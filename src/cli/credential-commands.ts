@@ -1,0 +1,206 @@
+/**
+ * `kurir credentials …` and `kurir audit …` over the admin API (`/v1/credentials`, `/v1/audit`).
+ * `credentials create --bootstrap` (the first admin key, straight into Redis) lives in main.ts.
+ */
+import { writeFile } from 'node:fs/promises';
+import type { CredentialView } from '../admin/credentials.js';
+import { arg, opt, output, type Family, type RemoteContext } from './command-types.js';
+import { UsageError } from './errors.js';
+import { fields, table } from './table.js';
+
+const list = (v: string | undefined): string[] | undefined =>
+  v === undefined
+    ? undefined
+    : v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+
+/** A positive integer option, `none` for null (unlimited), or undefined when absent. */
+function limit(ctx: RemoteContext, name: string): number | null | undefined {
+  const v = opt(ctx, name);
+  if (v === undefined) return undefined;
+  if (v === 'none') return null;
+  if (!/^[1-9][0-9]{0,9}$/.test(v)) throw new UsageError(`--${name}: a positive integer, or none for unlimited`);
+  return Number(v);
+}
+
+/** The scope options (role, domains, priorities, limits) given on the command line. */
+export function scopeOptions(ctx: RemoteContext): Record<string, unknown> {
+  const priorities = opt(ctx, 'priorities');
+  const perSecond = limit(ctx, 'per-second');
+  const perDay = limit(ctx, 'per-day');
+  const hookUrl = opt(ctx, 'webhook-url');
+  let webhook: Record<string, unknown> | null | undefined;
+  if (hookUrl === 'none') webhook = null;
+  else if (hookUrl !== undefined) {
+    const secret = opt(ctx, 'webhook-secret');
+    if (!secret) throw new UsageError('--webhook-secret: the signing secret (16 characters or more) is required with --webhook-url');
+    webhook = { url: hookUrl, secret, ...(opt(ctx, 'webhook-events') ? { events: list(opt(ctx, 'webhook-events')) } : {}) };
+  }
+  return {
+    ...(webhook !== undefined ? { webhook } : {}),
+    ...(opt(ctx, 'role') !== undefined ? { role: opt(ctx, 'role') } : {}),
+    ...(opt(ctx, 'domains') !== undefined ? { domains: list(opt(ctx, 'domains')) } : {}),
+    ...(priorities !== undefined ? { priorities: priorities === 'all' ? null : list(priorities) } : {}),
+    ...(perSecond !== undefined || perDay !== undefined
+      ? { limits: { ...(perSecond !== undefined ? { perSecond } : {}), ...(perDay !== undefined ? { perDay } : {}) } }
+      : {}),
+  };
+}
+
+const limitsText = (l: CredentialView['limits']): string =>
+  l
+    ? [
+        `perSecond ${l.perSecond === undefined ? 'default' : (l.perSecond ?? 'none')}`,
+        `perDay ${l.perDay === undefined ? 'default' : (l.perDay ?? 'none')}`,
+      ].join(', ')
+    : 'default';
+
+/** A credential in `key: value` lines. */
+export function showCredential(c: CredentialView): string {
+  return fields([
+    ['id', c.id],
+    ['name', c.name],
+    ['kind', c.kind],
+    ['role', c.role],
+    ...(c.username ? ([['username', c.username]] as Array<[string, string]>) : []),
+    ['domains', c.domains.join(', ')],
+    ['priorities', c.priorities ? c.priorities.join(', ') : 'all'],
+    ['limits', limitsText(c.limits)],
+    ...(c.webhook !== undefined
+      ? ([['webhook', c.webhook ? `${c.webhook.url} (${c.webhook.events?.join(', ') ?? 'all events'})` : 'none']] as Array<[string, string]>)
+      : []),
+    ['source', c.source],
+    ['secrets', (c.secrets ?? []).map((s) => `made ${s.createdAt}${s.notAfter ? `, valid until ${s.notAfter}` : ''}`).join('; ')],
+    ['created', c.createdAt ? `${c.createdAt} by ${c.createdBy}` : undefined],
+  ]);
+}
+
+/** Created or rotated: the credential and its secret, with the warning that it is shown once. */
+export function withSecret(c: CredentialView, secret: string, what: string): string {
+  return `${what} ${c.kind} ${c.name} (${c.id}), role ${c.role}\n${c.kind === 'api-key' ? 'key' : 'password'} (shown once, store it now): ${secret}`;
+}
+
+const id = (ctx: RemoteContext, command: string): string => encodeURIComponent(arg(ctx, 'the credential ID', command));
+
+export const credentialCommands: Family = {
+  summary: 'API keys and SMTP accounts: list, show, create, update, rotate, revoke',
+  commands: {
+    list: {
+      usage: 'credentials list',
+      summary: 'every credential: runtime ones, then those of the configuration file',
+      async run(ctx) {
+        const { items } = await ctx.client.get<{ items: CredentialView[] }>('/v1/credentials');
+        return output(ctx, items, () =>
+          table(
+            ['ID', 'NAME', 'KIND', 'ROLE', 'DOMAINS', 'SOURCE'],
+            items.map((c) => [c.id, c.name, c.kind, c.role, c.domains.join(','), c.source]),
+          ),
+        );
+      },
+    },
+    show: {
+      usage: 'credentials show ID',
+      summary: 'one credential (never its secret)',
+      async run(ctx) {
+        const c = await ctx.client.get<CredentialView>(`/v1/credentials/${id(ctx, 'credentials show')}`);
+        return output(ctx, c, () => showCredential(c));
+      },
+    },
+    create: {
+      usage:
+        'credentials create --name NAME [--kind api-key|smtp-account] [--role send|support|admin] [--domains D,…|*]\n' +
+        '                   [--priorities verification,normal,bulk|all] [--per-second N|none] [--per-day N|none] [--username U]\n' +
+        '                   [--webhook-url URL --webhook-secret S [--webhook-events delivered,bounced,…]] [--bootstrap]',
+      summary: 'create a key or SMTP account and print its secret once (--bootstrap: straight into Redis, for the first admin key)',
+      async run(ctx) {
+        const name = opt(ctx, 'name');
+        if (!name) throw new UsageError('credentials create: --name is required');
+        const body = { kind: opt(ctx, 'kind') ?? 'api-key', name, ...(opt(ctx, 'username') ? { username: opt(ctx, 'username') } : {}), ...scopeOptions(ctx) };
+        const created = await ctx.client.post<{ credential: CredentialView; secret: string }>('/v1/credentials', body);
+        return output(ctx, created, () => withSecret(created.credential, created.secret, 'created'));
+      },
+    },
+    update: {
+      usage:
+        'credentials update ID [--role R] [--domains D,…] [--priorities P,…|all] [--per-second N|none] [--per-day N|none]\n' +
+        '                   [--webhook-url URL|none --webhook-secret S [--webhook-events E,…]]',
+      summary: 'change the scope of a credential (every gateway within seconds)',
+      async run(ctx) {
+        const body = scopeOptions(ctx);
+        if (!Object.keys(body).length)
+          throw new UsageError('credentials update: give at least one of --role, --domains, --priorities, --per-second, --per-day, --webhook-url');
+        const c = (await ctx.client.request('PATCH', `/v1/credentials/${id(ctx, 'credentials update')}`, body)).body as CredentialView;
+        return output(ctx, c, () => showCredential(c));
+      },
+    },
+    rotate: {
+      usage: 'credentials rotate ID [--overlap SECONDS]',
+      summary: 'new secret, printed once; the old one keeps working for --overlap seconds (default 3600, 0: stops now)',
+      async run(ctx) {
+        const overlap = opt(ctx, 'overlap');
+        if (overlap !== undefined && !/^[0-9]{1,8}$/.test(overlap)) throw new UsageError('--overlap: seconds, an integer from 0');
+        const body = overlap === undefined ? {} : { overlapSeconds: Number(overlap) };
+        const r = await ctx.client.post<{ credential: CredentialView; secret: string }>(`/v1/credentials/${id(ctx, 'credentials rotate')}/rotate`, body);
+        return output(ctx, r, () => withSecret(r.credential, r.secret, 'rotated'));
+      },
+    },
+    revoke: {
+      usage: 'credentials revoke ID',
+      summary: 'delete a credential: it stops working on every gateway within seconds',
+      async run(ctx) {
+        const credId = arg(ctx, 'the credential ID', 'credentials revoke');
+        await ctx.client.request('DELETE', `/v1/credentials/${encodeURIComponent(credId)}`);
+        return output(ctx, { revoked: credId }, () => `revoked ${credId}`);
+      },
+    },
+  },
+};
+
+interface AuditItem {
+  id: string;
+  at: string;
+  actor: string;
+  role: string;
+  ip: string;
+  action: string;
+  target?: string;
+  status: number;
+}
+
+export const auditCommands: Family = {
+  summary: 'the audit log of admin and support actions',
+  commands: {
+    list: {
+      usage: 'audit list [--limit N] [--cursor C]',
+      summary: 'newest first (default 50); the next page with --cursor',
+      async run(ctx) {
+        const q = new URLSearchParams({ limit: opt(ctx, 'limit') ?? '50', ...(opt(ctx, 'cursor') ? { cursor: opt(ctx, 'cursor')! } : {}) });
+        const page = await ctx.client.get<{ items: AuditItem[]; nextCursor: string | null }>(`/v1/audit?${q}`);
+        return output(ctx, page, () =>
+          [
+            table(
+              ['AT', 'ACTOR', 'ROLE', 'IP', 'ACTION', 'TARGET', 'STATUS'],
+              page.items.map((e) => [e.at, e.actor, e.role, e.ip, e.action, e.target, e.status]),
+            ),
+            ...(page.nextCursor ? [`more: --cursor ${page.nextCursor}`] : []),
+          ].join('\n'),
+        );
+      },
+    },
+    export: {
+      usage: 'audit export [--format jsonl|csv] [--out FILE]',
+      summary: 'the whole log, oldest first, to FILE or stdout',
+      async run(ctx) {
+        const format = opt(ctx, 'format') ?? 'jsonl';
+        if (format !== 'jsonl' && format !== 'csv') throw new UsageError('--format: jsonl or csv');
+        const text = String((await ctx.client.request('GET', `/v1/audit/export?format=${format}`)).body);
+        const out = opt(ctx, 'out');
+        if (!out) return text.replace(/\r?\n$/, '');
+        await writeFile(ctx.file(out), text, { mode: 0o600 });
+        return `wrote ${ctx.file(out)}`;
+      },
+    },
+  },
+};

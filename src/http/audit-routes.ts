@@ -1,0 +1,109 @@
+/**
+ * `GET /v1/audit` (newest first, paged) and `GET /v1/audit/export` (oldest first, JSON lines or CSV):
+ * the audit log of admin and support actions. Register them in the admin scope.
+ */
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { KurirError } from '../lib/errors.js';
+import type { AuditStore, StoredAuditEntry } from '../store/audit-store.js';
+import { bearerSecurity, errorResponses } from './schemas.js';
+
+const MAX_LIMIT = 1000;
+const DEFAULT_LIMIT = 100;
+const CSV_COLUMNS = ['id', 'at', 'actor', 'role', 'ip', 'action', 'target', 'status', 'before', 'after'] as const;
+
+/** An entry as the API shows it: time in ISO 8601. */
+export function presentAudit(e: StoredAuditEntry): Record<string, unknown> {
+  return { ...e, at: new Date(e.at).toISOString() };
+}
+
+function csvCell(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  const s = typeof value === 'string' ? value : JSON.stringify(value);
+  // Quote always; a leading = + - @ is prefixed so a spreadsheet does not run it as a formula.
+  const safe = /^[=+\-@]/.test(s) ? `'${s}` : s;
+  return `"${safe.replace(/"/g, '""')}"`;
+}
+
+/** The export as text chunks: JSON lines, or CSV with a header row. */
+export async function* auditExport(store: AuditStore, format: 'jsonl' | 'csv'): AsyncGenerator<string> {
+  if (format === 'csv') yield `${CSV_COLUMNS.join(',')}\r\n`;
+  for await (const page of store.all()) {
+    let chunk = '';
+    for (const e of page) {
+      const view = presentAudit(e);
+      chunk += format === 'jsonl' ? `${JSON.stringify(view)}\n` : `${CSV_COLUMNS.map((c) => csvCell(view[c])).join(',')}\r\n`;
+    }
+    yield chunk;
+  }
+}
+
+const entrySchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    at: { type: 'string', format: 'date-time' },
+    actor: { type: 'string' },
+    role: { type: 'string' },
+    ip: { type: 'string' },
+    action: { type: 'string' },
+    target: { type: 'string' },
+    status: { type: 'integer' },
+    before: {},
+    after: {},
+  },
+} as const;
+
+/** Registers the audit routes; register them in the admin scope. */
+export const auditRoutes: FastifyPluginAsync<{ store: AuditStore }> = async (app: FastifyInstance, opts) => {
+  const { store } = opts;
+  const common = { tags: ['audit'], security: bearerSecurity };
+
+  app.get<{ Querystring: { cursor?: string; limit?: string } }>(
+    '/v1/audit',
+    {
+      schema: {
+        ...common,
+        summary: 'The audit log, newest first, a page at a time',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            cursor: { type: 'string', pattern: '^[0-9]{1,20}-[0-9]{1,20}$', description: '`nextCursor` of the previous page.' },
+            limit: { type: 'string', pattern: '^[0-9]{1,4}$', description: `Page size, 1–${MAX_LIMIT} (default ${DEFAULT_LIMIT}).` },
+          },
+        },
+        response: {
+          200: { type: 'object', properties: { items: { type: 'array', items: entrySchema }, nextCursor: { type: 'string', nullable: true } } },
+          ...errorResponses(400, 401, 403, 503),
+        },
+      },
+    },
+    async (request) => {
+      const limit = request.query.limit === undefined ? DEFAULT_LIMIT : Number(request.query.limit);
+      if (!(limit >= 1 && limit <= MAX_LIMIT)) throw new KurirError('VALIDATION', `limit: must be 1 to ${MAX_LIMIT}`, { field: 'limit' });
+      const page = await store.page(limit, request.query.cursor);
+      return { items: page.items.map(presentAudit), nextCursor: page.more ? page.items[page.items.length - 1].id : null };
+    },
+  );
+
+  app.get<{ Querystring: { format?: 'jsonl' | 'csv' } }>(
+    '/v1/audit/export',
+    {
+      schema: {
+        ...common,
+        summary: 'The whole audit log, oldest first, as JSON lines (default) or CSV',
+        querystring: { type: 'object', additionalProperties: false, properties: { format: { type: 'string', enum: ['jsonl', 'csv'] } } },
+        response: errorResponses(400, 401, 403, 503),
+      },
+    },
+    async (request, reply) => {
+      const format = request.query.format ?? 'jsonl';
+      const type = format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson';
+      return reply
+        .type(type)
+        .header('content-disposition', `attachment; filename="kurir-audit.${format}"`)
+        .send(Readable.from(auditExport(store, format)));
+    },
+  );
+};
