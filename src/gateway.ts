@@ -140,7 +140,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   const queue = new DeliveryQueue(queueRedis, keys);
   // Per-provider shaping state in Redis, shared by the worker (slots, adaptive rate) and the admin API.
   const shaper = new ProviderShaper({ redis, keys, config, providers, rules: loadThrottleRules(config.shaping.throttleRulesFile), metrics, logger, clock });
-  metrics.setQueueProvider(() => queueSnapshot(queue.queue, clock));
+  metrics.setQueueProvider(() => queueSnapshot(queue.queue, clock, providers));
   const closers: Array<() => Promise<void>> = [];
   const ports: Gateway['ports'] = {};
   let worker: DeliveryWorker | null = null;

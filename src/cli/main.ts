@@ -29,7 +29,7 @@ Commands:
   suppression add|remove|check ADDRESS [--reason TEXT]
   bounce classify "REPLY" [--rules FILE]
                                      classify one remote reply (e.g. "550 5.1.1 User unknown") with the bounce rules
-                                     (default: feedback.rulesFile) and print its category, type, senderSide and rule
+                                     (default: feedback.rulesFile) and print its category, type, cause, senderSide and rule
   suppression list [--domain D] [--reason R]
                                      print suppressed addresses (tab-separated: address reason source at messageId)
   suppression export [--out FILE]    write the list as CSV (address,reason,source,at,messageId) to FILE or stdout
@@ -243,6 +243,7 @@ export async function runCli(argv: string[], ctx: CliContext = { cwd: process.cw
         `reply:      code ${reply.code ?? 'none'}, enhanced ${reply.enhanced ?? 'none'}`,
         `category:   ${c.category}`,
         `type:       ${c.type}`,
+        ...(c.cause ? [`cause:      ${c.cause}`] : []),
         `senderSide: ${c.senderSide}`,
         `rule:       ${c.ruleId} (${rules.source})`,
       ].join('\n');
