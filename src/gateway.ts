@@ -45,6 +45,7 @@ import { loadOrCreateTls, type TlsMaterial } from './smtp/tls-material.js';
 import { IdempotencyStore } from './store/idempotency-store.js';
 import { LiveIndex } from './store/live-index.js';
 import { FsyncGuard } from './store/durability.js';
+import { IncidentStore } from './store/incident-store.js';
 import { createKeys } from './store/keys.js';
 import { MessageStore } from './store/message-store.js';
 import { MtaStsStore } from './store/mta-sts-store.js';
@@ -129,7 +130,9 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   const webhookQueue = webhookTargets(config).size ? new WebhookQueue(queueRedis, keys, config.webhooks) : null;
   const webhookSink = webhookQueue ? new WebhookProducer({ config, queue: webhookQueue, store: webhookStore, metrics, logger }) : undefined;
   // Delivered verification messages are the denominator of the confirmation rate (src/placement/confirmations.ts).
-  const eventSink = combineSinks(webhookSink, new VerificationDeliveries({ metrics, providers, smarthost: config.delivery.smarthost !== null }));
+  // The per-provider rolling window of GET /v1/incidents, written where outcomes are recorded.
+  const incidents = new IncidentStore(redis, keys);
+  const eventSink = combineSinks(webhookSink, new VerificationDeliveries({ metrics, providers, smarthost: config.delivery.smarthost !== null, incidents }));
   const messages = new MessageStore(redis, keys, config.retention.days * 86400, eventSink);
   const suppressions = new SuppressionStore(redis, keys);
   // One suppression rule for synchronous bounces (worker) and reports at the bounce MX (feedback role).
@@ -204,6 +207,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
           send: smtpPool.send,
           feedback,
           mtaSts,
+          incidents,
           trustedCa: opts.trustedCa,
         },
         workerConnection,
@@ -254,7 +258,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
         let esp: EspRoutesOptions | undefined;
         if (config.feedback.ses.topicArns.length || config.feedback.mailgun.signingKey) {
           const secret = await verpSecret(config, redis, keys.verpSecret());
-          const ingest = new FeedbackIngest({ config, messages, policy, classify, metrics, providers, logger, clock, verpSecret: secret });
+          const ingest = new FeedbackIngest({ config, messages, policy, classify, metrics, providers, logger, clock, verpSecret: secret, incidents });
           const httpGet = opts.espHttpGet ?? fetchHttpGet();
           const espDeps = { config, ingest, classify, metrics, logger, clock, redis, keys };
           esp = {
@@ -278,8 +282,9 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
           authThrottle,
           placement: {
             store: placementStore,
-            confirmations: new Confirmations({ config, redis, keys, messages, metrics, providers, clock, secret: await confirmSecret(redis, keys) }),
+            confirmations: new Confirmations({ config, redis, keys, messages, metrics, providers, clock, secret: await confirmSecret(redis, keys), incidents }),
           },
+          incidents: { incidents, placement: placementStore, seeds: config.placement.seeds, providerNames: providers.names() },
           readiness: async () => ({ redis: (await redis.ping().catch(() => null)) === 'PONG', worker: worker ? worker.worker.isRunning() : null }),
         });
         await app.listen({ host: config.http.host, port: config.http.port });
@@ -292,7 +297,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
       const secret = await verpSecret(config, redis, keys.verpSecret());
       const dns = opts.resolver ?? createResolver(config.dns);
       const verifySource = createSourceVerifier({ config, resolver: (name, rrtype) => dns.resolve(name, rrtype), now: () => clock.now() });
-      const ingest = new FeedbackIngest({ config, messages, policy, classify, metrics, providers, logger, clock, verpSecret: secret, verifySource });
+      const ingest = new FeedbackIngest({ config, messages, policy, classify, metrics, providers, logger, clock, verpSecret: secret, verifySource, incidents });
       const mx = createBounceServer({ config, logger, metrics, ingest, verpSecret: secret, tls: await tls() });
       ports.feedback = await mx.listen();
       closers.push(() => mx.close());

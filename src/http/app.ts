@@ -25,6 +25,7 @@ import { espRoutes, type EspRoutesOptions } from './esp-routes.js';
 import { healthRoutes, metricsRoutes, type ReadinessReport } from './health-routes.js';
 import { messagesRoutes } from './messages-routes.js';
 import { confirmationRoutes, placementRoutes, type PlacementRoutesOptions } from './placement-routes.js';
+import { incidentRoutes, type IncidentRoutesOptions } from './incidents-routes.js';
 import { shapingRoutes } from './shaping-routes.js';
 import type { DeliveryControlDeps } from '../admin/delivery-control.js';
 import { suppressionsRoutes } from './suppressions-routes.js';
@@ -55,6 +56,8 @@ export interface HttpDeps {
   authThrottle?: AuthThrottle;
   /** Placement results, on-demand probes and confirmations (`/v1/placement`, `/v1/messages/:id/confirm`), when given. */
   placement?: Omit<PlacementRoutesOptions, 'config' | 'clock'>;
+  /** The per-provider incident view (`/v1/incidents`), when given. */
+  incidents?: Omit<IncidentRoutesOptions, 'clock'>;
 }
 
 /** How often Node checks open connections against the headers and request timeouts (its default is 30 s). */
@@ -189,6 +192,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
       if (deps.suppressions) await scoped.register(suppressionsRoutes, { suppressions: deps.suppressions, clock: deps.clock ?? systemClock });
       if (deps.delivery) await scoped.register(shapingRoutes, deps.delivery);
       if (deps.placement) await scoped.register(placementRoutes, { ...deps.placement, config, clock: deps.clock ?? systemClock });
+      if (deps.incidents) await scoped.register(incidentRoutes, { ...deps.incidents, clock: deps.clock ?? systemClock });
     },
   });
   return app;
