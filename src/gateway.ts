@@ -1,3 +1,8 @@
+/*
+ * The composition root's second half: builds every dependency from the validated config and starts the
+ * configured roles, closing them in reverse. Over 300 lines because each role's wiring is here; the next
+ * step is one module per role (src/roles/), started from here.
+ */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Config } from './config/schema.js';
@@ -20,6 +25,10 @@ import { SuppressionPolicy } from './feedback/suppression/policy.js';
 import { WebhookProducer, webhookTargets } from './webhooks/events.js';
 import { startWebhookWorker, type WebhookWorker } from './webhooks/worker.js';
 import { createDkimSigner } from './dkim/signer.js';
+import { loadKeyVault } from './dkim/key-vault.js';
+import { DomainDirectory } from './domains/domain-directory.js';
+import { DomainService } from './domains/domain-service.js';
+import { DomainStore } from './store/domain-store.js';
 import { combineSinks, confirmSecret, Confirmations, VerificationDeliveries } from './placement/confirmations.js';
 import { PlacementService } from './placement/placement-service.js';
 import { buildApp } from './http/app.js';
@@ -37,6 +46,7 @@ import { createProviderMap } from './metrics/provider.js';
 import { DeliveryQueue } from './queue/delivery-queue.js';
 import { WebhookQueue } from './queue/webhook-queue.js';
 import { queueSnapshot } from './queue/snapshot.js';
+import { PreSendScorer } from './scoring/pre-send-scorer.js';
 import { IntakeLimiter } from './shaping/intake-limiter.js';
 import { ProviderShaper } from './shaping/provider-shaper.js';
 import { loadThrottleRules } from './shaping/throttle-rules.js';
@@ -222,10 +232,49 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
     const needsIntake = config.roles.includes('intake') || config.roles.includes('api') || config.roles.includes('placement');
     const placementStore = new PlacementStore(redis, keys, config.placement.historySize);
     if (needsIntake) {
-      const signer = createDkimSigner({ keys: await loadSigningKeys(config, logger), clock: () => new Date(clock.now()) });
+      // Runtime-managed sender domains: keys sealed in Redis, reloaded by every gateway when they change.
+      const vault = await loadKeyVault(config.domainKeys);
+      const domainStore = new DomainStore(redis, keys);
+      const directory = new DomainDirectory({ store: domainStore, vault, logger, refreshMs: config.domainKeys.refreshSeconds * 1000 });
+      await directory.start();
+      closers.push(async () => directory.close());
+      const domainService = new DomainService({
+        config,
+        store: domainStore,
+        vault,
+        resolver: opts.resolver ?? createResolver(config.dns),
+        clock,
+        changed: () => directory.refresh().then(() => undefined),
+      });
+      const signer = createDkimSigner({ keys: await loadSigningKeys(config, logger), clock: () => new Date(clock.now()), source: directory });
       const idempotency = new IdempotencyStore(redis, keys, config.idempotency.ttlSeconds);
       const limits = new IntakeLimiter({ redis, keys, config, clock, metrics });
-      const intake = new IntakeService({ config, clock, signer, messages, suppressions, idempotency, queue, metrics, limits, durability: fsyncGuard });
+      const rspamd = config.scoring.rspamd;
+      const scorer = rspamd.enabled
+        ? new PreSendScorer({
+            config: rspamd,
+            hostname: config.hostname,
+            bounceDomain: config.bounce.domain,
+            verpSecret: await verpSecret(config, redis, keys.verpSecret()),
+            metrics,
+            logger,
+            now: () => clock.now(),
+          })
+        : undefined;
+      const intake = new IntakeService({
+        config,
+        clock,
+        signer,
+        messages,
+        suppressions,
+        idempotency,
+        queue,
+        metrics,
+        limits,
+        durability: fsyncGuard,
+        scorer,
+        domains: directory,
+      });
       const credentials = new CredentialRegistry(config);
       // One bound on message bytes in flight for both transports of this process.
       const admission = createAdmission(config.intake.maxBytesInFlight, (bytes) => metrics.intakeInflightBytes.set(bytes));
@@ -278,6 +327,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
           clock,
           delivery: { queue: queue.queue, messages, shaper, clock },
           esp,
+          domains: domainService,
           admission,
           authThrottle,
           placement: {

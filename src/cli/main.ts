@@ -5,6 +5,7 @@ import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { dnsRecordFor, generateDkimKey, loadPrivateKey, type DkimAlgorithm } from '../dkim/keys.js';
 import { classifyReply, loadBounceRules, parseReply } from '../feedback/classify/rules.js';
+import { DOMAINS_USAGE, runDomainsCommand } from './domains-cli.js';
 import { presentMessage } from '../admin/message-view.js';
 import { exportCsv, importSuppressionCsv } from '../admin/suppressions.js';
 import { normalizeAddress, normalizeDomain } from '../lib/address.js';
@@ -23,6 +24,7 @@ Commands:
                                      write a new private key (mode 0600) and print its DNS record
   domains dns                        print the DNS records to publish: DKIM, SPF and DMARC of each sender domain,
                                      MX and SPF of the bounce domain
+${DOMAINS_USAGE}
   message show ID                    print a message's status and timeline (times in ISO 8601)
   placement probe [--seed NAME]      ask for a placement probe now to one seed (default: every seed); a gateway
                                      with role placement sends it within placement.tickSeconds
@@ -131,6 +133,8 @@ export async function runCli(argv: string[], ctx: CliContext = { cwd: process.cw
         rules: { type: 'string' },
         domain: { type: 'string' },
         seed: { type: 'string' },
+        ed25519: { type: 'boolean' },
+        json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -167,6 +171,17 @@ export async function runCli(argv: string[], ctx: CliContext = { cwd: process.cw
     }
     case 'domains dns':
       return domainsDns(config(values.config, ctx));
+    case 'domains add':
+    case 'domains list':
+    case 'domains show':
+    case 'domains verify':
+    case 'domains rotate':
+    case 'domains revoke':
+    case 'domains remove':
+    case 'domains rewrap': {
+      const cfg = config(values.config, ctx);
+      return withRedis(cfg, (redis) => runDomainsCommand(cfg, redis, sub as string, positionals.slice(2), values, (m) => new UsageError(m)));
+    }
     case 'message show': {
       if (!arg) throw new UsageError('message show: the message ID is required');
       const view = await withStores(config(values.config, ctx), (s) => s.messages.get(arg));

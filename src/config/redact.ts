@@ -4,7 +4,7 @@
  */
 
 /** Field names whose string values are secrets wherever they appear (apiKeys[].key, smtpAccounts[].password, ...). */
-const SECRET_FIELDS = new Set(['key', 'password', 'pass', 'token', 'secret', 'signingKey']);
+const SECRET_FIELDS = new Set(['key', 'password', 'pass', 'token', 'secret', 'signingKey', 'masterKey', 'previousMasterKey']);
 
 /**
  * Keys whose values hold secrets further down (a list of API keys, the smarthost's user and pass, a

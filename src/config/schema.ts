@@ -1,8 +1,14 @@
+/*
+ * Longer than 300 lines on purpose: the whole configuration, validated once at start, in one schema that
+ * reads like docs/configuration.md. Sections that grew their own rules live beside it (guard-schema.ts,
+ * limits-schema.ts, placement-schema.ts); split more out the same way when a section grows.
+ */
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { authLimitsSchema, httpConnectionOptions, smtpConnectionOptions } from './guard-schema.js';
 import { credentialLimitsSchema, limitsSchema, shapingSchema } from './limits-schema.js';
 import { placementSchema } from './placement-schema.js';
+import { feedbackIdSchema, scoringSchema } from './scoring-schema.js';
 
 const port = z.number().int().min(0).max(65535);
 const durationSeconds = z.number().positive();
@@ -37,6 +43,8 @@ const dkimKey = z.object({
 const senderDomain = z.object({
   name: domainName,
   dkim: z.array(dkimKey).default([]),
+  /** Gmail Feedback-ID per traffic class (src/config/scoring-schema.ts); none when absent. */
+  feedbackId: feedbackIdSchema.optional(),
 });
 
 const credentialScope = {
@@ -275,6 +283,30 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** Runtime-managed sender domains and their DKIM keys (src/domains/, docs/domains.md). */
+    domainKeys: z
+      .object({
+        /** AES-256-GCM master key sealing DKIM private keys in Redis: 64 hex digits or base64 of 32 bytes (KURIR_DOMAIN_KEYS__MASTER_KEY). */
+        masterKey: z.string().default(''),
+        /** …or a file holding it (mode 0600). */
+        masterKeyFile: z.string().default(''),
+        /** During a master-key rotation: the previous key, still accepted for opening until `kurir domains rewrap` ran. */
+        previousMasterKey: z.string().default(''),
+        previousMasterKeyFile: z.string().default(''),
+        /** The gateways' public sending IPs, put into the SPF record Kurir proposes. */
+        sendingIps: z.array(ipOrCidr).default([]),
+        /** Local part of the DMARC aggregate report address at bounce.domain (rua=mailto:<this>@<bounce.domain>). */
+        dmarcReportLocalPart: z
+          .string()
+          .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/i, 'a local part such as dmarc')
+          .default('dmarc'),
+        /** A retired selector stays published for delivery.maxTtlSeconds plus this margin after signing with it stopped. */
+        keepPublishedMarginHours: z.number().min(0).default(168),
+        /** How often each gateway checks Redis for domain and key changes. */
+        refreshSeconds: z.number().min(0.05).max(60).default(1),
+      })
+      .strict()
+      .default({}),
     retention: z
       .object({ days: z.number().positive().default(7) })
       .strict()
@@ -363,6 +395,8 @@ export const configSchema = z
       .default({}),
     /** Seed-mailbox placement probes and verification confirmations (src/placement/). */
     placement: placementSchema,
+    /** Pre-send scoring with rspamd at intake (src/scoring/); off by default. */
+    scoring: scoringSchema,
     webhooks: z
       .object({
         /** Attempts per event (the first included) before it is given up. */

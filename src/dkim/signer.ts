@@ -74,6 +74,7 @@ export const SIGNED_HEADERS = [
   'Content-Transfer-Encoding',
   'In-Reply-To',
   'References',
+  'Feedback-ID',
 ] as const;
 
 /**
@@ -87,10 +88,40 @@ const CANONICALIZATION = 'relaxed/relaxed';
 const SIGNED_HEADER_LIST = SIGNED_HEADERS.join(':');
 const CRLF = Buffer.from('\r\n');
 
-interface PreparedKey {
+/** A key parsed once, ready to sign with. */
+export interface PreparedKey {
   selector: string;
   algorithm: DkimSignatureAlgorithm;
   keyObject: KeyObject;
+}
+
+/**
+ * Keys that can change while the gateway runs (runtime-managed sender domains, src/domains/): asked on
+ * every signature, so it must answer from memory with keys it parsed once.
+ */
+export interface DkimKeySource {
+  /** The keys to sign `domain` with now (rsa first), or undefined when it has none. */
+  keysFor(domain: string): readonly PreparedKey[] | undefined;
+  domains(): string[];
+}
+
+/**
+ * Parses and validates one key for signing.
+ *
+ * @throws Error naming the domain and selector of an invalid or mismatched key
+ */
+export function prepareKey(key: DkimKey): PreparedKey {
+  const where = `DKIM key ${key.selector}._domainkey.${normalizeDomain(key.domain)}`;
+  let parsed: SigningKey;
+  try {
+    parsed = createSigningKey(key.privateKeyPem);
+  } catch (err) {
+    throw new Error(`${where}: ${(err as Error).message}`, { cause: err });
+  }
+  if (parsed.algorithm !== key.algorithm) {
+    throw new Error(`${where}: configured as ${key.algorithm} but the private key is ${parsed.algorithm}`);
+  }
+  return { selector: key.selector, algorithm: key.algorithm === 'rsa' ? 'rsa-sha256' : 'ed25519-sha256', keyObject: parsed.keyObject };
 }
 
 /**
@@ -98,34 +129,23 @@ interface PreparedKey {
  * key fails at startup rather than on the first message.
  *
  * @param opts.keys at most one rsa and one ed25519 key per domain
+ * @param opts.source keys that change at run time, asked for domains that `keys` does not cover
  * @param opts.clock source of the t= signing time (defaults to the system clock)
  * @throws Error naming the domain and selector of an invalid, mismatched or duplicate key
  */
-export function createDkimSigner(opts: { keys: DkimKey[]; clock?: () => Date }): DkimSigner {
+export function createDkimSigner(opts: { keys: DkimKey[]; clock?: () => Date; source?: DkimKeySource }): DkimSigner {
   const clock = opts.clock ?? (() => new Date());
+  const { source } = opts;
   const byDomain = new Map<string, PreparedKey[]>();
 
   for (const key of opts.keys) {
     const domain = normalizeDomain(key.domain);
-    const where = `DKIM key ${key.selector}._domainkey.${domain}`;
-    let parsed: SigningKey;
-    try {
-      parsed = createSigningKey(key.privateKeyPem);
-    } catch (err) {
-      throw new Error(`${where}: ${(err as Error).message}`, { cause: err });
-    }
-    if (parsed.algorithm !== key.algorithm) {
-      throw new Error(`${where}: configured as ${key.algorithm} but the private key is ${parsed.algorithm}`);
-    }
+    const prepared = prepareKey(key);
     const list = byDomain.get(domain) ?? [];
     if (list.some((k) => k.algorithm.startsWith(key.algorithm))) {
-      throw new Error(`${where}: domain already has an ${key.algorithm} key`);
+      throw new Error(`DKIM key ${key.selector}._domainkey.${domain}: domain already has an ${key.algorithm} key`);
     }
-    list.push({
-      selector: key.selector,
-      algorithm: key.algorithm === 'rsa' ? 'rsa-sha256' : 'ed25519-sha256',
-      keyObject: parsed.keyObject,
-    });
+    list.push(prepared);
     // RSA first: it is the signature every receiver can verify.
     list.sort((a, b) => (a.algorithm === b.algorithm ? 0 : a.algorithm === 'rsa-sha256' ? -1 : 1));
     byDomain.set(domain, list);
@@ -134,8 +154,8 @@ export function createDkimSigner(opts: { keys: DkimKey[]; clock?: () => Date }):
   return {
     async sign(raw: Buffer, domain: string): Promise<DkimSignResult> {
       const d = normalizeDomain(domain);
-      const keys = byDomain.get(d);
-      if (!keys) {
+      const keys = byDomain.get(d) ?? source?.keysFor(d);
+      if (!keys?.length) {
         throw new DkimError('DKIM_NO_KEY', d, `No DKIM key configured for domain "${d}"`);
       }
       try {
@@ -148,15 +168,16 @@ export function createDkimSigner(opts: { keys: DkimKey[]; clock?: () => Date }):
       }
     },
     hasKey(domain: string): boolean {
-      return byDomain.has(normalizeDomain(domain));
+      const d = normalizeDomain(domain);
+      return byDomain.has(d) || Boolean(source?.keysFor(d)?.length);
     },
     domains(): string[] {
-      return [...byDomain.keys()].sort();
+      return [...new Set([...byDomain.keys(), ...(source?.domains() ?? [])])].sort();
     },
   };
 }
 
-function signWith(raw: Buffer, domain: string, keys: PreparedKey[], signTime: Date): DkimSignResult {
+function signWith(raw: Buffer, domain: string, keys: readonly PreparedKey[], signTime: Date): DkimSignResult {
   let message = toCrlf(raw);
   let split = message.indexOf('\r\n\r\n');
   if (split === -1) {

@@ -24,6 +24,8 @@ import { registerErrorHandling } from './errors.js';
 import { espRoutes, type EspRoutesOptions } from './esp-routes.js';
 import { healthRoutes, metricsRoutes, type ReadinessReport } from './health-routes.js';
 import { messagesRoutes } from './messages-routes.js';
+import { domainsRoutes } from './domains-routes.js';
+import type { DomainService } from '../domains/domain-service.js';
 import { confirmationRoutes, placementRoutes, type PlacementRoutesOptions } from './placement-routes.js';
 import { incidentRoutes, type IncidentRoutesOptions } from './incidents-routes.js';
 import { shapingRoutes } from './shaping-routes.js';
@@ -54,6 +56,8 @@ export interface HttpDeps {
   esp?: EspRoutesOptions;
   /** Throttling of unknown API keys per client IP; without it wrong keys are only answered 401. */
   authThrottle?: AuthThrottle;
+  /** Runtime-managed sender domains (`/v1/domains`), when given. */
+  domains?: DomainService;
   /** Placement results, on-demand probes and confirmations (`/v1/placement`, `/v1/messages/:id/confirm`), when given. */
   placement?: Omit<PlacementRoutesOptions, 'config' | 'clock'>;
   /** The per-provider incident view (`/v1/incidents`), when given. */
@@ -136,6 +140,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
         { name: 'delivery control', description: 'Shaping state, pause/resume per provider, queue depth, retry and cancel (admin keys)' },
         { name: 'suppressions', description: 'Suppression list administration (admin keys)' },
         { name: 'webhooks', description: "Signed event webhooks to the key's booking system" },
+        { name: 'domains', description: 'Sender domains and their DKIM keys: add, verify, rotate, revoke (admin keys)' },
         { name: 'placement', description: 'Seed-mailbox placement per provider and on-demand probes (admin keys)' },
         {
           name: 'feedback',
@@ -191,6 +196,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
     routes: async (scoped) => {
       if (deps.suppressions) await scoped.register(suppressionsRoutes, { suppressions: deps.suppressions, clock: deps.clock ?? systemClock });
       if (deps.delivery) await scoped.register(shapingRoutes, deps.delivery);
+      if (deps.domains) await scoped.register(domainsRoutes, { config, domains: deps.domains });
       if (deps.placement) await scoped.register(placementRoutes, { ...deps.placement, config, clock: deps.clock ?? systemClock });
       if (deps.incidents) await scoped.register(incidentRoutes, { ...deps.incidents, clock: deps.clock ?? systemClock });
     },

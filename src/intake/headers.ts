@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import addressparser from 'nodemailer/lib/addressparser/index.js';
+import { PRIORITIES, type Priority } from '../config/schema.js';
 import { KurirError } from '../lib/errors.js';
 
 export interface HeaderLine {
@@ -92,4 +93,22 @@ export function prepareMessage(input: Buffer, opts: { hostname: string; now: num
     raw = Buffer.concat([Buffer.from(`${header}\r\n${added.join('\r\n')}\r\n\r\n`, 'latin1'), body]);
   }
   return { raw, headers, fromAddresses, messageId, subject: headerValue(headers, 'subject') };
+}
+
+/**
+ * The priority asked for by an `X-Kurir-Priority: verification|normal|bulk` header (case-insensitive),
+ * `normal` without one. The header is left in the message.
+ * @throws KurirError VALIDATION for another value, BAD_MESSAGE for a malformed header block.
+ */
+export function priorityOf(raw: Buffer): Priority {
+  let end = raw.indexOf('\r\n\r\n');
+  if (end === -1) end = raw.indexOf('\n\n');
+  const headerBlock = toCrlf(end === -1 ? raw : raw.subarray(0, end)).toString('latin1');
+  const value = headerValue(parseHeaders(headerBlock), 'X-Kurir-Priority');
+  if (value === undefined) return 'normal';
+  const wanted = value.trim().toLowerCase() as Priority;
+  if (!PRIORITIES.includes(wanted)) {
+    throw new KurirError('VALIDATION', `X-Kurir-Priority: must be one of ${PRIORITIES.join(', ')}`, { field: 'X-Kurir-Priority' });
+  }
+  return wanted;
 }

@@ -8,11 +8,13 @@ import { newMessageId } from '../lib/ids.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { DeliveryQueue } from '../queue/delivery-queue.js';
 import type { IdempotencyStore } from '../store/idempotency-store.js';
+import type { PreSendScorer } from '../scoring/pre-send-scorer.js';
 import type { MessageStore } from '../store/message-store.js';
 import type { IntakeLimiter } from '../shaping/intake-limiter.js';
 import type { SuppressionStore } from '../store/suppression-store.js';
 import type { MessageRecord } from '../store/types.js';
 import { mayUseDomain, type Credential } from './credentials.js';
+import { feedbackIdFor, setFeedbackId } from './feedback-id.js';
 import { prepareMessage } from './headers.js';
 
 /** One submission, from either transport, before anything is stored. */
@@ -52,6 +54,10 @@ export interface IntakeDeps {
   limits?: IntakeLimiter;
   /** With redis.durability fsync: refuses (UNAVAILABLE) while Redis does not fsync every write. */
   durability?: { assertOk(): void };
+  /** Runtime-managed sender domains (src/domains/domain-directory.ts), next to the configured ones. */
+  domains?: { status(domain: string): { state: string; signing: boolean; reason?: string } | undefined };
+  /** Pre-send scoring with rspamd (scoring.rspamd); none when it is off. */
+  scorer?: PreSendScorer;
 }
 
 /**
@@ -98,8 +104,14 @@ export class IntakeService {
    */
   checkSenderDomain(cred: Credential, address: string, field: string, label = field): void {
     const domain = domainOf(address);
-    if (!this.configuredDomains.has(domain) || !mayUseDomain(cred, domain)) {
+    const runtime = this.configuredDomains.has(domain) ? undefined : this.deps.domains?.status(domain);
+    if ((!this.configuredDomains.has(domain) && !runtime) || !mayUseDomain(cred, domain)) {
       throw new KurirError('SENDER_NOT_ALLOWED', `${label}: sender domain ${domain} is not allowed for ${cred.name}`, { field });
+    }
+    if (runtime && !runtime.signing) {
+      throw new KurirError('NO_DKIM_KEY', `${label}: sender domain ${domain} cannot be used yet (${runtime.state}): ${runtime.reason ?? 'no signing key'}`, {
+        field,
+      });
     }
   }
 
@@ -159,7 +171,7 @@ export class IntakeService {
     // changed since (suppression, limits) is applied again.
     const replay = await this.replay(sub);
     if (replay) return replay;
-    const prepared = prepareMessage(sub.raw, { hostname: config.hostname, now });
+    let prepared = prepareMessage(sub.raw, { hostname: config.hostname, now });
     const label = LABELS[sub.iface];
     const from = normalizeAddress(prepared.fromAddresses[0], label.from);
     this.checkSenderDomain(sub.credential, from, 'from', label.from);
@@ -175,6 +187,9 @@ export class IntakeService {
     }
 
     const priority = sub.priority ?? 'normal';
+    // Before signing, so the DKIM signature covers it (Feedback-ID is in SIGNED_HEADERS).
+    const feedbackId = feedbackIdFor(config.domains, fromDomain, priority);
+    if (feedbackId) prepared = { ...prepared, raw: setFeedbackId(prepared.raw, feedbackId) };
     const ttl = sub.ttlSeconds ?? config.delivery.ttl[priority];
     if (!(ttl > 0) || ttl > config.delivery.maxTtlSeconds) {
       throw new KurirError('VALIDATION', `ttl: must be between 1 and ${config.delivery.maxTtlSeconds} seconds`, { field: 'ttl' });
@@ -259,6 +274,13 @@ export class IntakeService {
     for (const s of signed.signatures) {
       this.deps.metrics.dkimSignatures.inc({ domain: s.domain, selector: s.selector, algorithm: s.algorithm });
     }
+    // After signing: rspamd sees the message as receivers will (DKIM included). A refusal stores nothing.
+    const scored = this.deps.scorer
+      ? await this.deps.scorer.score({ id, domain: fromDomain, recipients, message: signed.message, tags: sub.tags }).catch(async (err: unknown) => {
+          await release();
+          throw err;
+        })
+      : null;
     const record: MessageRecord = {
       id,
       owner: sub.credential.name,
@@ -288,7 +310,7 @@ export class IntakeService {
       if (removed) await release();
       throw toKurirError(err);
     };
-    const created = await messages.create(record, signed.message).catch(takeBack);
+    const created = await messages.create(record, signed.message, scored ? [scored] : []).catch(takeBack);
     if (!created) return { id, duplicate: true };
     const domains = [...new Set(recipients.map(domainOf))];
     await queue.enqueue(id, priority, domains).catch(takeBack);

@@ -98,6 +98,19 @@ export const DELIVERY_TIME_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
 /** Buckets for probe submission → arrival in the seed mailbox: 1 s … 30 min. */
 export const PLACEMENT_ARRIVAL_BUCKETS = [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 900, 1800];
 /** Buckets for delivered → confirmed by the booking system: 10 s … 1 day. */
+/** rspamd's actions (src/scoring/), as label values (spaces as dashes); anything else is `other`. */
+export const RSPAMD_ACTIONS = ['no-action', 'greylist', 'add-header', 'rewrite-subject', 'soft-reject', 'reject', 'other'] as const;
+export type RspamdAction = (typeof RSPAMD_ACTIONS)[number];
+
+/** Why a sampled message went unscored: no answer in time, connection refused or lost, an answer that is no verdict. */
+export const RSPAMD_SKIP_REASONS = ['timeout', 'unreachable', 'bad-answer'] as const;
+
+/** rspamd scores: its default thresholds are 4 (greylist), 6 (add header) and 15 (reject). */
+export const RSPAMD_SCORE_BUCKETS = [-2, 0, 1, 2, 4, 6, 8, 10, 15, 20, 30];
+
+/** rspamd answers in about 0.1 s on loopback; the buckets reach the default 2 s timeout. */
+export const RSPAMD_DURATION_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5];
+
 export const CONFIRM_TIME_BUCKETS = [10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400];
 
 export interface QueueSnapshot {

@@ -14,8 +14,7 @@
  *
  * Password guessing and connection hoarding are handled in ./auth-guard.ts (failure throttle, caps).
  */
-import type { AddressInfo, Socket } from 'node:net';
-import { SMTPServer } from 'smtp-server';
+import type { AddressInfo } from 'node:net';
 import type {
   SMTPServerAddress,
   SMTPServerAuthentication,
@@ -25,10 +24,10 @@ import type {
   SMTPServerSession,
 } from 'smtp-server';
 import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
-import { PRIORITIES, type Config, type Priority } from '../config/schema.js';
+import type { Config } from '../config/schema.js';
 import type { AuthThrottle } from '../intake/auth-throttle.js';
 import type { CredentialRegistry, Credential } from '../intake/credentials.js';
-import { headerValue, parseHeaders, toCrlf } from '../intake/headers.js';
+import { priorityOf } from '../intake/headers.js';
 import type { IntakeService } from '../intake/intake-service.js';
 import { normalizeAddress } from '../lib/address.js';
 import type { Admission } from '../lib/admission.js';
@@ -38,6 +37,7 @@ import { KurirError } from '../lib/errors.js';
 import { maskAddresses, type Logger } from '../lib/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { createSmtpAuth, createSmtpConnectionGuard } from './auth-guard.js';
+import { HookedSmtpServer } from './hooked-server.js';
 import { ENHANCED_PREFIX, smtpError, smtpReply, type SmtpReplyError } from './replies.js';
 
 /** The SMTP intake listeners. */
@@ -67,43 +67,6 @@ const REFUSALS_LOGGED_PER_SESSION = 10;
 
 /** How long in-flight sessions get on close before smtp-server drops them with 421. */
 const CLOSE_GRACE_MS = 5000;
-
-/**
- * The priority asked for by an `X-Kurir-Priority: verification|normal|bulk` header (case-insensitive),
- * `normal` without one. The header is left in the message.
- * @throws KurirError VALIDATION for another value, BAD_MESSAGE for a malformed header block.
- */
-export function priorityOf(raw: Buffer): Priority {
-  let end = raw.indexOf('\r\n\r\n');
-  if (end === -1) end = raw.indexOf('\n\n');
-  const headerBlock = toCrlf(end === -1 ? raw : raw.subarray(0, end)).toString('latin1');
-  const value = headerValue(parseHeaders(headerBlock), 'X-Kurir-Priority');
-  if (value === undefined) return 'normal';
-  const wanted = value.trim().toLowerCase() as Priority;
-  if (!PRIORITIES.includes(wanted)) {
-    throw new KurirError('VALIDATION', `X-Kurir-Priority: must be one of ${PRIORITIES.join(', ')}`, { field: 'X-Kurir-Priority' });
-  }
-  return wanted;
-}
-
-/** smtp-server with a gate before and a hook after every new connection. */
-class HookedSmtpServer extends SMTPServer {
-  constructor(
-    options: SMTPServerOptions,
-    private readonly onConnection: (conn: SMTPConnection) => void,
-    private readonly admit: (socket: Socket) => boolean,
-  ) {
-    super(options);
-  }
-
-  override connect(...args: Parameters<SMTPServer['connect']>): void {
-    if (!this.admit(args[0])) return;
-    super.connect(...args);
-    let newest: SMTPConnection | undefined;
-    for (const c of this.connections) newest = c; // a Set iterates in insertion order
-    if (newest) this.onConnection(newest);
-  }
-}
 
 /**
  * Creates the SMTP submission intake. Nothing listens until `listen()`.

@@ -86,6 +86,12 @@ export interface Keys {
   incidentMinute(provider: string, minute: number): string;
   /** Hash of one provider's verification deliveries and confirmations in one hour (epoch hour), kept 8 days: the baseline. */
   incidentHour(provider: string, hour: number): string;
+  /** JSON of one runtime-managed sender domain: state, DKIM keys (private keys sealed), last verification. */
+  senderDomain(domain: string): string;
+  /** Set of every runtime-managed sender domain name. */
+  senderDomainIndex(): string;
+  /** Counter bumped by every change of a runtime-managed domain: each gateway polls it to reload. */
+  senderDomainsVersion(): string;
   bullPrefix(): string;
 }
 
@@ -133,6 +139,9 @@ export function createKeys(prefix: string): Keys {
     confirmSecret: () => `${prefix}:confirm-secret`,
     incidentMinute: (provider, minute) => `${prefix}:incident:m:${provider}:${minute}`,
     incidentHour: (provider, hour) => `${prefix}:incident:h:${provider}:${hour}`,
+    senderDomain: (domain) => `${prefix}:sender-domain:${domain.toLowerCase()}`,
+    senderDomainIndex: () => `${prefix}:sender-domains`,
+    senderDomainsVersion: () => `${prefix}:sender-domains:version`,
     bullPrefix: () => `${prefix}:q`,
   };
 }

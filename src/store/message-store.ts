@@ -7,14 +7,17 @@ import { FINAL_RECIPIENT_STATUSES, type MessageRecord, type MessageStatus, type 
 // that reuse an id must not overwrite or duplicate). KEYS: msg body rcpt events mid-index live;
 // ARGV: record body event id index-ttl createdAt rcpt... (the Message-ID index lets bounce reports without
 // VERP find the message; the live index lets the reconciler find messages whose delivery job was lost).
+// ARGV[7] is the number of further intake events (e.g. a pre-send score) that follow it; then rcpt pairs.
 const CREATE_SCRIPT = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'record', ARGV[1])
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('RPUSH', KEYS[4], ARGV[3])
+local extra = tonumber(ARGV[7])
+for i = 8, 7 + extra do redis.call('RPUSH', KEYS[4], ARGV[i]) end
 redis.call('SET', KEYS[5], ARGV[4], 'EX', ARGV[5])
 redis.call('ZADD', KEYS[6], ARGV[6], ARGV[4])
-for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+for i = 8 + extra, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
 return 1`;
 
 export interface RecipientUpdate {
@@ -53,8 +56,11 @@ export class MessageStore {
     private readonly sink?: EventSink,
   ) {}
 
-  /** Stores a new message durably in one atomic step. Returns false when the id already exists. */
-  async create(record: MessageRecord, body: Buffer): Promise<boolean> {
+  /**
+   * Stores a new message durably in one atomic step, its timeline starting with `queued` and then
+   * `events` (what intake learned, e.g. a pre-send score). Returns false when the id already exists.
+   */
+  async create(record: MessageRecord, body: Buffer, events: TimelineEvent[] = []): Promise<boolean> {
     const rcptArgs: string[] = [];
     const initial: RecipientState = { status: 'queued', attempts: 0, updatedAt: record.createdAt };
     for (const r of record.recipients) rcptArgs.push(r, JSON.stringify(initial));
@@ -77,6 +83,8 @@ export class MessageStore {
       id,
       indexTtl,
       record.createdAt,
+      events.length,
+      ...events.map((e) => JSON.stringify(e)),
       ...rcptArgs,
     );
     return created === 1;

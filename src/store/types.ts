@@ -81,6 +81,19 @@ export type TimelineEvent =
       authResults?: { authservId?: string; dkim?: string; spf?: string; dmarc?: string };
       error?: string;
     }
+  /** Scored before sending (src/scoring/): rspamd's verdict on the signed message, at intake. */
+  | {
+      type: 'scored';
+      at: number;
+      scanner: 'rspamd';
+      score: number;
+      requiredScore?: number;
+      action: string;
+      /** The highest-scoring symbols, highest first. */
+      symbols: Array<{ name: string; score: number }>;
+      /** Why this message was scored: every Nth message, or a placement probe (always). */
+      sample: 'nth' | 'probe';
+    }
   /** The booking system reported that the applicant completed verification (src/placement/confirmations.ts). */
   | { type: 'confirmed'; at: number; recipients: string[]; provider: string; via: 'id' | 'token'; secondsAfterDelivery?: number };
 

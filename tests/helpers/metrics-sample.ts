@@ -35,5 +35,9 @@ export function observeEverything(m: ReturnType<typeof createMetrics>): void {
   m.placementSeedUp.set({ seed: 'microsoft-1', provider: 'microsoft' }, 1);
   m.placementSeedErrors.inc({ provider: 'microsoft', reason: 'auth' });
   m.timeToConfirm.observe({ provider: 'apple' }, 45);
+  m.rspamdScore.observe({ domain: 'example.com' }, 2.5);
+  m.rspamdChecks.inc({ domain: 'example.com', action: 'no-action' });
+  m.rspamdSkipped.inc({ reason: 'timeout' });
+  m.rspamdDuration.observe(0.1);
   m.redisUp.set(1);
 }

@@ -34,6 +34,13 @@ const ACCESS: Record<string, Scope> = {
   'GET /v1/suppressions/{address}': 'admin',
   'PUT /v1/suppressions/{address}': 'admin',
   'DELETE /v1/suppressions/{address}': 'admin',
+  'GET /v1/domains': 'admin',
+  'POST /v1/domains': 'admin',
+  'GET /v1/domains/{domain}': 'admin',
+  'DELETE /v1/domains/{domain}': 'admin',
+  'POST /v1/domains/{domain}/verify': 'admin',
+  'POST /v1/domains/{domain}/rotate': 'admin',
+  'POST /v1/domains/{domain}/keys/{selector}/revoke': 'admin',
   'GET /v1/shaping': 'admin',
   'POST /v1/shaping/domains/{domain}/pause': 'admin',
   'POST /v1/shaping/domains/{domain}/resume': 'admin',
@@ -69,6 +76,7 @@ const PARAMS: Record<string, string> = {
   domain: 'example.org',
   provider: 'nosuchprovider',
   token: 'no-such-token',
+  selector: 'nosuchselector',
 };
 
 let t: TestGateway;

@@ -35,6 +35,8 @@ const LAYERS: Record<string, number> = {
   webhooks: 2,
   admin: 2,
   placement: 2,
+  domains: 2,
+  scoring: 2,
   store: 3,
   queue: 3,
   config: 4,

@@ -47,6 +47,10 @@ const EXPECTED: Array<[field: string, name: string, type: string, labels: string
   ['placementSeedErrors', 'kurir_placement_seed_errors_total', 'counter', ['provider', 'reason']],
   ['timeToConfirm', 'kurir_placement_time_to_confirm_seconds', 'histogram', ['provider']],
   ['placementAuth', 'kurir_placement_auth_results_total', 'counter', ['provider', 'method', 'result']],
+  ['rspamdScore', 'kurir_rspamd_score', 'histogram', ['domain']],
+  ['rspamdChecks', 'kurir_rspamd_checks_total', 'counter', ['domain', 'action']],
+  ['rspamdSkipped', 'kurir_rspamd_skipped_total', 'counter', ['reason']],
+  ['rspamdDuration', 'kurir_rspamd_check_duration_seconds', 'histogram', []],
   ['redisUp', 'kurir_redis_up', 'gauge', []],
   ['buildInfo', 'kurir_build_info', 'gauge', ['version', 'node']],
 ];

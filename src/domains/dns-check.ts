@@ -1,0 +1,53 @@
+import type { DomainKeyRecord } from '../store/domain-store.js';
+
+/** The lookups a DNS check needs (src/delivery/resolver.ts DnsResolver has them). */
+export interface TxtResolver {
+  resolveTxt(name: string): Promise<string[][]>;
+}
+
+/** Tags of a DKIM key record (`v=DKIM1; k=rsa; p=...`), names lower-cased, whitespace removed from values. */
+export function parseTags(text: string): Map<string, string> {
+  const tags = new Map<string, string>();
+  for (const part of text.split(';')) {
+    const i = part.indexOf('=');
+    if (i < 0) continue;
+    tags.set(part.slice(0, i).trim().toLowerCase(), part.slice(i + 1).replace(/\s+/g, ''));
+  }
+  return tags;
+}
+
+function lookupProblem(err: unknown): string {
+  const code = (err as { code?: string }).code;
+  if (code === 'ENOTFOUND') return 'the name does not exist (NXDOMAIN)';
+  if (code === 'ENODATA') return 'no TXT record at this name';
+  return `the lookup failed (${code ?? (err as Error).message}); try again`;
+}
+
+/**
+ * Whether DNS serves this key's record: exactly one DKIM record at `<selector>._domainkey.<domain>` whose
+ * p= is the key's public key and whose k= (default rsa) its algorithm. Answers null when it does, else
+ * what is wrong in words an admin can act on.
+ */
+export async function checkDkimRecord(
+  resolver: TxtResolver,
+  domain: string,
+  key: Pick<DomainKeyRecord, 'selector' | 'algorithm' | 'publicKeyBase64'>,
+): Promise<string | null> {
+  const name = `${key.selector}._domainkey.${domain}`;
+  let answers: string[][];
+  try {
+    answers = await resolver.resolveTxt(name);
+  } catch (err) {
+    return `DKIM ${name} TXT: ${lookupProblem(err)}`;
+  }
+  const records = answers.map((chunks) => chunks.join('')).filter((t) => /(^|;)\s*(v=DKIM1|p=)/i.test(t));
+  if (!records.length) return `DKIM ${name} TXT: no DKIM record (v=DKIM1; k=...; p=...) among ${answers.length} TXT record(s)`;
+  if (records.length > 1) return `DKIM ${name} TXT: ${records.length} DKIM records; publish exactly one`;
+  const tags = parseTags(records[0]);
+  const p = tags.get('p') ?? '';
+  if (!p) return `DKIM ${name} TXT: p= is empty (the key is revoked in DNS)`;
+  const k = (tags.get('k') || 'rsa').toLowerCase();
+  if (k !== key.algorithm) return `DKIM ${name} TXT: k=${k} but this key is ${key.algorithm}`;
+  if (p !== key.publicKeyBase64) return `DKIM ${name} TXT: publishes a different public key than Kurir's private key (p= does not match)`;
+  return null;
+}

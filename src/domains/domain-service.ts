@@ -1,0 +1,273 @@
+import type { Config } from '../config/schema.js';
+import { generateDkimKey, type DkimAlgorithm } from '../dkim/keys.js';
+import { keyBinding, type KeyVault } from '../dkim/key-vault.js';
+import { normalizeDomain } from '../lib/address.js';
+import type { Clock } from '../lib/clock.js';
+import { KurirError, toKurirError } from '../lib/errors.js';
+import { DomainConflictError, type DomainKeyRecord, type DomainRecord, type DomainStore, type DomainVerification } from '../store/domain-store.js';
+import { checkDkimRecord, type TxtResolver } from './dns-check.js';
+import { nextSelector, recordsFor, type DnsRecordView } from './records.js';
+import { presentDomain, type DomainView } from './domain-view.js';
+
+export interface DomainServiceDeps {
+  config: Config;
+  store: DomainStore;
+  /** Null when no master key is configured: reading works, adding and rotating keys is refused. */
+  vault: KeyVault | null;
+  resolver: TxtResolver;
+  clock: Clock;
+  /** Called after every change, e.g. to reload this gateway's keys at once instead of at the next poll. */
+  changed?: () => Promise<void>;
+}
+
+export interface AddDomainOptions {
+  /** Also sign with an Ed25519 key (RFC 8463) besides RSA. */
+  ed25519?: boolean;
+  /** RSA modulus length: 2048 (default), 3072 or 4096. */
+  rsaBits?: number;
+}
+
+/** The lifecycle of runtime-managed sender domains: add, verify, rotate, revoke, remove, rewrap. */
+export class DomainService {
+  constructor(private readonly deps: DomainServiceDeps) {}
+
+  private now(): number {
+    return this.deps.clock.now();
+  }
+
+  private vault(): KeyVault {
+    if (!this.deps.vault) {
+      throw new KurirError('CONFLICT', 'DKIM keys cannot be stored: set domainKeys.masterKey or domainKeys.masterKeyFile on every gateway (docs/domains.md)');
+    }
+    return this.deps.vault;
+  }
+
+  private name(domain: string): string {
+    return normalizeDomain(domain, 'domain');
+  }
+
+  private newKey(domain: string, algorithm: DkimAlgorithm, taken: Set<string>, bits: number): DomainKeyRecord {
+    const selector = nextSelector(algorithm, this.now(), taken);
+    taken.add(selector);
+    const generated = generateDkimKey(algorithm, bits);
+    return {
+      selector,
+      algorithm,
+      ...(algorithm === 'rsa' ? { bits } : {}),
+      publicKeyBase64: generated.publicKeyBase64,
+      sealedPrivateKey: this.vault().seal(generated.privateKeyPem, keyBinding(domain, selector)),
+      status: 'pending',
+      createdAt: this.now(),
+    };
+  }
+
+  /** A domain's public view: state, keys without private parts, the records to publish. */
+  view(d: DomainRecord): DomainView {
+    return presentDomain(d, recordsFor(d, this.deps.config, this.now()), this.now());
+  }
+
+  /** The records to publish for a domain. */
+  records(d: DomainRecord): DnsRecordView[] {
+    return recordsFor(d, this.deps.config, this.now());
+  }
+
+  async list(): Promise<DomainRecord[]> {
+    return this.deps.store.list().catch((err: unknown) => {
+      throw toKurirError(err);
+    });
+  }
+
+  /** @throws KurirError NOT_FOUND for a domain that is not runtime-managed (or removed, unless `removed`) */
+  async get(domain: string, opts: { removed?: boolean } = {}): Promise<DomainRecord> {
+    const name = this.name(domain);
+    const d = await this.deps.store.get(name).catch((err: unknown) => {
+      throw toKurirError(err);
+    });
+    if (!d || (d.state === 'removed' && !opts.removed)) {
+      const configured = this.deps.config.domains.some((c) => c.name.toLowerCase() === name);
+      throw new KurirError(
+        'NOT_FOUND',
+        `domain: ${name} is ${configured ? 'declared in the configuration (domains[]), not runtime-managed' : 'not a runtime-managed sender domain'}`,
+        {
+          field: 'domain',
+        },
+      );
+    }
+    return d;
+  }
+
+  /** Adds a domain in state pending-dns with new keys; answers it with the records to publish. */
+  async add(domain: string, opts: AddDomainOptions = {}): Promise<DomainRecord> {
+    const name = this.name(domain);
+    const bits = opts.rsaBits ?? 2048;
+    if (![2048, 3072, 4096].includes(bits)) throw new KurirError('VALIDATION', 'rsaBits: 2048, 3072 or 4096', { field: 'rsaBits' });
+    if (this.deps.config.domains.some((c) => c.name.toLowerCase() === name)) {
+      throw new KurirError('CONFLICT', `domain: ${name} is declared in the configuration (domains[]); remove it there to manage it here`, { field: 'domain' });
+    }
+    this.vault();
+    const existing = await this.deps.store.get(name);
+    if (existing && existing.state !== 'removed')
+      throw new KurirError('CONFLICT', `domain: ${name} exists already (state ${existing.state})`, { field: 'domain' });
+    const taken = new Set(existing?.keys.map((k) => k.selector) ?? []);
+    const keys = [this.newKey(name, 'rsa', taken, bits)];
+    if (opts.ed25519) keys.push(this.newKey(name, 'ed25519', taken, bits));
+    const now = this.now();
+    const record: DomainRecord = { name, state: 'pending-dns', createdAt: now, updatedAt: now, rev: (existing?.rev ?? 0) + 1, keys };
+    await this.write(record);
+    return record;
+  }
+
+  /**
+   * Checks DNS for the keys waiting for it (else the active ones). When every pending key's record serves its
+   * public key, signing switches to them: a pending-dns domain becomes active; in a rotation the keys they
+   * replace are retired and stay listed as "keep published until".
+   */
+  async verify(domain: string): Promise<{ domain: DomainRecord; verification: DomainVerification }> {
+    return this.mutate(domain, async (d) => {
+      if (d.state === 'suspended' && !d.keys.some((k) => k.status === 'pending')) {
+        throw new KurirError('CONFLICT', `domain: ${d.name} is suspended (${d.reason ?? 'no signing key'}); rotate to create a new key`, { field: 'domain' });
+      }
+      const pending = d.keys.filter((k) => k.status === 'pending');
+      const checked = pending.length ? pending : d.keys.filter((k) => k.status === 'active');
+      const problems = (await Promise.all(checked.map((k) => checkDkimRecord(this.deps.resolver, d.name, k)))).filter((p): p is string => p !== null);
+      const now = this.now();
+      const verification: DomainVerification = { at: now, ok: problems.length === 0, problems };
+      const next: DomainRecord = { ...d, lastVerification: verification };
+      if (verification.ok && pending.length) {
+        const until = now + this.deps.config.delivery.maxTtlSeconds * 1000 + this.deps.config.domainKeys.keepPublishedMarginHours * 3_600_000;
+        next.keys = d.keys.map((k) => {
+          if (k.status === 'pending') return { ...k, status: 'active', activatedAt: now };
+          if (k.status === 'active') return { ...k, status: 'retired', retiredAt: now, keepPublishedUntil: until };
+          return k;
+        });
+        next.state = 'active';
+        delete next.reason;
+      }
+      return { record: next, result: verification };
+    }).then(({ record, result }) => ({ domain: record, verification: result }));
+  }
+
+  /** Creates the next key of each algorithm in use; signing switches once `verify` sees it in DNS. */
+  async rotate(domain: string): Promise<DomainRecord> {
+    this.vault();
+    return (
+      await this.mutate(domain, async (d) => {
+        if (d.keys.some((k) => k.status === 'pending')) {
+          throw new KurirError(
+            'CONFLICT',
+            `domain: ${d.name} already waits for DNS of ${d.keys
+              .filter((k) => k.status === 'pending')
+              .map((k) => k.selector)
+              .join(', ')}: publish and verify`,
+            {
+              field: 'domain',
+            },
+          );
+        }
+        const active = d.keys.filter((k) => k.status === 'active');
+        const algorithms = new Set<DkimAlgorithm>(['rsa', ...(active.length ? active : d.keys).map((k) => k.algorithm)]);
+        const taken = new Set(d.keys.map((k) => k.selector));
+        const rsaBits = d.keys.find((k) => k.algorithm === 'rsa')?.bits ?? 2048;
+        const fresh = [...algorithms].map((a) => this.newKey(d.name, a, taken, rsaBits));
+        return { record: { ...d, keys: [...d.keys, ...fresh], state: d.state === 'active' ? 'rotating' : 'pending-dns' }, result: null };
+      })
+    ).record;
+  }
+
+  /**
+   * Stops signing with a key at once, on every gateway (at their next poll). A domain left without an active
+   * RSA key is suspended: intake refuses it until a rotated key is verified.
+   */
+  async revoke(domain: string, selector: string): Promise<DomainRecord> {
+    return (
+      await this.mutate(domain, async (d) => {
+        const key = d.keys.find((k) => k.selector === selector);
+        if (!key) throw new KurirError('NOT_FOUND', `selector: ${d.name} has no key ${selector}`, { field: 'selector' });
+        if (key.status === 'revoked') throw new KurirError('CONFLICT', `selector: ${selector} is already revoked`, { field: 'selector' });
+        const now = this.now();
+        const keys = d.keys.map((k) => (k === key ? { ...k, status: 'revoked' as const, revokedAt: now, sealedPrivateKey: '' } : k));
+        const next: DomainRecord = { ...d, keys };
+        const hasRsa = keys.some((k) => k.status === 'active' && k.algorithm === 'rsa');
+        if (!hasRsa && (d.state === 'active' || d.state === 'rotating')) {
+          next.state = 'suspended';
+          next.reason = `its signing key ${selector} was revoked at ${new Date(now).toISOString()}; rotate, publish and verify a new key`;
+        } else if (d.state === 'rotating' && !keys.some((k) => k.status === 'pending')) {
+          next.state = 'active';
+        }
+        return { record: next, result: null };
+      })
+    ).record;
+  }
+
+  /** Stops using a domain: intake refuses it, its private keys are deleted; the record stays as `removed`. */
+  async remove(domain: string): Promise<DomainRecord> {
+    return (
+      await this.mutate(domain, async (d) => {
+        const now = this.now();
+        const keys = d.keys.map((k) => ({ ...k, sealedPrivateKey: '', ...(k.status === 'revoked' ? {} : { status: 'revoked' as const, revokedAt: now }) }));
+        return { record: { ...d, keys, state: 'removed' as const, reason: `removed at ${new Date(now).toISOString()}` }, result: null };
+      })
+    ).record;
+  }
+
+  /**
+   * Re-seals every stored private key under the current master key (after a master-key change, with the
+   * old key configured as domainKeys.previousMasterKey). Answers how many keys were re-sealed.
+   */
+  async rewrap(): Promise<{ domains: number; keys: number }> {
+    const vault = this.vault();
+    let keys = 0;
+    let domains = 0;
+    for (const listed of await this.deps.store.list()) {
+      const { result } = await this.mutate(
+        listed.name,
+        async (d) => {
+          let n = 0;
+          const next = d.keys.map((k) => {
+            if (!k.sealedPrivateKey || vault.isCurrent(k.sealedPrivateKey)) return k;
+            n++;
+            const bind = keyBinding(d.name, k.selector);
+            return { ...k, sealedPrivateKey: vault.seal(vault.open(k.sealedPrivateKey, bind), bind) };
+          });
+          return { record: n ? { ...d, keys: next } : null, result: n };
+        },
+        { removed: true },
+      );
+      if (result) domains++;
+      keys += result;
+    }
+    return { domains, keys };
+  }
+
+  private async write(record: DomainRecord): Promise<void> {
+    await this.deps.store.put(record).catch((err: unknown) => {
+      if (err instanceof DomainConflictError) throw new KurirError('CONFLICT', err.message, { field: 'domain' });
+      throw toKurirError(err);
+    });
+    await this.deps.changed?.().catch(() => undefined);
+  }
+
+  /** Read, change, compare-and-set; a concurrent change is retried on the fresh record a few times. */
+  private async mutate<R>(
+    domain: string,
+    fn: (d: DomainRecord) => Promise<{ record: DomainRecord | null; result: R }>,
+    opts: { removed?: boolean } = {},
+  ): Promise<{ record: DomainRecord; result: R }> {
+    for (let attempt = 0; ; attempt++) {
+      const d = await this.get(domain, opts);
+      if (d.state === 'removed' && !opts.removed) throw new KurirError('NOT_FOUND', `domain: ${d.name} was removed`, { field: 'domain' });
+      const { record, result } = await fn(d);
+      if (!record) return { record: d, result };
+      const next = { ...record, rev: d.rev + 1, updatedAt: this.now() };
+      try {
+        await this.deps.store.put(next);
+      } catch (err) {
+        if (err instanceof DomainConflictError && attempt < 3) continue;
+        if (err instanceof DomainConflictError) throw new KurirError('CONFLICT', err.message, { field: 'domain' });
+        throw toKurirError(err);
+      }
+      await this.deps.changed?.().catch(() => undefined);
+      return { record: next, result };
+    }
+  }
+}

@@ -1,0 +1,92 @@
+import type { Config } from '../config/schema.js';
+import { dnsRecordFor } from '../dkim/keys.js';
+import type { DomainKeyRecord, DomainRecord } from '../store/domain-store.js';
+
+/** One DNS record to publish, in the forms a zone file and a DNS provider's web form need. */
+export interface DnsRecordView {
+  /** What the record is for: dkim, spf, dmarc, dmarc-report-authorization, bounce-mx. */
+  purpose: string;
+  name: string;
+  type: 'TXT' | 'MX';
+  /** The record's value (TXT: the whole text, before splitting). */
+  value: string;
+  /** TXT: the value as character-strings of at most 255 bytes each (RFC 1035 3.3.14). */
+  strings?: string[];
+  /** The zone-file line. */
+  zone: string;
+  /** Must be published before the domain (or its next key) becomes active. */
+  required: boolean;
+  note?: string;
+}
+
+/** Splits a TXT value into character-strings of at most 255 bytes (DKIM keys of RSA-2048 need two). */
+export function txtStrings(value: string): string[] {
+  const out: string[] = [];
+  const bytes = Buffer.from(value, 'utf8');
+  for (let i = 0; i < bytes.length; i += 255) out.push(bytes.subarray(i, i + 255).toString('utf8'));
+  return out.length ? out : [''];
+}
+
+function txt(purpose: string, name: string, value: string, required: boolean, note?: string): DnsRecordView {
+  const strings = txtStrings(value);
+  const quoted = strings.map((s) => `"${s.replace(/(["\\])/g, '\\$1')}"`);
+  const zone = `${name}. IN TXT ${quoted.length > 1 ? `( ${quoted.join(' ')} )` : quoted[0]}`;
+  return { purpose, name, type: 'TXT', value, strings, zone, required, ...(note ? { note } : {}) };
+}
+
+/** Selector names by month, e.g. `k2026m11` (rsa) and `e2026m11` (ed25519), with a letter added when taken. */
+export function nextSelector(algorithm: 'rsa' | 'ed25519', now: number, taken: ReadonlySet<string>): string {
+  const d = new Date(now);
+  const base = `${algorithm === 'rsa' ? 'k' : 'e'}${d.getUTCFullYear()}m${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
+  if (!taken.has(base)) return base;
+  for (const suffix of 'bcdefghijklmnopqrstuvwxyz') if (!taken.has(base + suffix)) return base + suffix;
+  throw new Error(`no free selector left for ${base} this month`);
+}
+
+/** The DKIM record of one key. */
+export function dkimRecord(domain: string, key: Pick<DomainKeyRecord, 'selector' | 'algorithm' | 'publicKeyBase64' | 'status'>): DnsRecordView {
+  const note =
+    key.status === 'pending'
+      ? 'publish, then verify: signing starts with this key once DNS serves it'
+      : key.status === 'retired'
+        ? 'keep published (messages signed with it may still be verified)'
+        : undefined;
+  return txt('dkim', `${key.selector}._domainkey.${domain}`, dnsRecordFor(key.algorithm, key.publicKeyBase64), key.status !== 'retired', note);
+}
+
+/**
+ * Every record a domain needs: the DKIM record of each pending, active and retired key; SPF with the
+ * configured sending IPs; DMARC at p=none with aggregate reports to Kurir's address at the bounce domain
+ * (and the authorization record RFC 7489 7.1 requires at the report domain); the bounce domain's MX.
+ */
+export function recordsFor(d: DomainRecord, config: Config, now: number): DnsRecordView[] {
+  const out: DnsRecordView[] = [];
+  for (const k of d.keys) {
+    if (k.status === 'revoked') continue;
+    if (k.status === 'retired' && k.keepPublishedUntil !== undefined && now >= k.keepPublishedUntil) continue;
+    out.push(dkimRecord(d.name, k));
+  }
+  const ips = config.domainKeys.sendingIps;
+  if (ips.length) {
+    const mechanisms = ips.map((ip) => `${ip.includes(':') ? 'ip6' : 'ip4'}:${ip}`).join(' ');
+    out.push(txt('spf', d.name, `v=spf1 ${mechanisms} -all`, false, 'merge with an existing SPF record: a domain may have only one'));
+  } else {
+    out.push(txt('spf', d.name, 'v=spf1 -all', false, 'domainKeys.sendingIps is empty: add your sending IPs as ip4:/ip6: mechanisms before publishing'));
+  }
+  const bounce = config.bounce.domain;
+  const rua = `${config.domainKeys.dmarcReportLocalPart}@${bounce}`;
+  out.push(txt('dmarc', `_dmarc.${d.name}`, `v=DMARC1; p=none; rua=mailto:${rua}`, false, 'start at p=none; tighten once reports show only your sources'));
+  if (bounce !== d.name && !bounce.endsWith(`.${d.name}`)) {
+    out.push(txt('dmarc-report-authorization', `${d.name}._report._dmarc.${bounce}`, 'v=DMARC1', false, `lets ${bounce} receive this domain's reports`));
+  }
+  out.push({
+    purpose: 'bounce-mx',
+    name: bounce,
+    type: 'MX',
+    value: `10 ${config.hostname}`,
+    zone: `${bounce}. IN MX 10 ${config.hostname}.`,
+    required: false,
+    note: 'the host running role feedback (bounce MX) on port 25',
+  });
+  return out;
+}

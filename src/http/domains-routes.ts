@@ -1,0 +1,189 @@
+/**
+ * Runtime-managed sender domains over HTTP (registered in the admin scope): add, list, show, verify,
+ * rotate, revoke a key, remove. Answers carry public keys and DNS records, never private keys.
+ */
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { Config } from '../config/schema.js';
+import type { DomainService } from '../domains/domain-service.js';
+import { bearerSecurity, errorResponses } from './schemas.js';
+
+export interface DomainsRoutesOptions {
+  config: Config;
+  domains: DomainService;
+}
+
+const recordSchema = {
+  type: 'object',
+  properties: {
+    purpose: { type: 'string' },
+    name: { type: 'string' },
+    type: { type: 'string' },
+    value: { type: 'string' },
+    strings: { type: 'array', items: { type: 'string' } },
+    zone: { type: 'string' },
+    required: { type: 'boolean' },
+    note: { type: 'string' },
+  },
+} as const;
+
+const keySchema = {
+  type: 'object',
+  properties: {
+    selector: { type: 'string' },
+    algorithm: { type: 'string', enum: ['rsa', 'ed25519'] },
+    bits: { type: 'integer' },
+    status: { type: 'string', enum: ['pending', 'active', 'retired', 'revoked'] },
+    publicKey: { type: 'string' },
+    createdAt: { type: 'string', format: 'date-time' },
+    activatedAt: { type: 'string', format: 'date-time' },
+    retiredAt: { type: 'string', format: 'date-time' },
+    keepPublishedUntil: { type: 'string', format: 'date-time' },
+    removable: { type: 'boolean' },
+    revokedAt: { type: 'string', format: 'date-time' },
+  },
+} as const;
+
+const verificationSchema = {
+  type: 'object',
+  properties: { at: { type: 'string', format: 'date-time' }, ok: { type: 'boolean' }, problems: { type: 'array', items: { type: 'string' } } },
+} as const;
+
+const domainSchema = {
+  type: 'object',
+  required: ['name', 'source', 'state'],
+  properties: {
+    name: { type: 'string' },
+    source: { type: 'string', enum: ['runtime', 'config'] },
+    state: { type: 'string', enum: ['pending-dns', 'active', 'rotating', 'suspended', 'removed'] },
+    reason: { type: 'string' },
+    createdAt: { type: 'string', format: 'date-time' },
+    updatedAt: { type: 'string', format: 'date-time' },
+    keys: { type: 'array', items: keySchema },
+    records: { type: 'array', items: recordSchema },
+    lastVerification: verificationSchema,
+  },
+} as const;
+
+const domainParams = { type: 'object', required: ['domain'], properties: { domain: { type: 'string', maxLength: 253 } } } as const;
+
+/** Registers the sender-domain routes (register inside the admin scope). */
+export const domainsRoutes: FastifyPluginAsync<DomainsRoutesOptions> = async (app: FastifyInstance, opts) => {
+  const { config, domains } = opts;
+
+  app.get(
+    '/v1/domains',
+    {
+      schema: {
+        tags: ['domains'],
+        summary: 'Sender domains: those declared in the configuration (state active) and the runtime-managed ones with their keys and records',
+        security: bearerSecurity,
+        response: { 200: { type: 'object', properties: { domains: { type: 'array', items: domainSchema } } }, ...errorResponses(401, 403, 503) },
+      },
+    },
+    async () => {
+      const runtime = (await domains.list()).filter((d) => d.state !== 'removed').map((d) => domains.view(d));
+      const declared = config.domains.map((d) => ({ name: d.name.toLowerCase(), source: 'config' as const, state: 'active' as const }));
+      return { domains: [...declared, ...runtime].sort((a, b) => a.name.localeCompare(b.name)) };
+    },
+  );
+
+  app.post<{ Body: { name: string; ed25519?: boolean; rsaBits?: number } }>(
+    '/v1/domains',
+    {
+      schema: {
+        tags: ['domains'],
+        summary: 'Add a sender domain: Kurir generates its DKIM keys and answers the DNS records to publish (state pending-dns until verified)',
+        security: bearerSecurity,
+        body: {
+          type: 'object',
+          required: ['name'],
+          additionalProperties: false,
+          properties: {
+            name: { type: 'string', minLength: 3, maxLength: 253 },
+            ed25519: { type: 'boolean', description: 'Also sign with an Ed25519 key (a second signature; RSA stays first).' },
+            rsaBits: { type: 'integer', enum: [2048, 3072, 4096] },
+          },
+        },
+        response: { 201: domainSchema, ...errorResponses(400, 401, 403, 409, 503) },
+      },
+    },
+    async (request, reply) => {
+      const d = await domains.add(request.body.name, { ed25519: request.body.ed25519, rsaBits: request.body.rsaBits });
+      return reply.code(201).send(domains.view(d));
+    },
+  );
+
+  app.get<{ Params: { domain: string } }>(
+    '/v1/domains/:domain',
+    {
+      schema: {
+        tags: ['domains'],
+        summary: 'A runtime-managed sender domain: state, keys (public), the DNS records to publish and the last verification',
+        security: bearerSecurity,
+        params: domainParams,
+        response: { 200: domainSchema, ...errorResponses(400, 401, 403, 404, 503) },
+      },
+    },
+    async (request) => domains.view(await domains.get(request.params.domain)),
+  );
+
+  app.post<{ Params: { domain: string } }>(
+    '/v1/domains/:domain/verify',
+    {
+      schema: {
+        tags: ['domains'],
+        summary: 'Check DNS: when every waiting key is published with the matching public key, signing switches to it on every gateway',
+        security: bearerSecurity,
+        params: domainParams,
+        response: { 200: domainSchema, ...errorResponses(400, 401, 403, 404, 409, 503) },
+      },
+    },
+    async (request) => domains.view((await domains.verify(request.params.domain)).domain),
+  );
+
+  app.post<{ Params: { domain: string } }>(
+    '/v1/domains/:domain/rotate',
+    {
+      schema: {
+        tags: ['domains'],
+        summary: 'Create the next DKIM key and selector; publish its record, then verify to switch signing',
+        security: bearerSecurity,
+        params: domainParams,
+        response: { 200: domainSchema, ...errorResponses(400, 401, 403, 404, 409, 503) },
+      },
+    },
+    async (request) => domains.view(await domains.rotate(request.params.domain)),
+  );
+
+  app.post<{ Params: { domain: string; selector: string } }>(
+    '/v1/domains/:domain/keys/:selector/revoke',
+    {
+      schema: {
+        tags: ['domains'],
+        summary: 'Emergency revoke: stop signing with this key at once on every gateway (a domain left without an RSA key is suspended)',
+        security: bearerSecurity,
+        params: {
+          type: 'object',
+          required: ['domain', 'selector'],
+          properties: { domain: { type: 'string', maxLength: 253 }, selector: { type: 'string', maxLength: 63 } },
+        },
+        response: { 200: domainSchema, ...errorResponses(400, 401, 403, 404, 409, 503) },
+      },
+    },
+    async (request) => domains.view(await domains.revoke(request.params.domain, request.params.selector)),
+  );
+
+  app.delete<{ Params: { domain: string } }>(
+    '/v1/domains/:domain',
+    {
+      schema: {
+        tags: ['domains'],
+        summary: 'Remove a runtime-managed domain: intake refuses it from then on and its private keys are deleted',
+        security: bearerSecurity,
+        params: domainParams,
+        response: { 200: domainSchema, ...errorResponses(400, 401, 403, 404, 503) },
+      },
+    },
+    async (request) => domains.view(await domains.remove(request.params.domain)),
+  );
+};
