@@ -59,6 +59,7 @@ import { loadOrCreateTls, type TlsMaterial } from './smtp/tls-material.js';
 import { IdempotencyStore } from './store/idempotency-store.js';
 import { LiveIndex } from './store/live-index.js';
 import { FsyncGuard } from './store/durability.js';
+import { IncidentStore } from './store/incident-store.js';
 import { createKeys } from './store/keys.js';
 import { MessageStore } from './store/message-store.js';
 import { MtaStsStore } from './store/mta-sts-store.js';
@@ -157,7 +158,9 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   const webhookQueue = new WebhookQueue(queueRedis, keys, config.webhooks);
   const webhookSink = new WebhookProducer({ config, queue: webhookQueue, store: webhookStore, metrics, logger, targetOf: webhookTargetOf });
   // Delivered verification messages are the denominator of the confirmation rate (src/placement/confirmations.ts).
-  const eventSink = combineSinks(webhookSink, new VerificationDeliveries({ metrics, providers, smarthost: config.delivery.smarthost !== null }));
+  // The per-provider rolling window of GET /v1/incidents, written where outcomes are recorded.
+  const incidents = new IncidentStore(redis, keys);
+  const eventSink = combineSinks(webhookSink, new VerificationDeliveries({ metrics, providers, smarthost: config.delivery.smarthost !== null, incidents }));
   const messages = new MessageStore(redis, keys, config.retention.days * 86400, eventSink);
   const suppressions = new SuppressionStore(redis, keys);
   // One suppression rule for synchronous bounces (worker) and reports at the bounce MX (feedback role).
@@ -168,7 +171,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   const queue = new DeliveryQueue(queueRedis, keys);
   // Per-provider shaping state in Redis, shared by the worker (slots, adaptive rate) and the admin API.
   const shaper = new ProviderShaper({ redis, keys, config, providers, rules: loadThrottleRules(config.shaping.throttleRulesFile), metrics, logger, clock });
-  metrics.setQueueProvider(() => queueSnapshot(queue.queue, clock));
+  metrics.setQueueProvider(() => queueSnapshot(queue.queue, clock, providers));
   const closers: Array<() => Promise<void>> = [];
   const ports: Gateway['ports'] = {};
   let worker: DeliveryWorker | null = null;
@@ -235,6 +238,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
           send: smtpPool.send,
           feedback,
           mtaSts,
+          incidents,
           trustedCa: opts.trustedCa,
         },
         workerConnection,
@@ -331,7 +335,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
         let esp: EspRoutesOptions | undefined;
         if (config.feedback.ses.topicArns.length || config.feedback.mailgun.signingKey) {
           const secret = await verpSecret(config, redis, keys.verpSecret());
-          const ingest = new FeedbackIngest({ config, messages, policy, classify, metrics, providers, logger, clock, verpSecret: secret });
+          const ingest = new FeedbackIngest({ config, messages, policy, classify, metrics, providers, logger, clock, verpSecret: secret, incidents });
           const httpGet = opts.espHttpGet ?? fetchHttpGet();
           const espDeps = { config, ingest, classify, metrics, logger, clock, redis, keys };
           esp = {
@@ -359,8 +363,9 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
           audit: new AuditStore(redis, keys, config.audit.maxEntries),
           placement: {
             store: placementStore,
-            confirmations: new Confirmations({ config, redis, keys, messages, metrics, providers, clock, secret: await confirmSecret(redis, keys) }),
+            confirmations: new Confirmations({ config, redis, keys, messages, metrics, providers, clock, secret: await confirmSecret(redis, keys), incidents }),
           },
+          incidents: { incidents, placement: placementStore, seeds: config.placement.seeds, providerNames: providers.names() },
           readiness: async () => ({ redis: (await redis.ping().catch(() => null)) === 'PONG', worker: worker ? worker.worker.isRunning() : null }),
         });
         await app.listen({ host: config.http.host, port: config.http.port });
@@ -373,7 +378,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
       const secret = await verpSecret(config, redis, keys.verpSecret());
       const dns = opts.resolver ?? createResolver(config.dns);
       const verifySource = createSourceVerifier({ config, resolver: (name, rrtype) => dns.resolve(name, rrtype), now: () => clock.now() });
-      const ingest = new FeedbackIngest({ config, messages, policy, classify, metrics, providers, logger, clock, verpSecret: secret, verifySource });
+      const ingest = new FeedbackIngest({ config, messages, policy, classify, metrics, providers, logger, clock, verpSecret: secret, verifySource, incidents });
       const mx = createBounceServer({ config, logger, metrics, ingest, verpSecret: secret, tls: await tls() });
       ports.feedback = await mx.listen();
       closers.push(() => mx.close());

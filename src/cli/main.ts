@@ -286,6 +286,7 @@ export async function runCli(argv: string[], ctx: CliContext = { cwd: process.cw
         `reply:      code ${reply.code ?? 'none'}, enhanced ${reply.enhanced ?? 'none'}`,
         `category:   ${c.category}`,
         `type:       ${c.type}`,
+        ...(c.cause ? [`cause:      ${c.cause}`] : []),
         `senderSide: ${c.senderSide}`,
         `rule:       ${c.ruleId} (${rules.source})`,
       ].join('\n');

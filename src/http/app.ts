@@ -33,6 +33,7 @@ import { messageReadRoutes, messagesRoutes } from './messages-routes.js';
 import { domainsRoutes } from './domains-routes.js';
 import type { DomainService } from '../domains/domain-service.js';
 import { confirmationRoutes, placementRoutes, type PlacementRoutesOptions } from './placement-routes.js';
+import { incidentRoutes, type IncidentRoutesOptions } from './incidents-routes.js';
 import { shapingRoutes } from './shaping-routes.js';
 import type { DeliveryControlDeps } from '../admin/delivery-control.js';
 import { suppressionSupportRoutes, suppressionsRoutes } from './suppressions-routes.js';
@@ -71,6 +72,8 @@ export interface HttpDeps {
   audit?: AuditStore;
   /** Placement results, on-demand probes and confirmations (`/v1/placement`, `/v1/messages/:id/confirm`), when given. */
   placement?: Omit<PlacementRoutesOptions, 'config' | 'clock'>;
+  /** The per-provider incident view (`/v1/incidents`), when given. */
+  incidents?: Omit<IncidentRoutesOptions, 'clock'>;
 }
 
 /** How often Node checks open connections against the headers and request timeouts (its default is 30 s). */
@@ -229,6 +232,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
       if (deps.placement) await scoped.register(placementRoutes, { ...deps.placement, config, clock });
       if (deps.credentialAdmin) await scoped.register(credentialsRoutes, { admin: deps.credentialAdmin });
       if (deps.audit) await scoped.register(auditRoutes, { store: deps.audit });
+      if (deps.incidents) await scoped.register(incidentRoutes, { ...deps.incidents, clock });
     },
   });
   return app;

@@ -192,7 +192,12 @@ export const messageViewSchema = {
           recipients: { type: 'array', items: { type: 'string' } },
           host: { type: 'string' },
           reply: { type: 'string' },
-          category: { type: 'string', description: 'deferred and bounced events: the reply category, e.g. `mailbox-full`, `policy`.' },
+          category: { type: 'string', description: 'deferred and bounced events: the reply category, e.g. `mailbox-full`, `auth-failure`, `policy`.' },
+          cause: {
+            type: 'string',
+            description:
+              'deferred, bounced and delayed events with category `auth-failure`: the check that failed (ptr, spf, dkim, dmarc, alignment, tls, unauthenticated).',
+          },
           tls: { type: 'boolean' },
           nextAttemptAt: isoTime,
           async: { type: 'boolean', description: 'bounced events: true when reported after delivery (a DSN at the bounce MX, or an ESP notification).' },

@@ -16,8 +16,25 @@ export type QueueState = (typeof QUEUE_STATES)[number];
 export const DELIVERY_RESULTS = ['delivered', 'deferred', 'bounced', 'expired'] as const;
 export type DeliveryResult = (typeof DELIVERY_RESULTS)[number];
 
-/** Outcome categories (`category` labels) and bounce types, shared with the bounce rules. */
-export { BOUNCE_TYPES, DELIVERY_CATEGORIES, type BounceType, type DeliveryCategory } from '../lib/outcome-categories.js';
+/** Outcome categories (`category` labels), authentication-refusal causes and bounce types, shared with the bounce rules. */
+export { AUTH_CAUSES, BOUNCE_TYPES, DELIVERY_CATEGORIES, type AuthCause, type BounceType, type DeliveryCategory } from '../lib/outcome-categories.js';
+
+/** The receiver's authentication checks read from a placement probe's Authentication-Results. */
+export const PROBE_AUTH_METHODS = ['dkim', 'spf', 'dmarc'] as const;
+export type ProbeAuthMethod = (typeof PROBE_AUTH_METHODS)[number];
+/**
+ * A verdict as the `result` label: pass; fail (fail, softfail, permerror, and DKIM's "policy", a key the
+ * receiver refuses); none (no signature, no record); other (neutral, temperror, anything unknown).
+ */
+export const PROBE_AUTH_RESULTS = ['pass', 'fail', 'none', 'other'] as const;
+export type ProbeAuthResult = (typeof PROBE_AUTH_RESULTS)[number];
+
+/** Buckets a receiver's verdict word into {@link PROBE_AUTH_RESULTS}. */
+export function probeAuthResult(verdict: string): ProbeAuthResult {
+  const v = verdict.toLowerCase();
+  if (v === 'pass' || v === 'none') return v;
+  return v === 'fail' || v === 'softfail' || v === 'permerror' || v === 'policy' ? 'fail' : 'other';
+}
 
 /**
  * Where a probe was found in a seed mailbox: INBOX, the spam folder (SPECIAL-USE \Junk or a known name),
@@ -100,5 +117,11 @@ export interface QueueSnapshot {
   jobs: Array<{ state: QueueState; priority: Priority; count: number }>;
   /** Age of the oldest waiting (not yet delivered) verification job; 0 when there is none. */
   oldestVerificationAgeSeconds: number;
+  /**
+   * The same per provider (of the job's recipient domain): the `provider` label of
+   * kurir_queue_oldest_verification_age_seconds. A provider absent here reads 0. When the whole map is
+   * absent, the overall age is reported under provider "other".
+   */
+  oldestVerificationAgeByProvider?: Record<string, number>;
 }
 export type QueueProvider = () => Promise<QueueSnapshot>;

@@ -17,6 +17,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { createProviderMap } from './provider.js';
 import {
   AUTH_BLOCK_SCOPES,
+  AUTH_CAUSES,
   AUTH_FAILURE_REASONS,
   CONFIRM_TIME_BUCKETS,
   CONNECTION_CAP_SCOPES,
@@ -30,6 +31,8 @@ import {
   PLACEMENT_ARRIVAL_BUCKETS,
   PLACEMENT_FOLDERS,
   PRIORITIES,
+  PROBE_AUTH_METHODS,
+  PROBE_AUTH_RESULTS,
   QUEUE_STATES,
   RSPAMD_DURATION_BUCKETS,
   RSPAMD_SCORE_BUCKETS,
@@ -93,8 +96,8 @@ export interface Metrics {
   // queue (pulled at scrape time from the queue provider)
   /** kurir_queue_jobs{state,priority} */
   readonly queueJobs: Gauge<'state' | 'priority'>;
-  /** kurir_queue_oldest_verification_age_seconds */
-  readonly queueOldestVerificationAge: Gauge<string>;
+  /** kurir_queue_oldest_verification_age_seconds{provider} — provider of the waiting job's recipient domain. */
+  readonly queueOldestVerificationAge: Gauge<'provider'>;
   /** kurir_queue_stats_errors_total — queue provider failures/timeouts during scrapes. */
   readonly queueProviderErrors: Counter<string>;
   /** kurir_queue_reconciled_total{reason} — messages the reconciler found without a live job (missing-job, failed-job) and re-queued. */
@@ -113,6 +116,8 @@ export interface Metrics {
   readonly deliveryConnectionReuses: Counter<'provider'>;
   /** kurir_delivery_remote_replies_total{provider,code} — code from replyCodeLabel(). */
   readonly deliveryReplies: Counter<'provider' | 'code'>;
+  /** kurir_delivery_auth_failures_total{provider,cause} — recipients refused (deferred or bounced, at SMTP time or by DSN) because an authentication check failed. */
+  readonly deliveryAuthFailures: Counter<'provider' | 'cause'>;
 
   // transport security (the counts a future TLS-RPT report would be built from)
   /** kurir_mta_sts_policy_total{mode,result} — new SMTP sessions to MX hosts under an MTA-STS policy; result success|failure. */
@@ -167,6 +172,8 @@ export interface Metrics {
   readonly confirmations: Counter<'provider' | 'domain'>;
   /** kurir_placement_time_to_confirm_seconds{provider} */
   readonly timeToConfirm: Histogram<'provider'>;
+  /** kurir_placement_auth_results_total{provider,method,result}: the receiver's verdicts on found probes */
+  readonly placementAuth: Counter<'provider' | 'method' | 'result'>;
 
   // pre-send scoring (src/scoring/)
   /** kurir_rspamd_score{domain}: rspamd's score of sampled messages, by (configured) sender domain */
@@ -292,8 +299,14 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
       const [state, priority] = key.split('\u0000');
       queueJobs.set({ state, priority }, count);
     }
-    const age = snap?.oldestVerificationAgeSeconds;
-    queueOldestVerificationAge.set(Number.isFinite(age) && age > 0 ? age : 0);
+    // Every known provider reads 0 unless the snapshot names it; unknown names fold into "other" (bounded labels).
+    const ages = new Map<string, number>(providers.map((p) => [p, 0]));
+    const byProvider = snap?.oldestVerificationAgeByProvider ?? { other: snap?.oldestVerificationAgeSeconds };
+    for (const [provider, age] of Object.entries(byProvider)) {
+      const label = ages.has(provider) ? provider : 'other';
+      if (typeof age === 'number' && Number.isFinite(age) && age > 0) ages.set(label, Math.max(ages.get(label) ?? 0, age));
+    }
+    for (const [provider, age] of ages) queueOldestVerificationAge.set({ provider }, age);
   };
 
   /** One provider call per scrape, shared by both queue gauges; never rejects. */
@@ -322,9 +335,10 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     registers,
     collect: refreshQueue,
   });
-  const queueOldestVerificationAge: Gauge<string> = new Gauge({
+  const queueOldestVerificationAge: Gauge<'provider'> = new Gauge({
     name: 'kurir_queue_oldest_verification_age_seconds',
-    help: 'Age of the oldest verification message still waiting for delivery (0 when none).',
+    help: 'Age of the oldest verification message still waiting for delivery, by provider of its recipient domain (0 when none).',
+    labelNames: ['provider'] as const,
     registers,
     collect: refreshQueue,
   });
@@ -372,6 +386,12 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     name: 'kurir_delivery_remote_replies_total',
     help: 'Final SMTP replies from remote servers by provider and 3-digit reply code ("none" for no reply).',
     labelNames: ['provider', 'code'] as const,
+    registers,
+  });
+  const deliveryAuthFailures = new Counter({
+    name: 'kurir_delivery_auth_failures_total',
+    help: 'Recipients refused because the receiver says an authentication check of our mail failed (bounce category auth-failure), by provider and cause (ptr|spf|dkim|dmarc|alignment|tls|unauthenticated); SMTP replies (deferred or bounced) and DSNs.',
+    labelNames: ['provider', 'cause'] as const,
     registers,
   });
 
@@ -517,6 +537,12 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     buckets: CONFIRM_TIME_BUCKETS,
     registers,
   });
+  const placementAuth = new Counter({
+    name: 'kurir_placement_auth_results_total',
+    help: "The receiver's Authentication-Results verdicts on placement probes found in a seed mailbox, by provider, method (dkim|spf|dmarc) and result (pass|fail|none|other).",
+    labelNames: ['provider', 'method', 'result'] as const,
+    registers,
+  });
 
   // ---- pre-send scoring -----------------------------------------------------
   const rspamdScore = new Histogram({
@@ -578,7 +604,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
   for (const state of QUEUE_STATES) {
     for (const priority of PRIORITIES) queueJobs.set({ state, priority }, 0);
   }
-  queueOldestVerificationAge.set(0);
+  for (const provider of new Set([...providers, 'other'])) queueOldestVerificationAge.set({ provider }, 0);
   for (const reason of ['missing-job', 'failed-job']) queueReconciled.inc({ reason }, 0);
   for (const kind of ['unavailable', 'internal']) deliveryJobErrors.inc({ kind }, 0);
   redisUp.set(0);
@@ -601,6 +627,8 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     for (const reason of SEED_ERROR_REASONS) placementSeedErrors.inc({ provider, reason }, 0);
     shapingPaused.set({ provider }, 0);
     for (const folder of PLACEMENT_FOLDERS) placement.inc({ provider, folder }, 0);
+    for (const cause of AUTH_CAUSES) deliveryAuthFailures.inc({ provider, cause }, 0);
+    for (const method of PROBE_AUTH_METHODS) for (const result of PROBE_AUTH_RESULTS) placementAuth.inc({ provider, method, result }, 0);
   }
   for (const result of WEBHOOK_RESULTS) webhooks.inc({ result }, 0);
   for (const reason of RSPAMD_SKIP_REASONS) rspamdSkipped.inc({ reason }, 0);
@@ -636,6 +664,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     deliveryTls,
     deliveryConnectionReuses,
     deliveryReplies,
+    deliveryAuthFailures,
     mtaStsSessions,
     mtaStsLookups,
     tlsFailures,
@@ -658,6 +687,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     verificationsDelivered,
     confirmations,
     timeToConfirm,
+    placementAuth,
     rspamdScore,
     rspamdChecks,
     rspamdSkipped,

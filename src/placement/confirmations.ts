@@ -14,6 +14,7 @@ import { KurirError, toKurirError } from '../lib/errors.js';
 import { MESSAGE_ID_PATTERN } from '../lib/ids.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ProviderMap } from '../metrics/provider.js';
+import type { IncidentStore } from '../store/incident-store.js';
 import type { Keys } from '../store/keys.js';
 import type { AppendedEvent, EventSink, MessageStore } from '../store/message-store.js';
 import type { MessageRecord, TimelineEvent } from '../store/types.js';
@@ -35,9 +36,12 @@ export function deliveryProvider(providers: ProviderMap, recipient: string, host
   return providers.byMx(host.split(/[\s[:]/)[0]);
 }
 
-/** Counts delivered verification recipients (probes excluded): the denominator of the confirmation rate. */
+/**
+ * Counts delivered verification recipients (probes excluded): the denominator of the confirmation rate, in
+ * the metrics and in the incident window.
+ */
 export class VerificationDeliveries implements EventSink {
-  constructor(private readonly deps: { metrics: Metrics; providers: ProviderMap; smarthost: boolean }) {}
+  constructor(private readonly deps: { metrics: Metrics; providers: ProviderMap; smarthost: boolean; incidents?: IncidentStore }) {}
 
   async onEvents(record: MessageRecord, events: AppendedEvent[]): Promise<void> {
     if (record.priority !== 'verification' || record.tags?.includes(PROBE_TAG)) return;
@@ -46,6 +50,7 @@ export class VerificationDeliveries implements EventSink {
       for (const r of event.recipients) {
         const provider = deliveryProvider(this.deps.providers, r, event.host, this.deps.smarthost);
         this.deps.metrics.verificationsDelivered.inc({ provider, domain: record.fromDomain });
+        await this.deps.incidents?.recordVerification(provider, event.at, 'delivered').catch(() => undefined);
       }
     }
   }
@@ -67,6 +72,7 @@ export interface ConfirmationDeps {
   providers: ProviderMap;
   clock: Clock;
   secret: string;
+  incidents?: IncidentStore;
 }
 
 export interface Confirmed {
@@ -135,6 +141,7 @@ export class Confirmations {
       const recipient = delivered?.recipients[0] ?? record.recipients[0];
       const provider = deliveryProvider(this.deps.providers, recipient, delivered?.host, config.delivery.smarthost !== null);
       metrics.confirmations.inc({ provider, domain: record.fromDomain });
+      await this.deps.incidents?.recordVerification(provider, now, 'confirmed').catch(() => undefined);
       const secondsAfterDelivery = delivered ? Math.max(0, (now - delivered.at) / 1000) : undefined;
       if (secondsAfterDelivery !== undefined) metrics.timeToConfirm.observe({ provider }, secondsAfterDelivery);
       await messages.update(

@@ -11,7 +11,7 @@ import type { IntakeService } from '../intake/intake-service.js';
 import { domainOf } from '../lib/address.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
-import type { Metrics } from '../metrics/metrics.js';
+import { PROBE_AUTH_METHODS, probeAuthResult, type Metrics } from '../metrics/metrics.js';
 import type { MessageStore } from '../store/message-store.js';
 import type { PlacementResult, PlacementStore, ProbeRecord } from '../store/placement-store.js';
 import { searchSeed, type SearchOutcome, type SearchOptions } from './mailbox-search.js';
@@ -211,6 +211,11 @@ export class PlacementService {
     if (!(await store.finish(result))) return;
     if (r.result !== 'seed-unreachable') metrics.placement.inc({ provider: p.provider, folder: r.result });
     if (r.arrivalSeconds !== undefined) metrics.placementArrival.observe({ provider: p.provider }, r.arrivalSeconds);
+    // The receiver's own verdicts: a DKIM or DMARC failure here is a configuration incident even while probes land.
+    for (const method of PROBE_AUTH_METHODS) {
+      const verdict = r.auth?.[method];
+      if (verdict) metrics.placementAuth.inc({ provider: p.provider, method, result: probeAuthResult(verdict) });
+    }
     const seed = this.deps.config.placement.seeds.find((s) => s.name === p.seed);
     await messages
       .update(

@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Clock } from '../lib/clock.js';
 import type { QueueSnapshot } from '../metrics/metrics.js';
+import type { ProviderMap } from '../metrics/provider.js';
 import { PRIORITY_RANK, type DeliveryJobData } from './delivery-queue.js';
 
 const PRIORITIES = Object.keys(PRIORITY_RANK) as Array<keyof typeof PRIORITY_RANK>;
@@ -29,11 +30,11 @@ function split(total: number, sample: Array<{ data: DeliveryJobData } | undefine
 }
 
 /**
- * Queue depth by state and priority, and the age of the oldest waiting verification job, for the
- * metrics scrape. Prioritized counts are exact (BullMQ keeps them per priority); delayed, active and failed are
- * split by priority from a bounded sample.
+ * Queue depth by state and priority, and the age of the oldest waiting verification job overall and per
+ * provider of its recipient domain, for the metrics scrape. Prioritized counts are exact (BullMQ keeps them
+ * per priority); delayed, active and failed are split by priority from a bounded sample.
  */
-export async function queueSnapshot(queue: Queue<DeliveryJobData>, clock: Clock): Promise<QueueSnapshot> {
+export async function queueSnapshot(queue: Queue<DeliveryJobData>, clock: Clock, providers?: ProviderMap): Promise<QueueSnapshot> {
   const jobs: QueueSnapshot['jobs'] = [];
   const perRank = await queue.getCountsPerPriority(PRIORITIES.map((p) => PRIORITY_RANK[p]));
   for (const p of PRIORITIES) jobs.push({ state: 'prioritized', priority: p, count: perRank[PRIORITY_RANK[p]] ?? 0 });
@@ -46,8 +47,16 @@ export async function queueSnapshot(queue: Queue<DeliveryJobData>, clock: Clock)
   // Verification jobs run first, so the oldest waiting one is among the first prioritized/delayed jobs.
   const now = clock.now();
   let oldest = 0;
-  for (const job of await queue.getJobs(['prioritized', 'delayed'], 0, SAMPLE - 1, true)) {
-    if (job?.data.priority === 'verification') oldest = Math.max(oldest, (now - job.timestamp) / 1000);
+  const byProvider: Record<string, number> = {};
+  for (const job of await queue.getJobs(['prioritized', 'waiting', 'delayed'], 0, SAMPLE - 1, true)) {
+    if (job?.data.priority !== 'verification') continue;
+    const age = (now - job.timestamp) / 1000;
+    oldest = Math.max(oldest, age);
+    // One stalled provider must page as that provider, not as "a verification message somewhere".
+    if (providers) {
+      const provider = providers.byDomain(job.data.domain);
+      byProvider[provider] = Math.max(byProvider[provider] ?? 0, age);
+    }
   }
-  return { jobs, oldestVerificationAgeSeconds: oldest };
+  return { jobs, oldestVerificationAgeSeconds: oldest, ...(providers ? { oldestVerificationAgeByProvider: byProvider } : {}) };
 }

@@ -78,6 +78,14 @@ export interface Keys {
   confirmation(id: string): string;
   /** HMAC key of confirm tokens, shared by every gateway through Redis. */
   confirmSecret(): string;
+  /**
+   * Hash of one provider's delivery outcomes in one minute (epoch minute): counts by result and category,
+   * authentication refusals by cause, a sample reply per cause, verification deliveries and confirmations.
+   * Expires after two hours: the rolling window of GET /v1/incidents.
+   */
+  incidentMinute(provider: string, minute: number): string;
+  /** Hash of one provider's verification deliveries and confirmations in one hour (epoch hour), kept 8 days: the baseline. */
+  incidentHour(provider: string, hour: number): string;
   /** JSON of one runtime-managed sender domain: state, DKIM keys (private keys sealed), last verification. */
   senderDomain(domain: string): string;
   /** Set of every runtime-managed sender domain name. */
@@ -139,6 +147,8 @@ export function createKeys(prefix: string): Keys {
     placementSeedState: (seed) => `${prefix}:placement:seed:${seed}`,
     confirmation: (id) => `${prefix}:confirmed:${id}`,
     confirmSecret: () => `${prefix}:confirm-secret`,
+    incidentMinute: (provider, minute) => `${prefix}:incident:m:${provider}:${minute}`,
+    incidentHour: (provider, hour) => `${prefix}:incident:h:${provider}:${hour}`,
     senderDomain: (domain) => `${prefix}:sender-domain:${domain.toLowerCase()}`,
     senderDomainIndex: () => `${prefix}:sender-domains`,
     senderDomainsVersion: () => `${prefix}:sender-domains:version`,

@@ -39,7 +39,8 @@ export interface RecipientState {
 export type TimelineEvent =
   | { type: 'queued'; at: number }
   | { type: 'attempt'; at: number; recipients: string[]; host: string; reply: string; tls?: boolean }
-  | { type: 'deferred'; at: number; recipients: string[]; reply: string; category: string; nextAttemptAt: number }
+  /** `cause`: with category `auth-failure`, which of the receiver's authentication checks failed (ptr, spf, dkim, …). */
+  | { type: 'deferred'; at: number; recipients: string[]; reply: string; category: string; cause?: string; nextAttemptAt: number }
   | { type: 'delivered'; at: number; recipients: string[]; host: string; reply: string }
   | {
       type: 'bounced';
@@ -47,6 +48,8 @@ export type TimelineEvent =
       recipients: string[];
       reply: string;
       category: string;
+      /** With category `auth-failure`: which authentication check the receiver said failed. */
+      cause?: string;
       host?: string;
       /** Set for a bounce reported after delivery (a DSN at the bounce MX, src/feedback/ingest/ingest.ts). */
       async?: true;
@@ -58,7 +61,7 @@ export type TimelineEvent =
       format?: string;
     }
   /** A DSN with Action: delayed (the remote side is still retrying); changes no state. */
-  | { type: 'delayed'; at: number; recipients: string[]; reply: string; category: string; status?: string; remoteMta?: string; format?: string }
+  | { type: 'delayed'; at: number; recipients: string[]; reply: string; category: string; cause?: string; status?: string; remoteMta?: string; format?: string }
   /** A spam complaint (ARF report) by the recipient(s). */
   | { type: 'complained'; at: number; recipients: string[]; feedbackType: string; userAgent?: string }
   /** Recipient(s) added to the suppression list because of this message. */

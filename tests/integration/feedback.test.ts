@@ -210,14 +210,16 @@ describe('feedback loop', () => {
 
   it('never suppresses for a sender-side failure (DMARC policy), but counts it', async () => {
     const m = await delivered('hank@dest.test');
-    const before = await metric('kurir_feedback_bounces_total', { provider: 'other', category: 'policy', type: 'hard' });
+    const before = await metric('kurir_feedback_bounces_total', { provider: 'other', category: 'auth-failure', type: 'hard' });
+    const authBefore = await metric('kurir_delivery_auth_failures_total', { provider: 'other', cause: 'dmarc' });
     const sent = await report(m.verp, loadFixture('rfc3464-dmarc-policy.eml', { verp: m.verp, rcpt: 'hank@dest.test', messageId: m.messageId }));
     expect(sent).toMatchObject({ ok: true });
     const s = await t.status(m.id);
-    expect(s.events.find((e: any) => e.type === 'bounced')).toMatchObject({ async: true, category: 'policy', status: '5.7.26' });
+    expect(s.events.find((e: any) => e.type === 'bounced')).toMatchObject({ async: true, category: 'auth-failure', cause: 'dmarc', status: '5.7.26' });
     expect(s.events.some((e: any) => e.type === 'suppressed')).toBe(false);
     expect(await t.gateway.suppressions.check(['hank@dest.test'])).toEqual([]);
-    expect(await metric('kurir_feedback_bounces_total', { provider: 'other', category: 'policy', type: 'hard' })).toBe(before + 1);
+    expect(await metric('kurir_feedback_bounces_total', { provider: 'other', category: 'auth-failure', type: 'hard' })).toBe(before + 1);
+    expect(await metric('kurir_delivery_auth_failures_total', { provider: 'other', cause: 'dmarc' })).toBe(authBefore + 1);
   });
 
   it('records a delayed DSN without changing the recipient state', async () => {

@@ -26,6 +26,7 @@ const ACCESS: Record<string, Scope> = {
   'POST /v1/confirmations/{token}': 'send',
   'GET /v1/placement': 'admin',
   'POST /v1/placement/probes': 'admin',
+  'GET /v1/incidents': 'admin',
   'POST /v1/webhooks/enable': 'send',
   'GET /v1/webhooks/deliveries': 'send',
   'GET /v1/suppressions': 'admin',

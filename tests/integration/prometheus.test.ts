@@ -57,6 +57,10 @@ const ACCEPT_ONLY: Array<{ match: RegExp; reason: string }> = [
   { match: /kurir_delivery_remote_replies_total/, reason: 'remote reply codes: nothing in src/ increments deliveryReplies yet' },
   { match: /kurir_delivery_connection_reuses_total/, reason: 'connection reuse: nothing in src/ increments deliveryConnectionReuses yet' },
   { match: /kurir_dkim_failures_total/, reason: 'no DKIM signing failure happens in this traffic' },
+  {
+    match: /kurir_delivery_auth_failures_total/,
+    reason: 'no receiver refuses this traffic for authentication (tests/integration/incident-drill.test.ts fires KurirAuthRefusals on a real Prometheus)',
+  },
   { match: /offset 1d/, reason: 'compares with a day ago: no data that old' },
 ];
 

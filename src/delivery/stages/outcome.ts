@@ -2,10 +2,12 @@
  * The last stages of a delivery. Classify, pure: what each recipient's outcome means for its state
  * (delivered, bounced, deferred, expired; a category from config/bounce-rules.yaml) and the timeline events
  * of the attempt. Record: the outcomes become metrics, suppressions (feedback) and, in one store
- * transaction, recipient states and timeline events; the store's event sink queues the webhooks.
+ * transaction, recipient states and timeline events; the store's event sink queues the webhooks. Last, the
+ * provider's rolling incident window (src/store/incident-store.ts) counts them: one pipelined write.
  */
 import { classifyReply, type BounceRules } from '../../feedback/classify/rules.js';
 import { whileUnavailable } from '../../lib/while-unavailable.js';
+import type { OutcomeTally } from '../../store/incident-store.js';
 import type { RecipientUpdate } from '../../store/message-store.js';
 import type { RecipientStatus, TimelineEvent } from '../../store/types.js';
 import type { DeliveryDeps, LoadedJob, Outcome } from './job.js';
@@ -15,6 +17,8 @@ export interface ClassifiedOutcome {
   outcome: Outcome;
   status: RecipientStatus;
   category: string;
+  /** With category auth-failure: which authentication check the receiver said failed. */
+  cause?: string;
 }
 
 /** An attempt as it will be recorded: per recipient, the state updates, and the outcome events. */
@@ -40,9 +44,9 @@ export function classifyAttempt(
   const recipients = outcomes.map((o): ClassifiedOutcome => {
     const status: RecipientStatus =
       o.kind === 'delivered' ? 'delivered' : o.kind === 'perm' ? 'bounced' : o.kind === 'expired' || retryAt === null ? 'expired' : 'deferred';
-    const category =
-      status === 'delivered' ? 'none' : status === 'expired' ? 'message-expired' : classifyReply(rules, { code: o.code, text: o.reply }).category;
-    return { outcome: o, status, category };
+    if (status === 'delivered' || status === 'expired') return { outcome: o, status, category: status === 'delivered' ? 'none' : 'message-expired' };
+    const { category, cause } = classifyReply(rules, { code: o.code, text: o.reply });
+    return { outcome: o, status, category, ...(cause ? { cause } : {}) };
   });
   const updates = recipients.map(
     ({ outcome: o, status, category }): RecipientUpdate => ({
@@ -57,20 +61,21 @@ export function classifyAttempt(
       },
     }),
   );
-  const groups = new Map<string, { status: RecipientStatus; category: string; list: Outcome[] }>();
-  for (const { outcome, status, category } of recipients) {
-    const key = `${status}\0${category}`;
-    const group = groups.get(key) ?? { status, category, list: [] };
+  const groups = new Map<string, { status: RecipientStatus; category: string; cause?: string; list: Outcome[] }>();
+  for (const { outcome, status, category, cause } of recipients) {
+    const key = `${status}\0${category}\0${cause ?? ''}`;
+    const group = groups.get(key) ?? { status, category, ...(cause ? { cause } : {}), list: [] };
     group.list.push(outcome);
     groups.set(key, group);
   }
   const events: TimelineEvent[] = [];
-  for (const { status, category, list } of groups.values()) {
+  for (const { status, category, cause, list } of groups.values()) {
     const addresses = list.map((o) => o.address);
     const reply = list[0].reply;
+    const why = cause ? { category, cause } : { category };
     if (status === 'delivered') events.push({ type: 'delivered', at: now, recipients: addresses, host: host ?? '', reply });
-    else if (status === 'bounced') events.push({ type: 'bounced', at: now, recipients: addresses, reply, category, host });
-    else if (status === 'deferred') events.push({ type: 'deferred', at: now, recipients: addresses, reply, category, nextAttemptAt: retryAt as number });
+    else if (status === 'bounced') events.push({ type: 'bounced', at: now, recipients: addresses, reply, ...why, host });
+    else if (status === 'deferred') events.push({ type: 'deferred', at: now, recipients: addresses, reply, ...why, nextAttemptAt: retryAt as number });
     else events.push({ type: 'expired', at: now, recipients: addresses, reply });
   }
   return { recipients, updates, events, results: [...new Set([...groups.values()].map((g) => g.status))] };
@@ -93,9 +98,16 @@ export async function recordAttempt(
 ): Promise<void> {
   const { config, metrics } = deps;
   const { record } = loaded;
-  for (const { status, category } of attempt.recipients) {
+  const tallies = new Map<string, OutcomeTally>();
+  for (const { outcome, status, category, cause } of attempt.recipients) {
     metrics.deliveryAttempts.inc({ provider, result: status, category });
+    if (cause) metrics.deliveryAuthFailures.inc({ provider, cause });
     if (status === 'delivered') metrics.deliveryTime.observe({ priority: record.priority, provider }, (now - record.createdAt) / 1000);
+    const key = `${status}\0${category}\0${cause ?? ''}`;
+    // classifyAttempt never answers queued; the cast only narrows RecipientStatus for the window's type.
+    const tally = tallies.get(key) ?? { status: status as OutcomeTally['status'], category, ...(cause ? { cause, reply: outcome.reply } : {}), count: 0 };
+    tally.count++;
+    tallies.set(key, tally);
   }
   const recordMs = Math.min(20_000, (config.delivery.jobLockSeconds * 1000) / 2);
   await whileUnavailable(async () => {
@@ -106,4 +118,8 @@ export async function recordAttempt(
     }
     await deps.messages.update(record.id, attempt.updates, events);
   }, recordMs);
+  // The incident view is a summary, not the record: losing one attempt's counts must not fail the job.
+  await deps.incidents
+    ?.record(provider, now, [...tallies.values()])
+    .catch((err: unknown) => deps.logger.warn({ err, id: record.id, provider }, 'incident window not updated'));
 }

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z, type ZodIssue } from 'zod';
 import { ConfigError } from '../../config/load.js';
-import { DELIVERY_CATEGORIES, type BounceType, type DeliveryCategory } from '../../lib/outcome-categories.js';
+import { AUTH_CAUSES, DELIVERY_CATEGORIES, type AuthCause, type BounceType, type DeliveryCategory } from '../../lib/outcome-categories.js';
 
 export const DEFAULT_BOUNCE_RULES_FILE = 'config/bounce-rules.yaml';
 
@@ -23,7 +23,7 @@ export const BOUNCE_CATEGORIES = DELIVERY_CATEGORIES.filter((c): c is BounceCate
  * Categories that mean Kurir's own reputation or setup is broken, not the recipient's address: the default
  * for a rule's `senderSide`. Such failures raise alerts and are never counted against the recipient.
  */
-export const SENDER_SIDE_CATEGORIES: ReadonlySet<BounceCategory> = new Set(['policy', 'spam-block', 'rate-limit', 'protocol']);
+export const SENDER_SIDE_CATEGORIES: ReadonlySet<BounceCategory> = new Set(['auth-failure', 'policy', 'spam-block', 'rate-limit', 'protocol']);
 
 /** A rules file that cannot be used; the message names the file, the rule (index and id) and the field. */
 export class BounceRulesError extends ConfigError {
@@ -46,6 +46,8 @@ export interface Classification {
   type: BounceType;
   senderSide: boolean;
   ruleId: string;
+  /** Which authentication check failed; set exactly when `category` is `auth-failure`. */
+  cause?: AuthCause;
 }
 
 const CODE_PATTERN = /^(?:[2-5]\d\d|[2-5]xx|none)$/i;
@@ -70,9 +72,23 @@ const ruleSchema = z
     category: z.enum(BOUNCE_CATEGORIES as [BounceCategory, ...BounceCategory[]]),
     type: z.enum(['hard', 'soft']),
     senderSide: z.boolean().optional(),
+    cause: z.enum(AUTH_CAUSES).optional(),
     description: z.string().optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((rule, ctx) => {
+    // An authentication refusal without its cause could not say which check to fix; a cause elsewhere means nothing.
+    if (rule.category === 'auth-failure' && !rule.cause)
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['cause'], message: `required with category auth-failure (one of ${AUTH_CAUSES.join(', ')})` });
+    if (rule.category !== 'auth-failure' && rule.cause)
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['cause'], message: 'only allowed with category auth-failure' });
+    if (rule.category === 'auth-failure' && rule.senderSide === false)
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['senderSide'],
+        message: 'an authentication refusal is always sender-side (it never suppresses the recipient)',
+      });
+  });
 
 const fileSchema = z.object({ rules: z.array(z.unknown()).min(1, 'at least one rule') }).strict();
 
@@ -83,6 +99,7 @@ interface CompiledRule {
   category: BounceCategory;
   type: BounceType;
   senderSide: boolean;
+  cause?: AuthCause;
   description?: string;
   test: Predicate;
 }
@@ -179,6 +196,7 @@ export function compileBounceRules(doc: unknown, source = 'bounce rules'): Bounc
       category: rule.category,
       type: rule.type,
       senderSide: rule.senderSide ?? SENDER_SIDE_CATEGORIES.has(rule.category),
+      ...(rule.cause ? { cause: rule.cause } : {}),
       ...(rule.description ? { description: rule.description } : {}),
       test: (r) => predicates.every((p) => p(r)),
     });
@@ -241,7 +259,13 @@ export function classifyReply(rules: BounceRules, input: ReplyInput): Classifica
   const temporary = input.code !== null ? Math.floor(input.code / 100) === 4 : enhanced?.startsWith('4.') === true;
   for (const rule of rules.compiled) {
     if (!rule.test(reply)) continue;
-    return { category: rule.category, type: temporary ? 'soft' : rule.type, senderSide: rule.senderSide, ruleId: rule.id };
+    return {
+      category: rule.category,
+      type: temporary ? 'soft' : rule.type,
+      senderSide: rule.senderSide,
+      ruleId: rule.id,
+      ...(rule.cause ? { cause: rule.cause } : {}),
+    };
   }
   // Unreachable with a validated file (it ends in a catch-all); kept total for hand-built rule sets.
   return { ...FALLBACK, type: temporary || input.code === null ? 'soft' : 'hard' };

@@ -23,6 +23,7 @@ import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { ProviderMap } from '../../metrics/provider.js';
+import type { IncidentStore } from '../../store/incident-store.js';
 import type { MessageStore, RecipientUpdate } from '../../store/message-store.js';
 import type { MessageRecord, RecipientState, TimelineEvent } from '../../store/types.js';
 import type { DsnRecipient } from '../reports/dsn.js';
@@ -56,6 +57,8 @@ export interface IngestDeps {
   verpSecret: string;
   /** Registered feedback-loop sources (src/feedback/ingest/trust.ts); without it no report lacking a signed VERP is used. */
   verifySource?: SourceVerifier;
+  /** The per-provider rolling window of GET /v1/incidents: asynchronous bounces count there too. */
+  incidents?: IncidentStore;
 }
 
 export interface IngestInput {
@@ -239,13 +242,19 @@ export class FeedbackIngest {
         outcome.delayed.push(address);
         continue;
       }
-      events.push({ type: 'bounced', at: now, recipients: [address], reply, category: c.category, async: true, bounceType: c.type, ...details });
+      const cause = c.cause ? { cause: c.cause } : {};
+      events.push({ type: 'bounced', at: now, recipients: [address], reply, category: c.category, ...cause, async: true, bounceType: c.type, ...details });
       outcome.bounced.push(address);
       const prev: RecipientState | undefined = states[address];
       const state: RecipientState = { status: 'bounced', attempts: prev?.attempts ?? 0, updatedAt: now, reply, category: c.category };
       if (prev?.remoteHost) state.remoteHost = prev.remoteHost;
       updates.push({ address, state });
-      deps.metrics.bounces.inc({ provider: deps.providers.byDomain(domainOf(address)), category: c.category, type: c.type });
+      const provider = deps.providers.byDomain(domainOf(address));
+      deps.metrics.bounces.inc({ provider, category: c.category, type: c.type });
+      if (c.cause) deps.metrics.deliveryAuthFailures.inc({ provider, cause: c.cause });
+      await deps.incidents
+        ?.record(provider, now, [{ status: 'bounced', category: c.category, ...cause, reply, count: 1 }])
+        .catch((err: unknown) => deps.logger.warn({ err, id: record.id, provider }, 'incident window not updated'));
       const decision = await deps.policy.onFailure({ address, classification: c, source, messageId: record.id, at: now });
       if (decision.action === 'suppressed' && decision.added) {
         events.push({ type: 'suppressed', at: now, recipients: [address], reason: decision.reason, source: decision.source });

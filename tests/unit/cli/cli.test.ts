@@ -69,7 +69,7 @@ describe('kurir CLI', () => {
       '--rules',
       'config/bounce-rules.yaml',
     ]);
-    expect(policy).toMatch(/category: {3}policy\ntype: {7}hard\nsenderSide: true\nrule: {7}auth-enhanced/);
+    expect(policy).toMatch(/category: {3}auth-failure\ntype: {7}hard\ncause: {6}unauthenticated\nsenderSide: true\nrule: {7}auth-unauthenticated-gmail/);
     expect(await runCli(['bounce', 'classify', 'connect ECONNREFUSED 127.0.0.2:25'])).toMatch(/code none, enhanced none\ncategory: {3}network\ntype: {7}soft/);
     await expect(runCli(['bounce', 'classify'])).rejects.toThrow(UsageError);
     await expect(runCli(['bounce', 'classify', '550 x', '--rules', join(dir, 'none.yaml')])).rejects.toThrow(

@@ -30,7 +30,7 @@ describe('SES bounce classification', () => {
       'Permanent',
       'General',
       { status: '5.7.26', diagnosticCode: 'smtp; 550-5.7.26 This mail is unauthenticated, which poses a security risk to the sender and Gmail users' },
-      'policy',
+      'auth-failure',
       'hard',
       true,
     ],
@@ -122,9 +122,9 @@ describe('Mailgun', () => {
       { action: 'failed', classification: { category: 'invalid-recipient', type: 'hard' } },
     ],
     [
-      'permanent 5.7.1 policy',
+      'permanent 5.7.1 DMARC',
       { ...base, severity: 'permanent', code: 550, message: '5.7.1 Message rejected due to DMARC policy' },
-      { classification: { category: 'policy', senderSide: true } },
+      { classification: { category: 'auth-failure', cause: 'dmarc', senderSide: true } },
     ],
   ];
   it.each(cases)('maps failed %s', (_name, input, failure) => {

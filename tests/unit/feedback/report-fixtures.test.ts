@@ -62,7 +62,7 @@ const table: Record<string, Expected> = {
   'rfc3464-dmarc-policy.eml': {
     kind: 'dsn',
     format: 'rfc3464',
-    recipients: [[R, 'failed', '5.7.26', 550, 'policy', 'hard']],
+    recipients: [[R, 'failed', '5.7.26', 550, 'auth-failure', 'hard']],
     remoteMta: 'gmail-smtp-in.l.google.com',
     refs: 'vmt',
   },

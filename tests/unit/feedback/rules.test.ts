@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { configSchema } from '../../../src/config/schema.js';
 import { DELIVERY_CATEGORIES } from '../../../src/metrics/metrics.js';
+import { AUTH_CAUSES, type AuthCause } from '../../../src/lib/outcome-categories.js';
 import {
   BOUNCE_CATEGORIES,
   BounceRulesError,
@@ -18,7 +19,7 @@ import {
 
 const rules = loadBounceRules('config/bounce-rules.yaml');
 
-type Row = [reply: string, category: BounceCategory, type: 'hard' | 'soft', senderSide?: boolean];
+type Row = [reply: string, category: BounceCategory, type: 'hard' | 'soft', senderSide?: boolean, cause?: AuthCause];
 
 /**
  * Reply strings in the shape the receivers publish or are commonly seen to send (IPs from TEST-NET,
@@ -58,21 +59,24 @@ const table: Record<string, Row[]> = {
     ],
     [
       '550-5.7.26 This mail is unauthenticated, which poses a security risk to the sender and Gmail users, and has been blocked. The sender must authenticate with at least one of SPF or DKIM. For this message, DKIM checks did not pass and SPF check for [example.test] did not pass with ip: [192.0.2.10]. - gsmtp',
-      'policy',
+      'auth-failure',
       'hard',
       true,
+      'unauthenticated',
     ],
     [
       "550-5.7.26 Unauthenticated email from example.test is not accepted due to domain's DMARC policy. Please contact the administrator of example.test domain if this was a legitimate mail. - gsmtp",
-      'policy',
+      'auth-failure',
       'hard',
       true,
+      'dmarc',
     ],
     [
       '421-4.7.26 This mail has been rate limited because it is unauthenticated. Gmail requires all senders to authenticate with either SPF or DKIM. - gsmtp',
-      'policy',
+      'auth-failure',
       'soft',
       true,
+      'unauthenticated',
     ],
     [
       '421-4.7.28 Our system has detected an unusual rate of unsolicited mail originating from your IP address. To protect our users from spam, mail sent from your IP address has been temporarily rate limited. - gsmtp',
@@ -94,11 +98,12 @@ const table: Record<string, Row[]> = {
     ],
     [
       '550-5.7.25 The IP address sending this message does not have a PTR record setup, or the corresponding forward DNS entry does not point to the sending IP. As a policy, Gmail does not accept messages from IPs with missing PTR records. - gsmtp',
-      'policy',
+      'auth-failure',
       'hard',
       true,
+      'ptr',
     ],
-    ['550-5.7.1 This message does not meet IPv6 sending guidelines regarding PTR records and authentication. - gsmtp', 'policy', 'hard', true],
+    ['550-5.7.1 This message does not meet IPv6 sending guidelines regarding PTR records and authentication. - gsmtp', 'auth-failure', 'hard', true, 'ptr'],
     ['421-4.7.0 Try again later, closing connection. (EHLO) - gsmtp', 'rate-limit', 'soft', true],
     [
       "552-5.3.4 Your message exceeded Google's message size limits. Please visit https://support.google.com/mail/?p=MaxSizeError to view our size guidelines. - gsmtp",
@@ -118,12 +123,19 @@ const table: Record<string, Row[]> = {
     ],
     ['550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup', 'invalid-recipient', 'hard', false],
     ['550 5.1.1 RESOLVER.ADR.RecipNotFound; not found', 'invalid-recipient', 'hard', false],
-    ['550 5.7.509 Access denied, sending domain example.test does not pass DMARC verification and has a DMARC policy of reject.', 'policy', 'hard', true],
     [
-      "550 5.7.515 Access denied, sending domain example.test doesn't meet the required authentication level. The sender's domain in the 5322.From address doesn't meet the authentication requirements defined for the sender.",
-      'policy',
+      '550 5.7.509 Access denied, sending domain example.test does not pass DMARC verification and has a DMARC policy of reject.',
+      'auth-failure',
       'hard',
       true,
+      'dmarc',
+    ],
+    [
+      "550 5.7.515 Access denied, sending domain example.test doesn't meet the required authentication level. The sender's domain in the 5322.From address doesn't meet the authentication requirements defined for the sender.",
+      'auth-failure',
+      'hard',
+      true,
+      'unauthenticated',
     ],
     [
       "550 5.7.1 Unfortunately, messages from [192.0.2.10] weren't sent. Please contact your Internet service provider since part of their network is on our block list (S3150). You can also refer your provider to http://mail.live.com/mail/troubleshooting.aspx#errors.",
@@ -212,9 +224,10 @@ const table: Record<string, Row[]> = {
     ['554 5.7.9 Message not accepted for policy reasons. See https://postmaster.yahooinc.com/error-codes', 'spam-block', 'hard', true],
     [
       '550 5.7.9 This mail has been blocked because the sender is unauthenticated. Yahoo requires all senders to authenticate with either SPF or DKIM.',
-      'policy',
+      'auth-failure',
       'hard',
       true,
+      'unauthenticated',
     ],
     ['552 1 Requested mail action aborted, mailbox not found', 'invalid-recipient', 'hard', false],
     [
@@ -231,7 +244,7 @@ const table: Record<string, Row[]> = {
     ['554 5.7.1 [CS01] Message rejected due to local policy. Please visit https://support.apple.com/en-us/HT204137', 'spam-block', 'hard', true],
     ['550 5.7.0 Blocked - see https://support.proofpoint.com/dnsbl-lookup.cgi?ip=192.0.2.10', 'spam-block', 'hard', true],
     ['421 4.7.0 [TS01] Messages from 192.0.2.10 temporarily deferred due to user complaints - 4.16.55.1', 'spam-block', 'soft', true],
-    ['550 5.7.1 [HM08] Message rejected due to DMARC policy', 'policy', 'hard', true],
+    ['550 5.7.1 [HM08] Message rejected due to DMARC policy', 'auth-failure', 'hard', true, 'dmarc'],
     ['550 5.1.1 <someone@icloud.com>: inactive email address', 'inactive-mailbox', 'hard', false],
   ],
   'gmx and web.de': [
@@ -301,7 +314,7 @@ const table: Record<string, Row[]> = {
       'hard',
       true,
     ],
-    ['450 4.7.1 Client host rejected: cannot find your reverse hostname, [192.0.2.10]', 'policy', 'soft', true],
+    ['450 4.7.1 Client host rejected: cannot find your reverse hostname, [192.0.2.10]', 'auth-failure', 'soft', true, 'ptr'],
     ['504 5.5.2 <localhost>: Helo command rejected: need fully-qualified hostname', 'policy', 'hard', true],
     ['454 4.7.1 <bob@other.test>: Relay access denied', 'policy', 'soft', true],
     ['554 5.7.1 <bob@other.test>: Relay access denied', 'policy', 'hard', true],
@@ -322,7 +335,7 @@ const table: Record<string, Row[]> = {
     ['550-Verification failed for <b+01abc@bounce.example.test> 550-Unrouteable address 550 Sender verify failed', 'policy', 'hard', true],
     ['451-4.7.1 Greylisting in action, please come back later', 'greylist', 'soft', false],
     ['552 Mailbox quota exceeded', 'mailbox-full', 'soft', false],
-    ['550 SPF check failed.', 'policy', 'hard', true],
+    ['550 SPF check failed.', 'auth-failure', 'hard', true, 'spf'],
     ['550 Administrative prohibition', 'other', 'hard', false],
     ['451 Temporarily rejected. Try again later.', 'greylist', 'soft', false],
   ],
@@ -359,13 +372,119 @@ const table: Record<string, Row[]> = {
     ['556 5.1.10 dest.test does not accept mail (null MX)', 'bad-domain', 'hard', false],
     ['550 5.1.2 nx.test: domain does not exist (NXDOMAIN)', 'bad-domain', 'hard', false],
     ['535 5.7.8 Error: authentication failed: UGFzc3dvcmQ6', 'policy', 'hard', true],
-    ['530 5.7.0 Must issue a STARTTLS command first', 'policy', 'hard', true],
+    ['530 5.7.0 Must issue a STARTTLS command first', 'auth-failure', 'hard', true, 'tls'],
     ['550 5.7.1 relay not permitted', 'policy', 'hard', true],
     ['451 4.7.1 Service unavailable - try again later', 'greylist', 'soft', false],
-    ['550 5.7.23 SPF validation failed', 'policy', 'hard', true],
+    ['550 5.7.23 SPF validation failed', 'auth-failure', 'hard', true, 'spf'],
     ['550 5.7.27 Sender address has null MX', 'policy', 'hard', true],
     ['421 4.3.2 Service not available, closing transmission channel', 'rate-limit', 'soft', true],
     ['message expired before delivery', 'message-expired', 'soft', false],
+  ],
+  // One row per published authentication code (Gmail's postmaster page lists a code per failed check) and the
+  // wording of receivers that say it in words: every one is auth-failure, sender-side, with the check as cause.
+  'authentication refusals': [
+    [
+      '421-4.7.23 The sending IP address for this message does not have a PTR record setup, or the corresponding forward DNS entry does not match the sending IP. To protect our users from spam, mail sent from your IP address has been temporarily rate limited. - gsmtp',
+      'auth-failure',
+      'soft',
+      true,
+      'ptr',
+    ],
+    [
+      "421-4.7.27 Your email has been rate limited because SPF authentication didn't pass for this message. Gmail requires all bulk email senders to authenticate with SPF. - gsmtp",
+      'auth-failure',
+      'soft',
+      true,
+      'spf',
+    ],
+    [
+      "550-5.7.27 Your email has been blocked because SPF authentication didn't pass for this message. For this message, SPF check for [bounce.example.test] did not pass with ip: [192.0.2.10]. - gsmtp",
+      'auth-failure',
+      'hard',
+      true,
+      'spf',
+    ],
+    [
+      "421-4.7.29 Your email has been rate limited because this message wasn't sent over a TLS connection. Gmail requires all bulk email senders to use TLS/SSL for SMTP connections. - gsmtp",
+      'auth-failure',
+      'soft',
+      true,
+      'tls',
+    ],
+    ["550-5.7.29 Your email has been blocked because this message wasn't sent over a TLS connection. - gsmtp", 'auth-failure', 'hard', true, 'tls'],
+    [
+      "421-4.7.30 Your email has been rate limited because DKIM authentication didn't pass for this message. Gmail requires all email bulk senders to authenticate with DKIM. - gsmtp",
+      'auth-failure',
+      'soft',
+      true,
+      'dkim',
+    ],
+    ["550-5.7.30 Your email has been blocked because DKIM authentication didn't pass for this message. - gsmtp", 'auth-failure', 'hard', true, 'dkim'],
+    [
+      "421-4.7.32 Your email has been rate limited because the From: header (RFC5322) in this message isn't aligned with either the authenticated SPF or DKIM organizational domain. - gsmtp",
+      'auth-failure',
+      'soft',
+      true,
+      'alignment',
+    ],
+    [
+      "550-5.7.32 Your email has been blocked because the From: header (RFC5322) in this message isn't aligned with either the authenticated SPF or DKIM organizational domain. - gsmtp",
+      'auth-failure',
+      'hard',
+      true,
+      'alignment',
+    ],
+    [
+      '421-4.7.40 Your email has been rate limited because DMARC policy is not present for the sender domain. Gmail requires all bulk email senders to publish a DMARC record. - gsmtp',
+      'auth-failure',
+      'soft',
+      true,
+      'dmarc',
+    ],
+    ['550-5.7.40 Your email has been blocked because the sender domain does not publish a DMARC record. - gsmtp', 'auth-failure', 'hard', true, 'dmarc'],
+    [
+      '550-5.7.26 This mail has been blocked because the sender is unauthenticated. Gmail requires all senders to authenticate with either SPF or DKIM. Authentication results: DKIM = did not pass SPF [example.test] with ip: [192.0.2.10] = did not pass - gsmtp',
+      'auth-failure',
+      'hard',
+      true,
+      'unauthenticated',
+    ],
+    [
+      "550 5.7.515 Access denied, sending domain [EXAMPLE.TEST] doesn't meet the required authentication level.",
+      'auth-failure',
+      'hard',
+      true,
+      'unauthenticated',
+    ],
+    ['550 5.7.23 The message was rejected because of Sender Policy Framework violation', 'auth-failure', 'hard', true, 'spf'],
+    ["550 5.7.9 Unauthenticated email from example.test is not accepted due to domain's DMARC policy", 'auth-failure', 'hard', true, 'dmarc'],
+    ["553 5.7.1 Message rejected: example.test DMARC policy is 'reject'", 'auth-failure', 'hard', true, 'dmarc'],
+    ['554 5.7.5 Permanent error evaluating DMARC policy', 'auth-failure', 'hard', true, 'dmarc'],
+    ['550 5.7.1 Email rejected per DMARC policy for example.test', 'auth-failure', 'hard', true, 'dmarc'],
+    [
+      '550 5.7.1 <b+01abc.123@bounce.example.test>: Sender address rejected: not authorized by SPF (sender: bounce.example.test, ip: 192.0.2.10)',
+      'auth-failure',
+      'hard',
+      true,
+      'spf',
+    ],
+    ['550 Rejected: 192.0.2.10 is not authorized by the Sender Policy Framework record of example.test', 'auth-failure', 'hard', true, 'spf'],
+    [
+      '550 5.7.23 <bob@dest.test>: Recipient address rejected: Message rejected due to: SPF fail - not authorized. Please see http://www.openspf.net/Why?s=mfrom;id=b@bounce.example.test;ip=192.0.2.10',
+      'auth-failure',
+      'hard',
+      true,
+      'spf',
+    ],
+    ['550 5.7.20 No passing DKIM signature found', 'auth-failure', 'hard', true, 'dkim'],
+    ['554 5.7.1 DKIM signature verification failed: body hash mismatch', 'auth-failure', 'hard', true, 'dkim'],
+    ['550 5.7.1 Message rejected: From domain is not aligned with the authenticated domain', 'auth-failure', 'hard', true, 'alignment'],
+    ['550 5.7.1 Client host rejected: cannot find your hostname, [192.0.2.10]', 'auth-failure', 'hard', true, 'ptr'],
+    ['554 5.7.1 Message is not authenticated: rejected', 'auth-failure', 'hard', true, 'unauthenticated'],
+    // Not about the receiver checking our mail: SMTP AUTH to a smarthost, a block list, a null MX sender.
+    ['530 5.7.0 Authentication required', 'policy', 'hard', true],
+    ['535 Authentication failed', 'policy', 'hard', true],
+    ['550 5.7.27 Sender address has null MX', 'policy', 'hard', true],
   ],
   'no SMTP reply': [
     ['connect ECONNREFUSED 127.0.0.2:25', 'network', 'soft', false],
@@ -381,12 +500,13 @@ const table: Record<string, Row[]> = {
 };
 
 const rows = Object.entries(table).flatMap(([source, list]) =>
-  list.map(([reply, category, type, senderSide]): [string, string, BounceCategory, 'hard' | 'soft', boolean | undefined] => [
+  list.map(([reply, category, type, senderSide, cause]): [string, string, BounceCategory, 'hard' | 'soft', boolean | undefined, AuthCause | undefined] => [
     source,
     reply,
     category,
     type,
     senderSide,
+    cause,
   ]),
 );
 
@@ -395,9 +515,16 @@ describe('bounce rules: real-world replies', () => {
     expect(rows.length).toBeGreaterThanOrEqual(140);
   });
 
-  it.each(rows)('%s: %s', (_source, reply, category, type, senderSide) => {
+  it('gives every authentication refusal a cause, every cause a reply, and nothing else a cause', () => {
+    const auth = rows.filter((r) => r[2] === 'auth-failure');
+    for (const r of auth) expect(r[5], r[1]).toBeDefined();
+    expect(new Set(auth.map((r) => r[5]))).toEqual(new Set(AUTH_CAUSES));
+    for (const r of rules.rules) expect(r.cause !== undefined, r.id).toBe(r.category === 'auth-failure');
+  });
+
+  it.each(rows)('%s: %s', (_source, reply, category, type, senderSide, cause) => {
     const got = classifyReply(rules, parseReply(reply));
-    expect({ category: got.category, type: got.type }).toEqual({ category, type });
+    expect({ category: got.category, type: got.type, cause: got.cause }).toEqual({ category, type, cause });
     if (senderSide !== undefined) expect(got.senderSide).toBe(senderSide);
     expect(rules.rules.some((r) => r.id === got.ruleId)).toBe(true);
   });
@@ -409,7 +536,7 @@ describe('bounce rules: structured input (DSN fields)', () => {
     [{ code: null, enhanced: '4.2.2', text: '' }, 'mailbox-full', 'soft'],
     [{ code: null, enhanced: '5.4.7', text: 'Delivery time expired' }, 'message-expired', 'soft'],
     [{ code: null, enhanced: '4.4.7', text: '' }, 'message-expired', 'soft'],
-    [{ code: 550, enhanced: '5.7.26', text: 'smtp; 550-5.7.26 Unauthenticated email is not accepted' }, 'policy', 'hard'],
+    [{ code: 550, enhanced: '5.7.26', text: 'smtp; 550-5.7.26 Unauthenticated email is not accepted' }, 'auth-failure', 'hard'],
     [{ code: 550, text: 'Requested action not taken: mailbox unavailable' }, 'invalid-recipient', 'hard'],
     [{ code: null, text: '' }, 'network', 'soft'],
     [{ code: 599, text: '' }, 'other', 'hard'],
@@ -550,6 +677,31 @@ describe('bounce rules file', () => {
       /rules\[0\] \(id "a"\): match\.enhanced: an enhanced status code or glob/,
     ],
     ['a missing type', { rules: [{ id: 'a', category: 'other' }] }, /rules\[0\] \(id "a"\): type: required/],
+    [
+      'an auth-failure without its cause',
+      {
+        rules: [
+          { id: 'a', match: { enhanced: '5.7.26' }, category: 'auth-failure', type: 'hard' },
+          { id: 'b', category: 'other', type: 'soft' },
+        ],
+      },
+      /rules\[0\] \(id "a"\): cause: required with category auth-failure \(one of ptr, spf, dkim, dmarc, alignment, tls, unauthenticated\)/,
+    ],
+    [
+      'a cause on another category',
+      { rules: [{ id: 'a', category: 'policy', cause: 'dkim', type: 'hard' }] },
+      /rules\[0\] \(id "a"\): cause: only allowed with category auth-failure/,
+    ],
+    [
+      'an unknown cause',
+      { rules: [{ id: 'a', category: 'auth-failure', cause: 'arc', type: 'hard' }] },
+      /rules\[0\] \(id "a"\): cause: "arc" is not one of ptr, spf/,
+    ],
+    [
+      'an auth-failure that is not sender-side',
+      { rules: [{ id: 'a', category: 'auth-failure', cause: 'spf', senderSide: false, type: 'hard' }] },
+      /rules\[0\] \(id "a"\): senderSide: an authentication refusal is always sender-side/,
+    ],
     ['a bad type', { rules: [{ id: 'a', category: 'other', type: 'permanent' }] }, /rules\[0\] \(id "a"\): type: "permanent" is not one of hard, soft/],
     [
       'a misspelt match field',

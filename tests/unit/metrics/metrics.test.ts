@@ -14,7 +14,7 @@ const EXPECTED: Array<[field: string, name: string, type: string, labels: string
   ['authBlocked', 'kurir_auth_blocked_total', 'counter', ['interface', 'scope']],
   ['connectionsRefused', 'kurir_connections_refused_total', 'counter', ['interface', 'scope']],
   ['queueJobs', 'kurir_queue_jobs', 'gauge', ['state', 'priority']],
-  ['queueOldestVerificationAge', 'kurir_queue_oldest_verification_age_seconds', 'gauge', []],
+  ['queueOldestVerificationAge', 'kurir_queue_oldest_verification_age_seconds', 'gauge', ['provider']],
   ['queueProviderErrors', 'kurir_queue_stats_errors_total', 'counter', []],
   ['queueReconciled', 'kurir_queue_reconciled_total', 'counter', ['reason']],
   ['deliveryJobErrors', 'kurir_delivery_job_errors_total', 'counter', ['kind']],
@@ -23,6 +23,7 @@ const EXPECTED: Array<[field: string, name: string, type: string, labels: string
   ['deliveryTls', 'kurir_delivery_connections_total', 'counter', ['provider', 'tls']],
   ['deliveryConnectionReuses', 'kurir_delivery_connection_reuses_total', 'counter', ['provider']],
   ['deliveryReplies', 'kurir_delivery_remote_replies_total', 'counter', ['provider', 'code']],
+  ['deliveryAuthFailures', 'kurir_delivery_auth_failures_total', 'counter', ['provider', 'cause']],
   ['mtaStsSessions', 'kurir_mta_sts_policy_total', 'counter', ['mode', 'result']],
   ['mtaStsLookups', 'kurir_mta_sts_policy_lookups_total', 'counter', ['result']],
   ['tlsFailures', 'kurir_tls_failures_total', 'counter', ['provider', 'result_type']],
@@ -45,6 +46,7 @@ const EXPECTED: Array<[field: string, name: string, type: string, labels: string
   ['placementSeedUp', 'kurir_placement_seed_up', 'gauge', ['seed', 'provider']],
   ['placementSeedErrors', 'kurir_placement_seed_errors_total', 'counter', ['provider', 'reason']],
   ['timeToConfirm', 'kurir_placement_time_to_confirm_seconds', 'histogram', ['provider']],
+  ['placementAuth', 'kurir_placement_auth_results_total', 'counter', ['provider', 'method', 'result']],
   ['rspamdScore', 'kurir_rspamd_score', 'histogram', ['domain']],
   ['rspamdChecks', 'kurir_rspamd_checks_total', 'counter', ['domain', 'action']],
   ['rspamdSkipped', 'kurir_rspamd_skipped_total', 'counter', ['reason']],
@@ -156,7 +158,7 @@ describe('queue provider', () => {
     expect(text).toContain('kurir_queue_jobs{state="waiting",priority="verification"} 4');
     expect(text).toContain('kurir_queue_jobs{state="delayed",priority="bulk"} 7');
     expect(text).toContain('kurir_queue_jobs{state="active",priority="normal"} 0');
-    expect(text).toContain('kurir_queue_oldest_verification_age_seconds 33');
+    expect(text).toContain('kurir_queue_oldest_verification_age_seconds{provider="other"} 33');
     await m.render();
     expect(calls).toBe(2);
   });
@@ -172,7 +174,7 @@ describe('queue provider', () => {
     fail = true;
     const text = await m.render();
     expect(text).toContain('kurir_queue_jobs{state="waiting",priority="verification"} 2');
-    expect(text).toContain('kurir_queue_oldest_verification_age_seconds 10');
+    expect(text).toContain('kurir_queue_oldest_verification_age_seconds{provider="other"} 10');
     expect(text).toContain('kurir_queue_stats_errors_total 1');
   });
 
@@ -205,7 +207,7 @@ describe('queue provider', () => {
     expect(text).not.toContain('completed');
     expect(text).not.toContain('example.com');
     expect(text).toContain('kurir_queue_jobs{state="active",priority="normal"} 0');
-    expect(text).toContain('kurir_queue_oldest_verification_age_seconds 0');
+    expect(text).toContain('kurir_queue_oldest_verification_age_seconds{provider="other"} 0');
   });
 
   it('can be detached', async () => {

@@ -1,0 +1,133 @@
+/**
+ * The per-provider rolling window behind GET /v1/incidents: what happened to the mail of each provider in
+ * the last hour, written where it happens (the delivery record stage, the bounce MX, confirmations) as
+ * per-minute hashes that expire by themselves. A write is one pipelined round trip of a few HINCRBYs; a read
+ * is one pipeline of HGETALLs over the window. Nothing here is derived from Prometheus.
+ */
+import type { Redis } from 'ioredis';
+import type { Keys } from './keys.js';
+
+const MINUTE = 60_000;
+const HOUR = 3_600_000;
+/** Minute buckets outlive the one-hour window by an hour, so a slow reader never sees a half-expired window. */
+const MINUTE_TTL_SECONDS = 2 * 3600;
+/** Hour buckets cover the 7-day baseline plus the hour being read. */
+const HOUR_TTL_SECONDS = 8 * 86400 + 3600;
+/** Sample replies are cut to this length: enough for the code and the receiver's first sentence. */
+const REPLY_CHARS = 240;
+
+/** Recipients of one attempt (or report) that share a result, category and cause. */
+export interface OutcomeTally {
+  status: 'delivered' | 'deferred' | 'bounced' | 'expired';
+  /** Bounce category (none when delivered). */
+  category: string;
+  /** With category auth-failure: the check that failed. */
+  cause?: string;
+  /** The receiver's reply, kept as the sample for an auth-failure cause. */
+  reply?: string;
+  count: number;
+}
+
+/** One minute of one provider, as read back. */
+export interface MinuteBucket {
+  /** Start of the minute (ms). */
+  at: number;
+  delivered: number;
+  expired: number;
+  deferred: Record<string, number>;
+  bounced: Record<string, number>;
+  /** Auth refusals by cause and result: `{ dmarc: { bounced: 3 } }`. */
+  auth: Record<string, { deferred?: number; bounced?: number }>;
+  /** Last reply seen per auth cause in this minute. */
+  replies: Record<string, string>;
+  /** Verification recipients delivered (probes excluded) and confirmations. */
+  verificationsDelivered: number;
+  confirmations: number;
+}
+
+function parseBucket(at: number, h: Record<string, string>): MinuteBucket {
+  const b: MinuteBucket = { at, delivered: 0, expired: 0, deferred: {}, bounced: {}, auth: {}, replies: {}, verificationsDelivered: 0, confirmations: 0 };
+  for (const [field, raw] of Object.entries(h)) {
+    const [kind, a, c] = field.split(':');
+    const n = Number(raw);
+    if (kind === 'reply') b.replies[a] = raw;
+    else if (kind === 'delivered') b.delivered = n;
+    else if (kind === 'expired') b.expired = n;
+    else if (kind === 'deferred' || kind === 'bounced') b[kind][a] = n;
+    else if (kind === 'auth' && (a === 'deferred' || a === 'bounced')) b.auth[c] = { ...b.auth[c], [a]: n };
+    else if (kind === 'vd') b.verificationsDelivered = n;
+    else if (kind === 'cf') b.confirmations = n;
+  }
+  return b;
+}
+
+export class IncidentStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {}
+
+  /** Counts one attempt's (or report's) outcomes for `provider` in the minute of `at`. One round trip. */
+  async record(provider: string, at: number, tallies: readonly OutcomeTally[]): Promise<void> {
+    if (!tallies.length) return;
+    const key = this.keys.incidentMinute(provider, Math.floor(at / MINUTE));
+    const p = this.redis.pipeline();
+    for (const t of tallies) {
+      if (t.status === 'delivered' || t.status === 'expired') p.hincrby(key, t.status, t.count);
+      else p.hincrby(key, `${t.status}:${t.category}`, t.count);
+      if (t.cause && (t.status === 'deferred' || t.status === 'bounced')) {
+        p.hincrby(key, `auth:${t.status}:${t.cause}`, t.count);
+        if (t.reply) p.hset(key, `reply:${t.cause}`, t.reply.slice(0, REPLY_CHARS));
+      }
+    }
+    p.expire(key, MINUTE_TTL_SECONDS);
+    await p.exec();
+  }
+
+  /** Counts a delivered verification recipient (`delivered`) or a confirmation for `provider`: minute and hour buckets. */
+  async recordVerification(provider: string, at: number, kind: 'delivered' | 'confirmed'): Promise<void> {
+    const field = kind === 'delivered' ? 'vd' : 'cf';
+    const minute = this.keys.incidentMinute(provider, Math.floor(at / MINUTE));
+    const hour = this.keys.incidentHour(provider, Math.floor(at / HOUR));
+    await this.redis.pipeline().hincrby(minute, field, 1).expire(minute, MINUTE_TTL_SECONDS).hincrby(hour, field, 1).expire(hour, HOUR_TTL_SECONDS).exec();
+  }
+
+  /** The last `minutes` minute buckets (the current one included) of each provider, oldest first; empty minutes omitted. */
+  async window(providers: readonly string[], now: number, minutes: number): Promise<Map<string, MinuteBucket[]>> {
+    const last = Math.floor(now / MINUTE);
+    const p = this.redis.pipeline();
+    for (const provider of providers) for (let m = last - minutes + 1; m <= last; m++) p.hgetall(this.keys.incidentMinute(provider, m));
+    const replies = (await p.exec()) ?? [];
+    const out = new Map<string, MinuteBucket[]>();
+    let i = 0;
+    for (const provider of providers) {
+      const buckets: MinuteBucket[] = [];
+      for (let m = last - minutes + 1; m <= last; m++) {
+        const [err, h] = replies[i++] ?? [];
+        if (err) throw err;
+        if (h && Object.keys(h as object).length) buckets.push(parseBucket(m * MINUTE, h as Record<string, string>));
+      }
+      out.set(provider, buckets);
+    }
+    return out;
+  }
+
+  /**
+   * Verification deliveries and confirmations of the provider in the two clock hours around `now` on each of
+   * the last `days` days: the trailing baseline the current confirmation rate is compared with.
+   */
+  async baseline(provider: string, now: number, days = 7): Promise<{ delivered: number; confirmed: number }> {
+    const hour = Math.floor(now / HOUR);
+    const p = this.redis.pipeline();
+    for (let d = 1; d <= days; d++) for (const h of [hour - 24 * d - 1, hour - 24 * d]) p.hmget(this.keys.incidentHour(provider, h), 'vd', 'cf');
+    let delivered = 0;
+    let confirmed = 0;
+    for (const [err, v] of (await p.exec()) ?? []) {
+      if (err) throw err;
+      const [vd, cf] = v as Array<string | null>;
+      delivered += Number(vd ?? 0);
+      confirmed += Number(cf ?? 0);
+    }
+    return { delivered, confirmed };
+  }
+}
