@@ -104,6 +104,6 @@ export async function recordAttempt(
       const synced = attempt.recipients.map(({ outcome: o, status }) => ({ address: o.address, status, code: o.code, reply: o.reply }));
       events.push(...(await deps.feedback.onOutcomes(record, synced, now)));
     }
-    await deps.messages.update(record.id, attempt.updates, events);
+    await deps.messages.update(record.id, attempt.updates, events, record);
   }, recordMs);
 }
