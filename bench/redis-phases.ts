@@ -166,6 +166,7 @@ async function costPhase(): Promise<void> {
     await new Promise((res) => setTimeout(res, 300));
     const cb = clientCounts('cost-intake');
     sink.reset();
+    const dnsBefore = dns.queries.length;
     const worker = await child(redis.url, { roles: ['worker'], label: 'cost-worker', waitForHttp: false });
     const all = await sink.waitForUnique(sub.accepted, 60_000);
     const finalized = await waitFinalized(r, 20_000);
@@ -180,7 +181,9 @@ async function costPhase(): Promise<void> {
     const accept = perMessage(a, b, sub.accepted);
     const delivery = perMessage(b, c, sink.unique);
     const total = perMessage(a, c, sink.unique);
-    report.cost = { messages: sub.accepted, delivered: sink.unique, finalized, accept, delivery, total, client: client1 };
+    const dnsPerMessage = (dns.queries.length - dnsBefore) / sink.unique;
+    if (process.env.BENCH_DNS_DEBUG) console.log(dns.queries.slice(dnsBefore, dnsBefore + 12));
+    report.cost = { messages: sub.accepted, delivered: sink.unique, finalized, accept, delivery, total, client: client1, dnsPerMessage };
     console.log(`\n[cost] ${sub.accepted} accepted, ${sink.unique} delivered${all && finalized ? '' : ' (NOT all delivered/finalized)'}`);
     const line = (name: string, p: ReturnType<typeof perMessage>): void =>
       console.log(
@@ -196,6 +199,7 @@ async function costPhase(): Promise<void> {
       `  client side (gateway processes): accept ${client1.accept.roundTrips.toFixed(1)} round trips with ${client1.accept.commands.toFixed(1)} commands, ` +
         `delivery ${client1.delivery.roundTrips.toFixed(1)} round trips with ${client1.delivery.commands.toFixed(1)} commands per message (scripts count as one command here)`,
     );
+    console.log(`  DNS queries per delivered message: ${dnsPerMessage.toFixed(2)}`);
     client.close();
     void worker;
   } finally {
@@ -259,7 +263,8 @@ async function e2eRun(label: string, opts: { appendfsync: 'everysec' | 'always';
 async function main(): Promise<void> {
   dir = mkdtempSync(join(tmpdir(), 'kurir-bench-redis-'));
   sink = await startSink({ tls: true });
-  dns = await startDnsServer({ 'dest.test': { MX: [{ exchange: 'mx.dest.test', priority: 10 }] }, 'mx.dest.test': { A: ['127.0.0.1'] } });
+  // Negative answers carry an SOA (negative TTL 300 s) as real authoritative servers' do: mx.dest.test has no AAAA.
+  dns = await startDnsServer({ 'dest.test': { MX: [{ exchange: 'mx.dest.test', priority: 10 }] }, 'mx.dest.test': { A: ['127.0.0.1'] } }, { negativeTtl: 300 });
   console.log(`Kurir Redis benchmark: ${cpus().length} CPUs, ${N} messages per run, node ${process.version} (timings are noisy when other processes run)`);
   try {
     if (PHASES.has('cost')) await costPhase();

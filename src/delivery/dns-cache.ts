@@ -1,6 +1,7 @@
 /**
- * A per-process cache of MX, A and AAAA answers in front of the DNS, used by every lookup that goes
- * through the gateway's resolver (delivery routing, the MX host that shaping buckets by, MTA-STS fetches).
+ * A per-process cache of MX, A, AAAA and TXT answers in front of the DNS, used by every lookup that goes
+ * through the gateway's resolver (delivery routing, the MX host that shaping buckets by, MTA-STS records and
+ * fetches, DKIM keys of feedback reports).
  * Positive answers live for their TTL (capped at `maxTtlSeconds`); a name or type that does not exist
  * lives for the SOA's negative TTL (RFC 2308), capped at `negativeMaxSeconds`, and is not cached when the
  * answer carried no SOA. SERVFAIL, timeouts and unreachable servers are never cached. Bounded: the least

@@ -1,5 +1,5 @@
 /**
- * A minimal stub resolver for MX, A and AAAA that answers with the records' TTLs and, for a name or
+ * A minimal stub resolver for MX, A, AAAA and TXT that answers with the records' TTLs and, for a name or
  * type that does not exist, the SOA minimum of the authority section (RFC 2308): what node:dns does not
  * expose and the DNS cache (dns-cache.ts) needs. UDP first, TCP when the answer is truncated; the servers
  * in order, `tries` rounds. Errors carry the codes node:dns uses (ENOTFOUND, ENODATA, ESERVFAIL, ETIMEOUT…).
@@ -8,11 +8,12 @@ import { createSocket } from 'node:dgram';
 import { randomInt } from 'node:crypto';
 import { connect, isIPv6 } from 'node:net';
 
-export type WireType = 'MX' | 'A' | 'AAAA';
-const TYPE_CODE: Record<WireType, number> = { A: 1, MX: 15, AAAA: 28 };
+export type WireType = 'MX' | 'A' | 'AAAA' | 'TXT';
+const TYPE_CODE: Record<WireType, number> = { A: 1, MX: 15, TXT: 16, AAAA: 28 };
 const RCODE_ERROR: Record<number, string> = { 1: 'EFORMERR', 2: 'ESERVFAIL', 3: 'ENOTFOUND', 4: 'ENOTIMP', 5: 'EREFUSED' };
 
-export type WireRecord = string | { exchange: string; priority: number };
+/** An address; an MX record; or a TXT record as its character-strings (as node:dns `resolveTxt` gives them). */
+export type WireRecord = string | { exchange: string; priority: number } | string[];
 
 /** An answer: records with the smallest TTL among them (CNAMEs included), or a negative answer. */
 export type WireAnswer =
@@ -94,7 +95,11 @@ export function parseResponse(buf: Buffer, id: number, type: WireType, name: str
     ttl = Math.min(ttl, rttl);
     if (rtype === 1) records.push([...buf.subarray(data, data + 4)].join('.'));
     else if (rtype === 28) records.push(ipv6(buf.subarray(data, data + 16)));
-    else records.push({ priority: buf.readUInt16BE(data), exchange: readName(buf, data + 2)[0] });
+    else if (rtype === 16) {
+      const chunks: string[] = [];
+      for (let at = data; at < data + len; at += 1 + buf[at]) chunks.push(buf.toString('utf8', at + 1, at + 1 + buf[at]));
+      records.push(chunks);
+    } else records.push({ priority: buf.readUInt16BE(data), exchange: readName(buf, data + 2)[0] });
   }
   if (rcode === 3) return { error: 'ENOTFOUND', ttl: soaTtl };
   if (!records.length) return { error: 'ENODATA', ttl: soaTtl };

@@ -15,8 +15,8 @@ export interface DnsResolver {
 
 /**
  * Builds a resolver on the configured servers (`ip` or `ip:port`), or the system's when none are given.
- * With `cache` (and `enabled`), MX, A and AAAA lookups go through a TTL-honouring cache (dns-cache.ts);
- * TXT and other types always ask the DNS.
+ * With `cache` (and `enabled`), MX, A, AAAA and TXT lookups (MTA-STS, DKIM keys of feedback reports) go
+ * through a TTL-honouring cache (dns-cache.ts); other types always ask the DNS.
  */
 export function createResolver(
   opts: { servers: readonly string[]; timeoutSeconds: number; tries: number; cache?: DnsCacheOptions & { enabled: boolean } },
@@ -33,8 +33,12 @@ export function createResolver(
       resolveMx: async (name) => recordsOf(await cache.lookup(name, 'MX'), name),
       resolve4: async (name) => recordsOf(await cache.lookup(name, 'A'), name),
       resolve6: async (name) => recordsOf(await cache.lookup(name, 'AAAA'), name),
-      resolveTxt: (name) => r.resolveTxt(name),
-      resolve: (name, rrtype) => r.resolve(name, rrtype as 'A') as Promise<unknown>,
+      resolveTxt: async (name) => recordsOf(await cache.lookup(name, 'TXT'), name),
+      resolve: async (name, rrtype) => {
+        const type = rrtype.toUpperCase();
+        if (type === 'MX' || type === 'A' || type === 'AAAA' || type === 'TXT') return recordsOf(await cache.lookup(name, type), name);
+        return r.resolve(name, rrtype as 'A') as Promise<unknown>;
+      },
     };
   }
   return {

@@ -28,6 +28,7 @@ const zone = {
   'big.test': { MX: Array.from({ length: 40 }, (_, i) => ({ exchange: `mx${i}.a-rather-long-host-name.big.test`, priority: i })) },
   'flaky.test': { servfail: true },
   'txt.test': { TXT: ['hello'] },
+  'long-txt.test': { TXT: [`v=DKIM1; k=rsa; p=${'A'.repeat(300)}`, ['two', 'chunks']] },
 };
 
 beforeAll(async () => {
@@ -61,7 +62,9 @@ describe('cached resolver', () => {
     expect(await codeOf(c.resolveMx('nope.test'))).toBe(await codeOf(p.resolveMx('nope.test')));
     expect(await codeOf(c.resolve6('mx1.multi.test'))).toBe('ENODATA');
     expect(await codeOf(c.resolveMx('flaky.test'))).toBe('ESERVFAIL');
-    expect(await c.resolveTxt('txt.test')).toEqual([['hello']]);
+    expect(await c.resolveTxt('txt.test')).toEqual(await p.resolveTxt('txt.test'));
+    expect(await c.resolve('txt.test', 'TXT')).toEqual([['hello']]);
+    expect(await c.resolveTxt('long-txt.test')).toEqual(await p.resolveTxt('long-txt.test'));
     expect(await resolveRoute(c, 'multi.test')).toEqual(await resolveRoute(p, 'multi.test'));
     expect(await resolveRoute(c, 'nope.test')).toEqual({ kind: 'no-domain', reason: 'nope.test: domain does not exist (NXDOMAIN)' });
   });
