@@ -74,7 +74,8 @@ export async function startGatewayChild(o: ChildOptions): Promise<GatewayChild> 
     log: { level: 'warn' },
     redis: { prefix: o.prefix, manage: 'never' },
     http: { port: httpPort },
-    smtp: { port: smtpPort, enabled: o.roles.includes('intake') },
+    // No per-IP cap: every load comes from 127.0.0.1, and phase 2b opens its 20 sessions while phase 2's still close.
+    smtp: { port: smtpPort, enabled: o.roles.includes('intake'), maxConnectionsPerIp: null },
     dns: { servers: [o.dnsAddress], timeoutSeconds: 2, tries: 2 },
     delivery: { mxPort: o.mxPort, concurrency: o.deliveryConcurrency ?? 20, retrySchedule: [1], retryJitter: 0, shutdownGraceSeconds: 5 },
     bounce: { domain: 'bounce.example.test' },

@@ -10,7 +10,8 @@
  *               Redis; Redis CPU seconds per 1,000 messages (= cores of Redis at 1,000 msg/s).
  *
  * Env: BENCH_REDIS_PHASES (comma list, default "cost,durability,scale"), BENCH_REDIS_N (messages per
- * measured run, default 500), BENCH_REDIS_PROCS (default "1,2,4").
+ * measured run, default 500), BENCH_REDIS_PROCS (default "1,2,4"), BENCH_REDIS_CONFIG (JSON merged into
+ * every gateway's configuration, e.g. '{"shaping":{"enabled":false}}').
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -27,6 +28,8 @@ import { startSink, type Sink } from './sink.js';
 const PHASES = new Set((process.env.BENCH_REDIS_PHASES ?? 'cost,durability,scale').split(','));
 const N = Number(process.env.BENCH_REDIS_N ?? 500);
 const PROCS = (process.env.BENCH_REDIS_PROCS ?? '1,2,4').split(',').map(Number);
+/** Merged into every child's configuration, e.g. '{"shaping":{"enabled":false}}'. */
+const EXTRA = JSON.parse(process.env.BENCH_REDIS_CONFIG ?? '{}') as Record<string, unknown>;
 const CONCURRENCY = 20;
 const WARMUP = 50;
 
@@ -99,7 +102,7 @@ async function child(redisUrl: string, o: Omit<ChildOptions, 'dir' | 'prefix' | 
     mxPort: sink.port,
     preload: PRELOAD,
     env: { BENCH_RT_FILE: join(dir, `rt-${o.label}.json`) },
-    extraConfig: { ...o.extraConfig, redis: { url: redisUrl, durability } },
+    extraConfig: { ...EXTRA, ...o.extraConfig, redis: { url: redisUrl, durability } },
   });
   children.push(c);
   // The first child generates the DKIM key; the DNS must publish it for verifiers (not needed for counting).
