@@ -48,6 +48,8 @@ export interface ChildOptions {
   preload?: string[];
   /** Merged into the generated configuration (section by section), e.g. `{ shaping: { … } }`. */
   extraConfig?: Record<string, unknown>;
+  /** Extra environment variables of the child. */
+  env?: Record<string, string>;
   label: string;
 }
 
@@ -64,13 +66,16 @@ export async function startGatewayChild(o: ChildOptions): Promise<GatewayChild> 
   const smtpPort = await freePort();
   const configFile = join(o.dir, `kurir-${o.label}.yaml`);
   const config: Tree = {
+    // Test domains and a generated key: production checks would refuse them (NODE_ENV stays production for Node's own code paths).
+    mode: 'development',
     roles: o.roles,
     hostname: 'bench.kurir.test',
     dataDir: o.dir,
     log: { level: 'warn' },
     redis: { prefix: o.prefix, manage: 'never' },
     http: { port: httpPort },
-    smtp: { port: smtpPort, enabled: o.roles.includes('intake') },
+    // No per-IP cap: every load comes from 127.0.0.1, and phase 2b opens its 20 sessions while phase 2's still close.
+    smtp: { port: smtpPort, enabled: o.roles.includes('intake'), maxConnectionsPerIp: null },
     dns: { servers: [o.dnsAddress], timeoutSeconds: 2, tries: 2 },
     delivery: { mxPort: o.mxPort, concurrency: o.deliveryConcurrency ?? 20, retrySchedule: [1], retryJitter: 0, shutdownGraceSeconds: 5 },
     bounce: { domain: 'bounce.example.test' },
@@ -80,7 +85,7 @@ export async function startGatewayChild(o: ChildOptions): Promise<GatewayChild> 
   };
   writeFileSync(configFile, stringify(merge(config, o.extraConfig ?? {})));
   const proc = spawn(process.execPath, [...(o.nodeFlags ?? []), '--import', 'tsx', ...(o.preload ?? []).flatMap((p) => ['--import', p]), 'src/main.ts'], {
-    env: { ...process.env, KURIR_CONFIG: configFile, NODE_ENV: 'production' },
+    env: { ...process.env, ...o.env, KURIR_CONFIG: configFile, NODE_ENV: 'production' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -405,13 +405,16 @@ async function main(): Promise<void> {
   if (PROFILE) mkdirSync(profDir, { recursive: true });
   redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: false });
   sink = await startSink({ tls: true });
-  dns = await startDnsServer({
-    'dest.test': { MX: [{ exchange: 'mx.dest.test', priority: 10 }] },
-    'mx.dest.test': { A: ['127.0.0.1'] },
-    // The same sink under another MX name, for mail that shaping puts in `other` (no limits).
-    'plain.test': { MX: [{ exchange: 'mx.plain.test', priority: 10 }] },
-    'mx.plain.test': { A: ['127.0.0.1'] },
-  });
+  dns = await startDnsServer(
+    {
+      'dest.test': { MX: [{ exchange: 'mx.dest.test', priority: 10 }] },
+      'mx.dest.test': { A: ['127.0.0.1'] },
+      // The same sink under another MX name, for mail that shaping puts in `other` (no limits).
+      'plain.test': { MX: [{ exchange: 'mx.plain.test', priority: 10 }] },
+      'mx.plain.test': { A: ['127.0.0.1'] },
+    },
+    { negativeTtl: 300 },
+  ); // negative answers carry an SOA, as real authoritative servers' do (no AAAA here)
 
   console.log(
     `Kurir benchmark: scale ${SCALE}, ${cpus().length} CPUs (${cpus()[0]?.model.trim()}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}`,

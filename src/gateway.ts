@@ -202,7 +202,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
     if (config.roles.includes('worker')) {
       workerConnection = createRedis(config.redis.url, 'blocking');
       workerConnection.on('error', (err) => logger.debug({ err: err.message }, 'redis worker connection error'));
-      const resolver = opts.resolver ?? createResolver(config.dns);
+      const resolver = opts.resolver ?? createResolver(config.dns, clock);
       const secret = await verpSecret(config, redis, keys.verpSecret());
       smtpPool = createSmtpPool({
         maxIdlePerTarget: config.delivery.concurrency,
@@ -263,7 +263,8 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
         config,
         store: domainStore,
         vault,
-        resolver: opts.resolver ?? createResolver(config.dns),
+        // Uncached: an admin who has just published a record and asks to verify must see DNS as it is now.
+        resolver: opts.resolver ?? createResolver({ ...config.dns, cache: undefined }),
         clock,
         changed: () => directory.refresh().then(() => undefined),
       });
@@ -376,7 +377,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
     }
     if (config.roles.includes('feedback')) {
       const secret = await verpSecret(config, redis, keys.verpSecret());
-      const dns = opts.resolver ?? createResolver(config.dns);
+      const dns = opts.resolver ?? createResolver(config.dns, clock);
       const verifySource = createSourceVerifier({ config, resolver: (name, rrtype) => dns.resolve(name, rrtype), now: () => clock.now() });
       const ingest = new FeedbackIngest({ config, messages, policy, classify, metrics, providers, logger, clock, verpSecret: secret, verifySource, incidents });
       const mx = createBounceServer({ config, logger, metrics, ingest, verpSecret: secret, tls: await tls() });

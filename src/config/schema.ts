@@ -272,6 +272,16 @@ export const configSchema = z
         servers: z.array(z.string().min(1)).default([]),
         timeoutSeconds: durationSeconds.default(5),
         tries: z.number().int().min(1).default(2),
+        /** Per-process cache of MX, A and AAAA answers (TTL honoured; negative answers by the SOA, bounded). */
+        cache: z
+          .object({
+            enabled: z.boolean().default(true),
+            maxEntries: z.number().int().min(1).default(10_000),
+            maxTtlSeconds: z.number().int().min(1).default(3600),
+            negativeMaxSeconds: z.number().int().min(0).default(300),
+          })
+          .strict()
+          .default({}),
       })
       .strict()
       .default({}),

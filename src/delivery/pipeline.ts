@@ -1,7 +1,7 @@
 /**
  * One delivery job, as a sequence of stages read top to bottom:
  *
- *   load → expire if due → gate → body → route (MX) → send (gate per host) → retry time → classify → record → release
+ *   load (record, states and body in one read) → expire if due → gate → body gone? → route (MX) → send (gate per host) → retry time → classify → record → release
  *
  * The stages live in stages/job.ts (load, expire, body), stages/route.ts, stages/send.ts, retry.ts and
  * stages/outcome.ts (classify, record); the gate in src/shaping/gate.ts.

@@ -1,4 +1,7 @@
 import { promises as dns } from 'node:dns';
+import { systemClock, type Clock } from '../lib/clock.js';
+import { DnsCache, type DnsCacheOptions, recordsOf } from './dns-cache.js';
+import { wireQuery } from './dns-wire.js';
 
 /** The one DNS door: every lookup Kurir makes goes through an instance of this, built from config. */
 export interface DnsResolver {
@@ -10,10 +13,34 @@ export interface DnsResolver {
   resolve(name: string, rrtype: string): Promise<unknown>;
 }
 
-/** Builds a resolver on the configured servers (`ip` or `ip:port`), or the system's when none are given. */
-export function createResolver(opts: { servers: readonly string[]; timeoutSeconds: number; tries: number }): DnsResolver {
+/**
+ * Builds a resolver on the configured servers (`ip` or `ip:port`), or the system's when none are given.
+ * With `cache` (and `enabled`), MX, A, AAAA and TXT lookups (MTA-STS, DKIM keys of feedback reports) go
+ * through a TTL-honouring cache (dns-cache.ts); other types always ask the DNS.
+ */
+export function createResolver(
+  opts: { servers: readonly string[]; timeoutSeconds: number; tries: number; cache?: DnsCacheOptions & { enabled: boolean } },
+  clock: Clock = systemClock,
+): DnsResolver & { cache?: DnsCache } {
   const r = new dns.Resolver({ timeout: Math.round(opts.timeoutSeconds * 1000), tries: opts.tries });
   if (opts.servers.length) r.setServers([...opts.servers]);
+  if (opts.cache?.enabled) {
+    const servers = opts.servers.length ? [...opts.servers] : r.getServers();
+    const wire = { timeoutMs: Math.round(opts.timeoutSeconds * 1000), tries: opts.tries };
+    const cache = new DnsCache(opts.cache, clock, (name, type) => wireQuery(servers, name, type, wire));
+    return {
+      cache,
+      resolveMx: async (name) => recordsOf(await cache.lookup(name, 'MX'), name),
+      resolve4: async (name) => recordsOf(await cache.lookup(name, 'A'), name),
+      resolve6: async (name) => recordsOf(await cache.lookup(name, 'AAAA'), name),
+      resolveTxt: async (name) => recordsOf(await cache.lookup(name, 'TXT'), name),
+      resolve: async (name, rrtype) => {
+        const type = rrtype.toUpperCase();
+        if (type === 'MX' || type === 'A' || type === 'AAAA' || type === 'TXT') return recordsOf(await cache.lookup(name, type), name);
+        return r.resolve(name, rrtype as 'A') as Promise<unknown>;
+      },
+    };
+  }
   return {
     resolveMx: (name) => r.resolveMx(name),
     resolve4: (name) => r.resolve4(name),

@@ -100,15 +100,17 @@ export function createShapingGate(shaper: ProviderShaper, deps: GateDeps): Shapi
   return {
     async ask(job) {
       const known = shaper.knownProvider(job.domain);
-      if (known) return answer(job, await shaper.acquire(known, job.priority, job.id, job.domain));
-      return answer(job, await shaper.checkDomain(job.domain, job.id));
+      // A job on its first run (BullMQ attemptsStarted 1) was never refused, so it sits in no held or booked set.
+      const firstRun = job.attemptsStarted <= 1;
+      if (known) return answer(job, await shaper.acquire(known, job.priority, job.id, job.domain, firstRun));
+      return answer(job, await shaper.checkDomain(job.domain, job.id, firstRun));
     },
     async askForHost(job, mxHost, held) {
       const provider = shaper.providerFor(job.domain, mxHost);
       // Further MX hosts of the same message (when one does not answer) use the same slot.
       if (held && held.provider === provider) return { go: true, lease: held };
       if (held) await shaper.release(held, null);
-      return answer(job, await shaper.acquire(provider, job.priority, job.id, job.domain));
+      return answer(job, await shaper.acquire(provider, job.priority, job.id, job.domain, job.attemptsStarted <= 1));
     },
     async release(lease, outcomes) {
       if (!lease) return;

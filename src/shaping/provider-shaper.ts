@@ -119,18 +119,19 @@ export class ProviderShaper {
 
   /**
    * Takes a connection slot and a rate token for one delivery, or says why not and for how long. With
-   * `domain` (the job's recipient domain), a pause of that domain holds the job first.
+   * `domain` (the job's recipient domain), a pause of that domain holds the job first. `firstRun`: the job
+   * was never taken before, so it sits in no held, booked or waiting set (their clean-up is skipped).
    */
-  async acquire(provider: string, priority: Priority, jobId = '', domain = ''): Promise<ShapingDecision> {
-    return acquireSlot(this.ctx, provider, priority, jobId, domain);
+  async acquire(provider: string, priority: Priority, jobId = '', domain = '', firstRun = false): Promise<ShapingDecision> {
+    return acquireSlot(this.ctx, provider, priority, jobId, domain, firstRun);
   }
 
   /**
    * Only the domain pause, for a job whose provider is not known yet (before its MX lookup): null when the
    * domain is not paused, else the refusal (the job is parked in the domain's held set).
    */
-  async checkDomain(domain: string, jobId = ''): Promise<Extract<ShapingDecision, { ok: false }> | null> {
-    return checkDomainPause(this.ctx, domain, jobId);
+  async checkDomain(domain: string, jobId = '', firstRun = false): Promise<Extract<ShapingDecision, { ok: false }> | null> {
+    return checkDomainPause(this.ctx, domain, jobId, firstRun);
   }
 
   /** Pauses delivery to one recipient domain (every provider) until `resumeDomain` (or for `seconds`). Jobs wait delayed, not failed. */

@@ -27,7 +27,8 @@ if domain ~= '' then
 end`;
 
 // KEYS: state leases held booked waiters(of this priority) pausedDomains domainHeld.
-// ARGV: maxRate maxConn reserved isVerification burst leaseId leaseMs jobId horizonMs domain now
+// ARGV: maxRate maxConn reserved isVerification burst leaseId leaseMs jobId horizonMs domain now firstRun('1': the job's
+// first run, so it cannot be in the held, booked or waiting sets and their clean-up is skipped)
 // Returns { status, waitMs, effectiveRate, pausedUntil }: 0 ok, 1 paused by an admin (waitMs -1 = until
 // resumed), 2 backing off after a "too fast" reply, 3 no connection slot, 4 over the rate (come back in
 // waitMs: the job's turn in the queue for the booking window), 5 a rate slot is booked in waitMs,
@@ -61,8 +62,10 @@ if maxConn > 0 then
   if ARGV[4] ~= '1' then limit = math.max(1, maxConn - tonumber(ARGV[3])) end
   if redis.call('ZCARD', KEYS[2]) >= limit then return {3, 0, tostring(rate), '0'} end
 end
+-- A job on its first run was never parked, booked or queued for a slot: nothing of it to clear.
+local fresh = ARGV[12] == '1'
 local booked = false
-if jobId ~= '' and redis.call('ZREM', KEYS[4], jobId) == 1 then booked = true end
+if jobId ~= '' and not fresh and redis.call('ZREM', KEYS[4], jobId) == 1 then booked = true end
 if rate > 0 and not booked then
   local interval = 60000 / rate
   local tat = tonumber(st[2]) or now
@@ -92,7 +95,7 @@ if rate > 0 and not booked then
   redis.call('HSET', KEYS[1], 'tat', string.format('%.3f', tat + interval))
 end
 if maxConn > 0 then redis.call('ZADD', KEYS[2], now + tonumber(ARGV[7]), ARGV[6]) end
-if jobId ~= '' then
+if jobId ~= '' and not fresh then
   redis.call('SREM', KEYS[3], jobId)
   redis.call('ZREM', KEYS[5], jobId)
   if domain ~= '' then redis.call('SREM', KEYS[7], jobId) end
@@ -100,14 +103,14 @@ end
 return {0, 0, tostring(rate), '0'}`;
 
 // The domain check alone, for a job whose provider is not known before its MX lookup.
-// KEYS: pausedDomains domainHeld. ARGV: jobId domain now. Returns {0} or the refusal of DOMAIN_PAUSE_CHECK.
+// KEYS: pausedDomains domainHeld. ARGV: jobId domain now firstRun. Returns {0} or the refusal of DOMAIN_PAUSE_CHECK.
 const DOMAIN_CHECK = `
 local now = tonumber(ARGV[3])
 local jobId = ARGV[1]
 local domain = ARGV[2]
 local domainKeys = 1
 ${DOMAIN_PAUSE_CHECK}
-if jobId ~= '' then redis.call('SREM', KEYS[2], jobId) end
+if jobId ~= '' and ARGV[4] ~= '1' then redis.call('SREM', KEYS[2], jobId) end
 return {0, 0, '', '0'}`;
 
 // KEYS: state leases booked. ARGV: leaseId outcome maxRate minRate backoffMs recoverAfter recoverStep afterSuccesses reply adaptive now

@@ -75,7 +75,14 @@ export function num(value: string | null | undefined): number | null {
  * Takes a connection slot and a rate token for one delivery, or says why not and for how long. With
  * `domain` (the job's recipient domain), a pause of that domain holds the job first.
  */
-export async function acquireSlot(ctx: ShaperContext, provider: string, priority: Priority, jobId = '', domain = ''): Promise<ShapingDecision> {
+export async function acquireSlot(
+  ctx: ShaperContext,
+  provider: string,
+  priority: Priority,
+  jobId = '',
+  domain = '',
+  firstRun = false,
+): Promise<ShapingDecision> {
   const s = ctx.deps.config.shaping;
   const limits = ctx.limitsOf(provider);
   const lease: ShapingLease = { provider, id: randomBytes(8).toString('hex') };
@@ -99,6 +106,7 @@ export async function acquireSlot(ctx: ShaperContext, provider: string, priority
     Math.round(s.bookAheadSeconds * 1000),
     d,
     ctx.deps.clock.now(),
+    firstRun ? '1' : '0',
   );
   const effective = num(rate);
   const m = ctx.deps.metrics;
@@ -116,7 +124,12 @@ export async function acquireSlot(ctx: ShaperContext, provider: string, priority
  * Only the domain pause, for a job whose provider is not known yet (before its MX lookup): null when the
  * domain is not paused, else the refusal (the job is parked in the domain's held set).
  */
-export async function checkDomainPause(ctx: ShaperContext, domain: string, jobId = ''): Promise<Extract<ShapingDecision, { ok: false }> | null> {
+export async function checkDomainPause(
+  ctx: ShaperContext,
+  domain: string,
+  jobId = '',
+  firstRun = false,
+): Promise<Extract<ShapingDecision, { ok: false }> | null> {
   const d = domain.toLowerCase();
   const [status, waitMs] = await ctx.redis.kurirShapeDomain(
     ctx.deps.keys.shapingPausedDomains(),
@@ -124,6 +137,7 @@ export async function checkDomainPause(ctx: ShaperContext, domain: string, jobId
     jobId,
     d,
     ctx.deps.clock.now(),
+    firstRun ? '1' : '0',
   );
   if (status !== 6) return null;
   ctx.deps.metrics.shapingRefusals.inc({ limit: 'domain-paused' });

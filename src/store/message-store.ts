@@ -27,6 +27,52 @@ for i = 7, #KEYS do
 end
 return 1`;
 
+// Records an attempt (or any state change) in one step. KEYS: msg rcpt events body live; ARGV: id ttl
+// want-record n-updates (address state)×n event…. Final when every recipient's status is final: then the
+// body goes, the live index entry goes, and msg/rcpt/events expire after the retention. Answers
+// {events length after the push, 1 when final, the record JSON when asked for}.
+const RECORD_SCRIPT = `
+local n = tonumber(ARGV[4])
+if n > 0 then
+  local fields = {}
+  for i = 5, 4 + 2 * n do fields[#fields + 1] = ARGV[i] end
+  redis.call('HSET', KEYS[2], unpack(fields))
+end
+local length = 0
+if #ARGV > 4 + 2 * n then length = redis.call('RPUSH', KEYS[3], unpack(ARGV, 5 + 2 * n)) end
+local record = false
+if ARGV[3] == '1' then record = redis.call('HGET', KEYS[1], 'record') end
+local states = redis.call('HVALS', KEYS[2])
+local finalStatus = {${[...FINAL_RECIPIENT_STATUSES].map((x) => `['${x}'] = true`).join(', ')}}
+local final = #states > 0 and 1 or 0
+for _, s in ipairs(states) do
+  if not finalStatus[cjson.decode(s).status] then final = 0 break end
+end
+if final == 1 then
+  redis.call('DEL', KEYS[4])
+  redis.call('ZREM', KEYS[5], ARGV[1])
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  redis.call('EXPIRE', KEYS[2], ARGV[2])
+  redis.call('EXPIRE', KEYS[3], ARGV[2])
+end
+return {length, final, record}`;
+
+type MessageScripts = Redis & {
+  kurirMsgCreate(...args: Array<string | number | Buffer>): Promise<number>;
+  kurirMsgRecord(...args: Array<string | number>): Promise<[number, number, string | null]>;
+};
+
+/** Defines the message scripts on `redis` once per client (EVALSHA: the script text is not sent each time). */
+function withMessageScripts(redis: Redis): MessageScripts {
+  const r = redis as MessageScripts;
+  if (typeof r.kurirMsgCreate !== 'function') {
+    // The number of keys varies (one recipient index per address): it is the first argument of each call.
+    r.defineCommand('kurirMsgCreate', { lua: CREATE_SCRIPT });
+    r.defineCommand('kurirMsgRecord', { numberOfKeys: 5, lua: RECORD_SCRIPT });
+  }
+  return r;
+}
+
 export interface RecipientUpdate {
   address: string;
   state: RecipientState;
@@ -59,12 +105,16 @@ export function messageStatus(states: RecipientState[]): MessageStatus {
 
 /** Message records, bodies, per-recipient states and timelines in Redis. */
 export class MessageStore {
+  private readonly scripts: MessageScripts;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly retentionSeconds: number,
     private readonly sink?: EventSink,
-  ) {}
+  ) {
+    this.scripts = withMessageScripts(redis);
+  }
 
   /**
    * Stores a new message durably in one atomic step, its timeline starting with `queued` and then
@@ -79,8 +129,7 @@ export class MessageStore {
     // The index outlives the message's own keys by at most the time to expiry.
     const indexTtl = Math.max(1, Math.ceil((record.expiresAt - record.createdAt) / 1000 + this.retentionSeconds));
     const addresses = [...new Set(record.recipients.map((r) => r.toLowerCase()))];
-    const created = await this.redis.eval(
-      CREATE_SCRIPT,
+    const created = await this.scripts.kurirMsgCreate(
       6 + addresses.length,
       this.keys.message(id),
       this.keys.body(id),
@@ -118,6 +167,21 @@ export class MessageStore {
   async findByHeaderMessageId(headerMessageId: string): Promise<string | null> {
     const normalized = normalizeHeaderMessageId(headerMessageId);
     return normalized ? this.redis.get(this.keys.messageIdIndex(normalized)) : null;
+  }
+
+  /**
+   * What a delivery attempt reads, in one round trip: the record, every recipient's state and the body
+   * (null once the message is final). Null when the record is gone.
+   */
+  async getForDelivery(id: string): Promise<{ record: MessageRecord; recipients: Record<string, RecipientState>; body: Buffer | null } | null> {
+    const res =
+      (await this.redis.pipeline().hget(this.keys.message(id), 'record').hgetall(this.keys.recipients(id)).getBuffer(this.keys.body(id)).exec()) ?? [];
+    for (const [err] of res) if (err) throw err;
+    const raw = res[0]?.[1] as string | null;
+    if (!raw) return null;
+    const recipients: Record<string, RecipientState> = {};
+    for (const [addr, json] of Object.entries((res[1]?.[1] ?? {}) as Record<string, string>)) recipients[addr] = JSON.parse(json) as RecipientState;
+    return { record: JSON.parse(raw) as MessageRecord, recipients, body: (res[2]?.[1] as Buffer | null) ?? null };
   }
 
   /** The record alone, or null. */
@@ -162,27 +226,31 @@ export class MessageStore {
   }
 
   /**
-   * Applies recipient updates and timeline events in one transaction. When every recipient is final the
-   * body is dropped and the record starts its retention countdown. Returns whether the message is now final.
+   * Applies recipient updates and timeline events in one atomic script; when every recipient is then final,
+   * the same script drops the body, leaves the live index and starts the retention countdown. Returns whether
+   * the message is now final. `record`, when the caller has it, spares the event sink a read of it.
    */
-  async update(id: string, updates: RecipientUpdate[], events: TimelineEvent[]): Promise<boolean> {
-    const tx = this.redis.multi();
-    for (const u of updates) tx.hset(this.keys.recipients(id), u.address, JSON.stringify(u.state));
-    for (const e of events) tx.rpush(this.keys.events(id), JSON.stringify(e));
+  async update(id: string, updates: RecipientUpdate[], events: TimelineEvent[], record?: MessageRecord): Promise<boolean> {
     const notify = this.sink !== undefined && events.length > 0;
-    if (notify) tx.hget(this.keys.message(id), 'record');
-    tx.hvals(this.keys.recipients(id));
-    const res = await tx.exec();
-    const states = ((res?.[res.length - 1]?.[1] as string[]) ?? []).map((s) => JSON.parse(s) as RecipientState);
-    const final = states.length > 0 && states.every((s) => FINAL_RECIPIENT_STATUSES.has(s.status));
-    if (final) await this.finalize(id);
-    const raw = notify ? (res?.[res.length - 2]?.[1] as string | null) : null;
-    if (raw && res) {
+    const args: Array<string | number> = [id, Math.ceil(this.retentionSeconds), notify && !record ? 1 : 0, updates.length];
+    for (const u of updates) args.push(u.address, JSON.stringify(u.state));
+    for (const e of events) args.push(JSON.stringify(e));
+    const [length, final, raw] = await this.scripts.kurirMsgRecord(
+      this.keys.message(id),
+      this.keys.recipients(id),
+      this.keys.events(id),
+      this.keys.body(id),
+      this.keys.liveMessages(),
+      ...args,
+    );
+    const current = record ?? (raw ? (JSON.parse(raw) as MessageRecord) : null);
+    if (notify && current) {
       // RPUSH answers the list length after the push, so each event's index is known without a read.
-      const appended = events.map((event, i) => ({ index: Number(res[updates.length + i][1]) - 1, event }));
-      await this.sink!.onEvents(JSON.parse(raw) as MessageRecord, appended).catch(() => undefined);
+      const first = Number(length) - events.length;
+      const appended = events.map((event, i) => ({ index: first + i, event }));
+      await this.sink!.onEvents(current, appended).catch(() => undefined);
     }
-    return final;
+    return final === 1;
   }
 
   /** One timeline event by its index, or null. */

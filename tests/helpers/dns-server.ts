@@ -52,8 +52,8 @@ export interface RecordSets {
   PTR: string[];
 }
 
-/** Records of one owner name; `servfail: true` answers every query for it with SERVFAIL. */
-export type ZoneEntry = Partial<RecordSets> & { servfail?: boolean };
+/** Records of one owner name; `servfail: true` answers every query for it with SERVFAIL; `ttl` (seconds, default 60) for its records. */
+export type ZoneEntry = Partial<RecordSets> & { servfail?: boolean; ttl?: number };
 
 /** Owner name → records, e.g. `{ 'example.test': { MX: [...], TXT: [...] } }`. */
 export type Zone = Record<string, ZoneEntry>;
@@ -78,6 +78,8 @@ export interface DnsServer {
   set<T extends RecordType>(name: string, type: T, records: RecordSets[T]): void;
   /** Remove one type of a name, or the whole name (→ NXDOMAIN) when type is omitted. */
   remove(name: string, type?: RecordType): void;
+  /** TTL (seconds) of every record of `name` from now on; 0 means resolvers must not cache them. */
+  setTtl(name: string, seconds: number): void;
   /** Make every query for `name` fail with SERVFAIL (or stop doing so). */
   servfail(name: string, enabled?: boolean): void;
   close(): Promise<void>;
@@ -124,7 +126,7 @@ function validate<T extends RecordType>(type: T, records: RecordSets[T]): void {
 }
 
 function toResources(owner: string, type: RecordType, entry: ZoneEntry): DnsResource[] {
-  const base = { name: owner, type: Packet.TYPE[type], class: Packet.CLASS.IN, ttl: TTL };
+  const base = { name: owner, type: Packet.TYPE[type], class: Packet.CLASS.IN, ttl: entry.ttl ?? TTL };
   switch (type) {
     case 'A':
       return (entry.A ?? []).map((address) => ({ ...base, address }));
@@ -164,7 +166,12 @@ function lookup(zone: Map<string, ZoneEntry>, qname: string, qtype: number): { r
   return { rcode: RCODE.SERVFAIL, answers: [] };
 }
 
-function buildResponse(zone: Map<string, ZoneEntry>, req: DnsPacket, protocol: 'udp' | 'tcp', log: DnsQuery[]): Buffer {
+/** Server options: `negativeTtl` adds an SOA (minimum and TTL = that many seconds) to NXDOMAIN and NODATA answers (RFC 2308). */
+export interface DnsServerOptions {
+  negativeTtl?: number;
+}
+
+function buildResponse(zone: Map<string, ZoneEntry>, req: DnsPacket, protocol: 'udp' | 'tcp', log: DnsQuery[], opts: DnsServerOptions = {}): Buffer {
   const q = req.questions[0];
   const res = new Packet();
   res.header = { id: req.header.id, qr: 1, opcode: req.header.opcode, aa: 1, tc: 0, rd: req.header.rd, ra: 0, z: 0, rcode: 0 };
@@ -175,6 +182,24 @@ function buildResponse(zone: Map<string, ZoneEntry>, req: DnsPacket, protocol: '
     const { rcode, answers } = lookup(zone, q.name, q.type);
     res.header.rcode = rcode;
     res.answers = answers;
+    if (opts.negativeTtl !== undefined && (rcode === RCODE.NXDOMAIN || (rcode === RCODE.NOERROR && !answers.length))) {
+      const m = opts.negativeTtl;
+      res.authorities = [
+        {
+          name: 'test',
+          type: Packet.TYPE.SOA,
+          class: Packet.CLASS.IN,
+          ttl: m,
+          primary: 'ns.test',
+          admin: 'hostmaster.test',
+          serial: 1,
+          refresh: 3600,
+          retry: 600,
+          expiration: 86400,
+          minimum: m,
+        },
+      ] as unknown as DnsResource[];
+    }
     log.push({ name: normalizeName(q.name), type: TYPE_NAMES.get(q.type) ?? String(q.type), protocol, rcode });
   }
   let buf = res.toBuffer();
@@ -202,7 +227,7 @@ function listenTcp(server: InstanceType<typeof dns2.TCPServer>, port: number): P
  * @param zone initial records; names are case-insensitive, trailing dots ignored.
  * @returns a handle with the bound port, a mutable zone API, a query log and `close()`.
  */
-export async function startDnsServer(zone: Zone = {}): Promise<DnsServer> {
+export async function startDnsServer(zone: Zone = {}, opts: DnsServerOptions = {}): Promise<DnsServer> {
   const records = new Map<string, ZoneEntry>();
   for (const [name, entry] of Object.entries(zone)) {
     for (const t of ALL_TYPES) if (entry[t]) validate(t, entry[t] as RecordSets[typeof t]);
@@ -214,13 +239,13 @@ export async function startDnsServer(zone: Zone = {}): Promise<DnsServer> {
   for (let attempt = 0; ; attempt++) {
     const udp = new dns2.UDPServer({ type: 'udp4' });
     udp.on('request', (req, send) => {
-      void Promise.resolve(send(buildResponse(records, req, 'udp', queries))).catch(() => undefined);
+      void Promise.resolve(send(buildResponse(records, req, 'udp', queries, opts))).catch(() => undefined);
     });
     udp.on('error', () => undefined);
     await udp.listen(0, HOST);
     const port = (udp.address() as AddressInfo).port;
     const tcp = new dns2.TCPServer();
-    tcp.on('request', (req, send) => void send(buildResponse(records, req, 'tcp', queries)));
+    tcp.on('request', (req, send) => void send(buildResponse(records, req, 'tcp', queries, opts)));
     tcp.on('connection', (s: Socket) => {
       sockets.add(s);
       s.on('close', () => sockets.delete(s));
@@ -253,6 +278,9 @@ export async function startDnsServer(zone: Zone = {}): Promise<DnsServer> {
       remove(name, type) {
         if (type === undefined) records.delete(normalizeName(name));
         else delete records.get(normalizeName(name))?.[type];
+      },
+      setTtl(name, seconds) {
+        entryFor(name).ttl = seconds;
       },
       servfail(name, enabled = true) {
         entryFor(name).servfail = enabled;

@@ -116,6 +116,9 @@ describe('MTA-STS enforce', () => {
 
   it('applies the cached policy when a changed one cannot be fetched', async () => {
     domain('cached.test', 'mx.sts.test', { id: 'c1', mode: 'enforce', mx: ['mx.sts.test'] });
+    // The MX and TXT changes below must be seen at once: with TTL 0 the gateway's DNS cache keeps no copy.
+    dns.setTtl('cached.test', 0);
+    dns.setTtl('_mta-sts.cached.test', 0);
     await send('first@cached.test', 'delivered');
     // The id changes but the policy host fails, and the MX moves to a host the cached policy does not list.
     dns.set('_mta-sts.cached.test', 'TXT', ['v=STSv1; id=c2;']);

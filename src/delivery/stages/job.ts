@@ -1,8 +1,8 @@
 /**
  * What a delivery job is, what the pipeline's stages share (their dependencies, the outcome of one
  * recipient as the stages pass it along), and the first stages: load the job's message and the recipients
- * of its domain still waiting, expire them when the message's lifetime is over, and read the body right
- * before it is needed.
+ * of its domain still waiting (with the body, in the same round trip), expire them when the message's
+ * lifetime is over.
  */
 import type { Config, Priority } from '../../config/schema.js';
 import type { DeliveryFeedbackHook } from '../../feedback/suppression/delivery-feedback.js';
@@ -61,6 +61,8 @@ export interface LoadedJob {
   record: MessageRecord;
   pending: string[];
   attempt: number;
+  /** The body as read with the record (one round trip); null when it was already gone. */
+  body: Buffer | null;
 }
 
 /** One recipient's outcome of an attempt: an SMTP (or DNS, or policy) result, or expiry before any send. */
@@ -72,14 +74,16 @@ export type Outcome = RecipientOutcome | { address: string; kind: 'expired'; cod
  * The attempt number is one more than the most attempts any of them has had.
  */
 export async function loadJob(deps: DeliveryDeps, job: DeliveryJob): Promise<LoadedJob | null> {
-  const record = await deps.messages.getRecord(job.messageId);
-  if (!record) return null;
+  // One round trip for record, recipient states and body, at the price of reading the body when the
+  // shaping gate then says wait.
+  const loaded = await deps.messages.getForDelivery(job.messageId);
+  if (!loaded) return null;
+  const { record, recipients: states, body } = loaded;
   const addresses = record.recipients.filter((r) => domainOf(r) === job.domain);
-  const states = await deps.messages.getRecipients(job.messageId, addresses);
   const pending = addresses.filter((a) => !FINAL_RECIPIENT_STATUSES.has(states[a]?.status ?? 'queued'));
   if (!pending.length) return null;
   const attempt = Math.max(...pending.map((a) => states[a]?.attempts ?? 0)) + 1;
-  return { record, pending, attempt };
+  return { record, pending, attempt, body };
 }
 
 /** `expired` outcomes for every pending recipient, with `reply` as the reason. */
@@ -93,9 +97,9 @@ export function expiryDue(loaded: LoadedJob, now: number): boolean {
 }
 
 /**
- * The signed message as it will be sent; null when it is gone (the message became final meanwhile),
- * which the pipeline records as an expiry like a message past its lifetime.
+ * The signed message as it will be sent, as `loadJob` read it with the record; null when it is gone (the
+ * message became final meanwhile), which the pipeline records as an expiry like a message past its lifetime.
  */
-export async function loadBody(deps: DeliveryDeps, loaded: LoadedJob): Promise<Buffer | null> {
-  return deps.messages.getBody(loaded.record.id);
+export async function loadBody(_deps: DeliveryDeps, loaded: LoadedJob): Promise<Buffer | null> {
+  return loaded.body;
 }

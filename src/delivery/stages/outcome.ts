@@ -116,7 +116,7 @@ export async function recordAttempt(
       const synced = attempt.recipients.map(({ outcome: o, status }) => ({ address: o.address, status, code: o.code, reply: o.reply }));
       events.push(...(await deps.feedback.onOutcomes(record, synced, now)));
     }
-    await deps.messages.update(record.id, attempt.updates, events);
+    await deps.messages.update(record.id, attempt.updates, events, record);
   }, recordMs);
   // The incident view is a summary, not the record: losing one attempt's counts must not fail the job.
   await deps.incidents

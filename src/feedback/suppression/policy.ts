@@ -89,7 +89,10 @@ export class SuppressionPolicy {
   /** A delivery to these addresses cancels their synchronous soft failures. */
   async onDelivered(addresses: string[]): Promise<void> {
     if (!addresses.length) return;
-    await this.deps.redis.eval(RESET_SYNC_SCRIPT, addresses.length, ...addresses.map((a) => this.deps.keys.softBounces(a)));
+    // EVALSHA once defined on the client: the script text is not sent with every delivery.
+    const r = this.deps.redis as Redis & { kurirResetSoftBounces?: (n: number, ...keys: string[]) => Promise<number> };
+    if (!r.kurirResetSoftBounces) r.defineCommand('kurirResetSoftBounces', { lua: RESET_SYNC_SCRIPT });
+    await r.kurirResetSoftBounces!(addresses.length, ...addresses.map((a) => this.deps.keys.softBounces(a)));
   }
 
   /** Adds the entry unless the address is already suppressed (the first reason, time and message are kept). */

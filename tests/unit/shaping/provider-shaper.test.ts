@@ -182,6 +182,24 @@ describe('ProviderShaper', () => {
     expect(!timed.ok && timed.waitMs).toBeGreaterThan(59_000);
   });
 
+  it("clears a job's held, booked and waiting entries on a later run, and skips that clean-up on its first run", async () => {
+    const keys = createKeys(`${prefix}-${n}`); // the keys of the shaper made next
+    const { s } = shaper({ limits: { acme: { perMinute: 60, maxConnections: null } }, bookAheadSeconds: 3 });
+    // j1 passes, j2 books the next slot; on its next run it takes the booked slot whatever the rate.
+    expect((await s.acquire('acme', 'bulk', 'j1', '', true)).ok).toBe(true);
+    expect(await s.acquire('acme', 'bulk', 'j2', '', true)).toMatchObject({ ok: false, booked: true });
+    expect(await redis.zscore(keys.shapingBooked('acme'), 'j2')).not.toBeNull();
+    expect((await s.acquire('acme', 'bulk', 'j2', '', false)).ok).toBe(true);
+    expect(await redis.zscore(keys.shapingBooked('acme'), 'j2')).toBeNull();
+    // A held entry (as a pause leaves it) goes on a later run; a first run does not look for one.
+    const okeys = createKeys(`${prefix}-${n}`);
+    const open = shaper({ limits: { acme: { perMinute: null, maxConnections: null } } });
+    await redis.sadd(okeys.shapingHeld('acme'), 'j3', 'j4');
+    expect((await open.s.acquire('acme', 'bulk', 'j3', '', false)).ok).toBe(true);
+    expect((await open.s.acquire('acme', 'bulk', 'j4', '', true)).ok).toBe(true);
+    expect((await redis.smembers(okeys.shapingHeld('acme'))).sort()).toEqual(['j4']);
+  });
+
   it('pauses one recipient domain whatever its provider, holding its jobs until resumed', async () => {
     const { s, metrics, clock } = shaper({ limits: { acme: { perMinute: null, maxConnections: null } } });
     await s.pauseDomain('Corp.Test', { by: 'ops' });

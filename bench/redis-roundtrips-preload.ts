@@ -1,0 +1,27 @@
+/**
+ * Preloaded into a gateway child by `npm run bench:redis`: counts the child's Redis round trips on the
+ * client side (a command sent alone is one, a pipeline or MULTI is one) and the commands in them, and
+ * writes the totals to $BENCH_RT_FILE every 200 ms and at exit. Commands that Lua scripts run inside Redis
+ * are not seen here (INFO commandstats counts those).
+ */
+import { writeFileSync } from 'node:fs';
+import { Pipeline, Redis } from 'ioredis';
+
+const file = process.env.BENCH_RT_FILE;
+const counts = { roundTrips: 0, commands: 0 };
+const send = Redis.prototype.sendCommand;
+Redis.prototype.sendCommand = function (this: Redis, command: Parameters<Redis['sendCommand']>[0], stream?: unknown) {
+  counts.commands++;
+  if (!stream) counts.roundTrips++;
+  return send.call(this, command, stream as never);
+} as Redis['sendCommand'];
+const exec = Pipeline.prototype.exec;
+Pipeline.prototype.exec = function (this: Pipeline, ...args: Parameters<Pipeline['exec']>) {
+  counts.roundTrips++;
+  return exec.apply(this, args);
+} as Pipeline['exec'];
+const flush = (): void => {
+  if (file) writeFileSync(file, JSON.stringify(counts));
+};
+setInterval(flush, 200).unref();
+process.on('exit', flush);
