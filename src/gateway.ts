@@ -28,6 +28,7 @@ import { createDkimSigner } from './dkim/signer.js';
 import { loadKeyVault } from './dkim/key-vault.js';
 import { DomainDirectory } from './domains/domain-directory.js';
 import { DomainService } from './domains/domain-service.js';
+import { Doctor } from './domains/doctor/doctor.js';
 import { DomainStore } from './store/domain-store.js';
 import { combineSinks, confirmSecret, Confirmations, VerificationDeliveries } from './placement/confirmations.js';
 import { PlacementService } from './placement/placement-service.js';
@@ -234,11 +235,12 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
       const directory = new DomainDirectory({ store: domainStore, vault, logger, refreshMs: config.domainKeys.refreshSeconds * 1000 });
       await directory.start();
       closers.push(async () => directory.close());
+      const dnsResolver = opts.resolver ?? createResolver(config.dns);
       const domainService = new DomainService({
         config,
         store: domainStore,
         vault,
-        resolver: opts.resolver ?? createResolver(config.dns),
+        resolver: dnsResolver,
         clock,
         changed: () => directory.refresh().then(() => undefined),
       });
@@ -324,6 +326,15 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
           delivery: { queue: queue.queue, messages, shaper, clock },
           esp,
           domains: domainService,
+          doctor: new Doctor({
+            config,
+            store: domainStore,
+            resolver: dnsResolver,
+            clock,
+            fetchPolicy:
+              opts.mtaStsFetch ??
+              httpsPolicyFetcher({ resolver: dnsResolver, timeoutMs: config.delivery.mtaSts.fetchTimeoutSeconds * 1000, trustedCa: opts.trustedCa }),
+          }),
           admission,
           authThrottle,
           placement: {

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../config/load.js';
-import { runCli, UsageError } from './main.js';
+import { runCliCommand, UsageError } from './main.js';
 
 /** The Kurir directory: the nearest folder above this file with a package.json (src/cli/ or dist/src/cli/). */
 function packageRoot(): string {
@@ -17,8 +17,12 @@ function packageRoot(): string {
 const cwd = process.cwd();
 process.chdir(packageRoot());
 
-runCli(process.argv.slice(2), { cwd }).then(
-  (out) => process.stdout.write(`${out}\n`),
+runCliCommand(process.argv.slice(2), { cwd }).then(
+  ({ output, exitCode }) => {
+    process.stdout.write(`${output}\n`);
+    // `doctor` reports its worst result as the exit code (0 pass, 1 warn, 2 fail).
+    if (exitCode) process.exitCode = exitCode;
+  },
   (err: unknown) => {
     const usage = err instanceof UsageError;
     const message = err instanceof Error ? err.message : String(err);

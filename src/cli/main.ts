@@ -6,6 +6,7 @@ import type { Config } from '../config/schema.js';
 import { dnsRecordFor, generateDkimKey, loadPrivateKey, type DkimAlgorithm } from '../dkim/keys.js';
 import { classifyReply, loadBounceRules, parseReply } from '../feedback/classify/rules.js';
 import { DOMAINS_USAGE, runDomainsCommand } from './domains-cli.js';
+import { DOCTOR_USAGE, formatDoctor, runDoctor } from './doctor-cli.js';
 import { presentMessage } from '../admin/message-view.js';
 import { exportCsv, importSuppressionCsv } from '../admin/suppressions.js';
 import { normalizeAddress, normalizeDomain } from '../lib/address.js';
@@ -25,6 +26,7 @@ Commands:
   domains dns                        print the DNS records to publish: DKIM, SPF and DMARC of each sender domain,
                                      MX and SPF of the bounce domain
 ${DOMAINS_USAGE}
+${DOCTOR_USAGE}
   message show ID                    print a message's status and timeline (times in ISO 8601)
   placement probe [--seed NAME]      ask for a placement probe now to one seed (default: every seed); a gateway
                                      with role placement sends it within placement.tickSeconds
@@ -115,11 +117,27 @@ async function domainsDns(cfg: Config): Promise<string> {
   return lines.join('\n');
 }
 
+/** What a command printed and the exit code it asks for (0 unless it reports a status, as `doctor` does). */
+export interface CliResult {
+  output: string;
+  exitCode: number;
+}
+
 /**
  * Runs one CLI command; returns the text to print. Throws UsageError for bad invocations. File arguments
  * are resolved against `ctx.cwd` (default: the process's working directory).
  */
 export async function runCli(argv: string[], ctx: CliContext = { cwd: process.cwd() }): Promise<string> {
+  return (await runCliCommand(argv, ctx)).output;
+}
+
+/** Like {@link runCli}, with the exit code the command asks for (`doctor`: 0 pass, 1 warn, 2 fail). */
+export async function runCliCommand(argv: string[], ctx: CliContext = { cwd: process.cwd() }): Promise<CliResult> {
+  const out = await dispatch(argv, ctx);
+  return typeof out === 'string' ? { output: out, exitCode: 0 } : out;
+}
+
+async function dispatch(argv: string[], ctx: CliContext): Promise<string | CliResult> {
   const parse = () =>
     parseArgs({
       args: argv,
@@ -149,6 +167,12 @@ export async function runCli(argv: string[], ctx: CliContext = { cwd: process.cw
   const values = { ...given, out: inCwd(given.out), rules: inCwd(given.rules) };
   const [cmd, sub, arg] = positionals;
   if (values.help || !cmd) return USAGE;
+  if (cmd === 'doctor') {
+    if (!sub || positionals.length > 2) throw new UsageError('doctor: exactly one DOMAIN is required');
+    const cfg = config(values.config, ctx);
+    const report = await withRedis(cfg, (redis) => runDoctor(cfg, redis, sub));
+    return { output: values.json ? JSON.stringify(report, null, 2) : formatDoctor(report), exitCode: report.exitCode };
+  }
   const key = `${cmd} ${sub ?? ''}`.trim();
   switch (key) {
     case 'config check': {

@@ -307,6 +307,14 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** The deliverability doctor (src/domains/doctor/, `kurir doctor`, GET /v1/domains/:domain/doctor). */
+    doctor: z
+      .object({
+        /** DNS blocklist zones the sending IPs are looked up in (through the configured resolver). */
+        blocklists: z.array(domainName).default(['zen.spamhaus.org', 'b.barracudacentral.org', 'bl.spamcop.net']),
+      })
+      .strict()
+      .default({}),
     retention: z
       .object({ days: z.number().positive().default(7) })
       .strict()

@@ -25,6 +25,8 @@ import { espRoutes, type EspRoutesOptions } from './esp-routes.js';
 import { healthRoutes, metricsRoutes, type ReadinessReport } from './health-routes.js';
 import { messagesRoutes } from './messages-routes.js';
 import { domainsRoutes } from './domains-routes.js';
+import { doctorRoutes } from './doctor-routes.js';
+import type { Doctor } from '../domains/doctor/doctor.js';
 import type { DomainService } from '../domains/domain-service.js';
 import { confirmationRoutes, placementRoutes, type PlacementRoutesOptions } from './placement-routes.js';
 import { shapingRoutes } from './shaping-routes.js';
@@ -57,6 +59,8 @@ export interface HttpDeps {
   authThrottle?: AuthThrottle;
   /** Runtime-managed sender domains (`/v1/domains`), when given. */
   domains?: DomainService;
+  /** The deliverability doctor (`/v1/domains/:domain/doctor`), when given. */
+  doctor?: Doctor;
   /** Placement results, on-demand probes and confirmations (`/v1/placement`, `/v1/messages/:id/confirm`), when given. */
   placement?: Omit<PlacementRoutesOptions, 'config' | 'clock'>;
 }
@@ -194,6 +198,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
       if (deps.suppressions) await scoped.register(suppressionsRoutes, { suppressions: deps.suppressions, clock: deps.clock ?? systemClock });
       if (deps.delivery) await scoped.register(shapingRoutes, deps.delivery);
       if (deps.domains) await scoped.register(domainsRoutes, { config, domains: deps.domains });
+      if (deps.doctor) await scoped.register(doctorRoutes, { doctor: deps.doctor });
       if (deps.placement) await scoped.register(placementRoutes, { ...deps.placement, config, clock: deps.clock ?? systemClock });
     },
   });

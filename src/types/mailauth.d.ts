@@ -177,6 +177,11 @@ declare module 'mailauth/lib/tools.js' {
   /** Serialises tag values (v, a, c, d, s, t, h, bh, b, …) into a `DKIM-Signature:` header, folded when asked. */
   export function formatSignatureHeaderLine(type: 'DKIM' | 'ARC' | 'AS', values: Record<string, string | number | false | undefined>, folded?: boolean): string;
   export const defaultDKIMFieldNames: string;
+  /**
+   * DMARC identifier alignment as mailauth's DMARC evaluation does it (organizational domains through tldts):
+   * the first entry of `domainList` aligned with `fromDomain`, or false.
+   */
+  export function getAlignment(fromDomain: string, domainList: Array<string | { domain: string }>, strict?: boolean): { domain: string } | false;
 }
 
 declare module 'mailauth/lib/dkim/body/index.js' {
@@ -211,4 +216,55 @@ declare module 'mailauth/lib/dkim/header/index.js' {
     signingHeaderLines: SigningHeaderLines,
     options: CanonicalizeHeaderOptions,
   ): { canonicalizedHeader: Buffer; dkimHeaderOpts: Record<string, string | number | false | undefined> };
+}
+
+declare module 'mailauth/lib/spf/index.js' {
+  import type { DnsResolver } from 'mailauth';
+
+  export type SpfResultValue = 'pass' | 'fail' | 'softfail' | 'neutral' | 'none' | 'permerror' | 'temperror';
+
+  export interface SpfCheckResult {
+    domain: string;
+    'client-ip': string;
+    status: { result: SpfResultValue; comment?: string };
+    /** The SPF record evaluated (absent when there is none). */
+    rr?: string;
+    /** DNS-querying mechanisms counted against the RFC 7208 limit of 10 (the first TXT lookup is not counted). */
+    lookups?: { limit: number; count: number; void: number };
+  }
+
+  /** Evaluates SPF (RFC 7208) of the sender's domain for `ip`; never throws (errors are permerror/temperror results). */
+  export function spf(opts: {
+    sender: string;
+    ip: string;
+    helo?: string;
+    mta?: string;
+    resolver?: DnsResolver;
+    maxResolveCount?: number;
+    maxVoidCount?: number;
+  }): Promise<SpfCheckResult>;
+}
+
+declare module 'mailauth/lib/dmarc/get-dmarc-record.js' {
+  import type { DnsResolver } from 'mailauth';
+
+  /** The DMARC record's tags (names lower-cased; pct and ri as numbers), `rr` the record text. */
+  export interface DmarcRecord {
+    v?: string;
+    p?: string;
+    sp?: string;
+    adkim?: string;
+    aspf?: string;
+    rua?: string;
+    ruf?: string;
+    pct?: number;
+    rr: string;
+    /** True when the record was found at the organizational domain, not at the domain itself. */
+    isOrgRecord: boolean;
+    [tag: string]: unknown;
+  }
+
+  /** The one v=DMARC1 record of `_dmarc.<domain>` (else of the organizational domain); false for none or several. */
+  const getDmarcRecord: (domain: string, resolver?: DnsResolver) => Promise<DmarcRecord | false>;
+  export default getDmarcRecord;
 }
