@@ -24,11 +24,13 @@ import { createSourceVerifier } from './feedback/ingest/trust.js';
 import { SuppressionPolicy } from './feedback/suppression/policy.js';
 import { WebhookProducer, webhookTargets } from './webhooks/events.js';
 import { startWebhookWorker, type WebhookWorker } from './webhooks/worker.js';
-import { createDkimSigner } from './dkim/signer.js';
-import { loadKeyVault } from './dkim/key-vault.js';
+import { createDkimSigner, type DkimSigner } from './dkim/signer.js';
+import { loadKeyVault, type KeyVault } from './dkim/key-vault.js';
 import { DomainDirectory } from './domains/domain-directory.js';
 import { DomainService } from './domains/domain-service.js';
 import { Doctor } from './domains/doctor/doctor.js';
+import { AuthSelfCheck } from './domains/auth-selfcheck.js';
+import { SelfCheckStore } from './store/selfcheck-store.js';
 import { DomainStore } from './store/domain-store.js';
 import { combineSinks, confirmSecret, Confirmations, VerificationDeliveries } from './placement/confirmations.js';
 import { PlacementService } from './placement/placement-service.js';
@@ -176,6 +178,46 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   };
 
   try {
+    // Role `placement` submits its probes through the same intake as real mail.
+    const needsIntake = config.roles.includes('intake') || config.roles.includes('api') || config.roles.includes('placement');
+    const selfCheckOn = config.roles.includes('worker') && config.domainKeys.selfCheck.enabled;
+    let vault: KeyVault | null | undefined;
+    let domainStore: DomainStore | undefined;
+    let signer: DkimSigner | undefined;
+    let directory: DomainDirectory | undefined;
+    let selfCheck: AuthSelfCheck | undefined;
+    if (needsIntake || selfCheckOn) {
+      // Runtime-managed sender domains: keys sealed in Redis, reloaded by every gateway when they change.
+      vault = await loadKeyVault(config.domainKeys);
+      domainStore = new DomainStore(redis, keys);
+      const dir = new DomainDirectory({
+        store: domainStore,
+        vault,
+        logger,
+        refreshMs: config.domainKeys.refreshSeconds * 1000,
+        // A key or domain change: self-check the domains at once rather than at the next interval.
+        onReload: () => void selfCheck?.trigger(),
+      });
+      await dir.start();
+      closers.push(async () => dir.close());
+      directory = dir;
+      signer = createDkimSigner({ keys: await loadSigningKeys(config, logger), clock: () => new Date(clock.now()), source: dir });
+    }
+    if (selfCheckOn && domainStore && signer) {
+      const checker = new AuthSelfCheck({
+        config,
+        domains: domainStore,
+        results: new SelfCheckStore(redis, keys),
+        signer,
+        resolver: opts.resolver ?? createResolver(config.dns),
+        metrics,
+        logger,
+        clock,
+      });
+      selfCheck = checker;
+      checker.start();
+      closers.push(() => checker.close());
+    }
     if (config.roles.includes('worker')) {
       workerConnection = createRedis(config.redis.url, 'blocking');
       workerConnection.on('error', (err) => logger.debug({ err: err.message }, 'redis worker connection error'));
@@ -225,16 +267,8 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
       reconciler.start();
       if (webhookQueue) webhookWorker = startWebhookWorker({ config, clock, logger, metrics, messages, store: webhookStore }, workerConnection, keys);
     }
-    // Role `placement` submits its probes through the same intake as real mail.
-    const needsIntake = config.roles.includes('intake') || config.roles.includes('api') || config.roles.includes('placement');
     const placementStore = new PlacementStore(redis, keys, config.placement.historySize);
-    if (needsIntake) {
-      // Runtime-managed sender domains: keys sealed in Redis, reloaded by every gateway when they change.
-      const vault = await loadKeyVault(config.domainKeys);
-      const domainStore = new DomainStore(redis, keys);
-      const directory = new DomainDirectory({ store: domainStore, vault, logger, refreshMs: config.domainKeys.refreshSeconds * 1000 });
-      await directory.start();
-      closers.push(async () => directory.close());
+    if (needsIntake && vault !== undefined && domainStore && signer && directory) {
       const dnsResolver = opts.resolver ?? createResolver(config.dns);
       const domainService = new DomainService({
         config,
@@ -244,7 +278,6 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
         clock,
         changed: () => directory.refresh().then(() => undefined),
       });
-      const signer = createDkimSigner({ keys: await loadSigningKeys(config, logger), clock: () => new Date(clock.now()), source: directory });
       const idempotency = new IdempotencyStore(redis, keys, config.idempotency.ttlSeconds);
       const limits = new IntakeLimiter({ redis, keys, config, clock, metrics });
       const rspamd = config.scoring.rspamd;
@@ -329,6 +362,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
           doctor: new Doctor({
             config,
             store: domainStore,
+            selfChecks: new SelfCheckStore(redis, keys),
             resolver: dnsResolver,
             clock,
             fetchPolicy:

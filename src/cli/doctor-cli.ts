@@ -7,6 +7,7 @@ import type { DoctorReport } from '../domains/doctor/report.js';
 import { systemClock } from '../lib/clock.js';
 import { DomainStore } from '../store/domain-store.js';
 import { createKeys } from '../store/keys.js';
+import { SelfCheckStore } from '../store/selfcheck-store.js';
 
 /** Usage lines of `kurir doctor`. */
 export const DOCTOR_USAGE = `  doctor DOMAIN [--json]             check SPF, DKIM, DMARC, bounce MX, PTR/HELO, MTA-STS, TLS-RPT and blocklists
@@ -24,6 +25,10 @@ export function formatDoctor(r: DoctorReport): string {
       if (c.fix) lines.push(`      fix: ${c.fix}`);
     }
   }
+  if (r.selfCheck) {
+    const failed = r.selfCheck.checks.filter((c) => !c.ok);
+    lines.push(`self-check ${r.selfCheck.at}: ${failed.length ? failed.map((c) => `${c.check} FAIL (${c.reason ?? ''})`).join('; ') : 'pass'}`);
+  }
   const count = (s: string) => r.checks.filter((c) => c.status === s).length;
   lines.push(`${count('pass')} pass, ${count('warn')} warn, ${count('fail')} fail`);
   return lines.join('\n');
@@ -32,9 +37,11 @@ export function formatDoctor(r: DoctorReport): string {
 /** Runs the doctor for one domain through the configured DNS resolver; answers the report. */
 export async function runDoctor(cfg: Config, redis: Redis, domain: string): Promise<DoctorReport> {
   const resolver = createResolver(cfg.dns);
+  const keys = createKeys(cfg.redis.prefix);
   const doctor = new Doctor({
     config: cfg,
-    store: new DomainStore(redis, createKeys(cfg.redis.prefix)),
+    store: new DomainStore(redis, keys),
+    selfChecks: new SelfCheckStore(redis, keys),
     resolver,
     clock: systemClock,
     fetchPolicy: httpsPolicyFetcher({ resolver, timeoutMs: cfg.delivery.mtaSts.fetchTimeoutSeconds * 1000 }),

@@ -32,6 +32,21 @@ const reportSchema = {
     result: { type: 'string', enum: ['pass', 'warn', 'fail'] },
     exitCode: { type: 'integer', enum: [0, 1, 2] },
     checks: { type: 'array', items: checkSchema },
+    selfCheck: {
+      type: 'object',
+      description: 'The latest continuous authentication self-check (role worker): a probe signed with the live key, verified against DNS',
+      properties: {
+        at: { type: 'string', format: 'date-time' },
+        ok: { type: 'boolean' },
+        checks: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: { check: { type: 'string', enum: ['dkim', 'spf', 'dmarc'] }, ok: { type: 'boolean' }, reason: { type: 'string' } },
+          },
+        },
+      },
+    },
   },
 } as const;
 

@@ -140,6 +140,27 @@ declare module 'mailauth' {
     headers: string;
   }
 
+  export interface DmarcOptions {
+    /** The From address (or its domain). */
+    headerFrom: string | string[];
+    /** MAIL FROM domains whose SPF passed. */
+    spfDomains: string[];
+    /** Domains of passing DKIM signatures. */
+    dkimDomains: Array<{ id?: string; domain: string; aligned?: string | false; underSized?: number }>;
+    resolver?: DnsResolver;
+  }
+
+  export interface DmarcVerifyResult {
+    status: { result: 'pass' | 'fail' | 'none' | 'temperror' | 'neutral'; comment?: string };
+    domain: string;
+    policy?: string;
+    p?: string;
+    rr?: string;
+    error?: string;
+  }
+
+  /** DMARC (RFC 7489) of the From domain from SPF and DKIM results already computed; false for several From addresses. */
+  export function dmarc(opts: DmarcOptions): Promise<DmarcVerifyResult | false>;
   /** Computes DKIM signature header(s) for a message; the caller prepends `signatures` to it. */
   export function dkimSign(input: MessageInput, options: DkimSignOptions): Promise<DkimSignResult>;
   /** Verifies every DKIM-Signature header of a message. */
@@ -181,7 +202,7 @@ declare module 'mailauth/lib/tools.js' {
    * DMARC identifier alignment as mailauth's DMARC evaluation does it (organizational domains through tldts):
    * the first entry of `domainList` aligned with `fromDomain`, or false.
    */
-  export function getAlignment(fromDomain: string, domainList: Array<string | { domain: string }>, strict?: boolean): { domain: string } | false;
+  export function getAlignment(fromDomain: string, domainList: Array<string | { domain: string }>): { domain: string } | false;
 }
 
 declare module 'mailauth/lib/dkim/body/index.js' {

@@ -210,8 +210,10 @@ export async function dmarcChecks(ctx: DoctorContext): Promise<DoctorCheck[]> {
   const adkim = record && String(record.adkim ?? 'r').toLowerCase() === 's' ? 's' : 'r';
   const aspf = record && String(record.aspf ?? 'r').toLowerCase() === 's' ? 's' : 'r';
   // Kurir signs with d=<the From domain> and sends with MAIL FROM at the bounce domain (VERP).
-  const dkimAligned = ctx.keys.length > 0 && !ctx.keyProblem && Boolean(getAlignment(ctx.domain, [ctx.domain], adkim === 's'));
-  const spfAligned = Boolean(getAlignment(ctx.domain, [bounce], aspf === 's'));
+  // Strict: the identifiers are equal; relaxed: same organizational domain (mailauth's tldts lookup).
+  const aligns = (id: string, strict: boolean): boolean => (strict ? id === ctx.domain : Boolean(getAlignment(ctx.domain, [id])));
+  const dkimAligned = ctx.keys.length > 0 && !ctx.keyProblem && aligns(ctx.domain, adkim === 's');
+  const spfAligned = aligns(bounce, aspf === 's');
   const modes = `adkim=${adkim}, aspf=${aspf}`;
   const spfNote = spfAligned
     ? `SPF aligns too (MAIL FROM @${bounce})`

@@ -7,6 +7,7 @@ import { normalizeDomain } from '../../lib/address.js';
 import type { Clock } from '../../lib/clock.js';
 import { KurirError, toKurirError } from '../../lib/errors.js';
 import type { DomainStore } from '../../store/domain-store.js';
+import type { SelfCheckStore } from '../../store/selfcheck-store.js';
 import { dkimChecks, dmarcChecks, spfChecks } from './auth-checks.js';
 import { blocklistChecks, bounceMxCheck, mtaStsCheck, reverseDnsChecks, tlsRptCheck } from './host-checks.js';
 import { type DoctorCheck, type DoctorContext, type DoctorKey, type DoctorReport, exitCodeOf, worstStatus } from './report.js';
@@ -17,6 +18,8 @@ export interface DoctorDeps {
   resolver: DnsResolver;
   fetchPolicy: PolicyFetcher;
   clock: Clock;
+  /** The self-check results, to show the latest one with the report. */
+  selfChecks?: SelfCheckStore;
 }
 
 /**
@@ -45,7 +48,17 @@ export class Doctor {
     ]);
     const checks = groups.flat();
     const result = worstStatus(checks.map((c) => c.status));
-    return { domain: name, source, checkedAt: new Date(this.deps.clock.now()).toISOString(), result, exitCode: exitCodeOf(result), checks };
+    const report: DoctorReport = {
+      domain: name,
+      source,
+      checkedAt: new Date(this.deps.clock.now()).toISOString(),
+      result,
+      exitCode: exitCodeOf(result),
+      checks,
+    };
+    const last = await this.deps.selfChecks?.get(name).catch(() => null);
+    if (last) report.selfCheck = { at: new Date(last.at).toISOString(), ok: last.ok, checks: last.checks };
+    return report;
   }
 
   private async keysOf(name: string): Promise<{ keys: DoctorKey[]; keyProblem?: string; source: 'config' | 'runtime' }> {

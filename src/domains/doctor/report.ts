@@ -28,6 +28,12 @@ export interface DoctorReport {
   /** The CLI's exit code: 0 pass, 1 warn, 2 fail. */
   exitCode: 0 | 1 | 2;
   checks: DoctorCheck[];
+  /** The latest continuous authentication self-check of the domain (role worker), when one ran. */
+  selfCheck?: {
+    at: string;
+    ok: boolean;
+    checks: Array<{ check: string; ok: boolean; reason?: string }>;
+  };
 }
 
 /** A DKIM key the doctor compares with DNS (public part only). */
