@@ -170,7 +170,11 @@ async function dispatch(argv: string[], ctx: CliContext): Promise<string | CliRe
   if (cmd === 'doctor') {
     if (!sub || positionals.length > 2) throw new UsageError('doctor: exactly one DOMAIN is required');
     const cfg = config(values.config, ctx);
-    const report = await withRedis(cfg, (redis) => runDoctor(cfg, redis, sub));
+    const report = await withRedis(cfg, (redis) => runDoctor(cfg, redis, sub)).catch((err: unknown) => {
+      // A bad or unknown DOMAIN exits 2 like any usage error, never 1 (which means "a warning").
+      if (err instanceof KurirError && (err.code === 'BAD_ADDRESS' || err.code === 'NOT_FOUND')) throw new UsageError(err.message);
+      throw err;
+    });
     return { output: values.json ? JSON.stringify(report, null, 2) : formatDoctor(report), exitCode: report.exitCode };
   }
   const key = `${cmd} ${sub ?? ''}`.trim();

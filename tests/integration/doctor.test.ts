@@ -269,6 +269,9 @@ describe('GET /v1/domains/:domain/doctor', () => {
     });
     expect(check(body, 'spf-ips').status).toBe('pass');
     expect(check(body, 'dmarc').summary).toContain('p=none meets the requirement');
+    const bad = await doctor('not_a..domain');
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatchObject({ field: 'domain' });
     const missing = await doctor('nowhere.test');
     expect(missing.status).toBe(404);
     expect(missing.body.error).toMatchObject({ code: 'NOT_FOUND', field: 'domain' });
@@ -316,5 +319,8 @@ describe('kurir doctor (the binary)', () => {
     const usage = await runBin([]);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('doctor: exactly one DOMAIN is required');
+    const unknown = await runBin(['nowhere.test']);
+    expect(unknown).toMatchObject({ code: 2, stdout: '' });
+    expect(unknown.stderr).toContain('domain: nowhere.test is not a sender domain (neither in domains[] nor runtime-managed)');
   }, 60_000);
 });
