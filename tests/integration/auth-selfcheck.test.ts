@@ -28,10 +28,16 @@ const admin = (method: string, path: string, body?: unknown): Promise<any> =>
   }).then((r) => r.json());
 
 /** The value of kurir_auth_selfcheck{domain,check} at GET /metrics, or undefined without that series. */
-const gauge = async (domain: string, check: string): Promise<number | undefined> => {
-  const text = await fetch(`${t.url}/metrics`).then((r) => r.text());
+const gauge = async (domain: string, check: string, url = t.url): Promise<number | undefined> => {
+  const text = await fetch(`${url}/metrics`).then((r) => r.text());
   const line = text.split('\n').find((l) => l.startsWith(`kurir_auth_selfcheck{domain="${domain}",check="${check}"}`));
   return line === undefined ? undefined : Number(line.split(' ').pop());
+};
+
+const overrides = {
+  hostname: 'mail.selfcheck.test',
+  bounce: { domain: BOUNCE },
+  domainKeys: { masterKey: 'd'.repeat(64), sendingIps: [IP], refreshSeconds: 0.2, selfCheck: { enabled: true, intervalSeconds: INTERVAL_S } },
 };
 
 beforeAll(async () => {
@@ -42,11 +48,7 @@ beforeAll(async () => {
   });
   t = await startTestGateway({
     dns,
-    overrides: {
-      hostname: 'mail.selfcheck.test',
-      bounce: { domain: BOUNCE },
-      domainKeys: { masterKey: 'd'.repeat(64), sendingIps: [IP], refreshSeconds: 0.2, selfCheck: { enabled: true, intervalSeconds: INTERVAL_S } },
-    },
+    overrides,
   });
   t.publishDkim(dns);
 }, 30_000);
@@ -116,6 +118,28 @@ describe('authentication self-check', () => {
     await until(async () => (await gauge('runtime.test', 'dkim')) === undefined, 3000, 'the removed domain series gone');
     expect(await gauge(D, 'dkim')).toBe(1);
   });
+});
+
+describe('in a cluster', () => {
+  it('every worker exports the shared result: a second worker reports the failure another one found', async () => {
+    // Same Redis prefix and the same key files: two gateways of one cluster.
+    const dkim = t.config.domains[0].dkim.map((k) => ({ selector: k.selector, algorithm: k.algorithm, privateKeyFile: k.privateKeyFile }));
+    const b = await startTestGateway({
+      dns,
+      prefix: t.config.redis.prefix,
+      overrides: { ...overrides, roles: ['worker', 'api'], domains: [{ name: D, dkim }] },
+    });
+    try {
+      await until(async () => (await gauge(D, 'dkim', b.url)) === 1, 5000, 'the second worker exporting the result');
+      dns.set(`kurir1._domainkey.${D}`, 'TXT', [`v=DKIM1; k=rsa; p=${generateDkimKey('rsa', 2048).publicKeyBase64}`]);
+      for (const url of [t.url, b.url])
+        await until(async () => (await gauge(D, 'dkim', url)) === 0, INTERVAL_S * 1000 + 1500, `${url} reporting the failure`, 50);
+      t.publishDkim(dns);
+      for (const url of [t.url, b.url]) await until(async () => (await gauge(D, 'dkim', url)) === 1, INTERVAL_S * 1000 + 1500, `${url} passing again`, 50);
+    } finally {
+      await b.close();
+    }
+  }, 20_000);
 });
 
 describe('SelfCheckStore lock', () => {
