@@ -24,10 +24,13 @@ import { createSourceVerifier } from './feedback/ingest/trust.js';
 import { SuppressionPolicy } from './feedback/suppression/policy.js';
 import { WebhookProducer, webhookTargetResolver } from './webhooks/events.js';
 import { startWebhookWorker, type WebhookWorker } from './webhooks/worker.js';
-import { createDkimSigner } from './dkim/signer.js';
-import { loadKeyVault } from './dkim/key-vault.js';
+import { createDkimSigner, type DkimSigner } from './dkim/signer.js';
+import { loadKeyVault, type KeyVault } from './dkim/key-vault.js';
 import { DomainDirectory } from './domains/domain-directory.js';
 import { DomainService } from './domains/domain-service.js';
+import { Doctor } from './domains/doctor/doctor.js';
+import { AuthSelfCheck } from './domains/auth-selfcheck.js';
+import { SelfCheckStore } from './store/selfcheck-store.js';
 import { DomainStore } from './store/domain-store.js';
 import { combineSinks, confirmSecret, Confirmations, VerificationDeliveries } from './placement/confirmations.js';
 import { PlacementService } from './placement/placement-service.js';
@@ -199,6 +202,47 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   try {
     // Loaded before anything listens; kept current from then on (stopped by shutdown).
     await runtimeCredentials.start();
+    // Role `placement` submits its probes through the same intake as real mail.
+    const needsIntake = config.roles.includes('intake') || config.roles.includes('api') || config.roles.includes('placement');
+    const selfCheckOn = config.roles.includes('worker') && config.domainKeys.selfCheck.enabled;
+    let vault: KeyVault | null | undefined;
+    let domainStore: DomainStore | undefined;
+    let signer: DkimSigner | undefined;
+    let directory: DomainDirectory | undefined;
+    let selfCheck: AuthSelfCheck | undefined;
+    if (needsIntake || selfCheckOn) {
+      // Runtime-managed sender domains: keys sealed in Redis, reloaded by every gateway when they change.
+      vault = await loadKeyVault(config.domainKeys);
+      domainStore = new DomainStore(redis, keys);
+      const dir = new DomainDirectory({
+        store: domainStore,
+        vault,
+        logger,
+        refreshMs: config.domainKeys.refreshSeconds * 1000,
+        // A key or domain change: self-check the domains at once rather than at the next interval.
+        onReload: () => void selfCheck?.trigger(),
+      });
+      await dir.start();
+      closers.push(async () => dir.close());
+      directory = dir;
+      signer = createDkimSigner({ keys: await loadSigningKeys(config, logger), clock: () => new Date(clock.now()), source: dir });
+    }
+    if (selfCheckOn && domainStore && signer) {
+      const checker = new AuthSelfCheck({
+        config,
+        domains: domainStore,
+        results: new SelfCheckStore(redis, keys),
+        signer,
+        // Uncached, so a changed DNS record is seen at the next check rather than after its TTL.
+        resolver: opts.resolver ?? createResolver({ ...config.dns, cache: undefined }),
+        metrics,
+        logger,
+        clock,
+      });
+      selfCheck = checker;
+      checker.start();
+      closers.push(() => checker.close());
+    }
     if (config.roles.includes('worker')) {
       workerConnection = createRedis(config.redis.url, 'blocking');
       workerConnection.on('error', (err) => logger.debug({ err: err.message }, 'redis worker connection error'));
@@ -249,26 +293,18 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
       reconciler.start();
       webhookWorker = startWebhookWorker({ config, clock, logger, metrics, messages, store: webhookStore, targetOf: webhookTargetOf }, workerConnection, keys);
     }
-    // Role `placement` submits its probes through the same intake as real mail.
-    const needsIntake = config.roles.includes('intake') || config.roles.includes('api') || config.roles.includes('placement');
     const placementStore = new PlacementStore(redis, keys, config.placement.historySize);
-    if (needsIntake) {
-      // Runtime-managed sender domains: keys sealed in Redis, reloaded by every gateway when they change.
-      const vault = await loadKeyVault(config.domainKeys);
-      const domainStore = new DomainStore(redis, keys);
-      const directory = new DomainDirectory({ store: domainStore, vault, logger, refreshMs: config.domainKeys.refreshSeconds * 1000 });
-      await directory.start();
-      closers.push(async () => directory.close());
+    if (needsIntake && vault !== undefined && domainStore && signer && directory) {
+      // Uncached: an admin who has just published a record and asks to verify (or the doctor) must see DNS as it is now.
+      const dnsResolver = opts.resolver ?? createResolver({ ...config.dns, cache: undefined });
       const domainService = new DomainService({
         config,
         store: domainStore,
         vault,
-        // Uncached: an admin who has just published a record and asks to verify must see DNS as it is now.
-        resolver: opts.resolver ?? createResolver({ ...config.dns, cache: undefined }),
+        resolver: dnsResolver,
         clock,
         changed: () => directory.refresh().then(() => undefined),
       });
-      const signer = createDkimSigner({ keys: await loadSigningKeys(config, logger), clock: () => new Date(clock.now()), source: directory });
       const idempotency = new IdempotencyStore(redis, keys, config.idempotency.ttlSeconds);
       const limits = new IntakeLimiter({ redis, keys, config, clock, metrics });
       const rspamd = config.scoring.rspamd;
@@ -357,6 +393,16 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
           delivery: { queue: queue.queue, messages, shaper, clock },
           esp,
           domains: domainService,
+          doctor: new Doctor({
+            config,
+            store: domainStore,
+            selfChecks: new SelfCheckStore(redis, keys),
+            resolver: dnsResolver,
+            clock,
+            fetchPolicy:
+              opts.mtaStsFetch ??
+              httpsPolicyFetcher({ resolver: dnsResolver, timeoutMs: config.delivery.mtaSts.fetchTimeoutSeconds * 1000, trustedCa: opts.trustedCa }),
+          }),
           admission,
           authThrottle,
           credentialAdmin,

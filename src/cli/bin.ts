@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../config/load.js';
-import { CliError, EXIT, runCli, UsageError } from './main.js';
+import { CliError, EXIT, runCliCommand, UsageError } from './main.js';
 
 /** The Kurir directory: the nearest folder above this file with a package.json (src/cli/ or dist/src/cli/). */
 function packageRoot(): string {
@@ -18,9 +18,10 @@ const cwd = process.cwd();
 process.chdir(packageRoot());
 
 // The one place the CLI reads the environment: KURIR_URL, KURIR_ADMIN_KEY, KURIR_CONFIG and the config's KURIR_* overrides.
-runCli(process.argv.slice(2), { cwd, env: process.env }).then(
+runCliCommand(process.argv.slice(2), { cwd, env: process.env }).then(
   // Exit once the text is flushed: idle keep-alive sockets to the gateway must not hold the process open.
-  (out) => process.stdout.write(`${out}\n`, () => process.exit(EXIT.ok)),
+  // `doctor` reports its worst result as the exit code (0 pass, 1 warn, 2 fail).
+  ({ output, exitCode }) => process.stdout.write(`${output}\n`, () => process.exit(exitCode || EXIT.ok)),
   (err: unknown) => {
     const usage = err instanceof UsageError;
     const message = err instanceof Error ? err.message : String(err);

@@ -11,6 +11,8 @@ import { CredentialRegistry } from '../intake/credentials.js';
 import { systemClock } from '../lib/clock.js';
 import { AuditStore } from '../store/audit-store.js';
 import { CredentialStore } from '../store/credential-store.js';
+import { DOCTOR_USAGE, formatDoctor, runDoctor } from './doctor-cli.js';
+import { KurirError } from '../lib/errors.js';
 import { createKeys } from '../store/keys.js';
 import { closeRedis, createRedis, waitReady } from '../store/redis.js';
 import type { CliOptions, Family, RemoteContext } from './command-types.js';
@@ -39,6 +41,7 @@ const LOCAL_USAGE = `  config check                       validate the configura
   domains dns                        print the DNS records to publish: DKIM, SPF and DMARC of each sender domain,
                                      MX and SPF of the bounce domain
 ${DOMAINS_USAGE}
+${DOCTOR_USAGE}
   bounce classify "REPLY" [--rules FILE]
                                      classify one remote reply (e.g. "550 5.1.1 User unknown") with the bounce rules
   credentials create --bootstrap --name NAME [--role admin]
@@ -188,11 +191,27 @@ async function domainsDns(cfg: Config): Promise<string> {
   return lines.join('\n');
 }
 
+/** What a command printed and the exit code it asks for (0 unless it reports a status, as `doctor` does). */
+export interface CliResult {
+  output: string;
+  exitCode: number;
+}
+
 /**
  * Runs one CLI command; returns the text to print. Throws UsageError for bad invocations. File arguments
  * are resolved against `ctx.cwd` (default: the process's working directory).
  */
 export async function runCli(argv: string[], ctx: CliContext = { cwd: process.cwd() }): Promise<string> {
+  return (await runCliCommand(argv, ctx)).output;
+}
+
+/** Like {@link runCli}, with the exit code the command asks for (`doctor`: 0 pass, 1 warn, 2 fail). */
+export async function runCliCommand(argv: string[], ctx: CliContext = { cwd: process.cwd() }): Promise<CliResult> {
+  const out = await dispatch(argv, ctx);
+  return typeof out === 'string' ? { output: out, exitCode: 0 } : out;
+}
+
+async function dispatch(argv: string[], ctx: CliContext): Promise<string | CliResult> {
   const parse = () =>
     parseArgs({
       args: argv,
@@ -243,6 +262,16 @@ export async function runCli(argv: string[], ctx: CliContext = { cwd: process.cw
   const values = { ...given, out: inCwd(given.out), rules: inCwd(given.rules) };
   const [cmd, sub] = positionals;
   if (values.help || !cmd) return usage();
+  if (cmd === 'doctor') {
+    if (!sub || positionals.length > 2) throw new UsageError('doctor: exactly one DOMAIN is required');
+    const cfg = config(values.config, ctx);
+    const report = await withRedis(cfg, (redis) => runDoctor(cfg, redis, sub)).catch((err: unknown) => {
+      // A bad or unknown DOMAIN exits 2 like any usage error, never 1 (which means "a warning").
+      if (err instanceof KurirError && (err.code === 'BAD_ADDRESS' || err.code === 'NOT_FOUND')) throw new UsageError(err.message);
+      throw err;
+    });
+    return { output: values.json ? JSON.stringify(report, null, 2) : formatDoctor(report), exitCode: report.exitCode };
+  }
   const key = `${cmd} ${sub ?? ''}`.trim();
   switch (key) {
     case 'config check': {

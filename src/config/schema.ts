@@ -314,6 +314,23 @@ export const configSchema = z
         keepPublishedMarginHours: z.number().min(0).default(168),
         /** How often each gateway checks Redis for domain and key changes. */
         refreshSeconds: z.number().min(0.05).max(60).default(1),
+        /** The continuous authentication self-check (src/domains/auth-selfcheck.ts), run by role worker. */
+        selfCheck: z
+          .object({
+            enabled: z.boolean().default(true),
+            /** Every active domain is checked this often, and at once after a key or domain change. */
+            intervalSeconds: z.number().min(0.2).max(86400).default(600),
+          })
+          .strict()
+          .default({}),
+      })
+      .strict()
+      .default({}),
+    /** The deliverability doctor (src/domains/doctor/, `kurir doctor`, GET /v1/domains/:domain/doctor). */
+    doctor: z
+      .object({
+        /** DNS blocklist zones the sending IPs are looked up in (through the configured resolver). */
+        blocklists: z.array(domainName).default(['zen.spamhaus.org', 'b.barracudacentral.org', 'bl.spamcop.net']),
       })
       .strict()
       .default({}),

@@ -31,6 +31,8 @@ import { espRoutes, type EspRoutesOptions } from './esp-routes.js';
 import { healthRoutes, metricsRoutes, type ReadinessReport } from './health-routes.js';
 import { messageReadRoutes, messagesRoutes } from './messages-routes.js';
 import { domainsRoutes } from './domains-routes.js';
+import { doctorRoutes } from './doctor-routes.js';
+import type { Doctor } from '../domains/doctor/doctor.js';
 import type { DomainService } from '../domains/domain-service.js';
 import { confirmationRoutes, placementRoutes, type PlacementRoutesOptions } from './placement-routes.js';
 import { incidentRoutes, type IncidentRoutesOptions } from './incidents-routes.js';
@@ -70,6 +72,8 @@ export interface HttpDeps {
   credentialAdmin?: CredentialAdmin;
   /** The audit log: admin and support actions are appended to it, `GET /v1/audit` reads it; without it nothing is audited. */
   audit?: AuditStore;
+  /** The deliverability doctor (`/v1/domains/:domain/doctor`), when given. */
+  doctor?: Doctor;
   /** Placement results, on-demand probes and confirmations (`/v1/placement`, `/v1/messages/:id/confirm`), when given. */
   placement?: Omit<PlacementRoutesOptions, 'config' | 'clock'>;
   /** The per-provider incident view (`/v1/incidents`), when given. */
@@ -229,6 +233,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
       if (deps.suppressions) await scoped.register(suppressionsRoutes, { suppressions: deps.suppressions, clock });
       if (deps.delivery) await scoped.register(shapingRoutes, deps.delivery);
       if (deps.domains) await scoped.register(domainsRoutes, { config, domains: deps.domains });
+      if (deps.doctor) await scoped.register(doctorRoutes, { doctor: deps.doctor });
       if (deps.placement) await scoped.register(placementRoutes, { ...deps.placement, config, clock });
       if (deps.credentialAdmin) await scoped.register(credentialsRoutes, { admin: deps.credentialAdmin });
       if (deps.audit) await scoped.register(auditRoutes, { store: deps.audit });

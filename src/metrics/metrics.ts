@@ -132,6 +132,11 @@ export interface Metrics {
   readonly dkimSignatures: Counter<'domain' | 'selector' | 'algorithm'>;
   /** kurir_dkim_failures_total{domain,reason} */
   readonly dkimFailures: Counter<'domain' | 'reason'>;
+  /**
+   * kurir_auth_selfcheck{domain,check} — 1 when the last authentication self-check of a sender domain (configured
+   * or runtime-managed, active) passed `check` (dkim|spf|dmarc), 0 when it failed; series of removed domains are dropped.
+   */
+  readonly authSelfCheck: Gauge<'domain' | 'check'>;
 
   // shaping
   /** kurir_shaping_refusals_total{limit} */
@@ -416,6 +421,12 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
   });
 
   // ---- dkim -----------------------------------------------------------------
+  const authSelfCheck = new Gauge({
+    name: 'kurir_auth_selfcheck',
+    help: 'Latest authentication self-check of an active sender domain: a probe signed with the live key, verified with mailauth against DNS; 1 pass, 0 fail, by domain and check (dkim|spf|dmarc).',
+    labelNames: ['domain', 'check'] as const,
+    registers,
+  });
   const dkimSignatures = new Counter({
     name: 'kurir_dkim_signatures_total',
     help: 'DKIM signatures made, by signing domain, selector and algorithm.',
@@ -670,6 +681,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     tlsFailures,
     dkimSignatures,
     dkimFailures,
+    authSelfCheck,
     shapingRefusals,
     shapingRate,
     shapingPaused,

@@ -92,6 +92,10 @@ export interface Keys {
   senderDomainIndex(): string;
   /** Counter bumped by every change of a runtime-managed domain: each gateway polls it to reload. */
   senderDomainsVersion(): string;
+  /** Hash of the latest authentication self-check per sender domain: domain → JSON (src/domains/auth-selfcheck.ts). */
+  authSelfCheck(): string;
+  /** Lock held by the one worker checking a domain now (SET NX PX). */
+  authSelfCheckLock(domain: string): string;
   bullPrefix(): string;
   /** Hash of the credentials created at runtime: credential id → JSON (digests only, never a secret). */
   credentials(): string;
@@ -152,6 +156,8 @@ export function createKeys(prefix: string): Keys {
     senderDomain: (domain) => `${prefix}:sender-domain:${domain.toLowerCase()}`,
     senderDomainIndex: () => `${prefix}:sender-domains`,
     senderDomainsVersion: () => `${prefix}:sender-domains:version`,
+    authSelfCheck: () => `${prefix}:auth-selfcheck`,
+    authSelfCheckLock: (domain) => `${prefix}:auth-selfcheck:lock:${domain.toLowerCase()}`,
     bullPrefix: () => `${prefix}:q`,
     credentials: () => `${prefix}:credentials`,
     credentialsVersion: () => `${prefix}:credentials:version`,

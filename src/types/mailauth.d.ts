@@ -140,6 +140,27 @@ declare module 'mailauth' {
     headers: string;
   }
 
+  export interface DmarcOptions {
+    /** The From address (or its domain). */
+    headerFrom: string | string[];
+    /** MAIL FROM domains whose SPF passed. */
+    spfDomains: string[];
+    /** Domains of passing DKIM signatures. */
+    dkimDomains: Array<{ id?: string; domain: string; aligned?: string | false; underSized?: number }>;
+    resolver?: DnsResolver;
+  }
+
+  export interface DmarcVerifyResult {
+    status: { result: 'pass' | 'fail' | 'none' | 'temperror' | 'neutral'; comment?: string };
+    domain: string;
+    policy?: string;
+    p?: string;
+    rr?: string;
+    error?: string;
+  }
+
+  /** DMARC (RFC 7489) of the From domain from SPF and DKIM results already computed; false for several From addresses. */
+  export function dmarc(opts: DmarcOptions): Promise<DmarcVerifyResult | false>;
   /** Computes DKIM signature header(s) for a message; the caller prepends `signatures` to it. */
   export function dkimSign(input: MessageInput, options: DkimSignOptions): Promise<DkimSignResult>;
   /** Verifies every DKIM-Signature header of a message. */
@@ -177,6 +198,11 @@ declare module 'mailauth/lib/tools.js' {
   /** Serialises tag values (v, a, c, d, s, t, h, bh, b, …) into a `DKIM-Signature:` header, folded when asked. */
   export function formatSignatureHeaderLine(type: 'DKIM' | 'ARC' | 'AS', values: Record<string, string | number | false | undefined>, folded?: boolean): string;
   export const defaultDKIMFieldNames: string;
+  /**
+   * DMARC identifier alignment as mailauth's DMARC evaluation does it (organizational domains through tldts):
+   * the first entry of `domainList` aligned with `fromDomain`, or false.
+   */
+  export function getAlignment(fromDomain: string, domainList: Array<string | { domain: string }>): { domain: string } | false;
 }
 
 declare module 'mailauth/lib/dkim/body/index.js' {
@@ -211,4 +237,55 @@ declare module 'mailauth/lib/dkim/header/index.js' {
     signingHeaderLines: SigningHeaderLines,
     options: CanonicalizeHeaderOptions,
   ): { canonicalizedHeader: Buffer; dkimHeaderOpts: Record<string, string | number | false | undefined> };
+}
+
+declare module 'mailauth/lib/spf/index.js' {
+  import type { DnsResolver } from 'mailauth';
+
+  export type SpfResultValue = 'pass' | 'fail' | 'softfail' | 'neutral' | 'none' | 'permerror' | 'temperror';
+
+  export interface SpfCheckResult {
+    domain: string;
+    'client-ip': string;
+    status: { result: SpfResultValue; comment?: string };
+    /** The SPF record evaluated (absent when there is none). */
+    rr?: string;
+    /** DNS-querying mechanisms counted against the RFC 7208 limit of 10 (the first TXT lookup is not counted). */
+    lookups?: { limit: number; count: number; void: number };
+  }
+
+  /** Evaluates SPF (RFC 7208) of the sender's domain for `ip`; never throws (errors are permerror/temperror results). */
+  export function spf(opts: {
+    sender: string;
+    ip: string;
+    helo?: string;
+    mta?: string;
+    resolver?: DnsResolver;
+    maxResolveCount?: number;
+    maxVoidCount?: number;
+  }): Promise<SpfCheckResult>;
+}
+
+declare module 'mailauth/lib/dmarc/get-dmarc-record.js' {
+  import type { DnsResolver } from 'mailauth';
+
+  /** The DMARC record's tags (names lower-cased; pct and ri as numbers), `rr` the record text. */
+  export interface DmarcRecord {
+    v?: string;
+    p?: string;
+    sp?: string;
+    adkim?: string;
+    aspf?: string;
+    rua?: string;
+    ruf?: string;
+    pct?: number;
+    rr: string;
+    /** True when the record was found at the organizational domain, not at the domain itself. */
+    isOrgRecord: boolean;
+    [tag: string]: unknown;
+  }
+
+  /** The one v=DMARC1 record of `_dmarc.<domain>` (else of the organizational domain); false for none or several. */
+  const getDmarcRecord: (domain: string, resolver?: DnsResolver) => Promise<DmarcRecord | false>;
+  export default getDmarcRecord;
 }

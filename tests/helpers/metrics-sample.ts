@@ -19,6 +19,7 @@ export function observeEverything(m: ReturnType<typeof createMetrics>): void {
   m.tlsFailures.inc({ provider: 'gmail', result_type: 'starttls-not-supported' });
   m.dkimSignatures.inc({ domain: 'example.com', selector: 'k1', algorithm: 'rsa-sha256' });
   m.dkimFailures.inc({ domain: 'example.com', reason: 'KURIR_DKIM_NO_KEY' });
+  m.authSelfCheck.set({ domain: 'example.com', check: 'dkim' }, 1);
   m.shapingRefusals.inc({ limit: 'provider-rate' });
   m.shapingRate.set({ provider: 'gmail' }, 120);
   m.shapingPaused.set({ provider: 'gmail' }, 1);

@@ -65,6 +65,8 @@ export function testConfig(dataDir: string, overrides: Record<string, unknown> =
     smtp: { port: 0 },
     feedback: { port: 0 },
     dns: { servers: dnsAddress ? [dnsAddress] : [], timeoutSeconds: 1, tries: 1 },
+    // Off unless a test turns it on: it would query DNS for every test gateway's domains in the background.
+    domainKeys: { selfCheck: { enabled: false } },
     delivery: { retrySchedule: [1], retryJitter: 0, connectTimeoutSeconds: 2, greetingTimeoutSeconds: 3, socketTimeoutSeconds: 5, shutdownGraceSeconds: 2 },
     domains: [
       {

@@ -42,6 +42,7 @@ const ACCESS: Record<string, Scope> = {
   'POST /v1/domains/{domain}/verify': 'admin',
   'POST /v1/domains/{domain}/rotate': 'admin',
   'POST /v1/domains/{domain}/keys/{selector}/revoke': 'admin',
+  'GET /v1/domains/{domain}/doctor': 'admin',
   'GET /v1/shaping': 'admin',
   'POST /v1/shaping/domains/{domain}/pause': 'admin',
   'POST /v1/shaping/domains/{domain}/resume': 'admin',

@@ -29,6 +29,7 @@ const EXPECTED: Array<[field: string, name: string, type: string, labels: string
   ['tlsFailures', 'kurir_tls_failures_total', 'counter', ['provider', 'result_type']],
   ['dkimSignatures', 'kurir_dkim_signatures_total', 'counter', ['domain', 'selector', 'algorithm']],
   ['dkimFailures', 'kurir_dkim_failures_total', 'counter', ['domain', 'reason']],
+  ['authSelfCheck', 'kurir_auth_selfcheck', 'gauge', ['domain', 'check']],
   ['shapingRefusals', 'kurir_shaping_refusals_total', 'counter', ['limit']],
   ['shapingRate', 'kurir_shaping_effective_rate_per_minute', 'gauge', ['provider']],
   ['shapingPaused', 'kurir_shaping_paused', 'gauge', ['provider']],

@@ -1,0 +1,233 @@
+import { createPublicKey } from 'node:crypto';
+import getDmarcRecord from 'mailauth/lib/dmarc/get-dmarc-record.js';
+import { spf } from 'mailauth/lib/spf/index.js';
+import { getAlignment } from 'mailauth/lib/tools.js';
+import { checkDkimRecord } from '../dns-check.js';
+import { dkimRecord } from '../records.js';
+import { type DoctorCheck, type DoctorContext, dnsProblem, mailauthResolver, proposedSpf, sendingAddresses } from './report.js';
+
+const WHY_SPF =
+  'Gmail, Yahoo and Microsoft (Outlook.com) require bulk senders to pass SPF for the envelope sender (MAIL FROM) domain and DKIM, and DMARC to pass on one of them; mail failing SPF is spam-foldered or rejected.';
+const WHY_SPF_LOOKUPS =
+  'RFC 7208 allows at most 10 DNS-querying mechanisms (include, a, mx, ptr, exists, redirect); past that every receiver answers permerror, which counts as an SPF failure at Gmail, Yahoo and Microsoft.';
+const WHY_SPF_IPS =
+  'SPF passes only for IPs the record authorises: a sending IP left out fails SPF at Gmail, Yahoo and Microsoft, and with DKIM broken too, DMARC fails.';
+const WHY_DKIM =
+  'Gmail, Yahoo and Microsoft require a valid DKIM signature from bulk senders; Gmail and Yahoo ask for keys of at least 1024 bits and recommend 2048, and RFC 8301 verifiers ignore shorter ones.';
+const WHY_DMARC =
+  'Gmail, Yahoo and Microsoft require bulk senders to publish a DMARC record (p=none at least) at the From domain; rua= aggregate reports show who sends as the domain and whether it authenticates.';
+const WHY_ALIGN =
+  'DMARC passes only when the From domain aligns with the DKIM d= domain or the SPF (MAIL FROM) domain; Gmail and Yahoo require that alignment from bulk senders.';
+
+/** A quick SPF record check: probing an address no record authorises makes every mechanism be evaluated. */
+const PROBE_IP = '100::1';
+
+/** SPF of `spfDomain` (the sender domain, or the bounce domain Kurir uses as MAIL FROM): record, lookups, sending IPs. */
+export async function spfChecks(ctx: DoctorContext, spfDomain: string, role: string): Promise<DoctorCheck[]> {
+  const resolver = mailauthResolver(ctx.resolver);
+  const suffix = spfDomain === ctx.domain ? '' : `:${spfDomain}`;
+  const fixRecord = `${spfDomain}. IN TXT "${proposedSpf(ctx.config)}" (merge with any existing SPF record: publish exactly one)`;
+  const probe = await spf({ sender: `postmaster@${spfDomain}`, ip: PROBE_IP, mta: ctx.config.hostname, resolver });
+  const comment = probe.status.comment ?? '';
+  const tooMany = /Too many (DNS requests|void DNS results)/.test(comment);
+  const checks: DoctorCheck[] = [];
+  const id = `spf${suffix}`;
+  if (probe.status.result === 'none') {
+    return [{ id, status: 'fail', summary: `${spfDomain} (${role}) publishes no SPF record`, why: WHY_SPF, fix: `publish ${fixRecord}` }];
+  }
+  if (probe.status.result === 'temperror') {
+    return [
+      {
+        id,
+        status: 'warn',
+        summary: `SPF of ${spfDomain} could not be read: ${comment}`,
+        why: WHY_SPF,
+        fix: 'check that the DNS servers of the domain answer, then run the doctor again',
+      },
+    ];
+  }
+  if (probe.status.result === 'permerror' && !tooMany) {
+    const problem = comment.replace(/^.*?during lookup of \S+: /, '');
+    return [{ id, status: 'fail', summary: `SPF record of ${spfDomain} (${role}) is invalid: ${problem}`, why: WHY_SPF, fix: `replace it with ${fixRecord}` }];
+  }
+  checks.push({ id, status: 'pass', summary: `${spfDomain} (${role}) publishes one valid SPF record: ${probe.rr ?? ''}`.trim(), why: WHY_SPF });
+  const count = probe.lookups?.count ?? 0;
+  checks.push(
+    tooMany
+      ? {
+          id: `spf-lookups${suffix}`,
+          status: 'fail',
+          summary: `SPF of ${spfDomain} needs more than 10 DNS lookups (${comment.replace(/^.*: /, '')})`,
+          why: WHY_SPF_LOOKUPS,
+          fix: 'remove include: mechanisms you no longer send through, or replace them by the ip4:/ip6: ranges they resolve to, until the record needs at most 10 lookups',
+        }
+      : { id: `spf-lookups${suffix}`, status: 'pass', summary: `SPF of ${spfDomain} needs ${count} of at most 10 DNS lookups`, why: WHY_SPF_LOOKUPS },
+  );
+  const addresses = sendingAddresses(ctx.config);
+  if (!addresses.length) {
+    checks.push({
+      id: `spf-ips${suffix}`,
+      status: 'warn',
+      summary: 'domainKeys.sendingIps is empty: cannot check that SPF authorises the sending IPs',
+      why: WHY_SPF_IPS,
+      fix: 'list the public sending IPs of every gateway in domainKeys.sendingIps',
+    });
+    return checks;
+  }
+  const missing: string[] = [];
+  for (const { ip } of addresses) {
+    const r = await spf({ sender: `postmaster@${spfDomain}`, ip, mta: ctx.config.hostname, resolver });
+    if (r.status.result !== 'pass') missing.push(`${ip} (${r.status.result})`);
+  }
+  checks.push(
+    missing.length
+      ? {
+          id: `spf-ips${suffix}`,
+          status: 'fail',
+          summary: `SPF of ${spfDomain} does not authorise ${missing.join(', ')}`,
+          why: WHY_SPF_IPS,
+          fix: `add ${ctx.config.domainKeys.sendingIps.map((ip) => `${ip.includes(':') ? 'ip6' : 'ip4'}:${ip}`).join(' ')} before the all mechanism: ${fixRecord}`,
+        }
+      : { id: `spf-ips${suffix}`, status: 'pass', summary: `SPF of ${spfDomain} authorises ${addresses.map((a) => a.ip).join(', ')}`, why: WHY_SPF_IPS },
+  );
+  return checks;
+}
+
+/** RSA modulus length of a published SPKI key, or undefined when it cannot be read. */
+function rsaBits(publicKeyBase64: string): number | undefined {
+  try {
+    return createPublicKey({ key: Buffer.from(publicKeyBase64, 'base64'), format: 'der', type: 'spki' }).asymmetricKeyDetails?.modulusLength;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Each active DKIM selector (else the pending ones): published, the public key of Kurir's private key, key size. */
+export async function dkimChecks(ctx: DoctorContext): Promise<DoctorCheck[]> {
+  if (ctx.keyProblem || !ctx.keys.length) {
+    return [
+      {
+        id: 'dkim',
+        status: 'fail',
+        summary: ctx.keyProblem ?? `${ctx.domain} has no active DKIM key`,
+        why: WHY_DKIM,
+        fix: ctx.keyProblem
+          ? 'fix the key file named above (kurir dkim generate, or generate: true)'
+          : `rotate (kurir domains rotate ${ctx.domain}), publish the record and verify`,
+      },
+    ];
+  }
+  const checks: DoctorCheck[] = [];
+  for (const key of ctx.keys) {
+    const id = `dkim:${key.selector}`;
+    const record = dkimRecord(ctx.domain, { ...key, status: key.status });
+    const problem = await checkDkimRecord(ctx.resolver, ctx.domain, key);
+    const waiting = key.status === 'pending' ? ' (waiting for DNS: the domain has no active key yet)' : '';
+    if (problem) {
+      checks.push({ id, status: 'fail', summary: problem + waiting, why: WHY_DKIM, fix: `publish exactly this record: ${record.zone}` });
+      continue;
+    }
+    const bits = key.algorithm === 'rsa' ? rsaBits(key.publicKeyBase64) : undefined;
+    const size = key.algorithm === 'ed25519' ? 'Ed25519' : `RSA-${bits ?? '?'}`;
+    if (bits !== undefined && bits < 1024) {
+      checks.push({
+        id,
+        status: 'fail',
+        summary: `${key.selector}: published and matching, but ${size} is under 1024 bits`,
+        why: WHY_DKIM,
+        fix: `kurir domains rotate ${ctx.domain} (RSA-2048), publish and verify`,
+      });
+    } else if (bits !== undefined && bits < 2048) {
+      checks.push({
+        id,
+        status: 'warn',
+        summary: `${key.selector}: published and matching, ${size} (2048 bits recommended)`,
+        why: WHY_DKIM,
+        fix: `rotate to a 2048-bit key: kurir domains rotate ${ctx.domain} (configured domains: kurir dkim generate --bits 2048 and a new selector)`,
+      });
+    } else {
+      checks.push({ id, status: 'pass', summary: `${key.selector}._domainkey.${ctx.domain} publishes Kurir's ${size} public key${waiting}`, why: WHY_DKIM });
+    }
+  }
+  return checks;
+}
+
+/** The DMARC record of the domain (present, one, policy, rua) and its alignment modes against what Kurir sends. */
+export async function dmarcChecks(ctx: DoctorContext): Promise<DoctorCheck[]> {
+  const bounce = ctx.config.bounce.domain;
+  const proposed = `_dmarc.${ctx.domain}. IN TXT "v=DMARC1; p=none; rua=mailto:${ctx.config.domainKeys.dmarcReportLocalPart}@${bounce}"`;
+  let record: Awaited<ReturnType<typeof getDmarcRecord>>;
+  const checks: DoctorCheck[] = [];
+  try {
+    record = await getDmarcRecord(ctx.domain, mailauthResolver(ctx.resolver));
+  } catch (err) {
+    return [
+      {
+        id: 'dmarc',
+        status: 'warn',
+        summary: `_dmarc.${ctx.domain} TXT: ${dnsProblem(err)}`,
+        why: WHY_DMARC,
+        fix: 'check that the DNS servers of the domain answer, then run the doctor again',
+      },
+    ];
+  }
+  if (!record) {
+    const several = await ctx.resolver
+      .resolveTxt(`_dmarc.${ctx.domain}`)
+      .then((rows) => rows.filter((r) => /^v=DMARC1\b/i.test(r.join('').trim())).length > 1)
+      .catch(() => false);
+    checks.push({
+      id: 'dmarc',
+      status: 'fail',
+      summary: several ? `_dmarc.${ctx.domain} publishes several DMARC records: receivers ignore them all` : `${ctx.domain} publishes no DMARC record`,
+      why: WHY_DMARC,
+      fix: `${several ? 'keep exactly one record: ' : 'publish '}${proposed}`,
+    });
+  } else {
+    const p = String(record.p ?? '').toLowerCase();
+    const where = record.isOrgRecord ? ' (inherited from the organizational domain)' : '';
+    if (!['none', 'quarantine', 'reject'].includes(p)) {
+      checks.push({
+        id: 'dmarc',
+        status: 'fail',
+        summary: `DMARC record${where} has no valid p= policy: ${record.rr}`,
+        why: WHY_DMARC,
+        fix: `publish ${proposed}`,
+      });
+    } else if (!record.rua) {
+      checks.push({
+        id: 'dmarc',
+        status: 'warn',
+        summary: `DMARC p=${p}${where}, but no rua= address: nobody receives aggregate reports`,
+        why: WHY_DMARC,
+        fix: `add rua=mailto:${ctx.config.domainKeys.dmarcReportLocalPart}@${bounce}: ${proposed.replace('p=none', `p=${p}`)}`,
+      });
+    } else {
+      const note = p === 'none' ? '; p=none meets the requirement, move to quarantine once the reports show only your sources' : '';
+      checks.push({ id: 'dmarc', status: 'pass', summary: `DMARC p=${p}${where}, reports to ${record.rua}${note}`, why: WHY_DMARC });
+    }
+  }
+  const adkim = record && String(record.adkim ?? 'r').toLowerCase() === 's' ? 's' : 'r';
+  const aspf = record && String(record.aspf ?? 'r').toLowerCase() === 's' ? 's' : 'r';
+  // Kurir signs with d=<the From domain> and sends with MAIL FROM at the bounce domain (VERP).
+  // Strict: the identifiers are equal; relaxed: same organizational domain (mailauth's tldts lookup).
+  const aligns = (id: string, strict: boolean): boolean => (strict ? id === ctx.domain : Boolean(getAlignment(ctx.domain, [id])));
+  const dkimAligned = ctx.keys.length > 0 && !ctx.keyProblem && aligns(ctx.domain, adkim === 's');
+  const spfAligned = aligns(bounce, aspf === 's');
+  const modes = `adkim=${adkim}, aspf=${aspf}`;
+  const spfNote = spfAligned
+    ? `SPF aligns too (MAIL FROM @${bounce})`
+    : `SPF does not align (MAIL FROM @${bounce}${aspf === 's' ? ', strict aspf' : ''}): DMARC rests on DKIM alone`;
+  checks.push(
+    dkimAligned
+      ? { id: 'dmarc-alignment', status: 'pass', summary: `DKIM d=${ctx.domain} aligns (${modes}); ${spfNote}`, why: WHY_ALIGN }
+      : {
+          id: 'dmarc-alignment',
+          status: spfAligned ? 'warn' : 'fail',
+          summary: `no active DKIM key signs as ${ctx.domain}; ${spfNote}`,
+          why: WHY_ALIGN,
+          fix: `activate a DKIM key for ${ctx.domain} (publish its record and verify)${spfAligned ? '' : `, or put bounce.domain under ${ctx.domain} with aspf=r`}`,
+        },
+  );
+  return checks;
+}
