@@ -20,6 +20,10 @@ button{font:inherit;padding:.45rem .9rem;border:1px solid #12355b;border-radius:
 header button{background:transparent;border-color:#fff}
 button.danger{background:#a4161a;border-color:#a4161a}
 form.inline{display:inline}
+dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:.15rem 1rem;margin:.5rem 0}
+dl.meta dt{font-weight:600}
+dl.meta dd{margin:0}
+caption{text-align:left;font-weight:600;padding:.25rem 0}
 .row{display:flex;flex-wrap:wrap;gap:.5rem;align-items:flex-end}
 .card{border:1px solid #c8c8c8;border-radius:6px;padding:.75rem 1rem;margin:.75rem 0}
 .facts{font-size:1.05rem;background:#eef4fb;border-left:4px solid #12355b;padding:.5rem .75rem}

@@ -21,11 +21,13 @@ export interface SupportResult {
 }
 
 /** The receiver's answer for one recipient, in a sentence support can read out on the phone. */
-export function inWords(state: RecipientState | undefined, provider: string | null): string {
+export function inWords(state: RecipientState | undefined, provider: string | null, lastHost?: string): string {
   const who = provider && provider !== 'other' ? provider : 'The receiving server';
   if (!state) return 'This address is not among the recipients of this message.';
   const reply = state.reply ? ` Its answer: “${state.reply}”.` : '';
-  const host = state.remoteHost ? ` (${state.remoteHost})` : '';
+  // Hosts are recorded as `name[ip]:port`; the name is what support reads out.
+  const remote = (state.remoteHost ?? lastHost)?.replace(/\[.*$/, '');
+  const host = remote ? ` (${remote})` : '';
   switch (state.status) {
     case 'delivered':
       return `${who}${host} accepted it at ${when(state.updatedAt)}.${reply}`;
@@ -86,11 +88,12 @@ function messageCard(view: MessageView, address: string | null, provider: string
   const r = view.record;
   const state = address ? Object.entries(view.recipients).find(([a]) => a.toLowerCase() === address.toLowerCase())?.[1] : undefined;
   const events = view.events.filter((e) => concerns(e, address));
+  const lastHost = events.flatMap((e) => ('host' in e && e.host ? [e.host] : [])).pop();
   return html`<section class="card" aria-labelledby="m-${r.id}">
   <h2 id="m-${r.id}"><span class="status ${view.status}">${view.status}</span> ${r.subject || '(no subject)'}</h2>
-  <p class="facts">${inWords(state, provider)}</p>
-  <dl class="row"><dt>Id</dt><dd class="mono">${r.id}</dd><dt>From</dt><dd>${r.mailFrom}</dd><dt>Sent by</dt><dd>${r.owner}</dd><dt>Submitted</dt><dd>${when(r.createdAt)}</dd></dl>
-  <table><caption class="sr">Timeline</caption><thead><tr><th scope="col">When</th><th scope="col">What</th></tr></thead><tbody>
+  <p class="facts">${inWords(state, provider, lastHost)}</p>
+  <dl class="meta"><dt>Id</dt><dd class="mono">${r.id}</dd><dt>From</dt><dd>${r.mailFrom}</dd><dt>Sent by</dt><dd>${r.owner}</dd><dt>Submitted</dt><dd>${when(r.createdAt)}</dd></dl>
+  <table><caption>Timeline</caption><thead><tr><th scope="col">When</th><th scope="col">What</th></tr></thead><tbody>
   ${events.map((e) => html`<tr><td data-label="When">${when(e.at)}</td><td data-label="What">${eventLine(e)}</td></tr>`)}
   </tbody></table>
 </section>`;
