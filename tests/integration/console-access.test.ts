@@ -46,6 +46,7 @@ const FORMS: Record<string, Record<string, string>> = {
   'POST /console/domains/rotate': { domain: 'example.org' },
   'POST /console/providers/pause': { provider: 'nosuchprovider' },
   'POST /console/providers/resume': { provider: 'nosuchprovider' },
+  'POST /console/credentials/rotate': { id: 'cred_nosuchcredential' },
 };
 
 type Who = 'nobody' | 'support' | 'admin';

@@ -2,8 +2,8 @@
  * The web console in a real browser: Debian's Chromium driven by playwright-core (no browser download),
  * against a real gateway on loopback that delivers to a test receiver. A support login finds a delivered
  * message by its recipient, reads the receiver's reply in words and the seed placement, and removes the
- * address's suppression; an admin opens the incident, domain and provider pages, rotates a DKIM key and
- * pauses a provider. A screenshot of each page is kept in test-results/console/ (gitignored).
+ * address's suppression; an admin opens the incident, domain and provider pages, verifies and rotates a
+ * DKIM key, pauses and resumes a provider, and rotates the support key. A screenshot of each page is kept in test-results/console/ (gitignored).
  * Skipped, with a message, when /usr/bin/chromium is not installed (`apt-get install chromium`).
  */
 import { existsSync, mkdirSync } from 'node:fs';
@@ -163,7 +163,7 @@ describe.skipIf(!haveChromium)('web console in Chromium', () => {
     await page.close();
   }, 60_000);
 
-  it('admin: incidents, domains (rotate), providers (pause, resume)', async () => {
+  it('admin: incidents, domains (verify, rotate), providers (pause, resume), credentials (rotate)', async () => {
     const page = await browser.newPage();
     await login(page, ADMIN_KEY);
     await page.getByRole('link', { name: 'Incidents' }).click();
@@ -201,6 +201,20 @@ describe.skipIf(!haveChromium)('web console in Chromium', () => {
     await shot(page, '08-admin-providers-paused');
     await Promise.all([page.waitForURL(/done=resumed/), page.getByRole('button', { name: 'Resume gmail' }).click()]);
     expect((await api('GET', '/v1/shaping')).body.providers.find((p: any) => p.provider === 'gmail').adminPaused).toBeNull();
+
+    // Rotate the support key with no overlap: the new secret is shown once and works, the old one stops.
+    await page.getByRole('link', { name: 'Credentials' }).click();
+    await page.waitForURL(`${t.url}/console/credentials`);
+    const row = page.locator('tr', { hasText: 'office-support' });
+    await page.getByLabel('Seconds the old secret of office-support keeps working').fill('0');
+    await Promise.all([page.waitForLoadState('load'), row.getByRole('button', { name: 'Rotate office-support' }).click()]);
+    const secret = await page.getByLabel('New secret').inputValue();
+    expect(secret).toMatch(/^kurir_[A-Za-z0-9_-]{43}$/);
+    expect(page.url()).not.toContain(secret);
+    await shot(page, '09-admin-credentials-rotated');
+    const search = (key: string) => fetch(`${t.url}/v1/messages?to=${encodeURIComponent(APPLICANT)}`, { headers: { authorization: `Bearer ${key}` } });
+    expect((await search(secret)).status).toBe(200);
+    expect((await search(supportKey)).status).toBe(401);
     await page.close();
   }, 60_000);
 });

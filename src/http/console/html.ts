@@ -44,7 +44,7 @@ export function page(title: string, content: Html, user: PageUser | null): strin
   const nav = user
     ? html`<nav aria-label="Console">
         <a href="/console">Support</a>
-        ${user.role === 'admin' ? html`<a href="/console/incidents">Incidents</a> <a href="/console/domains">Domains</a> <a href="/console/providers">Providers</a>` : ''}
+        ${user.role === 'admin' ? html`<a href="/console/incidents">Incidents</a> <a href="/console/domains">Domains</a> <a href="/console/providers">Providers</a> <a href="/console/credentials">Credentials</a>` : ''}
         <form method="post" action="/console/logout" class="inline">
           <input type="hidden" name="csrf" value="${user.csrf}">
           <button type="submit">Log out ${user.name}</button>

@@ -30,6 +30,8 @@ export const CONSOLE_ACCESS: Record<string, ConsoleAccess> = {
   'GET /console/providers': 'admin',
   'POST /console/providers/pause': 'admin',
   'POST /console/providers/resume': 'admin',
+  'GET /console/credentials': 'admin',
+  'POST /console/credentials/rotate': 'admin',
 };
 
 export const SESSION_COOKIE = 'kurir_console';
