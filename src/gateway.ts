@@ -35,6 +35,7 @@ import { DomainStore } from './store/domain-store.js';
 import { combineSinks, confirmSecret, Confirmations, VerificationDeliveries } from './placement/confirmations.js';
 import { PlacementService } from './placement/placement-service.js';
 import { buildApp } from './http/app.js';
+import { ConsoleSessionStore } from './store/console-session-store.js';
 import type { EspRoutesOptions } from './http/esp-routes.js';
 import { startMetricsServer } from './http/metrics-server.js';
 import { AuthThrottle } from './intake/auth-throttle.js';
@@ -413,6 +414,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
             confirmations: new Confirmations({ config, redis, keys, messages, metrics, providers, clock, secret: await confirmSecret(redis, keys), incidents }),
           },
           incidents: { incidents, placement: placementStore, seeds: config.placement.seeds, providerNames: providers.names() },
+          console: { sessions: new ConsoleSessionStore(redis, keys, config.console.idleTimeoutSeconds), providerOf: (address) => providers.byDomain(address) },
           readiness: async () => ({ redis: (await redis.ping().catch(() => null)) === 'PONG', worker: worker ? worker.worker.isRunning() : null }),
         });
         await app.listen({ host: config.http.host, port: config.http.port });

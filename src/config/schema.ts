@@ -352,6 +352,15 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** The web console at `/console` (src/http/console/), served by the API role. */
+    console: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** A console session ends after this long without a request (sessions live in Redis). */
+        idleTimeoutSeconds: z.number().int().min(60).max(86400).default(900),
+      })
+      .strict()
+      .default({}),
     /** The audit log of admin and support actions (`GET /v1/audit`). */
     audit: z
       .object({

@@ -24,6 +24,8 @@ import type { CredentialAdmin } from '../admin/credentials.js';
 import type { AuditStore } from '../store/audit-store.js';
 import { auditRoutes } from './audit-routes.js';
 import { adminScope, decorateAuth, metricsScope, publicScope, readScope, sendScope, supportScope } from './auth.js';
+import { consoleRoutes } from './console/console-routes.js';
+import type { ConsoleSessionStore } from '../store/console-session-store.js';
 import { credentialsRoutes } from './credentials-routes.js';
 import { messageSearchRoutes } from './message-search-routes.js';
 import { registerErrorHandling } from './errors.js';
@@ -78,6 +80,8 @@ export interface HttpDeps {
   placement?: Omit<PlacementRoutesOptions, 'config' | 'clock'>;
   /** The per-provider incident view (`/v1/incidents`), when given. */
   incidents?: Omit<IncidentRoutesOptions, 'clock'>;
+  /** The web console (`/console`, docs/console.md): its session store and the provider of an address; served when given and `console.enabled`. */
+  console?: { sessions: ConsoleSessionStore; providerOf?: (address: string) => string };
 }
 
 /** How often Node checks open connections against the headers and request timeouts (its default is 30 s). */
@@ -240,5 +244,22 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
       if (deps.incidents) await scoped.register(incidentRoutes, { ...deps.incidents, clock });
     },
   });
+  // The console has its own session access (src/http/console/session.ts), outside the API key scopes;
+  // its routes are hidden from the OpenAPI document and covered by tests/integration/console-access.test.ts.
+  if (deps.console && config.console.enabled) {
+    await app.register(consoleRoutes, {
+      sessions: deps.console.sessions,
+      providerOf: deps.console.providerOf,
+      credentials,
+      credentialAdmin: deps.credentialAdmin,
+      messages: deps.messages,
+      suppressions: deps.suppressions,
+      placement: deps.placement?.store,
+      incidents: deps.incidents,
+      domains: deps.domains,
+      delivery: deps.delivery,
+      clock,
+    });
+  }
   return app;
 }

@@ -10,6 +10,8 @@
  * - {@link readScope}: keys of role `send`, `support` or `admin` (read a message: its own for `send`);
  * - {@link supportScope}: keys of role `support` or `admin` (message search, suppression look-up and removal);
  * - {@link adminScope}: keys of role `admin` (config `admin: true`).
+ * The web console (`/console`, src/http/console/) is outside these scopes: browsers carry a session cookie,
+ * not a key; its own hook enforces CONSOLE_ACCESS (src/http/console/session.ts).
  * A key of another role gets 403 FORBIDDEN. Roles: src/store/credential-store.ts; config credentials are
  * `admin` with `admin: true`, else `send`.
  *

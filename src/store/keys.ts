@@ -107,6 +107,8 @@ export interface Keys {
   auditLog(): string;
   /** Sorted set of one recipient address's message ids (score: createdAt, ms), capped, expiring with retention. */
   recipientMessages(address: string): string;
+  /** JSON of one web console session (src/store/console-session-store.ts), by the SHA-256 of its cookie value; expires when idle. */
+  consoleSession(digest: string): string;
 }
 
 /** Builds the key namer for a prefix such as `kurir` or `kurir-test-123`. */
@@ -164,5 +166,6 @@ export function createKeys(prefix: string): Keys {
     credentialSecret: () => `${prefix}:credential-secret`,
     auditLog: () => `${prefix}:audit`,
     recipientMessages: (address) => `${prefix}:rcpt-msgs:${address.toLowerCase()}`,
+    consoleSession: (digest) => `${prefix}:console-session:${digest}`,
   };
 }

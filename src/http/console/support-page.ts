@@ -1,0 +1,128 @@
+/**
+ * The support screen: every message to one address (or one message by id) with its status, the
+ * receiver's last reply in plain words and the timeline; the address's suppression with a remove button;
+ * the newest seed-mailbox placement result for the address's provider. Pure rendering over loaded data.
+ */
+import type { PlacementResult } from '../../store/placement-store.js';
+import type { Suppression } from '../../store/suppression-store.js';
+import type { MessageView, RecipientState, TimelineEvent } from '../../store/types.js';
+import { html, when, type Html } from './html.js';
+
+/** What the support screen shows for one search. */
+export interface SupportResult {
+  query: string;
+  /** The recipient address the page is about (the searched one, or the first recipient of a message searched by id). */
+  address: string | null;
+  provider: string | null;
+  messages: MessageView[];
+  /** undefined: the suppression list is not available in this process. */
+  suppression?: Suppression | null;
+  placement: PlacementResult | null;
+}
+
+/** The receiver's answer for one recipient, in a sentence support can read out on the phone. */
+export function inWords(state: RecipientState | undefined, provider: string | null, lastHost?: string): string {
+  const who = provider && provider !== 'other' ? provider : 'The receiving server';
+  if (!state) return 'This address is not among the recipients of this message.';
+  const reply = state.reply ? ` Its answer: “${state.reply}”.` : '';
+  // Hosts are recorded as `name[ip]:port`; the name is what support reads out.
+  const remote = (state.remoteHost ?? lastHost)?.replace(/\[.*$/, '');
+  const host = remote ? ` (${remote})` : '';
+  switch (state.status) {
+    case 'delivered':
+      return `${who}${host} accepted it at ${when(state.updatedAt)}.${reply}`;
+    case 'bounced':
+      return `${who}${host} refused it at ${when(state.updatedAt)}${state.category ? ` (${state.category})` : ''}.${reply}`;
+    case 'deferred':
+      return `${who}${host} has not accepted it yet: the last of ${state.attempts} attempt(s) was at ${when(state.updatedAt)}; the next is due ${when(state.nextAttemptAt)}.${reply}`;
+    case 'expired':
+      return `Kurir gave up at ${when(state.updatedAt)} after ${state.attempts} attempt(s).${reply}`;
+    default:
+      return `Waiting to be sent (since ${when(state.updatedAt)}).`;
+  }
+}
+
+/** The placement sentence: what our seed mailbox at that provider saw last. */
+export function placementInWords(p: PlacementResult | null, provider: string | null): string {
+  if (!provider) return '';
+  if (!p) return `No seed-mailbox test result for ${provider} yet.`;
+  const where = p.result === 'inbox' ? 'in the inbox' : p.result === 'spam' ? 'in the spam folder' : p.result === 'missing' ? 'nowhere (missing)' : p.result;
+  return `Our last seed test at ${provider} (${when(p.at)}) found the test message ${where}.`;
+}
+
+function eventLine(e: TimelineEvent): string {
+  switch (e.type) {
+    case 'queued':
+      return 'accepted by Kurir and queued';
+    case 'attempt':
+      return `delivery attempt to ${e.host}: ${e.reply}`;
+    case 'deferred':
+      return `deferred (${e.category}${e.cause ? `, ${e.cause}` : ''}): ${e.reply}`;
+    case 'delivered':
+      return `delivered to ${e.host}: ${e.reply}`;
+    case 'bounced':
+      return `bounced (${e.category}${e.cause ? `, ${e.cause}` : ''})${e.async ? ' after delivery' : ''}: ${e.reply}`;
+    case 'delayed':
+      return `delay notice (${e.category}): ${e.reply}`;
+    case 'complained':
+      return `spam complaint (${e.feedbackType})`;
+    case 'suppressed':
+      return `address suppressed: ${e.reason}`;
+    case 'expired':
+      return `expired${e.reply ? `: ${e.reply}` : ''}`;
+    case 'placement':
+      return `seed placement at ${e.provider}: ${e.result}`;
+    case 'scored':
+      return `scored ${e.score} by rspamd (${e.action})`;
+    case 'confirmed':
+      return 'confirmed by the booking system (the applicant used the code)';
+  }
+}
+
+function concerns(e: TimelineEvent, address: string | null): boolean {
+  if (!address || !('recipients' in e)) return true;
+  return e.recipients.some((r) => r.toLowerCase() === address.toLowerCase());
+}
+
+function messageCard(view: MessageView, address: string | null, provider: string | null): Html {
+  const r = view.record;
+  const state = address ? Object.entries(view.recipients).find(([a]) => a.toLowerCase() === address.toLowerCase())?.[1] : undefined;
+  const events = view.events.filter((e) => concerns(e, address));
+  const lastHost = events.flatMap((e) => ('host' in e && e.host ? [e.host] : [])).pop();
+  return html`<section class="card" aria-labelledby="m-${r.id}">
+  <h2 id="m-${r.id}"><span class="status ${view.status}">${view.status}</span> ${r.subject || '(no subject)'}</h2>
+  <p class="facts">${inWords(state, provider, lastHost)}</p>
+  <dl class="meta"><dt>Id</dt><dd class="mono">${r.id}</dd><dt>From</dt><dd>${r.mailFrom}</dd><dt>Sent by</dt><dd>${r.owner}</dd><dt>Submitted</dt><dd>${when(r.createdAt)}</dd></dl>
+  <table><caption>Timeline</caption><thead><tr><th scope="col">When</th><th scope="col">What</th></tr></thead><tbody>
+  ${events.map((e) => html`<tr><td data-label="When">${when(e.at)}</td><td data-label="What">${eventLine(e)}</td></tr>`)}
+  </tbody></table>
+</section>`;
+}
+
+/** The search form, the facts for the address and one card per message. */
+export function supportPage(result: SupportResult | null, csrf: string, notice?: string): Html {
+  const form = html`<form method="get" action="/console" role="search">
+  <label for="q">Recipient address or message id</label>
+  <div class="row"><input id="q" name="q" type="search" autocomplete="off" required value="${result?.query ?? ''}"><button type="submit">Search</button></div>
+</form>`;
+  if (!result) return html`${form}`;
+  const { address, provider } = result;
+  const supp =
+    result.suppression === undefined || !address
+      ? ''
+      : result.suppression
+        ? html`<div class="card"><h2>Suppressed</h2>
+  <p><strong>${address}</strong> is on the suppression list since ${when(result.suppression.at)}: ${result.suppression.reason} (by ${result.suppression.source}). Kurir refuses new messages to it.</p>
+  <form method="post" action="/console/suppressions/remove">
+    <input type="hidden" name="csrf" value="${csrf}"><input type="hidden" name="address" value="${address}">
+    <button type="submit" class="danger">Remove suppression of ${address}</button>
+  </form></div>`
+        : html`<p class="notice">${address} is not suppressed: new messages to it are accepted.</p>`;
+  return html`${form}
+${notice ? html`<p class="notice" role="status">${notice}</p>` : ''}
+${address ? html`<h2>About ${address}</h2>` : ''}
+${supp}
+${provider ? html`<p class="facts">${placementInWords(result.placement, provider)}</p>` : ''}
+<h2>${result.messages.length} message(s)</h2>
+${result.messages.length ? result.messages.map((m) => messageCard(m, address, provider)) : html`<p>No message to this address is on record (records are kept for the message lifetime plus the retention days).</p>`}`;
+}

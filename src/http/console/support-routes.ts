@@ -1,0 +1,73 @@
+/**
+ * The support screen's routes: `GET /console?q=` (search by recipient address or message id) and
+ * `POST /console/suppressions/remove` (the same store call as `DELETE /v1/suppressions/:address`).
+ */
+import type { FastifyInstance } from 'fastify';
+import { normalizeAddress } from '../../lib/address.js';
+import { KurirError, toKurirError } from '../../lib/errors.js';
+import { MESSAGE_ID_PATTERN } from '../../lib/ids.js';
+import type { MessageView } from '../../store/types.js';
+import { presentSuppression } from '../suppressions-routes.js';
+import type { ConsoleOptions } from './options.js';
+import { page } from './html.js';
+import { supportPage, type SupportResult } from './support-page.js';
+
+/** Messages listed per search (the newest). */
+const SEARCH_LIMIT = 50;
+
+/** Fixed notices after a redirect (the URL carries a code, never text to show). */
+const NOTICES: Record<string, string> = { removed: 'The suppression was removed: new messages to this address are accepted again.' };
+
+async function search(opts: ConsoleOptions, query: string): Promise<SupportResult> {
+  let messages: MessageView[];
+  let address: string | null;
+  if (MESSAGE_ID_PATTERN.test(query)) {
+    const view = await opts.messages.get(query);
+    messages = view ? [view] : [];
+    address = view?.record.recipients.length === 1 ? view.record.recipients[0].toLowerCase() : null;
+  } else {
+    address = normalizeAddress(query, 'q');
+    const { ids } = await opts.messages.idsByRecipient(address, 0, SEARCH_LIMIT);
+    messages = (await Promise.all(ids.map((id) => opts.messages.get(id)))).filter((v): v is MessageView => v !== null);
+  }
+  const provider = address && opts.providerOf ? opts.providerOf(address) : null;
+  const [suppression, placement] = await Promise.all([
+    address && opts.suppressions ? opts.suppressions.get(address) : Promise.resolve(undefined),
+    provider && opts.placement ? opts.placement.results(provider, 1).then((r) => r[0] ?? null) : Promise.resolve(null),
+  ]);
+  return { query, address, provider, messages, ...(suppression !== undefined ? { suppression } : {}), placement };
+}
+
+/** Registers the support routes on the console instance (its hooks give them their session and CSRF checks). */
+export async function consoleSupportRoutes(app: FastifyInstance, opts: ConsoleOptions): Promise<void> {
+  app.get<{ Querystring: { q?: string; done?: string } }>('/console', { schema: { hide: true } }, async (request, reply) => {
+    const session = request.consoleSession!;
+    const q = typeof request.query.q === 'string' ? request.query.q.trim() : '';
+    let result: SupportResult | null = null;
+    if (q) {
+      request.auditDetail = { target: q };
+      try {
+        result = await search(opts, q);
+      } catch (err) {
+        throw toKurirError(err);
+      }
+    }
+    const notice = request.query.done ? NOTICES[request.query.done] : undefined;
+    const user = { name: session.name, role: session.role, csrf: session.csrf };
+    return reply.type('text/html; charset=utf-8').send(page('Support', supportPage(result, session.csrf, notice), user));
+  });
+
+  app.post<{ Body: { address?: string } }>('/console/suppressions/remove', { schema: { hide: true } }, async (request, reply) => {
+    const suppressions = opts.suppressions;
+    if (!suppressions) throw new KurirError('NOT_FOUND', 'The suppression list is not available on this gateway');
+    const address = normalizeAddress(String(request.body?.address ?? ''), 'address');
+    const before = await suppressions.get(address);
+    request.auditDetail = { target: address, ...(before ? { before: presentSuppression(before) } : {}) };
+    if (!before || !(await suppressions.remove(address))) throw new KurirError('NOT_FOUND', `${address} is not suppressed`, { field: 'address' });
+    request.log.info({ address, by: request.consoleSession!.name, via: 'console' }, 'suppression removed');
+    return reply
+      .code(303)
+      .header('location', `/console?q=${encodeURIComponent(address)}&done=removed`)
+      .send();
+  });
+}

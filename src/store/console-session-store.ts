@@ -1,0 +1,56 @@
+/**
+ * Web console sessions in Redis, so every API gateway on one prefix shares them. The cookie carries a
+ * random 256-bit id; Redis holds the session under the SHA-256 of that id (a copy of Redis does not give
+ * anyone a usable cookie). Each session expires after `idleSeconds` without use: every read renews it.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Keys } from './keys.js';
+
+/** What a console session knows about who is logged in; never the API key itself. */
+export interface ConsoleSession {
+  /** The credential's kind and name (the audit actor is `<kind>:<name>`). */
+  kind: 'api-key' | 'smtp-account';
+  name: string;
+  /** Runtime credentials: their id under /v1/credentials (checked on every request, so a revocation ends the session). */
+  credentialId?: string;
+  role: 'support' | 'admin';
+  /** The per-session CSRF token every state-changing form carries. */
+  csrf: string;
+  createdAt: number;
+}
+
+const digest = (id: string): string => createHash('sha256').update(id).digest('hex');
+
+/** A fresh random token (base64url, 256 bits): session ids and CSRF tokens. */
+export function randomToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+export class ConsoleSessionStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly idleSeconds: number,
+  ) {}
+
+  /** Stores a new session; answers the id to put into the cookie. */
+  async create(session: Omit<ConsoleSession, 'csrf'>): Promise<{ id: string; session: ConsoleSession }> {
+    const id = randomToken();
+    const full: ConsoleSession = { ...session, csrf: randomToken() };
+    await this.redis.set(this.keys.consoleSession(digest(id)), JSON.stringify(full), 'EX', this.idleSeconds);
+    return { id, session: full };
+  }
+
+  /** The session of a cookie value, renewing its idle timeout; null when unknown or expired. */
+  async touch(id: string): Promise<ConsoleSession | null> {
+    if (!/^[A-Za-z0-9_-]{43}$/.test(id)) return null;
+    const raw = await this.redis.getex(this.keys.consoleSession(digest(id)), 'EX', this.idleSeconds);
+    return raw ? (JSON.parse(raw) as ConsoleSession) : null;
+  }
+
+  /** Ends a session (logout). */
+  async end(id: string): Promise<void> {
+    if (/^[A-Za-z0-9_-]{43}$/.test(id)) await this.redis.del(this.keys.consoleSession(digest(id)));
+  }
+}

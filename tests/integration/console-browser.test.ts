@@ -1,0 +1,220 @@
+/**
+ * The web console in a real browser: Debian's Chromium driven by playwright-core (no browser download),
+ * against a real gateway on loopback that delivers to a test receiver. A support login finds a delivered
+ * message by its recipient, reads the receiver's reply in words and the seed placement, and removes the
+ * address's suppression; an admin opens the incident, domain and provider pages, verifies and rotates a
+ * DKIM key, pauses and resumes a provider, and rotates the support key. A screenshot of each page is kept in test-results/console/ (gitignored).
+ * Skipped, with a message, when /usr/bin/chromium is not installed (`apt-get install chromium`).
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKeys } from '../../src/store/keys.js';
+import { PlacementStore } from '../../src/store/placement-store.js';
+import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
+import { startReceiver, type Receiver } from '../helpers/receiver.js';
+import { ADMIN_KEY, startTestGateway, submitDelivered, type TestGateway } from '../helpers/test-gateway.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SHOTS = 'test-results/console';
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) console.warn(`console-browser.test.ts skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
+
+const APPLICANT = 'applicant@gmail.com';
+
+let receiver: Receiver;
+let dns: DnsServer;
+let t: TestGateway;
+let browser: Browser;
+let supportKey = '';
+let messageId = '';
+
+async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(t.url + path, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+}
+
+/** Logs in with the keyboard only: Tab to the key field, type, Enter. */
+async function login(page: Page, key: string): Promise<void> {
+  await page.goto(`${t.url}/console`);
+  expect(page.url()).toBe(`${t.url}/console/login`);
+  await page.keyboard.press('Tab');
+  expect(await page.evaluate(() => document.activeElement?.id)).toBe('key');
+  await page.keyboard.type(key);
+  await Promise.all([page.waitForURL(`${t.url}/console`), page.keyboard.press('Enter')]);
+}
+
+describe.skipIf(!haveChromium)('web console in Chromium', () => {
+  beforeAll(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    receiver = await startReceiver({ hostname: 'mx.dest.test' });
+    dns = await startDnsServer({ 'gmail.com': { MX: [{ exchange: 'mx.dest.test', priority: 10 }] }, 'mx.dest.test': { A: ['127.0.0.1'] } });
+    t = await startTestGateway({
+      dns,
+      overrides: {
+        roles: ['intake', 'api', 'worker'],
+        delivery: { mxPort: receiver.port },
+        authLimits: { delayStepMs: 0 },
+        domainKeys: { masterKey: 'c0ffee00112233445566778899aabbccddeeff00112233445566778899aabbcc' },
+      },
+    });
+    t.publishDkim(dns);
+    const created = await api('POST', '/v1/credentials', { kind: 'api-key', name: 'office-support', role: 'support' });
+    expect(created.status).toBe(201);
+    supportKey = created.body.secret;
+    const sent = await submitDelivered(
+      t,
+      receiver,
+      { from: 'Passport office <noreply@example.test>', subject: 'Your verification code', text: 'Code: 123456' },
+      APPLICANT,
+    );
+    messageId = sent.id;
+    expect((await api('PUT', `/v1/suppressions/${encodeURIComponent(APPLICANT)}`, { reason: 'complaint (test)' })).status).toBe(201);
+    // A seed-mailbox result for gmail, recorded the way the placement role records one.
+    const redis = new Redis('redis://127.0.0.1:6379');
+    const store = new PlacementStore(redis, createKeys(t.config.redis.prefix), 50);
+    const now = Date.now();
+    await store.addProbe({
+      token: 'p1',
+      seed: 'gmail-seed',
+      provider: 'gmail',
+      messageId: 'probe',
+      submittedAt: now - 60_000,
+      deadline: now + 600_000,
+      trigger: 'schedule',
+    });
+    expect(
+      await store.finish({
+        token: 'p1',
+        seed: 'gmail-seed',
+        provider: 'gmail',
+        messageId: 'probe',
+        result: 'inbox',
+        submittedAt: now - 60_000,
+        at: now - 30_000,
+        mailbox: 'INBOX',
+      }),
+    ).toBe(true);
+    await redis.quit();
+    expect((await api('POST', '/v1/domains', { name: 'bookings.example.net' })).status).toBe(201);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await t?.close();
+    await receiver?.close();
+    await dns?.close();
+  });
+
+  it('support: finds the message by recipient, reads the facts and the timeline, removes the suppression', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${t.url}/console/login`);
+    await shot(page, '01-login');
+    await login(page, supportKey);
+    await page.getByLabel('Recipient address or message id').fill(APPLICANT);
+    await Promise.all([page.waitForURL(/\/console\?q=/), page.getByRole('button', { name: 'Search' }).click()]);
+    const card = page.locator('section.card', { hasText: 'Your verification code' });
+    await expect.poll(() => card.count()).toBe(1);
+    const facts = await card.locator('.facts').textContent();
+    expect(facts).toMatch(/^gmail \(mx\.dest\.test\) accepted it at \d{4}-\d\d-\d\d \d\d:\d\d UTC\. Its answer: “250/);
+    const timeline = await card.locator('tbody').textContent();
+    expect(timeline).toContain('accepted by Kurir and queued');
+    expect(timeline).toMatch(/delivered to mx\.dest\.test\[127\.0\.0\.1\]:\d+: 250/);
+    expect(await card.textContent()).toContain(messageId);
+    expect(await page.locator('p.facts', { hasText: 'seed test' }).textContent()).toMatch(
+      /^Our last seed test at gmail \(.+ UTC\) found the test message in the inbox\.$/,
+    );
+    expect(await page.getByRole('heading', { name: 'Suppressed' }).count()).toBe(1);
+    await shot(page, '02-support-search');
+
+    await Promise.all([page.waitForURL(/done=removed/), page.getByRole('button', { name: `Remove suppression of ${APPLICANT}` }).click()]);
+    expect(await page.getByRole('status').textContent()).toContain('The suppression was removed');
+    expect(await page.textContent('main')).toContain(`${APPLICANT} is not suppressed`);
+    expect((await api('GET', `/v1/suppressions/${encodeURIComponent(APPLICANT)}`)).status).toBe(404);
+    await shot(page, '03-support-suppression-removed');
+
+    // By message id too.
+    await page.goto(`${t.url}/console?q=${messageId}`);
+    expect(await page.locator('section.card').count()).toBe(1);
+
+    // Admin pages are not for support.
+    const refused = await page.goto(`${t.url}/console/incidents`);
+    expect(refused?.status()).toBe(403);
+    expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Not allowed');
+    await shot(page, '04-support-refused-admin');
+
+    // On a phone: the same page, one column.
+    await page.setViewportSize({ width: 375, height: 740 });
+    await page.goto(`${t.url}/console?q=${encodeURIComponent(APPLICANT)}`);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    await shot(page, '05-support-phone');
+    await page.close();
+  }, 60_000);
+
+  it('admin: incidents, domains (verify, rotate), providers (pause, resume), credentials (rotate)', async () => {
+    const page = await browser.newPage();
+    await login(page, ADMIN_KEY);
+    await page.getByRole('link', { name: 'Incidents' }).click();
+    await page.waitForURL(`${t.url}/console/incidents`);
+    const gmail = page.locator('section.card', { hasText: 'gmail' });
+    expect(await gmail.textContent()).toMatch(/Last hour: 1 delivered, 0 deferred, 0 bounced, 0 expired/);
+    await shot(page, '06-admin-incidents');
+
+    await page.getByRole('link', { name: 'Domains' }).click();
+    await page.waitForURL(`${t.url}/console/domains`);
+    const domain = page.locator('section.card', { hasText: 'bookings.example.net' });
+    expect(await domain.locator('tbody').textContent()).toContain('_domainkey.bookings.example.net');
+    const verify = page.getByRole('button', { name: 'Verify DNS of bookings.example.net' });
+    await Promise.all([page.waitForURL(/done=verified/), verify.click()]);
+    expect(await page.locator('section.card', { hasText: 'bookings.example.net' }).textContent()).toMatch(/Last DNS check .+ UTC: (?!all records found)/);
+    // Publish the records the page lists (the DKIM TXT records) in the loopback DNS, then verify again.
+    const listed = await api('GET', '/v1/domains/bookings.example.net');
+    for (const r of listed.body.records.filter((x: any) => x.purpose === 'dkim')) dns.set(r.name, 'TXT', [r.value]);
+    await Promise.all([page.waitForURL(/done=verified/), verify.click()]);
+    const card = page.locator('section.card', { hasText: 'bookings.example.net' });
+    expect(await card.textContent()).toContain('all records found');
+    expect(await card.getByRole('heading').textContent()).toContain('active');
+    const keysBefore = await card.locator('p', { hasText: 'Keys:' }).textContent();
+    await Promise.all([page.waitForURL(/done=rotated/), page.getByRole('button', { name: 'Rotate DKIM key of bookings.example.net' }).click()]);
+    expect(await page.getByRole('status').textContent()).toContain('A new DKIM key was created');
+    const keysAfter = await card.locator('p', { hasText: 'Keys:' }).textContent();
+    expect(keysAfter!.split(',').length).toBeGreaterThan(keysBefore!.split(',').length);
+    expect(keysAfter).toContain('pending');
+    await shot(page, '07-admin-domains');
+
+    await page.getByRole('link', { name: 'Providers' }).click();
+    await Promise.all([page.waitForURL(/done=paused/), page.getByRole('button', { name: 'Pause gmail' }).click()]);
+    const state = await api('GET', '/v1/shaping');
+    expect(state.body.providers.find((p: any) => p.provider === 'gmail')).toMatchObject({ adminPaused: 'indefinitely', pausedBy: 'admin-dev' });
+    await shot(page, '08-admin-providers-paused');
+    await Promise.all([page.waitForURL(/done=resumed/), page.getByRole('button', { name: 'Resume gmail' }).click()]);
+    expect((await api('GET', '/v1/shaping')).body.providers.find((p: any) => p.provider === 'gmail').adminPaused).toBeNull();
+
+    // Rotate the support key with no overlap: the new secret is shown once and works, the old one stops.
+    await page.getByRole('link', { name: 'Credentials' }).click();
+    await page.waitForURL(`${t.url}/console/credentials`);
+    const row = page.locator('tr', { hasText: 'office-support' });
+    await page.getByLabel('Seconds the old secret of office-support keeps working').fill('0');
+    await Promise.all([page.waitForLoadState('load'), row.getByRole('button', { name: 'Rotate office-support' }).click()]);
+    const secret = await page.getByLabel('New secret').inputValue();
+    expect(secret).toMatch(/^kurir_[A-Za-z0-9_-]{43}$/);
+    expect(page.url()).not.toContain(secret);
+    await shot(page, '09-admin-credentials-rotated');
+    const search = (key: string) => fetch(`${t.url}/v1/messages?to=${encodeURIComponent(APPLICANT)}`, { headers: { authorization: `Bearer ${key}` } });
+    expect((await search(secret)).status).toBe(200);
+    expect((await search(supportKey)).status).toBe(401);
+    await page.close();
+  }, 60_000);
+});
