@@ -24,6 +24,7 @@ import { createSourceVerifier } from './feedback/ingest/trust.js';
 import { SuppressionPolicy } from './feedback/suppression/policy.js';
 import { WebhookProducer, webhookTargetResolver } from './webhooks/events.js';
 import { startWebhookWorker, type WebhookWorker } from './webhooks/worker.js';
+import { SignPool, signingThreadsFor } from './dkim/sign-pool.js';
 import { createDkimSigner } from './dkim/signer.js';
 import { loadKeyVault } from './dkim/key-vault.js';
 import { DomainDirectory } from './domains/domain-directory.js';
@@ -256,7 +257,15 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
       // Runtime-managed sender domains: keys sealed in Redis, reloaded by every gateway when they change.
       const vault = await loadKeyVault(config.domainKeys);
       const domainStore = new DomainStore(redis, keys);
-      const directory = new DomainDirectory({ store: domainStore, vault, logger, refreshMs: config.domainKeys.refreshSeconds * 1000 });
+      // Set once the signer exists: a reload sends new keys to the signing threads and drops revoked ones.
+      let keysChanged = (): void => undefined;
+      const directory = new DomainDirectory({
+        store: domainStore,
+        vault,
+        logger,
+        refreshMs: config.domainKeys.refreshSeconds * 1000,
+        onReload: () => keysChanged(),
+      });
       await directory.start();
       closers.push(async () => directory.close());
       const domainService = new DomainService({
@@ -268,7 +277,19 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
         clock,
         changed: () => directory.refresh().then(() => undefined),
       });
-      const signer = createDkimSigner({ keys: await loadSigningKeys(config, logger), clock: () => new Date(clock.now()), source: directory });
+      const signingThreads = signingThreadsFor(config.dkim.signingThreads);
+      const signPool = signingThreads > 0 ? await SignPool.start({ threads: signingThreads, logger }) : undefined;
+      if (signPool) closers.push(() => signPool.close());
+      const signer = createDkimSigner({
+        keys: await loadSigningKeys(config, logger),
+        clock: () => new Date(clock.now()),
+        source: directory,
+        engine: signPool,
+      });
+      if (signPool) {
+        signPool.sync(signer.liveKeys());
+        keysChanged = () => signPool.sync(signer.liveKeys());
+      }
       const idempotency = new IdempotencyStore(redis, keys, config.idempotency.ttlSeconds);
       const limits = new IntakeLimiter({ redis, keys, config, clock, metrics });
       const rspamd = config.scoring.rspamd;

@@ -293,6 +293,14 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** DKIM signing (docs/benchmarks.md#signing-off-the-event-loop). */
+    dkim: z
+      .object({
+        /** Signing threads: 0 = sign on the event loop; `auto` = min(2, cores - 1), so 1 on two cores and 0 on one. */
+        signingThreads: z.union([z.literal('auto'), z.number().int().min(0).max(16)]).default('auto'),
+      })
+      .strict()
+      .default({}),
     /** Runtime-managed sender domains and their DKIM keys (src/domains/, docs/domains.md). */
     domainKeys: z
       .object({

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../lib/logger.js';
@@ -21,6 +22,14 @@ interface Slot {
   startedAt: number;
 }
 
+/**
+ * The number of signing threads for the `dkim.signingThreads` setting: `auto` leaves one core to the event
+ * loop and uses at most two more (one signing thread already takes RSA off a 2-core machine's event loop).
+ */
+export function signingThreadsFor(setting: number | 'auto', cores = availableParallelism()): number {
+  return setting === 'auto' ? Math.max(0, Math.min(2, cores - 1)) : setting;
+}
+
 /** A thread that dies this soon after starting is restarted after a pause, not at once (no crash loop). */
 const EARLY_DEATH_MS = 1000;
 const RESTART_PAUSE_MS = 500;
@@ -28,8 +37,9 @@ const RESTART_PAUSE_MS = 500;
 /**
  * DKIM signing threads (node:worker_threads), so RSA signing runs on other cores while the event loop
  * does I/O. Each thread holds the keys it has been sent, by id: one id per parsed key object, that is per
- * (domain, selector, key version). Keys are sent to a thread with the first signature that needs them,
- * all live keys to a new thread, and `retain` drops the others (revoked, rotated out) from every thread.
+ * (domain, selector, key version). `sync` sends the keys in use to every thread and drops the others
+ * (revoked, rotated out) from all of them; a key a thread still lacks goes with the first signature
+ * that needs it, and a new thread gets every key in use.
  * A thread that dies fails its in-flight signatures with DKIM_UNAVAILABLE and is replaced.
  */
 export class SignPool implements SigningEngine {
@@ -95,15 +105,21 @@ export class SignPool implements SigningEngine {
     });
   }
 
-  /** Keeps only `keys` (every key signing may still use) in the threads; the others are dropped from all. */
-  retain(keys: readonly PreparedKey[]): void {
+  /**
+   * Makes every thread hold exactly `keys` (every key signing may use now): the ones a thread lacks are sent
+   * to it, the others (revoked, rotated out, domain removed) are dropped from all threads at once.
+   */
+  sync(keys: readonly PreparedKey[]): void {
     const keep = new Set(keys.map((k) => this.idOf(k)));
     const drop = [...this.live.keys()].filter((id) => !keep.has(id));
-    if (!drop.length) return;
     for (const id of drop) this.live.delete(id);
     for (const slot of this.slots) {
+      if (!slot.worker) continue;
+      const missing = [...keep].filter((id) => !slot.known.has(id));
+      if (missing.length) this.post(slot, { type: 'keys', keys: missing.map((id) => this.wire(id)) });
+      if (drop.length) this.post(slot, { type: 'drop', ids: drop });
+      for (const id of missing) slot.known.add(id);
       for (const id of drop) slot.known.delete(id);
-      if (slot.worker) this.post(slot, { type: 'drop', ids: drop });
     }
   }
 
