@@ -296,7 +296,7 @@ export const configSchema = z
     /** DKIM signing (docs/benchmarks.md#signing-off-the-event-loop). */
     dkim: z
       .object({
-        /** Signing threads: 0 = sign on the event loop; `auto` = min(2, cores - 1), so 1 on two cores and 0 on one. */
+        /** Signing threads: 0 = sign on the event loop; `auto` = 0 up to 2 cores (measured: slower there), else min(2, cores - 2). */
         signingThreads: z.union([z.literal('auto'), z.number().int().min(0).max(16)]).default('auto'),
       })
       .strict()

@@ -23,11 +23,13 @@ interface Slot {
 }
 
 /**
- * The number of signing threads for the `dkim.signingThreads` setting: `auto` leaves one core to the event
- * loop and uses at most two more (one signing thread already takes RSA off a 2-core machine's event loop).
+ * The number of signing threads for the `dkim.signingThreads` setting. `auto` is 0 up to 2 cores: measured
+ * there (docs/benchmarks.md#signing-off-the-event-loop), a thread costs ~40 µs of CPU per signature and
+ * competes with Redis and the event loop for the same cores, so HTTP accept got slower. With more cores it
+ * leaves two to the event loop and Redis: min(2, cores - 2).
  */
 export function signingThreadsFor(setting: number | 'auto', cores = availableParallelism()): number {
-  return setting === 'auto' ? Math.max(0, Math.min(2, cores - 1)) : setting;
+  return setting === 'auto' ? Math.max(0, Math.min(2, cores - 2)) : setting;
 }
 
 /** A thread that dies this soon after starting is restarted after a pause, not at once (no crash loop). */

@@ -120,8 +120,8 @@ describe('SignPool', () => {
 });
 
 describe('signingThreadsFor', () => {
-  it('leaves one core to the event loop and uses at most two threads on auto; a number is used as given', () => {
-    expect([1, 2, 3, 8].map((cores) => signingThreadsFor('auto', cores))).toEqual([0, 1, 2, 2]);
+  it('is off up to two cores on auto, then leaves two cores and uses at most two threads; a number is used as given', () => {
+    expect([1, 2, 3, 4, 8].map((cores) => signingThreadsFor('auto', cores))).toEqual([0, 0, 1, 2, 2]);
     expect(signingThreadsFor(0, 8)).toBe(0);
     expect(signingThreadsFor(3, 2)).toBe(3);
   });
