@@ -6,7 +6,7 @@
  * B. End-to-end HTTP accept throughput of a gateway child (roles intake+api, concurrency 20) with
  *    signingThreads 0 and 1, sides alternated.
  * Each measurement is repeated ROUNDS times (env BENCH_SIGN_ROUNDS, default 3): the spread is printed, because
- * the machine is shared. Env BENCH_SIGN_SECONDS (part A, per run; default 3), BENCH_SIGN_N (part B, default 2000).
+ * the machine is shared. `--no-http` runs part A only, `--http-only` part B only. Env BENCH_SIGN_SECONDS (part A, per run; default 3), BENCH_SIGN_N (part B, default 2000).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -129,6 +129,9 @@ async function partB(): Promise<void> {
     await dns.close();
     rmSync(dir, { recursive: true, force: true });
   }
+  // Paired: each round ran both sides back to back, so their ratio is less exposed to the machine's load swings.
+  const ratios = results[1]!.rate.map((on, i) => (100 * on) / results[0]!.rate[i]!);
+  console.log(`  signingThreads 1 vs 0, per round: ${spread(ratios)} %`);
   for (const t of [0, 1]) {
     const res = results[t]!;
     console.log(
@@ -142,7 +145,6 @@ console.log(
     .map((l) => l.toFixed(2))
     .join(' ')}, ${new Date().toISOString()}`,
 );
-await partA();
-if (process.argv.includes('--no-http')) process.exit(0);
-await partB();
+if (!process.argv.includes('--http-only')) await partA();
+if (!process.argv.includes('--no-http')) await partB();
 process.exit(0);
