@@ -24,6 +24,7 @@ import { createSourceVerifier } from './feedback/ingest/trust.js';
 import { SuppressionPolicy } from './feedback/suppression/policy.js';
 import { WebhookProducer, webhookTargetResolver } from './webhooks/events.js';
 import { startWebhookWorker, type WebhookWorker } from './webhooks/worker.js';
+import { SignPool, signingThreadsFor } from './dkim/sign-pool.js';
 import { createDkimSigner, type DkimSigner } from './dkim/signer.js';
 import { loadKeyVault, type KeyVault } from './dkim/key-vault.js';
 import { DomainDirectory } from './domains/domain-directory.js';
@@ -211,6 +212,8 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
     let signer: DkimSigner | undefined;
     let directory: DomainDirectory | undefined;
     let selfCheck: AuthSelfCheck | undefined;
+    // Set once the signer exists: a reload sends new keys to the signing threads and drops revoked ones.
+    let keysChanged = (): void => undefined;
     if (needsIntake || selfCheckOn) {
       // Runtime-managed sender domains: keys sealed in Redis, reloaded by every gateway when they change.
       vault = await loadKeyVault(config.domainKeys);
@@ -220,13 +223,25 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
         vault,
         logger,
         refreshMs: config.domainKeys.refreshSeconds * 1000,
-        // A key or domain change: self-check the domains at once rather than at the next interval.
-        onReload: () => void selfCheck?.trigger(),
+        // A key or domain change: new keys to the signing threads (revoked ones dropped), and a self-check of
+        // the domains at once rather than at the next interval.
+        onReload: () => {
+          keysChanged();
+          void selfCheck?.trigger();
+        },
       });
       await dir.start();
       closers.push(async () => dir.close());
       directory = dir;
-      signer = createDkimSigner({ keys: await loadSigningKeys(config, logger), clock: () => new Date(clock.now()), source: dir });
+      const signingThreads = needsIntake ? signingThreadsFor(config.dkim.signingThreads) : 0;
+      const signPool = signingThreads > 0 ? await SignPool.start({ threads: signingThreads, logger }) : undefined;
+      if (signPool) closers.push(() => signPool.close());
+      const built = createDkimSigner({ keys: await loadSigningKeys(config, logger), clock: () => new Date(clock.now()), source: dir, engine: signPool });
+      signer = built;
+      if (signPool) {
+        signPool.sync(built.liveKeys());
+        keysChanged = () => signPool.sync(built.liveKeys());
+      }
     }
     if (selfCheckOn && domainStore && signer) {
       const checker = new AuthSelfCheck({

@@ -293,6 +293,14 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** DKIM signing (docs/benchmarks.md#signing-off-the-event-loop). */
+    dkim: z
+      .object({
+        /** Signing threads: 0 = sign on the event loop; `auto` = 0 up to 2 cores (measured: slower there), else min(2, cores - 2). */
+        signingThreads: z.union([z.literal('auto'), z.number().int().min(0).max(16)]).default('auto'),
+      })
+      .strict()
+      .default({}),
     /** Runtime-managed sender domains and their DKIM keys (src/domains/, docs/domains.md). */
     domainKeys: z
       .object({

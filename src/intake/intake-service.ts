@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Config, Priority } from '../config/schema.js';
-import type { DkimSigner } from '../dkim/signer.js';
+import { DkimError, type DkimSigner } from '../dkim/signer.js';
 import { domainOf, normalizeAddress } from '../lib/address.js';
 import type { Clock } from '../lib/clock.js';
 import { KurirError, toKurirError } from '../lib/errors.js';
@@ -272,6 +272,9 @@ export class IntakeService {
     const signed = await signer.sign(prepared.raw, fromDomain).catch(async (err: unknown) => {
       this.deps.metrics.dkimFailures.inc({ domain: fromDomain, reason: 'sign' });
       await release();
+      // A signing thread that stopped mid-signature: nothing was signed or stored, the client may retry.
+      if (err instanceof DkimError && err.code === 'DKIM_UNAVAILABLE')
+        throw new KurirError('UNAVAILABLE', 'DKIM signing is unavailable, try again', { cause: err });
       throw new KurirError('INTERNAL', 'DKIM signing failed', { cause: err });
     });
     for (const s of signed.signatures) {

@@ -78,7 +78,13 @@ beforeAll(async () => {
     delivery: { mxPort: receiver.port, retrySchedule: [2] },
   };
   a = await startTestGateway({ dns, prefix: PREFIX, overrides, logger: createLogger({ level: 'debug', destination: sink }) });
-  b = await startTestGateway({ dns, prefix: PREFIX, overrides: { ...overrides, roles: ['api'] }, logger: createLogger({ level: 'debug', destination: sink }) });
+  // b signs in signing threads (a on its event loop): rotation and revoke must reach the threads too.
+  b = await startTestGateway({
+    dns,
+    prefix: PREFIX,
+    overrides: { ...overrides, roles: ['api'], dkim: { signingThreads: 2 } },
+    logger: createLogger({ level: 'debug', destination: sink }),
+  });
 }, 30_000);
 
 afterAll(async () => {
