@@ -6,9 +6,10 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ports.js';
 
 export interface Dovecot {
   imapPort: number;
@@ -24,17 +25,6 @@ export function dovecotAvailable(): { ok: boolean; reason: string } {
   const sieve = spawnSync('sh', ['-c', 'ls /usr/lib/dovecot/modules/lib90_sieve_plugin.so'], { encoding: 'utf8' });
   if (sieve.status !== 0) return { ok: false, reason: 'dovecot-sieve is not installed' };
   return { ok: true, reason: '' };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitListening(port: number, timeoutMs: number): Promise<void> {

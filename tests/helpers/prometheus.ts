@@ -6,10 +6,10 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
+import { freePort } from './ports.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const DASHBOARDS = join(ROOT, 'dashboards');
@@ -22,19 +22,6 @@ export function prometheusAvailable(): { ok: boolean; version?: string; reason?:
   const r = spawnSync(PROMETHEUS_BIN, ['--version'], { encoding: 'utf8' });
   if (r.status === 0) return { ok: true, version: `${r.stdout}${r.stderr}`.split('\n')[0] };
   return { ok: false, reason: `${PROMETHEUS_BIN} not runnable (${r.error?.message ?? `exit ${r.status}`}); apt-get install prometheus — .ci/run installs it` };
-}
-
-/** A free TCP port on 127.0.0.1 (bound, read and released). */
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => res(port));
-    });
-  });
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

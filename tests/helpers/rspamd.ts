@@ -7,9 +7,9 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ports.js';
 
 export interface Rspamd {
   /** Base URL of the normal worker, e.g. http://127.0.0.1:41234 */
@@ -28,17 +28,6 @@ export function rspamdAvailable(): { ok: boolean; reason: string } {
   const conf = spawnSync('sh', ['-c', 'test -r /etc/rspamd/rspamd.conf'], { encoding: 'utf8' });
   if (conf.status !== 0) return { ok: false, reason: '/etc/rspamd/rspamd.conf is missing (the rspamd package installs it)' };
   return { ok: true, reason: '' };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Starts rspamd with DNS from `dnsAddress` (`127.0.0.1:PORT`); resolves once `/ping` answers. */

@@ -3,10 +3,10 @@
  * delivers there without DNS, and the inbox prints the envelope, headers, DKIM signatures and text it got.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { freePort } from '../helpers/ports.js';
 
 let inbox: ChildProcess | null = null;
 let t: TestGateway | null = null;
@@ -15,15 +15,6 @@ afterAll(async () => {
   await t?.close();
   inbox?.kill('SIGTERM');
 });
-
-function freePort(): Promise<number> {
-  return new Promise((done) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => done(port));
-    });
-  });
-}
 
 async function waitFor(check: () => boolean, ms: number, what: () => string): Promise<void> {
   const until = Date.now() + ms;

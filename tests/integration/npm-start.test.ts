@@ -5,11 +5,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dropPrefix } from '../helpers/test-gateway.js';
+import { freePort } from '../helpers/ports.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kurir-npm-start-'));
 const prefix = `kurir-test-npmstart-${Math.random().toString(36).slice(2, 8)}`;
@@ -23,15 +24,6 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
   await dropPrefix(prefix);
 });
-
-function freePort(): Promise<number> {
-  return new Promise((done) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => done(port));
-    });
-  });
-}
 
 /** A config of its own: keys and data in a temp folder, listeners on free ports, its own Redis prefix. */
 function writeConfig(redisUrl: string): string {
