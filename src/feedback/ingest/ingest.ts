@@ -1,4 +1,6 @@
 /**
+ * (About 300 lines: matching moved to report-match.ts and trust to trust.ts; what remains is one flow.)
+ *
  * Applies a bounce or complaint report received at the bounce MX: parse (src/feedback/reports/report.ts),
  * find the message, find the recipient(s) among the message's own recipients, classify
  * (config/bounce-rules.yaml), then record timeline events, recipient states, metrics and suppressions
