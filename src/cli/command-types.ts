@@ -17,16 +17,25 @@ export interface RemoteContext {
   file(path: string): string;
 }
 
+/** What a command printed and the exit code it asks for (0 unless it reports a status, as `doctor` does). */
+export interface CliResult {
+  output: string;
+  exitCode: number;
+}
+
 /** One command of a family: its usage line, what it does, and how. */
 export interface Command {
   usage: string;
   summary: string;
-  run(ctx: RemoteContext): Promise<string>;
+  /** The text to print, or the text with the exit code the command asks for. */
+  run(ctx: RemoteContext): Promise<string | CliResult>;
 }
 
 export interface Family {
   summary: string;
   commands: Record<string, Command>;
+  /** Help text for the family's commands that run locally instead (`domains dns`, `domains rewrap`). */
+  local?: string;
 }
 
 /** The answer for `--json`, else the human text. */

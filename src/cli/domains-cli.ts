@@ -1,86 +1,70 @@
+/**
+ * The local `domains` commands, run on this machine without a gateway: `domains dns` (the records of the
+ * configured domains, before the gateway ever runs) and `domains rewrap` (re-seal the private keys in Redis
+ * after a master-key change, an offline operation). The rest of `domains` goes over the admin API
+ * (domains-commands.ts).
+ */
+import { readFile } from 'node:fs/promises';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/schema.js';
 import { createResolver } from '../delivery/resolver.js';
 import { loadKeyVault } from '../dkim/key-vault.js';
+import { dnsRecordFor, loadPrivateKey } from '../dkim/keys.js';
 import { DomainService } from '../domains/domain-service.js';
-import type { DomainView } from '../domains/domain-view.js';
 import { systemClock } from '../lib/clock.js';
 import { DomainStore } from '../store/domain-store.js';
 import { createKeys } from '../store/keys.js';
 
-/** Usage lines of the `domains` commands (runtime-managed sender domains, docs/domains.md). */
-export const DOMAINS_USAGE = `  domains add DOMAIN [--ed25519] [--bits 2048|3072|4096]
-                                     add a runtime-managed sender domain; prints the DNS records to publish
-  domains list                       every runtime-managed domain with its state
-  domains show DOMAIN [--json]       state, keys (public), records to publish, last verification
-  domains verify DOMAIN              check DNS; activates waiting keys when DNS serves them
-  domains rotate DOMAIN              create the next key and selector (publish it, then verify)
-  domains revoke DOMAIN SELECTOR     stop signing with a key at once, on every gateway
-  domains remove DOMAIN              stop using the domain and delete its private keys
-  domains rewrap                     re-seal every private key under domainKeys.masterKey (after a master-key
-                                     change, with the old key as domainKeys.previousMasterKey)`;
+/** The `domains` sub-commands that run locally. */
+export const LOCAL_DOMAINS_COMMANDS = new Set(['dns', 'rewrap']);
 
-/** A domain as text: state and reason, keys, then the zone-file lines to publish. */
-export function formatDomain(v: DomainView): string {
-  const lines = [`${v.name}: ${v.state}${v.reason ? ` (${v.reason})` : ''}`];
-  for (const k of v.keys) {
-    const extra = k.keepPublishedUntil ? `, keep published until ${k.keepPublishedUntil}${k.removable ? ' (now removable)' : ''}` : '';
-    lines.push(`  key ${k.selector} ${k.algorithm}${k.bits ? `-${k.bits}` : ''}: ${k.status}${extra}`);
+/** Usage lines of the local `domains` commands. */
+export const LOCAL_DOMAINS_USAGE = `  domains dns                        print the DNS records to publish: DKIM, SPF and DMARC of each configured
+                                     sender domain, MX and SPF of the bounce domain
+  domains rewrap                     re-seal every runtime-managed domain's private key under domainKeys.masterKey
+                                     (after a master-key change, with the old key as domainKeys.previousMasterKey)`;
+
+/** A TXT value as zone-file character-strings of at most 255 bytes each (an RSA-2048 DKIM key needs two). */
+function zoneTxt(value: string): string {
+  const parts: string[] = [];
+  for (let i = 0; i < value.length; i += 255) parts.push(`"${value.slice(i, i + 255)}"`);
+  return parts.length > 1 ? `( ${parts.join(' ')} )` : parts[0];
+}
+
+/** `domains dns`: the zone-file lines for the configured sender domains and the bounce domain. */
+export async function domainsDns(cfg: Config): Promise<string> {
+  const lines: string[] = [];
+  for (const d of cfg.domains) {
+    lines.push(`; ${d.name}`);
+    for (const k of d.dkim) {
+      const pem = await readFile(k.privateKeyFile, 'utf8').catch(() => null);
+      if (!pem) {
+        lines.push(`; ${k.selector}: key file ${k.privateKeyFile} does not exist yet (start the gateway or run dkim generate)`);
+        continue;
+      }
+      const key = loadPrivateKey(pem);
+      lines.push(`${k.selector}._domainkey.${d.name}. IN TXT ${zoneTxt(dnsRecordFor(k.algorithm, key.publicKeyBase64))}`);
+    }
+    lines.push(`${d.name}. IN TXT "v=spf1 ip4:<your sending IP> -all"`);
+    lines.push(`_dmarc.${d.name}. IN TXT "v=DMARC1; p=quarantine; rua=mailto:dmarc@${d.name}"`);
   }
-  if (v.lastVerification) {
-    lines.push(`  last verification ${v.lastVerification.at}: ${v.lastVerification.ok ? 'ok' : v.lastVerification.problems.join('; ')}`);
-  }
-  lines.push('; records to publish');
-  for (const r of v.records) lines.push(`${r.zone}${r.note ? `  ; ${r.note}` : ''}`);
+  // The MX must name the host running role `feedback`, listening on port 25 (feedback.port).
+  lines.push(`; bounce domain (VERP return path): MX to the host of the bounce MX (role feedback, port 25), SPF for the sending IP`);
+  lines.push(`${cfg.bounce.domain}. IN MX 10 ${cfg.hostname}.`);
+  lines.push(`${cfg.bounce.domain}. IN TXT "v=spf1 ip4:<your sending IP> -all"`);
   return lines.join('\n');
 }
 
-/** Runs one `domains` sub-command against Redis; answers the text to print. */
-export async function runDomainsCommand(
-  cfg: Config,
-  redis: Redis,
-  sub: string,
-  args: string[],
-  opts: { ed25519?: boolean; bits?: string; json?: boolean },
-  usage: (message: string) => Error,
-): Promise<string> {
+/** `domains rewrap`: re-seals every private key in Redis under the current master key. */
+export async function domainsRewrap(cfg: Config, redis: Redis): Promise<string> {
+  const vault = await loadKeyVault(cfg.domainKeys);
   const service = new DomainService({
     config: cfg,
     store: new DomainStore(redis, createKeys(cfg.redis.prefix)),
-    vault: await loadKeyVault(cfg.domainKeys),
+    vault,
     resolver: createResolver(cfg.dns),
     clock: systemClock,
   });
-  const [domain, selector] = args;
-  const need = (what: string, v: string | undefined): string => {
-    if (!v) throw usage(`domains ${sub}: the ${what} is required`);
-    return v;
-  };
-  const show = (v: DomainView): string => (opts.json ? JSON.stringify(v, null, 2) : formatDomain(v));
-  switch (sub) {
-    case 'add': {
-      const bits = opts.bits === undefined ? undefined : Number(opts.bits);
-      return show(service.view(await service.add(need('DOMAIN', domain), { ed25519: opts.ed25519, rsaBits: bits })));
-    }
-    case 'list': {
-      const all = await service.list();
-      return all.length ? all.map((d) => `${d.name}\t${d.state}`).join('\n') : 'no runtime-managed sender domains';
-    }
-    case 'show':
-      return show(service.view(await service.get(need('DOMAIN', domain))));
-    case 'verify':
-      return show(service.view((await service.verify(need('DOMAIN', domain))).domain));
-    case 'rotate':
-      return show(service.view(await service.rotate(need('DOMAIN', domain))));
-    case 'revoke':
-      return show(service.view(await service.revoke(need('DOMAIN', domain), need('SELECTOR', selector))));
-    case 'remove':
-      return show(service.view(await service.remove(need('DOMAIN', domain))));
-    case 'rewrap': {
-      const r = await service.rewrap();
-      return `re-sealed ${r.keys} key(s) of ${r.domains} domain(s) under master key ${(await loadKeyVault(cfg.domainKeys))?.keyId}`;
-    }
-    default:
-      throw usage(`unknown command: domains ${sub}`);
-  }
+  const r = await service.rewrap();
+  return `re-sealed ${r.keys} key(s) of ${r.domains} domain(s) under master key ${vault?.keyId}`;
 }

@@ -16,6 +16,8 @@ export class CliError extends Error {
   constructor(
     message: string,
     readonly exitCode: number,
+    /** The HTTP status of the gateway's answer, when there was one. */
+    readonly status?: number,
   ) {
     super(message);
   }

@@ -55,7 +55,7 @@ export class AdminClient {
     if (res.ok) return { status: res.status, body: parsed };
     const code = (parsed as { error?: { code?: string } })?.error?.code;
     const auth = res.status === 401 || res.status === 403 || code === 'AUTH_BLOCKED';
-    throw new CliError(describeError(res.status, parsed), auth ? EXIT.auth : EXIT.server);
+    throw new CliError(describeError(res.status, parsed), auth ? EXIT.auth : EXIT.server, res.status);
   }
 
   async get<T>(path: string): Promise<T> {

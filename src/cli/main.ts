@@ -1,35 +1,36 @@
-/*
- * Just over 300 lines: the dispatcher of every CLI command (remote families live in *-commands.ts, domains
- * and doctor in their own modules) plus the local bootstrap commands; the next split is the local commands.
+/**
+ * The dispatcher of every CLI command: remote families (over the admin API) live in *-commands.ts; the
+ * local bootstrap and offline commands are here and in domains-cli.ts.
  */
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { writeFile, mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { dnsRecordFor, generateDkimKey, loadPrivateKey, type DkimAlgorithm } from '../dkim/keys.js';
+import { dnsRecordFor, generateDkimKey, type DkimAlgorithm } from '../dkim/keys.js';
 import { classifyReply, loadBounceRules, parseReply } from '../feedback/classify/rules.js';
-import { DOMAINS_USAGE, runDomainsCommand } from './domains-cli.js';
+import { domainsDns, domainsRewrap, LOCAL_DOMAINS_COMMANDS, LOCAL_DOMAINS_USAGE } from './domains-cli.js';
+import { DOCTOR_USAGE, domainsCommands, runDoctorCommand } from './domains-commands.js';
 import { CredentialAdmin } from '../admin/credentials.js';
 import { CredentialRegistry } from '../intake/credentials.js';
 import { systemClock } from '../lib/clock.js';
 import { AuditStore } from '../store/audit-store.js';
 import { CredentialStore } from '../store/credential-store.js';
-import { DOCTOR_USAGE, formatDoctor, runDoctor } from './doctor-cli.js';
-import { KurirError } from '../lib/errors.js';
 import { createKeys } from '../store/keys.js';
 import { closeRedis, createRedis, waitReady } from '../store/redis.js';
-import type { CliOptions, Family, RemoteContext } from './command-types.js';
+import type { CliOptions, CliResult, Family, RemoteContext } from './command-types.js';
 import { auditCommands, credentialCommands, scopeOptions, withSecret } from './credential-commands.js';
 import { CliError, EXIT, UsageError } from './errors.js';
 import { AdminClient } from './http-client.js';
 import { messageCommands, placementCommands, queueCommands, suppressionCommands } from './operation-commands.js';
 
 export { CliError, EXIT, UsageError } from './errors.js';
+export type { CliResult } from './command-types.js';
 
 /** The command families that talk to a running gateway over its admin API. */
 const FAMILIES: Record<string, Family> = {
   credentials: credentialCommands,
+  domains: domainsCommands,
   suppressions: suppressionCommands,
   queue: queueCommands,
   messages: messageCommands,
@@ -37,15 +38,12 @@ const FAMILIES: Record<string, Family> = {
   audit: auditCommands,
 };
 /** Singular spellings accepted too (`kurir message show`, as before). */
-const ALIASES: Record<string, string> = { credential: 'credentials', suppression: 'suppressions', message: 'messages' };
+const ALIASES: Record<string, string> = { credential: 'credentials', suppression: 'suppressions', message: 'messages', domain: 'domains' };
 
 const LOCAL_USAGE = `  config check                       validate the configuration and print a summary
   dkim generate --algorithm rsa|ed25519 --out FILE [--bits 2048]
                                      write a new private key (mode 0600) and print its DNS record
-  domains dns                        print the DNS records to publish: DKIM, SPF and DMARC of each sender domain,
-                                     MX and SPF of the bounce domain
-${DOMAINS_USAGE}
-${DOCTOR_USAGE}
+${LOCAL_DOMAINS_USAGE}
   bounce classify "REPLY" [--rules FILE]
                                      classify one remote reply (e.g. "550 5.1.1 User unknown") with the bounce rules
   credentials create --bootstrap --name NAME [--role admin]
@@ -57,6 +55,8 @@ function usage(): string {
 
 Against a running gateway (admin API; URL and key from --url/--key or KURIR_URL/KURIR_ADMIN_KEY):
 ${families.join('\n')}
+  ${DOCTOR_USAGE.padEnd(34)} check SPF, DKIM, DMARC, bounce MX, PTR/HELO, MTA-STS, TLS-RPT and blocklists
+                                     of a sender domain; exit code 0 all pass, 1 a warning, 2 a failure
   Run \`kurir <family> --help\` for its commands, \`kurir <family> <command> --help\` for one.
 
 Local (this machine's configuration and Redis; no gateway needed):
@@ -77,7 +77,8 @@ Files you name (--config, --out, --rules, FILE) are relative to your working dir
 
 function familyHelp(name: string, f: Family): string {
   const lines = Object.values(f.commands).map((c) => `  kurir ${c.usage}\n      ${c.summary}`);
-  return `kurir ${name}: ${f.summary}\n\n${lines.join('\n')}\n\nCommon options: --url URL, --key KEY (or KURIR_URL, KURIR_ADMIN_KEY), --json`;
+  const local = f.local ? `\n\n${f.local}` : '';
+  return `kurir ${name}: ${f.summary}\n\n${lines.join('\n')}\n\nCommon options: --url URL, --key KEY (or KURIR_URL, KURIR_ADMIN_KEY), --json${local}`;
 }
 
 /** Where the command was started: files named on the command line are relative to it. */
@@ -142,63 +143,30 @@ async function bootstrapCredential(cfg: Config, ctx: RemoteContext): Promise<str
 }
 
 /** Runs a command of a remote family against the gateway named by --url / KURIR_URL. */
-async function runRemote(family: string, f: Family, sub: string | undefined, rest: string[], values: CliOptions, ctx: CliContext): Promise<string> {
+async function runRemote(family: string, f: Family, sub: string | undefined, rest: string[], values: CliOptions, ctx: CliContext): Promise<string | CliResult> {
   const command = sub ? f.commands[sub] : undefined;
   if (values.help || !sub) return command ? `Usage: kurir ${command.usage}\n\n${command.summary}` : familyHelp(family, f);
   if (!command) throw new UsageError(`unknown command: ${family} ${sub} (kurir ${family} --help lists them)`);
-  const remote: RemoteContext = {
-    client: undefined as unknown as AdminClient,
-    args: rest,
-    opts: values,
-    json: values.json === true,
-    file: (path) => resolve(ctx.cwd, path),
-  };
+  const remote = remoteContext(rest, values, ctx);
   if (family === 'credentials' && sub === 'create' && values.bootstrap) {
     return bootstrapCredential(config(values.config as string | undefined, ctx), remote);
   }
+  connect(remote, values, ctx);
+  return command.run(remote);
+}
+
+function remoteContext(args: string[], values: CliOptions, ctx: CliContext): RemoteContext {
+  return { client: undefined as unknown as AdminClient, args, opts: values, json: values.json === true, file: (path) => resolve(ctx.cwd, path) };
+}
+
+/** Gives the context its admin client: the gateway of --url / KURIR_URL with the key of --key / KURIR_ADMIN_KEY. */
+function connect(remote: RemoteContext, values: CliOptions, ctx: CliContext): void {
   const url = (values.url as string | undefined) ?? ctx.env?.KURIR_URL;
   const key = (values.key as string | undefined) ?? ctx.env?.KURIR_ADMIN_KEY;
   if (!url) throw new UsageError('--url or KURIR_URL is required: the address of the gateway, e.g. http://127.0.0.1:8025');
   if (!/^https?:\/\/[^\s/]+/i.test(url)) throw new UsageError(`--url: ${url} is not an http:// or https:// URL`);
   if (!key) throw new UsageError('--key or KURIR_ADMIN_KEY is required: an admin API key');
   remote.client = new AdminClient({ url, key });
-  return command.run(remote);
-}
-
-/** A TXT value as zone-file character-strings of at most 255 bytes each (an RSA-2048 DKIM key needs two). */
-function zoneTxt(value: string): string {
-  const parts: string[] = [];
-  for (let i = 0; i < value.length; i += 255) parts.push(`"${value.slice(i, i + 255)}"`);
-  return parts.length > 1 ? `( ${parts.join(' ')} )` : parts[0];
-}
-
-async function domainsDns(cfg: Config): Promise<string> {
-  const lines: string[] = [];
-  for (const d of cfg.domains) {
-    lines.push(`; ${d.name}`);
-    for (const k of d.dkim) {
-      const pem = await readFile(k.privateKeyFile, 'utf8').catch(() => null);
-      if (!pem) {
-        lines.push(`; ${k.selector}: key file ${k.privateKeyFile} does not exist yet (start the gateway or run dkim generate)`);
-        continue;
-      }
-      const key = loadPrivateKey(pem);
-      lines.push(`${k.selector}._domainkey.${d.name}. IN TXT ${zoneTxt(dnsRecordFor(k.algorithm, key.publicKeyBase64))}`);
-    }
-    lines.push(`${d.name}. IN TXT "v=spf1 ip4:<your sending IP> -all"`);
-    lines.push(`_dmarc.${d.name}. IN TXT "v=DMARC1; p=quarantine; rua=mailto:dmarc@${d.name}"`);
-  }
-  // The MX must name the host running role `feedback`, listening on port 25 (feedback.port).
-  lines.push(`; bounce domain (VERP return path): MX to the host of the bounce MX (role feedback, port 25), SPF for the sending IP`);
-  lines.push(`${cfg.bounce.domain}. IN MX 10 ${cfg.hostname}.`);
-  lines.push(`${cfg.bounce.domain}. IN TXT "v=spf1 ip4:<your sending IP> -all"`);
-  return lines.join('\n');
-}
-
-/** What a command printed and the exit code it asks for (0 unless it reports a status, as `doctor` does). */
-export interface CliResult {
-  output: string;
-  exitCode: number;
 }
 
 /**
@@ -261,20 +229,17 @@ async function dispatch(argv: string[], ctx: CliContext): Promise<string | CliRe
   }
   const { values: given, positionals } = parsed;
   const family = ALIASES[positionals[0]] ?? positionals[0];
-  if (family !== undefined && FAMILIES[family]) return runRemote(family, FAMILIES[family], positionals[1], positionals.slice(2), given, ctx);
+  const local = family === 'domains' && LOCAL_DOMAINS_COMMANDS.has(positionals[1]);
+  if (family !== undefined && FAMILIES[family] && !local) return runRemote(family, FAMILIES[family], positionals[1], positionals.slice(2), given, ctx);
   const inCwd = (path: string | undefined): string | undefined => (path === undefined ? undefined : resolve(ctx.cwd, path));
   const values = { ...given, out: inCwd(given.out), rules: inCwd(given.rules) };
   const [cmd, sub] = positionals;
   if (values.help || !cmd) return usage();
   if (cmd === 'doctor') {
-    if (!sub || positionals.length > 2) throw new UsageError('doctor: exactly one DOMAIN is required');
-    const cfg = config(values.config, ctx);
-    const report = await withRedis(cfg, (redis) => runDoctor(cfg, redis, sub)).catch((err: unknown) => {
-      // A bad or unknown DOMAIN exits 2 like any usage error, never 1 (which means "a warning").
-      if (err instanceof KurirError && (err.code === 'BAD_ADDRESS' || err.code === 'NOT_FOUND')) throw new UsageError(err.message);
-      throw err;
-    });
-    return { output: values.json ? JSON.stringify(report, null, 2) : formatDoctor(report), exitCode: report.exitCode };
+    const remote = remoteContext(positionals.slice(1), given, ctx);
+    if (positionals.length !== 2) throw new UsageError('doctor: exactly one DOMAIN is required');
+    connect(remote, given, ctx);
+    return runDoctorCommand(remote);
   }
   const key = `${cmd} ${sub ?? ''}`.trim();
   switch (key) {
@@ -296,18 +261,13 @@ async function dispatch(argv: string[], ctx: CliContext): Promise<string | CliRe
       });
       return `wrote ${values.out}\nDNS: <selector>._domainkey.<domain> TXT "${dnsRecordFor(algorithm, key.publicKeyBase64)}"`;
     }
+    case 'domain dns':
     case 'domains dns':
       return domainsDns(config(values.config, ctx));
-    case 'domains add':
-    case 'domains list':
-    case 'domains show':
-    case 'domains verify':
-    case 'domains rotate':
-    case 'domains revoke':
-    case 'domains remove':
+    case 'domain rewrap':
     case 'domains rewrap': {
       const cfg = config(values.config, ctx);
-      return withRedis(cfg, (redis) => runDomainsCommand(cfg, redis, sub as string, positionals.slice(2), values, (m) => new UsageError(m)));
+      return withRedis(cfg, (redis) => domainsRewrap(cfg, redis));
     }
     case 'bounce classify': {
       const text = positionals.slice(2).join(' ').trim();

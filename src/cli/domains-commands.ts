@@ -1,0 +1,130 @@
+/**
+ * `kurir domains add|list|show|verify|rotate|revoke|remove` and `kurir doctor DOMAIN` over the admin API
+ * (/v1/domains…, docs/domains.md). `domains dns` and `domains rewrap` stay local (domains-cli.ts).
+ */
+import type { DoctorReport } from '../domains/doctor/report.js';
+import type { DomainView } from '../domains/domain-view.js';
+import { arg, opt, output, type CliResult, type Command, type Family, type RemoteContext } from './command-types.js';
+import { CliError, EXIT, UsageError } from './errors.js';
+import { table } from './table.js';
+
+const enc = encodeURIComponent;
+
+/** A domain as text: state and reason, keys, then the zone-file lines to publish. */
+export function formatDomain(v: DomainView): string {
+  const lines = [`${v.name}: ${v.state}${v.reason ? ` (${v.reason})` : ''}`];
+  for (const k of v.keys ?? []) {
+    const extra = k.keepPublishedUntil ? `, keep published until ${k.keepPublishedUntil}${k.removable ? ' (now removable)' : ''}` : '';
+    lines.push(`  key ${k.selector} ${k.algorithm}${k.bits ? `-${k.bits}` : ''}: ${k.status}${extra}`);
+  }
+  if (v.lastVerification) {
+    lines.push(`  last verification ${v.lastVerification.at}: ${v.lastVerification.ok ? 'ok' : v.lastVerification.problems.join('; ')}`);
+  }
+  if (v.records?.length) lines.push('; records to publish');
+  for (const r of v.records ?? []) lines.push(`${r.zone}${r.note ? `  ; ${r.note}` : ''}`);
+  return lines.join('\n');
+}
+
+const MARK = { pass: 'PASS', warn: 'WARN', fail: 'FAIL' } as const;
+
+/** A doctor report as text: one line per check, then why and the fix for every check that did not pass. */
+export function formatDoctor(r: DoctorReport): string {
+  const lines = [`${r.domain} (${r.source === 'config' ? 'configured' : 'runtime-managed'}): ${MARK[r.result]}`];
+  for (const c of r.checks) {
+    lines.push(`${MARK[c.status]}  ${c.id}: ${c.summary}`);
+    if (c.status !== 'pass') {
+      lines.push(`      why: ${c.why}`);
+      if (c.fix) lines.push(`      fix: ${c.fix}`);
+    }
+  }
+  if (r.selfCheck) {
+    const failed = r.selfCheck.checks.filter((c) => !c.ok);
+    lines.push(`self-check ${r.selfCheck.at}: ${failed.length ? failed.map((c) => `${c.check} FAIL (${c.reason ?? ''})`).join('; ') : 'pass'}`);
+  }
+  const count = (s: string) => r.checks.filter((c) => c.status === s).length;
+  lines.push(`${count('pass')} pass, ${count('warn')} warn, ${count('fail')} fail`);
+  return lines.join('\n');
+}
+
+/** A command that answers one domain view. */
+function domainCommand(usage: string, summary: string, call: (ctx: RemoteContext) => Promise<DomainView>): Command {
+  return {
+    usage,
+    summary,
+    async run(ctx) {
+      const v = await call(ctx);
+      return output(ctx, v, () => formatDomain(v));
+    },
+  };
+}
+
+const domain = (ctx: RemoteContext, command: string): string => enc(arg(ctx, 'the DOMAIN', command));
+
+export const domainsCommands: Family = {
+  summary: 'sender domains and their DKIM keys: add, list, show, verify, rotate, revoke, remove',
+  local: `Local (this machine's configuration and Redis, no gateway; bootstrap and offline operations):
+  kurir domains dns [--config FILE]
+      the DNS records to publish for the configured domains and the bounce domain
+  kurir domains rewrap [--config FILE]
+      re-seal every private key under domainKeys.masterKey (after a master-key change)`,
+  commands: {
+    add: domainCommand(
+      'domains add DOMAIN [--ed25519] [--bits 2048|3072|4096]',
+      'add a runtime-managed sender domain; prints the DNS records to publish',
+      async (ctx) => {
+        const name = arg(ctx, 'the DOMAIN', 'domains add');
+        const bits = opt(ctx, 'bits');
+        if (bits !== undefined && !['2048', '3072', '4096'].includes(bits)) throw new UsageError('--bits: 2048, 3072 or 4096');
+        const body = { name, ...(ctx.opts.ed25519 ? { ed25519: true } : {}), ...(bits ? { rsaBits: Number(bits) } : {}) };
+        return ctx.client.post<DomainView>('/v1/domains', body);
+      },
+    ),
+    list: {
+      usage: 'domains list',
+      summary: 'every sender domain: configured ones (active) and runtime-managed ones with their state',
+      async run(ctx) {
+        const r = await ctx.client.get<{ domains: Array<{ name: string; source: string; state: string; reason?: string }> }>('/v1/domains');
+        return output(ctx, r.domains, () =>
+          table(
+            ['DOMAIN', 'SOURCE', 'STATE', 'REASON'],
+            r.domains.map((d) => [d.name, d.source, d.state, d.reason]),
+          ),
+        );
+      },
+    },
+    show: domainCommand('domains show DOMAIN', 'state, keys (public), records to publish, last verification', (ctx) =>
+      ctx.client.get<DomainView>(`/v1/domains/${domain(ctx, 'domains show')}`),
+    ),
+    verify: domainCommand('domains verify DOMAIN', 'check DNS; activates waiting keys when DNS serves them (else prints why not)', (ctx) =>
+      ctx.client.post<DomainView>(`/v1/domains/${domain(ctx, 'domains verify')}/verify`),
+    ),
+    rotate: domainCommand('domains rotate DOMAIN', 'create the next key and selector (publish it, then verify)', (ctx) =>
+      ctx.client.post<DomainView>(`/v1/domains/${domain(ctx, 'domains rotate')}/rotate`),
+    ),
+    revoke: domainCommand('domains revoke DOMAIN SELECTOR', 'stop signing with a key at once, on every gateway', (ctx) => {
+      const d = domain(ctx, 'domains revoke');
+      const selector = ctx.args[1];
+      if (!selector) throw new UsageError('domains revoke: the SELECTOR is required');
+      return ctx.client.post<DomainView>(`/v1/domains/${d}/keys/${enc(selector)}/revoke`);
+    }),
+    remove: domainCommand('domains remove DOMAIN', 'stop using the domain and delete its private keys', async (ctx) => {
+      return (await ctx.client.request('DELETE', `/v1/domains/${domain(ctx, 'domains remove')}`)).body as DomainView;
+    }),
+  },
+};
+
+/** Usage of `kurir doctor`. */
+export const DOCTOR_USAGE = 'doctor DOMAIN [--json]';
+
+/**
+ * `kurir doctor DOMAIN`: GET /v1/domains/:domain/doctor; the exit code is the worst result (0 pass, 1 warn,
+ * 2 fail). A bad or unknown DOMAIN exits 2 like a usage error, never 1, which would read as "a warning".
+ */
+export async function runDoctorCommand(ctx: RemoteContext): Promise<CliResult> {
+  if (ctx.args.length !== 1) throw new UsageError('doctor: exactly one DOMAIN is required');
+  const report = await ctx.client.get<DoctorReport>(`/v1/domains/${enc(ctx.args[0])}/doctor`).catch((err: unknown) => {
+    if (err instanceof CliError && (err.status === 400 || err.status === 404)) throw new CliError(err.message, EXIT.usage);
+    throw err;
+  });
+  return { output: output(ctx, report, () => formatDoctor(report)), exitCode: report.exitCode };
+}
