@@ -13,13 +13,19 @@
  * Both sides submit `verification` mail (the class that gets confirmed).
  */
 import { Agent, request } from 'node:http';
+import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { rspamdAvailable, startRspamd, type Rspamd } from '../tests/helpers/rspamd.js';
-import { BENCH_API_KEY, freePort, type ChildOptions, type GatewayChild } from './gateway-child.js';
+import { BENCH_API_KEY, cpuSecondsOf, freePort, type ChildOptions, type GatewayChild } from './gateway-child.js';
 import { httpClosedLoop, HttpClient, type Stats } from './load.js';
 import type { Sink } from './sink.js';
 
 type Mode = 'off' | 'on';
+
+/** For attributing the overhead: every Nth delivered message is confirmed on the `on` side (0: none). */
+const CONFIRM_EVERY = Number(process.env.BENCH_FEATURES_CONFIRM_EVERY ?? 2);
+/** `scoring.rspamd.sampleEvery` on the `on` side (0: scoring off there too). */
+const SAMPLE_EVERY = Number(process.env.BENCH_FEATURES_SAMPLE_EVERY ?? 10);
 
 /** What the phase needs from bench/run.ts. */
 export interface FeaturesContext {
@@ -70,12 +76,41 @@ function confirm(agent: Agent, port: number, id: string): Promise<number> {
   });
 }
 
+/** Busy CPU seconds of the rspamd processes descended from this benchmark (its main process and workers). */
+function rspamdCpuSeconds(): number {
+  const parent = new Map<number, { ppid: number; comm: string }>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      parent.set(Number(d), { ppid: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]), comm });
+    } catch {
+      /* the process ended meanwhile */
+    }
+  }
+  const ours = (pid: number): boolean => {
+    for (let p = parent.get(pid)?.ppid, hops = 0; p && hops < 5; p = parent.get(p)?.ppid, hops++) if (p === process.pid) return true;
+    return false;
+  };
+  let sum = 0;
+  for (const [pid, { comm }] of parent) {
+    if (!comm.startsWith('rspamd') || !ours(pid)) continue;
+    try {
+      sum += cpuSecondsOf(pid);
+    } catch {
+      /* ended */
+    }
+  }
+  return sum;
+}
+
 /** Per-mode configuration merged into the child's. */
 function featuresConfig(rspamd: Rspamd, refusedImapPort: number): Record<string, unknown> {
   return {
     scoring: {
       // refuse: false: the scoring call costs the same; the benchmark's Lorem ipsum must not be refused.
-      rspamd: { enabled: true, url: rspamd.url, sampleEvery: 10, sendingIp: '192.0.2.10', refuse: false },
+      rspamd: { enabled: SAMPLE_EVERY > 0, url: rspamd.url, sampleEvery: Math.max(1, SAMPLE_EVERY), sendingIp: '192.0.2.10', refuse: false },
     },
     placement: {
       seeds: [
@@ -180,6 +215,9 @@ export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string
       `POST /v1/messages/:id/confirm for every second delivered message. Verification mail to dest.test. ` +
       `Placement probes are one message per seed per 10 min: not load. rspamd's CPU counts under "other".`,
   );
+  if (CONFIRM_EVERY !== 2 || SAMPLE_EVERY !== 10) {
+    console.log(`  EXPERIMENT: on = confirm every ${CONFIRM_EVERY || 'no'} message(s), rspamd sampleEvery ${SAMPLE_EVERY || 'off'}`);
+  }
   console.log(
     `  load average: ${loadavg()
       .map((l) => l.toFixed(2))
@@ -206,7 +244,7 @@ export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string
     // Warm-up per side (JIT, heap, rspamd's first scans), untimed.
     for (const mode of ['off', 'on'] as const) {
       ctx.sink.reset();
-      await run(ctx, gw[mode], ctx.warmup, mode === 'on' ? 2 : 0);
+      await run(ctx, gw[mode], ctx.warmup, mode === 'on' ? CONFIRM_EVERY : 0);
     }
     const per: Record<Mode, Array<{ stats: Stats; cpu: { gateway: number; redis: number; other: number; wall: number }; redisCommands: number }>> = {
       off: [],
@@ -214,6 +252,7 @@ export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string
     };
     const first: Mode = Math.random() < 0.5 ? 'off' : 'on';
     const second: Mode = first === 'on' ? 'off' : 'on';
+    const rspamdCpu: Record<Mode, number> = { off: 0, on: 0 };
     const watched = ['kurir_scoring', 'kurir_confirmations', 'kurir_placement'];
     for (let round = 1; round <= ctx.rounds; round++) {
       for (const mode of round % 2 ? [first, second] : [second, first]) {
@@ -227,8 +266,11 @@ export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string
           `7. end to end, ${ctx.messages} verification msgs via HTTP c${ctx.clientConcurrency}, delivery.concurrency 20, features ${mode}, round ${round}`,
           mode === 'on' ? 'overhead < 5 %' : undefined,
           async () => {
-            const e = await run(ctx, gw[mode], ctx.messages, mode === 'on' ? 2 : 0);
+            const r0 = rspamdCpuSeconds();
+            const e = await run(ctx, gw[mode], ctx.messages, mode === 'on' ? CONFIRM_EVERY : 0);
+            rspamdCpu[mode] += rspamdCpuSeconds() - r0;
             if (mode === 'on') e.notes.push(`counters during the phase: ${diff(before, await counters(gw[mode].httpPort, watched))}`);
+            e.notes.push(`rspamd CPU during the phase: ${(rspamdCpuSeconds() - r0).toFixed(2)} s (part of "other")`);
             return e;
           },
           [gw[mode]],
@@ -248,11 +290,13 @@ export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string
         redisCpuMsPerMsg: (rs.reduce((n, r) => n + r.cpu.redis, 0) * 1000) / count,
         otherCpuMsPerMsg: (rs.reduce((n, r) => n + r.cpu.other, 0) * 1000) / count,
         redisCommandsPerMsg: rs.reduce((n, r) => n + r.redisCommands, 0) / count,
+        count,
       };
     };
     const off = agg(per.off);
     const on = agg(per.on);
     const overheadPct = (1 - on.perSecond / off.perSecond) * 100;
+    const rspamdMsPerMsg = (rspamdCpu.on * 1000) / on.count;
     const load = loadavg()[0];
     console.log(
       `  features overhead: off ${off.perSecond.toFixed(0)} msg/s (${off.perRound.join(', ')}), on ${on.perSecond.toFixed(0)} msg/s (${on.perRound.join(', ')}) → ` +
@@ -260,10 +304,20 @@ export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string
     );
     console.log(
       `  per message: gateway CPU ${off.gatewayCpuMsPerMsg.toFixed(2)} → ${on.gatewayCpuMsPerMsg.toFixed(2)} ms, Redis CPU ${off.redisCpuMsPerMsg.toFixed(2)} → ` +
-        `${on.redisCpuMsPerMsg.toFixed(2)} ms, other (rspamd and the rest of the machine) ${off.otherCpuMsPerMsg.toFixed(2)} → ${on.otherCpuMsPerMsg.toFixed(2)} ms, ` +
+        `${on.redisCpuMsPerMsg.toFixed(2)} ms, other ${off.otherCpuMsPerMsg.toFixed(2)} → ${on.otherCpuMsPerMsg.toFixed(2)} ms ` +
+        `(of which rspamd ${rspamdMsPerMsg.toFixed(2)} ms on), ` +
         `Redis commands ${off.redisCommandsPerMsg.toFixed(1)} → ${on.redisCommandsPerMsg.toFixed(1)}`,
     );
-    return { off, on, throughputOverheadPct: overheadPct, first, loadAverage: load };
+    return {
+      confirmEvery: CONFIRM_EVERY,
+      sampleEvery: SAMPLE_EVERY,
+      off,
+      on,
+      rspamdCpuMsPerMsg: rspamdMsPerMsg,
+      throughputOverheadPct: overheadPct,
+      first,
+      loadAverage: load,
+    };
   } finally {
     await ctx.stopChildren();
     await rspamd.close();

@@ -14,7 +14,9 @@
  * BENCH_SHAPING_FIRST (`off` or `on`: the side of the first overhead phase; default random),
  * BENCH_BACKLOG (bulk messages queued for the verification-latency phase; default 5000 × scale, 0 skips),
  * BENCH_FEATURES_ROUNDS (pairs of end-to-end phases with rspamd sampling, placement and confirmations off/on,
- * bench/features-phase.ts; default 2, 0 skips; adds up to a minute to the budget).
+ * bench/features-phase.ts; default 2, 0 skips; adds up to a minute to the budget), and to attribute its overhead
+ * BENCH_FEATURES_CONFIRM_EVERY (confirm every Nth message on the `on` side; default 2, 0 none) and
+ * BENCH_FEATURES_SAMPLE_EVERY (rspamd sampleEvery on the `on` side; default 10, 0 scoring off).
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
