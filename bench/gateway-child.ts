@@ -36,7 +36,7 @@ export function freePort(): Promise<number> {
 export interface ChildOptions {
   dir: string;
   prefix: string;
-  roles: Array<'intake' | 'api' | 'worker'>;
+  roles: Array<'intake' | 'api' | 'worker' | 'placement'>;
   dnsAddress: string;
   mxPort: number;
   deliveryConcurrency?: number;

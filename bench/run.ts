@@ -12,7 +12,11 @@
  * the gateway's outgoing sockets), BENCH_QUIET_WAIT_S (wait at most this long for an idle machine; default 30),
  * BENCH_SHAPING_ROUNDS (pairs of end-to-end phases with shaping off/on for the overhead; default 2, 0 skips),
  * BENCH_SHAPING_FIRST (`off` or `on`: the side of the first overhead phase; default random),
- * BENCH_BACKLOG (bulk messages queued for the verification-latency phase; default 5000 × scale, 0 skips).
+ * BENCH_BACKLOG (bulk messages queued for the verification-latency phase; default 5000 × scale, 0 skips),
+ * BENCH_FEATURES_ROUNDS (pairs of end-to-end phases with rspamd sampling, placement and confirmations off/on,
+ * bench/features-phase.ts; default 2, 0 skips; adds up to a minute to the budget), and to attribute its overhead
+ * BENCH_FEATURES_CONFIRM_EVERY (confirm every Nth message on the `on` side; default 2, 0 none) and
+ * BENCH_FEATURES_SAMPLE_EVERY (rspamd sampleEvery on the `on` side; default 10, 0 scoring off).
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -25,6 +29,7 @@ import { createKeys } from '../src/store/keys.js';
 import { makeResolver, startDnsServer, type DnsServer } from '../tests/helpers/dns-server.js';
 import { dropPrefix } from '../tests/helpers/test-gateway.js';
 import { printProfile, summarizeProfile } from './cpu-profile.js';
+import { featuresPhase } from './features-phase.js';
 import { cpuSecondsOf, memoryOf, resetPeak, startGatewayChild, type ChildOptions, type GatewayChild } from './gateway-child.js';
 import { httpClosedLoop, httpPaced, HttpClient, messageJson, percentile, smtpClosedLoop, summarize, type MessageKind, type Stats } from './load.js';
 import { startSink, type Sink } from './sink.js';
@@ -49,7 +54,10 @@ const N_E2E = scaled(4000);
 const PACED_RATE = 200;
 const PACED_SECONDS = Math.max(1, Math.round(10 * SCALE));
 const WARMUP = scaled(100);
-const BUDGET_MS = 215_000; // the watchdog fires 20 s later: under 4 minutes in all
+/** Pairs of end-to-end phases with rspamd sampling, placement and confirmations off/on (issue 10). */
+const FEATURES_ROUNDS = Number(process.env.BENCH_FEATURES_ROUNDS ?? 2);
+// The watchdog fires 20 s later: under 4 minutes in all, 5 with the features phase.
+const BUDGET_MS = 215_000 + (FEATURES_ROUNDS > 0 ? 60_000 : 0);
 /** Pairs of end-to-end phases (shaping off, then on) in one gateway process, for the overhead of shaping. */
 const SHAPING_ROUNDS = Number(process.env.BENCH_SHAPING_ROUNDS ?? 2);
 const N_SHAPE = scaled(4000);
@@ -147,9 +155,10 @@ async function phase(
   name: string,
   target: string | undefined,
   fn: () => Promise<{ stats: Stats; notes?: string[]; messages?: number }>,
-  opts: { waitQuiet?: boolean } = {},
+  opts: { waitQuiet?: boolean; only?: GatewayChild[] } = {},
 ): Promise<PhaseResult> {
-  const pids = children.map((c) => c.pid);
+  const measured = opts.only ?? children;
+  const pids = measured.map((c) => c.pid);
   if (opts.waitQuiet !== false) await waitForQuiet(20_000);
   for (const pid of pids) resetPeak(pid);
   const a = await cpuSnap(pids);
@@ -163,7 +172,7 @@ async function phase(
         `Redis commands ${((b.redisCommands - a.redisCommands) / messages).toFixed(1)}`,
     );
   }
-  if (peaks.length > 1) notes.push(`peak RSS per process: ${peaks.map((m, i) => `${children[i].label} ${m.toFixed(0)} MiB`).join(', ')}`);
+  if (peaks.length > 1) notes.push(`peak RSS per process: ${peaks.map((m, i) => `${measured[i].label} ${m.toFixed(0)} MiB`).join(', ')}`);
   const r: PhaseResult = {
     phase: name,
     target,
@@ -644,6 +653,26 @@ async function main(): Promise<void> {
       }
     } else if (SHAPING_ROUNDS > 0) console.log('\n[shaping overhead] skipped: time budget spent');
 
+    // ---- Issue 10: rspamd sampling, placement and confirmations on vs off ------------------------
+    if (FEATURES_ROUNDS > 0 && left() > 60_000) {
+      shapingResults.features = await featuresPhase({
+        rounds: FEATURES_ROUNDS,
+        messages: N_SHAPE,
+        warmup: SHAPE_WARMUP,
+        clientConcurrency: CLIENT_CONCURRENCY,
+        deadline,
+        left,
+        sink,
+        dnsAddress: dns.address,
+        basePrefix: prefix,
+        takeSeq: (count) => (seq += count) - count,
+        startChild: (opts, p) => startChild(opts, dir, p),
+        stopChildren: () => stopChildren(),
+        dropPrefix: (p) => dropPrefix(p),
+        phase: (name, target, fn, only) => phase(name, target, fn, { only }),
+      });
+    } else if (FEATURES_ROUNDS > 0) console.log('\n[features overhead] skipped: time budget spent');
+
     // ---- Shaping (issue 3): verification latency under a bulk backlog ----------------------------
     if (BACKLOG > 0 && left() > 50_000) {
       console.log(
@@ -729,7 +758,8 @@ const watchdog = setTimeout(() => {
   console.error('benchmark exceeded its time budget: stopping');
   for (const c of children) c.proc.kill('SIGKILL');
   const bail = setTimeout(() => process.exit(1), 5000);
-  void dropPrefix(prefix).finally(() => {
+  // The features phase's two gateways have prefixes of their own (bench/features-phase.ts).
+  void Promise.all([prefix, `${prefix}-foff`, `${prefix}-fon`].map((p) => dropPrefix(p).catch(() => undefined))).finally(() => {
     clearTimeout(bail);
     process.exit(1);
   });
