@@ -155,3 +155,14 @@ export async function submitDelivered(
   if (!msg) throw new Error(`${to} is delivered but not at the receiver`);
   return { id: res.body.id, verp: msg.mailFrom, messageId: String(s.messageId).replace(/^<|>$/g, '') };
 }
+
+/** One HTTP API call with the admin key; answers the status and the parsed JSON body (null when empty). */
+export async function adminRequest(baseUrl: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(baseUrl + path, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}

@@ -10,20 +10,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSOLE_ACCESS, type ConsoleAccess } from '../../src/http/console/session.js';
 import { createKeys } from '../../src/store/keys.js';
 import { ConsoleClient } from '../helpers/console-client.js';
-import { ADMIN_KEY, API_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { ADMIN_KEY, adminRequest, API_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 
 let t: TestGateway;
 let supportKey = '';
 let supportId = '';
 
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(t.url + path, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN_KEY}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
+function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  return adminRequest(t.url, method, path, body);
 }
 
 beforeAll(async () => {

@@ -14,7 +14,7 @@ import { createKeys } from '../../src/store/keys.js';
 import { PlacementStore } from '../../src/store/placement-store.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
-import { ADMIN_KEY, startTestGateway, submitDelivered, type TestGateway } from '../helpers/test-gateway.js';
+import { ADMIN_KEY, adminRequest, startTestGateway, submitDelivered, type TestGateway } from '../helpers/test-gateway.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = 'test-results/console';
@@ -30,14 +30,8 @@ let browser: Browser;
 let supportKey = '';
 let messageId = '';
 
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(t.url + path, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN_KEY}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
+function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  return adminRequest(t.url, method, path, body);
 }
 
 async function shot(page: Page, name: string): Promise<void> {
