@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { stringify } from 'yaml';
+import { dropPrefix } from '../tests/helpers/test-gateway.js';
 
 const clients = Number(process.argv[2] ?? 16);
 const megabytes = Number(process.argv[3] ?? 9.9);
@@ -117,10 +118,5 @@ console.log(
 );
 for (const r of results.filter((x) => x.status !== 202).slice(0, 3)) console.log(r.status, r.text);
 child.kill('SIGTERM');
-let cursor = '0';
-do {
-  const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-  if (keys.length) await redis.del(...keys);
-  cursor = next;
-} while (cursor !== '0');
 await redis.quit();
+await dropPrefix(prefix);

@@ -126,8 +126,7 @@ export class Reconciler {
     let offset = await live.cursor();
     while (report.checked < config.maxPerPass) {
       const slice = await live.slice(offset, Math.min(config.batchSize, config.maxPerPass - report.checked), createdBefore);
-      let removed = 0;
-      for (const m of slice.messages) removed += await this.check(m, report);
+      const removed = await this.checkSlice(slice.messages, report);
       report.checked += slice.messages.length;
       if (slice.nextOffset === 0) {
         offset = 0;
@@ -138,33 +137,45 @@ export class Reconciler {
     await live.setCursor(offset);
   }
 
-  /** Makes sure one live message has a live job per domain still pending. Returns 1 when it left the index. */
-  private async check(m: LiveMessage, report: ReconcileReport): Promise<number> {
+  /**
+   * Makes sure each live message of a slice has a live job per domain still pending: the job states of the
+   * whole slice are read in one round trip; only repairs cost more. Returns how many left the index.
+   */
+  private async checkSlice(slice: LiveMessage[], report: ReconcileReport): Promise<number> {
     const { live, messages, queue, metrics } = this.deps;
-    if (!m.record) {
-      await live.drop([m.id]);
-      report.dropped += 1;
-      return 1;
-    }
-    if (!m.pending.length) {
-      await messages.finalize(m.id);
-      report.finalized += 1;
-      return 1;
-    }
-    const domains = [...new Set(m.pending.map(domainOf))];
-    const presence = await queue.presence(domains.map((d) => deliveryJobId(m.id, d)));
-    const missing = domains.filter((_, i) => presence[i] === 'missing');
-    if (missing.length) {
-      await queue.enqueue(m.id, m.record.priority, missing);
-      report.requeued += missing.length;
-      metrics.queueReconciled.inc({ reason: 'missing-job' }, missing.length);
-    }
-    for (const [i, d] of domains.entries()) {
-      if (presence[i] === 'failed' && (await queue.retryFailed(deliveryJobId(m.id, d)))) {
-        report.retried += 1;
-        metrics.queueReconciled.inc({ reason: 'failed-job' });
+    let removed = 0;
+    const pending: Array<{ m: LiveMessage; domains: string[] }> = [];
+    for (const m of slice) {
+      if (!m.record) {
+        await live.drop([m.id]);
+        report.dropped += 1;
+        removed += 1;
+      } else if (!m.pending.length) {
+        await messages.finalize(m.id);
+        report.finalized += 1;
+        removed += 1;
+      } else {
+        pending.push({ m, domains: [...new Set(m.pending.map(domainOf))] });
       }
     }
-    return 0;
+    const presence = await queue.presence(pending.flatMap(({ m, domains }) => domains.map((d) => deliveryJobId(m.id, d))));
+    let i = 0;
+    for (const { m, domains } of pending) {
+      const states = presence.slice(i, i + domains.length);
+      i += domains.length;
+      const missing = domains.filter((_, k) => states[k] === 'missing');
+      if (missing.length) {
+        await queue.enqueue(m.id, m.record!.priority, missing);
+        report.requeued += missing.length;
+        metrics.queueReconciled.inc({ reason: 'missing-job' }, missing.length);
+      }
+      for (const [k, d] of domains.entries()) {
+        if (states[k] === 'failed' && (await queue.retryFailed(deliveryJobId(m.id, d)))) {
+          report.retried += 1;
+          metrics.queueReconciled.inc({ reason: 'failed-job' });
+        }
+      }
+    }
+    return removed;
   }
 }
