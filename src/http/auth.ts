@@ -100,7 +100,7 @@ async function authenticate(request: FastifyRequest, credentials: CredentialRegi
   const throttle = request.server.authThrottle ?? null;
   const attempt = { iface: 'http' as const, ip: request.ip };
   await throttle?.check(attempt);
-  const credential = credentials.byApiKey(token);
+  const credential = await credentials.resolveApiKey(token);
   if (!credential) {
     if (!throttle) throw new KurirError('AUTH_FAILED', 'Unknown API key');
     const err = await throttle.fail({ ...attempt, reason: 'unknown-key' });

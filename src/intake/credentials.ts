@@ -69,6 +69,7 @@ export class CredentialRegistry {
   private runtimeAccounts = new Map<string, RuntimeEntry>();
   private runtimeWebhooks = new Map<string, StoredWebhook>();
   private hmacKey: string | null = null;
+  private catchUp: (() => Promise<void>) | null = null;
 
   constructor(config: Pick<Config, 'apiKeys' | 'smtpAccounts'>) {
     this.apiKeys = config.apiKeys.map((k) => ({
@@ -124,6 +125,33 @@ export class CredentialRegistry {
     const entry = this.runtimeKeys.get(digest);
     const secret = entry?.record.secrets.find((s) => s.digest === digest);
     return entry && secret && (secret.notAfter === null || secret.notAfter > now) ? entry.cred : null;
+  }
+
+  /**
+   * Sets how to catch up with credentials changed on another gateway (RuntimeCredentials.refresh: one
+   * Redis read when nothing moved). Without it the resolve methods are the plain lookups.
+   */
+  setCatchUp(catchUp: (() => Promise<void>) | null): void {
+    this.catchUp = catchUp;
+  }
+
+  /** Runs a lookup; on a miss catches up once (a key created a moment ago on another gateway) and looks again. */
+  private async resolve(lookup: () => Credential | null): Promise<Credential | null> {
+    const found = lookup();
+    if (found || !this.catchUp) return found;
+    // Redis not answering leaves the miss a miss; the throttle in front reports the outage itself.
+    await this.catchUp().catch(() => undefined);
+    return lookup();
+  }
+
+  /** byApiKey, catching up on a miss so a key is usable on every gateway as soon as it is created. */
+  resolveApiKey(key: string, now = Date.now()): Promise<Credential | null> {
+    return this.resolve(() => this.byApiKey(key, now));
+  }
+
+  /** bySmtpLogin, catching up on a miss like resolveApiKey. */
+  resolveSmtpLogin(username: string, password: string, now = Date.now()): Promise<Credential | null> {
+    return this.resolve(() => this.bySmtpLogin(username, password, now));
   }
 
   /** Whether an SMTP account has this user name (for failure statistics, after the constant-time check). */

@@ -2,7 +2,8 @@
  * Keeps a gateway's CredentialRegistry in step with the runtime credentials in Redis: loads them at
  * start, then every `credentials.refreshSeconds` reads the version counter and reloads when it moved.
  * A revocation on any gateway therefore stops the key everywhere within about one refresh interval;
- * the gateway that made a change reloads at once (`refresh()`).
+ * the gateway that made a change reloads at once (`refresh()`), and a gateway that does not know a key
+ * or SMTP login checks the version before refusing it, so a new credential works everywhere at once.
  */
 import type { Logger } from '../lib/logger.js';
 import type { CredentialStore } from '../store/credential-store.js';
@@ -27,6 +28,7 @@ export class RuntimeCredentials {
   /** Loads the credentials now (throws when Redis does not answer), then keeps them current. */
   async start(): Promise<void> {
     await this.refresh(true);
+    this.deps.registry.setCatchUp(() => this.refresh());
     this.timer = setInterval(() => {
       this.refresh().catch((err: unknown) => this.deps.logger.warn({ err, component: 'credentials' }, 'credentials: refresh failed; keeping the last set'));
     }, this.deps.refreshSeconds * 1000);
@@ -52,6 +54,7 @@ export class RuntimeCredentials {
   }
 
   stop(): void {
+    this.deps.registry.setCatchUp(null);
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
   }

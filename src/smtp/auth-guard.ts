@@ -40,7 +40,7 @@ export function createSmtpAuth(deps: SmtpAuthDeps): (auth: SMTPServerAuthenticat
     await throttle?.check(attempt);
     const cred =
       (auth.method === 'PLAIN' || auth.method === 'LOGIN') && (!auth.authzid || auth.authzid === username)
-        ? credentials.bySmtpLogin(username, auth.password ?? '')
+        ? await credentials.resolveSmtpLogin(username, auth.password ?? '')
         : null;
     if (cred) {
       await throttle?.succeed(attempt);

@@ -205,7 +205,7 @@ describe('access scopes', () => {
       expect(source, `${file} hides a route from the OpenAPI document`).not.toMatch(/hide:\s*true/);
       // metrics-server.ts is the separate /metrics listener (metrics.port), outside the fastify app.
       if (file !== 'auth.ts' && file !== 'metrics-server.ts')
-        expect(source, `${file} authenticates on its own`).not.toMatch(/credentials\.byApiKey|bearerToken\(|metricsAuthorized\(/);
+        expect(source, `${file} authenticates on its own`).not.toMatch(/credentials\.(byApiKey|resolveApiKey)|bearerToken\(|metricsAuthorized\(/);
     }
   });
 });

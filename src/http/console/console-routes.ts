@@ -123,7 +123,7 @@ export const consoleRoutes: FastifyPluginAsync<ConsoleOptions> = async (app: Fas
       if (e.retryAfterSeconds !== undefined) reply.header('retry-after', String(e.retryAfterSeconds));
       return loginForm(request, reply, e.message, e.httpStatus);
     }
-    const credential = opts.credentials.byApiKey(key, opts.clock.now());
+    const credential = await opts.credentials.resolveApiKey(key, opts.clock.now());
     if (!credential) {
       const e = throttle ? await throttle.fail({ ...attempt, reason: 'unknown-key' }) : new KurirError('AUTH_FAILED');
       if (e.retryAfterSeconds !== undefined) reply.header('retry-after', String(e.retryAfterSeconds));
