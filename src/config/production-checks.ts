@@ -140,6 +140,13 @@ export function productionRefusals(config: Config): string[] {
     );
   }
 
+  // The HTTP listener has no TLS of its own: only a TLS proxy it trusts makes the console's cookie Secure.
+  if (config.roles.includes('api') && config.http.enabled && config.console.enabled && !config.http.trustProxy) {
+    out.push(
+      'http.trustProxy = false with console.enabled = true: the HTTP listener serves plain HTTP, so console session cookies would not be marked Secure and would travel unencrypted; fix: serve the API behind a TLS-terminating proxy and set http.trustProxy: true, or set console.enabled: false',
+    );
+  }
+
   if (config.redis.manage === 'auto' && config.redis.url === DEFAULT_REDIS_URL) {
     out.push(
       `redis.manage = "auto": a Redis that is down at start would be replaced by a private one under dataDir/redis; fix: run Redis as a service and set redis.manage: never`,

@@ -25,6 +25,8 @@ export function productionReadyOverrides(
   return {
     hostname: PROD_HOSTNAME,
     redis: { manage: 'never' },
+    // Behind a TLS-terminating proxy (docs/production.md), so console cookies are Secure.
+    http: { trustProxy: true },
     smtp: { tls: { keyFile: files.tlsKey, certFile: files.tlsCert } },
     domains: [{ name: PROD_DOMAIN, dkim: [{ selector: 'k2025', algorithm: 'ed25519', privateKeyFile: files.dkimKey }] }],
     apiKeys: [

@@ -139,6 +139,11 @@ const CASES: Array<[string, Record<string, any>, RegExp, string?]> = [
     { metrics: { port: 9464, host: '0.0.0.0' } },
     /^metrics\.host = "0\.0\.0\.0": \/metrics on port 9464 would be open to the network without a token; fix: set metrics\.token, or metrics\.host: 127\.0\.0\.1$/,
   ],
+  [
+    'the console without a TLS proxy in front',
+    { http: { trustProxy: false } },
+    /^http\.trustProxy = false with console\.enabled = true: .*not be marked Secure.*; fix: serve the API behind a TLS-terminating proxy and set http\.trustProxy: true, or set console\.enabled: false$/,
+  ],
   ['a managed Redis', { redis: { manage: 'auto' } }, /^redis\.manage = "auto": .*; fix: run Redis as a service and set redis\.manage: never$/],
 ];
 

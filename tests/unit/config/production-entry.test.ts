@@ -37,10 +37,10 @@ function run(extra: Record<string, string>): Promise<{ code: number | null; out:
 const SHIPPED_SECRETS = ['dev-api-key-change-me-0001', 'dev-admin-key-change-me-0001', 'dev-smtp-password'];
 
 describe('npx tsx src/main.ts in production mode', () => {
-  it('with NODE_ENV=production and the default config: exit 2, all ten reasons, no secret, nothing written', async () => {
+  it('with NODE_ENV=production and the default config: exit 2, all eleven reasons, no secret, nothing written', async () => {
     const { code, out } = await run({ NODE_ENV: 'production', KURIR_DATA_DIR: dataDir });
     expect(code).toBe(2);
-    expect(out).toMatch(/^config: refusing to start in production mode \(NODE_ENV=production, mode not set; config\/default\.yaml\), 10 problem\(s\):$/m);
+    expect(out).toMatch(/^config: refusing to start in production mode \(NODE_ENV=production, mode not set; config\/default\.yaml\), 11 problem\(s\):$/m);
     const reasons = out.split('\n').filter((l) => l.startsWith('  '));
     expect(reasons.map((l) => l.trim().split(/[ :]/)[0])).toEqual([
       'hostname',
@@ -52,6 +52,7 @@ describe('npx tsx src/main.ts in production mode', () => {
       'domains.0.dkim.1.generate',
       'bounce.domain',
       'smtp.tls',
+      'http.trustProxy',
       'redis.manage',
     ]);
     for (const r of reasons) expect(r).toMatch(/; fix: \S/);
