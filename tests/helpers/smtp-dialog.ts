@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import net from 'node:net';
+import tls from 'node:tls';
 
 /** `AUTH PLAIN` initial response for a user name and password. */
 export function plainToken(user: string, pass: string): string {
@@ -22,7 +23,7 @@ export class SmtpDialog {
   private replies: string[] = [];
   private waiting: Array<(reply: string) => void> = [];
 
-  private constructor(private readonly socket: net.Socket) {
+  private constructor(private socket: net.Socket) {
     this.closed = new Promise((resolve) =>
       socket.once('close', () => {
         this.isClosed = true;
@@ -31,7 +32,11 @@ export class SmtpDialog {
       }),
     );
     socket.on('error', () => undefined);
-    socket.on('data', (chunk: Buffer) => {
+    this.attach();
+  }
+
+  private attach(): void {
+    this.socket.on('data', (chunk: Buffer) => {
       this.buffer += chunk.toString('latin1');
       let m: RegExpExecArray | null;
       while ((m = /^((?:\d{3}-[^\r\n]*\r\n)*\d{3}(?: [^\r\n]*)?)\r\n/.exec(this.buffer))) {
@@ -43,10 +48,12 @@ export class SmtpDialog {
     });
   }
 
-  /** Connects (from `localAddress` when given) and waits for the server's first reply. */
-  static async open(port: number, localAddress?: string): Promise<SmtpDialog> {
-    const socket = net.connect({ port, host: '127.0.0.1', localAddress });
-    await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  /** Connects (from `localAddress` when given; over TLS from the start with `implicitTls`) and waits for the server's first reply. */
+  static async open(port: number, localAddress?: string, implicitTls = false): Promise<SmtpDialog> {
+    const socket = implicitTls
+      ? tls.connect({ socket: net.connect({ port, host: '127.0.0.1', localAddress }), rejectUnauthorized: false })
+      : net.connect({ port, host: '127.0.0.1', localAddress });
+    await new Promise((resolve, reject) => socket.once(implicitTls ? 'secureConnect' : 'connect', resolve).once('error', reject));
     const d = new SmtpDialog(socket);
     d.greeting = await d.reply();
     return d;
@@ -62,6 +69,17 @@ export class SmtpDialog {
   cmd(line: string): Promise<string> {
     if (!this.isClosed) this.socket.write(`${line}\r\n`);
     return this.reply();
+  }
+
+  /** STARTTLS (any certificate); throws unless the server answers 220 and the handshake completes. */
+  async starttls(): Promise<void> {
+    const ready = await this.cmd('STARTTLS');
+    if (!/^220 /.test(ready)) throw new Error(`STARTTLS refused: ${ready}`);
+    this.socket.removeAllListeners('data');
+    const secure = tls.connect({ socket: this.socket, rejectUnauthorized: false });
+    await new Promise((resolve, reject) => secure.once('secureConnect', resolve).once('error', reject));
+    this.socket = secure;
+    this.attach();
   }
 
   /** EHLO then AUTH PLAIN; returns the AUTH reply. */

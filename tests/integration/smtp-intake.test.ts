@@ -3,10 +3,8 @@
  * delivered), driven with nodemailer and with a raw SMTP dialogue for the refusals.
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import tls from 'node:tls';
 import { Redis } from 'ioredis';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,73 +13,31 @@ import { createLogger } from '../../src/lib/logger.js';
 import { KurirError } from '../../src/lib/errors.js';
 import { smtpError } from '../../src/smtp/replies.js';
 import { loadOrCreateTls } from '../../src/smtp/tls-material.js';
+import { SmtpDialog } from '../helpers/smtp-dialog.js';
 import { dropPrefix, SMTP_USER, testConfig } from '../helpers/test-gateway.js';
 
 const PLAIN_TOKEN = Buffer.from(`\0${SMTP_USER.user}\0${SMTP_USER.pass}`).toString('base64');
 const MAX_BYTES = 8192;
 const logger = createLogger({ level: 'silent' });
 
-/** A minimal SMTP client: one command, one (possibly multi-line) reply. */
-class Dialog {
-  private buffer = '';
-  private replies: string[] = [];
-  private waiting: Array<(reply: string) => void> = [];
-  private constructor(private socket: net.Socket) {
-    this.attach();
-  }
-  static async open(port: number, implicitTls = false): Promise<Dialog> {
-    const socket = implicitTls ? tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false }) : net.connect(port, '127.0.0.1');
-    await new Promise((resolve, reject) => socket.once(implicitTls ? 'secureConnect' : 'connect', resolve).once('error', reject));
-    const d = new Dialog(socket);
-    expect(await d.reply()).toMatch(/^220 /);
+/** A raw SMTP dialogue (tests/helpers/smtp-dialog.ts) that expects the 220 greeting. */
+const Dialog = {
+  async open(port: number, implicitTls = false): Promise<SmtpDialog> {
+    const d = await SmtpDialog.open(port, undefined, implicitTls);
+    expect(d.greeting).toMatch(/^220 /);
     return d;
-  }
+  },
+};
 
-  private attach(): void {
-    this.socket.on('data', (chunk: Buffer) => {
-      this.buffer += chunk.toString('latin1');
-      let m: RegExpExecArray | null;
-      while ((m = /^((?:\d{3}-[^\r\n]*\r\n)*\d{3}(?: [^\r\n]*)?)\r\n/.exec(this.buffer))) {
-        this.buffer = this.buffer.slice(m[0].length);
-        const waiter = this.waiting.shift();
-        if (waiter) waiter(m[1]);
-        else this.replies.push(m[1]);
-      }
-    });
+/** EHLO, optional STARTTLS and AUTH PLAIN as the test account; returns the EHLO reply (after TLS when used). */
+async function login(d: SmtpDialog, opts: { starttls?: boolean } = {}): Promise<string> {
+  let ehlo = await d.cmd('EHLO client.test');
+  if (opts.starttls) {
+    await d.starttls();
+    ehlo = await d.cmd('EHLO client.test');
   }
-
-  reply(): Promise<string> {
-    const ready = this.replies.shift();
-    return ready !== undefined ? Promise.resolve(ready) : new Promise((resolve) => this.waiting.push(resolve));
-  }
-  cmd(line: string): Promise<string> {
-    this.socket.write(`${line}\r\n`);
-    return this.reply();
-  }
-
-  async starttls(): Promise<void> {
-    expect(await this.cmd('STARTTLS')).toMatch(/^220 /);
-    this.socket.removeAllListeners('data');
-    const secure = tls.connect({ socket: this.socket, rejectUnauthorized: false });
-    await new Promise((resolve, reject) => secure.once('secureConnect', resolve).once('error', reject));
-    this.socket = secure;
-    this.attach();
-  }
-
-  /** EHLO, optional STARTTLS and AUTH PLAIN; returns the EHLO reply (after TLS when used). */
-  async login(opts: { starttls?: boolean } = {}): Promise<string> {
-    let ehlo = await this.cmd('EHLO client.test');
-    if (opts.starttls) {
-      await this.starttls();
-      ehlo = await this.cmd('EHLO client.test');
-    }
-    expect(await this.cmd(`AUTH PLAIN ${PLAIN_TOKEN}`)).toMatch(/^235 /);
-    return ehlo;
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
+  expect(await d.cmd(`AUTH PLAIN ${PLAIN_TOKEN}`)).toMatch(/^235 /);
+  return ehlo;
 }
 
 function message(from: string, to: string, extra = '', body = 'Code: 123456'): string {
@@ -175,7 +131,7 @@ describe('SMTP intake: accepting', () => {
 
   it('advertises STARTTLS, SIZE, AUTH PLAIN LOGIN and enhanced status codes; allows plaintext AUTH on loopback', async () => {
     const d = await Dialog.open(port);
-    const ehlo = await d.login();
+    const ehlo = await login(d);
     expect(ehlo).toMatch(/^250-STARTTLS$/m);
     expect(ehlo).toMatch(new RegExp(`^250[- ]SIZE ${MAX_BYTES}$`, 'm'));
     expect(ehlo).toMatch(/^250[- ]AUTH PLAIN LOGIN$/m);
@@ -209,7 +165,7 @@ describe('SMTP intake: refusals', () => {
 
   it('refuses a MAIL FROM domain the account may not use with 550 5.7.1', async () => {
     const d = await Dialog.open(port);
-    await d.login({ starttls: true });
+    await login(d, { starttls: true });
     // Replies name the SMTP command, never an internal field name.
     expect(await d.cmd('MAIL FROM:<someone@other.test>')).toBe('550 5.7.1 MAIL FROM: sender domain other.test is not allowed for booking-dev');
     expect(await d.cmd('MAIL FROM:<someone@unknown.test>')).toMatch(/^550 5\.7\.1 MAIL FROM: /);
@@ -226,7 +182,7 @@ describe('SMTP intake: refusals', () => {
 
   it('refuses the recipient beyond maxRecipients with 452 4.5.3, a bad address with 5.1.3', async () => {
     const d = await Dialog.open(port);
-    await d.login();
+    await login(d);
     expect(await d.cmd('MAIL FROM:<noreply@example.test>')).toMatch(/^250 /);
     for (const r of ['a', 'b', 'c']) expect(await d.cmd(`RCPT TO:<${r}@dest.test>`)).toMatch(/^250 /);
     expect(await d.cmd('RCPT TO:<a@dest.test>')).toMatch(/^250 /); // a repeat is not one more
@@ -238,7 +194,7 @@ describe('SMTP intake: refusals', () => {
 
   it('refuses a declared and an actual oversized message with 552 5.3.4', async () => {
     const d = await Dialog.open(port);
-    await d.login();
+    await login(d);
     expect(await d.cmd(`MAIL FROM:<noreply@example.test> SIZE=${MAX_BYTES + 1}`)).toMatch(/^552 5\.3\.4 /);
     expect(await d.cmd('MAIL FROM:<noreply@example.test>')).toMatch(/^250 /);
     expect(await d.cmd('RCPT TO:<big@dest.test>')).toMatch(/^250 /);
@@ -256,7 +212,7 @@ describe('SMTP intake: refusals', () => {
   it('refuses a suppressed recipient at RCPT with 550 5.1.1 and the reason', async () => {
     await main.gateway.suppressions.add({ address: 'gone@dest.test', reason: 'hard-bounce', source: 'test', at: Date.now() });
     const d = await Dialog.open(port);
-    await d.login();
+    await login(d);
     expect(await d.cmd('MAIL FROM:<noreply@example.test>')).toMatch(/^250 /);
     expect(await d.cmd('RCPT TO:<Gone@dest.test>')).toMatch(/^550 5\.1\.1 .*gone@dest\.test.*hard-bounce/);
     d.close();
@@ -294,7 +250,7 @@ describe('SMTP intake: strict gateway (no plaintext AUTH, no implicit TLS), then
 
   it('answers 451 4.3.0 when Redis is down (at DATA and at RCPT), stores nothing and keeps serving', async () => {
     const d = await Dialog.open(strict.gateway.ports.smtp!);
-    await d.login({ starttls: true });
+    await login(d, { starttls: true });
     expect(await d.cmd('MAIL FROM:<noreply@example.test>')).toMatch(/^250 /);
     expect(await d.cmd('RCPT TO:<alice@dest.test>')).toMatch(/^250 /);
     strict.gateway.redis.disconnect(); // Redis goes away between RCPT and the end of DATA
@@ -350,7 +306,7 @@ describe('SMTP intake: close', () => {
     const idle = await Dialog.open(port);
     await idle.cmd('EHLO client.test');
     const busy = await Dialog.open(port);
-    await busy.login();
+    await login(busy);
     expect(await busy.cmd('MAIL FROM:<noreply@example.test>')).toMatch(/^250 /);
     expect(await busy.cmd('RCPT TO:<late@dest.test>')).toMatch(/^250 /);
     expect(await busy.cmd('DATA')).toMatch(/^354 /);
