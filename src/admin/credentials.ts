@@ -39,23 +39,17 @@ export interface CreateCredentialInput extends CredentialScopeInput {
 }
 
 /** A credential as the API and the CLI show it: never a secret or a digest. */
-export interface CredentialView {
-  id: string;
+/** A credential as the API shows it: the stored fields that are safe to show, times as ISO strings. */
+export interface CredentialView
+  extends Pick<StoredCredential, 'id' | 'kind' | 'name' | 'role' | 'username' | 'domains' | 'priorities' | 'limits'>,
+    Partial<Pick<StoredCredential, 'createdBy'>> {
   source: 'runtime' | 'config';
-  kind: 'api-key' | 'smtp-account';
-  name: string;
-  role: Role;
-  username?: string;
-  domains: string[];
-  priorities: string[] | null;
-  limits: { perSecond?: number | null; perDay?: number | null } | null;
   /** API keys: the webhook target, without its signing secret. */
   webhook?: { url: string; events: string[] | null } | null;
   /** When each valid secret was made and until when it works (null: until rotated or revoked). */
   secrets?: Array<{ createdAt: string; notAfter: string | null }>;
   createdAt?: string;
   updatedAt?: string;
-  createdBy?: string;
 }
 
 export interface CredentialAdminDeps {
