@@ -189,6 +189,10 @@ export interface Metrics {
   readonly rspamdSkipped: Counter<'reason'>;
   /** kurir_rspamd_check_duration_seconds: one /checkv2 request, answered or not */
   readonly rspamdDuration: Histogram<string>;
+  /** kurir_rspamd_threshold_score: the score at which pre-send scoring refuses (configured, else rspamd's reject score) */
+  readonly rspamdThreshold: Gauge<string>;
+  /** kurir_rspamd_over_threshold_total{domain}: sampled messages scored at or over that threshold */
+  readonly rspamdOverThreshold: Counter<'domain'>;
 
   // process
   /** kurir_redis_up — 1 when the last Redis ping succeeded. */
@@ -581,6 +585,17 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     buckets: RSPAMD_DURATION_BUCKETS,
     registers,
   });
+  const rspamdThreshold = new Gauge({
+    name: 'kurir_rspamd_threshold_score',
+    help: "The rspamd score at which pre-send scoring refuses a message: scoring.rspamd.threshold, or else rspamd's own reject score (required_score of its last answer); 0 until known.",
+    registers,
+  });
+  const rspamdOverThreshold = new Counter({
+    name: 'kurir_rspamd_over_threshold_total',
+    help: 'Messages sampled for pre-send scoring that scored at or over the refusal threshold, by sender domain: refused at intake, except placement probes and with scoring.rspamd.refuse false.',
+    labelNames: ['domain'] as const,
+    registers,
+  });
 
   // ---- process --------------------------------------------------------------
   const redisUp = new Gauge({
@@ -643,6 +658,8 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
   }
   for (const result of WEBHOOK_RESULTS) webhooks.inc({ result }, 0);
   for (const reason of RSPAMD_SKIP_REASONS) rspamdSkipped.inc({ reason }, 0);
+  // So increase() sees the first message at the threshold after a restart (KurirRspamdOverThreshold).
+  for (const domain of senderDomains) rspamdOverThreshold.inc({ domain }, 0);
   for (const mode of MTA_STS_MODES) for (const result of ['success', 'failure']) mtaStsSessions.inc({ mode, result }, 0);
   for (const result of MTA_STS_LOOKUP_RESULTS) mtaStsLookups.inc({ result }, 0);
   for (const provider of providers) for (const result_type of TLS_RESULT_TYPES) tlsFailures.inc({ provider, result_type }, 0);
@@ -704,6 +721,8 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     rspamdChecks,
     rspamdSkipped,
     rspamdDuration,
+    rspamdThreshold,
+    rspamdOverThreshold,
     redisUp,
     buildInfo,
   };

@@ -40,7 +40,9 @@ export interface ScoreRequest {
 export class PreSendScorer {
   private count = 0;
 
-  constructor(private readonly deps: PreSendScorerDeps) {}
+  constructor(private readonly deps: PreSendScorerDeps) {
+    if (deps.config.threshold !== null) deps.metrics.rspamdThreshold.set(deps.config.threshold);
+  }
 
   /**
    * Scores `req` when it is sampled. Answers the `scored` timeline event, or null when the message is not
@@ -72,7 +74,10 @@ export class PreSendScorer {
     metrics.rspamdScore.observe({ domain: req.domain }, verdict.score);
     metrics.rspamdChecks.inc({ domain: req.domain, action: actionLabel(verdict.action) });
     const symbols = verdict.symbols.slice(0, config.topSymbols);
-    if (!probe && config.refuse && this.over(verdict)) {
+    if (config.threshold === null && verdict.requiredScore !== undefined) metrics.rspamdThreshold.set(verdict.requiredScore);
+    const over = this.over(verdict);
+    if (over) metrics.rspamdOverThreshold.inc({ domain: req.domain });
+    if (!probe && config.refuse && over) {
       const threshold = config.threshold === null ? 'its action reject' : `the threshold ${config.threshold}`;
       throw new KurirError(
         'SPAM_SCORE',

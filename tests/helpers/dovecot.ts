@@ -2,13 +2,15 @@
  * A real Dovecot (Debian `dovecot-imapd`, `dovecot-lmtpd`, `dovecot-sieve`) on loopback for seed-mailbox
  * tests: its own config, base_dir, state and mail in a temp folder, run in the foreground as a child of
  * the test (never the system instance). IMAP without TLS on a free port, LMTP for delivery on another,
- * `passwd-file` users, a `Junk` folder marked SPECIAL-USE \Junk, and a Sieve script run before delivery.
+ * `passwd-file` users, a `Junk` folder marked SPECIAL-USE \Junk, and a Sieve script run before delivery;
+ * optionally an `oauth2` passdb for XOAUTH2 / OAUTHBEARER logins.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { oauth2PassdbConfig } from './dovecot-oauth2.js';
 import { freePort } from './ports.js';
 
 export interface Dovecot {
@@ -48,7 +50,16 @@ async function waitListening(port: number, timeoutMs: number): Promise<void> {
  * Starts Dovecot with `users` (full addresses as user names) and `sieve` as the sieve_before script.
  * Resolves once IMAP and LMTP accept connections.
  */
-export async function startDovecot(opts: { users: Array<{ user: string; pass: string }>; sieve: string }): Promise<Dovecot> {
+export async function startDovecot(opts: {
+  users: Array<{ user: string; pass: string }>;
+  sieve: string;
+  /**
+   * Also accept OAuth2 logins (default mechanisms: xoauth2 and oauthbearer), each token checked against the
+   * introspection URL (tests/helpers/dovecot-oauth2.ts).
+   */
+  oauth2?: { introspectionUrl: string; mechanisms?: Array<'xoauth2' | 'oauthbearer'> };
+}): Promise<Dovecot> {
+  const oauth2Mechs = opts.oauth2 ? (opts.oauth2.mechanisms ?? ['xoauth2', 'oauthbearer']).join(' ') : '';
   const dir = mkdtempSync(join(tmpdir(), 'kurir-dovecot-'));
   chmodSync(dir, 0o755);
   for (const d of ['run', 'state', 'mail']) mkdirSync(join(dir, d));
@@ -56,6 +67,7 @@ export async function startDovecot(opts: { users: Array<{ user: string; pass: st
   const [imapPort, lmtpPort] = [await freePort(), await freePort()];
   writeFileSync(join(dir, 'users'), `${opts.users.map((u) => `${u.user}:{PLAIN}${u.pass}`).join('\n')}\n`);
   writeFileSync(join(dir, 'before.sieve'), opts.sieve);
+  if (opts.oauth2) writeFileSync(join(dir, 'oauth2.conf.ext'), oauth2PassdbConfig(opts.oauth2.introspectionUrl));
   writeFileSync(
     join(dir, 'dovecot.conf'),
     `base_dir = ${dir}/run
@@ -65,7 +77,7 @@ protocols = imap lmtp
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login${oauth2Mechs ? ` ${oauth2Mechs}` : ''}
 auth_failure_delay = 0
 mail_location = maildir:${dir}/mail/%d/%n
 mail_uid = nobody
@@ -77,7 +89,7 @@ passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%u ${dir}/users
 }
-userdb {
+${oauth2Mechs ? `passdb {\n  driver = oauth2\n  mechanisms = ${oauth2Mechs}\n  args = ${dir}/oauth2.conf.ext\n}\n` : ''}userdb {
   driver = static
   args = uid=nobody gid=nogroup home=${dir}/mail/%d/%n
 }

@@ -40,5 +40,7 @@ export function observeEverything(m: ReturnType<typeof createMetrics>): void {
   m.rspamdChecks.inc({ domain: 'example.com', action: 'no-action' });
   m.rspamdSkipped.inc({ reason: 'timeout' });
   m.rspamdDuration.observe(0.1);
+  m.rspamdThreshold.set(15);
+  m.rspamdOverThreshold.inc({ domain: 'example.com' });
   m.redisUp.set(1);
 }

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { freePort } from './ports.js';
+import { backfillTsdb } from './prometheus-history.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const DASHBOARDS = join(ROOT, 'dashboards');
@@ -86,6 +87,8 @@ export interface StartPrometheusOptions {
   scrapeInterval?: string;
   evaluationInterval?: string;
   readyTimeoutMs?: number;
+  /** OpenMetrics text written into the TSDB before start (tests/helpers/prometheus-history.ts). */
+  history?: string;
 }
 
 /** Starts Prometheus and resolves once `/-/ready` answers 200. */
@@ -103,6 +106,7 @@ export async function startPrometheus(opts: StartPrometheusOptions): Promise<Pro
       scrape_configs: [{ job_name: opts.job ?? 'kurir', metrics_path: opts.metricsPath ?? '/metrics', static_configs: [{ targets: opts.targets }] }],
     }),
   );
+  if (opts.history) backfillTsdb(opts.history, join(dir, 'data'), dir);
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   let output = '';

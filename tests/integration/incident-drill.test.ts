@@ -15,6 +15,7 @@ import { dnsRecordFor, generateDkimKey } from '../../src/dkim/keys.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { dovecotAvailable, startDovecot, type Dovecot } from '../helpers/dovecot.js';
 import { DASHBOARDS, prometheusAvailable, startPrometheus, waitFor, type PrometheusServer } from '../helpers/prometheus.js';
+import { seedGatewayOverrides, seedZone } from '../helpers/dovecot-seeds.js';
 import { JUNK_SIEVE, startSeedMx, type SeedMx } from '../helpers/seed-mx.js';
 import { ADMIN_KEY, API_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 
@@ -74,11 +75,7 @@ describe.skipIf(!dovecot_.ok)(dovecot_.ok ? 'incident drill (three providers, Do
     const key = generateDkimKey('rsa');
     writeFileSync(join(keyDir, 'rsa.pem'), key.privateKeyPem);
     dns = await startDnsServer({
-      'mx.seed.test': { A: ['127.0.0.1'] },
-      ...Object.fromEntries(PROVIDERS.map(({ domain }) => [domain, { MX: [{ exchange: 'mx.seed.test', priority: 10 }] }])),
-      'example.test': { TXT: ['v=spf1 ip4:127.0.0.1 -all'] },
-      '_dmarc.example.test': { TXT: ['v=DMARC1; p=reject'] },
-      'bounce.example.test': { TXT: ['v=spf1 ip4:127.0.0.1 -all'] },
+      ...seedZone(PROVIDERS.map(({ domain }) => `seed@${domain}`)),
       'kurir1._domainkey.example.test': { TXT: [dnsRecordFor('rsa', key.publicKeyBase64)] },
     });
     mx = await startSeedMx({ dnsAddress: dns.address, lmtpPort: dovecot.lmtpPort });
@@ -86,24 +83,18 @@ describe.skipIf(!dovecot_.ok)(dovecot_.ok ? 'incident drill (three providers, Do
       dns,
       gatewayOptions: { env: { SEED_PASSWORD: PASS } },
       overrides: {
-        roles: ['intake', 'api', 'worker', 'placement'],
-        domains: [{ name: 'example.test', dkim: [{ selector: 'kurir1', algorithm: 'rsa', privateKeyFile: join(keyDir, 'rsa.pem') }] }],
-        delivery: { mxPort: mx.port },
-        shaping: { providers: PROVIDERS.map(({ provider, domain }) => ({ provider, domains: [domain] })) },
-        placement: {
+        ...seedGatewayOverrides({
           seeds: PROVIDERS.map(({ provider, domain }) => ({
             name: `${provider}-1`,
             provider,
             address: `seed@${domain}`,
-            imap: { host: '127.0.0.1', port: dovecot!.imapPort, tls: false },
             auth: { method: 'password', passwordEnv: 'SEED_PASSWORD' },
-            intervalSeconds: 3600,
           })),
-          from: 'verify@example.test',
+          imapPort: dovecot.imapPort,
+          mxPort: mx.port,
           deadlineSeconds: 8,
-          pollSeconds: 0.5,
-          tickSeconds: 0.25,
-        },
+        }),
+        domains: [{ name: 'example.test', dkim: [{ selector: 'kurir1', algorithm: 'rsa', privateKeyFile: join(keyDir, 'rsa.pem') }] }],
       },
     });
     if (prometheus_.ok) {

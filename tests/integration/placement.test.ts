@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 import { dovecotAvailable, startDovecot, type Dovecot } from '../helpers/dovecot.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
+import { getPlacement, seedGatewayOverrides, seedZone, waitPlacement as waitSeedPlacement } from '../helpers/dovecot-seeds.js';
 import { JUNK_SIEVE, startSeedMx, type SeedMx } from '../helpers/seed-mx.js';
 
 const available = dovecotAvailable();
@@ -31,21 +32,8 @@ let mx: SeedMx | undefined;
 let t: TestGateway | undefined;
 
 const admin = { authorization: `Bearer ${ADMIN_KEY}` };
-async function placement(): Promise<any> {
-  const res = await fetch(`${t!.url}/v1/placement?last=50`, { headers: admin });
-  expect(res.status).toBe(200);
-  return res.json();
-}
-async function waitPlacement(predicate: (p: any) => boolean, timeoutMs = 20_000): Promise<any> {
-  const end = Date.now() + timeoutMs;
-  let last: any;
-  while (Date.now() < end) {
-    last = await placement();
-    if (predicate(last)) return last;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`placement did not match within ${timeoutMs} ms: ${JSON.stringify(last, null, 1)}`);
-}
+const placement = (): Promise<any> => getPlacement(t!.url);
+const waitPlacement = (predicate: (p: any) => boolean, timeoutMs?: number): Promise<any> => waitSeedPlacement(t!.url, predicate, timeoutMs);
 const prov = (p: any, name: string): any => p.providers.find((x: any) => x.provider === name);
 async function metric(line: RegExp): Promise<number> {
   const text = await (await fetch(`${t!.url}/metrics`)).text();
@@ -56,38 +44,19 @@ async function metric(line: RegExp): Promise<number> {
 describe.skipIf(!available.ok)(available.ok ? 'placement probes (Dovecot, LMTP, Sieve, imapflow)' : `placement probes (SKIPPED: ${available.reason})`, () => {
   beforeAll(async () => {
     dovecot = await startDovecot({ users: SEEDS.map((s) => ({ user: s.address, pass: s.pass })), sieve: JUNK_SIEVE });
-    dns = await startDnsServer({
-      'mx.seed.test': { A: ['127.0.0.1'] },
-      ...Object.fromEntries(SEEDS.map((s) => [s.address.split('@')[1], { MX: [{ exchange: 'mx.seed.test', priority: 10 }] }])),
-      'example.test': { TXT: ['v=spf1 ip4:127.0.0.1 -all'] },
-      '_dmarc.example.test': { TXT: ['v=DMARC1; p=reject'] },
-      'bounce.example.test': { TXT: ['v=spf1 ip4:127.0.0.1 -all'] },
-    });
+    dns = await startDnsServer(seedZone(SEEDS.map((s) => s.address)));
     mx = await startSeedMx({ dnsAddress: dns.address, lmtpPort: dovecot.lmtpPort });
     mx.setMode('yahoo.test', 'drop');
     const env = Object.fromEntries(SEEDS.map((s) => [`SEED_${s.provider.toUpperCase()}_PASSWORD`, s.name === 'apple-1' ? 'wrong-password' : s.pass]));
     t = await startTestGateway({
       dns,
       gatewayOptions: { env },
-      overrides: {
-        roles: ['intake', 'api', 'worker', 'placement'],
-        delivery: { mxPort: mx.port },
-        shaping: { providers: SEEDS.map((s) => ({ provider: s.provider, domains: [s.address.split('@')[1]] })) },
-        placement: {
-          seeds: SEEDS.map((s) => ({
-            name: s.name,
-            provider: s.provider,
-            address: s.address,
-            imap: { host: '127.0.0.1', port: dovecot!.imapPort, tls: false },
-            auth: { method: 'password', passwordEnv: `SEED_${s.provider.toUpperCase()}_PASSWORD` },
-            intervalSeconds: 3600,
-          })),
-          from: 'verify@example.test',
-          deadlineSeconds: DEADLINE_SECONDS,
-          pollSeconds: 0.5,
-          tickSeconds: 0.25,
-        },
-      },
+      overrides: seedGatewayOverrides({
+        seeds: SEEDS.map((s) => ({ ...s, auth: { method: 'password', passwordEnv: `SEED_${s.provider.toUpperCase()}_PASSWORD` } })),
+        imapPort: dovecot.imapPort,
+        mxPort: mx.port,
+        deadlineSeconds: DEADLINE_SECONDS,
+      }),
     });
     t.publishDkim(dns);
   }, 30_000);

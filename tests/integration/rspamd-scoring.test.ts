@@ -80,6 +80,8 @@ describe.skipIf(!available.ok)(available.ok ? 'pre-send scoring with rspamd' : `
     expect(scores).toEqual([...scores].sort((a: number, b: number) => b - a));
     expect(await metric(t, /^kurir_rspamd_checks_total\{domain="example.test",action="no-action"\}/)).toBeGreaterThanOrEqual(1);
     expect(await metric(t, /^kurir_rspamd_score_count\{domain="example.test"\}/)).toBeGreaterThanOrEqual(1);
+    // No scoring.rspamd.threshold: rspamd's own reject score (its required_score) is the threshold alerts compare with.
+    expect(await metric(t, /^kurir_rspamd_threshold_score /)).toBe(scored.requiredScore);
     const seconds = await metric(t, /^kurir_rspamd_check_duration_seconds_sum /);
     const checks = await metric(t, /^kurir_rspamd_check_duration_seconds_count /);
     expect(checks).toBeGreaterThanOrEqual(1);
@@ -89,6 +91,7 @@ describe.skipIf(!available.ok)(available.ok ? 'pre-send scoring with rspamd' : `
   it('refuses a message rspamd rejects (GTUBE) over HTTP with SPAM_SCORE 422, naming score and symbols; nothing is stored', async () => {
     const before = receiver.messages.length;
     const refusedBefore = await metric(t, /^kurir_intake_messages_refused_total\{interface="http",reason="SPAM_SCORE"\}/);
+    const overBefore = await metric(t, /^kurir_rspamd_over_threshold_total\{domain="example.test"\}/);
     const res = await t.submit({ ...base, to: ['gtube@dest.test'], text: `Hello\n${GTUBE}\n` });
     expect(res.status).toBe(422);
     expect(res.body.error.code).toBe('SPAM_SCORE');
@@ -97,6 +100,7 @@ describe.skipIf(!available.ok)(available.ok ? 'pre-send scoring with rspamd' : `
     expect(res.body.error.details.symbols.map((x: any) => x.name)).toContain('GTUBE');
     expect(await metric(t, /^kurir_intake_messages_refused_total\{interface="http",reason="SPAM_SCORE"\}/)).toBe(refusedBefore + 1);
     expect(await metric(t, /^kurir_rspamd_checks_total\{domain="example.test",action="reject"\}/)).toBeGreaterThanOrEqual(1);
+    expect(await metric(t, /^kurir_rspamd_over_threshold_total\{domain="example.test"\}/)).toBe(overBefore + 1);
     await new Promise((r) => setTimeout(r, 500));
     expect(receiver.messages.length).toBe(before);
     expect(receiver.messages.some((m) => m.rcptTo.includes('gtube@dest.test'))).toBe(false);
@@ -114,11 +118,14 @@ describe.skipIf(!available.ok)(available.ok ? 'pre-send scoring with rspamd' : `
   });
 
   it('scores every placement probe and never refuses one', async () => {
+    const overBefore = await metric(t, /^kurir_rspamd_over_threshold_total\{domain="example.test"\}/);
     const res = await t.submit({ ...base, to: ['probe@dest.test'], text: `Probe\n${GTUBE}\n`, tags: ['placement-probe'] });
     expect(res.status).toBe(202);
     const s = await t.waitForStatus(res.body.id, (x) => x.status === 'delivered');
     const scored = s.events.find((e: any) => e.type === 'scored');
     expect(scored).toMatchObject({ action: 'reject', sample: 'probe' });
+    // Not refused, but counted: the alert on scores at the threshold sees what the real mail would meet.
+    expect(await metric(t, /^kurir_rspamd_over_threshold_total\{domain="example.test"\}/)).toBe(overBefore + 1);
   });
 
   describe('sampling and rspamd not answering', () => {
@@ -131,9 +138,10 @@ describe.skipIf(!available.ok)(available.ok ? 'pre-send scoring with rspamd' : `
       await new Promise((r) => (silent ? silent.close(r) : r(undefined)));
     });
 
-    it('scores every Nth message only (probes always)', async () => {
-      const one = await startTestGateway({ dns, overrides: { delivery: { mxPort: receiver.port }, ...scoring({ sampleEvery: 3 }) } });
+    it('scores every Nth message only (probes always); a configured threshold is the exported one', async () => {
+      const one = await startTestGateway({ dns, overrides: { delivery: { mxPort: receiver.port }, ...scoring({ sampleEvery: 3, threshold: 12 }) } });
       try {
+        expect(await metric(one, /^kurir_rspamd_threshold_score /)).toBe(12);
         const ids: string[] = [];
         for (let i = 0; i < 6; i++) {
           const res = await one.submit({ ...base, to: [`sample${i}@dest.test`] });

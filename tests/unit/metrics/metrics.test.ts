@@ -52,6 +52,8 @@ const EXPECTED: Array<[field: string, name: string, type: string, labels: string
   ['rspamdChecks', 'kurir_rspamd_checks_total', 'counter', ['domain', 'action']],
   ['rspamdSkipped', 'kurir_rspamd_skipped_total', 'counter', ['reason']],
   ['rspamdDuration', 'kurir_rspamd_check_duration_seconds', 'histogram', []],
+  ['rspamdThreshold', 'kurir_rspamd_threshold_score', 'gauge', []],
+  ['rspamdOverThreshold', 'kurir_rspamd_over_threshold_total', 'counter', ['domain']],
   ['redisUp', 'kurir_redis_up', 'gauge', []],
   ['buildInfo', 'kurir_build_info', 'gauge', ['version', 'node']],
 ];
