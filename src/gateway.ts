@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { poolAddresses } from './config/ip-pools-schema.js';
 import type { Config } from './config/schema.js';
 import { createSmtpPool, type SmtpPool } from './delivery/connection-pool.js';
 import { MtaStsPolicies } from './delivery/mta-sts.js';
@@ -58,6 +59,7 @@ import { queueSnapshot } from './queue/snapshot.js';
 import { PreSendScorer } from './scoring/pre-send-scorer.js';
 import { IntakeLimiter } from './shaping/intake-limiter.js';
 import { ProviderShaper } from './shaping/provider-shaper.js';
+import { SourceIps } from './shaping/source-ips.js';
 import { loadThrottleRules } from './shaping/throttle-rules.js';
 import { createSmtpIntake, type SmtpIntake } from './smtp/intake-server.js';
 import { loadOrCreateTls, type TlsMaterial } from './smtp/tls-material.js';
@@ -116,7 +118,14 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   redis.on('error', (err) => logger.debug({ err: err.message }, 'redis connection error'));
   // Provider buckets (built-in rules after `shaping.providers`): the bounded `provider` label and the unit of shaping.
   const providers = createProviderMap(config.shaping.providers);
-  const metrics = opts.metrics ?? createMetrics({ version: kurirVersion(), providers: providers.names(), senderDomains: config.domains.map((d) => d.name) });
+  const metrics =
+    opts.metrics ??
+    createMetrics({
+      version: kurirVersion(),
+      providers: providers.names(),
+      senderDomains: config.domains.map((d) => d.name),
+      sourceIps: poolAddresses(config.delivery.ipPools).map((a) => ({ ip: a.address, pool: a.pool })),
+    });
   redis.on('ready', () => metrics.redisUp.set(1));
   redis.on('close', () => metrics.redisUp.set(0));
   await waitReady(redis, 10_000);
@@ -304,6 +313,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
         workerConnection,
         keys,
         shaper,
+        new SourceIps({ redis, keys, config, clock, metrics }),
       );
       reconciler = new Reconciler({ live: new LiveIndex(redis, keys), queue, messages, metrics, logger, clock, config: config.delivery.reconcile });
       reconciler.start();

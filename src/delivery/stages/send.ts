@@ -7,6 +7,7 @@ import { verpAddress } from '../../lib/verp.js';
 import { replyCodeLabel } from '../../metrics/metrics.js';
 import type { GateJob } from '../../shaping/gate.js';
 import type { ShapingLease, ShapingRefusal } from '../../shaping/provider-shaper.js';
+import type { SourceReservation } from '../../shaping/source-ips.js';
 import type { TimelineEvent } from '../../store/types.js';
 import { sendMessage, type RecipientOutcome, type SendResult } from '../smtp-client.js';
 import type { DeliveryDeps, LoadedJob } from './job.js';
@@ -19,6 +20,8 @@ import type { JobRoute } from './route.js';
 export interface Slot {
   lease: ShapingLease | null;
   replies: RecipientOutcome[] | null;
+  /** The source IP the job goes out from (null: no pool, the OS picks it and `hostname` is the HELO). */
+  source: SourceReservation | null;
 }
 
 /** What the send stage ends with: each pending recipient's outcome and the `attempt` events, or a wait. */
@@ -53,10 +56,14 @@ export async function sendToTargets(
       return { waitUntil: gate.until, reason: gate.reason };
     }
     slot.lease = gate.lease;
-    result = await send(target, { from: mailFrom, to: pending }, body, { ehloName: config.hostname, timeouts, trustedCa: deps.trustedCa });
+    const from = slot.source?.source;
+    const ehloName = from?.helo ?? config.hostname;
+    result = await send(target, { from: mailFrom, to: pending }, body, { ehloName, localAddress: from?.address, timeouts, trustedCa: deps.trustedCa });
     slot.replies = result.outcomes;
     const first = result.outcomes[0];
-    events.push({ type: 'attempt', at: clock.now(), recipients: pending, host: target.label, reply: first?.reply ?? '', tls: result.tls });
+    const origin = from ? { sourceIp: from.address, helo: ehloName } : {};
+    events.push({ type: 'attempt', at: clock.now(), recipients: pending, host: target.label, reply: first?.reply ?? '', tls: result.tls, ...origin });
+    if (from && result.connected) metrics.ipSent.inc({ ip: from.address, pool: from.pool });
     if (result.reused) metrics.deliveryConnectionReuses.inc({ provider });
     else if (result.connected) metrics.deliveryTls.inc({ provider, tls: result.tls ? 'yes' : 'no' });
     for (const o of result.outcomes) metrics.deliveryReplies.inc({ provider, code: replyCodeLabel(o.code) });

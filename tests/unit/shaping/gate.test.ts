@@ -38,6 +38,7 @@ function gate(shaping: Record<string, unknown>) {
 const job = (over: Partial<GateJob> = {}): GateJob => ({
   id: `j${Math.random()}`,
   domain: 'acme.test',
+  senderDomain: 'example.test',
   priority: 'verification',
   attemptsStarted: 1,
   expiresAt: 1_800_003_600_000,
