@@ -4,14 +4,19 @@
  * EHLO name. Verification mail arrives from 127.0.0.2 with HELO a.example, bulk from 127.0.0.3 with HELO
  * b.example, unmapped normal mail from the OS-chosen address with `hostname`; pooled connections never carry
  * a message of the other address; the attempt event shows the source. A warm-up cap of N per hour lets N
- * out and holds the rest (queued, delayed, never bounced) until the hour turns on the injected clock.
+ * out and holds the rest (queued, delayed, never bounced) until the hour turns on the injected clock. With a
+ * smarthost the pools still bind the connection (to the smarthost) and set its HELO; a sender domain's own
+ * mapping sends its bulk mail from its own pool.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeliveryQueue, deliveryJobId } from '../../src/queue/delivery-queue.js';
 import { createKeys } from '../../src/store/keys.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
-import { ADMIN_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { ADMIN_KEY, API_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 import { until } from '../helpers/until.js';
 
 let dns: DnsServer;
@@ -165,5 +170,56 @@ describe('source-IP warm-up caps', () => {
     expect(states.filter((s) => s === 'delivered')).toHaveLength(2 * CAP);
     expect(states.filter((s) => s === 'queued')).toHaveLength(5 - 2 * CAP);
     expect(await metricsText(t)).toMatch(new RegExp(`kurir_ip_sent_total\\{ip="127\\.0\\.0\\.3",pool="bulk"\\} ${2 * CAP}\\b`));
+  });
+});
+
+describe('source-IP pools with a smarthost, per sender domain', () => {
+  let t: TestGateway;
+  const keyDir = mkdtempSync(join(tmpdir(), 'kurir-brand-'));
+  beforeAll(async () => {
+    const ipPools = {
+      pools: { ...POOLS.pools, brand: [{ address: '127.0.0.4', helo: 'c.example' }] },
+      priorities: POOLS.priorities,
+      domains: { 'brand.test': { bulk: 'brand' } },
+    };
+    const dkim = (dir: string) => [{ selector: 'kurir1', algorithm: 'rsa', privateKeyFile: join(dir, 'rsa.pem'), generate: true }];
+    t = await startTestGateway({
+      dns,
+      overrides: {
+        hostname: 'mail.kurir.test',
+        domains: [
+          { name: 'example.test', dkim: dkim(join(keyDir, 'example')) },
+          { name: 'brand.test', dkim: dkim(join(keyDir, 'brand')) },
+        ],
+        apiKeys: [
+          { name: 'booking-dev', key: API_KEY, domains: ['*'] },
+          { name: 'admin-dev', key: ADMIN_KEY, domains: ['*'], admin: true },
+        ],
+        delivery: { smarthost: { host: '127.0.0.1', port: receiver.port }, ipPools },
+      },
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+    rmSync(keyDir, { recursive: true, force: true });
+  });
+
+  it('binds the smarthost connection to the pool address and sends its HELO; a sender domain mapping picks its own pool', async () => {
+    const send = async (from: string, to: string, priority: string) => {
+      const res = await t.submit({ ...msg(to, priority), from });
+      expect(res.status).toBe(202);
+      return t.waitForStatus(res.body.id, (s) => s.status === 'delivered');
+    };
+    await send('noreply@example.test', 'sv@relay.test', 'verification');
+    await send('noreply@example.test', 'sb@relay.test', 'bulk');
+    const brand = await send('news@brand.test', 'bb@relay.test', 'bulk');
+    await send('noreply@brand.test', 'bv@relay.test', 'verification');
+    const by = (to: string) => receiver.messages.find((m) => m.rcptTo.includes(to));
+    expect(by('sv@relay.test')).toMatchObject({ remoteAddress: '127.0.0.2', clientHostname: 'a.example' });
+    expect(by('sb@relay.test')).toMatchObject({ remoteAddress: '127.0.0.3', clientHostname: 'b.example' });
+    expect(by('bb@relay.test')).toMatchObject({ remoteAddress: '127.0.0.4', clientHostname: 'c.example' });
+    // brand.test maps only bulk: its verification mail uses the priorities' pool.
+    expect(by('bv@relay.test')).toMatchObject({ remoteAddress: '127.0.0.2', clientHostname: 'a.example' });
+    expect(brand.events.find((e: any) => e.type === 'attempt')).toMatchObject({ host: `127.0.0.1:${receiver.port}`, sourceIp: '127.0.0.4', helo: 'c.example' });
   });
 });
