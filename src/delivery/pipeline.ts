@@ -71,8 +71,8 @@ export async function runDelivery(deps: DeliveryDeps, job: DeliveryJob): Promise
   } finally {
     // The replies of the last send feed the provider's adaptive rate (null: nothing was sent).
     await deps.gate.release(slot.lease, slot.replies);
-    // Nothing handed to a receiver: the source IP's warm-up count was not used.
-    if (slot.replies === null) await deps.gate.giveBackSource(slot.source);
+    // Nothing handed to a receiver (no send, or no host answered): the source IP's warm-up count was not used.
+    if (!slot.handedOver) await deps.gate.giveBackSource(slot.source);
   }
 }
 

@@ -34,7 +34,7 @@ export function startDeliveryWorker(
 ): DeliveryWorker {
   const recheckMs = (deps.config.shaping?.pausedRecheckSeconds ?? 60) * 1000;
   const shaping = shaper?.enabled ? createShapingGate(shaper, { clock: deps.clock, logger: deps.logger, recheckMs }) : openGate;
-  const gate = sources ? withSourceIps(shaping, sources) : shaping;
+  const gate = sources ? withSourceIps(shaping, sources, { clock: deps.clock }) : shaping;
   const pipelineDeps: DeliveryDeps = { ...deps, gate };
   const worker = new Worker<DeliveryJobData>(
     DELIVERY_QUEUE,

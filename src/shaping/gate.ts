@@ -86,9 +86,17 @@ export const openGate: ShapingGate = {
  * `gate` with source-IP pools: the address is chosen (and warm-up caps enforced) whether provider shaping
  * is on or off, since the caps are set per address on purpose.
  */
-export function withSourceIps(gate: ShapingGate, sources: SourceIps): ShapingGate {
+export function withSourceIps(gate: ShapingGate, sources: SourceIps, deps: Pick<GateDeps, 'clock'>): ShapingGate {
   if (!sources.configured) return gate;
-  return { ...gate, askSource: (job) => sources.pick(job.priority, job.senderDomain), giveBackSource: (r) => sources.giveBack(r) };
+  return {
+    ...gate,
+    async askSource(job) {
+      const answer = await sources.pick(job.priority, job.senderDomain);
+      // A wait for the next hour or day must not outlive the message: its `expired` event comes on time.
+      return answer.go ? answer : { ...answer, until: Math.min(answer.until, Math.max(job.expiresAt + 50, deps.clock.now() + 10)) };
+    },
+    giveBackSource: (r) => sources.giveBack(r),
+  };
 }
 
 /**

@@ -22,6 +22,8 @@ export interface Slot {
   replies: RecipientOutcome[] | null;
   /** The source IP the job goes out from (null: no pool, the OS picks it and `hostname` is the HELO). */
   source: SourceReservation | null;
+  /** A connection was made and the message offered: the source IP's warm-up count is used (else given back). */
+  handedOver?: boolean;
 }
 
 /** What the send stage ends with: each pending recipient's outcome and the `attempt` events, or a wait. */
@@ -63,6 +65,7 @@ export async function sendToTargets(
     const first = result.outcomes[0];
     const origin = from ? { sourceIp: from.address, helo: ehloName } : {};
     events.push({ type: 'attempt', at: clock.now(), recipients: pending, host: target.label, reply: first?.reply ?? '', tls: result.tls, ...origin });
+    if (result.connected) slot.handedOver = true;
     if (from && result.connected) metrics.ipSent.inc({ ip: from.address, pool: from.pool });
     if (result.reused) metrics.deliveryConnectionReuses.inc({ provider });
     else if (result.connected) metrics.deliveryTls.inc({ provider, tls: result.tls ? 'yes' : 'no' });

@@ -211,7 +211,10 @@ describe('createSmtpPool', () => {
     ]);
     expect(r.connections).toBe(2);
     const unbound = await p.send(targetOf(r.port), { from: FROM, to: ['x@dest.test'] }, raw(9), from('192.0.2.55', 'c.example'));
-    expect(unbound).toMatchObject({ connected: false, outcomes: [{ address: 'x@dest.test', kind: 'temp', code: null, reply: 'bind EADDRNOTAVAIL 192.0.2.55' }] });
+    expect(unbound).toMatchObject({
+      connected: false,
+      outcomes: [{ address: 'x@dest.test', kind: 'temp', code: null, reply: 'bind EADDRNOTAVAIL 192.0.2.55' }],
+    });
   });
 
   it('respects maxMessagesPerConnection', async () => {
