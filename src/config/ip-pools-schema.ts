@@ -73,6 +73,20 @@ export function poolAddresses(pools: IpPoolsConfig): Array<SourceIpConfig & { po
   return Object.entries(pools.pools).flatMap(([pool, ips]) => ips.map((ip) => ({ ...ip, pool })));
 }
 
+/**
+ * The sending IPs SPF must authorise: `domainKeys.sendingIps` as given (addresses or ranges), then the pool
+ * addresses not listed there.
+ */
+export function allSendingIps(sendingIps: readonly string[], pools: IpPoolsConfig): string[] {
+  const seen = new Set(sendingIps.map((e) => e.split('/')[0].toLowerCase()));
+  return [
+    ...sendingIps,
+    ...poolAddresses(pools)
+      .map((a) => a.address)
+      .filter((ip) => !seen.has(ip.toLowerCase())),
+  ];
+}
+
 function crossCheck(p: IpPoolsConfig, ctx: z.RefinementCtx): void {
   const known = Object.keys(p.pools);
   const seen = new Map<string, string>();

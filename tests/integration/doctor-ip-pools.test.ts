@@ -102,6 +102,19 @@ describe('doctor: source-IP pools', () => {
     expect(report.checks.map((c) => c.id)).toEqual(expect.arrayContaining([`blocklist:${A.ip}`, `blocklist:${B.ip}`]));
   });
 
+  it('wants SPF to authorise the pool addresses too, and proposes them in the fix', async () => {
+    dns.set('example.test', 'TXT', [`v=spf1 ip4:${LISTED} -all`]);
+    try {
+      const spfIps = byId((await doctor.examine('example.test')).checks, 'spf-ips');
+      expect(spfIps).toMatchObject({ status: 'fail', summary: `SPF of example.test does not authorise ${A.ip} (fail), ${B.ip} (fail)` });
+      expect(spfIps.fix).toContain(`add ip4:${LISTED} ip4:${A.ip} ip4:${B.ip} before the all mechanism`);
+      dns.set('example.test', 'TXT', [`v=spf1 ip4:${LISTED} ip4:${A.ip} ip4:${B.ip} -all`]);
+      expect(byId((await doctor.examine('example.test')).checks, 'spf-ips').status).toBe('pass');
+    } finally {
+      dns.remove('example.test');
+    }
+  });
+
   it('a pool address without PTR: fails its rdns check, with the PTR naming its own HELO as the fix', async () => {
     dns.remove(A.ptr);
     const checks = await rdnsChecks();

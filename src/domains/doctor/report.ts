@@ -1,4 +1,4 @@
-import { poolAddresses } from '../../config/ip-pools-schema.js';
+import { allSendingIps, poolAddresses } from '../../config/ip-pools-schema.js';
 import type { Config } from '../../config/schema.js';
 import type { PolicyFetcher } from '../../delivery/mta-sts-fetch.js';
 import type { DnsResolver } from '../../delivery/resolver.js';
@@ -112,12 +112,7 @@ export function sendingAddresses(config: Config): SendingAddress[] {
 
 /** The ip4:/ip6: mechanisms of the sending IPs (listed ranges as given, pool addresses one by one). */
 export function spfMechanisms(config: Config): string[] {
-  const listed = config.domainKeys.sendingIps;
-  const seen = new Set(listed.map((e) => e.split('/')[0].toLowerCase()));
-  const pooled = poolAddresses(config.delivery.ipPools)
-    .map((a) => a.address)
-    .filter((ip) => !seen.has(ip.toLowerCase()));
-  return [...listed, ...pooled].map((ip) => `${ip.includes(':') ? 'ip6' : 'ip4'}:${ip}`);
+  return allSendingIps(config.domainKeys.sendingIps, config.delivery.ipPools).map((ip) => `${ip.includes(':') ? 'ip6' : 'ip4'}:${ip}`);
 }
 
 /** The SPF record Kurir proposes for `domain` (the sending IPs, then -all). */

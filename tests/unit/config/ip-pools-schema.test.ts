@@ -4,7 +4,8 @@
  * mapping, an address that is not an IP, the same IP twice, verification sharing bulk's pool.
  */
 import { describe, expect, it } from 'vitest';
-import { poolAddresses, poolNameFor } from '../../../src/config/ip-pools-schema.js';
+import { allSendingIps, poolAddresses, poolNameFor } from '../../../src/config/ip-pools-schema.js';
+import { recordsFor } from '../../../src/domains/records.js';
 import { ConfigError, loadConfig } from '../../../src/config/load.js';
 
 const load = (ipPools: unknown) => loadConfig({ file: 'config/default.yaml', overrides: { delivery: { ipPools } } });
@@ -37,6 +38,16 @@ describe('delivery.ipPools', () => {
     expect(poolNameFor(p, 'bulk', 'example.test')).toBe('bulk');
     expect(poolNameFor(p, 'normal', 'example.test')).toBeUndefined();
     expect(poolAddresses(p).map((a) => `${a.pool}:${a.address}`)).toEqual(['transactional:127.0.0.2', 'bulk:127.0.0.3', 'bulk:::1', 'brand:127.0.0.4']);
+  });
+
+  it('adds the pool addresses to the sending IPs that SPF must authorise (the records Kurir proposes too)', () => {
+    const c = loadConfig({
+      file: 'config/default.yaml',
+      overrides: { domainKeys: { sendingIps: ['192.0.2.0/28', '127.0.0.2'] }, delivery: { ipPools: { pools: POOLS } } },
+    });
+    expect(allSendingIps(c.domainKeys.sendingIps, c.delivery.ipPools)).toEqual(['192.0.2.0/28', '127.0.0.2', '127.0.0.3', '::1']);
+    const spf = recordsFor({ name: 'brand.test', keys: [] } as never, c, 0).find((r) => r.purpose === 'spf');
+    expect(spf?.value).toBe('v=spf1 ip4:192.0.2.0/28 ip4:127.0.0.2 ip4:127.0.0.3 ip6:::1 -all');
   });
 
   it('refuses a priority mapped to a pool that does not exist, naming the key and the known pools', () => {
