@@ -185,6 +185,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   const queue = new DeliveryQueue(queueRedis, keys);
   // Per-provider shaping state in Redis, shared by the worker (slots, adaptive rate) and the admin API.
   const shaper = new ProviderShaper({ redis, keys, config, providers, rules: loadThrottleRules(config.shaping.throttleRulesFile), metrics, logger, clock });
+  const sources = new SourceIps({ redis, keys, config, clock, metrics });
   metrics.setQueueProvider(() => queueSnapshot(queue.queue, clock, providers));
   const closers: Array<() => Promise<void>> = [];
   const ports: Gateway['ports'] = {};
@@ -313,7 +314,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
         workerConnection,
         keys,
         shaper,
-        new SourceIps({ redis, keys, config, clock, metrics }),
+        sources,
       );
       reconciler = new Reconciler({ live: new LiveIndex(redis, keys), queue, messages, metrics, logger, clock, config: config.delivery.reconcile });
       reconciler.start();
@@ -416,7 +417,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
           suppressions,
           webhooks: webhookStore,
           clock,
-          delivery: { queue: queue.queue, messages, shaper, clock },
+          delivery: { queue: queue.queue, messages, shaper, clock, sources },
           esp,
           domains: domainService,
           doctor: new Doctor({

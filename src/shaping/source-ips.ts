@@ -12,7 +12,7 @@
  * Day N of a warm-up is counted from the address's `warmupStart` as the domain warm-up is (src/shaping/daily-cap.ts).
  */
 import type { Redis } from 'ioredis';
-import { type IpPoolsConfig, type SourceIpConfig, poolNameFor } from '../config/ip-pools-schema.js';
+import { type IpPoolsConfig, type SourceIpConfig, poolAddresses, poolNameFor } from '../config/ip-pools-schema.js';
 import type { Config, Priority } from '../config/schema.js';
 import type { Clock } from '../lib/clock.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -79,6 +79,20 @@ export function warmupCaps(ip: SourceIpConfig, now: number): { perHour: number |
   return { perHour: at(ip.warmup.perHour), perDay: at(ip.warmup.perDay) };
 }
 
+/** One source IP as the admin API shows it: its pool, HELO, warm-up day and caps, and what it sent in the current windows. */
+export interface SourceIpStatus {
+  address: string;
+  pool: string;
+  helo: string;
+  /** Day N of the warm-up (1 on and before warmupStart); null without a schedule. */
+  warmupDay: number | null;
+  perHour: number | null;
+  perDay: number | null;
+  /** Messages counted against the caps in this UTC hour / day, cluster-wide (null: no cap in force, nothing counted). */
+  sentThisHour: number | null;
+  sentToday: number | null;
+}
+
 /** Chooses the source IP of each delivery and enforces the addresses' warm-up caps. */
 export class SourceIps {
   private readonly turn = new Map<string, number>();
@@ -132,6 +146,30 @@ export class SourceIps {
     this.deps.metrics.shapingRefusals.inc({ limit: 'ip-warmup' });
     // A little spread, so a held backlog does not come back in one burst at the top of the hour.
     return { go: false, until: now + wait + Math.round(Math.random() * 1000), reason: 'ip-warmup', pool };
+  }
+
+  /** Every configured source IP with its warm-up state now (one Redis round trip). */
+  async status(): Promise<SourceIpStatus[]> {
+    const now = this.deps.clock.now();
+    const all = poolAddresses(this.deps.config.delivery.ipPools);
+    if (!all.length) return [];
+    const hour = new Date(now).toISOString().slice(0, 13);
+    const day = utcDay(now);
+    const keys = all.flatMap((ip) => [this.deps.keys.ipWarmup(ip.address, `h:${hour}`), this.deps.keys.ipWarmup(ip.address, `d:${day}`)]);
+    const counts = await this.redis.mget(...keys);
+    return all.map((ip, i) => {
+      const caps = warmupCaps(ip, now);
+      const start = ip.warmupStart ? Date.parse(`${ip.warmupStart}T00:00:00Z`) : null;
+      return {
+        address: ip.address,
+        pool: ip.pool,
+        helo: ip.helo ?? this.deps.config.hostname,
+        warmupDay: start === null ? null : Math.max(1, Math.floor((now - start) / 86_400_000) + 1),
+        ...caps,
+        sentThisHour: caps.perHour === null ? null : Number(counts[2 * i] ?? 0),
+        sentToday: caps.perDay === null ? null : Number(counts[2 * i + 1] ?? 0),
+      };
+    });
   }
 
   /** Gives back the counts of a reservation under which nothing was sent. Never throws. */

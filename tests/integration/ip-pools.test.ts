@@ -156,6 +156,11 @@ describe('source-IP warm-up caps', () => {
     }
     expect(held).toHaveLength(5 - CAP);
     expect(await metricsText(t)).toMatch(/kurir_ip_warmup_waits_total\{pool="bulk"\} [3-9]/);
+    const shaping = await (await fetch(`${t.url}/v1/shaping`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).json();
+    expect(shaping.sourceIps).toEqual([
+      { address: '127.0.0.2', pool: 'transactional', helo: 'a.example', warmupDay: null, perHour: null, perDay: null, sentThisHour: null, sentToday: null },
+      { address: '127.0.0.3', pool: 'bulk', helo: 'b.example', warmupDay: 1, perHour: CAP, perDay: null, sentThisHour: CAP, sentToday: null },
+    ]);
 
     // The hour turns (injected clock); the held jobs run now instead of at the top of the real hour.
     offset += 3_600_000;
