@@ -12,7 +12,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { supportPage } from '../../src/http/console/support-page.js';
 import { DeliveryQueue, deliveryJobId } from '../../src/queue/delivery-queue.js';
+import { MessageStore } from '../../src/store/message-store.js';
 import { createKeys } from '../../src/store/keys.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
@@ -79,6 +81,14 @@ describe('source-IP pools', () => {
     const normal = await attempt(sent.normal);
     expect(normal.sourceIp).toBeUndefined();
     expect(normal.helo).toBeUndefined();
+    // The support console's timeline says where the attempt came from.
+    const store = new MessageStore(t.gateway.redis, createKeys(t.config.redis.prefix), 3600);
+    const view = await store.get(sent.bulk);
+    const page = supportPage(
+      { query: 'b@dest.test', address: 'b@dest.test', provider: 'other', messages: view ? [view] : [], placement: null },
+      'csrf',
+    ).toString();
+    expect(page).toMatch(/delivery attempt to mx\.dest\.test\[127\.0\.0\.1\]:\d+ from 127\.0\.0\.3 \(HELO b\.example\)/);
 
     const text = await metricsText(t);
     expect(text).toMatch(/kurir_ip_sent_total\{ip="127\.0\.0\.2",pool="transactional"\} 1\b/);
