@@ -46,6 +46,9 @@ beforeAll(async () => {
     zone[d] = { MX: [{ exchange: `mx.${d}`, priority: 10 }] };
     zone[`mx.${d}`] = { A: ['127.0.0.1'] };
   }
+  // An MX host with only an IPv6 address: out of reach of the IPv4 pool addresses.
+  zone['v6only.test'] = { MX: [{ exchange: 'mx.v6only.test', priority: 10 }] };
+  zone['mx.v6only.test'] = { AAAA: ['::1'] };
   dns = await startDnsServer(zone);
 });
 
@@ -93,6 +96,13 @@ describe('source-IP pools', () => {
     const text = await metricsText(t);
     expect(text).toMatch(/kurir_ip_sent_total\{ip="127\.0\.0\.2",pool="transactional"\} 1\b/);
     expect(text).toMatch(/kurir_ip_sent_total\{ip="127\.0\.0\.3",pool="bulk"\} 1\b/);
+  });
+
+  it('tries only MX addresses of the source IP family: an IPv6-only MX defers IPv4 pool mail with the reason', async () => {
+    const id = (await t.submit(msg('x@v6only.test', 'bulk'))).body.id;
+    const s = await t.waitForStatus(id, (x) => x.status === 'deferred');
+    expect(s.recipients['x@v6only.test'].reply).toBe('no address of the MX hosts is IPv4, the family of source IP 127.0.0.3 (pool bulk)');
+    expect(s.events.map((e: any) => e.type)).toEqual(['queued', 'deferred']);
   });
 
   it('keys pooled connections on the source address: alternating classes to one MX, each on its own reused connection', async () => {

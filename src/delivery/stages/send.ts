@@ -3,6 +3,7 @@
  * Before each host the shaping gate is asked for that host's provider (the same lease for the same
  * provider); a refusal ends the stage with the time to come back, and nothing of it is recorded.
  */
+import { isIP } from 'node:net';
 import { verpAddress } from '../../lib/verp.js';
 import { replyCodeLabel } from '../../metrics/metrics.js';
 import type { GateJob } from '../../shaping/gate.js';
@@ -51,14 +52,17 @@ export async function sendToTargets(
   const timeouts = { connectMs: d.connectTimeoutSeconds * 1000, greetingMs: d.greetingTimeoutSeconds * 1000, socketMs: d.socketTimeoutSeconds * 1000 };
   const events: TimelineEvent[] = [];
   let result: SendResult | null = null;
-  for (const target of route.targets) {
+  const from = slot.source?.source;
+  // A socket bound to an IPv4 address cannot reach an IPv6 one (and the reverse): only hosts of the source's family.
+  const family = from ? isIP(from.address) : 0;
+  const targets = family ? route.targets.filter((t) => isIP(t.host) === 0 || isIP(t.host) === family) : route.targets;
+  for (const target of targets) {
     const gate = await deps.gate.askForHost(gateJob, target.servername, slot.lease);
     if (!gate.go) {
       slot.lease = null; // given back by the gate when the provider changed
       return { waitUntil: gate.until, reason: gate.reason };
     }
     slot.lease = gate.lease;
-    const from = slot.source?.source;
     const ehloName = from?.helo ?? config.hostname;
     result = await send(target, { from: mailFrom, to: pending }, body, { ehloName, localAddress: from?.address, timeouts, trustedCa: deps.trustedCa });
     slot.replies = result.outcomes;
@@ -76,6 +80,8 @@ export async function sendToTargets(
     }
     if (result.connected) break;
   }
-  const outcomes = result?.outcomes ?? pending.map((address) => ({ address, kind: 'temp' as const, code: null, reply: 'no route' }));
+  const noRoute =
+    from && !targets.length ? `no address of the MX hosts is IPv${family}, the family of source IP ${from.address} (pool ${from.pool})` : 'no route';
+  const outcomes = result?.outcomes ?? pending.map((address) => ({ address, kind: 'temp' as const, code: null, reply: noRoute }));
   return { outcomes, events };
 }
