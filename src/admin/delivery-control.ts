@@ -10,6 +10,7 @@ import type { Clock } from '../lib/clock.js';
 import { KurirError } from '../lib/errors.js';
 import { deliveryJobId, PRIORITY_RANK, type DeliveryJobData } from '../queue/delivery-queue.js';
 import type { ProviderShaper } from '../shaping/provider-shaper.js';
+import type { SourceIps } from '../shaping/source-ips.js';
 import type { MessageStore, RecipientUpdate } from '../store/message-store.js';
 import { FINAL_RECIPIENT_STATUSES, type TimelineEvent } from '../store/types.js';
 
@@ -18,6 +19,8 @@ export interface DeliveryControlDeps {
   messages: MessageStore;
   shaper: ProviderShaper;
   clock: Clock;
+  /** Source-IP pools, for their warm-up state in GET /v1/shaping; absent: none shown. */
+  sources?: SourceIps;
 }
 
 export interface QueueOverview {

@@ -6,7 +6,8 @@ import { z } from 'zod';
 
 const PRIORITY_VALUES = ['verification', 'normal', 'bulk'] as const;
 const positiveInt = z.number().int().min(1);
-const isoDate = z
+/** A calendar date as YYYY-MM-DD (warm-up starts). */
+export const isoDate = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}$/, 'a date as YYYY-MM-DD')
   .refine((s) => !Number.isNaN(Date.parse(`${s}T00:00:00Z`)), 'a valid calendar date');

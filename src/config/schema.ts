@@ -6,6 +6,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { authLimitsSchema, httpConnectionOptions, smtpConnectionOptions } from './guard-schema.js';
+import { ipPoolsSchema } from './ip-pools-schema.js';
 import { credentialLimitsSchema, limitsSchema, shapingSchema } from './limits-schema.js';
 import { placementSchema } from './placement-schema.js';
 import { feedbackIdSchema, scoringSchema } from './scoring-schema.js';
@@ -218,6 +219,8 @@ export const configSchema = z
           .strict()
           .nullable()
           .default(null),
+        /** Source-IP pools (bind address, HELO, warm-up) per priority and sender domain (src/config/ip-pools-schema.ts). */
+        ipPools: ipPoolsSchema,
         concurrency: z.number().int().min(1).max(1000).default(20),
         connectTimeoutSeconds: durationSeconds.default(15),
         greetingTimeoutSeconds: durationSeconds.default(30),

@@ -56,12 +56,14 @@ interface Pooled {
 
 /**
  * The identity of a session: connections are only shared by sends whose target (host, port, SNI name,
- * implicit TLS, STARTTLS requirement, certificate checks, AUTH user) and EHLO name are the same.
+ * implicit TLS, STARTTLS requirement, certificate checks, AUTH user), EHLO name and local (source) address
+ * are the same: a connection from one source IP never carries a message meant to go out from another.
  */
-export function targetKey(target: SmtpTarget, ehloName: string): string {
+export function targetKey(target: SmtpTarget, ehloName: string, localAddress?: string): string {
   const mode = target.secure ? 'smtps' : target.requireTls ? 'starttls-required' : 'starttls-opportunistic';
   const auth = target.auth ? `${target.auth.user}@` : '';
-  return `${auth}${target.servername ?? ''}[${target.host}]:${target.port} ${mode}${target.verifyTls ? ' verified' : ''} ehlo=${ehloName}`;
+  const from = localAddress ? ` from=${localAddress}` : '';
+  return `${auth}${target.servername ?? ''}[${target.host}]:${target.port} ${mode}${target.verifyTls ? ' verified' : ''} ehlo=${ehloName}${from}`;
 }
 
 /** How long close() waits for a QUIT to be answered before dropping the socket. */
@@ -146,7 +148,7 @@ export function createSmtpPool(opts: SmtpPoolOptions = {}): SmtpPool {
   };
 
   const send: typeof sendMessage = async (target, envelope, raw, sendOpts): Promise<SendResult> => {
-    const key = targetKey(target, sendOpts.ehloName);
+    const key = targetKey(target, sendOpts.ehloName, sendOpts.localAddress);
     const limit = limitFor(target, envelope.to);
     const reused = take(key);
     if (reused) {

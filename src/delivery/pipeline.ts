@@ -1,7 +1,8 @@
 /**
  * One delivery job, as a sequence of stages read top to bottom:
  *
- *   load (record, states and body in one read) → expire if due → gate → body gone? → route (MX) → send (gate per host) → retry time → classify → record → release
+ *   load (record, states and body in one read) → expire if due → source IP (warm-up caps) → gate → body gone? → route (MX)
+ *   → send (gate per host) → retry time → classify → record → release (and give the source IP's count back when nothing was sent)
  *
  * The stages live in stages/job.ts (load, expire, body), stages/route.ts, stages/send.ts, retry.ts and
  * stages/outcome.ts (classify, record); the gate in src/shaping/gate.ts.
@@ -13,8 +14,7 @@
  *
  * A new step (e.g. a pre-send check) is a line in this list, with its own module under stages/.
  */
-import type { GateJob } from '../shaping/gate.js';
-import type { ShapingRefusal } from '../shaping/provider-shaper.js';
+import type { GateJob, GateRefusal } from '../shaping/gate.js';
 import type { TimelineEvent } from '../store/types.js';
 import { retryAtFor } from './retry.js';
 import { expiredOutcomes, expiryDue, loadBody, loadJob, type DeliveryDeps, type DeliveryJob, type LoadedJob, type Outcome } from './stages/job.js';
@@ -30,7 +30,7 @@ export type PipelineResult =
   /** Some recipients were deferred: run the job again at `at` (ms). */
   | { next: 'retry'; at: number }
   /** Shaping said not now: run the job again at `at` (ms), no attempt counted, nothing on the timeline. */
-  | { next: 'wait'; at: number; reason: ShapingRefusal };
+  | { next: 'wait'; at: number; reason: GateRefusal };
 
 const DONE: PipelineResult = { next: 'done' };
 
@@ -40,11 +40,21 @@ export async function runDelivery(deps: DeliveryDeps, job: DeliveryJob): Promise
   if (!loaded) return DONE;
   if (expiryDue(loaded, deps.clock.now())) return finish(deps, loaded, deps.providers.byDomain(job.domain), expiredOutcomes(loaded));
 
-  const gateJob: GateJob = { id: job.id, domain: job.domain, priority: job.priority, attemptsStarted: job.attemptsStarted, expiresAt: loaded.record.expiresAt };
-  const gate = await deps.gate.ask(gateJob);
-  if (!gate.go) return { next: 'wait', at: gate.until, reason: gate.reason };
-  const slot: Slot = { lease: gate.lease, replies: null };
+  const gateJob: GateJob = {
+    id: job.id,
+    domain: job.domain,
+    senderDomain: loaded.record.fromDomain,
+    priority: job.priority,
+    attemptsStarted: job.attemptsStarted,
+    expiresAt: loaded.record.expiresAt,
+  };
+  const source = await deps.gate.askSource(gateJob);
+  if (!source.go) return { next: 'wait', at: source.until, reason: source.reason };
+  const slot: Slot = { lease: null, replies: null, source: source.reservation };
   try {
+    const gate = await deps.gate.ask(gateJob);
+    if (!gate.go) return { next: 'wait', at: gate.until, reason: gate.reason };
+    slot.lease = gate.lease;
     const body = await loadBody(deps, loaded);
     if (!body) return await finish(deps, loaded, deps.providers.byDomain(job.domain), expiredOutcomes(loaded));
     const route = await routeJob(deps, job.domain);
@@ -61,6 +71,8 @@ export async function runDelivery(deps: DeliveryDeps, job: DeliveryJob): Promise
   } finally {
     // The replies of the last send feed the provider's adaptive rate (null: nothing was sent).
     await deps.gate.release(slot.lease, slot.replies);
+    // Nothing handed to a receiver (no send, or no host answered): the source IP's warm-up count was not used.
+    if (!slot.handedOver) await deps.gate.giveBackSource(slot.source);
   }
 }
 

@@ -27,6 +27,8 @@ export interface SmtpTimeouts {
 /** Per-call options of {@link sendMessage} (and of the pool's `send`). */
 export interface SendOptions {
   ehloName: string;
+  /** The local address to bind the connection to (a source-IP pool's address); unset: the OS picks it. */
+  localAddress?: string;
   timeouts: SmtpTimeouts;
   /** PEM certificates trusted in addition to the system's roots when certificates are verified (tests inject their CA). */
   trustedCa?: readonly string[];
@@ -131,6 +133,7 @@ export async function openSession(target: SmtpTarget, opts: SendOptions): Promis
     requireTLS: target.requireTls ?? false,
     opportunisticTLS: !target.requireTls,
     name: opts.ehloName,
+    ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
     connectionTimeout: opts.timeouts.connectMs,
     greetingTimeout: opts.timeouts.greetingMs,
     socketTimeout: opts.timeouts.socketMs,

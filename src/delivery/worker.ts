@@ -3,8 +3,9 @@ import type { Redis } from 'ioredis';
 import { isUnavailable } from '../lib/errors.js';
 import { DELIVERY_QUEUE, INFRA_BACKOFF, infrastructureBackoff, type DeliveryJobData } from '../queue/delivery-queue.js';
 import { boundedClose } from '../queue/bounded-close.js';
-import { createShapingGate, openGate } from '../shaping/gate.js';
+import { createShapingGate, openGate, withSourceIps } from '../shaping/gate.js';
 import type { ProviderShaper } from '../shaping/provider-shaper.js';
+import type { SourceIps } from '../shaping/source-ips.js';
 import type { Keys } from '../store/keys.js';
 import { runDelivery, type DeliveryDeps, type PipelineResult } from './pipeline.js';
 
@@ -21,11 +22,19 @@ export interface DeliveryWorker {
  * the delayed set at its retry time with its priority intact; so does a "wait" from shaping (a provider
  * paused, at its rate or connection limit), without counting an attempt. A worker that dies leaves a
  * stalled job that BullMQ hands to another worker. The pipeline asks the shaper's gate when shaping is
- * enabled, else the open gate (always go).
+ * enabled, else the open gate (always go); with `sources` (source-IP pools) the gate also picks each job's
+ * source IP and enforces its warm-up caps, whether shaping is on or not.
  */
-export function startDeliveryWorker(deps: Omit<DeliveryDeps, 'gate'>, connection: Redis, keys: Keys, shaper?: ProviderShaper): DeliveryWorker {
+export function startDeliveryWorker(
+  deps: Omit<DeliveryDeps, 'gate'>,
+  connection: Redis,
+  keys: Keys,
+  shaper?: ProviderShaper,
+  sources?: SourceIps,
+): DeliveryWorker {
   const recheckMs = (deps.config.shaping?.pausedRecheckSeconds ?? 60) * 1000;
-  const gate = shaper?.enabled ? createShapingGate(shaper, { clock: deps.clock, logger: deps.logger, recheckMs }) : openGate;
+  const shaping = shaper?.enabled ? createShapingGate(shaper, { clock: deps.clock, logger: deps.logger, recheckMs }) : openGate;
+  const gate = sources ? withSourceIps(shaping, sources, { clock: deps.clock }) : shaping;
   const pipelineDeps: DeliveryDeps = { ...deps, gate };
   const worker = new Worker<DeliveryJobData>(
     DELIVERY_QUEUE,

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { dkimVerify, dmarc } from 'mailauth';
 import { spf } from 'mailauth/lib/spf/index.js';
+import { allSendingIps } from '../config/ip-pools-schema.js';
 import type { Config } from '../config/schema.js';
 import type { DnsResolver } from '../delivery/resolver.js';
 import type { DkimSigner } from '../dkim/signer.js';
@@ -170,7 +171,7 @@ export class AuthSelfCheck {
     } catch (err) {
       checks.push({ check: 'dkim', ok: false, reason: `signing failed: ${(err as Error).message}` });
     }
-    const ips = config.domainKeys.sendingIps.map((entry) => entry.split('/')[0]);
+    const ips = allSendingIps(config.domainKeys.sendingIps, config.delivery.ipPools).map((entry) => entry.split('/')[0]);
     let spfOk = false;
     if (ips.length) {
       const failures: string[] = [];

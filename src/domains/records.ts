@@ -1,3 +1,4 @@
+import { allSendingIps } from '../config/ip-pools-schema.js';
 import type { Config } from '../config/schema.js';
 import { dnsRecordFor } from '../dkim/keys.js';
 import type { DomainKeyRecord, DomainRecord } from '../store/domain-store.js';
@@ -66,12 +67,20 @@ export function recordsFor(d: DomainRecord, config: Config, now: number): DnsRec
     if (k.status === 'retired' && k.keepPublishedUntil !== undefined && now >= k.keepPublishedUntil) continue;
     out.push(dkimRecord(d.name, k));
   }
-  const ips = config.domainKeys.sendingIps;
+  const ips = allSendingIps(config.domainKeys.sendingIps, config.delivery.ipPools);
   if (ips.length) {
     const mechanisms = ips.map((ip) => `${ip.includes(':') ? 'ip6' : 'ip4'}:${ip}`).join(' ');
     out.push(txt('spf', d.name, `v=spf1 ${mechanisms} -all`, false, 'merge with an existing SPF record: a domain may have only one'));
   } else {
-    out.push(txt('spf', d.name, 'v=spf1 -all', false, 'domainKeys.sendingIps is empty: add your sending IPs as ip4:/ip6: mechanisms before publishing'));
+    out.push(
+      txt(
+        'spf',
+        d.name,
+        'v=spf1 -all',
+        false,
+        'domainKeys.sendingIps is empty (and no source-IP pools): add your sending IPs as ip4:/ip6: mechanisms before publishing',
+      ),
+    );
   }
   const bounce = config.bounce.domain;
   const rua = `${config.domainKeys.dmarcReportLocalPart}@${bounce}`;

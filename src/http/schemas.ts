@@ -199,6 +199,8 @@ export const messageViewSchema = {
               'deferred, bounced and delayed events with category `auth-failure`: the check that failed (ptr, spf, dkim, dmarc, alignment, tls, unauthenticated).',
           },
           tls: { type: 'boolean' },
+          sourceIp: { type: 'string', description: 'attempt events: the local address the attempt went out from (a source-IP pool, delivery.ipPools).' },
+          helo: { type: 'string', description: 'attempt events from a source-IP pool: the HELO/EHLO name sent.' },
           nextAttemptAt: isoTime,
           async: { type: 'boolean', description: 'bounced events: true when reported after delivery (a DSN at the bounce MX, or an ESP notification).' },
           bounceType: { type: 'string', enum: ['hard', 'soft'] },

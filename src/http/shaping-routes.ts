@@ -9,41 +9,9 @@ import { KurirError } from '../lib/errors.js';
 import { MESSAGE_ID_PATTERN } from '../lib/ids.js';
 import { credentialOf } from './auth.js';
 import { bearerSecurity, errorResponses, messageIdParamsSchema } from './schemas.js';
+import { pausedDomainSchema, providerSchema, sourceIpSchema } from './shaping-schemas.js';
 
 export type ShapingRoutesOptions = DeliveryControlDeps;
-
-const nullableString = { type: 'string', nullable: true } as const;
-const nullableNumber = { type: 'number', nullable: true } as const;
-
-const providerSchema = {
-  type: 'object',
-  properties: {
-    provider: { type: 'string' },
-    configured: {
-      type: 'object',
-      properties: { maxConnections: nullableNumber, perMinute: nullableNumber, adaptive: { type: 'boolean' }, maxMessagesPerConnection: nullableNumber },
-    },
-    effectivePerMinute: { ...nullableNumber, description: 'The adaptive rate in force (null: unlimited).' },
-    backoffUntil: { ...nullableString, description: 'Paused after a "too fast" reply until then.' },
-    adminPaused: { ...nullableString, description: '`indefinitely`, an ISO time, or null.' },
-    pausedBy: nullableString,
-    connectionsInUse: { type: 'integer' },
-    heldJobs: { type: 'integer', description: 'Jobs waiting because the provider is paused.' },
-    throttles: { type: 'integer', description: 'Adaptive slow-downs so far.' },
-    lastSignal: { ...nullableString, description: 'The rule and reply of the last slow-down.' },
-  },
-} as const;
-
-const pausedDomainSchema = {
-  type: 'object',
-  properties: {
-    domain: { type: 'string' },
-    pausedUntil: { type: 'string', description: '`indefinitely` or an ISO time.' },
-    pausedAt: { type: 'string' },
-    pausedBy: { type: 'string' },
-    heldJobs: { type: 'integer', description: 'Jobs waiting because the domain is paused.' },
-  },
-} as const;
 
 const domainParams = {
   type: 'object',
@@ -90,20 +58,28 @@ export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (ap
     {
       schema: {
         tags: ['delivery control'],
-        summary: 'Per-provider limits, effective (adaptive) rate and pauses; paused recipient domains',
+        summary: 'Per-provider limits, effective (adaptive) rate and pauses; paused recipient domains; source IPs and their warm-up',
         security: bearerSecurity,
         response: {
           200: {
             type: 'object',
-            properties: { providers: { type: 'array', items: providerSchema }, pausedDomains: { type: 'array', items: pausedDomainSchema } },
+            properties: {
+              providers: { type: 'array', items: providerSchema },
+              pausedDomains: { type: 'array', items: pausedDomainSchema },
+              sourceIps: {
+                type: 'array',
+                items: sourceIpSchema,
+                description: 'The source IPs of delivery.ipPools and their warm-up state (empty without pools).',
+              },
+            },
           },
           ...errorResponses(401, 403, 503),
         },
       },
     },
     async () => {
-      const [providers, pausedDomains] = await Promise.all([opts.shaper.status(), opts.shaper.pausedDomains()]);
-      return { providers, pausedDomains };
+      const [providers, pausedDomains, sourceIps] = await Promise.all([opts.shaper.status(), opts.shaper.pausedDomains(), opts.sources?.status() ?? []]);
+      return { providers, pausedDomains, sourceIps };
     },
   );
 

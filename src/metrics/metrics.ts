@@ -58,6 +58,8 @@ export interface CreateMetricsOptions {
   providers?: readonly string[];
   /** Configured sender domains (the `domain` label of confirmation metrics), pre-initialised at zero. Default none. */
   senderDomains?: readonly string[];
+  /** Configured source IPs (delivery.ipPools) and their pools: the `ip`/`pool` labels, pre-initialised at zero. Default none. */
+  sourceIps?: ReadonlyArray<{ ip: string; pool: string }>;
   /** How long a scrape waits for the queue provider before keeping the last values. Default 2000 ms. */
   queueProviderTimeoutMs?: number;
 }
@@ -147,6 +149,10 @@ export interface Metrics {
   readonly shapingPaused: Gauge<'provider'>;
   /** kurir_shaping_pauses_total{provider} — pauses started. */
   readonly shapingPauses: Counter<'provider'>;
+  /** kurir_ip_sent_total{ip,pool} — messages handed to a receiver from a pool's source IP (labels bounded by the config). */
+  readonly ipSent: Counter<'ip' | 'pool'>;
+  /** kurir_ip_warmup_waits_total{pool} — deliveries held because every IP of the pool was at its warm-up cap. */
+  readonly ipWarmupWaits: Counter<'pool'>;
 
   // feedback
   /** kurir_feedback_bounces_total{provider,category,type} — asynchronous bounces (DSNs at the bounce MX). */
@@ -469,6 +475,18 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     labelNames: ['provider'] as const,
     registers,
   });
+  const ipSent = new Counter({
+    name: 'kurir_ip_sent_total',
+    help: 'Messages handed to a receiver (an SMTP transaction on an open connection, whatever the reply) from a source IP of a pool (delivery.ipPools).',
+    labelNames: ['ip', 'pool'] as const,
+    registers,
+  });
+  const ipWarmupWaits = new Counter({
+    name: 'kurir_ip_warmup_waits_total',
+    help: 'Deliveries held (delayed, not failed) because every source IP of their pool was at its warm-up cap for the hour or day.',
+    labelNames: ['pool'] as const,
+    registers,
+  });
 
   // ---- feedback -------------------------------------------------------------
   const bounces = new Counter({
@@ -657,6 +675,8 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     for (const method of PROBE_AUTH_METHODS) for (const result of PROBE_AUTH_RESULTS) placementAuth.inc({ provider, method, result }, 0);
   }
   for (const result of WEBHOOK_RESULTS) webhooks.inc({ result }, 0);
+  for (const { ip, pool } of opts.sourceIps ?? []) ipSent.inc({ ip, pool }, 0);
+  for (const pool of new Set((opts.sourceIps ?? []).map((s) => s.pool))) ipWarmupWaits.inc({ pool }, 0);
   for (const reason of RSPAMD_SKIP_REASONS) rspamdSkipped.inc({ reason }, 0);
   // So increase() sees the first message at the threshold after a restart (KurirRspamdOverThreshold).
   for (const domain of senderDomains) rspamdOverThreshold.inc({ domain }, 0);
@@ -703,6 +723,8 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     shapingRate,
     shapingPaused,
     shapingPauses,
+    ipSent,
+    ipWarmupWaits,
     bounces,
     complaints,
     suppressionsAdded,

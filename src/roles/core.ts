@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { poolAddresses } from '../config/ip-pools-schema.js';
 import type { Config } from '../config/schema.js';
 import type { PolicyFetcher } from '../delivery/mta-sts-fetch.js';
 import type { DnsResolver } from '../delivery/resolver.js';
@@ -23,6 +24,7 @@ import { DeliveryQueue } from '../queue/delivery-queue.js';
 import { queueSnapshot } from '../queue/snapshot.js';
 import { WebhookQueue } from '../queue/webhook-queue.js';
 import { ProviderShaper } from '../shaping/provider-shaper.js';
+import { SourceIps } from '../shaping/source-ips.js';
 import { loadThrottleRules } from '../shaping/throttle-rules.js';
 import { loadOrCreateTls, type TlsMaterial } from '../smtp/tls-material.js';
 import { CredentialStore } from '../store/credential-store.js';
@@ -78,6 +80,8 @@ export interface Core {
   policy: SuppressionPolicy;
   queue: DeliveryQueue;
   shaper: ProviderShaper;
+  /** Source-IP pools and their warm-up caps (delivery.ipPools), shared by the worker and the admin API. */
+  sources: SourceIps;
   placementStore: PlacementStore;
   /** The SMTP listeners' certificate and key, loaded (or created) once on first use. */
   tls(): Promise<TlsMaterial>;
@@ -118,7 +122,14 @@ export async function createCore(config: Config, logger: Logger, opts: GatewayOp
   redis.on('error', (err) => logger.debug({ err: err.message }, 'redis connection error'));
   // Provider buckets (built-in rules after `shaping.providers`): the bounded `provider` label and the unit of shaping.
   const providers = createProviderMap(config.shaping.providers);
-  const metrics = opts.metrics ?? createMetrics({ version: kurirVersion(), providers: providers.names(), senderDomains: config.domains.map((d) => d.name) });
+  const metrics =
+    opts.metrics ??
+    createMetrics({
+      version: kurirVersion(),
+      providers: providers.names(),
+      senderDomains: config.domains.map((d) => d.name),
+      sourceIps: poolAddresses(config.delivery.ipPools).map((a) => ({ ip: a.address, pool: a.pool })),
+    });
   const fsyncGuard = await openRedis(config, logger, metrics, redis);
   // BullMQ producers get their own fail-fast connection: BullMQ defines dozens of Lua commands on the
   // client it is given, and ioredis copies them into every MULTI the stores run on a shared one.
@@ -187,6 +198,7 @@ export async function createCore(config: Config, logger: Logger, opts: GatewayOp
     policy: new SuppressionPolicy({ redis, keys, suppressions, metrics, logger, config: config.feedback }),
     queue,
     shaper,
+    sources: new SourceIps({ redis, keys, config, clock, metrics }),
     placementStore: new PlacementStore(redis, keys, config.placement.historySize),
     tls: () => (tlsMaterial ??= loadOrCreateTls(config, logger)),
     verpSecret: () => (verp ??= sharedVerpSecret(config, redis, keys.verpSecret())),

@@ -83,6 +83,7 @@ export async function startWorkerRole(core: Core): Promise<WorkerRole> {
       connection,
       keys,
       shaper,
+      core.sources,
     );
     reconciler = new Reconciler({ live: new LiveIndex(redis, keys), queue: core.queue, messages, metrics, logger, clock, config: config.delivery.reconcile });
     reconciler.start();

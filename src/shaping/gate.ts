@@ -16,6 +16,7 @@ import type { Priority } from '../config/schema.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import type { ProviderShaper, ShapingDecision, ShapingLease, ShapingRefusal } from './provider-shaper.js';
+import type { SourceAnswer, SourceIps, SourceReservation } from './source-ips.js';
 import type { ReplyOutcome } from './throttle-rules.js';
 
 type Refusal = Extract<ShapingDecision, { ok: false }>;
@@ -25,12 +26,17 @@ export interface GateJob {
   /** The queue's job id: a held job is parked under it, so a resume can promote it. */
   id: string;
   domain: string;
+  /** The sender (From) domain: it can choose the source-IP pool. */
+  senderDomain: string;
   priority: Priority;
   /** How many times a worker took the job so far (BullMQ attemptsStarted): the spread of repeated waits grows with it. */
   attemptsStarted: number;
   /** When the message expires (ms): a pause holds the job no later than this. */
   expiresAt: number;
 }
+
+/** Why the gate said wait: a provider or domain limit, or every source IP of the job's pool at its warm-up cap. */
+export type GateRefusal = ShapingRefusal | 'ip-warmup';
 
 /** The gate's answer: send now under `lease` (null: nothing to hold), or come back at `until` (ms). */
 export type GateAnswer = { go: true; lease: ShapingLease | null } | { go: false; until: number; reason: ShapingRefusal };
@@ -51,6 +57,13 @@ export interface ShapingGate {
    * adaptive rate. Never throws: a failure is logged, and the lease runs out on its own.
    */
   release(lease: ShapingLease | null, outcomes: readonly ReplyOutcome[] | null): Promise<void>;
+  /**
+   * First of all: the source IP (bind address and HELO) of the job's pool, counted against the address's
+   * warm-up caps; a wait when every address of the pool is at its cap. Null reservation: no pool.
+   */
+  askSource(job: GateJob): Promise<SourceAnswer>;
+  /** Gives back the warm-up count of a reservation under which nothing was sent. Never throws. */
+  giveBackSource(reservation: SourceReservation | null): Promise<void>;
 }
 
 export interface GateDeps {
@@ -65,7 +78,26 @@ export const openGate: ShapingGate = {
   ask: async () => ({ go: true, lease: null }),
   askForHost: async () => ({ go: true, lease: null }),
   release: async () => undefined,
+  askSource: async () => ({ go: true, reservation: null }),
+  giveBackSource: async () => undefined,
 };
+
+/**
+ * `gate` with source-IP pools: the address is chosen (and warm-up caps enforced) whether provider shaping
+ * is on or off, since the caps are set per address on purpose.
+ */
+export function withSourceIps(gate: ShapingGate, sources: SourceIps, deps: Pick<GateDeps, 'clock'>): ShapingGate {
+  if (!sources.configured) return gate;
+  return {
+    ...gate,
+    async askSource(job) {
+      const answer = await sources.pick(job.priority, job.senderDomain);
+      // A wait for the next hour or day must not outlive the message: its `expired` event comes on time.
+      return answer.go ? answer : { ...answer, until: Math.min(answer.until, Math.max(job.expiresAt + 50, deps.clock.now() + 10)) };
+    },
+    giveBackSource: (r) => sources.giveBack(r),
+  };
+}
 
 /**
  * Extra wait after a refusal, so jobs do not come back in lockstep: none for a booked slot, a little for
@@ -116,5 +148,7 @@ export function createShapingGate(shaper: ProviderShaper, deps: GateDeps): Shapi
       if (!lease) return;
       await shaper.release(lease, outcomes).catch((err: unknown) => deps.logger.warn({ err, provider: lease.provider }, 'shaping: release failed'));
     },
+    askSource: openGate.askSource,
+    giveBackSource: openGate.giveBackSource,
   };
 }

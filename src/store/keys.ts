@@ -43,6 +43,8 @@ export interface Keys {
   shapingPausedDomains(): string;
   /** Set of job ids held back because their recipient domain is paused (resume promotes them). */
   shapingDomainHeld(domain: string): string;
+  /** Counter of messages sent from one source IP in one warm-up window (`h:<YYYY-MM-DDTHH>` or `d:<YYYY-MM-DD>`, UTC), with a TTL. */
+  ipWarmup(ip: string, window: string): string;
   /** Marker (with a TTL) that an ESP notification was already seen: an SNS MessageId or a Mailgun signature token (replay protection). */
   espSeen(provider: string, id: string): string;
   /** Sorted set of messages not yet final (score: createdAt, ms): what the reconciler walks. */
@@ -136,6 +138,7 @@ export function createKeys(prefix: string): Keys {
     shapingWaiters: (provider, priority) => `${prefix}:shaping:${provider}:waiters:${priority}`,
     shapingPausedDomains: () => `${prefix}:shaping-domain:paused`,
     shapingDomainHeld: (domain) => `${prefix}:shaping-domain:${domain.toLowerCase()}:held`,
+    ipWarmup: (ip, window) => `${prefix}:ip-warmup:${ip.toLowerCase()}:${window}`,
     espSeen: (provider, id) => `${prefix}:esp-seen:${provider}:${id}`,
     liveMessages: () => `${prefix}:live`,
     reconcileLock: () => `${prefix}:reconcile:lock`,

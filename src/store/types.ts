@@ -38,7 +38,8 @@ export interface RecipientState {
 
 export type TimelineEvent =
   | { type: 'queued'; at: number }
-  | { type: 'attempt'; at: number; recipients: string[]; host: string; reply: string; tls?: boolean }
+  /** `sourceIp` and `helo`: the local address and HELO name of the attempt, when it went out from a source-IP pool. */
+  | { type: 'attempt'; at: number; recipients: string[]; host: string; reply: string; tls?: boolean; sourceIp?: string; helo?: string }
   /** `cause`: with category `auth-failure`, which of the receiver's authentication checks failed (ptr, spf, dkim, …). */
   | { type: 'deferred'; at: number; recipients: string[]; reply: string; category: string; cause?: string; nextAttemptAt: number }
   | { type: 'delivered'; at: number; recipients: string[]; host: string; reply: string }

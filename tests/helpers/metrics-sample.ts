@@ -24,6 +24,8 @@ export function observeEverything(m: ReturnType<typeof createMetrics>): void {
   m.shapingRate.set({ provider: 'gmail' }, 120);
   m.shapingPaused.set({ provider: 'gmail' }, 1);
   m.shapingPauses.inc({ provider: 'gmail' });
+  m.ipSent.inc({ ip: '192.0.2.10', pool: 'transactional' });
+  m.ipWarmupWaits.inc({ pool: 'bulk' });
   m.bounces.inc({ provider: 'yahoo', category: 'mailbox-full', type: 'soft' });
   m.complaints.inc({ provider: 'yahoo' });
   m.suppressionsAdded.inc({ reason: 'hard-bounce' });

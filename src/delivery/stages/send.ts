@@ -3,10 +3,12 @@
  * Before each host the shaping gate is asked for that host's provider (the same lease for the same
  * provider); a refusal ends the stage with the time to come back, and nothing of it is recorded.
  */
+import { isIP } from 'node:net';
 import { verpAddress } from '../../lib/verp.js';
 import { replyCodeLabel } from '../../metrics/metrics.js';
 import type { GateJob } from '../../shaping/gate.js';
 import type { ShapingLease, ShapingRefusal } from '../../shaping/provider-shaper.js';
+import type { SourceReservation } from '../../shaping/source-ips.js';
 import type { TimelineEvent } from '../../store/types.js';
 import { sendMessage, type RecipientOutcome, type SendResult } from '../smtp-client.js';
 import type { DeliveryDeps, LoadedJob } from './job.js';
@@ -19,6 +21,10 @@ import type { JobRoute } from './route.js';
 export interface Slot {
   lease: ShapingLease | null;
   replies: RecipientOutcome[] | null;
+  /** The source IP the job goes out from (null: no pool, the OS picks it and `hostname` is the HELO). */
+  source: SourceReservation | null;
+  /** A connection was made and the message offered: the source IP's warm-up count is used (else given back). */
+  handedOver?: boolean;
 }
 
 /** What the send stage ends with: each pending recipient's outcome and the `attempt` events, or a wait. */
@@ -46,17 +52,25 @@ export async function sendToTargets(
   const timeouts = { connectMs: d.connectTimeoutSeconds * 1000, greetingMs: d.greetingTimeoutSeconds * 1000, socketMs: d.socketTimeoutSeconds * 1000 };
   const events: TimelineEvent[] = [];
   let result: SendResult | null = null;
-  for (const target of route.targets) {
+  const from = slot.source?.source;
+  // A socket bound to an IPv4 address cannot reach an IPv6 one (and the reverse): only hosts of the source's family.
+  const family = from ? isIP(from.address) : 0;
+  const targets = family ? route.targets.filter((t) => isIP(t.host) === 0 || isIP(t.host) === family) : route.targets;
+  for (const target of targets) {
     const gate = await deps.gate.askForHost(gateJob, target.servername, slot.lease);
     if (!gate.go) {
       slot.lease = null; // given back by the gate when the provider changed
       return { waitUntil: gate.until, reason: gate.reason };
     }
     slot.lease = gate.lease;
-    result = await send(target, { from: mailFrom, to: pending }, body, { ehloName: config.hostname, timeouts, trustedCa: deps.trustedCa });
+    const ehloName = from?.helo ?? config.hostname;
+    result = await send(target, { from: mailFrom, to: pending }, body, { ehloName, localAddress: from?.address, timeouts, trustedCa: deps.trustedCa });
     slot.replies = result.outcomes;
     const first = result.outcomes[0];
-    events.push({ type: 'attempt', at: clock.now(), recipients: pending, host: target.label, reply: first?.reply ?? '', tls: result.tls });
+    const origin = from ? { sourceIp: from.address, helo: ehloName } : {};
+    events.push({ type: 'attempt', at: clock.now(), recipients: pending, host: target.label, reply: first?.reply ?? '', tls: result.tls, ...origin });
+    if (result.connected) slot.handedOver = true;
+    if (from && result.connected) metrics.ipSent.inc({ ip: from.address, pool: from.pool });
     if (result.reused) metrics.deliveryConnectionReuses.inc({ provider });
     else if (result.connected) metrics.deliveryTls.inc({ provider, tls: result.tls ? 'yes' : 'no' });
     for (const o of result.outcomes) metrics.deliveryReplies.inc({ provider, code: replyCodeLabel(o.code) });
@@ -66,6 +80,8 @@ export async function sendToTargets(
     }
     if (result.connected) break;
   }
-  const outcomes = result?.outcomes ?? pending.map((address) => ({ address, kind: 'temp' as const, code: null, reply: 'no route' }));
+  const noRoute =
+    from && !targets.length ? `no address of the MX hosts is IPv${family}, the family of source IP ${from.address} (pool ${from.pool})` : 'no route';
+  const outcomes = result?.outcomes ?? pending.map((address) => ({ address, kind: 'temp' as const, code: null, reply: noRoute }));
   return { outcomes, events };
 }

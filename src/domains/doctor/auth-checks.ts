@@ -4,7 +4,7 @@ import { spf } from 'mailauth/lib/spf/index.js';
 import { getAlignment } from 'mailauth/lib/tools.js';
 import { checkDkimRecord } from '../dns-check.js';
 import { dkimRecord } from '../records.js';
-import { type DoctorCheck, type DoctorContext, dnsProblem, mailauthResolver, proposedSpf, sendingAddresses } from './report.js';
+import { type DoctorCheck, type DoctorContext, dnsProblem, mailauthResolver, proposedSpf, sendingAddresses, spfMechanisms } from './report.js';
 
 const WHY_SPF =
   'Gmail, Yahoo and Microsoft (Outlook.com) require bulk senders to pass SPF for the envelope sender (MAIL FROM) domain and DKIM, and DMARC to pass on one of them; mail failing SPF is spam-foldered or rejected.';
@@ -68,7 +68,7 @@ export async function spfChecks(ctx: DoctorContext, spfDomain: string, role: str
     checks.push({
       id: `spf-ips${suffix}`,
       status: 'warn',
-      summary: 'domainKeys.sendingIps is empty: cannot check that SPF authorises the sending IPs',
+      summary: 'domainKeys.sendingIps is empty (and no source-IP pools): cannot check that SPF authorises the sending IPs',
       why: WHY_SPF_IPS,
       fix: 'list the public sending IPs of every gateway in domainKeys.sendingIps',
     });
@@ -86,7 +86,7 @@ export async function spfChecks(ctx: DoctorContext, spfDomain: string, role: str
           status: 'fail',
           summary: `SPF of ${spfDomain} does not authorise ${missing.join(', ')}`,
           why: WHY_SPF_IPS,
-          fix: `add ${ctx.config.domainKeys.sendingIps.map((ip) => `${ip.includes(':') ? 'ip6' : 'ip4'}:${ip}`).join(' ')} before the all mechanism: ${fixRecord}`,
+          fix: `add ${spfMechanisms(ctx.config).join(' ')} before the all mechanism: ${fixRecord}`,
         }
       : { id: `spf-ips${suffix}`, status: 'pass', summary: `SPF of ${spfDomain} authorises ${addresses.map((a) => a.ip).join(', ')}`, why: WHY_SPF_IPS },
   );

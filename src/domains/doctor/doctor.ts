@@ -9,7 +9,8 @@ import { KurirError, toKurirError } from '../../lib/errors.js';
 import type { DomainStore } from '../../store/domain-store.js';
 import type { SelfCheckStore } from '../../store/selfcheck-store.js';
 import { dkimChecks, dmarcChecks, spfChecks } from './auth-checks.js';
-import { blocklistChecks, bounceMxCheck, mtaStsCheck, reverseDnsChecks, tlsRptCheck } from './host-checks.js';
+import { blocklistChecks, bounceMxCheck, mtaStsCheck, tlsRptCheck } from './host-checks.js';
+import { reverseDnsChecks } from './rdns-checks.js';
 import { type DoctorCheck, type DoctorContext, type DoctorKey, type DoctorReport, exitCodeOf, worstStatus } from './report.js';
 
 export interface DoctorDeps {

@@ -5,10 +5,6 @@ import { type DoctorCheck, type DoctorContext, dnsProblem, mailauthResolver, rev
 
 const WHY_MX =
   'Bounces and feedback reach Kurir only through the bounce domain MX; Gmail and Yahoo expect a working return path, and without one invalid addresses are never suppressed and the bounce rate climbs.';
-const WHY_RDNS =
-  'Gmail, Yahoo and Microsoft require every sending IP to have a PTR record whose name resolves back to the IP (forward-confirmed reverse DNS); without it mail is rejected or throttled.';
-const WHY_HELO =
-  'Receivers check that the HELO name is a fully qualified name that resolves, ideally to the sending IP and matching its PTR; Gmail and Microsoft treat a bogus HELO as a spam signal.';
 const WHY_MTA_STS =
   'Not a bulk-sender requirement, but MTA-STS makes senders (Gmail, Microsoft) deliver mail to the domain only over verified TLS; a published but broken policy makes them defer or refuse it.';
 const WHY_TLS_RPT = 'TLS-RPT (RFC 8460) makes Gmail and Microsoft report TLS failures delivering to the domain; without it MTA-STS problems go unnoticed.';
@@ -51,81 +47,6 @@ export async function bounceMxCheck(ctx: DoctorContext): Promise<DoctorCheck> {
     };
   }
   return { id: 'bounce-mx', status: 'pass', summary: `MX of ${bounce} is ${names.join(', ')}`, why: WHY_MX };
-}
-
-async function addressesOf(ctx: DoctorContext, name: string): Promise<string[]> {
-  const all = await Promise.all([ctx.resolver.resolve4(name).catch(() => []), ctx.resolver.resolve6(name).catch(() => [])]);
-  return all.flat();
-}
-
-/** PTR and forward confirmation of each sending IP, then the HELO name (config `hostname`). */
-export async function reverseDnsChecks(ctx: DoctorContext): Promise<DoctorCheck[]> {
-  const host = ctx.config.hostname.toLowerCase().replace(/\.$/, '');
-  const checks: DoctorCheck[] = [];
-  const ptrNames = new Map<string, string[]>();
-  for (const { ip, range } of sendingAddresses(ctx.config)) {
-    const id = `rdns:${ip}`;
-    if (range) {
-      checks.push({
-        id,
-        status: 'warn',
-        summary: `${ip} is listed as a range: PTR cannot be checked`,
-        why: WHY_RDNS,
-        fix: 'list each sending IP on its own in domainKeys.sendingIps',
-      });
-      continue;
-    }
-    const fix = `ask the owner of ${ip} (your hosting provider) for ${reverseName(ip)}. IN PTR ${host}. and publish ${host}. IN ${ip.includes(':') ? 'AAAA' : 'A'} ${ip}`;
-    let names: string[];
-    try {
-      names = ((await ctx.resolver.resolve(reverseName(ip), 'PTR')) as string[]).map((n) => n.toLowerCase().replace(/\.$/, ''));
-    } catch (err) {
-      checks.push({ id, status: isDnsNotFound(err) ? 'fail' : 'warn', summary: `${ip} has no PTR record: ${dnsProblem(err)}`, why: WHY_RDNS, fix });
-      continue;
-    }
-    ptrNames.set(ip, names);
-    const confirmed: string[] = [];
-    for (const n of names) if ((await addressesOf(ctx, n)).includes(ip)) confirmed.push(n);
-    if (!confirmed.length) {
-      checks.push({ id, status: 'fail', summary: `PTR of ${ip} is ${names.join(', ')}, which does not resolve back to ${ip}`, why: WHY_RDNS, fix });
-    } else {
-      checks.push({ id, status: 'pass', summary: `${ip} → ${confirmed.join(', ')} → ${ip} (forward-confirmed)`, why: WHY_RDNS });
-    }
-  }
-  const heloFix = `set hostname to the fully qualified name in the PTR of the sending IPs, with an A/AAAA record naming them`;
-  if (!host.includes('.') || host === 'localhost' || host.endsWith('.localhost')) {
-    checks.push({ id: 'helo', status: 'fail', summary: `the HELO name (hostname) ${host} is not a fully qualified domain name`, why: WHY_HELO, fix: heloFix });
-    return checks;
-  }
-  const addresses = await addressesOf(ctx, host);
-  const ips = sendingAddresses(ctx.config).filter((a) => !a.range);
-  if (!addresses.length) {
-    checks.push({
-      id: 'helo',
-      status: 'fail',
-      summary: `the HELO name ${host} does not resolve`,
-      why: WHY_HELO,
-      fix: `publish ${host}. IN A <sending IP>; ${heloFix}`,
-    });
-    return checks;
-  }
-  const unresolved = ips.filter((a) => !addresses.includes(a.ip)).map((a) => a.ip);
-  const mismatched = [...ptrNames].filter(([, names]) => !names.includes(host)).map(([ip, names]) => `${ip} (PTR ${names.join(', ')})`);
-  if (unresolved.length || mismatched.length) {
-    const parts = [
-      unresolved.length ? `${host} does not resolve to ${unresolved.join(', ')}` : '',
-      mismatched.length ? `PTR does not name ${host}: ${mismatched.join(', ')}` : '',
-    ];
-    checks.push({ id: 'helo', status: 'warn', summary: `HELO ${host}: ${parts.filter(Boolean).join('; ')}`, why: WHY_HELO, fix: heloFix });
-  } else {
-    checks.push({
-      id: 'helo',
-      status: 'pass',
-      summary: `HELO ${host} resolves to ${addresses.join(', ')}${ptrNames.size ? ' and matches the PTR of the sending IPs' : ''}`,
-      why: WHY_HELO,
-    });
-  }
-  return checks;
 }
 
 /** `_mta-sts.<domain>` TXT, the policy fetched over HTTPS and parsed with mailauth, and whether it lists the domain's MX hosts. */

@@ -1,3 +1,4 @@
+import { allSendingIps, poolAddresses } from '../../config/ip-pools-schema.js';
 import type { Config } from '../../config/schema.js';
 import type { PolicyFetcher } from '../../delivery/mta-sts-fetch.js';
 import type { DnsResolver } from '../../delivery/resolver.js';
@@ -83,18 +84,41 @@ export function dnsProblem(err: unknown): string {
   return `the lookup failed (${code ?? (err as Error).message})`;
 }
 
-/** The sending IPs of the configuration as single addresses; a CIDR range stands for its first address. */
-export function sendingAddresses(config: Config): Array<{ ip: string; range: boolean }> {
-  return config.domainKeys.sendingIps.map((entry) => {
+/** A sending IP as the doctor checks it; `pool` and `helo` for the addresses of a source-IP pool (delivery.ipPools). */
+export interface SendingAddress {
+  ip: string;
+  range: boolean;
+  pool?: string;
+  /** The HELO name sent from this address (a pool address's own, else absent: `hostname`). */
+  helo?: string;
+}
+
+/**
+ * The sending IPs: `domainKeys.sendingIps` as single addresses (a CIDR range stands for its first address),
+ * then the pools' addresses not listed there. A listed address that is also in a pool carries the pool's HELO.
+ */
+export function sendingAddresses(config: Config): SendingAddress[] {
+  const pooled = new Map(poolAddresses(config.delivery.ipPools).map((a) => [a.address.toLowerCase(), { pool: a.pool, helo: a.helo ?? config.hostname }]));
+  const listed = config.domainKeys.sendingIps.map((entry): SendingAddress => {
     const [ip, bits] = entry.split('/');
-    return { ip, range: bits !== undefined && bits !== (ip.includes(':') ? '128' : '32') };
+    const range = bits !== undefined && bits !== (ip.includes(':') ? '128' : '32');
+    const pool = range ? undefined : pooled.get(ip.toLowerCase());
+    return { ip, range, ...(pool ?? {}) };
   });
+  const seen = new Set(listed.map((a) => a.ip.toLowerCase()));
+  const rest = [...pooled].filter(([ip]) => !seen.has(ip)).map(([ip, p]): SendingAddress => ({ ip, range: false, ...p }));
+  return [...listed, ...rest];
+}
+
+/** The ip4:/ip6: mechanisms of the sending IPs (listed ranges as given, pool addresses one by one). */
+export function spfMechanisms(config: Config): string[] {
+  return allSendingIps(config.domainKeys.sendingIps, config.delivery.ipPools).map((ip) => `${ip.includes(':') ? 'ip6' : 'ip4'}:${ip}`);
 }
 
 /** The SPF record Kurir proposes for `domain` (the sending IPs, then -all). */
 export function proposedSpf(config: Config): string {
-  const ips = config.domainKeys.sendingIps;
-  return ips.length ? `v=spf1 ${ips.map((ip) => `${ip.includes(':') ? 'ip6' : 'ip4'}:${ip}`).join(' ')} -all` : 'v=spf1 ip4:<your sending IP> -all';
+  const mechanisms = spfMechanisms(config);
+  return mechanisms.length ? `v=spf1 ${mechanisms.join(' ')} -all` : 'v=spf1 ip4:<your sending IP> -all';
 }
 
 /** `1.2.0.192.in-addr.arpa` / nibble `ip6.arpa` name of an address, without the suffix when `suffix` is given. */

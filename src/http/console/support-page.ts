@@ -55,7 +55,7 @@ function eventLine(e: TimelineEvent): string {
     case 'queued':
       return 'accepted by Kurir and queued';
     case 'attempt':
-      return `delivery attempt to ${e.host}: ${e.reply}`;
+      return `delivery attempt to ${e.host}${e.sourceIp ? ` from ${e.sourceIp} (HELO ${e.helo})` : ''}: ${e.reply}`;
     case 'deferred':
       return `deferred (${e.category}${e.cause ? `, ${e.cause}` : ''}): ${e.reply}`;
     case 'delivered':

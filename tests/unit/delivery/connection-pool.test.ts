@@ -193,6 +193,30 @@ describe('createSmtpPool', () => {
     expect(p.stats()).toEqual({ open: 0, idle: 0 });
   });
 
+  it('binds to the local address of each send and pools per address; an address not on the host is a temporary outcome', async () => {
+    const r = await receiver({ tls: false });
+    const p = pool();
+    const from = (localAddress: string, ehloName: string) => ({ ...sendOpts, localAddress, ehloName });
+    for (let i = 0; i < 4; i++) {
+      const [address, helo] = i % 2 ? ['127.0.0.3', 'b.example'] : ['127.0.0.2', 'a.example'];
+      const res = await p.send(targetOf(r.port), { from: FROM, to: [`u${i}@dest.test`] }, raw(i), from(address, helo));
+      expect(res.connected).toBe(true);
+      expect(Boolean(res.reused)).toBe(i >= 2);
+    }
+    expect(r.messages.map((m) => `${m.remoteAddress} ${m.clientHostname}`)).toEqual([
+      '127.0.0.2 a.example',
+      '127.0.0.3 b.example',
+      '127.0.0.2 a.example',
+      '127.0.0.3 b.example',
+    ]);
+    expect(r.connections).toBe(2);
+    const unbound = await p.send(targetOf(r.port), { from: FROM, to: ['x@dest.test'] }, raw(9), from('192.0.2.55', 'c.example'));
+    expect(unbound).toMatchObject({
+      connected: false,
+      outcomes: [{ address: 'x@dest.test', kind: 'temp', code: null, reply: 'bind EADDRNOTAVAIL 192.0.2.55' }],
+    });
+  });
+
   it('respects maxMessagesPerConnection', async () => {
     const r = await receiver();
     const p = pool({ maxMessagesPerConnection: 3 });

@@ -1,6 +1,6 @@
 /**
  * The shaping gate over a real ProviderShaper (real Redis, unique prefix, manual clock): answers as values,
- * when a refused job comes back, the lease kept or changed per MX host, and the open gate.
+ * when a refused job comes back, the lease kept or changed per MX host, the open gate, and source-IP pools on top.
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +9,9 @@ import type { Config } from '../../../src/config/schema.js';
 import { createLogger } from '../../../src/lib/logger.js';
 import { createMetrics } from '../../../src/metrics/metrics.js';
 import { createProviderMap } from '../../../src/metrics/provider.js';
-import { createShapingGate, openGate, type GateJob } from '../../../src/shaping/gate.js';
+import { loadConfig } from '../../../src/config/load.js';
+import { createShapingGate, openGate, withSourceIps, type GateJob } from '../../../src/shaping/gate.js';
+import { SourceIps } from '../../../src/shaping/source-ips.js';
 import { ProviderShaper } from '../../../src/shaping/provider-shaper.js';
 import { loadThrottleRules } from '../../../src/shaping/throttle-rules.js';
 import { createKeys } from '../../../src/store/keys.js';
@@ -38,6 +40,7 @@ function gate(shaping: Record<string, unknown>) {
 const job = (over: Partial<GateJob> = {}): GateJob => ({
   id: `j${Math.random()}`,
   domain: 'acme.test',
+  senderDomain: 'example.test',
   priority: 'verification',
   attemptsStarted: 1,
   expiresAt: 1_800_003_600_000,
@@ -110,5 +113,29 @@ describe('shaping gate', () => {
     expect(await openGate.ask(job())).toEqual({ go: true, lease: null });
     expect(await openGate.askForHost(job(), 'mx.test', null)).toEqual({ go: true, lease: null });
     await expect(openGate.release(null, null)).resolves.toBeUndefined();
+    expect(await openGate.askSource(job())).toEqual({ go: true, reservation: null });
+  });
+
+  it('with source-IP pools: picks the address first and holds a job at the warm-up cap no later than its expiry', async () => {
+    const clock = manualClock(Date.parse('2026-11-29T10:00:00Z'));
+    const ipPools = {
+      pools: { bulk: [{ address: '127.0.0.3', helo: 'b.example', warmupStart: '2026-11-29', warmup: { perHour: [1] } }] },
+      priorities: { bulk: 'bulk' },
+    };
+    const config = loadConfig({ file: 'config/default.yaml', overrides: { delivery: { ipPools } } });
+    const metrics = createMetrics({ defaultMetrics: false });
+    const sources = new SourceIps({ redis, keys: createKeys(`${prefix}-${n++}`), config, clock, metrics });
+    const g = withSourceIps(openGate, sources, { clock });
+    const bulk = job({ priority: 'bulk', expiresAt: clock.now() + 600_000 });
+    expect(await g.askSource(bulk)).toMatchObject({ go: true, reservation: { source: { address: '127.0.0.3', helo: 'b.example', pool: 'bulk' } } });
+    // The hour turns in 60 min, but the message expires in 10: it comes back at its expiry.
+    expect(await g.askSource(bulk)).toEqual({ go: false, until: bulk.expiresAt + 50, reason: 'ip-warmup', pool: 'bulk' });
+    const later = await g.askSource(job({ priority: 'bulk', expiresAt: clock.now() + 86_400_000 }));
+    expect(later.go === false && later.until).toBeGreaterThanOrEqual(Date.parse('2026-11-29T11:00:00Z'));
+    // Verification has no pool here: go, OS-chosen address.
+    expect(await g.askSource(job())).toEqual({ go: true, reservation: null });
+    // No pool configured: the gate is returned as it is.
+    const none = new SourceIps({ redis, keys: createKeys(`${prefix}-${n++}`), config: loadConfig({ file: 'config/default.yaml' }), clock, metrics });
+    expect(withSourceIps(openGate, none, { clock })).toBe(openGate);
   });
 });
