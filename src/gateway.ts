@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Config } from './config/schema.js';
 import { createSmtpPool, type SmtpPool } from './delivery/connection-pool.js';
+import { openShards } from './gateway-shards.js';
 import { MtaStsPolicies } from './delivery/mta-sts.js';
 import { httpsPolicyFetcher, type PolicyFetcher } from './delivery/mta-sts-fetch.js';
 import { createResolver, type DnsResolver } from './delivery/resolver.js';
@@ -52,7 +53,6 @@ import type { Logger } from './lib/logger.js';
 import { kurirVersion } from './lib/version.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { createProviderMap } from './metrics/provider.js';
-import { DeliveryQueue } from './queue/delivery-queue.js';
 import { WebhookQueue } from './queue/webhook-queue.js';
 import { queueSnapshot } from './queue/snapshot.js';
 import { PreSendScorer } from './scoring/pre-send-scorer.js';
@@ -66,7 +66,7 @@ import { LiveIndex } from './store/live-index.js';
 import { FsyncGuard } from './store/durability.js';
 import { IncidentStore } from './store/incident-store.js';
 import { createKeys } from './store/keys.js';
-import { MessageStore } from './store/message-store.js';
+import type { MessageStore } from './store/message-store.js';
 import { MtaStsStore } from './store/mta-sts-store.js';
 import { PlacementStore } from './store/placement-store.js';
 import { closeRedis, createRedis, waitReady } from './store/redis.js';
@@ -166,14 +166,15 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   // The per-provider rolling window of GET /v1/incidents, written where outcomes are recorded.
   const incidents = new IncidentStore(redis, keys);
   const eventSink = combineSinks(webhookSink, new VerificationDeliveries({ metrics, providers, smarthost: config.delivery.smarthost !== null, incidents }));
-  const messages = new MessageStore(redis, keys, config.retention.days * 86400, eventSink);
+  // One Redis, or message data sharded by sender domain (redis.shards): `messages` and `queue` route by message.
+  const shards = await openShards({ config, keys, logger, redis, queueRedis, sink: eventSink });
+  const { messages, queue } = shards;
   const suppressions = new SuppressionStore(redis, keys);
   // One suppression rule for synchronous bounces (worker) and reports at the bounce MX (feedback role).
   const classify = rulesClassifier(rules);
   const policy = new SuppressionPolicy({ redis, keys, suppressions, metrics, logger, config: config.feedback });
   let tlsMaterial: Promise<TlsMaterial> | undefined;
   const tls = (): Promise<TlsMaterial> => (tlsMaterial ??= loadOrCreateTls(config, logger));
-  const queue = new DeliveryQueue(queueRedis, keys);
   // Per-provider shaping state in Redis, shared by the worker (slots, adaptive rate) and the admin API.
   const shaper = new ProviderShaper({ redis, keys, config, providers, rules: loadThrottleRules(config.shaping.throttleRulesFile), metrics, logger, clock });
   metrics.setQueueProvider(() => queueSnapshot(queue.queue, clock, providers));
@@ -192,6 +193,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
     runtimeCredentials.stop();
     await reconciler?.close();
     await worker?.close(graceMs);
+    await shards.close(graceMs);
     await webhookWorker?.close(graceMs);
     await smtpPool?.close();
     await queue.close().catch(() => undefined);
@@ -284,29 +286,27 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
             })
           : undefined;
       const feedback = new DeliveryFeedback({ policy, classify, logger });
-      worker = startDeliveryWorker(
-        {
-          config,
-          clock,
-          resolver,
-          messages,
-          metrics,
-          providers,
-          logger,
-          verpSecret: secret,
-          rules,
-          send: smtpPool.send,
-          feedback,
-          mtaSts,
-          incidents,
-          trustedCa: opts.trustedCa,
-        },
-        workerConnection,
-        keys,
-        shaper,
-      );
-      reconciler = new Reconciler({ live: new LiveIndex(redis, keys), queue, messages, metrics, logger, clock, config: config.delivery.reconcile });
+      const workerDeps = {
+        config,
+        clock,
+        resolver,
+        messages: shards.main,
+        metrics,
+        providers,
+        logger,
+        verpSecret: secret,
+        rules,
+        send: smtpPool.send,
+        feedback,
+        mtaSts,
+        incidents,
+        trustedCa: opts.trustedCa,
+      };
+      worker = startDeliveryWorker(workerDeps, workerConnection, keys, shaper);
+      const reconcile = { metrics, logger, clock, config: config.delivery.reconcile };
+      reconciler = new Reconciler({ ...reconcile, live: new LiveIndex(redis, keys), queue, messages: shards.main });
       reconciler.start();
+      shards.startWorkers(workerDeps, shaper, reconcile);
       webhookWorker = startWebhookWorker({ config, clock, logger, metrics, messages, store: webhookStore, targetOf: webhookTargetOf }, workerConnection, keys);
     }
     const placementStore = new PlacementStore(redis, keys, config.placement.historySize);

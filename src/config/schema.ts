@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { redisShardsSchema } from './shards-schema.js';
 import { authLimitsSchema, httpConnectionOptions, smtpConnectionOptions } from './guard-schema.js';
 import { credentialLimitsSchema, limitsSchema, shapingSchema } from './limits-schema.js';
 import { placementSchema } from './placement-schema.js';
@@ -125,6 +126,8 @@ export const configSchema = z
          * appendonly yes and appendfsync always: checked at start and after every reconnect).
          */
         durability: z.enum(['standard', 'fsync']).default('standard'),
+        /** Message data of some sender domains on other Redis servers (src/config/shards-schema.ts); none by default. */
+        shards: redisShardsSchema,
       })
       .strict()
       .default({}),

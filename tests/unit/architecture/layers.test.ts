@@ -23,6 +23,7 @@ const run = promisify(execFile);
 const LAYERS: Record<string, number> = {
   main: 0,
   gateway: 0,
+  'gateway-shards': 0,
   smtp: 1,
   http: 1,
   cli: 1,
