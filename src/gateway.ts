@@ -406,7 +406,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
           suppressions,
           webhooks: webhookStore,
           clock,
-          delivery: { queue: queue.queue, messages, shaper, clock },
+          delivery: { queue: queue.queue, queueFor: (id) => queue.queueFor(id), messages, shaper, clock },
           esp,
           domains: domainService,
           doctor: new Doctor({

@@ -8,9 +8,10 @@ import type { Redis } from 'ioredis';
 import type { Priority } from '../config/schema.js';
 import type { Keys } from '../store/keys.js';
 import type { ShardRouter } from '../store/shard-router.js';
-import { DeliveryQueue } from './delivery-queue.js';
+import type { Queue } from 'bullmq';
+import { type DeliveryJobData, DeliveryQueue } from './delivery-queue.js';
 
-/** A {@link DeliveryQueue} whose `enqueue` goes to the message's shard. */
+/** A {@link DeliveryQueue} whose `enqueue` and `queueFor` go to the message's shard. */
 export class ShardedDeliveryQueue extends DeliveryQueue {
   constructor(
     connection: Redis,
@@ -27,5 +28,10 @@ export class ShardedDeliveryQueue extends DeliveryQueue {
     const queue = this.shardQueues.get(shard.name);
     if (queue) await queue.enqueue(messageId, priority, domains);
     else await super.enqueue(messageId, priority, domains);
+  }
+
+  override async queueFor(messageId: string): Promise<Queue<DeliveryJobData>> {
+    const shard = await this.router.locate(messageId);
+    return this.shardQueues.get(shard.name)?.queue ?? this.queue;
   }
 }

@@ -30,7 +30,10 @@ const code = (from: string, to: string) => ({ from: `noreply@${from}`, to: [to],
 const msgKey = (id: string): string => `${prefix}:msg:${id}`;
 
 beforeAll(async () => {
-  receiver = await startReceiver({ rules: { 'nobody@dest.test': { code: 550, message: '5.1.1 no such user' } }, hostname: 'mx.dest.test' });
+  receiver = await startReceiver({
+    rules: { 'nobody@dest.test': { code: 550, message: '5.1.1 no such user' }, 'later@dest.test': { code: 451, message: '4.7.1 try later' } },
+    hostname: 'mx.dest.test',
+  });
   dns = await startDnsServer({ 'dest.test': { MX: [{ exchange: 'mx.dest.test', priority: 10 }] }, 'mx.dest.test': { A: ['127.0.0.1'] } });
   [shardA, shardB] = await Promise.all([startPrivateRedis(), startPrivateRedis()]);
   a = new Redis(shardA.url);
@@ -43,7 +46,7 @@ beforeAll(async () => {
         { name: 'shard-b', url: shardB.url, senderDomains: ['Shard-B.test'] },
       ],
     },
-    delivery: { mxPort: receiver.port },
+    delivery: { mxPort: receiver.port, retrySchedule: [30] },
     limits: { recipient: { max: 2, windowSeconds: 600 } },
     domains: SENDERS.map((name) => ({ name, dkim: [{ selector: 'k1', algorithm: 'rsa', privateKeyFile: join(dataDir, `${name}.pem`), generate: true }] })),
     apiKeys: [
@@ -140,5 +143,23 @@ describe('redis.shards: two shards, one gateway set', () => {
     expect(await b.exists(msgKey(first.body.id))).toBe(1);
     expect(await intake.gateway.redis.keys(`${prefix}:idem:*`)).not.toHaveLength(0);
     expect(await b.keys(`${prefix}:idem:*`)).toEqual([]);
+  });
+
+  it('retries and cancels a message through its own shard’s queue', async () => {
+    const sent = await intake.submit(code('shard-a.test', 'later@dest.test'));
+    const id = sent.body.id as string;
+    await intake.waitForStatus(id, (s) => s.status === 'deferred');
+    const jobKey = `${prefix}:q:delivery:${id}_dest.test`;
+    expect([await a.exists(jobKey), await intake.gateway.redis.exists(jobKey)]).toEqual([1, 0]);
+    const retry = await adminRequest(intake.url, 'POST', `/v1/messages/${id}/retry`);
+    expect(retry.status).toBe(200);
+    // Found where it waits (delayed until the next attempt), not re-created as "missing" on the main Redis.
+    expect(retry.body.jobs).toEqual([{ domain: 'dest.test', state: 'delayed', promoted: true }]);
+    await intake.waitForStatus(id, (s) => s.recipients['later@dest.test'].attempts === 2);
+    const cancel = await adminRequest(intake.url, 'POST', `/v1/messages/${id}/cancel`);
+    expect(cancel.status).toBe(200);
+    expect((await intake.status(id)).status).toBe('expired');
+    expect(await a.exists(jobKey)).toBe(0);
+    expect(await intake.gateway.redis.exists(jobKey)).toBe(0);
   });
 });
