@@ -167,7 +167,11 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   const incidents = new IncidentStore(redis, keys);
   const eventSink = combineSinks(webhookSink, new VerificationDeliveries({ metrics, providers, smarthost: config.delivery.smarthost !== null, incidents }));
   // One Redis, or message data sharded by sender domain (redis.shards): `messages` and `queue` route by message.
-  const shards = await openShards({ config, keys, logger, redis, queueRedis, sink: eventSink });
+  const shards = await openShards({ config, keys, logger, redis, queueRedis, sink: eventSink }).catch(async (err: unknown) => {
+    await closeRedis(queueRedis);
+    await closeRedis(redis);
+    throw err;
+  });
   const { messages, queue } = shards;
   const suppressions = new SuppressionStore(redis, keys);
   // One suppression rule for synchronous bounces (worker) and reports at the bounce MX (feedback role).

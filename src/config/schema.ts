@@ -130,6 +130,8 @@ export const configSchema = z
         shards: redisShardsSchema,
       })
       .strict()
+      // The fsync check (src/store/durability.ts) watches redis.url only, and messages would be written to the shards.
+      .refine((r) => r.durability !== 'fsync' || r.shards.length === 0, { message: 'durability fsync is not supported with shards yet', path: ['shards'] })
       .default({}),
     smtp: z
       .object({

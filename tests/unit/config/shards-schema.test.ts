@@ -20,4 +20,12 @@ describe('redis.shards', () => {
     expect(() => loadConfig(shards([{ ...one, senderDomains: [] }]))).toThrowError(/redis\.shards\.0\.senderDomains/);
     expect(() => loadConfig(shards([{ ...one, url: 'http://a' }]))).toThrowError(/a redis:\/\/ or rediss:\/\/ URL/);
   });
+
+  it('refuses durability fsync with shards: the fsync check watches the main Redis only', () => {
+    const o = {
+      file: 'config/default.yaml',
+      overrides: { redis: { durability: 'fsync', shards: [{ name: 's1', url: 'redis://a:6379', senderDomains: ['a.test'] }] } },
+    };
+    expect(() => loadConfig(o)).toThrowError(/redis\.shards.*durability fsync is not supported with shards yet/);
+  });
 });
