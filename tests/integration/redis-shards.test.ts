@@ -1,7 +1,7 @@
 /**
  * `redis.shards` (docs/scale-out.md): two private redis-servers hold the message data of one sender domain each,
  * the main Redis (the shared one, under this file's prefix) holds the rest and everything shared. One gateway set:
- * an intake+api process and a worker process. Messages land on their sender domain's shard and are delivered from
+ * an intake+api process, a worker process and a bounce MX (role feedback). Messages land on their sender domain's shard and are delivered from
  * there; the per-recipient limit, the suppression list and idempotency keys hold across shards.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,10 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import nodemailer from 'nodemailer';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
+import { loadFixture } from '../helpers/feedback-fixtures.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-redis.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
-import { ADMIN_KEY, API_KEY, adminRequest, dropPrefix, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { ADMIN_KEY, API_KEY, adminRequest, dropPrefix, startTestGateway, submitDelivered, type TestGateway } from '../helpers/test-gateway.js';
 
 const prefix = `kurir-test-shards-${Math.random().toString(36).slice(2, 8)}`;
 let dns: DnsServer;
@@ -23,6 +25,7 @@ let a: Redis;
 let b: Redis;
 let intake: TestGateway;
 let worker: TestGateway;
+let bounceMx: TestGateway;
 let keyDir: string;
 
 const SENDERS = ['example.test', 'shard-a.test', 'shard-b.test'];
@@ -58,9 +61,11 @@ beforeAll(async () => {
   keyDir = mkdtempSync(join(tmpdir(), 'kurir-shards-keys-'));
   intake = await startTestGateway({ prefix, dns, overrides: overrides(keyDir, ['intake', 'api']) });
   worker = await startTestGateway({ prefix, dns, overrides: overrides(keyDir, ['worker']) });
+  bounceMx = await startTestGateway({ prefix, dns, overrides: overrides(keyDir, ['feedback']) });
 });
 
 afterAll(async () => {
+  await bounceMx?.close();
   await worker?.close();
   await intake?.close();
   await dropPrefix(prefix);
@@ -161,5 +166,26 @@ describe('redis.shards: two shards, one gateway set', () => {
     expect((await intake.status(id)).status).toBe('expired');
     expect(await a.exists(jobKey)).toBe(0);
     expect(await intake.gateway.redis.exists(jobKey)).toBe(0);
+  });
+
+  it('applies a DSN that arrives at the bounce MX to the message on its shard', async () => {
+    const m = await submitDelivered(intake, receiver, code('shard-b.test', 'late@dest.test'), 'late@dest.test');
+    const transport = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: bounceMx.gateway.ports.feedback,
+      secure: false,
+      tls: { rejectUnauthorized: false },
+    });
+    const raw = loadFixture('postfix-dsn.eml', { verp: m.verp, rcpt: 'late@dest.test', messageId: m.messageId });
+    const info = await transport.sendMail({ envelope: { from: '', to: [m.verp] }, raw });
+    transport.close();
+    expect(info.response).toMatch(/^250 2\.0\.0 Report applied/);
+    const s = await intake.status(m.id);
+    expect(s.status).toBe('bounced');
+    expect(s.events.find((e: any) => e.type === 'bounced')).toMatchObject({ async: true, category: 'invalid-recipient' });
+    // Written on shard B (the timeline) and on the main Redis (the suppression), nowhere else.
+    expect(await b.lrange(`${prefix}:events:${m.id}`, 0, -1)).toContainEqual(expect.stringContaining('"async":true'));
+    expect(await intake.gateway.redis.exists(`${prefix}:events:${m.id}`)).toBe(0);
+    expect(await intake.gateway.redis.hexists(`${prefix}:suppressions`, 'late@dest.test')).toBe(1);
   });
 });
