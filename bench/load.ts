@@ -194,6 +194,8 @@ export async function smtpClosedLoop(
   firstNumber: number,
   deadline: number,
   noDelay = false,
+  /** Awaited once the sessions are open, before the clock starts (e.g. to wait for the warm-up mail at the sink). */
+  onStarted?: () => Promise<void>,
 ): Promise<Stats & { lastError: string }> {
   const getSocket = (_opts: unknown, callback: (err: Error | null, socketOptions?: { connection: Socket }) => void): void => {
     const socket = netConnect({ host: '127.0.0.1', port, noDelay: true });
@@ -215,6 +217,7 @@ export async function smtpClosedLoop(
     transport.sendMail({ from: 'noreply@example.test', to: `warm${k}@dest.test`, subject: 'warm-up', text: paddedText(k) }).catch(() => undefined),
   );
   await Promise.all(warm);
+  await onStarted?.();
   const latencies: number[] = [];
   let errors = 0;
   let lastError = '';

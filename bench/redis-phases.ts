@@ -8,10 +8,15 @@
  *   durability  end to end with `redis.durability: standard` (AOF everysec) and `fsync` (AOF always).
  *   scale       end to end with 1, 2 and 4 gateway processes (roles split intake+api / worker) on one
  *               Redis; Redis CPU seconds per 1,000 messages (= cores of Redis at 1,000 msg/s).
+ *   smtp50      50 SMTP sessions end to end, peak RSS; shards: main Redis vs shard work per message with
+ *               `redis.shards`; memory: Redis bytes per queued and finished message and the 1,000,000-message
+ *               projection (all three in bench/scale-phases.ts).
  *
- * Env: BENCH_REDIS_PHASES (comma list, default "cost,durability,scale"), BENCH_REDIS_N (messages per
+ * Env: BENCH_REDIS_PHASES (comma list, default "cost,durability,scale,smtp50,shards,memory"), BENCH_REDIS_N (messages per
  * measured run, default 500), BENCH_REDIS_PROCS (default "1,2,4"), BENCH_REDIS_CONFIG (JSON merged into
- * every gateway's configuration, e.g. '{"shaping":{"enabled":false}}').
+ * every gateway's configuration, e.g. '{"shaping":{"enabled":false}}'), BENCH_REDIS_SMTP_N (default 3000),
+ * BENCH_REDIS_SMTP_SESSIONS (default 50), BENCH_REDIS_SMTP_CONCURRENCY (delivery.concurrency, default 20),
+ * BENCH_REDIS_MEMORY_N (default 2000).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -23,9 +28,10 @@ import { startDnsServer, type DnsServer } from '../tests/helpers/dns-server.js';
 import { startPrivateRedis, type PrivateRedis } from '../tests/helpers/private-redis.js';
 import { cpuSecondsOf, startGatewayChild, type ChildOptions, type GatewayChild } from './gateway-child.js';
 import { httpClosedLoop, HttpClient } from './load.js';
+import { memoryPhase, type ScalePhaseContext, shardSplitPhase, smtpSessionsPhase } from './scale-phases.js';
 import { startSink, type Sink } from './sink.js';
 
-const PHASES = new Set((process.env.BENCH_REDIS_PHASES ?? 'cost,durability,scale').split(','));
+const PHASES = new Set((process.env.BENCH_REDIS_PHASES ?? 'cost,durability,scale,smtp50,shards,memory').split(','));
 const N = Number(process.env.BENCH_REDIS_N ?? 500);
 const PROCS = (process.env.BENCH_REDIS_PROCS ?? '1,2,4').split(',').map(Number);
 /** Merged into every child's configuration, e.g. '{"shaping":{"enabled":false}}'. */
@@ -93,7 +99,12 @@ function clientCounts(label: string): { roundTrips: number; commands: number } {
   }
 }
 
-async function child(redisUrl: string, o: Omit<ChildOptions, 'dir' | 'prefix' | 'dnsAddress' | 'mxPort'>, durability = 'standard'): Promise<GatewayChild> {
+async function child(
+  redisUrl: string,
+  o: Omit<ChildOptions, 'dir' | 'prefix' | 'dnsAddress' | 'mxPort'>,
+  durability = 'standard',
+  redisExtra: Record<string, unknown> = {},
+): Promise<GatewayChild> {
   const c = await startGatewayChild({
     ...o,
     dir,
@@ -102,7 +113,7 @@ async function child(redisUrl: string, o: Omit<ChildOptions, 'dir' | 'prefix' | 
     mxPort: sink.port,
     preload: PRELOAD,
     env: { BENCH_RT_FILE: join(dir, `rt-${o.label}.json`) },
-    extraConfig: { ...EXTRA, ...o.extraConfig, redis: { url: redisUrl, durability } },
+    extraConfig: { ...EXTRA, ...o.extraConfig, redis: { ...redisExtra, url: redisUrl, durability } },
   });
   children.push(c);
   // The first child generates the DKIM key; the DNS must publish it for verifiers (not needed for counting).
@@ -252,7 +263,7 @@ async function e2eRun(label: string, opts: { appendfsync: 'everysec' | 'always';
     console.log(
       `  ${label}: ${out.delivered}/${out.accepted} delivered at ${out.msgPerSecond.toFixed(0)} msg/s (accepted at ${out.acceptPerSecond.toFixed(0)}/s); ` +
         `Redis CPU ${out.redisCpuSecondsPer1000.toFixed(2)} s per 1,000 msgs (= cores of Redis at 1,000 msg/s); gateway CPU ${out.gatewayCpuMsPerMsg.toFixed(2)} ms/msg; ` +
-        `${out.commandsPerMsg.toFixed(1)} Redis commands/msg`,
+        `${out.commandsPerMsg.toFixed(1)} Redis commands/msg; one Redis core would carry about ${(1000 / out.redisCpuSecondsPer1000).toFixed(0)} msg/s of this load`,
     );
     for (const c of clients) c.close();
     return out;
@@ -284,6 +295,30 @@ async function main(): Promise<void> {
       for (const procs of PROCS)
         scale[procs] = await e2eRun(`${procs} process${procs > 1 ? 'es' : ''}`, { appendfsync: 'everysec', durability: 'standard', procs });
       report.scale = scale;
+    }
+    const ctx: ScalePhaseContext = {
+      sink,
+      prefix: 'kb',
+      child: (url, { redis, ...o }) => child(url, o, 'standard', redis),
+      stopAll,
+      waitFinalized,
+      takeSeq: (count) => (seq += count) - count,
+    };
+    if (PHASES.has('smtp50')) {
+      const sessions = Number(process.env.BENCH_REDIS_SMTP_SESSIONS ?? 50);
+      const concurrency = Number(process.env.BENCH_REDIS_SMTP_CONCURRENCY ?? 20);
+      console.log(
+        `\n[smtp50] ${sessions} SMTP sessions (STARTTLS, AUTH PLAIN, client TCP_NODELAY), 4 KB, RSA-2048 DKIM; one gateway, all roles, delivery.concurrency ${concurrency}`,
+      );
+      report.smtp50 = await smtpSessionsPhase(ctx, { n: Number(process.env.BENCH_REDIS_SMTP_N ?? 3000), sessions, deliveryConcurrency: concurrency });
+    }
+    if (PHASES.has('shards')) {
+      console.log('\n[shards] one gateway, all roles, redis.shards: example.test on a shard; work per message on the main Redis and on the shard');
+      report.shards = await shardSplitPhase(ctx, { n: N });
+    }
+    if (PHASES.has('memory')) {
+      console.log('\n[memory] Redis memory per queued and per finished message, and for a million of them');
+      report.memory = await memoryPhase(ctx, { n: Number(process.env.BENCH_REDIS_MEMORY_N ?? 2000), retentionDays: 7 });
     }
   } finally {
     await stopAll();

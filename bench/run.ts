@@ -32,6 +32,7 @@ import { printProfile, summarizeProfile } from './cpu-profile.js';
 import { featuresPhase } from './features-phase.js';
 import { cpuSecondsOf, memoryOf, resetPeak, startGatewayChild, type ChildOptions, type GatewayChild } from './gateway-child.js';
 import { httpClosedLoop, httpPaced, HttpClient, messageJson, percentile, smtpClosedLoop, summarize, type MessageKind, type Stats } from './load.js';
+import { redisFootprint } from './scale-phases.js';
 import { startSink, type Sink } from './sink.js';
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
@@ -191,28 +192,6 @@ async function phase(
   );
   for (const n of notes) console.log(`    ${n}`);
   return r;
-}
-
-/** Bytes in Redis per key kind under the prefix (MEMORY USAGE … SAMPLES 0 of every key), and key counts. */
-async function redisFootprint(prefix: string): Promise<Record<string, { keys: number; bytes: number }>> {
-  const out: Record<string, { keys: number; bytes: number }> = {};
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 2000);
-    cursor = next;
-    if (!keys.length) continue;
-    const p = redis.pipeline();
-    for (const k of keys) p.call('MEMORY', 'USAGE', k, 'SAMPLES', '0');
-    const res = (await p.exec()) ?? [];
-    keys.forEach((k, i) => {
-      const rest = k.slice(prefix.length + 1);
-      const kind = rest.startsWith('q:') ? 'bullmq' : rest.split(':')[0];
-      const e = (out[kind] ??= { keys: 0, bytes: 0 });
-      e.keys++;
-      e.bytes += Number(res[i]?.[1] ?? 0);
-    });
-  } while (cursor !== '0');
-  return out;
 }
 
 /** MEMORY USAGE of msg, rcpt, events (and whether a body is left) for a sample of finished messages. */
@@ -452,7 +431,7 @@ async function main(): Promise<void> {
       seq += N_HTTP;
       return { stats: r.stats, notes: r.stats.errors ? [`last error: ${http.lastError}`] : [] };
     });
-    const queued = await redisFootprint(prefix);
+    const queued = await redisFootprint(redis, prefix);
     const queuedMsgs = queued.msg?.keys ?? 1;
     const queuedBytes = Object.values(queued).reduce((s, e) => s + e.bytes, 0);
     memory.queued = { messages: queuedMsgs, bytesPerMessage: queuedBytes / queuedMsgs, byKind: queued };
@@ -536,7 +515,7 @@ async function main(): Promise<void> {
       );
 
       const finished = await finishedSample(prefix, ids);
-      const foot = await redisFootprint(prefix);
+      const foot = await redisFootprint(redis, prefix);
       const msgs = foot.msg?.keys ?? 1;
       // Other kinds with about one key per message (e.g. the Message-ID index) count per message too.
       const perMessage = Object.entries(foot).filter(([k, e]) => !['msg', 'rcpt', 'events'].includes(k) && e.keys >= 0.9 * msgs);
@@ -748,6 +727,12 @@ async function main(): Promise<void> {
     `\nmemory: gateway idle RSS ${(memory.idleRssMiB as number).toFixed(0)} MiB; Redis per queued message ${q ? q.bytesPerMessage.toFixed(0) : '?'} B; ` +
       `per finished message ${finishedRuns.map(([k, v]) => `${v.bytesPerFinishedMessage.toFixed(0)} B (${k.slice(9)})`).join(', ')}`,
   );
+  const finishedBytes = finishedRuns[0]?.[1].bytesPerFinishedMessage;
+  // MEMORY USAGE of the keys alone; `npm run bench:redis` (phase memory) adds what INFO used_memory sees besides.
+  if (q && finishedBytes)
+    console.log(
+      `projection: 1,000,000 queued messages ≈ ${((q.bytesPerMessage * 1e6) / 2 ** 30).toFixed(2)} GiB of Redis; 1,000,000 finished ones kept for the retention ≈ ${((finishedBytes * 1e6) / 2 ** 30).toFixed(2)} GiB`,
+    );
   console.log(`total ${((Date.now() - startedAt) / 1000).toFixed(0)} s`);
   console.log(
     `\nJSON ${JSON.stringify({ scale: SCALE, childNoDelay: CHILD_NODELAY, date: new Date().toISOString(), results, memory, shaping: shapingResults })}`,

@@ -43,7 +43,7 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
   const shutdown = async (graceMs?: number): Promise<void> => {
     for (const c of closers.reverse()) await c().catch((err: unknown) => logger.warn({ err }, 'close failed'));
     await worker?.close(graceMs);
-    await closeCore(core);
+    await closeCore(core, graceMs);
   };
 
   try {

@@ -15,7 +15,10 @@ import type { MessageStore, RecipientUpdate } from '../store/message-store.js';
 import { FINAL_RECIPIENT_STATUSES, type TimelineEvent } from '../store/types.js';
 
 export interface DeliveryControlDeps {
+  /** The main Redis's queue: depth and counts. */
   queue: Queue<DeliveryJobData>;
+  /** The queue holding one message's jobs (differs from `queue` with `redis.shards`); default `queue`. */
+  queueFor?: (messageId: string) => Promise<Queue<DeliveryJobData>>;
   messages: MessageStore;
   shaper: ProviderShaper;
   clock: Clock;
@@ -30,6 +33,10 @@ export interface QueueOverview {
   readyByPriority: Record<keyof typeof PRIORITY_RANK, number>;
   /** Per provider: jobs held back because it is paused, and whether it is paused. */
   providers: Record<string, { held: number; paused: boolean; connectionsInUse: number }>;
+}
+
+function queueOf(deps: DeliveryControlDeps, messageId: string): Promise<Queue<DeliveryJobData>> {
+  return deps.queueFor ? deps.queueFor(messageId) : Promise.resolve(deps.queue);
 }
 
 /** Queue depth by state, by priority (ready jobs) and held per provider. */
@@ -76,12 +83,13 @@ export async function retryNow(
   id: string,
 ): Promise<{ id: string; jobs: Array<{ domain: string; state: string; promoted: boolean }> }> {
   const { domains, priority } = await jobsOf(deps, id);
+  const queue = await queueOf(deps, id);
   const jobs = await Promise.all(
     domains.map(async (domain) => {
-      const job = await deps.queue.getJob(deliveryJobId(id, domain));
+      const job = await queue.getJob(deliveryJobId(id, domain));
       const state = job ? await job.getState() : 'missing';
       if (!job || state === 'unknown') {
-        await deps.queue.add('deliver', { messageId: id, domain, priority }, { jobId: deliveryJobId(id, domain), priority: PRIORITY_RANK[priority] });
+        await queue.add('deliver', { messageId: id, domain, priority }, { jobId: deliveryJobId(id, domain), priority: PRIORITY_RANK[priority] });
         return { domain, state: 'missing', promoted: true };
       }
       if (state === 'failed') {
@@ -109,10 +117,11 @@ export async function retryNow(
  */
 export async function cancelMessage(deps: DeliveryControlDeps, id: string, by: string): Promise<{ id: string; cancelled: string[]; inFlight: string[] }> {
   const { domains, pending } = await jobsOf(deps, id);
+  const queue = await queueOf(deps, id);
   const inFlight: string[] = [];
   await Promise.all(
     domains.map(async (domain) => {
-      const job = await deps.queue.getJob(deliveryJobId(id, domain));
+      const job = await queue.getJob(deliveryJobId(id, domain));
       if (!job) return;
       await job.remove().catch(() => inFlight.push(domain)); // a locked (active) job cannot be removed
     }),
@@ -147,7 +156,8 @@ async function promote(deps: DeliveryControlDeps, held: string[]): Promise<numbe
   for (let i = 0; i < held.length; i += 200) {
     const batch = await Promise.all(
       held.slice(i, i + 200).map(async (jobId) => {
-        const job = await deps.queue.getJob(jobId);
+        // Job ids are `<message id>_<domain>` (deliveryJobId): the message id names the shard.
+        const job = await (await queueOf(deps, jobId.split('_')[0])).getJob(jobId);
         return job
           ? job.promote().then(
               () => 1,

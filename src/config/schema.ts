@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { redisShardsSchema } from './shards-schema.js';
 import { authLimitsSchema, httpConnectionOptions, smtpConnectionOptions } from './guard-schema.js';
 import { ipPoolsSchema } from './ip-pools-schema.js';
 import { credentialLimitsSchema, limitsSchema, shapingSchema } from './limits-schema.js';
@@ -126,8 +127,12 @@ export const configSchema = z
          * appendonly yes and appendfsync always: checked at start and after every reconnect).
          */
         durability: z.enum(['standard', 'fsync']).default('standard'),
+        /** Message data of some sender domains on other Redis servers (src/config/shards-schema.ts); none by default. */
+        shards: redisShardsSchema,
       })
       .strict()
+      // The fsync check (src/store/durability.ts) watches redis.url only, and messages would be written to the shards.
+      .refine((r) => r.durability !== 'fsync' || r.shards.length === 0, { message: 'durability fsync is not supported with shards yet', path: ['shards'] })
       .default({}),
     smtp: z
       .object({

@@ -73,6 +73,11 @@ export class DeliveryQueue {
     );
   }
 
+  /** The BullMQ queue holding a message's jobs (with `redis.shards`, the one on the message's shard). */
+  async queueFor(_messageId: string): Promise<Queue<DeliveryJobData>> {
+    return this.queue;
+  }
+
   /** Whether each job exists, and whether it sits in the failed set, in one round trip. */
   async presence(jobIds: string[]): Promise<JobPresence[]> {
     if (!jobIds.length) return [];

@@ -55,7 +55,7 @@ export async function startApi(
     suppressions: core.suppressions,
     webhooks: core.webhookStore,
     clock,
-    delivery: { queue: core.queue.queue, messages, shaper: core.shaper, clock, sources: core.sources },
+    delivery: { queue: core.queue.queue, queueFor: (id) => core.queue.queueFor(id), messages, shaper: core.shaper, clock, sources: core.sources },
     esp: await espRoutes(core),
     domains: new DomainService({
       config,

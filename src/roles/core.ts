@@ -20,7 +20,7 @@ import { kurirVersion } from '../lib/version.js';
 import { createMetrics, type Metrics } from '../metrics/metrics.js';
 import { createProviderMap, type ProviderMap } from '../metrics/provider.js';
 import { combineSinks, VerificationDeliveries } from '../placement/confirmations.js';
-import { DeliveryQueue } from '../queue/delivery-queue.js';
+import type { DeliveryQueue } from '../queue/delivery-queue.js';
 import { queueSnapshot } from '../queue/snapshot.js';
 import { WebhookQueue } from '../queue/webhook-queue.js';
 import { ProviderShaper } from '../shaping/provider-shaper.js';
@@ -31,11 +31,12 @@ import { CredentialStore } from '../store/credential-store.js';
 import { FsyncGuard } from '../store/durability.js';
 import { IncidentStore } from '../store/incident-store.js';
 import { createKeys, type Keys } from '../store/keys.js';
-import { MessageStore } from '../store/message-store.js';
+import type { MessageStore } from '../store/message-store.js';
 import { PlacementStore } from '../store/placement-store.js';
 import { closeRedis, createRedis, waitReady } from '../store/redis.js';
 import { SuppressionStore } from '../store/suppression-store.js';
 import { WebhookStore } from '../store/webhook-store.js';
+import { openShards, type ShardSet } from './shards.js';
 import { WebhookProducer, webhookTargetResolver, type WebhookTargetOf } from '../webhooks/events.js';
 
 export interface GatewayOptions {
@@ -74,7 +75,10 @@ export interface Core {
   webhookTargetOf: WebhookTargetOf;
   webhookQueue: WebhookQueue;
   incidents: IncidentStore;
+  /** The message store every caller uses: with `redis.shards`, it routes each message to its shard. */
   messages: MessageStore;
+  /** One Redis, or message data sharded by sender domain (redis.shards). */
+  shards: ShardSet;
   suppressions: SuppressionStore;
   classify: ReturnType<typeof rulesClassifier>;
   policy: SuppressionPolicy;
@@ -163,9 +167,14 @@ export async function createCore(config: Config, logger: Logger, opts: GatewayOp
   const incidents = new IncidentStore(redis, keys);
   // Delivered verification messages are the denominator of the confirmation rate (src/placement/confirmations.ts).
   const eventSink = combineSinks(webhookSink, new VerificationDeliveries({ metrics, providers, smarthost: config.delivery.smarthost !== null, incidents }));
-  const messages = new MessageStore(redis, keys, config.retention.days * 86400, eventSink);
+  // One Redis, or message data sharded by sender domain (redis.shards): `messages` and `queue` route by message.
+  const shards = await openShards({ config, keys, logger, redis, queueRedis, sink: eventSink }).catch(async (err: unknown) => {
+    await closeRedis(queueRedis);
+    await closeRedis(redis);
+    throw err;
+  });
+  const { messages, queue } = shards;
   const suppressions = new SuppressionStore(redis, keys);
-  const queue = new DeliveryQueue(queueRedis, keys);
   // Per-provider shaping state in Redis, shared by the worker (slots, adaptive rate) and the admin API.
   const shaper = new ProviderShaper({ redis, keys, config, providers, rules: loadThrottleRules(config.shaping.throttleRulesFile), metrics, logger, clock });
   metrics.setQueueProvider(() => queueSnapshot(queue.queue, clock, providers));
@@ -192,6 +201,7 @@ export async function createCore(config: Config, logger: Logger, opts: GatewayOp
     webhookQueue,
     incidents,
     messages,
+    shards,
     suppressions,
     // One suppression rule for synchronous bounces (worker) and reports at the bounce MX (feedback role).
     classify: rulesClassifier(rules),
@@ -212,9 +222,10 @@ async function sharedVerpSecret(config: Config, redis: Redis, key: string): Prom
   return (await redis.get(key)) as string;
 }
 
-/** Closes what createCore opened, after every role has stopped. */
-export async function closeCore(core: Core): Promise<void> {
+/** Closes what createCore opened, after every role has stopped (the shards' workers within `graceMs`). */
+export async function closeCore(core: Core, graceMs?: number): Promise<void> {
   core.runtimeCredentials.stop();
+  await core.shards.close(graceMs);
   await core.queue.close().catch(() => undefined);
   await core.webhookQueue.close().catch(() => undefined);
   await closeRedis(core.queueRedis);

@@ -63,30 +63,28 @@ export async function startWorkerRole(core: Core): Promise<WorkerRole> {
           })
         : undefined;
     const feedback = new DeliveryFeedback({ policy: core.policy, classify: core.classify, logger });
-    worker = startDeliveryWorker(
-      {
-        config,
-        clock,
-        resolver,
-        messages,
-        metrics,
-        providers,
-        logger,
-        verpSecret,
-        rules: core.rules,
-        send: pool.send,
-        feedback,
-        mtaSts,
-        incidents: core.incidents,
-        trustedCa: opts.trustedCa,
-      },
-      connection,
-      keys,
-      shaper,
-      core.sources,
-    );
-    reconciler = new Reconciler({ live: new LiveIndex(redis, keys), queue: core.queue, messages, metrics, logger, clock, config: config.delivery.reconcile });
+    const workerDeps = {
+      config,
+      clock,
+      resolver,
+      // The main Redis's own store: its queue holds only the messages stored there (redis.shards).
+      messages: core.shards.main,
+      metrics,
+      providers,
+      logger,
+      verpSecret,
+      rules: core.rules,
+      send: pool.send,
+      feedback,
+      mtaSts,
+      incidents: core.incidents,
+      trustedCa: opts.trustedCa,
+    };
+    worker = startDeliveryWorker(workerDeps, connection, keys, shaper, core.sources);
+    const reconcile = { metrics, logger, clock, config: config.delivery.reconcile };
+    reconciler = new Reconciler({ ...reconcile, live: new LiveIndex(redis, keys), queue: core.queue, messages: core.shards.main });
     reconciler.start();
+    core.shards.startWorkers(workerDeps, shaper, core.sources, reconcile);
     webhookWorker = startWebhookWorker(
       { config, clock, logger, metrics, messages, store: core.webhookStore, targetOf: core.webhookTargetOf },
       connection,

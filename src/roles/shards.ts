@@ -1,0 +1,100 @@
+/**
+ * Wiring of `redis.shards` (docs/scale-out.md) for the composition root (src/roles/core.ts, worker.ts): one connection, message store and
+ * queue producer per shard, the routing store and producer the rest of the gateway uses, and on role `worker`
+ * a delivery worker and a reconciler per shard. Without shards it builds exactly the single-Redis objects.
+ */
+import type { Redis } from 'ioredis';
+import type { Config } from '../config/schema.js';
+import { Reconciler, type ReconcilerDeps } from '../delivery/reconciler.js';
+import { startDeliveryWorker, type DeliveryWorker } from '../delivery/worker.js';
+import type { Logger } from '../lib/logger.js';
+import { DeliveryQueue } from '../queue/delivery-queue.js';
+import { ShardedDeliveryQueue } from '../queue/sharded-delivery-queue.js';
+import type { ProviderShaper } from '../shaping/provider-shaper.js';
+import type { SourceIps } from '../shaping/source-ips.js';
+import type { Keys } from '../store/keys.js';
+import { LiveIndex } from '../store/live-index.js';
+import { type EventSink, MessageStore } from '../store/message-store.js';
+import { closeRedis, createRedis, waitReady } from '../store/redis.js';
+import { type MessageShard, ShardRouter } from '../store/shard-router.js';
+import { ShardedMessageStore } from '../store/sharded-message-store.js';
+
+type WorkerDeps = Parameters<typeof startDeliveryWorker>[0];
+
+/** What the gateway gets: the store and producer to use everywhere, and the shards' workers. */
+export interface ShardSet {
+  /** The store for every caller that does not know which shard holds a message. */
+  messages: MessageStore;
+  /** The main Redis's own store: the main worker's (its queue holds only messages stored there). */
+  main: MessageStore;
+  queue: DeliveryQueue;
+  /** Starts a delivery worker (with `deps`, but the shard's own store) and a reconciler on every shard besides the main one. */
+  startWorkers(deps: WorkerDeps, shaper: ProviderShaper, sources: SourceIps, reconcile: Omit<ReconcilerDeps, 'live' | 'queue' | 'messages'>): void;
+  /** Stops the shards' workers (bounded grace), their producers and connections. */
+  close(graceMs?: number): Promise<void>;
+}
+
+interface OpenShard extends MessageShard {
+  url: string;
+  queueRedis: Redis;
+  queue: DeliveryQueue;
+}
+
+/** Connects to every shard (failing start-up when one does not answer) and builds the routing objects. */
+export async function openShards(o: { config: Config; keys: Keys; logger: Logger; redis: Redis; queueRedis: Redis; sink?: EventSink }): Promise<ShardSet> {
+  const retention = o.config.retention.days * 86400;
+  const main: MessageShard = { name: 'main', redis: o.redis, messages: new MessageStore(o.redis, o.keys, retention, o.sink) };
+  const others: OpenShard[] = [];
+  const workers: DeliveryWorker[] = [];
+  const reconcilers: Reconciler[] = [];
+  const connections: Redis[] = [];
+  const close = async (graceMs?: number): Promise<void> => {
+    for (const r of reconcilers) await r.close();
+    await Promise.all(workers.map((w) => w.close(graceMs)));
+    for (const s of others) await s.queue.close().catch(() => undefined);
+    for (const c of connections) await closeRedis(c);
+  };
+  try {
+    for (const s of o.config.redis.shards) {
+      const redis = createRedis(s.url, 'command');
+      const queueRedis = createRedis(s.url, 'command');
+      connections.push(redis, queueRedis);
+      for (const c of [redis, queueRedis]) c.on('error', (err) => o.logger.debug({ err: err.message, shard: s.name }, 'redis shard connection error'));
+      await waitReady(redis, 10_000);
+      await waitReady(queueRedis, 10_000);
+      others.push({
+        name: s.name,
+        url: s.url,
+        redis,
+        queueRedis,
+        messages: new MessageStore(redis, o.keys, retention, o.sink),
+        queue: new DeliveryQueue(queueRedis, o.keys),
+      });
+    }
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  if (!others.length)
+    return { messages: main.messages, main: main.messages, queue: new DeliveryQueue(o.queueRedis, o.keys), startWorkers: () => undefined, close };
+  const senders = new Map(o.config.redis.shards.flatMap((s) => s.senderDomains.map((d) => [d, s.name] as const)));
+  const router = new ShardRouter(main, others, senders, o.keys);
+  o.logger.info({ shards: o.config.redis.shards.map((s) => ({ name: s.name, senderDomains: s.senderDomains })) }, 'message data sharded by sender domain');
+  return {
+    messages: new ShardedMessageStore(o.redis, o.keys, retention, router),
+    main: main.messages,
+    queue: new ShardedDeliveryQueue(o.queueRedis, o.keys, router, new Map(others.map((s) => [s.name, s.queue]))),
+    startWorkers(deps, shaper, sources, reconcile) {
+      for (const s of others) {
+        const blocking = createRedis(s.url, 'blocking');
+        blocking.on('error', (err) => o.logger.debug({ err: err.message, shard: s.name }, 'redis shard worker connection error'));
+        connections.push(blocking);
+        workers.push(startDeliveryWorker({ ...deps, messages: s.messages }, blocking, o.keys, shaper, sources));
+        const reconciler = new Reconciler({ ...reconcile, live: new LiveIndex(s.redis, o.keys), queue: s.queue, messages: s.messages });
+        reconciler.start();
+        reconcilers.push(reconciler);
+      }
+    },
+    close,
+  };
+}

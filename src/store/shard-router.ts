@@ -1,0 +1,70 @@
+/**
+ * Which Redis holds a message (`redis.shards`, docs/scale-out.md). A message lives on the shard of its sender
+ * (From) domain for its whole life; unlisted domains live on the main Redis (`redis.url`), which also holds
+ * every shared fact. Callers that know only an id ask {@link ShardRouter.locate}: the answer is remembered, and
+ * otherwise found with one EXISTS per shard (a message never moves, so a remembered answer never goes stale).
+ */
+import type { Redis } from 'ioredis';
+import type { Keys } from './keys.js';
+import type { MessageStore } from './message-store.js';
+
+/** One Redis holding message data, with the store bound to it. */
+export interface MessageShard {
+  /** `main` for `redis.url`, else the configured name. */
+  name: string;
+  redis: Redis;
+  messages: MessageStore;
+}
+
+/** Ids remembered per process: enough for the ids intake has just created and the API is being asked about. */
+const REMEMBERED = 20_000;
+
+/** Routes messages to shards by sender domain, and finds a message's shard by its id. */
+export class ShardRouter {
+  private readonly bySender = new Map<string, MessageShard>();
+  private readonly remembered = new Map<string, MessageShard>();
+
+  constructor(
+    readonly main: MessageShard,
+    readonly others: readonly MessageShard[],
+    senderDomains: ReadonlyMap<string, string>,
+    private readonly keys: Keys,
+  ) {
+    for (const [domain, name] of senderDomains) {
+      const shard = others.find((s) => s.name === name);
+      if (shard) this.bySender.set(domain.toLowerCase(), shard);
+    }
+  }
+
+  /** Every shard, the main one first. */
+  all(): MessageShard[] {
+    return [this.main, ...this.others];
+  }
+
+  /** The shard that holds (or will hold) the messages of a sender domain. */
+  forSender(domain: string): MessageShard {
+    return this.bySender.get(domain.toLowerCase()) ?? this.main;
+  }
+
+  /** Notes where a message was just created, so the enqueue and the first reads need no lookup. */
+  remember(id: string, shard: MessageShard): void {
+    if (this.remembered.size >= REMEMBERED) {
+      const oldest = this.remembered.keys().next().value;
+      if (oldest !== undefined) this.remembered.delete(oldest);
+    }
+    this.remembered.set(id, shard);
+  }
+
+  /** The shard holding message `id`; the main one when no shard has it (reads then answer "not found" as before). */
+  async locate(id: string): Promise<MessageShard> {
+    const known = this.remembered.get(id);
+    if (known) return known;
+    if (!this.others.length) return this.main;
+    const found = await Promise.all(this.all().map((s) => s.redis.exists(this.keys.message(id))));
+    const i = found.indexOf(1);
+    if (i < 0) return this.main;
+    const shard = this.all()[i];
+    this.remember(id, shard);
+    return shard;
+  }
+}

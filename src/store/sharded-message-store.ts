@@ -1,0 +1,77 @@
+/**
+ * The message store over several Redis shards (`redis.shards`): creates go to the sender domain's shard, reads
+ * and updates by id go to the shard that holds the message, searches ask every shard. Used by intake, the API,
+ * feedback and webhooks; each shard's delivery worker uses that shard's own {@link MessageStore}.
+ */
+import type { Redis } from 'ioredis';
+import type { Keys } from './keys.js';
+import { MessageStore, type RecipientUpdate } from './message-store.js';
+import type { ShardRouter } from './shard-router.js';
+import type { MessageRecord, MessageView, RecipientState, TimelineEvent } from './types.js';
+
+/** A {@link MessageStore} that routes every call to the right shard. */
+export class ShardedMessageStore extends MessageStore {
+  constructor(
+    redis: Redis,
+    keys: Keys,
+    retentionSeconds: number,
+    private readonly router: ShardRouter,
+  ) {
+    super(redis, keys, retentionSeconds);
+  }
+
+  override async create(record: MessageRecord, body: Buffer, events: TimelineEvent[] = []): Promise<boolean> {
+    const shard = this.router.forSender(record.fromDomain);
+    const created = await shard.messages.create(record, body, events);
+    if (created) this.router.remember(record.id, shard);
+    return created;
+  }
+
+  /** Newest first across shards: ids sort by creation time, so the merge is a sort of the ids. */
+  override async idsByRecipient(address: string, offset: number, limit: number): Promise<{ ids: string[]; more: boolean }> {
+    const parts = await Promise.all(this.router.all().map((s) => s.messages.idsByRecipient(address, 0, offset + limit)));
+    const merged = parts.flatMap((p) => p.ids).sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
+    return { ids: merged.slice(offset, offset + limit), more: merged.length > offset + limit || parts.some((p) => p.more) };
+  }
+
+  override async findByHeaderMessageId(headerMessageId: string): Promise<string | null> {
+    const found = await Promise.all(this.router.all().map((s) => s.messages.findByHeaderMessageId(headerMessageId)));
+    return found.find((id) => id !== null) ?? null;
+  }
+
+  override async getForDelivery(id: string): Promise<{ record: MessageRecord; recipients: Record<string, RecipientState>; body: Buffer | null } | null> {
+    return (await this.router.locate(id)).messages.getForDelivery(id);
+  }
+
+  override async getRecord(id: string): Promise<MessageRecord | null> {
+    return (await this.router.locate(id)).messages.getRecord(id);
+  }
+
+  override async getBody(id: string): Promise<Buffer | null> {
+    return (await this.router.locate(id)).messages.getBody(id);
+  }
+
+  override async get(id: string): Promise<MessageView | null> {
+    return (await this.router.locate(id)).messages.get(id);
+  }
+
+  override async getRecipients(id: string, addresses: string[]): Promise<Record<string, RecipientState | undefined>> {
+    return (await this.router.locate(id)).messages.getRecipients(id, addresses);
+  }
+
+  override async update(id: string, updates: RecipientUpdate[], events: TimelineEvent[], record?: MessageRecord): Promise<boolean> {
+    return (await this.router.locate(id)).messages.update(id, updates, events, record);
+  }
+
+  override async getEvent(id: string, index: number): Promise<TimelineEvent | null> {
+    return (await this.router.locate(id)).messages.getEvent(id, index);
+  }
+
+  override async finalize(id: string): Promise<void> {
+    return (await this.router.locate(id)).messages.finalize(id);
+  }
+
+  override async remove(id: string): Promise<void> {
+    return (await this.router.locate(id)).messages.remove(id);
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * ShardRouter against real Redis: three logical Redis databases on the shared server (0, 14, 15) stand in for the
+ * main Redis and two shards, under a prefix of this file's own.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createKeys } from '../../../src/store/keys.js';
+import { MessageStore } from '../../../src/store/message-store.js';
+import { type MessageShard, ShardRouter } from '../../../src/store/shard-router.js';
+
+const prefix = `kurir-test-router-${Math.random().toString(36).slice(2, 8)}`;
+const keys = createKeys(prefix);
+const shard = (name: string, db: number): MessageShard => {
+  const redis = new Redis(`redis://127.0.0.1:6379/${db}`);
+  return { name, redis, messages: new MessageStore(redis, keys, 60) };
+};
+const main = shard('main', 0);
+const a = shard('a', 14);
+const b = shard('b', 15);
+const router = new ShardRouter(
+  main,
+  [a, b],
+  new Map([
+    ['a.test', 'a'],
+    ['b.test', 'b'],
+  ]),
+  keys,
+);
+
+afterAll(async () => {
+  for (const s of [main, a, b]) {
+    const found = await s.redis.keys(`${prefix}:*`);
+    if (found.length) await s.redis.del(...found);
+    await s.redis.quit();
+  }
+});
+
+describe('ShardRouter', () => {
+  it('routes by sender domain, without regard to case; unlisted domains go to the main Redis', () => {
+    expect(router.forSender('A.Test').name).toBe('a');
+    expect(router.forSender('b.test').name).toBe('b');
+    expect(router.forSender('other.test').name).toBe('main');
+  });
+
+  it('finds the shard holding an id, remembers it, and answers the main Redis for an id nobody holds', async () => {
+    await b.redis.hset(keys.message('01kbshardtest00000000001'), 'record', '{}');
+    expect((await router.locate('01kbshardtest00000000001')).name).toBe('b');
+    // Remembered: a message never moves, so the answer stands without asking again.
+    await b.redis.del(keys.message('01kbshardtest00000000001'));
+    expect((await router.locate('01kbshardtest00000000001')).name).toBe('b');
+    expect((await router.locate('01kbshardtest00000000002')).name).toBe('main');
+  });
+
+  it('forgets the oldest remembered ids beyond its bound', async () => {
+    const small = new ShardRouter(main, [a, b], new Map(), keys);
+    small.remember('first', a);
+    for (let i = 0; i < 20_000; i++) small.remember(`id-${i}`, a);
+    expect((await small.locate('first')).name).toBe('main');
+    expect((await small.locate('id-19999')).name).toBe('a');
+  });
+});
