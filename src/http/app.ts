@@ -227,7 +227,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(supportScope, {
     credentials,
     routes: async (scoped) => {
-      await scoped.register(messageSearchRoutes, { messages: deps.messages });
+      await scoped.register(messageSearchRoutes, { messages: deps.messages, resendHint: (address) => deps.intake.resendHint(address) });
       if (deps.suppressions) await scoped.register(suppressionSupportRoutes, { suppressions: deps.suppressions });
     },
   });
