@@ -27,6 +27,7 @@ export function referenceOf(
   const value = raw?.trim();
   if (!value) return { metadata };
   const field = given !== undefined ? `metadata.${key}` : REFERENCE_HEADER;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
   if (value.length > MAX_REFERENCE_LENGTH || /[\x00-\x1f\x7f]/.test(value)) {
     throw new KurirError('VALIDATION', `${field}: a booking reference of 1 to ${MAX_REFERENCE_LENGTH} printable characters`, { field });
   }
