@@ -258,6 +258,10 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
       incidents: deps.incidents,
       domains: deps.domains,
       delivery: deps.delivery,
+      resendHint: (address) => deps.intake.resendHint(address),
+      doctor: deps.doctor,
+      configuredDomains: config.domains.map((d) => d.name.toLowerCase()),
+      grafanaUrl: config.console.grafanaUrl,
       clock,
     });
   }
