@@ -206,7 +206,10 @@ describe('console credentials: create and revoke', () => {
     const created = audit.find((e: any) => e.action === 'POST /console/credentials/create' && e.target === listed.id);
     expect(created).toMatchObject({ actor: 'api-key:admin-dev', status: 200, after: { name: 'made-in-console', role: 'support' } });
     expect(JSON.stringify(audit)).not.toContain(secret);
-    expect(audit.find((e: any) => e.action === 'POST /console/credentials/revoke' && e.status === 303)).toMatchObject({ target: listed.id, before: { name: 'made-in-console' } });
+    expect(audit.find((e: any) => e.action === 'POST /console/credentials/revoke' && e.status === 303)).toMatchObject({
+      target: listed.id,
+      before: { name: 'made-in-console' },
+    });
   });
 
   it('refuses a support session both actions and the confirmation page (403), creating nothing', async () => {
