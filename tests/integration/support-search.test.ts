@@ -56,6 +56,12 @@ describe('search by booking reference', () => {
     expect(found.body.items.map((m: { id: string }) => m.id)).toEqual([id]);
     const view = await adminRequest(t.url, 'GET', `/v1/messages/${id}`);
     expect(view.body.metadata).toEqual({ reference: 'SMTP-77' });
+    const tooLong = nodemailer.createTransport({ host: '127.0.0.1', port: t.gateway.ports.smtp, auth: SMTP_USER, tls: { rejectUnauthorized: false } });
+    const refused = await tooLong
+      .sendMail({ from: 'noreply@example.test', to: 'smtp-ref@example.org', text: 'Code', headers: { 'X-Kurir-Reference': 'r'.repeat(300) } })
+      .catch((err: { response?: string }) => err.response);
+    tooLong.close();
+    expect(refused).toMatch(/^501 5\.5\.4 X-Kurir-Reference: a booking reference of 1 to 256/);
   });
 
   it('refuses a reference that is too long, and a search with neither or both of to and reference', async () => {
