@@ -200,19 +200,16 @@ interface SearchItem {
   recipient?: { status: string; reply?: string };
 }
 
-interface ResendItem {
-  address: string;
-  allowed: boolean;
-  reason: string | null;
-  nextAllowedAt: string | null;
+type ResendItem = { address: string; allowed: boolean; reason: string | null; nextAllowedAt: string | null } & {
   limit: { max: number; windowSeconds: number; priorities: string[]; used: number } | null;
-}
+};
 
 /** One line per address: may the booking system send another message now. */
 function resendLine(r: ResendItem): string {
   const budget = r.limit ? ` (${r.limit.used} of ${r.limit.max} ${r.limit.priorities.join('/')} per ${r.limit.windowSeconds} s used)` : '';
-  if (r.reason === 'suppressed') return `resend to ${r.address}: refused, the address is suppressed`;
-  return `resend to ${r.address}: ${r.allowed ? 'allowed now' : `not before ${r.nextAllowedAt}`}${budget}`;
+  const verdict =
+    r.reason === 'suppressed' ? 'refused, the address is suppressed' : r.allowed ? `allowed now${budget}` : `not before ${r.nextAllowedAt}${budget}`;
+  return `resend to ${r.address}: ${verdict}`;
 }
 
 export const messageCommands: Family = {
