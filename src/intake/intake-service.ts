@@ -1,5 +1,5 @@
 /*
- * Just over 300 lines: the whole intake policy shared by SMTP and HTTP (scope, validation, suppression,
+ * About 340 lines: the whole intake policy shared by SMTP and HTTP (scope, validation, suppression,
  * limits, idempotency, scoring, signing, the durable write and the take-back on failure) reads top to bottom
  * in one place, which is what a reviewer of "a 202/250 means durable" needs to see.
  */

@@ -259,18 +259,12 @@ export class IntakeLimiter {
     await this.peek(addresses.map((a) => this.recipientItem(a)).filter((i): i is Item => i !== null));
   }
 
-  /**
-   * The per-recipient budget of one address, read without consuming: how many messages of the limited
-   * priorities it got in the current window and, when the budget is used up, when the next is allowed.
-   * Null when no per-recipient limit applies.
-   */
+  /** One address's per-recipient budget, read without consuming (`get`); null when no per-recipient limit applies. */
   async recipientAllowance(address: string): Promise<RecipientAllowance | null> {
     const r = this.deps.config.limits.recipient;
     const item = this.enabled ? this.recipientItem(address) : null;
     if (!r || !item) return null;
-    const res = await item.limiter.get(item.key).catch((err: unknown) => {
-      throw storeError(err);
-    });
+    const res = await item.limiter.get(item.key).catch((err: unknown) => Promise.reject(storeError(err)));
     const used = Math.min(r.max, Math.max(0, res?.consumedPoints ?? 0));
     const now = this.deps.clock.now();
     return {
@@ -278,7 +272,7 @@ export class IntakeLimiter {
       windowSeconds: r.windowSeconds,
       priorities: [...r.priorities],
       used,
-      nextAllowedAt: used >= r.max && res ? now + res.msBeforeNext : now,
+      nextAllowedAt: now + (used >= r.max && res ? res.msBeforeNext : 0),
     };
   }
 
