@@ -124,7 +124,7 @@ describe.skipIf(!haveChromium)('web console in Chromium', () => {
     await dns?.close();
   });
 
-  it('support: finds the message by recipient, reads the facts and the timeline, removes the suppression', async () => {
+  it('support: finds the message by recipient and by booking reference, reads the facts, timeline and resend outlook, removes the suppression', async () => {
     const page = await browser.newPage();
     await page.goto(`${t.url}/console/login`);
     await shot(page, '01-login');
@@ -197,7 +197,7 @@ describe.skipIf(!haveChromium)('web console in Chromium', () => {
     await page.close();
   }, 60_000);
 
-  it('admin: incidents, domains (verify, rotate), providers (pause, resume), credentials (rotate)', async () => {
+  it('admin: incidents and Grafana links, domains (verify, rotate, doctor), providers (pause, resume), credentials (rotate, create, revoke)', async () => {
     const page = await browser.newPage();
     await login(page, ADMIN_KEY);
     await page.getByRole('link', { name: 'Incidents' }).click();
