@@ -217,6 +217,7 @@ async function dispatch(argv: string[], ctx: CliContext): Promise<string | CliRe
         seconds: { type: 'string' },
         limit: { type: 'string' },
         cursor: { type: 'string' },
+        reference: { type: 'string' },
         format: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },

@@ -200,8 +200,20 @@ interface SearchItem {
   recipient?: { status: string; reply?: string };
 }
 
+type ResendItem = { address: string; allowed: boolean; reason: string | null; nextAllowedAt: string | null } & {
+  limit: { max: number; windowSeconds: number; priorities: string[]; used: number } | null;
+};
+
+/** One line per address: may the booking system send another message now. */
+function resendLine(r: ResendItem): string {
+  const budget = r.limit ? ` (${r.limit.used} of ${r.limit.max} ${r.limit.priorities.join('/')} per ${r.limit.windowSeconds} s used)` : '';
+  const verdict =
+    r.reason === 'suppressed' ? 'refused, the address is suppressed' : r.allowed ? `allowed now${budget}` : `not before ${r.nextAllowedAt}${budget}`;
+  return `resend to ${r.address}: ${verdict}`;
+}
+
 export const messageCommands: Family = {
-  summary: 'messages: show one, search by recipient',
+  summary: 'messages: show one, search by recipient or booking reference',
   commands: {
     show: {
       usage: 'messages show ID',
@@ -233,12 +245,14 @@ export const messageCommands: Family = {
       },
     },
     search: {
-      usage: 'messages search ADDRESS [--limit N] [--cursor C]',
-      summary: 'messages to one recipient, newest first (support and admin keys)',
+      usage: 'messages search ADDRESS | --reference REF [--limit N] [--cursor C]',
+      summary: 'messages to one recipient or with one booking reference, newest first, and whether a resend is allowed now (support and admin keys)',
       async run(ctx) {
-        const q = new URLSearchParams({ to: arg(ctx, 'the recipient ADDRESS', 'messages search'), limit: opt(ctx, 'limit') ?? '20' });
+        const reference = opt(ctx, 'reference');
+        const q = new URLSearchParams(reference !== undefined ? { reference } : { to: arg(ctx, 'the recipient ADDRESS or --reference', 'messages search') });
+        q.set('limit', opt(ctx, 'limit') ?? '20');
         if (opt(ctx, 'cursor')) q.set('cursor', opt(ctx, 'cursor')!);
-        const page = await ctx.client.get<{ items: SearchItem[]; nextCursor: string | null }>(`/v1/messages?${q}`);
+        const page = await ctx.client.get<{ items: SearchItem[]; nextCursor: string | null; resend?: ResendItem[] }>(`/v1/messages?${q}`);
         return output(ctx, page, () =>
           [
             table(
@@ -246,6 +260,7 @@ export const messageCommands: Family = {
               page.items.map((m) => [m.id, m.createdAt, m.status, m.recipient?.status, m.subject, m.owner, m.recipient?.reply]),
             ),
             ...(page.nextCursor ? [`more: --cursor ${page.nextCursor}`] : []),
+            ...(page.resend ?? []).map(resendLine),
           ].join('\n'),
         );
       },

@@ -187,6 +187,15 @@ export const configSchema = z
           .default(40 * 1024 * 1024),
         /** Retry-After of those refusals. */
         busyRetryAfterSeconds: z.number().int().min(1).max(3600).default(5),
+        /**
+         * The metadata key holding the booking reference (null: none): its value is indexed for support's
+         * search (`GET /v1/messages?reference=`, the console); an `X-Kurir-Reference` header sets it too.
+         */
+        referenceKey: z
+          .string()
+          .regex(/^[A-Za-z0-9_.-]{1,64}$/, '1 to 64 letters, digits, "_", "." or "-"')
+          .nullable()
+          .default('reference'),
       })
       .strict()
       .default({}),
@@ -374,6 +383,12 @@ export const configSchema = z
         enabled: z.boolean().default(true),
         /** A console session ends after this long without a request (sessions live in Redis). */
         idleTimeoutSeconds: z.number().int().min(60).max(86400).default(900),
+        /** Base URL of the Grafana serving dashboards/grafana/ (null: no dashboard links in the console). */
+        grafanaUrl: z
+          .string()
+          .regex(/^https?:\/\/[^\s?#]+$/i, 'an http:// or https:// URL without query or fragment')
+          .nullable()
+          .default(null),
       })
       .strict()
       .default({}),

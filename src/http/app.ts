@@ -227,7 +227,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(supportScope, {
     credentials,
     routes: async (scoped) => {
-      await scoped.register(messageSearchRoutes, { messages: deps.messages });
+      await scoped.register(messageSearchRoutes, { messages: deps.messages, resendHint: (address) => deps.intake.resendHint(address) });
       if (deps.suppressions) await scoped.register(suppressionSupportRoutes, { suppressions: deps.suppressions });
     },
   });
@@ -258,6 +258,10 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
       incidents: deps.incidents,
       domains: deps.domains,
       delivery: deps.delivery,
+      resendHint: (address) => deps.intake.resendHint(address),
+      doctor: deps.doctor,
+      configuredDomains: config.domains.map((d) => d.name.toLowerCase()),
+      grafanaUrl: config.console.grafanaUrl,
       clock,
     });
   }

@@ -1,5 +1,5 @@
 /*
- * Just over 300 lines: the whole intake policy shared by SMTP and HTTP (scope, validation, suppression,
+ * About 340 lines: the whole intake policy shared by SMTP and HTTP (scope, validation, suppression,
  * limits, idempotency, scoring, signing, the durable write and the take-back on failure) reads top to bottom
  * in one place, which is what a reviewer of "a 202/250 means durable" needs to see.
  */
@@ -21,6 +21,8 @@ import type { MessageRecord } from '../store/types.js';
 import { mayUseDomain, mayUsePriority, type Credential } from './credentials.js';
 import { feedbackIdFor, setFeedbackId } from './feedback-id.js';
 import { prepareMessage } from './headers.js';
+import { referenceOf } from './reference.js';
+import { resendHint, type ResendHint } from './resend-hint.js';
 
 /** One submission, from either transport, before anything is stored. */
 export interface Submission {
@@ -139,6 +141,11 @@ export class IntakeService {
     await this.deps.limits?.checkRecipients(recipients);
   }
 
+  /** Whether a new message to `address` would pass its suppression and per-recipient limit now; consumes nothing. */
+  resendHint(address: string): Promise<ResendHint> {
+    return resendHint({ suppressions: this.deps.suppressions, limits: this.deps.limits, clock: this.deps.clock }, address);
+  }
+
   /** Refuses (RATE_LIMITED, 451 4.7.1) a credential whose message budget is used up; consumes nothing. */
   async checkCredentialLimits(cred: Credential): Promise<void> {
     await this.deps.limits?.checkCredential(cred);
@@ -177,6 +184,7 @@ export class IntakeService {
     const replay = await this.replay(sub);
     if (replay) return replay;
     let prepared = prepareMessage(sub.raw, { hostname: config.hostname, now });
+    const ref = referenceOf(config.intake.referenceKey, sub.metadata, prepared.headers);
     const label = LABELS[sub.iface];
     const from = normalizeAddress(prepared.fromAddresses[0], label.from);
     this.checkSenderDomain(sub.credential, from, 'from', label.from);
@@ -232,7 +240,7 @@ export class IntakeService {
     try {
       // A request that reuses the id of an earlier one with the same Idempotency-Key never takes it back.
       const owns = !sub.idempotency || claimed;
-      const result = await this.storeAndQueue(sub, { id, now, recipients, priority, ttl, mailFrom, fromDomain, prepared, release, owns });
+      const result = await this.storeAndQueue(sub, { id, now, recipients, priority, ttl, mailFrom, fromDomain, prepared, release, owns, ...ref });
       if (result.duplicate) await reservation?.refund();
       return result;
     } catch (err) {
@@ -269,6 +277,8 @@ export class IntakeService {
       prepared: ReturnType<typeof prepareMessage>;
       release: () => Promise<void>;
       owns: boolean;
+      reference?: string;
+      metadata?: Record<string, string>;
     },
   ): Promise<Accepted> {
     const { messages, queue, signer } = this.deps;
@@ -307,7 +317,8 @@ export class IntakeService {
       subject: prepared.subject?.slice(0, 200),
       dkim: signed.signatures,
       tags: sub.tags,
-      metadata: sub.metadata,
+      metadata: m.metadata,
+      ...(m.reference ? { reference: m.reference } : {}),
     };
     // Not stored and queued means not accepted. When a write fails (Redis gone, or an answer that timed
     // out after Redis did the work) the message is taken back, so the client's retry is the only copy;

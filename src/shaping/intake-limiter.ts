@@ -36,6 +36,18 @@ interface Item {
   address?: string;
 }
 
+/** One recipient's per-recipient budget (see {@link IntakeLimiter.recipientAllowance}). */
+export interface RecipientAllowance {
+  max: number;
+  windowSeconds: number;
+  /** The priorities the limit counts; other priorities are not limited per recipient. */
+  priorities: Priority[];
+  /** Messages counted in the current window. */
+  used: number;
+  /** When the next message of a limited priority is allowed (ms; now when it is allowed now). */
+  nextAllowedAt: number;
+}
+
 /** Points taken for one submission; `refund` gives them back (idempotent). */
 export interface Reservation {
   refund(): Promise<void>;
@@ -245,6 +257,23 @@ export class IntakeLimiter {
   async checkRecipients(addresses: string[]): Promise<void> {
     if (!this.enabled || !this.deps.config.limits.recipient) return;
     await this.peek(addresses.map((a) => this.recipientItem(a)).filter((i): i is Item => i !== null));
+  }
+
+  /** One address's per-recipient budget, read without consuming (`get`); null when no per-recipient limit applies. */
+  async recipientAllowance(address: string): Promise<RecipientAllowance | null> {
+    const r = this.deps.config.limits.recipient;
+    const item = this.enabled ? this.recipientItem(address) : null;
+    if (!r || !item) return null;
+    const res = await item.limiter.get(item.key).catch((err: unknown) => Promise.reject(storeError(err)));
+    const used = Math.min(r.max, Math.max(0, res?.consumedPoints ?? 0));
+    const now = this.deps.clock.now();
+    return {
+      max: r.max,
+      windowSeconds: r.windowSeconds,
+      priorities: [...r.priorities],
+      used,
+      nextAllowedAt: now + (used >= r.max && res ? res.msBeforeNext : 0),
+    };
   }
 
   private async peek(items: Item[]): Promise<void> {

@@ -109,6 +109,8 @@ export interface Keys {
   auditLog(): string;
   /** Sorted set of one recipient address's message ids (score: createdAt, ms), capped, expiring with retention. */
   recipientMessages(address: string): string;
+  /** Sorted set of the message ids carrying one booking reference (lower-cased; score: createdAt, ms), capped, expiring with retention. */
+  referenceMessages(reference: string): string;
   /** JSON of one web console session (src/store/console-session-store.ts), by the SHA-256 of its cookie value; expires when idle. */
   consoleSession(digest: string): string;
 }
@@ -169,6 +171,7 @@ export function createKeys(prefix: string): Keys {
     credentialSecret: () => `${prefix}:credential-secret`,
     auditLog: () => `${prefix}:audit`,
     recipientMessages: (address) => `${prefix}:rcpt-msgs:${address.toLowerCase()}`,
+    referenceMessages: (reference) => `${prefix}:ref-msgs:${reference.toLowerCase()}`,
     consoleSession: (digest) => `${prefix}:console-session:${digest}`,
   };
 }

@@ -4,11 +4,11 @@ import type { Keys } from './keys.js';
 import { FINAL_RECIPIENT_STATUSES, type MessageRecord, type MessageStatus, type MessageView, type RecipientState, type TimelineEvent } from './types.js';
 
 // Creates every key of a message at once, or nothing when the id is already taken (idempotent retries
-// that reuse an id must not overwrite or duplicate). KEYS: msg body rcpt events mid-index live rcpt-index...;
+// that reuse an id must not overwrite or duplicate). KEYS: msg body rcpt events mid-index live rcpt-index... [ref-index];
 // ARGV: record body event id index-ttl createdAt oldest-kept per-address-cap n extra-event×n rcpt... (the
 // Message-ID index lets bounce reports without VERP find the message; the live index lets the reconciler find
 // messages whose delivery job was lost; the recipient indexes let support find every message to an address,
-// newest first; the n extra events are what intake learned, e.g. a pre-send score).
+// newest first, and the reference index every message with one booking reference; the n extra events are what intake learned, e.g. a pre-send score).
 const CREATE_SCRIPT = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'record', ARGV[1])
@@ -129,15 +129,17 @@ export class MessageStore {
     // The index outlives the message's own keys by at most the time to expiry.
     const indexTtl = Math.max(1, Math.ceil((record.expiresAt - record.createdAt) / 1000 + this.retentionSeconds));
     const addresses = [...new Set(record.recipients.map((r) => r.toLowerCase()))];
+    // The reference index behaves exactly like a recipient index (same cap, same expiry).
+    const indexes = [...addresses.map((a) => this.keys.recipientMessages(a)), ...(record.reference ? [this.keys.referenceMessages(record.reference)] : [])];
     const created = await this.scripts.kurirMsgCreate(
-      6 + addresses.length,
+      6 + indexes.length,
       this.keys.message(id),
       this.keys.body(id),
       this.keys.recipients(id),
       this.keys.events(id),
       this.keys.messageIdIndex(normalizeHeaderMessageId(record.messageId) ?? id),
       this.keys.liveMessages(),
-      ...addresses.map((a) => this.keys.recipientMessages(a)),
+      ...indexes,
       JSON.stringify(record),
       body,
       JSON.stringify(event),
@@ -159,7 +161,16 @@ export class MessageStore {
    * period; ids whose message has expired since are left for the caller to skip.
    */
   async idsByRecipient(address: string, offset: number, limit: number): Promise<{ ids: string[]; more: boolean }> {
-    const ids = await this.redis.zrevrange(this.keys.recipientMessages(address), offset, offset + limit);
+    return this.idsIn(this.keys.recipientMessages(address), offset, limit);
+  }
+
+  /** Ids of the messages carrying one booking reference (case-insensitive), newest first, as {@link idsByRecipient}. */
+  async idsByReference(reference: string, offset: number, limit: number): Promise<{ ids: string[]; more: boolean }> {
+    return this.idsIn(this.keys.referenceMessages(reference), offset, limit);
+  }
+
+  private async idsIn(key: string, offset: number, limit: number): Promise<{ ids: string[]; more: boolean }> {
+    const ids = await this.redis.zrevrange(key, offset, offset + limit);
     return { ids: ids.slice(0, limit), more: ids.length > limit };
   }
 

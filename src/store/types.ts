@@ -23,6 +23,8 @@ export interface MessageRecord {
   dkim: Array<{ domain: string; selector: string; algorithm: string }>;
   tags?: string[];
   metadata?: Record<string, string>;
+  /** The booking reference (the value of metadata `intake.referenceKey`), as given: indexed for support's search. */
+  reference?: string;
 }
 
 export interface RecipientState {

@@ -141,7 +141,12 @@ describe('kurir over the admin API', () => {
     expect(shown).toMatch(/AT\s+EVENT\s+HOST\s+REPLY\n\S+Z\s+queued/);
     const found = (await cli('messages', 'search', 'guest@example.org')).split('\n');
     expect(found[0]).toMatch(/^ID\s+CREATED\s+STATUS\s+TO THIS ADDRESS\s+SUBJECT\s+SENT BY/);
-    expect(found.slice(1).map((l) => l.split(/\s+/)[0])).toEqual([ids[1], ids[0]]);
+    expect(found.slice(1, 3).map((l) => l.split(/\s+/)[0])).toEqual([ids[1], ids[0]]);
+    expect(found[3]).toBe('resend to guest@example.org: allowed now'); // this gateway has no per-recipient limit (limits.recipient: null)
+    const booked = (await t.submit({ from: 'noreply@example.test', to: ['booked@example.org'], subject: 'ref', text: 'x', metadata: { reference: 'CLI-1' } }))
+      .body.id;
+    const byRef = (await cli('messages', 'search', '--reference', 'cli-1')).split('\n');
+    expect(byRef.slice(1, 2).map((l) => l.split(/\s+/)[0])).toEqual([booked]);
     const paged = JSON.parse(await cli('messages', 'search', 'guest@example.org', '--limit', '1', '--json'));
     expect(paged).toMatchObject({ items: [{ id: ids[1] }], nextCursor: '1' });
 

@@ -41,6 +41,9 @@ const FORMS: Record<string, Record<string, string>> = {
   'POST /console/providers/pause': { provider: 'nosuchprovider' },
   'POST /console/providers/resume': { provider: 'nosuchprovider' },
   'POST /console/credentials/rotate': { id: 'cred_nosuchcredential' },
+  // Allowed for admin only: creates one key (answer 200); support and nobody are refused before the handler.
+  'POST /console/credentials/create': { kind: 'api-key', name: 'access-walk', role: 'send', domains: '*' },
+  'POST /console/credentials/revoke': { id: 'cred_nosuchcredential', confirm: 'yes' },
 };
 
 type Who = 'nobody' | 'support' | 'admin';
@@ -170,6 +173,54 @@ describe('console access', () => {
     expect((await api('DELETE', `/v1/credentials/${made.body.credential.id}`)).status).toBeLessThan(300);
     expect((await c.get('/console')).location).toBe('/console/login');
     expect(supportId).toMatch(/^cred_/);
+  });
+});
+
+describe('console credentials: create and revoke', () => {
+  it('lets an admin create a key (secret shown once) and revoke it after the confirmation page, audited like the API', async () => {
+    const c = await client('admin');
+    const csrf = await c.csrf('/console/credentials');
+    expect((await c.post('/console/credentials/create', { kind: 'api-key', name: 'made-in-console', role: 'support', domains: '*' })).status).toBe(403);
+    const made = await c.post('/console/credentials/create', { csrf, kind: 'api-key', name: 'made-in-console', role: 'support', domains: '*' });
+    expect(made.status).toBe(200);
+    const secret = /id="secret" type="text" readonly value="([^"]+)"/.exec(made.body)?.[1] ?? '';
+    expect(secret).toMatch(/^kurir_[A-Za-z0-9_-]{43}$/);
+    expect((await fetch(`${t.url}/v1/messages?to=x%40example.org`, { headers: { authorization: `Bearer ${secret}` } })).status).toBe(200);
+    const listed = (await api('GET', '/v1/credentials')).body.items.find((x: any) => x.name === 'made-in-console');
+    expect(listed).toMatchObject({ role: 'support', createdBy: 'api-key:admin-dev' });
+    expect((await c.get('/console/credentials')).body).not.toContain(secret);
+
+    const confirm = await c.get(`/console/credentials/revoke?id=${listed.id}`);
+    expect(confirm.status).toBe(200);
+    expect(confirm.body).toContain('Revoke made-in-console now');
+    // Without the confirmation field, or without the CSRF token, nothing is revoked.
+    expect((await c.post('/console/credentials/revoke', { csrf, id: listed.id })).status).toBe(400);
+    expect((await c.post('/console/credentials/revoke', { id: listed.id, confirm: 'yes' })).status).toBe(403);
+    expect((await api('GET', `/v1/credentials/${listed.id}`)).status).toBe(200);
+    const revoked = await c.post('/console/credentials/revoke', { csrf, id: listed.id, confirm: 'yes' });
+    expect(revoked).toMatchObject({ status: 303, location: '/console/credentials?done=revoked' });
+    expect((await api('GET', `/v1/credentials/${listed.id}`)).status).toBe(404);
+    expect((await fetch(`${t.url}/v1/messages?to=x%40example.org`, { headers: { authorization: `Bearer ${secret}` } })).status).toBe(401);
+
+    const audit = (await api('GET', '/v1/audit?limit=50')).body.items;
+    const created = audit.find((e: any) => e.action === 'POST /console/credentials/create' && e.target === listed.id);
+    expect(created).toMatchObject({ actor: 'api-key:admin-dev', status: 200, after: { name: 'made-in-console', role: 'support' } });
+    expect(JSON.stringify(audit)).not.toContain(secret);
+    expect(audit.find((e: any) => e.action === 'POST /console/credentials/revoke' && e.status === 303)).toMatchObject({
+      target: listed.id,
+      before: { name: 'made-in-console' },
+    });
+  });
+
+  it('refuses a support session both actions and the confirmation page (403), creating nothing', async () => {
+    const c = await client('support');
+    const csrf = await c.csrf();
+    expect((await c.post('/console/credentials/create', { csrf, kind: 'api-key', name: 'support-made', role: 'admin' })).status).toBe(403);
+    expect((await c.get(`/console/credentials/revoke?id=${supportId}`)).status).toBe(403);
+    expect((await c.post('/console/credentials/revoke', { csrf, id: supportId, confirm: 'yes' })).status).toBe(403);
+    const names = (await api('GET', '/v1/credentials')).body.items.map((x: any) => x.name);
+    expect(names).not.toContain('support-made');
+    expect(names).toContain('office-support');
   });
 });
 

@@ -3,7 +3,9 @@
  * against a real gateway on loopback that delivers to a test receiver. A support login finds a delivered
  * message by its recipient, reads the receiver's reply in words and the seed placement, and removes the
  * address's suppression; an admin opens the incident, domain and provider pages, verifies and rotates a
- * DKIM key, pauses and resumes a provider, and rotates the support key. A screenshot of each page is kept in test-results/console/ (gitignored).
+ * DKIM key, reads the doctor's findings, pauses and resumes a provider, follows Grafana links, rotates the
+ * support key, and creates and revokes a key. Support also finds messages by booking reference and reads
+ * the resend outlook. A screenshot of each page is kept in test-results/console/ (gitignored).
  * Skipped, with a message, when /usr/bin/chromium is not installed (`apt-get install chromium`).
  */
 import { existsSync, mkdirSync } from 'node:fs';
@@ -22,6 +24,9 @@ const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) console.warn(`console-browser.test.ts skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
 
 const APPLICANT = 'applicant@gmail.com';
+const LIMITED = 'limited@gmail.com';
+const REFERENCE = 'BK-2026-4711';
+const GRAFANA = 'http://127.0.0.1:9/grafana';
 
 let receiver: Receiver;
 let dns: DnsServer;
@@ -59,6 +64,8 @@ describe.skipIf(!haveChromium)('web console in Chromium', () => {
         roles: ['intake', 'api', 'worker'],
         delivery: { mxPort: receiver.port },
         authLimits: { delayStepMs: 0 },
+        limits: { recipient: { max: 2, windowSeconds: 600, priorities: ['verification'] } },
+        console: { grafanaUrl: GRAFANA },
         domainKeys: { masterKey: 'c0ffee00112233445566778899aabbccddeeff00112233445566778899aabbcc' },
       },
     });
@@ -69,10 +76,16 @@ describe.skipIf(!haveChromium)('web console in Chromium', () => {
     const sent = await submitDelivered(
       t,
       receiver,
-      { from: 'Passport office <noreply@example.test>', subject: 'Your verification code', text: 'Code: 123456' },
+      { from: 'Passport office <noreply@example.test>', subject: 'Your verification code', text: 'Code: 123456', metadata: { reference: REFERENCE } },
       APPLICANT,
     );
     messageId = sent.id;
+    // Two verification messages use up LIMITED's per-recipient budget (2 per 600 s).
+    for (let i = 0; i < 2; i++) {
+      const r = await t.submit({ from: 'noreply@example.test', to: [LIMITED], subject: `Code ${i}`, text: 'Code', priority: 'verification' });
+      expect(r.status).toBe(202);
+      await t.waitForStatus(r.body.id, (x) => x.status === 'delivered');
+    }
     expect((await api('PUT', `/v1/suppressions/${encodeURIComponent(APPLICANT)}`, { reason: 'complaint (test)' })).status).toBe(201);
     // A seed-mailbox result for gmail, recorded the way the placement role records one.
     const redis = new Redis('redis://127.0.0.1:6379');
@@ -111,12 +124,12 @@ describe.skipIf(!haveChromium)('web console in Chromium', () => {
     await dns?.close();
   });
 
-  it('support: finds the message by recipient, reads the facts and the timeline, removes the suppression', async () => {
+  it('support: finds the message by recipient and by booking reference, reads the facts, timeline and resend outlook, removes the suppression', async () => {
     const page = await browser.newPage();
     await page.goto(`${t.url}/console/login`);
     await shot(page, '01-login');
     await login(page, supportKey);
-    await page.getByLabel('Recipient address or message id').fill(APPLICANT);
+    await page.getByLabel('Recipient address, message id or booking reference').fill(APPLICANT);
     await Promise.all([page.waitForURL(/\/console\?q=/), page.getByRole('button', { name: 'Search' }).click()]);
     const card = page.locator('section.card', { hasText: 'Your verification code' });
     await expect.poll(() => card.count()).toBe(1);
@@ -130,17 +143,44 @@ describe.skipIf(!haveChromium)('web console in Chromium', () => {
       /^Our last seed test at gmail \(.+ UTC\) found the test message in the inbox\.$/,
     );
     expect(await page.getByRole('heading', { name: 'Suppressed' }).count()).toBe(1);
+    const resend = page.locator('section.card', { has: page.getByRole('heading', { name: 'May the booking system send another message?' }) });
+    expect(await resend.locator('.facts').textContent()).toBe(
+      `no No: ${APPLICANT} is suppressed, so Kurir will refuse a new message to it until the suppression is removed.`,
+    );
     await shot(page, '02-support-search');
 
     await Promise.all([page.waitForURL(/done=removed/), page.getByRole('button', { name: `Remove suppression of ${APPLICANT}` }).click()]);
     expect(await page.getByRole('status').textContent()).toContain('The suppression was removed');
     expect(await page.textContent('main')).toContain(`${APPLICANT} is not suppressed`);
     expect((await api('GET', `/v1/suppressions/${encodeURIComponent(APPLICANT)}`)).status).toBe(404);
+    expect(await resend.locator('.facts').textContent()).toMatch(
+      /^yes Yes: a new message is accepted now \(0 of the 2 verification messages allowed per 10 minutes to this address used/,
+    );
     await shot(page, '03-support-suppression-removed');
+
+    // By booking reference, typed into the same box (not an address, not a message id).
+    await page.getByLabel('Recipient address, message id or booking reference').fill(REFERENCE.toLowerCase());
+    await Promise.all([page.waitForURL(/q=bk-2026-4711/), page.getByLabel('Recipient address, message id or booking reference').press('Enter')]);
+    expect(await page.getByRole('heading', { level: 2, name: /message\(s\) with the booking reference/ }).textContent()).toBe(
+      '1 message(s) with the booking reference bk-2026-4711',
+    );
+    const byRef = page.locator('section.card', { hasText: 'Your verification code' });
+    expect(await byRef.locator('dl.meta').textContent()).toContain(`Reference${REFERENCE}`);
+    expect(await page.getByRole('heading', { name: `About ${APPLICANT}` }).count()).toBe(1);
+    await shot(page, '03b-support-by-reference');
+
+    // The recipient limit is used up for LIMITED: not yet, with the time of the next allowed message.
+    await page.goto(`${t.url}/console?q=${encodeURIComponent(LIMITED)}`);
+    const limited = await resend.locator('.facts').textContent();
+    expect(limited).toMatch(
+      /^not yet Not yet: 2 of the 2 verification messages allowed per 10 minutes to this address were sent in the current window\. The next is allowed at \d{4}-\d\d-\d\d \d\d:\d\d UTC \(in about 10 minutes\)/,
+    );
+    await shot(page, '03c-support-resend-not-yet');
 
     // By message id too.
     await page.goto(`${t.url}/console?q=${messageId}`);
-    expect(await page.locator('section.card').count()).toBe(1);
+    expect(await page.locator('section.card', { hasText: messageId }).count()).toBe(1);
+    expect(await page.locator('section.card', { hasText: 'Code 0' }).count()).toBe(0);
 
     // Admin pages are not for support.
     const refused = await page.goto(`${t.url}/console/incidents`);
@@ -157,13 +197,17 @@ describe.skipIf(!haveChromium)('web console in Chromium', () => {
     await page.close();
   }, 60_000);
 
-  it('admin: incidents, domains (verify, rotate), providers (pause, resume), credentials (rotate)', async () => {
+  it('admin: incidents and Grafana links, domains (verify, rotate, doctor), providers (pause, resume), credentials (rotate, create, revoke)', async () => {
     const page = await browser.newPage();
     await login(page, ADMIN_KEY);
     await page.getByRole('link', { name: 'Incidents' }).click();
     await page.waitForURL(`${t.url}/console/incidents`);
     const gmail = page.locator('section.card', { hasText: 'gmail' });
-    expect(await gmail.textContent()).toMatch(/Last hour: 1 delivered, 0 deferred, 0 bounced, 0 expired/);
+    expect(await gmail.textContent()).toMatch(/Last hour: 3 delivered, 0 deferred, 0 bounced, 0 expired/);
+    expect(await gmail.getByRole('link', { name: 'Delivery dashboard for gmail' }).getAttribute('href')).toBe(
+      `${GRAFANA}/d/kurir-delivery?from=now-6h&to=now&var-provider=gmail`,
+    );
+    expect(await page.getByRole('link', { name: 'Admin dashboard', exact: true }).getAttribute('href')).toBe(`${GRAFANA}/d/kurir-admin?from=now-6h&to=now`);
     await shot(page, '06-admin-incidents');
 
     await page.getByRole('link', { name: 'Domains' }).click();
@@ -188,7 +232,27 @@ describe.skipIf(!haveChromium)('web console in Chromium', () => {
     expect(keysAfter).toContain('pending');
     await shot(page, '07-admin-domains');
 
+    // The doctor's findings for the domain: every check with its result, and the fix of each failure.
+    await Promise.all([page.waitForURL(/\/console\/domains\/doctor\?domain=/), page.getByRole('link', { name: 'Doctor for bookings.example.net' }).click()]);
+    expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Doctor: bookings.example.net');
+    const report = await api('GET', '/v1/domains/bookings.example.net/doctor');
+    const rows = page.locator('tr.check');
+    expect(await rows.count()).toBe(report.body.checks.length);
+    const failed = report.body.checks.find((c: any) => c.status === 'fail');
+    expect(failed).toBeDefined();
+    const failedRow = page.locator('tr.check', { has: page.locator('td', { hasText: new RegExp(`^${failed.id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) }) });
+    expect(await failedRow.locator('td[data-label="Result"]').textContent()).toBe('fail');
+    expect(await failedRow.locator('td[data-label="Fix"]').textContent()).toBe(failed.fix);
+    expect(await page.locator('tr.check.pass').count()).toBe(report.body.checks.filter((c: any) => c.status === 'pass').length);
+    await shot(page, '07b-admin-doctor');
+    // Back with the keyboard: focus the link, Enter.
+    await page.getByRole('link', { name: 'Back to the domains' }).focus();
+    await Promise.all([page.waitForURL(`${t.url}/console/domains`), page.keyboard.press('Enter')]);
+    expect(await page.getByRole('link', { name: 'Doctor for example.test' }).count()).toBe(1);
+
     await page.getByRole('link', { name: 'Providers' }).click();
+    await page.waitForURL(`${t.url}/console/providers`);
+    expect(await page.getByRole('link', { name: 'Delivery dashboard for gmail' }).getAttribute('href')).toContain('var-provider=gmail');
     await Promise.all([page.waitForURL(/done=paused/), page.getByRole('button', { name: 'Pause gmail' }).click()]);
     const state = await api('GET', '/v1/shaping');
     expect(state.body.providers.find((p: any) => p.provider === 'gmail')).toMatchObject({ adminPaused: 'indefinitely', pausedBy: 'admin-dev' });
@@ -209,6 +273,41 @@ describe.skipIf(!haveChromium)('web console in Chromium', () => {
     const search = (key: string) => fetch(`${t.url}/v1/messages?to=${encodeURIComponent(APPLICANT)}`, { headers: { authorization: `Bearer ${key}` } });
     expect((await search(secret)).status).toBe(200);
     expect((await search(supportKey)).status).toBe(401);
+
+    // Create a key, then revoke it through the confirmation page.
+    await page.goto(`${t.url}/console/credentials`);
+    await page.getByLabel('Kind').selectOption('api-key');
+    await page.getByLabel('Name', { exact: true }).fill('night-desk');
+    await page.getByLabel('Role').selectOption('support');
+    await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: 'Create credential' }).click()]);
+    const created = await page.getByLabel('New secret').inputValue();
+    expect(created).toMatch(/^kurir_[A-Za-z0-9_-]{43}$/);
+    expect(await page.getByRole('status').textContent()).toContain('Secret of the new api-key of night-desk, shown this once');
+    expect((await search(created)).status).toBe(200);
+    await shot(page, '10-admin-credential-created');
+    await Promise.all([page.waitForURL(/\/console\/credentials\/revoke\?id=/), page.getByRole('link', { name: 'Revoke night-desk…' }).click()]);
+    expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Revoke night-desk?');
+    await shot(page, '11-admin-credential-revoke-confirm');
+    await Promise.all([page.waitForURL(/done=revoked/), page.getByRole('button', { name: 'Revoke night-desk now' }).click()]);
+    expect(await page.getByRole('status').textContent()).toContain('The credential is revoked');
+    expect(await page.locator('tr', { hasText: 'night-desk' }).count()).toBe(0);
+    expect((await search(created)).status).toBe(401);
+    await shot(page, '12-admin-credential-revoked');
+
+    // On a phone: the credentials and doctor pages stay one column.
+    await page.setViewportSize({ width: 375, height: 740 });
+    for (const path of ['/console/credentials', '/console/domains/doctor?domain=bookings.example.net']) {
+      await page.goto(`${t.url}${path}`);
+      const wide = await page.evaluate(() =>
+        [...document.querySelectorAll('body *')]
+          .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+          .map((e) => `${e.tagName}.${e.className}#${e.id}:${Math.round(e.getBoundingClientRect().right)}`)
+          .slice(0, 8),
+      );
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      expect({ path, wide, overflow }).toEqual({ path, wide: [], overflow: 0 });
+    }
+    await shot(page, '13-admin-doctor-phone');
     await page.close();
   }, 60_000);
 });

@@ -180,7 +180,7 @@ describe('support role and audit log', () => {
     expect(page1.body.items.map((m: { id: string }) => m.id)).toEqual([ids[2], ids[1]]);
     expect(page1.body.items[0]).toMatchObject({ subject: 'code 2', owner: 'booking-dev', recipient: { status: expect.any(String) } });
     const page2 = await api(a, 'GET', `/v1/messages?to=guest%40example.org&limit=2&cursor=${page1.body.nextCursor}`, support);
-    expect(page2.body).toEqual({ items: [expect.objectContaining({ id: ids[0] })], nextCursor: null });
+    expect(page2.body).toEqual({ items: [expect.objectContaining({ id: ids[0] })], nextCursor: null, resend: [expect.objectContaining({ allowed: true })] });
     expect((await api(a, 'GET', '/v1/messages?to=not-an-address', support)).body.error.field).toBe('to');
     expect((await api(a, 'GET', '/v1/messages?to=guest%40example.org', API_KEY)).status).toBe(403);
 

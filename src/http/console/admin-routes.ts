@@ -7,8 +7,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { resumeProvider } from '../../admin/delivery-control.js';
 import { incidentReport } from '../../admin/incidents.js';
 import { KurirError } from '../../lib/errors.js';
-import type { ConsoleOptions } from './options.js';
+import { doctorLink } from './doctor-page.js';
+import { dashboardLinks, dashboardUrl } from './grafana.js';
 import { html, page, when, type Html } from './html.js';
+import type { ConsoleOptions } from './options.js';
 
 const NOTICES: Record<string, string> = {
   verified: 'DNS checked: see the result under the domain.',
@@ -50,9 +52,10 @@ export async function consoleAdminRoutes(app: FastifyInstance, opts: ConsoleOpti
           : ''
       }.</p>
 ${p.findings.length ? html`<ul>${p.findings.map((f) => html`<li><span class="status ${f.severity}">${f.severity}</span> ${f.text}</li>`)}</ul>` : html`<p>No finding.</p>`}
+${dashboardLinks(opts.grafanaUrl, ['delivery', 'overview'], p.provider)}
 </section>`,
     );
-    const content = html`<p>From ${when(report.from)} to ${when(report.to)}. Overall: <span class="status ${report.status}">${report.status}</span></p>
+    const content = html`${dashboardLinks(opts.grafanaUrl, ['overview', 'delivery', 'admin'])}<p>From ${when(report.from)} to ${when(report.to)}. Overall: <span class="status ${report.status}">${report.status}</span></p>
 ${rows.length ? rows : html`<p>No provider had traffic in the last hour and no seed mailbox is configured.</p>`}`;
     return send(request, reply, 'Incidents', content, request.query.done);
   });
@@ -72,10 +75,16 @@ ${d.records.map((r) => html`<tr><td data-label="Purpose">${r.purpose}</td><td da
 </tbody></table>
 <p>Keys: ${d.keys.map((k) => `${k.selector} (${k.algorithm}, ${k.status})`).join(', ')}</p>
 <p class="row">${button('/console/domains/verify', { domain: d.name }, `Verify DNS of ${d.name}`, s.csrf)} ${button('/console/domains/rotate', { domain: d.name }, `Rotate DKIM key of ${d.name}`, s.csrf)}</p>
+${opts.doctor ? html`<p>${doctorLink(d.name)}: SPF, DKIM, DMARC, bounce MX, reverse DNS, MTA-STS, TLS-RPT and blocklists, each with its fix.</p>` : ''}
 </section>`,
           )
         : html`<p>No runtime-managed sender domain (domains declared in the configuration are managed there).</p>`
-    }`;
+    }
+${
+  opts.doctor && opts.configuredDomains?.length
+    ? html`<h2>Declared in the configuration</h2><ul>${opts.configuredDomains.map((name) => html`<li>${doctorLink(name)}</li>`)}</ul>`
+    : ''
+}`;
     return send(request, reply, 'Sender domains', content, request.query.done);
   });
 
@@ -99,9 +108,12 @@ ${d.records.map((r) => html`<tr><td data-label="Purpose">${r.purpose}</td><td da
     if (!opts.delivery) throw unavailable('Delivery control');
     const s = request.consoleSession!;
     const statuses = await opts.delivery.shaper.status();
+    const grafana = opts.grafanaUrl;
     const content = html`<table><thead><tr><th scope="col">Provider</th><th scope="col">Rate / min</th><th scope="col">Paused</th><th scope="col">Held</th><th scope="col">Action</th></tr></thead><tbody>
 ${statuses.map(
-  (p) => html`<tr><td data-label="Provider">${p.provider}</td><td data-label="Rate / min">${p.effectivePerMinute ?? 'unlimited'}</td>
+  (
+    p,
+  ) => html`<tr><td data-label="Provider">${p.provider}${grafana ? html` <a href="${dashboardUrl(grafana, 'delivery', p.provider)}" rel="noopener noreferrer">Delivery dashboard for ${p.provider}</a>` : ''}</td><td data-label="Rate / min">${p.effectivePerMinute ?? 'unlimited'}</td>
 <td data-label="Paused">${p.adminPaused ? `${p.adminPaused === 'indefinitely' ? 'until resumed' : `until ${when(p.adminPaused)}`} (by ${p.pausedBy ?? '?'})` : p.backoffUntil ? `backing off until ${when(p.backoffUntil)}` : 'no'}</td>
 <td data-label="Held">${p.heldJobs}</td>
 <td data-label="Action">${p.adminPaused || p.backoffUntil ? button('/console/providers/resume', { provider: p.provider }, `Resume ${p.provider}`, s.csrf) : button('/console/providers/pause', { provider: p.provider }, `Pause ${p.provider}`, s.csrf, true)}</td></tr>`,

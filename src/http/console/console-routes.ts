@@ -11,6 +11,7 @@ import { KurirError, toKurirError } from '../../lib/errors.js';
 import { randomToken } from '../../store/console-session-store.js';
 import { consoleAdminRoutes } from './admin-routes.js';
 import { consoleCredentialRoutes } from './credentials-routes.js';
+import { consoleDoctorRoutes } from './doctor-page.js';
 import { html, page } from './html.js';
 import type { ConsoleOptions } from './options.js';
 import { CONSOLE_ACCESS, LOGIN_COOKIE, SESSION_COOKIE, cookieHeader, cookies, csrfCheck, routeKey, sameToken, sessionGuard } from './session.js';
@@ -154,4 +155,5 @@ export const consoleRoutes: FastifyPluginAsync<ConsoleOptions> = async (app: Fas
   await consoleSupportRoutes(app, opts);
   await consoleAdminRoutes(app, opts);
   await consoleCredentialRoutes(app, opts);
+  await consoleDoctorRoutes(app, opts);
 };

@@ -27,11 +27,15 @@ export const CONSOLE_ACCESS: Record<string, ConsoleAccess> = {
   'GET /console/domains': 'admin',
   'POST /console/domains/verify': 'admin',
   'POST /console/domains/rotate': 'admin',
+  'GET /console/domains/doctor': 'admin',
   'GET /console/providers': 'admin',
   'POST /console/providers/pause': 'admin',
   'POST /console/providers/resume': 'admin',
   'GET /console/credentials': 'admin',
   'POST /console/credentials/rotate': 'admin',
+  'POST /console/credentials/create': 'admin',
+  'GET /console/credentials/revoke': 'admin',
+  'POST /console/credentials/revoke': 'admin',
 };
 
 export const SESSION_COOKIE = 'kurir_console';

@@ -1,8 +1,10 @@
 /**
- * The support screen: every message to one address (or one message by id) with its status, the
+ * The support screen: every message to one address (or one message by id, or every message with one
+ * booking reference) with its status, the
  * receiver's last reply in plain words and the timeline; the address's suppression with a remove button;
  * the newest seed-mailbox placement result for the address's provider. Pure rendering over loaded data.
  */
+import type { ResendHint } from '../../intake/resend-hint.js';
 import type { PlacementResult } from '../../store/placement-store.js';
 import type { Suppression } from '../../store/suppression-store.js';
 import type { MessageView, RecipientState, TimelineEvent } from '../../store/types.js';
@@ -11,6 +13,8 @@ import { html, when, type Html } from './html.js';
 /** What the support screen shows for one search. */
 export interface SupportResult {
   query: string;
+  /** What the query was taken for. */
+  kind: 'address' | 'id' | 'reference';
   /** The recipient address the page is about (the searched one, or the first recipient of a message searched by id). */
   address: string | null;
   provider: string | null;
@@ -18,6 +22,35 @@ export interface SupportResult {
   /** undefined: the suppression list is not available in this process. */
   suppression?: Suppression | null;
   placement: PlacementResult | null;
+  /** Whether the booking system could send another message to the address now; null when unknown. */
+  resend: ResendHint | null;
+  /** When the page was made (ms), for "in about N minutes". */
+  now: number;
+}
+
+const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
+
+function windowInWords(seconds: number): string {
+  if (seconds % 3600 === 0) return plural(seconds / 3600, 'hour', 'hours');
+  if (seconds % 60 === 0) return plural(seconds / 60, 'minute', 'minutes');
+  return plural(seconds, 'second', 'seconds');
+}
+
+/** The resend outlook in a sentence: may the booking system send another code now, and if not, when. */
+export function resendInWords(h: ResendHint, now: number): { status: 'ok' | 'warning' | 'failed'; text: string } {
+  if (h.reason === 'suppressed')
+    return { status: 'failed', text: `No: ${h.address} is suppressed, so Kurir will refuse a new message to it until the suppression is removed.` };
+  const l = h.limit;
+  if (!l) return { status: 'ok', text: `Yes: no per-recipient limit applies, a new message to ${h.address} is accepted now.` };
+  const budget = `${l.used} of the ${l.max} ${l.priorities.join('/')} messages allowed per ${windowInWords(l.windowSeconds)} to this address`;
+  if (h.reason === 'recipient-limit' && h.nextAllowedAt !== null) {
+    const minutes = Math.max(1, Math.ceil((h.nextAllowedAt - now) / 60_000));
+    return {
+      status: 'warning',
+      text: `Not yet: ${budget} were sent in the current window. The next is allowed at ${when(h.nextAllowedAt)} (in about ${plural(minutes, 'minute', 'minutes')}); until then Kurir refuses it.`,
+    };
+  }
+  return { status: 'ok', text: `Yes: a new message is accepted now (${budget} used in the current window).` };
 }
 
 /** The receiver's answer for one recipient, in a sentence support can read out on the phone. */
@@ -92,21 +125,32 @@ function messageCard(view: MessageView, address: string | null, provider: string
   return html`<section class="card" aria-labelledby="m-${r.id}">
   <h2 id="m-${r.id}"><span class="status ${view.status}">${view.status}</span> ${r.subject || '(no subject)'}</h2>
   <p class="facts">${inWords(state, provider, lastHost)}</p>
-  <dl class="meta"><dt>Id</dt><dd class="mono">${r.id}</dd><dt>From</dt><dd>${r.mailFrom}</dd><dt>Sent by</dt><dd>${r.owner}</dd><dt>Submitted</dt><dd>${when(r.createdAt)}</dd></dl>
+  <dl class="meta"><dt>Id</dt><dd class="mono">${r.id}</dd><dt>From</dt><dd>${r.mailFrom}</dd><dt>Sent by</dt><dd>${r.owner}</dd>${r.reference ? html`<dt>Reference</dt><dd>${r.reference}</dd>` : ''}<dt>Submitted</dt><dd>${when(r.createdAt)}</dd></dl>
   <table><caption>Timeline</caption><thead><tr><th scope="col">When</th><th scope="col">What</th></tr></thead><tbody>
   ${events.map((e) => html`<tr><td data-label="When">${when(e.at)}</td><td data-label="What">${eventLine(e)}</td></tr>`)}
   </tbody></table>
 </section>`;
 }
 
+const EMPTY: Record<SupportResult['kind'], string> = {
+  address: 'No message to this address is on record',
+  id: 'No message with this id is on record',
+  reference: 'No message with this id or booking reference is on record',
+};
+
 /** The search form, the facts for the address and one card per message. */
 export function supportPage(result: SupportResult | null, csrf: string, notice?: string): Html {
   const form = html`<form method="get" action="/console" role="search">
-  <label for="q">Recipient address or message id</label>
+  <label for="q">Recipient address, message id or booking reference</label>
   <div class="row"><input id="q" name="q" type="search" autocomplete="off" required value="${result?.query ?? ''}"><button type="submit">Search</button></div>
 </form>`;
   if (!result) return html`${form}`;
   const { address, provider } = result;
+  const words = result.resend ? resendInWords(result.resend, result.now) : null;
+  const resend = words
+    ? html`<section class="card" aria-labelledby="resend"><h2 id="resend">May the booking system send another message?</h2>
+  <p class="facts"><span class="status ${words.status}">${words.status === 'ok' ? 'yes' : words.status === 'warning' ? 'not yet' : 'no'}</span> ${words.text}</p></section>`
+    : '';
   const supp =
     result.suppression === undefined || !address
       ? ''
@@ -122,7 +166,8 @@ export function supportPage(result: SupportResult | null, csrf: string, notice?:
 ${notice ? html`<p class="notice" role="status">${notice}</p>` : ''}
 ${address ? html`<h2>About ${address}</h2>` : ''}
 ${supp}
+${resend}
 ${provider ? html`<p class="facts">${placementInWords(result.placement, provider)}</p>` : ''}
-<h2>${result.messages.length} message(s)</h2>
-${result.messages.length ? result.messages.map((m) => messageCard(m, address, provider)) : html`<p>No message to this address is on record (records are kept for the message lifetime plus the retention days).</p>`}`;
+<h2>${result.messages.length} message(s)${result.kind === 'reference' ? ` with the booking reference ${result.query}` : ''}</h2>
+${result.messages.length ? result.messages.map((m) => messageCard(m, address, provider)) : html`<p>${EMPTY[result.kind]} (records are kept for the message lifetime plus the retention days).</p>`}`;
 }

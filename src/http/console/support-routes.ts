@@ -1,5 +1,7 @@
 /**
- * The support screen's routes: `GET /console?q=` (search by recipient address or message id) and
+ * The support screen's routes: `GET /console?q=` (search by recipient address, message id or booking
+ * reference, told apart by their form: an `@` is an address, a Kurir id is an id, anything else — or an id
+ * that finds nothing — a reference) and
  * `POST /console/suppressions/remove` (the same store call as `DELETE /v1/suppressions/:address`).
  */
 import type { FastifyInstance } from 'fastify';
@@ -18,24 +20,37 @@ const SEARCH_LIMIT = 50;
 /** Fixed notices after a redirect (the URL carries a code, never text to show). */
 const NOTICES: Record<string, string> = { removed: 'The suppression was removed: new messages to this address are accepted again.' };
 
+async function views(opts: ConsoleOptions, ids: string[]): Promise<MessageView[]> {
+  return (await Promise.all(ids.map((id) => opts.messages.get(id)))).filter((v): v is MessageView => v !== null);
+}
+
+/** The one recipient all these messages went to, or null. */
+function soleRecipient(messages: MessageView[]): string | null {
+  const all = new Set(messages.flatMap((m) => m.record.recipients.map((r) => r.toLowerCase())));
+  return all.size === 1 ? [...all][0] : null;
+}
+
 async function search(opts: ConsoleOptions, query: string): Promise<SupportResult> {
-  let messages: MessageView[];
-  let address: string | null;
-  if (MESSAGE_ID_PATTERN.test(query)) {
-    const view = await opts.messages.get(query);
-    messages = view ? [view] : [];
-    address = view?.record.recipients.length === 1 ? view.record.recipients[0].toLowerCase() : null;
-  } else {
+  let messages: MessageView[] = [];
+  let address: string | null = null;
+  let kind: SupportResult['kind'] = 'reference';
+  if (query.includes('@')) {
+    kind = 'address';
     address = normalizeAddress(query, 'q');
-    const { ids } = await opts.messages.idsByRecipient(address, 0, SEARCH_LIMIT);
-    messages = (await Promise.all(ids.map((id) => opts.messages.get(id)))).filter((v): v is MessageView => v !== null);
+    messages = await views(opts, (await opts.messages.idsByRecipient(address, 0, SEARCH_LIMIT)).ids);
+  } else {
+    const byId = MESSAGE_ID_PATTERN.test(query) ? await opts.messages.get(query) : null;
+    if (byId) kind = 'id';
+    messages = byId ? [byId] : await views(opts, (await opts.messages.idsByReference(query, 0, SEARCH_LIMIT)).ids);
+    address = soleRecipient(messages);
   }
   const provider = address && opts.providerOf ? opts.providerOf(address) : null;
-  const [suppression, placement] = await Promise.all([
+  const [suppression, placement, resend] = await Promise.all([
     address && opts.suppressions ? opts.suppressions.get(address) : Promise.resolve(undefined),
     provider && opts.placement ? opts.placement.results(provider, 1).then((r) => r[0] ?? null) : Promise.resolve(null),
+    address && opts.resendHint ? opts.resendHint(address) : Promise.resolve(null),
   ]);
-  return { query, address, provider, messages, ...(suppression !== undefined ? { suppression } : {}), placement };
+  return { query, kind, address, provider, messages, ...(suppression !== undefined ? { suppression } : {}), placement, resend, now: opts.clock.now() };
 }
 
 /** Registers the support routes on the console instance (its hooks give them their session and CSRF checks). */
@@ -45,7 +60,7 @@ export async function consoleSupportRoutes(app: FastifyInstance, opts: ConsoleOp
     const q = typeof request.query.q === 'string' ? request.query.q.trim() : '';
     let result: SupportResult | null = null;
     if (q) {
-      request.auditDetail = { target: q };
+      request.auditDetail = { target: q.includes('@') || MESSAGE_ID_PATTERN.test(q) ? q : `reference:${q}` };
       try {
         result = await search(opts, q);
       } catch (err) {

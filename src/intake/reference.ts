@@ -1,0 +1,35 @@
+/**
+ * The booking reference of a submission: the value the booking system puts in metadata under
+ * `intake.referenceKey`, or (SMTP, raw HTTP, or JSON `headers`) in an `X-Kurir-Reference` header. Intake
+ * stores it on the message record and indexes it, so support can search by it (docs/console.md).
+ */
+import { KurirError } from '../lib/errors.js';
+import { type HeaderLine, headerValue } from './headers.js';
+
+/** The header that carries the reference in a raw message; left in the message, like X-Kurir-Priority. */
+export const REFERENCE_HEADER = 'X-Kurir-Reference';
+/** Longest reference indexed (a booking reference is short; a longer value is refused, not cut). */
+export const MAX_REFERENCE_LENGTH = 256;
+
+/**
+ * The submission's reference and its metadata with the reference in it (a header's value is copied to
+ * metadata, so the message view and webhooks show it). Metadata wins over the header.
+ * @throws KurirError VALIDATION for a reference longer than {@link MAX_REFERENCE_LENGTH} or with control characters.
+ */
+export function referenceOf(
+  key: string | null,
+  metadata: Record<string, string> | undefined,
+  headers: HeaderLine[],
+): { reference?: string; metadata?: Record<string, string> } {
+  if (key === null) return { metadata };
+  const given = metadata?.[key];
+  const raw = given ?? headerValue(headers, REFERENCE_HEADER);
+  const value = raw?.trim();
+  if (!value) return { metadata };
+  const field = given !== undefined ? `metadata.${key}` : REFERENCE_HEADER;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+  if (value.length > MAX_REFERENCE_LENGTH || /[\x00-\x1f\x7f]/.test(value)) {
+    throw new KurirError('VALIDATION', `${field}: a booking reference of 1 to ${MAX_REFERENCE_LENGTH} printable characters`, { field });
+  }
+  return { reference: value, metadata: given !== undefined ? metadata : { ...metadata, [key]: value } };
+}
