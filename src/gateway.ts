@@ -34,6 +34,7 @@ import { AuthSelfCheck } from './domains/auth-selfcheck.js';
 import { SelfCheckStore } from './store/selfcheck-store.js';
 import { DomainStore } from './store/domain-store.js';
 import { combineSinks, confirmSecret, Confirmations, VerificationDeliveries } from './placement/confirmations.js';
+import { ConfirmationStore } from './store/confirmation-store.js';
 import { PlacementService } from './placement/placement-service.js';
 import { buildApp } from './http/app.js';
 import { ConsoleSessionStore } from './store/console-session-store.js';
@@ -426,7 +427,14 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
           audit: new AuditStore(redis, keys, config.audit.maxEntries),
           placement: {
             store: placementStore,
-            confirmations: new Confirmations({ config, redis, keys, messages, metrics, providers, clock, secret: await confirmSecret(redis, keys), incidents }),
+            confirmations: new Confirmations({
+              config,
+              store: new ConfirmationStore(redis, keys),
+              metrics,
+              providers,
+              clock,
+              secret: await confirmSecret(redis, keys),
+            }),
           },
           incidents: { incidents, placement: placementStore, seeds: config.placement.seeds, providerNames: providers.names() },
           console: { sessions: new ConsoleSessionStore(redis, keys, config.console.idleTimeoutSeconds), providerOf: (address) => providers.byDomain(address) },
