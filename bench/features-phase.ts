@@ -4,7 +4,7 @@
  *
  * Two gateway children run side by side on their own Redis prefixes, both warmed up, and take turns:
  * - off: roles intake+api+worker, scoring off, no seeds; the load client only submits;
- * - on: roles intake+api+worker+placement, `scoring.rspamd` enabled with `sampleEvery: 10` against a real
+ * - on: roles intake+api+worker+placement, `scoring.rspamd` enabled with the default `sampleEvery` (100) against a real
  *   rspamd (tests/helpers/rspamd.ts), one seed whose IMAP port refuses connections (so the scheduler runs
  *   and tries it; a probe is one message per seed per `intervalSeconds`, 600 s by default, nothing next to
  *   the load), and the load client POSTs `/v1/messages/:id/confirm` for every second accepted message as
@@ -16,15 +16,18 @@
  * phase's own (its CPU and `total_commands_processed` are theirs alone, Lua-internal commands included),
  * each child counts its Redis round trips client-side (bench/redis-roundtrips-preload.ts), and the phase
  * prints CPU milliseconds and Redis commands per message for each side, with the difference attributed
- * per confirmation and per scored message, and the DNS queries rspamd sent per scored message.
+ * per confirmation and per scored message, and the DNS queries rspamd sent per scored message. After the
+ * rounds, confirmations are measured alone (bench/confirm-cost.ts).
  */
 import { Agent } from 'node:http';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { configSchema } from '../src/config/schema.js';
 import { startPrivateRedis, type PrivateRedis } from '../tests/helpers/private-redis.js';
 import { rspamdAvailable, startRspamd, type Rspamd } from '../tests/helpers/rspamd.js';
 import { freePort, type ChildOptions, type GatewayChild } from './gateway-child.js';
+import { confirmationCost, describeConfirmCost } from './confirm-cost.js';
 import { confirm, counters, diff, privateRedisStats, roundTrips, rspamdCpuSeconds, summarize, type FeaturesRun } from './features-helpers.js';
 import { httpClosedLoop, HttpClient, type Stats } from './load.js';
 import type { Sink } from './sink.js';
@@ -33,8 +36,10 @@ type Mode = 'off' | 'on';
 
 /** For attributing the overhead: every Nth delivered message is confirmed on the `on` side (0: none). */
 const CONFIRM_EVERY = Number(process.env.BENCH_FEATURES_CONFIRM_EVERY ?? 2);
+/** The production default of `scoring.rspamd.sampleEvery`: what the `on` side uses unless told otherwise. */
+const DEFAULT_SAMPLE_EVERY = configSchema.parse({}).scoring.rspamd.sampleEvery;
 /** `scoring.rspamd.sampleEvery` on the `on` side (0: scoring off there too). */
-const SAMPLE_EVERY = Number(process.env.BENCH_FEATURES_SAMPLE_EVERY ?? 10);
+const SAMPLE_EVERY = Number(process.env.BENCH_FEATURES_SAMPLE_EVERY ?? DEFAULT_SAMPLE_EVERY);
 
 /** What the phase needs from bench/run.ts. */
 export interface FeaturesContext {
@@ -47,6 +52,8 @@ export interface FeaturesContext {
   left(): number;
   sink: Sink;
   dnsAddress: string;
+  /** Where the children write CPU profiles (BENCH_CPU_PROF=1), one folder per side; run.ts prints them. */
+  profDir?: string;
   /** Queries the loopback DNS server has answered so far (rspamd's lookups go there too). */
   dnsQueries(): number;
   basePrefix: string;
@@ -99,7 +106,7 @@ function featuresConfig(rspamd: Rspamd, refusedImapPort: number): Record<string,
  * `confirmEvery`-th accepted one once it has reached the sink. Time: first submit → last delivery or last
  * confirmation answer.
  */
-async function run(ctx: FeaturesContext, g: GatewayChild, n: number, confirmEvery: number): Promise<{ stats: Stats; notes: string[] }> {
+async function run(ctx: FeaturesContext, g: GatewayChild, n: number, confirmEvery: number): Promise<{ stats: Stats; notes: string[]; ids: string[] }> {
   const { sink } = ctx;
   const client = new HttpClient(g.httpPort, ctx.clientConcurrency);
   const agent = new Agent({ keepAlive: true, maxSockets: 4 });
@@ -146,7 +153,7 @@ async function run(ctx: FeaturesContext, g: GatewayChild, n: number, confirmEver
   ];
   if (confirmEvery > 0) notes.push(`confirmations: ${[...statuses].map(([s, c]) => `${c} × HTTP ${s}`).join(', ') || 'none'}`);
   if (sub.stats.errors) notes.push(`last submit error: ${client.lastError}`);
-  return { stats: { ...sub.stats, count: sink.unique, seconds, perSecond: sink.unique / seconds }, notes };
+  return { stats: { ...sub.stats, count: sink.unique, seconds, perSecond: sink.unique / seconds }, notes, ids: accepted };
 }
 
 /** Runs the phase; returns its summary (for the JSON line), or a skip reason. */
@@ -162,7 +169,9 @@ export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string
       `sampleEvery ${SAMPLE_EVERY || 'off'} against a real rspamd, POST /v1/messages/:id/confirm for ${confirmWhich(CONFIRM_EVERY)} delivered message. ` +
       `Verification mail to dest.test. Placement probes are one message per seed per 10 min: not load. rspamd's CPU counts under "other".`,
   );
-  if (CONFIRM_EVERY !== 2 || SAMPLE_EVERY !== 10) console.log(`  EXPERIMENT: not the default on side (confirm every 2nd, sampleEvery 10)`);
+  if (CONFIRM_EVERY !== 2 || SAMPLE_EVERY !== DEFAULT_SAMPLE_EVERY) {
+    console.log(`  EXPERIMENT: not the default on side (confirm every second message, sampleEvery ${DEFAULT_SAMPLE_EVERY})`);
+  }
   console.log(
     `  load average: ${loadavg()
       .map((l) => l.toFixed(2))
@@ -177,13 +186,15 @@ export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string
   const preload = [pathToFileURL(resolve('bench/redis-roundtrips-preload.ts')).href];
   try {
     const refusedPort = await freePort(); // nothing listens there
+    const prof = (mode: Mode) => (ctx.profDir ? { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${join(ctx.profDir, `features-${mode}`)}`] } : {});
     const base = { roles: ['intake', 'api', 'worker'] as ChildOptions['roles'], deliveryConcurrency: 20, preload };
     const own = { redis: { url: redis.url } };
     const gw: Record<Mode, GatewayChild> = {
-      off: await ctx.startChild({ ...base, label: 'features-off', extraConfig: own, env: { BENCH_RT_FILE: rtFiles.off } }, prefixes.off),
+      off: await ctx.startChild({ ...base, ...prof('off'), label: 'features-off', extraConfig: own, env: { BENCH_RT_FILE: rtFiles.off } }, prefixes.off),
       on: await ctx.startChild(
         {
           ...base,
+          ...prof('on'),
           roles: [...base.roles, 'placement'],
           label: 'features-on',
           extraConfig: { ...own, ...featuresConfig(rspamd, refusedPort) },
@@ -202,6 +213,7 @@ export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string
     const second: Mode = first === 'on' ? 'off' : 'on';
     const rspamdCpu: Record<Mode, number> = { off: 0, on: 0 };
     const watched = ['kurir_rspamd', 'kurir_placement'];
+    let lastOnIds: string[] = [];
     for (let round = 1; round <= ctx.rounds; round++) {
       for (const mode of round % 2 ? [first, second] : [second, first]) {
         if (ctx.left() < 30_000) {
@@ -219,6 +231,7 @@ export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string
           async () => {
             const r0 = rspamdCpuSeconds();
             const e = await run(ctx, gw[mode], ctx.messages, mode === 'on' ? CONFIRM_EVERY : 0);
+            if (mode === 'on') lastOnIds = e.ids;
             rspamdCpu[mode] += rspamdCpuSeconds() - r0;
             const after = await counters(gw[mode].httpPort, watched);
             const sum = (name: string): number => [...after].filter(([k]) => k.startsWith(name)).reduce((n, [k, v]) => n + v - (before.get(k) ?? 0), 0);
@@ -251,7 +264,16 @@ export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string
         `load average ${load.toFixed(2)}${load > 1.5 ? ' (noisy: msg/s say little, the per-message figures below hold)' : ''}`,
     );
     for (const line of summary.lines) console.log(`  ${line}`);
-    return { confirmEvery: CONFIRM_EVERY, sampleEvery: SAMPLE_EVERY, ...summary, lines: undefined, first, loadAverage: load };
+    // The delivered messages of the last `on` round that its client did not confirm, confirmed alone.
+    const unconfirmed = lastOnIds.filter((_, i) => CONFIRM_EVERY === 0 || i % CONFIRM_EVERY !== 0).slice(0, 2000);
+    const alone = unconfirmed.length
+      ? await confirmationCost({ port: gw.on.httpPort, pid: gw.on.pid, ids: unconfirmed, concurrency: ctx.clientConcurrency, redisStats, rtFile: rtFiles.on })
+      : undefined;
+    if (alone) {
+      console.log(`  ${describeConfirmCost(`confirmations alone (closed loop c${ctx.clientConcurrency}, on side, nothing else sent)`, alone.first)}`);
+      console.log(`  ${describeConfirmCost('the same again (repeats: answered from the first)', alone.repeat)}`);
+    }
+    return { confirmEvery: CONFIRM_EVERY, sampleEvery: SAMPLE_EVERY, ...summary, lines: undefined, confirmAlone: alone, first, loadAverage: load };
   } finally {
     await ctx.stopChildren();
     await rspamd.close();

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ClientRequest } from 'node:http';
-import { checkWithRspamd } from '../src/scoring/rspamd-client.js';
+import { checkUrl, checkWithRspamd } from '../src/scoring/rspamd-client.js';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { rspamdAvailable, startRspamd } from '../tests/helpers/rspamd.js';
@@ -41,6 +41,7 @@ async function main(): Promise<void> {
     return onSocket.apply(this, args);
   } as ClientRequest['onSocket'];
   try {
+    const url = checkUrl(rspamd.url); // once, as the scorer does
     const msgs = Array.from({ length: N + 20 }, (_, i) => message(i));
     const env = (i: number) => ({
       ip: '192.0.2.10',
@@ -49,7 +50,7 @@ async function main(): Promise<void> {
       recipients: [`user${i}@dest.test`],
       queueId: `q${i}`,
     });
-    for (let i = 0; i < 20; i++) await checkWithRspamd(rspamd.url, 10_000, msgs[N + i], env(N + i)); // warm-up
+    for (let i = 0; i < 20; i++) await checkWithRspamd(url, 10_000, msgs[N + i], env(N + i)); // warm-up
     reused = 0;
     const cpu0 = process.cpuUsage();
     const r0 = rspamdCpuSeconds();
@@ -59,7 +60,7 @@ async function main(): Promise<void> {
       Array.from({ length: C }, async () => {
         while (next < N) {
           const i = next++;
-          await checkWithRspamd(rspamd.url, 10_000, msgs[i], env(i));
+          await checkWithRspamd(url, 10_000, msgs[i], env(i));
         }
       }),
     );

@@ -6,17 +6,18 @@
  * Env: BENCH_SCALE (default 1; 0.1 for a smoke run), BENCH_E2E_CONCURRENCY (default "20,50"),
  * BENCH_E2E_SPLIT (delivery concurrency of a further end-to-end run with the worker in its own process; default
  * 20, 0 skips it),
- * BENCH_CPU_PROF=1 (profile the accept-only child and the first end-to-end child with --cpu-prof and print
- * their top costs; profiling slows them a little),
+ * BENCH_CPU_PROF=1 (profile the accept-only child, the first end-to-end child and phase 7's two children with
+ * --cpu-prof and print their top costs; profiling slows them a little),
  * BENCH_CPU_PROF_DIR (keep the .cpuprofile files there), BENCH_CHILD_NODELAY=1 (experiment: TCP_NODELAY on
- * the gateway's outgoing sockets), BENCH_QUIET_WAIT_S (wait at most this long for an idle machine; default 30),
+ * the gateway's outgoing sockets), BENCH_QUIET_WAIT_S (wait at most this long for an idle machine; default 30,
+ * and at most 20 s of it before each phase),
  * BENCH_SHAPING_ROUNDS (pairs of end-to-end phases with shaping off/on for the overhead; default 2, 0 skips),
  * BENCH_SHAPING_FIRST (`off` or `on`: the side of the first overhead phase; default random),
  * BENCH_BACKLOG (bulk messages queued for the verification-latency phase; default 5000 × scale, 0 skips),
  * BENCH_FEATURES_ROUNDS (pairs of end-to-end phases with rspamd sampling, placement and confirmations off/on,
  * bench/features-phase.ts; default 2, 0 skips; adds up to a minute to the budget), and to attribute its overhead
  * BENCH_FEATURES_CONFIRM_EVERY (confirm every Nth message on the `on` side; default 2, 0 none) and
- * BENCH_FEATURES_SAMPLE_EVERY (rspamd sampleEvery on the `on` side; default 10, 0 scoring off);
+ * BENCH_FEATURES_SAMPLE_EVERY (rspamd sampleEvery on the `on` side; default: the configuration's default, 100; 0 scoring off);
  * BENCH_ONLY=features runs phase 7 alone (no accept, end-to-end, shaping or latency phases).
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -57,11 +58,14 @@ const PACED_SECONDS = Math.max(1, Math.round(10 * SCALE));
 const WARMUP = scaled(100);
 /** Pairs of end-to-end phases with rspamd sampling, placement and confirmations off/on (issue 10). */
 const FEATURES_ROUNDS = Number(process.env.BENCH_FEATURES_ROUNDS ?? 2);
+/** Longest wait for an idle machine before the run (each phase waits at most 20 s of it). */
+const QUIET_WAIT_MS = Number(process.env.BENCH_QUIET_WAIT_S ?? 30) * 1000;
 /** Phase 7 alone (BENCH_ONLY=features). */
 const FEATURES_ONLY = process.env.BENCH_ONLY === 'features';
 if (process.env.BENCH_ONLY !== undefined && !FEATURES_ONLY) throw new Error('BENCH_ONLY takes one value: features');
-// The watchdog fires 20 s later: under 4 minutes in all, 5 with the features phase.
-const BUDGET_MS = 215_000 + (FEATURES_ROUNDS > 0 ? 60_000 : 0);
+// The watchdog fires 20 s later: under 4 minutes in all, 5 with the features phase; phase 7 alone gets
+// two minutes per round (a busy machine slows it), plus rspamd's start and the warm-up.
+const BUDGET_MS = FEATURES_ONLY ? 90_000 + FEATURES_ROUNDS * 120_000 : 215_000 + (FEATURES_ROUNDS > 0 ? 60_000 : 0);
 /** Pairs of end-to-end phases (shaping off, then on) in one gateway process, for the overhead of shaping. */
 const SHAPING_ROUNDS = Number(process.env.BENCH_SHAPING_ROUNDS ?? 2);
 const N_SHAPE = scaled(4000);
@@ -172,7 +176,7 @@ async function phase(
 ): Promise<PhaseResult> {
   const measured = opts.only ?? children;
   const pids = measured.map((c) => c.pid);
-  if (opts.waitQuiet !== false) await waitForQuiet(20_000);
+  if (opts.waitQuiet !== false) await waitForQuiet(Math.min(20_000, QUIET_WAIT_MS));
   for (const pid of pids) resetPeak(pid);
   const a = await cpuSnap(pids, opts.redisStats);
   const { stats, notes = [], messages = stats.count } = await fn();
@@ -421,7 +425,7 @@ async function waitForQuiet(maxMs: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  await waitForQuiet(Number(process.env.BENCH_QUIET_WAIT_S ?? 30) * 1000);
+  await waitForQuiet(QUIET_WAIT_MS);
   const dir = mkdtempSync(join(tmpdir(), 'kurir-bench-'));
   const profDir = PROFILE ? resolve(process.env.BENCH_CPU_PROF_DIR ?? join(dir, 'prof')) : '';
   if (PROFILE) mkdirSync(profDir, { recursive: true });
@@ -680,6 +684,7 @@ async function main(): Promise<void> {
         basePrefix: prefix,
         takeSeq: (count) => (seq += count) - count,
         dnsQueries: () => dns.queries.length,
+        profDir: PROFILE ? profDir : undefined,
         startChild: async (opts, p) => {
           const child = await startChild(opts, dir, p);
           publishDkim(dir); // the first child generated the key when the accept phases did not run

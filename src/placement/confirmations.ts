@@ -110,11 +110,12 @@ export class Confirmations {
    */
   async confirm(id: string, credential: Credential, via: 'id' | 'token'): Promise<Confirmed> {
     const { store, clock, config, metrics } = this.deps;
-    const notFound = new KurirError('NOT_FOUND', `message ${id} not found`, { field: via === 'id' ? 'id' : 'token' });
-    if (!MESSAGE_ID_PATTERN.test(id)) throw notFound;
+    // Made only when thrown: an Error captures a stack trace, a cost every confirmation would pay.
+    const notFound = () => new KurirError('NOT_FOUND', `message ${id} not found`, { field: via === 'id' ? 'id' : 'token' });
+    if (!MESSAGE_ID_PATTERN.test(id)) throw notFound();
     try {
       const facts = await store.facts(id);
-      if (!facts || (!credential.admin && facts.record.owner !== credential.name)) throw notFound;
+      if (!facts || (!credential.admin && facts.record.owner !== credential.name)) throw notFound();
       const { record, delivered } = facts;
       if (facts.confirmedAt !== null) return { id, confirmedAt: facts.confirmedAt, duplicate: true };
       const now = clock.now();
