@@ -40,7 +40,7 @@ const rspamdSchema = z
     timeoutSeconds: z.number().positive().max(30).default(2),
     /**
      * Score every Nth message of each intake process (1: every message); placement probes always. 100 keeps
-     * the cost near 1 % of a message's CPU with rspamd on the same cores (docs/placement.md, Sampling).
+     * scoring to a few percent of a message's CPU even with rspamd on the same cores (docs/placement.md, Sampling).
      */
     sampleEvery: z.number().int().min(1).default(100),
     /** The public address receivers see Kurir's mail come from (passed to rspamd as the client IP); required when enabled. */
