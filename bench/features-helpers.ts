@@ -1,10 +1,26 @@
 /**
  * Helpers of the features phase (bench/features-phase.ts): the confirmation request, rspamd's CPU from /proc,
- * and counters from a gateway child's /metrics.
+ * counters from a gateway child's /metrics, the phase's own Redis and round-trip counts, and the summary.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { type Agent, request } from 'node:http';
+import { Redis } from 'ioredis';
 import { BENCH_API_KEY, cpuSecondsOf } from './gateway-child.js';
+import type { Stats } from './load.js';
+
+/** One measured phase of one side. */
+export interface FeaturesRun {
+  stats: Stats;
+  cpu: { gateway: number; redis: number; bench: number; other: number; wall: number };
+  /** Commands the phase's own redis-server processed (Lua-internal ones included). */
+  redisCommands: number;
+  /** Round trips the gateway child sent (a pipeline, MULTI or script is one). */
+  roundTrips: number;
+  scored: number;
+  confirmed: number;
+  /** Queries the benchmark's DNS server answered (rspamd's, and the gateway's MX look-ups). */
+  dnsQueries: number;
+}
 
 /** POST /v1/messages/:id/confirm; resolves with the status (0 on a socket error), never rejects. */
 export function confirm(agent: Agent, port: number, id: string): Promise<number> {
@@ -78,4 +94,96 @@ export async function counters(port: number, names: string[]): Promise<Map<strin
 export function diff(a: Map<string, number>, b: Map<string, number>): string {
   const d = [...b].map(([k, v]) => [k, v - (a.get(k) ?? 0)] as const).filter(([, v]) => v !== 0);
   return d.length ? d.map(([k, v]) => `${k} ${v}`).join(', ') : 'none';
+}
+
+/** CPU seconds and commands processed of the redis-server at `url` (INFO), through one connection kept open. */
+export function privateRedisStats(url: string): () => Promise<{ cpu: number; commands: number }> {
+  let client: Redis | undefined;
+  return async () => {
+    client ??= new Redis(url, { maxRetriesPerRequest: 1 });
+    const info = await client.info();
+    const v = (k: string): number => Number(new RegExp(`^${k}:([0-9.]+)`, 'm').exec(info)?.[1] ?? 0);
+    return { cpu: v('used_cpu_user') + v('used_cpu_sys'), commands: v('total_commands_processed') };
+  };
+}
+
+/** The round-trip counts a child's preload (bench/redis-roundtrips-preload.ts) last wrote; it writes every 200 ms. */
+export async function roundTrips(file: string): Promise<{ roundTrips: number; commands: number }> {
+  await new Promise((r) => setTimeout(r, 250));
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as { roundTrips: number; commands: number };
+  } catch {
+    return { roundTrips: 0, commands: 0 };
+  }
+}
+
+function aggregate(rs: FeaturesRun[]) {
+  const count = rs.reduce((n, r) => n + r.stats.count, 0);
+  const seconds = rs.reduce((n, r) => n + r.stats.seconds, 0);
+  const per = (f: (r: FeaturesRun) => number, scale = 1): number => (rs.reduce((n, r) => n + f(r), 0) * scale) / count;
+  return {
+    phases: rs.length,
+    count,
+    perSecond: count / seconds,
+    perRound: rs.map((r) => Math.round(r.stats.perSecond)),
+    gatewayCpuMsPerMsg: per((r) => r.cpu.gateway, 1000),
+    redisCpuMsPerMsg: per((r) => r.cpu.redis, 1000),
+    benchCpuMsPerMsg: per((r) => r.cpu.bench, 1000),
+    otherCpuMsPerMsg: per((r) => r.cpu.other, 1000),
+    redisCommandsPerMsg: per((r) => r.redisCommands),
+    roundTripsPerMsg: per((r) => r.roundTrips),
+    scoredPerMsg: per((r) => r.scored),
+    confirmedPerMsg: per((r) => r.confirmed),
+    dnsQueriesPerMsg: per((r) => r.dnsQueries),
+  };
+}
+
+const pct = (a: number, b: number): string => `${b >= a ? '+' : ''}${((b / a - 1) * 100).toFixed(1)} %`;
+
+/**
+ * Off and on side per message, what the difference costs per confirmation or per scored message (when
+ * only one of them is on), and the drop in msg/s that the CPU per message implies on a CPU-bound machine.
+ */
+export function summarize(offRuns: FeaturesRun[], onRuns: FeaturesRun[], rspamdCpuOn: number) {
+  const off = aggregate(offRuns);
+  const on = aggregate(onRuns);
+  const rspamdCpuMsPerMsg = (rspamdCpuOn * 1000) / on.count;
+  const kurir = (s: typeof off): number => s.gatewayCpuMsPerMsg + s.redisCpuMsPerMsg;
+  const all = (s: typeof off, rspamd: number): number => kurir(s) + s.benchCpuMsPerMsg + rspamd;
+  // On a machine whose cores are the limit, msg/s falls as CPU per message rises.
+  const cpuBoundDropAllPct = (1 - all(off, 0) / all(on, rspamdCpuMsPerMsg)) * 100;
+  const cpuBoundDropKurirPct = (1 - kurir(off) / kurir(on)) * 100;
+  const d = {
+    kurirCpuMs: kurir(on) - kurir(off),
+    redisCommands: on.redisCommandsPerMsg - off.redisCommandsPerMsg,
+    roundTrips: on.roundTripsPerMsg - off.roundTripsPerMsg,
+  };
+  const lines = [
+    `per message, off → on: gateway CPU ${off.gatewayCpuMsPerMsg.toFixed(3)} → ${on.gatewayCpuMsPerMsg.toFixed(3)} ms, Redis CPU ${off.redisCpuMsPerMsg.toFixed(3)} → ` +
+      `${on.redisCpuMsPerMsg.toFixed(3)} ms, Kurir's own (gateway + Redis) ${kurir(off).toFixed(3)} → ${kurir(on).toFixed(3)} ms (${pct(kurir(off), kurir(on))}); ` +
+      `Redis commands ${off.redisCommandsPerMsg.toFixed(1)} → ${on.redisCommandsPerMsg.toFixed(1)}, gateway round trips ${off.roundTripsPerMsg.toFixed(1)} → ${on.roundTripsPerMsg.toFixed(1)}; ` +
+      `benchmark process (load client, sink, DNS server) ${off.benchCpuMsPerMsg.toFixed(3)} → ${on.benchCpuMsPerMsg.toFixed(3)} ms; rspamd ${rspamdCpuMsPerMsg.toFixed(3)} ms`,
+    `on side: ${on.confirmedPerMsg.toFixed(2)} confirmations and ${on.scoredPerMsg.toFixed(3)} scored per message; DNS queries per message ${off.dnsQueriesPerMsg.toFixed(2)} → ` +
+      `${on.dnsQueriesPerMsg.toFixed(2)}${on.scoredPerMsg > 0 ? ` (${((on.dnsQueriesPerMsg - off.dnsQueriesPerMsg) / on.scoredPerMsg).toFixed(1)} per scored message, rspamd's)` : ''}`,
+  ];
+  if (on.confirmedPerMsg > 0 && on.scoredPerMsg === 0) {
+    const c = on.confirmedPerMsg;
+    lines.push(
+      `per confirmation: Kurir's CPU ${(d.kurirCpuMs / c).toFixed(3)} ms, Redis commands ${(d.redisCommands / c).toFixed(1)}, round trips ${(d.roundTrips / c).toFixed(1)}`,
+    );
+  } else if (on.scoredPerMsg > 0 && on.confirmedPerMsg === 0) {
+    const n = on.scoredPerMsg;
+    lines.push(
+      `per scored message: Kurir's CPU ${(d.kurirCpuMs / n).toFixed(3)} ms, rspamd ${(rspamdCpuMsPerMsg / n).toFixed(2)} ms, benchmark process ` +
+        `${((on.benchCpuMsPerMsg - off.benchCpuMsPerMsg) / n).toFixed(2)} ms (mostly answering rspamd's DNS queries)`,
+    );
+  } else if (on.scoredPerMsg > 0) {
+    lines.push('(both on: BENCH_FEATURES_SAMPLE_EVERY=0 or BENCH_FEATURES_CONFIRM_EVERY=0 separates what a confirmation and a scored message cost)');
+  }
+  lines.push(
+    `CPU-bound estimate from CPU per message: ${cpuBoundDropAllPct.toFixed(1)} % fewer msg/s with everything on the same cores (gateway, Redis, ` +
+      `benchmark process, rspamd), ${cpuBoundDropKurirPct.toFixed(1)} % counting Kurir's own CPU only (rspamd, its resolver and the booking system elsewhere)`,
+  );
+  const throughputOverheadPct = (1 - on.perSecond / off.perSecond) * 100;
+  return { off, on, rspamdCpuMsPerMsg, throughputOverheadPct, cpuBoundDropAllPct, cpuBoundDropKurirPct, lines };
 }

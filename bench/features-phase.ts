@@ -4,19 +4,31 @@
  *
  * Two gateway children run side by side on their own Redis prefixes, both warmed up, and take turns:
  * - off: roles intake+api+worker, scoring off, no seeds; the load client only submits;
- * - on: roles intake+api+worker+placement, `scoring.rspamd` enabled with `sampleEvery: 10` against a real
+ * - on: roles intake+api+worker+placement, `scoring.rspamd` enabled with the default `sampleEvery` (100) against a real
  *   rspamd (tests/helpers/rspamd.ts), one seed whose IMAP port refuses connections (so the scheduler runs
  *   and tries it; a probe is one message per seed per `intervalSeconds`, 600 s by default, nothing next to
  *   the load), and the load client POSTs `/v1/messages/:id/confirm` for every second accepted message as
  *   soon as it has arrived at the sink. The phase's time runs until the last delivery and the last
  *   confirmation answer, whichever is later.
  * Both sides submit `verification` mail (the class that gets confirmed).
+ *
+ * Figures that stay meaningful when other work shares the machine: both children use a redis-server of the
+ * phase's own (its CPU and `total_commands_processed` are theirs alone, Lua-internal commands included),
+ * each child counts its Redis round trips client-side (bench/redis-roundtrips-preload.ts), and the phase
+ * prints CPU milliseconds and Redis commands per message for each side, with the difference attributed
+ * per confirmation and per scored message, and the DNS queries rspamd sent per scored message. After the
+ * rounds, confirmations are measured alone (bench/confirm-cost.ts).
  */
 import { Agent } from 'node:http';
 import { loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { configSchema } from '../src/config/schema.js';
+import { startPrivateRedis, type PrivateRedis } from '../tests/helpers/private-redis.js';
 import { rspamdAvailable, startRspamd, type Rspamd } from '../tests/helpers/rspamd.js';
 import { freePort, type ChildOptions, type GatewayChild } from './gateway-child.js';
-import { confirm, counters, diff, rspamdCpuSeconds } from './features-helpers.js';
+import { confirmationCost, describeConfirmCost } from './confirm-cost.js';
+import { confirm, counters, diff, privateRedisStats, roundTrips, rspamdCpuSeconds, summarize, type FeaturesRun } from './features-helpers.js';
 import { httpClosedLoop, HttpClient, type Stats } from './load.js';
 import type { Sink } from './sink.js';
 
@@ -24,8 +36,10 @@ type Mode = 'off' | 'on';
 
 /** For attributing the overhead: every Nth delivered message is confirmed on the `on` side (0: none). */
 const CONFIRM_EVERY = Number(process.env.BENCH_FEATURES_CONFIRM_EVERY ?? 2);
+/** The production default of `scoring.rspamd.sampleEvery`: what the `on` side uses unless told otherwise. */
+const DEFAULT_SAMPLE_EVERY = configSchema.parse({}).scoring.rspamd.sampleEvery;
 /** `scoring.rspamd.sampleEvery` on the `on` side (0: scoring off there too). */
-const SAMPLE_EVERY = Number(process.env.BENCH_FEATURES_SAMPLE_EVERY ?? 10);
+const SAMPLE_EVERY = Number(process.env.BENCH_FEATURES_SAMPLE_EVERY ?? DEFAULT_SAMPLE_EVERY);
 
 /** What the phase needs from bench/run.ts. */
 export interface FeaturesContext {
@@ -38,19 +52,32 @@ export interface FeaturesContext {
   left(): number;
   sink: Sink;
   dnsAddress: string;
+  /** Where the children write CPU profiles (BENCH_CPU_PROF=1), one folder per side; run.ts prints them. */
+  profDir?: string;
+  /** Queries the loopback DNS server has answered so far (rspamd's lookups go there too). */
+  dnsQueries(): number;
   basePrefix: string;
   /** Takes `count` message numbers; returns the first. */
   takeSeq(count: number): number;
   startChild(opts: Omit<ChildOptions, 'dir' | 'prefix' | 'dnsAddress' | 'mxPort'>, prefix: string): Promise<GatewayChild>;
   stopChildren(): Promise<void>;
-  dropPrefix(prefix: string): Promise<void>;
-  /** run.ts's measured phase, on the given children only. */
+  /** run.ts's measured phase, on the given children only, Redis CPU and commands from `redisStats`. */
   phase(
     name: string,
     target: string | undefined,
     fn: () => Promise<{ stats: Stats; notes?: string[] }>,
     only: GatewayChild[],
-  ): Promise<{ stats: Stats; cpu: { gateway: number; redis: number; bench: number; other: number; wall: number }; redisCommands: number }>;
+    redisStats: () => Promise<{ cpu: number; commands: number }>,
+  ): Promise<Omit<FeaturesRun, 'roundTrips' | 'scored' | 'confirmed' | 'dnsQueries'>>;
+}
+
+/** The phase's own redis-server while it runs (the watchdog of bench/run.ts stops it). */
+let ownRedis: PrivateRedis | undefined;
+
+/** Stops the phase's redis-server, if one is running. */
+export async function stopFeaturesRedis(): Promise<void> {
+  await ownRedis?.destroy();
+  ownRedis = undefined;
 }
 
 /** Per-mode configuration merged into the child's. */
@@ -79,7 +106,7 @@ function featuresConfig(rspamd: Rspamd, refusedImapPort: number): Record<string,
  * `confirmEvery`-th accepted one once it has reached the sink. Time: first submit → last delivery or last
  * confirmation answer.
  */
-async function run(ctx: FeaturesContext, g: GatewayChild, n: number, confirmEvery: number): Promise<{ stats: Stats; notes: string[] }> {
+async function run(ctx: FeaturesContext, g: GatewayChild, n: number, confirmEvery: number): Promise<{ stats: Stats; notes: string[]; ids: string[] }> {
   const { sink } = ctx;
   const client = new HttpClient(g.httpPort, ctx.clientConcurrency);
   const agent = new Agent({ keepAlive: true, maxSockets: 4 });
@@ -126,7 +153,7 @@ async function run(ctx: FeaturesContext, g: GatewayChild, n: number, confirmEver
   ];
   if (confirmEvery > 0) notes.push(`confirmations: ${[...statuses].map(([s, c]) => `${c} × HTTP ${s}`).join(', ') || 'none'}`);
   if (sub.stats.errors) notes.push(`last submit error: ${client.lastError}`);
-  return { stats: { ...sub.stats, count: sink.unique, seconds, perSecond: sink.unique / seconds }, notes };
+  return { stats: { ...sub.stats, count: sink.unique, seconds, perSecond: sink.unique / seconds }, notes, ids: accepted };
 }
 
 /** Runs the phase; returns its summary (for the JSON line), or a skip reason. */
@@ -137,13 +164,13 @@ export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string
     return { skipped: avail.reason };
   }
   console.log(
-    `\n[features overhead] two gateways (roles intake+api+worker, delivery.concurrency 20), alternately: off = no scoring, no seeds, ` +
-      `no confirmations; on = + role placement with one seed (IMAP port refuses), scoring.rspamd sampleEvery 10 against a real rspamd, ` +
-      `POST /v1/messages/:id/confirm for every second delivered message. Verification mail to dest.test. ` +
-      `Placement probes are one message per seed per 10 min: not load. rspamd's CPU counts under "other".`,
+    `\n[features overhead] two gateways (roles intake+api+worker, delivery.concurrency 20) on a redis-server of the phase's own, alternately: ` +
+      `off = no scoring, no seeds, no confirmations; on = + role placement with one seed (IMAP port refuses), scoring.rspamd ` +
+      `sampleEvery ${SAMPLE_EVERY || 'off'} against a real rspamd, POST /v1/messages/:id/confirm for ${confirmWhich(CONFIRM_EVERY)} delivered message. ` +
+      `Verification mail to dest.test. Placement probes are one message per seed per 10 min: not load. rspamd's CPU counts under "other".`,
   );
-  if (CONFIRM_EVERY !== 2 || SAMPLE_EVERY !== 10) {
-    console.log(`  EXPERIMENT: on = confirm every ${CONFIRM_EVERY || 'no'} message(s), rspamd sampleEvery ${SAMPLE_EVERY || 'off'}`);
+  if (CONFIRM_EVERY !== 2 || SAMPLE_EVERY !== DEFAULT_SAMPLE_EVERY) {
+    console.log(`  EXPERIMENT: not the default on side (confirm every second message, sampleEvery ${DEFAULT_SAMPLE_EVERY})`);
   }
   console.log(
     `  load average: ${loadavg()
@@ -151,19 +178,27 @@ export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string
       .join(' ')}`,
   );
   const rspamd = await startRspamd({ dnsAddress: ctx.dnsAddress, timeoutMs: 60_000 });
+  // No AOF, like the shared server the other phases use.
+  const redis = (ownRedis = await startPrivateRedis({ extraArgs: ['--appendonly', 'no'] }));
+  const redisStats = privateRedisStats(redis.url);
   const prefixes: Record<Mode, string> = { off: `${ctx.basePrefix}-foff`, on: `${ctx.basePrefix}-fon` };
+  const rtFiles: Record<Mode, string> = { off: join(redis.dir, 'rt-off.json'), on: join(redis.dir, 'rt-on.json') };
+  const preload = [pathToFileURL(resolve('bench/redis-roundtrips-preload.ts')).href];
   try {
     const refusedPort = await freePort(); // nothing listens there
-    const base = { roles: ['intake', 'api', 'worker'] as ChildOptions['roles'], deliveryConcurrency: 20 };
+    const prof = (mode: Mode) => (ctx.profDir ? { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${join(ctx.profDir, `features-${mode}`)}`] } : {});
+    const base = { roles: ['intake', 'api', 'worker'] as ChildOptions['roles'], deliveryConcurrency: 20, preload };
+    const own = { redis: { url: redis.url } };
     const gw: Record<Mode, GatewayChild> = {
-      off: await ctx.startChild({ ...base, label: 'features-off' }, prefixes.off),
+      off: await ctx.startChild({ ...base, ...prof('off'), label: 'features-off', extraConfig: own, env: { BENCH_RT_FILE: rtFiles.off } }, prefixes.off),
       on: await ctx.startChild(
         {
           ...base,
+          ...prof('on'),
           roles: [...base.roles, 'placement'],
           label: 'features-on',
-          extraConfig: featuresConfig(rspamd, refusedPort),
-          env: { BENCH_SEED_PASSWORD: 'bench-seed-password' },
+          extraConfig: { ...own, ...featuresConfig(rspamd, refusedPort) },
+          env: { BENCH_SEED_PASSWORD: 'bench-seed-password', BENCH_RT_FILE: rtFiles.on },
         },
         prefixes.on,
       ),
@@ -173,17 +208,12 @@ export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string
       ctx.sink.reset();
       await run(ctx, gw[mode], ctx.warmup, mode === 'on' ? CONFIRM_EVERY : 0);
     }
-    const per: Record<
-      Mode,
-      Array<{ stats: Stats; cpu: { gateway: number; redis: number; bench: number; other: number; wall: number }; redisCommands: number }>
-    > = {
-      off: [],
-      on: [],
-    };
+    const per: Record<Mode, FeaturesRun[]> = { off: [], on: [] };
     const first: Mode = Math.random() < 0.5 ? 'off' : 'on';
     const second: Mode = first === 'on' ? 'off' : 'on';
     const rspamdCpu: Record<Mode, number> = { off: 0, on: 0 };
-    const watched = ['kurir_scoring', 'kurir_confirmations', 'kurir_placement'];
+    const watched = ['kurir_rspamd', 'kurir_placement'];
+    let lastOnIds: string[] = [];
     for (let round = 1; round <= ctx.rounds; round++) {
       for (const mode of round % 2 ? [first, second] : [second, first]) {
         if (ctx.left() < 30_000) {
@@ -192,69 +222,65 @@ export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string
         }
         ctx.sink.reset();
         const before = await counters(gw[mode].httpPort, watched);
+        const rt0 = await roundTrips(rtFiles[mode]);
+        const dns0 = ctx.dnsQueries();
+        let extra = { scored: 0, confirmed: 0, dnsQueries: 0, roundTrips: 0 };
         const r = await ctx.phase(
           `7. end to end, ${ctx.messages} verification msgs via HTTP c${ctx.clientConcurrency}, delivery.concurrency 20, features ${mode}, round ${round}`,
           mode === 'on' ? 'overhead < 5 %' : undefined,
           async () => {
             const r0 = rspamdCpuSeconds();
             const e = await run(ctx, gw[mode], ctx.messages, mode === 'on' ? CONFIRM_EVERY : 0);
+            if (mode === 'on') lastOnIds = e.ids;
             rspamdCpu[mode] += rspamdCpuSeconds() - r0;
-            if (mode === 'on') e.notes.push(`counters during the phase: ${diff(before, await counters(gw[mode].httpPort, watched))}`);
-            e.notes.push(`rspamd CPU during the phase: ${(rspamdCpuSeconds() - r0).toFixed(2)} s (part of "other")`);
+            const after = await counters(gw[mode].httpPort, watched);
+            const sum = (name: string): number => [...after].filter(([k]) => k.startsWith(name)).reduce((n, [k, v]) => n + v - (before.get(k) ?? 0), 0);
+            extra = {
+              scored: sum('kurir_rspamd_checks_total'),
+              confirmed: sum('kurir_placement_confirmations_total'),
+              dnsQueries: ctx.dnsQueries() - dns0,
+              roundTrips: (await roundTrips(rtFiles[mode])).roundTrips - rt0.roundTrips,
+            };
+            if (mode === 'on') e.notes.push(`counters during the phase: ${diff(before, after)}`);
+            e.notes.push(
+              `rspamd CPU during the phase: ${(rspamdCpuSeconds() - r0).toFixed(2)} s (part of "other"); DNS queries answered by the benchmark: ${extra.dnsQueries}; ` +
+                `Redis round trips of the gateway: ${(extra.roundTrips / e.stats.count).toFixed(1)} per message`,
+            );
             return e;
           },
           [gw[mode]],
+          redisStats,
         );
-        per[mode].push(r);
+        per[mode].push({ ...r, ...extra });
       }
     }
     if (!per.off.length || !per.on.length) return { skipped: 'time budget spent' };
-    const agg = (rs: typeof per.off) => {
-      const count = rs.reduce((n, r) => n + r.stats.count, 0);
-      const seconds = rs.reduce((n, r) => n + r.stats.seconds, 0);
-      return {
-        phases: rs.length,
-        perSecond: count / seconds,
-        perRound: rs.map((r) => Math.round(r.stats.perSecond)),
-        gatewayCpuMsPerMsg: (rs.reduce((n, r) => n + r.cpu.gateway, 0) * 1000) / count,
-        redisCpuMsPerMsg: (rs.reduce((n, r) => n + r.cpu.redis, 0) * 1000) / count,
-        otherCpuMsPerMsg: (rs.reduce((n, r) => n + r.cpu.other, 0) * 1000) / count,
-        benchCpuMsPerMsg: (rs.reduce((n, r) => n + r.cpu.bench, 0) * 1000) / count,
-        redisCommandsPerMsg: rs.reduce((n, r) => n + r.redisCommands, 0) / count,
-        count,
-      };
-    };
-    const off = agg(per.off);
-    const on = agg(per.on);
-    const overheadPct = (1 - on.perSecond / off.perSecond) * 100;
-    const rspamdMsPerMsg = (rspamdCpu.on * 1000) / on.count;
-    const kurirCpuPct = ((on.gatewayCpuMsPerMsg + on.redisCpuMsPerMsg) / (off.gatewayCpuMsPerMsg + off.redisCpuMsPerMsg) - 1) * 100;
+    const summary = summarize(per.off, per.on, rspamdCpu.on);
+    const { off, on } = summary;
     const load = loadavg()[0];
     console.log(
       `  features overhead: off ${off.perSecond.toFixed(0)} msg/s (${off.perRound.join(', ')}), on ${on.perSecond.toFixed(0)} msg/s (${on.perRound.join(', ')}) → ` +
-        `${overheadPct.toFixed(1)} % fewer msg/s (target < 5 %: ${overheadPct < 5 ? 'met' : 'NOT met'}); first side ${first}; load average ${load.toFixed(2)}${load > 1.5 ? ' (noisy)' : ''}`,
+        `${summary.throughputOverheadPct.toFixed(1)} % fewer msg/s (target < 5 %: ${summary.throughputOverheadPct < 5 ? 'met' : 'NOT met'}); first side ${first}; ` +
+        `load average ${load.toFixed(2)}${load > 1.5 ? ' (noisy: msg/s say little, the per-message figures below hold)' : ''}`,
     );
-    console.log(
-      `  per message: gateway CPU ${off.gatewayCpuMsPerMsg.toFixed(2)} → ${on.gatewayCpuMsPerMsg.toFixed(2)} ms, Redis CPU ${off.redisCpuMsPerMsg.toFixed(2)} → ` +
-        `${on.redisCpuMsPerMsg.toFixed(2)} ms, other ${off.otherCpuMsPerMsg.toFixed(2)} → ${on.otherCpuMsPerMsg.toFixed(2)} ms ` +
-        `(of which rspamd ${rspamdMsPerMsg.toFixed(2)} ms on), ` +
-        `benchmark process (load client, sink, and the DNS server that also answers rspamd's lookups) ${off.benchCpuMsPerMsg.toFixed(2)} → ${on.benchCpuMsPerMsg.toFixed(2)} ms, ` +
-        `Redis commands ${off.redisCommandsPerMsg.toFixed(1)} → ${on.redisCommandsPerMsg.toFixed(1)}; Kurir's own (gateway+Redis) CPU per message ${kurirCpuPct >= 0 ? '+' : ''}${kurirCpuPct.toFixed(1)} %`,
-    );
-    return {
-      confirmEvery: CONFIRM_EVERY,
-      sampleEvery: SAMPLE_EVERY,
-      off,
-      on,
-      rspamdCpuMsPerMsg: rspamdMsPerMsg,
-      kurirCpuOverheadPct: kurirCpuPct,
-      throughputOverheadPct: overheadPct,
-      first,
-      loadAverage: load,
-    };
+    for (const line of summary.lines) console.log(`  ${line}`);
+    // The delivered messages of the last `on` round that its client did not confirm, confirmed alone.
+    const unconfirmed = lastOnIds.filter((_, i) => CONFIRM_EVERY === 0 || i % CONFIRM_EVERY !== 0).slice(0, 2000);
+    const alone = unconfirmed.length
+      ? await confirmationCost({ port: gw.on.httpPort, pid: gw.on.pid, ids: unconfirmed, concurrency: ctx.clientConcurrency, redisStats, rtFile: rtFiles.on })
+      : undefined;
+    if (alone) {
+      console.log(`  ${describeConfirmCost(`confirmations alone (closed loop c${ctx.clientConcurrency}, on side, nothing else sent)`, alone.first)}`);
+      console.log(`  ${describeConfirmCost('the same again (repeats: answered from the first)', alone.repeat)}`);
+    }
+    return { confirmEvery: CONFIRM_EVERY, sampleEvery: SAMPLE_EVERY, ...summary, lines: undefined, confirmAlone: alone, first, loadAverage: load };
   } finally {
     await ctx.stopChildren();
     await rspamd.close();
-    for (const p of Object.values(prefixes)) await ctx.dropPrefix(p);
+    await stopFeaturesRedis(); // the prefixes go with it
   }
+}
+
+function confirmWhich(n: number): string {
+  return n === 0 ? 'no' : n === 1 ? 'every' : n === 2 ? 'every second' : `every ${n}th`;
 }

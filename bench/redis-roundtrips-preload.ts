@@ -16,8 +16,11 @@ Redis.prototype.sendCommand = function (this: Redis, command: Parameters<Redis['
   return send.call(this, command, stream as never);
 } as Redis['sendCommand'];
 const exec = Pipeline.prototype.exec;
+const counted = new WeakSet<Pipeline>();
 Pipeline.prototype.exec = function (this: Pipeline, ...args: Parameters<Pipeline['exec']>) {
-  counts.roundTrips++;
+  // A MULTI's exec calls this one again for the same pipeline (ioredis' transaction wrapper): count it once.
+  if (!counted.has(this)) counts.roundTrips++;
+  counted.add(this);
   return exec.apply(this, args);
 } as Pipeline['exec'];
 const flush = (): void => {

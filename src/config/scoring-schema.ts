@@ -38,8 +38,11 @@ const rspamdSchema = z
       .default('http://127.0.0.1:11333'),
     /** An answer slower than this is a skip: the message is accepted unscored. */
     timeoutSeconds: z.number().positive().max(30).default(2),
-    /** Score every Nth message of each intake process (1: every message); placement probes always. */
-    sampleEvery: z.number().int().min(1).default(10),
+    /**
+     * Score every Nth message of each intake process (1: every message); placement probes always. 100 keeps
+     * scoring to a few percent of a message's CPU even with rspamd on the same cores (docs/placement.md, Sampling).
+     */
+    sampleEvery: z.number().int().min(1).default(100),
     /** The public address receivers see Kurir's mail come from (passed to rspamd as the client IP); required when enabled. */
     sendingIp: z
       .string()

@@ -16,8 +16,9 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { ProviderMap } from '../metrics/provider.js';
 import type { IncidentStore } from '../store/incident-store.js';
 import type { Keys } from '../store/keys.js';
-import type { AppendedEvent, EventSink, MessageStore } from '../store/message-store.js';
-import type { MessageRecord, TimelineEvent } from '../store/types.js';
+import type { ConfirmationStore, ConfirmedEvent } from '../store/confirmation-store.js';
+import type { AppendedEvent, EventSink } from '../store/message-store.js';
+import type { MessageRecord } from '../store/types.js';
 import { PROBE_TAG } from './probe-message.js';
 
 /** The HMAC key of confirm tokens: shared by every gateway through Redis, created by the first. */
@@ -65,14 +66,11 @@ export function combineSinks(...sinks: Array<EventSink | undefined>): EventSink 
 
 export interface ConfirmationDeps {
   config: Config;
-  redis: Redis;
-  keys: Keys;
-  messages: MessageStore;
+  store: ConfirmationStore;
   metrics: Metrics;
   providers: ProviderMap;
   clock: Clock;
   secret: string;
-  incidents?: IncidentStore;
 }
 
 export interface Confirmed {
@@ -111,17 +109,16 @@ export class Confirmations {
    * `placement.confirm.marginSeconds` has passed.
    */
   async confirm(id: string, credential: Credential, via: 'id' | 'token'): Promise<Confirmed> {
-    const { messages, redis, keys, clock, config, metrics } = this.deps;
-    const notFound = new KurirError('NOT_FOUND', `message ${id} not found`, { field: via === 'id' ? 'id' : 'token' });
-    if (!MESSAGE_ID_PATTERN.test(id)) throw notFound;
+    const { store, clock, config, metrics } = this.deps;
+    // Made only when thrown: an Error captures a stack trace, a cost every confirmation would pay.
+    const notFound = () => new KurirError('NOT_FOUND', `message ${id} not found`, { field: via === 'id' ? 'id' : 'token' });
+    if (!MESSAGE_ID_PATTERN.test(id)) throw notFound();
     try {
-      const view = await messages.get(id);
-      if (!view || (!credential.admin && view.record.owner !== credential.name)) throw notFound;
-      const { record } = view;
+      const facts = await store.facts(id);
+      if (!facts || (!credential.admin && facts.record.owner !== credential.name)) throw notFound();
+      const { record, delivered } = facts;
+      if (facts.confirmedAt !== null) return { id, confirmedAt: facts.confirmedAt, duplicate: true };
       const now = clock.now();
-      const key = keys.confirmation(id);
-      const earlier = await redis.get(key);
-      if (earlier) return { id, confirmedAt: Number(earlier), duplicate: true };
       const lastAccepted = record.expiresAt + config.placement.confirm.marginSeconds * 1000;
       if (now > lastAccepted) {
         throw new KurirError(
@@ -132,23 +129,25 @@ export class Confirmations {
           },
         );
       }
-      // Kept as long as the message itself, so a repeat is recognised for as long as it can be asked about.
-      const ttl = Math.ceil((record.expiresAt - now) / 1000) + config.retention.days * 86400;
-      if ((await redis.set(key, String(now), 'EX', Math.max(60, ttl), 'NX')) !== 'OK') {
-        return { id, confirmedAt: Number(await redis.get(key)), duplicate: true };
-      }
-      const delivered = view.events.find((e): e is Extract<TimelineEvent, { type: 'delivered' }> => e.type === 'delivered');
       const recipient = delivered?.recipients[0] ?? record.recipients[0];
       const provider = deliveryProvider(this.deps.providers, recipient, delivered?.host, config.delivery.smarthost !== null);
-      metrics.confirmations.inc({ provider, domain: record.fromDomain });
-      await this.deps.incidents?.recordVerification(provider, now, 'confirmed').catch(() => undefined);
       const secondsAfterDelivery = delivered ? Math.max(0, (now - delivered.at) / 1000) : undefined;
+      const event: ConfirmedEvent = {
+        type: 'confirmed',
+        at: now,
+        recipients: [recipient],
+        provider,
+        via,
+        ...(secondsAfterDelivery !== undefined ? { secondsAfterDelivery } : {}),
+      };
+      // Kept as long as the message itself, so a repeat is recognised for as long as it can be asked about.
+      const ttl = Math.ceil((record.expiresAt - now) / 1000) + config.retention.days * 86400;
+      // One script: the confirmed key (NX), the timeline event and the incident window. The `confirmed` event
+      // is no webhook event type, so there is no EventSink to tell (MessageStore.update would).
+      const recorded = await store.record(id, event, Math.max(60, ttl));
+      if (!recorded.first) return { id, confirmedAt: recorded.confirmedAt, duplicate: true };
+      metrics.confirmations.inc({ provider, domain: record.fromDomain });
       if (secondsAfterDelivery !== undefined) metrics.timeToConfirm.observe({ provider }, secondsAfterDelivery);
-      await messages.update(
-        id,
-        [],
-        [{ type: 'confirmed', at: now, recipients: [recipient], provider, via, ...(secondsAfterDelivery !== undefined ? { secondsAfterDelivery } : {}) }],
-      );
       return { id, confirmedAt: now, duplicate: false };
     } catch (err) {
       throw toKurirError(err);

@@ -15,6 +15,7 @@ import { buildApp } from '../http/app.js';
 import type { EspRoutesOptions } from '../http/esp-routes.js';
 import { confirmSecret, Confirmations } from '../placement/confirmations.js';
 import { AuditStore } from '../store/audit-store.js';
+import { ConfirmationStore } from '../store/confirmation-store.js';
 import { ConsoleSessionStore } from '../store/console-session-store.js';
 import { SelfCheckStore } from '../store/selfcheck-store.js';
 import type { Core } from './core.js';
@@ -89,7 +90,14 @@ export async function startApi(
     audit: new AuditStore(redis, keys, config.audit.maxEntries),
     placement: {
       store: core.placementStore,
-      confirmations: new Confirmations({ config, redis, keys, messages, metrics, providers, clock, secret: await confirmSecret(redis, keys), incidents }),
+      confirmations: new Confirmations({
+        config,
+        store: new ConfirmationStore(redis, keys, (id) => core.shards.locate(id)),
+        metrics,
+        providers,
+        clock,
+        secret: await confirmSecret(redis, keys),
+      }),
     },
     incidents: { incidents, placement: core.placementStore, seeds: config.placement.seeds, providerNames: providers.names() },
     console: { sessions: new ConsoleSessionStore(redis, keys, config.console.idleTimeoutSeconds), providerOf: (address) => providers.byDomain(address) },

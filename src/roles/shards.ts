@@ -28,6 +28,8 @@ export interface ShardSet {
   /** The main Redis's own store: the main worker's (its queue holds only messages stored there). */
   main: MessageStore;
   queue: DeliveryQueue;
+  /** The Redis holding message `id` (the main one without shards, or when no shard has it). */
+  locate(id: string): Promise<Redis>;
   /** Starts a delivery worker (with `deps`, but the shard's own store) and a reconciler on every shard besides the main one. */
   startWorkers(deps: WorkerDeps, shaper: ProviderShaper, sources: SourceIps, reconcile: Omit<ReconcilerDeps, 'live' | 'queue' | 'messages'>): void;
   /** Stops the shards' workers (bounded grace), their producers and connections. */
@@ -76,7 +78,14 @@ export async function openShards(o: { config: Config; keys: Keys; logger: Logger
     throw err;
   }
   if (!others.length)
-    return { messages: main.messages, main: main.messages, queue: new DeliveryQueue(o.queueRedis, o.keys), startWorkers: () => undefined, close };
+    return {
+      messages: main.messages,
+      main: main.messages,
+      queue: new DeliveryQueue(o.queueRedis, o.keys),
+      locate: async () => o.redis,
+      startWorkers: () => undefined,
+      close,
+    };
   const senders = new Map(o.config.redis.shards.flatMap((s) => s.senderDomains.map((d) => [d, s.name] as const)));
   const router = new ShardRouter(main, others, senders, o.keys);
   o.logger.info({ shards: o.config.redis.shards.map((s) => ({ name: s.name, senderDomains: s.senderDomains })) }, 'message data sharded by sender domain');
@@ -84,6 +93,7 @@ export async function openShards(o: { config: Config; keys: Keys; logger: Logger
     messages: new ShardedMessageStore(o.redis, o.keys, retention, router),
     main: main.messages,
     queue: new ShardedDeliveryQueue(o.queueRedis, o.keys, router, new Map(others.map((s) => [s.name, s.queue]))),
+    locate: async (id) => (await router.locate(id)).redis,
     startWorkers(deps, shaper, sources, reconcile) {
       for (const s of others) {
         const blocking = createRedis(s.url, 'blocking');

@@ -5,7 +5,7 @@ import { verpAddress } from '../lib/verp.js';
 import { RSPAMD_ACTIONS, type Metrics, type RspamdAction } from '../metrics/metrics.js';
 import { PROBE_TAG } from '../placement/probe-message.js';
 import type { TimelineEvent } from '../store/types.js';
-import { checkWithRspamd, RspamdUnavailable, type RspamdVerdict } from './rspamd-client.js';
+import { checkUrl, checkWithRspamd, RspamdUnavailable, type RspamdVerdict } from './rspamd-client.js';
 
 export type ScoredEvent = Extract<TimelineEvent, { type: 'scored' }>;
 
@@ -39,9 +39,11 @@ export interface ScoreRequest {
  */
 export class PreSendScorer {
   private count = 0;
+  private readonly url: URL;
 
   constructor(private readonly deps: PreSendScorerDeps) {
     if (deps.config.threshold !== null) deps.metrics.rspamdThreshold.set(deps.config.threshold);
+    this.url = checkUrl(deps.config.url);
   }
 
   /**
@@ -56,7 +58,7 @@ export class PreSendScorer {
     const started = performance.now();
     let verdict: RspamdVerdict;
     try {
-      verdict = await checkWithRspamd(config.url, config.timeoutSeconds * 1000, req.message, {
+      verdict = await checkWithRspamd(this.url, config.timeoutSeconds * 1000, req.message, {
         ip: config.sendingIp ?? '',
         helo: this.deps.hostname,
         mailFrom: verpAddress(req.id, this.deps.bounceDomain, this.deps.verpSecret),

@@ -61,6 +61,25 @@ function parseBucket(at: number, h: Record<string, string>): MinuteBucket {
   return b;
 }
 
+/** A counter field in one bucket hash and the expiry the hash gets with each write. */
+export interface BucketField {
+  key: string;
+  field: string;
+  ttlSeconds: number;
+}
+
+/**
+ * The minute and hour bucket fields that count one verification delivery or confirmation of `provider` at
+ * `at`: for writers that fold the count into a script of their own (src/store/confirmation-store.ts).
+ */
+export function verificationBuckets(keys: Keys, provider: string, at: number, kind: 'delivered' | 'confirmed'): [BucketField, BucketField] {
+  const field = kind === 'delivered' ? 'vd' : 'cf';
+  return [
+    { key: keys.incidentMinute(provider, Math.floor(at / MINUTE)), field, ttlSeconds: MINUTE_TTL_SECONDS },
+    { key: keys.incidentHour(provider, Math.floor(at / HOUR)), field, ttlSeconds: HOUR_TTL_SECONDS },
+  ];
+}
+
 export class IncidentStore {
   constructor(
     private readonly redis: Redis,
@@ -86,10 +105,14 @@ export class IncidentStore {
 
   /** Counts a delivered verification recipient (`delivered`) or a confirmation for `provider`: minute and hour buckets. */
   async recordVerification(provider: string, at: number, kind: 'delivered' | 'confirmed'): Promise<void> {
-    const field = kind === 'delivered' ? 'vd' : 'cf';
-    const minute = this.keys.incidentMinute(provider, Math.floor(at / MINUTE));
-    const hour = this.keys.incidentHour(provider, Math.floor(at / HOUR));
-    await this.redis.pipeline().hincrby(minute, field, 1).expire(minute, MINUTE_TTL_SECONDS).hincrby(hour, field, 1).expire(hour, HOUR_TTL_SECONDS).exec();
+    const [minute, hour] = verificationBuckets(this.keys, provider, at, kind);
+    await this.redis
+      .pipeline()
+      .hincrby(minute.key, minute.field, 1)
+      .expire(minute.key, minute.ttlSeconds)
+      .hincrby(hour.key, hour.field, 1)
+      .expire(hour.key, hour.ttlSeconds)
+      .exec();
   }
 
   /** The last `minutes` minute buckets (the current one included) of each provider, oldest first; empty minutes omitted. */

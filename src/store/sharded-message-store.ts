@@ -28,10 +28,22 @@ export class ShardedMessageStore extends MessageStore {
   }
 
   /** Newest first across shards: ids sort by creation time, so the merge is a sort of the ids. */
-  override async idsByRecipient(address: string, offset: number, limit: number): Promise<{ ids: string[]; more: boolean }> {
-    const parts = await Promise.all(this.router.all().map((s) => s.messages.idsByRecipient(address, 0, offset + limit)));
+  private async merged(
+    search: (store: MessageStore, limit: number) => Promise<{ ids: string[]; more: boolean }>,
+    offset: number,
+    limit: number,
+  ): Promise<{ ids: string[]; more: boolean }> {
+    const parts = await Promise.all(this.router.all().map((s) => search(s.messages, offset + limit)));
     const merged = parts.flatMap((p) => p.ids).sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
     return { ids: merged.slice(offset, offset + limit), more: merged.length > offset + limit || parts.some((p) => p.more) };
+  }
+
+  override idsByRecipient(address: string, offset: number, limit: number): Promise<{ ids: string[]; more: boolean }> {
+    return this.merged((store, n) => store.idsByRecipient(address, 0, n), offset, limit);
+  }
+
+  override idsByReference(reference: string, offset: number, limit: number): Promise<{ ids: string[]; more: boolean }> {
+    return this.merged((store, n) => store.idsByReference(reference, 0, n), offset, limit);
   }
 
   override async findByHeaderMessageId(headerMessageId: string): Promise<string | null> {

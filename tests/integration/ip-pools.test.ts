@@ -88,7 +88,16 @@ describe('source-IP pools', () => {
     const store = new MessageStore(t.gateway.redis, createKeys(t.config.redis.prefix), 3600);
     const view = await store.get(sent.bulk);
     const page = supportPage(
-      { query: 'b@dest.test', address: 'b@dest.test', provider: 'other', messages: view ? [view] : [], placement: null },
+      {
+        query: 'b@dest.test',
+        kind: 'address',
+        address: 'b@dest.test',
+        provider: 'other',
+        messages: view ? [view] : [],
+        placement: null,
+        resend: null,
+        now: Date.now(),
+      },
       'csrf',
     ).toString();
     expect(page).toMatch(/delivery attempt to mx\.dest\.test\[127\.0\.0\.1\]:\d+ from 127\.0\.0\.3 \(HELO b\.example\)/);

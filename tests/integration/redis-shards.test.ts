@@ -102,7 +102,7 @@ describe('redis.shards: two shards, one gateway set', () => {
     expect(await b.keys(`${prefix}:q:delivery:*`)).not.toHaveLength(0);
     expect(await a.keys(`${prefix}:body:*`)).toEqual([]);
     // Nothing shared lives on a shard.
-    const MESSAGE_DATA = new Set(['msg', 'rcpt', 'events', 'body', 'mid', 'rcpt-msgs', 'live', 'q', 'reconcile']);
+    const MESSAGE_DATA = new Set(['msg', 'rcpt', 'events', 'body', 'mid', 'rcpt-msgs', 'ref-msgs', 'live', 'q', 'reconcile', 'confirmed']);
     for (const shard of [a, b]) {
       const kinds = new Set((await shard.keys(`${prefix}:*`)).map((k) => k.slice(prefix.length + 1).split(':')[0]));
       expect([...kinds].filter((k) => !MESSAGE_DATA.has(k))).toEqual([]);
@@ -112,6 +112,17 @@ describe('redis.shards: two shards, one gateway set', () => {
     const view = await worker.gateway.messages.get(ids['shard-b.test']);
     expect(view?.record.fromDomain).toBe('shard-b.test');
     expect(view?.status).toBe('delivered');
+
+    // A confirmation finds the message on its shard: the confirmed key and the timeline event are written there.
+    const confirm = () =>
+      fetch(`${intake.url}/v1/messages/${ids['shard-b.test']}/confirm`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}` } });
+    const first = await confirm();
+    expect(first.status).toBe(200);
+    expect(await first.json()).toMatchObject({ confirmed: true, duplicate: false });
+    expect(await (await confirm()).json()).toMatchObject({ confirmed: true, duplicate: true });
+    expect([await main.exists(`${prefix}:confirmed:${ids['shard-b.test']}`), await b.exists(`${prefix}:confirmed:${ids['shard-b.test']}`)]).toEqual([0, 1]);
+    const confirmed = (await worker.gateway.messages.get(ids['shard-b.test']))?.events.filter((e) => e.type === 'confirmed');
+    expect(confirmed).toHaveLength(1);
   });
 
   it('holds the per-recipient limit across shards (one counter on the main Redis)', async () => {

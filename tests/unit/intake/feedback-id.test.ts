@@ -35,6 +35,6 @@ describe('Feedback-ID', () => {
       /scoring\.rspamd\.sendingIp/,
     );
     const ok = loadConfig({ file: 'config/default.yaml', overrides: { scoring: { rspamd: { enabled: true, sendingIp: '192.0.2.10' } } } });
-    expect(ok.scoring.rspamd).toMatchObject({ enabled: true, sendingIp: '192.0.2.10', sampleEvery: 10, threshold: null, refuse: true });
+    expect(ok.scoring.rspamd).toMatchObject({ enabled: true, sendingIp: '192.0.2.10', sampleEvery: 100, threshold: null, refuse: true });
   });
 });

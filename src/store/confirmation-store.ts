@@ -1,0 +1,135 @@
+/**
+ * Verification confirmations in Redis (src/placement/confirmations.ts decides, this stores): one pipelined
+ * read of what a confirmation needs, and one script that records a first confirmation — the confirmed key,
+ * the timeline event and the incident window's minute and hour counts — atomically, or answers the earlier
+ * one. A confirmation is two round trips (one when it is a repeat), where it used to be six.
+ */
+import type { Redis } from 'ioredis';
+import { verificationBuckets } from './incident-store.js';
+import type { Keys } from './keys.js';
+import type { MessageRecord, TimelineEvent } from './types.js';
+
+export type DeliveredEvent = Extract<TimelineEvent, { type: 'delivered' }>;
+export type ConfirmedEvent = Extract<TimelineEvent, { type: 'confirmed' }>;
+
+/** What deciding on a confirmation needs to know about a message. */
+export interface ConfirmationFacts {
+  record: MessageRecord;
+  /** When it was confirmed before (ms), or null. */
+  confirmedAt: number | null;
+  /** The first delivery on its timeline, if any. */
+  delivered?: DeliveredEvent;
+}
+
+/** The outcome of {@link ConfirmationStore.record}: first, or the time of the earlier confirmation. */
+export type RecordedConfirmation = { first: true } | { first: false; confirmedAt: number };
+
+// KEYS: confirmed events minute-bucket hour-bucket; ARGV: at ttl event field minute-ttl hour-ttl.
+// SET NX decides who is first; only the first appends the event (RPUSHX: never recreates an expired
+// timeline without its TTL) and counts it. Answers 1, or the earlier confirmation time.
+const RECORD_SCRIPT = `
+if not redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX') then return redis.call('GET', KEYS[1]) end
+redis.call('RPUSHX', KEYS[2], ARGV[3])
+redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
+redis.call('EXPIRE', KEYS[3], ARGV[5])
+redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
+redis.call('EXPIRE', KEYS[4], ARGV[6])
+return 1`;
+
+// The same on a shard (redis.shards) holding the message: the incident buckets live on the main Redis, so they
+// are counted there after a first confirmation (not atomically with it). KEYS: confirmed events; ARGV: at ttl event.
+const RECORD_ON_SHARD_SCRIPT = `
+if not redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX') then return redis.call('GET', KEYS[1]) end
+redis.call('RPUSHX', KEYS[2], ARGV[3])
+return 1`;
+
+type ConfirmationScripts = Redis & {
+  kurirConfirm(...args: Array<string | number>): Promise<number | string | null>;
+  kurirConfirmOnShard(...args: Array<string | number>): Promise<number | string | null>;
+};
+
+const DELIVERED_MARK = '"type":"delivered"';
+
+/** The first delivered event of a timeline; only candidates are parsed, so a long run of deferrals costs a substring search each. */
+function firstDelivered(lines: string[]): DeliveredEvent | undefined {
+  for (const line of lines) {
+    if (!line.includes(DELIVERED_MARK)) continue;
+    const event = JSON.parse(line) as TimelineEvent;
+    if (event.type === 'delivered') return event;
+  }
+  return undefined;
+}
+
+export class ConfirmationStore {
+  private readonly redis: ConfirmationScripts;
+
+  /**
+   * @param redis the main Redis (`redis.url`)
+   * @param locate the Redis holding a message when message data is sharded (redis.shards); default: `redis`
+   */
+  constructor(
+    redis: Redis,
+    private readonly keys: Keys,
+    private readonly locate?: (id: string) => Promise<Redis>,
+  ) {
+    this.redis = ConfirmationStore.withScripts(redis);
+  }
+
+  private static withScripts(redis: Redis): ConfirmationScripts {
+    const r = redis as ConfirmationScripts;
+    if (typeof r.kurirConfirm !== 'function') r.defineCommand('kurirConfirm', { numberOfKeys: 4, lua: RECORD_SCRIPT });
+    if (typeof r.kurirConfirmOnShard !== 'function') r.defineCommand('kurirConfirmOnShard', { numberOfKeys: 2, lua: RECORD_ON_SHARD_SCRIPT });
+    return r;
+  }
+
+  private async redisOf(id: string): Promise<ConfirmationScripts> {
+    return this.locate ? ConfirmationStore.withScripts(await this.locate(id)) : this.redis;
+  }
+
+  /** The record, an earlier confirmation and the first delivery, in one round trip; null for an unknown id. */
+  async facts(id: string): Promise<ConfirmationFacts | null> {
+    const redis = await this.redisOf(id);
+    const res = (await redis.pipeline().hget(this.keys.message(id), 'record').get(this.keys.confirmation(id)).lrange(this.keys.events(id), 0, -1).exec()) ?? [];
+    for (const [err] of res) if (err) throw err;
+    const raw = res[0]?.[1] as string | null;
+    if (!raw) return null;
+    const earlier = res[1]?.[1] as string | null;
+    const delivered = firstDelivered((res[2]?.[1] ?? []) as string[]);
+    return { record: JSON.parse(raw) as MessageRecord, confirmedAt: earlier ? Number(earlier) : null, ...(delivered ? { delivered } : {}) };
+  }
+
+  /**
+   * Records the first confirmation of message `id` (kept `ttlSeconds`), appends `event` to its timeline and
+   * counts it in the incident window of `event.provider`, in one atomic script; a repeat changes nothing.
+   */
+  async record(id: string, event: ConfirmedEvent, ttlSeconds: number): Promise<RecordedConfirmation> {
+    const [minute, hour] = verificationBuckets(this.keys, event.provider, event.at, 'confirmed');
+    const redis = await this.redisOf(id);
+    if (redis !== this.redis) {
+      const first = await redis.kurirConfirmOnShard(this.keys.confirmation(id), this.keys.events(id), event.at, ttlSeconds, JSON.stringify(event));
+      if (first !== 1) return { first: false, confirmedAt: Number(first) };
+      const res = await this.redis
+        .multi()
+        .hincrby(minute.key, minute.field, 1)
+        .expire(minute.key, minute.ttlSeconds)
+        .hincrby(hour.key, minute.field, 1)
+        .expire(hour.key, hour.ttlSeconds)
+        .exec();
+      for (const [err] of res ?? []) if (err) throw err;
+      return { first: true };
+    }
+    const answer = await this.redis.kurirConfirm(
+      this.keys.confirmation(id),
+      this.keys.events(id),
+      minute.key,
+      hour.key,
+      event.at,
+      ttlSeconds,
+      JSON.stringify(event),
+      minute.field,
+      minute.ttlSeconds,
+      hour.ttlSeconds,
+    );
+    return answer === 1 ? { first: true } : { first: false, confirmedAt: Number(answer) };
+  }
+}

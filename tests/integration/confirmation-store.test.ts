@@ -1,0 +1,157 @@
+/**
+ * What one confirmation asks of Redis, on a redis-server of its own so the counts are exact: a first one is
+ * two round trips (a pipeline of three reads, one script of six writes), a repeat one round trip of reads;
+ * the script writes the confirmed key, the timeline event and the incident window together, and only once.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configSchema } from '../../src/config/schema.js';
+import type { Credential } from '../../src/intake/credentials.js';
+import { createMetrics } from '../../src/metrics/metrics.js';
+import { createProviderMap } from '../../src/metrics/provider.js';
+import { Confirmations } from '../../src/placement/confirmations.js';
+import { ConfirmationStore } from '../../src/store/confirmation-store.js';
+import { IncidentStore } from '../../src/store/incident-store.js';
+import { createKeys } from '../../src/store/keys.js';
+import { MessageStore } from '../../src/store/message-store.js';
+import type { MessageRecord, TimelineEvent } from '../../src/store/types.js';
+import { startPrivateRedis, type PrivateRedis } from '../helpers/private-redis.js';
+
+let priv: PrivateRedis;
+let redis: Redis;
+let writes = 0;
+const keys = createKeys('kurir-test-confirm');
+const config = configSchema.parse({ placement: { confirm: { marginSeconds: 60 } } });
+let now = Date.UTC(2026, 10, 29, 10, 0, 0);
+const clock = { now: () => now };
+let messages: MessageStore;
+let confirmations: Confirmations;
+const booking: Credential = { kind: 'api-key', name: 'booking', domains: null, admin: false };
+let n = 0;
+
+beforeAll(async () => {
+  priv = await startPrivateRedis();
+  redis = new Redis(priv.url);
+  await redis.ping();
+  // Every request the client sends is one write to its socket (ioredis writes a pipeline in one go).
+  const write = redis.stream.write.bind(redis.stream) as (...a: unknown[]) => boolean;
+  redis.stream.write = ((...a: unknown[]) => {
+    writes++;
+    return write(...a);
+  }) as typeof redis.stream.write;
+  messages = new MessageStore(redis, keys, 3600);
+  const providers = createProviderMap([{ provider: 'gmail', domains: ['gmail.test'] }]);
+  confirmations = new Confirmations({ config, store: new ConfirmationStore(redis, keys), metrics: createMetrics(), providers, clock, secret: 's' });
+});
+
+afterAll(async () => {
+  redis.disconnect();
+  await priv.destroy();
+});
+
+/** A verification message to `to`, delivered 30 s ago (unless `delivered` is false). */
+async function message(to: string, opts: { owner?: string; delivered?: boolean } = {}): Promise<MessageRecord> {
+  const record: MessageRecord = {
+    id: `cnfrm${String(++n).padStart(17, '0')}`,
+    owner: opts.owner ?? 'booking',
+    interface: 'http',
+    mailFrom: 'noreply@example.test',
+    fromDomain: 'example.test',
+    recipients: [to],
+    priority: 'verification',
+    createdAt: now - 60_000,
+    expiresAt: now + 3_600_000,
+    size: 10,
+    messageId: `<${n}@example.test>`,
+    dkim: [],
+  };
+  await messages.create(record, Buffer.from('Subject: x\r\n\r\nbody\r\n'));
+  if (opts.delivered !== false) {
+    const deferred: TimelineEvent = {
+      type: 'deferred',
+      at: now - 50_000,
+      recipients: [to],
+      reply: '451 later',
+      category: 'other',
+      nextAttemptAt: now - 40_000,
+    };
+    const delivered: TimelineEvent = { type: 'delivered', at: now - 30_000, recipients: [to], host: 'mx.gmail.test', reply: '250 ok' };
+    await messages.update(record.id, [{ address: to, state: { status: 'delivered', attempts: 2, updatedAt: now - 30_000 } }], [deferred, delivered]);
+  }
+  return record;
+}
+
+async function commands(): Promise<number> {
+  const info = await redis.info('commandstats');
+  return [...info.matchAll(/calls=(\d+)/g)].reduce((s, m) => s + Number(m[1]), 0);
+}
+
+/** Runs `fn` and counts the Redis commands (Lua-internal included, the INFO itself excluded) and round trips it took. */
+async function cost<T>(fn: () => Promise<T>): Promise<{ result: T; commands: number; roundTrips: number }> {
+  const c0 = await commands();
+  const w0 = writes;
+  const result = await fn();
+  const roundTrips = writes - w0;
+  return { result, commands: (await commands()) - c0 - 1, roundTrips };
+}
+
+describe('confirmation store', () => {
+  it('records a first confirmation in two round trips and 10 commands, a repeat in one round trip of 3 reads', async () => {
+    await confirmations.confirm((await message('warm@gmail.test')).id, booking, 'id'); // loads the script (EVAL once)
+    const rec = await message('applicant@gmail.test');
+    const first = await cost(() => confirmations.confirm(rec.id, booking, 'id'));
+    expect(first.result).toEqual({ id: rec.id, confirmedAt: now, duplicate: false });
+    // HGET, GET, LRANGE; EVALSHA with SET, RPUSHX, 2 × (HINCRBY, EXPIRE).
+    expect(first).toMatchObject({ roundTrips: 2, commands: 10 });
+    const again = await cost(() => confirmations.confirm(rec.id, booking, 'token'));
+    expect(again.result).toEqual({ id: rec.id, confirmedAt: now, duplicate: true });
+    expect(again).toMatchObject({ roundTrips: 1, commands: 3 });
+  });
+
+  it('writes the event once, the confirmed key for the message lifetime plus retention, and the incident counts of the provider', async () => {
+    const rec = await message('second@gmail.test');
+    await Promise.all([confirmations.confirm(rec.id, booking, 'id'), confirmations.confirm(rec.id, booking, 'token')]);
+    const view = await messages.get(rec.id);
+    const confirmed = view?.events.filter((e) => e.type === 'confirmed');
+    expect(confirmed).toEqual([{ type: 'confirmed', at: now, recipients: ['second@gmail.test'], provider: 'gmail', via: 'id', secondsAfterDelivery: 30 }]);
+    const ttl = await redis.ttl(keys.confirmation(rec.id));
+    expect(ttl).toBeGreaterThan(3600 + config.retention.days * 86400 - 5);
+    expect(ttl).toBeLessThanOrEqual(3600 + config.retention.days * 86400);
+    // The timeline kept the retention TTL the delivery gave it (RPUSHX leaves it alone).
+    expect(await redis.ttl(keys.events(rec.id))).toBeGreaterThan(3500);
+    const window = await new IncidentStore(redis, keys).window(['gmail'], now, 1);
+    expect(window.get('gmail')?.[0]?.confirmations).toBe(3); // the warm-up, the first test's and this one
+    expect((await new IncidentStore(redis, keys).baseline('gmail', now + 86_400_000, 1)).confirmed).toBeGreaterThanOrEqual(3);
+  });
+
+  it("confirms an undelivered message under its first recipient's provider, with no time after delivery", async () => {
+    const rec = await message('early@other.test', { delivered: false });
+    await confirmations.confirm(rec.id, booking, 'id');
+    const events = (await messages.get(rec.id))?.events ?? [];
+    expect(events.at(-1)).toEqual({ type: 'confirmed', at: now, recipients: ['early@other.test'], provider: 'other', via: 'id' });
+  });
+
+  it("answers 404 for an unknown id and another key's message, 410 after the TTL plus margin, and writes nothing then", async () => {
+    await expect(confirmations.confirm(`cnfrm${'9'.repeat(17)}`, booking, 'id')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    const foreign = await message('foreign@gmail.test', { owner: 'someone-else' });
+    await expect(confirmations.confirm(foreign.id, booking, 'id')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    const late = await message('late@gmail.test');
+    const saved = now;
+    now = late.expiresAt + 60_000 + 1;
+    try {
+      await expect(confirmations.confirm(late.id, booking, 'token')).rejects.toMatchObject({ code: 'CONFIRM_TOO_LATE' });
+    } finally {
+      now = saved;
+    }
+    expect(await redis.exists(keys.confirmation(foreign.id), keys.confirmation(late.id))).toBe(0);
+    // A message confirmed in time answers its confirmation even after the margin (idempotent, not 410).
+    const early = await message('in-time@gmail.test');
+    await confirmations.confirm(early.id, booking, 'id');
+    now = early.expiresAt + 120_000;
+    try {
+      expect(await confirmations.confirm(early.id, booking, 'id')).toEqual({ id: early.id, confirmedAt: saved, duplicate: true });
+    } finally {
+      now = saved;
+    }
+  });
+});
