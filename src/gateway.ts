@@ -29,6 +29,7 @@ import { createDkimSigner, type DkimSigner } from './dkim/signer.js';
 import { loadKeyVault, type KeyVault } from './dkim/key-vault.js';
 import { DomainDirectory } from './domains/domain-directory.js';
 import { DomainService } from './domains/domain-service.js';
+import { RotationScheduler } from './domains/rotation-scheduler.js';
 import { Doctor } from './domains/doctor/doctor.js';
 import { AuthSelfCheck } from './domains/auth-selfcheck.js';
 import { SelfCheckStore } from './store/selfcheck-store.js';
@@ -321,6 +322,13 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
         clock,
         changed: () => directory.refresh().then(() => undefined),
       });
+      // Scheduled DKIM rotation: the API role owns the domain lifecycle (vault, uncached resolver, audit); one gateway per pass (Redis lock).
+      if (config.roles.includes('api') && config.domainKeys.rotation && vault) {
+        const audit = new AuditStore(redis, keys, config.audit.maxEntries);
+        const rotation = new RotationScheduler({ config, service: domainService, store: domainStore, metrics, logger, clock, audit });
+        rotation.start();
+        closers.push(() => rotation.close());
+      }
       const idempotency = new IdempotencyStore(redis, keys, config.idempotency.ttlSeconds);
       const limits = new IntakeLimiter({ redis, keys, config, clock, metrics });
       const rspamd = config.scoring.rspamd;
