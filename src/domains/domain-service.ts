@@ -15,9 +15,8 @@ import {
 import { checkDkimRecord, type TxtResolver } from './dns-check.js';
 import { applySettings, checkSettings, describeSettings, type DomainSettings } from './domain-settings.js';
 import { afterVerification, domainEvent, withEvent } from './domain-transitions.js';
-import { filesFor, nextSelector, recordsFor } from './records.js';
-import { presentDomain, type DomainView } from './domain-view.js';
-import { dueTimes, rotationPlan } from './rotation-policy.js';
+import { nextSelector } from './records.js';
+import { domainViewOf, type DomainView } from './domain-view.js';
 
 export interface DomainServiceDeps {
   config: Config;
@@ -73,9 +72,7 @@ export class DomainService {
 
   /** A domain's public view: state, keys without private parts, the records to publish. */
   view(d: DomainRecord): DomainView {
-    const plan = rotationPlan(d, this.deps.config);
-    const due = plan ? dueTimes(d, plan) : undefined;
-    return presentDomain(d, { records: recordsFor(d, this.deps.config, this.now()), files: filesFor(d, this.deps.config), plan, due }, this.now());
+    return domainViewOf(d, this.deps.config, this.now());
   }
 
   private event(type: DomainEvent['type'], by: DomainEvent['by'], message: string, selectors?: string[]): DomainEvent {
@@ -121,10 +118,8 @@ export class DomainService {
     const now = this.now();
     const base: DomainRecord = { name, state: 'pending-dns', createdAt: now, updatedAt: now, rev: (existing?.rev ?? 0) + 1, keys };
     const selectors = keys.map((k) => k.selector);
-    const record = withEvent(
-      applySettings(base, settings),
-      this.event('added', 'admin', `added with ${selectors.join(', ')}: publish, then verify`, selectors),
-    );
+    const added = this.event('added', 'admin', `added with ${selectors.join(', ')}: publish, then verify`, selectors);
+    const record = withEvent(applySettings(base, settings), added);
     await this.write(record);
     return record;
   }
@@ -146,8 +141,7 @@ export class DomainService {
       const now = this.now();
       const verification: DomainVerification = { at: now, ok: problems.length === 0, problems };
       const until = now + this.deps.config.delivery.maxTtlSeconds * 1000 + this.deps.config.domainKeys.keepPublishedMarginHours * 3_600_000;
-      const next = afterVerification(d, verification, { by, keepPublishedUntil: until });
-      return { record: next, result: verification };
+      return { record: afterVerification(d, verification, { by, keepPublishedUntil: until }), result: verification };
     }).then(({ record, result }) => ({ domain: record, verification: result }));
   }
 

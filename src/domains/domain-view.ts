@@ -1,6 +1,7 @@
 import type { DomainEvent, DomainKeyStatus, DomainRecord, DomainState } from '../store/domain-store.js';
-import type { DnsRecordView, PolicyFileView } from './records.js';
-import type { RotationPlan } from './rotation-policy.js';
+import type { Config } from '../config/schema.js';
+import { type DnsRecordView, filesFor, type PolicyFileView, recordsFor } from './records.js';
+import { dueTimes, type RotationPlan, rotationPlan } from './rotation-policy.js';
 
 /** A DKIM key as the API and CLI show it: public parts only. */
 export interface DomainKeyView {
@@ -104,4 +105,10 @@ export function presentDomain(d: DomainRecord, extras: ViewExtras, now: number):
   if (d.reason) view.reason = d.reason;
   if (d.lastVerification) view.lastVerification = { ...d.lastVerification, at: iso(d.lastVerification.at)! };
   return view;
+}
+
+/** The view of `d` under `config`: its records, MTA-STS policy file and rotation schedule. */
+export function domainViewOf(d: DomainRecord, config: Config, now: number): DomainView {
+  const plan = rotationPlan(d, config);
+  return presentDomain(d, { records: recordsFor(d, config, now), files: filesFor(d, config), plan, due: plan ? dueTimes(d, plan) : undefined }, now);
 }
