@@ -11,6 +11,7 @@ import { createResolver } from '../delivery/resolver.js';
 import { loadKeyVault } from '../dkim/key-vault.js';
 import { dnsRecordFor, loadPrivateKey } from '../dkim/keys.js';
 import { DomainService } from '../domains/domain-service.js';
+import { mtaStsMxFor, mtaStsPolicy, reportRecords } from '../domains/records.js';
 import { systemClock } from '../lib/clock.js';
 import { DomainStore } from '../store/domain-store.js';
 import { createKeys } from '../store/keys.js';
@@ -19,8 +20,8 @@ import { createKeys } from '../store/keys.js';
 export const LOCAL_DOMAINS_COMMANDS = new Set(['dns', 'rewrap']);
 
 /** Usage lines of the local `domains` commands. */
-export const LOCAL_DOMAINS_USAGE = `  domains dns                        print the DNS records to publish: DKIM, SPF and DMARC of each configured
-                                     sender domain, MX and SPF of the bounce domain
+export const LOCAL_DOMAINS_USAGE = `  domains dns                        print the DNS records to publish: DKIM, SPF, DMARC, MTA-STS (and its policy
+                                     file) and TLS-RPT of each configured sender domain, MX and SPF of the bounce domain
   domains rewrap                     re-seal every runtime-managed domain's private key under domainKeys.masterKey
                                      (after a master-key change, with the old key as domainKeys.previousMasterKey)`;
 
@@ -47,6 +48,11 @@ export async function domainsDns(cfg: Config): Promise<string> {
     }
     lines.push(`${d.name}. IN TXT "v=spf1 ip4:<your sending IP> -all"`);
     lines.push(`_dmarc.${d.name}. IN TXT "v=DMARC1; p=quarantine; rua=mailto:dmarc@${d.name}"`);
+    const mx = mtaStsMxFor(null, cfg);
+    for (const r of reportRecords(d.name, cfg, mx)) lines.push(r.zone);
+    const policy = mtaStsPolicy(d.name, mx, cfg);
+    lines.push(`; MTA-STS policy to serve at ${policy.url} (text/plain; mx: must list every MX host of ${d.name}):`);
+    for (const l of policy.contents.replace(/\n$/, '').split('\n')) lines.push(`;   ${l}`);
   }
   // The MX must name the host running role `feedback`, listening on port 25 (feedback.port).
   lines.push(`; bounce domain (VERP return path): MX to the host of the bounce MX (role feedback, port 25), SPF for the sending IP`);

@@ -1,5 +1,5 @@
 /**
- * `kurir domains add|list|show|verify|rotate|revoke|remove` and `kurir doctor DOMAIN` over the admin API
+ * `kurir domains add|list|show|set|verify|rotate|revoke|remove` and `kurir doctor DOMAIN` over the admin API
  * (/v1/domains…, docs/domains.md). `domains dns` and `domains rewrap` stay local (domains-cli.ts).
  */
 import type { DoctorReport } from '../domains/doctor/report.js';
@@ -10,7 +10,7 @@ import { table } from './table.js';
 
 const enc = encodeURIComponent;
 
-/** A domain as text: state and reason, keys, then the zone-file lines to publish. */
+/** A domain as text: state and reason, keys, scheduled rotation, the zone-file lines and the MTA-STS policy file, recent events. */
 export function formatDomain(v: DomainView): string {
   const lines = [`${v.name}: ${v.state}${v.reason ? ` (${v.reason})` : ''}`];
   for (const k of v.keys ?? []) {
@@ -20,8 +20,20 @@ export function formatDomain(v: DomainView): string {
   if (v.lastVerification) {
     lines.push(`  last verification ${v.lastVerification.at}: ${v.lastVerification.ok ? 'ok' : v.lastVerification.problems.join('; ')}`);
   }
+  if (v.rotation) {
+    const r = v.rotation;
+    const schedule = r.everyDays === null ? 'off' : `every ${r.everyDays} days (${r.source})${r.nextRotationAt ? `, next ${r.nextRotationAt}` : ''}`;
+    lines.push(`  scheduled rotation: ${schedule}${r.waiting ? `; ${r.waiting.trigger} rotation waiting for DNS since ${r.waiting.since}` : ''}`);
+  }
   if (v.records?.length) lines.push('; records to publish');
   for (const r of v.records ?? []) lines.push(`${r.zone}${r.note ? `  ; ${r.note}` : ''}`);
+  for (const f of v.files ?? []) {
+    lines.push(`; file to serve at ${f.url} (${f.contentType}): ${f.note}`);
+    for (const l of f.contents.replace(/\n$/, '').split('\n')) lines.push(`;   ${l}`);
+  }
+  const recent = (v.events ?? []).slice(-5);
+  if (recent.length) lines.push('; recent events');
+  for (const e of recent) lines.push(`;   ${e.at} ${e.type} (${e.by}): ${e.message}`);
   return lines.join('\n');
 }
 
@@ -60,8 +72,25 @@ function domainCommand(usage: string, summary: string, call: (ctx: RemoteContext
 
 const domain = (ctx: RemoteContext, command: string): string => enc(arg(ctx, 'the DOMAIN', command));
 
+/** --rotate-every DAYS|never and --mta-sts-mx HOST[,HOST…] as the settings of POST and PATCH /v1/domains. */
+function settingsOf(ctx: RemoteContext): { rotationEveryDays?: number | null; mtaStsMx?: string[] } {
+  const out: { rotationEveryDays?: number | null; mtaStsMx?: string[] } = {};
+  const every = opt(ctx, 'rotate-every');
+  if (every !== undefined) {
+    if (every !== 'never' && !/^\d+(\.\d+)?$/.test(every)) throw new UsageError('--rotate-every: a number of days, or never');
+    out.rotationEveryDays = every === 'never' ? null : Number(every);
+  }
+  const mx = opt(ctx, 'mta-sts-mx');
+  if (mx !== undefined)
+    out.mtaStsMx = mx
+      .split(',')
+      .map((h) => h.trim())
+      .filter(Boolean);
+  return out;
+}
+
 export const domainsCommands: Family = {
-  summary: 'sender domains and their DKIM keys: add, list, show, verify, rotate, revoke, remove',
+  summary: 'sender domains and their DKIM keys: add, list, show, set, verify, rotate, revoke, remove',
   local: `Local (this machine's configuration and Redis, no gateway; bootstrap and offline operations):
   kurir domains dns [--config FILE]
       the DNS records to publish for the configured domains and the bounce domain
@@ -69,13 +98,13 @@ export const domainsCommands: Family = {
       re-seal every private key under domainKeys.masterKey (after a master-key change)`,
   commands: {
     add: domainCommand(
-      'domains add DOMAIN [--ed25519] [--bits 2048|3072|4096]',
+      'domains add DOMAIN [--ed25519] [--bits 2048|3072|4096] [--rotate-every DAYS|never] [--mta-sts-mx HOST,…]',
       'add a runtime-managed sender domain; prints the DNS records to publish',
       async (ctx) => {
         const name = arg(ctx, 'the DOMAIN', 'domains add');
         const bits = opt(ctx, 'bits');
         if (bits !== undefined && !['2048', '3072', '4096'].includes(bits)) throw new UsageError('--bits: 2048, 3072 or 4096');
-        const body = { name, ...(ctx.opts.ed25519 ? { ed25519: true } : {}), ...(bits ? { rsaBits: Number(bits) } : {}) };
+        const body = { name, ...(ctx.opts.ed25519 ? { ed25519: true } : {}), ...(bits ? { rsaBits: Number(bits) } : {}), ...settingsOf(ctx) };
         return ctx.client.post<DomainView>('/v1/domains', body);
       },
     ),
@@ -94,6 +123,16 @@ export const domainsCommands: Family = {
     },
     show: domainCommand('domains show DOMAIN', 'state, keys (public), records to publish, last verification', (ctx) =>
       ctx.client.get<DomainView>(`/v1/domains/${domain(ctx, 'domains show')}`),
+    ),
+    set: domainCommand(
+      'domains set DOMAIN [--rotate-every DAYS|never] [--mta-sts-mx HOST,…]',
+      "change a domain's scheduled rotation and the mx: lines of its MTA-STS policy (--mta-sts-mx '' = from the configuration)",
+      async (ctx) => {
+        const d = domain(ctx, 'domains set');
+        const body = settingsOf(ctx);
+        if (!Object.keys(body).length) throw new UsageError('domains set: give --rotate-every or --mta-sts-mx');
+        return (await ctx.client.request('PATCH', `/v1/domains/${d}`, body)).body as DomainView;
+      },
     ),
     verify: domainCommand('domains verify DOMAIN', 'check DNS; activates waiting keys when DNS serves them (else prints why not)', (ctx) =>
       ctx.client.post<DomainView>(`/v1/domains/${domain(ctx, 'domains verify')}/verify`),

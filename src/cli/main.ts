@@ -213,6 +213,8 @@ async function dispatch(argv: string[], ctx: CliContext): Promise<string | CliRe
         'webhook-url': { type: 'string' },
         'webhook-secret': { type: 'string' },
         'webhook-events': { type: 'string' },
+        'rotate-every': { type: 'string' },
+        'mta-sts-mx': { type: 'string' },
         bootstrap: { type: 'boolean' },
         seconds: { type: 'string' },
         limit: { type: 'string' },

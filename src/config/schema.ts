@@ -27,6 +27,8 @@ function isRegExp(source: string): boolean {
 const domainName = z.string().regex(/^(?!-)[a-z0-9.-]+\.[a-z0-9-]+$/i, 'a domain name such as example.com');
 
 /** An IPv4/IPv6 address or CIDR range, e.g. 192.0.2.0/24 or 2001:db8::/32. */
+/** An MTA-STS `mx:` pattern: a host name, or `*.` and a domain (RFC 8461 4.1). */
+const mxPattern = z.string().regex(/^(\*\.)?(?!-)[a-z0-9.-]+\.[a-z0-9-]+$/i, 'a host name such as mx1.example.com or *.example.com');
 const ipOrCidr = z.string().refine((v) => {
   const [ip, bits, extra] = v.split('/');
   const family = isIP(ip);
@@ -335,6 +337,36 @@ export const configSchema = z
           .string()
           .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/i, 'a local part such as dmarc')
           .default('dmarc'),
+        /** Local part of the TLS-RPT report address at bounce.domain (`_smtp._tls.<domain>` rua=mailto:<this>@<bounce.domain>). */
+        tlsReportLocalPart: z
+          .string()
+          .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/i, 'a local part such as tls-reports')
+          .default('tls-reports'),
+        /** The MTA-STS policy Kurir proposes for each runtime-managed domain (mode testing). */
+        mtaSts: z
+          .object({
+            /** The `mx:` lines: the hosts receiving mail for the domains (`*.example.com` allowed); [] = `hostname`, Kurir's own MX. */
+            mx: z.array(mxPattern).default([]),
+            /** The policy's max_age (RFC 8461: at most 31557600). */
+            maxAgeSeconds: z.number().int().min(86400).max(31557600).default(604800),
+          })
+          .strict()
+          .default({}),
+        /**
+         * Scheduled DKIM key rotation (src/domains/rotation-scheduler.ts, role api): a runtime-managed domain whose active
+         * key is `everyDays` old gets a new key and selector, and signing switches once DNS serves it. null: off.
+         */
+        rotation: z
+          .object({
+            everyDays: z.number().min(1).max(3650).default(90),
+            /** kurir_dkim_key_warn_age_seconds = everyDays − warnDays: the KurirDkimKeyAgeing alert fires past it. */
+            warnDays: z.number().min(0).max(3650).default(14),
+            /** How often the scheduler looks for due keys and checks DNS for the rotations it started. */
+            checkIntervalSeconds: z.number().min(0.05).max(86400).default(300),
+          })
+          .strict()
+          .nullable()
+          .default({}),
         /** A retired selector stays published for delivery.maxTtlSeconds plus this margin after signing with it stopped. */
         keepPublishedMarginHours: z.number().min(0).default(168),
         /** How often each gateway checks Redis for domain and key changes. */

@@ -4,10 +4,19 @@ import { keyBinding, type KeyVault } from '../dkim/key-vault.js';
 import { normalizeDomain } from '../lib/address.js';
 import type { Clock } from '../lib/clock.js';
 import { KurirError, toKurirError } from '../lib/errors.js';
-import { DomainConflictError, type DomainKeyRecord, type DomainRecord, type DomainStore, type DomainVerification } from '../store/domain-store.js';
+import {
+  DomainConflictError,
+  type DomainEvent,
+  type DomainKeyRecord,
+  type DomainRecord,
+  type DomainStore,
+  type DomainVerification,
+} from '../store/domain-store.js';
 import { checkDkimRecord, type TxtResolver } from './dns-check.js';
-import { nextSelector, recordsFor, type DnsRecordView } from './records.js';
-import { presentDomain, type DomainView } from './domain-view.js';
+import { applySettings, checkSettings, describeSettings, type DomainSettings } from './domain-settings.js';
+import { afterVerification, domainEvent, withEvent } from './domain-transitions.js';
+import { nextSelector } from './records.js';
+import { domainViewOf, type DomainView } from './domain-view.js';
 
 export interface DomainServiceDeps {
   config: Config;
@@ -20,14 +29,14 @@ export interface DomainServiceDeps {
   changed?: () => Promise<void>;
 }
 
-export interface AddDomainOptions {
+export interface AddDomainOptions extends DomainSettings {
   /** Also sign with an Ed25519 key (RFC 8463) besides RSA. */
   ed25519?: boolean;
   /** RSA modulus length: 2048 (default), 3072 or 4096. */
   rsaBits?: number;
 }
 
-/** The lifecycle of runtime-managed sender domains: add, verify, rotate, revoke, remove, rewrap. */
+/** The lifecycle of runtime-managed sender domains: add, verify, rotate, revoke, remove, settings, rewrap. */
 export class DomainService {
   constructor(private readonly deps: DomainServiceDeps) {}
 
@@ -63,12 +72,11 @@ export class DomainService {
 
   /** A domain's public view: state, keys without private parts, the records to publish. */
   view(d: DomainRecord): DomainView {
-    return presentDomain(d, recordsFor(d, this.deps.config, this.now()), this.now());
+    return domainViewOf(d, this.deps.config, this.now());
   }
 
-  /** The records to publish for a domain. */
-  records(d: DomainRecord): DnsRecordView[] {
-    return recordsFor(d, this.deps.config, this.now());
+  private event(type: DomainEvent['type'], by: DomainEvent['by'], message: string, selectors?: string[]): DomainEvent {
+    return domainEvent(this.now(), type, by, message, selectors);
   }
 
   async list(): Promise<DomainRecord[]> {
@@ -85,13 +93,8 @@ export class DomainService {
     });
     if (!d || (d.state === 'removed' && !opts.removed)) {
       const configured = this.deps.config.domains.some((c) => c.name.toLowerCase() === name);
-      throw new KurirError(
-        'NOT_FOUND',
-        `domain: ${name} is ${configured ? 'declared in the configuration (domains[]), not runtime-managed' : 'not a runtime-managed sender domain'}`,
-        {
-          field: 'domain',
-        },
-      );
+      const what = configured ? 'declared in the configuration (domains[]), not runtime-managed' : 'not a runtime-managed sender domain';
+      throw new KurirError('NOT_FOUND', `domain: ${name} is ${what}`, { field: 'domain' });
     }
     return d;
   }
@@ -101,6 +104,7 @@ export class DomainService {
     const name = this.name(domain);
     const bits = opts.rsaBits ?? 2048;
     if (![2048, 3072, 4096].includes(bits)) throw new KurirError('VALIDATION', 'rsaBits: 2048, 3072 or 4096', { field: 'rsaBits' });
+    const settings = checkSettings(opts);
     if (this.deps.config.domains.some((c) => c.name.toLowerCase() === name)) {
       throw new KurirError('CONFLICT', `domain: ${name} is declared in the configuration (domains[]); remove it there to manage it here`, { field: 'domain' });
     }
@@ -112,7 +116,10 @@ export class DomainService {
     const keys = [this.newKey(name, 'rsa', taken, bits)];
     if (opts.ed25519) keys.push(this.newKey(name, 'ed25519', taken, bits));
     const now = this.now();
-    const record: DomainRecord = { name, state: 'pending-dns', createdAt: now, updatedAt: now, rev: (existing?.rev ?? 0) + 1, keys };
+    const base: DomainRecord = { name, state: 'pending-dns', createdAt: now, updatedAt: now, rev: (existing?.rev ?? 0) + 1, keys };
+    const selectors = keys.map((k) => k.selector);
+    const added = this.event('added', 'admin', `added with ${selectors.join(', ')}: publish, then verify`, selectors);
+    const record = withEvent(applySettings(base, settings), added);
     await this.write(record);
     return record;
   }
@@ -122,7 +129,8 @@ export class DomainService {
    * public key, signing switches to them: a pending-dns domain becomes active; in a rotation the keys they
    * replace are retired and stay listed as "keep published until".
    */
-  async verify(domain: string): Promise<{ domain: DomainRecord; verification: DomainVerification }> {
+  async verify(domain: string, opts: { by?: DomainEvent['by'] } = {}): Promise<{ domain: DomainRecord; verification: DomainVerification }> {
+    const by = opts.by ?? 'admin';
     return this.mutate(domain, async (d) => {
       if (d.state === 'suspended' && !d.keys.some((k) => k.status === 'pending')) {
         throw new KurirError('CONFLICT', `domain: ${d.name} is suspended (${d.reason ?? 'no signing key'}); rotate to create a new key`, { field: 'domain' });
@@ -132,44 +140,38 @@ export class DomainService {
       const problems = (await Promise.all(checked.map((k) => checkDkimRecord(this.deps.resolver, d.name, k)))).filter((p): p is string => p !== null);
       const now = this.now();
       const verification: DomainVerification = { at: now, ok: problems.length === 0, problems };
-      const next: DomainRecord = { ...d, lastVerification: verification };
-      if (verification.ok && pending.length) {
-        const until = now + this.deps.config.delivery.maxTtlSeconds * 1000 + this.deps.config.domainKeys.keepPublishedMarginHours * 3_600_000;
-        next.keys = d.keys.map((k) => {
-          if (k.status === 'pending') return { ...k, status: 'active', activatedAt: now };
-          if (k.status === 'active') return { ...k, status: 'retired', retiredAt: now, keepPublishedUntil: until };
-          return k;
-        });
-        next.state = 'active';
-        delete next.reason;
-      }
-      return { record: next, result: verification };
+      const until = now + this.deps.config.delivery.maxTtlSeconds * 1000 + this.deps.config.domainKeys.keepPublishedMarginHours * 3_600_000;
+      return { record: afterVerification(d, verification, { by, keepPublishedUntil: until }), result: verification };
     }).then(({ record, result }) => ({ domain: record, verification: result }));
   }
 
-  /** Creates the next key of each algorithm in use; signing switches once `verify` sees it in DNS. */
-  async rotate(domain: string): Promise<DomainRecord> {
+  /**
+   * Creates the next key of each algorithm in use; signing switches once `verify` sees it in DNS. `trigger`
+   * schedule: started by the rotation scheduler (which then verifies by itself), `reason` saying why.
+   */
+  async rotate(domain: string, opts: { trigger?: 'schedule' | 'manual'; reason?: string } = {}): Promise<DomainRecord> {
+    const trigger = opts.trigger ?? 'manual';
     this.vault();
     return (
       await this.mutate(domain, async (d) => {
-        if (d.keys.some((k) => k.status === 'pending')) {
-          throw new KurirError(
-            'CONFLICT',
-            `domain: ${d.name} already waits for DNS of ${d.keys
-              .filter((k) => k.status === 'pending')
-              .map((k) => k.selector)
-              .join(', ')}: publish and verify`,
-            {
-              field: 'domain',
-            },
-          );
-        }
+        const waiting = d.keys.filter((k) => k.status === 'pending').map((k) => k.selector);
+        if (waiting.length)
+          throw new KurirError('CONFLICT', `domain: ${d.name} already waits for DNS of ${waiting.join(', ')}: publish and verify`, { field: 'domain' });
         const active = d.keys.filter((k) => k.status === 'active');
         const algorithms = new Set<DkimAlgorithm>(['rsa', ...(active.length ? active : d.keys).map((k) => k.algorithm)]);
         const taken = new Set(d.keys.map((k) => k.selector));
         const rsaBits = d.keys.find((k) => k.algorithm === 'rsa')?.bits ?? 2048;
         const fresh = [...algorithms].map((a) => this.newKey(d.name, a, taken, rsaBits));
-        return { record: { ...d, keys: [...d.keys, ...fresh], state: d.state === 'active' ? 'rotating' : 'pending-dns' }, result: null };
+        const selectors = fresh.map((k) => k.selector);
+        const names = selectors.map((x) => `${x}._domainkey.${d.name}`).join(', ');
+        const message = `${opts.reason ? `${opts.reason}: ` : ''}publish ${names}; ${trigger === 'schedule' ? 'signing switches by itself once DNS serves it' : 'then verify'}`;
+        const next: DomainRecord = {
+          ...d,
+          keys: [...d.keys, ...fresh],
+          state: d.state === 'active' ? 'rotating' : 'pending-dns',
+          rotation: { trigger, startedAt: this.now() },
+        };
+        return { record: withEvent(next, this.event('rotation-started', trigger === 'schedule' ? 'scheduler' : 'admin', message, selectors)), result: null };
       })
     ).record;
   }
@@ -186,13 +188,14 @@ export class DomainService {
         if (key.status === 'revoked') throw new KurirError('CONFLICT', `selector: ${selector} is already revoked`, { field: 'selector' });
         const now = this.now();
         const keys = d.keys.map((k) => (k === key ? { ...k, status: 'revoked' as const, revokedAt: now, sealedPrivateKey: '' } : k));
-        const next: DomainRecord = { ...d, keys };
+        let next: DomainRecord = withEvent({ ...d, keys }, this.event('revoked', 'admin', `${selector} revoked: no longer signing`, [selector]));
+        if (!keys.some((k) => k.status === 'pending')) delete next.rotation;
         const hasRsa = keys.some((k) => k.status === 'active' && k.algorithm === 'rsa');
         if (!hasRsa && (d.state === 'active' || d.state === 'rotating')) {
           next.state = 'suspended';
           next.reason = `its signing key ${selector} was revoked at ${new Date(now).toISOString()}; rotate, publish and verify a new key`;
         } else if (d.state === 'rotating' && !keys.some((k) => k.status === 'pending')) {
-          next.state = 'active';
+          next = { ...next, state: 'active' };
         }
         return { record: next, result: null };
       })
@@ -205,9 +208,33 @@ export class DomainService {
       await this.mutate(domain, async (d) => {
         const now = this.now();
         const keys = d.keys.map((k) => ({ ...k, sealedPrivateKey: '', ...(k.status === 'revoked' ? {} : { status: 'revoked' as const, revokedAt: now }) }));
-        return { record: { ...d, keys, state: 'removed' as const, reason: `removed at ${new Date(now).toISOString()}` }, result: null };
+        const { rotation: _rotation, ...rest } = d;
+        const next: DomainRecord = { ...rest, keys, state: 'removed', reason: `removed at ${new Date(now).toISOString()}` };
+        return { record: withEvent(next, this.event('removed', 'admin', 'removed: private keys deleted')), result: null };
       })
     ).record;
+  }
+
+  /** Changes a domain's own settings (scheduled rotation, MTA-STS mx lines). */
+  async update(domain: string, settings: DomainSettings): Promise<DomainRecord> {
+    const checked = checkSettings(settings);
+    if (!Object.keys(checked).length) throw new KurirError('VALIDATION', 'nothing to change: rotationEveryDays or mtaStsMx', { field: 'body' });
+    return (
+      await this.mutate(domain, async (d) => ({
+        record: withEvent(applySettings(d, checked), this.event('settings-changed', 'admin', describeSettings(checked))),
+        result: null,
+      }))
+    ).record;
+  }
+
+  /** Records (once per key) that a key nears its scheduled rotation; answers false when it was recorded already. */
+  async noteKeyAge(domain: string, selector: string, message: string): Promise<boolean> {
+    return (
+      await this.mutate(domain, async (d) => {
+        if (d.events?.some((e) => e.type === 'key-age-warning' && e.selectors?.includes(selector))) return { record: null, result: false };
+        return { record: withEvent(d, this.event('key-age-warning', 'scheduler', message, [selector])), result: true };
+      })
+    ).result;
   }
 
   /**
@@ -219,20 +246,17 @@ export class DomainService {
     let keys = 0;
     let domains = 0;
     for (const listed of await this.deps.store.list()) {
-      const { result } = await this.mutate(
-        listed.name,
-        async (d) => {
-          let n = 0;
-          const next = d.keys.map((k) => {
-            if (!k.sealedPrivateKey || vault.isCurrent(k.sealedPrivateKey)) return k;
-            n++;
-            const bind = keyBinding(d.name, k.selector);
-            return { ...k, sealedPrivateKey: vault.seal(vault.open(k.sealedPrivateKey, bind), bind) };
-          });
-          return { record: n ? { ...d, keys: next } : null, result: n };
-        },
-        { removed: true },
-      );
+      const reseal = async (d: DomainRecord) => {
+        let n = 0;
+        const next = d.keys.map((k) => {
+          if (!k.sealedPrivateKey || vault.isCurrent(k.sealedPrivateKey)) return k;
+          n++;
+          const bind = keyBinding(d.name, k.selector);
+          return { ...k, sealedPrivateKey: vault.seal(vault.open(k.sealedPrivateKey, bind), bind) };
+        });
+        return { record: n ? { ...d, keys: next } : null, result: n };
+      };
+      const { result } = await this.mutate(listed.name, reseal, { removed: true });
       if (result) domains++;
       keys += result;
     }
@@ -247,7 +271,10 @@ export class DomainService {
     await this.deps.changed?.().catch(() => undefined);
   }
 
-  /** Read, change, compare-and-set; a concurrent change is retried on the fresh record a few times. */
+  /**
+   * Read, change, compare-and-set; a concurrent change is retried on the fresh record a few times. `fn`
+   * answering a null record writes nothing.
+   */
   private async mutate<R>(
     domain: string,
     fn: (d: DomainRecord) => Promise<{ record: DomainRecord | null; result: R }>,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { allSendingIps } from '../config/ip-pools-schema.js';
 import type { Config } from '../config/schema.js';
 import { dnsRecordFor } from '../dkim/keys.js';
@@ -5,7 +6,7 @@ import type { DomainKeyRecord, DomainRecord } from '../store/domain-store.js';
 
 /** One DNS record to publish, in the forms a zone file and a DNS provider's web form need. */
 export interface DnsRecordView {
-  /** What the record is for: dkim, spf, dmarc, dmarc-report-authorization, bounce-mx. */
+  /** What the record is for: dkim, spf, dmarc, dmarc-report-authorization, bounce-mx, mta-sts, tls-rpt. */
   purpose: string;
   name: string;
   type: 'TXT' | 'MX';
@@ -18,6 +19,15 @@ export interface DnsRecordView {
   /** Must be published before the domain (or its next key) becomes active. */
   required: boolean;
   note?: string;
+}
+
+/** A file to serve over HTTPS next to the DNS records: the MTA-STS policy. */
+export interface PolicyFileView {
+  purpose: 'mta-sts-policy';
+  url: string;
+  contentType: 'text/plain';
+  contents: string;
+  note: string;
 }
 
 /** Splits a TXT value into character-strings of at most 255 bytes (DKIM keys of RSA-2048 need two). */
@@ -58,7 +68,8 @@ export function dkimRecord(domain: string, key: Pick<DomainKeyRecord, 'selector'
 /**
  * Every record a domain needs: the DKIM record of each pending, active and retired key; SPF with the
  * configured sending IPs; DMARC at p=none with aggregate reports to Kurir's address at the bounce domain
- * (and the authorization record RFC 7489 7.1 requires at the report domain); the bounce domain's MX.
+ * (and the authorization record RFC 7489 7.1 requires at the report domain); the bounce domain's MX; MTA-STS
+ * and TLS-RPT (reportRecords).
  */
 export function recordsFor(d: DomainRecord, config: Config, now: number): DnsRecordView[] {
   const out: DnsRecordView[] = [];
@@ -88,7 +99,14 @@ export function recordsFor(d: DomainRecord, config: Config, now: number): DnsRec
   if (bounce !== d.name && !bounce.endsWith(`.${d.name}`)) {
     out.push(txt('dmarc-report-authorization', `${d.name}._report._dmarc.${bounce}`, 'v=DMARC1', false, `lets ${bounce} receive this domain's reports`));
   }
-  out.push({
+  out.push(bounceMxRecord(config), ...reportRecords(d.name, config, mtaStsMxFor(d, config)));
+  return out;
+}
+
+/** The bounce domain's MX: the host running role feedback. */
+export function bounceMxRecord(config: Config): DnsRecordView {
+  const bounce = config.bounce.domain;
+  return {
     purpose: 'bounce-mx',
     name: bounce,
     type: 'MX',
@@ -96,6 +114,52 @@ export function recordsFor(d: DomainRecord, config: Config, now: number): DnsRec
     zone: `${bounce}. IN MX 10 ${config.hostname}.`,
     required: false,
     note: 'the host running role feedback (bounce MX) on port 25',
-  });
-  return out;
+  };
+}
+
+/**
+ * The mx: lines of a domain's MTA-STS policy: the domain's own list (PATCH mtaStsMx), else domainKeys.mtaSts.mx,
+ * else `hostname`, the MX Kurir runs (bounce MX) — right when the domain's mail is received by Kurir's MX host.
+ */
+export function mtaStsMxFor(d: Pick<DomainRecord, 'mtaStsMx'> | null, config: Config): string[] {
+  if (d?.mtaStsMx?.length) return d.mtaStsMx;
+  return config.domainKeys.mtaSts.mx.length ? config.domainKeys.mtaSts.mx : [config.hostname];
+}
+
+/** The MTA-STS policy (mode testing) for `domain` and its id: a digest of the text, so it changes exactly when the policy does. */
+export function mtaStsPolicy(domain: string, mx: string[], config: Config): PolicyFileView & { id: string } {
+  const contents = [
+    'version: STSv1',
+    'mode: testing',
+    ...mx.map((m) => `mx: ${m.toLowerCase()}`),
+    `max_age: ${config.domainKeys.mtaSts.maxAgeSeconds}`,
+    '',
+  ].join('\n');
+  return {
+    purpose: 'mta-sts-policy',
+    url: `https://mta-sts.${domain}/.well-known/mta-sts.txt`,
+    contentType: 'text/plain',
+    contents,
+    note: `serve over HTTPS with a certificate for mta-sts.${domain} before publishing _mta-sts.${domain}; mx: must list every MX host of ${domain}; switch to mode: enforce (and a new id) once TLS reports are clean`,
+    id: createHash('sha256').update(contents).digest('hex').slice(0, 20),
+  };
+}
+
+/**
+ * MTA-STS (`_mta-sts.<domain>` TXT with the policy id) and TLS-RPT (`_smtp._tls.<domain>` TXT, reports to
+ * `<domainKeys.tlsReportLocalPart>@<bounce.domain>`, the same style as the DMARC rua).
+ */
+export function reportRecords(domain: string, config: Config, mx: string[]): DnsRecordView[] {
+  const policy = mtaStsPolicy(domain, mx, config);
+  const rua = `${config.domainKeys.tlsReportLocalPart}@${config.bounce.domain}`;
+  return [
+    txt('mta-sts', `_mta-sts.${domain}`, `v=STSv1; id=${policy.id}`, false, `announces the policy at ${policy.url} (see files); a new id when it changes`),
+    txt('tls-rpt', `_smtp._tls.${domain}`, `v=TLSRPTv1; rua=mailto:${rua}`, false, 'SMTP TLS reports (RFC 8460) about mail delivered to this domain'),
+  ];
+}
+
+/** The files a domain needs served over HTTPS: its MTA-STS policy. */
+export function filesFor(d: DomainRecord, config: Config): PolicyFileView[] {
+  const { id: _id, ...file } = mtaStsPolicy(d.name, mtaStsMxFor(d, config), config);
+  return [file];
 }

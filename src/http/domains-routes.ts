@@ -1,6 +1,6 @@
 /**
- * Runtime-managed sender domains over HTTP (registered in the admin scope): add, list, show, verify,
- * rotate, revoke a key, remove. Answers carry public keys and DNS records, never private keys.
+ * Runtime-managed sender domains over HTTP (registered in the admin scope): add, list, show, change settings,
+ * verify, rotate, revoke a key, remove. Answers carry public keys and DNS records, never private keys.
  */
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Config } from '../config/schema.js';
@@ -48,6 +48,54 @@ const verificationSchema = {
   properties: { at: { type: 'string', format: 'date-time' }, ok: { type: 'boolean' }, problems: { type: 'array', items: { type: 'string' } } },
 } as const;
 
+const fileSchema = {
+  type: 'object',
+  properties: { purpose: { type: 'string' }, url: { type: 'string' }, contentType: { type: 'string' }, contents: { type: 'string' }, note: { type: 'string' } },
+} as const;
+
+const rotationSchema = {
+  type: 'object',
+  description: 'Scheduled rotation: every how many days (null: off), when the next one is due, a rotation waiting for DNS',
+  properties: {
+    everyDays: { type: 'number', nullable: true },
+    source: { type: 'string', enum: ['config', 'domain'] },
+    nextRotationAt: { type: 'string', format: 'date-time' },
+    warnAt: { type: 'string', format: 'date-time' },
+    waiting: {
+      type: 'object',
+      properties: { trigger: { type: 'string', enum: ['schedule', 'manual'] }, since: { type: 'string', format: 'date-time' } },
+    },
+  },
+} as const;
+
+const eventSchema = {
+  type: 'object',
+  properties: {
+    at: { type: 'string', format: 'date-time' },
+    type: { type: 'string' },
+    by: { type: 'string', enum: ['admin', 'scheduler'] },
+    message: { type: 'string' },
+    selectors: { type: 'array', items: { type: 'string' } },
+  },
+} as const;
+
+/** The per-domain settings of POST /v1/domains and PATCH /v1/domains/:domain. */
+const settingsProperties = {
+  rotationEveryDays: {
+    type: 'number',
+    minimum: 1,
+    maximum: 3650,
+    nullable: true,
+    description: 'Scheduled DKIM rotation every this many days for this domain; null: never; absent: domainKeys.rotation.everyDays.',
+  },
+  mtaStsMx: {
+    type: 'array',
+    maxItems: 20,
+    items: { type: 'string', maxLength: 253 },
+    description: 'The mx: lines of the proposed MTA-STS policy (the hosts receiving mail for the domain); []: domainKeys.mtaSts.mx, else hostname.',
+  },
+} as const;
+
 const domainSchema = {
   type: 'object',
   required: ['name', 'source', 'state'],
@@ -60,7 +108,11 @@ const domainSchema = {
     updatedAt: { type: 'string', format: 'date-time' },
     keys: { type: 'array', items: keySchema },
     records: { type: 'array', items: recordSchema },
+    files: { type: 'array', items: fileSchema },
+    mtaStsMx: { type: 'array', items: { type: 'string' } },
+    rotation: rotationSchema,
     lastVerification: verificationSchema,
+    events: { type: 'array', items: eventSchema },
   },
 } as const;
 
@@ -87,7 +139,7 @@ export const domainsRoutes: FastifyPluginAsync<DomainsRoutesOptions> = async (ap
     },
   );
 
-  app.post<{ Body: { name: string; ed25519?: boolean; rsaBits?: number } }>(
+  app.post<{ Body: { name: string; ed25519?: boolean; rsaBits?: number; rotationEveryDays?: number | null; mtaStsMx?: string[] } }>(
     '/v1/domains',
     {
       schema: {
@@ -102,13 +154,15 @@ export const domainsRoutes: FastifyPluginAsync<DomainsRoutesOptions> = async (ap
             name: { type: 'string', minLength: 3, maxLength: 253 },
             ed25519: { type: 'boolean', description: 'Also sign with an Ed25519 key (a second signature; RSA stays first).' },
             rsaBits: { type: 'integer', enum: [2048, 3072, 4096] },
+            ...settingsProperties,
           },
         },
         response: { 201: domainSchema, ...errorResponses(400, 401, 403, 409, 503) },
       },
     },
     async (request, reply) => {
-      const d = await domains.add(request.body.name, { ed25519: request.body.ed25519, rsaBits: request.body.rsaBits });
+      const { name, ...opts } = request.body;
+      const d = await domains.add(name, opts);
       return reply.code(201).send(domains.view(d));
     },
   );
@@ -125,6 +179,21 @@ export const domainsRoutes: FastifyPluginAsync<DomainsRoutesOptions> = async (ap
       },
     },
     async (request) => domains.view(await domains.get(request.params.domain)),
+  );
+
+  app.patch<{ Params: { domain: string }; Body: { rotationEveryDays?: number | null; mtaStsMx?: string[] } }>(
+    '/v1/domains/:domain',
+    {
+      schema: {
+        tags: ['domains'],
+        summary: "Change a runtime-managed domain's own settings: scheduled rotation (rotationEveryDays) and the MTA-STS mx: lines",
+        security: bearerSecurity,
+        params: domainParams,
+        body: { type: 'object', additionalProperties: false, minProperties: 1, properties: settingsProperties },
+        response: { 200: domainSchema, ...errorResponses(400, 401, 403, 404, 409, 503) },
+      },
+    },
+    async (request) => domains.view(await domains.update(request.params.domain, request.body)),
   );
 
   app.post<{ Params: { domain: string } }>(

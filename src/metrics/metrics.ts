@@ -139,6 +139,14 @@ export interface Metrics {
    * or runtime-managed, active) passed `check` (dkim|spf|dmarc), 0 when it failed; series of removed domains are dropped.
    */
   readonly authSelfCheck: Gauge<'domain' | 'check'>;
+  /** kurir_dkim_key_age_seconds{domain,selector} — how long each active key of a runtime-managed domain has signed (role api). */
+  readonly dkimKeyAge: Gauge<'domain' | 'selector'>;
+  /** kurir_dkim_key_warn_age_seconds{domain} — (everyDays − warnDays) × 86400 of domains rotated on schedule: the KurirDkimKeyAgeing threshold. */
+  readonly dkimKeyWarnAge: Gauge<'domain'>;
+  /** kurir_dkim_rotation_waiting_seconds{domain,trigger} — how long a rotation (schedule|manual) has waited for DNS; no series when none waits. */
+  readonly dkimRotationWaiting: Gauge<'domain' | 'trigger'>;
+  /** kurir_dkim_scheduled_rotations_total{step} — scheduled rotations started, and switched once DNS served the new key. */
+  readonly dkimScheduledRotations: Counter<'step'>;
 
   // shaping
   /** kurir_shaping_refusals_total{limit} */
@@ -437,6 +445,30 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     labelNames: ['domain', 'check'] as const,
     registers,
   });
+  const dkimKeyAge = new Gauge({
+    name: 'kurir_dkim_key_age_seconds',
+    help: 'How long each active DKIM key of a runtime-managed sender domain has been signing, by domain and selector.',
+    labelNames: ['domain', 'selector'] as const,
+    registers,
+  });
+  const dkimKeyWarnAge = new Gauge({
+    name: 'kurir_dkim_key_warn_age_seconds',
+    help: 'Key age past which KurirDkimKeyAgeing warns, for domains rotated on schedule: (everyDays - warnDays) in seconds, by domain.',
+    labelNames: ['domain'] as const,
+    registers,
+  });
+  const dkimRotationWaiting = new Gauge({
+    name: 'kurir_dkim_rotation_waiting_seconds',
+    help: 'How long a DKIM rotation has been waiting for its DNS record, by domain and trigger (schedule|manual); absent when none waits.',
+    labelNames: ['domain', 'trigger'] as const,
+    registers,
+  });
+  const dkimScheduledRotations = new Counter({
+    name: 'kurir_dkim_scheduled_rotations_total',
+    help: 'Scheduled DKIM rotations by step: started (new key and selector) and switched (DNS served it, signing moved).',
+    labelNames: ['step'] as const,
+    registers,
+  });
   const dkimSignatures = new Counter({
     name: 'kurir_dkim_signatures_total',
     help: 'DKIM signatures made, by signing domain, selector and algorithm.',
@@ -719,6 +751,10 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     dkimSignatures,
     dkimFailures,
     authSelfCheck,
+    dkimKeyAge,
+    dkimKeyWarnAge,
+    dkimRotationWaiting,
+    dkimScheduledRotations,
     shapingRefusals,
     shapingRate,
     shapingPaused,

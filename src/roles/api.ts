@@ -7,6 +7,7 @@ import { httpsPolicyFetcher } from '../delivery/mta-sts-fetch.js';
 import { createResolver } from '../delivery/resolver.js';
 import { Doctor } from '../domains/doctor/doctor.js';
 import { DomainService } from '../domains/domain-service.js';
+import { RotationScheduler } from '../domains/rotation-scheduler.js';
 import { MailgunFeedback } from '../esp/mailgun.js';
 import { SesFeedback } from '../esp/ses.js';
 import { createCertFetcher, fetchHttpGet } from '../esp/sns-signature.js';
@@ -46,6 +47,21 @@ export async function startApi(
   const { config, redis, keys, clock, metrics, logger, opts, messages, providers, incidents } = core;
   // Uncached: an admin who has just published a record and asks to verify (or the doctor) must see DNS as it is now.
   const dnsResolver = opts.resolver ?? createResolver({ ...config.dns, cache: undefined });
+  const domains = new DomainService({
+    config,
+    store: signing.domainStore,
+    vault: signing.vault,
+    resolver: dnsResolver,
+    clock,
+    changed: () => signing.directory.refresh().then(() => undefined),
+  });
+  const audit = new AuditStore(redis, keys, config.audit.maxEntries);
+  // Scheduled DKIM rotation: the API role owns the domain lifecycle (vault, uncached resolver, audit); one gateway per pass (Redis lock).
+  if (config.domainKeys.rotation && signing.vault) {
+    const rotation = new RotationScheduler({ config, service: domains, store: signing.domainStore, metrics, logger, clock, audit });
+    rotation.start();
+    closers.push(() => rotation.close());
+  }
   const app = await buildApp({
     config,
     logger,
@@ -58,14 +74,7 @@ export async function startApi(
     clock,
     delivery: { queue: core.queue.queue, queueFor: (id) => core.queue.queueFor(id), messages, shaper: core.shaper, clock, sources: core.sources },
     esp: await espRoutes(core),
-    domains: new DomainService({
-      config,
-      store: signing.domainStore,
-      vault: signing.vault,
-      resolver: dnsResolver,
-      clock,
-      changed: () => signing.directory.refresh().then(() => undefined),
-    }),
+    domains,
     doctor: new Doctor({
       config,
       store: signing.domainStore,
@@ -87,7 +96,7 @@ export async function startApi(
       changed: () => core.runtimeCredentials.refresh(),
     }),
     webhookTargetOf: core.webhookTargetOf,
-    audit: new AuditStore(redis, keys, config.audit.maxEntries),
+    audit,
     placement: {
       store: core.placementStore,
       confirmations: new Confirmations({

@@ -33,6 +33,36 @@ export interface DomainVerification {
   problems: string[];
 }
 
+/** What happened to a domain, newest last (its timeline; the last MAX_DOMAIN_EVENTS are kept). */
+export type DomainEventType =
+  | 'added'
+  | 'activated'
+  | 'rotation-started'
+  | 'rotation-waiting-dns'
+  | 'rotation-switched'
+  | 'key-age-warning'
+  | 'revoked'
+  | 'removed'
+  | 'settings-changed';
+
+export interface DomainEvent {
+  at: number;
+  type: DomainEventType;
+  /** Who: `admin` (API or CLI) or `scheduler` (scheduled rotation). */
+  by: 'admin' | 'scheduler';
+  message: string;
+  selectors?: string[];
+}
+
+/** How many events a domain keeps. */
+export const MAX_DOMAIN_EVENTS = 50;
+
+/** A rotation that waits for DNS: who started it and when. */
+export interface DomainRotation {
+  trigger: 'schedule' | 'manual';
+  startedAt: number;
+}
+
 export interface DomainRecord {
   name: string;
   state: DomainState;
@@ -44,6 +74,13 @@ export interface DomainRecord {
   rev: number;
   keys: DomainKeyRecord[];
   lastVerification?: DomainVerification;
+  /** Scheduled rotation of this domain: days between rotations, null = never; absent = domainKeys.rotation.everyDays. */
+  rotationEveryDays?: number | null;
+  /** The MTA-STS policy's mx: lines for this domain; absent = domainKeys.mtaSts.mx (or hostname). */
+  mtaStsMx?: string[];
+  /** Set while a rotation waits for DNS. */
+  rotation?: DomainRotation;
+  events?: DomainEvent[];
 }
 
 /** Thrown when a domain changed between read and write; the caller reads again and retries or reports. */
@@ -99,7 +136,19 @@ export class DomainStore {
     );
     if (result !== 1) throw new DomainConflictError(record.name);
   }
+
+  /** Takes the rotation scheduler's cluster-wide lock for `ttlMs` unless another gateway holds it; answers whether it did. */
+  async lockRotation(owner: string, ttlMs: number): Promise<boolean> {
+    return (await this.redis.set(this.keys.domainRotationLock(), owner, 'PX', Math.max(1, Math.round(ttlMs)), 'NX')) === 'OK';
+  }
+
+  /** Releases the rotation lock if `owner` still holds it. */
+  async unlockRotation(owner: string): Promise<void> {
+    await this.redis.eval(UNLOCK, 1, this.keys.domainRotationLock(), owner);
+  }
 }
+
+const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 // Compare-and-set on the stored rev, index and counter in one atomic step.
 const PUT_SCRIPT = `

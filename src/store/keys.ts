@@ -98,6 +98,8 @@ export interface Keys {
   authSelfCheck(): string;
   /** Lock held by the one worker checking a domain now (SET NX PX). */
   authSelfCheckLock(domain: string): string;
+  /** SET NX lock: one rotation scheduler pass in the cluster at a time. */
+  domainRotationLock(): string;
   bullPrefix(): string;
   /** Hash of the credentials created at runtime: credential id → JSON (digests only, never a secret). */
   credentials(): string;
@@ -165,6 +167,7 @@ export function createKeys(prefix: string): Keys {
     senderDomainsVersion: () => `${prefix}:sender-domains:version`,
     authSelfCheck: () => `${prefix}:auth-selfcheck`,
     authSelfCheckLock: (domain) => `${prefix}:auth-selfcheck:lock:${domain.toLowerCase()}`,
+    domainRotationLock: () => `${prefix}:sender-domains:rotation-lock`,
     bullPrefix: () => `${prefix}:q`,
     credentials: () => `${prefix}:credentials`,
     credentialsVersion: () => `${prefix}:credentials:version`,

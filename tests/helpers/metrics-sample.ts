@@ -20,6 +20,10 @@ export function observeEverything(m: ReturnType<typeof createMetrics>): void {
   m.dkimSignatures.inc({ domain: 'example.com', selector: 'k1', algorithm: 'rsa-sha256' });
   m.dkimFailures.inc({ domain: 'example.com', reason: 'KURIR_DKIM_NO_KEY' });
   m.authSelfCheck.set({ domain: 'example.com', check: 'dkim' }, 1);
+  m.dkimKeyAge.set({ domain: 'example.com', selector: 'k2026m11' }, 86400);
+  m.dkimKeyWarnAge.set({ domain: 'example.com' }, 76 * 86400);
+  m.dkimRotationWaiting.set({ domain: 'example.com', trigger: 'schedule' }, 3600);
+  m.dkimScheduledRotations.inc({ step: 'started' });
   m.shapingRefusals.inc({ limit: 'provider-rate' });
   m.shapingRate.set({ provider: 'gmail' }, 120);
   m.shapingPaused.set({ provider: 'gmail' }, 1);

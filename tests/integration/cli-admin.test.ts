@@ -172,7 +172,11 @@ describe('kurir over the admin API', () => {
   it('domains: add, show, verify failing with the reason, list, then verify, rotate, revoke, remove', async () => {
     const added = await kurir(['domains', 'add', 'cli.test']);
     expect(added).toMatchObject({ code: 0, stderr: '' });
-    expect(added.stdout).toMatch(/^cli\.test: pending-dns\n {2}key k\d{4}m\d{2} rsa-2048: pending\n; records to publish\n/);
+    expect(added.stdout).toMatch(
+      /^cli\.test: pending-dns\n {2}key k\d{4}m\d{2} rsa-2048: pending\n {2}scheduled rotation: every 90 days \(config\)\n; records to publish\n/,
+    );
+    expect(added.stdout).toContain('_smtp._tls.cli.test. IN TXT "v=TLSRPTv1; rua=mailto:tls-reports@bounce.example.test"');
+    expect(added.stdout).toMatch(/\n; file to serve at https:\/\/mta-sts\.cli\.test\/\.well-known\/mta-sts\.txt \(text\/plain\)/);
     const dkim = added.stdout.split('\n').find((l) => l.includes('._domainkey.cli.test. IN TXT ('))!;
     expect(dkim).toMatch(/^k\d{4}m\d{2}\._domainkey\.cli\.test\. IN TXT \( "v=DKIM1; k=rsa; p=[^"]{200,}" "[^"]+" \) {2}; publish, then verify/);
     expect(added.stdout).toContain('cli.test. IN TXT "v=spf1 ip4:192.0.2.10 -all"');
@@ -182,6 +186,13 @@ describe('kurir over the admin API', () => {
     expect(view).toMatchObject({ name: 'cli.test', source: 'runtime', state: 'pending-dns' });
     const selector = view.keys[0].selector as string;
     expect(await cli('domain', 'show', 'CLI.test')).toMatch(new RegExp(`^cli\\.test: pending-dns\n {2}key ${selector} rsa-2048: pending`));
+
+    // Its own settings: scheduled rotation and the MTA-STS mx: lines (PATCH).
+    expect(await cli('domains', 'set', 'cli.test', '--rotate-every', '30', '--mta-sts-mx', 'mx1.cli.test,*.mx.cli.test')).toMatch(
+      /\n {2}scheduled rotation: every 30 days \(domain\)\n[\s\S]*\n; {3}mx: mx1\.cli\.test\n; {3}mx: \*\.mx\.cli\.test\n/,
+    );
+    expect(await kurir(['domains', 'set', 'cli.test', '--rotate-every', 'soon'])).toMatchObject({ code: 2, stdout: '' });
+    expect(await cli('domains', 'set', 'cli.test', '--rotate-every', 'never')).toContain('\n  scheduled rotation: off\n');
 
     // Nothing published yet: the gateway says why, the domain stays pending.
     const failing = await kurir(['domains', 'verify', 'cli.test']);

@@ -6,13 +6,13 @@
  */
 import { createPrivateKey } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { authenticate } from 'mailauth';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyVault, parseMasterKey } from '../../src/dkim/key-vault.js';
 import { createLogger } from '../../src/lib/logger.js';
-import { makeResolver, startDnsServer, type DnsServer } from '../helpers/dns-server.js';
+import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
+import { publishDkim, submitFrom, verifyAtReceiver as verifyWith, waitDelivered as waitFor } from '../helpers/sender-domains.js';
 import { ADMIN_KEY, dropPrefix, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 import { until } from '../helpers/until.js';
 
@@ -42,33 +42,10 @@ const admin = async (t: TestGateway, method: string, path: string, body?: unknow
   return { status: res.status, body: await res.json() };
 };
 
-const submitAs = (t: TestGateway, to: string, subject: string) =>
-  fetch(`${t.url}/v1/messages`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ from: `Newsletter <hello@${DOMAIN}>`, to: [to], subject, text: `body of ${subject}` }),
-  }).then(async (r) => ({ status: r.status, body: (await r.json()) as any }));
-
-/** Polls GET /v1/messages/:id with the admin key (the messages are the admin key's) until delivered. */
-const waitDelivered = async (id: string, timeoutMs = 10_000): Promise<any> =>
-  until(
-    async () => {
-      const s = (await admin(a, 'GET', `/v1/messages/${id}`)).body;
-      return s.status === 'delivered' ? s : null;
-    },
-    timeoutMs,
-    `message ${id} delivered`,
-    100,
-  );
-
-const publish = (records: any[]): void => {
-  for (const r of records.filter((x: any) => x.purpose === 'dkim')) dns.set(r.name, 'TXT', [r.strings]);
-};
-
-const verifyAtReceiver = async (raw: Buffer, mailFrom: string) => {
-  const auth = await authenticate(raw, { ip: '127.0.0.1', helo: 'kurir.test', sender: mailFrom, mta: 'mx.dest.test', resolver: makeResolver(dns.address) });
-  return auth.dkim.results.map((r: any) => ({ domain: r.signingDomain, selector: r.selector, result: r.status.result }));
-};
+const submitAs = (t: TestGateway, to: string, subject: string) => submitFrom(t, DOMAIN, to, subject);
+const waitDelivered = (id: string, timeoutMs = 10_000): Promise<any> => waitFor(a, id, timeoutMs);
+const publish = (records: any[]): void => publishDkim(dns, records);
+const verifyAtReceiver = (raw: Buffer, mailFrom: string) => verifyWith(dns, raw, mailFrom);
 
 beforeAll(async () => {
   receiver = await startReceiver({ hostname: 'mx.dest.test', rules: { 'later@dest.test': [{ code: 451, message: '4.7.1 try again later' }] } });

@@ -39,6 +39,7 @@ const ACCESS: Record<string, Scope> = {
   'POST /v1/domains': 'admin',
   'GET /v1/domains/{domain}': 'admin',
   'DELETE /v1/domains/{domain}': 'admin',
+  'PATCH /v1/domains/{domain}': 'admin',
   'POST /v1/domains/{domain}/verify': 'admin',
   'POST /v1/domains/{domain}/rotate': 'admin',
   'POST /v1/domains/{domain}/keys/{selector}/revoke': 'admin',

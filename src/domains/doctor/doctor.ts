@@ -33,8 +33,16 @@ export class Doctor {
   /** @throws KurirError NOT_FOUND for a domain that is neither configured nor runtime-managed */
   async examine(domain: string): Promise<DoctorReport> {
     const name = normalizeDomain(domain, 'domain');
-    const { keys, keyProblem, source } = await this.keysOf(name);
-    const ctx: DoctorContext = { domain: name, keys, keyProblem, config: this.deps.config, resolver: this.deps.resolver, fetchPolicy: this.deps.fetchPolicy };
+    const { keys, keyProblem, source, mtaStsMx } = await this.keysOf(name);
+    const ctx: DoctorContext = {
+      domain: name,
+      keys,
+      keyProblem,
+      config: this.deps.config,
+      resolver: this.deps.resolver,
+      fetchPolicy: this.deps.fetchPolicy,
+      mtaStsMx,
+    };
     const bounce = this.deps.config.bounce.domain;
     const groups = await Promise.all([
       spfChecks(ctx, name, 'From domain'),
@@ -62,7 +70,7 @@ export class Doctor {
     return report;
   }
 
-  private async keysOf(name: string): Promise<{ keys: DoctorKey[]; keyProblem?: string; source: 'config' | 'runtime' }> {
+  private async keysOf(name: string): Promise<{ keys: DoctorKey[]; keyProblem?: string; source: 'config' | 'runtime'; mtaStsMx?: string[] }> {
     const declared = this.deps.config.domains.find((d) => d.name.toLowerCase() === name);
     if (declared) {
       const keys: DoctorKey[] = [];
@@ -84,6 +92,6 @@ export class Doctor {
     const pick = (status: 'active' | 'pending'): DoctorKey[] =>
       d.keys.filter((k) => k.status === status).map((k) => ({ selector: k.selector, algorithm: k.algorithm, publicKeyBase64: k.publicKeyBase64, status }));
     const active = pick('active');
-    return { keys: active.length ? active : pick('pending'), source: 'runtime' };
+    return { keys: active.length ? active : pick('pending'), source: 'runtime', mtaStsMx: d.mtaStsMx };
   }
 }

@@ -1,6 +1,7 @@
 import { parsePolicy, resolvePolicy } from 'mailauth/lib/mta-sts.js';
 import { mxMatches } from '../../delivery/mta-sts.js';
 import { isDnsNotFound } from '../../delivery/resolver.js';
+import { mtaStsMxFor, mtaStsPolicy, reportRecords } from '../records.js';
 import { type DoctorCheck, type DoctorContext, dnsProblem, mailauthResolver, reverseName, sendingAddresses } from './report.js';
 
 const WHY_MX =
@@ -9,6 +10,11 @@ const WHY_MTA_STS =
   'Not a bulk-sender requirement, but MTA-STS makes senders (Gmail, Microsoft) deliver mail to the domain only over verified TLS; a published but broken policy makes them defer or refuse it.';
 const WHY_TLS_RPT = 'TLS-RPT (RFC 8460) makes Gmail and Microsoft report TLS failures delivering to the domain; without it MTA-STS problems go unnoticed.';
 const WHY_DNSBL = 'Microsoft, Yahoo and many receivers reject or spam-folder mail from IPs on DNS blocklists; a listing explains a sudden drop in delivery.';
+
+/** The zone-file line Kurir proposes for `purpose` (mta-sts, tls-rpt) of the checked domain. */
+function proposed(ctx: DoctorContext, purpose: string): string {
+  return reportRecords(ctx.domain, ctx.config, mtaStsMxFor(ctx, ctx.config)).find((r) => r.purpose === purpose)!.zone;
+}
 
 /** The bounce domain's MX: present and naming this gateway's hostname (the host running role feedback). */
 export async function bounceMxCheck(ctx: DoctorContext): Promise<DoctorCheck> {
@@ -52,7 +58,8 @@ export async function bounceMxCheck(ctx: DoctorContext): Promise<DoctorCheck> {
 /** `_mta-sts.<domain>` TXT, the policy fetched over HTTPS and parsed with mailauth, and whether it lists the domain's MX hosts. */
 export async function mtaStsCheck(ctx: DoctorContext): Promise<DoctorCheck> {
   const d = ctx.domain;
-  const fix = `publish _mta-sts.${d}. IN TXT "v=STSv1; id=<a new id per policy change>" and serve https://mta-sts.${d}/.well-known/mta-sts.txt (version: STSv1, mode: testing or enforce, one mx: line per MX host, max_age: 604800)`;
+  const proposal = mtaStsPolicy(d, mtaStsMxFor(ctx, ctx.config), ctx.config);
+  const fix = `serve ${proposal.url} (${proposal.contents.trim().split('\n').join('; ')}; one mx: line per MX host of ${d}), then publish ${proposed(ctx, 'mta-sts')}`;
   let id: string | false;
   try {
     id = await resolvePolicy(d, { resolver: mailauthResolver(ctx.resolver) });
@@ -97,7 +104,7 @@ export async function mtaStsCheck(ctx: DoctorContext): Promise<DoctorCheck> {
 /** `_smtp._tls.<domain>` TXT: one v=TLSRPTv1 record with a rua= address. */
 export async function tlsRptCheck(ctx: DoctorContext): Promise<DoctorCheck> {
   const name = `_smtp._tls.${ctx.domain}`;
-  const fix = `publish ${name}. IN TXT "v=TLSRPTv1; rua=mailto:tls-reports@${ctx.config.bounce.domain}"`;
+  const fix = `publish ${proposed(ctx, 'tls-rpt')}`;
   let rows: string[];
   try {
     rows = (await ctx.resolver.resolveTxt(name)).map((r) => r.join('').trim()).filter((t) => /^v=TLSRPTv1\s*(;|$)/i.test(t));

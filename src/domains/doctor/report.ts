@@ -55,6 +55,8 @@ export interface DoctorContext {
   config: Config;
   resolver: DnsResolver;
   fetchPolicy: PolicyFetcher;
+  /** A runtime-managed domain's own MTA-STS mx: list (PATCH mtaStsMx), for the fix Kurir proposes. */
+  mtaStsMx?: string[];
 }
 
 const RANK: Record<CheckStatus, number> = { pass: 0, warn: 1, fail: 2 };

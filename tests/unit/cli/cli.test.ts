@@ -97,6 +97,13 @@ describe('kurir CLI', () => {
     const out = (await runCli(['domains', 'dns', '--config', cfg])).split('\n');
     expect(out).toContain('bounce.mail.test. IN MX 10 mx1.mail.test.');
     expect(out).toContain('bounce.mail.test. IN TXT "v=spf1 ip4:<your sending IP> -all"');
+    // MTA-STS (record, and the policy file as comments) and TLS-RPT to the bounce domain's report address.
+    expect(out.find((l) => l.startsWith('_mta-sts.mail.test. IN TXT '))).toMatch(/^_mta-sts\.mail\.test\. IN TXT "v=STSv1; id=[0-9a-f]{20}"$/);
+    expect(out).toContain('_smtp._tls.mail.test. IN TXT "v=TLSRPTv1; rua=mailto:tls-reports@bounce.mail.test"');
+    expect(out).toContain(
+      '; MTA-STS policy to serve at https://mta-sts.mail.test/.well-known/mta-sts.txt (text/plain; mx: must list every MX host of mail.test):',
+    );
+    expect(out.filter((l) => l.startsWith(';   '))).toEqual([';   version: STSv1', ';   mode: testing', ';   mx: mx1.mail.test', ';   max_age: 604800']);
   });
 
   it("resolves files named on the command line against the caller's directory", async () => {
