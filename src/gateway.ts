@@ -19,6 +19,7 @@ import { SesFeedback } from './esp/ses.js';
 import { createCertFetcher, fetchHttpGet, type HttpGet } from './esp/sns-signature.js';
 import { DeliveryFeedback } from './feedback/suppression/delivery-feedback.js';
 import { FeedbackIngest } from './feedback/ingest/ingest.js';
+import { createReports } from './feedback/aggregate/report-ingest.js';
 import { loadBounceRules, rulesClassifier } from './feedback/classify/rules.js';
 import { createSourceVerifier } from './feedback/ingest/trust.js';
 import { SuppressionPolicy } from './feedback/suppression/policy.js';
@@ -428,6 +429,11 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
             store: placementStore,
             confirmations: new Confirmations({ config, redis, keys, messages, metrics, providers, clock, secret: await confirmSecret(redis, keys), incidents }),
           },
+          reports: {
+            ...createReports({ config, redis, keys, metrics, logger, clock }),
+            bodyLimit: 2 * config.feedback.reports.maxCompressedBytes,
+            retentionDays: config.feedback.reports.retentionDays,
+          },
           incidents: { incidents, placement: placementStore, seeds: config.placement.seeds, providerNames: providers.names() },
           console: { sessions: new ConsoleSessionStore(redis, keys, config.console.idleTimeoutSeconds), providerOf: (address) => providers.byDomain(address) },
           readiness: async () => ({ redis: (await redis.ping().catch(() => null)) === 'PONG', worker: worker ? worker.worker.isRunning() : null }),
@@ -443,7 +449,8 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
       const dns = opts.resolver ?? createResolver(config.dns, clock);
       const verifySource = createSourceVerifier({ config, resolver: (name, rrtype) => dns.resolve(name, rrtype), now: () => clock.now() });
       const ingest = new FeedbackIngest({ config, messages, policy, classify, metrics, providers, logger, clock, verpSecret: secret, verifySource, incidents });
-      const mx = createBounceServer({ config, logger, metrics, ingest, verpSecret: secret, tls: await tls() });
+      const reports = createReports({ config, redis, keys, metrics, logger, clock }).ingest;
+      const mx = createBounceServer({ config, logger, metrics, ingest, reports, verpSecret: secret, tls: await tls() });
       ports.feedback = await mx.listen();
       closers.push(() => mx.close());
     }

@@ -39,3 +39,8 @@ export function clientKey(address: string | undefined): string {
   const groups = ipv6Groups(raw.replace(/%.*$/, ''));
   return `${groups.slice(0, 4).join(':')}::/64`;
 }
+
+/** Whether a string is an IPv4 or IPv6 address (no brackets, no zone, no prefix length). */
+export function isIpAddress(value: string): boolean {
+  return isIP(value) !== 0;
+}
