@@ -151,3 +151,17 @@ export function reporterLabel(orgName: string, contact = ''): Reporter {
 
 /** DMARC checks of Kurir's own mail a receiver can report failing (`check` label of kurir_dmarc_own_failures_total). */
 export const DMARC_CHECKS = ['dkim', 'spf', 'dmarc'] as const;
+
+/**
+ * Caps the distinct values of a label that comes from input (a sender domain of a receiver's report): the
+ * first `max` values seen are kept, every later one is `other`. The cap is per process.
+ */
+export function createLabelCap(max: number): (value: string) => string {
+  const seen = new Set<string>();
+  return (value) => {
+    if (seen.has(value)) return value;
+    if (seen.size >= max) return 'other';
+    seen.add(value);
+    return value;
+  };
+}

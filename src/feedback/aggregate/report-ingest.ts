@@ -11,7 +11,7 @@
 import type { Config } from '../../config/schema.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
-import { reporterLabel, type Metrics } from '../../metrics/metrics.js';
+import { createLabelCap, reporterLabel, type Metrics } from '../../metrics/metrics.js';
 import type { Redis } from 'ioredis';
 import { DomainStore } from '../../store/domain-store.js';
 import type { Keys } from '../../store/keys.js';
@@ -44,14 +44,14 @@ export interface ReportSource {
 
 /** Distinct sender domains looked up in Redis per report; more are treated as not Kurir's. */
 const MAX_LOOKUPS = 50;
-/** Distinct `domain` label values per process; further domains are labelled `other`. */
-const MAX_DOMAIN_LABELS = 200;
+/** Distinct `domain` label values per process; further domains are labelled `other` (only Kurir's own domains get this far). */
+export const MAX_DOMAIN_LABELS = 200;
 
 /** Reads, filters, stores and counts DMARC aggregate and TLS reports. */
 export class ReportIngest {
   private readonly isOwnIp: (ip: string) => boolean;
   private readonly configured: Set<string>;
-  private readonly labelled = new Set<string>();
+  private readonly domainLabel = createLabelCap(MAX_DOMAIN_LABELS);
 
   constructor(private readonly deps: ReportIngestDeps) {
     this.isOwnIp = ownIpMatcher(deps.config.domainKeys.sendingIps);
@@ -121,13 +121,6 @@ export class ReportIngest {
       });
     }
     return known;
-  }
-
-  private domainLabel(domain: string): string {
-    if (this.labelled.has(domain)) return domain;
-    if (this.labelled.size >= MAX_DOMAIN_LABELS) return 'other';
-    this.labelled.add(domain);
-    return domain;
   }
 
   private count(summary: Summary, reporter: string): void {
