@@ -24,11 +24,11 @@ export const reportsSchema = z
       .number()
       .int()
       .min(1024)
-      .default(64 * MiB),
+      .default(32 * MiB),
     /** Entries a zip archive may hold (a report is one file). */
     maxZipEntries: z.number().int().min(1).max(100).default(4),
     /** DMARC records, or TLS-RPT policies plus failure details, in one report. */
-    maxRecords: z.number().int().min(1).default(200_000),
+    maxRecords: z.number().int().min(1).default(100_000),
     /** Distinct foreign source IPs kept per report and domain (the rest are summed as one "other" row). */
     maxForeignSources: z.number().int().min(1).max(100_000).default(1000),
     /** Days the per-day aggregates and the "seen" marks (idempotency by report id) are kept. */
