@@ -17,7 +17,8 @@ import { DomainStore } from '../../store/domain-store.js';
 import type { Keys } from '../../store/keys.js';
 import { ReportStore } from '../../store/report-store.js';
 import { readAggregateReport, type AggregateReport, type ReportRefusal } from '../reports/aggregate-report.js';
-import { ownIpMatcher, summarizeDmarc, summarizeTls, type Summary } from './summarize.js';
+import { createIpMatcher } from '../../lib/client-address.js';
+import { summarizeDmarc, summarizeTls, type Summary } from './summarize.js';
 
 export interface ReportIngestDeps {
   config: Config;
@@ -54,7 +55,7 @@ export class ReportIngest {
   private readonly domainLabel = createLabelCap(MAX_DOMAIN_LABELS);
 
   constructor(private readonly deps: ReportIngestDeps) {
-    this.isOwnIp = ownIpMatcher(deps.config.domainKeys.sendingIps);
+    this.isOwnIp = createIpMatcher(deps.config.domainKeys.sendingIps);
     this.configured = new Set(deps.config.domains.map((d) => d.name.toLowerCase()));
   }
 

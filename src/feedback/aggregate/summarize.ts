@@ -5,7 +5,6 @@
  * type. Records about domains Kurir does not send for are left out (and counted as skipped).
  */
 import { createHash } from 'node:crypto';
-import { BlockList, isIP } from 'node:net';
 import type { DmarcReport } from '../reports/dmarc-aggregate.js';
 import type { TlsReport } from '../reports/tls-rpt.js';
 import type { DomainCounts, ReportWrite } from '../../store/report-store.js';
@@ -21,21 +20,6 @@ export function orgKey(name: string): string {
       .trim()
       .slice(0, 64) || 'unknown'
   );
-}
-
-/** Kurir's own sending addresses and ranges, from `domainKeys.sendingIps`. */
-export function ownIpMatcher(entries: readonly string[]): (ip: string) => boolean {
-  const list = new BlockList();
-  for (const entry of entries) {
-    const [ip, bits] = entry.split('/');
-    const type = isIP(ip) === 6 ? 'ipv6' : 'ipv4';
-    if (bits === undefined) list.addAddress(ip, type);
-    else list.addSubnet(ip, Number(bits), type);
-  }
-  return (ip) => {
-    const family = isIP(ip);
-    return family !== 0 && entries.length > 0 && list.check(ip, family === 6 ? 'ipv6' : 'ipv4');
-  };
 }
 
 export interface SummarizeContext {
@@ -77,6 +61,11 @@ function dayOf(beginSeconds: number, ctx: SummarizeContext): { day: string; expi
   const today = Math.floor(ctx.now / DAY_MS);
   const day = Math.min(today, Math.max(today - ctx.retentionDays + 1, Math.floor((beginSeconds * 1000) / DAY_MS)));
   return { day: new Date(day * DAY_MS).toISOString().slice(0, 10), expireAt: (day + 1 + ctx.retentionDays) * DAY_MS };
+}
+
+/** What the store writes for a report: its day (by `begin`), expiry and seen mark. */
+function reportWrite(kind: ReportWrite['kind'], id: string, begin: number, ctx: SummarizeContext, domains: DomainCounts[]): ReportWrite {
+  return { kind, digest: id, ...dayOf(begin, ctx), seenTtlMs: ctx.retentionDays * DAY_MS, domains };
 }
 
 function digest(kind: string, org: string, contact: string, id: string): string {
@@ -136,7 +125,6 @@ export function summarizeDmarc(r: DmarcReport, ctx: SummarizeContext): Summary {
       if (dmarc) s.pass += n;
     }
   }
-  const { day, expireAt } = dayOf(r.begin, ctx);
   const domains: DomainCounts[] = [...tallies].map(([domain, t]) => {
     const counts: Record<string, number> = { [`${org}\treports`]: 1 };
     for (const [k, v] of Object.entries(t)) counts[`${org}\t${k}`] = v;
@@ -157,15 +145,7 @@ export function summarizeDmarc(r: DmarcReport, ctx: SummarizeContext): Summary {
     };
     return { domain, counts, sources: src, recent };
   });
-  const write: ReportWrite = {
-    kind: 'dmarc',
-    digest: digest('dmarc', org, r.email, r.reportId),
-    day,
-    expireAt,
-    seenTtlMs: ctx.retentionDays * DAY_MS,
-    domains,
-  };
-  return { write, org, skipped, dmarc: tallies, tls: new Map() };
+  return { write: reportWrite('dmarc', digest('dmarc', org, r.email, r.reportId), r.begin, ctx, domains), org, skipped, dmarc: tallies, tls: new Map() };
 }
 
 /** Summarises an SMTP TLS report. */
@@ -180,7 +160,6 @@ export function summarizeTls(r: TlsReport, ctx: SummarizeContext): Summary {
     }
     byDomain.set(p.policyDomain, [...(byDomain.get(p.policyDomain) ?? []), p]);
   }
-  const { day, expireAt } = dayOf(r.begin, ctx);
   const domains: DomainCounts[] = [...byDomain].map(([domain, policies]) => {
     const counts: Record<string, number> = { [`${org}\treports`]: 1 };
     const add = (field: string, n: number): void => {
@@ -202,13 +181,6 @@ export function summarizeTls(r: TlsReport, ctx: SummarizeContext): Summary {
     };
     return { domain, counts, recent };
   });
-  const write: ReportWrite = {
-    kind: 'tlsrpt',
-    digest: digest('tlsrpt', org, r.contact, r.reportId),
-    day,
-    expireAt,
-    seenTtlMs: ctx.retentionDays * DAY_MS,
-    domains,
-  };
+  const write = reportWrite('tlsrpt', digest('tlsrpt', org, r.contact, r.reportId), r.begin, ctx, domains);
   return { write, org, skipped, dmarc: new Map(), tls: byDomain };
 }
