@@ -64,8 +64,14 @@ describe.skipIf(!hasPromtool)(hasPromtool ? 'promtool' : `promtool (${SKIP_REASO
     expect(r.output).toMatch(/alerts\.yml\s+SUCCESS/);
   });
 
-  it('test rules: every alert unit test in alerts.test.yml and alerts-daily.test.yml passes', { timeout: 120_000 }, () => {
-    const r = promtool(['test', 'rules', 'dashboards/alerts.test.yml', 'dashboards/alerts-daily.test.yml']);
+  it('test rules: every alert unit test in alerts.test.yml passes', { timeout: 120_000 }, () => {
+    const r = promtool(['test', 'rules', 'dashboards/alerts.test.yml']);
+    expect(r.status, r.output).toBe(0);
+    expect(r.output).toMatch(/SUCCESS/);
+  });
+
+  it('test rules: the daily-report alert tests in alerts-daily.test.yml pass (evaluated hourly)', { timeout: 60_000 }, () => {
+    const r = promtool(['test', 'rules', 'dashboards/alerts-daily.test.yml']);
     expect(r.status, r.output).toBe(0);
     expect(r.output).toMatch(/SUCCESS/);
   });
