@@ -110,10 +110,16 @@ describe('reports from several reporters', () => {
       status: 200,
       body: { result: 'duplicate' },
     });
+    // a forwarding mailbox posting the whole message, and the JSON without gzip
+    expect(await post(outlookDmarcMail(DMARC), 'message/rfc822')).toMatchObject({ status: 200, body: { result: 'duplicate', org: 'Enterprise Outlook' } });
+    expect(await post(reportFixture('microsoft-tlsrpt.json'), 'application/json')).toMatchObject({
+      status: 200,
+      body: { result: 'duplicate', kind: 'tlsrpt' },
+    });
     const after = await adminRequest(t.url, 'GET', '/v1/domains/example.test/reports');
     expect(after.body.dmarc).toEqual(before.body.dmarc);
     expect(after.body.tlsRpt).toEqual(before.body.tlsRpt);
-    expect(await sumOf('kurir_reports_received_total', { result: 'duplicate' })).toBe(3);
+    expect(await sumOf('kurir_reports_received_total', { result: 'duplicate' })).toBe(5);
   });
 
   it('GET /v1/domains/:domain/reports: per-reporter rates, own IPs apart from foreign sources, TLS sessions and failures', async () => {
