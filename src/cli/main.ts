@@ -215,6 +215,7 @@ async function dispatch(argv: string[], ctx: CliContext): Promise<string | CliRe
         'webhook-events': { type: 'string' },
         bootstrap: { type: 'boolean' },
         seconds: { type: 'string' },
+        days: { type: 'string' },
         limit: { type: 'string' },
         cursor: { type: 'string' },
         format: { type: 'string' },

@@ -8,6 +8,7 @@ import nodemailer from 'nodemailer';
 import { gzipSync } from 'node:zlib';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../src/cli/main.js';
 import { ADMIN_KEY, adminRequest, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 import {
   googleDmarcMail,
@@ -165,6 +166,19 @@ describe('reports from several reporters', () => {
     expect(body.recent.map((r: any) => r.reportId)).toContain('9e0c4a1f2b3d4c5e8f7a6b5c4d3e2f10');
     const bounce = await adminRequest(t.url, 'GET', '/v1/domains/bounce.example.test/reports?days=7');
     expect(bounce.body.tlsRpt).toMatchObject({ successful: 52, failed: 0, reporters: [{ org: 'google inc.' }] });
+  });
+
+  it('kurir domains reports DOMAIN prints the same, per reporter', async () => {
+    const text = await runCli(['domains', 'reports', 'example.test', '--days', '7'], {
+      cwd: process.cwd(),
+      env: { KURIR_URL: t.url, KURIR_ADMIN_KEY: ADMIN_KEY },
+    });
+    expect(text).toContain('example.test, last 7 day(s)');
+    expect(text).toContain('4 DMARC report(s), 510 messages; DMARC pass 41.4 %');
+    expect(text).toContain('own IPs: 251 messages, DKIM fail 40, DMARC fail 40');
+    expect(text).toMatch(/enterprise outlook\s+100\s+60\.0 %/);
+    expect(text).toMatch(/198\.51\.100\.23\s+250\s+0/);
+    expect(text).toContain('TLS reports: 1, sessions 8 successful, 3 failed: certificate-expired 3');
   });
 
   it('metrics: messages by source and result, own failures by check, TLS failures by type — with bounded labels', async () => {
