@@ -1,9 +1,10 @@
 /**
- * `kurir domains add|list|show|set|verify|rotate|revoke|remove` and `kurir doctor DOMAIN` over the admin API
+ * `kurir domains add|list|show|set|verify|rotate|revoke|remove|reports` and `kurir doctor DOMAIN` over the admin API
  * (/v1/domains…, docs/domains.md). `domains dns` and `domains rewrap` stay local (domains-cli.ts).
  */
 import type { DoctorReport } from '../domains/doctor/report.js';
 import type { DomainView } from '../domains/domain-view.js';
+import type { DomainReportsView } from '../feedback/aggregate/report-view.js';
 import { arg, opt, output, type CliResult, type Command, type Family, type RemoteContext } from './command-types.js';
 import { CliError, EXIT, UsageError } from './errors.js';
 import { table } from './table.js';
@@ -55,6 +56,47 @@ export function formatDoctor(r: DoctorReport): string {
   }
   const count = (s: string) => r.checks.filter((c) => c.status === s).length;
   lines.push(`${count('pass')} pass, ${count('warn')} warn, ${count('fail')} fail`);
+  return lines.join('\n');
+}
+
+const pct = (r: number | null): string => (r === null ? '-' : `${(r * 100).toFixed(1)} %`);
+
+/** What receivers reported about a domain, as text: DMARC per reporter, foreign sources, TLS sessions. */
+export function formatReports(v: DomainReportsView): string {
+  const d = v.dmarc;
+  const lines = [
+    `${v.domain}, last ${v.days} day(s) since ${v.since.slice(0, 10)}: ${d.reports} DMARC report(s), ${d.messages} messages; DMARC pass ${pct(d.rates.dmarc)}, DKIM aligned ${pct(d.rates.dkimAligned)}, SPF aligned ${pct(d.rates.spfAligned)}`,
+    `own IPs: ${d.ownMessages} messages, DKIM fail ${d.ownDkimFail}, DMARC fail ${d.ownDmarcFail}; other sources: ${d.foreignMessages} messages, DMARC pass ${d.foreignDmarcPass}`,
+  ];
+  if (d.reporters.length) {
+    lines.push(
+      table(
+        ['REPORTER', 'MESSAGES', 'DMARC', 'DKIM ALIGNED', 'SPF ALIGNED', 'OWN DKIM FAIL', 'OWN DMARC FAIL'],
+        d.reporters.map((r) => [
+          r.org,
+          String(r.messages),
+          pct(r.rates.dmarc),
+          pct(r.rates.dkimAligned),
+          pct(r.rates.spfAligned),
+          String(r.ownDkimFail),
+          String(r.ownDmarcFail),
+        ]),
+      ),
+    );
+  }
+  if (d.foreignSources.length) {
+    lines.push("sources that are not Kurir's IPs:");
+    lines.push(
+      table(
+        ['IP', 'MESSAGES', 'DMARC PASS'],
+        d.foreignSources.slice(0, 20).map((s) => [s.ip, String(s.messages), String(s.dmarcPass)]),
+      ),
+    );
+  }
+  const t = v.tlsRpt;
+  lines.push(
+    `TLS reports: ${t.reports}, sessions ${t.successful} successful, ${t.failed} failed${t.failures.length ? `: ${t.failures.map((f) => `${f.resultType} ${f.sessions}`).join(', ')}` : ''}`,
+  );
   return lines.join('\n');
 }
 
@@ -146,6 +188,16 @@ export const domainsCommands: Family = {
       if (!selector) throw new UsageError('domains revoke: the SELECTOR is required');
       return ctx.client.post<DomainView>(`/v1/domains/${d}/keys/${enc(selector)}/revoke`);
     }),
+    reports: {
+      usage: 'domains reports DOMAIN [--days N]',
+      summary: "what receivers reported (DMARC aggregate, TLS-RPT): pass rates per reporter, sources that are not Kurir's IPs",
+      async run(ctx) {
+        const days = opt(ctx, 'days');
+        if (days !== undefined && !/^\d{1,4}$/.test(days)) throw new UsageError('--days: a number of days');
+        const v = await ctx.client.get<DomainReportsView>(`/v1/domains/${domain(ctx, 'domains reports')}/reports${days ? `?days=${days}` : ''}`);
+        return output(ctx, v, () => formatReports(v));
+      },
+    },
     remove: domainCommand('domains remove DOMAIN', 'stop using the domain and delete its private keys', async (ctx) => {
       return (await ctx.client.request('DELETE', `/v1/domains/${domain(ctx, 'domains remove')}`)).body as DomainView;
     }),

@@ -217,6 +217,7 @@ async function dispatch(argv: string[], ctx: CliContext): Promise<string | CliRe
         'mta-sts-mx': { type: 'string' },
         bootstrap: { type: 'boolean' },
         seconds: { type: 'string' },
+        days: { type: 'string' },
         limit: { type: 'string' },
         cursor: { type: 'string' },
         reference: { type: 'string' },

@@ -10,6 +10,7 @@ import { authLimitsSchema, httpConnectionOptions, smtpConnectionOptions } from '
 import { ipPoolsSchema } from './ip-pools-schema.js';
 import { credentialLimitsSchema, limitsSchema, shapingSchema } from './limits-schema.js';
 import { placementSchema } from './placement-schema.js';
+import { reportsSchema } from './reports-schema.js';
 import { feedbackIdSchema, scoringSchema } from './scoring-schema.js';
 
 const port = z.number().int().min(0).max(65535);
@@ -507,6 +508,8 @@ export const configSchema = z
           })
           .strict()
           .default({}),
+        /** DMARC aggregate and TLS-RPT reports (src/config/reports-schema.ts, docs/reports.md). */
+        reports: reportsSchema,
       })
       .strict()
       .default({}),

@@ -38,6 +38,7 @@ import type { Doctor } from '../domains/doctor/doctor.js';
 import type { DomainService } from '../domains/domain-service.js';
 import { confirmationRoutes, placementRoutes, type PlacementRoutesOptions } from './placement-routes.js';
 import { incidentRoutes, type IncidentRoutesOptions } from './incidents-routes.js';
+import { reportsRoutes, type ReportsRoutesOptions } from './reports-routes.js';
 import { shapingRoutes } from './shaping-routes.js';
 import type { DeliveryControlDeps } from '../admin/delivery-control.js';
 import { suppressionSupportRoutes, suppressionsRoutes } from './suppressions-routes.js';
@@ -78,6 +79,8 @@ export interface HttpDeps {
   doctor?: Doctor;
   /** Placement results, on-demand probes and confirmations (`/v1/placement`, `/v1/messages/:id/confirm`), when given. */
   placement?: Omit<PlacementRoutesOptions, 'config' | 'clock'>;
+  /** DMARC aggregate and TLS reports (`POST /v1/reports`, `GET /v1/domains/:domain/reports`), when given. */
+  reports?: Omit<ReportsRoutesOptions, 'clock'>;
   /** The per-provider incident view (`/v1/incidents`), when given. */
   incidents?: Omit<IncidentRoutesOptions, 'clock'>;
   /** The web console (`/console`, docs/console.md): its session store and the provider of an address; served when given and `console.enabled`. */
@@ -238,6 +241,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
       if (deps.delivery) await scoped.register(shapingRoutes, deps.delivery);
       if (deps.domains) await scoped.register(domainsRoutes, { config, domains: deps.domains });
       if (deps.doctor) await scoped.register(doctorRoutes, { doctor: deps.doctor });
+      if (deps.reports) await scoped.register(reportsRoutes, { ...deps.reports, clock });
       if (deps.placement) await scoped.register(placementRoutes, { ...deps.placement, config, clock });
       if (deps.credentialAdmin) await scoped.register(credentialsRoutes, { admin: deps.credentialAdmin });
       if (deps.audit) await scoped.register(auditRoutes, { store: deps.audit });

@@ -3,7 +3,7 @@
  * /64 network of an IPv6 address (one client usually holds a whole /64, so counting single IPv6
  * addresses would let it rotate freely).
  */
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 
 /** True for 127.0.0.0/8 and ::1, also in their IPv4-mapped IPv6 form. */
 export function isLoopback(address: string | undefined): boolean {
@@ -38,4 +38,27 @@ export function clientKey(address: string | undefined): string {
   if (isIP(raw) !== 6) return raw.toLowerCase();
   const groups = ipv6Groups(raw.replace(/%.*$/, ''));
   return `${groups.slice(0, 4).join(':')}::/64`;
+}
+
+/** Whether a string is an IPv4 or IPv6 address (no brackets, no zone, no prefix length). */
+export function isIpAddress(value: string): boolean {
+  return isIP(value) !== 0;
+}
+
+/**
+ * A matcher for a list of addresses and CIDR ranges (validated by the config schema), e.g.
+ * `domainKeys.sendingIps` or `feedback.fblSources.ips`. An empty list matches nothing.
+ */
+export function createIpMatcher(entries: readonly string[]): (ip: string) => boolean {
+  const list = new BlockList();
+  for (const entry of entries) {
+    const [ip, bits] = entry.split('/');
+    const type = isIP(ip) === 6 ? 'ipv6' : 'ipv4';
+    if (bits === undefined) list.addAddress(ip, type);
+    else list.addSubnet(ip, Number(bits), type);
+  }
+  return (ip) => {
+    const family = isIP(ip);
+    return family !== 0 && entries.length > 0 && list.check(ip, family === 6 ? 'ipv6' : 'ipv4');
+  };
 }

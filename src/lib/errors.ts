@@ -34,6 +34,7 @@ export const ERRORS = {
   UNSUPPORTED_MEDIA: { http: 415, smtp: { code: 554, enhanced: '5.6.0' }, message: 'Unsupported content type' },
   SUPPRESSED: { http: 422, smtp: { code: 550, enhanced: '5.1.1' }, message: 'Recipient is on the suppression list' },
   NO_DKIM_KEY: { http: 422, smtp: { code: 550, enhanced: '5.7.1' }, message: 'Sender domain has no DKIM key configured' },
+  BAD_REPORT: { http: 422, smtp: { code: 550, enhanced: '5.6.0' }, message: 'Report refused' },
   SPAM_SCORE: { http: 422, smtp: { code: 550, enhanced: '5.7.1' }, message: 'Message refused by pre-send spam scoring' },
   RATE_LIMITED: { http: 429, smtp: { code: 451, enhanced: '4.7.1' }, message: 'Rate limit exceeded' },
   RECIPIENT_RATE_LIMITED: { http: 429, smtp: { code: 450, enhanced: '4.2.1' }, message: 'Too many messages to this recipient, try again later' },

@@ -125,3 +125,43 @@ export interface QueueSnapshot {
   oldestVerificationAgeByProvider?: Record<string, number>;
 }
 export type QueueProvider = () => Promise<QueueSnapshot>;
+
+/**
+ * Who sent a DMARC aggregate or TLS report (the `reporter` label): the large receivers by their
+ * organisation name or report address, everyone else `other`. See {@link reporterLabel}.
+ */
+export const REPORTERS = ['google', 'microsoft', 'yahoo', 'apple', 'comcast', 'mailru', 'yandex', 'other'] as const;
+export type Reporter = (typeof REPORTERS)[number];
+
+const REPORTER_PATTERNS: Array<[Reporter, RegExp]> = [
+  ['google', /\bgoogle\b|gmail/],
+  ['microsoft', /microsoft|outlook|hotmail|office ?365/],
+  ['yahoo', /yahoo|\baol\b/],
+  ['apple', /\bapple\b|icloud/],
+  ['comcast', /comcast/],
+  ['mailru', /mail\.ru/],
+  ['yandex', /yandex/],
+];
+
+/** The `reporter` label of a report's organisation name and contact address (bounded: {@link REPORTERS}). */
+export function reporterLabel(orgName: string, contact = ''): Reporter {
+  const s = `${orgName} ${contact}`.toLowerCase();
+  return REPORTER_PATTERNS.find(([, re]) => re.test(s))?.[0] ?? 'other';
+}
+
+/** DMARC checks of Kurir's own mail a receiver can report failing (`check` label of kurir_dmarc_own_failures_total). */
+export const DMARC_CHECKS = ['dkim', 'spf', 'dmarc'] as const;
+
+/**
+ * Caps the distinct values of a label that comes from input (a sender domain of a receiver's report): the
+ * first `max` values seen are kept, every later one is `other`. The cap is per process.
+ */
+export function createLabelCap(max: number): (value: string) => string {
+  const seen = new Set<string>();
+  return (value) => {
+    if (seen.has(value)) return value;
+    if (seen.size >= max) return 'other';
+    seen.add(value);
+    return value;
+  };
+}

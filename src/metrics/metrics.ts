@@ -171,6 +171,18 @@ export interface Metrics {
   readonly suppressionsAdded: Counter<'reason'>;
   /** kurir_feedback_reports_ignored_total{reason} — reports at the bounce MX that changed nothing (unusable, unknown message, …). */
   readonly feedbackIgnored: Counter<'reason'>;
+  /** kurir_reports_received_total{kind,reporter,result}: DMARC aggregate / TLS reports applied or already seen (duplicate). */
+  readonly reportsReceived: Counter<'kind' | 'reporter' | 'result'>;
+  /** kurir_reports_refused_total{via,reason}: DMARC / TLS reports refused (hostile archive, DTD, malformed, unknown domain, …). */
+  readonly reportsRefused: Counter<'via' | 'reason'>;
+  /** kurir_dmarc_messages_total{domain,reporter,source,dmarc}: messages receivers reported, from Kurir's IPs (own) or not (foreign). */
+  readonly dmarcMessages: Counter<'domain' | 'reporter' | 'source' | 'dmarc'>;
+  /** kurir_dmarc_own_failures_total{domain,reporter,check}: messages from Kurir's own IPs whose aligned DKIM, SPF or DMARC failed. */
+  readonly dmarcOwnFailures: Counter<'domain' | 'reporter' | 'check'>;
+  /** kurir_tlsrpt_sessions_total{domain,reporter,policy,result}: TLS sessions to the domain's MX that senders reported. */
+  readonly tlsRptSessions: Counter<'domain' | 'reporter' | 'policy' | 'result'>;
+  /** kurir_tlsrpt_failures_total{domain,reporter,result_type}: failed TLS sessions by RFC 8460 result type. */
+  readonly tlsRptFailures: Counter<'domain' | 'reporter' | 'result_type'>;
   /** kurir_webhooks_total{result} — result is sent|failed|dropped. */
   readonly webhooks: Counter<'result'>;
   /** kurir_webhooks_disabled_total — a key's webhook auto-disabled after sustained failure. */
@@ -545,6 +557,42 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     labelNames: ['reason'] as const,
     registers,
   });
+  const reportsReceived = new Counter({
+    name: 'kurir_reports_received_total',
+    help: 'DMARC aggregate (kind dmarc) and SMTP TLS (kind tlsrpt) reports received, by normalised reporter and result (applied, duplicate: the same report id again, counted once).',
+    labelNames: ['kind', 'reporter', 'result'] as const,
+    registers,
+  });
+  const reportsRefused = new Counter({
+    name: 'kurir_reports_refused_total',
+    help: 'DMARC aggregate and TLS reports refused, by where they came (smtp, http) and reason (inflated-too-large, nested-archive, dtd-refused, too-many-records, truncated, unknown-domain, …).',
+    labelNames: ['via', 'reason'] as const,
+    registers,
+  });
+  const dmarcMessages = new Counter({
+    name: 'kurir_dmarc_messages_total',
+    help: 'Messages in DMARC aggregate reports, by sender domain, reporter, source (own: a domainKeys.sendingIps address; foreign: anyone else) and DMARC result (pass|fail).',
+    labelNames: ['domain', 'reporter', 'source', 'dmarc'] as const,
+    registers,
+  });
+  const dmarcOwnFailures = new Counter({
+    name: 'kurir_dmarc_own_failures_total',
+    help: "Messages from Kurir's own sending IPs whose aligned check failed at the receiver (DMARC aggregate reports), by sender domain, reporter and check (dkim|spf|dmarc).",
+    labelNames: ['domain', 'reporter', 'check'] as const,
+    registers,
+  });
+  const tlsRptSessions = new Counter({
+    name: 'kurir_tlsrpt_sessions_total',
+    help: 'TLS sessions to a domain of Kurir reported in SMTP TLS reports (RFC 8460), by policy domain, reporter, policy type (sts|tlsa|no-policy-found) and result (success|failure).',
+    labelNames: ['domain', 'reporter', 'policy', 'result'] as const,
+    registers,
+  });
+  const tlsRptFailures = new Counter({
+    name: 'kurir_tlsrpt_failures_total',
+    help: 'Failed TLS sessions in SMTP TLS reports, by policy domain, reporter and RFC 8460 result type (other for unknown ones).',
+    labelNames: ['domain', 'reporter', 'result_type'] as const,
+    registers,
+  });
   const webhooks = new Counter({
     name: 'kurir_webhooks_total',
     help: 'Event webhook attempts to booking systems, by result (sent|failed|dropped).',
@@ -765,6 +813,12 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     complaints,
     suppressionsAdded,
     feedbackIgnored,
+    reportsReceived,
+    reportsRefused,
+    dmarcMessages,
+    dmarcOwnFailures,
+    tlsRptSessions,
+    tlsRptFailures,
     webhooks,
     webhooksDisabled,
     placement,

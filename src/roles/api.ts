@@ -11,6 +11,7 @@ import { RotationScheduler } from '../domains/rotation-scheduler.js';
 import { MailgunFeedback } from '../esp/mailgun.js';
 import { SesFeedback } from '../esp/ses.js';
 import { createCertFetcher, fetchHttpGet } from '../esp/sns-signature.js';
+import { createReports } from '../feedback/aggregate/report-ingest.js';
 import { FeedbackIngest } from '../feedback/ingest/ingest.js';
 import { buildApp } from '../http/app.js';
 import type { EspRoutesOptions } from '../http/esp-routes.js';
@@ -107,6 +108,11 @@ export async function startApi(
         clock,
         secret: await confirmSecret(redis, keys),
       }),
+    },
+    reports: {
+      ...createReports({ config, redis, keys, metrics, logger, clock }),
+      bodyLimit: 2 * config.feedback.reports.maxCompressedBytes,
+      retentionDays: config.feedback.reports.retentionDays,
     },
     incidents: { incidents, placement: core.placementStore, seeds: config.placement.seeds, providerNames: providers.names() },
     console: { sessions: new ConsoleSessionStore(redis, keys, config.console.idleTimeoutSeconds), providerOf: (address) => providers.byDomain(address) },

@@ -1,8 +1,9 @@
 /**
  * Role `feedback`: the bounce MX, receiving DSNs at VERP addresses and ARF complaints at the feedback-loop
- * address, checking where each comes from before applying it.
+ * address (checking where each comes from before applying it), and DMARC aggregate and TLS-RPT reports.
  */
 import { createResolver } from '../delivery/resolver.js';
+import { createReports } from '../feedback/aggregate/report-ingest.js';
 import { FeedbackIngest } from '../feedback/ingest/ingest.js';
 import { createSourceVerifier } from '../feedback/ingest/trust.js';
 import { createBounceServer } from '../smtp/bounce-server.js';
@@ -10,12 +11,14 @@ import type { Core } from './core.js';
 
 /** Starts the bounce MX; answers its bound port. */
 export async function startFeedback(core: Core, closers: Array<() => Promise<void>>): Promise<number> {
-  const { config, messages, policy, classify, metrics, providers, logger, clock, incidents, opts } = core;
+  const { config, redis, keys, messages, policy, classify, metrics, providers, logger, clock, incidents, opts } = core;
   const verpSecret = await core.verpSecret();
   const dns = opts.resolver ?? createResolver(config.dns, clock);
   const verifySource = createSourceVerifier({ config, resolver: (name, rrtype) => dns.resolve(name, rrtype), now: () => clock.now() });
   const ingest = new FeedbackIngest({ config, messages, policy, classify, metrics, providers, logger, clock, verpSecret, verifySource, incidents });
-  const mx = createBounceServer({ config, logger, metrics, ingest, verpSecret, tls: await core.tls() });
+  // DMARC aggregate and TLS-RPT reports sent to the addresses the domain onboarding prints.
+  const reports = createReports({ config, redis, keys, metrics, logger, clock }).ingest;
+  const mx = createBounceServer({ config, logger, metrics, ingest, reports, verpSecret, tls: await core.tls() });
   const port = await mx.listen();
   closers.push(() => mx.close());
   return port;

@@ -1,13 +1,16 @@
 /**
  * The bounce MX (role `feedback`): an smtp-server listener for `bounce.domain` that takes DSNs for VERP
  * return paths (`b+<id>.<token>@<bounce domain>`, token verified at RCPT) and ARF reports for
- * `<feedback.fblAddress>@<bounce domain>`, and refuses everything else with 550 — no backscatter, no relay.
+ * `<feedback.fblAddress>@<bounce domain>`, DMARC aggregate reports for `<domainKeys.dmarcReportLocalPart>@` and
+ * SMTP TLS reports for `<feedback.reports.tlsRptLocalPart>@<bounce domain>` (src/feedback/aggregate/), and
+ * refuses everything else with 550 — no backscatter, no relay.
  *
  * Every message it accepts is answered 250 even when it cannot be used (a malformed or truncated report,
  * an unknown message): the sender must not retry it forever. Such reports are counted
  * (`kurir_feedback_reports_ignored_total{reason}`) and logged with the reason. Only a failure on Kurir's
- * side (Redis unavailable) is answered 451, so the report is retried later. Nothing a client sends can
- * crash the listener.
+ * side (Redis unavailable) is answered 451, so the report is retried later. A DMARC or TLS report that is
+ * hostile or unreadable (zip bomb, DTD, too many records, …) is refused with 550 5.6.0 and the reason.
+ * Nothing a client sends can crash the listener.
  */
 import type { AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
@@ -17,12 +20,16 @@ import type { Logger } from '../lib/logger.js';
 import { parseVerp } from '../lib/verp.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { FeedbackIngest } from '../feedback/ingest/ingest.js';
+import type { ReportIngest } from '../feedback/aggregate/report-ingest.js';
+import { ERRORS } from '../lib/errors.js';
 
 export interface BounceServerDeps {
   config: Config;
   logger: Logger;
   metrics: Metrics;
   ingest: Pick<FeedbackIngest, 'ingest'>;
+  /** DMARC aggregate and TLS reports; without it their addresses are refused like any unknown local part. */
+  reports?: Pick<ReportIngest, 'ingest'>;
   verpSecret: string;
   /** STARTTLS material (the intake's certificate); without it STARTTLS is not offered. */
   tls?: { key: string; cert: string };
@@ -39,6 +46,7 @@ export interface BounceServer {
 export type RecipientVerdict =
   | { ok: true; kind: 'verp'; messageId: string }
   | { ok: true; kind: 'fbl' }
+  | { ok: true; kind: 'dmarc' | 'tlsrpt' }
   | { ok: false; reason: 'relay-denied' | 'forged-verp' | 'no-such-address'; code: number; reply: string };
 
 /** Most recipients one transaction may name (a DSN has one). */
@@ -49,7 +57,12 @@ type ReplyError = Error & { responseCode: number };
 const reply = (code: number, text: string): ReplyError => Object.assign(new Error(text), { responseCode: code });
 
 /** Decides whether the bounce MX accepts mail for an address. */
-export function checkRecipient(address: string, config: Pick<Config, 'bounce' | 'feedback'>, verpSecret: string): RecipientVerdict {
+export function checkRecipient(
+  address: string,
+  config: Pick<Config, 'bounce' | 'feedback' | 'domainKeys'>,
+  verpSecret: string,
+  reports = true,
+): RecipientVerdict {
   const addr = address.trim().toLowerCase();
   const at = addr.lastIndexOf('@');
   const domain = at > 0 ? addr.slice(at + 1) : '';
@@ -58,6 +71,8 @@ export function checkRecipient(address: string, config: Pick<Config, 'bounce' | 
     return { ok: false, reason: 'relay-denied', code: 550, reply: '5.7.1 Relaying denied: this server only accepts mail for its own bounce addresses' };
   const local = addr.slice(0, at);
   if (local === config.feedback.fblAddress.toLowerCase()) return { ok: true, kind: 'fbl' };
+  if (reports && local === config.domainKeys.dmarcReportLocalPart.toLowerCase()) return { ok: true, kind: 'dmarc' };
+  if (reports && local === config.feedback.reports.tlsRptLocalPart.toLowerCase()) return { ok: true, kind: 'tlsrpt' };
   const id = parseVerp(addr, bounceDomain, verpSecret);
   if (id) return { ok: true, kind: 'verp', messageId: id };
   if (/^b\+/.test(local)) return { ok: false, reason: 'forged-verp', code: 550, reply: '5.1.1 No such bounce address' };
@@ -103,7 +118,7 @@ export function createBounceServer(deps: BounceServerDeps): BounceServer {
     onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback) {
       try {
         if (session.envelope.rcptTo.length >= MAX_RECIPIENTS) return callback(reply(452, '4.5.3 Too many recipients'));
-        const verdict = checkRecipient(address.address ?? '', config, deps.verpSecret);
+        const verdict = checkRecipient(address.address ?? '', config, deps.verpSecret, !!deps.reports);
         if (!verdict.ok) {
           metrics.feedbackIgnored.inc({ reason: verdict.reason });
           log.info({ sid: session.id, remote: session.remoteAddress, reason: verdict.reason }, 'bounce-mx: recipient refused');
@@ -128,13 +143,11 @@ export function createBounceServer(deps: BounceServerDeps): BounceServer {
             log.info({ sid: session.id, remote: session.remoteAddress, limit: maxBytes }, 'bounce-mx: report too large');
             return answer(reply(552, `5.3.4 Message too big: at most ${maxBytes} bytes`));
           }
-          const verpIds = [
-            ...new Set(
-              session.envelope.rcptTo
-                .map((r) => checkRecipient(r.address, config, deps.verpSecret))
-                .flatMap((v) => (v.ok && v.kind === 'verp' ? [v.messageId] : [])),
-            ),
-          ];
+          const verdicts = session.envelope.rcptTo.map((r) => checkRecipient(r.address, config, deps.verpSecret, !!deps.reports));
+          if (deps.reports && verdicts.some((v) => v.ok && (v.kind === 'dmarc' || v.kind === 'tlsrpt'))) {
+            return applyReport(deps.reports, data.raw(), session, answer);
+          }
+          const verpIds = [...new Set(verdicts.flatMap((v) => (v.ok && v.kind === 'verp' ? [v.messageId] : [])))];
           deps.ingest.ingest({ raw: data.raw(), verpIds, sessionId: session.id, remoteAddress: session.remoteAddress }).then(
             (outcome) => answer(null, outcome.result === 'applied' ? '2.0.0 Report applied' : `2.0.0 Report received, not used (${outcome.reason})`),
             (err: unknown) => {
@@ -146,6 +159,28 @@ export function createBounceServer(deps: BounceServerDeps): BounceServer {
       });
     },
   });
+  /** A DMARC aggregate or TLS report: 250 applied or duplicate, 550 5.6.0 refused (with the reason), 451 when Redis fails. */
+  function applyReport(
+    reports: Pick<ReportIngest, 'ingest'>,
+    raw: Buffer,
+    session: SMTPServerSession,
+    answer: (err: Error | null, message?: string) => void,
+  ): void {
+    reports.ingest(raw, { via: 'smtp', sessionId: session.id, remoteAddress: session.remoteAddress }).then(
+      (outcome) => {
+        if (outcome.result === 'refused') {
+          const { code, enhanced } = ERRORS.BAD_REPORT.smtp;
+          return answer(reply(code, `${enhanced} Report refused (${outcome.reason}): ${outcome.detail.replace(/[\r\n]+/g, ' ').slice(0, 300)}`));
+        }
+        answer(null, outcome.result === 'applied' ? '2.0.0 Report applied' : '2.0.0 Report already received (duplicate)');
+      },
+      (err: unknown) => {
+        log.warn({ sid: session.id, err: (err as Error)?.message ?? String(err) }, 'bounce-mx: DMARC/TLS report could not be stored');
+        answer(reply(451, '4.3.0 Temporarily unable to process the report, try again later'));
+      },
+    );
+  }
+
   // Connection-level failures (resets, failed TLS handshakes) land here; without a listener they would crash.
   server.on('error', (err: Error) => log.debug({ err: err.message }, 'bounce-mx: connection error'));
 

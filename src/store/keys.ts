@@ -115,6 +115,16 @@ export interface Keys {
   referenceMessages(reference: string): string;
   /** JSON of one web console session (src/store/console-session-store.ts), by the SHA-256 of its cookie value; expires when idle. */
   consoleSession(digest: string): string;
+  /** Marker that a DMARC/TLS report (kind `dmarc` or `tlsrpt`, SHA-256 of reporter and report id) was applied; expires with retention. */
+  reportSeen(kind: string, digest: string): string;
+  /** Hash of one sender domain's DMARC aggregate counts for one UTC day (`YYYY-MM-DD`): `<org>\t<counter>` → messages. */
+  reportDmarc(domain: string, day: string): string;
+  /** Hash of one sender domain's foreign sources (not Kurir's IPs) for one day: `<ip>` and `<ip>\tpass` → messages. */
+  reportSources(domain: string, day: string): string;
+  /** Hash of one policy domain's TLS-RPT counts for one day: `<org>\t<policy>\t<success|failure>`, `<org>\tresult\t<type>` → sessions. */
+  reportTls(domain: string, day: string): string;
+  /** Capped list (newest first) of one domain's recently applied reports (JSON summaries). */
+  reportRecent(domain: string): string;
 }
 
 /** Builds the key namer for a prefix such as `kurir` or `kurir-test-123`. */
@@ -176,5 +186,10 @@ export function createKeys(prefix: string): Keys {
     recipientMessages: (address) => `${prefix}:rcpt-msgs:${address.toLowerCase()}`,
     referenceMessages: (reference) => `${prefix}:ref-msgs:${reference.toLowerCase()}`,
     consoleSession: (digest) => `${prefix}:console-session:${digest}`,
+    reportSeen: (kind, digest) => `${prefix}:report-seen:${kind}:${digest}`,
+    reportDmarc: (domain, day) => `${prefix}:report:dmarc:${domain.toLowerCase()}:${day}`,
+    reportSources: (domain, day) => `${prefix}:report:sources:${domain.toLowerCase()}:${day}`,
+    reportTls: (domain, day) => `${prefix}:report:tls:${domain.toLowerCase()}:${day}`,
+    reportRecent: (domain) => `${prefix}:report:recent:${domain.toLowerCase()}`,
   };
 }

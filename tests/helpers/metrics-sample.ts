@@ -34,6 +34,12 @@ export function observeEverything(m: ReturnType<typeof createMetrics>): void {
   m.complaints.inc({ provider: 'yahoo' });
   m.suppressionsAdded.inc({ reason: 'hard-bounce' });
   m.feedbackIgnored.inc({ reason: 'truncated' });
+  m.reportsReceived.inc({ kind: 'dmarc', reporter: 'google', result: 'applied' });
+  m.reportsRefused.inc({ via: 'smtp', reason: 'inflated-too-large' });
+  m.dmarcMessages.inc({ domain: 'example.com', reporter: 'google', source: 'own', dmarc: 'pass' }, 120);
+  m.dmarcOwnFailures.inc({ domain: 'example.com', reporter: 'microsoft', check: 'dkim' }, 40);
+  m.tlsRptSessions.inc({ domain: 'example.com', reporter: 'microsoft', policy: 'sts', result: 'failure' }, 3);
+  m.tlsRptFailures.inc({ domain: 'example.com', reporter: 'microsoft', result_type: 'certificate-expired' }, 3);
   m.webhooks.inc({ result: 'sent' });
   m.placement.inc({ provider: 'microsoft', folder: 'spam' });
   m.confirmations.inc({ provider: 'apple', domain: 'example.com' });

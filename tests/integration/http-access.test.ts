@@ -44,6 +44,8 @@ const ACCESS: Record<string, Scope> = {
   'POST /v1/domains/{domain}/rotate': 'admin',
   'POST /v1/domains/{domain}/keys/{selector}/revoke': 'admin',
   'GET /v1/domains/{domain}/doctor': 'admin',
+  'GET /v1/domains/{domain}/reports': 'admin',
+  'POST /v1/reports': 'admin',
   'GET /v1/shaping': 'admin',
   'POST /v1/shaping/domains/{domain}/pause': 'admin',
   'POST /v1/shaping/domains/{domain}/resume': 'admin',

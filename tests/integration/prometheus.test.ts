@@ -66,6 +66,19 @@ const ACCEPT_ONLY: Array<{ match: RegExp; reason: string }> = [
     match: /kurir_rspamd_/,
     reason: 'pre-send scoring is off in this gateway (tests/integration/rspamd-scoring.test.ts covers the metrics; alerts.test.yml the rules)',
   },
+  {
+    match: /kurir_ip_sent_total|kurir_ip_warmup_waits_total/,
+    reason: 'no delivery.ipPools in this gateway (tests/integration/ip-pools.test.ts covers the metrics)',
+  },
+  {
+    match: /kurir_dkim_key_age_seconds|kurir_dkim_rotation_waiting_seconds|kurir_dkim_key_warn_age_seconds/,
+    reason: 'no runtime-managed domain in this gateway (tests/integration/domain-rotation-schedule.test.ts covers the metrics; alerts.test.yml the rules)',
+  },
+  {
+    match: /kurir_dmarc_|kurir_tlsrpt_/,
+    reason:
+      "receivers' DMARC and TLS reports: none arrive in this traffic (tests/integration/reports.test.ts sends them; alerts-daily.test.yml fires the alerts)",
+  },
 ];
 
 function acceptOnlyReason(e: Expression): string | undefined {

@@ -12,9 +12,10 @@
  * MAIL FROM, HELO and the report's From header prove nothing and are not used. A DKIM key lookup that fails
  * (DNS error, no key) leaves the report unverified.
  */
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
 import { dkimVerify, type DnsResolver } from 'mailauth';
 import type { Config } from '../../config/schema.js';
+import { createIpMatcher } from '../../lib/client-address.js';
 
 /** What the source check found; `detail` is for the log. */
 export type SourceVerdict = { trusted: true; by: 'dkim' | 'ip'; detail: string } | { trusted: false; detail: string };
@@ -41,19 +42,13 @@ function plainAddress(address: string | undefined): string | undefined {
 /** Builds the verifier for the configured sources (validated by the config schema). */
 export function createSourceVerifier(deps: SourceVerifierDeps): SourceVerifier {
   const { dkimDomains, ips } = deps.config.feedback.fblSources;
-  const allowed = new BlockList();
-  for (const entry of ips) {
-    const [ip, bits] = entry.split('/');
-    const type = isIP(ip) === 6 ? 'ipv6' : 'ipv4';
-    if (bits === undefined) allowed.addAddress(ip, type);
-    else allowed.addSubnet(ip, Number(bits), type);
-  }
+  const allowed = createIpMatcher(ips);
   const domains = dkimDomains.map((d) => d.toLowerCase());
   const registered = (d: string): boolean => domains.some((x) => d === x || d.endsWith(`.${x}`));
 
   return async (raw, remoteAddress) => {
     const peer = plainAddress(remoteAddress);
-    if (peer && ips.length && allowed.check(peer, isIP(peer) === 6 ? 'ipv6' : 'ipv4')) return { trusted: true, by: 'ip', detail: `delivered from ${peer}` };
+    if (peer && allowed(peer)) return { trusted: true, by: 'ip', detail: `delivered from ${peer}` };
     if (!domains.length) return { trusted: false, detail: `not from a registered source (peer ${peer ?? 'unknown'}; no DKIM domains registered)` };
     try {
       const { results } = await dkimVerify(raw, {

@@ -83,6 +83,12 @@ describe.skipIf(!hasPromtool)(hasPromtool ? 'promtool' : `promtool (${SKIP_REASO
     expect(r.output).toMatch(/SUCCESS/);
   });
 
+  it('test rules: the daily-report alert tests in alerts-daily.test.yml pass (evaluated hourly)', { timeout: 300_000 }, async () => {
+    const r = await promtool(['test', 'rules', 'dashboards/alerts-daily.test.yml']);
+    expect(r.status, r.output).toBe(0);
+    expect(r.output).toMatch(/SUCCESS/);
+  });
+
   it('check config: docker/prometheus.yml is valid with the rule files it loads', async () => {
     // The config names container paths; map them back through the compose mounts.
     const compose = parse(readFileSync(join(DOCKER, 'compose.yml'), 'utf8'));

@@ -113,13 +113,20 @@ describe('SuppressionPolicy', () => {
 });
 
 describe('bounce MX recipient check', () => {
-  const config = { bounce: { domain: 'bounce.example.test', secret: 's' }, feedback: { fblAddress: 'fbl' } } as Parameters<typeof checkRecipient>[1];
+  const config = {
+    bounce: { domain: 'bounce.example.test', secret: 's' },
+    feedback: { fblAddress: 'fbl', reports: { tlsRptLocalPart: 'tls-reports' } },
+    domainKeys: { dmarcReportLocalPart: 'dmarc' },
+  } as Parameters<typeof checkRecipient>[1];
   const verp = verpAddress('01hq7x3k9m2n4p6r8t0v2w4y6z', 'bounce.example.test', 'secret-1');
 
   it.each([
     [verp, { ok: true, kind: 'verp', messageId: '01hq7x3k9m2n4p6r8t0v2w4y6z' }],
     [verp.toUpperCase(), { ok: true, kind: 'verp' }],
     ['FBL@Bounce.Example.Test', { ok: true, kind: 'fbl' }],
+    ['DMARC@bounce.example.test', { ok: true, kind: 'dmarc' }],
+    ['tls-reports@bounce.example.test', { ok: true, kind: 'tlsrpt' }],
+    ['dmarc@example.test', { ok: false, reason: 'relay-denied' }],
     [verp.replace(/\.[0-9a-f]+@/, '.000000000000@'), { ok: false, reason: 'forged-verp', code: 550 }],
     [verpAddress('01hq7x3k9m2n4p6r8t0v2w4y6z', 'bounce.example.test', 'another-secret'), { ok: false, reason: 'forged-verp' }],
     ['postmaster@bounce.example.test', { ok: false, reason: 'no-such-address', code: 550 }],
@@ -129,5 +136,9 @@ describe('bounce MX recipient check', () => {
     ['@bounce.example.test', { ok: false, reason: 'relay-denied' }],
   ])('%s', (address, want) => {
     expect(checkRecipient(address, config, 'secret-1')).toMatchObject(want);
+  });
+
+  it('refuses the report addresses when the bounce MX takes no DMARC/TLS reports', () => {
+    expect(checkRecipient('dmarc@bounce.example.test', config, 'secret-1', false)).toMatchObject({ ok: false, reason: 'no-such-address' });
   });
 });

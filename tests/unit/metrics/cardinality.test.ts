@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createMetrics, replyCodeLabel } from '../../../src/metrics/metrics.js';
+import { REPORTERS, createLabelCap, createMetrics, replyCodeLabel, reporterLabel } from '../../../src/metrics/metrics.js';
+import { MAX_DOMAIN_LABELS } from '../../../src/feedback/aggregate/report-ingest.js';
 import { createProviderMap } from '../../../src/metrics/provider.js';
 
 /** Distinct values of one label across every series of every metric in the registry. */
@@ -48,5 +49,25 @@ describe('label cardinality', () => {
     // the whole exposition stays small: series count does not grow with recipients
     const series = text.split('\n').filter((l) => l && !l.startsWith('#')).length;
     expect(series).toBeLessThan(1500);
+  });
+
+  it('keeps report labels bounded: 10,000 reporting organisations and sender domains', async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    const domainLabel = createLabelCap(MAX_DOMAIN_LABELS);
+    const orgs = ['google.com', 'Enterprise Outlook', 'Yahoo', 'Mail.Ru', 'comcast.net', 'Yandex'];
+    for (let i = 0; i < 10_000; i++) {
+      const reporter = reporterLabel(i % 7 === 0 ? orgs[(i / 7) % orgs.length] : `Reporter ${i} GmbH`, `dmarc@reporter-${i}.example`);
+      const domain = domainLabel(`sender-${i}.example`);
+      m.reportsReceived.inc({ kind: i % 2 ? 'dmarc' : 'tlsrpt', reporter, result: 'applied' });
+      m.dmarcMessages.inc({ domain, reporter, source: i % 3 ? 'own' : 'foreign', dmarc: i % 5 ? 'pass' : 'fail' });
+      m.dmarcOwnFailures.inc({ domain, reporter, check: 'dkim' });
+      m.tlsRptFailures.inc({ domain, reporter, result_type: 'certificate-expired' });
+    }
+    const reporters = await labelValues(m, 'reporter');
+    expect([...reporters].every((r) => (REPORTERS as readonly string[]).includes(r))).toBe(true);
+    expect(reporters).toEqual(new Set(['google', 'microsoft', 'yahoo', 'mailru', 'comcast', 'yandex', 'other']));
+    const domains = await labelValues(m, 'domain');
+    expect(domains.size).toBe(MAX_DOMAIN_LABELS + 1);
+    expect(domains.has('other')).toBe(true);
   });
 });
