@@ -186,6 +186,7 @@ export async function httpPaced(client: HttpClient, rate: number, seconds: numbe
 /**
  * `sessions` pooled SMTP connections (AUTH PLAIN, STARTTLS) each sending its next message when the last was
  * answered. `noDelay` sets TCP_NODELAY on the client's sockets (nodemailer leaves Nagle's algorithm on).
+ * `afterWarmUp` runs once every session is open (one untimed message each), just before the clock starts.
  */
 export async function smtpClosedLoop(
   port: number,
@@ -194,6 +195,7 @@ export async function smtpClosedLoop(
   firstNumber: number,
   deadline: number,
   noDelay = false,
+  afterWarmUp?: () => Promise<void>,
 ): Promise<Stats & { lastError: string }> {
   const getSocket = (_opts: unknown, callback: (err: Error | null, socketOptions?: { connection: Socket }) => void): void => {
     const socket = netConnect({ host: '127.0.0.1', port, noDelay: true });
@@ -215,6 +217,7 @@ export async function smtpClosedLoop(
     transport.sendMail({ from: 'noreply@example.test', to: `warm${k}@dest.test`, subject: 'warm-up', text: paddedText(k) }).catch(() => undefined),
   );
   await Promise.all(warm);
+  await afterWarmUp?.();
   const latencies: number[] = [];
   let errors = 0;
   let lastError = '';

@@ -1,0 +1,251 @@
+/**
+ * Benchmark phase 8 (issue 13): Kurir side by side with Postfix + OpenDKIM on the same machine, in one run,
+ * under the same load to the same sink. The ratio is the figure that counts, not the absolute msg/s.
+ *
+ * - Postfix (bench/postfix-instance.ts): a throwaway instance on loopback, STARTTLS + Cyrus SASL AUTH for
+ *   submission, OpenDKIM milter signing example.test with RSA-2048 (selector `pf`), every route to the sink,
+ *   destination concurrency = DELIVERY.
+ * - Kurir: one gateway process with roles intake+api+worker, `delivery.concurrency` = DELIVERY, RSA-2048
+ *   (selector `bench`), on a redis-server of its own with AOF on the same disk as Postfix's queue: `everysec`
+ *   (`redis.durability: standard`) and/or `always` (`durability: fsync`, which answers 250 only once the
+ *   message is on disk, as Postfix does).
+ * Each side gets the same SMTP load (bench/load.ts `smtpClosedLoop`: 4 KB messages, `sessions` pooled
+ * STARTTLS + AUTH PLAIN sessions opened before the clock starts, client TCP_NODELAY on), and the time runs from
+ * the first timed submission to the last arrival at the sink. Sides alternate order per session count.
+ *
+ * Env: BENCH_POSTFIX (0 skips), BENCH_POSTFIX_N (messages per run), BENCH_POSTFIX_SESSIONS (default "20,50"),
+ * BENCH_POSTFIX_KURIR (Kurir's AOF modes, default "everysec,always"), BENCH_POSTFIX_DELIVERY (default 20).
+ */
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { dnsRecordFor, generateDkimKey, loadPrivateKey } from '../src/dkim/keys.js';
+import type { DnsServer } from '../tests/helpers/dns-server.js';
+import { startPrivateRedis, type PrivateRedis } from '../tests/helpers/private-redis.js';
+import { BENCH_SMTP, cpuSecondsOf, machineBusySeconds, type ChildOptions, type GatewayChild } from './gateway-child.js';
+import { smtpClosedLoop } from './load.js';
+import { postfixMissing, startPostfix, type PostfixInstance } from './postfix-instance.js';
+import { verifyDkim, type Sink } from './sink.js';
+
+const DELIVERY = Number(process.env.BENCH_POSTFIX_DELIVERY ?? 20);
+const KURIR_MODES = (process.env.BENCH_POSTFIX_KURIR ?? 'everysec,always')
+  .split(',')
+  .filter((m): m is 'everysec' | 'always' => m === 'everysec' || m === 'always');
+
+/** What the phase needs from its caller (bench/run.ts or bench/postfix-bench.ts). */
+export interface PostfixContext {
+  sink: Sink;
+  dns: DnsServer;
+  /** The gateway children's folder (their generated DKIM key `dkim-rsa.pem` lives there). */
+  dir: string;
+  messages: number;
+  sessions: number[];
+  deadline: number;
+  left(): number;
+  /** Takes `count` message numbers; returns the first. */
+  takeSeq(count: number): number;
+  startChild(opts: Omit<ChildOptions, 'dir' | 'prefix' | 'dnsAddress' | 'mxPort'>, prefix: string): Promise<GatewayChild>;
+  stopChildren(): Promise<void>;
+}
+
+interface Side {
+  name: string;
+  port: number;
+  /** CPU seconds of the side's own processes, by process. */
+  cpu(): Promise<Record<string, number>>;
+}
+
+/** One timed run of one side. */
+export interface SideRun {
+  side: string;
+  sessions: number;
+  accepted: number;
+  errors: number;
+  delivered: number;
+  duplicates: number;
+  /** Delivered per second, first timed submission → last arrival. */
+  perSecond: number;
+  seconds: number;
+  acceptP50: number;
+  acceptP99: number;
+  /** CPU ms per delivered message, by process of the side, and `other` (everything but the side and this benchmark). */
+  cpuMsPerMsg: Record<string, number>;
+  tls: number;
+  unsigned: number;
+  dkim: string;
+  load1: number;
+}
+
+/** Submits `n` messages to a side over `sessions` SMTP sessions and waits for them at the sink. */
+async function runSide(ctx: PostfixContext, side: Side, n: number, sessions: number): Promise<SideRun> {
+  const { sink } = ctx;
+  sink.reset();
+  let t0 = 0;
+  let cpu0: Record<string, number> = {};
+  let machine0 = 0;
+  let bench0 = 0;
+  const first = ctx.takeSeq(n + sessions);
+  const r = await smtpClosedLoop(side.port, n, sessions, first, ctx.deadline, true, async () => {
+    await sink.waitForUnique(sessions, 20_000); // the sessions' untimed first messages
+    await new Promise((res) => setTimeout(res, 200));
+    sink.reset();
+    cpu0 = await side.cpu();
+    machine0 = machineBusySeconds();
+    bench0 = process.cpuUsage().user + process.cpuUsage().system;
+    t0 = performance.now();
+  });
+  const all = await sink.waitForUnique(r.count, Math.max(5_000, Math.min(120_000, ctx.left() - 15_000)));
+  const seconds = ((all ? sink.lastUniqueAt : performance.now()) - t0) / 1000;
+  const cpu1 = await side.cpu();
+  const machine = machineBusySeconds() - machine0;
+  const bench = (process.cpuUsage().user + process.cpuUsage().system - bench0) / 1e6;
+  const delivered = sink.unique;
+  const per = (s: number): number => (s * 1000) / Math.max(1, delivered);
+  const cpuMsPerMsg: Record<string, number> = {};
+  let own = 0;
+  for (const [k, v] of Object.entries(cpu1)) {
+    cpuMsPerMsg[k] = per(v - (cpu0[k] ?? 0));
+    own += v - (cpu0[k] ?? 0);
+  }
+  cpuMsPerMsg.benchmark = per(bench);
+  cpuMsPerMsg.other = per(Math.max(0, machine - own - bench));
+  return {
+    side: side.name,
+    sessions,
+    accepted: r.count,
+    errors: r.errors,
+    delivered,
+    duplicates: sink.received - sink.unique,
+    perSecond: delivered / seconds,
+    seconds,
+    acceptP50: r.p50,
+    acceptP99: r.p99,
+    cpuMsPerMsg,
+    tls: sink.secure,
+    unsigned: sink.unsigned,
+    dkim: await verifyDkim(sink.samples, ctx.dns.address),
+    load1: loadavg()[0],
+  };
+}
+
+function printRun(r: SideRun): void {
+  const cpu = Object.entries(r.cpuMsPerMsg)
+    .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+    .join(', ');
+  console.log(
+    `  ${r.side}, ${r.sessions} sessions: ${r.delivered} of ${r.accepted} accepted delivered (${r.errors} refused, ${r.duplicates} duplicates) in ${r.seconds.toFixed(2)} s → ` +
+      `${r.perSecond.toFixed(0)} msg/s; accept p50 ${r.acceptP50.toFixed(1)} ms, p99 ${r.acceptP99.toFixed(1)} ms; load ${r.load1.toFixed(2)}`,
+  );
+  console.log(`    CPU ms per message: ${cpu}; ${r.tls} of ${r.delivered + r.duplicates} over TLS, ${r.unsigned} unsigned; mailauth: ${r.dkim}`);
+}
+
+/**
+ * Runs the side-by-side phase, or prints why it is skipped. Stops Postfix, OpenDKIM, the Redis servers
+ * and the gateways it started, and removes their folders, whatever happens.
+ */
+export async function postfixPhase(ctx: PostfixContext): Promise<Record<string, unknown> | undefined> {
+  const missing = postfixMissing();
+  if (missing) {
+    console.log(`\n[postfix] side-by-side phase skipped: ${missing}`);
+    return { skipped: missing };
+  }
+  console.log(
+    `\n[postfix] Postfix + OpenDKIM vs Kurir, same machine, same sink: ${ctx.messages} msgs of 4 KB per run over ${ctx.sessions.join(' / ')} ` +
+      `SMTP sessions (STARTTLS + AUTH, client TCP_NODELAY), RSA-2048 DKIM, delivery concurrency ${DELIVERY} on both; Kurir on its own redis-server (AOF ${KURIR_MODES.join(', ')})`,
+  );
+  let postfix: PostfixInstance | undefined;
+  const redises: PrivateRedis[] = [];
+  const clients: Redis[] = [];
+  try {
+    const key = generateDkimKey('rsa', 2048);
+    ctx.dns.set('pf._domainkey.example.test', 'TXT', [dnsRecordFor('rsa', key.publicKeyBase64)]);
+    postfix = await startPostfix({
+      sinkPort: ctx.sink.port,
+      domain: 'example.test',
+      selector: 'pf',
+      privateKeyPem: key.privateKeyPem,
+      user: BENCH_SMTP.user,
+      pass: BENCH_SMTP.pass,
+      deliveryConcurrency: DELIVERY,
+    });
+    const pf = postfix;
+    console.log(`  Postfix ${pf.port} (master pid ${pf.masterPid}, OpenDKIM pid ${pf.opendkimPid}) in ${pf.dir}`);
+    const sides: Side[] = [{ name: 'Postfix + OpenDKIM', port: pf.port, cpu: async () => pf.cpu() }];
+    for (const mode of KURIR_MODES) {
+      const redis = await startPrivateRedis({ appendfsync: mode });
+      redises.push(redis);
+      const r = new Redis(redis.url);
+      clients.push(r);
+      const durability = mode === 'always' ? 'fsync' : 'standard';
+      const child = await ctx.startChild(
+        {
+          roles: ['intake', 'api', 'worker'],
+          label: `vs-postfix-${mode}`,
+          deliveryConcurrency: DELIVERY,
+          extraConfig: { redis: { url: redis.url, durability } },
+        },
+        'kurir-bench-pf',
+      );
+      const redisCpu = async (): Promise<number> => {
+        const info = await r.info('cpu');
+        const v = (k: string): number => Number(new RegExp(`^${k}:([0-9.]+)`, 'm').exec(info)?.[1] ?? 0);
+        return v('used_cpu_user') + v('used_cpu_sys');
+      };
+      sides.push({
+        name: `Kurir (AOF ${mode}, durability ${durability})`,
+        port: child.smtpPort,
+        cpu: async () => ({ gateway: cpuSecondsOf(child.pid), redis: await redisCpu() }),
+      });
+    }
+    const kurirKey = loadPrivateKey(readFileSync(join(ctx.dir, 'dkim-rsa.pem'), 'utf8'));
+    ctx.dns.set('bench._domainkey.example.test', 'TXT', [dnsRecordFor('rsa', kurirKey.publicKeyBase64)]);
+
+    // Untimed: process start-up, JIT, connection caches.
+    const warm = Math.max(50, Math.min(500, Math.round(ctx.messages / 6)));
+    for (const side of sides) await runSide(ctx, side, warm, ctx.sessions[0]);
+    const runs: SideRun[] = [];
+    for (const [i, sessions] of ctx.sessions.entries()) {
+      const order = i % 2 ? [...sides].reverse() : sides;
+      for (const side of order) {
+        if (ctx.left() < 30_000) {
+          console.log(`  ${side.name}, ${sessions} sessions: skipped, time budget spent`);
+          continue;
+        }
+        const r = await runSide(ctx, side, ctx.messages, sessions);
+        printRun(r);
+        runs.push(r);
+      }
+    }
+    return summarize(runs, sides[0].name);
+  } catch (err) {
+    console.log(`  [postfix] phase failed: ${err instanceof Error ? err.message : String(err)}`);
+    if (postfix) console.log(postfix.logTail(30));
+    return { failed: String(err) };
+  } finally {
+    await ctx.stopChildren();
+    for (const c of clients) c.disconnect();
+    await Promise.all(redises.map((r) => r.destroy()));
+    await postfix?.stop();
+  }
+}
+
+/** Prints the side-by-side table (msg/s, CPU per message, ratio to Postfix) and returns it for the JSON line. */
+function summarize(runs: SideRun[], postfixName: string): Record<string, unknown> {
+  const ownCpu = (r: SideRun): number => Object.entries(r.cpuMsPerMsg).reduce((s, [k, v]) => (k === 'benchmark' || k === 'other' ? s : s + v), 0);
+  const rows: Array<Record<string, unknown>> = [];
+  console.log('\n| sessions | side | msg/s | ratio to Postfix | own CPU ms/msg | accept p99 ms | DKIM at the sink |');
+  console.log('| ---: | --- | ---: | ---: | ---: | ---: | --- |');
+  for (const sessions of [...new Set(runs.map((r) => r.sessions))]) {
+    const pf = runs.find((r) => r.sessions === sessions && r.side === postfixName);
+    for (const r of runs.filter((x) => x.sessions === sessions)) {
+      const ratio = pf ? r.perSecond / pf.perSecond : NaN;
+      rows.push({ sessions, side: r.side, perSecond: r.perSecond, ratio, ownCpuMsPerMsg: ownCpu(r), run: r });
+      console.log(
+        `| ${sessions} | ${r.side} | ${r.perSecond.toFixed(0)} | ${ratio.toFixed(2)}× | ${ownCpu(r).toFixed(2)} | ${r.acceptP99.toFixed(1)} | ${r.dkim.split(', ')[0]} |`,
+      );
+    }
+  }
+  console.log("(own CPU = the side's processes only: Postfix's master and children + OpenDKIM, or the gateway + its redis-server)");
+  return { rows };
+}
