@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { startDnsServer } from '../tests/helpers/dns-server.js';
 import { startGatewayChild, type GatewayChild } from './gateway-child.js';
 import { postfixPhase } from './postfix-phase.js';
-import { stopAllPostfix } from './postfix-instance.js';
+import { onInterrupt, stopAllPostfix } from './postfix-instance.js';
 import { startSink } from './sink.js';
 
 const BUDGET_MS = 540_000;
@@ -21,6 +21,10 @@ let children: GatewayChild[] = [];
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'kurir-bench-pf-'));
+  onInterrupt(async () => {
+    await Promise.all(children.map((c) => c.stop(3000)));
+    rmSync(dir, { recursive: true, force: true });
+  });
   const sink = await startSink({ tls: true });
   const dns = await startDnsServer(
     { 'dest.test': { MX: [{ exchange: 'mx.dest.test', priority: 10 }] }, 'mx.dest.test': { A: ['127.0.0.1'] } },
@@ -37,6 +41,7 @@ async function main(): Promise<void> {
       sink,
       dns,
       dir,
+      removeDirIfKilled: true,
       messages: Number(process.env.BENCH_POSTFIX_N ?? 3000),
       sessions: (process.env.BENCH_POSTFIX_SESSIONS ?? '20,50')
         .split(',')

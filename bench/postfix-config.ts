@@ -122,7 +122,6 @@ SignatureAlgorithm rsa-sha256
 InternalHosts 127.0.0.1
 Socket inet:${port}@127.0.0.1
 PidFile ${join(dir, 'opendkim.pid')}
-UserID opendkim
 RequireSafeKeys no
 `;
 }

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { selfSignedCert } from '../tests/helpers/tls.js';
 import { freePort } from './gateway-child.js';
+import { startJanitor, type Janitor } from './janitor.js';
 import { mainCf, masterCf, opendkimConf, type PostfixOptions } from './postfix-config.js';
 
 export type { PostfixOptions };
@@ -31,18 +32,28 @@ export interface PostfixInstance {
   cpu(): { postfix: number; opendkim: number };
   /** Last lines of Postfix's log file (for error messages). */
   logTail(lines?: number): string;
+  /** Processes and folders to end with the instance if the benchmark is killed outright (bench/janitor.ts). */
+  guard: Pick<Janitor, 'trackPid' | 'trackDir'>;
   /** Stops Postfix and OpenDKIM and removes the temp folder; never throws. */
   stop(): Promise<void>;
 }
 
-const live = new Set<PostfixInstance>();
+/** The stop functions of instances started (or starting) and not stopped yet. */
+const live = new Set<() => Promise<void>>();
 
 /** Stops every instance still running (for a watchdog or a signal handler). */
 export async function stopAllPostfix(): Promise<void> {
-  await Promise.all([...live].map((p) => p.stop()));
+  await Promise.all([...live].map((stop) => stop()));
 }
 
 let signalsHooked = false;
+const onInterruptHooks: Array<() => void | Promise<void>> = [];
+
+/** Adds clean-up to run (after Postfix is stopped) when SIGINT or SIGTERM interrupts a run that started Postfix. */
+export function onInterrupt(fn: () => void | Promise<void>): void {
+  onInterruptHooks.push(fn);
+}
+
 /** Postfix's master is a daemon of its own: an interrupted benchmark must still stop it and remove its folder. */
 function hookSignals(): void {
   if (signalsHooked) return;
@@ -53,7 +64,9 @@ function hookSignals(): void {
   ] as const) {
     process.once(signal, () => {
       console.error(`${signal}: stopping Postfix and OpenDKIM`);
-      void stopAllPostfix().finally(() => process.exit(code));
+      void stopAllPostfix()
+        .then(() => Promise.allSettled(onInterruptHooks.map((fn) => fn())))
+        .finally(() => process.exit(code));
     });
   }
 }
@@ -66,6 +79,7 @@ export function postfixMissing(): string | null {
   if (!existsSync('/usr/sbin/opendkim')) missing.push('opendkim');
   if (!onPath('saslpasswd2') && !existsSync('/usr/sbin/saslpasswd2')) missing.push('sasl2-bin');
   if (!saslPlainPlugin()) missing.push('libsasl2-modules');
+  if (!onPath('setpriv')) missing.push('util-linux (setpriv)');
   if (missing.length) return `not installed: ${missing.join(', ')} (apt-get install postfix opendkim sasl2-bin libsasl2-modules)`;
   if (process.getuid?.() !== 0) return 'Postfix must be started as root (its master drops privileges itself)';
   return null;
@@ -125,14 +139,34 @@ async function waitForPort(port: number, proc: ChildProcess | null, what: string
   throw new Error(`${what} did not listen on 127.0.0.1:${port} within 10 s`);
 }
 
+/**
+ * Spawns a long-running process of the instance under `setpriv --pdeathsig TERM`, so it also ends when this
+ * benchmark dies without cleaning up (SIGKILL, a crash); `asUser` drops to that user first.
+ */
+function spawnBound(cmd: string, args: string[], asUser?: string): ChildProcess {
+  const user = asUser ? ['--reuid', asUser, '--regid', asUser, '--init-groups'] : [];
+  return spawn('setpriv', ['--pdeathsig', 'TERM', ...user, cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+async function endProcess(proc: ChildProcess | null, graceMs: number): Promise<void> {
+  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGTERM');
+  const t = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(t);
+}
+
 /** Starts OpenDKIM and Postfix as configured above; on any failure stops what started and removes the folder. */
 export async function startPostfix(o: PostfixOptions): Promise<PostfixInstance> {
   hookSignals();
   const dir = mkdtempSync(join(o.parent ?? tmpdir(), 'kurir-postfix-'));
   chmodSync(dir, 0o755); // the postfix and opendkim users must reach the folders inside
   const conf = join(dir, 'conf');
+  const janitor = startJanitor(`${dir}.janitor`);
+  janitor.trackDir(dir);
   let opendkim: ChildProcess | null = null;
-  let started = false;
+  let master: ChildProcess | null = null;
   const logTail = (lines = 20): string => {
     try {
       return readFileSync(join(dir, 'postfix.log'), 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
@@ -140,19 +174,16 @@ export async function startPostfix(o: PostfixOptions): Promise<PostfixInstance> 
       return '(no log)';
     }
   };
-  const stop = async (): Promise<void> => {
-    if (started) await run('postfix', ['-c', conf, 'stop']).catch(() => run('postfix', ['-c', conf, 'abort']).catch(() => undefined));
-    if (opendkim && opendkim.exitCode === null && opendkim.signalCode === null) {
-      const exited = new Promise((r) => opendkim?.once('exit', r));
-      opendkim.kill('SIGTERM');
-      const t = setTimeout(() => opendkim?.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(t);
-    }
-    // The master's children finish their current request after `postfix stop`; give them a moment.
-    await new Promise((r) => setTimeout(r, 300));
-    if (!process.env.BENCH_POSTFIX_KEEP) rmSync(dir, { recursive: true, force: true });
-  };
+  let stopping: Promise<void> | undefined;
+  // SIGTERM to the master is `postfix stop`: it stops its children and exits.
+  const stop = (): Promise<void> =>
+    (stopping ??= Promise.resolve(janitor.dispose())
+      .then(() => Promise.all([endProcess(master, 10_000), endProcess(opendkim, 3000)]))
+      .then(() => {
+        live.delete(stop);
+        if (!process.env.BENCH_POSTFIX_KEEP) rmSync(dir, { recursive: true, force: true });
+      }));
+  live.add(stop);
   try {
     for (const d of ['conf', 'conf/sasl', 'queue', 'data', 'tls', 'dkim']) mkdirSync(join(dir, d));
     const [port, milterPort] = [await freePort(), await freePort()];
@@ -179,40 +210,42 @@ export async function startPostfix(o: PostfixOptions): Promise<PostfixInstance> 
     await chownTo('postfix', sasldb);
     await chownTo('postfix', join(dir, 'data'));
     chmodSync(sasldb, 0o600);
-    // OpenDKIM, in the foreground so its pid is ours.
+    // OpenDKIM in the foreground, as user opendkim.
     writeFileSync(join(dir, 'dkim', 'signing.key'), o.privateKeyPem, { mode: 0o600 });
     await chownTo('opendkim', join(dir, 'dkim', 'signing.key'));
     writeFileSync(join(dir, 'opendkim.conf'), opendkimConf(dir, milterPort, o));
     let dkimErr = '';
-    opendkim = spawn('/usr/sbin/opendkim', ['-f', '-x', join(dir, 'opendkim.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    opendkim = spawnBound('/usr/sbin/opendkim', ['-f', '-x', join(dir, 'opendkim.conf')], 'opendkim');
+    janitor.trackPid(opendkim.pid as number);
     opendkim.stderr?.on('data', (d: Buffer) => (dkimErr = (dkimErr + d.toString()).slice(-2000)));
     await waitForPort(milterPort, opendkim, 'opendkim').catch((e: Error) => {
       throw new Error(`${e.message}: ${dkimErr}`);
     });
-    // `postfix check` (inside start) creates the queue's subfolders with their owners.
-    started = true;
-    await run('postfix', ['-c', conf, 'start']).catch((e: { stdout?: string; message: string }) => {
-      throw new Error(`postfix -c ${conf} start failed: ${e.message} ${e.stdout ?? ''}\n${logTail()}`);
+    // `postfix check` creates the queue's subfolders with their owners; the master then runs as our child
+    // (without -w it does not fork into the background).
+    await run('postfix', ['-c', conf, 'check']).catch((e: { message: string }) => {
+      throw new Error(`postfix -c ${conf} check failed: ${e.message}\n${logTail()}`);
     });
-    await waitForPort(port, null, 'postfix smtpd').catch((e: Error) => {
-      throw new Error(`${e.message}\n${logTail()}`);
+    const daemonDir = (await run('postconf', ['-c', conf, '-h', 'daemon_directory'])).stdout.trim();
+    let masterErr = '';
+    master = spawnBound(join(daemonDir, 'master'), ['-c', conf]);
+    janitor.trackPid(master.pid as number);
+    master.stderr?.on('data', (d: Buffer) => (masterErr = (masterErr + d.toString()).slice(-2000)));
+    await waitForPort(port, master, 'postfix master').catch((e: Error) => {
+      throw new Error(`${e.message}: ${masterErr}\n${logTail()}`);
     });
-    const masterPid = Number(readFileSync(join(dir, 'queue', 'pid', 'master.pid'), 'utf8').trim());
+    const masterPid = master.pid as number;
     const opendkimPid = opendkim.pid as number;
-    const instance: PostfixInstance = {
+    return {
       port,
       dir,
       masterPid,
       opendkimPid,
       cpu: () => ({ postfix: treeSeconds(masterPid), opendkim: statSeconds(opendkimPid) }),
       logTail,
-      stop: async () => {
-        live.delete(instance);
-        await stop();
-      },
+      guard: janitor,
+      stop,
     };
-    live.add(instance);
-    return instance;
   } catch (err) {
     await stop();
     throw err;

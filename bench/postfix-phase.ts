@@ -25,7 +25,7 @@ import type { DnsServer } from '../tests/helpers/dns-server.js';
 import { startPrivateRedis, type PrivateRedis } from '../tests/helpers/private-redis.js';
 import { BENCH_SMTP, cpuSecondsOf, machineBusySeconds, type ChildOptions, type GatewayChild } from './gateway-child.js';
 import { smtpClosedLoop } from './load.js';
-import { postfixMissing, startPostfix, type PostfixInstance } from './postfix-instance.js';
+import { onInterrupt, postfixMissing, startPostfix, type PostfixInstance } from './postfix-instance.js';
 import { verifyDkim, type Sink } from './sink.js';
 
 const DELIVERY = Number(process.env.BENCH_POSTFIX_DELIVERY ?? 20);
@@ -39,6 +39,8 @@ export interface PostfixContext {
   dns: DnsServer;
   /** The gateway children's folder (their generated DKIM key `dkim-rsa.pem` lives there). */
   dir: string;
+  /** The folder is the phase's alone: remove it too if the benchmark is killed outright. */
+  removeDirIfKilled?: boolean;
   messages: number;
   sessions: number[];
   deadline: number;
@@ -157,6 +159,7 @@ export async function postfixPhase(ctx: PostfixContext): Promise<Record<string, 
   let postfix: PostfixInstance | undefined;
   const redises: PrivateRedis[] = [];
   const clients: Redis[] = [];
+  onInterrupt(() => Promise.all(redises.map((r) => r.destroy())).then(() => undefined));
   try {
     const key = generateDkimKey('rsa', 2048);
     ctx.dns.set('pf._domainkey.example.test', 'TXT', [dnsRecordFor('rsa', key.publicKeyBase64)]);
@@ -170,6 +173,7 @@ export async function postfixPhase(ctx: PostfixContext): Promise<Record<string, 
       deliveryConcurrency: DELIVERY,
     });
     const pf = postfix;
+    if (ctx.removeDirIfKilled) pf.guard.trackDir(ctx.dir);
     console.log(`  Postfix ${pf.port} (master pid ${pf.masterPid}, OpenDKIM pid ${pf.opendkimPid}) in ${pf.dir}`);
     const sides: Side[] = [{ name: 'Postfix + OpenDKIM', port: pf.port, cpu: async () => pf.cpu() }];
     for (const mode of KURIR_MODES) {
@@ -177,6 +181,8 @@ export async function postfixPhase(ctx: PostfixContext): Promise<Record<string, 
       redises.push(redis);
       const r = new Redis(redis.url);
       clients.push(r);
+      pf.guard.trackPid(Number(/^process_id:(\d+)/m.exec(await r.info('server'))?.[1]));
+      pf.guard.trackDir(redis.dir);
       const durability = mode === 'always' ? 'fsync' : 'standard';
       const child = await ctx.startChild(
         {
@@ -187,6 +193,7 @@ export async function postfixPhase(ctx: PostfixContext): Promise<Record<string, 
         },
         'kurir-bench-pf',
       );
+      pf.guard.trackPid(child.pid);
       const redisCpu = async (): Promise<number> => {
         const info = await r.info('cpu');
         const v = (k: string): number => Number(new RegExp(`^${k}:([0-9.]+)`, 'm').exec(info)?.[1] ?? 0);

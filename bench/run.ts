@@ -32,7 +32,7 @@ import { startDnsServer, type DnsServer } from '../tests/helpers/dns-server.js';
 import { dropPrefix } from '../tests/helpers/test-gateway.js';
 import { printProfile, summarizeProfile } from './cpu-profile.js';
 import { featuresPhase } from './features-phase.js';
-import { postfixMissing, stopAllPostfix } from './postfix-instance.js';
+import { onInterrupt, postfixMissing, stopAllPostfix } from './postfix-instance.js';
 import { postfixPhase } from './postfix-phase.js';
 import { cpuSecondsOf, machineBusySeconds, memoryOf, resetPeak, startGatewayChild, type ChildOptions, type GatewayChild } from './gateway-child.js';
 import { httpClosedLoop, httpPaced, HttpClient, messageJson, percentile, smtpClosedLoop, summarize, type MessageKind, type Stats } from './load.js';
@@ -711,6 +711,7 @@ async function main(): Promise<void> {
     // ---- Issue 13: Postfix + OpenDKIM side by side (same load, same sink, one run) ---------------
     if (POSTFIX && (!POSTFIX_RUNS || left() > 60_000)) {
       await waitForQuiet(20_000);
+      onInterrupt(() => stopChildren(3000));
       postfixResult = await postfixPhase({
         sink,
         dns,
