@@ -17,6 +17,12 @@ export interface PostfixOptions {
   pass: string;
   /** Parallel deliveries to the sink (Postfix's destination concurrency limit). */
   deliveryConcurrency: number;
+  /**
+   * Keep SMTP connections to the sink open for reuse (`smtp_connection_cache_destinations`, the usual tuning
+   * for a relayhost). Off, Postfix caches only "on demand", when a backlog builds up, and otherwise opens a
+   * connection (TCP, EHLO, STARTTLS) per message.
+   */
+  connectionCache: boolean;
   /** Parent of the temp folder (default os.tmpdir(); it should be on the same disk as Redis's AOF for fsync parity). */
   parent?: string;
 }
@@ -70,6 +76,12 @@ export function mainCf(dir: string, o: PostfixOptions, milterPort: number): stri
     smtpd_client_connection_count_limit: 0,
     // Delivery to the sink: opportunistic STARTTLS, as Kurir's, and the same number of parallel deliveries.
     smtp_tls_security_level: 'may',
+    // Debian's default main.cf has both TLS session caches.
+    smtp_tls_session_cache_database: `btree:${join(dir, 'data', 'smtp_scache')}`,
+    smtpd_tls_session_cache_database: `btree:${join(dir, 'data', 'smtpd_scache')}`,
+    smtp_connection_cache_destinations: o.connectionCache ? sink : '',
+    // Without this, Postfix never reuses a connection it has encrypted (it then goes through tlsproxy).
+    smtp_tls_connection_reuse: o.connectionCache ? 'yes' : 'no',
     default_destination_concurrency_limit: o.deliveryConcurrency,
     smtp_destination_concurrency_limit: o.deliveryConcurrency,
     // OpenDKIM signs in smtpd, before the queue file is written; a milter failure refuses the message.
@@ -106,6 +118,7 @@ retry unix - - n - - error
 discard unix - - n - - discard
 anvil unix - - n - 1 anvil
 scache unix - - n - 1 scache
+tlsproxy unix - - n - 0 tlsproxy
 postlog unix-dgram n - n - 1 postlogd
 `;
 }

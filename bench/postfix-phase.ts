@@ -14,7 +14,9 @@
  * the first timed submission to the last arrival at the sink. Sides alternate order per session count.
  *
  * Env: BENCH_POSTFIX (0 skips), BENCH_POSTFIX_N (messages per run), BENCH_POSTFIX_SESSIONS (default "20,50"),
- * BENCH_POSTFIX_KURIR (Kurir's AOF modes, default "everysec,always"), BENCH_POSTFIX_DELIVERY (default 20).
+ * BENCH_POSTFIX_KURIR (Kurir's AOF modes, default "everysec,always"), BENCH_POSTFIX_DELIVERY (default 20),
+ * BENCH_POSTFIX_CONN_CACHE (0: Postfix caches connections to the sink only on demand, its default; by default
+ * they are kept open, as Kurir's pool does).
  */
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -29,6 +31,8 @@ import { onInterrupt, postfixMissing, startPostfix, type PostfixInstance } from 
 import { verifyDkim, type Sink } from './sink.js';
 
 const DELIVERY = Number(process.env.BENCH_POSTFIX_DELIVERY ?? 20);
+/** Postfix keeps its connections to the sink open (`smtp_connection_cache_destinations`); 0: only on demand. */
+const CONN_CACHE = process.env.BENCH_POSTFIX_CONN_CACHE !== '0';
 const KURIR_MODES = (process.env.BENCH_POSTFIX_KURIR ?? 'everysec,always')
   .split(',')
   .filter((m): m is 'everysec' | 'always' => m === 'everysec' || m === 'always');
@@ -74,6 +78,8 @@ export interface SideRun {
   /** CPU ms per delivered message, by process of the side, and `other` (everything but the side and this benchmark). */
   cpuMsPerMsg: Record<string, number>;
   tls: number;
+  /** New SMTP connections the sink saw (Kurir pools them; Postfix caches them only on demand by default). */
+  connections: number;
   unsigned: number;
   dkim: string;
   load1: number;
@@ -125,6 +131,7 @@ async function runSide(ctx: PostfixContext, side: Side, n: number, sessions: num
     acceptP99: r.p99,
     cpuMsPerMsg,
     tls: sink.secure,
+    connections: sink.connections,
     unsigned: sink.unsigned,
     dkim: await verifyDkim(sink.samples, ctx.dns.address),
     load1: loadavg()[0],
@@ -139,7 +146,9 @@ function printRun(r: SideRun): void {
     `  ${r.side}, ${r.sessions} sessions: ${r.delivered} of ${r.accepted} accepted delivered (${r.errors} refused, ${r.duplicates} duplicates) in ${r.seconds.toFixed(2)} s → ` +
       `${r.perSecond.toFixed(0)} msg/s; accept p50 ${r.acceptP50.toFixed(1)} ms, p99 ${r.acceptP99.toFixed(1)} ms; load ${r.load1.toFixed(2)}`,
   );
-  console.log(`    CPU ms per message: ${cpu}; ${r.tls} of ${r.delivered + r.duplicates} over TLS, ${r.unsigned} unsigned; mailauth: ${r.dkim}`);
+  console.log(
+    `    CPU ms per message: ${cpu}; ${r.tls} of ${r.delivered + r.duplicates} over TLS on ${r.connections} new connections, ${r.unsigned} unsigned; mailauth: ${r.dkim}`,
+  );
 }
 
 /**
@@ -171,9 +180,11 @@ export async function postfixPhase(ctx: PostfixContext): Promise<Record<string, 
       user: BENCH_SMTP.user,
       pass: BENCH_SMTP.pass,
       deliveryConcurrency: DELIVERY,
+      connectionCache: CONN_CACHE,
     });
     const pf = postfix;
     if (ctx.removeDirIfKilled) pf.guard.trackDir(ctx.dir);
+    console.log(`  Postfix connection cache to the sink: ${CONN_CACHE ? 'on (smtp_connection_cache_destinations)' : 'on demand only (Postfix default)'}`);
     console.log(`  Postfix ${pf.port} (master pid ${pf.masterPid}, OpenDKIM pid ${pf.opendkimPid}) in ${pf.dir}`);
     const sides: Side[] = [{ name: 'Postfix + OpenDKIM', port: pf.port, cpu: async () => pf.cpu() }];
     for (const mode of KURIR_MODES) {
