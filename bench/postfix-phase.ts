@@ -15,7 +15,7 @@
  *
  * Env: BENCH_POSTFIX (0 skips), BENCH_POSTFIX_N (messages per run), BENCH_POSTFIX_SESSIONS (default "20,50"),
  * BENCH_POSTFIX_KURIR (Kurir's AOF modes, default "everysec,always"), BENCH_POSTFIX_DELIVERY (default 20),
- * BENCH_POSTFIX_CONN_CACHE (0: Postfix caches connections to the sink only on demand, its default; by default
+ * BENCH_POSTFIX_ROUNDS (timed runs per side and session count, default 1), BENCH_POSTFIX_CONN_CACHE (0: Postfix caches connections to the sink only on demand, its default; by default
  * they are kept open, as Kurir's pool does).
  */
 import { readFileSync } from 'node:fs';
@@ -28,11 +28,14 @@ import { startPrivateRedis, type PrivateRedis } from '../tests/helpers/private-r
 import { BENCH_SMTP, cpuSecondsOf, machineBusySeconds, type ChildOptions, type GatewayChild } from './gateway-child.js';
 import { smtpClosedLoop } from './load.js';
 import { onInterrupt, postfixMissing, startPostfix, type PostfixInstance } from './postfix-instance.js';
+import { printRun, summarize, type SideRun } from './postfix-report.js';
 import { verifyDkim, type Sink } from './sink.js';
 
 const DELIVERY = Number(process.env.BENCH_POSTFIX_DELIVERY ?? 20);
 /** Postfix keeps its connections to the sink open (`smtp_connection_cache_destinations`); 0: only on demand. */
 const CONN_CACHE = process.env.BENCH_POSTFIX_CONN_CACHE !== '0';
+/** Timed runs per side and session count (their sums are reported). */
+const ROUNDS = Math.max(1, Number(process.env.BENCH_POSTFIX_ROUNDS ?? 1));
 const KURIR_MODES = (process.env.BENCH_POSTFIX_KURIR ?? 'everysec,always')
   .split(',')
   .filter((m): m is 'everysec' | 'always' => m === 'everysec' || m === 'always');
@@ -60,29 +63,6 @@ interface Side {
   port: number;
   /** CPU seconds of the side's own processes, by process. */
   cpu(): Promise<Record<string, number>>;
-}
-
-/** One timed run of one side. */
-export interface SideRun {
-  side: string;
-  sessions: number;
-  accepted: number;
-  errors: number;
-  delivered: number;
-  duplicates: number;
-  /** Delivered per second, first timed submission → last arrival. */
-  perSecond: number;
-  seconds: number;
-  acceptP50: number;
-  acceptP99: number;
-  /** CPU ms per delivered message, by process of the side, and `other` (everything but the side and this benchmark). */
-  cpuMsPerMsg: Record<string, number>;
-  tls: number;
-  /** New SMTP connections the sink saw (Kurir pools them; Postfix caches them only on demand by default). */
-  connections: number;
-  unsigned: number;
-  dkim: string;
-  load1: number;
 }
 
 /** Submits `n` messages to a side over `sessions` SMTP sessions and waits for them at the sink. */
@@ -136,19 +116,6 @@ async function runSide(ctx: PostfixContext, side: Side, n: number, sessions: num
     dkim: await verifyDkim(sink.samples, ctx.dns.address),
     load1: loadavg()[0],
   };
-}
-
-function printRun(r: SideRun): void {
-  const cpu = Object.entries(r.cpuMsPerMsg)
-    .map(([k, v]) => `${k} ${v.toFixed(2)}`)
-    .join(', ');
-  console.log(
-    `  ${r.side}, ${r.sessions} sessions: ${r.delivered} of ${r.accepted} accepted delivered (${r.errors} refused, ${r.duplicates} duplicates) in ${r.seconds.toFixed(2)} s → ` +
-      `${r.perSecond.toFixed(0)} msg/s; accept p50 ${r.acceptP50.toFixed(1)} ms, p99 ${r.acceptP99.toFixed(1)} ms; load ${r.load1.toFixed(2)}`,
-  );
-  console.log(
-    `    CPU ms per message: ${cpu}; ${r.tls} of ${r.delivered + r.duplicates} over TLS on ${r.connections} new connections, ${r.unsigned} unsigned; mailauth: ${r.dkim}`,
-  );
 }
 
 /**
@@ -223,16 +190,20 @@ export async function postfixPhase(ctx: PostfixContext): Promise<Record<string, 
     const warm = Math.max(50, Math.min(500, Math.round(ctx.messages / 6)));
     for (const side of sides) await runSide(ctx, side, warm, ctx.sessions[0]);
     const runs: SideRun[] = [];
-    for (const [i, sessions] of ctx.sessions.entries()) {
-      const order = i % 2 ? [...sides].reverse() : sides;
-      for (const side of order) {
-        if (ctx.left() < 30_000) {
-          console.log(`  ${side.name}, ${sessions} sessions: skipped, time budget spent`);
-          continue;
+    // The order of the sides alternates from one session count (and round) to the next.
+    let turn = 0;
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const sessions of ctx.sessions) {
+        const order = turn++ % 2 ? [...sides].reverse() : sides;
+        for (const side of order) {
+          if (ctx.left() < 30_000) {
+            console.log(`  ${side.name}, ${sessions} sessions, round ${round}: skipped, time budget spent`);
+            continue;
+          }
+          const r = await runSide(ctx, side, ctx.messages, sessions);
+          printRun(r);
+          runs.push(r);
         }
-        const r = await runSide(ctx, side, ctx.messages, sessions);
-        printRun(r);
-        runs.push(r);
       }
     }
     return summarize(runs, sides[0].name);
@@ -246,24 +217,4 @@ export async function postfixPhase(ctx: PostfixContext): Promise<Record<string, 
     await Promise.all(redises.map((r) => r.destroy()));
     await postfix?.stop();
   }
-}
-
-/** Prints the side-by-side table (msg/s, CPU per message, ratio to Postfix) and returns it for the JSON line. */
-function summarize(runs: SideRun[], postfixName: string): Record<string, unknown> {
-  const ownCpu = (r: SideRun): number => Object.entries(r.cpuMsPerMsg).reduce((s, [k, v]) => (k === 'benchmark' || k === 'other' ? s : s + v), 0);
-  const rows: Array<Record<string, unknown>> = [];
-  console.log('\n| sessions | side | msg/s | ratio to Postfix | own CPU ms/msg | accept p99 ms | DKIM at the sink |');
-  console.log('| ---: | --- | ---: | ---: | ---: | ---: | --- |');
-  for (const sessions of [...new Set(runs.map((r) => r.sessions))]) {
-    const pf = runs.find((r) => r.sessions === sessions && r.side === postfixName);
-    for (const r of runs.filter((x) => x.sessions === sessions)) {
-      const ratio = pf ? r.perSecond / pf.perSecond : NaN;
-      rows.push({ sessions, side: r.side, perSecond: r.perSecond, ratio, ownCpuMsPerMsg: ownCpu(r), run: r });
-      console.log(
-        `| ${sessions} | ${r.side} | ${r.perSecond.toFixed(0)} | ${ratio.toFixed(2)}× | ${ownCpu(r).toFixed(2)} | ${r.acceptP99.toFixed(1)} | ${r.dkim.split(', ')[0]} |`,
-      );
-    }
-  }
-  console.log("(own CPU = the side's processes only: Postfix's master and children + OpenDKIM, or the gateway + its redis-server)");
-  return { rows };
 }
