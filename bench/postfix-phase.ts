@@ -152,7 +152,7 @@ export async function postfixPhase(ctx: PostfixContext): Promise<Record<string, 
     const pf = postfix;
     if (ctx.removeDirIfKilled) pf.guard.trackDir(ctx.dir);
     console.log(`  Postfix connection cache to the sink: ${CONN_CACHE ? 'on (smtp_connection_cache_destinations)' : 'on demand only (Postfix default)'}`);
-    console.log(`  Postfix ${pf.port} (master pid ${pf.masterPid}, OpenDKIM pid ${pf.opendkimPid}) in ${pf.dir}`);
+    console.log(`  Postfix on 127.0.0.1:${pf.port} (master pid ${pf.masterPid}, OpenDKIM pid ${pf.opendkimPid}) in ${pf.dir}`);
     const sides: Side[] = [{ name: 'Postfix + OpenDKIM', port: pf.port, cpu: async () => pf.cpu() }];
     for (const mode of KURIR_MODES) {
       const redis = await startPrivateRedis({ appendfsync: mode });
@@ -186,8 +186,8 @@ export async function postfixPhase(ctx: PostfixContext): Promise<Record<string, 
     const kurirKey = loadPrivateKey(readFileSync(join(ctx.dir, 'dkim-rsa.pem'), 'utf8'));
     ctx.dns.set('bench._domainkey.example.test', 'TXT', [dnsRecordFor('rsa', kurirKey.publicKeyBase64)]);
 
-    // Untimed: process start-up, JIT, connection caches.
-    const warm = Math.max(50, Math.min(500, Math.round(ctx.messages / 6)));
+    // Untimed: process start-up, JIT (Kurir needs a few hundred messages for it), connection caches.
+    const warm = Math.max(200, Math.min(500, Math.round(ctx.messages / 6)));
     for (const side of sides) await runSide(ctx, side, warm, ctx.sessions[0]);
     const runs: SideRun[] = [];
     // The order of the sides alternates from one session count (and round) to the next.
