@@ -710,7 +710,7 @@ async function main(): Promise<void> {
 
     // ---- Issue 13: Postfix + OpenDKIM side by side (same load, same sink, one run) ---------------
     if (POSTFIX && (!POSTFIX_RUNS || left() > 60_000)) {
-      await waitForQuiet(20_000);
+      if (POSTFIX_RUNS) await waitForQuiet(20_000);
       onInterrupt(() => stopChildren(3000));
       postfixResult = await postfixPhase({
         sink,
