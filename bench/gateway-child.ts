@@ -151,3 +151,10 @@ export function cpuSecondsOf(pid: number): number {
   // After the comm field: state is index 0, utime 11, stime 12 (fields 14 and 15 of stat(5)).
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
+
+/** Busy CPU seconds of the whole machine (every process), from /proc/stat. */
+export function machineBusySeconds(): number {
+  // cpu  user nice system idle iowait irq softirq steal … (steal is the hypervisor's, not ours)
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return (f[0] + f[1] + f[2] + f[5] + f[6]) / 100;
+}

@@ -186,6 +186,7 @@ export async function httpPaced(client: HttpClient, rate: number, seconds: numbe
 /**
  * `sessions` pooled SMTP connections (AUTH PLAIN, STARTTLS) each sending its next message when the last was
  * answered. `noDelay` sets TCP_NODELAY on the client's sockets (nodemailer leaves Nagle's algorithm on).
+ * `afterWarmUp` runs once every session is open (one untimed message each), just before the clock starts.
  */
 export async function smtpClosedLoop(
   port: number,

@@ -18,24 +18,28 @@
  * bench/features-phase.ts; default 2, 0 skips; adds up to a minute to the budget), and to attribute its overhead
  * BENCH_FEATURES_CONFIRM_EVERY (confirm every Nth message on the `on` side; default 2, 0 none) and
  * BENCH_FEATURES_SAMPLE_EVERY (rspamd sampleEvery on the `on` side; default: the configuration's default, 100; 0 scoring off);
- * BENCH_ONLY=features runs phase 7 alone (no accept, end-to-end, shaping or latency phases).
+ * BENCH_ONLY=features runs phase 7 alone (no accept, end-to-end, shaping or latency phases);
+ * BENCH_POSTFIX (0 skips the side-by-side phase against Postfix + OpenDKIM, bench/postfix-phase.ts, which runs
+ * when they are installed and adds up to 100 s to the budget), BENCH_POSTFIX_N (messages per run; default
+ * 3000 × scale), BENCH_POSTFIX_SESSIONS (default "20,50"), BENCH_POSTFIX_KURIR (default "everysec,always").
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
-import { authenticate } from 'mailauth';
 import { dnsRecordFor, loadPrivateKey } from '../src/dkim/keys.js';
 import { createKeys } from '../src/store/keys.js';
-import { makeResolver, startDnsServer, type DnsServer } from '../tests/helpers/dns-server.js';
+import { startDnsServer, type DnsServer } from '../tests/helpers/dns-server.js';
 import { dropPrefix } from '../tests/helpers/test-gateway.js';
 import { printProfile, summarizeProfile } from './cpu-profile.js';
 import { featuresPhase, stopFeaturesRedis } from './features-phase.js';
-import { cpuSecondsOf, memoryOf, resetPeak, startGatewayChild, type ChildOptions, type GatewayChild } from './gateway-child.js';
+import { cpuSecondsOf, machineBusySeconds, memoryOf, resetPeak, startGatewayChild, type ChildOptions, type GatewayChild } from './gateway-child.js';
 import { httpClosedLoop, httpPaced, HttpClient, messageJson, percentile, smtpClosedLoop, summarize, type MessageKind, type Stats } from './load.js';
+import { onInterrupt, postfixMissing, stopAllPostfix } from './postfix-instance.js';
+import { postfixPhase } from './postfix-phase.js';
 import { redisFootprint } from './scale-phases.js';
-import { startSink, type Sink } from './sink.js';
+import { startSink, verifyDkim, type Sink } from './sink.js';
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 if (!(SCALE > 0 && SCALE <= 1)) throw new Error('BENCH_SCALE must be in (0, 1]');
@@ -64,9 +68,13 @@ const QUIET_WAIT_MS = Number(process.env.BENCH_QUIET_WAIT_S ?? 30) * 1000;
 /** Phase 7 alone (BENCH_ONLY=features). */
 const FEATURES_ONLY = process.env.BENCH_ONLY === 'features';
 if (process.env.BENCH_ONLY !== undefined && !FEATURES_ONLY) throw new Error('BENCH_ONLY takes one value: features');
-// The watchdog fires 20 s later: under 4 minutes in all, 5 with the features phase; phase 7 alone gets
-// two minutes per round (a busy machine slows it), plus rspamd's start and the warm-up.
-const BUDGET_MS = FEATURES_ONLY ? 90_000 + FEATURES_ROUNDS * 120_000 : 215_000 + (FEATURES_ROUNDS > 0 ? 60_000 : 0);
+/** The side-by-side phase against Postfix + OpenDKIM (issue 13): on unless BENCH_POSTFIX=0 or BENCH_ONLY, skipped when not installed. */
+const POSTFIX = process.env.BENCH_POSTFIX !== '0' && !FEATURES_ONLY;
+const POSTFIX_RUNS = POSTFIX && postfixMissing() === null;
+const N_POSTFIX = Number(process.env.BENCH_POSTFIX_N ?? scaled(3000));
+// The watchdog fires 20 s later: under 4 minutes in all, 5 with the features phase, 7 with both it and Postfix's;
+// phase 7 alone gets two minutes per round (a busy machine slows it), plus rspamd's start and the warm-up.
+const BUDGET_MS = FEATURES_ONLY ? 90_000 + FEATURES_ROUNDS * 120_000 : 215_000 + (FEATURES_ROUNDS > 0 ? 60_000 : 0) + (POSTFIX_RUNS ? 100_000 : 0);
 /** Pairs of end-to-end phases (shaping off, then on) in one gateway process, for the overhead of shaping. */
 const SHAPING_ROUNDS = Number(process.env.BENCH_SHAPING_ROUNDS ?? 2);
 const N_SHAPE = scaled(4000);
@@ -128,6 +136,7 @@ const results: PhaseResult[] = [];
 const memory: Record<string, unknown> = {};
 /** Summary figures of the shaping phases (overhead, verification latency). */
 const shapingResults: Record<string, unknown> = {};
+let postfixResult: Record<string, unknown> | undefined;
 const prefix = `kurir-bench-${Math.random().toString(36).slice(2, 10)}`;
 let seq = 0; // message numbers, so every submission has its own recipient
 
@@ -141,12 +150,6 @@ async function redisCpu(): Promise<{ cpu: number; commands: number }> {
 function publishDkim(dir: string): void {
   const key = loadPrivateKey(readFileSync(join(dir, 'dkim-rsa.pem'), 'utf8'));
   dns.set('bench._domainkey.example.test', 'TXT', [dnsRecordFor('rsa', key.publicKeyBase64)]);
-}
-
-function machineBusySeconds(): number {
-  // cpu  user nice system idle iowait irq softirq steal … (steal is the hypervisor's, not ours)
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  return (f[0] + f[1] + f[2] + f[5] + f[6]) / 100;
 }
 
 /** CPU seconds and commands processed of a Redis server. */
@@ -251,15 +254,6 @@ async function finishedSample(prefix: string, ids: string[]): Promise<Record<str
   };
 }
 
-async function verifySamples(): Promise<string> {
-  const verdicts: string[] = [];
-  for (const s of sink.samples) {
-    const auth = await authenticate(s.raw, { ip: '127.0.0.1', helo: s.helo, sender: s.mailFrom, mta: 'mx.dest.test', resolver: makeResolver(dns.address) });
-    verdicts.push(auth.dkim.results.map((r: any) => `${r.signingDomain}:${r.status.result}`).join('+') || 'none');
-  }
-  return verdicts.join(', ');
-}
-
 /**
  * Submits `n` messages over HTTP (closed loop, CLIENT_CONCURRENCY) and waits until the sink holds all of
  * them. stats: delivered/s from the first submit to the last arrival, and the accept latencies.
@@ -276,7 +270,7 @@ async function endToEnd(client: HttpClient, n: number, kind: MessageKind = {}): 
   const notes = [
     `submitted ${sub.stats.count} in ${submitSeconds.toFixed(2)} s (${sub.stats.perSecond.toFixed(0)}/s, accept p50 ${sub.stats.p50.toFixed(1)} ms, p99 ${sub.stats.p99.toFixed(1)} ms); ${deliveredAtSubmitEnd} delivered by then`,
     `${all ? 'all' : 'NOT all'} delivered: ${sink.unique} distinct of ${sub.stats.count} accepted (${sink.received - sink.unique} duplicates) over ${sink.connections} new SMTP connections (pooled ones from the warm-up not counted), ${sink.secure} over TLS`,
-    `DKIM-Signature missing on ${sink.unsigned} of ${sink.received}; mailauth on ${sink.samples.length} samples: ${await verifySamples()}`,
+    `DKIM-Signature missing on ${sink.unsigned} of ${sink.received}; mailauth on ${sink.samples.length} samples: ${await verifyDkim(sink.samples, dns.address)}`,
   ];
   if (sub.stats.errors) notes.push(`submit errors: ${sub.stats.errors}, last ${client.lastError}`);
   return { stats, notes, ids: sub.ids };
@@ -714,6 +708,27 @@ async function main(): Promise<void> {
       await stopChildren();
       await dropPrefix(prefix);
     } else if (BACKLOG > 0 && !FEATURES_ONLY) console.log('\n[latency] skipped: time budget spent');
+
+    // ---- Issue 13: Postfix + OpenDKIM side by side (same load, same sink, one run) ---------------
+    if (POSTFIX && (!POSTFIX_RUNS || left() > 60_000)) {
+      if (POSTFIX_RUNS) await waitForQuiet(20_000);
+      onInterrupt(() => stopChildren(3000));
+      postfixResult = await postfixPhase({
+        sink,
+        dns,
+        dir,
+        messages: N_POSTFIX,
+        sessions: (process.env.BENCH_POSTFIX_SESSIONS ?? '20,50')
+          .split(',')
+          .map(Number)
+          .filter((n) => n > 0),
+        deadline,
+        left,
+        takeSeq: (count) => (seq += count) - count,
+        startChild: (opts, p) => startChild(opts, dir, p),
+        stopChildren: () => stopChildren(),
+      });
+    } else if (POSTFIX) console.log('\n[postfix] skipped: time budget spent');
   } finally {
     await stopChildren(5000);
     await dropPrefix(prefix).catch(() => undefined);
@@ -757,7 +772,7 @@ async function main(): Promise<void> {
     );
   console.log(`total ${((Date.now() - startedAt) / 1000).toFixed(0)} s`);
   console.log(
-    `\nJSON ${JSON.stringify({ scale: SCALE, childNoDelay: CHILD_NODELAY, date: new Date().toISOString(), results, memory, shaping: shapingResults })}`,
+    `\nJSON ${JSON.stringify({ scale: SCALE, childNoDelay: CHILD_NODELAY, date: new Date().toISOString(), results, memory, shaping: shapingResults, postfix: postfixResult })}`,
   );
 }
 
@@ -766,7 +781,7 @@ const watchdog = setTimeout(() => {
   for (const c of children) c.proc.kill('SIGKILL');
   const bail = setTimeout(() => process.exit(1), 5000);
   // The features phase's two gateways use a redis-server of its own (bench/features-phase.ts).
-  void Promise.all([dropPrefix(prefix).catch(() => undefined), stopFeaturesRedis().catch(() => undefined)]).finally(() => {
+  void Promise.all([stopAllPostfix(), dropPrefix(prefix).catch(() => undefined), stopFeaturesRedis().catch(() => undefined)]).finally(() => {
     clearTimeout(bail);
     process.exit(1);
   });
@@ -777,8 +792,9 @@ main()
     clearTimeout(watchdog);
     process.exit(0);
   })
-  .catch((err: unknown) => {
+  .catch(async (err: unknown) => {
     console.error(err);
     for (const c of children) c.proc.kill('SIGKILL');
+    await stopAllPostfix();
     process.exit(1);
   });

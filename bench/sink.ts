@@ -2,11 +2,13 @@
  * A lean SMTP sink acting as the recipients' MX for the benchmark: smtp-server with STARTTLS (self-signed),
  * no AUTH, and only counters kept — no message bodies, no per-stage event log. Each accepted message is
  * checked for a DKIM-Signature header and counted once per Kurir message id (taken from the VERP MAIL FROM,
- * `b+<id>.…@bounce-domain`), with the time it first arrived (for per-message latency).
- * A few raw messages are kept so the caller can verify their signatures.
+ * `b+<id>.…@bounce-domain`; other senders' mail by its Message-ID), with the time it first arrived (for
+ * per-message latency). A few raw messages are kept so the caller can verify their signatures (`verifyDkim`).
  */
 import type { AddressInfo } from 'node:net';
+import { authenticate } from 'mailauth';
 import { SMTPServer } from 'smtp-server';
+import { makeResolver } from '../tests/helpers/dns-server.js';
 import { selfSignedCert } from '../tests/helpers/tls.js';
 
 export interface Sink {
@@ -32,6 +34,7 @@ export interface Sink {
 }
 
 const VERP_ID = /^b\+([0-9a-z]+)\./i;
+const MESSAGE_ID = /(?:^|\n)message-id:\s*(<[^>\r\n]+>)/i;
 
 export async function startSink(opts: { tls?: boolean; keepSamples?: number } = {}): Promise<Sink> {
   const tls = opts.tls ?? true;
@@ -74,7 +77,9 @@ export async function startSink(opts: { tls?: boolean; keepSamples?: number } = 
         received++;
         if (session.secure) secure++;
         const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-        const id = VERP_ID.exec(mailFrom)?.[1] ?? `anon-${received}`;
+        // Kurir's VERP return path names its message id; other senders' mail (Postfix's, in the side-by-side
+        // phase) is told apart by its Message-ID, so a duplicate delivery is still seen as one.
+        const id = VERP_ID.exec(mailFrom)?.[1] ?? MESSAGE_ID.exec(raw.subarray(0, headerEnd).toString('latin1'))?.[1] ?? `anon-${received}`;
         if (!ids.has(id)) {
           lastUniqueAt = performance.now();
           ids.set(id, lastUniqueAt);
@@ -130,4 +135,14 @@ export async function startSink(opts: { tls?: boolean; keepSamples?: number } = 
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** mailauth's DKIM verdicts for kept samples, against the loopback DNS server: `domain/selector:result` per signature. */
+export async function verifyDkim(samples: Sink['samples'], dnsAddress: string): Promise<string> {
+  const verdicts: string[] = [];
+  for (const s of samples) {
+    const auth = await authenticate(s.raw, { ip: '127.0.0.1', helo: s.helo, sender: s.mailFrom, mta: 'mx.dest.test', resolver: makeResolver(dnsAddress) });
+    verdicts.push(auth.dkim.results.map((r: any) => `${r.signingDomain}${r.selector ? `/${r.selector}` : ''}:${r.status.result}`).join('+') || 'none');
+  }
+  return verdicts.join(', ');
 }

@@ -1,0 +1,220 @@
+/**
+ * Benchmark phase 8 (issue 13): Kurir side by side with Postfix + OpenDKIM on the same machine, in one run,
+ * under the same load to the same sink. The ratio is the figure that counts, not the absolute msg/s.
+ *
+ * - Postfix (bench/postfix-instance.ts): a throwaway instance on loopback, STARTTLS + Cyrus SASL AUTH for
+ *   submission, OpenDKIM milter signing example.test with RSA-2048 (selector `pf`), every route to the sink,
+ *   destination concurrency = DELIVERY.
+ * - Kurir: one gateway process with roles intake+api+worker, `delivery.concurrency` = DELIVERY, RSA-2048
+ *   (selector `bench`), on a redis-server of its own with AOF on the same disk as Postfix's queue: `everysec`
+ *   (`redis.durability: standard`) and/or `always` (`durability: fsync`, which answers 250 only once the
+ *   message is on disk, as Postfix does).
+ * Each side gets the same SMTP load (bench/load.ts `smtpClosedLoop`: 4 KB messages, `sessions` pooled
+ * STARTTLS + AUTH PLAIN sessions opened before the clock starts, client TCP_NODELAY on), and the time runs from
+ * the first timed submission to the last arrival at the sink. Sides alternate order per session count.
+ *
+ * Env: BENCH_POSTFIX (0 skips), BENCH_POSTFIX_N (messages per run), BENCH_POSTFIX_SESSIONS (default "20,50"),
+ * BENCH_POSTFIX_KURIR (Kurir's AOF modes, default "everysec,always"), BENCH_POSTFIX_DELIVERY (default 20),
+ * BENCH_POSTFIX_ROUNDS (timed runs per side and session count, default 1), BENCH_POSTFIX_CONN_CACHE (0: Postfix caches connections to the sink only on demand, its default; by default
+ * they are kept open, as Kurir's pool does).
+ */
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { dnsRecordFor, generateDkimKey, loadPrivateKey } from '../src/dkim/keys.js';
+import type { DnsServer } from '../tests/helpers/dns-server.js';
+import { startPrivateRedis, type PrivateRedis } from '../tests/helpers/private-redis.js';
+import { BENCH_SMTP, cpuSecondsOf, machineBusySeconds, type ChildOptions, type GatewayChild } from './gateway-child.js';
+import { smtpClosedLoop } from './load.js';
+import { onInterrupt, postfixMissing, startPostfix, type PostfixInstance } from './postfix-instance.js';
+import { printRun, summarize, type SideRun } from './postfix-report.js';
+import { verifyDkim, type Sink } from './sink.js';
+
+const DELIVERY = Number(process.env.BENCH_POSTFIX_DELIVERY ?? 20);
+/** Postfix keeps its connections to the sink open (`smtp_connection_cache_destinations`); 0: only on demand. */
+const CONN_CACHE = process.env.BENCH_POSTFIX_CONN_CACHE !== '0';
+/** Timed runs per side and session count (their sums are reported). */
+const ROUNDS = Math.max(1, Number(process.env.BENCH_POSTFIX_ROUNDS ?? 1));
+const KURIR_MODES = (process.env.BENCH_POSTFIX_KURIR ?? 'everysec,always')
+  .split(',')
+  .filter((m): m is 'everysec' | 'always' => m === 'everysec' || m === 'always');
+
+/** What the phase needs from its caller (bench/run.ts or bench/postfix-bench.ts). */
+export interface PostfixContext {
+  sink: Sink;
+  dns: DnsServer;
+  /** The gateway children's folder (their generated DKIM key `dkim-rsa.pem` lives there). */
+  dir: string;
+  /** The folder is the phase's alone: remove it too if the benchmark is killed outright. */
+  removeDirIfKilled?: boolean;
+  messages: number;
+  sessions: number[];
+  deadline: number;
+  left(): number;
+  /** Takes `count` message numbers; returns the first. */
+  takeSeq(count: number): number;
+  startChild(opts: Omit<ChildOptions, 'dir' | 'prefix' | 'dnsAddress' | 'mxPort'>, prefix: string): Promise<GatewayChild>;
+  stopChildren(): Promise<void>;
+}
+
+interface Side {
+  name: string;
+  port: number;
+  /** CPU seconds of the side's own processes, by process. */
+  cpu(): Promise<Record<string, number>>;
+}
+
+/** Submits `n` messages to a side over `sessions` SMTP sessions and waits for them at the sink. */
+async function runSide(ctx: PostfixContext, side: Side, n: number, sessions: number): Promise<SideRun> {
+  const { sink } = ctx;
+  sink.reset();
+  let t0 = 0;
+  let cpu0: Record<string, number> = {};
+  let machine0 = 0;
+  let bench0 = 0;
+  const first = ctx.takeSeq(n + sessions);
+  const r = await smtpClosedLoop(side.port, n, sessions, first, ctx.deadline, true, async () => {
+    await sink.waitForUnique(sessions, 20_000); // the sessions' untimed first messages
+    await new Promise((res) => setTimeout(res, 200));
+    sink.reset();
+    cpu0 = await side.cpu();
+    machine0 = machineBusySeconds();
+    bench0 = process.cpuUsage().user + process.cpuUsage().system;
+    t0 = performance.now();
+  });
+  const all = await sink.waitForUnique(r.count, Math.max(5_000, Math.min(120_000, ctx.left() - 15_000)));
+  const seconds = ((all ? sink.lastUniqueAt : performance.now()) - t0) / 1000;
+  const cpu1 = await side.cpu();
+  const machine = machineBusySeconds() - machine0;
+  const bench = (process.cpuUsage().user + process.cpuUsage().system - bench0) / 1e6;
+  const delivered = sink.unique;
+  const per = (s: number): number => (s * 1000) / Math.max(1, delivered);
+  const cpuMsPerMsg: Record<string, number> = {};
+  let own = 0;
+  for (const [k, v] of Object.entries(cpu1)) {
+    cpuMsPerMsg[k] = per(v - (cpu0[k] ?? 0));
+    own += v - (cpu0[k] ?? 0);
+  }
+  cpuMsPerMsg.benchmark = per(bench);
+  cpuMsPerMsg.other = per(Math.max(0, machine - own - bench));
+  return {
+    side: side.name,
+    sessions,
+    accepted: r.count,
+    errors: r.errors,
+    delivered,
+    duplicates: sink.received - sink.unique,
+    perSecond: delivered / seconds,
+    seconds,
+    acceptP50: r.p50,
+    acceptP99: r.p99,
+    cpuMsPerMsg,
+    tls: sink.secure,
+    connections: sink.connections,
+    unsigned: sink.unsigned,
+    dkim: await verifyDkim(sink.samples, ctx.dns.address),
+    load1: loadavg()[0],
+  };
+}
+
+/**
+ * Runs the side-by-side phase, or prints why it is skipped. Stops Postfix, OpenDKIM, the Redis servers
+ * and the gateways it started, and removes their folders, whatever happens.
+ */
+export async function postfixPhase(ctx: PostfixContext): Promise<Record<string, unknown> | undefined> {
+  const missing = postfixMissing();
+  if (missing) {
+    console.log(`\n[postfix] side-by-side phase skipped: ${missing}`);
+    return { skipped: missing };
+  }
+  console.log(
+    `\n[postfix] Postfix + OpenDKIM vs Kurir, same machine, same sink: ${ctx.messages} msgs of 4 KB per run over ${ctx.sessions.join(' / ')} ` +
+      `SMTP sessions (STARTTLS + AUTH, client TCP_NODELAY), RSA-2048 DKIM, delivery concurrency ${DELIVERY} on both; Kurir on its own redis-server (AOF ${KURIR_MODES.join(', ')})`,
+  );
+  let postfix: PostfixInstance | undefined;
+  const redises: PrivateRedis[] = [];
+  const clients: Redis[] = [];
+  onInterrupt(() => Promise.all(redises.map((r) => r.destroy())).then(() => undefined));
+  try {
+    const key = generateDkimKey('rsa', 2048);
+    ctx.dns.set('pf._domainkey.example.test', 'TXT', [dnsRecordFor('rsa', key.publicKeyBase64)]);
+    postfix = await startPostfix({
+      sinkPort: ctx.sink.port,
+      domain: 'example.test',
+      selector: 'pf',
+      privateKeyPem: key.privateKeyPem,
+      user: BENCH_SMTP.user,
+      pass: BENCH_SMTP.pass,
+      deliveryConcurrency: DELIVERY,
+      connectionCache: CONN_CACHE,
+    });
+    const pf = postfix;
+    if (ctx.removeDirIfKilled) pf.guard.trackDir(ctx.dir);
+    console.log(`  Postfix connection cache to the sink: ${CONN_CACHE ? 'on (smtp_connection_cache_destinations)' : 'on demand only (Postfix default)'}`);
+    console.log(`  Postfix on 127.0.0.1:${pf.port} (master pid ${pf.masterPid}, OpenDKIM pid ${pf.opendkimPid}) in ${pf.dir}`);
+    const sides: Side[] = [{ name: 'Postfix + OpenDKIM', port: pf.port, cpu: async () => pf.cpu() }];
+    for (const mode of KURIR_MODES) {
+      const redis = await startPrivateRedis({ appendfsync: mode });
+      redises.push(redis);
+      const r = new Redis(redis.url);
+      clients.push(r);
+      pf.guard.trackPid(Number(/^process_id:(\d+)/m.exec(await r.info('server'))?.[1]));
+      pf.guard.trackDir(redis.dir);
+      const durability = mode === 'always' ? 'fsync' : 'standard';
+      const child = await ctx.startChild(
+        {
+          roles: ['intake', 'api', 'worker'],
+          label: `vs-postfix-${mode}`,
+          deliveryConcurrency: DELIVERY,
+          extraConfig: { redis: { url: redis.url, durability } },
+        },
+        'kurir-bench-pf',
+      );
+      pf.guard.trackPid(child.pid);
+      const redisCpu = async (): Promise<number> => {
+        const info = await r.info('cpu');
+        const v = (k: string): number => Number(new RegExp(`^${k}:([0-9.]+)`, 'm').exec(info)?.[1] ?? 0);
+        return v('used_cpu_user') + v('used_cpu_sys');
+      };
+      sides.push({
+        name: `Kurir (AOF ${mode}, durability ${durability})`,
+        port: child.smtpPort,
+        cpu: async () => ({ gateway: cpuSecondsOf(child.pid), redis: await redisCpu() }),
+      });
+    }
+    const kurirKey = loadPrivateKey(readFileSync(join(ctx.dir, 'dkim-rsa.pem'), 'utf8'));
+    ctx.dns.set('bench._domainkey.example.test', 'TXT', [dnsRecordFor('rsa', kurirKey.publicKeyBase64)]);
+
+    // Untimed: process start-up, JIT (Kurir needs a few hundred messages for it), connection caches.
+    const warm = Math.max(200, Math.min(500, Math.round(ctx.messages / 6)));
+    for (const side of sides) await runSide(ctx, side, warm, ctx.sessions[0]);
+    const runs: SideRun[] = [];
+    // The order of the sides alternates from one session count (and round) to the next.
+    let turn = 0;
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const sessions of ctx.sessions) {
+        const order = turn++ % 2 ? [...sides].reverse() : sides;
+        for (const side of order) {
+          if (ctx.left() < 30_000) {
+            console.log(`  ${side.name}, ${sessions} sessions, round ${round}: skipped, time budget spent`);
+            continue;
+          }
+          const r = await runSide(ctx, side, ctx.messages, sessions);
+          printRun(r);
+          runs.push(r);
+        }
+      }
+    }
+    return summarize(runs, sides[0].name);
+  } catch (err) {
+    console.log(`  [postfix] phase failed: ${err instanceof Error ? err.message : String(err)}`);
+    if (postfix) console.log(postfix.logTail(30));
+    return { failed: String(err) };
+  } finally {
+    await ctx.stopChildren();
+    for (const c of clients) c.disconnect();
+    await Promise.all(redises.map((r) => r.destroy()));
+    await postfix?.stop();
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * The report of the side-by-side phase (bench/postfix-phase.ts): one line per timed run, and the table of
+ * msg/s, ratios and CPU per message per session count and side.
+ */
+
+/** One timed run of one side. */
+export interface SideRun {
+  side: string;
+  sessions: number;
+  accepted: number;
+  errors: number;
+  delivered: number;
+  duplicates: number;
+  /** Delivered per second, first timed submission → last arrival. */
+  perSecond: number;
+  seconds: number;
+  acceptP50: number;
+  acceptP99: number;
+  /** CPU ms per delivered message, by process of the side, and `other` (everything but the side and this benchmark). */
+  cpuMsPerMsg: Record<string, number>;
+  tls: number;
+  /** New SMTP connections the sink saw (Kurir pools them; Postfix caches them only on demand by default). */
+  connections: number;
+  unsigned: number;
+  dkim: string;
+  load1: number;
+}
+
+/** Prints one timed run. */
+export function printRun(r: SideRun): void {
+  const cpu = Object.entries(r.cpuMsPerMsg)
+    .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+    .join(', ');
+  console.log(
+    `  ${r.side}, ${r.sessions} sessions: ${r.delivered} of ${r.accepted} accepted delivered (${r.errors} refused, ${r.duplicates} duplicates) in ${r.seconds.toFixed(2)} s → ` +
+      `${r.perSecond.toFixed(0)} msg/s; accept p50 ${r.acceptP50.toFixed(1)} ms, p99 ${r.acceptP99.toFixed(1)} ms; load ${r.load1.toFixed(2)}`,
+  );
+  console.log(
+    `    CPU ms per message: ${cpu}; ${r.tls} of ${r.delivered + r.duplicates} over TLS on ${r.connections} new connections, ${r.unsigned} unsigned; mailauth: ${r.dkim}`,
+  );
+}
+
+/** CPU ms per delivered message of the side's own processes (not the benchmark's, not other processes'). */
+const ownCpu = (r: SideRun): number => Object.entries(r.cpuMsPerMsg).reduce((s, [k, v]) => (k === 'benchmark' || k === 'other' ? s : s + v), 0);
+
+/**
+ * Prints the side-by-side table and returns it for the JSON line: per session count and side, msg/s over all
+ * its rounds and the ratio to Postfix's, and the CPU per message of the side's own processes with Postfix's
+ * divided by it (what the throughput ratio would be if every side were CPU-bound on a machine of its own).
+ */
+export function summarize(runs: SideRun[], postfixName: string): Record<string, unknown> {
+  const rows: Array<Record<string, number | string>> = [];
+  for (const sessions of [...new Set(runs.map((r) => r.sessions))]) {
+    for (const side of [...new Set(runs.map((r) => r.side))]) {
+      const rs = runs.filter((r) => r.sessions === sessions && r.side === side);
+      if (!rs.length) continue;
+      const delivered = rs.reduce((n, r) => n + r.delivered, 0);
+      const weighted = (f: (r: SideRun) => number): number => rs.reduce((n, r) => n + f(r) * r.delivered, 0) / delivered;
+      rows.push({
+        sessions,
+        side,
+        runs: rs.length,
+        perSecond: delivered / rs.reduce((n, r) => n + r.seconds, 0),
+        perRun: rs.map((r) => Math.round(r.perSecond)).join(', '),
+        ownCpuMsPerMsg: weighted(ownCpu),
+        otherCpuMsPerMsg: weighted((r) => r.cpuMsPerMsg.other),
+        acceptP99: Math.max(...rs.map((r) => r.acceptP99)),
+        dkim: rs[0].dkim.split(', ')[0],
+      });
+    }
+  }
+  console.log(
+    '\n| sessions | side | msg/s (per run) | ratio to Postfix | own CPU ms/msg | Postfix CPU ÷ own | other CPU ms/msg | accept p99 ms | DKIM at the sink |',
+  );
+  console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+  for (const r of rows) {
+    const pf = rows.find((x) => x.sessions === r.sessions && x.side === postfixName);
+    r.ratio = pf ? (r.perSecond as number) / (pf.perSecond as number) : Number.NaN;
+    r.cpuRatio = pf ? (pf.ownCpuMsPerMsg as number) / (r.ownCpuMsPerMsg as number) : Number.NaN;
+    const f = (k: string, d = 0): string => (r[k] as number).toFixed(d);
+    console.log(
+      `| ${r.sessions} | ${r.side} | ${f('perSecond')} (${r.perRun}) | ${f('ratio', 2)}× | ${f('ownCpuMsPerMsg', 2)} | ${f('cpuRatio', 2)}× | ${f('otherCpuMsPerMsg', 1)} | ${f('acceptP99', 1)} | ${r.dkim} |`,
+    );
+  }
+  console.log("(own CPU = the side's processes: Postfix's master and every child + OpenDKIM, or the gateway + its redis-server;");
+  console.log(' other = CPU of everything else on the machine but this benchmark per message: high means the ratios are noise)');
+  return { rows, runs };
+}
