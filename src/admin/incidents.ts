@@ -1,11 +1,13 @@
 /**
  * GET /v1/incidents: per provider, the last hour as Kurir stored it — delivery outcomes (the incident
  * window), placement probes and seeds, confirmations against their baseline — judged ok / warning /
- * critical with the cause in words (./incident-assess.ts).
+ * critical with the cause in words (./incident-assess.ts); and per sender domain, a failing authentication
+ * self-check (src/domains/auth-selfcheck.ts): mail a receiver will not trust, before any receiver says so.
  */
 import type { SeedConfig } from '../config/placement-schema.js';
 import type { IncidentStore } from '../store/incident-store.js';
 import type { PlacementStore } from '../store/placement-store.js';
+import type { SelfCheckStore } from '../store/selfcheck-store.js';
 import { assessProvider, type Finding, type ProviderFacts, type Severity } from './incident-assess.js';
 
 /** The window the view covers. */
@@ -22,13 +24,24 @@ export interface ProviderIncident {
   };
 }
 
+/** A sender domain whose latest authentication self-check failed. */
+export interface DomainIncident {
+  domain: string;
+  status: 'critical';
+  /** When the failing self-check ran. */
+  checkedAt: string;
+  findings: Array<{ severity: 'critical'; kind: 'self-check'; cause: string; text: string }>;
+}
+
 export interface IncidentReport {
   from: string;
   to: string;
-  /** The worst provider status. */
+  /** The worst status of the providers and the sender domains. */
   status: Severity;
   /** Worst first; a provider appears when it had traffic in the window or has seed mailboxes. */
   providers: ProviderIncident[];
+  /** Sender domains failing their authentication self-check (absent when no self-check results are read here). */
+  domains: DomainIncident[];
 }
 
 export interface IncidentViewDeps {
@@ -37,6 +50,32 @@ export interface IncidentViewDeps {
   seeds: readonly SeedConfig[];
   /** Every provider label (the provider map's names, "other" included): the bounded set to look at. */
   providerNames: readonly string[];
+  /** The authentication self-check results (written by role `worker`); without it `domains` is empty. */
+  selfChecks?: SelfCheckStore;
+}
+
+/** Every sender domain whose latest self-check failed, by name, with each failed check in words. */
+async function failingDomains(selfChecks: SelfCheckStore | undefined): Promise<DomainIncident[]> {
+  if (!selfChecks) return [];
+  const out: DomainIncident[] = [];
+  for (const r of (await selfChecks.all()).values()) {
+    if (r.ok) continue;
+    const at = iso(r.at);
+    out.push({
+      domain: r.domain,
+      status: 'critical',
+      checkedAt: at,
+      findings: r.checks
+        .filter((c) => !c.ok)
+        .map((c) => ({
+          severity: 'critical' as const,
+          kind: 'self-check' as const,
+          cause: c.check,
+          text: `${r.domain}: the ${c.check.toUpperCase()} self-check failed at ${at}${c.reason ? `: ${c.reason}` : ''}`,
+        })),
+    });
+  }
+  return out.sort((a, b) => a.domain.localeCompare(b.domain));
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -75,5 +114,7 @@ export async function incidentReport(deps: IncidentViewDeps, now: number): Promi
   );
   const rank = { critical: 0, warning: 1, ok: 2 } as const;
   providers.sort((a, b) => rank[a.status] - rank[b.status] || a.provider.localeCompare(b.provider));
-  return { from: iso(from), to: iso(now), status: providers[0]?.status ?? 'ok', providers };
+  const domains = await failingDomains(deps.selfChecks);
+  const status = domains.length ? 'critical' : (providers[0]?.status ?? 'ok');
+  return { from: iso(from), to: iso(now), status, providers, domains };
 }

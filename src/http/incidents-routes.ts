@@ -17,7 +17,7 @@ const severity = { type: 'string', enum: ['ok', 'warning', 'critical'] } as cons
 
 const reportSchema = {
   type: 'object',
-  required: ['from', 'to', 'status', 'providers'],
+  required: ['from', 'to', 'status', 'providers', 'domains'],
   properties: {
     from: { type: 'string', format: 'date-time' },
     to: { type: 'string', format: 'date-time' },
@@ -86,6 +86,30 @@ const reportSchema = {
                   rate: { type: 'number', nullable: true },
                   baseline: { type: 'number', nullable: true },
                 },
+              },
+            },
+          },
+        },
+      },
+    },
+    domains: {
+      type: 'array',
+      description: 'Sender domains whose latest authentication self-check failed (docs/domains.md): each failed check with its reason',
+      items: {
+        type: 'object',
+        properties: {
+          domain: { type: 'string' },
+          status: severity,
+          checkedAt: { type: 'string', format: 'date-time' },
+          findings: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                severity,
+                kind: { type: 'string', description: 'self-check' },
+                cause: { type: 'string', description: 'dkim, spf or dmarc' },
+                text: { type: 'string' },
               },
             },
           },

@@ -57,6 +57,7 @@ export async function startApi(
     changed: () => signing.directory.refresh().then(() => undefined),
   });
   const audit = new AuditStore(redis, keys, config.audit.maxEntries);
+  const selfChecks = new SelfCheckStore(redis, keys);
   // Scheduled DKIM rotation: the API role owns the domain lifecycle (vault, uncached resolver, audit); one gateway per pass (Redis lock).
   if (config.domainKeys.rotation && signing.vault) {
     const rotation = new RotationScheduler({ config, service: domains, store: signing.domainStore, metrics, logger, clock, audit });
@@ -79,7 +80,7 @@ export async function startApi(
     doctor: new Doctor({
       config,
       store: signing.domainStore,
-      selfChecks: new SelfCheckStore(redis, keys),
+      selfChecks,
       resolver: dnsResolver,
       clock,
       fetchPolicy:
@@ -114,7 +115,7 @@ export async function startApi(
       bodyLimit: 2 * config.feedback.reports.maxCompressedBytes,
       retentionDays: config.feedback.reports.retentionDays,
     },
-    incidents: { incidents, placement: core.placementStore, seeds: config.placement.seeds, providerNames: providers.names() },
+    incidents: { incidents, placement: core.placementStore, seeds: config.placement.seeds, providerNames: providers.names(), selfChecks },
     console: { sessions: new ConsoleSessionStore(redis, keys, config.console.idleTimeoutSeconds), providerOf: (address) => providers.byDomain(address) },
     readiness: async () => ({ redis: (await redis.ping().catch(() => null)) === 'PONG', worker: workerRunning() }),
   });

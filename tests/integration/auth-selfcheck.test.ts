@@ -87,11 +87,18 @@ describe('authentication self-check', () => {
     expect(doc.selfCheck.checks[0]).toMatchObject({ check: 'dkim', ok: false });
     expect(doc.selfCheck.checks[0].reason).toMatch(new RegExp(`^DKIM kurir1\\._domainkey\\.${D.replace('.', '\\.')}: (fail|neutral)`));
     expect(check(doc, 'dkim:kurir1').status).toBe('fail');
+    // The incident view names the domain, the failed check and the reason.
+    const incidents = await admin('GET', '/v1/incidents');
+    expect(incidents.status).toBe('critical');
+    const mine = incidents.domains.find((d: { domain: string }) => d.domain === D);
+    expect(mine).toMatchObject({ status: 'critical', findings: [{ severity: 'critical', kind: 'self-check', cause: 'dkim' }] });
+    expect(mine.findings[0].text).toMatch(new RegExp(`^${D.replace('.', '\\.')}: the DKIM self-check failed at \\S+: DKIM kurir1\\._domainkey`));
 
     dns.remove(`kurir1e._domainkey.${D}`);
     await until(async () => (await gauge(D, 'dmarc')) === 0, INTERVAL_S * 1000 + 1500, 'the DMARC self-check failing');
     t.publishDkim(dns);
     for (const c of ['dkim', 'dmarc']) await until(async () => (await gauge(D, c)) === 1, INTERVAL_S * 1000 + 1500, `${c} passing again`);
+    expect((await admin('GET', '/v1/incidents')).domains).toEqual([]);
     console.log(`self-check: DKIM change detected after ${detectedMs} ms (interval ${INTERVAL_S * 1000} ms)`);
   });
 

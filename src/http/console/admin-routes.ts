@@ -55,7 +55,14 @@ ${p.findings.length ? html`<ul>${p.findings.map((f) => html`<li><span class="sta
 ${dashboardLinks(opts.grafanaUrl, ['delivery', 'overview'], p.provider)}
 </section>`,
     );
+    const domains = report.domains.map(
+      (d) => html`<section class="card"><h2><span class="status ${d.status}">${d.status}</span> sender domain ${d.domain}</h2>
+<ul>${d.findings.map((f) => html`<li><span class="status ${f.severity}">${f.severity}</span> ${f.text}</li>`)}</ul>
+${opts.doctor ? html`<p>${doctorLink(d.domain)} for the fix.</p>` : ''}
+</section>`,
+    );
     const content = html`${dashboardLinks(opts.grafanaUrl, ['overview', 'delivery', 'admin'])}<p>From ${when(report.from)} to ${when(report.to)}. Overall: <span class="status ${report.status}">${report.status}</span></p>
+${domains}
 ${rows.length ? rows : html`<p>No provider had traffic in the last hour and no seed mailbox is configured.</p>`}`;
     return send(request, reply, 'Incidents', content, request.query.done);
   });
