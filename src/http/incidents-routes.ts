@@ -15,6 +15,23 @@ export interface IncidentRoutesOptions extends IncidentViewDeps {
 const counts = { type: 'object', additionalProperties: { type: 'integer' } } as const;
 const severity = { type: 'string', enum: ['ok', 'warning', 'critical'] } as const;
 
+/** The schema of a list of findings: severity, kind, cause and text, plus `extra` properties. */
+function findingsSchema(kinds: string, causes: string, extra: Record<string, { type: string; format?: string }>) {
+  return {
+    type: 'array',
+    items: {
+      type: 'object',
+      properties: {
+        severity,
+        kind: { type: 'string', description: kinds },
+        cause: { type: 'string', description: causes },
+        ...extra,
+        text: { type: 'string' },
+      },
+    },
+  } as const;
+}
+
 const reportSchema = {
   type: 'object',
   required: ['from', 'to', 'status', 'providers', 'domains'],
@@ -29,23 +46,11 @@ const reportSchema = {
         properties: {
           provider: { type: 'string' },
           status: severity,
-          findings: {
-            type: 'array',
-            items: {
-              type: 'object',
-              properties: {
-                severity,
-                kind: {
-                  type: 'string',
-                  description: 'auth-failure, spam-placement, missing-probes, probe-auth, seed-unreachable, confirmations, bounces or deferrals',
-                },
-                cause: { type: 'string', description: 'auth-failure: ptr, spf, dkim, dmarc, alignment, tls or unauthenticated; probe-auth: the method' },
-                count: { type: 'integer' },
-                since: { type: 'string', format: 'date-time' },
-                text: { type: 'string' },
-              },
-            },
-          },
+          findings: findingsSchema(
+            'auth-failure, spam-placement, missing-probes, probe-auth, seed-unreachable, confirmations, bounces or deferrals',
+            'auth-failure: ptr, spf, dkim, dmarc, alignment, tls or unauthenticated; probe-auth: the method',
+            { count: { type: 'integer' }, since: { type: 'string', format: 'date-time' } },
+          ),
           facts: {
             type: 'object',
             properties: {
@@ -101,18 +106,7 @@ const reportSchema = {
           domain: { type: 'string' },
           status: severity,
           checkedAt: { type: 'string', format: 'date-time' },
-          findings: {
-            type: 'array',
-            items: {
-              type: 'object',
-              properties: {
-                severity,
-                kind: { type: 'string', description: 'self-check' },
-                cause: { type: 'string', description: 'dkim, spf or dmarc' },
-                text: { type: 'string' },
-              },
-            },
-          },
+          findings: findingsSchema('self-check', 'dkim, spf or dmarc', {}),
         },
       },
     },
