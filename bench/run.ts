@@ -18,7 +18,8 @@
  * bench/features-phase.ts; default 2, 0 skips; adds up to a minute to the budget), and to attribute its overhead
  * BENCH_FEATURES_CONFIRM_EVERY (confirm every Nth message on the `on` side; default 2, 0 none) and
  * BENCH_FEATURES_SAMPLE_EVERY (rspamd sampleEvery on the `on` side; default: the configuration's default, 100; 0 scoring off);
- * BENCH_ONLY=features runs phase 7 alone (no accept, end-to-end, shaping or latency phases);
+ * BENCH_ONLY=features runs phase 7 alone (no accept, end-to-end, shaping or latency phases), BENCH_ONLY=latency
+ * phase 6 alone (e.g. BENCH_BACKLOG=50000 for issue 13's verification p99 under a 50,000-message backlog);
  * BENCH_POSTFIX (0 skips the side-by-side phase against Postfix + OpenDKIM, bench/postfix-phase.ts, which runs
  * when they are installed and adds up to 100 s to the budget), BENCH_POSTFIX_N (messages per run; default
  * 3000 × scale), BENCH_POSTFIX_SESSIONS (default "20,50"), BENCH_POSTFIX_KURIR (default "everysec,always").
@@ -67,21 +68,30 @@ const FEATURES_ROUNDS = Number(process.env.BENCH_FEATURES_ROUNDS ?? 2);
 const QUIET_WAIT_MS = Number(process.env.BENCH_QUIET_WAIT_S ?? 30) * 1000;
 /** Phase 7 alone (BENCH_ONLY=features). */
 const FEATURES_ONLY = process.env.BENCH_ONLY === 'features';
-if (process.env.BENCH_ONLY !== undefined && !FEATURES_ONLY) throw new Error('BENCH_ONLY takes one value: features');
+/** Phase 6 alone (BENCH_ONLY=latency), e.g. with BENCH_BACKLOG=50000. */
+const LATENCY_ONLY = process.env.BENCH_ONLY === 'latency';
+/** Whether one phase runs alone. */
+const ONE_PHASE = FEATURES_ONLY || LATENCY_ONLY;
+if (process.env.BENCH_ONLY !== undefined && !ONE_PHASE) throw new Error('BENCH_ONLY takes one of: features, latency');
 /** The side-by-side phase against Postfix + OpenDKIM (issue 13): on unless BENCH_POSTFIX=0 or BENCH_ONLY, skipped when not installed. */
-const POSTFIX = process.env.BENCH_POSTFIX !== '0' && !FEATURES_ONLY;
+const POSTFIX = process.env.BENCH_POSTFIX !== '0' && !ONE_PHASE;
 const POSTFIX_RUNS = POSTFIX && postfixMissing() === null;
 const N_POSTFIX = Number(process.env.BENCH_POSTFIX_N ?? scaled(3000));
 // The watchdog fires 20 s later: under 4 minutes in all, 5 with the features phase, 7 with both it and Postfix's;
 // phase 7 alone gets two minutes per round (a busy machine slows it), plus rspamd's start and the warm-up.
-const BUDGET_MS = FEATURES_ONLY ? 90_000 + FEATURES_ROUNDS * 120_000 : 215_000 + (FEATURES_ROUNDS > 0 ? 60_000 : 0) + (POSTFIX_RUNS ? 100_000 : 0);
+const BACKLOG = process.env.BENCH_BACKLOG !== undefined ? Number(process.env.BENCH_BACKLOG) : scaled(5000, 200);
+const BUDGET_MS = FEATURES_ONLY
+  ? 90_000 + FEATURES_ROUNDS * 120_000
+  : LATENCY_ONLY
+    ? // accepting the backlog (~2 ms each) and draining it, plus the warm-ups
+      120_000 + BACKLOG * 4
+    : 215_000 + (FEATURES_ROUNDS > 0 ? 60_000 : 0) + (POSTFIX_RUNS ? 100_000 : 0);
 /** Pairs of end-to-end phases (shaping off, then on) in one gateway process, for the overhead of shaping. */
 const SHAPING_ROUNDS = Number(process.env.BENCH_SHAPING_ROUNDS ?? 2);
 const N_SHAPE = scaled(4000);
 /** Untimed messages per side (off, on) before the overhead phases; even. */
 const SHAPE_WARMUP = 2 * Math.round(scaled(1500) / 2);
 /** Bulk messages queued before the verification-latency phase. */
-const BACKLOG = process.env.BENCH_BACKLOG !== undefined ? Number(process.env.BENCH_BACKLOG) : scaled(5000, 200);
 /** Verification messages per second submitted while the backlog drains. */
 const VERIFY_RATE = 5;
 /**
@@ -426,7 +436,7 @@ async function main(): Promise<void> {
   );
   try {
     // ---- Accept-only gateway: intake + api, no worker -------------------------------------------
-    if (!FEATURES_ONLY) {
+    if (!ONE_PHASE) {
       console.log(`\n[accept] gateway roles intake+api (no worker)`);
       // One folder per child: Node writes a profile per thread (tsx's module loader runs in a worker thread).
       const acceptFlags = PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, 'accept-phases-1-3')}`] : [];
@@ -483,7 +493,7 @@ async function main(): Promise<void> {
     }
 
     // ---- End to end: intake + api + worker -----------------------------------------------------
-    const variants = FEATURES_ONLY
+    const variants = ONE_PHASE
       ? []
       : [...E2E_CONCURRENCY.map((concurrency) => ({ concurrency, split: false })), ...(E2E_SPLIT > 0 ? [{ concurrency: E2E_SPLIT, split: true }] : [])];
     for (const [runIndex, { concurrency, split }] of variants.entries()) {
@@ -564,7 +574,7 @@ async function main(): Promise<void> {
     }
 
     // ---- Shaping (issue 3): overhead on end-to-end throughput ------------------------------------
-    if (SHAPING_ROUNDS > 0 && !FEATURES_ONLY && left() > 60_000) {
+    if (SHAPING_ROUNDS > 0 && !ONE_PHASE && left() > 60_000) {
       console.log(
         `\n[shaping overhead] gateway roles intake+api+worker, delivery.concurrency 20; end to end alternately to plain.test ` +
           `(MX mx.plain.test: provider other, no limits = shaping off) and dest.test (MX mx.dest.test: provider bench, perMinute 6,000,000, ` +
@@ -641,10 +651,10 @@ async function main(): Promise<void> {
             `(gateway+Redis ${cpuPct >= 0 ? '+' : ''}${cpuPct.toFixed(1)} %), Redis commands ${off.redisCommandsPerMsg.toFixed(1)} → ${on.redisCommandsPerMsg.toFixed(1)}`,
         );
       }
-    } else if (SHAPING_ROUNDS > 0 && !FEATURES_ONLY) console.log('\n[shaping overhead] skipped: time budget spent');
+    } else if (SHAPING_ROUNDS > 0 && !ONE_PHASE) console.log('\n[shaping overhead] skipped: time budget spent');
 
     // ---- Issue 10: rspamd sampling, placement and confirmations on vs off ------------------------
-    if (FEATURES_ROUNDS > 0 && left() > 60_000) {
+    if (FEATURES_ROUNDS > 0 && !LATENCY_ONLY && left() > 60_000) {
       shapingResults.features = await featuresPhase({
         rounds: FEATURES_ROUNDS,
         messages: N_SHAPE,
@@ -666,7 +676,7 @@ async function main(): Promise<void> {
         stopChildren: () => stopChildren(),
         phase: (name, target, fn, only, redisStats) => phase(name, target, fn, { only, redisStats }),
       });
-    } else if (FEATURES_ROUNDS > 0) console.log('\n[features overhead] skipped: time budget spent');
+    } else if (FEATURES_ROUNDS > 0 && !LATENCY_ONLY) console.log('\n[features overhead] skipped: time budget spent');
 
     // ---- Shaping (issue 3): verification latency under a bulk backlog ----------------------------
     if (BACKLOG > 0 && !FEATURES_ONLY && left() > 50_000) {
