@@ -45,6 +45,39 @@ export function confirm(agent: Agent, port: number, id: string): Promise<number>
   });
 }
 
+/** POST /v1/confirmations with `ids`; resolves with the status of each item (all 0 on a socket error), never rejects. */
+export function confirmBatch(agent: Agent, port: number, ids: string[]): Promise<number[]> {
+  const body = JSON.stringify({ items: ids.map((id) => ({ id })) });
+  return new Promise((resolve) => {
+    const failed = (): void => resolve(ids.map(() => 0));
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/v1/confirmations',
+        agent,
+        headers: { authorization: `Bearer ${BENCH_API_KEY}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          try {
+            const answer = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { results?: Array<{ status: number }> };
+            resolve(answer.results ? answer.results.map((r) => r.status) : ids.map(() => res.statusCode ?? 0));
+          } catch {
+            failed();
+          }
+        });
+        res.on('error', failed);
+      },
+    );
+    req.on('error', failed);
+    req.end(body);
+  });
+}
+
 /** Busy CPU seconds of the rspamd processes descended from this benchmark (its main process and workers). */
 export function rspamdCpuSeconds(): number {
   const parent = new Map<number, { ppid: number; comm: string }>();

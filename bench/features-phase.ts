@@ -28,7 +28,7 @@ import { startPrivateRedis, type PrivateRedis } from '../tests/helpers/private-r
 import { rspamdAvailable, startRspamd, type Rspamd } from '../tests/helpers/rspamd.js';
 import { freePort, type ChildOptions, type GatewayChild } from './gateway-child.js';
 import { confirmationCost, describeConfirmCost } from './confirm-cost.js';
-import { confirm, counters, diff, privateRedisStats, roundTrips, rspamdCpuSeconds, summarize, type FeaturesRun } from './features-helpers.js';
+import { confirm, confirmBatch, counters, diff, privateRedisStats, roundTrips, rspamdCpuSeconds, summarize, type FeaturesRun } from './features-helpers.js';
 import { httpClosedLoop, HttpClient, type Stats } from './load.js';
 import type { Sink } from './sink.js';
 
@@ -36,6 +36,8 @@ type Mode = 'off' | 'on';
 
 /** For attributing the overhead: every Nth delivered message is confirmed on the `on` side (0: none). */
 const CONFIRM_EVERY = Number(process.env.BENCH_FEATURES_CONFIRM_EVERY ?? 2);
+/** > 0: the on side reports its confirmations in batches (POST /v1/confirmations) every this many ms; 0: one request each. */
+const CONFIRM_BATCH_MS = Number(process.env.BENCH_FEATURES_CONFIRM_BATCH_MS ?? 0);
 /** The production default of `scoring.rspamd.sampleEvery`: what the `on` side uses unless told otherwise. */
 const DEFAULT_SAMPLE_EVERY = configSchema.parse({}).scoring.rspamd.sampleEvery;
 /** `scoring.rspamd.sampleEvery` on the `on` side (0: scoring off there too). */
@@ -102,9 +104,8 @@ function featuresConfig(rspamd: Rspamd, refusedImapPort: number): Record<string,
 }
 
 /**
- * Submits `n` verification messages (closed loop) and, when `confirmEvery` > 0, confirms every
- * `confirmEvery`-th accepted one once it has reached the sink. Time: first submit → last delivery or last
- * confirmation answer.
+ * Submits `n` verification messages (closed loop) and, when `confirmEvery` > 0, confirms every `confirmEvery`-th
+ * accepted one once it has reached the sink (alone, or batched). Time: first submit → last delivery or confirmation.
  */
 async function run(ctx: FeaturesContext, g: GatewayChild, n: number, confirmEvery: number): Promise<{ stats: Stats; notes: string[]; ids: string[] }> {
   const { sink } = ctx;
@@ -115,20 +116,33 @@ async function run(ctx: FeaturesContext, g: GatewayChild, n: number, confirmEver
   let lastConfirmAt = t0;
   const statuses = new Map<number, number>();
   let submitting = true;
+  const count = (status: number): unknown => statuses.set(status, (statuses.get(status) ?? 0) + 1);
   const confirmer = async (): Promise<void> => {
     let next = 0;
+    let ready: string[] = [];
+    let flushedAt = performance.now();
+    const flush = async (): Promise<void> => {
+      const ids = ready;
+      ready = [];
+      flushedAt = performance.now();
+      if (ids.length) for (const status of await confirmBatch(agent, g.httpPort, ids)) count(status);
+      lastConfirmAt = performance.now();
+    };
     for (;;) {
+      if (CONFIRM_BATCH_MS > 0 && ready.length && (ready.length >= 1000 || performance.now() - flushedAt >= CONFIRM_BATCH_MS)) await flush();
       const id = accepted[next];
       if (id === undefined || sink.arrivedAt(id) === undefined) {
-        if (!submitting && id === undefined) return;
-        if (performance.now() - t0 > 90_000) return;
+        if (!submitting && id === undefined) return flush();
+        if (performance.now() - t0 > 90_000) return flush();
         await new Promise((r) => setTimeout(r, 5));
         continue;
       }
       next += confirmEvery;
-      const status = await confirm(agent, g.httpPort, id);
-      statuses.set(status, (statuses.get(status) ?? 0) + 1);
-      lastConfirmAt = performance.now();
+      if (CONFIRM_BATCH_MS > 0) ready.push(id);
+      else {
+        count(await confirm(agent, g.httpPort, id));
+        lastConfirmAt = performance.now();
+      }
     }
   };
   // The closed loop hands out ids only at its end: collect them as they come by wrapping submit.
@@ -166,7 +180,7 @@ export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string
   console.log(
     `\n[features overhead] two gateways (roles intake+api+worker, delivery.concurrency 20) on a redis-server of the phase's own, alternately: ` +
       `off = no scoring, no seeds, no confirmations; on = + role placement with one seed (IMAP port refuses), scoring.rspamd ` +
-      `sampleEvery ${SAMPLE_EVERY || 'off'} against a real rspamd, POST /v1/messages/:id/confirm for ${confirmWhich(CONFIRM_EVERY)} delivered message. ` +
+      `sampleEvery ${SAMPLE_EVERY || 'off'} against a real rspamd, ${CONFIRM_BATCH_MS > 0 ? `confirmations of ${confirmWhich(CONFIRM_EVERY)} delivered message reported every ${CONFIRM_BATCH_MS} ms in one POST /v1/confirmations` : `POST /v1/messages/:id/confirm for ${confirmWhich(CONFIRM_EVERY)} delivered message`}. ` +
       `Verification mail to dest.test. Placement probes are one message per seed per 10 min: not load. rspamd's CPU counts under "other".`,
   );
   if (CONFIRM_EVERY !== 2 || SAMPLE_EVERY !== DEFAULT_SAMPLE_EVERY) {

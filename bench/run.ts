@@ -16,7 +16,8 @@
  * BENCH_BACKLOG (bulk messages queued for the verification-latency phase; default 5000 × scale, 0 skips),
  * BENCH_FEATURES_ROUNDS (pairs of end-to-end phases with rspamd sampling, placement and confirmations off/on,
  * bench/features-phase.ts; default 2, 0 skips; adds up to a minute to the budget), and to attribute its overhead
- * BENCH_FEATURES_CONFIRM_EVERY (confirm every Nth message on the `on` side; default 2, 0 none) and
+ * BENCH_FEATURES_CONFIRM_EVERY (confirm every Nth message on the `on` side; default 2, 0 none),
+ * BENCH_FEATURES_CONFIRM_BATCH_MS (report them every N ms in one POST /v1/confirmations; default 0: one request each) and
  * BENCH_FEATURES_SAMPLE_EVERY (rspamd sampleEvery on the `on` side; default: the configuration's default, 100; 0 scoring off);
  * BENCH_ONLY=features runs phase 7 alone (no accept, end-to-end, shaping or latency phases), BENCH_ONLY=latency
  * phase 6 alone (e.g. BENCH_BACKLOG=50000 for issue 13's verification p99 under a 50,000-message backlog);

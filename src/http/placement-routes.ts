@@ -153,6 +153,33 @@ export const placementRoutes: FastifyPluginAsync<PlacementRoutesOptions> = async
   );
 };
 
+/** Most confirmations in one batch request. */
+export const MAX_CONFIRMATION_BATCH = 1000;
+
+const batchItemSchema = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'A message by its id, or by the confirmToken returned at submission',
+  properties: { id: { type: 'string', maxLength: 64 }, token: { type: 'string', maxLength: 128 } },
+} as const;
+
+const batchResultSchema = {
+  type: 'object',
+  required: ['status'],
+  properties: {
+    id: { type: 'string' },
+    token: { type: 'string' },
+    status: {
+      type: 'integer',
+      description: '200 confirmed (or a repeat), 404 unknown or not this key’s, 410 past its TTL plus the margin, 400 neither id nor token',
+    },
+    confirmed: { type: 'boolean' },
+    confirmedAt: { type: 'string', format: 'date-time' },
+    duplicate: { type: 'boolean' },
+    error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } },
+  },
+} as const;
+
 /** Registers the confirmation routes (register inside the send scope). */
 export const confirmationRoutes: FastifyPluginAsync<Pick<PlacementRoutesOptions, 'confirmations'>> = async (app: FastifyInstance, opts) => {
   const { confirmations } = opts;
@@ -186,6 +213,49 @@ export const confirmationRoutes: FastifyPluginAsync<Pick<PlacementRoutesOptions,
       const id = confirmations.idFromToken(request.params.token);
       if (!id) throw new KurirError('NOT_FOUND', 'token: unknown confirmToken', { field: 'token' });
       return present(await confirmations.confirm(id, credentialOf(request), 'token'));
+    },
+  );
+
+  app.post<{ Body: { items: Array<{ id?: string; token?: string }> } }>(
+    '/v1/confirmations',
+    {
+      schema: {
+        tags: ['messages'],
+        summary: `Many confirmations in one request (up to ${MAX_CONFIRMATION_BATCH}), each answered on its own: for a booking system that reports them in batches`,
+        security: bearerSecurity,
+        body: {
+          type: 'object',
+          required: ['items'],
+          additionalProperties: false,
+          properties: { items: { type: 'array', minItems: 1, maxItems: MAX_CONFIRMATION_BATCH, items: batchItemSchema } },
+        },
+        response: {
+          200: { type: 'object', required: ['results'], properties: { results: { type: 'array', items: batchResultSchema } } },
+          ...errorResponses(400, 401, 503),
+        },
+      },
+    },
+    async (request) => {
+      const credential = credentialOf(request);
+      const results = await Promise.all(
+        request.body.items.map(async (item) => {
+          const ref = { ...(item.id !== undefined ? { id: item.id } : {}), ...(item.token !== undefined ? { token: item.token } : {}) };
+          if ((item.id === undefined) === (item.token === undefined)) {
+            return { ...ref, status: 400, error: { code: 'VALIDATION', message: 'give either id or token' } };
+          }
+          const id = item.id ?? confirmations.idFromToken(item.token as string);
+          if (!id) return { ...ref, status: 404, error: { code: 'NOT_FOUND', message: 'token: unknown confirmToken' } };
+          try {
+            return { ...ref, status: 200, ...present(await confirmations.confirm(id, credential, item.id !== undefined ? 'id' : 'token')) };
+          } catch (err) {
+            const e = toKurirError(err);
+            // Redis not answering fails the whole batch (503): nothing is half-reported as refused.
+            if (e.httpStatus >= 500) throw e;
+            return { ...ref, status: e.httpStatus, error: { code: e.code, message: e.message } };
+          }
+        }),
+      );
+      return { results };
     },
   );
 };

@@ -89,4 +89,39 @@ describe('verification confirmations', () => {
     expect(late.body.error).toMatchObject({ code: 'CONFIRM_TOO_LATE', field: 'token' });
     expect(await metric(/^kurir_placement_confirmations_total\{provider="other",domain="example.test"\}/)).toBe(0);
   });
+
+  it('confirms a batch in one request, each item answered on its own; a malformed batch is refused whole', async () => {
+    const a = await t.submit({ ...base, to: ['batch-a@gmail.test'] });
+    const b = await t.submit({ ...base, to: ['batch-b@gmail.test'] });
+    for (const s of [a, b]) await t.waitForStatus(s.body.id, (x) => x.status === 'delivered');
+    const before = await metric(/^kurir_placement_confirmations_total\{provider="gmail",domain="example.test"\}/);
+    const batch = async (body: unknown) => {
+      const res = await fetch(`${t.url}/v1/confirmations`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      return { status: res.status, body: await res.json() };
+    };
+    const res = await batch({
+      items: [{ id: a.body.id }, { token: b.body.confirmToken }, { id: a.body.id }, { id: '0000000000aaaaaaaaaaaa' }, { token: 'nope.AAAA' }, {}],
+    });
+    expect(res.status).toBe(200);
+    const [first, byToken, repeat, unknown, badToken, neither] = res.body.results;
+    expect(first).toMatchObject({ id: a.body.id, status: 200, confirmed: true });
+    expect(byToken).toMatchObject({ token: b.body.confirmToken, id: b.body.id, status: 200, confirmed: true, duplicate: false });
+    // The same message twice in one batch counts once: one of the two answers is the repeat.
+    expect([first.duplicate, repeat.duplicate].sort()).toEqual([false, true]);
+    expect(unknown).toMatchObject({ status: 404, error: { code: 'NOT_FOUND' } });
+    expect(badToken).toMatchObject({ token: 'nope.AAAA', status: 404 });
+    expect(neither).toMatchObject({ status: 400, error: { code: 'VALIDATION' } });
+    expect(await metric(/^kurir_placement_confirmations_total\{provider="gmail",domain="example.test"\}/)).toBe(before + 2);
+
+    const empty = await batch({ items: [] });
+    expect(empty.status).toBe(400);
+    expect(empty.body.error.code).toBe('VALIDATION');
+    const tooMany = await batch({ items: Array.from({ length: 1001 }, () => ({ id: a.body.id })) });
+    expect(tooMany.status).toBe(400);
+    expect(await metric(/^kurir_placement_confirmations_total\{provider="gmail",domain="example.test"\}/)).toBe(before + 2);
+  });
 });

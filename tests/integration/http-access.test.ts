@@ -24,6 +24,7 @@ const ACCESS: Record<string, Scope> = {
   'GET /v1/webhooks': 'send',
   'POST /v1/messages/{id}/confirm': 'send',
   'POST /v1/confirmations/{token}': 'send',
+  'POST /v1/confirmations': 'send',
   'GET /v1/placement': 'admin',
   'POST /v1/placement/probes': 'admin',
   'GET /v1/incidents': 'admin',
