@@ -4,6 +4,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import type { CredentialView } from '../admin/credentials.js';
+import type { StoredAuditEntry } from '../store/audit-store.js';
 import { arg, opt, output, type Family, type RemoteContext } from './command-types.js';
 import { UsageError } from './errors.js';
 import { fields, table } from './table.js';
@@ -158,16 +159,8 @@ export const credentialCommands: Family = {
   },
 };
 
-interface AuditItem {
-  id: string;
-  at: string;
-  actor: string;
-  role: string;
-  ip: string;
-  action: string;
-  target?: string;
-  status: number;
-}
+/** An audit entry as `GET /v1/audit` answers it: the stored entry with its time as an ISO string. */
+type AuditItem = Omit<StoredAuditEntry, 'at' | 'before' | 'after'> & { at: string };
 
 export const auditCommands: Family = {
   summary: 'the audit log of admin and support actions',

@@ -5,7 +5,7 @@
  * one. A confirmation is two round trips (one when it is a repeat), where it used to be six.
  */
 import type { Redis } from 'ioredis';
-import { verificationBuckets } from './incident-store.js';
+import { IncidentStore, verificationBuckets } from './incident-store.js';
 import type { Keys } from './keys.js';
 import type { MessageRecord, TimelineEvent } from './types.js';
 
@@ -62,6 +62,8 @@ function firstDelivered(lines: string[]): DeliveredEvent | undefined {
 
 export class ConfirmationStore {
   private readonly redis: ConfirmationScripts;
+  /** The incident window on the main Redis, counted apart when the message lives on a shard. */
+  private readonly incidents: IncidentStore;
 
   /**
    * @param redis the main Redis (`redis.url`)
@@ -73,6 +75,7 @@ export class ConfirmationStore {
     private readonly locate?: (id: string) => Promise<Redis>,
   ) {
     this.redis = ConfirmationStore.withScripts(redis);
+    this.incidents = new IncidentStore(redis, keys);
   }
 
   private static withScripts(redis: Redis): ConfirmationScripts {
@@ -108,14 +111,7 @@ export class ConfirmationStore {
     if (redis !== this.redis) {
       const first = await redis.kurirConfirmOnShard(this.keys.confirmation(id), this.keys.events(id), event.at, ttlSeconds, JSON.stringify(event));
       if (first !== 1) return { first: false, confirmedAt: Number(first) };
-      const res = await this.redis
-        .multi()
-        .hincrby(minute.key, minute.field, 1)
-        .expire(minute.key, minute.ttlSeconds)
-        .hincrby(hour.key, minute.field, 1)
-        .expire(hour.key, hour.ttlSeconds)
-        .exec();
-      for (const [err] of res ?? []) if (err) throw err;
+      await this.incidents.recordVerification(event.provider, event.at, 'confirmed');
       return { first: true };
     }
     const answer = await this.redis.kurirConfirm(

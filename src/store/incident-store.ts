@@ -103,16 +103,17 @@ export class IncidentStore {
     await p.exec();
   }
 
-  /** Counts a delivered verification recipient (`delivered`) or a confirmation for `provider`: minute and hour buckets. */
+  /** Counts a delivered verification recipient (`delivered`) or a confirmation for `provider`: minute and hour buckets. One round trip; throws when Redis refuses a command. */
   async recordVerification(provider: string, at: number, kind: 'delivered' | 'confirmed'): Promise<void> {
     const [minute, hour] = verificationBuckets(this.keys, provider, at, kind);
-    await this.redis
+    const res = await this.redis
       .pipeline()
       .hincrby(minute.key, minute.field, 1)
       .expire(minute.key, minute.ttlSeconds)
       .hincrby(hour.key, hour.field, 1)
       .expire(hour.key, hour.ttlSeconds)
       .exec();
+    for (const [err] of res ?? []) if (err) throw err;
   }
 
   /** The last `minutes` minute buckets (the current one included) of each provider, oldest first; empty minutes omitted. */

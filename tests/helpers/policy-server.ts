@@ -5,7 +5,9 @@
 import { createServer } from 'node:https';
 import { createSecureContext } from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import { caSignedCert, selfSignedCert } from './tls.js';
+import { httpsPolicyFetcher, type PolicyFetcher } from '../../src/delivery/mta-sts-fetch.js';
+import { createResolver } from '../../src/delivery/resolver.js';
+import { caSignedCert, selfSignedCert, testCa } from './tls.js';
 
 /** What the server answers for a domain; a string is a 200 text/plain policy. */
 export type PolicyAnswer = string | { status: number; body?: string; contentType?: string; location?: string };
@@ -69,4 +71,14 @@ export async function startPolicyServer(): Promise<PolicyServer> {
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * Gateway options for a doctor that fetches MTA-STS policies from `web` (names resolved by `dnsAddress`), trusting
+ * the test CA that signs the policy server's certificates.
+ */
+export async function policyGatewayOptions(dnsAddress: string, web: PolicyServer): Promise<{ trustedCa: string[]; mtaStsFetch: PolicyFetcher }> {
+  const ca = await testCa();
+  const resolver = createResolver({ servers: [dnsAddress], timeoutSeconds: 1, tries: 1 });
+  return { trustedCa: [ca.cert], mtaStsFetch: httpsPolicyFetcher({ resolver, timeoutMs: 2000, port: web.port, trustedCa: [ca.cert] }) };
 }

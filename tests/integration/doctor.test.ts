@@ -8,14 +8,11 @@ import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { generateDkimKey } from '../../src/dkim/keys.js';
-import { httpsPolicyFetcher } from '../../src/delivery/mta-sts-fetch.js';
-import { createResolver } from '../../src/delivery/resolver.js';
 import { DomainStore } from '../../src/store/domain-store.js';
 import { createKeys } from '../../src/store/keys.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
-import { policy, startPolicyServer, type PolicyServer } from '../helpers/policy-server.js';
+import { policy, policyGatewayOptions, startPolicyServer, type PolicyServer } from '../helpers/policy-server.js';
 import { ADMIN_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
-import { testCa } from '../helpers/tls.js';
 
 const IP = '192.0.2.10';
 const PTR = '10.2.0.192.in-addr.arpa';
@@ -65,10 +62,8 @@ const onlyProblem = (report: any): any => {
 };
 
 beforeAll(async () => {
-  const ca = await testCa();
   dns = await startDnsServer({});
   web = await startPolicyServer();
-  const resolver = createResolver({ servers: [dns.address], timeoutSeconds: 1, tries: 1 });
   t = await startTestGateway({
     dns,
     overrides: {
@@ -77,7 +72,7 @@ beforeAll(async () => {
       domainKeys: { masterKey: 'c'.repeat(64), sendingIps: [IP], refreshSeconds: 0.2 },
       doctor: { blocklists: ['bl.test', 'bl2.test'] },
     },
-    gatewayOptions: { trustedCa: [ca.cert], mtaStsFetch: httpsPolicyFetcher({ resolver, timeoutMs: 2000, port: web.port, trustedCa: [ca.cert] }) },
+    gatewayOptions: await policyGatewayOptions(dns.address, web),
   });
   publishGood();
 }, 30_000);

@@ -7,12 +7,9 @@
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpsPolicyFetcher } from '../../src/delivery/mta-sts-fetch.js';
-import { createResolver } from '../../src/delivery/resolver.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
-import { startPolicyServer, type PolicyServer } from '../helpers/policy-server.js';
+import { policyGatewayOptions, startPolicyServer, type PolicyServer } from '../helpers/policy-server.js';
 import { ADMIN_KEY, adminRequest, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
-import { testCa } from '../helpers/tls.js';
 
 const HOST = 'mail.kurir.test';
 const BOUNCE = 'bounce.kurir.test';
@@ -38,10 +35,8 @@ const doctor = async (): Promise<any> => (await adminRequest(t.url, 'GET', `/v1/
 const checkOf = (report: any, id: string): any => report.checks.find((c: any) => c.id === id);
 
 beforeAll(async () => {
-  const ca = await testCa();
   dns = await startDnsServer({});
   web = await startPolicyServer();
-  const resolver = createResolver({ servers: [dns.address], timeoutSeconds: 1, tries: 1 });
   t = await startTestGateway({
     dns,
     overrides: {
@@ -50,7 +45,7 @@ beforeAll(async () => {
       domainKeys: { masterKey: 'e'.repeat(64), sendingIps: ['192.0.2.10'], refreshSeconds: 0.2 },
       doctor: { blocklists: ['bl.test'] },
     },
-    gatewayOptions: { trustedCa: [ca.cert], mtaStsFetch: httpsPolicyFetcher({ resolver, timeoutMs: 2000, port: web.port, trustedCa: [ca.cert] }) },
+    gatewayOptions: await policyGatewayOptions(dns.address, web),
   });
   // Where the policy is hosted (the web host of mta-sts.<domain>) and where the domain's mail is received: Kurir's MX.
   dns.set(`mta-sts.${D}`, 'A', ['127.0.0.1']);
