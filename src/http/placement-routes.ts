@@ -237,24 +237,26 @@ export const confirmationRoutes: FastifyPluginAsync<Pick<PlacementRoutesOptions,
     },
     async (request) => {
       const credential = credentialOf(request);
-      const results = await Promise.all(
-        request.body.items.map(async (item) => {
-          const ref = { ...(item.id !== undefined ? { id: item.id } : {}), ...(item.token !== undefined ? { token: item.token } : {}) };
-          if ((item.id === undefined) === (item.token === undefined)) {
-            return { ...ref, status: 400, error: { code: 'VALIDATION', message: 'give either id or token' } };
-          }
-          const id = item.id ?? confirmations.idFromToken(item.token as string);
-          if (!id) return { ...ref, status: 404, error: { code: 'NOT_FOUND', message: 'token: unknown confirmToken' } };
-          try {
-            return { ...ref, status: 200, ...present(await confirmations.confirm(id, credential, item.id !== undefined ? 'id' : 'token')) };
-          } catch (err) {
-            const e = toKurirError(err);
-            // Redis not answering fails the whole batch (503): nothing is half-reported as refused.
-            if (e.httpStatus >= 500) throw e;
-            return { ...ref, status: e.httpStatus, error: { code: e.code, message: e.message } };
-          }
-        }),
-      );
+      type Result = Record<string, unknown> & { status: number };
+      const results: Result[] = new Array(request.body.items.length);
+      const asked: Array<{ at: number; id: string; via: 'id' | 'token'; ref: { id?: string; token?: string } }> = [];
+      request.body.items.forEach((item, at) => {
+        const ref = { ...(item.id !== undefined ? { id: item.id } : {}), ...(item.token !== undefined ? { token: item.token } : {}) };
+        if ((item.id === undefined) === (item.token === undefined)) {
+          results[at] = { ...ref, status: 400, error: { code: 'VALIDATION', message: 'give either id or token' } };
+          return;
+        }
+        const id = item.id ?? confirmations.idFromToken(item.token as string);
+        if (!id) results[at] = { ...ref, status: 404, error: { code: 'NOT_FOUND', message: 'token: unknown confirmToken' } };
+        else asked.push({ at, id, via: item.id !== undefined ? 'id' : 'token', ref });
+      });
+      // One read and one write for the whole batch; Redis not answering fails it all (503): nothing is half-reported.
+      const answers = asked.length ? await confirmations.confirmAll(asked, credential) : [];
+      asked.forEach(({ at, ref }, n) => {
+        const a = answers[n];
+        results[at] =
+          a instanceof KurirError ? { ...ref, status: a.httpStatus, error: { code: a.code, message: a.message } } : { ...ref, status: 200, ...present(a) };
+      });
       return { results };
     },
   );

@@ -73,6 +73,9 @@ export interface ConfirmationDeps {
   secret: string;
 }
 
+/** How the booking system named the message: by its id, or by its confirmToken. */
+export type ConfirmVia = 'id' | 'token';
+
 export interface Confirmed {
   id: string;
   confirmedAt: number;
@@ -108,47 +111,80 @@ export class Confirmations {
    * 404 for an unknown message or another key's; 410 CONFIRM_TOO_LATE once the message's TTL plus
    * `placement.confirm.marginSeconds` has passed.
    */
-  async confirm(id: string, credential: Credential, via: 'id' | 'token'): Promise<Confirmed> {
-    const { store, clock, config, metrics } = this.deps;
-    // Made only when thrown: an Error captures a stack trace, a cost every confirmation would pay.
-    const notFound = () => new KurirError('NOT_FOUND', `message ${id} not found`, { field: via === 'id' ? 'id' : 'token' });
-    if (!MESSAGE_ID_PATTERN.test(id)) throw notFound();
+  async confirm(id: string, credential: Credential, via: ConfirmVia): Promise<Confirmed> {
+    const [answer] = await this.confirmAll([{ id, via }], credential);
+    if (answer instanceof KurirError) throw answer;
+    return answer;
+  }
+
+  /**
+   * {@link confirm} for many messages at once (POST /v1/confirmations): each item answered on its own, in the
+   * order given — a Confirmed, or the NOT_FOUND / CONFIRM_TOO_LATE error it would have thrown — with one
+   * pipelined read and one pipelined write for the whole batch.
+   * @throws KurirError UNAVAILABLE when Redis does not answer: the whole batch fails, nothing is half-reported.
+   */
+  async confirmAll(items: ReadonlyArray<{ id: string; via: ConfirmVia }>, credential: Credential): Promise<Array<Confirmed | KurirError>> {
+    const { store, clock, config } = this.deps;
+    const answers: Array<Confirmed | KurirError> = new Array(items.length);
+    // Made only when needed: an Error captures a stack trace, a cost every confirmation would pay.
+    const notFound = (i: number) => new KurirError('NOT_FOUND', `message ${items[i].id} not found`, { field: items[i].via === 'id' ? 'id' : 'token' });
+    const wellFormed: number[] = [];
+    items.forEach((it, i) => {
+      if (MESSAGE_ID_PATTERN.test(it.id)) wellFormed.push(i);
+      else answers[i] = notFound(i);
+    });
     try {
-      const facts = await store.facts(id);
-      if (!facts || (!credential.admin && facts.record.owner !== credential.name)) throw notFound();
-      const { record, delivered } = facts;
-      if (facts.confirmedAt !== null) return { id, confirmedAt: facts.confirmedAt, duplicate: true };
+      const facts = await store.factsOf(wellFormed.map((i) => items[i].id));
       const now = clock.now();
-      const lastAccepted = record.expiresAt + config.placement.confirm.marginSeconds * 1000;
-      if (now > lastAccepted) {
-        throw new KurirError(
-          'CONFIRM_TOO_LATE',
-          `message ${id} can no longer be confirmed: its lifetime ended at ${new Date(record.expiresAt).toISOString()} (+${config.placement.confirm.marginSeconds} s)`,
-          {
-            field: via === 'id' ? 'id' : 'token',
-          },
-        );
-      }
-      const recipient = delivered?.recipients[0] ?? record.recipients[0];
-      const provider = deliveryProvider(this.deps.providers, recipient, delivered?.host, config.delivery.smarthost !== null);
-      const secondsAfterDelivery = delivered ? Math.max(0, (now - delivered.at) / 1000) : undefined;
-      const event: ConfirmedEvent = {
-        type: 'confirmed',
-        at: now,
-        recipients: [recipient],
-        provider,
-        via,
-        ...(secondsAfterDelivery !== undefined ? { secondsAfterDelivery } : {}),
-      };
       // Kept as long as the message itself, so a repeat is recognised for as long as it can be asked about.
-      const ttl = Math.ceil((record.expiresAt - now) / 1000) + config.retention.days * 86400;
-      // One script: the confirmed key (NX), the timeline event and the incident window. The `confirmed` event
+      const toRecord: Array<{ i: number; id: string; event: ConfirmedEvent; ttlSeconds: number; fromDomain: string; secondsAfterDelivery?: number }> = [];
+      for (const [n, i] of wellFormed.entries()) {
+        const f = facts[n];
+        const { id, via } = items[i];
+        if (!f || (!credential.admin && f.record.owner !== credential.name)) {
+          answers[i] = notFound(i);
+          continue;
+        }
+        if (f.confirmedAt !== null) {
+          answers[i] = { id, confirmedAt: f.confirmedAt, duplicate: true };
+          continue;
+        }
+        const { record, delivered } = f;
+        const lastAccepted = record.expiresAt + config.placement.confirm.marginSeconds * 1000;
+        if (now > lastAccepted) {
+          const ended = new Date(record.expiresAt).toISOString();
+          const message = `message ${id} can no longer be confirmed: its lifetime ended at ${ended} (+${config.placement.confirm.marginSeconds} s)`;
+          answers[i] = new KurirError('CONFIRM_TOO_LATE', message, { field: via === 'id' ? 'id' : 'token' });
+          continue;
+        }
+        const recipient = delivered?.recipients[0] ?? record.recipients[0];
+        const provider = deliveryProvider(this.deps.providers, recipient, delivered?.host, config.delivery.smarthost !== null);
+        const secondsAfterDelivery = delivered ? Math.max(0, (now - delivered.at) / 1000) : undefined;
+        const event: ConfirmedEvent = {
+          type: 'confirmed',
+          at: now,
+          recipients: [recipient],
+          provider,
+          via,
+          ...(secondsAfterDelivery !== undefined ? { secondsAfterDelivery } : {}),
+        };
+        const ttlSeconds = Math.max(60, Math.ceil((record.expiresAt - now) / 1000) + config.retention.days * 86400);
+        toRecord.push({ i, id, event, ttlSeconds, fromDomain: record.fromDomain, ...(secondsAfterDelivery !== undefined ? { secondsAfterDelivery } : {}) });
+      }
+      // One script each: the confirmed key (NX), the timeline event and the incident window. The `confirmed` event
       // is no webhook event type, so there is no EventSink to tell (MessageStore.update would).
-      const recorded = await store.record(id, event, Math.max(60, ttl));
-      if (!recorded.first) return { id, confirmedAt: recorded.confirmedAt, duplicate: true };
-      metrics.confirmations.inc({ provider, domain: record.fromDomain });
-      if (secondsAfterDelivery !== undefined) metrics.timeToConfirm.observe({ provider }, secondsAfterDelivery);
-      return { id, confirmedAt: now, duplicate: false };
+      const recorded = toRecord.length ? await store.recordAll(toRecord) : [];
+      for (const [n, r] of toRecord.entries()) {
+        const outcome = recorded[n];
+        if (!outcome.first) {
+          answers[r.i] = { id: r.id, confirmedAt: outcome.confirmedAt, duplicate: true };
+          continue;
+        }
+        this.deps.metrics.confirmations.inc({ provider: r.event.provider, domain: r.fromDomain });
+        if (r.secondsAfterDelivery !== undefined) this.deps.metrics.timeToConfirm.observe({ provider: r.event.provider }, r.secondsAfterDelivery);
+        answers[r.i] = { id: r.id, confirmedAt: now, duplicate: false };
+      }
+      return answers;
     } catch (err) {
       throw toKurirError(err);
     }

@@ -2,7 +2,8 @@
  * Verification confirmations in Redis (src/placement/confirmations.ts decides, this stores): one pipelined
  * read of what a confirmation needs, and one script that records a first confirmation — the confirmed key,
  * the timeline event and the incident window's minute and hour counts — atomically, or answers the earlier
- * one. A confirmation is two round trips (one when it is a repeat), where it used to be six.
+ * one. A confirmation is two round trips (one when it is a repeat), where it used to be six; a batch of
+ * them (POST /v1/confirmations) is the same two round trips per Redis holding its messages, whatever its size.
  */
 import type { Redis } from 'ioredis';
 import { IncidentStore, verificationBuckets } from './incident-store.js';
@@ -89,16 +90,40 @@ export class ConfirmationStore {
     return this.locate ? ConfirmationStore.withScripts(await this.locate(id)) : this.redis;
   }
 
+  /** The ids grouped by the Redis holding them (one group, the main Redis, without shards), with their positions. */
+  private async byRedis(ids: readonly string[]): Promise<Map<ConfirmationScripts, number[]>> {
+    const where = await Promise.all(ids.map((id) => this.redisOf(id)));
+    const groups = new Map<ConfirmationScripts, number[]>();
+    where.forEach((redis, i) => {
+      const list = groups.get(redis);
+      if (list) list.push(i);
+      else groups.set(redis, [i]);
+    });
+    return groups;
+  }
+
   /** The record, an earlier confirmation and the first delivery, in one round trip; null for an unknown id. */
   async facts(id: string): Promise<ConfirmationFacts | null> {
-    const redis = await this.redisOf(id);
-    const res = (await redis.pipeline().hget(this.keys.message(id), 'record').get(this.keys.confirmation(id)).lrange(this.keys.events(id), 0, -1).exec()) ?? [];
-    for (const [err] of res) if (err) throw err;
-    const raw = res[0]?.[1] as string | null;
-    if (!raw) return null;
-    const earlier = res[1]?.[1] as string | null;
-    const delivered = firstDelivered((res[2]?.[1] ?? []) as string[]);
-    return { record: JSON.parse(raw) as MessageRecord, confirmedAt: earlier ? Number(earlier) : null, ...(delivered ? { delivered } : {}) };
+    return (await this.factsOf([id]))[0];
+  }
+
+  /** {@link facts} of many messages: one pipelined round trip per Redis holding them, answers in the order of `ids`. */
+  async factsOf(ids: readonly string[]): Promise<Array<ConfirmationFacts | null>> {
+    const out: Array<ConfirmationFacts | null> = new Array(ids.length).fill(null);
+    for (const [redis, positions] of await this.byRedis(ids)) {
+      const p = redis.pipeline();
+      for (const i of positions) p.hget(this.keys.message(ids[i]), 'record').get(this.keys.confirmation(ids[i])).lrange(this.keys.events(ids[i]), 0, -1);
+      const res = (await p.exec()) ?? [];
+      for (const [err] of res) if (err) throw err;
+      positions.forEach((i, n) => {
+        const raw = res[3 * n]?.[1] as string | null;
+        if (!raw) return;
+        const earlier = res[3 * n + 1]?.[1] as string | null;
+        const delivered = firstDelivered((res[3 * n + 2]?.[1] ?? []) as string[]);
+        out[i] = { record: JSON.parse(raw) as MessageRecord, confirmedAt: earlier ? Number(earlier) : null, ...(delivered ? { delivered } : {}) };
+      });
+    }
+    return out;
   }
 
   /**
@@ -106,26 +131,53 @@ export class ConfirmationStore {
    * counts it in the incident window of `event.provider`, in one atomic script; a repeat changes nothing.
    */
   async record(id: string, event: ConfirmedEvent, ttlSeconds: number): Promise<RecordedConfirmation> {
-    const [minute, hour] = verificationBuckets(this.keys, event.provider, event.at, 'confirmed');
-    const redis = await this.redisOf(id);
-    if (redis !== this.redis) {
-      const first = await redis.kurirConfirmOnShard(this.keys.confirmation(id), this.keys.events(id), event.at, ttlSeconds, JSON.stringify(event));
-      if (first !== 1) return { first: false, confirmedAt: Number(first) };
-      await this.incidents.recordVerification(event.provider, event.at, 'confirmed');
-      return { first: true };
+    return (await this.recordAll([{ id, event, ttlSeconds }]))[0];
+  }
+
+  /**
+   * {@link record} for many confirmations: one pipelined round trip of scripts per Redis holding them (each
+   * script atomic on its own; the same id twice: the second is a repeat). Answers in the order given.
+   */
+  async recordAll(items: ReadonlyArray<{ id: string; event: ConfirmedEvent; ttlSeconds: number }>): Promise<RecordedConfirmation[]> {
+    const out: RecordedConfirmation[] = new Array(items.length);
+    const answer = (a: unknown): RecordedConfirmation => (a === 1 ? { first: true } : { first: false, confirmedAt: Number(a) });
+    for (const [redis, positions] of await this.byRedis(items.map((it) => it.id))) {
+      const p = redis.pipeline() as ReturnType<Redis['pipeline']> & {
+        kurirConfirm(...args: Array<string | number>): unknown;
+        kurirConfirmOnShard(...args: Array<string | number>): unknown;
+      };
+      const onShard = redis !== this.redis;
+      for (const i of positions) {
+        const { id, event, ttlSeconds } = items[i];
+        if (onShard) {
+          p.kurirConfirmOnShard(this.keys.confirmation(id), this.keys.events(id), event.at, ttlSeconds, JSON.stringify(event));
+          continue;
+        }
+        const [minute, hour] = verificationBuckets(this.keys, event.provider, event.at, 'confirmed');
+        p.kurirConfirm(
+          this.keys.confirmation(id),
+          this.keys.events(id),
+          minute.key,
+          hour.key,
+          event.at,
+          ttlSeconds,
+          JSON.stringify(event),
+          minute.field,
+          minute.ttlSeconds,
+          hour.ttlSeconds,
+        );
+      }
+      const res = (await p.exec()) ?? [];
+      for (const [err] of res) if (err) throw err;
+      positions.forEach((i, n) => {
+        out[i] = answer(res[n]?.[1]);
+      });
+      // On a shard the incident buckets live on the main Redis: counted after the first confirmations (not atomically).
+      if (onShard) {
+        const firsts = positions.filter((i) => out[i].first).map((i) => items[i].event);
+        await Promise.all(firsts.map((e) => this.incidents.recordVerification(e.provider, e.at, 'confirmed')));
+      }
     }
-    const answer = await this.redis.kurirConfirm(
-      this.keys.confirmation(id),
-      this.keys.events(id),
-      minute.key,
-      hour.key,
-      event.at,
-      ttlSeconds,
-      JSON.stringify(event),
-      minute.field,
-      minute.ttlSeconds,
-      hour.ttlSeconds,
-    );
-    return answer === 1 ? { first: true } : { first: false, confirmedAt: Number(answer) };
+    return out;
   }
 }

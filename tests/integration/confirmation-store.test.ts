@@ -154,4 +154,34 @@ describe('confirmation store', () => {
       now = saved;
     }
   });
+
+  it('confirms a batch in two round trips whatever its size, each item answered on its own and in order', async () => {
+    const fresh = await Promise.all(Array.from({ length: 40 }, (_, i) => message(`batch${i}@gmail.test`)));
+    const repeat = await message('batch-repeat@gmail.test');
+    await confirmations.confirm(repeat.id, booking, 'id');
+    const foreign = await message('batch-foreign@gmail.test', { owner: 'someone-else' });
+    const items = [
+      ...fresh.map((r) => ({ id: r.id, via: 'id' as const })),
+      { id: repeat.id, via: 'token' as const },
+      { id: foreign.id, via: 'id' as const },
+      { id: 'not an id', via: 'id' as const },
+      { id: fresh[0].id, via: 'token' as const }, // the same message twice in one batch: the second is a repeat
+    ];
+    const c0 = await commands();
+    const w0 = writes;
+    const answers = await confirmations.confirmAll(items, booking);
+    expect(writes - w0).toBe(2);
+    // 3 reads for each of the 43 well-formed items; EVALSHA and its 6 writes for the 40 first confirmations, and
+    // EVALSHA, SET NX and GET for the message named twice (unconfirmed when read, so its second script runs).
+    expect((await commands()) - c0 - 1).toBe(43 * 3 + 40 * 7 + 3);
+    expect(answers.slice(0, 40)).toEqual(fresh.map((r) => ({ id: r.id, confirmedAt: now, duplicate: false })));
+    expect(answers[40]).toEqual({ id: repeat.id, confirmedAt: now, duplicate: true });
+    expect(answers[41]).toMatchObject({ code: 'NOT_FOUND', httpStatus: 404 });
+    expect(answers[42]).toMatchObject({ code: 'NOT_FOUND', httpStatus: 404 });
+    expect(answers[43]).toEqual({ id: fresh[0].id, confirmedAt: now, duplicate: true });
+    // Exactly one confirmed event per message, even the one named twice.
+    const events = (await messages.get(fresh[0].id))?.events.filter((e) => e.type === 'confirmed');
+    expect(events).toHaveLength(1);
+    expect(await redis.exists(keys.confirmation(foreign.id))).toBe(0);
+  });
 });
