@@ -29,6 +29,13 @@ export const authLimitsSchema = z
     delayStepMs: z.number().int().min(0).default(200),
     /** …but never later than this. */
     maxDelayMs: z.number().int().min(0).default(2000),
+    /**
+     * HTTP: a client IP found not blocked is not asked about again for this long (ms) on this gateway, so a
+     * request with a valid key costs no Redis round trip for the throttle. Failures are always counted in
+     * Redis, and a block this gateway sets applies at once; one set by another gateway reaches valid-key
+     * requests here within this time. 0 = ask Redis on every request.
+     */
+    clearCacheMs: z.number().int().min(0).max(10_000).default(1000),
   })
   .strict()
   .default({});

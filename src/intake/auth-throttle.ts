@@ -7,7 +7,9 @@
  * over `windowSeconds`. Each failure is answered after a short delay that grows with the IP's count;
  * the failure that reaches `maxFailuresPerIp` / `maxFailuresPerUser` blocks the IP / user name for
  * `blockSeconds`, and while the block lasts every attempt is refused before its credentials are looked
- * at, so a correct guess during the block tells the attacker nothing. A success resets the user
+ * at, so a correct guess during the block tells the attacker nothing (over HTTP a gateway remembers an IP
+ * found not blocked for `clearCacheMs`, so another gateway's block reaches valid keys here that much later:
+ * docs/security.md). A success resets the user
  * name's count but not the IP's: one valid account must not wipe out an IP's failures against others.
  */
 import { createHash } from 'node:crypto';
@@ -16,6 +18,7 @@ import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { AuthLimitsConfig } from '../config/guard-schema.js';
 import { clientKey } from '../lib/client-address.js';
 import { KurirError, toKurirError } from '../lib/errors.js';
+import { systemClock, type Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import type { AuthBlockScope, AuthFailureReason, IntakeInterface, Metrics } from '../metrics/metrics.js';
 import type { Keys } from '../store/keys.js';
@@ -35,10 +38,14 @@ export interface AuthThrottleDeps {
   logger: Logger;
   /** Waits before a failure is answered (tests may pass their own). */
   sleep?: (ms: number) => Promise<void>;
+  /** The clock of the not-blocked cache (default Date.now). */
+  clock?: Clock;
 }
 
 const MAX_USER_KEY = 128;
 const MAX_LOGGED_USER = 256;
+/** Client IPs remembered as not blocked ({@link AuthLimitsConfig.clearCacheMs}); the map is emptied when it reaches this. */
+const MAX_CLEAR_IPS = 10_000;
 
 /** The user-name part of a counter key: lower case, hashed when very long (the name is the client's choice). */
 function userKey(user: string): string {
@@ -57,6 +64,9 @@ export class AuthThrottle {
   private readonly byUser: RateLimiterRedis;
   private readonly log: Logger;
   private readonly sleep: (ms: number) => Promise<void>;
+  /** Client IP key → until when (ms) it counts as not blocked without asking Redis (IP-only attempts: HTTP). */
+  private readonly clearUntil = new Map<string, number>();
+  private readonly clock: Clock;
 
   constructor(private readonly deps: AuthThrottleDeps) {
     const c = deps.config;
@@ -73,6 +83,7 @@ export class AuthThrottle {
     this.byIp = limiter('ip', c.maxFailuresPerIp);
     this.byUser = limiter('user', c.maxFailuresPerUser);
     this.log = deps.logger.child({ component: 'auth' });
+    this.clock = deps.clock ?? systemClock;
     this.sleep = deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
 
@@ -95,14 +106,22 @@ export class AuthThrottle {
    */
   async check(a: AuthAttempt): Promise<void> {
     if (!this.deps.config.enabled) return;
-    const [ip, user] = await Promise.all([this.byIp.get(clientKey(a.ip)), a.user !== undefined ? this.byUser.get(userKey(a.user)) : null]).catch(
-      (err: unknown) => {
-        throw storeError(err);
-      },
-    );
+    const ipKey = clientKey(a.ip);
+    const cacheMs = this.deps.config.clearCacheMs;
+    const cacheable = cacheMs > 0 && a.user === undefined;
+    if (cacheable && (this.clearUntil.get(ipKey) ?? 0) > this.clock.now()) return;
+    const [ip, user] = await Promise.all([this.byIp.get(ipKey), a.user !== undefined ? this.byUser.get(userKey(a.user)) : null]).catch((err: unknown) => {
+      throw storeError(err);
+    });
     const over = (res: RateLimiterRes | null, l: RateLimiterRedis): boolean => res !== null && res.consumedPoints > l.points;
     const scope = over(ip, this.byIp) ? 'ip' : over(user, this.byUser) ? 'user' : null;
-    if (!scope) return;
+    if (!scope) {
+      if (cacheable) {
+        if (this.clearUntil.size >= MAX_CLEAR_IPS) this.clearUntil.clear();
+        this.clearUntil.set(ipKey, this.clock.now() + cacheMs);
+      }
+      return;
+    }
     const ms = Math.max((scope === 'ip' ? ip : user)?.msBeforeNext ?? 0, 0);
     this.log.info({ ...this.fields(a), scope, retryAfterMs: ms }, 'auth: attempt refused while blocked');
     throw this.blocked(a, scope, ms);
@@ -117,6 +136,7 @@ export class AuthThrottle {
   async fail(a: AuthAttempt & { reason: AuthFailureReason; connectionFailures?: number }): Promise<KurirError> {
     const c = this.deps.config;
     this.deps.metrics.authFailures.inc({ interface: a.iface, reason: a.reason });
+    this.clearUntil.delete(clientKey(a.ip));
     if (!c.enabled) {
       this.log.warn({ ...this.fields(a), reason: a.reason }, 'auth: failed');
       return new KurirError('AUTH_FAILED');

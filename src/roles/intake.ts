@@ -54,7 +54,7 @@ export async function createIntake(core: Core, signing: Signing): Promise<Intake
     // One bound on message bytes in flight for both transports of this process.
     admission: createAdmission(config.intake.maxBytesInFlight, (bytes) => metrics.intakeInflightBytes.set(bytes)),
     // Failed SMTP AUTH and unknown API keys, counted together per client IP across the cluster.
-    authThrottle: new AuthThrottle({ redis, keys, config: config.authLimits, metrics, logger }),
+    authThrottle: new AuthThrottle({ redis, keys, config: config.authLimits, metrics, logger, clock }),
   };
 }
 
