@@ -6,7 +6,13 @@ import { simpleParser } from 'mailparser';
 import { describe, expect, it } from 'vitest';
 import { composeMessage } from '../../../src/intake/compose.js';
 
-const message = { from: 'Passport Office <noreply@example.test>', to: ['applicant@gmail.test'], subject: 'Code', text: 'Your code: 123456', html: '<p>Your code: <b>123456</b></p>' };
+const message = {
+  from: 'Passport Office <noreply@example.test>',
+  to: ['applicant@gmail.test'],
+  subject: 'Code',
+  text: 'Your code: 123456',
+  html: '<p>Your code: <b>123456</b></p>',
+};
 
 describe('composeMessage', () => {
   it('gives every message its own Message-ID at the From domain and its own multipart boundary', async () => {
