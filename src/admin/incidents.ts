@@ -46,6 +46,8 @@ export interface IncidentReport {
 
 export interface IncidentViewDeps {
   incidents: IncidentStore;
+  /** Writes this process's gathered counts first (src/store/incident-buffer.ts), so the view is never behind them. */
+  flush?: () => Promise<void>;
   placement: PlacementStore;
   seeds: readonly SeedConfig[];
   /** Every provider label (the provider map's names, "other" included): the bounded set to look at. */
@@ -83,6 +85,7 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 /** Builds the incident report at `now`. */
 export async function incidentReport(deps: IncidentViewDeps, now: number): Promise<IncidentReport> {
   const from = now - INCIDENT_WINDOW_MINUTES * 60_000;
+  await deps.flush?.();
   const windows = await deps.incidents.window(deps.providerNames, now, INCIDENT_WINDOW_MINUTES);
   const seeded = new Set(deps.seeds.map((s) => s.provider));
   const active = deps.providerNames.filter((p) => seeded.has(p) || (windows.get(p)?.length ?? 0) > 0);

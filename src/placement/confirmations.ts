@@ -14,7 +14,7 @@ import { KurirError, toKurirError } from '../lib/errors.js';
 import { MESSAGE_ID_PATTERN } from '../lib/ids.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ProviderMap } from '../metrics/provider.js';
-import type { IncidentStore } from '../store/incident-store.js';
+import type { IncidentRecorder } from '../store/incident-store.js';
 import type { Keys } from '../store/keys.js';
 import type { ConfirmationStore, ConfirmedEvent } from '../store/confirmation-store.js';
 import type { AppendedEvent, EventSink } from '../store/message-store.js';
@@ -42,7 +42,7 @@ export function deliveryProvider(providers: ProviderMap, recipient: string, host
  * the metrics and in the incident window.
  */
 export class VerificationDeliveries implements EventSink {
-  constructor(private readonly deps: { metrics: Metrics; providers: ProviderMap; smarthost: boolean; incidents?: IncidentStore }) {}
+  constructor(private readonly deps: { metrics: Metrics; providers: ProviderMap; smarthost: boolean; incidents?: IncidentRecorder }) {}
 
   async onEvents(record: MessageRecord, events: AppendedEvent[]): Promise<void> {
     if (record.priority !== 'verification' || record.tags?.includes(PROBE_TAG)) return;

@@ -26,9 +26,20 @@ import type { Signing } from './signing.js';
 
 /** ESP notifications (smarthost mode), applied like reports at the bounce MX through FeedbackIngest; undefined when none is configured. */
 async function espRoutes(core: Core): Promise<EspRoutesOptions | undefined> {
-  const { config, messages, policy, classify, metrics, providers, logger, clock, redis, keys, incidents, opts } = core;
+  const { config, messages, policy, classify, metrics, providers, logger, clock, redis, keys, opts } = core;
   if (!config.feedback.ses.topicArns.length && !config.feedback.mailgun.signingKey) return undefined;
-  const ingest = new FeedbackIngest({ config, messages, policy, classify, metrics, providers, logger, clock, verpSecret: await core.verpSecret(), incidents });
+  const ingest = new FeedbackIngest({
+    config,
+    messages,
+    policy,
+    classify,
+    metrics,
+    providers,
+    logger,
+    clock,
+    verpSecret: await core.verpSecret(),
+    incidents: core.incidentWrites,
+  });
   const httpGet = opts.espHttpGet ?? fetchHttpGet();
   const espDeps = { config, ingest, classify, metrics, logger, clock, redis, keys };
   return {
@@ -115,7 +126,14 @@ export async function startApi(
       bodyLimit: 2 * config.feedback.reports.maxCompressedBytes,
       retentionDays: config.feedback.reports.retentionDays,
     },
-    incidents: { incidents, placement: core.placementStore, seeds: config.placement.seeds, providerNames: providers.names(), selfChecks },
+    incidents: {
+      incidents,
+      flush: () => core.incidentWrites.flush(),
+      placement: core.placementStore,
+      seeds: config.placement.seeds,
+      providerNames: providers.names(),
+      selfChecks,
+    },
     console: { sessions: new ConsoleSessionStore(redis, keys, config.console.idleTimeoutSeconds), providerOf: (address) => providers.byDomain(address) },
     readiness: async () => ({ redis: (await redis.ping().catch(() => null)) === 'PONG', worker: workerRunning() }),
   });

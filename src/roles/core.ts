@@ -29,6 +29,7 @@ import { loadThrottleRules } from '../shaping/throttle-rules.js';
 import { loadOrCreateTls, type TlsMaterial } from '../smtp/tls-material.js';
 import { CredentialStore } from '../store/credential-store.js';
 import { FsyncGuard } from '../store/durability.js';
+import { IncidentBuffer } from '../store/incident-buffer.js';
 import { IncidentStore } from '../store/incident-store.js';
 import { createKeys, type Keys } from '../store/keys.js';
 import type { MessageStore } from '../store/message-store.js';
@@ -74,7 +75,10 @@ export interface Core {
   webhookStore: WebhookStore;
   webhookTargetOf: WebhookTargetOf;
   webhookQueue: WebhookQueue;
+  /** Reads of the incident window (GET /v1/incidents) and writes that must not wait. */
   incidents: IncidentStore;
+  /** Writes of the incident window from the delivery path and the bounce MX, gathered and written once a second. */
+  incidentWrites: IncidentBuffer;
   /** The message store every caller uses: with `redis.shards`, it routes each message to its shard. */
   messages: MessageStore;
   /** One Redis, or message data sharded by sender domain (redis.shards). */
@@ -165,8 +169,13 @@ export async function createCore(config: Config, logger: Logger, opts: GatewayOp
   const webhookSink = new WebhookProducer({ config, queue: webhookQueue, store: webhookStore, metrics, logger, targetOf: webhookTargetOf });
   // The per-provider rolling window of GET /v1/incidents, written where outcomes are recorded.
   const incidents = new IncidentStore(redis, keys);
+  const incidentWrites = new IncidentBuffer({ store: incidents, keys, logger });
+  incidentWrites.start();
   // Delivered verification messages are the denominator of the confirmation rate (src/placement/confirmations.ts).
-  const eventSink = combineSinks(webhookSink, new VerificationDeliveries({ metrics, providers, smarthost: config.delivery.smarthost !== null, incidents }));
+  const eventSink = combineSinks(
+    webhookSink,
+    new VerificationDeliveries({ metrics, providers, smarthost: config.delivery.smarthost !== null, incidents: incidentWrites }),
+  );
   // One Redis, or message data sharded by sender domain (redis.shards): `messages` and `queue` route by message.
   const shards = await openShards({ config, keys, logger, redis, queueRedis, sink: eventSink }).catch(async (err: unknown) => {
     await closeRedis(queueRedis);
@@ -200,6 +209,7 @@ export async function createCore(config: Config, logger: Logger, opts: GatewayOp
     webhookTargetOf,
     webhookQueue,
     incidents,
+    incidentWrites,
     messages,
     shards,
     suppressions,
@@ -226,6 +236,7 @@ async function sharedVerpSecret(config: Config, redis: Redis, key: string): Prom
 export async function closeCore(core: Core, graceMs?: number): Promise<void> {
   core.runtimeCredentials.stop();
   await core.shards.close(graceMs);
+  await core.incidentWrites.close();
   await core.queue.close().catch(() => undefined);
   await core.webhookQueue.close().catch(() => undefined);
   await closeRedis(core.queueRedis);

@@ -11,11 +11,23 @@ import type { Core } from './core.js';
 
 /** Starts the bounce MX; answers its bound port. */
 export async function startFeedback(core: Core, closers: Array<() => Promise<void>>): Promise<number> {
-  const { config, redis, keys, messages, policy, classify, metrics, providers, logger, clock, incidents, opts } = core;
+  const { config, redis, keys, messages, policy, classify, metrics, providers, logger, clock, opts } = core;
   const verpSecret = await core.verpSecret();
   const dns = opts.resolver ?? createResolver(config.dns, clock);
   const verifySource = createSourceVerifier({ config, resolver: (name, rrtype) => dns.resolve(name, rrtype), now: () => clock.now() });
-  const ingest = new FeedbackIngest({ config, messages, policy, classify, metrics, providers, logger, clock, verpSecret, verifySource, incidents });
+  const ingest = new FeedbackIngest({
+    config,
+    messages,
+    policy,
+    classify,
+    metrics,
+    providers,
+    logger,
+    clock,
+    verpSecret,
+    verifySource,
+    incidents: core.incidentWrites,
+  });
   // DMARC aggregate and TLS-RPT reports sent to the addresses the domain onboarding prints.
   const reports = createReports({ config, redis, keys, metrics, logger, clock }).ingest;
   const mx = createBounceServer({ config, logger, metrics, ingest, reports, verpSecret, tls: await core.tls() });

@@ -77,7 +77,7 @@ export async function startWorkerRole(core: Core): Promise<WorkerRole> {
       send: pool.send,
       feedback,
       mtaSts,
-      incidents: core.incidents,
+      incidents: core.incidentWrites,
       trustedCa: opts.trustedCa,
     };
     worker = startDeliveryWorker(workerDeps, connection, keys, shaper, core.sources);

@@ -80,7 +80,43 @@ export function verificationBuckets(keys: Keys, provider: string, at: number, ki
   ];
 }
 
-export class IncidentStore {
+/** One write to a bucket hash: add `by` to a counter field, or (with `set`) keep the latest sample text. */
+export interface BucketWrite {
+  key: string;
+  field: string;
+  by: number;
+  set?: string;
+  ttlSeconds: number;
+}
+
+/** The bucket writes that count one attempt's (or report's) outcomes for `provider` in the minute of `at`. */
+export function tallyWrites(keys: Keys, provider: string, at: number, tallies: readonly OutcomeTally[]): BucketWrite[] {
+  const key = keys.incidentMinute(provider, Math.floor(at / MINUTE));
+  const out: BucketWrite[] = [];
+  const add = (field: string, by: number, set?: string) => out.push({ key, field, by, ttlSeconds: MINUTE_TTL_SECONDS, ...(set !== undefined ? { set } : {}) });
+  for (const t of tallies) {
+    if (t.status === 'delivered' || t.status === 'expired') add(t.status, t.count);
+    else add(`${t.status}:${t.category}`, t.count);
+    if (t.cause && (t.status === 'deferred' || t.status === 'bounced')) {
+      add(`auth:${t.status}:${t.cause}`, t.count);
+      if (t.reply) add(`reply:${t.cause}`, 0, t.reply.slice(0, REPLY_CHARS));
+    }
+  }
+  return out;
+}
+
+/** The bucket writes that count one verification delivery or confirmation of `provider` at `at` (minute and hour). */
+export function verificationWrites(keys: Keys, provider: string, at: number, kind: 'delivered' | 'confirmed'): BucketWrite[] {
+  return verificationBuckets(keys, provider, at, kind).map((b) => ({ key: b.key, field: b.field, by: 1, ttlSeconds: b.ttlSeconds }));
+}
+
+/** What writers of the incident window need: {@link IncidentStore} writes at once, IncidentBuffer (./incident-buffer.ts) within a second. */
+export interface IncidentRecorder {
+  record(provider: string, at: number, tallies: readonly OutcomeTally[]): Promise<void>;
+  recordVerification(provider: string, at: number, kind: 'delivered' | 'confirmed'): Promise<void>;
+}
+
+export class IncidentStore implements IncidentRecorder {
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
@@ -89,30 +125,26 @@ export class IncidentStore {
   /** Counts one attempt's (or report's) outcomes for `provider` in the minute of `at`. One round trip. */
   async record(provider: string, at: number, tallies: readonly OutcomeTally[]): Promise<void> {
     if (!tallies.length) return;
-    const key = this.keys.incidentMinute(provider, Math.floor(at / MINUTE));
-    const p = this.redis.pipeline();
-    for (const t of tallies) {
-      if (t.status === 'delivered' || t.status === 'expired') p.hincrby(key, t.status, t.count);
-      else p.hincrby(key, `${t.status}:${t.category}`, t.count);
-      if (t.cause && (t.status === 'deferred' || t.status === 'bounced')) {
-        p.hincrby(key, `auth:${t.status}:${t.cause}`, t.count);
-        if (t.reply) p.hset(key, `reply:${t.cause}`, t.reply.slice(0, REPLY_CHARS));
-      }
-    }
-    p.expire(key, MINUTE_TTL_SECONDS);
-    await p.exec();
+    await this.write(tallyWrites(this.keys, provider, at, tallies));
   }
 
   /** Counts a delivered verification recipient (`delivered`) or a confirmation for `provider`: minute and hour buckets. One round trip; throws when Redis refuses a command. */
   async recordVerification(provider: string, at: number, kind: 'delivered' | 'confirmed'): Promise<void> {
-    const [minute, hour] = verificationBuckets(this.keys, provider, at, kind);
-    const res = await this.redis
-      .pipeline()
-      .hincrby(minute.key, minute.field, 1)
-      .expire(minute.key, minute.ttlSeconds)
-      .hincrby(hour.key, hour.field, 1)
-      .expire(hour.key, hour.ttlSeconds)
-      .exec();
+    await this.write(verificationWrites(this.keys, provider, at, kind));
+  }
+
+  /** Applies bucket writes in one pipeline (each touched hash gets its TTL once); throws when Redis refuses a command. */
+  async write(writes: readonly BucketWrite[]): Promise<void> {
+    if (!writes.length) return;
+    const p = this.redis.pipeline();
+    const ttls = new Map<string, number>();
+    for (const w of writes) {
+      if (w.set !== undefined) p.hset(w.key, w.field, w.set);
+      else p.hincrby(w.key, w.field, w.by);
+      ttls.set(w.key, w.ttlSeconds);
+    }
+    for (const [key, ttl] of ttls) p.expire(key, ttl);
+    const res = await p.exec();
     for (const [err] of res ?? []) if (err) throw err;
   }
 

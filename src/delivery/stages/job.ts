@@ -13,7 +13,7 @@ import type { Logger } from '../../lib/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { ProviderMap } from '../../metrics/provider.js';
 import type { ShapingGate } from '../../shaping/gate.js';
-import type { IncidentStore } from '../../store/incident-store.js';
+import type { IncidentRecorder } from '../../store/incident-store.js';
 import type { MessageStore } from '../../store/message-store.js';
 import { FINAL_RECIPIENT_STATUSES, type MessageRecord } from '../../store/types.js';
 import type { MtaStsPolicies } from '../mta-sts.js';
@@ -38,7 +38,7 @@ export interface DeliveryDeps {
   /** Suppression on hard bounces (src/feedback/suppression/delivery-feedback.ts); absent in processor-only tests. */
   feedback?: DeliveryFeedbackHook;
   /** The per-provider rolling window of GET /v1/incidents; absent in processor-only tests. */
-  incidents?: IncidentStore;
+  incidents?: IncidentRecorder;
   /** Outbound MTA-STS (when `delivery.mtaSts.enabled`); only used for delivery to MX hosts, never to a smarthost. */
   mtaSts?: MtaStsPolicies;
   /** PEM certificates trusted besides the system's roots for outbound TLS (tests inject their CA). */

@@ -25,7 +25,7 @@ import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { ProviderMap } from '../../metrics/provider.js';
-import type { IncidentStore } from '../../store/incident-store.js';
+import type { IncidentRecorder } from '../../store/incident-store.js';
 import type { MessageStore, RecipientUpdate } from '../../store/message-store.js';
 import type { MessageRecord, RecipientState, TimelineEvent } from '../../store/types.js';
 import type { DsnRecipient } from '../reports/dsn.js';
@@ -60,7 +60,7 @@ export interface IngestDeps {
   /** Registered feedback-loop sources (src/feedback/ingest/trust.ts); without it no report lacking a signed VERP is used. */
   verifySource?: SourceVerifier;
   /** The per-provider rolling window of GET /v1/incidents: asynchronous bounces count there too. */
-  incidents?: IncidentStore;
+  incidents?: IncidentRecorder;
 }
 
 export interface IngestInput {
