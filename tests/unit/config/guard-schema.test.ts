@@ -13,6 +13,7 @@ describe('authLimits and connection options', () => {
       maxFailuresPerConnection: 3,
       delayStepMs: 200,
       maxDelayMs: 2000,
+      clearCacheMs: 1000,
     });
     expect(c.smtp).toMatchObject({ maxConnections: 500, maxConnectionsPerIp: 20 });
     expect(c.http).toMatchObject({
