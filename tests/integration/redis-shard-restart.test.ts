@@ -153,7 +153,11 @@ async function loadWithShardFault(fault: 'shutdown' | 'kill'): Promise<void> {
       Object.fromEntries(
         (await t!.gateway.metrics.registry.getSingleMetric(name)!.get()).values.map((v) => [Object.values(v.labels).join(',') || '-', v.value]),
       );
-    const repairs = { jobErrors: await counter('kurir_delivery_job_errors_total'), reconciled: await counter('kurir_queue_reconciled_total') };
+    const repairs = {
+      jobErrors: await counter('kurir_delivery_job_errors_total'),
+      reconciled: await counter('kurir_queue_reconciled_total'),
+      refused: await counter('kurir_intake_messages_refused_total'),
+    };
     console.log(
       `shard redis ${fault}: submitted ${next}, answers ${JSON.stringify(Object.fromEntries(statuses))}, accepted ${accepted.length} ${JSON.stringify(Object.fromEntries(acceptedFrom))}, delivered ${accepted.length - lost.length}, lost ${lost.length}, duplicated ${duplicated}, refused but delivered ${refusedButDelivered}, in flight at the fault ${inFlightAtFault}, ${JSON.stringify(repairs)}, pending ${JSON.stringify(pending)}`,
     );
