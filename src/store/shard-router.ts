@@ -2,7 +2,8 @@
  * Which Redis holds a message (`redis.shards`, docs/scale-out.md). A message lives on the shard of its sender
  * (From) domain for its whole life; unlisted domains live on the main Redis (`redis.url`), which also holds
  * every shared fact. Callers that know only an id ask {@link ShardRouter.locate}: the answer is remembered, and
- * otherwise found with one EXISTS per shard (a message never moves, so a remembered answer never goes stale).
+ * otherwise found with one EXISTS per shard (a message never moves, so a remembered answer never goes stale), which
+ * still finds it while some other shard is down.
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
@@ -55,16 +56,25 @@ export class ShardRouter {
     this.remembered.set(id, shard);
   }
 
-  /** The shard holding message `id`; the main one when no shard has it (reads then answer "not found" as before). */
+  /**
+   * The shard holding message `id`; the main one when no shard has it (reads then answer "not found" as before).
+   * Found on a Redis that answers, it is returned even while another shard is down; not found, with a shard
+   * down, the Redis error is thrown (the message may be there), so callers answer "try later", not "not found".
+   */
   async locate(id: string): Promise<MessageShard> {
     const known = this.remembered.get(id);
     if (known) return known;
     if (!this.others.length) return this.main;
-    const found = await Promise.all(this.all().map((s) => s.redis.exists(this.keys.message(id))));
-    const i = found.indexOf(1);
-    if (i < 0) return this.main;
-    const shard = this.all()[i];
-    this.remember(id, shard);
-    return shard;
+    // One shard being down must not hide a message that another one holds; "nowhere" needs every answer.
+    const found = await Promise.allSettled(this.all().map((s) => s.redis.exists(this.keys.message(id))));
+    const i = found.findIndex((f) => f.status === 'fulfilled' && f.value === 1);
+    if (i >= 0) {
+      const shard = this.all()[i];
+      this.remember(id, shard);
+      return shard;
+    }
+    const failed = found.find((f): f is PromiseRejectedResult => f.status === 'rejected');
+    if (failed) throw failed.reason;
+    return this.main;
   }
 }

@@ -4,9 +4,11 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createRedis } from '../../../src/store/redis.js';
 import { createKeys } from '../../../src/store/keys.js';
 import { MessageStore } from '../../../src/store/message-store.js';
 import { type MessageShard, ShardRouter } from '../../../src/store/shard-router.js';
+import { freePort } from '../../helpers/ports.js';
 
 const prefix = `kurir-test-router-${Math.random().toString(36).slice(2, 8)}`;
 const keys = createKeys(prefix);
@@ -57,5 +59,23 @@ describe('ShardRouter', () => {
     for (let i = 0; i < 20_000; i++) small.remember(`id-${i}`, a);
     expect((await small.locate('first')).name).toBe('main');
     expect((await small.locate('id-19999')).name).toBe('a');
+  });
+
+  it('finds an id on a Redis that answers while another shard is down, and throws rather than answer "nowhere"', async () => {
+    // A shard whose Redis is down: a free port nothing listens on, with the gateway's fail-fast command options.
+    const down = createRedis(`redis://127.0.0.1:${await freePort()}`, 'command', { retryStrategy: () => null });
+    down.on('error', () => undefined);
+    const gone: MessageShard = { name: 'gone', redis: down, messages: new MessageStore(down, keys, 60) };
+    const partial = new ShardRouter(main, [a, gone], new Map(), keys);
+    try {
+      await main.redis.hset(keys.message('01kbshardtest00000000003'), 'record', '{}');
+      await a.redis.hset(keys.message('01kbshardtest00000000004'), 'record', '{}');
+      expect((await partial.locate('01kbshardtest00000000003')).name).toBe('main');
+      expect((await partial.locate('01kbshardtest00000000004')).name).toBe('a');
+      // Held by no Redis that answers: it may be on the one that is down, so no "not found".
+      await expect(partial.locate('01kbshardtest00000000005')).rejects.toThrow();
+    } finally {
+      down.disconnect();
+    }
   });
 });
