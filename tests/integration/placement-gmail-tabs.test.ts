@@ -2,13 +2,19 @@
  * Gmail's inbox tabs in the placement checker: the real mailbox search (src/placement/mailbox-search.ts, imapflow)
  * against a loopback test double of Gmail's IMAP server (tests/helpers/gmail-imap.ts) that speaks X-GM-EXT-1
  * (X-GM-LABELS, X-GM-RAW) and files mail into INBOX with a category, or into [Gmail]/Spam, as Gmail does.
- * It is a double, not Gmail: what it models and from which documentation is in its header.
+ * It is a double, not Gmail: what it models and from which documentation is in its header. The last part runs the
+ * placement service end to end: probes leave a real test gateway, reach a loopback MX that files each one into the
+ * double like Gmail would (a tab, spam, or nowhere), and the results are read from GET /v1/placement and /metrics.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { placementSchema, type SeedConfig } from '../../src/config/placement-schema.js';
 import { searchSeed, type SearchOptions } from '../../src/placement/mailbox-search.js';
 import { newProbeToken } from '../../src/placement/probe-message.js';
-import { startGmailImap, type GmailImap } from '../helpers/gmail-imap.js';
+import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
+import { getPlacement, seedGatewayOverrides, seedZone, waitPlacement } from '../helpers/dovecot-seeds.js';
+import { startGmailImap, type GmailCategory, type GmailImap } from '../helpers/gmail-imap.js';
+import { startReceiver, type Receiver } from '../helpers/receiver.js';
+import { ADMIN_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 
 const USER = 'kurir.seed1@gmail.test';
 const PASS = 'app-password-1';
@@ -95,7 +101,8 @@ describe('placement on Gmail: inbox tabs over X-GM-EXT-1 (loopback Gmail IMAP do
     // The dialogue is what Kurir sends Gmail: one X-GM-RAW search over the INBOX finds, by UID.
     const raw = gmail.dialogue.filter((l) => /X-GM-RAW/.test(l));
     expect(raw).toEqual([expect.stringMatching(/^C: \S+ UID SEARCH UID \d+,\d+,\d+ X-GM-RAW "?category:primary"?$/)]);
-    console.log(`gmail double dialogue: ${gmail.dialogue.length} lines\n${gmail.dialogue.join('\n')}`);
+    const verbs = new Set(gmail.dialogue.flatMap((l) => /^C: \S+ ((?:UID )?[A-Z]+)/.exec(l)?.[1] ?? []));
+    console.log(`Gmail double: one search is ${gmail.dialogue.length} lines; imapflow sent ${[...verbs].join(', ')}`);
   });
 
   it('a later search does not find the archived probes again, and a probe that arrives late is still placed', async () => {
@@ -131,4 +138,78 @@ describe('placement on Gmail: inbox tabs over X-GM-EXT-1 (loopback Gmail IMAP do
     const out = await search([newProbeToken()], { login: { user: USER, pass: 'wrong' } });
     expect(out).toMatchObject({ ok: false, reason: 'auth' });
   });
+});
+
+describe('placement on Gmail end to end: gateway → MX → Gmail IMAP double → GET /v1/placement', () => {
+  const DEADLINE_SECONDS = 6;
+  /** What the "Gmail" MX does with each next probe, in order. */
+  const plan: Array<GmailCategory | 'spam' | 'drop'> = ['primary', 'promotions', 'spam', 'drop'];
+  let dns: DnsServer;
+  let mx: Receiver;
+  let t: TestGateway;
+  const results = async (): Promise<any[]> => (await getPlacement(t.url)).providers.find((x: any) => x.provider === 'gmail')?.results ?? [];
+  const metric = async (re: RegExp): Promise<number> => {
+    const line = (await (await fetch(`${t.url}/metrics`)).text()).split('\n').find((l) => re.test(l));
+    return line ? Number(line.split(' ').pop()) : Number.NaN;
+  };
+
+  beforeAll(async () => {
+    gmail = await startGmailImap({ user: USER, pass: PASS });
+    dns = await startDnsServer(seedZone([USER]));
+    mx = await startReceiver({
+      hostname: 'mx.seed.test',
+      script(ctx) {
+        if (ctx.stage !== 'data' || !ctx.raw) return undefined;
+        const what = plan.shift() ?? 'primary';
+        if (what === 'spam') gmail.deliver(ctx.raw, { folder: '[Gmail]/Spam' });
+        else if (what !== 'drop') gmail.deliver(ctx.raw, { category: what });
+        return undefined;
+      },
+    });
+    t = await startTestGateway({
+      dns,
+      gatewayOptions: { env: { SEED_GMAIL_1_PASSWORD: PASS } },
+      overrides: seedGatewayOverrides({
+        seeds: [{ name: 'gmail-1', provider: 'gmail', address: USER, auth: { method: 'app-password', passwordEnv: 'SEED_GMAIL_1_PASSWORD' } }],
+        imapPort: gmail.port,
+        mxPort: mx.port,
+        deadlineSeconds: DEADLINE_SECONDS,
+      }),
+    });
+  }, 30_000);
+  afterAll(async () => {
+    await t?.close();
+    await mx?.close();
+    await dns?.close();
+    await gmail?.close();
+  });
+
+  it('records inbox, other (Gmail tab), spam and missing, counts each once, and leaves INBOX and Spam empty', async () => {
+    const request = async (): Promise<void> => {
+      const res = await fetch(`${t.url}/v1/placement/probes`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ seed: 'gmail-1' }),
+      });
+      expect(res.status).toBe(202);
+    };
+    // The scheduler sends the first probe as the gateway starts; each next one is requested once the last settled.
+    for (let n = 1; n <= 4; n++) {
+      if (n > 1) await request();
+      await waitPlacement(t.url, (p) => (p.providers.find((x: any) => x.provider === 'gmail')?.results.length ?? 0) >= n, 20_000);
+    }
+    const r = (await results()).reverse();
+    expect(r.map((x) => [x.result, x.mailbox])).toEqual([
+      ['inbox', 'INBOX'],
+      ['other', 'INBOX (Gmail tab)'],
+      ['spam', '[Gmail]/Spam'],
+      ['missing', undefined],
+    ]);
+    expect(r[1].labels).toEqual([]);
+    for (const [folder, n] of Object.entries({ inbox: 1, other: 1, spam: 1, missing: 1 }))
+      expect(await metric(new RegExp(`^kurir_placement_results_total\\{provider="gmail",folder="${folder}"\\}`))).toBe(n);
+    expect([tokensIn('INBOX'), tokensIn('[Gmail]/Spam')]).toEqual([[], []]);
+    // The two inbox probes (Primary and Promotions) were archived by the delete, as Gmail does by default.
+    expect(tokensIn('[Gmail]/All Mail')).toHaveLength(2);
+  }, 60_000);
 });
