@@ -134,6 +134,18 @@ describe('placement on Gmail: inbox tabs over X-GM-EXT-1 (loopback Gmail IMAP do
     expect(byToken.get(latePromo)).toMatchObject({ folder: 'other', mailbox: 'INBOX (Gmail tab)', labels: ['\\Inbox'] });
   });
 
+  it('on an account set to delete forever on expunge, found probes leave All Mail too', async () => {
+    await gmail.close();
+    gmail = await startGmailImap({ user: USER, pass: PASS, expungeBehavior: 'deleteForever' });
+    const [inbox, promo, spam] = [newProbeToken(), newProbeToken(), newProbeToken()];
+    gmail.deliver(probe(inbox), { category: 'primary' });
+    gmail.deliver(probe(promo), { category: 'promotions' });
+    gmail.deliver(probe(spam), { folder: '[Gmail]/Spam' });
+    const out = await search([inbox, promo, spam]);
+    expect(out.ok && out.found.map((f) => f.folder).sort()).toEqual(['inbox', 'other', 'spam']);
+    expect(gmail.store.all()).toEqual([]);
+  });
+
   it('answers auth for a wrong app password, like any seed', async () => {
     const out = await search([newProbeToken()], { login: { user: USER, pass: 'wrong' } });
     expect(out).toMatchObject({ ok: false, reason: 'auth' });
