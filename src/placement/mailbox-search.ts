@@ -148,11 +148,16 @@ export async function searchSeed(opts: SearchOptions): Promise<SearchOutcome> {
         mine.push({ uid: msg.uid, probe });
         remove.push(msg.uid);
       }
+      // Gmail shows a message in every folder one of its labels names: a probe delivered after INBOX was searched
+      // turns up in All Mail (or Important) still labelled \Inbox. It is in the inbox all the same.
+      if (gmail && box.folder === 'other')
+        for (const m of mine) if (m.probe.labels?.some((l) => l.toLowerCase() === '\\inbox')) Object.assign(m.probe, { folder: 'inbox', mailbox: 'INBOX' });
       // Gmail shows every tab in INBOX over IMAP: a probe outside "Primary" went to another tab.
-      if (gmail && box.folder === 'inbox' && mine.length) {
-        const primary = await client.search({ uid: mine.map((m) => m.uid).join(','), gmraw: 'category:primary' }, { uid: true });
+      const inInbox = mine.filter((m) => m.probe.folder === 'inbox');
+      if (gmail && inInbox.length) {
+        const primary = await client.search({ uid: inInbox.map((m) => m.uid).join(','), gmraw: 'category:primary' }, { uid: true });
         const inPrimary = new Set(primary || []);
-        for (const m of mine) if (!inPrimary.has(m.uid)) Object.assign(m.probe, { folder: 'other', mailbox: 'INBOX (Gmail tab)' });
+        for (const m of inInbox) if (!inPrimary.has(m.uid)) Object.assign(m.probe, { folder: 'other', mailbox: 'INBOX (Gmail tab)' });
       }
       found.push(...mine.map((m) => m.probe));
       if (remove.length) await client.messageDelete(remove, { uid: true });
