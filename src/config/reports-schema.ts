@@ -31,6 +31,12 @@ export const reportsSchema = z
     maxRecords: z.number().int().min(1).default(100_000),
     /** Distinct foreign source IPs kept per report and domain (the rest are summed as one "other" row). */
     maxForeignSources: z.number().int().min(1).max(100_000).default(1000),
+    /** Threads that unpack and parse reports off the event loop (src/feedback/aggregate/report-pool.ts), started on the first report. */
+    parseThreads: z.number().int().min(1).max(8).default(1),
+    /** Wall-clock seconds one report may take to unpack and parse; a thread over it is stopped and the report refused (`parse-timeout`). */
+    maxParseSeconds: z.number().min(0.1).max(600).default(10),
+    /** Reports waiting for a parse thread; more are answered "busy" (SMTP 451 4.3.2, HTTP 503), so the sender retries. */
+    maxQueuedReports: z.number().int().min(0).max(1000).default(8),
     /** Days the per-day aggregates and the "seen" marks (idempotency by report id) are kept. */
     retentionDays: z.number().int().min(1).max(3650).default(90),
   })

@@ -1,9 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Logger } from '../lib/logger.js';
+import { startWorker } from '../lib/worker-thread.js';
 import { DkimError, type DkimSignatureInfo, type PreparedKey } from './sign-core.js';
 import type { FromWorker, ToWorker } from './sign-protocol.js';
 import type { SigningEngine } from './signer.js';
@@ -151,8 +149,7 @@ export class SignPool implements SigningEngine {
   }
 
   private spawn(slot: Slot): Promise<void> {
-    const entry = workerEntry();
-    const worker = typeof entry === 'string' ? new Worker(entry, { eval: true, name: 'kurir-dkim' }) : new Worker(entry, { name: 'kurir-dkim' });
+    const worker = startWorker(import.meta.url, './sign-worker', { name: 'kurir-dkim' });
     slot.worker = worker;
     slot.known = new Set(this.live.keys());
     slot.startedAt = Date.now();
@@ -192,19 +189,4 @@ export class SignPool implements SigningEngine {
     });
     return online;
   }
-}
-
-/**
- * The thread's entry: the compiled .js next to this file (dist/), or, when this file runs as .ts source
- * (tsx in dev, vitest), a bootstrap that registers tsx in the thread first: `--import tsx` in a worker's
- * execArgv does not reach the thread's module loader on Node 20.
- */
-function workerEntry(): URL | string {
-  if (!import.meta.url.endsWith('.ts')) return new URL('./sign-worker.js', import.meta.url);
-  // The ESM build of tsx's API, found from its package.json (require.resolve would give the CommonJS one).
-  const pkgFile = createRequire(import.meta.url).resolve('tsx/package.json');
-  const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as { exports: Record<string, { import: { default: string } }> };
-  const tsxApi = new URL(pkg.exports['./esm/api']!.import.default, pathToFileURL(pkgFile)).href;
-  const entry = new URL('./sign-worker.ts', import.meta.url).href;
-  return `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
 }

@@ -85,6 +85,8 @@ export const reportsRoutes: FastifyPluginAsync<ReportsRoutesOptions> = async (ap
       if (!Buffer.isBuffer(body) || !body.length)
         throw new KurirError('BAD_REPORT', 'The request body is empty: post the report message or its attachment', { field: 'body' });
       const outcome = await opts.ingest.ingest(body, { via: 'http', remoteAddress: request.ip });
+      if (outcome.result === 'refused' && outcome.reason === 'busy')
+        throw new KurirError('BUSY', `Report not read now: ${outcome.detail}`, { details: { reason: 'busy' }, retryAfterSeconds: 5 });
       if (outcome.result === 'refused')
         throw new KurirError('BAD_REPORT', `Report refused (${outcome.reason}): ${outcome.detail}`, { field: 'body', details: { reason: outcome.reason } });
       request.auditDetail = {

@@ -565,7 +565,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
   });
   const reportsRefused = new Counter({
     name: 'kurir_reports_refused_total',
-    help: 'DMARC aggregate and TLS reports refused, by where they came (smtp, http) and reason (inflated-too-large, nested-archive, dtd-refused, too-many-records, truncated, unknown-domain, …).',
+    help: 'DMARC aggregate and TLS reports refused, by where they came (smtp, http) and reason (inflated-too-large, nested-archive, dtd-refused, too-many-records, truncated, unknown-domain, parse-timeout, busy, …).',
     labelNames: ['via', 'reason'] as const,
     registers,
   });

@@ -75,6 +75,9 @@ export async function startApi(
     rotation.start();
     closers.push(() => rotation.close());
   }
+  // DMARC/TLS reports posted by a forwarding mailbox, read in a thread pool closed after the HTTP server.
+  const reports = createReports({ config, redis, keys, metrics, logger, clock });
+  closers.push(() => reports.close());
   const app = await buildApp({
     config,
     logger,
@@ -122,7 +125,8 @@ export async function startApi(
       }),
     },
     reports: {
-      ...createReports({ config, redis, keys, metrics, logger, clock }),
+      ingest: reports.ingest,
+      store: reports.store,
       bodyLimit: 2 * config.feedback.reports.maxCompressedBytes,
       retentionDays: config.feedback.reports.retentionDays,
     },

@@ -29,8 +29,9 @@ export async function startFeedback(core: Core, closers: Array<() => Promise<voi
     incidents: core.incidentWrites,
   });
   // DMARC aggregate and TLS-RPT reports sent to the addresses the domain onboarding prints.
-  const reports = createReports({ config, redis, keys, metrics, logger, clock }).ingest;
-  const mx = createBounceServer({ config, logger, metrics, ingest, reports, verpSecret, tls: await core.tls() });
+  const reports = createReports({ config, redis, keys, metrics, logger, clock });
+  closers.push(() => reports.close());
+  const mx = createBounceServer({ config, logger, metrics, ingest, reports: reports.ingest, verpSecret, tls: await core.tls() });
   const port = await mx.listen();
   closers.push(() => mx.close());
   return port;

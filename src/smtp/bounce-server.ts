@@ -159,7 +159,7 @@ export function createBounceServer(deps: BounceServerDeps): BounceServer {
       });
     },
   });
-  /** A DMARC aggregate or TLS report: 250 applied or duplicate, 550 5.6.0 refused (with the reason), 451 when Redis fails. */
+  /** A DMARC aggregate or TLS report: 250 applied or duplicate, 550 5.6.0 refused (with the reason), 451 when Redis fails or busy. */
   function applyReport(
     reports: Pick<ReportIngest, 'ingest'>,
     raw: Buffer,
@@ -169,6 +169,9 @@ export function createBounceServer(deps: BounceServerDeps): BounceServer {
     reports.ingest(raw, { via: 'smtp', sessionId: session.id, remoteAddress: session.remoteAddress }).then(
       (outcome) => {
         if (outcome.result === 'refused') {
+          // Too many reports waiting for a parse thread: temporary, the reporter's MTA retries.
+          if (outcome.reason === 'busy')
+            return answer(reply(ERRORS.BUSY.smtp.code, `${ERRORS.BUSY.smtp.enhanced} Report not read now (busy): ${outcome.detail}`));
           const { code, enhanced } = ERRORS.BAD_REPORT.smtp;
           return answer(reply(code, `${enhanced} Report refused (${outcome.reason}): ${outcome.detail.replace(/[\r\n]+/g, ' ').slice(0, 300)}`));
         }

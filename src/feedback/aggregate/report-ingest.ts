@@ -16,8 +16,9 @@ import type { Redis } from 'ioredis';
 import { DomainStore } from '../../store/domain-store.js';
 import type { Keys } from '../../store/keys.js';
 import { ReportStore } from '../../store/report-store.js';
-import { readAggregateReport, type AggregateReport, type ReportRefusal } from '../reports/aggregate-report.js';
+import { readAggregateReport, type AggregateReport, type AttachmentReader, type ReportRefusal } from '../reports/aggregate-report.js';
 import { createIpMatcher } from '../../lib/client-address.js';
+import { ReportPool } from './report-pool.js';
 import { summarizeDmarc, summarizeTls, type Summary } from './summarize.js';
 
 export interface ReportIngestDeps {
@@ -28,6 +29,8 @@ export interface ReportIngestDeps {
   metrics: Metrics;
   logger: Logger;
   clock: Clock;
+  /** What unpacks and parses an attachment (a {@link ReportPool}'s `read`); in this thread when absent. */
+  readAttachment?: AttachmentReader;
 }
 
 export type RefusalReason = ReportRefusal | 'unknown-domain';
@@ -63,7 +66,7 @@ export class ReportIngest {
   async ingest(bytes: Uint8Array, source: ReportSource): Promise<ReportOutcome> {
     const { config, metrics } = this.deps;
     const r = config.feedback.reports;
-    const read = await readAggregateReport(bytes, r);
+    const read = await readAggregateReport(bytes, r, this.deps.readAttachment);
     if (!read.ok) return this.refuse(source, read.reason, read.detail);
     const report = read.report;
     const known = await this.knownDomains(report);
@@ -153,8 +156,18 @@ export class ReportIngest {
   }
 }
 
-/** The report ingest and store of a gateway (roles feedback and api), over its Redis. */
-export function createReports(deps: Omit<ReportIngestDeps, 'store' | 'domains'> & { redis: Redis; keys: Keys }): { ingest: ReportIngest; store: ReportStore } {
+/**
+ * The report ingest and store of a gateway (roles feedback and api), over its Redis, reading reports in a
+ * thread pool (threads start with the first report); `close` stops the pool.
+ */
+export function createReports(deps: Omit<ReportIngestDeps, 'store' | 'domains' | 'readAttachment'> & { redis: Redis; keys: Keys }): {
+  ingest: ReportIngest;
+  store: ReportStore;
+  close: () => Promise<void>;
+} {
+  const r = deps.config.feedback.reports;
+  const pool = new ReportPool({ threads: r.parseThreads, maxQueued: r.maxQueuedReports, maxParseMs: r.maxParseSeconds * 1000, logger: deps.logger });
   const store = new ReportStore(deps.redis, deps.keys);
-  return { ingest: new ReportIngest({ ...deps, store, domains: new DomainStore(deps.redis, deps.keys) }), store };
+  const ingest = new ReportIngest({ ...deps, store, domains: new DomainStore(deps.redis, deps.keys), readAttachment: (b, l) => pool.read(b, l) });
+  return { ingest, store, close: () => pool.close() };
 }

@@ -13,12 +13,24 @@ import { ARCHIVE_REFUSALS, containerOf, unpackReport, type ArchiveLimits, type A
 import { CONTENT_REFUSALS, parseDmarcAggregate, type ContentRefusal, type DmarcReport } from './dmarc-aggregate.js';
 import { parseTlsReport, type TlsReport } from './tls-rpt.js';
 
+/**
+ * Reasons only the thread pool reading attachments gives (src/feedback/aggregate/report-pool.ts): the reading
+ * ran over `maxParseSeconds`, or too many reports wait for a thread (a temporary answer: the sender retries).
+ */
+export const POOL_REFUSALS = ['parse-timeout', 'busy'] as const;
+export type PoolRefusal = (typeof POOL_REFUSALS)[number];
+
 /** Every reason a report can be refused for (a bounded metric label set). */
-export const REPORT_REFUSALS = [...ARCHIVE_REFUSALS, ...CONTENT_REFUSALS, 'malformed-mime', 'internal-error'] as const;
-export type ReportRefusal = ArchiveRefusal | ContentRefusal | 'malformed-mime' | 'internal-error';
+export const REPORT_REFUSALS = [...ARCHIVE_REFUSALS, ...CONTENT_REFUSALS, 'malformed-mime', 'internal-error', ...POOL_REFUSALS] as const;
+export type ReportRefusal = ArchiveRefusal | ContentRefusal | 'malformed-mime' | 'internal-error' | PoolRefusal;
 
 export type AggregateReport = DmarcReport | TlsReport;
 export type AggregateRead = { ok: true; report: AggregateReport; container: 'plain' | 'gzip' | 'zip' } | { ok: false; reason: ReportRefusal; detail: string };
+
+/** Reads one attachment: {@link readReportAttachment} in this thread, or the same in a pool thread. */
+export type AttachmentReader = (bytes: Uint8Array, limits: AggregateLimits) => Promise<AggregateRead>;
+
+const inThread: AttachmentReader = async (bytes, limits) => readReportAttachment(bytes, limits);
 
 export interface AggregateLimits extends ArchiveLimits {
   /** DMARC records, or TLS-RPT policies plus failure details, in one report. */
@@ -58,9 +70,11 @@ export function isBareAttachment(bytes: Uint8Array): boolean {
 /**
  * Reads a report from a whole mail message (or, when the bytes are an archive, XML or JSON, from the
  * attachment alone): the first attachment that is a report by media type or name, else a body that is one.
+ *
+ * @param readAttachment what unpacks and parses the attachment (the CPU-heavy part): in this thread by default
  */
-export async function readAggregateReport(bytes: Uint8Array, limits: AggregateLimits): Promise<AggregateRead> {
-  if (isBareAttachment(bytes)) return readReportAttachment(bytes, limits);
+export async function readAggregateReport(bytes: Uint8Array, limits: AggregateLimits, readAttachment: AttachmentReader = inThread): Promise<AggregateRead> {
+  if (isBareAttachment(bytes)) return readAttachment(bytes, limits);
   let candidates: Buffer[];
   try {
     const mail = await simpleParser(Buffer.from(bytes), { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true, skipTextLinks: true });
@@ -76,5 +90,5 @@ export async function readAggregateReport(bytes: Uint8Array, limits: AggregateLi
     return { ok: false, reason: 'not-a-report', detail: 'the message has no DMARC aggregate or TLS report attachment (.xml, .xml.gz, .zip, .json.gz)' };
   if (candidates.length > limits.maxZipEntries)
     return { ok: false, reason: 'too-many-entries', detail: `the message has ${candidates.length} report attachments; at most ${limits.maxZipEntries}` };
-  return readReportAttachment(candidates[0], limits);
+  return readAttachment(candidates[0], limits);
 }
