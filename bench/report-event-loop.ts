@@ -35,7 +35,8 @@ async function measure(read: () => Promise<{ ok: boolean }>): Promise<{ maxGapMs
   return { maxGapMs: Math.max(maxGap, performance.now() - last), readMs };
 }
 
-const range = (xs: number[]): string => `${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)} ms (median ${[...xs].sort((a, b) => a - b)[xs.length >> 1].toFixed(0)})`;
+const range = (xs: number[]): string =>
+  `${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)} ms (median ${[...xs].sort((a, b) => a - b)[xs.length >> 1].toFixed(0)})`;
 
 async function side(name: string, read: () => Promise<{ ok: boolean }>): Promise<void> {
   await measure(read); // warm-up (JIT; the pool's thread starts)
@@ -46,7 +47,9 @@ async function side(name: string, read: () => Promise<{ ok: boolean }>): Promise
 
 const xml = googleManyRecords(RECORDS);
 const mail = Buffer.from(googleDmarcMail('dmarc@bounce.example.test', xml));
-console.log(`${RECORDS} records, ${(xml.length / 1e6).toFixed(1)} MB XML, ${(mail.length / 1e3).toFixed(0)} kB message; ${cpus().length} cores, load ${loadavg()[0].toFixed(1)}`);
+console.log(
+  `${RECORDS} records, ${(xml.length / 1e6).toFixed(1)} MB XML, ${(mail.length / 1e3).toFixed(0)} kB message; ${cpus().length} cores, load ${loadavg()[0].toFixed(1)}`,
+);
 // The floor: what the interval shows with nothing to do but wait (other processes share the cores).
 await side('idle (1 s)', () => new Promise((r) => setTimeout(() => r({ ok: true }), 1000)));
 await side('event loop', () => readAggregateReport(mail, limits));
