@@ -3,10 +3,12 @@
  * role) whose main Redis is the shared one under a test prefix and whose shard is a private redis-server. The
  * shard is shut down: kurir_redis_up{redis="shard-a"} turns 0, /readyz stays 200 but lists the shard under
  * `degraded`, one warn line names the shard and its URL however often the reconnect fails, and GET /v1/queue
- * still answers 200 with the shard marked. Started again, all of it returns to normal and an info line says so.
+ * still answers 200 with the shard marked (as does `kurir queue stats`). Started again, all of it returns to normal
+ * and an info line says so.
  */
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { runCli } from '../../src/cli/main.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-redis.js';
 import { ADMIN_KEY, API_KEY, adminRequest, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
@@ -63,6 +65,7 @@ const readyz = async (): Promise<{ status: number; body: unknown }> => {
   const res = await fetch(`${t.url}/readyz`);
   return { status: res.status, body: await res.json() };
 };
+const queueStats = (): Promise<string> => runCli(['queue', 'stats'], { cwd: process.cwd(), env: { KURIR_URL: t.url, KURIR_ADMIN_KEY: ADMIN_KEY } });
 const shardLines = (level: number, msg: RegExp): Array<Record<string, unknown>> =>
   lines.filter((l) => l.level === level && l.shard === 'shard-a' && msg.test(String(l.msg)));
 
@@ -86,7 +89,8 @@ it('shows a shard outage on /metrics, /readyz, GET /v1/queue and in the log, and
   const during = await adminRequest(t.url, 'GET', '/v1/queue');
   expect(during.status).toBe(200);
   expect(during.body.states).toMatchObject({ waiting: 0, failed: 0 });
-  expect(during.body.shards['shard-a']).toEqual({ available: false, error: expect.any(String) });
+  expect(during.body.shards['shard-a']).toEqual({ available: false, error: expect.stringMatching(/^unreachable \(/) });
+  expect(await queueStats()).toMatch(/^SHARD\s+WAITING.*ERROR\nshard-a\s+-\s+-\s+-\s+-\s+-\s+unreachable \(/m);
   // Reconnect attempts keep failing (each at debug); the warning is there once for the whole outage.
   await until(
     'failed reconnects',
@@ -111,6 +115,7 @@ it('shows a shard outage on /metrics, /readyz, GET /v1/queue and in the log, and
     (r) => r.body?.shards?.['shard-a']?.available === true,
   );
   expect(after.body.shards['shard-a'].states).toMatchObject({ waiting: 0, failed: 0 });
+  expect(await queueStats()).toMatch(/^shard-a\s+0\s+0\s+0\s+0\s+0$/m);
   const back = shardLines(30, /redis shard reachable again/);
   expect(back).toHaveLength(1);
   expect(back[0]).toMatchObject({ redis: `redis://127.0.0.1:${shard.port}`, downForMs: expect.any(Number) });
