@@ -22,6 +22,7 @@ const sink = new Writable({
 });
 let shard: PrivateRedis;
 let t: TestGateway;
+let closed = false;
 
 beforeAll(async () => {
   shard = await startPrivateRedis();
@@ -39,7 +40,7 @@ beforeAll(async () => {
   });
 });
 afterAll(async () => {
-  await t?.close();
+  if (!closed) await t?.close();
   await shard?.destroy();
 });
 
@@ -120,4 +121,25 @@ it('shows a shard outage on /metrics, /readyz, GET /v1/queue and in the log, and
   expect(back).toHaveLength(1);
   expect(back[0]).toMatchObject({ redis: `redis://127.0.0.1:${shard.port}`, downForMs: expect.any(Number) });
   expect(shardLines(40, /redis shard unreachable/)).toHaveLength(1);
+});
+
+it('warns again for the next outage (SIGKILL), and not when the gateway closes its connections on purpose', async () => {
+  await shard.kill();
+  await until(
+    'kurir_redis_up{redis="shard-a"}',
+    () => redisUp('shard-a'),
+    (v) => v === 0,
+  );
+  expect(await readyz()).toMatchObject({ status: 200, body: { status: 'ready', degraded: ['shard shard-a: unreachable'] } });
+  expect(shardLines(40, /redis shard unreachable/)).toHaveLength(2);
+  await shard.start();
+  await until(
+    'kurir_redis_up{redis="shard-a"}',
+    () => redisUp('shard-a'),
+    (v) => v === 1,
+  );
+  expect(shardLines(30, /redis shard reachable again/)).toHaveLength(2);
+  closed = true;
+  await t.close();
+  expect(shardLines(40, /redis shard unreachable/)).toHaveLength(2);
 });
