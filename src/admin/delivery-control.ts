@@ -24,32 +24,38 @@ export interface DeliveryControlDeps {
   clock: Clock;
   /** Source-IP pools, for their warm-up state in GET /v1/shaping; absent: none shown. */
   sources?: SourceIps;
+  /** Each Redis shard's own queue (`redis.shards`), counted separately in GET /v1/queue; absent or empty: none. */
+  shards?: ReadonlyArray<{ name: string; queue: Queue<DeliveryJobData> }>;
 }
 
+type QueueStates = Record<'waiting' | 'prioritized' | 'delayed' | 'active' | 'failed', number>;
+
+/** One shard's queue in the overview: its counts, or why it did not answer. */
+export type ShardQueueCounts =
+  | { available: true; states: QueueStates; readyByPriority: Record<keyof typeof PRIORITY_RANK, number> }
+  | { available: false; error: string };
+
 export interface QueueOverview {
-  /** Jobs per BullMQ state (one job per message and recipient domain). */
-  states: Record<'waiting' | 'prioritized' | 'delayed' | 'active' | 'failed', number>;
+  /** Jobs per BullMQ state (one job per message and recipient domain) on the main Redis. */
+  states: QueueStates;
   /** Jobs ready to run, per priority (verification runs first). */
   readyByPriority: Record<keyof typeof PRIORITY_RANK, number>;
   /** Per provider: jobs held back because it is paused, and whether it is paused. */
   providers: Record<string, { held: number; paused: boolean; connectionsInUse: number }>;
+  /** With `redis.shards`: each shard's queue, or `available: false` while it does not answer. */
+  shards?: Record<string, ShardQueueCounts>;
 }
 
 function queueOf(deps: DeliveryControlDeps, messageId: string): Promise<Queue<DeliveryJobData>> {
   return deps.queueFor ? deps.queueFor(messageId) : Promise.resolve(deps.queue);
 }
 
-/** Queue depth by state, by priority (ready jobs) and held per provider. */
-export async function queueOverview(deps: DeliveryControlDeps): Promise<QueueOverview> {
-  const counts = await deps.queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'failed');
-  const perRank = await deps.queue.getCountsPerPriority(Object.values(PRIORITY_RANK));
+async function countsOf(queue: Queue<DeliveryJobData>): Promise<{ states: QueueStates; readyByPriority: QueueOverview['readyByPriority'] }> {
+  const counts = await queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'failed');
+  const perRank = await queue.getCountsPerPriority(Object.values(PRIORITY_RANK));
   const readyByPriority = Object.fromEntries(
     Object.entries(PRIORITY_RANK).map(([p, rank]) => [p, perRank[String(rank)] ?? 0]),
   ) as QueueOverview['readyByPriority'];
-  const providers: QueueOverview['providers'] = {};
-  for (const s of await deps.shaper.status()) {
-    providers[s.provider] = { held: s.heldJobs, paused: s.adminPaused !== null || s.backoffUntil !== null, connectionsInUse: s.connectionsInUse };
-  }
   return {
     states: {
       waiting: counts.waiting ?? 0,
@@ -59,8 +65,30 @@ export async function queueOverview(deps: DeliveryControlDeps): Promise<QueueOve
       failed: counts.failed ?? 0,
     },
     readyByPriority,
-    providers,
   };
+}
+
+/**
+ * Queue depth by state, by priority (ready jobs) and held per provider; with shards, each shard's counts. A shard
+ * that does not answer is marked, not hidden, and does not fail the answer: the main Redis's counts still come.
+ */
+export async function queueOverview(deps: DeliveryControlDeps): Promise<QueueOverview> {
+  const main = await countsOf(deps.queue);
+  const providers: QueueOverview['providers'] = {};
+  for (const s of await deps.shaper.status()) {
+    providers[s.provider] = { held: s.heldJobs, paused: s.adminPaused !== null || s.backoffUntil !== null, connectionsInUse: s.connectionsInUse };
+  }
+  if (!deps.shards?.length) return { ...main, providers };
+  const answers = await Promise.allSettled(deps.shards.map((s) => countsOf(s.queue)));
+  const shards: Record<string, ShardQueueCounts> = {};
+  deps.shards.forEach((s, i) => {
+    const a = answers[i];
+    shards[s.name] =
+      a.status === 'fulfilled'
+        ? { available: true, ...a.value }
+        : { available: false, error: `unreachable (${a.reason instanceof Error ? a.reason.message : String(a.reason)})` };
+  });
+  return { ...main, providers, shards };
 }
 
 async function jobsOf(deps: DeliveryControlDeps, id: string): Promise<{ domains: string[]; pending: string[]; priority: Priority }> {

@@ -111,6 +111,17 @@ interface QueueOverview {
   states: Record<string, number>;
   readyByPriority: Record<string, number>;
   providers: Record<string, { held: number; paused: boolean; connectionsInUse: number }>;
+  /** With redis.shards: each shard's queue, or why it did not answer. */
+  shards?: Record<string, { available: boolean; error?: string; states?: Record<string, number> }>;
+}
+
+const SHARD_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'failed'] as const;
+
+/** One row per Redis shard: its jobs by state, or the error of a shard that does not answer. */
+function shardRows(shards: NonNullable<QueueOverview['shards']>): Array<Array<string | number>> {
+  return Object.entries(shards).map(([name, s]) =>
+    s.available ? [name, ...SHARD_STATES.map((k) => s.states?.[k] ?? 0)] : [name, ...SHARD_STATES.map(() => '-'), s.error ?? 'unreachable'],
+  );
 }
 
 /** A pause target: a recipient domain (has a dot) or a provider bucket (does not). */
@@ -134,6 +145,10 @@ export const queueCommands: Family = {
               ['PROVIDER', 'HELD', 'PAUSED', 'CONNECTIONS'],
               Object.entries(q.providers).map(([p, s]) => [p, s.held, s.paused ? 'yes' : 'no', s.connectionsInUse]),
             ),
+            // The states above are the main Redis's; a shard that is down is shown, not left out.
+            ...(q.shards && Object.keys(q.shards).length
+              ? ['', table(['SHARD', ...SHARD_STATES.map((k) => k.toUpperCase()), 'ERROR'], shardRows(q.shards))]
+              : []),
           ].join('\n'),
         );
       },

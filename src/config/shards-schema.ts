@@ -10,7 +10,11 @@ export const redisShardsSchema = z
     z
       .object({
         /** A short name for logs and metrics, e.g. `shard-a`. */
-        name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,30}$/, 'lower-case letters, digits and dashes'),
+        name: z
+          .string()
+          .regex(/^[a-z0-9][a-z0-9-]{0,30}$/, 'lower-case letters, digits and dashes')
+          // `main` is redis.url in logs, /readyz and kurir_redis_up{redis}.
+          .refine((n) => n !== 'main', 'main is the name of redis.url'),
         url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL'),
         /** Sender (From) domains whose messages this shard holds; matched exactly, case-insensitively. */
         senderDomains: z

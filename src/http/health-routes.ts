@@ -1,6 +1,7 @@
 /**
- * Operational routes: liveness (`/healthz`, the process answers) and readiness (`/readyz`, Redis
- * reachable and the worker running when this process has one), registered in the public scope, and
+ * Operational routes: liveness (`/healthz`, the process answers) and readiness (`/readyz`, the main Redis
+ * reachable and the worker running when this process has one; a Redis shard that is down leaves it ready but
+ * listed under `degraded`, docs/scale-out.md), registered in the public scope, and
  * Prometheus metrics (`/metrics`), registered in the metrics scope (src/http/auth.ts).
  */
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
@@ -11,6 +12,8 @@ import { errorResponses, healthSchema, readySchema } from './schemas.js';
 export interface ReadinessReport {
   redis: boolean;
   worker: boolean | null;
+  /** What is down without making the process unready, e.g. `shard shard-a: unreachable`; absent or empty: nothing. */
+  degraded?: string[];
 }
 
 export interface HealthRoutesOptions {
@@ -39,7 +42,7 @@ export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app:
       logLevel: 'warn',
       schema: {
         tags: ['operations'],
-        summary: 'Readiness: Redis reachable and the delivery worker (if any) running',
+        summary: 'Readiness: the main Redis reachable and the delivery worker (if any) running; Redis shards that are down are listed under degraded',
         response: {
           200: { description: 'Ready', ...readySchema },
           503: { description: 'Not ready; the parts say which', ...readySchema },
@@ -55,7 +58,9 @@ export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app:
         report = { redis: false, worker: null };
       }
       const ready = isReady(report);
-      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', redis: report.redis, worker: report.worker });
+      const body = { status: ready ? 'ready' : 'unavailable', redis: report.redis, worker: report.worker };
+      // Only when something is degraded, so the healthy answer stays what it always was.
+      return reply.code(ready ? 200 : 503).send(report.degraded?.length ? { ...body, degraded: report.degraded } : body);
     },
   );
 };

@@ -295,6 +295,12 @@ export const readySchema = {
     status: { type: 'string', enum: ['ready', 'unavailable'] },
     redis: { type: 'boolean' },
     worker: { type: 'boolean', nullable: true, description: 'null when this process runs no worker.' },
+    degraded: {
+      type: 'array',
+      items: { type: 'string' },
+      description:
+        'Present when a part is down that does not make the process unready: a Redis shard (redis.shards) whose sender domains are refused meanwhile.',
+    },
   },
 } as const;
 

@@ -171,7 +171,7 @@ export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (ap
     {
       schema: {
         tags: ['delivery control'],
-        summary: 'Queue depth by state, ready jobs by priority, held jobs per provider',
+        summary: "Queue depth by state, ready jobs by priority, held jobs per provider; with redis.shards, each shard's queue (marked when it does not answer)",
         security: bearerSecurity,
         response: {
           200: {
@@ -184,6 +184,14 @@ export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (ap
                 additionalProperties: {
                   type: 'object',
                   properties: { held: { type: 'integer' }, paused: { type: 'boolean' }, connectionsInUse: { type: 'integer' } },
+                },
+              },
+              shards: {
+                type: 'object',
+                description: 'Only with redis.shards: per shard name, its queue; available false (and the error) while its Redis does not answer.',
+                additionalProperties: {
+                  type: 'object',
+                  properties: { available: { type: 'boolean' }, error: { type: 'string' }, states: countMap, readyByPriority: countMap },
                 },
               },
             },

@@ -60,6 +60,8 @@ export interface CreateMetricsOptions {
   senderDomains?: readonly string[];
   /** Configured source IPs (delivery.ipPools) and their pools: the `ip`/`pool` labels, pre-initialised at zero. Default none. */
   sourceIps?: ReadonlyArray<{ ip: string; pool: string }>;
+  /** Names of the configured Redis shards (`redis.shards`): the `redis` label of kurir_redis_up besides `main`. Default none. */
+  redisShards?: readonly string[];
   /** How long a scrape waits for the queue provider before keeping the last values. Default 2000 ms. */
   queueProviderTimeoutMs?: number;
 }
@@ -221,8 +223,8 @@ export interface Metrics {
   readonly rspamdOverThreshold: Counter<'domain'>;
 
   // process
-  /** kurir_redis_up — 1 when the last Redis ping succeeded. */
-  readonly redisUp: Gauge<string>;
+  /** kurir_redis_up{redis} — 1 while the connection to that Redis (`main`, or a shard's name) is up. */
+  readonly redisUp: Gauge<'redis'>;
   /** kurir_build_info{version,node} — always 1. */
   readonly buildInfo: Gauge<'version' | 'node'>;
 }
@@ -698,7 +700,8 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
   // ---- process --------------------------------------------------------------
   const redisUp = new Gauge({
     name: 'kurir_redis_up',
-    help: '1 when the last Redis health check succeeded, else 0.',
+    help: '1 while the connection to a Redis is up, else 0; redis="main" is redis.url, any other value a shard of redis.shards by name.',
+    labelNames: ['redis'] as const,
     registers,
   });
   const buildInfo = new Gauge({
@@ -731,7 +734,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
   for (const provider of new Set([...providers, 'other'])) queueOldestVerificationAge.set({ provider }, 0);
   for (const reason of ['missing-job', 'failed-job']) queueReconciled.inc({ reason }, 0);
   for (const kind of ['unavailable', 'internal']) deliveryJobErrors.inc({ kind }, 0);
-  redisUp.set(0);
+  for (const redis of ['main', ...(opts.redisShards ?? [])]) redisUp.set({ redis }, 0);
   for (const provider of providers) {
     deliveryAttempts.inc({ provider, result: 'delivered', category: 'none' }, 0);
     // Without these the first bounce or deferral of each kind after a restart is invisible to rate().

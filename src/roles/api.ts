@@ -88,7 +88,15 @@ export async function startApi(
     suppressions: core.suppressions,
     webhooks: core.webhookStore,
     clock,
-    delivery: { queue: core.queue.queue, queueFor: (id) => core.queue.queueFor(id), messages, shaper: core.shaper, clock, sources: core.sources },
+    delivery: {
+      queue: core.queue.queue,
+      queueFor: (id) => core.queue.queueFor(id),
+      messages,
+      shaper: core.shaper,
+      clock,
+      sources: core.sources,
+      shards: core.shards.shardQueues.map((s) => ({ name: s.name, queue: s.queue.queue })),
+    },
     esp: await espRoutes(core),
     domains,
     doctor: new Doctor({
@@ -139,7 +147,12 @@ export async function startApi(
       selfChecks,
     },
     console: { sessions: new ConsoleSessionStore(redis, keys, config.console.idleTimeoutSeconds), providerOf: (address) => providers.byDomain(address) },
-    readiness: async () => ({ redis: (await redis.ping().catch(() => null)) === 'PONG', worker: workerRunning() }),
+    readiness: async () => ({
+      redis: (await redis.ping().catch(() => null)) === 'PONG',
+      worker: workerRunning(),
+      // The connection state, not a ping: a shard that hangs must not make the probe time out. No URL: /readyz is public.
+      degraded: core.shards.unreachable().map((d) => `shard ${d.name}: unreachable`),
+    }),
   });
   await app.listen({ host: config.http.host, port: config.http.port });
   closers.push(() => app.close());

@@ -99,10 +99,10 @@ export interface Core {
 
 /** Opens Redis and fails start-up when `redis.durability: fsync` is not guaranteed by the server. */
 async function openRedis(config: Config, logger: Logger, metrics: Metrics, redis: Redis): Promise<FsyncGuard | undefined> {
-  redis.on('ready', () => metrics.redisUp.set(1));
-  redis.on('close', () => metrics.redisUp.set(0));
+  redis.on('ready', () => metrics.redisUp.set({ redis: 'main' }, 1));
+  redis.on('close', () => metrics.redisUp.set({ redis: 'main' }, 0));
   await waitReady(redis, 10_000);
-  metrics.redisUp.set(1);
+  metrics.redisUp.set({ redis: 'main' }, 1);
   if (config.redis.durability !== 'fsync') return undefined;
   // Refuse to start (and, after a reconnect, to accept) unless Redis fsyncs every write.
   const guard = new FsyncGuard(redis, (problem) => {
@@ -137,6 +137,7 @@ export async function createCore(config: Config, logger: Logger, opts: GatewayOp
       providers: providers.names(),
       senderDomains: config.domains.map((d) => d.name),
       sourceIps: poolAddresses(config.delivery.ipPools).map((a) => ({ ip: a.address, pool: a.pool })),
+      redisShards: config.redis.shards.map((s) => s.name),
     });
   const fsyncGuard = await openRedis(config, logger, metrics, redis);
   // BullMQ producers get their own fail-fast connection: BullMQ defines dozens of Lua commands on the
@@ -177,7 +178,7 @@ export async function createCore(config: Config, logger: Logger, opts: GatewayOp
     new VerificationDeliveries({ metrics, providers, smarthost: config.delivery.smarthost !== null, incidents: incidentWrites }),
   );
   // One Redis, or message data sharded by sender domain (redis.shards): `messages` and `queue` route by message.
-  const shards = await openShards({ config, keys, logger, redis, queueRedis, sink: eventSink }).catch(async (err: unknown) => {
+  const shards = await openShards({ config, keys, logger, clock, redis, queueRedis, sink: eventSink, metrics }).catch(async (err: unknown) => {
     await closeRedis(queueRedis);
     await closeRedis(redis);
     throw err;

@@ -7,7 +7,9 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config/schema.js';
 import { Reconciler, type ReconcilerDeps } from '../delivery/reconciler.js';
 import { startDeliveryWorker, type DeliveryWorker } from '../delivery/worker.js';
+import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { DeliveryQueue } from '../queue/delivery-queue.js';
 import { ShardedDeliveryQueue } from '../queue/sharded-delivery-queue.js';
 import type { ProviderShaper } from '../shaping/provider-shaper.js';
@@ -18,6 +20,7 @@ import { type EventSink, MessageStore } from '../store/message-store.js';
 import { closeRedis, createRedis, waitReady } from '../store/redis.js';
 import { type MessageShard, ShardRouter } from '../store/shard-router.js';
 import { ShardedMessageStore } from '../store/sharded-message-store.js';
+import { type ShardDown, ShardHealth } from './shard-health.js';
 
 type WorkerDeps = Parameters<typeof startDeliveryWorker>[0];
 
@@ -32,6 +35,10 @@ export interface ShardSet {
   locate(id: string): Promise<Redis>;
   /** Starts a delivery worker (with `deps`, but the shard's own store) and a reconciler on every shard besides the main one. */
   startWorkers(deps: WorkerDeps, shaper: ProviderShaper, sources: SourceIps, reconcile: Omit<ReconcilerDeps, 'live' | 'queue' | 'messages'>): void;
+  /** The shards (besides the main Redis) whose connection is down now: for /readyz. */
+  unreachable(): ShardDown[];
+  /** Each shard's own delivery queue (besides the main Redis's), by name: for GET /v1/queue. */
+  shardQueues: ReadonlyArray<{ name: string; queue: DeliveryQueue }>;
   /** Stops the shards' workers (bounded grace), their producers and connections. */
   close(graceMs?: number): Promise<void>;
 }
@@ -43,14 +50,26 @@ interface OpenShard extends MessageShard {
 }
 
 /** Connects to every shard (failing start-up when one does not answer) and builds the routing objects. */
-export async function openShards(o: { config: Config; keys: Keys; logger: Logger; redis: Redis; queueRedis: Redis; sink?: EventSink }): Promise<ShardSet> {
+export async function openShards(o: {
+  config: Config;
+  keys: Keys;
+  logger: Logger;
+  clock: Clock;
+  redis: Redis;
+  queueRedis: Redis;
+  sink?: EventSink;
+  /** For kurir_redis_up{redis="<shard>"}. */
+  metrics?: Metrics;
+}): Promise<ShardSet> {
   const retention = o.config.retention.days * 86400;
   const main: MessageShard = { name: 'main', redis: o.redis, messages: new MessageStore(o.redis, o.keys, retention, o.sink) };
   const others: OpenShard[] = [];
   const workers: DeliveryWorker[] = [];
   const reconcilers: Reconciler[] = [];
   const connections: Redis[] = [];
+  const health = new ShardHealth(o.logger, o.metrics, o.clock);
   const close = async (graceMs?: number): Promise<void> => {
+    health.close();
     for (const r of reconcilers) await r.close();
     await Promise.all(workers.map((w) => w.close(graceMs)));
     for (const s of others) await s.queue.close().catch(() => undefined);
@@ -64,6 +83,7 @@ export async function openShards(o: { config: Config; keys: Keys; logger: Logger
       for (const c of [redis, queueRedis]) c.on('error', (err) => o.logger.debug({ err: err.message, shard: s.name }, 'redis shard connection error'));
       await waitReady(redis, 10_000);
       await waitReady(queueRedis, 10_000);
+      health.watch(s.name, redis);
       others.push({
         name: s.name,
         url: s.url,
@@ -84,6 +104,8 @@ export async function openShards(o: { config: Config; keys: Keys; logger: Logger
       queue: new DeliveryQueue(o.queueRedis, o.keys),
       locate: async () => o.redis,
       startWorkers: () => undefined,
+      unreachable: () => [],
+      shardQueues: [],
       close,
     };
   const senders = new Map(o.config.redis.shards.flatMap((s) => s.senderDomains.map((d) => [d, s.name] as const)));
@@ -94,6 +116,8 @@ export async function openShards(o: { config: Config; keys: Keys; logger: Logger
     main: main.messages,
     queue: new ShardedDeliveryQueue(o.queueRedis, o.keys, router, new Map(others.map((s) => [s.name, s.queue]))),
     locate: async (id) => (await router.locate(id)).redis,
+    unreachable: () => health.unreachable(),
+    shardQueues: others.map((s) => ({ name: s.name, queue: s.queue })),
     startWorkers(deps, shaper, sources, reconcile) {
       for (const s of others) {
         const blocking = createRedis(s.url, 'blocking');

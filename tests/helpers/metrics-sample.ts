@@ -54,5 +54,5 @@ export function observeEverything(m: ReturnType<typeof createMetrics>): void {
   m.rspamdDuration.observe(0.1);
   m.rspamdThreshold.set(15);
   m.rspamdOverThreshold.inc({ domain: 'example.com' });
-  m.redisUp.set(1);
+  m.redisUp.set({ redis: 'main' }, 1);
 }

@@ -15,7 +15,7 @@ describe('/metrics exposure', () => {
     expect(res.status).toBe(200);
     const text = await res.text();
     expect(text).toMatch(/^kurir_build_info\{version="0\.1\.0",node="v\d+/m);
-    expect(text).toMatch(/^kurir_redis_up 1$/m);
+    expect(text).toMatch(/^kurir_redis_up\{redis="main"\} 1$/m);
   });
 
   it('counts refusals made before the intake policy (auth, JSON parsing) once each', async () => {
@@ -53,6 +53,6 @@ describe('/metrics exposure', () => {
     const ok = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
     expect(ok.status).toBe(200);
     expect(ok.headers.get('content-type')).toMatch(/^text\/plain/);
-    expect(await ok.text()).toContain('kurir_redis_up 1');
+    expect(await ok.text()).toContain('kurir_redis_up{redis="main"} 1');
   });
 });

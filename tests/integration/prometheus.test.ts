@@ -284,7 +284,7 @@ describe.skipIf(!available.ok)(available.ok ? `Prometheus (${available.version})
     expect(await q('provider:kurir_deferral_ratio:rate5m{provider="other"}')).toBeGreaterThan(0);
     expect(await q('provider:kurir_delivery_ratio:rate5m{provider="other"}')).toBeGreaterThan(0.5);
     expect(await q('sum(kurir_dkim_signatures_total{domain="example.test"})')).toBeGreaterThanOrEqual(2 * 9);
-    expect(await q('kurir_redis_up')).toBe(1);
+    expect(await q('kurir_redis_up{redis="main"}')).toBe(1);
   });
 
   it('label cardinality stays bounded for 10,000 distinct recipient domains, through /metrics', async () => {

@@ -56,7 +56,7 @@ describe('production mode on a running gateway', () => {
     expect((await get(`${t.url}/metrics`, 'wrong-token-wrong-token')).status).toBe(401);
     const scraped = await get(`${t.url}/metrics`, PROD_METRICS_TOKEN);
     expect(scraped.status).toBe(200);
-    expect(scraped.text).toMatch(/^kurir_redis_up 1$/m);
+    expect(scraped.text).toMatch(/^kurir_redis_up\{redis="main"\} 1$/m);
     expect((await get(`${t.url}/healthz`)).status).toBe(200);
     // The production key is accepted, an unknown one is not.
     expect((await get(`${t.url}/v1/messages/01jzzzzzzzzzzzzzzzzzzzzzzz`, PROD_API_KEY)).status).toBe(404);
@@ -75,7 +75,7 @@ describe('production mode on a running gateway', () => {
     expect((await get(`${t.url}/metrics`)).status).toBe(404);
     const scraped = await get(`http://127.0.0.1:${t.gateway.ports.metrics}/metrics`);
     expect(scraped.status).toBe(200);
-    expect(scraped.text).toMatch(/^kurir_redis_up 1$/m);
+    expect(scraped.text).toMatch(/^kurir_redis_up\{redis="main"\} 1$/m);
   });
 });
 
@@ -90,7 +90,7 @@ describe('development mode (the default config) is unchanged', () => {
     expect(JSON.parse((await get(`${t.url}/docs/json`)).text).openapi).toMatch(/^3\./);
     const scraped = await get(`${t.url}/metrics`);
     expect(scraped.status).toBe(200);
-    expect(scraped.text).toMatch(/^kurir_redis_up 1$/m);
+    expect(scraped.text).toMatch(/^kurir_redis_up\{redis="main"\} 1$/m);
   });
 
   it('http.docs: false closes /docs in development too', async () => {

@@ -66,7 +66,7 @@ const EXPECTED: Array<[field: string, name: string, type: string, labels: string
   ['rspamdDuration', 'kurir_rspamd_check_duration_seconds', 'histogram', []],
   ['rspamdThreshold', 'kurir_rspamd_threshold_score', 'gauge', []],
   ['rspamdOverThreshold', 'kurir_rspamd_over_threshold_total', 'counter', ['domain']],
-  ['redisUp', 'kurir_redis_up', 'gauge', []],
+  ['redisUp', 'kurir_redis_up', 'gauge', ['redis']],
   ['buildInfo', 'kurir_build_info', 'gauge', ['version', 'node']],
 ];
 
@@ -102,7 +102,7 @@ describe('createMetrics', () => {
     expect(text).toContain('kurir_shaping_effective_rate_per_minute{provider="gmail"} 120');
     expect(text).toContain('kurir_delivery_remote_replies_total{provider="gmail",code="550"} 1');
     expect(text).toContain(`kurir_build_info{version="1.2.3",node="${process.version}"} 1`);
-    expect(text).toContain('kurir_redis_up 1');
+    expect(text).toContain('kurir_redis_up{redis="main"} 1');
     for (const line of text.split('\n')) {
       if (line && !line.startsWith('#')) expect(line.startsWith('kurir_'), line).toBe(true);
     }
