@@ -6,10 +6,10 @@
  * confirmation's own even when other work shares the machine (only slower).
  */
 import { Agent } from 'node:http';
-import { confirm, roundTrips } from './features-helpers.js';
+import { confirm, confirmBatch, roundTrips } from './features-helpers.js';
 import { cpuSecondsOf } from './gateway-child.js';
 
-/** Per confirmation request. */
+/** Per confirmation (per request, unless confirmed in batches). */
 export interface ConfirmCost {
   requests: number;
   statuses: Record<number, number>;
@@ -28,6 +28,8 @@ export interface ConfirmCostOptions {
   redisStats: () => Promise<{ cpu: number; commands: number }>;
   /** The child's round-trip counts (bench/redis-roundtrips-preload.ts). */
   rtFile: string;
+  /** > 1: confirm in batches of this many per POST /v1/confirmations; figures stay per confirmation. */
+  batch?: number;
 }
 
 async function pass(o: ConfirmCostOptions): Promise<ConfirmCost> {
@@ -41,8 +43,11 @@ async function pass(o: ConfirmCostOptions): Promise<ConfirmCost> {
   await Promise.all(
     Array.from({ length: o.concurrency }, async () => {
       while (next < o.ids.length) {
-        const status = await confirm(agent, o.port, o.ids[next++]);
-        statuses[status] = (statuses[status] ?? 0) + 1;
+        const size = Math.max(1, o.batch ?? 1);
+        const ids = o.ids.slice(next, next + size);
+        next += ids.length;
+        const got = size > 1 ? await confirmBatch(agent, o.port, ids) : [await confirm(agent, o.port, ids[0])];
+        for (const status of got) statuses[status] = (statuses[status] ?? 0) + 1;
       }
     }),
   );
@@ -77,7 +82,7 @@ export function describeConfirmCost(label: string, c: ConfirmCost): string {
     .map(([k, v]) => `${v} × HTTP ${k}`)
     .join(', ');
   return (
-    `${label}: ${c.requests} requests (${s}), ${c.perSecond.toFixed(0)}/s; per request gateway CPU ${c.gatewayCpuMs.toFixed(3)} ms, ` +
+    `${label}: ${c.requests} confirmations (${s}), ${c.perSecond.toFixed(0)}/s; per confirmation gateway CPU ${c.gatewayCpuMs.toFixed(3)} ms, ` +
     `Redis CPU ${c.redisCpuMs.toFixed(3)} ms, Redis commands ${c.redisCommands.toFixed(1)}, round trips ${c.roundTrips.toFixed(1)}`
   );
 }

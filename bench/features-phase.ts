@@ -285,14 +285,29 @@ export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string
     for (const line of summary.lines) console.log(`  ${line}`);
     // The delivered messages of the last `on` round that its client did not confirm, confirmed alone.
     const unconfirmed = lastOnIds.filter((_, i) => CONFIRM_EVERY === 0 || i % CONFIRM_EVERY !== 0).slice(0, 2000);
-    const alone = unconfirmed.length
-      ? await confirmationCost({ port: gw.on.httpPort, pid: gw.on.pid, ids: unconfirmed, concurrency: ctx.clientConcurrency, redisStats, rtFile: rtFiles.on })
-      : undefined;
+    const half = Math.ceil(unconfirmed.length / 2);
+    const costOf = (ids: string[], batch: number, concurrency: number) =>
+      ids.length ? confirmationCost({ port: gw.on.httpPort, pid: gw.on.pid, ids, concurrency, redisStats, rtFile: rtFiles.on, batch }) : undefined;
+    // One request each (half of them), then in batches of 50 (the other half): what each way costs per confirmation.
+    const alone = await costOf(unconfirmed.slice(0, half), 1, ctx.clientConcurrency);
+    const batched = await costOf(unconfirmed.slice(half), 50, 2);
     if (alone) {
-      console.log(`  ${describeConfirmCost(`confirmations alone (closed loop c${ctx.clientConcurrency}, on side, nothing else sent)`, alone.first)}`);
+      console.log(
+        `  ${describeConfirmCost(`confirmations alone, one request each (closed loop c${ctx.clientConcurrency}, on side, nothing else sent)`, alone.first)}`,
+      );
       console.log(`  ${describeConfirmCost('the same again (repeats: answered from the first)', alone.repeat)}`);
     }
-    return { confirmEvery: CONFIRM_EVERY, sampleEvery: SAMPLE_EVERY, ...summary, lines: undefined, confirmAlone: alone, first, loadAverage: load };
+    if (batched) console.log(`  ${describeConfirmCost('confirmations alone, in batches of 50 (2 clients)', batched.first)}`);
+    return {
+      confirmEvery: CONFIRM_EVERY,
+      sampleEvery: SAMPLE_EVERY,
+      ...summary,
+      lines: undefined,
+      confirmAlone: alone,
+      confirmBatched: batched?.first,
+      first,
+      loadAverage: load,
+    };
   } finally {
     await ctx.stopChildren();
     await rspamd.close();

@@ -15,9 +15,9 @@
  * BENCH_SHAPING_FIRST (`off` or `on`: the side of the first overhead phase; default random),
  * BENCH_BACKLOG (bulk messages queued for the verification-latency phase; default 5000 × scale, 0 skips),
  * BENCH_FEATURES_ROUNDS (pairs of end-to-end phases with rspamd sampling, placement and confirmations off/on,
- * bench/features-phase.ts; default 2, 0 skips; adds up to a minute to the budget), and to attribute its overhead
+ * bench/features-phase.ts; default 4, 0 skips: with 2, run-to-run noise on two shared cores was larger than the effect; adds up to two minutes to the budget), and to attribute its overhead
  * BENCH_FEATURES_CONFIRM_EVERY (confirm every Nth message on the `on` side; default 2, 0 none),
- * BENCH_FEATURES_CONFIRM_BATCH_MS (report them every N ms in one POST /v1/confirmations; default 0: one request each) and
+ * BENCH_FEATURES_CONFIRM_BATCH_MS (report them every N ms in one POST /v1/confirmations; default 100; 0: one request each) and
  * BENCH_FEATURES_SAMPLE_EVERY (rspamd sampleEvery on the `on` side; default: the configuration's default, 100; 0 scoring off);
  * BENCH_ONLY=features runs phase 7 alone (no accept, end-to-end, shaping or latency phases), BENCH_ONLY=latency
  * phase 6 alone (e.g. BENCH_BACKLOG=50000 for issue 13's verification p99 under a 50,000-message backlog);
@@ -64,7 +64,7 @@ const PACED_RATE = 200;
 const PACED_SECONDS = Math.max(1, Math.round(10 * SCALE));
 const WARMUP = scaled(100);
 /** Pairs of end-to-end phases with rspamd sampling, placement and confirmations off/on (issue 10). */
-const FEATURES_ROUNDS = Number(process.env.BENCH_FEATURES_ROUNDS ?? 2);
+const FEATURES_ROUNDS = Number(process.env.BENCH_FEATURES_ROUNDS ?? 4);
 /** Longest wait for an idle machine before the run (each phase waits at most 20 s of it). */
 const QUIET_WAIT_MS = Number(process.env.BENCH_QUIET_WAIT_S ?? 30) * 1000;
 /** Phase 7 alone (BENCH_ONLY=features). */
