@@ -142,10 +142,14 @@ describe.skipIf(!available.ok)(
     }
 
     it('the baseline is the same hour of the last 7 days, read from the backfilled TSDB', async () => {
-      const baseline = await waitFor('baseline7d recorded for gmail and yahoo', async () => {
-        const v = await value('provider:kurir_confirmation_ratio:baseline7d');
-        return v.gmail !== undefined && v.yahoo !== undefined ? v : null;
-      });
+      const baseline = await waitFor(
+        'baseline7d recorded for gmail and yahoo',
+        async () => {
+          const v = await value('provider:kurir_confirmation_ratio:baseline7d');
+          return v.gmail !== undefined && v.yahoo !== undefined ? v : null;
+        },
+        30_000,
+      );
       const at = Date.now() / 1000;
       expect(baseline.gmail).toBeCloseTo(expectedBaseline('gmail', at), 2);
       expect(baseline.yahoo).toBeCloseTo(expectedBaseline('yahoo', at), 2);
@@ -153,7 +157,7 @@ describe.skipIf(!available.ok)(
       // No traffic yet in the current hour: no ratio, no alert.
       expect(await value('provider:kurir_confirmation_ratio:rate1h')).toEqual({});
       expect((await prom!.api('/api/v1/alerts')).data.alerts.filter((a: any) => a.labels.alertname === ALERT)).toEqual([]);
-    }, 20_000);
+    }, 40_000);
 
     it('gmail confirmations stop, yahoo continue: the alert fires for gmail only', async () => {
       const started = Date.now();
@@ -172,7 +176,7 @@ describe.skipIf(!available.ok)(
           const alerts = (await prom!.api('/api/v1/alerts')).data.alerts.filter((a: any) => a.labels.alertname === ALERT);
           return alerts.some((a: any) => a.state === 'firing') ? alerts : null;
         },
-        20_000,
+        35_000,
       );
       expect(firing.map((a: any) => `${a.labels.provider}:${a.state}`)).toEqual(['gmail:firing']);
       expect(firing[0].labels.severity).toBe('warning');
@@ -187,6 +191,6 @@ describe.skipIf(!available.ok)(
       expect(yahoo.status).toBe('success');
       expect(yahoo.samples).toEqual([]);
       console.log(`confirmation baseline: ${ALERT} firing for gmail ${((Date.now() - started) / 1000).toFixed(1)} s after the live traffic started`);
-    }, 40_000);
+    }, 70_000);
   },
 );
