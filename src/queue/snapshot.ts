@@ -60,3 +60,31 @@ export async function queueSnapshot(queue: Queue<DeliveryJobData>, clock: Clock,
   }
   return { jobs, oldestVerificationAgeSeconds: oldest, ...(providers ? { oldestVerificationAgeByProvider: byProvider } : {}) };
 }
+
+/**
+ * {@link queueSnapshot} over several queues (the main Redis and each `redis.shards` shard): counts summed per state
+ * and priority, the oldest verification ages the largest of any. A queue that does not answer is left out (its
+ * outage shows in kurir_redis_up and KurirRedisShardDown); when none answers, the first one's error is thrown.
+ */
+export async function combinedQueueSnapshot(queues: ReadonlyArray<Queue<DeliveryJobData>>, clock: Clock, providers?: ProviderMap): Promise<QueueSnapshot> {
+  const answers = await Promise.allSettled(queues.map((q) => queueSnapshot(q, clock, providers)));
+  const snaps = answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
+  if (!snaps.length) throw (answers[0] as PromiseRejectedResult | undefined)?.reason ?? new Error('no queue to count');
+  if (snaps.length === 1) return snaps[0];
+  const sums = new Map<string, QueueSnapshot['jobs'][number]>();
+  for (const s of snaps) {
+    for (const j of s.jobs) {
+      const key = `${j.state}\u0000${j.priority}`;
+      const had = sums.get(key);
+      if (had) had.count += j.count;
+      else sums.set(key, { ...j });
+    }
+  }
+  const byProvider: Record<string, number> = {};
+  for (const s of snaps) for (const [p, age] of Object.entries(s.oldestVerificationAgeByProvider ?? {})) byProvider[p] = Math.max(byProvider[p] ?? 0, age);
+  return {
+    jobs: [...sums.values()],
+    oldestVerificationAgeSeconds: Math.max(...snaps.map((s) => s.oldestVerificationAgeSeconds)),
+    ...(providers ? { oldestVerificationAgeByProvider: byProvider } : {}),
+  };
+}

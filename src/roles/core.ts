@@ -21,7 +21,7 @@ import { createMetrics, type Metrics } from '../metrics/metrics.js';
 import { createProviderMap, type ProviderMap } from '../metrics/provider.js';
 import { combineSinks, VerificationDeliveries } from '../placement/confirmations.js';
 import type { DeliveryQueue } from '../queue/delivery-queue.js';
-import { queueSnapshot } from '../queue/snapshot.js';
+import { combinedQueueSnapshot } from '../queue/snapshot.js';
 import { WebhookQueue } from '../queue/webhook-queue.js';
 import { ProviderShaper } from '../shaping/provider-shaper.js';
 import { SourceIps } from '../shaping/source-ips.js';
@@ -187,7 +187,9 @@ export async function createCore(config: Config, logger: Logger, opts: GatewayOp
   const suppressions = new SuppressionStore(redis, keys);
   // Per-provider shaping state in Redis, shared by the worker (slots, adaptive rate) and the admin API.
   const shaper = new ProviderShaper({ redis, keys, config, providers, rules: loadThrottleRules(config.shaping.throttleRulesFile), metrics, logger, clock });
-  metrics.setQueueProvider(() => queueSnapshot(queue.queue, clock, providers));
+  // The queue gauges count every Redis holding delivery jobs: the main one and each shard's (redis.shards).
+  const allQueues = [queue.queue, ...shards.shardQueues.map((s) => s.queue.queue)];
+  metrics.setQueueProvider(() => combinedQueueSnapshot(allQueues, clock, providers));
   let tlsMaterial: Promise<TlsMaterial> | undefined;
   let verp: Promise<string> | undefined;
   return {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { DeliveryQueue } from '../../src/queue/delivery-queue.js';
-import { queueSnapshot } from '../../src/queue/snapshot.js';
+import { combinedQueueSnapshot, queueSnapshot } from '../../src/queue/snapshot.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { createProviderMap } from '../../src/metrics/provider.js';
 import { createKeys } from '../../src/store/keys.js';
@@ -60,4 +60,34 @@ it('reports the oldest waiting verification job per provider of its recipient do
   const text = await metrics.render();
   expect(text).toMatch(/^kurir_queue_oldest_verification_age_seconds\{provider="gmail"\} (29\d|30\d)/m);
   expect(text).toMatch(/^kurir_queue_oldest_verification_age_seconds\{provider="yahoo"\} 0$/m);
+});
+
+it('sums the queues of every Redis holding delivery jobs (redis.shards), leaving out one that does not answer', async () => {
+  const shardPrefix = `${prefix}-shard`;
+  const shard = new DeliveryQueue(redis, createKeys(shardPrefix));
+  // A shard whose Redis is down: nothing listens on port 1.
+  const downRedis = new Redis('redis://127.0.0.1:1', { maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null, lazyConnect: true });
+  downRedis.on('error', () => undefined);
+  const down = new DeliveryQueue(downRedis, createKeys(`${prefix}-down`));
+  try {
+    const providers = createProviderMap([{ provider: 'gmail', domains: ['gmail.snap.test'] }]);
+    const now = Date.now();
+    await shard.enqueue('s1', 'bulk', ['x.test', 'y.test']);
+    await shard.queue.add('deliver', { messageId: 's2', domain: 'gmail.snap.test', priority: 'verification' }, { delay: 60_000, priority: 1 });
+    const clock = { now: () => now + 600_000 };
+    const main = await queueSnapshot(queue.queue, clock, providers);
+    const both = await combinedQueueSnapshot([queue.queue, shard.queue, down.queue], clock, providers);
+    const count = (snap: typeof main, state: string, priority: string) => snap.jobs.find((j) => j.state === state && j.priority === priority)?.count ?? 0;
+    expect(count(both, 'prioritized', 'bulk')).toBe(count(main, 'prioritized', 'bulk') + 2);
+    expect(count(both, 'delayed', 'verification')).toBe(count(main, 'delayed', 'verification') + 1);
+    // The shard's stalled gmail job (10 min) is older than the main queue's (its clock is the same): the max wins.
+    expect(both.oldestVerificationAgeByProvider?.gmail).toBeGreaterThanOrEqual(599);
+    expect(both.oldestVerificationAgeSeconds).toBeGreaterThanOrEqual(main.oldestVerificationAgeSeconds);
+    await expect(combinedQueueSnapshot([down.queue], clock, providers)).rejects.toBeDefined();
+  } finally {
+    await shard.close();
+    await down.close().catch(() => undefined);
+    downRedis.disconnect();
+    await dropPrefix(`${prefix}-shard`);
+  }
 });
