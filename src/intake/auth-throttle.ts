@@ -66,6 +66,8 @@ export class AuthThrottle {
   private readonly sleep: (ms: number) => Promise<void>;
   /** Client IP key → until when (ms) it counts as not blocked without asking Redis (IP-only attempts: HTTP). */
   private readonly clearUntil = new Map<string, number>();
+  /** Counts failures seen here: a check whose read started before one must not remember its IP as clear. */
+  private failures = 0;
   private readonly clock: Clock;
 
   constructor(private readonly deps: AuthThrottleDeps) {
@@ -110,13 +112,14 @@ export class AuthThrottle {
     const cacheMs = this.deps.config.clearCacheMs;
     const cacheable = cacheMs > 0 && a.user === undefined;
     if (cacheable && (this.clearUntil.get(ipKey) ?? 0) > this.clock.now()) return;
+    const failuresBefore = this.failures;
     const [ip, user] = await Promise.all([this.byIp.get(ipKey), a.user !== undefined ? this.byUser.get(userKey(a.user)) : null]).catch((err: unknown) => {
       throw storeError(err);
     });
     const over = (res: RateLimiterRes | null, l: RateLimiterRedis): boolean => res !== null && res.consumedPoints > l.points;
     const scope = over(ip, this.byIp) ? 'ip' : over(user, this.byUser) ? 'user' : null;
     if (!scope) {
-      if (cacheable) {
+      if (cacheable && this.failures === failuresBefore) {
         if (this.clearUntil.size >= MAX_CLEAR_IPS) this.clearUntil.clear();
         this.clearUntil.set(ipKey, this.clock.now() + cacheMs);
       }
@@ -136,6 +139,7 @@ export class AuthThrottle {
   async fail(a: AuthAttempt & { reason: AuthFailureReason; connectionFailures?: number }): Promise<KurirError> {
     const c = this.deps.config;
     this.deps.metrics.authFailures.inc({ interface: a.iface, reason: a.reason });
+    this.failures++;
     this.clearUntil.delete(clientKey(a.ip));
     if (!c.enabled) {
       this.log.warn({ ...this.fields(a), reason: a.reason }, 'auth: failed');

@@ -78,4 +78,13 @@ describe('auth throttle: not-blocked cache', () => {
     await a.check({ iface: 'smtp', ip: smtpIp, user: 'booking' });
     expect(commands).toBeGreaterThan(c0);
   });
+
+  it('a check whose read was under way when a failure came in does not remember the IP as clear', async () => {
+    const ip = '192.0.2.5';
+    const inFlight = a.check({ iface: 'http', ip }); // its read goes out first and sees no block
+    const fails = [0, 1, 2].map(() => a.fail({ iface: 'http', ip, reason: 'unknown-key' }));
+    await inFlight;
+    expect((await Promise.all(fails)).map((e) => e.code)).toContain('AUTH_BLOCKED');
+    await expect(a.check({ iface: 'http', ip })).rejects.toMatchObject({ code: 'AUTH_BLOCKED' });
+  });
 });
