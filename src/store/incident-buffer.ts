@@ -35,6 +35,8 @@ export class IncidentBuffer implements IncidentRecorder {
   private pending = new Map<string, Pending>();
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
+  /** Flushes asked for and not finished: the timer adds none while one is under way (a hung Redis must not pile them up). */
+  private inFlight = 0;
   private failing = false;
 
   constructor(private readonly o: IncidentBufferOptions) {}
@@ -42,7 +44,9 @@ export class IncidentBuffer implements IncidentRecorder {
   /** Starts the periodic flush (unref'd: it never keeps a process alive). */
   start(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => void this.flush(), this.o.flushMs ?? 1000);
+    this.timer = setInterval(() => {
+      if (this.inFlight === 0) void this.flush();
+    }, this.o.flushMs ?? 1000);
     this.timer.unref();
   }
 
@@ -79,7 +83,12 @@ export class IncidentBuffer implements IncidentRecorder {
    * back into the buffer for the next flush. Never rejects.
    */
   flush(): Promise<void> {
-    this.flushing = this.flushing.then(() => this.flushOnce());
+    this.inFlight++;
+    this.flushing = this.flushing
+      .then(() => this.flushOnce())
+      .finally(() => {
+        this.inFlight--;
+      });
     return this.flushing;
   }
 
