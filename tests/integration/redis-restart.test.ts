@@ -40,7 +40,8 @@ async function loadWithFault(fault: 'shutdown' | 'kill'): Promise<void> {
       overrides: {
         redis: { url: redis.url },
         limits: { enabled: false },
-        delivery: { mxPort: receiver.port, concurrency: 10, retrySchedule: [1], reconcile: { intervalSeconds: 2, graceSeconds: 2 } },
+        // An active job whose Redis went away is taken again once its lock lapses: a short lock keeps that in the wait.
+        delivery: { mxPort: receiver.port, concurrency: 10, retrySchedule: [1], jobLockSeconds: 6, reconcile: { intervalSeconds: 2, graceSeconds: 2 } },
       },
     });
     const url = t.url;

@@ -66,7 +66,9 @@ async function loadWithShardFault(fault: 'shutdown' | 'kill'): Promise<void> {
       overrides: {
         redis: { url: main.url, shards: [{ name: 'shard-a', url: shard.url, senderDomains: [SHARDED] }] },
         limits: { enabled: false },
-        delivery: { mxPort: receiver.port, concurrency: 10, retrySchedule: [1], reconcile: { intervalSeconds: 2, graceSeconds: 2 } },
+        // A job that was active when its Redis went away is taken again once its lock lapses (BullMQ's stalled-job
+        // check, every half lock): a 6 s lock keeps that within the test's wait (30 s by default, up to ~45 s late).
+        delivery: { mxPort: receiver.port, concurrency: 10, retrySchedule: [1], jobLockSeconds: 6, reconcile: { intervalSeconds: 2, graceSeconds: 2 } },
         domains: [ON_MAIN, SHARDED].map((name) => ({
           name,
           dkim: [{ selector: 'k1', algorithm: 'rsa', privateKeyFile: join(keyDir, `${name}.pem`), generate: true }],
@@ -131,7 +133,7 @@ async function loadWithShardFault(fault: 'shutdown' | 'kill'): Promise<void> {
       }),
     );
     await restarted;
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 40_000;
     while (Date.now() < deadline && !accepted.every((id) => idsAtReceiver(fault).has(id))) await new Promise((r) => setTimeout(r, 250));
     const counts = idsAtReceiver(fault);
     const lost = accepted.filter((id) => !counts.has(id));
