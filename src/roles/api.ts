@@ -12,7 +12,6 @@ import { MailgunFeedback } from '../esp/mailgun.js';
 import { SesFeedback } from '../esp/ses.js';
 import { createCertFetcher, fetchHttpGet } from '../esp/sns-signature.js';
 import { createReports } from '../feedback/aggregate/report-ingest.js';
-import { FeedbackIngest } from '../feedback/ingest/ingest.js';
 import { buildApp } from '../http/app.js';
 import type { EspRoutesOptions } from '../http/esp-routes.js';
 import { confirmSecret, Confirmations } from '../placement/confirmations.js';
@@ -21,25 +20,15 @@ import { ConfirmationStore } from '../store/confirmation-store.js';
 import { ConsoleSessionStore } from '../store/console-session-store.js';
 import { SelfCheckStore } from '../store/selfcheck-store.js';
 import type { Core } from './core.js';
+import { feedbackIngest } from './feedback.js';
 import type { IntakeParts } from './intake.js';
 import type { Signing } from './signing.js';
 
 /** ESP notifications (smarthost mode), applied like reports at the bounce MX through FeedbackIngest; undefined when none is configured. */
 async function espRoutes(core: Core): Promise<EspRoutesOptions | undefined> {
-  const { config, messages, policy, classify, metrics, providers, logger, clock, redis, keys, opts } = core;
+  const { config, classify, metrics, logger, clock, redis, keys, opts } = core;
   if (!config.feedback.ses.topicArns.length && !config.feedback.mailgun.signingKey) return undefined;
-  const ingest = new FeedbackIngest({
-    config,
-    messages,
-    policy,
-    classify,
-    metrics,
-    providers,
-    logger,
-    clock,
-    verpSecret: await core.verpSecret(),
-    incidents: core.incidentWrites,
-  });
+  const ingest = await feedbackIngest(core);
   const httpGet = opts.espHttpGet ?? fetchHttpGet();
   const espDeps = { config, ingest, classify, metrics, logger, clock, redis, keys };
   return {

@@ -5,17 +5,17 @@
 import { createResolver } from '../delivery/resolver.js';
 import { createReports } from '../feedback/aggregate/report-ingest.js';
 import { FeedbackIngest } from '../feedback/ingest/ingest.js';
-import { createSourceVerifier } from '../feedback/ingest/trust.js';
+import { createSourceVerifier, type SourceVerifier } from '../feedback/ingest/trust.js';
 import { createBounceServer } from '../smtp/bounce-server.js';
 import type { Core } from './core.js';
 
-/** Starts the bounce MX; answers its bound port. */
-export async function startFeedback(core: Core, closers: Array<() => Promise<void>>): Promise<number> {
-  const { config, redis, keys, messages, policy, classify, metrics, providers, logger, clock, opts } = core;
-  const verpSecret = await core.verpSecret();
-  const dns = opts.resolver ?? createResolver(config.dns, clock);
-  const verifySource = createSourceVerifier({ config, resolver: (name, rrtype) => dns.resolve(name, rrtype), now: () => clock.now() });
-  const ingest = new FeedbackIngest({
+/**
+ * The one FeedbackIngest of a role (bounce MX, or the ESP notification routes of the API) on the core's stores,
+ * with the shared VERP secret; `verifySource` checks a report's source when its VERP is not signed.
+ */
+export async function feedbackIngest(core: Core, verifySource?: SourceVerifier): Promise<FeedbackIngest> {
+  const { config, messages, policy, classify, metrics, providers, logger, clock } = core;
+  return new FeedbackIngest({
     config,
     messages,
     policy,
@@ -24,10 +24,19 @@ export async function startFeedback(core: Core, closers: Array<() => Promise<voi
     providers,
     logger,
     clock,
-    verpSecret,
-    verifySource,
+    verpSecret: await core.verpSecret(),
+    ...(verifySource ? { verifySource } : {}),
     incidents: core.incidentWrites,
   });
+}
+
+/** Starts the bounce MX; answers its bound port. */
+export async function startFeedback(core: Core, closers: Array<() => Promise<void>>): Promise<number> {
+  const { config, redis, keys, metrics, logger, clock, opts } = core;
+  const verpSecret = await core.verpSecret();
+  const dns = opts.resolver ?? createResolver(config.dns, clock);
+  const verifySource = createSourceVerifier({ config, resolver: (name, rrtype) => dns.resolve(name, rrtype), now: () => clock.now() });
+  const ingest = await feedbackIngest(core, verifySource);
   // DMARC aggregate and TLS-RPT reports sent to the addresses the domain onboarding prints.
   const reports = createReports({ config, redis, keys, metrics, logger, clock });
   closers.push(() => reports.close());
