@@ -6,9 +6,10 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
+import { loadThroughFault, restartRedis } from '../helpers/fault-load.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-redis.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
-import { API_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 
 let dns: DnsServer;
 let receiver: Receiver;
@@ -44,60 +45,23 @@ async function loadWithFault(fault: 'shutdown' | 'kill'): Promise<void> {
         delivery: { mxPort: receiver.port, concurrency: 10, retrySchedule: [1], jobLockSeconds: 6, reconcile: { intervalSeconds: 2, graceSeconds: 2 } },
       },
     });
-    const url = t.url;
-    const accepted: string[] = [];
-    const statuses = new Map<number, number>();
     // The clients behave like the booking system: a 503 is retried after a short pause, until 800 are accepted.
     const target = 800;
-    let next = 0;
-    let faulted = false;
-    const submitOne = async (i: number): Promise<void> => {
-      const res = await fetch(`${url}/v1/messages`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-        body: JSON.stringify({
-          from: 'noreply@example.test',
-          to: [`user${i}-${fault}@dest.test`],
-          subject: `code ${i}`,
-          text: `Code ${i}`,
-          priority: 'verification',
-        }),
-      }).catch(() => null);
-      const status = res?.status ?? 0;
-      statuses.set(status, (statuses.get(status) ?? 0) + 1);
-      if (status === 202) accepted.push(((await res!.json()) as { id: string }).id);
-      else {
-        await res?.arrayBuffer();
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    };
-    const restart = async (): Promise<void> => {
-      if (fault === 'shutdown') await redis.shutdown();
-      else await redis.kill();
-      await new Promise((r) => setTimeout(r, 800));
-      await redis.start();
-    };
-    let restarted: Promise<void> = Promise.resolve();
-    await Promise.all(
-      Array.from({ length: 16 }, async () => {
-        const end = Date.now() + 60_000;
-        while (accepted.length < target && Date.now() < end) {
-          await submitOne(next++);
-          if (!faulted && accepted.length >= 300) {
-            faulted = true;
-            restarted = restart();
-          }
-        }
-      }),
-    );
-    await restarted;
+    const { accepted, statuses, submitted, faulted } = await loadThroughFault({
+      url: t.url,
+      target,
+      faultAfter: 300,
+      forMs: 60_000,
+      body: (i) => ({ from: 'noreply@example.test', to: [`user${i}-${fault}@dest.test`], subject: `code ${i}`, text: `Code ${i}`, priority: 'verification' }),
+      fault: () => restartRedis(redis, fault),
+    });
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline && !accepted.every((id) => idsAtReceiver().has(id))) await new Promise((r) => setTimeout(r, 250));
     const counts = idsAtReceiver();
     const lost = accepted.filter((id) => !counts.has(id));
     const duplicated = accepted.filter((id) => (counts.get(id) ?? 0) > 1).length;
     console.log(
-      `redis ${fault}: submitted ${next}, answers ${JSON.stringify(Object.fromEntries(statuses))}, accepted ${accepted.length}, delivered ${accepted.length - lost.length}, lost ${lost.length}, duplicated ${duplicated}`,
+      `redis ${fault}: submitted ${submitted}, answers ${JSON.stringify(Object.fromEntries(statuses))}, accepted ${accepted.length}, delivered ${accepted.length - lost.length}, lost ${lost.length}, duplicated ${duplicated}`,
     );
     expect(faulted).toBe(true);
     expect(accepted.length).toBeGreaterThanOrEqual(target);

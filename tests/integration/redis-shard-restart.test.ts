@@ -14,6 +14,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DELIVERY_QUEUE } from '../../src/queue/delivery-queue.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
+import { loadThroughFault, restartRedis } from '../helpers/fault-load.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-redis.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { ADMIN_KEY, API_KEY, adminRequest, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
@@ -79,60 +80,24 @@ async function loadWithShardFault(fault: 'shutdown' | 'kill'): Promise<void> {
         ],
       },
     });
-    const url = t.url;
-    const accepted: string[] = [];
     const acceptedFrom = new Map<string, number>();
-    const statuses = new Map<number, number>();
-    // The clients behave like the booking system: a 503 is retried after a short pause, until `target` are accepted.
-    const target = 600;
-    let next = 0;
-    let faulted = false;
+    const senderOf = (i: number) => (i % 4 === 3 ? ON_MAIN : SHARDED);
     let inFlightAtFault = 0;
-    const submitOne = async (i: number): Promise<void> => {
-      const from = i % 4 === 3 ? ON_MAIN : SHARDED;
-      const res = await fetch(`${url}/v1/messages`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-        body: JSON.stringify({
-          from: `noreply@${from}`,
-          to: [`user${i}-${fault}@dest.test`],
-          subject: `code ${i}`,
-          text: `Code ${i}`,
-          priority: 'verification',
-        }),
-      }).catch(() => null);
-      const status = res?.status ?? 0;
-      statuses.set(status, (statuses.get(status) ?? 0) + 1);
-      if (status === 202) {
-        accepted.push(((await res!.json()) as { id: string }).id);
-        acceptedFrom.set(from, (acceptedFrom.get(from) ?? 0) + 1);
-      } else {
-        await res?.arrayBuffer();
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    };
-    const restart = async (): Promise<void> => {
-      if (fault === 'shutdown') await shard.shutdown();
-      else await shard.kill();
-      await new Promise((r) => setTimeout(r, 800));
-      await shard.start();
-    };
-    let restarted: Promise<void> = Promise.resolve();
-    await Promise.all(
-      Array.from({ length: 16 }, async () => {
-        const end = Date.now() + 30_000;
-        while (accepted.length < target && Date.now() < end) {
-          await submitOne(next++);
-          if (!faulted && accepted.length >= 200) {
-            faulted = true;
-            const arrived = idsAtReceiver(fault);
-            inFlightAtFault = accepted.filter((id) => !arrived.has(id)).length;
-            restarted = restart();
-          }
-        }
-      }),
-    );
-    await restarted;
+    // The clients behave like the booking system: a 503 is retried after a short pause, until 600 are accepted.
+    const target = 600;
+    const { accepted, statuses, submitted, faulted } = await loadThroughFault({
+      url: t.url,
+      target,
+      faultAfter: 200,
+      forMs: 30_000,
+      body: (i) => ({ from: `noreply@${senderOf(i)}`, to: [`user${i}-${fault}@dest.test`], subject: `code ${i}`, text: `Code ${i}`, priority: 'verification' }),
+      onAccepted: (i) => acceptedFrom.set(senderOf(i), (acceptedFrom.get(senderOf(i)) ?? 0) + 1),
+      fault: (soFar) => {
+        const arrived = idsAtReceiver(fault);
+        inFlightAtFault = soFar.filter((id) => !arrived.has(id)).length;
+        return restartRedis(shard, fault);
+      },
+    });
     const deadline = Date.now() + 40_000;
     while (Date.now() < deadline && !accepted.every((id) => idsAtReceiver(fault).has(id))) await new Promise((r) => setTimeout(r, 250));
     const counts = idsAtReceiver(fault);
@@ -150,7 +115,7 @@ async function loadWithShardFault(fault: 'shutdown' | 'kill'): Promise<void> {
       await new Promise((r) => setTimeout(r, 250));
       pending = { main: await pendingOn(main.url, prefix), shard: await pendingOn(shard.url, prefix) };
     }
-    const queue = await adminRequest(url, 'GET', '/v1/queue');
+    const queue = await adminRequest(t.url, 'GET', '/v1/queue');
     const counter = async (name: string) =>
       Object.fromEntries(
         (await t!.gateway.metrics.registry.getSingleMetric(name)!.get()).values.map((v) => [Object.values(v.labels).join(',') || '-', v.value]),
@@ -161,7 +126,7 @@ async function loadWithShardFault(fault: 'shutdown' | 'kill'): Promise<void> {
       refused: await counter('kurir_intake_messages_refused_total'),
     };
     console.log(
-      `shard redis ${fault}: submitted ${next}, answers ${JSON.stringify(Object.fromEntries(statuses))}, accepted ${accepted.length} ${JSON.stringify(Object.fromEntries(acceptedFrom))}, delivered ${accepted.length - lost.length}, lost ${lost.length}, duplicated ${duplicated}, refused but delivered ${refusedButDelivered}, in flight at the fault ${inFlightAtFault}, ${JSON.stringify(repairs)}, pending ${JSON.stringify(pending)}`,
+      `shard redis ${fault}: submitted ${submitted}, answers ${JSON.stringify(Object.fromEntries(statuses))}, accepted ${accepted.length} ${JSON.stringify(Object.fromEntries(acceptedFrom))}, delivered ${accepted.length - lost.length}, lost ${lost.length}, duplicated ${duplicated}, refused but delivered ${refusedButDelivered}, in flight at the fault ${inFlightAtFault}, ${JSON.stringify(repairs)}, pending ${JSON.stringify(pending)}`,
     );
     expect(faulted).toBe(true);
     expect(accepted.length).toBeGreaterThanOrEqual(target);
