@@ -28,6 +28,7 @@ import { configSchema } from '../src/config/schema.js';
 import { startPrivateRedis, type PrivateRedis } from '../tests/helpers/private-redis.js';
 import { rspamdAvailable, startRspamd, type Rspamd } from '../tests/helpers/rspamd.js';
 import { freePort, type ChildOptions, type GatewayChild } from './gateway-child.js';
+import { type CachingResolver, dnsmasqPath, startCachingResolver } from './caching-resolver.js';
 import { confirmationCost, describeConfirmCost } from './confirm-cost.js';
 import { confirm, confirmBatch, counters, diff, privateRedisStats, roundTrips, rspamdCpuSeconds, summarize, type FeaturesRun } from './features-helpers.js';
 import { httpClosedLoop, HttpClient, type Stats } from './load.js';
@@ -79,10 +80,15 @@ export interface FeaturesContext {
 /** The phase's own redis-server while it runs (the watchdog of bench/run.ts stops it). */
 let ownRedis: PrivateRedis | undefined;
 
-/** Stops the phase's redis-server, if one is running. */
+/** rspamd's caching resolver while the phase runs. */
+let ownCache: CachingResolver | undefined;
+
+/** Stops the phase's redis-server and rspamd's caching resolver, if they are running. */
 export async function stopFeaturesRedis(): Promise<void> {
   await ownRedis?.destroy();
   ownRedis = undefined;
+  await ownCache?.close();
+  ownCache = undefined;
 }
 
 /** Per-mode configuration merged into the child's. */
@@ -196,7 +202,18 @@ export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string
       .map((l) => l.toFixed(2))
       .join(' ')}`,
   );
-  const rspamd = await startRspamd({ dnsAddress: ctx.dnsAddress, timeoutMs: 60_000 });
+  // rspamd's resolver: a caching dnsmasq in front of the benchmark's DNS, as rspamd asks for in production, unless
+  // BENCH_RSPAMD_DNS=direct or dnsmasq is not installed (then every lookup costs the benchmark process an answer).
+  const dnsmasq = process.env.BENCH_RSPAMD_DNS === 'direct' ? undefined : dnsmasqPath();
+  const cache = (ownCache = dnsmasq ? await startCachingResolver(dnsmasq, ctx.dnsAddress) : undefined);
+  const resolver = cache ? "a caching dnsmasq in front of the benchmark's DNS server" : "the benchmark's DNS server, uncached";
+  console.log(
+    `  rspamd's DNS: ${resolver}${cache || process.env.BENCH_RSPAMD_DNS === 'direct' ? '' : ' (dnsmasq not installed: apt-get install dnsmasq-base)'}`,
+  );
+  const rspamd = await startRspamd({ dnsAddress: cache?.address ?? ctx.dnsAddress, timeoutMs: 60_000 }).catch(async (err: unknown) => {
+    await stopFeaturesRedis();
+    throw err;
+  });
   // No AOF, like the shared server the other phases use.
   const redis = (ownRedis = await startPrivateRedis({ extraArgs: ['--appendonly', 'no'] }));
   const redisStats = privateRedisStats(redis.url);
@@ -301,6 +318,7 @@ export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string
     return {
       confirmEvery: CONFIRM_EVERY,
       sampleEvery: SAMPLE_EVERY,
+      rspamdResolver: cache ? 'dnsmasq' : 'direct',
       ...summary,
       lines: undefined,
       confirmAlone: alone,
@@ -311,7 +329,7 @@ export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string
   } finally {
     await ctx.stopChildren();
     await rspamd.close();
-    await stopFeaturesRedis(); // the prefixes go with it
+    await stopFeaturesRedis(); // the prefixes go with it, and the resolver
   }
 }
 

@@ -18,7 +18,7 @@
  * BENCH_REDIS_SMTP_SESSIONS (default 50), BENCH_REDIS_SMTP_CONCURRENCY (delivery.concurrency, default 20),
  * BENCH_REDIS_MEMORY_N (default 2000).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -99,6 +99,21 @@ function clientCounts(label: string): { roundTrips: number; commands: number } {
   }
 }
 
+/** Writes every command the Redis at `url` runs to `file` (MONITOR), until the returned connection is closed. */
+async function traceCommands(url: string, file: string): Promise<{ disconnect(): void }> {
+  const out = createWriteStream(file);
+  const m = await new Redis(url).monitor();
+  m.on('monitor', (_time: string, args: string[], source: string) =>
+    out.write(`${source.includes('lua') ? 'lua ' : ''}${args.map((a) => a.slice(0, 60)).join(' ')}\n`),
+  );
+  return {
+    disconnect: () => {
+      m.disconnect();
+      out.end();
+    },
+  };
+}
+
 async function child(
   redisUrl: string,
   o: Omit<ChildOptions, 'dir' | 'prefix' | 'dnsAddress' | 'mxPort'>,
@@ -174,6 +189,8 @@ async function costPhase(): Promise<void> {
     children = children.filter((x) => x !== idle);
     const startup = clientCounts('cost-idle');
     const ca = clientCounts('cost-intake');
+    // BENCH_REDIS_MONITOR=file: every command Redis runs from here on (scripts' commands included), one per line.
+    const monitor = process.env.BENCH_REDIS_MONITOR ? await traceCommands(redis.url, process.env.BENCH_REDIS_MONITOR) : undefined;
     const a = await redisStats(r);
     const sub = await submitAll([client], N);
     const b = await redisStats(r);
@@ -216,6 +233,7 @@ async function costPhase(): Promise<void> {
     console.log(`  DNS queries per delivered message: ${dnsPerMessage.toFixed(2)}`);
     client.close();
     void worker;
+    monitor?.disconnect();
   } finally {
     await stopAll();
     r.disconnect();

@@ -1,12 +1,13 @@
 /**
  * Verification confirmations in Redis (src/placement/confirmations.ts decides, this stores): one pipelined
- * read of what a confirmation needs, and one script that records a first confirmation — the confirmed key,
- * the timeline event and the incident window's minute and hour counts — atomically, or answers the earlier
- * one. A confirmation is two round trips (one when it is a repeat), where it used to be six; a batch of
- * them (POST /v1/confirmations) is the same two round trips per Redis holding its messages, whatever its size.
+ * read of what a confirmation needs, and one script that records a first confirmation — the confirmed key
+ * and the timeline event — atomically, or answers the earlier one. The incident window's count of a first
+ * confirmation goes to an {@link IncidentRecorder} (the gateway's IncidentBuffer, written once a second like
+ * the delivered counts it is compared with). A confirmation is two round trips (one when it is a repeat); a
+ * batch of them (POST /v1/confirmations) is the same two round trips per Redis holding its messages.
  */
 import type { Redis } from 'ioredis';
-import { IncidentStore, verificationBuckets } from './incident-store.js';
+import { IncidentStore, type IncidentRecorder } from './incident-store.js';
 import type { Keys } from './keys.js';
 import type { MessageRecord, TimelineEvent } from './types.js';
 
@@ -25,28 +26,15 @@ export interface ConfirmationFacts {
 /** The outcome of {@link ConfirmationStore.record}: first, or the time of the earlier confirmation. */
 export type RecordedConfirmation = { first: true } | { first: false; confirmedAt: number };
 
-// KEYS: confirmed events minute-bucket hour-bucket; ARGV: at ttl event field minute-ttl hour-ttl.
-// SET NX decides who is first; only the first appends the event (RPUSHX: never recreates an expired
-// timeline without its TTL) and counts it. Answers 1, or the earlier confirmation time.
+// KEYS: confirmed events; ARGV: at ttl event. SET NX decides who is first; only the first appends the event
+// (RPUSHX: never recreates an expired timeline without its TTL). Answers 1, or the earlier confirmation time.
 const RECORD_SCRIPT = `
-if not redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX') then return redis.call('GET', KEYS[1]) end
-redis.call('RPUSHX', KEYS[2], ARGV[3])
-redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
-redis.call('EXPIRE', KEYS[3], ARGV[5])
-redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
-redis.call('EXPIRE', KEYS[4], ARGV[6])
-return 1`;
-
-// The same on a shard (redis.shards) holding the message: the incident buckets live on the main Redis, so they
-// are counted there after a first confirmation (not atomically with it). KEYS: confirmed events; ARGV: at ttl event.
-const RECORD_ON_SHARD_SCRIPT = `
 if not redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX') then return redis.call('GET', KEYS[1]) end
 redis.call('RPUSHX', KEYS[2], ARGV[3])
 return 1`;
 
 type ConfirmationScripts = Redis & {
   kurirConfirm(...args: Array<string | number>): Promise<number | string | null>;
-  kurirConfirmOnShard(...args: Array<string | number>): Promise<number | string | null>;
 };
 
 const DELIVERED_MARK = '"type":"delivered"';
@@ -63,26 +51,28 @@ function firstDelivered(lines: string[]): DeliveredEvent | undefined {
 
 export class ConfirmationStore {
   private readonly redis: ConfirmationScripts;
-  /** The incident window on the main Redis, counted apart when the message lives on a shard. */
-  private readonly incidents: IncidentStore;
+  /** Where first confirmations are counted in the incident window. */
+  private readonly incidents: IncidentRecorder;
 
   /**
    * @param redis the main Redis (`redis.url`)
    * @param locate the Redis holding a message when message data is sharded (redis.shards); default: `redis`
+   * @param incidents where a first confirmation is counted (the gateway's IncidentBuffer); default: written
+   *   to the main Redis at once
    */
   constructor(
     redis: Redis,
     private readonly keys: Keys,
     private readonly locate?: (id: string) => Promise<Redis>,
+    incidents?: IncidentRecorder,
   ) {
     this.redis = ConfirmationStore.withScripts(redis);
-    this.incidents = new IncidentStore(redis, keys);
+    this.incidents = incidents ?? new IncidentStore(redis, keys);
   }
 
   private static withScripts(redis: Redis): ConfirmationScripts {
     const r = redis as ConfirmationScripts;
-    if (typeof r.kurirConfirm !== 'function') r.defineCommand('kurirConfirm', { numberOfKeys: 4, lua: RECORD_SCRIPT });
-    if (typeof r.kurirConfirmOnShard !== 'function') r.defineCommand('kurirConfirmOnShard', { numberOfKeys: 2, lua: RECORD_ON_SHARD_SCRIPT });
+    if (typeof r.kurirConfirm !== 'function') r.defineCommand('kurirConfirm', { numberOfKeys: 2, lua: RECORD_SCRIPT });
     return r;
   }
 
@@ -127,8 +117,8 @@ export class ConfirmationStore {
   }
 
   /**
-   * Records the first confirmation of message `id` (kept `ttlSeconds`), appends `event` to its timeline and
-   * counts it in the incident window of `event.provider`, in one atomic script; a repeat changes nothing.
+   * Records the first confirmation of message `id` (kept `ttlSeconds`) and appends `event` to its timeline,
+   * in one atomic script, then counts it in the incident window of `event.provider`; a repeat changes nothing.
    */
   async record(id: string, event: ConfirmedEvent, ttlSeconds: number): Promise<RecordedConfirmation> {
     return (await this.recordAll([{ id, event, ttlSeconds }]))[0];
@@ -142,42 +132,20 @@ export class ConfirmationStore {
     const out: RecordedConfirmation[] = new Array(items.length);
     const answer = (a: unknown): RecordedConfirmation => (a === 1 ? { first: true } : { first: false, confirmedAt: Number(a) });
     for (const [redis, positions] of await this.byRedis(items.map((it) => it.id))) {
-      const p = redis.pipeline() as ReturnType<Redis['pipeline']> & {
-        kurirConfirm(...args: Array<string | number>): unknown;
-        kurirConfirmOnShard(...args: Array<string | number>): unknown;
-      };
-      const onShard = redis !== this.redis;
+      const p = redis.pipeline() as ReturnType<Redis['pipeline']> & { kurirConfirm(...args: Array<string | number>): unknown };
       for (const i of positions) {
         const { id, event, ttlSeconds } = items[i];
-        if (onShard) {
-          p.kurirConfirmOnShard(this.keys.confirmation(id), this.keys.events(id), event.at, ttlSeconds, JSON.stringify(event));
-          continue;
-        }
-        const [minute, hour] = verificationBuckets(this.keys, event.provider, event.at, 'confirmed');
-        p.kurirConfirm(
-          this.keys.confirmation(id),
-          this.keys.events(id),
-          minute.key,
-          hour.key,
-          event.at,
-          ttlSeconds,
-          JSON.stringify(event),
-          minute.field,
-          minute.ttlSeconds,
-          hour.ttlSeconds,
-        );
+        p.kurirConfirm(this.keys.confirmation(id), this.keys.events(id), event.at, ttlSeconds, JSON.stringify(event));
       }
       const res = (await p.exec()) ?? [];
       for (const [err] of res) if (err) throw err;
       positions.forEach((i, n) => {
         out[i] = answer(res[n]?.[1]);
       });
-      // On a shard the incident buckets live on the main Redis: counted after the first confirmations (not atomically).
-      if (onShard) {
-        const firsts = positions.filter((i) => out[i].first).map((i) => items[i].event);
-        await Promise.all(firsts.map((e) => this.incidents.recordVerification(e.provider, e.at, 'confirmed')));
-      }
     }
+    // Counted once the confirmations are stored: a count is never made for a confirmation that was not.
+    const firsts = items.filter((_, i) => out[i].first).map((it) => it.event);
+    await Promise.all(firsts.map((e) => this.incidents.recordVerification(e.provider, e.at, 'confirmed')));
     return out;
   }
 }
