@@ -186,7 +186,8 @@ function buildResponse(zone: Map<string, ZoneEntry>, req: DnsPacket, protocol: '
       const m = opts.negativeTtl;
       res.authorities = [
         {
-          name: 'test',
+          // The SOA of the name's top-level zone: an enclosing zone, so caching resolvers keep the answer (RFC 2308).
+          name: normalizeName(q.name).split('.').pop() || '.',
           type: Packet.TYPE.SOA,
           class: Packet.CLASS.IN,
           ttl: m,
