@@ -127,8 +127,11 @@ export function rawEnvelope(request: FastifyRequest): { recipients: string[]; ma
   };
 }
 
+/** What a request body hashes to for its Idempotency-Key: made only when the request has one. */
+type HashParts = () => Array<string | Buffer>;
+
 /** Turns a JSON body into the parts of a Submission, composing the RFC 5322 message. */
-export async function jsonSubmission(body: MessageBody, maxMessageBytes: number): Promise<Omit<Submission, 'credential' | 'iface'> & { hashParts: string[] }> {
+export async function jsonSubmission(body: MessageBody, maxMessageBytes: number): Promise<Omit<Submission, 'credential' | 'iface'> & { hashParts: HashParts }> {
   let attachmentBytes = 0;
   for (const a of body.attachments ?? []) attachmentBytes += Buffer.byteLength(a.content, 'base64');
   if (attachmentBytes > MAX_ATTACHMENT_BYTES) {
@@ -153,7 +156,7 @@ export async function jsonSubmission(body: MessageBody, maxMessageBytes: number)
     ttlSeconds: body.ttl,
     tags: body.tags,
     metadata: body.metadata,
-    hashParts: ['application/json', stableStringify(body)],
+    hashParts: () => ['application/json', stableStringify(body)],
   };
 }
 
@@ -185,11 +188,11 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
     async (request, reply) => {
       const credential = credentialOf(request);
       const body = request.body as unknown;
-      let parts: Omit<Submission, 'credential' | 'iface'> & { hashParts: Array<string | Buffer> };
+      let parts: Omit<Submission, 'credential' | 'iface'> & { hashParts: HashParts };
       if (Buffer.isBuffer(body)) {
         if (!body.length) throw new KurirError('BAD_MESSAGE', 'body: the message is empty', { field: 'body' });
         const env = rawEnvelope(request);
-        parts = { ...env, raw: body, hashParts: ['message/rfc822', body, stableStringify(env)] };
+        parts = { ...env, raw: body, hashParts: () => ['message/rfc822', body, stableStringify(env)] };
       } else if (body && typeof body === 'object' && !Array.isArray(body)) {
         parts = await jsonSubmission(body as MessageBody, maxBytes);
       } else {
@@ -207,7 +210,7 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
         ...rest,
         credential,
         iface: 'http',
-        idempotency: key !== undefined ? { key, requestHash: requestHash(hashParts) } : undefined,
+        idempotency: key !== undefined ? { key, requestHash: requestHash(hashParts()) } : undefined,
         overrideSuppression,
       });
       if (accepted.duplicate) reply.header('Idempotent-Replayed', 'true');
