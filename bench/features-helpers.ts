@@ -130,14 +130,16 @@ export function diff(a: Map<string, number>, b: Map<string, number>): string {
 }
 
 /** CPU seconds and commands processed of the redis-server at `url` (INFO), through one connection kept open. */
-export function privateRedisStats(url: string): () => Promise<{ cpu: number; commands: number }> {
+export function privateRedisStats(url: string): (() => Promise<{ cpu: number; commands: number }>) & { close(): void } {
   let client: Redis | undefined;
-  return async () => {
+  const stats = async () => {
     client ??= new Redis(url, { maxRetriesPerRequest: 1 });
     const info = await client.info();
     const v = (k: string): number => Number(new RegExp(`^${k}:([0-9.]+)`, 'm').exec(info)?.[1] ?? 0);
     return { cpu: v('used_cpu_user') + v('used_cpu_sys'), commands: v('total_commands_processed') };
   };
+  // Closed with the phase's Redis: a client left behind would reconnect to a dead port for the rest of the run.
+  return Object.assign(stats, { close: () => client?.disconnect() });
 }
 
 /** The round-trip counts a child's preload (bench/redis-roundtrips-preload.ts) last wrote; it writes every 200 ms. */

@@ -329,6 +329,7 @@ export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string
   } finally {
     await ctx.stopChildren();
     await rspamd.close();
+    redisStats.close();
     await stopFeaturesRedis(); // the prefixes go with it, and the resolver
   }
 }
