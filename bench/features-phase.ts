@@ -30,7 +30,9 @@ import { rspamdAvailable, startRspamd, type Rspamd } from '../tests/helpers/rspa
 import { freePort, type ChildOptions, type GatewayChild } from './gateway-child.js';
 import { type CachingResolver, dnsmasqPath, startCachingResolver } from './caching-resolver.js';
 import { confirmationCost, describeConfirmCost } from './confirm-cost.js';
-import { confirm, confirmBatch, counters, diff, privateRedisStats, roundTrips, rspamdCpuSeconds, summarize, type FeaturesRun } from './features-helpers.js';
+import { startConfirmer } from './features-confirmer.js';
+import { togetherRuns } from './features-together.js';
+import { counters, diff, privateRedisStats, roundTrips, rspamdCpuSeconds, summarize, type FeaturesRun } from './features-helpers.js';
 import { httpClosedLoop, HttpClient, type Stats } from './load.js';
 import type { Sink } from './sink.js';
 
@@ -42,6 +44,8 @@ const CONFIRM_EVERY = Number(process.env.BENCH_FEATURES_CONFIRM_EVERY ?? 2);
 const DEFAULT_CONFIRM_BATCH_MS = 100;
 /** > 0: the on side reports its confirmations in batches (POST /v1/confirmations) every this many ms; 0: one request each. */
 const CONFIRM_BATCH_MS = Number(process.env.BENCH_FEATURES_CONFIRM_BATCH_MS ?? DEFAULT_CONFIRM_BATCH_MS);
+/** Runs of phase 7b (both sides at once, bench/features-together.ts) after the rounds; 0 skips them. */
+const TOGETHER_RUNS = Number(process.env.BENCH_FEATURES_TOGETHER ?? 2);
 /** The production default of `scoring.rspamd.sampleEvery`: what the `on` side uses unless told otherwise. */
 const DEFAULT_SAMPLE_EVERY = configSchema.parse({}).scoring.rspamd.sampleEvery;
 /** `scoring.rspamd.sampleEvery` on the `on` side (0: scoring off there too). */
@@ -122,38 +126,16 @@ async function run(ctx: FeaturesContext, g: GatewayChild, n: number, confirmEver
   const agent = new Agent({ keepAlive: true, maxSockets: 4 });
   const t0 = performance.now();
   const accepted: string[] = [];
-  let lastConfirmAt = t0;
-  const statuses = new Map<number, number>();
   let submitting = true;
-  const count = (status: number): unknown => statuses.set(status, (statuses.get(status) ?? 0) + 1);
-  const confirmer = async (): Promise<void> => {
-    let next = 0;
-    let ready: string[] = [];
-    let flushedAt = performance.now();
-    const flush = async (): Promise<void> => {
-      const ids = ready;
-      ready = [];
-      flushedAt = performance.now();
-      if (ids.length) for (const status of await confirmBatch(agent, g.httpPort, ids)) count(status);
-      lastConfirmAt = performance.now();
-    };
-    for (;;) {
-      if (CONFIRM_BATCH_MS > 0 && ready.length && (ready.length >= 1000 || performance.now() - flushedAt >= CONFIRM_BATCH_MS)) await flush();
-      const id = accepted[next];
-      if (id === undefined || sink.arrivedAt(id) === undefined) {
-        if (!submitting && id === undefined) return flush();
-        if (performance.now() - t0 > 90_000) return flush();
-        await new Promise((r) => setTimeout(r, 5));
-        continue;
-      }
-      next += confirmEvery;
-      if (CONFIRM_BATCH_MS > 0) ready.push(id);
-      else {
-        count(await confirm(agent, g.httpPort, id));
-        lastConfirmAt = performance.now();
-      }
-    }
-  };
+  const confirmer = startConfirmer({
+    sink,
+    agent,
+    port: g.httpPort,
+    accepted,
+    every: confirmEvery,
+    batchMs: CONFIRM_BATCH_MS,
+    submitting: () => submitting,
+  });
   // The closed loop hands out ids only at its end: collect them as they come by wrapping submit.
   const submit = client.submit.bind(client);
   client.submit = async (body: string) => {
@@ -161,12 +143,11 @@ async function run(ctx: FeaturesContext, g: GatewayChild, n: number, confirmEver
     if (r.status === 202 && r.id) accepted.push(r.id);
     return r;
   };
-  const confirming = confirmEvery > 0 ? confirmer() : Promise.resolve();
   const sub = await httpClosedLoop(client, n, ctx.clientConcurrency, ctx.takeSeq(n), ctx.deadline, { priority: 'verification' });
   submitting = false;
   const all = await sink.waitForUnique(sub.ids.length, Math.min(90_000, ctx.left() - 20_000));
-  await confirming;
-  const end = Math.max(all ? sink.lastUniqueAt : performance.now(), confirmEvery > 0 ? lastConfirmAt : 0);
+  await confirmer.done;
+  const end = Math.max(all ? sink.lastUniqueAt : performance.now(), confirmEvery > 0 ? confirmer.lastAnswerAt() : 0);
   const seconds = (end - t0) / 1000;
   client.close();
   agent.destroy();
@@ -174,7 +155,7 @@ async function run(ctx: FeaturesContext, g: GatewayChild, n: number, confirmEver
     `submitted ${sub.stats.count} (accept p50 ${sub.stats.p50.toFixed(1)} ms, p99 ${sub.stats.p99.toFixed(1)} ms, ${sub.stats.errors} errors); ` +
       `${all ? 'all' : 'NOT all'} delivered (${sink.unique} distinct, ${sink.received - sink.unique} duplicates)`,
   ];
-  if (confirmEvery > 0) notes.push(`confirmations: ${[...statuses].map(([s, c]) => `${c} × HTTP ${s}`).join(', ') || 'none'}`);
+  if (confirmEvery > 0) notes.push(`confirmations: ${[...confirmer.statuses].map(([s, c]) => `${c} × HTTP ${s}`).join(', ') || 'none'}`);
   if (sub.stats.errors) notes.push(`last submit error: ${client.lastError}`);
   return { stats: { ...sub.stats, count: sink.unique, seconds, perSecond: sink.unique / seconds }, notes, ids: accepted };
 }
@@ -315,6 +296,7 @@ export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string
       console.log(`  ${describeConfirmCost('the same again (repeats: answered from the first)', alone.repeat)}`);
     }
     if (batched) console.log(`  ${describeConfirmCost('confirmations alone, in batches of 50 (2 clients)', batched.first)}`);
+    const together = await togetherRuns(ctx, gw, { runs: TOGETHER_RUNS, confirmEvery: CONFIRM_EVERY, batchMs: CONFIRM_BATCH_MS });
     return {
       confirmEvery: CONFIRM_EVERY,
       sampleEvery: SAMPLE_EVERY,
@@ -323,6 +305,7 @@ export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string
       lines: undefined,
       confirmAlone: alone,
       confirmBatched: batched?.first,
+      together,
       first,
       loadAverage: load,
     };
