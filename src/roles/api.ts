@@ -114,7 +114,7 @@ export async function startApi(
       store: core.placementStore,
       confirmations: new Confirmations({
         config,
-        store: new ConfirmationStore(redis, keys, (id) => core.shards.locate(id), core.incidentWrites),
+        store: new ConfirmationStore(redis, keys, (ids) => core.shards.locateMany(ids), core.incidentWrites),
         metrics,
         providers,
         clock,

@@ -33,6 +33,8 @@ export interface ShardSet {
   queue: DeliveryQueue;
   /** The Redis holding message `id` (the main one without shards, or when no shard has it). */
   locate(id: string): Promise<Redis>;
+  /** {@link locate} for many ids: one round trip per shard, answers in the order of `ids`. */
+  locateMany(ids: readonly string[]): Promise<Redis[]>;
   /** Starts a delivery worker (with `deps`, but the shard's own store) and a reconciler on every shard besides the main one. */
   startWorkers(deps: WorkerDeps, shaper: ProviderShaper, sources: SourceIps, reconcile: Omit<ReconcilerDeps, 'live' | 'queue' | 'messages'>): void;
   /** The shards (besides the main Redis) whose connection is down now: for /readyz. */
@@ -103,6 +105,7 @@ export async function openShards(o: {
       main: main.messages,
       queue: new DeliveryQueue(o.queueRedis, o.keys),
       locate: async () => o.redis,
+      locateMany: async (ids) => ids.map(() => o.redis),
       startWorkers: () => undefined,
       unreachable: () => [],
       shardQueues: [],
@@ -116,6 +119,7 @@ export async function openShards(o: {
     main: main.messages,
     queue: new ShardedDeliveryQueue(o.queueRedis, o.keys, router, new Map(others.map((s) => [s.name, s.queue]))),
     locate: async (id) => (await router.locate(id)).redis,
+    locateMany: async (ids) => (await router.locateMany(ids)).map((s) => s.redis),
     unreachable: () => health.unreachable(),
     shardQueues: others.map((s) => ({ name: s.name, queue: s.queue })),
     startWorkers(deps, shaper, sources, reconcile) {

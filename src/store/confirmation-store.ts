@@ -56,14 +56,15 @@ export class ConfirmationStore {
 
   /**
    * @param redis the main Redis (`redis.url`)
-   * @param locate the Redis holding a message when message data is sharded (redis.shards); default: `redis`
+   * @param locate the Redis holding each message when message data is sharded (redis.shards), in the order of
+   *   the ids; default: `redis`
    * @param incidents where a first confirmation is counted (the gateway's IncidentBuffer); default: written
    *   to the main Redis at once
    */
   constructor(
     redis: Redis,
     private readonly keys: Keys,
-    private readonly locate?: (id: string) => Promise<Redis>,
+    private readonly locate?: (ids: readonly string[]) => Promise<Redis[]>,
     incidents?: IncidentRecorder,
   ) {
     this.redis = ConfirmationStore.withScripts(redis);
@@ -76,18 +77,16 @@ export class ConfirmationStore {
     return r;
   }
 
-  private async redisOf(id: string): Promise<ConfirmationScripts> {
-    return this.locate ? ConfirmationStore.withScripts(await this.locate(id)) : this.redis;
-  }
-
   /** The ids grouped by the Redis holding them (one group, the main Redis, without shards), with their positions. */
   private async byRedis(ids: readonly string[]): Promise<Map<ConfirmationScripts, number[]>> {
-    const where = await Promise.all(ids.map((id) => this.redisOf(id)));
+    if (!this.locate) return new Map([[this.redis, ids.map((_, i) => i)]]);
+    const where = await this.locate(ids);
     const groups = new Map<ConfirmationScripts, number[]>();
     where.forEach((redis, i) => {
-      const list = groups.get(redis);
+      const r = ConfirmationStore.withScripts(redis);
+      const list = groups.get(r);
       if (list) list.push(i);
-      else groups.set(redis, [i]);
+      else groups.set(r, [i]);
     });
     return groups;
   }

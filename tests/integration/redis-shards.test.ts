@@ -123,6 +123,23 @@ describe('redis.shards: two shards, one gateway set', () => {
     expect([await main.exists(`${prefix}:confirmed:${ids['shard-b.test']}`), await b.exists(`${prefix}:confirmed:${ids['shard-b.test']}`)]).toEqual([0, 1]);
     const confirmed = (await worker.gateway.messages.get(ids['shard-b.test']))?.events.filter((e) => e.type === 'confirmed');
     expect(confirmed).toHaveLength(1);
+
+    // A batch spanning both shards and the main Redis: each item answered on its own, each written where its message lives.
+    const res = await fetch(`${intake.url}/v1/confirmations`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ items: [{ id: ids['shard-a.test'] }, { id: ids['example.test'] }, { id: ids['shard-b.test'] }] }),
+    });
+    expect(res.status).toBe(200);
+    const results = ((await res.json()) as { results: Array<{ status: number; duplicate: boolean }> }).results;
+    expect(results.map((r) => [r.status, r.duplicate])).toEqual([
+      [200, false],
+      [200, false],
+      [200, true],
+    ]);
+    const confirmedKey = (id: string) => `${prefix}:confirmed:${id}`;
+    expect([await main.exists(confirmedKey(ids['shard-a.test'])), await a.exists(confirmedKey(ids['shard-a.test']))]).toEqual([0, 1]);
+    expect([await main.exists(confirmedKey(ids['example.test'])), await a.exists(confirmedKey(ids['example.test']))]).toEqual([1, 0]);
   });
 
   it('holds the per-recipient limit across shards (one counter on the main Redis)', async () => {

@@ -74,8 +74,45 @@ describe('ShardRouter', () => {
       expect((await partial.locate('01kbshardtest00000000004')).name).toBe('a');
       // Held by no Redis that answers: it may be on the one that is down, so no "not found".
       await expect(partial.locate('01kbshardtest00000000005')).rejects.toThrow();
+      // Many at once: the same answers (found ones even with a shard down), the same refusal for the unknown one.
+      const fresh = new ShardRouter(main, [a, gone], new Map(), keys);
+      expect((await fresh.locateMany(['01kbshardtest00000000003', '01kbshardtest00000000004'])).map((s) => s.name)).toEqual(['main', 'a']);
+      await expect(fresh.locateMany(['01kbshardtest00000000004', '01kbshardtest00000000005'])).rejects.toThrow();
     } finally {
       down.disconnect();
     }
+  });
+
+  it('locates many ids with one pipeline per shard, in the order asked, remembering what it found', async () => {
+    const ids = Array.from({ length: 30 }, (_, i) => `01kbshardmany${String(i).padStart(11, '0')}`);
+    const holder = (i: number): MessageShard => [main, a, b][i % 3];
+    for (const [i, id] of ids.entries()) if (i % 5 !== 4) await holder(i).redis.hset(keys.message(id), 'record', '{}');
+    const many = new ShardRouter(main, [a, b], new Map(), keys);
+    let writes = 0;
+    const count = (r: Redis): (() => void) => {
+      const write = r.stream.write.bind(r.stream) as (...x: unknown[]) => boolean;
+      r.stream.write = ((...x: unknown[]) => {
+        writes++;
+        return write(...x);
+      }) as typeof r.stream.write;
+      return () => {
+        r.stream.write = write as typeof r.stream.write;
+      };
+    };
+    const restore = [main, a, b].map((s) => count(s.redis));
+    let found: MessageShard[];
+    try {
+      found = await many.locateMany(ids);
+    } finally {
+      for (const r of restore) r();
+    }
+    // One pipeline per shard, whatever the number of ids.
+    expect(writes).toBe(3);
+    // Held ones on their shard; every fifth is held nowhere: the main Redis (reads then say "not found").
+    expect(found.map((s) => s.name)).toEqual(ids.map((_, i) => (i % 5 === 4 ? 'main' : holder(i).name)));
+    // Remembered: with the records gone, the held ones are still placed where they were found.
+    const held = [...ids.entries()].filter(([i]) => i % 5 !== 4);
+    for (const [i, id] of held) await holder(i).redis.del(keys.message(id));
+    expect((await many.locateMany(held.map(([, id]) => id))).map((s) => s.name)).toEqual(held.map(([i]) => holder(i).name));
   });
 });
