@@ -57,8 +57,8 @@ interface AlertTestFile {
     promql_expr_test?: Array<{ expr: string }>;
   }>;
 }
-/** alerts.test.yml, and alerts-daily.test.yml for the alerts with day-long windows (evaluated hourly). */
-const alertTestFiles = ['alerts.test.yml', 'alerts-daily.test.yml'].map((f) => readYaml<AlertTestFile>(join(DASH, f)));
+/** alerts.test.yml, alerts-daily.test.yml (day-long windows, evaluated hourly) and alerts-weekly.test.yml (the 7-day baseline). */
+const alertTestFiles = ['alerts.test.yml', 'alerts-daily.test.yml', 'alerts-weekly.test.yml'].map((f) => readYaml<AlertTestFile>(join(DASH, f)));
 const alertTests = { tests: alertTestFiles.flatMap((f) => f.tests) };
 const dashboardFiles = readdirSync(GRAFANA).filter((f) => f.endsWith('.json'));
 const dashboards = dashboardFiles.map((f) => ({ file: f, board: JSON.parse(readFileSync(join(GRAFANA, f), 'utf8')) as Dashboard }));
