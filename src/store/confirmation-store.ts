@@ -141,10 +141,11 @@ export class ConfirmationStore {
       positions.forEach((i, n) => {
         out[i] = answer(res[n]?.[1]);
       });
+      // Counted once stored, per Redis: never for a confirmation that was not stored, and not lost when a later
+      // shard of the same batch fails (its retry would find these confirmed and count nothing).
+      const firsts = positions.filter((i) => out[i].first).map((i) => items[i].event);
+      await Promise.all(firsts.map((e) => this.incidents.recordVerification(e.provider, e.at, 'confirmed')));
     }
-    // Counted once the confirmations are stored: a count is never made for a confirmation that was not.
-    const firsts = items.filter((_, i) => out[i].first).map((it) => it.event);
-    await Promise.all(firsts.map((e) => this.incidents.recordVerification(e.provider, e.at, 'confirmed')));
     return out;
   }
 }
