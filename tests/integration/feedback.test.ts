@@ -3,13 +3,13 @@
  * loopback, an SMTP receiver as the recipients' MX, and reports sent with nodemailer to the bounce MX
  * (`gateway.ports.feedback`). The gateway's clock is injected so DSNs can arrive "hours later".
  */
-import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verpAddress } from '../../src/lib/verp.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { loadFixture } from '../helpers/feedback-fixtures.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { startTestGateway, type TestGateway, submitDelivered } from '../helpers/test-gateway.js';
+import { sendToBounceMx, type BounceMxAnswer } from '../helpers/bounce-mx-client.js';
 
 let dns: DnsServer;
 let receiver: Receiver;
@@ -50,17 +50,8 @@ afterAll(async () => {
 const delivered = (to: string) => submitDelivered(t, receiver, base, to);
 
 /** Sends a report to the bounce MX as a remote MTA would (null sender for DSNs). */
-async function report(to: string, raw: string, from = ''): Promise<{ ok: true; response: string } | { ok: false; code: number; response: string }> {
-  const transport = nodemailer.createTransport({ host: '127.0.0.1', port: t.gateway.ports.feedback, secure: false, tls: { rejectUnauthorized: false } });
-  try {
-    const info = await transport.sendMail({ envelope: { from, to: [to] }, raw });
-    return { ok: true, response: info.response };
-  } catch (err) {
-    const e = err as { responseCode?: number; response?: string };
-    return { ok: false, code: e.responseCode ?? 0, response: e.response ?? String(err) };
-  } finally {
-    transport.close();
-  }
+async function report(to: string, raw: string, from = ''): Promise<BounceMxAnswer> {
+  return sendToBounceMx(t.gateway.ports.feedback, to, raw, from);
 }
 
 async function metric(name: string, labels: Record<string, string>): Promise<number> {

@@ -4,10 +4,10 @@
  * refused as parse-timeout (SMTP 550, HTTP 422); a report arriving while the thread is busy is answered busy
  * (SMTP 451 4.3.2, HTTP 503 BUSY) so the sender retries; the next report is read by a new thread and applied.
  */
-import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { googleDmarcMail, googleManyRecords, googleManyRecordsZip, outlookDmarcMail, reportFixture } from '../helpers/report-fixtures.js';
 import { ADMIN_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { sendToBounceMx, type BounceMxAnswer } from '../helpers/bounce-mx-client.js';
 
 const START = Date.parse('2026-11-29T12:00:00Z');
 const realStart = Date.now();
@@ -29,17 +29,8 @@ afterAll(async () => {
   await t?.close();
 });
 
-async function mail(raw: string): Promise<{ ok: boolean; code?: number; response: string }> {
-  const transport = nodemailer.createTransport({ host: '127.0.0.1', port: t.gateway.ports.feedback, secure: false, tls: { rejectUnauthorized: false } });
-  try {
-    const info = await transport.sendMail({ envelope: { from: 'reports@reporter.test', to: [DMARC] }, raw });
-    return { ok: true, response: info.response };
-  } catch (err) {
-    const e = err as { responseCode?: number; response?: string };
-    return { ok: false, code: e.responseCode, response: e.response ?? String(err) };
-  } finally {
-    transport.close();
-  }
+async function mail(raw: string): Promise<BounceMxAnswer> {
+  return sendToBounceMx(t.gateway.ports.feedback, DMARC, raw, 'reports@reporter.test');
 }
 
 async function post(body: Uint8Array, contentType: string): Promise<{ status: number; retryAfter: string | null; body: any }> {

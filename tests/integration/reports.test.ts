@@ -4,7 +4,6 @@
  * POST /v1/reports; counts read back from GET /v1/domains/:domain/reports, Redis and the metrics. The
  * gateway's clock is fixed near the fixtures' report day (2026-11-28) so the test does not age.
  */
-import nodemailer from 'nodemailer';
 import { gzipSync } from 'node:zlib';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +21,7 @@ import {
   zipBomb,
 } from '../helpers/report-fixtures.js';
 import { strToU8, zipSync } from 'fflate';
+import { sendToBounceMx, type BounceMxAnswer } from '../helpers/bounce-mx-client.js';
 
 const START = Date.parse('2026-11-29T12:00:00Z');
 const realStart = Date.now();
@@ -46,17 +46,8 @@ afterAll(async () => {
 });
 
 /** Delivers a message to the bounce MX as a reporter's MTA would. */
-async function mail(to: string, raw: string | Uint8Array): Promise<{ ok: boolean; code?: number; response: string }> {
-  const transport = nodemailer.createTransport({ host: '127.0.0.1', port: t.gateway.ports.feedback, secure: false, tls: { rejectUnauthorized: false } });
-  try {
-    const info = await transport.sendMail({ envelope: { from: 'reports@reporter.test', to: [to] }, raw: typeof raw === 'string' ? raw : Buffer.from(raw) });
-    return { ok: true, response: info.response };
-  } catch (err) {
-    const e = err as { responseCode?: number; response?: string };
-    return { ok: false, code: e.responseCode, response: e.response ?? String(err) };
-  } finally {
-    transport.close();
-  }
+async function mail(to: string, raw: string | Uint8Array): Promise<BounceMxAnswer> {
+  return sendToBounceMx(t.gateway.ports.feedback, to, raw, 'reports@reporter.test');
 }
 
 async function post(body: Uint8Array | string, contentType: string): Promise<{ status: number; body: any }> {
