@@ -62,26 +62,13 @@ export class ShardRouter {
    * down, the Redis error is thrown (the message may be there), so callers answer "try later", not "not found".
    */
   async locate(id: string): Promise<MessageShard> {
-    const known = this.remembered.get(id);
-    if (known) return known;
-    if (!this.others.length) return this.main;
-    // One shard being down must not hide a message that another one holds; "nowhere" needs every answer.
-    const found = await Promise.allSettled(this.all().map((s) => s.redis.exists(this.keys.message(id))));
-    const i = found.findIndex((f) => f.status === 'fulfilled' && f.value === 1);
-    if (i >= 0) {
-      const shard = this.all()[i];
-      this.remember(id, shard);
-      return shard;
-    }
-    const failed = found.find((f): f is PromiseRejectedResult => f.status === 'rejected');
-    if (failed) throw failed.reason;
-    return this.main;
+    return (await this.locateMany([id]))[0];
   }
 
   /**
-   * {@link locate} for many ids at once: one pipeline of EXISTS per shard for the ids not remembered, instead of
-   * one round trip per id and shard. The same answers, in the order of `ids`, and the same error when an id is
-   * found nowhere while a shard did not answer.
+   * {@link locate} for many ids at once, in the order of `ids`: one pipeline of EXISTS per shard for the ids not
+   * remembered, whatever their number. One shard being down must not hide a message another one holds, so an id
+   * found nowhere while a shard did not answer throws that shard's error.
    */
   async locateMany(ids: readonly string[]): Promise<MessageShard[]> {
     const out: MessageShard[] = new Array(ids.length);
