@@ -4,6 +4,7 @@
  */
 import type { Agent } from 'node:http';
 import { confirm, confirmBatch } from './features-helpers.js';
+import type { HttpClient } from './load.js';
 import type { Sink } from './sink.js';
 
 export interface Confirmer {
@@ -61,4 +62,19 @@ export function startConfirmer(o: {
     }
   };
   return { done: o.every > 0 ? run() : Promise.resolve(), statuses, lastAnswerAt: () => lastAt };
+}
+
+/**
+ * The ids `client` gets accepted, pushed as the answers come (the closed loop hands them out only at its end, and
+ * the confirmer must start on them at once).
+ */
+export function collectAccepted(client: HttpClient): string[] {
+  const accepted: string[] = [];
+  const submit = client.submit.bind(client);
+  client.submit = async (body: string) => {
+    const r = await submit(body);
+    if (r.status === 202 && r.id) accepted.push(r.id);
+    return r;
+  };
+  return accepted;
 }

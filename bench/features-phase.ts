@@ -30,7 +30,7 @@ import { rspamdAvailable, startRspamd, type Rspamd } from '../tests/helpers/rspa
 import { freePort, type ChildOptions, type GatewayChild } from './gateway-child.js';
 import { type CachingResolver, dnsmasqPath, startCachingResolver } from './caching-resolver.js';
 import { confirmationCost, describeConfirmCost } from './confirm-cost.js';
-import { startConfirmer } from './features-confirmer.js';
+import { collectAccepted, startConfirmer } from './features-confirmer.js';
 import { togetherRuns } from './features-together.js';
 import { counters, diff, privateRedisStats, roundTrips, rspamdCpuSeconds, summarize, type FeaturesRun } from './features-helpers.js';
 import { httpClosedLoop, HttpClient, type Stats } from './load.js';
@@ -125,7 +125,7 @@ async function run(ctx: FeaturesContext, g: GatewayChild, n: number, confirmEver
   const client = new HttpClient(g.httpPort, ctx.clientConcurrency);
   const agent = new Agent({ keepAlive: true, maxSockets: 4 });
   const t0 = performance.now();
-  const accepted: string[] = [];
+  const accepted = collectAccepted(client);
   let submitting = true;
   const confirmer = startConfirmer({
     sink,
@@ -136,13 +136,6 @@ async function run(ctx: FeaturesContext, g: GatewayChild, n: number, confirmEver
     batchMs: CONFIRM_BATCH_MS,
     submitting: () => submitting,
   });
-  // The closed loop hands out ids only at its end: collect them as they come by wrapping submit.
-  const submit = client.submit.bind(client);
-  client.submit = async (body: string) => {
-    const r = await submit(body);
-    if (r.status === 202 && r.id) accepted.push(r.id);
-    return r;
-  };
   const sub = await httpClosedLoop(client, n, ctx.clientConcurrency, ctx.takeSeq(n), ctx.deadline, { priority: 'verification' });
   submitting = false;
   const all = await sink.waitForUnique(sub.ids.length, Math.min(90_000, ctx.left() - 20_000));

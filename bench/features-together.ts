@@ -6,7 +6,7 @@
  * the same window: from the common start until the first side has delivered all of its messages.
  */
 import { Agent } from 'node:http';
-import { startConfirmer } from './features-confirmer.js';
+import { collectAccepted, startConfirmer } from './features-confirmer.js';
 import { cpuSecondsOf, type GatewayChild } from './gateway-child.js';
 import { HttpClient, httpClosedLoop } from './load.js';
 import type { Sink } from './sink.js';
@@ -71,14 +71,8 @@ export async function runTogether(o: {
     const g = o.gw[mode];
     const client = new HttpClient(g.httpPort, o.concurrency);
     const agent = new Agent({ keepAlive: true, maxSockets: 4 });
-    const accepted: string[] = [];
+    const accepted = collectAccepted(client);
     let submitting = true;
-    const submit = client.submit.bind(client);
-    client.submit = async (body: string) => {
-      const r = await submit(body);
-      if (r.status === 202 && r.id) accepted.push(r.id);
-      return r;
-    };
     const confirmer = startConfirmer({
       sink: o.sink,
       agent,
