@@ -92,7 +92,7 @@ const ids = results.filter((r) => r.status === 202).map((r) => (JSON.parse(r.tex
 let stored = 0;
 for (const id of ids) if (await redis.exists(`${prefix}:msg:${id}`)) stored++;
 const keysNow = (await redis.keys(`${prefix}:msg:*`)).length;
-const jobs = (await redis.keys(`${prefix}:q:delivery:*`)).filter((k) => /:delivery:[0-9a-z]+_/.test(k)).length;
+const jobs = await redis.hlen(`${prefix}:{dq}:jobs`);
 const heapUsedMiB = async (): Promise<number> => {
   const text = await (await fetch(`${base}/metrics`)).text();
   return Math.round(Number(/^kurir_nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? 0) / 1048576);

@@ -34,8 +34,9 @@ export interface ScalePhaseContext {
 }
 
 /**
- * Bytes and keys under `prefix` per key kind, from MEMORY USAGE … SAMPLES 0 of every key. BullMQ's keys are `bullmq`,
- * except its events stream, `bullmq-events`: capped (about 10,000 entries), so a fixed cost, not one per message.
+ * Bytes and keys under `prefix` per key kind, from MEMORY USAGE … SAMPLES 0 of every key. The delivery queue's keys
+ * are `queue`; BullMQ's (webhooks) are `bullmq`, except its events stream, `bullmq-events`: capped (about 10,000
+ * entries), so a fixed cost, not one per message.
  */
 export async function redisFootprint(r: Redis, prefix: string): Promise<Record<string, { keys: number; bytes: number }>> {
   const out: Record<string, { keys: number; bytes: number }> = {};
@@ -49,7 +50,7 @@ export async function redisFootprint(r: Redis, prefix: string): Promise<Record<s
     const res = (await p.exec()) ?? [];
     keys.forEach((k, i) => {
       const rest = k.slice(prefix.length + 1);
-      const kind = rest.startsWith('q:') ? (rest.endsWith(':events') ? 'bullmq-events' : 'bullmq') : rest.split(':')[0];
+      const kind = rest.startsWith('{dq}:') ? 'queue' : rest.startsWith('q:') ? (rest.endsWith(':events') ? 'bullmq-events' : 'bullmq') : rest.split(':')[0];
       const e = (out[kind] ??= { keys: 0, bytes: 0 });
       e.keys++;
       e.bytes += Number(res[i]?.[1] ?? 0);

@@ -3,12 +3,11 @@
  * recipient domain.
  * Plain functions over the queue, the message store and the shaper; the HTTP routes only translate.
  */
-import type { Queue } from 'bullmq';
 import type { Priority } from '../config/schema.js';
 import { domainOf } from '../lib/address.js';
 import type { Clock } from '../lib/clock.js';
 import { KurirError } from '../lib/errors.js';
-import { deliveryJobId, PRIORITY_RANK, type DeliveryJobData } from '../queue/delivery-queue.js';
+import { deliveryJobId, type DeliveryQueue, type PRIORITY_RANK } from '../queue/delivery-queue.js';
 import type { ProviderShaper } from '../shaping/provider-shaper.js';
 import type { SourceIps } from '../shaping/source-ips.js';
 import type { MessageStore, RecipientUpdate } from '../store/message-store.js';
@@ -16,19 +15,19 @@ import { FINAL_RECIPIENT_STATUSES, type TimelineEvent } from '../store/types.js'
 
 export interface DeliveryControlDeps {
   /** The main Redis's queue: depth and counts. */
-  queue: Queue<DeliveryJobData>;
+  queue: DeliveryQueue;
   /** The queue holding one message's jobs (differs from `queue` with `redis.shards`); default `queue`. */
-  queueFor?: (messageId: string) => Promise<Queue<DeliveryJobData>>;
+  queueFor?: (messageId: string) => Promise<DeliveryQueue>;
   messages: MessageStore;
   shaper: ProviderShaper;
   clock: Clock;
   /** Source-IP pools, for their warm-up state in GET /v1/shaping; absent: none shown. */
   sources?: SourceIps;
   /** Each Redis shard's own queue (`redis.shards`), counted separately in GET /v1/queue; absent or empty: none. */
-  shards?: ReadonlyArray<{ name: string; queue: Queue<DeliveryJobData> }>;
+  shards?: ReadonlyArray<{ name: string; queue: DeliveryQueue }>;
 }
 
-type QueueStates = Record<'waiting' | 'prioritized' | 'delayed' | 'active' | 'failed', number>;
+type QueueStates = Record<'waiting' | 'delayed' | 'active' | 'failed', number>;
 
 /** One shard's queue in the overview: its counts, or why it did not answer. */
 export type ShardQueueCounts =
@@ -36,7 +35,7 @@ export type ShardQueueCounts =
   | { available: false; error: string };
 
 export interface QueueOverview {
-  /** Jobs per BullMQ state (one job per message and recipient domain) on the main Redis. */
+  /** Jobs per state (one job per message and recipient domain) on the main Redis; `waiting` is ready to run. */
   states: QueueStates;
   /** Jobs ready to run, per priority (verification runs first). */
   readyByPriority: Record<keyof typeof PRIORITY_RANK, number>;
@@ -46,26 +45,12 @@ export interface QueueOverview {
   shards?: Record<string, ShardQueueCounts>;
 }
 
-function queueOf(deps: DeliveryControlDeps, messageId: string): Promise<Queue<DeliveryJobData>> {
+function queueOf(deps: DeliveryControlDeps, messageId: string): Promise<DeliveryQueue> {
   return deps.queueFor ? deps.queueFor(messageId) : Promise.resolve(deps.queue);
 }
 
-async function countsOf(queue: Queue<DeliveryJobData>): Promise<{ states: QueueStates; readyByPriority: QueueOverview['readyByPriority'] }> {
-  const counts = await queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'failed');
-  const perRank = await queue.getCountsPerPriority(Object.values(PRIORITY_RANK));
-  const readyByPriority = Object.fromEntries(
-    Object.entries(PRIORITY_RANK).map(([p, rank]) => [p, perRank[String(rank)] ?? 0]),
-  ) as QueueOverview['readyByPriority'];
-  return {
-    states: {
-      waiting: counts.waiting ?? 0,
-      prioritized: counts.prioritized ?? 0,
-      delayed: counts.delayed ?? 0,
-      active: counts.active ?? 0,
-      failed: counts.failed ?? 0,
-    },
-    readyByPriority,
-  };
+function countsOf(queue: DeliveryQueue): Promise<{ states: QueueStates; readyByPriority: QueueOverview['readyByPriority'] }> {
+  return queue.counts();
 }
 
 /**
@@ -114,25 +99,16 @@ export async function retryNow(
   const queue = await queueOf(deps, id);
   const jobs = await Promise.all(
     domains.map(async (domain) => {
-      const job = await queue.getJob(deliveryJobId(id, domain));
-      const state = job ? await job.getState() : 'missing';
-      if (!job || state === 'unknown') {
-        await queue.add('deliver', { messageId: id, domain, priority }, { jobId: deliveryJobId(id, domain), priority: PRIORITY_RANK[priority] });
-        return { domain, state: 'missing', promoted: true };
+      const jobId = deliveryJobId(id, domain);
+      const state = await queue.getState(jobId);
+      if (state === 'missing') {
+        await queue.add({ messageId: id, domain, priority });
+        return { domain, state, promoted: true };
       }
-      if (state === 'failed') {
-        const retried = await job.retry('failed', { resetAttemptsMade: true }).then(
-          () => true,
-          () => false,
-        );
-        return { domain, state, promoted: retried };
-      }
+      if (state === 'failed') return { domain, state, promoted: await queue.retryFailed(jobId) };
       if (state !== 'delayed') return { domain, state, promoted: false };
-      const promoted = await job.promote().then(
-        () => true,
-        () => false, // became active meanwhile
-      );
-      return { domain, state, promoted };
+      // 0 when it became active meanwhile.
+      return { domain, state, promoted: (await queue.promote([jobId])) === 1 };
     }),
   );
   return { id, jobs };
@@ -149,9 +125,8 @@ export async function cancelMessage(deps: DeliveryControlDeps, id: string, by: s
   const inFlight: string[] = [];
   await Promise.all(
     domains.map(async (domain) => {
-      const job = await queue.getJob(deliveryJobId(id, domain));
-      if (!job) return;
-      await job.remove().catch(() => inFlight.push(domain)); // a locked (active) job cannot be removed
+      // A running job cannot be removed: its outcome is recorded when its SMTP transaction ends.
+      if ((await queue.removeJob(deliveryJobId(id, domain))) === 'running') inFlight.push(domain);
     }),
   );
   const now = deps.clock.now();
@@ -180,21 +155,13 @@ export async function resumeDomain(deps: DeliveryControlDeps, domain: string, by
 
 /** Promotes delayed jobs by id (200 at a time); returns how many were promoted (gone or running ones are skipped). */
 async function promote(deps: DeliveryControlDeps, held: string[]): Promise<number> {
-  let promoted = 0;
-  for (let i = 0; i < held.length; i += 200) {
-    const batch = await Promise.all(
-      held.slice(i, i + 200).map(async (jobId) => {
-        // Job ids are `<message id>_<domain>` (deliveryJobId): the message id names the shard.
-        const job = await (await queueOf(deps, jobId.split('_')[0])).getJob(jobId);
-        return job
-          ? job.promote().then(
-              () => 1,
-              () => 0,
-            )
-          : 0;
-      }),
-    );
-    promoted += batch.reduce<number>((a, b) => a + b, 0);
+  // Job ids are `<message id>_<domain>` (deliveryJobId): the message id names the shard.
+  const byQueue = new Map<DeliveryQueue, string[]>();
+  for (const jobId of held) {
+    const queue = await queueOf(deps, jobId.split('_')[0]);
+    byQueue.set(queue, [...(byQueue.get(queue) ?? []), jobId]);
   }
+  let promoted = 0;
+  for (const [queue, ids] of byQueue) for (let i = 0; i < ids.length; i += 200) promoted += await queue.promote(ids.slice(i, i + 200));
   return promoted;
 }

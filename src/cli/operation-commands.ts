@@ -115,7 +115,7 @@ interface QueueOverview {
   shards?: Record<string, { available: boolean; error?: string; states?: Record<string, number> }>;
 }
 
-const SHARD_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'failed'] as const;
+const SHARD_STATES = ['waiting', 'delayed', 'active', 'failed'] as const;
 
 /** One row per Redis shard: its jobs by state, or the error of a shard that does not answer. */
 function shardRows(shards: NonNullable<QueueOverview['shards']>): Array<Array<string | number>> {

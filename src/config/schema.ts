@@ -521,7 +521,7 @@ export const configSchema = z
       .object({
         /** Attempts per event (the first included) before it is given up. */
         maxAttempts: z.number().int().min(1).max(50).default(8),
-        /** First retry delay; each further retry doubles it (BullMQ exponential backoff). */
+        /** First retry delay; each further retry doubles it (exponential backoff). */
         backoffSeconds: durationSeconds.default(30),
         /** Consecutive failed attempts (any event) after which a key's webhook is disabled until re-enabled. */
         disableAfterFailures: z.number().int().min(1).default(50),

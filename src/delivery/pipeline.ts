@@ -10,7 +10,7 @@
  * Every stage answers with a value; nothing throws to mean "not now". The shaping gate answers go (with a
  * lease) or wait until a time; the pipeline answers the worker with what to do with the job: nothing more,
  * run again at a retry time, or wait for shaping. A thrown error is a bug or an infrastructure failure
- * (Redis, the store), never an outcome: the worker lets BullMQ retry the job then.
+ * (Redis, the store), never an outcome: the worker runs the job again after a back-off then.
  *
  * A new step (e.g. a pre-send check) is a line in this list, with its own module under stages/.
  */

@@ -10,7 +10,8 @@ export type IntakeInterface = (typeof INTAKE_INTERFACES)[number];
 export const PRIORITIES = ['verification', 'normal', 'bulk'] as const;
 export type Priority = (typeof PRIORITIES)[number];
 
-export const QUEUE_STATES = ['waiting', 'delayed', 'active', 'prioritized', 'failed'] as const;
+/** Delivery queue states: `waiting` is ready to run, taken in priority order. */
+export const QUEUE_STATES = ['waiting', 'delayed', 'active', 'failed'] as const;
 export type QueueState = (typeof QUEUE_STATES)[number];
 
 export const DELIVERY_RESULTS = ['delivered', 'deferred', 'bounced', 'expired'] as const;

@@ -367,7 +367,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
 
   const queueJobs: Gauge<'state' | 'priority'> = new Gauge({
     name: 'kurir_queue_jobs',
-    help: 'Jobs in the delivery queue by state (waiting, delayed, active, prioritized, failed) and priority.',
+    help: 'Jobs in the delivery queue by state (waiting: ready to run; delayed, active, failed) and priority.',
     labelNames: ['state', 'priority'] as const,
     registers,
     collect: refreshQueue,

@@ -1,15 +1,14 @@
 /**
  * The delivery queue's producer over several Redis shards (`redis.shards`): a message's jobs go to the queue
  * on the Redis that holds the message, so each shard's worker finds record, body and job together. The other
- * producer operations (presence, failed jobs, counts, `queue`) are those of the main Redis's queue; the shards'
+ * producer operations (presence, failed jobs, counts) are those of the main Redis's queue; the shards'
  * producers are closed by their owner (src/roles/shards.ts).
  */
 import type { Redis } from 'ioredis';
 import type { Priority } from '../config/schema.js';
 import type { Keys } from '../store/keys.js';
 import type { ShardRouter } from '../store/shard-router.js';
-import type { Queue } from 'bullmq';
-import { type DeliveryJobData, DeliveryQueue } from './delivery-queue.js';
+import { DeliveryQueue } from './delivery-queue.js';
 
 /** A {@link DeliveryQueue} whose `enqueue` and `queueFor` go to the message's shard. */
 export class ShardedDeliveryQueue extends DeliveryQueue {
@@ -23,15 +22,14 @@ export class ShardedDeliveryQueue extends DeliveryQueue {
     super(connection, keys);
   }
 
-  override async enqueue(messageId: string, priority: Priority, domains: string[]): Promise<void> {
-    const shard = await this.router.locate(messageId);
-    const queue = this.shardQueues.get(shard.name);
-    if (queue) await queue.enqueue(messageId, priority, domains);
-    else await super.enqueue(messageId, priority, domains);
+  override async enqueue(messageId: string, priority: Priority, domains: string[], now = Date.now()): Promise<number> {
+    const queue = await this.queueFor(messageId);
+    return queue === this ? super.enqueue(messageId, priority, domains, now) : queue.enqueue(messageId, priority, domains, now);
   }
 
-  override async queueFor(messageId: string): Promise<Queue<DeliveryJobData>> {
+  override async queueFor(messageId: string): Promise<DeliveryQueue> {
     const shard = await this.router.locate(messageId);
-    return this.shardQueues.get(shard.name)?.queue ?? this.queue;
+    const queue = this.shardQueues.get(shard.name);
+    return queue ?? this;
   }
 }

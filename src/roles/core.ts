@@ -140,7 +140,7 @@ export async function createCore(config: Config, logger: Logger, opts: GatewayOp
       redisShards: config.redis.shards.map((s) => s.name),
     });
   const fsyncGuard = await openRedis(config, logger, metrics, redis);
-  // BullMQ producers get their own fail-fast connection: BullMQ defines dozens of Lua commands on the
+  // Queue producers (delivery, BullMQ's webhooks) get their own fail-fast connection: BullMQ defines dozens of Lua commands on the
   // client it is given, and ioredis copies them into every MULTI the stores run on a shared one.
   const queueRedis = createRedis(config.redis.url, 'command');
   queueRedis.on('error', (err) => logger.debug({ err: err.message }, 'redis queue connection error'));
@@ -188,7 +188,7 @@ export async function createCore(config: Config, logger: Logger, opts: GatewayOp
   // Per-provider shaping state in Redis, shared by the worker (slots, adaptive rate) and the admin API.
   const shaper = new ProviderShaper({ redis, keys, config, providers, rules: loadThrottleRules(config.shaping.throttleRulesFile), metrics, logger, clock });
   // The queue gauges count every Redis holding delivery jobs: the main one and each shard's (redis.shards).
-  const allQueues = [queue.queue, ...shards.shardQueues.map((s) => s.queue.queue)];
+  const allQueues = [queue, ...shards.shardQueues.map((s) => s.queue)];
   metrics.setQueueProvider(() => combinedQueueSnapshot(allQueues, clock, providers));
   let tlsMaterial: Promise<TlsMaterial> | undefined;
   let verp: Promise<string> | undefined;

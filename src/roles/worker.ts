@@ -95,5 +95,5 @@ export async function startWorkerRole(core: Core): Promise<WorkerRole> {
     throw err;
   }
   const running = worker;
-  return { isRunning: () => running.worker.isRunning(), close };
+  return { isRunning: () => running.isRunning(), close };
 }

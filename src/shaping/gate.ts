@@ -29,7 +29,7 @@ export interface GateJob {
   /** The sender (From) domain: it can choose the source-IP pool. */
   senderDomain: string;
   priority: Priority;
-  /** How many times a worker took the job so far (BullMQ attemptsStarted): the spread of repeated waits grows with it. */
+  /** How many times a worker took the job so far (the queue counts runs started): the spread of repeated waits grows with it. */
   attemptsStarted: number;
   /** When the message expires (ms): a pause holds the job no later than this. */
   expiresAt: number;
@@ -132,7 +132,7 @@ export function createShapingGate(shaper: ProviderShaper, deps: GateDeps): Shapi
   return {
     async ask(job) {
       const known = shaper.knownProvider(job.domain);
-      // A job on its first run (BullMQ attemptsStarted 1) was never refused, so it sits in no held or booked set.
+      // A job on its first run (attemptsStarted 1) was never refused, so it sits in no held or booked set.
       const firstRun = job.attemptsStarted <= 1;
       if (known) return answer(job, await shaper.acquire(known, job.priority, job.id, job.domain, firstRun));
       return answer(job, await shaper.checkDomain(job.domain, job.id, firstRun));

@@ -17,7 +17,7 @@
  * bookings. Pauses and slow-downs void the bookings (their jobs queue again at the new rate).
  *
  * Time comes from the injected clock (`deps.clock`), passed into the scripts as `now`: pauses, back-off,
- * rate and leases all read one clock, which tests can move. Workers' clocks must agree (NTP), as BullMQ's
+ * rate and leases all read one clock, which tests can move. Workers' clocks must agree (NTP), as the delivery queue's
  * delayed jobs, timed by each worker's clock, already require.
  *
  * Each decision is one Lua script (atomic); state lives in `<prefix>:shaping:<provider>` (hash),

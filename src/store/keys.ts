@@ -2,6 +2,16 @@
  * Every Redis key name Kurir uses, in one place. All keys start with the configured prefix so several
  * gateways (or test files) can share one Redis without seeing each other's data.
  */
+/** The keys of one delivery queue (see {@link Keys.deliveryQueue}). */
+export interface DeliveryQueueKeys {
+  jobs: string;
+  ready: string;
+  delayed: string;
+  active: string;
+  failed: string;
+  wake: string;
+}
+
 export interface Keys {
   message(id: string): string;
   body(id: string): string;
@@ -61,7 +71,6 @@ export interface Keys {
   mtaStsPolicy(domain: string): string;
   /** The policy id whose fetch last failed for a domain, with a TTL: that id is not fetched again until it lapses. */
   mtaStsFetchFailed(domain: string): string;
-  /** BullMQ's own prefix: its keys live below `<prefix>:q`. */
   /** Set while a seed's scheduled probe for the current interval is taken (one sender cluster-wide; expires after the interval). */
   placementSlot(seed: string): string;
   /** Set when a probe to the seed was requested on demand (API, CLI); the scheduler that deletes it sends the probe. */
@@ -100,7 +109,15 @@ export interface Keys {
   authSelfCheckLock(domain: string): string;
   /** SET NX lock: one rotation scheduler pass in the cluster at a time. */
   domainRotationLock(): string;
+  /** Key prefix of the BullMQ queues (webhooks; the delivery queue of versions before the lean queue). */
   bullPrefix(): string;
+  /**
+   * The delivery queue's keys (src/queue/delivery-queue.ts), hash-tagged so that one script may touch them
+   * all on a Redis Cluster: `jobs` hash (job id → JSON), `ready` (score: priority rank × 1e13 + enqueued ms),
+   * `delayed` (score: due ms), `active` (score: lease end ms) and `failed` (score: failed at ms) sorted sets,
+   * and `wake`, the list idle workers block on.
+   */
+  deliveryQueue(): DeliveryQueueKeys;
   /** Hash of the credentials created at runtime: credential id → JSON (digests only, never a secret). */
   credentials(): string;
   /** Counter bumped on every credential change; gateways reload when it moves. */
@@ -179,6 +196,14 @@ export function createKeys(prefix: string): Keys {
     authSelfCheckLock: (domain) => `${prefix}:auth-selfcheck:lock:${domain.toLowerCase()}`,
     domainRotationLock: () => `${prefix}:sender-domains:rotation-lock`,
     bullPrefix: () => `${prefix}:q`,
+    deliveryQueue: () => ({
+      jobs: `${prefix}:{dq}:jobs`,
+      ready: `${prefix}:{dq}:ready`,
+      delayed: `${prefix}:{dq}:delayed`,
+      active: `${prefix}:{dq}:active`,
+      failed: `${prefix}:{dq}:failed`,
+      wake: `${prefix}:{dq}:wake`,
+    }),
     credentials: () => `${prefix}:credentials`,
     credentialsVersion: () => `${prefix}:credentials:version`,
     credentialSecret: () => `${prefix}:credential-secret`,

@@ -2,8 +2,8 @@ import { Redis, type RedisOptions } from 'ioredis';
 
 /**
  * Opens a Redis connection. `command` connections fail fast when Redis is down (no offline queue, one
- * retry) so intake answers "try later" at once instead of hanging; `blocking` connections are for BullMQ
- * workers, which must wait and retry forever (maxRetriesPerRequest null, as BullMQ requires).
+ * retry) so intake answers "try later" at once instead of hanging; `blocking` connections are for queue
+ * workers, which must wait and retry forever (maxRetriesPerRequest null, as BullMQ requires for webhooks).
  */
 export function createRedis(url: string, kind: 'command' | 'blocking', extra: RedisOptions = {}): Redis {
   const base: RedisOptions =

@@ -142,7 +142,7 @@ describe('source-IP warm-up caps', () => {
 
   beforeAll(async () => {
     // Away from the top of the hour, so the first sends share one hour window (the clock only ever runs ahead of
-    // the real one: the delayed jobs of BullMQ are timed by the real clock).
+    // the real one: the delivery queue's delayed jobs are timed by the real clock).
     if (3_600_000 - (Date.now() % 3_600_000) < 30_000) offset = 60_000;
     const today = new Date(clock.now()).toISOString().slice(0, 10);
     const ipPools = {
@@ -158,7 +158,7 @@ describe('source-IP warm-up caps', () => {
   async function jobState(id: string): Promise<string> {
     const queue = new DeliveryQueue(t.gateway.redis, createKeys(t.config.redis.prefix));
     try {
-      return await queue.queue.getJobState(deliveryJobId(id, 'warm.test'));
+      return await queue.getState(deliveryJobId(id, 'warm.test'));
     } finally {
       await queue.close();
     }

@@ -25,13 +25,13 @@ it('counts jobs by state and priority and reports the oldest waiting verificatio
   const now = Date.now();
   await queue.enqueue('m1', 'verification', ['a.test']);
   await queue.enqueue('m2', 'bulk', ['a.test', 'b.test', 'c.test']);
-  await queue.queue.add('deliver', { messageId: 'm3', domain: 'a.test', priority: 'normal' }, { delay: 60_000, priority: 5 });
-  await queue.queue.add('deliver', { messageId: 'm4', domain: 'a.test', priority: 'verification' }, { delay: 60_000, priority: 1 });
-  const snap = await queueSnapshot(queue.queue, { now: () => now + 90_000 });
+  await queue.add({ messageId: 'm3', domain: 'a.test', priority: 'normal' }, Date.now() + 60_000);
+  await queue.add({ messageId: 'm4', domain: 'a.test', priority: 'verification' }, Date.now() + 60_000);
+  const snap = await queueSnapshot(queue, { now: () => now + 90_000 });
   const count = (state: string, priority: string) => snap.jobs.find((j) => j.state === state && j.priority === priority)?.count;
-  expect(count('prioritized', 'verification')).toBe(1);
-  expect(count('prioritized', 'bulk')).toBe(3);
-  expect(count('prioritized', 'normal')).toBe(0);
+  expect(count('waiting', 'verification')).toBe(1);
+  expect(count('waiting', 'bulk')).toBe(3);
+  expect(count('waiting', 'normal')).toBe(0);
   expect(count('delayed', 'normal')).toBe(1);
   expect(count('delayed', 'verification')).toBe(1);
   expect(count('active', 'bulk')).toBe(0);
@@ -45,8 +45,8 @@ it('reports the oldest waiting verification job per provider of its recipient do
     { provider: 'yahoo', domains: ['yahoo.snap.test'] },
   ]);
   const now = Date.now();
-  await queue.queue.add('deliver', { messageId: 'p1', domain: 'gmail.snap.test', priority: 'verification' }, { delay: 60_000, priority: 1 });
-  const snap = await queueSnapshot(queue.queue, { now: () => now + 300_000 }, providers);
+  await queue.add({ messageId: 'p1', domain: 'gmail.snap.test', priority: 'verification' }, Date.now() + 60_000);
+  const snap = await queueSnapshot(queue, { now: () => now + 300_000 }, providers);
   const ages = snap.oldestVerificationAgeByProvider ?? {};
   // The stalled job belongs to gmail; yahoo has none waiting and is absent (the gauge reads 0 for it).
   expect(ages.gmail).toBeGreaterThanOrEqual(299);
@@ -73,17 +73,17 @@ it('sums the queues of every Redis holding delivery jobs (redis.shards), leaving
     const providers = createProviderMap([{ provider: 'gmail', domains: ['gmail.snap.test'] }]);
     const now = Date.now();
     await shard.enqueue('s1', 'bulk', ['x.test', 'y.test']);
-    await shard.queue.add('deliver', { messageId: 's2', domain: 'gmail.snap.test', priority: 'verification' }, { delay: 60_000, priority: 1 });
+    await shard.add({ messageId: 's2', domain: 'gmail.snap.test', priority: 'verification' }, Date.now() + 60_000);
     const clock = { now: () => now + 600_000 };
-    const main = await queueSnapshot(queue.queue, clock, providers);
-    const both = await combinedQueueSnapshot([queue.queue, shard.queue, down.queue], clock, providers);
+    const main = await queueSnapshot(queue, clock, providers);
+    const both = await combinedQueueSnapshot([queue, shard, down], clock, providers);
     const count = (snap: typeof main, state: string, priority: string) => snap.jobs.find((j) => j.state === state && j.priority === priority)?.count ?? 0;
-    expect(count(both, 'prioritized', 'bulk')).toBe(count(main, 'prioritized', 'bulk') + 2);
+    expect(count(both, 'waiting', 'bulk')).toBe(count(main, 'waiting', 'bulk') + 2);
     expect(count(both, 'delayed', 'verification')).toBe(count(main, 'delayed', 'verification') + 1);
     // The shard's stalled gmail job (10 min) is older than the main queue's (its clock is the same): the max wins.
     expect(both.oldestVerificationAgeByProvider?.gmail).toBeGreaterThanOrEqual(599);
     expect(both.oldestVerificationAgeSeconds).toBeGreaterThanOrEqual(main.oldestVerificationAgeSeconds);
-    await expect(combinedQueueSnapshot([down.queue], clock, providers)).rejects.toBeDefined();
+    await expect(combinedQueueSnapshot([down], clock, providers)).rejects.toBeDefined();
   } finally {
     await shard.close();
     await down.close().catch(() => undefined);

@@ -1,15 +1,14 @@
 /**
- * The reconciler against real Redis and real BullMQ: every way a stored, non-final message can end up
+ * The reconciler against real Redis and the real delivery queue: every way a stored, non-final message can end up
  * without a live delivery job is found and repaired in one pass, and nothing else is touched.
  */
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { UnrecoverableError, Worker } from 'bullmq';
 import { retryNow } from '../../src/admin/delivery-control.js';
 import { Reconciler } from '../../src/delivery/reconciler.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
-import { DELIVERY_QUEUE, DeliveryQueue, deliveryJobId } from '../../src/queue/delivery-queue.js';
+import { DeliveryQueue, deliveryJobId } from '../../src/queue/delivery-queue.js';
 import { createKeys, type Keys } from '../../src/store/keys.js';
 import { LiveIndex } from '../../src/store/live-index.js';
 import { MessageStore } from '../../src/store/message-store.js';
@@ -57,19 +56,12 @@ function reconciler(): Reconciler {
   return new Reconciler({ live, queue, messages, metrics, logger, clock, config });
 }
 
-/** Moves a job to the failed set the way BullMQ does it: a worker whose processor gives up. */
+/** Moves a job to the failed set the way the queue does it: taken by a worker that died, its lease run out too often. */
 async function failJob(jobId: string): Promise<void> {
-  const connection = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
-  const worker = new Worker(
-    DELIVERY_QUEUE,
-    async () => {
-      throw new UnrecoverableError("Stream isn't writeable and enableOfflineQueue options is false");
-    },
-    { connection, prefix: keys.bullPrefix(), autorun: true },
-  );
-  for (let i = 0; i < 100 && (await queue.presence([jobId]))[0] !== 'failed'; i++) await new Promise((r) => setTimeout(r, 20));
-  await worker.close();
-  await connection.quit();
+  const { jobs } = await queue.step([], 1, Date.now() - 1, 'dead-worker.');
+  expect(jobs.map((j) => j.id)).toEqual([jobId]);
+  expect(await queue.recover(0)).toMatchObject({ failed: 1 });
+  expect((await queue.presence([jobId]))[0]).toBe('failed');
 }
 
 beforeAll(() => {
@@ -168,7 +160,7 @@ it('retry (admin) moves a failed job back to wait and re-creates a missing one',
   await queue.enqueue(id, 'verification', ['one.test']);
   await failJob(deliveryJobId(id, 'one.test'));
   const shaper = { status: async () => [] } as never;
-  const res = await retryNow({ queue: queue.queue, messages, shaper, clock }, id);
+  const res = await retryNow({ queue, messages, shaper, clock }, id);
   expect(res.jobs.sort((x, y) => x.domain.localeCompare(y.domain))).toEqual([
     { domain: 'one.test', state: 'failed', promoted: true },
     { domain: 'two.test', state: 'missing', promoted: true },

@@ -9,10 +9,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { DELIVERY_QUEUE } from '../../src/queue/delivery-queue.js';
+import { DeliveryQueue } from '../../src/queue/delivery-queue.js';
+import { createKeys } from '../../src/store/keys.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { loadThroughFault, restartRedis } from '../helpers/fault-load.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-redis.js';
@@ -47,12 +47,10 @@ function idsAtReceiver(fault: string): Map<string, number> {
 /** Messages not yet final on one Redis (its live index) and its delivery jobs in any unfinished state. */
 async function pendingOn(url: string, prefix: string): Promise<{ live: number; jobs: number }> {
   const r = new Redis(url, { maxRetriesPerRequest: null });
-  const q = new Queue(DELIVERY_QUEUE, { connection: r, prefix: `${prefix}:q` });
   try {
-    const counts = await q.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'failed');
-    return { live: await r.zcard(`${prefix}:live`), jobs: Object.values(counts).reduce((a, b) => a + b, 0) };
+    const { states } = await new DeliveryQueue(r, createKeys(prefix)).counts();
+    return { live: await r.zcard(`${prefix}:live`), jobs: Object.values(states).reduce((a, b) => a + b, 0) };
   } finally {
-    await q.close();
     r.disconnect();
   }
 }
@@ -67,7 +65,7 @@ async function loadWithShardFault(fault: 'shutdown' | 'kill'): Promise<void> {
       overrides: {
         redis: { url: main.url, shards: [{ name: 'shard-a', url: shard.url, senderDomains: [SHARDED] }] },
         limits: { enabled: false },
-        // A job that was active when its Redis went away is taken again once its lock lapses (BullMQ's stalled-job
+        // A job that was active when its Redis went away is taken again once its lease lapses (the queue's recovery
         // check, every half lock): a 6 s lock keeps that within the test's wait (30 s by default, up to ~45 s late).
         delivery: { mxPort: receiver.port, concurrency: 10, retrySchedule: [1], jobLockSeconds: 6, reconcile: { intervalSeconds: 2, graceSeconds: 2 } },
         domains: [ON_MAIN, SHARDED].map((name) => ({

@@ -97,12 +97,10 @@ describe('redis.shards: two shards, one gateway set', () => {
     expect(await where(ids['shard-a.test'])).toEqual([0, 1, 0]);
     expect(await where(ids['shard-b.test'])).toEqual([0, 0, 1]);
     expect(await where(ids['example.test'])).toEqual([1, 0, 0]);
-    // Each shard ran its own delivery queue: the jobs were there, and every body is gone once delivered.
-    expect(await a.keys(`${prefix}:q:delivery:*`)).not.toHaveLength(0);
-    expect(await b.keys(`${prefix}:q:delivery:*`)).not.toHaveLength(0);
+    // Every body is gone once delivered (that a job waits on its message's shard: the retry case below).
     expect(await a.keys(`${prefix}:body:*`)).toEqual([]);
     // Nothing shared lives on a shard.
-    const MESSAGE_DATA = new Set(['msg', 'rcpt', 'events', 'body', 'mid', 'rcpt-msgs', 'ref-msgs', 'live', 'q', 'reconcile', 'confirmed']);
+    const MESSAGE_DATA = new Set(['msg', 'rcpt', 'events', 'body', 'mid', 'rcpt-msgs', 'ref-msgs', 'live', '{dq}', 'reconcile', 'confirmed']);
     for (const shard of [a, b]) {
       const kinds = new Set((await shard.keys(`${prefix}:*`)).map((k) => k.slice(prefix.length + 1).split(':')[0]));
       expect([...kinds].filter((k) => !MESSAGE_DATA.has(k))).toEqual([]);
@@ -182,8 +180,9 @@ describe('redis.shards: two shards, one gateway set', () => {
     const sent = await intake.submit(code('shard-a.test', 'later@dest.test'));
     const id = sent.body.id as string;
     await intake.waitForStatus(id, (s) => s.status === 'deferred');
-    const jobKey = `${prefix}:q:delivery:${id}_dest.test`;
-    expect([await a.exists(jobKey), await intake.gateway.redis.exists(jobKey)]).toEqual([1, 0]);
+    const jobs = `${prefix}:{dq}:jobs`;
+    const job = `${id}_dest.test`;
+    expect([await a.hexists(jobs, job), await intake.gateway.redis.hexists(jobs, job)]).toEqual([1, 0]);
     const retry = await adminRequest(intake.url, 'POST', `/v1/messages/${id}/retry`);
     expect(retry.status).toBe(200);
     // Found where it waits (delayed until the next attempt), not re-created as "missing" on the main Redis.
@@ -192,8 +191,8 @@ describe('redis.shards: two shards, one gateway set', () => {
     const cancel = await adminRequest(intake.url, 'POST', `/v1/messages/${id}/cancel`);
     expect(cancel.status).toBe(200);
     expect((await intake.status(id)).status).toBe('expired');
-    expect(await a.exists(jobKey)).toBe(0);
-    expect(await intake.gateway.redis.exists(jobKey)).toBe(0);
+    expect(await a.hexists(jobs, job)).toBe(0);
+    expect(await intake.gateway.redis.hexists(jobs, job)).toBe(0);
   });
 
   it('applies a DSN that arrives at the bounce MX to the message on its shard', async () => {

@@ -29,11 +29,11 @@ async function admin(t: TestGateway, method: string, path: string, body?: unknow
   return { status: res.status, body: await res.json() };
 }
 
-/** The BullMQ state of a message's delivery job ('unknown' once it is gone). */
+/** The queue state of a message's delivery job ('missing' once it is gone). */
 async function jobState(t: TestGateway, messageId: string, domain: string): Promise<string> {
   const queue = new DeliveryQueue(t.gateway.redis, createKeys(t.config.redis.prefix));
   try {
-    return await queue.queue.getJobState(deliveryJobId(messageId, domain));
+    return await queue.getState(deliveryJobId(messageId, domain));
   } finally {
     await queue.close();
   }
@@ -129,7 +129,7 @@ describe('pausing one recipient domain', () => {
     const s = await t.waitForStatus(id, (x) => x.status === 'expired', 5000);
     expect(s.events.map((e: any) => e.type)).toEqual(['queued', 'expired']);
     // Its job is done (completed jobs are removed), so the resume has nothing to promote and it can never be sent.
-    await until(async () => (await jobState(t, id, 'expire.test')) === 'unknown', 5000, 'the job to be gone');
+    await until(async () => (await jobState(t, id, 'expire.test')) === 'missing', 5000, 'the job to be gone');
     expect((await admin(t, 'POST', '/v1/shaping/domains/expire.test/resume')).body).toMatchObject({ wasPaused: true, promoted: 0 });
     expect(receivedFor('late@expire.test')).toHaveLength(0);
   });

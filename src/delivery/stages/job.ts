@@ -52,7 +52,7 @@ export interface DeliveryJob {
   messageId: string;
   domain: string;
   priority: Priority;
-  /** How many times a worker took the job so far (BullMQ attemptsStarted). */
+  /** How many times a worker took the job so far (the queue counts runs started). */
   attemptsStarted: number;
 }
 

@@ -1,0 +1,230 @@
+/**
+ * Runs delivery jobs from a {@link DeliveryQueue}: up to `concurrency` at once, each leased for `lockMs` and
+ * renewed while it runs. Finished runs are reported in the same round trip that takes the next jobs, so under
+ * load one script call completes and takes several jobs. An idle runner blocks on the queue's wake list (on a
+ * connection of its own) and looks again at least every `idleWaitMs`, and when the earliest delayed job is due.
+ * A runner that dies leaves its jobs leased; when the lease runs out any runner's recovery pass puts them back.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../lib/logger.js';
+import type { DeliveryQueue, QueuedJob, StepOp } from './delivery-queue.js';
+
+/** What became of one run: completed, to run again at `at` (no attempt counted), or threw (retry at `at`). */
+export type RunResult = { kind: 'c' } | { kind: 'd'; at: number } | { kind: 'e'; at: number };
+
+export interface JobRunnerOptions {
+  concurrency: number;
+  /** Lease of a running job; renewed every half of it. */
+  lockMs: number;
+  /** Lease losses after which a job goes to the failed set (the reconciler retries it). */
+  maxStalls: number;
+  /** Back-off (ms) of a run that threw, by the job's attempts made so far (this one included). */
+  backoff: (attemptsMade: number) => number;
+  logger: Logger;
+  /** Longest idle wait before looking at the queue again (a lost wake-up costs no more); default 1 s. */
+  idleWaitMs?: number;
+}
+
+const RETRY_MS = 1000;
+
+export class JobRunner {
+  private readonly inflight = new Map<string, QueuedJob>();
+  private ops: StepOp[] = [];
+  private pumping = false;
+  private again = false;
+  /** The last step found fewer ready jobs than it asked for: wait for a wake-up before asking again. */
+  private empty = false;
+  private waiting = false;
+  private stopping = false;
+  private closing: Promise<void> | null = null;
+  private blocking: Redis | null = null;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private dueTimer: { at: number; timer: NodeJS.Timeout } | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private readonly prefix = randomBytes(6).toString('hex');
+  private seq = 0;
+  private drained: (() => void) | null = null;
+
+  constructor(
+    private readonly queue: DeliveryQueue,
+    private readonly process: (job: QueuedJob) => Promise<RunResult>,
+    private readonly opts: JobRunnerOptions,
+  ) {}
+
+  /** Starts taking jobs, renewing leases and recovering jobs whose lease ran out. */
+  start(): void {
+    this.blocking = this.queue.redis.duplicate();
+    this.blocking.on('error', (err: Error) => this.opts.logger.debug({ err: err.message }, 'redis queue wait connection error'));
+    const every = Math.max(500, Math.floor(this.opts.lockMs / 2));
+    this.every(every, () => this.renewLeases());
+    this.every(every, () => this.recoverStalled());
+    this.recoverStalled();
+    this.pump();
+  }
+
+  /** True from start until close. */
+  isRunning(): boolean {
+    return this.blocking !== null && !this.stopping;
+  }
+
+  /** Jobs running now. */
+  get running(): number {
+    return this.inflight.size;
+  }
+
+  /**
+   * Stops taking jobs, lets running ones finish and be reported within `graceMs`, then stops renewing their
+   * leases so another runner takes them once the lease runs out. Safe twice.
+   */
+  close(graceMs: number): Promise<void> {
+    this.closing ??= (async () => {
+      this.stopping = true;
+      this.blocking?.disconnect();
+      if (this.dueTimer) clearTimeout(this.dueTimer.timer);
+      let timer: NodeJS.Timeout | undefined;
+      const idle = new Promise<void>((resolve) => {
+        this.drained = resolve;
+        this.checkDrained();
+      });
+      await Promise.race([idle, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+      clearTimeout(timer);
+      for (const t of this.timers) clearInterval(t);
+      if (this.retryTimer) clearTimeout(this.retryTimer);
+      if (this.inflight.size)
+        this.opts.logger.warn(
+          { running: this.inflight.size },
+          'delivery runner closed with jobs running; their leases will run out and another worker takes them',
+        );
+    })();
+    return this.closing;
+  }
+
+  private every(ms: number, fn: () => void): void {
+    const t = setInterval(fn, ms);
+    t.unref();
+    this.timers.add(t);
+  }
+
+  private run(job: QueuedJob): void {
+    this.inflight.set(job.id, job);
+    void this.process(job)
+      .catch((): RunResult => ({ kind: 'e', at: Date.now() + this.opts.backoff(job.attemptsMade + 1) }))
+      .then((r) => {
+        this.inflight.delete(job.id);
+        this.ops.push({ kind: r.kind, id: job.id, token: job.token, at: r.kind === 'c' ? 0 : r.at });
+        this.pump();
+      });
+  }
+
+  private pump(): void {
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    this.pumping = true;
+    this.again = false;
+    void this.loop().then(() => {
+      this.pumping = false;
+      if (this.again) this.pump();
+      else this.checkDrained();
+    });
+  }
+
+  private async loop(): Promise<void> {
+    for (;;) {
+      const want = this.stopping ? 0 : this.opts.concurrency - this.inflight.size;
+      if (!this.ops.length && (want <= 0 || this.empty)) break;
+      const ops = this.ops.splice(0);
+      let taken: Awaited<ReturnType<DeliveryQueue['step']>>;
+      try {
+        taken = await this.queue.step(ops, Math.max(0, want), Date.now() + this.opts.lockMs, `${this.prefix}.${this.seq++}.`);
+      } catch (err) {
+        // Reported runs are kept and sent again: each op is applied at most once (its token is cleared).
+        this.ops.unshift(...ops);
+        this.opts.logger.warn({ err, ops: ops.length }, 'delivery queue step failed; retrying');
+        this.retryTimer ??= setTimeout(() => {
+          this.retryTimer = null;
+          this.pump();
+        }, RETRY_MS);
+        this.retryTimer.unref();
+        return;
+      }
+      this.empty = want > 0 && taken.jobs.length < want;
+      this.whenDue(taken.nextDue);
+      for (const job of taken.jobs) this.run(job);
+    }
+    if (this.empty) this.waitForWork();
+  }
+
+  /** Blocks on the wake list until a producer or another runner says jobs are ready, or `idleWaitMs` passes. */
+  private waitForWork(): void {
+    if (this.waiting || this.stopping || !this.blocking) return;
+    this.waiting = true;
+    const seconds = (this.opts.idleWaitMs ?? 1000) / 1000;
+    void this.queue.waitForWork(this.blocking, seconds).then(
+      () => this.woken(0),
+      (err: unknown) => {
+        if (!this.stopping) this.opts.logger.debug({ err }, 'delivery queue wait failed');
+        this.woken(RETRY_MS);
+      },
+    );
+  }
+
+  private woken(afterMs: number): void {
+    this.waiting = false;
+    if (this.stopping) return;
+    const go = (): void => {
+      this.empty = false;
+      this.pump();
+    };
+    if (afterMs) setTimeout(go, afterMs).unref();
+    else go();
+  }
+
+  /** Looks again when the earliest delayed job is due (if sooner than the timer already set). */
+  private whenDue(nextDue: number | null): void {
+    if (nextDue === null || this.stopping) return;
+    if (this.dueTimer && this.dueTimer.at <= nextDue) return;
+    if (this.dueTimer) clearTimeout(this.dueTimer.timer);
+    const timer = setTimeout(
+      () => {
+        this.dueTimer = null;
+        this.empty = false;
+        this.pump();
+      },
+      Math.max(0, nextDue - Date.now()) + 5,
+    );
+    timer.unref();
+    this.dueTimer = { at: nextDue, timer };
+  }
+
+  private renewLeases(): void {
+    const held = [...this.inflight.values()].map((j) => ({ id: j.id, token: j.token }));
+    if (!held.length) return;
+    this.queue.extend(held, Date.now() + this.opts.lockMs).then(
+      (lost) => {
+        if (lost.length) this.opts.logger.warn({ jobs: lost.slice(0, 20), count: lost.length }, 'delivery job lease lost: another worker may run it too');
+      },
+      (err: unknown) => this.opts.logger.warn({ err }, 'delivery job lease renewal failed'),
+    );
+  }
+
+  private recoverStalled(): void {
+    this.queue.recover(this.opts.maxStalls).then(
+      (r) => {
+        if (r.returned) this.opts.logger.warn({ jobs: r.returned }, 'delivery jobs whose worker stopped renewing their lease were put back');
+        if (r.failed) this.opts.logger.error({ jobs: r.failed }, 'delivery jobs lost their lease too often and failed; the reconciler will retry them');
+        if (r.returned) {
+          this.empty = false;
+          this.pump();
+        }
+      },
+      (err: unknown) => this.opts.logger.debug({ err }, 'delivery queue recovery pass failed'),
+    );
+  }
+
+  private checkDrained(): void {
+    if (this.drained && !this.inflight.size && !this.ops.length && !this.pumping) this.drained();
+  }
+}

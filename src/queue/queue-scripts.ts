@@ -1,0 +1,185 @@
+/**
+ * The delivery queue's Lua scripts. Each state change of a job is one script, so a job is never half-moved:
+ * it is in exactly one of `ready`, `delayed`, `active` or `failed`, and its JSON in `jobs` says who holds it.
+ *
+ * A job's JSON: `m` message id, `d` domain, `p` priority, `r` priority rank, `t` enqueued (ms), `a` attempts
+ * that threw, `s` runs started, `st` times its lease ran out, `k` the token of the run holding it (absent
+ * when nobody does). A job's ready score is `r × 1e13 + t`: verification first, then oldest first.
+ */
+import type { Redis } from 'ioredis';
+
+// KEYS: jobs, ready, delayed, wake. ARGV: groups of (id, json, ready score, due ms or 0).
+const ENQUEUE = `
+local added = 0
+for i = 1, #ARGV, 4 do
+  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 then
+    local due = tonumber(ARGV[i + 3])
+    if due > 0 then redis.call('ZADD', KEYS[3], due, ARGV[i]) else redis.call('ZADD', KEYS[2], ARGV[i + 2], ARGV[i]) end
+    added = added + 1
+  end
+end
+if added > 0 and redis.call('LLEN', KEYS[4]) == 0 then redis.call('LPUSH', KEYS[4], '1') end
+return added`;
+
+// Moves due delayed jobs to ready; shared by STEP and PROMOTE.
+const READY_SCORE = `
+local function readyScore(raw) local j = cjson.decode(raw) return j.r * 1e13 + j.t end`;
+
+// KEYS: jobs, ready, delayed, active, failed, wake.
+// ARGV: now, lease end, how many to take, max attempts, token prefix, op count, then per op (kind, id, token, at):
+// kind 'c' completed, 'd' run again at `at`, 'e' threw (counts an attempt; failed after max attempts).
+// An op whose token no longer matches (the lease ran out and another run took the job) changes nothing.
+// Returns {taken ids and JSONs interleaved, earliest delayed due ms or ''}.
+const STEP = `${READY_SCORE}
+local jobs, ready, delayed, active, failed, wake = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local now = tonumber(ARGV[1])
+local i = 7
+for _ = 1, tonumber(ARGV[6]) do
+  local kind, id, token = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local at = tonumber(ARGV[i + 3])
+  i = i + 4
+  local raw = redis.call('HGET', jobs, id)
+  if raw then
+    local j = cjson.decode(raw)
+    if j.k == token then
+      redis.call('ZREM', active, id)
+      if kind == 'c' then
+        redis.call('HDEL', jobs, id)
+      else
+        j.k = nil
+        if kind == 'e' then j.a = (j.a or 0) + 1 end
+        if kind == 'e' and j.a >= tonumber(ARGV[4]) then redis.call('ZADD', failed, now, id)
+        elseif at <= now then redis.call('ZADD', ready, j.r * 1e13 + j.t, id)
+        else redis.call('ZADD', delayed, at, id) end
+        redis.call('HSET', jobs, id, cjson.encode(j))
+      end
+    end
+  end
+end
+-- The earliest delayed job: when it is due, due ones move to ready first (one read when none is).
+local nxt = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+if nxt[2] and tonumber(nxt[2]) <= now then
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 200)) do
+    redis.call('ZREM', delayed, id)
+    local raw = redis.call('HGET', jobs, id)
+    if raw then redis.call('ZADD', ready, readyScore(raw), id) end
+  end
+  nxt = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+end
+local out = {}
+local take = tonumber(ARGV[3])
+if take > 0 then
+  local popped = redis.call('ZPOPMIN', ready, take)
+  for n = 1, #popped, 2 do
+    local id = popped[n]
+    local raw = redis.call('HGET', jobs, id)
+    if raw then
+      local j = cjson.decode(raw)
+      j.s = (j.s or 0) + 1
+      j.k = ARGV[5] .. j.s
+      local enc = cjson.encode(j)
+      redis.call('HSET', jobs, id, enc)
+      redis.call('ZADD', active, ARGV[2], id)
+      out[#out + 1] = id
+      out[#out + 1] = enc
+    end
+  end
+  -- More ready than this worker could take: wake another idle one.
+  if #popped == take * 2 and redis.call('EXISTS', ready) == 1 and redis.call('LLEN', wake) == 0 then redis.call('LPUSH', wake, '1') end
+end
+return {out, nxt[2] or ''}`;
+
+// KEYS: jobs, active. ARGV: lease end, then pairs (id, token). Returns the ids no longer held by that token.
+const EXTEND = `
+local lost = {}
+for i = 2, #ARGV, 2 do
+  local raw = redis.call('HGET', KEYS[1], ARGV[i])
+  if raw and cjson.decode(raw).k == ARGV[i + 1] then redis.call('ZADD', KEYS[2], 'XX', ARGV[1], ARGV[i])
+  else lost[#lost + 1] = ARGV[i] end
+end
+return lost`;
+
+// KEYS: jobs, ready, active, failed, wake. ARGV: now, max stalls, drop failed jobs older than (ms).
+// Jobs whose lease ran out (their worker died or stopped renewing) go back to ready, or to failed after
+// `max stalls` such returns; failed jobs past retention are deleted. Returns {returned, failed, dropped}.
+const RECOVER = `${READY_SCORE}
+local ids = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[1], 'LIMIT', 0, 200)
+local back, failedN = 0, 0
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[3], id)
+  local raw = redis.call('HGET', KEYS[1], id)
+  if raw then
+    local j = cjson.decode(raw)
+    j.k = nil
+    j.st = (j.st or 0) + 1
+    if j.st > tonumber(ARGV[2]) then
+      redis.call('ZADD', KEYS[4], ARGV[1], id)
+      failedN = failedN + 1
+    else
+      redis.call('ZADD', KEYS[2], j.r * 1e13 + j.t, id)
+      back = back + 1
+    end
+    redis.call('HSET', KEYS[1], id, cjson.encode(j))
+  end
+end
+if back > 0 and redis.call('LLEN', KEYS[5]) == 0 then redis.call('LPUSH', KEYS[5], '1') end
+local old = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', ARGV[3], 'LIMIT', 0, 200)
+for _, id in ipairs(old) do
+  redis.call('ZREM', KEYS[4], id)
+  redis.call('HDEL', KEYS[1], id)
+end
+return {back, failedN, #old}`;
+
+// KEYS: jobs, ready, from (delayed or failed), wake. ARGV: reset attempts ('1' or '0'), ids.
+// Moves each job found in `from` to ready; returns how many moved.
+const PROMOTE = `${READY_SCORE}
+local moved = 0
+for i = 2, #ARGV do
+  if redis.call('ZREM', KEYS[3], ARGV[i]) == 1 then
+    local raw = redis.call('HGET', KEYS[1], ARGV[i])
+    if raw then
+      if ARGV[1] == '1' then
+        local j = cjson.decode(raw)
+        j.a = 0
+        j.st = 0
+        redis.call('HSET', KEYS[1], ARGV[i], cjson.encode(j))
+      end
+      redis.call('ZADD', KEYS[2], readyScore(raw), ARGV[i])
+      moved = moved + 1
+    end
+  end
+end
+if moved > 0 and redis.call('LLEN', KEYS[4]) == 0 then redis.call('LPUSH', KEYS[4], '1') end
+return moved`;
+
+// KEYS: jobs, ready, delayed, active, failed. ARGV: id. Returns 1 removed, 0 not there, -1 running (kept).
+const REMOVE = `
+if redis.call('ZSCORE', KEYS[4], ARGV[1]) then return -1 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[5], ARGV[1])
+return redis.call('HDEL', KEYS[1], ARGV[1])`;
+
+/** An ioredis client with the delivery queue's scripts defined as commands. */
+export type QueueRedis = Redis & {
+  kurirQueueEnqueue(...args: Array<string | number>): Promise<number>;
+  kurirQueueStep(...args: Array<string | number>): Promise<[string[], string]>;
+  kurirQueueExtend(...args: Array<string | number>): Promise<string[]>;
+  kurirQueueRecover(...args: Array<string | number>): Promise<[number, number, number]>;
+  kurirQueuePromote(...args: Array<string | number>): Promise<number>;
+  kurirQueueRemove(...args: Array<string | number>): Promise<number>;
+};
+
+/** Defines the queue scripts on `redis` (once per client) and returns it typed with them. */
+export function withQueueScripts(redis: Redis): QueueRedis {
+  const r = redis as QueueRedis;
+  if (typeof r.kurirQueueStep !== 'function') {
+    r.defineCommand('kurirQueueEnqueue', { numberOfKeys: 4, lua: ENQUEUE });
+    r.defineCommand('kurirQueueStep', { numberOfKeys: 6, lua: STEP });
+    r.defineCommand('kurirQueueExtend', { numberOfKeys: 2, lua: EXTEND });
+    r.defineCommand('kurirQueueRecover', { numberOfKeys: 5, lua: RECOVER });
+    r.defineCommand('kurirQueuePromote', { numberOfKeys: 4, lua: PROMOTE });
+    r.defineCommand('kurirQueueRemove', { numberOfKeys: 5, lua: REMOVE });
+  }
+  return r;
+}
