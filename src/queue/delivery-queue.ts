@@ -129,16 +129,17 @@ export class DeliveryQueue {
     return raw ? parseJob(jobId, raw) : null;
   }
 
-  /** Where a job is, in one round trip. */
+  /** Where a job is, in one round trip (a job held by a run is active; its JSON names the run). */
   async getState(jobId: string): Promise<JobState> {
-    const tx = this.redis.pipeline();
-    for (const set of ['active', 'delayed', 'failed', 'ready'] as const) tx.zscore(this.keys[set], jobId);
-    const res = (await tx.exec()) ?? [];
-    const [active, delayed, failed, ready] = res.map(([err, v]) => {
+    const tx = this.redis.pipeline().hget(this.keys.jobs, jobId);
+    for (const set of ['delayed', 'failed', 'ready'] as const) tx.zscore(this.keys[set], jobId);
+    const [raw, delayed, failed, ready] = ((await tx.exec()) ?? []).map(([err, v]) => {
       if (err) throw err;
-      return v !== null && v !== undefined;
+      return v as string | null;
     });
-    return active ? 'active' : delayed ? 'delayed' : failed ? 'failed' : ready ? 'waiting' : 'missing';
+    if (raw === null || raw === undefined) return 'missing';
+    if ((JSON.parse(raw) as StoredJob).k) return 'active';
+    return delayed !== null ? 'delayed' : failed !== null ? 'failed' : ready !== null ? 'waiting' : 'missing';
   }
 
   /** Moves delayed jobs to ready now (priority kept); returns how many moved (gone or running ones are skipped). */
@@ -154,7 +155,7 @@ export class DeliveryQueue {
 
   /** Removes a job that is not running: `running` when a worker holds it (it is kept). */
   async removeJob(jobId: string): Promise<'removed' | 'missing' | 'running'> {
-    const r = await this.redis.kurirQueueRemove(...this.args('jobs', 'ready', 'delayed', 'active', 'failed'), jobId);
+    const r = await this.redis.kurirQueueRemove(...this.args('jobs', 'ready', 'delayed', 'failed'), jobId);
     return r === 1 ? 'removed' : r === -1 ? 'running' : 'missing';
   }
 
@@ -194,30 +195,39 @@ export class DeliveryQueue {
 
   /** Up to `limit` jobs of one state, in the state's order (ready: verification first, then oldest). */
   async sample(state: (typeof JOB_STATES)[number], limit: number): Promise<QueuedJob[]> {
-    const ids = await this.redis.zrange(this.keys[state === 'waiting' ? 'ready' : state], '0', String(limit - 1));
+    const members = await this.redis.zrange(this.keys[state === 'waiting' ? 'ready' : state], '0', String(limit - 1));
+    // An active member is "<id> <token>".
+    const ids = state === 'active' ? members.map((m) => m.slice(0, m.indexOf(' '))) : members;
     if (!ids.length) return [];
     const raws = await this.redis.hmget(this.keys.jobs, ...ids);
     return ids.flatMap((id, i) => (raws[i] ? [parseJob(id, raws[i])] : []));
   }
 
   /**
-   * A worker's round trip: reports finished runs (`ops`), moves due delayed jobs to ready and takes up to `take`
-   * jobs, leased until `leaseUntil` under tokens starting with `tokenPrefix`. Returns the taken jobs and when
-   * the earliest delayed job is due (null: none).
+   * A worker's round trip: reports finished runs (`ops`), moves due delayed jobs to ready when `checkDelayed`,
+   * and takes up to `take` jobs, leased until `leaseUntil` under tokens starting with `tokenPrefix`. Returns the
+   * taken jobs and when the earliest delayed job is due (null: none; undefined: not checked).
    */
-  async step(ops: StepOp[], take: number, leaseUntil: number, tokenPrefix: string, now = Date.now()): Promise<{ jobs: QueuedJob[]; nextDue: number | null }> {
-    const argv: Array<string | number> = [now, leaseUntil, take, INFRA_ATTEMPTS, tokenPrefix, ops.length];
+  async step(
+    ops: StepOp[],
+    take: number,
+    leaseUntil: number,
+    tokenPrefix: string,
+    checkDelayed = true,
+    now = Date.now(),
+  ): Promise<{ jobs: QueuedJob[]; nextDue: number | null | undefined }> {
+    const argv: Array<string | number> = [now, leaseUntil, take, INFRA_ATTEMPTS, tokenPrefix, checkDelayed ? '1' : '0', ops.length];
     for (const op of ops) argv.push(op.kind, op.id, op.token, op.at);
     const [taken, next] = await this.redis.kurirQueueStep(...this.args('jobs', 'ready', 'delayed', 'active', 'failed', 'wake'), ...argv);
     const jobs: QueuedJob[] = [];
     for (let i = 0; i < taken.length; i += 2) jobs.push(parseJob(taken[i], taken[i + 1]));
-    return { jobs, nextDue: next === '' ? null : Number(next) };
+    return { jobs, nextDue: next === null ? undefined : next === '' ? null : Number(next) };
   }
 
   /** Renews the leases of running jobs; returns the ids whose lease another run holds now. */
   async extend(held: Array<{ id: string; token: string }>, leaseUntil: number): Promise<string[]> {
     if (!held.length) return [];
-    return this.redis.kurirQueueExtend(...this.args('jobs', 'active'), leaseUntil, ...held.flatMap((h) => [h.id, h.token]));
+    return this.redis.kurirQueueExtend(this.keys.active, leaseUntil, ...held.flatMap((h) => [h.id, h.token]));
   }
 
   /** Returns jobs whose lease ran out to ready (failed after `maxStalls` times) and drops expired failed jobs. */

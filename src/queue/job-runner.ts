@@ -27,6 +27,8 @@ export interface JobRunnerOptions {
 }
 
 const RETRY_MS = 1000;
+/** Under load, due delayed jobs are looked for at most this often (each look is a read in the step script). */
+const DELAYED_CHECK_MS = 50;
 
 export class JobRunner {
   private readonly inflight = new Map<string, QueuedJob>();
@@ -44,6 +46,7 @@ export class JobRunner {
   private retryTimer: NodeJS.Timeout | null = null;
   private readonly prefix = randomBytes(6).toString('hex');
   private seq = 0;
+  private delayedCheckedAt = 0;
   private drained: (() => void) | null = null;
 
   constructor(
@@ -132,15 +135,18 @@ export class JobRunner {
   }
 
   private async loop(): Promise<void> {
+    let mustCheck = false;
     for (;;) {
       const want = this.stopping ? 0 : this.opts.concurrency - this.inflight.size;
       if (!this.ops.length && (want <= 0 || this.empty)) break;
       const ops = this.ops.splice(0);
+      const now = Date.now();
+      const check: boolean = mustCheck || now - this.delayedCheckedAt >= DELAYED_CHECK_MS;
       let taken: Awaited<ReturnType<DeliveryQueue['step']>>;
       try {
-        taken = await this.queue.step(ops, Math.max(0, want), Date.now() + this.opts.lockMs, `${this.prefix}.${this.seq++}.`);
+        taken = await this.queue.step(ops, Math.max(0, want), now + this.opts.lockMs, `${this.prefix}.${this.seq++}.`, check, now);
       } catch (err) {
-        // Reported runs are kept and sent again: each op is applied at most once (its token is cleared).
+        // Reported runs are kept and sent again: each op is applied at most once (its lease member is gone).
         this.ops.unshift(...ops);
         this.opts.logger.warn({ err, ops: ops.length }, 'delivery queue step failed; retrying');
         this.retryTimer ??= setTimeout(() => {
@@ -150,9 +156,14 @@ export class JobRunner {
         this.retryTimer.unref();
         return;
       }
-      this.empty = want > 0 && taken.jobs.length < want;
-      this.whenDue(taken.nextDue);
+      if (check) {
+        this.delayedCheckedAt = now;
+        this.whenDue(taken.nextDue ?? null);
+      }
       for (const job of taken.jobs) this.run(job);
+      // Short of jobs: before idling, one step that also moves due delayed jobs and learns the next due time.
+      mustCheck = want > 0 && taken.jobs.length < want && !check;
+      this.empty = want > 0 && taken.jobs.length < want && check;
     }
     if (this.empty) this.waitForWork();
   }

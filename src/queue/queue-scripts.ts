@@ -4,7 +4,8 @@
  *
  * A job's JSON: `m` message id, `d` domain, `p` priority, `r` priority rank, `t` enqueued (ms), `a` attempts
  * that threw, `s` runs started, `st` times its lease ran out, `k` the token of the run holding it (absent
- * when nobody does). A job's ready score is `r × 1e13 + t`: verification first, then oldest first.
+ * when nobody does; then its `active` member is "<id> <token>"). A job's ready score is `r × 1e13 + t`:
+ * verification first, then oldest first.
  */
 import type { Redis } from 'ioredis';
 
@@ -26,26 +27,26 @@ const READY_SCORE = `
 local function readyScore(raw) local j = cjson.decode(raw) return j.r * 1e13 + j.t end`;
 
 // KEYS: jobs, ready, delayed, active, failed, wake.
-// ARGV: now, lease end, how many to take, max attempts, token prefix, op count, then per op (kind, id, token, at):
-// kind 'c' completed, 'd' run again at `at`, 'e' threw (counts an attempt; failed after max attempts).
-// An op whose token no longer matches (the lease ran out and another run took the job) changes nothing.
-// Returns {taken ids and JSONs interleaved, earliest delayed due ms or ''}.
+// ARGV: now, lease end, how many to take, max attempts, token prefix, check delayed ('1'/'0'), op count, then per
+// op (kind, id, token, at): kind 'c' completed, 'd' run again at `at`, 'e' threw (counts an attempt; failed after
+// max attempts). A running job's `active` member is "<id> <token>": an op whose run no longer holds the lease
+// (it ran out and another run took the job) finds no member and changes nothing.
+// Returns {taken ids and JSONs interleaved, earliest delayed due ms or '' (none) or false (not checked)}.
 const STEP = `${READY_SCORE}
 local jobs, ready, delayed, active, failed, wake = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local now = tonumber(ARGV[1])
-local i = 7
-for _ = 1, tonumber(ARGV[6]) do
+local i = 8
+for _ = 1, tonumber(ARGV[7]) do
   local kind, id, token = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local at = tonumber(ARGV[i + 3])
   i = i + 4
-  local raw = redis.call('HGET', jobs, id)
-  if raw then
-    local j = cjson.decode(raw)
-    if j.k == token then
-      redis.call('ZREM', active, id)
-      if kind == 'c' then
-        redis.call('HDEL', jobs, id)
-      else
+  if redis.call('ZREM', active, id .. ' ' .. token) == 1 then
+    if kind == 'c' then
+      redis.call('HDEL', jobs, id)
+    else
+      local raw = redis.call('HGET', jobs, id)
+      if raw then
+        local j = cjson.decode(raw)
         j.k = nil
         if kind == 'e' then j.a = (j.a or 0) + 1 end
         if kind == 'e' and j.a >= tonumber(ARGV[4]) then redis.call('ZADD', failed, now, id)
@@ -56,15 +57,19 @@ for _ = 1, tonumber(ARGV[6]) do
     end
   end
 end
--- The earliest delayed job: when it is due, due ones move to ready first (one read when none is).
-local nxt = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
-if nxt[2] and tonumber(nxt[2]) <= now then
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 200)) do
-    redis.call('ZREM', delayed, id)
-    local raw = redis.call('HGET', jobs, id)
-    if raw then redis.call('ZADD', ready, readyScore(raw), id) end
+-- The earliest delayed job, when asked: when it is due, due ones move to ready first.
+local nxt = false
+if ARGV[6] == '1' then
+  local first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+  if first[2] and tonumber(first[2]) <= now then
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 200)) do
+      redis.call('ZREM', delayed, id)
+      local raw = redis.call('HGET', jobs, id)
+      if raw then redis.call('ZADD', ready, readyScore(raw), id) end
+    end
+    first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
   end
-  nxt = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+  nxt = first[2] or ''
 end
 local out = {}
 local take = tonumber(ARGV[3])
@@ -79,7 +84,7 @@ if take > 0 then
       j.k = ARGV[5] .. j.s
       local enc = cjson.encode(j)
       redis.call('HSET', jobs, id, enc)
-      redis.call('ZADD', active, ARGV[2], id)
+      redis.call('ZADD', active, ARGV[2], id .. ' ' .. j.k)
       out[#out + 1] = id
       out[#out + 1] = enc
     end
@@ -87,14 +92,14 @@ if take > 0 then
   -- More ready than this worker could take: wake another idle one.
   if #popped == take * 2 and redis.call('EXISTS', ready) == 1 and redis.call('LLEN', wake) == 0 then redis.call('LPUSH', wake, '1') end
 end
-return {out, nxt[2] or ''}`;
+return {out, nxt}`;
 
-// KEYS: jobs, active. ARGV: lease end, then pairs (id, token). Returns the ids no longer held by that token.
+// KEYS: active. ARGV: lease end, then pairs (id, token). Returns the ids no longer held by that token.
 const EXTEND = `
 local lost = {}
 for i = 2, #ARGV, 2 do
-  local raw = redis.call('HGET', KEYS[1], ARGV[i])
-  if raw and cjson.decode(raw).k == ARGV[i + 1] then redis.call('ZADD', KEYS[2], 'XX', ARGV[1], ARGV[i])
+  local member = ARGV[i] .. ' ' .. ARGV[i + 1]
+  if redis.call('ZSCORE', KEYS[1], member) then redis.call('ZADD', KEYS[1], ARGV[1], member)
   else lost[#lost + 1] = ARGV[i] end
 end
 return lost`;
@@ -103,13 +108,15 @@ return lost`;
 // Jobs whose lease ran out (their worker died or stopped renewing) go back to ready, or to failed after
 // `max stalls` such returns; failed jobs past retention are deleted. Returns {returned, failed, dropped}.
 const RECOVER = `${READY_SCORE}
-local ids = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[1], 'LIMIT', 0, 200)
+local members = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[1], 'LIMIT', 0, 200)
 local back, failedN = 0, 0
-for _, id in ipairs(ids) do
-  redis.call('ZREM', KEYS[3], id)
+for _, member in ipairs(members) do
+  redis.call('ZREM', KEYS[3], member)
+  local sp = string.find(member, ' ', 1, true)
+  local id = string.sub(member, 1, sp - 1)
   local raw = redis.call('HGET', KEYS[1], id)
-  if raw then
-    local j = cjson.decode(raw)
+  local j = raw and cjson.decode(raw)
+  if j and j.k == string.sub(member, sp + 1) then
     j.k = nil
     j.st = (j.st or 0) + 1
     if j.st > tonumber(ARGV[2]) then
@@ -152,18 +159,20 @@ end
 if moved > 0 and redis.call('LLEN', KEYS[4]) == 0 then redis.call('LPUSH', KEYS[4], '1') end
 return moved`;
 
-// KEYS: jobs, ready, delayed, active, failed. ARGV: id. Returns 1 removed, 0 not there, -1 running (kept).
+// KEYS: jobs, ready, delayed, failed. ARGV: id. Returns 1 removed, 0 not there, -1 running (kept).
 const REMOVE = `
-if redis.call('ZSCORE', KEYS[4], ARGV[1]) then return -1 end
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+if cjson.decode(raw).k then return -1 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('ZREM', KEYS[5], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
 return redis.call('HDEL', KEYS[1], ARGV[1])`;
 
 /** An ioredis client with the delivery queue's scripts defined as commands. */
 export type QueueRedis = Redis & {
   kurirQueueEnqueue(...args: Array<string | number>): Promise<number>;
-  kurirQueueStep(...args: Array<string | number>): Promise<[string[], string]>;
+  kurirQueueStep(...args: Array<string | number>): Promise<[string[], string | null]>;
   kurirQueueExtend(...args: Array<string | number>): Promise<string[]>;
   kurirQueueRecover(...args: Array<string | number>): Promise<[number, number, number]>;
   kurirQueuePromote(...args: Array<string | number>): Promise<number>;
@@ -176,10 +185,10 @@ export function withQueueScripts(redis: Redis): QueueRedis {
   if (typeof r.kurirQueueStep !== 'function') {
     r.defineCommand('kurirQueueEnqueue', { numberOfKeys: 4, lua: ENQUEUE });
     r.defineCommand('kurirQueueStep', { numberOfKeys: 6, lua: STEP });
-    r.defineCommand('kurirQueueExtend', { numberOfKeys: 2, lua: EXTEND });
+    r.defineCommand('kurirQueueExtend', { numberOfKeys: 1, lua: EXTEND });
     r.defineCommand('kurirQueueRecover', { numberOfKeys: 5, lua: RECOVER });
     r.defineCommand('kurirQueuePromote', { numberOfKeys: 4, lua: PROMOTE });
-    r.defineCommand('kurirQueueRemove', { numberOfKeys: 5, lua: REMOVE });
+    r.defineCommand('kurirQueueRemove', { numberOfKeys: 4, lua: REMOVE });
   }
   return r;
 }

@@ -70,18 +70,20 @@ it('runs a delayed job again when due with its priority, counting a run but not 
   const t = Date.now();
   await queue.enqueue('m1', 'verification', ['x.test'], t);
   await queue.enqueue('m2', 'bulk', ['x.test'], t);
-  const [first] = (await queue.step([], 1, t + 60_000, 'a.', t)).jobs;
-  const held = await queue.step([{ kind: 'd', id: first.id, token: first.token, at: t + 5000 }], 0, t + 60_000, 'a.', t);
+  const [first] = (await queue.step([], 1, t + 60_000, 'a.', true, t)).jobs;
+  const held = await queue.step([{ kind: 'd', id: first.id, token: first.token, at: t + 5000 }], 0, t + 60_000, 'a.', true, t);
   expect(held.nextDue).toBe(t + 5000);
   expect(await queue.getState(first.id)).toBe('delayed');
   // Not yet due: the bulk job comes first.
-  expect(ids((await queue.step([], 1, t + 60_000, 'b.', t + 1000)).jobs)).toEqual(['m2_x.test']);
-  const [again] = (await queue.step([], 1, t + 60_000, 'c.', t + 5000)).jobs;
+  expect(ids((await queue.step([], 1, t + 60_000, 'b.', true, t + 1000)).jobs)).toEqual(['m2_x.test']);
+  // Due, but a step told not to look at delayed jobs neither moves it nor says when the next is due.
+  expect(await queue.step([], 1, t + 60_000, 'b.', false, t + 5000)).toEqual({ jobs: [], nextDue: undefined });
+  const [again] = (await queue.step([], 1, t + 60_000, 'c.', true, t + 5000)).jobs;
   expect(again).toMatchObject({ id: 'm1_x.test', attemptsStarted: 2, attemptsMade: 0 });
-  await queue.step([{ kind: 'e', id: again.id, token: again.token, at: t + 5000 }], 0, t + 60_000, 'c.', t + 5000);
-  const [third] = (await queue.step([], 1, t + 60_000, 'd.', t + 5000)).jobs;
+  await queue.step([{ kind: 'e', id: again.id, token: again.token, at: t + 5000 }], 0, t + 60_000, 'c.', true, t + 5000);
+  const [third] = (await queue.step([], 1, t + 60_000, 'd.', true, t + 5000)).jobs;
   expect(third).toMatchObject({ id: 'm1_x.test', attemptsStarted: 3, attemptsMade: 1 });
-  await queue.step([{ kind: 'c', id: third.id, token: third.token, at: 0 }], 0, t + 60_000, 'd.', t + 5000);
+  await queue.step([{ kind: 'c', id: third.id, token: third.token, at: 0 }], 0, t + 60_000, 'd.', true, t + 5000);
   expect(await queue.getJob(third.id)).toBeNull();
   expect(await queue.getState(third.id)).toBe('missing');
 });
