@@ -116,6 +116,8 @@ export class JobRunner {
       .then((r) => {
         this.inflight.delete(job.id);
         this.ops.push({ kind: r.kind, id: job.id, token: job.token, at: r.kind === 'c' ? 0 : r.at });
+        // Its own delays are known here: a step looks for them when due, even one that skips the check.
+        if (r.kind !== 'c') this.whenDue(r.at);
         this.pump();
       });
   }
@@ -135,13 +137,13 @@ export class JobRunner {
   }
 
   private async loop(): Promise<void> {
-    let mustCheck = false;
     for (;;) {
       const want = this.stopping ? 0 : this.opts.concurrency - this.inflight.size;
       if (!this.ops.length && (want <= 0 || this.empty)) break;
       const ops = this.ops.splice(0);
       const now = Date.now();
-      const check: boolean = mustCheck || now - this.delayedCheckedAt >= DELAYED_CHECK_MS;
+      // Looking for due delayed jobs costs a read per step: under load, every DELAYED_CHECK_MS is enough.
+      const check = now - this.delayedCheckedAt >= DELAYED_CHECK_MS;
       let taken: Awaited<ReturnType<DeliveryQueue['step']>>;
       try {
         taken = await this.queue.step(ops, Math.max(0, want), now + this.opts.lockMs, `${this.prefix}.${this.seq++}.`, check, now);
@@ -161,10 +163,9 @@ export class JobRunner {
         this.whenDue(taken.nextDue ?? null);
       }
       for (const job of taken.jobs) this.run(job);
-      // Short of jobs: before idling, one step that also moves due delayed jobs and learns the next due time.
-      mustCheck = want > 0 && taken.jobs.length < want && !check;
-      this.empty = want > 0 && taken.jobs.length < want && check;
+      this.empty = want > 0 && taken.jobs.length < want;
     }
+    // Idle: a wake-up, the earliest delayed job known (its own delays included), or idleWaitMs starts the next step.
     if (this.empty) this.waitForWork();
   }
 
@@ -202,6 +203,8 @@ export class JobRunner {
       () => {
         this.dueTimer = null;
         this.empty = false;
+        // Due now: the next step must look at the delayed set.
+        this.delayedCheckedAt = 0;
         this.pump();
       },
       Math.max(0, nextDue - Date.now()) + 5,
