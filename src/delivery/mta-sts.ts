@@ -46,7 +46,7 @@ export function mxMatches(host: string, patterns: readonly string[]): boolean {
   });
 }
 
-/** Policy discovery with a Redis cache (RFC 8461 sections 3 and 5), one lookup per delivery attempt. */
+/** Policy discovery with a Redis cache (RFC 8461 sections 3 and 5) kept a minute in each process, one lookup per delivery attempt. */
 export class MtaStsPolicies {
   constructor(private readonly deps: MtaStsDeps) {}
 
@@ -64,7 +64,7 @@ export class MtaStsPolicies {
 
   private async find(domain: string, provider: string): Promise<PolicyLookup> {
     const { store, clock } = this.deps;
-    const cached = await store.get(domain, clock.now());
+    let cached = await store.get(domain, clock.now());
     let id: string | false;
     try {
       id = await resolvePolicy(domain, { resolver: (name: string, type: string) => this.deps.resolver.resolve(name, type) as Promise<never> });
@@ -74,6 +74,8 @@ export class MtaStsPolicies {
       id = false;
     }
     if (!id) return cached ? { policy: cached, result: 'cached' } : { policy: null, result: 'not-found' };
+    // This process's copy is older than the TXT record's id: another gateway may have fetched the policy already.
+    if (cached?.id !== id) cached = await store.get(domain, clock.now(), true);
     if (cached?.id === id) return { policy: cached, result: 'cached' };
     if (await store.fetchFailedRecently(domain, id))
       return cached ? { policy: cached, result: 'cached-fetch-failed' } : { policy: null, result: 'fetch-failed' };

@@ -281,7 +281,7 @@ export class IntakeService {
       metadata?: Record<string, string>;
     },
   ): Promise<Accepted> {
-    const { messages, queue, signer } = this.deps;
+    const { messages, signer } = this.deps;
     const { id, now, recipients, priority, ttl, mailFrom, fromDomain, prepared, release, owns } = m;
 
     const signed = await signer.sign(prepared.raw, fromDomain).catch(async (err: unknown) => {
@@ -332,10 +332,8 @@ export class IntakeService {
       if (removed) await release();
       throw toKurirError(err);
     };
-    const created = await messages.create(record, signed.message, scored ? [scored] : []).catch(takeBack);
-    if (!created) return { id, duplicate: true };
-    const domains = [...new Set(recipients.map(domainOf))];
-    await queue.enqueue(id, priority, domains).catch(takeBack);
-    return { id, duplicate: false };
+    // Stored and queued in one script: there is no moment where the message is stored without its jobs.
+    const created = await messages.create(record, signed.message, scored ? [scored] : [], true).catch(takeBack);
+    return { id, duplicate: !created };
   }
 }

@@ -81,6 +81,19 @@ export function deliveryJobId(messageId: string, domain: string): string {
   return `${messageId}_${domain}`;
 }
 
+/**
+ * The arguments that add a message's jobs (one per destination domain, enqueued at `now`, ready at once):
+ * groups of (job id, JSON, ready score, 0), as the queue's `enqueueJobs` Lua function takes them.
+ */
+export function jobArgs(messageId: string, priority: Priority, domains: readonly string[], now: number): Array<string | number> {
+  const argv: Array<string | number> = [];
+  for (const domain of domains) {
+    const job: StoredJob = { m: messageId, d: domain, p: priority, r: PRIORITY_RANK[priority], t: now };
+    argv.push(deliveryJobId(messageId, domain), JSON.stringify(job), PRIORITY_RANK[priority] * RANK_SPAN + now, 0);
+  }
+  return argv;
+}
+
 function parseJob(id: string, raw: string): QueuedJob {
   const j = JSON.parse(raw) as StoredJob;
   return { id, data: { messageId: j.m, domain: j.d, priority: j.p }, timestamp: j.t, attemptsMade: j.a ?? 0, attemptsStarted: j.s ?? 0, token: j.k ?? '' };
@@ -102,11 +115,7 @@ export class DeliveryQueue {
 
   /** Adds one job per destination domain of a message (a job id already present, live or failed, is kept). */
   async enqueue(messageId: string, priority: Priority, domains: string[], now = Date.now()): Promise<number> {
-    const argv: Array<string | number> = [];
-    for (const domain of domains) {
-      const job: StoredJob = { m: messageId, d: domain, p: priority, r: PRIORITY_RANK[priority], t: now };
-      argv.push(deliveryJobId(messageId, domain), JSON.stringify(job), PRIORITY_RANK[priority] * RANK_SPAN + now, 0);
-    }
+    const argv = jobArgs(messageId, priority, domains, now);
     if (!argv.length) return 0;
     return this.redis.kurirQueueEnqueue(...this.args('jobs', 'ready', 'delayed', 'wake'), ...argv);
   }

@@ -9,18 +9,28 @@
  */
 import type { Redis } from 'ioredis';
 
-// KEYS: jobs, ready, delayed, wake. ARGV: groups of (id, json, ready score, due ms or 0).
-const ENQUEUE = `
-local added = 0
-for i = 1, #ARGV, 4 do
-  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 then
-    local due = tonumber(ARGV[i + 3])
-    if due > 0 then redis.call('ZADD', KEYS[3], due, ARGV[i]) else redis.call('ZADD', KEYS[2], ARGV[i + 2], ARGV[i]) end
-    added = added + 1
+/**
+ * Lua: `enqueueJobs(jobs, ready, delayed, wake, args, from, to)` adds the jobs given in args[from..to] as groups of
+ * (id, json, ready score, due ms or 0), each unless its id is present (live or failed), and wakes an idle worker.
+ * Used by ENQUEUE and by the message store's create script, which stores a message and queues its jobs at once.
+ */
+export const ENQUEUE_FN = `
+local function enqueueJobs(jobs, ready, delayed, wake, args, from, to)
+  local added = 0
+  for i = from, to, 4 do
+    if redis.call('HSETNX', jobs, args[i], args[i + 1]) == 1 then
+      local due = tonumber(args[i + 3])
+      if due > 0 then redis.call('ZADD', delayed, due, args[i]) else redis.call('ZADD', ready, args[i + 2], args[i]) end
+      added = added + 1
+    end
   end
-end
-if added > 0 and redis.call('LLEN', KEYS[4]) == 0 then redis.call('LPUSH', KEYS[4], '1') end
-return added`;
+  if added > 0 and redis.call('LLEN', wake) == 0 then redis.call('LPUSH', wake, '1') end
+  return added
+end`;
+
+// KEYS: jobs, ready, delayed, wake. ARGV: groups of (id, json, ready score, due ms or 0).
+const ENQUEUE = `${ENQUEUE_FN}
+return enqueueJobs(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV, 1, #ARGV)`;
 
 // Moves due delayed jobs to ready; shared by STEP and PROMOTE.
 const READY_SCORE = `

@@ -1,30 +1,40 @@
 import type { Redis } from 'ioredis';
+import { domainOf } from '../lib/address.js';
 import { normalizeHeaderMessageId } from '../lib/message-id.js';
+import { deliveryJobId, jobArgs } from '../queue/delivery-queue.js';
+import { ENQUEUE_FN } from '../queue/queue-scripts.js';
 import type { Keys } from './keys.js';
 import { FINAL_RECIPIENT_STATUSES, type MessageRecord, type MessageStatus, type MessageView, type RecipientState, type TimelineEvent } from './types.js';
 
 // Creates every key of a message at once, or nothing when the id is already taken (idempotent retries
-// that reuse an id must not overwrite or duplicate). KEYS: msg body rcpt events mid-index live rcpt-index... [ref-index];
-// ARGV: record body event id index-ttl createdAt oldest-kept per-address-cap n extra-event×n rcpt... (the
-// Message-ID index lets bounce reports without VERP find the message; the live index lets the reconciler find
-// messages whose delivery job was lost; the recipient indexes let support find every message to an address,
-// newest first, and the reference index every message with one booking reference; the n extra events are what intake learned, e.g. a pre-send score).
-const CREATE_SCRIPT = `
+// that reuse an id must not overwrite or duplicate), and queues its delivery jobs in the same step when asked
+// (stored and queued, or neither). KEYS: msg body rcpt events mid-index live rcpt-index... [ref-index]
+// [queue jobs ready delayed wake]; ARGV: record body event id index-ttl createdAt oldest-kept per-address-cap n
+// job-args-count extra-event×n job-arg×count rcpt... (the Message-ID index lets bounce reports without VERP find
+// the message; the live index lets the reconciler find messages whose delivery job was lost; the recipient
+// indexes let support find every message to an address, newest first, and the reference index every message
+// with one booking reference; the n extra events are what intake learned, e.g. a pre-send score; the job
+// arguments are the queue's, src/queue/delivery-queue.ts jobArgs).
+const CREATE_SCRIPT = `${ENQUEUE_FN}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'record', ARGV[1])
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('RPUSH', KEYS[4], ARGV[3])
 local extra = tonumber(ARGV[9])
-for i = 10, 9 + extra do redis.call('RPUSH', KEYS[4], ARGV[i]) end
+local jobArgs = tonumber(ARGV[10])
+for i = 11, 10 + extra do redis.call('RPUSH', KEYS[4], ARGV[i]) end
 redis.call('SET', KEYS[5], ARGV[4], 'EX', ARGV[5])
 redis.call('ZADD', KEYS[6], ARGV[6], ARGV[4])
-for i = 10 + extra, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
-for i = 7, #KEYS do
+for i = 11 + extra + jobArgs, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+local lastIndex = #KEYS
+if jobArgs > 0 then lastIndex = #KEYS - 4 end
+for i = 7, lastIndex do
   redis.call('ZADD', KEYS[i], ARGV[6], ARGV[4])
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. ARGV[7])
   redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(tonumber(ARGV[8]) + 1))
   redis.call('EXPIRE', KEYS[i], ARGV[5])
 end
+if jobArgs > 0 then enqueueJobs(KEYS[#KEYS - 3], KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS], ARGV, 11 + extra, 10 + extra + jobArgs) end
 return 1`;
 
 // Records an attempt (or any state change) in one step. KEYS: msg rcpt events body live; ARGV: id ttl
@@ -120,7 +130,11 @@ export class MessageStore {
    * Stores a new message durably in one atomic step, its timeline starting with `queued` and then
    * `events` (what intake learned, e.g. a pre-send score). Returns false when the id already exists.
    */
-  async create(record: MessageRecord, body: Buffer, events: TimelineEvent[] = []): Promise<boolean> {
+  /**
+   * Stores a new message (false when its id exists: nothing is written). With `queue`, its delivery jobs (one per
+   * recipient domain) are added in the same script: stored and queued, or neither.
+   */
+  async create(record: MessageRecord, body: Buffer, events: TimelineEvent[] = [], queue = false): Promise<boolean> {
     const rcptArgs: string[] = [];
     const initial: RecipientState = { status: 'queued', attempts: 0, updatedAt: record.createdAt };
     for (const r of record.recipients) rcptArgs.push(r, JSON.stringify(initial));
@@ -131,8 +145,11 @@ export class MessageStore {
     const addresses = [...new Set(record.recipients.map((r) => r.toLowerCase()))];
     // The reference index behaves exactly like a recipient index (same cap, same expiry).
     const indexes = [...addresses.map((a) => this.keys.recipientMessages(a)), ...(record.reference ? [this.keys.referenceMessages(record.reference)] : [])];
+    const q = this.keys.deliveryQueue();
+    const queueKeys = queue ? [q.jobs, q.ready, q.delayed, q.wake] : [];
+    const jobs = queue ? jobArgs(id, record.priority, [...new Set(record.recipients.map(domainOf))], record.createdAt) : [];
     const created = await this.scripts.kurirMsgCreate(
-      6 + indexes.length,
+      6 + indexes.length + queueKeys.length,
       this.keys.message(id),
       this.keys.body(id),
       this.keys.recipients(id),
@@ -140,6 +157,7 @@ export class MessageStore {
       this.keys.messageIdIndex(normalizeHeaderMessageId(record.messageId) ?? id),
       this.keys.liveMessages(),
       ...indexes,
+      ...queueKeys,
       JSON.stringify(record),
       body,
       JSON.stringify(event),
@@ -149,7 +167,9 @@ export class MessageStore {
       record.createdAt - indexTtl * 1000,
       MAX_MESSAGES_PER_RECIPIENT,
       events.length,
+      jobs.length,
       ...events.map((e) => JSON.stringify(e)),
+      ...jobs,
       ...rcptArgs,
     );
     return created === 1;
@@ -283,11 +303,14 @@ export class MessageStore {
       .exec();
   }
 
-  /** Removes every key of a message (used when queueing failed after the record was written). */
+  /** Removes every key of a message and its waiting delivery jobs (used to take back a message whose acceptance failed). */
   async remove(id: string): Promise<void> {
     const record = await this.getRecord(id);
     const tx = this.redis.multi();
     for (const r of record?.recipients ?? []) tx.zrem(this.keys.recipientMessages(r), id);
+    // Its waiting delivery jobs too (a job already taken finds no message and does nothing).
+    const q = this.keys.deliveryQueue();
+    for (const domain of new Set((record?.recipients ?? []).map(domainOf))) tx.hdel(q.jobs, deliveryJobId(id, domain)).zrem(q.ready, deliveryJobId(id, domain));
     await tx.del(this.keys.message(id), this.keys.body(id), this.keys.recipients(id), this.keys.events(id)).zrem(this.keys.liveMessages(), id).exec();
   }
 }

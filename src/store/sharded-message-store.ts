@@ -20,9 +20,10 @@ export class ShardedMessageStore extends MessageStore {
     super(redis, keys, retentionSeconds);
   }
 
-  override async create(record: MessageRecord, body: Buffer, events: TimelineEvent[] = []): Promise<boolean> {
+  override async create(record: MessageRecord, body: Buffer, events: TimelineEvent[] = [], queue = false): Promise<boolean> {
     const shard = this.router.forSender(record.fromDomain);
-    const created = await shard.messages.create(record, body, events);
+    // The jobs go with the message: each shard's worker finds record, body and job on one Redis.
+    const created = await shard.messages.create(record, body, events, queue);
     if (created) this.router.remember(record.id, shard);
     return created;
   }

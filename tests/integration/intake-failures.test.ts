@@ -1,8 +1,9 @@
 /**
- * The failure paths of a submission between "stored" and "queued", with real Redis, real stores and a
- * real signer; only the fault is injected (a queue whose enqueue fails as ioredis fails when Redis goes
- * away, and a store whose take-back fails too). Each path answers UNAVAILABLE (503 / 451 4.3.0) and
- * leaves either nothing, or a message the reconciler will deliver with the Idempotency-Key still held.
+ * The failure paths of a submission's one write (the script that stores the message and queues its jobs), with
+ * real Redis, real stores and a real signer; only the fault is injected, as ioredis fails when Redis goes away:
+ * before the script ran, or after it ran with its answer lost, and a take-back that fails too. Each path answers
+ * UNAVAILABLE (503 / 451 4.3.0) and leaves either nothing, or a stored and queued message with the
+ * Idempotency-Key still held.
  */
 import { afterAll, beforeEach, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
@@ -33,14 +34,19 @@ const prefixes: string[] = [];
 /** ioredis's own words when the connection is gone. */
 const gone = (): Error => new Error("Stream isn't writeable and enableOfflineQueue options is false");
 
-function service(opts: { failEnqueue: number; failRemove: boolean }): { intake: IntakeService; messages: MessageStore } {
-  let enqueueFailures = opts.failEnqueue;
-  const faultyQueue = Object.create(queue) as DeliveryQueue;
-  faultyQueue.enqueue = async (...args: Parameters<DeliveryQueue['enqueue']>) => {
-    if (enqueueFailures-- > 0) throw gone();
-    return queue.enqueue(...args);
-  };
+function service(opts: { fail: 'before' | 'after'; failRemove: boolean }): { intake: IntakeService; messages: MessageStore } {
   const messages = new MessageStore(redis, keys, 3600);
+  const create = messages.create.bind(messages);
+  let failures = 1;
+  messages.create = async (...args: Parameters<MessageStore['create']>) => {
+    if (failures > 0 && opts.fail === 'before') {
+      failures -= 1;
+      throw gone();
+    }
+    const created = await create(...args);
+    if (failures-- > 0) throw gone(); // the script ran; its answer is lost
+    return created;
+  };
   if (opts.failRemove) messages.remove = async () => Promise.reject(gone());
   const intake = new IntakeService({
     config,
@@ -49,7 +55,7 @@ function service(opts: { failEnqueue: number; failRemove: boolean }): { intake: 
     messages,
     suppressions: new SuppressionStore(redis, keys),
     idempotency: new IdempotencyStore(redis, keys, 3600),
-    queue: faultyQueue,
+    queue,
     metrics: createMetrics({ defaultMetrics: false }),
   });
   return { intake, messages };
@@ -72,15 +78,36 @@ afterAll(async () => {
   await redis.quit();
 });
 
-it('enqueue fails: UNAVAILABLE, the message is taken back, and the Idempotency-Key is free for the retry', async () => {
-  const { intake } = service({ failEnqueue: 1, failRemove: false });
-  const err = await intake.accept(submission('k1')).catch((e: unknown) => e);
+async function expectUnavailable(p: Promise<unknown>): Promise<void> {
+  const err = await p.catch((e: unknown) => e);
   expect(err).toBeInstanceOf(KurirError);
   expect((err as KurirError).code).toBe('UNAVAILABLE');
   expect((err as KurirError).httpStatus).toBe(503);
   expect((err as KurirError).smtp).toEqual({ code: 451, enhanced: '4.3.0' });
+}
+
+/** Nothing of any message under the test's prefix: no record, no live entry, no job. */
+async function expectNothingStored(): Promise<void> {
   expect(await redis.keys(`${prefix}:msg:*`)).toEqual([]);
   expect(await redis.zcard(keys.liveMessages())).toBe(0);
+  expect(await redis.hlen(keys.deliveryQueue().jobs)).toBe(0);
+  expect(await redis.zcard(keys.deliveryQueue().ready)).toBe(0);
+}
+
+it('the write fails before Redis ran it: UNAVAILABLE, nothing stored, and the Idempotency-Key is free for the retry', async () => {
+  const { intake } = service({ fail: 'before', failRemove: false });
+  await expectUnavailable(intake.accept(submission('k0')));
+  await expectNothingStored();
+  expect(await redis.exists(keys.idempotency('booking', 'k0'))).toBe(0);
+  const retry = await intake.accept(submission('k0'));
+  expect(retry.duplicate).toBe(false);
+  expect(await queue.presence([deliveryJobId(retry.id, 'dest.test')])).toEqual(['live']);
+});
+
+it('the write ran but its answer was lost: UNAVAILABLE, the message and its job are taken back, and the key is free', async () => {
+  const { intake } = service({ fail: 'after', failRemove: false });
+  await expectUnavailable(intake.accept(submission('k1')));
+  await expectNothingStored();
   expect(await redis.exists(keys.idempotency('booking', 'k1'))).toBe(0);
 
   const retry = await intake.accept(submission('k1'));
@@ -88,13 +115,14 @@ it('enqueue fails: UNAVAILABLE, the message is taken back, and the Idempotency-K
   expect(await queue.presence([deliveryJobId(retry.id, 'dest.test')])).toEqual(['live']);
 });
 
-it('enqueue and take-back both fail: UNAVAILABLE, the stored copy stays indexed for the reconciler, and a retry with the key answers that same message', async () => {
-  const { intake, messages } = service({ failEnqueue: 1, failRemove: true });
-  const err = (await intake.accept(submission('k2')).catch((e: unknown) => e)) as KurirError;
-  expect(err.code).toBe('UNAVAILABLE');
+it('answer lost and take-back failed: UNAVAILABLE, the stored copy is queued and indexed, and a retry with the key answers that same message', async () => {
+  const { intake, messages } = service({ fail: 'after', failRemove: true });
+  await expectUnavailable(intake.accept(submission('k2')));
   const [stored] = await redis.zrange(keys.liveMessages(), '0', '-1');
   expect(stored).toBeDefined();
   expect(await messages.getRecord(stored)).not.toBeNull();
+  // Stored and queued in one script: its job is there without the reconciler.
+  expect(await queue.presence([deliveryJobId(stored, 'dest.test')])).toEqual(['live']);
   expect(await redis.exists(keys.idempotency('booking', 'k2'))).toBe(1);
 
   const retry = await intake.accept(submission('k2'));

@@ -117,6 +117,34 @@ describe('policy lookup and cache', () => {
     expect(await sts.lookup('three.test', 'other')).toMatchObject({ result: 'cached', policy: { id: 'c1' } });
   });
 
+  it('a second gateway uses the policy the first fetched, and each reads Redis at most once a minute per domain', async () => {
+    const stsB = new MtaStsPolicies({
+      resolver: createResolver({ servers: [dns.address], timeoutSeconds: 1, tries: 1 }),
+      store: new MtaStsStore(redis, createKeys(prefix)),
+      fetch: async () => {
+        throw new Error('gateway B must not fetch');
+      },
+      clock: { now: () => now },
+      metrics,
+      logger: createLogger({ level: 'silent' }),
+      fetchRetrySeconds: 300,
+    });
+    // B learns there is no policy, and keeps that in memory.
+    expect(await stsB.lookup('shared.test', 'other')).toEqual({ policy: null, result: 'not-found' });
+    publish('shared.test', 's1');
+    web.set('shared.test', policy('enforce', ['mx.shared.test'], 86400));
+    expect((await sts.lookup('shared.test', 'other')).result).toBe('fetched');
+    // The TXT id is newer than B's copy (none): B reads Redis again and finds what A fetched.
+    expect(await stsB.lookup('shared.test', 'other')).toMatchObject({ result: 'cached', policy: { id: 's1' } });
+    // Within the minute B answers from memory: with the Redis copy gone it still has the policy.
+    await redis.del(`${prefix}:mta-sts:shared.test`);
+    expect(await stsB.lookup('shared.test', 'other')).toMatchObject({ result: 'cached', policy: { id: 's1' } });
+    // After it, B reads Redis, finds nothing, and would have to fetch (which this B refuses, so it goes without).
+    now += 61_000;
+    expect(await stsB.lookup('shared.test', 'other')).toEqual({ policy: null, result: 'fetch-failed' });
+    expect(web.requests.filter((h) => h === 'mta-sts.shared.test')).toHaveLength(1);
+  });
+
   it('goes on without a policy when there is none, or it cannot be had and nothing is cached', async () => {
     expect(await sts.lookup('nopolicy.test', 'other')).toEqual({ policy: null, result: 'not-found' });
     publish('broken.test', 'd1');
