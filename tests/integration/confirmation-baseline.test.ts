@@ -166,7 +166,11 @@ describe.skipIf(!available.ok)(
       await traffic('yahoo.test', 15, 15);
       // The alert reads the recorded ratio (up to an evaluation old) but the live delivery count: the second
       // batch waits until the recorded ratio has the first batch's confirmations, or yahoo could pend on a stale 0.
-      await waitFor('yahoo ratio 1.0 recorded', async () => (((await value('provider:kurir_confirmation_ratio:rate1h')).yahoo ?? 0) >= 0.99 ? true : null), 15_000);
+      await waitFor(
+        'yahoo ratio 1.0 recorded',
+        async () => (((await value('provider:kurir_confirmation_ratio:rate1h')).yahoo ?? 0) >= 0.99 ? true : null),
+        15_000,
+      );
       await Promise.all([traffic('yahoo.test', 10, 0, 15), traffic('gmail.test', 25, 0)]);
       const metrics = await (await fetch(`${t!.url}/metrics`)).text();
       expect(metrics).toMatch(/^kurir_placement_verifications_delivered_total\{provider="gmail",domain="example.test"\} 25$/m);
