@@ -59,6 +59,10 @@ export function startDeliveryWorker(
     maxStalls: MAX_STALLS,
     backoff: infrastructureBackoff,
     logger: deps.logger,
+    onLeasesExpired: ({ returned, failed }) => {
+      if (returned) deps.metrics.queueLeasesExpired.inc({ outcome: 'returned' }, returned);
+      if (failed) deps.metrics.queueLeasesExpired.inc({ outcome: 'failed' }, failed);
+    },
   });
   runner.start();
   const graceMs = deps.config.delivery.shutdownGraceSeconds * 1000;

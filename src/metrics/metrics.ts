@@ -106,6 +106,8 @@ export interface Metrics {
   readonly queueProviderErrors: Counter<string>;
   /** kurir_queue_reconciled_total{reason} — messages the reconciler found without a live job (missing-job, failed-job) and re-queued. */
   readonly queueReconciled: Counter<'reason'>;
+  /** kurir_queue_leases_expired_total{outcome}: delivery jobs whose worker stopped renewing its lease (died, stalled) */
+  readonly queueLeasesExpired: Counter<'outcome'>;
   /** kurir_delivery_job_errors_total{kind} — delivery jobs that threw (unavailable: Redis or the network; internal: a bug) and will be retried. */
   readonly deliveryJobErrors: Counter<'kind'>;
 
@@ -384,6 +386,13 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     name: 'kurir_queue_reconciled_total',
     help: 'Messages found by the reconciler without a live delivery job and re-queued, by reason (missing-job, failed-job).',
     labelNames: ['reason'] as const,
+    registers,
+  });
+
+  const queueLeasesExpired = new Counter({
+    name: 'kurir_queue_leases_expired_total',
+    help: 'Delivery jobs whose lease ran out because the worker holding them died or stopped renewing it, by outcome: returned to the queue, or failed after 10 such returns (the reconciler retries those).',
+    labelNames: ['outcome'] as const,
     registers,
   });
 
@@ -733,6 +742,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
   }
   for (const provider of new Set([...providers, 'other'])) queueOldestVerificationAge.set({ provider }, 0);
   for (const reason of ['missing-job', 'failed-job']) queueReconciled.inc({ reason }, 0);
+  for (const outcome of ['returned', 'failed']) queueLeasesExpired.inc({ outcome }, 0);
   for (const kind of ['unavailable', 'internal']) deliveryJobErrors.inc({ kind }, 0);
   for (const redis of ['main', ...(opts.redisShards ?? [])]) redisUp.set({ redis }, 0);
   for (const provider of providers) {
@@ -789,6 +799,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     queueOldestVerificationAge,
     queueProviderErrors,
     queueReconciled,
+    queueLeasesExpired,
     deliveryJobErrors,
     deliveryAttempts,
     deliveryTime,

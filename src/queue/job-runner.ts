@@ -24,6 +24,8 @@ export interface JobRunnerOptions {
   logger: Logger;
   /** Longest idle wait before looking at the queue again (a lost wake-up costs no more); default 1 s. */
   idleWaitMs?: number;
+  /** Told what each recovery pass did with jobs whose lease ran out (for metrics). */
+  onLeasesExpired?: (r: { returned: number; failed: number }) => void;
 }
 
 const RETRY_MS = 1000;
@@ -227,6 +229,7 @@ export class JobRunner {
   private recoverStalled(): void {
     this.queue.recover(this.opts.maxStalls).then(
       (r) => {
+        if (r.returned || r.failed) this.opts.onLeasesExpired?.({ returned: r.returned, failed: r.failed });
         if (r.returned) this.opts.logger.warn({ jobs: r.returned }, 'delivery jobs whose worker stopped renewing their lease were put back');
         if (r.failed) this.opts.logger.error({ jobs: r.failed }, 'delivery jobs lost their lease too often and failed; the reconciler will retry them');
         if (r.returned) {

@@ -177,18 +177,21 @@ it('leaves a job still running at close to another runner once its lease runs ou
   await a.close(50);
   expect(a.isRunning()).toBe(false);
   const done: string[] = [];
+  const expired: Array<{ returned: number; failed: number }> = [];
   const b = new JobRunner(
     ownQueue(),
     async (job) => {
       done.push(`${job.id}#${job.attemptsStarted}`);
       return { kind: 'c' };
     },
-    { concurrency: 1, lockMs: 1000, maxStalls: 10, backoff: () => 50, logger },
+    { concurrency: 1, lockMs: 1000, maxStalls: 10, backoff: () => 50, logger, onLeasesExpired: (r) => expired.push(r) },
   );
   b.start();
   try {
     await until(async () => (done.length ? true : null), 5000, 'the second runner to take it');
     expect(done).toEqual(['m1_x.test#2']);
+    // Counted by the runner whose recovery pass found it (kurir_queue_leases_expired_total).
+    expect(expired).toEqual([{ returned: 1, failed: 0 }]);
     // The first run ends late: its report is ignored, and nothing runs a third time.
     release();
     await new Promise((r) => setTimeout(r, 200));

@@ -17,6 +17,7 @@ const EXPECTED: Array<[field: string, name: string, type: string, labels: string
   ['queueOldestVerificationAge', 'kurir_queue_oldest_verification_age_seconds', 'gauge', ['provider']],
   ['queueProviderErrors', 'kurir_queue_stats_errors_total', 'counter', []],
   ['queueReconciled', 'kurir_queue_reconciled_total', 'counter', ['reason']],
+  ['queueLeasesExpired', 'kurir_queue_leases_expired_total', 'counter', ['outcome']],
   ['deliveryJobErrors', 'kurir_delivery_job_errors_total', 'counter', ['kind']],
   ['deliveryAttempts', 'kurir_delivery_attempts_total', 'counter', ['provider', 'result', 'category']],
   ['deliveryTime', 'kurir_delivery_time_to_deliver_seconds', 'histogram', ['priority', 'provider']],
