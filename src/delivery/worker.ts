@@ -45,11 +45,11 @@ export function startDeliveryWorker(
     try {
       result = await runDelivery(pipelineDeps, { id: job.id, messageId, domain, priority, attemptsStarted: job.attemptsStarted });
     } catch (err) {
-      // Not an outcome: the job runs again after the infrastructure back-off (it is never parked).
+      // Not an outcome: the runner counts an attempt and runs the job again after the infrastructure back-off.
       const kind = isUnavailable(err) ? 'unavailable' : 'internal';
       deps.metrics.deliveryJobErrors.inc({ kind });
       deps.logger.warn({ err, job: job.id, attempt: job.attemptsMade + 1, kind }, 'delivery job error; retrying');
-      return { kind: 'e', at: Date.now() + infrastructureBackoff(job.attemptsMade + 1) };
+      throw err;
     }
     return result.next === 'done' ? { kind: 'c' } : { kind: 'd', at: result.at };
   };

@@ -83,13 +83,14 @@ export function deliveryJobId(messageId: string, domain: string): string {
 
 /**
  * The arguments that add a message's jobs (one per destination domain, enqueued at `now`, ready at once):
- * groups of (job id, JSON, ready score, 0), as the queue's `enqueueJobs` Lua function takes them.
+ * groups of (job id, JSON, ready score, due ms or 0), as the queue's `enqueueJobs` Lua function takes them; a
+ * `runAt` later than `now` puts them in the delayed set until then.
  */
-export function jobArgs(messageId: string, priority: Priority, domains: readonly string[], now: number): Array<string | number> {
+export function jobArgs(messageId: string, priority: Priority, domains: readonly string[], now: number, runAt = 0): Array<string | number> {
   const argv: Array<string | number> = [];
   for (const domain of domains) {
     const job: StoredJob = { m: messageId, d: domain, p: priority, r: PRIORITY_RANK[priority], t: now };
-    argv.push(deliveryJobId(messageId, domain), JSON.stringify(job), PRIORITY_RANK[priority] * RANK_SPAN + now, 0);
+    argv.push(deliveryJobId(messageId, domain), JSON.stringify(job), PRIORITY_RANK[priority] * RANK_SPAN + now, runAt > now ? runAt : 0);
   }
   return argv;
 }
@@ -122,8 +123,7 @@ export class DeliveryQueue {
 
   /** Adds one job, ready now or delayed until `runAt` (ms). */
   async add(data: DeliveryJobData, runAt = 0, now = Date.now()): Promise<boolean> {
-    const job: StoredJob = { m: data.messageId, d: data.domain, p: data.priority, r: PRIORITY_RANK[data.priority], t: now };
-    const argv = [deliveryJobId(data.messageId, data.domain), JSON.stringify(job), job.r * RANK_SPAN + now, runAt > now ? runAt : 0];
+    const argv = jobArgs(data.messageId, data.priority, [data.domain], now, runAt);
     return (await this.redis.kurirQueueEnqueue(...this.args('jobs', 'ready', 'delayed', 'wake'), ...argv)) === 1;
   }
 

@@ -94,23 +94,17 @@ async function expectNothingStored(): Promise<void> {
   expect(await redis.zcard(keys.deliveryQueue().ready)).toBe(0);
 }
 
-it('the write fails before Redis ran it: UNAVAILABLE, nothing stored, and the Idempotency-Key is free for the retry', async () => {
-  const { intake } = service({ fail: 'before', failRemove: false });
-  await expectUnavailable(intake.accept(submission('k0')));
+it.each([
+  ['before', 'the write fails before Redis ran it: UNAVAILABLE, nothing stored'],
+  ['after', 'the write ran but its answer was lost: UNAVAILABLE, the message and its job are taken back'],
+] as const)('%s: %s, and the Idempotency-Key is free for the retry', async (fail, _what) => {
+  const { intake } = service({ fail, failRemove: false });
+  const key = `k-${fail}`;
+  await expectUnavailable(intake.accept(submission(key)));
   await expectNothingStored();
-  expect(await redis.exists(keys.idempotency('booking', 'k0'))).toBe(0);
-  const retry = await intake.accept(submission('k0'));
-  expect(retry.duplicate).toBe(false);
-  expect(await queue.presence([deliveryJobId(retry.id, 'dest.test')])).toEqual(['live']);
-});
+  expect(await redis.exists(keys.idempotency('booking', key))).toBe(0);
 
-it('the write ran but its answer was lost: UNAVAILABLE, the message and its job are taken back, and the key is free', async () => {
-  const { intake } = service({ fail: 'after', failRemove: false });
-  await expectUnavailable(intake.accept(submission('k1')));
-  await expectNothingStored();
-  expect(await redis.exists(keys.idempotency('booking', 'k1'))).toBe(0);
-
-  const retry = await intake.accept(submission('k1'));
+  const retry = await intake.accept(submission(key));
   expect(retry.duplicate).toBe(false);
   expect(await queue.presence([deliveryJobId(retry.id, 'dest.test')])).toEqual(['live']);
 });
