@@ -131,11 +131,13 @@ describe.skipIf(!available.ok)(available.ok ? 'pre-send scoring with rspamd' : `
   describe('sampling and rspamd not answering', () => {
     let gw: TestGateway | undefined;
     let silent: Server | undefined;
+    let refusing: Server | undefined;
     const sockets: Socket[] = [];
     afterAll(async () => {
       await gw?.close();
       for (const s of sockets) s.destroy();
       await new Promise((r) => (silent ? silent.close(r) : r(undefined)));
+      await new Promise((r) => (refusing ? refusing.close(r) : r(undefined)));
     });
 
     it('scores every Nth message only (probes always); a configured threshold is the exported one', async () => {
@@ -158,13 +160,11 @@ describe.skipIf(!available.ok)(available.ok ? 'pre-send scoring with rspamd' : `
     });
 
     it('accepts and delivers when rspamd refuses connections or does not answer, counting each skip by reason', async () => {
-      // A port with nothing listening (connection refused), then a server that accepts and never answers.
-      const closedPort = await new Promise<number>((resolve) => {
-        const s = createServer().listen(0, '127.0.0.1', () => {
-          const p = (s.address() as { port: number }).port;
-          s.close(() => resolve(p));
-        });
-      });
+      // A server that resets every connection (as a port with nothing listening would, but one no parallel
+      // test can take over between our close and the gateway's connect), then one that never answers.
+      refusing = createServer((sock) => sock.resetAndDestroy());
+      await new Promise<void>((r) => refusing!.listen(0, '127.0.0.1', r));
+      const closedPort = (refusing.address() as { port: number }).port;
       silent = createServer((sock) => sockets.push(sock));
       await new Promise<void>((r) => silent!.listen(0, '127.0.0.1', r));
       const silentPort = (silent.address() as { port: number }).port;
