@@ -143,12 +143,11 @@ async function stopAll(): Promise<void> {
   await Promise.all(list.map((c) => c.stop(10_000)));
 }
 
-/** Waits until no body key is left (every delivered message finalized), at most `ms`. */
+/** Waits until the live index is empty (every delivered message finalized, its body dropped), at most `ms`. */
 async function waitFinalized(r: Redis, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
-    const [, keys] = await r.scan('0', 'MATCH', 'kb:body:*', 'COUNT', 100000);
-    if (!keys.length) return true;
+    if ((await r.zcard('kb:live')) === 0) return true;
     await new Promise((res) => setTimeout(res, 100));
   }
   return false;

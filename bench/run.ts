@@ -225,41 +225,38 @@ async function phase(
   return r;
 }
 
-/** MEMORY USAGE of msg, rcpt, events (and whether a body is left) for a sample of finished messages. */
+/** MEMORY USAGE of the message hash and timeline (and whether a body is left) for a sample of finished messages. */
 async function finishedSample(prefix: string, ids: string[]): Promise<Record<string, number>> {
   const keys = createKeys(prefix);
   const sample = ids.filter((_, i) => i % Math.max(1, Math.floor(ids.length / 50)) === 0).slice(0, 50);
   // The sink sees a message before the worker records the outcome and drops the body: wait for that.
   const end = Date.now() + 10_000;
   while (Date.now() < end) {
-    const bodies = await redis.exists(...sample.map((id) => keys.body(id)));
+    const bodies = (await Promise.all(sample.map((id) => redis.hexists(keys.message(id), 'body')))).reduce((a, b) => a + b, 0);
     if (bodies === 0) break;
     await new Promise((r) => setTimeout(r, 100));
   }
   const p = redis.pipeline();
   for (const id of sample) {
     p.call('MEMORY', 'USAGE', keys.message(id), 'SAMPLES', '0');
-    p.call('MEMORY', 'USAGE', keys.recipients(id), 'SAMPLES', '0');
     p.call('MEMORY', 'USAGE', keys.events(id), 'SAMPLES', '0');
-    p.exists(keys.body(id));
+    p.hexists(keys.message(id), 'body');
     p.ttl(keys.message(id));
   }
   const res = ((await p.exec()) ?? []).map(([, v]) => Number(v ?? 0));
-  const sum = { msg: 0, rcpt: 0, events: 0, bodiesLeft: 0, minTtl: Infinity };
+  const sum = { msg: 0, events: 0, bodiesLeft: 0, minTtl: Infinity };
   for (let i = 0; i < sample.length; i++) {
-    sum.msg += res[i * 5];
-    sum.rcpt += res[i * 5 + 1];
-    sum.events += res[i * 5 + 2];
-    sum.bodiesLeft += res[i * 5 + 3];
-    sum.minTtl = Math.min(sum.minTtl, res[i * 5 + 4]);
+    sum.msg += res[i * 4];
+    sum.events += res[i * 4 + 1];
+    sum.bodiesLeft += res[i * 4 + 2];
+    sum.minTtl = Math.min(sum.minTtl, res[i * 4 + 3]);
   }
   const n = sample.length || 1;
   return {
     sampled: sample.length,
     msgBytes: sum.msg / n,
-    rcptBytes: sum.rcpt / n,
     eventsBytes: sum.events / n,
-    totalBytes: (sum.msg + sum.rcpt + sum.events) / n,
+    totalBytes: (sum.msg + sum.events) / n,
     bodiesLeft: sum.bodiesLeft,
     minTtlSeconds: sum.minTtl,
   };
@@ -548,7 +545,7 @@ async function main(): Promise<void> {
       const perKind = Object.fromEntries(Object.entries(foot).map(([k, e]) => [k, { keys: e.keys, bytes: e.bytes, bytesPerMessage: e.bytes / msgs }]));
       memory[`finished_${tag}`] = { bytesPerFinishedMessage: perFinished, sample: finished, scan: { messages: msgs, perKind } };
       console.log(
-        `  Redis per finished message: ${perFinished.toFixed(0)} bytes = msg ${finished.msgBytes.toFixed(0)} + rcpt ${finished.rcptBytes.toFixed(0)} + events ${finished.eventsBytes.toFixed(0)} ` +
+        `  Redis per finished message: ${perFinished.toFixed(0)} bytes = message hash ${finished.msgBytes.toFixed(0)} + events ${finished.eventsBytes.toFixed(0)} ` +
           `(MEMORY USAGE SAMPLES 0 of ${finished.sampled} sampled messages)` +
           perMessage.map(([k, e]) => ` + ${k} ${(e.bytes / msgs).toFixed(0)} (average of all ${e.keys} keys)`).join('') +
           `; bodies left ${finished.bodiesLeft}; retention TTL ≥ ${finished.minTtlSeconds} s`,

@@ -50,7 +50,7 @@ export interface QueuedJob {
   timestamp: number;
   /** Runs that threw. */
   attemptsMade: number;
-  /** Runs started, this one included for a taken job. */
+  /** Runs started: for a taken job, this one included; otherwise the runs that have ended. */
   attemptsStarted: number;
   /** The token of the run holding it (taken jobs only). */
   token: string;
@@ -138,17 +138,16 @@ export class DeliveryQueue {
     return raw ? parseJob(jobId, raw) : null;
   }
 
-  /** Where a job is, in one round trip (a job held by a run is active; its JSON names the run). */
+  /** Where a job is, in one atomic round trip (a job in none of the other sets is held by a run: active). */
   async getState(jobId: string): Promise<JobState> {
-    const tx = this.redis.pipeline().hget(this.keys.jobs, jobId);
+    const tx = this.redis.multi().hexists(this.keys.jobs, jobId);
     for (const set of ['delayed', 'failed', 'ready'] as const) tx.zscore(this.keys[set], jobId);
-    const [raw, delayed, failed, ready] = ((await tx.exec()) ?? []).map(([err, v]) => {
+    const [exists, delayed, failed, ready] = ((await tx.exec()) ?? []).map(([err, v]) => {
       if (err) throw err;
-      return v as string | null;
+      return v as string | number | null;
     });
-    if (raw === null || raw === undefined) return 'missing';
-    if ((JSON.parse(raw) as StoredJob).k) return 'active';
-    return delayed !== null ? 'delayed' : failed !== null ? 'failed' : ready !== null ? 'waiting' : 'missing';
+    if (!exists) return 'missing';
+    return delayed !== null ? 'delayed' : failed !== null ? 'failed' : ready !== null ? 'waiting' : 'active';
   }
 
   /** Moves delayed jobs to ready now (priority kept); returns how many moved (gone or running ones are skipped). */

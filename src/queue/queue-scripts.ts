@@ -3,8 +3,9 @@
  * it is in exactly one of `ready`, `delayed`, `active` or `failed`, and its JSON in `jobs` says who holds it.
  *
  * A job's JSON: `m` message id, `d` domain, `p` priority, `r` priority rank, `t` enqueued (ms), `a` attempts
- * that threw, `s` runs started, `st` times its lease ran out, `k` the token of the run holding it (absent
- * when nobody does; then its `active` member is "<id> <token>"). A job's ready score is `r × 1e13 + t`:
+ * that threw, `s` runs ended (reported, or lost with their lease), `st` times its lease ran out. A job held by a
+ * run is in no set but `active`, as the member "<id> <token>"; taking it writes nothing to its JSON (the taker is
+ * handed the JSON with `s` counting its own run and `k` its token). A job's ready score is `r × 1e13 + t`:
  * verification first, then oldest first.
  */
 import type { Redis } from 'ioredis';
@@ -58,6 +59,7 @@ for _ = 1, tonumber(ARGV[7]) do
       if raw then
         local j = cjson.decode(raw)
         j.k = nil
+        j.s = (j.s or 0) + 1
         if kind == 'e' then j.a = (j.a or 0) + 1 end
         if kind == 'e' and j.a >= tonumber(ARGV[4]) then redis.call('ZADD', failed, now, id)
         elseif at <= now then redis.call('ZADD', ready, j.r * 1e13 + j.t, id)
@@ -89,14 +91,13 @@ if take > 0 then
     local id = popped[n]
     local raw = redis.call('HGET', jobs, id)
     if raw then
+      -- Not written back: the active member says who holds the job (one write less per run).
       local j = cjson.decode(raw)
       j.s = (j.s or 0) + 1
       j.k = ARGV[5] .. j.s
-      local enc = cjson.encode(j)
-      redis.call('HSET', jobs, id, enc)
       redis.call('ZADD', active, ARGV[2], id .. ' ' .. j.k)
       out[#out + 1] = id
-      out[#out + 1] = enc
+      out[#out + 1] = cjson.encode(j)
     end
   end
   -- More ready than this worker could take: wake another idle one.
@@ -125,9 +126,11 @@ for _, member in ipairs(members) do
   local sp = string.find(member, ' ', 1, true)
   local id = string.sub(member, 1, sp - 1)
   local raw = redis.call('HGET', KEYS[1], id)
-  local j = raw and cjson.decode(raw)
-  if j and j.k == string.sub(member, sp + 1) then
+  -- A job has one active member at most: the member removed above was its holder.
+  if raw then
+    local j = cjson.decode(raw)
     j.k = nil
+    j.s = (j.s or 0) + 1
     j.st = (j.st or 0) + 1
     if j.st > tonumber(ARGV[2]) then
       redis.call('ZADD', KEYS[4], ARGV[1], id)
@@ -169,14 +172,12 @@ end
 if moved > 0 and redis.call('LLEN', KEYS[4]) == 0 then redis.call('LPUSH', KEYS[4], '1') end
 return moved`;
 
-// KEYS: jobs, ready, delayed, failed. ARGV: id. Returns 1 removed, 0 not there, -1 running (kept).
+// KEYS: jobs, ready, delayed, failed. ARGV: id. Returns 1 removed, 0 not there, -1 running (kept): a job in
+// none of ready, delayed and failed is held by a run.
 const REMOVE = `
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
-if not raw then return 0 end
-if cjson.decode(raw).k then return -1 end
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('ZREM', KEYS[4], ARGV[1])
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+local found = redis.call('ZREM', KEYS[2], ARGV[1]) + redis.call('ZREM', KEYS[3], ARGV[1]) + redis.call('ZREM', KEYS[4], ARGV[1])
+if found == 0 then return -1 end
 return redis.call('HDEL', KEYS[1], ARGV[1])`;
 
 /** An ioredis client with the delivery queue's scripts defined as commands. */

@@ -77,6 +77,12 @@ export async function openShards(o: {
     for (const s of others) await s.queue.close().catch(() => undefined);
     for (const c of connections) await closeRedis(c);
   };
+  // Messages stored by a Kurir before 2026-11-29 move into the one-hash layout before anything reads them.
+  const migrate = async (name: string, store: MessageStore): Promise<void> => {
+    const moved = await store.migrateLayoutOnce();
+    if (moved) o.logger.info({ redis: name, moved }, 'messages moved to the one-hash layout');
+  };
+  await migrate('main', main.messages);
   try {
     for (const s of o.config.redis.shards) {
       const redis = createRedis(s.url, 'command');
@@ -94,6 +100,7 @@ export async function openShards(o: {
         messages: new MessageStore(redis, o.keys, retention, o.sink),
         queue: new DeliveryQueue(queueRedis, o.keys),
       });
+      await migrate(s.name, others[others.length - 1].messages);
     }
   } catch (err) {
     await close();

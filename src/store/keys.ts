@@ -13,9 +13,16 @@ export interface DeliveryQueueKeys {
 }
 
 export interface Keys {
+  /** Hash of a message: `record`, `body` (until final), `r:<address>` per recipient (src/store/message-scripts.ts). */
   message(id: string): string;
-  body(id: string): string;
-  recipients(id: string): string;
+  /** A message's recipient states before 2026-11-29 (own hash); read only by the layout migration. */
+  legacyRecipients(id: string): string;
+  /** A message's body before 2026-11-29 (own string); read only by the layout migration. */
+  legacyBody(id: string): string;
+  /** SCAN pattern of {@link legacyRecipients} keys. */
+  legacyRecipientsPattern(): string;
+  /** Marker that this Redis holds no message in the layout before 2026-11-29. */
+  messageLayoutMigrated(): string;
   events(id: string): string;
   idempotency(owner: string, key: string): string;
   suppressions(): string;
@@ -148,8 +155,10 @@ export interface Keys {
 export function createKeys(prefix: string): Keys {
   return {
     message: (id) => `${prefix}:msg:${id}`,
-    body: (id) => `${prefix}:body:${id}`,
-    recipients: (id) => `${prefix}:rcpt:${id}`,
+    legacyBody: (id) => `${prefix}:body:${id}`,
+    legacyRecipients: (id) => `${prefix}:rcpt:${id}`,
+    legacyRecipientsPattern: () => `${prefix}:rcpt:*`,
+    messageLayoutMigrated: () => `${prefix}:layout:message-hash`,
     events: (id) => `${prefix}:events:${id}`,
     idempotency: (owner, key) => `${prefix}:idem:${owner}:${key}`,
     suppressions: () => `${prefix}:suppressions`,

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
+import { withMessageScripts } from './message-scripts.js';
 import { FINAL_RECIPIENT_STATUSES, type MessageRecord, type RecipientState } from './types.js';
 
 /** A message not yet final, as the reconciler sees it. */
@@ -18,8 +19,10 @@ export interface LiveSlice {
   nextOffset: number;
 }
 
-function isPending(json: string): boolean {
-  return !FINAL_RECIPIENT_STATUSES.has((JSON.parse(json) as RecipientState).status);
+// A recipient without a state (a message an older Kurir stored, not yet moved to the one-hash layout) is pending:
+// the delivery that follows moves it and reads its state.
+function isPending(json: string | null): boolean {
+  return json === null || !FINAL_RECIPIENT_STATUSES.has((JSON.parse(json) as RecipientState).status);
 }
 
 /**
@@ -51,24 +54,20 @@ export class LiveIndex {
     return { messages, nextOffset: done ? 0 : offset + ids.length };
   }
 
-  /** Record and non-final recipients of each id, in one round trip. */
+  /** Record and non-final recipients of each id, in one round trip (bodies are not read). */
   async load(ids: string[]): Promise<LiveMessage[]> {
     if (!ids.length) return [];
-    const tx = this.redis.pipeline();
-    for (const id of ids) tx.hget(this.keys.message(id), 'record').hgetall(this.keys.recipients(id));
+    const tx = withMessageScripts(this.redis).pipeline() as unknown as { kurirMsgView(...args: string[]): unknown; exec(): ReturnType<Redis['exec']> };
+    for (const id of ids) tx.kurirMsgView('1', this.keys.message(id));
     const res = (await tx.exec()) ?? [];
     return ids.map((id, i) => {
-      const [errRecord, rawRecord] = res[2 * i] ?? [];
-      const [errRcpt, rcpts] = res[2 * i + 1] ?? [];
-      if (errRecord || errRcpt) throw errRecord ?? errRcpt;
-      const states = (rcpts ?? {}) as Record<string, string>;
-      return {
-        id,
-        record: rawRecord ? (JSON.parse(rawRecord as string) as MessageRecord) : null,
-        pending: Object.entries(states)
-          .filter(([, json]) => isPending(json))
-          .map(([address]) => address),
-      };
+      const [err, view] = res[i] ?? [];
+      if (err) throw err;
+      if (!view) return { id, record: null, pending: [] };
+      const [raw, pairs] = view as [string, Array<string | null>];
+      const pending: string[] = [];
+      for (let j = 0; j < pairs.length; j += 2) if (isPending(pairs[j + 1])) pending.push(pairs[j] as string);
+      return { id, record: JSON.parse(raw) as MessageRecord, pending };
     });
   }
 

@@ -2,86 +2,9 @@ import type { Redis } from 'ioredis';
 import { domainOf } from '../lib/address.js';
 import { normalizeHeaderMessageId } from '../lib/message-id.js';
 import { deliveryJobId, jobArgs } from '../queue/delivery-queue.js';
-import { ENQUEUE_FN } from '../queue/queue-scripts.js';
 import type { Keys } from './keys.js';
+import { type MessageRedis, RECIPIENT_FIELD_PREFIX, withMessageScripts } from './message-scripts.js';
 import { FINAL_RECIPIENT_STATUSES, type MessageRecord, type MessageStatus, type MessageView, type RecipientState, type TimelineEvent } from './types.js';
-
-// Creates every key of a message at once, or nothing when the id is already taken (idempotent retries
-// that reuse an id must not overwrite or duplicate), and queues its delivery jobs in the same step when asked
-// (stored and queued, or neither). KEYS: msg body rcpt events mid-index live rcpt-index... [ref-index]
-// [queue jobs ready delayed wake]; ARGV: record body event id index-ttl createdAt oldest-kept per-address-cap n
-// job-args-count extra-event×n job-arg×count rcpt... (the Message-ID index lets bounce reports without VERP find
-// the message; the live index lets the reconciler find messages whose delivery job was lost; the recipient
-// indexes let support find every message to an address, newest first, and the reference index every message
-// with one booking reference; the n extra events are what intake learned, e.g. a pre-send score; the job
-// arguments are the queue's, src/queue/delivery-queue.ts jobArgs).
-const CREATE_SCRIPT = `${ENQUEUE_FN}
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'record', ARGV[1])
-redis.call('SET', KEYS[2], ARGV[2])
-redis.call('RPUSH', KEYS[4], ARGV[3])
-local extra = tonumber(ARGV[9])
-local jobArgs = tonumber(ARGV[10])
-for i = 11, 10 + extra do redis.call('RPUSH', KEYS[4], ARGV[i]) end
-redis.call('SET', KEYS[5], ARGV[4], 'EX', ARGV[5])
-redis.call('ZADD', KEYS[6], ARGV[6], ARGV[4])
-for i = 11 + extra + jobArgs, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
-local lastIndex = #KEYS
-if jobArgs > 0 then lastIndex = #KEYS - 4 end
-for i = 7, lastIndex do
-  redis.call('ZADD', KEYS[i], ARGV[6], ARGV[4])
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. ARGV[7])
-  redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(tonumber(ARGV[8]) + 1))
-  redis.call('EXPIRE', KEYS[i], ARGV[5])
-end
-if jobArgs > 0 then enqueueJobs(KEYS[#KEYS - 3], KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS], ARGV, 11 + extra, 10 + extra + jobArgs) end
-return 1`;
-
-// Records an attempt (or any state change) in one step. KEYS: msg rcpt events body live; ARGV: id ttl
-// want-record n-updates (address state)×n event…. Final when every recipient's status is final: then the
-// body goes, the live index entry goes, and msg/rcpt/events expire after the retention. Answers
-// {events length after the push, 1 when final, the record JSON when asked for}.
-const RECORD_SCRIPT = `
-local n = tonumber(ARGV[4])
-if n > 0 then
-  local fields = {}
-  for i = 5, 4 + 2 * n do fields[#fields + 1] = ARGV[i] end
-  redis.call('HSET', KEYS[2], unpack(fields))
-end
-local length = 0
-if #ARGV > 4 + 2 * n then length = redis.call('RPUSH', KEYS[3], unpack(ARGV, 5 + 2 * n)) end
-local record = false
-if ARGV[3] == '1' then record = redis.call('HGET', KEYS[1], 'record') end
-local states = redis.call('HVALS', KEYS[2])
-local finalStatus = {${[...FINAL_RECIPIENT_STATUSES].map((x) => `['${x}'] = true`).join(', ')}}
-local final = #states > 0 and 1 or 0
-for _, s in ipairs(states) do
-  if not finalStatus[cjson.decode(s).status] then final = 0 break end
-end
-if final == 1 then
-  redis.call('DEL', KEYS[4])
-  redis.call('ZREM', KEYS[5], ARGV[1])
-  redis.call('EXPIRE', KEYS[1], ARGV[2])
-  redis.call('EXPIRE', KEYS[2], ARGV[2])
-  redis.call('EXPIRE', KEYS[3], ARGV[2])
-end
-return {length, final, record}`;
-
-type MessageScripts = Redis & {
-  kurirMsgCreate(...args: Array<string | number | Buffer>): Promise<number>;
-  kurirMsgRecord(...args: Array<string | number>): Promise<[number, number, string | null]>;
-};
-
-/** Defines the message scripts on `redis` once per client (EVALSHA: the script text is not sent each time). */
-function withMessageScripts(redis: Redis): MessageScripts {
-  const r = redis as MessageScripts;
-  if (typeof r.kurirMsgCreate !== 'function') {
-    // The number of keys varies (one recipient index per address): it is the first argument of each call.
-    r.defineCommand('kurirMsgCreate', { lua: CREATE_SCRIPT });
-    r.defineCommand('kurirMsgRecord', { numberOfKeys: 5, lua: RECORD_SCRIPT });
-  }
-  return r;
-}
 
 export interface RecipientUpdate {
   address: string;
@@ -105,6 +28,13 @@ export interface EventSink {
 /** Messages kept per recipient address in the search index (the newest; older ones stay readable by id). */
 export const MAX_MESSAGES_PER_RECIPIENT = 500;
 
+/**
+ * One write in this many trims the recipient or reference index it adds to (entries past the retention or
+ * beyond {@link MAX_MESSAGES_PER_RECIPIENT}): two commands less on the others. Readers stop at the cap, so the
+ * few entries an index holds beyond it between trims are never shown.
+ */
+export const INDEX_TRIM_EVERY = 16;
+
 /** Derives the message status shown to users from its recipients' states. */
 export function messageStatus(states: RecipientState[]): MessageStatus {
   const s = new Set(states.map((r) => r.status));
@@ -115,7 +45,7 @@ export function messageStatus(states: RecipientState[]): MessageStatus {
 
 /** Message records, bodies, per-recipient states and timelines in Redis. */
 export class MessageStore {
-  private readonly scripts: MessageScripts;
+  private readonly scripts: MessageRedis;
 
   constructor(
     private readonly redis: Redis,
@@ -127,19 +57,16 @@ export class MessageStore {
   }
 
   /**
-   * Stores a new message durably in one atomic step, its timeline starting with `queued` and then
-   * `events` (what intake learned, e.g. a pre-send score). Returns false when the id already exists.
-   */
-  /**
-   * Stores a new message (false when its id exists: nothing is written). With `queue`, its delivery jobs (one per
-   * recipient domain) are added in the same script: stored and queued, or neither.
+   * Stores a new message, its timeline starting with `queued` and then `events` (what intake learned, e.g. a
+   * pre-send score), in one atomic step; false when its id exists (nothing is written). With `queue`, its
+   * delivery jobs (one per recipient domain) are added in the same script: stored and queued, or neither.
    */
   async create(record: MessageRecord, body: Buffer, events: TimelineEvent[] = [], queue = false): Promise<boolean> {
     const rcptArgs: string[] = [];
     const initial: RecipientState = { status: 'queued', attempts: 0, updatedAt: record.createdAt };
     for (const r of record.recipients) rcptArgs.push(r, JSON.stringify(initial));
     const id = record.id;
-    const event: TimelineEvent = { type: 'queued', at: record.createdAt };
+    const timeline = [{ type: 'queued', at: record.createdAt } satisfies TimelineEvent, ...events].map((e) => JSON.stringify(e));
     // The index outlives the message's own keys by at most the time to expiry.
     const indexTtl = Math.max(1, Math.ceil((record.expiresAt - record.createdAt) / 1000 + this.retentionSeconds));
     const addresses = [...new Set(record.recipients.map((r) => r.toLowerCase()))];
@@ -149,10 +76,8 @@ export class MessageStore {
     const queueKeys = queue ? [q.jobs, q.ready, q.delayed, q.wake] : [];
     const jobs = queue ? jobArgs(id, record.priority, [...new Set(record.recipients.map(domainOf))], record.createdAt) : [];
     const created = await this.scripts.kurirMsgCreate(
-      6 + indexes.length + queueKeys.length,
+      4 + indexes.length + queueKeys.length,
       this.keys.message(id),
-      this.keys.body(id),
-      this.keys.recipients(id),
       this.keys.events(id),
       this.keys.messageIdIndex(normalizeHeaderMessageId(record.messageId) ?? id),
       this.keys.liveMessages(),
@@ -160,15 +85,15 @@ export class MessageStore {
       ...queueKeys,
       JSON.stringify(record),
       body,
-      JSON.stringify(event),
       id,
       indexTtl,
       record.createdAt,
       record.createdAt - indexTtl * 1000,
       MAX_MESSAGES_PER_RECIPIENT,
-      events.length,
+      Math.random() < 1 / INDEX_TRIM_EVERY ? '1' : '0',
+      timeline.length,
       jobs.length,
-      ...events.map((e) => JSON.stringify(e)),
+      ...timeline,
       ...jobs,
       ...rcptArgs,
     );
@@ -190,8 +115,11 @@ export class MessageStore {
   }
 
   private async idsIn(key: string, offset: number, limit: number): Promise<{ ids: string[]; more: boolean }> {
-    const ids = await this.redis.zrevrange(key, offset, offset + limit);
-    return { ids: ids.slice(0, limit), more: ids.length > limit };
+    // An index may hold a few entries beyond the cap until its next trim: they are not shown.
+    const upTo = Math.min(offset + limit, MAX_MESSAGES_PER_RECIPIENT);
+    if (upTo <= offset) return { ids: [], more: false };
+    const ids = await this.redis.zrevrange(key, offset, upTo);
+    return { ids: ids.slice(0, upTo - offset), more: ids.length > upTo - offset && upTo < MAX_MESSAGES_PER_RECIPIENT };
   }
 
   /** The Kurir id of the message with this Message-ID header (with or without brackets), or null. */
@@ -201,18 +129,47 @@ export class MessageStore {
   }
 
   /**
-   * What a delivery attempt reads, in one round trip: the record, every recipient's state and the body
-   * (null once the message is final). Null when the record is gone.
+   * What a delivery attempt reads, with one command: the record, every recipient's state and the body (null
+   * once the message is final). Null when the record is gone.
    */
   async getForDelivery(id: string): Promise<{ record: MessageRecord; recipients: Record<string, RecipientState>; body: Buffer | null } | null> {
-    const res =
-      (await this.redis.pipeline().hget(this.keys.message(id), 'record').hgetall(this.keys.recipients(id)).getBuffer(this.keys.body(id)).exec()) ?? [];
-    for (const [err] of res) if (err) throw err;
-    const raw = res[0]?.[1] as string | null;
-    if (!raw) return null;
+    let hash = await this.redis.hgetallBuffer(this.keys.message(id));
+    if (hash.record && !Object.keys(hash).some((f) => f.startsWith(RECIPIENT_FIELD_PREFIX)) && (await this.migrate(id))) {
+      hash = await this.redis.hgetallBuffer(this.keys.message(id));
+    }
+    if (!hash.record) return null;
     const recipients: Record<string, RecipientState> = {};
-    for (const [addr, json] of Object.entries((res[1]?.[1] ?? {}) as Record<string, string>)) recipients[addr] = JSON.parse(json) as RecipientState;
-    return { record: JSON.parse(raw) as MessageRecord, recipients, body: (res[2]?.[1] as Buffer | null) ?? null };
+    for (const [field, value] of Object.entries(hash)) {
+      if (field.startsWith(RECIPIENT_FIELD_PREFIX)) recipients[field.slice(RECIPIENT_FIELD_PREFIX.length)] = JSON.parse(value.toString()) as RecipientState;
+    }
+    return { record: JSON.parse(hash.record.toString()) as MessageRecord, recipients, body: hash.body ?? null };
+  }
+
+  /**
+   * Moves a message stored in the layout before 2026-11-29 (written by an older Kurir after this Redis was
+   * migrated, e.g. during an upgrade) into its hash; true when there was something to move.
+   */
+  async migrate(id: string): Promise<boolean> {
+    return (await this.scripts.kurirMsgMigrate(this.keys.message(id), this.keys.legacyRecipients(id), this.keys.legacyBody(id))) === 1;
+  }
+
+  /**
+   * Moves every message stored in the layout before 2026-11-29 into its hash (one SCAN), once per Redis: a
+   * marker key says it was done. Safe to run from several processes at once. Returns how many moved.
+   */
+  async migrateLayoutOnce(): Promise<number> {
+    if (await this.redis.exists(this.keys.messageLayoutMigrated())) return 0;
+    const prefixLength = this.keys.legacyRecipients('').length;
+    let moved = 0;
+    let cursor = '0';
+    do {
+      const [next, found] = await this.redis.scan(cursor, 'MATCH', this.keys.legacyRecipientsPattern(), 'COUNT', 1000);
+      cursor = next;
+      const results = await Promise.all(found.map((k) => this.migrate(k.slice(prefixLength))));
+      moved += results.filter(Boolean).length;
+    } while (cursor !== '0');
+    await this.redis.set(this.keys.messageLayoutMigrated(), String(Date.now()));
+    return moved;
   }
 
   /** The record alone, or null. */
@@ -223,20 +180,16 @@ export class MessageStore {
 
   /** The signed message as it will be sent, or null once the message is final. */
   async getBody(id: string): Promise<Buffer | null> {
-    return this.redis.getBuffer(this.keys.body(id));
+    return this.redis.hgetBuffer(this.keys.message(id), 'body');
   }
 
-  /** Record, recipient states, derived status and timeline in one round trip. */
+  /** Record, recipient states, derived status and timeline in one round trip (the body is not read). */
   async get(id: string): Promise<MessageView | null> {
-    const [[, raw], [, rcpts], [, events]] = (await this.redis
-      .multi()
-      .hget(this.keys.message(id), 'record')
-      .hgetall(this.keys.recipients(id))
-      .lrange(this.keys.events(id), 0, -1)
-      .exec()) as [[unknown, string | null], [unknown, Record<string, string>], [unknown, string[]]];
-    if (!raw) return null;
+    const view = await this.scripts.kurirMsgView('2', this.keys.message(id), this.keys.events(id));
+    if (!view) return null;
+    const [raw, pairs, events] = view;
     const recipients: Record<string, RecipientState> = {};
-    for (const [addr, json] of Object.entries(rcpts)) recipients[addr] = JSON.parse(json) as RecipientState;
+    for (let i = 0; i < pairs.length; i += 2) if (pairs[i + 1]) recipients[pairs[i] as string] = JSON.parse(pairs[i + 1] as string) as RecipientState;
     return {
       record: JSON.parse(raw) as MessageRecord,
       status: messageStatus(Object.values(recipients)),
@@ -248,7 +201,7 @@ export class MessageStore {
   /** States of some recipients of a message. */
   async getRecipients(id: string, addresses: string[]): Promise<Record<string, RecipientState | undefined>> {
     if (!addresses.length) return {};
-    const values = await this.redis.hmget(this.keys.recipients(id), ...addresses);
+    const values = await this.redis.hmget(this.keys.message(id), ...addresses.map((a) => RECIPIENT_FIELD_PREFIX + a));
     const out: Record<string, RecipientState | undefined> = {};
     addresses.forEach((a, i) => {
       out[a] = values[i] ? (JSON.parse(values[i] as string) as RecipientState) : undefined;
@@ -263,17 +216,13 @@ export class MessageStore {
    */
   async update(id: string, updates: RecipientUpdate[], events: TimelineEvent[], record?: MessageRecord): Promise<boolean> {
     const notify = this.sink !== undefined && events.length > 0;
-    const args: Array<string | number> = [id, Math.ceil(this.retentionSeconds), notify && !record ? 1 : 0, updates.length];
+    // Every recipient, when known here, so the script need not read the record to tell whether all are final.
+    const all = record?.recipients ?? [];
+    const args: Array<string | number> = [id, Math.ceil(this.retentionSeconds), notify && !record ? 1 : 0, updates.length, all.length];
     for (const u of updates) args.push(u.address, JSON.stringify(u.state));
+    args.push(...all);
     for (const e of events) args.push(JSON.stringify(e));
-    const [length, final, raw] = await this.scripts.kurirMsgRecord(
-      this.keys.message(id),
-      this.keys.recipients(id),
-      this.keys.events(id),
-      this.keys.body(id),
-      this.keys.liveMessages(),
-      ...args,
-    );
+    const [length, final, raw] = await this.scripts.kurirMsgRecord(this.keys.message(id), this.keys.events(id), this.keys.liveMessages(), ...args);
     const current = record ?? (raw ? (JSON.parse(raw) as MessageRecord) : null);
     if (notify && current) {
       // RPUSH answers the list length after the push, so each event's index is known without a read.
@@ -295,10 +244,9 @@ export class MessageStore {
     const ttl = Math.ceil(this.retentionSeconds);
     await this.redis
       .multi()
-      .del(this.keys.body(id))
+      .hdel(this.keys.message(id), 'body')
       .zrem(this.keys.liveMessages(), id)
       .expire(this.keys.message(id), ttl)
-      .expire(this.keys.recipients(id), ttl)
       .expire(this.keys.events(id), ttl)
       .exec();
   }
@@ -311,6 +259,6 @@ export class MessageStore {
     // Its waiting delivery jobs too (a job already taken finds no message and does nothing).
     const q = this.keys.deliveryQueue();
     for (const domain of new Set((record?.recipients ?? []).map(domainOf))) tx.hdel(q.jobs, deliveryJobId(id, domain)).zrem(q.ready, deliveryJobId(id, domain));
-    await tx.del(this.keys.message(id), this.keys.body(id), this.keys.recipients(id), this.keys.events(id)).zrem(this.keys.liveMessages(), id).exec();
+    await tx.del(this.keys.message(id), this.keys.events(id)).zrem(this.keys.liveMessages(), id).exec();
   }
 }

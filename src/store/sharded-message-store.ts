@@ -56,6 +56,16 @@ export class ShardedMessageStore extends MessageStore {
     return (await this.router.locate(id)).messages.getForDelivery(id);
   }
 
+  override async migrate(id: string): Promise<boolean> {
+    return (await this.router.locate(id)).messages.migrate(id);
+  }
+
+  override async migrateLayoutOnce(): Promise<number> {
+    let moved = 0;
+    for (const s of this.router.all()) moved += await s.messages.migrateLayoutOnce();
+    return moved;
+  }
+
   override async getRecord(id: string): Promise<MessageRecord | null> {
     return (await this.router.locate(id)).messages.getRecord(id);
   }

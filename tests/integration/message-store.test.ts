@@ -6,7 +6,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createKeys, type Keys } from '../../src/store/keys.js';
-import { type AppendedEvent, type EventSink, MessageStore } from '../../src/store/message-store.js';
+import { type AppendedEvent, type EventSink, INDEX_TRIM_EVERY, MAX_MESSAGES_PER_RECIPIENT, MessageStore } from '../../src/store/message-store.js';
 import type { MessageRecord, TimelineEvent } from '../../src/store/types.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-redis.js';
 
@@ -66,9 +66,12 @@ async function calls(): Promise<number> {
   return [...info.matchAll(/calls=(\d+)/g)].reduce((s, m) => s + Number(m[1]), 0);
 }
 
-it('reads record, every recipient state and the body in one call', async () => {
+it('reads record, every recipient state and the body with one command', async () => {
   const { store, rec } = await stored(['a@one.test', 'b@two.test']);
+  const before = await calls();
   const got = await store.getForDelivery(rec.id);
+  // HGETALL, plus the INFO call counted in between.
+  expect((await calls()) - before).toBe(2);
   expect(got?.record).toEqual(rec);
   expect(Object.keys(got?.recipients ?? {}).sort()).toEqual(['a@one.test', 'b@two.test']);
   expect(got?.recipients['a@one.test']?.status).toBe('queued');
@@ -81,7 +84,7 @@ it('finalizes only once the last recipient of every domain is final, in the same
   expect(await redis.zscore(keys.liveMessages(), rec.id)).not.toBeNull();
 
   expect(await store.update(rec.id, [delivered('a@one.test')], [attempt(['a@one.test'])], rec)).toBe(false);
-  expect(await redis.exists(keys.body(rec.id))).toBe(1);
+  expect(await redis.hexists(keys.message(rec.id), 'body')).toBe(1);
   expect(await redis.ttl(keys.message(rec.id))).toBe(-1);
 
   expect(
@@ -91,15 +94,16 @@ it('finalizes only once the last recipient of every domain is final, in the same
       [attempt(['b@two.test']), { type: 'delivered', at: 1, recipients: ['b@two.test'], host: 'mx', reply: '250' }],
     ),
   ).toBe(true);
-  expect(await redis.exists(keys.body(rec.id))).toBe(0);
+  expect(await redis.hexists(keys.message(rec.id), 'body')).toBe(0);
   expect(await redis.zscore(keys.liveMessages(), rec.id)).toBeNull();
-  for (const k of [keys.message(rec.id), keys.recipients(rec.id), keys.events(rec.id)]) {
+  for (const k of [keys.message(rec.id), keys.events(rec.id)]) {
     const ttl = await redis.ttl(k);
     expect(ttl).toBeGreaterThan(590);
     expect(ttl).toBeLessThanOrEqual(600);
   }
   const view = await store.get(rec.id);
   expect(view?.status).toBe('delivered');
+  expect(Object.keys(view?.recipients ?? {}).sort()).toEqual(['a@one.test', 'b@two.test']);
   expect(view?.events.map((e) => e.type)).toEqual(['queued', 'attempt', 'attempt', 'delivered']);
 });
 
@@ -122,7 +126,7 @@ it("tells the sink each event's index, with the record read by the script when t
   for (const s of seen) for (const e of s.events) expect(await store.getEvent(rec.id, e.index)).toEqual(e.event);
 });
 
-it('records a final delivery with 9 Redis commands in one round trip (a script counted with what it runs), where two MULTI transactions took 14', async () => {
+it('records a final delivery with 8 Redis commands in one round trip (a script counted with what it runs), where two MULTI transactions took 14', async () => {
   const { store, rec } = await stored(['a@one.test']);
   const before = await calls();
   await store.update(
@@ -131,6 +135,79 @@ it('records a final delivery with 9 Redis commands in one round trip (a script c
     [attempt(['a@one.test']), { type: 'delivered', at: 2, recipients: ['a@one.test'], host: 'mx', reply: '250' }],
     rec,
   );
-  // One INFO call is counted in between. EVALSHA, HSET, RPUSH, HVALS, DEL, ZREM, 3 × EXPIRE: 9, plus INFO.
-  expect((await calls()) - before).toBe(10);
+  // One INFO call is counted in between. EVALSHA, HSET, RPUSH, HMGET, HDEL, ZREM, 2 × EXPIRE: 8, plus INFO.
+  expect((await calls()) - before).toBe(9);
+});
+
+it('stores a message with 9 Redis commands in one round trip when its recipient index is not trimmed', async () => {
+  const store = new MessageStore(redis, keys, 600, sink);
+  let created = 0;
+  // One create in INDEX_TRIM_EVERY also trims the index (2 commands more); take the cheapest of a few.
+  let cheapest = Infinity;
+  for (let i = 0; i < 6; i++) {
+    const before = await calls();
+    if (await store.create(record(`c${++n}`, ['cost@one.test']), Buffer.from('Subject: x\r\n\r\nbody\r\n'))) created++;
+    cheapest = Math.min(cheapest, (await calls()) - before);
+  }
+  expect(created).toBe(6);
+  // EVALSHA, EXISTS, HSET (record, body, states), RPUSH, SET (Message-ID index), ZADD (live), ZADD + EXPIRE
+  // (recipient index): 8, plus INFO.
+  expect(cheapest).toBe(9);
+});
+
+it(`never shows more than ${MAX_MESSAGES_PER_RECIPIENT} messages per recipient, however rarely the index is trimmed`, async () => {
+  const store = new MessageStore(redis, keys, 600, sink);
+  const address = 'many@one.test';
+  const total = MAX_MESSAGES_PER_RECIPIENT + 3 * INDEX_TRIM_EVERY;
+  for (let i = 0; i < total; i += 50) {
+    await Promise.all(
+      Array.from({ length: Math.min(50, total - i) }, (_, j) => store.create(record(`i${String(i + j).padStart(4, '0')}`, [address]), Buffer.from('x'))),
+    );
+  }
+  const all = await store.idsByRecipient(address, 0, total);
+  expect(all.ids).toHaveLength(MAX_MESSAGES_PER_RECIPIENT);
+  expect(all.more).toBe(false);
+  // Newest first (ids sort by creation here), and the tail of the cap is reachable by offset.
+  expect(all.ids[0]).toBe(`i${String(total - 1).padStart(4, '0')}`);
+  const tail = await store.idsByRecipient(address, MAX_MESSAGES_PER_RECIPIENT - 5, 20);
+  expect(tail).toEqual({ ids: all.ids.slice(-5), more: false });
+  expect(await store.idsByRecipient(address, MAX_MESSAGES_PER_RECIPIENT, 20)).toEqual({ ids: [], more: false });
+  expect((await store.idsByRecipient(address, 0, 10)).more).toBe(true);
+  // What the index holds past the cap between trims stays bounded.
+  expect(await redis.zcard(keys.recipientMessages(address))).toBeLessThan(total);
+});
+
+it('moves messages stored in the layout before 2026-11-29 into the message hash, at start and when one is read for delivery', async () => {
+  const store = new MessageStore(redis, keys, 600, sink);
+  const legacy = async (id: string, ttl?: number) => {
+    const rec = record(id, ['old@one.test', 'old@two.test']);
+    await redis.hset(keys.message(id), 'record', JSON.stringify(rec));
+    await redis.hset(keys.legacyRecipients(id), 'old@one.test', JSON.stringify({ status: 'delivered', attempts: 1, updatedAt: 1 }));
+    await redis.hset(keys.legacyRecipients(id), 'old@two.test', JSON.stringify({ status: 'queued', attempts: 0, updatedAt: 1 }));
+    await redis.set(keys.legacyBody(id), 'Subject: old\r\n\r\nold body\r\n');
+    await redis.rpush(keys.events(id), JSON.stringify({ type: 'queued', at: 1 }));
+    if (ttl) await redis.expire(keys.message(id), ttl);
+    return rec;
+  };
+  await redis.del(keys.messageLayoutMigrated());
+  await legacy('legacy1');
+  await legacy('legacy2', 500);
+  expect(await store.migrateLayoutOnce()).toBe(2);
+  expect(await redis.exists(keys.legacyRecipients('legacy1'), keys.legacyBody('legacy1'), keys.legacyRecipients('legacy2'))).toBe(0);
+  const got = await store.getForDelivery('legacy1');
+  expect(got?.recipients).toMatchObject({ 'old@one.test': { status: 'delivered' }, 'old@two.test': { status: 'queued' } });
+  expect(got?.body?.toString()).toContain('old body');
+  expect(await redis.ttl(keys.message('legacy2'))).toBeGreaterThan(490);
+  expect((await store.get('legacy2'))?.status).toBe('queued');
+  // Once per Redis: the marker is set, so the next start does not scan.
+  await legacy('legacy3');
+  expect(await store.migrateLayoutOnce()).toBe(0);
+  // A message an older Kurir wrote after that (during an upgrade) is moved when a worker reads it.
+  const late = await store.getForDelivery('legacy3');
+  expect(late?.recipients['old@two.test']?.status).toBe('queued');
+  expect(late?.body?.toString()).toContain('old body');
+  expect(await redis.exists(keys.legacyRecipients('legacy3'))).toBe(0);
+  // And its outcome finalizes it in the new layout.
+  expect(await store.update('legacy3', [delivered('old@two.test')], [attempt(['old@two.test'])])).toBe(true);
+  expect(await redis.hexists(keys.message('legacy3'), 'body')).toBe(0);
 });

@@ -11,6 +11,7 @@ import { createMetrics } from '../../src/metrics/metrics.js';
 import { DeliveryQueue, deliveryJobId } from '../../src/queue/delivery-queue.js';
 import { createKeys, type Keys } from '../../src/store/keys.js';
 import { LiveIndex } from '../../src/store/live-index.js';
+import { RECIPIENT_FIELD_PREFIX } from '../../src/store/message-scripts.js';
 import { MessageStore } from '../../src/store/message-store.js';
 import type { MessageRecord } from '../../src/store/types.js';
 import { dropPrefix } from '../helpers/test-gateway.js';
@@ -94,7 +95,7 @@ it('re-queues stored-but-not-queued messages and failed jobs, finalizes final on
   await queue.enqueue(healthy, 'verification', ['one.test']);
   const young = await stored(['e@one.test'], 5);
   const finished = await stored(['f@one.test']);
-  await redis.hset(keys.recipients(finished), 'f@one.test', JSON.stringify({ status: 'delivered', attempts: 1, updatedAt: now }));
+  await redis.hset(keys.message(finished), `${RECIPIENT_FIELD_PREFIX}f@one.test`, JSON.stringify({ status: 'delivered', attempts: 1, updatedAt: now }));
   const vanished = 'm999999999999999999999';
   await redis.zadd(keys.liveMessages(), now - 100_000, vanished);
 
@@ -111,7 +112,7 @@ it('re-queues stored-but-not-queued messages and failed jobs, finalizes final on
   ];
   expect(await queue.presence(ids)).toEqual(['live', 'live', 'live', 'live', 'missing']);
   expect(await redis.zscore(keys.liveMessages(), finished)).toBeNull();
-  expect(await redis.exists(keys.body(finished))).toBe(0);
+  expect(await redis.hexists(keys.message(finished), 'body')).toBe(0);
   expect(await redis.zscore(keys.liveMessages(), vanished)).toBeNull();
   const text = await metrics.registry.getSingleMetricAsString('kurir_queue_reconciled_total');
   expect(Number(text.match(/reason="missing-job"} (\d+)/)?.[1]) - Number(before)).toBe(2);
@@ -126,7 +127,7 @@ it('removes a failed job whose recipients are final instead of retrying it', asy
   const id = await stored(['a@one.test']);
   await queue.enqueue(id, 'verification', ['one.test']);
   await failJob(deliveryJobId(id, 'one.test'));
-  await redis.hset(keys.recipients(id), 'a@one.test', JSON.stringify({ status: 'bounced', attempts: 1, updatedAt: now }));
+  await redis.hset(keys.message(id), `${RECIPIENT_FIELD_PREFIX}a@one.test`, JSON.stringify({ status: 'bounced', attempts: 1, updatedAt: now }));
   expect(await reconciler().runOnce()).toMatchObject({ retried: 0, finalized: 1 });
   expect(await queue.presence([deliveryJobId(id, 'one.test')])).toEqual(['missing']);
 });

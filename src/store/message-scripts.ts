@@ -1,0 +1,154 @@
+/**
+ * The message store's Lua scripts. A message is two keys: a hash (`record` JSON, `body` the signed message
+ * until it is final, and `r:<address>` each recipient's state JSON) and a list (its timeline), so that a
+ * delivery reads it with one HGETALL and each state change is one script.
+ */
+import type { Redis } from 'ioredis';
+import { ENQUEUE_FN } from '../queue/queue-scripts.js';
+import { FINAL_RECIPIENT_STATUSES } from './types.js';
+
+/** Hash field of a recipient's state. Addresses always hold an `@`, so they never meet `record` or `body`. */
+export const RECIPIENT_FIELD_PREFIX = 'r:';
+
+// HSET of fields in chunks (Lua's unpack has a stack limit; a message may have many recipients).
+const HSET_FN = `
+local function hsetAll(key, fields)
+  for i = 1, #fields, 1000 do redis.call('HSET', key, unpack(fields, i, math.min(i + 999, #fields))) end
+end`;
+
+// Creates every key of a message at once, or nothing when the id is already taken (idempotent retries that
+// reuse an id must not overwrite or duplicate), and queues its delivery jobs in the same step when asked
+// (stored and queued, or neither). KEYS: msg events mid-index live rcpt-index... [ref-index] [queue jobs ready
+// delayed wake]; ARGV: record body id index-ttl createdAt oldest-kept per-address-cap trim n job-args-count
+// event×n job-arg×count (address state)... The Message-ID index lets bounce reports without VERP find the
+// message; the live index lets the reconciler find messages whose delivery job was lost; the recipient indexes
+// let support find every message to an address, newest first, and the reference index every message with one
+// booking reference. Trimming an index (old entries, entries over the cap) is done when `trim` is '1': the
+// store asks for it on a fraction of its writes, as readers never look past the cap.
+const CREATE = `${ENQUEUE_FN}${HSET_FN}
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local nEvents, nJobArgs = tonumber(ARGV[9]), tonumber(ARGV[10])
+local firstRcpt = 11 + nEvents + nJobArgs
+local fields = {'record', ARGV[1], 'body', ARGV[2]}
+for i = firstRcpt, #ARGV, 2 do
+  fields[#fields + 1] = '${RECIPIENT_FIELD_PREFIX}' .. ARGV[i]
+  fields[#fields + 1] = ARGV[i + 1]
+end
+hsetAll(KEYS[1], fields)
+redis.call('RPUSH', KEYS[2], unpack(ARGV, 11, 10 + nEvents))
+redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4])
+redis.call('ZADD', KEYS[4], ARGV[5], ARGV[3])
+local lastIndex = #KEYS
+if nJobArgs > 0 then lastIndex = #KEYS - 4 end
+for i = 5, lastIndex do
+  redis.call('ZADD', KEYS[i], ARGV[5], ARGV[3])
+  if ARGV[8] == '1' then
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. ARGV[6])
+    redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(tonumber(ARGV[7]) + 1))
+  end
+  redis.call('EXPIRE', KEYS[i], ARGV[4])
+end
+if nJobArgs > 0 then enqueueJobs(KEYS[#KEYS - 3], KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS], ARGV, 11 + nEvents, 10 + nEvents + nJobArgs) end
+return 1`;
+
+// Records an attempt (or any state change) in one step. KEYS: msg events live; ARGV: id ttl want-record
+// n-updates n-addresses (address state)×n-updates address×n-addresses event…, where the addresses are every
+// recipient of the message (none: the script reads them from the record). Final when every recipient's status
+// is final: then the body goes, the live index entry goes, and the hash and timeline expire after the
+// retention. Answers {events length after the push, 1 when final, the record JSON when asked for}.
+const RECORD = `${HSET_FN}
+local n, m = tonumber(ARGV[4]), tonumber(ARGV[5])
+local fields = {}
+for i = 6, 5 + 2 * n, 2 do
+  fields[#fields + 1] = '${RECIPIENT_FIELD_PREFIX}' .. ARGV[i]
+  fields[#fields + 1] = ARGV[i + 1]
+end
+if n > 0 then hsetAll(KEYS[1], fields) end
+local firstEvent = 6 + 2 * n + m
+local length = 0
+if #ARGV >= firstEvent then length = redis.call('RPUSH', KEYS[2], unpack(ARGV, firstEvent)) end
+local record = false
+if ARGV[3] == '1' or m == 0 then record = redis.call('HGET', KEYS[1], 'record') end
+local all = {}
+if m > 0 then
+  for i = 6 + 2 * n, 5 + 2 * n + m do all[#all + 1] = '${RECIPIENT_FIELD_PREFIX}' .. ARGV[i] end
+elseif record then
+  for _, a in ipairs(cjson.decode(record).recipients) do all[#all + 1] = '${RECIPIENT_FIELD_PREFIX}' .. a end
+end
+local final = 0
+if #all > 0 then
+  final = 1
+  local finalStatus = {${[...FINAL_RECIPIENT_STATUSES].map((x) => `['${x}'] = true`).join(', ')}}
+  for _, s in ipairs(redis.call('HMGET', KEYS[1], unpack(all))) do
+    if not s or not finalStatus[cjson.decode(s).status] then final = 0 break end
+  end
+end
+if final == 1 then
+  redis.call('HDEL', KEYS[1], 'body')
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  redis.call('EXPIRE', KEYS[2], ARGV[2])
+end
+return {length, final, record}`;
+
+// A message without its body: KEYS msg [events]. Answers {record JSON, {address, state JSON or false}…, timeline
+// (when the events key is given)}, or false when the record is gone. The addresses come from the record.
+const VIEW = `
+local record = redis.call('HGET', KEYS[1], 'record')
+if not record then return false end
+local addresses = cjson.decode(record).recipients
+local fields = {}
+for i, a in ipairs(addresses) do fields[i] = '${RECIPIENT_FIELD_PREFIX}' .. a end
+local states = {}
+if #fields > 0 then states = redis.call('HMGET', KEYS[1], unpack(fields)) end
+local out = {}
+for i, a in ipairs(addresses) do
+  out[#out + 1] = a
+  out[#out + 1] = states[i]
+end
+local events = {}
+if KEYS[2] then events = redis.call('LRANGE', KEYS[2], 0, -1) end
+return {record, out, events}`;
+
+// Moves one message stored in the layout before 2026-11-29 (recipient states in their own hash, the body in
+// its own string) into the message hash, keeping the hash's expiry. KEYS: msg old-rcpt old-body. Answers 1 when
+// it moved something.
+const MIGRATE = `${HSET_FN}
+local states = redis.call('HGETALL', KEYS[2])
+local body = redis.call('GET', KEYS[3])
+if #states == 0 and not body then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local fields = {}
+  for i = 1, #states, 2 do
+    fields[#fields + 1] = '${RECIPIENT_FIELD_PREFIX}' .. states[i]
+    fields[#fields + 1] = states[i + 1]
+  end
+  if body then
+    fields[#fields + 1] = 'body'
+    fields[#fields + 1] = body
+  end
+  hsetAll(KEYS[1], fields)
+end
+redis.call('DEL', KEYS[2], KEYS[3])
+return 1`;
+
+/** An ioredis client with the message scripts defined as commands. */
+export type MessageRedis = Redis & {
+  kurirMsgCreate(...args: Array<string | number | Buffer>): Promise<number>;
+  kurirMsgRecord(...args: Array<string | number>): Promise<[number, number, string | null]>;
+  kurirMsgView(...args: string[]): Promise<[string, Array<string | null>, string[]] | null>;
+  kurirMsgMigrate(...args: string[]): Promise<number>;
+};
+
+/** Defines the message scripts on `redis` once per client (EVALSHA: the script text is not sent each time). */
+export function withMessageScripts(redis: Redis): MessageRedis {
+  const r = redis as MessageRedis;
+  if (typeof r.kurirMsgCreate !== 'function') {
+    // The number of keys of create and view varies: it is the first argument of each call.
+    r.defineCommand('kurirMsgCreate', { lua: CREATE });
+    r.defineCommand('kurirMsgRecord', { numberOfKeys: 3, lua: RECORD });
+    r.defineCommand('kurirMsgView', { lua: VIEW });
+    r.defineCommand('kurirMsgMigrate', { numberOfKeys: 3, lua: MIGRATE });
+  }
+  return r;
+}
