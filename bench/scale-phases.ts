@@ -149,8 +149,9 @@ export async function memoryPhase(ctx: ScalePhaseContext, o: { n: number; retent
     const accepted = sub.ids.length;
     const m1 = await usedMemory(r);
     const f1 = await redisFootprint(r, ctx.prefix);
-    await ctx.child(redis.url, { roles: ['worker'], label: 'mem-worker', waitForHttp: false });
+    // Reset before the worker starts: it delivers during the child's start-up wait.
     ctx.sink.reset();
+    await ctx.child(redis.url, { roles: ['worker'], label: 'mem-worker', waitForHttp: false });
     const delivered = await ctx.sink.waitForUnique(accepted, 120_000);
     const finalized = await ctx.waitFinalized(r, 30_000);
     const m2 = await usedMemory(r);
