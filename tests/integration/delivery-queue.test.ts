@@ -1,7 +1,7 @@
 /**
  * The delivery queue (src/queue/delivery-queue.ts, queue-scripts.ts) and its runner (src/queue/job-runner.ts)
  * against the shared real Redis: order, idempotence, delays, leases and their recovery, admin moves, and
- * several runners sharing one queue.
+ * several runners sharing one queue, and reports kept through a Redis restart.
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
@@ -9,6 +9,8 @@ import { createLogger } from '../../src/lib/logger.js';
 import { DeliveryQueue, deliveryJobId, FAILED_RETENTION_MS, type QueuedJob } from '../../src/queue/delivery-queue.js';
 import { JobRunner, type RunResult } from '../../src/queue/job-runner.js';
 import { createKeys } from '../../src/store/keys.js';
+import { createRedis, waitReady } from '../../src/store/redis.js';
+import { startPrivateRedis } from '../helpers/private-redis.js';
 import { dropPrefix } from '../helpers/test-gateway.js';
 import { until } from '../helpers/until.js';
 
@@ -198,5 +200,44 @@ it('leaves a job still running at close to another runner once its lease runs ou
     expect(await queue.getState('m1_x.test')).toBe('missing');
   } finally {
     await b.close(1000);
+  }
+});
+
+it('keeps the reports of runs that ended while its Redis was down and applies each once when it is back', async () => {
+  // A redis-server of its own (restarted here; AOF with appendfsync always), reached like a gateway does.
+  const priv = await startPrivateRedis({ appendfsync: 'always' });
+  const conn = createRedis(priv.url, 'command');
+  conn.on('error', () => undefined);
+  await waitReady(conn);
+  const q = new DeliveryQueue(conn, createKeys(prefix));
+  let open: () => void = () => undefined;
+  const gate = new Promise<void>((r) => (open = r));
+  const runs = new Map<string, number>();
+  const runner = new JobRunner(
+    q,
+    async (job) => {
+      runs.set(job.id, (runs.get(job.id) ?? 0) + 1);
+      await gate;
+      return { kind: 'c' };
+    },
+    { concurrency: 5, lockMs: 30_000, maxStalls: 10, backoff: () => 50, logger, idleWaitMs: 200 },
+  );
+  try {
+    for (let i = 0; i < 12; i++) await q.enqueue(`r${i}`, 'normal', ['x.test']);
+    runner.start();
+    await until(async () => (runs.size === 5 ? true : null), 5000, 'five runs to start');
+    await priv.shutdown();
+    // The five runs end with Redis down: their reports cannot be written and are kept.
+    open();
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(runs.size).toBe(5);
+    await priv.start();
+    await until(async () => (runs.size === 12 && Object.values((await q.counts()).states).every((n) => n === 0) ? true : null), 15_000, 'an empty queue');
+    expect([...runs.values()].every((n) => n === 1)).toBe(true);
+    expect(await conn.hlen(createKeys(prefix).deliveryQueue().jobs)).toBe(0);
+  } finally {
+    await runner.close(1000);
+    conn.disconnect();
+    await priv.destroy();
   }
 });
