@@ -53,11 +53,17 @@ return 1`;
 
 // Records an attempt (or any state change) in one step. KEYS: msg events live; ARGV: id ttl want-record
 // n-updates n-addresses (address state)×n-updates address×n-addresses event…, where the addresses are every
-// recipient of the message (none: the script reads them from the record). Final when every recipient's status
+// recipient of the message (none: the script reads them from the record, and changes nothing when it is gone). Final when every recipient's status
 // is final: then the body goes, the live index entry goes, and the hash and timeline expire after the
 // retention. Answers {events length after the push, 1 when final, the record JSON when asked for}.
 const RECORD = `${HSET_FN}
 local n, m = tonumber(ARGV[4]), tonumber(ARGV[5])
+local record = false
+if ARGV[3] == '1' or m == 0 then
+  record = redis.call('HGET', KEYS[1], 'record')
+  -- A message gone meanwhile (past its retention) is not recreated as a hash without expiry.
+  if not record and m == 0 then return {0, 0, false} end
+end
 local fields = {}
 for i = 6, 5 + 2 * n, 2 do
   fields[#fields + 1] = '${RECIPIENT_FIELD_PREFIX}' .. ARGV[i]
@@ -67,8 +73,6 @@ if n > 0 then hsetAll(KEYS[1], fields) end
 local firstEvent = 6 + 2 * n + m
 local length = 0
 if #ARGV >= firstEvent then length = redis.call('RPUSH', KEYS[2], unpack(ARGV, firstEvent)) end
-local record = false
-if ARGV[3] == '1' or m == 0 then record = redis.call('HGET', KEYS[1], 'record') end
 local all = {}
 if m > 0 then
   for i = 6 + 2 * n, 5 + 2 * n + m do all[#all + 1] = '${RECIPIENT_FIELD_PREFIX}' .. ARGV[i] end

@@ -139,6 +139,14 @@ it('records a final delivery with 8 Redis commands in one round trip (a script c
   expect((await calls()) - before).toBe(9);
 });
 
+it('changes nothing for a message that is gone when the caller has no record (a late report past the retention)', async () => {
+  const store = new MessageStore(redis, keys, 600, sink);
+  seen.length = 0;
+  expect(await store.update('gone1', [delivered('a@one.test')], [attempt(['a@one.test'])])).toBe(false);
+  expect(await redis.exists(keys.message('gone1'), keys.events('gone1'))).toBe(0);
+  expect(seen).toEqual([]);
+});
+
 it('stores a message with 9 Redis commands in one round trip when its recipient index is not trimmed', async () => {
   const store = new MessageStore(redis, keys, 600, sink);
   let created = 0;
