@@ -3,10 +3,10 @@
  * reason and wait when refused), the domain-pause check before the provider is known, and giving the slot
  * back with the delivery's outcome fed to the adaptive rate. The atomic work is in shaping-scripts.ts.
  */
-import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Config, Priority } from '../config/schema.js';
 import type { Clock } from '../lib/clock.js';
+import { randomHex } from '../lib/ids.js';
 import type { Logger } from '../lib/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ProviderMap } from '../metrics/provider.js';
@@ -85,7 +85,7 @@ export async function acquireSlot(
 ): Promise<ShapingDecision> {
   const s = ctx.deps.config.shaping;
   const limits = ctx.limitsOf(provider);
-  const lease: ShapingLease = { provider, id: randomBytes(8).toString('hex') };
+  const lease: ShapingLease = { provider, id: randomHex(8) };
   const d = domain.toLowerCase();
   const [status, waitMs, rate] = await ctx.redis.kurirShapeAcquire(
     ctx.deps.keys.shapingState(provider),
