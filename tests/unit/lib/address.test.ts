@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeAddress } from '../../../src/lib/address.js';
+import { normalizeAddress, normalizeDomain } from '../../../src/lib/address.js';
 import { KurirError } from '../../../src/lib/errors.js';
 import { newMessageId, MESSAGE_ID_PATTERN } from '../../../src/lib/ids.js';
 import { parseVerp, verpAddress } from '../../../src/lib/verp.js';
@@ -25,6 +25,21 @@ describe('normalizeAddress', () => {
       expect((err as KurirError).code).toBe('HEADER_INJECTION');
       expect((err as KurirError).field).toBe('to[1]');
     }
+  });
+});
+
+describe('normalizeDomain (remembered answers)', () => {
+  it('answers the same the second time, for IDN and plain names, and still refuses invalid ones every time', () => {
+    for (let round = 0; round < 2; round++) {
+      expect(normalizeDomain('Bücher.Example')).toBe('xn--bcher-kva.example');
+      expect(normalizeDomain('Mail.Example.TEST.')).toBe('mail.example.test');
+      for (let i = 0; i < 2; i++) expect(() => normalizeDomain('no_underscore.example', 'to')).toThrow(/to: "no_underscore.example" is not a valid domain/);
+    }
+  });
+
+  it('stays correct past its bound (it empties itself and starts again)', () => {
+    for (let i = 0; i < 5000; i++) expect(normalizeDomain(`D${i}.Example`)).toBe(`d${i}.example`);
+    expect(normalizeDomain('D1.Example')).toBe('d1.example');
   });
 });
 
