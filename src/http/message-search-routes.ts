@@ -162,6 +162,12 @@ export const messageSearchRoutes: FastifyPluginAsync<MessageSearchOptions> = asy
                 items: resendSchema,
                 description: `The searched address's outlook; for a reference, that of each recipient of the page (at most ${MAX_RESEND_HINTS}).`,
               },
+              unavailableShards: {
+                type: 'array',
+                items: { type: 'string' },
+                description:
+                  'Present only during a shard outage (`redis.shards`): the shards that did not answer. Their messages are missing from `items`; ask again once they are back. 503 when no Redis answers.',
+              },
             },
           },
           ...errorResponses(400, 401, 403, 503),
@@ -187,7 +193,12 @@ export const messageSearchRoutes: FastifyPluginAsync<MessageSearchOptions> = asy
       const addresses =
         address !== null ? [address] : [...new Set(views.flatMap((v) => v.record.recipients.map((a) => a.toLowerCase())))].slice(0, MAX_RESEND_HINTS);
       const hints = opts.resendHint ? await Promise.all(addresses.map((a) => opts.resendHint!(a))) : [];
-      return { items: views.map((v) => summary(v, address)), nextCursor: page.more ? String(offset + limit) : null, resend: hints.map(presentResendHint) };
+      return {
+        items: views.map((v) => summary(v, address)),
+        nextCursor: page.more ? String(offset + limit) : null,
+        resend: hints.map(presentResendHint),
+        ...(page.unavailable ? { unavailableShards: page.unavailable } : {}),
+      };
     },
   );
 };

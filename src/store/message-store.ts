@@ -25,6 +25,14 @@ export interface EventSink {
   onEvents(record: MessageRecord, events: AppendedEvent[]): Promise<void>;
 }
 
+/** A page of message ids from a search, newest first. */
+export interface IdPage {
+  ids: string[];
+  more: boolean;
+  /** Shards (`redis.shards`) that did not answer: their messages are missing from this page. */
+  unavailable?: string[];
+}
+
 /** Messages kept per recipient address in the search index (the newest; older ones stay readable by id). */
 export const MAX_MESSAGES_PER_RECIPIENT = 500;
 
@@ -105,16 +113,16 @@ export class MessageStore {
    * follow. The index keeps the newest {@link MAX_MESSAGES_PER_RECIPIENT} per address for the retention
    * period; ids whose message has expired since are left for the caller to skip.
    */
-  async idsByRecipient(address: string, offset: number, limit: number): Promise<{ ids: string[]; more: boolean }> {
+  async idsByRecipient(address: string, offset: number, limit: number): Promise<IdPage> {
     return this.idsIn(this.keys.recipientMessages(address), offset, limit);
   }
 
   /** Ids of the messages carrying one booking reference (case-insensitive), newest first, as {@link idsByRecipient}. */
-  async idsByReference(reference: string, offset: number, limit: number): Promise<{ ids: string[]; more: boolean }> {
+  async idsByReference(reference: string, offset: number, limit: number): Promise<IdPage> {
     return this.idsIn(this.keys.referenceMessages(reference), offset, limit);
   }
 
-  private async idsIn(key: string, offset: number, limit: number): Promise<{ ids: string[]; more: boolean }> {
+  private async idsIn(key: string, offset: number, limit: number): Promise<IdPage> {
     // An index may hold a few entries beyond the cap until its next trim: they are not shown.
     const upTo = Math.min(offset + limit, MAX_MESSAGES_PER_RECIPIENT);
     if (upTo <= offset) return { ids: [], more: false };

@@ -5,7 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
-import { MessageStore, type RecipientUpdate } from './message-store.js';
+import { type IdPage, MessageStore, type RecipientUpdate } from './message-store.js';
 import type { ShardRouter } from './shard-router.js';
 import type { MessageRecord, MessageView, RecipientState, TimelineEvent } from './types.js';
 
@@ -28,22 +28,28 @@ export class ShardedMessageStore extends MessageStore {
     return created;
   }
 
-  /** Newest first across shards: ids sort by creation time, so the merge is a sort of the ids. */
-  private async merged(
-    search: (store: MessageStore, limit: number) => Promise<{ ids: string[]; more: boolean }>,
-    offset: number,
-    limit: number,
-  ): Promise<{ ids: string[]; more: boolean }> {
-    const parts = await Promise.all(this.router.all().map((s) => search(s.messages, offset + limit)));
+  /**
+   * Newest first across shards: ids sort by creation time, so the merge is a sort of the ids. A shard that does
+   * not answer is named in `unavailable` and the others' ids are returned (support can still see them during an
+   * outage); when none answers, the first error is thrown.
+   */
+  private async merged(search: (store: MessageStore, limit: number) => Promise<IdPage>, offset: number, limit: number): Promise<IdPage> {
+    const shards = this.router.all();
+    const settled = await Promise.allSettled(shards.map((s) => search(s.messages, offset + limit)));
+    const parts: IdPage[] = [];
+    const unavailable: string[] = [];
+    settled.forEach((r, i) => (r.status === 'fulfilled' ? parts.push(r.value) : unavailable.push(shards[i].name)));
+    if (!parts.length) throw (settled[0] as PromiseRejectedResult).reason;
     const merged = parts.flatMap((p) => p.ids).sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
-    return { ids: merged.slice(offset, offset + limit), more: merged.length > offset + limit || parts.some((p) => p.more) };
+    const page: IdPage = { ids: merged.slice(offset, offset + limit), more: merged.length > offset + limit || parts.some((p) => p.more) };
+    return unavailable.length ? { ...page, unavailable } : page;
   }
 
-  override idsByRecipient(address: string, offset: number, limit: number): Promise<{ ids: string[]; more: boolean }> {
+  override idsByRecipient(address: string, offset: number, limit: number): Promise<IdPage> {
     return this.merged((store, n) => store.idsByRecipient(address, 0, n), offset, limit);
   }
 
-  override idsByReference(reference: string, offset: number, limit: number): Promise<{ ids: string[]; more: boolean }> {
+  override idsByReference(reference: string, offset: number, limit: number): Promise<IdPage> {
     return this.merged((store, n) => store.idsByReference(reference, 0, n), offset, limit);
   }
 

@@ -3,13 +3,17 @@
  * role) whose main Redis is the shared one under a test prefix and whose shard is a private redis-server. The
  * shard is shut down: kurir_redis_up{redis="shard-a"} turns 0, /readyz stays 200 but lists the shard under
  * `degraded`, one warn line names the shard and its URL however often the reconnect fails, and GET /v1/queue
- * still answers 200 with the shard marked (as does `kurir queue stats`). Started again, all of it returns to normal
+ * still answers 200 with the shard marked (as does `kurir queue stats`); a search by recipient answers with the main
+ * Redis's messages and names the missing shard. Started again, all of it returns to normal
  * and an info line says so.
  */
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/main.js';
+import { newMessageId } from '../../src/lib/ids.js';
 import { createLogger } from '../../src/lib/logger.js';
+import type { MessageRecord } from '../../src/store/types.js';
+import { ConsoleClient } from '../helpers/console-client.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-redis.js';
 import { ADMIN_KEY, API_KEY, adminRequest, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 
@@ -70,7 +74,36 @@ const queueStats = (): Promise<string> => runCli(['queue', 'stats'], { cwd: proc
 const shardLines = (level: number, msg: RegExp): Array<Record<string, unknown>> =>
   lines.filter((l) => l.level === level && l.shard === 'shard-a' && msg.test(String(l.msg)));
 
-it('shows a shard outage on /metrics, /readyz, GET /v1/queue and in the log, and its end', async () => {
+/** Stores a message (not queued) from `fromDomain` to search@dest.test: on the main Redis or on shard-a. */
+async function stored(id: string, fromDomain: string): Promise<void> {
+  const now = Date.now();
+  const record: MessageRecord = {
+    id,
+    owner: 'booking',
+    interface: 'http',
+    mailFrom: `noreply@${fromDomain}`,
+    fromDomain,
+    recipients: ['search@dest.test'],
+    priority: 'verification',
+    createdAt: now,
+    expiresAt: now + 1_800_000,
+    size: 10,
+    messageId: `<${id}@${fromDomain}>`,
+    dkim: [],
+  };
+  expect(await t.gateway.messages.create(record, Buffer.from('Subject: x\r\n\r\nbody\r\n'))).toBe(true);
+}
+const search = async (): Promise<{ status: number; body: any }> => adminRequest(t.url, 'GET', '/v1/messages?to=search@dest.test');
+
+it('shows a shard outage on /metrics, /readyz, GET /v1/queue, searches and in the log, and its end', async () => {
+  const onMain = newMessageId();
+  const onShard = newMessageId();
+  await stored(onMain, 'example.test');
+  await stored(onShard, 'shard-a.test');
+  const healthy = await search();
+  expect(healthy.status).toBe(200);
+  expect(healthy.body.items.map((m: any) => m.id).sort()).toEqual([onMain, onShard].sort());
+  expect(healthy.body).not.toHaveProperty('unavailableShards');
   expect(await redisUp('main')).toBe(1);
   expect(await redisUp('shard-a')).toBe(1);
   // Healthy: the answer is exactly what it was before shards had a say.
@@ -92,6 +125,18 @@ it('shows a shard outage on /metrics, /readyz, GET /v1/queue and in the log, and
   expect(during.body.states).toMatchObject({ waiting: 0, failed: 0 });
   expect(during.body.shards['shard-a']).toEqual({ available: false, error: expect.stringMatching(/^unreachable \(/) });
   expect(await queueStats()).toMatch(/^SHARD\s+WAITING.*ERROR\nshard-a\s+-\s+-\s+-\s+-\s+unreachable \(/m);
+  // A search answers with what the main Redis holds and names the shard whose messages are missing.
+  const partial = await search();
+  expect(partial.status).toBe(200);
+  expect(partial.body.items.map((m: any) => m.id)).toEqual([onMain]);
+  expect(partial.body.unavailableShards).toEqual(['shard-a']);
+  // The support console says so above the messages it found.
+  const support = new ConsoleClient(t.url);
+  expect((await support.login(ADMIN_KEY)).status).toBe(303);
+  const page = await support.get('/console?q=search%40dest.test');
+  expect(page.status).toBe(200);
+  expect(page.body).toContain('1 message(s)');
+  expect(page.body).toContain('Incomplete: Redis shard(s) shard-a did not answer');
   // Reconnect attempts keep failing (each at debug); the warning is there once for the whole outage.
   await until(
     'failed reconnects',
@@ -117,6 +162,8 @@ it('shows a shard outage on /metrics, /readyz, GET /v1/queue and in the log, and
   );
   expect(after.body.shards['shard-a'].states).toMatchObject({ waiting: 0, failed: 0 });
   expect(await queueStats()).toMatch(/^shard-a\s+0\s+0\s+0\s+0$/m);
+  expect((await search()).body).toMatchObject({ items: [expect.anything(), expect.anything()] });
+  expect((await search()).body).not.toHaveProperty('unavailableShards');
   const back = shardLines(30, /redis shard reachable again/);
   expect(back).toHaveLength(1);
   expect(back[0]).toMatchObject({ redis: `redis://127.0.0.1:${shard.port}`, downForMs: expect.any(Number) });

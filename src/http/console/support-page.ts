@@ -26,6 +26,8 @@ export interface SupportResult {
   resend: ResendHint | null;
   /** When the page was made (ms), for "in about N minutes". */
   now: number;
+  /** Shards that did not answer the search: their messages are missing. */
+  unavailableShards?: string[];
 }
 
 const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
@@ -169,5 +171,6 @@ ${supp}
 ${resend}
 ${provider ? html`<p class="facts">${placementInWords(result.placement, provider)}</p>` : ''}
 <h2>${result.messages.length} message(s)${result.kind === 'reference' ? ` with the booking reference ${result.query}` : ''}</h2>
+${result.unavailableShards?.length ? html`<p class="notice" role="status">Incomplete: Redis shard(s) ${result.unavailableShards.join(', ')} did not answer, so their messages are missing here. Search again once they are back.</p>` : ''}
 ${result.messages.length ? result.messages.map((m) => messageCard(m, address, provider)) : html`<p>${EMPTY[result.kind]} (records are kept for the message lifetime plus the retention days).</p>`}`;
 }

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { normalizeAddress } from '../../lib/address.js';
 import { KurirError, toKurirError } from '../../lib/errors.js';
 import { MESSAGE_ID_PATTERN } from '../../lib/ids.js';
+import type { IdPage } from '../../store/message-store.js';
 import type { MessageView } from '../../store/types.js';
 import { presentSuppression } from '../suppressions-routes.js';
 import type { ConsoleOptions } from './options.js';
@@ -34,14 +35,20 @@ async function search(opts: ConsoleOptions, query: string): Promise<SupportResul
   let messages: MessageView[] = [];
   let address: string | null = null;
   let kind: SupportResult['kind'] = 'reference';
+  let unavailable: string[] | undefined;
+  const found = async (page: Promise<IdPage>): Promise<MessageView[]> => {
+    const p = await page;
+    unavailable = p.unavailable;
+    return views(opts, p.ids);
+  };
   if (query.includes('@')) {
     kind = 'address';
     address = normalizeAddress(query, 'q');
-    messages = await views(opts, (await opts.messages.idsByRecipient(address, 0, SEARCH_LIMIT)).ids);
+    messages = await found(opts.messages.idsByRecipient(address, 0, SEARCH_LIMIT));
   } else {
     const byId = MESSAGE_ID_PATTERN.test(query) ? await opts.messages.get(query) : null;
     if (byId) kind = 'id';
-    messages = byId ? [byId] : await views(opts, (await opts.messages.idsByReference(query, 0, SEARCH_LIMIT)).ids);
+    messages = byId ? [byId] : await found(opts.messages.idsByReference(query, 0, SEARCH_LIMIT));
     address = soleRecipient(messages);
   }
   const provider = address && opts.providerOf ? opts.providerOf(address) : null;
@@ -50,7 +57,18 @@ async function search(opts: ConsoleOptions, query: string): Promise<SupportResul
     provider && opts.placement ? opts.placement.results(provider, 1).then((r) => r[0] ?? null) : Promise.resolve(null),
     address && opts.resendHint ? opts.resendHint(address) : Promise.resolve(null),
   ]);
-  return { query, kind, address, provider, messages, ...(suppression !== undefined ? { suppression } : {}), placement, resend, now: opts.clock.now() };
+  return {
+    query,
+    kind,
+    address,
+    provider,
+    messages,
+    ...(suppression !== undefined ? { suppression } : {}),
+    placement,
+    resend,
+    now: opts.clock.now(),
+    ...(unavailable ? { unavailableShards: unavailable } : {}),
+  };
 }
 
 /** Registers the support routes on the console instance (its hooks give them their session and CSRF checks). */
