@@ -18,6 +18,8 @@ export interface DeliveryControlDeps {
   queue: DeliveryQueue;
   /** The queue holding one message's jobs (differs from `queue` with `redis.shards`); default `queue`. */
   queueFor?: (messageId: string) => Promise<DeliveryQueue>;
+  /** {@link queueFor} for many messages at once, in their order; default `queue` for each. */
+  queuesFor?: (messageIds: readonly string[]) => Promise<DeliveryQueue[]>;
   messages: MessageStore;
   shaper: ProviderShaper;
   clock: Clock;
@@ -155,12 +157,15 @@ export async function resumeDomain(deps: DeliveryControlDeps, domain: string, by
 
 /** Promotes delayed jobs by id (200 at a time); returns how many were promoted (gone or running ones are skipped). */
 async function promote(deps: DeliveryControlDeps, held: string[]): Promise<number> {
-  // Job ids are `<message id>_<domain>` (deliveryJobId): the message id names the shard.
+  // Job ids are `<message id>_<domain>` (deliveryJobId): the message id names the shard. A paused provider can hold
+  // tens of thousands: their shards are found in one batch, not one look-up each.
+  const queues = deps.queuesFor ? await deps.queuesFor(held.map((jobId) => jobId.split('_')[0])) : held.map(() => deps.queue);
   const byQueue = new Map<DeliveryQueue, string[]>();
-  for (const jobId of held) {
-    const queue = await queueOf(deps, jobId.split('_')[0]);
-    byQueue.set(queue, [...(byQueue.get(queue) ?? []), jobId]);
-  }
+  held.forEach((jobId, i) => {
+    const list = byQueue.get(queues[i]);
+    if (list) list.push(jobId);
+    else byQueue.set(queues[i], [jobId]);
+  });
   let promoted = 0;
   for (const [queue, ids] of byQueue) for (let i = 0; i < ids.length; i += 200) promoted += await queue.promote(ids.slice(i, i + 200));
   return promoted;

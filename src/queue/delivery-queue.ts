@@ -132,6 +132,11 @@ export class DeliveryQueue {
     return this;
   }
 
+  /** {@link queueFor} for many messages at once, in their order. */
+  async queuesFor(messageIds: readonly string[]): Promise<DeliveryQueue[]> {
+    return messageIds.map(() => this);
+  }
+
   /** One job, or null. */
   async getJob(jobId: string): Promise<QueuedJob | null> {
     const raw = await this.redis.hget(this.keys.jobs, jobId);

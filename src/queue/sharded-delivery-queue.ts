@@ -10,7 +10,7 @@ import type { Keys } from '../store/keys.js';
 import type { ShardRouter } from '../store/shard-router.js';
 import { DeliveryQueue } from './delivery-queue.js';
 
-/** A {@link DeliveryQueue} whose `enqueue` and `queueFor` go to the message's shard. */
+/** A {@link DeliveryQueue} whose `enqueue`, `queueFor` and `queuesFor` go to the message's shard. */
 export class ShardedDeliveryQueue extends DeliveryQueue {
   constructor(
     connection: Redis,
@@ -28,8 +28,11 @@ export class ShardedDeliveryQueue extends DeliveryQueue {
   }
 
   override async queueFor(messageId: string): Promise<DeliveryQueue> {
-    const shard = await this.router.locate(messageId);
-    const queue = this.shardQueues.get(shard.name);
-    return queue ?? this;
+    return (await this.queuesFor([messageId]))[0];
+  }
+
+  /** One pipeline of look-ups per shard for the messages the process does not remember, whatever their number. */
+  override async queuesFor(messageIds: readonly string[]): Promise<DeliveryQueue[]> {
+    return (await this.router.locateMany(messageIds)).map((shard) => this.shardQueues.get(shard.name) ?? this);
   }
 }

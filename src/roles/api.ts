@@ -80,6 +80,7 @@ export async function startApi(
     delivery: {
       queue: core.queue,
       queueFor: (id) => core.queue.queueFor(id),
+      queuesFor: (ids) => core.queue.queuesFor(ids),
       messages,
       shaper: core.shaper,
       clock,

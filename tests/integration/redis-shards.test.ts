@@ -196,6 +196,32 @@ describe('redis.shards: two shards, one gateway set', () => {
     expect(await intake.gateway.redis.hexists(jobs, job)).toBe(0);
   });
 
+  it('resuming a paused provider promotes the jobs it held on every shard', async () => {
+    expect((await adminRequest(intake.url, 'POST', '/v1/shaping/other/pause')).status).toBe(200);
+    const ids: string[] = [];
+    try {
+      for (const from of SENDERS) ids.push((await intake.submit(code(from, `held-${from}@dest.test`))).body.id as string);
+      const end = Date.now() + 10_000;
+      let held = 0;
+      while (Date.now() < end && held < 3) {
+        held = (await adminRequest(intake.url, 'GET', '/v1/queue')).body.providers.other?.held ?? 0;
+        if (held < 3) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(held).toBe(3);
+      // Each waits, delayed, in the queue of its own Redis.
+      const jobs = `${prefix}:{dq}:delayed`;
+      expect([
+        await intake.gateway.redis.zscore(jobs, `${ids[0]}_dest.test`),
+        await a.zscore(jobs, `${ids[1]}_dest.test`),
+        await b.zscore(jobs, `${ids[2]}_dest.test`),
+      ]).not.toContain(null);
+    } finally {
+      const resumed = await adminRequest(intake.url, 'POST', '/v1/shaping/other/resume');
+      expect(resumed.body).toMatchObject({ provider: 'other', promoted: 3 });
+    }
+    for (const id of ids) await intake.waitForStatus(id, (x) => x.status === 'delivered', 5000);
+  });
+
   it('applies a DSN that arrives at the bounce MX to the message on its shard', async () => {
     const m = await submitDelivered(intake, receiver, code('shard-b.test', 'late@dest.test'), 'late@dest.test');
     const transport = nodemailer.createTransport({
