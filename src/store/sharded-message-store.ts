@@ -38,7 +38,10 @@ export class ShardedMessageStore extends MessageStore {
     const settled = await Promise.allSettled(shards.map((s) => search(s.messages, offset + limit)));
     const parts: IdPage[] = [];
     const unavailable: string[] = [];
-    settled.forEach((r, i) => (r.status === 'fulfilled' ? parts.push(r.value) : unavailable.push(shards[i].name)));
+    settled.forEach((r, i) => {
+      if (r.status === 'fulfilled') parts.push(r.value);
+      else unavailable.push(shards[i].name);
+    });
     if (!parts.length) throw (settled[0] as PromiseRejectedResult).reason;
     const merged = parts.flatMap((p) => p.ids).sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
     const page: IdPage = { ids: merged.slice(offset, offset + limit), more: merged.length > offset + limit || parts.some((p) => p.more) };
