@@ -200,7 +200,8 @@ describe('scheduled DKIM rotation', () => {
     expect(switched.keys.find((k: any) => k.selector === oldSelector)).toMatchObject({ status: 'retired', removable: false });
     expect(switched.keys.find((k: any) => k.selector === newSelector).status).toBe('active');
     expect(eventsOf(switched, 'rotation-switched')[0]).toMatchObject({ by: 'scheduler', selectors: [newSelector] });
-    expect(await sample('kurir_dkim_scheduled_rotations_total', { step: 'switched' })).toBe(1);
+    // The scheduler counts the switch once its write (which the API above already shows) has returned.
+    await until(async () => ((await sample('kurir_dkim_scheduled_rotations_total', { step: 'switched' })) === 1 ? true : null), 2000, 'the switch counted');
 
     for (const t of [a, b]) {
       const after = await until(
