@@ -14,12 +14,11 @@ import type { MessageStore, RecipientUpdate } from '../store/message-store.js';
 import { FINAL_RECIPIENT_STATUSES, type TimelineEvent } from '../store/types.js';
 
 export interface DeliveryControlDeps {
-  /** The main Redis's queue: depth and counts. */
+  /**
+   * The producer: its depth and counts are the main Redis's; its `queueFor` / `queuesFor` name the queue that holds
+   * a message's jobs (with `redis.shards`, the one on the message's shard).
+   */
   queue: DeliveryQueue;
-  /** The queue holding one message's jobs (differs from `queue` with `redis.shards`); default `queue`. */
-  queueFor?: (messageId: string) => Promise<DeliveryQueue>;
-  /** {@link queueFor} for many messages at once, in their order; default `queue` for each. */
-  queuesFor?: (messageIds: readonly string[]) => Promise<DeliveryQueue[]>;
   messages: MessageStore;
   shaper: ProviderShaper;
   clock: Clock;
@@ -45,10 +44,6 @@ export interface QueueOverview {
   providers: Record<string, { held: number; paused: boolean; connectionsInUse: number }>;
   /** With `redis.shards`: each shard's queue, or `available: false` while it does not answer. */
   shards?: Record<string, ShardQueueCounts>;
-}
-
-function queueOf(deps: DeliveryControlDeps, messageId: string): Promise<DeliveryQueue> {
-  return deps.queueFor ? deps.queueFor(messageId) : Promise.resolve(deps.queue);
 }
 
 function countsOf(queue: DeliveryQueue): Promise<{ states: QueueStates; readyByPriority: QueueOverview['readyByPriority'] }> {
@@ -98,7 +93,7 @@ export async function retryNow(
   id: string,
 ): Promise<{ id: string; jobs: Array<{ domain: string; state: string; promoted: boolean }> }> {
   const { domains, priority } = await jobsOf(deps, id);
-  const queue = await queueOf(deps, id);
+  const queue = await deps.queue.queueFor(id);
   const jobs = await Promise.all(
     domains.map(async (domain) => {
       const jobId = deliveryJobId(id, domain);
@@ -123,7 +118,7 @@ export async function retryNow(
  */
 export async function cancelMessage(deps: DeliveryControlDeps, id: string, by: string): Promise<{ id: string; cancelled: string[]; inFlight: string[] }> {
   const { domains, pending } = await jobsOf(deps, id);
-  const queue = await queueOf(deps, id);
+  const queue = await deps.queue.queueFor(id);
   const inFlight: string[] = [];
   await Promise.all(
     domains.map(async (domain) => {
@@ -159,7 +154,7 @@ export async function resumeDomain(deps: DeliveryControlDeps, domain: string, by
 async function promote(deps: DeliveryControlDeps, held: string[]): Promise<number> {
   // Job ids are `<message id>_<domain>` (deliveryJobId): the message id names the shard. A paused provider can hold
   // tens of thousands: their shards are found in one batch, not one look-up each.
-  const queues = deps.queuesFor ? await deps.queuesFor(held.map((jobId) => jobId.split('_')[0])) : held.map(() => deps.queue);
+  const queues = await deps.queue.queuesFor(held.map((jobId) => jobId.split('_')[0]));
   const byQueue = new Map<DeliveryQueue, string[]>();
   held.forEach((jobId, i) => {
     const list = byQueue.get(queues[i]);

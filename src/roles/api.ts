@@ -79,8 +79,6 @@ export async function startApi(
     clock,
     delivery: {
       queue: core.queue,
-      queueFor: (id) => core.queue.queueFor(id),
-      queuesFor: (ids) => core.queue.queuesFor(ids),
       messages,
       shaper: core.shaper,
       clock,

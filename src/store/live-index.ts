@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
-import { withMessageScripts } from './message-scripts.js';
+import { readView, withMessageScripts } from './message-scripts.js';
 import { FINAL_RECIPIENT_STATUSES, type MessageRecord, type RecipientState } from './types.js';
 
 /** A message not yet final, as the reconciler sees it. */
@@ -64,10 +64,9 @@ export class LiveIndex {
       const [err, view] = res[i] ?? [];
       if (err) throw err;
       if (!view) return { id, record: null, pending: [] };
-      const [raw, pairs] = view as [string, Array<string | null>];
-      const pending: string[] = [];
-      for (let j = 0; j < pairs.length; j += 2) if (isPending(pairs[j + 1])) pending.push(pairs[j] as string);
-      return { id, record: JSON.parse(raw) as MessageRecord, pending };
+      const { record, states } = readView(view as [string, Array<string | null>]);
+      const pending = states.filter(([, json]) => isPending(json)).map(([address]) => address);
+      return { id, record: JSON.parse(record) as MessageRecord, pending };
     });
   }
 

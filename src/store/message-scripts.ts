@@ -53,39 +53,50 @@ return 1`;
 
 // Records an attempt (or any state change) in one step. KEYS: msg events live; ARGV: id ttl want-record
 // n-updates n-addresses (address state)×n-updates address×n-addresses event…, where the addresses are every
-// recipient of the message (none: the script reads them from the record, and changes nothing when it is gone). Final when every recipient's status
-// is final: then the body goes, the live index entry goes, and the hash and timeline expire after the
+// recipient of the message (none: the script reads them from the record). The states before the change are read
+// with the record in one HMGET, so a message that is gone (taken back at intake, or past its retention) changes
+// nothing: no hash or timeline is recreated without expiry. Final when every recipient's status is final after
+// the updates: then the body goes, the live index entry goes, and the hash and timeline expire after the
 // retention. Answers {events length after the push, 1 when final, the record JSON when asked for}.
 const RECORD = `${HSET_FN}
 local n, m = tonumber(ARGV[4]), tonumber(ARGV[5])
-local record = false
-if ARGV[3] == '1' or m == 0 then
+local addresses = {}
+for i = 6 + 2 * n, 5 + 2 * n + m do addresses[#addresses + 1] = ARGV[i] end
+local record
+local before = {}
+if m > 0 then
+  local fields = {'record'}
+  for i, a in ipairs(addresses) do fields[i + 1] = '${RECIPIENT_FIELD_PREFIX}' .. a end
+  local values = redis.call('HMGET', KEYS[1], unpack(fields))
+  record = values[1]
+  for i = 1, #addresses do before[i] = values[i + 1] end
+else
   record = redis.call('HGET', KEYS[1], 'record')
-  -- A message gone meanwhile (past its retention) is not recreated as a hash without expiry.
-  if not record and m == 0 then return {0, 0, false} end
+  if record then
+    addresses = cjson.decode(record).recipients
+    local fields = {}
+    for i, a in ipairs(addresses) do fields[i] = '${RECIPIENT_FIELD_PREFIX}' .. a end
+    if #fields > 0 then before = redis.call('HMGET', KEYS[1], unpack(fields)) end
+  end
 end
+if not record then return {0, 0, false} end
+local state = {}
+for i, a in ipairs(addresses) do state[a] = before[i] end
 local fields = {}
 for i = 6, 5 + 2 * n, 2 do
   fields[#fields + 1] = '${RECIPIENT_FIELD_PREFIX}' .. ARGV[i]
   fields[#fields + 1] = ARGV[i + 1]
+  state[ARGV[i]] = ARGV[i + 1]
 end
 if n > 0 then hsetAll(KEYS[1], fields) end
 local firstEvent = 6 + 2 * n + m
 local length = 0
 if #ARGV >= firstEvent then length = redis.call('RPUSH', KEYS[2], unpack(ARGV, firstEvent)) end
-local all = {}
-if m > 0 then
-  for i = 6 + 2 * n, 5 + 2 * n + m do all[#all + 1] = '${RECIPIENT_FIELD_PREFIX}' .. ARGV[i] end
-elseif record then
-  for _, a in ipairs(cjson.decode(record).recipients) do all[#all + 1] = '${RECIPIENT_FIELD_PREFIX}' .. a end
-end
-local final = 0
-if #all > 0 then
-  final = 1
-  local finalStatus = {${[...FINAL_RECIPIENT_STATUSES].map((x) => `['${x}'] = true`).join(', ')}}
-  for _, s in ipairs(redis.call('HMGET', KEYS[1], unpack(all))) do
-    if not s or not finalStatus[cjson.decode(s).status] then final = 0 break end
-  end
+local final = #addresses > 0 and 1 or 0
+local finalStatus = {${[...FINAL_RECIPIENT_STATUSES].map((x) => `['${x}'] = true`).join(', ')}}
+for _, a in ipairs(addresses) do
+  local s = state[a]
+  if not s or not finalStatus[cjson.decode(s).status] then final = 0 break end
 end
 if final == 1 then
   redis.call('HDEL', KEYS[1], 'body')
@@ -93,6 +104,7 @@ if final == 1 then
   redis.call('EXPIRE', KEYS[1], ARGV[2])
   redis.call('EXPIRE', KEYS[2], ARGV[2])
 end
+if ARGV[3] ~= '1' then record = false end
 return {length, final, record}`;
 
 // A message without its body: KEYS msg [events]. Answers {record JSON, {address, state JSON or false}…, timeline
@@ -135,6 +147,14 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
 end
 redis.call('DEL', KEYS[2], KEYS[3])
 return 1`;
+
+/** A view script's answer: the record JSON and each recipient's state JSON (null when it has none), in record order. */
+export function readView(view: [string, Array<string | null>, ...unknown[]]): { record: string; states: Array<[address: string, state: string | null]> } {
+  const [record, pairs] = view;
+  const states: Array<[string, string | null]> = [];
+  for (let i = 0; i < pairs.length; i += 2) states.push([pairs[i] as string, pairs[i + 1] ?? null]);
+  return { record, states };
+}
 
 /** An ioredis client with the message scripts defined as commands. */
 export type MessageRedis = Redis & {

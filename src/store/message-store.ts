@@ -3,7 +3,7 @@ import { domainOf } from '../lib/address.js';
 import { normalizeHeaderMessageId } from '../lib/message-id.js';
 import { deliveryJobId, jobArgs } from '../queue/delivery-queue.js';
 import type { Keys } from './keys.js';
-import { type MessageRedis, RECIPIENT_FIELD_PREFIX, withMessageScripts } from './message-scripts.js';
+import { type MessageRedis, RECIPIENT_FIELD_PREFIX, readView, withMessageScripts } from './message-scripts.js';
 import { FINAL_RECIPIENT_STATUSES, type MessageRecord, type MessageStatus, type MessageView, type RecipientState, type TimelineEvent } from './types.js';
 
 export interface RecipientUpdate {
@@ -195,9 +195,10 @@ export class MessageStore {
   async get(id: string): Promise<MessageView | null> {
     const view = await this.scripts.kurirMsgView('2', this.keys.message(id), this.keys.events(id));
     if (!view) return null;
-    const [raw, pairs, events] = view;
+    const { record: raw, states } = readView(view);
+    const events = view[2];
     const recipients: Record<string, RecipientState> = {};
-    for (let i = 0; i < pairs.length; i += 2) if (pairs[i + 1]) recipients[pairs[i] as string] = JSON.parse(pairs[i + 1] as string) as RecipientState;
+    for (const [address, json] of states) if (json) recipients[address] = JSON.parse(json) as RecipientState;
     return {
       record: JSON.parse(raw) as MessageRecord,
       status: messageStatus(Object.values(recipients)),
@@ -231,8 +232,10 @@ export class MessageStore {
     args.push(...all);
     for (const e of events) args.push(JSON.stringify(e));
     const [length, final, raw] = await this.scripts.kurirMsgRecord(this.keys.message(id), this.keys.events(id), this.keys.liveMessages(), ...args);
+    // Events given but none pushed: the message is gone and nothing was written, so there is nothing to tell.
+    const gone = events.length > 0 && Number(length) === 0;
     const current = record ?? (raw ? (JSON.parse(raw) as MessageRecord) : null);
-    if (notify && current) {
+    if (notify && current && !gone) {
       // RPUSH answers the list length after the push, so each event's index is known without a read.
       const first = Number(length) - events.length;
       const appended = events.map((event, i) => ({ index: first + i, event }));

@@ -139,11 +139,18 @@ it('records a final delivery with 8 Redis commands in one round trip (a script c
   expect((await calls()) - before).toBe(9);
 });
 
-it('changes nothing for a message that is gone when the caller has no record (a late report past the retention)', async () => {
+it('changes nothing for a message that is gone, with or without the record (a late report, a run after intake took it back)', async () => {
   const store = new MessageStore(redis, keys, 600, sink);
   seen.length = 0;
   expect(await store.update('gone1', [delivered('a@one.test')], [attempt(['a@one.test'])])).toBe(false);
   expect(await redis.exists(keys.message('gone1'), keys.events('gone1'))).toBe(0);
+  expect(seen).toEqual([]);
+  // A worker read the message, then intake took it back (remove) before the outcome was written.
+  const { rec } = await stored(['late@one.test']);
+  await store.remove(rec.id);
+  expect(await store.update(rec.id, [delivered('late@one.test')], [attempt(['late@one.test'])], rec)).toBe(false);
+  expect(await redis.exists(keys.message(rec.id), keys.events(rec.id))).toBe(0);
+  // Nothing was written, so nothing is told (no webhook for an outcome that was not recorded).
   expect(seen).toEqual([]);
 });
 
