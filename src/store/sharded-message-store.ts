@@ -56,9 +56,16 @@ export class ShardedMessageStore extends MessageStore {
     return this.merged((store, n) => store.idsByReference(reference, 0, n), offset, limit);
   }
 
+  /**
+   * The message with this Message-ID on any shard. A shard that does not answer matters only when no other shard
+   * has the message: then the error is thrown (the caller answers "try again"), since the message may be on it.
+   */
   override async findByHeaderMessageId(headerMessageId: string): Promise<string | null> {
-    const found = await Promise.all(this.router.all().map((s) => s.messages.findByHeaderMessageId(headerMessageId)));
-    return found.find((id) => id !== null) ?? null;
+    const settled = await Promise.allSettled(this.router.all().map((s) => s.messages.findByHeaderMessageId(headerMessageId)));
+    for (const r of settled) if (r.status === 'fulfilled' && r.value !== null) return r.value;
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return null;
   }
 
   override async getForDelivery(id: string): Promise<{ record: MessageRecord; recipients: Record<string, RecipientState>; body: Buffer | null } | null> {

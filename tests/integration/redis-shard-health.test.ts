@@ -4,8 +4,8 @@
  * shard is shut down: kurir_redis_up{redis="shard-a"} turns 0, /readyz stays 200 but lists the shard under
  * `degraded`, one warn line names the shard and its URL however often the reconnect fails, and GET /v1/queue
  * still answers 200 with the shard marked (as does `kurir queue stats`); a search by recipient answers with the main
- * Redis's messages and names the missing shard. Started again, all of it returns to normal
- * and an info line says so.
+ * Redis's messages and names the missing shard; a Message-ID look-up (feedback reports) finds the main Redis's
+ * messages. Started again, all of it returns to normal and an info line says so.
  */
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -130,6 +130,10 @@ it('shows a shard outage on /metrics, /readyz, GET /v1/queue, searches and in th
   expect(partial.status).toBe(200);
   expect(partial.body.items.map((m: any) => m.id)).toEqual([onMain]);
   expect(partial.body.unavailableShards).toEqual(['shard-a']);
+  // A feedback report matched by Message-ID finds a message on a Redis that answers; one that no answering Redis
+  // holds may be on the missing shard, so the look-up fails (the report is answered "try again"), never "unknown".
+  expect(await t.gateway.messages.findByHeaderMessageId(`<${onMain}@example.test>`)).toBe(onMain);
+  await expect(t.gateway.messages.findByHeaderMessageId(`<${onShard}@shard-a.test>`)).rejects.toThrow();
   // The support console says so above the messages it found.
   const support = new ConsoleClient(t.url);
   expect((await support.login(ADMIN_KEY)).status).toBe(303);
