@@ -145,8 +145,9 @@ describe('source-IP warm-up caps', () => {
     // the real one: the delivery queue's delayed jobs are timed by the real clock).
     if (3_600_000 - (Date.now() % 3_600_000) < 30_000) offset = 60_000;
     const today = new Date(clock.now()).toISOString().slice(0, 10);
+    // The same cap on days 1 and 2: after 23:00 UTC the test's hour turns into the next day (warm-up day 2).
     const ipPools = {
-      pools: { ...POOLS.pools, bulk: [{ address: '127.0.0.3', helo: 'b.example', warmupStart: today, warmup: { perHour: [CAP, 1000] } }] },
+      pools: { ...POOLS.pools, bulk: [{ address: '127.0.0.3', helo: 'b.example', warmupStart: today, warmup: { perHour: [CAP, CAP, 1000] } }] },
       priorities: POOLS.priorities,
     };
     t = await startTestGateway({ dns, overrides: { hostname: 'mail.kurir.test', delivery: { mxPort: receiver.port, ipPools } }, gatewayOptions: { clock } });
