@@ -152,6 +152,20 @@ export function cpuSecondsOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/**
+ * Read and write system calls a process has made (`syscr`, `syscw` of /proc/<pid>/io, all its threads; socket
+ * sends and receives included). Zero when the file cannot be read.
+ */
+export function syscallsOf(pid: number): { reads: number; writes: number } {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const n = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(io)?.[1] ?? 0);
+    return { reads: n('syscr'), writes: n('syscw') };
+  } catch {
+    return { reads: 0, writes: 0 };
+  }
+}
+
 /** Busy CPU seconds of the whole machine (every process), from /proc/stat. */
 export function machineBusySeconds(): number {
   // cpu  user nice system idle iowait irq softirq steal … (steal is the hypervisor's, not ours)

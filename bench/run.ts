@@ -36,7 +36,7 @@ import { startDnsServer, type DnsServer } from '../tests/helpers/dns-server.js';
 import { dropPrefix } from '../tests/helpers/test-gateway.js';
 import { printProfile, summarizeProfile } from './cpu-profile.js';
 import { featuresPhase, stopFeaturesRedis } from './features-phase.js';
-import { cpuSecondsOf, machineBusySeconds, memoryOf, resetPeak, startGatewayChild, type ChildOptions, type GatewayChild } from './gateway-child.js';
+import { cpuSecondsOf, machineBusySeconds, syscallsOf, memoryOf, resetPeak, startGatewayChild, type ChildOptions, type GatewayChild } from './gateway-child.js';
 import { httpClosedLoop, httpPaced, HttpClient, messageJson, percentile, smtpClosedLoop, summarize, type MessageKind, type Stats } from './load.js';
 import { onInterrupt, postfixMissing, stopAllPostfix } from './postfix-instance.js';
 import { postfixPhase } from './postfix-phase.js';
@@ -123,6 +123,8 @@ interface CpuSnap {
   redis: number;
   /** Commands Redis processed (all clients: Kurir's and the few of this benchmark). */
   redisCommands: number;
+  /** Read and write system calls of the measured gateway processes. */
+  syscalls: { reads: number; writes: number };
   bench: number;
   at: number;
 }
@@ -169,8 +171,9 @@ export type RedisStats = () => Promise<{ cpu: number; commands: number }>;
 async function cpuSnap(pids: number[], redisStats: RedisStats = redisCpu): Promise<CpuSnap> {
   const u = process.cpuUsage();
   const gateway = pids.reduce((sum, pid) => sum + cpuSecondsOf(pid), 0);
+  const syscalls = pids.map(syscallsOf).reduce((x, y) => ({ reads: x.reads + y.reads, writes: x.writes + y.writes }), { reads: 0, writes: 0 });
   const r = await redisStats();
-  return { machine: machineBusySeconds(), gateway, redis: r.cpu, redisCommands: r.commands, bench: (u.user + u.system) / 1e6, at: performance.now() };
+  return { machine: machineBusySeconds(), gateway, syscalls, redis: r.cpu, redisCommands: r.commands, bench: (u.user + u.system) / 1e6, at: performance.now() };
 }
 
 function cpuDiff(a: CpuSnap, b: CpuSnap): PhaseResult['cpu'] {
@@ -201,7 +204,8 @@ async function phase(
     const perMsg = (x: number): string => ((x * 1000) / messages).toFixed(2);
     notes.push(
       `per message: gateway CPU ${perMsg(b.gateway - a.gateway)} ms, Redis CPU ${perMsg(b.redis - a.redis)} ms, benchmark CPU ${perMsg(b.bench - a.bench)} ms, ` +
-        `Redis commands ${((b.redisCommands - a.redisCommands) / messages).toFixed(1)}`,
+        `Redis commands ${((b.redisCommands - a.redisCommands) / messages).toFixed(1)}, ` +
+        `gateway system calls ${((b.syscalls.writes - a.syscalls.writes) / messages).toFixed(1)} write + ${((b.syscalls.reads - a.syscalls.reads) / messages).toFixed(1)} read`,
     );
   }
   if (peaks.length > 1) notes.push(`peak RSS per process: ${peaks.map((m, i) => `${measured[i].label} ${m.toFixed(0)} MiB`).join(', ')}`);

@@ -1,4 +1,6 @@
+import type { Socket } from 'node:net';
 import { rootCertificates } from 'node:tls';
+import { coalesceSocketWrites } from '../lib/coalesced-writes.js';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 import { sessionTlsFailure, sessionTlsIssue, tlsFailureReply, type TlsFailureType } from './tls-failure.js';
 
@@ -157,7 +159,10 @@ export async function openSession(target: SmtpTarget, opts: SendOptions): Promis
   // SMTPConnection leaves Nagle on: the small final write of DATA (CRLF.CRLF) then waits for the receiver's delayed
   // ACK, ~40 ms per message on Linux. The socket (plain or TLS, whose handle passes it down) is not public API, so
   // this is best effort; the session works either way.
-  (conn as unknown as { _socket?: { setNoDelay?: (on: boolean) => unknown } })._socket?.setNoDelay?.(true);
+  const socket = (conn as unknown as { _socket?: Socket })._socket;
+  socket?.setNoDelay?.(true);
+  // The body and its final dot (and whatever else one turn writes) leave in one send.
+  if (socket) coalesceSocketWrites(socket);
   if (target.auth) {
     const { user, pass } = target.auth;
     try {

@@ -1,4 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import type { Socket } from 'node:net';
+import { coalesceSocketWrites } from '../lib/coalesced-writes.js';
 
 /**
  * Opens a Redis connection. `command` connections fail fast when Redis is down (no offline queue, one
@@ -10,12 +12,18 @@ export function createRedis(url: string, kind: 'command' | 'blocking', extra: Re
     kind === 'command'
       ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: 5000 }
       : { maxRetriesPerRequest: null, enableOfflineQueue: true, connectTimeout: 5000 };
-  return new Redis(url, {
+  const redis = new Redis(url, {
     lazyConnect: false,
     retryStrategy: (times) => Math.min(200 * times, 2000),
     ...base,
     ...extra,
   });
+  // ioredis writes each command to the socket at once; see coalesceSocketWrites for why they are batched per turn.
+  redis.on('connect', () => {
+    const stream = (redis as unknown as { stream?: Socket }).stream;
+    if (stream) coalesceSocketWrites(stream);
+  });
+  return redis;
 }
 
 /** Redis did not become ready in time at start-up. `message` names the server and the last connection error. */
