@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { assertNoControls, domainOf, normalizeAddress } from '../lib/address.js';
 import { KurirError } from '../lib/errors.js';
+import { composePlain, type PlainParts } from './compose-plain.js';
 import { addressesIn } from './headers.js';
 
 /** The structured message accepted by `POST /v1/messages`. */
@@ -41,8 +42,9 @@ function checkList(list: string[] | undefined, field: string): string[] {
 }
 
 /**
- * Turns a structured message into RFC 5322 bytes with nodemailer's composer. Returns the message and
- * the envelope (header From, every To/Cc/Bcc recipient). Bcc never appears in the header.
+ * Turns a structured message into RFC 5322 bytes: the usual text/HTML message directly ({@link composePlain}, the
+ * same bytes), anything else with nodemailer's composer. Returns the message and the envelope (header From, every
+ * To/Cc/Bcc recipient). Bcc never appears in the header.
  */
 export async function composeMessage(msg: StructuredMessage): Promise<{ raw: Buffer; from: string; recipients: string[] }> {
   const from = parseMailbox(msg.from, 'from');
@@ -79,25 +81,44 @@ export async function composeMessage(msg: StructuredMessage): Promise<{ raw: Buf
   // nodemailer draws five random values for a Message-ID and one per MIME node for its boundaries, each a
   // synchronous crypto call (~2 % of the event loop under load); one UUID from Node's cached entropy serves both.
   const token = randomUUID();
-  const options: ConstructorParameters<typeof MailComposer>[0] & { baseBoundary: string } = {
-    messageId: `<${token}@${domainOf(from)}>`,
-    baseBoundary: token.replaceAll('-', ''),
-    from: msg.from,
-    to,
-    cc: cc.length ? cc : undefined,
-    replyTo,
-    subject: msg.subject,
-    text: msg.text,
-    html: msg.html,
-    headers,
-    attachments,
+  const messageId = `<${token}@${domainOf(from)}>`;
+  const baseBoundary = token.replaceAll('-', '');
+  const date = new Date();
+  const recipients = [...new Set([...to, ...cc, ...bcc])];
+  const textEncoding = Math.max(msg.text?.length ?? 0, msg.html?.length ?? 0) > BASE64_TEXT_ABOVE_CHARS ? 'base64' : undefined;
+  const parts: PlainParts = { from: msg.from, to, cc, replyTo, subject: msg.subject, text: msg.text, html: msg.html, messageId, boundary: baseBoundary, date };
+  const plain = !attachments.length && !Object.keys(headers).length && !textEncoding ? composePlain(parts) : null;
+  const raw = plain ?? (await buildWithMailComposer({ ...parts, headers, attachments, textEncoding }));
+  return { raw, from, recipients };
+}
+
+/** What composeMessage gives nodemailer's MailComposer: composePlain's parts and what only MailComposer writes. */
+export interface ComposerInput extends PlainParts {
+  headers?: Record<string, string>;
+  attachments?: Array<{ filename: string; content: Buffer; contentType?: string }>;
+  textEncoding?: 'base64';
+}
+
+/** Builds the message with MailComposer, as composeMessage configures it (no file or URL access). */
+export function buildWithMailComposer(c: ComposerInput): Promise<Buffer> {
+  const composer = new MailComposer({
+    messageId: c.messageId,
+    baseBoundary: c.boundary,
+    date: c.date,
+    from: c.from,
+    to: c.to,
+    cc: c.cc.length ? c.cc : undefined,
+    replyTo: c.replyTo,
+    subject: c.subject,
+    text: c.text,
+    html: c.html,
+    headers: c.headers ?? {},
+    attachments: c.attachments ?? [],
     disableFileAccess: true,
     disableUrlAccess: true,
-    textEncoding: Math.max(msg.text?.length ?? 0, msg.html?.length ?? 0) > BASE64_TEXT_ABOVE_CHARS ? 'base64' : undefined,
-  };
-  const composer = new MailComposer(options);
-  const raw = await new Promise<Buffer>((resolve, reject) =>
+    textEncoding: c.textEncoding,
+  } as ConstructorParameters<typeof MailComposer>[0]);
+  return new Promise<Buffer>((resolve, reject) =>
     composer.compile().build((err, out) => (err ? reject(new KurirError('BAD_MESSAGE', err.message, { field: 'message' })) : resolve(out))),
   );
-  return { raw, from, recipients: [...new Set([...to, ...cc, ...bcc])] };
 }
