@@ -5,9 +5,12 @@
  * are not seen here (INFO commandstats counts those).
  */
 import { writeFileSync } from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
 import { Pipeline, Redis } from 'ioredis';
 
-const file = process.env.BENCH_RT_FILE;
+// The preload runs in the gateway's worker threads too (the report and signing pools): only the main thread, which
+// makes the Redis calls, writes the file; a thread's own zero counts would overwrite it (seen as negative deltas).
+const file = isMainThread ? process.env.BENCH_RT_FILE : undefined;
 const counts = { roundTrips: 0, commands: 0 };
 const send = Redis.prototype.sendCommand;
 Redis.prototype.sendCommand = function (this: Redis, command: Parameters<Redis['sendCommand']>[0], stream?: unknown) {
