@@ -30,6 +30,8 @@ beforeAll(async () => {
     // The registered feedback loop's key, and one of a domain that is not registered.
     's1._domainkey.fbl.example.net': { TXT: [`v=DKIM1; k=rsa; p=${publicKey}`] },
     's1._domainkey.reports.example.org': { TXT: [`v=DKIM1; k=rsa; p=${publicKey}`] },
+    // The same key under a second selector whose DNS fails until the test lets it answer.
+    's2._domainkey.fbl.example.net': { TXT: [`v=DKIM1; k=rsa; p=${publicKey}`], servfail: true },
   });
   t = await startTestGateway({
     dns,
@@ -51,9 +53,9 @@ afterAll(async () => {
 const delivered = (to: string) => submitDelivered(t, receiver, base, to);
 
 /** A report DKIM-signed by `domain` with the test key. */
-async function signed(raw: string, domain: string): Promise<string> {
+async function signed(raw: string, domain: string, selector = 's1'): Promise<string> {
   const r = await dkimSign(raw, {
-    signatureData: [{ signingDomain: domain, selector: 's1', privateKey, algorithm: 'rsa-sha256', canonicalization: 'relaxed/relaxed' }],
+    signatureData: [{ signingDomain: domain, selector, privateKey, algorithm: 'rsa-sha256', canonicalization: 'relaxed/relaxed' }],
   });
   if (r.errors.length) throw r.errors[0].err;
   return r.signatures + raw;
@@ -135,6 +137,27 @@ describe('feedback trust', () => {
     const crafted = loadFixture('arf-yahoo.eml', { verp: 'nobody@elsewhere.test', rcpt: 'victim@other.test', messageId: other.messageId });
     expect(await report(await signed(crafted, 'fbl.example.net'))).toMatch(/not used \(unknown-recipient\)/);
     await unchanged(other.id, 'frank@dest.test', 'victim@other.test');
+  });
+
+  it('answers 451 while the registered source’s DKIM key cannot be looked up, and applies the report once it can', async () => {
+    const m = await delivered('grace@dest.test');
+    const raw = await signed(
+      loadFixture('arf-yahoo.eml', { verp: 'nobody@elsewhere.test', rcpt: 'grace@dest.test', messageId: m.messageId }),
+      'fbl.example.net',
+      's2',
+    );
+    const before = await ignored('unverified-complaint');
+    const refused = await report(raw).then(
+      () => null,
+      (err: { responseCode?: number; response?: string }) => err,
+    );
+    expect(refused).toMatchObject({ responseCode: 451, response: expect.stringMatching(/^451 4\.3\.0 /) });
+    expect(await ignored('unverified-complaint')).toBe(before);
+    await unchanged(m.id, 'grace@dest.test');
+    // DNS answers again: the sender's retry is applied.
+    dns.servfail('s2._domainkey.fbl.example.net', false);
+    expect(await report(raw)).toMatch(/Report applied/);
+    expect((await t.gateway.suppressions.check(['grace@dest.test']))[0]).toMatchObject({ reason: 'complaint', source: 'arf' });
   });
 
   it('ignores and counts a bounce to the fbl address that names its message only by Message-ID', async () => {

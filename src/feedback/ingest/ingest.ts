@@ -144,7 +144,7 @@ export function classifyDsnRecipient(classify: ReplyClassifier, r: DsnRecipient)
 export class FeedbackIngest {
   constructor(private readonly deps: IngestDeps) {}
 
-  /** Parses and applies one report. Throws only when the stores fail (the caller answers 451). */
+  /** Parses and applies one report. Throws when the stores fail or the source check cannot finish (the caller answers 451). */
   async ingest(input: IngestInput): Promise<IngestOutcome> {
     const report = await parseReport(input.raw, { maxBytes: this.deps.config.feedback.maxMessageBytes });
     if (report.kind === 'unusable') return this.ignore(input, report.reason, report.detail);

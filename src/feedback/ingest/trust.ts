@@ -9,8 +9,10 @@
  *   a listed domain, or a subdomain of one, and covers the whole body (no `l=` shorter than the body).
  *   The large feedback loops (Microsoft JMRP, Yahoo CFL, AOL) sign their reports.
  *
- * MAIL FROM, HELO and the report's From header prove nothing and are not used. A DKIM key lookup that fails
- * (DNS error, no key) leaves the report unverified.
+ * MAIL FROM, HELO and the report's From header prove nothing and are not used. A missing or invalid key leaves
+ * the report unverified. A key lookup of a registered domain that fails for the moment (timeout, SERVFAIL: DKIM
+ * `temperror`) throws {@link SourceCheckUnavailable}, so the bounce MX answers 451 and the sender retries: the
+ * complaint is not lost to a DNS blip.
  */
 import { isIP } from 'node:net';
 import { dkimVerify, type DnsResolver } from 'mailauth';
@@ -19,6 +21,14 @@ import { createIpMatcher } from '../../lib/client-address.js';
 
 /** What the source check found; `detail` is for the log. */
 export type SourceVerdict = { trusted: true; by: 'dkim' | 'ip'; detail: string } | { trusted: false; detail: string };
+
+/** The source check could not finish (DNS trouble looking up a registered domain's key): try the report later. */
+export class SourceCheckUnavailable extends Error {
+  constructor(detail: string) {
+    super(`feedback source check unavailable: ${detail}`);
+    this.name = 'SourceCheckUnavailable';
+  }
+}
 
 /** Checks one report's source: its raw bytes (for DKIM) and the address it was delivered from. */
 export type SourceVerifier = (raw: Buffer, remoteAddress: string | undefined) => Promise<SourceVerdict>;
@@ -50,19 +60,23 @@ export function createSourceVerifier(deps: SourceVerifierDeps): SourceVerifier {
     const peer = plainAddress(remoteAddress);
     if (peer && allowed(peer)) return { trusted: true, by: 'ip', detail: `delivered from ${peer}` };
     if (!domains.length) return { trusted: false, detail: `not from a registered source (peer ${peer ?? 'unknown'}; no DKIM domains registered)` };
+    let results: Awaited<ReturnType<typeof dkimVerify>>['results'];
     try {
-      const { results } = await dkimVerify(raw, {
+      ({ results } = await dkimVerify(raw, {
         ...(deps.resolver ? { resolver: deps.resolver } : {}),
         ...(deps.now ? { curTime: new Date(deps.now()) } : {}),
-      });
-      // An unsigned message comes back as one entry with result "none" and no signing domain.
-      const signatures = results.filter((r) => typeof r.signingDomain === 'string' && r.signingDomain);
-      const pass = signatures.find((r) => r.status?.result === 'pass' && !r.status.underSized && registered(r.signingDomain.toLowerCase()));
-      if (pass) return { trusted: true, by: 'dkim', detail: `DKIM pass d=${pass.signingDomain}` };
-      const seen = signatures.map((r) => `d=${r.signingDomain} ${r.status?.result}${r.status?.underSized ? ' (l= shorter than the body)' : ''}`).join(', ');
-      return { trusted: false, detail: `not from a registered source (peer ${peer ?? 'unknown'}; DKIM: ${seen || 'no signature'})` };
+      }));
     } catch (err) {
       return { trusted: false, detail: `DKIM verification failed: ${String((err as Error)?.message ?? err).slice(0, 200)}` };
     }
+    // An unsigned message comes back as one entry with result "none" and no signing domain.
+    const signatures = results.filter((r) => typeof r.signingDomain === 'string' && r.signingDomain);
+    const ours = signatures.filter((r) => registered(r.signingDomain.toLowerCase()));
+    const pass = ours.find((r) => r.status?.result === 'pass' && !r.status.underSized);
+    if (pass) return { trusted: true, by: 'dkim', detail: `DKIM pass d=${pass.signingDomain}` };
+    const later = ours.find((r) => r.status?.result === 'temperror');
+    if (later) throw new SourceCheckUnavailable(`DKIM key of d=${later.signingDomain}: ${later.status?.comment ?? 'temperror'}`);
+    const seen = signatures.map((r) => `d=${r.signingDomain} ${r.status?.result}${r.status?.underSized ? ' (l= shorter than the body)' : ''}`).join(', ');
+    return { trusted: false, detail: `not from a registered source (peer ${peer ?? 'unknown'}; DKIM: ${seen || 'no signature'})` };
   };
 }
