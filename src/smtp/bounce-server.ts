@@ -151,7 +151,10 @@ export function createBounceServer(deps: BounceServerDeps): BounceServer {
           deps.ingest.ingest({ raw: data.raw(), verpIds, sessionId: session.id, remoteAddress: session.remoteAddress }).then(
             (outcome) => answer(null, outcome.result === 'applied' ? '2.0.0 Report applied' : `2.0.0 Report received, not used (${outcome.reason})`),
             (err: unknown) => {
-              log.warn({ sid: session.id, err: (err as Error)?.message ?? String(err) }, 'bounce-mx: report could not be stored');
+              log.warn(
+                { sid: session.id, err: (err as Error)?.message ?? String(err) },
+                'bounce-mx: report not processed now (stores or source check unavailable), answered 451',
+              );
               answer(reply(451, '4.3.0 Temporarily unable to process the report, try again later'));
             },
           );
