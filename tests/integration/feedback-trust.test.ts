@@ -4,7 +4,7 @@
  * source's DKIM key, and ARF reports and DSNs sent with nodemailer to fbl@<bounce domain>.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { dkimSign } from 'mailauth';
+import { dkimSignOnce } from '../helpers/mailauth-sign.js';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
@@ -54,7 +54,7 @@ const delivered = (to: string) => submitDelivered(t, receiver, base, to);
 
 /** A report DKIM-signed by `domain` with the test key. */
 async function signed(raw: string, domain: string, selector = 's1'): Promise<string> {
-  const r = await dkimSign(raw, {
+  const r = await dkimSignOnce(raw, {
     signatureData: [{ signingDomain: domain, selector, privateKey, algorithm: 'rsa-sha256', canonicalization: 'relaxed/relaxed' }],
   });
   if (r.errors.length) throw r.errors[0].err;

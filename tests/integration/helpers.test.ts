@@ -3,7 +3,8 @@
  * node:dns (c-ares) against the DNS server, nodemailer against the receiver,
  * and mailauth's authenticate() against both (DKIM/SPF/DMARC pass).
  */
-import { authenticate, dkimSign } from 'mailauth';
+import { authenticate } from 'mailauth';
+import { dkimSignOnce } from '../helpers/mailauth-sign.js';
 import nodemailer from 'nodemailer';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeResolver, nodeResolver, startDnsServer, type DnsServer } from '../helpers/dns-server.js';
@@ -196,7 +197,7 @@ describe('mailauth authenticate() against the DNS server', () => {
     );
     const key = { signingDomain: 'example.test', selector: 'sel', privateKey: dkimKey.privateKey };
     // mailauth's index.d.ts requires the top-level fields, the implementation only reads signatureData.
-    const signed = await dkimSign(message, { ...key, signatureData: [key] });
+    const signed = await dkimSignOnce(message, { ...key, signatureData: [key] });
     expect(signed.errors).toEqual([]);
 
     const resolver = makeResolver(dns.address);
@@ -241,7 +242,7 @@ describe('mailauth authenticate() against the DNS server', () => {
     dns.set('ed._domainkey.example.test', 'TXT', [dkimKey.txt]);
     const message = 'From: sender@example.test\r\nTo: user@dest.test\r\nSubject: ed\r\n\r\nHi.\r\n';
     const key = { signingDomain: 'example.test', selector: 'ed', privateKey: dkimKey.privateKey, algorithm: 'ed25519-sha256' as const };
-    const signed = await dkimSign(message, { ...key, signatureData: [key] });
+    const signed = await dkimSignOnce(message, { ...key, signatureData: [key] });
     const result = await authenticate(signed.signatures + message, {
       ip: '127.0.0.1',
       helo: 'client.example.test',

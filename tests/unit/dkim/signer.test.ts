@@ -1,5 +1,5 @@
-import { dkimVerify, type DkimVerifyEntry } from 'mailauth';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dkimSign, dkimVerify, type DkimVerifyEntry } from 'mailauth';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { dnsRecordFor, generateDkimKey } from '../../../src/dkim/keys.js';
 import { SignPool } from '../../../src/dkim/sign-pool.js';
 import { createDkimSigner, DkimError, type DkimKey, type DkimSigner } from '../../../src/dkim/signer.js';
@@ -238,6 +238,29 @@ describe('main thread and signing pool', () => {
       }
     } finally {
       await pool.close();
+    }
+  });
+});
+
+describe('the signing time', () => {
+  it('is read once per message: a signature made while the clock crosses a half second still verifies', async () => {
+    // Every read of Date.now() is 400 ms later than the one before, so any second read during one signature
+    // lands on the other side of a half second (t= is the time in seconds, rounded).
+    let now = SIGN_TIME.getTime() + 300;
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => (now += 400));
+    try {
+      const signer = createDkimSigner({ clock: () => SIGN_TIME, keys });
+      const signed = await signer.sign(Buffer.from(MESSAGE), 'example.test');
+      expect((await verify(signed.message))['rsa-sha256']?.status.result).toBe('pass');
+      expect(signed.message.toString('latin1')).toContain(`t=${SIGN_TIME.getTime() / 1000};`);
+
+      // What this guards against: mailauth's own dkimSign, without signTime, reads the clock twice.
+      const key = keys.find((k) => k.selector === 'rsa') as DkimKey;
+      const data = { signingDomain: 'example.test', selector: 'rsa', privateKey: key.privateKeyPem, algorithm: 'rsa-sha256' as const };
+      const bare = await dkimSign(MESSAGE, { signatureData: [data] });
+      expect((await verify(bare.signatures + MESSAGE))['rsa-sha256']?.status.result).toBe('fail');
+    } finally {
+      clock.mockRestore();
     }
   });
 });

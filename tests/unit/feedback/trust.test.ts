@@ -4,7 +4,7 @@
  * `feedback.fblSources.dkimDomains`, its key served by the loopback DNS server.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { dkimSign } from 'mailauth';
+import { dkimSignOnce } from '../../helpers/mailauth-sign.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema } from '../../../src/config/schema.js';
 import { createResolver } from '../../../src/delivery/resolver.js';
@@ -29,7 +29,7 @@ const verifier = (fblSources: Record<string, unknown>) => {
   return createSourceVerifier({ config: config(fblSources), resolver: (name, type) => resolver.resolve(name, type) });
 };
 const sign = async (raw: string, opts: { maxBodyLength?: number } = {}): Promise<string> => {
-  const r = await dkimSign(raw, {
+  const r = await dkimSignOnce(raw, {
     signatureData: [
       { signingDomain: 'mail.fbl.example.net', selector: 's1', privateKey, algorithm: 'rsa-sha256', canonicalization: 'relaxed/relaxed', ...opts },
     ],
