@@ -160,6 +160,18 @@ describe.skipIf(!available.ok)(
     }, 40_000);
 
     it('gmail confirmations stop, yahoo continue: the alert fires for gmail only', async () => {
+      // increase() extrapolates to the evaluation time by up to 1.1 scrape intervals. On a series only a few
+      // scrapes old that inflates the guard's count (seen: 15 deliveries read as 25.3 two seconds after the first
+      // scrape, before yahoo's confirmations were scraped, so yahoo pended on a ratio of 0). With 12 scrapes of
+      // history the most it adds is about 10 %: the first batch's 15 stay under the guard's 20.
+      await waitFor(
+        '12 scrapes of the live delivery counter',
+        async () => {
+          const r = await prom!.query('count_over_time(kurir_placement_verifications_delivered_total{provider="yahoo",job="kurir"}[1h])');
+          return r.samples.some((s) => Number(s.value?.[1]) >= 12) ? true : null;
+        },
+        30_000,
+      );
       const started = Date.now();
       // yahoo's applicants confirm as usual (15 of 25, confirmed in the first batch so the ratio never dips
       // while the 20-deliveries guard holds); gmail's 25 are delivered (250) and nobody confirms.
