@@ -506,8 +506,9 @@ async function main(): Promise<void> {
       }
       let g: GatewayChild;
       if (split) {
-        console.log(`\n[e2e] two gateway processes: roles intake+api, and roles worker (delivery.concurrency ${concurrency})`);
-        g = await startChild({ roles: ['intake', 'api'], label: 'intake+api' }, dir, prefix);
+        console.log(`\n[e2e] two gateway processes: roles intake+api (signing on its event loop), and roles worker (delivery.concurrency ${concurrency})`);
+        // Two processes share the two cores: a signing thread would only add CPU (docs/benchmarks.md#signing-off-the-event-loop).
+        g = await startChild({ roles: ['intake', 'api'], label: 'intake+api', extraConfig: { dkim: { signingThreads: 0 } } }, dir, prefix);
         await startChild({ roles: ['worker'], label: 'worker', deliveryConcurrency: concurrency, waitForHttp: false }, dir, prefix);
       } else {
         console.log(`\n[e2e] gateway roles intake+api+worker, delivery.concurrency ${concurrency}`);

@@ -316,7 +316,7 @@ export const configSchema = z
     /** DKIM signing (docs/benchmarks.md#signing-off-the-event-loop). */
     dkim: z
       .object({
-        /** Signing threads: 0 = sign on the event loop; `auto` = 0 up to 2 cores (measured: slower there), else min(2, cores - 2). */
+        /** Signing threads: 0 = sign on the event loop; `auto`: see signingThreadsFor (src/dkim/sign-pool.ts). */
         signingThreads: z.union([z.literal('auto'), z.number().int().min(0).max(16)]).default('auto'),
       })
       .strict()

@@ -21,13 +21,16 @@ interface Slot {
 }
 
 /**
- * The number of signing threads for the `dkim.signingThreads` setting. `auto` is 0 up to 2 cores: measured
- * there (docs/benchmarks.md#signing-off-the-event-loop), a thread costs ~40 µs of CPU per signature and
- * competes with Redis and the event loop for the same cores, so HTTP accept got slower. With more cores it
- * leaves two to the event loop and Redis: min(2, cores - 2).
+ * The number of signing threads for the `dkim.signingThreads` setting (docs/benchmarks.md#signing-off-the-event-loop).
+ * `auto`: none on one core; one on two cores, where the event loop is the bottleneck and the second core has room
+ * (measured: 10–15 % more msg/s, accept alone and end to end, for ~12 % more CPU per message; several Kurir
+ * processes sharing two cores should set 0); with more cores, leave two to the event loop and Redis and use at
+ * most two: min(2, cores - 2).
  */
 export function signingThreadsFor(setting: number | 'auto', cores = availableParallelism()): number {
-  return setting === 'auto' ? Math.max(0, Math.min(2, cores - 2)) : setting;
+  if (setting !== 'auto') return setting;
+  if (cores <= 1) return 0;
+  return Math.max(1, Math.min(2, cores - 2));
 }
 
 /** A thread that dies this soon after starting is restarted after a pause, not at once (no crash loop). */

@@ -67,6 +67,10 @@ export function testConfig(dataDir: string, overrides: Record<string, unknown> =
     dns: { servers: dnsAddress ? [dnsAddress] : [], timeoutSeconds: 1, tries: 1 },
     // Off unless a test turns it on: it would query DNS for every test gateway's domains in the background.
     domainKeys: { selfCheck: { enabled: false } },
+    // On the event loop unless a test asks for threads: a signing thread per test gateway made the integration
+    // files about 15 % slower. The threads are covered by signer.test.ts (every case both ways), sign-pool.test.ts,
+    // and domains.test.ts (a second gateway signs in two threads through key rotation and revocation).
+    dkim: { signingThreads: 0 },
     delivery: { retrySchedule: [1], retryJitter: 0, connectTimeoutSeconds: 2, greetingTimeoutSeconds: 3, socketTimeoutSeconds: 5, shutdownGraceSeconds: 2 },
     domains: [
       {

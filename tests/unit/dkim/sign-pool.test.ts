@@ -120,8 +120,11 @@ describe('SignPool', () => {
 });
 
 describe('signingThreadsFor', () => {
-  it('is off up to two cores on auto, then leaves two cores and uses at most two threads; a number is used as given', () => {
-    expect([1, 2, 3, 4, 8].map((cores) => signingThreadsFor('auto', cores))).toEqual([0, 0, 1, 2, 2]);
+  it('on auto: none on one core, one on two, then leaves two cores and uses at most two threads', () => {
+    expect([1, 2, 3, 4, 8].map((cores) => signingThreadsFor('auto', cores))).toEqual([0, 1, 1, 2, 2]);
+  });
+
+  it('uses a number as given', () => {
     expect(signingThreadsFor(0, 8)).toBe(0);
     expect(signingThreadsFor(3, 2)).toBe(3);
   });
