@@ -109,8 +109,15 @@ describe('one provider rate shared by two workers', () => {
     for (let i = 0; i < 41; i++) ids.push((await a.submit(msg(`r${i}@rate.test`, 'bulk'))).body.id);
     await until(async () => received('rate.test').length >= 41, 15_000, '41 messages at rate.test');
     const times = received('rate.test').map((m) => m.receivedAt.getTime());
-    const span = Math.max(...times) - Math.min(...times);
-    expect(span).toBeGreaterThanOrEqual(1700); // 40 intervals of 50 ms; two independent limits would take ~1 s
+    // 1200/min is 20 a second; two independent limits would let all 41 arrive within about one second. Counted in
+    // a sliding second rather than as the whole span, with room for arrivals bunched behind a stalled one: on a busy
+    // machine a first delivery slowed by its new TLS session shortened the span to 1,646 ms (of ~2,000), and up to
+    // 27 arrived within one second, without any message leaving before its booked slot.
+    const sorted = [...times].sort((x, y) => x - y);
+    const perSecond = Math.max(...sorted.map((t0, i) => sorted.slice(i).filter((t1) => t1 - t0 < 1000).length));
+    expect(perSecond).toBeLessThanOrEqual(32);
+    const span = sorted[sorted.length - 1] - sorted[0];
+    expect(span).toBeGreaterThanOrEqual(1400); // 40 intervals of 50 ms
     expect(span).toBeLessThan(5000); // booked slots: no polling, close to the configured rate
     // Both workers took part.
     for (const t of [a, b])
