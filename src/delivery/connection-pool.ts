@@ -153,7 +153,7 @@ export function createSmtpPool(opts: SmtpPoolOptions = {}): SmtpPool {
     const reused = take(key);
     if (reused) {
       opts.onConnection?.({ target: key, reused: true, tls: reused.tls });
-      const tx = await runTransaction(reused.conn, envelope, raw);
+      const tx = await runTransaction(reused.conn, envelope, raw, sendOpts);
       if (!(tx.next === 'discard' && tx.beforeMail)) {
         await release(reused, tx, limit);
         return { connected: true, tls: reused.tls, outcomes: tx.outcomes, reused: true, ...(reused.tlsFailure ? { tlsFailure: reused.tlsFailure } : {}) };
@@ -171,7 +171,7 @@ export function createSmtpPool(opts: SmtpPoolOptions = {}): SmtpPool {
     open.add(p);
     conn.once('end', () => open.delete(p));
     opts.onConnection?.({ target: key, reused: false, tls: p.tls });
-    const tx = await runTransaction(conn, envelope, raw);
+    const tx = await runTransaction(conn, envelope, raw, sendOpts);
     await release(p, tx, limit);
     return { connected: true, tls: p.tls, outcomes: tx.outcomes, ...(p.tlsFailure ? { tlsFailure: p.tlsFailure } : {}) };
   };

@@ -2,7 +2,11 @@ import type { Socket } from 'node:net';
 import { rootCertificates } from 'node:tls';
 import { coalesceSocketWrites } from '../lib/coalesced-writes.js';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
+import { canPipeline, pipelinedTransaction } from './pipelined-transaction.js';
+import type { RecipientOutcome, SmtpError, Transaction } from './smtp-types.js';
 import { sessionTlsFailure, sessionTlsIssue, tlsFailureReply, type TlsFailureType } from './tls-failure.js';
+
+export type { RecipientOutcome, SmtpError, Transaction } from './smtp-types.js';
 
 export interface SmtpTarget {
   /** Address or host name to connect to. */
@@ -34,14 +38,8 @@ export interface SendOptions {
   timeouts: SmtpTimeouts;
   /** PEM certificates trusted in addition to the system's roots when certificates are verified (tests inject their CA). */
   trustedCa?: readonly string[];
-}
-
-/** One recipient's result of one attempt. `kind` temp covers 4xx and network trouble; perm is 5xx. */
-export interface RecipientOutcome {
-  address: string;
-  kind: 'delivered' | 'temp' | 'perm';
-  code: number | null;
-  reply: string;
+  /** Pipeline MAIL, RCPT and DATA (RFC 2920) when the server offers PIPELINING (`delivery.pipelining`; default true). */
+  pipelining?: boolean;
 }
 
 export interface SendResult {
@@ -56,31 +54,6 @@ export interface SendResult {
    * verifying sender would have refused (no STARTTLS, a certificate that did not verify). Absent when all was well.
    */
   tlsFailure?: TlsFailureType;
-}
-
-/** An error from SMTPConnection; `connected` (set by {@link openSession}) tells whether the session was up. */
-export type SmtpError = Error & {
-  code?: string;
-  responseCode?: number;
-  response?: string;
-  command?: string;
-  rejectedErrors?: SmtpError[];
-  recipient?: string;
-  connected?: boolean;
-  /** Set by {@link openSession} when the session failed on TLS (it was then never used in clear). */
-  tlsFailure?: TlsFailureType | null;
-  /** The target and why it required TLS, for the reply text of a TLS failure. */
-  label?: string;
-  tlsRequiredBy?: string;
-};
-
-/** The result of one transaction on an open session, and what the session is good for afterwards. */
-export interface Transaction {
-  outcomes: RecipientOutcome[];
-  /** `reuse`: clean; `reset`: send RSET before reusing; `discard`: broken or the server is closing (421). */
-  next: 'reuse' | 'reset' | 'discard';
-  /** The transaction failed before the server answered MAIL FROM (or answered it with 421): nothing was committed. */
-  beforeMail: boolean;
 }
 
 /** Error codes for errors that are SMTP replies on a still usable session (not network or protocol failures). */
@@ -190,10 +163,17 @@ export function sessionFailure(err: SmtpError, to: string[]): SendResult {
 }
 
 /**
- * Runs one mail transaction (MAIL FROM, RCPT TO, DATA) on an open session. Remote refusals are outcomes,
- * not exceptions; network trouble makes every recipient temporary.
+ * Runs one mail transaction (MAIL FROM, RCPT TO, DATA) on an open session, pipelined (src/delivery/pipelined-transaction.ts)
+ * when the server offers it and `pipelining` is not false. Remote refusals are outcomes, not exceptions; network
+ * trouble makes every recipient temporary.
  */
-export async function runTransaction(conn: SMTPConnection, envelope: { from: string; to: string[] }, raw: Buffer): Promise<Transaction> {
+export async function runTransaction(
+  conn: SMTPConnection,
+  envelope: { from: string; to: string[] },
+  raw: Buffer,
+  opts: { pipelining?: boolean } = {},
+): Promise<Transaction> {
+  if (opts.pipelining !== false && canPipeline(conn, envelope)) return pipelinedTransaction(conn, envelope, raw);
   // SMTPConnection keeps and mutates the envelope it is given (rcptQueue is filled, then drained once MAIL FROM is
   // accepted): a private copy keeps the caller's object intact and shows how far the transaction got.
   const env = { from: envelope.from, to: [...envelope.to] } as { from: string; to: string[]; rcptQueue?: string[] };
@@ -255,7 +235,7 @@ export async function sendMessage(target: SmtpTarget, envelope: { from: string; 
   }
   const tls = sessionTls(conn);
   const tlsFailure = sessionTlsIssue(conn);
-  const tx = await runTransaction(conn, envelope, raw);
+  const tx = await runTransaction(conn, envelope, raw, opts);
   endSession(conn, tx.next !== 'discard');
   return { connected: true, tls, outcomes: tx.outcomes, ...(tlsFailure ? { tlsFailure } : {}) };
 }

@@ -64,7 +64,13 @@ export async function sendToTargets(
     }
     slot.lease = gate.lease;
     const ehloName = from?.helo ?? config.hostname;
-    result = await send(target, { from: mailFrom, to: pending }, body, { ehloName, localAddress: from?.address, timeouts, trustedCa: deps.trustedCa });
+    result = await send(target, { from: mailFrom, to: pending }, body, {
+      ehloName,
+      localAddress: from?.address,
+      timeouts,
+      trustedCa: deps.trustedCa,
+      pipelining: d.pipelining,
+    });
     slot.replies = result.outcomes;
     const first = result.outcomes[0];
     const origin = from ? { sourceIp: from.address, helo: ehloName } : {};
