@@ -1,4 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { hmacSha256 } from './hmac.js';
 
 /**
  * VERP return paths: `b+<messageId>.<token>@<bounce domain>`, where the token is an HMAC of the id so a
@@ -19,5 +20,5 @@ export function parseVerp(address: string, bounceDomain: string, secret: string)
 }
 
 function token(id: string, secret: string): string {
-  return createHmac('sha256', secret).update(id).digest('hex').slice(0, 12);
+  return hmacSha256(secret, id, 'hex').slice(0, 12);
 }

@@ -4,11 +4,12 @@
  * and sender domain against the verification messages delivered there, so a provider whose mail goes to
  * spam shows up as a falling confirmation rate while the others stay normal.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/schema.js';
 import type { Credential } from '../intake/credentials.js';
 import { domainOf } from '../lib/address.js';
+import { hmacSha256 } from '../lib/hmac.js';
 import type { Clock } from '../lib/clock.js';
 import { KurirError, toKurirError } from '../lib/errors.js';
 import { MESSAGE_ID_PATTERN } from '../lib/ids.js';
@@ -103,7 +104,7 @@ export class Confirmations {
   }
 
   private mac(id: string): string {
-    return createHmac('sha256', this.deps.secret).update(`confirm:${id}`).digest('base64url').slice(0, TOKEN_MAC_CHARS);
+    return hmacSha256(this.deps.secret, `confirm:${id}`, 'base64url').slice(0, TOKEN_MAC_CHARS);
   }
 
   /**

@@ -7,7 +7,8 @@
  *   (registry enhanced codes), dispatch to an instance's `handler_AUTH` (cleartext AUTH refusal);
  * - nodemailer: the deep imports lib/smtp-connection, lib/mail-composer, lib/addressparser, and
  *   SMTPConnection's private `_socket` (TCP_NODELAY in src/delivery/smtp-client.ts, certificate
- *   verdicts in src/delivery/tls-failure.ts) and `upgrading` flag;
+ *   verdicts in src/delivery/tls-failure.ts) and `upgrading` flag, and the reply queue, command writer, body
+ *   stream and extension list that src/delivery/pipelined-transaction.ts drives;
  * - mailauth: the deep imports lib/tools, lib/dkim/body, lib/dkim/header (src/dkim/signer.ts) and
  *   lib/mta-sts (src/delivery/mta-sts.ts); that the signatures built from them verify is
  *   tests/unit/dkim/signer.test.ts's job (mailauth's verifier against loopback DNS).
@@ -189,6 +190,27 @@ describe('nodemailer internals (src/delivery, src/intake)', () => {
       typeof (conn as unknown as { upgrading?: unknown }).upgrading === 'boolean',
     );
     internal('SMTPConnection#secure is true after STARTTLS', 'smtp-client.ts sessionTls', conn.secure === true);
+    // Without these, canPipeline says no and every transaction goes through nodemailer's send: slower, never lost.
+    const session = conn as unknown as Record<string, unknown>;
+    const used = 'pipelined-transaction.ts (RFC 2920 pipelining)';
+    const extensions = session._supportedExtensions;
+    internal(
+      'SMTPConnection#_supportedExtensions lists PIPELINING when offered',
+      used,
+      Array.isArray(extensions) && extensions.includes('PIPELINING'),
+      extensions,
+    );
+    internal(
+      'SMTPConnection#_responseActions is the queue of reply handlers, empty between commands',
+      used,
+      Array.isArray(session._responseActions) && session._responseActions.length === 0,
+    );
+    internal(
+      'SMTPConnection#_sendCommand and #_createSendStream are methods',
+      used,
+      typeof session._sendCommand === 'function' && typeof session._createSendStream === 'function',
+    );
+    internal('SMTPConnection#_destroyed is false on an open session', used, session._destroyed === false);
   });
 
   it('builds a message with lib/mail-composer and parses addresses with lib/addressparser', async () => {
