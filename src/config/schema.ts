@@ -244,7 +244,7 @@ export const configSchema = z
         socketTimeoutSeconds: durationSeconds.default(120),
         /** Verify the MX certificate (off by default: opportunistic STARTTLS as most MTAs do). */
         verifyTls: z.boolean().default(false),
-        /** Send MAIL, RCPT and DATA in one write when the receiver offers PIPELINING (RFC 2920): two round trips a message instead of three or more. */
+        /** Send MAIL, RCPT and DATA in one write when the receiver offers PIPELINING (RFC 2920): two round trips a message instead of four. */
         pipelining: z.boolean().default(true),
         /** Outbound MTA-STS (RFC 8461) for delivery to MX hosts; not used with a smarthost (src/delivery/mta-sts.ts). */
         mtaSts: z
