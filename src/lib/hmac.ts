@@ -1,7 +1,7 @@
 /**
  * HMAC-SHA256 under a long-lived secret. `createHmac` given the secret as a string turns it into a key on every
- * call, which was half the cost of the two MACs each message gets (its confirmToken at intake, its VERP return
- * path at delivery); the key object is made once per secret here.
+ * call, about 14 % of the cost of the two MACs each message gets (its confirmToken at intake, its VERP return
+ * path at delivery: 4.2–4.6 against 3.7–4.0 µs each, alone); the key object is made once per secret here.
  */
 import { createHmac, createSecretKey, type BinaryToTextEncoding, type KeyObject } from 'node:crypto';
 
