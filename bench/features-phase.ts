@@ -2,7 +2,8 @@
  * Benchmark phase 7 (issue 10): end-to-end throughput with rspamd sampling, the placement role and
  * confirmations on, against the same set-up with them off, alternating in one run (`npm run bench`).
  *
- * Two gateway children run side by side on their own Redis prefixes, both warmed up, and take turns:
+ * Two gateway children run side by side on their own Redis prefixes, both warmed up, and take turns, each
+ * measured phase preceded by an untimed burst on its side (a gateway that sat idle runs its first seconds slower):
  * - off: roles intake+api+worker, scoring off, no seeds; the load client only submits;
  * - on: roles intake+api+worker+placement, `scoring.rspamd` enabled with the default `sampleEvery` (100) against a real
  *   rspamd (tests/helpers/rspamd.ts), one seed whose IMAP port refuses connections (so the scheduler runs
@@ -231,6 +232,10 @@ export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string
           console.log(`  round ${round}, features ${mode}: skipped, time budget spent`);
           continue;
         }
+        // The side about to be measured sat idle through the other side's phase, and a gateway's first seconds
+        // after idling run slower (every such phase was, in this machine's runs): an untimed burst first.
+        ctx.sink.reset();
+        await run(ctx, gw[mode], Math.max(50, Math.round(ctx.warmup / 3)), mode === 'on' ? CONFIRM_EVERY : 0);
         ctx.sink.reset();
         const before = await counters(gw[mode].httpPort, watched);
         const rt0 = await roundTrips(rtFiles[mode]);
