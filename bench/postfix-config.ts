@@ -3,6 +3,7 @@
  * main.cf, master.cf and opendkim.conf, all paths under the instance's temp folder.
  */
 import { join } from 'node:path';
+import { postfixBaseMainCf, postfixServices } from '../tests/helpers/postfix-mx.js';
 
 /** What the instance is started with. */
 export interface PostfixOptions {
@@ -31,22 +32,10 @@ export interface PostfixOptions {
 export function mainCf(dir: string, o: PostfixOptions, milterPort: number): string {
   const sink = `[127.0.0.1]:${o.sinkPort}`;
   const p: Record<string, string | number> = {
-    compatibility_level: '3.6',
-    queue_directory: join(dir, 'queue'),
-    data_directory: join(dir, 'data'),
-    maillog_file: join(dir, 'postfix.log'),
-    maillog_file_prefixes: dir,
-    myhostname: 'pf.bench.test',
+    // Nothing is delivered locally, and every route leads to the sink: no message can leave the machine.
+    ...postfixBaseMainCf(dir, 'pf.bench.test'),
     mydomain: 'bench.test',
     myorigin: '$myhostname',
-    inet_interfaces: '127.0.0.1',
-    inet_protocols: 'ipv4',
-    mynetworks: '127.0.0.0/8',
-    // Nothing is delivered locally, and every route leads to the sink: no message can leave the machine.
-    mydestination: '',
-    local_recipient_maps: '',
-    alias_maps: '',
-    alias_database: '',
     local_transport: 'error:local delivery disabled',
     virtual_transport: 'error:virtual delivery disabled',
     relayhost: sink,
@@ -97,30 +86,14 @@ export function mainCf(dir: string, o: PostfixOptions, milterPort: number): stri
 
 /** Debian's services, none chrooted (the chroot would need copies of the SASL and TLS files). */
 export function masterCf(port: number): string {
-  return `127.0.0.1:${port} inet n - n - - smtpd
-pickup unix n - n 60 1 pickup
-cleanup unix n - n - 0 cleanup
-qmgr unix n - n 300 1 qmgr
-tlsmgr unix - - n 1000? 1 tlsmgr
-rewrite unix - - n - - trivial-rewrite
-bounce unix - - n - 0 bounce
-defer unix - - n - 0 bounce
-trace unix - - n - 0 bounce
-verify unix - - n - 1 verify
-flush unix n - n 1000? 0 flush
-proxymap unix - - n - - proxymap
-proxywrite unix - - n - 1 proxymap
-smtp unix - - n - - smtp
-relay unix - - n - - smtp
-showq unix n - n - - showq
-error unix - - n - - error
-retry unix - - n - - error
-discard unix - - n - - discard
-anvil unix - - n - 1 anvil
-scache unix - - n - 1 scache
-tlsproxy unix - - n - 0 tlsproxy
-postlog unix-dgram n - n - 1 postlogd
-`;
+  const relaying = [
+    'proxywrite unix - - n - 1 proxymap',
+    'smtp unix - - n - - smtp',
+    'relay unix - - n - - smtp',
+    'showq unix n - n - - showq',
+    'tlsproxy unix - - n - 0 tlsproxy',
+  ];
+  return `127.0.0.1:${port} inet n - n - - smtpd\n${postfixServices(relaying)}`;
 }
 
 /** OpenDKIM signing `domain` with `selector`, relaxed/relaxed rsa-sha256, for mail from 127.0.0.1. */
