@@ -9,6 +9,7 @@ import { Agent } from 'node:http';
 import { collectAccepted, startConfirmer } from './features-confirmer.js';
 import { cpuSecondsOf, type GatewayChild } from './gateway-child.js';
 import { HttpClient, httpClosedLoop } from './load.js';
+import { describePairs, overheadVerdict, type PairedDrops, pairedDrops } from './paired-rounds.js';
 import type { Sink } from './sink.js';
 
 export interface TogetherRun {
@@ -109,7 +110,7 @@ export async function togetherRuns(
   ctx: { messages: number; clientConcurrency: number; left(): number; sink: Sink; takeSeq(count: number): number; deadline: number },
   gw: { off: GatewayChild; on: GatewayChild },
   o: { runs: number; confirmEvery: number; batchMs: number },
-): Promise<{ runs: TogetherRun[]; dropPct: number } | undefined> {
+): Promise<{ runs: TogetherRun[]; dropPct: number; paired: PairedDrops; verdict: string } | undefined> {
   if (o.runs <= 0) return undefined;
   console.log(
     `  7b. both sides at once: ${ctx.messages} verification messages to each (HTTP c${ctx.clientConcurrency} each), counted from the common start until the first side has all of its messages delivered`,
@@ -140,6 +141,14 @@ export async function togetherRuns(
   if (!runs.length) return undefined;
   const sum = (f: (r: TogetherRun) => number): number => runs.reduce((a, r) => a + f(r), 0);
   const dropPct = (1 - sum((r) => r.delivered.on) / sum((r) => r.delivered.off)) * 100;
-  console.log(`    both sides at once, all runs: ${dropPct.toFixed(1)} % fewer msg/s with the features on (target < 5 %: ${dropPct < 5 ? 'met' : 'NOT met'})`);
-  return { runs, dropPct };
+  // Each run is a pair; with their spread, as phase 7's rounds (bench/paired-rounds.ts).
+  const paired = pairedDrops(
+    runs.map((r) => r.perSecond.off),
+    runs.map((r) => r.perSecond.on),
+  );
+  const verdict = overheadVerdict(dropPct, paired, 5);
+  console.log(
+    `    both sides at once, all runs: ${dropPct.toFixed(1)} % fewer msg/s with the features on (${describePairs(paired)}; target < 5 %: ${verdict})`,
+  );
+  return { runs, dropPct, paired, verdict };
 }
