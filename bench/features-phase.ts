@@ -5,7 +5,8 @@
  * Two gateway children run side by side on their own Redis prefixes, both warmed up, and take turns, each
  * measured phase preceded by an untimed burst on its side (a gateway that sat idle runs its first seconds slower):
  * - off: roles intake+api+worker, scoring off, no seeds; the load client only submits;
- * - on: roles intake+api+worker+placement, `scoring.rspamd` enabled with the default `sampleEvery` (100) against a real
+ * - on: roles intake+api+worker+placement, `scoring.rspamd` enabled with the default `sampleEvery` (100) and
+ *   `maxPerSecond` (2; BENCH_FEATURES_MAX_PER_SECOND, `none` for no cap) against a real
  *   rspamd (tests/helpers/rspamd.ts), one seed whose IMAP port refuses connections (so the scheduler runs
  *   and tries it; a probe is one message per seed per `intervalSeconds`, 600 s by default, nothing next to
  *   the load), and the load client confirms every second accepted message once it has arrived at the sink,
@@ -22,67 +23,35 @@
  * per confirmation and per scored message, and the DNS queries rspamd sent per scored message. After the
  * rounds, confirmations are measured alone (bench/confirm-cost.ts).
  */
-import { Agent } from 'node:http';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { configSchema } from '../src/config/schema.js';
 import { startPrivateRedis, type PrivateRedis } from '../tests/helpers/private-redis.js';
-import { rspamdAvailable, startRspamd, type Rspamd } from '../tests/helpers/rspamd.js';
+import { rspamdAvailable, startRspamd } from '../tests/helpers/rspamd.js';
 import { freePort, type ChildOptions, type GatewayChild } from './gateway-child.js';
 import { type CachingResolver, dnsmasqPath, startCachingResolver } from './caching-resolver.js';
 import { confirmationCost, describeConfirmCost } from './confirm-cost.js';
-import { collectAccepted, startConfirmer } from './features-confirmer.js';
 import { togetherRuns } from './features-together.js';
 import { counters, diff, privateRedisStats, roundTrips, rspamdCpuSeconds, summarize, type FeaturesRun } from './features-helpers.js';
-import { httpClosedLoop, HttpClient, type Stats } from './load.js';
 import { describePairs, overheadVerdict, pairedDrops } from './paired-rounds.js';
-import type { Sink } from './sink.js';
 
-type Mode = 'off' | 'on';
+import {
+  CONFIRM_BATCH_MS,
+  CONFIRM_EVERY,
+  confirmWhich,
+  DEFAULT_CONFIRM_BATCH_MS,
+  DEFAULT_MAX_PER_SECOND,
+  DEFAULT_SAMPLE_EVERY,
+  type FeaturesContext,
+  featuresConfig,
+  MAX_PER_SECOND,
+  type Mode,
+  run,
+  SAMPLE_EVERY,
+  TOGETHER_RUNS,
+} from './features-run.js';
 
-/** For attributing the overhead: every Nth delivered message is confirmed on the `on` side (0: none). */
-const CONFIRM_EVERY = Number(process.env.BENCH_FEATURES_CONFIRM_EVERY ?? 2);
-/** The default of CONFIRM_BATCH_MS: a booking system that reports what its applicants confirmed ten times a second. */
-const DEFAULT_CONFIRM_BATCH_MS = 100;
-/** > 0: the on side reports its confirmations in batches (POST /v1/confirmations) every this many ms; 0: one request each. */
-const CONFIRM_BATCH_MS = Number(process.env.BENCH_FEATURES_CONFIRM_BATCH_MS ?? DEFAULT_CONFIRM_BATCH_MS);
-/** Runs of phase 7b (both sides at once, bench/features-together.ts) after the rounds; 0 skips them. */
-const TOGETHER_RUNS = Number(process.env.BENCH_FEATURES_TOGETHER ?? 2);
-/** The production default of `scoring.rspamd.sampleEvery`: what the `on` side uses unless told otherwise. */
-const DEFAULT_SAMPLE_EVERY = configSchema.parse({}).scoring.rspamd.sampleEvery;
-/** `scoring.rspamd.sampleEvery` on the `on` side (0: scoring off there too). */
-const SAMPLE_EVERY = Number(process.env.BENCH_FEATURES_SAMPLE_EVERY ?? DEFAULT_SAMPLE_EVERY);
-
-/** What the phase needs from bench/run.ts. */
-export interface FeaturesContext {
-  rounds: number;
-  /** Messages per measured phase and per side's warm-up. */
-  messages: number;
-  warmup: number;
-  clientConcurrency: number;
-  deadline: number;
-  left(): number;
-  sink: Sink;
-  dnsAddress: string;
-  /** Where the children write CPU profiles (BENCH_CPU_PROF=1), one folder per side; run.ts prints them. */
-  profDir?: string;
-  /** Queries the loopback DNS server has answered so far (rspamd's lookups go there too). */
-  dnsQueries(): number;
-  basePrefix: string;
-  /** Takes `count` message numbers; returns the first. */
-  takeSeq(count: number): number;
-  startChild(opts: Omit<ChildOptions, 'dir' | 'prefix' | 'dnsAddress' | 'mxPort'>, prefix: string): Promise<GatewayChild>;
-  stopChildren(): Promise<void>;
-  /** run.ts's measured phase, on the given children only, Redis CPU and commands from `redisStats`. */
-  phase(
-    name: string,
-    target: string | undefined,
-    fn: () => Promise<{ stats: Stats; notes?: string[] }>,
-    only: GatewayChild[],
-    redisStats: () => Promise<{ cpu: number; commands: number }>,
-  ): Promise<Omit<FeaturesRun, 'roundTrips' | 'scored' | 'confirmed' | 'dnsQueries'>>;
-}
+export type { FeaturesContext };
 
 /** The phase's own redis-server while it runs (the watchdog of bench/run.ts stops it). */
 let ownRedis: PrivateRedis | undefined;
@@ -98,73 +67,6 @@ export async function stopFeaturesRedis(): Promise<void> {
   ownCache = undefined;
 }
 
-/** Per-mode configuration merged into the child's. */
-function featuresConfig(rspamd: Rspamd, refusedImapPort: number): Record<string, unknown> {
-  return {
-    scoring: {
-      // refuse: false: the scoring call costs the same; the benchmark's Lorem ipsum must not be refused.
-      rspamd: { enabled: SAMPLE_EVERY > 0, url: rspamd.url, sampleEvery: Math.max(1, SAMPLE_EVERY), sendingIp: '192.0.2.10', refuse: false },
-    },
-    placement: {
-      seeds: [
-        {
-          name: 'bench-seed',
-          provider: 'other',
-          address: 'seed@seed.test',
-          imap: { host: '127.0.0.1', port: refusedImapPort, tls: false, verifyTls: false },
-          auth: { method: 'password', passwordEnv: 'BENCH_SEED_PASSWORD' },
-        },
-      ],
-    },
-  };
-}
-
-/**
- * Submits `n` verification messages (closed loop) and, when `confirmEvery` > 0, confirms every `confirmEvery`-th
- * accepted one once it has reached the sink (alone, or batched). Time: first submit → last delivery or confirmation.
- */
-async function run(ctx: FeaturesContext, g: GatewayChild, n: number, confirmEvery: number): Promise<{ stats: Stats; notes: string[]; ids: string[] }> {
-  const { sink } = ctx;
-  const client = new HttpClient(g.httpPort, ctx.clientConcurrency);
-  const agent = new Agent({ keepAlive: true, maxSockets: 4 });
-  const t0 = performance.now();
-  const accepted = collectAccepted(client);
-  let submitting = true;
-  const confirmer = startConfirmer({
-    sink,
-    agent,
-    port: g.httpPort,
-    accepted,
-    every: confirmEvery,
-    batchMs: CONFIRM_BATCH_MS,
-    submitting: () => submitting,
-  });
-  const sub = await httpClosedLoop(client, n, ctx.clientConcurrency, ctx.takeSeq(n), ctx.deadline, { priority: 'verification' });
-  submitting = false;
-  const all = await sink.waitForUnique(sub.ids.length, Math.min(90_000, ctx.left() - 20_000));
-  await confirmer.done;
-  // Mail throughput counts to the last delivery, on both sides alike. The confirmer reports every batchMs, so its
-  // last batch is answered up to that long after the last delivery: counting that idle wait made the on side's
-  // phases ~100 ms longer (1–2 % of a phase at scale 1, 10 % at scale 0.1). Its CPU stays in the phase's figures.
-  const lastDelivery = all ? sink.lastUniqueAt : performance.now();
-  const seconds = (lastDelivery - t0) / 1000;
-  client.close();
-  agent.destroy();
-  const notes = [
-    `submitted ${sub.stats.count} (accept p50 ${sub.stats.p50.toFixed(1)} ms, p99 ${sub.stats.p99.toFixed(1)} ms, ${sub.stats.errors} errors); ` +
-      `${all ? 'all' : 'NOT all'} delivered (${sink.unique} distinct, ${sink.received - sink.unique} duplicates)`,
-  ];
-  if (confirmEvery > 0) {
-    const tail = confirmer.lastAnswerAt() - lastDelivery;
-    notes.push(
-      `confirmations: ${[...confirmer.statuses].map(([s, c]) => `${c} × HTTP ${s}`).join(', ') || 'none'}; the last answered ${tail.toFixed(0)} ms after the last delivery` +
-        (tail > 3 * CONFIRM_BATCH_MS + 200 ? ' (more than a few batch intervals: the gateway lagged behind the confirmations)' : ''),
-    );
-  }
-  if (sub.stats.errors) notes.push(`last submit error: ${client.lastError}`);
-  return { stats: { ...sub.stats, count: sink.unique, seconds, perSecond: sink.unique / seconds }, notes, ids: accepted };
-}
-
 /** Runs the phase; returns its summary (for the JSON line), or a skip reason. */
 export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string, unknown>> {
   const avail = rspamdAvailable();
@@ -175,12 +77,17 @@ export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string
   console.log(
     `\n[features overhead] two gateways (roles intake+api+worker, delivery.concurrency 20) on a redis-server of the phase's own, alternately: ` +
       `off = no scoring, no seeds, no confirmations; on = + role placement with one seed (IMAP port refuses), scoring.rspamd ` +
-      `sampleEvery ${SAMPLE_EVERY || 'off'} against a real rspamd, ${CONFIRM_BATCH_MS > 0 ? `confirmations of ${confirmWhich(CONFIRM_EVERY)} delivered message reported every ${CONFIRM_BATCH_MS} ms in one POST /v1/confirmations` : `POST /v1/messages/:id/confirm for ${confirmWhich(CONFIRM_EVERY)} delivered message`}. ` +
+      `sampleEvery ${SAMPLE_EVERY || 'off'} (at most ${MAX_PER_SECOND ?? 'any number of'} a second) against a real rspamd, ${CONFIRM_BATCH_MS > 0 ? `confirmations of ${confirmWhich(CONFIRM_EVERY)} delivered message reported every ${CONFIRM_BATCH_MS} ms in one POST /v1/confirmations` : `POST /v1/messages/:id/confirm for ${confirmWhich(CONFIRM_EVERY)} delivered message`}. ` +
       `Verification mail to dest.test. Placement probes are one message per seed per 10 min: not load. rspamd's CPU counts under "other".`,
   );
-  if (CONFIRM_EVERY !== 2 || SAMPLE_EVERY !== DEFAULT_SAMPLE_EVERY || CONFIRM_BATCH_MS !== DEFAULT_CONFIRM_BATCH_MS) {
+  if (
+    CONFIRM_EVERY !== 2 ||
+    SAMPLE_EVERY !== DEFAULT_SAMPLE_EVERY ||
+    CONFIRM_BATCH_MS !== DEFAULT_CONFIRM_BATCH_MS ||
+    MAX_PER_SECOND !== DEFAULT_MAX_PER_SECOND
+  ) {
     console.log(
-      `  EXPERIMENT: not the default on side (confirm every second message in batches every ${DEFAULT_CONFIRM_BATCH_MS} ms, sampleEvery ${DEFAULT_SAMPLE_EVERY})`,
+      `  EXPERIMENT: not the default on side (confirm every second message in batches every ${DEFAULT_CONFIRM_BATCH_MS} ms, sampleEvery ${DEFAULT_SAMPLE_EVERY}, maxPerSecond ${DEFAULT_MAX_PER_SECOND})`,
     );
   }
   console.log(
@@ -329,8 +236,4 @@ export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string
     redisStats.close();
     await stopFeaturesRedis(); // the prefixes go with it, and the resolver
   }
-}
-
-function confirmWhich(n: number): string {
-  return n === 0 ? 'no' : n === 1 ? 'every' : n === 2 ? 'every second' : `every ${n}th`;
 }

@@ -18,7 +18,8 @@
  * bench/features-phase.ts; default 4, 0 skips: with 2, run-to-run noise on two shared cores was larger than the effect; adds up to two minutes to the budget), and to attribute its overhead
  * BENCH_FEATURES_CONFIRM_EVERY (confirm every Nth message on the `on` side; default 2, 0 none),
  * BENCH_FEATURES_CONFIRM_BATCH_MS (report them every N ms in one POST /v1/confirmations; default 100; 0: one request each) and
- * BENCH_FEATURES_SAMPLE_EVERY (rspamd sampleEvery on the `on` side; default: the configuration's default, 100; 0 scoring off);
+ * BENCH_FEATURES_SAMPLE_EVERY (rspamd sampleEvery on the `on` side; default: the configuration's default, 100; 0 scoring off),
+ * BENCH_FEATURES_MAX_PER_SECOND (its maxPerSecond; default the configuration's, 2; `none`: no cap);
  * BENCH_ONLY=features runs phase 7 alone (no accept, end-to-end, shaping or latency phases), BENCH_ONLY=latency
  * phase 6 alone (e.g. BENCH_BACKLOG=50000 for issue 13's verification p99 under a 50,000-message backlog);
  * BENCH_POSTFIX (0 skips the side-by-side phase against Postfix + OpenDKIM, bench/postfix-phase.ts, which runs

@@ -43,6 +43,12 @@ const rspamdSchema = z
      * scoring to a few percent of a message's CPU even with rspamd on the same cores (docs/placement.md, Sampling).
      */
     sampleEvery: z.number().int().min(1).default(100),
+    /**
+     * At most this many sampled messages scored per second per intake process (probes not counted, never held
+     * back); null: no cap. Bounds rspamd's CPU whatever the volume: 2 a second is 1 % of a core at ~5 ms a scan,
+     * while every 100th of 500 msg/s would be 5 a second. Below 100 × this rate (200 msg/s by default) it never bites.
+     */
+    maxPerSecond: z.number().positive().nullable().default(2),
     /** The public address receivers see Kurir's mail come from (passed to rspamd as the client IP); required when enabled. */
     sendingIp: z
       .string()

@@ -32,14 +32,17 @@ export interface ScoreRequest {
 }
 
 /**
- * Pre-send scoring at intake: every `sampleEvery`th message of this process and every placement probe is
- * sent to rspamd after DKIM signing, with the envelope and client IP delivery will present. The verdict
+ * Pre-send scoring at intake: every `sampleEvery`th message of this process (at most `maxPerSecond` of them a
+ * second) and every placement probe is sent to rspamd after DKIM signing, with the envelope and client IP delivery will present. The verdict
  * goes on the timeline and into `kurir_rspamd_*`; a message at or over the threshold is refused
  * (SPAM_SCORE). When rspamd does not answer the message is accepted unscored and the skip is counted.
  */
 export class PreSendScorer {
   private count = 0;
   private readonly url: URL;
+  /** The second (ms / 1000, floored) the sampled scans below were counted in, and how many there were. */
+  private second = -1;
+  private inSecond = 0;
 
   constructor(private readonly deps: PreSendScorerDeps) {
     if (deps.config.threshold !== null) deps.metrics.rspamdThreshold.set(deps.config.threshold);
@@ -53,7 +56,7 @@ export class PreSendScorer {
    */
   async score(req: ScoreRequest): Promise<ScoredEvent | null> {
     const probe = req.tags?.includes(PROBE_TAG) ?? false;
-    if (!probe && this.count++ % this.deps.config.sampleEvery !== 0) return null;
+    if (!probe && (this.count++ % this.deps.config.sampleEvery !== 0 || !this.withinRate())) return null;
     const { config, metrics } = this.deps;
     const started = performance.now();
     let verdict: RspamdVerdict;
@@ -97,6 +100,20 @@ export class PreSendScorer {
       symbols,
       sample: probe ? 'probe' : 'nth',
     };
+  }
+
+  /** Counts a sampled scan against `maxPerSecond`; false when this second's are used up (the sample is skipped, not counted as a skip). */
+  private withinRate(): boolean {
+    const max = this.deps.config.maxPerSecond;
+    if (max === null) return true;
+    const second = Math.floor(this.deps.now() / 1000);
+    if (second !== this.second) {
+      this.second = second;
+      this.inSecond = 0;
+    }
+    if (this.inSecond >= max) return false;
+    this.inSecond++;
+    return true;
   }
 
   private over(v: RspamdVerdict): boolean {

@@ -7,7 +7,11 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import nodemailer from 'nodemailer';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configSchema } from '../../src/config/schema.js';
+import { createMetrics } from '../../src/metrics/metrics.js';
+import { PreSendScorer } from '../../src/scoring/pre-send-scorer.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { rspamdAvailable, startRspamd, type Rspamd } from '../helpers/rspamd.js';
@@ -26,7 +30,9 @@ let rspamd: Rspamd;
 let t: TestGateway;
 
 const scoring = (over: Record<string, unknown> = {}): Record<string, unknown> => ({
-  scoring: { rspamd: { enabled: true, url: rspamd.url, sendingIp: SENDING_IP, sampleEvery: 1, topSymbols: 50, timeoutSeconds: 5, ...over } },
+  scoring: {
+    rspamd: { enabled: true, url: rspamd.url, sendingIp: SENDING_IP, sampleEvery: 1, maxPerSecond: null, topSymbols: 50, timeoutSeconds: 5, ...over },
+  },
 });
 
 async function metric(gw: TestGateway, line: RegExp): Promise<number> {
@@ -157,6 +163,40 @@ describe.skipIf(!available.ok)(available.ok ? 'pre-send scoring with rspamd' : `
       } finally {
         await one.close();
       }
+    });
+
+    it('scores at most maxPerSecond sampled messages a second; probes are never held back; a capped sample is no skip', async () => {
+      let now = Date.UTC(2026, 10, 30, 6, 0, 0, 100);
+      const metrics = createMetrics();
+      const config = configSchema.parse(scoring({ maxPerSecond: 2 })).scoring.rspamd;
+      const scorer = new PreSendScorer({
+        config,
+        hostname: 'kurir.example.test',
+        bounceDomain: 'bounce.example.test',
+        verpSecret: 'v',
+        metrics,
+        logger: pino({ level: 'silent' }),
+        now: () => now,
+      });
+      const req = (i: number, tags?: string[]) => ({
+        id: `capped${String(i).padStart(16, '0')}`,
+        domain: 'example.test',
+        recipients: [`cap${i}@dest.test`],
+        message: Buffer.from(`From: noreply@example.test\r\nTo: cap${i}@dest.test\r\nSubject: Your code\r\n\r\nYour code is ${i}.\r\n`),
+        ...(tags ? { tags } : {}),
+      });
+      const within = [];
+      for (let i = 0; i < 5; i++) within.push((await scorer.score(req(i)))?.type ?? null);
+      expect(within).toEqual(['scored', 'scored', null, null, null]);
+      expect((await scorer.score(req(5, ['placement-probe'])))?.sample).toBe('probe');
+      now += 800; // the same second still
+      expect(await scorer.score(req(6))).toBeNull();
+      now += 100; // the next second begins
+      expect((await scorer.score(req(7)))?.sample).toBe('nth');
+      const checks = (await metrics.registry.getSingleMetric('kurir_rspamd_checks_total')?.get())?.values.reduce((n, v) => n + v.value, 0);
+      expect(checks).toBe(4);
+      const skipped = (await metrics.registry.getSingleMetric('kurir_rspamd_skipped_total')?.get())?.values.reduce((n, v) => n + v.value, 0);
+      expect(skipped).toBe(0);
     });
 
     it('accepts and delivers when rspamd refuses connections or does not answer, counting each skip by reason', async () => {
