@@ -12,6 +12,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { waitForPort } from '../tests/helpers/ports.js';
 import { selfSignedCert } from '../tests/helpers/tls.js';
 import { freePort } from './gateway-child.js';
 import { startJanitor, type Janitor } from './janitor.js';
@@ -120,23 +121,6 @@ function treeSeconds(root: number): number {
     }
   }
   return sum;
-}
-
-async function waitForPort(port: number, proc: ChildProcess | null, what: string): Promise<void> {
-  const { connect } = await import('node:net');
-  for (let i = 0; i < 100; i++) {
-    if (proc && proc.exitCode !== null) throw new Error(`${what} exited with ${proc.exitCode}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect({ host: '127.0.0.1', port }, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${what} did not listen on 127.0.0.1:${port} within 10 s`);
 }
 
 /**

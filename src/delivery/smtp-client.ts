@@ -3,7 +3,7 @@ import { rootCertificates } from 'node:tls';
 import { coalesceSocketWrites } from '../lib/coalesced-writes.js';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 import { canPipeline, pipelinedTransaction } from './pipelined-transaction.js';
-import type { RecipientOutcome, SmtpError, Transaction } from './smtp-types.js';
+import { kindOf, type RecipientOutcome, type SmtpError, type Transaction } from './smtp-types.js';
 import { sessionTlsFailure, sessionTlsIssue, tlsFailureReply, type TlsFailureType } from './tls-failure.js';
 
 export type { RecipientOutcome, SmtpError, Transaction } from './smtp-types.js';
@@ -58,10 +58,6 @@ export interface SendResult {
 
 /** Error codes for errors that are SMTP replies on a still usable session (not network or protocol failures). */
 const REPLY_ERRORS = new Set(['EENVELOPE', 'EMESSAGE']);
-
-function kindOf(code: number | null): 'temp' | 'perm' {
-  return code !== null && code >= 500 && code < 600 ? 'perm' : 'temp';
-}
 
 function replyOf(err: SmtpError): string {
   return (err.response ?? err.message).trim();

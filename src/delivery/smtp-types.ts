@@ -1,6 +1,6 @@
 /**
- * The shapes an SMTP transaction reports in (src/delivery/smtp-client.ts and src/delivery/pipelined-transaction.ts
- * both produce them; smtp-client.ts re-exports them).
+ * The shapes an SMTP transaction reports in, and how a reply code maps to an outcome (src/delivery/smtp-client.ts
+ * and src/delivery/pipelined-transaction.ts both produce them; smtp-client.ts re-exports the types).
  */
 import type { TlsFailureType } from './tls-failure.js';
 
@@ -10,6 +10,11 @@ export interface RecipientOutcome {
   kind: 'delivered' | 'temp' | 'perm';
   code: number | null;
   reply: string;
+}
+
+/** What a refusal's reply code means for a recipient: 5xx is permanent; 4xx, no code (network trouble) and anything else temporary. */
+export function kindOf(code: number | null): 'temp' | 'perm' {
+  return code !== null && code >= 500 && code < 600 ? 'perm' : 'temp';
 }
 
 /** An error from SMTPConnection; `connected` (set by openSession (smtp-client.ts)) tells whether the session was up. */

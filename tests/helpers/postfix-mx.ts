@@ -11,11 +11,10 @@
  */
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from './ports.js';
+import { freePort, waitForPort } from './ports.js';
 import { selfSignedCert } from './tls.js';
 
 const run = promisify(execFile);
@@ -165,19 +164,9 @@ export async function startPostfixMx(o: PostfixMxOptions): Promise<PostfixMx> {
     master = spawn('setpriv', ['--pdeathsig', 'TERM', join(daemonDir, 'master'), '-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     master.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
-    for (let i = 0; ; i++) {
-      if (master.exitCode !== null) throw new Error(`postfix master exited with ${master.exitCode}: ${err}\n${logTail()}`);
-      const up = await new Promise<boolean>((resolve) => {
-        const s = connect({ host: '127.0.0.1', port }, () => {
-          s.destroy();
-          resolve(true);
-        });
-        s.on('error', () => resolve(false));
-      });
-      if (up) break;
-      if (i > 100) throw new Error(`postfix did not listen on 127.0.0.1:${port} within 10 s: ${err}\n${logTail()}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitForPort(port, master, 'postfix master').catch((e: Error) => {
+      throw new Error(`${e.message}: ${err}\n${logTail()}`);
+    });
   } catch (e) {
     await stop();
     throw e;
