@@ -6,12 +6,11 @@
  * optionally an `oauth2` passdb for XOAUTH2 / OAUTHBEARER logins.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { oauth2PassdbConfig } from './dovecot-oauth2.js';
-import { freePort } from './ports.js';
+import { freePort, waitForPort } from './ports.js';
 
 export interface Dovecot {
   imapPort: number;
@@ -27,23 +26,6 @@ export function dovecotAvailable(): { ok: boolean; reason: string } {
   const sieve = spawnSync('sh', ['-c', 'ls /usr/lib/dovecot/modules/lib90_sieve_plugin.so'], { encoding: 'utf8' });
   if (sieve.status !== 0) return { ok: false, reason: 'dovecot-sieve is not installed' };
   return { ok: true, reason: '' };
-}
-
-async function waitListening(port: number, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const c = connect(port, '127.0.0.1');
-      c.once('connect', () => {
-        c.destroy();
-        resolve(true);
-      });
-      c.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > end) throw new Error(`dovecot did not listen on ${port} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /**
@@ -64,13 +46,42 @@ export async function startDovecot(opts: {
   chmodSync(dir, 0o755);
   for (const d of ['run', 'state', 'mail']) mkdirSync(join(dir, d));
   chmodSync(join(dir, 'mail'), 0o777);
-  const [imapPort, lmtpPort] = [await freePort(), await freePort()];
   writeFileSync(join(dir, 'users'), `${opts.users.map((u) => `${u.user}:{PLAIN}${u.pass}`).join('\n')}\n`);
   writeFileSync(join(dir, 'before.sieve'), opts.sieve);
   if (opts.oauth2) writeFileSync(join(dir, 'oauth2.conf.ext'), oauth2PassdbConfig(opts.oauth2.introspectionUrl));
-  writeFileSync(
-    join(dir, 'dovecot.conf'),
-    `base_dir = ${dir}/run
+  // A port freePort chose can be taken before Dovecot binds it (by a parallel test file's client socket, say):
+  // Dovecot then exits at once, and is started again on other ports.
+  for (let attempt = 1; ; attempt++) {
+    const [imapPort, lmtpPort] = [await freePort(), await freePort()];
+    writeFileSync(join(dir, 'dovecot.conf'), dovecotConf(dir, imapPort, lmtpPort, oauth2Mechs));
+    const child: ChildProcess = spawn('dovecot', ['-F', '-c', join(dir, 'dovecot.conf')], { stdio: 'ignore' });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    try {
+      await waitForPort(imapPort, child, 'dovecot (imap)');
+      await waitForPort(lmtpPort, child, 'dovecot (lmtp)');
+    } catch (err) {
+      const exitedByItself = child.exitCode !== null;
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
+      if (exitedByItself && attempt < 3) continue;
+      throw new Error(`${(err as Error).message}\n${logTail(dir)}`);
+    }
+    return {
+      imapPort,
+      lmtpPort,
+      dir,
+      async close() {
+        child.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+}
+
+/** The instance's dovecot.conf: loopback IMAP and LMTP on the given ports, everything else in `dir`. */
+function dovecotConf(dir: string, imapPort: number, lmtpPort: number, oauth2Mechs: string): string {
+  return `base_dir = ${dir}/run
 state_dir = ${dir}/state
 log_path = ${dir}/dovecot.log
 protocols = imap lmtp
@@ -123,25 +134,14 @@ protocol lmtp {
 plugin {
   sieve_before = ${dir}/before.sieve
 }
-`,
-  );
-  const child: ChildProcess = spawn('dovecot', ['-F', '-c', join(dir, 'dovecot.conf')], { stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+`;
+}
+
+/** The last lines of the instance's log, for a failure to start. */
+function logTail(dir: string): string {
   try {
-    await waitListening(imapPort, 10_000);
-    await waitListening(lmtpPort, 10_000);
-  } catch (err) {
-    child.kill('SIGTERM');
-    throw err;
+    return readFileSync(join(dir, 'dovecot.log'), 'utf8').trimEnd().split('\n').slice(-15).join('\n');
+  } catch {
+    return '(no dovecot.log)';
   }
-  return {
-    imapPort,
-    lmtpPort,
-    dir,
-    async close() {
-      child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }
