@@ -14,7 +14,8 @@
  * the first timed submission to the last arrival at the sink. Sides alternate order per session count.
  *
  * Env: BENCH_POSTFIX (0 skips), BENCH_POSTFIX_N (messages per run), BENCH_POSTFIX_SESSIONS (default "20,50"),
- * BENCH_POSTFIX_KURIR (Kurir's AOF modes, default "everysec,always"), BENCH_POSTFIX_DELIVERY (default 20),
+ * BENCH_POSTFIX_KURIR (Kurir's AOF modes, default "everysec,always"), BENCH_POSTFIX_KURIR_WARMUP (untimed messages
+ * per Kurir side, default 10/3 of a run), BENCH_POSTFIX_DELIVERY (default 20),
  * BENCH_POSTFIX_ROUNDS (timed runs per side and session count, default 1), BENCH_POSTFIX_CONN_CACHE (0: Postfix caches connections to the sink only on demand, its default; by default
  * they are kept open, as Kurir's pool does).
  */
@@ -39,6 +40,15 @@ const ROUNDS = Math.max(1, Number(process.env.BENCH_POSTFIX_ROUNDS ?? 1));
 const KURIR_MODES = (process.env.BENCH_POSTFIX_KURIR ?? 'everysec,always')
   .split(',')
   .filter((m): m is 'everysec' | 'always' => m === 'everysec' || m === 'always');
+
+/**
+ * Untimed messages each Kurir side gets before its runs: BENCH_POSTFIX_KURIR_WARMUP, or 10/3 of a run (10,000
+ * for the default 3,000), at least 200. Postfix keeps the short warm-up: it compiles nothing at run time.
+ */
+export function kurirWarmUp(messages: number): number {
+  const env = process.env.BENCH_POSTFIX_KURIR_WARMUP;
+  return env !== undefined ? Math.max(0, Number(env)) : Math.max(200, Math.round((messages * 10) / 3));
+}
 
 /** What the phase needs from its caller (bench/run.ts or bench/postfix-bench.ts). */
 export interface PostfixContext {
@@ -186,9 +196,23 @@ export async function postfixPhase(ctx: PostfixContext): Promise<Record<string, 
     const kurirKey = loadPrivateKey(readFileSync(join(ctx.dir, 'dkim-rsa.pem'), 'utf8'));
     ctx.dns.set('bench._domainkey.example.test', 'TXT', [dnsRecordFor('rsa', kurirKey.publicKeyBase64)]);
 
-    // Untimed: process start-up, JIT (Kurir needs a few hundred messages for it), connection caches.
+    // Untimed: process start-up, connection caches, and for Kurir V8's compiler, which goes on for thousands of
+    // messages in a fresh process (bench/warm-up.ts); Kurir's warm-up is printed block by block.
     const warm = Math.max(200, Math.min(500, Math.round(ctx.messages / 6)));
-    for (const side of sides) await runSide(ctx, side, warm, ctx.sessions[0]);
+    const kurirWarm = kurirWarmUp(ctx.messages);
+    for (const side of sides) {
+      if (side.name.startsWith('Postfix')) {
+        await runSide(ctx, side, warm, ctx.sessions[0]);
+        continue;
+      }
+      const block = Math.max(100, Math.round(kurirWarm / 5));
+      const perBlock: string[] = [];
+      for (let sent = 0; sent < kurirWarm; sent += block) {
+        const r = await runSide(ctx, side, Math.min(block, kurirWarm - sent), ctx.sessions[0]);
+        perBlock.push((r.cpuMsPerMsg.gateway ?? 0).toFixed(2));
+      }
+      console.log(`  ${side.name}: warm-up (untimed) ${kurirWarm} messages; gateway CPU per message by block of ${block}: ${perBlock.join(', ')} ms`);
+    }
     const runs: SideRun[] = [];
     // The order of the sides alternates from one session count (and round) to the next.
     let turn = 0;

@@ -5,7 +5,7 @@
  *
  * Env: BENCH_SCALE (default 1; 0.1 for a smoke run), BENCH_E2E_CONCURRENCY (default "20,50"),
  * BENCH_E2E_SPLIT (delivery concurrency of a further end-to-end run with the worker in its own process; default
- * 20, 0 skips it),
+ * 20, 0 skips it), BENCH_E2E_WARMUP (untimed messages before each of them, default 10,000 × scale),
  * BENCH_CPU_PROF=1 (profile the accept-only child, the first end-to-end child and phase 7's two children with
  * --cpu-prof and print their top costs; profiling slows them a little),
  * BENCH_CPU_PROF_DIR (keep the .cpuprofile files there), BENCH_CHILD_NODELAY=1 (experiment: TCP_NODELAY on
@@ -40,9 +40,10 @@ import { featuresPhase, stopFeaturesRedis } from './features-phase.js';
 import { cpuSecondsOf, machineBusySeconds, syscallsOf, memoryOf, resetPeak, startGatewayChild, type ChildOptions, type GatewayChild } from './gateway-child.js';
 import { httpClosedLoop, httpPaced, HttpClient, messageJson, percentile, smtpClosedLoop, summarize, type MessageKind, type Stats } from './load.js';
 import { onInterrupt, postfixMissing, stopAllPostfix } from './postfix-instance.js';
-import { postfixPhase } from './postfix-phase.js';
+import { kurirWarmUp, postfixPhase } from './postfix-phase.js';
 import { redisFootprint } from './scale-phases.js';
 import { startSink, verifyDkim, type Sink } from './sink.js';
+import { describeWarmUp, warmUp, type WarmUpBlock } from './warm-up.js';
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 if (!(SCALE > 0 && SCALE <= 1)) throw new Error('BENCH_SCALE must be in (0, 1]');
@@ -83,14 +84,18 @@ const N_POSTFIX = Number(process.env.BENCH_POSTFIX_N ?? scaled(3000));
 // Postfix's (whose phase takes about 140 s on a slow 2-core machine: it runs last, on a reserve of its own);
 // phase 7 alone gets two minutes per round (a busy machine slows it), plus rspamd's start and the warm-up.
 /** Kept for the Postfix phase, which runs last: the phases before it cannot spend it (see `left`). */
-const POSTFIX_RESERVE_MS = POSTFIX_RUNS ? 150_000 : 0;
+// plus Kurir's two warm-ups there at up to 3 ms a message
+const POSTFIX_RESERVE_MS = POSTFIX_RUNS ? 150_000 + kurirWarmUp(N_POSTFIX) * 6 : 0;
 const BACKLOG = process.env.BENCH_BACKLOG !== undefined ? Number(process.env.BENCH_BACKLOG) : scaled(5000, 200);
+/** Untimed messages before each phase 4 run: 10,000 (× scale), in ten measured blocks; BENCH_E2E_WARMUP overrides. */
+const E2E_WARMUP = Number(process.env.BENCH_E2E_WARMUP ?? scaled(10_000, 200));
 const BUDGET_MS = FEATURES_ONLY
   ? 90_000 + FEATURES_ROUNDS * 120_000
   : LATENCY_ONLY
     ? // accepting the backlog (~2 ms each) and draining it, plus the warm-ups
       120_000 + BACKLOG * 4
-    : 350_000 + (FEATURES_ROUNDS > 0 ? 60_000 + FEATURES_ROUNDS * 12_000 : 0) + POSTFIX_RESERVE_MS;
+    : // phase 4's three warm-ups at up to 3 ms a message on a slow machine
+      350_000 + E2E_WARMUP * 9 + (FEATURES_ROUNDS > 0 ? 60_000 + FEATURES_ROUNDS * 12_000 : 0) + POSTFIX_RESERVE_MS;
 /** Pairs of end-to-end phases (shaping off, then on) in one gateway process, for the overhead of shaping. */
 const SHAPING_ROUNDS = Number(process.env.BENCH_SHAPING_ROUNDS ?? 2);
 const N_SHAPE = scaled(4000);
@@ -153,6 +158,8 @@ let dns: DnsServer;
 let children: GatewayChild[] = [];
 const results: PhaseResult[] = [];
 const memory: Record<string, unknown> = {};
+/** Phase 4's warm-ups, by run (c20, c50, c20-split): gateway CPU per message of each block. */
+const warmUps: Record<string, WarmUpBlock[]> = {};
 /** Summary figures of the shaping phases (overhead, verification latency). */
 const shapingResults: Record<string, unknown> = {};
 let postfixResult: Record<string, unknown> | undefined;
@@ -527,12 +534,21 @@ async function main(): Promise<void> {
       }
       const client = new HttpClient(g.httpPort, CLIENT_CONCURRENCY);
       sink.reset();
-      // The same warm-up as phases 5 and 7 (a fresh process runs its first thousand messages markedly slower): with
-      // 100 only, this phase measured a cold process, 1.65 ms of gateway CPU per message against 1.14 in phase 5.
-      await httpClosedLoop(client, SHAPE_WARMUP, CLIENT_CONCURRENCY, seq, deadline);
-      seq += SHAPE_WARMUP;
-      await sink.waitForUnique(SHAPE_WARMUP, 30_000);
-      sink.reset();
+      // A fresh process runs its first thousands of messages markedly slower while V8 compiles: the warm-up
+      // goes on until that is over (bench/warm-up.ts), and prints what each block of it cost.
+      const warm = await warmUp({
+        pids: children.map((c) => c.pid),
+        sink,
+        total: E2E_WARMUP,
+        block: Math.max(100, Math.round(E2E_WARMUP / 10)),
+        send: async (count) => {
+          const r = await httpClosedLoop(client, count, CLIENT_CONCURRENCY, seq, deadline);
+          seq += count;
+          return r;
+        },
+      });
+      console.log(`  warm-up (untimed): ${describeWarmUp(warm)}`);
+      warmUps[tag] = warm;
 
       let ids: string[] = [];
       const setup = split ? `, 2 processes (intake+api; worker)` : '';
@@ -794,7 +810,7 @@ async function main(): Promise<void> {
     );
   console.log(`total ${((Date.now() - startedAt) / 1000).toFixed(0)} s`);
   console.log(
-    `\nJSON ${JSON.stringify({ scale: SCALE, childNoDelay: CHILD_NODELAY, date: new Date().toISOString(), results, memory, shaping: shapingResults, postfix: postfixResult })}`,
+    `\nJSON ${JSON.stringify({ scale: SCALE, childNoDelay: CHILD_NODELAY, date: new Date().toISOString(), results, warmUps, memory, shaping: shapingResults, postfix: postfixResult })}`,
   );
 }
 
