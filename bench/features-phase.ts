@@ -135,7 +135,7 @@ export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string
     // Warm-up per side (JIT, heap, rspamd's first scans), untimed.
     for (const mode of ['off', 'on'] as const) {
       ctx.sink.reset();
-      await run(ctx, gw[mode], ctx.warmup, mode === 'on' ? CONFIRM_EVERY : 0);
+      await run(ctx, gw[mode], ctx.initialWarmup, mode === 'on' ? CONFIRM_EVERY : 0);
     }
     const per: Record<Mode, FeaturesRun[]> = { off: [], on: [] };
     const first: Mode = Math.random() < 0.5 ? 'off' : 'on';

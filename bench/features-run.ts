@@ -37,8 +37,11 @@ export const SAMPLE_EVERY = Number(process.env.BENCH_FEATURES_SAMPLE_EVERY ?? DE
 /** What the phase needs from bench/run.ts. */
 export interface FeaturesContext {
   rounds: number;
-  /** Messages per measured phase and per side's warm-up. */
+  /** Messages per measured phase. */
   messages: number;
+  /** Untimed messages per side before the first round (V8 compiles for thousands of messages: bench/warm-up.ts). */
+  initialWarmup: number;
+  /** Untimed messages per side before each of its rounds is a third of this. */
   warmup: number;
   clientConcurrency: number;
   deadline: number;

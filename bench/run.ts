@@ -64,7 +64,9 @@ const N_SMTP = scaled(3000);
 const N_E2E = scaled(4000);
 const PACED_RATE = 200;
 const PACED_SECONDS = Math.max(1, Math.round(10 * SCALE));
-const WARMUP = scaled(100);
+/** Untimed messages before the accept phases: over HTTP, then over SMTP (V8 compiles each path's code as it runs hot). */
+const WARMUP = scaled(5000);
+const SMTP_WARMUP = scaled(3000);
 /** Pairs of end-to-end phases with rspamd sampling, placement and confirmations off/on (issue 10). */
 const FEATURES_ROUNDS = Number(process.env.BENCH_FEATURES_ROUNDS ?? 4);
 /** Longest wait for an idle machine before the run (each phase waits at most 20 s of it). */
@@ -90,12 +92,16 @@ const BACKLOG = process.env.BENCH_BACKLOG !== undefined ? Number(process.env.BEN
 /** Untimed messages before each phase 4 run: 10,000 (× scale), in ten measured blocks; BENCH_E2E_WARMUP overrides. */
 const E2E_WARMUP = Number(process.env.BENCH_E2E_WARMUP ?? scaled(10_000, 200));
 const BUDGET_MS = FEATURES_ONLY
-  ? 90_000 + FEATURES_ROUNDS * 120_000
+  ? 90_000 + FEATURES_ROUNDS * 120_000 + E2E_WARMUP * 6
   : LATENCY_ONLY
     ? // accepting the backlog (~2 ms each) and draining it, plus the warm-ups
       120_000 + BACKLOG * 4
     : // phase 4's three warm-ups at up to 3 ms a message on a slow machine
-      350_000 + E2E_WARMUP * 9 + (FEATURES_ROUNDS > 0 ? 60_000 + FEATURES_ROUNDS * 12_000 : 0) + POSTFIX_RESERVE_MS;
+      350_000 +
+      (WARMUP + SMTP_WARMUP) * 3 +
+      E2E_WARMUP * 9 +
+      (FEATURES_ROUNDS > 0 ? 60_000 + E2E_WARMUP * 6 + FEATURES_ROUNDS * 12_000 : 0) +
+      POSTFIX_RESERVE_MS;
 /** Pairs of end-to-end phases (shaping off, then on) in one gateway process, for the overhead of shaping. */
 const SHAPING_ROUNDS = Number(process.env.BENCH_SHAPING_ROUNDS ?? 2);
 const N_SHAPE = scaled(4000);
@@ -461,6 +467,9 @@ async function main(): Promise<void> {
       console.log(`  started (pid ${gw.pid}); idle RSS ${(memory.idleRssMiB as number).toFixed(0)} MiB`);
       const http = new HttpClient(gw.httpPort, CLIENT_CONCURRENCY);
       await httpClosedLoop(http, WARMUP, CLIENT_CONCURRENCY, (seq += WARMUP) - WARMUP, deadline); // JIT warm-up, not counted
+      await smtpClosedLoop(gw.smtpPort, SMTP_WARMUP, 20, seq, deadline, true);
+      seq += SMTP_WARMUP + 20;
+      console.log(`  warm-up (untimed): ${WARMUP} messages over HTTP, ${SMTP_WARMUP} over SMTP`);
 
       await phase(`1. HTTP accept, ${N_HTTP} msgs, concurrency ${CLIENT_CONCURRENCY}`, undefined, async () => {
         const r = await httpClosedLoop(http, N_HTTP, CLIENT_CONCURRENCY, seq, deadline);
@@ -685,6 +694,7 @@ async function main(): Promise<void> {
       shapingResults.features = await featuresPhase({
         rounds: FEATURES_ROUNDS,
         messages: N_SHAPE,
+        initialWarmup: E2E_WARMUP,
         warmup: SHAPE_WARMUP,
         clientConcurrency: CLIENT_CONCURRENCY,
         deadline,
