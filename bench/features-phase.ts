@@ -3,7 +3,8 @@
  * confirmations on, against the same set-up with them off, alternating in one run (`npm run bench`).
  *
  * Two gateway children run side by side on their own Redis prefixes, both warmed up, and take turns, each
- * measured phase preceded by an untimed burst on its side (a gateway that sat idle runs its first seconds slower):
+ * measured phase preceded by an untimed burst on its side (a gateway that sat idle runs its first seconds slower);
+ * each round has a pair of its own, started and warmed up anew (BENCH_FEATURES_FRESH=0: one pair for all rounds):
  * - off: roles intake+api+worker, scoring off, no seeds; the load client only submits;
  * - on: roles intake+api+worker+placement, `scoring.rspamd` enabled with the default `sampleEvery` (100) and
  *   `maxPerSecond` (2; BENCH_FEATURES_MAX_PER_SECOND, `none` for no cap) against a real
@@ -44,6 +45,7 @@ import {
   DEFAULT_SAMPLE_EVERY,
   type FeaturesContext,
   featuresConfig,
+  FRESH_PAIRS,
   MAX_PER_SECOND,
   type Mode,
   run,
@@ -118,25 +120,29 @@ export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string
     const prof = (mode: Mode) => (ctx.profDir ? { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${join(ctx.profDir, `features-${mode}`)}`] } : {});
     const base = { roles: ['intake', 'api', 'worker'] as ChildOptions['roles'], deliveryConcurrency: 20, preload };
     const own = { redis: { url: redis.url } };
-    const gw: Record<Mode, GatewayChild> = {
-      off: await ctx.startChild({ ...base, ...prof('off'), label: 'features-off', extraConfig: own, env: { BENCH_RT_FILE: rtFiles.off } }, prefixes.off),
-      on: await ctx.startChild(
-        {
-          ...base,
-          ...prof('on'),
-          roles: [...base.roles, 'placement'],
-          label: 'features-on',
-          extraConfig: { ...own, ...featuresConfig(rspamd, refusedPort) },
-          env: { BENCH_SEED_PASSWORD: 'bench-seed-password', BENCH_RT_FILE: rtFiles.on },
-        },
-        prefixes.on,
-      ),
+    // A pair of gateways, started and warmed up (JIT, heap, rspamd's first scans), untimed.
+    const startPair = async (): Promise<Record<Mode, GatewayChild>> => {
+      const pair: Record<Mode, GatewayChild> = {
+        off: await ctx.startChild({ ...base, ...prof('off'), label: 'features-off', extraConfig: own, env: { BENCH_RT_FILE: rtFiles.off } }, prefixes.off),
+        on: await ctx.startChild(
+          {
+            ...base,
+            ...prof('on'),
+            roles: [...base.roles, 'placement'],
+            label: 'features-on',
+            extraConfig: { ...own, ...featuresConfig(rspamd, refusedPort) },
+            env: { BENCH_SEED_PASSWORD: 'bench-seed-password', BENCH_RT_FILE: rtFiles.on },
+          },
+          prefixes.on,
+        ),
+      };
+      for (const mode of ['off', 'on'] as const) {
+        ctx.sink.reset();
+        await run(ctx, pair[mode], ctx.initialWarmup, mode === 'on' ? CONFIRM_EVERY : 0);
+      }
+      return pair;
     };
-    // Warm-up per side (JIT, heap, rspamd's first scans), untimed.
-    for (const mode of ['off', 'on'] as const) {
-      ctx.sink.reset();
-      await run(ctx, gw[mode], ctx.initialWarmup, mode === 'on' ? CONFIRM_EVERY : 0);
-    }
+    let gw = await startPair();
     const per: Record<Mode, FeaturesRun[]> = { off: [], on: [] };
     const first: Mode = Math.random() < 0.5 ? 'off' : 'on';
     const second: Mode = first === 'on' ? 'off' : 'on';
@@ -144,6 +150,14 @@ export async function featuresPhase(ctx: FeaturesContext): Promise<Record<string
     const watched = ['kurir_rspamd', 'kurir_placement'];
     let lastOnIds: string[] = [];
     for (let round = 1; round <= ctx.rounds; round++) {
+      // A process keeps a speed of its own for its life (±5–18 % on the shared benchmark machines): with one pair for
+      // every round, each round would carry the same bias and their spread would understate the noise.
+      if (FRESH_PAIRS && round > 1) {
+        if (ctx.left() > 90_000) {
+          await ctx.stopChildren();
+          gw = await startPair();
+        } else console.log(`  round ${round}: the same two gateways as round ${round - 1} (time budget)`);
+      }
       for (const mode of round % 2 ? [first, second] : [second, first]) {
         if (ctx.left() < 30_000) {
           console.log(`  round ${round}, features ${mode}: skipped, time budget spent`);

@@ -21,6 +21,8 @@ export const DEFAULT_CONFIRM_BATCH_MS = 100;
 export const CONFIRM_BATCH_MS = Number(process.env.BENCH_FEATURES_CONFIRM_BATCH_MS ?? DEFAULT_CONFIRM_BATCH_MS);
 /** Runs of phase 7b (both sides at once, bench/features-together.ts) after the rounds; 0 skips them. */
 export const TOGETHER_RUNS = Number(process.env.BENCH_FEATURES_TOGETHER ?? 2);
+/** A fresh, warmed-up pair of gateways for each round of phase 7 (BENCH_FEATURES_FRESH=0: one pair for all). */
+export const FRESH_PAIRS = process.env.BENCH_FEATURES_FRESH !== '0';
 /** The production default of `scoring.rspamd.sampleEvery`: what the `on` side uses unless told otherwise. */
 export const DEFAULT_SAMPLE_EVERY = configSchema.parse({}).scoring.rspamd.sampleEvery;
 /** The production default of `scoring.rspamd.maxPerSecond`; BENCH_FEATURES_MAX_PER_SECOND overrides it (`none`: no cap). */
@@ -39,7 +41,7 @@ export interface FeaturesContext {
   rounds: number;
   /** Messages per measured phase. */
   messages: number;
-  /** Untimed messages per side before the first round (V8 compiles for thousands of messages: bench/warm-up.ts). */
+  /** Untimed messages per side before a round on a fresh pair of gateways (V8 compiles for thousands of messages: bench/warm-up.ts). */
   initialWarmup: number;
   /** Untimed messages per side before each of its rounds is a third of this. */
   warmup: number;

@@ -91,8 +91,10 @@ const POSTFIX_RESERVE_MS = POSTFIX_RUNS ? 150_000 + kurirWarmUp(N_POSTFIX) * 6 :
 const BACKLOG = process.env.BENCH_BACKLOG !== undefined ? Number(process.env.BENCH_BACKLOG) : scaled(5000, 200);
 /** Untimed messages before each phase 4 run: 10,000 (× scale), in ten measured blocks; BENCH_E2E_WARMUP overrides. */
 const E2E_WARMUP = Number(process.env.BENCH_E2E_WARMUP ?? scaled(10_000, 200));
+/** Starting and warming up phase 7's pair of gateways (each round has its own: bench/features-phase.ts), at up to 3 ms a message. */
+const FEATURES_PAIR_MS = 10_000 + E2E_WARMUP * 6;
 const BUDGET_MS = FEATURES_ONLY
-  ? 90_000 + FEATURES_ROUNDS * 120_000 + E2E_WARMUP * 6
+  ? 90_000 + FEATURES_ROUNDS * (120_000 + FEATURES_PAIR_MS)
   : LATENCY_ONLY
     ? // accepting the backlog (~2 ms each) and draining it, plus the warm-ups
       120_000 + BACKLOG * 4
@@ -100,7 +102,7 @@ const BUDGET_MS = FEATURES_ONLY
       350_000 +
       (WARMUP + SMTP_WARMUP) * 3 +
       E2E_WARMUP * 9 +
-      (FEATURES_ROUNDS > 0 ? 60_000 + E2E_WARMUP * 6 + FEATURES_ROUNDS * 12_000 : 0) +
+      (FEATURES_ROUNDS > 0 ? 60_000 + FEATURES_ROUNDS * (12_000 + FEATURES_PAIR_MS) : 0) +
       POSTFIX_RESERVE_MS;
 /** Pairs of end-to-end phases (shaping off, then on) in one gateway process, for the overhead of shaping. */
 const SHAPING_ROUNDS = Number(process.env.BENCH_SHAPING_ROUNDS ?? 2);
