@@ -121,7 +121,7 @@ export class Confirmations {
   /**
    * {@link confirm} for many messages at once (POST /v1/confirmations): each item answered on its own, in the
    * order given — a Confirmed, or the NOT_FOUND / CONFIRM_TOO_LATE error it would have thrown — with one
-   * pipelined read and one pipelined write for the whole batch.
+   * script reading and one script writing for the whole batch (per Redis holding its messages).
    * @throws KurirError UNAVAILABLE when Redis does not answer: the whole batch fails, nothing is half-reported.
    */
   async confirmAll(items: ReadonlyArray<{ id: string; via: ConfirmVia }>, credential: Credential): Promise<Array<Confirmed | KurirError>> {
@@ -172,8 +172,9 @@ export class Confirmations {
         const ttlSeconds = Math.max(60, Math.ceil((record.expiresAt - now) / 1000) + config.retention.days * 86400);
         toRecord.push({ i, id, event, ttlSeconds, fromDomain: record.fromDomain, ...(secondsAfterDelivery !== undefined ? { secondsAfterDelivery } : {}) });
       }
-      // One script each: the confirmed key (NX), the timeline event and the incident window. The `confirmed` event
-      // is no webhook event type, so there is no EventSink to tell (MessageStore.update would).
+      // One script for the batch: per item the confirmed key (NX) and the timeline event; the incident window is
+      // counted after it. The `confirmed` event is no webhook event type, so there is no EventSink to tell
+      // (MessageStore.update would).
       const recorded = toRecord.length ? await store.recordAll(toRecord) : [];
       for (const [n, r] of toRecord.entries()) {
         const outcome = recorded[n];

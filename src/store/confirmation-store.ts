@@ -1,10 +1,11 @@
 /**
- * Verification confirmations in Redis (src/placement/confirmations.ts decides, this stores): one pipelined
- * read of what a confirmation needs, and one script that records a first confirmation — the confirmed key
- * and the timeline event — atomically, or answers the earlier one. The incident window's count of a first
- * confirmation goes to an {@link IncidentRecorder} (the gateway's IncidentBuffer, written once a second like
- * the delivered counts it is compared with). A confirmation is two round trips (one when it is a repeat); a
- * batch of them (POST /v1/confirmations) is the same two round trips per Redis holding its messages.
+ * Verification confirmations in Redis (src/placement/confirmations.ts decides, this stores): one script reads
+ * what a batch of confirmations needs, and one script records each first confirmation — the confirmed key and
+ * the timeline event — or answers the earlier one. The incident window's count of a first confirmation goes to
+ * an {@link IncidentRecorder} (the gateway's IncidentBuffer, written once a second like the delivered counts it
+ * is compared with). A confirmation is two round trips (one when it is a repeat); a batch of them
+ * (POST /v1/confirmations) is the same two round trips per Redis holding its messages, and two commands for
+ * the gateway to send and decode instead of four per confirmation.
  */
 import type { Redis } from 'ioredis';
 import { IncidentStore, type IncidentRecorder } from './incident-store.js';
@@ -26,20 +27,47 @@ export interface ConfirmationFacts {
 /** The outcome of {@link ConfirmationStore.record}: first, or the time of the earlier confirmation. */
 export type RecordedConfirmation = { first: true } | { first: false; confirmedAt: number };
 
-// KEYS: confirmed events; ARGV: at ttl event. SET NX decides who is first; only the first appends the event
-// (RPUSHX: never recreates an expired timeline without its TTL). Answers 1, or the earlier confirmation time.
+// KEYS: per message its hash, confirmed key and timeline. Answers per message: the record, the earlier
+// confirmation time and the timeline lines that may be its delivery (false, false and {} when absent), so the
+// gateway decodes one or two short lines instead of every event.
+const FACTS_SCRIPT = `
+local out = {}
+for i = 1, #KEYS, 3 do
+  out[#out + 1] = redis.call('HGET', KEYS[i], 'record')
+  out[#out + 1] = redis.call('GET', KEYS[i + 1])
+  local candidates = {}
+  for _, line in ipairs(redis.call('LRANGE', KEYS[i + 2], 0, -1)) do
+    if string.find(line, '"type":"delivered"', 1, true) then candidates[#candidates + 1] = line end
+  end
+  out[#out + 1] = candidates
+end
+return out`;
+
+// KEYS: per confirmation its confirmed key and timeline; ARGV: per confirmation at, ttl, event. In order: SET NX
+// decides who is first; only the first appends the event (RPUSHX: never recreates an expired timeline without its
+// TTL). Answers per confirmation 1, or the earlier confirmation time (also for the same message named twice).
 const RECORD_SCRIPT = `
-if not redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX') then return redis.call('GET', KEYS[1]) end
-redis.call('RPUSHX', KEYS[2], ARGV[3])
-return 1`;
+local out = {}
+local a = 0
+for i = 1, #KEYS, 2 do
+  if redis.call('SET', KEYS[i], ARGV[a + 1], 'EX', ARGV[a + 2], 'NX') then
+    redis.call('RPUSHX', KEYS[i + 1], ARGV[a + 3])
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = redis.call('GET', KEYS[i])
+  end
+  a = a + 3
+end
+return out`;
 
 type ConfirmationScripts = Redis & {
-  kurirConfirm(...args: Array<string | number>): Promise<number | string | null>;
+  kurirConfirmFacts(numKeys: number, ...keys: string[]): Promise<Array<string | null | string[]>>;
+  kurirConfirmRecord(numKeys: number, ...args: Array<string | number>): Promise<Array<number | string>>;
 };
 
 const DELIVERED_MARK = '"type":"delivered"';
 
-/** The first delivered event of a timeline; only candidates are parsed, so a long run of deferrals costs a substring search each. */
+/** The first delivered event among a timeline's candidate lines (those that name the type; FACTS_SCRIPT picks them). */
 function firstDelivered(lines: string[]): DeliveredEvent | undefined {
   for (const line of lines) {
     if (!line.includes(DELIVERED_MARK)) continue;
@@ -73,7 +101,9 @@ export class ConfirmationStore {
 
   private static withScripts(redis: Redis): ConfirmationScripts {
     const r = redis as ConfirmationScripts;
-    if (typeof r.kurirConfirm !== 'function') r.defineCommand('kurirConfirm', { numberOfKeys: 2, lua: RECORD_SCRIPT });
+    // No numberOfKeys: a batch passes its key count first.
+    if (typeof r.kurirConfirmFacts !== 'function') r.defineCommand('kurirConfirmFacts', { lua: FACTS_SCRIPT });
+    if (typeof r.kurirConfirmRecord !== 'function') r.defineCommand('kurirConfirmRecord', { lua: RECORD_SCRIPT });
     return r;
   }
 
@@ -96,19 +126,18 @@ export class ConfirmationStore {
     return (await this.factsOf([id]))[0];
   }
 
-  /** {@link facts} of many messages: one pipelined round trip per Redis holding them, answers in the order of `ids`. */
+  /** {@link facts} of many messages: one script per Redis holding them, answers in the order of `ids`. */
   async factsOf(ids: readonly string[]): Promise<Array<ConfirmationFacts | null>> {
     const out: Array<ConfirmationFacts | null> = new Array(ids.length).fill(null);
     for (const [redis, positions] of await this.byRedis(ids)) {
-      const p = redis.pipeline();
-      for (const i of positions) p.hget(this.keys.message(ids[i]), 'record').get(this.keys.confirmation(ids[i])).lrange(this.keys.events(ids[i]), 0, -1);
-      const res = (await p.exec()) ?? [];
-      for (const [err] of res) if (err) throw err;
+      if (positions.length === 0) continue;
+      const keys = positions.flatMap((i) => [this.keys.message(ids[i]), this.keys.confirmation(ids[i]), this.keys.events(ids[i])]);
+      const res = await redis.kurirConfirmFacts(keys.length, ...keys);
       positions.forEach((i, n) => {
-        const raw = res[3 * n]?.[1] as string | null;
+        const raw = res[3 * n] as string | null;
         if (!raw) return;
-        const earlier = res[3 * n + 1]?.[1] as string | null;
-        const delivered = firstDelivered((res[3 * n + 2]?.[1] ?? []) as string[]);
+        const earlier = res[3 * n + 1] as string | null;
+        const delivered = firstDelivered((res[3 * n + 2] ?? []) as string[]);
         out[i] = { record: JSON.parse(raw) as MessageRecord, confirmedAt: earlier ? Number(earlier) : null, ...(delivered ? { delivered } : {}) };
       });
     }
@@ -124,22 +153,24 @@ export class ConfirmationStore {
   }
 
   /**
-   * {@link record} for many confirmations: one pipelined round trip of scripts per Redis holding them (each
-   * script atomic on its own; the same id twice: the second is a repeat). Answers in the order given.
+   * {@link record} for many confirmations: one script per Redis holding them (atomic; the same id twice: the
+   * second is a repeat). Answers in the order given.
    */
   async recordAll(items: ReadonlyArray<{ id: string; event: ConfirmedEvent; ttlSeconds: number }>): Promise<RecordedConfirmation[]> {
     const out: RecordedConfirmation[] = new Array(items.length);
     const answer = (a: unknown): RecordedConfirmation => (a === 1 ? { first: true } : { first: false, confirmedAt: Number(a) });
     for (const [redis, positions] of await this.byRedis(items.map((it) => it.id))) {
-      const p = redis.pipeline() as ReturnType<Redis['pipeline']> & { kurirConfirm(...args: Array<string | number>): unknown };
+      if (positions.length === 0) continue;
+      const keys: string[] = [];
+      const args: Array<string | number> = [];
       for (const i of positions) {
         const { id, event, ttlSeconds } = items[i];
-        p.kurirConfirm(this.keys.confirmation(id), this.keys.events(id), event.at, ttlSeconds, JSON.stringify(event));
+        keys.push(this.keys.confirmation(id), this.keys.events(id));
+        args.push(event.at, ttlSeconds, JSON.stringify(event));
       }
-      const res = (await p.exec()) ?? [];
-      for (const [err] of res) if (err) throw err;
+      const res = await redis.kurirConfirmRecord(keys.length, ...keys, ...args);
       positions.forEach((i, n) => {
-        out[i] = answer(res[n]?.[1]);
+        out[i] = answer(res[n]);
       });
       // Counted once stored, per Redis: never for a confirmation that was not stored, and not lost when a later
       // shard of the same batch fails (its retry would find these confirmed and count nothing).
