@@ -509,9 +509,11 @@ async function main(): Promise<void> {
       });
 
       await phase(`3. HTTP paced ${PACED_RATE}/s for ${PACED_SECONDS} s (accept only)`, 'p99 < 100 ms', async () => {
+        http.lastError = '';
         const r = await httpPaced(http, PACED_RATE, PACED_SECONDS, seq);
         seq += PACED_RATE * PACED_SECONDS;
-        return { stats: r, notes: [`latency counted from when each request was due; max client scheduling lag ${r.maxLagMs.toFixed(1)} ms`] };
+        const lag = `latency counted from when each request was due; max client scheduling lag ${r.maxLagMs.toFixed(1)} ms`;
+        return { stats: r, notes: [lag, ...(r.errors ? [`last error: ${http.lastError}`] : [])] };
       });
       http.close();
       await stopChildren();
@@ -597,12 +599,16 @@ async function main(): Promise<void> {
       if (runIndex === 0 && left() > PACED_SECONDS * 1000 + 40_000) {
         sink.reset();
         await phase(`3b. HTTP paced ${PACED_RATE}/s for ${PACED_SECONDS} s, worker delivering in the same process`, 'p99 < 100 ms', async () => {
+          client.lastError = '';
           const r = await httpPaced(client, PACED_RATE, PACED_SECONDS, seq);
           seq += PACED_RATE * PACED_SECONDS;
           const all = await sink.waitForUnique(r.count, 15_000);
           return {
             stats: r,
-            notes: [`max client scheduling lag ${r.maxLagMs.toFixed(1)} ms; ${all ? 'all' : 'NOT all'} delivered (${sink.unique}/${r.count})`],
+            notes: [
+              `max client scheduling lag ${r.maxLagMs.toFixed(1)} ms; ${all ? 'all' : 'NOT all'} delivered (${sink.unique}/${r.count})`,
+              ...(r.errors ? [`last error: ${client.lastError}`] : []),
+            ],
           };
         });
       }
