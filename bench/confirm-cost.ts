@@ -16,8 +16,11 @@ export interface ConfirmCost {
   gatewayCpuMs: number;
   redisCpuMs: number;
   redisCommands: number;
+  /** Redis round trips per confirmation; NaN without `rtFile`. */
   roundTrips: number;
   perSecond: number;
+  /** The longest request (one batch when batched), ms: it bounds how long one request's scripts held Redis. */
+  longestMs: number;
 }
 
 export interface ConfirmCostOptions {
@@ -26,27 +29,31 @@ export interface ConfirmCostOptions {
   ids: string[];
   concurrency: number;
   redisStats: () => Promise<{ cpu: number; commands: number }>;
-  /** The child's round-trip counts (bench/redis-roundtrips-preload.ts). */
-  rtFile: string;
+  /** The child's round-trip counts (bench/redis-roundtrips-preload.ts), when it was preloaded. */
+  rtFile?: string;
   /** > 1: confirm in batches of this many per POST /v1/confirmations; figures stay per confirmation. */
   batch?: number;
 }
 
-async function pass(o: ConfirmCostOptions): Promise<ConfirmCost> {
+/** One closed-loop pass over `o.ids`, measured. */
+export async function confirmPass(o: ConfirmCostOptions): Promise<ConfirmCost> {
   const agent = new Agent({ keepAlive: true, maxSockets: o.concurrency });
   const statuses: Record<number, number> = {};
-  const rt0 = await roundTrips(o.rtFile);
+  const rt0 = o.rtFile ? await roundTrips(o.rtFile) : undefined;
   const r0 = await o.redisStats();
   const c0 = cpuSecondsOf(o.pid);
   const t0 = performance.now();
   let next = 0;
+  let longestMs = 0;
   await Promise.all(
     Array.from({ length: o.concurrency }, async () => {
       while (next < o.ids.length) {
         const size = Math.max(1, o.batch ?? 1);
         const ids = o.ids.slice(next, next + size);
         next += ids.length;
+        const started = performance.now();
         const got = size > 1 ? await confirmBatch(agent, o.port, ids) : [await confirm(agent, o.port, ids[0])];
+        longestMs = Math.max(longestMs, performance.now() - started);
         for (const status of got) statuses[status] = (statuses[status] ?? 0) + 1;
       }
     }),
@@ -54,7 +61,7 @@ async function pass(o: ConfirmCostOptions): Promise<ConfirmCost> {
   const seconds = (performance.now() - t0) / 1000;
   const c1 = cpuSecondsOf(o.pid);
   const r1 = await o.redisStats();
-  const rt1 = await roundTrips(o.rtFile);
+  const rt1 = o.rtFile ? await roundTrips(o.rtFile) : undefined;
   agent.destroy();
   const n = o.ids.length;
   return {
@@ -64,15 +71,16 @@ async function pass(o: ConfirmCostOptions): Promise<ConfirmCost> {
     redisCpuMs: ((r1.cpu - r0.cpu) * 1000) / n,
     // Two INFO commands of the measurement itself.
     redisCommands: (r1.commands - r0.commands - 2) / n,
-    roundTrips: (rt1.roundTrips - rt0.roundTrips) / n,
+    roundTrips: rt0 && rt1 ? (rt1.roundTrips - rt0.roundTrips) / n : Number.NaN,
     perSecond: n / seconds,
+    longestMs,
   };
 }
 
 /** First confirmations of `ids`, then the same again (each a repeat). */
 export async function confirmationCost(o: ConfirmCostOptions): Promise<{ first: ConfirmCost; repeat: ConfirmCost }> {
-  const first = await pass(o);
-  const repeat = await pass(o);
+  const first = await confirmPass(o);
+  const repeat = await confirmPass(o);
   return { first, repeat };
 }
 
@@ -83,6 +91,7 @@ export function describeConfirmCost(label: string, c: ConfirmCost): string {
     .join(', ');
   return (
     `${label}: ${c.requests} confirmations (${s}), ${c.perSecond.toFixed(0)}/s; per confirmation gateway CPU ${c.gatewayCpuMs.toFixed(3)} ms, ` +
-    `Redis CPU ${c.redisCpuMs.toFixed(3)} ms, Redis commands ${c.redisCommands.toFixed(1)}, round trips ${c.roundTrips.toFixed(1)}`
+    `Redis CPU ${c.redisCpuMs.toFixed(3)} ms, Redis commands ${c.redisCommands.toFixed(1)}` +
+    `${Number.isNaN(c.roundTrips) ? '' : `, round trips ${c.roundTrips.toFixed(1)}`}; longest request ${c.longestMs.toFixed(1)} ms`
   );
 }

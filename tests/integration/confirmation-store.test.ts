@@ -163,6 +163,24 @@ describe('confirmation store', () => {
     }
   });
 
+  it('splits a batch larger than one script call into several calls, still in two round trips and in order', async () => {
+    // 250 items: three calls of each script (100, 100, 50), pipelined; the same message named twice across two
+    // calls is still a repeat.
+    const fresh = await Promise.all(Array.from({ length: 249 }, (_, i) => message(`chunk${i}@gmail.test`)));
+    const items = [...fresh.map((r) => ({ id: r.id, via: 'id' as const })), { id: fresh[3].id, via: 'token' as const }];
+    const w0 = writes;
+    const answers = await confirmations.confirmAll(items, booking);
+    expect(writes - w0).toBe(2);
+    expect(answers.slice(0, 249)).toEqual(fresh.map((r) => ({ id: r.id, confirmedAt: now, duplicate: false })));
+    expect(answers[249]).toEqual({ id: fresh[3].id, confirmedAt: now, duplicate: true });
+    for (const r of [fresh[0], fresh[3], fresh[150], fresh[248]]) {
+      const view = await messages.get(r.id);
+      expect(view?.events.filter((e) => e.type === 'confirmed')).toEqual([
+        { type: 'confirmed', at: now, recipients: [r.recipients[0]], provider: 'gmail', via: 'id', secondsAfterDelivery: 30 },
+      ]);
+    }
+  });
+
   it('confirms a batch in two round trips whatever its size, each item answered on its own and in order', async () => {
     const fresh = await Promise.all(Array.from({ length: 40 }, (_, i) => message(`batch${i}@gmail.test`)));
     const repeat = await message('batch-repeat@gmail.test');
