@@ -219,18 +219,41 @@ export async function smtpClosedLoop(
   );
   await Promise.all(warm);
   await onStarted?.();
+  const run = await closedLoop(sessions, total, deadline, (i) =>
+    transport.sendMail({
+      from: 'Bench <noreply@example.test>',
+      to: `user${firstNumber + i}@dest.test`,
+      subject: `Benchmark ${firstNumber + i}`,
+      text: paddedText(firstNumber + i),
+    }),
+  );
+  transport.close();
+  return run;
+}
+
+/**
+ * `workers` loops that each take the next of `total` messages as soon as their last one is answered, until all
+ * are sent or `deadline` (epoch ms) passes; `send(i, w)` sends message i from worker w. Latency per message; a rejection counts as
+ * an error (the last one kept).
+ */
+export async function closedLoop(
+  workers: number,
+  total: number,
+  deadline: number,
+  send: (i: number, worker: number) => Promise<unknown>,
+): Promise<Stats & { lastError: string }> {
   const latencies: number[] = [];
   let errors = 0;
   let lastError = '';
   let next = 0;
   const started = performance.now();
   await Promise.all(
-    Array.from({ length: sessions }, async () => {
+    Array.from({ length: workers }, async (_, w) => {
       while (next < total && Date.now() < deadline) {
-        const n = firstNumber + next++;
+        const i = next++;
         const t0 = performance.now();
         try {
-          await transport.sendMail({ from: 'Bench <noreply@example.test>', to: `user${n}@dest.test`, subject: `Benchmark ${n}`, text: paddedText(n) });
+          await send(i, w);
           latencies.push(performance.now() - t0);
         } catch (err) {
           errors++;
@@ -239,7 +262,5 @@ export async function smtpClosedLoop(
       }
     }),
   );
-  const seconds = (performance.now() - started) / 1000;
-  transport.close();
-  return { ...summarize(latencies, errors, seconds), lastError };
+  return { ...summarize(latencies, errors, (performance.now() - started) / 1000), lastError };
 }

@@ -9,8 +9,9 @@
  *   (selector `bench`), on a redis-server of its own with AOF on the same disk as Postfix's queue: `everysec`
  *   (`redis.durability: standard`) and/or `always` (`durability: fsync`, which answers 250 only once the
  *   message is on disk, as Postfix does).
- * Each side gets the same SMTP load (bench/load.ts `smtpClosedLoop`: 4 KB messages, `sessions` pooled
- * STARTTLS + AUTH PLAIN sessions opened before the clock starts, client TCP_NODELAY on), and the time runs from
+ * Each side gets the same SMTP load (bench/smtp-pipelined.ts `smtpLoad`: 4 KB messages, `sessions` pooled
+ * STARTTLS + AUTH PLAIN sessions opened before the clock starts, client TCP_NODELAY on; the lean client that
+ * pipelines MAIL, RCPT and DATA, or with BENCH_SMTP_CLIENT=nodemailer nodemailer's pool), and the time runs from
  * the first timed submission to the last arrival at the sink. Sides alternate order per session count.
  *
  * Env: BENCH_POSTFIX (0 skips), BENCH_POSTFIX_N (messages per run), BENCH_POSTFIX_SESSIONS (default "20,50"),
@@ -27,10 +28,10 @@ import { dnsRecordFor, generateDkimKey, loadPrivateKey } from '../src/dkim/keys.
 import type { DnsServer } from '../tests/helpers/dns-server.js';
 import { startPrivateRedis, type PrivateRedis } from '../tests/helpers/private-redis.js';
 import { BENCH_SMTP, cpuSecondsOf, machineBusySeconds, type ChildOptions, type GatewayChild } from './gateway-child.js';
-import { smtpClosedLoop } from './load.js';
 import { onInterrupt, postfixMissing, startPostfix, type PostfixInstance } from './postfix-instance.js';
 import { printRun, summarize, type SideRun } from './postfix-report.js';
 import { verifyDkim, type Sink } from './sink.js';
+import { SMTP_CLIENT, smtpLoad } from './smtp-pipelined.js';
 
 const DELIVERY = Number(process.env.BENCH_POSTFIX_DELIVERY ?? 20);
 /** Postfix keeps its connections to the sink open (`smtp_connection_cache_destinations`); 0: only on demand. */
@@ -84,7 +85,7 @@ async function runSide(ctx: PostfixContext, side: Side, n: number, sessions: num
   let machine0 = 0;
   let bench0 = 0;
   const first = ctx.takeSeq(n + sessions);
-  const r = await smtpClosedLoop(side.port, n, sessions, first, ctx.deadline, true, async () => {
+  const r = await smtpLoad(side.port, n, sessions, first, ctx.deadline, async () => {
     await sink.waitForUnique(sessions, 20_000); // the sessions' untimed first messages
     await new Promise((res) => setTimeout(res, 200));
     sink.reset();
@@ -140,7 +141,7 @@ export async function postfixPhase(ctx: PostfixContext): Promise<Record<string, 
   }
   console.log(
     `\n[postfix] Postfix + OpenDKIM vs Kurir, same machine, same sink: ${ctx.messages} msgs of 4 KB per run over ${ctx.sessions.join(' / ')} ` +
-      `SMTP sessions (STARTTLS + AUTH, client TCP_NODELAY), RSA-2048 DKIM, delivery concurrency ${DELIVERY} on both; Kurir on its own redis-server (AOF ${KURIR_MODES.join(', ')})`,
+      `SMTP sessions (STARTTLS + AUTH, client TCP_NODELAY, load client ${SMTP_CLIENT}), RSA-2048 DKIM, delivery concurrency ${DELIVERY} on both; Kurir on its own redis-server (AOF ${KURIR_MODES.join(', ')})`,
   );
   let postfix: PostfixInstance | undefined;
   const redises: PrivateRedis[] = [];

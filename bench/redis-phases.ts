@@ -15,7 +15,8 @@
  * Env: BENCH_REDIS_PHASES (comma list, default "cost,durability,scale,smtp50,shards,memory"), BENCH_REDIS_N (messages per
  * measured run, default 500), BENCH_REDIS_PROCS (default "1,2,4"), BENCH_REDIS_CONFIG (JSON merged into
  * every gateway's configuration, e.g. '{"shaping":{"enabled":false}}'), BENCH_REDIS_SMTP_N (default 3000),
- * BENCH_REDIS_SMTP_SESSIONS (default 50), BENCH_REDIS_SMTP_CONCURRENCY (delivery.concurrency, default 20),
+ * BENCH_REDIS_SMTP_SESSIONS (default 50), BENCH_REDIS_SMTP_CONCURRENCY (delivery.concurrency, default 20), BENCH_SMTP_CLIENT
+ * (the SMTP load client: `pipelining`, the default, or `nodemailer`),
  * BENCH_REDIS_MEMORY_N (default 2000).
  */
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -28,6 +29,7 @@ import { startDnsServer, type DnsServer } from '../tests/helpers/dns-server.js';
 import { startPrivateRedis, type PrivateRedis } from '../tests/helpers/private-redis.js';
 import { cpuSecondsOf, startGatewayChild, type ChildOptions, type GatewayChild } from './gateway-child.js';
 import { httpClosedLoop, HttpClient } from './load.js';
+import { SMTP_CLIENT } from './smtp-pipelined.js';
 import { memoryPhase, type ScalePhaseContext, shardSplitPhase, smtpSessionsPhase } from './scale-phases.js';
 import { startSink, type Sink } from './sink.js';
 
@@ -325,7 +327,7 @@ async function main(): Promise<void> {
       const sessions = Number(process.env.BENCH_REDIS_SMTP_SESSIONS ?? 50);
       const concurrency = Number(process.env.BENCH_REDIS_SMTP_CONCURRENCY ?? 20);
       console.log(
-        `\n[smtp50] ${sessions} SMTP sessions (STARTTLS, AUTH PLAIN, client TCP_NODELAY), 4 KB, RSA-2048 DKIM; one gateway, all roles, delivery.concurrency ${concurrency}`,
+        `\n[smtp50] ${sessions} SMTP sessions (STARTTLS, AUTH PLAIN, client TCP_NODELAY, load client ${SMTP_CLIENT}), 4 KB, RSA-2048 DKIM; one gateway, all roles, delivery.concurrency ${concurrency}`,
       );
       report.smtp50 = await smtpSessionsPhase(ctx, { n: Number(process.env.BENCH_REDIS_SMTP_N ?? 3000), sessions, deliveryConcurrency: concurrency });
     }

@@ -24,7 +24,8 @@
  * phase 6 alone (e.g. BENCH_BACKLOG=50000 for issue 13's verification p99 under a 50,000-message backlog);
  * BENCH_POSTFIX (0 skips the side-by-side phase against Postfix + OpenDKIM, bench/postfix-phase.ts, which runs
  * when they are installed and adds a reserve of 150 s to the budget), BENCH_POSTFIX_N (messages per run; default
- * 3000 × scale), BENCH_POSTFIX_SESSIONS (default "20,50"), BENCH_POSTFIX_KURIR (default "everysec,always").
+ * 3000 × scale), BENCH_POSTFIX_SESSIONS (default "20,50"), BENCH_POSTFIX_KURIR (default "everysec,always"),
+ * BENCH_SMTP_CLIENT (the SMTP load client of phase 8: `pipelining`, the default, bench/smtp-pipelined.ts, or `nodemailer`).
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -43,6 +44,7 @@ import { onInterrupt, postfixMissing, stopAllPostfix } from './postfix-instance.
 import { kurirWarmUp, postfixPhase } from './postfix-phase.js';
 import { redisFootprint } from './scale-phases.js';
 import { startSink, verifyDkim, type Sink } from './sink.js';
+import { smtpPipelinedLoop } from './smtp-pipelined.js';
 import { describeWarmUp, warmUp, type WarmUpBlock } from './warm-up.js';
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
@@ -505,6 +507,17 @@ async function main(): Promise<void> {
         return {
           stats: r,
           notes: r.errors ? [`last error: ${r.lastError}`] : ['as 2., with Nagle off on the client sockets (nodemailer does not set TCP_NODELAY)'],
+        };
+      });
+
+      await phase(`2c. SMTP accept, ${N_SMTP} msgs, 20 sessions, pipelining client`, undefined, async () => {
+        const r = await smtpPipelinedLoop(gw.smtpPort, N_SMTP, 20, seq, deadline);
+        seq += N_SMTP + 20;
+        return {
+          stats: r,
+          notes: r.errors
+            ? [`last error: ${r.lastError}`]
+            : ['as 2b., with bench/smtp-pipelined.ts: MAIL, RCPT and DATA in one write (PIPELINING), messages prepared in advance'],
         };
       });
 

@@ -13,7 +13,8 @@ import { loadavg } from 'node:os';
 import { Redis } from 'ioredis';
 import { startPrivateRedis } from '../tests/helpers/private-redis.js';
 import { cpuSecondsOf, type GatewayChild, memoryOf, resetPeak } from './gateway-child.js';
-import { HttpClient, httpClosedLoop, smtpClosedLoop } from './load.js';
+import { HttpClient, httpClosedLoop } from './load.js';
+import { smtpLoad } from './smtp-pipelined.js';
 import type { Sink } from './sink.js';
 
 /** What the phases need from the benchmark that runs them. */
@@ -83,14 +84,14 @@ export async function smtpSessionsPhase(
     // Untimed: JIT warm-up and the one-time keys.
     ctx.sink.reset();
     const warm = Math.min(500, o.n);
-    await smtpClosedLoop(g.smtpPort, warm, o.sessions, ctx.takeSeq(warm), Date.now() + 60_000, true);
+    await smtpLoad(g.smtpPort, warm, o.sessions, ctx.takeSeq(warm), Date.now() + 60_000);
     await ctx.sink.waitForUnique(warm + o.sessions, 30_000);
     const loadAtStart = load();
     resetPeak(g.pid);
     let t0 = 0;
     let cpu0 = 0;
     let redis0 = 0;
-    const res = await smtpClosedLoop(g.smtpPort, o.n, o.sessions, ctx.takeSeq(o.n), Date.now() + 300_000, true, async () => {
+    const res = await smtpLoad(g.smtpPort, o.n, o.sessions, ctx.takeSeq(o.n), Date.now() + 300_000, async () => {
       // The sessions' own warm-up messages arrive first; then the clock starts.
       await ctx.sink.waitForUnique(warm + 2 * o.sessions, 30_000);
       ctx.sink.reset();

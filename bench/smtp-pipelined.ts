@@ -1,0 +1,179 @@
+/**
+ * A lean SMTP submission client for the benchmark's load: STARTTLS, AUTH PLAIN, then per message one write of
+ * MAIL FROM, RCPT TO and DATA together (PIPELINING, RFC 2920), the 354 awaited, the prepared message and its
+ * final dot, and the 250 awaited. Messages are built once as raw RFC 5322 text (no MIME composer per message).
+ *
+ * Why: nodemailer (bench/load.ts `smtpClosedLoop`) composes every message and waits for each of its four
+ * command replies; on two cores the load generator shares the CPU with what it measures, so what the client
+ * spends per message is taken from the gateway. This one sends the same 4 KB text with two round trips and
+ * little work. BENCH_SMTP_CLIENT picks the client of the phases that call `smtpLoad`.
+ */
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { BENCH_SMTP } from './gateway-child.js';
+import { closedLoop, paddedText, smtpClosedLoop, type Stats } from './load.js';
+
+interface Reply {
+  code: number;
+  text: string;
+}
+
+/** Splits a socket's bytes into SMTP replies (multi-line replies joined) and hands them out in order. */
+class ReplyReader {
+  private buf = '';
+  private lines: string[] = [];
+  private readonly ready: Reply[] = [];
+  private readonly waiting: Array<{ resolve: (r: Reply) => void; reject: (e: Error) => void }> = [];
+  private failure: Error | undefined;
+
+  readonly onData = (chunk: Buffer): void => {
+    this.buf += chunk.toString('latin1');
+    let eol = this.buf.indexOf('\r\n');
+    while (eol >= 0) {
+      const line = this.buf.slice(0, eol);
+      this.buf = this.buf.slice(eol + 2);
+      this.lines.push(line);
+      if (line.charAt(3) !== '-') {
+        const reply = { code: Number(line.slice(0, 3)), text: this.lines.join('\n') };
+        this.lines = [];
+        const w = this.waiting.shift();
+        if (w) w.resolve(reply);
+        else this.ready.push(reply);
+      }
+      eol = this.buf.indexOf('\r\n');
+    }
+  };
+
+  fail(err: Error): void {
+    this.failure ??= err;
+    for (const w of this.waiting.splice(0)) w.reject(err);
+  }
+
+  next(): Promise<Reply> {
+    const r = this.ready.shift();
+    if (r) return Promise.resolve(r);
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+  }
+}
+
+function expect(reply: Reply, code: number, what: string): void {
+  if (reply.code !== code) throw new Error(`${what}: ${reply.text}`);
+}
+
+/** One authenticated session over STARTTLS. */
+export class PipelinedSession {
+  private constructor(
+    private readonly socket: TLSSocket,
+    private readonly reader: ReplyReader,
+    /** The server advertised PIPELINING; otherwise the commands go one by one. */
+    readonly pipelining: boolean,
+  ) {}
+
+  /** Connects, upgrades with STARTTLS (any certificate) and authenticates with `auth`. */
+  static async open(port: number, auth: { user: string; pass: string } = BENCH_SMTP): Promise<PipelinedSession> {
+    const plain: Socket = netConnect({ host: '127.0.0.1', port, noDelay: true });
+    const first = new ReplyReader();
+    plain.on('data', first.onData);
+    plain.once('error', (e) => first.fail(e));
+    expect(await first.next(), 220, 'greeting');
+    plain.write('EHLO bench.local\r\n');
+    expect(await first.next(), 250, 'EHLO');
+    plain.write('STARTTLS\r\n');
+    expect(await first.next(), 220, 'STARTTLS');
+    plain.off('data', first.onData);
+    const socket = tlsConnect({ socket: plain, rejectUnauthorized: false, servername: 'localhost' });
+    const reader = new ReplyReader();
+    socket.on('data', reader.onData);
+    socket.on('error', (e) => reader.fail(e));
+    socket.on('close', () => reader.fail(new Error('connection closed')));
+    await new Promise<void>((resolve, reject) => {
+      socket.once('secureConnect', resolve);
+      socket.once('error', reject);
+    });
+    socket.write('EHLO bench.local\r\n');
+    const ehlo = await reader.next();
+    expect(ehlo, 250, 'EHLO after STARTTLS');
+    socket.write(`AUTH PLAIN ${Buffer.from(`\0${auth.user}\0${auth.pass}`).toString('base64')}\r\n`);
+    expect(await reader.next(), 235, 'AUTH');
+    return new PipelinedSession(socket, reader, /\bPIPELINING\b/i.test(ehlo.text));
+  }
+
+  /** Sends one message (`raw`: CRLF lines, dot-stuffed, ending in CRLF); rejects with the server's reply. */
+  async send(from: string, to: string, raw: Buffer): Promise<void> {
+    const commands = [`MAIL FROM:<${from}>\r\n`, `RCPT TO:<${to}>\r\n`, 'DATA\r\n'];
+    const wanted = [250, 250, 354];
+    if (this.pipelining) this.socket.write(commands.join(''));
+    // Pipelined, every reply is read even after a refusal, so the next message starts in step.
+    let refused: Error | undefined;
+    for (let i = 0; i < 3; i++) {
+      if (!this.pipelining) this.socket.write(commands[i]);
+      const reply = await this.reader.next();
+      if (reply.code !== wanted[i]) refused ??= new Error(`${commands[i].trim()}: ${reply.text}`);
+      if (refused && !this.pipelining) break;
+    }
+    if (refused) {
+      // An accepted MAIL FROM leaves the transaction open after a refused RCPT or DATA: close it.
+      this.socket.write('RSET\r\n');
+      await this.reader.next();
+      throw refused;
+    }
+    this.socket.write(raw);
+    this.socket.write('.\r\n');
+    expect(await this.reader.next(), 250, 'end of DATA');
+  }
+
+  close(): void {
+    this.socket.end('QUIT\r\n');
+  }
+}
+
+/** The benchmark's message `n` as raw RFC 5322 text: the same 4 KB body as the HTTP and nodemailer loads. */
+export function rawMessage(n: number, to: string): Buffer {
+  const body = paddedText(n).replace(/\n/g, '\r\n').replace(/^\./gm, '..');
+  const head = [
+    'From: Bench <noreply@example.test>',
+    `To: ${to}`,
+    `Subject: Benchmark ${n}`,
+    `Date: ${new Date().toUTCString().replace('GMT', '+0000')}`,
+    `Message-ID: <bench-${n}-${process.pid}@example.test>`,
+    'MIME-Version: 1.0',
+    'Content-Type: text/plain; charset=us-ascii',
+    'Content-Transfer-Encoding: 7bit',
+  ].join('\r\n');
+  return Buffer.from(`${head}\r\n\r\n${body}`, 'latin1');
+}
+
+/**
+ * As `smtpClosedLoop`, with the pipelining client: `sessions` sessions opened and each used for one untimed
+ * message before `onStarted` and the clock, then each sends its next message as soon as the last is answered.
+ */
+export async function smtpPipelinedLoop(
+  port: number,
+  total: number,
+  sessions: number,
+  firstNumber: number,
+  deadline: number,
+  onStarted?: () => Promise<void>,
+  auth: { user: string; pass: string } = BENCH_SMTP,
+): Promise<Stats & { lastError: string }> {
+  const open = await Promise.all(Array.from({ length: sessions }, () => PipelinedSession.open(port, auth)));
+  await Promise.all(open.map((s, k) => s.send('noreply@example.test', `warm${k}@dest.test`, rawMessage(k, `warm${k}@dest.test`)).catch(() => undefined)));
+  const raws = Array.from({ length: total }, (_, i) => rawMessage(firstNumber + i, `user${firstNumber + i}@dest.test`));
+  await onStarted?.();
+  const run = await closedLoop(sessions, total, deadline, (i, w) => open[w].send('noreply@example.test', `user${firstNumber + i}@dest.test`, raws[i]));
+  for (const s of open) s.close();
+  return run;
+}
+
+/**
+ * Which SMTP load client phase 8 and the 50-session phase use: BENCH_SMTP_CLIENT `pipelining` (the default since
+ * 30 Nov 2026) or `nodemailer` (the client of every earlier figure). Phases 2 and 2b always use nodemailer's, 2c this one.
+ */
+export const SMTP_CLIENT: 'nodemailer' | 'pipelining' = process.env.BENCH_SMTP_CLIENT === 'nodemailer' ? 'nodemailer' : 'pipelining';
+
+/** The SMTP closed loop of the selected client (`SMTP_CLIENT`); nodemailer's with TCP_NODELAY on. */
+export const smtpLoad: typeof smtpPipelinedLoop = (port, total, sessions, firstNumber, deadline, onStarted) =>
+  SMTP_CLIENT === 'pipelining'
+    ? smtpPipelinedLoop(port, total, sessions, firstNumber, deadline, onStarted)
+    : smtpClosedLoop(port, total, sessions, firstNumber, deadline, true, onStarted);

@@ -1,0 +1,104 @@
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PipelinedSession, rawMessage, smtpPipelinedLoop } from '../../../bench/smtp-pipelined.js';
+import { selfSignedCert } from '../../helpers/tls.js';
+
+interface Received {
+  user: string | undefined;
+  secure: boolean;
+  from: string;
+  to: string[];
+  raw: Buffer;
+}
+
+describe('bench SMTP load client with PIPELINING (real smtp-server, STARTTLS + AUTH)', () => {
+  const received: Received[] = [];
+  let server: SMTPServer;
+  let port = 0;
+
+  beforeAll(async () => {
+    const cert = await selfSignedCert('localhost');
+    server = new SMTPServer({
+      key: cert.key,
+      cert: cert.cert,
+      logger: false,
+      closeTimeout: 1000,
+      authMethods: ['PLAIN'],
+      onAuth(auth, _session, cb) {
+        if (auth.username === 'bench' && auth.password === 'secret') cb(null, { user: auth.username });
+        else cb(Object.assign(new Error('5.7.8 bad credentials'), { responseCode: 535 }));
+      },
+      onRcptTo(address, _session, cb) {
+        if (address.address.startsWith('refuse')) cb(Object.assign(new Error('5.1.1 no such user'), { responseCode: 550 }));
+        else cb();
+      },
+      onData(stream, session, cb) {
+        const chunks: Buffer[] = [];
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('end', () => {
+          received.push({
+            user: session.user as string | undefined,
+            secure: session.secure,
+            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+            to: session.envelope.rcptTo.map((r) => r.address),
+            raw: Buffer.concat(chunks),
+          });
+          cb();
+        });
+      },
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.server.address() as AddressInfo).port;
+  });
+
+  afterAll(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  it('sends over TLS after AUTH, pipelining MAIL, RCPT and DATA, and the message arrives byte for byte', async () => {
+    received.length = 0;
+    const session = await PipelinedSession.open(port, { user: 'bench', pass: 'secret' });
+    expect(session.pipelining).toBe(true);
+    const raw = Buffer.from('Subject: dots\r\n\r\n.leading dot\r\nplain\r\n'.replace(/^\./gm, '..'));
+    await session.send('a@example.test', 'b@dest.test', raw);
+    const msg = rawMessage(7, 'c@dest.test');
+    await session.send('a@example.test', 'c@dest.test', msg);
+    session.close();
+    expect(received.map((r) => [r.user, r.secure, r.from, r.to])).toEqual([
+      ['bench', true, 'a@example.test', ['b@dest.test']],
+      ['bench', true, 'a@example.test', ['c@dest.test']],
+    ]);
+    // smtp-server undoes the dot-stuffing: the body is what was meant.
+    expect(received[0].raw.toString()).toBe('Subject: dots\r\n\r\n.leading dot\r\nplain\r\n');
+    expect(received[1].raw.equals(msg)).toBe(true);
+    expect(msg.length).toBeGreaterThan(4096);
+    expect(msg.toString()).toMatch(/^From: Bench <noreply@example\.test>\r\nTo: c@dest\.test\r\nSubject: Benchmark 7\r\n/);
+  });
+
+  it('reports a refused recipient with the reply and stays in step for the next message', async () => {
+    received.length = 0;
+    const session = await PipelinedSession.open(port, { user: 'bench', pass: 'secret' });
+    await expect(session.send('a@example.test', 'refuse@dest.test', rawMessage(1, 'refuse@dest.test'))).rejects.toThrow(
+      /RCPT TO:<refuse@dest\.test>: 550 5\.1\.1 no such user/,
+    );
+    await session.send('a@example.test', 'ok@dest.test', rawMessage(2, 'ok@dest.test'));
+    session.close();
+    expect(received.map((r) => r.to)).toEqual([['ok@dest.test']]);
+  });
+
+  it('fails to open a session with wrong credentials, naming the step', async () => {
+    await expect(PipelinedSession.open(port, { user: 'bench', pass: 'wrong' })).rejects.toThrow(/^AUTH: 535/);
+  });
+
+  it('runs a closed loop over several sessions: every message once, one untimed per session first', async () => {
+    received.length = 0;
+    const originalAuth = { user: 'bench', pass: 'secret' };
+    const r = await smtpPipelinedLoop(port, 30, 3, 100, Date.now() + 20_000, undefined, originalAuth);
+    expect(r.count).toBe(30);
+    expect(r.errors).toBe(0);
+    const to = received.flatMap((m) => m.to).sort();
+    expect(to.filter((a) => a.startsWith('warm'))).toEqual(['warm0@dest.test', 'warm1@dest.test', 'warm2@dest.test']);
+    expect(to.filter((a) => a.startsWith('user'))).toEqual(Array.from({ length: 30 }, (_, i) => `user${100 + i}@dest.test`).sort());
+  });
+});
