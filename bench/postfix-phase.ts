@@ -17,7 +17,8 @@
  * Env: BENCH_POSTFIX (0 skips), BENCH_POSTFIX_N (messages per run), BENCH_POSTFIX_SESSIONS (default "20,50"),
  * BENCH_POSTFIX_KURIR (Kurir's AOF modes, default "everysec,always"), BENCH_POSTFIX_KURIR_WARMUP (untimed messages
  * per Kurir side, default 10/3 of a run), BENCH_POSTFIX_DELIVERY (default 20),
- * BENCH_POSTFIX_ROUNDS (timed runs per side and session count, default 1), BENCH_POSTFIX_CONN_CACHE (0: Postfix caches connections to the sink only on demand, its default; by default
+ * BENCH_POSTFIX_ROUNDS (timed runs per side and session count, default 1), BENCH_POSTFIX_KURIR_SPLIT (1: each Kurir side is
+ * two processes, intake+api and worker, on the same Redis; default one process with every role), BENCH_POSTFIX_CONN_CACHE (0: Postfix caches connections to the sink only on demand, its default; by default
  * they are kept open, as Kurir's pool does).
  */
 import { readFileSync } from 'node:fs';
@@ -38,6 +39,8 @@ const DELIVERY = Number(process.env.BENCH_POSTFIX_DELIVERY ?? 20);
 const CONN_CACHE = process.env.BENCH_POSTFIX_CONN_CACHE !== '0';
 /** Timed runs per side and session count (their sums are reported). */
 const ROUNDS = Math.max(1, Number(process.env.BENCH_POSTFIX_ROUNDS ?? 1));
+/** BENCH_POSTFIX_KURIR_SPLIT=1: each Kurir side is two processes (intake+api; worker), as phase 4's split run. */
+const SPLIT = process.env.BENCH_POSTFIX_KURIR_SPLIT === '1';
 const KURIR_MODES = (process.env.BENCH_POSTFIX_KURIR ?? 'everysec,always')
   .split(',')
   .filter((m): m is 'everysec' | 'always' => m === 'everysec' || m === 'always');
@@ -173,25 +176,35 @@ export async function postfixPhase(ctx: PostfixContext): Promise<Record<string, 
       pf.guard.trackPid(Number(/^process_id:(\d+)/m.exec(await r.info('server'))?.[1]));
       pf.guard.trackDir(redis.dir);
       const durability = mode === 'always' ? 'fsync' : 'standard';
-      const child = await ctx.startChild(
-        {
-          roles: ['intake', 'api', 'worker'],
-          label: `vs-postfix-${mode}`,
-          deliveryConcurrency: DELIVERY,
-          extraConfig: { redis: { url: redis.url, durability } },
-        },
-        'kurir-bench-pf',
-      );
-      pf.guard.trackPid(child.pid);
+      const redisConfig = { redis: { url: redis.url, durability } };
+      // Split as phase 4's two-process run: signing on the intake process' event loop, the worker on the other core.
+      const children = SPLIT
+        ? [
+            await ctx.startChild(
+              { roles: ['intake', 'api'], label: `vs-postfix-${mode}-intake`, extraConfig: { ...redisConfig, dkim: { signingThreads: 0 } } },
+              'kurir-bench-pf',
+            ),
+            await ctx.startChild(
+              { roles: ['worker'], label: `vs-postfix-${mode}-worker`, deliveryConcurrency: DELIVERY, waitForHttp: false, extraConfig: redisConfig },
+              'kurir-bench-pf',
+            ),
+          ]
+        : [
+            await ctx.startChild(
+              { roles: ['intake', 'api', 'worker'], label: `vs-postfix-${mode}`, deliveryConcurrency: DELIVERY, extraConfig: redisConfig },
+              'kurir-bench-pf',
+            ),
+          ];
+      for (const c of children) pf.guard.trackPid(c.pid);
       const redisCpu = async (): Promise<number> => {
         const info = await r.info('cpu');
         const v = (k: string): number => Number(new RegExp(`^${k}:([0-9.]+)`, 'm').exec(info)?.[1] ?? 0);
         return v('used_cpu_user') + v('used_cpu_sys');
       };
       sides.push({
-        name: `Kurir (AOF ${mode}, durability ${durability})`,
-        port: child.smtpPort,
-        cpu: async () => ({ gateway: cpuSecondsOf(child.pid), redis: await redisCpu() }),
+        name: `Kurir (AOF ${mode}, durability ${durability}${SPLIT ? ', 2 processes' : ''})`,
+        port: children[0].smtpPort,
+        cpu: async () => ({ gateway: children.reduce((sum, c) => sum + cpuSecondsOf(c.pid), 0), redis: await redisCpu() }),
       });
     }
     const kurirKey = loadPrivateKey(readFileSync(join(ctx.dir, 'dkim-rsa.pem'), 'utf8'));
