@@ -74,13 +74,46 @@ type ConfirmationPipeline = ReturnType<Redis['pipeline']> & {
   kurirConfirmRecord(numKeys: number, ...args: Array<string | number>): unknown;
 };
 
-/** Sends one script call per chunk of `positions` in one pipeline; returns the calls' answers end to end. */
-async function chunked<T>(redis: Redis, positions: number[], call: (p: ConfirmationPipeline, chunk: number[]) => void): Promise<T[]> {
+/**
+ * Sends one script call per chunk of `positions` in one pipeline. Returns each chunk's positions with its
+ * answers, or with the error of its call: one call can fail while the others ran.
+ */
+async function chunked<T>(
+  redis: Redis,
+  positions: number[],
+  call: (p: ConfirmationPipeline, chunk: number[]) => void,
+): Promise<Array<{ positions: number[]; answers: T[] } | { positions: number[]; error: Error }>> {
   const p = redis.pipeline() as ConfirmationPipeline;
-  for (let c = 0; c < positions.length; c += SCRIPT_CHUNK) call(p, positions.slice(c, c + SCRIPT_CHUNK));
+  const chunks: number[][] = [];
+  for (let c = 0; c < positions.length; c += SCRIPT_CHUNK) chunks.push(positions.slice(c, c + SCRIPT_CHUNK));
+  for (const chunk of chunks) call(p, chunk);
   const res = (await p.exec()) ?? [];
-  for (const [err] of res) if (err) throw err;
-  return res.flatMap(([, answers]) => answers as T[]);
+  return chunks.map((chunk, n) => {
+    const [err, answers] = res[n] ?? [new Error('no answer from Redis'), undefined];
+    return err ? { positions: chunk, error: err } : { positions: chunk, answers: answers as T[] };
+  });
+}
+
+/** The answers of every chunk end to end, or the first chunk's error (for reads, where a part is no use). */
+function allOrThrow<T>(chunks: Awaited<ReturnType<typeof chunked<T>>>): T[] {
+  return chunks.flatMap((c) => {
+    if ('error' in c) throw c.error;
+    return c.answers;
+  });
+}
+
+/**
+ * A batch of confirmations of which only some were recorded (a script call or a Redis failed): `recorded` holds
+ * the outcome of each item that was (in the order given), undefined for the rest; the first of them are already
+ * counted in the incident window. `cause` is the failure.
+ */
+export class ConfirmationsPartlyRecorded extends Error {
+  constructor(
+    readonly recorded: ReadonlyArray<RecordedConfirmation | undefined>,
+    override readonly cause: unknown,
+  ) {
+    super(`confirmations partly recorded: ${cause instanceof Error ? cause.message : String(cause)}`);
+  }
 }
 
 const DELIVERED_MARK = '"type":"delivered"';
@@ -148,10 +181,12 @@ export class ConfirmationStore {
     const out: Array<ConfirmationFacts | null> = new Array(ids.length).fill(null);
     for (const [redis, positions] of await this.byRedis(ids)) {
       if (positions.length === 0) continue;
-      const res = await chunked<string | null | string[]>(redis, positions, (p, chunk) => {
-        const keys = chunk.flatMap((i) => [this.keys.message(ids[i]), this.keys.confirmation(ids[i]), this.keys.events(ids[i])]);
-        p.kurirConfirmFacts(keys.length, ...keys, DELIVERED_MARK);
-      });
+      const res = allOrThrow(
+        await chunked<string | null | string[]>(redis, positions, (p, chunk) => {
+          const keys = chunk.flatMap((i) => [this.keys.message(ids[i]), this.keys.confirmation(ids[i]), this.keys.events(ids[i])]);
+          p.kurirConfirmFacts(keys.length, ...keys, DELIVERED_MARK);
+        }),
+      );
       positions.forEach((i, n) => {
         const raw = res[3 * n] as string | null;
         if (!raw) return;
@@ -176,11 +211,12 @@ export class ConfirmationStore {
    * atomic; the same id twice: the second is a repeat, in one call or across two). Answers in the order given.
    */
   async recordAll(items: ReadonlyArray<{ id: string; event: ConfirmedEvent; ttlSeconds: number }>): Promise<RecordedConfirmation[]> {
-    const out: RecordedConfirmation[] = new Array(items.length);
+    const out: Array<RecordedConfirmation | undefined> = new Array(items.length);
     const answer = (a: unknown): RecordedConfirmation => (a === 1 ? { first: true } : { first: false, confirmedAt: Number(a) });
+    let failure: unknown;
     for (const [redis, positions] of await this.byRedis(items.map((it) => it.id))) {
       if (positions.length === 0) continue;
-      const res = await chunked<number | string>(redis, positions, (p, chunk) => {
+      const chunks = await chunked<number | string>(redis, positions, (p, chunk) => {
         const keys: string[] = [];
         const args: Array<string | number> = [];
         for (const i of chunk) {
@@ -189,15 +225,22 @@ export class ConfirmationStore {
           args.push(event.at, ttlSeconds, JSON.stringify(event));
         }
         p.kurirConfirmRecord(keys.length, ...keys, ...args);
-      });
-      positions.forEach((i, n) => {
-        out[i] = answer(res[n]);
-      });
-      // Counted once stored, per Redis: never for a confirmation that was not stored, and not lost when a later
-      // shard of the same batch fails (its retry would find these confirmed and count nothing).
-      const firsts = positions.filter((i) => out[i].first).map((i) => items[i].event);
+      }).catch((err: unknown) => [{ positions, error: err as Error }]);
+      const stored: number[] = [];
+      for (const c of chunks) {
+        if ('error' in c) failure ??= c.error;
+        else
+          c.positions.forEach((i, n) => {
+            out[i] = answer(c.answers[n]);
+            stored.push(i);
+          });
+      }
+      // Counted once stored, per call: never for a confirmation that was not stored, and not lost when another
+      // call or shard of the same batch fails (its retry finds these confirmed and counts nothing).
+      const firsts = stored.filter((i) => out[i]?.first).map((i) => items[i].event);
       await Promise.all(firsts.map((e) => this.incidents.recordVerification(e.provider, e.at, 'confirmed')));
     }
-    return out;
+    if (failure !== undefined) throw new ConfirmationsPartlyRecorded(out, failure);
+    return out as RecordedConfirmation[];
   }
 }

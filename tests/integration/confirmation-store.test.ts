@@ -217,4 +217,51 @@ describe('confirmation store', () => {
     // The incident window counts the 40 first confirmations, not the repeats.
     expect((await counted()) - before).toBe(40);
   });
+
+  it('keeps and counts the calls that ran when one call of a batch fails, refuses the batch, and its retry counts only the rest', async () => {
+    // 250 items: three record calls (100, 100, 50). The second fails at its first item, whose confirmed key
+    // turned into a list between the read and the write (SET NX leaves it, GET answers WRONGTYPE), as a call
+    // lost to a failing Redis would; the first and third calls ran.
+    const fresh = await Promise.all(Array.from({ length: 250 }, (_, i) => message(`part${i}@gmail.test`)));
+    const items = fresh.map((r) => ({ id: r.id, via: 'id' as const }));
+    const metrics = createMetrics();
+    const store = new ConfirmationStore(redis, keys, undefined, buffer);
+    const broken = keys.confirmation(fresh[100].id);
+    const recordAll = store.recordAll.bind(store);
+    store.recordAll = async (batch) => {
+      await redis.rpush(broken, 'not a confirmation');
+      return recordAll(batch);
+    };
+    const partly = new Confirmations({
+      config,
+      store,
+      metrics,
+      providers: createProviderMap([{ provider: 'gmail', domains: ['gmail.test'] }]),
+      clock,
+      secret: 's',
+    });
+    const counted = async (): Promise<number> => {
+      await buffer.flush();
+      return (await new IncidentStore(redis, keys).window(['gmail'], now, 1)).get('gmail')?.[0]?.confirmations ?? 0;
+    };
+    const metric = async (): Promise<number> => (await metrics.confirmations.get()).values.reduce((sum, v) => sum + v.value, 0);
+    const before = await counted();
+    await expect(partly.confirmAll(items, booking)).rejects.toMatchObject({ httpStatus: 500 });
+    const confirmedEvents = async (i: number): Promise<number> =>
+      ((await messages.get(fresh[i].id))?.events ?? []).filter((e) => e.type === 'confirmed').length;
+    expect([await confirmedEvents(0), await confirmedEvents(99), await confirmedEvents(150), await confirmedEvents(200), await confirmedEvents(249)]).toEqual([
+      1, 1, 0, 1, 1,
+    ]);
+    expect((await counted()) - before).toBe(150);
+    expect(await metric()).toBe(150);
+
+    // Redis is well again; the booking system sends the same batch.
+    store.recordAll = recordAll;
+    await redis.del(broken);
+    const answers = await partly.confirmAll(items, booking);
+    expect(answers.filter((a) => 'duplicate' in a && a.duplicate)).toHaveLength(150);
+    expect(answers.slice(100, 200)).toEqual(fresh.slice(100, 200).map((r) => ({ id: r.id, confirmedAt: now, duplicate: false })));
+    expect((await counted()) - before).toBe(250);
+    expect(await metric()).toBe(250);
+  });
 });
