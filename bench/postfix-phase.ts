@@ -18,7 +18,8 @@
  * BENCH_POSTFIX_KURIR (Kurir's AOF modes, default "everysec,always"), BENCH_POSTFIX_KURIR_WARMUP (untimed messages
  * per Kurir side, default 10/3 of a run), BENCH_POSTFIX_DELIVERY (default 20),
  * BENCH_POSTFIX_ROUNDS (timed runs per side and session count, default 1), BENCH_POSTFIX_KURIR_SPLIT (1: each Kurir side is
- * two processes, intake+api and worker, on the same Redis; default one process with every role), BENCH_POSTFIX_CONN_CACHE (0: Postfix caches connections to the sink only on demand, its default; by default
+ * two processes, intake+api and worker, on the same Redis; default one process with every role), BENCH_POSTFIX_SPLIT_THREADS
+ * (the split intake process' dkim.signingThreads, default 0), BENCH_POSTFIX_CONN_CACHE (0: Postfix caches connections to the sink only on demand, its default; by default
  * they are kept open, as Kurir's pool does).
  */
 import { readFileSync } from 'node:fs';
@@ -41,6 +42,8 @@ const CONN_CACHE = process.env.BENCH_POSTFIX_CONN_CACHE !== '0';
 const ROUNDS = Math.max(1, Number(process.env.BENCH_POSTFIX_ROUNDS ?? 1));
 /** BENCH_POSTFIX_KURIR_SPLIT=1: each Kurir side is two processes (intake+api; worker), as phase 4's split run. */
 const SPLIT = process.env.BENCH_POSTFIX_KURIR_SPLIT === '1';
+/** `dkim.signingThreads` of the split side's intake process (BENCH_POSTFIX_SPLIT_THREADS; default 0, as phase 4's). */
+const SPLIT_THREADS = Number(process.env.BENCH_POSTFIX_SPLIT_THREADS ?? 0);
 const KURIR_MODES = (process.env.BENCH_POSTFIX_KURIR ?? 'everysec,always')
   .split(',')
   .filter((m): m is 'everysec' | 'always' => m === 'everysec' || m === 'always');
@@ -177,11 +180,11 @@ export async function postfixPhase(ctx: PostfixContext): Promise<Record<string, 
       pf.guard.trackDir(redis.dir);
       const durability = mode === 'always' ? 'fsync' : 'standard';
       const redisConfig = { redis: { url: redis.url, durability } };
-      // Split as phase 4's two-process run: signing on the intake process' event loop, the worker on the other core.
+      // Split as phase 4's two-process run: by default signing on the intake process' event loop.
       const children = SPLIT
         ? [
             await ctx.startChild(
-              { roles: ['intake', 'api'], label: `vs-postfix-${mode}-intake`, extraConfig: { ...redisConfig, dkim: { signingThreads: 0 } } },
+              { roles: ['intake', 'api'], label: `vs-postfix-${mode}-intake`, extraConfig: { ...redisConfig, dkim: { signingThreads: SPLIT_THREADS } } },
               'kurir-bench-pf',
             ),
             await ctx.startChild(
@@ -202,7 +205,7 @@ export async function postfixPhase(ctx: PostfixContext): Promise<Record<string, 
         return v('used_cpu_user') + v('used_cpu_sys');
       };
       sides.push({
-        name: `Kurir (AOF ${mode}, durability ${durability}${SPLIT ? ', 2 processes' : ''})`,
+        name: `Kurir (AOF ${mode}, durability ${durability}${SPLIT ? `, 2 processes, ${SPLIT_THREADS} signing threads` : ''})`,
         port: children[0].smtpPort,
         cpu: async () => ({ gateway: children.reduce((sum, c) => sum + cpuSecondsOf(c.pid), 0), redis: await redisCpu() }),
       });
