@@ -250,7 +250,8 @@ export const confirmationRoutes: FastifyPluginAsync<Pick<PlacementRoutesOptions,
         if (!id) results[at] = { ...ref, status: 404, error: { code: 'NOT_FOUND', message: 'token: unknown confirmToken' } };
         else asked.push({ at, id, via: item.id !== undefined ? 'id' : 'token', ref });
       });
-      // One read and one write for the whole batch; Redis not answering fails it all (503): nothing is half-reported.
+      // One read and one write for the whole batch. Redis not answering fails it all (503): what was recorded before
+      // the failure is counted, and the retry answers it as repeats.
       const answers = asked.length ? await confirmations.confirmAll(asked, credential) : [];
       asked.forEach(({ at, ref }, n) => {
         const a = answers[n];
