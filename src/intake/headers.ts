@@ -20,10 +20,18 @@ export interface PreparedMessage {
 
 /** Converts bare LF (and bare CR) line ends to CRLF, as SMTP and DKIM canonicalization expect. */
 export function toCrlf(raw: Buffer): Buffer {
-  if (!raw.includes(10) && !raw.includes(13)) return raw;
-  const text = raw.toString('latin1');
-  if (!/\r(?!\n)|(?<!\r)\n/.test(text)) return raw;
-  return Buffer.from(text.replace(/\r\n|\r|\n/g, '\r\n'), 'latin1');
+  if (!hasBareLineEnd(raw)) return raw;
+  return Buffer.from(raw.toString('latin1').replace(/\r\n|\r|\n/g, '\r\n'), 'latin1');
+}
+
+/**
+ * Whether `buf` has a CR or LF that is not part of a CRLF. Scans the bytes with indexOf rather than a regular
+ * expression over a latin1 copy: the check runs on every accepted message, and most have none.
+ */
+function hasBareLineEnd(buf: Buffer): boolean {
+  for (let i = buf.indexOf(0x0a); i !== -1; i = buf.indexOf(0x0a, i + 1)) if (i === 0 || buf[i - 1] !== 0x0d) return true;
+  for (let i = buf.indexOf(0x0d); i !== -1; i = buf.indexOf(0x0d, i + 1)) if (buf[i + 1] !== 0x0a) return true;
+  return false;
 }
 
 /** Splits a CRLF message into its header block (without the blank line) and body. */

@@ -36,5 +36,19 @@ describe('prepareMessage', () => {
   it('toCrlf leaves CRLF input as the same buffer', () => {
     const b = Buffer.from('a\r\nb\r\n');
     expect(toCrlf(b)).toBe(b);
+    const none = Buffer.from('no line end at all');
+    expect(toCrlf(none)).toBe(none);
+  });
+
+  it.each([
+    ['\nstarts with a bare LF', '\r\nstarts with a bare LF'],
+    ['a\nb\r\nc', 'a\r\nb\r\nc'],
+    ['a\r\nb\rc', 'a\r\nb\r\nc'],
+    ['ends with a bare CR\r', 'ends with a bare CR\r\n'],
+    ['a\r\r\nb', 'a\r\n\r\nb'],
+    ['a\n\rb', 'a\r\n\r\nb'],
+    ['8-bit \xe9\xff\nend', '8-bit \xe9\xff\r\nend'],
+  ])('toCrlf turns every bare CR and LF of %j into CRLF', (input, want) => {
+    expect(toCrlf(Buffer.from(input, 'latin1')).toString('latin1')).toBe(want);
   });
 });
