@@ -64,6 +64,14 @@ export function createSmtpAuth(deps: SmtpAuthDeps): (auth: SMTPServerAuthenticat
   };
 }
 
+/** The SMTP listeners' connection cap, as {@link createSmtpConnectionGuard} makes it. */
+export interface SmtpConnectionGuard {
+  /** Counts the socket and returns true, or answers it `421 4.7.0`, closes it and returns false. */
+  admit(socket: Socket): boolean;
+  /** Frees the slot of an admitted socket whose session ended (idempotent). */
+  release(socket: Socket): void;
+}
+
 /**
  * A connection cap for the SMTP listeners: `admit(socket)` counts the socket and returns true, or
  * answers it `421 4.7.0`, closes it, counts kurir_connections_refused_total and returns false.
@@ -73,17 +81,20 @@ export function createSmtpConnectionGuard(opts: {
   maxConnectionsPerIp: number | null;
   metrics: Pick<Metrics, 'connectionsRefused'>;
   log: Logger;
-}): (socket: Socket) => boolean {
+}): SmtpConnectionGuard {
   const cap = createConnectionCap({ maxTotal: opts.maxConnections, maxPerClient: opts.maxConnectionsPerIp });
-  return (socket) => {
-    const over = cap.admit(socket);
-    if (!over) return true;
-    opts.metrics.connectionsRefused.inc({ interface: 'smtp', scope: over });
-    // Per socket at debug only: a flood would flood the log; the metric counts them.
-    opts.log.debug({ remote: socket.remoteAddress, scope: over, open: cap.open }, 'smtp: connection refused (connection cap)');
-    const text = over === 'ip' ? 'Too many connections from your address' : 'Too many connections';
-    socket.on('error', () => undefined);
-    socket.end(`421 4.7.0 ${text}, try again later\r\n`, () => socket.destroy());
-    return false;
+  return {
+    admit(socket) {
+      const over = cap.admit(socket);
+      if (!over) return true;
+      opts.metrics.connectionsRefused.inc({ interface: 'smtp', scope: over });
+      // Per socket at debug only: a flood would flood the log; the metric counts them.
+      opts.log.debug({ remote: socket.remoteAddress, scope: over, open: cap.open }, 'smtp: connection refused (connection cap)');
+      const text = over === 'ip' ? 'Too many connections from your address' : 'Too many connections';
+      socket.on('error', () => undefined);
+      socket.end(`421 4.7.0 ${text}, try again later\r\n`, () => socket.destroy());
+      return false;
+    },
+    release: (socket) => cap.release(socket),
   };
 }

@@ -1,22 +1,49 @@
 import type { Socket } from 'node:net';
-import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 
-/** smtp-server with a gate before and a hook after every new connection. */
+/** Counts connections on arrival and frees them when their session ends. */
+export interface ConnectionGate {
+  admit(socket: Socket): boolean;
+  release(socket: Socket): void;
+}
+
+/**
+ * smtp-server with a gate before and a hook after every new connection. The gate's slot is freed when smtp-server
+ * reports the session closed (its `onClose`): the socket's own close event cannot be relied on, because
+ * smtp-server removes every listener of the socket it upgrades with STARTTLS, and a STARTTLS session's slot was
+ * never freed before (found 30 Nov 2026: two sessions, closed, filled a per-IP cap of 2 for good).
+ */
 export class HookedSmtpServer extends SMTPServer {
+  /** The raw socket of each open connection, by connection (= session) id. */
+  private readonly sockets = new Map<string, Socket>();
+
   constructor(
     options: SMTPServerOptions,
     private readonly onConnection: (conn: SMTPConnection) => void,
-    private readonly admit: (socket: Socket) => boolean,
+    private readonly gate: ConnectionGate,
   ) {
     super(options);
+    // smtp-server copied options.onClose onto the instance; wrap whichever handler it kept.
+    const handler = this.onClose.bind(this);
+    this.onClose = (session: SMTPServerSession, callback: (err?: Error | null) => void): void => {
+      const socket = this.sockets.get(session.id);
+      if (socket) {
+        this.sockets.delete(session.id);
+        this.gate.release(socket);
+      }
+      handler(session, callback);
+    };
   }
 
   override connect(...args: Parameters<SMTPServer['connect']>): void {
-    if (!this.admit(args[0])) return;
+    const socket = args[0];
+    if (!this.gate.admit(socket)) return;
     super.connect(...args);
     let newest: SMTPConnection | undefined;
     for (const c of this.connections) newest = c; // a Set iterates in insertion order
-    if (newest) this.onConnection(newest);
+    if (!newest) return;
+    this.sockets.set((newest as unknown as { id: string }).id, socket);
+    this.onConnection(newest);
   }
 }

@@ -7,7 +7,7 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SmtpDialog, httpFrom } from '../helpers/smtp-dialog.js';
-import { API_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { API_KEY, SMTP_USER, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 
 let timeouts: TestGateway;
 let capped: TestGateway;
@@ -154,5 +154,39 @@ describe('connection caps', () => {
     for (const d of [...mine, ...others, again]) d.close();
     expect(await refusedCount(capped, 'smtp', 'ip')).toBe(1);
     expect(await refusedCount(capped, 'smtp', 'total')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('SMTP: frees the slot of a session that ended after STARTTLS, however the client left', async () => {
+    // smtp-server drops every listener of a socket it upgrades; before the fix a STARTTLS session's slot stayed
+    // taken for good, and this client's third session was answered 421 even with the first two gone.
+    const port = capped.gateway.ports.smtp!;
+    const refusedBefore = await refusedCount(capped, 'smtp', 'ip');
+    for (const leave of ['quit', 'quit', 'reset', 'quit', 'reset'] as const) {
+      let d = await SmtpDialog.open(port, '127.0.0.43');
+      // The slot of the session before is freed once smtp-server has seen it close (a moment after the client).
+      for (let i = 0; i < 20 && !/^220 /.test(d.greeting); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        d = await SmtpDialog.open(port, '127.0.0.43');
+      }
+      expect(d.greeting).toMatch(/^220 /);
+      expect(await d.cmd('EHLO client.test')).toMatch(/^250/);
+      await d.starttls();
+      expect(await d.auth(SMTP_USER.user, SMTP_USER.pass)).toMatch(/^235 /);
+      if (leave === 'quit') expect(await d.cmd('QUIT')).toMatch(/^221 /);
+      d.close();
+      await d.closed;
+    }
+    // Two sessions at once still fit the cap of 2, and a third is still refused.
+    const two = [await SmtpDialog.open(port, '127.0.0.43'), await SmtpDialog.open(port, '127.0.0.43')];
+    for (let i = 0; i < 20 && !two.every((d) => /^220 /.test(d.greeting)); i++) {
+      for (const d of two) d.close();
+      await new Promise((r) => setTimeout(r, 50));
+      two.splice(0, 2, await SmtpDialog.open(port, '127.0.0.43'), await SmtpDialog.open(port, '127.0.0.43'));
+    }
+    for (const d of two) expect(d.greeting).toMatch(/^220 /);
+    const third = await SmtpDialog.open(port, '127.0.0.43');
+    expect(third.greeting).toMatch(/^421 4\.7\.0 Too many connections from your address/);
+    for (const d of [...two, third]) d.close();
+    expect(await refusedCount(capped, 'smtp', 'ip')).toBeGreaterThan(refusedBefore);
   });
 });

@@ -71,6 +71,10 @@ describe('bench SMTP load client with PIPELINING (real smtp-server, STARTTLS + A
     ]);
     // smtp-server undoes the dot-stuffing: the body is what was meant.
     expect(received[0].raw.toString()).toBe('Subject: dots\r\n\r\n.leading dot\r\nplain\r\n');
+    // QUIT ends the session on both sides: nothing is left open on the server.
+    const openAfterQuit = (server as unknown as { connections: Set<unknown> }).connections;
+    for (let i = 0; i < 50 && openAfterQuit.size > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(openAfterQuit.size).toBe(0);
     expect(received[1].raw.equals(msg)).toBe(true);
     expect(msg.length).toBeGreaterThan(4096);
     expect(msg.toString()).toMatch(/^From: Bench <noreply@example\.test>\r\nTo: c@dest\.test\r\nSubject: Benchmark 7\r\n/);

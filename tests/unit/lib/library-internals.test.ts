@@ -2,7 +2,7 @@
  * The internals of smtp-server, nodemailer and mailauth that Kurir reaches into (package.json pins
  * these three exactly). Each check names the internal and the Kurir file relying on it, so an upgrade
  * that changes one fails here, loudly, rather than somewhere downstream:
- * - smtp-server: SMTPServer#connect and #connections (src/smtp/intake-server.ts HookedSmtpServer),
+ * - smtp-server: SMTPServer#connect, #connections and the session id given to #onClose (src/smtp/hooked-server.ts),
  *   SMTPServer#server (listen errors and bound ports), SMTPConnection#send's `context === false`
  *   (registry enhanced codes), dispatch to an instance's `handler_AUTH` (cleartext AUTH refusal);
  * - nodemailer: the deep imports lib/smtp-connection, lib/mail-composer, lib/addressparser, and
@@ -100,6 +100,32 @@ describe('smtp-server internals (src/smtp/intake-server.ts, src/feedback/bounce-
       `${conn.remoteAddress} ${conn.secure}`,
     );
     internal('SMTPConnection#send and #handler_AUTH are methods', 'harden()', typeof conn.send === 'function' && typeof conn.handler_AUTH === 'function');
+  });
+
+  it('passes onClose the session whose id is its SMTPConnection id, once per connection', async () => {
+    const closed: string[] = [];
+    const ids: string[] = [];
+    class Hooked extends SMTPServer {
+      override connect(...args: Parameters<SMTPServer['connect']>): void {
+        super.connect(...args);
+        let newest: ServerConnection | undefined;
+        for (const c of this.connections) newest = c;
+        ids.push((newest as unknown as { id: string }).id);
+      }
+    }
+    const server = new Hooked({ authOptional: true, disabledCommands: ['STARTTLS'], logger: false, onClose: (session) => void closed.push(session.id) });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const d = await SmtpDialog.open((server.server.address() as AddressInfo).port);
+    expect(await d.cmd('QUIT')).toMatch(/^221 /);
+    await d.closed;
+    for (let i = 0; i < 50 && closed.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    internal(
+      'SMTPServer#onClose(session) gets the session whose id is SMTPConnection#id, once',
+      'HookedSmtpServer: frees the connection-cap slot of a session that ended',
+      closed.length === 1 && ids.length === 1 && closed[0] === ids[0],
+      `${closed.join(',')} / ${ids.join(',')}`,
+    );
   });
 
   it('adds its own enhanced status code unless send() is given context false', async () => {
