@@ -88,6 +88,11 @@ export class SmtpDialog {
     return this.cmd(`AUTH PLAIN ${plainToken(user, pass)}`);
   }
 
+  /** Writes `data` as it is, waiting for no reply (the body of a DATA, say). */
+  write(data: string): void {
+    if (!this.isClosed) this.socket.write(data);
+  }
+
   close(): void {
     this.socket.destroy();
   }

@@ -1,6 +1,7 @@
 /**
  * Admission control and clean failure answers at intake: a bound on message bytes in flight across HTTP
- * and SMTP (503 BUSY / 451 4.3.2 with Retry-After, nothing stored), large concurrent submissions that
+ * and SMTP (503 BUSY / 451 4.3.2 with Retry-After, nothing stored; the bytes of a client that vanishes mid-message,
+ * HTTP or SMTP after STARTTLS, freed), large concurrent submissions that
  * never answer 500 and never leave a stored message without its job, and a Redis that stops answering
  * (commands time out) answered 503 with nothing left behind.
  */
@@ -9,6 +10,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import nodemailer from 'nodemailer';
 import { Redis } from 'ioredis';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-redis.js';
+import { SmtpDialog } from '../helpers/smtp-dialog.js';
 import { API_KEY, SMTP_USER, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 
 const MiB = 1024 * 1024;
@@ -89,6 +91,24 @@ it('refuses submissions over the bytes-in-flight bound on both transports, lets 
   expect(busy).toEqual(['http=1', 'smtp=1']);
 });
 
+it('frees the bytes of an SMTP message whose client vanishes in the middle of DATA, after STARTTLS', async () => {
+  const d = await SmtpDialog.open(t.gateway.ports.smtp!);
+  expect(await d.cmd('EHLO client.test')).toMatch(/^250/);
+  await d.starttls();
+  expect(await d.auth(SMTP_USER.user, SMTP_USER.pass)).toMatch(/^235 /);
+  expect(await d.cmd('MAIL FROM:<noreply@example.test>')).toMatch(/^250/);
+  expect(await d.cmd('RCPT TO:<gone@dest.test>')).toMatch(/^250/);
+  expect(await d.cmd('DATA')).toMatch(/^354/);
+  d.write(`From: noreply@example.test\r\nSubject: half\r\n\r\n${'z'.repeat(76).concat('\r\n').repeat(5000)}`);
+  await until(async () => (await inflight()) >= 300_000);
+  d.close(); // no final dot: the client is gone with the message half sent
+  await until(async () => (await inflight()) === 0);
+  // The room is there for the next message, and nothing of the half message was stored.
+  expect((await smtpSend(300_000)).response).toMatch(/^250 2\.0\.0 Ok: queued as /);
+  expect(await inflight()).toBe(0);
+  expect(await redis.keys(`${t.config.redis.prefix}:rcpt-msgs:gone@dest.test`)).toEqual([]);
+});
+
 it('answers a burst of large concurrent submissions with 202 or 503 only, and every 202 is stored with its job', async () => {
   const html = '<p>Your appointment details are below; please keep this message.</p>\n'.repeat(Math.floor((0.45 * MiB) / 71));
   const results = await Promise.all(
@@ -109,11 +129,12 @@ it('answers a burst of large concurrent submissions with 202 or 503 only, and ev
     expect(await redis.exists(`${prefix}:msg:${r.body.id}`)).toBe(1);
     expect(await redis.zscore(`${prefix}:live`, r.body.id!)).not.toBeNull();
   }
-  // Nothing stored for the refused ones: the live index holds exactly the accepted messages of this burst and the last test.
+  // Nothing stored for the refused ones: the live index holds exactly the accepted messages of this burst and the
+  // three the tests before accepted (none of the half-sent SMTP message).
   const live = await redis.zrange(`${prefix}:live`, '0', '-1');
   const burstIds = new Set(results.filter((x) => x.status === 202).map((x) => x.body.id));
   expect(live.filter((id) => burstIds.has(id)).length).toBe(burstIds.size);
-  expect(live.length).toBe(burstIds.size + 2);
+  expect(live.length).toBe(burstIds.size + 3);
 });
 
 it('answers 503 (never 500) when Redis stops answering mid-request, and leaves nothing stored', async () => {
