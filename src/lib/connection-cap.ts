@@ -29,6 +29,7 @@ export interface ConnectionCap {
   readonly open: number;
 }
 
+/** Creates a cap; one instance may serve several listeners (e.g. SMTP submission and implicit TLS). */
 export function createConnectionCap(opts: ConnectionCapOptions): ConnectionCap {
   const perClient = new Map<string, number>();
   /** The release of each counted socket, until it runs. */
