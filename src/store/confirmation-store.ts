@@ -209,6 +209,7 @@ export class ConfirmationStore {
   /**
    * {@link record} for many confirmations: one round trip per Redis holding them, a script call per 100 (each
    * atomic; the same id twice: the second is a repeat, in one call or across two). Answers in the order given.
+   * @throws ConfirmationsPartlyRecorded when a call or a Redis failed: what the others recorded, already counted
    */
   async recordAll(items: ReadonlyArray<{ id: string; event: ConfirmedEvent; ttlSeconds: number }>): Promise<RecordedConfirmation[]> {
     const out: Array<RecordedConfirmation | undefined> = new Array(items.length);
