@@ -96,7 +96,11 @@ const TIMEOUT_CHECK_MS = 1000;
  */
 function capConnections(app: FastifyInstance, deps: HttpDeps): void {
   const { http } = deps.config;
-  const cap = createConnectionCap({ maxTotal: http.maxConnections, maxPerClient: http.trustProxy ? null : http.maxConnectionsPerIp });
+  const cap = createConnectionCap({
+    maxTotal: http.maxConnections,
+    maxPerClient: http.trustProxy ? null : http.maxConnectionsPerIp,
+    onChange: (open) => deps.metrics.connectionsOpen.set({ interface: 'http' }, open),
+  });
   app.server.on('connection', (socket: Socket) => {
     const over = cap.admit(socket);
     if (!over) return;

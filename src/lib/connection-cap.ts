@@ -11,6 +11,8 @@ export interface ConnectionCapOptions {
   maxTotal: number;
   /** Open sockets of one client; null: no per-client cap. */
   maxPerClient: number | null;
+  /** Called with the open count after each change (for a gauge). */
+  onChange?: (open: number) => void;
 }
 
 /** Open-socket counts of one or more listeners. */
@@ -43,6 +45,7 @@ export function createConnectionCap(opts: ConnectionCapOptions): ConnectionCap {
       if (open >= opts.maxTotal) return 'total';
       open += 1;
       perClient.set(key, mine + 1);
+      opts.onChange?.(open);
       const release = (): void => {
         if (counted.get(socket) !== release) return;
         counted.delete(socket);
@@ -50,6 +53,7 @@ export function createConnectionCap(opts: ConnectionCapOptions): ConnectionCap {
         const left = (perClient.get(key) ?? 1) - 1;
         if (left > 0) perClient.set(key, left);
         else perClient.delete(key);
+        opts.onChange?.(open);
       };
       counted.set(socket, release);
       socket.once('close', release);

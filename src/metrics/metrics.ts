@@ -96,6 +96,8 @@ export interface Metrics {
   readonly authBlocked: Counter<'interface' | 'scope'>;
   /** kurir_connections_refused_total{interface,scope} — connections closed at once by a connection cap (ip|total). */
   readonly connectionsRefused: Counter<'interface' | 'scope'>;
+  /** kurir_connections_open{interface} — connections the connection cap of an interface counts now (smtp|http). */
+  readonly connectionsOpen: Gauge<'interface'>;
 
   // queue (pulled at scrape time from the queue provider)
   /** kurir_queue_jobs{state,priority} */
@@ -310,6 +312,12 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     name: 'kurir_connections_refused_total',
     help: 'Connections closed on arrival because a connection cap was reached, by interface and scope (ip: per client IP; total: the listener).',
     labelNames: ['interface', 'scope'] as const,
+    registers,
+  });
+  const connectionsOpen = new Gauge({
+    name: 'kurir_connections_open',
+    help: 'Connections open now as the connection caps count them, by interface (smtp: both SMTP listeners; http); smtp.maxConnections and http.maxConnections are their limits.',
+    labelNames: ['interface'] as const,
     registers,
   });
 
@@ -795,6 +803,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     authFailures,
     authBlocked,
     connectionsRefused,
+    connectionsOpen,
     queueJobs,
     queueOldestVerificationAge,
     queueProviderErrors,

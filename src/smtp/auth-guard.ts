@@ -79,10 +79,14 @@ export interface SmtpConnectionGuard {
 export function createSmtpConnectionGuard(opts: {
   maxConnections: number;
   maxConnectionsPerIp: number | null;
-  metrics: Pick<Metrics, 'connectionsRefused'>;
+  metrics: Pick<Metrics, 'connectionsRefused' | 'connectionsOpen'>;
   log: Logger;
 }): SmtpConnectionGuard {
-  const cap = createConnectionCap({ maxTotal: opts.maxConnections, maxPerClient: opts.maxConnectionsPerIp });
+  const cap = createConnectionCap({
+    maxTotal: opts.maxConnections,
+    maxPerClient: opts.maxConnectionsPerIp,
+    onChange: (open) => opts.metrics.connectionsOpen.set({ interface: 'smtp' }, open),
+  });
   return {
     admit(socket) {
       const over = cap.admit(socket);

@@ -57,7 +57,7 @@ export interface SmtpIntakeDeps {
   tls: { key: string; cert: string };
   /** Bytes in flight across intake (shared with HTTP); a DATA over the bound is answered 451 4.3.2. */
   admission?: Admission;
-  metrics: Pick<Metrics, 'connectionsRefused'>;
+  metrics: Pick<Metrics, 'connectionsRefused' | 'connectionsOpen'>;
   /** Failed-AUTH throttling (delays, blocks); without it a wrong password is only answered 535. */
   authThrottle?: AuthThrottle;
 }

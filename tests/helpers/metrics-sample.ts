@@ -9,6 +9,7 @@ export function observeEverything(m: ReturnType<typeof createMetrics>): void {
   m.authFailures.inc({ interface: 'smtp', reason: 'bad-password' });
   m.authBlocked.inc({ interface: 'http', scope: 'ip' });
   m.connectionsRefused.inc({ interface: 'smtp', scope: 'ip' });
+  m.connectionsOpen.set({ interface: 'smtp' }, 3);
   m.deliveryAttempts.inc({ provider: 'gmail', result: 'bounced', category: 'policy' });
   m.deliveryTime.observe({ priority: 'verification', provider: 'gmail' }, 3.2);
   m.deliveryTls.inc({ provider: 'gmail', tls: 'yes' });

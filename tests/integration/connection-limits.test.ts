@@ -176,6 +176,11 @@ describe('connection caps', () => {
       d.close();
       await d.closed;
     }
+    // Nothing is counted open once they are gone (the gauge a leak would have shown climbing).
+    const open = async (): Promise<number> =>
+      Number(/^kurir_connections_open\{interface="smtp"\} (\d+)$/m.exec(await capped.gateway.metrics.render())?.[1] ?? -1);
+    for (let i = 0; i < 20 && (await open()) !== 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await open()).toBe(0);
     // Two sessions at once still fit the cap of 2, and a third is still refused.
     const two = [await SmtpDialog.open(port, '127.0.0.43'), await SmtpDialog.open(port, '127.0.0.43')];
     for (let i = 0; i < 20 && !two.every((d) => /^220 /.test(d.greeting)); i++) {

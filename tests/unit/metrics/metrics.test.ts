@@ -13,6 +13,7 @@ const EXPECTED: Array<[field: string, name: string, type: string, labels: string
   ['authFailures', 'kurir_auth_failures_total', 'counter', ['interface', 'reason']],
   ['authBlocked', 'kurir_auth_blocked_total', 'counter', ['interface', 'scope']],
   ['connectionsRefused', 'kurir_connections_refused_total', 'counter', ['interface', 'scope']],
+  ['connectionsOpen', 'kurir_connections_open', 'gauge', ['interface']],
   ['queueJobs', 'kurir_queue_jobs', 'gauge', ['state', 'priority']],
   ['queueOldestVerificationAge', 'kurir_queue_oldest_verification_age_seconds', 'gauge', ['provider']],
   ['queueProviderErrors', 'kurir_queue_stats_errors_total', 'counter', []],
