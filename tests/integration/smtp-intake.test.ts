@@ -218,6 +218,42 @@ describe('SMTP intake: refusals', () => {
     d.close();
   });
 
+  it('takes pipelined MAIL, RCPT and DATA (RFC 2920), answering each in order, also when one is refused', async () => {
+    await main.gateway.suppressions.add({ address: 'piped-gone@dest.test', reason: 'hard-bounce', source: 'test', at: Date.now() });
+    const d = await Dialog.open(port);
+    const ehlo = await login(d, { starttls: true });
+    expect(ehlo).toMatch(/^250-PIPELINING$/m);
+    const before = await storedMessages(main.gateway);
+    const pipelined = async (from: string, to: string): Promise<string[]> => {
+      d.write(`MAIL FROM:<${from}>\r\nRCPT TO:<${to}>\r\nDATA\r\n`);
+      return [await d.reply(), await d.reply(), await d.reply()];
+    };
+    // Accepted: 250, 250, 354, then the message and its dot.
+    expect(await pipelined('noreply@example.test', 'piped1@dest.test')).toEqual([
+      expect.stringMatching(/^250 /),
+      expect.stringMatching(/^250 /),
+      expect.stringMatching(/^354 /),
+    ]);
+    expect(await d.cmd(`${message('noreply@example.test', 'piped1@dest.test')}.`)).toMatch(/^250 2\.0\.0 Ok: queued as /);
+    // A suppressed recipient: 550 at RCPT, so DATA has no recipient; the client sends no message and resets.
+    const refused = await pipelined('noreply@example.test', 'piped-gone@dest.test');
+    expect(refused[0]).toMatch(/^250 /);
+    expect(refused[1]).toMatch(/^550 5\.1\.1 /);
+    expect(refused[2]).toMatch(/^5\d\d /);
+    expect(await d.cmd('RSET')).toMatch(/^250 /);
+    // A sender domain the account may not use: 550 at MAIL, and RCPT and DATA refused after it.
+    const [mail, rcpt, data] = await pipelined('someone@other.test', 'piped2@dest.test');
+    expect(mail).toMatch(/^550 5\.7\.1 /);
+    expect(rcpt).toMatch(/^5\d\d /);
+    expect(data).toMatch(/^5\d\d /);
+    // The session is in step: the next pipelined message goes through.
+    expect((await pipelined('noreply@example.test', 'piped3@dest.test'))[2]).toMatch(/^354 /);
+    expect(await d.cmd(`${message('noreply@example.test', 'piped3@dest.test')}.`)).toMatch(/^250 2\.0\.0 Ok: queued as /);
+    expect(await d.cmd('QUIT')).toMatch(/^221 /);
+    d.close();
+    expect((await storedMessages(main.gateway)) - before).toBe(2);
+  });
+
   it('refuses an unknown X-Kurir-Priority with 501 5.5.4', async () => {
     const err = await transport(port)
       .sendMail({
