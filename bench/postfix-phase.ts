@@ -5,10 +5,11 @@
  * - Postfix (bench/postfix-instance.ts): a throwaway instance on loopback, STARTTLS + Cyrus SASL AUTH for
  *   submission, OpenDKIM milter signing example.test with RSA-2048 (selector `pf`), every route to the sink,
  *   destination concurrency = DELIVERY.
- * - Kurir: one gateway process with roles intake+api+worker, `delivery.concurrency` = DELIVERY, RSA-2048
- *   (selector `bench`), on a redis-server of its own with AOF on the same disk as Postfix's queue: `everysec`
- *   (`redis.durability: standard`) and/or `always` (`durability: fsync`, which answers 250 only once the
- *   message is on disk, as Postfix does).
+ * - Kurir (bench/postfix-kurir-side.ts): one gateway process with roles intake+api+worker, and a set of two
+ *   (intake+api; worker), each with `delivery.concurrency` = DELIVERY, RSA-2048 (selector `bench`), on a
+ *   redis-server of its own with AOF on the same disk as Postfix's queue: `everysec` (`redis.durability:
+ *   standard`) and/or `always` (`durability: fsync`, which answers 250 only once the message is on disk, as
+ *   Postfix does).
  * Each side gets the same SMTP load (bench/smtp-pipelined.ts `smtpLoad`: 4 KB messages, `sessions` pooled
  * STARTTLS + AUTH PLAIN sessions opened before the clock starts, client TCP_NODELAY on; the lean client that
  * pipelines MAIL, RCPT and DATA, or with BENCH_SMTP_CLIENT=nodemailer nodemailer's pool), and the time runs from
@@ -17,19 +18,20 @@
  * Env: BENCH_POSTFIX (0 skips), BENCH_POSTFIX_N (messages per run), BENCH_POSTFIX_SESSIONS (default "20,50"),
  * BENCH_POSTFIX_KURIR (Kurir's AOF modes, default "everysec,always"), BENCH_POSTFIX_KURIR_WARMUP (untimed messages
  * per Kurir side, default 10/3 of a run), BENCH_POSTFIX_DELIVERY (default 20),
- * BENCH_POSTFIX_ROUNDS (timed runs per side and session count, default 1), BENCH_POSTFIX_KURIR_SPLIT (1: each Kurir side is
- * two processes, intake+api and worker, on the same Redis; default one process with every role), BENCH_POSTFIX_SPLIT_THREADS
- * (the split intake process' dkim.signingThreads, default 0), BENCH_POSTFIX_CONN_CACHE (0: Postfix caches connections to the sink only on demand, its default; by default
+ * BENCH_POSTFIX_ROUNDS (timed runs per side and session count, default 1), BENCH_POSTFIX_KURIR_SPLIT (unset: both
+ * layouts; 0: one process only; 1: the two-process set only), BENCH_POSTFIX_SPLIT_THREADS (the split intake
+ * process' dkim.signingThreads; default the configuration's, auto), BENCH_POSTFIX_CONN_CACHE (0: Postfix caches connections to the sink only on demand, its default; by default
  * they are kept open, as Kurir's pool does).
  */
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { dnsRecordFor, generateDkimKey, loadPrivateKey } from '../src/dkim/keys.js';
 import type { DnsServer } from '../tests/helpers/dns-server.js';
-import { startPrivateRedis, type PrivateRedis } from '../tests/helpers/private-redis.js';
-import { BENCH_SMTP, cpuSecondsOf, machineBusySeconds, type ChildOptions, type GatewayChild } from './gateway-child.js';
+import type { PrivateRedis } from '../tests/helpers/private-redis.js';
+import { BENCH_SMTP, machineBusySeconds, type ChildOptions, type GatewayChild } from './gateway-child.js';
+import { kurirLayouts, type Side, startKurirSide } from './postfix-kurir-side.js';
 import { onInterrupt, postfixMissing, startPostfix, type PostfixInstance } from './postfix-instance.js';
 import { printRun, summarize, type SideRun } from './postfix-report.js';
 import { verifyDkim, type Sink } from './sink.js';
@@ -40,10 +42,7 @@ const DELIVERY = Number(process.env.BENCH_POSTFIX_DELIVERY ?? 20);
 const CONN_CACHE = process.env.BENCH_POSTFIX_CONN_CACHE !== '0';
 /** Timed runs per side and session count (their sums are reported). */
 const ROUNDS = Math.max(1, Number(process.env.BENCH_POSTFIX_ROUNDS ?? 1));
-/** BENCH_POSTFIX_KURIR_SPLIT=1: each Kurir side is two processes (intake+api; worker), as phase 4's split run. */
-const SPLIT = process.env.BENCH_POSTFIX_KURIR_SPLIT === '1';
-/** `dkim.signingThreads` of the split side's intake process (BENCH_POSTFIX_SPLIT_THREADS; default 0, as phase 4's). */
-const SPLIT_THREADS = Number(process.env.BENCH_POSTFIX_SPLIT_THREADS ?? 0);
+const LAYOUTS = kurirLayouts();
 const KURIR_MODES = (process.env.BENCH_POSTFIX_KURIR ?? 'everysec,always')
   .split(',')
   .filter((m): m is 'everysec' | 'always' => m === 'everysec' || m === 'always');
@@ -75,11 +74,9 @@ export interface PostfixContext {
   stopChildren(): Promise<void>;
 }
 
-interface Side {
-  name: string;
-  port: number;
-  /** CPU seconds of the side's own processes, by process. */
-  cpu(): Promise<Record<string, number>>;
+/** How many Kurir sides the phase runs (AOF modes × layouts): each gets its own warm-up. */
+export function kurirSideCount(): number {
+  return KURIR_MODES.length * LAYOUTS.length;
 }
 
 /** Submits `n` messages to a side over `sessions` SMTP sessions and waits for them at the sink. */
@@ -171,44 +168,13 @@ export async function postfixPhase(ctx: PostfixContext): Promise<Record<string, 
     console.log(`  Postfix connection cache to the sink: ${CONN_CACHE ? 'on (smtp_connection_cache_destinations)' : 'on demand only (Postfix default)'}`);
     console.log(`  Postfix on 127.0.0.1:${pf.port} (master pid ${pf.masterPid}, OpenDKIM pid ${pf.opendkimPid}) in ${pf.dir}`);
     const sides: Side[] = [{ name: 'Postfix + OpenDKIM', port: pf.port, cpu: async () => pf.cpu() }];
-    for (const mode of KURIR_MODES) {
-      const redis = await startPrivateRedis({ appendfsync: mode });
-      redises.push(redis);
-      const r = new Redis(redis.url);
-      clients.push(r);
-      pf.guard.trackPid(Number(/^process_id:(\d+)/m.exec(await r.info('server'))?.[1]));
-      pf.guard.trackDir(redis.dir);
-      const durability = mode === 'always' ? 'fsync' : 'standard';
-      const redisConfig = { redis: { url: redis.url, durability } };
-      // Split as phase 4's two-process run: by default signing on the intake process' event loop.
-      const children = SPLIT
-        ? [
-            await ctx.startChild(
-              { roles: ['intake', 'api'], label: `vs-postfix-${mode}-intake`, extraConfig: { ...redisConfig, dkim: { signingThreads: SPLIT_THREADS } } },
-              'kurir-bench-pf',
-            ),
-            await ctx.startChild(
-              { roles: ['worker'], label: `vs-postfix-${mode}-worker`, deliveryConcurrency: DELIVERY, waitForHttp: false, extraConfig: redisConfig },
-              'kurir-bench-pf',
-            ),
-          ]
-        : [
-            await ctx.startChild(
-              { roles: ['intake', 'api', 'worker'], label: `vs-postfix-${mode}`, deliveryConcurrency: DELIVERY, extraConfig: redisConfig },
-              'kurir-bench-pf',
-            ),
-          ];
-      for (const c of children) pf.guard.trackPid(c.pid);
-      const redisCpu = async (): Promise<number> => {
-        const info = await r.info('cpu');
-        const v = (k: string): number => Number(new RegExp(`^${k}:([0-9.]+)`, 'm').exec(info)?.[1] ?? 0);
-        return v('used_cpu_user') + v('used_cpu_sys');
-      };
-      sides.push({
-        name: `Kurir (AOF ${mode}, durability ${durability}${SPLIT ? `, 2 processes, ${SPLIT_THREADS} signing threads` : ''})`,
-        port: children[0].smtpPort,
-        cpu: async () => ({ gateway: children.reduce((sum, c) => sum + cpuSecondsOf(c.pid), 0), redis: await redisCpu() }),
-      });
+    for (const layout of LAYOUTS) {
+      for (const mode of KURIR_MODES) {
+        const started = await startKurirSide({ mode, layout, delivery: DELIVERY, guard: pf.guard, startChild: ctx.startChild });
+        redises.push(started.redis);
+        clients.push(started.client);
+        sides.push(started.side);
+      }
     }
     const kurirKey = loadPrivateKey(readFileSync(join(ctx.dir, 'dkim-rsa.pem'), 'utf8'));
     ctx.dns.set('bench._domainkey.example.test', 'TXT', [dnsRecordFor('rsa', kurirKey.publicKeyBase64)]);

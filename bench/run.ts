@@ -41,7 +41,7 @@ import { featuresPhase, stopFeaturesRedis } from './features-phase.js';
 import { cpuSecondsOf, machineBusySeconds, syscallsOf, memoryOf, resetPeak, startGatewayChild, type ChildOptions, type GatewayChild } from './gateway-child.js';
 import { httpClosedLoop, httpPaced, HttpClient, messageJson, percentile, smtpClosedLoop, summarize, type MessageKind, type Stats } from './load.js';
 import { onInterrupt, postfixMissing, stopAllPostfix } from './postfix-instance.js';
-import { kurirWarmUp, postfixPhase } from './postfix-phase.js';
+import { kurirSideCount, kurirWarmUp, postfixPhase } from './postfix-phase.js';
 import { redisFootprint } from './scale-phases.js';
 import { startSink, verifyDkim, type Sink } from './sink.js';
 import { smtpPipelinedLoop } from './smtp-pipelined.js';
@@ -88,8 +88,8 @@ const N_POSTFIX = Number(process.env.BENCH_POSTFIX_N ?? scaled(3000));
 // Postfix's (whose phase takes about 140 s on a slow 2-core machine: it runs last, on a reserve of its own);
 // phase 7 alone gets two minutes per round (a busy machine slows it), plus rspamd's start and the warm-up.
 /** Kept for the Postfix phase, which runs last: the phases before it cannot spend it (see `left`). */
-// plus Kurir's two warm-ups there at up to 3 ms a message
-const POSTFIX_RESERVE_MS = POSTFIX_RUNS ? 150_000 + kurirWarmUp(N_POSTFIX) * 6 : 0;
+// plus Kurir's warm-ups there (one per side) at up to 3 ms a message, and 20 s of timed runs per further side
+const POSTFIX_RESERVE_MS = POSTFIX_RUNS ? 150_000 + kurirSideCount() * (kurirWarmUp(N_POSTFIX) * 3 + 20_000) - 40_000 : 0;
 const BACKLOG = process.env.BENCH_BACKLOG !== undefined ? Number(process.env.BENCH_BACKLOG) : scaled(5000, 200);
 /** Untimed messages before each phase 4 run: 10,000 (× scale), in ten measured blocks; BENCH_E2E_WARMUP overrides. */
 const E2E_WARMUP = Number(process.env.BENCH_E2E_WARMUP ?? scaled(10_000, 200));
