@@ -17,7 +17,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { ProviderMap } from '../metrics/provider.js';
 import type { IncidentRecorder } from '../store/incident-store.js';
 import type { Keys } from '../store/keys.js';
-import { type ConfirmationStore, type ConfirmedEvent, ConfirmationsPartlyRecorded, type RecordedConfirmation } from '../store/confirmation-store.js';
+import type { ConfirmationStore, ConfirmedEvent } from '../store/confirmation-store.js';
 import type { AppendedEvent, EventSink } from '../store/message-store.js';
 import type { MessageRecord } from '../store/types.js';
 import { PROBE_TAG } from './probe-message.js';
@@ -172,30 +172,20 @@ export class Confirmations {
         const ttlSeconds = Math.max(60, Math.ceil((record.expiresAt - now) / 1000) + config.retention.days * 86400);
         toRecord.push({ i, id, event, ttlSeconds, fromDomain: record.fromDomain, ...(secondsAfterDelivery !== undefined ? { secondsAfterDelivery } : {}) });
       }
-      // One script for the batch: per item the confirmed key (NX) and the timeline event; the incident window is
-      // counted after it. The `confirmed` event is no webhook event type, so there is no EventSink to tell
+      // Script calls per 100 items: per item the confirmed key (NX) and the timeline event; the incident window and
+      // these metrics count each call's first confirmations once it has stored them, so a failing call leaves the
+      // others counted. The `confirmed` event is no webhook event type, so there is no EventSink to tell
       // (MessageStore.update would).
-      const count = (recorded: ReadonlyArray<RecordedConfirmation | undefined>): void => {
-        for (const [n, r] of toRecord.entries()) {
-          const outcome = recorded[n];
-          if (!outcome) continue;
-          if (!outcome.first) {
-            answers[r.i] = { id: r.id, confirmedAt: outcome.confirmedAt, duplicate: true };
-            continue;
-          }
-          this.deps.metrics.confirmations.inc({ provider: r.event.provider, domain: r.fromDomain });
-          if (r.secondsAfterDelivery !== undefined) this.deps.metrics.timeToConfirm.observe({ provider: r.event.provider }, r.secondsAfterDelivery);
-          answers[r.i] = { id: r.id, confirmedAt: now, duplicate: false };
-        }
-      };
-      try {
-        count(toRecord.length ? await store.recordAll(toRecord) : []);
-      } catch (err) {
-        // Those stored are counted here as in the incident window; the whole batch is refused and its retry
-        // finds them confirmed (repeats, counted nothing).
-        if (!(err instanceof ConfirmationsPartlyRecorded)) throw err;
-        count(err.recorded);
-        throw err.cause;
+      const recorded = toRecord.length
+        ? await store.recordAll(toRecord, (n) => {
+            const r = toRecord[n];
+            this.deps.metrics.confirmations.inc({ provider: r.event.provider, domain: r.fromDomain });
+            if (r.secondsAfterDelivery !== undefined) this.deps.metrics.timeToConfirm.observe({ provider: r.event.provider }, r.secondsAfterDelivery);
+          })
+        : [];
+      for (const [n, r] of toRecord.entries()) {
+        const outcome = recorded[n];
+        answers[r.i] = outcome.first ? { id: r.id, confirmedAt: now, duplicate: false } : { id: r.id, confirmedAt: outcome.confirmedAt, duplicate: true };
       }
       return answers;
     } catch (err) {

@@ -102,20 +102,6 @@ function allOrThrow<T>(chunks: Awaited<ReturnType<typeof chunked<T>>>): T[] {
   });
 }
 
-/**
- * A batch of confirmations of which only some were recorded (a script call or a Redis failed): `recorded` holds
- * the outcome of each item that was (in the order given), undefined for the rest; the first of them are already
- * counted in the incident window. `cause` is the failure.
- */
-export class ConfirmationsPartlyRecorded extends Error {
-  constructor(
-    readonly recorded: ReadonlyArray<RecordedConfirmation | undefined>,
-    override readonly cause: unknown,
-  ) {
-    super(`confirmations partly recorded: ${cause instanceof Error ? cause.message : String(cause)}`);
-  }
-}
-
 const DELIVERED_MARK = '"type":"delivered"';
 
 /** The first delivered event among a timeline's lines that contain DELIVERED_MARK (FACTS_SCRIPT picks them). */
@@ -209,10 +195,15 @@ export class ConfirmationStore {
   /**
    * {@link record} for many confirmations: one round trip per Redis holding them, a script call per 100 (each
    * atomic; the same id twice: the second is a repeat, in one call or across two). Answers in the order given.
-   * @throws ConfirmationsPartlyRecorded when a call or a Redis failed: what the others recorded, already counted
+   * Each first confirmation is counted once its call has stored it, in the incident window and by `onFirst(i)`
+   * (the caller's metrics), so a call that fails takes no count from the calls that ran; the failure is thrown
+   * after them, and the batch's retry finds those confirmed (repeats, counted nothing).
    */
-  async recordAll(items: ReadonlyArray<{ id: string; event: ConfirmedEvent; ttlSeconds: number }>): Promise<RecordedConfirmation[]> {
-    const out: Array<RecordedConfirmation | undefined> = new Array(items.length);
+  async recordAll(
+    items: ReadonlyArray<{ id: string; event: ConfirmedEvent; ttlSeconds: number }>,
+    onFirst?: (i: number) => void,
+  ): Promise<RecordedConfirmation[]> {
+    const out: RecordedConfirmation[] = new Array(items.length);
     const answer = (a: unknown): RecordedConfirmation => (a === 1 ? { first: true } : { first: false, confirmedAt: Number(a) });
     let failure: unknown;
     for (const [redis, positions] of await this.byRedis(items.map((it) => it.id))) {
@@ -227,21 +218,16 @@ export class ConfirmationStore {
         }
         p.kurirConfirmRecord(keys.length, ...keys, ...args);
       }).catch((err: unknown) => [{ positions, error: err as Error }]);
-      const stored: number[] = [];
       for (const c of chunks) {
         if ('error' in c) failure ??= c.error;
-        else
-          c.positions.forEach((i, n) => {
-            out[i] = answer(c.answers[n]);
-            stored.push(i);
-          });
+        else for (const [n, i] of c.positions.entries()) out[i] = answer(c.answers[n]);
       }
-      // Counted once stored, per call: never for a confirmation that was not stored, and not lost when another
-      // call or shard of the same batch fails (its retry finds these confirmed and counts nothing).
-      const firsts = stored.filter((i) => out[i]?.first).map((i) => items[i].event);
-      await Promise.all(firsts.map((e) => this.incidents.recordVerification(e.provider, e.at, 'confirmed')));
+      // Only what this Redis stored has an answer; of those, the first confirmations are counted.
+      const firsts = positions.filter((i) => out[i]?.first);
+      for (const i of firsts) onFirst?.(i);
+      await Promise.all(firsts.map((i) => this.incidents.recordVerification(items[i].event.provider, items[i].event.at, 'confirmed')));
     }
-    if (failure !== undefined) throw new ConfirmationsPartlyRecorded(out, failure);
-    return out as RecordedConfirmation[];
+    if (failure !== undefined) throw failure;
+    return out;
   }
 }

@@ -228,9 +228,9 @@ describe('confirmation store', () => {
     const store = new ConfirmationStore(redis, keys, undefined, buffer);
     const broken = keys.confirmation(fresh[100].id);
     const recordAll = store.recordAll.bind(store);
-    store.recordAll = async (batch) => {
+    store.recordAll = async (batch, onFirst) => {
       await redis.rpush(broken, 'not a confirmation');
-      return recordAll(batch);
+      return recordAll(batch, onFirst);
     };
     const partly = new Confirmations({
       config,
