@@ -73,30 +73,40 @@ export class PipelinedSession {
   /** Connects, upgrades with STARTTLS (any certificate) and authenticates with `auth`. */
   static async open(port: number, auth: { user: string; pass: string } = BENCH_SMTP): Promise<PipelinedSession> {
     const plain: Socket = netConnect({ host: '127.0.0.1', port, noDelay: true });
-    const first = new ReplyReader();
-    plain.on('data', first.onData);
-    plain.once('error', (e) => first.fail(e));
-    expect(await first.next(), 220, 'greeting');
-    plain.write('EHLO bench.local\r\n');
-    expect(await first.next(), 250, 'EHLO');
-    plain.write('STARTTLS\r\n');
-    expect(await first.next(), 220, 'STARTTLS');
-    plain.off('data', first.onData);
-    const socket = tlsConnect({ socket: plain, rejectUnauthorized: false, servername: 'localhost' });
-    const reader = new ReplyReader();
-    socket.on('data', reader.onData);
-    socket.on('error', (e) => reader.fail(e));
-    socket.on('close', () => reader.fail(new Error('connection closed')));
-    await new Promise<void>((resolve, reject) => {
-      socket.once('secureConnect', resolve);
-      socket.once('error', reject);
-    });
-    socket.write('EHLO bench.local\r\n');
-    const ehlo = await reader.next();
-    expect(ehlo, 250, 'EHLO after STARTTLS');
-    socket.write(`AUTH PLAIN ${Buffer.from(`\0${auth.user}\0${auth.pass}`).toString('base64')}\r\n`);
-    expect(await reader.next(), 235, 'AUTH');
-    return new PipelinedSession(socket, reader, /\bPIPELINING\b/i.test(ehlo.text));
+    let socket: TLSSocket | undefined;
+    try {
+      const first = new ReplyReader();
+      plain.on('data', first.onData);
+      plain.once('error', (e) => first.fail(e));
+      plain.once('close', () => first.fail(new Error('connection closed')));
+      expect(await first.next(), 220, 'greeting');
+      plain.write('EHLO bench.local\r\n');
+      expect(await first.next(), 250, 'EHLO');
+      plain.write('STARTTLS\r\n');
+      expect(await first.next(), 220, 'STARTTLS');
+      plain.off('data', first.onData);
+      const tls = tlsConnect({ socket: plain, rejectUnauthorized: false, servername: 'localhost' });
+      socket = tls;
+      const reader = new ReplyReader();
+      tls.on('data', reader.onData);
+      tls.on('error', (e) => reader.fail(e));
+      tls.on('close', () => reader.fail(new Error('connection closed')));
+      await new Promise<void>((resolve, reject) => {
+        tls.once('secureConnect', resolve);
+        tls.once('error', reject);
+      });
+      tls.write('EHLO bench.local\r\n');
+      const ehlo = await reader.next();
+      expect(ehlo, 250, 'EHLO after STARTTLS');
+      tls.write(`AUTH PLAIN ${Buffer.from(`\0${auth.user}\0${auth.pass}`).toString('base64')}\r\n`);
+      expect(await reader.next(), 235, 'AUTH');
+      return new PipelinedSession(tls, reader, /\bPIPELINING\b/i.test(ehlo.text));
+    } catch (err) {
+      // A session that could not be opened leaves nothing open behind it.
+      socket?.destroy();
+      plain.destroy();
+      throw err;
+    }
   }
 
   /** Sends one message (`raw`: CRLF lines, dot-stuffed, ending in CRLF); rejects with the server's reply. */

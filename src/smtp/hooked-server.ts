@@ -1,12 +1,7 @@
 import type { Socket } from 'node:net';
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
-
-/** Counts connections on arrival and frees them when their session ends. */
-export interface ConnectionGate {
-  admit(socket: Socket): boolean;
-  release(socket: Socket): void;
-}
+import type { SmtpConnectionGuard } from './auth-guard.js';
 
 /**
  * smtp-server with a gate before and a hook after every new connection. The gate's slot is freed when smtp-server
@@ -21,7 +16,7 @@ export class HookedSmtpServer extends SMTPServer {
   constructor(
     options: SMTPServerOptions,
     private readonly onConnection: (conn: SMTPConnection) => void,
-    private readonly gate: ConnectionGate,
+    private readonly gate: SmtpConnectionGuard,
   ) {
     super(options);
     // smtp-server copied options.onClose onto the instance; wrap whichever handler it kept.

@@ -93,6 +93,10 @@ describe('bench SMTP load client with PIPELINING (real smtp-server, STARTTLS + A
 
   it('fails to open a session with wrong credentials, naming the step', async () => {
     await expect(PipelinedSession.open(port, { user: 'bench', pass: 'wrong' })).rejects.toThrow(/^AUTH: 535/);
+    // and leaves no connection open at the server
+    const open = (server as unknown as { connections: Set<unknown> }).connections;
+    for (let i = 0; i < 50 && open.size > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(open.size).toBe(0);
   });
 
   it('runs a closed loop over several sessions: every message once, one untimed per session first', async () => {
