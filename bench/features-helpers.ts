@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { type Agent, request } from 'node:http';
 import { Redis } from 'ioredis';
 import { BENCH_API_KEY, cpuSecondsOf } from './gateway-child.js';
-import type { Stats } from './load.js';
+import type { Stats } from './loops.js';
 
 /** One measured phase of one side. */
 export interface FeaturesRun {

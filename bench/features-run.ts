@@ -8,7 +8,8 @@ import type { Rspamd } from '../tests/helpers/rspamd.js';
 import type { ChildOptions, GatewayChild } from './gateway-child.js';
 import { collectAccepted, startConfirmer } from './features-confirmer.js';
 import type { FeaturesRun } from './features-helpers.js';
-import { httpClosedLoop, HttpClient, type Stats } from './load.js';
+import { httpClosedLoop, HttpClient } from './load.js';
+import type { Stats } from './loops.js';
 import type { Sink } from './sink.js';
 
 export type Mode = 'off' | 'on';

@@ -51,6 +51,8 @@ export interface ChildOptions {
   /** Extra environment variables of the child. */
   env?: Record<string, string>;
   label: string;
+  /** Runs the child under `nice -n N` (every thread of it inherits the lower CPU priority). */
+  nice?: number;
 }
 
 type Tree = Record<string, unknown>;
@@ -84,7 +86,9 @@ export async function startGatewayChild(o: ChildOptions): Promise<GatewayChild> 
     smtpAccounts: [{ name: 'bench', username: BENCH_SMTP.user, password: BENCH_SMTP.pass, domains: ['example.test'] }],
   };
   writeFileSync(configFile, stringify(merge(config, o.extraConfig ?? {})));
-  const proc = spawn(process.execPath, [...(o.nodeFlags ?? []), '--import', 'tsx', ...(o.preload ?? []).flatMap((p) => ['--import', p]), 'src/main.ts'], {
+  const args = [...(o.nodeFlags ?? []), '--import', 'tsx', ...(o.preload ?? []).flatMap((p) => ['--import', p]), 'src/main.ts'];
+  const [command, argv]: [string, string[]] = o.nice ? ['nice', ['-n', String(o.nice), process.execPath, ...args]] : [process.execPath, args];
+  const proc = spawn(command, argv, {
     env: { ...process.env, ...o.env, KURIR_CONFIG: configFile, NODE_ENV: 'production' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -3,6 +3,7 @@ import { Agent, request } from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';
 import nodemailer from 'nodemailer';
 import { BENCH_API_KEY, BENCH_SMTP } from './gateway-child.js';
+import { closedLoop, type Stats, summarize } from './loops.js';
 
 /** ~4 KB of plain ASCII text in 72-character lines, unique per message number. */
 export function paddedText(n: number, bytes = 4096): string {
@@ -27,26 +28,6 @@ export function messageJson(n: number, kind: MessageKind = {}): string {
     text: paddedText(n),
     priority: kind.priority ?? 'normal',
   });
-}
-
-export interface Stats {
-  count: number;
-  errors: number;
-  seconds: number;
-  perSecond: number;
-  p50: number;
-  p99: number;
-  max: number;
-}
-
-export function percentile(sorted: number[], p: number): number {
-  if (!sorted.length) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
-
-export function summarize(latencies: number[], errors: number, seconds: number): Stats {
-  const s = [...latencies].sort((a, b) => a - b);
-  return { count: s.length, errors, seconds, perSecond: s.length / seconds, p50: percentile(s, 50), p99: percentile(s, 99), max: s.at(-1) ?? NaN };
 }
 
 /** A keep-alive HTTP client for POST /v1/messages. */
@@ -229,38 +210,4 @@ export async function smtpClosedLoop(
   );
   transport.close();
   return run;
-}
-
-/**
- * `workers` loops that each take the next of `total` messages as soon as their last one is answered, until all
- * are sent or `deadline` (epoch ms) passes; `send(i, w)` sends message i from worker w. Latency per message; a rejection counts as
- * an error (the last one kept).
- */
-export async function closedLoop(
-  workers: number,
-  total: number,
-  deadline: number,
-  send: (i: number, worker: number) => Promise<unknown>,
-): Promise<Stats & { lastError: string }> {
-  const latencies: number[] = [];
-  let errors = 0;
-  let lastError = '';
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: workers }, async (_, w) => {
-      while (next < total && Date.now() < deadline) {
-        const i = next++;
-        const t0 = performance.now();
-        try {
-          await send(i, w);
-          latencies.push(performance.now() - t0);
-        } catch (err) {
-          errors++;
-          lastError = String(err);
-        }
-      }
-    }),
-  );
-  return { ...summarize(latencies, errors, (performance.now() - started) / 1000), lastError };
 }

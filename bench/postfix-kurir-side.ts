@@ -5,7 +5,8 @@
  * Layouts (BENCH_POSTFIX_KURIR_SPLIT): `one` process with every role, as `npm start` runs it, and `split`, roles
  * intake+api in one process and worker in another on the same Redis, the layout docs/scale-out.md recommends on two
  * cores. Unset: both; `0`: one only; `1`: split only. The split intake's `dkim.signingThreads` is the product's
- * default (`auto`: one thread on two cores) unless BENCH_POSTFIX_SPLIT_THREADS sets it.
+ * default (`auto`: one thread on two cores) unless BENCH_POSTFIX_SPLIT_THREADS sets it; BENCH_POSTFIX_WORKER_NICE
+ * runs the split worker under `nice -n` that value (a lower CPU priority than intake's).
  */
 import { Redis } from 'ioredis';
 import { startPrivateRedis, type PrivateRedis } from '../tests/helpers/private-redis.js';
@@ -31,6 +32,9 @@ export function kurirLayouts(env = process.env.BENCH_POSTFIX_KURIR_SPLIT): Kurir
 }
 
 const SPLIT_THREADS_ENV = process.env.BENCH_POSTFIX_SPLIT_THREADS;
+/** BENCH_POSTFIX_WORKER_NICE: the split worker runs under `nice -n` this (docs/scale-out.md); unset or 0: as started. */
+const WORKER_NICE = Number(process.env.BENCH_POSTFIX_WORKER_NICE ?? 0) || undefined;
+
 /** The split intake's signing threads: BENCH_POSTFIX_SPLIT_THREADS, else the configuration's default. */
 const SPLIT_THREADS = SPLIT_THREADS_ENV === undefined ? undefined : Number(SPLIT_THREADS_ENV);
 
@@ -68,7 +72,14 @@ export async function startKurirSide(o: {
             'kurir-bench-pf',
           ),
           await o.startChild(
-            { roles: ['worker'], label: `${label}-worker`, deliveryConcurrency: o.delivery, waitForHttp: false, extraConfig: redisConfig },
+            {
+              roles: ['worker'],
+              label: `${label}-worker`,
+              deliveryConcurrency: o.delivery,
+              waitForHttp: false,
+              extraConfig: redisConfig,
+              nice: WORKER_NICE,
+            },
             'kurir-bench-pf',
           ),
         ]
@@ -79,7 +90,7 @@ export async function startKurirSide(o: {
     const v = (k: string): number => Number(new RegExp(`^${k}:([0-9.]+)`, 'm').exec(info)?.[1] ?? 0);
     return v('used_cpu_user') + v('used_cpu_sys');
   };
-  const threads = SPLIT_THREADS === undefined ? 'default signing threads' : `${SPLIT_THREADS} signing threads`;
+  const threads = `${SPLIT_THREADS === undefined ? 'default signing threads' : `${SPLIT_THREADS} signing threads`}${WORKER_NICE === undefined ? '' : `, worker nice ${WORKER_NICE}`}`;
   return {
     side: {
       name: `Kurir (AOF ${o.mode}, durability ${durability}${o.layout === 'split' ? `, 2 processes, ${threads}` : ''})`,

@@ -24,6 +24,14 @@ export interface SideRun {
   unsigned: number;
   dkim: string;
   load1: number;
+  /** From the first timed submission to the last answer (the rest of `seconds` is delivery catching up). */
+  acceptSeconds: number;
+  /** Paced runs: the offered msg/s, and the longest a message waited past its due time before it was sent. */
+  offered?: number;
+  maxLagMs?: number;
+  /** Paced runs: ms from each message's due time to its arrival at the sink. */
+  toMxP50?: number;
+  toMxP99?: number;
 }
 
 /** Prints one timed run. */
@@ -31,8 +39,11 @@ export function printRun(r: SideRun): void {
   const cpu = Object.entries(r.cpuMsPerMsg)
     .map(([k, v]) => `${k} ${v.toFixed(2)}`)
     .join(', ');
+  const how = r.offered
+    ? `, ${r.offered} msg/s offered (latency from due; longest wait for a free session ${(r.maxLagMs ?? 0).toFixed(1)} ms; due to the MX p50 ${(r.toMxP50 ?? Number.NaN).toFixed(1)} ms, p99 ${(r.toMxP99 ?? Number.NaN).toFixed(1)} ms)`
+    : '';
   console.log(
-    `  ${r.side}, ${r.sessions} sessions: ${r.delivered} of ${r.accepted} accepted delivered (${r.errors} refused, ${r.duplicates} duplicates) in ${r.seconds.toFixed(2)} s → ` +
+    `  ${r.side}, ${r.sessions} sessions${how}: ${r.delivered} of ${r.accepted} accepted delivered (${r.errors} refused, ${r.duplicates} duplicates) in ${r.seconds.toFixed(2)} s (accepted in ${r.acceptSeconds.toFixed(2)} s) → ` +
       `${r.perSecond.toFixed(0)} msg/s; accept p50 ${r.acceptP50.toFixed(1)} ms, p99 ${r.acceptP99.toFixed(1)} ms; load ${r.load1.toFixed(2)}`,
   );
   console.log(

@@ -11,7 +11,8 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { BENCH_SMTP } from './gateway-child.js';
-import { closedLoop, paddedText, smtpClosedLoop, type Stats } from './load.js';
+import { paddedText, smtpClosedLoop } from './load.js';
+import { closedLoop, pacedPool, type Stats } from './loops.js';
 
 interface Reply {
   code: number;
@@ -109,8 +110,11 @@ export class PipelinedSession {
     }
   }
 
-  /** Sends one message (`raw`: CRLF lines, dot-stuffed, ending in CRLF); rejects with the server's reply. */
-  async send(from: string, to: string, raw: Buffer): Promise<void> {
+  /**
+   * Sends one message (`raw`: CRLF lines, dot-stuffed, ending in CRLF) and resolves with the server's final reply
+   * (Kurir's names the message: `250 2.0.0 Ok: queued as <id>`); rejects with the server's reply.
+   */
+  async send(from: string, to: string, raw: Buffer): Promise<string> {
     const commands = [`MAIL FROM:<${from}>\r\n`, `RCPT TO:<${to}>\r\n`, 'DATA\r\n'];
     const wanted = [250, 250, 354];
     if (this.pipelining) this.socket.write(commands.join(''));
@@ -130,7 +134,9 @@ export class PipelinedSession {
     }
     this.socket.write(raw);
     this.socket.write('.\r\n');
-    expect(await this.reader.next(), 250, 'end of DATA');
+    const done = await this.reader.next();
+    expect(done, 250, 'end of DATA');
+    return done.text;
   }
 
   close(): void {
@@ -154,6 +160,31 @@ export function rawMessage(n: number, to: string): Buffer {
   return Buffer.from(`${head}\r\n\r\n${body}`, 'latin1');
 }
 
+type Auth = { user: string; pass: string };
+/** Sends message i of a run on session w; resolves with the server's final reply. */
+type SendMessage = (i: number, w: number) => Promise<string>;
+
+/**
+ * Opens `sessions` sessions, sends one untimed message on each (connection set-up is not what is measured),
+ * prepares messages `firstNumber`.. as raw text, awaits `onStarted` and hands `drive` a sender; closes the
+ * sessions after it.
+ */
+async function pipelinedRun<R>(
+  o: { port: number; total: number; sessions: number; firstNumber: number; auth: Auth; onStarted?: () => Promise<void> },
+  drive: (send: SendMessage) => Promise<R>,
+): Promise<R> {
+  const open = await Promise.all(Array.from({ length: o.sessions }, () => PipelinedSession.open(o.port, o.auth)));
+  try {
+    await Promise.all(open.map((s, k) => s.send('noreply@example.test', `warm${k}@dest.test`, rawMessage(k, `warm${k}@dest.test`)).catch(() => undefined)));
+    const to = (i: number): string => `user${o.firstNumber + i}@dest.test`;
+    const raws = Array.from({ length: o.total }, (_, i) => rawMessage(o.firstNumber + i, to(i)));
+    await o.onStarted?.();
+    return await drive((i, w) => open[w].send('noreply@example.test', to(i), raws[i]));
+  } finally {
+    for (const s of open) s.close();
+  }
+}
+
 /**
  * As `smtpClosedLoop`, with the pipelining client: `sessions` sessions opened and each used for one untimed
  * message before `onStarted` and the clock, then each sends its next message as soon as the last is answered.
@@ -165,15 +196,35 @@ export async function smtpPipelinedLoop(
   firstNumber: number,
   deadline: number,
   onStarted?: () => Promise<void>,
-  auth: { user: string; pass: string } = BENCH_SMTP,
+  auth: Auth = BENCH_SMTP,
 ): Promise<Stats & { lastError: string }> {
-  const open = await Promise.all(Array.from({ length: sessions }, () => PipelinedSession.open(port, auth)));
-  await Promise.all(open.map((s, k) => s.send('noreply@example.test', `warm${k}@dest.test`, rawMessage(k, `warm${k}@dest.test`)).catch(() => undefined)));
-  const raws = Array.from({ length: total }, (_, i) => rawMessage(firstNumber + i, `user${firstNumber + i}@dest.test`));
-  await onStarted?.();
-  const run = await closedLoop(sessions, total, deadline, (i, w) => open[w].send('noreply@example.test', `user${firstNumber + i}@dest.test`, raws[i]));
-  for (const s of open) s.close();
-  return run;
+  return pipelinedRun({ port, total, sessions, firstNumber, auth, onStarted }, (send) => closedLoop(sessions, total, deadline, send));
+}
+
+/**
+ * The pipelining client at a fixed offered rate (open loop, `pacedPool`): `total` messages due `rate` per second
+ * over `sessions` sessions opened and warmed as in the closed loop. Accept latency counts from each message's due
+ * time, so what a booking system sending `rate` messages a second would wait, queueing for a free session included.
+ * `ids[i]`: the id the server's final reply named for message i (Kurir's `queued as <id>`), when it named one.
+ */
+export async function smtpPipelinedPaced(o: {
+  port: number;
+  rate: number;
+  total: number;
+  sessions: number;
+  firstNumber: number;
+  deadline: number;
+  onStarted?: () => Promise<void>;
+  auth?: Auth;
+}): Promise<Stats & { lastError: string; maxLagMs: number; dueAt(i: number): number; ids: Array<string | undefined> }> {
+  const { rate, total, sessions, deadline } = o;
+  const ids: Array<string | undefined> = new Array(total);
+  const run = await pipelinedRun({ ...o, auth: o.auth ?? BENCH_SMTP }, (send) =>
+    pacedPool(sessions, rate, total, deadline, async (i, w) => {
+      ids[i] = /queued as (\S+)/.exec(await send(i, w))?.[1];
+    }),
+  );
+  return { ...run, ids };
 }
 
 /**

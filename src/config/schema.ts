@@ -25,6 +25,11 @@ function isRegExp(source: string): boolean {
   }
 }
 
+/** `auto` or a whole number from 0 to `max`; a value that is neither says so (zod's own: "Invalid input"). */
+const autoOrNumber = (max: number) =>
+  z.union([z.literal('auto'), z.number().int().min(0).max(max)], {
+    errorMap: (issue, ctx) => ({ message: issue.code === 'invalid_union' ? `auto, or a whole number from 0 to ${max}` : ctx.defaultError }),
+  });
 const domainName = z.string().regex(/^(?!-)[a-z0-9.-]+\.[a-z0-9-]+$/i, 'a domain name such as example.com');
 
 /** An IPv4/IPv6 address or CIDR range, e.g. 192.0.2.0/24 or 2001:db8::/32. */
@@ -319,7 +324,7 @@ export const configSchema = z
     dkim: z
       .object({
         /** Signing threads: 0 = sign on the event loop; `auto`: see signingThreadsFor (src/dkim/sign-pool.ts). */
-        signingThreads: z.union([z.literal('auto'), z.number().int().min(0).max(16)]).default('auto'),
+        signingThreads: autoOrNumber(16).default('auto'),
       })
       .strict()
       .default({}),

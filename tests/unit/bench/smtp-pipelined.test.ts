@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PipelinedSession, rawMessage, smtpPipelinedLoop } from '../../../bench/smtp-pipelined.js';
+import { PipelinedSession, rawMessage, smtpPipelinedLoop, smtpPipelinedPaced } from '../../../bench/smtp-pipelined.js';
 import { selfSignedCert } from '../../helpers/tls.js';
 
 interface Received {
@@ -10,12 +10,17 @@ interface Received {
   from: string;
   to: string[];
   raw: Buffer;
+  /** performance.now() at MAIL FROM: when the client sent the message. */
+  mailAt: number;
 }
 
 describe('bench SMTP load client with PIPELINING (real smtp-server, STARTTLS + AUTH)', () => {
   const received: Received[] = [];
   let server: SMTPServer;
   let port = 0;
+  /** How long the server waits before its reply to the final dot (a slow gateway). */
+  let replyDelayMs = 0;
+  const mailAt = new Map<string, number>();
 
   beforeAll(async () => {
     const cert = await selfSignedCert('localhost');
@@ -28,6 +33,10 @@ describe('bench SMTP load client with PIPELINING (real smtp-server, STARTTLS + A
       onAuth(auth, _session, cb) {
         if (auth.username === 'bench' && auth.password === 'secret') cb(null, { user: auth.username });
         else cb(Object.assign(new Error('5.7.8 bad credentials'), { responseCode: 535 }));
+      },
+      onMailFrom(_address, session, cb) {
+        mailAt.set(session.id, performance.now());
+        cb();
       },
       onRcptTo(address, _session, cb) {
         if (address.address.startsWith('refuse')) cb(Object.assign(new Error('5.1.1 no such user'), { responseCode: 550 }));
@@ -43,8 +52,11 @@ describe('bench SMTP load client with PIPELINING (real smtp-server, STARTTLS + A
             from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
             to: session.envelope.rcptTo.map((r) => r.address),
             raw: Buffer.concat(chunks),
+            mailAt: mailAt.get(session.id) ?? Number.NaN,
           });
-          cb();
+          const reply = (): void => cb(null, `2.0.0 Ok: queued as m${received.length}`);
+          if (replyDelayMs > 0) setTimeout(reply, replyDelayMs);
+          else reply();
         });
       },
     });
@@ -108,5 +120,39 @@ describe('bench SMTP load client with PIPELINING (real smtp-server, STARTTLS + A
     const to = received.flatMap((m) => m.to).sort();
     expect(to.filter((a) => a.startsWith('warm'))).toEqual(['warm0@dest.test', 'warm1@dest.test', 'warm2@dest.test']);
     expect(to.filter((a) => a.startsWith('user'))).toEqual(Array.from({ length: 30 }, (_, i) => `user${100 + i}@dest.test`).sort());
+  });
+
+  const paced = (rate: number, total: number, sessions: number, firstNumber: number) =>
+    smtpPipelinedPaced({ port, rate, total, sessions, firstNumber, deadline: Date.now() + 20_000, auth: { user: 'bench', pass: 'secret' } });
+
+  it('paces an open loop: every message once, sent no sooner than it is due', async () => {
+    received.length = 0;
+    const r = await paced(200, 40, 4, 500);
+    expect(r.count).toBe(40);
+    expect(r.errors).toBe(0);
+    const timed = received.filter((m) => m.to[0].startsWith('user'));
+    expect(timed.map((m) => m.to[0]).sort()).toEqual(Array.from({ length: 40 }, (_, i) => `user${500 + i}@dest.test`).sort());
+    const sentAt = (n: number): number => timed.find((m) => m.to[0] === `user${500 + n}@dest.test`)?.mailAt ?? Number.NaN;
+    // Message 39 is due 195 ms after message 0; a client that sent them all at once would span a few ms.
+    expect(sentAt(39) - sentAt(0)).toBeGreaterThanOrEqual(180);
+    // Each message's id from the server's final reply, and its due time 5 ms after the one before.
+    expect(new Set(r.ids).size).toBe(40);
+    for (const id of r.ids) expect(id).toMatch(/^m\d+$/);
+    expect(r.dueAt(39) - r.dueAt(0)).toBeCloseTo(195, 6);
+  });
+
+  it('counts the wait for a free session in the latency, from when each message was due', async () => {
+    received.length = 0;
+    replyDelayMs = 40;
+    try {
+      // One session, a message due every 10 ms, each answered after 40 ms: the fifth is due at 40 ms but can only
+      // go once the four before it are answered (160 ms or more), so it waited 120 ms or more past its due time.
+      const r = await paced(100, 5, 1, 600);
+      expect(r.count).toBe(5);
+      expect(r.maxLagMs).toBeGreaterThanOrEqual(115);
+      expect(r.max).toBeGreaterThanOrEqual(155);
+    } finally {
+      replyDelayMs = 0;
+    }
   });
 });

@@ -41,6 +41,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ file: 'config/default.yaml', env: { KURIR_SMTP__PORT: 'abc' } })).toThrowError(/smtp\.port = "abc": Expected number/);
     expect(() => loadConfig({ file: 'config/default.yaml', env: { KURIR_LOG__LEVEL: 'loud' } })).toThrowError(/log\.level = "loud": one of "fatal"/);
     expect(() => loadConfig({ file: 'config/default.yaml', env: { KURIR_HTTP__PORT: '70000' } })).toThrowError(ConfigError);
+    expect(() => loadConfig({ file: 'config/default.yaml', env: { KURIR_DKIM__SIGNING_THREADS: 'many' } })).toThrowError(
+      /dkim\.signingThreads = "many": auto, or a whole number from 0 to 16/,
+    );
+    expect(() => loadConfig({ file: 'config/default.yaml', env: { KURIR_DKIM__SIGNING_THREADS: '17' } })).toThrowError(
+      /dkim\.signingThreads = 17: Number must be less than or equal to 16/,
+    );
   });
 
   it('rejects unknown keys and credentials scoped to unconfigured domains', () => {
