@@ -36,7 +36,7 @@ import type { PrivateRedis } from '../tests/helpers/private-redis.js';
 import { BENCH_SMTP, machineBusySeconds, type ChildOptions, type GatewayChild } from './gateway-child.js';
 import { kurirLayouts, type Side, startKurirSide } from './postfix-kurir-side.js';
 import { onInterrupt, postfixMissing, startPostfix, type PostfixInstance } from './postfix-instance.js';
-import { printRun, summarize, type SideRun } from './postfix-report.js';
+import { printPaced, printRun, summarize, type SideRun } from './postfix-report.js';
 import { verifyDkim, type Sink } from './sink.js';
 import { percentile, type Stats } from './loops.js';
 import { SMTP_CLIENT, smtpLoad, smtpPipelinedPaced } from './smtp-pipelined.js';
@@ -158,7 +158,15 @@ async function runSide(ctx: PostfixContext, side: Side, n: number, sessions: num
     unsigned: sink.unsigned,
     dkim: await verifyDkim(sink.samples, ctx.dns.address),
     load1: loadavg()[0],
-    ...(offered ? { offered, maxLagMs: r.maxLagMs ?? 0, toMxP50: toMx?.p50, toMxP99: toMx?.p99 } : {}),
+    ...(offered
+      ? {
+          offered,
+          maxLagMs: r.maxLagMs ?? 0,
+          toMxP50: toMx?.p50,
+          toMxP99: toMx?.p99,
+          lastAfterDueMs: all && r.dueAt ? sink.lastUniqueAt - r.dueAt(n - 1) : Number.NaN,
+        }
+      : {}),
   };
 }
 
@@ -263,6 +271,7 @@ export async function postfixPhase(ctx: PostfixContext): Promise<Record<string, 
         }
       }
     }
+    printPaced(paced);
     return { ...table, paced };
   } catch (err) {
     console.log(`  [postfix] phase failed: ${err instanceof Error ? err.message : String(err)}`);

@@ -32,6 +32,8 @@ export interface SideRun {
   /** Paced runs: ms from each message's due time to its arrival at the sink. */
   toMxP50?: number;
   toMxP99?: number;
+  /** Paced runs: the last arrival at the sink after the last message's due time (ms): large when delivery fell behind. */
+  lastAfterDueMs?: number;
 }
 
 /** Prints one timed run. */
@@ -96,4 +98,18 @@ export function summarize(runs: SideRun[], postfixName: string): Record<string, 
   console.log("(own CPU = the side's processes: Postfix's master and every child + OpenDKIM, or the gateway + its redis-server;");
   console.log(' other = CPU of everything else on the machine but this benchmark per message: high means the ratios are noise)');
   return { rows, runs };
+}
+
+/** Prints the paced runs as a table: per side and offered rate, what was delivered, how long accepts took and the way to the MX. */
+export function printPaced(paced: SideRun[]): void {
+  if (!paced.length) return;
+  console.log('\n| side | offered msg/s | delivered msg/s | accept p50 / p99 ms | due → MX p50 / p99 ms | last arrival after last due, ms | own CPU ms/msg |');
+  console.log('| --- | ---: | ---: | --- | --- | ---: | ---: |');
+  for (const r of paced) {
+    const ms = (v: number | undefined): string => (v ?? Number.NaN).toFixed(1);
+    console.log(
+      `| ${r.side} | ${r.offered} | ${r.perSecond.toFixed(0)} | ${ms(r.acceptP50)} / ${ms(r.acceptP99)} | ${ms(r.toMxP50)} / ${ms(r.toMxP99)} | ${ms(r.lastAfterDueMs)} | ${ownCpu(r).toFixed(2)} |`,
+    );
+  }
+  console.log("(latency from each message's due time; delivery kept pace when the last message arrived about one due → MX time after it was due)");
 }
