@@ -61,25 +61,6 @@ function parseBucket(at: number, h: Record<string, string>): MinuteBucket {
   return b;
 }
 
-/** A counter field in one bucket hash and the expiry the hash gets with each write. */
-export interface BucketField {
-  key: string;
-  field: string;
-  ttlSeconds: number;
-}
-
-/**
- * The minute and hour bucket fields that count one verification delivery or confirmation of `provider` at
- * `at`: for writers that fold the count into a script of their own (src/store/confirmation-store.ts).
- */
-export function verificationBuckets(keys: Keys, provider: string, at: number, kind: 'delivered' | 'confirmed'): [BucketField, BucketField] {
-  const field = kind === 'delivered' ? 'vd' : 'cf';
-  return [
-    { key: keys.incidentMinute(provider, Math.floor(at / MINUTE)), field, ttlSeconds: MINUTE_TTL_SECONDS },
-    { key: keys.incidentHour(provider, Math.floor(at / HOUR)), field, ttlSeconds: HOUR_TTL_SECONDS },
-  ];
-}
-
 /** One write to a bucket hash: add `by` to a counter field, or (with `set`) keep the latest sample text. */
 export interface BucketWrite {
   key: string;
@@ -107,7 +88,11 @@ export function tallyWrites(keys: Keys, provider: string, at: number, tallies: r
 
 /** The bucket writes that count one verification delivery or confirmation of `provider` at `at` (minute and hour). */
 export function verificationWrites(keys: Keys, provider: string, at: number, kind: 'delivered' | 'confirmed'): BucketWrite[] {
-  return verificationBuckets(keys, provider, at, kind).map((b) => ({ key: b.key, field: b.field, by: 1, ttlSeconds: b.ttlSeconds }));
+  const field = kind === 'delivered' ? 'vd' : 'cf';
+  return [
+    { key: keys.incidentMinute(provider, Math.floor(at / MINUTE)), field, by: 1, ttlSeconds: MINUTE_TTL_SECONDS },
+    { key: keys.incidentHour(provider, Math.floor(at / HOUR)), field, by: 1, ttlSeconds: HOUR_TTL_SECONDS },
+  ];
 }
 
 /** What writers of the incident window need: {@link IncidentStore} writes at once, IncidentBuffer (./incident-buffer.ts) within a second. */
