@@ -74,6 +74,8 @@ export async function pacedPool(
   deadline: number,
   send: (i: number, worker: number) => Promise<unknown>,
 ): Promise<Stats & { lastError: string; maxLagMs: number; dueAt(i: number): number }> {
+  // With no session every message would wait for one forever.
+  if (workers < 1 || !(rate > 0)) throw new Error(`pacedPool needs at least one session and a positive rate (got ${workers}, ${rate})`);
   const latencies: number[] = [];
   const idle = Array.from({ length: workers }, (_, w) => w);
   const waiting: number[] = [];

@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pacedPool } from '../../../bench/loops.js';
 import { PipelinedSession, rawMessage, smtpPipelinedLoop, smtpPipelinedPaced } from '../../../bench/smtp-pipelined.js';
 import { selfSignedCert } from '../../helpers/tls.js';
 
@@ -139,6 +140,11 @@ describe('bench SMTP load client with PIPELINING (real smtp-server, STARTTLS + A
     expect(new Set(r.ids).size).toBe(40);
     for (const id of r.ids) expect(id).toMatch(/^m\d+$/);
     expect(r.dueAt(39) - r.dueAt(0)).toBeCloseTo(195, 6);
+  });
+
+  it('refuses a paced run without a session or a rate instead of waiting forever', async () => {
+    await expect(pacedPool(0, 100, 5, Date.now() + 1000, async () => undefined)).rejects.toThrow(/at least one session and a positive rate \(got 0, 100\)/);
+    await expect(pacedPool(2, 0, 5, Date.now() + 1000, async () => undefined)).rejects.toThrow(/got 2, 0/);
   });
 
   it('counts the wait for a free session in the latency, from when each message was due', async () => {
