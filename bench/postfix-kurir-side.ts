@@ -10,7 +10,7 @@
  */
 import { Redis } from 'ioredis';
 import { startPrivateRedis, type PrivateRedis } from '../tests/helpers/private-redis.js';
-import { cpuSecondsOf, type ChildOptions, type GatewayChild } from './gateway-child.js';
+import { cpuSecondsOf, syscallsOf, type ChildOptions, type GatewayChild } from './gateway-child.js';
 import type { PostfixInstance } from './postfix-instance.js';
 
 export type AofMode = 'everysec' | 'always';
@@ -22,6 +22,8 @@ export interface Side {
   port: number;
   /** CPU seconds of the side's own processes, by process. */
   cpu(): Promise<Record<string, number>>;
+  /** Kurir: read and write system calls of its gateway processes so far (all threads). */
+  syscalls?(): { reads: number; writes: number };
 }
 
 /** The layouts phase 8 runs, from BENCH_POSTFIX_KURIR_SPLIT. */
@@ -96,6 +98,8 @@ export async function startKurirSide(o: {
       name: `Kurir (AOF ${o.mode}, durability ${durability}${o.layout === 'split' ? `, 2 processes, ${threads}` : ''})`,
       port: children[0].smtpPort,
       cpu: async () => ({ gateway: children.reduce((sum, c) => sum + cpuSecondsOf(c.pid), 0), redis: await redisCpu() }),
+      syscalls: () =>
+        children.map((c) => syscallsOf(c.pid)).reduce((a, b) => ({ reads: a.reads + b.reads, writes: a.writes + b.writes }), { reads: 0, writes: 0 }),
     },
     redis,
     client,

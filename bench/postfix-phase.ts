@@ -110,12 +110,14 @@ async function runSide(ctx: PostfixContext, side: Side, n: number, sessions: num
   let cpu0: Record<string, number> = {};
   let machine0 = 0;
   let bench0 = 0;
+  let sys0: { reads: number; writes: number } | undefined;
   const first = ctx.takeSeq(n + sessions);
   const onStarted = async (): Promise<void> => {
     await sink.waitForUnique(sessions, 20_000); // the sessions' untimed first messages
     await new Promise((res) => setTimeout(res, 200));
     sink.reset();
     cpu0 = await side.cpu();
+    sys0 = side.syscalls?.();
     machine0 = machineBusySeconds();
     bench0 = process.cpuUsage().user + process.cpuUsage().system;
     t0 = performance.now();
@@ -126,6 +128,7 @@ async function runSide(ctx: PostfixContext, side: Side, n: number, sessions: num
   const all = await sink.waitForUnique(r.count, Math.max(5_000, Math.min(120_000, ctx.left() - 15_000)));
   const seconds = ((all ? sink.lastUniqueAt : performance.now()) - t0) / 1000;
   const cpu1 = await side.cpu();
+  const sys1 = side.syscalls?.();
   const machine = machineBusySeconds() - machine0;
   const bench = (process.cpuUsage().user + process.cpuUsage().system - bench0) / 1e6;
   const delivered = sink.unique;
@@ -158,6 +161,7 @@ async function runSide(ctx: PostfixContext, side: Side, n: number, sessions: num
     unsigned: sink.unsigned,
     dkim: await verifyDkim(sink.samples, ctx.dns.address),
     load1: loadavg()[0],
+    ...(sys0 && sys1 ? { gatewaySyscallsPerMsg: (sys1.reads - sys0.reads + sys1.writes - sys0.writes) / Math.max(1, delivered) } : {}),
     ...(offered
       ? {
           offered,

@@ -26,6 +26,8 @@ export interface SideRun {
   load1: number;
   /** From the first timed submission to the last answer (the rest of `seconds` is delivery catching up). */
   acceptSeconds: number;
+  /** Kurir sides: read + write system calls of the gateway processes per delivered message. */
+  gatewaySyscallsPerMsg?: number;
   /** Paced runs: the offered msg/s, and the longest a message waited past its due time before it was sent. */
   offered?: number;
   maxLagMs?: number;
@@ -49,7 +51,7 @@ export function printRun(r: SideRun): void {
       `${r.perSecond.toFixed(0)} msg/s; accept p50 ${r.acceptP50.toFixed(1)} ms, p99 ${r.acceptP99.toFixed(1)} ms; load ${r.load1.toFixed(2)}`,
   );
   console.log(
-    `    CPU ms per message: ${cpu}; ${r.tls} of ${r.delivered + r.duplicates} over TLS on ${r.connections} new connections, ${r.unsigned} unsigned; mailauth: ${r.dkim}`,
+    `    CPU ms per message: ${cpu}${r.gatewaySyscallsPerMsg === undefined ? '' : `; gateway system calls per message ${r.gatewaySyscallsPerMsg.toFixed(1)}`}; ${r.tls} of ${r.delivered + r.duplicates} over TLS on ${r.connections} new connections, ${r.unsigned} unsigned; mailauth: ${r.dkim}`,
   );
 }
 
@@ -103,12 +105,14 @@ export function summarize(runs: SideRun[], postfixName: string): Record<string, 
 /** Prints the paced runs as a table: per side and offered rate, what was delivered, how long accepts took and the way to the MX. */
 export function printPaced(paced: SideRun[]): void {
   if (!paced.length) return;
-  console.log('\n| side | offered msg/s | delivered msg/s | accept p50 / p99 ms | due → MX p50 / p99 ms | last arrival after last due, ms | own CPU ms/msg |');
-  console.log('| --- | ---: | ---: | --- | --- | ---: | ---: |');
+  console.log(
+    '\n| side | offered msg/s | delivered msg/s | accept p50 / p99 ms | due → MX p50 / p99 ms | last arrival after last due, ms | own CPU ms/msg | gateway system calls/msg |',
+  );
+  console.log('| --- | ---: | ---: | --- | --- | ---: | ---: | ---: |');
   for (const r of paced) {
     const ms = (v: number | undefined): string => (v ?? Number.NaN).toFixed(1);
     console.log(
-      `| ${r.side} | ${r.offered} | ${r.perSecond.toFixed(0)} | ${ms(r.acceptP50)} / ${ms(r.acceptP99)} | ${ms(r.toMxP50)} / ${ms(r.toMxP99)} | ${ms(r.lastAfterDueMs)} | ${ownCpu(r).toFixed(2)} |`,
+      `| ${r.side} | ${r.offered} | ${r.perSecond.toFixed(0)} | ${ms(r.acceptP50)} / ${ms(r.acceptP99)} | ${ms(r.toMxP50)} / ${ms(r.toMxP99)} | ${ms(r.lastAfterDueMs)} | ${ownCpu(r).toFixed(2)} | ${ms(r.gatewaySyscallsPerMsg)} |`,
     );
   }
   console.log("(latency from each message's due time; delivery kept pace when the last message arrived about one due → MX time after it was due)");
