@@ -141,6 +141,22 @@ export class IntakeService {
     await this.deps.limits?.checkRecipients(recipients);
   }
 
+  /**
+   * {@link checkSuppressed} and {@link checkRecipientLimits} together, for SMTP RCPT TO: both reads go out at once
+   * (one wait for Redis instead of two); a suppression is reported before a used-up budget, and only a refusal
+   * that is answered is counted, as when one ran after the other. Consumes nothing.
+   */
+  async checkRecipients(recipients: string[]): Promise<void> {
+    const [suppressed, limited] = await Promise.allSettled([
+      this.checkSuppressed(recipients),
+      this.deps.limits?.peekRecipients(recipients) ?? Promise.resolve(null),
+    ]);
+    if (suppressed.status === 'rejected') throw suppressed.reason;
+    if (limited.status === 'rejected') throw limited.reason;
+    // Thrown (and counted in kurir_shaping_refusals_total) only when no suppression answered first.
+    limited.value?.();
+  }
+
   /** Whether a new message to `address` would pass its suppression and per-recipient limit now; consumes nothing. */
   resendHint(address: string): Promise<ResendHint> {
     return resendHint({ suppressions: this.deps.suppressions, limits: this.deps.limits, clock: this.deps.clock }, address);

@@ -255,8 +255,16 @@ export class IntakeLimiter {
 
   /** Consumes nothing: refuses (RECIPIENT_RATE_LIMITED) recipients whose budget is used up. For SMTP RCPT TO. */
   async checkRecipients(addresses: string[]): Promise<void> {
-    if (!this.enabled || !this.deps.config.limits.recipient) return;
-    await this.peek(addresses.map((a) => this.recipientItem(a)).filter((i): i is Item => i !== null));
+    (await this.peekRecipients(addresses))?.();
+  }
+
+  /**
+   * {@link checkRecipients} in two steps, for a caller with another check to run beside it: reads the budgets
+   * now (a store failure rejects) and returns the refusal to throw, counted only when thrown, or null.
+   */
+  async peekRecipients(addresses: string[]): Promise<(() => never) | null> {
+    if (!this.enabled || !this.deps.config.limits.recipient) return null;
+    return this.over(addresses.map((a) => this.recipientItem(a)).filter((i): i is Item => i !== null));
   }
 
   /** One address's per-recipient budget, read without consuming (`get`); null when no per-recipient limit applies. */
@@ -277,6 +285,11 @@ export class IntakeLimiter {
   }
 
   private async peek(items: Item[]): Promise<void> {
+    (await this.over(items))?.();
+  }
+
+  /** Reads the items' budgets without consuming; returns what throws (and counts) the refusal, or null when none is over. */
+  private async over(items: Item[]): Promise<(() => never) | null> {
     const results = await Promise.all(
       items.map((i) =>
         i.limiter.get(i.key).catch((err: unknown) => {
@@ -288,7 +301,10 @@ export class IntakeLimiter {
       const res = results[i];
       return res && res.consumedPoints + item.points > item.limiter.points ? [{ item, res }] : [];
     });
-    if (over.length) throw this.refusal(over);
+    if (!over.length) return null;
+    return () => {
+      throw this.refusal(over);
+    };
   }
 }
 

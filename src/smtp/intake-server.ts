@@ -212,10 +212,9 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
         if (current.length >= max.recipients && !current.some((r) => r.address.toLowerCase() === key)) {
           throw new KurirError('TOO_MANY_RECIPIENTS', `RCPT TO: at most ${max.recipients} recipients per message`, { field: 'to' });
         }
-        await intake.checkSuppressed([rcpt]);
-        // The priority is only known at DATA (X-Kurir-Priority): a recipient whose budget is used up is
-        // refused here whatever the message's priority (450 4.2.1, temporary); DATA counts exactly.
-        await intake.checkRecipientLimits([rcpt]);
+        // Suppressed: 550 5.1.1. The priority is only known at DATA (X-Kurir-Priority): a recipient whose budget
+        // is used up is refused here whatever the message's priority (450 4.2.1, temporary); DATA counts exactly.
+        await intake.checkRecipients([rcpt]);
       };
       check().then(
         () => callback(),

@@ -96,6 +96,24 @@ describe('per-recipient limit shared by two gateways', () => {
     expect(ok.response).toMatch(/^250 2\.0\.0 Ok: queued as/);
   });
 
+  it('names the suppression, not the used-up budget, for a recipient that is both (550 5.1.1 at RCPT TO), and counts no rate refusal for it', async () => {
+    const refusals = async (): Promise<number> =>
+      Number(/kurir_shaping_refusals_total\{limit="recipient"\} (\d+)/.exec(await b.gateway.metrics.render())?.[1] ?? 0);
+    const before = await refusals();
+    await b.gateway.suppressions.add({ address: 'applicant@dest.test', reason: 'complaint', source: 'test', at: Date.now() });
+    try {
+      const res = await smtpSend(b, 'applicant@dest.test');
+      expect(res.ok).toBe(false);
+      expect(res.code).toBe(550);
+      expect(res.response).toMatch(/^550 5\.1\.1 applicant@dest\.test is suppressed \(complaint\)/);
+      expect(await refusals()).toBe(before);
+    } finally {
+      await b.gateway.suppressions.remove('applicant@dest.test');
+    }
+    expect((await smtpSend(b, 'applicant@dest.test')).code).toBe(450);
+    expect(await refusals()).toBe(before + 1);
+  });
+
   it('counts refusals in kurir_shaping_refusals_total{limit="recipient"}', async () => {
     const text = await a.gateway.metrics.render();
     expect(text).toMatch(/kurir_shaping_refusals_total\{limit="recipient"\} [1-9]/);
