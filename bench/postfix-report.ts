@@ -38,13 +38,16 @@ export interface SideRun {
   lastAfterDueMs?: number;
 }
 
+/** A millisecond figure with one decimal ("NaN" when a run did not measure it). */
+const ms = (v: number | undefined): string => (v ?? Number.NaN).toFixed(1);
+
 /** Prints one timed run. */
 export function printRun(r: SideRun): void {
   const cpu = Object.entries(r.cpuMsPerMsg)
     .map(([k, v]) => `${k} ${v.toFixed(2)}`)
     .join(', ');
   const how = r.offered
-    ? `, ${r.offered} msg/s offered (latency from due; longest wait for a free session ${(r.maxLagMs ?? 0).toFixed(1)} ms; due to the MX p50 ${(r.toMxP50 ?? Number.NaN).toFixed(1)} ms, p99 ${(r.toMxP99 ?? Number.NaN).toFixed(1)} ms)`
+    ? `, ${r.offered} msg/s offered (latency from due; longest wait for a free session ${ms(r.maxLagMs)} ms; due to the MX p50 ${ms(r.toMxP50)} ms, p99 ${ms(r.toMxP99)} ms)`
     : '';
   console.log(
     `  ${r.side}, ${r.sessions} sessions${how}: ${r.delivered} of ${r.accepted} accepted delivered (${r.errors} refused, ${r.duplicates} duplicates) in ${r.seconds.toFixed(2)} s (accepted in ${r.acceptSeconds.toFixed(2)} s) → ` +
@@ -110,7 +113,6 @@ export function printPaced(paced: SideRun[]): void {
   );
   console.log('| --- | ---: | ---: | --- | --- | ---: | ---: | ---: |');
   for (const r of paced) {
-    const ms = (v: number | undefined): string => (v ?? Number.NaN).toFixed(1);
     console.log(
       `| ${r.side} | ${r.offered} | ${r.perSecond.toFixed(0)} | ${ms(r.acceptP50)} / ${ms(r.acceptP99)} | ${ms(r.toMxP50)} / ${ms(r.toMxP99)} | ${ms(r.lastAfterDueMs)} | ${ownCpu(r).toFixed(2)} | ${ms(r.gatewaySyscallsPerMsg)} |`,
     );

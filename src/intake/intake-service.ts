@@ -136,15 +136,10 @@ export class IntakeService {
     }
   }
 
-  /** Refuses (RECIPIENT_RATE_LIMITED, 450 4.2.1) recipients whose per-recipient budget is used up; consumes nothing. */
-  async checkRecipientLimits(recipients: string[]): Promise<void> {
-    await this.deps.limits?.checkRecipients(recipients);
-  }
-
   /**
-   * {@link checkSuppressed} and {@link checkRecipientLimits} together, for SMTP RCPT TO: both reads go out at once
-   * (one wait for Redis instead of two); a suppression is reported before a used-up budget, and only a refusal
-   * that is answered is counted, as when one ran after the other. Consumes nothing.
+   * For SMTP RCPT TO: {@link checkSuppressed} and the per-recipient budget (RECIPIENT_RATE_LIMITED, 450 4.2.1)
+   * read at once (one wait for Redis instead of two); a suppression is reported before a used-up budget, and only
+   * a refusal that is answered is counted. Consumes nothing.
    */
   async checkRecipients(recipients: string[]): Promise<void> {
     const [suppressed, limited] = await Promise.allSettled([

@@ -253,14 +253,10 @@ export class IntakeLimiter {
     await this.peek(this.credentialItems(cred, this.deps.clock.now()));
   }
 
-  /** Consumes nothing: refuses (RECIPIENT_RATE_LIMITED) recipients whose budget is used up. For SMTP RCPT TO. */
-  async checkRecipients(addresses: string[]): Promise<void> {
-    (await this.peekRecipients(addresses))?.();
-  }
-
   /**
-   * {@link checkRecipients} in two steps, for a caller with another check to run beside it: reads the budgets
-   * now (a store failure rejects) and returns the refusal to throw, counted only when thrown, or null.
+   * Consumes nothing: reads the recipients' budgets now (a store failure rejects) and returns the refusal
+   * (RECIPIENT_RATE_LIMITED) to throw, counted only when thrown, or null. For SMTP RCPT TO, whose caller checks
+   * the suppression list beside it and answers that first.
    */
   async peekRecipients(addresses: string[]): Promise<(() => never) | null> {
     if (!this.enabled || !this.deps.config.limits.recipient) return null;
