@@ -9,7 +9,8 @@ import { BASE64_TEXT_ABOVE_CHARS, composeMessage, type StructuredMessage } from 
 import type { Admission } from '../lib/admission.js';
 import { presentMessage } from '../admin/message-view.js';
 import { roleOf } from '../intake/credentials.js';
-import { requestHash, type IntakeService, type Submission } from '../intake/intake-service.js';
+import type { IntakeService } from '../intake/intake-service.js';
+import { requestHash, type Submission } from '../intake/submission.js';
 import { KurirError, toKurirError } from '../lib/errors.js';
 import { MESSAGE_ID_PATTERN } from '../lib/ids.js';
 import type { MessageStore } from '../store/message-store.js';

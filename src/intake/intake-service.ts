@@ -1,9 +1,8 @@
 /*
- * About 340 lines: the whole intake policy shared by SMTP and HTTP (scope, validation, suppression,
+ * About 330 lines: the whole intake policy shared by SMTP and HTTP (scope, validation, suppression,
  * limits, idempotency, scoring, signing, the durable write and the take-back on failure) reads top to bottom
  * in one place, which is what a reviewer of "a 202/250 means durable" needs to see.
  */
-import { createHash } from 'node:crypto';
 import type { Config, Priority } from '../config/schema.js';
 import { DkimError, type DkimSigner } from '../dkim/signer.js';
 import { domainOf, normalizeAddress } from '../lib/address.js';
@@ -23,30 +22,7 @@ import { feedbackIdFor, setFeedbackId } from './feedback-id.js';
 import { prepareMessage } from './headers.js';
 import { referenceOf } from './reference.js';
 import { resendHint, type ResendHint } from './resend-hint.js';
-
-/** One submission, from either transport, before anything is stored. */
-export interface Submission {
-  credential: Credential;
-  iface: 'smtp' | 'http';
-  /** Envelope sender given by the client; defaults to the From address. Kurir replaces it with VERP. */
-  mailFrom?: string;
-  recipients: string[];
-  raw: Buffer;
-  priority?: Priority;
-  ttlSeconds?: number;
-  tags?: string[];
-  metadata?: Record<string, string>;
-  /** Idempotency-Key header and a digest of the request it came with. */
-  idempotency?: { key: string; requestHash: string };
-  /** Send even to suppressed recipients (admin credentials only; others are refused with FORBIDDEN). */
-  overrideSuppression?: boolean;
-}
-
-export interface Accepted {
-  id: string;
-  /** True when an Idempotency-Key matched an earlier request and nothing new was queued. */
-  duplicate: boolean;
-}
+import { SUPPRESSION_CHECK_FRESH_MS, type Accepted, type Submission } from './submission.js';
 
 export interface IntakeDeps {
   config: Config;
@@ -75,13 +51,6 @@ const LABELS = {
   smtp: { from: 'From header', mailFrom: 'MAIL FROM' },
   http: { from: 'from', mailFrom: 'from (envelope sender)' },
 } as const;
-
-/** A digest of a request body, for Idempotency-Key comparison. */
-export function requestHash(parts: Array<string | Buffer>): string {
-  const h = createHash('sha256');
-  for (const p of parts) h.update(p).update('\0');
-  return h.digest('hex');
-}
 
 /**
  * The intake policy shared by SMTP and HTTP: scope, validation, suppression, idempotency, DKIM signing,
@@ -140,8 +109,11 @@ export class IntakeService {
    * For SMTP RCPT TO: {@link checkSuppressed} and the per-recipient budget (RECIPIENT_RATE_LIMITED, 450 4.2.1)
    * read at once (one wait for Redis instead of two); a suppression is reported before a used-up budget, and only
    * a refusal that is answered is counted. Consumes nothing.
+   *
+   * @returns when the check began (clock ms), for {@link Submission.suppressionCheckedAt}
    */
-  async checkRecipients(recipients: string[]): Promise<void> {
+  async checkRecipients(recipients: string[]): Promise<number> {
+    const startedAt = this.deps.clock.now();
     const [suppressed, limited] = await Promise.allSettled([
       this.checkSuppressed(recipients),
       this.deps.limits?.peekRecipients(recipients) ?? Promise.resolve(null),
@@ -150,6 +122,7 @@ export class IntakeService {
     if (limited.status === 'rejected') throw limited.reason;
     // Thrown (and counted in kurir_shaping_refusals_total) only when no suppression answered first.
     limited.value?.();
+    return startedAt;
   }
 
   /** Whether a new message to `address` would pass its suppression and per-recipient limit now; consumes nothing. */
@@ -205,9 +178,12 @@ export class IntakeService {
     if (!signer.hasKey(fromDomain)) {
       throw new KurirError('NO_DKIM_KEY', `${label.from}: sender domain ${fromDomain} has no DKIM key configured`, { field: 'from' });
     }
-    if (!sub.overrideSuppression) await this.checkSuppressed(recipients);
-    else if (!sub.credential.admin) {
-      throw new KurirError('FORBIDDEN', 'only admin keys may override the suppression list', { field: 'X-Kurir-Override-Suppression' });
+    if (sub.overrideSuppression) {
+      if (!sub.credential.admin) {
+        throw new KurirError('FORBIDDEN', 'only admin keys may override the suppression list', { field: 'X-Kurir-Override-Suppression' });
+      }
+    } else if (!(sub.suppressionCheckedAt !== undefined && now - sub.suppressionCheckedAt <= SUPPRESSION_CHECK_FRESH_MS)) {
+      await this.checkSuppressed(recipients);
     }
 
     const priority = sub.priority ?? 'normal';

@@ -33,6 +33,7 @@ import { normalizeAddress } from '../lib/address.js';
 import type { Admission } from '../lib/admission.js';
 import { isLoopback } from '../lib/client-address.js';
 import { createDataCollector } from '../lib/collect-data.js';
+import { coalesceSocketWrites } from '../lib/coalesced-writes.js';
 import { KurirError } from '../lib/errors.js';
 import { maskAddresses, type Logger } from '../lib/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -149,6 +150,8 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
     deps.admission,
   );
 
+  /** When each transaction's first RCPT TO checked the suppression list; DATA does not read it again while fresh. */
+  const checkedAt = new WeakMap<object, number>();
   const checkAuth = createSmtpAuth({ credentials, throttle: deps.authThrottle ?? null, log, refuse });
   const admit = createSmtpConnectionGuard({ ...config.smtp, metrics: deps.metrics, log });
 
@@ -176,6 +179,13 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
 
     onConnect(session, callback) {
       log.debug({ sid: session.id, remote: session.remoteAddress, secure: session.secure }, 'smtp: connection');
+      callback();
+    },
+
+    // A message's replies that are ready in one event-loop turn (RCPT's 250 and DATA's 354 of a pipelined
+    // group, say) leave in one TLS record and one send instead of one each (src/lib/coalesced-writes.ts).
+    onSecure(socket, _session, callback) {
+      coalesceSocketWrites(socket);
       callback();
     },
 
@@ -214,7 +224,10 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
         }
         // Suppressed: 550 5.1.1. The priority is only known at DATA (X-Kurir-Priority): a recipient whose budget
         // is used up is refused here whatever the message's priority (450 4.2.1, temporary); DATA counts exactly.
-        await intake.checkRecipients([rcpt]);
+        const at = await intake.checkRecipients([rcpt]);
+        // The oldest check of the transaction speaks for all its recipients (a new MAIL FROM or RSET makes a new envelope).
+        const envelope = session.envelope as object;
+        if (!checkedAt.has(envelope)) checkedAt.set(envelope, at);
       };
       check().then(
         () => callback(),
@@ -239,6 +252,7 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
               recipients: envelope.rcptTo.map((r) => r.address),
               raw,
               priority: priorityOf(raw),
+              suppressionCheckedAt: checkedAt.get(envelope),
             });
             log.debug({ sid: session.id, id: accepted.id, bytes: raw.length, recipients: envelope.rcptTo.length }, 'smtp: message accepted');
             return accepted.id;

@@ -88,6 +88,11 @@ export class SmtpDialog {
     return this.cmd(`AUTH PLAIN ${plainToken(user, pass)}`);
   }
 
+  /** Also hands every chunk the client reads (after TLS, every decrypted record) to `listener`. */
+  onData(listener: (chunk: Buffer) => void): void {
+    this.socket.on('data', listener);
+  }
+
   /** Writes `data` as it is, waiting for no reply (the body of a DATA, say). */
   write(data: string): void {
     if (!this.isClosed) this.socket.write(data);

@@ -1,0 +1,50 @@
+/**
+ * What a transport hands to IntakeService: one submission and the answer it gets. Kept apart from the policy
+ * (intake-service.ts) so both transports and tests can name them without the service's dependencies.
+ */
+import { createHash } from 'node:crypto';
+import type { Priority } from '../config/schema.js';
+import type { Credential } from './credentials.js';
+
+/** One submission, from either transport, before anything is stored. */
+export interface Submission {
+  credential: Credential;
+  iface: 'smtp' | 'http';
+  /** Envelope sender given by the client; defaults to the From address. Kurir replaces it with VERP. */
+  mailFrom?: string;
+  recipients: string[];
+  raw: Buffer;
+  priority?: Priority;
+  ttlSeconds?: number;
+  tags?: string[];
+  metadata?: Record<string, string>;
+  /** Idempotency-Key header and a digest of the request it came with. */
+  idempotency?: { key: string; requestHash: string };
+  /** Send even to suppressed recipients (admin credentials only; others are refused with FORBIDDEN). */
+  overrideSuppression?: boolean;
+  /**
+   * When the transport checked every recipient against the suppression list (clock ms, as returned by
+   * IntakeService.checkRecipients); a check younger than {@link SUPPRESSION_CHECK_FRESH_MS} is not repeated.
+   */
+  suppressionCheckedAt?: number;
+}
+
+/**
+ * How long an SMTP session's RCPT TO suppression check stands for its DATA. A pipelining client's DATA ends within
+ * milliseconds of its RCPT; a slow upload or a client that waits is checked again, so a recipient suppressed
+ * meanwhile (a hard bounce arriving) is still refused.
+ */
+export const SUPPRESSION_CHECK_FRESH_MS = 5000;
+
+export interface Accepted {
+  id: string;
+  /** True when an Idempotency-Key matched an earlier request and nothing new was queued. */
+  duplicate: boolean;
+}
+
+/** A digest of a request body, for Idempotency-Key comparison. */
+export function requestHash(parts: Array<string | Buffer>): string {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p).update('\0');
+  return h.digest('hex');
+}
