@@ -1,6 +1,7 @@
 /**
  * Runs the gateway as a child process (`node --import tsx src/main.ts`, config from KURIR_CONFIG), so its
- * memory can be read alone from /proc/<pid>/status.
+ * memory can be read alone from /proc/<pid>/status. BENCH_CHILD_CPU_PROF_DIR=<dir>: every child writes a V8 CPU
+ * profile to <dir>/<label>/ when it exits (`npx tsx bench/cpu-profile.ts <file>` summarises one).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -86,7 +87,9 @@ export async function startGatewayChild(o: ChildOptions): Promise<GatewayChild> 
     smtpAccounts: [{ name: 'bench', username: BENCH_SMTP.user, password: BENCH_SMTP.pass, domains: ['example.test'] }],
   };
   writeFileSync(configFile, stringify(merge(config, o.extraConfig ?? {})));
-  const args = [...(o.nodeFlags ?? []), '--import', 'tsx', ...(o.preload ?? []).flatMap((p) => ['--import', p]), 'src/main.ts'];
+  const profDir = process.env.BENCH_CHILD_CPU_PROF_DIR;
+  const profile = profDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, o.label)}`] : [];
+  const args = [...(o.nodeFlags ?? []), ...profile, '--import', 'tsx', ...(o.preload ?? []).flatMap((p) => ['--import', p]), 'src/main.ts'];
   const [command, argv]: [string, string[]] = o.nice ? ['nice', ['-n', String(o.nice), process.execPath, ...args]] : [process.execPath, args];
   const proc = spawn(command, argv, {
     env: { ...process.env, ...o.env, KURIR_CONFIG: configFile, NODE_ENV: 'production' },
