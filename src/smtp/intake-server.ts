@@ -35,10 +35,11 @@ import { isLoopback } from '../lib/client-address.js';
 import { createDataCollector } from '../lib/collect-data.js';
 import { coalesceSocketWrites } from '../lib/coalesced-writes.js';
 import { KurirError } from '../lib/errors.js';
-import { maskAddresses, type Logger } from '../lib/logger.js';
+import type { Logger } from '../lib/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { createSmtpAuth, createSmtpConnectionGuard } from './auth-guard.js';
 import { HookedSmtpServer } from './hooked-server.js';
+import { createSmtpRefuser } from './refusals.js';
 import { ENHANCED_PREFIX, smtpError, smtpReply, type SmtpReplyError } from './replies.js';
 
 /** The SMTP intake listeners. */
@@ -63,9 +64,6 @@ export interface SmtpIntakeDeps {
   authThrottle?: AuthThrottle;
 }
 
-/** Refusals on one connection logged at info; past this many, at debug (one warn line says so). */
-const REFUSALS_LOGGED_PER_SESSION = 10;
-
 /** How long in-flight sessions get on close before smtp-server drops them with 421. */
 const CLOSE_GRACE_MS = 5000;
 
@@ -84,37 +82,7 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
   const mayAuth = (secure: boolean, remote: string | undefined): boolean => secure || (config.smtp.allowInsecureAuthOnLoopback && isLoopback(remote));
   const encryptionRequired = (): SmtpReplyError => smtpReply(538, '5.7.11', 'Encryption required for requested authentication mechanism (use STARTTLS)');
 
-  const refusalsOn = new WeakMap<SMTPServerSession, number>();
-  /**
-   * Logs a refusal and hands smtp-server its reply. Refusals are logged at info with the registry code
-   * and the reply (recipient mailboxes masked, never a password); a blocked AUTH at warn; the
-   * REFUSALS_LOGGED_PER_SESSION-th refusal on one connection at warn, and the ones after it at debug,
-   * so a client hammering bad commands cannot flood the log. Unexpected errors are logged loudly.
-   */
-  const refuse = (session: SMTPServerSession, stage: string, err: unknown): SmtpReplyError => {
-    const reply = smtpError(err);
-    const kerr = reply.cause as KurirError;
-    intake.countRefusal('smtp', kerr);
-    const account = (session.user as Credential | undefined)?.name;
-    const fields = {
-      sid: session.id,
-      remote: session.remoteAddress,
-      ...(account ? { account } : {}),
-      stage,
-      code: kerr.code,
-      reply: maskAddresses(`${reply.responseCode} ${reply.message}`),
-    };
-    const count = (refusalsOn.get(session) ?? 0) + 1;
-    refusalsOn.set(session, count);
-    if (kerr.code === 'INTERNAL') log.error({ ...fields, err: kerr.cause ?? kerr }, 'smtp: unexpected error');
-    else if (kerr.code === 'UNAVAILABLE') log.warn({ ...fields, err: (kerr.cause as Error | undefined)?.message }, 'smtp: dependency unavailable');
-    else if (count === REFUSALS_LOGGED_PER_SESSION)
-      log.warn({ ...fields, refusals: count }, 'smtp: refused (repeatedly on this connection; further refusals on it are logged at debug)');
-    else if (count > REFUSALS_LOGGED_PER_SESSION) log.debug(fields, 'smtp: refused');
-    else if (kerr.code === 'AUTH_BLOCKED') log.warn(fields, 'smtp: refused');
-    else log.info(fields, 'smtp: refused');
-    return reply;
-  };
+  const refuse = createSmtpRefuser(intake, log);
 
   const credentialOf = (session: SMTPServerSession): Credential => {
     const cred = session.user as Credential | undefined;
