@@ -1,7 +1,8 @@
 /**
  * Runs the gateway as a child process (`node --import tsx src/main.ts`, config from KURIR_CONFIG), so its
  * memory can be read alone from /proc/<pid>/status. BENCH_CHILD_CPU_PROF_DIR=<dir>: every child writes a V8 CPU
- * profile to <dir>/<label>/ when it exits (`npx tsx bench/cpu-profile.ts <file>` summarises one).
+ * profile to <dir>/<label>/ when it exits (`npx tsx bench/cpu-profile.ts <file>` summarises one);
+ * BENCH_CHILD_NODE_FLAGS='--flag …': node flags for every child (V8 heap sizes, say), not for the benchmark process.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -89,7 +90,8 @@ export async function startGatewayChild(o: ChildOptions): Promise<GatewayChild> 
   writeFileSync(configFile, stringify(merge(config, o.extraConfig ?? {})));
   const profDir = process.env.BENCH_CHILD_CPU_PROF_DIR;
   const profile = profDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, o.label)}`] : [];
-  const args = [...(o.nodeFlags ?? []), ...profile, '--import', 'tsx', ...(o.preload ?? []).flatMap((p) => ['--import', p]), 'src/main.ts'];
+  const extraFlags = process.env.BENCH_CHILD_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+  const args = [...(o.nodeFlags ?? []), ...extraFlags, ...profile, '--import', 'tsx', ...(o.preload ?? []).flatMap((p) => ['--import', p]), 'src/main.ts'];
   const [command, argv]: [string, string[]] = o.nice ? ['nice', ['-n', String(o.nice), process.execPath, ...args]] : [process.execPath, args];
   const proc = spawn(command, argv, {
     env: { ...process.env, ...o.env, KURIR_CONFIG: configFile, NODE_ENV: 'production' },
