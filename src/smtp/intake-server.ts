@@ -14,7 +14,7 @@
  *
  * Password guessing and connection hoarding are handled in ./auth-guard.ts (failure throttle, caps).
  */
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type {
   SMTPServerAddress,
   SMTPServerAuthentication,
@@ -33,7 +33,7 @@ import { normalizeAddress } from '../lib/address.js';
 import type { Admission } from '../lib/admission.js';
 import { isLoopback } from '../lib/client-address.js';
 import { createDataCollector } from '../lib/collect-data.js';
-import { coalesceSocketWrites } from '../lib/coalesced-writes.js';
+import { coalesceSocketWrites, holdSocketWrites } from '../lib/coalesced-writes.js';
 import { KurirError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -118,6 +118,8 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
     deps.admission,
   );
 
+  /** Each TLS session's socket, whose writes are coalesced (onSecure). */
+  const secureSockets = new WeakMap<SMTPServerSession, Socket>();
   /** When each transaction's first RCPT TO checked the suppression list; DATA does not read it again while fresh. */
   const checkedAt = new WeakMap<object, number>();
   const checkAuth = createSmtpAuth({ credentials, throttle: deps.authThrottle ?? null, log, refuse });
@@ -150,10 +152,10 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
       callback();
     },
 
-    // A message's replies that are ready in one event-loop turn (RCPT's 250 and DATA's 354 of a pipelined
-    // group, say) leave in one TLS record and one send instead of one each (src/lib/coalesced-writes.ts).
-    onSecure(socket, _session, callback) {
+    // Replies ready in one event-loop turn leave in one TLS record and one send (src/lib/coalesced-writes.ts).
+    onSecure(socket, session, callback) {
       coalesceSocketWrites(socket);
+      secureSockets.set(session, socket);
       callback();
     },
 
@@ -197,10 +199,14 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
         const envelope = session.envelope as object;
         if (!checkedAt.has(envelope)) checkedAt.set(envelope, at);
       };
-      check().then(
-        () => callback(),
-        (err: unknown) => callback(refuse(session, 'RCPT', err)),
-      );
+      // MAIL's reply, when it was pipelined with this RCPT, waits for RCPT's and DATA's 354 (RFC 2920 allows holding
+      // a group's replies): one record for the three. A client that waits for each reply had MAIL's sent already.
+      const release = holdSocketWrites(secureSockets.get(session));
+      const refused = (err: unknown): SmtpReplyError => refuse(session, 'RCPT', err);
+      check()
+        .then(() => null, refused)
+        .then(callback)
+        .finally(release);
     },
 
     onData(stream: SMTPServerDataStream, session, callback) {

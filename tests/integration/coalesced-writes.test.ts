@@ -1,13 +1,13 @@
 /**
- * Writes made in one event-loop turn leave a socket together (src/lib/coalesced-writes.ts): on a plain TCP socket
- * to a loopback server, and on every Redis connection `createRedis` opens, also after a reconnect. The system-call
- * counts come from /proc/self/io (`syscw`), read around a burst of commands issued in one turn.
+ * Writes made in one event-loop turn leave a socket together (src/lib/coalesced-writes.ts), or later while held: on a
+ * plain TCP socket to a loopback server, and on every Redis connection `createRedis` opens, also after a reconnect.
+ * The system-call counts come from /proc/self/io (`syscw`), read around a burst of commands issued in one turn.
  */
 import { readFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { coalesceSocketWrites } from '../../src/lib/coalesced-writes.js';
+import { coalesceSocketWrites, holdSocketWrites } from '../../src/lib/coalesced-writes.js';
 import { closeRedis, createRedis, waitReady } from '../../src/store/redis.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -54,6 +54,34 @@ describe('coalesceSocketWrites', () => {
     socket.end('five\n'); // end flushes whatever is held
     await done;
     expect(Buffer.concat(received).toString()).toBe('one two three\nfour\nfive\n');
+  });
+
+  it('keeps writes corked past their turn while held, and sends them once the last hold is released', async () => {
+    const received: string[] = [];
+    server = net.createServer((s) => s.on('data', (d) => received.push(d.toString())));
+    await new Promise<void>((r) => server?.listen(0, '127.0.0.1', r));
+    const socket = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    // A socket that does not coalesce: holding it changes nothing.
+    holdSocketWrites(socket)();
+    coalesceSocketWrites(socket);
+    const first = holdSocketWrites(socket);
+    const second = holdSocketWrites(socket);
+    socket.write('mail\n');
+    await turn();
+    await turn();
+    expect(socket.writableCorked).toBe(1);
+    socket.write('rcpt\n');
+    first();
+    first(); // a second release of the same hold does nothing
+    await turn();
+    expect(socket.writableCorked).toBe(1);
+    second();
+    await turn();
+    expect(socket.writableCorked).toBe(0);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(received.join('')).toBe('mail\nrcpt\n');
+    socket.destroy();
   });
 });
 
