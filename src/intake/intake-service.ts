@@ -178,13 +178,11 @@ export class IntakeService {
     if (!signer.hasKey(fromDomain)) {
       throw new KurirError('NO_DKIM_KEY', `${label.from}: sender domain ${fromDomain} has no DKIM key configured`, { field: 'from' });
     }
-    if (sub.overrideSuppression) {
-      if (!sub.credential.admin) {
-        throw new KurirError('FORBIDDEN', 'only admin keys may override the suppression list', { field: 'X-Kurir-Override-Suppression' });
-      }
-    } else if (!(sub.suppressionCheckedAt !== undefined && now - sub.suppressionCheckedAt <= SUPPRESSION_CHECK_FRESH_MS)) {
-      await this.checkSuppressed(recipients);
+    const checkedJustNow = sub.suppressionCheckedAt !== undefined && now - sub.suppressionCheckedAt <= SUPPRESSION_CHECK_FRESH_MS;
+    if (sub.overrideSuppression && !sub.credential.admin) {
+      throw new KurirError('FORBIDDEN', 'only admin keys may override the suppression list', { field: 'X-Kurir-Override-Suppression' });
     }
+    if (!sub.overrideSuppression && !checkedJustNow) await this.checkSuppressed(recipients);
 
     const priority = sub.priority ?? 'normal';
     if (!mayUsePriority(sub.credential, priority)) {

@@ -62,26 +62,29 @@ describe('coalesceSocketWrites', () => {
     await new Promise<void>((r) => server?.listen(0, '127.0.0.1', r));
     const socket = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
     await new Promise((r) => socket.once('connect', r));
-    // A socket that does not coalesce: holding it changes nothing.
-    holdSocketWrites(socket)();
-    coalesceSocketWrites(socket);
-    const first = holdSocketWrites(socket);
-    const second = holdSocketWrites(socket);
-    socket.write('mail\n');
-    await turn();
-    await turn();
-    expect(socket.writableCorked).toBe(1);
-    socket.write('rcpt\n');
-    first();
-    first(); // a second release of the same hold does nothing
-    await turn();
-    expect(socket.writableCorked).toBe(1);
-    second();
-    await turn();
-    expect(socket.writableCorked).toBe(0);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(received.join('')).toBe('mail\nrcpt\n');
-    socket.destroy();
+    try {
+      // A socket that does not coalesce: holding it changes nothing.
+      holdSocketWrites(socket)();
+      coalesceSocketWrites(socket);
+      const first = holdSocketWrites(socket);
+      const second = holdSocketWrites(socket);
+      socket.write('mail\n');
+      await turn();
+      await turn();
+      expect(socket.writableCorked).toBe(1);
+      socket.write('rcpt\n');
+      first();
+      first(); // a second release of the same hold does nothing
+      await turn();
+      expect(socket.writableCorked).toBe(1);
+      second();
+      await turn();
+      expect(socket.writableCorked).toBe(0);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(received.join('')).toBe('mail\nrcpt\n');
+    } finally {
+      socket.destroy(); // also when an assertion fails, so the server can close
+    }
   });
 });
 
