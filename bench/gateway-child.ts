@@ -89,7 +89,8 @@ export async function startGatewayChild(o: ChildOptions): Promise<GatewayChild> 
   };
   writeFileSync(configFile, stringify(merge(config, o.extraConfig ?? {})));
   const profDir = process.env.BENCH_CHILD_CPU_PROF_DIR;
-  const profile = profDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, o.label)}`] : [];
+  // A child that BENCH_CPU_PROF already profiles (its nodeFlags) keeps that one profile.
+  const profile = profDir && !o.nodeFlags?.includes('--cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, o.label)}`] : [];
   const extraFlags = process.env.BENCH_CHILD_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
   const args = [...(o.nodeFlags ?? []), ...extraFlags, ...profile, '--import', 'tsx', ...(o.preload ?? []).flatMap((p) => ['--import', p]), 'src/main.ts'];
   const [command, argv]: [string, string[]] = o.nice ? ['nice', ['-n', String(o.nice), process.execPath, ...args]] : [process.execPath, args];
