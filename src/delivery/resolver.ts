@@ -42,7 +42,8 @@ export function createResolver(
     };
   }
   return {
-    resolveMx: (name) => r.resolveMx(name),
+    // Node 24 adds `type: 'MX'` to each record: answer the interface's shape, as the cache does, on every Node.
+    resolveMx: async (name) => (await r.resolveMx(name)).map(({ exchange, priority }) => ({ exchange, priority })),
     resolve4: (name) => r.resolve4(name),
     resolve6: (name) => r.resolve6(name),
     resolveTxt: (name) => r.resolveTxt(name),
