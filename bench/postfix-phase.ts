@@ -40,6 +40,7 @@ import { printPaced, printRun, summarize, type SideRun } from './postfix-report.
 import { verifyDkim, type Sink } from './sink.js';
 import { percentile, type Stats } from './loops.js';
 import { SMTP_CLIENT, smtpLoad, smtpPipelinedPaced } from './smtp-pipelined.js';
+import { inBlocks } from './warm-up.js';
 
 const DELIVERY = Number(process.env.BENCH_POSTFIX_DELIVERY ?? 20);
 /** Postfix keeps its connections to the sink open (`smtp_connection_cache_destinations`); 0: only on demand. */
@@ -231,12 +232,12 @@ export async function postfixPhase(ctx: PostfixContext): Promise<Record<string, 
         continue;
       }
       const block = Math.max(100, Math.round(kurirWarm / 5));
-      const perBlock: string[] = [];
-      for (let sent = 0; sent < kurirWarm; sent += block) {
-        const r = await runSide(ctx, side, Math.min(block, kurirWarm - sent), ctx.sessions[0]);
-        perBlock.push((r.cpuMsPerMsg.gateway ?? 0).toFixed(2));
-      }
-      console.log(`  ${side.name}: warm-up (untimed) ${kurirWarm} messages; gateway CPU per message by block of ${block}: ${perBlock.join(', ')} ms`);
+      const blocks = await inBlocks(kurirWarm, block, async (n) => {
+        const r = await runSide(ctx, side, n, ctx.sessions[0]);
+        return { cpuMsPerMsg: r.cpuMsPerMsg.gateway ?? 0, perSecond: r.perSecond };
+      });
+      const perBlock = blocks.map((b) => b.cpuMsPerMsg.toFixed(2)).join(', ');
+      console.log(`  ${side.name}: warm-up (untimed) ${kurirWarm} messages; gateway CPU per message by block of ${block}: ${perBlock} ms`);
     }
     const runs: SideRun[] = [];
     // The order of the sides alternates from one session count (and round) to the next.

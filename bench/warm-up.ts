@@ -32,25 +32,37 @@ export interface WarmUpOptions {
   timeoutMs?: number;
 }
 
+/** What one block of a warm-up cost: the gateway's CPU per delivered message (ms) and the delivered rate. */
+export type BlockCost = Pick<WarmUpBlock, 'cpuMsPerMsg' | 'perSecond'>;
+
+/**
+ * Runs `total` messages in blocks of `block` through `runBlock` (which sends its `count` messages, waits for
+ * their delivery and says what they cost), one block after the other. The loop shared by every warm-up.
+ */
+export async function inBlocks(total: number, block: number, runBlock: (count: number) => Promise<BlockCost>): Promise<WarmUpBlock[]> {
+  const blocks: WarmUpBlock[] = [];
+  for (let sent = 0; sent < total; sent += block) {
+    const messages = Math.min(block, total - sent);
+    blocks.push({ after: sent, messages, ...(await runBlock(messages)) });
+  }
+  return blocks;
+}
+
 /**
  * Sends `total` messages in blocks of `block`, waiting for each block to be delivered before the next, and
  * measures the gateway's CPU per message of each block. Resets the sink before each block and after the last.
  */
 export async function warmUp(o: WarmUpOptions): Promise<WarmUpBlock[]> {
-  const blocks: WarmUpBlock[] = [];
   const cpu = (): number => o.pids.reduce((s, pid) => s + cpuSecondsOf(pid), 0);
-  let sent = 0;
-  while (sent < o.total) {
-    const n = Math.min(o.block, o.total - sent);
+  const blocks = await inBlocks(o.total, o.block, async (n) => {
     o.sink.reset();
     const c0 = cpu();
     const t0 = performance.now();
     await o.send(n);
     await o.sink.waitForUnique(n, o.timeoutMs ?? 60_000);
     const delivered = Math.max(1, o.sink.unique);
-    blocks.push({ after: sent, messages: n, cpuMsPerMsg: ((cpu() - c0) * 1000) / delivered, perSecond: (delivered * 1000) / (performance.now() - t0) });
-    sent += n;
-  }
+    return { cpuMsPerMsg: ((cpu() - c0) * 1000) / delivered, perSecond: (delivered * 1000) / (performance.now() - t0) };
+  });
   o.sink.reset();
   return blocks;
 }
