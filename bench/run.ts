@@ -38,6 +38,7 @@ import { startDnsServer, type DnsServer } from '../tests/helpers/dns-server.js';
 import { dropPrefix } from '../tests/helpers/test-gateway.js';
 import { printProfile, summarizeProfile } from './cpu-profile.js';
 import { featuresPhase, stopFeaturesRedis } from './features-phase.js';
+import { describePairs, overheadVerdict, pairedDrops } from './paired-rounds.js';
 import { cpuSecondsOf, machineBusySeconds, syscallsOf, memoryOf, resetPeak, startGatewayChild, type ChildOptions, type GatewayChild } from './gateway-child.js';
 import { httpClosedLoop, httpPaced, HttpClient, messageJson, smtpClosedLoop, type MessageKind } from './load.js';
 import { percentile, summarize, type Stats } from './loops.js';
@@ -653,6 +654,8 @@ async function main(): Promise<void> {
       }
       await sink.waitForUnique(2 * SHAPE_WARMUP, 30_000);
       const runs: Record<'off' | 'on', PhaseResult[]> = { off: [], on: [] };
+      /** msg/s of each round's two sides: a round is a pair for the verdict (bench/paired-rounds.ts). */
+      const rounds: Array<Partial<Record<'off' | 'on', number>>> = [];
       // off, on, on, off, … (or on, off, off, on, …; which side starts is random per run): a drift over time
       // (heap, Redis size) or a slower first phase does not favour one side.
       const first: 'off' | 'on' = (process.env.BENCH_SHAPING_FIRST ?? (Math.random() < 0.5 ? 'off' : 'on')) === 'on' ? 'on' : 'off';
@@ -676,6 +679,7 @@ async function main(): Promise<void> {
             },
           );
           runs[mode].push(r);
+          (rounds[round - 1] ??= {})[mode] = r.stats.perSecond;
         }
       }
       client.close();
@@ -699,10 +703,17 @@ async function main(): Promise<void> {
         const on = agg(runs.on);
         const overheadPct = (1 - on.perSecond / off.perSecond) * 100;
         const cpuPct = ((on.gatewayCpuMsPerMsg + on.redisCpuMsPerMsg) / (off.gatewayCpuMsPerMsg + off.redisCpuMsPerMsg) - 1) * 100;
-        shapingResults.overhead = { off, on, throughputOverheadPct: overheadPct, cpuOverheadPct: cpuPct };
+        const whole = rounds.filter((r): r is Record<'off' | 'on', number> => r.off !== undefined && r.on !== undefined);
+        const paired = pairedDrops(
+          whole.map((r) => r.off),
+          whole.map((r) => r.on),
+        );
+        const verdict = overheadVerdict(overheadPct, paired, 10);
+        shapingResults.overhead = { off, on, throughputOverheadPct: overheadPct, cpuOverheadPct: cpuPct, paired, verdict };
         console.log(
           `  shaping overhead: off ${off.perSecond.toFixed(0)} msg/s (${off.perRound.join(', ')}), on ${on.perSecond.toFixed(0)} msg/s (${on.perRound.join(', ')}) → ` +
-            `${overheadPct.toFixed(1)} % fewer msg/s (target < 10 %)${off.disturbed + on.disturbed ? ` ⚠ ${off.disturbed + on.disturbed} disturbed phase(s)` : ''}`,
+            `${overheadPct.toFixed(1)} % fewer msg/s (${describePairs(paired)}; target < 10 %: ${verdict})` +
+            `${off.disturbed + on.disturbed ? ` ⚠ ${off.disturbed + on.disturbed} disturbed phase(s)` : ''}`,
         );
         console.log(
           `  per message: gateway CPU ${off.gatewayCpuMsPerMsg.toFixed(2)} → ${on.gatewayCpuMsPerMsg.toFixed(2)} ms, Redis CPU ${off.redisCpuMsPerMsg.toFixed(2)} → ${on.redisCpuMsPerMsg.toFixed(2)} ms ` +
