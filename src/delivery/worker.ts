@@ -43,7 +43,7 @@ export function startDeliveryWorker(
     const { messageId, domain, priority } = job.data;
     let result: PipelineResult;
     try {
-      result = await runDelivery(pipelineDeps, { id: job.id, messageId, domain, priority, attemptsStarted: job.attemptsStarted });
+      result = await runDelivery(pipelineDeps, { id: job.id, messageId, domain, priority, attemptsStarted: job.attemptsStarted, preloaded: job.message });
     } catch (err) {
       // Not an outcome: the runner counts an attempt and runs the job again after the infrastructure back-off.
       const kind = isUnavailable(err) ? 'unavailable' : 'internal';

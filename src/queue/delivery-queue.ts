@@ -54,7 +54,16 @@ export interface QueuedJob {
   attemptsStarted: number;
   /** The token of the run holding it (taken jobs only). */
   token: string;
+  /**
+   * The job's message hash (field, value, …) as the step that took the job read it, so the worker need not read it
+   * again; absent when the message was gone, not in the one-hash layout's shape, or its body over
+   * {@link PRELOAD_MAX_BYTES}.
+   */
+  message?: Buffer[];
 }
+
+/** The largest message body a step reads with its job: a step's reply holds up to `concurrency` of them. */
+export const PRELOAD_MAX_BYTES = 64 * 1024;
 
 /** What a worker reports of a run: completed, run again at `at`, or threw (an attempt; back-off `at`). */
 export interface StepOp {
@@ -105,9 +114,13 @@ export class DeliveryQueue {
   readonly redis: QueueRedis;
   readonly keys: DeliveryQueueKeys;
 
+  /** Where a job's message lives (`keys.message('')`): the step reads it with the job. */
+  private readonly messagePrefix: string;
+
   constructor(connection: Redis, keys: Keys) {
     this.redis = withQueueScripts(connection);
     this.keys = keys.deliveryQueue();
+    this.messagePrefix = keys.message('');
   }
 
   private args(...names: Array<keyof DeliveryQueueKeys>): string[] {
@@ -230,11 +243,17 @@ export class DeliveryQueue {
     now = Date.now(),
   ): Promise<{ jobs: QueuedJob[]; nextDue: number | null | undefined }> {
     const argv: Array<string | number> = [now, leaseUntil, take, INFRA_ATTEMPTS, tokenPrefix, checkDelayed ? '1' : '0', ops.length];
+    argv.push(this.messagePrefix, PRELOAD_MAX_BYTES);
     for (const op of ops) argv.push(op.kind, op.id, op.token, op.at);
-    const [taken, next] = await this.redis.kurirQueueStep(...this.args('jobs', 'ready', 'delayed', 'active', 'failed', 'wake'), ...argv);
+    const [taken, next] = await this.redis.kurirQueueStepBuffer(...this.args('jobs', 'ready', 'delayed', 'active', 'failed', 'wake'), ...argv);
     const jobs: QueuedJob[] = [];
-    for (let i = 0; i < taken.length; i += 2) jobs.push(parseJob(taken[i], taken[i + 1]));
-    return { jobs, nextDue: next === null ? undefined : next === '' ? null : Number(next) };
+    for (let i = 0; i < taken.length; i += 3) {
+      const job = parseJob(String(taken[i]), String(taken[i + 1]));
+      const message = taken[i + 2];
+      if (Array.isArray(message)) job.message = message;
+      jobs.push(job);
+    }
+    return { jobs, nextDue: next === null ? undefined : next.length === 0 ? null : Number(next.toString()) };
   }
 
   /** Renews the leases of running jobs; returns the ids whose lease another run holds now. */

@@ -37,16 +37,30 @@ return enqueueJobs(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV, 1, #ARGV)`;
 const READY_SCORE = `
 local function readyScore(raw) local j = cjson.decode(raw) return j.r * 1e13 + j.t end`;
 
+// The hash of a taken job's message (key), as HGETALL answers it, when its body (the hash's 'body' field, as the
+// message store's create script writes it) is at most max bytes; false when it is larger, missing or not a hash
+// (the worker then reads it itself, as before).
+const PRELOAD = `
+local function preload(key, max)
+  local len = redis.pcall('HSTRLEN', key, 'body')
+  if type(len) ~= 'number' or len > max then return false end
+  local h = redis.pcall('HGETALL', key)
+  if h.err or #h == 0 then return false end
+  return h
+end`;
+
 // KEYS: jobs, ready, delayed, active, failed, wake.
-// ARGV: now, lease end, how many to take, max attempts, token prefix, check delayed ('1'/'0'), op count, then per
-// op (kind, id, token, at): kind 'c' completed, 'd' run again at `at`, 'e' threw (counts an attempt; failed after
-// max attempts). A running job's `active` member is "<id> <token>": an op whose run no longer holds the lease
-// (it ran out and another run took the job) finds no member and changes nothing.
-// Returns {taken ids and JSONs interleaved, earliest delayed due ms or '' (none) or false (not checked)}.
-const STEP = `${READY_SCORE}
+// ARGV: now, lease end, how many to take, max attempts, token prefix, check delayed ('1'/'0'), op count, message
+// key prefix ('' reads no message), largest body read with a job (bytes), then per op (kind, id, token, at): kind
+// 'c' completed, 'd' run again at `at`, 'e' threw (counts an attempt; failed after max attempts). A running job's
+// `active` member is "<id> <token>": an op whose run no longer holds the lease (it ran out and another run took
+// the job) finds no member and changes nothing.
+// Returns {per taken job: id, JSON, its message's hash or false; earliest delayed due ms or '' (none) or false
+// (not checked)}.
+const STEP = `${READY_SCORE}${PRELOAD}
 local jobs, ready, delayed, active, failed, wake = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local now = tonumber(ARGV[1])
-local i = 8
+local i = 10
 for _ = 1, tonumber(ARGV[7]) do
   local kind, id, token = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local at = tonumber(ARGV[i + 3])
@@ -98,6 +112,8 @@ if take > 0 then
       redis.call('ZADD', active, ARGV[2], id .. ' ' .. j.k)
       out[#out + 1] = id
       out[#out + 1] = cjson.encode(j)
+      -- Its message too: the worker would read it next, in a round trip of its own.
+      out[#out + 1] = ARGV[8] ~= '' and preload(ARGV[8] .. j.m, tonumber(ARGV[9])) or false
     end
   end
   -- More ready than this worker could take: wake another idle one.
@@ -183,7 +199,8 @@ return redis.call('HDEL', KEYS[1], ARGV[1])`;
 /** An ioredis client with the delivery queue's scripts defined as commands. */
 export type QueueRedis = Redis & {
   kurirQueueEnqueue(...args: Array<string | number>): Promise<number>;
-  kurirQueueStep(...args: Array<string | number>): Promise<[string[], string | null]>;
+  /** Binary replies: a taken job's message hash holds its body as bytes. */
+  kurirQueueStepBuffer(...args: Array<string | number>): Promise<[Array<Buffer | Buffer[] | null>, Buffer | null]>;
   kurirQueueExtend(...args: Array<string | number>): Promise<string[]>;
   kurirQueueRecover(...args: Array<string | number>): Promise<[number, number, number]>;
   kurirQueuePromote(...args: Array<string | number>): Promise<number>;
@@ -193,7 +210,7 @@ export type QueueRedis = Redis & {
 /** Defines the queue scripts on `redis` (once per client) and returns it typed with them. */
 export function withQueueScripts(redis: Redis): QueueRedis {
   const r = redis as QueueRedis;
-  if (typeof r.kurirQueueStep !== 'function') {
+  if (typeof r.kurirQueueStepBuffer !== 'function') {
     r.defineCommand('kurirQueueEnqueue', { numberOfKeys: 4, lua: ENQUEUE });
     r.defineCommand('kurirQueueStep', { numberOfKeys: 6, lua: STEP });
     r.defineCommand('kurirQueueExtend', { numberOfKeys: 1, lua: EXTEND });

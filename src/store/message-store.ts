@@ -51,6 +51,21 @@ export function messageStatus(states: RecipientState[]): MessageStatus {
   return s.has('deferred') ? 'deferred' : 'queued';
 }
 
+/** A message as delivery reads it: the record, each recipient's state and the body (null once dropped). */
+export interface DeliveryView {
+  record: MessageRecord;
+  recipients: Record<string, RecipientState>;
+  body: Buffer | null;
+}
+
+function deliveryViewOf(hash: Record<string, Buffer>): DeliveryView {
+  const recipients: Record<string, RecipientState> = {};
+  for (const [field, value] of Object.entries(hash)) {
+    if (field.startsWith(RECIPIENT_FIELD_PREFIX)) recipients[field.slice(RECIPIENT_FIELD_PREFIX.length)] = JSON.parse(value.toString()) as RecipientState;
+  }
+  return { record: JSON.parse(hash.record.toString()) as MessageRecord, recipients, body: hash.body ?? null };
+}
+
 /** Message records, bodies, per-recipient states and timelines in Redis. */
 export class MessageStore {
   private readonly scripts: MessageRedis;
@@ -140,17 +155,24 @@ export class MessageStore {
    * What a delivery attempt reads, with one command: the record, every recipient's state and the body (null
    * once the message is final). Null when the record is gone.
    */
-  async getForDelivery(id: string): Promise<{ record: MessageRecord; recipients: Record<string, RecipientState>; body: Buffer | null } | null> {
+  async getForDelivery(id: string): Promise<DeliveryView | null> {
     let hash = await this.redis.hgetallBuffer(this.keys.message(id));
     if (hash.record && !Object.keys(hash).some((f) => f.startsWith(RECIPIENT_FIELD_PREFIX)) && (await this.migrate(id))) {
       hash = await this.redis.hgetallBuffer(this.keys.message(id));
     }
-    if (!hash.record) return null;
-    const recipients: Record<string, RecipientState> = {};
-    for (const [field, value] of Object.entries(hash)) {
-      if (field.startsWith(RECIPIENT_FIELD_PREFIX)) recipients[field.slice(RECIPIENT_FIELD_PREFIX.length)] = JSON.parse(value.toString()) as RecipientState;
-    }
-    return { record: JSON.parse(hash.record.toString()) as MessageRecord, recipients, body: hash.body ?? null };
+    return hash.record ? deliveryViewOf(hash) : null;
+  }
+
+  /**
+   * What `getForDelivery` answers, from the message hash the queue's step read with the job (field, value, …);
+   * undefined when that hash cannot answer it (no record, or a record without recipient fields: an older layout
+   * to migrate), so the caller reads the message itself.
+   */
+  deliveryView(flat: readonly Buffer[]): DeliveryView | undefined {
+    const hash: Record<string, Buffer> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i].toString()] = flat[i + 1];
+    if (!hash.record || !Object.keys(hash).some((f) => f.startsWith(RECIPIENT_FIELD_PREFIX))) return undefined;
+    return deliveryViewOf(hash);
   }
 
   /**

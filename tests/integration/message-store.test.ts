@@ -9,6 +9,7 @@ import { createKeys, type Keys } from '../../src/store/keys.js';
 import { type AppendedEvent, type EventSink, INDEX_TRIM_EVERY, MAX_MESSAGES_PER_RECIPIENT, MessageStore } from '../../src/store/message-store.js';
 import type { MessageRecord, TimelineEvent } from '../../src/store/types.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-redis.js';
+import { messageRecord } from '../helpers/message-record.js';
 
 let priv: PrivateRedis;
 let redis: Redis;
@@ -33,23 +34,10 @@ afterAll(async () => {
   await priv.destroy();
 });
 
-function record(id: string, recipients: string[]): MessageRecord {
+const record = (id: string, recipients: string[]): MessageRecord => {
   const now = Date.now();
-  return {
-    id,
-    owner: 'booking',
-    interface: 'http',
-    mailFrom: 'a@example.test',
-    fromDomain: 'example.test',
-    recipients,
-    priority: 'normal',
-    createdAt: now,
-    expiresAt: now + 3_600_000,
-    size: 10,
-    messageId: `<${id}@example.test>`,
-    dkim: [],
-  };
-}
+  return messageRecord(id, recipients, { priority: 'normal', createdAt: now, expiresAt: now + 3_600_000 });
+};
 
 async function stored(recipients: string[]): Promise<{ store: MessageStore; rec: MessageRecord }> {
   const store = new MessageStore(redis, keys, 600, sink);

@@ -15,6 +15,7 @@ import { RECIPIENT_FIELD_PREFIX } from '../../src/store/message-scripts.js';
 import { MessageStore } from '../../src/store/message-store.js';
 import type { MessageRecord } from '../../src/store/types.js';
 import { dropPrefix } from '../helpers/test-gateway.js';
+import { messageRecord } from '../helpers/message-record.js';
 
 let prefix: string;
 let keys: Keys;
@@ -29,22 +30,7 @@ const logger = createLogger({ level: 'silent' });
 const config = { intervalSeconds: 60, graceSeconds: 30, batchSize: 3, maxPerPass: 1000 };
 let n = 0;
 
-function record(id: string, recipients: string[], createdAt: number): MessageRecord {
-  return {
-    id,
-    owner: 'booking',
-    interface: 'http',
-    mailFrom: 'a@example.test',
-    fromDomain: 'example.test',
-    recipients,
-    priority: 'verification',
-    createdAt,
-    expiresAt: createdAt + 1_800_000,
-    size: 10,
-    messageId: `<${id}@example.test>`,
-    dkim: [],
-  };
-}
+const record = (id: string, recipients: string[], createdAt: number): MessageRecord => messageRecord(id, recipients, { createdAt });
 
 /** Stores a message as intake would, without queueing it. */
 async function stored(recipients: string[], ageSeconds = 120): Promise<string> {

@@ -54,6 +54,8 @@ export interface DeliveryJob {
   priority: Priority;
   /** How many times a worker took the job so far (the queue counts runs started). */
   attemptsStarted: number;
+  /** The message hash the queue read with the job (src/queue/delivery-queue.ts `QueuedJob.message`), if it did. */
+  preloaded?: readonly Buffer[];
 }
 
 /** A job's message as loaded: the recipients of the job's domain still waiting, and this attempt's number. */
@@ -74,9 +76,9 @@ export type Outcome = RecipientOutcome | { address: string; kind: 'expired'; cod
  * The attempt number is one more than the most attempts any of them has had.
  */
 export async function loadJob(deps: DeliveryDeps, job: DeliveryJob): Promise<LoadedJob | null> {
-  // One round trip for record, recipient states and body, at the price of reading the body when the
-  // shaping gate then says wait.
-  const loaded = await deps.messages.getForDelivery(job.messageId);
+  // Record, recipient states and body as the queue read them with the job, else in one round trip; the body is
+  // read even when the shaping gate then says wait.
+  const loaded = (job.preloaded && deps.messages.deliveryView(job.preloaded)) ?? (await deps.messages.getForDelivery(job.messageId));
   if (!loaded) return null;
   const { record, recipients: states, body } = loaded;
   const addresses = record.recipients.filter((r) => domainOf(r) === job.domain);
