@@ -66,6 +66,18 @@ function deliveryViewOf(hash: Record<string, Buffer>): DeliveryView {
   return { record: JSON.parse(hash.record.toString()) as MessageRecord, recipients, body: hash.body ?? null };
 }
 
+/**
+ * What `MessageStore.getForDelivery` answers, from the message hash the queue's step read with a job (field, value,
+ * …); undefined when that hash cannot answer it (no record, or a record without recipient fields: an older layout
+ * to migrate), so the caller reads the message itself.
+ */
+export function deliveryViewFromHash(flat: readonly Buffer[]): DeliveryView | undefined {
+  const hash: Record<string, Buffer> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i].toString()] = flat[i + 1];
+  if (!hash.record || !Object.keys(hash).some((f) => f.startsWith(RECIPIENT_FIELD_PREFIX))) return undefined;
+  return deliveryViewOf(hash);
+}
+
 /** Message records, bodies, per-recipient states and timelines in Redis. */
 export class MessageStore {
   private readonly scripts: MessageRedis;
@@ -161,18 +173,6 @@ export class MessageStore {
       hash = await this.redis.hgetallBuffer(this.keys.message(id));
     }
     return hash.record ? deliveryViewOf(hash) : null;
-  }
-
-  /**
-   * What `getForDelivery` answers, from the message hash the queue's step read with the job (field, value, …);
-   * undefined when that hash cannot answer it (no record, or a record without recipient fields: an older layout
-   * to migrate), so the caller reads the message itself.
-   */
-  deliveryView(flat: readonly Buffer[]): DeliveryView | undefined {
-    const hash: Record<string, Buffer> = {};
-    for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i].toString()] = flat[i + 1];
-    if (!hash.record || !Object.keys(hash).some((f) => f.startsWith(RECIPIENT_FIELD_PREFIX))) return undefined;
-    return deliveryViewOf(hash);
   }
 
   /**

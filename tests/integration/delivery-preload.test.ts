@@ -9,7 +9,7 @@ import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { type DeliveryDeps, loadJob } from '../../src/delivery/stages/job.js';
 import { DeliveryQueue, PRELOAD_MAX_BYTES, type QueuedJob } from '../../src/queue/delivery-queue.js';
 import { createKeys, type Keys } from '../../src/store/keys.js';
-import { MessageStore } from '../../src/store/message-store.js';
+import { deliveryViewFromHash, MessageStore } from '../../src/store/message-store.js';
 import type { MessageRecord } from '../../src/store/types.js';
 import { messageRecord } from '../helpers/message-record.js';
 import { dropPrefix } from '../helpers/test-gateway.js';
@@ -53,7 +53,7 @@ it('hands each taken job its message, body bytes intact, and the pipeline reads 
   const rec = await accepted('p1', ['a@one.test', 'b@one.test', 'c@two.test'], body);
   const { jobs } = await queue.step([], 10, Date.now() + 60_000, 'w.');
   expect(jobs.map((j) => j.id).sort()).toEqual(['p1_one.test', 'p1_two.test']);
-  for (const j of jobs) expect(store.deliveryView(j.message ?? [])).toEqual(await store.getForDelivery('p1'));
+  for (const j of jobs) expect(deliveryViewFromHash(j.message ?? [])).toEqual(await store.getForDelivery('p1'));
 
   // The message is gone from Redis now: only the copy read with the job can answer.
   await redis.del(keys.message('p1'));
@@ -94,7 +94,7 @@ it('reads the message itself when the copy is in an older layout (record without
   await queue.enqueue('old1', 'verification', ['one.test']);
   const [job] = (await queue.step([], 1, Date.now() + 60_000, 'w.')).jobs;
   expect(job.message?.length).toBe(2); // the record alone
-  expect(store.deliveryView(job.message ?? [])).toBeUndefined();
+  expect(deliveryViewFromHash(job.message ?? [])).toBeUndefined();
   const loaded = await loadJob(deps(), asDeliveryJob(job));
   expect(loaded?.pending).toEqual(['a@one.test']);
   expect(loaded?.body?.toString()).toContain('Subject: old');

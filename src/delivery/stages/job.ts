@@ -14,7 +14,7 @@ import type { Metrics } from '../../metrics/metrics.js';
 import type { ProviderMap } from '../../metrics/provider.js';
 import type { ShapingGate } from '../../shaping/gate.js';
 import type { IncidentRecorder } from '../../store/incident-store.js';
-import type { MessageStore } from '../../store/message-store.js';
+import { deliveryViewFromHash, type MessageStore } from '../../store/message-store.js';
 import { FINAL_RECIPIENT_STATUSES, type MessageRecord } from '../../store/types.js';
 import type { MtaStsPolicies } from '../mta-sts.js';
 import type { DnsResolver } from '../resolver.js';
@@ -78,7 +78,7 @@ export type Outcome = RecipientOutcome | { address: string; kind: 'expired'; cod
 export async function loadJob(deps: DeliveryDeps, job: DeliveryJob): Promise<LoadedJob | null> {
   // Record, recipient states and body as the queue read them with the job, else in one round trip; the body is
   // read even when the shaping gate then says wait.
-  const loaded = (job.preloaded && deps.messages.deliveryView(job.preloaded)) ?? (await deps.messages.getForDelivery(job.messageId));
+  const loaded = (job.preloaded && deliveryViewFromHash(job.preloaded)) ?? (await deps.messages.getForDelivery(job.messageId));
   if (!loaded) return null;
   const { record, recipients: states, body } = loaded;
   const addresses = record.recipients.filter((r) => domainOf(r) === job.domain);
