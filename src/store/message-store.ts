@@ -58,6 +58,11 @@ export interface DeliveryView {
   body: Buffer | null;
 }
 
+/** A hash with a record but no recipient fields was written in the layout before 2026-11-29 and must be migrated. */
+function olderLayout(hash: Record<string, Buffer>): boolean {
+  return hash.record !== undefined && !Object.keys(hash).some((f) => f.startsWith(RECIPIENT_FIELD_PREFIX));
+}
+
 function deliveryViewOf(hash: Record<string, Buffer>): DeliveryView {
   const recipients: Record<string, RecipientState> = {};
   for (const [field, value] of Object.entries(hash)) {
@@ -74,8 +79,7 @@ function deliveryViewOf(hash: Record<string, Buffer>): DeliveryView {
 export function deliveryViewFromHash(flat: readonly Buffer[]): DeliveryView | undefined {
   const hash: Record<string, Buffer> = {};
   for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i].toString()] = flat[i + 1];
-  if (!hash.record || !Object.keys(hash).some((f) => f.startsWith(RECIPIENT_FIELD_PREFIX))) return undefined;
-  return deliveryViewOf(hash);
+  return hash.record && !olderLayout(hash) ? deliveryViewOf(hash) : undefined;
 }
 
 /** Message records, bodies, per-recipient states and timelines in Redis. */
@@ -169,7 +173,7 @@ export class MessageStore {
    */
   async getForDelivery(id: string): Promise<DeliveryView | null> {
     let hash = await this.redis.hgetallBuffer(this.keys.message(id));
-    if (hash.record && !Object.keys(hash).some((f) => f.startsWith(RECIPIENT_FIELD_PREFIX)) && (await this.migrate(id))) {
+    if (olderLayout(hash) && (await this.migrate(id))) {
       hash = await this.redis.hgetallBuffer(this.keys.message(id));
     }
     return hash.record ? deliveryViewOf(hash) : null;
