@@ -57,7 +57,10 @@ return 1`;
 // with the record in one HMGET, so a message that is gone (taken back at intake, or past its retention) changes
 // nothing: no hash or timeline is recreated without expiry. Final when every recipient's status is final after
 // the updates: then the body goes, the live index entry goes, and the hash and timeline expire after the
-// retention. Answers {events length after the push, 1 when final, the record JSON when asked for}.
+// retention. A non-final state never replaces a final one: an attempt still in its SMTP transaction when the
+// message was cancelled, or overtaken by another run after its lease ran out, and then deferred, leaves the
+// recipient as it is (its events are still appended: the attempt happened). Answers {events length after the
+// push, 1 when final, the record JSON when asked for}.
 const RECORD = `${HSET_FN}
 local n, m = tonumber(ARGV[4]), tonumber(ARGV[5])
 local addresses = {}
@@ -82,18 +85,24 @@ end
 if not record then return {0, 0, false} end
 local state = {}
 for i, a in ipairs(addresses) do state[a] = before[i] end
+local finalStatus = {${[...FINAL_RECIPIENT_STATUSES].map((x) => `['${x}'] = true`).join(', ')}}
 local fields = {}
 for i = 6, 5 + 2 * n, 2 do
-  fields[#fields + 1] = '${RECIPIENT_FIELD_PREFIX}' .. ARGV[i]
-  fields[#fields + 1] = ARGV[i + 1]
-  state[ARGV[i]] = ARGV[i + 1]
+  local address, new, prior = ARGV[i], ARGV[i + 1], state[ARGV[i]]
+  -- Delivered is final: the common case decodes nothing.
+  local reopens = prior and not string.find(new, '"status":"delivered"', 1, true)
+    and finalStatus[cjson.decode(prior).status] and not finalStatus[cjson.decode(new).status]
+  if not reopens then
+    fields[#fields + 1] = '${RECIPIENT_FIELD_PREFIX}' .. address
+    fields[#fields + 1] = new
+    state[address] = new
+  end
 end
-if n > 0 then hsetAll(KEYS[1], fields) end
+if #fields > 0 then hsetAll(KEYS[1], fields) end
 local firstEvent = 6 + 2 * n + m
 local length = 0
 if #ARGV >= firstEvent then length = redis.call('RPUSH', KEYS[2], unpack(ARGV, firstEvent)) end
 local final = #addresses > 0 and 1 or 0
-local finalStatus = {${[...FINAL_RECIPIENT_STATUSES].map((x) => `['${x}'] = true`).join(', ')}}
 for _, a in ipairs(addresses) do
   local s = state[a]
   if not s or not finalStatus[cjson.decode(s).status] then final = 0 break end

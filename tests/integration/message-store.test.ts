@@ -142,6 +142,41 @@ it('changes nothing for a message that is gone, with or without the record (a la
   expect(seen).toEqual([]);
 });
 
+it('never reopens a final recipient: an attempt deferred after a cancel or an overtaking run keeps the final state, and its event', async () => {
+  const { store, rec } = await stored(['a@one.test', 'b@two.test']);
+  const at = Date.now();
+  // Cancelled while an attempt to a@ was still in its SMTP transaction: both expire, the message is final.
+  const cancelled = (address: string) => ({ address, state: { status: 'expired' as const, attempts: 0, updatedAt: at, reply: 'cancelled by admin' } });
+  expect(await store.update(rec.id, [cancelled('a@one.test'), cancelled('b@two.test')], [], rec)).toBe(true);
+  // The attempt then ends with a 4xx: recorded as deferred, it would make the recipient pending again.
+  const deferred = {
+    address: 'a@one.test',
+    state: { status: 'deferred' as const, attempts: 1, updatedAt: at + 1, reply: '451 4.3.0 try later', category: 'other', nextAttemptAt: at + 60_000 },
+  };
+  const deferredEvent: TimelineEvent = {
+    type: 'deferred',
+    at: at + 1,
+    recipients: ['a@one.test'],
+    reply: '451 4.3.0 try later',
+    category: 'other',
+    nextAttemptAt: at + 60_000,
+  };
+  expect(await store.update(rec.id, [deferred], [attempt(['a@one.test']), deferredEvent], rec)).toBe(true);
+  let view = await store.get(rec.id);
+  expect(view?.recipients['a@one.test']).toMatchObject({ status: 'expired', reply: 'cancelled by admin' });
+  expect(view?.status).toBe('expired');
+  expect(view?.events.slice(-2).map((e) => e.type)).toEqual(['attempt', 'deferred']);
+  expect(await redis.zscore(keys.liveMessages(), rec.id)).toBeNull();
+  // A final outcome of that attempt is what happened to the recipient, so it is recorded.
+  expect(await store.update(rec.id, [delivered('b@two.test')], [attempt(['b@two.test'])], rec)).toBe(true);
+  view = await store.get(rec.id);
+  expect(view?.recipients['b@two.test'].status).toBe('delivered');
+  // Before anything is final, a deferral is recorded as always.
+  const other = await stored(['c@one.test']);
+  await other.store.update(other.rec.id, [{ ...deferred, address: 'c@one.test' }], [], other.rec);
+  expect((await other.store.get(other.rec.id))?.recipients['c@one.test'].status).toBe('deferred');
+});
+
 it('stores a message with 9 Redis commands in one round trip when its recipient index is not trimmed', async () => {
   const store = new MessageStore(redis, keys, 600, sink);
   let created = 0;
