@@ -38,7 +38,7 @@ const DONE: PipelineResult = { next: 'done' };
 export async function runDelivery(deps: DeliveryDeps, job: DeliveryJob): Promise<PipelineResult> {
   const loaded = await loadJob(deps, job);
   if (!loaded) return DONE;
-  if (expiryDue(loaded, deps.clock.now())) return finish(deps, loaded, deps.providers.byDomain(job.domain), expiredOutcomes(loaded));
+  if (expiryDue(loaded, deps.clock.now())) return finish(deps, job, loaded, deps.providers.byDomain(job.domain), expiredOutcomes(loaded));
 
   const gateJob: GateJob = {
     id: job.id,
@@ -56,18 +56,19 @@ export async function runDelivery(deps: DeliveryDeps, job: DeliveryJob): Promise
     if (!gate.go) return { next: 'wait', at: gate.until, reason: gate.reason };
     slot.lease = gate.lease;
     const body = await loadBody(deps, loaded);
-    if (!body) return await finish(deps, loaded, deps.providers.byDomain(job.domain), expiredOutcomes(loaded));
+    if (!body) return await finish(deps, job, loaded, deps.providers.byDomain(job.domain), expiredOutcomes(loaded));
     const route = await routeJob(deps, job.domain);
     if ('outcome' in route)
       return await finish(
         deps,
+        job,
         loaded,
         route.provider,
         loaded.pending.map((address) => ({ address, ...route.outcome })),
       );
     const sent = await sendToTargets(deps, gateJob, loaded, route, body, slot);
     if ('waitUntil' in sent) return { next: 'wait', at: sent.waitUntil, reason: sent.reason };
-    return await finish(deps, loaded, route.provider, sent.outcomes, sent.events);
+    return await finish(deps, job, loaded, route.provider, sent.outcomes, sent.events);
   } finally {
     // The replies of the last send feed the provider's adaptive rate (null: nothing was sent).
     await deps.gate.release(slot.lease, slot.replies);
@@ -79,6 +80,7 @@ export async function runDelivery(deps: DeliveryDeps, job: DeliveryJob): Promise
 /** The last stages: when to retry, what each outcome means, and recording it all. */
 async function finish(
   deps: DeliveryDeps,
+  job: DeliveryJob,
   loaded: LoadedJob,
   provider: string,
   outcomes: Outcome[],
@@ -90,7 +92,7 @@ async function finish(
   const retryAt = retryAtFor(outcomes, { now, attempt, expiresAt: record.expiresAt, schedule: d.retrySchedule, jitter: d.retryJitter });
   const host = attemptEvents.filter((e) => e.type === 'attempt').at(-1);
   const classified = classifyAttempt(deps.rules, outcomes, { attempt, now, retryAt, host: host?.type === 'attempt' ? host.host : undefined });
-  await recordAttempt(deps, loaded, provider, classified, attemptEvents, now);
+  await recordAttempt(deps, loaded, provider, classified, attemptEvents, now, job.holdsLease);
   deps.logger.info({ id: record.id, attempt, results: classified.results, retryAt }, 'delivery attempt finished');
   return retryAt !== null ? { next: 'retry', at: retryAt } : DONE;
 }

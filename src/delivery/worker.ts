@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { isUnavailable } from '../lib/errors.js';
 import { DeliveryQueue, infrastructureBackoff, type QueuedJob } from '../queue/delivery-queue.js';
-import { JobRunner, type RunResult } from '../queue/job-runner.js';
+import { JobRunner, type LeaseCheck, type RunResult } from '../queue/job-runner.js';
 import { createShapingGate, openGate, withSourceIps } from '../shaping/gate.js';
 import type { ProviderShaper } from '../shaping/provider-shaper.js';
 import type { SourceIps } from '../shaping/source-ips.js';
@@ -39,11 +39,19 @@ export function startDeliveryWorker(
   const shaping = shaper?.enabled ? createShapingGate(shaper, { clock: deps.clock, logger: deps.logger, recheckMs }) : openGate;
   const gate = sources ? withSourceIps(shaping, sources, { clock: deps.clock }) : shaping;
   const pipelineDeps: DeliveryDeps = { ...deps, gate };
-  const process = async (job: QueuedJob): Promise<RunResult> => {
+  const process = async (job: QueuedJob, holdsLease: LeaseCheck): Promise<RunResult> => {
     const { messageId, domain, priority } = job.data;
     let result: PipelineResult;
     try {
-      result = await runDelivery(pipelineDeps, { id: job.id, messageId, domain, priority, attemptsStarted: job.attemptsStarted, preloaded: job.message });
+      result = await runDelivery(pipelineDeps, {
+        id: job.id,
+        messageId,
+        domain,
+        priority,
+        attemptsStarted: job.attemptsStarted,
+        preloaded: job.message,
+        holdsLease,
+      });
     } catch (err) {
       // Not an outcome: the runner counts an attempt and runs the job again after the infrastructure back-off.
       const kind = isUnavailable(err) ? 'unavailable' : 'internal';

@@ -256,10 +256,14 @@ export class DeliveryQueue {
     return { jobs, nextDue: next === null ? undefined : next.length === 0 ? null : Number(next.toString()) };
   }
 
-  /** Renews the leases of running jobs; returns the ids whose lease another run holds now. */
-  async extend(held: Array<{ id: string; token: string }>, leaseUntil: number): Promise<string[]> {
+  /**
+   * Renews the leases of running jobs, also one that ran out while no other runner took its job yet; returns those
+   * of `held` whose job is no longer leased under their token (put back, failed, or taken by another run).
+   */
+  async extend<T extends { id: string; token: string }>(held: readonly T[], leaseUntil: number): Promise<T[]> {
     if (!held.length) return [];
-    return this.redis.kurirQueueExtend(this.keys.active, leaseUntil, ...held.flatMap((h) => [h.id, h.token]));
+    const lost = new Set(await this.redis.kurirQueueExtend(this.keys.active, leaseUntil, ...held.flatMap((h) => [h.id, h.token])));
+    return held.filter((_, i) => lost.has(i));
   }
 
   /** Returns jobs whose lease ran out to ready (failed after `maxStalls` times) and drops expired failed jobs. */

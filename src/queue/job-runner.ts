@@ -4,6 +4,9 @@
  * load one script call completes and takes several jobs. An idle runner blocks on the queue's wake list (on a
  * connection of its own) and looks again at least every `idleWaitMs`, and when the earliest delayed job is due.
  * A runner that dies leaves its jobs leased; when the lease runs out any runner's recovery pass puts them back.
+ * A run that is still alive then (its renewals failed: Redis unreachable, or its event loop blocked) may be
+ * overtaken by a new run of its job; before it records what it did it asks {@link LeaseCheck} whether it still
+ * holds the lease.
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -12,6 +15,23 @@ import type { DeliveryQueue, QueuedJob, StepOp } from './delivery-queue.js';
 
 /** What became of one run: completed, to run again at `at` (no attempt counted), or threw (retry at `at`). */
 export type RunResult = { kind: 'c' } | { kind: 'd'; at: number } | { kind: 'e'; at: number };
+
+/**
+ * Whether the run still holds its job's lease, so that no other run of the job can have started. Answers at once
+ * while at least a quarter of the lease is left since it was last renewed (another runner takes a job only once
+ * its lease has run out, by that runner's clock: so worker clocks must agree within a quarter of the lease);
+ * otherwise asks Redis, renewing the lease when no other run has taken the job meanwhile.
+ */
+export type LeaseCheck = () => Promise<boolean>;
+
+/** A job being run, with its lease as this runner last knew it. */
+interface Run {
+  job: QueuedJob;
+  /** The lease's end as last set by this runner (ms). */
+  until: number;
+  /** A renewal found the job no longer leased under this run's token. */
+  lost: boolean;
+}
 
 export interface JobRunnerOptions {
   concurrency: number;
@@ -33,7 +53,11 @@ const RETRY_MS = 1000;
 const DELAYED_CHECK_MS = 50;
 
 export class JobRunner {
-  private readonly inflight = new Map<string, QueuedJob>();
+  /**
+   * By job id and token (the job's run count): a job whose lease ran out can be taken again by this runner while
+   * its first run still goes on.
+   */
+  private readonly inflight = new Map<string, Run>();
   private ops: StepOp[] = [];
   private pumping = false;
   private again = false;
@@ -53,7 +77,7 @@ export class JobRunner {
 
   constructor(
     private readonly queue: DeliveryQueue,
-    private readonly process: (job: QueuedJob) => Promise<RunResult>,
+    private readonly process: (job: QueuedJob, holdsLease: LeaseCheck) => Promise<RunResult>,
     private readonly opts: JobRunnerOptions,
   ) {}
 
@@ -111,12 +135,13 @@ export class JobRunner {
     this.timers.add(t);
   }
 
-  private run(job: QueuedJob): void {
-    this.inflight.set(job.id, job);
-    void this.process(job)
+  private run(job: QueuedJob, until: number): void {
+    const run: Run = { job, until, lost: false };
+    this.inflight.set(`${job.id} ${job.token}`, run);
+    void this.process(job, () => this.holds(run))
       .catch((): RunResult => ({ kind: 'e', at: Date.now() + this.opts.backoff(job.attemptsMade + 1) }))
       .then((r) => {
-        this.inflight.delete(job.id);
+        this.inflight.delete(`${job.id} ${job.token}`);
         this.ops.push({ kind: r.kind, id: job.id, token: job.token, at: r.kind === 'c' ? 0 : r.at });
         // Its own delays are known here: a step looks for them when due, even one that skips the check.
         if (r.kind !== 'c') this.whenDue(r.at);
@@ -164,7 +189,7 @@ export class JobRunner {
         this.delayedCheckedAt = now;
         this.whenDue(taken.nextDue ?? null);
       }
-      for (const job of taken.jobs) this.run(job);
+      for (const job of taken.jobs) this.run(job, now + this.opts.lockMs);
       this.empty = want > 0 && taken.jobs.length < want;
     }
     // Idle: a wake-up, the earliest delayed job known (its own delays included), or idleWaitMs starts the next step.
@@ -215,15 +240,38 @@ export class JobRunner {
     this.dueTimer = { at: nextDue, timer };
   }
 
+  /** See {@link LeaseCheck}. */
+  private async holds(run: Run): Promise<boolean> {
+    if (run.lost) return false;
+    const now = Date.now();
+    if (now < run.until - this.opts.lockMs / 4) return true;
+    const until = now + this.opts.lockMs;
+    if ((await this.queue.extend([run.job], until)).length) run.lost = true;
+    else run.until = Math.max(run.until, until);
+    return !run.lost;
+  }
+
   private renewLeases(): void {
-    const held = [...this.inflight.values()].map((j) => ({ id: j.id, token: j.token }));
-    if (!held.length) return;
-    this.queue.extend(held, Date.now() + this.opts.lockMs).then(
-      (lost) => {
-        if (lost.length) this.opts.logger.warn({ jobs: lost.slice(0, 20), count: lost.length }, 'delivery job lease lost: another worker may run it too');
-      },
-      (err: unknown) => this.opts.logger.warn({ err }, 'delivery job lease renewal failed'),
-    );
+    const runs = [...this.inflight.values()].filter((r) => !r.lost);
+    if (!runs.length) return;
+    const until = Date.now() + this.opts.lockMs;
+    this.queue
+      .extend(
+        runs.map((r) => r.job),
+        until,
+      )
+      .then(
+        (lost) => {
+          const gone = new Set(lost);
+          for (const r of runs) {
+            if (gone.has(r.job)) r.lost = true;
+            else r.until = Math.max(r.until, until);
+          }
+          if (lost.length)
+            this.opts.logger.warn({ jobs: lost.slice(0, 20).map((j) => j.id), count: lost.length }, 'delivery job lease lost: another worker may run it too');
+        },
+        (err: unknown) => this.opts.logger.warn({ err }, 'delivery job lease renewal failed'),
+      );
   }
 
   private recoverStalled(): void {

@@ -121,13 +121,14 @@ if take > 0 then
 end
 return {out, nxt}`;
 
-// KEYS: active. ARGV: lease end, then pairs (id, token). Returns the ids no longer held by that token.
+// KEYS: active. ARGV: lease end, then pairs (id, token). Returns the positions (from 0) of the pairs whose token no
+// longer holds the job: a token is the job's run count, so only the pair names the run.
 const EXTEND = `
 local lost = {}
 for i = 2, #ARGV, 2 do
   local member = ARGV[i] .. ' ' .. ARGV[i + 1]
   if redis.call('ZSCORE', KEYS[1], member) then redis.call('ZADD', KEYS[1], ARGV[1], member)
-  else lost[#lost + 1] = ARGV[i] end
+  else lost[#lost + 1] = i / 2 - 1 end
 end
 return lost`;
 
@@ -201,7 +202,7 @@ export type QueueRedis = Redis & {
   kurirQueueEnqueue(...args: Array<string | number>): Promise<number>;
   /** Binary replies: a taken job's message hash holds its body as bytes. */
   kurirQueueStepBuffer(...args: Array<string | number>): Promise<[Array<Buffer | Buffer[] | null>, Buffer | null]>;
-  kurirQueueExtend(...args: Array<string | number>): Promise<string[]>;
+  kurirQueueExtend(...args: Array<string | number>): Promise<number[]>;
   kurirQueueRecover(...args: Array<string | number>): Promise<[number, number, number]>;
   kurirQueuePromote(...args: Array<string | number>): Promise<number>;
   kurirQueueRemove(...args: Array<string | number>): Promise<number>;

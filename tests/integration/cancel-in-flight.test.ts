@@ -9,47 +9,35 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DeliveryQueue, deliveryJobId } from '../../src/queue/delivery-queue.js';
 import { createKeys } from '../../src/store/keys.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
-import { startReceiver, type Receiver } from '../helpers/receiver.js';
+import { startHeldReceiver, type HeldReceiver } from '../helpers/held-receiver.js';
 import { adminRequest, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 import { until } from '../helpers/until.js';
 
 let dns: DnsServer;
-let receiver: Receiver;
+let held: HeldReceiver;
 let t: TestGateway;
-/** DATA commands the receiver saw for the held recipient. */
-let dataAttempts = 0;
-let release: () => void = () => undefined;
-const released = new Promise<void>((resolve) => (release = resolve));
 
 beforeAll(async () => {
-  receiver = await startReceiver({
-    tls: false,
-    script: async (ctx) => {
-      if (ctx.stage !== 'data' || !ctx.rcptTo.includes('hold@held.test')) return undefined;
-      dataAttempts++;
-      await released;
-      return { code: 451, message: '4.3.0 try again later' };
-    },
-  });
+  held = await startHeldReceiver('hold@held.test', { code: 451, message: '4.3.0 try again later' });
   dns = await startDnsServer({ 'mx.test': { A: ['127.0.0.1'] }, 'held.test': { MX: [{ exchange: 'mx.test', priority: 10 }] } });
   // A deferral is retried after 1 s, so a wrongly reopened recipient would be sent again within the test.
-  t = await startTestGateway({ dns, overrides: { delivery: { mxPort: receiver.port, retrySchedule: [1], retryJitter: 0 } } });
+  t = await startTestGateway({ dns, overrides: { delivery: { mxPort: held.receiver.port, retrySchedule: [1], retryJitter: 0 } } });
 });
 
 afterAll(async () => {
-  release();
+  held?.release();
   await t?.close();
-  await receiver?.close();
+  await held?.receiver.close();
   await dns?.close();
 });
 
 it('keeps a recipient cancelled when the attempt in flight at the cancel is then deferred, and never sends it again', async () => {
   const { body } = await t.submit({ from: 'noreply@example.test', to: ['hold@held.test'], subject: 'Code', text: 'Your code is 123456' });
-  await until(async () => dataAttempts === 1, 10_000, 'the attempt to reach DATA');
+  await until(async () => held.dataAttempts() === 1, 10_000, 'the attempt to reach DATA');
 
   const cancelled = await adminRequest(t.url, 'POST', `/v1/messages/${body.id}/cancel`);
   expect(cancelled).toMatchObject({ status: 200, body: { cancelled: ['hold@held.test'], inFlight: ['held.test'] } });
-  release();
+  held.release();
 
   // The attempt's outcome is on the timeline: it happened.
   const s = await t.waitForStatus(body.id, (x) => x.events.some((e: any) => e.type === 'deferred'), 10_000);
@@ -63,7 +51,7 @@ it('keeps a recipient cancelled when the attempt in flight at the cancel is then
   } finally {
     await queue.close();
   }
-  expect(dataAttempts).toBe(1);
-  expect(receiver.messages.some((m) => m.rcptTo.includes('hold@held.test'))).toBe(false);
+  expect(held.dataAttempts()).toBe(1);
+  expect(held.receiver.messages.some((m) => m.rcptTo.includes('hold@held.test'))).toBe(false);
   expect((await t.status(body.id)).status).toBe('expired');
 });

@@ -1,13 +1,14 @@
 /**
  * The delivery queue (src/queue/delivery-queue.ts, queue-scripts.ts) and its runner (src/queue/job-runner.ts)
  * against the shared real Redis: order, idempotence, delays, leases and their recovery, admin moves, and
- * several runners sharing one queue, and reports kept through a Redis restart.
+ * several runners sharing one queue, and reports kept through a Redis restart; the lease check a run makes before
+ * it records its outcome (a lapsed lease nobody took is still the run's, one whose job was taken again is not).
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { createLogger } from '../../src/lib/logger.js';
 import { DeliveryQueue, deliveryJobId, FAILED_RETENTION_MS, type QueuedJob } from '../../src/queue/delivery-queue.js';
-import { JobRunner, type RunResult } from '../../src/queue/job-runner.js';
+import { JobRunner, type LeaseCheck, type RunResult } from '../../src/queue/job-runner.js';
 import { createKeys } from '../../src/store/keys.js';
 import { createRedis, waitReady } from '../../src/store/redis.js';
 import { startPrivateRedis } from '../helpers/private-redis.js';
@@ -96,7 +97,7 @@ it('ignores the report of a run whose lease ran out and was taken again; renewal
   expect(await queue.recover(10)).toMatchObject({ returned: 1, failed: 0 });
   const [fresh] = (await queue.step([], 1, Date.now() + 60_000, 'new.')).jobs;
   expect(fresh.token).not.toBe(stale.token);
-  expect(await queue.extend([stale, fresh], Date.now() + 60_000)).toEqual([stale.id]);
+  expect(await queue.extend([stale, fresh], Date.now() + 60_000)).toEqual([stale]);
   await queue.step([{ kind: 'c', id: stale.id, token: stale.token, at: 0 }], 0, 0, 'old.');
   expect(await queue.getState(fresh.id)).toBe('active');
   await queue.step([{ kind: 'c', id: fresh.id, token: fresh.token, at: 0 }], 0, 0, 'new.');
@@ -239,5 +240,62 @@ it('keeps the reports of runs that ended while its Redis was down and applies ea
     await runner.close(1000);
     conn.disconnect();
     await priv.destroy();
+  }
+});
+
+/** Blocks the event loop (and so the runner's renewals) for `ms`. */
+function blockEventLoop(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** A run that waits for `release` and keeps its lease check. */
+interface HeldRun {
+  check: LeaseCheck;
+  release: () => void;
+}
+
+it('tells a run whether it holds its lease: true for a lapsed lease nobody took (renewing it), false once the job was taken again', async () => {
+  const runs: HeldRun[] = [];
+  const runner = new JobRunner(
+    ownQueue(),
+    async (_job, check) => {
+      await new Promise<void>((release) => runs.push({ check, release }));
+      return { kind: 'c' };
+    },
+    { concurrency: 2, lockMs: 1000, maxStalls: 10, backoff: () => 50, logger },
+  );
+  runner.start();
+  try {
+    await queue.enqueue('m1', 'normal', ['x.test']);
+    await until(async () => runs.length === 1, 5000, 'the first run');
+    expect(await runs[0].check()).toBe(true);
+
+    // Renewals stop for longer than the lease; nobody takes the job: the run still holds it, renewed.
+    blockEventLoop(1500);
+    expect(await runs[0].check()).toBe(true);
+    const [member, score] = await redis.zrange(createKeys(prefix).deliveryQueue().active, '0', '-1', 'WITHSCORES');
+    expect(member.startsWith('m1_x.test ')).toBe(true);
+    expect(Number(score)).toBeGreaterThan(Date.now());
+
+    // Renewals stop again, and a recovery pass puts the job back before the next renewal (else try again).
+    for (let i = 0; i < 5 && runs.length < 2; i++) {
+      blockEventLoop(1500);
+      await queue.recover(10);
+      await until(async () => runs.length === 2, 2000, 'a second run').catch(() => undefined);
+    }
+    expect(runs.length).toBe(2);
+    expect(await runs[0].check()).toBe(false);
+    expect(await runs[1].check()).toBe(true);
+    expect(runner.running).toBe(2);
+
+    // The first run's report is ignored; the second one's completes the job.
+    runs[0].release();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await queue.getState('m1_x.test')).toBe('active');
+    runs[1].release();
+    await until(async () => (await queue.getState('m1_x.test')) === 'missing', 5000, 'the job to complete');
+    expect(runner.running).toBe(0);
+  } finally {
+    await runner.close(1000);
   }
 });

@@ -56,6 +56,8 @@ export interface DeliveryJob {
   attemptsStarted: number;
   /** The message hash the queue read with the job (src/queue/delivery-queue.ts `QueuedJob.message`), if it did. */
   preloaded?: readonly Buffer[];
+  /** Whether this run still holds the job's lease (src/queue/job-runner.ts `LeaseCheck`); absent: it does. */
+  holdsLease?: () => Promise<boolean>;
 }
 
 /** A job's message as loaded: the recipients of the job's domain still waiting, and this attempt's number. */

@@ -86,7 +86,9 @@ export function classifyAttempt(
  * suppress hard bounces (its `suppressed` events are committed with the attempt's), and writes states and
  * events (`attemptEvents` first, then the outcome events). The SMTP transaction is done by now, so a
  * Redis outage must not make the job run (and send) again: the write waits it out for a while, well
- * within the job's lock.
+ * within the job's lock. A run that no longer holds its job's lease (`holdsLease`) may have been overtaken by
+ * another run of the job, which decides the recipients' states: it records its events and its deliveries (the
+ * mail did arrive; recording it spares a resend), and no other state and no suppression.
  */
 export async function recordAttempt(
   deps: DeliveryDeps,
@@ -95,6 +97,7 @@ export async function recordAttempt(
   attempt: ClassifiedAttempt,
   attemptEvents: readonly TimelineEvent[],
   now: number,
+  holdsLease?: () => Promise<boolean>,
 ): Promise<void> {
   const { config, metrics } = deps;
   const { record } = loaded;
@@ -111,12 +114,20 @@ export async function recordAttempt(
   }
   const recordMs = Math.min(20_000, (config.delivery.jobLockSeconds * 1000) / 2);
   await whileUnavailable(async () => {
+    const held = holdsLease ? await holdsLease() : true;
+    if (!held)
+      deps.logger.warn(
+        { id: record.id, results: attempt.results, provider },
+        'delivery attempt ended after its job lease was lost: only its events and deliveries are recorded',
+      );
+    const kept = held ? attempt.recipients : attempt.recipients.filter((r) => r.status === 'delivered');
     const events = [...attemptEvents, ...attempt.events];
-    if (deps.feedback) {
-      const synced = attempt.recipients.map(({ outcome: o, status }) => ({ address: o.address, status, code: o.code, reply: o.reply }));
+    if (deps.feedback && kept.length) {
+      const synced = kept.map(({ outcome: o, status }) => ({ address: o.address, status, code: o.code, reply: o.reply }));
       events.push(...(await deps.feedback.onOutcomes(record, synced, now)));
     }
-    await deps.messages.update(record.id, attempt.updates, events, record);
+    const updates = held ? attempt.updates : attempt.updates.filter((u) => u.state.status === 'delivered');
+    await deps.messages.update(record.id, updates, events, record);
   }, recordMs);
   // The incident view is a summary, not the record: losing one attempt's counts must not fail the job.
   await deps.incidents

@@ -22,6 +22,7 @@ import { createKeys } from '../../../src/store/keys.js';
 import { MessageStore } from '../../../src/store/message-store.js';
 import type { Priority } from '../../../src/config/schema.js';
 import { startDnsServer, type DnsServer } from '../../helpers/dns-server.js';
+import { startReceiver, type Receiver } from '../../helpers/receiver.js';
 import { dropPrefix, testConfig } from '../../helpers/test-gateway.js';
 import { manualClock } from '../../helpers/until.js';
 
@@ -29,6 +30,7 @@ const prefix = `kurir-test-pipeline-${Math.random().toString(36).slice(2, 8)}`;
 const clock = manualClock(1_800_000_000_000);
 let redis: Redis;
 let dns: DnsServer;
+let receiver: Receiver;
 let dataDir: string;
 let deps: DeliveryDeps;
 let shaper: ProviderShaper;
@@ -36,12 +38,20 @@ let messages: MessageStore;
 
 beforeAll(async () => {
   redis = new Redis('redis://127.0.0.1:6379');
-  dns = await startDnsServer({ 'broken.test': { servfail: true } });
+  dns = await startDnsServer({
+    'broken.test': { servfail: true },
+    'mx.test': { A: ['127.0.0.1'] },
+    'lease.test': { MX: [{ exchange: 'mx.test', priority: 10 }] },
+  });
+  receiver = await startReceiver({
+    tls: false,
+    script: (ctx) => (ctx.stage === 'rcpt' && ctx.address === 'gone@lease.test' ? { code: 550, message: '5.1.1 no such user' } : undefined),
+  });
   dataDir = mkdtempSync(join(tmpdir(), 'kurir-pipeline-'));
   const config = testConfig(
     dataDir,
     {
-      delivery: { retrySchedule: [30], retryJitter: 0 },
+      delivery: { retrySchedule: [30], retryJitter: 0, mxPort: receiver.port },
       // acme: one message per minute, nothing borrowed ahead.
       shaping: {
         providers: [{ provider: 'acme', domains: ['acme.test'] }],
@@ -66,14 +76,16 @@ beforeAll(async () => {
 afterAll(async () => {
   await redis.quit();
   await dns.close();
+  await receiver.close();
   await dropPrefix(prefix);
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-/** Stores a message to `to` as intake would, expiring `ttlMs` from now; returns its job. */
-async function queued(to: string, ttlMs: number, priority: Priority = 'bulk'): Promise<DeliveryJob> {
+/** Stores a message to `to` (one address or several of one domain) as intake would, expiring `ttlMs` from now; returns its job. */
+async function queued(to: string | string[], ttlMs: number, priority: Priority = 'bulk'): Promise<DeliveryJob> {
+  const recipients = typeof to === 'string' ? [to] : to;
   const id = newMessageId(clock.now());
-  const body = Buffer.from(`From: noreply@example.test\r\nTo: ${to}\r\nSubject: hi\r\n\r\nhi\r\n`);
+  const body = Buffer.from(`From: noreply@example.test\r\nTo: ${recipients.join(', ')}\r\nSubject: hi\r\n\r\nhi\r\n`);
   await messages.create(
     {
       id,
@@ -81,7 +93,7 @@ async function queued(to: string, ttlMs: number, priority: Priority = 'bulk'): P
       interface: 'http',
       mailFrom: 'noreply@example.test',
       fromDomain: 'example.test',
-      recipients: [to],
+      recipients,
       priority,
       createdAt: clock.now(),
       expiresAt: clock.now() + ttlMs,
@@ -91,7 +103,7 @@ async function queued(to: string, ttlMs: number, priority: Priority = 'bulk'): P
     },
     body,
   );
-  const domain = to.slice(to.indexOf('@') + 1);
+  const domain = recipients[0].slice(recipients[0].indexOf('@') + 1);
   return { id: `${id}_${domain}`, messageId: id, domain, priority, attemptsStarted: 1 };
 }
 
@@ -132,5 +144,32 @@ describe('runDelivery', () => {
     clock.advance(30_000);
     expect(await runDelivery(deps, job)).toEqual({ next: 'retry', at: clock.now() + 30_000 });
     expect((await messages.get(job.messageId))!.recipients['x@broken.test'].attempts).toBe(2);
+  });
+
+  it('records only the events and the deliveries of a run that lost its lease: no other state, no suppression', async () => {
+    const job = await queued(['ok@lease.test', 'gone@lease.test'], 3_600_000, 'normal');
+    let asked = 0;
+    const stale: DeliveryJob = {
+      ...job,
+      holdsLease: async () => {
+        asked++;
+        return false;
+      },
+    };
+    const onOutcomes: Array<string[]> = [];
+    const feedback = {
+      onOutcomes: async (_r: unknown, outcomes: Array<{ address: string }>) => {
+        onOutcomes.push(outcomes.map((o) => o.address));
+        return [];
+      },
+    };
+    expect(await runDelivery({ ...deps, feedback }, stale)).toEqual({ next: 'done' });
+    expect(asked).toBe(1);
+    const view = await messages.get(job.messageId);
+    expect(view!.recipients['ok@lease.test']).toMatchObject({ status: 'delivered', attempts: 1 });
+    expect(view!.recipients['gone@lease.test']).toMatchObject({ status: 'queued', attempts: 0 });
+    expect(view!.events.map((e) => e.type).sort()).toEqual(['attempt', 'bounced', 'delivered', 'queued']);
+    // Only the delivery reached the suppression side (it ends the address's soft-bounce run); the 5xx did not.
+    expect(onOutcomes).toEqual([['ok@lease.test']]);
   });
 });

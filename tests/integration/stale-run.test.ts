@@ -1,0 +1,65 @@
+/**
+ * A delivery run that lost its job's lease while its SMTP transaction was still going (the worker could not
+ * renew it: here its event loop is blocked for longer than the lease), so that another run took the job and
+ * delivered the message. When the first run's transaction then ends with a permanent refusal, that late
+ * outcome must not turn the delivered recipient into a bounced one, nor suppress the address: the run that
+ * holds the lease decides. Until 1 Dec 2026 it did both. Real gateway, real Redis, a real SMTP receiver on
+ * loopback that holds the first run's DATA reply until the test lets it go.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { DeliveryQueue } from '../../src/queue/delivery-queue.js';
+import { createKeys } from '../../src/store/keys.js';
+import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
+import { startHeldReceiver, type HeldReceiver } from '../helpers/held-receiver.js';
+import { adminRequest, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { until } from '../helpers/until.js';
+
+const RCPT = 'applicant@lease.test';
+let dns: DnsServer;
+let held: HeldReceiver;
+let t: TestGateway;
+
+beforeAll(async () => {
+  // The first run's DATA reply waits, then is a hard bounce; the second run's is accepted.
+  held = await startHeldReceiver(RCPT, { code: 550, message: '5.1.1 user unknown' });
+  dns = await startDnsServer({ 'mx.test': { A: ['127.0.0.1'] }, 'lease.test': { MX: [{ exchange: 'mx.test', priority: 10 }] } });
+  // A one-second lease, renewed every half second: a blocked event loop loses it quickly.
+  t = await startTestGateway({ dns, overrides: { delivery: { mxPort: held.receiver.port, jobLockSeconds: 1 } } });
+});
+
+afterAll(async () => {
+  held?.release();
+  await t?.close();
+  await held?.receiver.close();
+  await dns?.close();
+});
+
+/** Blocks this process's event loop (and so the gateway's lease renewals) for `ms`. */
+function blockEventLoop(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+it('keeps the delivery of the run holding the lease when a run that lost it ends later with a 5xx', async () => {
+  const { body } = await t.submit({ from: 'noreply@example.test', to: [RCPT], subject: 'Code', text: 'Your code is 123456' });
+  await until(async () => held.dataAttempts() === 1, 10_000, 'the first run to reach DATA');
+
+  // Let the lease run out, then put the job back as a recovery pass of another worker would. The first run's
+  // renewal, due as soon as the loop is free, may still win that race: then try again.
+  const queue = new DeliveryQueue(t.gateway.redis, createKeys(t.config.redis.prefix));
+  for (let i = 0; i < 5 && held.dataAttempts() < 2; i++) {
+    blockEventLoop(1500);
+    await queue.recover(10);
+    await until(async () => held.dataAttempts() === 2, 3000, 'a second run').catch(() => undefined);
+  }
+  expect(held.dataAttempts()).toBe(2);
+  await t.waitForStatus(body.id, (s) => s.status === 'delivered', 10_000);
+
+  // The first run's transaction now ends with a hard bounce: its events are kept, its state is not.
+  held.release();
+  const s = await t.waitForStatus(body.id, (x) => x.events.some((e: any) => e.type === 'bounced'), 10_000);
+  expect(s.status).toBe('delivered');
+  expect(s.recipients[RCPT]).toMatchObject({ status: 'delivered' });
+  expect(s.events.filter((e: any) => e.type === 'suppressed')).toEqual([]);
+  expect((await adminRequest(t.url, 'GET', `/v1/suppressions/${encodeURIComponent(RCPT)}`)).status).toBe(404);
+  expect(held.dataAttempts()).toBe(2);
+});
