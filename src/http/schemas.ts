@@ -203,6 +203,11 @@ export const messageViewSchema = {
           helo: { type: 'string', description: 'attempt events from a source-IP pool: the HELO/EHLO name sent.' },
           nextAttemptAt: isoTime,
           async: { type: 'boolean', description: 'bounced events: true when reported after delivery (a DSN at the bounce MX, or an ESP notification).' },
+          superseded: {
+            type: 'boolean',
+            description:
+              "deferred, bounced and expired events: the outcome of a delivery run that had lost its job's lease to another run; it changed no recipient state and was not sent to webhooks.",
+          },
           bounceType: { type: 'string', enum: ['hard', 'soft'] },
           status: { type: 'string', description: 'bounced and delayed events from a DSN: the RFC 3463 status, e.g. `5.1.1`.' },
           remoteMta: { type: 'string' },

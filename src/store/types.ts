@@ -42,8 +42,12 @@ export type TimelineEvent =
   | { type: 'queued'; at: number }
   /** `sourceIp` and `helo`: the local address and HELO name of the attempt, when it went out from a source-IP pool. */
   | { type: 'attempt'; at: number; recipients: string[]; host: string; reply: string; tls?: boolean; sourceIp?: string; helo?: string }
-  /** `cause`: with category `auth-failure`, which of the receiver's authentication checks failed (ptr, spf, dkim, …). */
-  | { type: 'deferred'; at: number; recipients: string[]; reply: string; category: string; cause?: string; nextAttemptAt: number }
+  /**
+   * `cause`: with category `auth-failure`, which of the receiver's authentication checks failed (ptr, spf, dkim, …).
+   * `superseded` (also on bounced and expired events): the outcome of a run that had lost its job's lease to another
+   * run (src/delivery/stages/outcome.ts); it changed no state and is not sent to webhooks.
+   */
+  | { type: 'deferred'; at: number; recipients: string[]; reply: string; category: string; cause?: string; nextAttemptAt: number; superseded?: true }
   | { type: 'delivered'; at: number; recipients: string[]; host: string; reply: string }
   | {
       type: 'bounced';
@@ -62,6 +66,7 @@ export type TimelineEvent =
       remoteMta?: string;
       /** Layout of the report: rfc3464, postfix, exim, exchange, gmail, yahoo, generic; or the ESP that reported it: ses, mailgun. */
       format?: string;
+      superseded?: true;
     }
   /** A DSN with Action: delayed (the remote side is still retrying); changes no state. */
   | { type: 'delayed'; at: number; recipients: string[]; reply: string; category: string; cause?: string; status?: string; remoteMta?: string; format?: string }
@@ -69,7 +74,7 @@ export type TimelineEvent =
   | { type: 'complained'; at: number; recipients: string[]; feedbackType: string; userAgent?: string }
   /** Recipient(s) added to the suppression list because of this message. */
   | { type: 'suppressed'; at: number; recipients: string[]; reason: string; source: string }
-  | { type: 'expired'; at: number; recipients: string[]; reply?: string }
+  | { type: 'expired'; at: number; recipients: string[]; reply?: string; superseded?: true }
   /** A placement probe's result at its seed mailbox (src/placement/). */
   | {
       type: 'placement';

@@ -161,7 +161,10 @@ export class WebhookProducer implements EventSink {
   async onEvents(record: MessageRecord, events: AppendedEvent[]): Promise<void> {
     const target = this.targetOf(record.owner);
     if (!target) return;
-    const wanted = events.filter((a) => isWebhookEventType(a.event.type) && target.events.has(a.event.type as WebhookEventType));
+    // A superseded outcome (a run that had lost its lease) changed no state: telling the booking system would mislead it.
+    const wanted = events.filter(
+      (a) => isWebhookEventType(a.event.type) && target.events.has(a.event.type as WebhookEventType) && !('superseded' in a.event && a.event.superseded),
+    );
     if (!wanted.length) return;
     const { store, queue, metrics, logger } = this.deps;
     try {

@@ -2,35 +2,50 @@
  * A delivery run that lost its job's lease while its SMTP transaction was still going (the worker could not
  * renew it: here its event loop is blocked for longer than the lease), so that another run took the job and
  * delivered the message. When the first run's transaction then ends with a permanent refusal, that late
- * outcome must not turn the delivered recipient into a bounced one, nor suppress the address: the run that
- * holds the lease decides. Until 1 Dec 2026 it did both. Real gateway, real Redis, a real SMTP receiver on
+ * outcome must not turn the delivered recipient into a bounced one, nor suppress the address, nor reach the
+ * booking system's webhook: the run that holds the lease decides. Until 1 Dec 2026 it did all three. Real gateway, real Redis, a real SMTP receiver on
  * loopback that holds the first run's DATA reply until the test lets it go.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { supportPage } from '../../src/http/console/support-page.js';
 import { DeliveryQueue } from '../../src/queue/delivery-queue.js';
 import { createKeys } from '../../src/store/keys.js';
+import { MessageStore } from '../../src/store/message-store.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { startHeldReceiver, type HeldReceiver } from '../helpers/held-receiver.js';
-import { adminRequest, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { ADMIN_KEY, adminRequest, API_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 import { until } from '../helpers/until.js';
 
 const RCPT = 'applicant@lease.test';
 let dns: DnsServer;
 let held: HeldReceiver;
 let t: TestGateway;
+let hooks: WebhookReceiver;
 
 beforeAll(async () => {
   // The first run's DATA reply waits, then is a hard bounce; the second run's is accepted.
   held = await startHeldReceiver(RCPT, { code: 550, message: '5.1.1 user unknown' });
   dns = await startDnsServer({ 'mx.test': { A: ['127.0.0.1'] }, 'lease.test': { MX: [{ exchange: 'mx.test', priority: 10 }] } });
+  hooks = await startWebhookReceiver();
   // A one-second lease, renewed every half second: a blocked event loop loses it quickly.
-  t = await startTestGateway({ dns, overrides: { delivery: { mxPort: held.receiver.port, jobLockSeconds: 1 } } });
+  t = await startTestGateway({
+    dns,
+    overrides: {
+      delivery: { mxPort: held.receiver.port, jobLockSeconds: 1 },
+      apiKeys: [
+        { name: 'booking-dev', key: API_KEY, domains: ['example.test'], webhook: { url: hooks.url, secret: 'whsec-stale-run-0123456789' } },
+        { name: 'admin-dev', key: ADMIN_KEY, domains: ['*'], admin: true },
+      ],
+    },
+  });
 });
 
 afterAll(async () => {
   held?.release();
   await t?.close();
   await held?.receiver.close();
+  await hooks?.close();
   await dns?.close();
 });
 
@@ -57,9 +72,22 @@ it('keeps the delivery of the run holding the lease when a run that lost it ends
   // The first run's transaction now ends with a hard bounce: its events are kept, its state is not.
   held.release();
   const s = await t.waitForStatus(body.id, (x) => x.events.some((e: any) => e.type === 'bounced'), 10_000);
+  expect(s.events.find((e: any) => e.type === 'bounced')).toMatchObject({ recipients: [RCPT], superseded: true });
   expect(s.status).toBe('delivered');
   expect(s.recipients[RCPT]).toMatchObject({ status: 'delivered' });
   expect(s.events.filter((e: any) => e.type === 'suppressed')).toEqual([]);
   expect((await adminRequest(t.url, 'GET', `/v1/suppressions/${encodeURIComponent(RCPT)}`)).status).toBe(404);
   expect(held.dataAttempts()).toBe(2);
+  // Support reads the late 5xx for what it is.
+  const view = await new MessageStore(t.gateway.redis, createKeys(t.config.redis.prefix), 3600).get(body.id);
+  const result = { query: RCPT, kind: 'address' as const, address: RCPT, provider: 'other', placement: null, resend: null, now: Date.now() };
+  const page = supportPage({ ...result, messages: view ? [view] : [] }, 'csrf').toString();
+  expect(page).toContain(
+    'bounced (invalid-recipient): 550 5.1.1 user unknown — a late outcome of a run that had lost the job to another run; it changed nothing',
+  );
+
+  // The booking system hears of the delivery, and of nothing else.
+  await hooks.waitFor((b) => b.messageId === body.id && b.type === 'delivered');
+  await new Promise((r) => setTimeout(r, 500));
+  expect(hooks.matching((b) => b.messageId === body.id).map((r) => r.body.type)).toEqual(['delivered']);
 });

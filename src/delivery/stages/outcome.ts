@@ -81,6 +81,11 @@ export function classifyAttempt(
   return { recipients, updates, events, results: [...new Set([...groups.values()].map((g) => g.status))] };
 }
 
+/** An outcome event of a run that lost its lease, marked so (a delivery stays as it is: it happened and counts). */
+function superseded(e: TimelineEvent): TimelineEvent {
+  return e.type === 'deferred' || e.type === 'bounced' || e.type === 'expired' ? { ...e, superseded: true } : e;
+}
+
 /**
  * Records a classified attempt: counts each recipient's result under `provider`, lets the feedback hook
  * suppress hard bounces (its `suppressed` events are committed with the attempt's), and writes states and
@@ -88,7 +93,8 @@ export function classifyAttempt(
  * Redis outage must not make the job run (and send) again: the write waits it out for a while, well
  * within the job's lock. A run that no longer holds its job's lease (`holdsLease`) may have been overtaken by
  * another run of the job, which decides the recipients' states: it records its events and its deliveries (the
- * mail did arrive; recording it spares a resend), and no other state and no suppression.
+ * mail did arrive; recording it spares a resend), and no other state and no suppression; its other outcome events
+ * are marked `superseded` (kept on the timeline, not sent to webhooks).
  */
 export async function recordAttempt(
   deps: DeliveryDeps,
@@ -121,7 +127,7 @@ export async function recordAttempt(
         'delivery attempt ended after its job lease was lost: only its events and deliveries are recorded',
       );
     const kept = held ? attempt.recipients : attempt.recipients.filter((r) => r.status === 'delivered');
-    const events = [...attemptEvents, ...attempt.events];
+    const events = [...attemptEvents, ...(held ? attempt.events : attempt.events.map(superseded))];
     if (deps.feedback && kept.length) {
       const synced = kept.map(({ outcome: o, status }) => ({ address: o.address, status, code: o.code, reply: o.reply }));
       events.push(...(await deps.feedback.onOutcomes(record, synced, now)));

@@ -86,6 +86,11 @@ export function placementInWords(p: PlacementResult | null, provider: string | n
 }
 
 function eventLine(e: TimelineEvent): string {
+  const late = 'superseded' in e && e.superseded ? ' — a late outcome of a run that had lost the job to another run; it changed nothing' : '';
+  return describe(e) + late;
+}
+
+function describe(e: TimelineEvent): string {
   switch (e.type) {
     case 'queued':
       return 'accepted by Kurir and queued';

@@ -169,6 +169,9 @@ describe('runDelivery', () => {
     expect(view!.recipients['ok@lease.test']).toMatchObject({ status: 'delivered', attempts: 1 });
     expect(view!.recipients['gone@lease.test']).toMatchObject({ status: 'queued', attempts: 0 });
     expect(view!.events.map((e) => e.type).sort()).toEqual(['attempt', 'bounced', 'delivered', 'queued']);
+    // The 5xx is on the timeline, marked as a superseded outcome (webhooks skip it); the delivery is not marked.
+    expect(view!.events.find((e) => e.type === 'bounced')).toMatchObject({ recipients: ['gone@lease.test'], superseded: true });
+    expect(view!.events.find((e) => e.type === 'delivered')).not.toHaveProperty('superseded');
     // Only the delivery reached the suppression side (it ends the address's soft-bounce run); the 5xx did not.
     expect(onOutcomes).toEqual([['ok@lease.test']]);
   });
