@@ -81,9 +81,31 @@ export function classifyAttempt(
   return { recipients, updates, events, results: [...new Set([...groups.values()].map((g) => g.status))] };
 }
 
-/** An outcome event of a run that lost its lease, marked so (a delivery stays as it is: it happened and counts). */
-function superseded(e: TimelineEvent): TimelineEvent {
-  return e.type === 'deferred' || e.type === 'bounced' || e.type === 'expired' ? { ...e, superseded: true } : e;
+/**
+ * The recipients whose outcome in this attempt must change nothing. With the lease lost: every one not delivered
+ * (the run holding the lease decides). With it held: a bounced one that another run of the job, one that had lost
+ * its lease and was still sending, recorded as delivered meanwhile: the mail arrived, so a 5xx for the second
+ * copy neither bounces nor suppresses it. That read and the record are two steps; only an update landing between
+ * them escapes it.
+ */
+async function supersededOutcomes(deps: DeliveryDeps, id: string, attempt: ClassifiedAttempt, held: boolean): Promise<Set<string>> {
+  if (!held) return new Set(attempt.recipients.filter((r) => r.status !== 'delivered').map((r) => r.outcome.address));
+  const bounced = attempt.recipients.filter((r) => r.status === 'bounced').map((r) => r.outcome.address);
+  if (!bounced.length) return new Set();
+  const states = await deps.messages.getRecipients(id, bounced);
+  return new Set(bounced.filter((a) => states[a]?.status === 'delivered'));
+}
+
+/** Outcome events with the part concerning `gone` split off and marked superseded (a delivery is never marked). */
+function markSuperseded(events: readonly TimelineEvent[], gone: ReadonlySet<string>): TimelineEvent[] {
+  if (!gone.size) return [...events];
+  return events.flatMap((e): TimelineEvent[] => {
+    if (e.type !== 'deferred' && e.type !== 'bounced' && e.type !== 'expired') return [e];
+    const late = e.recipients.filter((r) => gone.has(r));
+    if (!late.length) return [e];
+    const rest = e.recipients.filter((r) => !gone.has(r));
+    return [...(rest.length ? [{ ...e, recipients: rest }] : []), { ...e, recipients: late, superseded: true }];
+  });
 }
 
 /**
@@ -94,7 +116,8 @@ function superseded(e: TimelineEvent): TimelineEvent {
  * within the job's lock. A run that no longer holds its job's lease (`holdsLease`) may have been overtaken by
  * another run of the job, which decides the recipients' states: it records its events and its deliveries (the
  * mail did arrive; recording it spares a resend), and no other state and no suppression; its other outcome events
- * are marked `superseded` (kept on the timeline, not sent to webhooks).
+ * are marked `superseded` (kept on the timeline, not sent to webhooks). So is a 5xx for a recipient such a run
+ * delivered while this one was sending.
  */
 export async function recordAttempt(
   deps: DeliveryDeps,
@@ -121,18 +144,21 @@ export async function recordAttempt(
   const recordMs = Math.min(20_000, (config.delivery.jobLockSeconds * 1000) / 2);
   await whileUnavailable(async () => {
     const held = holdsLease ? await holdsLease() : true;
-    if (!held)
+    const gone = await supersededOutcomes(deps, record.id, attempt, held);
+    if (gone.size)
       deps.logger.warn(
-        { id: record.id, results: attempt.results, provider },
-        'delivery attempt ended after its job lease was lost: only its events and deliveries are recorded',
+        { id: record.id, results: attempt.results, provider, superseded: gone.size },
+        held
+          ? 'delivery attempt refused a recipient another run of the job delivered meanwhile: recorded as superseded'
+          : 'delivery attempt ended after its job lease was lost: only its events and deliveries are recorded',
       );
-    const kept = held ? attempt.recipients : attempt.recipients.filter((r) => r.status === 'delivered');
-    const events = [...attemptEvents, ...(held ? attempt.events : attempt.events.map(superseded))];
+    const kept = attempt.recipients.filter((r) => !gone.has(r.outcome.address));
+    const events = [...attemptEvents, ...markSuperseded(attempt.events, gone)];
     if (deps.feedback && kept.length) {
       const synced = kept.map(({ outcome: o, status }) => ({ address: o.address, status, code: o.code, reply: o.reply }));
       events.push(...(await deps.feedback.onOutcomes(record, synced, now)));
     }
-    const updates = held ? attempt.updates : attempt.updates.filter((u) => u.state.status === 'delivered');
+    const updates = attempt.updates.filter((u) => !gone.has(u.address));
     await deps.messages.update(record.id, updates, events, record);
   }, recordMs);
   // The incident view is a summary, not the record: losing one attempt's counts must not fail the job.

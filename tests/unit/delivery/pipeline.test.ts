@@ -31,6 +31,8 @@ const clock = manualClock(1_800_000_000_000);
 let redis: Redis;
 let dns: DnsServer;
 let receiver: Receiver;
+/** Run by the receiver at RCPT TO dup@lease.test, before it refuses it: what happens meanwhile elsewhere. */
+let meanwhile: (() => Promise<void>) | null = null;
 let dataDir: string;
 let deps: DeliveryDeps;
 let shaper: ProviderShaper;
@@ -45,7 +47,11 @@ beforeAll(async () => {
   });
   receiver = await startReceiver({
     tls: false,
-    script: (ctx) => (ctx.stage === 'rcpt' && ctx.address === 'gone@lease.test' ? { code: 550, message: '5.1.1 no such user' } : undefined),
+    script: async (ctx) => {
+      if (ctx.stage !== 'rcpt') return undefined;
+      if (ctx.address === 'dup@lease.test') await meanwhile?.();
+      return ctx.address === 'gone@lease.test' || ctx.address === 'dup@lease.test' ? { code: 550, message: '5.1.1 no such user' } : undefined;
+    },
   });
   dataDir = mkdtempSync(join(tmpdir(), 'kurir-pipeline-'));
   const config = testConfig(
@@ -174,5 +180,35 @@ describe('runDelivery', () => {
     expect(view!.events.find((e) => e.type === 'delivered')).not.toHaveProperty('superseded');
     // Only the delivery reached the suppression side (it ends the address's soft-bounce run); the 5xx did not.
     expect(onOutcomes).toEqual([['ok@lease.test']]);
+  });
+
+  it('records a 5xx for a recipient another run delivered meanwhile as superseded: it stays delivered, nothing suppressed', async () => {
+    const job = await queued('dup@lease.test', 3_600_000, 'normal');
+    const at = clock.now();
+    // Another run of the job, one that had lost its lease, records its delivery while this one is in its transaction.
+    meanwhile = async () => {
+      const state = { status: 'delivered' as const, attempts: 1, updatedAt: at, reply: '250 2.0.0 ok' };
+      await messages.update(
+        job.messageId,
+        [{ address: 'dup@lease.test', state }],
+        [{ type: 'delivered', at, recipients: ['dup@lease.test'], host: 'mx.test', reply: '250 2.0.0 ok' }],
+      );
+    };
+    const onOutcomes: Array<string[]> = [];
+    const feedback = {
+      onOutcomes: async (_r: unknown, outcomes: Array<{ address: string }>) => {
+        onOutcomes.push(outcomes.map((o) => o.address));
+        return [];
+      },
+    };
+    try {
+      expect(await runDelivery({ ...deps, feedback }, job)).toEqual({ next: 'done' });
+    } finally {
+      meanwhile = null;
+    }
+    const view = await messages.get(job.messageId);
+    expect(view!.recipients['dup@lease.test']).toMatchObject({ status: 'delivered', reply: '250 2.0.0 ok' });
+    expect(view!.events.filter((e) => e.type === 'bounced')).toEqual([expect.objectContaining({ recipients: ['dup@lease.test'], superseded: true })]);
+    expect(onOutcomes).toEqual([]);
   });
 });
