@@ -206,7 +206,7 @@ export const messageViewSchema = {
           superseded: {
             type: 'boolean',
             description:
-              "deferred, bounced and expired events: the outcome of a delivery run that had lost its job's lease to another run; it changed no recipient state and was not sent to webhooks.",
+              "deferred, bounced and expired events: a late outcome that changed no recipient state and was not sent to webhooks: of a delivery run that had lost its job's lease to another run, or for a recipient that was cancelled or delivered by another run while this attempt was sending.",
           },
           bounceType: { type: 'string', enum: ['hard', 'soft'] },
           status: { type: 'string', description: 'bounced and delayed events from a DSN: the RFC 3463 status, e.g. `5.1.1`.' },

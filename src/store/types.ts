@@ -44,8 +44,8 @@ export type TimelineEvent =
   | { type: 'attempt'; at: number; recipients: string[]; host: string; reply: string; tls?: boolean; sourceIp?: string; helo?: string }
   /**
    * `cause`: with category `auth-failure`, which of the receiver's authentication checks failed (ptr, spf, dkim, …).
-   * `superseded` (also on bounced and expired events): the outcome of a run that had lost its job's lease to another
-   * run (src/delivery/stages/outcome.ts); it changed no state and is not sent to webhooks.
+   * `superseded` (also on bounced and expired events): a late outcome that changed no state and is not sent to
+   * webhooks: of a run that had lost its job's lease, or for a recipient settled meanwhile (src/delivery/stages/outcome.ts).
    */
   | { type: 'deferred'; at: number; recipients: string[]; reply: string; category: string; cause?: string; nextAttemptAt: number; superseded?: true }
   | { type: 'delivered'; at: number; recipients: string[]; host: string; reply: string }

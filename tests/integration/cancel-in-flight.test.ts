@@ -1,9 +1,9 @@
 /**
  * Cancelling a message while its delivery attempt is still in the receiver's DATA phase: the attempt cannot be
  * stopped, and when it then ends with a 4xx the recipient must stay cancelled (expired), not become deferred
- * again (until 30 Nov 2026 it did, and the job's next run, finding the body gone, marked it expired once more);
- * and nothing may be sent to it later. Real gateway, real Redis, a real SMTP receiver on loopback that
- * holds its DATA reply until the test has cancelled.
+ * again (until 30 Nov 2026 it did, and the job's next run, finding the body gone, marked it expired once more),
+ * its late deferral is marked superseded (not sent to webhooks), and nothing may be sent to it later. Real
+ * gateway, real Redis, a real SMTP receiver on loopback that holds its DATA reply until the test has cancelled.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DeliveryQueue, deliveryJobId } from '../../src/queue/delivery-queue.js';
@@ -41,6 +41,8 @@ it('keeps a recipient cancelled when the attempt in flight at the cancel is then
 
   // The attempt's outcome is on the timeline: it happened.
   const s = await t.waitForStatus(body.id, (x) => x.events.some((e: any) => e.type === 'deferred'), 10_000);
+  // Marked as an outcome that changed nothing, so webhooks do not tell the booking system "deferred" after "expired".
+  expect(s.events.find((e: any) => e.type === 'deferred')).toMatchObject({ recipients: ['hold@held.test'], superseded: true });
   expect(s.status).toBe('expired');
   expect(s.recipients['hold@held.test']).toMatchObject({ status: 'expired', reply: 'cancelled by admin-dev' });
 

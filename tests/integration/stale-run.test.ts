@@ -83,7 +83,7 @@ it('keeps the delivery of the run holding the lease when a run that lost it ends
   const result = { query: RCPT, kind: 'address' as const, address: RCPT, provider: 'other', placement: null, resend: null, now: Date.now() };
   const page = supportPage({ ...result, messages: view ? [view] : [] }, 'csrf').toString();
   expect(page).toContain(
-    'bounced (invalid-recipient): 550 5.1.1 user unknown — a late outcome of a run that had lost the job to another run; it changed nothing',
+    'bounced (invalid-recipient): 550 5.1.1 user unknown — a late outcome, after the recipient was settled (cancelled, or delivered by another run); it changed nothing',
   );
 
   // The booking system hears of the delivery, and of nothing else.

@@ -9,7 +9,7 @@ import { classifyReply, type BounceRules } from '../../feedback/classify/rules.j
 import { whileUnavailable } from '../../lib/while-unavailable.js';
 import type { OutcomeTally } from '../../store/incident-store.js';
 import type { RecipientUpdate } from '../../store/message-store.js';
-import type { RecipientStatus, TimelineEvent } from '../../store/types.js';
+import { FINAL_RECIPIENT_STATUSES, type RecipientStatus, type TimelineEvent } from '../../store/types.js';
 import type { DeliveryDeps, LoadedJob, Outcome } from './job.js';
 
 /** One recipient's outcome with the state it leads to. */
@@ -83,17 +83,25 @@ export function classifyAttempt(
 
 /**
  * The recipients whose outcome in this attempt must change nothing. With the lease lost: every one not delivered
- * (the run holding the lease decides). With it held: a bounced one that another run of the job, one that had lost
- * its lease and was still sending, recorded as delivered meanwhile: the mail arrived, so a 5xx for the second
- * copy neither bounces nor suppresses it. That read and the record are two steps; only an update landing between
- * them escapes it.
+ * (the run holding the lease decides). With it held, a recipient that became final while this attempt was
+ * sending: delivered by another run of the job (one that had lost its lease and was still sending; the mail
+ * arrived, so a 5xx for the second copy neither bounces nor suppresses it), or cancelled (a deferral or expiry
+ * would say nothing new; a 5xx still counts: the receiver refused the address). Deliveries are never superseded.
+ * That read and the record are two steps; only a change landing between them escapes it.
  */
 async function supersededOutcomes(deps: DeliveryDeps, id: string, attempt: ClassifiedAttempt, held: boolean): Promise<Set<string>> {
-  if (!held) return new Set(attempt.recipients.filter((r) => r.status !== 'delivered').map((r) => r.outcome.address));
-  const bounced = attempt.recipients.filter((r) => r.status === 'bounced').map((r) => r.outcome.address);
-  if (!bounced.length) return new Set();
-  const states = await deps.messages.getRecipients(id, bounced);
-  return new Set(bounced.filter((a) => states[a]?.status === 'delivered'));
+  const failed = attempt.recipients.filter((r) => r.status !== 'delivered');
+  if (!held) return new Set(failed.map((r) => r.outcome.address));
+  if (!failed.length) return new Set();
+  const states = await deps.messages.getRecipients(
+    id,
+    failed.map((r) => r.outcome.address),
+  );
+  const gone = failed.filter(({ outcome, status }) => {
+    const now = states[outcome.address]?.status;
+    return now === 'delivered' || (now !== undefined && FINAL_RECIPIENT_STATUSES.has(now) && status !== 'bounced');
+  });
+  return new Set(gone.map((r) => r.outcome.address));
 }
 
 /** Outcome events with the part concerning `gone` split off and marked superseded (a delivery is never marked). */
@@ -116,8 +124,8 @@ function markSuperseded(events: readonly TimelineEvent[], gone: ReadonlySet<stri
  * within the job's lock. A run that no longer holds its job's lease (`holdsLease`) may have been overtaken by
  * another run of the job, which decides the recipients' states: it records its events and its deliveries (the
  * mail did arrive; recording it spares a resend), and no other state and no suppression; its other outcome events
- * are marked `superseded` (kept on the timeline, not sent to webhooks). So is a 5xx for a recipient such a run
- * delivered while this one was sending.
+ * are marked `superseded` (kept on the timeline, not sent to webhooks). So is an outcome for a recipient that
+ * became final while this run was sending (see `supersededOutcomes`).
  */
 export async function recordAttempt(
   deps: DeliveryDeps,
@@ -149,7 +157,7 @@ export async function recordAttempt(
       deps.logger.warn(
         { id: record.id, results: attempt.results, provider, superseded: gone.size },
         held
-          ? 'delivery attempt refused a recipient another run of the job delivered meanwhile: recorded as superseded'
+          ? 'delivery attempt ended for recipients that became final meanwhile (delivered by another run, or cancelled): recorded as superseded'
           : 'delivery attempt ended after its job lease was lost: only its events and deliveries are recorded',
       );
     const kept = attempt.recipients.filter((r) => !gone.has(r.outcome.address));

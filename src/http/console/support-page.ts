@@ -86,7 +86,8 @@ export function placementInWords(p: PlacementResult | null, provider: string | n
 }
 
 function eventLine(e: TimelineEvent): string {
-  const late = 'superseded' in e && e.superseded ? ' — a late outcome of a run that had lost the job to another run; it changed nothing' : '';
+  const late =
+    'superseded' in e && e.superseded ? ' — a late outcome, after the recipient was settled (cancelled, or delivered by another run); it changed nothing' : '';
   return describe(e) + late;
 }
 
