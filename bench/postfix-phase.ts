@@ -39,7 +39,7 @@ import { onInterrupt, postfixMissing, startPostfix, type PostfixInstance } from 
 import { printPaced, printRun, summarize, type SideRun } from './postfix-report.js';
 import { verifyDkim, type Sink } from './sink.js';
 import { percentile, type Stats } from './loops.js';
-import { SMTP_CLIENT, smtpLoad, smtpPipelinedPaced } from './smtp-pipelined.js';
+import { SMTP_CLIENT, smtpLoad, smtpPipelinedPaced, type DataEndStats } from './smtp-pipelined.js';
 import { inBlocks } from './warm-up.js';
 
 const DELIVERY = Number(process.env.BENCH_POSTFIX_DELIVERY ?? 20);
@@ -123,7 +123,7 @@ async function runSide(ctx: PostfixContext, side: Side, n: number, sessions: num
     bench0 = process.cpuUsage().user + process.cpuUsage().system;
     t0 = performance.now();
   };
-  const r: Stats & { maxLagMs?: number; dueAt?(i: number): number; ids?: Array<string | undefined> } = offered
+  const r: Stats & Partial<DataEndStats> & { maxLagMs?: number; dueAt?(i: number): number; ids?: Array<string | undefined> } = offered
     ? await smtpPipelinedPaced({ port: side.port, rate: offered, total: n, sessions, firstNumber: first, deadline: ctx.deadline, onStarted })
     : await smtpLoad(side.port, n, sessions, first, ctx.deadline, onStarted);
   const all = await sink.waitForUnique(r.count, Math.max(5_000, Math.min(120_000, ctx.left() - 15_000)));
@@ -156,6 +156,7 @@ async function runSide(ctx: PostfixContext, side: Side, n: number, sessions: num
     acceptSeconds: r.seconds,
     acceptP50: r.p50,
     acceptP99: r.p99,
+    ...(r.dataEndP99 === undefined ? {} : { dataEndP50: r.dataEndP50, dataEndP99: r.dataEndP99 }),
     cpuMsPerMsg,
     tls: sink.secure,
     connections: sink.connections,

@@ -12,7 +12,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { BENCH_SMTP } from './gateway-child.js';
 import { paddedText, smtpClosedLoop } from './load.js';
-import { closedLoop, pacedPool, type Stats } from './loops.js';
+import { closedLoop, pacedPool, percentile, type Stats } from './loops.js';
 
 interface Reply {
   code: number;
@@ -64,6 +64,9 @@ function expect(reply: Reply, code: number, what: string): void {
 
 /** One authenticated session over STARTTLS. */
 export class PipelinedSession {
+  /** Per message accepted: ms from writing its final dot to the server's 250 (the server's accept, as the client sees it). */
+  readonly dataEndMs: number[] = [];
+
   private constructor(
     private readonly socket: TLSSocket,
     private readonly reader: ReplyReader,
@@ -132,10 +135,12 @@ export class PipelinedSession {
       await this.reader.next();
       throw refused;
     }
+    const dotAt = performance.now();
     this.socket.write(raw);
     this.socket.write('.\r\n');
     const done = await this.reader.next();
     expect(done, 250, 'end of DATA');
+    this.dataEndMs.push(performance.now() - dotAt);
     return done.text;
   }
 
@@ -164,22 +169,31 @@ type Auth = { user: string; pass: string };
 /** Sends message i of a run on session w; resolves with the server's final reply. */
 type SendMessage = (i: number, w: number) => Promise<string>;
 
+/** The final dot → 250 times of a run's accepted messages (ms): the server's accept as the client sees it. */
+export interface DataEndStats {
+  dataEndP50: number;
+  dataEndP99: number;
+}
+
 /**
  * Opens `sessions` sessions, sends one untimed message on each (connection set-up is not what is measured),
  * prepares messages `firstNumber`.. as raw text, awaits `onStarted` and hands `drive` a sender; closes the
- * sessions after it.
+ * sessions after it. Adds the timed messages' final dot → 250 percentiles to what `drive` answers.
  */
 async function pipelinedRun<R>(
   o: { port: number; total: number; sessions: number; firstNumber: number; auth: Auth; onStarted?: () => Promise<void> },
   drive: (send: SendMessage) => Promise<R>,
-): Promise<R> {
+): Promise<R & DataEndStats> {
   const open = await Promise.all(Array.from({ length: o.sessions }, () => PipelinedSession.open(o.port, o.auth)));
   try {
     await Promise.all(open.map((s, k) => s.send('noreply@example.test', `warm${k}@dest.test`, rawMessage(k, `warm${k}@dest.test`)).catch(() => undefined)));
+    for (const s of open) s.dataEndMs.length = 0;
     const to = (i: number): string => `user${o.firstNumber + i}@dest.test`;
     const raws = Array.from({ length: o.total }, (_, i) => rawMessage(o.firstNumber + i, to(i)));
     await o.onStarted?.();
-    return await drive((i, w) => open[w].send('noreply@example.test', to(i), raws[i]));
+    const r = await drive((i, w) => open[w].send('noreply@example.test', to(i), raws[i]));
+    const ends = open.flatMap((s) => s.dataEndMs).sort((a, b) => a - b);
+    return { ...r, dataEndP50: percentile(ends, 50), dataEndP99: percentile(ends, 99) };
   } finally {
     for (const s of open) s.close();
   }
@@ -197,7 +211,7 @@ export async function smtpPipelinedLoop(
   deadline: number,
   onStarted?: () => Promise<void>,
   auth: Auth = BENCH_SMTP,
-): Promise<Stats & { lastError: string }> {
+): Promise<Stats & { lastError: string } & Partial<DataEndStats>> {
   return pipelinedRun({ port, total, sessions, firstNumber, auth, onStarted }, (send) => closedLoop(sessions, total, deadline, send));
 }
 
@@ -216,7 +230,7 @@ export async function smtpPipelinedPaced(o: {
   deadline: number;
   onStarted?: () => Promise<void>;
   auth?: Auth;
-}): Promise<Stats & { lastError: string; maxLagMs: number; dueAt(i: number): number; ids: Array<string | undefined> }> {
+}): Promise<Stats & DataEndStats & { lastError: string; maxLagMs: number; dueAt(i: number): number; ids: Array<string | undefined> }> {
   const { rate, total, sessions, deadline } = o;
   const ids: Array<string | undefined> = new Array(total);
   const run = await pipelinedRun({ ...o, auth: o.auth ?? BENCH_SMTP }, (send) =>

@@ -121,6 +121,10 @@ describe('bench SMTP load client with PIPELINING (real smtp-server, STARTTLS + A
     const to = received.flatMap((m) => m.to).sort();
     expect(to.filter((a) => a.startsWith('warm'))).toEqual(['warm0@dest.test', 'warm1@dest.test', 'warm2@dest.test']);
     expect(to.filter((a) => a.startsWith('user'))).toEqual(Array.from({ length: 30 }, (_, i) => `user${100 + i}@dest.test`).sort());
+    // Each message's final dot → 250 is part of its MAIL FROM → 250, so its percentiles are no larger.
+    expect(r.dataEndP50).toBeGreaterThan(0);
+    expect(r.dataEndP50).toBeLessThanOrEqual(r.p50);
+    expect(r.dataEndP99).toBeLessThanOrEqual(r.p99);
   });
 
   const paced = (rate: number, total: number, sessions: number, firstNumber: number) =>
@@ -159,6 +163,9 @@ describe('bench SMTP load client with PIPELINING (real smtp-server, STARTTLS + A
       expect(r.count).toBe(5);
       expect(r.maxLagMs).toBeGreaterThanOrEqual(115);
       expect(r.max).toBeGreaterThanOrEqual(155);
+      // The server's accept alone (final dot → 250) is the 40 ms reply delay, without the wait for the session.
+      expect(r.dataEndP50).toBeGreaterThanOrEqual(39);
+      expect(r.dataEndP99).toBeLessThan(r.max - 60);
     } finally {
       replyDelayMs = 0;
     }
