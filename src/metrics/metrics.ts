@@ -112,6 +112,8 @@ export interface Metrics {
   readonly queueLeasesExpired: Counter<'outcome'>;
   /** kurir_delivery_job_errors_total{kind} — delivery jobs that threw (unavailable: Redis or the network; internal: a bug) and will be retried. */
   readonly deliveryJobErrors: Counter<'kind'>;
+  /** kurir_delivery_superseded_total{reason} — recipient outcomes recorded as superseded (lease-lost | settled). */
+  readonly deliverySuperseded: Counter<'reason'>;
 
   // delivery
   /** kurir_delivery_attempts_total{provider,result,category} */
@@ -409,6 +411,12 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     name: 'kurir_delivery_job_errors_total',
     help: 'Delivery jobs that threw instead of reaching an outcome (unavailable: Redis or network; internal: a bug); each is retried.',
     labelNames: ['kind'] as const,
+    registers,
+  });
+  const deliverySuperseded = new Counter({
+    name: 'kurir_delivery_superseded_total',
+    help: "Recipient outcomes of delivery attempts that changed nothing and were recorded as superseded: lease-lost (the run had lost its job's lease to another run) or settled (the recipient was cancelled, or delivered by another run, while the attempt was sending).",
+    labelNames: ['reason'] as const,
     registers,
   });
   const deliveryAttempts = new Counter({
@@ -752,6 +760,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
   for (const reason of ['missing-job', 'failed-job']) queueReconciled.inc({ reason }, 0);
   for (const outcome of ['returned', 'failed']) queueLeasesExpired.inc({ outcome }, 0);
   for (const kind of ['unavailable', 'internal']) deliveryJobErrors.inc({ kind }, 0);
+  for (const reason of ['lease-lost', 'settled']) deliverySuperseded.inc({ reason }, 0);
   for (const redis of ['main', ...(opts.redisShards ?? [])]) redisUp.set({ redis }, 0);
   for (const provider of providers) {
     deliveryAttempts.inc({ provider, result: 'delivered', category: 'none' }, 0);
@@ -810,6 +819,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     queueReconciled,
     queueLeasesExpired,
     deliveryJobErrors,
+    deliverySuperseded,
     deliveryAttempts,
     deliveryTime,
     deliveryTls,

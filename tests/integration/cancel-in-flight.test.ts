@@ -43,6 +43,7 @@ it('keeps a recipient cancelled when the attempt in flight at the cancel is then
   const s = await t.waitForStatus(body.id, (x) => x.events.some((e: any) => e.type === 'deferred'), 10_000);
   // Marked as an outcome that changed nothing, so webhooks do not tell the booking system "deferred" after "expired".
   expect(s.events.find((e: any) => e.type === 'deferred')).toMatchObject({ recipients: ['hold@held.test'], superseded: true });
+  expect(await (await fetch(`${t.url}/metrics`)).text()).toMatch(/^kurir_delivery_superseded_total\{reason="settled"\} 1$/m);
   expect(s.status).toBe('expired');
   expect(s.recipients['hold@held.test']).toMatchObject({ status: 'expired', reply: 'cancelled by admin-dev' });
 

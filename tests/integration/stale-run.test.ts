@@ -77,6 +77,10 @@ it('keeps the delivery of the run holding the lease when a run that lost it ends
   expect(s.recipients[RCPT]).toMatchObject({ status: 'delivered' });
   expect(s.events.filter((e: any) => e.type === 'suppressed')).toEqual([]);
   expect((await adminRequest(t.url, 'GET', `/v1/suppressions/${encodeURIComponent(RCPT)}`)).status).toBe(404);
+  // Counted, so a lease problem that discarded outcomes shows on a dashboard.
+  const metrics = await (await fetch(`${t.url}/metrics`)).text();
+  expect(metrics).toMatch(/^kurir_delivery_superseded_total\{reason="lease-lost"\} 1$/m);
+  expect(metrics).toMatch(/^kurir_delivery_superseded_total\{reason="settled"\} 0$/m);
   expect(held.dataAttempts()).toBe(2);
   // Support reads the late 5xx for what it is.
   const view = await new MessageStore(t.gateway.redis, createKeys(t.config.redis.prefix), 3600).get(body.id);

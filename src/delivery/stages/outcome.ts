@@ -150,9 +150,15 @@ export async function recordAttempt(
     tallies.set(key, tally);
   }
   const recordMs = Math.min(20_000, (config.delivery.jobLockSeconds * 1000) / 2);
+  let counted = false;
   await whileUnavailable(async () => {
     const held = holdsLease ? await holdsLease() : true;
     const gone = await supersededOutcomes(deps, record.id, attempt, held);
+    // Counted once per attempt, not per retry of this write.
+    if (gone.size && !counted) {
+      counted = true;
+      metrics.deliverySuperseded.inc({ reason: held ? 'settled' : 'lease-lost' }, gone.size);
+    }
     if (gone.size)
       deps.logger.warn(
         { id: record.id, results: attempt.results, provider, superseded: gone.size },

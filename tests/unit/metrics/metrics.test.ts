@@ -20,6 +20,7 @@ const EXPECTED: Array<[field: string, name: string, type: string, labels: string
   ['queueReconciled', 'kurir_queue_reconciled_total', 'counter', ['reason']],
   ['queueLeasesExpired', 'kurir_queue_leases_expired_total', 'counter', ['outcome']],
   ['deliveryJobErrors', 'kurir_delivery_job_errors_total', 'counter', ['kind']],
+  ['deliverySuperseded', 'kurir_delivery_superseded_total', 'counter', ['reason']],
   ['deliveryAttempts', 'kurir_delivery_attempts_total', 'counter', ['provider', 'result', 'category']],
   ['deliveryTime', 'kurir_delivery_time_to_deliver_seconds', 'histogram', ['priority', 'provider']],
   ['deliveryTls', 'kurir_delivery_connections_total', 'counter', ['provider', 'tls']],
