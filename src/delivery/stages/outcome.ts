@@ -154,18 +154,15 @@ export async function recordAttempt(
   await whileUnavailable(async () => {
     const held = holdsLease ? await holdsLease() : true;
     const gone = await supersededOutcomes(deps, record.id, attempt, held);
-    // Counted once per attempt, not per retry of this write.
-    if (gone.size && !counted) {
+    if (gone.size) {
+      // Counted once per attempt, not per retry of this write.
+      if (!counted) metrics.deliverySuperseded.inc({ reason: held ? 'settled' : 'lease-lost' }, gone.size);
       counted = true;
-      metrics.deliverySuperseded.inc({ reason: held ? 'settled' : 'lease-lost' }, gone.size);
+      const fields = { id: record.id, results: attempt.results, provider, superseded: gone.size };
+      // A cancel during an attempt is an admin's doing; a lost lease is a fault worth a look.
+      if (held) deps.logger.info(fields, 'delivery attempt ended for recipients that became final meanwhile (cancelled, or delivered by another run)');
+      else deps.logger.warn(fields, 'delivery attempt ended after its job lease was lost: only its events and deliveries are recorded');
     }
-    if (gone.size)
-      deps.logger.warn(
-        { id: record.id, results: attempt.results, provider, superseded: gone.size },
-        held
-          ? 'delivery attempt ended for recipients that became final meanwhile (delivered by another run, or cancelled): recorded as superseded'
-          : 'delivery attempt ended after its job lease was lost: only its events and deliveries are recorded',
-      );
     const kept = attempt.recipients.filter((r) => !gone.has(r.outcome.address));
     const events = [...attemptEvents, ...markSuperseded(attempt.events, gone)];
     if (deps.feedback && kept.length) {
