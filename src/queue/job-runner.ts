@@ -137,11 +137,12 @@ export class JobRunner {
 
   private run(job: QueuedJob, until: number): void {
     const run: Run = { job, until, lost: false };
-    this.inflight.set(`${job.id} ${job.token}`, run);
+    const key = `${job.id} ${job.token}`;
+    this.inflight.set(key, run);
     void this.process(job, () => this.holds(run))
       .catch((): RunResult => ({ kind: 'e', at: Date.now() + this.opts.backoff(job.attemptsMade + 1) }))
       .then((r) => {
-        this.inflight.delete(`${job.id} ${job.token}`);
+        this.inflight.delete(key);
         this.ops.push({ kind: r.kind, id: job.id, token: job.token, at: r.kind === 'c' ? 0 : r.at });
         // Its own delays are known here: a step looks for them when due, even one that skips the check.
         if (r.kind !== 'c') this.whenDue(r.at);
@@ -245,33 +246,26 @@ export class JobRunner {
     if (run.lost) return false;
     const now = Date.now();
     if (now < run.until - this.opts.lockMs / 4) return true;
-    const until = now + this.opts.lockMs;
-    if ((await this.queue.extend([run.job], until)).length) run.lost = true;
-    else run.until = Math.max(run.until, until);
+    await this.extend([run], now + this.opts.lockMs);
     return !run.lost;
+  }
+
+  /** Renews the leases of `runs` until `until`; a run whose job is no longer leased under its token is lost. */
+  private async extend(runs: Run[], until: number): Promise<void> {
+    const jobs = runs.map((r) => r.job);
+    const lost = new Set(await this.queue.extend(jobs, until));
+    for (const r of runs) {
+      if (lost.has(r.job)) r.lost = true;
+      else r.until = Math.max(r.until, until);
+    }
+    if (lost.size)
+      this.opts.logger.warn({ jobs: [...lost].slice(0, 20).map((j) => j.id), count: lost.size }, 'delivery job lease lost: another worker may run it too');
   }
 
   private renewLeases(): void {
     const runs = [...this.inflight.values()].filter((r) => !r.lost);
     if (!runs.length) return;
-    const until = Date.now() + this.opts.lockMs;
-    this.queue
-      .extend(
-        runs.map((r) => r.job),
-        until,
-      )
-      .then(
-        (lost) => {
-          const gone = new Set(lost);
-          for (const r of runs) {
-            if (gone.has(r.job)) r.lost = true;
-            else r.until = Math.max(r.until, until);
-          }
-          if (lost.length)
-            this.opts.logger.warn({ jobs: lost.slice(0, 20).map((j) => j.id), count: lost.length }, 'delivery job lease lost: another worker may run it too');
-        },
-        (err: unknown) => this.opts.logger.warn({ err }, 'delivery job lease renewal failed'),
-      );
+    this.extend(runs, Date.now() + this.opts.lockMs).catch((err: unknown) => this.opts.logger.warn({ err }, 'delivery job lease renewal failed'));
   }
 
   private recoverStalled(): void {

@@ -3,6 +3,11 @@ import type { Priority } from '../config/schema.js';
 export type RecipientStatus = 'queued' | 'deferred' | 'delivered' | 'bounced' | 'expired';
 export type MessageStatus = 'queued' | 'deferred' | 'delivered' | 'bounced' | 'expired' | 'partially-delivered';
 
+/** A late outcome that changed no state (src/delivery/stages/outcome.ts): kept on the timeline, never sent to webhooks. */
+export function isSuperseded(e: TimelineEvent): boolean {
+  return 'superseded' in e && e.superseded === true;
+}
+
 export const FINAL_RECIPIENT_STATUSES: ReadonlySet<RecipientStatus> = new Set(['delivered', 'bounced', 'expired']);
 
 /** What the store keeps of a message, apart from its body. */

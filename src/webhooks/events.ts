@@ -12,7 +12,7 @@ import type { Logger } from '../lib/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { WebhookQueue } from '../queue/webhook-queue.js';
 import type { AppendedEvent, EventSink } from '../store/message-store.js';
-import type { MessageRecord, TimelineEvent } from '../store/types.js';
+import { isSuperseded, type MessageRecord, type TimelineEvent } from '../store/types.js';
 import type { WebhookStore } from '../store/webhook-store.js';
 
 export const SIGNATURE_HEADER = 'Kurir-Signature';
@@ -162,9 +162,7 @@ export class WebhookProducer implements EventSink {
     const target = this.targetOf(record.owner);
     if (!target) return;
     // A superseded outcome (a run that had lost its lease) changed no state: telling the booking system would mislead it.
-    const wanted = events.filter(
-      (a) => isWebhookEventType(a.event.type) && target.events.has(a.event.type as WebhookEventType) && !('superseded' in a.event && a.event.superseded),
-    );
+    const wanted = events.filter((a) => isWebhookEventType(a.event.type) && target.events.has(a.event.type as WebhookEventType) && !isSuperseded(a.event));
     if (!wanted.length) return;
     const { store, queue, metrics, logger } = this.deps;
     try {

@@ -105,8 +105,8 @@ async function supersededOutcomes(deps: DeliveryDeps, id: string, attempt: Class
 }
 
 /** Outcome events with the part concerning `gone` split off and marked superseded (a delivery is never marked). */
-function markSuperseded(events: readonly TimelineEvent[], gone: ReadonlySet<string>): TimelineEvent[] {
-  if (!gone.size) return [...events];
+function markSuperseded(events: readonly TimelineEvent[], gone: ReadonlySet<string>): readonly TimelineEvent[] {
+  if (!gone.size) return events;
   return events.flatMap((e): TimelineEvent[] => {
     if (e.type !== 'deferred' && e.type !== 'bounced' && e.type !== 'expired') return [e];
     const late = e.recipients.filter((r) => gone.has(r));

@@ -7,7 +7,7 @@
 import type { ResendHint } from '../../intake/resend-hint.js';
 import type { PlacementResult } from '../../store/placement-store.js';
 import type { Suppression } from '../../store/suppression-store.js';
-import type { MessageView, RecipientState, TimelineEvent } from '../../store/types.js';
+import { isSuperseded, type MessageView, type RecipientState, type TimelineEvent } from '../../store/types.js';
 import { html, when, type Html } from './html.js';
 
 /** What the support screen shows for one search. */
@@ -86,8 +86,7 @@ export function placementInWords(p: PlacementResult | null, provider: string | n
 }
 
 function eventLine(e: TimelineEvent): string {
-  const late =
-    'superseded' in e && e.superseded ? ' — a late outcome, after the recipient was settled (cancelled, or delivered by another run); it changed nothing' : '';
+  const late = isSuperseded(e) ? ' — a late outcome, after the recipient was settled (cancelled, or delivered by another run); it changed nothing' : '';
   return describe(e) + late;
 }
 
