@@ -128,14 +128,18 @@ export async function cancelMessage(deps: DeliveryControlDeps, id: string, by: s
   );
   const now = deps.clock.now();
   const reply = `cancelled by ${by}`;
+  // Read after the jobs are gone: a run in its SMTP transaction may have recorded its outcome meanwhile, and a
+  // recipient it delivered or bounced stays so (the record script never lets `expired` replace a final state).
   const states = await deps.messages.getRecipients(id, pending);
-  const updates: RecipientUpdate[] = pending.map((address) => ({
+  const cancelled = pending.filter((address) => !FINAL_RECIPIENT_STATUSES.has(states[address]?.status ?? 'queued'));
+  if (!cancelled.length) return { id, cancelled, inFlight };
+  const updates: RecipientUpdate[] = cancelled.map((address) => ({
     address,
     state: { status: 'expired', attempts: states[address]?.attempts ?? 0, updatedAt: now, reply },
   }));
-  const events: TimelineEvent[] = [{ type: 'expired', at: now, recipients: pending, reply }];
+  const events: TimelineEvent[] = [{ type: 'expired', at: now, recipients: cancelled, reply }];
   await deps.messages.update(id, updates, events);
-  return { id, cancelled: pending, inFlight };
+  return { id, cancelled, inFlight };
 }
 
 /** Resumes a provider and promotes the jobs it held, so they run now. */

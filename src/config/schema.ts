@@ -536,6 +536,11 @@ export const configSchema = z
         concurrency: z.number().int().min(1).max(200).default(10),
         /** Recent attempts kept per key for GET /v1/webhooks/deliveries. */
         historySize: z.number().int().min(1).max(10_000).default(200),
+        /**
+         * Events a webhook wants also go into the webhook outbox with the timeline write; one not queued within
+         * this long (its process died, or Redis failed in between) is queued by the relay of a worker.
+         */
+        outboxGraceSeconds: durationSeconds.max(3600).default(30),
       })
       .strict()
       .default({}),

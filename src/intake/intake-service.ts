@@ -223,9 +223,7 @@ export class IntakeService {
         })
       : null;
     try {
-      // A request that reuses the id of an earlier one with the same Idempotency-Key never takes it back.
-      const owns = !sub.idempotency || claimed;
-      const result = await this.storeAndQueue(sub, { id, now, recipients, priority, ttl, mailFrom, fromDomain, prepared, release, owns, ...ref });
+      const result = await this.storeAndQueue(sub, { id, now, recipients, priority, ttl, mailFrom, fromDomain, prepared, release, ...ref });
       if (result.duplicate) await reservation?.refund();
       return result;
     } catch (err) {
@@ -261,13 +259,12 @@ export class IntakeService {
       fromDomain: string;
       prepared: ReturnType<typeof prepareMessage>;
       release: () => Promise<void>;
-      owns: boolean;
       reference?: string;
       metadata?: Record<string, string>;
     },
   ): Promise<Accepted> {
     const { messages, signer } = this.deps;
-    const { id, now, recipients, priority, ttl, mailFrom, fromDomain, prepared, release, owns } = m;
+    const { id, now, recipients, priority, ttl, mailFrom, fromDomain, prepared, release } = m;
 
     const signed = await signer.sign(prepared.raw, fromDomain).catch(async (err: unknown) => {
       this.deps.metrics.dkimFailures.inc({ domain: fromDomain, reason: 'sign' });
@@ -305,16 +302,14 @@ export class IntakeService {
       metadata: m.metadata,
       ...(m.reference ? { reference: m.reference } : {}),
     };
-    // Not stored and queued means not accepted. When a write fails (Redis gone, or an answer that timed
-    // out after Redis did the work) the message is taken back, so the client's retry is the only copy;
-    // the Idempotency-Key is freed only once that is certain. If the take-back fails too, the reconciler
-    // delivers the stored copy (at least once: a retry without Idempotency-Key may then duplicate it).
+    // Not stored and queued means not accepted. When a write fails (Redis gone, or an answer that timed out
+    // after Redis did the work) the client is told to retry. With an Idempotency-Key the message is left as it
+    // may be: a retry with the key, possibly already under way on another connection, answers this id (or stores
+    // it under this id), so taking it back could lose a message that retry acknowledged. Without a key it is taken
+    // back, so the client's retry is the only copy, unless a worker already took its job (the message is then
+    // delivered: at least once). If the take-back fails too, the reconciler delivers the stored copy.
     const takeBack = async (err: unknown): Promise<never> => {
-      const removed = await (owns ? messages.remove(id) : Promise.reject(new Error('not ours'))).then(
-        () => true,
-        () => false,
-      );
-      if (removed) await release();
+      if (!sub.idempotency) await messages.remove(id).catch(() => false);
       throw toKurirError(err);
     };
     // Stored and queued in one script: there is no moment where the message is stored without its jobs.

@@ -193,6 +193,8 @@ export interface Metrics {
   readonly tlsRptFailures: Counter<'domain' | 'reporter' | 'result_type'>;
   /** kurir_webhooks_total{result} — result is sent|failed|dropped. */
   readonly webhooks: Counter<'result'>;
+  /** kurir_webhook_outbox_total{result} — webhook jobs queued by the outbox relay (relayed) or entries dropped (gone). */
+  readonly webhookOutbox: Counter<'result'>;
   /** kurir_webhooks_disabled_total — a key's webhook auto-disabled after sustained failure. */
   readonly webhooksDisabled: Counter;
 
@@ -626,6 +628,12 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     labelNames: ['result'] as const,
     registers,
   });
+  const webhookOutbox = new Counter({
+    name: 'kurir_webhook_outbox_total',
+    help: 'Webhook outbox entries the relay finished, by result: relayed (webhook jobs queued because the first hand-on had failed or its process died) or gone (the message was past its retention).',
+    labelNames: ['result'] as const,
+    registers,
+  });
   const webhooksDisabled = new Counter({
     name: 'kurir_webhooks_disabled_total',
     help: "API keys' webhooks auto-disabled after sustained delivery failure.",
@@ -785,6 +793,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     for (const method of PROBE_AUTH_METHODS) for (const result of PROBE_AUTH_RESULTS) placementAuth.inc({ provider, method, result }, 0);
   }
   for (const result of WEBHOOK_RESULTS) webhooks.inc({ result }, 0);
+  for (const result of ['relayed', 'gone']) webhookOutbox.inc({ result }, 0);
   for (const { ip, pool } of opts.sourceIps ?? []) ipSent.inc({ ip, pool }, 0);
   for (const pool of new Set((opts.sourceIps ?? []).map((s) => s.pool))) ipWarmupWaits.inc({ pool }, 0);
   for (const reason of RSPAMD_SKIP_REASONS) rspamdSkipped.inc({ reason }, 0);
@@ -853,6 +862,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     tlsRptSessions,
     tlsRptFailures,
     webhooks,
+    webhookOutbox,
     webhooksDisabled,
     placement,
     placementArrival,

@@ -58,11 +58,18 @@ export class VerificationDeliveries implements EventSink {
   }
 }
 
-/** Calls several sinks in turn (each must not throw; a failing one does not stop the others). */
+/** Calls several sinks together; a failing one does not stop the others, and the first failure is passed on. */
 export function combineSinks(...sinks: Array<EventSink | undefined>): EventSink | undefined {
   const list = sinks.filter((s): s is EventSink => s !== undefined);
   if (list.length <= 1) return list[0];
-  return { onEvents: async (record, events) => void (await Promise.all(list.map((s) => s.onEvents(record, events).catch(() => undefined)))) };
+  return {
+    onEvents: async (record, events) => {
+      const results = await Promise.allSettled(list.map((s) => s.onEvents(record, events)));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    },
+    wants: (record, events) => list.some((s) => s.wants?.(record, events) ?? false),
+  };
 }
 
 export interface ConfirmationDeps {

@@ -75,6 +75,8 @@ export interface Core {
   webhookStore: WebhookStore;
   webhookTargetOf: WebhookTargetOf;
   webhookQueue: WebhookQueue;
+  /** Queues webhooks of committed events (the store's sink; the outbox relay's producer). */
+  webhookSink: WebhookProducer;
   /** Reads of the incident window (GET /v1/incidents) and writes that must not wait. */
   incidents: IncidentStore;
   /** Writes of the incident window from the delivery path and the bounce MX, gathered and written once a second. */
@@ -211,6 +213,7 @@ export async function createCore(config: Config, logger: Logger, opts: GatewayOp
     webhookStore,
     webhookTargetOf,
     webhookQueue,
+    webhookSink,
     incidents,
     incidentWrites,
     messages,

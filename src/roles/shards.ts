@@ -39,6 +39,8 @@ export interface ShardSet {
   startWorkers(deps: WorkerDeps, shaper: ProviderShaper, sources: SourceIps, reconcile: Omit<ReconcilerDeps, 'live' | 'queue' | 'messages'>): void;
   /** The shards (besides the main Redis) whose connection is down now: for /readyz. */
   unreachable(): ShardDown[];
+  /** The store of each Redis holding messages, the main one first: one webhook outbox relay each. */
+  stores: readonly MessageStore[];
   /** Each shard's own delivery queue (besides the main Redis's), by name: for GET /v1/queue. */
   shardQueues: ReadonlyArray<{ name: string; queue: DeliveryQueue }>;
   /** Stops the shards' workers (bounded grace), their producers and connections. */
@@ -64,7 +66,8 @@ export async function openShards(o: {
   metrics?: Metrics;
 }): Promise<ShardSet> {
   const retention = o.config.retention.days * 86400;
-  const main: MessageShard = { name: 'main', redis: o.redis, messages: new MessageStore(o.redis, o.keys, retention, o.sink) };
+  const storeOpts = { outboxGraceMs: o.config.webhooks.outboxGraceSeconds * 1000 };
+  const main: MessageShard = { name: 'main', redis: o.redis, messages: new MessageStore(o.redis, o.keys, retention, o.sink, storeOpts) };
   const others: OpenShard[] = [];
   const workers: DeliveryWorker[] = [];
   const reconcilers: Reconciler[] = [];
@@ -74,6 +77,8 @@ export async function openShards(o: {
     health.close();
     for (const r of reconcilers) await r.close();
     await Promise.all(workers.map((w) => w.close(graceMs)));
+    // The last jobs' webhook acknowledgements, so the relay does not queue those webhooks again.
+    for (const store of [main.messages, ...others.map((s) => s.messages)]) await store.outbox.flush();
     for (const s of others) await s.queue.close().catch(() => undefined);
     for (const c of connections) await closeRedis(c);
   };
@@ -97,7 +102,7 @@ export async function openShards(o: {
         url: s.url,
         redis,
         queueRedis,
-        messages: new MessageStore(redis, o.keys, retention, o.sink),
+        messages: new MessageStore(redis, o.keys, retention, o.sink, storeOpts),
         queue: new DeliveryQueue(queueRedis, o.keys),
       });
       await migrate(s.name, others[others.length - 1].messages);
@@ -115,6 +120,7 @@ export async function openShards(o: {
       locateMany: async (ids) => ids.map(() => o.redis),
       startWorkers: () => undefined,
       unreachable: () => [],
+      stores: [main.messages],
       shardQueues: [],
       close,
     };
@@ -128,6 +134,7 @@ export async function openShards(o: {
     locate: async (id) => (await router.locate(id)).redis,
     locateMany: async (ids) => (await router.locateMany(ids)).map((s) => s.redis),
     unreachable: () => health.unreachable(),
+    stores: [main.messages, ...others.map((s) => s.messages)],
     shardQueues: others.map((s) => ({ name: s.name, queue: s.queue })),
     startWorkers(deps, shaper, sources, reconcile) {
       for (const s of others) {

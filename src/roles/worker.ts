@@ -1,6 +1,6 @@
 /**
  * Role `worker`: the delivery worker (MX or smarthost over a pool of SMTP sessions, MTA-STS), the
- * reconciler that re-queues messages without a live job, and the webhook worker.
+ * reconciler that re-queues messages without a live job, the webhook worker and the webhook outbox relay.
  */
 import type { Redis } from 'ioredis';
 import { createSmtpPool, type SmtpPool } from '../delivery/connection-pool.js';
@@ -13,6 +13,7 @@ import { DeliveryFeedback } from '../feedback/suppression/delivery-feedback.js';
 import { LiveIndex } from '../store/live-index.js';
 import { MtaStsStore } from '../store/mta-sts-store.js';
 import { closeRedis, createRedis } from '../store/redis.js';
+import { OutboxRelay } from '../webhooks/outbox-relay.js';
 import { startWebhookWorker, type WebhookWorker } from '../webhooks/worker.js';
 import type { Core } from './core.js';
 
@@ -32,7 +33,9 @@ export async function startWorkerRole(core: Core): Promise<WorkerRole> {
   let reconciler: Reconciler | null = null;
   let webhookWorker: WebhookWorker | null = null;
   let pool: SmtpPool | null = null;
+  const relays: OutboxRelay[] = [];
   const close = async (graceMs?: number): Promise<void> => {
+    for (const relay of relays) await relay.stop();
     await reconciler?.close();
     await worker?.close(graceMs);
     await webhookWorker?.close(graceMs);
@@ -85,6 +88,13 @@ export async function startWorkerRole(core: Core): Promise<WorkerRole> {
     reconciler = new Reconciler({ ...reconcile, live: new LiveIndex(redis, keys), queue: core.queue, messages: core.shards.main });
     reconciler.start();
     core.shards.startWorkers(workerDeps, shaper, core.sources, reconcile);
+    // Webhook events whose first hand-on failed (or whose process died first), per Redis holding messages.
+    const graceMs = config.webhooks.outboxGraceSeconds * 1000;
+    for (const store of core.shards.stores) {
+      const relay = new OutboxRelay({ outbox: store.outbox, messages: store, producer: core.webhookSink, metrics, logger, graceMs });
+      relay.start();
+      relays.push(relay);
+    }
     webhookWorker = startWebhookWorker(
       { config, clock, logger, metrics, messages, store: core.webhookStore, targetOf: core.webhookTargetOf },
       connection,

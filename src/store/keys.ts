@@ -34,6 +34,8 @@ export interface Keys {
   webhookState(owner: string): string;
   /** Capped list (newest first) of one API key's recent webhook delivery attempts. */
   webhookDeliveries(owner: string): string;
+  /** Sorted set of timeline events not yet in the webhook queue (member `<id>:<first index>:<count>`, score: due for the relay). */
+  webhookOutbox(): string;
   verpSecret(): string;
   /** Sorted set of one address's recent soft bounces (member: message id, score: time); cleared on delivery. */
   softBounces(address: string): string;
@@ -166,6 +168,7 @@ export function createKeys(prefix: string): Keys {
     suppressionDomainIndex: (domain) => `${prefix}:supp-idx:${domain}`,
     webhookState: (owner) => `${prefix}:webhook:${owner}`,
     webhookDeliveries: (owner) => `${prefix}:webhook-log:${owner}`,
+    webhookOutbox: () => `${prefix}:webhook-outbox`,
     verpSecret: () => `${prefix}:verp-secret`,
     softBounces: (address) => `${prefix}:softbounce:${address.toLowerCase()}`,
     messageIdIndex: (headerMessageId) => `${prefix}:mid:${headerMessageId}`,

@@ -51,20 +51,22 @@ end
 if nJobArgs > 0 then enqueueJobs(KEYS[#KEYS - 3], KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS], ARGV, 11 + nEvents, 10 + nEvents + nJobArgs) end
 return 1`;
 
-// Records an attempt (or any state change) in one step. KEYS: msg events live; ARGV: id ttl want-record
-// n-updates n-addresses (address state)×n-updates address×n-addresses event…, where the addresses are every
+// Records an attempt (or any state change) in one step. KEYS: msg events live outbox; ARGV: id ttl want-record
+// outbox-grace-ms n-updates n-addresses (address state)×n-updates address×n-addresses event…, where the addresses are every
 // recipient of the message (none: the script reads them from the record). The states before the change are read
 // with the record in one HMGET, so a message that is gone (taken back at intake, or past its retention) changes
 // nothing: no hash or timeline is recreated without expiry. Final when every recipient's status is final after
 // the updates: then the body goes, the live index entry goes, and the hash and timeline expire after the
 // retention. A non-final state never replaces a final one: an attempt still in its SMTP transaction when the
 // message was cancelled, or overtaken by another run after its lease ran out, and then deferred, leaves the
-// recipient as it is (its events are still appended: the attempt happened). Answers {events length after the
-// push, 1 when final, the record JSON when asked for}.
+// recipient as it is (its events are still appended: the attempt happened). Nor does `expired` replace a final
+// state: a cancel or an expiry racing a delivery that was recorded first. With an outbox grace above 0 the events
+// also go into the webhook outbox (src/store/webhook-outbox.ts), due after the grace by Redis's clock. Answers
+// {events length after the push, 1 when final, the record JSON when asked for}.
 const RECORD = `${HSET_FN}
-local n, m = tonumber(ARGV[4]), tonumber(ARGV[5])
+local n, m = tonumber(ARGV[5]), tonumber(ARGV[6])
 local addresses = {}
-for i = 6 + 2 * n, 5 + 2 * n + m do addresses[#addresses + 1] = ARGV[i] end
+for i = 7 + 2 * n, 6 + 2 * n + m do addresses[#addresses + 1] = ARGV[i] end
 local record
 local before = {}
 if m > 0 then
@@ -87,21 +89,32 @@ local state = {}
 for i, a in ipairs(addresses) do state[a] = before[i] end
 local finalStatus = {${[...FINAL_RECIPIENT_STATUSES].map((x) => `['${x}'] = true`).join(', ')}}
 local fields = {}
-for i = 6, 5 + 2 * n, 2 do
+for i = 7, 6 + 2 * n, 2 do
   local address, new, prior = ARGV[i], ARGV[i + 1], state[ARGV[i]]
   -- Delivered is final: the common case decodes nothing.
-  local reopens = prior and not string.find(new, '"status":"delivered"', 1, true)
-    and finalStatus[cjson.decode(prior).status] and not finalStatus[cjson.decode(new).status]
-  if not reopens then
+  local keep = false
+  if prior and not string.find(new, '"status":"delivered"', 1, true) and finalStatus[cjson.decode(prior).status] then
+    local status = cjson.decode(new).status
+    keep = status == 'expired' or not finalStatus[status]
+  end
+  if not keep then
     fields[#fields + 1] = '${RECIPIENT_FIELD_PREFIX}' .. address
     fields[#fields + 1] = new
     state[address] = new
   end
 end
 if #fields > 0 then hsetAll(KEYS[1], fields) end
-local firstEvent = 6 + 2 * n + m
+local firstEvent = 7 + 2 * n + m
 local length = 0
-if #ARGV >= firstEvent then length = redis.call('RPUSH', KEYS[2], unpack(ARGV, firstEvent)) end
+if #ARGV >= firstEvent then
+  length = redis.call('RPUSH', KEYS[2], unpack(ARGV, firstEvent))
+  local grace = tonumber(ARGV[4])
+  if grace > 0 then
+    local t = redis.call('TIME')
+    local count = #ARGV - firstEvent + 1
+    redis.call('ZADD', KEYS[4], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + grace, ARGV[1] .. ':' .. (length - count) .. ':' .. count)
+  end
+end
 local final = #addresses > 0 and 1 or 0
 for _, a in ipairs(addresses) do
   local s = state[a]
@@ -157,6 +170,23 @@ end
 redis.call('DEL', KEYS[2], KEYS[3])
 return 1`;
 
+// Takes back a message whose acceptance failed, unless a worker took one of its jobs already (it may be sending:
+// the message then stays, to be delivered and reported). KEYS: msg events live jobs ready rcpt-index…;
+// ARGV: id n-jobs job-id…. Answers 1 when removed, 0 when kept.
+const TAKE_BACK = `
+local n = tonumber(ARGV[2])
+for i = 3, 2 + n do
+  if redis.call('HEXISTS', KEYS[4], ARGV[i]) == 1 and not redis.call('ZSCORE', KEYS[5], ARGV[i]) then return 0 end
+end
+for i = 3, 2 + n do
+  redis.call('HDEL', KEYS[4], ARGV[i])
+  redis.call('ZREM', KEYS[5], ARGV[i])
+end
+for i = 6, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return 1`;
+
 /** A view script's answer: the record JSON and each recipient's state JSON (null when it has none), in record order. */
 export function readView(view: [string, Array<string | null>, ...unknown[]]): { record: string; states: Array<[address: string, state: string | null]> } {
   const [record, pairs] = view;
@@ -171,6 +201,7 @@ export type MessageRedis = Redis & {
   kurirMsgRecord(...args: Array<string | number>): Promise<[number, number, string | null]>;
   kurirMsgView(...args: string[]): Promise<[string, Array<string | null>, string[]] | null>;
   kurirMsgMigrate(...args: string[]): Promise<number>;
+  kurirMsgTakeBack(...args: Array<string | number>): Promise<number>;
 };
 
 /** Defines the message scripts on `redis` once per client (EVALSHA: the script text is not sent each time). */
@@ -179,7 +210,9 @@ export function withMessageScripts(redis: Redis): MessageRedis {
   if (typeof r.kurirMsgCreate !== 'function') {
     // The number of keys of create and view varies: it is the first argument of each call.
     r.defineCommand('kurirMsgCreate', { lua: CREATE });
-    r.defineCommand('kurirMsgRecord', { numberOfKeys: 3, lua: RECORD });
+    r.defineCommand('kurirMsgRecord', { numberOfKeys: 4, lua: RECORD });
+    // The number of keys varies with the recipients: it is the first argument of each call.
+    r.defineCommand('kurirMsgTakeBack', { lua: TAKE_BACK });
     r.defineCommand('kurirMsgView', { lua: VIEW });
     r.defineCommand('kurirMsgMigrate', { numberOfKeys: 3, lua: MIGRATE });
   }

@@ -4,6 +4,8 @@ import { normalizeHeaderMessageId } from '../lib/message-id.js';
 import { deliveryJobId, jobArgs } from '../queue/delivery-queue.js';
 import type { Keys } from './keys.js';
 import { type MessageRedis, RECIPIENT_FIELD_PREFIX, readView, withMessageScripts } from './message-scripts.js';
+import { type DeliveryView, deliveryViewOf, olderLayout } from './delivery-view.js';
+import { outboxMember, WebhookOutbox } from './webhook-outbox.js';
 import { FINAL_RECIPIENT_STATUSES, type MessageRecord, type MessageStatus, type MessageView, type RecipientState, type TimelineEvent } from './types.js';
 
 export interface RecipientUpdate {
@@ -19,10 +21,22 @@ export interface AppendedEvent {
 
 /**
  * Told about timeline events once `update` committed them: the one hook every producer of events
- * (delivery, bounce and complaint ingest) passes through. Used for webhooks. Must not throw.
+ * (delivery, bounce and complaint ingest) passes through. Used for webhooks. Rejects only when events it
+ * `wants` could not be handed on; they then stay in the webhook outbox for the relay.
  */
 export interface EventSink {
   onEvents(record: MessageRecord, events: AppendedEvent[]): Promise<void>;
+  /**
+   * Whether some of `events` must reach the sink even if this process dies right after the write (the record
+   * when the caller has it; without it, whether any might): those go through the webhook outbox.
+   */
+  wants?(record: MessageRecord | undefined, events: readonly TimelineEvent[]): boolean;
+}
+
+/** Options of a {@link MessageStore}. */
+export interface MessageStoreOptions {
+  /** Events the sink wants also go into the webhook outbox, due for the relay after this long (0: no outbox). */
+  outboxGraceMs?: number;
 }
 
 /** A page of message ids from a search, newest first. */
@@ -51,48 +65,23 @@ export function messageStatus(states: RecipientState[]): MessageStatus {
   return s.has('deferred') ? 'deferred' : 'queued';
 }
 
-/** A message as delivery reads it: the record, each recipient's state and the body (null once dropped). */
-export interface DeliveryView {
-  record: MessageRecord;
-  recipients: Record<string, RecipientState>;
-  body: Buffer | null;
-}
-
-/** A hash with a record but no recipient fields was written in the layout before 2026-11-29 and must be migrated. */
-function olderLayout(hash: Record<string, Buffer>): boolean {
-  return hash.record !== undefined && !Object.keys(hash).some((f) => f.startsWith(RECIPIENT_FIELD_PREFIX));
-}
-
-function deliveryViewOf(hash: Record<string, Buffer>): DeliveryView {
-  const recipients: Record<string, RecipientState> = {};
-  for (const [field, value] of Object.entries(hash)) {
-    if (field.startsWith(RECIPIENT_FIELD_PREFIX)) recipients[field.slice(RECIPIENT_FIELD_PREFIX.length)] = JSON.parse(value.toString()) as RecipientState;
-  }
-  return { record: JSON.parse(hash.record.toString()) as MessageRecord, recipients, body: hash.body ?? null };
-}
-
-/**
- * What `MessageStore.getForDelivery` answers, from the message hash the queue's step read with a job (field, value,
- * …); undefined when that hash cannot answer it (no record, or a record without recipient fields: an older layout
- * to migrate), so the caller reads the message itself.
- */
-export function deliveryViewFromHash(flat: readonly Buffer[]): DeliveryView | undefined {
-  const hash: Record<string, Buffer> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i].toString()] = flat[i + 1];
-  return hash.record && !olderLayout(hash) ? deliveryViewOf(hash) : undefined;
-}
-
 /** Message records, bodies, per-recipient states and timelines in Redis. */
 export class MessageStore {
   private readonly scripts: MessageRedis;
+  /** The webhook outbox of this Redis (the relay and shutdown use it). */
+  readonly outbox: WebhookOutbox;
+  private readonly outboxGraceMs: number;
 
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly retentionSeconds: number,
     private readonly sink?: EventSink,
+    opts: MessageStoreOptions = {},
   ) {
     this.scripts = withMessageScripts(redis);
+    this.outbox = new WebhookOutbox(redis, keys);
+    this.outboxGraceMs = Math.max(0, Math.ceil(opts.outboxGraceMs ?? 0));
   }
 
   /**
@@ -251,13 +240,23 @@ export class MessageStore {
    */
   async update(id: string, updates: RecipientUpdate[], events: TimelineEvent[], record?: MessageRecord): Promise<boolean> {
     const notify = this.sink !== undefined && events.length > 0;
+    // Written to the outbox in the same script: a process that dies before handing them on loses nothing.
+    const durable = notify && this.outboxGraceMs > 0 && (this.sink!.wants?.(record, events) ?? false);
     // Every recipient, when known here, so the script need not read the record to tell whether all are final.
     const all = record?.recipients ?? [];
-    const args: Array<string | number> = [id, Math.ceil(this.retentionSeconds), notify && !record ? 1 : 0, updates.length, all.length];
+    const args: Array<string | number> = [
+      id,
+      Math.ceil(this.retentionSeconds),
+      notify && !record ? 1 : 0,
+      durable ? this.outboxGraceMs : 0,
+      updates.length,
+      all.length,
+    ];
     for (const u of updates) args.push(u.address, JSON.stringify(u.state));
     args.push(...all);
     for (const e of events) args.push(JSON.stringify(e));
-    const [length, final, raw] = await this.scripts.kurirMsgRecord(this.keys.message(id), this.keys.events(id), this.keys.liveMessages(), ...args);
+    const k = this.keys;
+    const [length, final, raw] = await this.scripts.kurirMsgRecord(k.message(id), k.events(id), k.liveMessages(), k.webhookOutbox(), ...args);
     // Events given but none pushed: the message is gone and nothing was written, so there is nothing to tell.
     const gone = events.length > 0 && Number(length) === 0;
     const current = record ?? (raw ? (JSON.parse(raw) as MessageRecord) : null);
@@ -265,7 +264,11 @@ export class MessageStore {
       // RPUSH answers the list length after the push, so each event's index is known without a read.
       const first = Number(length) - events.length;
       const appended = events.map((event, i) => ({ index: first + i, event }));
-      await this.sink!.onEvents(current, appended).catch(() => undefined);
+      const handedOn = await this.sink!.onEvents(current, appended).then(
+        () => true,
+        () => false,
+      );
+      if (durable && handedOn) this.outbox.ack(outboxMember(id, first, events.length));
     }
     return final === 1;
   }
@@ -288,14 +291,24 @@ export class MessageStore {
       .exec();
   }
 
-  /** Removes every key of a message and its waiting delivery jobs (used to take back a message whose acceptance failed). */
-  async remove(id: string): Promise<void> {
+  /**
+   * Takes back a message whose acceptance failed: every key of it and its delivery jobs, in one script, unless a
+   * worker has already taken one of its jobs (its body came with the job, so it may be sending): then nothing is
+   * removed and the message is delivered and reported like any other. Answers whether it was removed.
+   */
+  async remove(id: string): Promise<boolean> {
     const record = await this.getRecord(id);
-    const tx = this.redis.multi();
-    for (const r of record?.recipients ?? []) tx.zrem(this.keys.recipientMessages(r), id);
-    // Its waiting delivery jobs too (a job already taken finds no message and does nothing).
+    const recipients = record?.recipients ?? [];
     const q = this.keys.deliveryQueue();
-    for (const domain of new Set((record?.recipients ?? []).map(domainOf))) tx.hdel(q.jobs, deliveryJobId(id, domain)).zrem(q.ready, deliveryJobId(id, domain));
-    await tx.del(this.keys.message(id), this.keys.events(id)).zrem(this.keys.liveMessages(), id).exec();
+    const jobIds = [...new Set(recipients.map(domainOf))].map((domain) => deliveryJobId(id, domain));
+    const keys = [
+      this.keys.message(id),
+      this.keys.events(id),
+      this.keys.liveMessages(),
+      q.jobs,
+      q.ready,
+      ...recipients.map((r) => this.keys.recipientMessages(r)),
+    ];
+    return (await this.scripts.kurirMsgTakeBack(keys.length, ...keys, id, jobIds.length, ...jobIds)) === 1;
   }
 }

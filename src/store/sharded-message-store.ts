@@ -110,7 +110,7 @@ export class ShardedMessageStore extends MessageStore {
     return (await this.router.locate(id)).messages.finalize(id);
   }
 
-  override async remove(id: string): Promise<void> {
+  override async remove(id: string): Promise<boolean> {
     return (await this.router.locate(id)).messages.remove(id);
   }
 }

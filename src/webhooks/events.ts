@@ -148,8 +148,8 @@ export interface WebhookProducerDeps {
 
 /**
  * The MessageStore's EventSink: queues one webhook job per event the owner's webhook wants, unless the
- * webhook is disabled. Never throws: the timeline write already succeeded, so a queueing failure is
- * logged and counted as failed rather than failing the delivery that produced the event.
+ * webhook is disabled. A queueing failure is logged and counted as failed and rejects: the timeline write
+ * already succeeded, and the events wait in the webhook outbox for the relay (src/webhooks/outbox-relay.ts).
  */
 export class WebhookProducer implements EventSink {
   private readonly targetOf: WebhookTargetOf;
@@ -158,26 +158,42 @@ export class WebhookProducer implements EventSink {
     this.targetOf = deps.targetOf ?? webhookTargetResolver(deps.config);
   }
 
-  async onEvents(record: MessageRecord, events: AppendedEvent[]): Promise<void> {
-    const target = this.targetOf(record.owner);
-    if (!target) return;
+  wants(record: MessageRecord | undefined, events: readonly TimelineEvent[]): boolean {
+    const target = record ? this.targetOf(record.owner) : undefined;
+    if (record && !target) return false;
     // A superseded outcome (a run that had lost its lease) changed no state: telling the booking system would mislead it.
+    return events.some((e) => isWebhookEventType(e.type) && !isSuperseded(e) && (!target || target.events.has(e.type)));
+  }
+
+  async onEvents(record: MessageRecord, events: AppendedEvent[]): Promise<void> {
+    await this.handOn(record, events);
+  }
+
+  /** Queues the webhooks of `events`; answers how many were queued (0 when none is wanted or the webhook is disabled). */
+  async handOn(record: MessageRecord, events: readonly AppendedEvent[]): Promise<number> {
+    const target = this.targetOf(record.owner);
+    if (!target) return 0;
     const wanted = events.filter((a) => isWebhookEventType(a.event.type) && target.events.has(a.event.type as WebhookEventType) && !isSuperseded(a.event));
-    if (!wanted.length) return;
+    if (!wanted.length) return 0;
     const { store, queue, metrics, logger } = this.deps;
     try {
       if (await store.isDisabled(target.owner)) {
         metrics.webhooks.inc({ result: 'dropped' }, wanted.length);
-        return;
+        return 0;
       }
       await queue.enqueue(
         record.id,
         target.owner,
         wanted.map((w) => w.index),
       );
+      return wanted.length;
     } catch (err) {
       metrics.webhooks.inc({ result: 'failed' }, wanted.length);
-      logger.error({ err, id: record.id, owner: target.owner, events: wanted.map((w) => w.event.type) }, 'webhook could not be queued');
+      logger.error(
+        { err, id: record.id, owner: target.owner, events: wanted.map((w) => w.event.type) },
+        'webhook could not be queued; the outbox relay retries',
+      );
+      throw err;
     }
   }
 }

@@ -50,6 +50,9 @@ export async function startRspamd(opts: { dnsAddress: string; timeoutMs?: number
   local('worker-controller.inc', 'enabled = false;');
   local('worker-proxy.inc', 'enabled = false;');
   local('worker-fuzzy.inc', 'enabled = false;');
+  // The packaged fuzzy_check rule names rspamd.com's fuzzy servers, which rspamd resolves with the system resolver at
+  // start-up: off, so nothing leaves loopback.
+  local('fuzzy_check.conf', 'enabled = false;');
   local('logging.inc', 'type = "console"; level = "warning";');
   const vars = { LOCAL_CONFDIR: dir, DBDIR: join(dir, 'db'), RUNDIR: join(dir, 'run'), LOGDIR: join(dir, 'log') };
   const args = ['-f', '-i', '-c', '/etc/rspamd/rspamd.conf', ...Object.entries(vars).map(([k, v]) => `--var=${k}=${v}`)];
@@ -64,7 +67,8 @@ export async function startRspamd(opts: { dnsAddress: string; timeoutMs?: number
   const child: ChildProcess = spawn('sh', ['-c', `exec rspamd "$@" >"${logFile}" 2>&1`, 'rspamd', ...args], { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const url = `http://127.0.0.1:${port}`;
-  const end = Date.now() + (opts.timeoutMs ?? 20_000);
+  // The first start on a machine compiles the hyperscan databases (~10 s idle, longer beside a whole suite).
+  const end = Date.now() + (opts.timeoutMs ?? 45_000);
   for (;;) {
     const ok = await fetch(`${url}/ping`).then(
       (r) => r.ok,

@@ -2,8 +2,8 @@
  * The failure paths of a submission's one write (the script that stores the message and queues its jobs), with
  * real Redis, real stores and a real signer; only the fault is injected, as ioredis fails when Redis goes away:
  * before the script ran, or after it ran with its answer lost, and a take-back that fails too. Each path answers
- * UNAVAILABLE (503 / 451 4.3.0) and leaves either nothing, or a stored and queued message with the
- * Idempotency-Key still held.
+ * UNAVAILABLE (503 / 451 4.3.0) and leaves either nothing, or a stored and queued message (always, with an
+ * Idempotency-Key: a retry with it answers or stores that message).
  */
 import { afterAll, beforeEach, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
@@ -35,7 +35,7 @@ const prefixes: string[] = [];
 /** ioredis's own words when the connection is gone. */
 const gone = (): Error => new Error("Stream isn't writeable and enableOfflineQueue options is false");
 
-function service(opts: { fail: 'before' | 'after'; failRemove: boolean }): { intake: IntakeService; messages: MessageStore } {
+function service(opts: { fail: 'before' | 'after'; failRemove: boolean; whileLost?: () => Promise<void> }): { intake: IntakeService; messages: MessageStore } {
   const messages = new MessageStore(redis, keys, 3600);
   const create = messages.create.bind(messages);
   let failures = 1;
@@ -45,7 +45,11 @@ function service(opts: { fail: 'before' | 'after'; failRemove: boolean }): { int
       throw gone();
     }
     const created = await create(...args);
-    if (failures-- > 0) throw gone(); // the script ran; its answer is lost
+    if (failures-- > 0) {
+      // The script ran; its answer is lost (after `whileLost`: what happens meanwhile on other connections).
+      await opts.whileLost?.();
+      throw gone();
+    }
     return created;
   };
   if (opts.failRemove) messages.remove = async () => Promise.reject(gone());
@@ -62,9 +66,16 @@ function service(opts: { fail: 'before' | 'after'; failRemove: boolean }): { int
   return { intake, messages };
 }
 
-function submission(idempotencyKey: string): Submission {
+function submission(idempotencyKey?: string): Submission {
   const raw = Buffer.from('From: noreply@example.test\r\nTo: a@dest.test\r\nSubject: code\r\n\r\nCode 1234\r\n');
-  return { credential, iface: 'http', recipients: ['a@dest.test'], raw, priority: 'verification', idempotency: { key: idempotencyKey, requestHash: 'h1' } };
+  return {
+    credential,
+    iface: 'http',
+    recipients: ['a@dest.test'],
+    raw,
+    priority: 'verification',
+    ...(idempotencyKey ? { idempotency: { key: idempotencyKey, requestHash: 'h1' } } : {}),
+  };
 }
 
 beforeEach(() => {
@@ -95,32 +106,85 @@ async function expectNothingStored(): Promise<void> {
   expect(await redis.zcard(keys.deliveryQueue().ready)).toBe(0);
 }
 
-it.each([
-  ['before', 'the write fails before Redis ran it: UNAVAILABLE, nothing stored'],
-  ['after', 'the write ran but its answer was lost: UNAVAILABLE, the message and its job are taken back'],
-] as const)('%s: %s, and the Idempotency-Key is free for the retry', async (fail, _what) => {
-  const { intake } = service({ fail, failRemove: false });
-  const key = `k-${fail}`;
-  await expectUnavailable(intake.accept(submission(key)));
-  await expectNothingStored();
-  expect(await redis.exists(keys.idempotency('booking', key))).toBe(0);
-
-  const retry = await intake.accept(submission(key));
-  expect(retry.duplicate).toBe(false);
-  expect(await queue.presence([deliveryJobId(retry.id, 'dest.test')])).toEqual(['live']);
-});
-
-it('answer lost and take-back failed: UNAVAILABLE, the stored copy is queued and indexed, and a retry with the key answers that same message', async () => {
-  const { intake, messages } = service({ fail: 'after', failRemove: true });
-  await expectUnavailable(intake.accept(submission('k2')));
+/** The one message stored under the test's prefix, checked to be stored, indexed and queued. */
+async function expectStoredAndQueued(messages: MessageStore): Promise<string> {
   const [stored] = await redis.zrange(keys.liveMessages(), '0', '-1');
   expect(stored).toBeDefined();
   expect(await messages.getRecord(stored)).not.toBeNull();
   // Stored and queued in one script: its job is there without the reconciler.
   expect(await queue.presence([deliveryJobId(stored, 'dest.test')])).toEqual(['live']);
-  expect(await redis.exists(keys.idempotency('booking', 'k2'))).toBe(1);
+  return stored;
+}
 
-  const retry = await intake.accept(submission('k2'));
+it('before: the write fails before Redis ran it: UNAVAILABLE, nothing stored; a retry with the key stores it under the id the key holds', async () => {
+  const { intake } = service({ fail: 'before', failRemove: false });
+  await expectUnavailable(intake.accept(submission('k-before')));
+  await expectNothingStored();
+  const held = JSON.parse((await redis.get(keys.idempotency('booking', 'k-before'))) as string) as { id: string };
+
+  const retry = await intake.accept(submission('k-before'));
+  expect(retry).toEqual({ id: held.id, duplicate: false });
+  expect(await queue.presence([deliveryJobId(retry.id, 'dest.test')])).toEqual(['live']);
+});
+
+it('after, with an Idempotency-Key: UNAVAILABLE, the stored copy stays queued and a retry with the key answers that same message', async () => {
+  const { intake, messages } = service({ fail: 'after', failRemove: false });
+  await expectUnavailable(intake.accept(submission('k-after')));
+  const stored = await expectStoredAndQueued(messages);
+  expect(await redis.exists(keys.idempotency('booking', 'k-after'))).toBe(1);
+
+  const retry = await intake.accept(submission('k-after'));
   expect(retry).toEqual({ id: stored, duplicate: true });
   expect(await queue.presence([deliveryJobId(stored, 'dest.test')])).toEqual(['live']);
+});
+
+it('a retry with the key answered while the first request waits for its lost answer: the message it acknowledged is never taken back', async () => {
+  // Until 1 Dec 2026 the first request then removed the message and freed the key: the retry's 202 named a
+  // message that no longer existed, and nothing was delivered or reported.
+  let replayed: { id: string; duplicate: boolean } | undefined;
+  const { intake, messages } = service({
+    fail: 'after',
+    failRemove: false,
+    whileLost: async () => {
+      replayed = await intake.accept(submission('k-race'));
+    },
+  });
+  await expectUnavailable(intake.accept(submission('k-race')));
+  const stored = await expectStoredAndQueued(messages);
+  expect(replayed).toEqual({ id: stored, duplicate: true });
+  expect(await redis.exists(keys.idempotency('booking', 'k-race'))).toBe(1);
+});
+
+it("after, without a key: UNAVAILABLE, the message and its job are taken back, so the client's retry is the only copy", async () => {
+  const { intake } = service({ fail: 'after', failRemove: false });
+  await expectUnavailable(intake.accept(submission()));
+  await expectNothingStored();
+
+  const retry = await intake.accept(submission());
+  expect(retry.duplicate).toBe(false);
+  expect(await queue.presence([deliveryJobId(retry.id, 'dest.test')])).toEqual(['live']);
+});
+
+it('after, without a key, with the job already taken by a worker: the message is not taken back (it may be sending) and stays deliverable', async () => {
+  const { intake, messages } = service({
+    fail: 'after',
+    failRemove: false,
+    whileLost: async () => {
+      // A worker takes the job (and with it the body) before the take-back runs.
+      const { jobs } = await queue.step([], 1, Date.now() + 30_000, 'w.');
+      expect(jobs).toHaveLength(1);
+    },
+  });
+  await expectUnavailable(intake.accept(submission()));
+  const [stored] = await redis.zrange(keys.liveMessages(), '0', '-1');
+  expect(stored).toBeDefined();
+  const view = await messages.getForDelivery(stored);
+  expect(view?.body).not.toBeNull();
+  expect(await queue.getState(deliveryJobId(stored, 'dest.test'))).toBe('active');
+});
+
+it('answer lost and take-back failed: UNAVAILABLE, the stored copy is queued and indexed', async () => {
+  const { intake, messages } = service({ fail: 'after', failRemove: true });
+  await expectUnavailable(intake.accept(submission()));
+  await expectStoredAndQueued(messages);
 });

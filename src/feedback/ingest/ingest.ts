@@ -258,7 +258,7 @@ export class FeedbackIngest {
         ?.record(provider, now, [{ status: 'bounced', category: c.category, ...cause, reply, count: 1 }])
         .catch((err: unknown) => deps.logger.warn({ err, id: record.id, provider }, 'incident window not updated'));
       const decision = await deps.policy.onFailure({ address, classification: c, source, messageId: record.id, at: now });
-      if (decision.action === 'suppressed' && decision.added) {
+      if (decision.action === 'suppressed' && decision.ours) {
         events.push({ type: 'suppressed', at: now, recipients: [address], reason: decision.reason, source: decision.source });
         outcome.suppressed.push(address);
       } else if (decision.action === 'sender-side') {
@@ -304,7 +304,7 @@ export class FeedbackIngest {
     for (const address of complainers) {
       deps.metrics.complaints.inc({ provider: deps.providers.byDomain(domainOf(address)) });
       const decision = await deps.policy.onComplaint({ address, messageId: record.id, at: now, source });
-      if (decision.action === 'suppressed' && decision.added) suppressed.push(address);
+      if (decision.action === 'suppressed' && decision.ours) suppressed.push(address);
     }
     if (suppressed.length) events.push({ type: 'suppressed', at: now, recipients: suppressed, reason: 'complaint', source });
     await deps.messages.update(record.id, [], events);

@@ -43,7 +43,7 @@ export class DeliveryFeedback implements DeliveryFeedbackHook {
           messageId: record.id,
           at,
         });
-        if (decision.action === 'suppressed' && decision.added)
+        if (decision.action === 'suppressed' && decision.ours)
           events.push({ type: 'suppressed', at, recipients: [o.address], reason: decision.reason, source: decision.source });
       }
     } catch (err) {

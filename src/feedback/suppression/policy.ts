@@ -37,7 +37,12 @@ end
 return 0`;
 
 export type SuppressionDecision =
-  | { action: 'suppressed'; reason: string; source: SuppressionSource; added: boolean }
+  /**
+   * `added`: the entry is new (counted in the metric). `ours`: this message's failure or complaint is what put the
+   * address on the list, now or in an earlier try of the same write whose answer was lost, so the caller records a
+   * `suppressed` event (a retry after a Redis error must not lose it).
+   */
+  | { action: 'suppressed'; reason: string; source: SuppressionSource; added: boolean; ours: boolean }
   | { action: 'sender-side' }
   | { action: 'soft-counted'; count: number; threshold: number }
   | { action: 'none' };
@@ -98,11 +103,14 @@ export class SuppressionPolicy {
   /** Adds the entry unless the address is already suppressed (the first reason, time and message are kept). */
   private async suppress(address: string, reason: string, source: SuppressionSource, messageId: string, at: number): Promise<SuppressionDecision> {
     const [existing] = await this.deps.suppressions.check([address]);
-    if (existing) return { action: 'suppressed', reason: existing.reason, source, added: false };
+    if (existing) {
+      const ours = existing.messageId === messageId && existing.source === source;
+      return { action: 'suppressed', reason: existing.reason, source, added: false, ours };
+    }
     const added = await this.deps.suppressions.add({ address: address.toLowerCase(), reason, source, at, messageId });
     if (added) this.deps.metrics.suppressionsAdded.inc({ reason });
     this.deps.logger.info({ id: messageId, reason, source, added }, 'recipient suppressed');
-    return { action: 'suppressed', reason, source, added };
+    return { action: 'suppressed', reason, source, added, ours: added };
   }
 
   /** Records one soft failure (`<source>:<message id>`: once per message) and answers how many fall within the window. */
