@@ -2,7 +2,12 @@
  * One delivery job, as a sequence of stages read top to bottom:
  *
  *   load (record, states and body in one read) → expire if due → source IP (warm-up caps) → gate → body gone? → route (MX)
- *   → send (gate per host) → retry time → classify → record → release (and give the source IP's count back when nothing was sent)
+ *   → expire if due → send (expire if due, gate per host) → retry time → classify → record → release (and give the source
+ *   IP's count back when nothing was sent)
+ *
+ * Expiry is checked again after the route (an MX lookup and an MTA-STS fetch can take seconds) and before each host:
+ * a message whose lifetime ends while its attempt runs is recorded `expired`, as at load, and not sent after its TTL.
+ * Each check compares the loaded `expiresAt` with the clock: no Redis round trip.
  *
  * The stages live in stages/job.ts (load, expire, body), stages/route.ts, stages/send.ts, retry.ts and
  * stages/outcome.ts (classify, record); the gate in src/shaping/gate.ts.
@@ -58,6 +63,7 @@ export async function runDelivery(deps: DeliveryDeps, job: DeliveryJob): Promise
     const body = await loadBody(deps, loaded);
     if (!body) return await finish(deps, job, loaded, deps.providers.byDomain(job.domain), expiredOutcomes(loaded));
     const route = await routeJob(deps, job.domain);
+    if (expiryDue(loaded, deps.clock.now())) return await finish(deps, job, loaded, route.provider, expiredOutcomes(loaded));
     if ('outcome' in route)
       return await finish(
         deps,

@@ -1,7 +1,9 @@
 /**
  * The send stage: the SMTP transaction over the pool, to the route's hosts in order until one answers.
- * Before each host the shaping gate is asked for that host's provider (the same lease for the same
- * provider); a refusal ends the stage with the time to come back, and nothing of it is recorded.
+ * Before each host the message's expiry is checked (a host that does not answer can take the greeting
+ * timeout: the next one must not get the message after its TTL), then the shaping gate is asked for that
+ * host's provider (the same lease for the same provider); a refusal ends the stage with the time to come
+ * back, and nothing of it is recorded.
  */
 import { isIP } from 'node:net';
 import { verpAddress } from '../../lib/verp.js';
@@ -11,7 +13,7 @@ import type { ShapingLease, ShapingRefusal } from '../../shaping/provider-shaper
 import type { SourceReservation } from '../../shaping/source-ips.js';
 import type { TimelineEvent } from '../../store/types.js';
 import { sendMessage, type RecipientOutcome, type SendResult } from '../smtp-client.js';
-import type { DeliveryDeps, LoadedJob } from './job.js';
+import { expiredOutcomes, expiryDue, type DeliveryDeps, type LoadedJob, type Outcome } from './job.js';
 import type { JobRoute } from './route.js';
 
 /**
@@ -27,13 +29,17 @@ export interface Slot {
   handedOver?: boolean;
 }
 
-/** What the send stage ends with: each pending recipient's outcome and the `attempt` events, or a wait. */
-export type SendStage = { outcomes: RecipientOutcome[]; events: TimelineEvent[] } | { waitUntil: number; reason: ShapingRefusal };
+/**
+ * What the send stage ends with: each pending recipient's outcome (`expired` when the message's lifetime ended
+ * before a host took it) and the `attempt` events, or a wait.
+ */
+export type SendStage = { outcomes: Outcome[]; events: TimelineEvent[] } | { waitUntil: number; reason: ShapingRefusal };
 
 /**
  * Sends the message to the pending recipients over the hosts of `route`, stopping at the first host that
  * connects; counts TLS, connection reuse, replies and MTA-STS sessions. When no host connects, the
- * outcomes are those of the last one (a connection failure is a temporary outcome, not an error).
+ * outcomes are those of the last one (a connection failure is a temporary outcome, not an error); when the
+ * message expires before a host connects, every pending recipient's outcome is `expired`.
  */
 export async function sendToTargets(
   deps: DeliveryDeps,
@@ -57,6 +63,8 @@ export async function sendToTargets(
   const family = from ? isIP(from.address) : 0;
   const targets = family ? route.targets.filter((t) => isIP(t.host) === 0 || isIP(t.host) === family) : route.targets;
   for (const target of targets) {
+    // The hosts tried so far (each up to the connect and greeting timeouts) may have outlived the message.
+    if (expiryDue(loaded, clock.now())) return { outcomes: expiredOutcomes(loaded), events };
     const gate = await deps.gate.askForHost(gateJob, target.servername, slot.lease);
     if (!gate.go) {
       slot.lease = null; // given back by the gate when the provider changed
