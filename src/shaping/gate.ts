@@ -10,7 +10,8 @@
  *
  * A refused job waits until its booked rate slot or its turn (see ProviderShaper), or for a short jittered
  * wait when connections are busy, so a large backlog does not spin; a paused provider or domain holds it
- * for the re-check interval, never past its message's expiry by more than that.
+ * for the re-check interval. No wait for a pause or the rate outlives the message by more than 50 ms and
+ * the spread: the job comes back at its expiry and the pipeline reports it `expired` on time.
  */
 import type { Priority } from '../config/schema.js';
 import type { Clock } from '../lib/clock.js';
@@ -31,7 +32,7 @@ export interface GateJob {
   priority: Priority;
   /** How many times a worker took the job so far (the queue counts runs started): the spread of repeated waits grows with it. */
   attemptsStarted: number;
-  /** When the message expires (ms): a pause holds the job no later than this. */
+  /** When the message expires (ms): a pause or the provider's rate holds the job no later than this. */
   expiresAt: number;
 }
 
@@ -114,11 +115,12 @@ function spreadMs(job: GateJob, refusal: Refusal): number {
 
 /** When a refused job asks again (ms). */
 function waitUntil(now: number, job: GateJob, refusal: Refusal, recheckMs: number): number {
-  let wait = refusal.reason === 'provider-connections' ? 50 : (refusal.waitMs ?? recheckMs);
-  if (refusal.reason === 'provider-paused' || refusal.reason === 'domain-paused') {
-    // A long hold must not outlive the message: its `expired` event comes at most a re-check late.
-    wait = Math.min(wait, recheckMs, Math.max(0, job.expiresAt - now) + 50);
-  }
+  if (refusal.reason === 'provider-connections') return now + 50 + spreadMs(job, refusal);
+  let wait = refusal.waitMs ?? recheckMs;
+  if (refusal.reason !== 'provider-rate') wait = Math.min(wait, recheckMs);
+  // A pause or a turn at the rate must not outlive the message: its `expired` event comes on time. (The shaper
+  // books no slot and queues no turn after the expiry, so a capped job leaves nothing behind it.)
+  wait = Math.min(wait, Math.max(0, job.expiresAt - now) + 50);
   return now + Math.max(wait, refusal.booked ? 0 : 10) + spreadMs(job, refusal);
 }
 
@@ -134,7 +136,7 @@ export function createShapingGate(shaper: ProviderShaper, deps: GateDeps): Shapi
       const known = shaper.knownProvider(job.domain);
       // A job on its first run (attemptsStarted 1) was never refused, so it sits in no held or booked set.
       const firstRun = job.attemptsStarted <= 1;
-      if (known) return answer(job, await shaper.acquire(known, job.priority, job.id, job.domain, firstRun));
+      if (known) return answer(job, await shaper.acquire(known, job.priority, job.id, job.domain, firstRun, job.expiresAt));
       return answer(job, await shaper.checkDomain(job.domain, job.id, firstRun));
     },
     async askForHost(job, mxHost, held) {
@@ -142,7 +144,7 @@ export function createShapingGate(shaper: ProviderShaper, deps: GateDeps): Shapi
       // Further MX hosts of the same message (when one does not answer) use the same slot.
       if (held && held.provider === provider) return { go: true, lease: held };
       if (held) await shaper.release(held, null);
-      return answer(job, await shaper.acquire(provider, job.priority, job.id, job.domain, job.attemptsStarted <= 1));
+      return answer(job, await shaper.acquire(provider, job.priority, job.id, job.domain, job.attemptsStarted <= 1, job.expiresAt));
     },
     async release(lease, outcomes) {
       if (!lease) return;

@@ -14,7 +14,8 @@
  * A job over the rate does not poll: when the next free slot is within `bookAheadSeconds` it books it
  * and is delayed exactly until then; otherwise it joins a per-priority queue for the booking window and
  * is delayed until its turn (one rate interval per job ahead of it). Verification never waits for
- * bookings. Pauses and slow-downs void the bookings (their jobs queue again at the new rate).
+ * bookings. Pauses and slow-downs void the bookings (their jobs queue again at the new rate). A job whose
+ * message expires before its slot or turn takes neither: it is held until the expiry and expired then.
  *
  * Time comes from the injected clock (`deps.clock`), passed into the scripts as `now`: pauses, back-off,
  * rate and leases all read one clock, which tests can move. Workers' clocks must agree (NTP), as the delivery queue's
@@ -121,9 +122,10 @@ export class ProviderShaper {
    * Takes a connection slot and a rate token for one delivery, or says why not and for how long. With
    * `domain` (the job's recipient domain), a pause of that domain holds the job first. `firstRun`: the job
    * was never taken before, so it sits in no held, booked or waiting set (their clean-up is skipped).
+   * `deadline`: the message's expiry (ms; 0: none); no rate slot or turn after it is taken for the job.
    */
-  async acquire(provider: string, priority: Priority, jobId = '', domain = '', firstRun = false): Promise<ShapingDecision> {
-    return acquireSlot(this.ctx, provider, priority, jobId, domain, firstRun);
+  async acquire(provider: string, priority: Priority, jobId = '', domain = '', firstRun = false, deadline = 0): Promise<ShapingDecision> {
+    return acquireSlot(this.ctx, provider, priority, jobId, domain, firstRun, deadline);
   }
 
   /**

@@ -28,15 +28,17 @@ end`;
 
 // KEYS: state leases held booked waiters(of this priority) pausedDomains domainHeld.
 // ARGV: maxRate maxConn reserved isVerification burst leaseId leaseMs jobId horizonMs domain now firstRun('1': the job's
-// first run, so it cannot be in the held, booked or waiting sets and their clean-up is skipped)
+// first run, so it cannot be in the held, booked or waiting sets and their clean-up is skipped) deadline (ms, 0: none;
+// the message's expiry: a slot or turn after it would never be used, so none is taken)
 // Returns { status, waitMs, effectiveRate, pausedUntil }: 0 ok, 1 paused by an admin (waitMs -1 = until
 // resumed), 2 backing off after a "too fast" reply, 3 no connection slot, 4 over the rate (come back in
-// waitMs: the job's turn in the queue for the booking window), 5 a rate slot is booked in waitMs,
-// 6 the recipient domain is paused by an admin.
+// waitMs: the job's turn in the queue for the booking window, or the slot it did not book because its message
+// expires before it), 5 a rate slot is booked in waitMs, 6 the recipient domain is paused by an admin.
 const ACQUIRE = `
 local now = tonumber(ARGV[11])
 local jobId = ARGV[8]
 local domain = ARGV[10]
+local deadline = tonumber(ARGV[13]) or 0
 local domainKeys = 6
 ${DOMAIN_PAUSE_CHECK}
 local st = redis.call('HMGET', KEYS[1], 'rate', 'tat', 'pausedUntil', 'adminPaused')
@@ -77,6 +79,12 @@ if rate > 0 and not booked then
   -- Verification never waits behind slots that other messages booked.
   if ARGV[4] == '1' then tolerance = tolerance + horizon end
   if tat - now > tolerance then
+    -- A slot or a place among the waiters after the message's expiry would stay unused (the job comes back at the
+    -- expiry and is expired then) and hold back every job behind it: the job takes neither, and leaves its old place.
+    if jobId ~= '' and deadline > 0 and tat > deadline and tat - now <= horizon then
+      redis.call('ZREM', KEYS[5], jobId)
+      return {4, math.ceil(tat - now), tostring(rate), '0'}
+    end
     if jobId ~= '' and tat - now <= horizon then
       redis.call('HSET', KEYS[1], 'tat', string.format('%.3f', tat + interval))
       redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - 60000)
@@ -88,7 +96,11 @@ if rate > 0 and not booked then
     if jobId ~= '' then
       redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
       wait = wait + redis.call('ZCARD', KEYS[5]) * interval
-      redis.call('ZADD', KEYS[5], math.floor(now + wait), jobId)
+      if deadline > 0 and now + wait > deadline then
+        redis.call('ZREM', KEYS[5], jobId)
+      else
+        redis.call('ZADD', KEYS[5], math.floor(now + wait), jobId)
+      end
     end
     return {4, math.ceil(wait), tostring(rate), '0'}
   end

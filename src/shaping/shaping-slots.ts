@@ -73,7 +73,9 @@ export function num(value: string | null | undefined): number | null {
 
 /**
  * Takes a connection slot and a rate token for one delivery, or says why not and for how long. With
- * `domain` (the job's recipient domain), a pause of that domain holds the job first.
+ * `domain` (the job's recipient domain), a pause of that domain holds the job first. With `deadline` (the
+ * message's expiry, ms; 0: none), a job over the rate books no slot and takes no place in the rate queue that
+ * would come after it: it would never use them, and the jobs behind it would wait for them.
  */
 export async function acquireSlot(
   ctx: ShaperContext,
@@ -82,6 +84,7 @@ export async function acquireSlot(
   jobId = '',
   domain = '',
   firstRun = false,
+  deadline = 0,
 ): Promise<ShapingDecision> {
   const s = ctx.deps.config.shaping;
   const limits = ctx.limitsOf(provider);
@@ -107,6 +110,7 @@ export async function acquireSlot(
     d,
     ctx.deps.clock.now(),
     firstRun ? '1' : '0',
+    deadline,
   );
   const effective = num(rate);
   const m = ctx.deps.metrics;

@@ -89,6 +89,38 @@ describe('shaping gate', () => {
     expect(await g.ask(job({ domain: 'corp.test' }))).toEqual({ go: true, lease: null });
   });
 
+  it("holds a job over the rate no later than its message's expiry, and books it no slot and no turn it would not use", async () => {
+    const keys = createKeys(`${prefix}-${n}`); // the keys of the gate made next
+    // One message a minute: the next slot is a minute away, within the booking window (one interval), the one after beyond it.
+    const { g, clock } = gate({ limits: { acme: { perMinute: 1, maxConnections: null } }, burst: { bulk: 0 } });
+    const bulk = (id: string, ttlMs: number) => job({ id, priority: 'bulk', expiresAt: clock.now() + ttlMs });
+    const day = 86_400_000;
+    expect((await g.ask(bulk('first', day))).go).toBe(true);
+    const wait = async (j: GateJob) => {
+      const a = await g.ask(j);
+      if (a.go) throw new Error('expected a wait');
+      expect(a.reason).toBe('provider-rate');
+      return a.until - clock.now();
+    };
+    // Its slot would be in 60 s, its message expires in 10 s: it comes back then (+50 ms and up to 20 ms of spread).
+    const soon = await wait(bulk('soon', 10_000));
+    expect(soon).toBeGreaterThanOrEqual(10_050);
+    expect(soon).toBeLessThanOrEqual(10_070);
+    // The slot it did not book goes to the next job, exactly.
+    expect(await wait(bulk('booked', day))).toBe(60_000);
+    expect(await redis.zscore(keys.shapingBooked('acme'), 'soon')).toBeNull();
+    // Beyond the booking window: a turn in the rate queue, likewise capped, and not queued when it comes after the expiry.
+    expect(await wait(bulk('turn1', day))).toBeLessThanOrEqual(60_020);
+    const late = await wait(bulk('late', 30_000));
+    expect(late).toBeGreaterThanOrEqual(30_050);
+    expect(late).toBeLessThanOrEqual(30_070);
+    expect(await redis.zrange(keys.shapingWaiters('acme', 'bulk'), '0', '-1')).toEqual(['turn1']);
+    // The job behind it waits one interval after turn1, not two: no phantom turn of an expired message ahead of it.
+    const turn2 = await wait(bulk('turn2', day));
+    expect(turn2).toBeGreaterThanOrEqual(120_000);
+    expect(turn2).toBeLessThanOrEqual(120_020);
+  });
+
   it('per MX host: keeps the lease for the same provider, swaps it for another provider', async () => {
     const { g, shaper } = gate({
       limits: { acme: { perMinute: null, maxConnections: 1 }, zeta: { perMinute: null, maxConnections: 1 } },

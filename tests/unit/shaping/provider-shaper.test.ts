@@ -200,6 +200,22 @@ describe('ProviderShaper', () => {
     expect((await redis.smembers(okeys.shapingHeld('acme'))).sort()).toEqual(['j4']);
   });
 
+  it('takes no slot and no turn after the deadline (the message expiry), and gives up an earlier turn then', async () => {
+    const keys = createKeys(`${prefix}-${n}`); // the keys of the shaper made next
+    const { s, clock } = shaper({ limits: { acme: { perMinute: 60, maxConnections: null } }, burst: { bulk: 0 }, bookAheadSeconds: 1 });
+    const at = (ms: number) => clock.now() + ms;
+    expect((await s.acquire('acme', 'bulk', 'j1', '', true)).ok).toBe(true);
+    // The next slot is 1 s away: booked for a message living 2 s, not for one living 0.5 s (the next job gets it).
+    expect(await s.acquire('acme', 'bulk', 'short', '', true, at(500))).toMatchObject({ ok: false, booked: false, waitMs: 1000 });
+    expect(await s.acquire('acme', 'bulk', 'j2', '', true, at(2000))).toMatchObject({ ok: false, booked: true, waitMs: 1000 });
+    // Beyond the window: j3 queues for its turn in 1 s; run again with a deadline before its new turn, it leaves the queue.
+    expect(await s.acquire('acme', 'bulk', 'j3', '', true)).toMatchObject({ ok: false, booked: false, waitMs: 1000 });
+    expect(await redis.zrange(keys.shapingWaiters('acme', 'bulk'), '0', '-1')).toEqual(['j3']);
+    expect(await s.acquire('acme', 'bulk', 'j3', '', false, at(1500))).toMatchObject({ ok: false, booked: false, waitMs: 2000 });
+    expect(await redis.zrange(keys.shapingWaiters('acme', 'bulk'), '0', '-1')).toEqual([]);
+    expect(await s.acquire('acme', 'bulk', 'j4', '', true)).toMatchObject({ ok: false, booked: false, waitMs: 1000 });
+  });
+
   it('pauses one recipient domain whatever its provider, holding its jobs until resumed', async () => {
     const { s, metrics, clock } = shaper({ limits: { acme: { perMinute: null, maxConnections: null } } });
     await s.pauseDomain('Corp.Test', { by: 'ops' });
