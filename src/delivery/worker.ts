@@ -16,7 +16,10 @@ export interface DeliveryWorker {
   readonly runner: JobRunner;
   /** True from start until close. */
   isRunning(): boolean;
-  /** Stops taking jobs, lets in-flight ones finish within `graceMs`, then leaves the rest to other workers. Safe twice. */
+  /**
+   * Stops taking jobs, lets in-flight ones finish within `graceMs`, then leaves the rest to other workers; last, one
+   * more try for shaping slots whose release failed (Redis away). Safe twice.
+   */
   close(graceMs?: number): Promise<void>;
 }
 
@@ -36,7 +39,7 @@ export function startDeliveryWorker(
   sources?: SourceIps,
 ): DeliveryWorker {
   const recheckMs = (deps.config.shaping?.pausedRecheckSeconds ?? 60) * 1000;
-  const shaping = shaper?.enabled ? createShapingGate(shaper, { clock: deps.clock, logger: deps.logger, recheckMs }) : openGate;
+  const shaping = shaper?.enabled ? createShapingGate(shaper, { clock: deps.clock, logger: deps.logger, recheckMs, metrics: deps.metrics }) : openGate;
   const gate = sources ? withSourceIps(shaping, sources, { clock: deps.clock }) : shaping;
   const pipelineDeps: DeliveryDeps = { ...deps, gate };
   const process = async (job: QueuedJob, holdsLease: LeaseCheck): Promise<RunResult> => {
@@ -85,9 +88,11 @@ export function startDeliveryWorker(
   return {
     runner,
     isRunning: () => runner.isRunning(),
-    close(ms = graceMs) {
+    async close(ms = graceMs) {
       if (timer) clearInterval(timer);
-      return runner.close(ms);
+      await runner.close(ms);
+      // The jobs have ended: slots whose release failed (Redis away) get one more try before Redis is closed.
+      await gate.close();
     },
   };
 }

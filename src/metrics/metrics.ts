@@ -165,6 +165,8 @@ export interface Metrics {
   readonly shapingPaused: Gauge<'provider'>;
   /** kurir_shaping_pauses_total{provider} — pauses started. */
   readonly shapingPauses: Counter<'provider'>;
+  /** kurir_shaping_releases_retried_total{provider,outcome} — connection-slot releases that failed (Redis away), by how their retries ended. */
+  readonly shapingReleasesRetried: Counter<'provider' | 'outcome'>;
   /** kurir_ip_sent_total{ip,pool} — messages handed to a receiver from a pool's source IP (labels bounded by the config). */
   readonly ipSent: Counter<'ip' | 'pool'>;
   /** kurir_ip_warmup_waits_total{pool} — deliveries held because every IP of the pool was at its warm-up cap. */
@@ -548,6 +550,12 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     labelNames: ['provider'] as const,
     registers,
   });
+  const shapingReleasesRetried = new Counter({
+    name: 'kurir_shaping_releases_retried_total',
+    help: 'Connection-slot releases that failed (Redis did not answer) and were retried in the background, by outcome: released (given back once Redis answered) or abandoned (not given back before the slot lease ended or the process stopped; Redis frees it at the end of shaping.leaseSeconds).',
+    labelNames: ['provider', 'outcome'] as const,
+    registers,
+  });
   const ipSent = new Counter({
     name: 'kurir_ip_sent_total',
     help: 'Messages handed to a receiver (an SMTP transaction on an open connection, whatever the reply) from a source IP of a pool (delivery.ipPools).',
@@ -788,6 +796,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     placementArrival.zero({ provider });
     for (const reason of SEED_ERROR_REASONS) placementSeedErrors.inc({ provider, reason }, 0);
     shapingPaused.set({ provider }, 0);
+    for (const outcome of ['released', 'abandoned']) shapingReleasesRetried.inc({ provider, outcome }, 0);
     for (const folder of PLACEMENT_FOLDERS) placement.inc({ provider, folder }, 0);
     for (const cause of AUTH_CAUSES) deliveryAuthFailures.inc({ provider, cause }, 0);
     for (const method of PROBE_AUTH_METHODS) for (const result of PROBE_AUTH_RESULTS) placementAuth.inc({ provider, method, result }, 0);
@@ -849,6 +858,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     shapingRate,
     shapingPaused,
     shapingPauses,
+    shapingReleasesRetried,
     ipSent,
     ipWarmupWaits,
     bounces,

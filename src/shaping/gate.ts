@@ -16,7 +16,9 @@
 import type { Priority } from '../config/schema.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { ProviderShaper, ShapingDecision, ShapingLease, ShapingRefusal } from './provider-shaper.js';
+import { ReleaseRetries } from './release-retry.js';
 import type { SourceAnswer, SourceIps, SourceReservation } from './source-ips.js';
 import type { ReplyOutcome } from './throttle-rules.js';
 
@@ -55,9 +57,12 @@ export interface ShapingGate {
   askForHost(job: GateJob, mxHost: string | undefined, held: ShapingLease | null): Promise<GateAnswer>;
   /**
    * Gives a lease back with the outcomes of the send (null: nothing was sent), which feed the provider's
-   * adaptive rate. Never throws: a failure is logged, and the lease runs out on its own.
+   * adaptive rate. Never throws: when Redis does not answer, the failure is logged and the slot is given back
+   * in the background once it does (src/shaping/release-retry.ts); the caller goes on at once.
    */
   release(lease: ShapingLease | null, outcomes: readonly ReplyOutcome[] | null): Promise<void>;
+  /** On shutdown, after the last delivery ended: one more try for releases still owed, then none. */
+  close(): Promise<void>;
   /**
    * First of all: the source IP (bind address and HELO) of the job's pool, counted against the address's
    * warm-up caps; a wait when every address of the pool is at its cap. Null reservation: no pool.
@@ -72,6 +77,8 @@ export interface GateDeps {
   logger: Logger;
   /** How long a job held by a pause without an end waits before it asks again (ms). */
   recheckMs: number;
+  /** kurir_shaping_releases_retried_total; absent in tests of the gate alone. */
+  metrics?: Pick<Metrics, 'shapingReleasesRetried'>;
 }
 
 /** The gate of a gateway without shaping: always go, nothing to hold. */
@@ -79,6 +86,7 @@ export const openGate: ShapingGate = {
   ask: async () => ({ go: true, lease: null }),
   askForHost: async () => ({ go: true, lease: null }),
   release: async () => undefined,
+  close: async () => undefined,
   askSource: async () => ({ go: true, reservation: null }),
   giveBackSource: async () => undefined,
 };
@@ -131,6 +139,13 @@ export function createShapingGate(shaper: ProviderShaper, deps: GateDeps): Shapi
     if (d.ok) return { go: true, lease: d.lease };
     return { go: false, until: waitUntil(deps.clock.now(), job, d, deps.recheckMs), reason: d.reason };
   };
+  const retries = new ReleaseRetries({ clock: deps.clock, logger: deps.logger, metrics: deps.metrics, release: (lease) => shaper.release(lease, null) });
+  const release = async (lease: ShapingLease, outcomes: readonly ReplyOutcome[] | null): Promise<void> => {
+    await shaper.release(lease, outcomes).catch((err: unknown) => {
+      deps.logger.warn({ err, provider: lease.provider }, 'shaping: release failed; a held connection slot is given back once Redis answers');
+      retries.add(lease);
+    });
+  };
   return {
     async ask(job) {
       const known = shaper.knownProvider(job.domain);
@@ -143,13 +158,13 @@ export function createShapingGate(shaper: ProviderShaper, deps: GateDeps): Shapi
       const provider = shaper.providerFor(job.domain, mxHost);
       // Further MX hosts of the same message (when one does not answer) use the same slot.
       if (held && held.provider === provider) return { go: true, lease: held };
-      if (held) await shaper.release(held, null);
+      if (held) await release(held, null);
       return answer(job, await shaper.acquire(provider, job.priority, job.id, job.domain, job.attemptsStarted <= 1, job.expiresAt));
     },
     async release(lease, outcomes) {
-      if (!lease) return;
-      await shaper.release(lease, outcomes).catch((err: unknown) => deps.logger.warn({ err, provider: lease.provider }, 'shaping: release failed'));
+      if (lease) await release(lease, outcomes);
     },
+    close: () => retries.close(),
     askSource: openGate.askSource,
     giveBackSource: openGate.giveBackSource,
   };

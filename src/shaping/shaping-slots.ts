@@ -29,6 +29,8 @@ export type ShapingRefusal = 'provider-paused' | 'domain-paused' | 'provider-con
 export interface ShapingLease {
   provider: string;
   id: string;
+  /** When Redis frees the slot if it is never given back (ms, `shaping.leaseSeconds` after it was taken); null: the provider has no connection cap, no slot is held. */
+  heldUntil: number | null;
 }
 
 export type ShapingDecision =
@@ -88,7 +90,9 @@ export async function acquireSlot(
 ): Promise<ShapingDecision> {
   const s = ctx.deps.config.shaping;
   const limits = ctx.limitsOf(provider);
-  const lease: ShapingLease = { provider, id: randomHex(8) };
+  const now = ctx.deps.clock.now();
+  const leaseMs = Math.round(s.leaseSeconds * 1000);
+  const lease: ShapingLease = { provider, id: randomHex(8), heldUntil: limits.maxConnections === null ? null : now + leaseMs };
   const d = domain.toLowerCase();
   const [status, waitMs, rate] = await ctx.redis.kurirShapeAcquire(
     ctx.deps.keys.shapingState(provider),
@@ -104,11 +108,11 @@ export async function acquireSlot(
     priority === 'verification' ? '1' : '0',
     s.burst[priority],
     lease.id,
-    Math.round(s.leaseSeconds * 1000),
+    leaseMs,
     jobId,
     Math.round(s.bookAheadSeconds * 1000),
     d,
-    ctx.deps.clock.now(),
+    now,
     firstRun ? '1' : '0',
     deadline,
   );

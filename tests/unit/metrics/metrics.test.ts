@@ -41,6 +41,7 @@ const EXPECTED: Array<[field: string, name: string, type: string, labels: string
   ['shapingRate', 'kurir_shaping_effective_rate_per_minute', 'gauge', ['provider']],
   ['shapingPaused', 'kurir_shaping_paused', 'gauge', ['provider']],
   ['shapingPauses', 'kurir_shaping_pauses_total', 'counter', ['provider']],
+  ['shapingReleasesRetried', 'kurir_shaping_releases_retried_total', 'counter', ['provider', 'outcome']],
   ['ipSent', 'kurir_ip_sent_total', 'counter', ['ip', 'pool']],
   ['ipWarmupWaits', 'kurir_ip_warmup_waits_total', 'counter', ['pool']],
   ['bounces', 'kurir_feedback_bounces_total', 'counter', ['provider', 'category', 'type']],

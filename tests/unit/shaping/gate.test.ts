@@ -58,7 +58,7 @@ afterAll(async () => {
 describe('shaping gate', () => {
   it('answers go with a lease for a provider known from the domain, and only checks the domain pause otherwise', async () => {
     const { g } = gate({ limits: { acme: { perMinute: null, maxConnections: 2 } } });
-    expect(await g.ask(job())).toEqual({ go: true, lease: { provider: 'acme', id: expect.any(String) } });
+    expect(await g.ask(job())).toEqual({ go: true, lease: { provider: 'acme', id: expect.any(String), heldUntil: 1_800_000_600_000 } });
     expect(await g.ask(job({ domain: 'corp.test' }))).toEqual({ go: true, lease: null });
   });
 
