@@ -3,27 +3,15 @@
  * DNS on loopback and a manual clock: each run answers a value (done, retry at, wait until) and records
  * only what happened.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDelivery, type DeliveryDeps, type DeliveryJob } from '../../../src/delivery/pipeline.js';
-import { createResolver } from '../../../src/delivery/resolver.js';
-import { loadBounceRules } from '../../../src/feedback/classify/rules.js';
-import { newMessageId } from '../../../src/lib/ids.js';
-import { createLogger } from '../../../src/lib/logger.js';
-import { createMetrics } from '../../../src/metrics/metrics.js';
-import { createProviderMap } from '../../../src/metrics/provider.js';
-import { createShapingGate } from '../../../src/shaping/gate.js';
-import { ProviderShaper } from '../../../src/shaping/provider-shaper.js';
-import { loadThrottleRules } from '../../../src/shaping/throttle-rules.js';
-import { createKeys } from '../../../src/store/keys.js';
-import { MessageStore } from '../../../src/store/message-store.js';
 import type { Priority } from '../../../src/config/schema.js';
+import type { ProviderShaper } from '../../../src/shaping/provider-shaper.js';
+import type { MessageStore } from '../../../src/store/message-store.js';
+import { deliveryTestDeps, queueMessage, type DeliveryTestDeps } from '../../helpers/delivery-deps.js';
 import { startDnsServer, type DnsServer } from '../../helpers/dns-server.js';
 import { startReceiver, type Receiver } from '../../helpers/receiver.js';
-import { dropPrefix, testConfig } from '../../helpers/test-gateway.js';
 import { manualClock } from '../../helpers/until.js';
 
 const prefix = `kurir-test-pipeline-${Math.random().toString(36).slice(2, 8)}`;
@@ -33,7 +21,7 @@ let dns: DnsServer;
 let receiver: Receiver;
 /** Run by the receiver at RCPT TO dup@lease.test, before it refuses it: what happens meanwhile elsewhere. */
 let meanwhile: (() => Promise<void>) | null = null;
-let dataDir: string;
+let t: DeliveryTestDeps;
 let deps: DeliveryDeps;
 let shaper: ProviderShaper;
 let messages: MessageStore;
@@ -53,10 +41,12 @@ beforeAll(async () => {
       return ctx.address === 'gone@lease.test' || ctx.address === 'dup@lease.test' ? { code: 550, message: '5.1.1 no such user' } : undefined;
     },
   });
-  dataDir = mkdtempSync(join(tmpdir(), 'kurir-pipeline-'));
-  const config = testConfig(
-    dataDir,
-    {
+  t = deliveryTestDeps({
+    redis,
+    dns,
+    clock,
+    prefix,
+    overrides: {
       delivery: { retrySchedule: [30], retryJitter: 0, mxPort: receiver.port },
       // acme: one message per minute, nothing borrowed ahead.
       shaping: {
@@ -65,53 +55,19 @@ beforeAll(async () => {
         burst: { bulk: 0 },
       },
     },
-    dns.address,
-    prefix,
-  );
-  const keys = createKeys(prefix);
-  const providers = createProviderMap(config.shaping.providers);
-  const metrics = createMetrics({ defaultMetrics: false, providers: providers.names() });
-  const logger = createLogger({ level: 'silent' });
-  messages = new MessageStore(redis, keys, 86_400);
-  shaper = new ProviderShaper({ redis, keys, config, providers, rules: loadThrottleRules(config.shaping.throttleRulesFile), metrics, logger, clock });
-  const gate = createShapingGate(shaper, { clock, logger, recheckMs: 60_000 });
-  const resolver = createResolver(config.dns);
-  deps = { config, clock, resolver, messages, metrics, providers, logger, verpSecret: 'test-secret', rules: loadBounceRules(config.feedback.rulesFile), gate };
+  });
+  ({ deps, shaper, messages } = t);
 });
 
 afterAll(async () => {
   await redis.quit();
   await dns.close();
   await receiver.close();
-  await dropPrefix(prefix);
-  rmSync(dataDir, { recursive: true, force: true });
+  await t.cleanUp();
 });
 
 /** Stores a message to `to` (one address or several of one domain) as intake would, expiring `ttlMs` from now; returns its job. */
-async function queued(to: string | string[], ttlMs: number, priority: Priority = 'bulk'): Promise<DeliveryJob> {
-  const recipients = typeof to === 'string' ? [to] : to;
-  const id = newMessageId(clock.now());
-  const body = Buffer.from(`From: noreply@example.test\r\nTo: ${recipients.join(', ')}\r\nSubject: hi\r\n\r\nhi\r\n`);
-  await messages.create(
-    {
-      id,
-      owner: 'test',
-      interface: 'http',
-      mailFrom: 'noreply@example.test',
-      fromDomain: 'example.test',
-      recipients,
-      priority,
-      createdAt: clock.now(),
-      expiresAt: clock.now() + ttlMs,
-      size: body.length,
-      messageId: `<${id}@example.test>`,
-      dkim: [],
-    },
-    body,
-  );
-  const domain = recipients[0].slice(recipients[0].indexOf('@') + 1);
-  return { id: `${id}_${domain}`, messageId: id, domain, priority, attemptsStarted: 1 };
-}
+const queued = (to: string | string[], ttlMs: number, priority: Priority = 'bulk'): Promise<DeliveryJob> => queueMessage(messages, clock, to, ttlMs, priority);
 
 describe('runDelivery', () => {
   it('expires a message past its lifetime before asking shaping: no slot, no rate token taken', async () => {
