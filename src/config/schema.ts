@@ -530,8 +530,12 @@ export const configSchema = z
         maxAttempts: z.number().int().min(1).max(50).default(8),
         /** First retry delay; each further retry doubles it (exponential backoff). */
         backoffSeconds: durationSeconds.default(30),
-        /** Consecutive failed attempts (any event) after which a key's webhook is disabled until re-enabled. */
+        /**
+         * Consecutive failed attempts (any event) after which a key's webhook is paused: its events are held, and
+         * one is tried every `pausedRetrySeconds`; the first success (or POST /v1/webhooks/enable) resumes it.
+         */
         disableAfterFailures: z.number().int().min(1).default(50),
+        pausedRetrySeconds: durationSeconds.max(3600).default(60),
         timeoutSeconds: durationSeconds.default(5),
         concurrency: z.number().int().min(1).max(200).default(10),
         /** Recent attempts kept per key for GET /v1/webhooks/deliveries. */

@@ -107,7 +107,7 @@ export const webhooksRoutes: FastifyPluginAsync<WebhooksRoutesOptions> = async (
     {
       schema: {
         ...common,
-        summary: 'Re-enable a disabled webhook and reset its failure count (events dropped meanwhile are not resent)',
+        summary: 'Resume a paused (disabled) webhook at once and reset its failure count; its held events go out within webhooks.pausedRetrySeconds',
         querystring: { type: 'object', additionalProperties: false, properties: keyQuery },
         response: { 200: { type: 'object', properties: { key: { type: 'string' }, wasDisabled: { type: 'boolean' } } }, ...errorResponses(401, 403, 404, 503) },
       },

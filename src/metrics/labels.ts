@@ -49,8 +49,8 @@ export type PlacementFolder = (typeof PLACEMENT_FOLDERS)[number];
 export const SEED_ERROR_REASONS = ['auth', 'connect', 'mailbox-full', 'protocol'] as const;
 export type SeedErrorReason = (typeof SEED_ERROR_REASONS)[number];
 
-/** sent: 2xx; failed: an attempt that failed (it may be retried); dropped: not sent because the key's webhook is disabled. */
-export const WEBHOOK_RESULTS = ['sent', 'failed', 'dropped'] as const;
+/** sent: 2xx; failed: an attempt that failed (it may be retried); held: an event put back for a while because the key's webhook is paused. */
+export const WEBHOOK_RESULTS = ['sent', 'failed', 'held'] as const;
 export type WebhookResult = (typeof WEBHOOK_RESULTS)[number];
 
 /**

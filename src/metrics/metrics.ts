@@ -193,7 +193,7 @@ export interface Metrics {
   readonly tlsRptSessions: Counter<'domain' | 'reporter' | 'policy' | 'result'>;
   /** kurir_tlsrpt_failures_total{domain,reporter,result_type}: failed TLS sessions by RFC 8460 result type. */
   readonly tlsRptFailures: Counter<'domain' | 'reporter' | 'result_type'>;
-  /** kurir_webhooks_total{result} — result is sent|failed|dropped. */
+  /** kurir_webhooks_total{result} — result is sent|failed|held. */
   readonly webhooks: Counter<'result'>;
   /** kurir_webhook_outbox_total{result} — webhook jobs queued by the outbox relay (relayed) or entries dropped (gone). */
   readonly webhookOutbox: Counter<'result'>;
@@ -632,7 +632,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
   });
   const webhooks = new Counter({
     name: 'kurir_webhooks_total',
-    help: 'Event webhook attempts to booking systems, by result (sent|failed|dropped).',
+    help: "Event webhook attempts to booking systems, by result (sent|failed), and events held while the key's webhook is paused (held).",
     labelNames: ['result'] as const,
     registers,
   });

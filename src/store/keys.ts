@@ -34,6 +34,8 @@ export interface Keys {
   webhookState(owner: string): string;
   /** Capped list (newest first) of one API key's recent webhook delivery attempts. */
   webhookDeliveries(owner: string): string;
+  /** Marker (with an expiry) that a paused webhook's probe for the current interval is taken. */
+  webhookProbe(owner: string): string;
   /** Sorted set of timeline events not yet in the webhook queue (member `<id>:<first index>:<count>`, score: due for the relay). */
   webhookOutbox(): string;
   verpSecret(): string;
@@ -169,6 +171,7 @@ export function createKeys(prefix: string): Keys {
     webhookState: (owner) => `${prefix}:webhook:${owner}`,
     webhookDeliveries: (owner) => `${prefix}:webhook-log:${owner}`,
     webhookOutbox: () => `${prefix}:webhook-outbox`,
+    webhookProbe: (owner) => `${prefix}:webhook-probe:${owner}`,
     verpSecret: () => `${prefix}:verp-secret`,
     softBounces: (address) => `${prefix}:softbounce:${address.toLowerCase()}`,
     messageIdIndex: (headerMessageId) => `${prefix}:mid:${headerMessageId}`,

@@ -70,6 +70,11 @@ export class WebhookStore {
     return Number(res?.[3]?.[1] ?? 0);
   }
 
+  /** Takes the probe of a paused webhook for `ms`: true for one caller per interval. */
+  async takeProbe(owner: string, ms: number): Promise<boolean> {
+    return (await this.redis.set(this.keys.webhookProbe(owner), '1', 'PX', Math.max(1, Math.ceil(ms)), 'NX')) === 'OK';
+  }
+
   /** Disables a key's webhook; true only for the call that actually disabled it. */
   async disable(owner: string, at: number, reason: string): Promise<boolean> {
     return (await this.redis.eval(DISABLE_SCRIPT, 1, this.keys.webhookState(owner), String(at), reason)) === 1;

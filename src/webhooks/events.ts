@@ -147,8 +147,8 @@ export interface WebhookProducerDeps {
 }
 
 /**
- * The MessageStore's EventSink: queues one webhook job per event the owner's webhook wants, unless the
- * webhook is disabled. A queueing failure is logged and counted as failed and rejects: the timeline write
+ * The MessageStore's EventSink: queues one webhook job per event the owner's webhook wants (also while it is
+ * paused: the worker holds them). A queueing failure is logged and counted as failed and rejects: the timeline write
  * already succeeded, and the events wait in the webhook outbox for the relay (src/webhooks/outbox-relay.ts).
  */
 export class WebhookProducer implements EventSink {
@@ -169,18 +169,15 @@ export class WebhookProducer implements EventSink {
     await this.handOn(record, events);
   }
 
-  /** Queues the webhooks of `events`; answers how many were queued (0 when none is wanted or the webhook is disabled). */
+  /** Queues the webhooks of `events`; answers how many were queued (0 when none is wanted). */
   async handOn(record: MessageRecord, events: readonly AppendedEvent[]): Promise<number> {
     const target = this.targetOf(record.owner);
     if (!target) return 0;
     const wanted = events.filter((a) => isWebhookEventType(a.event.type) && target.events.has(a.event.type as WebhookEventType) && !isSuperseded(a.event));
     if (!wanted.length) return 0;
-    const { store, queue, metrics, logger } = this.deps;
+    const { queue, metrics, logger } = this.deps;
     try {
-      if (await store.isDisabled(target.owner)) {
-        metrics.webhooks.inc({ result: 'dropped' }, wanted.length);
-        return 0;
-      }
+      // Queued even while the key's webhook is paused: the worker holds them until it resumes.
       await queue.enqueue(
         record.id,
         target.owner,

@@ -5,12 +5,14 @@
  *   the job throws, so BullMQ retries it with exponential backoff (`webhooks.maxAttempts`,
  *   `webhooks.backoffSeconds`).
  * - Every attempt is logged in a capped per-key list (GET /v1/webhooks/deliveries) and moves the key's
- *   consecutive-failure counter: a success resets it; reaching `webhooks.disableAfterFailures` disables
- *   the key's webhook (logged, kurir_webhooks_disabled_total) until an admin or the key re-enables it
- *   (POST /v1/webhooks/enable). While disabled, events are dropped (kurir_webhooks_total{result="dropped"}).
+ *   consecutive-failure counter: a success resets it; reaching `webhooks.disableAfterFailures` pauses ("disables")
+ *   the key's webhook (logged, kurir_webhooks_disabled_total). While paused its events are held, not dropped: each
+ *   waits `webhooks.pausedRetrySeconds` and looks again (kurir_webhooks_total{result="held"}, no attempt used up),
+ *   and one of them per interval is sent as a probe; the first probe the receiver takes resumes the webhook, as
+ *   does POST /v1/webhooks/enable. A held event lasts as long as its message is stored (the retention).
  * - Delivery is at least once and not ordered: receivers de-duplicate on the event id.
  */
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/schema.js';
 import type { Clock } from '../lib/clock.js';
@@ -85,16 +87,24 @@ export async function postWebhook(
   }
 }
 
-/** Sends the webhook of one job; throws to have BullMQ retry it. */
-export async function processWebhookJob(deps: WebhookWorkerDeps, targetOf: WebhookTargetOf, job: Job<WebhookJobData>): Promise<string> {
+/** Puts a job back for `delayMs` without using up an attempt (BullMQ's DelayedError). */
+async function hold(job: Job<WebhookJobData>, token: string | undefined, delayMs: number, metrics: Metrics): Promise<never> {
+  metrics.webhooks.inc({ result: 'held' });
+  // A little spread, so events held together do not all wake in the same instant.
+  await job.moveToDelayed(Date.now() + Math.round(delayMs * (0.9 + Math.random() * 0.2)), token);
+  throw new DelayedError();
+}
+
+/** Sends the webhook of one job; throws to have BullMQ retry it (or, while the key's webhook is paused, hold it). */
+export async function processWebhookJob(deps: WebhookWorkerDeps, targetOf: WebhookTargetOf, job: Job<WebhookJobData>, token?: string): Promise<string> {
   const { config, clock, logger, metrics, messages, store } = deps;
   const { messageId, eventIndex, owner } = job.data;
   const target = targetOf(owner);
   if (!target) return 'no webhook configured';
-  if (await store.isDisabled(owner)) {
-    metrics.webhooks.inc({ result: 'dropped' });
-    return 'webhook disabled';
-  }
+  const holdMs = config.webhooks.pausedRetrySeconds * 1000;
+  // Paused: only the event that takes this interval's probe is sent; the others wait.
+  const paused = await store.isDisabled(owner);
+  if (paused && !(await store.takeProbe(owner, holdMs))) return hold(job, token, holdMs, metrics);
   const [record, event] = await Promise.all([messages.getRecord(messageId), messages.getEvent(messageId, eventIndex)]);
   if (!record || !event) return 'message no longer stored';
   if (!isWebhookEventType(event.type) || !target.events.has(event.type)) return 'event not subscribed';
@@ -121,17 +131,20 @@ export async function processWebhookJob(deps: WebhookWorkerDeps, targetOf: Webho
     durationMs: Math.round(performance.now() - started),
   });
   metrics.webhooks.inc({ result: result.ok ? 'sent' : 'failed' });
-  if (result.ok) return `sent (${result.statusCode})`;
+  if (result.ok) {
+    if (paused && (await store.enable(owner))) logger.warn({ owner, url: target.url }, 'webhook resumed: the receiver took a held event again');
+    return `sent (${result.statusCode})`;
+  }
 
-  const limit = config.webhooks.disableAfterFailures;
   logger.warn({ owner, eventId, attempt, error: result.error, consecutiveFailures: failures }, 'webhook attempt failed');
-  if (failures >= limit) {
+  if (paused) return hold(job, token, holdMs, metrics);
+  if (failures >= config.webhooks.disableAfterFailures) {
     const reason = `${failures} consecutive failed deliveries; last: ${result.error ?? 'failed'}`;
     if (await store.disable(owner, clock.now(), reason)) {
       metrics.webhooksDisabled.inc();
-      logger.error({ owner, url: target.url, reason }, 'webhook disabled after sustained failure; POST /v1/webhooks/enable re-enables it');
+      logger.error({ owner, url: target.url, reason }, 'webhook paused after sustained failure: events are held and one is tried every pausedRetrySeconds');
     }
-    throw new UnrecoverableError(`webhook disabled: ${reason}`);
+    return hold(job, token, holdMs, metrics);
   }
   throw new Error(`webhook attempt ${attempt} failed: ${result.error ?? 'failed'}`);
 }
@@ -145,7 +158,7 @@ export interface WebhookWorker {
 /** Runs the webhook queue (worker role). */
 export function startWebhookWorker(deps: WebhookWorkerDeps, connection: Redis, keys: Keys): WebhookWorker {
   const targetOf = deps.targetOf ?? webhookTargetResolver(deps.config);
-  const worker = new Worker<WebhookJobData>(WEBHOOK_QUEUE, (job) => processWebhookJob(deps, targetOf, job), {
+  const worker = new Worker<WebhookJobData>(WEBHOOK_QUEUE, (job, token) => processWebhookJob(deps, targetOf, job, token), {
     connection,
     prefix: keys.bullPrefix(),
     concurrency: deps.config.webhooks.concurrency,

@@ -2,7 +2,7 @@
  * Webhooks end to end: real gateway, DNS on loopback, an SMTP receiver as the recipients' MX, and a
  * node:http receiver on 127.0.0.1 as the booking system. Events arrive signed (checked with docs/webhooks.md's
  * verification snippet); a failing receiver gets retries with backoff, then the key's webhook is
- * auto-disabled (visible in GET /v1/webhooks) and re-enabled with POST /v1/webhooks/enable.
+ * paused (visible in GET /v1/webhooks): its events are held and probed until the receiver answers again.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,7 +62,7 @@ beforeAll(async () => {
         },
         { name: 'admin-dev', key: ADMIN_KEY, domains: ['*'], admin: true },
       ],
-      webhooks: { maxAttempts: 3, backoffSeconds: 0.2, disableAfterFailures: 5, timeoutSeconds: 2 },
+      webhooks: { maxAttempts: 3, backoffSeconds: 0.2, disableAfterFailures: 5, timeoutSeconds: 2, pausedRetrySeconds: 0.5 },
     },
   });
   t.publishDkim(dns);
@@ -120,7 +120,7 @@ describe('webhooks to the booking system', () => {
     expect(hooks.matching((b) => b?.type === 'deferred')).toHaveLength(0);
   });
 
-  it('retries a failing receiver with backoff, then auto-disables the webhook; re-enabling works', async () => {
+  it('retries a failing receiver with backoff, then pauses the webhook and holds its events; the first probe the receiver takes resumes it', async () => {
     const state0 = await api('GET', '/v1/webhooks');
     expect(state0.body).toMatchObject({ key: 'booking-dev', configured: true, url: hooks.url, disabled: false, consecutiveFailures: 0 });
 
@@ -138,7 +138,7 @@ describe('webhooks to the booking system', () => {
     let state = await api('GET', '/v1/webhooks');
     expect(state.body).toMatchObject({ disabled: false, consecutiveFailures: 3 });
 
-    // Two more failures (5 in a row): the webhook is disabled, and this event is not retried further.
+    // Two more failures (5 in a row): the webhook is paused ("disabled"); this event is held, not given up.
     const second = (await t.submit({ ...base, to: ['dave@dest.test'] })).body.id;
     await hooks.waitFor((b) => b?.messageId === second, 2);
     const deadline = Date.now() + 5000;
@@ -146,8 +146,6 @@ describe('webhooks to the booking system', () => {
     expect(state.body.disabled).toBe(true);
     expect(state.body.reason).toMatch(/5 consecutive failed deliveries; last: HTTP 500/);
     expect(Date.parse(state.body.disabledAt)).toBeGreaterThan(Date.now() - 60_000);
-    await new Promise((r) => setTimeout(r, 1000));
-    expect(hooks.matching((b) => b?.messageId === second)).toHaveLength(2);
     expect(await t.gateway.metrics.render()).toMatch(/^kurir_webhooks_disabled_total 1$/m);
 
     const log = await api('GET', '/v1/webhooks/deliveries?limit=5');
@@ -157,25 +155,30 @@ describe('webhooks to the booking system', () => {
     expect(log.body.items[0]).toMatchObject({ messageId: second, type: 'delivered', attempt: 2 });
     expect(log.body.items.map((a: any) => a.attempt)).toEqual([2, 1, 3, 2, 1]);
 
-    // While disabled, events are dropped (not sent).
-    const before = hooks.requests.length;
+    // While paused, events are held, not dropped: at most one per pausedRetrySeconds (0.5 s) is tried, as a probe.
     const third = (await t.submit({ ...base, to: ['erin@dest.test'] })).body.id;
     await t.waitForStatus(third, (s) => s.status === 'delivered');
-    await new Promise((r) => setTimeout(r, 500));
-    expect(hooks.requests.length).toBe(before);
-    expect(await t.gateway.metrics.render()).toMatch(/^kurir_webhooks_total\{result="dropped"\} [1-9]/m);
+    const pausedAt = hooks.requests.length;
+    await new Promise((r) => setTimeout(r, 1600));
+    expect(hooks.requests.length - pausedAt).toBeLessThanOrEqual(4);
+    expect((await api('GET', '/v1/webhooks')).body.disabled).toBe(true);
+    expect(await t.gateway.metrics.render()).toMatch(/^kurir_webhooks_total\{result="held"\} [1-9]/m);
 
-    // Another key may not look at or re-enable it; the key itself (or an admin) may.
-    expect((await api('POST', '/v1/webhooks/enable?key=admin-dev')).status).toBe(403);
+    // The receiver is back: the next probe succeeds and resumes the webhook by itself, and every held event arrives
+    // (until 1 Dec 2026 they were dropped, and only POST /v1/webhooks/enable brought later ones back).
     hooks.status = 200;
-    const enabled = await api('POST', '/v1/webhooks/enable');
-    expect(enabled.body).toEqual({ key: 'booking-dev', wasDisabled: true });
+    const [thirdOk] = await hooks.waitFor((b, r) => b?.messageId === third && r.status === 200, 1, 10_000);
+    await hooks.waitFor((b, r) => b?.messageId === second && r.status === 200, 1, 10_000);
+    expect(verifyKurirSignature(thirdOk.raw, thirdOk.headers['kurir-signature'] as string, SECRET)).toBe(true);
     expect((await api('GET', '/v1/webhooks')).body).toMatchObject({ disabled: false, reason: null, consecutiveFailures: 0 });
+
+    // Another key may not look at or re-enable it; the key itself (or an admin) may (a no-op now it runs again).
+    expect((await api('POST', '/v1/webhooks/enable?key=admin-dev')).status).toBe(403);
+    expect((await api('POST', '/v1/webhooks/enable')).body).toEqual({ key: 'booking-dev', wasDisabled: false });
 
     const fourth = (await t.submit({ ...base, to: ['frank@dest.test'] })).body.id;
     const [ok] = await hooks.waitFor((b) => b?.messageId === fourth && b.type === 'delivered');
     expect(ok.status).toBe(200);
-    expect(verifyKurirSignature(ok.raw, ok.headers['kurir-signature'] as string, SECRET)).toBe(true);
     const latest = await api('GET', '/v1/webhooks/deliveries?limit=1');
     expect(latest.body.items[0]).toMatchObject({ messageId: fourth, result: 'sent', statusCode: 200, attempt: 1 });
   });
