@@ -87,12 +87,18 @@ export function parseDeliveryStatus(text: string): DeliveryStatus {
   const out: DeliveryStatus = { recipients: [] };
   const groups = parseFieldGroups(text);
   let current: FieldLine[] | null = null;
+  // Which fields the current recipient has, kept as fields are added: looking them up in `current` for
+  // every field made one long group (a report of nothing but Remote-MTA lines) quadratic.
+  let hasFinal = false;
+  let hasOriginal = false;
+  let described = false;
   const close = (): void => {
     if (current && out.recipients.length < MAX_RECIPIENTS) {
       const r = recipientOf(current);
       if (r) out.recipients.push(r);
     }
     current = null;
+    hasFinal = hasOriginal = described = false;
   };
   for (const group of groups) {
     for (const f of group) {
@@ -100,15 +106,16 @@ export function parseDeliveryStatus(text: string): DeliveryStatus {
         if (f.name === 'reporting-mta' && !out.reportingMta) out.reportingMta = stripTypePrefix(f.value).slice(0, 255);
         continue;
       }
-      const has = (n: string): boolean => current !== null && current.some((x) => x.name === n);
       // Final-Recipient and Original-Recipient come in either order; a repeated one, or one after the
       // previous recipient's Action/Status, starts the next recipient.
-      const described = has('action') || has('status') || has('diagnostic-code');
       const starts =
-        (f.name === 'final-recipient' && (has('final-recipient') || (has('original-recipient') && described))) ||
-        (f.name === 'original-recipient' && (has('original-recipient') || (has('final-recipient') && described)));
+        (f.name === 'final-recipient' && (hasFinal || (hasOriginal && described))) ||
+        (f.name === 'original-recipient' && (hasOriginal || (hasFinal && described)));
       if (starts) close();
       (current ??= []).push(f);
+      if (f.name === 'final-recipient') hasFinal = true;
+      else if (f.name === 'original-recipient') hasOriginal = true;
+      else if (f.name === 'action' || f.name === 'status' || f.name === 'diagnostic-code') described = true;
     }
     close();
   }

@@ -165,6 +165,45 @@ describe('report parser boundary (property)', () => {
     }
   }, 60_000);
 
+  it('reads a 1 MB delivery-status part that is one endless recipient group in linear time', async () => {
+    // Until 1 Dec 2026 every field line rescanned its recipient group, so these took about 20 s each and
+    // blocked the bounce MX (anyone can send to fbl@); now a few hundred milliseconds.
+    const report = (fields: string): string =>
+      [
+        'From: MAILER-DAEMON@mx.example.org',
+        'Subject: Undelivered Mail Returned to Sender',
+        'MIME-Version: 1.0',
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"',
+        '',
+        '--b',
+        'Content-Type: message/delivery-status',
+        '',
+        'Reporting-MTA: dns; mx.example.org',
+        '',
+        fields,
+        '--b--',
+        '',
+      ].join('\r\n');
+    const nothingButRemoteMta = report('Remote-MTA:x\r\n'.repeat(75_000));
+    const oneRecipient = report(
+      `Final-Recipient: rfc822; gone@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n${'Remote-MTA: dns; mx.example.org\r\n'.repeat(30_000)}`,
+    );
+    expect(nothingButRemoteMta.length).toBeGreaterThan(1_000_000);
+
+    let started = performance.now();
+    expect(await parseReport(nothingButRemoteMta)).toMatchObject({ kind: 'unusable', reason: 'truncated' });
+    expect(performance.now() - started).toBeLessThan(3000);
+    started = performance.now();
+    expect(await parseReport(oneRecipient)).toMatchObject({
+      kind: 'dsn',
+      recipients: [{ address: 'gone@example.org', action: 'failed', status: '5.1.1', remoteMta: 'mx.example.org' }],
+    });
+    expect(performance.now() - started).toBeLessThan(3000);
+    started = performance.now();
+    expect(parseDeliveryStatus('Remote-MTA: dns; x\n'.repeat(100_000)).recipients).toEqual([]);
+    expect(performance.now() - started).toBeLessThan(3000);
+  }, 120_000);
+
   it('answers too-large and empty without parsing', async () => {
     expect(await parseReport(Buffer.alloc(0))).toMatchObject({ kind: 'unusable', reason: 'empty' });
     expect(await parseReport(Buffer.alloc(3 * 1024 * 1024, 0x41))).toMatchObject({ kind: 'unusable', reason: 'too-large' });
