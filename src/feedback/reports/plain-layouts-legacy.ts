@@ -166,11 +166,22 @@ export function parseDomino(text: string, action: DsnAction): PlainBounce | null
   if (!/was not delivered to:/i.test(text) || !/^[ \t]*because:[ \t]*\r?$/im.test(text)) return null;
   const recipients: DsnRecipient[] = [];
   const re = /was not delivered to:[ \t]*\r?\n/gi;
+  // Each block's "because:" is the first one after its marker, found in one forward pass: searching the
+  // 8000 characters after every marker again made a text of nothing but markers quadratic in that window.
+  const becauseRe = /^[ \t]*because:[ \t]*\r?\n/gim;
+  let because: RegExpExecArray | null = null;
   for (let m = re.exec(text); m && recipients.length < MAX_RECIPIENTS; m = re.exec(text)) {
-    const rest = text.slice(re.lastIndex, re.lastIndex + 8000);
-    const because = linesAfter(rest, /^[ \t]*because:[ \t]*\r?\n/im, 4);
-    if (!because) continue;
-    recipients.push(entry(addressesIn(linesAfter(rest, /^/, 3) ?? '')[0], because.replace(/\n/g, ' '), action, undefined, fallback(action)));
+    const from = re.lastIndex;
+    if (!because || because.index < from) {
+      becauseRe.lastIndex = from;
+      because = becauseRe.exec(text);
+      if (!because) break;
+    }
+    const rest = text.slice(from, from + 8000);
+    const after = because.index + because[0].length - from;
+    const reason = after <= rest.length ? linesAfter(rest.slice(after), /^/, 4) : undefined;
+    if (!reason) continue;
+    recipients.push(entry(addressesIn(linesAfter(rest, /^/, 3) ?? '')[0], reason.replace(/\n/g, ' '), action, undefined, fallback(action)));
   }
   return recipients.length ? { format: 'domino', recipients } : null;
 }

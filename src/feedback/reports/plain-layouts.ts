@@ -92,16 +92,17 @@ export function parseExchange(text: string, action: DsnAction): PlainBounce | nu
   const yourMessage = new RegExp(`Your message to (${ADDR}?) couldn't be delivered`, 'i').exec(text);
   if (!failedTo && !yourMessage) return null;
   const diagStart = text.search(/Diagnostic information for administrators/i);
-  const named: string[] = [];
+  // A set, and no more than are kept: 400 lines of 50 addresses each made a list's lookups quadratic.
+  const named = new Set<string>();
   if (failedTo) {
     const section = text.slice(failedTo.index + failedTo[0].length, diagStart > failedTo.index ? diagStart : undefined);
     // The recipients are listed first, up to the first blank line after them.
     for (const l of lines(section, 400)) {
-      if (l.trim() === '' && named.length) break;
-      for (const a of addressesIn(l)) if (!named.includes(a)) named.push(a);
+      if ((l.trim() === '' && named.size) || named.size >= MAX_RECIPIENTS) break;
+      for (const a of addressesIn(l)) if (named.size < MAX_RECIPIENTS) named.add(a);
     }
   }
-  if (yourMessage && !named.includes(yourMessage[1].toLowerCase())) named.push(yourMessage[1].toLowerCase());
+  if (yourMessage) named.add(yourMessage[1].toLowerCase());
   const diagText = diagStart >= 0 ? text.slice(diagStart, diagStart + 20_000) : text.slice(0, 20_000);
   const generating = /Generating server:\s*(\S+)/i.exec(diagText)?.[1];
   const globalReply =
@@ -110,10 +111,11 @@ export function parseExchange(text: string, action: DsnAction): PlainBounce | nu
     /\b([245]\d\d[ -][245]\.\d{1,3}\.\d{1,3}[^\n]*)/.exec(diagText)?.[1];
   const recipients: DsnRecipient[] = [];
   const diagLines = lines(diagText, 2000);
-  for (const address of named.slice(0, MAX_RECIPIENTS)) {
+  const lowered = diagLines.map((l) => l.trim().toLowerCase());
+  for (const address of [...named].slice(0, MAX_RECIPIENTS)) {
     // A per-recipient reply: the address on one line, `#550 …` or `Remote Server returned` on the next ones.
     let own: string | undefined;
-    const at = diagLines.findIndex((l) => l.trim().toLowerCase().startsWith(address));
+    const at = lowered.findIndex((l) => l.startsWith(address));
     if (at >= 0) {
       for (const l of diagLines.slice(at + 1, at + 4)) {
         const m = /^\s*#([245]\d\d[ -][^#]{0,500})/.exec(l) ?? /Remote Server returned '([^']{1,1000})'/i.exec(l);
