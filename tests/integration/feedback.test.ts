@@ -213,6 +213,18 @@ describe('feedback loop', () => {
     expect(await metric('kurir_delivery_auth_failures_total', { provider: 'other', cause: 'dmarc' })).toBe(authBefore + 1);
   });
 
+  it('bounces and suppresses on a plain-text 550 5.1.1 whose returned copy of the message says "has not yet been delivered"', async () => {
+    // Until 1 Dec 2026 the booking text in the copy made the bounce a warning: `delayed`, nothing suppressed.
+    const m = await delivered('nobody@dest.test');
+    const exim = loadFixture('exim-failed.eml', { verp: m.verp, rcpt: 'nobody@dest.test', messageId: m.messageId });
+    const sent = await report(m.verp, `${exim.trimEnd()}\r\nIf your passport has not yet been delivered by Friday, call us.\r\n`);
+    expect(sent.response).toMatch(/^250 2\.0\.0 Report applied/);
+    const s = await t.status(m.id);
+    expect(s.recipients['nobody@dest.test']).toMatchObject({ status: 'bounced', category: 'invalid-recipient' });
+    expect(s.events.map((e: any) => e.type)).toEqual(['queued', 'attempt', 'delivered', 'bounced', 'suppressed']);
+    expect((await t.gateway.suppressions.check(['nobody@dest.test']))[0]).toMatchObject({ reason: 'invalid-recipient', source: 'dsn', messageId: m.id });
+  });
+
   it('records a delayed DSN without changing the recipient state', async () => {
     const m = await delivered('ivy@dest.test');
     await report(m.verp, loadFixture('rfc3464-delayed.eml', { verp: m.verp, rcpt: 'ivy@dest.test', messageId: m.messageId }));

@@ -1,6 +1,7 @@
 /**
- * Shared pieces of the plain-text bounce readers (src/feedback/plain-layouts*.ts): bounded line splitting,
- * the lines after a marker, and turning a diagnostic text into a recipient entry. Nothing here throws, and
+ * Shared pieces of the plain-text bounce readers (src/feedback/reports/plain-layouts*.ts): bounded line
+ * splitting, the lines after a marker, where the returned copy of the message starts, and turning a
+ * diagnostic text into a recipient entry. Nothing here throws, and
  * every pattern is bounded so matching stays linear.
  */
 import type { DsnAction, DsnRecipient } from './bounce-types.js';
@@ -31,6 +32,31 @@ export function entry(address: string | undefined, diagnostic: string, action: D
   if (status) r.status = status;
   if (remoteMta) r.remoteMta = remoteMta;
   return r;
+}
+
+/** Separator lines before a returned copy of the message (Exim, Postfix, qmail, Yahoo, Sendmail, Gmail, Outlook). */
+const RETURNED_SEPARATOR =
+  /^-{2,}\s*(?:This is a copy of|Original message|Below (?:this|the next) line|Enclosed are the original|(?:Unsent|Returned) (?:message|mail) follows|Message headers? follows)/i;
+/** Lines that introduce it without dashes (Exchange, GroupWise, Courier). */
+const RETURNED_INTRO = /^(?:Original message headers:|(?:Possibly truncated )?original message follows|The original message follows)/i;
+/** The first header of a copy quoted with no separator at all (Domino, Exchange 2003). */
+const QUOTED_HEADER = /^(?:Return-Path|Received):/i;
+
+/**
+ * Where the returned copy of the original message starts in a plain-text bounce (its separator line, or its
+ * first header when it has none), or -1. What comes before is the bounce's own explanation; what comes after
+ * is our own message, whose text must not be read as the bounce's words.
+ */
+export function returnedMessageAt(text: string): number {
+  for (let at = 0; at < text.length; ) {
+    const end = text.indexOf('\n', at);
+    const line = text.slice(at, Math.min(end < 0 ? text.length : end, at + MAX_LINE));
+    const trimmed = line.trim();
+    if (RETURNED_SEPARATOR.test(trimmed) || RETURNED_INTRO.test(trimmed) || QUOTED_HEADER.test(line)) return at;
+    if (end < 0) break;
+    at = end + 1;
+  }
+  return -1;
 }
 
 /** Splits text into lines (at most `max`), each cut to MAX_LINE characters. */

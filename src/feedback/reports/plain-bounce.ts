@@ -6,7 +6,7 @@
  * shape. Pure functions over text; nothing here throws.
  */
 import type { DsnAction, PlainBounce } from './bounce-types.js';
-import { entry } from './bounce-text.js';
+import { entry, returnedMessageAt } from './bounce-text.js';
 import { parseCourier, parseDomino, parseExchangeLegacy, parseGroupwise, parseMdaemon, parseQmail, parseSendmail } from './plain-layouts-legacy.js';
 import { parseExchange, parseExim, parseGmail, parsePostfix, parseYahoo } from './plain-layouts.js';
 
@@ -53,7 +53,11 @@ export function looksLikeBounce(from: string, subject: string): boolean {
  */
 export function parsePlainBounce(text: string, subject: string, from: string): PlainBounce | null {
   const t = text.slice(0, 1_000_000);
-  const action: DsnAction = WARNING.test(t) || WARNING.test(subject) ? 'delayed' : 'failed';
+  // Only the bounce's own words say it is a warning: the returned copy of our message is the booking
+  // system's text, which may well say "has not yet been delivered".
+  const returned = returnedMessageAt(t);
+  const own = returned >= 0 ? t.slice(0, returned) : t;
+  const action: DsnAction = WARNING.test(own) || WARNING.test(subject) ? 'delayed' : 'failed';
   for (const parse of LAYOUTS) {
     const r = parse(t, action);
     if (r) return r;

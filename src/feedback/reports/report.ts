@@ -10,6 +10,7 @@
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { COMPLAINT_TYPES, parseFeedbackReport, type FeedbackFields } from './arf.js';
 import { parseDeliveryStatus, type DsnFormat, type DsnRecipient } from './dsn.js';
+import { returnedMessageAt } from './bounce-text.js';
 import { looksLikeBounce, parsePlainBounce } from './plain-bounce.js';
 import { originalRefs, type OriginalRefs } from './mime.js';
 
@@ -190,7 +191,7 @@ function interpret(mail: SafeMail): FeedbackReport {
 
 /** Addresses in the report text before the quoted original (which would name the sender). */
 function plainMentioned(text: string): string[] {
-  const cut = text.search(/^--[^\n]{0,200}?(?:copy of the message|original message|Below this line)|^Original message headers:/im);
+  const cut = returnedMessageAt(text);
   const head = cut > 0 ? text.slice(0, cut) : text.slice(0, 100_000);
   const found = head.match(/[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,10}/g) ?? [];
   return [...new Set(found.map((a) => a.toLowerCase()))].slice(0, 50);

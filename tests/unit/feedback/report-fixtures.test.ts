@@ -215,6 +215,32 @@ describe('bounce and complaint fixtures', () => {
     if (refs.includes('t')) expect(o.to.length).toBeGreaterThan(0);
   });
 
+  // Plain-text bounces that return a copy of the message: a sentence of the booking system's own text must
+  // not make a permanent failure a warning. Until 1 Dec 2026 the warning phrases were searched in the copy
+  // too, and each of these read as `delayed`: the recipient was neither bounced nor suppressed.
+  it.each([
+    'exim-failed.eml',
+    'postfix-plain.eml',
+    'qmail-remote.eml',
+    'qmail-local.eml',
+    'yahoo-failed.eml',
+    'yahoo-remote-host.eml',
+    'sendmail-legacy.eml',
+    'gmail-address-not-found.eml',
+    'courier-plain.eml',
+    'groupwise.eml',
+    'exchange-legacy.eml',
+    'exchange2003.eml',
+    'domino.eml',
+  ])('%s: a warning phrase in the returned copy of the message changes nothing', async (name) => {
+    const raw = loadFixture(name, values);
+    const booking = `${raw.trimEnd()}\r\nIf your passport has not yet been delivered by Friday, we will retry the courier.\r\n`;
+    const plain = await parseReport(raw);
+    const quoted = await parseReport(booking);
+    expect(plain.kind === 'dsn' && plain.recipients.every((r) => r.action === 'failed')).toBe(true);
+    expect(quoted).toMatchObject({ kind: 'dsn', recipients: plain.kind === 'dsn' ? plain.recipients : [] });
+  });
+
   it('keeps the report text of a multi-line Diagnostic-Code in one line', async () => {
     const report = await parseReport(loadFixture('rfc3464-dmarc-policy.eml', values));
     expect(report.kind === 'dsn' && report.recipients[0].diagnostic).toMatch(/^550-5\.7\.26 Unauthenticated .* DMARC policy, https:/);
