@@ -225,6 +225,57 @@ describe('feedback loop', () => {
     expect((await t.gateway.suppressions.check(['nobody@dest.test']))[0]).toMatchObject({ reason: 'invalid-recipient', source: 'dsn', messageId: m.id });
   });
 
+  it("does not lend one recipient's 550 5.1.1 from the text part to another recipient's entry without Diagnostic-Code", async () => {
+    // Until 1 Dec 2026 liam@ (failed 4.0.0, no Diagnostic-Code) got kate@'s reply and was suppressed at once.
+    const res = await t.submit({ ...base, to: ['kate@dest.test', 'liam@dest.test'] });
+    const state = await t.waitForStatus(res.body.id, (x) => x.status === 'delivered');
+    const verp = receiver.messages.find((x) => x.rcptTo.includes('liam@dest.test'))!.mailFrom;
+    const raw = [
+      'From: MAILER-DAEMON@mx.dest.test',
+      `To: ${verp}`,
+      'Subject: Undelivered Mail Returned to Sender',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/report; report-type=delivery-status; boundary="b1"',
+      '',
+      '--b1',
+      'Content-Type: text/plain',
+      '',
+      'This is the mail system at host mx.dest.test.',
+      '',
+      '<kate@dest.test>: host mx2.dest.test[192.0.2.7] said: 550 5.1.1 <kate@dest.test>: User unknown (in reply to RCPT TO command)',
+      '',
+      '--b1',
+      'Content-Type: message/delivery-status',
+      '',
+      'Reporting-MTA: dns; mx.dest.test',
+      '',
+      'Final-Recipient: rfc822; kate@dest.test',
+      'Action: failed',
+      'Status: 5.1.1',
+      'Diagnostic-Code: smtp; 550 5.1.1 <kate@dest.test>: User unknown',
+      '',
+      'Final-Recipient: rfc822; liam@dest.test',
+      'Action: failed',
+      'Status: 4.0.0',
+      '',
+      '--b1',
+      'Content-Type: text/rfc822-headers',
+      '',
+      `Return-Path: <${verp}>`,
+      `Message-ID: ${state.messageId}`,
+      '',
+      '--b1--',
+      '',
+    ].join('\r\n');
+    expect((await report(verp, raw)).response).toMatch(/^250 2\.0\.0 Report applied/);
+    const s = await t.status(res.body.id);
+    const bounced = (address: string) => s.events.find((e: any) => e.type === 'bounced' && e.recipients.includes(address));
+    expect(bounced('kate@dest.test')).toMatchObject({ category: 'invalid-recipient', bounceType: 'hard' });
+    expect(bounced('liam@dest.test')).toMatchObject({ bounceType: 'soft', status: '4.0.0', reply: 'Status: 4.0.0' });
+    expect((await t.gateway.suppressions.check(['kate@dest.test']))[0]).toMatchObject({ reason: 'invalid-recipient', source: 'dsn' });
+    expect(await t.gateway.suppressions.check(['liam@dest.test'])).toEqual([]);
+  });
+
   it('records a delayed DSN without changing the recipient state', async () => {
     const m = await delivered('ivy@dest.test');
     await report(m.verp, loadFixture('rfc3464-delayed.eml', { verp: m.verp, rcpt: 'ivy@dest.test', messageId: m.messageId }));

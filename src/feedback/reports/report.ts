@@ -158,20 +158,7 @@ function interpret(mail: SafeMail): FeedbackReport {
       if (reportingMta) out.reportingMta = reportingMta;
       // Some MTAs leave Diagnostic-Code out; the human-readable part often has the reply.
       const plain = recipients.some((r) => !r.diagnostic) ? parsePlainBounce(text, subject, from) : null;
-      if (plain) {
-        for (const r of recipients) {
-          if (r.diagnostic) continue;
-          const hint =
-            plain.recipients.find((p) => p.address && r.address && p.address.toLowerCase() === r.address.toLowerCase()) ??
-            (plain.recipients.length === 1 ? plain.recipients[0] : undefined);
-          if (hint?.diagnostic) {
-            r.diagnostic = hint.diagnostic;
-            r.code ??= hint.code;
-            r.status ??= hint.status;
-            r.remoteMta ??= hint.remoteMta;
-          }
-        }
-      }
+      if (plain) borrowReplies(recipients, plain.recipients);
       return out;
     }
   }
@@ -187,6 +174,27 @@ function interpret(mail: SafeMail): FeedbackReport {
   if (looksLikeBounce(from, subject)) return unusable('not-a-report', `bounce-like message in no known format: ${subject.slice(0, 80)}`);
   if (!contentType && !text && !parts.length) return unusable('malformed-mime', 'no headers or body could be parsed');
   return unusable('not-a-report', `neither a DSN nor an ARF report (${contentType || 'no content type'})`);
+}
+
+/**
+ * Gives DSN entries without a Diagnostic-Code the reply the human-readable part gives for the same address
+ * (their Final-Recipient or Original-Recipient, compared case-insensitively). Never another address's:
+ * until 1 Dec 2026 a part naming one recipient lent its reply to every entry, so a `4.0.0` recipient got
+ * the other's `550 5.1.1` and was suppressed.
+ */
+function borrowReplies(entries: DsnRecipient[], explained: DsnRecipient[]): void {
+  const byAddress = new Map<string, DsnRecipient>();
+  for (const p of explained) if (p.address && !byAddress.has(p.address.toLowerCase())) byAddress.set(p.address.toLowerCase(), p);
+  for (const r of entries) {
+    if (r.diagnostic) continue;
+    const hint = byAddress.get(r.address?.toLowerCase() ?? '') ?? byAddress.get(r.originalRecipient?.toLowerCase() ?? '');
+    if (hint?.diagnostic) {
+      r.diagnostic = hint.diagnostic;
+      r.code ??= hint.code;
+      r.status ??= hint.status;
+      r.remoteMta ??= hint.remoteMta;
+    }
+  }
 }
 
 /** Addresses in the report text before the quoted original (which would name the sender). */

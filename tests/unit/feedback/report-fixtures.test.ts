@@ -241,6 +241,49 @@ describe('bounce and complaint fixtures', () => {
     expect(quoted).toMatchObject({ kind: 'dsn', recipients: plain.kind === 'dsn' ? plain.recipients : [] });
   });
 
+  it("gives a DSN entry without Diagnostic-Code the human-readable part's reply for its own address only", async () => {
+    // The text part explains gone@ alone; slow@'s entry says only failed 4.0.0. Until 1 Dec 2026 slow@ got
+    // gone@'s 550 5.1.1 because the part named exactly one recipient, and was suppressed as invalid.
+    const raw = [
+      'From: MAILER-DAEMON@mx.dest.test',
+      'Subject: Undelivered Mail Returned to Sender',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/report; report-type=delivery-status; boundary="b"',
+      '',
+      '--b',
+      'Content-Type: text/plain',
+      '',
+      'This is the mail system at host mx.dest.test.',
+      '',
+      '<Gone@Dest.test>: host mx2.dest.test[192.0.2.7] said: 550 5.1.1 <gone@dest.test>: User unknown (in reply to RCPT TO command)',
+      '',
+      '--b',
+      'Content-Type: message/delivery-status',
+      '',
+      'Reporting-MTA: dns; mx.dest.test',
+      '',
+      'Final-Recipient: rfc822; slow@dest.test',
+      'Action: failed',
+      'Status: 4.0.0',
+      '',
+      'Original-Recipient: rfc822; gone@dest.test',
+      'Final-Recipient: rfc822; gone-forwarded@elsewhere.test',
+      'Action: failed',
+      'Status: 5.1.1',
+      '',
+      '--b--',
+      '',
+    ].join('\r\n');
+    const report = await parseReport(raw);
+    if (report.kind !== 'dsn') throw new Error(JSON.stringify(report));
+    const [slow, gone] = report.recipients;
+    expect(slow).toEqual({ address: 'slow@dest.test', action: 'failed', status: '4.0.0' });
+    expect(classifyDsnRecipient(classify, slow)).toMatchObject({ type: 'soft' });
+    // The same address (here its Original-Recipient, in another case) does borrow the reply.
+    expect(gone).toMatchObject({ originalRecipient: 'gone@dest.test', status: '5.1.1', code: 550, remoteMta: 'mx2.dest.test' });
+    expect(gone.diagnostic).toMatch(/^550 5\.1\.1 <gone@dest\.test>: User unknown/);
+  });
+
   it('keeps the report text of a multi-line Diagnostic-Code in one line', async () => {
     const report = await parseReport(loadFixture('rfc3464-dmarc-policy.eml', values));
     expect(report.kind === 'dsn' && report.recipients[0].diagnostic).toMatch(/^550-5\.7\.26 Unauthenticated .* DMARC policy, https:/);
