@@ -4,7 +4,8 @@
  *
  * Order of checks: SNS envelope well-formed → TopicArn allowed (`feedback.ses.topicArns`) → signature
  * (src/esp/sns-signature.ts) → Timestamp within `maxAgeSeconds` → MessageId not seen before (SNS
- * delivers at least once; a redelivery is acknowledged, not applied twice). Then:
+ * delivers at least once; a redelivery is acknowledged, not applied twice; one that arrives while the
+ * first is being applied is answered 503; src/esp/apply-once.ts). Then:
  * - SubscriptionConfirmation: confirmed by GET-ing SubscribeURL when `autoConfirm` is on and the URL is
  *   https on an allowed host; otherwise logged for the admin to confirm;
  * - Notification: SES's JSON (`notificationType` or, from configuration-set event publishing, `eventType`)
@@ -18,6 +19,7 @@ import { normalizeHeaderMessageId } from '../lib/message-id.js';
 import type { EspRejectReason, EspResult, FailureItem, IgnoreReason, ProviderReport, ReportContext } from '../feedback/ingest/ingest.js';
 import type { OriginalRefs } from '../feedback/reports/mime.js';
 import { parseReply, SENDER_SIDE_CATEGORIES, type BounceCategory, type Classification, type ReplyClassifier } from '../feedback/classify/rules.js';
+import { applyOnce } from './apply-once.js';
 import { checkSnsUrl, parseSnsMessage, verifySnsMessage, type CertFetcher, type HttpGet, type SnsMessage } from './sns-signature.js';
 import type { EspFeedbackDeps } from './mailgun.js';
 
@@ -165,20 +167,16 @@ export class SesFeedback {
     if (!Number.isFinite(at) || now - at > maxAgeMs || at - now > 300_000)
       return this.reject('stale', `Timestamp ${m.Timestamp.slice(0, 40)} is outside the accepted window`, ctx);
 
-    // At-least-once delivery: each MessageId is applied once (the marker outlives the accepted age).
-    const seenKey = this.deps.keys.espSeen('ses', m.MessageId);
-    const fresh = await this.deps.redis.set(seenKey, String(now), 'EX', Math.ceil(maxAgeMs / 1000) + 300, 'NX');
-    if (fresh !== 'OK') {
-      this.log.info({ snsMessageId: m.MessageId, type: m.Type }, 'SNS message already handled (redelivery)');
-      return { result: 'duplicate' };
-    }
-    try {
-      if (m.Type === 'Notification') return await this.notification(m, ctx);
-      return await this.subscription(m);
-    } catch (err) {
-      await this.deps.redis.del(seenKey).catch(() => undefined);
-      throw err;
-    }
+    // At-least-once delivery: each MessageId is applied once (the marker outlives the accepted age), and is
+    // marked as handled only once it was.
+    const once = await applyOnce(
+      { redis: this.deps.redis, key: this.deps.keys.espSeen('ses', m.MessageId), seenSeconds: Math.ceil(maxAgeMs / 1000) + 300, now, logger: this.log },
+      () => (m.Type === 'Notification' ? this.notification(m, ctx) : this.subscription(m)),
+    );
+    if (once.state === 'applied') return once.result;
+    if (once.state === 'in-progress') return this.reject('in-progress', `MessageId ${m.MessageId} is being handled by another request`, ctx);
+    this.log.info({ snsMessageId: m.MessageId, type: m.Type }, 'SNS message already handled (redelivery)');
+    return { result: 'duplicate' };
   }
 
   private async notification(m: SnsMessage, ctx: ReportContext): Promise<EspResult> {

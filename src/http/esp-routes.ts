@@ -7,7 +7,8 @@
  * Answers: 200 once the notification is applied, ignored (not about a failure, unknown message, …),
  * a duplicate, or a subscription step — the provider must not retry those; 403 when it does not verify
  * (signature, topic, timestamp, replayed token); 400 when it is not the provider's format; 503 when
- * Kurir cannot check or store it now (signing certificate unreachable, Redis down), so it is retried.
+ * Kurir cannot check or store it now (signing certificate unreachable, Redis down) or another request is
+ * applying the same notification, so it is retried.
  */
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { MailgunFeedback } from '../esp/mailgun.js';
@@ -40,7 +41,10 @@ const responses = {
   400: { ...errorSchema(400), description: 'Not the provider’s format (or the SNS message type header does not match).' },
   403: { ...errorSchema(403), description: 'Does not verify: signature, SNS topic, signing certificate URL, timestamp, or a replayed token.' },
   413: errorSchema(413),
-  503: { ...errorSchema(503), description: 'The signing certificate could not be fetched, or Redis is unavailable: retry later.' },
+  503: {
+    ...errorSchema(503),
+    description: 'The signing certificate could not be fetched, Redis is unavailable, or the same notification is being applied right now: retry later.',
+  },
 } as const;
 
 const FORBIDDEN_REASONS: ReadonlySet<EspRejectReason> = new Set([
@@ -54,7 +58,7 @@ const FORBIDDEN_REASONS: ReadonlySet<EspRejectReason> = new Set([
 ]);
 
 function statusOf(reason: EspRejectReason): ErrorCode {
-  if (reason === 'cert-unavailable') return 'UNAVAILABLE';
+  if (reason === 'cert-unavailable' || reason === 'in-progress') return 'UNAVAILABLE';
   return FORBIDDEN_REASONS.has(reason) ? 'FORBIDDEN' : 'VALIDATION';
 }
 
@@ -68,6 +72,7 @@ const MESSAGES: Record<EspRejectReason, string> = {
   'bad-signature': 'Signature does not verify',
   stale: 'Timestamp outside the accepted window',
   replayed: 'Signature token already used',
+  'in-progress': 'The same notification is being applied right now; try again later',
 };
 
 /** The HTTP answer for a handled notification: a body for 200, or a KurirError to throw. */

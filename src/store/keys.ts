@@ -66,7 +66,10 @@ export interface Keys {
   shapingDomainHeld(domain: string): string;
   /** Counter of messages sent from one source IP in one warm-up window (`h:<YYYY-MM-DDTHH>` or `d:<YYYY-MM-DD>`, UTC), with a TTL. */
   ipWarmup(ip: string, window: string): string;
-  /** Marker (with a TTL) that an ESP notification was already seen: an SNS MessageId or a Mailgun signature token (replay protection). */
+  /**
+   * Marker (with a TTL) that an ESP notification (an SNS MessageId, a Mailgun signature token) is being applied
+   * (a short claim) or was applied (replay protection): src/esp/apply-once.ts.
+   */
   espSeen(provider: string, id: string): string;
   /** Sorted set of messages not yet final (score: createdAt, ms): what the reconciler walks. */
   liveMessages(): string;

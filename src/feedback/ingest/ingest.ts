@@ -120,7 +120,9 @@ export type EspRejectReason =
   | 'cert-expired'
   | 'bad-signature'
   | 'stale'
-  | 'replayed';
+  | 'replayed'
+  /** The same notification is being applied by another request right now: answered 503, so it is retried. */
+  | 'in-progress';
 
 /** What became of one ESP notification (src/esp/ses.ts, src/esp/mailgun.ts); the HTTP layer maps it to a status. */
 export type EspResult =
