@@ -4,7 +4,8 @@
  *
  * Authenticity: `signature` is HMAC-SHA256(signing key, timestamp + token) in hex, compared in constant
  * time; the timestamp must lie within `feedback.mailgun.maxSkewSeconds` (5 minutes) of the injected
- * clock; a token is accepted once (remembered in Redis for twice that window, `Keys.espSeen`).
+ * clock; a token is accepted once (remembered in Redis for twice that window, `Keys.espSeen`, from when
+ * the event was applied: src/esp/apply-once.ts).
  *
  * Mapping: `failed` + severity `permanent` → a failure classified by the reply rules over
  * `delivery-status` (code, enhanced code, message/description), `suppress-bounce` (Mailgun's own list)
@@ -22,6 +23,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { Keys } from '../store/keys.js';
 import type { EspRejectReason, EspResult, FeedbackIngest, IgnoreReason, ProviderReport, ReportContext } from '../feedback/ingest/ingest.js';
 import { extractEnhanced, SENDER_SIDE_CATEGORIES, type ReplyClassifier } from '../feedback/classify/rules.js';
+import { applyOnce } from './apply-once.js';
 
 /** What every ESP notification handler needs (SES and Mailgun extend it). */
 export interface EspFeedbackDeps {
@@ -155,21 +157,20 @@ export class MailgunFeedback {
     const now = this.deps.clock.now();
     const check = checkMailgunSignature(sig as MailgunSignature, { signingKey, now, maxSkewSeconds });
     if (!check.ok) return this.reject(check.reason, check.detail, ctx);
-    // A token verifies once: remembered past the end of the window in which its timestamp is accepted.
-    const tokenKey = this.deps.keys.espSeen('mailgun', sig.token);
-    const fresh = await this.deps.redis.set(tokenKey, String(now), 'EX', Math.ceil(maxSkewSeconds * 2) + 60, 'NX');
-    if (fresh !== 'OK') return this.reject('replayed', 'signature token already used', ctx);
-
-    try {
-      const parsed = parseMailgunEvent(data, this.deps.classify);
-      if ('ignored' in parsed) return { result: 'ignored', outcome: this.deps.ingest.ignore(ctx, parsed.ignored, parsed.detail) };
-      const outcome = await this.deps.ingest.ingestParsed(parsed.report, ctx);
-      return { result: outcome.result, outcome };
-    } catch (err) {
-      // Not applied: let Mailgun's retry (a fresh signature) through.
-      await this.deps.redis.del(tokenKey).catch(() => undefined);
-      throw err;
-    }
+    // A token verifies once: remembered past the end of the window in which its timestamp is accepted, from
+    // the moment the event was applied (a request that died while applying it does not use it up).
+    const once = await applyOnce(
+      { redis: this.deps.redis, key: this.deps.keys.espSeen('mailgun', sig.token), seenSeconds: Math.ceil(maxSkewSeconds * 2) + 60, now, logger: this.log },
+      async (): Promise<EspResult> => {
+        const parsed = parseMailgunEvent(data, this.deps.classify);
+        if ('ignored' in parsed) return { result: 'ignored', outcome: this.deps.ingest.ignore(ctx, parsed.ignored, parsed.detail) };
+        const outcome = await this.deps.ingest.ingestParsed(parsed.report, ctx);
+        return { result: outcome.result, outcome };
+      },
+    );
+    if (once.state === 'applied') return once.result;
+    if (once.state === 'in-progress') return this.reject('in-progress', 'signature token is being used by another request', ctx);
+    return this.reject('replayed', 'signature token already used', ctx);
   }
 
   private reject(reason: EspRejectReason, detail: string, ctx: ReportContext): EspResult {

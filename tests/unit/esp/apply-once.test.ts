@@ -1,9 +1,10 @@
 /**
  * An ESP notification is marked as handled only once it was applied (src/esp/apply-once.ts), against a real
- * Redis under a unique prefix. The ingest behind SesFeedback is a stand-in that records
+ * Redis under a unique prefix. The ingest behind SesFeedback and MailgunFeedback is a stand-in that records
  * what it is asked to apply, and can hang (the process is killed while applying) or fail. Until 1 Dec 2026
  * the long-lived marker was written first: after a crash, or a Redis failure that also kept the marker from
- * being taken back, every redelivery of the bounce was answered `duplicate` and it was never applied.
+ * being taken back, every redelivery of the bounce was answered `duplicate` (Mailgun: `replayed`) and it was
+ * never applied.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,16 +12,18 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLAIM_SECONDS } from '../../../src/esp/apply-once.js';
+import { MailgunFeedback } from '../../../src/esp/mailgun.js';
 import { SesFeedback } from '../../../src/esp/ses.js';
 import { createCertFetcher } from '../../../src/esp/sns-signature.js';
 import { loadBounceRules, rulesClassifier } from '../../../src/feedback/classify/rules.js';
-import type { IgnoreReason, IngestOutcome, ProviderReport } from '../../../src/feedback/ingest/ingest.js';
+import type { EspResult, IgnoreReason, IngestOutcome, ProviderReport } from '../../../src/feedback/ingest/ingest.js';
 import { answer } from '../../../src/http/esp-routes.js';
+import { KurirError } from '../../../src/lib/errors.js';
 import { createLogger } from '../../../src/lib/logger.js';
 import { createMetrics } from '../../../src/metrics/metrics.js';
 import { createKeys } from '../../../src/store/keys.js';
 import { createRedis } from '../../../src/store/redis.js';
-import { TEST_TOPIC, sesBounce, snsNotification, startSnsServer, type SnsServer } from '../../helpers/esp.js';
+import { MAILGUN_KEY, TEST_TOPIC, mailgunFailed, mailgunWebhook, sesBounce, snsNotification, startSnsServer, type SnsServer } from '../../helpers/esp.js';
 import { dropPrefix, testConfig } from '../../helpers/test-gateway.js';
 
 const prefix = `kurir-test-esp-once-${Math.random().toString(36).slice(2, 10)}`;
@@ -29,6 +32,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'kurir-test-'));
 const config = testConfig(dataDir, {
   feedback: {
     ses: { topicArns: [TEST_TOPIC], certHostPattern: '^127\\.0\\.0\\.1$' },
+    mailgun: { signingKey: MAILGUN_KEY },
   },
 });
 const classify = rulesClassifier(loadBounceRules());
@@ -79,7 +83,7 @@ async function processWith(apply: (r: ProviderReport) => Promise<IngestOutcome>)
     keys,
   };
   const ses = new SesFeedback({ ...deps, httpGet: sns.httpGet, fetchCert: createCertFetcher(sns.httpGet) });
-  return { ses, applied, redis };
+  return { ses, mailgun: new MailgunFeedback(deps), applied, redis };
 }
 
 const hangs = (): Promise<IngestOutcome> => new Promise(() => undefined);
@@ -164,5 +168,27 @@ describe('SES notifications are marked as handled only once applied', () => {
     expect(await p.ses.handle('Notification', JSON.stringify(m))).toEqual({ result: 'duplicate' });
     expect(p.applied).toHaveLength(2); // the failed attempt and the one that applied it
     p.redis.disconnect();
+  });
+});
+
+describe('Mailgun signature tokens are used up only once the event was applied', () => {
+  it('the same signed event after the process died while applying is applied once the claim expired, then refused as replayed', async () => {
+    const body = JSON.stringify(mailgunWebhook(mailgunFailed({ recipient: 'alice@dest.test', sender: 'b+x.y@bounce.example.test', severity: 'permanent' })));
+    const token = (JSON.parse(body) as { signature: { token: string } }).signature.token;
+    const first = await processWith(hangs);
+    void first.mailgun.handle(body);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(first.applied).toHaveLength(1);
+    first.redis.disconnect();
+
+    const second = await processWith(succeeds);
+    expect(await second.mailgun.handle(body)).toMatchObject(inProgress);
+    await claimExpires(keys.espSeen('mailgun', token));
+    expect(await second.mailgun.handle(body)).toEqual({ result: 'applied', outcome: APPLIED });
+    const replay: EspResult = await second.mailgun.handle(body);
+    expect(replay).toMatchObject({ result: 'rejected', reason: 'replayed' });
+    expect(() => answer(replay)).toThrow(KurirError);
+    expect(second.applied).toHaveLength(1);
+    second.redis.disconnect();
   });
 });
