@@ -3,6 +3,7 @@
  * HTTP into a Submission and back; every policy decision (scope, validation, suppression, idempotency,
  * durability) is the IntakeService's, so SMTP and HTTP refuse the same things the same way.
  */
+import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { PRIORITIES, type Config, type Priority } from '../config/schema.js';
 import { BASE64_TEXT_ABOVE_CHARS, composeMessage, type StructuredMessage } from '../intake/compose.js';
@@ -41,10 +42,14 @@ export interface MessagesRoutesOptions {
 /**
  * An onRequest hook that reserves the request's Content-Length (the size limit when it has none) in the
  * intake admission until the reply is sent or the client goes away; refuses with 503 BUSY before the
- * body is read when too much is in flight.
+ * body is read when too much is in flight. A client already gone reserves nothing.
  */
 export function admit(admission: Admission, maxBytes: number, retryAfterSeconds: number) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    // The hook runs after authentication, which may have waited for Redis: a client that hung up meanwhile
+    // fired its 'close' events already, so bytes reserved now would never be released (found 1 Dec 2026).
+    const socket = request.raw.socket as Socket | undefined;
+    if (reply.raw.destroyed || socket?.destroyed) return;
     const declared = Number(request.headers['content-length']);
     const bytes = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, maxBytes) : maxBytes;
     if (!admission.tryReserve(bytes)) {
@@ -52,7 +57,16 @@ export function admit(admission: Admission, maxBytes: number, retryAfterSeconds:
         retryAfterSeconds,
       });
     }
-    reply.raw.once('close', () => admission.release(bytes));
+    let held = true;
+    const release = (): void => {
+      if (!held) return;
+      held = false;
+      admission.release(bytes);
+      socket?.off('close', release);
+    };
+    reply.raw.once('close', release);
+    // A pipelined request's response waiting behind an earlier one is not closed with the socket; the socket is.
+    socket?.once('close', release);
   };
 }
 
