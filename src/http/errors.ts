@@ -7,6 +7,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify';
 import { KurirError, toKurirError, type ErrorCode } from '../lib/errors.js';
 import { maskAddresses } from '../lib/logger.js';
+import { PATTERN_RULES } from './schemas.js';
 
 /** The JSON body of every error answer. */
 export interface ErrorBody {
@@ -60,8 +61,9 @@ export function describeValidation(e: FastifySchemaValidationError, context: str
     message = 'key is not allowed (at most 64 characters)';
   } else if (e.keyword === 'enum' && Array.isArray(params.allowedValues)) {
     message = `must be one of ${params.allowedValues.join(', ')}`;
-  } else if (e.keyword === 'pattern' && context === 'headers') {
-    message = 'must be 1 to 255 printable ASCII characters';
+  } else if (e.keyword === 'pattern' && PATTERN_RULES[context]?.[field] !== undefined) {
+    // Each field's own rule: until 1 Dec 2026 every header pattern got the Idempotency-Key's wording.
+    message = PATTERN_RULES[context][field];
   } else {
     message = e.message ?? 'is invalid';
   }

@@ -118,10 +118,11 @@ function parsePriority(value: string | undefined): Priority | undefined {
   return value as Priority;
 }
 
-function parseTtl(value: string | undefined): number | undefined {
+/** The TTL of a raw submission; `field` names where it came from (`ttl` or `X-Kurir-Ttl`). */
+function parseTtl(value: string | undefined, field: string): number | undefined {
   if (value === undefined || value === '') return undefined;
   const n = /^\d{1,10}$/.test(value) ? Number(value) : NaN;
-  if (!(n >= 1)) throw new KurirError('VALIDATION', 'ttl: must be a whole number of seconds ≥ 1', { field: 'ttl' });
+  if (!(n >= 1)) throw new KurirError('VALIDATION', `${field}: must be a whole number of seconds ≥ 1`, { field });
   return n;
 }
 
@@ -138,7 +139,7 @@ export function rawEnvelope(request: FastifyRequest): { recipients: string[]; ma
     recipients,
     mailFrom,
     priority: parsePriority(q.priority ?? header(request, 'x-kurir-priority')),
-    ttlSeconds: parseTtl(q.ttl ?? header(request, 'x-kurir-ttl')),
+    ttlSeconds: q.ttl !== undefined ? parseTtl(q.ttl, 'ttl') : parseTtl(header(request, 'x-kurir-ttl'), 'X-Kurir-Ttl'),
   };
 }
 

@@ -13,6 +13,18 @@ export const MAX_METADATA_KEYS = 20;
 
 /** Printable ASCII, 1..255 characters. */
 export const IDEMPOTENCY_KEY_PATTERN = '^[\\x20-\\x7e]{1,255}$';
+/** Digits only; the value must also be ≥ 1 (checked by the route) and within the intake's TTL bounds. */
+const TTL_PATTERN = '^[0-9]{1,10}$';
+const TTL_RULE = 'must be a whole number of seconds ≥ 1';
+
+/**
+ * What each `pattern` of a header or query parameter means, in the words of its 400 (src/http/errors.ts), by
+ * validation context and lower-case name; a pattern without an entry is answered with ajv's "must match pattern".
+ */
+export const PATTERN_RULES: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  headers: { 'idempotency-key': 'must be 1 to 255 printable ASCII characters', 'x-kurir-ttl': TTL_RULE },
+  querystring: { ttl: TTL_RULE },
+};
 
 const address = { type: 'string', minLength: 3, maxLength: 998, description: 'An e-mail address; IDN domains are encoded with punycode.' } as const;
 const addressList = (max: number) => ({ type: 'array', maxItems: max, items: address }) as const;
@@ -80,7 +92,7 @@ export const submitQuerySchema = {
     to: { ...stringOrList, description: 'Recipient(s) of a raw message: repeat `to=` or separate with commas.' },
     from: { type: 'string', description: 'Envelope sender of a raw message (default: its From header).' },
     priority: { type: 'string', enum: [...PRIORITIES] },
-    ttl: { type: 'string', pattern: '^[0-9]{1,10}$', description: 'Seconds.' },
+    ttl: { type: 'string', pattern: TTL_PATTERN, description: 'Seconds.' },
   },
 } as const;
 
@@ -96,7 +108,7 @@ export const submitHeadersSchema = {
     'x-kurir-to': { type: 'string', description: 'Raw messages: comma-separated recipients.' },
     'x-kurir-from': { type: 'string', description: 'Raw messages: envelope sender.' },
     'x-kurir-priority': { type: 'string', enum: [...PRIORITIES] },
-    'x-kurir-ttl': { type: 'string', pattern: '^[0-9]{1,10}$' },
+    'x-kurir-ttl': { type: 'string', pattern: TTL_PATTERN },
     'x-kurir-override-suppression': {
       type: 'string',
       enum: ['true', 'false'],

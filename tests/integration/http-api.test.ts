@@ -196,6 +196,18 @@ describe('POST /v1/messages and GET /v1/messages/:id', () => {
     const badTtl = await api('POST', '/v1/messages?to=carol@dest.test&ttl=0', { raw: RAW });
     expect(badTtl.status).toBe(400);
     expect(badTtl.body.error.field).toBe('ttl');
+    // Each refusal names the field it is about and that field's rule (until 1 Dec 2026 a bad X-Kurir-Ttl was
+    // answered with the Idempotency-Key's rule, "must be 1 to 255 printable ASCII characters").
+    const ttlRule = (field: string) => ({ code: 'VALIDATION', field, message: `${field}: must be a whole number of seconds ≥ 1` });
+    for (const [path, headers, field] of [
+      ['/v1/messages?to=carol@dest.test&ttl=abc', {}, 'ttl'],
+      ['/v1/messages?to=carol@dest.test', { 'x-kurir-ttl': 'abc' }, 'X-Kurir-Ttl'],
+      ['/v1/messages?to=carol@dest.test', { 'x-kurir-ttl': '0' }, 'X-Kurir-Ttl'],
+    ] as Array<[string, Record<string, string>, string]>) {
+      const res = await api('POST', path, { raw: RAW, headers });
+      expect(res.status).toBe(400);
+      expect(res.body.error).toEqual(ttlRule(field));
+    }
   });
 
   it('Idempotency-Key: same key and body → same id, stored once; different body → 409', async () => {
@@ -240,7 +252,11 @@ describe('POST /v1/messages and GET /v1/messages/:id', () => {
 
     const bad = await api('POST', '/v1/messages', { json: message(), headers: { 'idempotency-key': 'x'.repeat(256) } });
     expect(bad.status).toBe(400);
-    expect(bad.body.error).toMatchObject({ code: 'VALIDATION', field: 'Idempotency-Key' });
+    expect(bad.body.error).toEqual({
+      code: 'VALIDATION',
+      field: 'Idempotency-Key',
+      message: 'Idempotency-Key: must be 1 to 255 printable ASCII characters',
+    });
   });
 
   it('401 without a key or with an unknown one', async () => {
