@@ -8,24 +8,39 @@ export interface IdempotencyClaim {
   at: number;
 }
 
+// Takes the key unless it is held, in one step: with a refused SET NX and a GET after it, a claim released in between
+// read as taken by this call though nobody held the key (found 1 Dec 2026). SET NX GET would do it in one command but
+// needs Redis 7.0; the README promises 6.2. KEYS: the key; ARGV: claim json, TTL seconds. Answers the claim held, or
+// nil once taken.
+const CLAIM_SCRIPT = `
+local held = redis.call('GET', KEYS[1])
+if held then return held end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return false`;
+
+type IdempotencyRedis = Redis & { kurirIdemClaim(key: string, claim: string, ttlSeconds: number): Promise<string | null> };
+
 /**
  * Idempotency keys, scoped per credential. The first request claims the key with the id its message will
  * get, so a retry after a crash or timeout finds the same id and never queues a second message.
  */
 export class IdempotencyStore {
+  private readonly redis: IdempotencyRedis;
+
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly keys: Keys,
     private readonly ttlSeconds: number,
-  ) {}
+  ) {
+    this.redis = redis as IdempotencyRedis;
+    // EVALSHA: the script text is not sent with every claim.
+    if (typeof this.redis.kurirIdemClaim !== 'function') this.redis.defineCommand('kurirIdemClaim', { numberOfKeys: 1, lua: CLAIM_SCRIPT });
+  }
 
-  /** Claims `key` for `claim`; returns the existing claim instead when one is there. */
+  /** Claims `key` for `claim`: null when this call took it, else the claim already there (nothing changed). */
   async claim(owner: string, key: string, claim: IdempotencyClaim): Promise<IdempotencyClaim | null> {
-    const k = this.keys.idempotency(owner, key);
-    const ok = await this.redis.set(k, JSON.stringify(claim), 'EX', Math.ceil(this.ttlSeconds), 'NX');
-    if (ok === 'OK') return null;
-    const existing = await this.redis.get(k);
-    return existing ? (JSON.parse(existing) as IdempotencyClaim) : null;
+    const existing = await this.redis.kurirIdemClaim(this.keys.idempotency(owner, key), JSON.stringify(claim), Math.ceil(this.ttlSeconds));
+    return existing === null ? null : (JSON.parse(existing) as IdempotencyClaim);
   }
 
   /** The claim held for `key`, if any, without taking it. */
