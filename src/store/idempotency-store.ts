@@ -18,7 +18,17 @@ if held then return held end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return false`;
 
-type IdempotencyRedis = Redis & { kurirIdemClaim(key: string, claim: string, ttlSeconds: number): Promise<string | null> };
+// Deletes the key only while it holds the claim of this id, in one step: between a GET and a DEL the key could pass to
+// another request's claim, which the DEL then removed. KEYS: the key; ARGV: the id. Answers 1 when deleted.
+const RELEASE_SCRIPT = `
+local held = redis.call('GET', KEYS[1])
+if held and cjson.decode(held).id == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+type IdempotencyRedis = Redis & {
+  kurirIdemClaim(key: string, claim: string, ttlSeconds: number): Promise<string | null>;
+  kurirIdemRelease(key: string, id: string): Promise<number>;
+};
 
 /**
  * Idempotency keys, scoped per credential. The first request claims the key with the id its message will
@@ -34,7 +44,10 @@ export class IdempotencyStore {
   ) {
     this.redis = redis as IdempotencyRedis;
     // EVALSHA: the script text is not sent with every claim.
-    if (typeof this.redis.kurirIdemClaim !== 'function') this.redis.defineCommand('kurirIdemClaim', { numberOfKeys: 1, lua: CLAIM_SCRIPT });
+    if (typeof this.redis.kurirIdemClaim !== 'function') {
+      this.redis.defineCommand('kurirIdemClaim', { numberOfKeys: 1, lua: CLAIM_SCRIPT });
+      this.redis.defineCommand('kurirIdemRelease', { numberOfKeys: 1, lua: RELEASE_SCRIPT });
+    }
   }
 
   /** Claims `key` for `claim`: null when this call took it, else the claim already there (nothing changed). */
@@ -51,8 +64,6 @@ export class IdempotencyStore {
 
   /** Releases a claim whose request was refused, so a corrected retry with the same key can go through. */
   async release(owner: string, key: string, id: string): Promise<void> {
-    const k = this.keys.idempotency(owner, key);
-    const existing = await this.redis.get(k);
-    if (existing && (JSON.parse(existing) as IdempotencyClaim).id === id) await this.redis.del(k);
+    await this.redis.kurirIdemRelease(this.keys.idempotency(owner, key), id);
   }
 }

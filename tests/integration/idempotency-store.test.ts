@@ -1,7 +1,8 @@
 /**
  * IdempotencyStore against real Redis (a prefix of this file's own): a claim is either taken by the call or
  * answered with the claim already there, even when another request releases the key while the call runs (found
- * 1 Dec 2026: a SET NX refused and a GET after it read a key released in between as claimed by this call).
+ * 1 Dec 2026: a SET NX refused and a GET after it read a key released in between as claimed by this call); a release
+ * deletes only its own claim, even when the key passes to another claim while it runs.
  */
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -63,5 +64,30 @@ describe('IdempotencyStore.claim', () => {
     // key free would have the caller believe it holds a key nobody holds.
     if (answer === null) expect(await holder.get('booking', 'k2')).toEqual(claimOf('racer'));
     else expect(answer).toEqual(claimOf('holder'));
+  });
+});
+
+describe('IdempotencyStore.release', () => {
+  it('frees only the claim of its own id', async () => {
+    const store = new IdempotencyStore(other, keys, 60);
+    expect(await store.claim('booking', 'r1', claimOf('mine'))).toBeNull();
+    await store.release('booking', 'r1', 'not-mine');
+    expect(await store.get('booking', 'r1')).toEqual(claimOf('mine'));
+    await store.release('booking', 'r1', 'mine');
+    expect(await store.get('booking', 'r1')).toBeNull();
+  });
+
+  it('leaves a claim that took the key while the release ran', async () => {
+    const store = new IdempotencyStore(other, keys, 60);
+    const key = keys.idempotency('booking', 'r2');
+    expect(await store.claim('booking', 'r2', claimOf('old'))).toBeNull();
+    // The old claim is gone (expired, or released by another path) and a new request claims the key meanwhile.
+    const releasing = new IdempotencyStore(
+      interleaved(() => other.set(key, JSON.stringify(claimOf('new')))),
+      keys,
+      60,
+    );
+    await releasing.release('booking', 'r2', 'old');
+    expect(await store.get('booking', 'r2')).toEqual(claimOf('new'));
   });
 });
