@@ -230,7 +230,10 @@ export const messageViewSchema = {
           feedbackType: { type: 'string', description: 'complained events: the ARF Feedback-Type (abuse, fraud, virus, other).' },
           userAgent: { type: 'string' },
           reason: { type: 'string', description: 'suppressed events: why, e.g. `invalid-recipient` or `complaint`.' },
-          source: { type: 'string', description: 'suppressed events: smtp, dsn, arf, ses or mailgun.' },
+          source: {
+            type: 'string',
+            description: 'suppressed events: smtp, dsn, arf, ses or mailgun; intake: an SMTP recipient left out because it was suppressed after its RCPT TO.',
+          },
           seed: { type: 'string', description: 'placement events: the seed mailbox.' },
           provider: { type: 'string', description: 'placement and confirmed events: the provider label.' },
           result: {

@@ -1,7 +1,7 @@
 /**
  * SMTP submission intake (smtp-server): STARTTLS, AUTH PLAIN/LOGIN, SIZE, and IntakeService's policy at
  * each step — auth at MAIL FROM (never an open relay), sender scope at MAIL FROM, address, recipient
- * limit and suppression at RCPT TO, the whole policy and the durable write at the end of DATA.
+ * limit and suppression at RCPT TO, the whole policy and the durable write at the end of DATA (./late-suppression.ts).
  * `250 2.0.0 Ok: queued as <id>` is sent only once `accept` has resolved.
  *
  * Two per-connection adjustments to smtp-server (see `harden`):
@@ -32,13 +32,16 @@ import type { IntakeService } from '../intake/intake-service.js';
 import { normalizeAddress } from '../lib/address.js';
 import type { Admission } from '../lib/admission.js';
 import { isLoopback } from '../lib/client-address.js';
+import { systemClock, type Clock } from '../lib/clock.js';
 import { createDataCollector } from '../lib/collect-data.js';
 import { coalesceSocketWrites, holdSocketWrites } from '../lib/coalesced-writes.js';
 import { KurirError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
+import type { MessageStore } from '../store/message-store.js';
 import { createSmtpAuth, createSmtpConnectionGuard } from './auth-guard.js';
 import { HookedSmtpServer } from './hooked-server.js';
+import { createLateSuppression } from './late-suppression.js';
 import { createSmtpRefuser } from './refusals.js';
 import { ENHANCED_PREFIX, smtpError, smtpReply, type SmtpReplyError } from './replies.js';
 
@@ -55,6 +58,9 @@ export interface SmtpIntakeDeps {
   config: Config;
   logger: Logger;
   intake: IntakeService;
+  /** Where recipients left out at the end of DATA are recorded (./late-suppression.ts); the intake's clock. */
+  messages: Pick<MessageStore, 'update'>;
+  clock?: Clock;
   credentials: CredentialRegistry;
   tls: { key: string; cert: string };
   /** Bytes in flight across intake (shared with HTTP); a DATA over the bound is answered 451 4.3.2. */
@@ -83,6 +89,7 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
   const encryptionRequired = (): SmtpReplyError => smtpReply(538, '5.7.11', 'Encryption required for requested authentication mechanism (use STARTTLS)');
 
   const refuse = createSmtpRefuser(intake, log);
+  const lateSuppression = createLateSuppression({ intake, messages: deps.messages, clock: deps.clock ?? systemClock, log });
 
   const credentialOf = (session: SMTPServerSession): Credential => {
     const cred = session.user as Credential | undefined;
@@ -120,8 +127,6 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
 
   /** Each TLS session's socket, whose writes are coalesced (onSecure). */
   const secureSockets = new WeakMap<SMTPServerSession, Socket>();
-  /** When each transaction's first RCPT TO checked the suppression list; DATA does not read it again while fresh. */
-  const checkedAt = new WeakMap<object, number>();
   const checkAuth = createSmtpAuth({ credentials, throttle: deps.authThrottle ?? null, log, refuse });
   const admit = createSmtpConnectionGuard({ ...config.smtp, metrics: deps.metrics, log });
 
@@ -194,10 +199,7 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
         }
         // Suppressed: 550 5.1.1. The priority is only known at DATA (X-Kurir-Priority): a recipient whose budget
         // is used up is refused here whatever the message's priority (450 4.2.1, temporary); DATA counts exactly.
-        const at = await intake.checkRecipients([rcpt]);
-        // The oldest check of the transaction speaks for all its recipients (a new MAIL FROM or RSET makes a new envelope).
-        const envelope = session.envelope as object;
-        if (!checkedAt.has(envelope)) checkedAt.set(envelope, at);
+        lateSuppression.checked(session.envelope, await intake.checkRecipients([rcpt]));
       };
       // MAIL's reply, when it was pipelined with this RCPT, waits for RCPT's and DATA's 354 (RFC 2920 allows holding
       // a group's replies): one record for the three. A client that waits for each reply had MAIL's sent already.
@@ -219,16 +221,18 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
             if (data.busy) throw new KurirError('BUSY');
             const raw = data.raw();
             const { envelope } = session;
+            const checked = await lateSuppression.check(envelope);
             const accepted = await intake.accept({
               credential,
               iface: 'smtp',
               mailFrom: envelope.mailFrom ? envelope.mailFrom.address : undefined,
-              recipients: envelope.rcptTo.map((r) => r.address),
+              recipients: checked.recipients,
               raw,
               priority: priorityOf(raw),
-              suppressionCheckedAt: checkedAt.get(envelope),
+              suppressionCheckedAt: checked.checkedAt,
             });
-            log.debug({ sid: session.id, id: accepted.id, bytes: raw.length, recipients: envelope.rcptTo.length }, 'smtp: message accepted');
+            await lateSuppression.record(accepted.id, checked.leftOut, session.id);
+            log.debug({ sid: session.id, id: accepted.id, bytes: raw.length, recipients: checked.recipients.length }, 'smtp: message accepted');
             return accepted.id;
           };
           submit().then(

@@ -77,7 +77,10 @@ export type TimelineEvent =
   | { type: 'delayed'; at: number; recipients: string[]; reply: string; category: string; cause?: string; status?: string; remoteMta?: string; format?: string }
   /** A spam complaint (ARF report) by the recipient(s). */
   | { type: 'complained'; at: number; recipients: string[]; feedbackType: string; userAgent?: string }
-  /** Recipient(s) added to the suppression list because of this message. */
+  /**
+   * Recipient(s) added to the suppression list because of this message; with source `intake`, recipients left out
+   * of an SMTP message at the end of DATA because they were suppressed after their RCPT TO (src/smtp/late-suppression.ts).
+   */
   | { type: 'suppressed'; at: number; recipients: string[]; reason: string; source: string }
   | { type: 'expired'; at: number; recipients: string[]; reply?: string; superseded?: true }
   /** A placement probe's result at its seed mailbox (src/placement/). */

@@ -88,6 +88,14 @@ export class SmtpDialog {
     return this.cmd(`AUTH PLAIN ${plainToken(user, pass)}`);
   }
 
+  /** MAIL FROM, a RCPT TO for each of `to`, then DATA; throws with the reply unless they are answered 250 and 354. */
+  async startMessage(from: string, to: string[]): Promise<void> {
+    for (const [line, expected] of [[`MAIL FROM:<${from}>`, '250'], ...to.map((r) => [`RCPT TO:<${r}>`, '250']), ['DATA', '354']]) {
+      const reply = await this.cmd(line);
+      if (!reply.startsWith(`${expected} `)) throw new Error(`${line}: ${reply}`);
+    }
+  }
+
   /** Also hands every chunk the client reads (after TLS, every decrypted record) to `listener`. */
   onData(listener: (chunk: Buffer) => void): void {
     this.socket.on('data', listener);

@@ -57,16 +57,14 @@ describe('SMTP replies of one turn', () => {
   });
 });
 
-/** A STARTTLS + AUTH session with MAIL and RCPT for `to` accepted, waiting for DATA. */
-async function upToData(to: string): Promise<SmtpDialog> {
+/** A STARTTLS + AUTH session with MAIL and RCPT for each of `to` accepted, waiting for DATA. */
+async function upToData(...to: string[]): Promise<SmtpDialog> {
   const d = await SmtpDialog.open(gateway.ports.smtp!);
   await d.cmd('EHLO client.test');
   await d.starttls();
   await d.cmd('EHLO client.test');
   expect(await d.cmd(`AUTH PLAIN ${plainToken(SMTP_USER.user, SMTP_USER.pass)}`)).toMatch(/^235 /);
-  expect(await d.cmd('MAIL FROM:<noreply@example.test>')).toMatch(/^250 /);
-  expect(await d.cmd(`RCPT TO:<${to}>`)).toMatch(/^250 /);
-  expect(await d.cmd('DATA')).toMatch(/^354 /);
+  await d.startMessage('noreply@example.test', to);
   return d;
 }
 
@@ -86,7 +84,7 @@ describe('SMTP DATA and the suppression check of RCPT TO', () => {
     }
   });
 
-  it('checks again at DATA when RCPT was longer ago, refusing a recipient suppressed meanwhile (550 5.1.1)', async () => {
+  it('checks again at DATA when RCPT was longer ago, refusing a message whose only recipient was suppressed meanwhile (550 5.1.1)', async () => {
     const d = await upToData('late@dest.test');
     await gateway.suppressions.add({ address: 'late@dest.test', reason: 'hard-bounce', source: 'test', at: Date.now() });
     skew += SUPPRESSION_CHECK_FRESH_MS + 1000;
@@ -94,6 +92,33 @@ describe('SMTP DATA and the suppression check of RCPT TO', () => {
     // A new transaction on the same session is checked at its own RCPT.
     expect(await d.cmd('MAIL FROM:<noreply@example.test>')).toMatch(/^250 /);
     expect(await d.cmd('RCPT TO:<late@dest.test>')).toMatch(/^550 5\.1\.1 /);
+    d.close();
+  });
+
+  // Found 1 Dec 2026: one recipient suppressed meanwhile made the whole message 550 5.1.1, and the client took the
+  // recipients that were fine as refused too. DATA has one reply, so the suppressed one is left out and recorded.
+  it('leaves out recipients suppressed meanwhile and queues the message for the others, recording them on the timeline', async () => {
+    const d = await upToData('ok1@dest.test', 'Gone@Dest.test', 'ok2@other-dest.test', 'gone2@dest.test');
+    await gateway.suppressions.add({ address: 'gone@dest.test', reason: 'hard-bounce', source: 'dsn', at: Date.now() });
+    await gateway.suppressions.add({ address: 'gone2@dest.test', reason: 'complaint', source: 'arf', at: Date.now() });
+    skew += SUPPRESSION_CHECK_FRESH_MS + 1000;
+    const reply = await d.cmd(body('ok1@dest.test'));
+    expect(reply).toMatch(/^250 2\.0\.0 Ok: queued as /);
+    d.close();
+    const view = await gateway.messages.get(reply.split(' ').pop()!);
+    expect(view?.record.recipients).toEqual(['ok1@dest.test', 'ok2@other-dest.test']);
+    expect(view?.events.filter((e) => e.type === 'suppressed')).toEqual([
+      { type: 'suppressed', at: expect.any(Number), recipients: ['Gone@dest.test'], reason: 'hard-bounce', source: 'intake' },
+      { type: 'suppressed', at: expect.any(Number), recipients: ['gone2@dest.test'], reason: 'complaint', source: 'intake' },
+    ]);
+  });
+
+  it('still refuses the message (550 5.1.1) when every recipient was suppressed meanwhile', async () => {
+    const d = await upToData('all1@dest.test', 'all2@dest.test');
+    await gateway.suppressions.add({ address: 'all1@dest.test', reason: 'hard-bounce', source: 'dsn', at: Date.now() });
+    await gateway.suppressions.add({ address: 'all2@dest.test', reason: 'hard-bounce', source: 'dsn', at: Date.now() });
+    skew += SUPPRESSION_CHECK_FRESH_MS + 1000;
+    expect(await d.cmd(body('all1@dest.test'))).toMatch(/^550 5\.1\.1 .*all1@dest\.test.*hard-bounce/);
     d.close();
   });
 });

@@ -3,12 +3,16 @@
  * node:http receiver on 127.0.0.1 as the booking system. Events arrive signed (checked with docs/webhooks.md's
  * verification snippet); a failing receiver gets retries with backoff, then the key's webhook is
  * paused (visible in GET /v1/webhooks): its events are held and probed until the receiver answers again.
+ * A recipient of an SMTP message left out at the end of DATA (suppressed since its RCPT TO) is a `suppressed` event
+ * with source `intake`.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
-import { ADMIN_KEY, API_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { SUPPRESSION_CHECK_FRESH_MS } from '../../src/intake/submission.js';
+import { SmtpDialog } from '../helpers/smtp-dialog.js';
+import { ADMIN_KEY, API_KEY, SMTP_USER, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 
 const SECRET = 'whsec-test-0123456789abcdef';
@@ -191,4 +195,21 @@ describe('webhooks to the booking system', () => {
     expect((await api('POST', '/v1/webhooks/enable', ADMIN_KEY)).status).toBe(404);
     expect((await fetch(`${t.url}/v1/webhooks`)).status).toBe(401);
   });
+
+  it('tells the booking system of an SMTP recipient left out because it was suppressed after its RCPT TO', async () => {
+    const d = await SmtpDialog.open(t.gateway.ports.smtp!);
+    expect(await d.auth(SMTP_USER.user, SMTP_USER.pass)).toMatch(/^235 /);
+    await d.startMessage('noreply@example.test', ['grace@dest.test', 'left-out@dest.test']);
+    await t.gateway.suppressions.add({ address: 'left-out@dest.test', reason: 'invalid-recipient', source: 'dsn', at: Date.now() });
+    // A slow client: the RCPT TO check no longer stands for the message, so the end of DATA reads the list again.
+    await new Promise((r) => setTimeout(r, SUPPRESSION_CHECK_FRESH_MS + 200));
+    const reply = await d.cmd('From: noreply@example.test\r\nTo: grace@dest.test, left-out@dest.test\r\nSubject: Your code\r\n\r\nCode: 1\r\n.');
+    expect(reply).toMatch(/^250 2\.0\.0 Ok: queued as /);
+    d.close();
+    const id = reply.split(' ').pop();
+    const [left] = await hooks.waitFor((b) => b?.messageId === id && b.type === 'suppressed');
+    expect(left.body).toMatchObject({ recipient: 'left-out@dest.test', reason: 'invalid-recipient', source: 'intake' });
+    const [sent] = await hooks.waitFor((b) => b?.messageId === id && b.type === 'delivered');
+    expect(sent.body.recipients).toEqual(['grace@dest.test']);
+  }, 20_000);
 });
