@@ -526,7 +526,7 @@ export const configSchema = z
     scoring: scoringSchema,
     webhooks: z
       .object({
-        /** Attempts per event (the first included) before it is given up. */
+        /** Attempts per event with exponential backoff (the first included); then it is tried every `pausedRetrySeconds`. */
         maxAttempts: z.number().int().min(1).max(50).default(8),
         /** First retry delay; each further retry doubles it (exponential backoff). */
         backoffSeconds: durationSeconds.default(30),

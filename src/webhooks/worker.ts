@@ -3,7 +3,7 @@
  *
  * - 2xx is success; anything else (status, timeout, connection error, redirect) is a failed attempt and
  *   the job throws, so BullMQ retries it with exponential backoff (`webhooks.maxAttempts`,
- *   `webhooks.backoffSeconds`).
+ *   `webhooks.backoffSeconds`); after the last of those it is held like a paused webhook's events (below).
  * - Every attempt is logged in a capped per-key list (GET /v1/webhooks/deliveries) and moves the key's
  *   consecutive-failure counter: a success resets it; reaching `webhooks.disableAfterFailures` pauses ("disables")
  *   the key's webhook (logged, kurir_webhooks_disabled_total). While paused its events are held, not dropped: each
@@ -137,7 +137,8 @@ export async function processWebhookJob(deps: WebhookWorkerDeps, targetOf: Webho
   }
 
   logger.warn({ owner, eventId, attempt, error: result.error, consecutiveFailures: failures }, 'webhook attempt failed');
-  if (paused) return hold(job, token, holdMs, metrics);
+  // Paused, or its backoff attempts used up: held and tried again every interval while its message is stored.
+  if (paused || attempt >= config.webhooks.maxAttempts) return hold(job, token, holdMs, metrics);
   if (failures >= config.webhooks.disableAfterFailures) {
     const reason = `${failures} consecutive failed deliveries; last: ${result.error ?? 'failed'}`;
     if (await store.disable(owner, clock.now(), reason)) {
@@ -164,10 +165,13 @@ export function startWebhookWorker(deps: WebhookWorkerDeps, connection: Redis, k
     concurrency: deps.config.webhooks.concurrency,
     // An attempt takes at most the timeout plus a few Redis round trips.
     lockDuration: Math.max(30_000, deps.config.webhooks.timeoutSeconds * 2000),
+    // A job whose worker died or stalled while posting goes back to wait; BullMQ's default fails it at the second.
+    maxStalledCount: 10,
   });
   worker.on('failed', (job, err) => {
     if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) deps.logger.warn({ job: job.id, err: err.message }, 'webhook given up');
   });
+
   worker.on('error', (err) => deps.logger.warn({ err }, 'webhook worker error'));
   return { worker, close: boundedClose(worker, deps.config.delivery.shutdownGraceSeconds * 1000) };
 }
