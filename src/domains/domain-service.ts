@@ -14,7 +14,7 @@ import {
 } from '../store/domain-store.js';
 import { checkDkimRecord, type TxtResolver } from './dns-check.js';
 import { applySettings, checkSettings, describeSettings, type DomainSettings } from './domain-settings.js';
-import { afterVerification, domainEvent, withEvent } from './domain-transitions.js';
+import { afterVerification, domainEvent, verificationRefusal, withEvent } from './domain-transitions.js';
 import { nextSelector } from './records.js';
 import { domainViewOf, type DomainView } from './domain-view.js';
 
@@ -126,8 +126,9 @@ export class DomainService {
 
   /**
    * Checks DNS for the keys waiting for it (else the active ones). When every pending key's record serves its
-   * public key, signing switches to them: a pending-dns domain becomes active; in a rotation the keys they
-   * replace are retired and stay listed as "keep published until".
+   * public key, signing switches to them: a pending-dns domain becomes active; in a rotation the active keys
+   * of the same algorithm are retired and stay listed as "keep published until".
+   * @throws KurirError CONFLICT when no RSA key is active or waiting (verificationRefusal)
    */
   async verify(domain: string, opts: { by?: DomainEvent['by'] } = {}): Promise<{ domain: DomainRecord; verification: DomainVerification }> {
     const by = opts.by ?? 'admin';
@@ -135,6 +136,8 @@ export class DomainService {
       if (d.state === 'suspended' && !d.keys.some((k) => k.status === 'pending')) {
         throw new KurirError('CONFLICT', `domain: ${d.name} is suspended (${d.reason ?? 'no signing key'}); rotate to create a new key`, { field: 'domain' });
       }
+      const refusal = verificationRefusal(d);
+      if (refusal) throw new KurirError('CONFLICT', refusal, { field: 'domain' });
       const pending = d.keys.filter((k) => k.status === 'pending');
       const checked = pending.length ? pending : d.keys.filter((k) => k.status === 'active');
       const problems = (await Promise.all(checked.map((k) => checkDkimRecord(this.deps.resolver, d.name, k)))).filter((p): p is string => p !== null);
