@@ -23,10 +23,17 @@ function lookupProblem(err: unknown): string {
   return `the lookup failed (${code ?? (err as Error).message}); try again`;
 }
 
+/** A TXT value as an admin would recognise it in the message, cut at 60 characters. */
+function shown(text: string): string {
+  return JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text);
+}
+
 /**
- * Whether DNS serves this key's record: exactly one DKIM record at `<selector>._domainkey.<domain>` whose
- * p= is the key's public key and whose k= (default rsa) its algorithm. Answers null when it does, else
- * what is wrong in words an admin can act on.
+ * Whether DNS serves this key's record: exactly one TXT record at `<selector>._domainkey.<domain>`, a DKIM
+ * record whose v= (when present) is DKIM1 and its first tag (RFC 6376 3.6.1), whose p= is the key's public
+ * key and whose k= (default rsa) its algorithm. Another TXT record at the name fails too: receivers (e.g.
+ * mailauth) read the first TXT record they get, which may be that one. Answers null when it matches, else
+ * what is wrong in words an admin can act on. `verify` and the doctor's `dkim:<selector>` both use it.
  */
 export async function checkDkimRecord(
   resolver: TxtResolver,
@@ -40,10 +47,18 @@ export async function checkDkimRecord(
   } catch (err) {
     return `DKIM ${name} TXT: ${lookupProblem(err)}`;
   }
-  const records = answers.map((chunks) => chunks.join('')).filter((t) => /(^|;)\s*(v=DKIM1|p=)/i.test(t));
+  const texts = answers.map((chunks) => chunks.join(''));
+  const records = texts.filter((t) => /(^|;)\s*(v=DKIM|p=)/i.test(t));
   if (!records.length) return `DKIM ${name} TXT: no DKIM record (v=DKIM1; k=...; p=...) among ${answers.length} TXT record(s)`;
   if (records.length > 1) return `DKIM ${name} TXT: ${records.length} DKIM records; publish exactly one`;
+  const others = texts.filter((t) => t !== records[0]);
+  if (others.length) {
+    return `DKIM ${name} TXT: also publishes ${others.map(shown).join(', ')} besides the DKIM record; receivers may read it instead: remove it (exactly one TXT record at this name)`;
+  }
   const tags = parseTags(records[0]);
+  const v = tags.get('v');
+  if (v !== undefined && v !== 'DKIM1') return `DKIM ${name} TXT: v=${v}, receivers accept only v=DKIM1 (or no v= tag)`;
+  if (v !== undefined && [...tags.keys()][0] !== 'v') return `DKIM ${name} TXT: v=DKIM1 must be the record's first tag (RFC 6376 3.6.1)`;
   const p = tags.get('p') ?? '';
   if (!p) return `DKIM ${name} TXT: p= is empty (the key is revoked in DNS)`;
   const k = (tags.get('k') || 'rsa').toLowerCase();
