@@ -272,6 +272,41 @@ describe('GET /v1/domains/:domain/doctor', () => {
   });
 });
 
+describe('a runtime-managed domain intake refuses (found by an audit, 1 Dec 2026)', () => {
+  const api = (method: string, path: string): Promise<any> =>
+    fetch(`${t.url}${path}`, { method, headers: { authorization: `Bearer ${ADMIN_KEY}` } }).then((r) => r.json());
+
+  it('fails dmarc-alignment while no key is active (pending-dns, suspended); the waiting key is shown as not signing', async () => {
+    const W = 'waiting.test';
+    const add = await fetch(`${t.url}/v1/domains`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: W }),
+    }).then((r) => r.json() as Promise<any>);
+    for (const r of add.records.filter((x: any) => x.type === 'TXT')) dns.set(r.name, 'TXT', [r.strings]);
+    const selector = add.keys[0].selector;
+    const pending = (await doctor(W)).body;
+    expect(check(pending, 'dmarc-alignment')).toMatchObject({
+      status: 'fail',
+      summary: expect.stringContaining(`no active DKIM key signs as ${W} (${W} has no active key yet (pending-dns; intake refuses it))`),
+      fix: expect.stringContaining(`kurir domains verify ${W}`),
+    });
+    expect(check(pending, `dkim:${selector}`)).toMatchObject({
+      status: 'warn',
+      summary: expect.stringContaining('does not sign yet'),
+      fix: expect.stringContaining(`kurir domains verify ${W}`),
+    });
+    expect((await api('POST', `/v1/domains/${W}/verify`)).state).toBe('active');
+    const active = (await doctor(W)).body;
+    expect(check(active, 'dmarc-alignment').status).toBe('pass');
+    expect(check(active, `dkim:${selector}`).status).toBe('pass');
+    expect((await api('POST', `/v1/domains/${W}/keys/${selector}/revoke`)).state).toBe('suspended');
+    const suspended = (await doctor(W)).body;
+    expect(check(suspended, 'dmarc-alignment')).toMatchObject({ status: 'fail', summary: expect.stringContaining(`${W} is suspended`) });
+    expect(check(suspended, 'dkim').status).toBe('fail');
+  });
+});
+
 describe('kurir doctor (the binary, over the admin API)', () => {
   const runBin = (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
     new Promise((done) => {

@@ -93,6 +93,13 @@ export async function spfChecks(ctx: DoctorContext, spfDomain: string, role: str
   return checks;
 }
 
+/** Why none of the domain's keys signs: it has no active key yet (pending-dns) or was suspended. */
+function notSigning(ctx: DoctorContext): string {
+  return ctx.state === 'suspended'
+    ? `${ctx.domain} is suspended (no active key; intake refuses it)`
+    : `${ctx.domain} has no active key yet (${ctx.state ?? 'pending-dns'}; intake refuses it)`;
+}
+
 /** RSA modulus length of a published SPKI key, or undefined when it cannot be read. */
 function rsaBits(publicKeyBase64: string): number | undefined {
   try {
@@ -122,7 +129,7 @@ export async function dkimChecks(ctx: DoctorContext): Promise<DoctorCheck[]> {
     const id = `dkim:${key.selector}`;
     const record = dkimRecord(ctx.domain, { ...key, status: key.status });
     const problem = await checkDkimRecord(ctx.resolver, ctx.domain, key);
-    const waiting = key.status === 'pending' ? ' (waiting for DNS: the domain has no active key yet)' : '';
+    const waiting = key.status === 'pending' ? ` (waiting for DNS: ${notSigning(ctx)})` : '';
     if (problem) {
       checks.push({ id, status: 'fail', summary: problem + waiting, why: WHY_DKIM, fix: `publish exactly this record: ${record.zone}` });
       continue;
@@ -146,7 +153,17 @@ export async function dkimChecks(ctx: DoctorContext): Promise<DoctorCheck[]> {
         fix: `rotate to a 2048-bit key: kurir domains rotate ${ctx.domain} (configured domains: kurir dkim generate --bits 2048 and a new selector)`,
       });
     } else {
-      checks.push({ id, status: 'pass', summary: `${key.selector}._domainkey.${ctx.domain} publishes Kurir's ${size} public key${waiting}`, why: WHY_DKIM });
+      checks.push(
+        key.status === 'pending'
+          ? {
+              id,
+              status: 'warn',
+              summary: `${key.selector}._domainkey.${ctx.domain} publishes Kurir's ${size} public key, but the key does not sign yet: ${notSigning(ctx)}`,
+              why: WHY_DKIM,
+              fix: `kurir domains verify ${ctx.domain} (POST /v1/domains/${ctx.domain}/verify): signing starts once verify sees the record`,
+            }
+          : { id, status: 'pass', summary: `${key.selector}._domainkey.${ctx.domain} publishes Kurir's ${size} public key`, why: WHY_DKIM },
+      );
     }
   }
   return checks;
@@ -212,7 +229,9 @@ export async function dmarcChecks(ctx: DoctorContext): Promise<DoctorCheck[]> {
   // Kurir signs with d=<the From domain> and sends with MAIL FROM at the bounce domain (VERP).
   // Strict: the identifiers are equal; relaxed: same organizational domain (mailauth's tldts lookup).
   const aligns = (id: string, strict: boolean): boolean => (strict ? id === ctx.domain : Boolean(getAlignment(ctx.domain, [id])));
-  const dkimAligned = ctx.keys.length > 0 && !ctx.keyProblem && aligns(ctx.domain, adkim === 's');
+  // Only an active key signs: waiting keys of a pending-dns or suspended domain do not count.
+  const signing = ctx.keys.some((k) => k.status === 'active');
+  const dkimAligned = signing && !ctx.keyProblem && aligns(ctx.domain, adkim === 's');
   const spfAligned = aligns(bounce, aspf === 's');
   const modes = `adkim=${adkim}, aspf=${aspf}`;
   const spfNote = spfAligned
@@ -224,9 +243,9 @@ export async function dmarcChecks(ctx: DoctorContext): Promise<DoctorCheck[]> {
       : {
           id: 'dmarc-alignment',
           status: spfAligned ? 'warn' : 'fail',
-          summary: `no active DKIM key signs as ${ctx.domain}; ${spfNote}`,
+          summary: `no active DKIM key signs as ${ctx.domain}${ctx.state && !signing ? ` (${notSigning(ctx)})` : ''}; ${spfNote}`,
           why: WHY_ALIGN,
-          fix: `activate a DKIM key for ${ctx.domain} (publish its record and verify)${spfAligned ? '' : `, or put bounce.domain under ${ctx.domain} with aspf=r`}`,
+          fix: `activate a DKIM key for ${ctx.domain} (publish its record, then run kurir domains verify ${ctx.domain})${spfAligned ? '' : `, or put bounce.domain under ${ctx.domain} with aspf=r`}`,
         },
   );
   return checks;

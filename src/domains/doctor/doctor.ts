@@ -33,11 +33,12 @@ export class Doctor {
   /** @throws KurirError NOT_FOUND for a domain that is neither configured nor runtime-managed */
   async examine(domain: string): Promise<DoctorReport> {
     const name = normalizeDomain(domain, 'domain');
-    const { keys, keyProblem, source, mtaStsMx } = await this.keysOf(name);
+    const { keys, keyProblem, source, mtaStsMx, state } = await this.keysOf(name);
     const ctx: DoctorContext = {
       domain: name,
       keys,
       keyProblem,
+      state,
       config: this.deps.config,
       resolver: this.deps.resolver,
       fetchPolicy: this.deps.fetchPolicy,
@@ -70,7 +71,7 @@ export class Doctor {
     return report;
   }
 
-  private async keysOf(name: string): Promise<{ keys: DoctorKey[]; keyProblem?: string; source: 'config' | 'runtime'; mtaStsMx?: string[] }> {
+  private async keysOf(name: string): Promise<{ keys: DoctorKey[]; keyProblem?: string; source: 'config' | 'runtime'; mtaStsMx?: string[]; state?: string }> {
     const declared = this.deps.config.domains.find((d) => d.name.toLowerCase() === name);
     if (declared) {
       const keys: DoctorKey[] = [];
@@ -91,7 +92,8 @@ export class Doctor {
       throw new KurirError('NOT_FOUND', `domain: ${name} is not a sender domain (neither in domains[] nor runtime-managed)`, { field: 'domain' });
     const pick = (status: 'active' | 'pending'): DoctorKey[] =>
       d.keys.filter((k) => k.status === status).map((k) => ({ selector: k.selector, algorithm: k.algorithm, publicKeyBase64: k.publicKeyBase64, status }));
+    // Without an active key the waiting ones are shown (their DNS status), never counted as signing.
     const active = pick('active');
-    return { keys: active.length ? active : pick('pending'), source: 'runtime', mtaStsMx: d.mtaStsMx };
+    return { keys: active.length ? active : pick('pending'), source: 'runtime', mtaStsMx: d.mtaStsMx, state: d.state };
   }
 }

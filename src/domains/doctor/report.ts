@@ -52,6 +52,8 @@ export interface DoctorContext {
   keys: DoctorKey[];
   /** Why no key could be read (a configured key file that is missing or invalid). */
   keyProblem?: string;
+  /** A runtime-managed domain's state (pending-dns, suspended, ...): says why none of its keys signs. */
+  state?: string;
   config: Config;
   resolver: DnsResolver;
   fetchPolicy: PolicyFetcher;
