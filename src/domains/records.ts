@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { allSendingIps } from '../config/ip-pools-schema.js';
 import type { Config } from '../config/schema.js';
 import { dnsRecordFor } from '../dkim/keys.js';
+import { KurirError } from '../lib/errors.js';
 import type { DomainKeyRecord, DomainRecord } from '../store/domain-store.js';
 
 /** One DNS record to publish, in the forms a zone file and a DNS provider's web form need. */
@@ -45,13 +46,21 @@ function txt(purpose: string, name: string, value: string, required: boolean, no
   return { purpose, name, type: 'TXT', value, strings, zone, required, ...(note ? { note } : {}) };
 }
 
-/** Selector names by month, e.g. `k2026m11` (rsa) and `e2026m11` (ed25519), with a letter added when taken. */
+/**
+ * Selector names by month, e.g. `k2026m11` (rsa) and `e2026m11` (ed25519), with a letter added when taken.
+ * @throws KurirError CONFLICT when all 25 of the month's names (`k2026m11`, `k2026m11b` … `k2026m11z`) are taken
+ */
 export function nextSelector(algorithm: 'rsa' | 'ed25519', now: number, taken: ReadonlySet<string>): string {
   const d = new Date(now);
   const base = `${algorithm === 'rsa' ? 'k' : 'e'}${d.getUTCFullYear()}m${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
   if (!taken.has(base)) return base;
   for (const suffix of 'bcdefghijklmnopqrstuvwxyz') if (!taken.has(base + suffix)) return base + suffix;
-  throw new Error(`no free selector left for ${base} this month`);
+  const next = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1)).toISOString().slice(0, 10);
+  throw new KurirError(
+    'CONFLICT',
+    `selector: no free ${algorithm} selector left this month: ${base} and ${base}b … ${base}z were all used by this domain (selectors are never reused); rotate again from ${next}`,
+    { field: 'selector' },
+  );
 }
 
 /** The DKIM record of one key. */
