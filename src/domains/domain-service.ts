@@ -15,7 +15,7 @@ import {
 import { checkDkimRecord, type TxtResolver } from './dns-check.js';
 import { applySettings, checkSettings, describeSettings, type DomainSettings } from './domain-settings.js';
 import { afterVerification, domainEvent, verificationRefusal, withEvent } from './domain-transitions.js';
-import { nextSelector } from './records.js';
+import { nextSelector, recentSelectors, selectorsUsed } from './records.js';
 import { domainViewOf, type DomainView } from './domain-view.js';
 
 export interface DomainServiceDeps {
@@ -112,11 +112,14 @@ export class DomainService {
     const existing = await this.deps.store.get(name);
     if (existing && existing.state !== 'removed')
       throw new KurirError('CONFLICT', `domain: ${name} exists already (state ${existing.state})`, { field: 'domain' });
-    const taken = new Set(existing?.keys.map((k) => k.selector) ?? []);
+    // Every selector a removed incarnation used stays taken: a re-add never reuses one with another key.
+    const used = existing ? recentSelectors(selectorsUsed(existing), this.now()) : [];
+    const taken = new Set(used);
     const keys = [this.newKey(name, 'rsa', taken, bits)];
     if (opts.ed25519) keys.push(this.newKey(name, 'ed25519', taken, bits));
     const now = this.now();
     const base: DomainRecord = { name, state: 'pending-dns', createdAt: now, updatedAt: now, rev: (existing?.rev ?? 0) + 1, keys };
+    if (used.length) base.usedSelectors = used;
     const selectors = keys.map((k) => k.selector);
     const added = this.event('added', 'admin', `added with ${selectors.join(', ')}: publish, then verify`, selectors);
     const record = withEvent(applySettings(base, settings), added);
@@ -162,7 +165,7 @@ export class DomainService {
           throw new KurirError('CONFLICT', `domain: ${d.name} already waits for DNS of ${waiting.join(', ')}: publish and verify`, { field: 'domain' });
         const active = d.keys.filter((k) => k.status === 'active');
         const algorithms = new Set<DkimAlgorithm>(['rsa', ...(active.length ? active : d.keys).map((k) => k.algorithm)]);
-        const taken = new Set(d.keys.map((k) => k.selector));
+        const taken = new Set(selectorsUsed(d));
         const rsaBits = d.keys.find((k) => k.algorithm === 'rsa')?.bits ?? 2048;
         const fresh = [...algorithms].map((a) => this.newKey(d.name, a, taken, rsaBits));
         const selectors = fresh.map((k) => k.selector);

@@ -63,6 +63,28 @@ export function nextSelector(algorithm: 'rsa' | 'ed25519', now: number, taken: R
   );
 }
 
+/** Every selector the domain has used: its keys' and those of its removed incarnations (usedSelectors). */
+export function selectorsUsed(d: Pick<DomainRecord, 'keys' | 'usedSelectors'>): string[] {
+  return [...(d.usedSelectors ?? []), ...d.keys.map((k) => k.selector)];
+}
+
+/** How many months of used selectors a domain remembers: nextSelector only names the current month's. */
+const REMEMBERED_MONTHS = 12;
+
+/**
+ * The selectors of `used` that a selector named now could still collide with: those of the last
+ * REMEMBERED_MONTHS months (a gateway's clock may lag), sorted; older names are forgotten (bounded).
+ */
+export function recentSelectors(used: Iterable<string>, now: number): string[] {
+  const d = new Date(now);
+  const current = d.getUTCFullYear() * 12 + d.getUTCMonth();
+  const recent = [...new Set(used)].filter((s) => {
+    const m = /^[a-z](\d{4})m(\d{2})/.exec(s);
+    return !m || Number(m[1]) * 12 + Number(m[2]) - 1 > current - REMEMBERED_MONTHS;
+  });
+  return recent.sort();
+}
+
 /** The DKIM record of one key. */
 export function dkimRecord(domain: string, key: Pick<DomainKeyRecord, 'selector' | 'algorithm' | 'publicKeyBase64' | 'status'>): DnsRecordView {
   const note =

@@ -81,6 +81,11 @@ export interface DomainRecord {
   /** Set while a rotation waits for DNS. */
   rotation?: DomainRotation;
   events?: DomainEvent[];
+  /**
+   * Selectors of earlier incarnations of the domain (removed, then added again) that its keys no longer list,
+   * so a re-add never reuses a selector with another key; only recent months are kept (usedSelectorsSince).
+   */
+  usedSelectors?: string[];
 }
 
 /** Thrown when a domain changed between read and write; the caller reads again and retries or reports. */
