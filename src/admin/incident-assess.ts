@@ -195,7 +195,8 @@ function assessPlacement(provider: string, input: AssessInput, facts: ProviderFa
   const authCounts: Record<string, Record<string, number>> = {};
   const failed = new Map<string, { n: number; since: number; verdict: string }>();
   for (const r of [...results].reverse()) {
-    if (r.result === 'seed-unreachable') continue;
+    // Neither is a placement: the seed was not searched, or the probe never reached it (its bounce is its own finding).
+    if (r.result === 'seed-unreachable' || r.result === 'not-delivered') continue;
     counts[r.result]++;
     for (const method of ['dkim', 'spf', 'dmarc'] as const) {
       const verdict = r.auth?.[method];

@@ -34,7 +34,7 @@ const resultSchema = {
     seed: { type: 'string' },
     provider: { type: 'string' },
     messageId: { type: 'string' },
-    result: { type: 'string', enum: ['inbox', 'spam', 'other', 'missing', 'seed-unreachable'] },
+    result: { type: 'string', enum: ['inbox', 'spam', 'other', 'missing', 'seed-unreachable', 'not-delivered'] },
     submittedAt: { type: 'string', format: 'date-time' },
     at: { type: 'string', format: 'date-time' },
     mailbox: { type: 'string' },

@@ -238,7 +238,7 @@ export const messageViewSchema = {
           provider: { type: 'string', description: 'placement and confirmed events: the provider label.' },
           result: {
             type: 'string',
-            enum: ['inbox', 'spam', 'other', 'missing', 'seed-unreachable'],
+            enum: ['inbox', 'spam', 'other', 'missing', 'seed-unreachable', 'not-delivered'],
             description: 'placement events: where the probe was found.',
           },
           mailbox: { type: 'string', description: 'placement events: the IMAP folder it was in.' },
@@ -248,7 +248,10 @@ export const messageViewSchema = {
             description: "placement events: the receiver's Authentication-Results verdicts.",
             properties: { authservId: { type: 'string' }, dkim: { type: 'string' }, spf: { type: 'string' }, dmarc: { type: 'string' } },
           },
-          error: { type: 'string', description: 'placement events with result seed-unreachable: why.' },
+          error: {
+            type: 'string',
+            description: "placement events with result seed-unreachable: why; with result not-delivered: the probe's recipient state and last reply.",
+          },
           via: { type: 'string', enum: ['id', 'token'], description: 'confirmed events: confirmed by message id or by confirmToken.' },
           secondsAfterDelivery: { type: 'number', description: 'confirmed events: delivery to confirmation.' },
           scanner: { type: 'string', enum: ['rspamd'], description: 'scored events: the pre-send scanner.' },

@@ -184,7 +184,7 @@ export class PlacementService {
       );
       // Never "missing": the probe may well be there; what failed is our view of the mailbox.
       for (const p of pending.filter((x) => x.deadline <= now))
-        await this.record(p, { result: 'seed-unreachable', error: `${outcome.reason}: ${outcome.error}` }, now);
+        await this.record(p, (await this.undelivered(p)) ?? { result: 'seed-unreachable', error: `${outcome.reason}: ${outcome.error}` }, now);
       return;
     }
     metrics.placementSeedUp.set({ seed: seed.name, provider: seed.provider }, 1);
@@ -196,9 +196,22 @@ export class PlacementService {
         const arrivalSeconds = Math.max(0, ((f.arrivedAt ?? now) - p.submittedAt) / 1000);
         await this.record(p, { result: f.folder, mailbox: f.mailbox, arrivalSeconds, auth: f.auth, labels: f.labels }, now);
       } else if (p.deadline <= now) {
-        await this.record(p, { result: 'missing' }, now);
+        // `missing` means delivered but found in no folder: a probe refused or still queued was not placed at all.
+        await this.record(p, (await this.undelivered(p)) ?? { result: 'missing' }, now);
       }
     }
+  }
+
+  /**
+   * At the deadline: `not-delivered` with the recipient's state and last reply when the probe message was not
+   * delivered to the seed (bounced, expired, still queued or deferred), or null when it was.
+   */
+  private async undelivered(p: ProbeRecord): Promise<Pick<PlacementResult, 'result' | 'error'> | null> {
+    const address = this.deps.config.placement.seeds.find((s) => s.name === p.seed)?.address.toLowerCase();
+    if (!address) return null;
+    const state = (await this.deps.messages.getRecipients(p.messageId, [address]))[address];
+    if (!state || state.status === 'delivered') return null;
+    return { result: 'not-delivered', error: state.reply ? `${state.status}: ${state.reply}` : state.status };
   }
 
   private async record(
@@ -209,7 +222,7 @@ export class PlacementService {
     const { store, metrics, messages, logger } = this.deps;
     const result: PlacementResult = { token: p.token, seed: p.seed, provider: p.provider, messageId: p.messageId, submittedAt: p.submittedAt, at: now, ...r };
     if (!(await store.finish(result))) return;
-    if (r.result !== 'seed-unreachable') metrics.placement.inc({ provider: p.provider, folder: r.result });
+    if (r.result !== 'seed-unreachable' && r.result !== 'not-delivered') metrics.placement.inc({ provider: p.provider, folder: r.result });
     if (r.arrivalSeconds !== undefined) metrics.placementArrival.observe({ provider: p.provider }, r.arrivalSeconds);
     // The receiver's own verdicts: a DKIM or DMARC failure here is a configuration incident even while probes land.
     for (const method of PROBE_AUTH_METHODS) {

@@ -8,7 +8,7 @@ import type { PlacementResult, SeedState } from '../store/placement-store.js';
 export interface ProviderPlacement {
   provider: string;
   seeds: Array<{ name: string; address: string; state: SeedState['state'] | 'unknown'; reason?: string; error?: string; since?: string; checkedAt?: string }>;
-  /** Share of placed probes (inbox, spam, other, missing; never seed-unreachable) found in INBOX; null without any. */
+  /** Share of placed probes (inbox, spam, other, missing; never seed-unreachable or not-delivered) found in INBOX; null without any. */
   inboxRate1h: number | null;
   inboxRate24h: number | null;
   /** Counts over 24 h by result. */
@@ -43,7 +43,7 @@ export function summarise(
   last: number,
 ): ProviderPlacement {
   const day = results.filter((r) => r.at >= now - 86_400_000);
-  const counts24h = { inbox: 0, spam: 0, other: 0, missing: 0, 'seed-unreachable': 0 };
+  const counts24h = { inbox: 0, spam: 0, other: 0, missing: 0, 'seed-unreachable': 0, 'not-delivered': 0 };
   for (const r of day) counts24h[r.result]++;
   const iso = (ms: number): string => new Date(ms).toISOString();
   return {

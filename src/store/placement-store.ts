@@ -15,8 +15,12 @@ export interface ProbeRecord {
   trigger: 'schedule' | 'request';
 }
 
-/** Where a probe ended up; `seed-unreachable` when the seed could not be searched before the deadline. */
-export type PlacementOutcome = 'inbox' | 'spam' | 'other' | 'missing' | 'seed-unreachable';
+/**
+ * Where a probe ended up; `seed-unreachable` when the seed could not be searched before the deadline;
+ * `not-delivered` when the probe message was not delivered to the seed by the deadline (bounced, expired,
+ * still queued or deferred): not a placement result, never `missing`.
+ */
+export type PlacementOutcome = 'inbox' | 'spam' | 'other' | 'missing' | 'seed-unreachable' | 'not-delivered';
 
 /** One finished probe, as GET /v1/placement lists it. */
 export interface PlacementResult {
@@ -32,7 +36,7 @@ export interface PlacementResult {
   arrivalSeconds?: number;
   auth?: { authservId?: string; dkim?: string; spf?: string; dmarc?: string };
   labels?: string[];
-  /** seed-unreachable: the last error. */
+  /** seed-unreachable: the last error; not-delivered: the probe's recipient state and last reply. */
   error?: string;
 }
 

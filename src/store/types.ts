@@ -90,7 +90,7 @@ export type TimelineEvent =
       recipients: string[];
       seed: string;
       provider: string;
-      result: 'inbox' | 'spam' | 'other' | 'missing' | 'seed-unreachable';
+      result: 'inbox' | 'spam' | 'other' | 'missing' | 'seed-unreachable' | 'not-delivered';
       mailbox?: string;
       arrivalSeconds?: number;
       /** The receiver's Authentication-Results verdicts. */

@@ -81,6 +81,7 @@ export function inWords(state: RecipientState | undefined, provider: string | nu
 export function placementInWords(p: PlacementResult | null, provider: string | null): string {
   if (!provider) return '';
   if (!p) return `No seed-mailbox test result for ${provider} yet.`;
+  if (p.result === 'not-delivered') return `Our last seed test at ${provider} (${when(p.at)}) was not delivered to the seed (${p.error ?? 'not delivered'}).`;
   const where = p.result === 'inbox' ? 'in the inbox' : p.result === 'spam' ? 'in the spam folder' : p.result === 'missing' ? 'nowhere (missing)' : p.result;
   return `Our last seed test at ${provider} (${when(p.at)}) found the test message ${where}.`;
 }
