@@ -2,7 +2,8 @@
  * One search of a seed mailbox over IMAP (imapflow): log in, check the quota, look for probes by their
  * `X-Kurir-Probe` header in INBOX, then the spam folder (SPECIAL-USE \Junk, else a known name), then every
  * other folder; read each found probe's arrival time (INTERNALDATE) and the receiver's
- * Authentication-Results, and delete it. A failure to log in or search is an answer, not an exception.
+ * Authentication-Results, and delete it. A failure to log in or search is an answer, not an exception; a failure
+ * partway answers the probes already found too.
  */
 import { ImapFlow, type ListResponse } from 'imapflow';
 import type { SeedConfig } from '../config/placement-schema.js';
@@ -24,7 +25,11 @@ export interface FoundProbe {
   labels?: string[];
 }
 
-export type SearchOutcome = { ok: true; found: FoundProbe[] } | { ok: false; reason: SeedErrorReason; error: string };
+/**
+ * A failed search still lists the probes it found (and deleted) in the folders searched before the failure:
+ * they are gone from the mailbox, so a later search could not find them where they were.
+ */
+export type SearchOutcome = { ok: true; found: FoundProbe[] } | { ok: false; reason: SeedErrorReason; error: string; found?: FoundProbe[] };
 
 export interface SearchOptions {
   seed: SeedConfig;
@@ -112,6 +117,7 @@ export async function searchSeed(opts: SearchOptions): Promise<SearchOutcome> {
   } catch (err) {
     return { ok: false, reason: classify(err), error: (err as Error).message };
   }
+  const found: FoundProbe[] = [];
   try {
     if (client.capabilities.has('QUOTA')) {
       const quota = await client.getQuota('INBOX').catch(() => false as const);
@@ -121,7 +127,6 @@ export async function searchSeed(opts: SearchOptions): Promise<SearchOutcome> {
     }
     const gmail = client.capabilities.has('X-GM-EXT-1');
     const wanted = new Set(opts.tokens);
-    const found: FoundProbe[] = [];
     for (const box of orderMailboxes(await client.list(), opts.junkNames, opts.skipNames)) {
       await client.mailboxOpen(box.path);
       // One search per folder: every probe (tokens all start with "kp"), then sorted out by token.
@@ -165,7 +170,8 @@ export async function searchSeed(opts: SearchOptions): Promise<SearchOutcome> {
     }
     return { ok: true, found };
   } catch (err) {
-    return { ok: false, reason: classify(err), error: (err as Error).message };
+    // Probes found in earlier folders were (or may have been) deleted already: never drop them.
+    return { ok: false, reason: classify(err), error: (err as Error).message, found };
   } finally {
     await client.logout().catch(() => client.close());
   }

@@ -173,6 +173,14 @@ export class PlacementService {
       outcome = { ok: false, reason: 'auth', error: err.message };
     }
     const now = clock.now();
+    // Found before a failure too: a search that fails partway has already deleted what it found in earlier folders.
+    const found = new Set(outcome.found?.map((f) => f.token));
+    for (const f of outcome.found ?? []) {
+      const p = pending.find((x) => x.token === f.token);
+      if (!p) continue;
+      const arrivalSeconds = Math.max(0, ((f.arrivedAt ?? now) - p.submittedAt) / 1000);
+      await this.record(p, { result: f.folder, mailbox: f.mailbox, arrivalSeconds, auth: f.auth, labels: f.labels }, now);
+    }
     if (!outcome.ok) {
       if (outcome.reason === 'auth') login.invalidate();
       metrics.placementSeedUp.set({ seed: seed.name, provider: seed.provider }, 0);
@@ -183,23 +191,15 @@ export class PlacementService {
         'placement: seed mailbox unreachable',
       );
       // Never "missing": the probe may well be there; what failed is our view of the mailbox.
-      for (const p of pending.filter((x) => x.deadline <= now))
+      for (const p of pending.filter((x) => x.deadline <= now && !found.has(x.token)))
         await this.record(p, (await this.undelivered(p)) ?? { result: 'seed-unreachable', error: `${outcome.reason}: ${outcome.error}` }, now);
       return;
     }
     metrics.placementSeedUp.set({ seed: seed.name, provider: seed.provider }, 1);
     await store.setSeedState(seed.name, { state: 'up', at: now });
-    const byToken = new Map(outcome.found.map((f) => [f.token, f]));
-    for (const p of pending) {
-      const f = byToken.get(p.token);
-      if (f) {
-        const arrivalSeconds = Math.max(0, ((f.arrivedAt ?? now) - p.submittedAt) / 1000);
-        await this.record(p, { result: f.folder, mailbox: f.mailbox, arrivalSeconds, auth: f.auth, labels: f.labels }, now);
-      } else if (p.deadline <= now) {
-        // `missing` means delivered but found in no folder: a probe refused or still queued was not placed at all.
-        await this.record(p, (await this.undelivered(p)) ?? { result: 'missing' }, now);
-      }
-    }
+    // `missing` means delivered but found in no folder: a probe refused or still queued was not placed at all.
+    for (const p of pending.filter((x) => x.deadline <= now && !found.has(x.token)))
+      await this.record(p, (await this.undelivered(p)) ?? { result: 'missing' }, now);
   }
 
   /**

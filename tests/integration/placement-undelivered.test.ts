@@ -5,10 +5,11 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
-import { seedGatewayOverrides, seedZone, waitPlacement } from '../helpers/dovecot-seeds.js';
+import { seedZone, waitPlacement } from '../helpers/dovecot-seeds.js';
 import { startGmailImap, type GmailImap } from '../helpers/gmail-imap.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
-import { ADMIN_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { startGmailSeedGateway } from '../helpers/gmail-seed-gateway.js';
+import { ADMIN_KEY, type TestGateway } from '../helpers/test-gateway.js';
 
 const USER = 'kurir.seed1@gmail.test';
 const PASS = 'pw';
@@ -28,16 +29,7 @@ beforeAll(async () => {
       return undefined;
     },
   });
-  t = await startTestGateway({
-    dns,
-    gatewayOptions: { env: { SEED_GMAIL_1_PASSWORD: PASS } },
-    overrides: seedGatewayOverrides({
-      seeds: [{ name: 'gmail-1', provider: 'gmail', address: USER, auth: { method: 'app-password', passwordEnv: 'SEED_GMAIL_1_PASSWORD' } }],
-      imapPort: gmail.port,
-      mxPort: mx.port,
-      deadlineSeconds: 4,
-    }),
-  });
+  t = await startGmailSeedGateway({ dns, user: USER, pass: PASS, imapPort: gmail.port, mxPort: mx.port, deadlineSeconds: 4 });
 }, 30_000);
 
 afterAll(async () => {
