@@ -23,8 +23,18 @@ export interface PlacementRoutesOptions {
 const confirmedSchema = {
   description: 'Confirmed (also the answer to a repeat: `duplicate` is then true and `confirmedAt` the first time).',
   type: 'object',
-  required: ['id', 'confirmed', 'confirmedAt', 'duplicate'],
-  properties: { id: { type: 'string' }, confirmed: { type: 'boolean' }, confirmedAt: { type: 'string', format: 'date-time' }, duplicate: { type: 'boolean' } },
+  required: ['id', 'confirmed', 'confirmedAt', 'duplicate', 'counted'],
+  properties: {
+    id: { type: 'string' },
+    confirmed: { type: 'boolean' },
+    confirmedAt: { type: 'string', format: 'date-time' },
+    duplicate: { type: 'boolean' },
+    counted: {
+      type: 'boolean',
+      description:
+        'Whether it counts in the confirmation rate (kurir_placement_confirmations_total, the incident window): only for a delivered `verification` message that is not a placement probe. Others are recorded on the timeline and answered, not counted.',
+    },
+  },
 } as const;
 
 const resultSchema = {
@@ -82,7 +92,13 @@ const placementSchema = {
   },
 } as const;
 
-const present = (c: Confirmed) => ({ id: c.id, confirmed: true, confirmedAt: new Date(c.confirmedAt).toISOString(), duplicate: c.duplicate });
+const present = (c: Confirmed) => ({
+  id: c.id,
+  confirmed: true,
+  confirmedAt: new Date(c.confirmedAt).toISOString(),
+  duplicate: c.duplicate,
+  counted: c.counted,
+});
 
 /** Registers the placement routes (register inside the admin scope). */
 export const placementRoutes: FastifyPluginAsync<PlacementRoutesOptions> = async (app: FastifyInstance, opts) => {
@@ -176,6 +192,7 @@ const batchResultSchema = {
     confirmed: { type: 'boolean' },
     confirmedAt: { type: 'string', format: 'date-time' },
     duplicate: { type: 'boolean' },
+    counted: { type: 'boolean', description: 'see the single confirmation answer' },
     error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } },
   },
 } as const;

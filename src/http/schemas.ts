@@ -254,6 +254,10 @@ export const messageViewSchema = {
           },
           via: { type: 'string', enum: ['id', 'token'], description: 'confirmed events: confirmed by message id or by confirmToken.' },
           secondsAfterDelivery: { type: 'number', description: 'confirmed events: delivery to confirmation.' },
+          counted: {
+            type: 'boolean',
+            description: 'confirmed events: false when the message is outside the confirmation rate (not a delivered, non-probe verification message).',
+          },
           scanner: { type: 'string', enum: ['rspamd'], description: 'scored events: the pre-send scanner.' },
           score: { type: 'number', description: "scored events: rspamd's score of the signed message." },
           requiredScore: { type: 'number', description: "scored events: rspamd's reject threshold." },

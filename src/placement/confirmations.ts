@@ -89,6 +89,16 @@ export interface Confirmed {
   confirmedAt: number;
   /** True when the message had been confirmed before (nothing was counted again). */
   duplicate: boolean;
+  /**
+   * Whether the confirmation counts in the confirmation rate: only for a delivered `verification` message that is
+   * not a placement probe (the rate's denominator, {@link VerificationDeliveries}). Others are recorded, not counted.
+   */
+  counted: boolean;
+}
+
+/** Whether a confirmation of `record` belongs in the confirmation rate: delivered, `verification`, not a probe. */
+export function countsAsConfirmation(record: MessageRecord, delivered: boolean): boolean {
+  return delivered && record.priority === 'verification' && !record.tags?.includes(PROBE_TAG);
 }
 
 const TOKEN_MAC_CHARS = 22;
@@ -115,7 +125,8 @@ export class Confirmations {
   }
 
   /**
-   * Records that the applicant completed verification. Idempotent (a repeat answers the first time);
+   * Records that the applicant completed verification. Idempotent (a repeat answers the first time); counted in
+   * the confirmation rate only for a delivered, non-probe `verification` message (`counted` says which);
    * 404 for an unknown message or another key's; 410 CONFIRM_TOO_LATE once the message's TTL plus
    * `placement.confirm.marginSeconds` has passed.
    */
@@ -153,11 +164,12 @@ export class Confirmations {
           answers[i] = notFound(i);
           continue;
         }
+        const { record, delivered } = f;
+        const counted = countsAsConfirmation(record, delivered !== undefined);
         if (f.confirmedAt !== null) {
-          answers[i] = { id, confirmedAt: f.confirmedAt, duplicate: true };
+          answers[i] = { id, confirmedAt: f.confirmedAt, duplicate: true, counted };
           continue;
         }
-        const { record, delivered } = f;
         const lastAccepted = record.expiresAt + config.placement.confirm.marginSeconds * 1000;
         if (now > lastAccepted) {
           const ended = new Date(record.expiresAt).toISOString();
@@ -175,6 +187,7 @@ export class Confirmations {
           provider,
           via,
           ...(secondsAfterDelivery !== undefined ? { secondsAfterDelivery } : {}),
+          ...(counted ? {} : { counted: false as const }),
         };
         const ttlSeconds = Math.max(60, Math.ceil((record.expiresAt - now) / 1000) + config.retention.days * 86400);
         toRecord.push({ i, id, event, ttlSeconds, fromDomain: record.fromDomain, ...(secondsAfterDelivery !== undefined ? { secondsAfterDelivery } : {}) });
@@ -186,13 +199,17 @@ export class Confirmations {
       const recorded = toRecord.length
         ? await store.recordAll(toRecord, (n) => {
             const r = toRecord[n];
+            if (r.event.counted === false) return;
             this.deps.metrics.confirmations.inc({ provider: r.event.provider, domain: r.fromDomain });
             if (r.secondsAfterDelivery !== undefined) this.deps.metrics.timeToConfirm.observe({ provider: r.event.provider }, r.secondsAfterDelivery);
           })
         : [];
       for (const [n, r] of toRecord.entries()) {
         const outcome = recorded[n];
-        answers[r.i] = outcome.first ? { id: r.id, confirmedAt: now, duplicate: false } : { id: r.id, confirmedAt: outcome.confirmedAt, duplicate: true };
+        const counted = r.event.counted !== false;
+        answers[r.i] = outcome.first
+          ? { id: r.id, confirmedAt: now, duplicate: false, counted }
+          : { id: r.id, confirmedAt: outcome.confirmedAt, duplicate: true, counted };
       }
       return answers;
     } catch (err) {

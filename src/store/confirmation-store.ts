@@ -186,7 +186,8 @@ export class ConfirmationStore {
 
   /**
    * Records the first confirmation of message `id` (kept `ttlSeconds`) and appends `event` to its timeline,
-   * in one atomic script, then counts it in the incident window of `event.provider`; a repeat changes nothing.
+   * in one atomic script, then counts it in the incident window of `event.provider` (unless `event.counted` is
+   * false); a repeat changes nothing.
    */
   async record(id: string, event: ConfirmedEvent, ttlSeconds: number): Promise<RecordedConfirmation> {
     return (await this.recordAll([{ id, event, ttlSeconds }]))[0];
@@ -225,7 +226,9 @@ export class ConfirmationStore {
       // Only what this Redis stored has an answer; of those, the first confirmations are counted.
       const firsts = positions.filter((i) => out[i]?.first);
       for (const i of firsts) onFirst?.(i);
-      await Promise.all(firsts.map((i) => this.incidents.recordVerification(items[i].event.provider, items[i].event.at, 'confirmed')));
+      // A confirmation outside the rate's denominator (event.counted === false) is stored and answered, not counted.
+      const counted = firsts.filter((i) => items[i].event.counted !== false);
+      await Promise.all(counted.map((i) => this.incidents.recordVerification(items[i].event.provider, items[i].event.at, 'confirmed')));
     }
     if (failure !== undefined) throw failure;
     return out;

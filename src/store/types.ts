@@ -111,7 +111,8 @@ export type TimelineEvent =
       sample: 'nth' | 'probe';
     }
   /** The booking system reported that the applicant completed verification (src/placement/confirmations.ts). */
-  | { type: 'confirmed'; at: number; recipients: string[]; provider: string; via: 'id' | 'token'; secondsAfterDelivery?: number };
+  /** `counted: false`: not a delivered, non-probe `verification` message, so outside the confirmation rate. */
+  | { type: 'confirmed'; at: number; recipients: string[]; provider: string; via: 'id' | 'token'; secondsAfterDelivery?: number; counted?: false };
 
 export interface MessageView {
   record: MessageRecord;

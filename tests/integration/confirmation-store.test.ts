@@ -107,11 +107,11 @@ describe('confirmation store', () => {
     await confirmations.confirm((await message('warm@gmail.test')).id, booking, 'id'); // loads the script (EVAL once)
     const rec = await message('applicant@gmail.test');
     const first = await cost(() => confirmations.confirm(rec.id, booking, 'id'));
-    expect(first.result).toEqual({ id: rec.id, confirmedAt: now, duplicate: false });
+    expect(first.result).toEqual({ id: rec.id, confirmedAt: now, duplicate: false, counted: true });
     // EVALSHA with HGET, GET, LRANGE; EVALSHA with SET and RPUSHX (the incident count waits in the buffer).
     expect(first).toMatchObject({ roundTrips: 2, commands: 7 });
     const again = await cost(() => confirmations.confirm(rec.id, booking, 'token'));
-    expect(again.result).toEqual({ id: rec.id, confirmedAt: now, duplicate: true });
+    expect(again.result).toEqual({ id: rec.id, confirmedAt: now, duplicate: true, counted: true });
     expect(again).toMatchObject({ roundTrips: 1, commands: 4 });
   });
 
@@ -132,11 +132,12 @@ describe('confirmation store', () => {
     expect((await new IncidentStore(redis, keys).baseline('gmail', now + 86_400_000, 1)).confirmed).toBeGreaterThanOrEqual(3);
   });
 
-  it("confirms an undelivered message under its first recipient's provider, with no time after delivery", async () => {
+  it("confirms an undelivered message under its first recipient's provider, with no time after delivery, not counted", async () => {
     const rec = await message('early@other.test', { delivered: false });
     await confirmations.confirm(rec.id, booking, 'id');
     const events = (await messages.get(rec.id))?.events ?? [];
-    expect(events.at(-1)).toEqual({ type: 'confirmed', at: now, recipients: ['early@other.test'], provider: 'other', via: 'id' });
+    // Not delivered: outside the confirmation rate's denominator, so recorded but not counted (until 1 Dec 2026 it was).
+    expect(events.at(-1)).toEqual({ type: 'confirmed', at: now, recipients: ['early@other.test'], provider: 'other', via: 'id', counted: false });
   });
 
   it("answers 404 for an unknown id and another key's message, 410 after the TTL plus margin, and writes nothing then", async () => {
@@ -157,7 +158,7 @@ describe('confirmation store', () => {
     await confirmations.confirm(early.id, booking, 'id');
     now = early.expiresAt + 120_000;
     try {
-      expect(await confirmations.confirm(early.id, booking, 'id')).toEqual({ id: early.id, confirmedAt: saved, duplicate: true });
+      expect(await confirmations.confirm(early.id, booking, 'id')).toEqual({ id: early.id, confirmedAt: saved, duplicate: true, counted: true });
     } finally {
       now = saved;
     }
@@ -171,8 +172,8 @@ describe('confirmation store', () => {
     const w0 = writes;
     const answers = await confirmations.confirmAll(items, booking);
     expect(writes - w0).toBe(2);
-    expect(answers.slice(0, 249)).toEqual(fresh.map((r) => ({ id: r.id, confirmedAt: now, duplicate: false })));
-    expect(answers[249]).toEqual({ id: fresh[3].id, confirmedAt: now, duplicate: true });
+    expect(answers.slice(0, 249)).toEqual(fresh.map((r) => ({ id: r.id, confirmedAt: now, duplicate: false, counted: true })));
+    expect(answers[249]).toEqual({ id: fresh[3].id, confirmedAt: now, duplicate: true, counted: true });
     for (const r of [fresh[0], fresh[3], fresh[150], fresh[248]]) {
       const view = await messages.get(r.id);
       expect(view?.events.filter((e) => e.type === 'confirmed')).toEqual([
@@ -205,11 +206,11 @@ describe('confirmation store', () => {
     // One EVALSHA with 3 reads for each of the 43 well-formed items; one EVALSHA with 2 writes for each of the 40
     // first confirmations, and SET NX and GET for the message named twice (unconfirmed when read, so it is tried).
     expect((await commands()) - c0 - 1).toBe(1 + 43 * 3 + 1 + 40 * 2 + 2);
-    expect(answers.slice(0, 40)).toEqual(fresh.map((r) => ({ id: r.id, confirmedAt: now, duplicate: false })));
-    expect(answers[40]).toEqual({ id: repeat.id, confirmedAt: now, duplicate: true });
+    expect(answers.slice(0, 40)).toEqual(fresh.map((r) => ({ id: r.id, confirmedAt: now, duplicate: false, counted: true })));
+    expect(answers[40]).toEqual({ id: repeat.id, confirmedAt: now, duplicate: true, counted: true });
     expect(answers[41]).toMatchObject({ code: 'NOT_FOUND', httpStatus: 404 });
     expect(answers[42]).toMatchObject({ code: 'NOT_FOUND', httpStatus: 404 });
-    expect(answers[43]).toEqual({ id: fresh[0].id, confirmedAt: now, duplicate: true });
+    expect(answers[43]).toEqual({ id: fresh[0].id, confirmedAt: now, duplicate: true, counted: true });
     // Exactly one confirmed event per message, even the one named twice.
     const events = (await messages.get(fresh[0].id))?.events.filter((e) => e.type === 'confirmed');
     expect(events).toHaveLength(1);
@@ -260,7 +261,7 @@ describe('confirmation store', () => {
     await redis.del(broken);
     const answers = await partly.confirmAll(items, booking);
     expect(answers.filter((a) => 'duplicate' in a && a.duplicate)).toHaveLength(150);
-    expect(answers.slice(100, 200)).toEqual(fresh.slice(100, 200).map((r) => ({ id: r.id, confirmedAt: now, duplicate: false })));
+    expect(answers.slice(100, 200)).toEqual(fresh.slice(100, 200).map((r) => ({ id: r.id, confirmedAt: now, duplicate: false, counted: true })));
     expect((await counted()) - before).toBe(250);
     expect(await metric()).toBe(250);
   });
