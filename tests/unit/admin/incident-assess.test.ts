@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { assessProvider, THRESHOLDS } from '../../../src/admin/incident-assess.js';
 import type { MinuteBucket } from '../../../src/store/incident-store.js';
@@ -65,7 +67,14 @@ describe('assessProvider', () => {
     const r = assessProvider({
       provider: 'microsoft',
       buckets: [bucket(0, { delivered: 10 })],
-      placement: [probe(9, 'spam', pass), probe(8, 'spam', { ...pass, dkim: 'fail', dmarc: 'fail' }), probe(2, 'inbox', pass), probe(1, 'missing')],
+      // A probe not delivered (refused, expired, still queued) is no placement: not counted, never missing (until 1 Dec 2026 it was missing).
+      placement: [
+        probe(9, 'spam', pass),
+        probe(8, 'spam', { ...pass, dkim: 'fail', dmarc: 'fail' }),
+        probe(3, 'not-delivered'),
+        probe(2, 'inbox', pass),
+        probe(1, 'missing'),
+      ],
       seeds: [{ name: 's2', state: { state: 'unreachable', reason: 'auth', since: T0, checkedAt: T0 } }],
       baseline: none,
     });
@@ -99,6 +108,26 @@ describe('assessProvider', () => {
     expect(low.status).toBe('warning');
     expect(low.findings[0].text).toBe(`yahoo: 10% of ${n} verification messages confirmed in the last hour, against 60% usually at this hour`);
     expect(low.facts.confirmations).toEqual({ delivered: n, confirmed: 2, rate: 2 / n, baseline: 0.6 });
+    // A baseline of a few messages is too small to judge, however low the hour's rate.
+    const tinyBaseline = assessProvider({
+      provider: 'yahoo',
+      buckets: [bucket(0, { delivered: 40, verificationsDelivered: 40, confirmations: 28 })],
+      placement: null,
+      seeds: [],
+      baseline: { delivered: 4, confirmed: 4 },
+    });
+    expect(tinyBaseline.status).toBe('ok');
+  });
+
+  it('uses the same volume guard as KurirConfirmationRateBelowBaseline: minVerifications in the hour and in the baseline', () => {
+    const alerts = readFileSync(resolve(import.meta.dirname, '../../../dashboards/alerts.yml'), 'utf8');
+    const rule = alerts.slice(
+      alerts.indexOf('alert: KurirConfirmationRateBelowBaseline'),
+      alerts.indexOf('for:', alerts.indexOf('alert: KurirConfirmationRateBelowBaseline')),
+    );
+    const n = THRESHOLDS.minVerifications;
+    expect(rule).toContain(`sum by (provider) (increase(kurir_placement_verifications_delivered_total[1h])) >= ${n}`);
+    expect(rule).toContain(`provider:kurir_verifications_delivered:baseline7d >= ${n}`);
   });
 
   it('is ok for healthy traffic, with a few recipient bounces', () => {
