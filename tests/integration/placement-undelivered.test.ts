@@ -1,17 +1,18 @@
 /**
- * A placement probe the provider refused is not a placement result: at the deadline it is `not-delivered`
+ * A placement probe the provider refused, or still deferred at the deadline, is not a placement result: at the deadline it is `not-delivered`
  * (with the refusal as its error), never `missing`. Until 1 Dec 2026 a DMARC refusal was recorded `missing`,
  * counted in kurir_placement_results_total{folder="missing"} and added a wrong `missing-probes` incident finding.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
-import { seedZone, waitPlacement } from '../helpers/dovecot-seeds.js';
+import { seedGatewayOverrides, seedZone, waitPlacement } from '../helpers/dovecot-seeds.js';
 import { startGmailImap, type GmailImap } from '../helpers/gmail-imap.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
-import { startGmailSeedGateway } from '../helpers/gmail-seed-gateway.js';
-import { ADMIN_KEY, type TestGateway } from '../helpers/test-gateway.js';
+import { ADMIN_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 
 const USER = 'kurir.seed1@gmail.test';
+/** A second seed whose MX keeps deferring; its mailbox cannot be searched either (the double knows only USER). */
+const DEFERRED = 'kurir.seed2@yahoo.test';
 const PASS = 'pw';
 const auth = { authorization: `Bearer ${ADMIN_KEY}` };
 let gmail: GmailImap;
@@ -21,15 +22,28 @@ let t: TestGateway;
 
 beforeAll(async () => {
   gmail = await startGmailImap({ user: USER, pass: PASS });
-  dns = await startDnsServer(seedZone([USER]));
+  dns = await startDnsServer(seedZone([USER, DEFERRED]));
   mx = await startReceiver({
     hostname: 'mx.seed.test',
     script(ctx) {
+      if (ctx.stage === 'rcpt' && ctx.address === DEFERRED) return { code: 451, message: '4.7.0 Try again later' };
       if (ctx.stage === 'rcpt') return { code: 550, message: "5.7.26 Unauthenticated email from example.test is not accepted due to domain's DMARC policy" };
       return undefined;
     },
   });
-  t = await startGmailSeedGateway({ dns, user: USER, pass: PASS, imapPort: gmail.port, mxPort: mx.port, deadlineSeconds: 4 });
+  t = await startTestGateway({
+    dns,
+    gatewayOptions: { env: { SEED_PASSWORD: PASS } },
+    overrides: seedGatewayOverrides({
+      seeds: [
+        { name: 'gmail-1', provider: 'gmail', address: USER, auth: { method: 'app-password', passwordEnv: 'SEED_PASSWORD' } },
+        { name: 'yahoo-1', provider: 'yahoo', address: DEFERRED, auth: { method: 'app-password', passwordEnv: 'SEED_PASSWORD' } },
+      ],
+      imapPort: gmail.port,
+      mxPort: mx.port,
+      deadlineSeconds: 4,
+    }),
+  });
 }, 30_000);
 
 afterAll(async () => {
@@ -61,4 +75,11 @@ it('records a refused probe as not-delivered, not missing, and keeps it out of t
 
   const metrics = await (await fetch(`${t.url}/metrics`)).text();
   expect(metrics).not.toMatch(/^kurir_placement_results_total\{provider="gmail",folder="missing"\} [1-9]/m);
+}, 40_000);
+
+it('records a probe still deferred at the deadline as not-delivered, with the deferral, also when its seed cannot be searched', async () => {
+  const p = await waitPlacement(t.url, (x) => (x.providers.find((y: { provider: string }) => y.provider === 'yahoo')?.results.length ?? 0) >= 1, 20_000);
+  const yahoo = p.providers.find((y: { provider: string }) => y.provider === 'yahoo');
+  expect(yahoo.results[0]).toMatchObject({ result: 'not-delivered', error: expect.stringMatching(/^deferred: .*451/) });
+  expect(yahoo.counts24h).toMatchObject({ missing: 0, 'seed-unreachable': 0, 'not-delivered': 1 });
 }, 40_000);
