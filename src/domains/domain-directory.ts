@@ -50,6 +50,15 @@ export class DomainDirectory implements DkimKeySource {
     this.timer = null;
   }
 
+  /**
+   * Reloads after a write of this process: waits for a reload already under way (it may have read the change
+   * counter before the write) and then runs one that reads it after, so a revoke stops signing here at once.
+   */
+  async refreshAfterWrite(): Promise<boolean> {
+    await this.running?.catch(() => undefined);
+    return this.refresh();
+  }
+
   /** Reloads when the change counter moved; answers whether it did. Concurrent calls share one reload. */
   refresh(): Promise<boolean> {
     this.running ??= this.reload().finally(() => {

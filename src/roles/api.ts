@@ -54,7 +54,7 @@ export async function startApi(
     vault: signing.vault,
     resolver: dnsResolver,
     clock,
-    changed: () => signing.directory.refresh().then(() => undefined),
+    changed: () => signing.directory.refreshAfterWrite().then(() => undefined),
   });
   const audit = new AuditStore(redis, keys, config.audit.maxEntries);
   const selfChecks = new SelfCheckStore(redis, keys);

@@ -88,7 +88,7 @@ describe('a domain always signs with RSA', () => {
     expect(switched.message).toContain(`${added.body.keys[1].selector} retired`);
     expect(switched.message).not.toContain(added.body.keys[0].selector);
     const newEd = v.body.keys[3].selector;
-    await until(async () => (await signatures(D)).includes(`ed25519-sha256:${newEd}`), 5_000, 'signing with the new Ed25519 key');
+    await until(async () => (await signatures(D)).includes(`ed25519-sha256:${newEd}`), 15_000, 'signing with the new Ed25519 key');
     expect(await signatures(D)).toEqual([`rsa-sha256:${added.body.keys[0].selector}`, `ed25519-sha256:${newEd}`]);
   });
 });
