@@ -147,6 +147,14 @@ export interface WebhookProducerDeps {
 }
 
 /**
+ * Whether `event` goes to `target`'s webhook (any webhook's, without a target). A superseded outcome (a run that
+ * had lost its lease) changed no state: telling the booking system would mislead it.
+ */
+function sentTo(target: WebhookTarget | undefined, event: TimelineEvent): boolean {
+  return isWebhookEventType(event.type) && !isSuperseded(event) && (!target || target.events.has(event.type));
+}
+
+/**
  * The MessageStore's EventSink: queues one webhook job per event the owner's webhook wants (also while it is
  * paused: the worker holds them). A queueing failure is logged and counted as failed and rejects: the timeline write
  * already succeeded, and the events wait in the webhook outbox for the relay (src/webhooks/outbox-relay.ts).
@@ -161,8 +169,7 @@ export class WebhookProducer implements EventSink {
   wants(record: MessageRecord | undefined, events: readonly TimelineEvent[]): boolean {
     const target = record ? this.targetOf(record.owner) : undefined;
     if (record && !target) return false;
-    // A superseded outcome (a run that had lost its lease) changed no state: telling the booking system would mislead it.
-    return events.some((e) => isWebhookEventType(e.type) && !isSuperseded(e) && (!target || target.events.has(e.type)));
+    return events.some((e) => sentTo(target, e));
   }
 
   async onEvents(record: MessageRecord, events: AppendedEvent[]): Promise<void> {
@@ -173,7 +180,7 @@ export class WebhookProducer implements EventSink {
   async handOn(record: MessageRecord, events: readonly AppendedEvent[]): Promise<number> {
     const target = this.targetOf(record.owner);
     if (!target) return 0;
-    const wanted = events.filter((a) => isWebhookEventType(a.event.type) && target.events.has(a.event.type as WebhookEventType) && !isSuperseded(a.event));
+    const wanted = events.filter((a) => sentTo(target, a.event));
     if (!wanted.length) return 0;
     const { queue, metrics, logger } = this.deps;
     try {

@@ -65,9 +65,15 @@ export class OutboxRelay {
       const done: string[] = [];
       const failed: string[] = [];
       let relayed = 0;
-      for (const entry of entries) {
-        const record = await messages.getRecord(entry.id);
-        const events = record ? await outbox.events(entry) : [];
+      // Every entry's record and events read at once (ioredis sends concurrent commands together), not two round
+      // trips per entry in turn.
+      const loaded = await Promise.all(
+        entries.map(async (entry) => {
+          const [record, events] = await Promise.all([messages.getRecord(entry.id), outbox.events(entry)]);
+          return { entry, record, events };
+        }),
+      );
+      for (const { entry, record, events } of loaded) {
         if (!record || !events.length) {
           // Past its retention (or removed): there is nothing left to tell.
           metrics.webhookOutbox.inc({ result: 'gone' }, entry.count);
