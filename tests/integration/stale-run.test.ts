@@ -3,7 +3,8 @@
  * renew it: here its event loop is blocked for longer than the lease), so that another run took the job and
  * delivered the message. When the first run's transaction then ends with a permanent refusal, that late
  * outcome must not turn the delivered recipient into a bounced one, nor suppress the address, nor reach the
- * booking system's webhook: the run that holds the lease decides. Until 1 Dec 2026 it did all three. Real gateway, real Redis, a real SMTP receiver on
+ * booking system's webhook, nor count in GET /v1/incidents: the run that holds the lease decides. Until 1 Dec 2026 it
+ * did all four. Real gateway, real Redis, a real SMTP receiver on
  * loopback that holds the first run's DATA reply until the test lets it go.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -81,6 +82,13 @@ it('keeps the delivery of the run holding the lease when a run that lost it ends
   const metrics = await (await fetch(`${t.url}/metrics`)).text();
   expect(metrics).toMatch(/^kurir_delivery_superseded_total\{reason="lease-lost"\} 1$/m);
   expect(metrics).toMatch(/^kurir_delivery_superseded_total\{reason="settled"\} 0$/m);
+  // The 5xx did happen, so the attempt metric keeps it (docs/metrics.md); the incident view counts recipients'
+  // outcomes, and this one changed nothing: one delivered recipient, no bounce (until 1 Dec 2026 it showed both).
+  expect(metrics).toMatch(/^kurir_delivery_attempts_total\{provider="other",result="bounced",category="invalid-recipient"\} 1$/m);
+  const incidents = await adminRequest(t.url, 'GET', '/v1/incidents');
+  expect(incidents.status).toBe(200);
+  const other = incidents.body.providers.find((p: any) => p.provider === 'other');
+  expect(other.facts).toMatchObject({ delivered: 1, bounced: 0, bouncedByCategory: {} });
   expect(held.dataAttempts()).toBe(2);
   // Support reads the late 5xx for what it is.
   const view = await new MessageStore(t.gateway.redis, createKeys(t.config.redis.prefix), 3600).get(body.id);

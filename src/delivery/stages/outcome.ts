@@ -117,6 +117,24 @@ function markSuperseded(events: readonly TimelineEvent[], gone: ReadonlySet<stri
 }
 
 /**
+ * The attempt's outcomes as the incident window counts them: per (status, category, cause), leaving out the
+ * superseded ones. Those changed no recipient's state (the run holding the lease, or the earlier final state,
+ * decided it and is counted where it happened); counting them too would add a second outcome for one recipient.
+ */
+export function outcomeTallies(attempt: ClassifiedAttempt, superseded: ReadonlySet<string>): OutcomeTally[] {
+  const tallies = new Map<string, OutcomeTally>();
+  for (const { outcome, status, category, cause } of attempt.recipients) {
+    if (superseded.has(outcome.address)) continue;
+    const key = `${status}\0${category}\0${cause ?? ''}`;
+    // classifyAttempt never answers queued; the cast only narrows RecipientStatus for the window's type.
+    const tally = tallies.get(key) ?? { status: status as OutcomeTally['status'], category, ...(cause ? { cause, reply: outcome.reply } : {}), count: 0 };
+    tally.count++;
+    tallies.set(key, tally);
+  }
+  return [...tallies.values()];
+}
+
+/**
  * Records a classified attempt: counts each recipient's result under `provider`, lets the feedback hook
  * suppress hard bounces (its `suppressed` events are committed with the attempt's), and writes states and
  * events (`attemptEvents` first, then the outcome events). The SMTP transaction is done by now, so a
@@ -125,7 +143,8 @@ function markSuperseded(events: readonly TimelineEvent[], gone: ReadonlySet<stri
  * another run of the job, which decides the recipients' states: it records its events and its deliveries (the
  * mail did arrive; recording it spares a resend), and no other state and no suppression; its other outcome events
  * are marked `superseded` (kept on the timeline, not sent to webhooks). So is an outcome for a recipient that
- * became final while this run was sending (see `supersededOutcomes`).
+ * became final while this run was sending (see `supersededOutcomes`). The metrics count every outcome of the
+ * attempt; the incident window only those not superseded (`outcomeTallies`).
  */
 export async function recordAttempt(
   deps: DeliveryDeps,
@@ -138,22 +157,20 @@ export async function recordAttempt(
 ): Promise<void> {
   const { config, metrics } = deps;
   const { record } = loaded;
-  const tallies = new Map<string, OutcomeTally>();
-  for (const { outcome, status, category, cause } of attempt.recipients) {
+  // The attempt happened and the receiver answered: the metrics count every recipient's result, superseded or
+  // not (kurir_delivery_superseded_total counts those apart; docs/metrics.md).
+  for (const { status, category, cause } of attempt.recipients) {
     metrics.deliveryAttempts.inc({ provider, result: status, category });
     if (cause) metrics.deliveryAuthFailures.inc({ provider, cause });
     if (status === 'delivered') metrics.deliveryTime.observe({ priority: record.priority, provider }, (now - record.createdAt) / 1000);
-    const key = `${status}\0${category}\0${cause ?? ''}`;
-    // classifyAttempt never answers queued; the cast only narrows RecipientStatus for the window's type.
-    const tally = tallies.get(key) ?? { status: status as OutcomeTally['status'], category, ...(cause ? { cause, reply: outcome.reply } : {}), count: 0 };
-    tally.count++;
-    tallies.set(key, tally);
   }
   const recordMs = Math.min(20_000, (config.delivery.jobLockSeconds * 1000) / 2);
   let counted = false;
+  let superseded: ReadonlySet<string> = new Set();
   await whileUnavailable(async () => {
     const held = holdsLease ? await holdsLease() : true;
     const gone = await supersededOutcomes(deps, record.id, attempt, held);
+    superseded = gone;
     if (gone.size) {
       // Counted once per attempt, not per retry of this write.
       if (!counted) metrics.deliverySuperseded.inc({ reason: held ? 'settled' : 'lease-lost' }, gone.size);
@@ -174,6 +191,6 @@ export async function recordAttempt(
   }, recordMs);
   // The incident view is a summary, not the record: losing one attempt's counts must not fail the job.
   await deps.incidents
-    ?.record(provider, now, [...tallies.values()])
+    ?.record(provider, now, outcomeTallies(attempt, superseded))
     .catch((err: unknown) => deps.logger.warn({ err, id: record.id, provider }, 'incident window not updated'));
 }
