@@ -86,6 +86,7 @@ export interface AssessInput {
   /** Placement results of the provider recorded in the window, newest first; null when it has no seeds. */
   placement: PlacementResult[] | null;
   seeds: Array<{ name: string; state: SeedState | null }>;
+  /** Verification deliveries and confirmations in the same window on each of the last 7 days (IncidentStore.baseline). */
   baseline: { delivered: number; confirmed: number };
 }
 
@@ -277,6 +278,6 @@ function assessConfirmations(provider: string, baseline: AssessInput['baseline']
     kind: 'confirmations',
     count: c.delivered - c.confirmed,
     since,
-    text: `${provider}: ${pct(c.rate)} of ${c.delivered} verification messages confirmed in the last hour, against ${pct(c.baseline)} usually at this hour`,
+    text: `${provider}: ${pct(c.rate)} of ${c.delivered} verification messages confirmed in the last hour, against ${pct(c.baseline)} in the same hour of the last 7 days`,
   });
 }

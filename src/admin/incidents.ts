@@ -99,7 +99,7 @@ export async function incidentReport(deps: IncidentViewDeps, now: number): Promi
         buckets: windows.get(provider) ?? [],
         placement,
         seeds,
-        baseline: await deps.incidents.baseline(provider, now),
+        baseline: await deps.incidents.baseline(provider, now, 7, INCIDENT_WINDOW_MINUTES),
       });
       return {
         provider,

@@ -86,13 +86,36 @@ export function tallyWrites(keys: Keys, provider: string, at: number, tallies: r
   return out;
 }
 
-/** The bucket writes that count one verification delivery or confirmation of `provider` at `at` (minute and hour). */
+/**
+ * The bucket writes that count one verification delivery or confirmation of `provider` at `at`: the minute bucket
+ * (`vd` / `cf`), and the hour bucket kept for the baseline, by minute of the hour (`vd:17` / `cf:17`), so the
+ * baseline can read exactly the minutes of the window 1 to 7 days back.
+ */
 export function verificationWrites(keys: Keys, provider: string, at: number, kind: 'delivered' | 'confirmed'): BucketWrite[] {
   const field = kind === 'delivered' ? 'vd' : 'cf';
+  const minute = Math.floor(at / MINUTE);
   return [
-    { key: keys.incidentMinute(provider, Math.floor(at / MINUTE)), field, by: 1, ttlSeconds: MINUTE_TTL_SECONDS },
-    { key: keys.incidentHour(provider, Math.floor(at / HOUR)), field, by: 1, ttlSeconds: HOUR_TTL_SECONDS },
+    { key: keys.incidentMinute(provider, minute), field, by: 1, ttlSeconds: MINUTE_TTL_SECONDS },
+    { key: keys.incidentHour(provider, Math.floor(at / HOUR)), field: `${field}:${minute % 60}`, by: 1, ttlSeconds: HOUR_TTL_SECONDS },
   ];
+}
+
+/**
+ * Verification deliveries and confirmations of one hour bucket that fall in the minutes `[first, last]`. A bucket
+ * written before 1 Dec 2026 holds only the hour's totals (`vd`, `cf`): those count in proportion to the minutes
+ * of the hour inside the range, as if spread evenly (such buckets are gone 8 days after the upgrade).
+ */
+function baselineCounts(hour: number, h: Record<string, string>, first: number, last: number): { delivered: number; confirmed: number } {
+  const out = { delivered: 0, confirmed: 0 };
+  const inside = Math.max(0, Math.min(last, hour * 60 + 59) - Math.max(first, hour * 60) + 1);
+  for (const [field, raw] of Object.entries(h)) {
+    const [kind, mm] = field.split(':');
+    const target = kind === 'vd' ? 'delivered' : kind === 'cf' ? 'confirmed' : null;
+    if (!target) continue;
+    if (mm === undefined) out[target] += (Number(raw) * inside) / 60;
+    else if (hour * 60 + Number(mm) >= first && hour * 60 + Number(mm) <= last) out[target] += Number(raw);
+  }
+  return out;
 }
 
 /** What writers of the incident window need: {@link IncidentStore} writes at once, IncidentBuffer (./incident-buffer.ts) within a second. */
@@ -154,21 +177,31 @@ export class IncidentStore implements IncidentRecorder {
   }
 
   /**
-   * Verification deliveries and confirmations of the provider in the two clock hours around `now` on each of
-   * the last `days` days: the trailing baseline the current confirmation rate is compared with.
+   * Verification deliveries and confirmations of the provider in the same `minutes` minute buckets as
+   * {@link window} reads (the current minute and the `minutes - 1` before it), on each of the last `days` days:
+   * the trailing baseline the current confirmation rate is compared with. It is the window of
+   * `provider:kurir_confirmation_ratio:baseline7d` (dashboards/recording-rules.yml): `[1h] offset 1d` … `7d`.
    */
-  async baseline(provider: string, now: number, days = 7): Promise<{ delivered: number; confirmed: number }> {
-    const hour = Math.floor(now / HOUR);
+  async baseline(provider: string, now: number, days = 7, minutes = 60): Promise<{ delivered: number; confirmed: number }> {
+    const last = Math.floor(now / MINUTE);
+    const ranges: Array<{ hour: number; first: number; last: number }> = [];
+    for (let d = 1; d <= days; d++) {
+      const to = last - d * 1440;
+      const from = to - minutes + 1;
+      for (let hour = Math.floor(from / 60); hour <= Math.floor(to / 60); hour++) ranges.push({ hour, first: from, last: to });
+    }
     const p = this.redis.pipeline();
-    for (let d = 1; d <= days; d++) for (const h of [hour - 24 * d - 1, hour - 24 * d]) p.hmget(this.keys.incidentHour(provider, h), 'vd', 'cf');
+    for (const r of ranges) p.hgetall(this.keys.incidentHour(provider, r.hour));
+    const replies = (await p.exec()) ?? [];
     let delivered = 0;
     let confirmed = 0;
-    for (const [err, v] of (await p.exec()) ?? []) {
+    ranges.forEach((r, i) => {
+      const [err, h] = replies[i] ?? [];
       if (err) throw err;
-      const [vd, cf] = v as Array<string | null>;
-      delivered += Number(vd ?? 0);
-      confirmed += Number(cf ?? 0);
-    }
+      const c = baselineCounts(r.hour, (h ?? {}) as Record<string, string>, r.first, r.last);
+      delivered += c.delivered;
+      confirmed += c.confirmed;
+    });
     return { delivered, confirmed };
   }
 }

@@ -109,7 +109,10 @@ export interface Keys {
    * Expires after two hours: the rolling window of GET /v1/incidents.
    */
   incidentMinute(provider: string, minute: number): string;
-  /** Hash of one provider's verification deliveries and confirmations in one hour (epoch hour), kept 8 days: the baseline. */
+  /**
+   * Hash of one provider's verification deliveries and confirmations in one hour (epoch hour) by minute of the hour
+   * (`vd:0` … `cf:59`; before 1 Dec 2026 the hour's totals `vd`, `cf`), kept 8 days: the confirmation baseline.
+   */
   incidentHour(provider: string, hour: number): string;
   /** JSON of one runtime-managed sender domain: state, DKIM keys (private keys sealed), last verification. */
   senderDomain(domain: string): string;

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { assessProvider, THRESHOLDS } from '../../../src/admin/incident-assess.js';
+import { INCIDENT_WINDOW_MINUTES } from '../../../src/admin/incidents.js';
 import type { MinuteBucket } from '../../../src/store/incident-store.js';
 import type { PlacementResult } from '../../../src/store/placement-store.js';
 
@@ -106,7 +107,7 @@ describe('assessProvider', () => {
       baseline: { delivered: 100, confirmed: 60 },
     });
     expect(low.status).toBe('warning');
-    expect(low.findings[0].text).toBe(`yahoo: 10% of ${n} verification messages confirmed in the last hour, against 60% usually at this hour`);
+    expect(low.findings[0].text).toBe(`yahoo: 10% of ${n} verification messages confirmed in the last hour, against 60% in the same hour of the last 7 days`);
     expect(low.facts.confirmations).toEqual({ delivered: n, confirmed: 2, rate: 2 / n, baseline: 0.6 });
     // A baseline of a few messages is too small to judge, however low the hour's rate.
     const tinyBaseline = assessProvider({
@@ -128,6 +129,25 @@ describe('assessProvider', () => {
     const n = THRESHOLDS.minVerifications;
     expect(rule).toContain(`sum by (provider) (increase(kurir_placement_verifications_delivered_total[1h])) >= ${n}`);
     expect(rule).toContain(`provider:kurir_verifications_delivered:baseline7d >= ${n}`);
+  });
+
+  it('compares the same windows with the same share as KurirConfirmationRateBelowBaseline and its recording rules', () => {
+    const dash = (f: string) => readFileSync(resolve(import.meta.dirname, '../../../dashboards', f), 'utf8');
+    const alerts = dash('alerts.yml');
+    const rules = dash('recording-rules.yml');
+    const rule = alerts.slice(
+      alerts.indexOf('alert: KurirConfirmationRateBelowBaseline'),
+      alerts.indexOf('labels:', alerts.indexOf('alert: KurirConfirmationRateBelowBaseline')),
+    );
+    expect(rule).toContain(
+      `provider:kurir_confirmation_ratio:rate1h\n          < ${THRESHOLDS.confirmationShare} * provider:kurir_confirmation_ratio:baseline7d`,
+    );
+    // The hour: the view's window (INCIDENT_WINDOW_MINUTES) and IncidentStore.baseline's default, as [1h] in the rules.
+    expect(INCIDENT_WINDOW_MINUTES).toBe(60);
+    expect(rules).toContain('rate(kurir_placement_confirmations_total[1h])');
+    // The baseline: that hour on each of the last 7 days (IncidentStore.baseline's default `days`).
+    for (const metric of ['kurir_placement_verifications_delivered_total', 'kurir_placement_confirmations_total'])
+      for (let d = 1; d <= 8; d++) expect(rules.includes(`increase(${metric}[1h] offset ${d}d)`), `${metric} offset ${d}d`).toBe(d <= 7);
   });
 
   it('is ok for healthy traffic, with a few recipient bounces', () => {
