@@ -74,6 +74,12 @@ export interface Metrics {
   render(): Promise<string>;
   /** Source for the queue gauges, pulled at scrape time. `null` detaches it. */
   setQueueProvider(fn: QueueProvider | null): void;
+  /**
+   * Pre-sets the per-sender-domain series at 0 (confirmations and verification deliveries per provider, rspamd
+   * refusals), as createMetrics does for the configured domains: for runtime-managed domains, at start and on
+   * every reload. Existing series keep their values.
+   */
+  presetSenderDomains(domains: readonly string[]): void;
 
   // intake
   /** kurir_intake_messages_accepted_total{interface,priority} */
@@ -789,10 +795,6 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     for (const priority of PRIORITIES) deliveryTime.zero({ priority, provider });
     for (const tls of ['yes', 'no']) deliveryTls.inc({ provider, tls }, 0);
     complaints.inc({ provider }, 0);
-    for (const domain of senderDomains) {
-      confirmations.inc({ provider, domain }, 0);
-      verificationsDelivered.inc({ provider, domain }, 0);
-    }
     placementArrival.zero({ provider });
     for (const reason of SEED_ERROR_REASONS) placementSeedErrors.inc({ provider, reason }, 0);
     shapingPaused.set({ provider }, 0);
@@ -806,8 +808,19 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
   for (const { ip, pool } of opts.sourceIps ?? []) ipSent.inc({ ip, pool }, 0);
   for (const pool of new Set((opts.sourceIps ?? []).map((s) => s.pool))) ipWarmupWaits.inc({ pool }, 0);
   for (const reason of RSPAMD_SKIP_REASONS) rspamdSkipped.inc({ reason }, 0);
-  // So increase() sees the first message at the threshold after a restart (KurirRspamdOverThreshold).
-  for (const domain of senderDomains) rspamdOverThreshold.inc({ domain }, 0);
+  // Without these a sender domain's series appear at their first event after a restart: rate() misses that event,
+  // and while there is none (nobody confirms) KurirConfirmationRateBelowBaseline has no sample to fire on.
+  const presetSenderDomains = (domains: readonly string[]): void => {
+    for (const domain of new Set(domains.map((d) => d.toLowerCase()))) {
+      for (const provider of providers) {
+        confirmations.inc({ provider, domain }, 0);
+        verificationsDelivered.inc({ provider, domain }, 0);
+      }
+      // So increase() sees the first message at the threshold after a restart (KurirRspamdOverThreshold).
+      rspamdOverThreshold.inc({ domain }, 0);
+    }
+  };
+  presetSenderDomains(senderDomains);
   for (const mode of MTA_STS_MODES) for (const result of ['success', 'failure']) mtaStsSessions.inc({ mode, result }, 0);
   for (const result of MTA_STS_LOOKUP_RESULTS) mtaStsLookups.inc({ result }, 0);
   for (const provider of providers) for (const result_type of TLS_RESULT_TYPES) tlsFailures.inc({ provider, result_type }, 0);
@@ -821,6 +834,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     setQueueProvider(fn: QueueProvider | null): void {
       queueProvider = fn;
     },
+    presetSenderDomains,
     intakeAccepted,
     intakeRefused,
     intakeDuration,

@@ -48,8 +48,10 @@ export async function startSigning(core: Core, closers: Array<() => Promise<void
     logger,
     refreshMs: config.domainKeys.refreshSeconds * 1000,
     // A key or domain change: new keys to the signing threads (revoked ones dropped), and a self-check of
-    // the domains at once rather than at the next interval.
-    onReload: () => {
+    // the domains at once rather than at the next interval. The first load and every change also pre-set the
+    // domains' metric series at 0, as for configured ones (docs/metrics.md).
+    onReload: (records) => {
+      metrics.presetSenderDomains(records.filter((r) => r.state !== 'removed').map((r) => r.name));
       keysChanged();
       void selfCheck?.trigger();
     },

@@ -139,6 +139,20 @@ describe('createMetrics', () => {
     expect(text).not.toContain('provider="yahoo"');
   });
 
+  it('pre-sets the series of sender domains known later (runtime-managed) at zero, keeping counts already made', async () => {
+    const m = createMetrics({ defaultMetrics: false, providers: ['gmail', 'other'], senderDomains: ['example.test'] });
+    expect(await m.render()).not.toContain('domain="runtime.test"');
+    m.confirmations.inc({ provider: 'gmail', domain: 'example.test' }, 2);
+    m.presetSenderDomains(['example.test', 'Runtime.Test']);
+    const text = await m.render();
+    expect(text).toContain('kurir_placement_confirmations_total{provider="gmail",domain="example.test"} 2');
+    for (const provider of ['gmail', 'other']) {
+      expect(text).toContain(`kurir_placement_confirmations_total{provider="${provider}",domain="runtime.test"} 0`);
+      expect(text).toContain(`kurir_placement_verifications_delivered_total{provider="${provider}",domain="runtime.test"} 0`);
+    }
+    expect(text).toContain('kurir_rspamd_over_threshold_total{domain="runtime.test"} 0');
+  });
+
   it('keeps registries independent (many instances, no global registry)', async () => {
     const a = createMetrics({ defaultMetrics: false });
     const b = createMetrics({ defaultMetrics: false });
