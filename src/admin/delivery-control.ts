@@ -126,6 +126,14 @@ export async function cancelMessage(deps: DeliveryControlDeps, id: string, by: s
       if ((await queue.removeJob(deliveryJobId(id, domain))) === 'running') inFlight.push(domain);
     }),
   );
+  // Jobs held by a paused provider or domain would stay counted in `heldJobs` until the message's expiry. Best
+  // effort: an entry left behind is dropped at that expiry all the same, and the cancel must not fail for it.
+  await deps.shaper
+    .forgetHeld(
+      domains.map((domain) => deliveryJobId(id, domain)),
+      domains,
+    )
+    .catch(() => undefined);
   const now = deps.clock.now();
   const reply = `cancelled by ${by}`;
   // Read after the jobs are gone: a run in its SMTP transaction may have recorded its outcome meanwhile, and a

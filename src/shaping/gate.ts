@@ -152,7 +152,7 @@ export function createShapingGate(shaper: ProviderShaper, deps: GateDeps): Shapi
       // A job on its first run (attemptsStarted 1) was never refused, so it sits in no held or booked set.
       const firstRun = job.attemptsStarted <= 1;
       if (known) return answer(job, await shaper.acquire(known, job.priority, job.id, job.domain, firstRun, job.expiresAt));
-      return answer(job, await shaper.checkDomain(job.domain, job.id, firstRun));
+      return answer(job, await shaper.checkDomain(job.domain, job.id, firstRun, job.expiresAt));
     },
     async askForHost(job, mxHost, held) {
       const provider = shaper.providerFor(job.domain, mxHost);

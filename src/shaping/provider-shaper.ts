@@ -22,15 +22,17 @@
  * delayed jobs, timed by each worker's clock, already require.
  *
  * Each decision is one Lua script (atomic); state lives in `<prefix>:shaping:<provider>` (hash),
- * `…:leases` (zset of connection leases, reclaimed after `leaseSeconds` if a worker dies), `…:held`
- * (ids of jobs parked while the provider is paused, promoted on resume), `…:booked` and `…:waiters:<priority>`.
+ * `…:leases` (zset of connection leases, reclaimed after `leaseSeconds` if a worker dies), `…:held-until`
+ * (ids of jobs parked while the provider is paused, promoted on resume; scored by their message's expiry, after
+ * which the entry is dropped: the job then ends as `expired`), `…:booked` and `…:waiters:<priority>`.
  *
  * A single recipient domain can be paused too (`<prefix>:shaping-domain:paused`, a hash of domain →
- * `until|since|by`; held job ids in `<prefix>:shaping-domain:<domain>:held`): checked first, in the same
+ * `until|since|by`; held job ids in `<prefix>:shaping-domain:<domain>:held-until`, likewise): checked first, in the same
  * script, so a resume never misses a job that is being held at that moment.
  */
 import type { Priority } from '../config/schema.js';
 import {
+  forgetHeld,
   listPausedDomains,
   pauseDomain,
   pauseProvider,
@@ -130,10 +132,19 @@ export class ProviderShaper {
 
   /**
    * Only the domain pause, for a job whose provider is not known yet (before its MX lookup): null when the
-   * domain is not paused, else the refusal (the job is parked in the domain's held set).
+   * domain is not paused, else the refusal (the job is parked in the domain's held set until `deadline`, its
+   * message's expiry; 0: none).
    */
-  async checkDomain(domain: string, jobId = '', firstRun = false): Promise<Extract<ShapingDecision, { ok: false }> | null> {
-    return checkDomainPause(this.ctx, domain, jobId, firstRun);
+  async checkDomain(domain: string, jobId = '', firstRun = false, deadline = 0): Promise<Extract<ShapingDecision, { ok: false }> | null> {
+    return checkDomainPause(this.ctx, domain, jobId, firstRun, deadline);
+  }
+
+  /**
+   * Drops jobs of a cancelled message from every held set (each provider's, and their recipient domains'), in one
+   * round trip: they would be counted as held until their message's expiry otherwise.
+   */
+  async forgetHeld(jobIds: readonly string[], domains: readonly string[]): Promise<void> {
+    return forgetHeld(this.ctx, this.names(), jobIds, domains);
   }
 
   /** Pauses delivery to one recipient domain (every provider) until `resumeDomain` (or for `seconds`). Jobs wait delayed, not failed. */

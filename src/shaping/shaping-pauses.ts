@@ -57,12 +57,13 @@ export async function resumeDomain(ctx: ShaperContext, domain: string, by: strin
   const res = ((await ctx.redis
     .multi()
     .hget(k.shapingPausedDomains(), d)
-    .smembers(k.shapingDomainHeld(d))
-    .del(k.shapingDomainHeld(d))
+    .zrangebyscore(k.shapingDomainHeld(d), `(${ctx.deps.clock.now()}`, '+inf')
+    .smembers(k.legacyShapingDomainHeld(d))
+    .del(k.shapingDomainHeld(d), k.legacyShapingDomainHeld(d))
     .hdel(k.shapingPausedDomains(), d)
     .exec()) ?? []) as Array<[Error | null, unknown]>;
   const value = res[0]?.[1] as string | null;
-  const held = (res[1]?.[1] as string[] | undefined) ?? [];
+  const held = [...new Set([...((res[1]?.[1] as string[] | undefined) ?? []), ...((res[2]?.[1] as string[] | undefined) ?? [])])];
   const pause = value ? parsePause(value) : null;
   const wasPaused = pause !== null && (pause.until === 0 || pause.until > ctx.deps.clock.now());
   ctx.deps.logger.info({ domain: d, by, held: held.length, wasPaused }, 'shaping: recipient domain resumed');
@@ -80,8 +81,9 @@ export async function listPausedDomains(ctx: ShaperContext): Promise<PausedDomai
     .sort((a, b) => a.domain.localeCompare(b.domain));
   if (!live.length) return [];
   const tx = ctx.redis.multi();
-  for (const p of live) tx.scard(k.shapingDomainHeld(p.domain));
-  const counts = ((await tx.exec()) ?? []).map(([, v]) => Number(v ?? 0));
+  // Entries of messages that expired meanwhile are dropped, not counted (their jobs ended `expired`).
+  for (const p of live) tx.zremrangebyscore(k.shapingDomainHeld(p.domain), '-inf', now).zcard(k.shapingDomainHeld(p.domain));
+  const counts = ((await tx.exec()) ?? []).filter((_, i) => i % 2 === 1).map(([, v]) => Number(v ?? 0));
   return live.map((p, i) => ({
     domain: p.domain,
     pausedUntil: p.until === 0 ? 'indefinitely' : new Date(p.until).toISOString(),
@@ -99,14 +101,16 @@ export async function providerStatuses(ctx: ShaperContext, names: string[]): Pro
   for (const p of names) {
     tx.hgetall(k.shapingState(p));
     tx.zcount(k.shapingLeases(p), now, '+inf');
-    tx.scard(k.shapingHeld(p));
+    // Entries of messages that expired meanwhile are dropped, not counted (their jobs ended `expired`).
+    tx.zremrangebyscore(k.shapingHeld(p), '-inf', now);
+    tx.zcard(k.shapingHeld(p));
   }
   const res = ((await tx.exec()) ?? []).map(([err, v]) => {
     if (err) throw err;
     return v;
   });
   return names.map((provider, i) => {
-    const st = res[i * 3] as Record<string, string>;
+    const st = res[i * 4] as Record<string, string>;
     const configured = ctx.limitsOf(provider);
     const stored = num(st.rate);
     const effective = configured.perMinute === null ? null : Math.min(configured.perMinute, stored ?? configured.perMinute);
@@ -119,8 +123,8 @@ export async function providerStatuses(ctx: ShaperContext, names: string[]): Pro
       backoffUntil: backoff > now ? new Date(backoff).toISOString() : null,
       adminPaused: admin === null || (admin > 0 && admin <= now) ? null : admin === 0 ? 'indefinitely' : new Date(admin).toISOString(),
       pausedBy: admin === null ? null : (st.pausedBy ?? null),
-      connectionsInUse: res[i * 3 + 1] as number,
-      heldJobs: res[i * 3 + 2] as number,
+      connectionsInUse: res[i * 4 + 1] as number,
+      heldJobs: res[i * 4 + 3] as number,
       throttles: num(st.throttles) ?? 0,
       lastSignal: st.lastSignal || null,
     };
@@ -159,13 +163,32 @@ export async function pauseProvider(ctx: ShaperContext, provider: string, opts: 
  */
 export async function resumeProvider(ctx: ShaperContext, provider: string, by: string): Promise<string[]> {
   const k = ctx.deps.keys;
-  const [[, held]] = ((await ctx.redis
+  // Only live entries: a held job whose message has expired ended (or ends at its expiry) as `expired`.
+  const [[, live], [, legacy]] = ((await ctx.redis
     .multi()
-    .smembers(k.shapingHeld(provider))
-    .del(k.shapingHeld(provider))
+    .zrangebyscore(k.shapingHeld(provider), `(${ctx.deps.clock.now()}`, '+inf')
+    .smembers(k.legacyShapingHeld(provider))
+    .del(k.shapingHeld(provider), k.legacyShapingHeld(provider))
     .hdel(k.shapingState(provider), 'adminPaused', 'pausedBy', 'pausedUntil')
-    .exec()) ?? [[null, []]]) as [[unknown, string[]]];
+    .exec()) ?? [
+    [null, []],
+    [null, []],
+  ]) as [[unknown, string[]], [unknown, string[]]];
+  const held = [...new Set([...live, ...legacy])];
   ctx.deps.metrics.shapingPaused.set({ provider }, 0);
   ctx.deps.logger.info({ provider, by, held: held.length }, 'shaping: provider resumed');
   return held;
+}
+
+/**
+ * Drops jobs (of a cancelled message) from the held sets of every provider in `providers` and of their recipient
+ * `domains`, in one round trip.
+ */
+export async function forgetHeld(ctx: ShaperContext, providers: readonly string[], jobIds: readonly string[], domains: readonly string[]): Promise<void> {
+  if (!jobIds.length) return;
+  const k = ctx.deps.keys;
+  const tx = ctx.redis.pipeline();
+  for (const p of providers) tx.zrem(k.shapingHeld(p), ...jobIds);
+  for (const d of new Set(domains.map((x) => x.toLowerCase()))) tx.zrem(k.shapingDomainHeld(d), ...jobIds);
+  for (const [err] of (await tx.exec()) ?? []) if (err) throw err;
 }

@@ -6,9 +6,23 @@
 import type { Redis } from 'ioredis';
 
 /**
- * Lua: is the recipient domain paused by an admin? Needs `now`, `jobId`, `domainKeys` (index of the paused-domains
- * hash in KEYS; the domain's held set follows it) and `domain`; returns {6, waitMs (-1: until resumed), '', until}
- * and parks the job in the domain's held set when it is. A timed pause that has run out is removed.
+ * Lua: parks a job in a held set (a sorted set scored by the message's expiry, `deadline`; none: for good) and drops
+ * the entries whose message has expired, so that a job that ends at its expiry while held leaves nothing behind it.
+ * Costs nothing on the path of a job that is not held.
+ */
+const HOLD = `
+local function hold(key)
+  if jobId == '' then return end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  local score = '+inf'
+  if deadline > 0 then score = deadline end
+  redis.call('ZADD', key, score, jobId)
+end`;
+
+/**
+ * Lua: is the recipient domain paused by an admin? Needs `now`, `jobId`, `deadline`, `domainKeys` (index of the
+ * paused-domains hash in KEYS; the domain's held set follows it), `domain` and HOLD; returns {6, waitMs (-1: until
+ * resumed), '', until} and parks the job in the domain's held set when it is. A timed pause that has run out is removed.
  */
 const DOMAIN_PAUSE_CHECK = `
 if domain ~= '' then
@@ -16,7 +30,7 @@ if domain ~= '' then
   if dp then
     local untilMs = tonumber(string.match(dp, '^(%d+)')) or 0
     if untilMs == 0 or untilMs > now then
-      if jobId ~= '' then redis.call('SADD', KEYS[domainKeys + 1], jobId) end
+      hold(KEYS[domainKeys + 1])
       local wait = -1
       if untilMs > 0 then wait = math.ceil(untilMs - now) end
       return {6, wait, '', tostring(untilMs)}
@@ -29,7 +43,7 @@ end`;
 // KEYS: state leases held booked waiters(of this priority) pausedDomains domainHeld.
 // ARGV: maxRate maxConn reserved isVerification burst leaseId leaseMs jobId horizonMs domain now firstRun('1': the job's
 // first run, so it cannot be in the held, booked or waiting sets and their clean-up is skipped) deadline (ms, 0: none;
-// the message's expiry: a slot or turn after it would never be used, so none is taken)
+// the message's expiry: a slot or turn after it would never be used, so none is taken; a held entry is dropped after it)
 // Returns { status, waitMs, effectiveRate, pausedUntil }: 0 ok, 1 paused by an admin (waitMs -1 = until
 // resumed), 2 backing off after a "too fast" reply, 3 no connection slot, 4 over the rate (come back in
 // waitMs: the job's turn in the queue for the booking window, or the slot it did not book because its message
@@ -40,6 +54,7 @@ local jobId = ARGV[8]
 local domain = ARGV[10]
 local deadline = tonumber(ARGV[13]) or 0
 local domainKeys = 6
+${HOLD}
 ${DOMAIN_PAUSE_CHECK}
 local st = redis.call('HMGET', KEYS[1], 'rate', 'tat', 'pausedUntil', 'adminPaused')
 local maxRate = tonumber(ARGV[1])
@@ -47,14 +62,14 @@ local rate = tonumber(st[1]) or maxRate
 if maxRate > 0 and rate > maxRate then rate = maxRate end
 local admin = tonumber(st[4])
 if admin and (admin == 0 or admin > now) then
-  if jobId ~= '' then redis.call('SADD', KEYS[3], jobId) end
+  hold(KEYS[3])
   local wait = -1
   if admin > 0 then wait = admin - now end
   return {1, wait, tostring(rate), tostring(admin)}
 end
 local pausedUntil = tonumber(st[3]) or 0
 if pausedUntil > now then
-  if jobId ~= '' then redis.call('SADD', KEYS[3], jobId) end
+  hold(KEYS[3])
   return {2, pausedUntil - now, tostring(rate), tostring(pausedUntil)}
 end
 local maxConn = tonumber(ARGV[2])
@@ -108,21 +123,24 @@ if rate > 0 and not booked then
 end
 if maxConn > 0 then redis.call('ZADD', KEYS[2], now + tonumber(ARGV[7]), ARGV[6]) end
 if jobId ~= '' and not fresh then
-  redis.call('SREM', KEYS[3], jobId)
+  redis.call('ZREM', KEYS[3], jobId)
   redis.call('ZREM', KEYS[5], jobId)
-  if domain ~= '' then redis.call('SREM', KEYS[7], jobId) end
+  if domain ~= '' then redis.call('ZREM', KEYS[7], jobId) end
 end
 return {0, 0, tostring(rate), '0'}`;
 
 // The domain check alone, for a job whose provider is not known before its MX lookup.
-// KEYS: pausedDomains domainHeld. ARGV: jobId domain now firstRun. Returns {0} or the refusal of DOMAIN_PAUSE_CHECK.
+// KEYS: pausedDomains domainHeld. ARGV: jobId domain now firstRun deadline (as ACQUIRE's). Returns {0} or the refusal of
+// DOMAIN_PAUSE_CHECK.
 const DOMAIN_CHECK = `
 local now = tonumber(ARGV[3])
 local jobId = ARGV[1]
 local domain = ARGV[2]
+local deadline = tonumber(ARGV[5]) or 0
 local domainKeys = 1
+${HOLD}
 ${DOMAIN_PAUSE_CHECK}
-if jobId ~= '' and ARGV[4] ~= '1' then redis.call('SREM', KEYS[2], jobId) end
+if jobId ~= '' and ARGV[4] ~= '1' then redis.call('ZREM', KEYS[2], jobId) end
 return {0, 0, '', '0'}`;
 
 // KEYS: state leases booked. ARGV: leaseId outcome maxRate minRate backoffMs recoverAfter recoverStep afterSuccesses reply adaptive now

@@ -77,7 +77,8 @@ export function num(value: string | null | undefined): number | null {
  * Takes a connection slot and a rate token for one delivery, or says why not and for how long. With
  * `domain` (the job's recipient domain), a pause of that domain holds the job first. With `deadline` (the
  * message's expiry, ms; 0: none), a job over the rate books no slot and takes no place in the rate queue that
- * would come after it: it would never use them, and the jobs behind it would wait for them.
+ * would come after it: it would never use them, and the jobs behind it would wait for them; a held job's entry
+ * is dropped after it.
  */
 export async function acquireSlot(
   ctx: ShaperContext,
@@ -130,13 +131,15 @@ export async function acquireSlot(
 
 /**
  * Only the domain pause, for a job whose provider is not known yet (before its MX lookup): null when the
- * domain is not paused, else the refusal (the job is parked in the domain's held set).
+ * domain is not paused, else the refusal (the job is parked in the domain's held set until `deadline`, its
+ * message's expiry; 0: none).
  */
 export async function checkDomainPause(
   ctx: ShaperContext,
   domain: string,
   jobId = '',
   firstRun = false,
+  deadline = 0,
 ): Promise<Extract<ShapingDecision, { ok: false }> | null> {
   const d = domain.toLowerCase();
   const [status, waitMs] = await ctx.redis.kurirShapeDomain(
@@ -146,6 +149,7 @@ export async function checkDomainPause(
     d,
     ctx.deps.clock.now(),
     firstRun ? '1' : '0',
+    deadline,
   );
   if (status !== 6) return null;
   ctx.deps.metrics.shapingRefusals.inc({ limit: 'domain-paused' });

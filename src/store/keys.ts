@@ -54,16 +54,23 @@ export interface Keys {
   shapingState(provider: string): string;
   /** Sorted set of one provider's connection leases (score: lease expiry, ms). */
   shapingLeases(provider: string): string;
-  /** Set of job ids held back because the provider is paused (resume promotes them). */
+  /**
+   * Sorted set of job ids held back because the provider is paused (resume promotes them); score: the message's
+   * expiry (ms), after which the entry is dead and pruned.
+   */
   shapingHeld(provider: string): string;
+  /** The set {@link shapingHeld} was before 2026-12-01 (no expiry); read and deleted only by a resume. */
+  legacyShapingHeld(provider: string): string;
   /** Sorted set of job ids that booked a future rate slot (score: the slot time, ms). */
   shapingBooked(provider: string): string;
   /** Sorted set of job ids of one priority waiting for the booking window (score: when each comes back). */
   shapingWaiters(provider: string, priority: string): string;
   /** Hash of recipient domains paused by an admin: domain → `until|since|by` (ms; until 0 = until resumed). */
   shapingPausedDomains(): string;
-  /** Set of job ids held back because their recipient domain is paused (resume promotes them). */
+  /** Sorted set of job ids held back because their recipient domain is paused (resume promotes them); score as {@link shapingHeld}. */
   shapingDomainHeld(domain: string): string;
+  /** The set {@link shapingDomainHeld} was before 2026-12-01 (no expiry); read and deleted only by a resume. */
+  legacyShapingDomainHeld(domain: string): string;
   /** Counter of messages sent from one source IP in one warm-up window (`h:<YYYY-MM-DDTHH>` or `d:<YYYY-MM-DD>`, UTC), with a TTL. */
   ipWarmup(ip: string, window: string): string;
   /**
@@ -185,11 +192,13 @@ export function createKeys(prefix: string): Keys {
     limiter: (name) => `${prefix}:limit:${name}`,
     shapingState: (provider) => `${prefix}:shaping:${provider}`,
     shapingLeases: (provider) => `${prefix}:shaping:${provider}:leases`,
-    shapingHeld: (provider) => `${prefix}:shaping:${provider}:held`,
+    shapingHeld: (provider) => `${prefix}:shaping:${provider}:held-until`,
+    legacyShapingHeld: (provider) => `${prefix}:shaping:${provider}:held`,
     shapingBooked: (provider) => `${prefix}:shaping:${provider}:booked`,
     shapingWaiters: (provider, priority) => `${prefix}:shaping:${provider}:waiters:${priority}`,
     shapingPausedDomains: () => `${prefix}:shaping-domain:paused`,
-    shapingDomainHeld: (domain) => `${prefix}:shaping-domain:${domain.toLowerCase()}:held`,
+    shapingDomainHeld: (domain) => `${prefix}:shaping-domain:${domain.toLowerCase()}:held-until`,
+    legacyShapingDomainHeld: (domain) => `${prefix}:shaping-domain:${domain.toLowerCase()}:held`,
     ipWarmup: (ip, window) => `${prefix}:ip-warmup:${ip.toLowerCase()}:${window}`,
     espSeen: (provider, id) => `${prefix}:esp-seen:${provider}:${id}`,
     liveMessages: () => `${prefix}:live`,

@@ -50,7 +50,8 @@ it('a delivery recorded while a cancel runs stays delivered; the cancel expires 
       };
     },
   };
-  const deps = { queue, messages, clock: { now: () => Date.now() } } as unknown as DeliveryControlDeps;
+  const shaper = { forgetHeld: async () => undefined }; // nothing held here
+  const deps = { queue, messages, shaper, clock: { now: () => Date.now() } } as unknown as DeliveryControlDeps;
   const res = await cancelMessage(deps, record.id, 'admin-dev');
   expect(res).toEqual({ id: record.id, cancelled: ['bob@other.test'], inFlight: ['dest.test'] });
   const view = await messages.get(record.id);

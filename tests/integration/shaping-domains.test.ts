@@ -130,6 +130,8 @@ describe('pausing one recipient domain', () => {
     expect(s.events.map((e: any) => e.type)).toEqual(['queued', 'expired']);
     // Its job is done (completed jobs are removed), so the resume has nothing to promote and it can never be sent.
     await until(async () => (await jobState(t, id, 'expire.test')) === 'missing', 5000, 'the job to be gone');
+    // No longer counted as held: its entry ended with its message.
+    expect((await admin(t, 'GET', '/v1/shaping')).body.pausedDomains.find((p: any) => p.domain === 'expire.test')).toMatchObject({ heldJobs: 0 });
     expect((await admin(t, 'POST', '/v1/shaping/domains/expire.test/resume')).body).toMatchObject({ wasPaused: true, promoted: 0 });
     expect(receivedFor('late@expire.test')).toHaveLength(0);
   });

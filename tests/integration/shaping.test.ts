@@ -300,10 +300,24 @@ describe('admin controls', () => {
     expect(s.status).toBe('expired');
     expect(s.events.at(-1)).toMatchObject({ type: 'expired', reply: 'cancelled by admin-dev' });
     expect(await jobState(t, body.id, 'ctl.test')).toBe('missing');
+    // Not counted as held any more (it was until the message's expiry, days away).
+    expect(await provider(t, 'ctl')).toMatchObject({ heldJobs: 0 });
     expect((await admin(t, 'POST', `/v1/messages/${body.id}/cancel`)).body.error.code).toBe('MESSAGE_FINAL');
     // Its job is gone, so the resume has nothing of it to promote and it can never be sent.
     expect((await admin(t, 'POST', '/v1/shaping/ctl/resume')).body).toMatchObject({ provider: 'ctl', promoted: 0 });
     expect(received('ctl.test').some((m) => m.rcptTo.includes('cancel@ctl.test'))).toBe(false);
+  });
+
+  it('a message that expires while its provider is paused is reported expired and leaves the held count', async () => {
+    await admin(t, 'POST', '/v1/shaping/ctl/pause');
+    const { body } = await t.submit({ ...msg('short@ctl.test', 'verification'), ttl: 1 });
+    await until(async () => (await provider(t, 'ctl')).heldJobs === 1, 5000, 'the held job');
+    const s = await t.waitForStatus(body.id, (x) => x.status === 'expired', 5000);
+    expect(s.events.map((e: any) => e.type)).toEqual(['queued', 'expired']);
+    await until(async () => (await jobState(t, body.id, 'ctl.test')) === 'missing', 5000, 'the job to be gone');
+    expect(await provider(t, 'ctl')).toMatchObject({ adminPaused: 'indefinitely', heldJobs: 0 });
+    expect((await admin(t, 'POST', '/v1/shaping/ctl/resume')).body).toMatchObject({ provider: 'ctl', promoted: 0 });
+    expect(received('ctl.test').some((m) => m.rcptTo.includes('short@ctl.test'))).toBe(false);
   });
 
   it('retry-now promotes a deferred message instead of waiting for its next attempt', async () => {

@@ -182,6 +182,51 @@ describe('ProviderShaper', () => {
     expect(!timed.ok && timed.waitMs).toBeGreaterThan(59_000);
   });
 
+  it('drops a held job once its message has expired: not counted, not returned by resume, not kept in Redis', async () => {
+    const keys = createKeys(`${prefix}-${n}`); // the keys of the shaper made next
+    const { s, clock } = shaper({});
+    const at = (ms: number) => clock.now() + ms;
+    await s.pause('gmail', { by: 'admin' });
+    await s.pauseDomain('corp.test', { by: 'admin' });
+    expect(await s.acquire('gmail', 'bulk', 'short', '', true, at(1000))).toMatchObject({ ok: false, reason: 'provider-paused', held: true });
+    expect(await s.acquire('gmail', 'bulk', 'long', '', true, at(60_000))).toMatchObject({ ok: false, held: true });
+    expect(await s.checkDomain('corp.test', 'dshort', true, at(1000))).toMatchObject({ reason: 'domain-paused', held: true });
+    expect(await s.checkDomain('corp.test', 'dlong', true, at(60_000))).toMatchObject({ reason: 'domain-paused', held: true });
+    expect((await s.status()).find((p) => p.provider === 'gmail')!.heldJobs).toBe(2);
+    expect((await s.pausedDomains())[0].heldJobs).toBe(2);
+    clock.advance(1000); // the short messages expire now (their jobs end `expired`)
+    expect((await s.status()).find((p) => p.provider === 'gmail')!.heldJobs).toBe(1);
+    expect((await s.pausedDomains())[0].heldJobs).toBe(1);
+    expect(await redis.zrange(keys.shapingHeld('gmail'), '0', '-1')).toEqual(['long']);
+    expect(await redis.zrange(keys.shapingDomainHeld('corp.test'), '0', '-1')).toEqual(['dlong']);
+    // A held job is dropped by the next refusal too, without a read of the status.
+    expect(await s.acquire('gmail', 'bulk', 'next', '', true, at(1000))).toMatchObject({ held: true });
+    clock.advance(1000);
+    expect(await s.acquire('gmail', 'bulk', 'later', '', true)).toMatchObject({ held: true }); // no deadline: held for good
+    expect((await redis.zrange(keys.shapingHeld('gmail'), '0', '-1')).sort()).toEqual(['later', 'long']);
+    // Sets written before held entries had an expiry are still promoted (and removed) by a resume.
+    await redis.sadd(keys.legacyShapingHeld('gmail'), 'old');
+    await redis.sadd(keys.legacyShapingDomainHeld('corp.test'), 'dold');
+    expect((await s.resume('gmail', 'admin')).sort()).toEqual(['later', 'long', 'old']);
+    expect((await s.resumeDomain('corp.test', 'admin')).held.sort()).toEqual(['dlong', 'dold']);
+    expect(await redis.exists(keys.shapingHeld('gmail'), keys.legacyShapingHeld('gmail'), keys.shapingDomainHeld('corp.test'))).toBe(0);
+  });
+
+  it('forgets the held jobs of a cancelled message, whichever provider or domain holds them', async () => {
+    const keys = createKeys(`${prefix}-${n}`); // the keys of the shaper made next
+    const { s } = shaper({});
+    await s.pause('gmail', { by: 'admin' });
+    await s.pause('acme', { by: 'admin' });
+    await s.pauseDomain('corp.test', { by: 'admin' });
+    await s.acquire('gmail', 'bulk', 'm1_gmail.com', '', true);
+    await s.acquire('acme', 'bulk', 'm1_acme.test', '', true);
+    await s.acquire('acme', 'bulk', 'm2_acme.test', '', true);
+    await s.checkDomain('corp.test', 'm1_corp.test', true);
+    await s.forgetHeld(['m1_gmail.com', 'm1_acme.test', 'm1_corp.test'], ['gmail.com', 'acme.test', 'Corp.Test']);
+    expect(await redis.exists(keys.shapingHeld('gmail'), keys.shapingDomainHeld('corp.test'))).toBe(0);
+    expect(await redis.zrange(keys.shapingHeld('acme'), '0', '-1')).toEqual(['m2_acme.test']);
+  });
+
   it("clears a job's held, booked and waiting entries on a later run, and skips that clean-up on its first run", async () => {
     const keys = createKeys(`${prefix}-${n}`); // the keys of the shaper made next
     const { s } = shaper({ limits: { acme: { perMinute: 60, maxConnections: null } }, bookAheadSeconds: 3 });
@@ -194,10 +239,10 @@ describe('ProviderShaper', () => {
     // A held entry (as a pause leaves it) goes on a later run; a first run does not look for one.
     const okeys = createKeys(`${prefix}-${n}`);
     const open = shaper({ limits: { acme: { perMinute: null, maxConnections: null } } });
-    await redis.sadd(okeys.shapingHeld('acme'), 'j3', 'j4');
+    await redis.zadd(okeys.shapingHeld('acme'), '+inf', 'j3', '+inf', 'j4');
     expect((await open.s.acquire('acme', 'bulk', 'j3', '', false)).ok).toBe(true);
     expect((await open.s.acquire('acme', 'bulk', 'j4', '', true)).ok).toBe(true);
-    expect((await redis.smembers(okeys.shapingHeld('acme'))).sort()).toEqual(['j4']);
+    expect(await redis.zrange(okeys.shapingHeld('acme'), '0', '-1')).toEqual(['j4']);
   });
 
   it('takes no slot and no turn after the deadline (the message expiry), and gives up an earlier turn then', async () => {
