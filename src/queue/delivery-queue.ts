@@ -16,7 +16,10 @@ export interface DeliveryJobData {
   priority: Priority;
 }
 
-/** Priority rank: lower runs first, so verification mail overtakes everything else. */
+/**
+ * Priority rank: lower runs first, so verification mail overtakes everything else. Verification's rank (1) also
+ * names the queue scripts' delayed lane (queue-scripts.ts `LANE_RANK`).
+ */
 export const PRIORITY_RANK: Record<Priority, number> = { verification: 1, normal: 5, bulk: 10 };
 const RANK_SPAN = 1e13;
 
@@ -131,13 +134,13 @@ export class DeliveryQueue {
   async enqueue(messageId: string, priority: Priority, domains: string[], now = Date.now()): Promise<number> {
     const argv = jobArgs(messageId, priority, domains, now);
     if (!argv.length) return 0;
-    return this.redis.kurirQueueEnqueue(...this.args('jobs', 'ready', 'delayed', 'wake'), ...argv);
+    return this.redis.kurirQueueEnqueue(...this.args('jobs', 'ready', 'delayed', 'wake', 'delayedVerification'), ...argv);
   }
 
   /** Adds one job, ready now or delayed until `runAt` (ms). */
   async add(data: DeliveryJobData, runAt = 0, now = Date.now()): Promise<boolean> {
     const argv = jobArgs(data.messageId, data.priority, [data.domain], now, runAt);
-    return (await this.redis.kurirQueueEnqueue(...this.args('jobs', 'ready', 'delayed', 'wake'), ...argv)) === 1;
+    return (await this.redis.kurirQueueEnqueue(...this.args('jobs', 'ready', 'delayed', 'wake', 'delayedVerification'), ...argv)) === 1;
   }
 
   /** The queue holding a message's jobs (with `redis.shards`, the one on the message's shard). */
@@ -171,17 +174,17 @@ export class DeliveryQueue {
   /** Moves delayed jobs to ready now (priority kept); returns how many moved (gone or running ones are skipped). */
   async promote(jobIds: string[]): Promise<number> {
     if (!jobIds.length) return 0;
-    return this.redis.kurirQueuePromote(...this.args('jobs', 'ready', 'delayed', 'wake'), '0', ...jobIds);
+    return this.redis.kurirQueuePromote(...this.args('jobs', 'ready', 'delayed', 'wake', 'delayedVerification'), '0', ...jobIds);
   }
 
   /** Moves a failed job back to ready (its priority kept, its failure counts reset). False if it is not failed. */
   async retryFailed(jobId: string): Promise<boolean> {
-    return (await this.redis.kurirQueuePromote(...this.args('jobs', 'ready', 'failed', 'wake'), '1', jobId)) === 1;
+    return (await this.redis.kurirQueuePromote(...this.args('jobs', 'ready', 'failed', 'wake', 'delayedVerification'), '1', jobId)) === 1;
   }
 
   /** Removes a job that is not running: `running` when a worker holds it (it is kept). */
   async removeJob(jobId: string): Promise<'removed' | 'missing' | 'running'> {
-    const r = await this.redis.kurirQueueRemove(...this.args('jobs', 'ready', 'delayed', 'failed'), jobId);
+    const r = await this.redis.kurirQueueRemove(...this.args('jobs', 'ready', 'delayed', 'failed', 'delayedVerification'), jobId);
     return r === 1 ? 'removed' : r === -1 ? 'running' : 'missing';
   }
 
@@ -245,7 +248,10 @@ export class DeliveryQueue {
     const argv: Array<string | number> = [now, leaseUntil, take, INFRA_ATTEMPTS, tokenPrefix, checkDelayed ? '1' : '0', ops.length];
     argv.push(this.messagePrefix, PRELOAD_MAX_BYTES);
     for (const op of ops) argv.push(op.kind, op.id, op.token, op.at);
-    const [taken, next] = await this.redis.kurirQueueStepBuffer(...this.args('jobs', 'ready', 'delayed', 'active', 'failed', 'wake'), ...argv);
+    const [taken, next] = await this.redis.kurirQueueStepBuffer(
+      ...this.args('jobs', 'ready', 'delayed', 'active', 'failed', 'wake', 'delayedVerification'),
+      ...argv,
+    );
     const jobs: QueuedJob[] = [];
     for (let i = 0; i < taken.length; i += 3) {
       const job = parseJob(String(taken[i]), String(taken[i + 1]));

@@ -7,21 +7,35 @@
  * run is in no set but `active`, as the member "<id> <token>"; taking it writes nothing to its JSON (the taker is
  * handed the JSON with `s` counting its own run and `k` its token). A job's ready score is `r × 1e13 + t`:
  * verification first, then oldest first.
+ *
+ * Due delayed jobs move to ready at most 200 per step, oldest due first; so that a verification retry never waits
+ * behind a backlog of due bulk retries, the verification jobs among `delayed` are also in `delayedVerification`
+ * (same score), and a step that finds a full batch due moves the due ones of that lane too.
  */
 import type { Redis } from 'ioredis';
 
+/** The rank of verification jobs (PRIORITY_RANK in delivery-queue.ts): theirs is the `delayedVerification` lane. */
+const LANE = `
+local LANE_RANK = 1`;
+
 /**
- * Lua: `enqueueJobs(jobs, ready, delayed, wake, args, from, to)` adds the jobs given in args[from..to] as groups of
- * (id, json, ready score, due ms or 0), each unless its id is present (live or failed), and wakes an idle worker.
+ * Lua: `enqueueJobs(jobs, ready, delayed, wake, args, from, to, lane)` adds the jobs given in args[from..to] as groups
+ * of (id, json, ready score, due ms or 0), each unless its id is present (live or failed), and wakes an idle worker.
+ * A delayed verification job also goes in `lane` (delayedVerification; nil: the caller queues none delayed).
  * Used by ENQUEUE and by the message store's create script, which stores a message and queues its jobs at once.
  */
-export const ENQUEUE_FN = `
-local function enqueueJobs(jobs, ready, delayed, wake, args, from, to)
+export const ENQUEUE_FN = `${LANE}
+local function enqueueJobs(jobs, ready, delayed, wake, args, from, to, lane)
   local added = 0
   for i = from, to, 4 do
     if redis.call('HSETNX', jobs, args[i], args[i + 1]) == 1 then
       local due = tonumber(args[i + 3])
-      if due > 0 then redis.call('ZADD', delayed, due, args[i]) else redis.call('ZADD', ready, args[i + 2], args[i]) end
+      if due > 0 then
+        redis.call('ZADD', delayed, due, args[i])
+        if lane and cjson.decode(args[i + 1]).r == LANE_RANK then redis.call('ZADD', lane, due, args[i]) end
+      else
+        redis.call('ZADD', ready, args[i + 2], args[i])
+      end
       added = added + 1
     end
   end
@@ -29,9 +43,9 @@ local function enqueueJobs(jobs, ready, delayed, wake, args, from, to)
   return added
 end`;
 
-// KEYS: jobs, ready, delayed, wake. ARGV: groups of (id, json, ready score, due ms or 0).
+// KEYS: jobs, ready, delayed, wake, delayedVerification. ARGV: groups of (id, json, ready score, due ms or 0).
 const ENQUEUE = `${ENQUEUE_FN}
-return enqueueJobs(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV, 1, #ARGV)`;
+return enqueueJobs(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV, 1, #ARGV, KEYS[5])`;
 
 // Moves due delayed jobs to ready; shared by STEP and PROMOTE.
 const READY_SCORE = `
@@ -49,7 +63,7 @@ local function preload(key, max)
   return h
 end`;
 
-// KEYS: jobs, ready, delayed, active, failed, wake.
+// KEYS: jobs, ready, delayed, active, failed, wake, delayedVerification.
 // ARGV: now, lease end, how many to take, max attempts, token prefix, check delayed ('1'/'0'), op count, message
 // key prefix ('' reads no message), largest body read with a job (bytes), then per op (kind, id, token, at): kind
 // 'c' completed, 'd' run again at `at`, 'e' threw (counts an attempt; failed after max attempts). A running job's
@@ -57,8 +71,8 @@ end`;
 // the job) finds no member and changes nothing.
 // Returns {per taken job: id, JSON, its message's hash or false; earliest delayed due ms or '' (none) or false
 // (not checked)}.
-const STEP = `${READY_SCORE}${PRELOAD}
-local jobs, ready, delayed, active, failed, wake = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+const STEP = `${READY_SCORE}${PRELOAD}${LANE}
+local jobs, ready, delayed, active, failed, wake, lane = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local now = tonumber(ARGV[1])
 local i = 10
 for _ = 1, tonumber(ARGV[7]) do
@@ -77,7 +91,10 @@ for _ = 1, tonumber(ARGV[7]) do
         if kind == 'e' then j.a = (j.a or 0) + 1 end
         if kind == 'e' and j.a >= tonumber(ARGV[4]) then redis.call('ZADD', failed, now, id)
         elseif at <= now then redis.call('ZADD', ready, j.r * 1e13 + j.t, id)
-        else redis.call('ZADD', delayed, at, id) end
+        else
+          redis.call('ZADD', delayed, at, id)
+          if j.r == LANE_RANK then redis.call('ZADD', lane, at, id) end
+        end
         redis.call('HSET', jobs, id, cjson.encode(j))
       end
     end
@@ -88,10 +105,28 @@ local nxt = false
 if ARGV[6] == '1' then
   local first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
   if first[2] and tonumber(first[2]) <= now then
-    for _, id in ipairs(redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 200)) do
+    local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 200)
+    for _, id in ipairs(due) do
       redis.call('ZREM', delayed, id)
       local raw = redis.call('HGET', jobs, id)
-      if raw then redis.call('ZADD', ready, readyScore(raw), id) end
+      if raw then
+        local j = cjson.decode(raw)
+        redis.call('ZADD', ready, j.r * 1e13 + j.t, id)
+        if j.r == LANE_RANK then redis.call('ZREM', lane, id) end
+      end
+    end
+    -- A full batch: more may be due behind it, oldest first. The due verification jobs among them move now too.
+    if #due == 200 then
+      for _, id in ipairs(redis.call('ZRANGEBYSCORE', lane, '-inf', now, 'LIMIT', 0, 200)) do
+        redis.call('ZREM', lane, id)
+        -- Only a job that is in delayed and due there (a lane entry of a job no longer delayed is stale).
+        local at = redis.call('ZSCORE', delayed, id)
+        if at and tonumber(at) <= now then
+          redis.call('ZREM', delayed, id)
+          local raw = redis.call('HGET', jobs, id)
+          if raw then redis.call('ZADD', ready, readyScore(raw), id) end
+        end
+      end
     end
     first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
   end
@@ -167,12 +202,13 @@ for _, id in ipairs(old) do
 end
 return {back, failedN, #old}`;
 
-// KEYS: jobs, ready, from (delayed or failed), wake. ARGV: reset attempts ('1' or '0'), ids.
+// KEYS: jobs, ready, from (delayed or failed), wake, delayedVerification. ARGV: reset attempts ('1' or '0'), ids.
 // Moves each job found in `from` to ready; returns how many moved.
 const PROMOTE = `${READY_SCORE}
 local moved = 0
 for i = 2, #ARGV do
   if redis.call('ZREM', KEYS[3], ARGV[i]) == 1 then
+    redis.call('ZREM', KEYS[5], ARGV[i])
     local raw = redis.call('HGET', KEYS[1], ARGV[i])
     if raw then
       if ARGV[1] == '1' then
@@ -189,12 +225,13 @@ end
 if moved > 0 and redis.call('LLEN', KEYS[4]) == 0 then redis.call('LPUSH', KEYS[4], '1') end
 return moved`;
 
-// KEYS: jobs, ready, delayed, failed. ARGV: id. Returns 1 removed, 0 not there, -1 running (kept): a job in
-// none of ready, delayed and failed is held by a run.
+// KEYS: jobs, ready, delayed, failed, delayedVerification. ARGV: id. Returns 1 removed, 0 not there, -1 running
+// (kept): a job in none of ready, delayed and failed is held by a run.
 const REMOVE = `
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
 local found = redis.call('ZREM', KEYS[2], ARGV[1]) + redis.call('ZREM', KEYS[3], ARGV[1]) + redis.call('ZREM', KEYS[4], ARGV[1])
 if found == 0 then return -1 end
+redis.call('ZREM', KEYS[5], ARGV[1])
 return redis.call('HDEL', KEYS[1], ARGV[1])`;
 
 /** An ioredis client with the delivery queue's scripts defined as commands. */
@@ -212,12 +249,12 @@ export type QueueRedis = Redis & {
 export function withQueueScripts(redis: Redis): QueueRedis {
   const r = redis as QueueRedis;
   if (typeof r.kurirQueueStepBuffer !== 'function') {
-    r.defineCommand('kurirQueueEnqueue', { numberOfKeys: 4, lua: ENQUEUE });
-    r.defineCommand('kurirQueueStep', { numberOfKeys: 6, lua: STEP });
+    r.defineCommand('kurirQueueEnqueue', { numberOfKeys: 5, lua: ENQUEUE });
+    r.defineCommand('kurirQueueStep', { numberOfKeys: 7, lua: STEP });
     r.defineCommand('kurirQueueExtend', { numberOfKeys: 1, lua: EXTEND });
     r.defineCommand('kurirQueueRecover', { numberOfKeys: 5, lua: RECOVER });
-    r.defineCommand('kurirQueuePromote', { numberOfKeys: 4, lua: PROMOTE });
-    r.defineCommand('kurirQueueRemove', { numberOfKeys: 4, lua: REMOVE });
+    r.defineCommand('kurirQueuePromote', { numberOfKeys: 5, lua: PROMOTE });
+    r.defineCommand('kurirQueueRemove', { numberOfKeys: 5, lua: REMOVE });
   }
   return r;
 }

@@ -10,6 +10,8 @@ export interface DeliveryQueueKeys {
   active: string;
   failed: string;
   wake: string;
+  /** The verification jobs among `delayed` (same score), so a step under a backlog of due jobs moves them first. */
+  delayedVerification: string;
 }
 
 export interface Keys {
@@ -138,8 +140,8 @@ export interface Keys {
   /**
    * The delivery queue's keys (src/queue/delivery-queue.ts), hash-tagged so that one script may touch them
    * all on a Redis Cluster: `jobs` hash (job id → JSON), `ready` (score: priority rank × 1e13 + enqueued ms),
-   * `delayed` (score: due ms), `active` (score: lease end ms) and `failed` (score: failed at ms) sorted sets,
-   * and `wake`, the list idle workers block on.
+   * `delayed` (score: due ms; `delayedVerification` repeats its verification jobs), `active` (score: lease end ms)
+   * and `failed` (score: failed at ms) sorted sets, and `wake`, the list idle workers block on.
    */
   deliveryQueue(): DeliveryQueueKeys;
   /** Hash of the credentials created at runtime: credential id → JSON (digests only, never a secret). */
@@ -233,6 +235,7 @@ export function createKeys(prefix: string): Keys {
       active: `${prefix}:{dq}:active`,
       failed: `${prefix}:{dq}:failed`,
       wake: `${prefix}:{dq}:wake`,
+      delayedVerification: `${prefix}:{dq}:delayed-verification`,
     }),
     credentials: () => `${prefix}:credentials`,
     credentialsVersion: () => `${prefix}:credentials:version`,

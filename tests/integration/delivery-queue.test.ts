@@ -91,6 +91,38 @@ it('runs a delayed job again when due with its priority, counting a run but not 
   expect(await queue.getState(third.id)).toBe('missing');
 });
 
+it('moves a due verification retry to ready in the first step, even behind more than 200 due bulk retries', async () => {
+  const t = Date.now();
+  const lane = createKeys(prefix).deliveryQueue().delayedVerification;
+  for (let i = 0; i < 250; i++) await queue.enqueue(`b${i}`, 'bulk', ['x.test'], t);
+  await queue.enqueue('v', 'verification', ['x.test'], t);
+  await queue.enqueue('late', 'verification', ['x.test'], t);
+  const taken = (await queue.step([], 300, t + 60_000, 'a.', true, t)).jobs;
+  expect(taken).toHaveLength(252);
+  // Each run defers its job (a retry): the bulk ones due first, the verification one last; another not yet due.
+  const at = (id: string, i: number) => (id === 'v_x.test' ? t + 2000 : id === 'late_x.test' ? t + 60_000 : t + 1000 + i);
+  await queue.step(
+    taken.map((j, i) => ({ kind: 'd', id: j.id, token: j.token, at: at(j.id, i) })),
+    0,
+    t + 60_000,
+    'a.',
+    true,
+    t,
+  );
+  // One step, one job to take: the verification retry, although 250 bulk retries were due before it.
+  const first = await queue.step([], 1, t + 60_000, 'b.', true, t + 5000);
+  expect(ids(first.jobs)).toEqual(['v_x.test']);
+  expect(await queue.getState('late_x.test')).toBe('delayed'); // not due: it stays, in its lane too
+  expect(await redis.zrange(lane, '0', '-1')).toEqual(['late_x.test']);
+  // The rest of the backlog still moves, 200 per step, oldest first; a removed or promoted job leaves the lane.
+  expect((await queue.counts()).states).toMatchObject({ waiting: 200, delayed: 51 });
+  await queue.add({ messageId: 'sched', domain: 'x.test', priority: 'verification' }, t + 3_600_000, t);
+  expect(await redis.zcard(lane)).toBe(2);
+  expect(await queue.removeJob('late_x.test')).toBe('removed');
+  expect(await queue.promote(['sched_x.test'])).toBe(1);
+  expect(await redis.exists(lane)).toBe(0);
+});
+
 it('ignores the report of a run whose lease ran out and was taken again; renewal names the lost job', async () => {
   await queue.enqueue('m1', 'normal', ['x.test']);
   const [stale] = (await queue.step([], 1, Date.now() - 1, 'old.')).jobs;
