@@ -558,7 +558,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
   });
   const shapingReleasesRetried = new Counter({
     name: 'kurir_shaping_releases_retried_total',
-    help: 'Connection-slot releases that failed (Redis did not answer) and were retried in the background, by outcome: released (given back once Redis answered) or abandoned (not given back before the slot lease ended or the process stopped; Redis frees it at the end of shaping.leaseSeconds).',
+    help: 'Connection-slot releases that failed (Redis did not answer), and slots an unanswered acquire may have taken, given back in the background, by outcome: released (given back once Redis answered) or abandoned (not given back before the slot lease ended or the process stopped; Redis frees it at the end of shaping.leaseSeconds).',
     labelNames: ['provider', 'outcome'] as const,
     registers,
   });

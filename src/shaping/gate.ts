@@ -18,6 +18,7 @@ import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ProviderShaper, ShapingDecision, ShapingLease, ShapingRefusal } from './provider-shaper.js';
+import { SlotAcquireError } from './shaping-slots.js';
 import { ReleaseRetries } from './release-retry.js';
 import type { SourceAnswer, SourceIps, SourceReservation } from './source-ips.js';
 import type { ReplyOutcome } from './throttle-rules.js';
@@ -140,6 +141,20 @@ export function createShapingGate(shaper: ProviderShaper, deps: GateDeps): Shapi
     return { go: false, until: waitUntil(deps.clock.now(), job, d, deps.recheckMs), reason: d.reason };
   };
   const retries = new ReleaseRetries({ clock: deps.clock, logger: deps.logger, metrics: deps.metrics, release: (lease) => shaper.release(lease, null) });
+  const acquire = async (job: GateJob, provider: string, firstRun: boolean): Promise<ShapingDecision> => {
+    try {
+      return await shaper.acquire(provider, job.priority, job.id, job.domain, firstRun, job.expiresAt);
+    } catch (err) {
+      if (!(err instanceof SlotAcquireError)) throw err;
+      // Redis may take the slot after the client gave up on the answer (it ran the script late): given back by its id,
+      // as a failed release is, else it would stay taken for its whole lease. A slot never taken costs one ZREM.
+      if (err.lease.heldUntil !== null) {
+        deps.logger.warn({ err: err.cause, provider }, 'shaping: acquire not answered; the slot it may have taken is given back');
+        retries.add(err.lease);
+      }
+      throw err.cause;
+    }
+  };
   const release = async (lease: ShapingLease, outcomes: readonly ReplyOutcome[] | null): Promise<void> => {
     await shaper.release(lease, outcomes).catch((err: unknown) => {
       deps.logger.warn({ err, provider: lease.provider }, 'shaping: release failed; a held connection slot is given back once Redis answers');
@@ -151,7 +166,7 @@ export function createShapingGate(shaper: ProviderShaper, deps: GateDeps): Shapi
       const known = shaper.knownProvider(job.domain);
       // A job on its first run (attemptsStarted 1) was never refused, so it sits in no held or booked set.
       const firstRun = job.attemptsStarted <= 1;
-      if (known) return answer(job, await shaper.acquire(known, job.priority, job.id, job.domain, firstRun, job.expiresAt));
+      if (known) return answer(job, await acquire(job, known, firstRun));
       return answer(job, await shaper.checkDomain(job.domain, job.id, firstRun, job.expiresAt));
     },
     async askForHost(job, mxHost, held) {
@@ -159,7 +174,7 @@ export function createShapingGate(shaper: ProviderShaper, deps: GateDeps): Shapi
       // Further MX hosts of the same message (when one does not answer) use the same slot.
       if (held && held.provider === provider) return { go: true, lease: held };
       if (held) await release(held, null);
-      return answer(job, await shaper.acquire(provider, job.priority, job.id, job.domain, job.attemptsStarted <= 1, job.expiresAt));
+      return answer(job, await acquire(job, provider, job.attemptsStarted <= 1));
     },
     async release(lease, outcomes) {
       if (lease) await release(lease, outcomes);

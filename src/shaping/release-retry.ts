@@ -13,6 +13,11 @@
  * shaper hand out slots that are still in use. Retrying the one write that failed costs nothing while Redis
  * answers and keeps the lease a safety net for dead processes only.
  *
+ * The gate hands over the slot of an acquire whose answer was lost too (no answer within the command timeout, or
+ * the connection closed after it was sent): Redis may run the script late and take a slot nobody will give back.
+ * The retry goes on the same connection, after the acquire, so it removes that slot once Redis runs them; one that
+ * was never taken costs a ZREM.
+ *
  * In memory, per gate. Only the slot is given back: the send's replies, which feed the adaptive rate, are stale
  * by then and are not replayed.
  */

@@ -66,6 +66,24 @@ export interface ShaperContext {
   limitsOf(provider: string): ProviderLimits;
 }
 
+/**
+ * An acquire whose answer was lost after it was sent (no answer within the command timeout, or the connection
+ * closed): Redis may have taken, or may still take, the slot `lease` names, so the caller gives it back by that id.
+ * `cause` is the client's error. Failures before anything was sent (offline, refused) are thrown as they are.
+ */
+export class SlotAcquireError extends Error {
+  constructor(
+    readonly lease: ShapingLease,
+    cause: unknown,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.name = 'SlotAcquireError';
+  }
+}
+
+/** ioredis errors of a command that was (or may have been) written to Redis but not answered. */
+const ANSWER_LOST = /Command timed out|Connection is closed|max retries per request/i;
+
 /** A number from a Redis string; null when empty, missing or not finite. */
 export function num(value: string | null | undefined): number | null {
   if (value === null || value === undefined || value === '') return null;
@@ -95,28 +113,32 @@ export async function acquireSlot(
   const leaseMs = Math.round(s.leaseSeconds * 1000);
   const lease: ShapingLease = { provider, id: randomHex(8), heldUntil: limits.maxConnections === null ? null : now + leaseMs };
   const d = domain.toLowerCase();
-  const [status, waitMs, rate] = await ctx.redis.kurirShapeAcquire(
-    ctx.deps.keys.shapingState(provider),
-    ctx.deps.keys.shapingLeases(provider),
-    ctx.deps.keys.shapingHeld(provider),
-    ctx.deps.keys.shapingBooked(provider),
-    ctx.deps.keys.shapingWaiters(provider, priority),
-    ctx.deps.keys.shapingPausedDomains(),
-    ctx.deps.keys.shapingDomainHeld(d),
-    limits.perMinute ?? 0,
-    limits.maxConnections ?? 0,
-    s.verificationReservedConnections,
-    priority === 'verification' ? '1' : '0',
-    s.burst[priority],
-    lease.id,
-    leaseMs,
-    jobId,
-    Math.round(s.bookAheadSeconds * 1000),
-    d,
-    now,
-    firstRun ? '1' : '0',
-    deadline,
-  );
+  const [status, waitMs, rate] = await ctx.redis
+    .kurirShapeAcquire(
+      ctx.deps.keys.shapingState(provider),
+      ctx.deps.keys.shapingLeases(provider),
+      ctx.deps.keys.shapingHeld(provider),
+      ctx.deps.keys.shapingBooked(provider),
+      ctx.deps.keys.shapingWaiters(provider, priority),
+      ctx.deps.keys.shapingPausedDomains(),
+      ctx.deps.keys.shapingDomainHeld(d),
+      limits.perMinute ?? 0,
+      limits.maxConnections ?? 0,
+      s.verificationReservedConnections,
+      priority === 'verification' ? '1' : '0',
+      s.burst[priority],
+      lease.id,
+      leaseMs,
+      jobId,
+      Math.round(s.bookAheadSeconds * 1000),
+      d,
+      now,
+      firstRun ? '1' : '0',
+      deadline,
+    )
+    .catch((err: unknown) => {
+      throw err instanceof Error && ANSWER_LOST.test(err.message) ? new SlotAcquireError(lease, err) : err;
+    });
   const effective = num(rate);
   const m = ctx.deps.metrics;
   if (effective !== null && effective > 0) m.shapingRate.set({ provider }, effective);
