@@ -459,12 +459,28 @@ export const configSchema = z
           .string()
           .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/i, 'a local part such as fbl')
           .default('fbl'),
-        /** Larger reports are refused with 552 5.3.4. */
+        /**
+         * Bytes of a report that are kept and read. A DSN or ARF report over it (one that returns a whole original
+         * message) is read from its first `maxMessageBytes` (the report parts come before the returned message);
+         * a DMARC or TLS report over it is refused with 552 5.3.4.
+         */
         maxMessageBytes: z
           .number()
           .int()
           .min(1024)
           .default(2 * 1024 * 1024),
+        /** Largest message the bounce MX takes (its SIZE); larger ones are refused with 552 5.3.4. At least maxMessageBytes. */
+        maxAcceptedBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(64 * 1024 * 1024),
+        /** Threads that parse DSN and ARF reports off the event loop (src/feedback/ingest/parse-pool.ts), started on the first report. */
+        parseThreads: z.number().int().min(1).max(8).default(1),
+        /** Wall-clock seconds one report may take to parse; a thread over it is stopped and the report not used (`timeout`). */
+        maxParseSeconds: z.number().min(0.1).max(600).default(10),
+        /** Reports waiting for a parse thread; more are answered 451 4.3.2, so the sender retries. */
+        maxQueuedReports: z.number().int().min(0).max(1000).default(50),
         socketTimeoutSeconds: durationSeconds.default(60),
         /**
          * Registered feedback loops (src/feedback/ingest/trust.ts): a report to fblAddress whose original carries no
@@ -519,6 +535,10 @@ export const configSchema = z
         reports: reportsSchema,
       })
       .strict()
+      .refine((f) => f.maxAcceptedBytes >= f.maxMessageBytes, {
+        message: 'must be at least feedback.maxMessageBytes',
+        path: ['maxAcceptedBytes'],
+      })
       .default({}),
     /** Seed-mailbox placement probes and verification confirmations (src/placement/). */
     placement: placementSchema,

@@ -1,7 +1,7 @@
 /**
  * Starting a node:worker_threads thread from a module that runs either as compiled JavaScript (dist/, after
- * `npm run build`) or as TypeScript source (tsx in dev, vitest). Used by the DKIM signing pool and the report
- * reading pool.
+ * `npm run build`) or as TypeScript source (tsx in dev, vitest). Used by the DKIM signing pool and by
+ * ./worker-pool.ts (reading DMARC/TLS reports, parsing DSN/ARF reports).
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';

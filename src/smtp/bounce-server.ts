@@ -8,9 +8,15 @@
  * Every message it accepts is answered 250 even when it cannot be used (a malformed or truncated report,
  * an unknown message): the sender must not retry it forever. Such reports are counted
  * (`kurir_feedback_reports_ignored_total{reason}`) and logged with the reason. Only a failure on Kurir's
- * side (Redis unavailable) is answered 451, so the report is retried later. A DMARC or TLS report that is
- * hostile or unreadable (zip bomb, DTD, too many records, …) is refused with 550 5.6.0 and the reason.
+ * side (Redis unavailable) is answered 451, so the report is retried later, and 451 4.3.2 when every parse
+ * thread is taken and too many reports wait for one. A DMARC or TLS report that is hostile or unreadable
+ * (zip bomb, DTD, too many records, …) is refused with 550 5.6.0 and the reason.
  * Nothing a client sends can crash the listener.
+ *
+ * Sizes: the listener takes messages up to `feedback.maxAcceptedBytes` (its SIZE) and keeps the first
+ * `feedback.maxMessageBytes`. A DSN or ARF report over that (one returning a whole original) is read from
+ * what was kept — its delivery-status or feedback-report part comes before the returned message — rather
+ * than refused, which would lose the bounce. A DMARC or TLS report over it is refused with 552 5.3.4.
  */
 import type { AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
@@ -19,7 +25,7 @@ import { createDataCollector } from '../lib/collect-data.js';
 import type { Logger } from '../lib/logger.js';
 import { parseVerp } from '../lib/verp.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { FeedbackIngest } from '../feedback/ingest/ingest.js';
+import type { FeedbackIngest, IngestInput } from '../feedback/ingest/ingest.js';
 import type { ReportIngest } from '../feedback/aggregate/report-ingest.js';
 import { ERRORS } from '../lib/errors.js';
 
@@ -84,6 +90,7 @@ export function createBounceServer(deps: BounceServerDeps): BounceServer {
   const { config, metrics } = deps;
   const log = deps.logger.child({ component: 'bounce-mx' });
   const maxBytes = config.feedback.maxMessageBytes;
+  const maxAccepted = config.feedback.maxAcceptedBytes;
   const dataStreams = createDataCollector(maxBytes);
   let closing: Promise<void> | null = null;
   let listening: Promise<number> | null = null;
@@ -95,7 +102,7 @@ export function createBounceServer(deps: BounceServerDeps): BounceServer {
     hideSTARTTLS: !deps.tls,
     disabledCommands: deps.tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
     authOptional: true,
-    size: maxBytes,
+    size: maxAccepted,
     hideSMTPUTF8: true,
     hideDSN: true,
     hideREQUIRETLS: true,
@@ -138,18 +145,33 @@ export function createBounceServer(deps: BounceServerDeps): BounceServer {
           answer(reply(451, '4.3.0 Error reading the message, try again later'));
         },
         onEnd: (data, answer) => {
-          if (data.tooLarge) {
+          const tooLarge = (limit: number): void => {
             metrics.feedbackIgnored.inc({ reason: 'too-large' });
-            log.info({ sid: session.id, remote: session.remoteAddress, limit: maxBytes }, 'bounce-mx: report too large');
-            return answer(reply(552, `5.3.4 Message too big: at most ${maxBytes} bytes`));
-          }
+            log.info({ sid: session.id, remote: session.remoteAddress, limit }, 'bounce-mx: report too large');
+            answer(reply(552, `5.3.4 Message too big: at most ${limit} bytes`));
+          };
+          if (stream.sizeExceeded) return tooLarge(maxAccepted);
           const verdicts = session.envelope.rcptTo.map((r) => checkRecipient(r.address, config, deps.verpSecret, !!deps.reports));
           if (deps.reports && verdicts.some((v) => v.ok && (v.kind === 'dmarc' || v.kind === 'tlsrpt'))) {
-            return applyReport(deps.reports, data.raw(), session, answer);
+            // An aggregate report is one attachment: a cut one cannot be read.
+            return data.tooLarge ? tooLarge(maxBytes) : applyReport(deps.reports, data.raw(), session, answer);
           }
           const verpIds = [...new Set(verdicts.flatMap((v) => (v.ok && v.kind === 'verp' ? [v.messageId] : [])))];
-          deps.ingest.ingest({ raw: data.raw(), verpIds, sessionId: session.id, remoteAddress: session.remoteAddress }).then(
-            (outcome) => answer(null, outcome.result === 'applied' ? '2.0.0 Report applied' : `2.0.0 Report received, not used (${outcome.reason})`),
+          const input: IngestInput = { raw: data.raw(), verpIds, sessionId: session.id, remoteAddress: session.remoteAddress };
+          if (data.tooLarge) {
+            input.raw = input.raw.subarray(0, maxBytes);
+            input.truncated = true;
+            log.info(
+              { sid: session.id, remote: session.remoteAddress, limit: maxBytes },
+              'bounce-mx: report over feedback.maxMessageBytes, reading its first part',
+            );
+          }
+          deps.ingest.ingest(input).then(
+            (outcome) => {
+              if (outcome.result === 'busy')
+                return answer(reply(ERRORS.BUSY.smtp.code, `${ERRORS.BUSY.smtp.enhanced} Report not read now (busy): ${outcome.detail}`));
+              answer(null, outcome.result === 'applied' ? '2.0.0 Report applied' : `2.0.0 Report received, not used (${outcome.reason})`);
+            },
             (err: unknown) => {
               log.warn(
                 { sid: session.id, err: (err as Error)?.message ?? String(err) },

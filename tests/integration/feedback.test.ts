@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verpAddress } from '../../src/lib/verp.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
-import { loadFixture } from '../helpers/feedback-fixtures.js';
+import { dsnReturningOriginal, loadFixture } from '../helpers/feedback-fixtures.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { startTestGateway, type TestGateway, submitDelivered } from '../helpers/test-gateway.js';
 import { sendToBounceMx, type BounceMxAnswer } from '../helpers/bounce-mx-client.js';
@@ -34,7 +34,7 @@ beforeAll(async () => {
     overrides: {
       roles: ['intake', 'api', 'worker', 'feedback'],
       delivery: { mxPort: receiver.port },
-      feedback: { port: 0, maxMessageBytes: 64 * 1024, softBounceThreshold: 3 },
+      feedback: { port: 0, maxMessageBytes: 64 * 1024, maxAcceptedBytes: 256 * 1024, softBounceThreshold: 3 },
     },
     gatewayOptions: { clock },
   });
@@ -191,12 +191,29 @@ describe('feedback loop', () => {
     expect(await metric('kurir_feedback_reports_ignored_total', { reason: 'unknown-message' })).toBeGreaterThanOrEqual(1);
   });
 
-  it('refuses a report over the size limit with 552 5.3.4', async () => {
+  it('reads a DSN over maxMessageBytes (a whole original returned) from its first part and applies it; 552 over maxAcceptedBytes', async () => {
+    // Until 1 Dec 2026 any report over feedback.maxMessageBytes was refused with 552 and the bounce was lost.
     const m = await delivered('gina@dest.test');
-    const big = `${loadFixture('rfc3464-failed.eml', { verp: m.verp, rcpt: 'gina@dest.test', messageId: m.messageId }).replace(/--RAA14128\.773615765\/mta\.example\.org--\r\n$/, '')}--RAA14128.773615765/mta.example.org\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n${'QUJD'.repeat(19).concat('\r\n').repeat(1200)}--RAA14128.773615765/mta.example.org--\r\n`;
-    const sent = await report(m.verp, big);
+    const values = { verp: m.verp, rcpt: 'gina@dest.test', messageId: m.messageId };
+    const large = dsnReturningOriginal(values, 150 * 1024);
+    expect(large.length).toBeGreaterThan(t.config.feedback.maxMessageBytes);
+    const sent = await report(m.verp, large);
+    expect(sent.response).toMatch(/^250 2\.0\.0 Report applied/);
+    expect((await t.status(m.id)).recipients['gina@dest.test']).toMatchObject({ status: 'bounced', category: 'invalid-recipient' });
+    expect((await t.gateway.suppressions.check(['gina@dest.test']))[0]).toMatchObject({ reason: 'invalid-recipient', source: 'dsn' });
+
+    const n = await delivered('gus@dest.test');
+    const huge = dsnReturningOriginal({ ...values, verp: n.verp, rcpt: 'gus@dest.test' }, 300 * 1024);
+    expect(huge.length).toBeGreaterThan(t.config.feedback.maxAcceptedBytes);
+    expect(await report(n.verp, huge)).toMatchObject({ ok: false, code: 552 });
+    expect(await t.gateway.suppressions.check(['gus@dest.test'])).toEqual([]);
+  });
+
+  it('refuses a DMARC report over maxMessageBytes with 552 5.3.4 (a cut attachment cannot be read)', async () => {
+    const raw = `From: reports@reporter.test\r\nTo: dmarc@${t.config.bounce.domain}\r\nSubject: Report\r\n\r\n${'QUJD'.repeat(19).concat('\r\n').repeat(1200)}`;
+    const sent = await report(`dmarc@${t.config.bounce.domain}`, raw, 'reports@reporter.test');
     expect(sent).toMatchObject({ ok: false, code: 552 });
-    expect(await t.gateway.suppressions.check(['gina@dest.test'])).toEqual([]);
+    expect(sent.response).toMatch(/5\.3\.4 Message too big: at most 65536 bytes/);
   });
 
   it('never suppresses for a sender-side failure (DMARC policy), but counts it', async () => {

@@ -1,4 +1,4 @@
-import { parentPort } from 'node:worker_threads';
+import { serveJobs } from '../../lib/worker-pool.js';
 import { readReportAttachment, type AggregateLimits, type AggregateRead } from '../reports/aggregate-report.js';
 
 /*
@@ -12,15 +12,7 @@ export interface ToReportWorker {
   limits: AggregateLimits;
 }
 
-/** The thread's answers: once when it has loaded, then one read per report. */
-export type FromReportWorker = { ready: true } | { read: AggregateRead };
-
-const port = parentPort;
-if (port) {
-  port.on('message', (msg: ToReportWorker) => {
-    // A Buffer view, as the event loop's callers pass (mailparser attachments, HTTP bodies).
-    const bytes = Buffer.from(msg.bytes.buffer, msg.bytes.byteOffset, msg.bytes.byteLength);
-    port.postMessage({ read: readReportAttachment(bytes, msg.limits) } satisfies FromReportWorker);
-  });
-  port.postMessage({ ready: true } satisfies FromReportWorker);
-}
+serveJobs<ToReportWorker, AggregateRead>((msg) =>
+  // A Buffer view, as the event loop's callers pass (mailparser attachments, HTTP bodies).
+  readReportAttachment(Buffer.from(msg.bytes.buffer, msg.bytes.byteOffset, msg.bytes.byteLength), msg.limits),
+);

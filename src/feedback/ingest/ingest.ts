@@ -32,6 +32,7 @@ import type { DsnRecipient } from '../reports/dsn.js';
 import { findReply, type OriginalRefs } from '../reports/mime.js';
 import { findMessage, recipientOf, resolveComplainers, resolveDsnRecipients } from './report-match.js';
 import { parseReport, type ArfReport, type DsnReport, type UnusableReason } from '../reports/report.js';
+import type { ReportParser } from './parse-pool.js';
 import type { Classification, ReplyClassifier } from '../classify/rules.js';
 import type { SuppressionPolicy, SuppressionSource } from '../suppression/policy.js';
 import type { SourceVerifier } from './trust.js';
@@ -61,10 +62,15 @@ export interface IngestDeps {
   verifySource?: SourceVerifier;
   /** The per-provider rolling window of GET /v1/incidents: asynchronous bounces count there too. */
   incidents?: IncidentRecorder;
+  /** What parses a report (a ParsePool's `parse`, off the event loop); `parseReport` in this thread when absent. */
+  parse?: ReportParser;
 }
 
 export interface IngestInput {
+  /** The report, or its first `feedback.maxMessageBytes` when it was larger (then `truncated`). */
   raw: Buffer;
+  /** The report was cut to `raw` (its source cannot be checked by DKIM: the body hash no longer matches). */
+  truncated?: boolean;
   /** Kurir message ids of the envelope's VERP recipients (their tokens already verified at RCPT). */
   verpIds: string[];
   /** For the log. */
@@ -85,6 +91,9 @@ export type IngestOutcome =
       senderSide: string[];
     }
   | { result: 'ignored'; reason: IgnoreReason; detail: string; messageId?: string };
+
+/** No parse thread could take the report now: the bounce MX answers 451 4.3.2 and the sender retries. */
+export type IngestBusy = { result: 'busy'; detail: string };
 
 /** Where a report came from, for the log. */
 export type ReportContext = Pick<IngestInput, 'sessionId' | 'remoteAddress'>;
@@ -146,14 +155,27 @@ export function classifyDsnRecipient(classify: ReplyClassifier, r: DsnRecipient)
 export class FeedbackIngest {
   constructor(private readonly deps: IngestDeps) {}
 
-  /** Parses and applies one report. Throws when the stores fail or the source check cannot finish (the caller answers 451). */
-  async ingest(input: IngestInput): Promise<IngestOutcome> {
-    const report = await parseReport(input.raw, { maxBytes: this.deps.config.feedback.maxMessageBytes });
+  /**
+   * Parses and applies one report; `busy` when the parse threads are full. Throws when the stores fail or the
+   * source check cannot finish (the caller answers 451).
+   */
+  async ingest(input: IngestInput): Promise<IngestOutcome | IngestBusy> {
+    const parse = this.deps.parse ?? parseReport;
+    const report = await parse(input.raw, { maxBytes: this.deps.config.feedback.maxMessageBytes });
+    if (report.kind === 'busy') {
+      this.deps.logger.info({ sid: input.sessionId, remote: input.remoteAddress, detail: report.detail }, 'feedback: report deferred (parse threads busy)');
+      return { result: 'busy', detail: report.detail };
+    }
     if (report.kind === 'unusable') return this.ignore(input, report.reason, report.detail);
     const { verifySource } = this.deps;
     const found = await findMessage(this.deps, input.verpIds, report.original, {
       ...(report.kind === 'arf' && report.originalMailFrom ? { mailFrom: report.originalMailFrom } : {}),
-      source: async () => (verifySource ? verifySource(input.raw, input.remoteAddress) : { trusted: false, detail: 'no feedback-loop sources are registered' }),
+      source: async () => {
+        if (!verifySource) return { trusted: false, detail: 'no feedback-loop sources are registered' };
+        const verdict = await verifySource(input.raw, input.remoteAddress);
+        if (verdict.trusted || !input.truncated) return verdict;
+        return { trusted: false, detail: `${verdict.detail}; only its first feedback.maxMessageBytes were kept, which no DKIM body hash matches` };
+      },
       unverified: report.kind === 'arf' ? 'unverified-complaint' : 'unverified-bounce',
     });
     if ('ignored' in found) return this.ignore(input, found.ignored, found.detail);
