@@ -10,6 +10,8 @@ export interface ErrorSpec {
 
 export const ERRORS = {
   VALIDATION: { http: 400, smtp: { code: 501, enhanced: '5.5.4' }, message: 'Invalid request' },
+  /** A MAIL FROM or RCPT TO parameter of an extension Kurir does not offer (RFC 5321 §4.5.3); SMTP only. */
+  UNSUPPORTED_PARAMETER: { http: 400, smtp: { code: 555, enhanced: '5.5.4' }, message: 'Parameter not recognized or not implemented' },
   BAD_ADDRESS: { http: 400, smtp: { code: 553, enhanced: '5.1.3' }, message: 'Invalid address' },
   HEADER_INJECTION: { http: 400, smtp: { code: 554, enhanced: '5.6.0' }, message: 'CR, LF or NUL in a header value' },
   BAD_MESSAGE: { http: 400, smtp: { code: 554, enhanced: '5.6.0' }, message: 'Malformed message' },

@@ -2,7 +2,7 @@
  * SMTP submission intake (smtp-server): STARTTLS, AUTH PLAIN/LOGIN, SIZE, and IntakeService's policy at
  * each step — auth at MAIL FROM (never an open relay), sender scope at MAIL FROM, address, recipient
  * limit and suppression at RCPT TO, the whole policy and the durable write at the end of DATA (./late-suppression.ts).
- * `250 2.0.0 Ok: queued as <id>` is sent only once `accept` has resolved.
+ * `250 2.0.0 Ok: queued as <id>` is sent only once `accept` has resolved. Parameters not offered: `555 5.5.4` (./parameters.ts).
  *
  * Two per-connection adjustments to smtp-server (see `harden`):
  * - a reply text that already starts with an enhanced status code is sent as it is, so registry codes
@@ -11,7 +11,6 @@
  * - cleartext AUTH is refused with `538 5.7.11` before any credential is asked for, unless
  *   `smtp.allowInsecureAuthOnLoopback` is set and the client is on loopback (smtp-server's
  *   `allowInsecureAuth` is server-wide). onAuth checks the same rule again as a backstop.
- *
  * Password guessing and connection hoarding are handled in ./auth-guard.ts (failure throttle, caps).
  */
 import type { AddressInfo, Socket } from 'node:net';
@@ -42,6 +41,7 @@ import type { MessageStore } from '../store/message-store.js';
 import { createSmtpAuth, createSmtpConnectionGuard } from './auth-guard.js';
 import { HookedSmtpServer } from './hooked-server.js';
 import { createLateSuppression } from './late-suppression.js';
+import { assertParameters } from './parameters.js';
 import { createSmtpRefuser } from './refusals.js';
 import { ENHANCED_PREFIX, smtpError, smtpReply, type SmtpReplyError } from './replies.js';
 
@@ -92,16 +92,13 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
   const lateSuppression = createLateSuppression({ intake, messages: deps.messages, clock: deps.clock ?? systemClock, log });
 
   const credentialOf = (session: SMTPServerSession): Credential => {
-    const cred = session.user as Credential | undefined;
-    if (!cred) throw new KurirError('AUTH_REQUIRED');
-    return cred;
+    if (!session.user) throw new KurirError('AUTH_REQUIRED');
+    return session.user as Credential;
   };
 
   /** Ends sessions that are not in the middle of a message; called once closing and nothing is in flight. */
   const endIdleSessions = (): void => {
-    for (const server of servers) {
-      for (const conn of server.connections) conn.send(421, '4.3.2 Service shutting down, try again later');
-    }
+    for (const server of servers) for (const conn of server.connections) conn.send(421, '4.3.2 Service shutting down, try again later');
   };
 
   const harden = (conn: SMTPConnection): void => {
@@ -173,6 +170,7 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
       try {
         if (closing) return callback(smtpReply(421, '4.3.2', 'Service shutting down, try again later'));
         const cred = credentialOf(session);
+        assertParameters('MAIL FROM', address.args);
         if (!address.address) throw new KurirError('BAD_ADDRESS', 'MAIL FROM: the null sender <> cannot submit mail', { field: 'mailFrom' });
         intake.checkSenderDomain(cred, normalizeAddress(address.address, 'MAIL FROM'), 'mailFrom', 'MAIL FROM');
         // A credential over its message budget is refused before the client uploads anything (451 4.7.1).
@@ -191,6 +189,7 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
     onRcptTo(address: SMTPServerAddress, session, callback) {
       const check = async (): Promise<void> => {
         credentialOf(session);
+        assertParameters('RCPT TO', address.args);
         const rcpt = normalizeAddress(address.address, 'RCPT TO');
         const current = session.envelope.rcptTo;
         const key = address.address.toLowerCase();

@@ -1,0 +1,157 @@
+/**
+ * The envelope syntax SMTP intake accepts, over real sockets, real Redis and DNS on loopback: MAIL FROM and RCPT TO
+ * parameters of extensions Kurir does not offer are refused with 555 5.5.4 naming them (RFC 5321 §4.5.3). The
+ * receiver is a raw line-by-line one, so a test sees the exact commands Kurir sent.
+ */
+import net, { type AddressInfo } from 'node:net';
+import nodemailer from 'nodemailer';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
+import { SmtpDialog } from '../helpers/smtp-dialog.js';
+import { SMTP_USER, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+
+/** A receiving MX that records every command line; it accepts everything and offers no extension but 8BITMIME. */
+interface RawReceiver {
+  port: number;
+  /** MAIL FROM and RCPT TO lines, as received. */
+  lines: string[];
+  /** The messages received (DATA, dot-stuffing left as it is). */
+  messages: string[];
+  close(): Promise<void>;
+}
+
+async function startRawReceiver(): Promise<RawReceiver> {
+  const lines: string[] = [];
+  const messages: string[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    let buffer = '';
+    let inData = false;
+    let data: string[] = [];
+    socket.write('220 mx.dest.test ESMTP\r\n');
+    socket.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString('latin1');
+      let eol: number;
+      while ((eol = buffer.indexOf('\r\n')) >= 0) {
+        const line = buffer.slice(0, eol);
+        buffer = buffer.slice(eol + 2);
+        if (inData) {
+          if (line === '.') {
+            inData = false;
+            messages.push(data.join('\r\n'));
+            data = [];
+            socket.write('250 2.0.0 Ok\r\n');
+          } else data.push(line);
+          continue;
+        }
+        const verb = line.slice(0, 4).toUpperCase();
+        if (verb === 'EHLO') socket.write('250-mx.dest.test\r\n250 8BITMIME\r\n');
+        else if (verb === 'MAIL' || verb === 'RCPT') {
+          lines.push(line);
+          socket.write('250 2.1.0 Ok\r\n');
+        } else if (verb === 'DATA') {
+          inData = true;
+          socket.write('354 Go ahead\r\n');
+        } else if (verb === 'QUIT') socket.end('221 Bye\r\n');
+        else socket.write('250 Ok\r\n');
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    lines,
+    messages,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+let t: TestGateway;
+let dns: DnsServer;
+let receiver: RawReceiver;
+
+beforeAll(async () => {
+  receiver = await startRawReceiver();
+  dns = await startDnsServer({ 'dest.test': { MX: [{ exchange: 'mx.dest.test', priority: 10 }] }, 'mx.dest.test': { A: ['127.0.0.1'] } });
+  t = await startTestGateway({ dns, overrides: { roles: ['intake', 'api', 'worker'], delivery: { mxPort: receiver.port } } });
+});
+
+afterAll(async () => {
+  await t?.close();
+  await receiver?.close();
+  await dns?.close();
+});
+
+/** A session logged in (cleartext AUTH is allowed on loopback in tests), optionally after STARTTLS. */
+async function session(starttls = false): Promise<SmtpDialog> {
+  const d = await SmtpDialog.open(t.gateway.ports.smtp!);
+  await d.cmd('EHLO client.test');
+  if (starttls) {
+    await d.starttls();
+    await d.cmd('EHLO client.test');
+  }
+  expect(await d.cmd(`AUTH PLAIN ${Buffer.from(`\0${SMTP_USER.user}\0${SMTP_USER.pass}`).toString('base64')}`)).toMatch(/^235 /);
+  return d;
+}
+
+const body = (to: string): string => `From: noreply@example.test\r\nTo: ${to}\r\nSubject: Your code\r\n\r\nCode: 123456\r\n.`;
+
+describe('MAIL FROM and RCPT TO parameters', () => {
+  // Found 1 Dec 2026: every one of these was answered 250 and the parameter ignored.
+  it('refuses a MAIL FROM parameter Kurir does not offer with 555 5.5.4 naming it, and the session goes on', async () => {
+    const d = await session(true);
+    const ehlo = await d.cmd('EHLO client.test');
+    expect(ehlo).not.toMatch(/^250[- ](DSN|SMTPUTF8|REQUIRETLS)$/m);
+    for (const [param, name] of [
+      ['FOO=bar', 'FOO'],
+      ['XYZZY', 'XYZZY'],
+      ['SMTPUTF8', 'SMTPUTF8'],
+      ['RET=HDRS', 'RET'],
+      ['ENVID=abc', 'ENVID'],
+      ['REQUIRETLS', 'REQUIRETLS'],
+      ['SIZE=100 foo=1', 'FOO'],
+    ]) {
+      expect(await d.cmd(`MAIL FROM:<noreply@example.test> ${param}`), param).toBe(
+        `555 5.5.4 MAIL FROM: parameter ${name} is not supported (this server accepts SIZE, BODY, AUTH)`,
+      );
+    }
+    expect(await d.cmd('MAIL FROM:<noreply@example.test> SIZE=100 BODY=8BITMIME AUTH=<>')).toMatch(/^250 /);
+    expect(await d.cmd('RCPT TO:<params@dest.test>')).toMatch(/^250 /);
+    expect(await d.cmd('DATA')).toMatch(/^354 /);
+    expect(await d.cmd(body('params@dest.test'))).toMatch(/^250 2\.0\.0 Ok: queued as /);
+    d.close();
+  });
+
+  it('refuses every RCPT TO parameter (DSN is not offered) with 555 5.5.4 naming it, and keeps the transaction', async () => {
+    const d = await session();
+    expect(await d.cmd('MAIL FROM:<noreply@example.test>')).toMatch(/^250 /);
+    expect(await d.cmd('RCPT TO:<dsn@dest.test> NOTIFY=NEVER')).toBe('555 5.5.4 RCPT TO: parameter NOTIFY is not supported (this server accepts none)');
+    expect(await d.cmd('RCPT TO:<dsn@dest.test> ORCPT=rfc822;dsn@dest.test')).toMatch(/^555 5\.5\.4 RCPT TO: parameter ORCPT /);
+    expect(await d.cmd('RCPT TO:<dsn@dest.test> FOO')).toMatch(/^555 5\.5\.4 RCPT TO: parameter FOO /);
+    expect(await d.cmd('DATA')).toMatch(/^503 /); // no recipient was accepted
+    expect(await d.cmd('RCPT TO:<dsn@dest.test>')).toMatch(/^250 /);
+    expect(await d.cmd('DATA')).toMatch(/^354 /);
+    expect(await d.cmd(body('dsn@dest.test'))).toMatch(/^250 2\.0\.0 Ok: queued as /);
+    d.close();
+  });
+
+  it('still answers a SIZE over smtp.maxMessageBytes 552 5.3.4 at MAIL FROM', async () => {
+    const d = await session();
+    expect(await d.cmd(`MAIL FROM:<noreply@example.test> SIZE=${t.config.smtp.maxMessageBytes + 1}`)).toMatch(/^552 5\.3\.4 /);
+    d.close();
+  });
+
+  it('lets nodemailer send an 8-bit message (BODY=8BITMIME)', async () => {
+    const transport = nodemailer.createTransport({ host: '127.0.0.1', port: t.gateway.ports.smtp, auth: SMTP_USER, tls: { rejectUnauthorized: false } });
+    const info = await transport.sendMail({ from: 'noreply@example.test', to: 'eight@dest.test', subject: 'Kód', text: 'Váš kód: 123456' });
+    transport.close();
+    expect(info.response).toMatch(/^250 2\.0\.0 Ok: queued as /);
+  });
+});
