@@ -99,6 +99,9 @@ export interface ComposerInput extends PlainParts {
   textEncoding?: 'base64';
 }
 
+/** An address as a nodemailer address object, which MailComposer writes as it is (domain punycoded). */
+const asMailbox = (address: string): { name: string; address: string } => ({ name: '', address });
+
 /** Builds the message with MailComposer, as composeMessage configures it (no file or URL access). */
 export function buildWithMailComposer(c: ComposerInput): Promise<Buffer> {
   const composer = new MailComposer({
@@ -106,8 +109,9 @@ export function buildWithMailComposer(c: ComposerInput): Promise<Buffer> {
     baseBoundary: c.boundary,
     date: c.date,
     from: c.from,
-    to: c.to,
-    cc: c.cc.length ? c.cc : undefined,
+    // As objects: given as strings, nodemailer's addressparser drops the quotes of a quoted local part ("a@b"@x.test).
+    to: c.to.map(asMailbox),
+    cc: c.cc.length ? c.cc.map(asMailbox) : undefined,
     replyTo: c.replyTo,
     subject: c.subject,
     text: c.text,

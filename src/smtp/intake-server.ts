@@ -4,13 +4,14 @@
  * limit and suppression at RCPT TO, the whole policy and the durable write at the end of DATA (./late-suppression.ts).
  * `250 2.0.0 Ok: queued as <id>` is sent only once `accept` has resolved. Parameters not offered: `555 5.5.4` (./parameters.ts).
  *
- * Two per-connection adjustments to smtp-server (see `harden`):
+ * Three per-connection adjustments to smtp-server (see `harden`):
  * - a reply text that already starts with an enhanced status code is sent as it is, so registry codes
  *   (`550 5.7.1`) are not overridden by smtp-server's per-code defaults (`550 5.1.1`), while its own
  *   replies (530, 552 on SIZE, 501 syntax) keep their enhanced codes;
  * - cleartext AUTH is refused with `538 5.7.11` before any credential is asked for, unless
  *   `smtp.allowInsecureAuthOnLoopback` is set and the client is on loopback (smtp-server's
- *   `allowInsecureAuth` is server-wide). onAuth checks the same rule again as a backstop.
+ *   `allowInsecureAuth` is server-wide). onAuth checks the same rule again as a backstop;
+ * - MAIL FROM and RCPT TO accept a quoted local part (`"john doe"@example.org`, ./quoted-local-parts.ts).
  * Password guessing and connection hoarding are handled in ./auth-guard.ts (failure throttle, caps).
  */
 import type { AddressInfo, Socket } from 'node:net';
@@ -42,6 +43,7 @@ import { createSmtpAuth, createSmtpConnectionGuard } from './auth-guard.js';
 import { HookedSmtpServer } from './hooked-server.js';
 import { createLateSuppression } from './late-suppression.js';
 import { assertParameters } from './parameters.js';
+import { withQuotedLocalParts } from './quoted-local-parts.js';
 import { createSmtpRefuser } from './refusals.js';
 import { ENHANCED_PREFIX, smtpError, smtpReply, type SmtpReplyError } from './replies.js';
 
@@ -104,6 +106,7 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
   const harden = (conn: SMTPConnection): void => {
     const send = conn.send.bind(conn);
     conn.send = (code, data, context) => send(code, data, typeof data === 'string' && ENHANCED_PREFIX.test(data) ? false : context);
+    conn._parseAddressCommand = withQuotedLocalParts(conn._parseAddressCommand.bind(conn));
     const handleAuth = conn.handler_AUTH.bind(conn);
     conn.handler_AUTH = (command, callback) => {
       if (mayAuth(conn.secure, conn.remoteAddress)) return handleAuth(command, callback);

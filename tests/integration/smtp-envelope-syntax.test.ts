@@ -1,7 +1,9 @@
 /**
  * The envelope syntax SMTP intake accepts, over real sockets, real Redis and DNS on loopback: MAIL FROM and RCPT TO
- * parameters of extensions Kurir does not offer are refused with 555 5.5.4 naming them (RFC 5321 §4.5.3). The
- * receiver is a raw line-by-line one, so a test sees the exact commands Kurir sent.
+ * parameters of extensions Kurir does not offer are refused with 555 5.5.4 naming them (RFC 5321 §4.5.3), and a
+ * quoted local part ("john doe"@dest.test) is accepted over SMTP as over HTTP and delivered with the same RCPT TO.
+ * The receiver is a raw line-by-line one (smtp-server, like Kurir's own parser before, refuses a quoted local part
+ * holding a space), so the test sees the exact command Kurir sent.
  */
 import net, { type AddressInfo } from 'node:net';
 import nodemailer from 'nodemailer';
@@ -9,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { SmtpDialog } from '../helpers/smtp-dialog.js';
 import { SMTP_USER, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { until } from '../helpers/until.js';
 
 /** A receiving MX that records every command line; it accepts everything and offers no extension but 8BITMIME. */
 interface RawReceiver {
@@ -153,5 +156,58 @@ describe('MAIL FROM and RCPT TO parameters', () => {
     const info = await transport.sendMail({ from: 'noreply@example.test', to: 'eight@dest.test', subject: 'Kód', text: 'Váš kód: 123456' });
     transport.close();
     expect(info.response).toMatch(/^250 2\.0\.0 Ok: queued as /);
+  });
+});
+
+describe('quoted local parts', () => {
+  /** The RCPT TO line the receiver got for `address`, once the message was delivered. */
+  async function deliveredWith(id: string, address: string): Promise<string> {
+    await t.waitForStatus(id, (s) => s.status === 'delivered');
+    return until(() => receiver.lines.find((l) => l === `RCPT TO:<${address}>`), 10_000, `RCPT TO:<${address}> at the receiver`);
+  }
+
+  // Found 1 Dec 2026: SMTP answered 501 Bad recipient address syntax, HTTP accepted and delivered the same address.
+  it('accepts "john doe"@dest.test at RCPT TO and delivers it with that RCPT TO', async () => {
+    const d = await session();
+    expect(await d.cmd('MAIL FROM:<noreply@example.test>')).toMatch(/^250 /);
+    expect(await d.cmd('RCPT TO:<"john doe"@dest.test>')).toMatch(/^250 /);
+    expect(await d.cmd('RCPT TO:<"a@b"@Dest.test>')).toMatch(/^250 /);
+    expect(await d.cmd('DATA')).toMatch(/^354 /);
+    const reply = await d.cmd(body('"john doe"@dest.test'));
+    expect(reply).toMatch(/^250 2\.0\.0 Ok: queued as /);
+    d.close();
+    const id = reply.split(' ').pop()!;
+    expect((await t.gateway.messages.getRecord(id))?.recipients).toEqual(['"john doe"@dest.test', '"a@b"@dest.test']);
+    expect(await deliveredWith(id, '"john doe"@dest.test')).toBe('RCPT TO:<"john doe"@dest.test>');
+    expect(await deliveredWith(id, '"a@b"@dest.test')).toBe('RCPT TO:<"a@b"@dest.test>');
+  });
+
+  it('accepts a quoted local part in MAIL FROM (the sender domain is still checked)', async () => {
+    const d = await session();
+    expect(await d.cmd('MAIL FROM:<"no reply"@other.test>')).toMatch(/^550 5\.7\.1 MAIL FROM: sender domain other\.test/);
+    expect(await d.cmd('MAIL FROM:<"no reply"@example.test> SIZE=10')).toMatch(/^250 /);
+    d.close();
+  });
+
+  it('accepts the same address over HTTP, writes it quoted in the To header, and delivers it with that RCPT TO', async () => {
+    const res = await t.submit({ from: 'noreply@example.test', to: ['"jane roe"@dest.test', '"c@d"@dest.test'], subject: 'Your code', text: 'Code: 1' });
+    expect(res.status).toBe(202);
+    expect(await deliveredWith(res.body.id, '"jane roe"@dest.test')).toBe('RCPT TO:<"jane roe"@dest.test>');
+    expect(await deliveredWith(res.body.id, '"c@d"@dest.test')).toBe('RCPT TO:<"c@d"@dest.test>');
+    // nodemailer's addressparser used to drop the quotes: the header said a@b@dest.test.
+    expect(receiver.messages.find((m) => m.includes('"jane roe"'))).toMatch(/^To: <"jane roe"@dest\.test>, "c@d"@dest\.test$/m);
+  });
+
+  it('refuses a malformed quoted local part on both interfaces, naming the address', async () => {
+    const d = await session();
+    expect(await d.cmd('MAIL FROM:<noreply@example.test>')).toMatch(/^250 /);
+    expect(await d.cmd('RCPT TO:<"unterminated@dest.test>')).toBe('553 5.1.3 RCPT TO: ""unterminated@dest.test" has an invalid local part');
+    expect(await d.cmd('RCPT TO:<"bad"quote"@dest.test>')).toBe('553 5.1.3 RCPT TO: ""bad"quote"@dest.test" has an invalid local part');
+    expect(await d.cmd('RCPT TO:<"a b"c@dest.test>')).toMatch(/^501 5\.1\.3 /); // not a quoted string: smtp-server cannot parse it
+    d.close();
+    const res = await t.submit({ from: 'noreply@example.test', to: ['"bad"quote"@dest.test'], subject: 's', text: 'x' });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ code: 'BAD_ADDRESS', field: 'to[0]' });
+    expect(res.body.error.message).toContain('"bad"quote"@dest.test');
   });
 });

@@ -4,7 +4,8 @@
  * that changes one fails here, loudly, rather than somewhere downstream:
  * - smtp-server: SMTPServer#connect, #connections and the session id given to #onClose (src/smtp/hooked-server.ts),
  *   SMTPServer#server (listen errors and bound ports), SMTPConnection#send's `context === false`
- *   (registry enhanced codes), dispatch to an instance's `handler_AUTH` (cleartext AUTH refusal);
+ *   (registry enhanced codes), dispatch to an instance's `handler_AUTH` (cleartext AUTH refusal), MAIL and RCPT
+ *   parsing through an instance's `_parseAddressCommand` (quoted local parts, src/smtp/quoted-local-parts.ts);
  * - nodemailer: the deep imports lib/smtp-connection, lib/mail-composer, lib/addressparser, and
  *   SMTPConnection's private `_socket` (TCP_NODELAY in src/delivery/smtp-client.ts, certificate
  *   verdicts in src/delivery/tls-failure.ts) and `upgrading` flag, and the reply queue, command writer, body
@@ -168,6 +169,26 @@ describe('smtp-server internals (src/smtp/intake-server.ts, src/feedback/bounce-
       'harden(): 538 5.7.11 before any credential',
       reply === '538 5.7.11 replaced handler',
       reply,
+    );
+  });
+  it('parses MAIL FROM and RCPT TO with the _parseAddressCommand property of the connection instance', async () => {
+    const { port, seen } = await hookedServer();
+    const d = await SmtpDialog.open(port);
+    cleanups.push(() => d.close());
+    expect(await d.cmd('EHLO client.test')).toMatch(/^250/);
+    const conn = seen[0].added as ServerConnection;
+    const calls: string[] = [];
+    const parse = conn._parseAddressCommand.bind(conn);
+    conn._parseAddressCommand = (name, command) => {
+      calls.push(`${name}|${command.toString()}`);
+      return parse(name, command);
+    };
+    const replies = [await d.cmd('MAIL FROM:<a@example.test> SIZE=10'), await d.cmd('RCPT TO:<b@example.test>')];
+    internal(
+      'handler_MAIL and handler_RCPT call this._parseAddressCommand(name, command line) at call time',
+      'withQuotedLocalParts() in harden()',
+      calls.join(',') === 'mail from|MAIL FROM:<a@example.test> SIZE=10,rcpt to|RCPT TO:<b@example.test>' && replies.every((r) => r.startsWith('250')),
+      `${calls.join(',')} ${replies.join(' / ')}`,
     );
   });
 });
