@@ -34,9 +34,11 @@ const summarySchema = {
     reference: { type: 'string', description: 'The booking reference (metadata `intake.referenceKey` or header X-Kurir-Reference).' },
     recipient: {
       type: 'object',
-      description: 'State of the searched address in this message (searches by `to`).',
+      description:
+        'State of the searched address in this message (searches by `to`). Status `suppressed`: left out of the message at intake, never sent (an SMTP recipient suppressed after its RCPT TO was accepted), with the suppression `reason`.',
       properties: {
         status: { type: 'string' },
+        reason: { type: 'string', description: 'With status `suppressed`: why the address is suppressed.' },
         attempts: { type: 'integer' },
         updatedAt: { type: 'string', format: 'date-time' },
         reply: { type: 'string', description: "The receiver's last reply." },
@@ -102,9 +104,16 @@ export interface MessageSearchOptions {
   resendHint?: (address: string) => Promise<ResendHint>;
 }
 
+/** The searched address's entry of a summary when it was left out of the message at intake (MessageRecord.leftOut). */
+function leftOutEntry(view: MessageView, address: string): Record<string, unknown> | undefined {
+  const left = view.record.leftOut?.find((l) => l.address.toLowerCase() === address.toLowerCase());
+  return left && { status: 'suppressed', reason: left.reason, attempts: 0, updatedAt: iso(view.record.createdAt), nextAttemptAt: null };
+}
+
 function summary(view: MessageView, address: string | null): Record<string, unknown> {
   const r = view.record;
   const state = address ? Object.entries(view.recipients).find(([a]) => a.toLowerCase() === address.toLowerCase())?.[1] : undefined;
+  const leftOut = address && !state ? leftOutEntry(view, address) : undefined;
   return {
     id: r.id,
     status: view.status,
@@ -127,7 +136,9 @@ function summary(view: MessageView, address: string | null): Record<string, unkn
             nextAttemptAt: iso(state.nextAttemptAt),
           },
         }
-      : {}),
+      : leftOut
+        ? { recipient: leftOut }
+        : {}),
   };
 }
 

@@ -16,7 +16,7 @@ import type { PreSendScorer } from '../scoring/pre-send-scorer.js';
 import type { MessageStore } from '../store/message-store.js';
 import type { IntakeLimiter } from '../shaping/intake-limiter.js';
 import type { SuppressionStore } from '../store/suppression-store.js';
-import type { MessageRecord } from '../store/types.js';
+import type { MessageRecord, TimelineEvent } from '../store/types.js';
 import { mayUseDomain, mayUsePriority, type Credential } from './credentials.js';
 import { feedbackIdFor, setFeedbackId } from './feedback-id.js';
 import { prepareMessage } from './headers.js';
@@ -301,7 +301,10 @@ export class IntakeService {
       tags: sub.tags,
       metadata: m.metadata,
       ...(m.reference ? { reference: m.reference } : {}),
+      ...(sub.leftOut?.length ? { leftOut: sub.leftOut } : {}),
     };
+    const events: TimelineEvent[] = scored ? [scored] : [];
+    for (const l of sub.leftOut ?? []) events.push({ type: 'suppressed', at: now, recipients: [l.address], reason: l.reason, source: 'intake' });
     // Not stored and queued means not accepted. When a write fails (Redis gone, or an answer that timed out
     // after Redis did the work) the client is told to retry. With an Idempotency-Key the message is left as it
     // may be: a retry with the key, possibly already under way on another connection, answers this id (or stores
@@ -312,8 +315,9 @@ export class IntakeService {
       if (!sub.idempotency) await messages.remove(id).catch(() => false);
       throw toKurirError(err);
     };
-    // Stored and queued in one script: there is no moment where the message is stored without its jobs.
-    const created = await messages.create(record, signed.message, scored ? [scored] : [], true).catch(takeBack);
+    // Stored and queued in one script, with its first events: no moment where the message is stored without its
+    // jobs, or without the record of the recipients left out of it.
+    const created = await messages.create(record, signed.message, events, true).catch(takeBack);
     return { id, duplicate: !created };
   }
 }

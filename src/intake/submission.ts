@@ -27,6 +27,12 @@ export interface Submission {
    * IntakeService.checkRecipients); a check younger than {@link SUPPRESSION_CHECK_FRESH_MS} is not repeated.
    */
   suppressionCheckedAt?: number;
+  /**
+   * Recipients the transport left out because they were found suppressed after it had accepted them (SMTP: at the
+   * end of DATA). Stored with the message (MessageRecord.leftOut, searchable) and as `suppressed` events with source
+   * `intake` on its timeline, in the same write: never delivered, never lost.
+   */
+  leftOut?: Array<{ address: string; reason: string }>;
 }
 
 /**

@@ -83,7 +83,6 @@ export async function startSmtpIntake(core: Core, parts: IntakeParts, closers: A
     config: core.config,
     logger: core.logger,
     intake: parts.intake,
-    messages: core.messages,
     clock: core.clock,
     credentials: core.credentials,
     tls: await core.tls(),

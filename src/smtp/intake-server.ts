@@ -38,7 +38,6 @@ import { coalesceSocketWrites, holdSocketWrites } from '../lib/coalesced-writes.
 import { KurirError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { MessageStore } from '../store/message-store.js';
 import { createSmtpAuth, createSmtpConnectionGuard } from './auth-guard.js';
 import { HookedSmtpServer } from './hooked-server.js';
 import { createLateSuppression } from './late-suppression.js';
@@ -60,8 +59,7 @@ export interface SmtpIntakeDeps {
   config: Config;
   logger: Logger;
   intake: IntakeService;
-  /** Where recipients left out at the end of DATA are recorded (./late-suppression.ts); the intake's clock. */
-  messages: Pick<MessageStore, 'update'>;
+  /** The intake's clock (the end-of-DATA suppression check, ./late-suppression.ts). */
   clock?: Clock;
   credentials: CredentialRegistry;
   tls: { key: string; cert: string };
@@ -91,7 +89,7 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
   const encryptionRequired = (): SmtpReplyError => smtpReply(538, '5.7.11', 'Encryption required for requested authentication mechanism (use STARTTLS)');
 
   const refuse = createSmtpRefuser(intake, log);
-  const lateSuppression = createLateSuppression({ intake, messages: deps.messages, clock: deps.clock ?? systemClock, log });
+  const lateSuppression = createLateSuppression({ intake, clock: deps.clock ?? systemClock, log });
 
   const credentialOf = (session: SMTPServerSession): Credential => {
     if (!session.user) throw new KurirError('AUTH_REQUIRED');
@@ -232,8 +230,9 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
               raw,
               priority: priorityOf(raw),
               suppressionCheckedAt: checked.checkedAt,
+              leftOut: checked.leftOut,
             });
-            await lateSuppression.record(accepted.id, checked.leftOut, session.id);
+            lateSuppression.logLeftOut(accepted.id, checked.leftOut, session.id);
             log.debug({ sid: session.id, id: accepted.id, bytes: raw.length, recipients: checked.recipients.length }, 'smtp: message accepted');
             return accepted.id;
           };

@@ -2,9 +2,12 @@
  * The suppression check at the end of an SMTP DATA whose RCPT TO check is older than SUPPRESSION_CHECK_FRESH_MS.
  * A recipient suppressed since its RCPT TO was answered 250 can no longer be refused on its own (DATA has one reply
  * for the whole message), so it is left out: the message goes to the other recipients, and the left-out one is
- * recorded on the message's timeline as a `suppressed` event with source `intake`, which the account's webhook
- * receives. Only when every recipient is suppressed is the message refused (550 5.1.1). Until 1 Dec 2026 one such
- * recipient made the whole message 550 5.1.1, and the client took the valid recipients as refused too.
+ * handed to IntakeService.accept (Submission.leftOut), which stores it with the message (searchable by its address)
+ * and as a `suppressed` event with source `intake` (which the account's webhook receives) in the same write as the
+ * message. Only when every recipient is suppressed is the message refused (550 5.1.1). Until 1 Dec 2026 one such
+ * recipient made the whole message 550 5.1.1, and the client took the valid recipients as refused too; and until
+ * the same day the event was a second write after the 250, lost (only logged) when it failed, and a search by the
+ * left-out address did not find the message.
  */
 import type { SMTPServerSession } from 'smtp-server';
 import type { IntakeService } from '../intake/intake-service.js';
@@ -13,8 +16,6 @@ import { normalizeAddress } from '../lib/address.js';
 import type { Clock } from '../lib/clock.js';
 import { KurirError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import type { MessageStore } from '../store/message-store.js';
-import type { TimelineEvent } from '../store/types.js';
 
 /** A recipient left out of a message because it was found suppressed at the end of DATA. */
 export interface LeftOut {
@@ -32,7 +33,6 @@ export interface CheckedRecipients {
 
 export interface LateSuppressionDeps {
   intake: Pick<IntakeService, 'checkSuppressed'>;
-  messages: Pick<MessageStore, 'update'>;
   clock: Clock;
   log: Logger;
 }
@@ -46,8 +46,8 @@ export interface LateSuppression {
    * @throws KurirError SUPPRESSED when every recipient is suppressed; UNAVAILABLE when Redis does not answer
    */
   check(envelope: SMTPServerSession['envelope']): Promise<CheckedRecipients>;
-  /** Records the left-out recipients on the accepted message's timeline (and so its webhook); never throws. */
-  record(id: string, leftOut: LeftOut[], sid: string): Promise<void>;
+  /** Logs the recipients left out of the accepted message `id` (IntakeService.accept has recorded them). */
+  logLeftOut(id: string, leftOut: LeftOut[], sid: string): void;
 }
 
 /** The addresses and reasons of a SUPPRESSED refusal (IntakeService.checkSuppressed), or null for any other error. */
@@ -59,7 +59,7 @@ function suppressedIn(err: unknown): LeftOut[] | null {
 
 /** Creates the end-of-DATA suppression check of the SMTP intake. */
 export function createLateSuppression(deps: LateSuppressionDeps): LateSuppression {
-  const { intake, messages, clock, log } = deps;
+  const { intake, clock, log } = deps;
   // A new MAIL FROM or RSET makes a new envelope, so a transaction's check time goes with its envelope object.
   const checkedAt = new WeakMap<object, number>();
   return {
@@ -92,15 +92,9 @@ export function createLateSuppression(deps: LateSuppressionDeps): LateSuppressio
       }
     },
 
-    async record(id, leftOut, sid) {
+    logLeftOut(id, leftOut, sid) {
       if (!leftOut.length) return;
-      const at = clock.now();
-      const events: TimelineEvent[] = leftOut.map((l) => ({ type: 'suppressed', at, recipients: [l.address], reason: l.reason, source: 'intake' }));
       log.info({ sid, id, leftOut: leftOut.length, reasons: [...new Set(leftOut.map((l) => l.reason))] }, 'smtp: recipients suppressed since RCPT TO left out');
-      await messages.update(id, [], events).catch((err: unknown) => {
-        // The message is queued for the others either way; only the record of the left-out recipients is missing.
-        log.warn({ sid, id, err: (err as Error).message }, 'smtp: left-out recipients could not be recorded on the timeline');
-      });
     },
   };
 }

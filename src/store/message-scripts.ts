@@ -18,29 +18,35 @@ end`;
 
 // Creates every key of a message at once, or nothing when the id is already taken (idempotent retries that
 // reuse an id must not overwrite or duplicate), and queues its delivery jobs in the same step when asked
-// (stored and queued, or neither). KEYS: msg events mid-index live rcpt-index... [ref-index] [queue jobs ready
-// delayed wake]; ARGV: record body id index-ttl createdAt oldest-kept per-address-cap trim n job-args-count
-// event×n job-arg×count (address state)... The Message-ID index lets bounce reports without VERP find the
-// message; the live index lets the reconciler find messages whose delivery job was lost; the recipient indexes
-// let support find every message to an address, newest first, and the reference index every message with one
-// booking reference. Trimming an index (old entries, entries over the cap) is done when `trim` is '1': the
-// store asks for it on a fraction of its writes, as readers never look past the cap.
+// (stored and queued, or neither). KEYS: msg events mid-index live outbox rcpt-index... [ref-index] [queue jobs
+// ready delayed wake]; ARGV: record body id index-ttl createdAt oldest-kept per-address-cap trim outbox-grace-ms n
+// job-args-count event×n job-arg×count (address state)... The Message-ID index lets bounce reports without VERP
+// find the message; the live index lets the reconciler find messages whose delivery job was lost; the recipient
+// indexes let support find every message to an address, newest first, and the reference index every message with
+// one booking reference. Trimming an index (old entries, entries over the cap) is done when `trim` is '1': the
+// store asks for it on a fraction of its writes, as readers never look past the cap. With an outbox grace above 0
+// the events after `queued` also go into the webhook outbox, as RECORD does.
 const CREATE = `${ENQUEUE_FN}${HSET_FN}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local nEvents, nJobArgs = tonumber(ARGV[9]), tonumber(ARGV[10])
-local firstRcpt = 11 + nEvents + nJobArgs
+local nEvents, nJobArgs = tonumber(ARGV[10]), tonumber(ARGV[11])
+local firstRcpt = 12 + nEvents + nJobArgs
 local fields = {'record', ARGV[1], 'body', ARGV[2]}
 for i = firstRcpt, #ARGV, 2 do
   fields[#fields + 1] = '${RECIPIENT_FIELD_PREFIX}' .. ARGV[i]
   fields[#fields + 1] = ARGV[i + 1]
 end
 hsetAll(KEYS[1], fields)
-redis.call('RPUSH', KEYS[2], unpack(ARGV, 11, 10 + nEvents))
+redis.call('RPUSH', KEYS[2], unpack(ARGV, 12, 11 + nEvents))
 redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4])
 redis.call('ZADD', KEYS[4], ARGV[5], ARGV[3])
+local grace = tonumber(ARGV[9])
+if grace > 0 and nEvents > 1 then
+  local t = redis.call('TIME')
+  redis.call('ZADD', KEYS[5], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + grace, ARGV[3] .. ':1:' .. (nEvents - 1))
+end
 local lastIndex = #KEYS
 if nJobArgs > 0 then lastIndex = #KEYS - 4 end
-for i = 5, lastIndex do
+for i = 6, lastIndex do
   redis.call('ZADD', KEYS[i], ARGV[5], ARGV[3])
   if ARGV[8] == '1' then
     redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. ARGV[6])
@@ -48,7 +54,7 @@ for i = 5, lastIndex do
   end
   redis.call('EXPIRE', KEYS[i], ARGV[4])
 end
-if nJobArgs > 0 then enqueueJobs(KEYS[#KEYS - 3], KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS], ARGV, 11 + nEvents, 10 + nEvents + nJobArgs) end
+if nJobArgs > 0 then enqueueJobs(KEYS[#KEYS - 3], KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS], ARGV, 12 + nEvents, 11 + nEvents + nJobArgs) end
 return 1`;
 
 // Records an attempt (or any state change) in one step. KEYS: msg events live outbox; ARGV: id ttl want-record

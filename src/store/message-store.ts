@@ -86,10 +86,13 @@ export class MessageStore {
 
   /**
    * Stores a new message, its timeline starting with `queued` and then `events` (what intake learned, e.g. a
-   * pre-send score), in one atomic step; false when its id exists (nothing is written). With `queue`, its
-   * delivery jobs (one per recipient domain) are added in the same script: stored and queued, or neither.
+   * pre-send score, recipients left out), in one atomic step; false when its id exists (nothing is written). With
+   * `queue`, its delivery jobs (one per recipient domain) are added in the same script: stored and queued, or
+   * neither. `events` reach the event sink (webhooks) as {@link update}'s do, through the outbox in the same script.
    */
   async create(record: MessageRecord, body: Buffer, events: TimelineEvent[] = [], queue = false): Promise<boolean> {
+    const notify = this.sink !== undefined && events.length > 0;
+    const durable = notify && this.outboxGraceMs > 0 && (this.sink!.wants?.(record, events) ?? false);
     const rcptArgs: string[] = [];
     const initial: RecipientState = { status: 'queued', attempts: 0, updatedAt: record.createdAt };
     for (const r of record.recipients) rcptArgs.push(r, JSON.stringify(initial));
@@ -97,18 +100,20 @@ export class MessageStore {
     const timeline = [{ type: 'queued', at: record.createdAt } satisfies TimelineEvent, ...events].map((e) => JSON.stringify(e));
     // The index outlives the message's own keys by at most the time to expiry.
     const indexTtl = Math.max(1, Math.ceil((record.expiresAt - record.createdAt) / 1000 + this.retentionSeconds));
-    const addresses = [...new Set(record.recipients.map((r) => r.toLowerCase()))];
+    // Left-out recipients are indexed too: support searching by their address finds the message and why.
+    const addresses = [...new Set([...record.recipients, ...(record.leftOut ?? []).map((l) => l.address)].map((r) => r.toLowerCase()))];
     // The reference index behaves exactly like a recipient index (same cap, same expiry).
     const indexes = [...addresses.map((a) => this.keys.recipientMessages(a)), ...(record.reference ? [this.keys.referenceMessages(record.reference)] : [])];
     const q = this.keys.deliveryQueue();
     const queueKeys = queue ? [q.jobs, q.ready, q.delayed, q.wake] : [];
     const jobs = queue ? jobArgs(id, record.priority, [...new Set(record.recipients.map(domainOf))], record.createdAt) : [];
     const created = await this.scripts.kurirMsgCreate(
-      4 + indexes.length + queueKeys.length,
+      5 + indexes.length + queueKeys.length,
       this.keys.message(id),
       this.keys.events(id),
       this.keys.messageIdIndex(normalizeHeaderMessageId(record.messageId) ?? id),
       this.keys.liveMessages(),
+      this.keys.webhookOutbox(),
       ...indexes,
       ...queueKeys,
       JSON.stringify(record),
@@ -119,13 +124,26 @@ export class MessageStore {
       record.createdAt - indexTtl * 1000,
       MAX_MESSAGES_PER_RECIPIENT,
       Math.random() < 1 / INDEX_TRIM_EVERY ? '1' : '0',
+      durable ? this.outboxGraceMs : 0,
       timeline.length,
       jobs.length,
       ...timeline,
       ...jobs,
       ...rcptArgs,
     );
-    return created === 1;
+    if (created !== 1) return false;
+    if (notify) await this.handOn(record, 1, events, durable);
+    return true;
+  }
+
+  /** Hands events just written (the first at timeline index `first`) to the sink; acks their outbox entry once handed on. */
+  private async handOn(record: MessageRecord, first: number, events: TimelineEvent[], durable: boolean): Promise<void> {
+    const appended = events.map((event, i) => ({ index: first + i, event }));
+    const handedOn = await this.sink!.onEvents(record, appended).then(
+      () => true,
+      () => false,
+    );
+    if (durable && handedOn) this.outbox.ack(outboxMember(record.id, first, events.length));
   }
 
   /**
@@ -260,16 +278,8 @@ export class MessageStore {
     // Events given but none pushed: the message is gone and nothing was written, so there is nothing to tell.
     const gone = events.length > 0 && Number(length) === 0;
     const current = record ?? (raw ? (JSON.parse(raw) as MessageRecord) : null);
-    if (notify && current && !gone) {
-      // RPUSH answers the list length after the push, so each event's index is known without a read.
-      const first = Number(length) - events.length;
-      const appended = events.map((event, i) => ({ index: first + i, event }));
-      const handedOn = await this.sink!.onEvents(current, appended).then(
-        () => true,
-        () => false,
-      );
-      if (durable && handedOn) this.outbox.ack(outboxMember(id, first, events.length));
-    }
+    // RPUSH answers the list length after the push, so each event's index is known without a read.
+    if (notify && current && !gone) await this.handOn(current, Number(length) - events.length, events, durable);
     return final === 1;
   }
 
@@ -307,7 +317,7 @@ export class MessageStore {
       this.keys.liveMessages(),
       q.jobs,
       q.ready,
-      ...recipients.map((r) => this.keys.recipientMessages(r)),
+      ...[...recipients, ...(record?.leftOut ?? []).map((l) => l.address)].map((r) => this.keys.recipientMessages(r)),
     ];
     return (await this.scripts.kurirMsgTakeBack(keys.length, ...keys, id, jobIds.length, ...jobIds)) === 1;
   }

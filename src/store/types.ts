@@ -30,6 +30,11 @@ export interface MessageRecord {
   metadata?: Record<string, string>;
   /** The booking reference (the value of metadata `intake.referenceKey`), as given: indexed for support's search. */
   reference?: string;
+  /**
+   * Recipients of an SMTP message left out at the end of DATA because they were suppressed after their RCPT TO
+   * (src/smtp/late-suppression.ts): never delivered (not in `recipients`), indexed for support's search by address.
+   */
+  leftOut?: Array<{ address: string; reason: string }>;
 }
 
 export interface RecipientState {

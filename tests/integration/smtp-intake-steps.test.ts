@@ -1,7 +1,7 @@
 /**
  * The work SMTP intake saves per message, with real sockets (STARTTLS), real Redis and a clock the test moves
  * forward: DATA reads the suppression list again only when the RCPT TO check is older than
- * SUPPRESSION_CHECK_FRESH_MS; replies ready in one event-loop turn leave in one TLS record, and a pipelined group's
+ * SUPPRESSION_CHECK_FRESH_MS, and a recipient suppressed meanwhile is left out and recorded with the message; replies ready in one event-loop turn leave in one TLS record, and a pipelined group's
  * MAIL reply waits for its RCPT and DATA replies.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,8 +11,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startGateway, type Gateway } from '../../src/gateway.js';
 import { SUPPRESSION_CHECK_FRESH_MS } from '../../src/intake/submission.js';
 import { createLogger } from '../../src/lib/logger.js';
+import { createKeys } from '../../src/store/keys.js';
 import { plainToken, SmtpDialog } from '../helpers/smtp-dialog.js';
-import { dropPrefix, SMTP_USER, testConfig } from '../helpers/test-gateway.js';
+import { adminRequest, dropPrefix, SMTP_USER, testConfig } from '../helpers/test-gateway.js';
 
 let gateway: Gateway;
 let dir: string;
@@ -21,7 +22,7 @@ let skew = 0;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kurir-smtp-recheck-'));
   const config = testConfig(dir, {
-    roles: ['intake'],
+    roles: ['intake', 'api'],
     redis: { prefix: `kurir-test-smtp-recheck-${Math.random().toString(36).slice(2, 10)}` },
     smtp: { port: 0 },
     domains: [{ name: 'example.test', dkim: [{ selector: 'kurir1', algorithm: 'rsa', privateKeyFile: join(dir, 'dkim/rsa.pem'), generate: true }] }],
@@ -111,6 +112,51 @@ describe('SMTP DATA and the suppression check of RCPT TO', () => {
       { type: 'suppressed', at: expect.any(Number), recipients: ['Gone@dest.test'], reason: 'hard-bounce', source: 'intake' },
       { type: 'suppressed', at: expect.any(Number), recipients: ['gone2@dest.test'], reason: 'complaint', source: 'intake' },
     ]);
+  });
+
+  // Found 1 Dec 2026: the left-out recipient's `suppressed` event was a second write after the message was accepted
+  // (lost, only logged, when that write failed), and a search by its address did not find the message.
+  it('records a left-out recipient in the write that stores the message: no later write can lose it, and a search by its address finds it', async () => {
+    const update = vi.spyOn(gateway.messages, 'update').mockRejectedValue(new Error('Connection is closed.'));
+    let id: string;
+    try {
+      const d = await upToData('stays@dest.test', 'Left@elsewhere.test');
+      await gateway.suppressions.add({ address: 'left@elsewhere.test', reason: 'hard-bounce', source: 'dsn', at: Date.now() });
+      skew += SUPPRESSION_CHECK_FRESH_MS + 1000;
+      const reply = await d.cmd(body('stays@dest.test'));
+      expect(reply).toMatch(/^250 2\.0\.0 Ok: queued as /);
+      d.close();
+      id = reply.split(' ').pop()!;
+    } finally {
+      update.mockRestore();
+    }
+    const view = await gateway.messages.get(id);
+    expect(view?.events.map((e) => e.type)).toEqual(['queued', 'suppressed']);
+    expect(view?.events[1]).toEqual({
+      type: 'suppressed',
+      at: expect.any(Number),
+      recipients: ['Left@elsewhere.test'],
+      reason: 'hard-bounce',
+      source: 'intake',
+    });
+    // Never delivered: not a recipient, no state, no delivery job for its domain.
+    expect(view?.record).toMatchObject({ recipients: ['stays@dest.test'], leftOut: [{ address: 'Left@elsewhere.test', reason: 'hard-bounce' }] });
+    expect(Object.keys(view?.recipients ?? {})).toEqual(['stays@dest.test']);
+    const jobs = await gateway.redis.hkeys(createKeys(gateway.config.redis.prefix).deliveryQueue().jobs);
+    expect(jobs.filter((j) => j.startsWith(id))).toEqual([`${id}_dest.test`]);
+
+    const found = await adminRequest(`http://127.0.0.1:${gateway.ports.http}`, 'GET', '/v1/messages?to=left%40elsewhere.test');
+    expect(found.status).toBe(200);
+    expect(found.body.items).toEqual([
+      expect.objectContaining({
+        id,
+        to: ['stays@dest.test'],
+        recipient: { status: 'suppressed', reason: 'hard-bounce', attempts: 0, updatedAt: expect.any(String), nextAttemptAt: null },
+      }),
+    ]);
+    // The delivered recipient's search is as before.
+    const stays = await adminRequest(`http://127.0.0.1:${gateway.ports.http}`, 'GET', '/v1/messages?to=stays%40dest.test');
+    expect(stays.body.items[0]).toMatchObject({ id, recipient: { status: 'queued' } });
   });
 
   it('still refuses the message (550 5.1.1) when every recipient was suppressed meanwhile', async () => {

@@ -30,7 +30,7 @@ const prefix = `kurir-test-outbox-${Math.random().toString(36).slice(2, 8)}`;
 const keys = createKeys(prefix);
 const GRACE_MS = 300;
 const logger = pino({ level: 'silent' });
-const target: WebhookTarget = { owner: 'booking', url: '', secret: 'whsec-0123456789abcdef', events: new Set(['delivered', 'bounced']) };
+const target: WebhookTarget = { owner: 'booking', url: '', secret: 'whsec-0123456789abcdef', events: new Set(['delivered', 'bounced', 'suppressed']) };
 const targetOf = (owner: string): WebhookTarget | undefined => (owner === 'booking' ? target : undefined);
 
 let main: PrivateRedis;
@@ -149,3 +149,26 @@ it('events no webhook wants, and superseded outcomes, never enter the outbox; an
   await until(async () => (await messages.outbox.size()) === 0);
   expect(await outboxCount('gone')).toBe(1);
 });
+
+// Since 1 Dec 2026 a recipient left out of an SMTP message at the end of DATA is written with the message (create), not
+// by a later update: its `suppressed` event must reach the webhook the way an update's events do.
+it('events written with a new message (a recipient left out at intake) go through the outbox too, also while the webhook queue’s Redis is down', async () => {
+  const left: TimelineEvent = { type: 'suppressed', at: Date.now(), recipients: ['gone@dest.test'], reason: 'hard-bounce', source: 'intake' };
+  const sent = messageRecord('outboxcrea01', ['e@dest.test'], { leftOut: [{ address: 'gone@dest.test', reason: 'hard-bounce' }] });
+  expect(await messages.create(sent, Buffer.from('x'), [left])).toBe(true);
+  const [first] = await hooks.waitFor((b) => b?.messageId === sent.id && b.type === 'suppressed');
+  expect(first.body).toMatchObject({ recipient: 'gone@dest.test', reason: 'hard-bounce', source: 'intake' });
+  await messages.outbox.flush();
+  expect(await messages.outbox.size()).toBe(0);
+
+  const record = messageRecord('outboxcrea02', ['f@dest.test'], { leftOut: [{ address: 'gone2@dest.test', reason: 'complaint' }] });
+  await main.shutdown();
+  expect(await messages.create(record, Buffer.from('x'), [{ ...left, recipients: ['gone2@dest.test'], reason: 'complaint' }])).toBe(true);
+  expect(await messages.outbox.size()).toBe(1);
+  await main.start();
+  await Promise.all([mainRedis, queueRedis].map((r) => waitReady(r, 10_000)));
+  const [hook] = await hooks.waitFor((b) => b?.messageId === record.id && b.type === 'suppressed', 1, 15_000);
+  expect(hook.body).toMatchObject({ recipient: 'gone2@dest.test', reason: 'complaint', source: 'intake' });
+  await until(async () => (await messages.outbox.size()) === 0);
+  expect(hooks.matching((b) => b?.messageId === record.id)).toHaveLength(1);
+}, 30_000);

@@ -7,7 +7,7 @@ import { MessageStore } from '../../../src/store/message-store.js';
 import { ShardedMessageStore } from '../../../src/store/sharded-message-store.js';
 
 /** Helpers that only ever run inside a routed call on the shard's own store. */
-const INTERNAL = new Set(['constructor', 'idsIn']);
+const INTERNAL = new Set(['constructor', 'idsIn', 'handOn']);
 
 describe('ShardedMessageStore', () => {
   it('overrides every method of MessageStore', () => {
