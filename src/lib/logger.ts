@@ -21,9 +21,12 @@ export const REDACT_PATHS: readonly string[] = [
   ...['raw', 'body', 'text', 'html', 'attachments'].flatMap((f) => [f, `*.${f}`]),
 ];
 
-/** `someone@example.org` → `…@example.org` in free text (URL-encoded `%40` too): the domain stays, the mailbox goes. */
+/**
+ * `someone@example.org` → `…@example.org` in free text (URL-encoded `%40` too): the domain stays, the mailbox goes.
+ * A quoted local part (`"john doe"@example.org`, accepted since 1 Dec 2026 over SMTP too) goes as a whole.
+ */
 export function maskAddresses(text: string): string {
-  return text.replace(/[^\s/?&=<>"',;:()[\]{}@%]+(@|%40)([a-z0-9.-]+\.[a-z]{2,63})/gi, '…$1$2');
+  return text.replace(/("(?:[^"\\\r\n]|\\.)*"|[^\s/?&=<>"',;:()[\]{}@%]+)(@|%40)([a-z0-9.-]+\.[a-z]{2,63})/gi, '…$2$3');
 }
 
 interface RequestLike {

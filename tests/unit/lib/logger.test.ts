@@ -68,6 +68,10 @@ describe('maskAddresses', () => {
     ['rcpt: <a.b+tag@sub.example.co.uk> refused', 'rcpt: <…@sub.example.co.uk> refused'],
     ['550 5.1.1 x@y.test, z@w.test', '550 5.1.1 …@y.test, …@w.test'],
     ['no address here: 5.7.1 Sender domain not allowed', 'no address here: 5.7.1 Sender domain not allowed'],
+    // Quoted local parts, with a space or an @ inside (found 1 Dec 2026 in refusal lines: logged whole).
+    ['550 5.1.1 "john doe"@dest.test is suppressed (hard-bounce)', '550 5.1.1 …@dest.test is suppressed (hard-bounce)'],
+    ['to[0]: ""a@b"@dest.test" is not an e-mail address', 'to[0]: "…@dest.test" is not an e-mail address'],
+    ['RCPT TO: <"x\\"y"@Dest.test> refused', 'RCPT TO: <…@Dest.test> refused'],
   ])('%s', (input, expected) => {
     expect(maskAddresses(input)).toBe(expected);
   });
