@@ -15,6 +15,8 @@ import { ROLES, type CredentialStore, type Role, type StoredCredential, type Sto
 export const MAX_OVERLAP_SECONDS = 30 * 86400;
 /** Secrets a credential keeps at most (the current one and those still overlapping). */
 const MAX_SECRETS = 3;
+/** Times a change is redone when another change was written between its read and its write. */
+const MAX_CHANGE_ATTEMPTS = 5;
 /** Names and SMTP user names: they become message owners and key parts. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 const NAME_RULE = '1 to 64 letters, digits, dot, dash, underscore or @, starting with a letter or digit';
@@ -202,12 +204,31 @@ export class CredentialAdmin {
     return { credential: presentCredential(record, now), secret };
   }
 
+  /**
+   * Writes `change(record)` over the credential, reading it again when another change was written meanwhile,
+   * so concurrent changes (two admins, two gateways) never undo each other — a rotation that ended a leaked
+   * secret is not reverted by a scope change made from the record read before it.
+   */
+  private async change(id: string, change: (r: StoredCredential) => StoredCredential): Promise<{ before: StoredCredential; after: StoredCredential }> {
+    for (let attempt = 0; attempt < MAX_CHANGE_ATTEMPTS; attempt++) {
+      const before = await this.stored(id);
+      const after = change(before);
+      const res = await this.deps.store.update(after, before);
+      if (res === 'gone') throw new KurirError('NOT_FOUND', `credential ${id} not found`, { field: 'id' });
+      if (res === 'updated') {
+        await this.changed();
+        return { before, after };
+      }
+    }
+    throw new KurirError('CONFLICT', `credential ${id} is being changed by another request; try again`, { field: 'id' });
+  }
+
   /** Changes a credential's scope (role, domains, priorities, limits); answers it before and after. */
   async update(id: string, input: CredentialScopeInput): Promise<{ before: CredentialView; after: CredentialView }> {
-    const r = await this.stored(id);
-    this.validateScope(input, r.kind);
+    const kind = (await this.stored(id)).kind;
+    this.validateScope(input, kind);
     const now = this.deps.clock.now();
-    const next: StoredCredential = {
+    const { before, after } = await this.change(id, (r) => ({
       ...r,
       ...(input.role !== undefined ? { role: input.role } : {}),
       ...(input.domains !== undefined ? { domains: input.domains.map((d) => d.toLowerCase()) } : {}),
@@ -215,10 +236,8 @@ export class CredentialAdmin {
       ...(input.limits !== undefined ? { limits: input.limits } : {}),
       ...(input.webhook !== undefined ? { webhook: webhookOf(input.webhook) } : {}),
       updatedAt: now,
-    };
-    if (!(await this.deps.store.update(next))) throw new KurirError('NOT_FOUND', `credential ${id} not found`, { field: 'id' });
-    await this.changed();
-    return { before: presentCredential(r, now), after: presentCredential(next, now) };
+    }));
+    return { before: presentCredential(before, now), after: presentCredential(after, now) };
   }
 
   /**
@@ -229,18 +248,18 @@ export class CredentialAdmin {
     if (!Number.isInteger(overlapSeconds) || overlapSeconds < 0 || overlapSeconds > MAX_OVERLAP_SECONDS) {
       throw new KurirError('VALIDATION', `overlapSeconds: an integer from 0 to ${MAX_OVERLAP_SECONDS}`, { field: 'overlapSeconds' });
     }
-    const r = await this.stored(id);
+    const kind = (await this.stored(id)).kind;
     const now = this.deps.clock.now();
     const until = now + overlapSeconds * 1000;
-    const kept: StoredSecret[] = r.secrets
-      .map((s) => ({ ...s, notAfter: s.notAfter === null ? until : Math.min(s.notAfter, until) }))
-      .filter((s) => s.notAfter > now);
-    const secret = newSecret(r.kind);
-    const secrets = [...kept, { digest: keyedDigest(this.deps.hmacKey, secret), createdAt: now, notAfter: null }].slice(-MAX_SECRETS);
-    const next: StoredCredential = { ...r, secrets, updatedAt: now };
-    if (!(await this.deps.store.update(next))) throw new KurirError('NOT_FOUND', `credential ${id} not found`, { field: 'id' });
-    await this.changed();
-    return { before: presentCredential(r, now), after: presentCredential(next, now), secret };
+    const secret = newSecret(kind);
+    const fresh: StoredSecret = { digest: keyedDigest(this.deps.hmacKey, secret), createdAt: now, notAfter: null };
+    const { before, after } = await this.change(id, (r) => {
+      const kept: StoredSecret[] = r.secrets
+        .map((s) => ({ ...s, notAfter: s.notAfter === null ? until : Math.min(s.notAfter, until) }))
+        .filter((s) => s.notAfter > now);
+      return { ...r, secrets: [...kept, fresh].slice(-MAX_SECRETS), updatedAt: now };
+    });
+    return { before: presentCredential(before, now), after: presentCredential(after, now), secret };
   }
 
   /** Deletes a credential: every secret of it stops working (on every gateway within `credentials.refreshSeconds`). */

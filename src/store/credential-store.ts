@@ -61,9 +61,12 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('INCR', KEYS[2])
 return 1`;
 
-// Replaces a record only while it exists (a concurrent revoke wins). KEYS: hash version; ARGV: id json.
+// Replaces a record only while it is still the one the change was made from: a concurrent revoke or change
+// wins, and the caller reads again. KEYS: hash version; ARGV: id json previous-json. Answers 1, 0 (gone), -1 (changed).
 const UPDATE_SCRIPT = `
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if not current then return 0 end
+if current ~= ARGV[3] then return -1 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('INCR', KEYS[2])
 return 1`;
@@ -101,10 +104,22 @@ export class CredentialStore {
     return res === 1 ? null : (res as 'name' | 'username');
   }
 
-  /** Replaces an existing credential; false when it no longer exists. */
-  async update(record: StoredCredential): Promise<boolean> {
-    const res = await this.redis.eval(UPDATE_SCRIPT, 2, this.keys.credentials(), this.keys.credentialsVersion(), record.id, JSON.stringify(record));
-    return res === 1;
+  /**
+   * Replaces `previous` (as `get` answered it) by `record`: 'changed' when another change or a rotation was
+   * written since it was read (read again and redo the change), 'gone' when it no longer exists.
+   */
+  async update(record: StoredCredential, previous: StoredCredential): Promise<'updated' | 'changed' | 'gone'> {
+    // A record parsed and stringified again is byte for byte what JSON.stringify stored.
+    const res = await this.redis.eval(
+      UPDATE_SCRIPT,
+      2,
+      this.keys.credentials(),
+      this.keys.credentialsVersion(),
+      record.id,
+      JSON.stringify(record),
+      JSON.stringify(previous),
+    );
+    return res === 1 ? 'updated' : res === 0 ? 'gone' : 'changed';
   }
 
   /** Deletes a credential (revocation); false when there was none. */
