@@ -9,6 +9,7 @@ import { PRIORITIES, WEBHOOK_EVENT_TYPES } from '../config/schema.js';
 import { keyedDigest, type CredentialRegistry } from '../intake/credentials.js';
 import type { Clock } from '../lib/clock.js';
 import { KurirError } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
 import { ROLES, type CredentialStore, type Role, type StoredCredential, type StoredSecret } from '../store/credential-store.js';
 
 /** Longest rotation overlap: 30 days. */
@@ -63,6 +64,8 @@ export interface CredentialAdminDeps {
   senderDomains: ReadonlySet<string>;
   /** Called after every change so this process sees it at once (RuntimeCredentials.refresh). */
   changed?: () => Promise<void>;
+  /** Where a failed `changed` is reported. */
+  logger?: Pick<Logger, 'warn'>;
 }
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -126,8 +129,17 @@ export class CredentialAdmin {
     });
   }
 
+  /**
+   * Reloads this process's credentials after a change. The change is written by then, so a failed reload
+   * must not turn it into an error: the caller would lose a secret that now works (or believe a revocation
+   * failed), and the audit entry would miss the change. The periodic refresh catches up.
+   */
   private async changed(): Promise<void> {
-    await this.deps.changed?.();
+    try {
+      await this.deps.changed?.();
+    } catch (err) {
+      this.deps.logger?.warn({ err, component: 'credentials' }, 'credentials: changed, but this gateway could not reload them; the next refresh will');
+    }
   }
 
   /** Every credential: runtime ones, then the config's (read-only). */

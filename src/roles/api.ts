@@ -106,6 +106,7 @@ export async function startApi(
       clock,
       senderDomains: new Set(config.domains.map((d) => d.name.toLowerCase())),
       changed: () => core.runtimeCredentials.refresh(),
+      logger,
     }),
     webhookTargetOf: core.webhookTargetOf,
     audit,

@@ -2,6 +2,7 @@
  * CredentialAdmin against real Redis: changes made at the same moment (two admins, two gateways) must not
  * undo each other. Each change reads the record and writes it back; both calls below are made in the same
  * tick, so both reads reach Redis before either write — the interleaving two HTTP requests can produce.
+ * And a change that is written is answered as done, even when reloading this process's credentials fails after it.
  */
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -45,5 +46,20 @@ describe('CredentialAdmin changes at the same moment', () => {
     const [rotated] = await Promise.all([admin().rotate(credential.id, 0), admin().update(credential.id, { priorities: ['verification'] })]);
     expect(await valid(old, rotated.secret)).toEqual([false, true]);
     expect((await admin().get(credential.id)).priorities).toEqual(['verification']);
+  });
+});
+
+describe('CredentialAdmin when the reload after a change fails', () => {
+  const failing = () => Promise.reject(new Error('Redis is not answering'));
+
+  it('a rotation ending the old secret at once still answers the new secret, which works', async () => {
+    const { credential, secret: old } = await admin().create({ kind: 'api-key', name: 'rotated-blind' }, 'test');
+    const rotated = await admin(failing).rotate(credential.id, 0);
+    expect(await valid(old, rotated.secret)).toEqual([false, true]);
+  });
+
+  it('a creation still answers its secret, which works', async () => {
+    const created = await admin(failing).create({ kind: 'api-key', name: 'created-blind' }, 'test');
+    expect(await valid(created.secret)).toEqual([true]);
   });
 });
