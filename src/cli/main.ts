@@ -147,12 +147,32 @@ async function runRemote(family: string, f: Family, sub: string | undefined, res
   const command = sub ? f.commands[sub] : undefined;
   if (values.help || !sub) return command ? `Usage: kurir ${command.usage}\n\n${command.summary}` : familyHelp(family, f);
   if (!command) throw new UsageError(`unknown command: ${family} ${sub} (kurir ${family} --help lists them)`);
+  checkInvocation(`${family} ${sub}`, command.usage, rest, values);
   const remote = remoteContext(rest, values, ctx);
   if (family === 'credentials' && sub === 'create' && values.bootstrap) {
     return bootstrapCredential(config(values.config as string | undefined, ctx), remote);
   }
   connect(remote, values, ctx);
   return command.run(remote);
+}
+
+/** Options every remote command takes. */
+const COMMON_OPTIONS = new Set(['url', 'key', 'json', 'help']);
+
+/**
+ * Refuses what a command would silently ignore: an option its usage line does not name (one set of options
+ * is parsed for the whole CLI, so `credentials create --domain X` parses, and would create a key for every
+ * domain), or more arguments than its usage line has (`suppressions add A B` would add only A).
+ */
+function checkInvocation(name: string, usage: string, args: string[], values: CliOptions): void {
+  const takes = new Set([...COMMON_OPTIONS, ...[...usage.matchAll(/--([a-z0-9-]+)/g)].map((m) => m[1])]);
+  if (values.bootstrap) takes.add('config');
+  const stray = Object.keys(values).find((o) => values[o] !== undefined && !takes.has(o));
+  if (stray) throw new UsageError(`${name}: --${stray} is not an option of this command (kurir ${name} --help)`);
+  // The upper-case words right after the command are its arguments: ID, ADDRESS, PROVIDER|DOMAIN, DOMAIN SELECTOR.
+  const words = usage.split(/\s+/).slice(2);
+  const max = words.findIndex((w) => !/^[A-Z][A-Z_|]*$/.test(w));
+  if (args.length > (max === -1 ? words.length : max)) throw new UsageError(`${name}: unexpected argument ${args[max === -1 ? words.length : max]}`);
 }
 
 function remoteContext(args: string[], values: CliOptions, ctx: CliContext): RemoteContext {

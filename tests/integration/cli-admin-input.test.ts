@@ -1,0 +1,57 @@
+/**
+ * `kurir` in-process against a test gateway: what it does with input it cannot use. An option the command does
+ * not take, or an argument too many, is a usage error (exit 2) naming it, and nothing is sent to the gateway —
+ * a mistyped `--domain` for `--domains` must not create a key for every sender domain.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCliCommand } from '../../src/cli/main.js';
+import { ADMIN_KEY, adminRequest, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+
+let t: TestGateway;
+
+beforeAll(async () => {
+  t = await startTestGateway({ overrides: { roles: ['api', 'intake'] } });
+}, 30_000);
+
+afterAll(async () => {
+  await t?.close();
+});
+
+/** Runs the CLI against the test gateway with the admin key; answers its output and exit code, or the error's. */
+async function kurir(...args: string[]): Promise<{ code: number; output: string }> {
+  try {
+    const r = await runCliCommand(args, { cwd: t.dataDir, env: { KURIR_URL: t.url, KURIR_ADMIN_KEY: ADMIN_KEY } });
+    return { code: r.exitCode, output: r.output };
+  } catch (err) {
+    return { code: (err as { exitCode?: number }).exitCode ?? -1, output: (err as Error).message };
+  }
+}
+
+describe('kurir refuses options and arguments a command does not take', () => {
+  it('credentials create with --domain (not --domains): exit 2 naming it, no key created', async () => {
+    const r = await kurir('credentials', 'create', '--name', 'shop-scoped', '--domain', 'example.test');
+    expect(r.code).toBe(2);
+    expect(r.output).toMatch(/^credentials create: --domain is not an option of this command/);
+    const { body } = await adminRequest(t.url, 'GET', '/v1/credentials');
+    expect(body.items.map((c: { name: string }) => c.name)).not.toContain('shop-scoped');
+  });
+
+  it('suppressions list with --domains (not --domain): exit 2 naming it', async () => {
+    const r = await kurir('suppressions', 'list', '--domains', 'example.org');
+    expect(r.code).toBe(2);
+    expect(r.output).toMatch(/^suppressions list: --domains is not an option of this command/);
+  });
+
+  it('suppressions add with two addresses: exit 2 naming the second, neither suppressed', async () => {
+    const r = await kurir('suppressions', 'add', 'one@example.org', 'two@example.org');
+    expect(r.code).toBe(2);
+    expect(r.output).toMatch(/^suppressions add: unexpected argument two@example\.org/);
+    for (const a of ['one@example.org', 'two@example.org']) expect((await adminRequest(t.url, 'GET', `/v1/suppressions/${a}`)).status).toBe(404);
+  });
+
+  it('the options a command takes still work, with the common ones', async () => {
+    const r = await kurir('suppressions', 'add', 'three@example.org', '--reason', 'complaint', '--json');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.output)).toMatchObject({ address: 'three@example.org', reason: 'complaint' });
+  });
+});
