@@ -10,6 +10,8 @@ import { bearerSecurity, errorResponses } from './schemas.js';
 
 const MAX_LIMIT = 1000;
 const DEFAULT_LIMIT = 100;
+/** Each part of a Redis stream id (`<ms>-<seq>`) is a 64-bit unsigned integer. */
+const MAX_STREAM_ID_PART = 2n ** 64n - 1n;
 const CSV_COLUMNS = ['id', 'at', 'actor', 'role', 'ip', 'action', 'target', 'status', 'before', 'after'] as const;
 
 /** An entry as the API shows it: time in ISO 8601. */
@@ -82,7 +84,14 @@ export const auditRoutes: FastifyPluginAsync<{ store: AuditStore }> = async (app
     async (request) => {
       const limit = request.query.limit === undefined ? DEFAULT_LIMIT : Number(request.query.limit);
       if (!(limit >= 1 && limit <= MAX_LIMIT)) throw new KurirError('VALIDATION', `limit: must be 1 to ${MAX_LIMIT}`, { field: 'limit' });
-      const page = await store.page(limit, request.query.cursor);
+      const cursor = request.query.cursor;
+      const parts = cursor?.split('-').map(BigInt) ?? [];
+      if (parts.some((part) => part > MAX_STREAM_ID_PART)) {
+        throw new KurirError('VALIDATION', 'cursor: must be the nextCursor of a previous page', { field: 'cursor' });
+      }
+      // Nothing is older than the smallest stream id, 0-0 (Redis refuses the range).
+      if (parts.length && parts.every((part) => part === 0n)) return { items: [], nextCursor: null };
+      const page = await store.page(limit, cursor);
       return { items: page.items.map(presentAudit), nextCursor: page.more ? page.items[page.items.length - 1].id : null };
     },
   );

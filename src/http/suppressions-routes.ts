@@ -8,7 +8,7 @@ import { exportCsv, importSuppressionCsv } from '../admin/suppressions.js';
 import { normalizeAddress, normalizeDomain } from '../lib/address.js';
 import type { Clock } from '../lib/clock.js';
 import { KurirError } from '../lib/errors.js';
-import type { Suppression, SuppressionStore } from '../store/suppression-store.js';
+import { decodeCursor, type Suppression, type SuppressionStore } from '../store/suppression-store.js';
 import { credentialOf } from './auth.js';
 import { bearerSecurity, errorResponses } from './schemas.js';
 
@@ -105,6 +105,10 @@ export const suppressionsRoutes: FastifyPluginAsync<SuppressionsRoutesOptions> =
       const q = request.query;
       const limit = q.limit === undefined ? DEFAULT_LIMIT : Number(q.limit);
       if (!(limit >= 1 && limit <= MAX_LIMIT)) throw new KurirError('VALIDATION', `limit: must be 1 to ${MAX_LIMIT}`, { field: 'limit' });
+      // The store reads a cursor it cannot decode as "from the start": here that would answer page one again.
+      if (q.cursor !== undefined && decodeCursor(q.cursor) === null) {
+        throw new KurirError('VALIDATION', 'cursor: must be the nextCursor of a previous page', { field: 'cursor' });
+      }
       const page = await suppressions.list({ ...filters(q), cursor: q.cursor, limit });
       return { items: page.items.map(presentSuppression), nextCursor: page.nextCursor };
     },

@@ -1,0 +1,56 @@
+/**
+ * The admin lists' cursors against a test gateway: a cursor that is not one a page answered is a 400 naming
+ * `cursor` — not a 500, and not the first page again, which a script following `nextCursor` would read as more
+ * entries (and loop on).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminRequest, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+
+let t: TestGateway;
+
+beforeAll(async () => {
+  t = await startTestGateway({ overrides: { roles: ['api', 'intake'] } });
+  for (const a of ['a@cursor.test', 'b@cursor.test', 'c@cursor.test']) await adminRequest(t.url, 'PUT', `/v1/suppressions/${a}`, { reason: 'manual' });
+}, 30_000);
+
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('suppression list cursor', () => {
+  it('pages follow nextCursor without a repeat', async () => {
+    const first = await adminRequest(t.url, 'GET', '/v1/suppressions?limit=2');
+    const second = await adminRequest(t.url, 'GET', `/v1/suppressions?limit=2&cursor=${first.body.nextCursor}`);
+    expect([...first.body.items, ...second.body.items].map((e: { address: string }) => e.address)).toEqual(['a@cursor.test', 'b@cursor.test', 'c@cursor.test']);
+  });
+
+  it.each(['zzz', 'bm8tYXQtc2lnbg', ''])('a cursor that no page answered (%j) is 400 naming cursor', async (cursor) => {
+    const r = await adminRequest(t.url, 'GET', `/v1/suppressions?limit=1&cursor=${cursor}`);
+    expect(r.status).toBe(400);
+    expect(r.body.error).toMatchObject({ code: 'VALIDATION', field: 'cursor' });
+    expect(r.body.error.message).toMatch(/^cursor: /);
+  });
+});
+
+describe('audit list cursor', () => {
+  it('a cursor beyond the range of stream ids is 400 naming cursor, not 500', async () => {
+    for (const cursor of ['99999999999999999999-0', '1-18446744073709551616']) {
+      const r = await adminRequest(t.url, 'GET', `/v1/audit?cursor=${cursor}`);
+      expect(r.status).toBe(400);
+      expect(r.body.error).toMatchObject({ code: 'VALIDATION', field: 'cursor' });
+    }
+  });
+
+  it('the smallest cursor answers an empty last page, not 500', async () => {
+    for (const cursor of ['0-0', '00-000']) {
+      const r = await adminRequest(t.url, 'GET', `/v1/audit?cursor=${cursor}`);
+      expect(r).toMatchObject({ status: 200, body: { items: [], nextCursor: null } });
+    }
+  });
+
+  it('the largest cursor answers the newest entries', async () => {
+    const r = await adminRequest(t.url, 'GET', '/v1/audit?limit=1&cursor=18446744073709551615-18446744073709551615');
+    expect(r.status).toBe(200);
+    expect(r.body.items).toHaveLength(1);
+  });
+});
