@@ -17,6 +17,8 @@ export const IDEMPOTENCY_KEY_PATTERN = '^[\\x20-\\x7e]{1,255}$';
 const TTL_PATTERN = '^[0-9]{1,10}$';
 const TTL_RULE = 'must be a whole number of seconds ≥ 1';
 
+const PRINTABLE_RULE = 'must be printable characters (no line breaks or other control characters)';
+
 /**
  * What each `pattern` of a header or query parameter means, in the words of its 400 (src/http/errors.ts), by
  * validation context and lower-case name; a pattern without an entry is answered with ajv's "must match pattern".
@@ -24,6 +26,8 @@ const TTL_RULE = 'must be a whole number of seconds ≥ 1';
 export const PATTERN_RULES: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   headers: { 'idempotency-key': 'must be 1 to 255 printable ASCII characters', 'x-kurir-ttl': TTL_RULE },
   querystring: { ttl: TTL_RULE },
+  // Suppression reason and messageId (PUT /v1/suppressions/{address}).
+  body: { reason: PRINTABLE_RULE, messageId: PRINTABLE_RULE },
 };
 
 const address = { type: 'string', minLength: 3, maxLength: 998, description: 'An e-mail address; IDN domains are encoded with punycode.' } as const;

@@ -55,7 +55,8 @@ const putBodySchema = {
   required: ['reason'],
   properties: {
     reason: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[^\\x00-\\x1f\\x7f]+$' },
-    messageId: { type: 'string', maxLength: 200 },
+    // The import's rules (src/admin/suppressions.ts), so every exported entry imports again.
+    messageId: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[^\\x00-\\x1f\\x7f]+$' },
   },
 } as const;
 

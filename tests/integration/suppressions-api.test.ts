@@ -172,6 +172,22 @@ describe('suppression admin API', () => {
     expect((await call('POST', '/v1/suppressions/import', { csv: '"unterminated,manual' })).body.error.details.errors[0]).toMatchObject({ line: 1 });
   });
 
+  it('refuses what its own import would refuse, so an export always imports again', async () => {
+    const a = enc('ctl@roundtrip.test');
+    const ctl = await call('PUT', `/v1/suppressions/${a}`, { json: { reason: 'manual', messageId: 'abc\r\nX-Injected: 1' } });
+    expect(ctl.status).toBe(400);
+    expect(ctl.body.error).toMatchObject({
+      code: 'VALIDATION',
+      field: 'messageId',
+      message: 'messageId: must be printable characters (no line breaks or other control characters)',
+    });
+    expect((await call('GET', `/v1/suppressions/${a}`)).status).toBe(404);
+    expect((await call('PUT', `/v1/suppressions/${a}`, { json: { reason: 'manual', messageId: '<x,"y"@z.test>' } })).status).toBe(201);
+    const exported = await call('GET', '/v1/suppressions/export?domain=roundtrip.test');
+    const again = await call('POST', '/v1/suppressions/import', { csv: exported.text });
+    expect(again).toMatchObject({ status: 200, body: { imported: 1, added: 0 } });
+  });
+
   it('is for admin keys only', async () => {
     const asBooking = { key: API_KEY };
     const checks = [
