@@ -124,6 +124,36 @@ function shardRows(shards: NonNullable<QueueOverview['shards']>): Array<Array<st
   );
 }
 
+interface RetryAnswer {
+  jobs: Array<{ domain: string; state: string; promoted: boolean }>;
+}
+
+/** What a retry did per recipient domain: a job that is running (or failed and could not be retried) is not moved. */
+function retryText(id: string, r: RetryAnswer): string {
+  const moving = r.jobs.some((j) => j.promoted || j.state === 'waiting');
+  const lines = r.jobs.map((j) =>
+    j.promoted
+      ? `  ${j.domain}: runs now (job was ${j.state})`
+      : j.state === 'waiting'
+        ? `  ${j.domain}: already waiting to run`
+        : `  ${j.domain}: not moved (job ${j.state})`,
+  );
+  return [moving ? `retrying ${id}` : `nothing moved for ${id}`, ...lines].join('\n');
+}
+
+interface CancelAnswer {
+  cancelled: string[];
+  inFlight: string[];
+}
+
+/** What a cancel did: recipients expired, and the attempts it could not stop (their mail may still arrive). */
+function cancelText(id: string, r: CancelAnswer): string {
+  return [
+    r.cancelled.length ? `cancelled ${id}: ${r.cancelled.length} recipient(s) expired` : `nothing cancelled for ${id}: no recipient was still pending`,
+    ...r.inFlight.map((d) => `  ${d}: an attempt is in its SMTP transaction and cannot be stopped; the mail may still be delivered (see kurir messages show)`),
+  ].join('\n');
+}
+
 /** A pause target: a recipient domain (has a dot) or a provider bucket (does not). */
 const pausePath = (target: string): string => (target.includes('.') ? `/v1/shaping/domains/${enc(target)}` : `/v1/shaping/${enc(target)}`);
 
@@ -169,8 +199,11 @@ export const queueCommands: Family = {
       summary: 'end a pause; held jobs go out again',
       async run(ctx) {
         const target = arg(ctx, 'the PROVIDER or DOMAIN', 'queue resume');
-        const r = await ctx.client.post<unknown>(`${pausePath(target)}/resume`);
-        return output(ctx, r, () => `resumed ${target}`);
+        const r = await ctx.client.post<{ promoted: number; wasPaused?: boolean }>(`${pausePath(target)}/resume`);
+        // A domain answers whether it was paused; a provider resume also ends an adaptive back-off, so it always does something.
+        return output(ctx, r, () =>
+          r.wasPaused === false ? `${target} was not paused; nothing to resume` : `resumed ${target} (${r.promoted} held job(s) released)`,
+        );
       },
     },
     retry: {
@@ -178,8 +211,8 @@ export const queueCommands: Family = {
       summary: 'try a message now',
       async run(ctx) {
         const id = arg(ctx, 'the MESSAGE_ID', 'queue retry');
-        const r = await ctx.client.post<unknown>(`/v1/messages/${enc(id)}/retry`);
-        return output(ctx, r, () => `retrying ${id}`);
+        const r = await ctx.client.post<RetryAnswer>(`/v1/messages/${enc(id)}/retry`);
+        return output(ctx, r, () => retryText(id, r));
       },
     },
     cancel: {
@@ -187,8 +220,8 @@ export const queueCommands: Family = {
       summary: 'cancel a message: recipients not yet final become expired',
       async run(ctx) {
         const id = arg(ctx, 'the MESSAGE_ID', 'queue cancel');
-        const r = await ctx.client.post<unknown>(`/v1/messages/${enc(id)}/cancel`);
-        return output(ctx, r, () => `cancelled ${id}`);
+        const r = await ctx.client.post<CancelAnswer>(`/v1/messages/${enc(id)}/cancel`);
+        return output(ctx, r, () => cancelText(id, r));
       },
     },
   },

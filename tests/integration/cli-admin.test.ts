@@ -153,11 +153,11 @@ describe('kurir over the admin API', () => {
     expect(await cli('queue', 'stats')).toMatch(/^STATE\s+JOBS\n/);
     expect(JSON.parse(await cli('queue', 'stats', '--json'))).toHaveProperty('readyByPriority');
     expect(await cli('queue', 'pause', 'gmail', '--seconds', '60')).toBe('paused gmail for 60 s');
-    expect(await cli('queue', 'resume', 'gmail')).toBe('resumed gmail');
+    expect(await cli('queue', 'resume', 'gmail')).toBe('resumed gmail (0 held job(s) released)');
     expect(await cli('queue', 'pause', 'example.org')).toBe('paused example.org until resumed');
-    expect(await cli('queue', 'resume', 'example.org')).toBe('resumed example.org');
-    expect(await cli('queue', 'retry', ids[0])).toBe(`retrying ${ids[0]}`);
-    expect(await cli('queue', 'cancel', ids[1])).toBe(`cancelled ${ids[1]}`);
+    expect(await cli('queue', 'resume', 'example.org')).toBe('resumed example.org (0 held job(s) released)');
+    expect(await cli('queue', 'retry', ids[0])).toMatch(new RegExp(`^retrying ${ids[0]}\n {2}example\\.org: `));
+    expect(await cli('queue', 'cancel', ids[1])).toBe(`cancelled ${ids[1]}: 1 recipient(s) expired`);
     expect(JSON.parse(await cli('messages', 'show', ids[1], '--json')).status).toBe('expired');
   });
 
