@@ -146,7 +146,12 @@ export class CredentialAdmin {
   async list(): Promise<CredentialView[]> {
     const now = this.deps.clock.now();
     const runtime = (await this.deps.store.all()).sort((a, b) => a.createdAt - b.createdAt).map((r) => presentCredential(r, now));
-    const config: CredentialView[] = this.deps.registry.configCredentials().map((c) => ({
+    return [...runtime, ...this.configViews()];
+  }
+
+  /** The configuration file's credentials (read-only). */
+  private configViews(): CredentialView[] {
+    return this.deps.registry.configCredentials().map((c) => ({
       id: `config:${c.kind}:${c.name}`,
       source: 'config',
       kind: c.kind,
@@ -157,24 +162,22 @@ export class CredentialAdmin {
       priorities: null,
       limits: c.limits ?? null,
     }));
-    return [...runtime, ...config];
   }
 
   private async stored(id: string): Promise<StoredCredential> {
-    if (id.startsWith('config:')) {
+    const r = id.startsWith('config:') ? null : await this.deps.store.get(id);
+    if (r) return r;
+    // Only an id that names a configured credential is sent to the file; another one is unknown, like any id.
+    if (this.configViews().some((c) => c.id === id)) {
       throw new KurirError('CONFLICT', `${id} is declared in the configuration file; change it there`, { field: 'id' });
     }
-    const r = await this.deps.store.get(id);
-    if (!r) throw new KurirError('NOT_FOUND', `credential ${id} not found`, { field: 'id' });
-    return r;
+    throw new KurirError('NOT_FOUND', `credential ${id} not found`, { field: 'id' });
   }
 
   /** One credential's view. */
   async get(id: string): Promise<CredentialView> {
-    if (id.startsWith('config:')) {
-      const found = (await this.list()).find((c) => c.id === id);
-      if (found) return found;
-    }
+    const configured = this.configViews().find((c) => c.id === id);
+    if (configured) return configured;
     return presentCredential(await this.stored(id), this.deps.clock.now());
   }
 

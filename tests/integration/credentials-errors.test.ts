@@ -1,0 +1,37 @@
+/**
+ * The credential API's refusals against a test gateway: an id of the configuration file's form that names no
+ * configured credential is 404, like any unknown id — not 409 "declared in the configuration file", which sends
+ * the admin to look for it there.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminRequest, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+
+let t: TestGateway;
+
+beforeAll(async () => {
+  t = await startTestGateway({ overrides: { roles: ['api', 'intake'] } });
+}, 30_000);
+
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('credential ids of the configuration form', () => {
+  it.each([
+    ['GET', '', undefined],
+    ['PATCH', '', { role: 'admin' }],
+    ['POST', '/rotate', {}],
+    ['DELETE', '', undefined],
+  ])('%s of config:api-key:nobody is 404 naming id', async (method, suffix, body) => {
+    const r = await adminRequest(t.url, method, `/v1/credentials/config:api-key:nobody${suffix}`, body);
+    expect(r.status).toBe(404);
+    expect(r.body.error).toMatchObject({ code: 'NOT_FOUND', field: 'id', message: 'credential config:api-key:nobody not found' });
+  });
+
+  it('a configured one is shown, and a change to it is 409 pointing at the file', async () => {
+    expect((await adminRequest(t.url, 'GET', '/v1/credentials/config:api-key:booking-dev')).body).toMatchObject({ name: 'booking-dev', source: 'config' });
+    const r = await adminRequest(t.url, 'PATCH', '/v1/credentials/config:api-key:booking-dev', { role: 'admin' });
+    expect(r.status).toBe(409);
+    expect(r.body.error.message).toMatch(/declared in the configuration file/);
+  });
+});
