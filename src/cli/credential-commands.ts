@@ -33,6 +33,12 @@ export function scopeOptions(ctx: RemoteContext): Record<string, unknown> {
   const perDay = limit(ctx, 'per-day');
   const hookUrl = opt(ctx, 'webhook-url');
   let webhook: Record<string, unknown> | null | undefined;
+  // A secret or event list without a URL to go with would be dropped while the rest of the change is made.
+  for (const name of ['webhook-secret', 'webhook-events']) {
+    if (opt(ctx, name) !== undefined && (hookUrl === undefined || hookUrl === 'none')) {
+      throw new UsageError(`--${name}: goes with --webhook-url URL (a webhook is set whole: URL, secret and events)`);
+    }
+  }
   if (hookUrl === 'none') webhook = null;
   else if (hookUrl !== undefined) {
     const secret = opt(ctx, 'webhook-secret');

@@ -49,6 +49,17 @@ describe('kurir refuses options and arguments a command does not take', () => {
     for (const a of ['one@example.org', 'two@example.org']) expect((await adminRequest(t.url, 'GET', `/v1/suppressions/${a}`)).status).toBe(404);
   });
 
+  it('credentials update with --webhook-events but no --webhook-url: exit 2, the scope change not made either', async () => {
+    const created = JSON.parse((await kurir('credentials', 'create', '--name', 'hooked', '--json')).output);
+    const r = await kurir('credentials', 'update', created.credential.id, '--role', 'support', '--webhook-events', 'bounced');
+    expect(r.code).toBe(2);
+    expect(r.output).toMatch(/^--webhook-events: goes with --webhook-url URL/);
+    expect((await adminRequest(t.url, 'GET', `/v1/credentials/${created.credential.id}`)).body).toMatchObject({ role: 'send', webhook: null });
+    const none = await kurir('credentials', 'update', created.credential.id, '--webhook-url', 'none', '--webhook-secret', 's'.repeat(16));
+    expect(none.code).toBe(2);
+    expect(none.output).toMatch(/^--webhook-secret: goes with --webhook-url URL/);
+  });
+
   it('the options a command takes still work, with the common ones', async () => {
     const r = await kurir('suppressions', 'add', 'three@example.org', '--reason', 'complaint', '--json');
     expect(r.code).toBe(0);
