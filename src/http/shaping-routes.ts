@@ -98,7 +98,9 @@ export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (ap
     async (request) => {
       const domain = domainOf(request.params.domain);
       await opts.shaper.pauseDomain(domain, { by: credentialOf(request).name, seconds: request.body?.seconds });
-      return (await opts.shaper.pausedDomains()).find((p) => p.domain === domain);
+      const after = (await opts.shaper.pausedDomains()).find((p) => p.domain === domain);
+      request.auditDetail = { target: domain, after };
+      return after;
     },
   );
 
@@ -123,7 +125,13 @@ export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (ap
         },
       },
     },
-    async (request) => resumeDomain(opts, domainOf(request.params.domain), credentialOf(request).name),
+    async (request) => {
+      const domain = domainOf(request.params.domain);
+      const before = (await opts.shaper.pausedDomains()).find((p) => p.domain === domain);
+      const result = await resumeDomain(opts, domain, credentialOf(request).name);
+      request.auditDetail = { target: domain, ...(before ? { before } : {}), after: result };
+      return result;
+    },
   );
 
   app.post<{ Params: { provider: string }; Body: { seconds?: number } | null }>(
@@ -141,7 +149,9 @@ export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (ap
     async (request) => {
       const provider = known(request.params.provider);
       await opts.shaper.pause(provider, { by: credentialOf(request).name, seconds: request.body?.seconds });
-      return (await opts.shaper.status()).find((s) => s.provider === provider);
+      const after = (await opts.shaper.status()).find((s) => s.provider === provider);
+      request.auditDetail = { target: provider, after };
+      return after;
     },
   );
 
@@ -162,7 +172,9 @@ export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (ap
     async (request) => {
       const provider = known(request.params.provider);
       const result = await resumeProvider(opts, provider, credentialOf(request).name);
-      return { ...result, state: (await opts.shaper.status()).find((s) => s.provider === provider) };
+      const answer = { ...result, state: (await opts.shaper.status()).find((s) => s.provider === provider) };
+      request.auditDetail = { target: provider, after: answer };
+      return answer;
     },
   );
 
@@ -233,7 +245,11 @@ export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (ap
         },
       },
     },
-    async (request) => retryNow(opts, messageId(request.params.id)),
+    async (request) => {
+      const result = await retryNow(opts, messageId(request.params.id));
+      request.auditDetail = { target: result.id, after: result };
+      return result;
+    },
   );
 
   app.post<{ Params: { id: string } }>(
@@ -257,6 +273,10 @@ export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (ap
         },
       },
     },
-    async (request) => cancelMessage(opts, messageId(request.params.id), credentialOf(request).name),
+    async (request) => {
+      const result = await cancelMessage(opts, messageId(request.params.id), credentialOf(request).name);
+      request.auditDetail = { target: result.id, after: result };
+      return result;
+    },
   );
 };

@@ -148,7 +148,9 @@ export const suppressionsRoutes: FastifyPluginAsync<SuppressionsRoutesOptions> =
         throw new KurirError('UNSUPPORTED_MEDIA', 'Content-Type must be text/csv', { field: 'Content-Type' });
       }
       const source = `import:${credentialOf(request).name}`;
-      return importSuppressionCsv(suppressions, request.body, { now: clock.now(), defaultSource: source });
+      const result = await importSuppressionCsv(suppressions, request.body, { now: clock.now(), defaultSource: source });
+      request.auditDetail = { after: result };
+      return result;
     },
   );
 
