@@ -143,7 +143,7 @@ export const credentialsRoutes: FastifyPluginAsync<{ admin: CredentialAdmin }> =
     },
   );
 
-  app.post<{ Params: { id: string }; Body: { overlapSeconds?: number } | undefined }>(
+  app.post<{ Params: { id: string }; Body: { overlapSeconds?: number } | null | undefined }>(
     '/v1/credentials/:id/rotate',
     {
       schema: {
@@ -151,7 +151,8 @@ export const credentialsRoutes: FastifyPluginAsync<{ admin: CredentialAdmin }> =
         summary: 'Give a credential a new secret (shown once); the old one keeps working for overlapSeconds',
         params: idParams,
         body: {
-          type: 'object',
+          // No body (curl -XPOST …/rotate) is the default overlap, as a pause without a body pauses until resumed.
+          type: ['object', 'null'],
           additionalProperties: false,
           properties: {
             overlapSeconds: { type: 'integer', minimum: 0, maximum: MAX_OVERLAP_SECONDS, description: 'Default 3600; 0 ends the old secret now.' },

@@ -1,10 +1,11 @@
 /**
  * The credential API's refusals against a test gateway: an id of the configuration file's form that names no
  * configured credential is 404, like any unknown id — not 409 "declared in the configuration file", which sends
- * the admin to look for it there.
+ * the admin to look for it there. And a rotation without a body takes the documented default overlap, as a pause
+ * without a body pauses until resumed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminRequest, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { ADMIN_KEY, adminRequest, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 
 let t: TestGateway;
 
@@ -33,5 +34,18 @@ describe('credential ids of the configuration form', () => {
     const r = await adminRequest(t.url, 'PATCH', '/v1/credentials/config:api-key:booking-dev', { role: 'admin' });
     expect(r.status).toBe(409);
     expect(r.body.error.message).toMatch(/declared in the configuration file/);
+  });
+});
+
+describe('rotation without a body', () => {
+  it('POST …/rotate with no body rotates with the default overlap of 3600 s', async () => {
+    const { body: created } = await adminRequest(t.url, 'POST', '/v1/credentials', { kind: 'api-key', name: 'rotate-bare' });
+    const res = await fetch(`${t.url}/v1/credentials/${created.credential.id}/rotate`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    expect(res.status).toBe(200);
+    const rotated = await res.json();
+    expect(rotated.secret).toMatch(/^kurir_/);
+    const [old, fresh] = rotated.credential.secrets;
+    expect(Date.parse(old.notAfter) - Date.parse(fresh.createdAt)).toBe(3600_000);
+    expect(fresh.notAfter).toBeNull();
   });
 });
