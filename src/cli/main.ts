@@ -128,17 +128,25 @@ async function bootstrapCredential(cfg: Config, ctx: RemoteContext): Promise<str
     const created = await admin.create({ kind, name, role: 'admin', ...scope }, 'bootstrap').catch((err: unknown) => {
       throw new CliError(`credentials create --bootstrap: ${(err as Error).message}`, EXIT.server);
     });
-    await new AuditStore(redis, keys, cfg.audit.maxEntries).append({
-      at: Date.now(),
-      actor: 'bootstrap',
-      role: 'admin',
-      ip: 'local',
-      action: 'credentials create --bootstrap',
-      target: created.credential.id,
-      status: 201,
-      after: created.credential,
-    });
-    return ctx.json ? JSON.stringify(created, null, 2) : withSecret(created.credential, created.secret, 'created');
+    // The key exists and works by now: a failed audit write must not swallow the only copy of its secret.
+    const auditError = await new AuditStore(redis, keys, cfg.audit.maxEntries)
+      .append({
+        at: Date.now(),
+        actor: 'bootstrap',
+        role: 'admin',
+        ip: 'local',
+        action: 'credentials create --bootstrap',
+        target: created.credential.id,
+        status: 201,
+        after: created.credential,
+      })
+      .then(
+        () => null,
+        (err: unknown) => (err as Error).message,
+      );
+    const warning = auditError === null ? null : `the audit entry could not be written (${auditError}); the key was created`;
+    if (ctx.json) return JSON.stringify(warning === null ? created : { ...created, warning }, null, 2);
+    return `${withSecret(created.credential, created.secret, 'created')}${warning === null ? '' : `\nwarning: ${warning}`}`;
   });
 }
 
