@@ -115,6 +115,9 @@ async function bootstrapCredential(cfg: Config, ctx: RemoteContext): Promise<str
   if (!name) throw new UsageError('credentials create --bootstrap: --name is required');
   const kind = (typeof ctx.opts.kind === 'string' ? ctx.opts.kind : 'api-key') as 'api-key' | 'smtp-account';
   const scope = scopeOptions(ctx);
+  if (scope.role !== undefined && scope.role !== 'admin') {
+    throw new UsageError('credentials create --bootstrap: --role: the bootstrap key is an admin key (create others with it over the API)');
+  }
   return withRedis(cfg, async (redis) => {
     const keys = createKeys(cfg.redis.prefix);
     const store = new CredentialStore(redis, keys);

@@ -19,8 +19,8 @@ afterAll(async () => {
   await dropPrefix(prefix);
 });
 
-const bootstrap = (...extra: string[]) =>
-  runCliCommand(['credentials', 'create', '--bootstrap', '--name', 'first-admin', ...extra], {
+const bootstrap = (name: string, ...extra: string[]) =>
+  runCliCommand(['credentials', 'create', '--bootstrap', '--name', name, ...extra], {
     cwd: process.cwd(),
     env: { KURIR_REDIS__PREFIX: prefix, KURIR_REDIS__MANAGE: 'never' },
   });
@@ -29,11 +29,20 @@ describe('credentials create --bootstrap', () => {
   it('prints the secret of the key it created even when the audit entry cannot be written', async () => {
     // A key of another type where the audit stream belongs: XADD fails with WRONGTYPE.
     await redis.set(keys.auditLog(), 'not a stream');
-    const r = await bootstrap();
+    const r = await bootstrap('first-admin');
     const secret = /key \(shown once, store it now\): (\S+)/.exec(r.output)?.[1];
     expect(secret).toMatch(/^kurir_/);
     expect(r.output).toMatch(/\nwarning: the audit entry could not be written \(WRONGTYPE/);
     const stored = await new CredentialStore(redis, keys).all();
     expect(stored.map((c) => c.name)).toEqual(['first-admin']);
+  });
+
+  it('makes an admin key only: another --role is a usage error and nothing is created', async () => {
+    const err = await bootstrap('second', '--role', 'send').then(
+      () => null,
+      (e: { exitCode?: number; message: string }) => e,
+    );
+    expect(err).toMatchObject({ exitCode: 2, message: expect.stringMatching(/^credentials create --bootstrap: --role: the bootstrap key is an admin key/) });
+    expect((await new CredentialStore(redis, keys).all()).map((c) => c.name)).not.toContain('second');
   });
 });
