@@ -41,7 +41,9 @@ export class AdminClient {
       headers['content-type'] = contentType;
       payload = typeof body === 'string' ? body : JSON.stringify(body);
     }
-    const url = new URL(path, this.target.url).toString();
+    // Under the URL's own path (a proxy serving Kurir at /kurir/), not at the host's root: `new URL('/v1/…', base)` drops it.
+    const base = new URL(this.target.url);
+    const url = new URL(`${base.pathname.replace(/\/+$/, '')}${path}`, base.origin).toString();
     let res: Response;
     try {
       res = await fetch(url, { method, headers, body: payload, signal: AbortSignal.timeout(this.target.timeoutMs ?? 15_000) });
