@@ -138,7 +138,13 @@ export const credentialCommands: Family = {
         const body = scopeOptions(ctx);
         if (!Object.keys(body).length)
           throw new UsageError('credentials update: give at least one of --role, --domains, --priorities, --per-second, --per-day, --webhook-url');
-        const c = (await ctx.client.request('PATCH', `/v1/credentials/${id(ctx, 'credentials update')}`, body)).body as CredentialView;
+        const path = `/v1/credentials/${id(ctx, 'credentials update')}`;
+        // PATCH replaces `limits` whole: changing one limit must keep the other as it is, not reset it to the default.
+        const limits = body.limits as CredentialView['limits'] | undefined;
+        if (limits && (limits.perSecond === undefined || limits.perDay === undefined)) {
+          body.limits = { ...(await ctx.client.get<CredentialView>(path)).limits, ...limits };
+        }
+        const c = (await ctx.client.request('PATCH', path, body)).body as CredentialView;
         return output(ctx, c, () => showCredential(c));
       },
     },

@@ -60,6 +60,15 @@ describe('kurir refuses options and arguments a command does not take', () => {
     expect(none.output).toMatch(/^--webhook-secret: goes with --webhook-url URL/);
   });
 
+  it('credentials update --per-day keeps the per-second limit set before, and the other way round', async () => {
+    const created = JSON.parse((await kurir('credentials', 'create', '--name', 'limited', '--per-second', 'none', '--per-day', '500', '--json')).output);
+    const id = created.credential.id as string;
+    expect((await kurir('credentials', 'update', id, '--per-day', '100')).code).toBe(0);
+    expect((await adminRequest(t.url, 'GET', `/v1/credentials/${id}`)).body.limits).toEqual({ perSecond: null, perDay: 100 });
+    expect((await kurir('credentials', 'update', id, '--per-second', '5')).code).toBe(0);
+    expect((await adminRequest(t.url, 'GET', `/v1/credentials/${id}`)).body.limits).toEqual({ perSecond: 5, perDay: 100 });
+  });
+
   it('the options a command takes still work, with the common ones', async () => {
     const r = await kurir('suppressions', 'add', 'three@example.org', '--reason', 'complaint', '--json');
     expect(r.code).toBe(0);
