@@ -25,7 +25,8 @@ const PRINTABLE_RULE = 'must be printable characters (no line breaks or other co
  */
 export const PATTERN_RULES: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   headers: { 'idempotency-key': 'must be 1 to 255 printable ASCII characters', 'x-kurir-ttl': TTL_RULE },
-  querystring: { ttl: TTL_RULE },
+  // cursor: the audit log's and the message search's (their patterns differ; the rule does not).
+  querystring: { ttl: TTL_RULE, cursor: 'must be the nextCursor of a previous page' },
   // Suppression reason and messageId (PUT /v1/suppressions/{address}).
   body: { reason: PRINTABLE_RULE, messageId: PRINTABLE_RULE },
 };

@@ -41,6 +41,12 @@ describe('audit list cursor', () => {
     }
   });
 
+  it('a cursor that is no stream id at all is 400 saying what a cursor is', async () => {
+    const r = await adminRequest(t.url, 'GET', '/v1/audit?cursor=yesterday');
+    expect(r.status).toBe(400);
+    expect(r.body.error).toMatchObject({ code: 'VALIDATION', field: 'cursor', message: 'cursor: must be the nextCursor of a previous page' });
+  });
+
   it('the smallest cursor answers an empty last page, not 500', async () => {
     for (const cursor of ['0-0', '00-000']) {
       const r = await adminRequest(t.url, 'GET', `/v1/audit?cursor=${cursor}`);
