@@ -130,6 +130,10 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: maxBodyBytes,
+    // The router's default cap (100 characters per path parameter) answered 414 for a longer e-mail address in
+    // /v1/suppressions/{address}: a suppressed address could not be looked up or removed. Parameters are checked
+    // percent-encoded, so this leaves room for the schemas' 998 characters of an address.
+    maxParamLength: 3 * 998,
     trustProxy: config.http.trustProxy,
     // Slow clients: whole request (body included), headers, idle socket, idle keep-alive.
     requestTimeout: config.http.requestTimeoutSeconds * 1000,

@@ -188,6 +188,15 @@ describe('suppression admin API', () => {
     expect(again).toMatchObject({ status: 200, body: { imported: 1, added: 0 } });
   });
 
+  it('adds, looks up and removes an address longer than 100 characters (the router’s default parameter cap)', async () => {
+    const long = `${'l'.repeat(64)}@${'d'.repeat(60)}.long-address.test`;
+    expect(long.length).toBeGreaterThan(120);
+    const put = await call('PUT', `/v1/suppressions/${enc(long)}`, { json: { reason: 'hard-bounce' } });
+    expect(put.status).toBe(201);
+    expect((await call('GET', `/v1/suppressions/${enc(long)}`)).body).toMatchObject({ address: long, reason: 'hard-bounce' });
+    expect((await call('DELETE', `/v1/suppressions/${enc(long)}`)).status).toBe(204);
+  });
+
   it('is for admin keys only', async () => {
     const asBooking = { key: API_KEY };
     const checks = [
