@@ -12,7 +12,7 @@
  * nodemailer's own `send`: a nodemailer that changed them loses the saving, never the message.
  */
 import type SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
-import { kindOf, type RecipientOutcome, type SmtpError, type Transaction } from './smtp-types.js';
+import { kindOf, rcptKindOf, type RecipientOutcome, type SmtpError, type Transaction } from './smtp-types.js';
 
 /** The members of SMTPConnection this module uses (nodemailer 7, lib/smtp-connection/index.js). */
 interface SessionInternals {
@@ -63,6 +63,8 @@ const refused = (address: string, reply: string): RecipientOutcome => {
   const code = codeOf(reply);
   return { address, kind: kindOf(code), code, reply: reply.trim() };
 };
+/** A recipient refused at RCPT TO (a 552 there is temporary: smtp-types.ts `rcptKindOf`). */
+const refusedAtRcpt = (address: string, reply: string): RecipientOutcome => ({ ...refused(address, reply), kind: rcptKindOf(codeOf(reply)) });
 
 /** The replies collected so far; `final` is the reply to the body (or to the lone dot), when one was sent. */
 interface Replies {
@@ -145,7 +147,7 @@ function completed(to: readonly string[], r: Replies): Transaction {
   const failure = r.bodySent ? r.final : r.data;
   const outcomes = to.map((address, i): RecipientOutcome => {
     const rcpt = r.rcpt[i] ?? '';
-    if (!positive(rcpt)) return refused(address, rcpt);
+    if (!positive(rcpt)) return refusedAtRcpt(address, rcpt);
     if (bodyOk) return { address, kind: 'delivered', code: codeOf(r.final) ?? 250, reply: (r.final ?? '250 OK').trim() };
     return refused(address, failure ?? '');
   });
@@ -162,7 +164,7 @@ function broken(err: SmtpError, to: readonly string[], r: Replies): Transaction 
   const code = mailCode === 421 ? 421 : (err.responseCode ?? null);
   const outcomes = to.map((address, i): RecipientOutcome => {
     const rcpt = positive(r.mail) ? r.rcpt[i] : undefined;
-    if (rcpt !== undefined && !positive(rcpt)) return refused(address, rcpt);
+    if (rcpt !== undefined && !positive(rcpt)) return refusedAtRcpt(address, rcpt);
     return { address, kind: 'temp', code, reply: cause };
   });
   return { outcomes, next: 'discard', beforeMail };

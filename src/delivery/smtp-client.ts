@@ -3,7 +3,7 @@ import { rootCertificates } from 'node:tls';
 import { coalesceSocketWrites } from '../lib/coalesced-writes.js';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 import { canPipeline, pipelinedTransaction } from './pipelined-transaction.js';
-import { kindOf, type RecipientOutcome, type SmtpError, type Transaction } from './smtp-types.js';
+import { kindOf, rcptKindOf, type RecipientOutcome, type SmtpError, type Transaction } from './smtp-types.js';
 import { sessionTlsFailure, sessionTlsIssue, tlsFailureReply, type TlsFailureType } from './tls-failure.js';
 
 export type { RecipientOutcome, SmtpError, Transaction } from './smtp-types.js';
@@ -204,17 +204,18 @@ export function endSession(conn: SMTPConnection, graceful: boolean): void {
 }
 
 /**
- * Per-recipient outcomes: a recipient's own RCPT error wins; otherwise the transaction's error (`err`),
- * or delivery with the final DATA reply.
+ * Per-recipient outcomes: a recipient's own RCPT error wins (a 552 there is temporary: `rcptKindOf`); otherwise the
+ * transaction's error (`err`), or delivery with the final DATA reply.
  */
 function outcomesFor(to: string[], rejectedErrors: SmtpError[], response: string | null, err?: SmtpError): RecipientOutcome[] {
   const perRecipient = new Map<string, SmtpError>();
   for (const e of rejectedErrors) if (e.recipient) perRecipient.set(e.recipient, e);
   return to.map((address) => {
-    const e = perRecipient.get(address) ?? err;
+    const own = perRecipient.get(address);
+    const e = own ?? err;
     if (!e) return { address, kind: 'delivered', code: Number(response?.slice(0, 3)) || 250, reply: response ?? '250 OK' };
     const code = e.responseCode ?? null;
-    return { address, kind: kindOf(code), code, reply: replyOf(e) };
+    return { address, kind: own ? rcptKindOf(code) : kindOf(code), code, reply: replyOf(e) };
   });
 }
 

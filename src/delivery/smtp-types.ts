@@ -17,6 +17,16 @@ export function kindOf(code: number | null): 'temp' | 'perm' {
   return code !== null && code >= 500 && code < 600 ? 'perm' : 'temp';
 }
 
+/**
+ * What a refusal of RCPT TO means for that recipient: as {@link kindOf}, except that 552 is temporary. RFC 5321
+ * section 4.5.3.1.10: RFC 821 had servers answer "too many recipients" with 552, and clients SHOULD take a 552 to
+ * RCPT as the 452 it stands for. Receivers also say "mailbox full" with it (5.2.2): a full mailbox empties, and Postfix
+ * defers every 552 to RCPT likewise. A 552 to the message itself (size) stays permanent.
+ */
+export function rcptKindOf(code: number | null): 'temp' | 'perm' {
+  return code === 552 ? 'temp' : kindOf(code);
+}
+
 /** An error from SMTPConnection; `connected` (set by openSession (smtp-client.ts)) tells whether the session was up. */
 export type SmtpError = Error & {
   code?: string;

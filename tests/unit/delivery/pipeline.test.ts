@@ -38,6 +38,7 @@ beforeAll(async () => {
     script: async (ctx) => {
       if (ctx.stage !== 'rcpt') return undefined;
       if (ctx.address === 'dup@lease.test') await meanwhile?.();
+      if (ctx.address === 'full@lease.test') return { code: 552, message: '5.2.2 mailbox full' };
       return ctx.address === 'gone@lease.test' || ctx.address === 'dup@lease.test' ? { code: 550, message: '5.1.1 no such user' } : undefined;
     },
   });
@@ -106,6 +107,22 @@ describe('runDelivery', () => {
     clock.advance(30_000);
     expect(await runDelivery(deps, job)).toEqual({ next: 'retry', at: clock.now() + 30_000 });
     expect((await messages.get(job.messageId))!.recipients['x@broken.test'].attempts).toBe(2);
+  });
+
+  it('defers a recipient refused with 552 at RCPT TO (RFC 5321 4.5.3.1.10): not bounced, nothing suppressed', async () => {
+    const job = await queued(['ok@lease.test', 'full@lease.test'], 3_600_000, 'normal');
+    const bounced: string[] = [];
+    const feedback = {
+      onOutcomes: async (_r: unknown, outcomes: Array<{ address: string; status: string }>) => {
+        bounced.push(...outcomes.filter((o) => o.status === 'bounced').map((o) => o.address));
+        return [];
+      },
+    };
+    expect(await runDelivery({ ...deps, feedback }, job)).toEqual({ next: 'retry', at: clock.now() + 30_000 });
+    const view = await messages.get(job.messageId);
+    expect(view!.recipients['ok@lease.test']).toMatchObject({ status: 'delivered' });
+    expect(view!.recipients['full@lease.test']).toMatchObject({ status: 'deferred', category: 'mailbox-full', reply: '552 5.2.2 mailbox full' });
+    expect(bounced).toEqual([]);
   });
 
   it('records only the events and the deliveries of a run that lost its lease: no other state, no suppression', async () => {

@@ -1,0 +1,44 @@
+/**
+ * What a receiver's reply means for a recipient, on both transaction paths (pipelined, and one command per
+ * reply): replies RFC 5321 says not to take at face value must not bounce a recipient (a bounce is final, and
+ * may suppress the address for good).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { endSession, openSession, runTransaction } from '../../../src/delivery/smtp-client.js';
+import { closeScripted, scripted, type Script } from '../../helpers/scripted-mx.js';
+
+afterEach(closeScripted);
+
+const opts = { ehloName: 'kurir.example.test', timeouts: { connectMs: 5000, greetingMs: 5000, socketMs: 10_000 } };
+const FROM = 'b+1@bounce.example.test';
+const raw = Buffer.from('From: a@example.test\r\nTo: x@dest.test\r\nSubject: t\r\n\r\nhello\r\n');
+
+/** One transaction to `to` against a receiver scripted by `script`, pipelined or not. */
+async function transaction(script: Script, to: string[], pipelining: boolean) {
+  const mx = await scripted({ ...script, pipelining });
+  const conn = await openSession({ host: '127.0.0.1', port: mx.port }, opts);
+  try {
+    return { tx: await runTransaction(conn, { from: FROM, to }, raw, { pipelining }), mx };
+  } finally {
+    endSession(conn, false);
+  }
+}
+
+describe.each([true, false])('reply classes (pipelining %s)', (pipelining) => {
+  it('a 552 at RCPT TO is temporary (RFC 5321 4.5.3.1.10): the recipient is deferred, the others delivered', async () => {
+    const rcpt = (a: string): string =>
+      a === 'many@dest.test' ? '552 5.5.3 Too many recipients' : a === 'full@dest.test' ? '552 5.2.2 Mailbox full' : '250 2.1.5 ok';
+    const { tx, mx } = await transaction({ rcpt }, ['x@dest.test', 'many@dest.test', 'full@dest.test'], pipelining);
+    expect(tx.outcomes).toEqual([
+      { address: 'x@dest.test', kind: 'delivered', code: 250, reply: '250 2.0.0 queued as Q1' },
+      { address: 'many@dest.test', kind: 'temp', code: 552, reply: '552 5.5.3 Too many recipients' },
+      { address: 'full@dest.test', kind: 'temp', code: 552, reply: '552 5.2.2 Mailbox full' },
+    ]);
+    expect(mx.bodies).toHaveLength(1);
+  });
+
+  it('a 552 to the message itself stays permanent (message too big)', async () => {
+    const { tx } = await transaction({ final: () => '552 5.3.4 Message size exceeds fixed limit' }, ['x@dest.test'], pipelining);
+    expect(tx.outcomes).toEqual([{ address: 'x@dest.test', kind: 'perm', code: 552, reply: '552 5.3.4 Message size exceeds fixed limit' }]);
+  });
+});
