@@ -145,6 +145,9 @@ function overTcp(server: { host: string; port: number }, query: Buffer, timeoutM
     const chunks: Buffer[] = [];
     sock.setTimeout(timeoutMs, () => sock.destroy(dnsError('ETIMEOUT', '')));
     sock.on('error', reject);
+    // A server that closes without a whole answer: no timeout fires on a closed socket, so this must end the wait
+    // (else the lookup, every lookup of the name joining it in the cache, and the job waiting on it never end).
+    sock.on('close', () => reject(dnsError('ECONNRESET', '')));
     sock.on('data', (d) => {
       chunks.push(d);
       const all = Buffer.concat(chunks);

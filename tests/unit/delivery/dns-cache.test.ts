@@ -3,6 +3,8 @@
  * counted at the server), negative answers cached by the SOA and bounded, failures never cached, LRU bound,
  * one query for concurrent lookups, TCP when UDP is truncated.
  */
+import { createSocket } from 'node:dgram';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveRoute } from '../../../src/delivery/mx.js';
 import { createResolver } from '../../../src/delivery/resolver.js';
@@ -160,5 +162,32 @@ describe('cached resolver', () => {
     const mx = await c.resolveMx('big.test');
     expect(mx).toHaveLength(40);
     expect(dns.queries.filter((q) => q.name === 'big.test').map((q) => q.protocol)).toEqual(['udp', 'tcp']);
+  });
+
+  it('fails, and does not hang, when the server closes the TCP connection after a truncated UDP answer', { timeout: 10_000 }, async () => {
+    // UDP answers every query truncated (TC set); TCP on the same port accepts and closes without answering.
+    const sockets: net.Socket[] = [];
+    const tcp = net.createServer((socket) => void sockets.push(socket.end()));
+    await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
+    const port = (tcp.address() as net.AddressInfo).port;
+    const udp = createSocket('udp4');
+    udp.on('message', (msg, from) => {
+      const reply = Buffer.from(msg);
+      reply[2] = 0x82; // QR and TC
+      reply[3] = 0;
+      udp.send(reply, from.port, from.address);
+    });
+    await new Promise<void>((resolve) => udp.bind(port, '127.0.0.1', () => resolve()));
+    try {
+      const c = createResolver({ servers: [`127.0.0.1:${port}`], timeoutSeconds: 5, tries: 1, cache }, clock);
+      // A temporary failure (never NXDOMAIN): the route is deferred, and the next lookup asks again instead of
+      // joining a query that never ends.
+      expect(await codeOf(c.resolveMx('big.test'))).toBe('ECONNRESET');
+      expect(await resolveRoute(c, 'big.test')).toMatchObject({ kind: 'temp-error' });
+    } finally {
+      udp.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => tcp.close(resolve));
+    }
   });
 });
