@@ -12,7 +12,7 @@
  * nodemailer's own `send`: a nodemailer that changed them loses the saving, never the message.
  */
 import type SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
-import { kindOf, rcptKindOf, type RecipientOutcome, type SmtpError, type Transaction } from './smtp-types.js';
+import { kindOf, rcptKindOf, replyCode, type RecipientOutcome, type SmtpError, type Transaction } from './smtp-types.js';
 
 /** The members of SMTPConnection this module uses (nodemailer 7, lib/smtp-connection/index.js). */
 interface SessionInternals {
@@ -57,7 +57,7 @@ export function canPipeline(conn: SMTPConnection, envelope: { from: string; to: 
   );
 }
 
-const codeOf = (reply: string | null): number | null => (reply === null ? null : Number(reply.slice(0, 3)) || null);
+const codeOf = (reply: string | null): number | null => (reply === null ? null : replyCode(reply));
 const positive = (reply: string | null): boolean => reply !== null && reply.startsWith('2');
 const refused = (address: string, reply: string): RecipientOutcome => {
   const code = codeOf(reply);

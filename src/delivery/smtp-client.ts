@@ -3,7 +3,7 @@ import { rootCertificates } from 'node:tls';
 import { coalesceSocketWrites } from '../lib/coalesced-writes.js';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 import { canPipeline, pipelinedTransaction } from './pipelined-transaction.js';
-import { kindOf, rcptKindOf, type RecipientOutcome, type SmtpError, type Transaction } from './smtp-types.js';
+import { kindOf, rcptKindOf, replyCode, type RecipientOutcome, type SmtpError, type Transaction } from './smtp-types.js';
 import { sessionTlsFailure, sessionTlsIssue, tlsFailureReply, type TlsFailureType } from './tls-failure.js';
 
 export type { RecipientOutcome, SmtpError, Transaction } from './smtp-types.js';
@@ -61,6 +61,11 @@ const REPLY_ERRORS = new Set(['EENVELOPE', 'EMESSAGE']);
 
 function replyOf(err: SmtpError): string {
   return (err.response ?? err.message).trim();
+}
+
+/** The code of an error's reply: nodemailer's `responseCode` is the first line's, `replyCode` reads every line. */
+function codeOf(err: SmtpError): number | null {
+  return (err.response ? replyCode(err.response) : null) ?? err.responseCode ?? null;
 }
 
 /**
@@ -151,7 +156,7 @@ export function sessionFailure(err: SmtpError, to: string[]): SendResult {
     const reply = tlsFailureReply(err.tlsFailure, err.label ?? 'the server', replyOf(err), err.tlsRequiredBy);
     return { connected: false, tls: false, tlsFailure: err.tlsFailure, outcomes: to.map((address) => ({ address, kind: 'temp', code: null, reply })) };
   }
-  const code = err.responseCode ?? null;
+  const code = codeOf(err);
   const reply = replyOf(err);
   // Our own smarthost credentials being refused is our fault, never the recipient's: always temporary.
   const kind = err.code === 'EAUTH' ? 'temp' : kindOf(code);
@@ -214,7 +219,7 @@ function outcomesFor(to: string[], rejectedErrors: SmtpError[], response: string
     const own = perRecipient.get(address);
     const e = own ?? err;
     if (!e) return { address, kind: 'delivered', code: Number(response?.slice(0, 3)) || 250, reply: response ?? '250 OK' };
-    const code = e.responseCode ?? null;
+    const code = codeOf(e);
     return { address, kind: own ? rcptKindOf(code) : kindOf(code), code, reply: replyOf(e) };
   });
 }

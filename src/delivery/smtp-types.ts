@@ -18,6 +18,17 @@ export function kindOf(code: number | null): 'temp' | 'perm' {
 }
 
 /**
+ * The code of a reply (null when it has none). RFC 5321 section 4.2.1 wants the same code on every line of a multiline
+ * reply; when the lines disagree (`550-…` then `450 …`) the reply is taken at its mildest failure: the first 4xx on
+ * any line, so a reply that also says "try again" never bounces a recipient. Otherwise the first line's code.
+ */
+export function replyCode(reply: string | null | undefined): number | null {
+  const codes = (reply ?? '').split(/\r?\n/).flatMap((line) => (/^([2-5]\d\d)(?:[ -]|$)/.exec(line) ? [Number(line.slice(0, 3))] : []));
+  if (!codes.length) return null;
+  return codes.find((c) => c >= 400 && c < 500 && codes.some((o) => o >= 500)) ?? codes[0];
+}
+
+/**
  * What a refusal of RCPT TO means for that recipient: as {@link kindOf}, except that 552 is temporary. RFC 5321
  * section 4.5.3.1.10: RFC 821 had servers answer "too many recipients" with 552, and clients SHOULD take a 552 to
  * RCPT as the 452 it stands for. Receivers also say "mailbox full" with it (5.2.2): a full mailbox empties, and Postfix

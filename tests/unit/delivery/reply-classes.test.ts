@@ -41,4 +41,17 @@ describe.each([true, false])('reply classes (pipelining %s)', (pipelining) => {
     const { tx } = await transaction({ final: () => '552 5.3.4 Message size exceeds fixed limit' }, ['x@dest.test'], pipelining);
     expect(tx.outcomes).toEqual([{ address: 'x@dest.test', kind: 'perm', code: 552, reply: '552 5.3.4 Message size exceeds fixed limit' }]);
   });
+
+  it('a multiline reply whose lines disagree is temporary when any line is 4xx; one that agrees keeps its code', async () => {
+    const rcpt = (a: string): string =>
+      a === 'mixed@dest.test' ? '550-5.1.1 checking\r\n450 4.2.1 try again later' : a === 'gone@dest.test' ? '550-5.1.1 no such\r\n550 5.1.1 user' : '250 ok';
+    const { tx } = await transaction({ rcpt }, ['x@dest.test', 'mixed@dest.test', 'gone@dest.test'], pipelining);
+    expect(tx.outcomes.map(({ kind, code }) => ({ kind, code }))).toEqual([
+      { kind: 'delivered', code: 250 },
+      { kind: 'temp', code: 450 },
+      { kind: 'perm', code: 550 },
+    ]);
+    const { tx: final } = await transaction({ final: () => '554-5.7.1 scanning failed\r\n451 4.3.0 try again later' }, ['x@dest.test'], pipelining);
+    expect(final.outcomes).toEqual([{ address: 'x@dest.test', kind: 'temp', code: 451, reply: '554-5.7.1 scanning failed\n451 4.3.0 try again later' }]);
+  });
 });
