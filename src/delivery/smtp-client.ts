@@ -149,7 +149,7 @@ export async function openSession(target: SmtpTarget, opts: SendOptions): Promis
   return conn;
 }
 
-/** Maps a failure of {@link openSession} to a result where every recipient shares the error. */
+/** Maps a failure of {@link openSession} to a result where every recipient shares the error (temporary unless the host said it takes no mail). */
 export function sessionFailure(err: SmtpError, to: string[]): SendResult {
   if (err.tlsFailure) {
     // Not a refusal of the message: the reply to STARTTLS (if any) says nothing about the recipients. Always temporary.
@@ -158,8 +158,12 @@ export function sessionFailure(err: SmtpError, to: string[]): SendResult {
   }
   const code = codeOf(err);
   const reply = replyOf(err);
-  // Our own smarthost credentials being refused is our fault, never the recipient's: always temporary.
-  const kind = err.code === 'EAUTH' ? 'temp' : kindOf(code);
+  // Our own smarthost credentials being refused is our fault, never the recipient's: always temporary. So is a 5xx
+  // greeting (or EHLO and HELO refused) before any recipient was named: a host too busy, blocking us or broken says
+  // nothing of the recipient (Postfix's smtp_skip_5xx_greeting likewise defers), unless it says it takes no mail at
+  // all (RFC 7504: 521, 556).
+  const beforeSession = !err.connected && code !== 521 && code !== 556;
+  const kind = err.code === 'EAUTH' || beforeSession ? 'temp' : kindOf(code);
   return { connected: err.connected ?? false, tls: false, outcomes: to.map((address) => ({ address, kind, code, reply })) };
 }
 
