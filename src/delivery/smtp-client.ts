@@ -4,7 +4,7 @@ import { coalesceSocketWrites } from '../lib/coalesced-writes.js';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 import { canPipeline, pipelinedTransaction } from './pipelined-transaction.js';
 import { kindOf, rcptKindOf, replyCode, type RecipientOutcome, type SmtpError, type Transaction } from './smtp-types.js';
-import { sessionTlsFailure, sessionTlsIssue, tlsFailureReply, type TlsFailureType } from './tls-failure.js';
+import { markTlsFallback, sessionTlsFailure, sessionTlsIssue, tlsFailureReply, type TlsFailureType } from './tls-failure.js';
 
 export type { RecipientOutcome, SmtpError, Transaction } from './smtp-types.js';
 
@@ -97,17 +97,18 @@ export function sessionTls(conn: SMTPConnection): boolean {
 }
 
 /**
- * Opens an SMTP session: connect, EHLO, STARTTLS whenever offered (required with `requireTls`), and AUTH
- * when the target has credentials. On failure the connection is closed and the error is thrown with
- * `connected` telling whether the SMTP session had been established (i.e. only AUTH failed).
+ * Connects and greets: connect, EHLO, STARTTLS whenever offered (required with `requireTls`; never tried with
+ * `ignoreTls`). On failure the connection is closed and the error thrown with `connected: false` and, when TLS failed,
+ * `tlsFailure`.
  */
-export async function openSession(target: SmtpTarget, opts: SendOptions): Promise<SMTPConnection> {
+async function connectSession(target: SmtpTarget, opts: SendOptions, ignoreTls: boolean): Promise<SMTPConnection> {
   const conn = new SMTPConnection({
     host: target.host,
     port: target.port,
     secure: target.secure ?? false,
     requireTLS: target.requireTls ?? false,
     opportunisticTLS: !target.requireTls,
+    ignoreTLS: ignoreTls,
     name: opts.ehloName,
     ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
     connectionTimeout: opts.timeouts.connectMs,
@@ -129,6 +130,32 @@ export async function openSession(target: SmtpTarget, opts: SendOptions): Promis
     const tlsFailure = sessionTlsFailure(conn, err as SmtpError);
     conn.close();
     throw Object.assign(err as SmtpError, { connected: false, tlsFailure, label: target.servername ?? target.host, tlsRequiredBy: target.tlsRequiredBy });
+  }
+  return conn;
+}
+
+/** TLS is only opportunistic: not implicit, not required, certificates not verified, no credentials to protect. */
+function opportunistic(target: SmtpTarget): boolean {
+  return !target.secure && !target.requireTls && !target.verifyTls && !target.auth;
+}
+
+/**
+ * Opens an SMTP session: connect, EHLO, STARTTLS whenever offered (required with `requireTls`), and AUTH
+ * when the target has credentials. When TLS is only opportunistic and its handshake fails (a receiver offering a
+ * STARTTLS it cannot do), the session is opened again without STARTTLS, as to a receiver that never offered it
+ * (Postfix does the same): else every attempt would fail alike until the message expired. The session then reports
+ * the TLS failure (`sessionTlsIssue`). On failure the connection is closed and the error is thrown with
+ * `connected` telling whether the SMTP session had been established (i.e. only AUTH failed).
+ */
+export async function openSession(target: SmtpTarget, opts: SendOptions): Promise<SMTPConnection> {
+  let conn: SMTPConnection;
+  try {
+    conn = await connectSession(target, opts, false);
+  } catch (err) {
+    const failure = (err as SmtpError).tlsFailure;
+    if (!failure || !opportunistic(target)) throw err;
+    conn = await connectSession(target, opts, true);
+    markTlsFallback(conn, failure);
   }
   // SMTPConnection leaves Nagle on: the small final write of DATA (CRLF.CRLF) then waits for the receiver's delayed
   // ACK, ~40 ms per message on Linux. The socket (plain or TLS, whose handle passes it down) is not public API, so

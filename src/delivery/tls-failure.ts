@@ -34,13 +34,21 @@ function socketOf(conn: SMTPConnection): Partial<TLSSocket> | undefined {
   return (conn as unknown as { _socket?: Partial<TLSSocket> })._socket;
 }
 
+/** Sessions opened in clear after their opportunistic STARTTLS failed (smtp-client.ts `openSession`), with why it failed. */
+const fallbacks = new WeakMap<SMTPConnection, TlsFailureType>();
+
+/** Marks `conn` as opened in clear because STARTTLS failed with `failure`, which {@link sessionTlsIssue} then reports. */
+export function markTlsFallback(conn: SMTPConnection, failure: TlsFailureType): void {
+  fallbacks.set(conn, failure);
+}
+
 /**
- * What a verifying sender would object to in an established session: no TLS at all, or a certificate that did
- * not verify (Node checks chain and host name even when it is told not to reject). Undefined when TLS is up with
- * a certificate that verified.
+ * What a verifying sender would object to in an established session: no TLS at all (or the failure that made it go
+ * on in clear), or a certificate that did not verify (Node checks chain and host name even when it is told not to
+ * reject). Undefined when TLS is up with a certificate that verified.
  */
 export function sessionTlsIssue(conn: SMTPConnection): TlsFailureType | undefined {
-  if (!conn.secure) return 'starttls-not-supported';
+  if (!conn.secure) return fallbacks.get(conn) ?? 'starttls-not-supported';
   const socket = socketOf(conn);
   if (socket?.authorized !== false) return undefined;
   return certificateFailureType(String(socket.authorizationError ?? ''));

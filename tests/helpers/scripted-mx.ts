@@ -24,6 +24,8 @@ export interface Script {
   /** The greeting (default `220 mx.scripted.test ESMTP`); `close` drops the connection at once. */
   greeting?: () => Answer;
   pipelining?: boolean;
+  /** Offer STARTTLS, answer it 220, then break the TLS handshake (a receiver with broken TLS). */
+  brokenStartTls?: boolean;
   mail?: (n: number) => Answer;
   rcpt?: (address: string) => Answer;
   data?: () => Answer;
@@ -49,12 +51,14 @@ export async function scripted(script: Script = {}): Promise<Scripted> {
     let buffer = '';
     let body: string | null = null;
     let mails = 0;
+    let handshake = false;
     const say = (a: Answer): void => {
       if (a === 'close') socket.destroy();
       else socket.write(`${a}\r\n`);
     };
     say(script.greeting?.() ?? '220 mx.scripted.test ESMTP');
     socket.on('data', (chunk: Buffer) => {
+      if (handshake) return void socket.end('this is not TLS\r\n');
       out.chunks.push(chunk.toString('latin1'));
       buffer += chunk.toString('latin1');
       for (;;) {
@@ -77,8 +81,13 @@ export async function scripted(script: Script = {}): Promise<Scripted> {
         buffer = buffer.slice(eol + 2);
         out.commands.push(line);
         const verb = line.slice(0, 4).toUpperCase();
-        if (verb === 'EHLO') say(`250-mx.scripted.test\r\n${script.pipelining === false ? '' : '250-PIPELINING\r\n'}250 8BITMIME`);
-        else if (verb === 'MAIL') say(script.mail?.(++mails) ?? '250 2.1.0 ok');
+        const tls = script.brokenStartTls ? '250-STARTTLS\r\n' : '';
+        if (verb === 'EHLO') say(`250-mx.scripted.test\r\n${tls}${script.pipelining === false ? '' : '250-PIPELINING\r\n'}250 8BITMIME`);
+        else if (verb === 'STAR' && script.brokenStartTls) {
+          say('220 2.0.0 ready to start TLS');
+          handshake = true;
+          return;
+        } else if (verb === 'MAIL') say(script.mail?.(++mails) ?? '250 2.1.0 ok');
         else if (verb === 'RCPT') say(script.rcpt?.(/<(.*)>/.exec(line)?.[1] ?? '') ?? '250 2.1.5 ok');
         else if (verb === 'DATA') {
           const a = script.data?.() ?? '354 go ahead';
