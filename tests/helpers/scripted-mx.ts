@@ -17,8 +17,8 @@ export interface Scripted {
   close(): Promise<void>;
 }
 
-/** What the receiver answers: a reply line, or `close` to drop the connection instead of answering. */
-export type Answer = string | 'close';
+/** What the receiver answers: a reply line, `close` to drop the connection instead of answering, or `stall` to never answer. */
+export type Answer = string | 'close' | 'stall';
 
 export interface Script {
   /** The greeting (default `220 mx.scripted.test ESMTP`); `close` drops the connection at once. */
@@ -54,7 +54,7 @@ export async function scripted(script: Script = {}): Promise<Scripted> {
     let handshake = false;
     const say = (a: Answer): void => {
       if (a === 'close') socket.destroy();
-      else socket.write(`${a}\r\n`);
+      else if (a !== 'stall') socket.write(`${a}\r\n`);
     };
     say(script.greeting?.() ?? '220 mx.scripted.test ESMTP');
     socket.on('data', (chunk: Buffer) => {

@@ -4,6 +4,7 @@
  * may suppress the address for good).
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { createSmtpPool } from '../../../src/delivery/connection-pool.js';
 import { endSession, openSession, runTransaction } from '../../../src/delivery/smtp-client.js';
 import { closeScripted, scripted, type Script } from '../../helpers/scripted-mx.js';
 
@@ -53,5 +54,22 @@ describe.each([true, false])('reply classes (pipelining %s)', (pipelining) => {
     ]);
     const { tx: final } = await transaction({ final: () => '554-5.7.1 scanning failed\r\n451 4.3.0 try again later' }, ['x@dest.test'], pipelining);
     expect(final.outcomes).toEqual([{ address: 'x@dest.test', kind: 'temp', code: 451, reply: '554-5.7.1 scanning failed\n451 4.3.0 try again later' }]);
+  });
+
+  it('no reply to the final dot (RFC 1047): temporary, the connection dropped and the message not resent at once', async () => {
+    // The receiver has the whole body and never answers it: it may have taken the message or not. Kurir defers the
+    // recipient and sends it again at its retry time (docs/delivery.md: a possible duplicate, never a loss).
+    const mx = await scripted({ pipelining, final: () => 'stall' });
+    const pool = createSmtpPool();
+    try {
+      const target = { host: '127.0.0.1', port: mx.port };
+      const result = await pool.send(target, { from: FROM, to: ['x@dest.test'] }, raw, { ...opts, timeouts: { ...opts.timeouts, socketMs: 300 }, pipelining });
+      expect(result.outcomes).toEqual([{ address: 'x@dest.test', kind: 'temp', code: null, reply: expect.stringMatching(/timeout/i) }]);
+      expect(mx.bodies).toHaveLength(1);
+      expect(mx.commands.filter((c) => c.startsWith('MAIL'))).toHaveLength(1);
+      expect(pool.stats()).toEqual({ open: 0, idle: 0 });
+    } finally {
+      await pool.close();
+    }
   });
 });
