@@ -208,7 +208,7 @@ export async function runTransaction(
   if (opts.pipelining !== false && canPipeline(conn, envelope)) return pipelinedTransaction(conn, envelope, raw);
   // SMTPConnection keeps and mutates the envelope it is given (rcptQueue is filled, then drained once MAIL FROM is
   // accepted): a private copy keeps the caller's object intact and shows how far the transaction got.
-  const env = { from: envelope.from, to: [...envelope.to] } as { from: string; to: string[]; rcptQueue?: string[] };
+  const env = { from: envelope.from, to: [...envelope.to] } as { from: string; to: string[]; rcptQueue?: string[]; rejectedErrors?: SmtpError[] };
   try {
     const info = await guarded<SMTPConnection.SentMessageInfo>(conn, (done) => conn.send(env, raw, done));
     const rejected = (info as { rejectedErrors?: SmtpError[] }).rejectedErrors ?? [];
@@ -220,7 +220,11 @@ export async function runTransaction(
     const closing = err.responseCode === 421 || (err.rejectedErrors ?? []).some((e) => e.responseCode === 421);
     const usable = !closing && REPLY_ERRORS.has(err.code ?? '');
     const mailAnswered = err.command === 'MAIL FROM' ? err.responseCode !== 421 : env.rcptQueue !== undefined && env.rcptQueue.length < env.to.length;
-    return { outcomes: outcomesFor(envelope.to, err.rejectedErrors ?? [], null, err), next: usable ? 'reset' : 'discard', beforeMail: !mailAnswered };
+    // nodemailer puts the RCPT refusals on the error only when every recipient was refused; when the body is refused or
+    // the connection lost after it, they are only on the envelope it was given: without them, a recipient refused with
+    // 450 at RCPT took the body's 554 (and bounced), one refused with 550 the body's 451.
+    const rejected = err.rejectedErrors ?? env.rejectedErrors ?? [];
+    return { outcomes: outcomesFor(envelope.to, rejected, null, err), next: usable ? 'reset' : 'discard', beforeMail: !mailAnswered };
   }
 }
 

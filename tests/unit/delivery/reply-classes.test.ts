@@ -72,4 +72,19 @@ describe.each([true, false])('reply classes (pipelining %s)', (pipelining) => {
       await pool.close();
     }
   });
+
+  it('a refusal of the body, or a connection lost during it, leaves the recipients refused at RCPT with their own replies', async () => {
+    const rcpt = (a: string): string => (a === 'later@dest.test' ? '450 4.2.1 try later' : a === 'gone@dest.test' ? '550 5.1.1 no such user' : '250 ok');
+    const to = ['x@dest.test', 'later@dest.test', 'gone@dest.test'];
+    const refusedAtRcpt = [
+      { address: 'later@dest.test', kind: 'temp', code: 450, reply: '450 4.2.1 try later' },
+      { address: 'gone@dest.test', kind: 'perm', code: 550, reply: '550 5.1.1 no such user' },
+    ];
+    const { tx } = await transaction({ rcpt, final: () => '554 5.7.1 content rejected' }, to, pipelining);
+    expect(tx.outcomes).toEqual([{ address: 'x@dest.test', kind: 'perm', code: 554, reply: '554 5.7.1 content rejected' }, ...refusedAtRcpt]);
+    const { tx: later } = await transaction({ rcpt, final: () => '451 4.3.0 try later' }, to, pipelining);
+    expect(later.outcomes).toEqual([{ address: 'x@dest.test', kind: 'temp', code: 451, reply: '451 4.3.0 try later' }, ...refusedAtRcpt]);
+    const { tx: lost } = await transaction({ rcpt, final: () => 'close' }, to, pipelining);
+    expect(lost.outcomes).toEqual([{ address: 'x@dest.test', kind: 'temp', code: null, reply: expect.any(String) }, ...refusedAtRcpt]);
+  });
 });
