@@ -267,7 +267,7 @@ export class IntakeService {
     const { id, now, recipients, priority, ttl, mailFrom, fromDomain, prepared, release } = m;
 
     const signed = await signer.sign(prepared.raw, fromDomain).catch(async (err: unknown) => {
-      this.deps.metrics.dkimFailures.inc({ domain: fromDomain, reason: 'sign' });
+      this.deps.metrics.dkimFailures.inc({ domain: fromDomain, reason: err instanceof DkimError ? err.code : 'internal' });
       await release();
       // A signing thread that stopped mid-signature: nothing was signed or stored, the client may retry.
       if (err instanceof DkimError && err.code === 'DKIM_UNAVAILABLE')

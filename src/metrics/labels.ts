@@ -80,6 +80,13 @@ export type MtaStsMode = (typeof MTA_STS_MODES)[number];
  */
 export const MTA_STS_LOOKUP_RESULTS = ['fetched', 'cached', 'cached-fetch-failed', 'fetch-failed', 'not-found', 'dns-error'] as const;
 export type MtaStsLookupResult = (typeof MTA_STS_LOOKUP_RESULTS)[number];
+/**
+ * Why DKIM signing at intake failed (`reason` of kurir_dkim_failures_total): the signer's DkimError code (no key for
+ * the domain, the signature failed, no signing thread answered), or `internal` for any other error.
+ */
+export const DKIM_FAILURE_REASONS = ['DKIM_NO_KEY', 'DKIM_SIGN_FAILED', 'DKIM_UNAVAILABLE', 'internal'] as const;
+export type DkimFailureReason = (typeof DKIM_FAILURE_REASONS)[number];
+
 /** Why an authentication failed: SMTP user unknown or password wrong, HTTP API key unknown. */
 export const AUTH_FAILURE_REASONS = ['unknown-user', 'bad-password', 'unknown-key'] as const;
 export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number];

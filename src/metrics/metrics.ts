@@ -146,7 +146,7 @@ export interface Metrics {
   // dkim
   /** kurir_dkim_signatures_total{domain,selector,algorithm} — domain is a configured sending domain. */
   readonly dkimSignatures: Counter<'domain' | 'selector' | 'algorithm'>;
-  /** kurir_dkim_failures_total{domain,reason} */
+  /** kurir_dkim_failures_total{domain,reason} — reason from DKIM_FAILURE_REASONS. */
   readonly dkimFailures: Counter<'domain' | 'reason'>;
   /**
    * kurir_auth_selfcheck{domain,check} — 1 when the last authentication self-check of a sender domain (configured
@@ -526,7 +526,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
   });
   const dkimFailures = new Counter({
     name: 'kurir_dkim_failures_total',
-    help: 'DKIM signing failures, by signing domain and reason (error code).',
+    help: 'DKIM signing failures at intake, by sender domain and reason (DKIM_NO_KEY|DKIM_SIGN_FAILED|DKIM_UNAVAILABLE|internal).',
     labelNames: ['domain', 'reason'] as const,
     registers,
   });

@@ -19,7 +19,7 @@ export function observeEverything(m: ReturnType<typeof createMetrics>): void {
   m.mtaStsLookups.inc({ result: 'fetched' });
   m.tlsFailures.inc({ provider: 'gmail', result_type: 'starttls-not-supported' });
   m.dkimSignatures.inc({ domain: 'example.com', selector: 'k1', algorithm: 'rsa-sha256' });
-  m.dkimFailures.inc({ domain: 'example.com', reason: 'KURIR_DKIM_NO_KEY' });
+  m.dkimFailures.inc({ domain: 'example.com', reason: 'DKIM_NO_KEY' });
   m.authSelfCheck.set({ domain: 'example.com', check: 'dkim' }, 1);
   m.dkimKeyAge.set({ domain: 'example.com', selector: 'k2026m11' }, 86400);
   m.dkimKeyWarnAge.set({ domain: 'example.com' }, 76 * 86400);

@@ -78,7 +78,7 @@ it('a signing thread that dies mid-signature: UNAVAILABLE, nothing stored, key f
   expect(await redis.zcard(keys.liveMessages())).toBe(0);
   expect(await redis.exists(keys.idempotency('booking', 'k1'))).toBe(0);
   expect((await metrics.registry.getSingleMetric('kurir_dkim_failures_total')?.get())?.values).toEqual([
-    { labels: { domain: 'example.test', reason: 'sign' }, value: 1 },
+    { labels: { domain: 'example.test', reason: 'DKIM_UNAVAILABLE' }, value: 1 },
   ]);
 
   await expect.poll(() => pool.workers().length, { timeout: 5000 }).toBe(1);

@@ -11,7 +11,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { createMetrics } from '../../../src/metrics/metrics.js';
+import { DKIM_FAILURE_REASONS, createMetrics } from '../../../src/metrics/metrics.js';
 import { kurirSelectors, matches, rangeSelectors, sumsOf, unknownLabels, type Expr, type MetricInfo } from '../../helpers/promql-labels.js';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
@@ -70,6 +70,8 @@ const NOT_PRESET: Record<string, Record<string, readonly string[]>> = {
   kurir_tlsrpt_sessions_total: { result: ['success', 'failure'] },
   kurir_dmarc_messages_total: { source: ['own', 'foreign'], dmarc: ['pass', 'fail'] },
   kurir_dmarc_own_failures_total: { check: ['dkim', 'spf', 'dmarc'] },
+  // src/intake/intake-service.ts
+  kurir_dkim_failures_total: { reason: DKIM_FAILURE_REASONS },
   // docker/prometheus.yml scrapes the gateway as job "kurir" (and Prometheus itself).
   up: { job: ['kurir', 'prometheus'] },
 };
