@@ -140,3 +140,15 @@ export function createProviderMap(rules: readonly ProviderRule[] = [], opts: Pro
     },
   });
 }
+
+/**
+ * The provider label of a delivered recipient, as the delivery metrics bucket it (src/delivery/stages/route.ts):
+ * by recipient domain, else by the MX host that took it (`host` as the timeline writes it, "name [ip]:port"),
+ * never by a smarthost, which says nothing about the destination. Confirmations and reports about a delivered
+ * message (DSNs, complaints) use it, so their counts share the provider of the deliveries they are ratios of.
+ */
+export function deliveryProvider(providers: ProviderMap, recipient: string, host: string | undefined, smarthost: boolean): string {
+  const byDomain = providers.byDomain(recipient);
+  if (byDomain !== OTHER_PROVIDER || smarthost || !host) return byDomain;
+  return providers.byMx(host.split(/[\s[:]/)[0]);
+}

@@ -8,13 +8,12 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/schema.js';
 import type { Credential } from '../intake/credentials.js';
-import { domainOf } from '../lib/address.js';
 import { hmacSha256 } from '../lib/hmac.js';
 import type { Clock } from '../lib/clock.js';
 import { KurirError, toKurirError } from '../lib/errors.js';
 import { MESSAGE_ID_PATTERN } from '../lib/ids.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { ProviderMap } from '../metrics/provider.js';
+import { deliveryProvider, type ProviderMap } from '../metrics/provider.js';
 import type { IncidentRecorder } from '../store/incident-store.js';
 import type { Keys } from '../store/keys.js';
 import type { ConfirmationStore, ConfirmedEvent } from '../store/confirmation-store.js';
@@ -26,16 +25,6 @@ import { PROBE_TAG } from './probe-message.js';
 export async function confirmSecret(redis: Redis, keys: Keys): Promise<string> {
   await redis.set(keys.confirmSecret(), randomBytes(32).toString('hex'), 'NX');
   return (await redis.get(keys.confirmSecret())) as string;
-}
-
-/**
- * The provider label of a delivery, as the delivery metrics bucket it: by recipient domain, else by the
- * MX host that took it (never by a smarthost, which says nothing about the destination).
- */
-export function deliveryProvider(providers: ProviderMap, recipient: string, host: string | undefined, smarthost: boolean): string {
-  const byDomain = providers.byDomain(domainOf(recipient));
-  if (byDomain !== 'other' || smarthost || !host) return byDomain;
-  return providers.byMx(host.split(/[\s[:]/)[0]);
 }
 
 /**

@@ -28,6 +28,9 @@ beforeAll(async () => {
   dns = await startDnsServer({
     'dest.test': { MX: [{ exchange: 'mx.dest.test', priority: 10 }] },
     'mx.dest.test': { A: ['127.0.0.1'] },
+    // A company domain hosted at Google (served by the loopback DNS only): its deliveries count as gmail.
+    'corp.test': { MX: [{ exchange: 'aspmx.l.google.com', priority: 1 }] },
+    'aspmx.l.google.com': { A: ['127.0.0.1'] },
   });
   t = await startTestGateway({
     dns,
@@ -110,6 +113,31 @@ describe('feedback loop', () => {
     } finally {
       offsetMs = 0;
     }
+  });
+
+  it('counts a DSN and a complaint for a company domain hosted at Google as gmail, the provider its delivery was counted under', async () => {
+    const bounced = await delivered('frank@corp.test');
+    const complained = await delivered('gina@corp.test');
+    const delivery = { provider: 'gmail', result: 'delivered', category: 'none' };
+    expect(await metric('kurir_delivery_attempts_total', delivery)).toBeGreaterThanOrEqual(2);
+    const hard = { category: 'invalid-recipient', type: 'hard' };
+    const before = {
+      gmailBounces: await metric('kurir_feedback_bounces_total', { provider: 'gmail', ...hard }),
+      otherBounces: await metric('kurir_feedback_bounces_total', { provider: 'other', ...hard }),
+      gmailComplaints: await metric('kurir_feedback_complaints_total', { provider: 'gmail' }),
+      otherComplaints: await metric('kurir_feedback_complaints_total', { provider: 'other' }),
+    };
+    const values = { verp: bounced.verp, rcpt: 'frank@corp.test', messageId: bounced.messageId };
+    expect(await report(bounced.verp, loadFixture('postfix-dsn.eml', values))).toMatchObject({ ok: true });
+    const arf = loadFixture('arf-outlook-jmrp.eml', { verp: complained.verp, rcpt: 'gina@corp.test', messageId: complained.messageId });
+    expect(await report('fbl@bounce.example.test', arf, 'staff@hotmail.com')).toMatchObject({ ok: true });
+    expect((await t.status(bounced.id)).recipients['frank@corp.test']).toMatchObject({ status: 'bounced', category: 'invalid-recipient' });
+    expect({
+      gmailBounces: await metric('kurir_feedback_bounces_total', { provider: 'gmail', ...hard }),
+      otherBounces: await metric('kurir_feedback_bounces_total', { provider: 'other', ...hard }),
+      gmailComplaints: await metric('kurir_feedback_complaints_total', { provider: 'gmail' }),
+      otherComplaints: await metric('kurir_feedback_complaints_total', { provider: 'other' }),
+    }).toEqual({ ...before, gmailBounces: before.gmailBounces + 1, gmailComplaints: before.gmailComplaints + 1 });
   });
 
   it('records an ARF complaint and suppresses the complainer (reason complaint)', async () => {

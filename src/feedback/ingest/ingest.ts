@@ -20,11 +20,10 @@
  * an exception; only infrastructure failures (Redis) throw, so the sender retries later.
  */
 import type { Config } from '../../config/schema.js';
-import { domainOf } from '../../lib/address.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
-import type { ProviderMap } from '../../metrics/provider.js';
+import { OTHER_PROVIDER, type ProviderMap } from '../../metrics/provider.js';
 import type { IncidentRecorder } from '../../store/incident-store.js';
 import type { MessageStore, RecipientUpdate } from '../../store/message-store.js';
 import type { MessageRecord, RecipientState, TimelineEvent } from '../../store/types.js';
@@ -36,6 +35,7 @@ import type { ReportParser } from './parse-pool.js';
 import type { Classification, ReplyClassifier } from '../classify/rules.js';
 import type { SuppressionPolicy, SuppressionSource } from '../suppression/policy.js';
 import type { SourceVerifier } from './trust.js';
+import { reportedProviders } from './report-provider.js';
 
 export const INGEST_IGNORE_REASONS = [
   'unknown-message',
@@ -235,6 +235,12 @@ export class FeedbackIngest {
     return this.applyFailures(input, record, items, 'dsn', report.format);
   }
 
+  /** The provider labels of reported recipients, as their deliveries were counted (./report-provider.ts). */
+  private providersOf(id: string, addresses: string[]): Promise<Map<string, string>> {
+    const { messages, providers, config } = this.deps;
+    return reportedProviders({ messages, providers, smarthost: config.delivery.smarthost !== null }, id, addresses);
+  }
+
   /** Records classified failures of a message's recipients: timeline, recipient states, metrics, suppression policy. */
   private async applyFailures(
     ctx: ReportContext,
@@ -248,6 +254,10 @@ export class FeedbackIngest {
     const states = await deps.messages.getRecipients(
       record.id,
       items.map((i) => i.address),
+    );
+    const providers = await this.providersOf(
+      record.id,
+      items.filter((i) => i.action !== 'delayed').map((i) => i.address),
     );
     const updates: RecipientUpdate[] = [];
     const events: TimelineEvent[] = [];
@@ -275,7 +285,7 @@ export class FeedbackIngest {
       const state: RecipientState = { status: 'bounced', attempts: prev?.attempts ?? 0, updatedAt: now, reply, category: c.category };
       if (prev?.remoteHost) state.remoteHost = prev.remoteHost;
       updates.push({ address, state });
-      const provider = deps.providers.byDomain(domainOf(address));
+      const provider = providers.get(address) ?? OTHER_PROVIDER;
       deps.metrics.bounces.inc({ provider, category: c.category, type: c.type });
       if (c.cause) deps.metrics.deliveryAuthFailures.inc({ provider, cause: c.cause });
       await deps.incidents
@@ -325,8 +335,9 @@ export class FeedbackIngest {
     const now = deps.clock.now();
     const events: TimelineEvent[] = [{ type: 'complained', at: now, recipients: complainers, feedbackType, ...(userAgent ? { userAgent } : {}) }];
     const suppressed: string[] = [];
+    const providers = await this.providersOf(record.id, complainers);
     for (const address of complainers) {
-      deps.metrics.complaints.inc({ provider: deps.providers.byDomain(domainOf(address)) });
+      deps.metrics.complaints.inc({ provider: providers.get(address) ?? OTHER_PROVIDER });
       const decision = await deps.policy.onComplaint({ address, messageId: record.id, at: now, source });
       if (decision.action === 'suppressed' && decision.ours) suppressed.push(address);
     }
