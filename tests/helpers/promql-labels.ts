@@ -147,10 +147,10 @@ export function matches(labels: Record<string, string>, matchers: Matcher[]): bo
   });
 }
 
-/** The selectors that rate(), irate() or increase() read. */
-export function rangeSelectors(expr: string): Selector[] {
+/** The selectors that the range functions `fns` (default rate(), irate(), increase()) read. */
+export function rangeSelectors(expr: string, fns: readonly string[] = ['rate', 'irate', 'increase']): Selector[] {
   return expr
-    .split(/\b(?:rate|irate|increase)\s*\(/)
+    .split(new RegExp(`\\b(?:${fns.join('|')})\\s*\\(`))
     .slice(1)
     .map((part) => kurirSelectors(part)[0])
     .filter((s): s is Selector => s !== undefined);

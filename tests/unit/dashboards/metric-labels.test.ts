@@ -193,6 +193,21 @@ describe('labels in dashboards, recording rules and alerts', () => {
     expect(problems).toEqual([]);
   });
 
+  it('a panel counting events of a counter an alert catches new series of (`unless … offset`) catches them too', async () => {
+    const reg = await registry();
+    const watched = new Set(alertRules.flatMap((r) => [...r.expr.matchAll(/\bunless\s+([a-zA-Z_:][\w:]*)/g)].map((m) => m[1])));
+    const problems: string[] = [];
+    for (const e of expressions().filter((x) => x.where.includes('.json: '))) {
+      for (const s of rangeSelectors(e.expr, ['increase'])) {
+        const info = reg.get(s.name);
+        const fixed = s.matchers.filter((mt) => !mt.value.includes('$'));
+        if (!watched.has(s.name) || !info || info.series.some((l) => matches(l, fixed))) continue;
+        if (!e.expr.includes(`unless ${s.name}`)) problems.push(`${e.where}: increase(${s.name}) reads 0 for a new series the alert pages on`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
   it('gauges that every process exports alike (queue, self-check, key ages) are never summed across processes', async () => {
     const reg = await registry();
     const problems: string[] = [];
