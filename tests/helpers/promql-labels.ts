@@ -102,7 +102,7 @@ function inputLabels(expr: string, reg: Map<string, MetricInfo>): Set<string> {
  * The labels the result can carry, as far as a tokenizer can tell: when every aggregation keeps labels with
  * `by`, only those (and a recording rule's level labels); otherwise the input labels.
  */
-function outputLabels(expr: string, reg: Map<string, MetricInfo>): Set<string> {
+export function outputLabels(expr: string, reg: Map<string, MetricInfo>): Set<string> {
   const aggs = [...expr.matchAll(AGGREGATION)];
   if (aggs.length === 0 || aggs.some((a) => a[2] !== 'by')) return inputLabels(expr, reg);
   const out = new Set(aggs.flatMap((a) => a[3].split(',').map((l) => l.trim())).filter(Boolean));

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { DKIM_FAILURE_REASONS, createMetrics } from '../../../src/metrics/metrics.js';
-import { kurirSelectors, matches, rangeSelectors, sumsOf, unknownLabels, type Expr, type MetricInfo } from '../../helpers/promql-labels.js';
+import { kurirSelectors, matches, outputLabels, rangeSelectors, sumsOf, unknownLabels, type Expr, type MetricInfo } from '../../helpers/promql-labels.js';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const DASH = join(ROOT, 'dashboards');
@@ -24,9 +24,11 @@ interface Rule {
   expr: string;
   annotations?: Record<string, string>;
 }
-const rules = (file: string): Rule[] => (parse(readFileSync(join(DASH, file), 'utf8')) as { groups: Array<{ rules: Rule[] }> }).groups.flatMap((g) => g.rules);
-const recordingRules = rules('recording-rules.yml');
-const alertRules = rules('alerts.yml');
+type RuleFile = { groups: Array<{ name: string; rules: Rule[] }> };
+const ruleFile = (file: string): RuleFile => parse(readFileSync(join(DASH, file), 'utf8')) as RuleFile;
+const recordingRules = ruleFile('recording-rules.yml').groups.flatMap((g) => g.rules);
+const alertGroups = ruleFile('alerts.yml').groups;
+const alertRules = alertGroups.flatMap((g) => g.rules);
 
 interface Panel {
   title: string;
@@ -206,6 +208,22 @@ describe('labels in dashboards, recording rules and alerts', () => {
       }
     }
     expect(problems).toEqual([]);
+  });
+
+  it('every delivery-health alert (verification and reputation groups) keeps the provider label and names it in its summary', async () => {
+    const reg = await registry();
+    const health = alertGroups.filter((g) => g.name === 'kurir-verification' || g.name === 'kurir-reputation').flatMap((g) => g.rules);
+    // KurirNoDeliveries is every provider at once (docs/metrics.md).
+    const perProvider = health.filter((r) => r.alert !== 'KurirNoDeliveries');
+    expect(perProvider.length).toBeGreaterThan(10);
+    for (const r of perProvider) {
+      expect(outputLabels(r.expr, reg).has('provider'), `${r.alert} keeps provider`).toBe(true);
+      // An aggregation that does not keep provider drops it, whatever the tokenizer's union says.
+      for (const [, agg, kw, list] of r.expr.matchAll(/\b(sum|min|max|avg|count|topk|bottomk|quantile|group)\s*(?:(by|without)\s*\(([^)]*)\)\s*)?\(/g)) {
+        expect(kw === 'by' && list.split(',').some((l) => l.trim() === 'provider'), `${r.alert}: ${agg} keeps provider`).toBe(true);
+      }
+      expect(r.annotations?.summary, r.alert).toContain('{{ $labels.provider }}');
+    }
   });
 
   it('gauges that every process exports alike (queue, self-check, key ages) are never summed across processes', async () => {
