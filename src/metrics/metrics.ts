@@ -19,6 +19,7 @@ import {
   AUTH_BLOCK_SCOPES,
   AUTH_CAUSES,
   AUTH_FAILURE_REASONS,
+  BOUNCE_TYPES,
   CONFIRM_TIME_BUCKETS,
   CONNECTION_CAP_SCOPES,
   DELIVERY_CATEGORIES,
@@ -795,6 +796,8 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     for (const priority of PRIORITIES) deliveryTime.zero({ priority, provider });
     for (const tls of ['yes', 'no']) deliveryTls.inc({ provider, tls }, 0);
     complaints.inc({ provider }, 0);
+    // DSN bounces are the asynchronous half of the bounce ratio (KurirBounceRateHigh, the DSN branch of KurirPolicyRejections).
+    for (const category of DELIVERY_CATEGORIES) if (category !== 'none') for (const type of BOUNCE_TYPES) bounces.inc({ provider, category, type }, 0);
     placementArrival.zero({ provider });
     for (const reason of SEED_ERROR_REASONS) placementSeedErrors.inc({ provider, reason }, 0);
     shapingPaused.set({ provider }, 0);
