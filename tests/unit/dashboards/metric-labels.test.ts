@@ -264,6 +264,12 @@ describe('docs/metrics.md', () => {
     expect(missing).toEqual([]);
   });
 
+  it('has a row for every alert of alerts.yml, and names no other', () => {
+    const table = doc.split('\n').filter((l) => /^\| Kurir/.test(l));
+    const named = new Set(table.flatMap((l) => [...l.split('|')[1].matchAll(/Kurir[A-Za-z]+/g)].map((m) => m[0])));
+    expect([...named].sort()).toEqual(alertRules.map((r) => r.alert!).sort());
+  });
+
   it('names no metric the code does not define', async () => {
     const reg = await registry();
     const names = [...doc.matchAll(/\b(?:[a-z_]+:)?kurir_[a-z0-9_:*]+/g)].map((x) => x[0]);
