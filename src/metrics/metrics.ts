@@ -63,6 +63,11 @@ export interface CreateMetricsOptions {
   sourceIps?: ReadonlyArray<{ ip: string; pool: string }>;
   /** Names of the configured Redis shards (`redis.shards`): the `redis` label of kurir_redis_up besides `main`. Default none. */
   redisShards?: readonly string[];
+  /**
+   * redis.durability is fsync: export kurir_redis_fsync_ok. Default true. Without it the gauge is kept out of the
+   * exposition, where it would read 0, which says "intake refuses", on every gateway that does not ask for fsync.
+   */
+  fsyncDurability?: boolean;
   /** How long a scrape waits for the queue provider before keeping the last values. Default 2000 ms. */
   queueProviderTimeoutMs?: number;
 }
@@ -91,7 +96,7 @@ export interface Metrics {
   readonly intakeDuration: Histogram<'interface'>;
   /** kurir_intake_bytes_total{interface} */
   readonly intakeBytes: Counter<'interface'>;
-  /** kurir_redis_fsync_ok — with redis.durability fsync: 1 while Redis fsyncs every write (appendfsync always). */
+  /** kurir_redis_fsync_ok — with redis.durability fsync: 1 while Redis fsyncs every write (appendfsync always); not exported otherwise. */
   readonly redisFsyncOk: Gauge<string>;
   /** kurir_intake_inflight_bytes — message bytes being received and processed now (admission control). */
   readonly intakeInflightBytes: Gauge<string>;
@@ -300,7 +305,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
   const redisFsyncOk = new Gauge({
     name: 'kurir_redis_fsync_ok',
     help: 'With redis.durability fsync: 1 while Redis runs with appendonly yes and appendfsync always (checked at start and after each reconnect), else 0 and intake refuses.',
-    registers,
+    registers: opts.fsyncDurability === false ? [] : registers,
   });
   const intakeInflightBytes = new Gauge({
     name: 'kurir_intake_inflight_bytes',

@@ -140,6 +140,7 @@ export async function createCore(config: Config, logger: Logger, opts: GatewayOp
       senderDomains: config.domains.map((d) => d.name),
       sourceIps: poolAddresses(config.delivery.ipPools).map((a) => ({ ip: a.address, pool: a.pool })),
       redisShards: config.redis.shards.map((s) => s.name),
+      fsyncDurability: config.redis.durability === 'fsync',
     });
   const fsyncGuard = await openRedis(config, logger, metrics, redis);
   // Queue producers (delivery, BullMQ's webhooks) get their own fail-fast connection: BullMQ defines dozens of Lua commands on the

@@ -39,6 +39,7 @@ it('accepts with appendfsync always, refuses (503) after reconnecting to a Redis
   try {
     expect((await t.submit(message)).status).toBe(202);
     expect(await fsyncOk()).toBe(1);
+    expect(await (await fetch(`${t.url}/metrics`)).text()).toMatch(/^kurir_redis_fsync_ok 1$/m);
 
     await admin.config('SET', 'appendfsync', 'everysec');
     await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');

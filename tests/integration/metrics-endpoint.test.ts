@@ -16,6 +16,8 @@ describe('/metrics exposure', () => {
     const text = await res.text();
     expect(text).toMatch(/^kurir_build_info\{version="0\.1\.0",node="v\d+/m);
     expect(text).toMatch(/^kurir_redis_up\{redis="main"\} 1$/m);
+    // redis.durability standard: no fsync gauge, whose 0 would say intake refuses (tests/integration/durability.test.ts: fsync).
+    expect(text).not.toMatch(/^kurir_redis_fsync_ok/m);
   });
 
   it('counts refusals made before the intake policy (auth, JSON parsing) once each', async () => {
