@@ -28,7 +28,7 @@ import { consoleRoutes } from './console/console-routes.js';
 import type { ConsoleSessionStore } from '../store/console-session-store.js';
 import { credentialsRoutes } from './credentials-routes.js';
 import { messageSearchRoutes } from './message-search-routes.js';
-import { registerErrorHandling } from './errors.js';
+import { frameworkErrors, registerErrorHandling } from './errors.js';
 import { espRoutes, type EspRoutesOptions } from './esp-routes.js';
 import { healthRoutes, metricsRoutes, type ReadinessReport } from './health-routes.js';
 import { messageReadRoutes, messagesRoutes } from './messages-routes.js';
@@ -133,7 +133,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
     // The router's default cap (100 characters per path parameter) answered 414 for a longer e-mail address in
     // /v1/suppressions/{address}: a suppressed address could not be looked up or removed. Parameters are checked
     // percent-encoded, so this leaves room for the schemas' 998 characters of an address.
-    maxParamLength: 3 * 998,
+    routerOptions: { maxParamLength: 3 * 998 },
     trustProxy: config.http.trustProxy,
     // Slow clients: whole request (body included), headers, idle socket, idle keep-alive.
     requestTimeout: config.http.requestTimeoutSeconds * 1000,
@@ -145,6 +145,8 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
       connectionsCheckingInterval: TIMEOUT_CHECK_MS,
     },
     return503OnClosing: true,
+    // Router errors (bad percent-encoding, a parameter over maxParamLength) in the API's one error shape.
+    frameworkErrors: frameworkErrors({ maxBodyBytes }),
     // Strict validation: no type coercion ("5" is not a number) and unknown properties are refused,
     // not silently stripped (fastify's defaults would do both).
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },

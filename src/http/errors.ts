@@ -88,6 +88,10 @@ export function toHttpError(err: unknown, opts: { maxBodyBytes: number }): Kurir
       return new KurirError('VALIDATION', message, { field, cause: err });
     }
     switch (err.code) {
+      case 'FST_ERR_BAD_URL':
+        return new KurirError('VALIDATION', 'path: not a valid URL (bad percent-encoding)', { field: 'path', cause: err });
+      case 'FST_ERR_MAX_PARAM_LENGTH':
+        return new KurirError('VALIDATION', 'path: a path parameter is too long', { field: 'path', cause: err });
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
         return new KurirError('TOO_LARGE', `Request body exceeds ${opts.maxBodyBytes} bytes`, {
           field: 'body',
@@ -127,6 +131,19 @@ export function sendError(reply: FastifyReply, err: KurirError): FastifyReply {
   const retryAfter = err.retryAfterSeconds ?? defaultRetryAfter[err.code];
   if (retryAfter !== undefined) reply.header('Retry-After', String(Math.max(0, Math.ceil(retryAfter))));
   return reply.code(err.httpStatus).type('application/json; charset=utf-8').send(errorBody(err));
+}
+
+/**
+ * fastify's `frameworkErrors` option: errors its router raises before any route runs (a path whose
+ * percent-encoding is broken, a path parameter over `maxParamLength`) get the same error body as every other
+ * refusal instead of fastify's own `{ statusCode, code, error, message }`.
+ */
+export function frameworkErrors(opts: { maxBodyBytes: number }) {
+  return (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
+    const kerr = toHttpError(error, opts);
+    request.log.info({ code: kerr.code, field: kerr.field, status: kerr.httpStatus }, kerr.message);
+    sendError(reply, kerr);
+  };
 }
 
 /**
