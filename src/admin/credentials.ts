@@ -201,7 +201,7 @@ export class CredentialAdmin {
       name: input.name,
       role: input.role ?? 'send',
       ...(username !== undefined ? { username } : {}),
-      domains: (input.domains ?? ['*']).map((d) => d.toLowerCase()),
+      domains: lowerUnique(input.domains ?? ['*']),
       priorities: input.priorities ?? null,
       limits: input.limits ?? null,
       ...(input.kind === 'api-key' ? { webhook: webhookOf(input.webhook) } : {}),
@@ -246,7 +246,7 @@ export class CredentialAdmin {
     const { before, after } = await this.change(id, (r) => ({
       ...r,
       ...(input.role !== undefined ? { role: input.role } : {}),
-      ...(input.domains !== undefined ? { domains: input.domains.map((d) => d.toLowerCase()) } : {}),
+      ...(input.domains !== undefined ? { domains: lowerUnique(input.domains) } : {}),
       ...(input.priorities !== undefined ? { priorities: input.priorities } : {}),
       ...(input.limits !== undefined ? { limits: input.limits } : {}),
       ...(input.webhook !== undefined ? { webhook: webhookOf(input.webhook) } : {}),
@@ -284,4 +284,9 @@ export class CredentialAdmin {
     await this.changed();
     return { before: presentCredential(r, this.deps.clock.now()) };
   }
+}
+
+/** Sender domains in lower case, each once (`["EXAMPLE.TEST", "example.test"]` is one domain). */
+function lowerUnique(domains: readonly string[]): string[] {
+  return [...new Set(domains.map((d) => d.toLowerCase()))];
 }

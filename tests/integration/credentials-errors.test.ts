@@ -2,7 +2,7 @@
  * The credential API's refusals against a test gateway: an id of the configuration file's form that names no
  * configured credential is 404, like any unknown id — not 409 "declared in the configuration file", which sends
  * the admin to look for it there. And a rotation without a body takes the documented default overlap, as a pause
- * without a body pauses until resumed.
+ * without a body pauses until resumed. Sender domains are kept once each, in lower case.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminRequest, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
@@ -47,5 +47,20 @@ describe('rotation without a body', () => {
     const [old, fresh] = rotated.credential.secrets;
     expect(Date.parse(old.notAfter) - Date.parse(fresh.createdAt)).toBe(3600_000);
     expect(fresh.notAfter).toBeNull();
+  });
+});
+
+describe('sender domains of a credential', () => {
+  it('are stored in lower case, each once, on create and on change', async () => {
+    const { status, body } = await adminRequest(t.url, 'POST', '/v1/credentials', {
+      kind: 'api-key',
+      name: 'domains-once',
+      domains: ['EXAMPLE.TEST', 'example.test'],
+    });
+    expect(status).toBe(201);
+    expect(body.credential.domains).toEqual(['example.test']);
+    const changed = await adminRequest(t.url, 'PATCH', `/v1/credentials/${body.credential.id}`, { domains: ['example.test', 'Example.Test'] });
+    expect(changed.status).toBe(200);
+    expect(changed.body.domains).toEqual(['example.test']);
   });
 });
