@@ -30,6 +30,8 @@ export function presentMessage(view: MessageView): Record<string, unknown> {
     tags: r.tags ?? [],
     metadata: r.metadata ?? {},
     recipients,
+    // Recipients suppressed between RCPT TO and the end of DATA: not in `to`, never sent (docs/smtp.md).
+    ...(r.leftOut?.length ? { leftOut: r.leftOut } : {}),
     events: view.events.map((e) => ({ ...e, at: iso(e.at), ...('nextAttemptAt' in e ? { nextAttemptAt: iso(e.nextAttemptAt) } : {}) })),
   };
 }

@@ -168,6 +168,11 @@ export const messageViewSchema = {
     },
     tags: { type: 'array', items: { type: 'string' } },
     metadata: { type: 'object', additionalProperties: { type: 'string' } },
+    leftOut: {
+      type: 'array',
+      description: 'SMTP: recipients suppressed between RCPT TO and the end of DATA, left out of the message (never sent).',
+      items: { type: 'object', properties: { address: { type: 'string' }, reason: { type: 'string' } } },
+    },
     recipients: {
       type: 'object',
       additionalProperties: {

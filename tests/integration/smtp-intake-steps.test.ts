@@ -154,6 +154,9 @@ describe('SMTP DATA and the suppression check of RCPT TO', () => {
         recipient: { status: 'suppressed', reason: 'hard-bounce', attempts: 0, updatedAt: expect.any(String), nextAttemptAt: null },
       }),
     ]);
+    // The message view shows it apart from `to` (until 1 Dec 2026 only its timeline event did).
+    const shown = await adminRequest(`http://127.0.0.1:${gateway.ports.http}`, 'GET', `/v1/messages/${id}`);
+    expect(shown.body).toMatchObject({ to: ['stays@dest.test'], leftOut: [{ address: 'Left@elsewhere.test', reason: 'hard-bounce' }] });
     // The delivered recipient's search is as before.
     const stays = await adminRequest(`http://127.0.0.1:${gateway.ports.http}`, 'GET', '/v1/messages?to=stays%40dest.test');
     expect(stays.body.items[0]).toMatchObject({ id, recipient: { status: 'queued' } });
