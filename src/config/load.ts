@@ -40,8 +40,11 @@ function camel(part: string): string {
   return part.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 }
 
-/** `KURIR_*` variables that are not config overrides: the file to read, and the CLI's gateway URL and key (docs/cli.md). */
-const NOT_OVERRIDES: ReadonlySet<string> = new Set(['KURIR_CONFIG', 'KURIR_URL', 'KURIR_ADMIN_KEY']);
+/**
+ * `KURIR_*` variables that are not config overrides: the file to read, the CLI's gateway URL and key (docs/cli.md),
+ * and `npm start`'s log format (scripts/start.mjs; the gateway it spawns inherits it).
+ */
+const NOT_OVERRIDES: ReadonlySet<string> = new Set(['KURIR_CONFIG', 'KURIR_URL', 'KURIR_ADMIN_KEY', 'KURIR_LOG_FORMAT']);
 
 /**
  * `KURIR_DELIVERY__MX_PORT=2526` → `{ delivery: { mxPort: 2526 } }`. Values are parsed as YAML scalars,

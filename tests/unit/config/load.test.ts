@@ -55,6 +55,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ file: bad })).toThrowError(/apiKeys\.0\.domains\.0 = "b\.test": not a configured sender domain/);
   });
 
+  it('leaves KURIR_LOG_FORMAT to scripts/start.mjs: `KURIR_LOG_FORMAT=json npm start` (docs/operations.md) must start', () => {
+    // start.mjs reads it and the gateway it spawns inherits the environment; as an override it was the unknown key logFormat.
+    expect(envOverrides({ KURIR_LOG_FORMAT: 'json' })).toEqual({});
+    expect(loadConfig({ file: 'config/default.yaml', env: { KURIR_LOG_FORMAT: 'json' } }).log.level).toBe('info');
+  });
+
   it('says when the file is missing', () => {
     expect(() => loadConfig({ file: join(dir, 'nope.yaml') })).toThrowError(/cannot read .*nope\.yaml: file not found/);
   });
