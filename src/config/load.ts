@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { ZodIssue } from 'zod';
 import { resolveMode, type ModeSource } from './mode.js';
@@ -146,7 +147,11 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     // The first line only: YAML errors go on with an excerpt of the file, which may hold a secret.
-    throw new ConfigError(`config: cannot read ${file}: ${e.code === 'ENOENT' ? 'file not found' : e.message.split('\n')[0]}`);
+    if (e.code !== 'ENOENT') throw new ConfigError(`config: cannot read ${file}: ${e.message.split('\n')[0]}`);
+    const where = isAbsolute(file)
+      ? ''
+      : ` (looked for ${resolve(file)}: a relative path is resolved from the working directory; run Kurir from its own directory, as npm start does, or set KURIR_CONFIG to an absolute path)`;
+    throw new ConfigError(`config: cannot read ${file}: file not found${where}`);
   }
   if (!isTree(fromFile)) throw new ConfigError(`config: ${file} must hold a YAML mapping at the top level`);
   const input = merge(merge(fromFile, envOverrides(env)), opts.overrides ?? {});

@@ -65,6 +65,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ file: join(dir, 'nope.yaml') })).toThrowError(/cannot read .*nope\.yaml: file not found/);
   });
 
+  it('says where a relative config path was looked for: started from another directory, config/default.yaml is not found', () => {
+    const abs = join(process.cwd(), 'config', 'nope.yaml');
+    expect(() => loadConfig({ file: 'config/nope.yaml' })).toThrowError(
+      `config: cannot read config/nope.yaml: file not found (looked for ${abs}: a relative path is resolved from the working directory; run Kurir from its own directory, as npm start does, or set KURIR_CONFIG to an absolute path)`,
+    );
+  });
+
   it('maps nested env names to camelCase paths', () => {
     expect(envOverrides({ KURIR_DELIVERY__SMARTHOST__HOST: 'mailpit', OTHER: 'x' })).toEqual({ delivery: { smarthost: { host: 'mailpit' } } });
     // The CLI's gateway URL and key share the prefix but are not config overrides (a gateway started with them set must not fail).
