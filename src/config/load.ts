@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { ZodIssue } from 'zod';
@@ -91,6 +91,23 @@ function describeIssue(issue: ZodIssue, input: unknown): string {
   return `${key} = ${shown}: ${allowed}`;
 }
 
+/**
+ * Files read at start whose setting has a default (so an operator may not know the key): checked here so a
+ * gateway started from another directory stops before connecting, naming the key and where it looked.
+ */
+function missingFileProblems(config: Config): string[] {
+  const files: [string, string][] = [
+    ['feedback.rulesFile', config.feedback.rulesFile],
+    ['shaping.throttleRulesFile', config.shaping.throttleRulesFile],
+  ];
+  return files
+    .filter(([, file]) => !existsSync(file))
+    .map(([key, file]) => {
+      const where = isAbsolute(file) ? '' : ` (looked for ${resolve(file)}; a relative path is resolved from the working directory)`;
+      return `${key} = ${JSON.stringify(file)}: file not found${where}; fix: run Kurir from its own directory (npm start does) or give the file's absolute path`;
+    });
+}
+
 function crossCheck(config: Config): string[] {
   const problems: string[] = [];
   const domains = new Set(config.domains.map((d) => d.name.toLowerCase()));
@@ -120,6 +137,7 @@ function crossCheck(config: Config): string[] {
     problems.push(`smtp.tlsPort = ${config.smtp.tlsPort}: must differ from smtp.port`);
   }
   problems.push(...smarthostCredentialProblems(config));
+  problems.push(...missingFileProblems(config));
   return problems;
 }
 

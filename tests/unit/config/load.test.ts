@@ -72,6 +72,27 @@ describe('loadConfig', () => {
     );
   });
 
+  it('names feedback.rulesFile and shaping.throttleRulesFile when their file is missing, before anything connects', () => {
+    // Schema defaults relative to the working directory (feedback.rulesFile is not in config/default.yaml): started from
+    // another directory, the gateway failed after connecting to Redis with a stack trace naming neither key.
+    const err = (() => {
+      try {
+        loadConfig({
+          file: 'config/default.yaml',
+          overrides: { feedback: { rulesFile: 'config/nope-rules.yaml' }, shaping: { throttleRulesFile: '/nope/t.yaml' } },
+        });
+      } catch (e) {
+        return e as Error;
+      }
+      throw new Error('loaded');
+    })();
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toContain(
+      `feedback.rulesFile = "config/nope-rules.yaml": file not found (looked for ${join(process.cwd(), 'config/nope-rules.yaml')}; a relative path is resolved from the working directory)`,
+    );
+    expect(err.message).toContain('shaping.throttleRulesFile = "/nope/t.yaml": file not found;');
+  });
+
   it('maps nested env names to camelCase paths', () => {
     expect(envOverrides({ KURIR_DELIVERY__SMARTHOST__HOST: 'mailpit', OTHER: 'x' })).toEqual({ delivery: { smarthost: { host: 'mailpit' } } });
     // The CLI's gateway URL and key share the prefix but are not config overrides (a gateway started with them set must not fail).
