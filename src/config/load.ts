@@ -7,6 +7,7 @@ import { productionRefusals } from './production-checks.js';
 import { showValue } from './redact.js';
 import { configSchema, type Config } from './schema.js';
 import { smarthostCredentialProblems } from './smarthost-tls.js';
+import { allowedKeys, closestKey, envName } from './unknown-keys.js';
 
 /** A configuration problem; `message` names every key at fault, its value and what is allowed. */
 export class ConfigError extends Error {
@@ -81,13 +82,32 @@ function valueAt(tree: unknown, path: (string | number)[]): unknown {
   return node;
 }
 
-function describeIssue(issue: ZodIssue, input: unknown): string {
+/** `smtp: unknown key(s) prot (from KURIR_SMTP__PROT): did you mean smtp.port?`, else the keys allowed there. */
+function describeUnknownKeys(path: (string | number)[], keys: string[], env: Record<string, string | undefined>): string {
+  const where = path.join('.') || '(root)';
+  const vars = keys.flatMap((k) => {
+    const name = envName([...path, k]);
+    return Object.keys(env).filter((v) => v === name || v.startsWith(`${name}__`));
+  });
+  const from = vars.length ? ` (from ${vars.join(', ')})` : '';
+  const allowed = allowedKeys(configSchema, path);
+  const guesses = keys.map((k) => closestKey(k, allowed)).filter((g): g is string => g !== undefined);
+  const prefix = path.length ? `${where}.` : '';
+  const fix = guesses.length
+    ? `did you mean ${guesses.map((g) => `${prefix}${g}`).join(', ')}?`
+    : allowed.length
+      ? `the keys here are ${allowed.join(', ')}`
+      : 'remove it';
+  return `${where}: unknown key(s) ${keys.join(', ')}${from}: ${fix}`;
+}
+
+function describeIssue(issue: ZodIssue, input: unknown, env: Record<string, string | undefined>): string {
   const key = issue.path.join('.') || '(root)';
   const value = valueAt(input, issue.path);
   const shown = value === undefined ? 'missing' : showValue(issue.path, value);
   let allowed = issue.message;
   if (issue.code === 'invalid_enum_value') allowed = `one of ${issue.options.map((o) => JSON.stringify(o)).join(', ')}`;
-  if (issue.code === 'unrecognized_keys') return `${key}: unknown key(s) ${issue.keys.join(', ')}`;
+  if (issue.code === 'unrecognized_keys') return describeUnknownKeys(issue.path, issue.keys, env);
   return `${key} = ${shown}: ${allowed}`;
 }
 
@@ -177,7 +197,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   input.mode = mode;
   const parsed = configSchema.safeParse(input);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${describeIssue(i, input)}`);
+    const lines = parsed.error.issues.map((i) => `  ${describeIssue(i, input, env)}`);
     throw new ConfigError(`config: invalid configuration (${file} + KURIR_* environment):\n${lines.join('\n')}`);
   }
   const problems = crossCheck(parsed.data);

@@ -61,6 +61,22 @@ describe('loadConfig', () => {
     expect(loadConfig({ file: 'config/default.yaml', env: { KURIR_LOG_FORMAT: 'json' } }).log.level).toBe('info');
   });
 
+  it('for an unknown key says where it came from and what was probably meant', () => {
+    expect(() => loadConfig({ file: 'config/default.yaml', env: { KURIR_SMTP__PROT: '25' } })).toThrowError(
+      /^ {2}smtp: unknown key\(s\) prot \(from KURIR_SMTP__PROT\): did you mean smtp\.port\?$/m,
+    );
+    expect(() => loadConfig({ file: file('http:\n  max_connections: 5\n') })).toThrowError(
+      /^ {2}http: unknown key\(s\) max_connections: did you mean http\.maxConnections\?$/m,
+    );
+    // A misspelt section from the environment: the variable is named, and with nothing close the allowed keys are listed.
+    expect(() => loadConfig({ file: 'config/default.yaml', env: { KURIR_SMPT__PORT: '25' } })).toThrowError(
+      /^ {2}\(root\): unknown key\(s\) smpt \(from KURIR_SMPT__PORT\): did you mean smtp\?$/m,
+    );
+    expect(() => loadConfig({ file: file('console:\n  zzz: 1\n') })).toThrowError(
+      /^ {2}console: unknown key\(s\) zzz: the keys here are enabled, idleTimeoutSeconds, grafanaUrl$/m,
+    );
+  });
+
   it('says when the file is missing', () => {
     expect(() => loadConfig({ file: join(dir, 'nope.yaml') })).toThrowError(/cannot read .*nope\.yaml: file not found/);
   });
