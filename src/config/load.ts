@@ -87,7 +87,8 @@ function describeUnknownKeys(path: (string | number)[], keys: string[], env: Rec
   const where = path.join('.') || '(root)';
   const vars = keys.flatMap((k) => {
     const name = envName([...path, k]);
-    return Object.keys(env).filter((v) => v === name || v.startsWith(`${name}__`));
+    // The variable of this key, of a section under it (a misspelt section), or of a whole list holding it (KURIR_DOMAINS).
+    return Object.keys(env).filter((v) => v === name || v.startsWith(`${name}__`) || (v.startsWith('KURIR_') && name.startsWith(`${v}__`)));
   });
   const from = vars.length ? ` (from ${vars.join(', ')})` : '';
   const allowed = allowedKeys(configSchema, path);

@@ -42,20 +42,24 @@ const ipOrCidr = z.string().refine((v) => {
   return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
 }, 'an IP address or CIDR range such as 192.0.2.0/24');
 
-const dkimKey = z.object({
-  selector: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, 'letters, digits, dot, dash, underscore'),
-  algorithm: z.enum(['rsa', 'ed25519']).default('rsa'),
-  privateKeyFile: z.string().min(1),
-  /** Generate the key file on first start when it does not exist (for development). */
-  generate: z.boolean().default(false),
-});
+const dkimKey = z
+  .object({
+    selector: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, 'letters, digits, dot, dash, underscore'),
+    algorithm: z.enum(['rsa', 'ed25519']).default('rsa'),
+    privateKeyFile: z.string().min(1),
+    /** Generate the key file on first start when it does not exist (for development). */
+    generate: z.boolean().default(false),
+  })
+  .strict();
 
-const senderDomain = z.object({
-  name: domainName,
-  dkim: z.array(dkimKey).default([]),
-  /** Gmail Feedback-ID per traffic class (src/config/scoring-schema.ts); none when absent. */
-  feedbackId: feedbackIdSchema.optional(),
-});
+const senderDomain = z
+  .object({
+    name: domainName,
+    dkim: z.array(dkimKey).default([]),
+    /** Gmail Feedback-ID per traffic class (src/config/scoring-schema.ts); none when absent. */
+    feedbackId: feedbackIdSchema.optional(),
+  })
+  .strict();
 
 const credentialScope = {
   name: z.string().min(1),
@@ -117,7 +121,10 @@ export const configSchema = z
       .default(['intake', 'api', 'worker']),
     hostname: z.string().min(1).default('localhost'),
     dataDir: z.string().default('./data'),
-    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({}),
+    log: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .strict()
+      .default({}),
     redis: z
       .object({
         url: z
