@@ -41,6 +41,11 @@ export function smarthostCredentialProblems(config: Pick<Config, 'delivery'>): s
   if (s.pass !== undefined && s.user === undefined) {
     problems.push('delivery.smarthost.pass is set without delivery.smarthost.user: set both (AUTH) or neither');
   }
+  if (s.user !== undefined && !s.pass) {
+    problems.push(
+      'delivery.smarthost.user is set without delivery.smarthost.pass: set the password (KURIR_DELIVERY__SMARTHOST__PASS), or remove user to relay without AUTH',
+    );
+  }
   if (s.user === undefined || s.allowInsecureAuth || isLoopbackHost(s.host)) return problems;
   const tls = smarthostTls(s, config.delivery);
   const optOut = 'or write delivery.smarthost.allowInsecureAuth: true to accept the risk';

@@ -31,7 +31,7 @@ function refusals(patch: Record<string, any>): { lines: string[]; message: strin
   }
 }
 
-const relay = { host: 'smtp.relay-provider.eu', port: 587, requireTls: true, user: 'kurir' };
+const relay = { host: 'smtp.relay-provider.eu', port: 587, requireTls: true, user: 'kurir', pass: 'relay-password-4f9a' };
 /**
  * A relay without credentials: its TLS follows delivery.verifyTls and requireTls. (With credentials TLS is required
  * and verified by default, and an explicit opt-out is refused in every mode unless allowInsecureAuth is written:

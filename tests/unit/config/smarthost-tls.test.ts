@@ -56,6 +56,18 @@ describe('smarthost credentials and TLS', () => {
     expect(() => load({ host: 'smtp.esp.example', pass: 'secret' })).toThrowError(/delivery\.smarthost\.pass is set without delivery\.smarthost\.user/);
   });
 
+  it('refuses a user without a password: every delivery would try AUTH with an empty one and fail', () => {
+    // e.g. KURIR_DELIVERY__SMARTHOST__PASS forgotten, or given as '' by an unset variable in a compose file.
+    for (const smarthost of [
+      { host: 'smtp.esp.example', user: 'relay' },
+      { host: 'smtp.esp.example', user: 'relay', pass: '' },
+    ]) {
+      expect(() => load(smarthost)).toThrowError(
+        /^ {2}delivery\.smarthost\.user is set without delivery\.smarthost\.pass: set the password \(KURIR_DELIVERY__SMARTHOST__PASS\), or remove user to relay without AUTH$/m,
+      );
+    }
+  });
+
   it('also refuses through KURIR_* environment overrides', () => {
     const env = {
       KURIR_DELIVERY__SMARTHOST__HOST: 'smtp.esp.example',
