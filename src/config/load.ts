@@ -82,15 +82,22 @@ function valueAt(tree: unknown, path: (string | number)[]): unknown {
   return node;
 }
 
+/** The `KURIR_*` variables that set `path`: its own, one of a section under it, or one of a mapping or list holding it. */
+function varsSetting(path: (string | number)[], env: Record<string, string | undefined>): string[] {
+  const name = envName(path);
+  return Object.keys(env).filter((v) => v === name || v.startsWith(`${name}__`) || (v.startsWith('KURIR_') && name.startsWith(`${v}__`)));
+}
+
+/** ` (from KURIR_SMTP__PORT, empty)`, or '' for a value from the file. Only variable names, never their values. */
+function origin(vars: string[], env: Record<string, string | undefined>): string {
+  if (!vars.length) return '';
+  return ` (from ${vars.map((v) => (env[v]?.trim() === '' ? `${v}, empty` : v)).join('; ')})`;
+}
+
 /** `smtp: unknown key(s) prot (from KURIR_SMTP__PROT): did you mean smtp.port?`, else the keys allowed there. */
 function describeUnknownKeys(path: (string | number)[], keys: string[], env: Record<string, string | undefined>): string {
   const where = path.join('.') || '(root)';
-  const vars = keys.flatMap((k) => {
-    const name = envName([...path, k]);
-    // The variable of this key, of a section under it (a misspelt section), or of a whole list holding it (KURIR_DOMAINS).
-    return Object.keys(env).filter((v) => v === name || v.startsWith(`${name}__`) || (v.startsWith('KURIR_') && name.startsWith(`${v}__`)));
-  });
-  const from = vars.length ? ` (from ${vars.join(', ')})` : '';
+  const from = origin([...new Set(keys.flatMap((k) => varsSetting([...path, k], env)))], env);
   const allowed = allowedKeys(configSchema, path);
   const guesses = keys.map((k) => closestKey(k, allowed)).filter((g): g is string => g !== undefined);
   const prefix = path.length ? `${where}.` : '';
@@ -109,7 +116,7 @@ function describeIssue(issue: ZodIssue, input: unknown, env: Record<string, stri
   let allowed = issue.message;
   if (issue.code === 'invalid_enum_value') allowed = `one of ${issue.options.map((o) => JSON.stringify(o)).join(', ')}`;
   if (issue.code === 'unrecognized_keys') return describeUnknownKeys(issue.path, issue.keys, env);
-  return `${key} = ${shown}: ${allowed}`;
+  return `${key} = ${shown}: ${allowed}${origin(varsSetting(issue.path, env), env)}`;
 }
 
 /**

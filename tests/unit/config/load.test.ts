@@ -61,6 +61,17 @@ describe('loadConfig', () => {
     expect(loadConfig({ file: 'config/default.yaml', env: { KURIR_LOG_FORMAT: 'json' } }).log.level).toBe('info');
   });
 
+  it('names the KURIR_ variable a bad value came from, and says when it was empty (an unset variable in a compose file)', () => {
+    expect(() => loadConfig({ file: 'config/default.yaml', env: { KURIR_SMTP__PORT: '' } })).toThrowError(
+      /^ {2}smtp\.port = null: Expected number, received null \(from KURIR_SMTP__PORT, empty\)$/m,
+    );
+    expect(() => loadConfig({ file: 'config/default.yaml', env: { KURIR_DELIVERY__SMARTHOST: '{ host: h, port: x }' } })).toThrowError(
+      /^ {2}delivery\.smarthost\.port = "x": Expected number, received string \(from KURIR_DELIVERY__SMARTHOST\)$/m,
+    );
+    // From the file: no variable named.
+    expect(() => loadConfig({ file: file('smtp:\n  port: x\n') })).toThrowError(/^ {2}smtp\.port = "x": Expected number, received string$/m);
+  });
+
   it('for an unknown key says where it came from and what was probably meant', () => {
     expect(() => loadConfig({ file: 'config/default.yaml', env: { KURIR_SMTP__PROT: '25' } })).toThrowError(
       /^ {2}smtp: unknown key\(s\) prot \(from KURIR_SMTP__PROT\): did you mean smtp\.port\?$/m,
