@@ -77,6 +77,11 @@ export function inWords(state: RecipientState | undefined, provider: string | nu
   }
 }
 
+/** A recipient left out at intake (MessageRecord.leftOut): suppressed between its RCPT TO and the end of DATA. */
+export function leftOutInWords(left: { address: string; reason: string }): string {
+  return `Kurir left ${left.address} out of this message when accepting it: the address had been suppressed meanwhile (${left.reason}), so nothing was sent to it.`;
+}
+
 /** The placement sentence: what our seed mailbox at that provider saw last. */
 export function placementInWords(p: PlacementResult | null, provider: string | null): string {
   if (!provider) return '';
@@ -130,9 +135,10 @@ function messageCard(view: MessageView, address: string | null, provider: string
   const state = address ? Object.entries(view.recipients).find(([a]) => a.toLowerCase() === address.toLowerCase())?.[1] : undefined;
   const events = view.events.filter((e) => concerns(e, address));
   const lastHost = events.flatMap((e) => ('host' in e && e.host ? [e.host] : [])).pop();
+  const left = !state && address ? r.leftOut?.find((l) => l.address.toLowerCase() === address.toLowerCase()) : undefined;
   return html`<section class="card" aria-labelledby="m-${r.id}">
   <h2 id="m-${r.id}"><span class="status ${view.status}">${view.status}</span> ${r.subject || '(no subject)'}</h2>
-  <p class="facts">${inWords(state, provider, lastHost)}</p>
+  <p class="facts">${left ? leftOutInWords(left) : inWords(state, provider, lastHost)}</p>
   <dl class="meta"><dt>Id</dt><dd class="mono">${r.id}</dd><dt>From</dt><dd>${r.mailFrom}</dd><dt>Sent by</dt><dd>${r.owner}</dd>${r.reference ? html`<dt>Reference</dt><dd>${r.reference}</dd>` : ''}<dt>Submitted</dt><dd>${when(r.createdAt)}</dd></dl>
   <table><caption>Timeline</caption><thead><tr><th scope="col">When</th><th scope="col">What</th></tr></thead><tbody>
   ${events.map((e) => html`<tr><td data-label="When">${when(e.at)}</td><td data-label="What">${eventLine(e)}</td></tr>`)}

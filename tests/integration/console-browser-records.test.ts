@@ -1,0 +1,111 @@
+/**
+ * The support screen in Chromium over records written straight into the message store, the way intake
+ * and delivery write them: hostile text in every attacker-influenced field (subject, sender, reference,
+ * remote replies, DSN text) stays text; a recipient left out at intake (suppressed between RCPT TO and the
+ * end of DATA) is told as such, not as "not among the recipients"; a timeline of 1,000 events renders whole. Skipped, with a message, when /usr/bin/chromium is not installed.
+ */
+import { existsSync } from 'node:fs';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newMessageId } from '../../src/lib/ids.js';
+import type { MessageRecord, TimelineEvent } from '../../src/store/types.js';
+import { adminRequest, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) console.warn(`console-browser-records.test.ts skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
+
+const EVIL = `<img src=x onerror="document.title='pwned'"><b id="injected">x</b>`;
+
+let t: TestGateway;
+let browser: Browser;
+let page: Page;
+
+function record(to: string[], extra: Partial<MessageRecord> = {}): MessageRecord {
+  const now = Date.now();
+  const id = newMessageId(now);
+  return {
+    id,
+    owner: 'booking-dev',
+    interface: 'smtp',
+    mailFrom: 'noreply@example.test',
+    fromDomain: 'example.test',
+    recipients: to,
+    priority: 'verification',
+    createdAt: now,
+    expiresAt: now + 3_600_000,
+    size: 10,
+    messageId: `<${id}@example.test>`,
+    dkim: [],
+    ...extra,
+  };
+}
+
+async function search(q: string): Promise<void> {
+  await page.goto(`${t.url}/console?q=${encodeURIComponent(q)}`);
+}
+
+describe.skipIf(!haveChromium)('support screen over stored records, in Chromium', () => {
+  beforeAll(async () => {
+    t = await startTestGateway({ overrides: { roles: ['api'] } });
+    const created = await adminRequest(t.url, 'POST', '/v1/credentials', { kind: 'api-key', name: 'records-support', role: 'support' });
+    expect(created.status).toBe(201);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    page = await browser.newPage();
+    await page.goto(`${t.url}/console/login`);
+    await page.getByLabel('API key (role support or admin)').fill(created.body.secret);
+    await Promise.all([page.waitForURL(`${t.url}/console`), page.getByRole('button', { name: 'Log in' }).click()]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await t?.close();
+  });
+
+  it('shows hostile subject, sender, reference and replies as text', async () => {
+    const r = record(['victim@dest.test'], { subject: EVIL, mailFrom: `"${EVIL}"@example.test`, reference: `REF${EVIL}` });
+    const at = r.createdAt + 1000;
+    const events: TimelineEvent[] = [
+      { type: 'attempt', at, recipients: r.recipients, host: `mx${EVIL}`, reply: `451 ${EVIL}` },
+      { type: 'bounced', at: at + 1, recipients: r.recipients, reply: `550 5.1.1 ${EVIL}`, category: EVIL, async: true },
+    ];
+    expect(await t.gateway.messages.create(r, Buffer.from('x'), events)).toBe(true);
+    await search(r.id);
+    const card = page.locator('section.card', { hasText: r.id });
+    expect(await card.count()).toBe(1);
+    expect(await page.locator('#injected').count()).toBe(0);
+    expect(await page.locator('main img').count()).toBe(0);
+    expect(await page.title()).not.toBe('pwned');
+    expect(await card.locator('h2').textContent()).toContain(EVIL);
+    expect(await card.locator('tbody').textContent()).toContain(`550 5.1.1 ${EVIL}`);
+  });
+
+  it('tells a recipient left out at intake (suppressed meanwhile) as such, with the reason', async () => {
+    const r = record(['stays@dest.test'], { subject: 'Left out', leftOut: [{ address: 'Left@elsewhere.test', reason: 'hard-bounce' }] });
+    const events: TimelineEvent[] = [{ type: 'suppressed', at: r.createdAt, recipients: ['Left@elsewhere.test'], reason: 'hard-bounce', source: 'intake' }];
+    expect(await t.gateway.messages.create(r, Buffer.from('x'), events)).toBe(true);
+    await search('left@elsewhere.test');
+    const card = page.locator('section.card', { hasText: 'Left out' });
+    expect(await card.count()).toBe(1);
+    const facts = (await card.locator('.facts').textContent()) ?? '';
+    expect(facts).not.toContain('not among the recipients');
+    expect(facts).toMatch(/^Kurir left Left@elsewhere\.test out of this message when accepting it: .*suppressed meanwhile \(hard-bounce\)/);
+  });
+
+  it('renders a timeline of 1,000 events whole', async () => {
+    const r = record(['busy@dest.test'], { subject: 'Busy' });
+    const events: TimelineEvent[] = Array.from({ length: 999 }, (_, i) => ({
+      type: 'deferred' as const,
+      at: r.createdAt + i + 1,
+      recipients: r.recipients,
+      reply: `451 4.7.1 try again ${i}`,
+      category: 'rate-limited',
+      nextAttemptAt: r.createdAt + 60_000,
+    }));
+    expect(await t.gateway.messages.create(r, Buffer.from('x'), events)).toBe(true);
+    await search(r.id);
+    const card = page.locator('section.card', { hasText: 'Busy' });
+    expect(await card.locator('tbody tr').count()).toBe(1000);
+    expect(await card.locator('tbody tr').last().textContent()).toContain('try again 998');
+  });
+});
