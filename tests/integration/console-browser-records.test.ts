@@ -2,14 +2,15 @@
  * The support screen in Chromium over records written straight into the message store, the way intake
  * and delivery write them: hostile text in every attacker-influenced field (subject, sender, reference,
  * remote replies, DSN text) stays text; a recipient left out at intake (suppressed between RCPT TO and the
- * end of DATA) is told as such, not as "not among the recipients"; a timeline of 1,000 events renders whole. Skipped, with a message, when /usr/bin/chromium is not installed.
+ * end of DATA) is told as such, not as "not among the recipients"; a timeline of 1,000 events renders whole;
+ * a crafted `done` notice code shows nothing. Skipped, with a message, when /usr/bin/chromium is not installed.
  */
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newMessageId } from '../../src/lib/ids.js';
 import type { MessageRecord, TimelineEvent } from '../../src/store/types.js';
-import { adminRequest, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { ADMIN_KEY, adminRequest, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
@@ -107,5 +108,25 @@ describe.skipIf(!haveChromium)('support screen over stored records, in Chromium'
     const card = page.locator('section.card', { hasText: 'Busy' });
     expect(await card.locator('tbody tr').count()).toBe(1000);
     expect(await card.locator('tbody tr').last().textContent()).toContain('try again 998');
+  });
+
+  it('shows no notice for a done code that is not one of its own (constructor, toString)', async () => {
+    for (const code of ['constructor', 'toString', '__proto__']) {
+      await page.goto(`${t.url}/console?q=nobody%40dest.test&done=${code}`);
+      expect(await page.locator('h2', { hasText: 'message(s)' }).count()).toBe(1);
+      expect(await page.locator('p.notice[role=status]').count()).toBe(0);
+      expect(await page.locator('main').textContent()).not.toContain('native code');
+    }
+    const admin = await browser.newPage();
+    await admin.goto(`${t.url}/console/login`);
+    await admin.getByLabel('API key (role support or admin)').fill(ADMIN_KEY);
+    await Promise.all([admin.waitForURL(`${t.url}/console`), admin.getByRole('button', { name: 'Log in' }).click()]);
+    for (const path of ['/console/incidents?done=constructor', '/console/credentials?done=toString']) {
+      const res = await admin.goto(`${t.url}${path}`);
+      expect(res?.status()).toBe(200);
+      expect(await admin.locator('p.notice[role=status]').count()).toBe(0);
+      expect(await admin.locator('main').textContent()).not.toContain('native code');
+    }
+    await admin.close();
   });
 });

@@ -21,7 +21,7 @@ const NOTICES: Record<string, string> = {
 
 function send(request: FastifyRequest, reply: FastifyReply, title: string, content: Html, done?: string): FastifyReply {
   const s = request.consoleSession!;
-  const notice = done && NOTICES[done] ? html`<p class="notice" role="status">${NOTICES[done]}</p>` : '';
+  const notice = done && Object.hasOwn(NOTICES, done) ? html`<p class="notice" role="status">${NOTICES[done]}</p>` : '';
   return reply.type('text/html; charset=utf-8').send(page(title, html`${notice}${content}`, { name: s.name, role: s.role, csrf: s.csrf }));
 }
 

@@ -65,7 +65,8 @@ ${createForm(csrf)}`;
   const by = (request: FastifyRequest): string => `${request.consoleSession!.kind}:${request.consoleSession!.name}`;
 
   app.get<{ Querystring: { done?: string } }>('/console/credentials', { schema: { hide: true } }, async (request, reply) => {
-    const notice = request.query.done && NOTICES[request.query.done] ? html`<p class="notice" role="status">${NOTICES[request.query.done]}</p>` : '';
+    const notice =
+      request.query.done && Object.hasOwn(NOTICES, request.query.done) ? html`<p class="notice" role="status">${NOTICES[request.query.done]}</p>` : '';
     return send(request, reply, html`${notice}${await list(request)}`);
   });
 

@@ -85,7 +85,9 @@ export async function consoleSupportRoutes(app: FastifyInstance, opts: ConsoleOp
         throw toKurirError(err);
       }
     }
-    const notice = request.query.done ? NOTICES[request.query.done] : undefined;
+    const done = request.query.done;
+    // Own keys only: `constructor` or `toString` would otherwise show Object.prototype's functions as text.
+    const notice = done && Object.hasOwn(NOTICES, done) ? NOTICES[done] : undefined;
     const user = { name: session.name, role: session.role, csrf: session.csrf };
     return reply.type('text/html; charset=utf-8').send(page('Support', supportPage(result, session.csrf, notice), user));
   });
