@@ -35,7 +35,7 @@ afterAll(async () => {
 /** A form for each POST route, with a field valid in form (the handler may still answer 404 for it). */
 const FORMS: Record<string, Record<string, string>> = {
   'POST /console/logout': {},
-  'POST /console/suppressions/remove': { address: 'nobody@example.org' },
+  'POST /console/suppressions/remove': { address: 'nobody@example.org', confirm: 'yes' },
   'POST /console/domains/verify': { domain: 'example.org' },
   'POST /console/domains/rotate': { domain: 'example.org' },
   'POST /console/providers/pause': { provider: 'nosuchprovider' },
@@ -148,7 +148,12 @@ describe('console access', () => {
     const wrong = await c.post('/console/suppressions/remove', { address: 'csrf@example.org', csrf: 'A'.repeat(43) });
     expect(wrong.status).toBe(403);
     expect((await api('GET', '/v1/suppressions/csrf%40example.org')).status).toBe(200);
-    const ok = await c.post('/console/suppressions/remove', { address: 'csrf@example.org', csrf: await c.csrf() });
+    // Without the confirmation page's field it is refused (400 naming it), and nothing changes either.
+    const unconfirmed = await c.post('/console/suppressions/remove', { address: 'csrf@example.org', csrf: await c.csrf() });
+    expect(unconfirmed.status).toBe(400);
+    expect(unconfirmed.body).toContain('confirm: remove from the confirmation page');
+    expect((await api('GET', '/v1/suppressions/csrf%40example.org')).status).toBe(200);
+    const ok = await c.post('/console/suppressions/remove', { address: 'csrf@example.org', confirm: 'yes', csrf: await c.csrf() });
     expect(ok.status).toBe(303);
     expect((await api('GET', '/v1/suppressions/csrf%40example.org')).status).toBe(404);
     const audit = await api('GET', '/v1/audit?limit=20');

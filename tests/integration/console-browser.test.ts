@@ -149,7 +149,17 @@ describe.skipIf(!haveChromium)('web console in Chromium', () => {
     );
     await shot(page, '02-support-search');
 
-    await Promise.all([page.waitForURL(/done=removed/), page.getByRole('button', { name: `Remove suppression of ${APPLICANT}` }).click()]);
+    // Removal cannot be undone, so it asks first: the link opens a confirmation page and removes nothing.
+    await Promise.all([
+      page.waitForURL(/\/console\/suppressions\/remove\?address=/),
+      page.getByRole('link', { name: `Remove suppression of ${APPLICANT}…` }).click(),
+    ]);
+    expect(await page.locator('main p.error').textContent()).toMatch(
+      /^Remove applicant@gmail\.com from the suppression list\? It was suppressed .* UTC: complaint \(test\) \(by api:admin-dev\)\. .*This cannot be undone/,
+    );
+    expect((await api('GET', `/v1/suppressions/${encodeURIComponent(APPLICANT)}`)).status).toBe(200);
+    await shot(page, '02b-support-remove-confirm');
+    await Promise.all([page.waitForURL(/done=removed/), page.getByRole('button', { name: `Remove suppression of ${APPLICANT} now` }).click()]);
     expect(await page.getByRole('status').textContent()).toContain('The suppression was removed');
     expect(await page.textContent('main')).toContain(`${APPLICANT} is not suppressed`);
     expect((await api('GET', `/v1/suppressions/${encodeURIComponent(APPLICANT)}`)).status).toBe(404);

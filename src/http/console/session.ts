@@ -22,6 +22,7 @@ export const CONSOLE_ACCESS: Record<string, ConsoleAccess> = {
   'POST /console/login': 'open',
   'POST /console/logout': 'session',
   'GET /console': 'session',
+  'GET /console/suppressions/remove': 'session',
   'POST /console/suppressions/remove': 'session',
   'GET /console/incidents': 'admin',
   'GET /console/domains': 'admin',

@@ -152,8 +152,18 @@ const EMPTY: Record<SupportResult['kind'], string> = {
   reference: 'No message with this id or booking reference is on record',
 };
 
+/**
+ * The confirmation page of a suppression removal: what is lost (a removal cannot be undone: adding the address
+ * again does not bring back the original date, reason and source) and the button that removes it.
+ */
+export function removeSuppressionPage(s: Suppression, csrf: string): Html {
+  return html`<p class="error">Remove <strong>${s.address}</strong> from the suppression list? It was suppressed ${when(s.at)}: ${s.reason} (by ${s.source}). Kurir will accept and send new messages to it again. This cannot be undone: adding the address again does not bring back this record.</p>
+<form method="post" action="/console/suppressions/remove"><input type="hidden" name="csrf" value="${csrf}"><input type="hidden" name="address" value="${s.address}"><input type="hidden" name="confirm" value="yes">
+<p class="row"><button type="submit" class="danger">Remove suppression of ${s.address} now</button> <a href="/console?q=${encodeURIComponent(s.address)}">Cancel, keep it suppressed</a></p></form>`;
+}
+
 /** The search form, the facts for the address and one card per message. */
-export function supportPage(result: SupportResult | null, csrf: string, notice?: string): Html {
+export function supportPage(result: SupportResult | null, notice?: string): Html {
   const form = html`<form method="get" action="/console" role="search">
   <label for="q">Recipient address, message id or booking reference</label>
   <div class="row"><input id="q" name="q" type="search" autocomplete="off" required value="${result?.query ?? ''}"><button type="submit">Search</button></div>
@@ -171,10 +181,7 @@ export function supportPage(result: SupportResult | null, csrf: string, notice?:
       : result.suppression
         ? html`<div class="card"><h2>Suppressed</h2>
   <p><strong>${address}</strong> is on the suppression list since ${when(result.suppression.at)}: ${result.suppression.reason} (by ${result.suppression.source}). Kurir refuses new messages to it.</p>
-  <form method="post" action="/console/suppressions/remove">
-    <input type="hidden" name="csrf" value="${csrf}"><input type="hidden" name="address" value="${address}">
-    <button type="submit" class="danger">Remove suppression of ${address}</button>
-  </form></div>`
+  <p><a href="/console/suppressions/remove?address=${encodeURIComponent(address)}" class="danger">Remove suppression of ${address}…</a></p></div>`
         : html`<p class="notice">${address} is not suppressed: new messages to it are accepted.</p>`;
   return html`${form}
 ${notice ? html`<p class="notice" role="status">${notice}</p>` : ''}

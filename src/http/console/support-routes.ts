@@ -13,7 +13,7 @@ import type { MessageView } from '../../store/types.js';
 import { presentSuppression } from '../suppressions-routes.js';
 import type { ConsoleOptions } from './options.js';
 import { page } from './html.js';
-import { supportPage, type SupportResult } from './support-page.js';
+import { removeSuppressionPage, supportPage, type SupportResult } from './support-page.js';
 
 /** Messages listed per search (the newest). */
 const SEARCH_LIMIT = 50;
@@ -89,13 +89,27 @@ export async function consoleSupportRoutes(app: FastifyInstance, opts: ConsoleOp
     // Own keys only: `constructor` or `toString` would otherwise show Object.prototype's functions as text.
     const notice = done && Object.hasOwn(NOTICES, done) ? NOTICES[done] : undefined;
     const user = { name: session.name, role: session.role, csrf: session.csrf };
-    return reply.type('text/html; charset=utf-8').send(page('Support', supportPage(result, session.csrf, notice), user));
+    return reply.type('text/html; charset=utf-8').send(page('Support', supportPage(result, notice), user));
   });
 
-  app.post<{ Body: { address?: string } }>('/console/suppressions/remove', { schema: { hide: true } }, async (request, reply) => {
+  // Removing asks first (it cannot be undone): the GET shows the suppression and the button that removes it.
+  app.get<{ Querystring: { address?: string } }>('/console/suppressions/remove', { schema: { hide: true } }, async (request, reply) => {
+    const suppressions = opts.suppressions;
+    if (!suppressions) throw new KurirError('NOT_FOUND', 'The suppression list is not available on this gateway');
+    const address = normalizeAddress(String(request.query.address ?? ''), 'address');
+    request.auditDetail = { target: address };
+    const s = await suppressions.get(address);
+    if (!s) throw new KurirError('NOT_FOUND', `${address} is not suppressed`, { field: 'address' });
+    const session = request.consoleSession!;
+    const user = { name: session.name, role: session.role, csrf: session.csrf };
+    return reply.type('text/html; charset=utf-8').send(page(`Remove the suppression of ${address}?`, removeSuppressionPage(s, session.csrf), user));
+  });
+
+  app.post<{ Body: { address?: string; confirm?: string } }>('/console/suppressions/remove', { schema: { hide: true } }, async (request, reply) => {
     const suppressions = opts.suppressions;
     if (!suppressions) throw new KurirError('NOT_FOUND', 'The suppression list is not available on this gateway');
     const address = normalizeAddress(String(request.body?.address ?? ''), 'address');
+    if (request.body?.confirm !== 'yes') throw new KurirError('VALIDATION', 'confirm: remove from the confirmation page', { field: 'confirm' });
     const before = await suppressions.get(address);
     request.auditDetail = { target: address, ...(before ? { before: presentSuppression(before) } : {}) };
     if (!before || !(await suppressions.remove(address))) throw new KurirError('NOT_FOUND', `${address} is not suppressed`, { field: 'address' });
