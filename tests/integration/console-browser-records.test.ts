@@ -93,6 +93,19 @@ describe.skipIf(!haveChromium)('support screen over stored records, in Chromium'
     expect(facts).toMatch(/^Kurir left Left@elsewhere\.test out of this message when accepting it: .*suppressed meanwhile \(hard-bounce\)/);
   });
 
+  it('searched by id, a message to several recipients tells each recipient, not "this address is not among the recipients"', async () => {
+    const r = record(['one@dest.test', 'two@other.test'], { subject: 'Two recipients' });
+    expect(await t.gateway.messages.create(r, Buffer.from('x'))).toBe(true);
+    await search(r.id);
+    const card = page.locator('section.card', { hasText: 'Two recipients' });
+    const facts = await card.locator('.facts').allTextContents();
+    expect(facts.join(' ')).not.toContain('not among the recipients');
+    expect(facts).toEqual([
+      expect.stringMatching(/^one@dest\.test: Waiting to be sent \(since .* UTC\)\.$/),
+      expect.stringMatching(/^two@other\.test: Waiting to be sent/),
+    ]);
+  });
+
   it('renders a timeline of 1,000 events whole', async () => {
     const r = record(['busy@dest.test'], { subject: 'Busy' });
     const events: TimelineEvent[] = Array.from({ length: 999 }, (_, i) => ({

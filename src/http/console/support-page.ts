@@ -138,12 +138,20 @@ function messageCard(view: MessageView, address: string | null, provider: string
   const left = !state && address ? r.leftOut?.find((l) => l.address.toLowerCase() === address.toLowerCase()) : undefined;
   return html`<section class="card" aria-labelledby="m-${r.id}">
   <h2 id="m-${r.id}"><span class="status ${view.status}">${view.status}</span> ${r.subject || '(no subject)'}</h2>
-  <p class="facts">${left ? leftOutInWords(left) : inWords(state, provider, lastHost)}</p>
+  ${address ? html`<p class="facts">${left ? leftOutInWords(left) : inWords(state, provider, lastHost)}</p>` : everyRecipient(view)}
   <dl class="meta"><dt>Id</dt><dd class="mono">${r.id}</dd><dt>From</dt><dd>${r.mailFrom}</dd><dt>Sent by</dt><dd>${r.owner}</dd>${r.reference ? html`<dt>Reference</dt><dd>${r.reference}</dd>` : ''}<dt>Submitted</dt><dd>${when(r.createdAt)}</dd></dl>
   <table><caption>Timeline</caption><thead><tr><th scope="col">When</th><th scope="col">What</th></tr></thead><tbody>
   ${events.map((e) => html`<tr><td data-label="When">${when(e.at)}</td><td data-label="What">${eventLine(e)}</td></tr>`)}
   </tbody></table>
 </section>`;
+}
+
+/** Without one address (a search by id or reference of a message to several), one sentence per recipient. */
+function everyRecipient(view: MessageView): Html[] {
+  return Object.entries(view.recipients).map(([to, state]) => {
+    const host = view.events.flatMap((e) => ('host' in e && e.host && concerns(e, to) ? [e.host] : [])).pop();
+    return html`<p class="facts">${to}: ${inWords(state, null, host)}</p>`;
+  });
 }
 
 const EMPTY: Record<SupportResult['kind'], string> = {
