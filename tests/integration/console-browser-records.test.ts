@@ -91,6 +91,10 @@ describe.skipIf(!haveChromium)('support screen over stored records, in Chromium'
     const facts = (await card.locator('.facts').textContent()) ?? '';
     expect(facts).not.toContain('not among the recipients');
     expect(facts).toMatch(/^Kurir left Left@elsewhere\.test out of this message when accepting it: .*suppressed meanwhile \(hard-bounce\)/);
+    // The timeline's suppressed event of source intake is that leaving out, not a suppression this message caused.
+    const timeline = (await card.locator('tbody').textContent()) ?? '';
+    expect(timeline).toContain('left out of this message (already suppressed: hard-bounce)');
+    expect(timeline).not.toContain('address suppressed: hard-bounce');
   });
 
   it('searched by id, a message to several recipients tells each recipient, not "this address is not among the recipients"', async () => {

@@ -113,7 +113,8 @@ function describe(e: TimelineEvent): string {
     case 'complained':
       return `spam complaint (${e.feedbackType})`;
     case 'suppressed':
-      return `address suppressed: ${e.reason}`;
+      // Source intake: recipients left out at the end of DATA because they were already suppressed (MessageRecord.leftOut).
+      return e.source === 'intake' ? `left out of this message (already suppressed: ${e.reason})` : `address suppressed: ${e.reason}`;
     case 'expired':
       return `expired${e.reply ? `: ${e.reply}` : ''}`;
     case 'placement':
