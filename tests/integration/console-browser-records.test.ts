@@ -110,6 +110,23 @@ describe.skipIf(!haveChromium)('support screen over stored records, in Chromium'
     ]);
   });
 
+  it('reads a superseded outcome as a late one, and a bad search as an error page naming the field', async () => {
+    const r = record(['late@dest.test'], { subject: 'Late outcome' });
+    const events: TimelineEvent[] = [
+      { type: 'delivered', at: r.createdAt + 1, recipients: r.recipients, host: 'mx.dest.test', reply: '250 ok' },
+      { type: 'bounced', at: r.createdAt + 2, recipients: r.recipients, reply: '550 5.7.1 dup', category: 'policy', superseded: true },
+    ];
+    expect(await t.gateway.messages.create(r, Buffer.from('x'), events)).toBe(true);
+    await search(r.id);
+    const rows = await page.locator('section.card', { hasText: 'Late outcome' }).locator('tbody tr').allTextContents();
+    expect(rows.at(-1)).toMatch(/bounced \(policy\): 550 5\.7\.1 dup — a late outcome, after the recipient was settled .*it changed nothing$/);
+    const res = await page.goto(`${t.url}/console?q=${encodeURIComponent('no body@@dest')}`);
+    expect(res?.status()).toBe(400);
+    const error = (await page.locator('main p.error').textContent()) ?? '';
+    expect(error).toMatch(/^q: /);
+    expect(error).not.toContain('[object Object]');
+  });
+
   it('renders a timeline of 1,000 events whole', async () => {
     const r = record(['busy@dest.test'], { subject: 'Busy' });
     const events: TimelineEvent[] = Array.from({ length: 999 }, (_, i) => ({
