@@ -2,86 +2,24 @@
  * The envelope syntax SMTP intake accepts, over real sockets, real Redis and DNS on loopback: MAIL FROM and RCPT TO
  * parameters of extensions Kurir does not offer are refused with 555 5.5.4 naming them (RFC 5321 §4.5.3), and a
  * quoted local part ("john doe"@dest.test) is accepted over SMTP as over HTTP and delivered with the same RCPT TO.
- * The receiver is a raw line-by-line one (smtp-server, like Kurir's own parser before, refuses a quoted local part
- * holding a space), so the test sees the exact command Kurir sent.
+ * The receiver is the raw scripted MX of tests/helpers/scripted-mx.ts (smtp-server, like Kurir's own parser
+ * before, refuses a quoted local part holding a space), so the test sees the exact command Kurir sent.
  */
-import net, { type AddressInfo } from 'node:net';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
+import { scripted, type Scripted } from '../helpers/scripted-mx.js';
 import { SmtpDialog } from '../helpers/smtp-dialog.js';
 import { SMTP_USER, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 import { until } from '../helpers/until.js';
 
-/** A receiving MX that records every command line; it accepts everything and offers no extension but 8BITMIME. */
-interface RawReceiver {
-  port: number;
-  /** MAIL FROM and RCPT TO lines, as received. */
-  lines: string[];
-  /** The messages received (DATA, dot-stuffing left as it is). */
-  messages: string[];
-  close(): Promise<void>;
-}
-
-async function startRawReceiver(): Promise<RawReceiver> {
-  const lines: string[] = [];
-  const messages: string[] = [];
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
-    let buffer = '';
-    let inData = false;
-    let data: string[] = [];
-    socket.write('220 mx.dest.test ESMTP\r\n');
-    socket.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString('latin1');
-      let eol: number;
-      while ((eol = buffer.indexOf('\r\n')) >= 0) {
-        const line = buffer.slice(0, eol);
-        buffer = buffer.slice(eol + 2);
-        if (inData) {
-          if (line === '.') {
-            inData = false;
-            messages.push(data.join('\r\n'));
-            data = [];
-            socket.write('250 2.0.0 Ok\r\n');
-          } else data.push(line);
-          continue;
-        }
-        const verb = line.slice(0, 4).toUpperCase();
-        if (verb === 'EHLO') socket.write('250-mx.dest.test\r\n250 8BITMIME\r\n');
-        else if (verb === 'MAIL' || verb === 'RCPT') {
-          lines.push(line);
-          socket.write('250 2.1.0 Ok\r\n');
-        } else if (verb === 'DATA') {
-          inData = true;
-          socket.write('354 Go ahead\r\n');
-        } else if (verb === 'QUIT') socket.end('221 Bye\r\n');
-        else socket.write('250 Ok\r\n');
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    lines,
-    messages,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
-
 let t: TestGateway;
 let dns: DnsServer;
-let receiver: RawReceiver;
+let receiver: Scripted;
 
 beforeAll(async () => {
-  receiver = await startRawReceiver();
+  // No PIPELINING offered: each command of Kurir's client arrives as its own line, as most receivers see it.
+  receiver = await scripted({ pipelining: false });
   dns = await startDnsServer({ 'dest.test': { MX: [{ exchange: 'mx.dest.test', priority: 10 }] }, 'mx.dest.test': { A: ['127.0.0.1'] } });
   t = await startTestGateway({ dns, overrides: { roles: ['intake', 'api', 'worker'], delivery: { mxPort: receiver.port } } });
 });
@@ -163,7 +101,7 @@ describe('quoted local parts', () => {
   /** The RCPT TO line the receiver got for `address`, once the message was delivered. */
   async function deliveredWith(id: string, address: string): Promise<string> {
     await t.waitForStatus(id, (s) => s.status === 'delivered');
-    return until(() => receiver.lines.find((l) => l === `RCPT TO:<${address}>`), 10_000, `RCPT TO:<${address}> at the receiver`);
+    return until(() => receiver.commands.find((l) => l === `RCPT TO:<${address}>`), 10_000, `RCPT TO:<${address}> at the receiver`);
   }
 
   // Found 1 Dec 2026: SMTP answered 501 Bad recipient address syntax, HTTP accepted and delivered the same address.
@@ -195,7 +133,7 @@ describe('quoted local parts', () => {
     expect(await deliveredWith(res.body.id, '"jane roe"@dest.test')).toBe('RCPT TO:<"jane roe"@dest.test>');
     expect(await deliveredWith(res.body.id, '"c@d"@dest.test')).toBe('RCPT TO:<"c@d"@dest.test>');
     // nodemailer's addressparser used to drop the quotes: the header said a@b@dest.test.
-    expect(receiver.messages.find((m) => m.includes('"jane roe"'))).toMatch(/^To: <"jane roe"@dest\.test>, "c@d"@dest\.test$/m);
+    expect(receiver.bodies.find((m) => m.includes('"jane roe"'))).toMatch(/^To: <"jane roe"@dest\.test>, "c@d"@dest\.test$/m);
   });
 
   it('refuses a malformed quoted local part on both interfaces, naming the address', async () => {

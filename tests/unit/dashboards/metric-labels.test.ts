@@ -8,24 +8,13 @@
  * A simple tokenizer, no PromQL parser: tests/unit/dashboards/promtool.test.ts has promtool check the syntax.
  */
 import { readFileSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { DKIM_FAILURE_REASONS, createMetrics } from '../../../src/metrics/metrics.js';
+import { DASH, GRAFANA, ROOT, ruleFile } from '../../helpers/dashboard-files.js';
 import { kurirSelectors, matches, outputLabels, rangeSelectors, sumsOf, unknownLabels, type Expr, type MetricInfo } from '../../helpers/promql-labels.js';
 
-const ROOT = resolve(import.meta.dirname, '../../..');
-const DASH = join(ROOT, 'dashboards');
-const GRAFANA = join(DASH, 'grafana');
-
-interface Rule {
-  record?: string;
-  alert?: string;
-  expr: string;
-  annotations?: Record<string, string>;
-}
-type RuleFile = { groups: Array<{ name: string; rules: Rule[] }> };
-const ruleFile = (file: string): RuleFile => parse(readFileSync(join(DASH, file), 'utf8')) as RuleFile;
 const recordingRules = ruleFile('recording-rules.yml').groups.flatMap((g) => g.rules);
 const alertGroups = ruleFile('alerts.yml').groups;
 const alertRules = alertGroups.flatMap((g) => g.rules);

@@ -5,26 +5,12 @@
  * use the provisioned datasource; every alert has a firing unit test.
  */
 import { readFileSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { createMetrics } from '../../../src/metrics/metrics.js';
+import { DASH, GRAFANA, ruleFile } from '../../helpers/dashboard-files.js';
 
-const ROOT = resolve(import.meta.dirname, '../../..');
-const DASH = join(ROOT, 'dashboards');
-const GRAFANA = join(DASH, 'grafana');
-
-interface Rule {
-  record?: string;
-  alert?: string;
-  expr: string;
-  annotations?: Record<string, string>;
-  labels?: Record<string, string>;
-  for?: string;
-}
-interface RuleFile {
-  groups: Array<{ name: string; rules: Rule[] }>;
-}
 interface Target {
   expr?: string;
   datasource?: { type?: string; uid?: string };
@@ -46,8 +32,8 @@ interface Dashboard {
 }
 
 const readYaml = <T>(file: string): T => parse(readFileSync(file, 'utf8')) as T;
-const recording = readYaml<RuleFile>(join(DASH, 'recording-rules.yml'));
-const alerts = readYaml<RuleFile>(join(DASH, 'alerts.yml'));
+const recording = ruleFile('recording-rules.yml');
+const alerts = ruleFile('alerts.yml');
 interface AlertTestFile {
   rule_files: string[];
   tests: Array<{
