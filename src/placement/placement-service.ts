@@ -173,15 +173,11 @@ export class PlacementService {
       outcome = { ok: false, reason: 'auth', error: err.message };
     }
     const now = clock.now();
-    // Found before a failure too: a search that fails partway has already deleted what it found in earlier folders.
-    const found = new Set(outcome.found?.map((f) => f.token));
-    for (const f of outcome.found ?? []) {
-      const p = pending.find((x) => x.token === f.token);
-      if (!p) continue;
-      const arrivalSeconds = Math.max(0, ((f.arrivedAt ?? now) - p.submittedAt) / 1000);
-      await this.record(p, { result: f.folder, mailbox: f.mailbox, arrivalSeconds, auth: f.auth, labels: f.labels }, now);
-    }
-    if (!outcome.ok) {
+    // The seed's state first: a reader that sees this search's results also sees the state it ended in.
+    if (outcome.ok) {
+      metrics.placementSeedUp.set({ seed: seed.name, provider: seed.provider }, 1);
+      await store.setSeedState(seed.name, { state: 'up', at: now });
+    } else {
       if (outcome.reason === 'auth') login.invalidate();
       metrics.placementSeedUp.set({ seed: seed.name, provider: seed.provider }, 0);
       metrics.placementSeedErrors.inc({ provider: seed.provider, reason: outcome.reason });
@@ -190,16 +186,23 @@ export class PlacementService {
         { component: 'placement', seed: seed.name, reason: outcome.reason, error: outcome.error, since: new Date(state.since).toISOString() },
         'placement: seed mailbox unreachable',
       );
-      // Never "missing": the probe may well be there; what failed is our view of the mailbox.
-      for (const p of pending.filter((x) => x.deadline <= now && !found.has(x.token)))
-        await this.record(p, (await this.undelivered(p)) ?? { result: 'seed-unreachable', error: `${outcome.reason}: ${outcome.error}` }, now);
-      return;
     }
-    metrics.placementSeedUp.set({ seed: seed.name, provider: seed.provider }, 1);
-    await store.setSeedState(seed.name, { state: 'up', at: now });
-    // `missing` means delivered but found in no folder: a probe refused or still queued was not placed at all.
-    for (const p of pending.filter((x) => x.deadline <= now && !found.has(x.token)))
-      await this.record(p, (await this.undelivered(p)) ?? { result: 'missing' }, now);
+    // Found before a failure too: a search that fails partway has already deleted what it found in earlier folders.
+    const found = new Set(outcome.found?.map((f) => f.token));
+    for (const f of outcome.found ?? []) {
+      const p = pending.find((x) => x.token === f.token);
+      if (!p) continue;
+      const arrivalSeconds = Math.max(0, ((f.arrivedAt ?? now) - p.submittedAt) / 1000);
+      await this.record(p, { result: f.folder, mailbox: f.mailbox, arrivalSeconds, auth: f.auth, labels: f.labels }, now);
+    }
+    // At the deadline, not found: `missing` means delivered but in no folder (a probe refused or still queued was
+    // not placed at all); after a failed search never "missing": the probe may well be there, our view failed.
+    for (const p of pending.filter((x) => x.deadline <= now && !found.has(x.token))) {
+      const fallback: Pick<PlacementResult, 'result' | 'error'> = outcome.ok
+        ? { result: 'missing' }
+        : { result: 'seed-unreachable', error: `${outcome.reason}: ${outcome.error}` };
+      await this.record(p, (await this.undelivered(p)) ?? fallback, now);
+    }
   }
 
   /**

@@ -7,11 +7,17 @@
  * gmail's command prints an active token → its probe is found in the inbox; microsoft's prints a revoked
  * one → seed-unreachable (reason auth), never missing. After a new token is issued, the next probe logs
  * in: the refused token was dropped from the cache and the command asked again.
+ *
+ * The seed state is written before the search's results (watched with Redis MONITOR): until 1 Dec 2026 the
+ * inbox result came first, and a reader between the two writes saw the new result beside the old
+ * `unreachable` state (a CI run failed on exactly that).
  */
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKeys } from '../../src/store/keys.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { dovecotAvailable, startDovecot, type Dovecot } from '../helpers/dovecot.js';
 import { startIntrospectionServer, type IntrospectionServer } from '../helpers/dovecot-oauth2.js';
@@ -139,6 +145,13 @@ describe.skipIf(!available.ok).each(SERVERS)(
       const callsBefore = commandCalls('microsoft');
       writeFileSync(tokenFile('microsoft'), intro!.issue('seed@outlook.test'));
       const before = (await placement()).microsoft.results.length;
+      const keys = createKeys(t!.config.redis.prefix);
+      const writes: string[] = [];
+      const monitor = await new Redis('redis://127.0.0.1:6379').monitor();
+      monitor.on('monitor', (_time: string, args: string[]) => {
+        if (args[1] === keys.placementSeedState('microsoft-1') && args[0].toLowerCase() === 'hset') writes.push(`state ${args.slice(2).join(' ')}`);
+        if (args[1] === keys.placementResults('microsoft') && args[0].toLowerCase() === 'lpush') writes.push(`result ${JSON.parse(args[2]!).result}`);
+      });
       const res = await fetch(`${t!.url}/v1/placement/probes`, {
         method: 'POST',
         headers: { ...admin, 'content-type': 'application/json' },
@@ -148,6 +161,11 @@ describe.skipIf(!available.ok).each(SERVERS)(
       const p = await waitPlacement((x) => x.microsoft.results.length > before && x.microsoft.results[0].result !== 'seed-unreachable');
       expect(p.microsoft.results[0]).toMatchObject({ result: 'inbox', seed: 'microsoft-1' });
       expect(p.microsoft.seeds[0]).toMatchObject({ state: 'up' });
+      monitor.disconnect();
+      const inbox = writes.indexOf('result inbox');
+      const up = writes.findIndex((w) => w.startsWith('state state up '));
+      expect(up, writes.join('; ')).toBeGreaterThanOrEqual(0);
+      expect(up, writes.join('; ')).toBeLessThan(inbox);
       expect(commandCalls('microsoft')).toBeGreaterThan(callsBefore);
       expect(await metric(/^kurir_placement_seed_up\{seed="microsoft-1",provider="microsoft"\}/)).toBe(1);
     }, 30_000);
