@@ -3,6 +3,8 @@
  * once the last is answered: the saturated rate) and a paced open loop (messages due at a fixed rate: the latency
  * a sender at that rate sees). Both take a `send(i, worker)` of any transport.
  */
+import { appendFileSync } from 'node:fs';
+
 /** Latencies (ms) of one load run, and its rate. */
 export interface Stats {
   count: number;
@@ -42,6 +44,8 @@ export async function closedLoop(
   let lastError = '';
   let next = 0;
   const started = performance.now();
+  // BENCH_TIMELINE: each message's end (wall clock) and latency, for bench/gc-window.ts.
+  const timeline: string[] | null = process.env.BENCH_TIMELINE ? [] : null;
   await Promise.all(
     Array.from({ length: workers }, async (_, w) => {
       while (next < total && Date.now() < deadline) {
@@ -49,7 +53,9 @@ export async function closedLoop(
         const t0 = performance.now();
         try {
           await send(i, w);
-          latencies.push(performance.now() - t0);
+          const end = performance.now();
+          latencies.push(end - t0);
+          timeline?.push(`${(performance.timeOrigin + end).toFixed(1)} ${(end - t0).toFixed(1)}`);
         } catch (err) {
           errors++;
           lastError = String(err);
@@ -57,6 +63,7 @@ export async function closedLoop(
       }
     }),
   );
+  if (timeline) appendFileSync(process.env.BENCH_TIMELINE!, `run ${workers}\n${timeline.join('\n')}\n`);
   return { ...summarize(latencies, errors, (performance.now() - started) / 1000), lastError };
 }
 

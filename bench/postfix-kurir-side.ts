@@ -24,6 +24,15 @@ export interface Side {
   cpu(): Promise<Record<string, number>>;
   /** Kurir: read and write system calls of its gateway processes so far (all threads). */
   syscalls?(): { reads: number; writes: number };
+  /** Kurir: forks and AOF rewrites of its redis-server so far, and how long the latest fork stalled it (µs). */
+  redisForks?(): Promise<RedisForks>;
+}
+
+/** Counters of a redis-server's forks (INFO stats and persistence). */
+export interface RedisForks {
+  forks: number;
+  aofRewrites: number;
+  latestForkUsec: number;
 }
 
 /** The layouts phase 8 runs, from BENCH_POSTFIX_KURIR_SPLIT. */
@@ -92,12 +101,18 @@ export async function startKurirSide(o: {
     const v = (k: string): number => Number(new RegExp(`^${k}:([0-9.]+)`, 'm').exec(info)?.[1] ?? 0);
     return v('used_cpu_user') + v('used_cpu_sys');
   };
+  const redisForks = async (): Promise<RedisForks> => {
+    const info = `${await client.info('stats')}\n${await client.info('persistence')}`;
+    const v = (k: string): number => Number(new RegExp(`^${k}:([0-9]+)`, 'm').exec(info)?.[1] ?? 0);
+    return { forks: v('total_forks'), aofRewrites: v('aof_rewrites'), latestForkUsec: v('latest_fork_usec') };
+  };
   const threads = `${SPLIT_THREADS === undefined ? 'default signing threads' : `${SPLIT_THREADS} signing threads`}${WORKER_NICE === undefined ? '' : `, worker nice ${WORKER_NICE}`}`;
   return {
     side: {
       name: `Kurir (AOF ${o.mode}, durability ${durability}${o.layout === 'split' ? `, 2 processes, ${threads}` : ''})`,
       port: children[0].smtpPort,
       cpu: async () => ({ gateway: children.reduce((sum, c) => sum + cpuSecondsOf(c.pid), 0), redis: await redisCpu() }),
+      redisForks,
       syscalls: () =>
         children.map((c) => syscallsOf(c.pid)).reduce((a, b) => ({ reads: a.reads + b.reads, writes: a.writes + b.writes }), { reads: 0, writes: 0 }),
     },

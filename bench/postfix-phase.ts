@@ -34,7 +34,7 @@ import { dnsRecordFor, generateDkimKey, loadPrivateKey } from '../src/dkim/keys.
 import type { DnsServer } from '../tests/helpers/dns-server.js';
 import type { PrivateRedis } from '../tests/helpers/private-redis.js';
 import { BENCH_SMTP, machineBusySeconds, type ChildOptions, type GatewayChild } from './gateway-child.js';
-import { kurirLayouts, type Side, startKurirSide } from './postfix-kurir-side.js';
+import { kurirLayouts, type RedisForks, type Side, startKurirSide } from './postfix-kurir-side.js';
 import { onInterrupt, postfixMissing, startPostfix, type PostfixInstance } from './postfix-instance.js';
 import { printPaced, printRun, summarize, type SideRun } from './postfix-report.js';
 import { verifyDkim, type Sink } from './sink.js';
@@ -112,6 +112,7 @@ async function runSide(ctx: PostfixContext, side: Side, n: number, sessions: num
   let machine0 = 0;
   let bench0 = 0;
   let sys0: { reads: number; writes: number } | undefined;
+  let forks0: RedisForks | undefined;
   const first = ctx.takeSeq(n + sessions);
   const onStarted = async (): Promise<void> => {
     await sink.waitForUnique(sessions, 20_000); // the sessions' untimed first messages
@@ -119,6 +120,7 @@ async function runSide(ctx: PostfixContext, side: Side, n: number, sessions: num
     sink.reset();
     cpu0 = await side.cpu();
     sys0 = side.syscalls?.();
+    forks0 = await side.redisForks?.();
     machine0 = machineBusySeconds();
     bench0 = process.cpuUsage().user + process.cpuUsage().system;
     t0 = performance.now();
@@ -130,6 +132,7 @@ async function runSide(ctx: PostfixContext, side: Side, n: number, sessions: num
   const seconds = ((all ? sink.lastUniqueAt : performance.now()) - t0) / 1000;
   const cpu1 = await side.cpu();
   const sys1 = side.syscalls?.();
+  const forks1 = await side.redisForks?.();
   const machine = machineBusySeconds() - machine0;
   const bench = (process.cpuUsage().user + process.cpuUsage().system - bench0) / 1e6;
   const delivered = sink.unique;
@@ -163,6 +166,9 @@ async function runSide(ctx: PostfixContext, side: Side, n: number, sessions: num
     unsigned: sink.unsigned,
     dkim: await verifyDkim(sink.samples, ctx.dns.address),
     load1: loadavg()[0],
+    ...(forks0 && forks1
+      ? { redisForks: forks1.forks - forks0.forks, redisAofRewrites: forks1.aofRewrites - forks0.aofRewrites, redisLatestForkMs: forks1.latestForkUsec / 1000 }
+      : {}),
     ...(sys0 && sys1 ? { gatewaySyscallsPerMsg: (sys1.reads - sys0.reads + sys1.writes - sys0.writes) / Math.max(1, delivered) } : {}),
     ...(offered
       ? {

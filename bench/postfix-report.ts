@@ -29,6 +29,10 @@ export interface SideRun {
   load1: number;
   /** From the first timed submission to the last answer (the rest of `seconds` is delivery catching up). */
   acceptSeconds: number;
+  /** Kurir sides: forks of its redis-server in the timed window (AOF rewrites among them), and the latest fork's stall (ms). */
+  redisForks?: number;
+  redisAofRewrites?: number;
+  redisLatestForkMs?: number;
   /** Kurir sides: read + write system calls of the gateway processes per delivered message. */
   gatewaySyscallsPerMsg?: number;
   /** Paced runs: the offered msg/s, and the longest a message waited past its due time before it was sent. */
@@ -55,7 +59,8 @@ export function printRun(r: SideRun): void {
   console.log(
     `  ${r.side}, ${r.sessions} sessions${how}: ${r.delivered} of ${r.accepted} accepted delivered (${r.errors} refused, ${r.duplicates} duplicates) in ${r.seconds.toFixed(2)} s (accepted in ${r.acceptSeconds.toFixed(2)} s) → ` +
       `${r.perSecond.toFixed(0)} msg/s; accept p50 ${r.acceptP50.toFixed(1)} ms, p99 ${r.acceptP99.toFixed(1)} ms` +
-      `${r.dataEndP99 === undefined ? '' : ` (final dot → 250: p50 ${ms(r.dataEndP50)}, p99 ${ms(r.dataEndP99)} ms)`}; load ${r.load1.toFixed(2)}`,
+      `${r.dataEndP99 === undefined ? '' : ` (final dot → 250: p50 ${ms(r.dataEndP50)}, p99 ${ms(r.dataEndP99)} ms)`}; load ${r.load1.toFixed(2)}` +
+      `${r.redisForks === undefined ? '' : `; Redis forks ${r.redisForks} (AOF rewrites ${r.redisAofRewrites}; latest fork ${ms(r.redisLatestForkMs)} ms)`}`,
   );
   console.log(
     `    CPU ms per message: ${cpu}${r.gatewaySyscallsPerMsg === undefined ? '' : `; gateway system calls per message ${r.gatewaySyscallsPerMsg.toFixed(1)}`}; ${r.tls} of ${r.delivered + r.duplicates} over TLS on ${r.connections} new connections, ${r.unsigned} unsigned; mailauth: ${r.dkim}`,

@@ -1,0 +1,29 @@
+// Preload for gateway children (BENCH_CHILD_NODE_FLAGS="--import ./bench/gc-log.mjs"): appends every garbage
+// collection of the process, and every gap of more than 12 ms between two ticks of a 2 ms timer (the event loop
+// held), with wall-clock times, to `$BENCH_GC_LOG_DIR/<pid>.txt` (default /tmp/kurir-gc-log). The first line,
+// `<ms> start`, tells the processes apart by start time. `npx tsx bench/gc-window.ts` lines them up with the
+// slow accepts of a run written by BENCH_TIMELINE. Plain JavaScript: it loads before tsx.
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { PerformanceObserver, performance } from 'node:perf_hooks';
+
+const dir = process.env.BENCH_GC_LOG_DIR ?? '/tmp/kurir-gc-log';
+mkdirSync(dir, { recursive: true });
+const file = `${dir}/${process.pid}.txt`;
+// perf_hooks' NODE_PERFORMANCE_GC_* kinds: minor is a scavenge; incremental marking and weak callbacks belong to a
+// full mark-compact.
+const KINDS = { 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weakcb', 16: 'all' };
+const at = (t) => (performance.timeOrigin + t).toFixed(1);
+
+appendFileSync(file, `${Date.now()} start\n`);
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    // detail.flags: perf_hooks' NODE_PERFORMANCE_GC_FLAGS_* (32: all external memory, 64: scheduled idle, 4: forced).
+    appendFileSync(file, `${at(e.startTime)} gc-${KINDS[e.detail?.kind] ?? e.detail?.kind} ${e.duration.toFixed(2)} flags=${e.detail?.flags ?? 0}\n`);
+  }
+}).observe({ entryTypes: ['gc'] });
+let last = performance.now();
+setInterval(() => {
+  const now = performance.now();
+  if (now - last > 12) appendFileSync(file, `${at(now)} stall ${(now - last).toFixed(1)}\n`);
+  last = now;
+}, 2).unref();
