@@ -5,6 +5,7 @@
 // slow accepts of a run written by BENCH_TIMELINE. Plain JavaScript: it loads before tsx.
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
+import { getHeapSpaceStatistics } from 'node:v8';
 
 const dir = process.env.BENCH_GC_LOG_DIR ?? '/tmp/kurir-gc-log';
 mkdirSync(dir, { recursive: true });
@@ -18,7 +19,10 @@ appendFileSync(file, `${Date.now()} start\n`);
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) {
     // detail.flags: perf_hooks' NODE_PERFORMANCE_GC_FLAGS_* (32: all external memory, 64: scheduled idle, 4: forced).
-    appendFileSync(file, `${at(e.startTime)} gc-${KINDS[e.detail?.kind] ?? e.detail?.kind} ${e.duration.toFixed(2)} flags=${e.detail?.flags ?? 0}\n`);
+    const kind = KINDS[e.detail?.kind] ?? e.detail?.kind;
+    // After a mark-compact: what the old generation still holds (MB), to tell growth from churn.
+    const old = kind === 'minor' ? '' : ` old=${(getHeapSpaceStatistics().find((x) => x.space_name === 'old_space').space_used_size / 1048576).toFixed(1)}`;
+    appendFileSync(file, `${at(e.startTime)} gc-${kind} ${e.duration.toFixed(2)} flags=${e.detail?.flags ?? 0}${old}\n`);
   }
 }).observe({ entryTypes: ['gc'] });
 let last = performance.now();
