@@ -156,7 +156,7 @@ export class PlacementService {
   }
 
   private async searchAndRecord(seed: SeedConfig, pending: ProbeRecord[]): Promise<void> {
-    const { clock, metrics, store, logger, config } = this.deps;
+    const { clock, logger, config } = this.deps;
     const login = this.logins.get(seed.name)!;
     let outcome: SearchOutcome;
     try {
@@ -173,20 +173,9 @@ export class PlacementService {
       outcome = { ok: false, reason: 'auth', error: err.message };
     }
     const now = clock.now();
-    // The seed's state first: a reader that sees this search's results also sees the state it ended in.
-    if (outcome.ok) {
-      metrics.placementSeedUp.set({ seed: seed.name, provider: seed.provider }, 1);
-      await store.setSeedState(seed.name, { state: 'up', at: now });
-    } else {
-      if (outcome.reason === 'auth') login.invalidate();
-      metrics.placementSeedUp.set({ seed: seed.name, provider: seed.provider }, 0);
-      metrics.placementSeedErrors.inc({ provider: seed.provider, reason: outcome.reason });
-      const state = await store.setSeedState(seed.name, { state: 'unreachable', reason: outcome.reason, error: outcome.error, at: now });
-      logger.warn(
-        { component: 'placement', seed: seed.name, reason: outcome.reason, error: outcome.error, since: new Date(state.since).toISOString() },
-        'placement: seed mailbox unreachable',
-      );
-    }
+    // The seed's state first: a reader that sees this search's results also sees the state it ended in. A failed
+    // state write must not cost the results: the probes found are already deleted from the mailbox.
+    await this.markSeed(seed, outcome, now).catch((err: unknown) => logger.warn({ err, seed: seed.name }, 'placement: writing the seed state failed'));
     // Found before a failure too: a search that fails partway has already deleted what it found in earlier folders.
     const found = new Set(outcome.found?.map((f) => f.token));
     for (const f of outcome.found ?? []) {
@@ -203,6 +192,24 @@ export class PlacementService {
         : { result: 'seed-unreachable', error: `${outcome.reason}: ${outcome.error}` };
       await this.record(p, (await this.undelivered(p)) ?? fallback, now);
     }
+  }
+
+  /** Stores the seed's state after a search (up, or unreachable with the reason) and sets its gauge. */
+  private async markSeed(seed: SeedConfig, outcome: SearchOutcome, now: number): Promise<void> {
+    const { metrics, store, logger } = this.deps;
+    if (outcome.ok) {
+      metrics.placementSeedUp.set({ seed: seed.name, provider: seed.provider }, 1);
+      await store.setSeedState(seed.name, { state: 'up', at: now });
+      return;
+    }
+    if (outcome.reason === 'auth') this.logins.get(seed.name)!.invalidate();
+    metrics.placementSeedUp.set({ seed: seed.name, provider: seed.provider }, 0);
+    metrics.placementSeedErrors.inc({ provider: seed.provider, reason: outcome.reason });
+    const state = await store.setSeedState(seed.name, { state: 'unreachable', reason: outcome.reason, error: outcome.error, at: now });
+    logger.warn(
+      { component: 'placement', seed: seed.name, reason: outcome.reason, error: outcome.error, since: new Date(state.since).toISOString() },
+      'placement: seed mailbox unreachable',
+    );
   }
 
   /**
