@@ -193,6 +193,8 @@ export interface Metrics {
   readonly suppressionsAdded: Counter<'reason'>;
   /** kurir_feedback_reports_ignored_total{reason} — reports at the bounce MX that changed nothing (unusable, unknown message, …). */
   readonly feedbackIgnored: Counter<'reason'>;
+  /** kurir_feedback_reports_deferred_total — reports the bounce MX answered 451 4.3.2 (parse threads busy; the sender retries). */
+  readonly feedbackDeferred: Counter;
   /** kurir_reports_received_total{kind,reporter,result}: DMARC aggregate / TLS reports applied or already seen (duplicate). */
   readonly reportsReceived: Counter<'kind' | 'reporter' | 'result'>;
   /** kurir_reports_refused_total{via,reason}: DMARC / TLS reports refused (hostile archive, DTD, malformed, unknown domain, …). */
@@ -606,6 +608,11 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     labelNames: ['reason'] as const,
     registers,
   });
+  const feedbackDeferred = new Counter({
+    name: 'kurir_feedback_reports_deferred_total',
+    help: 'Reports the bounce MX answered 451 4.3.2 because every parse thread was busy and feedback.maxQueuedReports waited (the sender retries later).',
+    registers,
+  });
   const reportsReceived = new Counter({
     name: 'kurir_reports_received_total',
     help: 'DMARC aggregate (kind dmarc) and SMTP TLS (kind tlsrpt) reports received, by normalised reporter and result (applied, duplicate: the same report id again, counted once).',
@@ -887,6 +894,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     complaints,
     suppressionsAdded,
     feedbackIgnored,
+    feedbackDeferred,
     reportsReceived,
     reportsRefused,
     dmarcMessages,

@@ -87,6 +87,9 @@ describe('DSN parsing in threads at the bounce MX', () => {
     expect(busy).toHaveLength(1);
     expect(busy[0]).toMatchObject({ code: 451 });
     expect(busy[0].response).toMatch(/^451 4\.3\.2 Report not read now \(busy\): .*feedback\.maxQueuedReports/);
+    // Counted, so a bounce MX that keeps deferring shows on a dashboard, not only in the log.
+    const metrics = await (await fetch(`${t.url}/metrics`)).text();
+    expect(metrics).toMatch(/^kurir_feedback_reports_deferred_total 1$/m);
     const [retried, first] = answers[0].ok ? [b, a] : [a, b];
     await bounced(first.id, first.values.rcpt);
     expect((await t.status(retried.id)).events.map((e: any) => e.type)).toEqual(['queued', 'attempt', 'delivered']);

@@ -163,6 +163,7 @@ export class FeedbackIngest {
     const parse = this.deps.parse ?? parseReport;
     const report = await parse(input.raw, { maxBytes: this.deps.config.feedback.maxMessageBytes });
     if (report.kind === 'busy') {
+      this.deps.metrics.feedbackDeferred.inc();
       this.deps.logger.info({ sid: input.sessionId, remote: input.remoteAddress, detail: report.detail }, 'feedback: report deferred (parse threads busy)');
       return { result: 'busy', detail: report.detail };
     }

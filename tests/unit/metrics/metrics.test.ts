@@ -48,6 +48,7 @@ const EXPECTED: Array<[field: string, name: string, type: string, labels: string
   ['complaints', 'kurir_feedback_complaints_total', 'counter', ['provider']],
   ['suppressionsAdded', 'kurir_suppressions_added_total', 'counter', ['reason']],
   ['feedbackIgnored', 'kurir_feedback_reports_ignored_total', 'counter', ['reason']],
+  ['feedbackDeferred', 'kurir_feedback_reports_deferred_total', 'counter', []],
   ['reportsReceived', 'kurir_reports_received_total', 'counter', ['kind', 'reporter', 'result']],
   ['reportsRefused', 'kurir_reports_refused_total', 'counter', ['via', 'reason']],
   ['dmarcMessages', 'kurir_dmarc_messages_total', 'counter', ['domain', 'reporter', 'source', 'dmarc']],
