@@ -21,6 +21,7 @@ import { KurirError, toKurirError } from '../lib/errors.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import type { AuthBlockScope, AuthFailureReason, IntakeInterface, Metrics } from '../metrics/metrics.js';
+import { peekLimiters } from '../shaping/limiter-peek.js';
 import type { Keys } from '../store/keys.js';
 
 /** Who is trying to authenticate: the interface, the client address and (SMTP) the user name given. */
@@ -113,7 +114,9 @@ export class AuthThrottle {
     const cacheable = cacheMs > 0 && a.user === undefined;
     if (cacheable && (this.clearUntil.get(ipKey) ?? 0) > this.clock.now()) return;
     const failuresBefore = this.failures;
-    const [ip, user] = await Promise.all([this.byIp.get(ipKey), a.user !== undefined ? this.byUser.get(userKey(a.user)) : null]).catch((err: unknown) => {
+    const items = [{ limiter: this.byIp, key: ipKey }];
+    if (a.user !== undefined) items.push({ limiter: this.byUser, key: userKey(a.user) });
+    const [ip, user = null] = await peekLimiters(this.deps.redis, items).catch((err: unknown) => {
       throw storeError(err);
     });
     const over = (res: RateLimiterRes | null, l: RateLimiterRedis): boolean => res !== null && res.consumedPoints > l.points;

@@ -18,6 +18,7 @@ import { KurirError, toKurirError } from '../lib/errors.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Keys } from '../store/keys.js';
 import { dailyCap, msUntilUtcMidnight, utcDay } from './daily-cap.js';
+import { peekLimiters } from './limiter-peek.js';
 
 /** Label values of kurir_shaping_refusals_total{limit} set at intake. */
 export type IntakeLimitName = 'recipient' | 'credential-rate' | 'credential-daily' | 'domain-daily' | 'global-daily';
@@ -263,12 +264,12 @@ export class IntakeLimiter {
     return this.over(addresses.map((a) => this.recipientItem(a)).filter((i): i is Item => i !== null));
   }
 
-  /** One address's per-recipient budget, read without consuming (`get`); null when no per-recipient limit applies. */
+  /** One address's per-recipient budget, read without consuming; null when no per-recipient limit applies. */
   async recipientAllowance(address: string): Promise<RecipientAllowance | null> {
     const r = this.deps.config.limits.recipient;
     const item = this.enabled ? this.recipientItem(address) : null;
     if (!r || !item) return null;
-    const res = await item.limiter.get(item.key).catch((err: unknown) => Promise.reject(storeError(err)));
+    const [res] = await peekLimiters(this.deps.redis, [item]).catch((err: unknown) => Promise.reject(storeError(err)));
     const used = Math.min(r.max, Math.max(0, res?.consumedPoints ?? 0));
     const now = this.deps.clock.now();
     return {
@@ -286,13 +287,9 @@ export class IntakeLimiter {
 
   /** Reads the items' budgets without consuming; returns what throws (and counts) the refusal, or null when none is over. */
   private async over(items: Item[]): Promise<(() => never) | null> {
-    const results = await Promise.all(
-      items.map((i) =>
-        i.limiter.get(i.key).catch((err: unknown) => {
-          throw storeError(err);
-        }),
-      ),
-    );
+    const results = await peekLimiters(this.deps.redis, items).catch((err: unknown) => {
+      throw storeError(err);
+    });
     const over = items.flatMap((item, i) => {
       const res = results[i];
       return res && res.consumedPoints + item.points > item.limiter.points ? [{ item, res }] : [];
