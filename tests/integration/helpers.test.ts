@@ -3,11 +3,13 @@
  * node:dns (c-ares) against the DNS server, nodemailer against the receiver,
  * and mailauth's authenticate() against both (DKIM/SPF/DMARC pass).
  */
+import { Redis } from 'ioredis';
 import { authenticate } from 'mailauth';
 import { dkimSignOnce } from '../helpers/mailauth-sign.js';
 import nodemailer from 'nodemailer';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeResolver, nodeResolver, startDnsServer, type DnsServer } from '../helpers/dns-server.js';
+import { openMonitor, parseMonitorLine } from '../helpers/redis-monitor.js';
 import { startReceiver, type Receiver, type ReceiverOptions } from '../helpers/receiver.js';
 import { describeCert, dkimKeyPair, selfSignedCert } from '../helpers/tls.js';
 
@@ -252,5 +254,34 @@ describe('mailauth authenticate() against the DNS server', () => {
       disableBimi: true,
     });
     expect(result.dkim.results[0]).toMatchObject({ selector: 'ed', status: { result: 'pass' } });
+  });
+});
+
+describe('redis-monitor', () => {
+  it("parses MONITOR lines with escapes and sees commands in order, a script's own as lua", async () => {
+    expect(parseMonitorLine('1796172844.723690 [0 127.0.0.1:42986] "lpush" "k" "{\\"result\\":\\"inbox\\"}" "a\\x00b\\r\\n"')).toEqual({
+      args: ['lpush', 'k', '{"result":"inbox"}', 'a\u0000b\r\n'],
+      source: '127.0.0.1:42986',
+    });
+    expect(parseMonitorLine('not a monitor line')).toBeNull();
+    const key = `kurir-test-monitor-${Math.random().toString(36).slice(2, 8)}`;
+    const monitor = await openMonitor();
+    const redis = new Redis('redis://127.0.0.1:6379');
+    try {
+      await redis.set(key, 'say "hi"\n');
+      await redis.eval("return redis.call('GET', KEYS[1])", 1, key);
+      await redis.del(key);
+      await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      await monitor.close();
+      await redis.quit();
+    }
+    const mine = monitor.commands.filter((c) => c.args.includes(key)).map((c) => [c.source === 'lua' ? 'lua' : 'client', ...c.args]);
+    expect(mine).toEqual([
+      ['client', 'set', key, 'say "hi"\n'],
+      ['client', 'eval', "return redis.call('GET', KEYS[1])", '1', key],
+      ['lua', 'GET', key],
+      ['client', 'del', key],
+    ]);
   });
 });

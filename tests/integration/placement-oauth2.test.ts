@@ -15,13 +15,13 @@
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeys } from '../../src/store/keys.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { dovecotAvailable, startDovecot, type Dovecot } from '../helpers/dovecot.js';
 import { startIntrospectionServer, type IntrospectionServer } from '../helpers/dovecot-oauth2.js';
 import { getPlacement, seedGatewayOverrides, seedZone, waitPlacement as waitSeedPlacement } from '../helpers/dovecot-seeds.js';
+import { openMonitor } from '../helpers/redis-monitor.js';
 import { JUNK_SIEVE, startSeedMx, type SeedMx } from '../helpers/seed-mx.js';
 import { ADMIN_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 
@@ -146,12 +146,7 @@ describe.skipIf(!available.ok).each(SERVERS)(
       writeFileSync(tokenFile('microsoft'), intro!.issue('seed@outlook.test'));
       const before = (await placement()).microsoft.results.length;
       const keys = createKeys(t!.config.redis.prefix);
-      const writes: string[] = [];
-      const monitor = await new Redis('redis://127.0.0.1:6379').monitor();
-      monitor.on('monitor', (_time: string, args: string[]) => {
-        if (args[1] === keys.placementSeedState('microsoft-1') && args[0].toLowerCase() === 'hset') writes.push(`state ${args.slice(2).join(' ')}`);
-        if (args[1] === keys.placementResults('microsoft') && args[0].toLowerCase() === 'lpush') writes.push(`result ${JSON.parse(args[2]!).result}`);
-      });
+      const monitor = await openMonitor();
       const res = await fetch(`${t!.url}/v1/placement/probes`, {
         method: 'POST',
         headers: { ...admin, 'content-type': 'application/json' },
@@ -161,7 +156,12 @@ describe.skipIf(!available.ok).each(SERVERS)(
       const p = await waitPlacement((x) => x.microsoft.results.length > before && x.microsoft.results[0].result !== 'seed-unreachable');
       expect(p.microsoft.results[0]).toMatchObject({ result: 'inbox', seed: 'microsoft-1' });
       expect(p.microsoft.seeds[0]).toMatchObject({ state: 'up' });
-      monitor.disconnect();
+      await monitor.close();
+      const writes: string[] = [];
+      for (const { args } of monitor.commands) {
+        if (args[1] === keys.placementSeedState('microsoft-1') && args[0]!.toLowerCase() === 'hset') writes.push(`state ${args.slice(2).join(' ')}`);
+        if (args[1] === keys.placementResults('microsoft') && args[0]!.toLowerCase() === 'lpush') writes.push(`result ${JSON.parse(args[2]!).result}`);
+      }
       const inbox = writes.indexOf('result inbox');
       const up = writes.findIndex((w) => w.startsWith('state state up '));
       expect(up, writes.join('; ')).toBeGreaterThanOrEqual(0);

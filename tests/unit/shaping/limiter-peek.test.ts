@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { RateLimiterRedis, type RateLimiterRes } from 'rate-limiter-flexible';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { peekLimiters } from '../../../src/shaping/limiter-peek.js';
+import { openMonitor } from '../../helpers/redis-monitor.js';
 import { dropPrefix } from '../../helpers/test-gateway.js';
 
 const prefix = `kurir-test-peek-${Math.random().toString(36).slice(2, 8)}`;
@@ -67,18 +68,18 @@ describe('peekLimiters', () => {
   it('reads many counters with one MGET and a PTTL each, never MULTI, and none for an empty list', async () => {
     const l = limiterOf('many', 5);
     await l.consume('q');
-    const monitor = await redis.duplicate().monitor();
-    const seen: string[] = [];
-    monitor.on('monitor', (_t: string, args: string[]) => {
-      if (args.some((x) => x.startsWith(`${prefix}:many:`)) || /^(multi|exec)$/i.test(args[0])) seen.push(args.join(' ').toLowerCase());
-    });
+    const monitor = await openMonitor();
     await peekLimiters(redis, []);
     const peeked = await peekLimiters(
       redis,
       ['p', 'q', 'r'].map((key) => ({ limiter: l, key })),
     );
     await new Promise((r) => setTimeout(r, 100));
-    await monitor.disconnect();
+    await monitor.close();
+    const seen = monitor.commands
+      .map((c) => c.args)
+      .filter((args) => args.some((x) => x.startsWith(`${prefix}:many:`)) || /^(multi|exec)$/i.test(args[0]!))
+      .map((args) => args.join(' ').toLowerCase());
     expect(peeked.map((r) => r?.consumedPoints ?? null)).toEqual([null, 1, null]);
     const k = (x: string) => `${prefix}:many:${x}`.toLowerCase();
     expect(seen).toEqual([`mget ${k('p')} ${k('q')} ${k('r')}`, `pttl ${k('p')}`, `pttl ${k('q')}`, `pttl ${k('r')}`]);
