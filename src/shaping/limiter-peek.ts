@@ -6,8 +6,9 @@
  * (Kurir and the limiter define about twenty-five), so each is a large object that lives for a Redis round trip.
  * At SMTP intake, whose MAIL FROM and RCPT TO peek three counters per message, they were the largest share of
  * the memory the intake process promoted to its old generation, and so of its full garbage collections
- * (docs/benchmarks.md). Plain reads rather than one Lua script: a script counts as a write for
- * `CLIENT PAUSE WRITE` (a failover) before Redis 7's script flags, and these checks must not wait for writes.
+ * (docs/benchmarks.md). Plain reads rather than one Lua script: Redis holds a script during `CLIENT PAUSE WRITE`
+ * (as in a failover) unless it is flagged `no-writes`, which Redis 6.2, still supported, cannot do; these checks
+ * must not wait for writes.
  */
 import type { Redis } from 'ioredis';
 import { type RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
