@@ -72,6 +72,12 @@ describe('maskAddresses', () => {
     ['550 5.1.1 "john doe"@dest.test is suppressed (hard-bounce)', '550 5.1.1 …@dest.test is suppressed (hard-bounce)'],
     ['to[0]: ""a@b"@dest.test" is not an e-mail address', 'to[0]: "…@dest.test" is not an e-mail address'],
     ['RCPT TO: <"x\\"y"@Dest.test> refused', 'RCPT TO: <…@Dest.test> refused'],
+    // Badly quoted local parts (refused, but logged): nothing of the mailbox is left (until 2 Dec 2026 `"john` was).
+    ['RCPT TO:<"john doe@example.org> refused', 'RCPT TO:<…@example.org> refused'],
+    ['550 5.1.3 bad address <"a"b"@example.org>', '550 5.1.3 bad address <…@example.org>'],
+    ['to="a\\"@example.org', 'to=…@example.org'],
+    // The text around an address is not taken for a quoted local part.
+    ['{"to":"a@example.org"}', '{"to":…@example.org"}'],
   ])('%s', (input, expected) => {
     expect(maskAddresses(input)).toBe(expected);
   });
