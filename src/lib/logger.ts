@@ -25,7 +25,9 @@ export const REDACT_PATHS: readonly string[] = [
  * `someone@example.org` → `…@example.org` in free text (URL-encoded `%40` too): the domain stays, the mailbox goes.
  * A quoted local part (`"john doe"@example.org`, accepted since 1 Dec 2026 over SMTP too) goes as a whole, and so
  * does a badly quoted one (`"john doe@…`, `"a"b"@…`, refused but logged): from its first quote to the `@`, as long
- * as no `:`, `,`, `=`, `;`, bracket or angle bracket comes between (which would be the text around it).
+ * as no `:`, `,`, `=`, `;`, bracket or angle bracket comes between (which would be the text around it). A stray
+ * quote earlier in the text (`refused "x" for bob@…`) takes the words up to the address with it: too much goes,
+ * never too little.
  */
 export function maskAddresses(text: string): string {
   return text.replace(/("(?:[^"\\\r\n]|\\.)*"|"[^\r\n<>@:,=;()[\]{}]*|[^\s/?&=<>"',;:()[\]{}@%]+)(@|%40)([a-z0-9.-]+\.[a-z]{2,63})/gi, '…$2$3');

@@ -6,6 +6,7 @@
  * state error"), which a busy shared Redis makes likely (seen in placement-oauth2.test.ts, 2 Dec 2026).
  */
 import { connect, type Socket } from 'node:net';
+import { until } from './until.js';
 
 /** One command as Redis saw it: its arguments (command name first) and where it came from (`lua` for a script's own). */
 export interface MonitoredCommand {
@@ -16,6 +17,11 @@ export interface MonitoredCommand {
 export interface RedisMonitor {
   /** Every command seen since the monitor started, in Redis' order. */
   readonly commands: MonitoredCommand[];
+  /**
+   * Resolves once every command Redis ran before this call is in `commands`: sends a unique ECHO on a connection of
+   * its own and waits for it to come through (MONITOR reports commands in the order Redis runs them).
+   */
+  sync(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -80,12 +86,30 @@ export async function openMonitor(port = 6379, host = '127.0.0.1'): Promise<Redi
   });
   socket.write('MONITOR\r\n');
   await ready;
+  // Later socket errors (Redis restarted under a test) show as missing commands in the test's assertions.
+  socket.on('error', () => undefined);
   return {
     commands,
+    sync: (timeoutMs = 5000) => echoSeen(port, host, commands, timeoutMs),
     close: () =>
       new Promise<void>((resolve) => {
         socket.once('close', () => resolve());
         socket.destroy();
       }),
   };
+}
+
+let echoes = 0;
+
+async function echoSeen(port: number, host: string, commands: readonly MonitoredCommand[], timeoutMs: number): Promise<void> {
+  const marker = `kurir-monitor-sync-${process.pid}-${++echoes}`;
+  const probe = connect(port, host);
+  probe.on('error', () => undefined);
+  probe.on('data', () => undefined);
+  probe.write(`ECHO ${marker}\r\n`);
+  try {
+    await until(() => commands.some((c) => c.args[0]?.toLowerCase() === 'echo' && c.args[1] === marker), timeoutMs, `the monitor to see ${marker}`, 5);
+  } finally {
+    probe.destroy();
+  }
 }

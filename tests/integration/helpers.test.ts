@@ -271,7 +271,7 @@ describe('redis-monitor', () => {
       await redis.set(key, 'say "hi"\n');
       await redis.eval("return redis.call('GET', KEYS[1])", 1, key);
       await redis.del(key);
-      await new Promise((r) => setTimeout(r, 100));
+      await monitor.sync();
     } finally {
       await monitor.close();
       await redis.quit();

@@ -156,6 +156,7 @@ describe.skipIf(!available.ok).each(SERVERS)(
       const p = await waitPlacement((x) => x.microsoft.results.length > before && x.microsoft.results[0].result !== 'seed-unreachable');
       expect(p.microsoft.results[0]).toMatchObject({ result: 'inbox', seed: 'microsoft-1' });
       expect(p.microsoft.seeds[0]).toMatchObject({ state: 'up' });
+      await monitor.sync();
       await monitor.close();
       const writes: string[] = [];
       for (const { args } of monitor.commands) {

@@ -78,6 +78,8 @@ describe('maskAddresses', () => {
     ['to="a\\"@example.org', 'to=…@example.org'],
     // The text around an address is not taken for a quoted local part.
     ['{"to":"a@example.org"}', '{"to":…@example.org"}'],
+    // A stray quote before an address takes the words between with it: too much is masked, never too little.
+    ['refused "x" for bob@example.org', 'refused …@example.org'],
   ])('%s', (input, expected) => {
     expect(maskAddresses(input)).toBe(expected);
   });

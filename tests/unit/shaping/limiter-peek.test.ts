@@ -74,7 +74,7 @@ describe('peekLimiters', () => {
       redis,
       ['p', 'q', 'r'].map((key) => ({ limiter: l, key })),
     );
-    await new Promise((r) => setTimeout(r, 100));
+    await monitor.sync();
     await monitor.close();
     const seen = monitor.commands
       .map((c) => c.args)
