@@ -13,6 +13,8 @@ import { RedisUnreachableError } from './store/redis.js';
  * null for anything else, which is logged with its stack.
  */
 function startupProblem(err: unknown): string | null {
+  // Its message names the key, the value and the fix; a stack trace would only bury it.
+  if (err instanceof ConfigError) return err.message;
   if (err instanceof RedisUnreachableError) {
     return `${err.message}: start Redis there, or point REDIS_URL (config key redis.url) at a running server`;
   }
@@ -60,7 +62,8 @@ async function main(): Promise<void> {
     if (problem) logger.fatal(problem);
     else logger.fatal({ err }, `start-up failed: ${(err as Error).message}`);
     managed?.kill('SIGTERM');
-    process.exit(1);
+    // As for a config refused before start: 2, a configuration to fix (docs/operations.md).
+    process.exit(err instanceof ConfigError ? 2 : 1);
   }
   logger.info({ mode: config.mode, roles: config.roles, ports: gateway.ports, docs: docsServed(config) }, 'kurir started');
   if (config.metrics.port === null && !metricsOnApiPort(config)) {

@@ -8,14 +8,10 @@ import { showValue } from './redact.js';
 import { configSchema, type Config } from './schema.js';
 import { smarthostCredentialProblems } from './smarthost-tls.js';
 import { allowedKeys, closestKey, envName } from './unknown-keys.js';
+import { ConfigError } from '../lib/errors.js';
 
-/** A configuration problem; `message` names every key at fault, its value and what is allowed. */
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
+/** Re-exported: callers that load the config catch it from here. */
+export { ConfigError };
 
 export interface LoadOptions {
   /** Path of the YAML file; default `KURIR_CONFIG` or `config/default.yaml`. */

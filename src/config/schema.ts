@@ -133,7 +133,7 @@ export const configSchema = z
           .default(DEFAULT_REDIS_URL),
         prefix: z
           .string()
-          .regex(/^[a-zA-Z0-9_-]+$/)
+          .regex(/^[a-zA-Z0-9_-]+$/, 'letters, digits, _ and - only (Kurir adds the colon)')
           .default('kurir'),
         /** auto: start a local redis-server (AOF under dataDir/redis) when the default URL does not answer. */
         manage: z.enum(['auto', 'never']).default('auto'),

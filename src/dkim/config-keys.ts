@@ -1,4 +1,5 @@
 import type { Config } from '../config/schema.js';
+import { ConfigError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { dnsRecordFor, loadOrCreateKeyFile, loadPrivateKey } from './keys.js';
 import type { DkimKey } from './signer.js';
@@ -34,7 +35,7 @@ export async function loadSigningKeys(config: Config, logger: Logger): Promise<D
         }
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
-        throw new Error(`config: ${where}: ${e.code === 'ENOENT' ? 'file not found (set generate: true to create it)' : e.message}`, { cause: err });
+        throw new ConfigError(`config: ${where}: ${e.code === 'ENOENT' ? 'file not found (set generate: true to create it)' : e.message}`, { cause: err });
       }
     }
   }

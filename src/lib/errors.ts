@@ -94,3 +94,15 @@ export function toKurirError(err: unknown): KurirError {
   if (isUnavailable(err)) return new KurirError('UNAVAILABLE', undefined, { cause: err });
   return new KurirError('INTERNAL', undefined, { cause: err });
 }
+
+/**
+ * A configuration problem (of the config itself, or of a file or server it points at) that a person fixes from the
+ * message alone: it names the key at fault, its value and what is allowed. Start-up prints the message without
+ * a stack trace (src/main.ts).
+ */
+export class ConfigError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ConfigError';
+  }
+}

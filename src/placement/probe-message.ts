@@ -7,6 +7,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { PlacementConfig } from '../config/placement-schema.js';
 import { composeMessage } from '../intake/compose.js';
+import { ConfigError } from '../lib/errors.js';
 
 /** Header that carries the probe token (searched with IMAP SEARCH HEADER). */
 export const PROBE_HEADER = 'X-Kurir-Probe';
@@ -26,7 +27,7 @@ export function loadProbeTemplate(cfg: PlacementConfig['template']): ProbeTempla
     try {
       return readFileSync(file, 'utf8');
     } catch (err) {
-      throw new Error(`placement.template: cannot read ${file}: ${(err as Error).message}`);
+      throw new ConfigError(`placement.template: cannot read ${file}: ${(err as Error).message}`);
     }
   };
   return {

@@ -15,6 +15,7 @@ import { SuppressionPolicy } from '../feedback/suppression/policy.js';
 import { CredentialRegistry } from '../intake/credentials.js';
 import { RuntimeCredentials } from '../intake/runtime-credentials.js';
 import { systemClock, type Clock } from '../lib/clock.js';
+import { ConfigError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { kurirVersion } from '../lib/version.js';
 import { createMetrics, type Metrics } from '../metrics/metrics.js';
@@ -114,7 +115,7 @@ async function openRedis(config: Config, logger: Logger, metrics: Metrics, redis
   const problem = await guard.check();
   if (problem) {
     await closeRedis(redis);
-    throw new Error(
+    throw new ConfigError(
       `redis.durability is fsync but ${problem} (e.g. redis-cli CONFIG SET appendfsync always, and in redis.conf), or set redis.durability: standard`,
     );
   }

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { ConfigError } from '../lib/errors.js';
 
 const ruleSchema = z
   .object({
@@ -83,7 +84,7 @@ export function compileThrottleRules(input: unknown, source = 'throttle rules'):
   const parsed = fileSchema.safeParse(input);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n');
-    throw new Error(`${source}: invalid rules file:\n${issues}`);
+    throw new ConfigError(`${source}: invalid rules file:\n${issues}`);
   }
   const ignore = parsed.data.ignore.map((r, i) => compile(r, `${source}: ignore.${i}`));
   const throttle = parsed.data.throttle.map((r, i) => compile(r, `${source}: throttle.${i}`));
@@ -107,7 +108,7 @@ export function loadThrottleRules(file: string): ThrottleRules {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new Error(`shaping.throttleRulesFile = ${JSON.stringify(file)}: cannot read (${e.code ?? e.message})`);
+    throw new ConfigError(`shaping.throttleRulesFile = ${JSON.stringify(file)}: cannot read (${e.code ?? e.message})`);
   }
   return compileThrottleRules(parseYaml(text), file);
 }

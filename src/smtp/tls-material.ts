@@ -12,6 +12,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { generate } from 'selfsigned';
 import type { Config } from '../config/schema.js';
+import { ConfigError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 
 /** PEM-encoded private key and certificate (chain). */
@@ -47,7 +48,7 @@ async function readConfigured(key: 'smtp.tls.keyFile' | 'smtp.tls.certFile', fil
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const why = e.code === 'ENOENT' ? 'file not found' : e.code === 'EACCES' ? 'permission denied' : e.message;
-    throw new Error(`${key} = ${JSON.stringify(file)}: cannot read the file (${why})`);
+    throw new ConfigError(`${key} = ${JSON.stringify(file)}: cannot read the file (${why})`);
   }
 }
 
@@ -114,7 +115,7 @@ export async function loadOrCreateTls(config: Config, logger: Logger): Promise<T
         logger.warn({ certFile, validTo: info.validTo.toISOString() }, 'smtp TLS certificate has expired');
       }
     } catch (err) {
-      throw new Error(`smtp.tls: ${(err as Error).message}`);
+      throw new ConfigError(`smtp.tls: ${(err as Error).message}`);
     }
     logger.debug({ keyFile, certFile }, 'smtp TLS material loaded from configured files');
     return material;

@@ -25,8 +25,11 @@ afterAll(async () => {
   await dropPrefix(prefix);
 });
 
-/** A config of its own: keys and data in a temp folder, listeners on free ports, its own Redis prefix. */
-function writeConfig(redisUrl: string): string {
+/**
+ * A config of its own: keys and data in a temp folder, listeners on free ports, its own Redis prefix; `keyFile`, a
+ * DKIM key file to use as it is (not generated).
+ */
+function writeConfig(redisUrl: string, keyFile?: string): string {
   const file = join(dir, `kurir-${Math.random().toString(36).slice(2, 8)}.yaml`);
   writeFileSync(
     file,
@@ -37,7 +40,7 @@ function writeConfig(redisUrl: string): string {
       'smtp: { port: 0 }',
       'http: { port: 0 }',
       'feedback: { port: 0 }',
-      `domains: [{ name: example.test, dkim: [{ selector: s1, algorithm: ed25519, privateKeyFile: ${join(dir, 'data/s1.pem')}, generate: true }] }]`,
+      `domains: [{ name: example.test, dkim: [{ selector: s1, algorithm: ed25519, privateKeyFile: ${keyFile ?? join(dir, 'data/s1.pem')}, generate: ${!keyFile} }] }]`,
       'apiKeys: [{ name: t, key: npm-start-test-key-0001, domains: [example.test] }]',
       'smtpAccounts: []',
     ].join('\n'),
@@ -52,6 +55,13 @@ function npmStart(config: string): { child: ChildProcess; output: () => string }
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   return { child, output: () => out };
+}
+
+/** The message of the one fatal log line in `out` (fails the test when there is none or more than one). */
+function onlyFatal(out: string): string {
+  const fatal = out.split('\n').filter((l) => l.includes('"level":60'));
+  expect(fatal).toHaveLength(1);
+  return JSON.parse(fatal[0]).msg;
 }
 
 function exited(child: ChildProcess): Promise<number | null> {
@@ -136,12 +146,20 @@ describe('npm start', () => {
     const url = `redis://127.0.0.1:${await freePort()}`;
     const { child, output } = npmStart(writeConfig(url));
     expect(await exited(child)).toBe(1);
-    const fatal = output()
-      .split('\n')
-      .filter((l) => l.includes('"level":60'));
-    expect(fatal).toHaveLength(1);
-    expect(JSON.parse(fatal[0]).msg).toBe(
+    expect(onlyFatal(output())).toBe(
       `cannot reach Redis at ${url} after 10 s (ECONNREFUSED): start Redis there, or point REDIS_URL (config key redis.url) at a running server`,
+    );
+    expect(output()).not.toMatch(/\n\s+at /);
+    expect(output()).not.toContain('"stack"');
+  }, 90_000);
+
+  it('a DKIM key file that is not a key: one line naming the key and the file, exit 2 (a bad configuration), no stack trace', async () => {
+    const keyFile = join(dir, 'not-a-key.pem');
+    writeFileSync(keyFile, 'not a key\n', { mode: 0o600 });
+    const { child, output } = npmStart(writeConfig('redis://127.0.0.1:6379', keyFile));
+    expect(await exited(child)).toBe(2);
+    expect(onlyFatal(output())).toBe(
+      `config: domains.0.dkim.0.privateKeyFile (${keyFile}): DKIM private key is not PEM text (expected "-----BEGIN PRIVATE KEY-----")`,
     );
     expect(output()).not.toMatch(/\n\s+at /);
     expect(output()).not.toContain('"stack"');

@@ -47,6 +47,10 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ file: 'config/default.yaml', env: { KURIR_DKIM__SIGNING_THREADS: '17' } })).toThrowError(
       /dkim\.signingThreads = 17: Number must be less than or equal to 16/,
     );
+    // Not zod's bare "Invalid": what a prefix may hold.
+    expect(() => loadConfig({ file: 'config/default.yaml', env: { KURIR_REDIS__PREFIX: "'kurir:'" } })).toThrowError(
+      /redis\.prefix = "kurir:": letters, digits, _ and - only \(Kurir adds the colon\)/,
+    );
   });
 
   it('rejects unknown keys and credentials scoped to unconfigured domains', () => {
