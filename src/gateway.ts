@@ -50,11 +50,15 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
     // Loaded before anything listens; kept current from then on (stopped by closeCore).
     await core.runtimeCredentials.start();
     const signing = await startSigning(core, closers);
+    const smtpIntake = signing !== null && roles.includes('intake') && config.smtp.enabled;
+    // A TLS key or certificate that cannot be read stops the start before any role runs: a worker started
+    // first would deliver, and a placement scheduler probe, until the listener failed.
+    if (smtpIntake || roles.includes('feedback')) await core.tls();
     if (roles.includes('worker')) worker = await startWorkerRole(core);
     if (signing && needsIntake(core)) {
       const parts = await createIntake(core, signing);
       startPlacement(core, parts, closers);
-      if (roles.includes('intake') && config.smtp.enabled) {
+      if (smtpIntake) {
         const bound = await startSmtpIntake(core, parts, closers);
         ports.smtp = bound.smtp;
         if (bound.smtpTls !== undefined) ports.smtpTls = bound.smtpTls;

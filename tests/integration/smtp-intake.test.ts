@@ -13,6 +13,7 @@ import { createLogger } from '../../src/lib/logger.js';
 import { KurirError } from '../../src/lib/errors.js';
 import { smtpError } from '../../src/smtp/replies.js';
 import { loadOrCreateTls } from '../../src/smtp/tls-material.js';
+import { createKeys } from '../../src/store/keys.js';
 import { SmtpDialog } from '../helpers/smtp-dialog.js';
 import { dropPrefix, SMTP_USER, testConfig } from '../helpers/test-gateway.js';
 
@@ -347,6 +348,26 @@ describe('SMTP TLS material', () => {
       const missing = testConfig(dir, { smtp: { tls: { keyFile: join(dir, 'nope.key'), certFile: join(dir, 'tls/smtp.crt') } } });
       await expect(loadOrCreateTls(missing, logger)).rejects.toThrow(/smtp\.tls\.keyFile = ".*nope\.key": cannot read the file \(file not found\)/);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an unreadable TLS key stops the start before the worker runs (nothing of the worker written to Redis)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kurir-tls-'));
+    const config = testConfig(dir, { roles: ['worker', 'intake'], smtp: { tls: { keyFile: join(dir, 'nope.key'), certFile: join(dir, 'nope.crt') } } });
+    const redis = new Redis('redis://127.0.0.1:6379');
+    const verpSecret = createKeys(config.redis.prefix).verpSecret();
+    try {
+      await expect(startGateway(config, logger)).rejects.toThrow(/smtp\.tls\.keyFile = ".*nope\.key": cannot read the file \(file not found\)/);
+      // The worker's first act is to read or create the VERP secret; before this change it ran before the TLS read.
+      expect(await redis.exists(verpSecret)).toBe(0);
+      // The same config with the worker alone starts, and creates it: the assertion above can fail.
+      const workerOnly = await startGateway({ ...config, roles: ['worker'] }, logger);
+      await workerOnly.close();
+      expect(await redis.exists(verpSecret)).toBe(1);
+    } finally {
+      await redis.quit();
+      await dropPrefix(config.redis.prefix);
       rmSync(dir, { recursive: true, force: true });
     }
   });
