@@ -1,5 +1,6 @@
 /**
- * The send stage: the SMTP transaction over the pool, to the route's hosts in order until one answers.
+ * The send stage: the SMTP transaction over the pool, to the route's hosts in order until one takes or refuses for
+ * good at least one recipient (a host that cannot be reached, or answers 4xx for every recipient, passes the message on).
  * Before each host the message's expiry is checked (a host that does not answer can take the greeting
  * timeout: the next one must not get the message after its TTL), then the shaping gate is asked for that
  * host's provider (the same lease for the same provider); a refusal ends the stage with the time to come
@@ -37,8 +38,8 @@ export type SendStage = { outcomes: Outcome[]; events: TimelineEvent[] } | { wai
 
 /**
  * Sends the message to the pending recipients over the hosts of `route`, stopping at the first host that
- * connects; counts TLS, connection reuse, replies and MTA-STS sessions. When no host connects, the
- * outcomes are those of the last one (a connection failure is a temporary outcome, not an error); when the
+ * connects and does not defer every recipient; counts TLS, connection reuse, replies and MTA-STS sessions. When no
+ * host takes it, the outcomes are those of the last one (a connection failure is a temporary outcome, not an error); when the
  * message expires before a host connects, every pending recipient's outcome is `expired`.
  */
 export async function sendToTargets(
@@ -58,6 +59,7 @@ export async function sendToTargets(
   const timeouts = { connectMs: d.connectTimeoutSeconds * 1000, greetingMs: d.greetingTimeoutSeconds * 1000, socketMs: d.socketTimeoutSeconds * 1000 };
   const events: TimelineEvent[] = [];
   let result: SendResult | null = null;
+  const answered: RecipientOutcome[] = [];
   const from = slot.source?.source;
   // A socket bound to an IPv4 address cannot reach an IPv6 one (and the reverse): only hosts of the source's family.
   const family = from ? isIP(from.address) : 0;
@@ -70,6 +72,8 @@ export async function sendToTargets(
       slot.lease = null; // given back by the gate when the provider changed
       return { waitUntil: gate.until, reason: gate.reason };
     }
+    // Another provider's lease (the gate gave the old one back without replies): its hosts' replies are not this one's.
+    if (gate.lease !== slot.lease) answered.length = 0;
     slot.lease = gate.lease;
     const ehloName = from?.helo ?? config.hostname;
     result = await send(target, { from: mailFrom, to: pending }, body, {
@@ -79,7 +83,10 @@ export async function sendToTargets(
       trustedCa: deps.trustedCa,
       pipelining: d.pipelining,
     });
-    slot.replies = result.outcomes;
+    // The replies of every host that answered go back to the gate with the lease, so a throttle at the first host is
+    // not hidden by the next one's 250; without any, those of the last host tried (connection failures).
+    if (result.connected) answered.push(...result.outcomes);
+    slot.replies = answered.length ? [...answered] : result.outcomes;
     const first = result.outcomes[0];
     const origin = from ? { sourceIp: from.address, helo: ehloName } : {};
     events.push({ type: 'attempt', at: clock.now(), recipients: pending, host: target.label, reply: first?.reply ?? '', tls: result.tls, ...origin });
@@ -92,7 +99,9 @@ export async function sendToTargets(
     if (stsMode && !result.reused && (result.connected || result.tlsFailure)) {
       deps.mtaSts?.countSession(stsMode, provider, result.tlsFailure ?? (target.policyMismatch ? 'validation-failure' : undefined));
     }
-    if (result.connected) break;
+    // A host that refused every recipient for now (4xx to MAIL FROM, to each RCPT or to DATA) may be the one host of
+    // the domain that is broken, full or greylisting: the next one gets the message, as Postfix does.
+    if (result.connected && !result.outcomes.every((o) => o.kind === 'temp')) break;
   }
   const noRoute =
     from && !targets.length ? `no address of the MX hosts is IPv${family}, the family of source IP ${from.address} (pool ${from.pool})` : 'no route';
