@@ -116,13 +116,16 @@ export async function providerStatuses(ctx: ShaperContext, names: string[]): Pro
     const effective = configured.perMinute === null ? null : Math.min(configured.perMinute, stored ?? configured.perMinute);
     const backoff = num(st.pausedUntil) ?? 0;
     const admin = num(st.adminPaused);
+    // A timed pause that has run out stays in the hash until the next resume, but is no pause: neither its end
+    // nor who set it is shown (the gauge, GET /v1/queue and the console read these fields, not the hash).
+    const adminLive = admin !== null && (admin === 0 || admin > now);
     return {
       provider,
       configured,
       effectivePerMinute: effective === null ? null : Math.round(effective * 1000) / 1000,
       backoffUntil: backoff > now ? new Date(backoff).toISOString() : null,
-      adminPaused: admin === null || (admin > 0 && admin <= now) ? null : admin === 0 ? 'indefinitely' : new Date(admin).toISOString(),
-      pausedBy: admin === null ? null : (st.pausedBy ?? null),
+      adminPaused: !adminLive ? null : admin === 0 ? 'indefinitely' : new Date(admin).toISOString(),
+      pausedBy: adminLive ? (st.pausedBy ?? null) : null,
       connectionsInUse: res[i * 4 + 1] as number,
       heldJobs: res[i * 4 + 3] as number,
       throttles: num(st.throttles) ?? 0,

@@ -4,6 +4,7 @@
  * controls (pause/resume, cancel, retry-now, queue depth).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Clock } from '../../src/lib/clock.js';
 import { newMessageId } from '../../src/lib/ids.js';
 import { DeliveryQueue, deliveryJobId } from '../../src/queue/delivery-queue.js';
 import { createKeys } from '../../src/store/keys.js';
@@ -340,5 +341,45 @@ describe('admin controls', () => {
     );
     // The worker publishes every rate-limited provider's effective rate from the start, not only after sending.
     expect(await t.gateway.metrics.render()).toMatch(/kurir_shaping_effective_rate_per_minute\{provider="gmail"\} 1200\n/);
+  });
+});
+
+describe('resume after a timed pause has run out', () => {
+  /** The gateway's clock runs this far ahead of the real one (the test moves it past the pause's end). */
+  let offsetMs = 0;
+  const clock: Clock = { now: () => Date.now() + offsetMs };
+  let t: TestGateway;
+  beforeAll(async () => {
+    // Re-check of a held job after 60 s (real time: the queue's delayed set): it stays held until the resume.
+    t = await startTestGateway({
+      dns,
+      overrides: { ...shapingOverrides(), delivery: { mxPort: receiver.port, retrySchedule: [60], retryJitter: 0 } },
+      gatewayOptions: { clock },
+    });
+  });
+  afterAll(() => t?.close());
+
+  it('answers 200 and promotes what the pause held, then 200 with nothing to promote; the ended pause shows no pausedBy', async () => {
+    const paused = await admin(t, 'POST', '/v1/shaping/ctl/pause', { seconds: 600 });
+    expect(paused).toMatchObject({ status: 200, body: { provider: 'ctl', pausedBy: 'admin-dev' } });
+    expect(Date.parse(paused.body.adminPaused) - clock.now()).toBeGreaterThan(590_000);
+    const { body } = await t.submit(msg('timed@ctl.test'));
+    await until(async () => (await provider(t, 'ctl')).heldJobs === 1, 10_000, 'the held job');
+    await until(async () => (await jobState(t, body.id, 'ctl.test')) === 'delayed', 5000, 'the held job to be delayed');
+
+    offsetMs = 601_000; // the pause has ended; the job still waits for its re-check
+    const ended = await admin(t, 'GET', '/v1/shaping');
+    expect(ended.status).toBe(200);
+    expect(ended.body.providers.find((p: any) => p.provider === 'ctl')).toMatchObject({ adminPaused: null, pausedBy: null, backoffUntil: null, heldJobs: 1 });
+    expect((await admin(t, 'GET', '/v1/queue')).body.providers.ctl).toMatchObject({ held: 1, paused: false });
+    expect(await jobState(t, body.id, 'ctl.test')).toBe('delayed');
+
+    const first = await admin(t, 'POST', '/v1/shaping/ctl/resume');
+    expect(first).toMatchObject({ status: 200, body: { provider: 'ctl', promoted: 1, state: { adminPaused: null, pausedBy: null, heldJobs: 0 } } });
+    const done = await t.waitForStatus(body.id, (s) => s.status === 'delivered', 5000);
+    expect(done.events.map((e: any) => e.type)).toEqual(['queued', 'attempt', 'delivered']);
+
+    const again = await admin(t, 'POST', '/v1/shaping/ctl/resume');
+    expect(again).toMatchObject({ status: 200, body: { provider: 'ctl', promoted: 0, state: { adminPaused: null, pausedBy: null, heldJobs: 0 } } });
   });
 });

@@ -182,6 +182,25 @@ describe('ProviderShaper', () => {
     expect(!timed.ok && timed.waitMs).toBeGreaterThan(59_000);
   });
 
+  it('shows a timed pause that has run out as no pause: adminPaused and pausedBy null, gauge 0; resume still returns its held jobs', async () => {
+    const { s, metrics, clock } = shaper({});
+    const gauge = async () => (await metrics.registry.getSingleMetricAsString('kurir_shaping_paused')).match(/\{provider="gmail"\} (\d+)/)?.[1];
+    await s.pause('gmail', { by: 'ops', seconds: 600 });
+    expect(await s.acquire('gmail', 'bulk', 'j1', '', true)).toMatchObject({ ok: false, reason: 'provider-paused', held: true });
+    const gmail = async () => (await s.status()).find((p) => p.provider === 'gmail')!;
+    expect(await gmail()).toMatchObject({ adminPaused: new Date(clock.now() + 600_000).toISOString(), pausedBy: 'ops', heldJobs: 1 });
+    await s.refreshMetrics();
+    expect(await gauge()).toBe('1');
+    clock.advance(600_000); // the pause ends at this instant
+    expect(await gmail()).toMatchObject({ adminPaused: null, pausedBy: null, backoffUntil: null, heldJobs: 1 });
+    await s.refreshMetrics();
+    expect(await gauge()).toBe('0');
+    // Nothing is paused any more, and a resume still hands back the job the pause held.
+    expect((await s.acquire('gmail', 'bulk', 'j2', '', true)).ok).toBe(true);
+    expect(await s.resume('gmail', 'ops')).toEqual(['j1']);
+    expect(await s.resume('gmail', 'ops')).toEqual([]);
+  });
+
   it('drops a held job once its message has expired: not counted, not returned by resume, not kept in Redis', async () => {
     const keys = createKeys(`${prefix}-${n}`); // the keys of the shaper made next
     const { s, clock } = shaper({});
