@@ -98,9 +98,27 @@ export function stableStringify(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
+/** Splits at commas outside a quoted local part (`"doe,john"@example.test` is one address), as RFC 5321 allows. */
+function splitAddresses(value: string): string[] {
+  const parts: string[] = [];
+  let start = 0;
+  let quoted = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i];
+    if (c === '\\' && quoted) i++;
+    else if (c === '"') quoted = !quoted;
+    else if (c === ',' && !quoted) {
+      parts.push(value.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(value.slice(start));
+  return parts;
+}
+
 function splitList(values: Array<string | undefined>): string[] {
   return values
-    .flatMap((v) => (v ?? '').split(','))
+    .flatMap((v) => splitAddresses(v ?? ''))
     .map((s) => s.trim())
     .filter(Boolean);
 }

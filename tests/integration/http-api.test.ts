@@ -190,6 +190,11 @@ describe('POST /v1/messages and GET /v1/messages/:id', () => {
     const s2 = (await api('GET', `/v1/messages/${h.body.id}`)).body;
     expect(s2).toMatchObject({ to: ['erin@dest.test', 'frank@dest.test'], priority: 'verification', from: 'bounces@example.test' });
 
+    // A comma inside a quoted local part (RFC 5321 allows it) does not split the list; until 2 Dec 2026 it did (400).
+    const quoted = await api('POST', `/v1/messages?to=${encodeURIComponent('"doe,jo\\"hn"@dest.test, gil@dest.test')}`, { raw: RAW });
+    expect(quoted.status).toBe(202);
+    expect((await api('GET', `/v1/messages/${quoted.body.id}`)).body.to).toEqual(['"doe,jo\\"hn"@dest.test', 'gil@dest.test']);
+
     const none = await api('POST', '/v1/messages', { raw: RAW });
     expect(none.status).toBe(400);
     expect(none.body.error).toMatchObject({ code: 'VALIDATION', field: 'to' });
