@@ -6,6 +6,7 @@ import { resolveMode, type ModeSource } from './mode.js';
 import { productionRefusals } from './production-checks.js';
 import { showValue } from './redact.js';
 import { configSchema, type Config } from './schema.js';
+import { secretFileProblems } from './secret-files.js';
 import { smarthostCredentialProblems } from './smarthost-tls.js';
 import { allowedKeys, closestKey, envName } from './unknown-keys.js';
 import { ConfigError } from '../lib/errors.js';
@@ -162,6 +163,7 @@ function crossCheck(config: Config): string[] {
   }
   problems.push(...smarthostCredentialProblems(config));
   problems.push(...missingFileProblems(config));
+  problems.push(...secretFileProblems(config));
   return problems;
 }
 
@@ -177,8 +179,9 @@ const MODE_ORIGIN: Record<ModeSource, string> = { mode: 'mode: production', NODE
 
 /**
  * Reads the YAML file, applies `KURIR_*` overrides, resolves the mode (`mode`, else NODE_ENV), validates
- * once and returns a frozen Config. In production mode the refusals of src/config/production-checks.ts
- * are problems too; every problem is reported in one ConfigError, and no secret value is ever echoed.
+ * once and returns a frozen Config. Secret files open to others (src/config/secret-files.ts) are problems in
+ * every mode; in production mode the refusals of src/config/production-checks.ts are problems too; every problem
+ * is reported in one ConfigError, and no secret value is ever echoed.
  */
 export function loadConfig(opts: LoadOptions = {}): Config {
   const env = opts.env ?? {};

@@ -322,7 +322,7 @@ export const configSchema = z
     bounce: z
       .object({
         domain: domainName.default('bounce.localhost.test'),
-        /** HMAC secret for VERP tokens; generated and kept in dataDir when empty. */
+        /** HMAC secret for VERP tokens; when empty, generated once and shared through Redis (src/roles/core.ts). */
         secret: z.string().default(''),
       })
       .strict()

@@ -1,11 +1,13 @@
 /**
  * The IMAP login of a seed mailbox: a password (or app password) from an environment variable or a
  * file, or an OAuth2 access token printed by a configured command (XOAUTH2). Secrets stay in memory;
- * errors name the variable, file or command, never the value.
+ * errors name the variable, file or command, never the value. A password file others may read, or its group
+ * change, is refused at every read (src/config/secret-files.ts), as at start.
  */
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import type { SeedConfig } from '../config/placement-schema.js';
+import { secretFileProblem } from '../config/secret-files.js';
 import type { Clock } from '../lib/clock.js';
 
 /** What imapflow's `auth` option takes. */
@@ -60,6 +62,9 @@ export class SeedLogin {
       if (!this.envPassword) throw new SeedSecretError(`environment variable ${auth.passwordEnv} is not set`);
       return { user, pass: this.envPassword };
     }
+    // Checked at start with the configuration, and again at each read: the file may have been replaced since.
+    const problem = secretFileProblem('passwordFile', auth.passwordFile!);
+    if (problem) throw new SeedSecretError(problem);
     const pass = (
       await readFile(auth.passwordFile!, 'utf8').catch((err: Error) => {
         throw new SeedSecretError(`cannot read passwordFile ${auth.passwordFile}: ${err.message}`);

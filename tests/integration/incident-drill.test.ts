@@ -73,7 +73,7 @@ describe.skipIf(!dovecot_.ok)(dovecot_.ok ? 'incident drill (three providers, Do
     // a healthy provider must have nothing to report, not even a key missing from DNS for a moment.
     keyDir = mkdtempSync(join(tmpdir(), 'kurir-drill-dkim-'));
     const key = generateDkimKey('rsa');
-    writeFileSync(join(keyDir, 'rsa.pem'), key.privateKeyPem);
+    writeFileSync(join(keyDir, 'rsa.pem'), key.privateKeyPem, { mode: 0o600 }); // a key others can read is refused at start
     dns = await startDnsServer({
       ...seedZone(PROVIDERS.map(({ domain }) => `seed@${domain}`)),
       'kurir1._domainkey.example.test': { TXT: [dnsRecordFor('rsa', key.publicKeyBase64)] },

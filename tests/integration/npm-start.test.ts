@@ -1,14 +1,16 @@
 /**
  * The gateway as a newcomer runs it: `npm start` in a terminal. SIGTERM to npm stops the whole tree (npm → node
  * running src/main.ts) and frees the ports; a Redis that does not answer stops start-up with one line naming the
- * URL and the fix, a non-zero exit and no stack trace.
+ * URL and the fix, a non-zero exit and no stack trace; a bad DKIM key file, or one others can read, exits 2 naming
+ * the key and the file.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { generateDkimKey } from '../../src/dkim/keys.js';
 import { dropPrefix } from '../helpers/test-gateway.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -161,6 +163,20 @@ describe('npm start', () => {
     expect(onlyFatal(output())).toBe(
       `config: domains.0.dkim.0.privateKeyFile (${keyFile}): DKIM private key is not PEM text (expected "-----BEGIN PRIVATE KEY-----")`,
     );
+    expect(output()).not.toMatch(/\n\s+at /);
+    expect(output()).not.toContain('"stack"');
+  }, 90_000);
+
+  it('a DKIM key file others can read: refused before anything starts, naming the key, the file and the fix; exit 2, no stack trace', async () => {
+    const keyFile = join(dir, 'world-readable.pem');
+    writeFileSync(keyFile, generateDkimKey('ed25519').privateKeyPem, { mode: 0o644 });
+    chmodSync(keyFile, 0o644); // whatever the umask
+    const config = writeConfig('redis://127.0.0.1:6379', keyFile);
+    const { child, output } = npmStart(config);
+    expect(await exited(child)).toBe(2);
+    expect(output()).toContain(`config: invalid configuration (${config}):\n  domains.0.dkim.0.privateKeyFile = ${JSON.stringify(keyFile)}`);
+    expect(output()).toContain(`a secret file readable by others (mode 0644); fix: run chmod 600 ${keyFile} (0640 with a group that must read it is allowed)`);
+    expect(output()).not.toContain('kurir started');
     expect(output()).not.toMatch(/\n\s+at /);
     expect(output()).not.toContain('"stack"');
   }, 90_000);
