@@ -49,6 +49,19 @@ export class ConsoleSessionStore {
     return raw ? (JSON.parse(raw) as ConsoleSession) : null;
   }
 
+  /**
+   * Claims the one-time token of a form whose submit makes a new secret (credential create and rotate): true the
+   * first time, false when it was claimed before (a reload or a second click re-posting the same form).
+   */
+  async claimForm(token: string): Promise<boolean> {
+    return (await this.redis.set(this.keys.consoleForm(digest(token)), '1', 'EX', this.idleSeconds, 'NX')) === 'OK';
+  }
+
+  /** Gives a claimed form token back when its action failed, so the same form can be submitted again. */
+  async releaseForm(token: string): Promise<void> {
+    await this.redis.del(this.keys.consoleForm(digest(token)));
+  }
+
   /** Ends a session (logout). */
   async end(id: string): Promise<void> {
     if (/^[A-Za-z0-9_-]{43}$/.test(id)) await this.redis.del(this.keys.consoleSession(digest(id)));

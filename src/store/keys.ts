@@ -158,6 +158,8 @@ export interface Keys {
   referenceMessages(reference: string): string;
   /** JSON of one web console session (src/store/console-session-store.ts), by the SHA-256 of its cookie value; expires when idle. */
   consoleSession(digest: string): string;
+  /** Marker that a console create/rotate form (SHA-256 of its one-time token) was submitted; expires like an idle session. */
+  consoleForm(digest: string): string;
   /** Marker that a DMARC/TLS report (kind `dmarc` or `tlsrpt`, SHA-256 of reporter and report id) was applied; expires with retention. */
   reportSeen(kind: string, digest: string): string;
   /** Hash of one sender domain's DMARC aggregate counts for one UTC day (`YYYY-MM-DD`): `<org>\t<counter>` → messages. */
@@ -244,6 +246,7 @@ export function createKeys(prefix: string): Keys {
     recipientMessages: (address) => `${prefix}:rcpt-msgs:${address.toLowerCase()}`,
     referenceMessages: (reference) => `${prefix}:ref-msgs:${reference.toLowerCase()}`,
     consoleSession: (digest) => `${prefix}:console-session:${digest}`,
+    consoleForm: (digest) => `${prefix}:console-form:${digest}`,
     reportSeen: (kind, digest) => `${prefix}:report-seen:${kind}:${digest}`,
     reportDmarc: (domain, day) => `${prefix}:report:dmarc:${domain.toLowerCase()}:${day}`,
     reportSources: (domain, day) => `${prefix}:report:sources:${domain.toLowerCase()}:${day}`,

@@ -60,4 +60,10 @@ export class ConsoleClient {
     if (!token) throw new Error(`no CSRF token on ${path} (${page.status})`);
     return token;
   }
+
+  /** The one-time tokens (`form` field) of the create and rotate forms on `path`, in page order. */
+  async formTokens(path: string): Promise<string[]> {
+    const page = await this.get(path);
+    return [...page.body.matchAll(/name="form" value="([^"]+)"/g)].map((m) => m[1]);
+  }
 }

@@ -186,10 +186,19 @@ describe('console credentials: create and revoke', () => {
     const c = await client('admin');
     const csrf = await c.csrf('/console/credentials');
     expect((await c.post('/console/credentials/create', { kind: 'api-key', name: 'made-in-console', role: 'support', domains: '*' })).status).toBe(403);
-    const made = await c.post('/console/credentials/create', { csrf, kind: 'api-key', name: 'made-in-console', role: 'support', domains: '*' });
+    const form = { csrf, kind: 'api-key', name: 'made-in-console', role: 'support', domains: '*' };
+    // Without its one-time token (a page from before it had one) the form is refused, creating nothing.
+    expect((await c.post('/console/credentials/create', form)).status).toBe(400);
+    const [createToken] = await c.formTokens('/console/credentials');
+    const made = await c.post('/console/credentials/create', { ...form, form: createToken });
     expect(made.status).toBe(200);
     const secret = /id="secret" type="text" readonly value="([^"]+)"/.exec(made.body)?.[1] ?? '';
     expect(secret).toMatch(/^kurir_[A-Za-z0-9_-]{43}$/);
+    // A reload of the answer page re-posts the same form: 409, and still one credential of that name.
+    const again = await c.post('/console/credentials/create', { ...form, form: createToken });
+    expect(again.status).toBe(409);
+    expect(again.body).toContain('already submitted');
+    expect((await api('GET', '/v1/credentials')).body.items.filter((x: any) => x.name === 'made-in-console')).toHaveLength(1);
     expect((await fetch(`${t.url}/v1/messages?to=x%40example.org`, { headers: { authorization: `Bearer ${secret}` } })).status).toBe(200);
     const listed = (await api('GET', '/v1/credentials')).body.items.find((x: any) => x.name === 'made-in-console');
     expect(listed).toMatchObject({ role: 'support', createdBy: 'api-key:admin-dev' });
@@ -215,6 +224,30 @@ describe('console credentials: create and revoke', () => {
       target: listed.id,
       before: { name: 'made-in-console' },
     });
+  });
+
+  it('rotates once per form: a re-post changes nothing and the secret shown keeps working; a failed submit can be repeated', async () => {
+    const created = await api('POST', '/v1/credentials', { kind: 'api-key', name: 'rotate-once', role: 'support' });
+    expect(created.status).toBe(201);
+    const { id } = created.body.credential;
+    const c = await client('admin');
+    const csrf = await c.csrf('/console/credentials');
+    const page = (await c.get('/console/credentials')).body;
+    const token = new RegExp(`name="id" value="${id}"><input type="hidden" name="form" value="([^"]+)"`).exec(page)?.[1] ?? '';
+    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    // An action that fails (no such credential) gives the token back: the same form can then be submitted.
+    expect((await c.post('/console/credentials/rotate', { csrf, id: 'cred_nosuchcredential', overlapSeconds: '0', form: token })).status).toBe(404);
+    const rotated = await c.post('/console/credentials/rotate', { csrf, id, overlapSeconds: '0', form: token });
+    expect(rotated.status).toBe(200);
+    const secret = /id="secret" type="text" readonly value="([^"]+)"/.exec(rotated.body)?.[1] ?? '';
+    expect(secret).toMatch(/^kurir_/);
+    const again = await c.post('/console/credentials/rotate', { csrf, id, overlapSeconds: '0', form: token });
+    expect(again.status).toBe(409);
+    // Rotated once: the secret shown works, the one before it (overlap 0) does not.
+    const search = (key: string) => fetch(`${t.url}/v1/messages?to=x%40example.org`, { headers: { authorization: `Bearer ${key}` } });
+    expect((await search(secret)).status).toBe(200);
+    expect((await search(created.body.secret)).status).toBe(401);
+    expect((await api('DELETE', `/v1/credentials/${id}`)).status).toBeLessThan(300);
   });
 
   it('refuses a support session both actions and the confirmation page (403), creating nothing', async () => {

@@ -3,10 +3,14 @@
  * validity; create a runtime one, rotate it, revoke it (after a confirmation page). Each calls the same
  * CredentialAdmin function as `/v1/credentials` and is audited like it. A new secret (create, rotate) is
  * shown once, in the answer to the POST itself: it never travels in a URL and is not stored anywhere readable.
+ * Because that answer cannot be a redirect, each create and rotate form carries a one-time token: a reload of the
+ * answer page (which re-posts the form) or a second click changes nothing and says so, instead of making a second
+ * key or rotating again, which would end the secret just shown after its overlap.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type CredentialAdmin, type CredentialView, MAX_OVERLAP_SECONDS } from '../../admin/credentials.js';
 import { KurirError } from '../../lib/errors.js';
+import { randomToken } from '../../store/console-session-store.js';
 import { ROLES, type Role } from '../../store/credential-store.js';
 import { html, page, when, type Html } from './html.js';
 import type { ConsoleOptions } from './options.js';
@@ -23,9 +27,12 @@ function secretShown(what: string, name: string, secret: string, extra = ''): Ht
 <p><label for="secret">New secret</label><input id="secret" type="text" readonly value="${secret}" class="mono"></p>${extra ? html`<p>${extra}</p>` : ''}</div>`;
 }
 
+/** The hidden one-time token of a form that makes a new secret (see the module comment). */
+const onceField = (): Html => html`<input type="hidden" name="form" value="${randomToken()}">`;
+
 function createForm(csrf: string): Html {
   return html`<form method="post" action="/console/credentials/create"><fieldset><legend>Create a credential</legend>
-<input type="hidden" name="csrf" value="${csrf}">
+<input type="hidden" name="csrf" value="${csrf}">${onceField()}
 <label for="new-kind">Kind</label><select id="new-kind" name="kind"><option value="api-key">API key</option><option value="smtp-account">SMTP account (role send)</option></select>
 <label for="new-name">Name</label><input id="new-name" name="name" type="text" required autocomplete="off" pattern="[A-Za-z0-9][A-Za-z0-9._@\\-]{0,63}">
 <label for="new-role">Role</label><select id="new-role" name="role">${ROLES.map((r) => html`<option value="${r}">${r}</option>`)}</select>
@@ -36,7 +43,7 @@ function createForm(csrf: string): Html {
 function row(c: CredentialView, csrf: string): Html {
   const action =
     c.source === 'runtime'
-      ? html`<form method="post" action="/console/credentials/rotate" class="inline"><input type="hidden" name="csrf" value="${csrf}"><input type="hidden" name="id" value="${c.id}">
+      ? html`<form method="post" action="/console/credentials/rotate" class="inline"><input type="hidden" name="csrf" value="${csrf}"><input type="hidden" name="id" value="${c.id}">${onceField()}
 <label for="overlap-${c.id}">Seconds the old secret of ${c.name} keeps working</label><input id="overlap-${c.id}" name="overlapSeconds" type="text" inputmode="numeric" value="3600">
 <button type="submit">Rotate ${c.name}</button></form>
 <p><a href="/console/credentials/revoke?id=${encodeURIComponent(c.id)}" class="danger">Revoke ${c.name}…</a></p>`
@@ -63,6 +70,26 @@ ${all.map((c) => row(c, csrf))}
 ${createForm(csrf)}`;
   };
   const by = (request: FastifyRequest): string => `${request.consoleSession!.kind}:${request.consoleSession!.name}`;
+  /** Runs `action` once per form token; a repeat is a 409 that changed nothing. A failed action gives the token back. */
+  const once = async <T>(request: FastifyRequest, action: () => Promise<T>): Promise<T> => {
+    const token = field(request, 'form');
+    if (!/^[A-Za-z0-9_-]{43}$/.test(token)) {
+      throw new KurirError('VALIDATION', 'form: this form is out of date; open the credentials page again and submit from there', { field: 'form' });
+    }
+    if (!(await opts.sessions.claimForm(token))) {
+      throw new KurirError(
+        'CONFLICT',
+        'This form was already submitted (a reload of the answer page, or a second click), so nothing was changed now. A new secret is shown only once, in the answer to the first submit; if it is lost, rotate the credential again from the credentials page.',
+        { field: 'form' },
+      );
+    }
+    try {
+      return await action();
+    } catch (err) {
+      await opts.sessions.releaseForm(token).catch(() => undefined);
+      throw err;
+    }
+  };
 
   app.get<{ Querystring: { done?: string } }>('/console/credentials', { schema: { hide: true } }, async (request, reply) => {
     const notice =
@@ -78,7 +105,9 @@ ${createForm(csrf)}`;
       .map((d) => d.trim())
       .filter(Boolean);
     if (kind !== 'api-key' && kind !== 'smtp-account') throw new KurirError('VALIDATION', 'kind: api-key or smtp-account', { field: 'kind' });
-    const created = await admin().create({ kind, name: field(request, 'name'), role: role as Role, domains: domains.length ? domains : ['*'] }, by(request));
+    const created = await once(request, () =>
+      admin().create({ kind, name: field(request, 'name'), role: role as Role, domains: domains.length ? domains : ['*'] }, by(request)),
+    );
     request.auditDetail = { target: created.credential.id, after: created.credential };
     return send(
       request,
@@ -94,7 +123,7 @@ ${createForm(csrf)}`;
     if (!/^[0-9]{1,8}$/.test(rawOverlap) || overlap > MAX_OVERLAP_SECONDS) {
       throw new KurirError('VALIDATION', `overlapSeconds: a whole number of seconds from 0 to ${MAX_OVERLAP_SECONDS}`, { field: 'overlapSeconds' });
     }
-    const { before, after, secret } = await admin().rotate(id, overlap);
+    const { before, after, secret } = await once(request, () => admin().rotate(id, overlap));
     request.auditDetail = { target: id, before, after };
     return send(
       request,
