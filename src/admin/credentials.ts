@@ -5,7 +5,8 @@
  * HMAC-SHA256 digests under a server key (docs/credentials.md says why a slow KDF is not needed).
  */
 import { randomBytes } from 'node:crypto';
-import { PRIORITIES, WEBHOOK_EVENT_TYPES } from '../config/schema.js';
+import { WEBHOOK_EVENT_TYPES } from '../config/credentials-schema.js';
+import { PRIORITIES } from '../config/schema.js';
 import { keyedDigest, type CredentialRegistry } from '../intake/credentials.js';
 import type { Clock } from '../lib/clock.js';
 import { KurirError } from '../lib/errors.js';

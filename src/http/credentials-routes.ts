@@ -5,7 +5,8 @@
  */
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { MAX_OVERLAP_SECONDS, type CreateCredentialInput, type CredentialAdmin, type CredentialScopeInput } from '../admin/credentials.js';
-import { PRIORITIES, WEBHOOK_EVENT_TYPES } from '../config/schema.js';
+import { WEBHOOK_EVENT_TYPES } from '../config/credentials-schema.js';
+import { PRIORITIES } from '../config/schema.js';
 import { ROLES } from '../store/credential-store.js';
 import { credentialOf } from './auth.js';
 import { bearerSecurity, errorResponses } from './schemas.js';

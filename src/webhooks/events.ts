@@ -7,7 +7,8 @@
  * (docs/webhooks.md).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { WEBHOOK_EVENT_TYPES, type Config, type WebhookEventType } from '../config/schema.js';
+import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from '../config/credentials-schema.js';
+import type { Config } from '../config/schema.js';
 import type { Logger } from '../lib/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { WebhookQueue } from '../queue/webhook-queue.js';
