@@ -6,6 +6,13 @@ export interface CliOptions {
   [name: string]: string | boolean | undefined;
 }
 
+/** Where the command was started: files named on the command line are relative to it. */
+export interface CliContext {
+  cwd: string;
+  /** The environment (KURIR_URL, KURIR_ADMIN_KEY, KURIR_CONFIG and the config's KURIR_* overrides); bin.ts passes process.env. */
+  env?: Record<string, string | undefined>;
+}
+
 /** What a remote command runs with. */
 export interface RemoteContext {
   client: AdminClient;

@@ -1,31 +1,21 @@
 /**
  * The dispatcher of every CLI command: remote families (over the admin API) live in *-commands.ts; the
- * local bootstrap and offline commands are here and in domains-cli.ts.
+ * local bootstrap and offline commands in local-commands.ts and domains-cli.ts.
  */
-import { writeFile, mkdir } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/load.js';
-import type { Config } from '../config/schema.js';
-import { dnsRecordFor, generateDkimKey, type DkimAlgorithm } from '../dkim/keys.js';
-import { classifyReply, loadBounceRules, parseReply } from '../feedback/classify/rules.js';
-import { domainsDns, domainsRewrap, LOCAL_DOMAINS_COMMANDS, LOCAL_DOMAINS_USAGE } from './domains-cli.js';
+import { LOCAL_DOMAINS_COMMANDS } from './domains-cli.js';
 import { DOCTOR_USAGE, domainsCommands, runDoctorCommand } from './domains-commands.js';
-import { CredentialAdmin } from '../admin/credentials.js';
-import { CredentialRegistry } from '../intake/credentials.js';
-import { systemClock } from '../lib/clock.js';
-import { AuditStore } from '../store/audit-store.js';
-import { CredentialStore } from '../store/credential-store.js';
-import { createKeys } from '../store/keys.js';
-import { closeRedis, createRedis, waitReady } from '../store/redis.js';
-import type { CliOptions, CliResult, Family, RemoteContext } from './command-types.js';
-import { auditCommands, credentialCommands, scopeOptions, withSecret } from './credential-commands.js';
-import { CliError, EXIT, UsageError } from './errors.js';
+import type { CliContext, CliOptions, CliResult, Family, RemoteContext } from './command-types.js';
+import { auditCommands, credentialCommands } from './credential-commands.js';
+import { UsageError } from './errors.js';
 import { AdminClient } from './http-client.js';
-import { messageCommands, placementCommands, queueCommands, suppressionCommands } from './operation-commands.js';
+import { bootstrapCredential, LOCAL_USAGE, localConfig, runLocalCommand } from './local-commands.js';
+import { messageCommands, placementCommands, suppressionCommands } from './operation-commands.js';
+import { queueCommands } from './queue-commands.js';
 
 export { CliError, EXIT, UsageError } from './errors.js';
-export type { CliResult } from './command-types.js';
+export type { CliContext, CliResult } from './command-types.js';
 
 /** The command families that talk to a running gateway over its admin API. */
 const FAMILIES: Record<string, Family> = {
@@ -39,15 +29,6 @@ const FAMILIES: Record<string, Family> = {
 };
 /** Singular spellings accepted too (`kurir message show`, as before). */
 const ALIASES: Record<string, string> = { credential: 'credentials', suppression: 'suppressions', message: 'messages', domain: 'domains' };
-
-const LOCAL_USAGE = `  config check                       validate the configuration and print a summary
-  dkim generate --algorithm rsa|ed25519 --out FILE [--bits 2048]
-                                     write a new private key (mode 0600) and print its DNS record
-${LOCAL_DOMAINS_USAGE}
-  bounce classify "REPLY" [--rules FILE]
-                                     classify one remote reply (e.g. "550 5.1.1 User unknown") with the bounce rules
-  credentials create --bootstrap --name NAME [--role admin]
-                                     the first admin key, written straight into Redis (redis.url of --config)`;
 
 function usage(): string {
   const families = Object.entries(FAMILIES).map(([name, f]) => `  ${name.padEnd(13)} ${f.summary}`);
@@ -81,78 +62,6 @@ function familyHelp(name: string, f: Family): string {
   return `kurir ${name}: ${f.summary}\n\n${lines.join('\n')}\n\nCommon options: --url URL, --key KEY (or KURIR_URL, KURIR_ADMIN_KEY), --json${local}`;
 }
 
-/** Where the command was started: files named on the command line are relative to it. */
-export interface CliContext {
-  cwd: string;
-  /** The environment (KURIR_URL, KURIR_ADMIN_KEY, KURIR_CONFIG and the config's KURIR_* overrides); bin.ts passes process.env. */
-  env?: Record<string, string | undefined>;
-}
-
-function config(file: string | undefined, ctx: CliContext): Config {
-  const given = file ?? ctx.env?.KURIR_CONFIG;
-  return loadConfig({ file: given === undefined ? undefined : resolve(ctx.cwd, given), env: ctx.env ?? {} });
-}
-
-async function withRedis<T>(cfg: Config, fn: (redis: ReturnType<typeof createRedis>) => Promise<T>): Promise<T> {
-  const redis = createRedis(cfg.redis.url, 'command');
-  redis.on('error', () => undefined);
-  try {
-    await waitReady(redis, 3000).catch(() => {
-      throw new Error(`cannot reach Redis at ${cfg.redis.url}`);
-    });
-    return await fn(redis);
-  } finally {
-    await closeRedis(redis);
-  }
-}
-
-/**
- * `credentials create --bootstrap`: the first admin key, straight into Redis (no gateway, no key needed),
- * audited as actor `bootstrap`.
- */
-async function bootstrapCredential(cfg: Config, ctx: RemoteContext): Promise<string> {
-  const name = typeof ctx.opts.name === 'string' ? ctx.opts.name : undefined;
-  if (!name) throw new UsageError('credentials create --bootstrap: --name is required');
-  const kind = (typeof ctx.opts.kind === 'string' ? ctx.opts.kind : 'api-key') as 'api-key' | 'smtp-account';
-  const scope = scopeOptions(ctx);
-  if (scope.role !== undefined && scope.role !== 'admin') {
-    throw new UsageError('credentials create --bootstrap: --role: the bootstrap key is an admin key (create others with it over the API)');
-  }
-  return withRedis(cfg, async (redis) => {
-    const keys = createKeys(cfg.redis.prefix);
-    const store = new CredentialStore(redis, keys);
-    const admin = new CredentialAdmin({
-      store,
-      registry: new CredentialRegistry(cfg),
-      hmacKey: await store.secret(cfg.credentials.secret),
-      clock: systemClock,
-      senderDomains: new Set(cfg.domains.map((d) => d.name.toLowerCase())),
-    });
-    const created = await admin.create({ kind, name, role: 'admin', ...scope }, 'bootstrap').catch((err: unknown) => {
-      throw new CliError(`credentials create --bootstrap: ${(err as Error).message}`, EXIT.server);
-    });
-    // The key exists and works by now: a failed audit write must not swallow the only copy of its secret.
-    const auditError = await new AuditStore(redis, keys, cfg.audit.maxEntries)
-      .append({
-        at: Date.now(),
-        actor: 'bootstrap',
-        role: 'admin',
-        ip: 'local',
-        action: 'credentials create --bootstrap',
-        target: created.credential.id,
-        status: 201,
-        after: created.credential,
-      })
-      .then(
-        () => null,
-        (err: unknown) => (err as Error).message,
-      );
-    const warning = auditError === null ? null : `the audit entry could not be written (${auditError}); the key was created`;
-    if (ctx.json) return JSON.stringify(warning === null ? created : { ...created, warning }, null, 2);
-    return `${withSecret(created.credential, created.secret, 'created')}${warning === null ? '' : `\nwarning: ${warning}`}`;
-  });
-}
-
 /** Runs a command of a remote family against the gateway named by --url / KURIR_URL. */
 async function runRemote(family: string, f: Family, sub: string | undefined, rest: string[], values: CliOptions, ctx: CliContext): Promise<string | CliResult> {
   const command = sub ? f.commands[sub] : undefined;
@@ -161,7 +70,7 @@ async function runRemote(family: string, f: Family, sub: string | undefined, res
   checkInvocation(`${family} ${sub}`, command.usage, rest, values);
   const remote = remoteContext(rest, values, ctx);
   if (family === 'credentials' && sub === 'create' && values.bootstrap) {
-    return bootstrapCredential(config(values.config as string | undefined, ctx), remote);
+    return bootstrapCredential(localConfig(values.config as string | undefined, ctx), remote);
   }
   connect(remote, values, ctx);
   return command.run(remote);
@@ -268,7 +177,7 @@ async function dispatch(argv: string[], ctx: CliContext): Promise<string | CliRe
   if (family !== undefined && FAMILIES[family] && !local) return runRemote(family, FAMILIES[family], positionals[1], positionals.slice(2), given, ctx);
   const inCwd = (path: string | undefined): string | undefined => (path === undefined ? undefined : resolve(ctx.cwd, path));
   const values = { ...given, out: inCwd(given.out), rules: inCwd(given.rules) };
-  const [cmd, sub] = positionals;
+  const [cmd] = positionals;
   if (values.help || !cmd) return usage();
   if (cmd === 'doctor') {
     const remote = remoteContext(positionals.slice(1), given, ctx);
@@ -276,50 +185,5 @@ async function dispatch(argv: string[], ctx: CliContext): Promise<string | CliRe
     connect(remote, given, ctx);
     return runDoctorCommand(remote);
   }
-  const key = `${cmd} ${sub ?? ''}`.trim();
-  switch (key) {
-    case 'config check': {
-      const cfg = config(values.config, ctx);
-      const rules = loadBounceRules(cfg.feedback.rulesFile);
-      return `configuration is valid: roles ${cfg.roles.join(', ')}; ${cfg.domains.length} sender domain(s); ${cfg.apiKeys.length} API key(s); ${cfg.smtpAccounts.length} SMTP account(s); SMTP ${cfg.smtp.host}:${cfg.smtp.port}; HTTP ${cfg.http.host}:${cfg.http.port}; ${rules.rules.length} bounce rules`;
-    }
-    case 'dkim generate': {
-      const algorithm = values.algorithm as DkimAlgorithm | undefined;
-      if (algorithm !== 'rsa' && algorithm !== 'ed25519') throw new UsageError('--algorithm: must be rsa or ed25519');
-      if (!values.out) throw new UsageError('--out: the file to write the private key to is required');
-      const bits = values.bits ? Number(values.bits) : 2048;
-      if (!Number.isInteger(bits) || bits < 1024 || bits > 4096) throw new UsageError('--bits: an integer from 1024 to 4096');
-      const key = generateDkimKey(algorithm, bits);
-      await mkdir(dirname(values.out), { recursive: true });
-      await writeFile(values.out, key.privateKeyPem, { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
-        throw new UsageError(err.code === 'EEXIST' ? `--out: ${values.out} already exists (never overwritten)` : `--out: ${err.message}`);
-      });
-      return `wrote ${values.out}\nDNS: <selector>._domainkey.<domain> TXT "${dnsRecordFor(algorithm, key.publicKeyBase64)}"`;
-    }
-    case 'domain dns':
-    case 'domains dns':
-      return domainsDns(config(values.config, ctx));
-    case 'domain rewrap':
-    case 'domains rewrap': {
-      const cfg = config(values.config, ctx);
-      return withRedis(cfg, (redis) => domainsRewrap(cfg, redis));
-    }
-    case 'bounce classify': {
-      const text = positionals.slice(2).join(' ').trim();
-      if (!text) throw new UsageError('bounce classify: the REPLY text is required, e.g. "550 5.1.1 User unknown"');
-      const rules = loadBounceRules(values.rules ?? config(values.config, ctx).feedback.rulesFile);
-      const reply = parseReply(text);
-      const c = classifyReply(rules, reply);
-      return [
-        `reply:      code ${reply.code ?? 'none'}, enhanced ${reply.enhanced ?? 'none'}`,
-        `category:   ${c.category}`,
-        `type:       ${c.type}`,
-        ...(c.cause ? [`cause:      ${c.cause}`] : []),
-        `senderSide: ${c.senderSide}`,
-        `rule:       ${c.ruleId} (${rules.source})`,
-      ].join('\n');
-    }
-    default:
-      throw new UsageError(`unknown command: ${positionals.join(' ')}`);
-  }
+  return runLocalCommand(positionals, values, ctx);
 }

@@ -21,7 +21,8 @@ import type { Logger } from '../lib/logger.js';
 import { normalizeHeaderMessageId } from '../lib/message-id.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Keys } from '../store/keys.js';
-import type { EspRejectReason, EspResult, FeedbackIngest, IgnoreReason, ProviderReport, ReportContext } from '../feedback/ingest/ingest.js';
+import type { FeedbackIngest } from '../feedback/ingest/ingest.js';
+import type { EspRejectReason, EspResult, IgnoreReason, ProviderReport, ReportContext } from '../feedback/ingest/ingest-types.js';
 import { extractEnhanced, SENDER_SIDE_CATEGORIES, type ReplyClassifier } from '../feedback/classify/rules.js';
 import { applyOnce } from './apply-once.js';
 

@@ -16,7 +16,7 @@
  */
 import type { Logger } from '../lib/logger.js';
 import { normalizeHeaderMessageId } from '../lib/message-id.js';
-import type { EspRejectReason, EspResult, FailureItem, IgnoreReason, ProviderReport, ReportContext } from '../feedback/ingest/ingest.js';
+import type { EspRejectReason, EspResult, FailureItem, IgnoreReason, ProviderReport, ReportContext } from '../feedback/ingest/ingest-types.js';
 import type { OriginalRefs } from '../feedback/reports/mime.js';
 import { parseReply, SENDER_SIDE_CATEGORIES, type BounceCategory, type Classification, type ReplyClassifier } from '../feedback/classify/rules.js';
 import { applyOnce } from './apply-once.js';

@@ -13,7 +13,7 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { MailgunFeedback } from '../esp/mailgun.js';
 import type { SesFeedback } from '../esp/ses.js';
-import type { EspRejectReason, EspResult } from '../feedback/ingest/ingest.js';
+import type { EspRejectReason, EspResult } from '../feedback/ingest/ingest-types.js';
 import { KurirError, type ErrorCode } from '../lib/errors.js';
 import { errorSchema } from './schemas.js';
 

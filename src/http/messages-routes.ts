@@ -23,11 +23,11 @@ import {
   errorResponses,
   messageBodySchema,
   messageIdParamsSchema,
-  messageViewSchema,
   rawBodySchema,
   submitHeadersSchema,
   submitQuerySchema,
 } from './schemas.js';
+import { messageViewSchema } from './message-view-schema.js';
 
 export interface MessagesRoutesOptions {
   config: Config;

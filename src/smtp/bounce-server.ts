@@ -25,7 +25,8 @@ import { createDataCollector } from '../lib/collect-data.js';
 import type { Logger } from '../lib/logger.js';
 import { parseVerp } from '../lib/verp.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { FeedbackIngest, IngestInput } from '../feedback/ingest/ingest.js';
+import type { FeedbackIngest } from '../feedback/ingest/ingest.js';
+import type { IngestInput } from '../feedback/ingest/ingest-types.js';
 import type { ReportIngest } from '../feedback/aggregate/report-ingest.js';
 import { ERRORS } from '../lib/errors.js';
 

@@ -1,5 +1,6 @@
 /**
- * (About 300 lines: matching moved to report-match.ts and trust to trust.ts; what remains is one flow.)
+ * One flow: matching lives in report-match.ts, trust in trust.ts, and what ingest takes and answers in
+ * ingest-types.ts.
  *
  * Applies a bounce or complaint report received at the bounce MX: parse (src/feedback/reports/report.ts),
  * find the message, find the recipient(s) among the message's own recipients, classify
@@ -12,7 +13,7 @@
  * source (src/feedback/ingest/trust.ts), and then X-Kurir-Id or Message-ID name the message. Anything else is
  * counted (`unverified-complaint`, `unverified-bounce`, `forged-verp`) and changes nothing.
  *
- * Reports an ESP already parsed (SES via SNS, Mailgun: src/feedback/esp-*.ts) enter through
+ * Reports an ESP already parsed (SES via SNS, Mailgun: src/esp/ses.ts, src/esp/mailgun.ts) enter through
  * `ingestParsed` and take the same matching and application path, classified by their adapter.
  *
  * Only recipients of the matched message can be affected, so a report can never suppress an arbitrary
@@ -28,25 +29,15 @@ import type { IncidentRecorder } from '../../store/incident-store.js';
 import type { MessageStore, RecipientUpdate } from '../../store/message-store.js';
 import type { MessageRecord, RecipientState, TimelineEvent } from '../../store/types.js';
 import type { DsnRecipient } from '../reports/dsn.js';
-import { findReply, type OriginalRefs } from '../reports/mime.js';
+import { findReply } from '../reports/mime.js';
 import { findMessage, recipientOf, resolveComplainers, resolveDsnRecipients } from './report-match.js';
-import { parseReport, type ArfReport, type DsnReport, type UnusableReason } from '../reports/report.js';
+import { parseReport, type ArfReport, type DsnReport } from '../reports/report.js';
 import type { ReportParser } from './parse-pool.js';
 import type { Classification, ReplyClassifier } from '../classify/rules.js';
 import type { SuppressionPolicy, SuppressionSource } from '../suppression/policy.js';
 import type { SourceVerifier } from './trust.js';
 import { reportedProviders } from './report-provider.js';
-
-export const INGEST_IGNORE_REASONS = [
-  'unknown-message',
-  'forged-verp',
-  'unverified-complaint',
-  'unverified-bounce',
-  'unknown-recipient',
-  'no-failure',
-] as const;
-/** Why a report changed nothing: the parser's reasons plus matching failures (a bounded metric label set). */
-export type IgnoreReason = UnusableReason | (typeof INGEST_IGNORE_REASONS)[number];
+import type { FailureItem, IgnoreReason, IngestBusy, IngestInput, IngestOutcome, ProviderReport, ReportContext } from './ingest-types.js';
 
 export interface IngestDeps {
   config: Config;
@@ -65,82 +56,6 @@ export interface IngestDeps {
   /** What parses a report (a ParsePool's `parse`, off the event loop); `parseReport` in this thread when absent. */
   parse?: ReportParser;
 }
-
-export interface IngestInput {
-  /** The report, or its first `feedback.maxMessageBytes` when it was larger (then `truncated`). */
-  raw: Buffer;
-  /** The report was cut to `raw` (its source cannot be checked by DKIM: the body hash no longer matches). */
-  truncated?: boolean;
-  /** Kurir message ids of the envelope's VERP recipients (their tokens already verified at RCPT). */
-  verpIds: string[];
-  /** For the log. */
-  sessionId?: string;
-  remoteAddress?: string;
-}
-
-export type IngestOutcome =
-  | {
-      result: 'applied';
-      kind: 'bounce' | 'complaint';
-      messageId: string;
-      bounced: string[];
-      delayed: string[];
-      complained: string[];
-      suppressed: string[];
-      /** Failures not held against the recipient (policy, spam-block, …). */
-      senderSide: string[];
-    }
-  | { result: 'ignored'; reason: IgnoreReason; detail: string; messageId?: string };
-
-/** No parse thread could take the report now: the bounce MX answers 451 4.3.2 and the sender retries. */
-export type IngestBusy = { result: 'busy'; detail: string };
-
-/** Where a report came from, for the log. */
-export type ReportContext = Pick<IngestInput, 'sessionId' | 'remoteAddress'>;
-
-/** One recipient's failure (or delay), already classified: what every report format comes down to. */
-export interface FailureItem {
-  address: string;
-  action: 'failed' | 'delayed';
-  classification: Classification;
-  /** The remote reply or diagnostic, as shown on the timeline. */
-  reply: string;
-  /** RFC 3463 status, e.g. `5.1.1`. */
-  status?: string;
-  remoteMta?: string;
-}
-
-/**
- * A bounce or complaint an ESP reported, already parsed and classified by its adapter
- * (src/esp/ses.ts, src/esp/mailgun.ts). `original` names the message: VERP candidates
- * (verified here), Message-ID, X-Kurir-Id.
- */
-export type ProviderReport =
-  | { provider: 'ses' | 'mailgun'; kind: 'bounce'; original: OriginalRefs; failures: FailureItem[] }
-  | { provider: 'ses' | 'mailgun'; kind: 'complaint'; original: OriginalRefs; recipients: string[]; feedbackType: string; userAgent?: string };
-
-/** Why an ESP notification was refused before it was read (a bounded metric label set). */
-export type EspRejectReason =
-  | 'malformed'
-  | 'unknown-topic'
-  | 'unsupported-version'
-  | 'bad-cert-url'
-  | 'cert-unavailable'
-  | 'cert-expired'
-  | 'bad-signature'
-  | 'stale'
-  | 'replayed'
-  /** The same notification is being applied by another request right now: answered 503, so it is retried. */
-  | 'in-progress';
-
-/** What became of one ESP notification (src/esp/ses.ts, src/esp/mailgun.ts); the HTTP layer maps it to a status. */
-export type EspResult =
-  | { result: 'applied' | 'ignored'; outcome: IngestOutcome }
-  /** Seen before (an SNS redelivery): acknowledged, not applied twice. */
-  | { result: 'duplicate' }
-  /** An SNS subscription (un)confirmation: confirmed, or logged for the admin. */
-  | { result: 'confirmed' | 'logged'; detail: string }
-  | { result: 'rejected'; reason: EspRejectReason; detail: string };
 
 /** Classifies one DSN recipient entry with the reply rules. */
 export function classifyDsnRecipient(classify: ReplyClassifier, r: DsnRecipient): Classification {

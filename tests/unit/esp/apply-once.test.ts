@@ -16,7 +16,7 @@ import { MailgunFeedback } from '../../../src/esp/mailgun.js';
 import { SesFeedback } from '../../../src/esp/ses.js';
 import { createCertFetcher } from '../../../src/esp/sns-signature.js';
 import { loadBounceRules, rulesClassifier } from '../../../src/feedback/classify/rules.js';
-import type { EspResult, IgnoreReason, IngestOutcome, ProviderReport } from '../../../src/feedback/ingest/ingest.js';
+import type { EspResult, IgnoreReason, IngestOutcome, ProviderReport } from '../../../src/feedback/ingest/ingest-types.js';
 import { answer } from '../../../src/http/esp-routes.js';
 import { KurirError } from '../../../src/lib/errors.js';
 import { createLogger } from '../../../src/lib/logger.js';
