@@ -10,7 +10,8 @@ import { KurirError } from '../lib/errors.js';
 import { deliveryJobId, type DeliveryQueue, type PRIORITY_RANK } from '../queue/delivery-queue.js';
 import type { ProviderShaper } from '../shaping/provider-shaper.js';
 import type { SourceIps } from '../shaping/source-ips.js';
-import type { MessageStore, RecipientUpdate } from '../store/message-store.js';
+import type { MessageStore } from '../store/message-store.js';
+import type { RecipientUpdate } from '../store/message-store-types.js';
 import { FINAL_RECIPIENT_STATUSES, type TimelineEvent } from '../store/types.js';
 
 export interface DeliveryControlDeps {

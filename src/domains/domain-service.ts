@@ -1,6 +1,6 @@
 import type { Config } from '../config/schema.js';
-import { generateDkimKey, type DkimAlgorithm } from '../dkim/keys.js';
-import { keyBinding, type KeyVault } from '../dkim/key-vault.js';
+import type { DkimAlgorithm } from '../dkim/keys.js';
+import type { KeyVault } from '../dkim/key-vault.js';
 import { normalizeDomain } from '../lib/address.js';
 import type { Clock } from '../lib/clock.js';
 import { KurirError, toKurirError } from '../lib/errors.js';
@@ -13,9 +13,10 @@ import {
   type DomainVerification,
 } from '../store/domain-store.js';
 import { checkDkimRecord, type TxtResolver } from './dns-check.js';
+import { newDomainKey, resealKeys } from './domain-key-material.js';
 import { applySettings, checkSettings, describeSettings, type DomainSettings } from './domain-settings.js';
 import { afterVerification, domainEvent, verificationRefusal, withEvent } from './domain-transitions.js';
-import { nextSelector, recentSelectors, selectorsUsed } from './records.js';
+import { recentSelectors, selectorsUsed } from './records.js';
 import { domainViewOf, type DomainView } from './domain-view.js';
 
 export interface DomainServiceDeps {
@@ -56,18 +57,7 @@ export class DomainService {
   }
 
   private newKey(domain: string, algorithm: DkimAlgorithm, taken: Set<string>, bits: number): DomainKeyRecord {
-    const selector = nextSelector(algorithm, this.now(), taken);
-    taken.add(selector);
-    const generated = generateDkimKey(algorithm, bits);
-    return {
-      selector,
-      algorithm,
-      ...(algorithm === 'rsa' ? { bits } : {}),
-      publicKeyBase64: generated.publicKeyBase64,
-      sealedPrivateKey: this.vault().seal(generated.privateKeyPem, keyBinding(domain, selector)),
-      status: 'pending',
-      createdAt: this.now(),
-    };
+    return newDomainKey(this.vault(), this.deps.clock, domain, algorithm, taken, bits);
   }
 
   /** A domain's public view: state, keys without private parts, the records to publish. */
@@ -252,16 +242,7 @@ export class DomainService {
     let keys = 0;
     let domains = 0;
     for (const listed of await this.deps.store.list()) {
-      const reseal = async (d: DomainRecord) => {
-        let n = 0;
-        const next = d.keys.map((k) => {
-          if (!k.sealedPrivateKey || vault.isCurrent(k.sealedPrivateKey)) return k;
-          n++;
-          const bind = keyBinding(d.name, k.selector);
-          return { ...k, sealedPrivateKey: vault.seal(vault.open(k.sealedPrivateKey, bind), bind) };
-        });
-        return { record: n ? { ...d, keys: next } : null, result: n };
-      };
+      const reseal = async (d: DomainRecord) => resealKeys(vault, d);
       const { result } = await this.mutate(listed.name, reseal, { removed: true });
       if (result) domains++;
       keys += result;

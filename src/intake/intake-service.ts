@@ -1,10 +1,10 @@
 /*
- * About 330 lines: the whole intake policy shared by SMTP and HTTP (scope, validation, suppression,
- * limits, idempotency, scoring, signing, the durable write and the take-back on failure) reads top to bottom
- * in one place, which is what a reviewer of "a 202/250 means durable" needs to see.
+ * The whole intake policy shared by SMTP and HTTP (scope, validation, suppression, limits, idempotency) reads top
+ * to bottom here, and its last step, signing, scoring, the durable write and the take-back on failure, in
+ * sign-and-store.ts: the two files are what a reviewer of "a 202/250 means durable" needs to see.
  */
-import type { Config, Priority } from '../config/schema.js';
-import { DkimError, type DkimSigner } from '../dkim/signer.js';
+import type { Config } from '../config/schema.js';
+import type { DkimSigner } from '../dkim/signer.js';
 import { domainOf, normalizeAddress } from '../lib/address.js';
 import type { Clock } from '../lib/clock.js';
 import { KurirError, toKurirError } from '../lib/errors.js';
@@ -16,12 +16,12 @@ import type { PreSendScorer } from '../scoring/pre-send-scorer.js';
 import type { MessageStore } from '../store/message-store.js';
 import type { IntakeLimiter } from '../shaping/intake-limiter.js';
 import type { SuppressionStore } from '../store/suppression-store.js';
-import type { MessageRecord, TimelineEvent } from '../store/types.js';
 import { mayUseDomain, mayUsePriority, type Credential } from './credentials.js';
 import { feedbackIdFor, setFeedbackId } from './feedback-id.js';
 import { prepareMessage } from './headers.js';
 import { referenceOf } from './reference.js';
 import { resendHint, type ResendHint } from './resend-hint.js';
+import { signAndStore } from './sign-and-store.js';
 import { SUPPRESSION_CHECK_FRESH_MS, type Accepted, type Submission } from './submission.js';
 
 export interface IntakeDeps {
@@ -223,7 +223,7 @@ export class IntakeService {
         })
       : null;
     try {
-      const result = await this.storeAndQueue(sub, { id, now, recipients, priority, ttl, mailFrom, fromDomain, prepared, release, ...ref });
+      const result = await signAndStore(this.deps, sub, { id, now, recipients, priority, ttl, mailFrom, fromDomain, prepared, release, ...ref });
       if (result.duplicate) await reservation?.refund();
       return result;
     } catch (err) {
@@ -245,79 +245,5 @@ export class IntakeService {
     if (!record) return null;
     await this.deps.queue.enqueue(record.id, record.priority, [...new Set(record.recipients.map(domainOf))]);
     return { id: record.id, duplicate: true };
-  }
-
-  private async storeAndQueue(
-    sub: Submission,
-    m: {
-      id: string;
-      now: number;
-      recipients: string[];
-      priority: Priority;
-      ttl: number;
-      mailFrom: string;
-      fromDomain: string;
-      prepared: ReturnType<typeof prepareMessage>;
-      release: () => Promise<void>;
-      reference?: string;
-      metadata?: Record<string, string>;
-    },
-  ): Promise<Accepted> {
-    const { messages, signer } = this.deps;
-    const { id, now, recipients, priority, ttl, mailFrom, fromDomain, prepared, release } = m;
-
-    const signed = await signer.sign(prepared.raw, fromDomain).catch(async (err: unknown) => {
-      this.deps.metrics.dkimFailures.inc({ domain: fromDomain, reason: err instanceof DkimError ? err.code : 'internal' });
-      await release();
-      // A signing thread that stopped mid-signature: nothing was signed or stored, the client may retry.
-      if (err instanceof DkimError && err.code === 'DKIM_UNAVAILABLE')
-        throw new KurirError('UNAVAILABLE', 'DKIM signing is unavailable, try again', { cause: err });
-      throw new KurirError('INTERNAL', 'DKIM signing failed', { cause: err });
-    });
-    for (const s of signed.signatures) {
-      this.deps.metrics.dkimSignatures.inc({ domain: s.domain, selector: s.selector, algorithm: s.algorithm });
-    }
-    // After signing: rspamd sees the message as receivers will (DKIM included). A refusal stores nothing.
-    const scored = this.deps.scorer
-      ? await this.deps.scorer.score({ id, domain: fromDomain, recipients, message: signed.message, tags: sub.tags }).catch(async (err: unknown) => {
-          await release();
-          throw err;
-        })
-      : null;
-    const record: MessageRecord = {
-      id,
-      owner: sub.credential.name,
-      interface: sub.iface,
-      mailFrom,
-      fromDomain,
-      recipients,
-      priority,
-      createdAt: now,
-      expiresAt: now + ttl * 1000,
-      size: signed.message.length,
-      messageId: prepared.messageId,
-      subject: prepared.subject?.slice(0, 200),
-      dkim: signed.signatures,
-      tags: sub.tags,
-      metadata: m.metadata,
-      ...(m.reference ? { reference: m.reference } : {}),
-      ...(sub.leftOut?.length ? { leftOut: sub.leftOut } : {}),
-    };
-    const events: TimelineEvent[] = scored ? [scored] : [];
-    for (const l of sub.leftOut ?? []) events.push({ type: 'suppressed', at: now, recipients: [l.address], reason: l.reason, source: 'intake' });
-    // Not stored and queued means not accepted. When a write fails (Redis gone, or an answer that timed out
-    // after Redis did the work) the client is told to retry. With an Idempotency-Key the message is left as it
-    // may be: a retry with the key, possibly already under way on another connection, answers this id (or stores
-    // it under this id), so taking it back could lose a message that retry acknowledged. Without a key it is taken
-    // back, so the client's retry is the only copy, unless a worker already took its job (the message is then
-    // delivered: at least once). If the take-back fails too, the reconciler delivers the stored copy.
-    const takeBack = async (err: unknown): Promise<never> => {
-      if (!sub.idempotency) await messages.remove(id).catch(() => false);
-      throw toKurirError(err);
-    };
-    // Stored and queued in one script, with its first events: no moment where the message is stored without its
-    // jobs, or without the record of the recipients left out of it.
-    const created = await messages.create(record, signed.message, events, true).catch(takeBack);
-    return { id, duplicate: !created };
   }
 }

@@ -17,7 +17,7 @@ import { deliveryProvider, type ProviderMap } from '../metrics/provider.js';
 import type { IncidentRecorder } from '../store/incident-store.js';
 import type { Keys } from '../store/keys.js';
 import type { ConfirmationStore, ConfirmedEvent } from '../store/confirmation-store.js';
-import type { AppendedEvent, EventSink } from '../store/message-store.js';
+import type { AppendedEvent, EventSink } from '../store/message-store-types.js';
 import type { MessageRecord } from '../store/types.js';
 import { PROBE_TAG } from './probe-message.js';
 

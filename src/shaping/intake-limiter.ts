@@ -6,36 +6,22 @@
  *
  * A submission reserves its points in every applicable limiter at once; when any limiter refuses, or the
  * message is not accepted after all (signing or spooling failed, duplicate), every point taken is given
- * back, so only accepted messages count and refused attempts never eat into the budget.
+ * back, so only accepted messages count and refused attempts never eat into the budget. The limit items
+ * and the refusals they make are in intake-limit-items.ts.
  */
 import type { Redis } from 'ioredis';
-import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterRedis, type RateLimiterRes } from 'rate-limiter-flexible';
 import type { DailyCapConfig } from '../config/limits-schema.js';
 import type { Config, Priority } from '../config/schema.js';
 import type { Credential } from '../intake/credentials.js';
 import type { Clock } from '../lib/clock.js';
-import { KurirError, toKurirError } from '../lib/errors.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Keys } from '../store/keys.js';
 import { dailyCap, msUntilUtcMidnight, utcDay } from './daily-cap.js';
+import { isOver, limitRefusal, type LimitItem, once, storeError } from './intake-limit-items.js';
 import { peekLimiters } from './limiter-peek.js';
 
-/** Label values of kurir_shaping_refusals_total{limit} set at intake. */
-export type IntakeLimitName = 'recipient' | 'credential-rate' | 'credential-daily' | 'domain-daily' | 'global-daily';
-
 const DAILY_KEY_SECONDS = 2 * 86_400;
-
-interface Item {
-  limit: IntakeLimitName;
-  limiter: RateLimiterRedis;
-  key: string;
-  points: number;
-  /** When the client may try again, from the refusing limiter's answer. */
-  retryMs: (res: RateLimiterRes) => number;
-  describe: string;
-  /** The recipient address, for recipient limits. */
-  address?: string;
-}
 
 /** One recipient's per-recipient budget (see {@link IntakeLimiter.recipientAllowance}). */
 export interface RecipientAllowance {
@@ -60,16 +46,6 @@ export interface IntakeLimiterDeps {
   config: Pick<Config, 'limits' | 'apiKeys' | 'smtpAccounts'>;
   clock: Clock;
   metrics: Pick<Metrics, 'shapingRefusals'>;
-}
-
-function isOver(err: unknown): err is RateLimiterRes {
-  return err instanceof RateLimiterRes;
-}
-
-/** A store failure of a limiter: Redis not answering is UNAVAILABLE (503 / 451 4.3.0), like everywhere else. */
-function storeError(err: unknown): KurirError {
-  if (err instanceof Error && /Redis connection is not ready/i.test(err.message)) return new KurirError('UNAVAILABLE', undefined, { cause: err });
-  return toKurirError(err);
 }
 
 export class IntakeLimiter {
@@ -126,7 +102,7 @@ export class IntakeLimiter {
     return this.enabled && r !== null && r.priorities.includes(priority);
   }
 
-  private dailyItems(limit: 'global-daily' | 'domain-daily', cap: DailyCapConfig, key: string, label: string, recipients: number, now: number): Item[] {
+  private dailyItems(limit: 'global-daily' | 'domain-daily', cap: DailyCapConfig, key: string, label: string, recipients: number, now: number): LimitItem[] {
     const { cap: max, warmupDay } = dailyCap(cap, now);
     if (max === null) return [];
     const day = utcDay(now);
@@ -143,10 +119,10 @@ export class IntakeLimiter {
     ];
   }
 
-  private credentialItems(cred: Credential, now: number): Item[] {
+  private credentialItems(cred: Credential, now: number): LimitItem[] {
     const { perSecond, perDay } = this.limitsOf(cred);
     const id = `${cred.kind}:${cred.name}`;
-    const items: Item[] = [];
+    const items: LimitItem[] = [];
     if (perSecond !== null) {
       items.push({
         limit: 'credential-rate',
@@ -170,7 +146,7 @@ export class IntakeLimiter {
     return items;
   }
 
-  private recipientItem(address: string): Item | null {
+  private recipientItem(address: string): LimitItem | null {
     const r = this.deps.config.limits.recipient;
     if (!r) return null;
     return {
@@ -184,26 +160,6 @@ export class IntakeLimiter {
     };
   }
 
-  private refusal(over: Array<{ item: Item; res: RateLimiterRes }>): KurirError {
-    const limits = [...new Set(over.map((o) => o.item.limit))];
-    for (const limit of limits) this.deps.metrics.shapingRefusals.inc({ limit });
-    const first = over[0].item.limit;
-    const same = over.filter((o) => o.item.limit === first);
-    const retryAfterSeconds = Math.max(1, Math.ceil(Math.max(...same.map((o) => o.item.retryMs(o.res))) / 1000));
-    if (first === 'recipient') {
-      const addresses = same.map((o) => o.item.address as string);
-      return new KurirError('RECIPIENT_RATE_LIMITED', `${addresses.join(', ')}: ${same[0].item.describe}; try again in ${retryAfterSeconds} s`, {
-        field: 'to',
-        retryAfterSeconds,
-        details: { limit: first, recipients: addresses, retryAfterSeconds },
-      });
-    }
-    return new KurirError('RATE_LIMITED', `${same[0].item.describe}; try again in ${retryAfterSeconds} s`, {
-      retryAfterSeconds,
-      details: { limit: first, retryAfterSeconds },
-    });
-  }
-
   /**
    * Takes the points of one submission from every applicable limiter, atomically per limiter and
    * cluster-wide. Throws RECIPIENT_RATE_LIMITED or RATE_LIMITED (with `retryAfterSeconds`) and keeps
@@ -213,7 +169,7 @@ export class IntakeLimiter {
     if (!this.enabled) return { refund: async () => undefined };
     const now = this.deps.clock.now();
     const { limits } = this.deps.config;
-    const items: Item[] = [];
+    const items: LimitItem[] = [];
     if (this.recipientLimitApplies(req.priority)) {
       for (const r of req.recipients) {
         const item = this.recipientItem(r);
@@ -243,7 +199,7 @@ export class IntakeLimiter {
     });
     if (over.length) {
       await refund();
-      throw this.refusal(over);
+      throw limitRefusal(over, this.deps.metrics);
     }
     return { refund };
   }
@@ -261,7 +217,7 @@ export class IntakeLimiter {
    */
   async peekRecipients(addresses: string[]): Promise<(() => never) | null> {
     if (!this.enabled || !this.deps.config.limits.recipient) return null;
-    return this.over(addresses.map((a) => this.recipientItem(a)).filter((i): i is Item => i !== null));
+    return this.over(addresses.map((a) => this.recipientItem(a)).filter((i): i is LimitItem => i !== null));
   }
 
   /** One address's per-recipient budget, read without consuming; null when no per-recipient limit applies. */
@@ -281,12 +237,12 @@ export class IntakeLimiter {
     };
   }
 
-  private async peek(items: Item[]): Promise<void> {
+  private async peek(items: LimitItem[]): Promise<void> {
     (await this.over(items))?.();
   }
 
   /** Reads the items' budgets without consuming; returns what throws (and counts) the refusal, or null when none is over. */
-  private async over(items: Item[]): Promise<(() => never) | null> {
+  private async over(items: LimitItem[]): Promise<(() => never) | null> {
     const results = await peekLimiters(this.deps.redis, items).catch((err: unknown) => {
       throw storeError(err);
     });
@@ -296,12 +252,7 @@ export class IntakeLimiter {
     });
     if (!over.length) return null;
     return () => {
-      throw this.refusal(over);
+      throw limitRefusal(over, this.deps.metrics);
     };
   }
-}
-
-function once(fn: () => Promise<void>): () => Promise<void> {
-  let p: Promise<void> | null = null;
-  return () => (p ??= fn());
 }

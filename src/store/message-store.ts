@@ -7,55 +7,13 @@ import { type MessageRedis, RECIPIENT_FIELD_PREFIX, readView, withMessageScripts
 import { type DeliveryView, deliveryViewOf, olderLayout } from './delivery-view.js';
 import { outboxMember, WebhookOutbox } from './webhook-outbox.js';
 import { FINAL_RECIPIENT_STATUSES, type MessageRecord, type MessageStatus, type MessageView, type RecipientState, type TimelineEvent } from './types.js';
-
-export interface RecipientUpdate {
-  address: string;
-  state: RecipientState;
-}
-
-/** A timeline event with its position in the message's timeline (stable: the timeline is append-only). */
-export interface AppendedEvent {
-  index: number;
-  event: TimelineEvent;
-}
-
-/**
- * Told about timeline events once `update` committed them: the one hook every producer of events
- * (delivery, bounce and complaint ingest) passes through. Used for webhooks. Rejects only when events it
- * `wants` could not be handed on; they then stay in the webhook outbox for the relay.
- */
-export interface EventSink {
-  onEvents(record: MessageRecord, events: AppendedEvent[]): Promise<void>;
-  /**
-   * Whether some of `events` must reach the sink even if this process dies right after the write (the record
-   * when the caller has it; without it, whether any might): those go through the webhook outbox.
-   */
-  wants?(record: MessageRecord | undefined, events: readonly TimelineEvent[]): boolean;
-}
+import { type EventSink, type IdPage, INDEX_TRIM_EVERY, MAX_MESSAGES_PER_RECIPIENT, type RecipientUpdate } from './message-store-types.js';
 
 /** Options of a {@link MessageStore}. */
 export interface MessageStoreOptions {
   /** Events the sink wants also go into the webhook outbox, due for the relay after this long (0: no outbox). */
   outboxGraceMs?: number;
 }
-
-/** A page of message ids from a search, newest first. */
-export interface IdPage {
-  ids: string[];
-  more: boolean;
-  /** Shards (`redis.shards`) that did not answer: their messages are missing from this page. */
-  unavailable?: string[];
-}
-
-/** Messages kept per recipient address in the search index (the newest; older ones stay readable by id). */
-export const MAX_MESSAGES_PER_RECIPIENT = 500;
-
-/**
- * One write in this many trims the recipient or reference index it adds to (entries past the retention or
- * beyond {@link MAX_MESSAGES_PER_RECIPIENT}): two commands less on the others. Readers stop at the cap, so the
- * few entries an index holds beyond it between trims are never shown.
- */
-export const INDEX_TRIM_EVERY = 16;
 
 /** Derives the message status shown to users from its recipients' states. */
 export function messageStatus(states: RecipientState[]): MessageStatus {

@@ -5,7 +5,8 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
-import { type IdPage, MessageStore, type RecipientUpdate } from './message-store.js';
+import { MessageStore } from './message-store.js';
+import type { IdPage, RecipientUpdate } from './message-store-types.js';
 import type { ShardRouter } from './shard-router.js';
 import type { MessageRecord, MessageView, RecipientState, TimelineEvent } from './types.js';
 

@@ -12,7 +12,7 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../lib/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { WebhookQueue } from '../queue/webhook-queue.js';
-import type { AppendedEvent, EventSink } from '../store/message-store.js';
+import type { AppendedEvent, EventSink } from '../store/message-store-types.js';
 import { isSuperseded, type MessageRecord, type TimelineEvent } from '../store/types.js';
 import type { WebhookStore } from '../store/webhook-store.js';
 

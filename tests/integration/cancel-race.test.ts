@@ -8,7 +8,8 @@
 import { afterAll, expect, it } from 'vitest';
 import { cancelMessage, type DeliveryControlDeps } from '../../src/admin/delivery-control.js';
 import { createKeys } from '../../src/store/keys.js';
-import { type AppendedEvent, type EventSink, MessageStore } from '../../src/store/message-store.js';
+import { MessageStore } from '../../src/store/message-store.js';
+import type { AppendedEvent, EventSink } from '../../src/store/message-store-types.js';
 import { createRedis, waitReady } from '../../src/store/redis.js';
 import { messageRecord } from '../helpers/message-record.js';
 import { dropPrefix } from '../helpers/test-gateway.js';

@@ -6,7 +6,8 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createKeys, type Keys } from '../../src/store/keys.js';
-import { type AppendedEvent, type EventSink, INDEX_TRIM_EVERY, MAX_MESSAGES_PER_RECIPIENT, MessageStore } from '../../src/store/message-store.js';
+import { MessageStore } from '../../src/store/message-store.js';
+import { type AppendedEvent, type EventSink, INDEX_TRIM_EVERY, MAX_MESSAGES_PER_RECIPIENT } from '../../src/store/message-store-types.js';
 import type { MessageRecord, TimelineEvent } from '../../src/store/types.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-redis.js';
 import { messageRecord } from '../helpers/message-record.js';

@@ -17,7 +17,8 @@ import { DeliveryFeedback } from '../../src/feedback/suppression/delivery-feedba
 import { SuppressionPolicy } from '../../src/feedback/suppression/policy.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { createKeys } from '../../src/store/keys.js';
-import { type AppendedEvent, MessageStore, type RecipientUpdate } from '../../src/store/message-store.js';
+import { MessageStore } from '../../src/store/message-store.js';
+import type { AppendedEvent, RecipientUpdate } from '../../src/store/message-store-types.js';
 import { createRedis, waitReady } from '../../src/store/redis.js';
 import { SuppressionStore } from '../../src/store/suppression-store.js';
 import type { MessageRecord, TimelineEvent } from '../../src/store/types.js';

@@ -8,7 +8,7 @@
 import { classifyReply, type BounceRules } from '../../feedback/classify/rules.js';
 import { whileUnavailable } from '../../lib/while-unavailable.js';
 import type { OutcomeTally } from '../../store/incident-store.js';
-import type { RecipientUpdate } from '../../store/message-store.js';
+import type { RecipientUpdate } from '../../store/message-store-types.js';
 import { FINAL_RECIPIENT_STATUSES, type RecipientStatus, type TimelineEvent } from '../../store/types.js';
 import type { DeliveryDeps, LoadedJob, Outcome } from './job.js';
 

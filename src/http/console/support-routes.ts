@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { normalizeAddress } from '../../lib/address.js';
 import { KurirError, toKurirError } from '../../lib/errors.js';
 import { MESSAGE_ID_PATTERN } from '../../lib/ids.js';
-import type { IdPage } from '../../store/message-store.js';
+import type { IdPage } from '../../store/message-store-types.js';
 import type { MessageView } from '../../store/types.js';
 import { presentSuppression } from '../suppressions-routes.js';
 import type { ConsoleOptions } from './options.js';

@@ -61,7 +61,7 @@ const NOT_PRESET: Record<string, Record<string, readonly string[]>> = {
   kurir_tlsrpt_sessions_total: { result: ['success', 'failure'] },
   kurir_dmarc_messages_total: { source: ['own', 'foreign'], dmarc: ['pass', 'fail'] },
   kurir_dmarc_own_failures_total: { check: ['dkim', 'spf', 'dmarc'] },
-  // src/intake/intake-service.ts
+  // src/intake/sign-and-store.ts
   kurir_dkim_failures_total: { reason: DKIM_FAILURE_REASONS },
   // docker/prometheus.yml scrapes the gateway as job "kurir" (and Prometheus itself).
   up: { job: ['kurir', 'prometheus'] },
