@@ -1,17 +1,11 @@
 /**
  * Outbound mail: `delivery` (MX port or smarthost, source-IP pools, timeouts, MTA-STS, retries, lifetimes, the
- * reconciler), `dns` (the resolver and its cache), `bounce` (the VERP return-path domain and its secret) and
- * `dkim` (signing threads).
+ * reconciler), `dkim` (signing threads), `dns` (the resolver and its cache) and `bounce` (the VERP return-path
+ * domain and its secret).
  */
 import { z } from 'zod';
 import { ipPoolsSchema } from './ip-pools-schema.js';
 import { domainName, durationSeconds, port } from './schema-primitives.js';
-
-/** `auto` or a whole number from 0 to `max`; a value that is neither says so (zod's own: "Invalid input"). */
-const autoOrNumber = (max: number) =>
-  z.union([z.literal('auto'), z.number().int().min(0).max(max)], {
-    errorMap: (issue, ctx) => ({ message: issue.code === 'invalid_union' ? `auto, or a whole number from 0 to ${max}` : ctx.defaultError }),
-  });
 
 /** Delivery to the recipients' MX hosts or a smarthost (src/delivery/). */
 export const deliverySchema = z
@@ -88,6 +82,21 @@ export const deliverySchema = z
   .strict()
   .default({});
 
+/** `auto` or a whole number from 0 to `max`; a value that is neither says so (zod's own: "Invalid input"). */
+const autoOrNumber = (max: number) =>
+  z.union([z.literal('auto'), z.number().int().min(0).max(max)], {
+    errorMap: (issue, ctx) => ({ message: issue.code === 'invalid_union' ? `auto, or a whole number from 0 to ${max}` : ctx.defaultError }),
+  });
+
+/** DKIM signing (docs/benchmarks.md#signing-off-the-event-loop). */
+export const dkimSchema = z
+  .object({
+    /** Signing threads: 0 = sign on the event loop; `auto`: see signingThreadsFor (src/dkim/sign-pool.ts). */
+    signingThreads: autoOrNumber(16).default('auto'),
+  })
+  .strict()
+  .default({});
+
 /** The DNS resolver every lookup goes through (src/delivery/resolver.ts) and its cache. */
 export const dnsSchema = z
   .object({
@@ -115,15 +124,6 @@ export const bounceSchema = z
     domain: domainName.default('bounce.localhost.test'),
     /** HMAC secret for VERP tokens; when empty, generated once and shared through Redis (src/roles/core.ts). */
     secret: z.string().default(''),
-  })
-  .strict()
-  .default({});
-
-/** DKIM signing (docs/benchmarks.md#signing-off-the-event-loop). */
-export const dkimSchema = z
-  .object({
-    /** Signing threads: 0 = sign on the event loop; `auto`: see signingThreadsFor (src/dkim/sign-pool.ts). */
-    signingThreads: autoOrNumber(16).default('auto'),
   })
   .strict()
   .default({});
