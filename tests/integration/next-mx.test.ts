@@ -34,6 +34,14 @@ beforeAll(async () => {
     },
     'mx1.busy.test': { A: ['127.0.0.2'] },
     'mx2.busy.test': { A: ['127.0.0.1'] },
+    // The same preferred host, then one where nothing listens (connection refused).
+    'half.test': {
+      MX: [
+        { exchange: 'mx1.busy.test', priority: 10 },
+        { exchange: 'gone.half.test', priority: 20 },
+      ],
+    },
+    'gone.half.test': { A: ['127.0.0.3'] },
   });
   t = await startTestGateway({ dns, overrides: { delivery: { mxPort: mx2.port, mtaSts: { enabled: false } } } });
 });
@@ -97,4 +105,16 @@ it('both MX hosts defer: the attempt ends deferred with the last host reply; the
   expect(final.status).toBe('delivered');
   expect(events(final)).toEqual(['mx1.busy.test 451', 'mx2.busy.test 450', 'mx1.busy.test 451', 'mx2.busy.test 250']);
   expect(mx2.messages.map((m) => m.rcptTo)).toEqual([['eve@busy.test']]);
+});
+
+it('the preferred MX defers and the next cannot be reached: the attempt reports the receiver reply, not the refused connection', async () => {
+  primary = (ctx) => (ctx.stage === 'mail' ? { code: 451, message: '4.3.2 System not accepting network messages' } : undefined);
+  const id = await send(['fay@half.test']);
+  const deferred = await t.waitForStatus(id, (s) => s.status === 'deferred', 15_000);
+  expect(events(deferred).map((e) => e.split(' ')[0])).toEqual(['mx1.busy.test', 'gone.half.test']);
+  expect(deferred.recipients['fay@half.test'].reply).toMatch(/^451 4\.3\.2 System not accepting/);
+  primary = () => undefined;
+  const final = await t.waitForStatus(id, (s) => s.status !== 'queued' && s.status !== 'deferred', 15_000);
+  expect(final.status).toBe('delivered');
+  expect(mx1.messages.map((m) => m.rcptTo)).toEqual([['fay@half.test']]);
 });

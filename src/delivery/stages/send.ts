@@ -60,6 +60,9 @@ export async function sendToTargets(
   const events: TimelineEvent[] = [];
   let result: SendResult | null = null;
   const answered: RecipientOutcome[] = [];
+  // The last host that answered: when a later one cannot be reached, its reply (a 4xx the receiver said) is what the
+  // attempt reports, not the connection failure.
+  let lastAnswered: SendResult | null = null;
   const from = slot.source?.source;
   // A socket bound to an IPv4 address cannot reach an IPv6 one (and the reverse): only hosts of the source's family.
   const family = from ? isIP(from.address) : 0;
@@ -85,7 +88,10 @@ export async function sendToTargets(
     });
     // The replies of every host that answered go back to the gate with the lease, so a throttle at the first host is
     // not hidden by the next one's 250; without any, those of the last host tried (connection failures).
-    if (result.connected) answered.push(...result.outcomes);
+    if (result.connected) {
+      answered.push(...result.outcomes);
+      lastAnswered = result;
+    }
     slot.replies = answered.length ? [...answered] : result.outcomes;
     const first = result.outcomes[0];
     const origin = from ? { sourceIp: from.address, helo: ehloName } : {};
@@ -105,6 +111,8 @@ export async function sendToTargets(
   }
   const noRoute =
     from && !targets.length ? `no address of the MX hosts is IPv${family}, the family of source IP ${from.address} (pool ${from.pool})` : 'no route';
-  const outcomes = result?.outcomes ?? pending.map((address) => ({ address, kind: 'temp' as const, code: null, reply: noRoute }));
+  const outcomes =
+    (result?.connected ? result : (lastAnswered ?? result))?.outcomes ??
+    pending.map((address) => ({ address, kind: 'temp' as const, code: null, reply: noRoute }));
   return { outcomes, events };
 }
