@@ -122,7 +122,8 @@ export async function runLocalCommand(positionals: string[], values: LocalOption
       const bits = values.bits ? Number(values.bits) : 2048;
       if (!Number.isInteger(bits) || bits < 1024 || bits > 4096) throw new UsageError('--bits: an integer from 1024 to 4096');
       const key = generateDkimKey(algorithm, bits);
-      await mkdir(dirname(values.out), { recursive: true });
+      // Directories it creates are the owner's only, as for generated keys (src/dkim/keys.ts); existing ones keep their mode.
+      await mkdir(dirname(values.out), { recursive: true, mode: 0o700 });
       await writeFile(values.out, key.privateKeyPem, { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
         throw new UsageError(err.code === 'EEXIST' ? `--out: ${values.out} already exists (never overwritten)` : `--out: ${err.message}`);
       });

@@ -22,6 +22,10 @@ describe('kurir CLI', () => {
     expect(text).toContain(`v=DKIM1; k=ed25519; p=${key.publicKeyBase64}`);
     expect(statSync(out).mode & 0o777).toBe(0o600);
     await expect(runCli(['dkim', 'generate', '--algorithm', 'ed25519', '--out', out])).rejects.toThrow(/--out: .* already exists/);
+    // A directory it has to create is the owner's only (0700), as for keys generated at start-up.
+    const nested = join(dir, 'new-keys', 'k.pem');
+    await runCli(['dkim', 'generate', '--algorithm', 'ed25519', '--out', nested]);
+    expect(statSync(join(dir, 'new-keys')).mode & 0o777).toBe(0o700);
   });
 
   it('has --help for every family and every command', async () => {
