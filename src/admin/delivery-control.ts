@@ -154,13 +154,18 @@ export async function cancelMessage(deps: DeliveryControlDeps, id: string, by: s
 /** Resumes a provider and promotes the jobs it held, so they run now. */
 export async function resumeProvider(deps: DeliveryControlDeps, provider: string, by: string): Promise<{ provider: string; promoted: number }> {
   const held = await deps.shaper.resume(provider, by);
-  return { provider, promoted: await promote(deps, held) };
+  // Promoted first, then dropped from the held set: when a promotion fails (a shard down), the next resume finds them.
+  const promoted = await promote(deps, held);
+  await deps.shaper.dropResumed({ provider }, held);
+  return { provider, promoted };
 }
 
 /** Resumes a recipient domain and promotes the jobs its pause held, so they run now. */
 export async function resumeDomain(deps: DeliveryControlDeps, domain: string, by: string): Promise<{ domain: string; wasPaused: boolean; promoted: number }> {
   const { wasPaused, held } = await deps.shaper.resumeDomain(domain, by);
-  return { domain, wasPaused, promoted: await promote(deps, held) };
+  const promoted = await promote(deps, held);
+  await deps.shaper.dropResumed({ domain }, held);
+  return { domain, wasPaused, promoted };
 }
 
 /** Promotes delayed jobs by id (200 at a time); returns how many were promoted (gone or running ones are skipped). */

@@ -32,6 +32,7 @@
  */
 import type { Priority } from '../config/schema.js';
 import {
+  dropResumed,
   forgetHeld,
   listPausedDomains,
   pauseDomain,
@@ -145,6 +146,11 @@ export class ProviderShaper {
    */
   async forgetHeld(jobIds: readonly string[], domains: readonly string[]): Promise<void> {
     return forgetHeld(this.ctx, this.names(), jobIds, domains);
+  }
+
+  /** Drops the jobs a resume returned (and the caller promoted) from the resumed provider's or domain's held set. */
+  async dropResumed(scope: { provider: string } | { domain: string }, jobIds: readonly string[]): Promise<void> {
+    return dropResumed(this.ctx, scope, jobIds);
   }
 
   /** Pauses delivery to one recipient domain (every provider) until `resumeDomain` (or for `seconds`). Jobs wait delayed, not failed. */

@@ -59,7 +59,8 @@ export async function resumeDomain(ctx: ShaperContext, domain: string, by: strin
     .hget(k.shapingPausedDomains(), d)
     .zrangebyscore(k.shapingDomainHeld(d), `(${ctx.deps.clock.now()}`, '+inf')
     .smembers(k.legacyShapingDomainHeld(d))
-    .del(k.shapingDomainHeld(d), k.legacyShapingDomainHeld(d))
+    // The held set stays until the caller has promoted its jobs (dropResumed): a promotion that fails leaves them for the next resume.
+    .del(k.legacyShapingDomainHeld(d))
     .hdel(k.shapingPausedDomains(), d)
     .exec()) ?? []) as Array<[Error | null, unknown]>;
   const value = res[0]?.[1] as string | null;
@@ -171,7 +172,8 @@ export async function resumeProvider(ctx: ShaperContext, provider: string, by: s
     .multi()
     .zrangebyscore(k.shapingHeld(provider), `(${ctx.deps.clock.now()}`, '+inf')
     .smembers(k.legacyShapingHeld(provider))
-    .del(k.shapingHeld(provider), k.legacyShapingHeld(provider))
+    // The held set stays until the caller has promoted its jobs (dropResumed): a promotion that fails leaves them for the next resume.
+    .del(k.legacyShapingHeld(provider))
     .hdel(k.shapingState(provider), 'adminPaused', 'pausedBy', 'pausedUntil')
     .exec()) ?? [
     [null, []],
@@ -181,6 +183,16 @@ export async function resumeProvider(ctx: ShaperContext, provider: string, by: s
   ctx.deps.metrics.shapingPaused.set({ provider }, 0);
   ctx.deps.logger.info({ provider, by, held: held.length }, 'shaping: provider resumed');
   return held;
+}
+
+/**
+ * After a resume promoted them: drops `jobIds` from the held set of the provider or recipient domain resumed (1,000
+ * per command; a paused provider can hold tens of thousands).
+ */
+export async function dropResumed(ctx: ShaperContext, scope: { provider: string } | { domain: string }, jobIds: readonly string[]): Promise<void> {
+  const k = ctx.deps.keys;
+  const key = 'provider' in scope ? k.shapingHeld(scope.provider) : k.shapingDomainHeld(scope.domain.toLowerCase());
+  for (let i = 0; i < jobIds.length; i += 1000) await ctx.redis.zrem(key, ...jobIds.slice(i, i + 1000));
 }
 
 /**

@@ -18,6 +18,7 @@ import { loadThroughFault, restartRedis } from '../helpers/fault-load.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-redis.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { ADMIN_KEY, API_KEY, adminRequest, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { until } from '../helpers/until.js';
 
 const SHARDED = 'shard-a.test';
 const ON_MAIN = 'example.test';
@@ -32,6 +33,25 @@ afterAll(async () => {
   await receiver?.close();
   await dns?.close();
 });
+
+/** A gateway of every role on `main` with one shard holding the mail of SHARDED; `overrides` adds to that config. */
+function shardedGateway(main: PrivateRedis, shard: PrivateRedis, keyDir: string, overrides: Record<string, unknown>): Promise<TestGateway> {
+  return startTestGateway({
+    dns,
+    overrides: {
+      redis: { url: main.url, shards: [{ name: 'shard-a', url: shard.url, senderDomains: [SHARDED] }] },
+      domains: [ON_MAIN, SHARDED].map((name) => ({
+        name,
+        dkim: [{ selector: 'k1', algorithm: 'rsa', privateKeyFile: join(keyDir, `${name}.pem`), generate: true }],
+      })),
+      apiKeys: [
+        { name: 'booking', key: API_KEY, domains: [ON_MAIN, SHARDED] },
+        { name: 'admin', key: ADMIN_KEY, domains: ['*'], admin: true },
+      ],
+      ...overrides,
+    },
+  });
+}
 
 /** Deliveries per message id of one case (its recipients carry the fault's name; the receiver serves both cases). */
 function idsAtReceiver(fault: string): Map<string, number> {
@@ -66,23 +86,11 @@ async function loadWithShardFault(fault: 'shutdown' | 'kill'): Promise<void> {
   const keyDir = mkdtempSync(join(tmpdir(), 'kurir-shard-restart-keys-'));
   let t: TestGateway | null = null;
   try {
-    t = await startTestGateway({
-      dns,
-      overrides: {
-        redis: { url: main.url, shards: [{ name: 'shard-a', url: shard.url, senderDomains: [SHARDED] }] },
-        limits: { enabled: false },
-        // A job that was active when its Redis went away is taken again once its lease lapses (the queue's recovery
-        // check, every half lock): a 6 s lock keeps that within the test's wait (30 s by default, up to ~45 s late).
-        delivery: { mxPort: receiver.port, concurrency: 10, retrySchedule: [1], jobLockSeconds: 6, reconcile: { intervalSeconds: 2, graceSeconds: 2 } },
-        domains: [ON_MAIN, SHARDED].map((name) => ({
-          name,
-          dkim: [{ selector: 'k1', algorithm: 'rsa', privateKeyFile: join(keyDir, `${name}.pem`), generate: true }],
-        })),
-        apiKeys: [
-          { name: 'booking', key: API_KEY, domains: [ON_MAIN, SHARDED] },
-          { name: 'admin', key: ADMIN_KEY, domains: ['*'], admin: true },
-        ],
-      },
+    t = await shardedGateway(main, shard, keyDir, {
+      limits: { enabled: false },
+      // A job that was active when its Redis went away is taken again once its lease lapses (the queue's recovery
+      // check, every half lock): a 6 s lock keeps that within the test's wait (30 s by default, up to ~45 s late).
+      delivery: { mxPort: receiver.port, concurrency: 10, retrySchedule: [1], jobLockSeconds: 6, reconcile: { intervalSeconds: 2, graceSeconds: 2 } },
     });
     const acceptedFrom = new Map<string, number>();
     const senderOf = (i: number) => (i % 4 === 3 ? ON_MAIN : SHARDED);
@@ -166,3 +174,40 @@ it('loses no accepted message when a shard’s Redis is shut down and restarted 
 it('loses no accepted message when a shard’s Redis is killed (SIGKILL) and restarted under load', async () => {
   await loadWithShardFault('kill');
 }, 90_000);
+
+// A resume first lifts the pause, then promotes each held job in its own shard's queue. Until 2 Dec 2026 it also
+// emptied the held set first, so a resume that failed with the shard down (503) left nothing for the next one to
+// promote: those jobs waited for their re-check. Now the held set is emptied only after the promotion.
+it('a resume that fails while a shard is down (503) keeps the held job; the resume after the restart promotes it', async () => {
+  const [main, shard]: PrivateRedis[] = await Promise.all([startPrivateRedis(), startPrivateRedis()]);
+  const keyDir = mkdtempSync(join(tmpdir(), 'kurir-shard-resume-keys-'));
+  let t: TestGateway | null = null;
+  try {
+    t = await shardedGateway(main, shard, keyDir, { delivery: { mxPort: receiver.port, retrySchedule: [1] } });
+    const gw = t;
+    expect((await adminRequest(gw.url, 'POST', '/v1/shaping/other/pause')).status).toBe(200);
+    const res = await gw.submit({ from: `noreply@${SHARDED}`, to: ['held-resume@dest.test'], subject: 'code', text: 'Code 1', priority: 'verification' });
+    expect(res.status).toBe(202);
+    const heldJobs = async (): Promise<number> =>
+      (await adminRequest(gw.url, 'GET', '/v1/shaping')).body.providers.find((p: { provider: string }) => p.provider === 'other')?.heldJobs ?? -1;
+    await until(async () => (await heldJobs()) === 1, 10_000);
+
+    await shard.shutdown();
+    const failed = await adminRequest(gw.url, 'POST', '/v1/shaping/other/resume');
+    expect(failed.status).toBe(503);
+    expect(await heldJobs()).toBe(1); // still held, on the main Redis
+    await shard.start();
+    let resumed = await adminRequest(gw.url, 'POST', '/v1/shaping/other/resume');
+    for (const end = Date.now() + 10_000; resumed.status !== 200 && Date.now() < end; ) {
+      await new Promise((r) => setTimeout(r, 200));
+      resumed = await adminRequest(gw.url, 'POST', '/v1/shaping/other/resume');
+    }
+    expect(resumed).toMatchObject({ status: 200, body: { provider: 'other', promoted: 1 } });
+    await gw.waitForStatus(res.body.id, (x) => x.status === 'delivered', 10_000);
+    expect(await heldJobs()).toBe(0);
+  } finally {
+    await t?.close().catch(() => undefined);
+    await Promise.all([main.destroy(), shard.destroy()]);
+    rmSync(keyDir, { recursive: true, force: true });
+  }
+}, 60_000);

@@ -198,6 +198,9 @@ describe('ProviderShaper', () => {
     // Nothing is paused any more, and a resume still hands back the job the pause held.
     expect((await s.acquire('gmail', 'bulk', 'j2', '', true)).ok).toBe(true);
     expect(await s.resume('gmail', 'ops')).toEqual(['j1']);
+    // Until the caller has promoted them and drops them, a second resume finds them again (a failed promotion is retried).
+    expect(await s.resume('gmail', 'ops')).toEqual(['j1']);
+    await s.dropResumed({ provider: 'gmail' }, ['j1']);
     expect(await s.resume('gmail', 'ops')).toEqual([]);
   });
 
@@ -226,8 +229,12 @@ describe('ProviderShaper', () => {
     // Sets written before held entries had an expiry are still promoted (and removed) by a resume.
     await redis.sadd(keys.legacyShapingHeld('gmail'), 'old');
     await redis.sadd(keys.legacyShapingDomainHeld('corp.test'), 'dold');
-    expect((await s.resume('gmail', 'admin')).sort()).toEqual(['later', 'long', 'old']);
-    expect((await s.resumeDomain('corp.test', 'admin')).held.sort()).toEqual(['dlong', 'dold']);
+    const held = await s.resume('gmail', 'admin');
+    expect([...held].sort()).toEqual(['later', 'long', 'old']);
+    const domainHeld = (await s.resumeDomain('corp.test', 'admin')).held;
+    expect([...domainHeld].sort()).toEqual(['dlong', 'dold']);
+    await s.dropResumed({ provider: 'gmail' }, held);
+    await s.dropResumed({ domain: 'corp.test' }, domainHeld);
     expect(await redis.exists(keys.shapingHeld('gmail'), keys.legacyShapingHeld('gmail'), keys.shapingDomainHeld('corp.test'))).toBe(0);
   });
 
@@ -300,6 +307,7 @@ describe('ProviderShaper', () => {
 
     const resumed = await s.resumeDomain('corp.test', 'ops');
     expect({ ...resumed, held: resumed.held.sort() }).toEqual({ wasPaused: true, held: ['j1', 'j2'] });
+    await s.dropResumed({ domain: 'CORP.test' }, resumed.held); // what delivery-control does once it promoted them
     expect(await s.pausedDomains()).toEqual([]);
     expect((await s.acquire('acme', 'bulk', 'j1', 'corp.test')).ok).toBe(true);
     expect(await s.resumeDomain('corp.test', 'ops')).toEqual({ wasPaused: false, held: [] });
