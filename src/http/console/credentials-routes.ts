@@ -4,8 +4,8 @@
  * CredentialAdmin function as `/v1/credentials` and is audited like it. A new secret (create, rotate) is
  * shown once, in the answer to the POST itself: it never travels in a URL and is not stored anywhere readable.
  * Because that answer cannot be a redirect, each create and rotate form carries a one-time token: a reload of the
- * answer page (which re-posts the form) or a second click changes nothing and says so, instead of making a second
- * key or rotating again, which would end the secret just shown after its overlap.
+ * answer page (which re-posts the form) or a second click changes nothing and says so, instead of rotating again,
+ * which would end the secret just shown after its overlap (a re-posted create would meet its own name, taken).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type CredentialAdmin, type CredentialView, MAX_OVERLAP_SECONDS } from '../../admin/credentials.js';
