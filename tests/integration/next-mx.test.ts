@@ -42,6 +42,15 @@ beforeAll(async () => {
       ],
     },
     'gone.half.test': { A: ['127.0.0.3'] },
+    // Three hosts: the third (the second's server again) must not be tried after two sessions that deferred.
+    'three.test': {
+      MX: [
+        { exchange: 'mx1.busy.test', priority: 10 },
+        { exchange: 'mx2.busy.test', priority: 20 },
+        { exchange: 'mx3.three.test', priority: 30 },
+      ],
+    },
+    'mx3.three.test': { A: ['127.0.0.1'] },
   });
   t = await startTestGateway({ dns, overrides: { delivery: { mxPort: mx2.port, mtaSts: { enabled: false } } } });
 });
@@ -117,4 +126,14 @@ it('the preferred MX defers and the next cannot be reached: the attempt reports 
   const final = await t.waitForStatus(id, (s) => s.status !== 'queued' && s.status !== 'deferred', 15_000);
   expect(final.status).toBe('delivered');
   expect(mx1.messages.map((m) => m.rcptTo)).toEqual([['fay@half.test']]);
+});
+
+it('uses at most two SMTP sessions per attempt (as Postfix): a third MX host is not tried after two deferred', async () => {
+  primary = (ctx) => (ctx.stage === 'mail' ? { code: 421, message: '4.7.0 Try again later' } : undefined);
+  secondary = (ctx) => (ctx.stage === 'rcpt' && ctx.attempt === 1 ? { code: 450, message: '4.7.1 Greylisted, try again later' } : undefined);
+  const id = await send(['gus@three.test']);
+  const final = await t.waitForStatus(id, (s) => s.status !== 'queued' && s.status !== 'deferred', 15_000);
+  expect(final.status).toBe('delivered');
+  // First attempt: mx1 and mx2 deferred, mx3 not tried; the retry: mx1 deferred again, mx2 took it.
+  expect(events(final)).toEqual(['mx1.busy.test 421', 'mx2.busy.test 450', 'mx1.busy.test 421', 'mx2.busy.test 250']);
 });

@@ -17,6 +17,9 @@ import { sendMessage, type RecipientOutcome, type SendResult } from '../smtp-cli
 import { expiredOutcomes, expiryDue, type DeliveryDeps, type LoadedJob, type Outcome } from './job.js';
 import type { JobRoute } from './route.js';
 
+/** SMTP sessions (hosts that answered) one attempt may use before it ends deferred: Postfix's default, 2. */
+export const MAX_SESSIONS = 2;
+
 /**
  * The lease the job holds and the replies of its last send, which go back to the gate with the lease.
  * Kept in one place the pipeline owns, so the lease is given back whatever happens inside a stage.
@@ -63,6 +66,7 @@ export async function sendToTargets(
   // The last host that answered: when a later one cannot be reached, its reply (a 4xx the receiver said) is what the
   // attempt reports, not the connection failure.
   let lastAnswered: SendResult | null = null;
+  let sessions = 0;
   const from = slot.source?.source;
   // A socket bound to an IPv4 address cannot reach an IPv6 one (and the reverse): only hosts of the source's family.
   const family = from ? isIP(from.address) : 0;
@@ -107,7 +111,9 @@ export async function sendToTargets(
     }
     // A host that refused every recipient for now (4xx to MAIL FROM, to each RCPT or to DATA) may be the one host of
     // the domain that is broken, full or greylisting: the next one gets the message, as Postfix does.
-    if (result.connected && !result.outcomes.every((o) => o.kind === 'temp')) break;
+    // At most MAX_SESSIONS hosts that answered per attempt (Postfix's smtp_mx_session_limit): a provider throttling
+    // every host (Gmail has five, two addresses each) must not get the message ten times per attempt.
+    if (result.connected && (++sessions >= MAX_SESSIONS || !result.outcomes.every((o) => o.kind === 'temp'))) break;
   }
   const noRoute =
     from && !targets.length ? `no address of the MX hosts is IPv${family}, the family of source IP ${from.address} (pool ${from.pool})` : 'no route';
