@@ -41,8 +41,9 @@ export type SendStage = { outcomes: Outcome[]; events: TimelineEvent[] } | { wai
 
 /**
  * Sends the message to the pending recipients over the hosts of `route`, stopping at the first host that
- * connects and does not defer every recipient; counts TLS, connection reuse, replies and MTA-STS sessions. When no
- * host takes it, the outcomes are those of the last one (a connection failure is a temporary outcome, not an error); when the
+ * connects and does not defer every recipient, or after {@link MAX_SESSIONS} hosts that answered; counts TLS,
+ * connection reuse, replies and MTA-STS sessions. When no host takes it, the outcomes are those of the last host
+ * that answered, else of the last one tried (a connection failure is a temporary outcome, not an error); when the
  * message expires before a host connects, every pending recipient's outcome is `expired`.
  */
 export async function sendToTargets(
