@@ -32,7 +32,6 @@
  */
 import type { Priority } from '../config/schema.js';
 import {
-  dropResumed,
   forgetHeld,
   listPausedDomains,
   pauseDomain,
@@ -148,9 +147,9 @@ export class ProviderShaper {
     return forgetHeld(this.ctx, this.names(), jobIds, domains);
   }
 
-  /** Drops the jobs a resume returned (and the caller promoted) from the resumed provider's or domain's held set. */
+  /** Drops the jobs a resume returned (and the caller promoted) from the resumed provider's or domain's held set, in one round trip. */
   async dropResumed(scope: { provider: string } | { domain: string }, jobIds: readonly string[]): Promise<void> {
-    return dropResumed(this.ctx, scope, jobIds);
+    return 'provider' in scope ? forgetHeld(this.ctx, [scope.provider], jobIds, []) : forgetHeld(this.ctx, [], jobIds, [scope.domain]);
   }
 
   /** Pauses delivery to one recipient domain (every provider) until `resumeDomain` (or for `seconds`). Jobs wait delayed, not failed. */

@@ -59,7 +59,7 @@ export async function resumeDomain(ctx: ShaperContext, domain: string, by: strin
     .hget(k.shapingPausedDomains(), d)
     .zrangebyscore(k.shapingDomainHeld(d), `(${ctx.deps.clock.now()}`, '+inf')
     .smembers(k.legacyShapingDomainHeld(d))
-    // The held set stays until the caller has promoted its jobs (dropResumed): a promotion that fails leaves them for the next resume.
+    // The held set stays until the caller has promoted its jobs (ProviderShaper.dropResumed): a promotion that fails leaves them for the next resume.
     .del(k.legacyShapingDomainHeld(d))
     .hdel(k.shapingPausedDomains(), d)
     .exec()) ?? []) as Array<[Error | null, unknown]>;
@@ -172,7 +172,7 @@ export async function resumeProvider(ctx: ShaperContext, provider: string, by: s
     .multi()
     .zrangebyscore(k.shapingHeld(provider), `(${ctx.deps.clock.now()}`, '+inf')
     .smembers(k.legacyShapingHeld(provider))
-    // The held set stays until the caller has promoted its jobs (dropResumed): a promotion that fails leaves them for the next resume.
+    // The held set stays until the caller has promoted its jobs (ProviderShaper.dropResumed): a promotion that fails leaves them for the next resume.
     .del(k.legacyShapingHeld(provider))
     .hdel(k.shapingState(provider), 'adminPaused', 'pausedBy', 'pausedUntil')
     .exec()) ?? [
@@ -186,18 +186,8 @@ export async function resumeProvider(ctx: ShaperContext, provider: string, by: s
 }
 
 /**
- * After a resume promoted them: drops `jobIds` from the held set of the provider or recipient domain resumed (1,000
- * per command; a paused provider can hold tens of thousands).
- */
-export async function dropResumed(ctx: ShaperContext, scope: { provider: string } | { domain: string }, jobIds: readonly string[]): Promise<void> {
-  const k = ctx.deps.keys;
-  const key = 'provider' in scope ? k.shapingHeld(scope.provider) : k.shapingDomainHeld(scope.domain.toLowerCase());
-  for (let i = 0; i < jobIds.length; i += 1000) await ctx.redis.zrem(key, ...jobIds.slice(i, i + 1000));
-}
-
-/**
- * Drops jobs (of a cancelled message) from the held sets of every provider in `providers` and of their recipient
- * `domains`, in one round trip.
+ * Drops jobs (of a cancelled message, or promoted by a resume) from the held sets of every provider in `providers`
+ * and of the recipient `domains`, in one round trip.
  */
 export async function forgetHeld(ctx: ShaperContext, providers: readonly string[], jobIds: readonly string[], domains: readonly string[]): Promise<void> {
   if (!jobIds.length) return;

@@ -22,6 +22,11 @@ export interface ConsoleSession {
 
 const digest = (id: string): string => createHash('sha256').update(id).digest('hex');
 
+/** Whether a value has the form of {@link randomToken}'s tokens (checked before any Redis look-up). */
+export function isToken(value: string): boolean {
+  return /^[A-Za-z0-9_-]{43}$/.test(value);
+}
+
 /** A fresh random token (base64url, 256 bits): session ids and CSRF tokens. */
 export function randomToken(): string {
   return randomBytes(32).toString('base64url');
@@ -44,7 +49,7 @@ export class ConsoleSessionStore {
 
   /** The session of a cookie value, renewing its idle timeout; null when unknown or expired. */
   async touch(id: string): Promise<ConsoleSession | null> {
-    if (!/^[A-Za-z0-9_-]{43}$/.test(id)) return null;
+    if (!isToken(id)) return null;
     const raw = await this.redis.getex(this.keys.consoleSession(digest(id)), 'EX', this.idleSeconds);
     return raw ? (JSON.parse(raw) as ConsoleSession) : null;
   }
@@ -64,6 +69,6 @@ export class ConsoleSessionStore {
 
   /** Ends a session (logout). */
   async end(id: string): Promise<void> {
-    if (/^[A-Za-z0-9_-]{43}$/.test(id)) await this.redis.del(this.keys.consoleSession(digest(id)));
+    if (isToken(id)) await this.redis.del(this.keys.consoleSession(digest(id)));
   }
 }

@@ -10,7 +10,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type CredentialAdmin, type CredentialView, MAX_OVERLAP_SECONDS } from '../../admin/credentials.js';
 import { KurirError } from '../../lib/errors.js';
-import { randomToken } from '../../store/console-session-store.js';
+import { isToken, randomToken } from '../../store/console-session-store.js';
 import { ROLES, type Role } from '../../store/credential-store.js';
 import { html, page, when, type Html } from './html.js';
 import type { ConsoleOptions } from './options.js';
@@ -73,7 +73,7 @@ ${createForm(csrf)}`;
   /** Runs `action` once per form token; a repeat is a 409 that changed nothing. A failed action gives the token back. */
   const once = async <T>(request: FastifyRequest, action: () => Promise<T>): Promise<T> => {
     const token = field(request, 'form');
-    if (!/^[A-Za-z0-9_-]{43}$/.test(token)) {
+    if (!isToken(token)) {
       throw new KurirError('VALIDATION', 'form: this form is out of date; open the credentials page again and submit from there', { field: 'form' });
     }
     if (!(await opts.sessions.claimForm(token))) {
