@@ -271,6 +271,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** Creates every metric of Kurir on a new registry of its own (plus prom-client's process metrics unless `opts.defaultMetrics` is false). */
 export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
   const registry = new Registry();
   const registers = [registry];

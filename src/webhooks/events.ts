@@ -52,6 +52,7 @@ export interface WebhookPayload {
 
 const WEBHOOK_TYPES: ReadonlySet<string> = new Set(WEBHOOK_EVENT_TYPES);
 
+/** Whether `type` names an event a webhook endpoint can subscribe to. */
 export function isWebhookEventType(type: string): type is WebhookEventType {
   return WEBHOOK_TYPES.has(type);
 }
