@@ -99,6 +99,10 @@ function newSecret(kind: StoredCredential['kind']): string {
   return kind === 'api-key' ? `kurir_${randomBytes(32).toString('base64url')}` : randomBytes(24).toString('base64url');
 }
 
+/**
+ * Validates and applies admin changes to runtime credentials (create, scope update, rotate, revoke) in the CredentialStore;
+ * credentials of the configuration file are listed but refused as targets, and this gateway reloads after each change.
+ */
 export class CredentialAdmin {
   constructor(private readonly deps: CredentialAdminDeps) {}
 

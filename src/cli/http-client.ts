@@ -27,6 +27,7 @@ function describeError(status: number, body: unknown): string {
   return lines.join('\n');
 }
 
+/** The CLI's HTTP client of one gateway's admin API: authenticated requests under the target URL's path, failures mapped to CliError exit codes. */
 export class AdminClient {
   constructor(private readonly target: ApiTarget) {}
 
@@ -60,10 +61,12 @@ export class AdminClient {
     throw new CliError(describeError(res.status, parsed), auth ? EXIT.auth : EXIT.server, res.status);
   }
 
+  /** GETs `path`; answers the response body (parsed JSON or text). */
   async get<T>(path: string): Promise<T> {
     return (await this.request('GET', path)).body as T;
   }
 
+  /** POSTs `body` as JSON to `path`; answers the response body (parsed JSON or text). */
   async post<T>(path: string, body: unknown = {}): Promise<T> {
     return (await this.request('POST', path, body)).body as T;
   }

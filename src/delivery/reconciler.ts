@@ -48,6 +48,10 @@ function parseJobId(jobId: string): { messageId: string; domain: string } | null
   return i > 0 ? { messageId: jobId.slice(0, i), domain: jobId.slice(i + 1) } : null;
 }
 
+/**
+ * Periodic repair pass over the live index: retries failed delivery jobs and enqueues missing ones for messages still pending,
+ * and finalizes or drops index entries left behind (no recipient pending, or record gone).
+ */
 export class Reconciler {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<ReconcileReport> | null = null;

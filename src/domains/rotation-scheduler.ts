@@ -39,6 +39,10 @@ export interface RotationPassReport {
   failed: string[];
 }
 
+/**
+ * Runs the periodic rotation pass (under the cluster rotation lock) that starts, verifies and warns about scheduled DKIM rotations,
+ * and exports the key-age, warn-age and waiting-rotation gauges on every pass.
+ */
 export class RotationScheduler {
   private readonly owner = randomUUID();
   private readonly intervalMs: number;

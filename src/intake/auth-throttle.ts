@@ -60,6 +60,10 @@ function storeError(err: unknown): KurirError {
   return toKurirError(err);
 }
 
+/**
+ * Guards SMTP AUTH and API-key authentication: counts failures per client IP and SMTP user name in Redis, delays each failure
+ * and refuses attempts while the IP or user name is blocked.
+ */
 export class AuthThrottle {
   private readonly byIp: RateLimiterRedis;
   private readonly byUser: RateLimiterRedis;

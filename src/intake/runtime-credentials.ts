@@ -18,6 +18,7 @@ export interface RuntimeCredentialsDeps {
   logger: Logger;
 }
 
+/** Loads the runtime credentials from the CredentialStore into this gateway's CredentialRegistry and reloads them when the store's version moves. */
 export class RuntimeCredentials {
   private version = -1;
   private timer: NodeJS.Timeout | null = null;
@@ -53,6 +54,7 @@ export class RuntimeCredentials {
     return next;
   }
 
+  /** Stops the periodic refresh and the registry's catch-up reloads. */
   stop(): void {
     this.deps.registry.setCatchUp(null);
     if (this.timer) clearInterval(this.timer);

@@ -92,6 +92,10 @@ export function countsAsConfirmation(record: MessageRecord, delivered: boolean):
 
 const TOKEN_MAC_CHARS = 22;
 
+/**
+ * Issues and checks confirmTokens and records verification confirmations (one or a batch), counting in the confirmation rate
+ * only those of delivered, non-probe verification messages.
+ */
 export class Confirmations {
   constructor(private readonly deps: ConfirmationDeps) {}
 

@@ -57,6 +57,10 @@ export function validatePlacement(config: Config, providerNames: readonly string
   return { from: from ?? '', template: loadProbeTemplate(p.template) };
 }
 
+/**
+ * Runs the placement loop over the configured seeds: submits due or requested probes through the intake, searches the seed mailboxes
+ * and records each probe's result (folder, missing, not delivered, seed unreachable).
+ */
 export class PlacementService {
   private readonly from: string;
   private readonly template: ProbeTemplate;

@@ -52,6 +52,10 @@ const RETRY_MS = 1000;
 /** Under load, due delayed jobs are looked for at most this often (each look is a read in the step script). */
 const DELAYED_CHECK_MS = 50;
 
+/**
+ * This process's runner of delivery jobs: takes up to `concurrency` jobs from the queue, keeps their leases renewed while
+ * they run, reports each result back and returns jobs of expired leases to the queue.
+ */
 export class JobRunner {
   /**
    * By job id and token (the job's run count): a job whose lease ran out can be taken again by this runner while

@@ -48,6 +48,10 @@ export interface IntakeLimiterDeps {
   metrics: Pick<Metrics, 'shapingRefusals'>;
 }
 
+/**
+ * Applies the intake limits (per credential, per recipient, daily caps) to submissions: reserves points for a message with a refund
+ * for when it is not accepted, and reads budgets without consuming (SMTP MAIL FROM and RCPT TO, the resend hint).
+ */
 export class IntakeLimiter {
   private readonly limiters = new Map<string, RateLimiterRedis>();
   private readonly credentialLimits = new Map<string, { perSecond: number | null; perDay: number | null }>();

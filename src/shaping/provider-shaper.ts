@@ -61,6 +61,10 @@ export type { ProviderLimits, ShaperDeps, ShapingDecision, ShapingLease, Shaping
 
 const LEARNED_DOMAINS = 10_000;
 
+/**
+ * The delivery path's entry to per-provider shaping: maps recipient domains to providers, takes and releases connection and rate slots,
+ * and pauses or resumes providers and recipient domains (the Redis work is in shaping-slots.ts and shaping-pauses.ts).
+ */
 export class ProviderShaper {
   /** The scripted Redis client, deps and limits lookup shared with the slot and pause functions. */
   private readonly ctx: ShaperContext;
@@ -71,6 +75,7 @@ export class ProviderShaper {
     this.ctx = { redis: withShapingScripts(deps.redis), deps, limitsOf: (provider) => this.limitsOf(provider) };
   }
 
+  /** Whether shaping is on (`shaping.enabled`). */
   get enabled(): boolean {
     return this.deps.config.shaping.enabled;
   }

@@ -28,6 +28,7 @@ export interface StoredAuditEntry extends AuditEntry {
   id: string;
 }
 
+/** Appends audited actions to the audit stream and reads them back: newest first by page, or all oldest first for export. */
 export class AuditStore {
   constructor(
     private readonly redis: Redis,

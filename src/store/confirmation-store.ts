@@ -113,6 +113,10 @@ function firstDelivered(candidates: string[]): DeliveredEvent | undefined {
   return undefined;
 }
 
+/**
+ * Redis side of confirmations: reads what deciding on a confirmation needs and stores first confirmations atomically, batched per
+ * Redis holding the messages, counting each in the incident window.
+ */
 export class ConfirmationStore {
   private readonly redis: ConfirmationScripts;
   /** Where first confirmations are counted in the incident window. */

@@ -32,6 +32,7 @@ export function randomToken(): string {
   return randomBytes(32).toString('base64url');
 }
 
+/** Creates, renews and ends web console sessions and claims the console's one-time form tokens, each stored under its token's SHA-256. */
 export class ConsoleSessionStore {
   constructor(
     private readonly redis: Redis,

@@ -71,6 +71,10 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('INCR', KEYS[2])
 return 1`;
 
+/**
+ * Redis storage of runtime credential records: name-checked creates, compare-and-set updates and deletes, each bumping the version
+ * gateways reload on, plus the shared HMAC key of the secret digests.
+ */
 export class CredentialStore {
   constructor(
     private readonly redis: Redis,

@@ -31,6 +31,10 @@ export interface IncidentBufferOptions {
   flushMs?: number;
 }
 
+/**
+ * The delivery path's {@link IncidentRecorder}: merges incident-window counts in memory and writes them through the IncidentStore
+ * every `flushMs`, keeping them while Redis does not answer.
+ */
 export class IncidentBuffer implements IncidentRecorder {
   private pending = new Map<string, Pending>();
   private timer: NodeJS.Timeout | null = null;
@@ -50,10 +54,12 @@ export class IncidentBuffer implements IncidentRecorder {
     this.timer.unref();
   }
 
+  /** Adds an attempt's (or report's) outcome counts to the buffer; written at the next flush. */
   async record(provider: string, at: number, tallies: readonly OutcomeTally[]): Promise<void> {
     this.add(tallyWrites(this.o.keys, provider, at, tallies));
   }
 
+  /** Adds a verification delivery or confirmation to the buffer; written at the next flush. */
   async recordVerification(provider: string, at: number, kind: 'delivered' | 'confirmed'): Promise<void> {
     this.add(verificationWrites(this.o.keys, provider, at, kind));
   }

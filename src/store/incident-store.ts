@@ -124,6 +124,10 @@ export interface IncidentRecorder {
   recordVerification(provider: string, at: number, kind: 'delivered' | 'confirmed'): Promise<void>;
 }
 
+/**
+ * Reads and writes the incident window's Redis buckets: per-minute outcome counts per provider, and the hour buckets of verification
+ * counts that the 7-day confirmation baseline is read from.
+ */
 export class IncidentStore implements IncidentRecorder {
   constructor(
     private readonly redis: Redis,

@@ -51,6 +51,7 @@ export function parseOutboxMember(member: string): OutboxEntry | null {
 /** How long acknowledgements are gathered before one ZREM removes them together. */
 const ACK_BATCH_MS = 20;
 
+/** The outbox sorted set's operations: batched acknowledgements for the writing process, and claim, postpone, read and remove for the relay. */
 export class WebhookOutbox {
   private pending: string[] = [];
   private timer: NodeJS.Timeout | null = null;

@@ -23,6 +23,10 @@ export interface OutboxRelayDeps {
 /** Entries taken per step; a pass steps until none is due. */
 const BATCH = 200;
 
+/**
+ * Periodically claims outbox entries nobody acknowledged in time and hands their events to the webhook producer; entries whose
+ * message is gone are dropped, failed hand-ons are retried after the grace.
+ */
 export class OutboxRelay {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<number> | null = null;

@@ -68,6 +68,10 @@ export function classifyDsnRecipient(classify: ReplyClassifier, r: DsnRecipient)
   return classify({ code, enhanced, text });
 }
 
+/**
+ * Applies bounce and complaint reports (from the bounce MX or already parsed by an ESP adapter) to the one message and recipients
+ * they can be verified to concern: timeline events, recipient states, metrics, incident window and suppression policy.
+ */
 export class FeedbackIngest {
   constructor(private readonly deps: IngestDeps) {}
 

@@ -24,9 +24,14 @@ export interface DeliveryFeedbackHook {
   onOutcomes(record: MessageRecord, outcomes: SyncOutcome[], at: number): Promise<TimelineEvent[]>;
 }
 
+/**
+ * The delivery pipeline's {@link DeliveryFeedbackHook}: runs an attempt's bounced recipients through the SuppressionPolicy and clears
+ * the soft failures of those it delivered to.
+ */
 export class DeliveryFeedback implements DeliveryFeedbackHook {
   constructor(private readonly deps: { policy: SuppressionPolicy; classify: ReplyClassifier; logger: Logger }) {}
 
+  /** Applies the policy to an attempt's outcomes; answers the `suppressed` events to commit with the attempt's own (never throws). */
   async onOutcomes(record: MessageRecord, outcomes: SyncOutcome[], at: number): Promise<TimelineEvent[]> {
     const { policy, classify, logger } = this.deps;
     const events: TimelineEvent[] = [];

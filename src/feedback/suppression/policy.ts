@@ -65,6 +65,10 @@ export interface FailureInput {
   at: number;
 }
 
+/**
+ * Turns failures and complaints into suppression decisions: adds suppression-list entries and keeps the per-address soft-failure
+ * counts in Redis that the soft-bounce threshold is checked against.
+ */
 export class SuppressionPolicy {
   constructor(private readonly deps: SuppressionPolicyDeps) {}
 
