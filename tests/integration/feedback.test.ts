@@ -23,7 +23,10 @@ const base = { from: 'Passport office <noreply@example.test>', subject: 'Your bo
 beforeAll(async () => {
   receiver = await startReceiver({
     hostname: 'mx.dest.test',
-    rules: { 'gone@dest.test': { code: 550, message: '5.1.1 The email account that you tried to reach does not exist' } },
+    rules: {
+      'gone@dest.test': { code: 550, message: '5.1.1 The email account that you tried to reach does not exist' },
+      'gone-too@dest.test': { code: 550, message: '5.1.1 The email account that you tried to reach does not exist' },
+    },
   });
   dns = await startDnsServer({
     'dest.test': { MX: [{ exchange: 'mx.dest.test', priority: 10 }] },
@@ -81,6 +84,17 @@ describe('feedback loop', () => {
     expect(again.status).toBe(422);
     expect(again.body.error.code).toBe('SUPPRESSED');
     expect(again.body.error.message).toContain('gone@dest.test');
+  });
+
+  it("gives the attempt event the transaction's 250 when one recipient is refused and another takes the message", async () => {
+    const res = await t.submit({ ...base, to: ['gone-too@dest.test', 'mixed-ok@dest.test'] });
+    const s = await t.waitForStatus(
+      res.body.id,
+      (x) => x.recipients['mixed-ok@dest.test']?.status === 'delivered' && x.recipients['gone-too@dest.test']?.status === 'bounced',
+    );
+    const attempt = s.events.find((e: any) => e.type === 'attempt');
+    expect(attempt.reply).toMatch(/^250/);
+    expect(s.events.find((e: any) => e.type === 'bounced')).toMatchObject({ recipients: ['gone-too@dest.test'], reply: expect.stringMatching(/^550 5\.1\.1/) });
   });
 
   it('records a DSN that arrives hours later on the timeline, bounces and suppresses the recipient', async () => {

@@ -98,7 +98,8 @@ export async function sendToTargets(
       lastAnswered = result;
     }
     slot.replies = answered.length ? [...answered] : result.outcomes;
-    const first = result.outcomes[0];
+    // The transaction's own reply (DATA's) when any recipient took the message; a refused RCPT is on that recipient's event.
+    const first = result.outcomes.find((o) => o.kind === 'delivered') ?? result.outcomes[0];
     const origin = from ? { sourceIp: from.address, helo: ehloName } : {};
     events.push({ type: 'attempt', at: clock.now(), recipients: pending, host: target.label, reply: first?.reply ?? '', tls: result.tls, ...origin });
     if (result.connected) slot.handedOver = true;
