@@ -38,11 +38,18 @@ export type PipelineResult =
   | { next: 'wait'; at: number; reason: GateRefusal };
 
 const DONE: PipelineResult = { next: 'done' };
+/** How long a run waits for an earlier run of the job in this process to record its delivery (see DeliveryDeps.unrecorded). */
+const UNRECORDED_WAIT_MS = 5000;
 
 /** Runs one delivery job through every stage; see the module comment for the sequence. */
 export async function runDelivery(deps: DeliveryDeps, job: DeliveryJob): Promise<PipelineResult> {
   const loaded = await loadJob(deps, job);
   if (!loaded) return DONE;
+  if (deps.unrecorded?.size && loaded.pending.some((a) => deps.unrecorded?.has(`${job.messageId}\0${a}`))) {
+    // An earlier run in this process delivered to one of them and is still waiting to record it: sending now would be a copy.
+    deps.logger.info({ id: job.messageId, domain: job.domain }, 'delivery job waits: an earlier run delivered it and is recording that');
+    return { next: 'retry', at: deps.clock.now() + UNRECORDED_WAIT_MS };
+  }
   if (expiryDue(loaded, deps.clock.now())) return finish(deps, job, loaded, deps.providers.byDomain(job.domain), expiredOutcomes(loaded));
 
   const gateJob: GateJob = {

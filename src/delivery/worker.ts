@@ -41,7 +41,7 @@ export function startDeliveryWorker(
   const recheckMs = (deps.config.shaping?.pausedRecheckSeconds ?? 60) * 1000;
   const shaping = shaper?.enabled ? createShapingGate(shaper, { clock: deps.clock, logger: deps.logger, recheckMs, metrics: deps.metrics }) : openGate;
   const gate = sources ? withSourceIps(shaping, sources, { clock: deps.clock }) : shaping;
-  const pipelineDeps: DeliveryDeps = { ...deps, gate };
+  const pipelineDeps: DeliveryDeps = { ...deps, gate, unrecorded: deps.unrecorded ?? new Set() };
   const process = async (job: QueuedJob, holdsLease: LeaseCheck): Promise<RunResult> => {
     const { messageId, domain, priority } = job.data;
     let result: PipelineResult;

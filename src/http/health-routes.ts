@@ -12,6 +12,8 @@ import { errorResponses, healthSchema, readySchema } from './schemas.js';
 export interface ReadinessReport {
   redis: boolean;
   worker: boolean | null;
+  /** With `redis.durability: fsync`: false while intake refuses because Redis does not fsync every write. Absent otherwise. */
+  fsync?: boolean;
   /** What is down without making the process unready, e.g. `shard shard-a: unreachable`; absent or empty: nothing. */
   degraded?: string[];
 }
@@ -22,7 +24,7 @@ export interface HealthRoutesOptions {
 
 /** Whether a readiness report means "send traffic here". */
 export function isReady(r: ReadinessReport): boolean {
-  return r.redis && r.worker !== false;
+  return r.redis && r.worker !== false && r.fsync !== false;
 }
 
 /** Registers `/healthz` and `/readyz`. */
@@ -58,7 +60,12 @@ export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app:
         report = { redis: false, worker: null };
       }
       const ready = isReady(report);
-      const body = { status: ready ? 'ready' : 'unavailable', redis: report.redis, worker: report.worker };
+      const body = {
+        status: ready ? 'ready' : 'unavailable',
+        redis: report.redis,
+        worker: report.worker,
+        ...(report.fsync !== undefined ? { fsync: report.fsync } : {}),
+      };
       // Only when something is degraded, so the healthy answer stays what it always was.
       return reply.code(ready ? 200 : 503).send(report.degraded?.length ? { ...body, degraded: report.degraded } : body);
     },

@@ -192,6 +192,10 @@ export const readySchema = {
     status: { type: 'string', enum: ['ready', 'unavailable'] },
     redis: { type: 'boolean' },
     worker: { type: 'boolean', nullable: true, description: 'null when this process runs no worker.' },
+    fsync: {
+      type: 'boolean',
+      description: 'With redis.durability fsync only: false while intake refuses because Redis does not fsync every write (not ready).',
+    },
     degraded: {
       type: 'array',
       items: { type: 'string' },

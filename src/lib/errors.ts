@@ -77,13 +77,27 @@ export class KurirError extends Error {
   }
 }
 
+/**
+ * Redis error replies that mean "not now" rather than a bad command: out of memory under `noeviction` (OOM), a
+ * replica after a failover (READONLY), a restart loading its data (LOADING), a failed disk write (MISCONF), a long
+ * script (BUSY), a replica without its master (MASTERDOWN), cluster states (TRYAGAIN, CLUSTERDOWN) and too few
+ * replicas (NOREPLICAS). A script's error keeps the code in front ("OOM command not allowed … script: …").
+ */
+const TRANSIENT_REPLY = /^(?:OOM|READONLY|LOADING|MISCONF|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|NOREPLICAS) /;
+
 /** True for errors that mean Redis (or another dependency) is not answering: the caller should say "try later". */
 export function isUnavailable(err: unknown): boolean {
   if (err instanceof KurirError) return err.code === 'UNAVAILABLE';
-  const e = err as { code?: string; message?: string; name?: string } | undefined;
+  const e = err as { code?: string; message?: string; name?: string; previousErrors?: Array<{ message?: string }> } | undefined;
   if (!e) return false;
   if (e.code && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTCONN'].includes(e.code)) return true;
   const msg = e.message ?? '';
+  if (e.name === 'ReplyError') {
+    if (TRANSIENT_REPLY.test(msg)) return true;
+    // MULTI/EXEC: a command refused while queued (OOM) aborts the transaction; the refusals are on previousErrors.
+    const queued = e.previousErrors ?? [];
+    return msg.startsWith('EXECABORT') && queued.length > 0 && queued.every((q) => TRANSIENT_REPLY.test(q.message ?? ''));
+  }
   // ioredis: offline, reconnecting, or no answer within commandTimeout (a blocked loop or a busy Redis).
   return /Connection is closed|Stream isn't writeable|enableOfflineQueue|MaxRetriesPerRequest|connect ECONNREFUSED|Command timed out/i.test(msg);
 }

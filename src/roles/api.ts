@@ -139,6 +139,8 @@ export async function startApi(
     readiness: async () => ({
       redis: (await redis.ping().catch(() => null)) === 'PONG',
       worker: workerRunning(),
+      // With redis.durability fsync: whether intake accepts (it refuses while Redis does not fsync every write).
+      ...(core.fsyncGuard ? { fsync: core.fsyncGuard.refusal() === null } : {}),
       // The connection state, not a ping: a shard that hangs must not make the probe time out. No URL: /readyz is public.
       degraded: core.shards.unreachable().map((d) => `shard ${d.name}: unreachable`),
     }),

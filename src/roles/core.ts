@@ -108,9 +108,14 @@ async function openRedis(config: Config, logger: Logger, metrics: Metrics, redis
   metrics.redisUp.set({ redis: 'main' }, 1);
   if (config.redis.durability !== 'fsync') return undefined;
   // Refuse to start (and, after a reconnect, to accept) unless Redis fsyncs every write.
+  let logged: string | null = null;
   const guard = new FsyncGuard(redis, (problem) => {
     metrics.redisFsyncOk.set(problem ? 0 : 1);
+    // Checked every 2 s: a lasting problem is logged once, and its end too.
+    if (problem === logged) return;
     if (problem) logger.error({ problem }, 'redis.durability fsync is not guaranteed: intake refuses messages');
+    else logger.info('redis.durability fsync is guaranteed again: intake accepts messages');
+    logged = problem;
   });
   const problem = await guard.check();
   if (problem) {
@@ -243,6 +248,7 @@ async function sharedVerpSecret(config: Config, redis: Redis, key: string): Prom
 /** Closes what createCore opened, after every role has stopped (the shards' workers within `graceMs`). */
 export async function closeCore(core: Core, graceMs?: number): Promise<void> {
   core.runtimeCredentials.stop();
+  core.fsyncGuard?.stop();
   await core.shards.close(graceMs);
   await core.incidentWrites.close();
   await core.queue.close().catch(() => undefined);

@@ -28,13 +28,18 @@ export async function fsyncProblem(redis: Redis): Promise<string | null> {
   return null;
 }
 
+/** How often the settings are read again while connected (one CONFIG GET). */
+export const FSYNC_RECHECK_MS = 2000;
+
 /**
- * Keeps `fsync` durability checked: at start, and again after every reconnect (a restarted Redis may come
- * back with other settings). Until a check passes, `assertOk` refuses with UNAVAILABLE, so intake answers
- * 503 / 451 4.3.0 rather than a 202/250 it cannot back.
+ * Keeps `fsync` durability checked: at start, again after every reconnect (a restarted Redis may come back with
+ * other settings), and every {@link FSYNC_RECHECK_MS} while connected, so that `CONFIG SET appendfsync always`
+ * ends a refusal without a reconnect and `CONFIG SET appendfsync everysec` starts one. Until a check passes,
+ * `assertOk` refuses with UNAVAILABLE, so intake answers 503 / 451 4.3.0 rather than a 202/250 it cannot back.
  */
 export class FsyncGuard {
   private problem: string | null = 'not checked yet';
+  private timer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly redis: Redis,
@@ -48,14 +53,31 @@ export class FsyncGuard {
     return this.problem;
   }
 
-  /** Re-checks after every reconnect; refuses in between. */
-  watch(): void {
+  /** Re-checks after every reconnect and every {@link FSYNC_RECHECK_MS}; refuses in between a reconnect and its check. */
+  watch(recheckMs = FSYNC_RECHECK_MS): void {
+    const recheck = (): void => {
+      void this.check().catch((err: unknown) => this.onChange((this.problem = `re-check failed: ${(err as Error).message}`)));
+    };
     this.redis.on('close', () => {
       if (this.problem === null) this.onChange((this.problem = 'Redis reconnected; persistence not re-checked yet'));
     });
-    this.redis.on('ready', () => {
-      void this.check().catch((err: unknown) => this.onChange((this.problem = `re-check failed: ${(err as Error).message}`)));
-    });
+    this.redis.on('ready', recheck);
+    // Only while connected: offline, commands would queue or fail, and the reconnect checks anyway.
+    this.timer = setInterval(() => {
+      if (this.redis.status === 'ready') recheck();
+    }, recheckMs);
+    this.timer.unref();
+  }
+
+  /** Stops the periodic re-check. */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Why intake refuses now, or null while fsync durability is in place. */
+  refusal(): string | null {
+    return this.problem;
   }
 
   /** Throws UNAVAILABLE while the connected Redis does not give fsync durability. */

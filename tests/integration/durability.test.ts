@@ -1,6 +1,7 @@
 /**
  * redis.durability fsync: the gateway refuses to start unless its Redis fsyncs every write (appendonly yes,
- * appendfsync always), and refuses to accept (503) after a reconnect to a Redis that no longer does.
+ * appendfsync always), and refuses to accept (503) after a reconnect to a Redis that no longer does, or once a
+ * CONFIG SET at run time has dropped it (re-checked every 2 s; /readyz then says fsync false).
  */
 import { afterAll, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
@@ -56,6 +57,31 @@ it('accepts with appendfsync always, refuses (503) after reconnecting to a Redis
     await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
     await until(async () => (await fsyncOk()) === 1);
     await until(async () => (await t.submit(message)).status === 202);
+  } finally {
+    await admin.quit();
+    await t.close();
+  }
+});
+
+it('follows a CONFIG SET without a reconnect, both ways, and is not ready (/readyz 503, fsync false) while it refuses', async () => {
+  const redis = await startPrivateRedis({ appendfsync: 'always' });
+  servers.push(redis);
+  const t = await startTestGateway({ overrides: { roles: ['api'], redis: { url: redis.url, durability: 'fsync' }, limits: { enabled: false } } });
+  const admin = new Redis(redis.url);
+  const ready = async (): Promise<{ status: number; body: any }> => {
+    const res = await fetch(`${t.url}/readyz`);
+    return { status: res.status, body: await res.json() };
+  };
+  try {
+    expect(await ready()).toEqual({ status: 200, body: { status: 'ready', redis: true, worker: null, fsync: true } });
+    // Weakened at run time, no reconnect: the periodic re-check starts refusing.
+    await admin.config('SET', 'appendfsync', 'everysec');
+    await until(async () => (await t.submit(message)).status === 503);
+    expect(await ready()).toEqual({ status: 503, body: { status: 'unavailable', redis: true, worker: null, fsync: false } });
+    // The fix the refusal names, again without a reconnect, ends it.
+    await admin.config('SET', 'appendfsync', 'always');
+    await until(async () => (await t.submit(message)).status === 202);
+    expect((await ready()).status).toBe(200);
   } finally {
     await admin.quit();
     await t.close();

@@ -44,6 +44,11 @@ export interface DeliveryDeps {
   mtaSts?: MtaStsPolicies;
   /** PEM certificates trusted besides the system's roots for outbound TLS (tests inject their CA). */
   trustedCa?: readonly string[];
+  /**
+   * `messageId \0 address` of this process's deliveries that arrived but are not recorded yet (Redis refusing writes):
+   * a new run of such a job waits instead of sending again (src/delivery/stages/outcome.ts). One set per worker.
+   */
+  unrecorded?: Set<string>;
 }
 
 /** One delivery job: a message to the recipients of one domain. */

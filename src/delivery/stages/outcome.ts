@@ -6,11 +6,15 @@
  * provider's rolling incident window (src/store/incident-store.ts) counts them: one pipelined write.
  */
 import { classifyReply, type BounceRules } from '../../feedback/classify/rules.js';
+import { isUnavailable } from '../../lib/errors.js';
 import { whileUnavailable } from '../../lib/while-unavailable.js';
 import type { OutcomeTally } from '../../store/incident-store.js';
 import type { RecipientUpdate } from '../../store/message-store-types.js';
 import { FINAL_RECIPIENT_STATUSES, type RecipientStatus, type TimelineEvent } from '../../store/types.js';
 import type { DeliveryDeps, LoadedJob, Outcome } from './job.js';
+
+/** How long the record of an attempt that delivered waits for Redis to take writes again (see recordAttempt). */
+export const DELIVERED_RECORD_MS = 10 * 60_000;
 
 /** One recipient's outcome with the state it leads to. */
 export interface ClassifiedOutcome {
@@ -138,8 +142,8 @@ export function outcomeTallies(attempt: ClassifiedAttempt, superseded: ReadonlyS
  * Records a classified attempt: counts each recipient's result under `provider`, lets the feedback hook
  * suppress hard bounces (its `suppressed` events are committed with the attempt's), and writes states and
  * events (`attemptEvents` first, then the outcome events). The SMTP transaction is done by now, so a
- * Redis outage must not make the job run (and send) again: the write waits it out for a while, well
- * within the job's lock. A run that no longer holds its job's lease (`holdsLease`) may have been overtaken by
+ * Redis outage (or Redis refusing writes) must not make the job run (and send) again: the write waits it out for
+ * up to half the job's lock (at most 20 s), and, when a recipient was delivered, up to {@link DELIVERED_RECORD_MS}. A run that no longer holds its job's lease (`holdsLease`) may have been overtaken by
  * another run of the job, which decides the recipients' states: it records its events and its deliveries (the
  * mail did arrive; recording it spares a resend), and no other state and no suppression; its other outcome events
  * are marked `superseded` (kept on the timeline, not sent to webhooks). So is an outcome for a recipient that
@@ -164,10 +168,9 @@ export async function recordAttempt(
     if (cause) metrics.deliveryAuthFailures.inc({ provider, cause });
     if (status === 'delivered') metrics.deliveryTime.observe({ priority: record.priority, provider }, (now - record.createdAt) / 1000);
   }
-  const recordMs = Math.min(20_000, (config.delivery.jobLockSeconds * 1000) / 2);
   let counted = false;
   let superseded: ReadonlySet<string> = new Set();
-  await whileUnavailable(async () => {
+  const write = async (): Promise<void> => {
     const held = holdsLease ? await holdsLease() : true;
     const gone = await supersededOutcomes(deps, record.id, attempt, held);
     superseded = gone;
@@ -188,7 +191,26 @@ export async function recordAttempt(
     }
     const updates = attempt.updates.filter((u) => !gone.has(u.address));
     await deps.messages.update(record.id, updates, events, record);
-  }, recordMs);
+  };
+  const shortMs = Math.min(20_000, (config.delivery.jobLockSeconds * 1000) / 2);
+  try {
+    await whileUnavailable(write, shortMs);
+  } catch (err) {
+    // A delivery left unrecorded is sent again by every later run of the job (each a copy in the recipient's inbox), and
+    // a Redis refusing writes (OOM, a failover, a full disk) can last minutes: for a delivery the write waits that out.
+    // Safe past the lease: each try asks holdsLease, and a run that lost it records only its events and deliveries.
+    const delivered = attempt.recipients.filter((r) => r.status === 'delivered').map((r) => `${record.id}\0${r.outcome.address}`);
+    if (!isUnavailable(err) || !delivered.length) throw err;
+    deps.logger.warn({ err, id: record.id, provider }, 'delivery done but not recorded: Redis refuses writes; retrying the record, not the send');
+    // Redis may still run the queue's scripts meanwhile (under OOM a script whose first write frees memory goes on), so
+    // the job's lease can run out and the job be taken again: a run in this process then waits (see runDelivery).
+    for (const key of delivered) deps.unrecorded?.add(key);
+    try {
+      await whileUnavailable(write, DELIVERED_RECORD_MS);
+    } finally {
+      for (const key of delivered) deps.unrecorded?.delete(key);
+    }
+  }
   // The incident view is a summary, not the record: losing one attempt's counts must not fail the job.
   await deps.incidents
     ?.record(provider, now, outcomeTallies(attempt, superseded))
