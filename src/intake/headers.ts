@@ -70,15 +70,42 @@ export function addressesIn(value: string): string[] {
     .filter((a): a is string => Boolean(a));
 }
 
+/** Headers that name blind recipients: never passed on (Postfix's default, RFC 5322 §3.6.3). Lower case. */
+const BLIND_COPY_HEADERS: ReadonlySet<string> = new Set(['bcc', 'resent-bcc']);
+
+/** The header block without the fields named in `names` (lower case), each with its folded continuation lines. */
+function withoutFields(header: string, names: ReadonlySet<string>): string {
+  const kept: string[] = [];
+  let dropping = false;
+  for (const line of header.split('\r\n')) {
+    const continuation = line.startsWith(' ') || line.startsWith('\t');
+    if (!continuation) {
+      const colon = line.indexOf(':');
+      dropping = colon > 0 && names.has(line.slice(0, colon).trimEnd().toLowerCase());
+    }
+    if (!dropping) kept.push(line);
+  }
+  return kept.join('\r\n');
+}
+
 /**
- * Normalizes a submitted message: CRLF line ends, exactly one From, a Date and a Message-ID (added when
- * missing, with the gateway's host name), and returns what intake needs to know about it.
+ * Normalizes a submitted message: CRLF line ends, exactly one From, no Bcc or Resent-Bcc (removed: the envelope
+ * says who gets the message, and every recipient would see them), a Date and a Message-ID (added when missing, with
+ * the gateway's host name), and returns what intake needs to know about it.
  */
 export function prepareMessage(input: Buffer, opts: { hostname: string; now: number }): PreparedMessage {
   let raw = toCrlf(input);
-  const { header, body } = splitMessage(raw);
+  const split = splitMessage(raw);
+  const { body } = split;
+  let { header } = split;
   if (!header.trim()) throw new KurirError('BAD_MESSAGE', 'The message has no header', { field: 'message' });
-  const headers = parseHeaders(header);
+  let headers = parseHeaders(header);
+  let rewritten = false;
+  if (headers.some((h) => BLIND_COPY_HEADERS.has(h.name.toLowerCase()))) {
+    header = withoutFields(header, BLIND_COPY_HEADERS);
+    headers = headers.filter((h) => !BLIND_COPY_HEADERS.has(h.name.toLowerCase()));
+    rewritten = true;
+  }
   const froms = headers.filter((h) => h.name.toLowerCase() === 'from');
   if (froms.length !== 1) {
     throw new KurirError('BAD_MESSAGE', froms.length ? 'The message has more than one From header' : 'The message has no From header', { field: 'from' });
@@ -96,10 +123,8 @@ export function prepareMessage(input: Buffer, opts: { hostname: string; now: num
     messageId = `<${randomBytes(12).toString('hex')}@${opts.hostname}>`;
     added.push(`Message-ID: ${messageId}`);
   }
-  if (added.length) {
-    for (const line of added) headers.push({ name: line.slice(0, line.indexOf(':')), value: line.slice(line.indexOf(':') + 2) });
-    raw = Buffer.concat([Buffer.from(`${header}\r\n${added.join('\r\n')}\r\n\r\n`, 'latin1'), body]);
-  }
+  for (const line of added) headers.push({ name: line.slice(0, line.indexOf(':')), value: line.slice(line.indexOf(':') + 2) });
+  if (added.length || rewritten) raw = Buffer.concat([Buffer.from(`${[header, ...added].join('\r\n')}\r\n\r\n`, 'latin1'), body]);
   return { raw, headers, fromAddresses, messageId, subject: headerValue(headers, 'subject') };
 }
 

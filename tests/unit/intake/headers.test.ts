@@ -23,6 +23,35 @@ describe('prepareMessage', () => {
     expect(p.messageId).toBe('<x@y>');
   });
 
+  it('removes every Bcc and Resent-Bcc header with its folded lines, and leaves the rest byte for byte', () => {
+    const head = [
+      'From: a@example.test',
+      'BCC: hidden@dest.test',
+      'To: b@dest.test',
+      'bcc : other@dest.test,',
+      '\tthird@dest.test',
+      'Subject: Hi',
+      'Resent-Bcc: resent@dest.test,',
+      '  more@dest.test',
+      'X-Bcc-Note: kept (not a Bcc header)',
+      'Date: Mon, 1 Jan 2024 00:00:00 +0000',
+      'Message-ID: <x@y>',
+    ];
+    const p = prepareMessage(Buffer.from(`${head.join('\r\n')}\r\n\r\nBcc: in the body stays\r\n`), { hostname: 'h', now });
+    expect(p.raw.toString()).toBe(
+      'From: a@example.test\r\nTo: b@dest.test\r\nSubject: Hi\r\nX-Bcc-Note: kept (not a Bcc header)\r\n' +
+        'Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <x@y>\r\n\r\nBcc: in the body stays\r\n',
+    );
+    expect(p.headers.map((h) => h.name)).toEqual(['From', 'To', 'Subject', 'X-Bcc-Note', 'Date', 'Message-ID']);
+  });
+
+  it('removes a Bcc header and adds the missing Date and Message-ID in the same pass', () => {
+    const p = prepareMessage(Buffer.from('Bcc: hidden@dest.test\nFrom: a@example.test\nTo: b@dest.test\n\nBody\n'), { hostname: 'h', now });
+    const text = p.raw.toString();
+    expect(text).toMatch(/^From: a@example\.test\r\nTo: b@dest\.test\r\nDate: .*\r\nMessage-ID: <[0-9a-f]+@h>\r\n\r\nBody\r\n$/);
+    expect(text).not.toContain('hidden');
+  });
+
   it.each([
     ['To: b@dest.test\r\n\r\nB', /no From header/],
     ['From: a@example.test\r\nFrom: c@example.test\r\n\r\nB', /more than one From/],

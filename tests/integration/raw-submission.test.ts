@@ -1,0 +1,121 @@
+/**
+ * Raw messages (SMTP DATA and HTTP `message/rfc822`) end to end: what intake removes from them, refuses in them and
+ * reads from them, seen at the recipients' MX (smtp-server on loopback, DNS on loopback, DKIM checked with mailauth)
+ * and in `GET /v1/messages/:id`. Both transports go through prepareMessage (src/intake/headers.ts).
+ */
+import { authenticate } from 'mailauth';
+import nodemailer from 'nodemailer';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeResolver, startDnsServer, type DnsServer } from '../helpers/dns-server.js';
+import { startReceiver, type ReceivedMessage, type Receiver } from '../helpers/receiver.js';
+import { API_KEY, SMTP_USER, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+
+let dns: DnsServer;
+let receiver: Receiver;
+let t: TestGateway;
+
+beforeAll(async () => {
+  receiver = await startReceiver({ hostname: 'mx.dest.test' });
+  dns = await startDnsServer({
+    'dest.test': { MX: [{ exchange: 'mx.dest.test', priority: 10 }] },
+    'mx.dest.test': { A: ['127.0.0.1'] },
+    'example.test': { TXT: ['v=spf1 ip4:127.0.0.1 -all'] },
+    '_dmarc.example.test': { TXT: ['v=DMARC1; p=reject; adkim=s'] },
+    'bounce.example.test': { TXT: ['v=spf1 ip4:127.0.0.1 -all'] },
+  });
+  t = await startTestGateway({ dns, overrides: { delivery: { mxPort: receiver.port } } });
+  t.publishDkim(dns);
+});
+
+afterAll(async () => {
+  await t?.close();
+  await receiver?.close();
+  await dns?.close();
+});
+
+/** A raw message as a client writes it: CRLF line ends, the header lines given, a short body. */
+function raw(headers: string[], body = 'Code: 123456'): string {
+  return `${headers.join('\r\n')}\r\n\r\n${body}\r\n`;
+}
+
+/** Sends a raw message over SMTP (STARTTLS, AUTH) to the envelope recipients; answers the queued id. */
+async function sendSmtp(message: string, to: string[]): Promise<string> {
+  const transport = nodemailer.createTransport({ host: '127.0.0.1', port: t.gateway.ports.smtp, auth: SMTP_USER, tls: { rejectUnauthorized: false } });
+  try {
+    const info = await transport.sendMail({ envelope: { from: 'noreply@example.test', to }, raw: message });
+    return /queued as ([0-9a-z]+)/.exec(info.response)![1];
+  } finally {
+    transport.close();
+  }
+}
+
+/** POSTs a raw message over HTTP with the envelope recipients in the query; answers status and body. */
+async function postRaw(message: string | Buffer, to: string[]): Promise<{ status: number; body: any }> {
+  const query = to.map((r) => `to=${encodeURIComponent(r)}`).join('&');
+  const res = await fetch(`${t.url}/v1/messages?${query}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'message/rfc822' },
+    body: typeof message === 'string' ? message : new Uint8Array(message),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+/** Waits until message `id` is delivered and answers the copies the MX received for it (its VERP names the id). */
+async function delivered(id: string): Promise<ReceivedMessage[]> {
+  await t.waitForStatus(id, (s) => s.status === 'delivered');
+  return receiver.messages.filter((m) => m.mailFrom.startsWith(`b+${id}.`));
+}
+
+/** The DKIM results mailauth reports for a copy at the receiver: [signing domain, result] per signature. */
+async function dkimOf(msg: ReceivedMessage): Promise<Array<[string, string]>> {
+  const auth = await authenticate(msg.raw, { ip: '127.0.0.1', helo: msg.clientHostname, sender: msg.mailFrom, resolver: makeResolver(dns.address) });
+  return auth.dkim.results.map((r: any) => [r.signingDomain, r.status.result]);
+}
+
+describe('Bcc headers are removed from raw messages', () => {
+  const BLIND = /^(resent-)?bcc\s*:/im;
+
+  it('over SMTP: every envelope recipient gets the message, none sees the Bcc header, DKIM passes', async () => {
+    const message = raw([
+      'From: Passport office <noreply@example.test>',
+      'To: a@dest.test',
+      'Bcc: secret2@dest.test',
+      'Subject: Your code',
+      'Message-ID: <bcc-smtp@example.test>',
+    ]);
+    const id = await sendSmtp(message, ['a@dest.test', 'secret2@dest.test']);
+    const copies = await delivered(id);
+    expect(copies.flatMap((m) => m.rcptTo).sort()).toEqual(['a@dest.test', 'secret2@dest.test']);
+    for (const copy of copies) {
+      const text = copy.raw.toString('latin1');
+      expect(text).not.toMatch(BLIND);
+      expect(text).not.toContain('secret2@dest.test');
+      expect(text).toMatch(/^To: a@dest\.test\r$/m);
+      expect(await dkimOf(copy)).toEqual([
+        ['example.test', 'pass'],
+        ['example.test', 'pass'],
+      ]);
+    }
+  });
+
+  it('over HTTP: Bcc and a folded Resent-Bcc are removed, the ?to= recipients all get the message, DKIM passes', async () => {
+    const message = raw([
+      'From: noreply@example.test',
+      'To: b@dest.test',
+      'bcc: secret@dest.test',
+      'Resent-Bcc: secret3@dest.test,',
+      '\tsecret@dest.test',
+      'Subject: Your code',
+    ]);
+    const res = await postRaw(message, ['b@dest.test', 'secret@dest.test', 'secret3@dest.test']);
+    expect(res.status).toBe(202);
+    const copies = await delivered(res.body.id);
+    expect(copies.flatMap((m) => m.rcptTo).sort()).toEqual(['b@dest.test', 'secret3@dest.test', 'secret@dest.test']);
+    for (const copy of copies) {
+      const text = copy.raw.toString('latin1');
+      expect(text).not.toMatch(BLIND);
+      expect(text).not.toMatch(/secret/);
+      expect((await dkimOf(copy)).every(([d, r]) => d === 'example.test' && r === 'pass')).toBe(true);
+    }
+  });
+});
