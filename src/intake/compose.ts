@@ -29,6 +29,20 @@ export const BASE64_TEXT_ABOVE_CHARS = 256 * 1024;
 /** Custom headers a client may set; everything else is the gateway's to write. */
 const ALLOWED_HEADERS = /^(x-[a-z0-9-]+|list-unsubscribe|list-unsubscribe-post|list-id|in-reply-to|references|auto-submitted|feedback-id)$/i;
 
+/** Control characters a header value may not carry besides CR, LF and NUL: the rest of C0 except tab, and DEL. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+const OTHER_CONTROLS = /[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]/;
+
+/**
+ * Refuses (HEADER_INJECTION, naming the field) a header value with a control character other than tab. The composer
+ * writes such a subject or header as it is, and intake would refuse the message (prepareMessage) under the header's
+ * name instead of the field's.
+ */
+function assertHeaderText(value: string, field: string): void {
+  assertNoControls(value, field);
+  if (OTHER_CONTROLS.test(value)) throw new KurirError('HEADER_INJECTION', `${field}: control characters other than tab are not allowed`, { field });
+}
+
 /** Validates one "Name <address>" field and returns the bare, normalized address. */
 export function parseMailbox(value: string, field: string): string {
   assertNoControls(value, field);
@@ -52,7 +66,7 @@ export async function composeMessage(msg: StructuredMessage): Promise<{ raw: Buf
   const cc = checkList(msg.cc, 'cc');
   const bcc = checkList(msg.bcc, 'bcc');
   const replyTo = msg.replyTo !== undefined ? parseMailbox(msg.replyTo, 'replyTo') : undefined;
-  if (msg.subject !== undefined) assertNoControls(msg.subject, 'subject');
+  if (msg.subject !== undefined) assertHeaderText(msg.subject, 'subject');
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(msg.headers ?? {})) {
     const field = `headers.${name}`;
@@ -64,7 +78,7 @@ export async function composeMessage(msg: StructuredMessage): Promise<{ raw: Buf
       );
     }
     assertNoControls(name, field);
-    assertNoControls(value, field);
+    assertHeaderText(value, field);
     headers[name] = value;
   }
   const attachments = (msg.attachments ?? []).map((a, i) => {

@@ -88,10 +88,33 @@ function withoutFields(header: string, names: ReadonlySet<string>): string {
   return kept.join('\r\n');
 }
 
+/** What a header value may not hold: C0 controls other than TAB (CR and LF only as folding), and DEL. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+const HEADER_CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
+
+/**
+ * Refuses (BAD_MESSAGE, naming the header) a header value with a control character, and a NUL anywhere in the body
+ * (RFC 5322 §2.3, §3.5). One indexOf over the body: this runs on every accepted message.
+ */
+function refuseControls(headers: HeaderLine[], body: Buffer): void {
+  for (const h of headers) {
+    const m = HEADER_CONTROL.exec(h.value);
+    if (m) {
+      const code = `0x${m[0].charCodeAt(0).toString(16).padStart(2, '0')}`;
+      throw new KurirError('BAD_MESSAGE', `${h.name}: a header value may not hold control characters other than tab (${code} at character ${m.index + 1})`, {
+        field: h.name,
+      });
+    }
+  }
+  const nul = body.indexOf(0);
+  if (nul !== -1) throw new KurirError('BAD_MESSAGE', `The message body may not hold a NUL byte (byte ${nul + 1} of the body)`, { field: 'message' });
+}
+
 /**
  * Normalizes a submitted message: CRLF line ends, exactly one From, no Bcc or Resent-Bcc (removed: the envelope
- * says who gets the message, and every recipient would see them), a Date and a Message-ID (added when missing, with
- * the gateway's host name), and returns what intake needs to know about it.
+ * says who gets the message, and every recipient would see them), no control characters in header values and no NUL
+ * in the body (refused), a Date and a Message-ID (added when missing, with the gateway's host name), and returns what
+ * intake needs to know about it.
  */
 export function prepareMessage(input: Buffer, opts: { hostname: string; now: number }): PreparedMessage {
   let raw = toCrlf(input);
@@ -106,6 +129,7 @@ export function prepareMessage(input: Buffer, opts: { hostname: string; now: num
     headers = headers.filter((h) => !BLIND_COPY_HEADERS.has(h.name.toLowerCase()));
     rewritten = true;
   }
+  refuseControls(headers, body);
   const froms = headers.filter((h) => h.name.toLowerCase() === 'from');
   if (froms.length !== 1) {
     throw new KurirError('BAD_MESSAGE', froms.length ? 'The message has more than one From header' : 'The message has no From header', { field: 'from' });

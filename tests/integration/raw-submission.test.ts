@@ -119,3 +119,72 @@ describe('Bcc headers are removed from raw messages', () => {
     }
   });
 });
+
+/** Sends a raw message over SMTP and answers the server's reply to it (the 250 or the refusal). */
+async function smtpReply(message: string | Buffer, to = ['a@dest.test']): Promise<string> {
+  const transport = nodemailer.createTransport({ host: '127.0.0.1', port: t.gateway.ports.smtp, auth: SMTP_USER, tls: { rejectUnauthorized: false } });
+  try {
+    const info = await transport.sendMail({ envelope: { from: 'noreply@example.test', to }, raw: message });
+    return info.response;
+  } catch (err) {
+    return (err as { response?: string }).response ?? String(err);
+  } finally {
+    transport.close();
+  }
+}
+
+describe('control characters in raw messages', () => {
+  const head = ['From: noreply@example.test', 'To: a@dest.test'];
+
+  it('over SMTP: a control character in a header value or a NUL in the body is refused 554 5.6.0, naming where', async () => {
+    expect(await smtpReply(raw([...head, 'Subject: a\x00b']))).toBe(
+      '554 5.6.0 Subject: a header value may not hold control characters other than tab (0x00 at character 2)',
+    );
+    expect(await smtpReply(raw([...head, 'Subject: Your code', 'X-Note: esc \x1b[31m']))).toMatch(/^554 5\.6\.0 X-Note: .*\(0x1b at character 5\)$/);
+    expect(await smtpReply(raw([...head, 'Subject: del \x7f']))).toMatch(/^554 5\.6\.0 Subject: .*0x7f/);
+    expect(await smtpReply(raw([...head, 'Subject: Your code'], 'Code:\x00123456'))).toBe(
+      '554 5.6.0 The message body may not hold a NUL byte (byte 6 of the body)',
+    );
+    // A tab is a header value's own whitespace: accepted.
+    expect(await smtpReply(raw([...head, 'Subject: Your\tcode']))).toMatch(/^250 2\.0\.0 Ok: queued as /);
+  });
+
+  it('over HTTP: the same is refused 400 BAD_MESSAGE with the header as the field', async () => {
+    const subject = await postRaw(raw([...head, 'Subject: a\x00b']), ['a@dest.test']);
+    expect(subject).toEqual({
+      status: 400,
+      body: {
+        error: {
+          code: 'BAD_MESSAGE',
+          field: 'Subject',
+          message: 'Subject: a header value may not hold control characters other than tab (0x00 at character 2)',
+        },
+      },
+    });
+    const ctl = await postRaw(raw([...head, 'Reply-To: x@example.test\x01']), ['a@dest.test']);
+    expect(ctl.status).toBe(400);
+    expect(ctl.body.error).toMatchObject({ code: 'BAD_MESSAGE', field: 'Reply-To' });
+    const body = await postRaw(Buffer.from(raw([...head, 'Subject: Your code'], 'Code: 1\x00')), ['a@dest.test']);
+    expect(body.status).toBe(400);
+    expect(body.body.error).toEqual({ code: 'BAD_MESSAGE', field: 'message', message: 'The message body may not hold a NUL byte (byte 8 of the body)' });
+  });
+
+  it('over HTTP as JSON: a control character in the subject or a header is refused under its JSON field; one in the text is encoded', async () => {
+    const json = { from: 'noreply@example.test', to: ['json-ctl@dest.test'], subject: 'Your\tcode' };
+    expect((await t.submit({ ...json, subject: 'bell\x07', text: 'x' })).body.error).toEqual({
+      code: 'HEADER_INJECTION',
+      field: 'subject',
+      message: 'subject: control characters other than tab are not allowed',
+    });
+    expect((await t.submit({ ...json, text: 'x', headers: { 'X-Note': 'vt\x0b' } })).body.error).toMatchObject({
+      code: 'HEADER_INJECTION',
+      field: 'headers.X-Note',
+    });
+    // The composer writes the text quoted-printable: the message has no NUL, and it is accepted and delivered.
+    const res = await t.submit({ ...json, text: 'NUL \x00 and ESC \x1b in the text', headers: { 'X-Note': 'tab\tonly' } });
+    expect(res.status).toBe(202);
+    const [copy] = await delivered(res.body.id);
+    expect(copy.raw.indexOf(0)).toBe(-1);
+    expect(copy.raw.toString()).toMatch(/^X-Note: tab\tonly\r$/m);
+  });
+});

@@ -52,6 +52,49 @@ describe('prepareMessage', () => {
     expect(text).not.toContain('hidden');
   });
 
+  const refusal = (raw: string | Buffer): KurirError => {
+    try {
+      prepareMessage(Buffer.isBuffer(raw) ? raw : Buffer.from(raw, 'latin1'), { hostname: 'h', now });
+    } catch (err) {
+      if (err instanceof KurirError) return err;
+      throw err;
+    }
+    throw new Error('prepareMessage accepted the message');
+  };
+
+  it.each([
+    ['Subject: a\x00b', 'Subject', '0x00 at character 2'],
+    ['Subject: \x01', 'Subject', '0x01 at character 1'],
+    ['X-Note: bell\x07', 'X-Note', '0x07'],
+    ['X-Note: vertical\x0btab', 'X-Note', '0x0b'],
+    ['X-Note: form\x0cfeed', 'X-Note', '0x0c'],
+    ['Subject: \x1b$B', 'Subject', '0x1b'],
+    ['Subject: unit\x1fsep', 'Subject', '0x1f'],
+    ['Subject: del\x7f', 'Subject', '0x7f'],
+    ['Subject: folded,\r\n  then\x00NUL', 'Subject', '0x00 at character 13'],
+    ['To: b@dest.test\x00', 'To', '0x00'],
+  ])('refuses a control character in a header value: %j', (line, name, where) => {
+    const err = refusal(`From: a@example.test\r\n${line}\r\n\r\nBody\r\n`);
+    expect(err).toMatchObject({ code: 'BAD_MESSAGE', field: name });
+    expect(err.message.startsWith(`${name}: a header value may not hold control characters other than tab (`)).toBe(true);
+    expect(err.message).toContain(where);
+  });
+
+  it('refuses a NUL anywhere in the body, and names its byte', () => {
+    const err = refusal(Buffer.concat([Buffer.from('From: a@example.test\r\n\r\nline one\r\n'), Buffer.from([0x61, 0x00, 0x62])]));
+    expect(err).toMatchObject({ code: 'BAD_MESSAGE', field: 'message', message: 'The message body may not hold a NUL byte (byte 12 of the body)' });
+    expect(refusal('From: a@example.test\n\n\x00')).toMatchObject({ message: expect.stringContaining('byte 1 of the body') });
+  });
+
+  it('accepts tab in header values, 8-bit text, and controls other than NUL in the body (ISO-2022-JP escapes)', () => {
+    const raw = Buffer.concat([
+      Buffer.from('From: a@example.test\r\nSubject: a\tb \u00fc\r\nX-Folded: one\r\n\ttwo\r\n\r\n', 'utf8'),
+      Buffer.from('\x1b$B$3$s\x1b(B \x07\x7f text\r\n', 'latin1'),
+    ]);
+    const p = prepareMessage(raw, { hostname: 'h', now });
+    expect(p.headers.find((h) => h.name === 'X-Folded')?.value).toBe('one two');
+  });
+
   it.each([
     ['To: b@dest.test\r\n\r\nB', /no From header/],
     ['From: a@example.test\r\nFrom: c@example.test\r\n\r\nB', /more than one From/],
