@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import addressparser from 'nodemailer/lib/addressparser/index.js';
 import { PRIORITIES, type Priority } from '../config/schema.js';
 import { KurirError } from '../lib/errors.js';
+import { parseFromMailbox } from './from-mailbox.js';
 
 export interface HeaderLine {
   name: string;
@@ -111,10 +112,10 @@ function refuseControls(headers: HeaderLine[], body: Buffer): void {
 }
 
 /**
- * Normalizes a submitted message: CRLF line ends, exactly one From, no Bcc or Resent-Bcc (removed: the envelope
- * says who gets the message, and every recipient would see them), no control characters in header values and no NUL
- * in the body (refused), a Date and a Message-ID (added when missing, with the gateway's host name), and returns what
- * intake needs to know about it.
+ * Normalizes a submitted message: CRLF line ends, exactly one From holding exactly one mailbox, no Bcc or Resent-Bcc
+ * (removed: the envelope says who gets the message, and every recipient would see them), no control characters in
+ * header values and no NUL in the body (refused), a Date and a Message-ID (added when missing, with the gateway's host
+ * name), and returns what intake needs to know about it.
  */
 export function prepareMessage(input: Buffer, opts: { hostname: string; now: number }): PreparedMessage {
   let raw = toCrlf(input);
@@ -134,10 +135,8 @@ export function prepareMessage(input: Buffer, opts: { hostname: string; now: num
   if (froms.length !== 1) {
     throw new KurirError('BAD_MESSAGE', froms.length ? 'The message has more than one From header' : 'The message has no From header', { field: 'from' });
   }
-  const fromAddresses = addressesIn(froms[0].value);
-  if (fromAddresses.length !== 1) {
-    throw new KurirError('BAD_MESSAGE', 'The From header must hold exactly one address', { field: 'from' });
-  }
+  // Strictly one mailbox: the DKIM domain is read from it (./from-mailbox.ts).
+  const fromAddresses = [parseFromMailbox(froms[0].value)];
   const added: string[] = [];
   if (!headerValue(headers, 'date')) {
     added.push(`Date: ${new Date(opts.now).toUTCString().replace('GMT', '+0000')}`);

@@ -188,3 +188,46 @@ describe('control characters in raw messages', () => {
     expect(copy.raw.toString()).toMatch(/^X-Note: tab\tonly\r$/m);
   });
 });
+
+describe('the From header of a raw message is exactly one mailbox', () => {
+  const AMBIGUOUS: Array<[string, RegExp]> = [
+    ['noreply@example.test x@other.test', /more after the address noreply@example\.test/],
+    ['<noreply@example.test>x@other.test', /more after <noreply@example\.test>/],
+    ['noreply@example.test <>', /the angle brackets are empty/],
+    ['x@other.test <noreply@example.test>', /the display name "x@other\.test" holds an unquoted "@"/],
+  ];
+  const ORDINARY = [
+    'noreply@example.test',
+    '<noreply@example.test>',
+    'Passport office <noreply@example.test>',
+    '"Office, Passport" <noreply@example.test>',
+    '=?UTF-8?Q?Pa=C3=9F?= <noreply@example.test>',
+    'noreply@example.test (Passport office)',
+  ];
+  const withFrom = (from: string) => raw([`From: ${from}`, 'To: a@dest.test', 'Subject: Your code']);
+
+  it('over SMTP: an ambiguous From is refused 554 5.6.0 saying why; the ordinary forms are accepted', async () => {
+    for (const [from, why] of AMBIGUOUS) {
+      const reply = await smtpReply(withFrom(from));
+      expect(reply, from).toMatch(/^554 5\.6\.0 From header: /);
+      expect(reply, from).toMatch(why);
+    }
+    for (const from of ORDINARY) expect(await smtpReply(withFrom(from)), from).toMatch(/^250 2\.0\.0 Ok: queued as /);
+  });
+
+  it('over HTTP: the same is 400 BAD_MESSAGE with field from; the ordinary forms are 202', async () => {
+    for (const [from, why] of AMBIGUOUS) {
+      const res = await postRaw(withFrom(from), ['a@dest.test']);
+      expect(res.status, from).toBe(400);
+      expect(res.body.error, from).toMatchObject({ code: 'BAD_MESSAGE', field: 'from', message: expect.stringMatching(why) });
+    }
+    for (const from of ORDINARY) expect((await postRaw(withFrom(from), ['a@dest.test'])).status, from).toBe(202);
+  });
+
+  it('a display name with an @ in quotes is delivered signed for the address in the angle brackets', async () => {
+    const res = await postRaw(withFrom('"x@other.test" <noreply@example.test>'), ['quoted-name@dest.test']);
+    expect(res.status).toBe(202);
+    const [copy] = await delivered(res.body.id);
+    expect((await dkimOf(copy)).every(([d, r]) => d === 'example.test' && r === 'pass')).toBe(true);
+  });
+});
