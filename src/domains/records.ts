@@ -7,7 +7,7 @@ import type { DomainKeyRecord, DomainRecord } from '../store/domain-store.js';
 
 /** One DNS record to publish, in the forms a zone file and a DNS provider's web form need. */
 export interface DnsRecordView {
-  /** What the record is for: dkim, spf, dmarc, dmarc-report-authorization, bounce-mx, mta-sts, tls-rpt. */
+  /** What the record is for: dkim, spf, dmarc, dmarc-report-authorization, bounce-mx, bounce-spf, mta-sts, tls-rpt. */
   purpose: string;
   name: string;
   type: 'TXT' | 'MX';
@@ -99,8 +99,8 @@ export function dkimRecord(domain: string, key: Pick<DomainKeyRecord, 'selector'
 /**
  * Every record a domain needs: the DKIM record of each pending, active and retired key; SPF with the
  * configured sending IPs; DMARC at p=none with aggregate reports to Kurir's address at the bounce domain
- * (and the authorization record RFC 7489 7.1 requires at the report domain); the bounce domain's MX; MTA-STS
- * and TLS-RPT (reportRecords).
+ * (and the authorization record RFC 7489 7.1 requires at the report domain); the bounce domain's MX and SPF
+ * (the MAIL FROM domain; not when it is the sender domain itself); MTA-STS and TLS-RPT (reportRecords).
  */
 export function recordsFor(d: DomainRecord, config: Config, now: number): DnsRecordView[] {
   const out: DnsRecordView[] = [];
@@ -109,29 +109,37 @@ export function recordsFor(d: DomainRecord, config: Config, now: number): DnsRec
     if (k.status === 'retired' && k.keepPublishedUntil !== undefined && now >= k.keepPublishedUntil) continue;
     out.push(dkimRecord(d.name, k));
   }
-  const ips = allSendingIps(config.domainKeys.sendingIps, config.delivery.ipPools);
-  if (ips.length) {
-    const mechanisms = ips.map((ip) => `${ip.includes(':') ? 'ip6' : 'ip4'}:${ip}`).join(' ');
-    out.push(txt('spf', d.name, `v=spf1 ${mechanisms} -all`, false, 'merge with an existing SPF record: a domain may have only one'));
-  } else {
-    out.push(
-      txt(
-        'spf',
-        d.name,
-        'v=spf1 -all',
-        false,
-        'domainKeys.sendingIps is empty (and no source-IP pools): add your sending IPs as ip4:/ip6: mechanisms before publishing',
-      ),
-    );
-  }
+  out.push(spfRecord('spf', d.name, config));
   const bounce = config.bounce.domain;
   const rua = `${config.domainKeys.dmarcReportLocalPart}@${bounce}`;
   out.push(txt('dmarc', `_dmarc.${d.name}`, `v=DMARC1; p=none; rua=mailto:${rua}`, false, 'start at p=none; tighten once reports show only your sources'));
   if (bounce !== d.name && !bounce.endsWith(`.${d.name}`)) {
     out.push(txt('dmarc-report-authorization', `${d.name}._report._dmarc.${bounce}`, 'v=DMARC1', false, `lets ${bounce} receive this domain's reports`));
   }
-  out.push(bounceMxRecord(config), ...reportRecords(d.name, config, mtaStsMxFor(d, config)));
+  out.push(bounceMxRecord(config));
+  if (bounce !== d.name) out.push(spfRecord('bounce-spf', bounce, config));
+  out.push(...reportRecords(d.name, config, mtaStsMxFor(d, config)));
   return out;
+}
+
+/**
+ * The SPF record of `name` authorising the sending IPs: the sender domain's (`spf`) or the bounce domain's
+ * (`bounce-spf`: the MAIL FROM domain, which receivers, the doctor and the self-check evaluate SPF for).
+ */
+export function spfRecord(purpose: 'spf' | 'bounce-spf', name: string, config: Config): DnsRecordView {
+  const ips = allSendingIps(config.domainKeys.sendingIps, config.delivery.ipPools);
+  const role = purpose === 'bounce-spf' ? 'the MAIL FROM (bounce) domain: receivers check SPF here; ' : '';
+  if (!ips.length) {
+    return txt(
+      purpose,
+      name,
+      'v=spf1 -all',
+      false,
+      `${role}domainKeys.sendingIps is empty (and no source-IP pools): add your sending IPs as ip4:/ip6: mechanisms before publishing`,
+    );
+  }
+  const mechanisms = ips.map((ip) => `${ip.includes(':') ? 'ip6' : 'ip4'}:${ip}`).join(' ');
+  return txt(purpose, name, `v=spf1 ${mechanisms} -all`, false, `${role}merge with an existing SPF record: a domain may have only one`);
 }
 
 /** The bounce domain's MX: the host running role feedback. */

@@ -1,7 +1,8 @@
 /**
  * The records Kurir prints for a new domain pass Kurir's own doctor: MTA-STS (the `_mta-sts` TXT and the policy
  * file) and TLS-RPT are published exactly as `POST /v1/domains` answered them, in the loopback DNS and on the
- * test HTTPS policy server, and the doctor's mta-sts and tls-rpt checks pass. A domain whose mail is received
+ * test HTTPS policy server, and the doctor's mta-sts and tls-rpt checks pass, as does every other record check
+ * (SPF of the sender and of the bounce domain, DMARC, bounce MX, DKIM). A domain whose mail is received
  * elsewhere warns until its own mx: lines are set (PATCH mtaStsMx) and the new policy is published.
  */
 import { execFile } from 'node:child_process';
@@ -104,6 +105,17 @@ describe('MTA-STS and TLS-RPT in the records of a new domain', () => {
     expect(checkOf(report, `dkim:${added.keys[0].selector}`).status).toBe('pass');
     expect(checkOf(report, 'bounce-mx').status).toBe('pass');
     expect(checkOf(report, 'dmarc').status).toBe('pass');
+  });
+
+  it("the records printed include the bounce domain's SPF, and with them every record check of the doctor passes", async () => {
+    const bounceSpf = added.records.find((r: any) => r.purpose === 'bounce-spf');
+    expect(bounceSpf).toMatchObject({ name: BOUNCE, type: 'TXT', value: 'v=spf1 ip4:192.0.2.10 -all', zone: `${BOUNCE}. IN TXT "v=spf1 ip4:192.0.2.10 -all"` });
+    const report = await doctor();
+    // PTR (rdns:) and HELO belong to whoever owns the sending IP, not to the records Kurir prints.
+    const failing = report.checks.filter((c: any) => c.status !== 'pass' && !/^(rdns|helo)/.test(c.id));
+    expect(failing).toEqual([]);
+    for (const id of ['spf', 'spf-ips', `spf:${BOUNCE}`, `spf-ips:${BOUNCE}`, 'dmarc', 'dmarc-alignment', 'bounce-mx', 'mta-sts', 'tls-rpt'])
+      expect(checkOf(report, id)?.status, id).toBe('pass');
   });
 
   it('mail received elsewhere: warns until mtaStsMx is set and the new policy (new id) is published', async () => {
