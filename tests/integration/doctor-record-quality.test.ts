@@ -1,0 +1,102 @@
+/**
+ * The doctor on records that exist but do not do their job, against real DNS on loopback: an SPF record that
+ * authorises every IP (`+all`, bare `all`) fails and `?all` warns; a DMARC `rua=` without `mailto:` warns; a
+ * DMARC or MTA-STS record that is published but invalid says so (not "publishes no record"); a DKIM lookup that
+ * fails (SERVFAIL) warns like SPF and DMARC instead of asking to publish the record again.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
+import { policy, policyGatewayOptions, startPolicyServer, type PolicyServer } from '../helpers/policy-server.js';
+import { ADMIN_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+
+const IP = '192.0.2.10';
+const HOST = 'mail.kurir.test';
+const BOUNCE = 'bounce.kurir.test';
+const D = 'example.test';
+
+let dns: DnsServer;
+let web: PolicyServer;
+let t: TestGateway;
+
+/** Every record of a correctly configured example.test. */
+function publishGood(): void {
+  dns.set(D, 'TXT', [`v=spf1 ip4:${IP} -all`]);
+  dns.set(D, 'MX', [{ exchange: `mx.${D}`, priority: 10 }]);
+  dns.set(`mx.${D}`, 'A', ['127.0.0.1']);
+  dns.set(BOUNCE, 'TXT', [`v=spf1 ip4:${IP} -all`]);
+  dns.set(BOUNCE, 'MX', [{ exchange: HOST, priority: 10 }]);
+  dns.set(`_dmarc.${D}`, 'TXT', [`v=DMARC1; p=quarantine; rua=mailto:dmarc@${BOUNCE}`]);
+  dns.set('10.2.0.192.in-addr.arpa', 'PTR', [HOST]);
+  dns.set(HOST, 'A', [IP]);
+  dns.set(`_mta-sts.${D}`, 'TXT', ['v=STSv1; id=20261129T0800']);
+  dns.set(`mta-sts.${D}`, 'A', ['127.0.0.1']);
+  web.set(D, policy('enforce', [`mx.${D}`]));
+  dns.set(`_smtp._tls.${D}`, 'TXT', [`v=TLSRPTv1; rua=mailto:tls@${BOUNCE}`]);
+  dns.servfail(`kurir1._domainkey.${D}`, false);
+  t.publishDkim(dns);
+}
+
+const doctor = async (): Promise<any> => {
+  const res = await fetch(`${t.url}/v1/domains/${D}/doctor`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+  expect(res.status).toBe(200);
+  return res.json();
+};
+
+/** The checks that did not pass. */
+const problems = async (): Promise<any[]> => (await doctor()).checks.filter((c: any) => c.status !== 'pass');
+
+beforeAll(async () => {
+  dns = await startDnsServer({});
+  web = await startPolicyServer();
+  t = await startTestGateway({
+    dns,
+    overrides: {
+      hostname: HOST,
+      bounce: { domain: BOUNCE },
+      domainKeys: { masterKey: 'f'.repeat(64), sendingIps: [IP], refreshSeconds: 0.2 },
+      doctor: { blocklists: ['bl.test'] },
+    },
+    gatewayOptions: await policyGatewayOptions(dns.address, web),
+  });
+  publishGood();
+}, 30_000);
+
+afterEach(() => publishGood());
+
+afterAll(async () => {
+  await t?.close();
+  await web?.close();
+  await dns?.close();
+});
+
+describe('doctor: records that exist but do not do their job', () => {
+  it('the correctly published domain passes every check (the baseline of the cases below)', async () => {
+    expect(await problems()).toEqual([]);
+  });
+
+  it('SPF +all or a bare all fails spf (every IP passes), with the record to publish; spf-ips is not claimed to pass', async () => {
+    for (const term of ['+all', 'all']) {
+      dns.set(D, 'TXT', [`v=spf1 ip4:${IP} ${term}`]);
+      const bad = await problems();
+      expect(bad.map((c) => c.id)).toEqual(['spf']);
+      expect(bad[0]).toMatchObject({
+        status: 'fail',
+        summary: `SPF record of ${D} (From domain) authorises every IP on the internet (${term}: v=spf1 ip4:${IP} ${term})`,
+      });
+      expect(bad[0].why).toMatch(/anyone on the internet/);
+      expect(bad[0].fix).toContain(`${D}. IN TXT "v=spf1 ip4:${IP} -all"`);
+      expect((await doctor()).checks.some((c: any) => c.id === 'spf-ips')).toBe(false);
+    }
+    dns.set(BOUNCE, 'TXT', ['v=spf1 +all']);
+    dns.set(D, 'TXT', [`v=spf1 ip4:${IP} -all`]);
+    expect((await problems()).map((c) => [c.id, c.status])).toEqual([[`spf:${BOUNCE}`, 'fail']]);
+  });
+
+  it('SPF ?all warns: unlisted IPs get neutral (the sending IPs still pass spf-ips)', async () => {
+    dns.set(D, 'TXT', [`v=spf1 ip4:${IP} ?all`]);
+    const bad = await problems();
+    expect(bad.map((c) => [c.id, c.status])).toEqual([['spf', 'warn']]);
+    expect(bad[0].summary).toBe(`SPF record of ${D} (From domain) ends with ?all: IPs it does not list get neutral, not fail (v=spf1 ip4:${IP} ?all)`);
+    expect(bad[0].fix).toMatch(/^end it with -all/);
+  });
+});
