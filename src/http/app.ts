@@ -43,6 +43,7 @@ import { shapingRoutes } from './shaping-routes.js';
 import type { DeliveryControlDeps } from '../admin/delivery-control.js';
 import { suppressionSupportRoutes, suppressionsRoutes } from './suppressions-routes.js';
 import { webhooksRoutes } from './webhooks-routes.js';
+import { continueWhenBodyRead } from './unread-body.js';
 
 /** Everything the HTTP API needs, built once by the composition root. */
 export interface HttpDeps {
@@ -127,6 +128,8 @@ const API_DESCRIPTION = [
 export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const maxBodyBytes = config.http.maxMessageBytes;
+  // The rest of a refused body is read for at most as long as a whole request may take.
+  const lingerMs = config.http.requestTimeoutSeconds * 1000;
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: maxBodyBytes,
@@ -146,18 +149,20 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
     },
     return503OnClosing: true,
     // Router errors (bad percent-encoding, a parameter over maxParamLength) in the API's one error shape.
-    frameworkErrors: frameworkErrors({ maxBodyBytes }),
+    frameworkErrors: frameworkErrors({ maxBodyBytes, lingerMs }),
     // Strict validation: no type coercion ("5" is not a number) and unknown properties are refused,
     // not silently stripped (fastify's defaults would do both).
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
     // pino's Logger is a FastifyBaseLogger; the cast only drops the narrower logger type parameter.
   }) as unknown as FastifyInstance;
   capConnections(app, deps);
+  continueWhenBodyRead(app.server);
   const clock = deps.clock ?? systemClock;
   decorateAuth(app, deps.authThrottle ?? null, deps.audit ? { store: deps.audit, now: () => clock.now() } : null);
 
   registerErrorHandling(app, {
     maxBodyBytes,
+    lingerMs,
     onRefusal: (err, request) => {
       if (request.method === 'POST' && request.url.startsWith('/v1/messages')) deps.intake.countRefusal('http', err);
     },

@@ -8,6 +8,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, Fasti
 import { KurirError, toKurirError, type ErrorCode } from '../lib/errors.js';
 import { maskAddresses } from '../lib/logger.js';
 import { PATTERN_RULES } from './schemas.js';
+import { lingerBeforeClose } from './unread-body.js';
 
 /** The JSON body of every error answer. */
 export interface ErrorBody {
@@ -77,7 +78,7 @@ function isFastifyError(err: unknown): err is FastifyError {
 }
 
 /** Maps anything thrown while handling a request onto a KurirError (unknown failures become INTERNAL). */
-export function toHttpError(err: unknown, opts: { maxBodyBytes: number }): KurirError {
+export function toHttpError(err: unknown, opts: ErrorOptions): KurirError {
   if (err instanceof KurirError) return err;
   if (isFastifyError(err)) {
     if (Array.isArray(err.validation) && err.validation.length) {
@@ -116,15 +117,30 @@ export function toHttpError(err: unknown, opts: { maxBodyBytes: number }): Kurir
   return toKurirError(err);
 }
 
+/** What the error answers need to know: the body limit (its 413 names it) and how long a refused body is read after the answer. */
+export interface ErrorOptions {
+  maxBodyBytes: number;
+  /** How long the rest of a refused request body is read and dropped after the answer, at most (default 30 s). */
+  lingerMs?: number;
+}
+
+/** A refused body is read and dropped after the answer up to this many times the body limit (then the socket is closed). */
+const LINGER_BODIES = 2;
+
 /**
  * Sends a KurirError with its status, error body and the headers its code calls for. An error answered
  * before the request body has fully arrived (401/403/429 from an `onRequest` hook, 413) closes the
  * connection: Node would otherwise keep reading whatever the client still trickles in. Not so for BUSY:
  * an authenticated client still uploading would see a reset instead of the 503; Node reads and drops the
  * rest of its body (bounded by http.requestTimeoutSeconds) and the client gets the answer.
+ * Either way the connection is not closed under a client still sending: it lingers ({@link lingerBeforeClose}),
+ * reading and dropping up to twice the body limit for at most `lingerMs`, so the answer is not lost in a reset.
  */
-export function sendError(reply: FastifyReply, err: KurirError): FastifyReply {
-  if (!reply.request.raw.complete && err.code !== 'BUSY') reply.header('Connection', 'close');
+export function sendError(reply: FastifyReply, err: KurirError, opts: ErrorOptions): FastifyReply {
+  if (!reply.request.raw.complete) {
+    if (err.code !== 'BUSY') reply.header('Connection', 'close');
+    lingerBeforeClose(reply.request.raw, { maxBytes: LINGER_BODIES * opts.maxBodyBytes, maxMs: opts.lingerMs ?? 30_000 });
+  }
   if (err.code === 'AUTH_REQUIRED') reply.header('WWW-Authenticate', 'Bearer realm="kurir"');
   if (err.code === 'AUTH_FAILED') reply.header('WWW-Authenticate', 'Bearer realm="kurir", error="invalid_token"');
   const defaultRetryAfter: Partial<Record<KurirError['code'], number>> = { RATE_LIMITED: 1, UNAVAILABLE: 5, BUSY: 5 };
@@ -138,11 +154,11 @@ export function sendError(reply: FastifyReply, err: KurirError): FastifyReply {
  * percent-encoding is broken, a path parameter over `maxParamLength`) get the same error body as every other
  * refusal instead of fastify's own `{ statusCode, code, error, message }`.
  */
-export function frameworkErrors(opts: { maxBodyBytes: number }) {
+export function frameworkErrors(opts: ErrorOptions) {
   return (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
     const kerr = toHttpError(error, opts);
     request.log.info({ code: kerr.code, field: kerr.field, status: kerr.httpStatus }, kerr.message);
-    sendError(reply, kerr);
+    sendError(reply, kerr, opts);
   };
 }
 
@@ -150,10 +166,7 @@ export function frameworkErrors(opts: { maxBodyBytes: number }) {
  * Installs the error and not-found handlers on the root instance (child plugins inherit them). 5xx are
  * logged at error level with their cause; refusals at info, since they are the client's to fix.
  */
-export function registerErrorHandling(
-  app: FastifyInstance,
-  opts: { maxBodyBytes: number; onRefusal?: (err: KurirError, request: FastifyRequest) => void },
-): void {
+export function registerErrorHandling(app: FastifyInstance, opts: ErrorOptions & { onRefusal?: (err: KurirError, request: FastifyRequest) => void }): void {
   app.setErrorHandler((error, request, reply) => {
     const kerr = toHttpError(error, opts);
     opts.onRefusal?.(kerr, request);
@@ -163,7 +176,7 @@ export function registerErrorHandling(
       // The client's own answer, with recipient mailboxes masked: the log needs the code and the reason, not the address.
       request.log.info({ code: kerr.code, field: kerr.field, status: kerr.httpStatus }, maskAddresses(kerr.message));
     }
-    return sendError(reply, kerr);
+    return sendError(reply, kerr, opts);
   });
-  app.setNotFoundHandler((request, reply) => sendError(reply, new KurirError('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`)));
+  app.setNotFoundHandler((request, reply) => sendError(reply, new KurirError('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`), opts));
 }
