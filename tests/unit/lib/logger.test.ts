@@ -84,3 +84,61 @@ describe('maskAddresses', () => {
     expect(maskAddresses(input)).toBe(expected);
   });
 });
+
+// Found 2 Dec 2026: request URLs with a non-ASCII address leaked the mailbox (`user%40b%C3%BCcher.example` whole,
+// `j%C3%BCrgen.m%C3%BCller%40…` all but `j%C3`): the domain pattern took no percent-encoded IDN, the local part no `%`.
+describe('maskAddresses in URLs and with non-ASCII addresses', () => {
+  it.each([
+    ['/v1/suppressions/user%40b%C3%BCcher.example', '/v1/suppressions/…%40b%C3%BCcher.example'],
+    ['/v1/messages?to=applicant%40b%C3%BCcher.example', '/v1/messages?to=…%40b%C3%BCcher.example'],
+    ['/v1/messages?to=j%C3%BCrgen.m%C3%BCller%40example.org', '/v1/messages?to=…%40example.org'],
+    ['/v1/messages?to=J%C3%BCrgen%40B%C3%BCCHER.example&reference=x', '/v1/messages?to=…%40B%C3%BCCHER.example&reference=x'],
+    ['/v1/suppressions/%E7%94%A8%E6%88%B7%40%E4%BE%8B%E5%AD%90.%E5%B9%BF%E5%91%8A', '/v1/suppressions/…%40%E4%BE%8B%E5%AD%90.%E5%B9%BF%E5%91%8A'],
+    ['/v1/suppressions/jane%40xn--bcher-kva.example', '/v1/suppressions/…%40xn--bcher-kva.example'],
+    ['/v1/messages?to=a%40x.org%2Cb%40y.org', '/v1/messages?to=…%40x.org%2C…%40y.org'],
+    ['/v1/messages?to=a%40x.org,b%40y.org&x=1', '/v1/messages?to=…%40x.org,…%40y.org&x=1'],
+    ['/v1/messages?to=a%2Bb%40x.org', '/v1/messages?to=…%40x.org'],
+    ['/v1/messages?to=%22john%20doe%22%40x.org', '/v1/messages?to=…%40x.org'],
+    ['/v1/messages?to=%22john%2Cdoe%22%40x.org', '/v1/messages?to=…%40x.org'],
+    ['/v1/messages?to=a.b%40x.org#frag', '/v1/messages?to=…%40x.org#frag'],
+    ['/v1/messages?to=jane%40', '/v1/messages?to=…%40…'],
+    ['/v1/messages?to=jane%40&reference=r', '/v1/messages?to=…%40…&reference=r'],
+    ['/v1/suppressions/jane@b%C3%BCcher.example', '/v1/suppressions/…@b%C3%BCcher.example'],
+    ['/v1/messages?to=100%25%40x.org', '/v1/messages?to=…%40x.org'],
+    // Plain UTF-8 in free text.
+    ['jürgen.müller@bücher.example is suppressed', '…@bücher.example is suppressed'],
+    ['550 5.1.1 <用户@例子.广告> refused', '550 5.1.1 <…@例子.广告> refused'],
+    ['rcpt ok: jane@localhost', 'rcpt ok: …@localhost'],
+    // Not addresses: left alone.
+    ['/v1/messages?reference=booking-4711', '/v1/messages?reference=booking-4711'],
+    ['/v1/messages?to=a%2540x.org', '/v1/messages?to=a%2540x.org'],
+    ['/v1/queue?provider=gmail%2Ecom', '/v1/queue?provider=gmail%2Ecom'],
+  ])('%s', (input, expected) => {
+    expect(maskAddresses(input)).toBe(expected);
+  });
+
+  it('masks the request line of a lookup by a non-ASCII address', () => {
+    const out = serializeRequest({ method: 'GET', url: '/v1/suppressions/j%C3%BCrgen.m%C3%BCller%40b%C3%BCcher.example', ip: '::1' });
+    expect(out.url).toBe('/v1/suppressions/…%40b%C3%BCcher.example');
+  });
+
+  it('never leaves a byte of the mailbox, whatever it is made of', () => {
+    for (const local of ['jürgen.müller', 'ÿ', 'a+b', "o'brien", 'x_y-z', '用户', 'a%b']) {
+      const url = `/v1/messages?to=${encodeURIComponent(`${local}@bücher.example`)}`;
+      const masked = maskAddresses(url);
+      expect(masked).toBe(`/v1/messages?to=…%40${encodeURIComponent('bücher.example')}`);
+      expect(maskAddresses(`${local}@bücher.example`)).toBe('…@bücher.example');
+    }
+  });
+
+  it('stays cheap on a long URL without an address and on one with many', () => {
+    const noAddress = `/v1/messages?to=${'a'.repeat(8000)} %40x`;
+    const many = `/v1/messages?to=${Array.from({ length: 500 }, (_, i) => `j%C3%BC${i}%40example.org`).join('%2C')}`;
+    const start = performance.now();
+    maskAddresses(noAddress);
+    const masked = maskAddresses(many);
+    expect(performance.now() - start).toBeLessThan(100);
+    expect(masked).not.toMatch(/%C3%BC\d/);
+    expect(masked.split('…%40example.org')).toHaveLength(501);
+  });
+});
