@@ -158,6 +158,12 @@ function crossCheck(config: Config): string[] {
       problems.push(`domains.${i}.dkim: at most one rsa and one ed25519 key per domain (the active ones)`);
     }
   });
+  // A message without its own ttl gets delivery.ttl.<priority>; above maxTtlSeconds every such message would be refused.
+  for (const [priority, ttl] of Object.entries(config.delivery.ttl)) {
+    if (ttl > config.delivery.maxTtlSeconds) {
+      problems.push(`delivery.ttl.${priority} = ${ttl}: must not exceed delivery.maxTtlSeconds (${config.delivery.maxTtlSeconds}); it is the ttl of every ${priority} message that gives none`);
+    }
+  }
   if (config.smtp.tlsPort !== null && config.smtp.tlsPort === config.smtp.port && config.smtp.port !== 0) {
     problems.push(`smtp.tlsPort = ${config.smtp.tlsPort}: must differ from smtp.port`);
   }

@@ -14,6 +14,11 @@ describe('kurir CLI', () => {
     expect(out).toMatch(/; \d+ bounce rules$/);
   });
 
+  it('config check refuses a delivery.ttl above delivery.maxTtlSeconds (exit 2: a configuration error)', async () => {
+    const ctx = { cwd: process.cwd(), env: { KURIR_DELIVERY__MAX_TTL_SECONDS: '90' } };
+    await expect(runCli(['config', 'check'], ctx)).rejects.toThrow(/delivery\.ttl\.normal = 86400: must not exceed delivery\.maxTtlSeconds \(90\)/);
+  });
+
   it('generates a DKIM key file (0600) and prints its DNS record; never overwrites', async () => {
     const out = join(dir, 'k.pem');
     const text = await runCli(['dkim', 'generate', '--algorithm', 'ed25519', '--out', out]);

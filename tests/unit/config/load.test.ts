@@ -59,6 +59,18 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ file: bad })).toThrowError(/apiKeys\.0\.domains\.0 = "b\.test": not a configured sender domain/);
   });
 
+  // Found 2 Dec 2026: KURIR_DELIVERY__MAX_TTL_SECONDS=90 passed, and then every message without a ttl of its own was refused.
+  it('refuses a delivery.ttl.* above delivery.maxTtlSeconds, naming each key', () => {
+    const env = { KURIR_DELIVERY__MAX_TTL_SECONDS: '90' };
+    expect(() => loadConfig({ file: 'config/default.yaml', env })).toThrowError(
+      /delivery\.ttl\.verification = 1800: must not exceed delivery\.maxTtlSeconds \(90\)/,
+    );
+    expect(() => loadConfig({ file: 'config/default.yaml', env })).toThrowError(/delivery\.ttl\.normal = 86400: must not exceed/);
+    expect(() => loadConfig({ file: 'config/default.yaml', env })).toThrowError(/delivery\.ttl\.bulk = 86400: must not exceed/);
+    const lowered = { ...env, KURIR_DELIVERY__TTL__VERIFICATION: '60', KURIR_DELIVERY__TTL__NORMAL: '90', KURIR_DELIVERY__TTL__BULK: '90' };
+    expect(loadConfig({ file: 'config/default.yaml', env: lowered }).delivery.ttl).toEqual({ verification: 60, normal: 90, bulk: 90 });
+  });
+
   it('leaves KURIR_LOG_FORMAT to scripts/start.mjs: `KURIR_LOG_FORMAT=json npm start` (docs/operations.md) must start', () => {
     // start.mjs reads it and the gateway it spawns inherits the environment; as an override it was the unknown key logFormat.
     expect(envOverrides({ KURIR_LOG_FORMAT: 'json' })).toEqual({});
