@@ -161,7 +161,9 @@ function crossCheck(config: Config): string[] {
   // A message without its own ttl gets delivery.ttl.<priority>; above maxTtlSeconds every such message would be refused.
   for (const [priority, ttl] of Object.entries(config.delivery.ttl)) {
     if (ttl > config.delivery.maxTtlSeconds) {
-      problems.push(`delivery.ttl.${priority} = ${ttl}: must not exceed delivery.maxTtlSeconds (${config.delivery.maxTtlSeconds}); it is the ttl of every ${priority} message that gives none`);
+      problems.push(
+        `delivery.ttl.${priority} = ${ttl}: must not exceed delivery.maxTtlSeconds (${config.delivery.maxTtlSeconds}); it is the ttl of every ${priority} message that gives none`,
+      );
     }
   }
   if (config.smtp.tlsPort !== null && config.smtp.tlsPort === config.smtp.port && config.smtp.port !== 0) {
