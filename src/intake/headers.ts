@@ -151,20 +151,52 @@ export function prepareMessage(input: Buffer, opts: { hostname: string; now: num
   return { raw, headers, fromAddresses, messageId, subject: headerValue(headers, 'subject') };
 }
 
+/** The header lines of a message as the client sent it (CRLF or bare LF line ends). */
+function leadingHeaders(raw: Buffer): HeaderLine[] {
+  let end = raw.indexOf('\r\n\r\n');
+  if (end === -1) end = raw.indexOf('\n\n');
+  return parseHeaders(toCrlf(end === -1 ? raw : raw.subarray(0, end)).toString('latin1'));
+}
+
 /**
  * The priority asked for by an `X-Kurir-Priority: verification|normal|bulk` header (case-insensitive),
  * `normal` without one. The header is left in the message.
  * @throws KurirError VALIDATION for another value, BAD_MESSAGE for a malformed header block.
  */
-export function priorityOf(raw: Buffer): Priority {
-  let end = raw.indexOf('\r\n\r\n');
-  if (end === -1) end = raw.indexOf('\n\n');
-  const headerBlock = toCrlf(end === -1 ? raw : raw.subarray(0, end)).toString('latin1');
-  const value = headerValue(parseHeaders(headerBlock), 'X-Kurir-Priority');
+export function priorityOf(message: Buffer | HeaderLine[]): Priority {
+  const value = headerValue(Buffer.isBuffer(message) ? leadingHeaders(message) : message, 'X-Kurir-Priority');
   if (value === undefined) return 'normal';
   const wanted = value.trim().toLowerCase() as Priority;
   if (!PRIORITIES.includes(wanted)) {
     throw new KurirError('VALIDATION', `X-Kurir-Priority: must be one of ${PRIORITIES.join(', ')}`, { field: 'X-Kurir-Priority' });
   }
   return wanted;
+}
+
+/**
+ * The lifetime asked for by an `X-Kurir-Ttl: <seconds>` header (whole seconds, 1 to `maxSeconds`, the API's
+ * `delivery.maxTtlSeconds`); undefined without one (the priority's default then applies). The header is left in
+ * the message.
+ * @throws KurirError VALIDATION (field `X-Kurir-Ttl`) for another value, BAD_MESSAGE for a malformed header block.
+ */
+export function ttlOf(message: Buffer | HeaderLine[], maxSeconds: number): number | undefined {
+  const value = headerValue(Buffer.isBuffer(message) ? leadingHeaders(message) : message, 'X-Kurir-Ttl');
+  if (value === undefined) return undefined;
+  const field = 'X-Kurir-Ttl';
+  const digits = value.trim();
+  const seconds = /^\d{1,10}$/.test(digits) ? Number(digits) : Number.NaN;
+  // ASCII only: the text is an SMTP reply (RFC 5321 §4.2).
+  if (!(seconds >= 1 && seconds <= maxSeconds)) {
+    throw new KurirError('VALIDATION', `${field}: must be a whole number of seconds from 1 to ${maxSeconds}`, { field });
+  }
+  return seconds;
+}
+
+/**
+ * What the `X-Kurir-Priority` and `X-Kurir-Ttl` headers of a raw message ask for (the header block parsed once), as
+ * the fields of a Submission. Throws as {@link priorityOf} and {@link ttlOf} do.
+ */
+export function kurirHeaderOptions(raw: Buffer, maxTtlSeconds: number): { priority: Priority; ttlSeconds?: number } {
+  const headers = leadingHeaders(raw);
+  return { priority: priorityOf(headers), ttlSeconds: ttlOf(headers, maxTtlSeconds) };
 }

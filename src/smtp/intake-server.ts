@@ -27,7 +27,7 @@ import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { Config } from '../config/schema.js';
 import type { AuthThrottle } from '../intake/auth-throttle.js';
 import type { CredentialRegistry, Credential } from '../intake/credentials.js';
-import { priorityOf } from '../intake/headers.js';
+import { kurirHeaderOptions } from '../intake/headers.js';
 import type { IntakeService } from '../intake/intake-service.js';
 import { normalizeAddress } from '../lib/address.js';
 import type { Admission } from '../lib/admission.js';
@@ -228,7 +228,7 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
               mailFrom: envelope.mailFrom ? envelope.mailFrom.address : undefined,
               recipients: checked.recipients,
               raw,
-              priority: priorityOf(raw),
+              ...kurirHeaderOptions(raw, config.delivery.maxTtlSeconds), // X-Kurir-Priority, X-Kurir-Ttl
               suppressionCheckedAt: checked.checkedAt,
               leftOut: checked.leftOut,
             });

@@ -231,3 +231,22 @@ describe('the From header of a raw message is exactly one mailbox', () => {
     expect((await dkimOf(copy)).every(([d, r]) => d === 'example.test' && r === 'pass')).toBe(true);
   });
 });
+
+describe('X-Kurir-Ttl over SMTP', () => {
+  const withTtl = (ttl: string) => raw(['From: noreply@example.test', 'To: ttl@dest.test', 'Subject: Your code', `X-Kurir-Ttl: ${ttl}`]);
+
+  it('sets the message lifetime, as X-Kurir-Priority sets its priority', async () => {
+    const reply = await smtpReply(raw(['From: noreply@example.test', 'To: ttl@dest.test', 'X-Kurir-Priority: bulk', 'X-Kurir-Ttl: 120']), ['ttl@dest.test']);
+    const id = /queued as (\S+)/.exec(reply)![1];
+    const record = (await t.gateway.messages.getRecord(id))!;
+    expect(record.priority).toBe('bulk');
+    expect(record.expiresAt - record.createdAt).toBe(120_000);
+  });
+
+  it('refuses a bad value with 501 5.5.4 naming the header, as a bad X-Kurir-Priority', async () => {
+    const max = t.config.delivery.maxTtlSeconds;
+    for (const bad of ['abc', '0', '1.5', '-5', String(max + 1)]) {
+      expect(await smtpReply(withTtl(bad), ['ttl@dest.test']), bad).toBe(`501 5.5.4 X-Kurir-Ttl: must be a whole number of seconds from 1 to ${max}`);
+    }
+  });
+});

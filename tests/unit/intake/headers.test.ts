@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { prepareMessage, toCrlf } from '../../../src/intake/headers.js';
+import { kurirHeaderOptions, prepareMessage, priorityOf, toCrlf, ttlOf } from '../../../src/intake/headers.js';
 import { KurirError } from '../../../src/lib/errors.js';
 
 const now = Date.UTC(2026, 10, 28, 12, 0, 0);
@@ -122,5 +122,30 @@ describe('prepareMessage', () => {
     ['8-bit \xe9\xff\nend', '8-bit \xe9\xff\r\nend'],
   ])('toCrlf turns every bare CR and LF of %j into CRLF', (input, want) => {
     expect(toCrlf(Buffer.from(input, 'latin1')).toString('latin1')).toBe(want);
+  });
+});
+
+describe('X-Kurir-Priority and X-Kurir-Ttl', () => {
+  const MAX = 7 * 86400;
+  const msg = (...lines: string[]) => Buffer.from(`From: a@example.test\n${lines.join('\n')}\n\nX-Kurir-Ttl: 5 (in the body: not a header)\n`);
+
+  it('reads both from the header block (any line ends), defaults without them', () => {
+    expect(kurirHeaderOptions(msg('X-Kurir-Priority: Bulk', 'x-kurir-ttl:  120 '), MAX)).toEqual({ priority: 'bulk', ttlSeconds: 120 });
+    expect(kurirHeaderOptions(msg('Subject: none'), MAX)).toEqual({ priority: 'normal', ttlSeconds: undefined });
+    expect(ttlOf(Buffer.from('From: a@example.test\r\nX-Kurir-Ttl: 1\r\n\r\nB'), MAX)).toBe(1);
+    expect(ttlOf(msg(`X-Kurir-Ttl: ${MAX}`), MAX)).toBe(MAX);
+    expect(priorityOf(msg('X-Kurir-Priority: verification'))).toBe('verification');
+  });
+
+  it.each(['abc', '0', '-1', '1.5', '1e3', '', '12345678901', '60s', '+60', '0x10'])('refuses X-Kurir-Ttl: %j, naming the header', (value) => {
+    expect(() => ttlOf(msg(`X-Kurir-Ttl: ${value}`), MAX)).toThrowError(
+      expect.objectContaining({ code: 'VALIDATION', field: 'X-Kurir-Ttl', message: `X-Kurir-Ttl: must be a whole number of seconds from 1 to ${MAX}` }),
+    );
+  });
+
+  it('refuses an X-Kurir-Ttl over the API limit (delivery.maxTtlSeconds)', () => {
+    expect(() => ttlOf(msg(`X-Kurir-Ttl: ${MAX + 1}`), MAX)).toThrowError(
+      expect.objectContaining({ code: 'VALIDATION', field: 'X-Kurir-Ttl', message: `X-Kurir-Ttl: must be a whole number of seconds from 1 to ${MAX}` }),
+    );
   });
 });
