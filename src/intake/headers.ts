@@ -3,6 +3,7 @@ import addressparser from 'nodemailer/lib/addressparser/index.js';
 import { PRIORITIES, type Priority } from '../config/schema.js';
 import { KurirError } from '../lib/errors.js';
 import { parseFromMailbox } from './from-mailbox.js';
+import { subjectSummary } from './subject-summary.js';
 
 export interface HeaderLine {
   name: string;
@@ -16,6 +17,7 @@ export interface PreparedMessage {
   headers: HeaderLine[];
   fromAddresses: string[];
   messageId: string;
+  /** The Subject decoded and cut for the message's record (./subject-summary.ts), not as it is in `raw`. */
   subject?: string;
 }
 
@@ -148,7 +150,8 @@ export function prepareMessage(input: Buffer, opts: { hostname: string; now: num
   }
   for (const line of added) headers.push({ name: line.slice(0, line.indexOf(':')), value: line.slice(line.indexOf(':') + 2) });
   if (added.length || rewritten) raw = Buffer.concat([Buffer.from(`${[header, ...added].join('\r\n')}\r\n\r\n`, 'latin1'), body]);
-  return { raw, headers, fromAddresses, messageId, subject: headerValue(headers, 'subject') };
+  const subject = headerValue(headers, 'subject');
+  return { raw, headers, fromAddresses, messageId, subject: subject === undefined ? undefined : subjectSummary(subject) };
 }
 
 /** The header lines of a message as the client sent it (CRLF or bare LF line ends). */

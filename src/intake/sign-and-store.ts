@@ -76,7 +76,7 @@ export async function signAndStore(deps: SignAndStoreDeps, sub: Submission, m: C
     expiresAt: now + ttl * 1000,
     size: signed.message.length,
     messageId: prepared.messageId,
-    subject: prepared.subject?.slice(0, 200),
+    subject: prepared.subject,
     dkim: signed.signatures,
     tags: sub.tags,
     metadata: m.metadata,

@@ -8,7 +8,7 @@ import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeResolver, startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { startReceiver, type ReceivedMessage, type Receiver } from '../helpers/receiver.js';
-import { API_KEY, SMTP_USER, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { adminRequest, API_KEY, SMTP_USER, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 
 let dns: DnsServer;
 let receiver: Receiver;
@@ -248,5 +248,36 @@ describe('X-Kurir-Ttl over SMTP', () => {
     for (const bad of ['abc', '0', '1.5', '-5', String(max + 1)]) {
       expect(await smtpReply(withTtl(bad), ['ttl@dest.test']), bad).toBe(`501 5.5.4 X-Kurir-Ttl: must be a whole number of seconds from 1 to ${max}`);
     }
+  });
+});
+
+describe('the subject GET /v1/messages/:id shows', () => {
+  const view = async (id: string) => (await adminRequest(t.url, 'GET', `/v1/messages/${id}`)).body;
+
+  it('is the JSON subject as sent, though the message carries it encoded', async () => {
+    const res = await t.submit({ from: 'noreply@example.test', to: ['subject-json@dest.test'], subject: 'Your code ☃', text: 'x' });
+    expect(res.status).toBe(202);
+    expect((await t.status(res.body.id)).subject).toBe('Your code ☃');
+    const [copy] = await delivered(res.body.id);
+    expect(copy.raw.toString()).toMatch(/^Subject: =\?UTF-8\?Q\?Your_code_=E2=98=83\?=\r$/m);
+  });
+
+  it('reads an 8-bit SMTP subject as UTF-8 (latin1 when it is not UTF-8), and decodes encoded words', async () => {
+    const head = (subject: string) => raw(['From: noreply@example.test', 'To: a@dest.test', `Subject: ${subject}`]);
+    const utf8 = /queued as (\S+)/.exec(await smtpReply(Buffer.from(head('ü 8bit'), 'utf8')))![1];
+    expect((await view(utf8)).subject).toBe('ü 8bit');
+    const latin1 = /queued as (\S+)/.exec(await smtpReply(Buffer.from(head('f\xfcr Sie'), 'latin1')))![1];
+    expect((await view(latin1)).subject).toBe('für Sie');
+    const encoded = /queued as (\S+)/.exec(await smtpReply(head('Re: =?ISO-8859-1?Q?f=FCr?= =?UTF-8?B?U2llIOKYgw==?=')))![1];
+    expect((await view(encoded)).subject).toBe('Re: fürSie ☃');
+  });
+
+  it('is cut at 200 characters after decoding, over HTTP raw too; the delivered message keeps the whole header', async () => {
+    const words = Array.from({ length: 120 }, () => '=?UTF-8?B?8J+YgMO8?=').join('\r\n ');
+    const res = await postRaw(Buffer.from(raw(['From: noreply@example.test', 'To: long@dest.test', `Subject: ${words}`])), ['long@dest.test']);
+    expect(res.status).toBe(202);
+    expect((await t.status(res.body.id)).subject).toBe('😀ü'.repeat(100));
+    const [copy] = await delivered(res.body.id);
+    expect(copy.raw.toString()).toContain(`Subject: ${words}\r\n`);
   });
 });
