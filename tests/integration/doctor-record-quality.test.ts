@@ -99,4 +99,19 @@ describe('doctor: records that exist but do not do their job', () => {
     expect(bad[0].summary).toBe(`SPF record of ${D} (From domain) ends with ?all: IPs it does not list get neutral, not fail (v=spf1 ip4:${IP} ?all)`);
     expect(bad[0].fix).toMatch(/^end it with -all/);
   });
+
+  it('DMARC rua= without mailto: warns that receivers send it no reports, with the record to publish', async () => {
+    dns.set(`_dmarc.${D}`, 'TXT', [`v=DMARC1; p=reject; rua=dmarc@${BOUNCE}`]);
+    let bad = await problems();
+    expect(bad.map((c) => [c.id, c.status])).toEqual([['dmarc', 'warn']]);
+    expect(bad[0].summary).toBe(`DMARC p=reject, but rua= dmarc@${BOUNCE} is not a mailto: URI: receivers send no reports to it`);
+    expect(bad[0].fix).toBe(
+      `write each rua= address as a mailto: URI, e.g. rua=mailto:dmarc@${BOUNCE}: _dmarc.${D}. IN TXT "v=DMARC1; p=reject; rua=mailto:dmarc@${BOUNCE}"`,
+    );
+    dns.set(`_dmarc.${D}`, 'TXT', [`v=DMARC1; p=none; rua=mailto:dmarc@${BOUNCE}!10m, ops@example.org`]);
+    bad = await problems();
+    expect(bad.map((c) => [c.id, c.status, c.summary])).toEqual([
+      ['dmarc', 'warn', 'DMARC p=none, but rua= ops@example.org is not a mailto: URI: receivers send no reports to it'],
+    ]);
+  });
 });

@@ -9,8 +9,18 @@ const WHY_DKIM =
   'Gmail, Yahoo and Microsoft require a valid DKIM signature from bulk senders; Gmail and Yahoo ask for keys of at least 1024 bits and recommend 2048, and RFC 8301 verifiers ignore shorter ones.';
 const WHY_DMARC =
   'Gmail, Yahoo and Microsoft require bulk senders to publish a DMARC record (p=none at least) at the From domain; rua= aggregate reports show who sends as the domain and whether it authenticates.';
+const WHY_DMARC_RUA =
+  'rua= lists URIs (RFC 7489 6.2): receivers (Gmail, Yahoo, Microsoft) send aggregate reports only to mailto: URIs and ignore a bare address, so no report arrives and nobody sees who sends as the domain.';
 const WHY_ALIGN =
   'DMARC passes only when the From domain aligns with the DKIM d= domain or the SPF (MAIL FROM) domain; Gmail and Yahoo require that alignment from bulk senders.';
+
+/** The rua= entries that are not `mailto:` URIs (RFC 7489 6.2: receivers send aggregate reports only to mailto:). */
+function notMailto(rua: string): string[] {
+  return rua
+    .split(',')
+    .map((u) => u.trim())
+    .filter((u) => !/^mailto:[^@\s]+@[^@\s]+$/i.test(u));
+}
 
 /** Why none of the domain's keys signs: it has no active key yet (pending-dns) or was suspended. */
 function notSigning(ctx: DoctorContext): string {
@@ -137,6 +147,15 @@ export async function dmarcChecks(ctx: DoctorContext): Promise<DoctorCheck[]> {
         summary: `DMARC p=${p}${where}, but no rua= address: nobody receives aggregate reports`,
         why: WHY_DMARC,
         fix: `add rua=mailto:${ctx.config.domainKeys.dmarcReportLocalPart}@${bounce}: ${proposed.replace('p=none', `p=${p}`)}`,
+      });
+    } else if (notMailto(String(record.rua)).length) {
+      const bad = notMailto(String(record.rua));
+      checks.push({
+        id: 'dmarc',
+        status: 'warn',
+        summary: `DMARC p=${p}${where}, but rua= ${bad.join(', ')} ${bad.length > 1 ? 'are not mailto: URIs' : 'is not a mailto: URI'}: receivers send no reports to ${bad.length > 1 ? 'them' : 'it'}`,
+        why: WHY_DMARC_RUA,
+        fix: `write each rua= address as a mailto: URI, e.g. rua=mailto:${ctx.config.domainKeys.dmarcReportLocalPart}@${bounce}: ${proposed.replace('p=none', `p=${p}`)}`,
       });
     } else {
       const note = p === 'none' ? '; p=none meets the requirement, move to quarantine once the reports show only your sources' : '';
