@@ -114,4 +114,30 @@ describe('doctor: records that exist but do not do their job', () => {
       ['dmarc', 'warn', 'DMARC p=none, but rua= ops@example.org is not a mailto: URI: receivers send no reports to it'],
     ]);
   });
+
+  it('a DMARC record with v=DMARC1 not first fails as invalid (not as missing), with the record reordered', async () => {
+    dns.set(`_dmarc.${D}`, 'TXT', [`p=reject; v=DMARC1; rua=mailto:dmarc@${BOUNCE}`]);
+    const bad = await problems();
+    expect(bad.map((c) => [c.id, c.status])).toEqual([['dmarc', 'fail']]);
+    expect(bad[0].summary).toBe(
+      `_dmarc.${D} publishes an invalid DMARC record: v=DMARC1 must be its first tag (RFC 7489 6.4), so receivers ignore it: "p=reject; v=DMARC1; rua=mailto:dmarc@${BOUNCE}"`,
+    );
+    expect(bad[0].fix).toBe(`put v=DMARC1 first: _dmarc.${D}. IN TXT "v=DMARC1; p=reject; rua=mailto:dmarc@${BOUNCE}"`);
+  });
+
+  it('an MTA-STS record without id= (or with v=STSv1 not first) fails as invalid, not as missing', async () => {
+    const cases: Array<[string, string]> = [
+      ['v=STSv1', 'id= is missing'],
+      ['id=20261129; v=STSv1', 'v=STSv1 must be its first tag'],
+    ];
+    for (const [record, problem] of cases) {
+      dns.set(`_mta-sts.${D}`, 'TXT', [record]);
+      const bad = await problems();
+      expect(bad.map((c) => [c.id, c.status])).toEqual([['mta-sts', 'fail']]);
+      expect(bad[0].summary).toBe(`_mta-sts.${D} publishes an invalid MTA-STS record: ${problem}, so senders ignore it and apply no policy: "${record}"`);
+      expect(bad[0].fix).toMatch(new RegExp(`^publish _mta-sts\\.${D.replace('.', '\\.')}\\. IN TXT "v=STSv1; id=[0-9a-f]{20}" \\(v=STSv1 first`));
+    }
+    dns.remove(`_mta-sts.${D}`);
+    expect((await problems()).map((c) => [c.id, c.status, c.summary])).toEqual([['mta-sts', 'warn', `${D} publishes no MTA-STS policy (_mta-sts.${D} TXT)`]]);
+  });
 });

@@ -118,17 +118,34 @@ export async function dmarcChecks(ctx: DoctorContext): Promise<DoctorCheck[]> {
     ];
   }
   if (!record) {
-    const several = await ctx.resolver
-      .resolveTxt(`_dmarc.${ctx.domain}`)
-      .then((rows) => rows.filter((r) => /^v=DMARC1\b/i.test(r.join('').trim())).length > 1)
-      .catch(() => false);
-    checks.push({
-      id: 'dmarc',
-      status: 'fail',
-      summary: several ? `_dmarc.${ctx.domain} publishes several DMARC records: receivers ignore them all` : `${ctx.domain} publishes no DMARC record`,
-      why: WHY_DMARC,
-      fix: `${several ? 'keep exactly one record: ' : 'publish '}${proposed}`,
-    });
+    const rows = await ctx.resolver.resolveTxt(`_dmarc.${ctx.domain}`).then(
+      (found) => found.map((r) => r.join('').trim()),
+      () => [],
+    );
+    const several = rows.filter((r) => /^v=DMARC1\b/i.test(r)).length > 1;
+    // A record naming v=DMARC1 elsewhere than first: receivers skip it (RFC 7489 6.4), as if there were none.
+    const misplaced = rows.find((r) => /(^|;)\s*v\s*=\s*DMARC1\s*(;|$)/i.test(r) && !/^v=DMARC1\b/i.test(r));
+    if (!several && misplaced) {
+      const rest = misplaced
+        .split(';')
+        .map((t) => t.trim())
+        .filter((t) => t && !/^v\s*=/i.test(t));
+      checks.push({
+        id: 'dmarc',
+        status: 'fail',
+        summary: `_dmarc.${ctx.domain} publishes an invalid DMARC record: v=DMARC1 must be its first tag (RFC 7489 6.4), so receivers ignore it: "${misplaced}"`,
+        why: WHY_DMARC,
+        fix: `put v=DMARC1 first: _dmarc.${ctx.domain}. IN TXT "v=DMARC1; ${rest.join('; ')}"`,
+      });
+    } else {
+      checks.push({
+        id: 'dmarc',
+        status: 'fail',
+        summary: several ? `_dmarc.${ctx.domain} publishes several DMARC records: receivers ignore them all` : `${ctx.domain} publishes no DMARC record`,
+        why: WHY_DMARC,
+        fix: `${several ? 'keep exactly one record: ' : 'publish '}${proposed}`,
+      });
+    }
   } else {
     const p = String(record.p ?? '').toLowerCase();
     const where = record.isOrgRecord ? ' (inherited from the organizational domain)' : '';

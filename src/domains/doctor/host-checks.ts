@@ -55,6 +55,23 @@ export async function bounceMxCheck(ctx: DoctorContext): Promise<DoctorCheck> {
   return { id: 'bounce-mx', status: 'pass', summary: `MX of ${bounce} is ${names.join(', ')}`, why: WHY_MX };
 }
 
+/**
+ * A `_mta-sts.<domain>` TXT record that names v=STSv1 but that mailauth (and senders) skip, and why
+ * (RFC 8461 3.1: v=STSv1 first, then id= of 1 to 32 alphanumerics); undefined when there is none.
+ */
+async function invalidMtaStsRecord(ctx: DoctorContext): Promise<{ text: string; problem: string } | undefined> {
+  const rows = await ctx.resolver.resolveTxt(`_mta-sts.${ctx.domain}`).then(
+    (found) => found.map((r) => r.join('').trim()),
+    () => [],
+  );
+  const text = rows.find((r) => /(^|;)\s*v\s*=\s*STSv1\s*(;|$)/i.test(r));
+  if (!text) return undefined;
+  if (!/^v=STSv1\s*(;|$)/i.test(text)) return { text, problem: 'v=STSv1 must be its first tag' };
+  const tagId = /(^|;)\s*id\s*=\s*([^;]*)/i.exec(text)?.[2]?.trim();
+  if (tagId === undefined) return { text, problem: 'id= is missing' };
+  return { text, problem: `id=${tagId} is not 1 to 32 letters and digits` };
+}
+
 /** `_mta-sts.<domain>` TXT, the policy fetched over HTTPS and parsed with mailauth, and whether it lists the domain's MX hosts. */
 export async function mtaStsCheck(ctx: DoctorContext): Promise<DoctorCheck> {
   const d = ctx.domain;
@@ -73,7 +90,19 @@ export async function mtaStsCheck(ctx: DoctorContext): Promise<DoctorCheck> {
       fix,
     };
   }
-  if (!id) return { id: 'mta-sts', status: 'warn', summary: `${d} publishes no MTA-STS policy (_mta-sts.${d} TXT)`, why: WHY_MTA_STS, fix };
+  if (!id) {
+    const invalid = await invalidMtaStsRecord(ctx);
+    if (invalid) {
+      return {
+        id: 'mta-sts',
+        status: 'fail',
+        summary: `_mta-sts.${d} publishes an invalid MTA-STS record: ${invalid.problem}, so senders ignore it and apply no policy: "${invalid.text}"`,
+        why: WHY_MTA_STS,
+        fix: `publish ${proposed(ctx, 'mta-sts')} (v=STSv1 first, then an id= of 1 to 32 letters and digits, changed whenever the policy changes)`,
+      };
+    }
+    return { id: 'mta-sts', status: 'warn', summary: `${d} publishes no MTA-STS policy (_mta-sts.${d} TXT)`, why: WHY_MTA_STS, fix };
+  }
   let policy: ReturnType<typeof parsePolicy>;
   try {
     policy = parsePolicy(await ctx.fetchPolicy(d));
