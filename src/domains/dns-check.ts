@@ -40,13 +40,32 @@ export async function checkDkimRecord(
   domain: string,
   key: Pick<DomainKeyRecord, 'selector' | 'algorithm' | 'publicKeyBase64'>,
 ): Promise<string | null> {
+  return (await dkimRecordProblem(resolver, domain, key))?.problem ?? null;
+}
+
+/**
+ * checkDkimRecord with the kind of problem: `lookupFailed` when DNS did not answer (SERVFAIL, timeout, …),
+ * so nothing is known about the record and the right advice is to try again, not to publish it.
+ */
+export async function dkimRecordProblem(
+  resolver: TxtResolver,
+  domain: string,
+  key: Pick<DomainKeyRecord, 'selector' | 'algorithm' | 'publicKeyBase64'>,
+): Promise<{ problem: string; lookupFailed: boolean } | null> {
   const name = `${key.selector}._domainkey.${domain}`;
   let answers: string[][];
   try {
     answers = await resolver.resolveTxt(name);
   } catch (err) {
-    return `DKIM ${name} TXT: ${lookupProblem(err)}`;
+    const code = (err as { code?: string }).code;
+    return { problem: `DKIM ${name} TXT: ${lookupProblem(err)}`, lookupFailed: code !== 'ENOTFOUND' && code !== 'ENODATA' };
   }
+  const problem = recordProblem(name, answers, key);
+  return problem ? { problem, lookupFailed: false } : null;
+}
+
+/** What is wrong with the TXT answers at `name` for `key`, or null when they match. */
+function recordProblem(name: string, answers: string[][], key: Pick<DomainKeyRecord, 'algorithm' | 'publicKeyBase64'>): string | null {
   const texts = answers.map((chunks) => chunks.join(''));
   const records = texts.filter((t) => /(^|;)\s*(v=DKIM|p=)/i.test(t));
   if (!records.length) return `DKIM ${name} TXT: no DKIM record (v=DKIM1; k=...; p=...) among ${answers.length} TXT record(s)`;

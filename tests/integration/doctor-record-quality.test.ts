@@ -140,4 +140,19 @@ describe('doctor: records that exist but do not do their job', () => {
     dns.remove(`_mta-sts.${D}`);
     expect((await problems()).map((c) => [c.id, c.status, c.summary])).toEqual([['mta-sts', 'warn', `${D} publishes no MTA-STS policy (_mta-sts.${D} TXT)`]]);
   });
+
+  it('a DKIM lookup that fails (SERVFAIL) warns that the lookup failed, not that the record must be published', async () => {
+    dns.servfail(`kurir1._domainkey.${D}`);
+    const report = await doctor();
+    const bad = report.checks.filter((c: any) => c.status !== 'pass');
+    expect(bad.map((c: any) => [c.id, c.status])).toEqual([['dkim:kurir1', 'warn']]);
+    expect(report).toMatchObject({ result: 'warn', exitCode: 1 });
+    expect(bad[0].summary).toBe(`DKIM kurir1._domainkey.${D} TXT: the lookup failed (ESERVFAIL); try again`);
+    expect(bad[0].fix).toMatch(new RegExp(`^check that the DNS servers of ${D.replace('.', '\\.')} answer, then run the doctor again`));
+    // An answer that the name does not exist is known: it still fails with the record to publish.
+    dns.servfail(`kurir1._domainkey.${D}`, false);
+    dns.remove(`kurir1._domainkey.${D}`);
+    const missing = (await problems()).map((c) => [c.id, c.status, c.fix.slice(0, 28)]);
+    expect(missing).toEqual([['dkim:kurir1', 'fail', 'publish exactly this record:']]);
+  });
 });

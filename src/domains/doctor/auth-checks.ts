@@ -1,7 +1,7 @@
 import { createPublicKey } from 'node:crypto';
 import getDmarcRecord from 'mailauth/lib/dmarc/get-dmarc-record.js';
 import { getAlignment } from 'mailauth/lib/tools.js';
-import { checkDkimRecord } from '../dns-check.js';
+import { dkimRecordProblem } from '../dns-check.js';
 import { dkimRecord } from '../records.js';
 import { type DoctorCheck, type DoctorContext, dnsProblem, mailauthResolver } from './report.js';
 
@@ -57,10 +57,21 @@ export async function dkimChecks(ctx: DoctorContext): Promise<DoctorCheck[]> {
   for (const key of ctx.keys) {
     const id = `dkim:${key.selector}`;
     const record = dkimRecord(ctx.domain, { ...key, status: key.status });
-    const problem = await checkDkimRecord(ctx.resolver, ctx.domain, key);
+    const found = await dkimRecordProblem(ctx.resolver, ctx.domain, key);
     const waiting = key.status === 'pending' ? ` (waiting for DNS: ${notSigning(ctx)})` : '';
-    if (problem) {
-      checks.push({ id, status: 'fail', summary: problem + waiting, why: WHY_DKIM, fix: `publish exactly this record: ${record.zone}` });
+    if (found?.lookupFailed) {
+      // Nothing is known about the record: as for SPF and DMARC, a DNS failure warns.
+      checks.push({
+        id,
+        status: 'warn',
+        summary: found.problem + waiting,
+        why: WHY_DKIM,
+        fix: `check that the DNS servers of ${ctx.domain} answer, then run the doctor again (the record to serve: ${record.zone})`,
+      });
+      continue;
+    }
+    if (found) {
+      checks.push({ id, status: 'fail', summary: found.problem + waiting, why: WHY_DKIM, fix: `publish exactly this record: ${record.zone}` });
       continue;
     }
     const bits = key.algorithm === 'rsa' ? rsaBits(key.publicKeyBase64) : undefined;
