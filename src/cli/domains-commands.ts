@@ -100,6 +100,18 @@ export function formatReports(v: DomainReportsView): string {
   return lines.join('\n');
 }
 
+/**
+ * The exit code of `domains verify`: 0 when this call found every checked record in DNS, else 2, the code of
+ * `kurir doctor` for "a check failed" (the view, with the problems, is still printed on stdout; a usage error
+ * prints nothing there).
+ */
+export function verifyExitCode(v: DomainView): number {
+  return v.lastVerification?.ok ? EXIT.ok : VERIFY_FAILED;
+}
+
+/** `domains verify` when DNS does not serve the records yet: the doctor's "fail" code. */
+const VERIFY_FAILED = 2;
+
 /** A command that answers one domain view. */
 function domainCommand(usage: string, summary: string, call: (ctx: RemoteContext) => Promise<DomainView>): Command {
   return {
@@ -176,9 +188,14 @@ export const domainsCommands: Family = {
         return (await ctx.client.request('PATCH', `/v1/domains/${d}`, body)).body as DomainView;
       },
     ),
-    verify: domainCommand('domains verify DOMAIN', 'check DNS; activates waiting keys when DNS serves them (else prints why not)', (ctx) =>
-      ctx.client.post<DomainView>(`/v1/domains/${domain(ctx, 'domains verify')}/verify`),
-    ),
+    verify: {
+      usage: 'domains verify DOMAIN',
+      summary: 'check DNS; activates waiting keys when DNS serves them (else prints why not and exits 2)',
+      async run(ctx) {
+        const v = await ctx.client.post<DomainView>(`/v1/domains/${domain(ctx, 'domains verify')}/verify`);
+        return { output: output(ctx, v, () => formatDomain(v)), exitCode: verifyExitCode(v) };
+      },
+    },
     rotate: domainCommand('domains rotate DOMAIN', 'create the next key and selector (publish it, then verify)', (ctx) =>
       ctx.client.post<DomainView>(`/v1/domains/${domain(ctx, 'domains rotate')}/rotate`),
     ),

@@ -194,9 +194,9 @@ describe('kurir over the admin API', () => {
     expect(await kurir(['domains', 'set', 'cli.test', '--rotate-every', 'soon'])).toMatchObject({ code: 2, stdout: '' });
     expect(await cli('domains', 'set', 'cli.test', '--rotate-every', 'never')).toContain('\n  scheduled rotation: off\n');
 
-    // Nothing published yet: the gateway says why, the domain stays pending.
+    // Nothing published yet: the gateway says why, the domain stays pending, exit 2 (the doctor's "fail").
     const failing = await kurir(['domains', 'verify', 'cli.test']);
-    expect(failing.code).toBe(0);
+    expect(failing).toMatchObject({ code: 2, stderr: '' });
     expect(failing.stdout).toMatch(
       new RegExp(
         `^cli\\.test: pending-dns\n {2}key ${selector} rsa-2048: pending\n {2}last verification \\S+Z: .*${selector}\\._domainkey\\.cli\\.test.*NXDOMAIN`,
@@ -212,6 +212,7 @@ describe('kurir over the admin API', () => {
 
     const rec = view.records.find((r: { purpose: string }) => r.purpose === 'dkim');
     dns.set(rec.name, 'TXT', [rec.strings]);
+    expect(await kurir(['domains', 'verify', 'cli.test', '--json'])).toMatchObject({ code: 0, stdout: expect.stringContaining('"state": "active"') });
     expect(await cli('domains', 'verify', 'cli.test')).toMatch(
       new RegExp(`^cli\\.test: active\n {2}key ${selector} rsa-2048: active\n {2}last verification \\S+Z: ok`),
     );
