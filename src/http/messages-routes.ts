@@ -5,7 +5,7 @@
  */
 import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { PRIORITIES, type Config, type Priority } from '../config/schema.js';
+import type { Config, Priority } from '../config/schema.js';
 import { BASE64_TEXT_ABOVE_CHARS, composeMessage, type StructuredMessage } from '../intake/compose.js';
 import type { Admission } from '../lib/admission.js';
 import { presentMessage } from '../admin/message-view.js';
@@ -28,6 +28,7 @@ import {
   submitQuerySchema,
 } from './schemas.js';
 import { messageViewSchema } from './message-view-schema.js';
+import { header, rawEnvelope, refuseRawOnlyParameters } from './submit-envelope.js';
 
 export interface MessagesRoutesOptions {
   config: Config;
@@ -78,13 +79,6 @@ export interface MessageBody extends StructuredMessage {
   ttl?: number;
 }
 
-interface SubmitQuery {
-  to?: string | string[];
-  from?: string;
-  priority?: string;
-  ttl?: string;
-}
-
 /** JSON with object keys sorted at every level, so equal bodies hash equally whatever their key order. */
 export function stableStringify(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
@@ -96,69 +90,6 @@ export function stableStringify(value: unknown): string {
     return `{${entries.join(',')}}`;
   }
   return JSON.stringify(value) ?? 'null';
-}
-
-/** Splits at commas outside a quoted local part (`"doe,john"@example.test` is one address), as RFC 5321 allows. */
-function splitAddresses(value: string): string[] {
-  const parts: string[] = [];
-  let start = 0;
-  let quoted = false;
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i];
-    if (c === '\\' && quoted) i++;
-    else if (c === '"') quoted = !quoted;
-    else if (c === ',' && !quoted) {
-      parts.push(value.slice(start, i));
-      start = i + 1;
-    }
-  }
-  parts.push(value.slice(start));
-  return parts;
-}
-
-function splitList(values: Array<string | undefined>): string[] {
-  return values
-    .flatMap((v) => splitAddresses(v ?? ''))
-    .map((s) => s.trim())
-    .filter(Boolean);
-}
-
-function header(request: FastifyRequest, name: string): string | undefined {
-  const v = request.headers[name];
-  return Array.isArray(v) ? v.join(',') : v;
-}
-
-function parsePriority(value: string | undefined): Priority | undefined {
-  if (value === undefined || value === '') return undefined;
-  if (!(PRIORITIES as readonly string[]).includes(value)) {
-    throw new KurirError('VALIDATION', `priority: must be one of ${PRIORITIES.join(', ')}`, { field: 'priority' });
-  }
-  return value as Priority;
-}
-
-/** The TTL of a raw submission; `field` names where it came from (`ttl` or `X-Kurir-Ttl`). */
-function parseTtl(value: string | undefined, field: string): number | undefined {
-  if (value === undefined || value === '') return undefined;
-  const n = /^\d{1,10}$/.test(value) ? Number(value) : NaN;
-  if (!(n >= 1)) throw new KurirError('VALIDATION', `${field}: must be a whole number of seconds ≥ 1`, { field });
-  return n;
-}
-
-/** The envelope of a raw submission: query parameters first, then `X-Kurir-*` headers. */
-export function rawEnvelope(request: FastifyRequest): { recipients: string[]; mailFrom?: string; priority?: Priority; ttlSeconds?: number } {
-  const q = (request.query ?? {}) as SubmitQuery;
-  const fromQuery = splitList(Array.isArray(q.to) ? q.to : [q.to]);
-  const recipients = fromQuery.length ? fromQuery : splitList([header(request, 'x-kurir-to')]);
-  if (!recipients.length) {
-    throw new KurirError('VALIDATION', 'to: at least one recipient is required (query ?to= or header X-Kurir-To)', { field: 'to' });
-  }
-  const mailFrom = (q.from ?? header(request, 'x-kurir-from'))?.trim() || undefined;
-  return {
-    recipients,
-    mailFrom,
-    priority: parsePriority(q.priority ?? header(request, 'x-kurir-priority')),
-    ttlSeconds: q.ttl !== undefined ? parseTtl(q.ttl, 'ttl') : parseTtl(header(request, 'x-kurir-ttl'), 'X-Kurir-Ttl'),
-  };
 }
 
 /** What a request body hashes to for its Idempotency-Key: made only when the request has one. */
@@ -209,6 +140,11 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
     '/v1/messages',
     {
       ...(onSubmit ? { onRequest: onSubmit } : {}),
+      // Before the schemas are applied: a JSON body with a raw-only parameter is refused for that, whatever else is wrong.
+      preValidation: async (request) => {
+        const body = request.body;
+        if (body !== null && typeof body === 'object' && !Buffer.isBuffer(body)) refuseRawOnlyParameters(request);
+      },
       schema: {
         tags: ['messages'],
         summary: 'Submit a message (JSON or raw RFC 5322); 202 only once it is durable in Redis',

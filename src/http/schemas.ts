@@ -90,14 +90,17 @@ export const rawBodySchema = { description: 'A complete RFC 5322 message; envelo
 
 const stringOrList = { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] } as const;
 
+/** The description of a raw-only parameter: a JSON submission carrying one is 400. */
+const rawOnly = (instead: string, what: string): string => `Raw (message/rfc822) only: a JSON submission with it is 400 (it uses ${instead}). ${what}`;
+
 /** Query of `POST /v1/messages`: the envelope of a `message/rfc822` submission. */
 export const submitQuerySchema = {
   type: 'object',
   properties: {
-    to: { ...stringOrList, description: 'Recipient(s) of a raw message: repeat `to=` or separate with commas.' },
-    from: { type: 'string', description: 'Envelope sender of a raw message (default: its From header).' },
-    priority: { type: 'string', enum: [...PRIORITIES] },
-    ttl: { type: 'string', pattern: TTL_PATTERN, description: 'Seconds.' },
+    to: { ...stringOrList, description: rawOnly('the body fields to, cc, bcc', 'Recipient(s): repeat `to=` or separate with commas.') },
+    from: { type: 'string', description: rawOnly('the body field from', "Envelope sender (default: the message's From header).") },
+    priority: { type: 'string', enum: [...PRIORITIES], description: rawOnly('the body field priority', 'Takes precedence over the X-Kurir-Priority header.') },
+    ttl: { type: 'string', pattern: TTL_PATTERN, description: rawOnly('the body field ttl', 'Seconds until an undelivered message expires.') },
   },
 } as const;
 
@@ -110,10 +113,14 @@ export const submitHeadersSchema = {
       pattern: IDEMPOTENCY_KEY_PATTERN,
       description: 'Same key and body within 24 h returns the first answer; a different body is 409.',
     },
-    'x-kurir-to': { type: 'string', description: 'Raw messages: comma-separated recipients.' },
-    'x-kurir-from': { type: 'string', description: 'Raw messages: envelope sender.' },
-    'x-kurir-priority': { type: 'string', enum: [...PRIORITIES] },
-    'x-kurir-ttl': { type: 'string', pattern: TTL_PATTERN },
+    'x-kurir-to': { type: 'string', description: rawOnly('the body fields to, cc, bcc', 'Comma-separated recipients, when there is no ?to=.') },
+    'x-kurir-from': { type: 'string', description: rawOnly('the body field from', 'Envelope sender, when there is no ?from=.') },
+    'x-kurir-priority': { type: 'string', enum: [...PRIORITIES], description: rawOnly('the body field priority', 'Priority, when there is no ?priority=.') },
+    'x-kurir-ttl': {
+      type: 'string',
+      pattern: TTL_PATTERN,
+      description: rawOnly('the body field ttl', 'Seconds until an undelivered message expires, when there is no ?ttl=.'),
+    },
     'x-kurir-override-suppression': {
       type: 'string',
       enum: ['true', 'false'],

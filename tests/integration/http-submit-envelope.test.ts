@@ -1,0 +1,111 @@
+/**
+ * The envelope of `POST /v1/messages` outside the body, on a real gateway: the raw-only query parameters and
+ * `X-Kurir-*` headers are refused on a JSON submission (until 2 Dec 2026 they were silently ignored: `?to=` added
+ * no recipient, `X-Kurir-Priority: bulk` left the message normal).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { API_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+
+let t: TestGateway;
+
+beforeAll(async () => {
+  t = await startTestGateway({ overrides: { roles: ['api'] } });
+}, 30_000);
+
+afterAll(async () => {
+  await t?.close();
+});
+
+type Post = { json?: unknown; raw?: string; headers?: Record<string, string> };
+
+/** POST /v1/messages{query} with the booking key. */
+async function post(query: string, opts: Post): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${t.url}/v1/messages${query}`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${API_KEY}`,
+      'content-type': opts.raw !== undefined ? 'message/rfc822' : 'application/json',
+      ...opts.headers,
+    },
+    body: opts.raw ?? JSON.stringify(opts.json),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+const message = { from: 'noreply@example.test', to: ['alice@dest.test'], subject: 'Your code', text: 'Code: 123456' };
+
+describe('a JSON submission with a raw-only parameter', () => {
+  it('is refused 400 naming the query parameter and the body field to use', async () => {
+    const cases: Array<[string, string]> = [
+      ['?to=evil@example.org', 'the body fields to, cc and bcc'],
+      ['?from=bounces@example.test', 'the body field from'],
+      ['?priority=bulk', 'the body field priority'],
+      ['?ttl=100', 'the body field ttl'],
+    ];
+    for (const [query, instead] of cases) {
+      const name = query.slice(1, query.indexOf('='));
+      const res = await post(query, { json: message });
+      expect({ status: res.status, error: res.body.error }, query).toEqual({
+        status: 400,
+        error: {
+          code: 'VALIDATION',
+          field: name,
+          message: `${name}: the query parameter ?${name}= is for raw (message/rfc822) submissions only; a JSON submission uses ${instead}`,
+        },
+      });
+    }
+  });
+
+  it('is refused 400 naming the X-Kurir-* header', async () => {
+    const cases: Array<[string, string, string]> = [
+      ['X-Kurir-To', 'evil@example.org', 'the body fields to, cc and bcc'],
+      ['X-Kurir-From', 'bounces@example.test', 'the body field from'],
+      ['X-Kurir-Priority', 'bulk', 'the body field priority'],
+      ['X-Kurir-Ttl', '100', 'the body field ttl'],
+    ];
+    for (const [name, value, instead] of cases) {
+      const res = await post('', { json: message, headers: { [name]: value } });
+      expect({ status: res.status, error: res.body.error }, name).toEqual({
+        status: 400,
+        error: {
+          code: 'VALIDATION',
+          field: name,
+          message: `${name}: the header is for raw (message/rfc822) submissions only; a JSON submission uses ${instead}`,
+        },
+      });
+    }
+  });
+
+  it('is refused for the parameter even when the body has other faults', async () => {
+    const res = await post('?priority=bulk', { json: { ...message, bogus: true } });
+    expect(res.body.error).toMatchObject({ code: 'VALIDATION', field: 'priority' });
+  });
+
+  it('is accepted without them, with the body fields; raw submissions keep them', async () => {
+    const json = await post('', { json: { ...message, priority: 'bulk', ttl: 100 } });
+    expect(json.status).toBe(202);
+    const s = await t.status(json.body.id);
+    expect(s.priority).toBe('bulk');
+    expect(Date.parse(s.expiresAt) - Date.parse(s.createdAt)).toBe(100_000);
+    const raw = await post('?to=carol@dest.test&priority=bulk', { raw: 'From: noreply@example.test\r\nSubject: raw\r\n\r\nCode 1\r\n' });
+    expect(raw.status).toBe(202);
+  });
+
+  it('the OpenAPI document marks them raw (message/rfc822) only', async () => {
+    const doc = await (await fetch(`${t.url}/docs/json`)).json();
+    const params = doc.paths['/v1/messages'].post.parameters as Array<{ name: string; in: string; description?: string }>;
+    for (const [name, where] of [
+      ['to', 'query'],
+      ['from', 'query'],
+      ['priority', 'query'],
+      ['ttl', 'query'],
+      ['x-kurir-to', 'header'],
+      ['x-kurir-from', 'header'],
+      ['x-kurir-priority', 'header'],
+      ['x-kurir-ttl', 'header'],
+    ]) {
+      const p = params.find((x) => x.name === name && x.in === where);
+      expect(p?.description, `${where} ${name}`).toMatch(/^Raw \(message\/rfc822\) only: a JSON submission with it is 400/);
+    }
+  });
+});
