@@ -1,7 +1,8 @@
 /**
  * The envelope of `POST /v1/messages` outside the body, on a real gateway: the raw-only query parameters and
  * `X-Kurir-*` headers are refused on a JSON submission (until 2 Dec 2026 they were silently ignored: `?to=` added
- * no recipient, `X-Kurir-Priority: bulk` left the message normal).
+ * no recipient, `X-Kurir-Priority: bulk` left the message normal), and a raw message's own `X-Kurir-Priority` header
+ * sets its priority as over SMTP (until 2 Dec 2026 HTTP ignored it).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
@@ -107,5 +108,28 @@ describe('a JSON submission with a raw-only parameter', () => {
       const p = params.find((x) => x.name === name && x.in === where);
       expect(p?.description, `${where} ${name}`).toMatch(/^Raw \(message\/rfc822\) only: a JSON submission with it is 400/);
     }
+  });
+});
+
+describe("a raw submission's own X-Kurir-Priority header", () => {
+  const raw = (priority: string) => `From: noreply@example.test\r\nSubject: code\r\nX-Kurir-Priority: ${priority}\r\n\r\nCode 1\r\n`;
+
+  it('sets the priority, as over SMTP, when neither ?priority= nor the X-Kurir-Priority request header does', async () => {
+    const res = await post('?to=carol@dest.test', { raw: raw('verification') });
+    expect(res.status).toBe(202);
+    expect((await t.status(res.body.id)).priority).toBe('verification');
+  });
+
+  it('yields to ?priority= and to the request header', async () => {
+    const query = await post('?to=carol@dest.test&priority=bulk', { raw: raw('verification') });
+    expect((await t.status(query.body.id)).priority).toBe('bulk');
+    const header = await post('?to=carol@dest.test', { raw: raw('verification'), headers: { 'X-Kurir-Priority': 'normal' } });
+    expect((await t.status(header.body.id)).priority).toBe('normal');
+  });
+
+  it('is refused 400 when it names no priority', async () => {
+    const res = await post('?to=carol@dest.test', { raw: raw('urgent') });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ code: 'VALIDATION', field: 'X-Kurir-Priority' });
   });
 });
