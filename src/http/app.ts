@@ -44,6 +44,7 @@ import type { DeliveryControlDeps } from '../admin/delivery-control.js';
 import { suppressionSupportRoutes, suppressionsRoutes } from './suppressions-routes.js';
 import { webhooksRoutes } from './webhooks-routes.js';
 import { continueWhenBodyRead } from './unread-body.js';
+import { parseJsonBody } from './json-body.js';
 
 /** Everything the HTTP API needs, built once by the composition root. */
 export interface HttpDeps {
@@ -159,6 +160,9 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   continueWhenBodyRead(app.server);
   const clock = deps.clock ?? systemClock;
   decorateAuth(app, deps.authThrottle ?? null, deps.audit ? { store: deps.audit, now: () => clock.now() } : null);
+
+  // Every JSON body of the API, before any scope copies the parsers: UTF-8 only, no content coding, no poisoning keys.
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: maxBodyBytes }, parseJsonBody);
 
   registerErrorHandling(app, {
     maxBodyBytes,

@@ -30,6 +30,7 @@ import {
 } from './schemas.js';
 import { messageViewSchema } from './message-view-schema.js';
 import { header, rawEnvelope, refuseRawOnlyParameters } from './submit-envelope.js';
+import { refuseContentCoding } from './json-body.js';
 
 export interface MessagesRoutesOptions {
   config: Config;
@@ -135,7 +136,10 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
   const onSubmit = opts.admission ? admit(opts.admission, maxBytes, config.intake.busyRetryAfterSeconds) : undefined;
   // Only JSON and raw messages: without the text/plain parser such bodies are 415, not a confusing 400.
   app.removeContentTypeParser('text/plain');
-  app.addContentTypeParser('message/rfc822', { parseAs: 'buffer', bodyLimit: maxBytes }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser('message/rfc822', { parseAs: 'buffer', bodyLimit: maxBytes }, (req, body, done) => {
+    refuseContentCoding(req); // a throw here is the parser's error
+    done(null, body);
+  });
 
   app.post(
     '/v1/messages',

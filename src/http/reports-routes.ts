@@ -67,6 +67,8 @@ const viewSchema = {
 
 /** Registers POST /v1/reports and GET /v1/domains/:domain/reports (register inside the admin scope). */
 export const reportsRoutes: FastifyPluginAsync<ReportsRoutesOptions> = async (app: FastifyInstance, opts) => {
+  // TLS reports are JSON read as bytes (gzip or not, the content decides): this scope replaces the API's JSON parser.
+  app.removeContentTypeParser('application/json');
   app.addContentTypeParser(REPORT_MEDIA_TYPES, { parseAs: 'buffer', bodyLimit: opts.bodyLimit }, (_req, body, done) => done(null, body));
 
   app.post(
