@@ -11,6 +11,7 @@ import { keyedDigest, type CredentialRegistry } from '../intake/credentials.js';
 import type { Clock } from '../lib/clock.js';
 import { KurirError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import { displayWebhookUrl, webhookUrlProblem } from '../lib/webhook-url.js';
 import { ROLES, type CredentialStore, type Role, type StoredCredential, type StoredSecret } from '../store/credential-store.js';
 
 /** Longest rotation overlap: 30 days. */
@@ -32,9 +33,6 @@ export interface CredentialScopeInput {
   webhook?: { url: string; secret: string; events?: string[] | null } | null;
 }
 
-/** As the configuration's `apiKeys[].webhook.url`. */
-const WEBHOOK_URL = /^https?:\/\/[^\s/?#]+[^\s]*$/i;
-
 export interface CreateCredentialInput extends CredentialScopeInput {
   kind: 'api-key' | 'smtp-account';
   name: string;
@@ -48,7 +46,7 @@ export interface CredentialView
   extends Pick<StoredCredential, 'id' | 'kind' | 'name' | 'role' | 'username' | 'domains' | 'priorities' | 'limits'>,
     Partial<Pick<StoredCredential, 'createdBy'>> {
   source: 'runtime' | 'config';
-  /** API keys: the webhook target, without its signing secret. */
+  /** API keys: the webhook target, without its signing secret; the URL's query values as `…` (displayWebhookUrl). */
   webhook?: { url: string; events: string[] | null } | null;
   /** When each valid secret was made and until when it works (null: until rotated or revoked). */
   secrets?: Array<{ createdAt: string; notAfter: string | null }>;
@@ -83,7 +81,7 @@ export function presentCredential(r: StoredCredential, now: number): CredentialV
     domains: r.domains,
     priorities: r.priorities,
     limits: r.limits,
-    ...(r.kind === 'api-key' ? { webhook: r.webhook ? { url: r.webhook.url, events: r.webhook.events } : null } : {}),
+    ...(r.kind === 'api-key' ? { webhook: r.webhook ? { url: displayWebhookUrl(r.webhook.url), events: r.webhook.events } : null } : {}),
     secrets: r.secrets.filter((s) => s.notAfter === null || s.notAfter > now).map((s) => ({ createdAt: iso(s.createdAt)!, notAfter: iso(s.notAfter) })),
     createdAt: iso(r.createdAt)!,
     updatedAt: iso(r.updatedAt)!,
@@ -120,7 +118,8 @@ export class CredentialAdmin {
     });
     if (input.webhook) {
       if (kind !== 'api-key') throw new KurirError('VALIDATION', 'webhook: only API keys have a webhook', { field: 'webhook' });
-      if (!WEBHOOK_URL.test(input.webhook.url ?? '')) throw new KurirError('VALIDATION', 'webhook.url: an http:// or https:// URL', { field: 'webhook.url' });
+      const urlProblem = webhookUrlProblem(input.webhook.url ?? '');
+      if (urlProblem) throw new KurirError('VALIDATION', `webhook.url: ${urlProblem}`, { field: 'webhook.url' });
       if ((input.webhook.secret ?? '').length < 16) throw new KurirError('VALIDATION', 'webhook.secret: at least 16 characters', { field: 'webhook.secret' });
       input.webhook.events?.forEach((e, i) => {
         if (!(WEBHOOK_EVENT_TYPES as readonly string[]).includes(e)) {

@@ -4,6 +4,7 @@
  * POSTed to the booking systems, src/webhooks/).
  */
 import { z } from 'zod';
+import { webhookUrlProblem } from '../lib/webhook-url.js';
 import { credentialLimitsSchema } from './limits-schema.js';
 import { durationSeconds } from './schema-primitives.js';
 
@@ -23,7 +24,10 @@ export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 /** Where the booking system behind an API key wants its events: POSTed as signed JSON. */
 const apiKeyWebhook = z
   .object({
-    url: z.string().regex(/^https?:\/\/[^\s/?#]+[^\s]*$/i, 'an http:// or https:// URL'),
+    url: z.string().superRefine((url, ctx) => {
+      const problem = webhookUrlProblem(url);
+      if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+    }),
     /** HMAC-SHA256 key of the Kurir-Signature header; shared with the receiver. */
     secret: z.string().min(16, 'at least 16 characters'),
     /** Event types to send (default: all). */

@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastif
 import type { Config } from '../config/schema.js';
 import { webhookTargetResolver, type WebhookTarget, type WebhookTargetOf } from '../webhooks/events.js';
 import { KurirError } from '../lib/errors.js';
+import { displayWebhookUrl } from '../lib/webhook-url.js';
 import type { WebhookStore } from '../store/webhook-store.js';
 import { credentialOf } from './auth.js';
 import { bearerSecurity, errorResponses } from './schemas.js';
@@ -92,7 +93,7 @@ export const webhooksRoutes: FastifyPluginAsync<WebhooksRoutesOptions> = async (
       return {
         key,
         configured: true,
-        url: target.url,
+        url: displayWebhookUrl(target.url),
         events: [...target.events],
         disabled: s.disabled,
         reason: s.disabledReason ?? null,

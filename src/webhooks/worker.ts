@@ -17,6 +17,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config/schema.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
+import { displayWebhookUrl } from '../lib/webhook-url.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { WEBHOOK_QUEUE, type WebhookJobData } from '../queue/webhook-queue.js';
 import type { Keys } from '../store/keys.js';
@@ -132,7 +133,8 @@ export async function processWebhookJob(deps: WebhookWorkerDeps, targetOf: Webho
   });
   metrics.webhooks.inc({ result: result.ok ? 'sent' : 'failed' });
   if (result.ok) {
-    if (paused && (await store.enable(owner))) logger.warn({ owner, url: target.url }, 'webhook resumed: the receiver took a held event again');
+    if (paused && (await store.enable(owner)))
+      logger.warn({ owner, url: displayWebhookUrl(target.url) }, 'webhook resumed: the receiver took a held event again');
     return `sent (${result.statusCode})`;
   }
 
@@ -143,7 +145,10 @@ export async function processWebhookJob(deps: WebhookWorkerDeps, targetOf: Webho
     const reason = `${failures} consecutive failed deliveries; last: ${result.error ?? 'failed'}`;
     if (await store.disable(owner, clock.now(), reason)) {
       metrics.webhooksDisabled.inc();
-      logger.error({ owner, url: target.url, reason }, 'webhook paused after sustained failure: events are held and one is tried every pausedRetrySeconds');
+      logger.error(
+        { owner, url: displayWebhookUrl(target.url), reason },
+        'webhook paused after sustained failure: events are held and one is tried every pausedRetrySeconds',
+      );
     }
     return hold(job, token, holdMs, metrics);
   }

@@ -7,6 +7,8 @@ import type { AddressInfo } from 'node:net';
 
 export interface WebhookRequest {
   raw: string;
+  /** The request target as sent: path and query string. */
+  url: string;
   headers: IncomingHttpHeaders;
   body: any;
   /** Status the receiver answered with. */
@@ -39,8 +41,8 @@ export async function startWebhookReceiver(path = '/hooks/kurir'): Promise<Webho
       } catch {
         body = null;
       }
-      const status = req.url === path ? r.status : 404;
-      requests.push({ raw, headers: req.headers, body, status, receivedAt: Date.now() });
+      const status = (req.url ?? '').split('?')[0] === path ? r.status : 404;
+      requests.push({ raw, url: req.url ?? '', headers: req.headers, body, status, receivedAt: Date.now() });
       res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'nope');
     });
   });

@@ -226,20 +226,33 @@ describe('webhook target of a runtime key', () => {
     const w = await startTestGateway({ dns, overrides: { roles: ['api', 'intake', 'worker'], credentials: { refreshSeconds: REFRESH_SECONDS } } });
     try {
       const hookSecret = 'runtime-webhook-signing-secret-01';
+      // A user name and password in the URL are refused (found 2 Dec 2026: shown in the view and the audit log).
+      for (const url of [hooks.url.replace('//', '//user:hunter2pass@'), hooks.url.replace('//', '//user@')]) {
+        const refused = await api(w, 'POST', '/v1/credentials', ADMIN_KEY, { kind: 'api-key', name: 'userinfo', webhook: { url, secret: hookSecret } });
+        expect(refused.status).toBe(400);
+        expect(refused.body.error).toMatchObject({
+          field: 'webhook.url',
+          message: expect.stringMatching(/^webhook\.url: no user name or password .*webhook\.secret/),
+        });
+      }
+      // A token in the query string is delivered to, but shown (view, GET /v1/webhooks, audit) as `token=…`.
       const created = await api(w, 'POST', '/v1/credentials', ADMIN_KEY, {
         kind: 'api-key',
         name: 'hooked',
-        webhook: { url: hooks.url, secret: hookSecret, events: ['bounced', 'deferred'] },
+        webhook: { url: `${hooks.url}?token=sekrit123&v=2`, secret: hookSecret, events: ['bounced', 'deferred'] },
       });
-      expect(created.body.credential.webhook).toEqual({ url: hooks.url, events: ['bounced', 'deferred'] });
+      const shownUrl = `${hooks.url}?token=…&v=…`;
+      expect(created.body.credential.webhook).toEqual({ url: shownUrl, events: ['bounced', 'deferred'] });
       expect(JSON.stringify(created.body)).not.toContain(hookSecret);
       const key = created.body.secret as string;
-      expect((await api(w, 'GET', '/v1/webhooks', key)).body).toMatchObject({ url: hooks.url });
+      expect((await api(w, 'GET', '/v1/webhooks', key)).body).toMatchObject({ url: shownUrl });
+      expect((await api(w, 'GET', `/v1/credentials/${created.body.credential.id}`, ADMIN_KEY)).body.webhook.url).toBe(shownUrl);
       // No MX, no A for the recipient's domain in the loopback DNS: the message bounces, and the bounce is the event.
       const sent = await api(w, 'POST', '/v1/messages', key, message('nobody@nx.test'));
       expect(sent.status).toBe(202);
       const [req] = await hooks.waitFor((b) => b.messageId === sent.body.id);
       expect(['bounced', 'deferred']).toContain(req.body.type);
+      expect(req.url).toBe('/hooks/kurir?token=sekrit123&v=2');
       const now = Math.floor(Date.now() / 1000);
       expect(verifySignature(hookSecret, String(req.headers['kurir-signature']), req.raw, now)).toBe(true);
 
@@ -254,6 +267,9 @@ describe('webhook target of a runtime key', () => {
       expect(audit).toContain('hooked');
       expect(audit).not.toContain(hookSecret);
       expect(audit).not.toContain(key);
+      expect(audit).toContain('token=…');
+      const exported = [await api(w, 'GET', '/v1/audit/export', ADMIN_KEY), await api(w, 'GET', '/v1/audit/export?format=csv', ADMIN_KEY)];
+      for (const e of exported) expect(String(e.body)).not.toMatch(/sekrit123|hunter2pass/);
     } finally {
       await w.close();
       await hooks.close();

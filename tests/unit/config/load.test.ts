@@ -71,6 +71,14 @@ describe('loadConfig', () => {
     expect(loadConfig({ file: 'config/default.yaml', env: lowered }).delivery.ttl).toEqual({ verification: 60, normal: 90, bulk: 90 });
   });
 
+  it('refuses a configured webhook URL with a user name or password in it', () => {
+    const bad = file(
+      'domains: [{ name: a.test }]\napiKeys: [{ name: k, key: "0123456789abcdef", webhook: { url: "https://u:pw@h.a.test/x", secret: "0123456789abcdef" } }]\n',
+    );
+    expect(() => loadConfig({ file: bad })).toThrowError(/apiKeys\.0\.webhook\.url = .*no user name or password in the URL/);
+    expect(() => loadConfig({ file: bad })).not.toThrowError(/u:pw/);
+  });
+
   it('leaves KURIR_LOG_FORMAT to scripts/start.mjs: `KURIR_LOG_FORMAT=json npm start` (docs/operations.md) must start', () => {
     // start.mjs reads it and the gateway it spawns inherits the environment; as an override it was the unknown key logFormat.
     expect(envOverrides({ KURIR_LOG_FORMAT: 'json' })).toEqual({});
