@@ -4,10 +4,13 @@
  *
  * CSV (RFC 4180): columns `address,reason,source,at,messageId`; a header row is optional on import (when
  * present its columns may come in any order; `address` and `reason` are required); `at` is ISO 8601 or
- * Unix milliseconds; fields with a comma, quote or line break are quoted, quotes doubled.
+ * Unix milliseconds; fields with a comma, quote or line break are quoted, quotes doubled. A field a spreadsheet
+ * would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) is exported with a `'` in front, which the import
+ * takes off again (src/lib/spreadsheet-cell.ts).
  */
 import { normalizeAddress } from '../lib/address.js';
 import { KurirError } from '../lib/errors.js';
+import { fromSpreadsheetSafe, spreadsheetSafe } from '../lib/spreadsheet-cell.js';
 import type { Suppression, SuppressionStore } from '../store/suppression-store.js';
 
 export const CSV_COLUMNS = ['address', 'reason', 'source', 'at', 'messageId'] as const;
@@ -92,7 +95,8 @@ export function parseCsv(text: string): { records: CsvRecord[]; error?: CsvRowEr
   return { records };
 }
 
-function csvField(value: string): string {
+function csvField(raw: string): string {
+  const value = spreadsheetSafe(raw);
   return /[",\r\n]/.test(value) || value !== value.trim() ? `"${value.replace(/"/g, '""')}"` : value;
 }
 
@@ -160,7 +164,7 @@ export function parseSuppressionCsv(text: string, opts: { now: number; defaultSo
     }
     const row: Partial<Record<Column, string>> = {};
     columns.forEach((c, i) => {
-      row[c] = rec.fields[i]?.trim() ?? '';
+      row[c] = fromSpreadsheetSafe(rec.fields[i]?.trim() ?? '');
     });
     const before = errors.length;
     let address = '';

@@ -5,6 +5,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { KurirError } from '../lib/errors.js';
+import { spreadsheetSafe } from '../lib/spreadsheet-cell.js';
 import type { AuditStore, StoredAuditEntry } from '../store/audit-store.js';
 import { bearerSecurity, errorResponses } from './schemas.js';
 
@@ -22,9 +23,8 @@ export function presentAudit(e: StoredAuditEntry): Record<string, unknown> {
 function csvCell(value: unknown): string {
   if (value === undefined || value === null) return '';
   const s = typeof value === 'string' ? value : JSON.stringify(value);
-  // Quote always; a leading = + - @ is prefixed so a spreadsheet does not run it as a formula.
-  const safe = /^[=+\-@]/.test(s) ? `'${s}` : s;
-  return `"${safe.replace(/"/g, '""')}"`;
+  // Quote always; a leading = + - @ tab CR is prefixed with ' so a spreadsheet does not run it as a formula.
+  return `"${spreadsheetSafe(s).replace(/"/g, '""')}"`;
 }
 
 /** The export as text chunks: JSON lines, or CSV with a header row. */

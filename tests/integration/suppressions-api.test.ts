@@ -168,6 +168,17 @@ describe('suppression admin API', () => {
     const re = await call('POST', '/v1/suppressions/import', { csv: again.text });
     expect(re.body).toEqual({ imported: 3, added: 0 });
 
+    // A formula in a reason is exported as text ('=…) and imports back as it was (found 2 Dec 2026: exported verbatim).
+    const formula = '=HYPERLINK("http://x.test","click")';
+    await call('PUT', `/v1/suppressions/${enc('f@formula.test')}`, { json: { reason: formula } });
+    await call('PUT', `/v1/suppressions/${enc('g@formula.test')}`, { json: { reason: '@SUM(1+1)' } });
+    const withFormula = await call('GET', '/v1/suppressions/export?domain=formula.test');
+    expect(withFormula.text).toContain(`f@formula.test,"'=HYPERLINK(""http://x.test"",""click"")",`);
+    expect(withFormula.text).toContain("g@formula.test,'@SUM(1+1),");
+    expect(withFormula.text).not.toMatch(/(^|,)"?[=@]/m);
+    expect((await call('POST', '/v1/suppressions/import', { csv: withFormula.text })).body).toEqual({ imported: 2, added: 0 });
+    expect((await call('GET', `/v1/suppressions/${enc('f@formula.test')}`)).body.reason).toBe(formula);
+
     expect((await call('POST', '/v1/suppressions/import', { json: { a: 1 } })).status).toBe(415);
     expect((await call('POST', '/v1/suppressions/import', { csv: '"unterminated,manual' })).body.error.details.errors[0]).toMatchObject({ line: 1 });
   });

@@ -51,6 +51,35 @@ describe('suppression CSV import', () => {
     expect(parseSuppressionCsv('\n\n', opts).errors[0].message).toBe('no rows to import');
   });
 
+  // Found 2 Dec 2026: a reason `=HYPERLINK(…)` was exported as is, and a spreadsheet ran it as a formula.
+  it.each([
+    ['=HYPERLINK("http://x.test","click")', `"'=HYPERLINK(""http://x.test"",""click"")"`],
+    ['@SUM(1+1)', "'@SUM(1+1)"],
+    ['+1', "'+1"],
+    ['-2+3', "'-2+3"],
+    ["'=already quoted", "''=already quoted"],
+    ["''@x", "'''@x"],
+    ["it's fine", "it's fine"],
+    ["'plain", "'plain"],
+    ['hard-bounce', 'hard-bounce'],
+  ])('exports the reason %s as %s, a formula as text, and imports it back unchanged', (reason, cell) => {
+    const e = { address: 'q@example.org', reason, source: 'fbl', at: 1700000000000 };
+    const line = csvLine(e);
+    expect(line).toBe(`q@example.org,${cell},fbl,2023-11-14T22:13:20.000Z,\r\n`);
+    expect(parseSuppressionCsv(line, opts).entries).toEqual([e]);
+  });
+
+  it('neutralises every column: an address, a source or a message id starting with - + = @', () => {
+    const e = { address: '-dash@example.org', reason: 'manual', source: '@ops', at: 1700000000000, messageId: '=1+1' };
+    expect(csvLine(e)).toBe("'-dash@example.org,manual,'@ops,2023-11-14T22:13:20.000Z,'=1+1\r\n");
+    expect(parseSuppressionCsv(csvLine(e), opts).entries).toEqual([e]);
+  });
+
+  it("takes one quote off a hand-written '= value (read as the export's escape), none off other quotes", () => {
+    const r = parseSuppressionCsv("a@example.org,'=x\nb@example.org,'manual\nc@example.org,''-y\n", opts);
+    expect(r.entries.map((x) => x.reason)).toEqual(['=x', "'manual", "'-y"]);
+  });
+
   it('round-trips what csvLine writes', () => {
     const e = { address: 'q@example.org', reason: 'complaint, "abuse"', source: 'fbl', at: 1700000000000, messageId: 'm,1' };
     expect(parseSuppressionCsv(csvLine(e), opts).entries).toEqual([e]);
