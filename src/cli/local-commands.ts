@@ -30,6 +30,49 @@ ${LOCAL_DOMAINS_USAGE}
   credentials create --bootstrap --name NAME [--role admin]
                                      the first admin key, written straight into Redis (redis.url of --config)`;
 
+/** A local command: its usage line, what it does, the options it takes besides --help, and how many arguments. */
+export interface LocalCommand {
+  usage: string;
+  summary: string;
+  options: readonly string[];
+  maxArgs: number;
+}
+
+/** The local commands by name (`domains dns` also as `domain dns`), for their --help and the check of what they take. */
+export const LOCAL_COMMANDS: Readonly<Record<string, LocalCommand>> = {
+  'config check': {
+    usage: 'config check [--config FILE]',
+    summary: 'Validate the configuration (and the bounce rules file) and print a summary; exit 2 naming each bad key.',
+    options: ['config'],
+    maxArgs: 0,
+  },
+  'dkim generate': {
+    usage: 'dkim generate --algorithm rsa|ed25519 --out FILE [--bits 2048|3072|4096]',
+    summary: 'Write a new private key (mode 0600, never overwrites) and print its DNS record; --bits for rsa only.',
+    options: ['algorithm', 'out', 'bits', 'config'],
+    maxArgs: 0,
+  },
+  'domains dns': {
+    usage: 'domains dns [--config FILE]',
+    summary:
+      'Print the DNS records to publish: DKIM, SPF, DMARC, MTA-STS (and its policy file) and TLS-RPT of each configured sender domain, MX and SPF of the bounce domain.',
+    options: ['config'],
+    maxArgs: 0,
+  },
+  'domains rewrap': {
+    usage: 'domains rewrap [--config FILE]',
+    summary: "Re-seal every runtime-managed domain's private key in Redis under domainKeys.masterKey, after a master-key change (offline).",
+    options: ['config'],
+    maxArgs: 0,
+  },
+  'bounce classify': {
+    usage: 'bounce classify "REPLY" [--rules FILE] [--config FILE]',
+    summary: 'Classify one remote reply (e.g. "550 5.1.1 User unknown") with the bounce rules: category, type, senderSide, rule.',
+    options: ['rules', 'config'],
+    maxArgs: Number.POSITIVE_INFINITY,
+  },
+};
+
 /** The configuration of --config (else KURIR_CONFIG, else config/default.yaml), a path relative to the caller's directory. */
 export function localConfig(file: string | undefined, ctx: CliContext): Config {
   const given = file ?? ctx.env?.KURIR_CONFIG;

@@ -10,7 +10,7 @@ import type { CliContext, CliOptions, CliResult, Family, RemoteContext } from '.
 import { auditCommands, credentialCommands } from './credential-commands.js';
 import { UsageError } from './errors.js';
 import { AdminClient } from './http-client.js';
-import { bootstrapCredential, LOCAL_USAGE, localConfig, runLocalCommand } from './local-commands.js';
+import { bootstrapCredential, LOCAL_COMMANDS, LOCAL_USAGE, localConfig, runLocalCommand } from './local-commands.js';
 import { messageCommands, placementCommands, suppressionCommands } from './operation-commands.js';
 import { queueCommands } from './queue-commands.js';
 
@@ -87,12 +87,37 @@ const COMMON_OPTIONS = new Set(['url', 'key', 'json', 'help']);
 function checkInvocation(name: string, usage: string, args: string[], values: CliOptions): void {
   const takes = new Set([...COMMON_OPTIONS, ...[...usage.matchAll(/--([a-z0-9-]+)/g)].map((m) => m[1])]);
   if (values.bootstrap) takes.add('config');
-  const stray = Object.keys(values).find((o) => values[o] !== undefined && !takes.has(o));
-  if (stray) throw new UsageError(`${name}: --${stray} is not an option of this command (kurir ${name} --help)`);
   // The upper-case words right after the command are its arguments: ID, ADDRESS, PROVIDER|DOMAIN, DOMAIN SELECTOR.
   const words = usage.split(/\s+/).slice(2);
   const max = words.findIndex((w) => !/^[A-Z][A-Z_|]*$/.test(w));
-  if (args.length > (max === -1 ? words.length : max)) throw new UsageError(`${name}: unexpected argument ${args[max === -1 ? words.length : max]}`);
+  refuseStray(name, takes, max === -1 ? words.length : max, args, values);
+}
+
+/** The usage error for an option not in `takes`, or an argument past the first `maxArgs`. */
+function refuseStray(name: string, takes: ReadonlySet<string>, maxArgs: number, args: string[], values: CliOptions): void {
+  const stray = Object.keys(values).find((o) => values[o] !== undefined && !takes.has(o));
+  if (stray) throw new UsageError(`${name}: --${stray} is not an option of this command (kurir ${name} --help)`);
+  if (args.length > maxArgs) throw new UsageError(`${name}: unexpected argument ${args[maxArgs]}`);
+}
+
+/** `kurir doctor DOMAIN`: its help, or the check of what it was given, then the report. */
+function doctor(args: string[], given: CliOptions, ctx: CliContext): Promise<CliResult> | string {
+  if (given.help)
+    return `Usage: kurir ${DOCTOR_USAGE}\n\nCheck SPF, DKIM, DMARC, bounce MX, PTR/HELO, MTA-STS, TLS-RPT and blocklists of a sender domain; exit code 0 all pass, 1 a warning, 2 a failure.`;
+  refuseStray('doctor', COMMON_OPTIONS, 1, args, given);
+  const remote = remoteContext(args, given, ctx);
+  if (args.length !== 1) throw new UsageError('doctor: exactly one DOMAIN is required');
+  connect(remote, given, ctx);
+  return runDoctorCommand(remote);
+}
+
+/** The local command `name` (`config check`, …): its help, or the check of what it was given (docs/cli.md). */
+function checkLocal(name: string, args: string[], given: CliOptions): string | null {
+  const command = LOCAL_COMMANDS[name];
+  if (!command) return null;
+  if (given.help) return `Usage: kurir ${command.usage}\n\n${command.summary}`;
+  refuseStray(name, new Set(['help', ...command.options]), command.maxArgs, args, given);
+  return null;
 }
 
 function remoteContext(args: string[], values: CliOptions, ctx: CliContext): RemoteContext {
@@ -178,12 +203,13 @@ async function dispatch(argv: string[], ctx: CliContext): Promise<string | CliRe
   const inCwd = (path: string | undefined): string | undefined => (path === undefined ? undefined : resolve(ctx.cwd, path));
   const values = { ...given, out: inCwd(given.out), rules: inCwd(given.rules) };
   const [cmd] = positionals;
-  if (values.help || !cmd) return usage();
-  if (cmd === 'doctor') {
-    const remote = remoteContext(positionals.slice(1), given, ctx);
-    if (positionals.length !== 2) throw new UsageError('doctor: exactly one DOMAIN is required');
-    connect(remote, given, ctx);
-    return runDoctorCommand(remote);
+  if (!cmd) {
+    if (values.help) return usage();
+    throw new UsageError('a command is required (kurir --help lists them)');
   }
+  if (cmd === 'doctor') return doctor(positionals.slice(1), given, ctx);
+  const help = checkLocal(`${family} ${positionals[1] ?? ''}`.trim(), positionals.slice(2), given);
+  if (help !== null) return help;
+  if (values.help) return usage();
   return runLocalCommand(positionals, values, ctx);
 }

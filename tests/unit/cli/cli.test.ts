@@ -123,3 +123,45 @@ describe('kurir CLI', () => {
     expect(await runCli(['domains', 'dns', '--config', 'rel/c.yaml'], { cwd: dir })).toContain('; rel.test');
   });
 });
+
+// Found 2 Dec 2026: doctor and the local commands ran with options and arguments they do not take (dkim generate
+// --domains foo wrote the key), their --help printed the global usage, and `kurir` alone exited 0.
+describe('doctor and the local commands take only what their usage line names', () => {
+  it.each([
+    [['doctor', 'D', '--reason', 'x'], /^doctor: --reason is not an option of this command/],
+    [['doctor', 'D', 'E'], /^doctor: unexpected argument E/],
+    [['config', 'check', 'extra'], /^config check: unexpected argument extra/],
+    [['config', 'check', '--domains', 'x'], /^config check: --domains is not an option of this command \(kurir config check --help\)/],
+    [['dkim', 'generate', '--algorithm', 'rsa', '--out', 'k4.pem', '--domains', 'foo'], /^dkim generate: --domains is not an option/],
+    [['dkim', 'generate', '--algorithm', 'rsa', '--out', 'k4.pem', 'extra'], /^dkim generate: unexpected argument extra/],
+    [['domains', 'rewrap', '--url', 'x'], /^domains rewrap: --url is not an option/],
+    [['domain', 'dns', '--json'], /^domains dns: --json is not an option/],
+    [['bounce', 'classify', '550 x', '--seed', 'foo'], /^bounce classify: --seed is not an option/],
+  ])('kurir %j is a usage error naming it', async (argv, message) => {
+    const err = await runCli(argv, { cwd: dir }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as Error).message).toMatch(message);
+  });
+
+  it('writes no key when dkim generate is given a stray option', async () => {
+    await runCli(['dkim', 'generate', '--algorithm', 'ed25519', '--out', 'stray.pem', '--domains', 'foo'], { cwd: dir }).catch(() => undefined);
+    expect(() => statSync(join(dir, 'stray.pem'))).toThrow(/ENOENT/);
+  });
+
+  it.each([
+    [['doctor', '--help'], /^Usage: kurir doctor DOMAIN \[--json\]\n\nCheck SPF/],
+    [['dkim', 'generate', '--help'], /^Usage: kurir dkim generate --algorithm rsa\|ed25519 --out FILE/],
+    [['config', 'check', '--help'], /^Usage: kurir config check \[--config FILE\]\n\nValidate/],
+    [['domains', 'dns', '--help'], /^Usage: kurir domains dns/],
+    [['domains', 'rewrap', '--help'], /^Usage: kurir domains rewrap/],
+    [['bounce', 'classify', '--help'], /^Usage: kurir bounce classify "REPLY"/],
+  ])('kurir %j shows that command', async (argv, text) => {
+    expect(await runCli(argv)).toMatch(text);
+  });
+
+  it('kurir without a command is a usage error; kurir --help is not', async () => {
+    await expect(runCli([])).rejects.toThrow(UsageError);
+    await expect(runCli([])).rejects.toThrow(/a command is required/);
+    expect(await runCli(['--help'])).toMatch(/^Usage: kurir <command>/);
+  });
+});
