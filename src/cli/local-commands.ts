@@ -22,7 +22,7 @@ import { CliError, EXIT, UsageError } from './errors.js';
 
 /** Usage lines of the local commands, for `kurir --help`. */
 export const LOCAL_USAGE = `  config check                       validate the configuration and print a summary
-  dkim generate --algorithm rsa|ed25519 --out FILE [--bits 2048]
+  dkim generate --algorithm rsa|ed25519 --out FILE [--bits 2048|3072|4096]
                                      write a new private key (mode 0600) and print its DNS record
 ${LOCAL_DOMAINS_USAGE}
   bounce classify "REPLY" [--rules FILE]
@@ -162,8 +162,10 @@ export async function runLocalCommand(positionals: string[], values: LocalOption
       const algorithm = values.algorithm as DkimAlgorithm | undefined;
       if (algorithm !== 'rsa' && algorithm !== 'ed25519') throw new UsageError('--algorithm: must be rsa or ed25519');
       if (!values.out) throw new UsageError('--out: the file to write the private key to is required');
-      const bits = values.bits ? Number(values.bits) : 2048;
-      if (!Number.isInteger(bits) || bits < 1024 || bits > 4096) throw new UsageError('--bits: an integer from 1024 to 4096');
+      // As `domains add` (rsaBits): below 2048 the doctor warns and receivers may ignore the signature.
+      if (values.bits !== undefined && algorithm !== 'rsa') throw new UsageError('--bits: only for --algorithm rsa (an ed25519 key has no size)');
+      const bits = values.bits !== undefined ? Number(values.bits) : 2048;
+      if (![2048, 3072, 4096].includes(bits)) throw new UsageError('--bits: 2048, 3072 or 4096');
       const key = generateDkimKey(algorithm, bits);
       // Directories it creates are the owner's only, as for generated keys (src/dkim/keys.ts); existing ones keep their mode.
       await mkdir(dirname(values.out), { recursive: true, mode: 0o700 });

@@ -56,6 +56,22 @@ describe('kurir CLI', () => {
     await expect(runCli(['queue', 'stats', '--url', 'http://127.0.0.1:1'])).rejects.toThrow(/--key or KURIR_ADMIN_KEY is required/);
   });
 
+  // Found 2 Dec 2026: --bits 1024 wrote a 1024-bit key (domains add refuses it, the doctor warns), and --bits with
+  // ed25519 was ignored.
+  it.each([
+    [['--algorithm', 'rsa', '--bits', '1024'], /^--bits: 2048, 3072 or 4096$/],
+    [['--algorithm', 'rsa', '--bits', '2047'], /^--bits: 2048, 3072 or 4096$/],
+    [['--algorithm', 'rsa', '--bits', 'big'], /^--bits: 2048, 3072 or 4096$/],
+    [['--algorithm', 'ed25519', '--bits', '3000'], /^--bits: only for --algorithm rsa/],
+    [['--algorithm', 'ed25519', '--bits', '2048'], /^--bits: only for --algorithm rsa/],
+  ])('dkim generate %j is a usage error naming --bits, and writes nothing', async (args, message) => {
+    const out = join(dir, `bits-${args.join('-')}.pem`);
+    const err = await runCli(['dkim', 'generate', ...args, '--out', out]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as Error).message).toMatch(message);
+    expect(() => statSync(out)).toThrow(/ENOENT/);
+  });
+
   it('classifies one reply with the bounce rules (bounce classify)', async () => {
     expect(await runCli(['bounce', 'classify', '550 5.1.1 <x@y>: Recipient address rejected: User unknown'])).toBe(
       [
