@@ -177,6 +177,10 @@ export const messageCommands: Family = {
       summary: 'messages to one recipient or with one booking reference, newest first, and whether a resend is allowed now (support and admin keys)',
       async run(ctx) {
         const reference = opt(ctx, 'reference');
+        // The API answers 400 for both; the CLI dropped the address and searched by reference alone.
+        if (reference !== undefined && ctx.args.length > 0) {
+          throw new UsageError(`messages search: give the recipient ADDRESS or --reference, not both (got ${ctx.args[0]} and --reference ${reference})`);
+        }
         const q = new URLSearchParams(reference !== undefined ? { reference } : { to: arg(ctx, 'the recipient ADDRESS or --reference', 'messages search') });
         q.set('limit', opt(ctx, 'limit') ?? '20');
         if (opt(ctx, 'cursor')) q.set('cursor', opt(ctx, 'cursor')!);

@@ -54,6 +54,12 @@ describe('kurir CLI', () => {
     await expect(runCli(['queue', 'stats'])).rejects.toThrow(/--url or KURIR_URL is required/);
     await expect(runCli(['queue', 'stats', '--url', 'ftp://x'])).rejects.toThrow(/--url: ftp:\/\/x is not an http/);
     await expect(runCli(['queue', 'stats', '--url', 'http://127.0.0.1:1'])).rejects.toThrow(/--key or KURIR_ADMIN_KEY is required/);
+    // Found 2 Dec 2026: the address was dropped and the search ran by reference alone (exit 0, empty table).
+    const both = await runCli(['messages', 'search', 'a@example.org', '--reference', 'x', '--url', 'http://127.0.0.1:1', '--key', 'k']).catch(
+      (e: unknown) => e,
+    );
+    expect(both).toBeInstanceOf(UsageError);
+    expect((both as Error).message).toBe('messages search: give the recipient ADDRESS or --reference, not both (got a@example.org and --reference x)');
   });
 
   // Found 2 Dec 2026: --bits 1024 wrote a 1024-bit key (domains add refuses it, the doctor warns), and --bits with
