@@ -131,7 +131,7 @@ function settingsOf(ctx: RemoteContext): { rotationEveryDays?: number | null; mt
   const out: { rotationEveryDays?: number | null; mtaStsMx?: string[] } = {};
   const every = opt(ctx, 'rotate-every');
   if (every !== undefined) {
-    if (every !== 'never' && !/^\d+(\.\d+)?$/.test(every)) throw new UsageError('--rotate-every: a number of days, or never');
+    if (every !== 'never' && !/^\d+$/.test(every)) throw new UsageError(`--rotate-every: a whole number of days, or never (not ${every})`);
     out.rotationEveryDays = every === 'never' ? null : Number(every);
   }
   const mx = opt(ctx, 'mta-sts-mx');

@@ -19,8 +19,9 @@ export function checkSettings(s: DomainSettings): DomainSettings {
   const out: DomainSettings = {};
   if (s.rotationEveryDays !== undefined) {
     const n = s.rotationEveryDays;
-    if (n !== null && (typeof n !== 'number' || !Number.isFinite(n) || n < 1 || n > 3650)) {
-      throw new KurirError('VALIDATION', 'rotationEveryDays: a number of days from 1 to 3650, or null (never rotate on schedule)', {
+    // Whole days: the schedule, its warning and the month-named selectors are counted in days.
+    if (n !== null && (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 3650)) {
+      throw new KurirError('VALIDATION', `rotationEveryDays: a whole number of days from 1 to 3650, or null (never rotate on schedule), not ${String(n)}`, {
         field: 'rotationEveryDays',
       });
     }

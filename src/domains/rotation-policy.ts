@@ -7,9 +7,17 @@ import type { DomainKeyRecord, DomainRecord } from '../store/domain-store.js';
 
 const DAY_MS = 86_400_000;
 
+/**
+ * The warning comes warnDays before the rotation, but at most this share of the period before it: a short
+ * period (a domain rotated every 14 days, under warnDays 14) then warns three quarters through its key's life,
+ * not from the moment the key is activated, which made KurirDkimKeyAgeing fire for every key at once.
+ */
+const WARN_LEAD_SHARE = 0.25;
+
 /** The schedule that applies to a domain. */
 export interface RotationPlan {
   everyDays: number;
+  /** How long before everyDays the key-age warning starts: domainKeys.rotation.warnDays, at most a quarter of everyDays. */
   warnDays: number;
   /** `domain`: its own rotationEveryDays; `config`: domainKeys.rotation. */
   source: 'config' | 'domain';
@@ -27,7 +35,7 @@ export function rotationPlan(d: Pick<DomainRecord, 'rotationEveryDays'>, config:
   const global = config.domainKeys.rotation;
   if (!global || d.rotationEveryDays === null) return null;
   const everyDays = d.rotationEveryDays ?? global.everyDays;
-  return { everyDays, warnDays: Math.min(global.warnDays, everyDays), source: d.rotationEveryDays === undefined ? 'config' : 'domain' };
+  return { everyDays, warnDays: Math.min(global.warnDays, everyDays * WARN_LEAD_SHARE), source: d.rotationEveryDays === undefined ? 'config' : 'domain' };
 }
 
 /** Since when a key signs (its activation; its creation for keys activated before that was recorded). */

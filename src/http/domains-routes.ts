@@ -86,7 +86,8 @@ const settingsProperties = {
     minimum: 1,
     maximum: 3650,
     nullable: true,
-    description: 'Scheduled DKIM rotation every this many days for this domain; null: never; absent: domainKeys.rotation.everyDays.',
+    description:
+      'Scheduled DKIM rotation every this many whole days for this domain (a fraction is refused); null: never; absent: domainKeys.rotation.everyDays.',
   },
   mtaStsMx: {
     type: 'array',

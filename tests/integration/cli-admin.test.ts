@@ -191,7 +191,12 @@ describe('kurir over the admin API', () => {
     expect(await cli('domains', 'set', 'cli.test', '--rotate-every', '30', '--mta-sts-mx', 'mx1.cli.test,*.mx.cli.test')).toMatch(
       /\n {2}scheduled rotation: every 30 days \(domain\)\n[\s\S]*\n; {3}mx: mx1\.cli\.test\n; {3}mx: \*\.mx\.cli\.test\n/,
     );
-    expect(await kurir(['domains', 'set', 'cli.test', '--rotate-every', 'soon'])).toMatchObject({ code: 2, stdout: '' });
+    for (const every of ['soon', '1.5'])
+      expect(await kurir(['domains', 'set', 'cli.test', '--rotate-every', every])).toMatchObject({
+        code: 2,
+        stdout: '',
+        stderr: expect.stringContaining('--rotate-every'),
+      });
     expect(await cli('domains', 'set', 'cli.test', '--rotate-every', 'never')).toContain('\n  scheduled rotation: off\n');
 
     // Nothing published yet: the gateway says why, the domain stays pending, exit 2 (the doctor's "fail").

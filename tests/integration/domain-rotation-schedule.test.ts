@@ -225,9 +225,17 @@ describe('scheduled DKIM rotation', () => {
     const bad = await adminRequest(a.url, 'PATCH', `/v1/domains/${DOMAIN}`, { rotationEveryDays: 0 });
     expect(bad.status).toBe(400);
     expect((await adminRequest(a.url, 'PATCH', `/v1/domains/${DOMAIN}`, {})).status).toBe(400);
+    const fraction = await adminRequest(a.url, 'PATCH', `/v1/domains/${DOMAIN}`, { rotationEveryDays: 1.5 });
+    expect(fraction).toMatchObject({
+      status: 400,
+      body: { error: { field: 'rotationEveryDays', message: expect.stringContaining('a whole number of days') } },
+    });
     const set = await adminRequest(a.url, 'PATCH', `/v1/domains/${DOMAIN}`, { rotationEveryDays: 30 });
     expect(set.status).toBe(200);
     expect(set.body.rotation).toMatchObject({ everyDays: 30, source: 'domain' });
+    // The warning starts a quarter of the period (7.5 days) before the rotation, never at the key's activation.
+    const { nextRotationAt, warnAt } = set.body.rotation;
+    expect(Date.parse(nextRotationAt) - Date.parse(warnAt)).toBe(7.5 * DAY);
     const off = await adminRequest(a.url, 'PATCH', `/v1/domains/${DOMAIN}`, { rotationEveryDays: null });
     expect(off.body.rotation).toEqual({ everyDays: null, source: 'domain' });
     expect(eventsOf(off.body, 'settings-changed').map((e: any) => e.message)).toEqual(['scheduled rotation every 30 days', 'scheduled rotation off']);

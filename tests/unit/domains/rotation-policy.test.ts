@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { nextRotationStep, rotationPlan } from '../../../src/domains/rotation-policy.js';
+import { checkSettings } from '../../../src/domains/domain-settings.js';
+import { dueTimes, nextRotationStep, rotationPlan } from '../../../src/domains/rotation-policy.js';
 import type { DomainKeyRecord, DomainRecord } from '../../../src/store/domain-store.js';
 import { testConfig } from '../../helpers/test-gateway.js';
 
@@ -32,7 +33,7 @@ describe('rotation plan and next step', () => {
 
   it('takes the configuration, a per-domain override, or nothing (null: off)', () => {
     expect(rotationPlan({}, config)).toEqual({ everyDays: 90, warnDays: 14, source: 'config' });
-    expect(rotationPlan({ rotationEveryDays: 7 }, config)).toEqual({ everyDays: 7, warnDays: 7, source: 'domain' });
+    expect(rotationPlan({ rotationEveryDays: 7 }, config)).toEqual({ everyDays: 7, warnDays: 1.75, source: 'domain' });
     expect(rotationPlan({ rotationEveryDays: null }, config)).toBeNull();
     expect(rotationPlan({ rotationEveryDays: 30 }, testConfig('/tmp', { domainKeys: { rotation: null } }))).toBeNull();
   });
@@ -48,6 +49,25 @@ describe('rotation plan and next step', () => {
     expect(nextRotationStep(domain({ keys: [key('k1', 'active', T0 + 10 * DAY), key('e1', 'active')] }), plan, T0 + 89 * DAY)).toMatchObject({
       action: 'rotate',
     });
+  });
+
+  it('a short per-domain period warns a quarter of the period before the rotation, strictly after activation', () => {
+    for (const everyDays of [14, 7, 1]) {
+      const plan = rotationPlan({ rotationEveryDays: everyDays }, config)!;
+      const due = dueTimes(domain(), plan)!;
+      expect(due.warnAt).toBe(T0 + everyDays * 0.75 * DAY);
+      expect(due.rotateAt).toBe(T0 + everyDays * DAY);
+      expect(nextRotationStep(domain(), plan, T0)).toEqual({ action: 'none' });
+      expect(nextRotationStep(domain(), plan, due.warnAt - 1)).toEqual({ action: 'none' });
+      expect(nextRotationStep(domain(), plan, due.warnAt)).toMatchObject({ action: 'warn' });
+    }
+    // A long period keeps warnDays (90 − 14: day 76).
+    expect(dueTimes(domain(), rotationPlan({ rotationEveryDays: 90 }, config)!)!.warnAt).toBe(T0 + 76 * DAY);
+  });
+
+  it('rotationEveryDays is a whole number of days: a fraction is refused naming the field', () => {
+    expect(() => checkSettings({ rotationEveryDays: 1.5 })).toThrow(expect.objectContaining({ code: 'VALIDATION', field: 'rotationEveryDays' }));
+    expect(checkSettings({ rotationEveryDays: 2 })).toEqual({ rotationEveryDays: 2 });
   });
 
   it('verifies only the rotations it started; leaves manual and non-active domains alone', () => {
