@@ -15,7 +15,12 @@ const enc = encodeURIComponent;
 export function formatDomain(v: DomainView): string {
   const lines = [`${v.name}: ${v.state}${v.reason ? ` (${v.reason})` : ''}`];
   for (const k of v.keys ?? []) {
-    const extra = k.keepPublishedUntil ? `, keep published until ${k.keepPublishedUntil}${k.removable ? ' (now removable)' : ''}` : '';
+    const extra =
+      k.status === 'revoked'
+        ? ': remove its DNS record now'
+        : k.keepPublishedUntil
+          ? `, keep published until ${k.keepPublishedUntil}${k.removable ? ' (now removable)' : ''}`
+          : '';
     lines.push(`  key ${k.selector} ${k.algorithm}${k.bits ? `-${k.bits}` : ''}: ${k.status}${extra}`);
   }
   if (v.lastVerification) {

@@ -183,7 +183,9 @@ export class DomainService {
         if (!key) throw new KurirError('NOT_FOUND', `selector: ${d.name} has no key ${selector}`, { field: 'selector' });
         if (key.status === 'revoked') throw new KurirError('CONFLICT', `selector: ${selector} is already revoked`, { field: 'selector' });
         const now = this.now();
-        const keys = d.keys.map((k) => (k === key ? { ...k, status: 'revoked' as const, revokedAt: now, sealedPrivateKey: '' } : k));
+        const revoked = { ...key, status: 'revoked' as const, revokedAt: now, sealedPrivateKey: '' };
+        delete revoked.keepPublishedUntil; // a retired key's "keep published" no longer applies: unpublish it
+        const keys = d.keys.map((k) => (k === key ? revoked : k));
         let next: DomainRecord = withEvent({ ...d, keys }, this.event('revoked', 'admin', `${selector} revoked: no longer signing`, [selector]));
         if (!keys.some((k) => k.status === 'pending')) delete next.rotation;
         const hasRsa = keys.some((k) => k.status === 'active' && k.algorithm === 'rsa');

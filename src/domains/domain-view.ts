@@ -15,7 +15,7 @@ export interface DomainKeyView {
   retiredAt?: string;
   /** Retired keys: keep the DNS record until then (messages signed with it are final, plus a margin). */
   keepPublishedUntil?: string;
-  /** Retired keys past keepPublishedUntil: the DNS record can be deleted. */
+  /** Retired keys past keepPublishedUntil, and revoked keys: the DNS record can (for revoked keys: should) be deleted. */
   removable?: boolean;
   revokedAt?: string;
 }
@@ -75,7 +75,10 @@ export function presentDomain(d: DomainRecord, extras: ViewExtras, now: number):
     if (k.bits !== undefined) v.bits = k.bits;
     if (k.activatedAt !== undefined) v.activatedAt = iso(k.activatedAt);
     if (k.retiredAt !== undefined) v.retiredAt = iso(k.retiredAt);
-    if (k.keepPublishedUntil !== undefined) {
+    if (k.status === 'revoked') {
+      // Revoked (possibly compromised): its record is no longer listed and should go now, whatever a retirement set.
+      v.removable = true;
+    } else if (k.keepPublishedUntil !== undefined) {
       v.keepPublishedUntil = iso(k.keepPublishedUntil);
       v.removable = now >= k.keepPublishedUntil;
     }

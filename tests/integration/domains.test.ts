@@ -8,6 +8,7 @@ import { createPrivateKey } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatDomain } from '../../src/cli/domains-commands.js';
 import { createKeyVault, parseMasterKey } from '../../src/dkim/key-vault.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
@@ -235,6 +236,14 @@ describe('runtime-managed sender domains', () => {
     expect(refused.body.error.message).toMatch(new RegExp(`suspended.*${active.selector} was revoked`));
     expect((await admin(a, 'POST', `/v1/domains/${DOMAIN}/keys/${active.selector}/revoke`)).status).toBe(409);
     expect((await admin(a, 'POST', `/v1/domains/${DOMAIN}/keys/nosuch/revoke`)).status).toBe(404);
+    // A retired key (keep published until …) that is revoked must be unpublished now: removable, no keepPublishedUntil.
+    const retired = d.keys.find((k: any) => k.status === 'retired' && k.keepPublishedUntil);
+    const after = (await admin(a, 'POST', `/v1/domains/${DOMAIN}/keys/${retired.selector}/revoke`)).body;
+    const shown = after.keys.find((k: any) => k.selector === retired.selector);
+    expect(shown).toMatchObject({ status: 'revoked', removable: true });
+    expect(shown.keepPublishedUntil).toBeUndefined();
+    expect(after.records.some((r: any) => r.name.startsWith(`${retired.selector}._domainkey.`))).toBe(false);
+    expect(formatDomain(after)).toContain(`  key ${retired.selector} rsa-2048: revoked: remove its DNS record now`);
   });
 
   it('keeps private keys out of Redis in clear, out of the API and out of the logs', async () => {
