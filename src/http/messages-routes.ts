@@ -20,6 +20,7 @@ import { credentialOf } from './auth.js';
 import {
   MAX_ATTACHMENT_BYTES,
   acceptedSchema,
+  addressListBound,
   bearerSecurity,
   errorResponses,
   messageBodySchema,
@@ -94,6 +95,21 @@ export function stableStringify(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
+/**
+ * Refuses a `to`, `cc` or `bcc` list longer than the schema's bound with TOO_MANY_RECIPIENTS, the answer intake gives
+ * every list over the recipient limit: until 2 Dec 2026 the schema's maxItems was the limit itself, and 51 addresses
+ * in `to` were "to: must NOT have more than 50 items" while 30 + 11 + 10 were TOO_MANY_RECIPIENTS.
+ */
+function refuseOverlongLists(body: Record<string, unknown>, maxRecipients: number): void {
+  const bound = addressListBound(maxRecipients);
+  for (const field of ['to', 'cc', 'bcc']) {
+    const list = body[field];
+    if (Array.isArray(list) && list.length > bound) {
+      throw new KurirError('TOO_MANY_RECIPIENTS', `${field}: at most ${maxRecipients} recipients per message (to, cc and bcc together)`, { field });
+    }
+  }
+}
+
 /** What a request body hashes to for its Idempotency-Key: made only when the request has one. */
 type HashParts = () => Array<string | Buffer>;
 
@@ -145,10 +161,13 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
     '/v1/messages',
     {
       ...(onSubmit ? { onRequest: onSubmit } : {}),
-      // Before the schemas are applied: a JSON body with a raw-only parameter is refused for that, whatever else is wrong.
+      // Before the schemas are applied: a JSON body with a raw-only parameter or too many recipients is refused for
+      // that, whatever else is wrong.
       preValidation: async (request) => {
         const body = request.body;
-        if (body !== null && typeof body === 'object' && !Buffer.isBuffer(body)) refuseRawOnlyParameters(request);
+        if (body === null || typeof body !== 'object' || Buffer.isBuffer(body)) return;
+        refuseRawOnlyParameters(request);
+        refuseOverlongLists(body as Record<string, unknown>, config.smtp.maxRecipients);
       },
       schema: {
         tags: ['messages'],

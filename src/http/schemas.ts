@@ -32,19 +32,30 @@ export const PATTERN_RULES: Readonly<Record<string, Readonly<Record<string, stri
 };
 
 const address = { type: 'string', minLength: 3, maxLength: 998, description: 'An e-mail address; IDN domains are encoded with punycode.' } as const;
-const addressList = (max: number) => ({ type: 'array', maxItems: max, items: address }) as const;
+const addressList = (max: number, description: string) => ({ type: 'array', maxItems: max, items: address, description }) as const;
+
+/**
+ * How many entries one of `to`, `cc`, `bcc` may hold: a bound against huge arrays, far above the recipient limit.
+ * The limit itself (smtp.maxRecipients different recipients in all three) is intake's, answered TOO_MANY_RECIPIENTS;
+ * a list over this bound gets the same answer from the route, before the schema would say "must NOT have more".
+ */
+export function addressListBound(maxRecipients: number): number {
+  return Math.max(1000, 2 * maxRecipients);
+}
 
 /** Body of `POST /v1/messages` as JSON. */
 export function messageBodySchema(maxRecipients: number) {
+  const bound = addressListBound(maxRecipients);
+  const recipientsRule = `to, cc and bcc together at most ${maxRecipients} different recipients (smtp.maxRecipients); more is 400 TOO_MANY_RECIPIENTS.`;
   return {
     type: 'object',
     additionalProperties: false,
     required: ['from', 'to'],
     properties: {
       from: { ...address, description: 'Header From, e.g. `Passport office <noreply@example.test>`; its domain must be allowed for the key.' },
-      to: { ...addressList(maxRecipients), minItems: 1 },
-      cc: addressList(maxRecipients),
-      bcc: addressList(maxRecipients),
+      to: { ...addressList(bound, recipientsRule), minItems: 1 },
+      cc: addressList(bound, recipientsRule),
+      bcc: addressList(bound, recipientsRule),
       replyTo: address,
       subject: { type: 'string', maxLength: 998 },
       text: { type: 'string' },

@@ -1,0 +1,46 @@
+/**
+ * Fields of a JSON submission whose refusal was wrong or missing until 2 Dec 2026, on a real gateway: the recipient
+ * limit answered two different errors (51 in `to` was a schema error, 30 + 11 + 10 TOO_MANY_RECIPIENTS).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { API_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+
+let t: TestGateway;
+
+beforeAll(async () => {
+  t = await startTestGateway({ overrides: { roles: ['api'] } });
+}, 30_000);
+
+afterAll(async () => {
+  await t?.close();
+});
+
+const message = (over: Record<string, unknown> = {}) => ({ from: 'noreply@example.test', to: ['alice@dest.test'], subject: 'Code', text: 'Code 1', ...over });
+const addresses = (n: number, tag: string): string[] => Array.from({ length: n }, (_, i) => `${tag}${i}@dest.test`);
+
+describe('the recipient limit (smtp.maxRecipients, 50)', () => {
+  it('answers TOO_MANY_RECIPIENTS however the recipients are spread over to, cc and bcc', async () => {
+    const cases: Array<[string, Record<string, unknown>]> = [
+      ['51 in to', { to: addresses(51, 'to') }],
+      ['51 in cc', { cc: addresses(51, 'cc') }],
+      ['30 + 11 + 10', { to: addresses(30, 'to'), cc: addresses(11, 'cc'), bcc: addresses(10, 'bcc') }],
+      ['5,000 in to', { to: addresses(5000, 'to') }],
+    ];
+    for (const [name, over] of cases) {
+      const res = await t.submit(message(over));
+      expect({ status: res.status, code: res.body.error?.code }, name).toEqual({ status: 400, code: 'TOO_MANY_RECIPIENTS' });
+      expect(res.body.error.message, name).toMatch(/at most 50 recipients per message/);
+    }
+  });
+
+  it('accepts 50, and duplicates count once', async () => {
+    expect((await t.submit(message({ to: addresses(30, 'to'), cc: addresses(10, 'cc'), bcc: addresses(10, 'bcc') }))).status).toBe(202);
+    expect((await t.submit(message({ to: addresses(50, 'to'), cc: addresses(20, 'to') }))).status).toBe(202);
+  });
+
+  it('the OpenAPI document states the limit on to, cc and bcc', async () => {
+    const doc = await (await fetch(`${t.url}/docs/json`, { headers: { authorization: `Bearer ${API_KEY}` } })).json();
+    const props = doc.paths['/v1/messages'].post.requestBody.content['application/json'].schema.properties;
+    for (const f of ['to', 'cc', 'bcc']) expect(props[f].description, f).toContain('at most 50 different recipients');
+  });
+});
