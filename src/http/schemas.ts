@@ -76,7 +76,12 @@ export function messageBodySchema(maxRecipients: number) {
           properties: {
             filename: { type: 'string', minLength: 1, maxLength: 255 },
             content: { type: 'string', description: 'Base64; all attachments together at most 5 MB decoded.' },
-            contentType: { type: 'string', maxLength: 255 },
+            contentType: {
+              type: 'string',
+              maxLength: 255,
+              description:
+                'A MIME type, type/subtype with optional ; parameters (RFC 2045). Not multipart/* (an attachment is one part); of message/*, only message/rfc822 and message/global.',
+            },
           },
         },
       },

@@ -43,6 +43,30 @@ function assertHeaderText(value: string, field: string): void {
   if (OTHER_CONTROLS.test(value)) throw new KurirError('HEADER_INJECTION', `${field}: control characters other than tab are not allowed`, { field });
 }
 
+/** RFC 2045 token: US-ASCII printable characters but SPACE and tspecials. */
+const TOKEN = "[!#$%&'*+\\-.^_`{|}~0-9A-Za-z]+";
+/** `type/subtype` with optional `; attribute=value` parameters (value a token or a quoted string), as RFC 2045 5.1 writes it. */
+const MEDIA_TYPE = new RegExp(`^(${TOKEN})/(${TOKEN})(?:\\s*;\\s*${TOKEN}=(?:${TOKEN}|"(?:[^"\\\\]|\\\\.)*"))*$`);
+/** The message/* types an attachment may have: a whole message, which the composer writes as it is (8bit). */
+const MESSAGE_TYPES = new Set(['rfc822', 'global']);
+
+/**
+ * Refuses an attachment content type that is not a MIME type, or one the composer cannot write as a single part:
+ * multipart/* (it would be base64-encoded as a leaf without its parts: invalid MIME, delivered as such until 2 Dec 2026)
+ * and message/* other than a whole message (message/partial, message/external-body).
+ */
+function checkContentType(value: string, field: string): void {
+  const m = MEDIA_TYPE.exec(value.trim());
+  if (!m) throw new KurirError('VALIDATION', `${field}: must be a MIME type, type/subtype (e.g. application/pdf), with optional ; parameters`, { field });
+  const [type, subtype] = [m[1].toLowerCase(), m[2].toLowerCase()];
+  if (type === 'multipart') {
+    throw new KurirError('VALIDATION', `${field}: ${type}/${subtype} is not allowed: an attachment is a single part`, { field });
+  }
+  if (type === 'message' && !MESSAGE_TYPES.has(subtype)) {
+    throw new KurirError('VALIDATION', `${field}: ${type}/${subtype} is not allowed (of message/*, only message/rfc822 and message/global)`, { field });
+  }
+}
+
 /** Validates one "Name <address>" field and returns the bare, normalized address. */
 export function parseMailbox(value: string, field: string): string {
   assertNoControls(value, field);
@@ -83,7 +107,10 @@ export async function composeMessage(msg: StructuredMessage): Promise<{ raw: Buf
   }
   const attachments = (msg.attachments ?? []).map((a, i) => {
     assertNoControls(a.filename, `attachments[${i}].filename`);
-    if (a.contentType !== undefined) assertNoControls(a.contentType, `attachments[${i}].contentType`);
+    if (a.contentType !== undefined) {
+      assertNoControls(a.contentType, `attachments[${i}].contentType`);
+      checkContentType(a.contentType, `attachments[${i}].contentType`);
+    }
     if (!/^[A-Za-z0-9+/=\s]*$/.test(a.content)) {
       throw new KurirError('VALIDATION', `attachments[${i}].content: must be base64`, { field: `attachments[${i}].content` });
     }

@@ -1,6 +1,7 @@
 /**
  * Fields of a JSON submission whose refusal was wrong or missing until 2 Dec 2026, on a real gateway: the recipient
- * limit answered two different errors (51 in `to` was a schema error, 30 + 11 + 10 TOO_MANY_RECIPIENTS).
+ * limit answered two different errors (51 in `to` was a schema error, 30 + 11 + 10 TOO_MANY_RECIPIENTS); an attachment's
+ * contentType was not checked (`multipart/mixed` was delivered as an invalid MIME leaf, `garbage` accepted).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
@@ -42,5 +43,41 @@ describe('the recipient limit (smtp.maxRecipients, 50)', () => {
     const doc = await (await fetch(`${t.url}/docs/json`, { headers: { authorization: `Bearer ${API_KEY}` } })).json();
     const props = doc.paths['/v1/messages'].post.requestBody.content['application/json'].schema.properties;
     for (const f of ['to', 'cc', 'bcc']) expect(props[f].description, f).toContain('at most 50 different recipients');
+  });
+});
+
+describe('attachments[i].contentType', () => {
+  const attach = (contentType: string) =>
+    message({
+      attachments: [
+        { filename: 'a.txt', content: 'eA==' },
+        { filename: 'b', content: 'eA==', contentType },
+      ],
+    });
+
+  it('is refused 400 naming the field when it is no MIME type, multipart/*, or message/* other than a whole message', async () => {
+    const cases: Array<[string, string]> = [
+      ['garbage', 'must be a MIME type, type/subtype'],
+      ['text/pl ain', 'must be a MIME type, type/subtype'],
+      ['application/pdf;', 'must be a MIME type, type/subtype'],
+      ['multipart/mixed', 'multipart/mixed is not allowed: an attachment is a single part'],
+      ['Multipart/Alternative; boundary=x', 'multipart/alternative is not allowed'],
+      ['message/partial', 'message/partial is not allowed (of message/*, only message/rfc822 and message/global)'],
+    ];
+    for (const [contentType, rule] of cases) {
+      const res = await t.submit(attach(contentType));
+      expect({ status: res.status, code: res.body.error?.code, field: res.body.error?.field }, contentType).toEqual({
+        status: 400,
+        code: 'VALIDATION',
+        field: 'attachments[1].contentType',
+      });
+      expect(res.body.error.message).toContain(`attachments[1].contentType: ${rule}`);
+    }
+  });
+
+  it('is accepted as type/subtype with parameters, and as message/rfc822', async () => {
+    for (const contentType of ['application/pdf', 'text/csv; charset="utf-8"', 'image/svg+xml', 'message/rfc822']) {
+      expect((await t.submit(attach(contentType))).status, contentType).toBe(202);
+    }
   });
 });
