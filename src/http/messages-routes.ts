@@ -27,6 +27,7 @@ import {
   messageIdParamsSchema,
   rawBodySchema,
   submitHeadersSchema,
+  submitForbiddenSchema,
   submitQuerySchema,
 } from './schemas.js';
 import { messageViewSchema } from './message-view-schema.js';
@@ -173,10 +174,15 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
         tags: ['messages'],
         summary: 'Submit a message (JSON or raw RFC 5322); 202 only once it is durable in Redis',
         security: bearerSecurity,
-        body: { content: { 'application/json': { schema: messageBodySchema(config.smtp.maxRecipients) }, 'message/rfc822': { schema: rawBodySchema } } },
+        body: {
+          content: {
+            'application/json': { schema: messageBodySchema(config.smtp.maxRecipients, config.delivery.maxTtlSeconds) },
+            'message/rfc822': { schema: rawBodySchema },
+          },
+        },
         querystring: submitQuerySchema,
         headers: submitHeadersSchema,
-        response: { 202: acceptedSchema, ...errorResponses(400, 401, 403, 409, 413, 415, 422, 429, 503) },
+        response: { 202: acceptedSchema, 403: submitForbiddenSchema, ...errorResponses(400, 401, 409, 413, 415, 422, 429, 503) },
       },
     },
     async (request, reply) => {

@@ -43,8 +43,8 @@ export function addressListBound(maxRecipients: number): number {
   return Math.max(1000, 2 * maxRecipients);
 }
 
-/** Body of `POST /v1/messages` as JSON. */
-export function messageBodySchema(maxRecipients: number) {
+/** Body of `POST /v1/messages` as JSON; `maxTtlSeconds` is delivery.maxTtlSeconds, above which intake refuses a TTL. */
+export function messageBodySchema(maxRecipients: number, maxTtlSeconds: number) {
   const bound = addressListBound(maxRecipients);
   const recipientsRule = `to, cc and bcc together at most ${maxRecipients} different recipients (smtp.maxRecipients); more is 400 TOO_MANY_RECIPIENTS.`;
   return {
@@ -93,7 +93,12 @@ export function messageBodySchema(maxRecipients: number) {
         additionalProperties: { type: 'string', maxLength: 1024 },
       },
       priority: { type: 'string', enum: [...PRIORITIES] },
-      ttl: { type: 'integer', minimum: 1, description: 'Seconds until an undelivered message expires.' },
+      ttl: {
+        type: 'integer',
+        minimum: 1,
+        maximum: maxTtlSeconds,
+        description: `Seconds until an undelivered message expires: 1 to ${maxTtlSeconds} (delivery.maxTtlSeconds).`,
+      },
     },
   } as const;
 }
@@ -116,7 +121,11 @@ export const submitQuerySchema = {
     to: { ...stringOrList, description: rawOnly('the body fields to, cc, bcc', 'Recipient(s): repeat `to=` or separate with commas.') },
     from: { type: 'string', description: rawOnly('the body field from', "Envelope sender (default: the message's From header).") },
     priority: { type: 'string', enum: [...PRIORITIES], description: rawOnly('the body field priority', 'Takes precedence over the X-Kurir-Priority header.') },
-    ttl: { type: 'string', pattern: TTL_PATTERN, description: rawOnly('the body field ttl', 'Seconds until an undelivered message expires.') },
+    ttl: {
+      type: 'string',
+      pattern: TTL_PATTERN,
+      description: rawOnly('the body field ttl', 'Seconds until an undelivered message expires, at most delivery.maxTtlSeconds.'),
+    },
   },
 } as const;
 
@@ -135,7 +144,7 @@ export const submitHeadersSchema = {
     'x-kurir-ttl': {
       type: 'string',
       pattern: TTL_PATTERN,
-      description: rawOnly('the body field ttl', 'Seconds until an undelivered message expires, when there is no ?ttl=.'),
+      description: rawOnly('the body field ttl', 'Seconds until an undelivered message expires (at most delivery.maxTtlSeconds), when there is no ?ttl=.'),
     },
     'x-kurir-override-suppression': {
       type: 'string',
@@ -170,7 +179,7 @@ export const acceptedSchema = {
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'Invalid request; `field` names the failing field, e.g. `to[1]`.',
   401: 'No API key (AUTH_REQUIRED) or an unknown one (AUTH_FAILED).',
-  403: 'Sender domain not allowed for this key.',
+  403: 'Not allowed for this key: a route outside its role (FORBIDDEN), or a sender domain it may not use (SENDER_NOT_ALLOWED).',
   404: 'Unknown message, or one sent with another key.',
   409: 'Idempotency-Key reused with a different request.',
   410: 'The message can no longer be confirmed: its lifetime plus placement.confirm.marginSeconds has passed (CONFIRM_TOO_LATE).',
@@ -201,6 +210,13 @@ export function errorSchema(status: number) {
     },
   } as const;
 }
+
+/** The 403 of `POST /v1/messages`: what a key may not send. */
+export const submitForbiddenSchema = {
+  ...errorSchema(403),
+  description:
+    'SENDER_NOT_ALLOWED: the From or envelope sender domain is not one this key may use. FORBIDDEN: X-Kurir-Override-Suppression with a key that is not admin, or a priority the key may not use.',
+};
 
 /** Response schemas for a list of error statuses; a route that authenticates (401) can also answer 429 AUTH_BLOCKED. */
 export function errorResponses(...statuses: number[]): Record<number, ReturnType<typeof errorSchema>> {

@@ -5,6 +5,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { PRIORITIES, type Priority } from '../config/schema.js';
+import { normalizeAddress } from '../lib/address.js';
 import { KurirError } from '../lib/errors.js';
 
 /** Splits at commas outside a quoted local part (`"doe,john"@example.test` is one address), as RFC 5321 allows. */
@@ -69,7 +70,10 @@ export interface RawEnvelope {
   ttlSeconds?: number;
 }
 
-/** The envelope of a raw submission: query parameters first, then `X-Kurir-*` headers. */
+/**
+ * The envelope of a raw submission: query parameters first, then `X-Kurir-*` headers. An envelope sender that is no
+ * address is refused naming the parameter it came in (`from` or `X-Kurir-From`); the value is kept as given.
+ */
 export function rawEnvelope(request: FastifyRequest): RawEnvelope {
   const q = (request.query ?? {}) as SubmitQuery;
   const fromQuery = splitList(Array.isArray(q.to) ? q.to : [q.to]);
@@ -78,6 +82,8 @@ export function rawEnvelope(request: FastifyRequest): RawEnvelope {
     throw new KurirError('VALIDATION', 'to: at least one recipient is required (query ?to= or header X-Kurir-To)', { field: 'to' });
   }
   const mailFrom = (q.from ?? header(request, 'x-kurir-from'))?.trim() || undefined;
+  // Checked here, where the parameter it came in is known: intake named it "from (envelope sender)" (its 403: "from").
+  if (mailFrom) normalizeAddress(mailFrom, q.from !== undefined ? 'from' : 'X-Kurir-From');
   return {
     recipients,
     mailFrom,

@@ -97,7 +97,7 @@ export async function composeMessage(msg: StructuredMessage): Promise<{ raw: Buf
     if (!ALLOWED_HEADERS.test(name)) {
       throw new KurirError(
         'VALIDATION',
-        `${field}: header not allowed (X-*, List-Unsubscribe, List-Id, In-Reply-To, References, Auto-Submitted, Feedback-ID)`,
+        `${field}: header not allowed (X-*, List-Unsubscribe, List-Unsubscribe-Post, List-Id, In-Reply-To, References, Auto-Submitted, Feedback-ID)`,
         { field },
       );
     }

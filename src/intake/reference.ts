@@ -14,7 +14,8 @@ export const MAX_REFERENCE_LENGTH = 256;
 /**
  * The submission's reference and its metadata with the reference in it (a header's value is copied to
  * metadata, so the message view and webhooks show it). Metadata wins over the header.
- * @throws KurirError VALIDATION for a reference longer than {@link MAX_REFERENCE_LENGTH} or with control characters.
+ * @throws KurirError VALIDATION for a metadata reference that is empty, and for a reference longer than
+ * {@link MAX_REFERENCE_LENGTH} or with control characters.
  */
 export function referenceOf(
   key: string | null,
@@ -25,8 +26,12 @@ export function referenceOf(
   const given = metadata?.[key];
   const raw = given ?? headerValue(headers, REFERENCE_HEADER);
   const value = raw?.trim();
-  if (!value) return { metadata };
   const field = given !== undefined ? `metadata.${key}` : REFERENCE_HEADER;
+  // An empty metadata reference is a client's mistake (until 2 Dec 2026 it was taken as none); an empty header is none.
+  if (!value && given !== undefined) {
+    throw new KurirError('VALIDATION', `${field}: a booking reference of 1 to ${MAX_REFERENCE_LENGTH} printable characters`, { field });
+  }
+  if (!value) return { metadata };
   // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
   if (value.length > MAX_REFERENCE_LENGTH || /[\x00-\x1f\x7f]/.test(value)) {
     throw new KurirError('VALIDATION', `${field}: a booking reference of 1 to ${MAX_REFERENCE_LENGTH} printable characters`, { field });

@@ -133,3 +133,21 @@ describe("a raw submission's own X-Kurir-Priority header", () => {
     expect(res.body.error).toMatchObject({ code: 'VALIDATION', field: 'X-Kurir-Priority' });
   });
 });
+
+describe('the envelope sender of a raw submission', () => {
+  const raw = 'From: noreply@example.test\r\nSubject: code\r\n\r\nCode 1\r\n';
+
+  it('when it is no address, is refused naming the parameter it came in (until 2 Dec 2026 "from (envelope sender)")', async () => {
+    const query = await post('?to=carol@dest.test&from=bad', { raw });
+    expect({ status: query.status, code: query.body.error.code, field: query.body.error.field }).toEqual({ status: 400, code: 'BAD_ADDRESS', field: 'from' });
+    expect(query.body.error.message).toMatch(/^from: /);
+    const header = await post('?to=carol@dest.test', { raw, headers: { 'X-Kurir-From': 'bad' } });
+    expect(header.body.error).toMatchObject({ code: 'BAD_ADDRESS', field: 'X-Kurir-From' });
+    expect(header.body.error.message).toMatch(/^X-Kurir-From: /);
+  });
+
+  it("outside the key's domains, is 403 on the same field", async () => {
+    const res = await post('?to=carol@dest.test&from=bounces@elsewhere.test', { raw });
+    expect(res.body.error).toMatchObject({ code: 'SENDER_NOT_ALLOWED', field: 'from' });
+  });
+});

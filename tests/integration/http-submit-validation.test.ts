@@ -1,7 +1,8 @@
 /**
  * Fields of a JSON submission whose refusal was wrong or missing until 2 Dec 2026, on a real gateway: the recipient
  * limit answered two different errors (51 in `to` was a schema error, 30 + 11 + 10 TOO_MANY_RECIPIENTS); an attachment's
- * contentType was not checked (`multipart/mixed` was delivered as an invalid MIME leaf, `garbage` accepted).
+ * contentType was not checked (`multipart/mixed` was delivered as an invalid MIME leaf, `garbage` accepted); an empty
+ * metadata reference was taken; the OpenAPI document had no TTL maximum and a 403 that named only the sender domain.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
@@ -79,5 +80,46 @@ describe('attachments[i].contentType', () => {
     for (const contentType of ['application/pdf', 'text/csv; charset="utf-8"', 'image/svg+xml', 'message/rfc822']) {
       expect((await t.submit(attach(contentType))).status, contentType).toBe(202);
     }
+  });
+});
+
+describe('small rules', () => {
+  it('an empty metadata reference is 400 (the rule is 1 to 256 printable characters)', async () => {
+    for (const reference of ['', '   ']) {
+      const res = await t.submit(message({ metadata: { reference } }));
+      expect({ status: res.status, error: res.body.error }, JSON.stringify(reference)).toEqual({
+        status: 400,
+        error: { code: 'VALIDATION', field: 'metadata.reference', message: 'metadata.reference: a booking reference of 1 to 256 printable characters' },
+      });
+    }
+    expect((await t.submit(message({ metadata: { reference: 'BK-1', note: '' } }))).status).toBe(202);
+  });
+
+  it('a header not allowed is refused with the whole list of allowed ones, List-Unsubscribe-Post included', async () => {
+    const res = await t.submit(message({ headers: { Received: 'from evil' } }));
+    expect(res.body.error.message).toBe(
+      'headers.Received: header not allowed (X-*, List-Unsubscribe, List-Unsubscribe-Post, List-Id, In-Reply-To, References, Auto-Submitted, Feedback-ID)',
+    );
+    const post = await t.submit(
+      message({ headers: { 'List-Unsubscribe': '<https://example.test/u>', 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' } }),
+    );
+    expect(post.status).toBe(202);
+  });
+
+  it('ttl has its maximum (delivery.maxTtlSeconds) in the OpenAPI document and is refused above it', async () => {
+    const doc = await (await fetch(`${t.url}/docs/json`)).json();
+    const post = doc.paths['/v1/messages'].post;
+    expect(post.requestBody.content['application/json'].schema.properties.ttl).toMatchObject({ minimum: 1, maximum: 604800 });
+    const res = await t.submit(message({ ttl: 604801 }));
+    expect({ status: res.status, field: res.body.error.field }).toEqual({ status: 400, field: 'ttl' });
+    expect((await t.submit(message({ ttl: 604800 }))).status).toBe(202);
+  });
+
+  it("the OpenAPI 403 of POST /v1/messages names FORBIDDEN's cases besides the sender domain", async () => {
+    const doc = await (await fetch(`${t.url}/docs/json`)).json();
+    const description: string = doc.paths['/v1/messages'].post.responses['403'].description;
+    for (const part of ['SENDER_NOT_ALLOWED', 'FORBIDDEN', 'X-Kurir-Override-Suppression', 'priority']) expect(description).toContain(part);
+    const forbidden = await t.submit(message(), { 'x-kurir-override-suppression': 'true' });
+    expect(forbidden.body.error.code).toBe('FORBIDDEN');
   });
 });

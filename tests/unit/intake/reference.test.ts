@@ -18,10 +18,16 @@ describe('referenceOf', () => {
     expect(referenceOf('reference', undefined, headers('X-Kurir-Reference: H-10'))).toEqual({ reference: 'H-10', metadata: { reference: 'H-10' } });
   });
 
-  it('indexes nothing without a key, or with a blank value', () => {
+  it('indexes nothing without a key, or with a blank header', () => {
     expect(referenceOf(null, { reference: 'A' }, headers('X-Kurir-Reference: B'))).toEqual({ metadata: { reference: 'A' } });
-    expect(referenceOf('reference', { reference: '  ' }, [])).toEqual({ metadata: { reference: '  ' } });
+    expect(referenceOf('reference', { other: 'x' }, headers('X-Kurir-Reference:   '))).toEqual({ metadata: { other: 'x' } });
     expect(referenceOf('reference', undefined, [])).toEqual({ metadata: undefined });
+  });
+
+  it('refuses a blank metadata reference (until 2 Dec 2026 it was taken as none)', () => {
+    for (const blank of ['', '  ']) {
+      expect(() => referenceOf('reference', { reference: blank }, [])).toThrow(/^metadata\.reference: a booking reference of 1 to 256 printable characters$/);
+    }
   });
 
   it('refuses a reference that is too long or holds control characters, naming where it came from', () => {
