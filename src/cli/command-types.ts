@@ -56,6 +56,15 @@ export function opt(ctx: RemoteContext, name: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
+/** The option `name` as a whole number from `min` to `max` (as text, for a query string), or undefined when not given. */
+export function wholeNumberOpt(ctx: RemoteContext, name: string, min: number, max: number): string | undefined {
+  const v = opt(ctx, name);
+  if (v !== undefined && !(/^[0-9]{1,9}$/.test(v) && Number(v) >= min && Number(v) <= max)) {
+    throw new UsageError(`--${name}: a whole number from ${min} to ${max}`);
+  }
+  return v;
+}
+
 /** The first positional argument, required. */
 export function arg(ctx: RemoteContext, what: string, command: string): string {
   const v = ctx.args[0];

@@ -5,7 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { CredentialView } from '../admin/credentials.js';
 import type { StoredAuditEntry } from '../store/audit-store.js';
-import { arg, opt, output, type Family, type RemoteContext } from './command-types.js';
+import { arg, opt, output, wholeNumberOpt, type Family, type RemoteContext } from './command-types.js';
 import { UsageError } from './errors.js';
 import { fields, table } from './table.js';
 
@@ -181,7 +181,7 @@ export const auditCommands: Family = {
       usage: 'audit list [--limit N] [--cursor C]',
       summary: 'newest first (default 50); the next page with --cursor',
       async run(ctx) {
-        const q = new URLSearchParams({ limit: opt(ctx, 'limit') ?? '50', ...(opt(ctx, 'cursor') ? { cursor: opt(ctx, 'cursor')! } : {}) });
+        const q = new URLSearchParams({ limit: wholeNumberOpt(ctx, 'limit', 1, 1000) ?? '50', ...(opt(ctx, 'cursor') ? { cursor: opt(ctx, 'cursor')! } : {}) });
         const page = await ctx.client.get<{ items: AuditItem[]; nextCursor: string | null }>(`/v1/audit?${q}`);
         return output(ctx, page, () =>
           [

@@ -99,7 +99,11 @@ async function withRedis<T>(cfg: Config, fn: (redis: ReturnType<typeof createRed
 export async function bootstrapCredential(cfg: Config, ctx: RemoteContext): Promise<string> {
   const name = typeof ctx.opts.name === 'string' ? ctx.opts.name : undefined;
   if (!name) throw new UsageError('credentials create --bootstrap: --name is required');
-  const kind = (typeof ctx.opts.kind === 'string' ? ctx.opts.kind : 'api-key') as 'api-key' | 'smtp-account';
+  // The bootstrap credential is an admin API key; the API refused an SMTP account ("role: …") with exit 1.
+  if (ctx.opts.kind !== undefined && ctx.opts.kind !== 'api-key') {
+    throw new UsageError('credentials create --bootstrap: --kind: the bootstrap credential is an admin API key (create SMTP accounts with it over the API)');
+  }
+  const kind = 'api-key';
   const scope = scopeOptions(ctx);
   if (scope.role !== undefined && scope.role !== 'admin') {
     throw new UsageError('credentials create --bootstrap: --role: the bootstrap key is an admin key (create others with it over the API)');

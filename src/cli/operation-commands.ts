@@ -3,7 +3,7 @@
  * with curl (docs/http-api.md), printed as tables (or `--json`).
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { arg, opt, output, type Family, type RemoteContext } from './command-types.js';
+import { arg, opt, output, wholeNumberOpt, type Family, type RemoteContext } from './command-types.js';
 import { UsageError } from './errors.js';
 import { fields, table } from './table.js';
 
@@ -182,7 +182,7 @@ export const messageCommands: Family = {
           throw new UsageError(`messages search: give the recipient ADDRESS or --reference, not both (got ${ctx.args[0]} and --reference ${reference})`);
         }
         const q = new URLSearchParams(reference !== undefined ? { reference } : { to: arg(ctx, 'the recipient ADDRESS or --reference', 'messages search') });
-        q.set('limit', opt(ctx, 'limit') ?? '20');
+        q.set('limit', wholeNumberOpt(ctx, 'limit', 1, 100) ?? '20');
         if (opt(ctx, 'cursor')) q.set('cursor', opt(ctx, 'cursor')!);
         const page = await ctx.client.get<{ items: SearchItem[]; nextCursor: string | null; resend?: ResendItem[] }>(`/v1/messages?${q}`);
         return output(ctx, page, () =>

@@ -2,7 +2,7 @@
  * `kurir queue …` over the admin API: jobs by state (and per Redis shard), pausing and resuming a provider or
  * recipient domain, and retrying or cancelling one message (docs/cli.md).
  */
-import { arg, opt, output, type Family } from './command-types.js';
+import { arg, opt, output, type Family, type RemoteContext } from './command-types.js';
 import { UsageError } from './errors.js';
 import { table } from './table.js';
 
@@ -58,6 +58,17 @@ function cancelText(id: string, r: CancelAnswer): string {
 /** A pause target: a recipient domain (has a dot) or a provider bucket (does not). */
 const pausePath = (target: string): string => (target.includes('.') ? `/v1/shaping/domains/${enc(target)}` : `/v1/shaping/${enc(target)}`);
 
+/** A pause target: a recipient domain (has a dot; the gateway checks it) or a provider name of the provider map. */
+function pauseTarget(ctx: RemoteContext, command: string): string {
+  const target = arg(ctx, 'the PROVIDER or DOMAIN', command);
+  if (!target.includes('.') && !/^[a-z0-9][a-z0-9_-]{0,62}$/.test(target)) {
+    throw new UsageError(
+      `${command}: "${target}" is neither a provider name (lower-case letters, digits, _ and -; kurir queue stats lists them) nor a recipient domain (example.org)`,
+    );
+  }
+  return target;
+}
+
 export const queueCommands: Family = {
   summary: 'the delivery queue: stats, pause/resume a provider or recipient domain, retry, cancel',
   commands: {
@@ -88,7 +99,7 @@ export const queueCommands: Family = {
       usage: 'queue pause PROVIDER|DOMAIN [--seconds N]',
       summary: 'hold deliveries to a provider bucket (gmail) or a recipient domain (example.org), until resumed or for N seconds',
       async run(ctx) {
-        const target = arg(ctx, 'the PROVIDER or DOMAIN', 'queue pause');
+        const target = pauseTarget(ctx, 'queue pause');
         const seconds = opt(ctx, 'seconds');
         if (seconds !== undefined && !/^[1-9][0-9]{0,7}$/.test(seconds)) throw new UsageError('--seconds: a positive integer');
         const r = await ctx.client.post<unknown>(`${pausePath(target)}/pause`, seconds ? { seconds: Number(seconds) } : {});
@@ -99,7 +110,7 @@ export const queueCommands: Family = {
       usage: 'queue resume PROVIDER|DOMAIN',
       summary: 'end a pause; held jobs go out again',
       async run(ctx) {
-        const target = arg(ctx, 'the PROVIDER or DOMAIN', 'queue resume');
+        const target = pauseTarget(ctx, 'queue resume');
         const r = await ctx.client.post<{ promoted: number; wasPaused?: boolean }>(`${pausePath(target)}/resume`);
         // A domain answers whether it was paused; a provider resume also ends an adaptive back-off, so it always does something.
         return output(ctx, r, () =>

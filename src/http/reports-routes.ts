@@ -108,15 +108,17 @@ export const reportsRoutes: FastifyPluginAsync<ReportsRoutesOptions> = async (ap
           "What receivers reported about a domain: DMARC aggregate pass rates per reporter, sources that are not Kurir's IPs, TLS-RPT sessions and failures",
         security: bearerSecurity,
         params: { type: 'object', required: ['domain'], properties: { domain: { type: 'string', maxLength: 253 } } },
-        querystring: { type: 'object', additionalProperties: false, properties: { days: { type: 'string', pattern: '^[0-9]{1,4}$' } } },
+        querystring: { type: 'object', additionalProperties: false, properties: { days: { type: 'string', maxLength: 20 } } },
         response: { 200: viewSchema, ...errorResponses(400, 401, 403, 404, 503) },
       },
     },
     async (request) => {
       const domain = request.params.domain.toLowerCase();
-      const days = request.query.days === undefined ? Math.min(30, opts.retentionDays) : Number(request.query.days);
+      // The rule in words here, not a schema pattern (which answered `must match pattern "…"`).
+      const given = request.query.days;
+      const days = given === undefined ? Math.min(30, opts.retentionDays) : /^[0-9]{1,4}$/.test(given) ? Number(given) : Number.NaN;
       if (!Number.isInteger(days) || days < 1 || days > opts.retentionDays)
-        throw new KurirError('VALIDATION', `days must be between 1 and ${opts.retentionDays} (feedback.reports.retentionDays)`, { field: 'days' });
+        throw new KurirError('VALIDATION', `days: a whole number from 1 to ${opts.retentionDays} (feedback.reports.retentionDays)`, { field: 'days' });
       if (!(await opts.ingest.isKurirDomain(domain))) throw new KurirError('NOT_FOUND', `${domain} is not a sender domain of Kurir`, { field: 'domain' });
       return domainReports(opts.store, opts.clock, domain, days);
     },

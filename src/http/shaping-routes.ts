@@ -22,7 +22,8 @@ const domainParams = {
 const providerParams = {
   type: 'object',
   required: ['provider'],
-  properties: { provider: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' } },
+  // The name's rule is checked by the handler (`known`), in words; a schema pattern answered `must match pattern "…"`.
+  properties: { provider: { type: 'string', maxLength: 253 } },
 } as const;
 
 const pauseBody = {
@@ -36,6 +37,11 @@ const countMap = { type: 'object', additionalProperties: { type: 'integer' } } a
 /** Registers the delivery-control routes; register them in the admin scope (src/http/auth.ts). */
 export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (app: FastifyInstance, opts) => {
   const known = (provider: string): string => {
+    if (!/^[a-z0-9][a-z0-9_-]{0,62}$/.test(provider)) {
+      throw new KurirError('VALIDATION', `provider: "${provider}" is not a provider name (lower-case letters, digits, _ and -, as in the provider map)`, {
+        field: 'provider',
+      });
+    }
     if (!opts.shaper.names().includes(provider)) {
       throw new KurirError('NOT_FOUND', `provider ${provider} is not in the provider map (${opts.shaper.names().join(', ')})`, { field: 'provider' });
     }

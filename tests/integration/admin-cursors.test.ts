@@ -60,3 +60,30 @@ describe('audit list cursor', () => {
     expect(r.body.items).toHaveLength(1);
   });
 });
+
+// Found 2 Dec 2026: a bad page size, report window or provider name was answered with the schema's pattern
+// (`limit: must match pattern "^[0-9]{1,4}$"`), not the rule.
+describe('page sizes, report windows and provider names are answered with their rule in words', () => {
+  it.each([
+    ['/v1/audit?limit=abc', 'limit', 'limit: a whole number from 1 to 1000'],
+    ['/v1/audit?limit=1.5', 'limit', 'limit: a whole number from 1 to 1000'],
+    ['/v1/audit?limit=0', 'limit', 'limit: a whole number from 1 to 1000'],
+    ['/v1/suppressions?limit=abc', 'limit', 'limit: a whole number from 1 to 1000'],
+    ['/v1/messages?to=a%40example.test&limit=abc', 'limit', 'limit: a whole number from 1 to 100'],
+    ['/v1/domains/example.test/reports?days=abc', 'days', /^days: a whole number from 1 to \d+ \(feedback\.reports\.retentionDays\)$/],
+  ])('GET %s is 400 naming %s', async (path, field, message) => {
+    const r = await adminRequest(t.url, 'GET', path);
+    expect(r.status).toBe(400);
+    expect(r.body.error.field).toBe(field);
+    expect(r.body.error.message).toMatch(message);
+  });
+
+  it('POST /v1/shaping/<bad name>/pause is 400 saying what a provider name is', async () => {
+    const r = await adminRequest(t.url, 'POST', `/v1/shaping/${encodeURIComponent('bad domain!')}/pause`, {});
+    expect(r.status).toBe(400);
+    expect(r.body.error).toMatchObject({
+      field: 'provider',
+      message: expect.stringMatching(/^provider: "bad domain!" is not a provider name \(lower-case letters/),
+    });
+  });
+});

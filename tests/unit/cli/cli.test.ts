@@ -54,6 +54,23 @@ describe('kurir CLI', () => {
     await expect(runCli(['queue', 'stats'])).rejects.toThrow(/--url or KURIR_URL is required/);
     await expect(runCli(['queue', 'stats', '--url', 'ftp://x'])).rejects.toThrow(/--url: ftp:\/\/x is not an http/);
     await expect(runCli(['queue', 'stats', '--url', 'http://127.0.0.1:1'])).rejects.toThrow(/--key or KURIR_ADMIN_KEY is required/);
+    // Found 2 Dec 2026: these reached the API and came back as its validator's pattern, or (bootstrap) exit 1.
+    const remote = ['--url', 'http://127.0.0.1:1', '--key', 'k'];
+    for (const [argv, message] of [
+      [['audit', 'list', '--limit', 'abc'], '--limit: a whole number from 1 to 1000'],
+      [['audit', 'list', '--limit', '1001'], '--limit: a whole number from 1 to 1000'],
+      [['messages', 'search', 'a@example.org', '--limit', 'abc'], '--limit: a whole number from 1 to 100'],
+      [['queue', 'pause', 'bad domain!'], 'queue pause: "bad domain!" is neither a provider name'],
+      [['queue', 'resume', 'Gmail'], 'queue resume: "Gmail" is neither a provider name'],
+      [
+        ['credentials', 'create', '--bootstrap', '--name', 'boot2', '--kind', 'smtp-account'],
+        'credentials create --bootstrap: --kind: the bootstrap credential is an admin API key',
+      ],
+    ] as const) {
+      const err = await runCli([...argv, ...remote]).catch((e: unknown) => e);
+      expect(err, argv.join(' ')).toBeInstanceOf(UsageError);
+      expect((err as Error).message).toContain(message);
+    }
     // Found 2 Dec 2026: the address was dropped and the search ran by reference alone (exit 0, empty table).
     const both = await runCli(['messages', 'search', 'a@example.org', '--reference', 'x', '--url', 'http://127.0.0.1:1', '--key', 'k']).catch(
       (e: unknown) => e,
