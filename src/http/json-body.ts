@@ -30,10 +30,11 @@ export function refuseContentCoding(request: FastifyRequest): void {
   }
 }
 
-/** Refuses a JSON body declared in a charset other than UTF-8 (RFC 8259 §8.1) with 415 naming it. */
+/** Refuses a JSON body declared in a charset other than UTF-8 (RFC 8259 §8.1) or US-ASCII with 415 naming it. */
 function refuseCharset(request: FastifyRequest): void {
   const charset = charsetOf(request.headers['content-type']);
-  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+  // US-ASCII is a subset of UTF-8: its bytes read the same (anything over 0x7F is refused as not UTF-8 or decoded alike).
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8' && charset !== 'us-ascii') {
     throw new KurirError('UNSUPPORTED_MEDIA', `Content-Type: charset ${charset} is not supported; JSON must be UTF-8 (charset=utf-8, or none)`, {
       field: 'Content-Type',
     });
