@@ -167,6 +167,8 @@ export class DomainService {
           state: d.state === 'active' ? 'rotating' : 'pending-dns',
           rotation: { trigger, startedAt: this.now() },
         };
+        // A suspension's reason ("… was revoked; rotate, publish and verify") ends with it: pending-dns explains itself.
+        delete next.reason;
         return { record: withEvent(next, this.event('rotation-started', trigger === 'schedule' ? 'scheduler' : 'admin', message, selectors)), result: null };
       })
     ).record;

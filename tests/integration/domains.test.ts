@@ -244,6 +244,15 @@ describe('runtime-managed sender domains', () => {
     expect(shown.keepPublishedUntil).toBeUndefined();
     expect(after.records.some((r: any) => r.name.startsWith(`${retired.selector}._domainkey.`))).toBe(false);
     expect(formatDomain(after)).toContain(`  key ${retired.selector} rsa-2048: revoked: remove its DNS record now`);
+    // Rotating the suspended domain: pending-dns, and the suspension's reason is gone with the suspension.
+    const rotated = (await admin(a, 'POST', `/v1/domains/${DOMAIN}/rotate`)).body;
+    expect(rotated.state).toBe('pending-dns');
+    expect(rotated.reason).toBeUndefined();
+    const pending = await until(async () => {
+      const m = (await submitAs(b, 'dave@dest.test', 'pending')).body.error?.message ?? '';
+      return /pending-dns|not verified|publish/i.test(m) && !/suspended/.test(m) ? m : null;
+    }, 5000);
+    expect(pending).not.toMatch(/was revoked/);
   });
 
   it('keeps private keys out of Redis in clear, out of the API and out of the logs', async () => {
