@@ -5,14 +5,13 @@
  * HMAC-SHA256 digests under a server key (docs/credentials.md says why a slow KDF is not needed).
  */
 import { randomBytes } from 'node:crypto';
-import { WEBHOOK_EVENT_TYPES } from '../config/credentials-schema.js';
-import { PRIORITIES } from '../config/schema.js';
 import { keyedDigest, type CredentialRegistry } from '../intake/credentials.js';
 import type { Clock } from '../lib/clock.js';
 import { KurirError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import { displayWebhookUrl, webhookUrlProblem } from '../lib/webhook-url.js';
-import { ROLES, type CredentialStore, type Role, type StoredCredential, type StoredSecret } from '../store/credential-store.js';
+import { displayWebhookUrl } from '../lib/webhook-url.js';
+import { validateCredentialScope, type CredentialScopeInput } from './credential-scope.js';
+import type { CredentialStore, StoredCredential, StoredSecret } from '../store/credential-store.js';
 
 /** Longest rotation overlap: 30 days. */
 export const MAX_OVERLAP_SECONDS = 30 * 86400;
@@ -24,14 +23,7 @@ const MAX_CHANGE_ATTEMPTS = 5;
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 const NAME_RULE = '1 to 64 letters, digits, dot, dash, underscore or @, starting with a letter or digit';
 
-export interface CredentialScopeInput {
-  role?: Role;
-  domains?: string[];
-  priorities?: string[] | null;
-  limits?: { perSecond?: number | null; perDay?: number | null } | null;
-  /** API keys: the webhook target (null: none), as `apiKeys[].webhook` in the configuration. */
-  webhook?: { url: string; secret: string; events?: string[] | null } | null;
-}
+export type { CredentialScopeInput } from './credential-scope.js';
 
 export interface CreateCredentialInput extends CredentialScopeInput {
   kind: 'api-key' | 'smtp-account';
@@ -105,32 +97,7 @@ export class CredentialAdmin {
   constructor(private readonly deps: CredentialAdminDeps) {}
 
   private validateScope(input: CredentialScopeInput, kind: StoredCredential['kind']): void {
-    if (input.role !== undefined && !ROLES.includes(input.role))
-      throw new KurirError('VALIDATION', `role: must be one of ${ROLES.join(', ')}`, { field: 'role' });
-    if (kind === 'smtp-account' && input.role !== undefined && input.role !== 'send') {
-      throw new KurirError('VALIDATION', 'role: SMTP accounts only submit mail; their role is send', { field: 'role' });
-    }
-    input.domains?.forEach((d, i) => {
-      const domain = d.toLowerCase();
-      if (domain !== '*' && !this.deps.senderDomains.has(domain)) {
-        throw new KurirError('VALIDATION', `domains[${i}]: ${d} is not a configured sender domain (or *)`, { field: `domains[${i}]` });
-      }
-    });
-    if (input.webhook) {
-      if (kind !== 'api-key') throw new KurirError('VALIDATION', 'webhook: only API keys have a webhook', { field: 'webhook' });
-      const urlProblem = webhookUrlProblem(input.webhook.url ?? '');
-      if (urlProblem) throw new KurirError('VALIDATION', `webhook.url: ${urlProblem}`, { field: 'webhook.url' });
-      if ((input.webhook.secret ?? '').length < 16) throw new KurirError('VALIDATION', 'webhook.secret: at least 16 characters', { field: 'webhook.secret' });
-      input.webhook.events?.forEach((e, i) => {
-        if (!(WEBHOOK_EVENT_TYPES as readonly string[]).includes(e)) {
-          throw new KurirError('VALIDATION', `webhook.events[${i}]: one of ${WEBHOOK_EVENT_TYPES.join(', ')}`, { field: `webhook.events[${i}]` });
-        }
-      });
-    }
-    input.priorities?.forEach((p, i) => {
-      if (!(PRIORITIES as readonly string[]).includes(p))
-        throw new KurirError('VALIDATION', `priorities[${i}]: must be one of ${PRIORITIES.join(', ')}`, { field: `priorities[${i}]` });
-    });
+    validateCredentialScope(input, kind, this.deps.senderDomains);
   }
 
   /**
@@ -189,6 +156,9 @@ export class CredentialAdmin {
   async create(input: CreateCredentialInput, by: string): Promise<{ credential: CredentialView; secret: string }> {
     if (input.kind !== 'api-key' && input.kind !== 'smtp-account') throw new KurirError('VALIDATION', 'kind: api-key or smtp-account', { field: 'kind' });
     if (!NAME_PATTERN.test(input.name)) throw new KurirError('VALIDATION', `name: ${NAME_RULE}`, { field: 'name' });
+    if (input.username !== undefined && input.kind !== 'smtp-account') {
+      throw new KurirError('VALIDATION', 'username: only SMTP accounts have a user name (an API key is used by its secret alone)', { field: 'username' });
+    }
     if (input.username !== undefined && !NAME_PATTERN.test(input.username)) throw new KurirError('VALIDATION', `username: ${NAME_RULE}`, { field: 'username' });
     this.validateScope(input, input.kind);
     const username = input.kind === 'smtp-account' ? (input.username ?? input.name) : undefined;

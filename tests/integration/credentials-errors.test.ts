@@ -64,3 +64,32 @@ describe('sender domains of a credential', () => {
     expect(changed.body.domains).toEqual(['example.test']);
   });
 });
+
+// Found 2 Dec 2026: these were stored (priorities twice, "*" beside a domain, a secret with a line break) or
+// silently dropped (an API key's username).
+describe('credential input the API used to keep or drop', () => {
+  const hook = { url: 'http://127.0.0.1:9/x', secret: 'sixteen-chars-secret' };
+  it.each([
+    [{ kind: 'api-key', name: 'dup-prio', priorities: ['bulk', 'bulk'] }, 'priorities[1]', 'priorities[1]: bulk is listed twice'],
+    [{ kind: 'api-key', name: 'star-mix', domains: ['*', 'example.test'] }, 'domains', /^domains: "\*" \(every sender domain\) stands alone/],
+    [{ kind: 'api-key', name: 'key-user', username: 'someone' }, 'username', /^username: only SMTP accounts have a user name/],
+    [
+      { kind: 'api-key', name: 'nl-secret', webhook: { ...hook, secret: 'sixteen-chars\nsecret' } },
+      'webhook.secret',
+      /^webhook\.secret: printable characters only/,
+    ],
+  ])('POST /v1/credentials %j is 400 naming %s', async (body, field, message) => {
+    const r = await adminRequest(t.url, 'POST', '/v1/credentials', body);
+    expect(r.status).toBe(400);
+    expect(r.body.error.field).toBe(field);
+    expect(r.body.error.message).toMatch(message);
+  });
+
+  it('PATCH refuses the same priorities and domains, and an SMTP account keeps its username', async () => {
+    const { body } = await adminRequest(t.url, 'POST', '/v1/credentials', { kind: 'smtp-account', name: 'acct-user', username: 'acct-login' });
+    expect(body.credential.username).toBe('acct-login');
+    const id = body.credential.id;
+    expect((await adminRequest(t.url, 'PATCH', `/v1/credentials/${id}`, { priorities: ['normal', 'normal'] })).body.error.field).toBe('priorities[1]');
+    expect((await adminRequest(t.url, 'PATCH', `/v1/credentials/${id}`, { domains: ['example.test', '*'] })).body.error.field).toBe('domains');
+  });
+});
