@@ -27,6 +27,12 @@ export function normalizeDomain(domain: string, field = 'domain'): string {
   if (!ascii || ascii.length > 253 || labels.length < 2 || !labels.every((l) => LABEL.test(l))) {
     throw new KurirError('BAD_ADDRESS', `${field}: "${domain}" is not a valid domain`, { field });
   }
+  // No top-level domain is all digits (RFC 3696 section 2): such a name is an IP address, which mail writes [1.2.3.4].
+  if (/^\d+$/.test(labels[labels.length - 1])) {
+    throw new KurirError('BAD_ADDRESS', `${field}: "${domain}" is not a valid domain (an IP address is no domain name; its last label is all digits)`, {
+      field,
+    });
+  }
   if (normalized.size >= NORMALIZED_MAX) normalized.clear();
   normalized.set(domain, ascii);
   return ascii;

@@ -37,6 +37,13 @@ describe('normalizeDomain (remembered answers)', () => {
     }
   });
 
+  it('refuses a name whose last label is all digits (an IP address), for a sender domain and a recipient alike', () => {
+    expect(() => normalizeDomain('1.2.3.4', 'name')).toThrow(/name: "1\.2\.3\.4" is not a valid domain \(an IP address is no domain name/);
+    expect(() => normalizeAddress('user@192.0.2.10', 'to[0]')).toThrow(/to\[0\]: "192\.0\.2\.10" is not a valid domain/);
+    expect(normalizeDomain('123.example')).toBe('123.example');
+    expect(normalizeDomain('mail.1example')).toBe('mail.1example');
+  });
+
   it('stays correct past its bound (it empties itself and starts again)', () => {
     for (let i = 0; i < 5000; i++) expect(normalizeDomain(`D${i}.Example`)).toBe(`d${i}.example`);
     expect(normalizeDomain('D1.Example')).toBe('d1.example');
