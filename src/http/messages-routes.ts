@@ -10,7 +10,7 @@ import { BASE64_TEXT_ABOVE_CHARS, composeMessage, type StructuredMessage } from 
 import type { Admission } from '../lib/admission.js';
 import { presentMessage } from '../admin/message-view.js';
 import { roleOf } from '../intake/credentials.js';
-import { priorityOf } from '../intake/headers.js';
+import { priorityOf, ttlOf } from '../intake/headers.js';
 import type { IntakeService } from '../intake/intake-service.js';
 import { requestHash, type Submission } from '../intake/submission.js';
 import { KurirError, toKurirError } from '../lib/errors.js';
@@ -192,10 +192,11 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
       if (Buffer.isBuffer(body)) {
         if (!body.length) throw new KurirError('BAD_MESSAGE', 'body: the message is empty', { field: 'body' });
         const env = rawEnvelope(request);
-        // Without ?priority= or the X-Kurir-Priority request header, the message's own X-Kurir-Priority header, as
-        // SMTP reads it (until 2 Dec 2026 HTTP ignored it). Not hashed apart: it is in the body.
+        // Without ?priority= / ?ttl= or their X-Kurir-* request headers, the message's own X-Kurir-Priority and
+        // X-Kurir-Ttl headers, as SMTP reads them (until 2 Dec 2026 HTTP ignored them). Not hashed apart: they are in the body.
         const priority = env.priority ?? priorityOf(body);
-        parts = { ...env, priority, raw: body, hashParts: () => ['message/rfc822', body, stableStringify(env)] };
+        const ttlSeconds = env.ttlSeconds ?? ttlOf(body, config.delivery.maxTtlSeconds);
+        parts = { ...env, priority, ttlSeconds, raw: body, hashParts: () => ['message/rfc822', body, stableStringify(env)] };
       } else if (body && typeof body === 'object' && !Array.isArray(body)) {
         parts = await jsonSubmission(body as MessageBody, maxBytes);
       } else {

@@ -134,6 +134,32 @@ describe("a raw submission's own X-Kurir-Priority header", () => {
   });
 });
 
+describe("a raw submission's own X-Kurir-Ttl header", () => {
+  const raw = (ttl: string) => `From: noreply@example.test\r\nSubject: code\r\nX-Kurir-Ttl: ${ttl}\r\n\r\nCode 1\r\n`;
+  const lifetime = async (id: string): Promise<number> => {
+    const s = await t.status(id);
+    return (Date.parse(s.expiresAt) - Date.parse(s.createdAt)) / 1000;
+  };
+
+  it('sets the lifetime, as over SMTP (until 2 Dec 2026 HTTP ignored it), and yields to ?ttl= and the request header', async () => {
+    const own = await post('?to=carol@dest.test', { raw: raw('600') });
+    expect(own.status).toBe(202);
+    expect(await lifetime(own.body.id)).toBe(600);
+    const query = await post('?to=carol@dest.test&ttl=900', { raw: raw('600') });
+    expect(await lifetime(query.body.id)).toBe(900);
+    const header = await post('?to=carol@dest.test', { raw: raw('600'), headers: { 'X-Kurir-Ttl': '1200' } });
+    expect(await lifetime(header.body.id)).toBe(1200);
+  });
+
+  it('is refused 400 naming it when it is no whole number of seconds within delivery.maxTtlSeconds', async () => {
+    for (const bad of ['abc', '0', '99999999']) {
+      const res = await post('?to=carol@dest.test', { raw: raw(bad) });
+      expect(res.status).toBe(400);
+      expect(res.body.error).toMatchObject({ code: 'VALIDATION', field: 'X-Kurir-Ttl' });
+    }
+  });
+});
+
 describe('the envelope sender of a raw submission', () => {
   const raw = 'From: noreply@example.test\r\nSubject: code\r\n\r\nCode 1\r\n';
 
