@@ -29,7 +29,12 @@ const apiKeyWebhook = z
       if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
     }),
     /** HMAC-SHA256 key of the Kurir-Signature header; shared with the receiver. */
-    secret: z.string().min(16, 'at least 16 characters'),
+    secret: z
+      .string()
+      .min(16, 'at least 16 characters')
+      // As POST /v1/credentials checks it (src/admin/credential-scope.ts): the receiver must be able to type it in.
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+      .refine((v) => !/[\x00-\x1f\x7f]/.test(v), 'printable characters only (no line break or other control character)'),
     /** Event types to send (default: all). */
     events: z.array(z.enum(WEBHOOK_EVENT_TYPES)).min(1).optional(),
   })

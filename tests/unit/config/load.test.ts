@@ -79,6 +79,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ file: bad })).not.toThrowError(/u:pw/);
   });
 
+  it('refuses a configured webhook secret with a line break, as the credentials API does', () => {
+    const bad = file(
+      'domains: [{ name: a.test }]\napiKeys: [{ name: k, key: "0123456789abcdef", webhook: { url: "https://h.a.test/x", secret: "0123456789abcdef\\n" } }]\n',
+    );
+    expect(() => loadConfig({ file: bad })).toThrowError(/apiKeys\.0\.webhook\.secret.*printable characters only/);
+  });
+
   it('leaves KURIR_LOG_FORMAT to scripts/start.mjs: `KURIR_LOG_FORMAT=json npm start` (docs/operations.md) must start', () => {
     // start.mjs reads it and the gateway it spawns inherits the environment; as an override it was the unknown key logFormat.
     expect(envOverrides({ KURIR_LOG_FORMAT: 'json' })).toEqual({});
