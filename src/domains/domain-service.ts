@@ -91,17 +91,17 @@ export class DomainService {
 
   /** Adds a domain in state pending-dns with new keys; answers it with the records to publish. */
   async add(domain: string, opts: AddDomainOptions = {}): Promise<DomainRecord> {
-    const name = this.name(domain);
+    // Named as the request names it: POST /v1/domains takes the domain in `name`.
+    const name = normalizeDomain(domain, 'name');
     const bits = opts.rsaBits ?? 2048;
     if (![2048, 3072, 4096].includes(bits)) throw new KurirError('VALIDATION', 'rsaBits: 2048, 3072 or 4096', { field: 'rsaBits' });
     const settings = checkSettings(opts);
     if (this.deps.config.domains.some((c) => c.name.toLowerCase() === name)) {
-      throw new KurirError('CONFLICT', `domain: ${name} is declared in the configuration (domains[]); remove it there to manage it here`, { field: 'domain' });
+      throw new KurirError('CONFLICT', `name: ${name} is declared in the configuration (domains[]); remove it there to manage it here`, { field: 'name' });
     }
     this.vault();
     const existing = await this.deps.store.get(name);
-    if (existing && existing.state !== 'removed')
-      throw new KurirError('CONFLICT', `domain: ${name} exists already (state ${existing.state})`, { field: 'domain' });
+    if (existing && existing.state !== 'removed') throw new KurirError('CONFLICT', `name: ${name} exists already (state ${existing.state})`, { field: 'name' });
     // Every selector a removed incarnation used stays taken: a re-add never reuses one with another key.
     const used = existing ? recentSelectors(selectorsUsed(existing), this.now()) : [];
     const taken = new Set(used);
