@@ -10,7 +10,7 @@ import { BASE64_TEXT_ABOVE_CHARS, composeMessage, type StructuredMessage } from 
 import type { Admission } from '../lib/admission.js';
 import { presentMessage } from '../admin/message-view.js';
 import { roleOf } from '../intake/credentials.js';
-import { priorityOf, ttlOf } from '../intake/headers.js';
+import { leadingHeaders, priorityOf, ttlOf } from '../intake/headers.js';
 import type { IntakeService } from '../intake/intake-service.js';
 import { requestHash, type Submission } from '../intake/submission.js';
 import { KurirError, toKurirError } from '../lib/errors.js';
@@ -194,8 +194,9 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
         const env = rawEnvelope(request);
         // Without ?priority= / ?ttl= or their X-Kurir-* request headers, the message's own X-Kurir-Priority and
         // X-Kurir-Ttl headers, as SMTP reads them (until 2 Dec 2026 HTTP ignored them). Not hashed apart: they are in the body.
-        const priority = env.priority ?? priorityOf(body);
-        const ttlSeconds = env.ttlSeconds ?? ttlOf(body, config.delivery.maxTtlSeconds);
+        const own = env.priority === undefined || env.ttlSeconds === undefined ? leadingHeaders(body) : [];
+        const priority = env.priority ?? priorityOf(own);
+        const ttlSeconds = env.ttlSeconds ?? ttlOf(own, config.delivery.maxTtlSeconds);
         parts = { ...env, priority, ttlSeconds, raw: body, hashParts: () => ['message/rfc822', body, stableStringify(env)] };
       } else if (body && typeof body === 'object' && !Array.isArray(body)) {
         parts = await jsonSubmission(body as MessageBody, maxBytes);

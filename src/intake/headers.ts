@@ -154,8 +154,8 @@ export function prepareMessage(input: Buffer, opts: { hostname: string; now: num
   return { raw, headers, fromAddresses, messageId, subject: subject === undefined ? undefined : subjectSummary(subject) };
 }
 
-/** The header lines of a message as the client sent it (CRLF or bare LF line ends). */
-function leadingHeaders(raw: Buffer): HeaderLine[] {
+/** The header lines of a message as the client sent it (CRLF or bare LF line ends), parsed once for {@link priorityOf} and {@link ttlOf}. */
+export function leadingHeaders(raw: Buffer): HeaderLine[] {
   let end = raw.indexOf('\r\n\r\n');
   if (end === -1) end = raw.indexOf('\n\n');
   return parseHeaders(toCrlf(end === -1 ? raw : raw.subarray(0, end)).toString('latin1'));
