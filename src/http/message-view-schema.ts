@@ -90,6 +90,11 @@ export const messageViewSchema = {
             description:
               "deferred, bounced and expired events: a late outcome that changed no recipient state and was not sent to webhooks: of a delivery run that had lost its job's lease to another run, or for a recipient that was cancelled or delivered by another run while this attempt was sending.",
           },
+          duplicate: {
+            type: 'boolean',
+            description:
+              "delivered events: a second delivery of recipients already delivered (two runs of one delivery job both sent it); their state stays the first delivery's, and no webhook is sent for it.",
+          },
           bounceType: { type: 'string', enum: ['hard', 'soft'] },
           status: { type: 'string', description: 'bounced and delayed events from a DSN: the RFC 3463 status, e.g. `5.1.1`.' },
           remoteMta: { type: 'string' },

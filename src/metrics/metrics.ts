@@ -124,7 +124,7 @@ export interface Metrics {
   readonly queueLeasesExpired: Counter<'outcome'>;
   /** kurir_delivery_job_errors_total{kind} — delivery jobs that threw (unavailable: Redis or the network; internal: a bug) and will be retried. */
   readonly deliveryJobErrors: Counter<'kind'>;
-  /** kurir_delivery_superseded_total{reason} — recipient outcomes recorded as superseded (lease-lost | settled). */
+  /** kurir_delivery_superseded_total{reason} — recipient outcomes recorded as superseded (lease-lost | settled) or as a duplicate delivery (duplicate). */
   readonly deliverySuperseded: Counter<'reason'>;
 
   // delivery
@@ -434,7 +434,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
   });
   const deliverySuperseded = new Counter({
     name: 'kurir_delivery_superseded_total',
-    help: "Recipient outcomes of delivery attempts that changed nothing and were recorded as superseded: lease-lost (the run had lost its job's lease to another run) or settled (the recipient was cancelled, or delivered by another run, while the attempt was sending).",
+    help: "Recipient outcomes of delivery attempts that changed nothing and were recorded as superseded: lease-lost (the run had lost its job's lease to another run) or settled (the recipient was cancelled, or delivered by another run, while the attempt was sending); duplicate: a delivery of a recipient another run had already recorded as delivered (a second copy; no second webhook).",
     labelNames: ['reason'] as const,
     registers,
   });
@@ -796,7 +796,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
   for (const reason of ['missing-job', 'failed-job']) queueReconciled.inc({ reason }, 0);
   for (const outcome of ['returned', 'failed']) queueLeasesExpired.inc({ outcome }, 0);
   for (const kind of ['unavailable', 'internal']) deliveryJobErrors.inc({ kind }, 0);
-  for (const reason of ['lease-lost', 'settled']) deliverySuperseded.inc({ reason }, 0);
+  for (const reason of ['lease-lost', 'settled', 'duplicate']) deliverySuperseded.inc({ reason }, 0);
   for (const redis of ['main', ...(opts.redisShards ?? [])]) redisUp.set({ redis }, 0);
   for (const provider of providers) {
     deliveryAttempts.inc({ provider, result: 'delivered', category: 'none' }, 0);

@@ -37,7 +37,8 @@ export class VerificationDeliveries implements EventSink {
   async onEvents(record: MessageRecord, events: AppendedEvent[]): Promise<void> {
     if (record.priority !== 'verification' || record.tags?.includes(PROBE_TAG)) return;
     for (const { event } of events) {
-      if (event.type !== 'delivered') continue;
+      // A duplicate delivery was counted with the first.
+      if (event.type !== 'delivered' || event.duplicate) continue;
       for (const r of event.recipients) {
         const provider = deliveryProvider(this.deps.providers, r, event.host, this.deps.smarthost);
         this.deps.metrics.verificationsDelivered.inc({ provider, domain: record.fromDomain });

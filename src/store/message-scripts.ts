@@ -66,9 +66,13 @@ return 1`;
 // retention. A non-final state never replaces a final one: an attempt still in its SMTP transaction when the
 // message was cancelled, or overtaken by another run after its lease ran out, and then deferred, leaves the
 // recipient as it is (its events are still appended: the attempt happened). Nor does `expired` replace a final
-// state: a cancel or an expiry racing a delivery that was recorded first. With an outbox grace above 0 the events
-// also go into the webhook outbox (src/store/webhook-outbox.ts), due after the grace by Redis's clock. Answers
-// {events length after the push, 1 when final, the record JSON when asked for}.
+// state: a cancel or an expiry racing a delivery that was recorded first. Nor does a second delivery replace the
+// first: a recipient already `delivered` keeps its state, and the part of a `delivered` event naming it is split off
+// and marked `"duplicate":true` (two runs of one job both sent; src/delivery/stages/outcome.ts), in this same step so
+// that no second record slips in between a check and the write. With an outbox grace above 0 the events also go into
+// the webhook outbox (src/store/webhook-outbox.ts), due after the grace by Redis's clock. Answers {events length
+// after the push, 1 when final, the record JSON when asked for, the duplicate addresses, the events as pushed when
+// a duplicate changed them (else false)}.
 const RECORD = `${HSET_FN}
 local n, m = tonumber(ARGV[5]), tonumber(ARGV[6])
 local addresses = {}
@@ -95,11 +99,19 @@ local state = {}
 for i, a in ipairs(addresses) do state[a] = before[i] end
 local finalStatus = {${[...FINAL_RECIPIENT_STATUSES].map((x) => `['${x}'] = true`).join(', ')}}
 local fields = {}
+local duplicates, isDuplicate = {}, {}
 for i = 7, 6 + 2 * n, 2 do
   local address, new, prior = ARGV[i], ARGV[i + 1], state[ARGV[i]]
-  -- Delivered is final: the common case decodes nothing.
+  -- The states are JSON.stringify's (no spaces; a quote inside a string is escaped), so a plain find is exact and
+  -- the common case, a first delivery, decodes nothing.
   local keep = false
-  if prior and not string.find(new, '"status":"delivered"', 1, true) and finalStatus[cjson.decode(prior).status] then
+  if prior and string.find(new, '"status":"delivered"', 1, true) then
+    if string.find(prior, '"status":"delivered"', 1, true) then
+      keep = true
+      duplicates[#duplicates + 1] = address
+      isDuplicate[address] = true
+    end
+  elseif prior and finalStatus[cjson.decode(prior).status] then
     local status = cjson.decode(new).status
     keep = status == 'expired' or not finalStatus[status]
   end
@@ -111,14 +123,37 @@ for i = 7, 6 + 2 * n, 2 do
 end
 if #fields > 0 then hsetAll(KEYS[1], fields) end
 local firstEvent = 7 + 2 * n + m
+local events, rewritten = {}, false
+for i = firstEvent, #ARGV do
+  local e = ARGV[i]
+  if #duplicates > 0 and string.find(e, '"type":"delivered"', 1, true) then
+    local event = cjson.decode(e)
+    local fresh, again = {}, {}
+    if event.type == 'delivered' and type(event.recipients) == 'table' then
+      for _, r in ipairs(event.recipients) do
+        if isDuplicate[r] then again[#again + 1] = r else fresh[#fresh + 1] = r end
+      end
+    end
+    if #again > 0 then
+      rewritten = true
+      if #fresh > 0 then
+        event.recipients = fresh
+        events[#events + 1] = cjson.encode(event)
+      end
+      event.recipients = again
+      event.duplicate = true
+      e = cjson.encode(event)
+    end
+  end
+  events[#events + 1] = e
+end
 local length = 0
-if #ARGV >= firstEvent then
-  length = redis.call('RPUSH', KEYS[2], unpack(ARGV, firstEvent))
+if #events > 0 then
+  length = redis.call('RPUSH', KEYS[2], unpack(events))
   local grace = tonumber(ARGV[4])
   if grace > 0 then
     local t = redis.call('TIME')
-    local count = #ARGV - firstEvent + 1
-    redis.call('ZADD', KEYS[4], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + grace, ARGV[1] .. ':' .. (length - count) .. ':' .. count)
+    redis.call('ZADD', KEYS[4], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + grace, ARGV[1] .. ':' .. (length - #events) .. ':' .. #events)
   end
 end
 local final = #addresses > 0 and 1 or 0
@@ -133,7 +168,7 @@ if final == 1 then
   redis.call('EXPIRE', KEYS[2], ARGV[2])
 end
 if ARGV[3] ~= '1' then record = false end
-return {length, final, record}`;
+return {length, final, record, duplicates, rewritten and events or false}`;
 
 // A message without its body: KEYS msg [events]. Answers {record JSON, {address, state JSON or false}…, timeline
 // (when the events key is given)}, or false when the record is gone. The addresses come from the record.
@@ -204,7 +239,7 @@ export function readView(view: [string, Array<string | null>, ...unknown[]]): { 
 /** An ioredis client with the message scripts defined as commands. */
 export type MessageRedis = Redis & {
   kurirMsgCreate(...args: Array<string | number | Buffer>): Promise<number>;
-  kurirMsgRecord(...args: Array<string | number>): Promise<[number, number, string | null]>;
+  kurirMsgRecord(...args: Array<string | number>): Promise<[number, number, string | null, string[], string[] | null]>;
   kurirMsgView(...args: string[]): Promise<[string, Array<string | null>, string[]] | null>;
   kurirMsgMigrate(...args: string[]): Promise<number>;
   kurirMsgTakeBack(...args: Array<string | number>): Promise<number>;

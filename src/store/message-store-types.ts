@@ -10,6 +10,13 @@ export interface RecipientUpdate {
   state: RecipientState;
 }
 
+/** What an update did besides writing: whether the message is now final, and the recipients delivered again. */
+export interface UpdateResult {
+  final: boolean;
+  /** Recipients an update delivered that were already `delivered`: the first delivery's state stands. */
+  duplicates: string[];
+}
+
 /** A timeline event with its position in the message's timeline (stable: the timeline is append-only). */
 export interface AppendedEvent {
   index: number;

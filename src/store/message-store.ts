@@ -7,7 +7,7 @@ import { type MessageRedis, RECIPIENT_FIELD_PREFIX, readView, withMessageScripts
 import { type DeliveryView, deliveryViewOf, olderLayout } from './delivery-view.js';
 import { outboxMember, WebhookOutbox } from './webhook-outbox.js';
 import { FINAL_RECIPIENT_STATUSES, type MessageRecord, type MessageStatus, type MessageView, type RecipientState, type TimelineEvent } from './types.js';
-import { type EventSink, type IdPage, INDEX_TRIM_EVERY, MAX_MESSAGES_PER_RECIPIENT, type RecipientUpdate } from './message-store-types.js';
+import { type EventSink, type IdPage, INDEX_TRIM_EVERY, MAX_MESSAGES_PER_RECIPIENT, type RecipientUpdate, type UpdateResult } from './message-store-types.js';
 
 /** Options of a {@link MessageStore}. */
 export interface MessageStoreOptions {
@@ -215,6 +215,15 @@ export class MessageStore {
    * the message is now final. `record`, when the caller has it, spares the event sink a read of it.
    */
   async update(id: string, updates: RecipientUpdate[], events: TimelineEvent[], record?: MessageRecord): Promise<boolean> {
+    return (await this.updateDetailed(id, updates, events, record)).final;
+  }
+
+  /**
+   * {@link update}, answering also which recipients it found already `delivered` when an update delivered them
+   * again: their state stays the first delivery's, and the part of a `delivered` event naming them is written
+   * with `duplicate: true` (kept on the timeline, not sent to webhooks), decided in the same script as the write.
+   */
+  async updateDetailed(id: string, updates: RecipientUpdate[], events: TimelineEvent[], record?: MessageRecord): Promise<UpdateResult> {
     const notify = this.sink !== undefined && events.length > 0;
     // Written to the outbox in the same script: a process that dies before handing them on loses nothing.
     const durable = notify && this.outboxGraceMs > 0 && (this.sink!.wants?.(record, events) ?? false);
@@ -232,13 +241,21 @@ export class MessageStore {
     args.push(...all);
     for (const e of events) args.push(JSON.stringify(e));
     const k = this.keys;
-    const [length, final, raw] = await this.scripts.kurirMsgRecord(k.message(id), k.events(id), k.liveMessages(), k.webhookOutbox(), ...args);
+    const [length, final, raw, duplicates, rewritten] = await this.scripts.kurirMsgRecord(
+      k.message(id),
+      k.events(id),
+      k.liveMessages(),
+      k.webhookOutbox(),
+      ...args,
+    );
+    // What the timeline got: a delivered event split in two when part of it was a duplicate.
+    const pushed = rewritten ? rewritten.map((e) => JSON.parse(e) as TimelineEvent) : events;
     // Events given but none pushed: the message is gone and nothing was written, so there is nothing to tell.
     const gone = events.length > 0 && Number(length) === 0;
     const current = record ?? (raw ? (JSON.parse(raw) as MessageRecord) : null);
     // RPUSH answers the list length after the push, so each event's index is known without a read.
-    if (notify && current && !gone) await this.handOn(current, Number(length) - events.length, events, durable);
-    return final === 1;
+    if (notify && current && !gone) await this.handOn(current, Number(length) - pushed.length, pushed, durable);
+    return { final: final === 1, duplicates: duplicates ?? [] };
   }
 
   /** One timeline event by its index, or null. */

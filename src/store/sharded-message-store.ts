@@ -6,7 +6,7 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
 import { MessageStore } from './message-store.js';
-import type { IdPage, RecipientUpdate } from './message-store-types.js';
+import type { IdPage, RecipientUpdate, UpdateResult } from './message-store-types.js';
 import type { ShardRouter } from './shard-router.js';
 import type { MessageRecord, MessageView, RecipientState, TimelineEvent } from './types.js';
 
@@ -101,6 +101,10 @@ export class ShardedMessageStore extends MessageStore {
 
   override async update(id: string, updates: RecipientUpdate[], events: TimelineEvent[], record?: MessageRecord): Promise<boolean> {
     return (await this.router.locate(id)).messages.update(id, updates, events, record);
+  }
+
+  override async updateDetailed(id: string, updates: RecipientUpdate[], events: TimelineEvent[], record?: MessageRecord): Promise<UpdateResult> {
+    return (await this.router.locate(id)).messages.updateDetailed(id, updates, events, record);
   }
 
   override async getEvent(id: string, index: number): Promise<TimelineEvent | null> {

@@ -8,6 +8,11 @@ export function isSuperseded(e: TimelineEvent): boolean {
   return 'superseded' in e && e.superseded === true;
 }
 
+/** A second delivery of a recipient already delivered (src/store/message-scripts.ts, RECORD): kept on the timeline, never sent to webhooks. */
+export function isDuplicate(e: TimelineEvent): boolean {
+  return e.type === 'delivered' && e.duplicate === true;
+}
+
 export const FINAL_RECIPIENT_STATUSES: ReadonlySet<RecipientStatus> = new Set(['delivered', 'bounced', 'expired']);
 
 /** What the store keeps of a message, apart from its body. */
@@ -58,7 +63,11 @@ export type TimelineEvent =
    * webhooks: of a run that had lost its job's lease, or for a recipient settled meanwhile (src/delivery/stages/outcome.ts).
    */
   | { type: 'deferred'; at: number; recipients: string[]; reply: string; category: string; cause?: string; nextAttemptAt: number; superseded?: true }
-  | { type: 'delivered'; at: number; recipients: string[]; host: string; reply: string }
+  /**
+   * `duplicate`: a second delivery of recipients already delivered (two runs of one job both sent): their state and
+   * the webhook stay the first delivery's.
+   */
+  | { type: 'delivered'; at: number; recipients: string[]; host: string; reply: string; duplicate?: true }
   | {
       type: 'bounced';
       at: number;

@@ -13,7 +13,7 @@ import type { Logger } from '../lib/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { WebhookQueue } from '../queue/webhook-queue.js';
 import type { AppendedEvent, EventSink } from '../store/message-store-types.js';
-import { isSuperseded, type MessageRecord, type TimelineEvent } from '../store/types.js';
+import { isDuplicate, isSuperseded, type MessageRecord, type TimelineEvent } from '../store/types.js';
 import type { WebhookStore } from '../store/webhook-store.js';
 
 export const SIGNATURE_HEADER = 'Kurir-Signature';
@@ -150,10 +150,11 @@ export interface WebhookProducerDeps {
 
 /**
  * Whether `event` goes to `target`'s webhook (any webhook's, without a target). A superseded outcome (a run that
- * had lost its lease) changed no state: telling the booking system would mislead it.
+ * had lost its lease) changed no state, and a duplicate delivery was told already: telling the booking system would
+ * mislead it.
  */
 function sentTo(target: WebhookTarget | undefined, event: TimelineEvent): boolean {
-  return isWebhookEventType(event.type) && !isSuperseded(event) && (!target || target.events.has(event.type));
+  return isWebhookEventType(event.type) && !isSuperseded(event) && !isDuplicate(event) && (!target || target.events.has(event.type));
 }
 
 /**

@@ -21,6 +21,7 @@ import { ProviderShaper } from '../../src/shaping/provider-shaper.js';
 import { loadThrottleRules } from '../../src/shaping/throttle-rules.js';
 import { createKeys } from '../../src/store/keys.js';
 import { MessageStore } from '../../src/store/message-store.js';
+import type { EventSink } from '../../src/store/message-store-types.js';
 import type { DnsServer } from './dns-server.js';
 import { dropPrefix, testConfig } from './test-gateway.js';
 
@@ -32,16 +33,27 @@ export interface DeliveryTestDeps {
   cleanUp(): Promise<void>;
 }
 
-/** Builds the pipeline's dependencies over `redis` and `dns`, the config `overrides` on top of the test config. */
-export function deliveryTestDeps(o: { redis: Redis; dns: DnsServer; clock: Clock; prefix: string; overrides: Record<string, unknown> }): DeliveryTestDeps {
+/**
+ * Builds the pipeline's dependencies over `redis` and `dns` (none: no resolver servers), the config `overrides` on
+ * top of the test config; `sink` makes the message store's event sink (webhooks), its events through the outbox.
+ */
+export function deliveryTestDeps(o: {
+  redis: Redis;
+  dns?: DnsServer;
+  clock: Clock;
+  prefix: string;
+  overrides: Record<string, unknown>;
+  sink?: (made: Pick<DeliveryDeps, 'config' | 'metrics' | 'providers' | 'logger'>) => EventSink;
+}): DeliveryTestDeps {
   const dataDir = mkdtempSync(join(tmpdir(), 'kurir-pipeline-'));
-  const config = testConfig(dataDir, o.overrides, o.dns.address, o.prefix);
+  const config = testConfig(dataDir, o.overrides, o.dns?.address, o.prefix);
   const keys = createKeys(o.prefix);
   const providers = createProviderMap(config.shaping.providers);
   const metrics = createMetrics({ defaultMetrics: false, providers: providers.names() });
   const logger = createLogger({ level: 'silent' });
   const { clock, redis } = o;
-  const messages = new MessageStore(redis, keys, 86_400);
+  const sink = o.sink?.({ config, metrics, providers, logger });
+  const messages = new MessageStore(redis, keys, 86_400, sink, { outboxGraceMs: sink ? 60_000 : 0 });
   const shaper = new ProviderShaper({ redis, keys, config, providers, rules: loadThrottleRules(config.shaping.throttleRulesFile), metrics, logger, clock });
   const gate = createShapingGate(shaper, { clock, logger, recheckMs: 60_000 });
   const resolver = createResolver(config.dns);

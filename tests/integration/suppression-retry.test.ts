@@ -18,7 +18,7 @@ import { SuppressionPolicy } from '../../src/feedback/suppression/policy.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { createKeys } from '../../src/store/keys.js';
 import { MessageStore } from '../../src/store/message-store.js';
-import type { AppendedEvent, RecipientUpdate } from '../../src/store/message-store-types.js';
+import type { AppendedEvent, RecipientUpdate, UpdateResult } from '../../src/store/message-store-types.js';
 import { createRedis, waitReady } from '../../src/store/redis.js';
 import { SuppressionStore } from '../../src/store/suppression-store.js';
 import type { MessageRecord, TimelineEvent } from '../../src/store/types.js';
@@ -44,12 +44,12 @@ afterAll(async () => {
 /** A store whose first update fails as ioredis does when the connection drops before the write. */
 class DroppingStore extends MessageStore {
   private dropped = false;
-  override async update(id: string, updates: RecipientUpdate[], events: TimelineEvent[], record?: MessageRecord): Promise<boolean> {
+  override async updateDetailed(id: string, updates: RecipientUpdate[], events: TimelineEvent[], record?: MessageRecord): Promise<UpdateResult> {
     if (!this.dropped) {
       this.dropped = true;
       throw new Error('Connection is closed.');
     }
-    return super.update(id, updates, events, record);
+    return super.updateDetailed(id, updates, events, record);
   }
 }
 

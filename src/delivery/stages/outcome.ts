@@ -90,8 +90,9 @@ export function classifyAttempt(
  * (the run holding the lease decides). With it held, a recipient that became final while this attempt was
  * sending: delivered by another run of the job (one that had lost its lease and was still sending; the mail
  * arrived, so a 5xx for the second copy neither bounces nor suppresses it), or cancelled (a deferral or expiry
- * would say nothing new; a 5xx still counts: the receiver refused the address). Deliveries are never superseded.
- * That read and the record are two steps; only a change landing between them escapes it.
+ * would say nothing new; a 5xx still counts: the receiver refused the address). Deliveries are never superseded (a
+ * second one is marked `duplicate` by the store's write). That read and the record are two steps; only a change
+ * landing between them escapes it.
  */
 async function supersededOutcomes(deps: DeliveryDeps, id: string, attempt: ClassifiedAttempt, held: boolean): Promise<Set<string>> {
   const failed = attempt.recipients.filter((r) => r.status !== 'delivered');
@@ -147,8 +148,10 @@ export function outcomeTallies(attempt: ClassifiedAttempt, superseded: ReadonlyS
  * another run of the job, which decides the recipients' states: it records its events and its deliveries (the
  * mail did arrive; recording it spares a resend), and no other state and no suppression; its other outcome events
  * are marked `superseded` (kept on the timeline, not sent to webhooks). So is an outcome for a recipient that
- * became final while this run was sending (see `supersededOutcomes`). The metrics count every outcome of the
- * attempt; the incident window only those not superseded (`outcomeTallies`).
+ * became final while this run was sending (see `supersededOutcomes`). A delivery of a recipient another run recorded
+ * as delivered first is marked `duplicate` by the store in the same script as the write (no check-then-write gap):
+ * the first delivery's state and webhook stand. The metrics count every outcome of the attempt; the incident window
+ * only those neither superseded nor duplicate (`outcomeTallies`).
  */
 export async function recordAttempt(
   deps: DeliveryDeps,
@@ -170,6 +173,7 @@ export async function recordAttempt(
   }
   let counted = false;
   let superseded: ReadonlySet<string> = new Set();
+  let duplicates: readonly string[] = [];
   const write = async (): Promise<void> => {
     const held = holdsLease ? await holdsLease() : true;
     const gone = await supersededOutcomes(deps, record.id, attempt, held);
@@ -190,7 +194,8 @@ export async function recordAttempt(
       events.push(...(await deps.feedback.onOutcomes(record, synced, now)));
     }
     const updates = attempt.updates.filter((u) => !gone.has(u.address));
-    await deps.messages.update(record.id, updates, events, record);
+    // A delivery of a recipient already delivered is marked a duplicate by the store's script, in the write itself.
+    ({ duplicates } = await deps.messages.updateDetailed(record.id, updates, events, record));
   };
   const shortMs = Math.min(20_000, (config.delivery.jobLockSeconds * 1000) / 2);
   try {
@@ -211,8 +216,15 @@ export async function recordAttempt(
       for (const key of delivered) deps.unrecorded?.delete(key);
     }
   }
+  if (duplicates.length) {
+    metrics.deliverySuperseded.inc({ reason: 'duplicate' }, duplicates.length);
+    deps.logger.warn(
+      { id: record.id, provider, duplicates: duplicates.length },
+      'delivered again to recipients already delivered (two runs of the job sent it): recorded as a duplicate, no webhook',
+    );
+  }
   // The incident view is a summary, not the record: losing one attempt's counts must not fail the job.
   await deps.incidents
-    ?.record(provider, now, outcomeTallies(attempt, superseded))
+    ?.record(provider, now, outcomeTallies(attempt, new Set([...superseded, ...duplicates])))
     .catch((err: unknown) => deps.logger.warn({ err, id: record.id, provider }, 'incident window not updated'));
 }

@@ -7,7 +7,7 @@
 import type { ResendHint } from '../../intake/resend-hint.js';
 import type { PlacementResult } from '../../store/placement-store.js';
 import type { Suppression } from '../../store/suppression-store.js';
-import { isSuperseded, type MessageView, type RecipientState, type TimelineEvent } from '../../store/types.js';
+import { isDuplicate, isSuperseded, type MessageView, type RecipientState, type TimelineEvent } from '../../store/types.js';
 import { html, when, type Html } from './html.js';
 
 /** What the support screen shows for one search. */
@@ -93,7 +93,8 @@ export function placementInWords(p: PlacementResult | null, provider: string | n
 
 function eventLine(e: TimelineEvent): string {
   const late = isSuperseded(e) ? ' — a late outcome, after the recipient was settled (cancelled, or delivered by another run); it changed nothing' : '';
-  return describe(e) + late;
+  const again = isDuplicate(e) ? ' — a second copy, sent by another run of the same delivery job; the first delivery stands and no webhook was sent' : '';
+  return describe(e) + late + again;
 }
 
 function describe(e: TimelineEvent): string {

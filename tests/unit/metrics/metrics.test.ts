@@ -137,6 +137,8 @@ describe('createMetrics', () => {
     expect(text).toContain('kurir_delivery_attempts_total{provider="other",result="delivered",category="none"} 0');
     expect(text).toContain('kurir_placement_results_total{provider="gmail",folder="spam"} 0');
     expect(text).toContain('kurir_delivery_time_to_deliver_seconds_count{priority="verification",provider="gmail"} 0');
+    // A duplicate delivery's first one after a restart counts in increase() (docs/metrics.md).
+    for (const reason of ['lease-lost', 'settled', 'duplicate']) expect(text).toContain(`kurir_delivery_superseded_total{reason="${reason}"} 0`);
     // A DSN bounce's first one after a restart counts in the bounce ratio's rate() (provider:kurir_bounce_ratio:rate5m).
     expect(text).toContain('kurir_feedback_bounces_total{provider="gmail",category="invalid-recipient",type="hard"} 0');
     expect(text).toContain('kurir_feedback_bounces_total{provider="other",category="mailbox-full",type="soft"} 0');
