@@ -9,6 +9,8 @@ import type { Keys } from '../store/keys.js';
 import { runDelivery, type DeliveryDeps, type PipelineResult } from './pipeline.js';
 
 const SHAPING_METRICS_REFRESH_MS = 15_000;
+/** After the grace, how long close waits for runs told to stop (a record waiting for Redis) to end and say what they leave. */
+const STOP_WAIT_MS = 1000;
 /** Lease losses (a worker died or stalled mid-job) before a job is failed and left to the reconciler. */
 const MAX_STALLS = 10;
 
@@ -17,8 +19,9 @@ export interface DeliveryWorker {
   /** True from start until close. */
   isRunning(): boolean;
   /**
-   * Stops taking jobs, lets in-flight ones finish within `graceMs`, then leaves the rest to other workers; last, one
-   * more try for shaping slots whose release failed (Redis away). Safe twice.
+   * Stops taking jobs, lets in-flight ones finish within `graceMs`, then leaves the rest to other workers: a run still
+   * waiting for Redis to take its record stops waiting (logged at error level when it had delivered), waited for up to
+   * a second; last, one more try for shaping slots whose release failed (Redis away). Safe twice.
    */
   close(graceMs?: number): Promise<void>;
 }
@@ -41,8 +44,10 @@ export function startDeliveryWorker(
   const recheckMs = (deps.config.shaping?.pausedRecheckSeconds ?? 60) * 1000;
   const shaping = shaper?.enabled ? createShapingGate(shaper, { clock: deps.clock, logger: deps.logger, recheckMs, metrics: deps.metrics }) : openGate;
   const gate = sources ? withSourceIps(shaping, sources, { clock: deps.clock }) : shaping;
-  const pipelineDeps: DeliveryDeps = { ...deps, gate, unrecorded: deps.unrecorded ?? new Set() };
-  const process = async (job: QueuedJob, holdsLease: LeaseCheck): Promise<RunResult> => {
+  // Aborted at close once the grace is over: a record still waiting for Redis stops (its clients are closed next).
+  const closing = new AbortController();
+  const pipelineDeps: DeliveryDeps = { ...deps, gate, unrecorded: deps.unrecorded ?? new Set(), closing: closing.signal };
+  const deliver = async (job: QueuedJob, holdsLease: LeaseCheck): Promise<RunResult> => {
     const { messageId, domain, priority } = job.data;
     let result: PipelineResult;
     try {
@@ -63,6 +68,17 @@ export function startDeliveryWorker(
       throw err;
     }
     return result.next === 'done' ? { kind: 'c' } : { kind: 'd', at: result.at };
+  };
+  // Runs in flight, settled or not: close waits a moment for those it told to stop.
+  const runs = new Set<Promise<unknown>>();
+  const process = (job: QueuedJob, holdsLease: LeaseCheck): Promise<RunResult> => {
+    const run = deliver(job, holdsLease);
+    const done: Promise<unknown> = run.then(
+      () => runs.delete(done),
+      () => runs.delete(done),
+    );
+    runs.add(done);
+    return run;
   };
   const runner = new JobRunner(new DeliveryQueue(connection, keys), process, {
     concurrency: deps.config.delivery.concurrency,
@@ -91,6 +107,12 @@ export function startDeliveryWorker(
     async close(ms = graceMs) {
       if (timer) clearInterval(timer);
       await runner.close(ms);
+      closing.abort();
+      if (runs.size) {
+        let wait: NodeJS.Timeout | undefined;
+        await Promise.race([Promise.all(runs), new Promise((resolve) => (wait = setTimeout(resolve, STOP_WAIT_MS)))]);
+        clearTimeout(wait);
+      }
       // The jobs have ended: slots whose release failed (Redis away) get one more try before Redis is closed.
       await gate.close();
     },

@@ -2,11 +2,14 @@
  * Redis that answers but refuses writes (OOM under `noeviction`; READONLY after a failover, MISCONF on a full disk,
  * LOADING, BUSY alike): a "try later" like Redis being down. Intake answers 503 with Retry-After and SMTP 451 4.3.0,
  * never 500 / 451 "Internal error"; a delivery that arrived is recorded once Redis takes writes again, and not sent
- * again at every retry of its job meanwhile (until 2 Dec 2026, 60 s of OOM put seven copies in the inbox).
+ * again at every retry of its job meanwhile (until 2 Dec 2026, 60 s of OOM put seven copies in the inbox); a gateway
+ * closed while such a record waits stops it and says what it leaves unrecorded (it kept retrying against closed clients).
  * The gateway's own redis-server (tests/helpers/private-redis.ts), never the shared one.
  */
+import { Writable } from 'node:stream';
 import { Redis, ReplyError } from 'ioredis';
 import nodemailer from 'nodemailer';
+import pino from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { isUnavailable } from '../../src/lib/errors.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
@@ -123,3 +126,57 @@ it('records a delivery made just before Redis refused writes once it takes them 
   await new Promise((r) => setTimeout(r, 3000));
   expect(held.receiver.messages.filter((m) => m.rcptTo.includes('held@dest.test'))).toHaveLength(1);
 });
+
+it('a gateway closed while a delivery waits for Redis to take its record closes within its grace, says what it leaves unrecorded, and the job is sent again later', async () => {
+  const prefix = `kurir-test-closing-${Math.random().toString(36).slice(2, 8)}`;
+  const lines: Array<Record<string, any>> = [];
+  const log = new Writable({
+    write(chunk, _enc, done) {
+      for (const line of String(chunk).split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, any>);
+      done();
+    },
+  });
+  const receiver = await startHeldReceiver('late@dest.test', { code: 250, message: '2.0.0 Ok: stored' });
+  const overrides = {
+    redis: { url: redis.url },
+    limits: { enabled: false },
+    delivery: {
+      mxPort: receiver.receiver.port,
+      retrySchedule: [1],
+      jobLockSeconds: 4,
+      shutdownGraceSeconds: 1,
+      reconcile: { intervalSeconds: 2, graceSeconds: 2 },
+    },
+  };
+  const closing = await startTestGateway({ dns, prefix, overrides, logger: pino({ level: 'warn' }, log) });
+  let next: TestGateway | undefined;
+  try {
+    const res = await closing.submit({ from: 'noreply@example.test', to: ['late@dest.test'], subject: 'code', text: 'Code 1234', priority: 'verification' });
+    expect(res.status).toBe(202);
+    await until(() => receiver.dataAttempts() === 1, 10_000);
+    await refuseWrites();
+    receiver.release();
+    // The record's first window (2 s) is over: it waits for up to 10 minutes now.
+    await until(() => lines.some((l) => l.msg?.startsWith('delivery done but not recorded')), 10_000);
+
+    const started = Date.now();
+    await closing.close();
+    // The grace (1 s), the wait for the stopped run (up to 1 s), and the rest of the close.
+    expect(Date.now() - started).toBeLessThan(4000);
+    const unrecorded = lines.find((l) => l.msg?.startsWith('delivered but not recorded'));
+    expect(unrecorded).toMatchObject({ level: 50, id: res.body.id, recipients: ['late@dest.test'] });
+
+    // As docs/reliability.md says: once Redis takes writes, the job runs again after its lease, and the recipient gets a second copy.
+    await takeWrites();
+    next = await startTestGateway({ dns, prefix, overrides });
+    const s = await next.waitForStatus(res.body.id, (x) => x.status === 'delivered', 20_000);
+    expect(s.recipients['late@dest.test']).toMatchObject({ status: 'delivered' });
+    expect(receiver.receiver.messages.filter((m) => m.rcptTo.includes('late@dest.test'))).toHaveLength(2);
+  } finally {
+    await takeWrites();
+    await closing.close();
+    await next?.close();
+    await receiver.receiver.close();
+    await admin.eval("for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end", 0, `${prefix}:*`);
+  }
+}, 40_000);

@@ -49,6 +49,11 @@ export interface DeliveryDeps {
    * a new run of such a job waits instead of sending again (src/delivery/stages/outcome.ts). One set per worker.
    */
   unrecorded?: Set<string>;
+  /**
+   * Aborted when the worker closes, after its grace for running jobs: a record still waiting for Redis to take writes
+   * stops waiting (the Redis clients are closed next) and the job fails (src/delivery/stages/outcome.ts).
+   */
+  closing?: AbortSignal;
 }
 
 /** One delivery job: a message to the recipients of one domain. */

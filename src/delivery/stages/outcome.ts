@@ -140,11 +140,52 @@ export function outcomeTallies(attempt: ClassifiedAttempt, superseded: ReadonlyS
 }
 
 /**
+ * The record of an attempt that delivered to `delivered`, once its first window ended with Redis still refusing
+ * writes (`first`, the last error). A delivery left unrecorded is sent again by every later run of the job (each a
+ * copy in the recipient's inbox), and a Redis refusing writes (OOM, a failover, a full disk) can last minutes: the
+ * write waits that out, up to {@link DELIVERED_RECORD_MS}. Safe past the lease: each try asks holdsLease, and a run
+ * that lost it records only its events and deliveries. Not past the worker's close (`deps.closing`): its Redis
+ * clients go next, so the wait ends there and says at error level what was delivered and not recorded.
+ */
+async function recordDelivered(
+  deps: DeliveryDeps,
+  id: string,
+  provider: string,
+  delivered: string[],
+  write: () => Promise<void>,
+  first: unknown,
+): Promise<void> {
+  let err = first;
+  if (!deps.closing?.aborted) {
+    deps.logger.warn({ err, id, provider }, 'delivery done but not recorded: Redis refuses writes; retrying the record, not the send');
+    // Redis may still run the queue's scripts meanwhile (under OOM a script whose first write frees memory goes on), so
+    // the job's lease can run out and the job be taken again: a run in this process then waits (see runDelivery).
+    const keys = delivered.map((address) => `${id}\0${address}`);
+    for (const key of keys) deps.unrecorded?.add(key);
+    try {
+      return await whileUnavailable(write, DELIVERED_RECORD_MS, deps.closing);
+    } catch (e) {
+      if (!deps.closing?.aborted || !isUnavailable(e)) throw e;
+      err = e;
+    } finally {
+      for (const key of keys) deps.unrecorded?.delete(key);
+    }
+  }
+  // The addresses are the only trace of these deliveries (docs/security.md): the job's next run sends them a copy again.
+  deps.logger.error(
+    { err, id, provider, recipients: delivered },
+    'delivered but not recorded: the worker closed while Redis refused writes; the job runs again once its lease runs out and sends these recipients another copy',
+  );
+  throw err;
+}
+
+/**
  * Records a classified attempt: counts each recipient's result under `provider`, lets the feedback hook
  * suppress hard bounces (its `suppressed` events are committed with the attempt's), and writes states and
  * events (`attemptEvents` first, then the outcome events). The SMTP transaction is done by now, so a
  * Redis outage (or Redis refusing writes) must not make the job run (and send) again: the write waits it out for
- * up to half the job's lock (at most 20 s), and, when a recipient was delivered, up to {@link DELIVERED_RECORD_MS}. A run that no longer holds its job's lease (`holdsLease`) may have been overtaken by
+ * up to half the job's lock (at most 20 s), and, when a recipient was delivered, up to {@link DELIVERED_RECORD_MS}
+ * (`recordDelivered`); either wait ends when the worker closes (`deps.closing`). A run that no longer holds its job's lease (`holdsLease`) may have been overtaken by
  * another run of the job, which decides the recipients' states: it records its events and its deliveries (the
  * mail did arrive; recording it spares a resend), and no other state and no suppression; its other outcome events
  * are marked `superseded` (kept on the timeline, not sent to webhooks). So is an outcome for a recipient that
@@ -199,22 +240,11 @@ export async function recordAttempt(
   };
   const shortMs = Math.min(20_000, (config.delivery.jobLockSeconds * 1000) / 2);
   try {
-    await whileUnavailable(write, shortMs);
+    await whileUnavailable(write, shortMs, deps.closing);
   } catch (err) {
-    // A delivery left unrecorded is sent again by every later run of the job (each a copy in the recipient's inbox), and
-    // a Redis refusing writes (OOM, a failover, a full disk) can last minutes: for a delivery the write waits that out.
-    // Safe past the lease: each try asks holdsLease, and a run that lost it records only its events and deliveries.
-    const delivered = attempt.recipients.filter((r) => r.status === 'delivered').map((r) => `${record.id}\0${r.outcome.address}`);
+    const delivered = attempt.recipients.filter((r) => r.status === 'delivered').map((r) => r.outcome.address);
     if (!isUnavailable(err) || !delivered.length) throw err;
-    deps.logger.warn({ err, id: record.id, provider }, 'delivery done but not recorded: Redis refuses writes; retrying the record, not the send');
-    // Redis may still run the queue's scripts meanwhile (under OOM a script whose first write frees memory goes on), so
-    // the job's lease can run out and the job be taken again: a run in this process then waits (see runDelivery).
-    for (const key of delivered) deps.unrecorded?.add(key);
-    try {
-      await whileUnavailable(write, DELIVERED_RECORD_MS);
-    } finally {
-      for (const key of delivered) deps.unrecorded?.delete(key);
-    }
+    await recordDelivered(deps, record.id, provider, delivered, write, err);
   }
   if (duplicates.length) {
     metrics.deliverySuperseded.inc({ reason: 'duplicate' }, duplicates.length);
