@@ -155,6 +155,21 @@ export async function processWebhookJob(deps: WebhookWorkerDeps, targetOf: Webho
   throw new Error(`webhook attempt ${attempt} failed: ${result.error ?? 'failed'}`);
 }
 
+/**
+ * A webhook job's lock (at least; longer with a long `webhooks.timeoutSeconds`), renewed by its worker every
+ * {@link WEBHOOK_LOCK_RENEW_MS} at most. A worker that is alive but stalled (its event loop blocked, its Redis link
+ * down) keeps its jobs for at least the difference, 15 s, as it did with BullMQ's 30 s lock renewed every 15 s used
+ * until 2 Dec 2026: only a longer stall lets another worker send the event again. A worker that died leaves its jobs
+ * to the others once the lock has run out (at most 20 s after its last renewal), found by the next stalled check
+ * (every {@link WEBHOOK_STALLED_CHECK_MS}, one per queue however many workers): 15–25 s in all, against 30–60 s
+ * with BullMQ's defaults (docs/webhooks.md, tests/integration/webhook-worker-kill.test.ts).
+ */
+export const WEBHOOK_LOCK_MS = 20_000;
+/** How often at most a worker renews the locks of its webhook jobs (BullMQ renews at half to all of it). */
+export const WEBHOOK_LOCK_RENEW_MS = 5000;
+/** How often the queue looks for jobs whose lock ran out: one Redis script over the active jobs, per queue. */
+export const WEBHOOK_STALLED_CHECK_MS = 5000;
+
 export interface WebhookWorker {
   readonly worker: Worker<WebhookJobData>;
   /** Stops taking jobs and waits (bounded) for in-flight ones. Safe twice. */
@@ -168,8 +183,10 @@ export function startWebhookWorker(deps: WebhookWorkerDeps, connection: Redis, k
     connection,
     prefix: keys.bullPrefix(),
     concurrency: deps.config.webhooks.concurrency,
-    // An attempt takes at most the timeout plus a few Redis round trips.
-    lockDuration: Math.max(30_000, deps.config.webhooks.timeoutSeconds * 2000),
+    // Renewed while the attempt runs, so the lock need not outlast it; twice a long timeout keeps the older margin.
+    lockDuration: Math.max(WEBHOOK_LOCK_MS, deps.config.webhooks.timeoutSeconds * 2000),
+    lockRenewTime: WEBHOOK_LOCK_RENEW_MS,
+    stalledInterval: WEBHOOK_STALLED_CHECK_MS,
     // A job whose worker died or stalled while posting goes back to wait; BullMQ's default fails it at the second.
     maxStalledCount: 10,
   });

@@ -2,12 +2,12 @@
  * kill -9 of a gateway process while messages are queued and in flight loses none: after a restart on
  * the same Redis every accepted message reaches the receiver (at least once; duplicates are counted).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startChildGateway, writeChildConfig } from '../helpers/child-gateway.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { freePort } from '../helpers/ports.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
@@ -22,24 +22,6 @@ const prefix = `kurir-test-crash-${Math.random().toString(36).slice(2, 8)}`;
 function exited(proc: ChildProcess): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => proc.once('exit', () => resolve()));
-}
-
-async function startChild(configFile: string, httpPort: number): Promise<ChildProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: { ...process.env, KURIR_CONFIG: configFile },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  proc.stderr?.on('data', (d) => (stderr += d));
-  for (let i = 0; i < 200; i++) {
-    const ok = await fetch(`http://127.0.0.1:${httpPort}/healthz`)
-      .then((r) => r.ok)
-      .catch(() => false);
-    if (ok) return proc;
-    if (proc.exitCode !== null) throw new Error(`gateway exited: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`gateway did not start: ${stderr}`);
 }
 
 beforeAll(async () => {
@@ -64,22 +46,17 @@ afterAll(async () => {
 
 it('loses no accepted message when the process is killed with SIGKILL mid-load', async () => {
   const httpPort = await freePort();
-  const configFile = join(dir, 'kurir.yaml');
-  writeFileSync(
-    configFile,
-    stringify({
-      dataDir: dir,
-      log: { level: 'warn' },
-      redis: { prefix, manage: 'never' },
-      http: { port: httpPort },
-      smtp: { enabled: false },
+  const configFile = writeChildConfig({
+    dir,
+    prefix,
+    httpPort,
+    extra: {
       dns: { servers: [dns.address], timeoutSeconds: 1, tries: 1 },
       delivery: { mxPort: receiver.port, concurrency: 5, retrySchedule: [1], jobLockSeconds: 3, shutdownGraceSeconds: 2 },
-      domains: [{ name: 'example.test', dkim: [{ selector: 's1', algorithm: 'rsa', privateKeyFile: join(dir, 'rsa.pem'), generate: true }] }],
       apiKeys: [{ name: 'booking', key: API_KEY, domains: ['example.test'] }],
-    }),
-  );
-  child = await startChild(configFile, httpPort);
+    },
+  });
+  child = await startChildGateway(configFile, httpPort);
 
   const accepted: string[] = [];
   let killed = false;
@@ -108,7 +85,7 @@ it('loses no accepted message when the process is killed with SIGKILL mid-load',
   const deliveredBeforeRestart = new Set(receiver.messages.map((m) => /^b\+([0-9a-z]+)\./.exec(m.mailFrom)?.[1])).size;
   expect(deliveredBeforeRestart).toBeLessThan(accepted.length);
 
-  child = await startChild(configFile, httpPort);
+  child = await startChildGateway(configFile, httpPort);
   const deadline = Date.now() + 40_000;
   const idsAtReceiver = (): Map<string, number> => {
     const counts = new Map<string, number>();
