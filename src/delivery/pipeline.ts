@@ -2,15 +2,15 @@
  * One delivery job, as a sequence of stages read top to bottom:
  *
  *   load (record, states and body in one read) → expire if due → source IP (warm-up caps) → gate → body gone? → route (MX)
- *   → expire if due → send (expire if due, gate per host) → retry time → classify → record → release (and give the source
- *   IP's count back when nothing was sent)
+ *   → expire if due → send (expire if due, gate per host) → a smarthost's refusals of Kurir deferred → retry time → classify
+ *   → record → release (and give the source IP's count back when nothing was sent)
  *
  * Expiry is checked again after the route (an MX lookup and an MTA-STS fetch can take seconds) and before each host:
  * a message whose lifetime ends while its attempt runs is recorded `expired`, as at load, and not sent after its TTL.
  * Each check compares the loaded `expiresAt` with the clock: no Redis round trip.
  *
- * The stages live in stages/job.ts (load, expire, body), stages/route.ts, stages/send.ts, retry.ts and
- * stages/outcome.ts (classify, record); the gate in src/shaping/gate.ts.
+ * The stages live in stages/job.ts (load, expire, body), stages/route.ts, stages/send.ts, stages/smarthost-refusal.ts,
+ * retry.ts and stages/outcome.ts (classify, record); the gate in src/shaping/gate.ts.
  *
  * Every stage answers with a value; nothing throws to mean "not now". The shaping gate answers go (with a
  * lease) or wait until a time; the pipeline answers the worker with what to do with the job: nothing more,
@@ -26,6 +26,7 @@ import { expiredOutcomes, expiryDue, loadBody, loadJob, type DeliveryDeps, type 
 import { classifyAttempt, recordAttempt } from './stages/outcome.js';
 import { routeJob } from './stages/route.js';
 import { sendToTargets, type Slot } from './stages/send.js';
+import { deferSmarthostRefusals } from './stages/smarthost-refusal.js';
 
 export type { DeliveryDeps, DeliveryJob } from './stages/job.js';
 
@@ -81,7 +82,9 @@ export async function runDelivery(deps: DeliveryDeps, job: DeliveryJob): Promise
       );
     const sent = await sendToTargets(deps, gateJob, loaded, route, body, slot);
     if ('waitUntil' in sent) return { next: 'wait', at: sent.waitUntil, reason: sent.reason };
-    return await finish(deps, job, loaded, route.provider, sent.outcomes, sent.events);
+    const smarthost = deps.config.delivery.smarthost;
+    const outcomes = smarthost ? deferSmarthostRefusals(deps.rules, sent.outcomes, `${smarthost.host}:${smarthost.port}`) : sent.outcomes;
+    return await finish(deps, job, loaded, route.provider, outcomes, sent.events);
   } finally {
     // The replies of the last send feed the provider's adaptive rate (null: nothing was sent).
     await deps.gate.release(slot.lease, slot.replies);

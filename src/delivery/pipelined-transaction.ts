@@ -141,7 +141,7 @@ function completed(to: readonly string[], r: Replies): Transaction {
   const closing = replies.some((x) => codeOf(x) === 421);
   if (!positive(r.mail)) {
     const mail = r.mail ?? '';
-    return { outcomes: to.map((a) => refused(a, mail)), next: closing ? 'discard' : 'reset', beforeMail: codeOf(mail) === 421 };
+    return { outcomes: to.map((a) => ({ ...refused(a, mail), refusedAt: 'mail' })), next: closing ? 'discard' : 'reset', beforeMail: codeOf(mail) === 421 };
   }
   const bodyOk = r.bodySent && positive(r.final);
   const failure = r.bodySent ? r.final : r.data;

@@ -191,7 +191,8 @@ export function sessionFailure(err: SmtpError, to: string[]): SendResult {
   // all (RFC 7504: 521, 556).
   const beforeSession = !err.connected && code !== 521 && code !== 556;
   const kind = err.code === 'EAUTH' || beforeSession ? 'temp' : kindOf(code);
-  return { connected: err.connected ?? false, tls: false, outcomes: to.map((address) => ({ address, kind, code, reply })) };
+  const refusedAt = code !== null ? { refusedAt: 'session' as const } : {};
+  return { connected: err.connected ?? false, tls: false, outcomes: to.map((address) => ({ address, kind, code, reply, ...refusedAt })) };
 }
 
 /**
@@ -224,7 +225,10 @@ export async function runTransaction(
     // the connection lost after it, they are only on the envelope it was given: without them, a recipient refused with
     // 450 at RCPT took the body's 554 (and bounced), one refused with 550 the body's 451.
     const rejected = err.rejectedErrors ?? env.rejectedErrors ?? [];
-    return { outcomes: outcomesFor(envelope.to, rejected, null, err), next: usable ? 'reset' : 'discard', beforeMail: !mailAnswered };
+    const outcomes = outcomesFor(envelope.to, rejected, null, err);
+    // MAIL FROM answered with a refusal: every recipient took that reply.
+    const atMail = err.command === 'MAIL FROM' && err.responseCode !== undefined;
+    return { outcomes: atMail ? outcomes.map((o) => ({ ...o, refusedAt: 'mail' })) : outcomes, next: usable ? 'reset' : 'discard', beforeMail: !mailAnswered };
   }
 }
 

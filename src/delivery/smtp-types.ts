@@ -10,6 +10,11 @@ export interface RecipientOutcome {
   kind: 'delivered' | 'temp' | 'perm';
   code: number | null;
   reply: string;
+  /**
+   * Set when the server refused before any recipient was named: the session (greeting, EHLO, AUTH) or MAIL FROM.
+   * Such a refusal is about Kurir, never the recipient (a smarthost's: src/delivery/stages/smarthost-refusal.ts).
+   */
+  refusedAt?: 'session' | 'mail';
 }
 
 /** What a refusal's reply code means for a recipient: 5xx is permanent; 4xx, no code (network trouble) and anything else temporary. */

@@ -48,6 +48,11 @@ export interface Classification {
   ruleId: string;
   /** Which authentication check failed; set exactly when `category` is `auth-failure`. */
   cause?: AuthCause;
+  /**
+   * The receiver refuses Kurir itself as its client: relaying, the envelope sender or account, authentication. From a
+   * smarthost that is Kurir's configuration, and the delivery is deferred, not bounced (src/delivery/stages/smarthost-refusal.ts).
+   */
+  refusesClient?: true;
 }
 
 const CODE_PATTERN = /^(?:[2-5]\d\d|[2-5]xx|none)$/i;
@@ -72,6 +77,7 @@ const ruleSchema = z
     category: z.enum(BOUNCE_CATEGORIES as [BounceCategory, ...BounceCategory[]]),
     type: z.enum(['hard', 'soft']),
     senderSide: z.boolean().optional(),
+    refusesClient: z.boolean().optional(),
     cause: z.enum(AUTH_CAUSES).optional(),
     description: z.string().optional(),
   })
@@ -82,6 +88,12 @@ const ruleSchema = z
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['cause'], message: `required with category auth-failure (one of ${AUTH_CAUSES.join(', ')})` });
     if (rule.category !== 'auth-failure' && rule.cause)
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['cause'], message: 'only allowed with category auth-failure' });
+    if (rule.refusesClient && (rule.senderSide ?? SENDER_SIDE_CATEGORIES.has(rule.category)) === false)
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['refusesClient'],
+        message: "only allowed on a sender-side rule (a refusal of Kurir is never the recipient's)",
+      });
     if (rule.category === 'auth-failure' && rule.senderSide === false)
       ctx.addIssue({
         code: z.ZodIssueCode.custom,
@@ -99,6 +111,7 @@ interface CompiledRule {
   category: BounceCategory;
   type: BounceType;
   senderSide: boolean;
+  refusesClient?: true;
   cause?: AuthCause;
   description?: string;
   test: Predicate;
@@ -196,6 +209,7 @@ export function compileBounceRules(doc: unknown, source = 'bounce rules'): Bounc
       category: rule.category,
       type: rule.type,
       senderSide: rule.senderSide ?? SENDER_SIDE_CATEGORIES.has(rule.category),
+      ...(rule.refusesClient ? { refusesClient: true as const } : {}),
       ...(rule.cause ? { cause: rule.cause } : {}),
       ...(rule.description ? { description: rule.description } : {}),
       test: (r) => predicates.every((p) => p(r)),
@@ -265,6 +279,7 @@ export function classifyReply(rules: BounceRules, input: ReplyInput): Classifica
       senderSide: rule.senderSide,
       ruleId: rule.id,
       ...(rule.cause ? { cause: rule.cause } : {}),
+      ...(rule.refusesClient ? { refusesClient: true as const } : {}),
     };
   }
   // Unreachable with a validated file (it ends in a catch-all); kept total for hand-built rule sets.

@@ -68,7 +68,7 @@ describe('pipelined transactions (RFC 2920)', () => {
     endSession(conn, true);
   });
 
-  it('gives every recipient the MAIL FROM refusal, consumes the 503s of the pipelined commands and stays usable', async () => {
+  it('gives every recipient the MAIL FROM refusal (marked as such), consumes the 503s of the pipelined commands and stays usable', async () => {
     let inTransaction = false;
     const mx = await scripted({
       mail: (n) => (n === 1 ? '550 5.7.1 sender refused' : '250 2.1.0 ok'),
@@ -79,8 +79,8 @@ describe('pipelined transactions (RFC 2920)', () => {
     const tx = await runTransaction(conn, { from: FROM, to: ['x@dest.test', 'y@dest.test'] }, raw);
     expect(tx).toEqual({
       outcomes: [
-        { address: 'x@dest.test', kind: 'perm', code: 550, reply: '550 5.7.1 sender refused' },
-        { address: 'y@dest.test', kind: 'perm', code: 550, reply: '550 5.7.1 sender refused' },
+        { address: 'x@dest.test', kind: 'perm', code: 550, reply: '550 5.7.1 sender refused', refusedAt: 'mail' },
+        { address: 'y@dest.test', kind: 'perm', code: 550, reply: '550 5.7.1 sender refused', refusedAt: 'mail' },
       ],
       next: 'reset',
       beforeMail: false,
@@ -92,6 +92,20 @@ describe('pipelined transactions (RFC 2920)', () => {
     expect(next.outcomes[0]).toMatchObject({ kind: 'delivered', code: 250 });
     expect(mx.bodies).toHaveLength(1);
     endSession(conn, true);
+  });
+
+  it('marks a MAIL FROM refusal without pipelining too, and a recipient refused at RCPT not', async () => {
+    const mx = await scripted({ pipelining: false, mail: (n) => (n === 1 ? '553 5.7.1 sender not owned by user' : '250 2.1.0 ok') });
+    const conn = await session(mx.port);
+    const tx = await runTransaction(conn, { from: FROM, to: ['x@dest.test'] }, raw);
+    expect(tx.outcomes).toEqual([{ address: 'x@dest.test', kind: 'perm', code: 553, reply: '553 5.7.1 sender not owned by user', refusedAt: 'mail' }]);
+    await resetSession(conn);
+    const mx2 = await scripted({ pipelining: false, rcpt: () => '550 5.1.1 no such user' });
+    const conn2 = await session(mx2.port);
+    const refused = await runTransaction(conn2, { from: FROM, to: ['x@dest.test'] }, raw);
+    expect(refused.outcomes).toEqual([{ address: 'x@dest.test', kind: 'perm', code: 550, reply: '550 5.1.1 no such user' }]);
+    endSession(conn, true);
+    endSession(conn2, true);
   });
 
   it('when every recipient is refused and DATA is refused too, reports each refusal and sends no body', async () => {

@@ -486,6 +486,31 @@ const table: Record<string, Row[]> = {
     ['535 Authentication failed', 'policy', 'hard', true],
     ['550 5.7.27 Sender address has null MX', 'policy', 'hard', true],
   ],
+  // Smarthosts (ESP and company relays) refusing Kurir itself: its relaying, sender identity or account.
+  smarthosts: [
+    ['553 5.7.1 <b+01abc.123@bounce.example.test>: Sender address rejected: not owned by user kurir', 'policy', 'hard', true],
+    ['550 5.7.60 SMTP; Client does not have permissions to send as this sender', 'policy', 'hard', true],
+    [
+      '554 5.2.252 SendAsDenied; kurir@example.test not allowed to send as noreply@example.test; STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied',
+      'policy',
+      'hard',
+      true,
+    ],
+    [
+      "550 5.7.1 Invalid credentials for relay [192.0.2.10]. The IP address you've registered in your Workspace SMTP Relay service doesn't match domain of the account this email is being sent from.",
+      'policy',
+      'hard',
+      true,
+    ],
+    [
+      '554 Message rejected: Email address is not verified. The following identities failed the check in region EU-WEST-1: noreply@example.test',
+      'policy',
+      'hard',
+      true,
+    ],
+    ['550 The from address does not match a verified Sender Identity. Mail cannot be sent until this error is resolved.', 'policy', 'hard', true],
+    ['550 5.7.0 Mail relay denied [192.0.2.10]', 'policy', 'hard', true],
+  ],
   'no SMTP reply': [
     ['connect ECONNREFUSED 127.0.0.2:25', 'network', 'soft', false],
     ['Connection timeout', 'network', 'soft', false],
@@ -696,6 +721,11 @@ describe('bounce rules file', () => {
       'an unknown cause',
       { rules: [{ id: 'a', category: 'auth-failure', cause: 'arc', type: 'hard' }] },
       /rules\[0\] \(id "a"\): cause: "arc" is not one of ptr, spf/,
+    ],
+    [
+      'refusesClient on a rule that is not sender-side',
+      { rules: [{ id: 'a', category: 'invalid-recipient', refusesClient: true, type: 'hard' }] },
+      /rules\[0\] \(id "a"\): refusesClient: only allowed on a sender-side rule/,
     ],
     [
       'an auth-failure that is not sender-side',
