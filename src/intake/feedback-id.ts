@@ -1,5 +1,5 @@
 import type { Config, Priority } from '../config/schema.js';
-import { splitMessage } from './headers.js';
+import { splitMessage } from './header-block.js';
 
 /**
  * The Feedback-ID configured for a sender domain and traffic class (`<class prefix>:<senderId>`, Gmail's

@@ -3,67 +3,18 @@ import addressparser from 'nodemailer/lib/addressparser/index.js';
 import { PRIORITIES, type Priority } from '../config/schema.js';
 import { KurirError } from '../lib/errors.js';
 import { parseFromMailbox } from './from-mailbox.js';
+import { type HeaderLine, headerValue, parseHeaders, splitMessage, toCrlf, withoutFields } from './header-block.js';
+import { shortenLongLines } from './long-lines.js';
 import { subjectSummary } from './subject-summary.js';
 
-export interface HeaderLine {
-  name: string;
-  /** Unfolded value without the leading space. */
-  value: string;
-}
-
 export interface PreparedMessage {
-  /** The message with CRLF line ends and Date / Message-ID present. */
+  /** The message with CRLF line ends, body lines of at most 998 octets, and Date / Message-ID present. */
   raw: Buffer;
   headers: HeaderLine[];
   fromAddresses: string[];
   messageId: string;
   /** The Subject decoded and cut for the message's record (./subject-summary.ts), not as it is in `raw`. */
   subject?: string;
-}
-
-/** Converts bare LF (and bare CR) line ends to CRLF, as SMTP and DKIM canonicalization expect. */
-export function toCrlf(raw: Buffer): Buffer {
-  if (!hasBareLineEnd(raw)) return raw;
-  return Buffer.from(raw.toString('latin1').replace(/\r\n|\r|\n/g, '\r\n'), 'latin1');
-}
-
-/**
- * Whether `buf` has a CR or LF that is not part of a CRLF. Scans the bytes with indexOf rather than a regular
- * expression over a latin1 copy: the check runs on every accepted message, and most have none.
- */
-function hasBareLineEnd(buf: Buffer): boolean {
-  for (let i = buf.indexOf(0x0a); i !== -1; i = buf.indexOf(0x0a, i + 1)) if (i === 0 || buf[i - 1] !== 0x0d) return true;
-  for (let i = buf.indexOf(0x0d); i !== -1; i = buf.indexOf(0x0d, i + 1)) if (buf[i + 1] !== 0x0a) return true;
-  return false;
-}
-
-/** Splits a CRLF message into its header block (without the blank line) and body. */
-export function splitMessage(raw: Buffer): { header: string; body: Buffer } {
-  const idx = raw.indexOf('\r\n\r\n');
-  if (idx === -1) return { header: raw.toString('latin1').replace(/\r\n$/, ''), body: Buffer.alloc(0) };
-  return { header: raw.subarray(0, idx).toString('latin1'), body: raw.subarray(idx + 4) };
-}
-
-/** Parses a header block into unfolded lines; throws BAD_MESSAGE on a line that is not a header. */
-export function parseHeaders(header: string): HeaderLine[] {
-  const out: HeaderLine[] = [];
-  for (const line of header.split('\r\n')) {
-    if (!line) continue;
-    if (/^[ \t]/.test(line) && out.length) {
-      out[out.length - 1].value += line.replace(/^[ \t]+/, ' ');
-      continue;
-    }
-    const m = /^([\x21-\x39\x3b-\x7e]+)[ \t]*:[ \t]?(.*)$/.exec(line);
-    if (!m) throw new KurirError('BAD_MESSAGE', `Malformed header line: ${JSON.stringify(line.slice(0, 60))}`, { field: 'message' });
-    out.push({ name: m[1], value: m[2] });
-  }
-  return out;
-}
-
-/** The first header of that name (case-insensitive). */
-export function headerValue(headers: HeaderLine[], name: string): string | undefined {
-  const lower = name.toLowerCase();
-  return headers.find((h) => h.name.toLowerCase() === lower)?.value;
 }
 
 /** The bare addresses in an address header value. */
@@ -75,21 +26,6 @@ export function addressesIn(value: string): string[] {
 
 /** Headers that name blind recipients: never passed on (Postfix's default, RFC 5322 §3.6.3). Lower case. */
 const BLIND_COPY_HEADERS: ReadonlySet<string> = new Set(['bcc', 'resent-bcc']);
-
-/** The header block without the fields named in `names` (lower case), each with its folded continuation lines. */
-function withoutFields(header: string, names: ReadonlySet<string>): string {
-  const kept: string[] = [];
-  let dropping = false;
-  for (const line of header.split('\r\n')) {
-    const continuation = line.startsWith(' ') || line.startsWith('\t');
-    if (!continuation) {
-      const colon = line.indexOf(':');
-      dropping = colon > 0 && names.has(line.slice(0, colon).trimEnd().toLowerCase());
-    }
-    if (!dropping) kept.push(line);
-  }
-  return kept.join('\r\n');
-}
 
 /** What a header value may not hold: C0 controls other than TAB (CR and LF only as folding), and DEL. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
@@ -116,14 +52,14 @@ function refuseControls(headers: HeaderLine[], body: Buffer): void {
 /**
  * Normalizes a submitted message: CRLF line ends, exactly one From holding exactly one mailbox, no Bcc or Resent-Bcc
  * (removed: the envelope says who gets the message, and every recipient would see them), no control characters in
- * header values and no NUL in the body (refused), a Date and a Message-ID (added when missing, with the gateway's host
+ * header values and no NUL in the body (refused), no body line over 998 octets (its MIME part re-encoded, or refused
+ * where that cannot be done: ./long-lines.ts), a Date and a Message-ID (added when missing, with the gateway's host
  * name), and returns what intake needs to know about it.
  */
 export function prepareMessage(input: Buffer, opts: { hostname: string; now: number }): PreparedMessage {
   let raw = toCrlf(input);
   const split = splitMessage(raw);
-  const { body } = split;
-  let { header } = split;
+  let { header, body } = split;
   if (!header.trim()) throw new KurirError('BAD_MESSAGE', 'The message has no header', { field: 'message' });
   let headers = parseHeaders(header);
   let rewritten = false;
@@ -139,6 +75,13 @@ export function prepareMessage(input: Buffer, opts: { hostname: string; now: num
   }
   // Strictly one mailbox: the DKIM domain is read from it (./from-mailbox.ts).
   const fromAddresses = [parseFromMailbox(froms[0].value)];
+  // A body line over 998 octets would be folded or cut by a relay, breaking the DKIM body hash (./long-lines.ts).
+  const short = shortenLongLines(header, body, split.header.split('\r\n').length + 2);
+  if (short) {
+    ({ header, body } = short);
+    headers = parseHeaders(header);
+    rewritten = true;
+  }
   const added: string[] = [];
   if (!headerValue(headers, 'date')) {
     added.push(`Date: ${new Date(opts.now).toUTCString().replace('GMT', '+0000')}`);

@@ -4,7 +4,7 @@
  * stores it on the message record and indexes it, so support can search by it (docs/console.md).
  */
 import { KurirError } from '../lib/errors.js';
-import { type HeaderLine, headerValue } from './headers.js';
+import { type HeaderLine, headerValue } from './header-block.js';
 
 /** The header that carries the reference in a raw message; left in the message, like X-Kurir-Priority. */
 export const REFERENCE_HEADER = 'X-Kurir-Reference';

@@ -9,6 +9,12 @@ declare module 'libmime' {
      * words of one charset first, so a character split across two words comes out whole; other text is left as it is.
      */
     decodeWords(value: string): string;
+    /**
+     * Splits a structured header value into its value and parameters (`multipart/mixed; boundary="b"` →
+     * `{ value: 'multipart/mixed', params: { boundary: 'b' } }`), parameter names lower-cased and RFC 2231
+     * continuations joined.
+     */
+    parseHeaderValue(value: string): { value: string; params: Record<string, string> };
   }
   const libmime: Libmime;
   export default libmime;

@@ -3,34 +3,18 @@
  * reads from them, seen at the recipients' MX (smtp-server on loopback, DNS on loopback, DKIM checked with mailauth)
  * and in `GET /v1/messages/:id`. Both transports go through prepareMessage (src/intake/headers.ts).
  */
-import { authenticate } from 'mailauth';
-import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeResolver, startDnsServer, type DnsServer } from '../helpers/dns-server.js';
-import { startReceiver, type ReceivedMessage, type Receiver } from '../helpers/receiver.js';
-import { adminRequest, API_KEY, SMTP_USER, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { startRawMx, type RawMx } from '../helpers/raw-mx.js';
+import { adminRequest } from '../helpers/test-gateway.js';
 
-let dns: DnsServer;
-let receiver: Receiver;
-let t: TestGateway;
+let mx: RawMx;
 
 beforeAll(async () => {
-  receiver = await startReceiver({ hostname: 'mx.dest.test' });
-  dns = await startDnsServer({
-    'dest.test': { MX: [{ exchange: 'mx.dest.test', priority: 10 }] },
-    'mx.dest.test': { A: ['127.0.0.1'] },
-    'example.test': { TXT: ['v=spf1 ip4:127.0.0.1 -all'] },
-    '_dmarc.example.test': { TXT: ['v=DMARC1; p=reject; adkim=s'] },
-    'bounce.example.test': { TXT: ['v=spf1 ip4:127.0.0.1 -all'] },
-  });
-  t = await startTestGateway({ dns, overrides: { delivery: { mxPort: receiver.port } } });
-  t.publishDkim(dns);
+  mx = await startRawMx();
 });
 
 afterAll(async () => {
-  await t?.close();
-  await receiver?.close();
-  await dns?.close();
+  await mx?.close();
 });
 
 /** A raw message as a client writes it: CRLF line ends, the header lines given, a short body. */
@@ -38,39 +22,12 @@ function raw(headers: string[], body = 'Code: 123456'): string {
   return `${headers.join('\r\n')}\r\n\r\n${body}\r\n`;
 }
 
-/** Sends a raw message over SMTP (STARTTLS, AUTH) to the envelope recipients; answers the queued id. */
-async function sendSmtp(message: string, to: string[]): Promise<string> {
-  const transport = nodemailer.createTransport({ host: '127.0.0.1', port: t.gateway.ports.smtp, auth: SMTP_USER, tls: { rejectUnauthorized: false } });
-  try {
-    const info = await transport.sendMail({ envelope: { from: 'noreply@example.test', to }, raw: message });
-    return /queued as ([0-9a-z]+)/.exec(info.response)![1];
-  } finally {
-    transport.close();
-  }
-}
-
-/** POSTs a raw message over HTTP with the envelope recipients in the query; answers status and body. */
-async function postRaw(message: string | Buffer, to: string[]): Promise<{ status: number; body: any }> {
-  const query = to.map((r) => `to=${encodeURIComponent(r)}`).join('&');
-  const res = await fetch(`${t.url}/v1/messages?${query}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'message/rfc822' },
-    body: typeof message === 'string' ? message : new Uint8Array(message),
-  });
-  return { status: res.status, body: await res.json() };
-}
-
-/** Waits until message `id` is delivered and answers the copies the MX received for it (its VERP names the id). */
-async function delivered(id: string): Promise<ReceivedMessage[]> {
-  await t.waitForStatus(id, (s) => s.status === 'delivered');
-  return receiver.messages.filter((m) => m.mailFrom.startsWith(`b+${id}.`));
-}
-
-/** The DKIM results mailauth reports for a copy at the receiver: [signing domain, result] per signature. */
-async function dkimOf(msg: ReceivedMessage): Promise<Array<[string, string]>> {
-  const auth = await authenticate(msg.raw, { ip: '127.0.0.1', helo: msg.clientHostname, sender: msg.mailFrom, resolver: makeResolver(dns.address) });
-  return auth.dkim.results.map((r: any) => [r.signingDomain, r.status.result]);
-}
+const sendSmtp = (message: string, to: string[]) => mx.sendSmtp(message, to);
+const postRaw = (message: string | Buffer, to: string[]) => mx.postRaw(message, to);
+const delivered = (id: string) => mx.delivered(id);
+const dkimOf = (copy: Parameters<RawMx['dkimOf']>[0]) => mx.dkimOf(copy);
+/** Sends a raw message over SMTP and answers the server's reply to it (the 250 or the refusal). */
+const smtpReply = (message: string | Buffer, to = ['a@dest.test']) => mx.smtpReply(message, to);
 
 describe('Bcc headers are removed from raw messages', () => {
   const BLIND = /^(resent-)?bcc\s*:/im;
@@ -120,19 +77,6 @@ describe('Bcc headers are removed from raw messages', () => {
   });
 });
 
-/** Sends a raw message over SMTP and answers the server's reply to it (the 250 or the refusal). */
-async function smtpReply(message: string | Buffer, to = ['a@dest.test']): Promise<string> {
-  const transport = nodemailer.createTransport({ host: '127.0.0.1', port: t.gateway.ports.smtp, auth: SMTP_USER, tls: { rejectUnauthorized: false } });
-  try {
-    const info = await transport.sendMail({ envelope: { from: 'noreply@example.test', to }, raw: message });
-    return info.response;
-  } catch (err) {
-    return (err as { response?: string }).response ?? String(err);
-  } finally {
-    transport.close();
-  }
-}
-
 describe('control characters in raw messages', () => {
   const head = ['From: noreply@example.test', 'To: a@dest.test'];
 
@@ -171,17 +115,17 @@ describe('control characters in raw messages', () => {
 
   it('over HTTP as JSON: a control character in the subject or a header is refused under its JSON field; one in the text is encoded', async () => {
     const json = { from: 'noreply@example.test', to: ['json-ctl@dest.test'], subject: 'Your\tcode' };
-    expect((await t.submit({ ...json, subject: 'bell\x07', text: 'x' })).body.error).toEqual({
+    expect((await mx.t.submit({ ...json, subject: 'bell\x07', text: 'x' })).body.error).toEqual({
       code: 'HEADER_INJECTION',
       field: 'subject',
       message: 'subject: control characters other than tab are not allowed',
     });
-    expect((await t.submit({ ...json, text: 'x', headers: { 'X-Note': 'vt\x0b' } })).body.error).toMatchObject({
+    expect((await mx.t.submit({ ...json, text: 'x', headers: { 'X-Note': 'vt\x0b' } })).body.error).toMatchObject({
       code: 'HEADER_INJECTION',
       field: 'headers.X-Note',
     });
     // The composer writes the text quoted-printable: the message has no NUL, and it is accepted and delivered.
-    const res = await t.submit({ ...json, text: 'NUL \x00 and ESC \x1b in the text', headers: { 'X-Note': 'tab\tonly' } });
+    const res = await mx.t.submit({ ...json, text: 'NUL \x00 and ESC \x1b in the text', headers: { 'X-Note': 'tab\tonly' } });
     expect(res.status).toBe(202);
     const [copy] = await delivered(res.body.id);
     expect(copy.raw.indexOf(0)).toBe(-1);
@@ -238,13 +182,13 @@ describe('X-Kurir-Ttl over SMTP', () => {
   it('sets the message lifetime, as X-Kurir-Priority sets its priority', async () => {
     const reply = await smtpReply(raw(['From: noreply@example.test', 'To: ttl@dest.test', 'X-Kurir-Priority: bulk', 'X-Kurir-Ttl: 120']), ['ttl@dest.test']);
     const id = /queued as (\S+)/.exec(reply)![1];
-    const record = (await t.gateway.messages.getRecord(id))!;
+    const record = (await mx.t.gateway.messages.getRecord(id))!;
     expect(record.priority).toBe('bulk');
     expect(record.expiresAt - record.createdAt).toBe(120_000);
   });
 
   it('refuses a bad value with 501 5.5.4 naming the header, as a bad X-Kurir-Priority', async () => {
-    const max = t.config.delivery.maxTtlSeconds;
+    const max = mx.t.config.delivery.maxTtlSeconds;
     for (const bad of ['abc', '0', '1.5', '-5', String(max + 1)]) {
       expect(await smtpReply(withTtl(bad), ['ttl@dest.test']), bad).toBe(`501 5.5.4 X-Kurir-Ttl: must be a whole number of seconds from 1 to ${max}`);
     }
@@ -252,12 +196,12 @@ describe('X-Kurir-Ttl over SMTP', () => {
 });
 
 describe('the subject GET /v1/messages/:id shows', () => {
-  const view = async (id: string) => (await adminRequest(t.url, 'GET', `/v1/messages/${id}`)).body;
+  const view = async (id: string) => (await adminRequest(mx.t.url, 'GET', `/v1/messages/${id}`)).body;
 
   it('is the JSON subject as sent, though the message carries it encoded', async () => {
-    const res = await t.submit({ from: 'noreply@example.test', to: ['subject-json@dest.test'], subject: 'Your code ☃', text: 'x' });
+    const res = await mx.t.submit({ from: 'noreply@example.test', to: ['subject-json@dest.test'], subject: 'Your code ☃', text: 'x' });
     expect(res.status).toBe(202);
-    expect((await t.status(res.body.id)).subject).toBe('Your code ☃');
+    expect((await mx.t.status(res.body.id)).subject).toBe('Your code ☃');
     const [copy] = await delivered(res.body.id);
     expect(copy.raw.toString()).toMatch(/^Subject: =\?UTF-8\?Q\?Your_code_=E2=98=83\?=\r$/m);
   });
@@ -276,7 +220,7 @@ describe('the subject GET /v1/messages/:id shows', () => {
     const words = Array.from({ length: 120 }, () => '=?UTF-8?B?8J+YgMO8?=').join('\r\n ');
     const res = await postRaw(Buffer.from(raw(['From: noreply@example.test', 'To: long@dest.test', `Subject: ${words}`])), ['long@dest.test']);
     expect(res.status).toBe(202);
-    expect((await t.status(res.body.id)).subject).toBe('😀ü'.repeat(100));
+    expect((await mx.t.status(res.body.id)).subject).toBe('😀ü'.repeat(100));
     const [copy] = await delivered(res.body.id);
     expect(copy.raw.toString()).toContain(`Subject: ${words}\r\n`);
   });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { kurirHeaderOptions, prepareMessage, priorityOf, toCrlf, ttlOf } from '../../../src/intake/headers.js';
+import { toCrlf } from '../../../src/intake/header-block.js';
+import { kurirHeaderOptions, prepareMessage, priorityOf, ttlOf } from '../../../src/intake/headers.js';
 import { KurirError } from '../../../src/lib/errors.js';
 
 const now = Date.UTC(2026, 10, 28, 12, 0, 0);

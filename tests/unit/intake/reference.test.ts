@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseHeaders } from '../../../src/intake/headers.js';
+import { parseHeaders } from '../../../src/intake/header-block.js';
 import { REFERENCE_HEADER, referenceOf } from '../../../src/intake/reference.js';
 
 const headers = (block: string) => parseHeaders(block.replace(/\n/g, '\r\n'));
