@@ -5,6 +5,7 @@ import { KurirError } from '../lib/errors.js';
 import { parseFromMailbox } from './from-mailbox.js';
 import { type HeaderLine, headerValue, parseHeaders, splitMessage, toCrlf, withoutFields } from './header-block.js';
 import { shortenLongLines } from './long-lines.js';
+import { REFERENCE_HEADER } from './reference.js';
 import { subjectSummary } from './subject-summary.js';
 
 export interface PreparedMessage {
@@ -15,6 +16,8 @@ export interface PreparedMessage {
   messageId: string;
   /** The Subject decoded and cut for the message's record (./subject-summary.ts), not as it is in `raw`. */
   subject?: string;
+  /** Kurir's control headers the message carried ({@link CONTROL_HEADERS}), read by intake, removed from `raw` and `headers`. */
+  control: HeaderLine[];
 }
 
 /** The bare addresses in an address header value. */
@@ -26,6 +29,24 @@ export function addressesIn(value: string): string[] {
 
 /** Headers that name blind recipients: never passed on (Postfix's default, RFC 5322 §3.6.3). Lower case. */
 const BLIND_COPY_HEADERS: ReadonlySet<string> = new Set(['bcc', 'resent-bcc']);
+
+/**
+ * Kurir's own instructions in a message, lower case: read by the transports (priority, TTL) and intake (the booking
+ * reference), and the envelope headers of the HTTP API a client may have copied into the message. They are for Kurir,
+ * not the recipient, and are removed before signing. Headers Kurir writes for receivers (X-Kurir-Probe, placement's
+ * token; Feedback-ID) are not among them.
+ */
+export const CONTROL_HEADERS: ReadonlySet<string> = new Set([
+  'x-kurir-priority',
+  'x-kurir-ttl',
+  REFERENCE_HEADER.toLowerCase(),
+  'x-kurir-to',
+  'x-kurir-from',
+  'x-kurir-override-suppression',
+]);
+
+/** What prepareMessage removes from the header block. */
+const REMOVED_HEADERS: ReadonlySet<string> = new Set([...BLIND_COPY_HEADERS, ...CONTROL_HEADERS]);
 
 /** What a header value may not hold: C0 controls other than TAB (CR and LF only as folding), and DEL. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
@@ -51,7 +72,8 @@ function refuseControls(headers: HeaderLine[], body: Buffer): void {
 
 /**
  * Normalizes a submitted message: CRLF line ends, exactly one From holding exactly one mailbox, no Bcc or Resent-Bcc
- * (removed: the envelope says who gets the message, and every recipient would see them), no control characters in
+ * (removed: the envelope says who gets the message, and every recipient would see them), none of Kurir's control
+ * headers (removed: {@link CONTROL_HEADERS}, returned in `control` for intake to read), no control characters in
  * header values and no NUL in the body (refused), no body line over 998 octets (its MIME part re-encoded, or refused
  * where that cannot be done: ./long-lines.ts), a Date and a Message-ID (added when missing, with the gateway's host
  * name), and returns what intake needs to know about it.
@@ -62,10 +84,11 @@ export function prepareMessage(input: Buffer, opts: { hostname: string; now: num
   let { header, body } = split;
   if (!header.trim()) throw new KurirError('BAD_MESSAGE', 'The message has no header', { field: 'message' });
   let headers = parseHeaders(header);
+  const control = headers.filter((h) => CONTROL_HEADERS.has(h.name.toLowerCase()));
   let rewritten = false;
-  if (headers.some((h) => BLIND_COPY_HEADERS.has(h.name.toLowerCase()))) {
-    header = withoutFields(header, BLIND_COPY_HEADERS);
-    headers = headers.filter((h) => !BLIND_COPY_HEADERS.has(h.name.toLowerCase()));
+  if (headers.some((h) => REMOVED_HEADERS.has(h.name.toLowerCase()))) {
+    header = withoutFields(header, REMOVED_HEADERS);
+    headers = headers.filter((h) => !REMOVED_HEADERS.has(h.name.toLowerCase()));
     rewritten = true;
   }
   refuseControls(headers, body);
@@ -94,7 +117,7 @@ export function prepareMessage(input: Buffer, opts: { hostname: string; now: num
   for (const line of added) headers.push({ name: line.slice(0, line.indexOf(':')), value: line.slice(line.indexOf(':') + 2) });
   if (added.length || rewritten) raw = Buffer.concat([Buffer.from(`${[header, ...added].join('\r\n')}\r\n\r\n`, 'latin1'), body]);
   const subject = headerValue(headers, 'subject');
-  return { raw, headers, fromAddresses, messageId, subject: subject === undefined ? undefined : subjectSummary(subject) };
+  return { raw, headers, fromAddresses, messageId, subject: subject === undefined ? undefined : subjectSummary(subject), control };
 }
 
 /** The header lines of a message as the client sent it (CRLF or bare LF line ends), parsed once for {@link priorityOf} and {@link ttlOf}. */
@@ -106,7 +129,7 @@ export function leadingHeaders(raw: Buffer): HeaderLine[] {
 
 /**
  * The priority asked for by an `X-Kurir-Priority: verification|normal|bulk` header (case-insensitive),
- * `normal` without one. The header is left in the message.
+ * `normal` without one. prepareMessage removes the header before signing.
  * @throws KurirError VALIDATION for another value, BAD_MESSAGE for a malformed header block.
  */
 export function priorityOf(message: Buffer | HeaderLine[]): Priority {
@@ -121,8 +144,8 @@ export function priorityOf(message: Buffer | HeaderLine[]): Priority {
 
 /**
  * The lifetime asked for by an `X-Kurir-Ttl: <seconds>` header (whole seconds, 1 to `maxSeconds`, the API's
- * `delivery.maxTtlSeconds`); undefined without one (the priority's default then applies). The header is left in
- * the message.
+ * `delivery.maxTtlSeconds`); undefined without one (the priority's default then applies). prepareMessage removes
+ * the header before signing.
  * @throws KurirError VALIDATION (field `X-Kurir-Ttl`) for another value, BAD_MESSAGE for a malformed header block.
  */
 export function ttlOf(message: Buffer | HeaderLine[], maxSeconds: number): number | undefined {

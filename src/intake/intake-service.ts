@@ -168,7 +168,7 @@ export class IntakeService {
     const replay = await this.replay(sub);
     if (replay) return replay;
     let prepared = prepareMessage(sub.raw, { hostname: config.hostname, now });
-    const ref = referenceOf(config.intake.referenceKey, sub.metadata, prepared.headers);
+    const ref = referenceOf(config.intake.referenceKey, sub.metadata, prepared.control);
     const label = LABELS[sub.iface];
     const from = normalizeAddress(prepared.fromAddresses[0], label.from);
     this.checkSenderDomain(sub.credential, from, 'from', label.from);

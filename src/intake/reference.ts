@@ -6,7 +6,7 @@
 import { KurirError } from '../lib/errors.js';
 import { type HeaderLine, headerValue } from './header-block.js';
 
-/** The header that carries the reference in a raw message; left in the message, like X-Kurir-Priority. */
+/** The header that carries the reference in a message; read by intake and removed before signing, like X-Kurir-Priority. */
 export const REFERENCE_HEADER = 'X-Kurir-Reference';
 /** Longest reference indexed (a booking reference is short; a longer value is refused, not cut). */
 export const MAX_REFERENCE_LENGTH = 256;

@@ -225,3 +225,62 @@ describe('the subject GET /v1/messages/:id shows', () => {
     expect(copy.raw.toString()).toContain(`Subject: ${words}\r\n`);
   });
 });
+
+describe("Kurir's control headers are read, then removed before signing", () => {
+  const CONTROL = /^x-kurir-(priority|ttl|reference|to|from|override-suppression)\s*:/im;
+  const withControls = (to: string) =>
+    raw([
+      'From: noreply@example.test',
+      `To: ${to}`,
+      'Subject: Your code',
+      'X-Kurir-Priority: bulk',
+      'X-Kurir-Ttl: 900',
+      'X-Kurir-Reference: BK-2026-',
+      '\t0042',
+      'X-Kurir-To: someone-else@dest.test',
+    ]);
+
+  /** Checks a delivered copy: no control header, DKIM passing; and the record: what the headers asked for. */
+  const check = async (id: string) => {
+    const [copy] = await delivered(id);
+    const text = copy.raw.toString('latin1');
+    expect(text).not.toMatch(CONTROL);
+    expect(text).not.toContain('BK-2026');
+    expect(text).toMatch(/^Subject: Your code\r$/m);
+    expect(await dkimOf(copy)).toEqual([
+      ['example.test', 'pass'],
+      ['example.test', 'pass'],
+    ]);
+    const record = (await mx.t.gateway.messages.getRecord(id))!;
+    expect({ priority: record.priority, ttl: (record.expiresAt - record.createdAt) / 1000, reference: record.reference }).toEqual({
+      priority: 'bulk',
+      ttl: 900,
+      reference: 'BK-2026- 0042',
+    });
+  };
+
+  it('over SMTP', async () => {
+    await check(await sendSmtp(withControls('control-smtp@dest.test'), ['control-smtp@dest.test']));
+  });
+
+  it('over HTTP raw', async () => {
+    const res = await postRaw(withControls('control-http@dest.test'), ['control-http@dest.test']);
+    expect(res.status).toBe(202);
+    await check(res.body.id);
+  });
+
+  it("over HTTP JSON the reference header is read and removed; a header Kurir does not read (X-Kurir-Probe's name) stays", async () => {
+    const res = await mx.t.submit({
+      from: 'noreply@example.test',
+      to: ['control-json@dest.test'],
+      subject: 'Your code',
+      text: 'Code: 123456',
+      headers: { 'X-Kurir-Reference': 'BK-7', 'X-Kurir-Probe': 'kp-test' },
+    });
+    expect(res.status).toBe(202);
+    const [copy] = await delivered(res.body.id);
+    expect(copy.raw.toString('latin1')).not.toMatch(CONTROL);
+    expect(copy.raw.toString('latin1')).toMatch(/^X-Kurir-Probe: kp-test\r$/m);
+    expect((await mx.t.gateway.messages.getRecord(res.body.id))!.reference).toBe('BK-7');
+  });
+});

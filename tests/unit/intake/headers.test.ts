@@ -46,6 +46,41 @@ describe('prepareMessage', () => {
     expect(p.headers.map((h) => h.name)).toEqual(['From', 'To', 'Subject', 'X-Bcc-Note', 'Date', 'Message-ID']);
   });
 
+  it("removes Kurir's control headers with their folded lines, returns them in control, and keeps the headers meant for receivers", () => {
+    const head = [
+      'From: a@example.test',
+      'X-Kurir-Priority: bulk',
+      'To: b@dest.test',
+      'x-kurir-ttl : 600',
+      'X-Kurir-Reference: BK-2026-',
+      ' 0042',
+      'X-Kurir-To: c@dest.test',
+      'X-Kurir-From: d@example.test',
+      'X-Kurir-Override-Suppression: true',
+      'X-Kurir-Probe: kp-0123',
+      'X-Kurir-Id: 01kb0000000000000000000000',
+      'X-Kurir-Campaign: kept (not a control header)',
+      'Feedback-ID: a:b:c:kurir',
+      'Date: Mon, 1 Jan 2024 00:00:00 +0000',
+      'Message-ID: <x@y>',
+    ];
+    const p = prepareMessage(Buffer.from(`${head.join('\r\n')}\r\n\r\nX-Kurir-Priority: in the body stays\r\n`), { hostname: 'h', now });
+    expect(p.raw.toString()).toBe(
+      'From: a@example.test\r\nTo: b@dest.test\r\nX-Kurir-Probe: kp-0123\r\nX-Kurir-Id: 01kb0000000000000000000000\r\n' +
+        'X-Kurir-Campaign: kept (not a control header)\r\nFeedback-ID: a:b:c:kurir\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <x@y>\r\n\r\n' +
+        'X-Kurir-Priority: in the body stays\r\n',
+    );
+    expect(p.headers.map((h) => h.name)).toEqual(['From', 'To', 'X-Kurir-Probe', 'X-Kurir-Id', 'X-Kurir-Campaign', 'Feedback-ID', 'Date', 'Message-ID']);
+    expect(p.control).toEqual([
+      { name: 'X-Kurir-Priority', value: 'bulk' },
+      { name: 'x-kurir-ttl', value: '600' },
+      { name: 'X-Kurir-Reference', value: 'BK-2026- 0042' },
+      { name: 'X-Kurir-To', value: 'c@dest.test' },
+      { name: 'X-Kurir-From', value: 'd@example.test' },
+      { name: 'X-Kurir-Override-Suppression', value: 'true' },
+    ]);
+  });
+
   it('removes a Bcc header and adds the missing Date and Message-ID in the same pass', () => {
     const p = prepareMessage(Buffer.from('Bcc: hidden@dest.test\nFrom: a@example.test\nTo: b@dest.test\n\nBody\n'), { hostname: 'h', now });
     const text = p.raw.toString();
