@@ -12,7 +12,7 @@ import { presentMessage } from '../admin/message-view.js';
 import { roleOf } from '../intake/credentials.js';
 import { leadingHeaders, priorityOf, ttlOf } from '../intake/headers.js';
 import type { IntakeService } from '../intake/intake-service.js';
-import { requestHash, type Submission } from '../intake/submission.js';
+import { requestHash, ttlSeconds, type Submission } from '../intake/submission.js';
 import { KurirError, toKurirError } from '../lib/errors.js';
 import { MESSAGE_ID_PATTERN } from '../lib/ids.js';
 import type { MessageStore } from '../store/message-store.js';
@@ -162,13 +162,16 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
     '/v1/messages',
     {
       ...(onSubmit ? { onRequest: onSubmit } : {}),
-      // Before the schemas are applied: a JSON body with a raw-only parameter or too many recipients is refused for
-      // that, whatever else is wrong.
+      // Before the schemas are applied: a JSON body with a raw-only parameter, too many recipients or a bad ttl is
+      // refused for that, whatever else is wrong.
       preValidation: async (request) => {
         const body = request.body;
         if (body === null || typeof body !== 'object' || Buffer.isBuffer(body)) return;
         refuseRawOnlyParameters(request);
         refuseOverlongLists(body as Record<string, unknown>, config.smtp.maxRecipients);
+        // The TTL's one wording (ttlSeconds), not the schema's "must be <= 604800". A JSON ttl is a number, not digits in a string.
+        const { ttl } = body as { ttl?: unknown };
+        if (ttl !== undefined) ttlSeconds(typeof ttl === 'number' ? ttl : Number.NaN, 'ttl', config.delivery.maxTtlSeconds);
       },
       schema: {
         tags: ['messages'],
@@ -191,7 +194,7 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
       let parts: Omit<Submission, 'credential' | 'iface'> & { hashParts: HashParts };
       if (Buffer.isBuffer(body)) {
         if (!body.length) throw new KurirError('BAD_MESSAGE', 'body: the message is empty', { field: 'body' });
-        const env = rawEnvelope(request);
+        const env = rawEnvelope(request, config.delivery.maxTtlSeconds);
         // Without ?priority= / ?ttl= or their X-Kurir-* request headers, the message's own X-Kurir-Priority and
         // X-Kurir-Ttl headers, as SMTP reads them (until 2 Dec 2026 HTTP ignored them). Not hashed apart: they are in the body.
         const own = env.priority === undefined || env.ttlSeconds === undefined ? leadingHeaders(body) : [];

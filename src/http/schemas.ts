@@ -13,9 +13,6 @@ export const MAX_METADATA_KEYS = 20;
 
 /** Printable ASCII, 1..255 characters. */
 export const IDEMPOTENCY_KEY_PATTERN = '^[\\x20-\\x7e]{1,255}$';
-/** Digits only; the value must also be ≥ 1 (checked by the route) and within the intake's TTL bounds. */
-const TTL_PATTERN = '^[0-9]{1,10}$';
-const TTL_RULE = 'must be a whole number of seconds ≥ 1';
 
 const PRINTABLE_RULE = 'must be printable characters (no line breaks or other control characters)';
 
@@ -24,9 +21,9 @@ const PRINTABLE_RULE = 'must be printable characters (no line breaks or other co
  * validation context and lower-case name; a pattern without an entry is answered with ajv's "must match pattern".
  */
 export const PATTERN_RULES: Readonly<Record<string, Readonly<Record<string, string>>>> = {
-  headers: { 'idempotency-key': 'must be 1 to 255 printable ASCII characters', 'x-kurir-ttl': TTL_RULE },
+  headers: { 'idempotency-key': 'must be 1 to 255 printable ASCII characters' },
   // cursor: the audit log's and the message search's (their patterns differ; the rule does not).
-  querystring: { ttl: TTL_RULE, cursor: 'must be the nextCursor of a previous page' },
+  querystring: { cursor: 'must be the nextCursor of a previous page' },
   // Suppression reason and messageId (PUT /v1/suppressions/{address}).
   body: { reason: PRINTABLE_RULE, messageId: PRINTABLE_RULE },
 };
@@ -123,8 +120,7 @@ export const submitQuerySchema = {
     priority: { type: 'string', enum: [...PRIORITIES], description: rawOnly('the body field priority', 'Takes precedence over the X-Kurir-Priority header.') },
     ttl: {
       type: 'string',
-      pattern: TTL_PATTERN,
-      description: rawOnly('the body field ttl', 'Seconds until an undelivered message expires, at most delivery.maxTtlSeconds.'),
+      description: rawOnly('the body field ttl', 'Seconds until an undelivered message expires: a whole number from 1 to delivery.maxTtlSeconds.'),
     },
   },
 } as const;
@@ -143,8 +139,10 @@ export const submitHeadersSchema = {
     'x-kurir-priority': { type: 'string', enum: [...PRIORITIES], description: rawOnly('the body field priority', 'Priority, when there is no ?priority=.') },
     'x-kurir-ttl': {
       type: 'string',
-      pattern: TTL_PATTERN,
-      description: rawOnly('the body field ttl', 'Seconds until an undelivered message expires (at most delivery.maxTtlSeconds), when there is no ?ttl=.'),
+      description: rawOnly(
+        'the body field ttl',
+        'Seconds until an undelivered message expires (a whole number from 1 to delivery.maxTtlSeconds), when there is no ?ttl=.',
+      ),
     },
     'x-kurir-override-suppression': {
       type: 'string',

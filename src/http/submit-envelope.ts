@@ -6,6 +6,7 @@
 import type { FastifyRequest } from 'fastify';
 import { PRIORITIES, type Priority } from '../config/schema.js';
 import { normalizeAddress } from '../lib/address.js';
+import { ttlSeconds } from '../intake/submission.js';
 import { KurirError } from '../lib/errors.js';
 
 /** Splits at commas outside a quoted local part (`"doe,john"@example.test` is one address), as RFC 5321 allows. */
@@ -47,14 +48,6 @@ function parsePriority(value: string | undefined): Priority | undefined {
   return value as Priority;
 }
 
-/** The TTL of a raw submission; `field` names where it came from (`ttl` or `X-Kurir-Ttl`). */
-function parseTtl(value: string | undefined, field: string): number | undefined {
-  if (value === undefined || value === '') return undefined;
-  const n = /^\d{1,10}$/.test(value) ? Number(value) : NaN;
-  if (!(n >= 1)) throw new KurirError('VALIDATION', `${field}: must be a whole number of seconds ≥ 1`, { field });
-  return n;
-}
-
 interface SubmitQuery {
   to?: string | string[];
   from?: string;
@@ -72,9 +65,10 @@ export interface RawEnvelope {
 
 /**
  * The envelope of a raw submission: query parameters first, then `X-Kurir-*` headers. An envelope sender that is no
- * address is refused naming the parameter it came in (`from` or `X-Kurir-From`); the value is kept as given.
+ * address is refused naming the parameter it came in (`from` or `X-Kurir-From`); the value is kept as given. A TTL
+ * (`ttl` or `X-Kurir-Ttl`, empty too) is checked against `maxTtlSeconds` (delivery.maxTtlSeconds) by ttlSeconds.
  */
-export function rawEnvelope(request: FastifyRequest): RawEnvelope {
+export function rawEnvelope(request: FastifyRequest, maxTtlSeconds: number): RawEnvelope {
   const q = (request.query ?? {}) as SubmitQuery;
   const fromQuery = splitList(Array.isArray(q.to) ? q.to : [q.to]);
   const recipients = fromQuery.length ? fromQuery : splitList([header(request, 'x-kurir-to')]);
@@ -84,11 +78,13 @@ export function rawEnvelope(request: FastifyRequest): RawEnvelope {
   const mailFrom = (q.from ?? header(request, 'x-kurir-from'))?.trim() || undefined;
   // Checked here, where the parameter it came in is known: intake named it "from (envelope sender)" (its 403: "from").
   if (mailFrom) normalizeAddress(mailFrom, q.from !== undefined ? 'from' : 'X-Kurir-From');
+  const ttlHeader = header(request, 'x-kurir-ttl');
   return {
     recipients,
     mailFrom,
     priority: parsePriority(q.priority ?? header(request, 'x-kurir-priority')),
-    ttlSeconds: q.ttl !== undefined ? parseTtl(q.ttl, 'ttl') : parseTtl(header(request, 'x-kurir-ttl'), 'X-Kurir-Ttl'),
+    ttlSeconds:
+      q.ttl !== undefined ? ttlSeconds(q.ttl, 'ttl', maxTtlSeconds) : ttlHeader !== undefined ? ttlSeconds(ttlHeader, 'X-Kurir-Ttl', maxTtlSeconds) : undefined,
   };
 }
 

@@ -6,6 +6,7 @@ import { parseFromMailbox } from './from-mailbox.js';
 import { type HeaderLine, headerValue, parseHeaders, splitMessage, toCrlf, withoutFields } from './header-block.js';
 import { shortenLongLines } from './long-lines.js';
 import { REFERENCE_HEADER } from './reference.js';
+import { ttlSeconds } from './submission.js';
 import { subjectSummary } from './subject-summary.js';
 
 export interface PreparedMessage {
@@ -150,15 +151,7 @@ export function priorityOf(message: Buffer | HeaderLine[]): Priority {
  */
 export function ttlOf(message: Buffer | HeaderLine[], maxSeconds: number): number | undefined {
   const value = headerValue(Buffer.isBuffer(message) ? leadingHeaders(message) : message, 'X-Kurir-Ttl');
-  if (value === undefined) return undefined;
-  const field = 'X-Kurir-Ttl';
-  const digits = value.trim();
-  const seconds = /^\d{1,10}$/.test(digits) ? Number(digits) : Number.NaN;
-  // ASCII only: the text is an SMTP reply (RFC 5321 §4.2).
-  if (!(seconds >= 1 && seconds <= maxSeconds)) {
-    throw new KurirError('VALIDATION', `${field}: must be a whole number of seconds from 1 to ${maxSeconds}`, { field });
-  }
-  return seconds;
+  return value === undefined ? undefined : ttlSeconds(value, 'X-Kurir-Ttl', maxSeconds);
 }
 
 /**

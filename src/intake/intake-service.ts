@@ -22,7 +22,7 @@ import { prepareMessage } from './headers.js';
 import { referenceOf } from './reference.js';
 import { resendHint, type ResendHint } from './resend-hint.js';
 import { signAndStore } from './sign-and-store.js';
-import { SUPPRESSION_CHECK_FRESH_MS, type Accepted, type Submission } from './submission.js';
+import { SUPPRESSION_CHECK_FRESH_MS, ttlSeconds, type Accepted, type Submission } from './submission.js';
 
 export interface IntakeDeps {
   config: Config;
@@ -191,10 +191,7 @@ export class IntakeService {
     // Before signing, so the DKIM signature covers it (Feedback-ID is in SIGNED_HEADERS).
     const feedbackId = feedbackIdFor(config.domains, fromDomain, priority);
     if (feedbackId) prepared = { ...prepared, raw: setFeedbackId(prepared.raw, feedbackId) };
-    const ttl = sub.ttlSeconds ?? config.delivery.ttl[priority];
-    if (!(ttl > 0) || ttl > config.delivery.maxTtlSeconds) {
-      throw new KurirError('VALIDATION', `ttl: must be between 1 and ${config.delivery.maxTtlSeconds} seconds`, { field: 'ttl' });
-    }
+    const ttl = ttlSeconds(sub.ttlSeconds ?? config.delivery.ttl[priority], 'ttl', config.delivery.maxTtlSeconds);
 
     let id = newMessageId(now);
     let claimed = false;

@@ -4,7 +4,25 @@
  */
 import { createHash } from 'node:crypto';
 import type { Priority } from '../config/schema.js';
+import { KurirError } from '../lib/errors.js';
 import type { Credential } from './credentials.js';
+
+/**
+ * A message's lifetime as a client asked for it, checked: a whole number of seconds from 1 to `maxSeconds`
+ * (`delivery.maxTtlSeconds`), given as digits (a query parameter, a request or message header) or as a JSON number.
+ * Every TTL refusal, over HTTP and SMTP, is this one, naming `field`: `ttl: must be a whole number of seconds from 1
+ * to 604800` (ASCII only: it is an SMTP reply too). Until 2 Dec 2026 there were three wordings, and ?ttl= and the
+ * request header said only "≥ 1".
+ * @throws KurirError VALIDATION
+ */
+export function ttlSeconds(value: string | number, field: string, maxSeconds: number): number {
+  const digits = typeof value === 'string' ? value.trim() : '';
+  const seconds = typeof value === 'number' ? value : /^\d{1,10}$/.test(digits) ? Number(digits) : Number.NaN;
+  if (!(Number.isInteger(seconds) && seconds >= 1 && seconds <= maxSeconds)) {
+    throw new KurirError('VALIDATION', `${field}: must be a whole number of seconds from 1 to ${maxSeconds}`, { field });
+  }
+  return seconds;
+}
 
 /** One submission, from either transport, before anything is stored. */
 export interface Submission {

@@ -203,7 +203,7 @@ describe('POST /v1/messages and GET /v1/messages/:id', () => {
     expect(badTtl.body.error.field).toBe('ttl');
     // Each refusal names the field it is about and that field's rule (until 1 Dec 2026 a bad X-Kurir-Ttl was
     // answered with the Idempotency-Key's rule, "must be 1 to 255 printable ASCII characters").
-    const ttlRule = (field: string) => ({ code: 'VALIDATION', field, message: `${field}: must be a whole number of seconds ≥ 1` });
+    const ttlRule = (field: string) => ({ code: 'VALIDATION', field, message: `${field}: must be a whole number of seconds from 1 to 604800` });
     for (const [path, headers, field] of [
       ['/v1/messages?to=carol@dest.test&ttl=abc', {}, 'ttl'],
       ['/v1/messages?to=carol@dest.test', { 'x-kurir-ttl': 'abc' }, 'X-Kurir-Ttl'],

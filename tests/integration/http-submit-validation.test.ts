@@ -115,6 +115,30 @@ describe('small rules', () => {
     expect((await t.submit(message({ ttl: 604800 }))).status).toBe(202);
   });
 
+  it('every TTL refusal has one wording, naming the field and the range (three wordings until 2 Dec 2026)', async () => {
+    const rule = (field: string) => ({ code: 'VALIDATION', field, message: `${field}: must be a whole number of seconds from 1 to 604800` });
+    const raw = (ownTtl?: string) => `From: noreply@example.test\r\nSubject: code\r\n${ownTtl ? `X-Kurir-Ttl: ${ownTtl}\r\n` : ''}\r\nCode 1\r\n`;
+    const post = async (query: string, body: string, headers: Record<string, string> = {}) => {
+      const res = await fetch(`${t.url}/v1/messages?to=alice@dest.test${query}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'message/rfc822', ...headers },
+        body,
+      });
+      return { status: res.status, error: ((await res.json()) as any).error };
+    };
+    for (const ttl of [0, 604801, 1.5, '60', -1]) {
+      const res = await t.submit(message({ ttl }));
+      expect({ status: res.status, error: res.body.error }, `JSON ttl ${JSON.stringify(ttl)}`).toEqual({ status: 400, error: rule('ttl') });
+    }
+    for (const ttl of ['0', '604801', 'abc', '', '1e3']) {
+      expect(await post(`&ttl=${ttl}`, raw()), `?ttl=${ttl}`).toEqual({ status: 400, error: rule('ttl') });
+      expect(await post('', raw(), { 'X-Kurir-Ttl': ttl }), `request header ${ttl}`).toEqual({ status: 400, error: rule('X-Kurir-Ttl') });
+      if (ttl) expect(await post('', raw(ttl)), `message header ${ttl}`).toEqual({ status: 400, error: rule('X-Kurir-Ttl') });
+    }
+    expect((await post('&ttl=604800', raw())).status).toBe(202);
+    expect((await post('', raw(), { 'X-Kurir-Ttl': '1' })).status).toBe(202);
+  });
+
   it("the OpenAPI 403 of POST /v1/messages names FORBIDDEN's cases besides the sender domain", async () => {
     const doc = await (await fetch(`${t.url}/docs/json`)).json();
     const description: string = doc.paths['/v1/messages'].post.responses['403'].description;
