@@ -135,6 +135,7 @@ export async function jsonSubmission(body: MessageBody, maxMessageBytes: number)
   }
   return {
     recipients: composed.recipients,
+    recipientFields: composed.recipientFields,
     raw: composed.raw,
     priority: body.priority,
     ttlSeconds: body.ttl,

@@ -79,12 +79,26 @@ function checkList(list: string[] | undefined, field: string): string[] {
   return (list ?? []).map((a, i) => normalizeAddress(a, `${field}[${i}]`));
 }
 
+/** Which request field each recipient came from (`to[0]`, `cc[1]`, `bcc[0]`; the first, for one listed twice), by lower-case address. */
+function fieldsOf(lists: Record<'to' | 'cc' | 'bcc', string[]>): Map<string, string> {
+  const fields = new Map<string, string>();
+  for (const [field, list] of Object.entries(lists)) {
+    list.forEach((address, i) => {
+      const key = address.toLowerCase();
+      if (!fields.has(key)) fields.set(key, `${field}[${i}]`);
+    });
+  }
+  return fields;
+}
+
 /**
  * Turns a structured message into RFC 5322 bytes: the usual text/HTML message directly ({@link composePlain}, the
- * same bytes), anything else with nodemailer's composer. Returns the message and the envelope (header From, every
- * To/Cc/Bcc recipient). Bcc never appears in the header.
+ * same bytes), anything else with nodemailer's composer. Returns the message, the envelope (header From, every
+ * To/Cc/Bcc recipient) and which field named each recipient. Bcc never appears in the header.
  */
-export async function composeMessage(msg: StructuredMessage): Promise<{ raw: Buffer; from: string; recipients: string[] }> {
+export async function composeMessage(
+  msg: StructuredMessage,
+): Promise<{ raw: Buffer; from: string; recipients: string[]; recipientFields: ReadonlyMap<string, string> }> {
   const from = parseMailbox(msg.from, 'from');
   const to = checkList(msg.to, 'to');
   const cc = checkList(msg.cc, 'cc');
@@ -130,7 +144,7 @@ export async function composeMessage(msg: StructuredMessage): Promise<{ raw: Buf
   const parts: PlainParts = { from: msg.from, to, cc, replyTo, subject: msg.subject, text: msg.text, html: msg.html, messageId, boundary: baseBoundary, date };
   const plain = !attachments.length && !Object.keys(headers).length && !textEncoding ? composePlain(parts) : null;
   const raw = plain ?? (await buildWithMailComposer({ ...parts, headers, attachments, textEncoding }));
-  return { raw, from, recipients };
+  return { raw, from, recipients, recipientFields: fieldsOf({ to, cc, bcc }) };
 }
 
 /** What composeMessage gives nodemailer's MailComposer: composePlain's parts and what only MailComposer writes. */

@@ -91,15 +91,18 @@ export class IntakeService {
     }
   }
 
-  /** Refuses recipients on the suppression list (422 / 550 5.1.1), naming the address and the reason. */
-  async checkSuppressed(recipients: string[]): Promise<void> {
+  /**
+   * Refuses recipients on the suppression list (422 / 550 5.1.1), naming the first one's address and reason, and as the
+   * error's field where it came from (`fields`, Submission.recipientFields; `to` without).
+   */
+  async checkSuppressed(recipients: string[], fields?: ReadonlyMap<string, string>): Promise<void> {
     const hits = await this.deps.suppressions.check(recipients).catch((err: unknown) => {
       throw toKurirError(err);
     });
     if (hits.length) {
       const first = hits[0];
       throw new KurirError('SUPPRESSED', `${first.address} is suppressed (${first.reason})`, {
-        field: 'to',
+        field: fields?.get(first.address.toLowerCase()) ?? 'to',
         details: { suppressed: hits.map((h) => ({ address: h.address, reason: h.reason, since: new Date(h.at).toISOString() })) },
       });
     }
@@ -182,7 +185,7 @@ export class IntakeService {
     if (sub.overrideSuppression && !sub.credential.admin) {
       throw new KurirError('FORBIDDEN', 'only admin keys may override the suppression list', { field: 'X-Kurir-Override-Suppression' });
     }
-    if (!sub.overrideSuppression && !checkedJustNow) await this.checkSuppressed(recipients);
+    if (!sub.overrideSuppression && !checkedJustNow) await this.checkSuppressed(recipients, sub.recipientFields);
 
     const priority = sub.priority ?? 'normal';
     if (!mayUsePriority(sub.credential, priority)) {

@@ -31,6 +31,11 @@ export interface Submission {
   /** Envelope sender given by the client; defaults to the From address. Kurir replaces it with VERP. */
   mailFrom?: string;
   recipients: string[];
+  /**
+   * Which request field named each recipient, by lower-case address (JSON: `to[0]`, `cc[1]`, `bcc[0]`), so that a
+   * refusal of one recipient names its field; without it, `to`.
+   */
+  recipientFields?: ReadonlyMap<string, string>;
   raw: Buffer;
   priority?: Priority;
   ttlSeconds?: number;

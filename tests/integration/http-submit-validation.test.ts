@@ -2,7 +2,8 @@
  * Fields of a JSON submission whose refusal was wrong or missing until 2 Dec 2026, on a real gateway: the recipient
  * limit answered two different errors (51 in `to` was a schema error, 30 + 11 + 10 TOO_MANY_RECIPIENTS); an attachment's
  * contentType was not checked (`multipart/mixed` was delivered as an invalid MIME leaf, `garbage` accepted); an empty
- * metadata reference was taken; the OpenAPI document had no TTL maximum and a 403 that named only the sender domain.
+ * metadata reference was taken; the OpenAPI document had no TTL maximum and a 403 that named only the sender domain;
+ * a suppressed cc or bcc recipient was refused with `field: "to"`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
@@ -19,6 +20,28 @@ afterAll(async () => {
 
 const message = (over: Record<string, unknown> = {}) => ({ from: 'noreply@example.test', to: ['alice@dest.test'], subject: 'Code', text: 'Code 1', ...over });
 const addresses = (n: number, tag: string): string[] => Array.from({ length: n }, (_, i) => `${tag}${i}@dest.test`);
+
+describe('a suppressed recipient', () => {
+  it('is refused naming the field and index it was given in: to, cc or bcc (until 2 Dec 2026 always `to`)', async () => {
+    await t.gateway.suppressions.add({ address: 'gone@dest.test', reason: 'hard-bounce', source: 'test', at: Date.now() });
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ to: ['alice@dest.test', 'Gone@dest.test'] }, 'to[1]'],
+      [{ cc: ['gone@dest.test'] }, 'cc[0]'],
+      [{ bcc: ['bob@dest.test', 'carol@dest.test', 'gone@dest.test'] }, 'bcc[2]'],
+      // Listed twice: the first place it appears.
+      [{ cc: ['gone@dest.test'], bcc: ['gone@dest.test'] }, 'cc[0]'],
+    ];
+    for (const [over, field] of cases) {
+      const res = await t.submit(message(over));
+      expect({ status: res.status, code: res.body.error?.code, field: res.body.error?.field }, JSON.stringify(over)).toEqual({
+        status: 422,
+        code: 'SUPPRESSED',
+        field,
+      });
+      expect(res.body.error.message).toBe('gone@dest.test is suppressed (hard-bounce)');
+    }
+  });
+});
 
 describe('the recipient limit (smtp.maxRecipients, 50)', () => {
   it('answers TOO_MANY_RECIPIENTS however the recipients are spread over to, cc and bcc', async () => {
