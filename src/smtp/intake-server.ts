@@ -10,7 +10,8 @@
  *   replies (530, 552 on SIZE, 501 syntax) keep their enhanced codes;
  * - cleartext AUTH is refused with `538 5.7.11` before any credential is asked for, unless
  *   `smtp.allowInsecureAuthOnLoopback` is set and the client is on loopback (smtp-server's
- *   `allowInsecureAuth` is server-wide). onAuth checks the same rule again as a backstop;
+ *   `allowInsecureAuth` is server-wide). onAuth checks the same rule again as a backstop. `AUTH` without a
+ *   mechanism is `501 5.5.4` naming the mechanisms offered;
  * - MAIL FROM and RCPT TO accept a quoted local part (`"john doe"@example.org`, ./quoted-local-parts.ts).
  * Password guessing and connection hoarding are handled in ./auth-guard.ts (failure throttle, caps).
  */
@@ -73,6 +74,9 @@ export interface SmtpIntakeDeps {
 /** How long in-flight sessions get on close before smtp-server drops them with 421. */
 const CLOSE_GRACE_MS = 5000;
 
+/** The SASL mechanisms offered (EHLO's AUTH line). */
+const AUTH_METHODS = ['PLAIN', 'LOGIN'];
+
 /**
  * Creates the SMTP submission intake. Nothing listens until `listen()`.
  * Every refusal is an SMTP reply from the error registry via {@link smtpError}; unexpected errors are
@@ -107,8 +111,15 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
     conn._parseAddressCommand = withQuotedLocalParts(conn._parseAddressCommand.bind(conn));
     const handleAuth = conn.handler_AUTH.bind(conn);
     conn.handler_AUTH = (command, callback) => {
-      if (mayAuth(conn.secure, conn.remoteAddress)) return handleAuth(command, callback);
-      const reply = encryptionRequired();
+      // AUTH without a mechanism is a syntax error (RFC 4954 §4: 501); smtp-server answered a bare
+      // "504 Error: Unrecognized authentication type" that did not say what to send.
+      const mechanism = command.toString().trim().split(/\s+/)[1];
+      const reply = !mechanism
+        ? smtpReply(501, '5.5.4', `AUTH: name a mechanism, one of ${AUTH_METHODS.join(', ')} (AUTH PLAIN <initial response>, or AUTH LOGIN)`)
+        : mayAuth(conn.secure, conn.remoteAddress)
+          ? null
+          : encryptionRequired();
+      if (!reply) return handleAuth(command, callback);
       conn.send(reply.responseCode, reply.message);
       callback();
     };
@@ -135,7 +146,7 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
     cert: deps.tls.cert,
     minVersion: 'TLSv1.2',
     size: max.bytes,
-    authMethods: ['PLAIN', 'LOGIN'],
+    authMethods: AUTH_METHODS,
     authOptional: false,
     authRequiredMessage: '5.7.0 Authentication required',
     allowInsecureAuth: true, // the per-client rule is enforced in harden() and onAuth

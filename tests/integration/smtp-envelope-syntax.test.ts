@@ -3,7 +3,8 @@
  * parameters of extensions Kurir does not offer are refused with 555 5.5.4 naming them (RFC 5321 §4.5.3), and a
  * quoted local part ("john doe"@dest.test) is accepted over SMTP as over HTTP and delivered with the same RCPT TO.
  * The receiver is the raw scripted MX of tests/helpers/scripted-mx.ts (smtp-server, like Kurir's own parser
- * before, refuses a quoted local part holding a space), so the test sees the exact command Kurir sent.
+ * before, refuses a quoted local part holding a space), so the test sees the exact command Kurir sent. `AUTH` without
+ * a mechanism is 501 5.5.4 naming the mechanisms offered (smtp-server's bare 504 until 2 Dec 2026).
  */
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -43,6 +44,21 @@ async function session(starttls = false): Promise<SmtpDialog> {
 }
 
 const body = (to: string): string => `From: noreply@example.test\r\nTo: ${to}\r\nSubject: Your code\r\n\r\nCode: 123456\r\n.`;
+
+describe('AUTH without a mechanism', () => {
+  it('is answered 501 5.5.4 naming the mechanisms offered, before and after STARTTLS, and the session goes on', async () => {
+    const want = '501 5.5.4 AUTH: name a mechanism, one of PLAIN, LOGIN (AUTH PLAIN <initial response>, or AUTH LOGIN)';
+    const d = await SmtpDialog.open(t.gateway.ports.smtp!);
+    await d.cmd('EHLO client.test');
+    expect(await d.cmd('AUTH')).toBe(want);
+    await d.starttls();
+    await d.cmd('EHLO client.test');
+    expect(await d.cmd('AUTH   ')).toBe(want);
+    expect(await d.cmd(`AUTH PLAIN ${Buffer.from(`\0${SMTP_USER.user}\0${SMTP_USER.pass}`).toString('base64')}`)).toMatch(/^235 /);
+    expect(await d.cmd('AUTH')).toBe(want);
+    d.close();
+  });
+});
 
 describe('MAIL FROM and RCPT TO parameters', () => {
   // Found 1 Dec 2026: every one of these was answered 250 and the parameter ignored.
