@@ -77,8 +77,20 @@ function isFastifyError(err: unknown): err is FastifyError {
   return typeof err === 'object' && err !== null && ('code' in err || 'statusCode' in err || 'validation' in err);
 }
 
-/** Maps anything thrown while handling a request onto a KurirError (unknown failures become INTERNAL). */
-export function toHttpError(err: unknown, opts: ErrorOptions): KurirError {
+/**
+ * The body limit that applied to a request: its route's `bodyLimit` (fastify's `routeOptions.bodyLimit`: the route's
+ * own, else the server's `http.maxMessageBytes`). A route whose content-type parser has a smaller limit declares it
+ * as its `bodyLimit` too (the ESP endpoints, POST /v1/reports), so the two agree.
+ */
+function bodyLimitOf(request: FastifyRequest | undefined, fallback: number): number {
+  return request?.routeOptions?.bodyLimit ?? fallback;
+}
+
+/**
+ * Maps anything thrown while handling a request onto a KurirError (unknown failures become INTERNAL). A 413 names the
+ * limit of the request's route ({@link bodyLimitOf}); until 2 Dec 2026 it always named `http.maxMessageBytes`.
+ */
+export function toHttpError(err: unknown, opts: ErrorOptions, request?: FastifyRequest): KurirError {
   if (err instanceof KurirError) return err;
   if (isFastifyError(err)) {
     if (Array.isArray(err.validation) && err.validation.length) {
@@ -93,12 +105,15 @@ export function toHttpError(err: unknown, opts: ErrorOptions): KurirError {
         return new KurirError('VALIDATION', 'path: not a valid URL (bad percent-encoding)', { field: 'path', cause: err });
       case 'FST_ERR_MAX_PARAM_LENGTH':
         return new KurirError('VALIDATION', 'path: a path parameter is too long', { field: 'path', cause: err });
-      case 'FST_ERR_CTP_BODY_TOO_LARGE':
-        return new KurirError('TOO_LARGE', `Request body exceeds ${opts.maxBodyBytes} bytes`, {
+      case 'FST_ERR_CTP_BODY_TOO_LARGE': {
+        const limit = bodyLimitOf(request, opts.maxBodyBytes);
+        const route = request?.routeOptions?.url ? ` of ${request.method} ${request.routeOptions.url}` : '';
+        return new KurirError('TOO_LARGE', `Request body exceeds ${limit} bytes, the limit${route}`, {
           field: 'body',
-          details: { limitBytes: opts.maxBodyBytes },
+          details: { limitBytes: limit },
           cause: err,
         });
+      }
       case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
         return new KurirError('UNSUPPORTED_MEDIA', 'Content-Type must be application/json or message/rfc822', { field: 'Content-Type', cause: err });
       case 'FST_ERR_CTP_INVALID_JSON_BODY':
@@ -156,7 +171,7 @@ export function sendError(reply: FastifyReply, err: KurirError, opts: ErrorOptio
  */
 export function frameworkErrors(opts: ErrorOptions) {
   return (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
-    const kerr = toHttpError(error, opts);
+    const kerr = toHttpError(error, opts, request);
     request.log.info({ code: kerr.code, field: kerr.field, status: kerr.httpStatus }, kerr.message);
     sendError(reply, kerr, opts);
   };
@@ -168,7 +183,7 @@ export function frameworkErrors(opts: ErrorOptions) {
  */
 export function registerErrorHandling(app: FastifyInstance, opts: ErrorOptions & { onRefusal?: (err: KurirError, request: FastifyRequest) => void }): void {
   app.setErrorHandler((error, request, reply) => {
-    const kerr = toHttpError(error, opts);
+    const kerr = toHttpError(error, opts, request);
     opts.onRefusal?.(kerr, request);
     if (kerr.httpStatus >= 500) {
       request.log.error({ err: kerr.cause ?? kerr, code: kerr.code }, 'request failed');

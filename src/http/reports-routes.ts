@@ -74,6 +74,7 @@ export const reportsRoutes: FastifyPluginAsync<ReportsRoutesOptions> = async (ap
   app.post(
     '/v1/reports',
     {
+      bodyLimit: opts.bodyLimit, // the parser's, declared on the route so that a 413 names it (src/http/errors.ts)
       schema: {
         tags: ['domains'],
         summary: 'Apply a DMARC aggregate (RFC 7489) or SMTP TLS (RFC 8460) report: the whole message, or its .xml/.xml.gz/.zip/.json(.gz) attachment',

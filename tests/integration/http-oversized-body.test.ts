@@ -3,19 +3,31 @@
  * Until 2 Dec 2026 a client that wrote its whole body before reading (Python's http.client, curl without
  * `Expect`) got a reset instead: the 413 was sent, then the socket closed with the rest of the body unread, and
  * the kernel's RST took the answer with it. A client sending `Expect: 100-continue` got `100 Continue` first,
- * although its Content-Length was already over the limit, and then the same reset.
+ * although its Content-Length was already over the limit, and then the same reset. A route with a smaller limit (the
+ * ESP endpoints' 1 MiB, POST /v1/reports' twice feedback.reports.maxCompressedBytes) names its own limit in the 413;
+ * until 2 Dec 2026 every 413 named http.maxMessageBytes.
  */
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { API_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { ESP_BODY_LIMIT } from '../../src/http/esp-routes.js';
+import { MAILGUN_KEY } from '../helpers/esp.js';
+import { ADMIN_KEY, API_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 
 const MiB = 1024 * 1024;
 /** The production default: a body of 11 MB does not fit the loopback socket buffers, so the client's write blocks. */
 const LIMIT = 10 * MiB;
+/** feedback.reports.maxCompressedBytes: POST /v1/reports takes twice as much. */
+const REPORT_BYTES = 64 * 1024;
 let t: TestGateway;
 
 beforeAll(async () => {
-  t = await startTestGateway({ overrides: { roles: ['api'], http: { maxMessageBytes: LIMIT } } });
+  t = await startTestGateway({
+    overrides: {
+      roles: ['api'],
+      http: { maxMessageBytes: LIMIT },
+      feedback: { reports: { maxCompressedBytes: REPORT_BYTES }, mailgun: { signingKey: MAILGUN_KEY } },
+    },
+  });
 }, 30_000);
 
 afterAll(async () => {
@@ -121,6 +133,28 @@ describe('Expect: 100-continue', () => {
       expect(text).not.toContain('100 Continue');
       expect(jsonOf(text).error).toMatchObject({ code: 'TOO_LARGE', details: { limitBytes: LIMIT } });
     }
+  });
+
+  it('a route with a smaller limit names that limit, not http.maxMessageBytes', async () => {
+    const cases: Array<[string, string, number]> = [
+      ['/v1/feedback/mailgun', '', ESP_BODY_LIMIT],
+      ['/v1/reports', `Authorization: Bearer ${ADMIN_KEY}\r\n`, 2 * REPORT_BYTES],
+    ];
+    for (const [path, auth, limit] of cases) {
+      expect(limit).toBeLessThan(LIMIT);
+      const text = await headOnly(
+        `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${auth}Content-Type: application/json\r\nContent-Length: ${limit + 1}\r\nExpect: 100-continue\r\n\r\n`,
+      );
+      expect(statusLine(text), path).toBe('HTTP/1.1 413 Payload Too Large');
+      expect(jsonOf(text).error, path).toEqual({
+        code: 'TOO_LARGE',
+        field: 'body',
+        message: `Request body exceeds ${limit} bytes, the limit of POST ${path}`,
+        details: { limitBytes: limit },
+      });
+    }
+    const messages = await headOnly(head('message/rfc822', LIMIT + 1, 'Expect: 100-continue\r\n'));
+    expect(jsonOf(messages).error.message).toBe(`Request body exceeds ${LIMIT} bytes, the limit of POST /v1/messages`);
   });
 
   it('a wrong key is answered 401 without 100 Continue', async () => {
