@@ -121,6 +121,18 @@ const API_DESCRIPTION = [
   'durable in Redis and queued; a 503 (UNAVAILABLE, BUSY) means retry after Retry-After.',
 ].join('\n');
 
+type OpenApiOperation = { requestBody?: { required?: boolean; content?: Record<string, { schema?: { nullable?: boolean } }> } };
+
+/**
+ * @fastify/swagger marks every request body required; a route whose JSON body may be null (a pause, a rotation,
+ * the routes that take no fields) is called without one, so its body is documented as optional.
+ */
+function optionalNullableBodies(paths: object | undefined): void {
+  for (const op of Object.values(paths ?? {}).flatMap((ops: Record<string, OpenApiOperation>) => Object.values(ops ?? {}))) {
+    if (op.requestBody?.content?.['application/json']?.schema?.nullable) op.requestBody.required = false;
+  }
+}
+
 /**
  * Builds the fastify app: error mapping, OpenAPI document (`/docs/json`) and UI (`/docs`) when the mode
  * serves them, health and metrics routes, and the message routes. Resolves once every plugin is
@@ -208,6 +220,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
       const raw = (openapi?.paths?.['/v1/messages']?.post?.requestBody as { content?: Record<string, { schema?: Record<string, unknown> }> } | undefined)
         ?.content?.['message/rfc822']?.schema;
       if (raw) Object.assign(raw, { type: 'string', format: 'binary' });
+      optionalNullableBodies(openapi?.paths);
       return openapi ?? (doc as { swaggerObject: Record<string, unknown> }).swaggerObject;
     },
   });

@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Config } from '../config/schema.js';
 import type { DomainService } from '../domains/domain-service.js';
-import { bearerSecurity, errorResponses } from './schemas.js';
+import { bearerSecurity, errorResponses, noFieldsBody } from './schemas.js';
 
 export interface DomainsRoutesOptions {
   config: Config;
@@ -205,6 +205,7 @@ export const domainsRoutes: FastifyPluginAsync<DomainsRoutesOptions> = async (ap
         summary: 'Check DNS: when every waiting key is published with the matching public key, signing switches to it on every gateway',
         security: bearerSecurity,
         params: domainParams,
+        body: noFieldsBody,
         response: { 200: domainSchema, ...errorResponses(400, 401, 403, 404, 409, 503) },
       },
     },
@@ -219,6 +220,7 @@ export const domainsRoutes: FastifyPluginAsync<DomainsRoutesOptions> = async (ap
         summary: 'Create the next DKIM key and selector; publish its record, then verify to switch signing',
         security: bearerSecurity,
         params: domainParams,
+        body: noFieldsBody,
         response: { 200: domainSchema, ...errorResponses(400, 401, 403, 404, 409, 503) },
       },
     },
@@ -237,6 +239,7 @@ export const domainsRoutes: FastifyPluginAsync<DomainsRoutesOptions> = async (ap
           required: ['domain', 'selector'],
           properties: { domain: { type: 'string', maxLength: 253 }, selector: { type: 'string', maxLength: 63 } },
         },
+        body: noFieldsBody,
         response: { 200: domainSchema, ...errorResponses(400, 401, 403, 404, 409, 503) },
       },
     },

@@ -245,5 +245,17 @@ export const readySchema = {
 /** `GET /healthz` answer. */
 export const healthSchema = { type: 'object', properties: { status: { type: 'string', enum: ['ok'] } } } as const;
 
+/**
+ * Body of a POST that takes no fields (verify, rotate, revoke, resume, retry, cancel): none, `null` or `{}`. A field
+ * is 400 naming it ("is not a known field"), as on the routes that have fields; until 2 Dec 2026 these routes ignored
+ * whatever body they got. Nullable, so the OpenAPI document marks the body optional (see buildApp's transformObject).
+ */
+export const noFieldsBody = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  properties: {},
+  description: 'No fields: send no body, `null` or `{}`; any field is 400 naming it.',
+} as const;
+
 /** OpenAPI security requirement of the authenticated routes. */
 export const bearerSecurity = [{ bearerAuth: [] as string[] }];

@@ -8,7 +8,7 @@ import { normalizeDomain } from '../lib/address.js';
 import { KurirError } from '../lib/errors.js';
 import { MESSAGE_ID_PATTERN } from '../lib/ids.js';
 import { credentialOf } from './auth.js';
-import { bearerSecurity, errorResponses, messageIdParamsSchema } from './schemas.js';
+import { bearerSecurity, errorResponses, messageIdParamsSchema, noFieldsBody } from './schemas.js';
 import { pausedDomainSchema, providerSchema, sourceIpSchema } from './shaping-schemas.js';
 
 export type ShapingRoutesOptions = DeliveryControlDeps;
@@ -118,6 +118,7 @@ export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (ap
         summary: 'Resume a paused recipient domain; the messages it held run now',
         security: bearerSecurity,
         params: domainParams,
+        body: noFieldsBody,
         response: {
           200: {
             type: 'object',
@@ -169,9 +170,10 @@ export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (ap
         summary: 'Resume a paused provider (also ends an adaptive back-off); held messages run now',
         security: bearerSecurity,
         params: providerParams,
+        body: noFieldsBody,
         response: {
           200: { type: 'object', properties: { provider: { type: 'string' }, promoted: { type: 'integer' }, state: providerSchema } },
-          ...errorResponses(401, 403, 404, 503),
+          ...errorResponses(400, 401, 403, 404, 503),
         },
       },
     },
@@ -229,6 +231,7 @@ export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (ap
         summary: 'Try a message now: delayed jobs are promoted, failed ones retried, missing ones re-created (shaping still applies)',
         security: bearerSecurity,
         params: messageIdParamsSchema,
+        body: noFieldsBody,
         response: {
           200: {
             type: 'object',
@@ -247,7 +250,7 @@ export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (ap
               },
             },
           },
-          ...errorResponses(401, 403, 404, 409, 503),
+          ...errorResponses(400, 401, 403, 404, 409, 503),
         },
       },
     },
@@ -266,6 +269,7 @@ export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (ap
         summary: 'Cancel a message: recipients not yet final become expired ("cancelled by <key>"), jobs are removed',
         security: bearerSecurity,
         params: messageIdParamsSchema,
+        body: noFieldsBody,
         response: {
           200: {
             type: 'object',
@@ -275,7 +279,7 @@ export const shapingRoutes: FastifyPluginAsync<ShapingRoutesOptions> = async (ap
               inFlight: { type: 'array', items: { type: 'string' }, description: 'Domains in the middle of an SMTP transaction (cannot be stopped).' },
             },
           },
-          ...errorResponses(401, 403, 404, 409, 503),
+          ...errorResponses(400, 401, 403, 404, 409, 503),
         },
       },
     },
