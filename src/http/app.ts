@@ -45,6 +45,7 @@ import { suppressionSupportRoutes, suppressionsRoutes } from './suppressions-rou
 import { webhooksRoutes } from './webhooks-routes.js';
 import { continueWhenBodyRead } from './unread-body.js';
 import { parseJsonBody } from './json-body.js';
+import { documentUnsupportedMedia, swaggerOptions } from './openapi-document.js';
 
 /** Everything the HTTP API needs, built once by the composition root. */
 export interface HttpDeps {
@@ -113,26 +114,6 @@ function capConnections(app: FastifyInstance, deps: HttpDeps): void {
   });
 }
 
-const API_DESCRIPTION = [
-  'Kurir accepts transactional e-mail over HTTP and SMTP, signs it with DKIM and delivers it.',
-  '',
-  'Every error answers `{ "error": { "code", "message", "field"?, "details"? } }`; `field` names the',
-  'failing field in dotted/bracket form (`to[1]`, `headers.X-Foo`). A 202 is sent only once the message is',
-  'durable in Redis and queued; a 503 (UNAVAILABLE, BUSY) means retry after Retry-After.',
-].join('\n');
-
-type OpenApiOperation = { requestBody?: { required?: boolean; content?: Record<string, { schema?: { nullable?: boolean } }> } };
-
-/**
- * @fastify/swagger marks every request body required; a route whose JSON body may be null (a pause, a rotation,
- * the routes that take no fields) is called without one, so its body is documented as optional.
- */
-function optionalNullableBodies(paths: object | undefined): void {
-  for (const op of Object.values(paths ?? {}).flatMap((ops: Record<string, OpenApiOperation>) => Object.values(ops ?? {}))) {
-    if (op.requestBody?.content?.['application/json']?.schema?.nullable) op.requestBody.required = false;
-  }
-}
-
 /**
  * Builds the fastify app: error mapping, OpenAPI document (`/docs/json`) and UI (`/docs`) when the mode
  * serves them, health and metrics routes, and the message routes. Resolves once every plugin is
@@ -175,6 +156,9 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
 
   // Every JSON body of the API, before any scope copies the parsers: UTF-8 only, no content coding, no poisoning keys.
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: maxBodyBytes }, parseJsonBody);
+  // fastify's text/plain parser handed a JSON route a string, answered 400 "body: must be object"; without it such a
+  // body is 415 naming what the route reads (errors.ts). The ESP endpoints add their own (SNS posts text/plain).
+  app.removeContentTypeParser('text/plain');
 
   registerErrorHandling(app, {
     maxBodyBytes,
@@ -184,46 +168,9 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
     },
   });
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.0.3',
-      info: { title: 'Kurir HTTP API', version: process.env.npm_package_version ?? '0.1.0', description: API_DESCRIPTION },
-      servers: [{ url: '/' }],
-      tags: [
-        { name: 'messages', description: 'Submit messages and follow their delivery' },
-        { name: 'operations', description: 'Health, readiness and metrics' },
-        { name: 'delivery control', description: 'Shaping state, pause/resume per provider, queue depth, retry and cancel (admin keys)' },
-        { name: 'suppressions', description: 'Suppression list administration (admin keys; look-up and removal also support keys)' },
-        { name: 'credentials', description: 'Runtime API keys and SMTP accounts: create, scope, rotate, revoke (admin keys)' },
-        { name: 'audit', description: 'The audit log of admin and support actions (admin keys)' },
-        { name: 'webhooks', description: "Signed event webhooks to the key's booking system" },
-        { name: 'domains', description: 'Sender domains and their DKIM keys: add, verify, rotate, revoke (admin keys)' },
-        { name: 'placement', description: 'Seed-mailbox placement per provider and on-demand probes (admin keys)' },
-        {
-          name: 'feedback',
-          description: 'Bounce and complaint notifications from ESPs in smarthost mode (SES via SNS, Mailgun), verified by their signatures',
-        },
-      ],
-      components: {
-        securitySchemes: {
-          bearerAuth: {
-            type: 'http',
-            scheme: 'bearer',
-            description: 'An API key: from the configuration (`apiKeys`) or created at runtime (`/v1/credentials`).',
-          },
-        },
-      },
-    },
-    transformObject: (doc) => {
-      // The raw-message body has no JSON type (it is a Buffer to the validator); OpenAPI wants one.
-      const openapi = 'openapiObject' in doc ? doc.openapiObject : undefined;
-      const raw = (openapi?.paths?.['/v1/messages']?.post?.requestBody as { content?: Record<string, { schema?: Record<string, unknown> }> } | undefined)
-        ?.content?.['message/rfc822']?.schema;
-      if (raw) Object.assign(raw, { type: 'string', format: 'binary' });
-      optionalNullableBodies(openapi?.paths);
-      return openapi ?? (doc as { swaggerObject: Record<string, unknown> }).swaggerObject;
-    },
-  });
+  // Before swagger's own onRoute hook, so the document shows what this adds.
+  app.addHook('onRoute', documentUnsupportedMedia);
+  await app.register(swagger, swaggerOptions());
   // In production the UI and document are served only with `http.docs: true` (src/config/mode.ts).
   if (docsServed(config)) await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true } });
 

@@ -78,6 +78,22 @@ function isFastifyError(err: unknown): err is FastifyError {
 }
 
 /**
+ * The media types a route reads, for its 415: the schema's `consumes` (reports, the CSV import, the ESP endpoints),
+ * else its body's content types (`POST /v1/messages`), else JSON, the one body parser of every other route.
+ */
+export function acceptedMediaTypes(request: FastifyRequest | undefined): string[] {
+  const schema = request?.routeOptions?.schema as { consumes?: string[]; body?: { content?: Record<string, unknown> } } | undefined;
+  if (schema?.consumes?.length) return schema.consumes;
+  const content = schema?.body?.content;
+  return content && typeof content === 'object' ? Object.keys(content) : ['application/json'];
+}
+
+/** `a`, `a or b`, `a, b or c`. */
+function orList(items: string[]): string {
+  return items.length > 1 ? `${items.slice(0, -1).join(', ')} or ${items[items.length - 1]}` : (items[0] ?? '');
+}
+
+/**
  * The body limit that applied to a request: its route's `bodyLimit` (fastify's `routeOptions.bodyLimit`: the route's
  * own, else the server's `http.maxMessageBytes`). A route whose content-type parser has a smaller limit declares it
  * as its `bodyLimit` too (the ESP endpoints, POST /v1/reports), so the two agree.
@@ -87,8 +103,9 @@ function bodyLimitOf(request: FastifyRequest | undefined, fallback: number): num
 }
 
 /**
- * Maps anything thrown while handling a request onto a KurirError (unknown failures become INTERNAL). A 413 names the
- * limit of the request's route ({@link bodyLimitOf}); until 2 Dec 2026 it always named `http.maxMessageBytes`.
+ * Maps anything thrown while handling a request onto a KurirError (unknown failures become INTERNAL). `request`
+ * names what a refused media type should have been, and a 413 names the limit of the request's route
+ * ({@link bodyLimitOf}); until 2 Dec 2026 it always named `http.maxMessageBytes`.
  */
 export function toHttpError(err: unknown, opts: ErrorOptions, request?: FastifyRequest): KurirError {
   if (err instanceof KurirError) return err;
@@ -115,7 +132,8 @@ export function toHttpError(err: unknown, opts: ErrorOptions, request?: FastifyR
         });
       }
       case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-        return new KurirError('UNSUPPORTED_MEDIA', 'Content-Type must be application/json or message/rfc822', { field: 'Content-Type', cause: err });
+        // Until 2 Dec 2026 every route said "application/json or message/rfc822", what only POST /v1/messages reads.
+        return new KurirError('UNSUPPORTED_MEDIA', `Content-Type must be ${orList(acceptedMediaTypes(request))}`, { field: 'Content-Type', cause: err });
       case 'FST_ERR_CTP_INVALID_JSON_BODY':
       case 'FST_ERR_CTP_EMPTY_JSON_BODY':
         return new KurirError('VALIDATION', 'body: not valid JSON', { field: 'body', cause: err });

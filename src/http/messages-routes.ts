@@ -152,8 +152,7 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
   // A route-level hook, so it runs after the scope's authentication: an unauthenticated flood cannot
   // take the room of real submissions.
   const onSubmit = opts.admission ? admit(opts.admission, maxBytes, config.intake.busyRetryAfterSeconds) : undefined;
-  // Only JSON and raw messages: without the text/plain parser such bodies are 415, not a confusing 400.
-  app.removeContentTypeParser('text/plain');
+  // Only JSON (the API's parser) and raw messages: anything else is 415 (text/plain too: buildApp removes its parser).
   app.addContentTypeParser('message/rfc822', { parseAs: 'buffer', bodyLimit: maxBytes }, (req, body, done) => {
     refuseContentCoding(req); // a throw here is the parser's error
     done(null, body);

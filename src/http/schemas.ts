@@ -182,7 +182,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   409: 'Idempotency-Key reused with a different request.',
   410: 'The message can no longer be confirmed: its lifetime plus placement.confirm.marginSeconds has passed (CONFIRM_TOO_LATE).',
   413: 'Message or attachments too large.',
-  415: 'Content-Type is neither application/json nor message/rfc822, JSON is declared in a charset other than UTF-8, or the body has a Content-Encoding (none is decoded).',
+  415: 'Content-Type is not one this route reads (application/json; POST /v1/messages also message/rfc822; the CSV import text/csv; the message names them), JSON is declared in a charset other than UTF-8, or the body has a Content-Encoding (none is decoded).',
   422: 'Recipient suppressed, or sender domain without a DKIM key.',
   429: 'Rate limited (RATE_LIMITED, RECIPIENT_RATE_LIMITED), or this client IP is blocked after repeated unknown API keys (AUTH_BLOCKED); see Retry-After.',
   503: 'Try again after Retry-After: Redis unavailable (UNAVAILABLE) or too much mail in flight (BUSY). Nothing is queued; see docs/reliability.md for the rare case of a Redis failure in the middle of the write.',

@@ -138,6 +138,7 @@ export const suppressionsRoutes: FastifyPluginAsync<SuppressionsRoutesOptions> =
       schema: {
         ...common,
         summary: 'Import a CSV (text/csv) all or nothing: any invalid row → 400 listing every bad line, nothing imported',
+        consumes: ['text/csv'],
         response: {
           200: { type: 'object', properties: { imported: { type: 'integer' }, added: { type: 'integer' } } },
           ...errorResponses(400, 401, 403, 413, 415, 503),

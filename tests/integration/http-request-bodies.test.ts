@@ -2,14 +2,25 @@
  * What the API's routes that read a request body take, read from the OpenAPI document (/docs/json) and checked on a
  * real gateway: every JSON body is a schema that refuses unknown fields with 400 naming them, also on the routes that
  * take no fields at all (until 2 Dec 2026 `POST /v1/domains/:domain/verify`, `rotate` and five more admin routes
- * ignored any body).
+ * ignored any body); a body in a media type a route does not read is 415 naming the ones it does (until then
+ * `text/plain` reached the JSON routes and was answered 400 "body: must be object", and every other type was told
+ * "application/json or message/rfc822", what only the submission route reads).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPORT_MEDIA_TYPES } from '../../src/http/reports-routes.js';
 import { ADMIN_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 
 interface Operation {
   requestBody?: { required?: boolean; content?: Record<string, { schema?: Record<string, unknown> }> };
+  responses: Record<string, unknown>;
 }
+
+/** What a route's 415 must name; every route not listed reads JSON only. */
+const MEDIA_TYPES: Record<string, string> = {
+  'POST /v1/messages': 'application/json or message/rfc822',
+  'POST /v1/suppressions/import': 'text/csv',
+  'POST /v1/reports': `${REPORT_MEDIA_TYPES.slice(0, -1).join(', ')} or ${REPORT_MEDIA_TYPES.at(-1)}`,
+};
 
 /** Operations whose body is not JSON fields: a DMARC/TLS report as bytes, a CSV import. */
 const NOT_JSON = new Set(['POST /v1/reports', 'POST /v1/suppressions/import']);
@@ -81,5 +92,24 @@ describe('request bodies', () => {
       // Called without a body (curl -XPOST …/verify): the document must not say one is required.
       expect(op.requestBody?.required, name).toBe(false);
     }
+  });
+
+  it('a body in a media type the route does not read is 415 naming the ones it reads, text/plain too', async () => {
+    const wrong: string[] = [];
+    for (const name of operations.keys()) {
+      const want = `Content-Type must be ${MEDIA_TYPES[name] ?? 'application/json'}`;
+      for (const type of ['text/plain', 'image/png']) {
+        const got = await call(name, '{"name":"x.test"}', type);
+        if (got.status !== 415 || got.error?.field !== 'Content-Type' || got.error?.message !== want)
+          wrong.push(`${name} as ${type}: ${got.status} ${got.error?.message} (want 415 ${want})`);
+      }
+    }
+    expect(wrong).toEqual([]);
+    expect(operations.size).toBeGreaterThan(20);
+  });
+
+  it('the document lists 415 among the answers of every POST, PUT and PATCH', () => {
+    const without = [...operations].filter(([, op]) => op.responses['415'] === undefined).map(([name]) => name);
+    expect(without).toEqual([]);
   });
 });
