@@ -5,7 +5,7 @@ import type { DomainRecord } from '../store/domain-store.js';
 /** What an admin may set per domain. `rotationEveryDays: null` stops scheduled rotation for it. */
 export interface DomainSettings {
   rotationEveryDays?: number | null;
-  /** MTA-STS mx: lines for this domain; [] = back to domainKeys.mtaSts.mx. */
+  /** MTA-STS mx: lines for this domain, stored in lower case and each once; [] = back to domainKeys.mtaSts.mx. */
   mtaStsMx?: string[];
 }
 
@@ -38,7 +38,9 @@ export function checkSettings(s: DomainSettings): DomainSettings {
         },
       );
     }
-    out.mtaStsMx = s.mtaStsMx.map((h) => h.toLowerCase());
+    // Host names in lower case, each once, as a credential's sender domains: until 2 Dec 2026 a host given twice
+    // (or in two cases) was kept twice, and the policy file listed its mx: line twice.
+    out.mtaStsMx = [...new Set(s.mtaStsMx.map((h) => h.toLowerCase()))];
   }
   return out;
 }

@@ -93,7 +93,8 @@ const settingsProperties = {
     type: 'array',
     maxItems: 20,
     items: { type: 'string', maxLength: 253 },
-    description: 'The mx: lines of the proposed MTA-STS policy (the hosts receiving mail for the domain); []: domainKeys.mtaSts.mx, else hostname.',
+    description:
+      'The mx: lines of the proposed MTA-STS policy (the hosts receiving mail for the domain), stored in lower case and each once (a repeat is dropped); []: domainKeys.mtaSts.mx, else hostname.',
   },
 } as const;
 
