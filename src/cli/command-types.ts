@@ -56,13 +56,39 @@ export function opt(ctx: RemoteContext, name: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-/** The option `name` as a whole number from `min` to `max` (as text, for a query string), or undefined when not given. */
-export function wholeNumberOpt(ctx: RemoteContext, name: string, min: number, max: number): string | undefined {
+/**
+ * The option `name` as a whole number from `min` to `max` (as text, for a query string), or undefined when not given;
+ * `unit` names what it counts (`--seconds: a whole number of seconds from 1 to 2592000`).
+ */
+export function wholeNumberOpt(ctx: RemoteContext, name: string, min: number, max: number, unit?: string): string | undefined {
   const v = opt(ctx, name);
   if (v !== undefined && !(/^[0-9]{1,9}$/.test(v) && Number(v) >= min && Number(v) <= max)) {
-    throw new UsageError(`--${name}: a whole number from ${min} to ${max}`);
+    throw new UsageError(`--${name}: a whole number${unit ? ` of ${unit}` : ''} from ${min} to ${max} (not ${v})`);
   }
   return v;
+}
+
+/** The option `name`, one of `allowed`, or undefined when not given. */
+export function oneOfOpt<T extends string>(ctx: RemoteContext, name: string, allowed: readonly T[]): T | undefined {
+  const v = opt(ctx, name);
+  if (v !== undefined && !(allowed as readonly string[]).includes(v)) throw new UsageError(`--${name}: one of ${allowed.join(', ')} (not ${v})`);
+  return v as T | undefined;
+}
+
+/** The option `name` as a comma-separated list of `allowed` values, each once, or undefined when not given. */
+export function listOfOpt(ctx: RemoteContext, name: string, allowed: readonly string[]): string[] | undefined {
+  const v = opt(ctx, name);
+  if (v === undefined) return undefined;
+  const items = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (!items.length) throw new UsageError(`--${name}: a comma-separated list of ${allowed.join(', ')}`);
+  items.forEach((item, i) => {
+    if (!allowed.includes(item)) throw new UsageError(`--${name}: ${item} is not one of ${allowed.join(', ')}`);
+    if (items.indexOf(item) !== i) throw new UsageError(`--${name}: ${item} is listed twice`);
+  });
+  return items;
 }
 
 /** The first positional argument, required. */

@@ -3,9 +3,12 @@
  * `credentials create --bootstrap` (the first admin key, straight into Redis) lives in main.ts.
  */
 import { writeFile } from 'node:fs/promises';
-import type { CredentialView } from '../admin/credentials.js';
+import { MAX_OVERLAP_SECONDS, type CredentialView } from '../admin/credentials.js';
+import { WEBHOOK_EVENT_TYPES } from '../config/credentials-schema.js';
+import { PRIORITIES } from '../config/schema.js';
 import type { StoredAuditEntry } from '../store/audit-store.js';
-import { arg, opt, output, wholeNumberOpt, type Family, type RemoteContext } from './command-types.js';
+import { ROLES } from '../store/credential-store.js';
+import { arg, listOfOpt, oneOfOpt, opt, output, wholeNumberOpt, type Family, type RemoteContext } from './command-types.js';
 import { UsageError } from './errors.js';
 import { fields, table } from './table.js';
 
@@ -26,9 +29,15 @@ function limit(ctx: RemoteContext, name: string): number | null | undefined {
   return Number(v);
 }
 
-/** The scope options (role, domains, priorities, limits) given on the command line. */
+/**
+ * The scope options (role, domains, priorities, limits, webhook) given on the command line. A role, priority or
+ * event the API does not know is a usage error here (until 2 Dec 2026 the gateway's 400, exit 1); whether a sender
+ * domain is configured only the gateway knows.
+ */
 export function scopeOptions(ctx: RemoteContext): Record<string, unknown> {
-  const priorities = opt(ctx, 'priorities');
+  const role = oneOfOpt(ctx, 'role', ROLES);
+  const priorities = opt(ctx, 'priorities') === 'all' ? null : listOfOpt(ctx, 'priorities', PRIORITIES);
+  const events = listOfOpt(ctx, 'webhook-events', WEBHOOK_EVENT_TYPES);
   const perSecond = limit(ctx, 'per-second');
   const perDay = limit(ctx, 'per-day');
   const hookUrl = opt(ctx, 'webhook-url');
@@ -43,13 +52,13 @@ export function scopeOptions(ctx: RemoteContext): Record<string, unknown> {
   else if (hookUrl !== undefined) {
     const secret = opt(ctx, 'webhook-secret');
     if (!secret) throw new UsageError('--webhook-secret: the signing secret (16 characters or more) is required with --webhook-url');
-    webhook = { url: hookUrl, secret, ...(opt(ctx, 'webhook-events') ? { events: list(opt(ctx, 'webhook-events')) } : {}) };
+    webhook = { url: hookUrl, secret, ...(events ? { events } : {}) };
   }
   return {
     ...(webhook !== undefined ? { webhook } : {}),
-    ...(opt(ctx, 'role') !== undefined ? { role: opt(ctx, 'role') } : {}),
+    ...(role !== undefined ? { role } : {}),
     ...(opt(ctx, 'domains') !== undefined ? { domains: list(opt(ctx, 'domains')) } : {}),
-    ...(priorities !== undefined ? { priorities: priorities === 'all' ? null : list(priorities) } : {}),
+    ...(priorities !== undefined ? { priorities } : {}),
     ...(perSecond !== undefined || perDay !== undefined
       ? { limits: { ...(perSecond !== undefined ? { perSecond } : {}), ...(perDay !== undefined ? { perDay } : {}) } }
       : {}),
@@ -89,6 +98,21 @@ export function withSecret(c: CredentialView, secret: string, what: string): str
   return `${what} ${c.kind} ${c.name} (${c.id}), role ${c.role}\n${c.kind === 'api-key' ? 'key' : 'password'} (shown once, store it now): ${secret}`;
 }
 
+const KINDS = ['api-key', 'smtp-account'] as const;
+
+/**
+ * What a credential of `kind` cannot have, refused before anything is sent (until 2 Dec 2026 the gateway's 400, exit 1):
+ * a user name on an API key; another role than send, or a webhook, on an SMTP account.
+ */
+function refuseForKind(kind: (typeof KINDS)[number], username: string | undefined, scope: Record<string, unknown>): void {
+  if (kind === 'api-key' && username !== undefined) {
+    throw new UsageError('--username: only SMTP accounts have a user name (add --kind smtp-account; an API key is used by its secret alone)');
+  }
+  if (kind === 'smtp-account' && scope.role !== undefined && scope.role !== 'send')
+    throw new UsageError('--role: an SMTP account only submits mail; its role is send');
+  if (kind === 'smtp-account' && scope.webhook) throw new UsageError('--webhook-url: only API keys have a webhook');
+}
+
 const id = (ctx: RemoteContext, command: string): string => encodeURIComponent(arg(ctx, 'the credential ID', command));
 
 export const credentialCommands: Family = {
@@ -124,7 +148,11 @@ export const credentialCommands: Family = {
       async run(ctx) {
         const name = opt(ctx, 'name');
         if (!name) throw new UsageError('credentials create: --name is required');
-        const body = { kind: opt(ctx, 'kind') ?? 'api-key', name, ...(opt(ctx, 'username') ? { username: opt(ctx, 'username') } : {}), ...scopeOptions(ctx) };
+        const kind = oneOfOpt(ctx, 'kind', KINDS) ?? 'api-key';
+        const username = opt(ctx, 'username');
+        const scope = scopeOptions(ctx);
+        refuseForKind(kind, username, scope);
+        const body = { kind, name, ...(username !== undefined ? { username } : {}), ...scope };
         const created = await ctx.client.post<{ credential: CredentialView; secret: string }>('/v1/credentials', body);
         return output(ctx, created, () => withSecret(created.credential, created.secret, 'created'));
       },
@@ -152,8 +180,8 @@ export const credentialCommands: Family = {
       usage: 'credentials rotate ID [--overlap SECONDS]',
       summary: 'new secret, printed once; the old one keeps working for --overlap seconds (default 3600, 0: stops now)',
       async run(ctx) {
-        const overlap = opt(ctx, 'overlap');
-        if (overlap !== undefined && !/^[0-9]{1,8}$/.test(overlap)) throw new UsageError('--overlap: seconds, an integer from 0');
+        // The API's range: more than 30 days was the gateway's 400, exit 1 (until 2 Dec 2026).
+        const overlap = wholeNumberOpt(ctx, 'overlap', 0, MAX_OVERLAP_SECONDS, 'seconds');
         const body = overlap === undefined ? {} : { overlapSeconds: Number(overlap) };
         const r = await ctx.client.post<{ credential: CredentialView; secret: string }>(`/v1/credentials/${id(ctx, 'credentials rotate')}/rotate`, body);
         return output(ctx, r, () => withSecret(r.credential, r.secret, 'rotated'));

@@ -5,7 +5,9 @@
 import type { DoctorReport } from '../domains/doctor/report.js';
 import type { DomainView } from '../domains/domain-view.js';
 import type { DomainReportsView } from '../feedback/aggregate/report-view.js';
-import { arg, opt, output, type CliResult, type Command, type Family, type RemoteContext } from './command-types.js';
+import { MAX_RETENTION_DAYS } from '../config/reports-schema.js';
+import { MAX_ROTATION_DAYS } from '../domains/domain-settings.js';
+import { arg, opt, output, wholeNumberOpt, type CliResult, type Command, type Family, type RemoteContext } from './command-types.js';
 import { CliError, EXIT, UsageError } from './errors.js';
 import { table } from './table.js';
 
@@ -136,7 +138,10 @@ function settingsOf(ctx: RemoteContext): { rotationEveryDays?: number | null; mt
   const out: { rotationEveryDays?: number | null; mtaStsMx?: string[] } = {};
   const every = opt(ctx, 'rotate-every');
   if (every !== undefined) {
-    if (every !== 'never' && !/^\d+$/.test(every)) throw new UsageError(`--rotate-every: a whole number of days, or never (not ${every})`);
+    // The API's range: 0 or 9999 came back as the gateway's 400, exit 1 (until 2 Dec 2026).
+    if (every !== 'never' && !(/^\d{1,4}$/.test(every) && Number(every) >= 1 && Number(every) <= MAX_ROTATION_DAYS)) {
+      throw new UsageError(`--rotate-every: a whole number of days from 1 to ${MAX_ROTATION_DAYS}, or never (not ${every})`);
+    }
     out.rotationEveryDays = every === 'never' ? null : Number(every);
   }
   const mx = opt(ctx, 'mta-sts-mx');
@@ -214,8 +219,9 @@ export const domainsCommands: Family = {
       usage: 'domains reports DOMAIN [--days N]',
       summary: "what receivers reported (DMARC aggregate, TLS-RPT): pass rates per reporter, sources that are not Kurir's IPs",
       async run(ctx) {
-        const days = opt(ctx, 'days');
-        if (days !== undefined && !/^\d{1,4}$/.test(days)) throw new UsageError('--days: a number of days');
+        // At most the gateway's feedback.reports.retentionDays, which only it knows: more, up to the most any gateway
+        // keeps, is its 400 naming days (exit 1); 0 or more than that is a usage error (exit 1 until 2 Dec 2026).
+        const days = wholeNumberOpt(ctx, 'days', 1, MAX_RETENTION_DAYS, 'days');
         const v = await ctx.client.get<DomainReportsView>(`/v1/domains/${domain(ctx, 'domains reports')}/reports${days ? `?days=${days}` : ''}`);
         return output(ctx, v, () => formatReports(v));
       },

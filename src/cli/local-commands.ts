@@ -103,6 +103,10 @@ export async function bootstrapCredential(cfg: Config, ctx: RemoteContext): Prom
   if (ctx.opts.kind !== undefined && ctx.opts.kind !== 'api-key') {
     throw new UsageError('credentials create --bootstrap: --kind: the bootstrap credential is an admin API key (create SMTP accounts with it over the API)');
   }
+  // An API key has no user name: until 2 Dec 2026 --username was dropped here without a word.
+  if (ctx.opts.username !== undefined) {
+    throw new UsageError('credentials create --bootstrap: --username: the bootstrap credential is an API key, which has no user name');
+  }
   const kind = 'api-key';
   const scope = scopeOptions(ctx);
   if (scope.role !== undefined && scope.role !== 'admin') {

@@ -2,7 +2,8 @@
  * `kurir queue …` over the admin API: jobs by state (and per Redis shard), pausing and resuming a provider or
  * recipient domain, and retrying or cancelling one message (docs/cli.md).
  */
-import { arg, opt, output, type Family, type RemoteContext } from './command-types.js';
+import { MAX_PAUSE_SECONDS } from '../shaping/shaping-pauses.js';
+import { arg, output, wholeNumberOpt, type Family, type RemoteContext } from './command-types.js';
 import { UsageError } from './errors.js';
 import { table } from './table.js';
 
@@ -100,8 +101,8 @@ export const queueCommands: Family = {
       summary: 'hold deliveries to a provider bucket (gmail) or a recipient domain (example.org), until resumed or for N seconds',
       async run(ctx) {
         const target = pauseTarget(ctx, 'queue pause');
-        const seconds = opt(ctx, 'seconds');
-        if (seconds !== undefined && !/^[1-9][0-9]{0,7}$/.test(seconds)) throw new UsageError('--seconds: a positive integer');
+        // The API's range (until 2 Dec 2026 a pause over 30 days was the gateway's 400, exit 1).
+        const seconds = wholeNumberOpt(ctx, 'seconds', 1, MAX_PAUSE_SECONDS, 'seconds');
         const r = await ctx.client.post<unknown>(`${pausePath(target)}/pause`, seconds ? { seconds: Number(seconds) } : {});
         return output(ctx, r, () => `paused ${target}${seconds ? ` for ${seconds} s` : ' until resumed'}`);
       },

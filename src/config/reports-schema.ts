@@ -6,6 +6,9 @@ import { z } from 'zod';
 
 const MiB = 1024 * 1024;
 
+/** The most days `feedback.reports.retentionDays` may keep (and so the widest report window; `kurir domains reports --days`). */
+export const MAX_RETENTION_DAYS = 3650;
+
 export const reportsSchema = z
   .object({
     /** Local part of the TLS-RPT address at bounce.domain (rua=mailto:<this>@<bounce.domain> in _smtp._tls). */
@@ -38,7 +41,7 @@ export const reportsSchema = z
     /** Reports waiting for a parse thread; more are answered "busy" (SMTP 451 4.3.2, HTTP 503), so the sender retries. */
     maxQueuedReports: z.number().int().min(0).max(1000).default(8),
     /** Days the per-day aggregates and the "seen" marks (idempotency by report id) are kept. */
-    retentionDays: z.number().int().min(1).max(3650).default(90),
+    retentionDays: z.number().int().min(1).max(MAX_RETENTION_DAYS).default(90),
   })
   .strict()
   .default({});

@@ -9,6 +9,9 @@ export interface DomainSettings {
   mtaStsMx?: string[];
 }
 
+/** The longest scheduled-rotation period of a domain, in days (`rotationEveryDays`, `--rotate-every`). */
+export const MAX_ROTATION_DAYS = 3650;
+
 const MX_PATTERN = /^(\*\.)?(?!-)[a-z0-9.-]+\.[a-z0-9-]+$/i;
 
 /**
@@ -20,10 +23,14 @@ export function checkSettings(s: DomainSettings): DomainSettings {
   if (s.rotationEveryDays !== undefined) {
     const n = s.rotationEveryDays;
     // Whole days: the schedule, its warning and the month-named selectors are counted in days.
-    if (n !== null && (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 3650)) {
-      throw new KurirError('VALIDATION', `rotationEveryDays: a whole number of days from 1 to 3650, or null (never rotate on schedule), not ${String(n)}`, {
-        field: 'rotationEveryDays',
-      });
+    if (n !== null && (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_ROTATION_DAYS)) {
+      throw new KurirError(
+        'VALIDATION',
+        `rotationEveryDays: a whole number of days from 1 to ${MAX_ROTATION_DAYS}, or null (never rotate on schedule), not ${String(n)}`,
+        {
+          field: 'rotationEveryDays',
+        },
+      );
     }
     out.rotationEveryDays = n;
   }

@@ -5,6 +5,7 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Config } from '../config/schema.js';
 import type { DomainService } from '../domains/domain-service.js';
+import { MAX_ROTATION_DAYS } from '../domains/domain-settings.js';
 import { bearerSecurity, errorResponses, noFieldsBody } from './schemas.js';
 
 export interface DomainsRoutesOptions {
@@ -84,7 +85,7 @@ const settingsProperties = {
   rotationEveryDays: {
     type: 'number',
     minimum: 1,
-    maximum: 3650,
+    maximum: MAX_ROTATION_DAYS,
     nullable: true,
     description:
       'Scheduled DKIM rotation every this many whole days for this domain (a fraction is refused); null: never; absent: domainKeys.rotation.everyDays.',

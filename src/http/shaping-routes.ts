@@ -5,6 +5,7 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { cancelMessage, queueOverview, resumeDomain, resumeProvider, retryNow, type DeliveryControlDeps } from '../admin/delivery-control.js';
 import { normalizeDomain } from '../lib/address.js';
+import { MAX_PAUSE_SECONDS } from '../shaping/shaping-pauses.js';
 import { KurirError } from '../lib/errors.js';
 import { MESSAGE_ID_PATTERN } from '../lib/ids.js';
 import { credentialOf } from './auth.js';
@@ -29,7 +30,7 @@ const providerParams = {
 const pauseBody = {
   type: ['object', 'null'],
   additionalProperties: false,
-  properties: { seconds: { type: 'integer', minimum: 1, maximum: 30 * 86400, description: 'Pause for this long (default: until resumed).' } },
+  properties: { seconds: { type: 'integer', minimum: 1, maximum: MAX_PAUSE_SECONDS, description: 'Pause for this long (default: until resumed).' } },
 } as const;
 
 const countMap = { type: 'object', additionalProperties: { type: 'integer' } } as const;

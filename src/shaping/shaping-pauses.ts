@@ -38,6 +38,9 @@ function parsePause(value: string): { until: number; since: number; by: string }
   return { until: Number(until) || 0, since: Number(since) || 0, by: by.join('|') };
 }
 
+/** The longest timed pause of a provider or recipient domain (`POST /v1/shaping/…/pause`, `kurir queue pause --seconds`). */
+export const MAX_PAUSE_SECONDS = 30 * 86400;
+
 /** Pauses delivery to one recipient domain (every provider) until `resumeDomain` (or for `seconds`). Jobs wait delayed, not failed. */
 export async function pauseDomain(ctx: ShaperContext, domain: string, opts: { by: string; seconds?: number }): Promise<void> {
   const d = domain.toLowerCase();

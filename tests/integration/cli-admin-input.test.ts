@@ -69,6 +69,32 @@ describe('kurir refuses options and arguments a command does not take', () => {
     expect((await adminRequest(t.url, 'GET', `/v1/credentials/${id}`)).body.limits).toEqual({ perSecond: 5, perDay: 100 });
   });
 
+  // Found 2 Dec 2026 (admin audit): each was sent and came back as the gateway's 400, exit 1.
+  it('credentials create --username for an API key: exit 2 naming --username, no key created', async () => {
+    const r = await kurir('credentials', 'create', '--name', 'named-key', '--username', 'named');
+    expect(r).toEqual({ code: 2, output: expect.stringMatching(/^--username: only SMTP accounts have a user name/) });
+    const { body } = await adminRequest(t.url, 'GET', '/v1/credentials');
+    expect(body.items.map((c: { name: string }) => c.name)).not.toContain('named-key');
+    expect((await kurir('credentials', 'create', '--name', 'named-account', '--kind', 'smtp-account', '--username', 'named')).code).toBe(0);
+  });
+
+  it('numbers out of the API range are exit 2 naming the option; one only the gateway can judge is its answer, exit 1', async () => {
+    expect(await kurir('domains', 'reports', 'example.test', '--days', '0')).toEqual({
+      code: 2,
+      output: '--days: a whole number of days from 1 to 3650 (not 0)',
+    });
+    // Within the most any gateway keeps, beyond this one's feedback.reports.retentionDays (90): the gateway says so.
+    expect(await kurir('domains', 'reports', 'example.test', '--days', '91')).toEqual({
+      code: 1,
+      output: expect.stringMatching(/^400 VALIDATION: days: a whole number from 1 to 90 /),
+    });
+    expect((await kurir('domains', 'reports', 'example.test', '--days', '90')).code).toBe(0);
+    const pause = await kurir('queue', 'pause', 'gmail', '--seconds', '2592001');
+    expect(pause).toEqual({ code: 2, output: '--seconds: a whole number of seconds from 1 to 2592000 (not 2592001)' });
+    const shaping = (await adminRequest(t.url, 'GET', '/v1/shaping')).body;
+    expect(shaping.providers.find((p: { provider: string }) => p.provider === 'gmail').adminPaused).toBeNull();
+  });
+
   it('the options a command takes still work, with the common ones', async () => {
     const r = await kurir('suppressions', 'add', 'three@example.org', '--reason', 'complaint', '--json');
     expect(r.code).toBe(0);

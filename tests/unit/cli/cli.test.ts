@@ -66,6 +66,24 @@ describe('kurir CLI', () => {
         ['credentials', 'create', '--bootstrap', '--name', 'boot2', '--kind', 'smtp-account'],
         'credentials create --bootstrap: --kind: the bootstrap credential is an admin API key',
       ],
+      // Found 2 Dec 2026 (admin audit): these were sent, and came back as the gateway's 400 (exit 1); the bootstrap
+      // dropped --username.
+      [['domains', 'reports', 'example.test', '--days', '0'], '--days: a whole number of days from 1 to 3650 (not 0)'],
+      [['domains', 'reports', 'example.test', '--days', 'abc'], '--days: a whole number of days from 1 to 3650 (not abc)'],
+      [['domains', 'set', 'example.test', '--rotate-every', '0'], '--rotate-every: a whole number of days from 1 to 3650, or never (not 0)'],
+      [['domains', 'add', 'new.test', '--rotate-every', '3651'], '--rotate-every: a whole number of days from 1 to 3650, or never (not 3651)'],
+      [['credentials', 'create', '--name', 'x', '--username', 'x'], '--username: only SMTP accounts have a user name'],
+      [['credentials', 'create', '--name', 'x', '--kind', 'smtp'], '--kind: one of api-key, smtp-account (not smtp)'],
+      [['credentials', 'create', '--name', 'x', '--kind', 'smtp-account', '--role', 'admin'], '--role: an SMTP account only submits mail'],
+      [
+        ['credentials', 'create', '--name', 'x', '--bootstrap', '--username', 'x'],
+        'credentials create --bootstrap: --username: the bootstrap credential is an API key',
+      ],
+      [['credentials', 'update', 'c', '--role', 'boss'], '--role: one of send, support, admin (not boss)'],
+      [['credentials', 'update', 'c', '--priorities', 'bulk,bulk'], '--priorities: bulk is listed twice'],
+      [['credentials', 'update', 'c', '--priorities', 'urgent'], '--priorities: urgent is not one of verification, normal, bulk'],
+      [['credentials', 'rotate', 'c', '--overlap', '2592001'], '--overlap: a whole number of seconds from 0 to 2592000 (not 2592001)'],
+      [['queue', 'pause', 'gmail', '--seconds', '2592001'], '--seconds: a whole number of seconds from 1 to 2592000 (not 2592001)'],
     ] as const) {
       const err = await runCli([...argv, ...remote]).catch((e: unknown) => e);
       expect(err, argv.join(' ')).toBeInstanceOf(UsageError);
