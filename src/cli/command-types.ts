@@ -39,10 +39,9 @@ export interface Command {
 }
 
 export interface Family {
+  /** What the family is about; the help adds its commands' names from `commands` (and LOCAL_COMMANDS). */
   summary: string;
   commands: Record<string, Command>;
-  /** Help text for the family's commands that run locally instead (`domains dns`, `domains rewrap`). */
-  local?: string;
 }
 
 /** The answer for `--json`, else the human text. */

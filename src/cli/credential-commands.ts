@@ -116,7 +116,7 @@ function refuseForKind(kind: (typeof KINDS)[number], username: string | undefine
 const id = (ctx: RemoteContext, command: string): string => encodeURIComponent(arg(ctx, 'the credential ID', command));
 
 export const credentialCommands: Family = {
-  summary: 'API keys and SMTP accounts: list, show, create, update, rotate, revoke',
+  summary: 'API keys and SMTP accounts',
   commands: {
     list: {
       usage: 'credentials list',

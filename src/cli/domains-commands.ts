@@ -154,12 +154,7 @@ function settingsOf(ctx: RemoteContext): { rotationEveryDays?: number | null; mt
 }
 
 export const domainsCommands: Family = {
-  summary: 'sender domains and their DKIM keys: add, list, show, set, verify, rotate, revoke, remove',
-  local: `Local (this machine's configuration and Redis, no gateway; bootstrap and offline operations):
-  kurir domains dns [--config FILE]
-      the DNS records to publish for the configured domains and the bounce domain
-  kurir domains rewrap [--config FILE]
-      re-seal every private key under domainKeys.masterKey (after a master-key change)`,
+  summary: 'sender domains and their DKIM keys',
   commands: {
     add: domainCommand(
       'domains add DOMAIN [--ed25519] [--bits 2048|3072|4096] [--rotate-every DAYS|never] [--mta-sts-mx HOST,…]',

@@ -10,15 +10,15 @@ import type { CliContext, CliOptions, CliResult, Family, RemoteContext } from '.
 import { auditCommands, credentialCommands } from './credential-commands.js';
 import { UsageError } from './errors.js';
 import { AdminClient } from './http-client.js';
-import { bootstrapCredential, LOCAL_COMMANDS, LOCAL_USAGE, localConfig, runLocalCommand } from './local-commands.js';
+import { bootstrapCredential, LOCAL_COMMANDS, LOCAL_USAGE, type LocalCommand, localConfig, runLocalCommand } from './local-commands.js';
 import { messageCommands, placementCommands, suppressionCommands } from './operation-commands.js';
 import { queueCommands } from './queue-commands.js';
 
 export { CliError, EXIT, UsageError } from './errors.js';
 export type { CliContext, CliResult } from './command-types.js';
 
-/** The command families that talk to a running gateway over its admin API. */
-const FAMILIES: Record<string, Family> = {
+/** The command families that talk to a running gateway over its admin API; `kurir --help` and `kurir FAMILY --help` are made from it. */
+export const FAMILIES: Readonly<Record<string, Family>> = {
   credentials: credentialCommands,
   domains: domainsCommands,
   suppressions: suppressionCommands,
@@ -30,8 +30,22 @@ const FAMILIES: Record<string, Family> = {
 /** Singular spellings accepted too (`kurir message show`, as before). */
 const ALIASES: Record<string, string> = { credential: 'credentials', suppression: 'suppressions', message: 'messages', domain: 'domains' };
 
+/**
+ * The names of a family's commands: those over the API, then those of LOCAL_COMMANDS in the family
+ * (`domains dns`, `domains rewrap`). Until 2 Dec 2026 each family's summary listed them by hand, and the domains
+ * one left out `reports`.
+ */
+function commandNames(name: string, f: Family): string[] {
+  return [...Object.keys(f.commands), ...localCommandsOf(name).map(([full]) => full.slice(name.length + 1))];
+}
+
+/** The local commands of a family, by their full name (`domains dns`). */
+function localCommandsOf(family: string): Array<[string, LocalCommand]> {
+  return Object.entries(LOCAL_COMMANDS).filter(([full]) => full.startsWith(`${family} `));
+}
+
 function usage(): string {
-  const families = Object.entries(FAMILIES).map(([name, f]) => `  ${name.padEnd(13)} ${f.summary}`);
+  const families = Object.entries(FAMILIES).map(([name, f]) => `  ${name.padEnd(13)} ${f.summary}: ${commandNames(name, f).join(', ')}`);
   return `Usage: kurir <command> [options]
 
 Against a running gateway (admin API; URL and key from --url/--key or KURIR_URL/KURIR_ADMIN_KEY):
@@ -58,8 +72,9 @@ Files you name (--config, --out, --rules, FILE) are relative to your working dir
 
 function familyHelp(name: string, f: Family): string {
   const lines = Object.values(f.commands).map((c) => `  kurir ${c.usage}\n      ${c.summary}`);
-  const local = f.local ? `\n\n${f.local}` : '';
-  return `kurir ${name}: ${f.summary}\n\n${lines.join('\n')}\n\nCommon options: --url URL, --key KEY (or KURIR_URL, KURIR_ADMIN_KEY), --json${local}`;
+  const locals = localCommandsOf(name).map(([, c]) => `  kurir ${c.usage}\n      ${c.summary}`);
+  const local = locals.length ? `\n\nLocal (this machine's configuration and Redis, no gateway; bootstrap and offline operations):\n${locals.join('\n')}` : '';
+  return `kurir ${name}: ${f.summary}: ${commandNames(name, f).join(', ')}\n\n${lines.join('\n')}\n\nCommon options: --url URL, --key KEY (or KURIR_URL, KURIR_ADMIN_KEY), --json${local}`;
 }
 
 /** Runs a command of a remote family against the gateway named by --url / KURIR_URL. */

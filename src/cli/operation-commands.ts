@@ -19,7 +19,7 @@ const enc = encodeURIComponent;
 const address = (ctx: RemoteContext, command: string): string => arg(ctx, 'the ADDRESS', command);
 
 export const suppressionCommands: Family = {
-  summary: 'the suppression list: list, check, add, remove, export, import',
+  summary: 'the suppression list',
   commands: {
     list: {
       usage: 'suppressions list [--domain D] [--reason R]',
@@ -141,7 +141,7 @@ function resendLine(r: ResendItem): string {
 }
 
 export const messageCommands: Family = {
-  summary: 'messages: show one, search by recipient or booking reference',
+  summary: 'messages by id, recipient or booking reference',
   commands: {
     show: {
       usage: 'messages show ID',
@@ -201,7 +201,7 @@ export const messageCommands: Family = {
 };
 
 export const placementCommands: Family = {
-  summary: 'seed-mailbox placement: status, probe',
+  summary: 'seed-mailbox placement',
   commands: {
     status: {
       usage: 'placement status',

@@ -71,7 +71,7 @@ function pauseTarget(ctx: RemoteContext, command: string): string {
 }
 
 export const queueCommands: Family = {
-  summary: 'the delivery queue: stats, pause/resume a provider or recipient domain, retry, cancel',
+  summary: 'the delivery queue, by provider and recipient domain',
   commands: {
     stats: {
       usage: 'queue stats',
