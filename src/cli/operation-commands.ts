@@ -3,6 +3,7 @@
  * with curl (docs/http-api.md), printed as tables (or `--json`).
  */
 import { readFile, writeFile } from 'node:fs/promises';
+import { normalizeDomain } from '../lib/address.js';
 import { arg, opt, output, wholeNumberOpt, type Family, type RemoteContext } from './command-types.js';
 import { UsageError } from './errors.js';
 import { fields, table } from './table.js';
@@ -18,6 +19,36 @@ interface Suppression {
 const enc = encodeURIComponent;
 const address = (ctx: RemoteContext, command: string): string => arg(ctx, 'the ADDRESS', command);
 
+/** A suppression reason as the API takes it (PUT, and the import): 1 to 200 characters, no control character. */
+function reasonOpt(ctx: RemoteContext): string | undefined {
+  const reason = opt(ctx, 'reason');
+  // Characters as the API counts them (code points: an emoji is one).
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+  if (reason !== undefined && !(/^[^\x00-\x1f\x7f]+$/.test(reason) && [...reason].length <= 200)) {
+    throw new UsageError('--reason: 1 to 200 characters, without line breaks or other control characters');
+  }
+  return reason;
+}
+
+/**
+ * --domain and --reason of `list` and `export` as the query of GET /v1/suppressions[/export]: a domain that is no host
+ * name, or an empty reason (which filtered nothing: every entry was listed), is a usage error.
+ */
+function filterQuery(ctx: RemoteContext): URLSearchParams {
+  const q = new URLSearchParams();
+  const domain = opt(ctx, 'domain');
+  if (domain !== undefined) {
+    try {
+      q.set('domain', normalizeDomain(domain, '--domain'));
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  }
+  const reason = reasonOpt(ctx);
+  if (reason !== undefined) q.set('reason', reason);
+  return q;
+}
+
 export const suppressionCommands: Family = {
   summary: 'the suppression list',
   commands: {
@@ -27,10 +58,10 @@ export const suppressionCommands: Family = {
       async run(ctx) {
         const items: Suppression[] = [];
         let cursor: string | null = null;
+        const filters = filterQuery(ctx);
         do {
-          const q = new URLSearchParams({ limit: '1000' });
-          if (opt(ctx, 'domain')) q.set('domain', opt(ctx, 'domain')!);
-          if (opt(ctx, 'reason')) q.set('reason', opt(ctx, 'reason')!);
+          const q = new URLSearchParams(filters);
+          q.set('limit', '1000');
           if (cursor) q.set('cursor', cursor);
           const page: { items: Suppression[]; nextCursor: string | null } = await ctx.client.get(`/v1/suppressions?${q}`);
           items.push(...page.items);
@@ -68,7 +99,7 @@ export const suppressionCommands: Family = {
       summary: 'suppress an address (reason default: manual)',
       async run(ctx) {
         const a = address(ctx, 'suppressions add');
-        const e = (await ctx.client.request('PUT', `/v1/suppressions/${enc(a)}`, { reason: opt(ctx, 'reason') ?? 'manual' })).body as Suppression;
+        const e = (await ctx.client.request('PUT', `/v1/suppressions/${enc(a)}`, { reason: reasonOpt(ctx) ?? 'manual' })).body as Suppression;
         return output(ctx, e, () => `suppressed ${e.address} (${e.reason})`);
       },
     },
@@ -82,10 +113,11 @@ export const suppressionCommands: Family = {
       },
     },
     export: {
-      usage: 'suppressions export [--out FILE]',
-      summary: 'CSV (address,reason,source,at,messageId) to FILE or stdout',
+      usage: 'suppressions export [--domain D] [--reason R] [--out FILE]',
+      summary: 'CSV (address,reason,source,at,messageId) to FILE or stdout: every entry, or those at one domain and with one reason',
       async run(ctx) {
-        const csv = String((await ctx.client.request('GET', '/v1/suppressions/export')).body);
+        const q = filterQuery(ctx);
+        const csv = String((await ctx.client.request('GET', `/v1/suppressions/export${q.size ? `?${q}` : ''}`)).body);
         const out = opt(ctx, 'out');
         if (!out) return csv.replace(/\r\n$/, '');
         await writeFile(ctx.file(out), csv, { mode: 0o600 });

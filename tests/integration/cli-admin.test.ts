@@ -91,6 +91,10 @@ describe('kurir over the admin API', () => {
     expect(JSON.parse(await cli('suppressions', 'list', '--json'))).toHaveLength(3);
     expect(await cli('suppressions', 'export', '--out', 'out.csv')).toBe(`wrote 3 entries to ${join(dir, 'out.csv')}`);
     expect(readFileSync(join(dir, 'out.csv'), 'utf8').split('\r\n')[0]).toBe('address,reason,source,at,messageId');
+    // The API's filters (until 2 Dec 2026 export had neither option: --domain was a usage error, an unfiltered export the only one).
+    const filtered = (await cli('suppressions', 'export', '--domain', 'ONE.test', '--reason', 'Complaint')).split('\r\n');
+    expect(filtered.map((l) => l.split(',')[0])).toEqual(['address', 'x1@one.test']);
+    expect(await cli('suppressions', 'export', '--domain', 'one.test', '--out', 'one.csv')).toBe(`wrote 2 entries to ${join(dir, 'one.csv')}`);
     writeFileSync(join(dir, 'bad.csv'), 'address,reason\nnot-an-address,x\nok@two.test,y\n');
     const bad = await kurir(['suppressions', 'import', 'bad.csv']);
     expect(bad.code).toBe(1);

@@ -98,11 +98,20 @@ describe('kurir CLI', () => {
       [['credentials', 'update', 'c', '--priorities', 'urgent'], '--priorities: urgent is not one of verification, normal, bulk'],
       [['credentials', 'rotate', 'c', '--overlap', '2592001'], '--overlap: a whole number of seconds from 0 to 2592000 (not 2592001)'],
       [['queue', 'pause', 'gmail', '--seconds', '2592001'], '--seconds: a whole number of seconds from 1 to 2592000 (not 2592001)'],
+      [['suppressions', 'export', '--domain', 'not a domain'], '--domain: "not a domain" is not a valid domain'],
+      [['suppressions', 'export', '--reason', 'x'.repeat(201)], '--reason: 1 to 200 characters'],
+      [['suppressions', 'add', 'a@example.org', '--reason', '😀'.repeat(201)], '--reason: 1 to 200 characters'],
+      [['suppressions', 'list', '--domain', ''], '--domain: "" is not a valid domain'],
+      [['suppressions', 'list', '--reason', ''], '--reason: 1 to 200 characters'],
+      [['suppressions', 'add', 'a@example.org', '--reason', 'two\nlines'], '--reason: 1 to 200 characters, without line breaks'],
     ] as const) {
       const err = await runCli([...argv, ...remote]).catch((e: unknown) => e);
       expect(err, argv.join(' ')).toBeInstanceOf(UsageError);
       expect((err as Error).message).toContain(message);
     }
+    // A reason is counted in characters, as the API counts it: 200 emoji (400 UTF-16 units) are sent.
+    const emoji = await runCli(['suppressions', 'list', '--reason', '😀'.repeat(200), ...remote]).catch((e: unknown) => e);
+    expect(emoji).toMatchObject({ exitCode: 3, message: expect.stringMatching(/^cannot reach the gateway/) });
     // Found 2 Dec 2026: the address was dropped and the search ran by reference alone (exit 0, empty table).
     const both = await runCli(['messages', 'search', 'a@example.org', '--reference', 'x', '--url', 'http://127.0.0.1:1', '--key', 'k']).catch(
       (e: unknown) => e,
