@@ -66,6 +66,8 @@ export class PlacementService {
   private readonly template: ProbeTemplate;
   private readonly logins = new Map<string, SeedLogin>();
   private readonly lastSearch = new Map<string, number>();
+  /** Each seed's pass in progress (see tick). */
+  private readonly busy = new Map<string, Promise<void>>();
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private closed = false;
@@ -89,20 +91,33 @@ export class PlacementService {
     loop();
   }
 
-  /** Stops the loop and waits for a tick in progress. Safe to call twice. */
+  /** Stops the loop and waits for the seeds' passes in progress. Safe to call twice. */
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     await this.running;
+    await Promise.all(this.busy.values());
   }
 
-  /** One pass over every seed: send due probes, then search seeds with probes in flight. */
+  /**
+   * One pass over the seeds: for each seed not still busy from an earlier pass, sends a due probe and then searches
+   * its mailbox, each seed on its own. A seed whose IMAP server hangs (up to the search's 30 s timeouts) must not
+   * hold back the probes and searches of the others: until 2 Dec 2026 the seeds ran one after the other, and one
+   * silent server delayed every provider's placement by as long as it hung.
+   */
   async tick(): Promise<void> {
     for (const seed of this.deps.config.placement.seeds) {
       if (this.closed) return;
-      await this.schedule(seed).catch((err: unknown) => this.deps.logger.warn({ err, seed: seed.name }, 'placement: scheduling a probe failed'));
-      await this.check(seed).catch((err: unknown) => this.deps.logger.warn({ err, seed: seed.name }, 'placement: checking the seed failed'));
+      if (this.busy.has(seed.name)) continue;
+      const work = this.runSeed(seed).finally(() => this.busy.delete(seed.name));
+      this.busy.set(seed.name, work);
     }
+  }
+
+  private async runSeed(seed: SeedConfig): Promise<void> {
+    await this.schedule(seed).catch((err: unknown) => this.deps.logger.warn({ err, seed: seed.name }, 'placement: scheduling a probe failed'));
+    if (this.closed) return;
+    await this.check(seed).catch((err: unknown) => this.deps.logger.warn({ err, seed: seed.name }, 'placement: checking the seed failed'));
   }
 
   private async schedule(seed: SeedConfig): Promise<void> {
