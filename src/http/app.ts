@@ -44,7 +44,7 @@ import type { DeliveryControlDeps } from '../admin/delivery-control.js';
 import { suppressionSupportRoutes, suppressionsRoutes } from './suppressions-routes.js';
 import { webhooksRoutes } from './webhooks-routes.js';
 import { continueWhenBodyRead } from './unread-body.js';
-import { parseJsonBody } from './json-body.js';
+import { parseJsonBody, refuseJsonHeaders } from './json-body.js';
 import { documentUnsupportedMedia, swaggerOptions } from './openapi-document.js';
 
 /** Everything the HTTP API needs, built once by the composition root. */
@@ -156,6 +156,8 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
 
   // Every JSON body of the API, before any scope copies the parsers: UTF-8 only, no content coding, no poisoning keys.
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: maxBodyBytes }, parseJsonBody);
+  // Its charset and content coding are checked from the headers, before the body is read (no 100 Continue for a 415).
+  app.addHook('preParsing', refuseJsonHeaders);
   // fastify's text/plain parser handed a JSON route a string, answered 400 "body: must be object"; without it such a
   // body is 415 naming what the route reads (errors.ts). The ESP endpoints add their own (SNS posts text/plain).
   app.removeContentTypeParser('text/plain');

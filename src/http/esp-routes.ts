@@ -15,6 +15,7 @@ import type { MailgunFeedback } from '../esp/mailgun.js';
 import type { SesFeedback } from '../esp/ses.js';
 import type { EspRejectReason, EspResult } from '../feedback/ingest/ingest-types.js';
 import { KurirError, type ErrorCode } from '../lib/errors.js';
+import { readsOwnJson } from './json-body.js';
 import { errorSchema } from './schemas.js';
 
 export interface EspRoutesOptions {
@@ -98,6 +99,7 @@ export const espRoutes: FastifyPluginAsync<EspRoutesOptions> = async (app: Fasti
   // SNS posts JSON as text/plain; Mailgun as application/json. Both are read as text and parsed by the
   // handlers, so a malformed body is counted and answered like any other refusal.
   app.removeAllContentTypeParsers();
+  readsOwnJson(app);
   app.addContentTypeParser(['application/json', 'text/plain'], { parseAs: 'string', bodyLimit: ESP_BODY_LIMIT }, (_req, body, done) => done(null, body));
 
   const common = { tags: ['feedback'], consumes: ['text/plain', 'application/json'] };

@@ -1,13 +1,15 @@
 /**
  * How every JSON request body of the API is read (fastify's default parser replaced at the root, so submissions and the
  * admin routes alike): UTF-8 only, no content coding, and no prototype-poisoning keys, each refusal saying which.
- * The checks of the headers come after the body is read (within the body limit): a hook before it would also refuse
- * the routes that read JSON as bytes of their own.
+ * The checks of the headers run in a `preParsing` hook, before the body is read and so before `100 Continue`
+ * (src/http/unread-body.ts); the routes that read JSON as bytes of their own mark their scope ({@link readsOwnJson})
+ * and are left alone. Until 2 Dec 2026 they ran in the parser, after a client with `Expect: 100-continue` had been
+ * invited to send, and had sent, the whole body.
  * fastify's default decoded invalid UTF-8 into U+FFFD (an applicant received "caf�"), ignored the declared charset,
  * and answered a `__proto__` key and a gzip-encoded body both with "body: not valid JSON".
  */
 import { isUtf8 } from 'node:buffer';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, RequestPayload } from 'fastify';
 import { parse as secureJsonParse } from 'secure-json-parse';
 import { KurirError } from '../lib/errors.js';
 
@@ -64,14 +66,37 @@ function poisonedKey(value: unknown): string | undefined {
   return undefined;
 }
 
+/** The decorator that marks a scope whose routes read `application/json` as bytes of their own. */
+const OWN_JSON = 'kurirReadsOwnJson';
+
 /**
- * The `application/json` parser (parseAs buffer, the API's body limit): a content coding or a charset other than
- * UTF-8 is 415, invalid UTF-8 is 400 "body: not valid UTF-8", a key that would poison a prototype is 400 naming it,
- * anything else JSON.parse refuses is 400 "body: not valid JSON". Routes that read JSON as bytes of their own
- * (`POST /v1/reports`, the ESP endpoints) replace it in their scope. The common case costs one native UTF-8 check
- * over fastify's own parser (secure-json-parse, as fastify uses it).
+ * Marks a scope that replaces the API's JSON parser with its own (`POST /v1/reports`, the ESP endpoints): the
+ * header checks of {@link refuseJsonHeaders} skip its routes. Call it in the scope that replaces the parser.
  */
-export function parseJsonBody(request: FastifyRequest, body: Buffer, done: (err: Error | null, body?: unknown) => void): void {
+export function readsOwnJson(scope: FastifyInstance): void {
+  scope.decorate(OWN_JSON, true);
+}
+
+/** The media type of a Content-Type header (no parameters), lower-cased. */
+export function mediaTypeOf(request: FastifyRequest): string {
+  return (request.headers['content-type'] ?? '').split(';', 1)[0].trim().toLowerCase();
+}
+
+/**
+ * The root `preParsing` hook: a JSON body in a content coding or a charset the API does not read is refused (415)
+ * from its headers, before a byte of it is read, so a client sending `Expect: 100-continue` gets the 415 instead
+ * of `100 Continue`. Routes in a scope marked by {@link readsOwnJson} read JSON themselves and are not checked.
+ */
+export function refuseJsonHeaders(
+  request: FastifyRequest,
+  _reply: FastifyReply,
+  payload: RequestPayload,
+  done: (err: Error | null, payload?: RequestPayload) => void,
+): void {
+  if (mediaTypeOf(request) !== 'application/json' || request.server.hasDecorator(OWN_JSON)) {
+    done(null, payload);
+    return;
+  }
   try {
     refuseContentCoding(request);
     refuseCharset(request);
@@ -79,6 +104,17 @@ export function parseJsonBody(request: FastifyRequest, body: Buffer, done: (err:
     done(err as KurirError);
     return;
   }
+  done(null, payload);
+}
+
+/**
+ * The `application/json` parser (parseAs buffer, the API's body limit), after {@link refuseJsonHeaders} has checked
+ * the content coding and charset: invalid UTF-8 is 400 "body: not valid UTF-8", a key that would poison a prototype is 400 naming it,
+ * anything else JSON.parse refuses is 400 "body: not valid JSON". Routes that read JSON as bytes of their own
+ * (`POST /v1/reports`, the ESP endpoints) replace it in their scope. The common case costs one native UTF-8 check
+ * over fastify's own parser (secure-json-parse, as fastify uses it).
+ */
+export function parseJsonBody(_request: FastifyRequest, body: Buffer, done: (err: Error | null, body?: unknown) => void): void {
   if (!body.length) done(notJson());
   else if (!isUtf8(body)) done(new KurirError('VALIDATION', 'body: not valid UTF-8', { field: 'body' }));
   else {

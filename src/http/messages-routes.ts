@@ -32,7 +32,7 @@ import {
 } from './schemas.js';
 import { messageViewSchema } from './message-view-schema.js';
 import { header, rawEnvelope, refuseRawOnlyParameters } from './submit-envelope.js';
-import { refuseContentCoding } from './json-body.js';
+import { mediaTypeOf, refuseContentCoding } from './json-body.js';
 
 export interface MessagesRoutesOptions {
   config: Config;
@@ -153,15 +153,18 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
   // take the room of real submissions.
   const onSubmit = opts.admission ? admit(opts.admission, maxBytes, config.intake.busyRetryAfterSeconds) : undefined;
   // Only JSON (the API's parser) and raw messages: anything else is 415 (text/plain too: buildApp removes its parser).
-  app.addContentTypeParser('message/rfc822', { parseAs: 'buffer', bodyLimit: maxBytes }, (req, body, done) => {
-    refuseContentCoding(req); // a throw here is the parser's error
-    done(null, body);
-  });
+  // Its Content-Encoding is refused by the route's preParsing hook, before the body is read (no 100 Continue for a 415).
+  app.addContentTypeParser('message/rfc822', { parseAs: 'buffer', bodyLimit: maxBytes }, (_req, body, done) => done(null, body));
 
   app.post(
     '/v1/messages',
     {
       ...(onSubmit ? { onRequest: onSubmit } : {}),
+      // A raw message in a content coding is refused from its headers, as the API's JSON (src/http/json-body.ts).
+      preParsing: async (request, _reply, payload) => {
+        if (mediaTypeOf(request) === 'message/rfc822') refuseContentCoding(request);
+        return payload;
+      },
       // Before the schemas are applied: a JSON body with a raw-only parameter, too many recipients or a bad ttl is
       // refused for that, whatever else is wrong.
       preValidation: async (request) => {

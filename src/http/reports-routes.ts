@@ -9,6 +9,7 @@ import { KurirError } from '../lib/errors.js';
 import type { ReportIngest } from '../feedback/aggregate/report-ingest.js';
 import { domainReports } from '../feedback/aggregate/report-view.js';
 import type { ReportStore } from '../store/report-store.js';
+import { readsOwnJson } from './json-body.js';
 import { bearerSecurity, errorResponses } from './schemas.js';
 
 export interface ReportsRoutesOptions {
@@ -69,6 +70,7 @@ const viewSchema = {
 export const reportsRoutes: FastifyPluginAsync<ReportsRoutesOptions> = async (app: FastifyInstance, opts) => {
   // TLS reports are JSON read as bytes (gzip or not, the content decides): this scope replaces the API's JSON parser.
   app.removeContentTypeParser('application/json');
+  readsOwnJson(app);
   app.addContentTypeParser(REPORT_MEDIA_TYPES, { parseAs: 'buffer', bodyLimit: opts.bodyLimit }, (_req, body, done) => done(null, body));
 
   app.post(

@@ -163,6 +163,43 @@ describe('Expect: 100-continue', () => {
     expect(text).not.toContain('100 Continue');
   });
 
+  it('a charset or Content-Encoding the route does not read is answered 415 at once, never 100 Continue', async () => {
+    // Until 2 Dec 2026 these were refused by the body parser, after 100 Continue and the whole body.
+    const cases: Array<[string, string, string]> = [
+      ['application/json; charset=latin1', '', 'Content-Type'],
+      ['application/json', 'Content-Encoding: gzip\r\n', 'Content-Encoding'],
+      ['message/rfc822', 'Content-Encoding: gzip\r\n', 'Content-Encoding'],
+    ];
+    for (const [type, extra, field] of cases) {
+      const text = await headOnly(head(type, 5000, `Expect: 100-continue\r\n${extra}`));
+      expect(statusLine(text), `${type} ${extra}`).toBe('HTTP/1.1 415 Unsupported Media Type');
+      expect(text).not.toContain('100 Continue');
+      expect(text.toLowerCase()).toContain('\r\nconnection: close\r\n');
+      expect(jsonOf(text).error).toMatchObject({ code: 'UNSUPPORTED_MEDIA', field });
+    }
+    // An admin route reads JSON through the same parser.
+    const admin = await headOnly(
+      `PUT /v1/suppressions/x%40dest.test HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${ADMIN_KEY}\r\nContent-Type: application/json; charset=iso-8859-1\r\nContent-Length: 30\r\nExpect: 100-continue\r\n\r\n`,
+    );
+    expect(statusLine(admin)).toBe('HTTP/1.1 415 Unsupported Media Type');
+    expect(admin).not.toContain('100 Continue');
+  });
+
+  it('a route that reads JSON as bytes of its own is not refused for its charset: it gets 100 Continue', async () => {
+    const s = connect(t.gateway.ports.http!, '127.0.0.1');
+    await new Promise((resolve) => s.once('connect', resolve));
+    const answer = readAll(s);
+    s.write(
+      `POST /v1/reports HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${ADMIN_KEY}\r\nContent-Type: application/json; charset=latin1\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`,
+    );
+    await new Promise<void>((resolve) => s.once('data', () => resolve()));
+    s.write('{}');
+    const { text } = await answer;
+    expect(text.startsWith('HTTP/1.1 100 Continue\r\n\r\n')).toBe(true);
+    // Read and refused for what it holds, not for its charset.
+    expect(statusLine(text.slice('HTTP/1.1 100 Continue\r\n\r\n'.length))).toBe('HTTP/1.1 422 Unprocessable Entity');
+  });
+
   it('a body within the limit gets 100 Continue, then 202 once sent', async () => {
     const raw = 'From: noreply@example.test\r\nTo: carol@dest.test\r\nSubject: continue\r\n\r\nCode 1\r\n';
     const s = connect(t.gateway.ports.http!, '127.0.0.1');
