@@ -1,3 +1,4 @@
+import { shownSubject } from '../intake/subject-summary.js';
 import type { MessageView } from '../store/types.js';
 
 function iso(ms: number | undefined): string | undefined {
@@ -24,7 +25,7 @@ export function presentMessage(view: MessageView): Record<string, unknown> {
     createdAt: iso(r.createdAt),
     expiresAt: iso(r.expiresAt),
     messageId: r.messageId,
-    subject: r.subject,
+    subject: shownSubject(r.subject),
     size: r.size,
     dkim: r.dkim,
     tags: r.tags ?? [],

@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { ResendHint } from '../intake/resend-hint.js';
+import { shownSubject } from '../intake/subject-summary.js';
 import { normalizeAddress } from '../lib/address.js';
 import { KurirError, toKurirError } from '../lib/errors.js';
 import type { MessageStore } from '../store/message-store.js';
@@ -120,7 +121,7 @@ function summary(view: MessageView, address: string | null): Record<string, unkn
     createdAt: iso(r.createdAt),
     from: r.mailFrom,
     to: r.recipients,
-    subject: r.subject,
+    subject: shownSubject(r.subject),
     priority: r.priority,
     owner: r.owner,
     ...(r.reference ? { reference: r.reference } : {}),

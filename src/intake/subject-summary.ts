@@ -55,3 +55,25 @@ export function subjectSummary(value: string): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing control characters is the point
   return firstCodePoints(text.replace(/[\x00-\x1f\x7f]+/g, ' ').trim(), SUBJECT_SUMMARY_CHARS);
 }
+
+/** A complete RFC 2047 encoded word. */
+const ENCODED_WORD = /=\?[^?\s]+\?[bq]\?[^?\s]*\?=/i;
+/** An encoded word cut off at the end of a value: a record's subject was cut after 200 characters until 2 Dec 2026. */
+const CUT_WORD = /\s*=\?[^?\s]+\?[bq]\?[^?\s]*$/i;
+/** How long a record's subject was cut before 2 Dec 2026: only a value this long can end in a cut-off word. */
+const OLD_CUT = 200;
+
+/**
+ * The subject shown for a stored record (`GET /v1/messages/:id`, the message search, the console). Records stored
+ * before 2 Dec 2026 kept the Subject header undecoded (one latin1 character per byte, cut after 200 characters): one
+ * that still holds an encoded word is decoded here as {@link subjectSummary} now does at intake, an encoded word the
+ * old cut left unfinished dropped for `…`. Any other value is shown as stored: newer records are decoded already,
+ * and a value with a character above U+00FF was not stored the old way.
+ */
+export function shownSubject(stored: string | undefined): string | undefined {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the range is every character above latin1
+  if (stored === undefined || !ENCODED_WORD.test(stored) || /[^\x00-\xff]/.test(stored)) return stored;
+  const cut = stored.length === OLD_CUT ? CUT_WORD.exec(stored) : null;
+  const summary = subjectSummary(cut ? stored.slice(0, cut.index) : stored);
+  return cut ? `${summary}…` : summary;
+}

@@ -6,7 +6,10 @@
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_REFERENCE_LENGTH } from '../../src/intake/reference.js';
-import { adminRequest, SMTP_USER, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { newMessageId } from '../../src/lib/ids.js';
+import { ConsoleClient } from '../helpers/console-client.js';
+import { messageRecord } from '../helpers/message-record.js';
+import { ADMIN_KEY, adminRequest, SMTP_USER, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 
 let t: TestGateway;
 const code = { from: 'noreply@example.test', subject: 'Your code', text: 'Code: 123456', priority: 'verification' };
@@ -118,5 +121,25 @@ describe('resend outlook', () => {
     const hint = (await search(`to=${to}`)).body.resend[0];
     expect(hint).toMatchObject({ allowed: false, reason: 'suppressed', nextAllowedAt: null, suppression: { address: to, reason: 'hard bounce' } });
     expect((await t.submit({ ...code, to: [to] })).status).toBe(422);
+  });
+});
+
+describe('a subject stored before 2 Dec 2026, undecoded', () => {
+  it('is shown decoded in the message view, the search and the console; the record keeps it as it was', async () => {
+    const to = 'old-subject@example.org';
+    const id = newMessageId();
+    // As intake stored it then: the Subject header as read, encoded words and all.
+    const stored = '=?utf-8?Q?Ihr_Best=C3=A4tigungscode_=E2=98=83?=';
+    expect(await t.gateway.messages.create(messageRecord(id, [to], { subject: stored }), Buffer.from(`Subject: ${stored}\r\n\r\nCode\r\n`))).toBe(true);
+    const shown = 'Ihr Bestätigungscode ☃';
+    const view = await adminRequest(t.url, 'GET', `/v1/messages/${id}`);
+    expect(view.body, JSON.stringify(view.body)).toMatchObject({ subject: shown });
+    expect((await search(`to=${encodeURIComponent(to)}`)).body.items[0]).toMatchObject({ id, subject: shown });
+    const browser = new ConsoleClient(t.url);
+    expect((await browser.login(ADMIN_KEY)).status).toBe(303);
+    const page = await browser.get(`/console?q=${encodeURIComponent(to)}`);
+    expect(page.body).toContain(`${shown}</h2>`);
+    expect(page.body).not.toContain('=?utf-8?');
+    expect((await t.gateway.messages.getRecord(id))?.subject).toBe(stored);
   });
 });

@@ -5,6 +5,7 @@
  * the newest seed-mailbox placement result for the address's provider. Pure rendering over loaded data.
  */
 import type { ResendHint } from '../../intake/resend-hint.js';
+import { shownSubject } from '../../intake/subject-summary.js';
 import type { PlacementResult } from '../../store/placement-store.js';
 import type { Suppression } from '../../store/suppression-store.js';
 import { isDuplicate, isSuperseded, type MessageView, type RecipientState, type TimelineEvent } from '../../store/types.js';
@@ -139,7 +140,7 @@ function messageCard(view: MessageView, address: string | null, provider: string
   const lastHost = events.flatMap((e) => ('host' in e && e.host ? [e.host] : [])).pop();
   const left = !state && address ? r.leftOut?.find((l) => l.address.toLowerCase() === address.toLowerCase()) : undefined;
   return html`<section class="card" aria-labelledby="m-${r.id}">
-  <h2 id="m-${r.id}"><span class="status ${view.status}">${view.status}</span> ${r.subject || '(no subject)'}</h2>
+  <h2 id="m-${r.id}"><span class="status ${view.status}">${view.status}</span> ${shownSubject(r.subject) || '(no subject)'}</h2>
   ${address ? html`<p class="facts">${left ? leftOutInWords(left) : inWords(state, provider, lastHost)}</p>` : everyRecipient(view)}
   <dl class="meta"><dt>Id</dt><dd class="mono">${r.id}</dd><dt>From</dt><dd>${r.mailFrom}</dd><dt>Sent by</dt><dd>${r.owner}</dd>${r.reference ? html`<dt>Reference</dt><dd>${r.reference}</dd>` : ''}<dt>Submitted</dt><dd>${when(r.createdAt)}</dd></dl>
   <table><caption>Timeline</caption><thead><tr><th scope="col">When</th><th scope="col">What</th></tr></thead><tbody>

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { composeMessage } from '../../../src/intake/compose.js';
 import { prepareMessage } from '../../../src/intake/headers.js';
-import { SUBJECT_SUMMARY_CHARS, subjectSummary } from '../../../src/intake/subject-summary.js';
+import { SUBJECT_SUMMARY_CHARS, shownSubject, subjectSummary } from '../../../src/intake/subject-summary.js';
 
 /** A header value as parseHeaders hands it over: the bytes of `text` in UTF-8, one latin1 character each. */
 const asRead = (text: string): string => Buffer.from(text, 'utf8').toString('latin1');
@@ -61,4 +61,34 @@ describe('the subject prepareMessage gives the record', () => {
       expect(prepared.raw.equals(raw)).toBe(true); // the message itself is not changed
     },
   );
+});
+
+describe('shownSubject: a record stored before 2 Dec 2026 kept the header undecoded', () => {
+  it.each([
+    ['=?UTF-8?Q?Your_code_=E2=98=83?=', 'Your code ☃'],
+    ['Re: =?ISO-8859-1?Q?f=FCr?= Sie', 'Re: für Sie'],
+    [asRead('Grüße =?utf-8?b?4piD?='), 'Grüße ☃'], // 8-bit bytes beside an encoded word, as the old record kept them
+  ])('decodes %j → %j', (stored, shown) => {
+    expect(shownSubject(stored)).toBe(shown);
+  });
+
+  it('drops an encoded word the old 200-character cut left unfinished, and says so with …', () => {
+    const stored = Array.from({ length: 150 }, () => '=?UTF-8?B?4piDw7w=?=')
+      .join(' ')
+      .slice(0, 200);
+    expect(shownSubject(stored)).toBe(`${'☃ü'.repeat(9)}…`); // 9 whole words of 20 characters, then a cut one
+  });
+
+  it.each([
+    ['Your code', 'a plain subject'],
+    ['Your code ☃ =?utf-8?q?x?=', 'a decoded one with a character above latin1: newer, and left as it is'],
+    ['=?UTF-8?Q?never closed', 'no whole encoded word'],
+    ['', 'empty'],
+  ])('shows %j as stored (%s)', (stored) => {
+    expect(shownSubject(stored)).toBe(stored);
+  });
+
+  it('shows no subject as none', () => {
+    expect(shownSubject(undefined)).toBeUndefined();
+  });
 });
