@@ -197,13 +197,14 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
       let parts: Omit<Submission, 'credential' | 'iface'> & { hashParts: HashParts };
       if (Buffer.isBuffer(body)) {
         if (!body.length) throw new KurirError('BAD_MESSAGE', 'body: the message is empty', { field: 'body' });
-        const env = rawEnvelope(request, config.delivery.maxTtlSeconds);
+        // The recipients' fields apart from the envelope: not hashed for the Idempotency-Key.
+        const { envelope: env, recipientFields } = rawEnvelope(request, config.delivery.maxTtlSeconds);
         // Without ?priority= / ?ttl= or their X-Kurir-* request headers, the message's own X-Kurir-Priority and
         // X-Kurir-Ttl headers, as SMTP reads them (until 2 Dec 2026 HTTP ignored them). Not hashed apart: they are in the body.
         const own = env.priority === undefined || env.ttlSeconds === undefined ? leadingHeaders(body) : [];
         const priority = env.priority ?? priorityOf(own);
         const ttlSeconds = env.ttlSeconds ?? ttlOf(own, config.delivery.maxTtlSeconds);
-        parts = { ...env, priority, ttlSeconds, raw: body, hashParts: () => ['message/rfc822', body, stableStringify(env)] };
+        parts = { ...env, recipientFields, priority, ttlSeconds, raw: body, hashParts: () => ['message/rfc822', body, stableStringify(env)] };
       } else if (body && typeof body === 'object' && !Array.isArray(body)) {
         parts = await jsonSubmission(body as MessageBody, maxBytes);
       } else {

@@ -64,28 +64,48 @@ export interface RawEnvelope {
 }
 
 /**
- * The envelope of a raw submission: query parameters first, then `X-Kurir-*` headers. An envelope sender that is no
- * address is refused naming the parameter it came in (`from` or `X-Kurir-From`); the value is kept as given. A TTL
+ * Which request field each raw recipient came from, by lower-case normalized address (Submission.recipientFields):
+ * the parameter and the address's place in its list, repeated parameters and comma-separated values counted alike
+ * (`?to=a&to=b,c` → `to[0]`, `to[1]`, `to[2]`; `X-Kurir-To[1]`); the first place, for one given twice. Every address
+ * is checked here, so that a bad one is refused under that name too (intake named it `to[i]` whichever way it came).
+ */
+function recipientFields(recipients: string[], param: string): Map<string, string> {
+  const fields = new Map<string, string>();
+  recipients.forEach((address, i) => {
+    const field = `${param}[${i}]`;
+    const key = normalizeAddress(address, field).toLowerCase();
+    if (!fields.has(key)) fields.set(key, field);
+  });
+  return fields;
+}
+
+/**
+ * The envelope of a raw submission: query parameters first, then `X-Kurir-*` headers, and where each recipient was
+ * given (a refusal of one names that field, e.g. `to[1]`; a recipient that is no address is refused so here). An
+ * envelope sender that is no address is refused naming the parameter it came in (`from` or `X-Kurir-From`); the
+ * values are kept as given. A TTL
  * (`ttl` or `X-Kurir-Ttl`, empty too) is checked against `maxTtlSeconds` (delivery.maxTtlSeconds) by ttlSeconds.
  */
-export function rawEnvelope(request: FastifyRequest, maxTtlSeconds: number): RawEnvelope {
+export function rawEnvelope(request: FastifyRequest, maxTtlSeconds: number): { envelope: RawEnvelope; recipientFields: ReadonlyMap<string, string> } {
   const q = (request.query ?? {}) as SubmitQuery;
   const fromQuery = splitList(Array.isArray(q.to) ? q.to : [q.to]);
   const recipients = fromQuery.length ? fromQuery : splitList([header(request, 'x-kurir-to')]);
   if (!recipients.length) {
     throw new KurirError('VALIDATION', 'to: at least one recipient is required (query ?to= or header X-Kurir-To)', { field: 'to' });
   }
+  const fields = recipientFields(recipients, fromQuery.length ? 'to' : 'X-Kurir-To');
   const mailFrom = (q.from ?? header(request, 'x-kurir-from'))?.trim() || undefined;
   // Checked here, where the parameter it came in is known: intake named it "from (envelope sender)" (its 403: "from").
   if (mailFrom) normalizeAddress(mailFrom, q.from !== undefined ? 'from' : 'X-Kurir-From');
   const ttlHeader = header(request, 'x-kurir-ttl');
-  return {
+  const envelope: RawEnvelope = {
     recipients,
     mailFrom,
     priority: parsePriority(q.priority ?? header(request, 'x-kurir-priority')),
     ttlSeconds:
       q.ttl !== undefined ? ttlSeconds(q.ttl, 'ttl', maxTtlSeconds) : ttlHeader !== undefined ? ttlSeconds(ttlHeader, 'X-Kurir-Ttl', maxTtlSeconds) : undefined,
   };
+  return { envelope, recipientFields: fields };
 }
 
 /** The raw-only parameters, by query name, with what a JSON submission uses instead. */

@@ -3,7 +3,8 @@
  * limit answered two different errors (51 in `to` was a schema error, 30 + 11 + 10 TOO_MANY_RECIPIENTS); an attachment's
  * contentType was not checked (`multipart/mixed` was delivered as an invalid MIME leaf, `garbage` accepted); an empty
  * metadata reference was taken; the OpenAPI document had no TTL maximum and a 403 that named only the sender domain;
- * a suppressed cc or bcc recipient was refused with `field: "to"`.
+ * a suppressed cc or bcc recipient was refused with `field: "to"`, and in a raw submission (`?to=`, `X-Kurir-To`) every
+ * suppressed or malformed recipient was named `to` or `to[i]` whichever parameter it came in.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
@@ -40,6 +41,38 @@ describe('a suppressed recipient', () => {
       });
       expect(res.body.error.message).toBe('gone@dest.test is suppressed (hard-bounce)');
     }
+  });
+});
+
+describe('a recipient of a raw submission', () => {
+  const raw = 'From: noreply@example.test\r\nSubject: code\r\n\r\nCode 1\r\n';
+  async function postRaw(query: string, headers: Record<string, string> = {}) {
+    const res = await fetch(`${t.url}/v1/messages${query}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'message/rfc822', ...headers },
+      body: raw,
+    });
+    const body = (await res.json()) as any;
+    return { status: res.status, code: body.error?.code, field: body.error?.field };
+  }
+
+  it('when suppressed, is refused naming the parameter and its place in the list (until 2 Dec 2026 `to`)', async () => {
+    await t.gateway.suppressions.add({ address: 'gone@dest.test', reason: 'hard-bounce', source: 'test', at: Date.now() });
+    const cases: Array<[string, Record<string, string>, string]> = [
+      ['?to=alice@dest.test&to=Gone@dest.test', {}, 'to[1]'],
+      ['?to=alice@dest.test,bob@dest.test&to=gone@dest.test', {}, 'to[2]'], // a comma-separated list counts as its addresses
+      ['?to=gone@dest.test&to=gone@dest.test', {}, 'to[0]'], // given twice: the first place
+      ['', { 'X-Kurir-To': 'alice@dest.test, gone@dest.test' }, 'X-Kurir-To[1]'],
+    ];
+    for (const [query, headers, field] of cases) {
+      expect(await postRaw(query, headers), `${query} ${JSON.stringify(headers)}`).toEqual({ status: 422, code: 'SUPPRESSED', field });
+    }
+  });
+
+  it('when no address, is refused naming the parameter and its place (until 2 Dec 2026 `to[i]` for X-Kurir-To too)', async () => {
+    expect(await postRaw('?to=alice@dest.test&to=not-an-address')).toEqual({ status: 400, code: 'BAD_ADDRESS', field: 'to[1]' });
+    expect(await postRaw('', { 'X-Kurir-To': 'alice@dest.test,not-an-address' })).toEqual({ status: 400, code: 'BAD_ADDRESS', field: 'X-Kurir-To[1]' });
+    expect((await postRaw('?to=alice@dest.test&to=bob@dest.test')).status).toBe(202);
   });
 });
 
