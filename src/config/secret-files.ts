@@ -8,6 +8,7 @@
  * not checked here: the code that reads it reports that, naming the key. Windows has no such modes: no check.
  */
 import { realpathSync, statSync, type Stats } from 'node:fs';
+import { realpath } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Config } from './schema.js';
 
@@ -84,19 +85,31 @@ export function secretFileProblem(key: string, file: string, platform: NodeJS.Pl
   } catch {
     return null;
   }
-  if (!stats.isFile()) return null;
-  const mode = stats.mode;
-  const reason = refusedModeReason(mode);
-  if (!reason) return null;
-  let target = '';
+  if (!stats.isFile() || !refusedModeReason(stats.mode)) return null;
+  let real: string | undefined;
   try {
-    const real = realpathSync(file);
-    if (real !== resolve(file)) target = ` (resolves to ${real})`;
+    real = realpathSync(file);
   } catch {
     // removed meanwhile: the path as written is enough to act on
   }
-  const word = shellWord(file);
-  return `${key} = ${JSON.stringify(file)}${target}: a secret file ${reason} (mode ${octalMode(mode)}); fix: run chmod 600 ${word} (0640 with a group that must read it is allowed)`;
+  return problemText(key, file, stats.mode, real);
+}
+
+/**
+ * {@link secretFileProblem} for a file already opened, from its handle's Stats (`FileHandle.stat()`), without a
+ * blocking call: the mode checked is that of the very file then read, even when the path is replaced meanwhile.
+ * Only a refusal resolves the path (to name a link's target).
+ */
+export async function openedSecretFileProblem(key: string, file: string, stats: Stats, platform: NodeJS.Platform = process.platform): Promise<string | null> {
+  if (platform === 'win32' || !stats.isFile() || !refusedModeReason(stats.mode)) return null;
+  const real = await realpath(file).catch(() => undefined); // removed meanwhile: the path as written is enough to act on
+  return problemText(key, file, stats.mode, real);
+}
+
+/** The refusal of a secret file: key, file (and the file a link resolves to), what is wrong, the mode and the chmod that fixes it. */
+function problemText(key: string, file: string, mode: number, real: string | undefined): string {
+  const target = real !== undefined && real !== resolve(file) ? ` (resolves to ${real})` : '';
+  return `${key} = ${JSON.stringify(file)}${target}: a secret file ${refusedModeReason(mode)} (mode ${octalMode(mode)}); fix: run chmod 600 ${shellWord(file)} (0640 with a group that must read it is allowed)`;
 }
 
 /**

@@ -5,9 +5,9 @@
  * change, is refused at every read (src/config/secret-files.ts), as at start.
  */
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import type { SeedConfig } from '../config/placement-schema.js';
-import { secretFileProblem } from '../config/secret-files.js';
+import { openedSecretFileProblem } from '../config/secret-files.js';
 import type { Clock } from '../lib/clock.js';
 
 /** What imapflow's `auth` option takes. */
@@ -31,6 +31,28 @@ function runTokenCommand(argv: string[]): Promise<string> {
       resolve(token);
     });
   });
+}
+
+/**
+ * A seed's password file, trimmed. Checked at start with the configuration, and again at each read: its mode may have
+ * changed since (a chmod changes neither its content nor its mtime, so nothing short of a stat at each read sees it),
+ * or the file been replaced. The mode is that of the handle then read (one open, fstat and read, none of them
+ * blocking); until 2 Dec 2026 a synchronous stat of the path at every login blocked the event loop.
+ */
+async function readPasswordFile(file: string): Promise<string> {
+  const cannotRead = (err: Error): never => {
+    throw new SeedSecretError(`cannot read passwordFile ${file}: ${err.message}`);
+  };
+  const handle = await open(file, 'r').catch(cannotRead);
+  try {
+    const problem = await openedSecretFileProblem('passwordFile', file, await handle.stat().catch(cannotRead));
+    if (problem) throw new SeedSecretError(problem);
+    const pass = (await handle.readFile('utf8').catch(cannotRead)).trim();
+    if (!pass) throw new SeedSecretError(`passwordFile ${file} is empty`);
+    return pass;
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Produces the login of one seed; OAuth2 tokens are cached for `tokenCacheSeconds` and dropped by `invalidate`. */
@@ -62,15 +84,7 @@ export class SeedLogin {
       if (!this.envPassword) throw new SeedSecretError(`environment variable ${auth.passwordEnv} is not set`);
       return { user, pass: this.envPassword };
     }
-    // Checked at start with the configuration, and again at each read: the file may have been replaced since.
-    const problem = secretFileProblem('passwordFile', auth.passwordFile!);
-    if (problem) throw new SeedSecretError(problem);
-    const pass = (
-      await readFile(auth.passwordFile!, 'utf8').catch((err: Error) => {
-        throw new SeedSecretError(`cannot read passwordFile ${auth.passwordFile}: ${err.message}`);
-      })
-    ).trim();
-    if (!pass) throw new SeedSecretError(`passwordFile ${auth.passwordFile} is empty`);
+    const pass = await readPasswordFile(auth.passwordFile!);
     return { user, pass };
   }
 

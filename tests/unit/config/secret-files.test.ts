@@ -2,7 +2,8 @@
  * Secret files the configuration names (DKIM keys, the SMTP TLS key, master key files, seed password files) are
  * refused when others may read or change them, or their group change them: real files in a temp folder, real chmod.
  */
-import { chmodSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import fs, { chmodSync, mkdtempSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -156,17 +157,19 @@ describe('loadConfig and secret files', () => {
 });
 
 describe('a seed passwordFile is checked again at each read', () => {
-  it('a file made readable by others after start is refused at the next login, and read again once fixed', async () => {
-    const file = secret(0o600, ' s3cret-pass \n');
-    const seed = {
+  const seedWith = (file: string) =>
+    ({
       name: 'seed1',
       provider: 'gmail',
       address: 'seed@gmail.test',
       imap: { host: '127.0.0.1', port: 993, tls: true, verifyTls: true },
       auth: { method: 'password', passwordFile: file, tokenCacheSeconds: 600 },
       intervalSeconds: 600,
-    } satisfies SeedConfig;
-    const login = new SeedLogin(seed, {}, systemClock);
+    }) satisfies SeedConfig;
+
+  it('a file made readable by others after start is refused at the next login, and read again once fixed', async () => {
+    const file = secret(0o600, ' s3cret-pass \n');
+    const login = new SeedLogin(seedWith(file), {}, systemClock);
     expect(await login.get()).toEqual({ user: 'seed@gmail.test', pass: 's3cret-pass' });
 
     chmodSync(file, 0o644);
@@ -176,5 +179,47 @@ describe('a seed passwordFile is checked again at each read', () => {
 
     chmodSync(file, 0o640);
     expect(await login.get()).toEqual({ user: 'seed@gmail.test', pass: 's3cret-pass' });
+  });
+
+  it('catches a mode change that leaves the mtime as it was, and a file replaced by one others may read', async () => {
+    // Why the check is not cached per mtime: chmod changes neither the content nor the mtime.
+    const file = secret(0o600, 'pass-1\n');
+    const login = new SeedLogin(seedWith(file), {}, systemClock);
+    expect((await login.get()).pass).toBe('pass-1');
+    const { mtimeMs } = statSync(file);
+    chmodSync(file, 0o604);
+    expect(statSync(file).mtimeMs).toBe(mtimeMs);
+    expect(((await login.get().catch((err: unknown) => err)) as Error).message).toMatch(/readable by others \(mode 0604\)/);
+
+    // A rotation that renames a new file into place, with the wrong mode: the new file's mode counts.
+    chmodSync(file, 0o600);
+    renameSync(secret(0o644, 'pass-2\n'), file);
+    expect(((await login.get().catch((err: unknown) => err)) as Error).message).toMatch(/readable by others \(mode 0644\)/);
+    chmodSync(file, 0o600);
+    expect((await login.get()).pass).toBe('pass-2');
+  });
+
+  it('makes no blocking file-system call at a login (until 2 Dec 2026 a statSync of the file at each one)', async () => {
+    const file = secret(0o600, 'pass\n');
+    const open = secret(0o644, 'pass\n');
+    const blocking = ['statSync', 'lstatSync', 'realpathSync', 'readFileSync', 'openSync', 'fstatSync', 'accessSync'] as const;
+    const calls: string[] = [];
+    const real = new Map(blocking.map((name) => [name, fs[name]]));
+    for (const name of blocking) {
+      // Counting wrappers around the real functions; syncBuiltinESMExports hands them to the modules' named imports too.
+      (fs as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
+        calls.push(name);
+        return (real.get(name) as (...a: unknown[]) => unknown)(...args);
+      };
+    }
+    syncBuiltinESMExports();
+    try {
+      expect((await new SeedLogin(seedWith(file), {}, systemClock).get()).pass).toBe('pass');
+      await expect(new SeedLogin(seedWith(open), {}, systemClock).get()).rejects.toThrow(/readable by others/);
+    } finally {
+      for (const name of blocking) (fs as unknown as Record<string, unknown>)[name] = real.get(name);
+      syncBuiltinESMExports();
+    }
+    expect(calls).toEqual([]);
   });
 });
