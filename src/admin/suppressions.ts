@@ -110,10 +110,17 @@ export function csvLine(e: Suppression): string {
   return `${[e.address, e.reason, e.source, new Date(e.at).toISOString(), e.messageId ?? ''].map(csvField).join(',')}\r\n`;
 }
 
-/** Streams the whole list (optionally filtered) as CSV text chunks, header first. */
-export async function* exportCsv(store: SuppressionStore, filter: { domain?: string; reason?: string } = {}): AsyncGenerator<string> {
+/** Streams the whole list (optionally filtered) as CSV text chunks, header first; `onRows` hears the rows of each page as it goes out. */
+export async function* exportCsv(
+  store: SuppressionStore,
+  filter: { domain?: string; reason?: string } = {},
+  onRows: (rows: number) => void = () => undefined,
+): AsyncGenerator<string> {
   yield csvHeader();
-  for await (const page of store.all(filter)) yield page.map(csvLine).join('');
+  for await (const page of store.all(filter)) {
+    onRows(page.length);
+    yield page.map(csvLine).join('');
+  }
 }
 
 function parseAt(value: string): number | null {

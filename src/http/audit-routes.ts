@@ -1,12 +1,14 @@
 /**
  * `GET /v1/audit` (newest first, paged) and `GET /v1/audit/export` (oldest first, JSON lines or CSV):
- * the audit log of admin and support actions. Register them in the admin scope.
+ * the audit log of admin and support actions. Register them in the admin scope. Paging the log is not itself
+ * audited (each review would add to what it reviews); an export is, as a bulk read (src/http/audit-trail.ts).
  */
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { KurirError } from '../lib/errors.js';
 import { spreadsheetSafe } from '../lib/spreadsheet-cell.js';
 import type { AuditStore, StoredAuditEntry } from '../store/audit-store.js';
+import { auditExportStart, untilEnd } from './audit-trail.js';
 import { bearerSecurity, errorResponses } from './schemas.js';
 
 const MAX_LIMIT = 1000;
@@ -27,10 +29,11 @@ function csvCell(value: unknown): string {
   return `"${spreadsheetSafe(s).replace(/"/g, '""')}"`;
 }
 
-/** The export as text chunks: JSON lines, or CSV with a header row. */
-export async function* auditExport(store: AuditStore, format: 'jsonl' | 'csv'): AsyncGenerator<string> {
+/** The export as text chunks: JSON lines, or CSV with a header row; `onRows` hears the entries of each page as it goes out. */
+export async function* auditExport(store: AuditStore, format: 'jsonl' | 'csv', onRows: (rows: number) => void = () => undefined): AsyncGenerator<string> {
   if (format === 'csv') yield `${CSV_COLUMNS.join(',')}\r\n`;
   for await (const page of store.all()) {
+    onRows(page.length);
     let chunk = '';
     for (const e of page) {
       const view = presentAudit(e);
@@ -100,9 +103,11 @@ export const auditRoutes: FastifyPluginAsync<{ store: AuditStore }> = async (app
   app.get<{ Querystring: { format?: 'jsonl' | 'csv' } }>(
     '/v1/audit/export',
     {
+      // The log names the addresses support looked up: taking it out is audited like the suppression export.
+      config: { auditRead: 'export' },
       schema: {
         ...common,
-        summary: 'The whole audit log, oldest first, as JSON lines (default) or CSV',
+        summary: 'The whole audit log, oldest first, as JSON lines (default) or CSV (audited before it starts: 503 when the log cannot be written)',
         querystring: { type: 'object', additionalProperties: false, properties: { format: { type: 'string', enum: ['jsonl', 'csv'] } } },
         response: errorResponses(400, 401, 403, 503),
       },
@@ -110,10 +115,17 @@ export const auditRoutes: FastifyPluginAsync<{ store: AuditStore }> = async (app
     async (request, reply) => {
       const format = request.query.format ?? 'jsonl';
       const type = format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson';
+      const target = `format=${format}`;
+      await auditExportStart(request, target);
+      const detail = { target, after: { rows: 0, complete: false } };
+      request.auditDetail = detail;
+      const chunks = auditExport(store, format, (n) => {
+        detail.after.rows += n;
+      });
       return reply
         .type(type)
         .header('content-disposition', `attachment; filename="kurir-audit.${format}"`)
-        .send(Readable.from(auditExport(store, format)));
+        .send(Readable.from(untilEnd(chunks, () => (detail.after.complete = true))));
     },
   );
 };

@@ -15,10 +15,11 @@
  * A key of another role gets 403 FORBIDDEN. Roles: src/store/credential-store.ts; config credentials are
  * `admin` with `admin: true`, else `send`.
  *
- * Audit (src/store/audit-store.ts): every request in the support scope, every request other than GET in
- * the admin scope, and reads in the read scope by a `support` key are appended to the audit log once
- * answered (who, role, client IP, action, target, status, and the `before` / `after` a handler sets in
- * `request.auditDetail`).
+ * Audit (src/store/audit-store.ts, written through src/http/audit-trail.ts): every request in the support
+ * scope; in the admin scope every request other than GET, and the GETs of routes marked `auditRead` (they
+ * return recipient addresses); in the read scope the reads by `support` and `admin` keys (a `send` key reading
+ * its own messages is not audited). Each is appended once answered (who, role, client IP, action, target,
+ * status, and the `before` / `after` a handler sets in `request.auditDetail`).
  *
  * The hooks run before the body is read, so a client without a valid key never gets its body parsed
  * or validated: 401 comes before 400, 413 and 415 (and the error handler closes the connection instead
@@ -34,28 +35,17 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, onRequestHook
 import type { AuthThrottle } from '../intake/auth-throttle.js';
 import { roleOf, type Credential, type CredentialRegistry } from '../intake/credentials.js';
 import { KurirError } from '../lib/errors.js';
-import type { AuditStore } from '../store/audit-store.js';
 import type { Role } from '../store/credential-store.js';
-
-/** What a handler adds to its audit entry. Never put a secret here. */
-export interface AuditDetail {
-  target?: string;
-  before?: unknown;
-  after?: unknown;
-}
+import { auditReadOf, recordAudit } from './audit-trail.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The API key's credential in the key scopes; null elsewhere. */
     credential: Credential | null;
-    /** Set by a handler to add a target and before/after views to its audit entry. */
-    auditDetail: AuditDetail | null;
   }
   interface FastifyInstance {
     /** Failed-key throttling for the key scopes; null turns it off (an app built without one). */
     authThrottle: AuthThrottle | null;
-    /** Where audited actions go; null turns auditing off (an app built without an audit store). */
-    audit: { store: AuditStore; now: () => number } | null;
   }
 }
 
@@ -135,23 +125,8 @@ function scope<O extends ScopeOptions>(name: Scope, hook: (opts: O) => onRequest
     if (audited) {
       app.addHook('onResponse', async (request, reply) => {
         const credential = request.credential;
-        const audit = request.server.audit;
-        if (!credential || !audit || !audited(request, credential)) return;
-        const detail = request.auditDetail ?? {};
-        const params = Object.values((request.params ?? {}) as Record<string, string>);
-        await audit.store
-          .append({
-            at: audit.now(),
-            actor: `${credential.kind}:${credential.name}`,
-            role: roleOf(credential),
-            ip: request.ip,
-            action: `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`,
-            ...(detail.target !== undefined ? { target: detail.target } : params.length ? { target: params.join(' ') } : {}),
-            status: reply.statusCode,
-            ...(detail.before !== undefined ? { before: detail.before } : {}),
-            ...(detail.after !== undefined ? { after: detail.after } : {}),
-          })
-          .catch((err: unknown) => request.log.error({ err, component: 'audit' }, 'audit: entry could not be written'));
+        if (!credential || !request.server.audit || !audited(request, credential)) return;
+        await recordAudit(request, { actor: `${credential.kind}:${credential.name}`, role: roleOf(credential) }, reply.statusCode);
       });
     }
     await opts.routes(app);
@@ -186,15 +161,19 @@ function requireRole(roles: readonly Role[], what: string): (opts: KeyScopeOptio
 /** Submission, webhooks and confirmations: `send` and `admin` keys. */
 export const sendScope = scope<KeyScopeOptions>('send', requireRole(['send', 'admin'], 'a send or admin API key'));
 
-/** Reading a message: `send` keys (their own), `support` and `admin` keys (all); support reads are audited. */
+/** Reading a message: `send` keys (their own), `support` and `admin` keys (all); support and admin reads are audited. */
 export const readScope = scope<KeyScopeOptions>(
   'read',
   requireRole(['send', 'support', 'admin'], 'an API key'),
-  (_request, credential) => roleOf(credential) === 'support',
+  (request, credential) => roleOf(credential) !== 'send' && auditReadOf(request) !== null,
 );
 
 /** Support work (message search, suppression look-up and removal): `support` and `admin` keys; every request audited. */
 export const supportScope = scope<KeyScopeOptions>('support', requireRole(['support', 'admin'], 'a support or admin API key'), () => true);
 
-/** Administration: `admin` keys only; every request but GET audited. */
-export const adminScope = scope<KeyScopeOptions>('admin', requireRole(['admin'], 'an admin API key'), (request) => request.method !== 'GET');
+/** Administration: `admin` keys only; every request but GET audited, and the GETs that return personal data (`auditRead`). */
+export const adminScope = scope<KeyScopeOptions>(
+  'admin',
+  requireRole(['admin'], 'an admin API key'),
+  (request) => request.method !== 'GET' || auditReadOf(request) !== null,
+);

@@ -149,6 +149,7 @@ export const messageSearchRoutes: FastifyPluginAsync<MessageSearchOptions> = asy
   app.get<{ Querystring: SearchQuery }>(
     '/v1/messages',
     {
+      config: { auditRead: 'view' },
       schema: {
         tags: ['messages'],
         summary: 'Messages to one recipient address or with one booking reference, newest first, with the resend outlook (support and admin keys; audited)',

@@ -237,6 +237,8 @@ export const messageReadRoutes: FastifyPluginAsync<{ messages: MessageStore }> =
   app.get<{ Params: { id: string } }>(
     '/v1/messages/:id',
     {
+      // Recipients, subject and timeline: audited for support and admin keys (the message id is the target).
+      config: { auditRead: 'view' },
       schema: {
         tags: ['messages'],
         summary: 'Status and timeline of a message sent with this key (support and admin keys see all)',

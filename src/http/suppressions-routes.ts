@@ -9,6 +9,7 @@ import { normalizeAddress, normalizeDomain } from '../lib/address.js';
 import type { Clock } from '../lib/clock.js';
 import { KurirError } from '../lib/errors.js';
 import { decodeCursor, type Suppression, type SuppressionStore } from '../store/suppression-store.js';
+import { auditExportStart, filterTarget, untilEnd } from './audit-trail.js';
 import { credentialOf } from './auth.js';
 import { bearerSecurity, errorResponses } from './schemas.js';
 
@@ -93,9 +94,11 @@ export const suppressionsRoutes: FastifyPluginAsync<SuppressionsRoutesOptions> =
   app.get<{ Querystring: ListQuery }>(
     '/v1/suppressions',
     {
+      // Audited with the filter as target and the rows answered; never the addresses (nor the cursor, which holds one).
+      config: { auditRead: 'view' },
       schema: {
         ...common,
-        summary: 'List suppressed addresses in address order, a page at a time, optionally by domain and reason',
+        summary: 'List suppressed addresses in address order, a page at a time, optionally by domain and reason (audited)',
         querystring: listQuerySchema,
         response: {
           200: { type: 'object', properties: { items: { type: 'array', items: entrySchema }, nextCursor: { type: 'string', nullable: true } } },
@@ -105,13 +108,17 @@ export const suppressionsRoutes: FastifyPluginAsync<SuppressionsRoutesOptions> =
     },
     async (request) => {
       const q = request.query;
+      // As given until checked (a refused filter is audited too), then as read.
+      request.auditDetail = { target: filterTarget({ domain: q.domain, reason: q.reason }) };
       const limit = q.limit === undefined ? DEFAULT_LIMIT : /^[0-9]{1,4}$/.test(q.limit) ? Number(q.limit) : Number.NaN;
       if (!(limit >= 1 && limit <= MAX_LIMIT)) throw new KurirError('VALIDATION', `limit: a whole number from 1 to ${MAX_LIMIT}`, { field: 'limit' });
       // The store reads a cursor it cannot decode as "from the start": here that would answer page one again.
       if (q.cursor !== undefined && decodeCursor(q.cursor) === null) {
         throw new KurirError('VALIDATION', 'cursor: must be the nextCursor of a previous page', { field: 'cursor' });
       }
-      const page = await suppressions.list({ ...filters(q), cursor: q.cursor, limit });
+      const filter = filters(q);
+      const page = await suppressions.list({ ...filter, cursor: q.cursor, limit });
+      request.auditDetail = { target: filterTarget(filter), after: { rows: page.items.length, nextPage: page.nextCursor !== null } };
       return { items: page.items.map(presentSuppression), nextCursor: page.nextCursor };
     },
   );
@@ -119,15 +126,25 @@ export const suppressionsRoutes: FastifyPluginAsync<SuppressionsRoutesOptions> =
   app.get<{ Querystring: ListQuery }>(
     '/v1/suppressions/export',
     {
+      config: { auditRead: 'export' },
       schema: {
         ...common,
-        summary: 'Export the list (optionally filtered) as CSV: address,reason,source,at,messageId',
+        summary:
+          'Export the list (optionally filtered) as CSV: address,reason,source,at,messageId (audited before it starts: 503 when the audit log cannot be written)',
         querystring: { type: 'object', additionalProperties: false, properties: filterQuery },
         response: errorResponses(400, 401, 403, 503),
       },
     },
     async (request, reply) => {
-      const stream = Readable.from(exportCsv(suppressions, filters(request.query)));
+      const filter = filters(request.query);
+      const target = filterTarget(filter);
+      await auditExportStart(request, target);
+      const detail: { target: string; after: { rows: number; complete: boolean } } = { target, after: { rows: 0, complete: false } };
+      request.auditDetail = detail;
+      const rows = exportCsv(suppressions, filter, (n) => {
+        detail.after.rows += n;
+      });
+      const stream = Readable.from(untilEnd(rows, () => (detail.after.complete = true)));
       return reply.type('text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="suppressions.csv"').send(stream);
     },
   );
@@ -191,6 +208,7 @@ export const suppressionSupportRoutes: FastifyPluginAsync<{ suppressions: Suppre
   app.get<{ Params: { address: string } }>(
     '/v1/suppressions/:address',
     {
+      config: { auditRead: 'view' },
       schema: { ...common, summary: 'Look up one address', params: addressParams, response: { 200: entrySchema, ...errorResponses(400, 401, 403, 404, 503) } },
     },
     async (request) => {

@@ -14,7 +14,8 @@ import { consoleCredentialRoutes } from './credentials-routes.js';
 import { consoleDoctorRoutes } from './doctor-page.js';
 import { html, page } from './html.js';
 import type { ConsoleOptions } from './options.js';
-import { CONSOLE_ACCESS, LOGIN_COOKIE, SESSION_COOKIE, cookieHeader, cookies, csrfCheck, routeKey, sameToken, sessionGuard } from './session.js';
+import { auditReadOf, recordAudit } from '../audit-trail.js';
+import { CONSOLE_ACCESS, LOGIN_COOKIE, SESSION_COOKIE, cookieHeader, cookies, csrfCheck, sameToken, sessionGuard } from './session.js';
 import { CONSOLE_CSS } from './styles.js';
 import { consoleSupportRoutes } from './support-routes.js';
 
@@ -75,22 +76,11 @@ export const consoleRoutes: FastifyPluginAsync<ConsoleOptions> = async (app: Fas
   });
   app.addHook('onResponse', async (request, reply) => {
     const session = request.consoleSession;
-    const audit = request.server.audit;
-    if (!session || !audit || (session.role === 'admin' && request.method === 'GET')) return;
-    const detail = request.auditDetail ?? {};
-    await audit.store
-      .append({
-        at: audit.now(),
-        actor: `${session.kind}:${session.name}`,
-        role: session.role,
-        ip: request.ip,
-        action: routeKey(request),
-        ...(detail.target !== undefined ? { target: detail.target } : {}),
-        status: reply.statusCode,
-        ...(detail.before !== undefined ? { before: detail.before } : {}),
-        ...(detail.after !== undefined ? { after: detail.after } : {}),
-      })
-      .catch((err: unknown) => request.log.error({ err, component: 'audit' }, 'audit: entry could not be written'));
+    if (!session || !request.server.audit) return;
+    // An admin's page views are audited when they showed personal data: a route marked auditRead whose handler
+    // named what it read (a search, the suppression on the removal page); the bare search form shows none.
+    if (session.role === 'admin' && request.method === 'GET' && !(auditReadOf(request) && request.auditDetail)) return;
+    await recordAudit(request, { actor: `${session.kind}:${session.name}`, role: session.role }, reply.statusCode, false);
   });
   app.setErrorHandler(async (err, request, reply) => {
     const { status, text, retryAfter } = errorPage(err);

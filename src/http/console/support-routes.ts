@@ -73,7 +73,7 @@ async function search(opts: ConsoleOptions, query: string): Promise<SupportResul
 
 /** Registers the support routes on the console instance (its hooks give them their session and CSRF checks). */
 export async function consoleSupportRoutes(app: FastifyInstance, opts: ConsoleOptions): Promise<void> {
-  app.get<{ Querystring: { q?: string; done?: string } }>('/console', { schema: { hide: true } }, async (request, reply) => {
+  app.get<{ Querystring: { q?: string; done?: string } }>('/console', { schema: { hide: true }, config: { auditRead: 'view' } }, async (request, reply) => {
     const session = request.consoleSession!;
     const q = typeof request.query.q === 'string' ? request.query.q.trim() : '';
     let result: SupportResult | null = null;
@@ -93,17 +93,21 @@ export async function consoleSupportRoutes(app: FastifyInstance, opts: ConsoleOp
   });
 
   // Removing asks first (it cannot be undone): the GET shows the suppression and the button that removes it.
-  app.get<{ Querystring: { address?: string } }>('/console/suppressions/remove', { schema: { hide: true } }, async (request, reply) => {
-    const suppressions = opts.suppressions;
-    if (!suppressions) throw new KurirError('NOT_FOUND', 'The suppression list is not available on this gateway');
-    const address = normalizeAddress(String(request.query.address ?? ''), 'address');
-    request.auditDetail = { target: address };
-    const s = await suppressions.get(address);
-    if (!s) throw new KurirError('NOT_FOUND', `${address} is not suppressed`, { field: 'address' });
-    const session = request.consoleSession!;
-    const user = { name: session.name, role: session.role, csrf: session.csrf };
-    return reply.type('text/html; charset=utf-8').send(page(`Remove the suppression of ${address}?`, removeSuppressionPage(s, session.csrf), user));
-  });
+  app.get<{ Querystring: { address?: string } }>(
+    '/console/suppressions/remove',
+    { schema: { hide: true }, config: { auditRead: 'view' } },
+    async (request, reply) => {
+      const suppressions = opts.suppressions;
+      if (!suppressions) throw new KurirError('NOT_FOUND', 'The suppression list is not available on this gateway');
+      const address = normalizeAddress(String(request.query.address ?? ''), 'address');
+      request.auditDetail = { target: address };
+      const s = await suppressions.get(address);
+      if (!s) throw new KurirError('NOT_FOUND', `${address} is not suppressed`, { field: 'address' });
+      const session = request.consoleSession!;
+      const user = { name: session.name, role: session.role, csrf: session.csrf };
+      return reply.type('text/html; charset=utf-8').send(page(`Remove the suppression of ${address}?`, removeSuppressionPage(s, session.csrf), user));
+    },
+  );
 
   app.post<{ Body: { address?: string; confirm?: string } }>('/console/suppressions/remove', { schema: { hide: true } }, async (request, reply) => {
     const suppressions = opts.suppressions;
