@@ -1,12 +1,16 @@
 /**
  * When Redis refuses the audit log's write (OOM under `noeviction`, as on a full Redis) but still answers reads:
  * a single view is answered and the missing entry is logged; an export is refused with 503 before its first byte,
- * so no bulk copy leaves without its entry (src/http/audit-trail.ts). Once Redis takes writes again both are
+ * so no bulk copy leaves without its entry (src/http/audit-trail.ts), and `kurir suppressions export` says so. Once Redis takes writes again both are
  * audited as usual. The gateway's own redis-server (tests/helpers/private-redis.ts), never the shared one.
  */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { runCliCommand } from '../../src/cli/main.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-redis.js';
 import { ADMIN_KEY, adminRequest, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
@@ -83,6 +87,16 @@ it('refuses an export (503, nothing of the list) while its entry cannot be writt
       expect(res.text).not.toContain(SUPPRESSED);
     }
     expect(logLines.join('')).toContain('audit: entry could not be written; the export was refused');
+    // The CLI says why, exits 1 (the gateway said no) and writes no file.
+    const dir = mkdtempSync(join(tmpdir(), 'kurir-audit-refused-'));
+    try {
+      const out = join(dir, 'list.csv');
+      const cli = runCliCommand(['suppressions', 'export', '--out', out], { cwd: dir, env: { KURIR_URL: t.url, KURIR_ADMIN_KEY: ADMIN_KEY } });
+      await expect(cli).rejects.toMatchObject({ exitCode: 1, message: expect.stringMatching(/^503 UNAVAILABLE: The audit log could not be written/) });
+      expect(existsSync(out)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   } finally {
     await takeWrites();
   }
