@@ -241,7 +241,7 @@ export const messageReadRoutes: FastifyPluginAsync<{ messages: MessageStore }> =
       config: { auditRead: 'view' },
       schema: {
         tags: ['messages'],
-        summary: 'Status and timeline of a message sent with this key (support and admin keys see all)',
+        summary: 'Status and timeline of a message sent with this key (support and admin keys see all; their reads are audited)',
         security: bearerSecurity,
         params: messageIdParamsSchema,
         response: { 200: messageViewSchema, ...errorResponses(401, 403, 404, 503) },
