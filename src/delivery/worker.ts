@@ -21,7 +21,8 @@ export interface DeliveryWorker {
   /**
    * Stops taking jobs, lets in-flight ones finish within `graceMs`, then leaves the rest to other workers: a run still
    * waiting for Redis to take its record stops waiting (logged at error level when it had delivered), waited for up to
-   * a second; last, one more try for shaping slots whose release failed (Redis away). Safe twice.
+   * a second; then the runner sends nothing more to Redis (a run ending later is logged at warn and left to its job's
+   * lease); last, one more try for shaping slots whose release failed (Redis away). Safe twice.
    */
   close(graceMs?: number): Promise<void>;
 }
@@ -106,13 +107,14 @@ export function startDeliveryWorker(
     isRunning: () => runner.isRunning(),
     async close(ms = graceMs) {
       if (timer) clearInterval(timer);
-      await runner.close(ms);
-      closing.abort();
-      if (runs.size) {
+      // Runs told to stop report to the queue while the runner waits for them; after its close it sends nothing more.
+      await runner.close(ms, async () => {
+        closing.abort();
+        if (!runs.size) return;
         let wait: NodeJS.Timeout | undefined;
         await Promise.race([Promise.all(runs), new Promise((resolve) => (wait = setTimeout(resolve, STOP_WAIT_MS)))]);
         clearTimeout(wait);
-      }
+      });
       // The jobs have ended: slots whose release failed (Redis away) get one more try before Redis is closed.
       await gate.close();
     },

@@ -10,19 +10,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { Logger } from '../lib/logger.js';
 import type { DeliveryQueue, QueuedJob, StepOp } from './delivery-queue.js';
+import type { JobRunnerOptions, LeaseCheck, RunResult } from './job-runner-types.js';
 
-/** What became of one run: completed, to run again at `at` (no attempt counted), or threw (retry at `at`). */
-export type RunResult = { kind: 'c' } | { kind: 'd'; at: number } | { kind: 'e'; at: number };
-
-/**
- * Whether the run still holds its job's lease, so that no other run of the job can have started. Answers at once
- * while at least a quarter of the lease is left since it was last renewed (another runner takes a job only once
- * its lease has run out, by that runner's clock: so worker clocks must agree within a quarter of the lease);
- * otherwise asks Redis, renewing the lease when no other run has taken the job meanwhile.
- */
-export type LeaseCheck = () => Promise<boolean>;
+export type { JobRunnerOptions, LeaseCheck, RunResult } from './job-runner-types.js';
 
 /** A job being run, with its lease as this runner last knew it. */
 interface Run {
@@ -33,22 +24,8 @@ interface Run {
   lost: boolean;
 }
 
-export interface JobRunnerOptions {
-  concurrency: number;
-  /** Lease of a running job; renewed every half of it. */
-  lockMs: number;
-  /** Lease losses after which a job goes to the failed set (the reconciler retries it). */
-  maxStalls: number;
-  /** Back-off (ms) of a run that threw, by the job's attempts made so far (this one included). */
-  backoff: (attemptsMade: number) => number;
-  logger: Logger;
-  /** Longest idle wait before looking at the queue again (a lost wake-up costs no more); default 1 s. */
-  idleWaitMs?: number;
-  /** Told what each recovery pass did with jobs whose lease ran out (for metrics). */
-  onLeasesExpired?: (r: { returned: number; failed: number }) => void;
-}
-
 const RETRY_MS = 1000;
+const REPORT_NAMES = { c: 'completed', d: 'delayed', e: 'failed' } as const;
 /** Under load, due delayed jobs are looked for at most this often (each look is a read in the step script). */
 const DELAYED_CHECK_MS = 50;
 
@@ -69,6 +46,8 @@ export class JobRunner {
   private empty = false;
   private waiting = false;
   private stopping = false;
+  /** Closed: nothing more goes to Redis; a run that ends now is left to its lease. */
+  private closed = false;
   private closing: Promise<void> | null = null;
   private blocking: Redis | null = null;
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -108,9 +87,13 @@ export class JobRunner {
 
   /**
    * Stops taking jobs, lets running ones finish and be reported within `graceMs`, then stops renewing their
-   * leases so another runner takes them once the lease runs out. Safe twice.
+   * leases so another runner takes them once the lease runs out. `afterGrace` (the owner telling its runs to stop
+   * and waiting for them a moment) runs next, and reports of runs that end meanwhile still go out. Then the runner
+   * is closed: it sends nothing more to Redis (its owner closes the clients next). A run that ends later, or a
+   * report not yet sent, is logged once at warn and left to the job's lease, which runs out; then any runner's
+   * recovery pass puts the job back and it runs again. Safe twice.
    */
-  close(graceMs: number): Promise<void> {
+  close(graceMs: number, afterGrace?: () => Promise<void>): Promise<void> {
     this.closing ??= (async () => {
       this.stopping = true;
       this.blocking?.disconnect();
@@ -123,7 +106,11 @@ export class JobRunner {
       await Promise.race([idle, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
       clearTimeout(timer);
       for (const t of this.timers) clearInterval(t);
+      await afterGrace?.();
+      this.closed = true;
       if (this.retryTimer) clearTimeout(this.retryTimer);
+      // Reports kept for a retry (Redis away during the grace) are logged as left unsent.
+      this.pump();
       if (this.inflight.size)
         this.opts.logger.warn(
           { running: this.inflight.size },
@@ -131,6 +118,15 @@ export class JobRunner {
         );
     })();
     return this.closing;
+  }
+
+  /** Logs, once, reports the closed runner will not send: each job stays leased until its lease runs out. */
+  private leaveUnreported(ops: StepOp[]): void {
+    if (!ops.length) return;
+    this.opts.logger.warn(
+      { jobs: ops.slice(0, 20).map((o) => ({ id: o.id, result: REPORT_NAMES[o.kind] })), count: ops.length },
+      'delivery job ended after its worker closed; not reported to the queue: its lease will run out and the job will be taken again',
+    );
   }
 
   private every(ms: number, fn: () => void): void {
@@ -170,6 +166,7 @@ export class JobRunner {
 
   private async loop(): Promise<void> {
     for (;;) {
+      if (this.closed) return this.leaveUnreported(this.ops.splice(0));
       const want = this.stopping ? 0 : this.opts.concurrency - this.inflight.size;
       if (!this.ops.length && (want <= 0 || this.empty)) break;
       const ops = this.ops.splice(0);
@@ -182,6 +179,7 @@ export class JobRunner {
       } catch (err) {
         // Reported runs are kept and sent again: each op is applied at most once (its lease member is gone).
         this.ops.unshift(...ops);
+        if (this.closed) continue;
         this.opts.logger.warn({ err, ops: ops.length }, 'delivery queue step failed; retrying');
         this.retryTimer ??= setTimeout(() => {
           this.retryTimer = null;
@@ -250,6 +248,8 @@ export class JobRunner {
     if (run.lost) return false;
     const now = Date.now();
     if (now < run.until - this.opts.lockMs / 4) return true;
+    // Closed: nothing goes to Redis any more; a lease that may run out before the record is taken as lost.
+    if (this.closed) return false;
     await this.extend([run], now + this.opts.lockMs);
     return !run.lost;
   }

@@ -2,7 +2,8 @@
  * The delivery queue (src/queue/delivery-queue.ts, queue-scripts.ts) and its runner (src/queue/job-runner.ts)
  * against the shared real Redis: order, idempotence, delays, leases and their recovery, admin moves, and
  * several runners sharing one queue, and reports kept through a Redis restart; the lease check a run makes before
- * it records its outcome (a lapsed lease nobody took is still the run's, one whose job was taken again is not).
+ * it records its outcome (a lapsed lease nobody took is still the run's, one whose job was taken again is not); a run
+ * that ends after its runner closed, left to its lease without a command to Redis.
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
@@ -329,5 +330,67 @@ it('tells a run whether it holds its lease: true for a lapsed lease nobody took 
     expect(runner.running).toBe(0);
   } finally {
     await runner.close(1000);
+  }
+});
+
+it('sends nothing to Redis for a run that ends after its runner closed: one warn line, and the job is taken again once its lease runs out', async () => {
+  // The gateway closes its Redis clients right after the runner: until 3 Dec 2026 the late run's report was retried
+  // every second against the closed client for as long as the process lived.
+  const lines: Array<Record<string, any>> = [];
+  const log = createLogger({ level: 'warn', destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, any>) } });
+  const conn = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
+  conn.on('error', () => undefined);
+  let release: () => void = () => undefined;
+  const stuck = new Promise<void>((r) => (release = r));
+  const ended: string[] = [];
+  const a = new JobRunner(
+    new DeliveryQueue(conn, createKeys(prefix)),
+    async (job) => {
+      await stuck;
+      ended.push(job.id);
+      return { kind: 'c' };
+    },
+    { concurrency: 1, lockMs: 1000, maxStalls: 10, backoff: () => 50, logger: log },
+  );
+  a.start();
+  await queue.enqueue('m1', 'normal', ['x.test']);
+  await until(async () => ((await queue.getState('m1_x.test')) === 'active' ? true : null), 5000, 'the job to run');
+  let afterGrace = 0;
+  await a.close(50, async () => void afterGrace++);
+  conn.disconnect();
+  // Every command on the closed client, whatever sends it.
+  let attempted = 0;
+  const send = conn.sendCommand.bind(conn);
+  conn.sendCommand = ((...args: Parameters<typeof send>) => {
+    attempted++;
+    return send(...args);
+  }) as typeof conn.sendCommand;
+
+  release();
+  await until(() => ended.length === 1, 2000, 'the late run to end');
+  await new Promise((r) => setTimeout(r, 2500));
+  expect(attempted).toBe(0);
+  const unreported = lines.filter((l) => l.msg?.includes('not reported to the queue'));
+  expect(unreported).toEqual([expect.objectContaining({ level: 40, jobs: [{ id: 'm1_x.test', result: 'completed' }], count: 1 })]);
+  expect(lines.filter((l) => l.msg?.startsWith('delivery queue step failed'))).toEqual([]);
+  expect(afterGrace).toBe(1);
+
+  // As the line says: the job is still leased, and once its lease has run out another runner takes it.
+  const done: string[] = [];
+  const b = new JobRunner(
+    ownQueue(),
+    async (job) => {
+      done.push(`${job.id}#${job.attemptsStarted}`);
+      return { kind: 'c' };
+    },
+    { concurrency: 1, lockMs: 1000, maxStalls: 10, backoff: () => 50, logger },
+  );
+  b.start();
+  try {
+    await until(async () => (done.length ? true : null), 5000, 'the second runner to take it');
+    expect(done).toEqual(['m1_x.test#2']);
+    await until(async () => ((await queue.getState('m1_x.test')) === 'missing' ? true : null), 5000, 'the job to complete');
+  } finally {
+    await b.close(1000);
   }
 });
