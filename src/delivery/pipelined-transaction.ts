@@ -61,10 +61,10 @@ const codeOf = (reply: string | null): number | null => (reply === null ? null :
 const positive = (reply: string | null): boolean => reply !== null && reply.startsWith('2');
 const refused = (address: string, reply: string): RecipientOutcome => {
   const code = codeOf(reply);
-  return { address, kind: kindOf(code), code, reply: reply.trim() };
+  return { address, kind: kindOf(code, reply), code, reply: reply.trim() };
 };
 /** A recipient refused at RCPT TO (a 552 there is temporary: smtp-types.ts `rcptKindOf`). */
-const refusedAtRcpt = (address: string, reply: string): RecipientOutcome => ({ ...refused(address, reply), kind: rcptKindOf(codeOf(reply)) });
+const refusedAtRcpt = (address: string, reply: string): RecipientOutcome => ({ ...refused(address, reply), kind: rcptKindOf(codeOf(reply), reply) });
 
 /** The replies collected so far; `final` is the reply to the body (or to the lone dot), when one was sent. */
 interface Replies {

@@ -190,7 +190,7 @@ export function sessionFailure(err: SmtpError, to: string[]): SendResult {
   // nothing of the recipient (Postfix's smtp_skip_5xx_greeting likewise defers), unless it says it takes no mail at
   // all (RFC 7504: 521, 556).
   const beforeSession = !err.connected && code !== 521 && code !== 556;
-  const kind = err.code === 'EAUTH' || beforeSession ? 'temp' : kindOf(code);
+  const kind = err.code === 'EAUTH' || beforeSession ? 'temp' : kindOf(code, reply);
   const refusedAt = code !== null ? { refusedAt: 'session' as const } : {};
   return { connected: err.connected ?? false, tls: false, outcomes: to.map((address) => ({ address, kind, code, reply, ...refusedAt })) };
 }
@@ -259,7 +259,8 @@ function outcomesFor(to: string[], rejectedErrors: SmtpError[], response: string
     const e = own ?? err;
     if (!e) return { address, kind: 'delivered', code: Number(response?.slice(0, 3)) || 250, reply: response ?? '250 OK' };
     const code = codeOf(e);
-    return { address, kind: own ? rcptKindOf(code) : kindOf(code), code, reply: replyOf(e) };
+    const reply = replyOf(e);
+    return { address, kind: own ? rcptKindOf(code, reply) : kindOf(code, reply), code, reply };
   });
 }
 

@@ -2,9 +2,10 @@
  * The shapes an SMTP transaction reports in, and how a reply code maps to an outcome (src/delivery/smtp-client.ts
  * and src/delivery/pipelined-transaction.ts both produce them; smtp-client.ts re-exports the types).
  */
+import { temporaryFailure } from '../lib/enhanced-status.js';
 import type { TlsFailureType } from './tls-failure.js';
 
-/** One recipient's result of one attempt. `kind` temp covers 4xx and network trouble; perm is 5xx. */
+/** One recipient's result of one attempt. `kind` temp covers 4xx, a 5xx with an enhanced code of class 4 and network trouble; perm is any other 5xx. */
 export interface RecipientOutcome {
   address: string;
   kind: 'delivered' | 'temp' | 'perm';
@@ -17,9 +18,14 @@ export interface RecipientOutcome {
   refusedAt?: 'session' | 'mail';
 }
 
-/** What a refusal's reply code means for a recipient: 5xx is permanent; 4xx, no code (network trouble) and anything else temporary. */
-export function kindOf(code: number | null): 'temp' | 'perm' {
-  return code !== null && code >= 500 && code < 600 ? 'perm' : 'temp';
+/**
+ * What a refusal means for a recipient: permanent for a 5xx, unless its enhanced status code has class 4
+ * (`550 4.2.2 Mailbox full`, `554 4.7.1 try again later`: RFC 3463 section 2, a persistent transient failure; Postfix
+ * would bounce these, Kurir retries them: docs/delivery.md); a 4xx is temporary whatever its enhanced code (`450
+ * 5.1.1`), and so is no code (network trouble) or anything else. `reply` is the reply's text.
+ */
+export function kindOf(code: number | null, reply: string): 'temp' | 'perm' {
+  return code !== null && code >= 500 && code < 600 && !temporaryFailure(code, reply) ? 'perm' : 'temp';
 }
 
 /**
@@ -39,8 +45,8 @@ export function replyCode(reply: string | null | undefined): number | null {
  * RCPT as the 452 it stands for. Receivers also say "mailbox full" with it (5.2.2): a full mailbox empties, and Postfix
  * defers every 552 to RCPT likewise. A 552 to the message itself (size) stays permanent.
  */
-export function rcptKindOf(code: number | null): 'temp' | 'perm' {
-  return code === 552 ? 'temp' : kindOf(code);
+export function rcptKindOf(code: number | null, reply: string): 'temp' | 'perm' {
+  return code === 552 ? 'temp' : kindOf(code, reply);
 }
 
 /** An error from SMTPConnection; `connected` (set by openSession (smtp-client.ts)) tells whether the session was up. */

@@ -3,13 +3,16 @@ import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeResolver, startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
-import { SMTP_USER, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { adminRequest, SMTP_USER, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 
 // Rules per recipient address at the receiver (acting as the recipients' MX).
 const rules = {
   'greylisted@dest.test': [{ code: 451, message: '4.7.1 Greylisted, try again later' }],
   'ratelimited@dest.test': [{ code: 421, message: '4.7.28 rate limited, try again later' }],
   'nobody@dest.test': { code: 550, message: '5.1.1 The email account that you tried to reach does not exist' },
+  // RFC 3463: the enhanced code's class 4 says temporary on a 5xx; a 4xx stays temporary whatever its enhanced code.
+  'full@dest.test': [{ code: 550, message: '4.2.2 Mailbox full' }],
+  'moved@dest.test': [{ code: 450, message: '5.1.1 Recipient address rejected: User unknown' }],
 };
 
 let dns: DnsServer;
@@ -106,6 +109,23 @@ describe('delivery end to end', () => {
     expect(s.recipients['nobody@dest.test'].category).toBe('invalid-recipient');
     expect(s.events.find((e: any) => e.type === 'bounced')).toMatchObject({ recipients: ['nobody@dest.test'], category: 'invalid-recipient' });
     expect(s.recipients['carol@dest.test'].status).toBe('delivered');
+  });
+
+  it('defers "550 4.2.2 Mailbox full" and "450 5.1.1" (either code saying temporary), then delivers; nothing bounced or suppressed', async () => {
+    const res = await t.submit({ ...base, to: ['full@dest.test', 'moved@dest.test'] });
+    const s = await t.waitForStatus(res.body.id, (x) => x.status === 'delivered');
+    // One deferred event per category.
+    expect(s.events.map((e: any) => e.type)).toEqual(['queued', 'attempt', 'deferred', 'deferred', 'attempt', 'delivered']);
+    const deferred = s.events.filter((e: any) => e.type === 'deferred').map((e: any) => ({ recipients: e.recipients, category: e.category, reply: e.reply }));
+    expect(deferred).toEqual(
+      expect.arrayContaining([
+        { recipients: ['full@dest.test'], category: 'mailbox-full', reply: '550 4.2.2 Mailbox full' },
+        { recipients: ['moved@dest.test'], category: 'invalid-recipient', reply: '450 5.1.1 Recipient address rejected: User unknown' },
+      ]),
+    );
+    expect(receiver.messages.filter((m) => m.rcptTo.includes('full@dest.test') || m.rcptTo.includes('moved@dest.test'))).toHaveLength(1);
+    for (const address of ['full@dest.test', 'moved@dest.test'])
+      expect((await adminRequest(t.url, 'GET', `/v1/suppressions/${encodeURIComponent(address)}`)).status).toBe(404);
   });
 
   it('bounces at once for a null MX domain, without connecting', async () => {

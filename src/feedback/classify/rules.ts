@@ -11,7 +11,10 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z, type ZodIssue } from 'zod';
 import { ConfigError } from '../../config/load.js';
+import { extractEnhanced, temporaryFailure } from '../../lib/enhanced-status.js';
 import { AUTH_CAUSES, DELIVERY_CATEGORIES, type AuthCause, type BounceType, type DeliveryCategory } from '../../lib/outcome-categories.js';
+
+export { extractEnhanced } from '../../lib/enhanced-status.js';
 
 export const DEFAULT_BOUNCE_RULES_FILE = 'config/bounce-rules.yaml';
 
@@ -242,15 +245,6 @@ export function loadBounceRules(file: string = DEFAULT_BOUNCE_RULES_FILE): Bounc
   return compileBounceRules(doc, file);
 }
 
-// An enhanced status code (RFC 3463): class 2/4/5, subject and detail of 1–3 digits, not part of an
-// IP address or version number (no digit or ".digit" on either side).
-const ENHANCED_IN_TEXT = /(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?!\d|\.\d)/;
-
-/** The first enhanced status code in a reply text, e.g. `5.1.1` from `550-5.1.1 The email account…`. */
-export function extractEnhanced(text: string): string | null {
-  return ENHANCED_IN_TEXT.exec(text)?.[1] ?? null;
-}
-
 /**
  * Splits a reply as printed (`550 5.1.1 <x@y>: Recipient address rejected`, a DSN Diagnostic-Code
  * `smtp; 550-5.7.26 …`, or a bare error such as `connect ECONNREFUSED`) into code, enhanced code and text.
@@ -264,13 +258,14 @@ export function parseReply(line: string): Required<ReplyInput> {
 const FALLBACK: Omit<Classification, 'type'> = { category: 'other', senderSide: false, ruleId: '(none)' };
 
 /**
- * Classifies one reply: the first rule whose every condition holds wins. A 4xx reply is always `soft`
- * whatever the rule says (the receiver asked to try again, so it says nothing final about the recipient).
+ * Classifies one reply: the first rule whose every condition holds wins. A temporary reply is always `soft`
+ * whatever the rule says (the receiver asked to try again, so it says nothing final about the recipient): a 4xx, and a
+ * 5xx whose enhanced code has class 4 (`550 4.2.2`; see `temporaryFailure`, src/lib/enhanced-status.ts).
  */
 export function classifyReply(rules: BounceRules, input: ReplyInput): Classification {
   const enhanced = input.enhanced?.trim() || extractEnhanced(input.text);
   const reply = { code: input.code, enhanced, text: input.text };
-  const temporary = input.code !== null ? Math.floor(input.code / 100) === 4 : enhanced?.startsWith('4.') === true;
+  const temporary = temporaryFailure(input.code, input.text, enhanced);
   for (const rule of rules.compiled) {
     if (!rule.test(reply)) continue;
     return {

@@ -56,6 +56,28 @@ describe.each([true, false])('reply classes (pipelining %s)', (pipelining) => {
     expect(final.outcomes).toEqual([{ address: 'x@dest.test', kind: 'temp', code: 451, reply: '554-5.7.1 scanning failed\n451 4.3.0 try again later' }]);
   });
 
+  it('a 5xx whose enhanced code has class 4 is temporary (RFC 3463: 550 4.2.2, 554 4.7.1); a 4xx stays temporary with a class-5 code', async () => {
+    const rcpt = (a: string): string =>
+      a === 'full@dest.test'
+        ? '550 4.2.2 Mailbox full'
+        : a === 'moved@dest.test'
+          ? '450 5.1.1 <moved@dest.test>: Recipient address rejected: User unknown'
+          : a === 'gone@dest.test'
+            ? '550 5.1.1 no such user'
+            : '250 2.1.5 ok';
+    const to = ['x@dest.test', 'full@dest.test', 'moved@dest.test', 'gone@dest.test'];
+    const { tx } = await transaction({ rcpt, final: () => '554 4.7.1 try again later' }, to, pipelining);
+    expect(tx.outcomes).toEqual([
+      { address: 'x@dest.test', kind: 'temp', code: 554, reply: '554 4.7.1 try again later' },
+      { address: 'full@dest.test', kind: 'temp', code: 550, reply: '550 4.2.2 Mailbox full' },
+      { address: 'moved@dest.test', kind: 'temp', code: 450, reply: '450 5.1.1 <moved@dest.test>: Recipient address rejected: User unknown' },
+      { address: 'gone@dest.test', kind: 'perm', code: 550, reply: '550 5.1.1 no such user' },
+    ]);
+    // A refusal of the sender alike: every recipient is deferred, none bounced.
+    const { tx: mail } = await transaction({ mail: () => '550 4.7.0 Sender temporarily blocked' }, ['x@dest.test'], pipelining);
+    expect(mail.outcomes).toMatchObject([{ address: 'x@dest.test', kind: 'temp', code: 550 }]);
+  });
+
   it('no reply to the final dot (RFC 1047): temporary, the connection dropped and the message not resent at once', async () => {
     // The receiver has the whole body and never answers it: it may have taken the message or not. Kurir defers the
     // recipient and sends it again at its retry time (docs/delivery.md: a possible duplicate, never a loss).

@@ -368,6 +368,17 @@ const table: Record<string, Row[]> = {
     ],
     ['550 permanent failure for one or more recipients (bob@dest.test:blocked)', 'spam-block', 'hard', true],
   ],
+  // RFC 3463 section 2: an enhanced code of class 4 is a persistent transient failure. On a 5xx it makes the failure
+  // soft (hard until 3 Dec 2026: such a DSN or delivery bounce suppressed the address at once); a 4xx stays soft
+  // whatever its enhanced code says (docs/feedback.md, "Reply classification").
+  'a 5xx with a temporary enhanced code, a 4xx with a permanent one': [
+    ['550 4.2.1 Mailbox temporarily disabled', 'inactive-mailbox', 'soft', false],
+    ['554 4.7.1 Service unavailable; Client host [192.0.2.10] blocked using zen.spamhaus.org', 'spam-block', 'soft', true],
+    ['smtp; 550 4.1.1 <bob@dest.test>: Recipient address rejected: User unknown, try again later', 'invalid-recipient', 'soft', false],
+    ['550 4.2.2 Mailbox full', 'mailbox-full', 'soft', false],
+    ['450 5.1.1 <bob@dest.test>: Recipient address rejected: User unknown in local recipient table', 'invalid-recipient', 'soft', false],
+    ['550 5.2.1 Mailbox disabled, not accepting messages 4.2.1', 'inactive-mailbox', 'hard', false],
+  ],
   'kurir and generic MTAs': [
     ['556 5.1.10 dest.test does not accept mail (null MX)', 'bad-domain', 'hard', false],
     ['550 5.1.2 nx.test: domain does not exist (NXDOMAIN)', 'bad-domain', 'hard', false],
