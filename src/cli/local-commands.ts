@@ -25,7 +25,7 @@ export const LOCAL_USAGE = `  config check                       validate the co
   dkim generate --algorithm rsa|ed25519 --out FILE [--bits 2048|3072|4096]
                                      write a new private key (mode 0600) and print its DNS record
 ${LOCAL_DOMAINS_USAGE}
-  bounce classify "REPLY" [--rules FILE]
+  bounce classify "REPLY" [--rules FILE] [--json]
                                      classify one remote reply (e.g. "550 5.1.1 User unknown") with the bounce rules
   credentials create --bootstrap --name NAME [--role admin]
                                      the first admin key, written straight into Redis (redis.url of --config)`;
@@ -66,9 +66,10 @@ export const LOCAL_COMMANDS: Readonly<Record<string, LocalCommand>> = {
     maxArgs: 0,
   },
   'bounce classify': {
-    usage: 'bounce classify "REPLY" [--rules FILE] [--config FILE]',
-    summary: 'Classify one remote reply (e.g. "550 5.1.1 User unknown") with the bounce rules: category, type, senderSide, rule.',
-    options: ['rules', 'config'],
+    usage: 'bounce classify "REPLY" [--rules FILE] [--config FILE] [--json]',
+    summary:
+      'Classify one remote reply (e.g. "550 5.1.1 User unknown") with the bounce rules: category, type, cause, senderSide, refusesClient, rule; --json for scripts.',
+    options: ['rules', 'config', 'json'],
     maxArgs: Number.POSITIVE_INFINITY,
   },
 };
@@ -154,6 +155,7 @@ export interface LocalOptions {
   out?: string;
   bits?: string;
   rules?: string;
+  json?: boolean;
 }
 
 /** Runs the local command named by `positionals` (`config check`, `dkim generate`, …); returns the text to print. */
@@ -196,13 +198,32 @@ export async function runLocalCommand(positionals: string[], values: LocalOption
       const rules = loadBounceRules(values.rules ?? localConfig(values.config, ctx).feedback.rulesFile);
       const reply = parseReply(text);
       const c = classifyReply(rules, reply);
+      // refusesClient: the reply refuses Kurir itself as a client; from a smarthost such a 5xx defers (docs/delivery.md).
+      const refusesClient = c.refusesClient === true;
+      if (values.json)
+        return JSON.stringify(
+          {
+            code: reply.code,
+            enhanced: reply.enhanced,
+            category: c.category,
+            type: c.type,
+            ...(c.cause ? { cause: c.cause } : {}),
+            senderSide: c.senderSide,
+            refusesClient,
+            rule: c.ruleId,
+            rulesFile: rules.source,
+          },
+          null,
+          2,
+        );
       return [
-        `reply:      code ${reply.code ?? 'none'}, enhanced ${reply.enhanced ?? 'none'}`,
-        `category:   ${c.category}`,
-        `type:       ${c.type}`,
-        ...(c.cause ? [`cause:      ${c.cause}`] : []),
-        `senderSide: ${c.senderSide}`,
-        `rule:       ${c.ruleId} (${rules.source})`,
+        `reply:         code ${reply.code ?? 'none'}, enhanced ${reply.enhanced ?? 'none'}`,
+        `category:      ${c.category}`,
+        `type:          ${c.type}`,
+        ...(c.cause ? [`cause:         ${c.cause}`] : []),
+        `senderSide:    ${c.senderSide}`,
+        `refusesClient: ${refusesClient}`,
+        `rule:          ${c.ruleId} (${rules.source})`,
       ].join('\n');
     }
     default:

@@ -139,11 +139,12 @@ describe('kurir CLI', () => {
   it('classifies one reply with the bounce rules (bounce classify)', async () => {
     expect(await runCli(['bounce', 'classify', '550 5.1.1 <x@y>: Recipient address rejected: User unknown'])).toBe(
       [
-        'reply:      code 550, enhanced 5.1.1',
-        'category:   invalid-recipient',
-        'type:       hard',
-        'senderSide: false',
-        'rule:       invalid-recipient-text (config/bounce-rules.yaml)',
+        'reply:         code 550, enhanced 5.1.1',
+        'category:      invalid-recipient',
+        'type:          hard',
+        'senderSide:    false',
+        'refusesClient: false',
+        'rule:          invalid-recipient-text (config/bounce-rules.yaml)',
       ].join('\n'),
     );
     const policy = await runCli([
@@ -158,8 +159,29 @@ describe('kurir CLI', () => {
       '--rules',
       'config/bounce-rules.yaml',
     ]);
-    expect(policy).toMatch(/category: {3}auth-failure\ntype: {7}hard\ncause: {6}unauthenticated\nsenderSide: true\nrule: {7}auth-unauthenticated-gmail/);
-    expect(await runCli(['bounce', 'classify', 'connect ECONNREFUSED 127.0.0.2:25'])).toMatch(/code none, enhanced none\ncategory: {3}network\ntype: {7}soft/);
+    expect(policy).toMatch(
+      /category: {6}auth-failure\ntype: {10}hard\ncause: {9}unauthenticated\nsenderSide: {4}true\nrefusesClient: false\nrule: {10}auth-unauthenticated-gmail/,
+    );
+    expect(await runCli(['bounce', 'classify', 'connect ECONNREFUSED 127.0.0.2:25'])).toMatch(/code none, enhanced none\ncategory: {6}network\ntype: {10}soft/);
+    // A rule's refusesClient flag (config/bounce-rules.yaml), in the text and in --json.
+    expect(await runCli(['bounce', 'classify', '554 5.7.1 <x@y>: Relay access denied'])).toMatch(
+      /senderSide: {4}true\nrefusesClient: true\nrule: {10}relay-denied /,
+    );
+    expect(JSON.parse(await runCli(['bounce', 'classify', '554 5.7.1 <x@y>: Relay access denied', '--json']))).toEqual({
+      code: 554,
+      enhanced: '5.7.1',
+      category: 'policy',
+      type: 'hard',
+      senderSide: true,
+      refusesClient: true,
+      rule: 'relay-denied',
+      rulesFile: 'config/bounce-rules.yaml',
+    });
+    expect(JSON.parse(await runCli(['bounce', 'classify', '550-5.7.26 Unauthenticated email is not accepted', '--json']))).toMatchObject({
+      category: 'auth-failure',
+      cause: 'unauthenticated',
+      refusesClient: false,
+    });
     await expect(runCli(['bounce', 'classify'])).rejects.toThrow(UsageError);
     await expect(runCli(['bounce', 'classify', '550 x', '--rules', join(dir, 'none.yaml')])).rejects.toThrow(
       /none\.yaml: cannot read bounce rules: file not found/,
