@@ -12,6 +12,7 @@ import { readFile } from 'node:fs/promises';
 export interface KeyVault {
   /** Id (16 hex digits of SHA-256) of the master key that seals. */
   readonly keyId: string;
+  /** Seals a PEM under the current master key, bound to `bind` (the domain and selector): {@link open} needs the same. */
   seal(privateKeyPem: string, bind: string): string;
   /** @throws Error when no master key of this vault sealed it, or it was altered */
   open(sealed: string, bind: string): string;

@@ -87,6 +87,11 @@ export class SignPool implements SigningEngine {
     return this.slots.flatMap((s) => (s.worker ? [s.worker] : []));
   }
 
+  /**
+   * Signs on the thread with the fewest signatures in flight, sending it first any of `keys` it lacks; `message` is
+   * copied, so the caller keeps it. Rejects with DkimError DKIM_UNAVAILABLE when no thread runs, the pool is
+   * closing, or the thread stops before answering; a refusal the thread reports keeps its DkimError code.
+   */
   sign(message: Buffer, domain: string, keys: readonly PreparedKey[], signTime: Date): Promise<{ headers: string; signatures: DkimSignatureInfo[] }> {
     let slot: Slot | undefined;
     for (const s of this.slots) if (s.worker && (!slot || s.inflight.size < slot.inflight.size)) slot = s;

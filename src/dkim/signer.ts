@@ -38,6 +38,7 @@ export interface DkimSignResult {
 export interface DkimSigner {
   /** Signs `raw` with every key of `domain`: rsa-sha256 first, then ed25519-sha256 if configured. */
   sign(raw: Buffer, domain: string): Promise<DkimSignResult>;
+  /** Whether `domain` (any case) has a key to sign with now, configured or runtime-managed. */
   hasKey(domain: string): boolean;
   /** Domains that have at least one key, sorted. */
   domains(): string[];
@@ -50,6 +51,7 @@ export interface DkimSigner {
 export interface DkimKeySource {
   /** The keys to sign `domain` with now (rsa first), or undefined when it has none. */
   keysFor(domain: string): readonly PreparedKey[] | undefined;
+  /** The domains with at least one key to sign with now. */
   domains(): string[];
 }
 
@@ -78,6 +80,7 @@ export function prepareKey(key: DkimKey): PreparedKey {
  * header lines only. Throws DkimError for refusals; any other error becomes DKIM_SIGN_FAILED.
  */
 export interface SigningEngine {
+  /** The DKIM-Signature header lines of `message` for each of `keys`, in their order, signed at `signTime` (t=). */
   sign(message: Buffer, domain: string, keys: readonly PreparedKey[], signTime: Date): Promise<{ headers: string; signatures: DkimSignatureInfo[] }>;
 }
 

@@ -45,6 +45,7 @@ export class DomainDirectory implements DkimKeySource {
     this.timer.unref();
   }
 
+  /** Stops polling; the domains and keys loaded last stay readable. Safe to call twice. */
   close(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
@@ -105,11 +106,16 @@ export class DomainDirectory implements DkimKeySource {
     return true;
   }
 
+  /**
+   * The keys to sign `domain` with now, rsa-sha256 first, from memory; undefined when it is not active or rotating,
+   * or its keys could not be opened (then {@link status} says why).
+   */
   keysFor(domain: string): readonly PreparedKey[] | undefined {
     const e = this.entries.get(domain);
     return e?.keys.length ? e.keys : undefined;
   }
 
+  /** The runtime-managed domains this gateway can sign for now, sorted by name (as of the last reload). */
   domains(): string[] {
     return [...this.entries.values()].filter((e) => e.keys.length).map((e) => e.record.name);
   }

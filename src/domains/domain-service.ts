@@ -69,6 +69,11 @@ export class DomainService {
     return domainEvent(this.now(), type, by, message, selectors);
   }
 
+  /**
+   * Every runtime-managed domain record, removed ones included, sorted by name.
+   *
+   * @throws KurirError UNAVAILABLE when Redis does not answer (INTERNAL for any other failure)
+   */
   async list(): Promise<DomainRecord[]> {
     return this.deps.store.list().catch((err: unknown) => {
       throw toKurirError(err);

@@ -67,11 +67,12 @@ export class KurirError extends Error {
     this.retryAfterSeconds = extra.retryAfterSeconds;
   }
 
+  /** The HTTP status the registry gives this error's code, e.g. 429 for RATE_LIMITED. */
   get httpStatus(): number {
     return ERRORS[this.code].http;
   }
 
-  /** The SMTP reply line for this error, e.g. `550 5.7.1 Sender domain not allowed`. */
+  /** The SMTP reply code and enhanced status the registry gives this error's code, e.g. `{ code: 451, enhanced: '4.7.1' }`; the text is the message. */
   get smtp(): { code: number; enhanced: string } {
     return ERRORS[this.code].smtp;
   }

@@ -34,6 +34,10 @@ export async function confirmSecret(redis: Redis, keys: Keys): Promise<string> {
 export class VerificationDeliveries implements EventSink {
   constructor(private readonly deps: { metrics: Metrics; providers: ProviderMap; smarthost: boolean; incidents?: IncidentRecorder }) {}
 
+  /**
+   * Counts each recipient of a first `delivered` event of a verification message (not a probe), by provider and sender domain,
+   * and records it in the incident window; a failure to record it there is ignored (the metric is counted).
+   */
   async onEvents(record: MessageRecord, events: AppendedEvent[]): Promise<void> {
     if (record.priority !== 'verification' || record.tags?.includes(PROBE_TAG)) return;
     for (const { event } of events) {

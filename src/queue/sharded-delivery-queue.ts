@@ -22,11 +22,16 @@ export class ShardedDeliveryQueue extends DeliveryQueue {
     super(connection, keys);
   }
 
+  /** {@link DeliveryQueue.enqueue} on the queue of the shard holding the message; throws as {@link queueFor} does. */
   override async enqueue(messageId: string, priority: Priority, domains: string[], now = Date.now()): Promise<number> {
     const queue = await this.queueFor(messageId);
     return queue === this ? super.enqueue(messageId, priority, domains, now) : queue.enqueue(messageId, priority, domains, now);
   }
 
+  /**
+   * The producer of the shard holding the message (this one for the main Redis, or a message found on no shard);
+   * throws as {@link ShardRouter.locate} does.
+   */
   override async queueFor(messageId: string): Promise<DeliveryQueue> {
     return (await this.queuesFor([messageId]))[0];
   }

@@ -55,6 +55,7 @@ export class WebhookQueue {
     );
   }
 
+  /** Closes the BullMQ queue; the Redis connection it was given stays open (its owner closes it). */
   async close(): Promise<void> {
     await this.queue.close();
   }

@@ -37,6 +37,7 @@ export interface RecipientAllowance {
 
 /** Points taken for one submission; `refund` gives them back (idempotent). */
 export interface Reservation {
+  /** Gives the points back; a second call does nothing. */
   refund(): Promise<void>;
 }
 

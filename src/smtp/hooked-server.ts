@@ -31,6 +31,11 @@ export class HookedSmtpServer extends SMTPServer {
     };
   }
 
+  /**
+   * smtp-server's entry point for each accepted socket (called by its listener): a socket the gate refuses is
+   * answered 421 and closed by the gate and never reaches smtp-server; an admitted one is served, its socket kept
+   * for the slot's release, and the new connection handed to the hook.
+   */
   override connect(...args: Parameters<SMTPServer['connect']>): void {
     const socket = args[0];
     if (!this.gate.admit(socket)) return;

@@ -103,6 +103,7 @@ export class DomainStore {
     private readonly keys: Keys,
   ) {}
 
+  /** The stored record of a domain (any case; removed ones included), or null when it was never added. */
   async get(name: string): Promise<DomainRecord | null> {
     const raw = await this.redis.get(this.keys.senderDomain(name));
     return raw ? (JSON.parse(raw) as DomainRecord) : null;

@@ -120,7 +120,9 @@ function baselineCounts(hour: number, h: Record<string, string>, first: number, 
 
 /** What writers of the incident window need: {@link IncidentStore} writes at once, IncidentBuffer (./incident-buffer.ts) within a second. */
 export interface IncidentRecorder {
+  /** Counts one attempt's (or report's) outcomes for `provider` in the minute of `at`. */
   record(provider: string, at: number, tallies: readonly OutcomeTally[]): Promise<void>;
+  /** Counts a delivered verification recipient or a confirmation for `provider` in the minute and hour of `at`. */
   recordVerification(provider: string, at: number, kind: 'delivered' | 'confirmed'): Promise<void>;
 }
 

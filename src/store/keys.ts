@@ -25,8 +25,11 @@ export interface Keys {
   legacyRecipientsPattern(): string;
   /** Marker that this Redis holds no message in the layout before 2026-11-29. */
   messageLayoutMigrated(): string;
+  /** List of a message's timeline events (JSON, append-only, oldest first). */
   events(id: string): string;
+  /** One API key's claim of an Idempotency-Key: the request's hash and the message id reserved for it. */
   idempotency(owner: string, key: string): string;
+  /** Hash of every suppression entry (JSON) by lower-cased address. */
   suppressions(): string;
   /** Sorted set (all scores 0, ordered by address) of every suppressed address: the paging index. */
   suppressionIndex(): string;
@@ -40,6 +43,7 @@ export interface Keys {
   webhookProbe(owner: string): string;
   /** Sorted set of timeline events not yet in the webhook queue (member `<id>:<first index>:<count>`, score: due for the relay). */
   webhookOutbox(): string;
+  /** The VERP token secret every gateway shares when `bounce.secret` is not set (created by the first). */
   verpSecret(): string;
   /** Sorted set of one address's recent soft bounces (member: message id, score: time); cleared on delivery. */
   softBounces(address: string): string;

@@ -107,6 +107,7 @@ export class LiveIndex {
     return Number((await this.redis.get(this.keys.reconcileCursor())) ?? 0) || 0;
   }
 
+  /** Stores the rank where this pass stopped, for the next pass ({@link cursor}) on any process; 0 starts over. */
   async setCursor(offset: number): Promise<void> {
     await this.redis.set(this.keys.reconcileCursor(), String(offset));
   }

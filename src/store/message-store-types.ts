@@ -29,6 +29,7 @@ export interface AppendedEvent {
  * `wants` could not be handed on; they then stay in the webhook outbox for the relay.
  */
 export interface EventSink {
+  /** Takes events just committed for `record`, with their timeline indexes; rejects as the interface says. */
   onEvents(record: MessageRecord, events: AppendedEvent[]): Promise<void>;
   /**
    * Whether some of `events` must reach the sink even if this process dies right after the write (the record

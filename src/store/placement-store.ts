@@ -82,6 +82,7 @@ export class PlacementStore {
     return ok === 'OK' ? token : null;
   }
 
+  /** Releases the seed's search lock if `token` (from {@link lockCheck}) still holds it; an expired or taken-over lock is left alone. */
   async unlockCheck(seed: string, token: string): Promise<void> {
     await this.redis.eval(RELEASE_LOCK, 1, this.keys.placementCheckLock(seed), token);
   }
@@ -148,6 +149,7 @@ export class PlacementStore {
     return state;
   }
 
+  /** The seed's state as {@link setSeedState} last stored it, or null before its first check. */
   async seedState(seed: string): Promise<SeedState | null> {
     const h = await this.redis.hgetall(this.keys.placementSeedState(seed));
     if (!h.state) return null;

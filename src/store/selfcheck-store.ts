@@ -30,10 +30,12 @@ export class SelfCheckStore {
     private readonly keys: Keys,
   ) {}
 
+  /** Stores the domain's latest result, replacing the one before. */
   async put(result: SelfCheckResult): Promise<void> {
     await this.redis.hset(this.keys.authSelfCheck(), result.domain, JSON.stringify(result));
   }
 
+  /** The domain's latest result (the domain spelled as it was stored), or null when none is stored. */
   async get(domain: string): Promise<SelfCheckResult | null> {
     const raw = await this.redis.hget(this.keys.authSelfCheck(), domain);
     return raw ? (JSON.parse(raw) as SelfCheckResult) : null;

@@ -41,6 +41,7 @@ export class WebhookStore {
     private readonly historySize: number,
   ) {}
 
+  /** The key's failure streak and disable flag; a key never attempted answers 0 failures, not disabled. */
   async state(owner: string): Promise<WebhookState> {
     const h = await this.redis.hgetall(this.keys.webhookState(owner));
     return {
@@ -51,6 +52,7 @@ export class WebhookStore {
     };
   }
 
+  /** Whether the key's webhook was disabled (one HEXISTS, cheaper than {@link state}). */
   async isDisabled(owner: string): Promise<boolean> {
     return (await this.redis.hexists(this.keys.webhookState(owner), 'disabledAt')) === 1;
   }

@@ -169,12 +169,17 @@ export class WebhookProducer implements EventSink {
     this.targetOf = deps.targetOf ?? webhookTargetResolver(deps.config);
   }
 
+  /**
+   * Whether the record's owner has a webhook that takes one of `events` (not superseded, not a duplicate delivery).
+   * Without the record: whether any webhook could take one.
+   */
   wants(record: MessageRecord | undefined, events: readonly TimelineEvent[]): boolean {
     const target = record ? this.targetOf(record.owner) : undefined;
     if (record && !target) return false;
     return events.some((e) => sentTo(target, e));
   }
 
+  /** {@link handOn} without the count: rejects when queueing failed (the events stay in the outbox, as the class says). */
   async onEvents(record: MessageRecord, events: AppendedEvent[]): Promise<void> {
     await this.handOn(record, events);
   }

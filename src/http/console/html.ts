@@ -6,6 +6,7 @@
 /** A fragment of markup already escaped (made only by {@link html}). */
 export class Html {
   constructor(readonly markup: string) {}
+  /** The markup as it is: a fragment in a plain template string or given to `String()` is not escaped again. */
   toString(): string {
     return this.markup;
   }
