@@ -3,18 +3,15 @@
  * `cursor` — not a 500, and not the first page again, which a script following `nextCursor` would read as more
  * entries (and loop on).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminRequest, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { describe, expect, it } from 'vitest';
+import { adminRequest, type TestGateway } from '../helpers/test-gateway.js';
+import { gatewayForFile } from '../helpers/file-gateway.js';
 
 let t: TestGateway;
 
-beforeAll(async () => {
-  t = await startTestGateway({ overrides: { roles: ['api', 'intake'] } });
+gatewayForFile({ overrides: { roles: ['api', 'intake'] } }, async (g) => {
+  t = g;
   for (const a of ['a@cursor.test', 'b@cursor.test', 'c@cursor.test']) await adminRequest(t.url, 'PUT', `/v1/suppressions/${a}`, { reason: 'manual' });
-}, 30_000);
-
-afterAll(async () => {
-  await t?.close();
 });
 
 describe('suppression list cursor', () => {

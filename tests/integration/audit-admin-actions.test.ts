@@ -2,17 +2,14 @@
  * The audit log says what an admin action changed, not only that it was called: a pause's length, what a
  * resume released, how many rows an import wrote, which recipients a cancel expired. Real gateway and Redis.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_KEY, adminRequest, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { describe, expect, it } from 'vitest';
+import { ADMIN_KEY, adminRequest, type TestGateway } from '../helpers/test-gateway.js';
+import { gatewayForFile } from '../helpers/file-gateway.js';
 
 let t: TestGateway;
 
-beforeAll(async () => {
-  t = await startTestGateway({ overrides: { roles: ['api', 'intake'], limits: { recipient: null } } });
-}, 30_000);
-
-afterAll(async () => {
-  await t?.close();
+gatewayForFile({ overrides: { roles: ['api', 'intake'], limits: { recipient: null } } }, (g) => {
+  t = g;
 });
 
 /** The newest audit entry of `action` (written once the answer has gone out, so polled for). */

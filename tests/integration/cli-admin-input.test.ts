@@ -3,18 +3,15 @@
  * not take, or an argument too many, is a usage error (exit 2) naming it, and nothing is sent to the gateway —
  * a mistyped `--domain` for `--domains` must not create a key for every sender domain.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCliCommand } from '../../src/cli/main.js';
-import { ADMIN_KEY, adminRequest, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { ADMIN_KEY, adminRequest, type TestGateway } from '../helpers/test-gateway.js';
+import { gatewayForFile } from '../helpers/file-gateway.js';
 
 let t: TestGateway;
 
-beforeAll(async () => {
-  t = await startTestGateway({ overrides: { roles: ['api', 'intake'] } });
-}, 30_000);
-
-afterAll(async () => {
-  await t?.close();
+gatewayForFile({ overrides: { roles: ['api', 'intake'] } }, (g) => {
+  t = g;
 });
 
 /** Runs the CLI against the test gateway with the admin key; answers its output and exit code, or the error's. */

@@ -11,6 +11,7 @@ import { CONSOLE_ACCESS, type ConsoleAccess } from '../../src/http/console/sessi
 import { createKeys } from '../../src/store/keys.js';
 import { ConsoleClient } from '../helpers/console-client.js';
 import { ADMIN_KEY, adminRequest, API_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { gatewayForFile } from '../helpers/file-gateway.js';
 
 let t: TestGateway;
 let supportKey = '';
@@ -20,16 +21,12 @@ function api(method: string, path: string, body?: unknown): Promise<{ status: nu
   return adminRequest(t.url, method, path, body);
 }
 
-beforeAll(async () => {
-  t = await startTestGateway({ overrides: { roles: ['api'], smtp: { enabled: false }, authLimits: { maxFailuresPerIp: 1000, delayStepMs: 0 } } });
+gatewayForFile({ overrides: { roles: ['api'], smtp: { enabled: false }, authLimits: { maxFailuresPerIp: 1000, delayStepMs: 0 } } }, async (g) => {
+  t = g;
   const created = await api('POST', '/v1/credentials', { kind: 'api-key', name: 'office-support', role: 'support' });
   expect(created.status).toBe(201);
   supportKey = created.body.secret;
   supportId = created.body.credential.id;
-}, 30_000);
-
-afterAll(async () => {
-  await t?.close();
 });
 
 /** A form for each POST route, with a field valid in form (the handler may still answer 404 for it). */

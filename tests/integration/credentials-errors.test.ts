@@ -4,17 +4,14 @@
  * the admin to look for it there. And a rotation without a body takes the documented default overlap, as a pause
  * without a body pauses until resumed. Sender domains are kept once each, in lower case.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_KEY, adminRequest, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { describe, expect, it } from 'vitest';
+import { ADMIN_KEY, adminRequest, type TestGateway } from '../helpers/test-gateway.js';
+import { gatewayForFile } from '../helpers/file-gateway.js';
 
 let t: TestGateway;
 
-beforeAll(async () => {
-  t = await startTestGateway({ overrides: { roles: ['api', 'intake'] } });
-}, 30_000);
-
-afterAll(async () => {
-  await t?.close();
+gatewayForFile({ overrides: { roles: ['api', 'intake'] } }, (g) => {
+  t = g;
 });
 
 describe('credential ids of the configuration form', () => {

@@ -5,9 +5,10 @@
  * table says) fails this test.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Scope } from '../../src/http/auth.js';
-import { ADMIN_KEY, API_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { ADMIN_KEY, API_KEY, type TestGateway } from '../helpers/test-gateway.js';
+import { gatewayForFile } from '../helpers/file-gateway.js';
 
 const METRICS_TOKEN = 'access-test-metrics-token-0001';
 
@@ -100,8 +101,8 @@ const PARAMS: Record<string, string> = {
 let t: TestGateway;
 let operations: Array<{ method: string; path: string }> = [];
 
-beforeAll(async () => {
-  t = await startTestGateway({
+gatewayForFile(
+  {
     overrides: {
       roles: ['api'],
       smtp: { enabled: false },
@@ -111,25 +112,24 @@ beforeAll(async () => {
       authLimits: { maxFailuresPerIp: 1000, delayStepMs: 0 },
       feedback: { ses: { topicArns: ['arn:aws:sns:eu-west-1:123456789012:kurir-access-test'] }, mailgun: { signingKey: 'access-test-mailgun-signing-key' } },
     },
-  });
-  const created = await fetch(`${t.url}/v1/credentials`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ kind: 'api-key', name: 'office-support', role: 'support' }),
-  });
-  expect(created.status).toBe(201);
-  AUTHORIZATION['support key'] = `Bearer ${((await created.json()) as { secret: string }).secret}`;
-  const doc = (await (await fetch(`${t.url}/docs/json`)).json()) as { paths: Record<string, Record<string, unknown>> };
-  operations = Object.entries(doc.paths).flatMap(([path, ops]) =>
-    Object.keys(ops)
-      .filter((m) => ['get', 'post', 'put', 'delete', 'patch'].includes(m))
-      .map((m) => ({ method: m.toUpperCase(), path })),
-  );
-}, 30_000);
-
-afterAll(async () => {
-  await t?.close();
-});
+  },
+  async (g) => {
+    t = g;
+    const created = await fetch(`${t.url}/v1/credentials`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ kind: 'api-key', name: 'office-support', role: 'support' }),
+    });
+    expect(created.status).toBe(201);
+    AUTHORIZATION['support key'] = `Bearer ${((await created.json()) as { secret: string }).secret}`;
+    const doc = (await (await fetch(`${t.url}/docs/json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+    operations = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.keys(ops)
+        .filter((m) => ['get', 'post', 'put', 'delete', 'patch'].includes(m))
+        .map((m) => ({ method: m.toUpperCase(), path })),
+    );
+  },
+);
 
 async function call(method: string, path: string, kind: Kind): Promise<{ status: number; code?: string; message?: string }> {
   const url = t.url + path.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(PARAMS[name] ?? name));

@@ -4,17 +4,14 @@
  * `charset=iso-8859-1`, and answered a `__proto__` key and a gzip-encoded body alike with "body: not valid JSON".
  */
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_KEY, API_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { describe, expect, it } from 'vitest';
+import { ADMIN_KEY, API_KEY, type TestGateway } from '../helpers/test-gateway.js';
+import { gatewayForFile } from '../helpers/file-gateway.js';
 
 let t: TestGateway;
 
-beforeAll(async () => {
-  t = await startTestGateway({ overrides: { roles: ['api'] } });
-}, 30_000);
-
-afterAll(async () => {
-  await t?.close();
+gatewayForFile({ overrides: { roles: ['api'] } }, (g) => {
+  t = g;
 });
 
 /** A request with a body given as bytes; the submission route and the booking key unless said otherwise. */

@@ -8,10 +8,11 @@
  * until 2 Dec 2026 every 413 named http.maxMessageBytes.
  */
 import { connect, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ESP_BODY_LIMIT } from '../../src/http/esp-routes.js';
 import { MAILGUN_KEY } from '../helpers/esp.js';
-import { ADMIN_KEY, API_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { ADMIN_KEY, API_KEY, type TestGateway } from '../helpers/test-gateway.js';
+import { gatewayForFile } from '../helpers/file-gateway.js';
 
 const MiB = 1024 * 1024;
 /** The production default: a body of 11 MB does not fit the loopback socket buffers, so the client's write blocks. */
@@ -20,19 +21,18 @@ const LIMIT = 10 * MiB;
 const REPORT_BYTES = 64 * 1024;
 let t: TestGateway;
 
-beforeAll(async () => {
-  t = await startTestGateway({
+gatewayForFile(
+  {
     overrides: {
       roles: ['api'],
       http: { maxMessageBytes: LIMIT },
       feedback: { reports: { maxCompressedBytes: REPORT_BYTES }, mailgun: { signingKey: MAILGUN_KEY } },
     },
-  });
-}, 30_000);
-
-afterAll(async () => {
-  await t?.close();
-});
+  },
+  (g) => {
+    t = g;
+  },
+);
 
 const head = (type: string, bytes: number, extra = '', key = API_KEY): string =>
   `POST /v1/messages?to=carol@dest.test HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${key}\r\nContent-Type: ${type}\r\nContent-Length: ${bytes}\r\n${extra}\r\n`;

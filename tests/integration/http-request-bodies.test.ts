@@ -6,9 +6,10 @@
  * `text/plain` reached the JSON routes and was answered 400 "body: must be object", and every other type was told
  * "application/json or message/rfc822", what only the submission route reads).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { REPORT_MEDIA_TYPES } from '../../src/http/reports-routes.js';
-import { ADMIN_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { ADMIN_KEY, type TestGateway } from '../helpers/test-gateway.js';
+import { gatewayForFile } from '../helpers/file-gateway.js';
 
 interface Operation {
   requestBody?: { required?: boolean; content?: Record<string, { schema?: Record<string, unknown> }> };
@@ -43,15 +44,11 @@ const PARAMS: Record<string, string> = {
 let t: TestGateway;
 const operations = new Map<string, Operation>();
 
-beforeAll(async () => {
-  t = await startTestGateway({ overrides: { roles: ['api'], smtp: { enabled: false }, http: { docs: true } } });
+gatewayForFile({ overrides: { roles: ['api'], smtp: { enabled: false }, http: { docs: true } } }, async (g) => {
+  t = g;
   const doc = (await (await fetch(`${t.url}/docs/json`)).json()) as { paths: Record<string, Record<string, Operation>> };
   for (const [path, ops] of Object.entries(doc.paths))
     for (const [method, op] of Object.entries(ops)) if (['post', 'put', 'patch'].includes(method)) operations.set(`${method.toUpperCase()} ${path}`, op);
-}, 30_000);
-
-afterAll(async () => {
-  await t?.close();
 });
 
 /** The JSON body schema of an operation, if it has one. */

@@ -3,17 +3,14 @@
  * (`{ error: { code, message, field } }`, src/http/errors.ts), not fastify's own. Until 1 Dec 2026 a path with
  * broken percent-encoding answered `{ statusCode: 400, code: "FST_ERR_BAD_URL", … }`.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ADMIN_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { expect, it } from 'vitest';
+import { ADMIN_KEY, type TestGateway } from '../helpers/test-gateway.js';
+import { gatewayForFile } from '../helpers/file-gateway.js';
 
 let t: TestGateway;
 
-beforeAll(async () => {
-  t = await startTestGateway({ overrides: { roles: ['api'] } });
-}, 30_000);
-
-afterAll(async () => {
-  await t?.close();
+gatewayForFile({ overrides: { roles: ['api'] } }, (g) => {
+  t = g;
 });
 
 const get = async (path: string): Promise<{ status: number; body: any }> => {

@@ -4,17 +4,14 @@
  * no recipient, `X-Kurir-Priority: bulk` left the message normal), and a raw message's own `X-Kurir-Priority` header
  * sets its priority as over SMTP (until 2 Dec 2026 HTTP ignored it).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { API_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { describe, expect, it } from 'vitest';
+import { API_KEY, type TestGateway } from '../helpers/test-gateway.js';
+import { gatewayForFile } from '../helpers/file-gateway.js';
 
 let t: TestGateway;
 
-beforeAll(async () => {
-  t = await startTestGateway({ overrides: { roles: ['api'] } });
-}, 30_000);
-
-afterAll(async () => {
-  await t?.close();
+gatewayForFile({ overrides: { roles: ['api'] } }, (g) => {
+  t = g;
 });
 
 type Post = { json?: unknown; raw?: string; headers?: Record<string, string> };

@@ -6,17 +6,14 @@
  * a suppressed cc or bcc recipient was refused with `field: "to"`, and in a raw submission (`?to=`, `X-Kurir-To`) every
  * suppressed or malformed recipient was named `to` or `to[i]` whichever parameter it came in.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { API_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { describe, expect, it } from 'vitest';
+import { API_KEY, type TestGateway } from '../helpers/test-gateway.js';
+import { gatewayForFile } from '../helpers/file-gateway.js';
 
 let t: TestGateway;
 
-beforeAll(async () => {
-  t = await startTestGateway({ overrides: { roles: ['api'] } });
-}, 30_000);
-
-afterAll(async () => {
-  await t?.close();
+gatewayForFile({ overrides: { roles: ['api'] } }, (g) => {
+  t = g;
 });
 
 const message = (over: Record<string, unknown> = {}) => ({ from: 'noreply@example.test', to: ['alice@dest.test'], subject: 'Code', text: 'Code 1', ...over });

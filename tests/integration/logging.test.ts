@@ -5,10 +5,11 @@
  * memory instead of stdout.
  */
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/lib/logger.js';
 import { SmtpDialog } from '../helpers/smtp-dialog.js';
-import { API_KEY, SMTP_USER, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { API_KEY, SMTP_USER, type TestGateway } from '../helpers/test-gateway.js';
+import { gatewayForFile } from '../helpers/file-gateway.js';
 
 const WRONG_PASSWORD = 'wrong-pa55word-not-logged';
 const WRONG_KEY = 'wrong-api-key-not-logged-0001';
@@ -24,17 +25,16 @@ const sink = new Writable({
 });
 let t: TestGateway;
 
-beforeAll(async () => {
-  t = await startTestGateway({
+gatewayForFile(
+  {
     overrides: { roles: ['intake', 'api'], authLimits: { delayStepMs: 0 } },
     logger: createLogger({ level: 'info', destination: sink }),
-  });
-  await t.gateway.suppressions.add({ address: SUPPRESSED, reason: 'hard bounce', source: 'test', at: Date.now() });
-}, 30_000);
-
-afterAll(async () => {
-  await t?.close();
-});
+  },
+  async (g) => {
+    t = g;
+    await t.gateway.suppressions.add({ address: SUPPRESSED, reason: 'hard bounce', source: 'test', at: Date.now() });
+  },
+);
 
 const text = (): string => lines.map((l) => JSON.stringify(l)).join('\n');
 

@@ -4,9 +4,10 @@
  * refused as parse-timeout (SMTP 550, HTTP 422); a report arriving while the thread is busy is answered busy
  * (SMTP 451 4.3.2, HTTP 503 BUSY) so the sender retries; the next report is read by a new thread and applied.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { googleDmarcMail, googleManyRecords, googleManyRecordsZip, outlookDmarcMail, reportFixture } from '../helpers/report-fixtures.js';
-import { ADMIN_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { ADMIN_KEY, type TestGateway } from '../helpers/test-gateway.js';
+import { gatewayForFile } from '../helpers/file-gateway.js';
 import { sendToBounceMx, type BounceMxAnswer } from '../helpers/bounce-mx-client.js';
 
 const START = Date.parse('2026-11-29T12:00:00Z');
@@ -18,16 +19,15 @@ const RECORDS = 20_000;
 
 let t: TestGateway;
 
-beforeAll(async () => {
-  t = await startTestGateway({
+gatewayForFile(
+  {
     overrides: { roles: ['api', 'feedback'], feedback: { reports: { parseThreads: 1, maxQueuedReports: 0, maxParseSeconds: 0.3 } } },
     gatewayOptions: { clock },
-  });
-});
-
-afterAll(async () => {
-  await t?.close();
-});
+  },
+  (g) => {
+    t = g;
+  },
+);
 
 async function mail(raw: string): Promise<BounceMxAnswer> {
   return sendToBounceMx(t.gateway.ports.feedback, DMARC, raw, 'reports@reporter.test');

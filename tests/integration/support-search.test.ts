@@ -4,12 +4,13 @@
  * per-recipient limit, read without consuming), against a real gateway on loopback with real Redis.
  */
 import nodemailer from 'nodemailer';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MAX_REFERENCE_LENGTH } from '../../src/intake/reference.js';
 import { newMessageId } from '../../src/lib/ids.js';
 import { ConsoleClient } from '../helpers/console-client.js';
 import { messageRecord } from '../helpers/message-record.js';
-import { ADMIN_KEY, adminRequest, SMTP_USER, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { ADMIN_KEY, adminRequest, SMTP_USER, type TestGateway } from '../helpers/test-gateway.js';
+import { gatewayForFile } from '../helpers/file-gateway.js';
 
 let t: TestGateway;
 const code = { from: 'noreply@example.test', subject: 'Your code', text: 'Code: 123456', priority: 'verification' };
@@ -18,12 +19,8 @@ function search(query: string): Promise<{ status: number; body: any }> {
   return adminRequest(t.url, 'GET', `/v1/messages?${query}`);
 }
 
-beforeAll(async () => {
-  t = await startTestGateway({ overrides: { roles: ['intake', 'api'], limits: { recipient: { max: 2, windowSeconds: 600 } } } });
-});
-
-afterAll(async () => {
-  await t?.close();
+gatewayForFile({ overrides: { roles: ['intake', 'api'], limits: { recipient: { max: 2, windowSeconds: 600 } } } }, (g) => {
+  t = g;
 });
 
 describe('search by booking reference', () => {

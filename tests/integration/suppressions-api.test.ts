@@ -3,8 +3,9 @@
  * and reason filters), remove, CSV export and all-or-nothing import, admin-only access, and the admin
  * override header on POST /v1/messages.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_KEY, API_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { describe, expect, it } from 'vitest';
+import { ADMIN_KEY, API_KEY, type TestGateway } from '../helpers/test-gateway.js';
+import { gatewayForFile } from '../helpers/file-gateway.js';
 
 let t: TestGateway;
 
@@ -53,12 +54,8 @@ async function listAll(query: string, limit: number): Promise<{ addresses: strin
   return { addresses, pages };
 }
 
-beforeAll(async () => {
-  t = await startTestGateway({ overrides: { roles: ['intake', 'api'] } });
-});
-
-afterAll(async () => {
-  await t?.close();
+gatewayForFile({ overrides: { roles: ['intake', 'api'] } }, (g) => {
+  t = g;
 });
 
 describe('suppression admin API', () => {
