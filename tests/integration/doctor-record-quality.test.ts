@@ -4,36 +4,21 @@
  * DMARC or MTA-STS record that is published but invalid says so (not "publishes no record"); a DKIM lookup that
  * fails (SERVFAIL) warns like SPF and DMARC instead of asking to publish the record again.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
-import { policy, policyGatewayOptions, startPolicyServer, type PolicyServer } from '../helpers/policy-server.js';
-import { ADMIN_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { DnsServer } from '../helpers/dns-server.js';
+import type { PolicyServer } from '../helpers/policy-server.js';
+import { ADMIN_KEY, type TestGateway } from '../helpers/test-gateway.js';
+import { BOUNCE, doctorGatewayForFile, IP, publishGoodRecords } from '../helpers/doctor-gateway.js';
 
-const IP = '192.0.2.10';
-const HOST = 'mail.kurir.test';
-const BOUNCE = 'bounce.kurir.test';
 const D = 'example.test';
 
 let dns: DnsServer;
 let web: PolicyServer;
 let t: TestGateway;
 
-/** Every record of a correctly configured example.test. */
+/** Every record of a correctly configured example.test, and the gateway's DKIM keys. */
 function publishGood(): void {
-  dns.set(D, 'TXT', [`v=spf1 ip4:${IP} -all`]);
-  dns.set(D, 'MX', [{ exchange: `mx.${D}`, priority: 10 }]);
-  dns.set(`mx.${D}`, 'A', ['127.0.0.1']);
-  dns.set(BOUNCE, 'TXT', [`v=spf1 ip4:${IP} -all`]);
-  dns.set(BOUNCE, 'MX', [{ exchange: HOST, priority: 10 }]);
-  dns.set(`_dmarc.${D}`, 'TXT', [`v=DMARC1; p=quarantine; rua=mailto:dmarc@${BOUNCE}`]);
-  dns.set('10.2.0.192.in-addr.arpa', 'PTR', [HOST]);
-  dns.set(HOST, 'A', [IP]);
-  dns.set(`_mta-sts.${D}`, 'TXT', ['v=STSv1; id=20261129T0800']);
-  dns.set(`mta-sts.${D}`, 'A', ['127.0.0.1']);
-  web.set(D, policy('enforce', [`mx.${D}`]));
-  dns.set(`_smtp._tls.${D}`, 'TXT', [`v=TLSRPTv1; rua=mailto:tls@${BOUNCE}`]);
-  dns.servfail(`kurir1._domainkey.${D}`, false);
-  t.publishDkim(dns);
+  publishGoodRecords({ dns, web, t }, D);
 }
 
 const doctor = async (): Promise<any> => {
@@ -45,29 +30,12 @@ const doctor = async (): Promise<any> => {
 /** The checks that did not pass. */
 const problems = async (): Promise<any[]> => (await doctor()).checks.filter((c: any) => c.status !== 'pass');
 
-beforeAll(async () => {
-  dns = await startDnsServer({});
-  web = await startPolicyServer();
-  t = await startTestGateway({
-    dns,
-    overrides: {
-      hostname: HOST,
-      bounce: { domain: BOUNCE },
-      domainKeys: { masterKey: 'f'.repeat(64), sendingIps: [IP], refreshSeconds: 0.2 },
-      doctor: { blocklists: ['bl.test'] },
-    },
-    gatewayOptions: await policyGatewayOptions(dns.address, web),
-  });
+doctorGatewayForFile({ masterKey: 'f', blocklists: ['bl.test'] }, (d) => {
+  ({ dns, web, t } = d);
   publishGood();
-}, 30_000);
+});
 
 afterEach(() => publishGood());
-
-afterAll(async () => {
-  await t?.close();
-  await web?.close();
-  await dns?.close();
-});
 
 describe('doctor: records that exist but do not do their job', () => {
   it('the correctly published domain passes every check (the baseline of the cases below)', async () => {

@@ -6,41 +6,24 @@
  */
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { generateDkimKey } from '../../src/dkim/keys.js';
 import { DomainStore } from '../../src/store/domain-store.js';
 import { createKeys } from '../../src/store/keys.js';
-import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
-import { policy, policyGatewayOptions, startPolicyServer, type PolicyServer } from '../helpers/policy-server.js';
-import { ADMIN_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import type { DnsServer } from '../helpers/dns-server.js';
+import { policy, type PolicyServer } from '../helpers/policy-server.js';
+import { ADMIN_KEY, type TestGateway } from '../helpers/test-gateway.js';
+import { BOUNCE, doctorGatewayForFile, HOST, IP, PTR, publishGoodRecords } from '../helpers/doctor-gateway.js';
 
-const IP = '192.0.2.10';
-const PTR = '10.2.0.192.in-addr.arpa';
-const HOST = 'mail.kurir.test';
-const BOUNCE = 'bounce.kurir.test';
 const D = 'example.test';
 
 let dns: DnsServer;
 let web: PolicyServer;
 let t: TestGateway;
 
-/** Every record of a correctly configured example.test (DKIM comes from publishDkim). */
+/** Every record of a correctly configured example.test, and the gateway's DKIM keys. */
 function publishGood(): void {
-  dns.set(D, 'TXT', [`v=spf1 ip4:${IP} -all`]);
-  dns.set(D, 'MX', [{ exchange: `mx.${D}`, priority: 10 }]);
-  dns.set(`mx.${D}`, 'A', ['127.0.0.1']);
-  dns.set(BOUNCE, 'TXT', [`v=spf1 ip4:${IP} -all`]);
-  dns.set(BOUNCE, 'MX', [{ exchange: HOST, priority: 10 }]);
-  dns.set(`_dmarc.${D}`, 'TXT', [`v=DMARC1; p=quarantine; rua=mailto:dmarc@${BOUNCE}`]);
-  dns.set(PTR, 'PTR', [HOST]);
-  dns.set(HOST, 'A', [IP]);
-  dns.set(`_mta-sts.${D}`, 'TXT', ['v=STSv1; id=20261129T0800']);
-  dns.set(`mta-sts.${D}`, 'A', ['127.0.0.1']);
-  web.set(D, policy('enforce', [`mx.${D}`]));
-  dns.set(`_smtp._tls.${D}`, 'TXT', [`v=TLSRPTv1; rua=mailto:tls@${BOUNCE}`]);
-  dns.remove(`10.2.0.192.bl.test`);
-  dns.remove(`ptr.kurir.test`);
-  t.publishDkim(dns);
+  publishGoodRecords({ dns, web, t }, D);
 }
 
 const doctor = async (domain = D): Promise<{ status: number; body: any }> => {
@@ -61,29 +44,12 @@ const onlyProblem = (report: any): any => {
   return bad[0];
 };
 
-beforeAll(async () => {
-  dns = await startDnsServer({});
-  web = await startPolicyServer();
-  t = await startTestGateway({
-    dns,
-    overrides: {
-      hostname: HOST,
-      bounce: { domain: BOUNCE },
-      domainKeys: { masterKey: 'c'.repeat(64), sendingIps: [IP], refreshSeconds: 0.2 },
-      doctor: { blocklists: ['bl.test', 'bl2.test'] },
-    },
-    gatewayOptions: await policyGatewayOptions(dns.address, web),
-  });
+doctorGatewayForFile({ masterKey: 'c', blocklists: ['bl.test', 'bl2.test'] }, (d) => {
+  ({ dns, web, t } = d);
   publishGood();
-}, 30_000);
+});
 
 afterEach(() => publishGood());
-
-afterAll(async () => {
-  await t?.close();
-  await web?.close();
-  await dns?.close();
-});
 
 describe('GET /v1/domains/:domain/doctor', () => {
   it('passes every check of a correctly published configured domain', async () => {

@@ -7,13 +7,12 @@
  */
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
-import { policyGatewayOptions, startPolicyServer, type PolicyServer } from '../helpers/policy-server.js';
-import { ADMIN_KEY, adminRequest, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { describe, expect, it } from 'vitest';
+import type { DnsServer } from '../helpers/dns-server.js';
+import type { PolicyServer } from '../helpers/policy-server.js';
+import { ADMIN_KEY, adminRequest, type TestGateway } from '../helpers/test-gateway.js';
+import { BOUNCE, doctorGatewayForFile, HOST } from '../helpers/doctor-gateway.js';
 
-const HOST = 'mail.kurir.test';
-const BOUNCE = 'bounce.kurir.test';
 const D = 'records.test';
 
 let dns: DnsServer;
@@ -35,28 +34,11 @@ function publishView(view: any): void {
 const doctor = async (): Promise<any> => (await adminRequest(t.url, 'GET', `/v1/domains/${D}/doctor`)).body;
 const checkOf = (report: any, id: string): any => report.checks.find((c: any) => c.id === id);
 
-beforeAll(async () => {
-  dns = await startDnsServer({});
-  web = await startPolicyServer();
-  t = await startTestGateway({
-    dns,
-    overrides: {
-      hostname: HOST,
-      bounce: { domain: BOUNCE },
-      domainKeys: { masterKey: 'e'.repeat(64), sendingIps: ['192.0.2.10'], refreshSeconds: 0.2 },
-      doctor: { blocklists: ['bl.test'] },
-    },
-    gatewayOptions: await policyGatewayOptions(dns.address, web),
-  });
+doctorGatewayForFile({ masterKey: 'e', blocklists: ['bl.test'] }, (d) => {
+  ({ dns, web, t } = d);
   // Where the policy is hosted (the web host of mta-sts.<domain>) and where the domain's mail is received: Kurir's MX.
   dns.set(`mta-sts.${D}`, 'A', ['127.0.0.1']);
   dns.set(D, 'MX', [{ exchange: HOST, priority: 10 }]);
-}, 30_000);
-
-afterAll(async () => {
-  await t?.close();
-  await web?.close();
-  await dns?.close();
 });
 
 describe('MTA-STS and TLS-RPT in the records of a new domain', () => {
