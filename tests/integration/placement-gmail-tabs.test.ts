@@ -6,15 +6,14 @@
  * placement service end to end: probes leave a real test gateway, reach a loopback MX that files each one into the
  * double like Gmail would (a tab, spam, or nowhere), and the results are read from GET /v1/placement and /metrics.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { placementSchema, type SeedConfig } from '../../src/config/placement-schema.js';
 import { searchSeed, type SearchOptions } from '../../src/placement/mailbox-search.js';
 import { newProbeToken } from '../../src/placement/probe-message.js';
-import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
-import { getPlacement, seedGatewayOverrides, seedZone, waitPlacement } from '../helpers/dovecot-seeds.js';
+import { getPlacement, waitPlacement } from '../helpers/dovecot-seeds.js';
 import { startGmailImap, type GmailCategory, type GmailImap } from '../helpers/gmail-imap.js';
-import { startReceiver, type Receiver } from '../helpers/receiver.js';
-import { ADMIN_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { ADMIN_KEY, type TestGateway } from '../helpers/test-gateway.js';
+import { gmailSeedStackForSuite } from '../helpers/gmail-seed-gateway.js';
 
 const USER = 'kurir.seed1@gmail.test';
 const PASS = 'app-password-1';
@@ -156,8 +155,6 @@ describe('placement on Gmail end to end: gateway → MX → Gmail IMAP double �
   const DEADLINE_SECONDS = 6;
   /** What the "Gmail" MX does with each next probe, in order. */
   const plan: Array<GmailCategory | 'spam' | 'drop'> = ['primary', 'promotions', 'spam', 'drop'];
-  let dns: DnsServer;
-  let mx: Receiver;
   let t: TestGateway;
   const results = async (): Promise<any[]> => (await getPlacement(t.url)).providers.find((x: any) => x.provider === 'gmail')?.results ?? [];
   const metric = async (re: RegExp): Promise<number> => {
@@ -165,36 +162,23 @@ describe('placement on Gmail end to end: gateway → MX → Gmail IMAP double �
     return line ? Number(line.split(' ').pop()) : Number.NaN;
   };
 
-  beforeAll(async () => {
-    gmail = await startGmailImap({ user: USER, pass: PASS });
-    dns = await startDnsServer(seedZone([USER]));
-    mx = await startReceiver({
-      hostname: 'mx.seed.test',
-      script(ctx) {
+  gmailSeedStackForSuite(
+    {
+      user: USER,
+      pass: PASS,
+      mxScript: (imap) => (ctx) => {
         if (ctx.stage !== 'data' || !ctx.raw) return undefined;
         const what = plan.shift() ?? 'primary';
-        if (what === 'spam') gmail.deliver(ctx.raw, { folder: '[Gmail]/Spam' });
-        else if (what !== 'drop') gmail.deliver(ctx.raw, { category: what });
+        if (what === 'spam') imap.deliver(ctx.raw, { folder: '[Gmail]/Spam' });
+        else if (what !== 'drop') imap.deliver(ctx.raw, { category: what });
         return undefined;
       },
-    });
-    t = await startTestGateway({
-      dns,
-      gatewayOptions: { env: { SEED_GMAIL_1_PASSWORD: PASS } },
-      overrides: seedGatewayOverrides({
-        seeds: [{ name: 'gmail-1', provider: 'gmail', address: USER, auth: { method: 'app-password', passwordEnv: 'SEED_GMAIL_1_PASSWORD' } }],
-        imapPort: gmail.port,
-        mxPort: mx.port,
-        deadlineSeconds: DEADLINE_SECONDS,
-      }),
-    });
-  }, 30_000);
-  afterAll(async () => {
-    await t?.close();
-    await mx?.close();
-    await dns?.close();
-    await gmail?.close();
-  });
+      deadlineSeconds: DEADLINE_SECONDS,
+    },
+    (s) => {
+      ({ gmail, t } = s);
+    },
+  );
 
   it('records inbox, other (Gmail tab), spam and missing, counts each once, and leaves INBOX and Spam empty', async () => {
     const request = async (): Promise<void> => {

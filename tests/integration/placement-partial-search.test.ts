@@ -4,16 +4,15 @@
  * Until 1 Dec 2026 the failure dropped the list: the deleted inbox probe was never recorded, and later showed as
  * `other` ([Gmail]/All Mail, Gmail's default "archive" expunge) or `missing`. Uses the loopback Gmail IMAP double.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { placementSchema } from '../../src/config/placement-schema.js';
 import { searchSeed } from '../../src/placement/mailbox-search.js';
 import { newProbeToken } from '../../src/placement/probe-message.js';
-import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
-import { seedZone, waitPlacement } from '../helpers/dovecot-seeds.js';
+import { waitPlacement } from '../helpers/dovecot-seeds.js';
 import { startGmailImap, type GmailImap } from '../helpers/gmail-imap.js';
-import { startReceiver, type Receiver } from '../helpers/receiver.js';
-import { startGmailSeedGateway } from '../helpers/gmail-seed-gateway.js';
+import type { Receiver } from '../helpers/receiver.js';
 import { ADMIN_KEY, type TestGateway } from '../helpers/test-gateway.js';
+import { gmailSeedStackForSuite } from '../helpers/gmail-seed-gateway.js';
 
 const USER = 'kurir.seed1@gmail.test';
 const PASS = 'pw';
@@ -76,27 +75,22 @@ for (const expungeBehavior of ['archive', 'deleteForever'] as const) {
 }
 
 describe('placement service: a search failing after INBOX still records the inbox probe', () => {
-  let dns: DnsServer;
   let mx: Receiver;
   let t: TestGateway;
 
-  beforeAll(async () => {
-    gmail = await startGmailImap({ user: USER, pass: PASS });
-    failSpamSelect(gmail);
-    dns = await startDnsServer(seedZone([USER]));
-    // The first probe is accepted (the test files it into INBOX); later ones are deferred and stay in flight.
-    mx = await startReceiver({
-      hostname: 'mx.seed.test',
-      script: (ctx) => (ctx.stage === 'rcpt' && ctx.attempt > 1 ? { code: 451, message: '4.3.0 try again later' } : undefined),
-    });
-    t = await startGmailSeedGateway({ dns, user: USER, pass: PASS, imapPort: gmail.port, mxPort: mx.port, deadlineSeconds: 60 });
-  }, 30_000);
-  afterAll(async () => {
-    await t?.close();
-    await mx?.close();
-    await dns?.close();
-    await gmail?.close();
-  });
+  gmailSeedStackForSuite(
+    {
+      user: USER,
+      pass: PASS,
+      prepareImap: failSpamSelect,
+      // The first probe is accepted (the test files it into INBOX); later ones are deferred and stay in flight.
+      mxScript: () => (ctx) => (ctx.stage === 'rcpt' && ctx.attempt > 1 ? { code: 451, message: '4.3.0 try again later' } : undefined),
+      deadlineSeconds: 60,
+    },
+    (s) => {
+      ({ gmail, mx, t } = s);
+    },
+  );
 
   it('records inbox for the probe found before the spam folder failed', async () => {
     const [first] = await mx.waitFor(1, 15_000);

@@ -3,55 +3,47 @@
  * (with the refusal as its error), never `missing`. Until 1 Dec 2026 a DMARC refusal was recorded `missing`,
  * counted in kurir_placement_results_total{folder="missing"} and added a wrong `missing-probes` incident finding.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
-import { seedGatewayOverrides, seedZone, waitPlacement } from '../helpers/dovecot-seeds.js';
-import { startGmailImap, type GmailImap } from '../helpers/gmail-imap.js';
-import { startReceiver, type Receiver } from '../helpers/receiver.js';
+import { expect, it } from 'vitest';
+import { seedGatewayOverrides, waitPlacement } from '../helpers/dovecot-seeds.js';
 import { ADMIN_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { gmailSeedStackForSuite } from '../helpers/gmail-seed-gateway.js';
 
 const USER = 'kurir.seed1@gmail.test';
 /** A second seed whose MX keeps deferring; its mailbox cannot be searched either (the double knows only USER). */
 const DEFERRED = 'kurir.seed2@yahoo.test';
 const PASS = 'pw';
 const auth = { authorization: `Bearer ${ADMIN_KEY}` };
-let gmail: GmailImap;
-let dns: DnsServer;
-let mx: Receiver;
 let t: TestGateway;
 
-beforeAll(async () => {
-  gmail = await startGmailImap({ user: USER, pass: PASS });
-  dns = await startDnsServer(seedZone([USER, DEFERRED]));
-  mx = await startReceiver({
-    hostname: 'mx.seed.test',
-    script(ctx) {
+gmailSeedStackForSuite(
+  {
+    user: USER,
+    pass: PASS,
+    seedAddresses: [USER, DEFERRED],
+    mxScript: () => (ctx) => {
       if (ctx.stage === 'rcpt' && ctx.address === DEFERRED) return { code: 451, message: '4.7.0 Try again later' };
       if (ctx.stage === 'rcpt') return { code: 550, message: "5.7.26 Unauthenticated email from example.test is not accepted due to domain's DMARC policy" };
       return undefined;
     },
-  });
-  t = await startTestGateway({
-    dns,
-    gatewayOptions: { env: { SEED_PASSWORD: PASS } },
-    overrides: seedGatewayOverrides({
-      seeds: [
-        { name: 'gmail-1', provider: 'gmail', address: USER, auth: { method: 'app-password', passwordEnv: 'SEED_PASSWORD' } },
-        { name: 'yahoo-1', provider: 'yahoo', address: DEFERRED, auth: { method: 'app-password', passwordEnv: 'SEED_PASSWORD' } },
-      ],
-      imapPort: gmail.port,
-      mxPort: mx.port,
-      deadlineSeconds: 4,
-    }),
-  });
-}, 30_000);
-
-afterAll(async () => {
-  await t?.close();
-  await mx?.close();
-  await dns?.close();
-  await gmail?.close();
-});
+    gateway: ({ dns, gmail, mx }) =>
+      startTestGateway({
+        dns,
+        gatewayOptions: { env: { SEED_PASSWORD: PASS } },
+        overrides: seedGatewayOverrides({
+          seeds: [
+            { name: 'gmail-1', provider: 'gmail', address: USER, auth: { method: 'app-password', passwordEnv: 'SEED_PASSWORD' } },
+            { name: 'yahoo-1', provider: 'yahoo', address: DEFERRED, auth: { method: 'app-password', passwordEnv: 'SEED_PASSWORD' } },
+          ],
+          imapPort: gmail.port,
+          mxPort: mx.port,
+          deadlineSeconds: 4,
+        }),
+      }),
+  },
+  (s) => {
+    t = s.t;
+  },
+);
 
 it('records a refused probe as not-delivered, not missing, and keeps it out of the rate, the metric and the incident', async () => {
   const p = await waitPlacement(t.url, (x) => (x.providers.find((y: { provider: string }) => y.provider === 'gmail')?.results.length ?? 0) >= 1, 20_000);
