@@ -5,6 +5,7 @@
  * runtime-managed domains. {@link publishGoodRecords} publishes every record of a correctly configured domain.
  */
 import { afterAll, beforeAll } from 'vitest';
+import { closeAll } from './close-all.js';
 import { startDnsServer, type DnsServer } from './dns-server.js';
 import { policy, policyGatewayOptions, startPolicyServer, type PolicyServer } from './policy-server.js';
 import { startTestGateway, type TestGateway } from './test-gateway.js';
@@ -48,11 +49,7 @@ export function doctorGatewayForFile(opts: { masterKey: string; blocklists: stri
     });
     use({ dns, web, t });
   }, 30_000);
-  afterAll(async () => {
-    await t?.close();
-    await web?.close();
-    await dns?.close();
-  });
+  afterAll(() => closeAll(t, web, dns));
 }
 
 /**

@@ -3,6 +3,7 @@
  * Gmail IMAP double, and the stack around it (the double, DNS for the seeds' domains, the seeds' MX).
  */
 import { afterAll, beforeAll } from 'vitest';
+import { closeAll } from './close-all.js';
 import { startDnsServer, type DnsServer } from './dns-server.js';
 import { seedGatewayOverrides, seedZone } from './dovecot-seeds.js';
 import { startGmailImap, type GmailImap } from './gmail-imap.js';
@@ -73,10 +74,5 @@ export function gmailSeedStackForSuite(
       : await startGmailSeedGateway({ dns, user: opts.user, pass: opts.pass, imapPort: gmail.port, mxPort: mx.port, deadlineSeconds: opts.deadlineSeconds! });
     use({ ...parts, t });
   }, 30_000);
-  afterAll(async () => {
-    await t?.close();
-    await mx?.close();
-    await dns?.close();
-    await gmail?.close();
-  });
+  afterAll(() => closeAll(t, mx, dns, gmail));
 }

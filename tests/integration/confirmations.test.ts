@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { API_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { closeAll } from '../helpers/close-all.js';
 
 let dns: DnsServer;
 let receiver: Receiver;
@@ -30,11 +31,7 @@ beforeAll(async () => {
   });
 });
 
-afterAll(async () => {
-  await t?.close();
-  await receiver?.close();
-  await dns?.close();
-});
+afterAll(() => closeAll(t, receiver, dns));
 
 const auth = { authorization: `Bearer ${API_KEY}` };
 const base = { from: 'Passport office <noreply@example.test>', subject: 'Your code', text: 'Code: 123456', priority: 'verification' };

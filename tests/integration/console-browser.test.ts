@@ -17,6 +17,7 @@ import { PlacementStore } from '../../src/store/placement-store.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { ADMIN_KEY, adminRequest, startTestGateway, submitDelivered, type TestGateway } from '../helpers/test-gateway.js';
+import { closeAll } from '../helpers/close-all.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = 'test-results/console';
@@ -117,12 +118,7 @@ describe.skipIf(!haveChromium)('web console in Chromium', () => {
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   }, 60_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await t?.close();
-    await receiver?.close();
-    await dns?.close();
-  });
+  afterAll(() => closeAll(browser, t, receiver, dns));
 
   it('support: finds the message by recipient and by booking reference, reads the facts, timeline and resend outlook, removes the suppression', async () => {
     const page = await browser.newPage();

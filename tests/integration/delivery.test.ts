@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeResolver, startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { adminRequest, SMTP_USER, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { closeAll } from '../helpers/close-all.js';
 
 // Rules per recipient address at the receiver (acting as the recipients' MX).
 const rules = {
@@ -41,11 +42,7 @@ beforeAll(async () => {
   t.publishDkim(dns);
 });
 
-afterAll(async () => {
-  await t?.close();
-  await receiver?.close();
-  await dns?.close();
-});
+afterAll(() => closeAll(t, receiver, dns));
 
 const base = { from: 'Passport office <noreply@example.test>', subject: 'Your code', text: 'Code: 123456', priority: 'verification' };
 

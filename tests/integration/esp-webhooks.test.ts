@@ -23,6 +23,7 @@ import {
 } from '../helpers/esp.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { startTestGateway, type TestGateway, submitDelivered } from '../helpers/test-gateway.js';
+import { closeAll } from '../helpers/close-all.js';
 
 let dns: DnsServer;
 let receiver: Receiver;
@@ -56,12 +57,7 @@ beforeAll(async () => {
   t.publishDkim(dns);
 });
 
-afterAll(async () => {
-  await t?.close();
-  await sns?.close();
-  await receiver?.close();
-  await dns?.close();
-});
+afterAll(() => closeAll(t, sns, receiver, dns));
 
 const delivered = (to: string) => submitDelivered(t, receiver, base, to);
 

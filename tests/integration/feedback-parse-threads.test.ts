@@ -12,6 +12,7 @@ import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { loadFixture, manyPartReport } from '../helpers/feedback-fixtures.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { startTestGateway, submitDelivered, type TestGateway } from '../helpers/test-gateway.js';
+import { closeAll } from '../helpers/close-all.js';
 
 let dns: DnsServer;
 let receiver: Receiver;
@@ -35,11 +36,7 @@ beforeAll(async () => {
   t.publishDkim(dns);
 });
 
-afterAll(async () => {
-  await t?.close();
-  await receiver?.close();
-  await dns?.close();
-});
+afterAll(() => closeAll(t, receiver, dns));
 
 async function delivered(to: string): Promise<{ id: string; verp: string; values: { verp: string; rcpt: string; messageId: string } }> {
   const m = await submitDelivered(t, receiver, base, to);

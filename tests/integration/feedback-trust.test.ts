@@ -11,6 +11,7 @@ import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { loadFixture } from '../helpers/feedback-fixtures.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { startTestGateway, submitDelivered, type TestGateway } from '../helpers/test-gateway.js';
+import { closeAll } from '../helpers/close-all.js';
 
 let dns: DnsServer;
 let receiver: Receiver;
@@ -44,11 +45,7 @@ beforeAll(async () => {
   t.publishDkim(dns);
 });
 
-afterAll(async () => {
-  await t?.close();
-  await receiver?.close();
-  await dns?.close();
-});
+afterAll(() => closeAll(t, receiver, dns));
 
 const delivered = (to: string) => submitDelivered(t, receiver, base, to);
 

@@ -10,6 +10,7 @@ import { dsnReturningOriginal, loadFixture } from '../helpers/feedback-fixtures.
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { startTestGateway, type TestGateway, submitDelivered } from '../helpers/test-gateway.js';
 import { sendToBounceMx, type BounceMxAnswer } from '../helpers/bounce-mx-client.js';
+import { closeAll } from '../helpers/close-all.js';
 
 let dns: DnsServer;
 let receiver: Receiver;
@@ -47,11 +48,7 @@ beforeAll(async () => {
   t.publishDkim(dns);
 });
 
-afterAll(async () => {
-  await t?.close();
-  await receiver?.close();
-  await dns?.close();
-});
+afterAll(() => closeAll(t, receiver, dns));
 
 const delivered = (to: string) => submitDelivered(t, receiver, base, to);
 

@@ -12,6 +12,7 @@ import { policy, startPolicyServer, type PolicyServer } from '../helpers/policy-
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 import { caSignedCert, testCa } from '../helpers/tls.js';
+import { closeAll } from '../helpers/close-all.js';
 
 let dns: DnsServer;
 let web: PolicyServer;
@@ -65,13 +66,7 @@ beforeAll(async () => {
   });
 });
 
-afterAll(async () => {
-  await t?.close();
-  await web?.close();
-  await tlsMx?.close();
-  await plainMx?.close();
-  await dns?.close();
-});
+afterAll(() => closeAll(t, web, tlsMx, plainMx, dns));
 
 describe('MTA-STS enforce', () => {
   it('delivers to a listed MX over STARTTLS with a certificate verified for the MX name', async () => {

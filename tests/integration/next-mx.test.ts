@@ -9,6 +9,7 @@ import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { startReceiver, type Reply, type Receiver, type ScriptContext } from '../helpers/receiver.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { closeAll } from '../helpers/close-all.js';
 
 let dns: DnsServer;
 let mx1: Receiver;
@@ -55,12 +56,7 @@ beforeAll(async () => {
   t = await startTestGateway({ dns, overrides: { delivery: { mxPort: mx2.port, mtaSts: { enabled: false } } } });
 });
 
-afterAll(async () => {
-  await t?.close();
-  await mx1?.close();
-  await mx2?.close();
-  await dns?.close();
-});
+afterAll(() => closeAll(t, mx1, mx2, dns));
 
 beforeEach(() => {
   mx1.messages.length = 0;

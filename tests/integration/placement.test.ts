@@ -14,6 +14,7 @@ import { dovecotAvailable, startDovecot, type Dovecot } from '../helpers/dovecot
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { getPlacement, seedGatewayOverrides, seedZone, waitPlacement as waitSeedPlacement } from '../helpers/dovecot-seeds.js';
 import { JUNK_SIEVE, startSeedMx, type SeedMx } from '../helpers/seed-mx.js';
+import { closeAll } from '../helpers/close-all.js';
 
 const available = dovecotAvailable();
 if (!available.ok) console.warn(`placement integration test SKIPPED: ${available.reason}`);
@@ -61,12 +62,7 @@ describe.skipIf(!available.ok)(available.ok ? 'placement probes (Dovecot, LMTP, 
     t.publishDkim(dns);
   }, 30_000);
 
-  afterAll(async () => {
-    await t?.close();
-    await mx?.close();
-    await dns?.close();
-    await dovecot?.close();
-  });
+  afterAll(() => closeAll(t, mx, dns, dovecot));
 
   it('places the first scheduled probes: inbox with the receiver verdicts, missing when dropped, seed-unreachable on a wrong password', async () => {
     const started = Date.now();

@@ -16,6 +16,7 @@ import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { rspamdAvailable, startRspamd, type Rspamd } from '../helpers/rspamd.js';
 import { SMTP_USER, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { closeAll } from '../helpers/close-all.js';
 
 const available = rspamdAvailable();
 if (!available.ok) console.warn(`rspamd scoring test SKIPPED: ${available.reason}`);
@@ -58,12 +59,7 @@ describe.skipIf(!available.ok)(available.ok ? 'pre-send scoring with rspamd' : `
     t.publishDkim(dns);
   }, 40_000);
 
-  afterAll(async () => {
-    await t?.close();
-    await rspamd?.close();
-    await receiver?.close();
-    await dns?.close();
-  });
+  afterAll(() => closeAll(t, rspamd, receiver, dns));
 
   it('scores a real message after signing: score, action and symbols on the timeline and in the metrics', async () => {
     const res = await t.submit({ ...base, to: ['alice@dest.test'] });

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { startReceiver, type Receiver, type Reply } from '../helpers/receiver.js';
 import { ADMIN_KEY, adminRequest, API_KEY, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
+import { closeAll } from '../helpers/close-all.js';
 
 const message = { from: 'noreply@example.test', subject: 'Your code', text: 'Code: 123456', priority: 'verification' };
 /** What the smarthost answers now: at MAIL FROM, and at RCPT TO per recipient (undefined: it accepts). */
@@ -42,11 +43,7 @@ beforeEach(() => {
   atRcpt = {};
 });
 
-afterAll(async () => {
-  await t?.close();
-  await smarthost?.close();
-  await hooks?.close();
-});
+afterAll(() => closeAll(t, smarthost, hooks));
 
 /** Submits a message to `to` and waits for its first deferral or bounce. */
 async function firstOutcome(to: string[]): Promise<{ id: string; status: any }> {

@@ -13,6 +13,7 @@ import { scripted, type Scripted } from '../helpers/scripted-mx.js';
 import { SmtpDialog } from '../helpers/smtp-dialog.js';
 import { SMTP_USER, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 import { until } from '../helpers/until.js';
+import { closeAll } from '../helpers/close-all.js';
 
 let t: TestGateway;
 let dns: DnsServer;
@@ -25,11 +26,7 @@ beforeAll(async () => {
   t = await startTestGateway({ dns, overrides: { roles: ['intake', 'api', 'worker'], delivery: { mxPort: receiver.port } } });
 });
 
-afterAll(async () => {
-  await t?.close();
-  await receiver?.close();
-  await dns?.close();
-});
+afterAll(() => closeAll(t, receiver, dns));
 
 /** A session logged in (cleartext AUTH is allowed on loopback in tests), optionally after STARTTLS. */
 async function session(starttls = false): Promise<SmtpDialog> {

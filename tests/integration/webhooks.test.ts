@@ -15,6 +15,7 @@ import { SmtpDialog } from '../helpers/smtp-dialog.js';
 import { ADMIN_KEY, API_KEY, SMTP_USER, startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 import { until } from '../helpers/until.js';
+import { closeAll } from '../helpers/close-all.js';
 
 const SECRET = 'whsec-test-0123456789abcdef';
 
@@ -73,12 +74,7 @@ beforeAll(async () => {
   t.publishDkim(dns);
 });
 
-afterAll(async () => {
-  await t?.close();
-  await hooks?.close();
-  await mx?.close();
-  await dns?.close();
-});
+afterAll(() => closeAll(t, hooks, mx, dns));
 
 describe('webhooks to the booking system', () => {
   it('POSTs a signed `delivered` event for a delivered message', async () => {
