@@ -8,6 +8,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
+import { primaryAndBackupMx } from '../helpers/mx-zones.js';
 
 let dns: DnsServer;
 let receiver: Receiver;
@@ -24,14 +25,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => silent.listen(receiver.port, '127.0.0.2', () => resolve()));
   dns = await startDnsServer({
-    'slow.test': {
-      MX: [
-        { exchange: 'mx1.slow.test', priority: 10 },
-        { exchange: 'mx2.slow.test', priority: 20 },
-      ],
-    },
-    'mx1.slow.test': { A: ['127.0.0.2'] },
-    'mx2.slow.test': { A: ['127.0.0.1'] },
+    ...primaryAndBackupMx('slow.test'),
   });
   t = await startTestGateway({ dns, overrides: { delivery: { mxPort: receiver.port, mtaSts: { enabled: false } } } });
 });

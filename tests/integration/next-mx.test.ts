@@ -10,6 +10,7 @@ import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { startReceiver, type Reply, type Receiver, type ScriptContext } from '../helpers/receiver.js';
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js';
 import { closeAll } from '../helpers/close-all.js';
+import { primaryAndBackupMx } from '../helpers/mx-zones.js';
 
 let dns: DnsServer;
 let mx1: Receiver;
@@ -27,14 +28,7 @@ beforeAll(async () => {
   mx2 = await startReceiver({ tls: false, hostname: 'mx2.busy.test', script: (ctx) => secondary(ctx) });
   mx1 = await startReceiver({ tls: false, host: '127.0.0.2', port: mx2.port, hostname: 'mx1.busy.test', script: (ctx) => primary(ctx) });
   dns = await startDnsServer({
-    'busy.test': {
-      MX: [
-        { exchange: 'mx1.busy.test', priority: 10 },
-        { exchange: 'mx2.busy.test', priority: 20 },
-      ],
-    },
-    'mx1.busy.test': { A: ['127.0.0.2'] },
-    'mx2.busy.test': { A: ['127.0.0.1'] },
+    ...primaryAndBackupMx('busy.test'),
     // The same preferred host, then one where nothing listens (connection refused).
     'half.test': {
       MX: [

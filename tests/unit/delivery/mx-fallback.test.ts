@@ -11,6 +11,7 @@ import { deliveryTestDeps, queueMessage, type DeliveryTestDeps } from '../../hel
 import { startDnsServer, type DnsServer } from '../../helpers/dns-server.js';
 import { closeScripted, scripted, type Scripted } from '../../helpers/scripted-mx.js';
 import { manualClock } from '../../helpers/until.js';
+import { primaryAndBackupMx } from '../../helpers/mx-zones.js';
 
 const clock = manualClock(1_800_000_000_000);
 let redis: Redis;
@@ -26,14 +27,7 @@ beforeAll(async () => {
   mx = await scripted({ greeting: () => greeting });
   // mx1 (preferred) is 127.0.0.2, where nothing listens on the receiver's port: the connection is refused.
   dns = await startDnsServer({
-    'backup.test': {
-      MX: [
-        { exchange: 'mx1.backup.test', priority: 10 },
-        { exchange: 'mx2.backup.test', priority: 20 },
-      ],
-    },
-    'mx1.backup.test': { A: ['127.0.0.2'] },
-    'mx2.backup.test': { A: ['127.0.0.1'] },
+    ...primaryAndBackupMx('backup.test'),
     'single.test': { MX: [{ exchange: 'mx2.backup.test', priority: 10 }] },
   });
   t = deliveryTestDeps({

@@ -13,6 +13,7 @@ import { deliveryTestDeps, queueMessage, type DeliveryTestDeps } from '../../hel
 import { startDnsServer, type DnsServer } from '../../helpers/dns-server.js';
 import { startReceiver, type Receiver } from '../../helpers/receiver.js';
 import { manualClock } from '../../helpers/until.js';
+import { primaryAndBackupMx } from '../../helpers/mx-zones.js';
 
 const clock = manualClock(1_800_000_000_000);
 let redis: Redis;
@@ -31,14 +32,7 @@ beforeAll(async () => {
   receiver = await startReceiver({ tls: false });
   // mx1 is 127.0.0.2, where nothing listens on the receiver's port: refused at once, as the test's clock says how long it took.
   dns = await startDnsServer({
-    'slow.test': {
-      MX: [
-        { exchange: 'mx1.slow.test', priority: 10 },
-        { exchange: 'mx2.slow.test', priority: 20 },
-      ],
-    },
-    'mx1.slow.test': { A: ['127.0.0.2'] },
-    'mx2.slow.test': { A: ['127.0.0.1'] },
+    ...primaryAndBackupMx('slow.test'),
     // A null MX: a message that gets past shaping is bounced without a connection.
     'acme.test': { MX: [{ exchange: '.', priority: 0 }] },
   });
