@@ -19,12 +19,6 @@ export const HOST = 'mail.kurir.test';
 /** The bounce (envelope sender) domain. */
 export const BOUNCE = 'bounce.kurir.test';
 
-export interface DoctorGateway {
-  dns: DnsServer;
-  web: PolicyServer;
-  t: TestGateway;
-}
-
 /**
  * Registers the beforeAll that starts DNS, the policy server and the gateway and hands them to `use` (which may
  * publish records), and the afterAll that closes them. `masterKey` is one hex digit, repeated to a 64-digit key;
@@ -75,4 +69,11 @@ export function publishGoodRecords({ dns, web, t }: DoctorGateway, domain: strin
   dns.remove('ptr.kurir.test');
   dns.servfail(`kurir1._domainkey.${domain}`, false);
   t.publishDkim(dns);
+}
+
+/** What {@link doctorGatewayForFile} starts. */
+export interface DoctorGateway {
+  dns: DnsServer;
+  web: PolicyServer;
+  t: TestGateway;
 }
