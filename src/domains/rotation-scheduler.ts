@@ -142,7 +142,10 @@ export class RotationScheduler {
   private async audit(action: string, target: string, after: unknown): Promise<void> {
     await this.deps.audit
       ?.append({ at: this.deps.clock.now(), actor: 'scheduler', role: 'system', ip: 'local', action, target, status: 200, after })
-      .catch((err: unknown) => this.deps.logger.error({ err: (err as Error).message, component: 'audit' }, 'audit: entry could not be written'));
+      .catch((err: unknown) => {
+        this.deps.metrics.auditWriteFailures.inc({ kind: 'change' });
+        this.deps.logger.error({ err: (err as Error).message, component: 'audit', kind: 'change' }, 'audit: entry could not be written');
+      });
   }
 
   /** Sets the key-age, warn-age and waiting gauges from the shared records; drops series that no longer apply. */

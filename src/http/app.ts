@@ -152,7 +152,11 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   capConnections(app, deps);
   continueWhenBodyRead(app.server);
   const clock = deps.clock ?? systemClock;
-  decorateAuth(app, deps.authThrottle ?? null, deps.audit ? { store: deps.audit, now: () => clock.now() } : null);
+  decorateAuth(
+    app,
+    deps.authThrottle ?? null,
+    deps.audit ? { store: deps.audit, now: () => clock.now(), failed: (kind) => deps.metrics.auditWriteFailures.inc({ kind }) } : null,
+  );
 
   // Every JSON body of the API, before any scope copies the parsers: UTF-8 only, no content coding, no poisoning keys.
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: maxBodyBytes }, parseJsonBody);

@@ -9,13 +9,15 @@
  * placement and incident summaries, the audit log's own pages) stay out of the log.
  *
  * A view is answered first and audited after: a failed audit write is logged (`audit: entry could not be
- * written`, error) and the reader has their answer. An export is audited before it starts: when that entry
+ * written`, error), counted (`kurir_audit_write_failures_total{kind}`, through `audit.failed`) and the reader
+ * has their answer. An export is audited before it starts: when that entry
  * cannot be written the export is refused (503 UNAVAILABLE) and nothing leaves, because a bulk copy of the
  * list is the read the log exists for. Its rows are counted into a second entry once the answer has gone out.
  */
 import type { FastifyRequest } from 'fastify';
 import { roleOf } from '../intake/credentials.js';
 import { KurirError } from '../lib/errors.js';
+import type { AuditWriteKind } from '../metrics/metrics.js';
 import type { AuditEntry, AuditStore } from '../store/audit-store.js';
 
 /** What a handler adds to its audit entry. Never put a secret here, nor the addresses a read answered. */
@@ -38,8 +40,11 @@ declare module 'fastify' {
     auditDetail: AuditDetail | null;
   }
   interface FastifyInstance {
-    /** Where audited actions go; null turns auditing off (an app built without an audit store). */
-    audit: { store: AuditStore; now: () => number } | null;
+    /**
+     * Where audited actions go; null turns auditing off (an app built without an audit store). `failed` is told
+     * of each entry that could not be written (kurir_audit_write_failures_total).
+     */
+    audit: { store: AuditStore; now: () => number; failed?: (kind: AuditWriteKind) => void } | null;
   }
 }
 
@@ -52,6 +57,11 @@ export interface AuditActor {
 /** The `auditRead` of the request's route, or null when the route returns no personal data. */
 export function auditReadOf(request: FastifyRequest): AuditRead | null {
   return request.routeOptions.config?.auditRead ?? null;
+}
+
+/** What kind of entry a request's is: its route's `auditRead`, else a view for GET and HEAD, a change otherwise. */
+export function auditKindOf(request: FastifyRequest): AuditWriteKind {
+  return auditReadOf(request) ?? (request.method === 'GET' || request.method === 'HEAD' ? 'view' : 'change');
 }
 
 /** `METHOD /route/:param`: the action of an entry. */
@@ -79,15 +89,17 @@ function entryOf(request: FastifyRequest, who: AuditActor, status: number, now: 
 }
 
 /**
- * Appends the entry of an answered request. The answer has gone out, so a failed write is logged and
+ * Appends the entry of an answered request. The answer has gone out, so a failed write is logged and counted,
  * never thrown.
  */
 export async function recordAudit(request: FastifyRequest, who: AuditActor, status: number, paramsAsTarget = true): Promise<void> {
   const audit = request.server.audit;
   if (!audit) return;
-  await audit.store
-    .append(entryOf(request, who, status, audit.now(), request.auditDetail ?? {}, paramsAsTarget))
-    .catch((err: unknown) => request.log.error({ err, component: 'audit', action: auditAction(request) }, 'audit: entry could not be written'));
+  await audit.store.append(entryOf(request, who, status, audit.now(), request.auditDetail ?? {}, paramsAsTarget)).catch((err: unknown) => {
+    const kind = auditKindOf(request);
+    audit.failed?.(kind);
+    request.log.error({ err, component: 'audit', kind, action: auditAction(request) }, 'audit: entry could not be written');
+  });
 }
 
 /**
@@ -103,7 +115,8 @@ export async function auditExportStart(request: FastifyRequest, target: string):
   try {
     await audit.store.append(entryOf(request, who, 200, audit.now(), { target, after: { export: 'started' } }, false));
   } catch (err) {
-    request.log.error({ err, component: 'audit', action: auditAction(request) }, 'audit: entry could not be written; the export was refused');
+    audit.failed?.('export');
+    request.log.error({ err, component: 'audit', kind: 'export', action: auditAction(request) }, 'audit: entry could not be written; the export was refused');
     throw new KurirError('UNAVAILABLE', 'The audit log could not be written, so nothing was exported; try again later', { cause: err });
   }
 }

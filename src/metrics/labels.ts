@@ -54,6 +54,13 @@ export const WEBHOOK_RESULTS = ['sent', 'failed', 'held'] as const;
 export type WebhookResult = (typeof WEBHOOK_RESULTS)[number];
 
 /**
+ * Which audit entry could not be written (src/http/audit-trail.ts): a read that returned personal data and was
+ * answered anyway (view), an export's (its first entry, then the refusal's; or a finished export's count), or a change.
+ */
+export const AUDIT_WRITE_KINDS = ['view', 'export', 'change'] as const;
+export type AuditWriteKind = (typeof AUDIT_WRITE_KINDS)[number];
+
+/**
  * TLS failure result types, named as RFC 8460 (SMTP TLS Reporting) section 4.3 names them: negotiation
  * failures (4.3.1) and MTA-STS policy failures (4.3.2). DANE types are absent: Kurir does not do DANE.
  */

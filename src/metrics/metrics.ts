@@ -18,6 +18,7 @@ import { createProviderMap } from './provider.js';
 import {
   AUTH_BLOCK_SCOPES,
   AUTH_CAUSES,
+  AUDIT_WRITE_KINDS,
   AUTH_FAILURE_REASONS,
   BOUNCE_TYPES,
   CONFIRM_TIME_BUCKETS,
@@ -213,6 +214,10 @@ export interface Metrics {
   readonly webhookOutbox: Counter<'result'>;
   /** kurir_webhooks_disabled_total — a key's webhook auto-disabled after sustained failure. */
   readonly webhooksDisabled: Counter;
+
+  // audit
+  /** kurir_audit_write_failures_total{kind} — audit entries that could not be written (view, export, change). */
+  readonly auditWriteFailures: Counter<'kind'>;
 
   // placement and confirmation
   /** kurir_placement_results_total{provider,folder} */
@@ -667,6 +672,12 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     help: "API keys' webhooks auto-disabled after sustained delivery failure.",
     registers,
   });
+  const auditWriteFailures = new Counter({
+    name: 'kurir_audit_write_failures_total',
+    help: 'Audit entries that could not be written (Redis refused or did not answer), by kind: view (a read of personal data, answered without its entry), export (entries of an export: a refused export loses two, its first and that of its 503; a finished one may lose its closing count), change (an admin or support change, or a scheduled DKIM rotation step, done without its entry).',
+    labelNames: ['kind'] as const,
+    registers,
+  });
 
   // ---- placement and confirmation -------------------------------------------
   const placement = new Counter({
@@ -796,6 +807,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
   for (const reason of ['missing-job', 'failed-job']) queueReconciled.inc({ reason }, 0);
   for (const outcome of ['returned', 'failed']) queueLeasesExpired.inc({ outcome }, 0);
   for (const kind of ['unavailable', 'internal']) deliveryJobErrors.inc({ kind }, 0);
+  for (const kind of AUDIT_WRITE_KINDS) auditWriteFailures.inc({ kind }, 0);
   for (const reason of ['lease-lost', 'settled', 'duplicate']) deliverySuperseded.inc({ reason }, 0);
   for (const redis of ['main', ...(opts.redisShards ?? [])]) redisUp.set({ redis }, 0);
   for (const provider of providers) {
@@ -905,6 +917,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     webhooks,
     webhookOutbox,
     webhooksDisabled,
+    auditWriteFailures,
     placement,
     placementArrival,
     placementSeedUp,

@@ -2,7 +2,8 @@
  * When Redis refuses the audit log's write (OOM under `noeviction`, as on a full Redis) but still answers reads:
  * a single view is answered and the missing entry is logged; an export is refused with 503 before its first byte,
  * so no bulk copy leaves without its entry (src/http/audit-trail.ts), and `kurir suppressions export` says so. Once Redis takes writes again both are
- * audited as usual. The gateway's own redis-server (tests/helpers/private-redis.ts), never the shared one.
+ * audited as usual. Each entry not written is counted in kurir_audit_write_failures_total{kind} (view, export, change).
+ * The gateway's own redis-server (tests/helpers/private-redis.ts), never the shared one.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -46,6 +47,12 @@ function auditFailures(): Array<Record<string, any>> {
     .map((l) => JSON.parse(l));
 }
 
+/** kurir_audit_write_failures_total of each kind, from the gateway's /metrics exposition. */
+async function writeFailures(): Promise<Record<string, number>> {
+  const text = await t.gateway.metrics.render();
+  return Object.fromEntries([...text.matchAll(/^kurir_audit_write_failures_total\{kind="(\w+)"\} (\d+)$/gm)].map((m) => [m[1], Number(m[2])]));
+}
+
 beforeAll(async () => {
   redis = await startPrivateRedis();
   admin = new Redis(redis.url);
@@ -71,7 +78,8 @@ it('answers a message view and logs the entry it could not write', async () => {
     expect(view.status).toBe(200);
     expect(Object.keys(JSON.parse(view.text).recipients)).toEqual([READER]);
     await expect.poll(() => auditFailures().some((l) => l.action === 'GET /v1/messages/:id'), { timeout: 5000 }).toBe(true);
-    expect(auditFailures().find((l) => l.action === 'GET /v1/messages/:id')).toMatchObject({ level: 50, component: 'audit' });
+    expect(auditFailures().find((l) => l.action === 'GET /v1/messages/:id')).toMatchObject({ level: 50, component: 'audit', kind: 'view' });
+    expect(await writeFailures()).toEqual({ view: 1, export: 0, change: 0 });
   } finally {
     await takeWrites();
   }
@@ -94,6 +102,8 @@ it('refuses an export (503, nothing of the list) while its entry cannot be writt
       const cli = runCliCommand(['suppressions', 'export', '--out', out], { cwd: dir, env: { KURIR_URL: t.url, KURIR_ADMIN_KEY: ADMIN_KEY } });
       await expect(cli).rejects.toMatchObject({ exitCode: 1, message: expect.stringMatching(/^503 UNAVAILABLE: The audit log could not be written/) });
       expect(existsSync(out)).toBe(false);
+      // Two exports over the API and the CLI's one: each lost two entries, its first and its 503's (written after the answer).
+      await expect.poll(writeFailures, { timeout: 5000 }).toEqual({ view: 1, export: 6, change: 0 });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -108,4 +118,17 @@ it('refuses an export (503, nothing of the list) while its entry cannot be writt
       timeout: 5000,
     })
     .toEqual({ rows: 1, complete: true });
+});
+
+it('counts a change whose entry could not be written', async () => {
+  await refuseWrites();
+  try {
+    // Redis refuses the suppression too (503); the refused attempt is a change all the same, and its entry is lost.
+    expect((await adminRequest(t.url, 'PUT', '/v1/suppressions/new@refused.example', { reason: 'hard bounce' })).status).toBe(503);
+    await expect.poll(() => auditFailures().some((l) => l.action === 'PUT /v1/suppressions/:address'), { timeout: 5000 }).toBe(true);
+    expect(auditFailures().find((l) => l.action === 'PUT /v1/suppressions/:address')).toMatchObject({ kind: 'change' });
+    expect(await writeFailures()).toEqual({ view: 1, export: 6, change: 1 });
+  } finally {
+    await takeWrites();
+  }
 });

@@ -3,6 +3,7 @@
  * changes nothing (but still exports the key age); once the lock is free the due domain is rotated exactly once,
  * and the lock is released after the pass. A domain that used all 25 selector names of a month (`k2026m01`,
  * `k2026m01b` … `k2026m01z`) gets 409 CONFLICT from rotate, and the scheduler warns once per pass and goes on.
+ * A step whose audit entry cannot be written is done, logged and counted (kurir_audit_write_failures_total{kind="change"}).
  */
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
@@ -79,6 +80,54 @@ describe('rotation scheduler', () => {
     const entries = (await audit.page(10)).items;
     expect(entries.map((e) => [e.actor, e.action, e.target])).toEqual([['scheduler', 'scheduled rotation: new key', 'lock.test']]);
     await scheduler.close();
+  });
+
+  it('a rotation whose audit entry cannot be written is started, logged and counted as a failed change entry', async () => {
+    const ownPrefix = `${prefix}-audit`;
+    const config = testConfig('/tmp', { domainKeys: { rotation: { everyDays: 90, warnDays: 0, checkIntervalSeconds: 60 } } }, undefined, ownPrefix);
+    const keys = createKeys(ownPrefix);
+    const store = new DomainStore(redis, keys);
+    const clock = manualClock(Date.UTC(2026, 0, 1));
+    const published = new Map<string, string>();
+    const service = new DomainService({
+      config,
+      store,
+      vault: createKeyVault(parseMasterKey('f'.repeat(64), 'test')),
+      resolver: mapResolver(published),
+      clock,
+    });
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+        done();
+      },
+    });
+    const metrics = createMetrics({ defaultMetrics: false });
+    const scheduler = new RotationScheduler({
+      config,
+      service,
+      store,
+      metrics,
+      logger: createLogger({ level: 'info', destination: sink }),
+      clock,
+      audit: new AuditStore(redis, keys, 100),
+    });
+    try {
+      const first = (await service.add('unaudited.test')).keys[0];
+      published.set(`${first.selector}._domainkey.unaudited.test`, `v=DKIM1; k=rsa; p=${first.publicKeyBase64}`);
+      expect((await service.verify('unaudited.test')).domain.state).toBe('active');
+      clock.advance(91 * DAY);
+      // The audit stream's key holds a string: XADD answers WRONGTYPE.
+      await redis.set(keys.auditLog(), 'not a stream');
+      expect(await scheduler.runOnce()).toMatchObject({ started: ['unaudited.test'] });
+      const counted = (await metrics.auditWriteFailures.get()).values.map((v) => [v.labels.kind, v.value]);
+      expect(Object.fromEntries(counted)).toEqual({ view: 0, export: 0, change: 1 });
+      expect(lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'audit: entry could not be written')).toMatchObject({ level: 50, kind: 'change' });
+    } finally {
+      await scheduler.close();
+      await dropPrefix(ownPrefix);
+    }
   });
 
   it('nextSelector throws a KurirError CONFLICT naming the month and when to rotate again', () => {

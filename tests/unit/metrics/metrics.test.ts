@@ -58,6 +58,7 @@ const EXPECTED: Array<[field: string, name: string, type: string, labels: string
   ['webhooks', 'kurir_webhooks_total', 'counter', ['result']],
   ['webhooksDisabled', 'kurir_webhooks_disabled_total', 'counter', []],
   ['webhookOutbox', 'kurir_webhook_outbox_total', 'counter', ['result']],
+  ['auditWriteFailures', 'kurir_audit_write_failures_total', 'counter', ['kind']],
   ['placement', 'kurir_placement_results_total', 'counter', ['provider', 'folder']],
   ['confirmations', 'kurir_placement_confirmations_total', 'counter', ['provider', 'domain']],
   ['verificationsDelivered', 'kurir_placement_verifications_delivered_total', 'counter', ['provider', 'domain']],
