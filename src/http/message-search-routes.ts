@@ -2,7 +2,7 @@
  * `GET /v1/messages?to=<address>` or `?reference=<booking reference>`: the messages to one recipient
  * address, or carrying one booking reference, newest first, a page at a time, with the resend outlook of
  * the address(es) — what support looks up when someone says "I never received my code". Register it in
- * the support scope (src/http/auth.ts); every search is audited there.
+ * the support scope (src/http/auth.ts); every search is audited there, an answered one with its rows.
  */
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { ResendHint } from '../intake/resend-hint.js';
@@ -207,6 +207,8 @@ export const messageSearchRoutes: FastifyPluginAsync<MessageSearchOptions> = asy
       const addresses =
         address !== null ? [address] : [...new Set(views.flatMap((v) => v.record.recipients.map((a) => a.toLowerCase())))].slice(0, MAX_RESEND_HINTS);
       const hints = opts.resendHint ? await Promise.all(addresses.map((a) => opts.resendHint!(a))) : [];
+      // Counted like a page of the suppression list: how many messages were answered, never which.
+      request.auditDetail = { target: address ?? `reference:${ref}`, after: { rows: views.length, nextPage: page.more } };
       return {
         items: views.map((v) => summary(v, address)),
         nextCursor: page.more ? String(offset + limit) : null,

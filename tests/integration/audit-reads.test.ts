@@ -1,7 +1,7 @@
 /**
  * Reads that return recipient addresses or message contents are in the audit log (src/http/audit-trail.ts):
  * the message view, the suppression list, its export and the audit log's export by admin and support keys,
- * and the console's search by an admin, each with actor, role, IP, target (message id, filter), rows and
+ * the message search, and the console's search by an admin, each with actor, role, IP, target (message id, filter), rows and
  * status, never the addresses answered. Every documented GET is listed below as audited or not, so a new
  * read route fails here until it is classified. `kurir audit list` shows the entries; the log stays trimmed.
  * Real gateway, real Redis (its own prefix), HTTP on loopback.
@@ -141,6 +141,31 @@ describe('reads of personal data in the audit log', () => {
     expect(text).not.toContain(cursor);
   });
 
+  it('a message search: the address or reference as target and the messages answered as rows, never their contents', async () => {
+    const searched = 'searched@audit-reads.example';
+    for (const n of [1, 2]) {
+      const sent = await t.submit({ from: 'noreply@example.test', to: [searched], subject: 'Code', text: `Code ${n}`, metadata: { reference: 'AUDIT-ROWS' } });
+      expect(sent.status).toBe(202);
+    }
+    const to = encodeURIComponent(searched);
+    const audited = await auditedDuring(async () => {
+      expect((await get(`/v1/messages?to=${to}&limit=1`)).status).toBe(200);
+      expect((await get(`/v1/messages?to=${to}&limit=1&cursor=1`, supportKey)).status).toBe(200);
+      expect((await get('/v1/messages?reference=audit-rows')).status).toBe(200);
+      expect((await get('/v1/messages?reference=NO-SUCH-REF')).status).toBe(200);
+      expect((await get(`/v1/messages?to=${to}&limit=0`)).status).toBe(400);
+    });
+    expect(audited).toEqual([
+      expect.objectContaining({ actor: 'api-key:admin-dev', action: 'GET /v1/messages', target: searched, status: 200, after: { rows: 1, nextPage: true } }),
+      expect.objectContaining({ actor: 'api-key:desk', action: 'GET /v1/messages', target: searched, status: 200, after: { rows: 1, nextPage: false } }),
+      expect.objectContaining({ action: 'GET /v1/messages', target: 'reference:audit-rows', status: 200, after: { rows: 2, nextPage: false } }),
+      expect.objectContaining({ action: 'GET /v1/messages', target: 'reference:NO-SUCH-REF', status: 200, after: { rows: 0, nextPage: false } }),
+      expect.objectContaining({ action: 'GET /v1/messages', target: searched, status: 400 }),
+    ]);
+    expect(audited[4].after).toBeUndefined();
+    expect(JSON.stringify(audited)).not.toContain('Code 1');
+  });
+
   it('an export: an entry before its first byte, then its rows once it has gone out', async () => {
     let csv = '';
     const audited = await auditedDuring(async () => {
@@ -215,7 +240,15 @@ describe('reads of personal data in the audit log', () => {
       }
     });
     expect(audited).toEqual([
-      expect.objectContaining({ actor: 'api-key:admin-dev', role: 'admin', ip: '127.0.0.1', action: 'GET /console', target: READER, status: 200 }),
+      expect.objectContaining({
+        actor: 'api-key:admin-dev',
+        role: 'admin',
+        ip: '127.0.0.1',
+        action: 'GET /console',
+        target: READER,
+        status: 200,
+        after: { rows: 1, nextPage: false },
+      }),
       expect.objectContaining({ actor: 'api-key:admin-dev', action: 'GET /console/suppressions/remove', target: LISTED[0], status: 200 }),
     ]);
   });

@@ -27,6 +27,8 @@ export interface SupportResult {
   resend: ResendHint | null;
   /** When the page was made (ms), for "in about N minutes". */
   now: number;
+  /** More messages matched than the page lists (the newest 50); absent: not known (false for the audit entry). */
+  more?: boolean;
   /** Shards that did not answer the search: their messages are missing. */
   unavailableShards?: string[];
 }

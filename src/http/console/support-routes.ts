@@ -36,9 +36,11 @@ async function search(opts: ConsoleOptions, query: string): Promise<SupportResul
   let address: string | null = null;
   let kind: SupportResult['kind'] = 'reference';
   let unavailable: string[] | undefined;
+  let more = false;
   const found = async (page: Promise<IdPage>): Promise<MessageView[]> => {
     const p = await page;
     unavailable = p.unavailable;
+    more = p.more;
     return views(opts, p.ids);
   };
   if (query.includes('@')) {
@@ -67,6 +69,7 @@ async function search(opts: ConsoleOptions, query: string): Promise<SupportResul
     placement,
     resend,
     now: opts.clock.now(),
+    more,
     ...(unavailable ? { unavailableShards: unavailable } : {}),
   };
 }
@@ -78,12 +81,15 @@ export async function consoleSupportRoutes(app: FastifyInstance, opts: ConsoleOp
     const q = typeof request.query.q === 'string' ? request.query.q.trim() : '';
     let result: SupportResult | null = null;
     if (q) {
-      request.auditDetail = { target: q.includes('@') || MESSAGE_ID_PATTERN.test(q) ? q : `reference:${q}` };
+      const target = q.includes('@') || MESSAGE_ID_PATTERN.test(q) ? q : `reference:${q}`;
+      request.auditDetail = { target };
       try {
         result = await search(opts, q);
       } catch (err) {
         throw toKurirError(err);
       }
+      // As the API's search: the messages shown, and whether more matched than the newest SEARCH_LIMIT.
+      request.auditDetail = { target, after: { rows: result.messages.length, nextPage: result.more === true } };
     }
     const done = request.query.done;
     // Own keys only: `constructor` or `toString` would otherwise show Object.prototype's functions as text.
