@@ -200,22 +200,33 @@ export const credentialCommands: Family = {
 };
 
 /** An audit entry as `GET /v1/audit` answers it: the stored entry with its time as an ISO string. */
-type AuditItem = Omit<StoredAuditEntry, 'at' | 'before' | 'after'> & { at: string };
+type AuditItem = Omit<StoredAuditEntry, 'at'> & { at: string };
+
+/**
+ * The ROWS cell of an entry: what a read answered, from its `after` — `50+` a page with more after it, `3` all of
+ * it, `3 (incomplete)` an export that stopped short, `started` an export's first entry; empty for other entries.
+ */
+export function auditRows(after: unknown): string {
+  if (typeof after !== 'object' || after === null) return '';
+  const a = after as { rows?: unknown; nextPage?: unknown; complete?: unknown; export?: unknown };
+  if (typeof a.rows === 'number') return `${a.rows}${a.nextPage === true ? '+' : ''}${a.complete === false ? ' (incomplete)' : ''}`;
+  return a.export === 'started' ? 'started' : '';
+}
 
 export const auditCommands: Family = {
   summary: 'the audit log of admin and support actions',
   commands: {
     list: {
       usage: 'audit list [--limit N] [--cursor C]',
-      summary: 'newest first (default 50); the next page with --cursor',
+      summary: 'newest first (default 50); the next page with --cursor; ROWS: what a read answered (50+: more followed)',
       async run(ctx) {
         const q = new URLSearchParams({ limit: wholeNumberOpt(ctx, 'limit', 1, 1000) ?? '50', ...(opt(ctx, 'cursor') ? { cursor: opt(ctx, 'cursor')! } : {}) });
         const page = await ctx.client.get<{ items: AuditItem[]; nextCursor: string | null }>(`/v1/audit?${q}`);
         return output(ctx, page, () =>
           [
             table(
-              ['AT', 'ACTOR', 'ROLE', 'IP', 'ACTION', 'TARGET', 'STATUS'],
-              page.items.map((e) => [e.at, e.actor, e.role, e.ip, e.action, e.target, e.status]),
+              ['AT', 'ACTOR', 'ROLE', 'IP', 'ACTION', 'TARGET', 'STATUS', 'ROWS'],
+              page.items.map((e) => [e.at, e.actor, e.role, e.ip, e.action, e.target, e.status, auditRows(e.after)]),
             ),
             ...(page.nextCursor ? [`more: --cursor ${page.nextCursor}`] : []),
           ].join('\n'),

@@ -145,8 +145,16 @@ describe('kurir over the admin API', () => {
 
   it('audit: what the CLI did is listed under its key, without secrets', async () => {
     const list = await cli('audit', 'list', '--limit', '200');
-    expect(list.split('\n')[0]).toMatch(/^AT\s+ACTOR\s+ROLE\s+IP\s+ACTION\s+TARGET\s+STATUS$/);
-    expect(list).toMatch(/api-key:ops-admin\s+admin\s+127\.0\.0\.1\s+DELETE \/v1\/credentials\/:id\s+cred_\S+\s+204/);
+    expect(list.split('\n')[0]).toMatch(/^AT\s+ACTOR\s+ROLE\s+IP\s+ACTION\s+TARGET\s+STATUS\s+ROWS$/);
+    expect(list).toMatch(/api-key:ops-admin\s+admin\s+127\.0\.0\.1\s+DELETE \/v1\/credentials\/:id\s+cred_\S+\s+204\s+-$/m);
+    // ROWS: what each read answered — a page of the list, an export's first entry and its count.
+    expect(list).toMatch(/GET \/v1\/suppressions\s+domain=one\.test\s+200\s+2$/m);
+    expect(list).toMatch(/GET \/v1\/suppressions\/export\s+domain=one\.test\s+200\s+started$/m);
+    expect(list).toMatch(/GET \/v1\/suppressions\/export\s+domain=one\.test\s+200\s+2$/m);
+    // --json is the API's page as it came: the entries' after as the gateway wrote it.
+    const json = JSON.parse(await cli('audit', 'list', '--limit', '200', '--json'));
+    expect(Object.keys(json).sort()).toEqual(['items', 'nextCursor']);
+    expect(json.items.find((e: any) => e.action === 'GET /v1/suppressions' && e.target === 'domain=one.test').after).toEqual({ rows: 2, nextPage: false });
     expect(list).toMatch(/bootstrap\s+admin\s+local\s+credentials create --bootstrap/);
     const csv = await cli('audit', 'export', '--format', 'csv');
     expect(csv.split('\r\n')[0]).toBe('id,at,actor,role,ip,action,target,status,before,after');

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { auditRows } from '../../../src/cli/credential-commands.js';
 import { LOCAL_COMMANDS } from '../../../src/cli/local-commands.js';
 import { FAMILIES, runCli, UsageError } from '../../../src/cli/main.js';
 import { loadPrivateKey } from '../../../src/dkim/keys.js';
@@ -9,6 +10,15 @@ import { loadPrivateKey } from '../../../src/dkim/keys.js';
 const dir = mkdtempSync(join(tmpdir(), 'kurir-cli-'));
 
 describe('kurir CLI', () => {
+  it("audit list's ROWS cell: a read's count, + when more followed, an export that stopped short or only started; nothing for a change", () => {
+    expect(auditRows({ rows: 50, nextPage: true })).toBe('50+');
+    expect(auditRows({ rows: 3, nextPage: false })).toBe('3');
+    expect(auditRows({ rows: 120, complete: true })).toBe('120');
+    expect(auditRows({ rows: 7, complete: false })).toBe('7 (incomplete)');
+    expect(auditRows({ export: 'started' })).toBe('started');
+    expect([auditRows(undefined), auditRows({ name: 'desk', role: 'support' }), auditRows({ rows: '3' })]).toEqual(['', '', '']);
+  });
+
   it('validates the config', async () => {
     const out = await runCli(['config', 'check']);
     expect(out).toMatch(/^configuration is valid: roles intake, api, worker(, feedback)?(, placement)?; 1 sender domain/);
