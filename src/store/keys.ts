@@ -27,6 +27,11 @@ export interface Keys {
   messageLayoutMigrated(): string;
   /** List of a message's timeline events (JSON, append-only, oldest first). */
   events(id: string): string;
+  /**
+   * Marker that one record write (`writeId`, the same across its retries) was applied to message `id`, holding what
+   * it answered; expires after RECORD_WRITE_ID_TTL_MS (src/store/message-scripts.ts). Outside `msg:*`: no message.
+   */
+  recordWrite(id: string, writeId: string): string;
   /** One API key's claim of an Idempotency-Key: the request's hash and the message id reserved for it. */
   idempotency(owner: string, key: string): string;
   /** Hash of every suppression entry (JSON) by lower-cased address. */
@@ -185,6 +190,7 @@ export function createKeys(prefix: string): Keys {
     legacyRecipientsPattern: () => `${prefix}:rcpt:*`,
     messageLayoutMigrated: () => `${prefix}:layout:message-hash`,
     events: (id) => `${prefix}:events:${id}`,
+    recordWrite: (id, writeId) => `${prefix}:record-write:${id}:${writeId}`,
     idempotency: (owner, key) => `${prefix}:idem:${owner}:${key}`,
     suppressions: () => `${prefix}:suppressions`,
     suppressionIndex: () => `${prefix}:supp-idx`,

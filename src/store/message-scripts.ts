@@ -7,6 +7,12 @@ import type { Redis } from 'ioredis';
 import { ENQUEUE_FN } from '../queue/queue-scripts.js';
 import { FINAL_RECIPIENT_STATUSES } from './types.js';
 
+/**
+ * How long RECORD remembers a write id it applied: past the longest retry of one write (a delivery's record waits up
+ * to 10 minutes for Redis, DELIVERED_RECORD_MS in src/delivery/stages/outcome.ts), with a margin for the retry in flight.
+ */
+export const RECORD_WRITE_ID_TTL_MS = 15 * 60_000;
+
 /** Hash field of a recipient's state. Addresses always hold an `@`, so they never meet `record` or `body`. */
 export const RECIPIENT_FIELD_PREFIX = 'r:';
 
@@ -70,10 +76,23 @@ return 1`;
 // first: a recipient already `delivered` keeps its state, and the part of a `delivered` event naming it is split off
 // and marked `"duplicate":true` (two runs of one job both sent; src/delivery/stages/outcome.ts), in this same step so
 // that no second record slips in between a check and the write. With an outbox grace above 0 the events also go into
-// the webhook outbox (src/store/webhook-outbox.ts), due after the grace by Redis's clock. Answers {events length
-// after the push, 1 when final, the record JSON when asked for, the duplicate addresses, the events as pushed when
-// a duplicate changed them (else false)}.
+// the webhook outbox (src/store/webhook-outbox.ts), due after the grace by Redis's clock. With a fifth key (the
+// write's id, Keys.recordWrite) the write is applied once: a retry of it whose first try was applied but whose
+// answer was lost changes nothing and answers what the first answered. Answers {events length after the push, 1 when
+// final, the record JSON when asked for, the duplicate addresses, the events as pushed when a duplicate changed them
+// (else false), 0}; a replay: {the first's length, final and duplicates, the record when asked for, the first's
+// events as pushed, 1 when they went into the outbox, else 2}.
 const RECORD = `${HSET_FN}
+if KEYS[5] then
+  local done = redis.call('GET', KEYS[5])
+  if done then
+    local first = cjson.decode(done)
+    local record = ARGV[3] == '1' and redis.call('HGET', KEYS[1], 'record')
+    local pushed = {}
+    if first.n > 0 then pushed = redis.call('LRANGE', KEYS[2], first.length - first.n, first.length - 1) end
+    return {first.length, first.final, record, first.duplicates, pushed, first.outboxed == 1 and 1 or 2}
+  end
+end
 local n, m = tonumber(ARGV[5]), tonumber(ARGV[6])
 local addresses = {}
 for i = 7 + 2 * n, 6 + 2 * n + m do addresses[#addresses + 1] = ARGV[i] end
@@ -147,11 +166,12 @@ for i = firstEvent, #ARGV do
   end
   events[#events + 1] = e
 end
-local length = 0
+local length, outboxed = 0, 0
 if #events > 0 then
   length = redis.call('RPUSH', KEYS[2], unpack(events))
   local grace = tonumber(ARGV[4])
   if grace > 0 then
+    outboxed = 1
     local t = redis.call('TIME')
     redis.call('ZADD', KEYS[4], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + grace, ARGV[1] .. ':' .. (length - #events) .. ':' .. #events)
   end
@@ -167,8 +187,12 @@ if final == 1 then
   redis.call('EXPIRE', KEYS[1], ARGV[2])
   redis.call('EXPIRE', KEYS[2], ARGV[2])
 end
+if KEYS[5] then
+  local first = {length = length, final = final, duplicates = duplicates, n = #events, outboxed = outboxed}
+  redis.call('SET', KEYS[5], cjson.encode(first), 'PX', ${RECORD_WRITE_ID_TTL_MS})
+end
 if ARGV[3] ~= '1' then record = false end
-return {length, final, record, duplicates, rewritten and events or false}`;
+return {length, final, record, duplicates, rewritten and events or false, 0}`;
 
 // A message without its body: KEYS msg [events]. Answers {record JSON, {address, state JSON or false}…, timeline
 // (when the events key is given)}, or false when the record is gone. The addresses come from the record.
@@ -239,7 +263,7 @@ export function readView(view: [string, Array<string | null>, ...unknown[]]): { 
 /** An ioredis client with the message scripts defined as commands. */
 export type MessageRedis = Redis & {
   kurirMsgCreate(...args: Array<string | number | Buffer>): Promise<number>;
-  kurirMsgRecord(...args: Array<string | number>): Promise<[number, number, string | null, string[], string[] | null]>;
+  kurirMsgRecord(...args: Array<string | number>): Promise<[number, number, string | null, string[], string[] | null, number]>;
   kurirMsgView(...args: string[]): Promise<[string, Array<string | null>, string[]] | null>;
   kurirMsgMigrate(...args: string[]): Promise<number>;
   kurirMsgTakeBack(...args: Array<string | number>): Promise<number>;
@@ -251,7 +275,8 @@ export function withMessageScripts(redis: Redis): MessageRedis {
   if (typeof r.kurirMsgCreate !== 'function') {
     // The number of keys of create and view varies: it is the first argument of each call.
     r.defineCommand('kurirMsgCreate', { lua: CREATE });
-    r.defineCommand('kurirMsgRecord', { numberOfKeys: 4, lua: RECORD });
+    // Record takes 4 keys, or 5 with a write id.
+    r.defineCommand('kurirMsgRecord', { lua: RECORD });
     // The number of keys varies with the recipients: it is the first argument of each call.
     r.defineCommand('kurirMsgTakeBack', { lua: TAKE_BACK });
     r.defineCommand('kurirMsgView', { lua: VIEW });

@@ -3,7 +3,7 @@
  * as appended and the event sink they go to (webhooks), pages of message ids from the recipient and reference
  * search indexes, and the bounds of those indexes. Shared by the store, its sharded form and their callers.
  */
-import type { MessageRecord, RecipientState, TimelineEvent } from './types.js';
+import { FINAL_RECIPIENT_STATUSES, type MessageRecord, type MessageStatus, type RecipientState, type TimelineEvent } from './types.js';
 
 export interface RecipientUpdate {
   address: string;
@@ -15,6 +15,16 @@ export interface UpdateResult {
   final: boolean;
   /** Recipients an update delivered that were already `delivered`: the first delivery's state stands. */
   duplicates: string[];
+  /** The write id was applied before (a retry whose answer was lost): nothing was written now; the rest is the first's answer. */
+  replayed?: boolean;
+}
+
+/** Derives the message status shown to users from its recipients' states. */
+export function messageStatus(states: RecipientState[]): MessageStatus {
+  const s = new Set(states.map((r) => r.status));
+  if (s.size === 1) return states[0].status;
+  if ([...s].every((x) => FINAL_RECIPIENT_STATUSES.has(x))) return s.has('delivered') ? 'partially-delivered' : s.has('bounced') ? 'bounced' : 'expired';
+  return s.has('deferred') ? 'deferred' : 'queued';
 }
 
 /** A timeline event with its position in the message's timeline (stable: the timeline is append-only). */

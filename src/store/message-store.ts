@@ -6,21 +6,14 @@ import type { Keys } from './keys.js';
 import { type MessageRedis, RECIPIENT_FIELD_PREFIX, readView, withMessageScripts } from './message-scripts.js';
 import { type DeliveryView, deliveryViewOf, olderLayout } from './delivery-view.js';
 import { outboxMember, WebhookOutbox } from './webhook-outbox.js';
-import { FINAL_RECIPIENT_STATUSES, type MessageRecord, type MessageStatus, type MessageView, type RecipientState, type TimelineEvent } from './types.js';
+import type { MessageRecord, MessageView, RecipientState, TimelineEvent } from './types.js';
 import { type EventSink, type IdPage, INDEX_TRIM_EVERY, MAX_MESSAGES_PER_RECIPIENT, type RecipientUpdate, type UpdateResult } from './message-store-types.js';
+import { messageStatus } from './message-store-types.js';
 
 /** Options of a {@link MessageStore}. */
 export interface MessageStoreOptions {
   /** Events the sink wants also go into the webhook outbox, due for the relay after this long (0: no outbox). */
   outboxGraceMs?: number;
-}
-
-/** Derives the message status shown to users from its recipients' states. */
-export function messageStatus(states: RecipientState[]): MessageStatus {
-  const s = new Set(states.map((r) => r.status));
-  if (s.size === 1) return states[0].status;
-  if ([...s].every((x) => FINAL_RECIPIENT_STATUSES.has(x))) return s.has('delivered') ? 'partially-delivered' : s.has('bounced') ? 'bounced' : 'expired';
-  return s.has('deferred') ? 'deferred' : 'queued';
 }
 
 /** Message records, bodies, per-recipient states and timelines in Redis. */
@@ -222,8 +215,10 @@ export class MessageStore {
    * {@link update}, answering also which recipients it found already `delivered` when an update delivered them
    * again: their state stays the first delivery's, and the part of a `delivered` event naming them is written
    * with `duplicate: true` (kept on the timeline, not sent to webhooks), decided in the same script as the write.
+   * With `writeId` (the same across a write's retries) applied once: a replay of an applied try writes nothing, answers as
+   * that try did (`replayed`) and hands its events to the sink unless they went to the outbox (the relay has those then).
    */
-  async updateDetailed(id: string, updates: RecipientUpdate[], events: TimelineEvent[], record?: MessageRecord): Promise<UpdateResult> {
+  async updateDetailed(id: string, updates: RecipientUpdate[], events: TimelineEvent[], record?: MessageRecord, writeId?: string): Promise<UpdateResult> {
     const notify = this.sink !== undefined && events.length > 0;
     // Written to the outbox in the same script: a process that dies before handing them on loses nothing.
     const durable = notify && this.outboxGraceMs > 0 && (this.sink!.wants?.(record, events) ?? false);
@@ -232,7 +227,7 @@ export class MessageStore {
     const args: Array<string | number> = [
       id,
       Math.ceil(this.retentionSeconds),
-      notify && !record ? 1 : 0,
+      (notify || (this.sink && writeId)) && !record ? 1 : 0,
       durable ? this.outboxGraceMs : 0,
       updates.length,
       all.length,
@@ -241,18 +236,27 @@ export class MessageStore {
     args.push(...all);
     for (const e of events) args.push(JSON.stringify(e));
     const k = this.keys;
-    const [length, final, raw, duplicates, rewritten] = await this.scripts.kurirMsgRecord(
+    const writeKeys = writeId ? [k.recordWrite(id, writeId)] : [];
+    const [length, final, raw, duplicates, rewritten, replay] = await this.scripts.kurirMsgRecord(
+      4 + writeKeys.length,
       k.message(id),
       k.events(id),
       k.liveMessages(),
       k.webhookOutbox(),
+      ...writeKeys,
       ...args,
     );
+    const current = record ?? (raw ? (JSON.parse(raw) as MessageRecord) : null);
+    // A replay: nothing written now, and the first try's events never reached the sink (its answer was lost).
+    if (replay) {
+      const first = (rewritten ?? []).map((e) => JSON.parse(e) as TimelineEvent);
+      if (replay === 2 && this.sink && current && first.length) await this.handOn(current, Number(length) - first.length, first, false);
+      return { final: final === 1, duplicates: duplicates ?? [], replayed: true };
+    }
     // What the timeline got: a delivered event split in two when part of it was a duplicate.
     const pushed = rewritten ? rewritten.map((e) => JSON.parse(e) as TimelineEvent) : events;
     // Events given but none pushed: the message is gone and nothing was written, so there is nothing to tell.
     const gone = events.length > 0 && Number(length) === 0;
-    const current = record ?? (raw ? (JSON.parse(raw) as MessageRecord) : null);
     // RPUSH answers the list length after the push, so each event's index is known without a read.
     if (notify && current && !gone) await this.handOn(current, Number(length) - pushed.length, pushed, durable);
     return { final: final === 1, duplicates: duplicates ?? [] };

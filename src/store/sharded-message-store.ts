@@ -128,8 +128,14 @@ export class ShardedMessageStore extends MessageStore {
   }
 
   /** {@link MessageStore.updateDetailed} on the shard holding `id` (the class says which, and when it throws). */
-  override async updateDetailed(id: string, updates: RecipientUpdate[], events: TimelineEvent[], record?: MessageRecord): Promise<UpdateResult> {
-    return (await this.router.locate(id)).messages.updateDetailed(id, updates, events, record);
+  override async updateDetailed(
+    id: string,
+    updates: RecipientUpdate[],
+    events: TimelineEvent[],
+    record?: MessageRecord,
+    writeId?: string,
+  ): Promise<UpdateResult> {
+    return (await this.router.locate(id)).messages.updateDetailed(id, updates, events, record, writeId);
   }
 
   /** {@link MessageStore.getEvent} on the shard holding `id` (the class says which, and when it throws). */

@@ -101,7 +101,7 @@ describe('redis.shards: two shards, one gateway set', () => {
     expect(await a.zcard(`${prefix}:live`)).toBe(0);
     expect(await a.hexists(msgKey(ids['shard-a.test']), 'body')).toBe(0);
     // Nothing shared lives on a shard.
-    const MESSAGE_DATA = new Set(['msg', 'events', 'mid', 'layout', 'rcpt-msgs', 'ref-msgs', 'live', '{dq}', 'reconcile', 'confirmed']);
+    const MESSAGE_DATA = new Set(['msg', 'events', 'record-write', 'mid', 'layout', 'rcpt-msgs', 'ref-msgs', 'live', '{dq}', 'reconcile', 'confirmed']);
     for (const shard of [a, b]) {
       const kinds = new Set((await shard.keys(`${prefix}:*`)).map((k) => k.slice(prefix.length + 1).split(':')[0]));
       expect([...kinds].filter((k) => !MESSAGE_DATA.has(k))).toEqual([]);

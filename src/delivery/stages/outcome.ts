@@ -5,6 +5,7 @@
  * transaction, recipient states and timeline events; the store's event sink queues the webhooks. Last, the
  * provider's rolling incident window (src/store/incident-store.ts) counts them: one pipelined write.
  */
+import { randomUUID } from 'node:crypto';
 import { classifyReply, type BounceRules } from '../../feedback/classify/rules.js';
 import { isUnavailable } from '../../lib/errors.js';
 import { whileUnavailable } from '../../lib/while-unavailable.js';
@@ -103,7 +104,11 @@ async function supersededOutcomes(deps: DeliveryDeps, id: string, attempt: Class
     failed.map((r) => r.outcome.address),
   );
   const gone = failed.filter(({ outcome, status }) => {
-    const now = states[outcome.address]?.status;
+    const state = states[outcome.address];
+    // This attempt's own state: an earlier try of this record was applied, its answer lost (the store replays it).
+    if (state && state.status === status && state.attempts === attempt.updates[0]?.state.attempts && state.updatedAt === attempt.updates[0]?.state.updatedAt)
+      return false;
+    const now = state?.status;
     return now === 'delivered' || (now !== undefined && FINAL_RECIPIENT_STATUSES.has(now) && status !== 'bounced');
   });
   return new Set(gone.map((r) => r.outcome.address));
@@ -190,7 +195,8 @@ async function recordDelivered(
  * mail did arrive; recording it spares a resend), and no other state and no suppression; its other outcome events
  * are marked `superseded` (kept on the timeline, not sent to webhooks). So is an outcome for a recipient that
  * became final while this run was sending (see `supersededOutcomes`). A delivery of a recipient another run recorded
- * as delivered first is marked `duplicate` by the store in the same script as the write (no check-then-write gap):
+ * as delivered first is marked `duplicate` by the store in the same script as the write (no check-then-write gap);
+ * a retry of this record whose first try was applied but answered too late is not (the write's id makes it a no-op):
  * the first delivery's state and webhook stand. The metrics count every outcome of the attempt; the incident window
  * only those neither superseded nor duplicate (`outcomeTallies`).
  */
@@ -215,6 +221,8 @@ export async function recordAttempt(
   let counted = false;
   let superseded: ReadonlySet<string> = new Set();
   let duplicates: readonly string[] = [];
+  // One id for this record across its retries: a try applied whose answer was lost is not applied again.
+  const writeId = randomUUID();
   const write = async (): Promise<void> => {
     const held = holdsLease ? await holdsLease() : true;
     const gone = await supersededOutcomes(deps, record.id, attempt, held);
@@ -236,7 +244,7 @@ export async function recordAttempt(
     }
     const updates = attempt.updates.filter((u) => !gone.has(u.address));
     // A delivery of a recipient already delivered is marked a duplicate by the store's script, in the write itself.
-    ({ duplicates } = await deps.messages.updateDetailed(record.id, updates, events, record));
+    ({ duplicates } = await deps.messages.updateDetailed(record.id, updates, events, record, writeId));
   };
   const shortMs = Math.min(20_000, (config.delivery.jobLockSeconds * 1000) / 2);
   try {
