@@ -7,6 +7,8 @@
  *   (smtp-server closes the connection after every 421).
  * - a connection over `smtp.maxConnections` or `smtp.maxConnectionsPerIp` (both listeners together) is
  *   answered `421 4.7.0` and closed on arrival, before smtp-server greets it.
+ * - an AUTH command is checked before smtp-server sees it: no mechanism, or a connection that may not
+ *   authenticate in clear ({@link authCommandRefusal}).
  */
 import type { Socket } from 'node:net';
 import type { SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerSession } from 'smtp-server';
@@ -16,7 +18,27 @@ import { createConnectionCap } from '../lib/connection-cap.js';
 import { KurirError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { SmtpReplyError } from './replies.js';
+import { smtpReply, type SmtpReplyError } from './replies.js';
+
+/** The SASL mechanisms offered (EHLO's AUTH line). */
+export const AUTH_METHODS = ['PLAIN', 'LOGIN'];
+
+/** The refusal of AUTH on a connection that may not authenticate in clear: `538 5.7.11`. */
+export function encryptionRequired(): SmtpReplyError {
+  return smtpReply(538, '5.7.11', 'Encryption required for requested authentication mechanism (use STARTTLS)');
+}
+
+/**
+ * What an `AUTH` command line is answered before smtp-server takes it, or null to let it through. Without a mechanism
+ * `501 5.5.4` naming those offered (RFC 4954 §4; smtp-server answered a bare "504 Error: Unrecognized authentication
+ * type"); where `mayAuth` is false (cleartext, not allowed on this connection) {@link encryptionRequired}.
+ */
+export function authCommandRefusal(command: string, mayAuth: boolean): SmtpReplyError | null {
+  if (!command.trim().split(/\s+/)[1]) {
+    return smtpReply(501, '5.5.4', `AUTH: name a mechanism, one of ${AUTH_METHODS.join(', ')} (AUTH PLAIN <initial response>, or AUTH LOGIN)`);
+  }
+  return mayAuth ? null : encryptionRequired();
+}
 
 type AuthCallback = (err: Error | null | undefined, res?: SMTPServerAuthenticationResponse) => void;
 

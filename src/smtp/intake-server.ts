@@ -39,7 +39,7 @@ import { coalesceSocketWrites, holdSocketWrites } from '../lib/coalesced-writes.
 import { KurirError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { createSmtpAuth, createSmtpConnectionGuard } from './auth-guard.js';
+import { AUTH_METHODS, authCommandRefusal, createSmtpAuth, createSmtpConnectionGuard, encryptionRequired } from './auth-guard.js';
 import { HookedSmtpServer } from './hooked-server.js';
 import { createLateSuppression } from './late-suppression.js';
 import { assertParameters } from './parameters.js';
@@ -74,9 +74,6 @@ export interface SmtpIntakeDeps {
 /** How long in-flight sessions get on close before smtp-server drops them with 421. */
 const CLOSE_GRACE_MS = 5000;
 
-/** The SASL mechanisms offered (EHLO's AUTH line). */
-const AUTH_METHODS = ['PLAIN', 'LOGIN'];
-
 /**
  * Creates the SMTP submission intake. Nothing listens until `listen()`.
  * Every refusal is an SMTP reply from the error registry via {@link smtpError}; unexpected errors are
@@ -90,7 +87,6 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
   let listening: Promise<{ port: number; tlsPort?: number }> | null = null;
 
   const mayAuth = (secure: boolean, remote: string | undefined): boolean => secure || (config.smtp.allowInsecureAuthOnLoopback && isLoopback(remote));
-  const encryptionRequired = (): SmtpReplyError => smtpReply(538, '5.7.11', 'Encryption required for requested authentication mechanism (use STARTTLS)');
 
   const refuse = createSmtpRefuser(intake, log);
   const lateSuppression = createLateSuppression({ intake, clock: deps.clock ?? systemClock, log });
@@ -111,14 +107,7 @@ export function createSmtpIntake(deps: SmtpIntakeDeps): SmtpIntake {
     conn._parseAddressCommand = withQuotedLocalParts(conn._parseAddressCommand.bind(conn));
     const handleAuth = conn.handler_AUTH.bind(conn);
     conn.handler_AUTH = (command, callback) => {
-      // AUTH without a mechanism is a syntax error (RFC 4954 §4: 501); smtp-server answered a bare
-      // "504 Error: Unrecognized authentication type" that did not say what to send.
-      const mechanism = command.toString().trim().split(/\s+/)[1];
-      const reply = !mechanism
-        ? smtpReply(501, '5.5.4', `AUTH: name a mechanism, one of ${AUTH_METHODS.join(', ')} (AUTH PLAIN <initial response>, or AUTH LOGIN)`)
-        : mayAuth(conn.secure, conn.remoteAddress)
-          ? null
-          : encryptionRequired();
+      const reply = authCommandRefusal(command.toString(), mayAuth(conn.secure, conn.remoteAddress));
       if (!reply) return handleAuth(command, callback);
       conn.send(reply.responseCode, reply.message);
       callback();
