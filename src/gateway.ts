@@ -51,21 +51,18 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
     await core.runtimeCredentials.start();
     const signing = await startSigning(core, closers);
     const smtpIntake = signing !== null && roles.includes('intake') && config.smtp.enabled;
-    // A TLS key or certificate that cannot be read stops the start before any role runs: a worker started
-    // first would deliver, and a placement scheduler probe, until the listener failed.
     if (smtpIntake || roles.includes('feedback')) await core.tls();
-    if (roles.includes('worker')) worker = await startWorkerRole(core);
-    if (signing && needsIntake(core)) {
-      const parts = await createIntake(core, signing);
-      startPlacement(core, parts, closers);
+    const parts = signing && needsIntake(core) ? await createIntake(core, signing) : null;
+    if (signing && parts) {
       if (smtpIntake) {
         const bound = await startSmtpIntake(core, parts, closers);
         ports.smtp = bound.smtp;
         if (bound.smtpTls !== undefined) ports.smtpTls = bound.smtpTls;
       }
       if (roles.includes('api') && config.http.enabled) {
-        const running = worker;
-        ports.http = await startApi(core, signing, parts, () => (running ? running.isRunning() : null), closers);
+        // Until the worker has started (below), a process with the worker role is not ready.
+        const workerRunning = (): boolean | null => (worker ? worker.isRunning() : roles.includes('worker') ? false : null);
+        ports.http = await startApi(core, signing, parts, workerRunning, closers);
       }
     }
     if (roles.includes('feedback')) ports.feedback = await startFeedback(core, closers);
@@ -74,6 +71,12 @@ export async function startGateway(config: Config, logger: Logger, opts: Gateway
       ports.metrics = m.port;
       closers.push(() => m.close());
     }
+    // Deliveries and probes start last, once every listener is bound: a port already taken (or a TLS file that cannot
+    // be read, above) stops the start before anything is sent. Until 2 Dec 2026 the worker started first and
+    // delivered until a listener failed, then had a second to finish: a restart loop cut deliveries mid-transaction
+    // (each sent again later).
+    if (roles.includes('worker')) worker = await startWorkerRole(core);
+    if (parts) startPlacement(core, parts, closers);
   } catch (err) {
     await shutdown(1000);
     throw err;
