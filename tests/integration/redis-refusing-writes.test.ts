@@ -104,6 +104,9 @@ it('answers 503 with Retry-After over HTTP and 451 4.3.0 over SMTP while Redis r
     const refused = await smtp.sendMail({ from: 'noreply@example.test', to: 'b@dest.test', subject: 'code', text: 'Code 1234' }).catch((e: unknown) => e);
     expect(refused).toMatchObject({ responseCode: 451, response: expect.stringMatching(/^451 4\.3\.0 /) });
     smtp.close();
+    // What the KurirIntakeUnavailable alert reads (dashboards/alerts.yml): both refusals, by reason UNAVAILABLE.
+    const counted = (await t.gateway.metrics.intakeRefused.get()).values.filter((v) => v.labels.reason === 'UNAVAILABLE');
+    expect(Object.fromEntries(counted.map((v) => [v.labels.interface, v.value]))).toEqual({ http: 1, smtp: 1 });
   } finally {
     await takeWrites();
   }

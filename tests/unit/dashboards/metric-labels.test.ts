@@ -75,6 +75,8 @@ const FIRST_EVENT_NOT_NEEDED: Record<string, string> = {
   KurirRspamdUnavailable: 'kurir_rspamd_checks_total',
   // The p90 score of an hour's sampled messages; KurirRspamdScoreNearThreshold needs 10 of them.
   'domain:kurir_rspamd_score:p90_1h': 'kurir_rspamd_score_bucket',
+  // Pages on refusals sustained for 2 min: a first one missed after a restart changes nothing.
+  KurirIntakeUnavailable: 'kurir_intake_messages_refused_total',
 };
 
 /** Labels whose values come from the configuration (providers, sender domains, shards, pools, seeds, keys). */
