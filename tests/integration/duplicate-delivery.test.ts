@@ -21,6 +21,7 @@ import { WebhookStore } from '../../src/store/webhook-store.js';
 import { WebhookProducer, type WebhookTarget } from '../../src/webhooks/events.js';
 import { deliveryTestDeps, type DeliveryTestDeps } from '../helpers/delivery-deps.js';
 import { messageRecord } from '../helpers/message-record.js';
+import { counterValue, webhookJobsOf } from '../helpers/record-checks.js';
 
 const prefix = `kurir-test-dupdeliv-${Math.random().toString(36).slice(2, 8)}`;
 const keys = createKeys(prefix);
@@ -68,19 +69,8 @@ async function recordDelivery(record: MessageRecord, addresses: string[], host: 
   await recordAttempt(deps, loaded, PROVIDER, attempt, [], now, async () => held);
 }
 
-/** The webhook jobs queued for a message, by timeline index. */
-async function webhookJobs(id: string): Promise<number[]> {
-  const jobs = await queue.queue.getJobs(['waiting', 'delayed', 'active', 'prioritized']);
-  return jobs
-    .filter((j) => j.data.messageId === id)
-    .map((j) => j.data.eventIndex)
-    .sort((a, b) => a - b);
-}
-
-async function counter(name: string, labels: Record<string, string>): Promise<number> {
-  const values = (await deps.metrics.registry.getSingleMetric(name)?.get())?.values ?? [];
-  return values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((sum, v) => sum + v.value, 0);
-}
+const webhookJobs = (id: string): Promise<number[]> => webhookJobsOf(queue, id);
+const counter = (name: string, labels: Record<string, string>): Promise<number> => counterValue(deps.metrics, name, labels);
 
 it('a second delivery of a delivered recipient is on the timeline, marked duplicate, with one webhook and one delivery counted', async () => {
   const record = messageRecord('dupdeliv0001', ['amy@dest.test']);

@@ -17,6 +17,7 @@ import { WebhookStore } from '../../src/store/webhook-store.js';
 import { WebhookProducer, type WebhookTarget } from '../../src/webhooks/events.js';
 import { deliveryTestDeps, type DeliveryTestDeps } from '../helpers/delivery-deps.js';
 import { messageRecord } from '../helpers/message-record.js';
+import { counterValue, webhookJobsOf } from '../helpers/record-checks.js';
 
 const prefix = `kurir-test-replay-${Math.random().toString(36).slice(2, 8)}`;
 const keys = createKeys(prefix);
@@ -48,18 +49,8 @@ afterAll(async () => {
   await t.cleanUp();
 });
 
-async function webhookJobs(id: string): Promise<number[]> {
-  const jobs = await queue.queue.getJobs(['waiting', 'delayed', 'active', 'prioritized']);
-  return jobs
-    .filter((j) => j.data.messageId === id)
-    .map((j) => j.data.eventIndex)
-    .sort((a, b) => a - b);
-}
-
-async function counter(name: string, labels: Record<string, string>): Promise<number> {
-  const values = (await deps.metrics.registry.getSingleMetric(name)?.get())?.values ?? [];
-  return values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((sum, v) => sum + v.value, 0);
-}
+const webhookJobs = (id: string): Promise<number[]> => webhookJobsOf(queue, id);
+const counter = (name: string, labels: Record<string, string>): Promise<number> => counterValue(deps.metrics, name, labels);
 
 /** A sink that records what it is handed. */
 function recordingSink(): EventSink & { got: AppendedEvent[] } {
