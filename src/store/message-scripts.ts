@@ -78,16 +78,20 @@ return 1`;
 // that no second record slips in between a check and the write. With an outbox grace above 0 the events also go into
 // the webhook outbox (src/store/webhook-outbox.ts), due after the grace by Redis's clock. With a fifth key (the
 // write's id, Keys.recordWrite) the write is applied once: a retry of it whose first try was applied but whose
-// answer was lost changes nothing and answers what the first answered. Answers {events length after the push, 1 when
+// answer was lost changes nothing and answers what the first answered. Only a retry looks the id up (ARGV[3] + 2):
+// a first try cannot have been applied, and the lookup would cost every delivery a command. ARGV[3] is 1 (or 3) when
+// the record JSON is asked for. Answers {events length after the push, 1 when
 // final, the record JSON when asked for, the duplicate addresses, the events as pushed when a duplicate changed them
 // (else false), 0}; a replay: {the first's length, final and duplicates, the record when asked for, the first's
 // events as pushed, 1 when they went into the outbox, else 2}.
 const RECORD = `${HSET_FN}
-if KEYS[5] then
+local flags = tonumber(ARGV[3])
+local wantRecord, retry = flags % 2 == 1, flags >= 2
+if KEYS[5] and retry then
   local done = redis.call('GET', KEYS[5])
   if done then
     local first = cjson.decode(done)
-    local record = ARGV[3] == '1' and redis.call('HGET', KEYS[1], 'record')
+    local record = wantRecord and redis.call('HGET', KEYS[1], 'record')
     local pushed = {}
     if first.n > 0 then pushed = redis.call('LRANGE', KEYS[2], first.length - first.n, first.length - 1) end
     return {first.length, first.final, record, first.duplicates, pushed, first.outboxed == 1 and 1 or 2}
@@ -191,7 +195,7 @@ if KEYS[5] then
   local first = {length = length, final = final, duplicates = duplicates, n = #events, outboxed = outboxed}
   redis.call('SET', KEYS[5], cjson.encode(first), 'PX', ${RECORD_WRITE_ID_TTL_MS})
 end
-if ARGV[3] ~= '1' then record = false end
+if not wantRecord then record = false end
 return {length, final, record, duplicates, rewritten and events or false, 0}`;
 
 // A message without its body: KEYS msg [events]. Answers {record JSON, {address, state JSON or false}…, timeline

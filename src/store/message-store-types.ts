@@ -19,6 +19,14 @@ export interface UpdateResult {
   replayed?: boolean;
 }
 
+/** A record write that is applied once across its retries (MessageStore.updateDetailed). */
+export interface RecordWrite {
+  /** The same for every try of one write. */
+  id: string;
+  /** Every try after the first: only a retry can find its write already applied, so only a retry looks. */
+  retry: boolean;
+}
+
 /** Derives the message status shown to users from its recipients' states. */
 export function messageStatus(states: RecipientState[]): MessageStatus {
   const s = new Set(states.map((r) => r.status));

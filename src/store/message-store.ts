@@ -7,8 +7,8 @@ import { type MessageRedis, RECIPIENT_FIELD_PREFIX, readView, withMessageScripts
 import { type DeliveryView, deliveryViewOf, olderLayout } from './delivery-view.js';
 import { outboxMember, WebhookOutbox } from './webhook-outbox.js';
 import type { MessageRecord, MessageView, RecipientState, TimelineEvent } from './types.js';
-import { type EventSink, type IdPage, INDEX_TRIM_EVERY, MAX_MESSAGES_PER_RECIPIENT, type RecipientUpdate, type UpdateResult } from './message-store-types.js';
-import { messageStatus } from './message-store-types.js';
+import type { EventSink, IdPage, RecipientUpdate, RecordWrite, UpdateResult } from './message-store-types.js';
+import { INDEX_TRIM_EVERY, MAX_MESSAGES_PER_RECIPIENT, messageStatus } from './message-store-types.js';
 
 /** Options of a {@link MessageStore}. */
 export interface MessageStoreOptions {
@@ -212,13 +212,13 @@ export class MessageStore {
   }
 
   /**
-   * {@link update}, answering also which recipients it found already `delivered` when an update delivered them
-   * again: their state stays the first delivery's, and the part of a `delivered` event naming them is written
-   * with `duplicate: true` (kept on the timeline, not sent to webhooks), decided in the same script as the write.
-   * With `writeId` (the same across a write's retries) applied once: a replay of an applied try writes nothing, answers as
-   * that try did (`replayed`) and hands its events to the sink unless they went to the outbox (the relay has those then).
+   * {@link update}, answering also the recipients already `delivered` that it delivered again (their first state
+   * stands; the event part naming them is written `duplicate: true`, not sent to webhooks), in the same script as the
+   * write. With `write` (one id across a write's retries) applied once: a retry finding its id applied writes nothing,
+   * answers as that try did (`replayed`) and hands its events to the sink unless they went to the outbox.
    */
-  async updateDetailed(id: string, updates: RecipientUpdate[], events: TimelineEvent[], record?: MessageRecord, writeId?: string): Promise<UpdateResult> {
+  async updateDetailed(id: string, updates: RecipientUpdate[], events: TimelineEvent[], record?: MessageRecord, write?: RecordWrite): Promise<UpdateResult> {
+    const writeId = write?.id;
     const notify = this.sink !== undefined && events.length > 0;
     // Written to the outbox in the same script: a process that dies before handing them on loses nothing.
     const durable = notify && this.outboxGraceMs > 0 && (this.sink!.wants?.(record, events) ?? false);
@@ -227,7 +227,7 @@ export class MessageStore {
     const args: Array<string | number> = [
       id,
       Math.ceil(this.retentionSeconds),
-      (notify || (this.sink && writeId)) && !record ? 1 : 0,
+      ((notify || (this.sink && writeId)) && !record ? 1 : 0) + (write?.retry ? 2 : 0),
       durable ? this.outboxGraceMs : 0,
       updates.length,
       all.length,

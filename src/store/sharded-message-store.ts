@@ -6,7 +6,7 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
 import { MessageStore } from './message-store.js';
-import type { IdPage, RecipientUpdate, UpdateResult } from './message-store-types.js';
+import type { IdPage, RecipientUpdate, RecordWrite, UpdateResult } from './message-store-types.js';
 import type { ShardRouter } from './shard-router.js';
 import type { MessageRecord, MessageView, RecipientState, TimelineEvent } from './types.js';
 
@@ -133,9 +133,9 @@ export class ShardedMessageStore extends MessageStore {
     updates: RecipientUpdate[],
     events: TimelineEvent[],
     record?: MessageRecord,
-    writeId?: string,
+    write?: RecordWrite,
   ): Promise<UpdateResult> {
-    return (await this.router.locate(id)).messages.updateDetailed(id, updates, events, record, writeId);
+    return (await this.router.locate(id)).messages.updateDetailed(id, updates, events, record, write);
   }
 
   /** {@link MessageStore.getEvent} on the shard holding `id` (the class says which, and when it throws). */

@@ -108,11 +108,11 @@ it('a replayed write without the outbox hands the first try’s events to the si
   const update = [{ address: 'cy@dest.test', state: { status: 'delivered' as const, attempts: 1, updatedAt: Date.now() } }];
   const events = [{ type: 'delivered' as const, at: Date.now(), recipients: ['cy@dest.test'], host: 'mx1.dest.test', reply: '250 Ok' }];
   // Applied by a store whose answer nobody read (no sink), then retried with the same id.
-  await new MessageStore(redis, keys, 86_400).updateDetailed(record.id, update, events, record, 'w-1');
-  const replay = await store.updateDetailed(record.id, update, events, record, 'w-1');
+  await new MessageStore(redis, keys, 86_400).updateDetailed(record.id, update, events, record, { id: 'w-1', retry: false });
+  const replay = await store.updateDetailed(record.id, update, events, record, { id: 'w-1', retry: true });
   expect(replay).toEqual({ final: true, duplicates: [], replayed: true });
   expect(sink.got).toEqual([{ index: 1, event: events[0] }]);
-  const again = await store.updateDetailed(record.id, update, events, record, 'w-1');
+  const again = await store.updateDetailed(record.id, update, events, record, { id: 'w-1', retry: true });
   expect(again.replayed).toBe(true);
   expect(sink.got).toHaveLength(2);
   expect((await store.get(record.id))!.events.map((e) => e.type)).toEqual(['queued', 'delivered']);
@@ -124,8 +124,8 @@ it('two writes with different ids (two runs both sent) still mark the second del
   const store = new MessageStore(redis, keys, 86_400, recordingSink());
   const update = [{ address: 'di@dest.test', state: { status: 'delivered' as const, attempts: 1, updatedAt: Date.now() } }];
   const events = [{ type: 'delivered' as const, at: Date.now(), recipients: ['di@dest.test'], host: 'mx1.dest.test', reply: '250 Ok' }];
-  expect(await store.updateDetailed(record.id, update, events, record, 'run-a')).toEqual({ final: true, duplicates: [] });
-  expect(await store.updateDetailed(record.id, update, events, record, 'run-b')).toEqual({ final: true, duplicates: ['di@dest.test'] });
+  expect(await store.updateDetailed(record.id, update, events, record, { id: 'run-a', retry: false })).toEqual({ final: true, duplicates: [] });
+  expect(await store.updateDetailed(record.id, update, events, record, { id: 'run-b', retry: false })).toEqual({ final: true, duplicates: ['di@dest.test'] });
   const timeline = (await store.get(record.id))!.events;
   expect(timeline.map((e) => e.type)).toEqual(['queued', 'delivered', 'delivered']);
   expect(timeline[2]).toMatchObject({ duplicate: true });

@@ -223,7 +223,9 @@ export async function recordAttempt(
   let duplicates: readonly string[] = [];
   // One id for this record across its retries: a try applied whose answer was lost is not applied again.
   const writeId = randomUUID();
+  let tries = 0;
   const write = async (): Promise<void> => {
+    const retry = tries++ > 0;
     const held = holdsLease ? await holdsLease() : true;
     const gone = await supersededOutcomes(deps, record.id, attempt, held);
     superseded = gone;
@@ -244,7 +246,7 @@ export async function recordAttempt(
     }
     const updates = attempt.updates.filter((u) => !gone.has(u.address));
     // A delivery of a recipient already delivered is marked a duplicate by the store's script, in the write itself.
-    ({ duplicates } = await deps.messages.updateDetailed(record.id, updates, events, record, writeId));
+    ({ duplicates } = await deps.messages.updateDetailed(record.id, updates, events, record, { id: writeId, retry }));
   };
   const shortMs = Math.min(20_000, (config.delivery.jobLockSeconds * 1000) / 2);
   try {
