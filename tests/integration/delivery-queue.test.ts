@@ -334,7 +334,7 @@ it('tells a run whether it holds its lease: true for a lapsed lease nobody took 
 });
 
 it('sends nothing to Redis for a run that ends after its runner closed: one warn line, and the job is taken again once its lease runs out', async () => {
-  // The gateway closes its Redis clients right after the runner: until 3 Dec 2026 the late run's report was retried
+  // The gateway closes its Redis clients right after the runner: until 2 Dec 2026 the late run's report was retried
   // every second against the closed client for as long as the process lived.
   const lines: Array<Record<string, any>> = [];
   const log = createLogger({ level: 'warn', destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, any>) } });

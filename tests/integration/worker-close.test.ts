@@ -2,7 +2,7 @@
  * A delivery run that outlasts its gateway's close: the receiver holds the DATA reply past
  * delivery.shutdownGraceSeconds, the gateway closes (its Redis clients too), then the reply comes. The run's record and
  * its report to the queue find the clients closed; the runner sends nothing more (one warn line says the job is left to
- * its lease), where until 3 Dec 2026 the report was retried every second against the closed client for as long as the
+ * its lease), where until 2 Dec 2026 the report was retried every second against the closed client for as long as the
  * process lived. Real gateway, shared Redis (own prefix), smtp-server as the MX.
  */
 import { Writable } from 'node:stream';

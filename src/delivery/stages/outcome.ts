@@ -164,16 +164,13 @@ async function recordDelivered(
   if (!deps.closing?.aborted) {
     deps.logger.warn({ err, id, provider }, 'delivery done but not recorded: Redis refuses writes; retrying the record, not the send');
     // Redis may still run the queue's scripts meanwhile (under OOM a script whose first write frees memory goes on), so
-    // the job's lease can run out and the job be taken again: a run in this process then waits (see runDelivery).
-    const keys = delivered.map((address) => `${id}\0${address}`);
-    for (const key of keys) deps.unrecorded?.add(key);
+    // the job's lease can run out and the job be taken again: a run in this process then waits (see runDelivery; the
+    // recipients are marked in DeliveryDeps.unrecorded by recordAttempt until this returns).
     try {
       return await whileUnavailable(write, DELIVERED_RECORD_MS, deps.closing);
     } catch (e) {
       if (!deps.closing?.aborted || !isUnavailable(e)) throw e;
       err = e;
-    } finally {
-      for (const key of keys) deps.unrecorded?.delete(key);
     }
   }
   // The addresses are the only trace of these deliveries (docs/security.md): the job's next run sends them a copy again.
@@ -249,12 +246,19 @@ export async function recordAttempt(
     ({ duplicates } = await deps.messages.updateDetailed(record.id, updates, events, record, { id: writeId, retry }));
   };
   const shortMs = Math.min(20_000, (config.delivery.jobLockSeconds * 1000) / 2);
+  const delivered = attempt.recipients.filter((r) => r.status === 'delivered').map((r) => r.outcome.address);
+  // From the first try: a lease that runs out while this record waits (Redis refusing writes, a loaded machine) lets
+  // the job be taken again, and a run in this process then waits for the record instead of sending a copy. Until
+  // 2 Dec 2026 the mark came only after the short window, and a run that started within it sent a second copy.
+  const marks = delivered.map((address) => `${record.id}\0${address}`);
+  for (const key of marks) deps.unrecorded?.add(key);
   try {
     await whileUnavailable(write, shortMs, deps.closing);
   } catch (err) {
-    const delivered = attempt.recipients.filter((r) => r.status === 'delivered').map((r) => r.outcome.address);
     if (!isUnavailable(err) || !delivered.length) throw err;
     await recordDelivered(deps, record.id, provider, delivered, write, err);
+  } finally {
+    for (const key of marks) deps.unrecorded?.delete(key);
   }
   if (duplicates.length) {
     metrics.deliverySuperseded.inc({ reason: 'duplicate' }, duplicates.length);

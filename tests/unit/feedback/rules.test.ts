@@ -369,7 +369,7 @@ const table: Record<string, Row[]> = {
     ['550 permanent failure for one or more recipients (bob@dest.test:blocked)', 'spam-block', 'hard', true],
   ],
   // RFC 3463 section 2: an enhanced code of class 4 is a persistent transient failure. On a 5xx it makes the failure
-  // soft (hard until 3 Dec 2026: such a DSN or delivery bounce suppressed the address at once); a 4xx stays soft
+  // soft (hard until 2 Dec 2026: such a DSN or delivery bounce suppressed the address at once); a 4xx stays soft
   // whatever its enhanced code says (docs/feedback.md, "Reply classification").
   'a 5xx with a temporary enhanced code, a 4xx with a permanent one': [
     ['550 4.2.1 Mailbox temporarily disabled', 'inactive-mailbox', 'soft', false],
